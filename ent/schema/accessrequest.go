@@ -1,0 +1,92 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/authz"
+)
+
+// AccessRequest asks for GRANT or REVOKE of access for a beneficiary. Its
+// status is derived from its items and stored for filtering.
+type AccessRequest struct {
+	ent.Schema
+}
+
+// Mixin of AccessRequest.
+func (AccessRequest) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("req"), TimeMixin{}}
+}
+
+// Fields of AccessRequest.
+func (AccessRequest) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("action").GoType(enum.RequestAction("")).Immutable().Annotations(entgql.Type("RequestAction")),
+		field.Enum("mode").
+			GoType(enum.RequestMode("")).
+			Default(string(enum.RequestModeEntitlements)).
+			Immutable().
+			Annotations(entgql.Type("RequestMode")),
+		field.String("justification").Default("").MaxLen(4000).Immutable(),
+		field.Time("ends_at").Optional().Nillable().Immutable(),
+		field.String("duration").Optional().Nillable().Immutable().Comment("ISO-8601, counted from provisioning"),
+		field.Float("threshold").Optional().Nillable().Immutable(),
+		field.Enum("status").
+			GoType(enum.RequestStatus("")).
+			Default(string(enum.RequestStatusPendingReview)).
+			Annotations(entgql.Type("AccessRequestStatus"), entgql.OrderField("STATUS")),
+		field.String("idempotency_key").Optional().Nillable().MaxLen(255).Immutable().Annotations(hidden()),
+		field.String("input_hash").Default("").Immutable().Annotations(hidden()),
+		field.Time("submitted_at").Default(time.Now).Immutable().Annotations(entgql.OrderField("SUBMITTED_AT")),
+		field.Time("completed_at").Optional().Nillable().Annotations(entgql.OrderField("COMPLETED_AT")),
+		field.String("requester_id").GoType(pulid.ID("")).Immutable(),
+		field.String("beneficiary_id").GoType(pulid.ID("")).Immutable(),
+		field.String("reference_user_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
+		field.String("role_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
+		field.String("job_title_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
+	}
+}
+
+// Edges of AccessRequest.
+func (AccessRequest) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("requester", User.Type).Field("requester_id").Unique().Required().Immutable(),
+		edge.To("beneficiary", User.Type).Field("beneficiary_id").Unique().Required().Immutable(),
+		edge.To("reference_user", User.Type).Field("reference_user_id").Unique().Immutable(),
+		edge.To("role", Role.Type).Field("role_id").Unique().Immutable(),
+		edge.To("job_title", JobTitle.Type).Field("job_title_id").Unique().Immutable(),
+		edge.To("items", RequestItem.Type).Annotations(readOnly()),
+		edge.To("audit_events", AuditEvent.Type).Annotations(readOnly()),
+		edge.From("tasks", ReviewTask.Type).Ref("request").Annotations(readOnly()),
+	}
+}
+
+// Indexes of AccessRequest.
+func (AccessRequest) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("requester_id", "idempotency_key").Unique(),
+		index.Fields("beneficiary_id", "status"),
+		index.Fields("status"),
+	}
+}
+
+// Annotations of AccessRequest.
+func (AccessRequest) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.MultiOrder(),
+	}
+}
+
+// Policy of AccessRequest.
+func (AccessRequest) Policy() ent.Policy {
+	return authz.AccessRequestPolicy()
+}

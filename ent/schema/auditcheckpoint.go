@@ -1,0 +1,48 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/field"
+
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/authz"
+)
+
+// AuditCheckpoint folds the head of one audit chain into the global,
+// hash-chained checkpoint sequence, so that a deleted chain or a cut tail is
+// found by verification.
+type AuditCheckpoint struct {
+	ent.Schema
+}
+
+// Mixin of AuditCheckpoint.
+func (AuditCheckpoint) Mixin() []ent.Mixin {
+	return []ent.Mixin{pulid.MixinWithPrefix("ack")}
+}
+
+// Fields of AuditCheckpoint.
+func (AuditCheckpoint) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int64("seq").Unique().Min(1).Immutable().Annotations(entgql.OrderField("SEQ")),
+		field.Time("at").Default(time.Now).Immutable(),
+		field.String("chain").NotEmpty().Immutable(),
+		field.Int64("head_seq").Immutable(),
+		field.String("head_hash").Immutable(),
+		field.String("prev_hash").Immutable(),
+		field.String("hash").Immutable(),
+	}
+}
+
+// Annotations of AuditCheckpoint.
+func (AuditCheckpoint) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}
+
+// Policy of AuditCheckpoint.
+func (AuditCheckpoint) Policy() ent.Policy {
+	return authz.AuditCheckpointPolicy()
+}

@@ -1,0 +1,80 @@
+// Package pulid implements prefixed ULIDs: opaque, sortable global IDs whose
+// prefix names the type of the object (usr_01J…, req_01J…), so that node(id:)
+// can find the table an ID belongs to without a lookup.
+package pulid
+
+import (
+	"crypto/rand"
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"gatehouse/internal/errcode"
+)
+
+// ID is a prefixed ULID such as "usr_01JD3W2K6Q8N4V5T2M9X0Y7Z1A".
+type ID string
+
+var (
+	entropyMu sync.Mutex
+	entropy   = ulid.Monotonic(rand.Reader, 0)
+)
+
+// MustNew returns a new ID with the given prefix (without the underscore).
+func MustNew(prefix string) ID {
+	entropyMu.Lock()
+	u := ulid.MustNew(ulid.Timestamp(time.Now()), entropy)
+	entropyMu.Unlock()
+	return ID(prefix + "_" + u.String())
+}
+
+// Prefix returns the part of the ID before the underscore, or "" when the ID
+// has none.
+func (u ID) Prefix() string {
+	p, _, ok := strings.Cut(string(u), "_")
+	if !ok {
+		return ""
+	}
+	return p
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler.
+func (u *ID) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return errcode.New(errcode.InvalidInput, "an ID must be a string, not %T", v)
+	}
+	*u = ID(s)
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler.
+func (u ID) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, strconv.Quote(string(u)))
+}
+
+// Scan implements sql.Scanner.
+func (u *ID) Scan(src any) error {
+	switch src := src.(type) {
+	case string:
+		*u = ID(src)
+	case []byte:
+		*u = ID(src)
+	case nil:
+		return fmt.Errorf("pulid: expected a value")
+	default:
+		return fmt.Errorf("pulid: unexpected type %T", src)
+	}
+	return nil
+}
+
+// Value implements driver.Valuer.
+func (u ID) Value() (driver.Value, error) {
+	return string(u), nil
+}

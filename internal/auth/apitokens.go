@@ -1,0 +1,104 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"gatehouse/ent"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
+)
+
+// NewAPIToken describes a token to create.
+type NewAPIToken struct {
+	Name      string
+	Scope     enum.TokenScope
+	ExpiresAt *time.Time
+	// OwnerID is the user the token acts as; nil for the viewer. Only IT
+	// admins may name another user.
+	OwnerID *pulid.ID
+}
+
+// CreateAPIToken creates an API token and returns it with its record; the
+// token itself is never stored and cannot be shown again. Any user may create
+// one for themselves, IT admins for anyone. Errors: UNAUTHENTICATED,
+// FORBIDDEN (a READ token, or another owner without IT_ADMIN), NOT_FOUND
+// (unknown owner), INVALID_INPUT (empty name, past expiry, inactive owner).
+func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (string, *ent.ApiToken, error) {
+	v := authz.FromContext(ctx)
+	if v == nil {
+		return "", nil, errUnauthenticated
+	}
+	if v.ReadOnly {
+		return "", nil, errcode.New(errcode.Forbidden, "a READ token cannot create tokens")
+	}
+	owner := v.UserID
+	if in.OwnerID != nil && *in.OwnerID != v.UserID {
+		if !v.IsAdmin() {
+			return "", nil, errcode.New(errcode.Forbidden, "only IT admins create tokens for other users")
+		}
+		owner = *in.OwnerID
+	}
+	if in.Name == "" {
+		return "", nil, errcode.Invalid("name", "must not be empty")
+	}
+	if in.ExpiresAt != nil && !in.ExpiresAt.After(a.now()) {
+		return "", nil, errcode.Invalid("expiresAt", "must be in the future")
+	}
+	sys := authz.SystemContext(ctx)
+	u, err := a.client.User.Get(sys, owner)
+	if ent.IsNotFound(err) {
+		return "", nil, &errcode.Error{Code: errcode.NotFound, Field: "ownerID", Message: "ownerID: no such user"}
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("load owner: %w", err)
+	}
+	if u.Status != enum.UserStatusActive {
+		return "", nil, errcode.Invalid("ownerID", "the owner is not an active user")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, fmt.Errorf("random token: %w", err)
+	}
+	token := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	rec, err := a.client.ApiToken.Create().
+		SetName(in.Name).
+		SetScope(in.Scope).
+		SetNillableExpiresAt(in.ExpiresAt).
+		SetOwnerID(owner).
+		SetPrefix(token[:len(apiTokenPrefix)+6]).
+		SetHash(hashToken(token)).
+		Save(sys)
+	if err != nil {
+		return "", nil, fmt.Errorf("create api token: %w", err)
+	}
+	return token, rec, nil
+}
+
+// RevokeAPIToken revokes a token at once; revoking a revoked token returns it
+// unchanged. Its owner or an IT admin may revoke it. Errors:
+// UNAUTHENTICATED, FORBIDDEN (a READ token), NOT_FOUND (no token the viewer
+// can see).
+func (a *Authenticator) RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error) {
+	v := authz.FromContext(ctx)
+	if v == nil {
+		return nil, errUnauthenticated
+	}
+	// The privacy policy hides other users' tokens from non-admins.
+	t, err := a.client.ApiToken.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if v.ReadOnly {
+		return nil, errcode.New(errcode.Forbidden, "a READ token cannot revoke tokens")
+	}
+	if t.RevokedAt != nil {
+		return t, nil
+	}
+	return a.client.ApiToken.UpdateOne(t).SetRevokedAt(a.now()).Save(authz.SystemContext(ctx))
+}

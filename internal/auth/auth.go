@@ -1,0 +1,135 @@
+// Package auth authenticates callers: JWTs signed with the server's secret
+// (HS256) and opaque API tokens for integrations, of which only a SHA-256 hash
+// is stored. A successful authentication yields an authz.Viewer; a TERMINATED
+// user, a revoked or expired token, or a bad signature yields UNAUTHENTICATED.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"gatehouse/ent"
+	"gatehouse/ent/apitoken"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
+)
+
+const (
+	issuer = "gatehouse"
+	// apiTokenPrefix starts every API token, which tells it from a JWT.
+	apiTokenPrefix = "ght_"
+	// lastUsedResolution bounds how often a token's last_used_at is written.
+	lastUsedResolution = time.Minute
+)
+
+// Authenticator verifies bearer tokens and mints JWTs.
+type Authenticator struct {
+	client *ent.Client
+	secret []byte
+	now    func() time.Time
+}
+
+// New returns an Authenticator reading users and tokens through client and
+// signing JWTs with secret. now is the clock (time.Now in production).
+func New(client *ent.Client, secret []byte, now func() time.Time) *Authenticator {
+	return &Authenticator{client: client, secret: secret, now: now}
+}
+
+// IssueJWT mints a JWT for the user, valid for ttl.
+func (a *Authenticator) IssueJWT(userID pulid.ID, ttl time.Duration) (string, error) {
+	now := a.now()
+	claims := jwt.RegisteredClaims{
+		Issuer:    issuer,
+		Subject:   string(userID),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+var errUnauthenticated = errcode.New(errcode.Unauthenticated, "missing, invalid or expired credentials")
+
+// Authenticate returns the viewer of a bearer token (the part after
+// "Bearer "). Errors: UNAUTHENTICATED for anything but a valid token of an
+// ACTIVE user; other errors are the database's.
+func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.Viewer, error) {
+	ctx = authz.SystemContext(ctx)
+	if strings.HasPrefix(token, apiTokenPrefix) {
+		return a.authenticateAPIToken(ctx, token)
+	}
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(a.now),
+	)
+	if err != nil {
+		return nil, errUnauthenticated
+	}
+	u, err := a.client.User.Get(ctx, pulid.ID(claims.Subject))
+	if ent.IsNotFound(err) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	if u.Status != enum.UserStatusActive {
+		return nil, errUnauthenticated
+	}
+	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole}, nil
+}
+
+func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) (*authz.Viewer, error) {
+	now := a.now()
+	t, err := a.client.ApiToken.Query().
+		Where(apitoken.Hash(hashToken(token))).
+		WithOwner().
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load api token: %w", err)
+	}
+	if t.RevokedAt != nil || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) ||
+		t.Edges.Owner.Status != enum.UserStatusActive {
+		return nil, errUnauthenticated
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedResolution {
+		err := a.client.ApiToken.Update().
+			Where(apitoken.ID(t.ID), apitoken.Or(apitoken.LastUsedAtIsNil(), apitoken.LastUsedAtLT(now.Add(-lastUsedResolution)))).
+			SetLastUsedAt(now).
+			Exec(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("record api token use: %w", err)
+		}
+	}
+	return &authz.Viewer{
+		UserID:   t.OwnerID,
+		Role:     t.Edges.Owner.PlatformRole,
+		TokenID:  t.ID,
+		ReadOnly: t.Scope == enum.TokenScopeRead,
+	}, nil
+}
+
+// hashToken returns the stored form of an API token.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// IsUnauthenticated reports whether err means the credentials were refused.
+func IsUnauthenticated(err error) bool {
+	var e *errcode.Error
+	return errors.As(err, &e) && e.Code == errcode.Unauthenticated
+}

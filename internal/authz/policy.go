@@ -1,0 +1,220 @@
+package authz
+
+import (
+	"context"
+
+	"entgo.io/ent/dialect/sql"
+
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/apitoken"
+	"gatehouse/ent/auditevent"
+	"gatehouse/ent/grant"
+	"gatehouse/ent/identity"
+	"gatehouse/ent/predicate"
+	"gatehouse/ent/privacy"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewstage"
+	"gatehouse/ent/reviewtask"
+)
+
+// ErrNoViewer is the privacy decision for a query or mutation without an
+// authenticated viewer.
+var ErrNoViewer = privacy.Denyf("authentication required")
+
+// requireViewer denies queries and mutations without a viewer.
+func requireViewer() privacy.QueryMutationRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		if FromContext(ctx) == nil {
+			return ErrNoViewer
+		}
+		return privacy.Skip
+	})
+}
+
+// allowAdminWrite allows mutations by IT admins, unless they hold a
+// READ-scope token.
+func allowAdminWrite() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
+		if v := FromContext(ctx); v != nil && v.IsAdmin() && !v.ReadOnly {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// denyMutation is the last mutation rule: anything not allowed before is
+// FORBIDDEN.
+func denyMutation() privacy.MutationRule {
+	return privacy.MutationRuleFunc(func(context.Context, ent.Mutation) error {
+		return privacy.Denyf("not allowed to change this")
+	})
+}
+
+// CatalogPolicy is the policy of the catalog and the user directory: every
+// authenticated viewer reads it, IT admins change it.
+func CatalogPolicy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{requireViewer(), privacy.AlwaysAllowRule()},
+		Mutation: privacy.MutationPolicy{allowAdminWrite(), denyMutation()},
+	}
+}
+
+// systemOnlyWrites is the mutation policy of records that only domain
+// services write (in a SystemContext once they have checked the caller).
+func systemOnlyWrites() privacy.MutationPolicy {
+	return privacy.MutationPolicy{denyMutation()}
+}
+
+// filtered builds a query policy that lets risk managers and IT admins read
+// every row and narrows every other viewer's query with filter.
+func filtered(filter func(v *Viewer) privacy.QueryRule) privacy.QueryPolicy {
+	return privacy.QueryPolicy{
+		requireViewer(),
+		privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+			if FromContext(ctx).ReadsAll() {
+				return privacy.Allow
+			}
+			return privacy.Skip
+		}),
+		privacy.QueryRuleFunc(func(ctx context.Context, q ent.Query) error {
+			return filter(FromContext(ctx)).EvalQuery(ctx, q)
+		}),
+	}
+}
+
+// VisibleRequest is the predicate of the requests a USER may see: those they
+// requested, those for them, and those on which they have a review task.
+func VisibleRequest(v *Viewer) predicate.AccessRequest {
+	return accessrequest.Or(
+		accessrequest.RequesterID(v.UserID),
+		accessrequest.BeneficiaryID(v.UserID),
+		accessrequest.HasTasksWith(reviewtask.ReviewerID(v.UserID)),
+	)
+}
+
+// AccessRequestPolicy lets a USER see only the requests of VisibleRequest.
+func AccessRequestPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.AccessRequestQueryRuleFunc(func(_ context.Context, q *ent.AccessRequestQuery) error {
+				q.Where(VisibleRequest(v))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// RequestItemPolicy lets a USER see the items of the requests they see.
+func RequestItemPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.RequestItemQueryRuleFunc(func(_ context.Context, q *ent.RequestItemQuery) error {
+				q.Where(requestitem.HasRequestWith(VisibleRequest(v)))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// ReviewStagePolicy lets a USER see the stages of the requests they see.
+func ReviewStagePolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.ReviewStageQueryRuleFunc(func(_ context.Context, q *ent.ReviewStageQuery) error {
+				q.Where(reviewstage.HasItemWith(requestitem.HasRequestWith(VisibleRequest(v))))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// ReviewTaskPolicy lets a USER see the tasks of the requests they see.
+func ReviewTaskPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.ReviewTaskQueryRuleFunc(func(_ context.Context, q *ent.ReviewTaskQuery) error {
+				q.Where(reviewtask.HasRequestWith(VisibleRequest(v)))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// AuditEventPolicy lets a USER see the trail of the requests they see; the
+// system chain is for risk managers and IT admins.
+func AuditEventPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.AuditEventQueryRuleFunc(func(_ context.Context, q *ent.AuditEventQuery) error {
+				q.Where(auditevent.HasRequestWith(VisibleRequest(v)))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// AuditCheckpointPolicy lets only risk managers and IT admins read
+// checkpoints.
+func AuditCheckpointPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(*Viewer) privacy.QueryRule {
+			return privacy.AuditCheckpointQueryRuleFunc(func(_ context.Context, q *ent.AuditCheckpointQuery) error {
+				q.Where(func(s *sql.Selector) { s.Where(sql.False()) })
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// IdentityPolicy lets a USER see their own accounts.
+func IdentityPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.IdentityQueryRuleFunc(func(_ context.Context, q *ent.IdentityQuery) error {
+				q.Where(identity.UserID(v.UserID))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// GrantPolicy lets a USER see the access they hold.
+func GrantPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(v *Viewer) privacy.QueryRule {
+			return privacy.GrantQueryRuleFunc(func(_ context.Context, q *ent.GrantQuery) error {
+				q.Where(grant.HasIdentityWith(identity.UserID(v.UserID)))
+				return privacy.Skip
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}
+
+// ApiTokenPolicy lets a viewer see their own tokens and IT admins see all.
+// Risk managers read everything else but not other people's tokens.
+func ApiTokenPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			requireViewer(),
+			privacy.ApiTokenQueryRuleFunc(func(ctx context.Context, q *ent.ApiTokenQuery) error {
+				v := FromContext(ctx)
+				if v.IsAdmin() {
+					return privacy.Allow
+				}
+				q.Where(apitoken.OwnerID(v.UserID))
+				return privacy.Skip
+			}),
+			privacy.AlwaysAllowRule(),
+		},
+		Mutation: systemOnlyWrites(),
+	}
+}

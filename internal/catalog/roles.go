@@ -1,0 +1,119 @@
+package catalog
+
+import (
+	"context"
+
+	"gatehouse/ent"
+	"gatehouse/ent/reviewstagetemplate"
+	"gatehouse/ent/role"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/errcode"
+)
+
+// CreateRole adds a role with its entitlements and owners. IT_ADMIN only.
+// Errors: FORBIDDEN, INVALID_INPUT (empty or taken name), NOT_FOUND.
+func (s *Service) CreateRole(ctx context.Context, in ent.CreateRoleInput) (*ent.Role, error) {
+	return write(ctx, s, func(tx *ent.Tx) (*ent.Role, error) {
+		if err := checkRole(ctx, tx, "", &in.Name, in.EntitlementIDs, in.OwnerIDs); err != nil {
+			return nil, err
+		}
+		return tx.Role.Create().SetInput(in).Save(ctx)
+	})
+}
+
+// UpdateRole changes a role. IT_ADMIN only. Errors as CreateRole, plus
+// NOT_FOUND for an unknown role.
+func (s *Service) UpdateRole(ctx context.Context, id pulid.ID, in ent.UpdateRoleInput) (*ent.Role, error) {
+	return write(ctx, s, func(tx *ent.Tx) (*ent.Role, error) {
+		if _, err := tx.Role.Get(ctx, id); err != nil {
+			return nil, err
+		}
+		if err := checkRole(ctx, tx, id, in.Name, in.AddEntitlementIDs, in.AddOwnerIDs); err != nil {
+			return nil, err
+		}
+		return tx.Role.UpdateOneID(id).SetInput(in).Save(ctx)
+	})
+}
+
+func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, ents, owners []pulid.ID) error {
+	if name != nil {
+		taken, err := tx.Role.Query().Where(role.Name(*name), role.IDNEQ(self)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return errcode.Invalid("name", "a role named %q already exists", *name)
+		}
+	}
+	if err := existing(ctx, "entitlementIDs", "entitlement", ents, entitlements(tx)); err != nil {
+		return err
+	}
+	return existing(ctx, "ownerIDs", "user", owners, users(tx))
+}
+
+// CreateReviewStageTemplate adds a stage to an application's review policy,
+// or to the global default policy when applicationID is null. DESIGNATED
+// stages name their reviewers, other kinds do not; QUORUM stages give the
+// number of approvals, other rules do not. IT_ADMIN only. Errors: FORBIDDEN,
+// INVALID_INPUT, NOT_FOUND.
+func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateReviewStageTemplateInput) (*ent.ReviewStageTemplate, error) {
+	return write(ctx, s, func(tx *ent.Tx) (*ent.ReviewStageTemplate, error) {
+		if err := existing(ctx, "applicationID", "application", optional(in.ApplicationID), applications(tx)); err != nil {
+			return nil, err
+		}
+		if err := existing(ctx, "designatedReviewerIDs", "user", in.DesignatedReviewerIDs, users(tx)); err != nil {
+			return nil, err
+		}
+		if err := checkStageTemplate(in); err != nil {
+			return nil, err
+		}
+		q := tx.ReviewStageTemplate.Query().Where(reviewstagetemplate.Level(in.Level))
+		if in.ApplicationID != nil {
+			q.Where(reviewstagetemplate.ApplicationID(*in.ApplicationID))
+		} else {
+			q.Where(reviewstagetemplate.ApplicationIDIsNil())
+		}
+		taken, err := q.Exist(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if taken {
+			return nil, errcode.Invalid("level", "the policy already has a stage at level %d", in.Level)
+		}
+		return tx.ReviewStageTemplate.Create().SetInput(in).Save(ctx)
+	})
+}
+
+func checkStageTemplate(in ent.CreateReviewStageTemplateInput) error {
+	if in.Level < 1 {
+		return errcode.Invalid("level", "must be 1 or more")
+	}
+	designated := in.ReviewerKind == enum.ReviewerKindDesignated
+	switch {
+	case designated && len(in.DesignatedReviewerIDs) == 0:
+		return errcode.Invalid("designatedReviewerIDs", "a DESIGNATED stage needs at least one reviewer")
+	case !designated && len(in.DesignatedReviewerIDs) > 0:
+		return errcode.Invalid("designatedReviewerIDs", "only DESIGNATED stages name reviewers, not %s", in.ReviewerKind)
+	}
+	quorumRule := in.Rule != nil && *in.Rule == enum.StageRuleQuorum
+	switch {
+	case quorumRule && (in.Quorum == nil || *in.Quorum < 1):
+		return errcode.Invalid("quorum", "a QUORUM stage needs a quorum of 1 or more")
+	case !quorumRule && in.Quorum != nil && *in.Quorum != 1:
+		return errcode.Invalid("quorum", "only QUORUM stages take a quorum")
+	}
+	return nil
+}
+
+// DeleteReviewStageTemplate removes a stage template. Requests already
+// submitted keep the stages they were given. IT_ADMIN only. Errors:
+// FORBIDDEN, NOT_FOUND.
+func (s *Service) DeleteReviewStageTemplate(ctx context.Context, id pulid.ID) (pulid.ID, error) {
+	return write(ctx, s, func(tx *ent.Tx) (pulid.ID, error) {
+		if err := tx.ReviewStageTemplate.DeleteOneID(id).Exec(ctx); err != nil {
+			return "", err
+		}
+		return id, nil
+	})
+}

@@ -1,0 +1,149 @@
+// Package database opens Gatehouse's database — PostgreSQL through lib/pq
+// when a postgres:// URL is given, else the embedded SQLite file — and
+// migrates it: the ent schema, then River's job tables.
+package database
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/schema"
+	_ "github.com/lib/pq" // registers driver "postgres"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"gatehouse/ent/migrate"
+)
+
+// SQLiteDSN is the DSN of the SQLite file at path (DESIGN §9): foreign keys,
+// a busy timeout, WAL, and IMMEDIATE transactions, without which concurrent
+// writers fail with "database is locked".
+func SQLiteDSN(path string) string {
+	return "file:" + path +
+		"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+}
+
+// OpenSQLite opens the SQLite file at path (creating it when missing) with a
+// pool of 8 connections. It never uses a single connection: code that
+// queries outside an open transaction would deadlock on it (DESIGN §9).
+func OpenSQLite(path string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", SQLiteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenPostgres opens and pings the PostgreSQL database of a postgres:// URL.
+// Errors name the host and database but never the password.
+func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return nil, errors.New("DATABASE_URL must be a postgres://user@host:port/database URL")
+	}
+	where := u.Host + u.Path
+	db, err := sql.Open("postgres", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", where, err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres %s is not reachable: %s", where, firstLine(err))
+	}
+	return db, nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// tablesMu serialises migrations within the process: ent's migration writes
+// to the generated, package-level migrate.Tables.
+var tablesMu sync.Mutex
+
+// Migrate brings the database up to date: the ent schema, then River's
+// tables. It is idempotent. dialectName is dialect.SQLite or
+// dialect.Postgres.
+func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
+	tablesMu.Lock()
+	err := migrate.NewSchema(entsql.OpenDB(dialectName, db)).Create(ctx, migrate.WithForeignKeys(true))
+	tablesMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("migrate ent schema: %w", err)
+	}
+	if err := migrateRiver(ctx, db, dialectName); err != nil {
+		return fmt.Errorf("migrate river: %w", err)
+	}
+	return nil
+}
+
+func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
+	if dialectName == dialect.SQLite {
+		m, err := rivermigrate.New(riversqlite.New(db), nil)
+		if err != nil {
+			return err
+		}
+		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
+
+// SchemaFingerprint identifies the ent schema this binary migrates to:
+// tables, columns, indexes and foreign keys. Test harnesses use it to know
+// whether a migrated template database is current.
+func SchemaFingerprint() string {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	h := sha256.New()
+	put := func(v ...any) { fmt.Fprintln(h, v...) }
+	for _, t := range migrate.Tables {
+		put("table", t.Name)
+		for _, c := range t.Columns {
+			put("column", c.Name, c.Type, c.Size, c.Nullable, c.Unique, c.Default, c.SchemaType)
+		}
+		for _, i := range t.Indexes {
+			put("index", i.Name, i.Unique, columnNames(i.Columns))
+		}
+		for _, fk := range t.ForeignKeys {
+			put("fk", fk.Symbol, columnNames(fk.Columns), fk.RefTable.Name, columnNames(fk.RefColumns), fk.OnDelete)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func columnNames(cols []*schema.Column) []string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return names
+}

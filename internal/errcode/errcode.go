@@ -1,0 +1,57 @@
+// Package errcode defines the one error type of Gatehouse that carries a code
+// clients can act on. The GraphQL error presenter puts the code in
+// extensions.code; errors without a code are shown as INTERNAL.
+package errcode
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a machine-readable error class (DESIGN §6).
+type Code string
+
+// The codes a client may see.
+const (
+	Unauthenticated  Code = "UNAUTHENTICATED"
+	Forbidden        Code = "FORBIDDEN"
+	NotFound         Code = "NOT_FOUND"
+	InvalidInput     Code = "INVALID_INPUT"
+	Conflict         Code = "CONFLICT"
+	AlreadyHeld      Code = "ALREADY_HELD"
+	NotHeld          Code = "NOT_HELD"
+	DuplicatePending Code = "DUPLICATE_PENDING"
+	NothingToRequest Code = "NOTHING_TO_REQUEST"
+	NoReviewer       Code = "NO_REVIEWER"
+	Internal         Code = "INTERNAL"
+)
+
+// Error is an error with a code and a message fit for the client. Field names
+// the input field at fault, when there is one.
+type Error struct {
+	Code    Code
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// New returns an Error with a formatted message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an INVALID_INPUT error naming the field at fault.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: InvalidInput, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// Of returns the code of err: the code of the first *Error in its chain, or
+// Internal.
+func Of(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}

@@ -1,0 +1,70 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/ent"
+	"gatehouse/ent/privacy"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
+)
+
+// ErrorPresenter returns the presenter that gives every error one of the
+// codes of DESIGN §6 in extensions.code. Errors it cannot classify are
+// logged and shown as "internal error", so no SQL or internal detail reaches
+// a client.
+func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		code, message := classify(err, gqlErr)
+		if code == errcode.Internal {
+			log.ErrorContext(ctx, "internal error", "error", err, "path", gqlErr.Path.String())
+			message = "internal error"
+		}
+		out := &gqlerror.Error{Message: message, Path: gqlErr.Path, Locations: gqlErr.Locations}
+		out.Extensions = map[string]any{"code": string(code)}
+		var ce *errcode.Error
+		if errors.As(err, &ce) && ce.Field != "" {
+			out.Extensions["field"] = ce.Field
+		}
+		return out
+	}
+}
+
+// classify returns the code and client message of err.
+func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
+	var (
+		coded      *errcode.Error
+		validation *ent.ValidationError
+	)
+	switch {
+	case errors.As(err, &coded):
+		return coded.Code, coded.Message
+	case ent.IsNotFound(err):
+		return errcode.NotFound, "not found"
+	case errors.As(err, &validation):
+		return errcode.InvalidInput, fmt.Sprintf("%s: %v", validation.Name, errors.Unwrap(validation))
+	case ent.IsConstraintError(err):
+		return errcode.InvalidInput, "conflicts with an existing record"
+	case errors.Is(err, authz.ErrNoViewer):
+		return errcode.Unauthenticated, "authentication required"
+	case errors.Is(err, privacy.Deny):
+		return errcode.Forbidden, "not allowed"
+	}
+	if gqlErr.Err == nil {
+		// gqlgen and gqlparser built this error themselves (parse and
+		// validation failures, limits): its message is meant for clients.
+		switch c, _ := gqlErr.Extensions["code"].(string); errcode.Code(c) {
+		case errcode.NotFound, errcode.Forbidden, errcode.Unauthenticated, errcode.InvalidInput:
+			return errcode.Code(c), gqlErr.Message
+		}
+		return errcode.InvalidInput, gqlErr.Message
+	}
+	return errcode.Internal, ""
+}

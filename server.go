@@ -1,0 +1,513 @@
+// Command gatehouse is the Gatehouse access request server. server.go is its
+// only composition root: it reads flags and the environment, wires the
+// services together, and starts and stops them.
+//
+//	gatehouse [serve]                     run the server (default)
+//	gatehouse migrate                     migrate the database and exit
+//	gatehouse token --email E [--ttl D]   print a bearer token for user E
+//	gatehouse user create --email E --name N --role R
+//	gatehouse demo                        seed the demo organisation into an empty database
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"gatehouse/connectors"
+	"gatehouse/connectors/manual"
+	"gatehouse/ent"
+	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/user"
+	"gatehouse/internal/auth"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/catalog"
+	"gatehouse/internal/database"
+	"gatehouse/internal/demo"
+	"gatehouse/internal/metrics"
+	"gatehouse/resolvers"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+// config is everything the server reads from flags and the environment.
+type config struct {
+	addr           string
+	databaseURL    string
+	sqlitePath     string
+	jwtSecret      string
+	demo           bool
+	demoSet        bool
+	introspection  bool
+	bootstrapAdmin string
+	logFormat      string
+	tokenTTL       time.Duration
+	allowedOrigins []string
+}
+
+// envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
+// config whose fields become the flags' defaults.
+func envDefaults(getenv func(string) string) (config, error) {
+	c := config{
+		addr:           envOr(getenv, "GATEHOUSE_ADDR", ":8080"),
+		databaseURL:    getenv("DATABASE_URL"),
+		sqlitePath:     envOr(getenv, "GATEHOUSE_SQLITE_PATH", "gatehouse.db"),
+		jwtSecret:      getenv("GATEHOUSE_JWT_SECRET"),
+		bootstrapAdmin: strings.TrimSpace(getenv("GATEHOUSE_BOOTSTRAP_ADMIN")),
+		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
+		introspection:  true,
+		tokenTTL:       24 * time.Hour,
+	}
+	var err error
+	if v := getenv("GATEHOUSE_DEMO"); v != "" {
+		if c.demo, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_DEMO=%q is not a boolean", v)
+		}
+		c.demoSet = true
+	}
+	if v := getenv("GATEHOUSE_INTROSPECTION"); v != "" {
+		if c.introspection, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_INTROSPECTION=%q is not a boolean", v)
+		}
+	}
+	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
+		if c.tokenTTL, err = time.ParseDuration(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_TOKEN_TTL=%q is not a duration such as 24h", v)
+		}
+	}
+	for _, o := range strings.Split(getenv("GATEHOUSE_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.allowedOrigins = append(c.allowedOrigins, o)
+		}
+	}
+	return c, nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// validate checks the whole configuration once flags are parsed.
+func (c *config) validate() error {
+	if !c.demoSet {
+		c.demo = c.databaseURL == ""
+	}
+	if c.databaseURL != "" {
+		u, err := url.Parse(c.databaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return errors.New("DATABASE_URL must be a postgres:// URL")
+		}
+		if c.jwtSecret == "" {
+			return errors.New("GATEHOUSE_JWT_SECRET is required with DATABASE_URL (at least 32 characters)")
+		}
+	}
+	if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
+		return errors.New("GATEHOUSE_JWT_SECRET must be at least 32 characters")
+	}
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return fmt.Errorf("--addr %q is not host:port", c.addr)
+	}
+	if c.bootstrapAdmin != "" {
+		if _, err := mail.ParseAddress(c.bootstrapAdmin); err != nil {
+			return fmt.Errorf("GATEHOUSE_BOOTSTRAP_ADMIN=%q is not an email address", c.bootstrapAdmin)
+		}
+	}
+	if c.tokenTTL <= 0 {
+		return errors.New("the token TTL must be positive")
+	}
+	switch c.logFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("GATEHOUSE_LOG_FORMAT=%q must be text or json", c.logFormat)
+	}
+	return nil
+}
+
+// run parses the command line and runs one subcommand until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := envDefaults(getenv)
+	if err != nil {
+		return err
+	}
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "user" {
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("usage: gatehouse user create --email E --name N --role USER|RISK_MANAGER|IT_ADMIN")
+		}
+		cmd, args = "user create", args[1:]
+	}
+	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.addr, "addr", cfg.addr, "listen address (GATEHOUSE_ADDR)")
+	fs.StringVar(&cfg.sqlitePath, "sqlite", cfg.sqlitePath, "SQLite file when DATABASE_URL is unset (GATEHOUSE_SQLITE_PATH)")
+	fs.BoolFunc("demo", "seed the demo organisation into an empty database (GATEHOUSE_DEMO; default true on SQLite)", func(s string) error {
+		v, err := strconv.ParseBool(s)
+		cfg.demo, cfg.demoSet = v, true
+		return err
+	})
+	fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
+	fs.DurationVar(&cfg.tokenTTL, "ttl", cfg.tokenTTL, "lifetime of minted JWTs (GATEHOUSE_TOKEN_TTL)")
+	email := fs.String("email", "", "user email (token, user create)")
+	name := fs.String("name", "", "user name (user create)")
+	role := fs.String("role", string(enum.PlatformRoleUser), "platform role (user create)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := newLogger(cfg.logFormat, stderr)
+
+	switch cmd {
+	case "serve", "migrate", "token", "user create", "demo":
+	default:
+		return fmt.Errorf("unknown command %q (serve, migrate, token, user create, demo)", cmd)
+	}
+	app, err := open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	switch cmd {
+	case "migrate":
+		fmt.Fprintln(stdout, "database migrated")
+		return nil
+	case "token":
+		return app.printToken(ctx, stdout, *email, cfg.tokenTTL)
+	case "user create":
+		return app.createUser(ctx, stdout, *email, *name, enum.PlatformRole(*role))
+	case "demo":
+		if _, err := demo.Seed(ctx, app.client); err != nil {
+			return err
+		}
+		return app.printDemoTokens(ctx, stdout, cfg.tokenTTL)
+	}
+	return app.serve(ctx, cfg, log, stdout)
+}
+
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// app holds the opened database and the services over it.
+type app struct {
+	db      *sql.DB
+	dialect string
+	client  *ent.Client
+	auth    *auth.Authenticator
+}
+
+// open opens and migrates the database and builds the authenticator.
+func open(ctx context.Context, cfg config) (*app, error) {
+	a := &app{dialect: dialect.SQLite}
+	var err error
+	if cfg.databaseURL != "" {
+		a.dialect = dialect.Postgres
+		a.db, err = database.OpenPostgres(ctx, cfg.databaseURL)
+	} else {
+		a.db, err = database.OpenSQLite(cfg.sqlitePath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := database.Migrate(ctx, a.db, a.dialect); err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	secret := []byte(cfg.jwtSecret)
+	if len(secret) == 0 {
+		if secret, err = localSecret(cfg.sqlitePath + ".secret"); err != nil {
+			a.db.Close()
+			return nil, err
+		}
+	}
+	a.client = ent.NewClient(ent.Driver(entsql.OpenDB(a.dialect, a.db)))
+	a.auth = auth.New(a.client, secret, time.Now)
+	return a, nil
+}
+
+func (a *app) close() {
+	_ = a.client.Close()
+}
+
+// localSecret reads the JWT secret kept next to the SQLite database, creating
+// it on first use, so that tokens survive restarts.
+func localSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 32 {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("%s holds no usable secret; delete it to make a new one", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read jwt secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+func (a *app) printToken(ctx context.Context, w io.Writer, email string, ttl time.Duration) error {
+	if email == "" {
+		return errors.New("usage: gatehouse token --email E")
+	}
+	u, err := a.client.User.Query().Where(user.EmailEqualFold(email)).Only(authz.SystemContext(ctx))
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("no user with email %s", email)
+	}
+	if err != nil {
+		return err
+	}
+	if u.Status != enum.UserStatusActive {
+		return fmt.Errorf("user %s is %s", email, u.Status)
+	}
+	tok, err := a.auth.IssueJWT(u.ID, ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, tok)
+	return nil
+}
+
+// createUser creates the user, or updates the name and role of an existing
+// one, so that running it twice gives the same result.
+func (a *app) createUser(ctx context.Context, w io.Writer, email, name string, role enum.PlatformRole) error {
+	if email == "" || name == "" {
+		return errors.New("usage: gatehouse user create --email E --name N --role USER|RISK_MANAGER|IT_ADMIN")
+	}
+	if !role.IsValid() {
+		return fmt.Errorf("--role %q must be one of %v", role, enum.AllPlatformRoles)
+	}
+	u, err := ensureUser(authz.SystemContext(ctx), a.client, email, name, role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s %s %s\n", u.ID, u.Email, u.PlatformRole)
+	return nil
+}
+
+func ensureUser(ctx context.Context, client *ent.Client, email, name string, role enum.PlatformRole) (*ent.User, error) {
+	u, err := client.User.Query().Where(user.EmailEqualFold(email)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return client.User.Create().SetEmail(email).SetName(name).SetPlatformRole(role).Save(ctx)
+	case err != nil:
+		return nil, err
+	}
+	return u.Update().SetName(name).SetPlatformRole(role).Save(ctx)
+}
+
+// bootstrapAdmin makes email an IT admin when the database has none.
+func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string) error {
+	ctx = authz.SystemContext(ctx)
+	exists, err := a.client.User.Query().
+		Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
+		Exist(ctx)
+	if err != nil || exists {
+		return err
+	}
+	name, _, _ := strings.Cut(email, "@")
+	u, err := ensureUser(ctx, a.client, email, name, enum.PlatformRoleITAdmin)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	log.Info("bootstrap IT admin created", "email", u.Email, "id", u.ID)
+	return nil
+}
+
+func (a *app) printDemoTokens(ctx context.Context, w io.Writer, ttl time.Duration) error {
+	members, err := demo.Members(ctx, a.client)
+	if err != nil {
+		return err
+	}
+	for _, u := range members {
+		tok, err := a.auth.IssueJWT(u.ID, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%-32s %-13s %s\n", u.Email, u.PlatformRole, tok)
+	}
+	return nil
+}
+
+// serve runs the HTTP server until ctx ends, then shuts down in order: stop
+// accepting, end open requests and subscriptions, close the database.
+func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+	if cfg.bootstrapAdmin != "" {
+		if err := a.bootstrapAdmin(ctx, log, cfg.bootstrapAdmin); err != nil {
+			return err
+		}
+	}
+	if cfg.demo {
+		if _, err := demo.Seed(ctx, a.client); err != nil {
+			return err
+		}
+	}
+
+	m := metrics.New()
+	m.RegisterDB(a.db)
+	reg := connectors.NewRegistry(manual.Kind{})
+	schema := resolvers.NewSchema(a.client, catalog.New(a.client, reg), a.auth)
+	query := resolvers.NewHandler(resolvers.HandlerConfig{
+		Schema:        schema,
+		Auth:          a.auth,
+		Log:           log,
+		Limits:        resolvers.DefaultLimits,
+		Introspection: cfg.introspection,
+		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
+		CheckOrigin:   checkOrigin(cfg.allowedOrigins),
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/query", m.InstrumentHTTP("/query", query))
+	mux.Handle("GET /{$}", m.InstrumentHTTP("/", playground.Handler("Gatehouse", "/query")))
+	mux.Handle("GET /healthz", m.InstrumentHTTP("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})))
+	mux.Handle("GET /readyz", m.InstrumentHTTP("/readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.db.PingContext(pctx); err != nil {
+			log.Warn("readiness check failed", "error", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})))
+	mux.Handle("GET /metrics", m.Handler())
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	url := "http://" + displayAddr(ln.Addr()) + "/query"
+	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.dialect)
+	if cfg.demo {
+		if err := a.logDemoTokens(ctx, log, cfg.tokenTTL); err != nil {
+			return err
+		}
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	cancelBase() // ends websocket subscriptions, which Shutdown does not track
+	return err
+}
+
+func (a *app) logDemoTokens(ctx context.Context, log *slog.Logger, ttl time.Duration) error {
+	members, err := demo.Members(ctx, a.client)
+	if err != nil {
+		return err
+	}
+	for _, u := range members {
+		tok, err := a.auth.IssueJWT(u.ID, ttl)
+		if err != nil {
+			return err
+		}
+		log.Info("demo user", "email", u.Email, "role", u.PlatformRole, "token", tok)
+	}
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a client can dial.
+func displayAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// checkOrigin allows websocket upgrades without an Origin header, from the
+// same origin, and from the allowed origins.
+func checkOrigin(allowed []string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || slices.Contains(allowed, origin) {
+			return true
+		}
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+}
+
