@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/internal/dbtest"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// gatehouseBinary builds the server once per test process.
+func gatehouseBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatehouse-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "gatehouse")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	require.NoError(t, buildErr)
+	return binary
+}
+
+// process is a running server binary whose JSON log is read line by line.
+type process struct {
+	cmd   *exec.Cmd
+	lines chan map[string]any
+	done  chan error
+}
+
+// baseEnv is a clean environment: no DATABASE_URL or GATEHOUSE_* leaks in.
+func baseEnv(extra ...string) []string {
+	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, extra...)
+}
+
+func start(t *testing.T, dir string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(gatehouseBinary(t), args...)
+	cmd.Dir, cmd.Env = dir, env
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd, lines: make(chan map[string]any, 100), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				p.lines <- m
+			}
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// waitFor returns the first log line with the message, skipping others.
+func (p *process) waitFor(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case m, ok := <-p.lines:
+			require.True(t, ok, "server exited before logging %q", msg)
+			if m["msg"] == msg {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no %q log line within 60s", msg)
+		}
+	}
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	for range p.lines {
+	}
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, "server exit")
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop within 20s of SIGTERM")
+	}
+}
+
+func viewerEmail(t *testing.T, url, token string) (string, int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"query":"{ viewer { email } }"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var out struct {
+		Data struct{ Viewer struct{ Email string } }
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	return out.Data.Viewer.Email, res.StatusCode
+}
+
+// TestServeSeedsDemoOnFreshDirectory runs the real serve path: on a fresh
+// directory it creates the SQLite database, seeds the demo organisation,
+// prints the URL and a token per demo user, answers with that token, stops on
+// SIGTERM, and on restart neither seeds again nor invalidates the token.
+func TestServeSeedsDemoOnFreshDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := start(t, dir, baseEnv(), "serve", "--addr", "127.0.0.1:0")
+	url := p.waitFor(t, "gatehouse listening")["graphql"].(string)
+	first := p.waitFor(t, "demo user")
+	require.Equal(t, "admin@example.com", first["email"])
+	require.Equal(t, "IT_ADMIN", first["role"])
+	token := first["token"].(string)
+
+	email, status := viewerEmail(t, url, token)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "admin@example.com", email)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		res, err := http.Get(strings.TrimSuffix(url, "/query") + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, path)
+	}
+	p.stop(t)
+	require.FileExists(t, filepath.Join(dir, "gatehouse.db"))
+	info, err := os.Stat(filepath.Join(dir, "gatehouse.db.secret"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	p = start(t, dir, baseEnv(), "--addr", "127.0.0.1:0")
+	url = p.waitFor(t, "gatehouse listening")["graphql"].(string)
+	email, _ = viewerEmail(t, url, token)
+	require.Equal(t, "admin@example.com", email, "a token survives a restart")
+	p.stop(t)
+
+	jwt := run1(t, dir, baseEnv(), "token", "--email", "margaret.chen@example.com")
+	require.Equal(t, 2, strings.Count(jwt, "."), "token prints a JWT")
+}
+
+// run1 runs a subcommand to completion and returns its stdout.
+func run1(t *testing.T, dir string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(gatehouseBinary(t), args...)
+	cmd.Dir, cmd.Env = dir, env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "gatehouse %v: %s", args, stderr.String())
+	return strings.TrimSpace(string(out))
+}
+
+// TestBadConfigurationExitsWithOneLine checks that bad settings and an
+// unreachable database end the process non-zero with one clear line.
+func TestBadConfigurationExitsWithOneLine(t *testing.T) {
+	t.Parallel()
+	secret := "GATEHOUSE_JWT_SECRET=" + strings.Repeat("s", 40)
+	for name, tc := range map[string]struct {
+		env  []string
+		want string
+	}{
+		"unreachable database":  {baseEnv("DATABASE_URL=postgres://postgres@127.0.0.1:1/none?sslmode=disable", secret), "not reachable"},
+		"not a postgres URL":    {baseEnv("DATABASE_URL=mysql://root@127.0.0.1/x", secret), "postgres://"},
+		"no secret on postgres": {baseEnv("DATABASE_URL=postgres://postgres@127.0.0.1:5432/test"), "GATEHOUSE_JWT_SECRET"},
+		"short secret":          {baseEnv("GATEHOUSE_JWT_SECRET=short"), "at least 32"},
+		"bad boolean":           {baseEnv("GATEHOUSE_DEMO=maybe"), "GATEHOUSE_DEMO"},
+		"bad admin email":       {baseEnv("GATEHOUSE_BOOTSTRAP_ADMIN=nobody"), "GATEHOUSE_BOOTSTRAP_ADMIN"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(gatehouseBinary(t), "serve", "--addr", "127.0.0.1:0")
+			cmd.Dir, cmd.Env = t.TempDir(), tc.env
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			require.NotEqual(t, 0, exit.ExitCode())
+			text := strings.TrimSpace(string(out))
+			require.NotContains(t, text, "\n", "one line")
+			require.NotContains(t, text, "panic")
+			require.True(t, strings.HasPrefix(text, "gatehouse: "), text)
+			require.Contains(t, text, tc.want)
+		})
+	}
+}
+
+// TestFirstAdministrator covers a deployment without demo data on both
+// databases: `user create` is idempotent, GATEHOUSE_BOOTSTRAP_ADMIN creates an
+// IT admin only when none exists, and `token` mints a token the server takes.
+func TestFirstAdministrator(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		dir := t.TempDir()
+		env := baseEnv("GATEHOUSE_JWT_SECRET=" + strings.Repeat("k", 40))
+		if db.Name == "postgres" {
+			env = append(env, "DATABASE_URL="+db.DSN)
+		} else {
+			env = append(env, "GATEHOUSE_DEMO=false")
+		}
+		require.Equal(t, "database migrated", run1(t, dir, env, "migrate"))
+		a := run1(t, dir, env, "user", "create", "--email", "ops@corp.example", "--name", "Ops", "--role", "IT_ADMIN")
+		b := run1(t, dir, env, "user", "create", "--email", "ops@corp.example", "--name", "Ops", "--role", "IT_ADMIN")
+		require.Equal(t, a, b, "user create is idempotent")
+		require.True(t, strings.HasPrefix(a, "usr_"), a)
+
+		p := start(t, dir, append(env, "GATEHOUSE_BOOTSTRAP_ADMIN=boot@corp.example"), "--addr", "127.0.0.1:0")
+		url := p.waitFor(t, "gatehouse listening")["graphql"].(string)
+		email, _ := viewerEmail(t, url, run1(t, dir, env, "token", "--email", "ops@corp.example"))
+		require.Equal(t, "ops@corp.example", email)
+		p.stop(t)
+		cmd := exec.Command(gatehouseBinary(t), "token", "--email", "boot@corp.example")
+		cmd.Dir, cmd.Env = dir, env
+		require.Error(t, cmd.Run(), "an IT admin existed, so no bootstrap admin was created")
+
+		dir2 := t.TempDir()
+		env2 := baseEnv("GATEHOUSE_JWT_SECRET="+strings.Repeat("k", 40), "GATEHOUSE_DEMO=false", "GATEHOUSE_BOOTSTRAP_ADMIN=boot@corp.example")
+		if db.Name == "postgres" {
+			return // the PostgreSQL database already has an IT admin
+		}
+		p = start(t, dir2, env2, "--addr", "127.0.0.1:0")
+		require.Equal(t, "boot@corp.example", p.waitFor(t, "bootstrap IT admin created")["email"])
+		url = p.waitFor(t, "gatehouse listening")["graphql"].(string)
+		token := run1(t, dir2, env2, "token", "--email", "boot@corp.example")
+		email, _ = viewerEmail(t, url, token)
+		require.Equal(t, "boot@corp.example", email)
+		p.stop(t)
+	})
+}
