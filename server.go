@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -38,16 +39,20 @@ import (
 
 	"gatehouse/connectors"
 	"gatehouse/connectors/manual"
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/user"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
+	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
 
@@ -203,7 +208,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		return fmt.Errorf("unknown command %q (serve, migrate, token, user create, demo)", cmd)
 	}
-	app, err := open(ctx, cfg)
+	app, err := open(ctx, cfg, func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	})
 	if err != nil {
 		return err
 	}
@@ -243,21 +251,31 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 
 // app holds the opened database and the services over it.
 type app struct {
-	db      *sql.DB
-	dialect string
-	client  *ent.Client
-	auth    *auth.Authenticator
+	db *sql.DB
+	// riverDB is River's own single connection on SQLite; nil on PostgreSQL.
+	riverDB   *sql.DB
+	dialect   string
+	client    *ent.Client
+	auth      *auth.Authenticator
+	secret    []byte
+	lookupEnv func(string) (string, bool)
 }
 
 // open opens and migrates the database and builds the authenticator.
-func open(ctx context.Context, cfg config) (*app, error) {
-	a := &app{dialect: dialect.SQLite}
+func open(ctx context.Context, cfg config, lookupEnv func(string) (string, bool)) (*app, error) {
+	a := &app{dialect: dialect.SQLite, lookupEnv: lookupEnv}
 	var err error
 	if cfg.databaseURL != "" {
 		a.dialect = dialect.Postgres
 		a.db, err = database.OpenPostgres(ctx, cfg.databaseURL)
 	} else {
 		a.db, err = database.OpenSQLite(cfg.sqlitePath)
+		if err == nil {
+			a.riverDB, err = database.OpenSQLite(cfg.sqlitePath)
+		}
+		if a.riverDB != nil {
+			a.riverDB.SetMaxOpenConns(1)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -274,12 +292,24 @@ func open(ctx context.Context, cfg config) (*app, error) {
 		}
 	}
 	a.client = ent.NewClient(ent.Driver(entsql.OpenDB(a.dialect, a.db)))
+	catalog.RecordChanges(a.client, audit.NewRecorder(a.dialect), time.Now)
 	a.auth = auth.New(a.client, secret, time.Now)
+	a.secret = secret
 	return a, nil
 }
 
 func (a *app) close() {
 	_ = a.client.Close()
+	if a.riverDB != nil {
+		_ = a.riverDB.Close()
+	}
+}
+
+// demoSinkSecret is the signing secret of the demo webhook sink, derived
+// from the JWT secret so that it is stable across restarts.
+func (a *app) demoSinkSecret() string {
+	sum := sha256.Sum256(append([]byte("gatehouse demo webhook sink\x00"), a.secret...))
+	return hex.EncodeToString(sum[:])
 }
 
 // localSecret reads the JWT secret kept next to the SQLite database, creating
@@ -403,12 +433,55 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		}
 	}
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	base := "http://" + displayAddr(ln.Addr())
+
+	lookupEnv := a.lookupEnv
+	var sink *demo.Sink
+	if cfg.demo {
+		secret := a.demoSinkSecret()
+		lookupEnv = func(k string) (string, bool) {
+			if v, ok := a.lookupEnv(k); ok || k != demo.SinkSecretEnv {
+				return v, ok
+			}
+			return secret, true
+		}
+		sink = demo.NewSink([]byte(secret), time.Now)
+		if err := demo.PointWebhooks(ctx, a.client, base); err != nil {
+			return err
+		}
+	}
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookupEnv})
+	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	wf := workflow.New(workflow.Config{
+		DB: a.db, Dialect: a.dialect, Client: a.client,
+		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
+	})
+	if err := runner.Start(ctx, wf); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := runner.Stop(sctx); err != nil {
+			log.Warn("stop jobs", "error", err)
+		}
+	}()
+
 	m := metrics.New()
 	m.RegisterDB(a.db)
-	reg := connectors.NewRegistry(manual.Kind{})
-	schema := resolvers.NewSchema(a.client, catalog.New(a.client, reg), a.auth)
+	schema := resolvers.NewSchema(resolvers.Services{
+		Client: a.client, Catalog: catalog.New(a.client, reg, wf), Tokens: a.auth, Workflow: wf,
+	})
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,
+		Client:        a.client,
 		Auth:          a.auth,
 		Log:           log,
 		Limits:        resolvers.DefaultLimits,
@@ -434,10 +507,8 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		_, _ = io.WriteString(w, "ok\n")
 	})))
 	mux.Handle("GET /metrics", m.Handler())
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	if sink != nil {
+		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
 	}
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
@@ -450,7 +521,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	url := "http://" + displayAddr(ln.Addr()) + "/query"
+	url := base + "/query"
 	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.dialect)
 	if cfg.demo {
 		if err := a.logDemoTokens(ctx, log, cfg.tokenTTL); err != nil {
@@ -510,4 +581,3 @@ func checkOrigin(allowed []string) func(*http.Request) bool {
 		return err == nil && strings.EqualFold(u.Host, r.Host)
 	}
 }
-

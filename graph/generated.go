@@ -10,6 +10,8 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/workflow"
+	"gatehouse/internal/workflow/rules"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -32,6 +34,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AccessRequest() AccessRequestResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 }
@@ -41,31 +44,34 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	AccessRequest struct {
-		Action          func(childComplexity int) int
-		AuditEvents     func(childComplexity int) int
-		Beneficiary     func(childComplexity int) int
-		BeneficiaryID   func(childComplexity int) int
-		CompletedAt     func(childComplexity int) int
-		CreatedAt       func(childComplexity int) int
-		Duration        func(childComplexity int) int
-		EndsAt          func(childComplexity int) int
-		ID              func(childComplexity int) int
-		Items           func(childComplexity int) int
-		JobTitle        func(childComplexity int) int
-		JobTitleID      func(childComplexity int) int
-		Justification   func(childComplexity int) int
-		Mode            func(childComplexity int) int
-		ReferenceUser   func(childComplexity int) int
-		ReferenceUserID func(childComplexity int) int
-		Requester       func(childComplexity int) int
-		RequesterID     func(childComplexity int) int
-		Role            func(childComplexity int) int
-		RoleID          func(childComplexity int) int
-		Status          func(childComplexity int) int
-		SubmittedAt     func(childComplexity int) int
-		Tasks           func(childComplexity int) int
-		Threshold       func(childComplexity int) int
-		UpdatedAt       func(childComplexity int) int
+		Action              func(childComplexity int) int
+		AuditEvents         func(childComplexity int) int
+		Beneficiary         func(childComplexity int) int
+		BeneficiaryID       func(childComplexity int) int
+		CompletedAt         func(childComplexity int) int
+		Completion          func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Duration            func(childComplexity int) int
+		EndsAt              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Items               func(childComplexity int) int
+		JobTitle            func(childComplexity int) int
+		JobTitleID          func(childComplexity int) int
+		Justification       func(childComplexity int) int
+		Mode                func(childComplexity int) int
+		MyCompletion        func(childComplexity int) int
+		ReferenceUser       func(childComplexity int) int
+		ReferenceUserID     func(childComplexity int) int
+		Requester           func(childComplexity int) int
+		RequesterID         func(childComplexity int) int
+		ReviewerCompletions func(childComplexity int) int
+		Role                func(childComplexity int) int
+		RoleID              func(childComplexity int) int
+		Status              func(childComplexity int) int
+		SubmittedAt         func(childComplexity int) int
+		Tasks               func(childComplexity int) int
+		Threshold           func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
 	}
 
 	AccessRequestConnection struct {
@@ -77,6 +83,17 @@ type ComplexityRoot struct {
 	AccessRequestEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AccessRequestPreview struct {
+		AccountsToCreate func(childComplexity int) int
+		Action           func(childComplexity int) int
+		AutoApproved     func(childComplexity int) int
+		Beneficiary      func(childComplexity int) int
+		Errors           func(childComplexity int) int
+		Excluded         func(childComplexity int) int
+		Items            func(childComplexity int) int
+		Mode             func(childComplexity int) int
 	}
 
 	ApiToken struct {
@@ -179,6 +196,19 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditVerification struct {
+		Checked        func(childComplexity int) int
+		FirstBrokenSeq func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		Valid          func(childComplexity int) int
+	}
+
+	Completion struct {
+		Done    func(childComplexity int) int
+		Percent func(childComplexity int) int
+		Total   func(childComplexity int) int
+	}
+
 	CreatedApiToken struct {
 		APIToken func(childComplexity int) int
 		Token    func(childComplexity int) int
@@ -212,6 +242,11 @@ type ComplexityRoot struct {
 	EntitlementEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ExcludedEntitlement struct {
+		Entitlement func(childComplexity int) int
+		Reason      func(childComplexity int) int
 	}
 
 	Grant struct {
@@ -289,6 +324,8 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CancelAccessRequest       func(childComplexity int, id pulid.ID, reason *string) int
+		CompleteManualFulfillment func(childComplexity int, itemID pulid.ID, success bool, note *string, externalID *string) int
 		CreateAPIToken            func(childComplexity int, input CreateAPITokenInput) int
 		CreateApplication         func(childComplexity int, input ent.CreateApplicationInput) int
 		CreateEntitlement         func(childComplexity int, input ent.CreateEntitlementInput) int
@@ -296,8 +333,14 @@ type ComplexityRoot struct {
 		CreateReviewStageTemplate func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
 		CreateRole                func(childComplexity int, input ent.CreateRoleInput) int
 		CreateUser                func(childComplexity int, input ent.CreateUserInput) int
+		DecideReviewTask          func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
+		DecideReviewTasks         func(childComplexity int, ids []pulid.ID, decision Decision, comment *string) int
 		DeleteReviewStageTemplate func(childComplexity int, id pulid.ID) int
+		ReassignReviewTask        func(childComplexity int, id pulid.ID, toUserID pulid.ID, comment *string) int
+		RetryFulfillment          func(childComplexity int, itemID pulid.ID) int
 		RevokeAPIToken            func(childComplexity int, id pulid.ID) int
+		SetDelegate               func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
+		SubmitAccessRequest       func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
 		UpdateApplication         func(childComplexity int, id pulid.ID, input ent.UpdateApplicationInput) int
 		UpdateEntitlement         func(childComplexity int, id pulid.ID, input ent.UpdateEntitlementInput) int
 		UpdateJobTitle            func(childComplexity int, id pulid.ID, input ent.UpdateJobTitleInput) int
@@ -312,19 +355,47 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PreviewError struct {
+		Code    func(childComplexity int) int
+		Field   func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	PreviewItem struct {
+		Action       func(childComplexity int) int
+		Application  func(childComplexity int) int
+		AutoApproved func(childComplexity int) int
+		Entitlement  func(childComplexity int) int
+		Privileged   func(childComplexity int) int
+		Stages       func(childComplexity int) int
+	}
+
+	PreviewStage struct {
+		Level        func(childComplexity int) int
+		Quorum       func(childComplexity int) int
+		ReviewerKind func(childComplexity int) int
+		Reviewers    func(childComplexity int) int
+		Rule         func(childComplexity int) int
+	}
+
 	Query struct {
 		APITokens            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ApiTokenOrder, where *ent.ApiTokenWhereInput) int
 		AccessRequests       func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, scope *RequestScope, state *RequestState, where *ent.AccessRequestWhereInput, orderBy []*ent.AccessRequestOrder) int
 		Applications         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
+		AuditTrail           func(childComplexity int, requestID pulid.ID) int
 		Entitlements         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.EntitlementOrder, where *ent.EntitlementWhereInput) int
 		Grants               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.GrantOrder, where *ent.GrantWhereInput) int
 		Identities           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.IdentityOrder, where *ent.IdentityWhereInput) int
 		JobTitles            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.JobTitleOrder, where *ent.JobTitleWhereInput) int
+		ManualFulfillments   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int) int
+		MyTasks              func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, status *TaskFilter, where *ent.ReviewTaskWhereInput) int
 		Node                 func(childComplexity int, id pulid.ID) int
 		Nodes                func(childComplexity int, ids []pulid.ID) int
+		PreviewAccessRequest func(childComplexity int, input workflow.SubmitInput) int
 		ReviewStageTemplates func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
 		Users                func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) int
+		VerifyAuditTrail     func(childComplexity int, requestID pulid.ID) int
 		Viewer               func(childComplexity int) int
 	}
 
@@ -443,6 +514,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ReviewerCompletion struct {
+		Completion func(childComplexity int) int
+		Reviewer   func(childComplexity int) int
+	}
+
 	Role struct {
 		CreatedAt    func(childComplexity int) int
 		Description  func(childComplexity int) int
@@ -510,6 +586,11 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AccessRequestResolver interface {
+	Completion(ctx context.Context, obj *ent.AccessRequest) (*rules.Completion, error)
+	MyCompletion(ctx context.Context, obj *ent.AccessRequest) (*rules.Completion, error)
+	ReviewerCompletions(ctx context.Context, obj *ent.AccessRequest) ([]*ReviewerCompletion, error)
+}
 type MutationResolver interface {
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id pulid.ID, input ent.UpdateUserInput) (*ent.User, error)
@@ -525,6 +606,14 @@ type MutationResolver interface {
 	DeleteReviewStageTemplate(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	CreateAPIToken(ctx context.Context, input CreateAPITokenInput) (*CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error)
+	SubmitAccessRequest(ctx context.Context, input workflow.SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error)
+	DecideReviewTask(ctx context.Context, id pulid.ID, decision Decision, comment *string) (*ent.ReviewTask, error)
+	DecideReviewTasks(ctx context.Context, ids []pulid.ID, decision Decision, comment *string) ([]*ent.ReviewTask, error)
+	ReassignReviewTask(ctx context.Context, id pulid.ID, toUserID pulid.ID, comment *string) (*ent.ReviewTask, error)
+	SetDelegate(ctx context.Context, userID *pulid.ID, from *time.Time, until *time.Time) (*ent.User, error)
+	CancelAccessRequest(ctx context.Context, id pulid.ID, reason *string) (*ent.AccessRequest, error)
+	RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.RequestItem, error)
+	CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note *string, externalID *string) (*ent.RequestItem, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
@@ -540,6 +629,11 @@ type QueryResolver interface {
 	Users(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	Viewer(ctx context.Context) (*ent.User, error)
 	AccessRequests(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, scope *RequestScope, state *RequestState, where *ent.AccessRequestWhereInput, orderBy []*ent.AccessRequestOrder) (*ent.AccessRequestConnection, error)
+	MyTasks(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, status *TaskFilter, where *ent.ReviewTaskWhereInput) (*ent.ReviewTaskConnection, error)
+	ManualFulfillments(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int) (*ent.RequestItemConnection, error)
+	PreviewAccessRequest(ctx context.Context, input workflow.SubmitInput) (*AccessRequestPreview, error)
+	AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error)
+	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (*AuditVerification, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -590,6 +684,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.CompletedAt(childComplexity), true
+	case "AccessRequest.completion":
+		if e.ComplexityRoot.AccessRequest.Completion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.Completion(childComplexity), true
 	case "AccessRequest.createdAt":
 		if e.ComplexityRoot.AccessRequest.CreatedAt == nil {
 			break
@@ -644,6 +744,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.Mode(childComplexity), true
+	case "AccessRequest.myCompletion":
+		if e.ComplexityRoot.AccessRequest.MyCompletion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.MyCompletion(childComplexity), true
 	case "AccessRequest.referenceUser":
 		if e.ComplexityRoot.AccessRequest.ReferenceUser == nil {
 			break
@@ -668,6 +774,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.RequesterID(childComplexity), true
+	case "AccessRequest.reviewerCompletions":
+		if e.ComplexityRoot.AccessRequest.ReviewerCompletions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.ReviewerCompletions(childComplexity), true
 	case "AccessRequest.role":
 		if e.ComplexityRoot.AccessRequest.Role == nil {
 			break
@@ -742,6 +854,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequestEdge.Node(childComplexity), true
+
+	case "AccessRequestPreview.accountsToCreate":
+		if e.ComplexityRoot.AccessRequestPreview.AccountsToCreate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.AccountsToCreate(childComplexity), true
+	case "AccessRequestPreview.action":
+		if e.ComplexityRoot.AccessRequestPreview.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Action(childComplexity), true
+	case "AccessRequestPreview.autoApproved":
+		if e.ComplexityRoot.AccessRequestPreview.AutoApproved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.AutoApproved(childComplexity), true
+	case "AccessRequestPreview.beneficiary":
+		if e.ComplexityRoot.AccessRequestPreview.Beneficiary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Beneficiary(childComplexity), true
+	case "AccessRequestPreview.errors":
+		if e.ComplexityRoot.AccessRequestPreview.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Errors(childComplexity), true
+	case "AccessRequestPreview.excluded":
+		if e.ComplexityRoot.AccessRequestPreview.Excluded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Excluded(childComplexity), true
+	case "AccessRequestPreview.items":
+		if e.ComplexityRoot.AccessRequestPreview.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Items(childComplexity), true
+	case "AccessRequestPreview.mode":
+		if e.ComplexityRoot.AccessRequestPreview.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Mode(childComplexity), true
 
 	case "ApiToken.createdAt":
 		if e.ComplexityRoot.ApiToken.CreatedAt == nil {
@@ -1139,6 +1300,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "AuditVerification.checked":
+		if e.ComplexityRoot.AuditVerification.Checked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditVerification.Checked(childComplexity), true
+	case "AuditVerification.firstBrokenSeq":
+		if e.ComplexityRoot.AuditVerification.FirstBrokenSeq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditVerification.FirstBrokenSeq(childComplexity), true
+	case "AuditVerification.reason":
+		if e.ComplexityRoot.AuditVerification.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditVerification.Reason(childComplexity), true
+	case "AuditVerification.valid":
+		if e.ComplexityRoot.AuditVerification.Valid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditVerification.Valid(childComplexity), true
+
+	case "Completion.done":
+		if e.ComplexityRoot.Completion.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Completion.Done(childComplexity), true
+	case "Completion.percent":
+		if e.ComplexityRoot.Completion.Percent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Completion.Percent(childComplexity), true
+	case "Completion.total":
+		if e.ComplexityRoot.Completion.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Completion.Total(childComplexity), true
+
 	case "CreatedApiToken.apiToken":
 		if e.ComplexityRoot.CreatedApiToken.APIToken == nil {
 			break
@@ -1280,6 +1485,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EntitlementEdge.Node(childComplexity), true
+
+	case "ExcludedEntitlement.entitlement":
+		if e.ComplexityRoot.ExcludedEntitlement.Entitlement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExcludedEntitlement.Entitlement(childComplexity), true
+	case "ExcludedEntitlement.reason":
+		if e.ComplexityRoot.ExcludedEntitlement.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExcludedEntitlement.Reason(childComplexity), true
 
 	case "Grant.createdAt":
 		if e.ComplexityRoot.Grant.CreatedAt == nil {
@@ -1572,6 +1790,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JobTitleEdge.Node(childComplexity), true
 
+	case "Mutation.cancelAccessRequest":
+		if e.ComplexityRoot.Mutation.CancelAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelAccessRequest(childComplexity, args["id"].(pulid.ID), args["reason"].(*string)), true
+	case "Mutation.completeManualFulfillment":
+		if e.ComplexityRoot.Mutation.CompleteManualFulfillment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeManualFulfillment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteManualFulfillment(childComplexity, args["itemId"].(pulid.ID), args["success"].(bool), args["note"].(*string), args["externalId"].(*string)), true
 	case "Mutation.createApiToken":
 		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
 			break
@@ -1649,6 +1889,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(ent.CreateUserInput)), true
+	case "Mutation.decideReviewTask":
+		if e.ComplexityRoot.Mutation.DecideReviewTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_decideReviewTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DecideReviewTask(childComplexity, args["id"].(pulid.ID), args["decision"].(Decision), args["comment"].(*string)), true
+	case "Mutation.decideReviewTasks":
+		if e.ComplexityRoot.Mutation.DecideReviewTasks == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_decideReviewTasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DecideReviewTasks(childComplexity, args["ids"].([]pulid.ID), args["decision"].(Decision), args["comment"].(*string)), true
 	case "Mutation.deleteReviewStageTemplate":
 		if e.ComplexityRoot.Mutation.DeleteReviewStageTemplate == nil {
 			break
@@ -1660,6 +1922,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteReviewStageTemplate(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.reassignReviewTask":
+		if e.ComplexityRoot.Mutation.ReassignReviewTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reassignReviewTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReassignReviewTask(childComplexity, args["id"].(pulid.ID), args["toUserId"].(pulid.ID), args["comment"].(*string)), true
+	case "Mutation.retryFulfillment":
+		if e.ComplexityRoot.Mutation.RetryFulfillment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryFulfillment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryFulfillment(childComplexity, args["itemId"].(pulid.ID)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1671,6 +1955,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.setDelegate":
+		if e.ComplexityRoot.Mutation.SetDelegate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDelegate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDelegate(childComplexity, args["userId"].(*pulid.ID), args["from"].(*time.Time), args["until"].(*time.Time)), true
+	case "Mutation.submitAccessRequest":
+		if e.ComplexityRoot.Mutation.SubmitAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitAccessRequest(childComplexity, args["input"].(workflow.SubmitInput), args["idempotencyKey"].(*string)), true
 	case "Mutation.updateApplication":
 		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
 			break
@@ -1752,6 +2058,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PreviewError.code":
+		if e.ComplexityRoot.PreviewError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewError.Code(childComplexity), true
+	case "PreviewError.field":
+		if e.ComplexityRoot.PreviewError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewError.Field(childComplexity), true
+	case "PreviewError.message":
+		if e.ComplexityRoot.PreviewError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewError.Message(childComplexity), true
+
+	case "PreviewItem.action":
+		if e.ComplexityRoot.PreviewItem.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.Action(childComplexity), true
+	case "PreviewItem.application":
+		if e.ComplexityRoot.PreviewItem.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.Application(childComplexity), true
+	case "PreviewItem.autoApproved":
+		if e.ComplexityRoot.PreviewItem.AutoApproved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.AutoApproved(childComplexity), true
+	case "PreviewItem.entitlement":
+		if e.ComplexityRoot.PreviewItem.Entitlement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.Entitlement(childComplexity), true
+	case "PreviewItem.privileged":
+		if e.ComplexityRoot.PreviewItem.Privileged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.Privileged(childComplexity), true
+	case "PreviewItem.stages":
+		if e.ComplexityRoot.PreviewItem.Stages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.Stages(childComplexity), true
+
+	case "PreviewStage.level":
+		if e.ComplexityRoot.PreviewStage.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.Level(childComplexity), true
+	case "PreviewStage.quorum":
+		if e.ComplexityRoot.PreviewStage.Quorum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.Quorum(childComplexity), true
+	case "PreviewStage.reviewerKind":
+		if e.ComplexityRoot.PreviewStage.ReviewerKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.ReviewerKind(childComplexity), true
+	case "PreviewStage.reviewers":
+		if e.ComplexityRoot.PreviewStage.Reviewers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.Reviewers(childComplexity), true
+	case "PreviewStage.rule":
+		if e.ComplexityRoot.PreviewStage.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.Rule(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -1785,6 +2178,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Applications(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.ApplicationOrder), args["where"].(*ent.ApplicationWhereInput)), true
+	case "Query.auditTrail":
+		if e.ComplexityRoot.Query.AuditTrail == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditTrail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditTrail(childComplexity, args["requestId"].(pulid.ID)), true
 	case "Query.entitlements":
 		if e.ComplexityRoot.Query.Entitlements == nil {
 			break
@@ -1830,6 +2234,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.JobTitles(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.JobTitleOrder), args["where"].(*ent.JobTitleWhereInput)), true
+	case "Query.manualFulfillments":
+		if e.ComplexityRoot.Query.ManualFulfillments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_manualFulfillments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ManualFulfillments(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int)), true
+	case "Query.myTasks":
+		if e.ComplexityRoot.Query.MyTasks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_myTasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyTasks(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["status"].(*TaskFilter), args["where"].(*ent.ReviewTaskWhereInput)), true
 	case "Query.node":
 		if e.ComplexityRoot.Query.Node == nil {
 			break
@@ -1852,6 +2278,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]pulid.ID)), true
+	case "Query.previewAccessRequest":
+		if e.ComplexityRoot.Query.PreviewAccessRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewAccessRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewAccessRequest(childComplexity, args["input"].(workflow.SubmitInput)), true
 	case "Query.reviewStageTemplates":
 		if e.ComplexityRoot.Query.ReviewStageTemplates == nil {
 			break
@@ -1885,6 +2322,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.UserOrder), args["where"].(*ent.UserWhereInput)), true
+	case "Query.verifyAuditTrail":
+		if e.ComplexityRoot.Query.VerifyAuditTrail == nil {
+			break
+		}
+
+		args, err := ec.field_Query_verifyAuditTrail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VerifyAuditTrail(childComplexity, args["requestId"].(pulid.ID)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -2378,6 +2826,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReviewTaskEdge.Node(childComplexity), true
 
+	case "ReviewerCompletion.completion":
+		if e.ComplexityRoot.ReviewerCompletion.Completion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewerCompletion.Completion(childComplexity), true
+	case "ReviewerCompletion.reviewer":
+		if e.ComplexityRoot.ReviewerCompletion.Reviewer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewerCompletion.Reviewer(childComplexity), true
+
 	case "Role.createdAt":
 		if e.ComplexityRoot.Role.CreatedAt == nil {
 			break
@@ -2692,6 +3153,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReviewTaskWhereInput", ec.unmarshalInputReviewTaskWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
+			graphql.NewInputUnmarshaler("SubmitAccessRequestInput", ec.unmarshalInputSubmitAccessRequestInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
 			graphql.NewInputUnmarshaler("UpdateEntitlementInput", ec.unmarshalInputUpdateEntitlementInput),
 			graphql.NewInputUnmarshaler("UpdateJobTitleInput", ec.unmarshalInputUpdateJobTitleInput),
@@ -6136,6 +6598,7 @@ enum ReviewerKind @goModel(model: "gatehouse/ent/schema/enum.ReviewerKind") {
   ENTITLEMENT_OWNER
   DESIGNATED
   RISK_MANAGER
+  IT_ADMIN
 }
 type Role implements Node {
   id: ID!
@@ -6778,6 +7241,146 @@ type Mutation {
   revokeApiToken(id: ID!): ApiToken!
 }
 `, BuiltIn: false},
+	{Name: "../schema/workflow.graphql", Input: `# The access request lifecycle: submission, review, fulfilment, completion and
+# the audit trail (DESIGN §4, §6).
+
+extend type Query {
+  "The viewer's review tasks, newest first."
+  myTasks(after: Cursor, first: Int, status: TaskFilter = OPEN, where: ReviewTaskWhereInput): ReviewTaskConnection!
+  "Approved items of MANUAL applications waiting for people; visible to their application owners and IT admins."
+  manualFulfillments(after: Cursor, first: Int): RequestItemConnection!
+  "What submitAccessRequest would do with this input, without writing anything."
+  previewAccessRequest(input: SubmitAccessRequestInput!): AccessRequestPreview!
+  "The audit events of a request in order, for whoever may see the request."
+  auditTrail(requestId: ID!): [AuditEvent!]!
+  "Recomputes the hash chain of a request's audit trail."
+  verifyAuditTrail(requestId: ID!): AuditVerification!
+}
+
+extend type Mutation {
+  "Submits a request as the viewer. Errors: INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
+  submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
+  "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN, CONFLICT."
+  decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
+  "Decides several tasks at once, all or nothing."
+  decideReviewTasks(ids: [ID!]!, decision: Decision!, comment: String): [ReviewTask!]!
+  "Moves a pending task to another reviewer: by its assignee or an IT admin."
+  reassignReviewTask(id: ID!, toUserId: ID!, comment: String): ReviewTask!
+  "Sets (or, with userId null, clears) the viewer's delegate for reviews."
+  setDelegate(userId: ID, from: Time, until: Time): User!
+  "Cancels the pending items of a request: by its requester."
+  cancelAccessRequest(id: ID!, reason: String): AccessRequest!
+  "Fulfils a FAILED item again: IT admins."
+  retryFulfillment(itemId: ID!): RequestItem!
+  "Closes an approved item of a MANUAL application: its owners or an IT admin, never the requester or beneficiary."
+  completeManualFulfillment(itemId: ID!, success: Boolean!, note: String, externalId: String): RequestItem!
+}
+
+enum TaskFilter {
+  "PENDING tasks."
+  OPEN
+  "APPROVED, DENIED and SKIPPED tasks."
+  DONE
+  "Every task, WAITING and REASSIGNED included."
+  ALL
+}
+
+enum Decision {
+  APPROVE
+  DENY
+}
+
+input SubmitAccessRequestInput {
+  action: RequestAction!
+  mode: RequestMode = ENTITLEMENTS
+  "Default: the viewer."
+  beneficiaryId: ID
+  entitlementIds: [ID!]
+  referenceUserId: ID
+  roleId: ID
+  jobTitleId: ID
+  "LIKE_JOB_TITLE: the share of peers that must hold an entitlement; default 0.5."
+  threshold: Float
+  applicationIds: [ID!]
+  excludeEntitlementIds: [ID!]
+  "REVOKE items beside a GRANT."
+  revokeEntitlementIds: [ID!]
+  endsAt: Time
+  "ISO-8601 duration counted from provisioning, e.g. PT8H or P30D."
+  duration: String
+  justification: String
+}
+
+type Completion {
+  done: Int!
+  total: Int!
+  percent: Float!
+}
+
+type ReviewerCompletion {
+  reviewer: User!
+  completion: Completion!
+}
+
+extend type AccessRequest {
+  "Done review tasks over all review tasks of the request."
+  completion: Completion!
+  "The viewer's done tasks over the viewer's tasks on the request."
+  myCompletion: Completion!
+  "Completion per reviewer."
+  reviewerCompletions: [ReviewerCompletion!]!
+}
+
+type AuditVerification {
+  valid: Boolean!
+  checked: Int!
+  firstBrokenSeq: Int
+  reason: String
+}
+
+type AccessRequestPreview {
+  action: RequestAction!
+  mode: RequestMode!
+  beneficiary: User!
+  items: [PreviewItem!]!
+  "Entitlements the mode found but left out, with the reason."
+  excluded: [ExcludedEntitlement!]!
+  "Applications where the beneficiary has no account yet: one will be created."
+  accountsToCreate: [Application!]!
+  "True when every item would be approved at once."
+  autoApproved: Boolean!
+  "The errors submission would give; empty when it would succeed."
+  errors: [PreviewError!]!
+}
+
+type PreviewItem {
+  action: RequestAction!
+  entitlement: Entitlement!
+  application: Application!
+  privileged: Boolean!
+  autoApproved: Boolean!
+  stages: [PreviewStage!]!
+}
+
+type PreviewStage {
+  level: Int!
+  reviewerKind: ReviewerKind!
+  rule: StageRule!
+  quorum: Int!
+  reviewers: [User!]!
+}
+
+type ExcludedEntitlement {
+  entitlement: Entitlement!
+  reason: String!
+}
+
+type PreviewError {
+  code: String!
+  message: String!
+  field: String
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -6837,6 +7440,12 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_auditEvents(ctx, field)
 	case "tasks":
 		return ec.fieldContext_AccessRequest_tasks(ctx, field)
+	case "completion":
+		return ec.fieldContext_AccessRequest_completion(ctx, field)
+	case "myCompletion":
+		return ec.fieldContext_AccessRequest_myCompletion(ctx, field)
+	case "reviewerCompletions":
+		return ec.fieldContext_AccessRequest_reviewerCompletions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccessRequest", field.Name)
 }
@@ -6861,6 +7470,28 @@ func (ec *executionContext) childFields_AccessRequestEdge(ctx context.Context, f
 		return ec.fieldContext_AccessRequestEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccessRequestEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessRequestPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_AccessRequestPreview_action(ctx, field)
+	case "mode":
+		return ec.fieldContext_AccessRequestPreview_mode(ctx, field)
+	case "beneficiary":
+		return ec.fieldContext_AccessRequestPreview_beneficiary(ctx, field)
+	case "items":
+		return ec.fieldContext_AccessRequestPreview_items(ctx, field)
+	case "excluded":
+		return ec.fieldContext_AccessRequestPreview_excluded(ctx, field)
+	case "accountsToCreate":
+		return ec.fieldContext_AccessRequestPreview_accountsToCreate(ctx, field)
+	case "autoApproved":
+		return ec.fieldContext_AccessRequestPreview_autoApproved(ctx, field)
+	case "errors":
+		return ec.fieldContext_AccessRequestPreview_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessRequestPreview", field.Name)
 }
 
 func (ec *executionContext) childFields_ApiToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7039,6 +7670,32 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "valid":
+		return ec.fieldContext_AuditVerification_valid(ctx, field)
+	case "checked":
+		return ec.fieldContext_AuditVerification_checked(ctx, field)
+	case "firstBrokenSeq":
+		return ec.fieldContext_AuditVerification_firstBrokenSeq(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditVerification_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditVerification", field.Name)
+}
+
+func (ec *executionContext) childFields_Completion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "done":
+		return ec.fieldContext_Completion_done(ctx, field)
+	case "total":
+		return ec.fieldContext_Completion_total(ctx, field)
+	case "percent":
+		return ec.fieldContext_Completion_percent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Completion", field.Name)
+}
+
 func (ec *executionContext) childFields_CreatedApiToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -7107,6 +7764,16 @@ func (ec *executionContext) childFields_EntitlementEdge(ctx context.Context, fie
 		return ec.fieldContext_EntitlementEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EntitlementEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ExcludedEntitlement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entitlement":
+		return ec.fieldContext_ExcludedEntitlement_entitlement(ctx, field)
+	case "reason":
+		return ec.fieldContext_ExcludedEntitlement_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExcludedEntitlement", field.Name)
 }
 
 func (ec *executionContext) childFields_Grant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7271,6 +7938,52 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PreviewError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_PreviewError_code(ctx, field)
+	case "message":
+		return ec.fieldContext_PreviewError_message(ctx, field)
+	case "field":
+		return ec.fieldContext_PreviewError_field(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PreviewError", field.Name)
+}
+
+func (ec *executionContext) childFields_PreviewItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "action":
+		return ec.fieldContext_PreviewItem_action(ctx, field)
+	case "entitlement":
+		return ec.fieldContext_PreviewItem_entitlement(ctx, field)
+	case "application":
+		return ec.fieldContext_PreviewItem_application(ctx, field)
+	case "privileged":
+		return ec.fieldContext_PreviewItem_privileged(ctx, field)
+	case "autoApproved":
+		return ec.fieldContext_PreviewItem_autoApproved(ctx, field)
+	case "stages":
+		return ec.fieldContext_PreviewItem_stages(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PreviewItem", field.Name)
+}
+
+func (ec *executionContext) childFields_PreviewStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "level":
+		return ec.fieldContext_PreviewStage_level(ctx, field)
+	case "reviewerKind":
+		return ec.fieldContext_PreviewStage_reviewerKind(ctx, field)
+	case "rule":
+		return ec.fieldContext_PreviewStage_rule(ctx, field)
+	case "quorum":
+		return ec.fieldContext_PreviewStage_quorum(ctx, field)
+	case "reviewers":
+		return ec.fieldContext_PreviewStage_reviewers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PreviewStage", field.Name)
+}
+
 func (ec *executionContext) childFields_RequestItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7319,6 +8032,18 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_auditEvents(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestItem", field.Name)
+}
+
+func (ec *executionContext) childFields_RequestItemConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_RequestItemConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_RequestItemConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_RequestItemConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RequestItemConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_RequestItemEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7455,6 +8180,18 @@ func (ec *executionContext) childFields_ReviewTask(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type ReviewTask", field.Name)
 }
 
+func (ec *executionContext) childFields_ReviewTaskConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReviewTaskConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReviewTaskConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ReviewTaskConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewTaskConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_ReviewTaskEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -7463,6 +8200,16 @@ func (ec *executionContext) childFields_ReviewTaskEdge(ctx context.Context, fiel
 		return ec.fieldContext_ReviewTaskEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReviewTaskEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReviewerCompletion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reviewer":
+		return ec.fieldContext_ReviewerCompletion_reviewer(ctx, field)
+	case "completion":
+		return ec.fieldContext_ReviewerCompletion_completion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewerCompletion", field.Name)
 }
 
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7705,6 +8452,66 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_cancelAccessRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeManualFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "itemId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["itemId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "success",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["success"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "externalId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["externalId"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7803,6 +8610,66 @@ func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_decideReviewTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "decision",
+		func(ctx context.Context, v any) (Decision, error) {
+			return ec.unmarshalNDecision2gatehouseᚋgraphᚐDecision(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["decision"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_decideReviewTasks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]pulid.ID, error) {
+			return ec.unmarshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "decision",
+		func(ctx context.Context, v any) (Decision, error) {
+			return ec.unmarshalNDecision2gatehouseᚋgraphᚐDecision(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["decision"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteReviewStageTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7817,6 +8684,50 @@ func (ec *executionContext) field_Mutation_deleteReviewStageTemplate_args(ctx co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_reassignReviewTask_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "toUserId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["toUserId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "comment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["comment"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "itemId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["itemId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7828,6 +8739,58 @@ func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Conte
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDelegate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitAccessRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.SubmitInput, error) {
+			return ec.unmarshalNSubmitAccessRequestInput2gatehouseᚋinternalᚋworkflowᚐSubmitInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg1
 	return args, nil
 }
 
@@ -8133,6 +9096,20 @@ func (ec *executionContext) field_Query_applications_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_auditTrail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "requestId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requestId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_entitlements_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8349,6 +9326,66 @@ func (ec *executionContext) field_Query_jobTitles_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_manualFulfillments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_myTasks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*TaskFilter, error) {
+			return ec.unmarshalOTaskFilter2ᚖgatehouseᚋgraphᚐTaskFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ReviewTaskWhereInput, error) {
+			return ec.unmarshalOReviewTaskWhereInput2ᚖgatehouseᚋentᚐReviewTaskWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8374,6 +9411,20 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewAccessRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.SubmitInput, error) {
+			return ec.unmarshalNSubmitAccessRequestInput2gatehouseᚋinternalᚋworkflowᚐSubmitInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -8536,6 +9587,20 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_verifyAuditTrail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "requestId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requestId"] = arg0
 	return args, nil
 }
 
@@ -9246,6 +10311,102 @@ func (ec *executionContext) fieldContext_AccessRequest_tasks(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _AccessRequest_completion(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_completion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessRequest().Completion(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_completion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequest_myCompletion(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_myCompletion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessRequest().MyCompletion(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_myCompletion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequest_reviewerCompletions(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_reviewerCompletions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessRequest().ReviewerCompletions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ReviewerCompletion) graphql.Marshaler {
+			return ec.marshalNReviewerCompletion2ᚕᚖgatehouseᚋgraphᚐReviewerCompletionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_reviewerCompletions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewerCompletion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AccessRequestConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequestConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9386,6 +10547,235 @@ func (ec *executionContext) _AccessRequestEdge_cursor(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_AccessRequestEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessRequestEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AccessRequestPreview_action(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.RequestAction) graphql.Marshaler {
+			return ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequestPreview", field, false, false, "RequestAction")
+}
+
+func (ec *executionContext) _AccessRequestPreview_mode(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.RequestMode) graphql.Marshaler {
+			return ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequestPreview", field, false, false, "RequestMode")
+}
+
+func (ec *executionContext) _AccessRequestPreview_beneficiary(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_beneficiary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Beneficiary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_beneficiary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequestPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequestPreview_items(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PreviewItem) graphql.Marshaler {
+			return ec.marshalNPreviewItem2ᚕᚖgatehouseᚋgraphᚐPreviewItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequestPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PreviewItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequestPreview_excluded(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_excluded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Excluded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ExcludedEntitlement) graphql.Marshaler {
+			return ec.marshalNExcludedEntitlement2ᚕᚖgatehouseᚋgraphᚐExcludedEntitlementᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_excluded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequestPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExcludedEntitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequestPreview_accountsToCreate(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_accountsToCreate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountsToCreate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Application) graphql.Marshaler {
+			return ec.marshalNApplication2ᚕᚖgatehouseᚋentᚐApplicationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_accountsToCreate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequestPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequestPreview_autoApproved(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_autoApproved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoApproved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_autoApproved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequestPreview", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessRequestPreview_errors(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PreviewError) graphql.Marshaler {
+			return ec.marshalNPreviewError2ᚕᚖgatehouseᚋgraphᚐPreviewErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequestPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PreviewError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ApiToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
@@ -11031,6 +12421,167 @@ func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _AuditVerification_valid(ctx context.Context, field graphql.CollectedField, obj *AuditVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditVerification_valid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Valid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditVerification_valid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditVerification", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditVerification_checked(ctx context.Context, field graphql.CollectedField, obj *AuditVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditVerification_checked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditVerification_checked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditVerification_firstBrokenSeq(ctx context.Context, field graphql.CollectedField, obj *AuditVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditVerification_firstBrokenSeq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstBrokenSeq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditVerification_firstBrokenSeq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditVerification_reason(ctx context.Context, field graphql.CollectedField, obj *AuditVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditVerification_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditVerification_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _Completion_done(ctx context.Context, field graphql.CollectedField, obj *rules.Completion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Completion_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Completion_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Completion", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Completion_total(ctx context.Context, field graphql.CollectedField, obj *rules.Completion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Completion_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Completion_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Completion", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Completion_percent(ctx context.Context, field graphql.CollectedField, obj *rules.Completion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Completion_percent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Percent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Completion_percent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Completion", field, false, false, "Float")
+}
+
 func (ec *executionContext) _CreatedApiToken_token(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11639,6 +13190,61 @@ func (ec *executionContext) _EntitlementEdge_cursor(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_EntitlementEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EntitlementEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ExcludedEntitlement_entitlement(ctx context.Context, field graphql.CollectedField, obj *ExcludedEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExcludedEntitlement_entitlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Entitlement) graphql.Marshaler {
+			return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExcludedEntitlement_entitlement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExcludedEntitlement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Entitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExcludedEntitlement_reason(ctx context.Context, field graphql.CollectedField, obj *ExcludedEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExcludedEntitlement_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExcludedEntitlement_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExcludedEntitlement", field, false, false, "String")
 }
 
 func (ec *executionContext) _Grant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
@@ -13500,6 +15106,358 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiToken(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_submitAccessRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitAccessRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitAccessRequest(ctx, fc.Args["input"].(workflow.SubmitInput), fc.Args["idempotencyKey"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitAccessRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitAccessRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_decideReviewTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_decideReviewTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DecideReviewTask(ctx, fc.Args["id"].(pulid.ID), fc.Args["decision"].(Decision), fc.Args["comment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewTask) graphql.Marshaler {
+			return ec.marshalNReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_decideReviewTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_decideReviewTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_decideReviewTasks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_decideReviewTasks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DecideReviewTasks(ctx, fc.Args["ids"].([]pulid.ID), fc.Args["decision"].(Decision), fc.Args["comment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReviewTask) graphql.Marshaler {
+			return ec.marshalNReviewTask2ᚕᚖgatehouseᚋentᚐReviewTaskᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_decideReviewTasks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_decideReviewTasks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reassignReviewTask(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reassignReviewTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReassignReviewTask(ctx, fc.Args["id"].(pulid.ID), fc.Args["toUserId"].(pulid.ID), fc.Args["comment"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewTask) graphql.Marshaler {
+			return ec.marshalNReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reassignReviewTask(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewTask(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reassignReviewTask_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDelegate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDelegate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDelegate(ctx, fc.Args["userId"].(*pulid.ID), fc.Args["from"].(*time.Time), fc.Args["until"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDelegate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDelegate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelAccessRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelAccessRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelAccessRequest(ctx, fc.Args["id"].(pulid.ID), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelAccessRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelAccessRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryFulfillment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryFulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryFulfillment(ctx, fc.Args["itemId"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RequestItem) graphql.Marshaler {
+			return ec.marshalNRequestItem2ᚖgatehouseᚋentᚐRequestItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryFulfillment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryFulfillment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeManualFulfillment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeManualFulfillment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteManualFulfillment(ctx, fc.Args["itemId"].(pulid.ID), fc.Args["success"].(bool), fc.Args["note"].(*string), fc.Args["externalId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RequestItem) graphql.Marshaler {
+			return ec.marshalNRequestItem2ᚖgatehouseᚋentᚐRequestItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeManualFulfillment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeManualFulfillment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[pulid.ID]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13590,6 +15548,364 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _PreviewError_code(ctx context.Context, field graphql.CollectedField, obj *PreviewError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PreviewError_message(ctx context.Context, field graphql.CollectedField, obj *PreviewError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PreviewError_field(ctx context.Context, field graphql.CollectedField, obj *PreviewError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewError", field, false, false, "String")
+}
+
+func (ec *executionContext) _PreviewItem_action(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.RequestAction) graphql.Marshaler {
+			return ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "RequestAction")
+}
+
+func (ec *executionContext) _PreviewItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_entitlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Entitlement) graphql.Marshaler {
+			return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_entitlement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Entitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewItem_application(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Application) graphql.Marshaler {
+			return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewItem_privileged(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_privileged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Privileged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_privileged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PreviewItem_autoApproved(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_autoApproved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoApproved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_autoApproved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PreviewItem_stages(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_stages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PreviewStage) graphql.Marshaler {
+			return ec.marshalNPreviewStage2ᚕᚖgatehouseᚋgraphᚐPreviewStageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_stages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PreviewStage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewStage_level(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewStage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PreviewStage_reviewerKind(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_reviewerKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewerKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.ReviewerKind) graphql.Marshaler {
+			return ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_reviewerKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewStage", field, false, false, "ReviewerKind")
+}
+
+func (ec *executionContext) _PreviewStage_rule(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.StageRule) graphql.Marshaler {
+			return ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewStage", field, false, false, "StageRule")
+}
+
+func (ec *executionContext) _PreviewStage_quorum(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_quorum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quorum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_quorum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewStage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PreviewStage_reviewers(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_reviewers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reviewers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚕᚖgatehouseᚋentᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_reviewers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewStage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -14146,6 +16462,226 @@ func (ec *executionContext) fieldContext_Query_accessRequests(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_accessRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myTasks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myTasks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MyTasks(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["status"].(*TaskFilter), fc.Args["where"].(*ent.ReviewTaskWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewTaskConnection) graphql.Marshaler {
+			return ec.marshalNReviewTaskConnection2ᚖgatehouseᚋentᚐReviewTaskConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myTasks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewTaskConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_myTasks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_manualFulfillments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_manualFulfillments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ManualFulfillments(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RequestItemConnection) graphql.Marshaler {
+			return ec.marshalNRequestItemConnection2ᚖgatehouseᚋentᚐRequestItemConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_manualFulfillments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestItemConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_manualFulfillments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewAccessRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewAccessRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewAccessRequest(ctx, fc.Args["input"].(workflow.SubmitInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AccessRequestPreview) graphql.Marshaler {
+			return ec.marshalNAccessRequestPreview2ᚖgatehouseᚋgraphᚐAccessRequestPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewAccessRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequestPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewAccessRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditTrail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditTrail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditTrail(ctx, fc.Args["requestId"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuditEvent) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚕᚖgatehouseᚋentᚐAuditEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditTrail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditTrail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_verifyAuditTrail(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verifyAuditTrail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VerifyAuditTrail(ctx, fc.Args["requestId"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditVerification) graphql.Marshaler {
+			return ec.marshalNAuditVerification2ᚖgatehouseᚋgraphᚐAuditVerification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verifyAuditTrail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_verifyAuditTrail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16286,6 +18822,70 @@ func (ec *executionContext) _ReviewTaskEdge_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ReviewTaskEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReviewTaskEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ReviewerCompletion_reviewer(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewerCompletion_reviewer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reviewer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewerCompletion_reviewer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReviewerCompletion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReviewerCompletion_completion(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewerCompletion_completion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Completion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewerCompletion_completion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReviewerCompletion",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Role_id(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
@@ -30464,6 +33064,143 @@ func UnmarshalRoleWhereInput(ctx context.Context, raw any) (ent.RoleWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSubmitAccessRequestInput(ctx context.Context, obj any) (workflow.SubmitInput, error) {
+	var it workflow.SubmitInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["mode"]; !present {
+		asMap["mode"] = "ENTITLEMENTS"
+	}
+
+	fieldsInOrder := [...]string{"action", "mode", "beneficiaryId", "entitlementIds", "referenceUserId", "roleId", "jobTitleId", "threshold", "applicationIds", "excludeEntitlementIds", "revokeEntitlementIds", "endsAt", "duration", "justification"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalORequestMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "beneficiaryId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("beneficiaryId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BeneficiaryID = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIDs = data
+		case "referenceUserId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("referenceUserId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReferenceUserID = data
+		case "roleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roleId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoleID = data
+		case "jobTitleId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobTitleId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobTitleID = data
+		case "threshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("threshold"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Threshold = data
+		case "applicationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplicationIDs = data
+		case "excludeEntitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("excludeEntitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExcludeEntitlementIDs = data
+		case "revokeEntitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("revokeEntitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RevokeEntitlementIDs = data
+		case "endsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndsAt = data
+		case "duration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("duration"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Duration = data
+		case "justification":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("justification"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Justification = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitAccessRequestInput unmarshals raw into the SubmitAccessRequestInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitAccessRequestInput(ctx context.Context, raw any) (workflow.SubmitInput, error) {
+	var out workflow.SubmitInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitAccessRequestInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Context, obj any) (ent.UpdateApplicationInput, error) {
 	var it ent.UpdateApplicationInput
 	if obj == nil {
@@ -32276,6 +35013,24 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AccessRequest_tasks(ctx, field, obj)
 				})
+		case "completion":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessRequest_completion(ctx, field, obj)
+				})
+		case "myCompletion":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessRequest_myCompletion(ctx, field, obj)
+				})
+		case "reviewerCompletions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessRequest_reviewerCompletions(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -32354,6 +35109,74 @@ func (ec *executionContext) _AccessRequestEdge(ctx context.Context, sel ast.Sele
 			}
 		case "cursor":
 			out.Values[i] = ec._AccessRequestEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessRequestPreviewImplementors = []string{"AccessRequestPreview"}
+
+func (ec *executionContext) _AccessRequestPreview(ctx context.Context, sel ast.SelectionSet, obj *AccessRequestPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessRequestPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessRequestPreview")
+		case "action":
+			out.Values[i] = ec._AccessRequestPreview_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._AccessRequestPreview_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "beneficiary":
+			out.Values[i] = ec._AccessRequestPreview_beneficiary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._AccessRequestPreview_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excluded":
+			out.Values[i] = ec._AccessRequestPreview_excluded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accountsToCreate":
+			out.Values[i] = ec._AccessRequestPreview_accountsToCreate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoApproved":
+			out.Values[i] = ec._AccessRequestPreview_autoApproved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._AccessRequestPreview_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -33037,6 +35860,97 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var auditVerificationImplementors = []string{"AuditVerification"}
+
+func (ec *executionContext) _AuditVerification(ctx context.Context, sel ast.SelectionSet, obj *AuditVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditVerification")
+		case "valid":
+			out.Values[i] = ec._AuditVerification_valid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checked":
+			out.Values[i] = ec._AuditVerification_checked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstBrokenSeq":
+			out.Values[i] = ec._AuditVerification_firstBrokenSeq(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AuditVerification_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var completionImplementors = []string{"Completion"}
+
+func (ec *executionContext) _Completion(ctx context.Context, sel ast.SelectionSet, obj *rules.Completion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, completionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Completion")
+		case "done":
+			out.Values[i] = ec._Completion_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._Completion_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "percent":
+			out.Values[i] = ec._Completion_percent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdApiTokenImplementors = []string{"CreatedApiToken"}
 
 func (ec *executionContext) _CreatedApiToken(ctx context.Context, sel ast.SelectionSet, obj *CreatedAPIToken) graphql.Marshaler {
@@ -33249,6 +36163,44 @@ func (ec *executionContext) _EntitlementEdge(ctx context.Context, sel ast.Select
 			}
 		case "cursor":
 			out.Values[i] = ec._EntitlementEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var excludedEntitlementImplementors = []string{"ExcludedEntitlement"}
+
+func (ec *executionContext) _ExcludedEntitlement(ctx context.Context, sel ast.SelectionSet, obj *ExcludedEntitlement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, excludedEntitlementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExcludedEntitlement")
+		case "entitlement":
+			out.Values[i] = ec._ExcludedEntitlement_entitlement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ExcludedEntitlement_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -33882,6 +36834,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "submitAccessRequest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitAccessRequest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decideReviewTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_decideReviewTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decideReviewTasks":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_decideReviewTasks(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reassignReviewTask":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reassignReviewTask(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDelegate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDelegate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelAccessRequest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelAccessRequest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryFulfillment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryFulfillment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeManualFulfillment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeManualFulfillment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -33928,6 +36936,160 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var previewErrorImplementors = []string{"PreviewError"}
+
+func (ec *executionContext) _PreviewError(ctx context.Context, sel ast.SelectionSet, obj *PreviewError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, previewErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PreviewError")
+		case "code":
+			out.Values[i] = ec._PreviewError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PreviewError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "field":
+			out.Values[i] = ec._PreviewError_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var previewItemImplementors = []string{"PreviewItem"}
+
+func (ec *executionContext) _PreviewItem(ctx context.Context, sel ast.SelectionSet, obj *PreviewItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, previewItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PreviewItem")
+		case "action":
+			out.Values[i] = ec._PreviewItem_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlement":
+			out.Values[i] = ec._PreviewItem_entitlement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "application":
+			out.Values[i] = ec._PreviewItem_application(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "privileged":
+			out.Values[i] = ec._PreviewItem_privileged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoApproved":
+			out.Values[i] = ec._PreviewItem_autoApproved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stages":
+			out.Values[i] = ec._PreviewItem_stages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var previewStageImplementors = []string{"PreviewStage"}
+
+func (ec *executionContext) _PreviewStage(ctx context.Context, sel ast.SelectionSet, obj *PreviewStage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, previewStageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PreviewStage")
+		case "level":
+			out.Values[i] = ec._PreviewStage_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviewerKind":
+			out.Values[i] = ec._PreviewStage_reviewerKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._PreviewStage_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quorum":
+			out.Values[i] = ec._PreviewStage_quorum(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviewers":
+			out.Values[i] = ec._PreviewStage_reviewers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -34043,6 +37205,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_accessRequests(ctx, field)
+				})
+		case "myTasks":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myTasks(ctx, field)
+				})
+		case "manualFulfillments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_manualFulfillments(ctx, field)
+				})
+		case "previewAccessRequest":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewAccessRequest(ctx, field)
+				})
+		case "auditTrail":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditTrail(ctx, field)
+				})
+		case "verifyAuditTrail":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_verifyAuditTrail(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -34801,6 +37993,44 @@ func (ec *executionContext) _ReviewTaskEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "cursor":
 			out.Values[i] = ec._ReviewTaskEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reviewerCompletionImplementors = []string{"ReviewerCompletion"}
+
+func (ec *executionContext) _ReviewerCompletion(ctx context.Context, sel ast.SelectionSet, obj *ReviewerCompletion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reviewerCompletionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReviewerCompletion")
+		case "reviewer":
+			out.Values[i] = ec._ReviewerCompletion_reviewer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completion":
+			out.Values[i] = ec._ReviewerCompletion_completion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35622,6 +38852,14 @@ func (ec *executionContext) marshalNAccessRequestOrderField2ᚖgatehouseᚋent�
 	return v
 }
 
+func (ec *executionContext) marshalNAccessRequestPreview2ᚖgatehouseᚋgraphᚐAccessRequestPreview(ctx context.Context, sel ast.SelectionSet, v *AccessRequestPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessRequestPreview!")
+		return graphql.Null
+	}
+	return ec._AccessRequestPreview(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx context.Context, v any) (enum.RequestStatus, error) {
 	var res enum.RequestStatus
 	err := res.UnmarshalGQL(v)
@@ -35675,6 +38913,22 @@ func (ec *executionContext) marshalNApiTokenOrderField2ᚖgatehouseᚋentᚐApiT
 func (ec *executionContext) unmarshalNApiTokenWhereInput2ᚖgatehouseᚋentᚐApiTokenWhereInput(ctx context.Context, v any) (*ent.ApiTokenWhereInput, error) {
 	res, err := ec.unmarshalInputApiTokenWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApplication2ᚕᚖgatehouseᚋentᚐApplicationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Application) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx context.Context, sel ast.SelectionSet, v *ent.Application) graphql.Marshaler {
@@ -35736,6 +38990,22 @@ func (ec *executionContext) unmarshalNAuditCheckpointWhereInput2ᚖgatehouseᚋe
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAuditEvent2ᚕᚖgatehouseᚋentᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.AuditEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditEvent2ᚖgatehouseᚋentᚐAuditEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAuditEvent2ᚖgatehouseᚋentᚐAuditEvent(ctx context.Context, sel ast.SelectionSet, v *ent.AuditEvent) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuditEvent!")
@@ -35763,6 +39033,14 @@ func (ec *executionContext) unmarshalNAuditEventWhereInput2ᚖgatehouseᚋentᚐ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAuditVerification2ᚖgatehouseᚋgraphᚐAuditVerification(ctx context.Context, sel ast.SelectionSet, v *AuditVerification) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditVerification!")
+		return graphql.Null
+	}
+	return ec._AuditVerification(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35775,6 +39053,14 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx context.Context, sel ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Completion!")
+		return graphql.Null
+	}
+	return ec._Completion(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNConnectorKind2gatehouseᚋentᚋschemaᚋenumᚐConnectorKind(ctx context.Context, v any) (enum.ConnectorKind, error) {
@@ -35840,6 +39126,16 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
+func (ec *executionContext) unmarshalNDecision2gatehouseᚋgraphᚐDecision(ctx context.Context, v any) (Decision, error) {
+	var res Decision
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDecision2gatehouseᚋgraphᚐDecision(ctx context.Context, sel ast.SelectionSet, v Decision) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx context.Context, sel ast.SelectionSet, v *ent.Entitlement) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Entitlement!")
@@ -35888,6 +39184,30 @@ func (ec *executionContext) marshalNEntitlementOrderField2ᚖgatehouseᚋentᚐE
 func (ec *executionContext) unmarshalNEntitlementWhereInput2ᚖgatehouseᚋentᚐEntitlementWhereInput(ctx context.Context, v any) (*ent.EntitlementWhereInput, error) {
 	res, err := ec.unmarshalInputEntitlementWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExcludedEntitlement2ᚕᚖgatehouseᚋgraphᚐExcludedEntitlementᚄ(ctx context.Context, sel ast.SelectionSet, v []*ExcludedEntitlement) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExcludedEntitlement2ᚖgatehouseᚋgraphᚐExcludedEntitlement(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExcludedEntitlement2ᚖgatehouseᚋgraphᚐExcludedEntitlement(ctx context.Context, sel ast.SelectionSet, v *ExcludedEntitlement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExcludedEntitlement!")
+		return graphql.Null
+	}
+	return ec._ExcludedEntitlement(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -36155,6 +39475,78 @@ func (ec *executionContext) marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenum
 	return v
 }
 
+func (ec *executionContext) marshalNPreviewError2ᚕᚖgatehouseᚋgraphᚐPreviewErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*PreviewError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPreviewError2ᚖgatehouseᚋgraphᚐPreviewError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPreviewError2ᚖgatehouseᚋgraphᚐPreviewError(ctx context.Context, sel ast.SelectionSet, v *PreviewError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PreviewError!")
+		return graphql.Null
+	}
+	return ec._PreviewError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPreviewItem2ᚕᚖgatehouseᚋgraphᚐPreviewItemᚄ(ctx context.Context, sel ast.SelectionSet, v []*PreviewItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPreviewItem2ᚖgatehouseᚋgraphᚐPreviewItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPreviewItem2ᚖgatehouseᚋgraphᚐPreviewItem(ctx context.Context, sel ast.SelectionSet, v *PreviewItem) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PreviewItem!")
+		return graphql.Null
+	}
+	return ec._PreviewItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPreviewStage2ᚕᚖgatehouseᚋgraphᚐPreviewStageᚄ(ctx context.Context, sel ast.SelectionSet, v []*PreviewStage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPreviewStage2ᚖgatehouseᚋgraphᚐPreviewStage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPreviewStage2ᚖgatehouseᚋgraphᚐPreviewStage(ctx context.Context, sel ast.SelectionSet, v *PreviewStage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PreviewStage!")
+		return graphql.Null
+	}
+	return ec._PreviewStage(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx context.Context, v any) (enum.RequestAction, error) {
 	var res enum.RequestAction
 	err := res.UnmarshalGQL(v)
@@ -36171,6 +39563,14 @@ func (ec *executionContext) marshalNRequestItem2ᚖgatehouseᚋentᚐRequestItem
 		return graphql.Null
 	}
 	return ec._RequestItem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRequestItemConnection2ᚖgatehouseᚋentᚐRequestItemConnection(ctx context.Context, sel ast.SelectionSet, v *ent.RequestItemConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RequestItemConnection!")
+		return graphql.Null
+	}
+	return ec._RequestItemConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRequestItemOrderField2ᚖgatehouseᚋentᚐRequestItemOrderField(ctx context.Context, v any) (*ent.RequestItemOrderField, error) {
@@ -36269,12 +39669,36 @@ func (ec *executionContext) unmarshalNReviewStageWhereInput2ᚖgatehouseᚋent�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNReviewTask2ᚕᚖgatehouseᚋentᚐReviewTaskᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReviewTask) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewTask) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReviewTask!")
 		return graphql.Null
 	}
 	return ec._ReviewTask(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReviewTaskConnection2ᚖgatehouseᚋentᚐReviewTaskConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewTaskConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReviewTaskConnection!")
+		return graphql.Null
+	}
+	return ec._ReviewTaskConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNReviewTaskOrderField2ᚖgatehouseᚋentᚐReviewTaskOrderField(ctx context.Context, v any) (*ent.ReviewTaskOrderField, error) {
@@ -36294,6 +39718,30 @@ func (ec *executionContext) marshalNReviewTaskOrderField2ᚖgatehouseᚋentᚐRe
 func (ec *executionContext) unmarshalNReviewTaskWhereInput2ᚖgatehouseᚋentᚐReviewTaskWhereInput(ctx context.Context, v any) (*ent.ReviewTaskWhereInput, error) {
 	res, err := ec.unmarshalInputReviewTaskWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReviewerCompletion2ᚕᚖgatehouseᚋgraphᚐReviewerCompletionᚄ(ctx context.Context, sel ast.SelectionSet, v []*ReviewerCompletion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReviewerCompletion2ᚖgatehouseᚋgraphᚐReviewerCompletion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReviewerCompletion2ᚖgatehouseᚋgraphᚐReviewerCompletion(ctx context.Context, sel ast.SelectionSet, v *ReviewerCompletion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReviewerCompletion!")
+		return graphql.Null
+	}
+	return ec._ReviewerCompletion(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx context.Context, v any) (enum.ReviewerKind, error) {
@@ -36380,6 +39828,11 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNSubmitAccessRequestInput2gatehouseᚋinternalᚋworkflowᚐSubmitInput(ctx context.Context, v any) (workflow.SubmitInput, error) {
+	res, err := ec.unmarshalInputSubmitAccessRequestInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx context.Context, v any) (enum.TaskStatus, error) {
 	var res enum.TaskStatus
 	err := res.UnmarshalGQL(v)
@@ -36437,6 +39890,22 @@ func (ec *executionContext) unmarshalNUpdateRoleInput2gatehouseᚋentᚐUpdateRo
 func (ec *executionContext) unmarshalNUpdateUserInput2gatehouseᚋentᚐUpdateUserInput(ctx context.Context, v any) (ent.UpdateUserInput, error) {
 	res, err := ec.unmarshalInputUpdateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUser2ᚕᚖgatehouseᚋentᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.User) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNUser2ᚖgatehouseᚋentᚐUser(ctx context.Context, sel ast.SelectionSet, v *ent.User) graphql.Marshaler {
@@ -38746,6 +42215,22 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTaskFilter2ᚖgatehouseᚋgraphᚐTaskFilter(ctx context.Context, v any) (*TaskFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(TaskFilter)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTaskFilter2ᚖgatehouseᚋgraphᚐTaskFilter(ctx context.Context, sel ast.SelectionSet, v *TaskFilter) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOTaskStatus2ᚕgatehouseᚋentᚋschemaᚋenumᚐTaskStatusᚄ(ctx context.Context, v any) ([]enum.TaskStatus, error) {

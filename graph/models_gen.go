@@ -8,10 +8,33 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/workflow/rules"
 	"io"
 	"strconv"
 	"time"
 )
+
+type AccessRequestPreview struct {
+	Action      enum.RequestAction `json:"action"`
+	Mode        enum.RequestMode   `json:"mode"`
+	Beneficiary *ent.User          `json:"beneficiary"`
+	Items       []*PreviewItem     `json:"items"`
+	// Entitlements the mode found but left out, with the reason.
+	Excluded []*ExcludedEntitlement `json:"excluded"`
+	// Applications where the beneficiary has no account yet: one will be created.
+	AccountsToCreate []*ent.Application `json:"accountsToCreate"`
+	// True when every item would be approved at once.
+	AutoApproved bool `json:"autoApproved"`
+	// The errors submission would give; empty when it would succeed.
+	Errors []*PreviewError `json:"errors"`
+}
+
+type AuditVerification struct {
+	Valid          bool    `json:"valid"`
+	Checked        int     `json:"checked"`
+	FirstBrokenSeq *int    `json:"firstBrokenSeq,omitempty"`
+	Reason         *string `json:"reason,omitempty"`
+}
 
 type CreateAPITokenInput struct {
 	Name  string          `json:"name"`
@@ -26,6 +49,94 @@ type CreateAPITokenInput struct {
 type CreatedAPIToken struct {
 	Token    string        `json:"token"`
 	APIToken *ent.ApiToken `json:"apiToken"`
+}
+
+type ExcludedEntitlement struct {
+	Entitlement *ent.Entitlement `json:"entitlement"`
+	Reason      string           `json:"reason"`
+}
+
+type PreviewError struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Field   *string `json:"field,omitempty"`
+}
+
+type PreviewItem struct {
+	Action       enum.RequestAction `json:"action"`
+	Entitlement  *ent.Entitlement   `json:"entitlement"`
+	Application  *ent.Application   `json:"application"`
+	Privileged   bool               `json:"privileged"`
+	AutoApproved bool               `json:"autoApproved"`
+	Stages       []*PreviewStage    `json:"stages"`
+}
+
+type PreviewStage struct {
+	Level        int               `json:"level"`
+	ReviewerKind enum.ReviewerKind `json:"reviewerKind"`
+	Rule         enum.StageRule    `json:"rule"`
+	Quorum       int               `json:"quorum"`
+	Reviewers    []*ent.User       `json:"reviewers"`
+}
+
+type ReviewerCompletion struct {
+	Reviewer   *ent.User         `json:"reviewer"`
+	Completion *rules.Completion `json:"completion"`
+}
+
+type Decision string
+
+const (
+	DecisionApprove Decision = "APPROVE"
+	DecisionDeny    Decision = "DENY"
+)
+
+var AllDecision = []Decision{
+	DecisionApprove,
+	DecisionDeny,
+}
+
+func (e Decision) IsValid() bool {
+	switch e {
+	case DecisionApprove, DecisionDeny:
+		return true
+	}
+	return false
+}
+
+func (e Decision) String() string {
+	return string(e)
+}
+
+func (e *Decision) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Decision(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Decision", str)
+	}
+	return nil
+}
+
+func (e Decision) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Decision) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Decision) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Which requests a list shows, relative to the viewer.
@@ -145,6 +256,66 @@ func (e *RequestState) UnmarshalJSON(b []byte) error {
 }
 
 func (e RequestState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TaskFilter string
+
+const (
+	// PENDING tasks.
+	TaskFilterOpen TaskFilter = "OPEN"
+	// APPROVED, DENIED and SKIPPED tasks.
+	TaskFilterDone TaskFilter = "DONE"
+	// Every task, WAITING and REASSIGNED included.
+	TaskFilterAll TaskFilter = "ALL"
+)
+
+var AllTaskFilter = []TaskFilter{
+	TaskFilterOpen,
+	TaskFilterDone,
+	TaskFilterAll,
+}
+
+func (e TaskFilter) IsValid() bool {
+	switch e {
+	case TaskFilterOpen, TaskFilterDone, TaskFilterAll:
+		return true
+	}
+	return false
+}
+
+func (e TaskFilter) String() string {
+	return string(e)
+}
+
+func (e *TaskFilter) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaskFilter(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaskFilter", str)
+	}
+	return nil
+}
+
+func (e TaskFilter) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaskFilter) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaskFilter) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

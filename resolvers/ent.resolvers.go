@@ -12,6 +12,7 @@ import (
 	"gatehouse/graph"
 
 	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
 )
 
 // Node is the resolver for the node field.
@@ -25,7 +26,20 @@ func (r *queryResolver) Node(ctx context.Context, id pulid.ID) (ent.Noder, error
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []pulid.ID) ([]ent.Noder, error) {
-	return r.client.Noders(ctx, ids, ent.WithNodeType(ent.IDToType))
+	if len(ids) != 1 {
+		return r.client.Noders(ctx, ids, ent.WithNodeType(ent.IDToType))
+	}
+	// Noders fails the whole field for a single ID it cannot resolve; answer
+	// [null] with a NOT_FOUND error like for longer lists.
+	n, err := r.client.Noder(ctx, ids[0], ent.WithNodeType(ent.IDToType))
+	if ent.IsNotFound(err) {
+		graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(0)), entgql.ErrNodeNotFound(ids[0]))
+		return []ent.Noder{nil}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []ent.Noder{n}, nil
 }
 
 // APITokens is the resolver for the apiTokens field.
@@ -118,7 +132,13 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[pulid.ID
 		ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
+// AccessRequest returns graph.AccessRequestResolver implementation.
+func (r *Resolver) AccessRequest() graph.AccessRequestResolver { return &accessRequestResolver{r} }
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+type (
+	accessRequestResolver struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+)

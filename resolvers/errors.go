@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -23,15 +24,24 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		code, message := classify(err, gqlErr)
-		if code == errcode.Internal {
+		switch {
+		case code == errcode.Internal:
 			log.ErrorContext(ctx, "internal error", "error", err, "path", gqlErr.Path.String())
 			message = "internal error"
+		case ent.IsConstraintError(err):
+			log.WarnContext(ctx, "constraint violation", "error", err, "path", gqlErr.Path.String())
 		}
 		out := &gqlerror.Error{Message: message, Path: gqlErr.Path, Locations: gqlErr.Locations}
 		out.Extensions = map[string]any{"code": string(code)}
-		var ce *errcode.Error
-		if errors.As(err, &ce) && ce.Field != "" {
+		var (
+			ce         *errcode.Error
+			validation *ent.ValidationError
+		)
+		switch {
+		case errors.As(err, &ce) && ce.Field != "":
 			out.Extensions["field"] = ce.Field
+		case errors.As(err, &validation):
+			out.Extensions["field"] = graphQLName(validation.Name)
 		}
 		return out
 	}
@@ -49,7 +59,7 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 	case ent.IsNotFound(err):
 		return errcode.NotFound, "not found"
 	case errors.As(err, &validation):
-		return errcode.InvalidInput, fmt.Sprintf("%s: %v", validation.Name, errors.Unwrap(validation))
+		return errcode.InvalidInput, fmt.Sprintf("%s: %v", graphQLName(validation.Name), validatorCause(validation))
 	case ent.IsConstraintError(err):
 		return errcode.InvalidInput, "conflicts with an existing record"
 	case errors.Is(err, authz.ErrNoViewer):
@@ -67,4 +77,28 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 		return errcode.InvalidInput, gqlErr.Message
 	}
 	return errcode.Internal, ""
+}
+
+// graphQLName turns an ent field name (max_access_duration, owner_id) into
+// its GraphQL name (maxAccessDuration, ownerID).
+func graphQLName(field string) string {
+	parts := strings.Split(field, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] == "id" {
+			parts[i] = "ID"
+		} else if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// validatorCause returns the validator's own error, without ent's prefix
+// naming the Go type and field.
+func validatorCause(v *ent.ValidationError) error {
+	cause := errors.Unwrap(v)
+	if inner := errors.Unwrap(cause); inner != nil {
+		return inner
+	}
+	return cause
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"gatehouse/ent"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqllimit"
+	"gatehouse/internal/workflow"
 	"gatehouse/resolvers/wsgorilla"
 )
 
@@ -49,7 +52,9 @@ var DefaultLimits = Limits{
 
 // HandlerConfig configures the /query handler.
 type HandlerConfig struct {
-	Schema        graphql.ExecutableSchema
+	Schema graphql.ExecutableSchema
+	// Client backs the per-operation data loaders.
+	Client        *ent.Client
 	Auth          Authenticator
 	Log           *slog.Logger
 	Limits        Limits
@@ -83,7 +88,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.SetParserTokenLimit(cfg.Limits.ParserTokens)
 	srv.SetErrorPresenter(ErrorPresenter(cfg.Log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		cfg.Log.ErrorContext(ctx, "panic in resolver", "panic", p)
+		cfg.Log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
 		return errors.New("panic in resolver")
 	})
 	if cfg.Introspection {
@@ -96,6 +101,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		srv.Use(ext)
 	}
 	srv.AroundOperations(readOnlyGuard)
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(workflow.WithLoaders(ctx, workflow.NewLoaders(cfg.Client)))
+	})
 	return authenticate(cfg.Auth, cfg.Log, http.MaxBytesHandler(srv, cfg.Limits.BodyBytes))
 }
 

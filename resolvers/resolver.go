@@ -5,14 +5,17 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/catalog"
+	"gatehouse/internal/workflow"
 )
 
 // Catalog is what the resolvers need of the catalog administration service.
@@ -37,21 +40,46 @@ type Tokens interface {
 	RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error)
 }
 
+// Lifecycle is what the resolvers need of the request workflow.
+type Lifecycle interface {
+	Submit(ctx context.Context, in workflow.SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error)
+	Preview(ctx context.Context, in workflow.SubmitInput) (*workflow.Plan, error)
+	DecideTasks(ctx context.Context, ids []pulid.ID, d workflow.Decision, comment string) ([]*ent.ReviewTask, error)
+	Reassign(ctx context.Context, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, error)
+	SetDelegate(ctx context.Context, userID *pulid.ID, from, until *time.Time) (*ent.User, error)
+	Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.AccessRequest, error)
+	RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.RequestItem, error)
+	CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note, externalID string) (*ent.RequestItem, error)
+	ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error)
+	AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error)
+	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (audit.Verification, error)
+}
+
 var (
-	_ Catalog = (*catalog.Service)(nil)
-	_ Tokens  = (*auth.Authenticator)(nil)
+	_ Catalog   = (*catalog.Service)(nil)
+	_ Tokens    = (*auth.Authenticator)(nil)
+	_ Lifecycle = (*workflow.Service)(nil)
 )
+
+// Services are what the resolvers call.
+type Services struct {
+	Client   *ent.Client
+	Catalog  Catalog
+	Tokens   Tokens
+	Workflow Lifecycle
+}
 
 // Resolver is the resolver root.
 type Resolver struct {
-	client  *ent.Client
-	catalog Catalog
-	tokens  Tokens
+	client   *ent.Client
+	catalog  Catalog
+	tokens   Tokens
+	workflow Lifecycle
 }
 
 // NewSchema returns the executable schema over the given services.
-func NewSchema(client *ent.Client, cat Catalog, tokens Tokens) graphql.ExecutableSchema {
+func NewSchema(s Services) graphql.ExecutableSchema {
 	return graph.NewExecutableSchema(graph.Config{
-		Resolvers: &Resolver{client: client, catalog: cat, tokens: tokens},
+		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow},
 	})
 }

@@ -25,3 +25,15 @@ func TestValidateConfig(t *testing.T) {
 	require.True(t, errors.As(err, &ce))
 	require.Contains(t, ce.Error(), "SCIM is not available")
 }
+
+func TestOpenRefused(t *testing.T) {
+	t.Parallel()
+	r := connectors.NewRegistry(manual.Kind{})
+	c, err := r.Open("MANUAL", nil)
+	require.Nil(t, c)
+	require.Error(t, err)
+	require.False(t, connectors.IsTransient(err))
+	var pe *connectors.PermanentError
+	require.ErrorAs(t, err, &pe)
+	require.Contains(t, err.Error(), "fulfilled by people")
+}

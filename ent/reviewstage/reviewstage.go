@@ -107,7 +107,7 @@ var (
 // ReviewerKindValidator is a validator for the "reviewer_kind" field enum values. It is called by the builders before save.
 func ReviewerKindValidator(rk enum.ReviewerKind) error {
 	switch rk {
-	case "MANAGER", "APPLICATION_OWNER", "ENTITLEMENT_OWNER", "DESIGNATED", "RISK_MANAGER":
+	case "MANAGER", "APPLICATION_OWNER", "ENTITLEMENT_OWNER", "DESIGNATED", "RISK_MANAGER", "IT_ADMIN":
 		return nil
 	default:
 		return fmt.Errorf("reviewstage: invalid enum value for reviewer_kind field: %q", rk)

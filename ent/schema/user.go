@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"fmt"
 	"net/mail"
 
 	"entgo.io/contrib/entgql"
@@ -31,8 +32,11 @@ func (User) Fields() []ent.Field {
 			Unique().
 			MaxLen(254).
 			Validate(func(s string) error {
-				_, err := mail.ParseAddress(s)
-				return err
+				addr, err := mail.ParseAddress(s)
+				if err != nil || addr.Address != s {
+					return fmt.Errorf("%q is not a plain email address", s)
+				}
+				return nil
 			}).
 			Annotations(entgql.OrderField("EMAIL")),
 		field.String("name").

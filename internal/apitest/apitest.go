@@ -1,31 +1,38 @@
 // Package apitest runs the GraphQL API end to end for tests: a real HTTP
-// server over a test database (see dbtest), the production handler, and
-// helpers to seed rows, mint tokens and send operations.
+// server over a test database (see dbtest), the production handler, the
+// workflow with River running its jobs, and helpers to seed rows, mint tokens
+// and send operations.
 package apitest
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/connectors"
 	"gatehouse/connectors/manual"
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/jobs"
+	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
 
@@ -37,30 +44,85 @@ type Env struct {
 	DB *dbtest.DB
 	// Client is the ent client of the server; use Sys() for writes that
 	// bypass privacy.
-	Client *ent.Client
-	Auth   *auth.Authenticator
-	// Statements counts the SQL statements the server sends.
+	Client   *ent.Client
+	Auth     *auth.Authenticator
+	Workflow *workflow.Service
+	// Statements counts the SQL statements the server's ent client sends.
 	Statements *dbtest.Counter
 	URL        string
 }
 
+// Options tunes an Env.
+type Options struct {
+	// Env is the environment connectors read (webhook secrets).
+	Env map[string]string
+	// RetryDelay between fulfilment attempts; default 50ms.
+	RetryDelay time.Duration
+	// NoJobs leaves River stopped: jobs are inserted but never worked.
+	NoJobs bool
+}
+
 // New starts the API over db and stops it when the test ends.
 func New(t testing.TB, db *dbtest.DB) *Env {
+	return NewWith(t, db, Options{})
+}
+
+// NewWith starts the API with options.
+func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	t.Helper()
 	counter := &dbtest.Counter{}
 	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, db.SQL))))
+	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
 	a := auth.New(client, []byte(Secret), time.Now)
-	reg := connectors.NewRegistry(manual.Kind{})
+	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup})
+
+	var riverDB *sql.DB
+	if db.Dialect == dialect.SQLite {
+		var err error
+		riverDB, err = sql.Open("sqlite", db.DSN)
+		require.NoError(t, err)
+		riverDB.SetMaxOpenConns(1)
+		t.Cleanup(func() { riverDB.Close() })
+	}
+	if opts.RetryDelay == 0 {
+		opts.RetryDelay = 50 * time.Millisecond
+	}
+	runner, err := jobs.New(db.SQL, riverDB, db.Dialect, jobs.Options{RetryDelay: opts.RetryDelay})
+	require.NoError(t, err)
+	wf := workflow.New(workflow.Config{
+		DB: db.SQL, Dialect: db.Dialect, Client: client,
+		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
+	})
+	if !opts.NoJobs {
+		require.NoError(t, runner.Start(context.Background(), wf))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = runner.Stop(ctx)
+		})
+	}
 	h := resolvers.NewHandler(resolvers.HandlerConfig{
-		Schema:        resolvers.NewSchema(client, catalog.New(client, reg), a),
+		Schema: resolvers.NewSchema(resolvers.Services{
+			Client: client, Catalog: catalog.New(client, reg, wf), Tokens: a, Workflow: wf,
+		}),
+		Client:        client,
 		Auth:          a,
-		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Log:           slog.New(slog.NewTextHandler(testLog{t}, nil)),
 		Limits:        resolvers.DefaultLimits,
 		Introspection: true,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &Env{DB: db, Client: client, Auth: a, Statements: counter, URL: srv.URL}
+	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, URL: srv.URL}
+}
+
+// testLog writes the handler's log (internal errors) to the test log.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // Sys returns a context in which privacy allows everything, for seeding.

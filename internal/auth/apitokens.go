@@ -66,14 +66,16 @@ func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (str
 		return "", nil, fmt.Errorf("random token: %w", err)
 	}
 	token := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	rec, err := a.client.ApiToken.Create().
-		SetName(in.Name).
-		SetScope(in.Scope).
-		SetNillableExpiresAt(in.ExpiresAt).
-		SetOwnerID(owner).
-		SetPrefix(token[:len(apiTokenPrefix)+6]).
-		SetHash(hashToken(token)).
-		Save(sys)
+	rec, err := inTx(sys, a.client, func(tx *ent.Tx) (*ent.ApiToken, error) {
+		return tx.ApiToken.Create().
+			SetName(in.Name).
+			SetScope(in.Scope).
+			SetNillableExpiresAt(in.ExpiresAt).
+			SetOwnerID(owner).
+			SetPrefix(token[:len(apiTokenPrefix)+6]).
+			SetHash(hashToken(token)).
+			Save(sys)
+	})
 	if err != nil {
 		return "", nil, fmt.Errorf("create api token: %w", err)
 	}
@@ -100,5 +102,26 @@ func (a *Authenticator) RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.A
 	if t.RevokedAt != nil {
 		return t, nil
 	}
-	return a.client.ApiToken.UpdateOne(t).SetRevokedAt(a.now()).Save(authz.SystemContext(ctx))
+	sys := authz.SystemContext(ctx)
+	return inTx(sys, a.client, func(tx *ent.Tx) (*ent.ApiToken, error) {
+		return tx.ApiToken.UpdateOneID(t.ID).SetRevokedAt(a.now()).Save(sys)
+	})
+}
+
+// inTx runs fn in a transaction (so the audit event of the change is written
+// with it) and returns its result detached from the transaction.
+func inTx(ctx context.Context, client *ent.Client, fn func(tx *ent.Tx) (*ent.ApiToken, error)) (*ent.ApiToken, error) {
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fn(tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out.Unwrap(), nil
 }

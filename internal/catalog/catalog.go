@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gatehouse/connectors"
 	"gatehouse/ent"
@@ -17,16 +18,23 @@ import (
 	"gatehouse/internal/errcode"
 )
 
+// Terminator applies a user's termination to the requests and reviews in
+// flight (internal/workflow).
+type Terminator interface {
+	Terminate(ctx context.Context, userID pulid.ID, actor string) error
+}
+
 // Service is the catalog administration service.
 type Service struct {
 	client     *ent.Client
 	connectors *connectors.Registry
+	terminator Terminator
 }
 
-// New returns a Service writing through client and validating connector
-// configurations with the kinds of reg.
-func New(client *ent.Client, reg *connectors.Registry) *Service {
-	return &Service{client: client, connectors: reg}
+// New returns a Service writing through client, validating connector
+// configurations with the kinds of reg, and handing terminations to t.
+func New(client *ent.Client, reg *connectors.Registry, t Terminator) *Service {
+	return &Service{client: client, connectors: reg, terminator: t}
 }
 
 // requireAdmin returns FORBIDDEN unless the viewer is an IT admin who may
@@ -61,6 +69,11 @@ func write[T any](ctx context.Context, s *Service, fn func(tx *ent.Tx) (T, error
 	}
 	if err := tx.Commit(); err != nil {
 		return zero, fmt.Errorf("commit: %w", err)
+	}
+	// Detach the entity from the committed transaction, so that GraphQL can
+	// load its edges afterwards.
+	if u, ok := any(out).(interface{ Unwrap() T }); ok {
+		out = u.Unwrap()
 	}
 	return out, nil
 }
@@ -104,4 +117,13 @@ func optional(id *pulid.ID) []pulid.ID {
 		return nil
 	}
 	return []pulid.ID{*id}
+}
+
+// inputField names an input field: "ownerIDs", or "addOwnerIDs" with prefix
+// "add".
+func inputField(prefix, field string) string {
+	if prefix == "" {
+		return field
+	}
+	return prefix + strings.ToUpper(field[:1]) + field[1:]
 }

@@ -15,7 +15,7 @@ import (
 // Errors: FORBIDDEN, INVALID_INPUT (empty or taken name), NOT_FOUND.
 func (s *Service) CreateRole(ctx context.Context, in ent.CreateRoleInput) (*ent.Role, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Role, error) {
-		if err := checkRole(ctx, tx, "", &in.Name, in.EntitlementIDs, in.OwnerIDs); err != nil {
+		if err := checkRole(ctx, tx, "", &in.Name, "", in.EntitlementIDs, in.OwnerIDs); err != nil {
 			return nil, err
 		}
 		return tx.Role.Create().SetInput(in).Save(ctx)
@@ -29,14 +29,16 @@ func (s *Service) UpdateRole(ctx context.Context, id pulid.ID, in ent.UpdateRole
 		if _, err := tx.Role.Get(ctx, id); err != nil {
 			return nil, err
 		}
-		if err := checkRole(ctx, tx, id, in.Name, in.AddEntitlementIDs, in.AddOwnerIDs); err != nil {
+		if err := checkRole(ctx, tx, id, in.Name, "add", in.AddEntitlementIDs, in.AddOwnerIDs); err != nil {
 			return nil, err
 		}
 		return tx.Role.UpdateOneID(id).SetInput(in).Save(ctx)
 	})
 }
 
-func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, ents, owners []pulid.ID) error {
+// checkRole checks a role's name and the IDs it adds; prefix is "add" for
+// updates, so errors name the input field.
+func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, prefix string, ents, owners []pulid.ID) error {
 	if name != nil {
 		taken, err := tx.Role.Query().Where(role.Name(*name), role.IDNEQ(self)).Exist(ctx)
 		if err != nil {
@@ -46,10 +48,10 @@ func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, ent
 			return errcode.Invalid("name", "a role named %q already exists", *name)
 		}
 	}
-	if err := existing(ctx, "entitlementIDs", "entitlement", ents, entitlements(tx)); err != nil {
+	if err := existing(ctx, inputField(prefix, "entitlementIDs"), "entitlement", ents, entitlements(tx)); err != nil {
 		return err
 	}
-	return existing(ctx, "ownerIDs", "user", owners, users(tx))
+	return existing(ctx, inputField(prefix, "ownerIDs"), "user", owners, users(tx))
 }
 
 // CreateReviewStageTemplate adds a stage to an application's review policy,

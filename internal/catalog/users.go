@@ -2,12 +2,15 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"gatehouse/ent"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 )
 
@@ -25,23 +28,34 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 }
 
 // UpdateUser changes a person. Setting status TERMINATED makes their tokens
-// fail at once. IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT
-// (taken email, a manager loop).
+// fail at once, reassigns their open review tasks and cancels the open
+// requests for them. IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND,
+// INVALID_INPUT (taken email, a manager loop).
 func (s *Service) UpdateUser(ctx context.Context, id pulid.ID, in ent.UpdateUserInput) (*ent.User, error) {
-	return write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
+	terminated := false
+	u, err := write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
 		email := ""
 		if in.Email != nil {
 			email = strings.TrimSpace(*in.Email)
 			in.Email = &email
 		}
-		if _, err := tx.User.Get(ctx, id); err != nil {
+		prev, err := tx.User.Get(ctx, id)
+		if err != nil {
 			return nil, err
 		}
 		if err := checkUserRefs(ctx, tx, id, email, in.ManagerID, in.JobTitleID); err != nil {
 			return nil, err
 		}
+		terminated = prev.Status == enum.UserStatusActive && in.Status != nil && *in.Status == enum.UserStatusTerminated
 		return tx.User.UpdateOneID(id).SetInput(in).Save(ctx)
 	})
+	if err != nil || !terminated || s.terminator == nil {
+		return u, err
+	}
+	if err := s.terminator.Terminate(ctx, id, authz.FromContext(ctx).Actor()); err != nil {
+		return nil, fmt.Errorf("apply termination: %w", err)
+	}
+	return u, nil
 }
 
 // checkUserRefs checks the email is free and the manager and job title exist;
@@ -95,7 +109,7 @@ func checkManagerLoop(ctx context.Context, tx *ent.Tx, self, manager pulid.ID) e
 // only. Errors: FORBIDDEN, INVALID_INPUT (empty or taken name), NOT_FOUND.
 func (s *Service) CreateJobTitle(ctx context.Context, in ent.CreateJobTitleInput) (*ent.JobTitle, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.JobTitle, error) {
-		if err := checkJobTitle(ctx, tx, "", &in.Name, in.BaselineEntitlementIDs); err != nil {
+		if err := checkJobTitle(ctx, tx, "", &in.Name, "", in.BaselineEntitlementIDs); err != nil {
 			return nil, err
 		}
 		return tx.JobTitle.Create().SetInput(in).Save(ctx)
@@ -109,14 +123,14 @@ func (s *Service) UpdateJobTitle(ctx context.Context, id pulid.ID, in ent.Update
 		if _, err := tx.JobTitle.Get(ctx, id); err != nil {
 			return nil, err
 		}
-		if err := checkJobTitle(ctx, tx, id, in.Name, in.AddBaselineEntitlementIDs); err != nil {
+		if err := checkJobTitle(ctx, tx, id, in.Name, "add", in.AddBaselineEntitlementIDs); err != nil {
 			return nil, err
 		}
 		return tx.JobTitle.UpdateOneID(id).SetInput(in).Save(ctx)
 	})
 }
 
-func checkJobTitle(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, ents []pulid.ID) error {
+func checkJobTitle(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, prefix string, ents []pulid.ID) error {
 	if name != nil {
 		taken, err := tx.JobTitle.Query().Where(jobtitle.Name(*name), jobtitle.IDNEQ(self)).Exist(ctx)
 		if err != nil {
@@ -126,5 +140,5 @@ func checkJobTitle(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string,
 			return errcode.Invalid("name", "a job title named %q already exists", *name)
 		}
 	}
-	return existing(ctx, "baselineEntitlementIDs", "entitlement", ents, entitlements(tx))
+	return existing(ctx, inputField(prefix, "baselineEntitlementIDs"), "entitlement", ents, entitlements(tx))
 }

@@ -3,12 +3,20 @@
 // applications with entitlements and owners, a multi-stage review policy,
 // the global default policy, and two roles. The server seeds it into an empty
 // database so that a fresh checkout runs end to end without set-up.
+//
+// The applications exercise every fulfilment mode: GitHub and Production
+// Database are DIRECT, Salesforce is DIRECT_AUTO_APPROVED, NetSuite is MANUAL.
+// The direct ones use the WEBHOOK connector pointed at the Sink, which the
+// server serves at SinkPath in demo mode only and which signs with the secret
+// in the environment variable SinkSecretEnv; PointWebhooks re-points them at
+// the server's actual address at each start.
 package demo
 
 import (
 	"context"
 	"fmt"
 
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -160,10 +168,25 @@ type app struct {
 	name, description string
 	owners            []string
 	maxAccessDuration string
-	entitlements      []entitlement
+	fulfillment       enum.Fulfillment
+	// connector is MANUAL (empty config) or WEBHOOK (pointed at the sink).
+	connector    enum.ConnectorKind
+	entitlements []entitlement
 	// stages is the application's review policy; empty means the global
-	// default applies.
+	// default applies (and DIRECT_AUTO_APPROVED skips review altogether).
 	stages []enum.ReviewerKind
+}
+
+// connectorConfig returns the connector configuration a demo application is
+// seeded with: none for MANUAL, the sink at the default address for WEBHOOK.
+func (a app) connectorConfig() map[string]any {
+	if a.connector != enum.ConnectorKindWebhook {
+		return map[string]any{}
+	}
+	return map[string]any{
+		webhook.KeyURL:       defaultSinkURL,
+		webhook.KeySecretEnv: SinkSecretEnv,
+	}
 }
 
 // entitlement is one demo entitlement; owner is an email or empty.
@@ -174,8 +197,9 @@ type entitlement struct {
 	owner                         string
 }
 
-// apps returns the demo applications, all fulfilled MANUAL until other
-// connectors exist.
+// apps returns the demo applications, one or more per fulfilment mode.
+// Salesforce is auto-approved, so its one privileged entitlement is not
+// requestable: nothing privileged is granted without review.
 func apps() []app {
 	group, role, perm, res := enum.EntitlementKindGroup, enum.EntitlementKindRole, enum.EntitlementKindPermission, enum.EntitlementKindResource
 	return []app{
@@ -183,6 +207,8 @@ func apps() []app {
 			name:        "GitHub",
 			description: "Source code hosting for the example-com organisation: repositories, pull requests and CI.",
 			owners:      []string{"david.okafor@example.com", "sofia.alvarez@example.com"},
+			fulfillment: enum.FulfillmentDirect,
+			connector:   enum.ConnectorKindWebhook,
 			entitlements: []entitlement{
 				{externalID: "team:engineering", name: "Engineering", description: "Read access to all engineering repositories.", kind: group},
 				{externalID: "team:backend", name: "Backend", description: "Write access to the API and service repositories.", kind: group},
@@ -195,17 +221,21 @@ func apps() []app {
 			name:        "Salesforce",
 			description: "CRM for leads, opportunities and customer accounts.",
 			owners:      []string{"carlos.mendes@example.com"},
+			fulfillment: enum.FulfillmentDirectAutoApproved,
+			connector:   enum.ConnectorKindWebhook,
 			entitlements: []entitlement{
 				{externalID: "role:sales-user", name: "Sales User", description: "Manage own leads and opportunities.", kind: role},
 				{externalID: "role:sales-manager", name: "Sales Manager", description: "Manage the team's pipeline and forecasts.", kind: role},
 				{externalID: "perm:run-reports", name: "Run Reports", description: "Run and export standard revenue reports.", kind: perm},
-				{externalID: "perm:modify-all-data", name: "Modify All Data", description: "Edit and delete every record regardless of sharing.", kind: perm, privileged: true},
+				{externalID: "perm:modify-all-data", name: "Modify All Data", description: "Edit and delete every record regardless of sharing; granted by IT only.", kind: perm, privileged: true, notRequestable: true, owner: adminEmail},
 			},
 		},
 		{
 			name:        "NetSuite",
 			description: "ERP for the general ledger, payables, receivables and the month-end close.",
 			owners:      []string{"rachel.goldberg@example.com"},
+			fulfillment: enum.FulfillmentManual,
+			connector:   enum.ConnectorKindManual,
 			entitlements: []entitlement{
 				{externalID: "role:accountant", name: "Accountant", description: "Enter journal entries, bills and invoices.", kind: role},
 				{externalID: "role:controller", name: "Controller", description: "Approve and post entries, close periods.", kind: role, privileged: true, owner: "rachel.goldberg@example.com"},
@@ -219,6 +249,8 @@ func apps() []app {
 			description:       "The PostgreSQL cluster behind the customer-facing product.",
 			owners:            []string{"tom.becker@example.com", "david.okafor@example.com"},
 			maxAccessDuration: "P90D",
+			fulfillment:       enum.FulfillmentDirect,
+			connector:         enum.ConnectorKindWebhook,
 			entitlements: []entitlement{
 				{externalID: "app_readonly", name: "Read Only", description: "SELECT on the application schemas.", kind: role, owner: "tom.becker@example.com"},
 				{externalID: "app_readwrite", name: "Read Write", description: "INSERT, UPDATE and DELETE on the application schemas.", kind: role, privileged: true, owner: "tom.becker@example.com"},
@@ -336,9 +368,9 @@ func (s *seeder) seedApplications(ctx context.Context) error {
 		c := s.tx.Application.Create().
 			SetName(a.name).
 			SetDescription(a.description).
-			SetFulfillment(enum.FulfillmentManual).
-			SetConnectorKind(enum.ConnectorKindManual).
-			SetConnectorConfig(map[string]any{}).
+			SetFulfillment(a.fulfillment).
+			SetConnectorKind(a.connector).
+			SetConnectorConfig(a.connectorConfig()).
 			AddOwnerIDs(s.userIDs(a.owners)...)
 		if a.maxAccessDuration != "" {
 			c.SetMaxAccessDuration(a.maxAccessDuration)

@@ -7,6 +7,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/application"
 	"gatehouse/ent/entitlement"
@@ -97,7 +98,25 @@ func TestSeedCreatesDemoOrganisation(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "IT Administrator", title.Name)
 
-		// Applications: 4, manual, each with owners and entitlements.
+		// Applications: 4, each with owners and entitlements, together
+		// exercising every fulfilment mode; the direct ones reach the sink
+		// through WEBHOOK connectors whose configs the WEBHOOK kind accepts.
+		wantModes := map[string]struct {
+			fulfillment enum.Fulfillment
+			connector   enum.ConnectorKind
+		}{
+			"GitHub":              {enum.FulfillmentDirect, enum.ConnectorKindWebhook},
+			"Salesforce":          {enum.FulfillmentDirectAutoApproved, enum.ConnectorKindWebhook},
+			"NetSuite":            {enum.FulfillmentManual, enum.ConnectorKindManual},
+			"Production Database": {enum.FulfillmentDirect, enum.ConnectorKindWebhook},
+		}
+		kind := webhook.Kind{LookupEnv: func(k string) (string, bool) {
+			if k == demo.SinkSecretEnv {
+				return "demo-secret", true
+			}
+			return "", false
+		}}
+		modes := map[enum.Fulfillment]bool{}
 		apps, err := client.Application.Query().
 			WithOwners().WithEntitlements().WithReviewStages().
 			Order(ent.Asc(application.FieldName)).All(ctx)
@@ -107,9 +126,27 @@ func TestSeedCreatesDemoOrganisation(t *testing.T) {
 		multiStage := 0
 		for _, a := range apps {
 			require.NotEmpty(t, a.Description, a.Name)
-			require.Equal(t, enum.FulfillmentManual, a.Fulfillment, a.Name)
-			require.Equal(t, enum.ConnectorKindManual, a.ConnectorKind, a.Name)
-			require.Empty(t, a.ConnectorConfig, a.Name)
+			want, ok := wantModes[a.Name]
+			require.True(t, ok, a.Name)
+			require.Equal(t, want.fulfillment, a.Fulfillment, a.Name)
+			require.Equal(t, want.connector, a.ConnectorKind, a.Name)
+			modes[a.Fulfillment] = true
+			if a.ConnectorKind == enum.ConnectorKindWebhook {
+				require.NoError(t, kind.ValidateConfig(a.ConnectorConfig), a.Name)
+				require.Equal(t, map[string]any{
+					webhook.KeyURL:       "http://localhost:8080" + demo.SinkPath,
+					webhook.KeySecretEnv: demo.SinkSecretEnv,
+				}, a.ConnectorConfig, a.Name)
+			} else {
+				require.Empty(t, a.ConnectorConfig, a.Name)
+			}
+			if a.Fulfillment == enum.FulfillmentDirectAutoApproved {
+				// Granted without review: nothing privileged is requestable.
+				require.Empty(t, a.Edges.ReviewStages, a.Name)
+				for _, e := range a.Edges.Entitlements {
+					require.False(t, e.Requestable && e.Privileged, "%s/%s", a.Name, e.ExternalID)
+				}
+			}
 			require.NotEmpty(t, a.Edges.Owners, a.Name)
 			require.NotEmpty(t, a.Edges.Entitlements, a.Name)
 			if len(a.Edges.ReviewStages) == 0 {
@@ -129,11 +166,17 @@ func TestSeedCreatesDemoOrganisation(t *testing.T) {
 			}, kinds, a.Name)
 		}
 		require.Equal(t, 1, multiStage, "one application has a multi-stage policy")
+		for _, f := range enum.AllFulfillments {
+			require.True(t, modes[f], "some application is fulfilled %s", f)
+		}
 
 		prod, err := client.Application.Query().Where(application.Name("Production Database")).Only(ctx)
 		require.NoError(t, err)
 		require.NotNil(t, prod.MaxAccessDuration)
 		require.Equal(t, "P90D", *prod.MaxAccessDuration)
+		prodStages, err := prod.QueryReviewStages().Count(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 3, prodStages, "Production Database keeps its 3-stage policy")
 
 		// The global default policy: level 1, MANAGER, ANY.
 		def, err := client.ReviewStageTemplate.Query().Where(reviewstagetemplate.ApplicationIDIsNil()).All(ctx)

@@ -205,10 +205,11 @@ const (
 	ReviewerKindEntitlementOwner ReviewerKind = "ENTITLEMENT_OWNER"
 	ReviewerKindDesignated       ReviewerKind = "DESIGNATED"
 	ReviewerKindRiskManager      ReviewerKind = "RISK_MANAGER"
+	ReviewerKindITAdmin          ReviewerKind = "IT_ADMIN"
 )
 
 // AllReviewerKinds lists every ReviewerKind.
-var AllReviewerKinds = []ReviewerKind{ReviewerKindManager, ReviewerKindApplicationOwner, ReviewerKindEntitlementOwner, ReviewerKindDesignated, ReviewerKindRiskManager}
+var AllReviewerKinds = []ReviewerKind{ReviewerKindManager, ReviewerKindApplicationOwner, ReviewerKindEntitlementOwner, ReviewerKindDesignated, ReviewerKindRiskManager, ReviewerKindITAdmin}
 
 // Values implements ent's EnumValues.
 func (ReviewerKind) Values() []string { return strs(AllReviewerKinds) }

@@ -46,11 +46,14 @@ func (u ID) Prefix() string {
 
 // UnmarshalGQL implements graphql.Unmarshaler.
 func (u *ID) UnmarshalGQL(v any) error {
-	s, ok := v.(string)
-	if !ok {
+	switch v := v.(type) {
+	case string:
+		*u = ID(v)
+	case ID:
+		*u = v
+	default:
 		return errcode.New(errcode.InvalidInput, "an ID must be a string, not %T", v)
 	}
-	*u = ID(s)
 	return nil
 }
 

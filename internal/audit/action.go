@@ -1,0 +1,57 @@
+// Package audit writes and checks Gatehouse's audit trail (DESIGN §4.5).
+//
+// Every state change records AuditEvents in the transaction that makes it.
+// Events form hash chains: one chain per access request (named by the
+// request's ID) and the SystemChain for changes outside any request. Each
+// event's hash is hex(sha256(prev_hash ‖ canonical JSON)), where the
+// canonical JSON covers the event's chain, seq, at, action, actor,
+// request_id, item_id and data, and the first event's prev_hash is
+// GenesisHash. A Recorder appends events to a chain inside a transaction;
+// Verify recomputes a chain and says where it is broken.
+package audit
+
+// Action names what an audit event records.
+type Action string
+
+// Actions of request chains (DESIGN §4.5).
+const (
+	RequestSubmitted           Action = "REQUEST_SUBMITTED"
+	ItemAdded                  Action = "ITEM_ADDED"
+	TaskAssigned               Action = "TASK_ASSIGNED"
+	TaskDelegated              Action = "TASK_DELEGATED"
+	TaskReassigned             Action = "TASK_REASSIGNED"
+	TaskApproved               Action = "TASK_APPROVED"
+	TaskDenied                 Action = "TASK_DENIED"
+	TaskSkipped                Action = "TASK_SKIPPED"
+	StageApproved              Action = "STAGE_APPROVED"
+	StageDenied                Action = "STAGE_DENIED"
+	ItemApproved               Action = "ITEM_APPROVED"
+	ItemAutoApproved           Action = "ITEM_AUTO_APPROVED"
+	ItemDenied                 Action = "ITEM_DENIED"
+	ItemCancelled              Action = "ITEM_CANCELLED"
+	RequestCancelled           Action = "REQUEST_CANCELLED"
+	FulfillmentStarted         Action = "FULFILLMENT_STARTED"
+	IdentityCreated            Action = "IDENTITY_CREATED"
+	AccessGranted              Action = "ACCESS_GRANTED"
+	AccessRevoked              Action = "ACCESS_REVOKED"
+	FulfillmentFailed          Action = "FULFILLMENT_FAILED"
+	FulfillmentRetried         Action = "FULFILLMENT_RETRIED"
+	ManualFulfillmentCompleted Action = "MANUAL_FULFILLMENT_COMPLETED"
+	AccessExpired              Action = "ACCESS_EXPIRED"
+	RequestCompleted           Action = "REQUEST_COMPLETED"
+)
+
+// Actions of the system chain: changes outside any request.
+const (
+	CatalogChanged  Action = "CATALOG_CHANGED"
+	UserTerminated  Action = "USER_TERMINATED"
+	APITokenCreated Action = "API_TOKEN_CREATED"
+	APITokenRevoked Action = "API_TOKEN_REVOKED"
+)
+
+// SystemChain is the name of the chain of changes outside any request.
+// Every other chain is named by the ID of its access request.
+const SystemChain = "system"
+
+// GenesisHash is the prev_hash of the first event of every chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"

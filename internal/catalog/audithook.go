@@ -1,0 +1,89 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gatehouse/ent"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
+)
+
+// RecordChanges makes every change to the catalog, the users and the API
+// tokens append an event to the audit's system chain, in the transaction of
+// the change. Events name the entity, the operation and the fields changed,
+// never their values (a token's hash, a connector's configuration).
+func RecordChanges(client *ent.Client, rec *audit.Recorder, now func() time.Time) {
+	hook := func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			v, err := next.Mutate(ctx, m)
+			if err != nil {
+				return v, err
+			}
+			fields := append(m.Fields(), m.AddedEdges()...)
+			fields = append(fields, m.RemovedEdges()...)
+			slices.Sort(fields)
+			data := map[string]any{"entity": m.Type(), "op": m.Op().String(), "fields": fields}
+			if idm, ok := m.(interface{ ID() (pulid.ID, bool) }); ok {
+				if id, ok := idm.ID(); ok {
+					data["id"] = string(id)
+				}
+			}
+			action := audit.CatalogChanged
+			switch {
+			case m.Type() == ent.TypeApiToken && m.Op().Is(ent.OpCreate):
+				action = audit.APITokenCreated
+			case m.Type() == ent.TypeApiToken && slices.Contains(m.Fields(), "revoked_at"):
+				action = audit.APITokenRevoked
+			case m.Type() == ent.TypeApiToken:
+				return v, nil // last_used_at bookkeeping
+			case m.Type() == ent.TypeUser && userTerminated(m):
+				action = audit.UserTerminated
+			}
+			actor := "system"
+			if viewer := authz.FromContext(ctx); viewer != nil {
+				actor = viewer.Actor()
+			}
+			if err := appendSystem(ctx, client, m, rec, actor, now(), audit.Event{Action: action, Data: data}); err != nil {
+				return nil, fmt.Errorf("audit %s: %w", m.Type(), err)
+			}
+			return v, nil
+		})
+	}
+	client.User.Use(hook)
+	client.JobTitle.Use(hook)
+	client.Role.Use(hook)
+	client.Application.Use(hook)
+	client.Entitlement.Use(hook)
+	client.ReviewStageTemplate.Use(hook)
+	client.ApiToken.Use(hook)
+}
+
+// appendSystem appends to the system chain in the mutation's transaction,
+// or, for a write made outside one, in a transaction of its own (appends
+// to a chain must be serialised).
+func appendSystem(ctx context.Context, root *ent.Client, m ent.Mutation, rec *audit.Recorder, actor string, at time.Time, ev audit.Event) error {
+	if txm, ok := m.(interface{ Tx() (*ent.Tx, error) }); ok {
+		if tx, err := txm.Tx(); err == nil {
+			_, err := rec.Append(ctx, tx.Client(), audit.SystemChain, actor, at, ev)
+			return err
+		}
+	}
+	tx, err := root.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := rec.Append(ctx, tx.Client(), audit.SystemChain, actor, at, ev); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func userTerminated(m ent.Mutation) bool {
+	v, ok := m.Field("status")
+	return ok && fmt.Sprint(v) == "TERMINATED"
+}

@@ -1,0 +1,163 @@
+// Package jobs runs Gatehouse's durable background work on River: the
+// fulfilment of approved items and the expiry of temporary grants. Jobs are
+// inserted by internal/workflow in the transaction of the change that asks
+// for them, so they exist exactly when that change commits, and survive
+// restarts.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/workflow"
+)
+
+// Worker is the domain work the jobs run.
+type Worker interface {
+	Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error
+	Expire(ctx context.Context, grantID pulid.ID) error
+}
+
+// Options tunes the runner.
+type Options struct {
+	// PollInterval is how often workers look for new jobs (River runs
+	// poll-only on database/sql); default 50ms.
+	PollInterval time.Duration
+	// RetryDelay, when set, replaces River's exponential backoff with a
+	// fixed delay between attempts.
+	RetryDelay time.Duration
+	// MaxWorkers bounds concurrent jobs; default 10.
+	MaxWorkers int
+	Logger     *slog.Logger
+}
+
+// Runner owns the River client. Create it, hand Client to the workflow
+// service, then Start it with that service as Worker.
+type Runner struct {
+	client  *river.Client[*sql.Tx]
+	mu      sync.Mutex
+	worker  Worker
+	started bool
+}
+
+// New builds a runner over db. On SQLite River gets its own pool of one
+// connection on the same file (riverDB), as its driver recommends; jobs are
+// still inserted on the workflow's transactions of the main pool.
+func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error) {
+	r := &Runner{}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &fulfillWorker{r: r})
+	river.AddWorker(workers, &expireWorker{r: r})
+	cfg := &river.Config{
+		FetchPollInterval: opts.PollInterval,
+		FetchCooldown:     10 * time.Millisecond,
+		PollOnly:          true,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxWorkers}},
+		Workers:           workers,
+		Logger:            opts.Logger,
+		JobTimeout:        2 * time.Minute,
+	}
+	if cfg.FetchPollInterval == 0 {
+		cfg.FetchPollInterval = 50 * time.Millisecond
+	}
+	if opts.MaxWorkers == 0 {
+		cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 10}
+	}
+	if opts.RetryDelay > 0 {
+		cfg.RetryPolicy = fixedRetry(opts.RetryDelay)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	switch dialectName {
+	case dialect.Postgres:
+		r.client, err = river.NewClient(riverdatabasesql.New(db), cfg)
+	case dialect.SQLite:
+		if riverDB == nil {
+			riverDB = db
+		}
+		r.client, err = river.NewClient(riversqlite.New(riverDB), cfg)
+	default:
+		return nil, fmt.Errorf("jobs: unsupported dialect %q", dialectName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return r, nil
+}
+
+// Client is the River client; the workflow inserts jobs with its InsertTx.
+func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
+
+// Start starts working jobs with w. Calling it twice is an error.
+func (r *Runner) Start(ctx context.Context, w Worker) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return errors.New("jobs: already started")
+	}
+	r.worker, r.started = w, true
+	return r.client.Start(ctx)
+}
+
+// Stop waits for running jobs to finish (or ctx to end). Stopping a runner
+// that never started, or twice, is harmless.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	started := r.started
+	r.started = false
+	r.mu.Unlock()
+	if !started {
+		return nil
+	}
+	return r.client.Stop(ctx)
+}
+
+func (r *Runner) work() Worker {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.worker
+}
+
+type fulfillWorker struct {
+	river.WorkerDefaults[workflow.FulfillArgs]
+	r *Runner
+}
+
+func (w *fulfillWorker) Work(ctx context.Context, job *river.Job[workflow.FulfillArgs]) error {
+	return w.r.work().Fulfill(ctx, job.Args.ItemID, job.Attempt, job.MaxAttempts)
+}
+
+type expireWorker struct {
+	river.WorkerDefaults[workflow.ExpireArgs]
+	r *Runner
+}
+
+func (w *expireWorker) Work(ctx context.Context, job *river.Job[workflow.ExpireArgs]) error {
+	return w.r.work().Expire(ctx, job.Args.GrantID)
+}
+
+// fixedRetry retries after a fixed delay.
+type fixedRetry time.Duration
+
+func (d fixedRetry) NextRetry(*rivertype.JobRow) time.Time {
+	return time.Now().Add(time.Duration(d))
+}
+
+var (
+	_ workflow.Jobs = (*river.Client[*sql.Tx])(nil)
+	_ Worker        = (*workflow.Service)(nil)
+)

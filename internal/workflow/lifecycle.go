@@ -1,0 +1,308 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewstage"
+	"gatehouse/ent/reviewtask"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow/rules"
+)
+
+// Cancel cancels the pending items of a request (their PENDING and WAITING
+// tasks become SKIPPED); approved items go on. Only the requester may
+// cancel, while an item is PENDING_REVIEW. Errors: NOT_FOUND, FORBIDDEN,
+// CONFLICT (nothing pending).
+func (s *Service) Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.AccessRequest, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	req, err := s.client.AccessRequest.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if req.RequesterID != v.UserID {
+		return nil, errcode.New(errcode.Forbidden, "only the requester may cancel a request")
+	}
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if err := s.lockRequests(ctx, t, id); err != nil {
+			return err
+		}
+		events, err := s.cancelPending(ctx, t, id, reason)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return errcode.New(errcode.Conflict, "request %s has no item pending review", id)
+		}
+		if err := s.record(ctx, t, id, v.Actor(), events...); err != nil {
+			return err
+		}
+		return s.settle(ctx, t, id, v.Actor())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.AccessRequest.Get(ctx, id)
+}
+
+// cancelPending cancels the PENDING_REVIEW items of a request and skips
+// their open tasks and stages. It returns the audit events, none when
+// nothing was pending.
+func (s *Service) cancelPending(ctx context.Context, t *txn, id pulid.ID, reason string) ([]audit.Event, error) {
+	items, err := t.client.RequestItem.Query().
+		Where(requestitem.RequestID(id), requestitem.StatusEQ(enum.ItemStatusPendingReview)).
+		All(ctx)
+	if err != nil || len(items) == 0 {
+		return nil, err
+	}
+	events := []audit.Event{{Action: audit.RequestCancelled, RequestID: &id, Data: map[string]any{"reason": reason}}}
+	for _, item := range items {
+		skipped, err := s.skipTasks(ctx, t, item, reviewtask.HasStageWith(reviewstage.ItemID(item.ID)))
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, skipped...)
+		err = t.client.ReviewStage.Update().
+			Where(reviewstage.ItemID(item.ID), reviewstage.StatusIn(enum.StageStatusActive, enum.StageStatusWaiting)).
+			SetStatus(enum.StageStatusSkipped).Exec(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusCancelled).SetDecidedAt(s.now()).Exec(ctx); err != nil {
+			return nil, err
+		}
+		events = append(events, audit.Event{Action: audit.ItemCancelled, RequestID: &id, ItemID: &item.ID})
+	}
+	return events, nil
+}
+
+// Reassign moves a PENDING task to another user: the old task becomes
+// REASSIGNED and the new one PENDING. The assignee or an IT admin may do it;
+// the new reviewer must be active and neither the requester, the beneficiary
+// nor anyone already assigned on the item. Errors: NOT_FOUND, FORBIDDEN,
+// CONFLICT (not PENDING), INVALID_INPUT (an excluded reviewer).
+func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	task, err := s.client.ReviewTask.Get(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if task.ReviewerID != v.UserID && !v.IsAdmin() {
+		return nil, errcode.New(errcode.Forbidden, "only the assignee or an IT admin may reassign a task")
+	}
+	var moved *ent.ReviewTask
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if err := s.lockRequests(ctx, t, task.RequestID); err != nil {
+			return err
+		}
+		var events []audit.Event
+		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, t, task.RequestID, v.Actor(), events...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.ReviewTask.Get(ctx, moved.ID)
+}
+
+// reassign does the work of Reassign inside a transaction.
+func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, []audit.Event, error) {
+	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(taskID)).
+		WithStage(func(q *ent.ReviewStageQuery) { q.WithItem() }).
+		Only(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if task.Status != enum.TaskStatusPending && task.Status != enum.TaskStatusWaiting {
+		return nil, nil, errcode.New(errcode.Conflict, "review task %s is %s", taskID, task.Status)
+	}
+	item := task.Edges.Stage.Edges.Item
+	excluded, err := s.itemExclusions(ctx, t, item)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err := t.client.User.Get(ctx, toUserID)
+	if ent.IsNotFound(err) {
+		return nil, nil, &errcode.Error{Code: errcode.NotFound, Field: "toUserId", Message: "toUserId: no such user"}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if to.Status != enum.UserStatusActive || excluded[toUserID] {
+		return nil, nil, errcode.Invalid("toUserId", "%s cannot review this item (inactive, the requester or beneficiary, or already a reviewer of it)", to.Email)
+	}
+	if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).SetComment(comment).Exec(ctx); err != nil {
+		return nil, nil, err
+	}
+	moved, err := t.client.ReviewTask.Create().
+		SetStageID(task.StageID).SetRequestID(task.RequestID).SetReviewerID(toUserID).
+		SetStatus(task.Status).
+		Save(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.touch(task.RequestID)
+	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: map[string]any{
+		"task": string(task.ID), "newTask": string(moved.ID), "from": string(task.ReviewerID), "to": string(toUserID), "comment": comment,
+	}}}, nil
+}
+
+// SetDelegate sets the viewer's delegate for reviews between from and until
+// (open bounds when nil), or clears it when userID is nil. Tasks that become
+// PENDING while the delegation is in force go to the delegate. Errors:
+// NOT_FOUND, INVALID_INPUT (oneself, an inactive user, until before from).
+func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until *time.Time) (*ent.User, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if userID != nil {
+		if *userID == v.UserID {
+			return nil, errcode.Invalid("userId", "one cannot delegate to oneself")
+		}
+		to, err := s.client.User.Get(ctx, *userID)
+		if ent.IsNotFound(err) {
+			return nil, &errcode.Error{Code: errcode.NotFound, Field: "userId", Message: "userId: no such user"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if to.Status != enum.UserStatusActive {
+			return nil, errcode.Invalid("userId", "%s is not an active user", to.Email)
+		}
+		if from != nil && until != nil && !until.After(*from) {
+			return nil, errcode.Invalid("until", "must be after from")
+		}
+	}
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		upd := t.client.User.UpdateOneID(v.UserID)
+		if userID == nil {
+			upd.ClearDelegate().ClearDelegateFrom().ClearDelegateUntil()
+		} else {
+			upd.SetDelegateID(*userID).SetNillableDelegateFrom(from).SetNillableDelegateUntil(until)
+			if from == nil {
+				upd.ClearDelegateFrom()
+			}
+			if until == nil {
+				upd.ClearDelegateUntil()
+			}
+		}
+		return upd.Exec(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.User.Get(ctx, v.UserID)
+}
+
+// Terminate applies a user's termination (DESIGN §4.2): their PENDING and
+// WAITING tasks are reassigned by the same resolution as at submission, and
+// the open requests for them as beneficiary are cancelled. The caller has
+// set the user TERMINATED (their tokens already fail) and is an IT admin.
+func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) error {
+	return s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		var requests []pulid.ID
+		open, err := t.client.ReviewTask.Query().
+			Where(reviewtask.ReviewerID(userID), reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
+			All(ctx)
+		if err != nil {
+			return err
+		}
+		for _, task := range open {
+			requests = append(requests, task.RequestID)
+		}
+		mine, err := t.client.AccessRequest.Query().
+			Where(accessrequest.BeneficiaryID(userID), accessrequest.StatusEQ(enum.RequestStatusPendingReview)).
+			IDs(ctx)
+		if err != nil {
+			return err
+		}
+		requests = distinct(append(requests, mine...))
+		if err := s.lockRequests(ctx, t, requests...); err != nil {
+			return err
+		}
+		for _, id := range mine {
+			events, err := s.cancelPending(ctx, t, id, "beneficiary terminated")
+			if err != nil {
+				return err
+			}
+			if err := s.record(ctx, t, id, actor, events...); err != nil {
+				return err
+			}
+		}
+		for _, task := range open {
+			fresh, err := t.client.ReviewTask.Get(ctx, task.ID)
+			if err != nil {
+				return err
+			}
+			if fresh.Status != enum.TaskStatusPending && fresh.Status != enum.TaskStatusWaiting {
+				continue // skipped by a cancellation above
+			}
+			to, err := s.replacementReviewer(ctx, t, fresh)
+			if err != nil {
+				return err
+			}
+			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated")
+			if err != nil {
+				return err
+			}
+			if err := s.record(ctx, t, fresh.RequestID, actor, events...); err != nil {
+				return err
+			}
+		}
+		for _, id := range requests {
+			if err := s.settle(ctx, t, id, actor); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// replacementReviewer resolves a new reviewer for a task whose reviewer left,
+// by the stage's kind and the fallback chain.
+func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.ReviewTask) (pulid.ID, error) {
+	stage, err := t.client.ReviewStage.Query().Where(reviewstage.ID(task.StageID)).
+		WithItem(func(q *ent.RequestItemQuery) { q.WithEntitlement().WithApplication() }).
+		Only(ctx)
+	if err != nil {
+		return "", err
+	}
+	item := stage.Edges.Item
+	req, err := t.client.AccessRequest.Query().Where(accessrequest.ID(item.RequestID)).WithBeneficiary().Only(ctx)
+	if err != nil {
+		return "", err
+	}
+	p := &Plan{RequesterID: req.RequesterID, Beneficiary: req.Edges.Beneficiary,
+		Items: []PlannedItem{{Entitlement: item.Edges.Entitlement, Application: item.Edges.Application}}}
+	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, nil)
+	if err != nil {
+		return "", err
+	}
+	excluded, err := s.itemExclusions(ctx, t, item)
+	if err != nil {
+		return "", err
+	}
+	d := dir.forItem(&p.Items[0], nil)
+	assigned, _, err := rules.ResolveStage(stage.ReviewerKind, nil, d, excluded, s.now())
+	if err != nil {
+		return "", fmt.Errorf("reassign task %s: %w", task.ID, err)
+	}
+	return assigned[0].Reviewer, nil
+}

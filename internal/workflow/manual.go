@@ -1,0 +1,132 @@
+package workflow
+
+import (
+	"context"
+
+	"gatehouse/connectors"
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/application"
+	"gatehouse/ent/identity"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/user"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/errcode"
+)
+
+// ManualQueue returns the query of the items waiting for people: approved
+// items of MANUAL applications that the viewer may close — as an owner of
+// the application or an IT admin, and never on a request they made or
+// benefit from.
+func (s *Service) ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error) {
+	v, err := viewer(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	appFilter := application.FulfillmentEQ(enum.FulfillmentManual)
+	if !v.IsAdmin() {
+		appFilter = application.And(appFilter, application.HasOwnersWith(user.ID(v.UserID)))
+	}
+	return s.client.RequestItem.Query().Where(
+		requestitem.StatusEQ(enum.ItemStatusApproved),
+		requestitem.HasApplicationWith(appFilter),
+		requestitem.HasRequestWith(accessrequest.RequesterIDNEQ(v.UserID), accessrequest.BeneficiaryIDNEQ(v.UserID)),
+	), nil
+}
+
+// CompleteManualFulfillment closes an approved item of a MANUAL application:
+// success records the account (with externalID when given) and the access,
+// failure marks the item FAILED with the note. Owners of the application and
+// IT admins may do it, never the requester or the beneficiary. It is not a
+// review action. Errors: NOT_FOUND, FORBIDDEN, CONFLICT (not waiting for
+// people).
+func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note, externalID string) (*ent.RequestItem, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	item, err := s.client.RequestItem.Query().Where(requestitem.ID(itemID)).
+		WithRequest().WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() }).
+		Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	app, req := item.Edges.Application, item.Edges.Request
+	owner := false
+	for _, o := range app.Edges.Owners {
+		owner = owner || o.ID == v.UserID
+	}
+	switch {
+	case req.RequesterID == v.UserID || req.BeneficiaryID == v.UserID:
+		return nil, errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot fulfil their own request")
+	case !owner && !v.IsAdmin():
+		return nil, errcode.New(errcode.Forbidden, "only the application's owners and IT admins fulfil it")
+	case app.Fulfillment != enum.FulfillmentManual:
+		return nil, errcode.New(errcode.Conflict, "%s is fulfilled by its connector, not by people", app.Name)
+	}
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
+			return err
+		}
+		fresh, err := t.client.RequestItem.Get(ctx, itemID)
+		if err != nil {
+			return err
+		}
+		if fresh.Status != enum.ItemStatusApproved {
+			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for fulfilment", itemID, fresh.Status)
+		}
+		if err := t.client.RequestItem.UpdateOne(fresh).SetFulfillmentNote(note).Exec(ctx); err != nil {
+			return err
+		}
+		events := []audit.Event{{Action: audit.ManualFulfillmentCompleted, RequestID: &item.RequestID, ItemID: &item.ID,
+			Data: map[string]any{"success": success, "note": note, "externalId": externalID}}}
+		if success {
+			hasAccount, err := t.client.Identity.Query().
+				Where(identity.UserID(req.BeneficiaryID), identity.ApplicationID(app.ID)).Exist(ctx)
+			if err != nil {
+				return err
+			}
+			more, err := s.recordAccess(ctx, t, fresh, app, connectors.Account{ExternalID: externalID}, !hasAccount)
+			if err != nil {
+				return err
+			}
+			events = append(events, more...)
+		} else {
+			err := t.client.RequestItem.UpdateOne(fresh).SetStatus(enum.ItemStatusFailed).SetLastError(note).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			events = append(events, audit.Event{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
+				Data: map[string]any{"error": note}})
+		}
+		if err := s.record(ctx, t, item.RequestID, v.Actor(), events...); err != nil {
+			return err
+		}
+		return s.settle(ctx, t, item.RequestID, v.Actor())
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.RequestItem.Get(ctx, itemID)
+}
+
+// AuditTrail returns a request's audit events in order, for whoever may see
+// the request. Errors: NOT_FOUND.
+func (s *Service) AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error) {
+	if _, err := s.client.AccessRequest.Get(ctx, requestID); err != nil {
+		return nil, err
+	}
+	return s.audit.Trail(ctx, s.client, requestID)
+}
+
+// VerifyAuditTrail recomputes the hash chain of a request's audit trail.
+// Errors: NOT_FOUND.
+func (s *Service) VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (audit.Verification, error) {
+	events, err := s.AuditTrail(ctx, requestID)
+	if err != nil {
+		return audit.Verification{}, err
+	}
+	return audit.Verify(string(requestID), events), nil
+}

@@ -1,0 +1,162 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"gatehouse/ent"
+	"gatehouse/ent/reviewtask"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/user"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/workflow/rules"
+)
+
+// TaskCounts is the number of review tasks of one request by reviewer and
+// status: everything completion needs, from one grouped query.
+type TaskCounts map[pulid.ID]map[enum.TaskStatus]int
+
+// Overall is the request's completion: done tasks over all tasks,
+// REASSIGNED tasks left out (DESIGN §4.3).
+func (c TaskCounts) Overall() rules.Completion {
+	done, total := 0, 0
+	for _, byStatus := range c {
+		d, t := tally(byStatus)
+		done, total = done+d, total+t
+	}
+	return rules.NewCompletion(done, total)
+}
+
+// Of is one reviewer's completion on the request; 0/0 (100%) without tasks.
+func (c TaskCounts) Of(reviewer pulid.ID) rules.Completion {
+	return rules.NewCompletion(tally(c[reviewer]))
+}
+
+// Reviewers lists the reviewers with counted tasks, in ID order.
+func (c TaskCounts) Reviewers() []pulid.ID {
+	out := make([]pulid.ID, 0, len(c))
+	for id, byStatus := range c {
+		if _, total := tally(byStatus); total > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func tally(byStatus map[enum.TaskStatus]int) (done, total int) {
+	for s, n := range byStatus {
+		if rules.Counts(s) {
+			total += n
+		}
+		if rules.IsDone(s) {
+			done += n
+		}
+	}
+	return done, total
+}
+
+// CountTasks counts the tasks of the requests with one grouped query. The
+// caller has checked that the viewer may see the requests.
+func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) (map[pulid.ID]TaskCounts, error) {
+	var rows []struct {
+		RequestID  pulid.ID        `json:"request_id"`
+		ReviewerID pulid.ID        `json:"reviewer_id"`
+		Status     enum.TaskStatus `json:"status"`
+		Count      int             `json:"count"`
+	}
+	err := client.ReviewTask.Query().
+		Where(reviewtask.RequestIDIn(requestIDs...)).
+		GroupBy(reviewtask.FieldRequestID, reviewtask.FieldReviewerID, reviewtask.FieldStatus).
+		Aggregate(ent.Count()).
+		Scan(authz.SystemContext(ctx), &rows)
+	if err != nil {
+		return nil, fmt.Errorf("count tasks: %w", err)
+	}
+	out := make(map[pulid.ID]TaskCounts, len(requestIDs))
+	for _, r := range rows {
+		c := out[r.RequestID]
+		if c == nil {
+			c = TaskCounts{}
+			out[r.RequestID] = c
+		}
+		if c[r.ReviewerID] == nil {
+			c[r.ReviewerID] = map[enum.TaskStatus]int{}
+		}
+		c[r.ReviewerID][r.Status] += r.Count
+	}
+	return out, nil
+}
+
+// Loaders batch the reads of one GraphQL operation: task counts by request
+// and users by ID, one query per batch however many objects ask.
+type Loaders struct {
+	tasks *dataloadgen.Loader[pulid.ID, TaskCounts]
+	users *dataloadgen.Loader[pulid.ID, *ent.User]
+}
+
+// NewLoaders returns fresh loaders; make one set per operation.
+func NewLoaders(client *ent.Client) *Loaders {
+	return &Loaders{
+		tasks: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]TaskCounts, []error) {
+			counts, err := CountTasks(ctx, client, ids)
+			if err != nil {
+				return nil, []error{err}
+			}
+			out := make([]TaskCounts, len(ids))
+			for i, id := range ids {
+				out[i] = counts[id]
+			}
+			return out, nil
+		}, dataloadgen.WithWait(time.Millisecond)),
+		users: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error) {
+			us, err := client.User.Query().Where(user.IDIn(ids...)).All(ctx)
+			if err != nil {
+				return nil, []error{err}
+			}
+			byID := make(map[pulid.ID]*ent.User, len(us))
+			for _, u := range us {
+				byID[u.ID] = u
+			}
+			out := make([]*ent.User, len(ids))
+			errs := make([]error, len(ids))
+			for i, id := range ids {
+				if out[i] = byID[id]; out[i] == nil {
+					errs[i] = &ent.NotFoundError{}
+				}
+			}
+			return out, errs
+		}, dataloadgen.WithWait(time.Millisecond)),
+	}
+}
+
+// TaskCounts returns the task counts of a request.
+func (l *Loaders) TaskCounts(ctx context.Context, requestID pulid.ID) (TaskCounts, error) {
+	return l.tasks.Load(ctx, requestID)
+}
+
+// User returns a user, with the privacy of ctx.
+func (l *Loaders) User(ctx context.Context, id pulid.ID) (*ent.User, error) {
+	return l.users.Load(ctx, id)
+}
+
+type loadersKey struct{}
+
+// WithLoaders returns a context carrying l.
+func WithLoaders(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+// LoadersFrom returns the loaders of ctx, or fresh ones over client when
+// there are none.
+func LoadersFrom(ctx context.Context, client *ent.Client) *Loaders {
+	if l, ok := ctx.Value(loadersKey{}).(*Loaders); ok {
+		return l
+	}
+	return NewLoaders(client)
+}

@@ -1,0 +1,393 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gatehouse/ent"
+	"gatehouse/ent/predicate"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewstage"
+	"gatehouse/ent/reviewtask"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow/rules"
+)
+
+// Decision is a reviewer's answer.
+type Decision string
+
+// The decisions.
+const (
+	Approve Decision = "APPROVE"
+	Deny    Decision = "DENY"
+)
+
+// DecideTasks approves or denies the viewer's pending tasks, all or nothing.
+// A task the viewer cannot see is NOT_FOUND; one they can see but that is not
+// theirs is FORBIDDEN; a WAITING or already decided task is CONFLICT. Each
+// affected request is locked, so a stage advances and an item is approved
+// exactly once however many reviewers decide at the same time.
+func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, comment string) ([]*ent.ReviewTask, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if d != Approve && d != Deny {
+		return nil, errcode.Invalid("decision", "must be APPROVE or DENY")
+	}
+	ids = distinct(ids)
+	if len(ids) == 0 {
+		return nil, errcode.Invalid("ids", "must name at least one task")
+	}
+	visible, err := s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load tasks: %w", err)
+	}
+	if missing := missingIDs(ids, visible); len(missing) > 0 {
+		return nil, errcode.New(errcode.NotFound, "no review task %s", missing[0])
+	}
+	requests := make([]pulid.ID, 0, len(visible))
+	for _, task := range visible {
+		if task.ReviewerID != v.UserID {
+			return nil, errcode.New(errcode.Forbidden, "review task %s is assigned to someone else", task.ID)
+		}
+		requests = append(requests, task.RequestID)
+	}
+	requests = distinct(requests)
+	slices.Sort(requests)
+
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if err := s.lockRequests(ctx, t, requests...); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := s.decide(ctx, t, v.UserID, v.Actor(), id, d, comment); err != nil {
+				return err
+			}
+		}
+		for _, r := range requests {
+			if err := s.settle(ctx, t, r, v.Actor()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
+}
+
+// decide records one decision and advances its stage and item.
+func (s *Service) decide(ctx context.Context, t *txn, userID pulid.ID, actor string, id pulid.ID, d Decision, comment string) error {
+	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(id)).WithRequest().Only(ctx)
+	if err != nil {
+		return fmt.Errorf("load task: %w", err)
+	}
+	if task.Status != enum.TaskStatusPending {
+		return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", id, task.Status)
+	}
+	if req := task.Edges.Request; req.RequesterID == userID || req.BeneficiaryID == userID {
+		return errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot review their own request")
+	}
+	status, action := enum.TaskStatusApproved, audit.TaskApproved
+	if d == Deny {
+		status, action = enum.TaskStatusDenied, audit.TaskDenied
+	}
+	now := s.now()
+	err = t.client.ReviewTask.UpdateOne(task).
+		SetStatus(status).SetComment(comment).SetDecidedAt(now).SetDecidedByID(userID).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record decision: %w", err)
+	}
+	stage, err := t.client.ReviewStage.Query().Where(reviewstage.ID(task.StageID)).WithItem().Only(ctx)
+	if err != nil {
+		return fmt.Errorf("load stage: %w", err)
+	}
+	t.touch(task.RequestID)
+	events := []audit.Event{{
+		Action: action, RequestID: &task.RequestID, ItemID: &stage.ItemID,
+		Data: map[string]any{"task": string(id), "stage": stage.Level, "comment": comment},
+	}}
+	more, err := s.advanceStage(ctx, t, stage, actor)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, t, task.RequestID, actor, append(events, more...)...)
+}
+
+// advanceStage evaluates a stage after a decision: an approved stage skips
+// its other pending tasks and activates the next stage, or approves the item
+// after the last one; a denied stage skips everything left and denies the
+// item. It returns the audit events of what it changed.
+func (s *Service) advanceStage(ctx context.Context, t *txn, stage *ent.ReviewStage, actor string) ([]audit.Event, error) {
+	tasks, err := t.client.ReviewTask.Query().Where(reviewtask.StageID(stage.ID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load stage tasks: %w", err)
+	}
+	statuses := make([]enum.TaskStatus, len(tasks))
+	for i, task := range tasks {
+		statuses[i] = task.Status
+	}
+	item := stage.Edges.Item
+	switch rules.EvaluateStage(stage.Rule, stage.Quorum, statuses) {
+	case rules.StageApproved:
+		events, err := s.skipTasks(ctx, t, item, reviewtask.StageID(stage.ID))
+		if err != nil {
+			return nil, err
+		}
+		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusApproved).Exec(ctx); err != nil {
+			return nil, err
+		}
+		events = append(events, audit.Event{Action: audit.StageApproved, RequestID: &item.RequestID, ItemID: &item.ID,
+			Data: map[string]any{"stage": stage.Level}})
+		next, err := t.client.ReviewStage.Query().
+			Where(reviewstage.ItemID(item.ID), reviewstage.Level(stage.Level+1)).
+			Only(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			more, err := s.approveItem(ctx, t, item, false)
+			return append(events, more...), err
+		case err != nil:
+			return nil, err
+		}
+		more, err := s.activateStage(ctx, t, item, next)
+		return append(events, more...), err
+	case rules.StageDenied:
+		events, err := s.skipTasks(ctx, t, item, reviewtask.HasStageWith(reviewstage.ItemID(item.ID)))
+		if err != nil {
+			return nil, err
+		}
+		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusDenied).Exec(ctx); err != nil {
+			return nil, err
+		}
+		err = t.client.ReviewStage.Update().
+			Where(reviewstage.ItemID(item.ID), reviewstage.StatusEQ(enum.StageStatusWaiting)).
+			SetStatus(enum.StageStatusSkipped).Exec(ctx)
+		if err != nil {
+			return nil, err
+		}
+		err = t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusDenied).SetDecidedAt(s.now()).Exec(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return append(events,
+			audit.Event{Action: audit.StageDenied, RequestID: &item.RequestID, ItemID: &item.ID, Data: map[string]any{"stage": stage.Level}},
+			audit.Event{Action: audit.ItemDenied, RequestID: &item.RequestID, ItemID: &item.ID},
+		), nil
+	}
+	return nil, nil
+}
+
+// skipTasks marks the PENDING and WAITING tasks matching where SKIPPED and
+// returns their TASK_SKIPPED events.
+func (s *Service) skipTasks(ctx context.Context, t *txn, item *ent.RequestItem, where predicate.ReviewTask) ([]audit.Event, error) {
+	open, err := t.client.ReviewTask.Query().
+		Where(where, reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
+		IDs(ctx)
+	if err != nil || len(open) == 0 {
+		return nil, err
+	}
+	if err := t.client.ReviewTask.Update().Where(reviewtask.IDIn(open...)).SetStatus(enum.TaskStatusSkipped).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("skip tasks: %w", err)
+	}
+	events := make([]audit.Event, len(open))
+	for i, id := range open {
+		events[i] = audit.Event{Action: audit.TaskSkipped, RequestID: &item.RequestID, ItemID: &item.ID, Data: map[string]any{"task": string(id)}}
+	}
+	return events, nil
+}
+
+// activateStage makes a waiting stage ACTIVE and its tasks PENDING. A
+// reviewer with an active delegate at this moment hands the task over: the
+// waiting task becomes REASSIGNED and the delegate gets a PENDING task on
+// behalf of the reviewer.
+func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestItem, stage *ent.ReviewStage) ([]audit.Event, error) {
+	if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusActive).Exec(ctx); err != nil {
+		return nil, err
+	}
+	waiting, err := t.client.ReviewTask.Query().
+		Where(reviewtask.StageID(stage.ID), reviewtask.StatusEQ(enum.TaskStatusWaiting)).
+		WithReviewer().
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	excluded, err := s.itemExclusions(ctx, t, item)
+	if err != nil {
+		return nil, err
+	}
+	var events []audit.Event
+	now := s.now()
+	for _, task := range waiting {
+		to := activeDelegate(task.Edges.Reviewer, now)
+		if to == nil || excluded[*to] {
+			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
+				return nil, err
+			}
+			events = append(events, audit.Event{Action: audit.TaskAssigned, RequestID: &item.RequestID, ItemID: &item.ID,
+				Data: map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.Level}})
+			continue
+		}
+		delegate, err := t.client.User.Get(ctx, *to)
+		if err != nil {
+			return nil, err
+		}
+		if delegate.Status != enum.UserStatusActive {
+			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).Exec(ctx); err != nil {
+			return nil, err
+		}
+		moved, err := t.client.ReviewTask.Create().
+			SetStageID(stage.ID).SetRequestID(item.RequestID).SetReviewerID(*to).
+			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending).
+			Save(ctx)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.RequestID, ItemID: &item.ID,
+			Data: map[string]any{"task": string(moved.ID), "from": string(task.ReviewerID), "to": string(*to), "stage": stage.Level}})
+	}
+	return events, nil
+}
+
+// activeDelegate returns the user's delegate when the delegation is in force
+// at now.
+func activeDelegate(u *ent.User, now time.Time) *pulid.ID {
+	if u == nil || u.DelegateID == nil {
+		return nil
+	}
+	if (u.DelegateFrom != nil && now.Before(*u.DelegateFrom)) || (u.DelegateUntil != nil && !now.Before(*u.DelegateUntil)) {
+		return nil
+	}
+	return u.DelegateID
+}
+
+// itemExclusions returns the people who may not review an item: its
+// request's requester and beneficiary and everyone assigned to any of its
+// stages so far.
+func (s *Service) itemExclusions(ctx context.Context, t *txn, item *ent.RequestItem) (map[pulid.ID]bool, error) {
+	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	reviewers, err := t.client.ReviewTask.Query().
+		Where(reviewtask.HasStageWith(reviewstage.ItemID(item.ID))).
+		Select(reviewtask.FieldReviewerID).
+		Strings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[pulid.ID]bool{req.RequesterID: true, req.BeneficiaryID: true}
+	for _, r := range reviewers {
+		out[pulid.ID(r)] = true
+	}
+	return out, nil
+}
+
+// approveItem approves an item and, unless its application is fulfilled by
+// people, enqueues its fulfilment in the same transaction.
+func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem, auto bool) ([]audit.Event, error) {
+	err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusApproved).SetDecidedAt(s.now()).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("approve item: %w", err)
+	}
+	action := audit.ItemApproved
+	if auto {
+		action = audit.ItemAutoApproved
+	}
+	app, err := t.client.Application.Get(ctx, item.ApplicationID)
+	if err != nil {
+		return nil, err
+	}
+	if app.Fulfillment != enum.FulfillmentManual {
+		if err := s.enqueueFulfillment(ctx, t, item.ID); err != nil {
+			return nil, err
+		}
+	}
+	return []audit.Event{{Action: action, RequestID: &item.RequestID, ItemID: &item.ID}}, nil
+}
+
+// settle derives the request's status from its items and stores it; when the
+// request becomes completed it records completed_at and REQUEST_COMPLETED.
+func (s *Service) settle(ctx context.Context, t *txn, requestID pulid.ID, actor string) error {
+	req, err := t.client.AccessRequest.Get(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	statuses, err := t.client.RequestItem.Query().Where(requestitem.RequestID(requestID)).
+		Select(requestitem.FieldStatus).Strings(ctx)
+	if err != nil {
+		return err
+	}
+	items := make([]enum.ItemStatus, len(statuses))
+	for i, st := range statuses {
+		items[i] = enum.ItemStatus(st)
+	}
+	status := rules.DeriveRequestStatus(items)
+	t.touch(requestID)
+	if status == req.Status {
+		return nil
+	}
+	upd := t.client.AccessRequest.UpdateOne(req).SetStatus(status)
+	completed := rules.IsCompleted(status) && req.CompletedAt == nil
+	if completed {
+		upd.SetCompletedAt(s.now())
+	}
+	if err := upd.Exec(ctx); err != nil {
+		return fmt.Errorf("update request status: %w", err)
+	}
+	if !completed {
+		return nil
+	}
+	return s.record(ctx, t, requestID, actor, audit.Event{
+		Action: audit.RequestCompleted, RequestID: &requestID, Data: map[string]any{"status": string(status)},
+	})
+}
+
+// record appends events to the request's audit chain.
+func (s *Service) record(ctx context.Context, t *txn, requestID pulid.ID, actor string, events ...audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	_, err := s.audit.Append(ctx, t.client, string(requestID), actor, s.now(), events...)
+	return err
+}
+
+// distinct returns ids without repeats, in first-seen order.
+func distinct(ids []pulid.ID) []pulid.ID {
+	seen := make(map[pulid.ID]bool, len(ids))
+	out := make([]pulid.ID, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// missingIDs returns the ids with no task among found.
+func missingIDs(ids []pulid.ID, found []*ent.ReviewTask) []pulid.ID {
+	have := make(map[pulid.ID]bool, len(found))
+	for _, f := range found {
+		have[f.ID] = true
+	}
+	var out []pulid.ID
+	for _, id := range ids {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}

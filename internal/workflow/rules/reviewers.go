@@ -1,0 +1,274 @@
+package rules
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/errcode"
+)
+
+// ReviewerKindITAdmin is the last step of the reviewer fallback (DESIGN
+// §4.2): the users with platform role IT_ADMIN.
+const ReviewerKindITAdmin = enum.ReviewerKindITAdmin
+
+// Person is what reviewer resolution needs to know about a user.
+type Person struct {
+	ID pulid.ID
+	// Active is false for a TERMINATED user.
+	Active bool
+	// Delegate is the user's delegation, or nil.
+	Delegate *Delegation
+}
+
+// Delegation sends a user's review tasks to another user for a while.
+type Delegation struct {
+	// To is the delegate.
+	To pulid.ID
+	// From and Until bound the delegation: it applies when From <= now <
+	// Until. A nil bound is open.
+	From, Until *time.Time
+}
+
+// ActiveAt reports whether the delegation applies at now: From <= now <
+// Until, nil bounds open. A nil delegation never applies.
+func (d *Delegation) ActiveAt(now time.Time) bool {
+	if d == nil || d.To == "" {
+		return false
+	}
+	if d.From != nil && now.Before(*d.From) {
+		return false
+	}
+	if d.Until != nil && !now.Before(*d.Until) {
+		return false
+	}
+	return true
+}
+
+// Directory is the plain data reviewer resolution works from, loaded by the
+// caller for one request item. An empty ID means "none".
+type Directory struct {
+	// RequesterID is the user who submits the request (the viewer) and
+	// BeneficiaryID the user who gets the access; they are the same user
+	// when one requests for oneself. Neither may ever review the item.
+	RequesterID   pulid.ID
+	BeneficiaryID pulid.ID
+	// ManagerID is the beneficiary's manager (kind MANAGER).
+	ManagerID pulid.ID
+	// ApplicationOwnerIDs are the owners of the item's application (kind
+	// APPLICATION_OWNER).
+	ApplicationOwnerIDs []pulid.ID
+	// EntitlementOwnerID is the owner of the item's entitlement (kind
+	// ENTITLEMENT_OWNER).
+	EntitlementOwnerID pulid.ID
+	// Designated holds, by stage level, the designated reviewers of that
+	// stage's template (kind DESIGNATED); PlanStages reads it.
+	Designated map[int][]pulid.ID
+	// RiskManagerIDs are the users with platform role RISK_MANAGER (kind
+	// RISK_MANAGER) and ITAdminIDs those with IT_ADMIN (last fallback).
+	RiskManagerIDs []pulid.ID
+	ITAdminIDs     []pulid.ID
+	// People holds every user named above, and every delegate of theirs, by
+	// ID. A user missing from People is treated as inactive: never a
+	// reviewer, never a delegate.
+	People map[pulid.ID]Person
+}
+
+// Assignment is one review task to create: Reviewer is the user who gets the
+// task; OnBehalfOf is the reviewer resolved by the rules when the task went
+// to their delegate instead, else nil.
+type Assignment struct {
+	Reviewer   pulid.ID
+	OnBehalfOf *pulid.ID
+}
+
+// fallbacks lists, for each kind a template may name, the kinds tried in
+// order (DESIGN §4.2).
+var fallbacks = map[enum.ReviewerKind][]enum.ReviewerKind{
+	enum.ReviewerKindDesignated:       {enum.ReviewerKindDesignated, enum.ReviewerKindApplicationOwner, enum.ReviewerKindRiskManager, ReviewerKindITAdmin},
+	enum.ReviewerKindEntitlementOwner: {enum.ReviewerKindEntitlementOwner, enum.ReviewerKindApplicationOwner, enum.ReviewerKindRiskManager, ReviewerKindITAdmin},
+	enum.ReviewerKindManager:          {enum.ReviewerKindManager, enum.ReviewerKindApplicationOwner, enum.ReviewerKindRiskManager, ReviewerKindITAdmin},
+	enum.ReviewerKindApplicationOwner: {enum.ReviewerKindApplicationOwner, enum.ReviewerKindRiskManager, ReviewerKindITAdmin},
+	enum.ReviewerKindRiskManager:      {enum.ReviewerKindRiskManager, ReviewerKindITAdmin},
+	ReviewerKindITAdmin:               {ReviewerKindITAdmin},
+}
+
+// ResolveStage finds the reviewers of one stage of one item (DESIGN §4.2).
+//
+// The kind names the candidates: MANAGER the beneficiary's manager,
+// APPLICATION_OWNER the application owners, ENTITLEMENT_OWNER the
+// entitlement's owner, DESIGNATED the given designated users, RISK_MANAGER
+// the risk managers, ReviewerKindITAdmin the IT admins. A candidate is
+// eligible unless they are the requester, the beneficiary, inactive
+// (TERMINATED, or missing from dir.People) or in excluded (the people
+// assigned in earlier stages of the same item; ResolveStage does not modify
+// it). When a kind yields nobody eligible the next kind is tried:
+// DESIGNATED and ENTITLEMENT_OWNER fall back to APPLICATION_OWNER, then along
+// MANAGER → APPLICATION_OWNER → RISK_MANAGER → IT_ADMIN. The kind that
+// yielded the reviewers is returned.
+//
+// Delegation: when an eligible reviewer's delegation is active at now and the
+// delegate is eligible by the same rules (and is not the reviewer), the task
+// goes to the delegate with OnBehalfOf set to the reviewer; otherwise it
+// stays with the reviewer. Delegations are followed one step, not along
+// chains. Assignments are deduplicated by the user who gets the task, in
+// candidate order; when a user would get a task both in their own right and
+// on someone's behalf, the task in their own right is kept.
+//
+// Errors: NO_REVIEWER when the whole fallback chain yields nobody;
+// INVALID_INPUT (field reviewerKind) for a kind that is not known.
+func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, excluded map[pulid.ID]bool, now time.Time) ([]Assignment, enum.ReviewerKind, error) {
+	chain, ok := fallbacks[kind]
+	if !ok {
+		return nil, "", errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
+	}
+	eligible := func(id pulid.ID) bool {
+		if id == "" || id == dir.RequesterID || id == dir.BeneficiaryID || excluded[id] {
+			return false
+		}
+		p, ok := dir.People[id]
+		return ok && p.Active
+	}
+	for _, k := range chain {
+		var reviewers []pulid.ID
+		for _, id := range dir.candidates(k, designated) {
+			if eligible(id) && !slices.Contains(reviewers, id) {
+				reviewers = append(reviewers, id)
+			}
+		}
+		if len(reviewers) == 0 {
+			continue
+		}
+		var out []Assignment
+		at := map[pulid.ID]int{}
+		for _, id := range reviewers {
+			a := Assignment{Reviewer: id}
+			if d := dir.People[id].Delegate; d.ActiveAt(now) && d.To != id && eligible(d.To) {
+				a = Assignment{Reviewer: d.To, OnBehalfOf: &id}
+			}
+			if i, dup := at[a.Reviewer]; dup {
+				if out[i].OnBehalfOf != nil && a.OnBehalfOf == nil {
+					out[i] = a
+				}
+				continue
+			}
+			at[a.Reviewer] = len(out)
+			out = append(out, a)
+		}
+		return out, k, nil
+	}
+	names := make([]string, len(chain))
+	for i, k := range chain {
+		names[i] = string(k)
+	}
+	return nil, "", errcode.New(errcode.NoReviewer,
+		"no eligible reviewer: %s found nobody who is active and neither the requester, the beneficiary nor a reviewer of an earlier stage",
+		strings.Join(names, ", then "))
+}
+
+func (dir Directory) candidates(k enum.ReviewerKind, designated []pulid.ID) []pulid.ID {
+	switch k {
+	case enum.ReviewerKindManager:
+		return []pulid.ID{dir.ManagerID}
+	case enum.ReviewerKindApplicationOwner:
+		return dir.ApplicationOwnerIDs
+	case enum.ReviewerKindEntitlementOwner:
+		return []pulid.ID{dir.EntitlementOwnerID}
+	case enum.ReviewerKindDesignated:
+		return designated
+	case enum.ReviewerKindRiskManager:
+		return dir.RiskManagerIDs
+	case ReviewerKindITAdmin:
+		return dir.ITAdminIDs
+	}
+	return nil
+}
+
+// StageTemplate is one stage of a review policy (a ReviewStageTemplate row).
+// Its designated reviewers, for kind DESIGNATED, are in
+// Directory.Designated under its Level.
+type StageTemplate struct {
+	Level  int
+	Kind   enum.ReviewerKind
+	Rule   enum.StageRule
+	Quorum int
+}
+
+// DefaultStageTemplates returns the built-in review policy, one MANAGER stage
+// under rule ANY. Which templates apply is the caller's choice (DESIGN
+// §4.2): the application's own, else the global default policy (templates
+// without an application), else these.
+func DefaultStageTemplates() []StageTemplate {
+	return []StageTemplate{{Level: 1, Kind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1}}
+}
+
+// PlannedStage is one stage to materialise for an item: its level, the
+// reviewer kind actually used (after fallback), its rule, its quorum and its
+// tasks.
+type PlannedStage struct {
+	Level       int
+	Kind        enum.ReviewerKind
+	Rule        enum.StageRule
+	Quorum      int
+	Assignments []Assignment
+}
+
+// PlanStages resolves all the stages of one item at submission, in level
+// order, with ResolveStage. Everyone assigned in a stage, and everyone a
+// delegate acts for, is excluded from the later stages, so each stage has
+// distinct people. A QUORUM stage's quorum is clamped to its number of
+// assignments (ClampQuorum); other rules get quorum 1.
+//
+// The caller chooses the templates and must pass at least one: an item of an
+// application without templates gets the global default policy, and the
+// built-in DefaultStageTemplates when there is none; auto-approved items get
+// no stages and are not planned. Templates may come in any order.
+//
+// Errors: NO_REVIEWER naming the stage when one resolves to nobody;
+// INVALID_INPUT for an unknown kind or rule, a level below 1 or a level given
+// twice; an uncoded error for no templates.
+func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]PlannedStage, error) {
+	if len(templates) == 0 {
+		return nil, errors.New("rules: plan stages: no stage templates (pass the global default policy)")
+	}
+	ts := slices.Clone(templates)
+	slices.SortStableFunc(ts, func(a, b StageTemplate) int { return a.Level - b.Level })
+	for i, t := range ts {
+		if t.Level < 1 {
+			return nil, errcode.Invalid("level", "stage level %d is below 1", t.Level)
+		}
+		if i > 0 && ts[i-1].Level == t.Level {
+			return nil, errcode.Invalid("level", "stage level %d is given twice", t.Level)
+		}
+		if !t.Rule.IsValid() {
+			return nil, errcode.Invalid("rule", "%q is not a stage rule", t.Rule)
+		}
+	}
+	excluded := map[pulid.ID]bool{}
+	out := make([]PlannedStage, 0, len(ts))
+	for _, t := range ts {
+		as, kind, err := ResolveStage(t.Kind, dir.Designated[t.Level], dir, excluded, now)
+		if err != nil {
+			var e *errcode.Error
+			if errors.As(err, &e) && e.Code == errcode.NoReviewer {
+				return nil, errcode.New(errcode.NoReviewer, "stage %d (%s): %s", t.Level, t.Kind, e.Message)
+			}
+			return nil, err
+		}
+		for _, a := range as {
+			excluded[a.Reviewer] = true
+			if a.OnBehalfOf != nil {
+				excluded[*a.OnBehalfOf] = true
+			}
+		}
+		q := 1
+		if t.Rule == enum.StageRuleQuorum {
+			q = ClampQuorum(t.Quorum, len(as))
+		}
+		out = append(out, PlannedStage{Level: t.Level, Kind: kind, Rule: t.Rule, Quorum: q, Assignments: as})
+	}
+	return out, nil
+}

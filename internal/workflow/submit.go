@@ -1,0 +1,666 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/entitlement"
+	"gatehouse/ent/grant"
+	"gatehouse/ent/identity"
+	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewstagetemplate"
+	"gatehouse/ent/role"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/user"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow/rules"
+)
+
+// SubmitInput is a request as submitted (DESIGN §4.1).
+type SubmitInput struct {
+	Action                enum.RequestAction `json:"action"`
+	Mode                  *enum.RequestMode  `json:"mode"`
+	BeneficiaryID         *pulid.ID          `json:"beneficiaryId"`
+	EntitlementIDs        []pulid.ID         `json:"entitlementIds"`
+	ReferenceUserID       *pulid.ID          `json:"referenceUserId"`
+	RoleID                *pulid.ID          `json:"roleId"`
+	JobTitleID            *pulid.ID          `json:"jobTitleId"`
+	Threshold             *float64           `json:"threshold"`
+	ApplicationIDs        []pulid.ID         `json:"applicationIds"`
+	ExcludeEntitlementIDs []pulid.ID         `json:"excludeEntitlementIds"`
+	RevokeEntitlementIDs  []pulid.ID         `json:"revokeEntitlementIds"`
+	EndsAt                *time.Time         `json:"endsAt"`
+	Duration              *string            `json:"duration"`
+	Justification         *string            `json:"justification"`
+}
+
+// ModeOrDefault is the mode, ENTITLEMENTS when none was given.
+func (in SubmitInput) ModeOrDefault() enum.RequestMode {
+	if in.Mode == nil {
+		return enum.RequestModeEntitlements
+	}
+	return *in.Mode
+}
+
+// Plan is what a submission would create: the items with their stages, the
+// entitlements a LIKE_* mode left out, and the applications in which an
+// account will be created.
+type Plan struct {
+	Action           enum.RequestAction
+	Mode             enum.RequestMode
+	RequesterID      pulid.ID
+	Beneficiary      *ent.User
+	Items            []PlannedItem
+	Excluded         []rules.Exclusion
+	AccountsToCreate []pulid.ID
+}
+
+// AutoApproved reports whether every item is approved at submission.
+func (p *Plan) AutoApproved() bool {
+	for _, it := range p.Items {
+		if !it.AutoApproved {
+			return false
+		}
+	}
+	return len(p.Items) > 0
+}
+
+// PlannedItem is one item of a Plan.
+type PlannedItem struct {
+	Action       enum.RequestAction
+	Entitlement  *ent.Entitlement
+	Application  *ent.Application
+	AutoApproved bool
+	Stages       []rules.PlannedStage
+}
+
+// idempotencyWindow is how long an idempotency key returns its request.
+const idempotencyWindow = 24 * time.Hour
+
+// Submit submits a request as the viewer (DESIGN §4.1). With an
+// idempotency key, the same key and input within 24 hours return the first
+// request and a different input is CONFLICT. Errors: UNAUTHENTICATED,
+// FORBIDDEN (READ token), INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD,
+// DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
+// written on error.
+func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error) {
+	v, err := viewer(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if idempotencyKey != nil && (len(*idempotencyKey) == 0 || len(*idempotencyKey) > 255) {
+		return nil, errcode.Invalid("idempotencyKey", "must be 1 to 255 characters")
+	}
+	inputHash, err := hashInput(in)
+	if err != nil {
+		return nil, err
+	}
+	var id pulid.ID
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		now := s.now()
+		if idempotencyKey != nil {
+			if err := s.lockKey(ctx, t, string(v.UserID)+"\x00"+*idempotencyKey); err != nil {
+				return err
+			}
+			prev, err := t.client.AccessRequest.Query().
+				Where(accessrequest.RequesterID(v.UserID), accessrequest.IdempotencyKey(*idempotencyKey),
+					accessrequest.SubmittedAtGT(now.Add(-idempotencyWindow))).
+				Only(ctx)
+			switch {
+			case err == nil && prev.InputHash == inputHash:
+				id = prev.ID
+				return nil
+			case err == nil:
+				return errcode.New(errcode.Conflict, "idempotency key %q was used for request %s with other input", *idempotencyKey, prev.ID)
+			case !ent.IsNotFound(err):
+				return err
+			}
+		}
+		plan, err := s.plan(ctx, t.client, v.UserID, in, now)
+		if err != nil {
+			return err
+		}
+		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v.Actor())
+		if err != nil {
+			return err
+		}
+		id = req.ID
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.client.AccessRequest.Get(ctx, id)
+}
+
+// Preview runs the planning of Submit without writing and returns the plan,
+// or the error submission would give.
+func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
+	v, err := viewer(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var plan *Plan
+	err = s.readTx(ctx, func(ctx context.Context, client *ent.Client) error {
+		plan, err = s.plan(ctx, client, v.UserID, in, s.now())
+		return err
+	})
+	return plan, err
+}
+
+func hashInput(in SubmitInput) (string, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return "", fmt.Errorf("hash input: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// create writes the request, its items, stages and tasks and their audit
+// events, and approves auto-approved items.
+func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, key *string, inputHash, actor string) (*ent.AccessRequest, error) {
+	now := s.now()
+	c := t.client.AccessRequest.Create().
+		SetAction(p.Action).SetMode(p.Mode).
+		SetRequesterID(p.RequesterID).SetBeneficiaryID(p.Beneficiary.ID).
+		SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration).
+		SetNillableReferenceUserID(in.ReferenceUserID).SetNillableRoleID(in.RoleID).SetNillableJobTitleID(in.JobTitleID).
+		SetNillableIdempotencyKey(key).SetInputHash(inputHash).
+		SetSubmittedAt(now)
+	if in.Justification != nil {
+		c.SetJustification(*in.Justification)
+	}
+	if p.Mode == enum.RequestModeLikeJobTitle {
+		th := rules.DefaultThreshold
+		if in.Threshold != nil {
+			th = *in.Threshold
+		}
+		c.SetThreshold(th)
+	}
+	req, err := c.Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create request: %w", err)
+	}
+	t.touch(req.ID)
+	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
+		"action": string(p.Action), "mode": string(p.Mode),
+		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
+		"items": len(p.Items),
+	}}}
+	var autos []*ent.RequestItem
+	for _, pi := range p.Items {
+		ic := t.client.RequestItem.Create().
+			SetRequestID(req.ID).SetAction(pi.Action).
+			SetEntitlementID(pi.Entitlement.ID).SetApplicationID(pi.Application.ID)
+		if pi.Action == enum.RequestActionGrant {
+			ic.SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration)
+		}
+		item, err := ic.Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create item: %w", err)
+		}
+		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &item.ID, Data: map[string]any{
+			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
+		}})
+		if pi.AutoApproved {
+			autos = append(autos, item)
+			continue
+		}
+		more, err := s.createStages(ctx, t, req.ID, item.ID, pi.Stages)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, more...)
+	}
+	for _, item := range autos {
+		more, err := s.approveItem(ctx, t, item, true)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, more...)
+	}
+	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
+		return nil, err
+	}
+	return req, s.settle(ctx, t, req.ID, actor)
+}
+
+// createStages materialises all stages of an item: the first ACTIVE with
+// PENDING tasks, the others WAITING with WAITING tasks.
+func (s *Service) createStages(ctx context.Context, t *txn, requestID, itemID pulid.ID, stages []rules.PlannedStage) ([]audit.Event, error) {
+	var events []audit.Event
+	for i, ps := range stages {
+		stageStatus, taskStatus := enum.StageStatusWaiting, enum.TaskStatusWaiting
+		if i == 0 {
+			stageStatus, taskStatus = enum.StageStatusActive, enum.TaskStatusPending
+		}
+		stage, err := t.client.ReviewStage.Create().
+			SetItemID(itemID).SetLevel(ps.Level).SetReviewerKind(ps.Kind).
+			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
+			Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create stage: %w", err)
+		}
+		builders := make([]*ent.ReviewTaskCreate, len(ps.Assignments))
+		for j, a := range ps.Assignments {
+			builders[j] = t.client.ReviewTask.Create().
+				SetStageID(stage.ID).SetRequestID(requestID).SetReviewerID(a.Reviewer).
+				SetNillableOnBehalfOfID(a.OnBehalfOf).SetStatus(taskStatus)
+		}
+		tasks, err := t.client.ReviewTask.CreateBulk(builders...).Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create tasks: %w", err)
+		}
+		if i > 0 {
+			continue
+		}
+		for _, task := range tasks {
+			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": ps.Level}
+			action := audit.TaskAssigned
+			if task.OnBehalfOfID != nil {
+				action = audit.TaskDelegated
+				data["onBehalfOf"] = string(*task.OnBehalfOfID)
+			}
+			events = append(events, audit.Event{Action: action, RequestID: &requestID, ItemID: &itemID, Data: data})
+		}
+	}
+	return events, nil
+}
+
+// enqueueFulfillment inserts the job that fulfils an approved item, in the
+// transaction of the approval.
+func (s *Service) enqueueFulfillment(ctx context.Context, t *txn, itemID pulid.ID) error {
+	_, err := s.jobs.InsertTx(ctx, t.sql, FulfillArgs{ItemID: itemID}, &river.InsertOpts{MaxAttempts: FulfillmentAttempts})
+	if err != nil {
+		return fmt.Errorf("enqueue fulfilment: %w", err)
+	}
+	return nil
+}
+
+// openItemStatuses are the item statuses of an open request for an
+// entitlement: a new request for it would duplicate it.
+var openItemStatuses = []enum.ItemStatus{
+	enum.ItemStatusPendingReview, enum.ItemStatusApproved, enum.ItemStatusFulfilling, enum.ItemStatusFailed,
+}
+
+// plan resolves and validates a submission. It only reads.
+func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID pulid.ID, in SubmitInput, now time.Time) (*Plan, error) {
+	mode := in.ModeOrDefault()
+	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID}
+	if err := checkShape(in, mode); err != nil {
+		return nil, err
+	}
+	beneficiaryID := requesterID
+	if in.BeneficiaryID != nil {
+		beneficiaryID = *in.BeneficiaryID
+	}
+	b, err := client.User.Get(ctx, beneficiaryID)
+	if ent.IsNotFound(err) {
+		return nil, &errcode.Error{Code: errcode.NotFound, Field: "beneficiaryId", Message: "beneficiaryId: no such user"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b.Status != enum.UserStatusActive {
+		return nil, errcode.Invalid("beneficiaryId", "%s is not an active user", b.Email)
+	}
+	p.Beneficiary = b
+	held, err := holdings(ctx, client, b.ID)
+	if err != nil {
+		return nil, err
+	}
+
+	// The entitlements to grant and to revoke.
+	var grants, revokes []pulid.ID
+	switch {
+	case in.Action == enum.RequestActionRevoke:
+		revokes = in.EntitlementIDs
+	case mode == enum.RequestModeEntitlements:
+		grants = in.EntitlementIDs
+		revokes = in.RevokeEntitlementIDs
+	default:
+		res, err := s.resolveLike(ctx, client, b, held, in, mode)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range res.Items {
+			grants = append(grants, e.ID)
+		}
+		p.Excluded = res.Excluded
+		revokes = in.RevokeEntitlementIDs
+	}
+	grants, revokes = distinct(grants), distinct(revokes)
+	for _, id := range revokes {
+		if slices.Contains(grants, id) {
+			return nil, errcode.Invalid("revokeEntitlementIds", "entitlement %s is both granted and revoked", id)
+		}
+	}
+	if mode == enum.RequestModeEntitlements && in.Action == enum.RequestActionGrant {
+		grants = slices.DeleteFunc(grants, func(id pulid.ID) bool { return slices.Contains(in.ExcludeEntitlementIDs, id) })
+	}
+	ents, err := client.Entitlement.Query().
+		Where(entitlement.IDIn(append(slices.Clone(grants), revokes...)...)).
+		WithApplication().
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[pulid.ID]*ent.Entitlement, len(ents))
+	for _, e := range ents {
+		byID[e.ID] = e
+	}
+	field := "entitlementIds"
+	if in.Action == enum.RequestActionGrant && mode != enum.RequestModeEntitlements {
+		field = "revokeEntitlementIds"
+	}
+	for _, id := range grants {
+		e := byID[id]
+		switch {
+		case e == nil:
+			return nil, errcode.Invalid("entitlementIds", "no entitlement %s", id)
+		case !e.Requestable:
+			return nil, errcode.Invalid("entitlementIds", "entitlement %q of %s cannot be requested", e.Name, e.Edges.Application.Name)
+		case mode == enum.RequestModeEntitlements && len(in.ApplicationIDs) > 0 && !slices.Contains(in.ApplicationIDs, e.ApplicationID):
+			continue
+		}
+		if g := held[id]; g != nil && g.EndsAt == nil {
+			return nil, errcode.New(errcode.AlreadyHeld, "%s already holds %q of %s permanently", b.Email, e.Name, e.Edges.Application.Name)
+		}
+		if err := rules.CheckTime(enum.RequestActionGrant, in.EndsAt, in.Duration, e.Edges.Application.MaxAccessDuration, now); err != nil {
+			return nil, err
+		}
+		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionGrant, Entitlement: e, Application: e.Edges.Application})
+	}
+	if in.Action == enum.RequestActionRevoke {
+		if err := rules.CheckTime(enum.RequestActionRevoke, in.EndsAt, in.Duration, nil, now); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range revokes {
+		e := byID[id]
+		if e == nil {
+			return nil, errcode.Invalid(field, "no entitlement %s", id)
+		}
+		if held[id] == nil {
+			return nil, errcode.New(errcode.NotHeld, "%s does not hold %q of %s", b.Email, e.Name, e.Edges.Application.Name)
+		}
+		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionRevoke, Entitlement: e, Application: e.Edges.Application})
+	}
+	if len(p.Items) == 0 {
+		return nil, errcode.New(errcode.NothingToRequest, "the request resolves to no entitlement to grant or revoke")
+	}
+	if err := checkDuplicates(ctx, client, b.ID, p.Items); err != nil {
+		return nil, err
+	}
+	if err := s.planReviews(ctx, client, p, now); err != nil {
+		return nil, err
+	}
+	return p, s.planAccounts(ctx, client, p)
+}
+
+// checkShape checks the combinations of action, mode and fields.
+func checkShape(in SubmitInput, mode enum.RequestMode) error {
+	if !in.Action.IsValid() {
+		return errcode.Invalid("action", "must be GRANT or REVOKE")
+	}
+	if !mode.IsValid() {
+		return errcode.Invalid("mode", "unknown mode %q", mode)
+	}
+	if in.Action == enum.RequestActionRevoke {
+		switch {
+		case mode != enum.RequestModeEntitlements:
+			return errcode.Invalid("mode", "a REVOKE request takes mode ENTITLEMENTS")
+		case len(in.RevokeEntitlementIDs) > 0:
+			return errcode.Invalid("revokeEntitlementIds", "a REVOKE request lists its entitlements in entitlementIds")
+		}
+	}
+	need := map[enum.RequestMode]struct {
+		field string
+		set   bool
+	}{
+		enum.RequestModeLikeUser:     {"referenceUserId", in.ReferenceUserID != nil},
+		enum.RequestModeLikeRole:     {"roleId", in.RoleID != nil},
+		enum.RequestModeLikeJobTitle: {"jobTitleId", in.JobTitleID != nil},
+	}
+	if n, ok := need[mode]; ok && !n.set {
+		return errcode.Invalid(n.field, "mode %s needs %s", mode, n.field)
+	}
+	if mode != enum.RequestModeEntitlements && len(in.EntitlementIDs) > 0 {
+		return errcode.Invalid("entitlementIds", "mode %s resolves its entitlements itself", mode)
+	}
+	if in.Threshold != nil && mode != enum.RequestModeLikeJobTitle {
+		return errcode.Invalid("threshold", "only LIKE_JOB_TITLE takes a threshold")
+	}
+	return nil
+}
+
+// holdings returns the beneficiary's unrevoked grants by entitlement.
+func holdings(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pulid.ID]*ent.Grant, error) {
+	gs, err := client.Grant.Query().
+		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load holdings: %w", err)
+	}
+	out := make(map[pulid.ID]*ent.Grant, len(gs))
+	for _, g := range gs {
+		if prev := out[g.EntitlementID]; prev == nil || prev.EndsAt != nil {
+			out[g.EntitlementID] = g
+		}
+	}
+	return out, nil
+}
+
+// heldIDs returns the entitlements a user holds.
+func heldIDs(ctx context.Context, client *ent.Client, userID pulid.ID) (rules.Holding, error) {
+	ids, err := client.Grant.Query().
+		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
+		Select(grant.FieldEntitlementID).Strings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(rules.Holding, len(ids))
+	for i, id := range ids {
+		out[i] = pulid.ID(id)
+	}
+	return out, nil
+}
+
+// resolveLike loads what a LIKE_* mode works from and resolves it.
+func (s *Service) resolveLike(ctx context.Context, client *ent.Client, b *ent.User, held map[pulid.ID]*ent.Grant, in SubmitInput, mode enum.RequestMode) (rules.Resolution, error) {
+	li := rules.LikeInput{
+		Threshold: in.Threshold, ApplicationIDs: in.ApplicationIDs, ExcludeIDs: in.ExcludeEntitlementIDs,
+	}
+	for id := range held {
+		li.Beneficiary = append(li.Beneficiary, id)
+	}
+	var err error
+	switch mode {
+	case enum.RequestModeLikeUser:
+		if ok, err := client.User.Query().Where(user.ID(*in.ReferenceUserID)).Exist(ctx); err != nil || !ok {
+			return rules.Resolution{}, notFound(err, "referenceUserId", "user")
+		}
+		li.Candidates, err = heldIDs(ctx, client, *in.ReferenceUserID)
+	case enum.RequestModeLikeRole:
+		r, qerr := client.Role.Query().Where(role.ID(*in.RoleID)).WithEntitlements().Only(ctx)
+		if qerr != nil {
+			return rules.Resolution{}, notFound(qerr, "roleId", "role")
+		}
+		for _, e := range r.Edges.Entitlements {
+			li.Candidates = append(li.Candidates, e.ID)
+		}
+	case enum.RequestModeLikeJobTitle:
+		jt, qerr := client.JobTitle.Query().Where(jobtitle.ID(*in.JobTitleID)).WithBaselineEntitlements().Only(ctx)
+		if qerr != nil {
+			return rules.Resolution{}, notFound(qerr, "jobTitleId", "job title")
+		}
+		for _, e := range jt.Edges.BaselineEntitlements {
+			li.Baseline = append(li.Baseline, e.ID)
+		}
+		li.Peers, err = peerHoldings(ctx, client, jt.ID, b.ID)
+	}
+	if err != nil {
+		return rules.Resolution{}, err
+	}
+	candidates := append(slices.Clone(li.Candidates), li.Baseline...)
+	for _, p := range li.Peers {
+		candidates = append(candidates, p...)
+	}
+	ents, err := client.Entitlement.Query().Where(entitlement.IDIn(distinct(candidates)...)).All(ctx)
+	if err != nil {
+		return rules.Resolution{}, err
+	}
+	li.Catalog = make(map[pulid.ID]rules.CatalogEntry, len(ents))
+	for _, e := range ents {
+		li.Catalog[e.ID] = rules.CatalogEntry{ID: e.ID, ApplicationID: e.ApplicationID, Requestable: e.Requestable, Privileged: e.Privileged}
+	}
+	return rules.ResolveLike(mode, li)
+}
+
+// peerHoldings returns what each ACTIVE user with the job title holds, the
+// beneficiary left out, with one query.
+func peerHoldings(ctx context.Context, client *ent.Client, titleID, beneficiaryID pulid.ID) ([]rules.Holding, error) {
+	peers, err := client.User.Query().
+		Where(user.JobTitleID(titleID), user.StatusEQ(enum.UserStatusActive), user.IDNEQ(beneficiaryID)).
+		IDs(ctx)
+	if err != nil || len(peers) == 0 {
+		return nil, err
+	}
+	gs, err := client.Grant.Query().
+		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserIDIn(peers...))).
+		WithIdentity().
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byUser := make(map[pulid.ID]rules.Holding, len(peers))
+	for _, g := range gs {
+		u := g.Edges.Identity.UserID
+		byUser[u] = append(byUser[u], g.EntitlementID)
+	}
+	out := make([]rules.Holding, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, byUser[p])
+	}
+	return out, nil
+}
+
+func notFound(err error, field, what string) error {
+	if err != nil && !ent.IsNotFound(err) {
+		return err
+	}
+	return &errcode.Error{Code: errcode.NotFound, Field: field, Message: fmt.Sprintf("%s: no such %s", field, what)}
+}
+
+// checkDuplicates refuses an item for an entitlement that already has an
+// open item for the same beneficiary.
+func checkDuplicates(ctx context.Context, client *ent.Client, beneficiaryID pulid.ID, items []PlannedItem) error {
+	ids := make([]pulid.ID, len(items))
+	for i, it := range items {
+		ids[i] = it.Entitlement.ID
+	}
+	open, err := client.RequestItem.Query().
+		Where(requestitem.EntitlementIDIn(ids...), requestitem.StatusIn(openItemStatuses...),
+			requestitem.HasRequestWith(accessrequest.BeneficiaryID(beneficiaryID))).
+		WithEntitlement().
+		First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	return errcode.New(errcode.DuplicatePending, "%q is already requested in open request %s", open.Edges.Entitlement.Name, open.RequestID)
+}
+
+// planReviews resolves the stages of each item: none for applications that
+// approve automatically; else the application's templates, the global
+// default policy, or the built-in one.
+func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, now time.Time) error {
+	appIDs := make([]pulid.ID, 0, len(p.Items))
+	for _, it := range p.Items {
+		appIDs = append(appIDs, it.Application.ID)
+	}
+	templates, err := client.ReviewStageTemplate.Query().
+		Where(reviewstagetemplate.Or(reviewstagetemplate.ApplicationIDIn(distinct(appIDs)...), reviewstagetemplate.ApplicationIDIsNil())).
+		WithDesignatedReviewers().
+		All(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := loadDirectory(ctx, client, p, distinct(appIDs), templates)
+	if err != nil {
+		return err
+	}
+	for i := range p.Items {
+		it := &p.Items[i]
+		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved {
+			it.AutoApproved = true
+			continue
+		}
+		var own, global []rules.StageTemplate
+		designated := map[int][]pulid.ID{}
+		for _, tpl := range templates {
+			st := rules.StageTemplate{Level: tpl.Level, Kind: tpl.ReviewerKind, Rule: tpl.Rule, Quorum: tpl.Quorum}
+			switch {
+			case tpl.ApplicationID != nil && *tpl.ApplicationID == it.Application.ID:
+				own = append(own, st)
+			case tpl.ApplicationID == nil:
+				global = append(global, st)
+			default:
+				continue
+			}
+		}
+		use := own
+		if len(use) == 0 {
+			use = global
+		}
+		if len(use) == 0 {
+			use = rules.DefaultStageTemplates()
+		}
+		for _, tpl := range templates {
+			if (len(own) > 0 && tpl.ApplicationID != nil && *tpl.ApplicationID == it.Application.ID) ||
+				(len(own) == 0 && tpl.ApplicationID == nil) {
+				for _, u := range tpl.Edges.DesignatedReviewers {
+					designated[tpl.Level] = append(designated[tpl.Level], u.ID)
+				}
+			}
+		}
+		d := dir.forItem(it, designated)
+		it.Stages, err = rules.PlanStages(use, d, now)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planAccounts lists the applications of GRANT items where the beneficiary
+// has no account yet.
+func (s *Service) planAccounts(ctx context.Context, client *ent.Client, p *Plan) error {
+	have, err := client.Identity.Query().Where(identity.UserID(p.Beneficiary.ID)).
+		Select(identity.FieldApplicationID).Strings(ctx)
+	if err != nil {
+		return err
+	}
+	for _, it := range p.Items {
+		id := it.Application.ID
+		if it.Action == enum.RequestActionGrant && !slices.Contains(have, string(id)) && !slices.Contains(p.AccountsToCreate, id) {
+			p.AccountsToCreate = append(p.AccountsToCreate, id)
+		}
+	}
+	return nil
+}
