@@ -30,7 +30,14 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 			pe.Field = &ce.Field
 		}
 		out.Errors = append(out.Errors, pe)
-		b, err := r.client.User.Get(ctx, authz.FromContext(ctx).UserID)
+		id := authz.FromContext(ctx).UserID
+		if in.BeneficiaryID != nil {
+			id = *in.BeneficiaryID
+		}
+		b, err := r.client.User.Get(ctx, id)
+		if ent.IsNotFound(err) {
+			b, err = r.client.User.Get(ctx, authz.FromContext(ctx).UserID)
+		}
 		out.Beneficiary = b
 		return out, err
 	}

@@ -70,7 +70,7 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "accessrequest_requester_id_idempotency_key",
-				Unique:  true,
+				Unique:  false,
 				Columns: []*schema.Column{AccessRequestsColumns[14], AccessRequestsColumns[10]},
 			},
 			{
@@ -147,6 +147,18 @@ var (
 		Name:       "audit_checkpoints",
 		Columns:    AuditCheckpointsColumns,
 		PrimaryKey: []*schema.Column{AuditCheckpointsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditcheckpoint_chain_head_seq",
+				Unique:  false,
+				Columns: []*schema.Column{AuditCheckpointsColumns[3], AuditCheckpointsColumns[4]},
+			},
+			{
+				Name:    "auditcheckpoint_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditCheckpointsColumns[2]},
+			},
+		},
 	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{

@@ -72,7 +72,7 @@ func (AccessRequest) Edges() []ent.Edge {
 // Indexes of AccessRequest.
 func (AccessRequest) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("requester_id", "idempotency_key").Unique(),
+		index.Fields("requester_id", "idempotency_key"),
 		index.Fields("beneficiary_id", "status"),
 		index.Fields("status"),
 	}

@@ -64,6 +64,9 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pu
 			d.itAdmins = append(d.itAdmins, u.ID)
 		}
 		d.add(u)
+		if u.DelegateID != nil {
+			ids = append(ids, *u.DelegateID)
+		}
 	}
 	// The people named above, then their delegates.
 	for range 2 {

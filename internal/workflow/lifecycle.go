@@ -108,6 +108,13 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 		if err := s.lockRequests(ctx, t, task.RequestID); err != nil {
 			return err
 		}
+		fresh, err := t.client.ReviewTask.Get(ctx, taskID)
+		if err != nil {
+			return err
+		}
+		if fresh.Status != enum.TaskStatusPending {
+			return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", taskID, fresh.Status)
+		}
 		var events []audit.Event
 		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment)
 		if err != nil {

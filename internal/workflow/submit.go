@@ -111,7 +111,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		now := s.now()
 		if idempotencyKey != nil {
-			if err := s.lockKey(ctx, t, string(v.UserID)+"\x00"+*idempotencyKey); err != nil {
+			if err := s.lockKey(ctx, t, string(v.UserID)+"/"+*idempotencyKey); err != nil {
 				return err
 			}
 			prev, err := t.client.AccessRequest.Query().
@@ -363,7 +363,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 		byID[e.ID] = e
 	}
 	field := "entitlementIds"
-	if in.Action == enum.RequestActionGrant && mode != enum.RequestModeEntitlements {
+	if in.Action == enum.RequestActionGrant {
 		field = "revokeEntitlementIds"
 	}
 	for _, id := range grants {
