@@ -14,6 +14,7 @@ import (
 	"gatehouse/graph"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/workflow"
 
 	"entgo.io/contrib/entgql"
 )
@@ -118,8 +119,16 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 	if state != nil {
 		q.Where(accessrequest.StatusIn(stateStatuses(*state)...))
 	}
-	return q.Paginate(ctx, after, first, before, last,
+	conn, err := q.Paginate(ctx, after, first, before, last,
 		ent.WithAccessRequestOrder(orderBy), ent.WithAccessRequestFilter(where.Filter))
+	if err != nil || !selectsCompletion(ctx) {
+		return conn, err
+	}
+	ids := make([]pulid.ID, len(conn.Edges))
+	for i, e := range conn.Edges {
+		ids[i] = e.Node.ID
+	}
+	return conn, workflow.LoadersFrom(ctx, r.client).PrimeTaskCounts(ctx, r.client, ids)
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -1,6 +1,10 @@
 package resolvers
 
 import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+
 	"gatehouse/ent/schema/enum"
 	"gatehouse/graph"
 	"gatehouse/internal/errcode"
@@ -35,4 +39,27 @@ func stateStatuses(s graph.RequestState) []enum.RequestStatus {
 		return enum.OpenRequestStatuses
 	}
 	return enum.CompletedRequestStatuses
+}
+
+// selectsCompletion reports whether a connection of access requests selects
+// completion fields on its nodes.
+func selectsCompletion(ctx context.Context) bool {
+	oc := graphql.GetOperationContext(ctx)
+	for _, edges := range graphql.CollectFieldsCtx(ctx, nil) {
+		if edges.Name != "edges" {
+			continue
+		}
+		for _, node := range graphql.CollectFields(oc, edges.Selections, nil) {
+			if node.Name != "node" {
+				continue
+			}
+			for _, f := range graphql.CollectFields(oc, node.Selections, nil) {
+				switch f.Name {
+				case "completion", "myCompletion", "reviewerCompletions":
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

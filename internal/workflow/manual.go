@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 )
 
@@ -109,7 +110,8 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 	if err != nil {
 		return nil, err
 	}
-	return s.client.RequestItem.Get(ctx, itemID)
+	// The owner may no longer see a request whose item they closed.
+	return s.client.RequestItem.Get(authz.SystemContext(ctx), itemID)
 }
 
 // AuditTrail returns a request's audit events in order, for whoever may see
