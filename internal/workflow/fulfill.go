@@ -487,12 +487,6 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 	return s.client.RequestItem.Get(ctx, itemID)
 }
 
-// readTx runs fn on a read-only view. On PostgreSQL it is a plain client
-// read; on SQLite too (reads need no transaction there).
-func (s *Service) readTx(ctx context.Context, fn func(ctx context.Context, client *ent.Client) error) error {
-	return fn(authz.SystemContext(ctx), s.client)
-}
-
 // lockKey serialises work on one key within the transaction (PostgreSQL
 // advisory lock; SQLite transactions are already serial).
 func (s *Service) lockKey(ctx context.Context, t *txn, key string) error {

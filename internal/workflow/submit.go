@@ -24,6 +24,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -152,12 +153,7 @@ func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	var plan *Plan
-	err = s.readTx(ctx, func(ctx context.Context, client *ent.Client) error {
-		plan, err = s.plan(ctx, client, v.UserID, in, s.now())
-		return err
-	})
-	return plan, err
+	return s.plan(authz.SystemContext(ctx), s.client, v.UserID, in, s.now())
 }
 
 func hashInput(in SubmitInput) (string, error) {
@@ -464,28 +460,21 @@ func holdings(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pul
 	return out, nil
 }
 
-// heldIDs returns the entitlements a user holds.
-func heldIDs(ctx context.Context, client *ent.Client, userID pulid.ID) (rules.Holding, error) {
-	ids, err := client.Grant.Query().
-		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
-		Select(grant.FieldEntitlementID).Strings(ctx)
-	if err != nil {
-		return nil, err
+// keys returns the entitlement IDs of holdings, sorted.
+func keys(held map[pulid.ID]*ent.Grant) rules.Holding {
+	out := make(rules.Holding, 0, len(held))
+	for id := range held {
+		out = append(out, id)
 	}
-	out := make(rules.Holding, len(ids))
-	for i, id := range ids {
-		out[i] = pulid.ID(id)
-	}
-	return out, nil
+	slices.Sort(out)
+	return out
 }
 
 // resolveLike loads what a LIKE_* mode works from and resolves it.
 func (s *Service) resolveLike(ctx context.Context, client *ent.Client, b *ent.User, held map[pulid.ID]*ent.Grant, in SubmitInput, mode enum.RequestMode) (rules.Resolution, error) {
 	li := rules.LikeInput{
 		Threshold: in.Threshold, ApplicationIDs: in.ApplicationIDs, ExcludeIDs: in.ExcludeEntitlementIDs,
-	}
-	for id := range held {
-		li.Beneficiary = append(li.Beneficiary, id)
+		Beneficiary: keys(held),
 	}
 	var err error
 	switch mode {
@@ -493,7 +482,9 @@ func (s *Service) resolveLike(ctx context.Context, client *ent.Client, b *ent.Us
 		if ok, err := client.User.Query().Where(user.ID(*in.ReferenceUserID)).Exist(ctx); err != nil || !ok {
 			return rules.Resolution{}, notFound(err, "referenceUserId", "user")
 		}
-		li.Candidates, err = heldIDs(ctx, client, *in.ReferenceUserID)
+		var ref map[pulid.ID]*ent.Grant
+		ref, err = holdings(ctx, client, *in.ReferenceUserID)
+		li.Candidates = keys(ref)
 	case enum.RequestModeLikeRole:
 		r, qerr := client.Role.Query().Where(role.ID(*in.RoleID)).WithEntitlements().Only(ctx)
 		if qerr != nil {
