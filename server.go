@@ -39,6 +39,8 @@ import (
 
 	"gatehouse/connectors"
 	"gatehouse/connectors/manual"
+	"gatehouse/connectors/postgres"
+	"gatehouse/connectors/scim"
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
@@ -454,7 +456,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 			return err
 		}
 	}
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookupEnv})
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookupEnv}, scim.Kind{LookupEnv: lookupEnv}, postgres.Kind{LookupEnv: lookupEnv})
 	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log})
 	if err != nil {
 		return err

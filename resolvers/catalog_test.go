@@ -918,7 +918,7 @@ func TestCatalogBadInput(t *testing.T) {
 			{"MANUAL fulfilment with WEBHOOK", catalogCreateApp, manualApp(map[string]any{"connectorKind": "WEBHOOK"}), "INVALID_INPUT", "connectorKind"},
 			{"DIRECT fulfilment with MANUAL", catalogCreateApp, manualApp(map[string]any{"fulfillment": "DIRECT"}), "INVALID_INPUT", "connectorKind"},
 			{"DIRECT_AUTO_APPROVED with MANUAL", catalogCreateApp, manualApp(map[string]any{"fulfillment": "DIRECT_AUTO_APPROVED"}), "INVALID_INPUT", "connectorKind"},
-			{"SCIM is not available", catalogCreateApp, manualApp(map[string]any{"fulfillment": "DIRECT", "connectorKind": "SCIM"}), "INVALID_INPUT", "connectorKind"},
+			{"SCIM without baseUrl", catalogCreateApp, manualApp(map[string]any{"fulfillment": "DIRECT", "connectorKind": "SCIM"}), "INVALID_INPUT", "connectorConfig.baseUrl"},
 			{"MANUAL with a config key", catalogCreateApp, manualApp(map[string]any{"connectorConfig": map[string]any{"url": "x"}}), "INVALID_INPUT", "connectorConfig.url"},
 			{"maxAccessDuration forever", catalogCreateApp, manualApp(map[string]any{"maxAccessDuration": "forever"}), "INVALID_INPUT", "maxAccessDuration"},
 			{"maxAccessDuration PT0S", catalogCreateApp, manualApp(map[string]any{"maxAccessDuration": "PT0S"}), "INVALID_INPUT", "maxAccessDuration"},

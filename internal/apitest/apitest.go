@@ -22,6 +22,8 @@ import (
 
 	"gatehouse/connectors"
 	"gatehouse/connectors/manual"
+	"gatehouse/connectors/postgres"
+	"gatehouse/connectors/scim"
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
@@ -75,7 +77,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
 	a := auth.New(client, []byte(Secret), time.Now)
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup})
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup}, scim.Kind{LookupEnv: lookup}, postgres.Kind{LookupEnv: lookup})
 
 	var riverDB *sql.DB
 	if db.Dialect == dialect.SQLite {

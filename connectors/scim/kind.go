@@ -1,0 +1,268 @@
+// Package scim is the SCIM connector kind: a SCIM 2.0 client (RFC 7643,
+// RFC 7644) for applications that expose /Users and /Groups. Accounts are SCIM
+// Users; entitlements are SCIM Groups, granted and revoked by PATCHing the
+// group's members.
+//
+// # Configuration
+//
+//	baseUrl         required; absolute http or https URL of the SCIM service
+//	                (the one under which /Users and /Groups live), without
+//	                user:password, e.g. https://idp.example.com/scim/v2
+//	tokenEnv        required; NAME of the environment variable holding the
+//	                bearer token (^[A-Z_][A-Z0-9_]*$), never the token itself
+//	timeoutSeconds  optional; 1..60, default 10; bounds each HTTP request
+//
+// The variable named by tokenEnv must be set and non-empty when the
+// configuration is validated and when the connector is opened (the token is
+// read then, so a rotated token takes effect at the next Open).
+//
+// # Operations
+//
+// EnsureIdentity looks for the user with the filter userName eq "<login>",
+// where login is the known Account.Login or else the user's email and the
+// value is always a quoted, escaped SCIM string (no filter injection). A
+// user found is adopted (created is false); otherwise it POSTs a User with
+// that userName, the email, the name and externalId = the Gatehouse user ID
+// (created is true); a 409 answer (another writer created it meanwhile) looks
+// the user up again and adopts it. An Account.ExternalID Gatehouse already
+// knows is tried first with GET /Users/{id}. The account's ExternalID is the
+// SCIM id and its Login the userName.
+//
+// Grant PATCHes the group named by Entitlement.ExternalID (the SCIM id of the
+// group) with {"op":"add","path":"members","value":[{"value":"<user id>"}]};
+// adding a member who is there is success per RFC 7644 §3.5.2.1 (a server
+// answering 409 instead is checked: the member being there is success).
+// Revoke PATCHes {"op":"remove","path":"members[value eq \"<user id>\"]"}; a
+// member who is gone (400 noTarget, or a SCIM 404 because the group or the
+// user is gone) is success. Redirects are not followed.
+//
+// # Errors
+//
+// Errors are prefixed "scim: ". Network errors, timeouts, 408, 429 and 5xx
+// are *connectors.TransientError (Retry-After, seconds or an HTTP date capped
+// at 24 h, is honoured on 429 and 503); 3xx and other 4xx are
+// *connectors.PermanentError wrapping an *Error that carries the status, the
+// scimType and the SCIM detail.
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"gatehouse/connectors"
+)
+
+// Configuration keys.
+const (
+	KeyBaseURL        = "baseUrl"
+	KeyTokenEnv       = "tokenEnv"
+	KeyTimeoutSeconds = "timeoutSeconds"
+)
+
+// DefaultTimeout bounds each request when timeoutSeconds is not set.
+const DefaultTimeout = 10 * time.Second
+
+const (
+	minTimeoutSeconds = 1
+	maxTimeoutSeconds = 60
+)
+
+var envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// Kind is the SCIM connector kind. server.go builds it with
+// LookupEnv: os.LookupEnv; this package never reads the environment itself.
+// A nil LookupEnv finds no variable, a nil Client means http.DefaultClient's
+// settings (redirects are never followed), a nil Now means time.Now.
+type Kind struct {
+	LookupEnv func(string) (string, bool)
+	Client    *http.Client
+	Now       func() time.Time
+}
+
+var _ connectors.Kind = Kind{}
+
+// Name implements connectors.Kind.
+func (Kind) Name() string { return "SCIM" }
+
+// ValidateConfig implements connectors.Kind: it returns a
+// *connectors.ConfigError naming the first bad key. It makes no request.
+func (k Kind) ValidateConfig(config map[string]any) error {
+	_, err := k.parse(config)
+	return err
+}
+
+// Open implements connectors.Kind. It returns a *Connector, or a
+// *connectors.PermanentError wrapping the *connectors.ConfigError when the
+// configuration is bad or its token variable is unset. It makes no request.
+func (k Kind) Open(config map[string]any) (connectors.Connector, error) {
+	c, err := k.OpenConnector(config)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// OpenConnector is Open returning the concrete type.
+func (k Kind) OpenConnector(config map[string]any) (*Connector, error) {
+	cfg, err := k.parse(config)
+	if err != nil {
+		return nil, connectors.Permanent(fmt.Errorf("scim: open: %w", err))
+	}
+	base := k.Client
+	if base == nil {
+		base = http.DefaultClient
+	}
+	client := *base
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	now := k.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Connector{
+		base:    cfg.base,
+		token:   cfg.token,
+		timeout: cfg.timeout,
+		client:  &client,
+		now:     now,
+	}, nil
+}
+
+type config struct {
+	base    string
+	token   string
+	timeout time.Duration
+}
+
+func (k Kind) parse(m map[string]any) (config, error) {
+	var cfg config
+	if err := connectors.UnknownKeys(m, KeyBaseURL, KeyTokenEnv, KeyTimeoutSeconds); err != nil {
+		return cfg, err
+	}
+	var err error
+	if cfg.base, err = parseBaseURL(m[KeyBaseURL]); err != nil {
+		return cfg, err
+	}
+	if cfg.token, err = k.token(m[KeyTokenEnv]); err != nil {
+		return cfg, err
+	}
+	if cfg.timeout, err = parseTimeout(m[KeyTimeoutSeconds]); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func parseBaseURL(v any) (string, error) {
+	bad := func(msg string) (string, error) {
+		return "", &connectors.ConfigError{Key: KeyBaseURL, Message: msg}
+	}
+	const required = "required: the http or https URL of the SCIM service (where /Users and /Groups live)"
+	s, ok := v.(string)
+	switch {
+	case v == nil:
+		return bad(required)
+	case !ok:
+		return bad("must be a string")
+	case s == "":
+		return bad(required)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return bad("not a valid URL")
+	}
+	if !u.IsAbs() || u.Host == "" {
+		return bad("must be an absolute http or https URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return bad(fmt.Sprintf("scheme %q is not supported; use http or https", u.Scheme))
+	}
+	if u.User != nil {
+		return bad("must not carry credentials; the bearer token comes from the variable named by tokenEnv")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return bad("must not have a query or fragment; give the base URL under which /Users and /Groups live")
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// token resolves tokenEnv. Messages never repeat the value, which may be a
+// token pasted by mistake.
+func (k Kind) token(v any) (string, error) {
+	bad := func(msg string) (string, error) {
+		return "", &connectors.ConfigError{Key: KeyTokenEnv, Message: msg}
+	}
+	const required = "required: the name of the environment variable holding the SCIM bearer token"
+	name, ok := v.(string)
+	switch {
+	case v == nil:
+		return bad(required)
+	case !ok:
+		return bad("must be a string: the name of the environment variable holding the SCIM bearer token")
+	case name == "":
+		return bad(required)
+	case !envNamePattern.MatchString(name):
+		return bad("give the name of the environment variable holding the token (upper-case letters, digits and _, e.g. IDP_SCIM_TOKEN), not the token itself")
+	}
+	var val string
+	if k.LookupEnv != nil {
+		val, ok = k.LookupEnv(name)
+	} else {
+		ok = false
+	}
+	if !ok {
+		return bad("the environment variable named here is not set on this server")
+	}
+	val = strings.TrimSpace(val)
+	if val == "" {
+		return bad("the environment variable named here is empty on this server")
+	}
+	if strings.ContainsAny(val, "\r\n") {
+		return bad("the environment variable named here holds more than one line")
+	}
+	return val, nil
+}
+
+func parseTimeout(v any) (time.Duration, error) {
+	if v == nil {
+		return DefaultTimeout, nil
+	}
+	n, ok := wholeNumber(v)
+	if !ok || n < minTimeoutSeconds || n > maxTimeoutSeconds {
+		return 0, &connectors.ConfigError{Key: KeyTimeoutSeconds, Message: fmt.Sprintf("must be a whole number of seconds from %d to %d", minTimeoutSeconds, maxTimeoutSeconds)}
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// wholeNumber accepts the numbers a JSON config arrives as: float64 from
+// encoding/json, json.Number from gqlgen variables, int64 from literals.
+func wholeNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case float64:
+		if n != math.Trunc(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<53 {
+			return 0, false
+		}
+		return int64(n), true
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, true
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return 0, false
+		}
+		return wholeNumber(f)
+	default:
+		return 0, false
+	}
+}
