@@ -26,7 +26,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,8 +51,10 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
+	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -457,13 +458,24 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		}
 	}
 	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookupEnv}, scim.Kind{LookupEnv: lookupEnv}, postgres.Kind{LookupEnv: lookupEnv})
-	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log})
+	auditLog := audit.NewLog(a.client, a.dialect)
+	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log, Checkpoints: auditLog})
 	if err != nil {
 		return err
 	}
+	// One feed per process: on PostgreSQL it holds the process's single
+	// LISTEN connection, so changes made by any replica reach its subscribers.
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
+		Client: a.client, Log: log, Dialect: a.dialect, DSN: cfg.databaseURL,
+	})
+	if err := feed.Start(ctx); err != nil {
+		return fmt.Errorf("start subscriptions: %w", err)
+	}
+	defer feed.Stop()
 	wf := workflow.New(workflow.Config{
 		DB: a.db, Dialect: a.dialect, Client: a.client,
 		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
+		Published: feed.Published, Notify: feed.NotifyTx,
 	})
 	if err := runner.Start(ctx, wf); err != nil {
 		return fmt.Errorf("start jobs: %w", err)
@@ -480,6 +492,8 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	m.RegisterDB(a.db)
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: a.client, Catalog: catalog.New(a.client, reg, wf), Tokens: a.auth, Workflow: wf,
+		Progress: feed, AuditLog: auditLog,
+		Discovery: discovery.New(discovery.Config{DB: a.db, Dialect: a.dialect, Client: a.client, Connectors: reg, Now: time.Now}),
 	})
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,
@@ -489,7 +503,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		Limits:        resolvers.DefaultLimits,
 		Introspection: cfg.introspection,
 		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
-		CheckOrigin:   checkOrigin(cfg.allowedOrigins),
+		CheckOrigin:   resolvers.AllowOrigins(cfg.allowedOrigins),
 	})
 
 	mux := http.NewServeMux()
@@ -509,6 +523,9 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		_, _ = io.WriteString(w, "ok\n")
 	})))
 	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/reports/", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
+		Reports: reports.New(a.client, time.Now), Auth: a.auth, Log: log,
+	})))
 	if sink != nil {
 		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
 	}
@@ -569,17 +586,4 @@ func displayAddr(addr net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// checkOrigin allows websocket upgrades without an Origin header, from the
-// same origin, and from the allowed origins.
-func checkOrigin(allowed []string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if origin == "" || slices.Contains(allowed, origin) {
-			return true
-		}
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
-	}
 }

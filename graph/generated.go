@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	AccessRequest() AccessRequestResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -196,6 +197,22 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditLogProblem struct {
+		Chain  func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Seq    func(childComplexity int) int
+	}
+
+	AuditLogVerification struct {
+		Chains      func(childComplexity int) int
+		Checkpoints func(childComplexity int) int
+		Events      func(childComplexity int) int
+		From        func(childComplexity int) int
+		Problems    func(childComplexity int) int
+		To          func(childComplexity int) int
+		Valid       func(childComplexity int) int
+	}
+
 	AuditVerification struct {
 		Checked        func(childComplexity int) int
 		FirstBrokenSeq func(childComplexity int) int
@@ -207,6 +224,11 @@ type ComplexityRoot struct {
 		Done    func(childComplexity int) int
 		Percent func(childComplexity int) int
 		Total   func(childComplexity int) int
+	}
+
+	ConnectionCheck struct {
+		Message func(childComplexity int) int
+		Ok      func(childComplexity int) int
 	}
 
 	CreatedApiToken struct {
@@ -324,28 +346,30 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CancelAccessRequest       func(childComplexity int, id pulid.ID, reason *string) int
-		CompleteManualFulfillment func(childComplexity int, itemID pulid.ID, success bool, note *string, externalID *string) int
-		CreateAPIToken            func(childComplexity int, input CreateAPITokenInput) int
-		CreateApplication         func(childComplexity int, input ent.CreateApplicationInput) int
-		CreateEntitlement         func(childComplexity int, input ent.CreateEntitlementInput) int
-		CreateJobTitle            func(childComplexity int, input ent.CreateJobTitleInput) int
-		CreateReviewStageTemplate func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
-		CreateRole                func(childComplexity int, input ent.CreateRoleInput) int
-		CreateUser                func(childComplexity int, input ent.CreateUserInput) int
-		DecideReviewTask          func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
-		DecideReviewTasks         func(childComplexity int, ids []pulid.ID, decision Decision, comment *string) int
-		DeleteReviewStageTemplate func(childComplexity int, id pulid.ID) int
-		ReassignReviewTask        func(childComplexity int, id pulid.ID, toUserID pulid.ID, comment *string) int
-		RetryFulfillment          func(childComplexity int, itemID pulid.ID) int
-		RevokeAPIToken            func(childComplexity int, id pulid.ID) int
-		SetDelegate               func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
-		SubmitAccessRequest       func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
-		UpdateApplication         func(childComplexity int, id pulid.ID, input ent.UpdateApplicationInput) int
-		UpdateEntitlement         func(childComplexity int, id pulid.ID, input ent.UpdateEntitlementInput) int
-		UpdateJobTitle            func(childComplexity int, id pulid.ID, input ent.UpdateJobTitleInput) int
-		UpdateRole                func(childComplexity int, id pulid.ID, input ent.UpdateRoleInput) int
-		UpdateUser                func(childComplexity int, id pulid.ID, input ent.UpdateUserInput) int
+		CancelAccessRequest        func(childComplexity int, id pulid.ID, reason *string) int
+		CheckApplicationConnection func(childComplexity int, id pulid.ID) int
+		CompleteManualFulfillment  func(childComplexity int, itemID pulid.ID, success bool, note *string, externalID *string) int
+		CreateAPIToken             func(childComplexity int, input CreateAPITokenInput) int
+		CreateApplication          func(childComplexity int, input ent.CreateApplicationInput) int
+		CreateEntitlement          func(childComplexity int, input ent.CreateEntitlementInput) int
+		CreateJobTitle             func(childComplexity int, input ent.CreateJobTitleInput) int
+		CreateReviewStageTemplate  func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
+		CreateRole                 func(childComplexity int, input ent.CreateRoleInput) int
+		CreateUser                 func(childComplexity int, input ent.CreateUserInput) int
+		DecideReviewTask           func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
+		DecideReviewTasks          func(childComplexity int, ids []pulid.ID, decision Decision, comment *string) int
+		DeleteReviewStageTemplate  func(childComplexity int, id pulid.ID) int
+		ReassignReviewTask         func(childComplexity int, id pulid.ID, toUserID pulid.ID, comment *string) int
+		RetryFulfillment           func(childComplexity int, itemID pulid.ID) int
+		RevokeAPIToken             func(childComplexity int, id pulid.ID) int
+		SetDelegate                func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
+		SubmitAccessRequest        func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
+		SyncApplication            func(childComplexity int, id pulid.ID) int
+		UpdateApplication          func(childComplexity int, id pulid.ID, input ent.UpdateApplicationInput) int
+		UpdateEntitlement          func(childComplexity int, id pulid.ID, input ent.UpdateEntitlementInput) int
+		UpdateJobTitle             func(childComplexity int, id pulid.ID, input ent.UpdateJobTitleInput) int
+		UpdateRole                 func(childComplexity int, id pulid.ID, input ent.UpdateRoleInput) int
+		UpdateUser                 func(childComplexity int, id pulid.ID, input ent.UpdateUserInput) int
 	}
 
 	PageInfo struct {
@@ -382,6 +406,7 @@ type ComplexityRoot struct {
 		APITokens            func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ApiTokenOrder, where *ent.ApiTokenWhereInput) int
 		AccessRequests       func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, scope *RequestScope, state *RequestState, where *ent.AccessRequestWhereInput, orderBy []*ent.AccessRequestOrder) int
 		Applications         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
+		AuditEvents          func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, filter *AuditLogFilter, orderBy []*ent.AuditEventOrder) int
 		AuditTrail           func(childComplexity int, requestID pulid.ID) int
 		Entitlements         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.EntitlementOrder, where *ent.EntitlementWhereInput) int
 		Grants               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.GrantOrder, where *ent.GrantWhereInput) int
@@ -395,6 +420,7 @@ type ComplexityRoot struct {
 		ReviewStageTemplates func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
 		Users                func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) int
+		VerifyAuditLog       func(childComplexity int, from *time.Time, to *time.Time) int
 		VerifyAuditTrail     func(childComplexity int, requestID pulid.ID) int
 		Viewer               func(childComplexity int) int
 	}
@@ -433,6 +459,14 @@ type ComplexityRoot struct {
 	RequestItemEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RequestProgress struct {
+		Mine      func(childComplexity int) int
+		Overall   func(childComplexity int) int
+		Request   func(childComplexity int) int
+		Reviewers func(childComplexity int) int
+		Status    func(childComplexity int) int
 	}
 
 	ReviewStage struct {
@@ -540,6 +574,29 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Subscription struct {
+		AccessRequestChanged func(childComplexity int, scope *RequestScope) int
+		MyTaskProgress       func(childComplexity int) int
+		RequestProgress      func(childComplexity int, id pulid.ID) int
+	}
+
+	SyncResult struct {
+		Application         func(childComplexity int) int
+		EntitlementsCreated func(childComplexity int) int
+		GrantsCreated       func(childComplexity int) int
+		GrantsEnded         func(childComplexity int) int
+		IdentitiesCreated   func(childComplexity int) int
+		IdentitiesUpdated   func(childComplexity int) int
+		UnmatchedAccounts   func(childComplexity int) int
+		UnmatchedLogins     func(childComplexity int) int
+	}
+
+	TaskProgressEvent struct {
+		Mine    func(childComplexity int) int
+		Overall func(childComplexity int) int
+		Request func(childComplexity int) int
+	}
+
 	User struct {
 		APITokens                func(childComplexity int) int
 		BeneficiaryRequests      func(childComplexity int) int
@@ -606,6 +663,8 @@ type MutationResolver interface {
 	DeleteReviewStageTemplate(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	CreateAPIToken(ctx context.Context, input CreateAPITokenInput) (*CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error)
+	CheckApplicationConnection(ctx context.Context, id pulid.ID) (*ConnectionCheck, error)
+	SyncApplication(ctx context.Context, id pulid.ID) (*SyncResult, error)
 	SubmitAccessRequest(ctx context.Context, input workflow.SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error)
 	DecideReviewTask(ctx context.Context, id pulid.ID, decision Decision, comment *string) (*ent.ReviewTask, error)
 	DecideReviewTasks(ctx context.Context, ids []pulid.ID, decision Decision, comment *string) ([]*ent.ReviewTask, error)
@@ -627,6 +686,8 @@ type QueryResolver interface {
 	ReviewStageTemplates(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) (*ent.ReviewStageTemplateConnection, error)
 	Roles(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
+	AuditEvents(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, filter *AuditLogFilter, orderBy []*ent.AuditEventOrder) (*ent.AuditEventConnection, error)
+	VerifyAuditLog(ctx context.Context, from *time.Time, to *time.Time) (*AuditLogVerification, error)
 	Viewer(ctx context.Context) (*ent.User, error)
 	AccessRequests(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, scope *RequestScope, state *RequestState, where *ent.AccessRequestWhereInput, orderBy []*ent.AccessRequestOrder) (*ent.AccessRequestConnection, error)
 	MyTasks(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, status *TaskFilter, where *ent.ReviewTaskWhereInput) (*ent.ReviewTaskConnection, error)
@@ -634,6 +695,11 @@ type QueryResolver interface {
 	PreviewAccessRequest(ctx context.Context, input workflow.SubmitInput) (*AccessRequestPreview, error)
 	AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error)
 	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (*AuditVerification, error)
+}
+type SubscriptionResolver interface {
+	RequestProgress(ctx context.Context, id pulid.ID) (<-chan *RequestProgress, error)
+	MyTaskProgress(ctx context.Context) (<-chan *TaskProgressEvent, error)
+	AccessRequestChanged(ctx context.Context, scope *RequestScope) (<-chan *ent.AccessRequest, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1300,6 +1366,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "AuditLogProblem.chain":
+		if e.ComplexityRoot.AuditLogProblem.Chain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogProblem.Chain(childComplexity), true
+	case "AuditLogProblem.reason":
+		if e.ComplexityRoot.AuditLogProblem.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogProblem.Reason(childComplexity), true
+	case "AuditLogProblem.seq":
+		if e.ComplexityRoot.AuditLogProblem.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogProblem.Seq(childComplexity), true
+
+	case "AuditLogVerification.chains":
+		if e.ComplexityRoot.AuditLogVerification.Chains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Chains(childComplexity), true
+	case "AuditLogVerification.checkpoints":
+		if e.ComplexityRoot.AuditLogVerification.Checkpoints == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Checkpoints(childComplexity), true
+	case "AuditLogVerification.events":
+		if e.ComplexityRoot.AuditLogVerification.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Events(childComplexity), true
+	case "AuditLogVerification.from":
+		if e.ComplexityRoot.AuditLogVerification.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.From(childComplexity), true
+	case "AuditLogVerification.problems":
+		if e.ComplexityRoot.AuditLogVerification.Problems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Problems(childComplexity), true
+	case "AuditLogVerification.to":
+		if e.ComplexityRoot.AuditLogVerification.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.To(childComplexity), true
+	case "AuditLogVerification.valid":
+		if e.ComplexityRoot.AuditLogVerification.Valid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogVerification.Valid(childComplexity), true
+
 	case "AuditVerification.checked":
 		if e.ComplexityRoot.AuditVerification.Checked == nil {
 			break
@@ -1343,6 +1471,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Completion.Total(childComplexity), true
+
+	case "ConnectionCheck.message":
+		if e.ComplexityRoot.ConnectionCheck.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionCheck.Message(childComplexity), true
+	case "ConnectionCheck.ok":
+		if e.ComplexityRoot.ConnectionCheck.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionCheck.Ok(childComplexity), true
 
 	case "CreatedApiToken.apiToken":
 		if e.ComplexityRoot.CreatedApiToken.APIToken == nil {
@@ -1801,6 +1942,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelAccessRequest(childComplexity, args["id"].(pulid.ID), args["reason"].(*string)), true
+	case "Mutation.checkApplicationConnection":
+		if e.ComplexityRoot.Mutation.CheckApplicationConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_checkApplicationConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CheckApplicationConnection(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.completeManualFulfillment":
 		if e.ComplexityRoot.Mutation.CompleteManualFulfillment == nil {
 			break
@@ -1977,6 +2129,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SubmitAccessRequest(childComplexity, args["input"].(workflow.SubmitInput), args["idempotencyKey"].(*string)), true
+	case "Mutation.syncApplication":
+		if e.ComplexityRoot.Mutation.SyncApplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncApplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncApplication(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.updateApplication":
 		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
 			break
@@ -2178,6 +2341,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Applications(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.ApplicationOrder), args["where"].(*ent.ApplicationWhereInput)), true
+	case "Query.auditEvents":
+		if e.ComplexityRoot.Query.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["filter"].(*AuditLogFilter), args["orderBy"].([]*ent.AuditEventOrder)), true
 	case "Query.auditTrail":
 		if e.ComplexityRoot.Query.AuditTrail == nil {
 			break
@@ -2322,6 +2496,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Users(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.UserOrder), args["where"].(*ent.UserWhereInput)), true
+	case "Query.verifyAuditLog":
+		if e.ComplexityRoot.Query.VerifyAuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_verifyAuditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VerifyAuditLog(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time)), true
 	case "Query.verifyAuditTrail":
 		if e.ComplexityRoot.Query.VerifyAuditTrail == nil {
 			break
@@ -2504,6 +2689,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItemEdge.Node(childComplexity), true
+
+	case "RequestProgress.mine":
+		if e.ComplexityRoot.RequestProgress.Mine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestProgress.Mine(childComplexity), true
+	case "RequestProgress.overall":
+		if e.ComplexityRoot.RequestProgress.Overall == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestProgress.Overall(childComplexity), true
+	case "RequestProgress.request":
+		if e.ComplexityRoot.RequestProgress.Request == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestProgress.Request(childComplexity), true
+	case "RequestProgress.reviewers":
+		if e.ComplexityRoot.RequestProgress.Reviewers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestProgress.Reviewers(childComplexity), true
+	case "RequestProgress.status":
+		if e.ComplexityRoot.RequestProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestProgress.Status(childComplexity), true
 
 	case "ReviewStage.createdAt":
 		if e.ComplexityRoot.ReviewStage.CreatedAt == nil {
@@ -2914,6 +3130,103 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
 
+	case "Subscription.accessRequestChanged":
+		if e.ComplexityRoot.Subscription.AccessRequestChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_accessRequestChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AccessRequestChanged(childComplexity, args["scope"].(*RequestScope)), true
+	case "Subscription.myTaskProgress":
+		if e.ComplexityRoot.Subscription.MyTaskProgress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.MyTaskProgress(childComplexity), true
+	case "Subscription.requestProgress":
+		if e.ComplexityRoot.Subscription.RequestProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_requestProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RequestProgress(childComplexity, args["id"].(pulid.ID)), true
+
+	case "SyncResult.application":
+		if e.ComplexityRoot.SyncResult.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.Application(childComplexity), true
+	case "SyncResult.entitlementsCreated":
+		if e.ComplexityRoot.SyncResult.EntitlementsCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.EntitlementsCreated(childComplexity), true
+	case "SyncResult.grantsCreated":
+		if e.ComplexityRoot.SyncResult.GrantsCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.GrantsCreated(childComplexity), true
+	case "SyncResult.grantsEnded":
+		if e.ComplexityRoot.SyncResult.GrantsEnded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.GrantsEnded(childComplexity), true
+	case "SyncResult.identitiesCreated":
+		if e.ComplexityRoot.SyncResult.IdentitiesCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.IdentitiesCreated(childComplexity), true
+	case "SyncResult.identitiesUpdated":
+		if e.ComplexityRoot.SyncResult.IdentitiesUpdated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.IdentitiesUpdated(childComplexity), true
+	case "SyncResult.unmatchedAccounts":
+		if e.ComplexityRoot.SyncResult.UnmatchedAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.UnmatchedAccounts(childComplexity), true
+	case "SyncResult.unmatchedLogins":
+		if e.ComplexityRoot.SyncResult.UnmatchedLogins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncResult.UnmatchedLogins(childComplexity), true
+
+	case "TaskProgressEvent.mine":
+		if e.ComplexityRoot.TaskProgressEvent.Mine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskProgressEvent.Mine(childComplexity), true
+	case "TaskProgressEvent.overall":
+		if e.ComplexityRoot.TaskProgressEvent.Overall == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskProgressEvent.Overall(childComplexity), true
+	case "TaskProgressEvent.request":
+		if e.ComplexityRoot.TaskProgressEvent.Request == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TaskProgressEvent.Request(childComplexity), true
+
 	case "User.apiTokens":
 		if e.ComplexityRoot.User.APITokens == nil {
 			break
@@ -3128,6 +3441,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditCheckpointWhereInput", ec.unmarshalInputAuditCheckpointWhereInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
+			graphql.NewInputUnmarshaler("AuditLogFilter", ec.unmarshalInputAuditLogFilter),
 			graphql.NewInputUnmarshaler("CreateApiTokenInput", ec.unmarshalInputCreateApiTokenInput),
 			graphql.NewInputUnmarshaler("CreateApplicationInput", ec.unmarshalInputCreateApplicationInput),
 			graphql.NewInputUnmarshaler("CreateEntitlementInput", ec.unmarshalInputCreateEntitlementInput),
@@ -3211,6 +3525,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -3237,6 +3568,127 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/audit.graphql", Input: `# The audit log as a whole, for risk managers and IT admins (DESIGN §4.5).
+# A request's own trail is auditTrail / verifyAuditTrail (workflow.graphql);
+# downloads are served under /reports/.
+
+extend type Query {
+  """
+  Audit events of every chain (requests and system), filtered; newest first
+  unless orderBy says otherwise. RISK_MANAGER and IT_ADMIN; others get
+  FORBIDDEN. Errors: INVALID_INPUT (from after to).
+  """
+  auditEvents(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    filter: AuditLogFilter
+    orderBy: [AuditEventOrder!]
+  ): AuditEventConnection!
+
+  """
+  Verifies the audit log of the period [from, to] (unbounded when null): the
+  hash-chained checkpoint sequence, and every chain with events or
+  checkpoints in the period (or whose request was submitted in it), each
+  against its checkpoints — so a deleted request, a cut tail or a broken
+  system chain is found. RISK_MANAGER and IT_ADMIN; others get FORBIDDEN.
+  """
+  verifyAuditLog(from: Time, to: Time): AuditLogVerification!
+}
+
+"""
+Narrows auditEvents; every field given must match.
+"""
+input AuditLogFilter {
+  "Events at or after this time."
+  from: Time
+  "Events at or before this time."
+  to: Time
+  "Events with one of these actions, e.g. TASK_APPROVED."
+  actions: [String!]
+  "Events by this actor: a user ID, an API token ID, or system."
+  actor: String
+  "Events about an item of this application, and the request-wide events of requests with such an item."
+  applicationId: ID
+  "Events of this request."
+  requestId: ID
+  "Events of this chain: a request's ID or system."
+  chain: String
+}
+
+type AuditLogVerification {
+  valid: Boolean!
+  from: Time
+  to: Time
+  "Checkpoints found sound."
+  checkpoints: Int!
+  "Chains verified."
+  chains: Int!
+  "Events of those chains found sound."
+  events: Int!
+  "The first problem of the checkpoint sequence and of each broken chain (at most 100)."
+  problems: [AuditLogProblem!]!
+}
+
+type AuditLogProblem {
+  "A request's ID, system, or checkpoints (the checkpoint sequence)."
+  chain: String!
+  "The first broken seq of that chain, when one can be named."
+  seq: Int
+  reason: String!
+}
+`, BuiltIn: false},
+	{Name: "../schema/connectors.graphql", Input: `# Connectors: health checks and discovery of what an application really
+# holds (issue 5). Connector configurations are validated by
+# createApplication / updateApplication; their secrets are names of
+# environment variables and never appear here.
+
+extend type Mutation {
+  """
+  Runs the health check of the application's connector: whether Gatehouse
+  reaches the application with its configured endpoint and credentials. A
+  failing check is ok: false with the reason, never an error; messages carry
+  no secrets. IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND.
+  """
+  checkApplicationConnection(id: ID!): ConnectionCheck!
+
+  """
+  Imports what the application holds through its connector (SCIM, POSTGRES):
+  its groups or roles as entitlements (new ones requestable), its accounts as
+  the identities of the users they belong to (matched by the connector's login
+  for each user, case-insensitively; unmatched accounts are only reported),
+  and its memberships as grants; grants whose membership is gone end with
+  revokeReason "not found by discovery". Every change is audited on the
+  system chain; a second run on an unchanged application changes nothing.
+  IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (a connector
+  without discovery or an unusable configuration), CONFLICT (the application
+  could not be read, or changed concurrently; nothing was changed).
+  """
+  syncApplication(id: ID!): SyncResult!
+}
+
+type ConnectionCheck {
+  "True when the application answered the health check."
+  ok: Boolean!
+  "What was checked, or why it failed."
+  message: String!
+}
+
+type SyncResult {
+  application: Application!
+  entitlementsCreated: Int!
+  identitiesCreated: Int!
+  "Identities pointed at the account found for them (new external ID or login)."
+  identitiesUpdated: Int!
+  grantsCreated: Int!
+  grantsEnded: Int!
+  "Accounts that belong to no Gatehouse user: reported, never created as users."
+  unmatchedAccounts: Int!
+  "The logins (else external IDs) of the first 100 unmatched accounts."
+  unmatchedLogins: [String!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 type AccessRequest implements Node {
@@ -7241,6 +7693,56 @@ type Mutation {
   revokeApiToken(id: ID!): ApiToken!
 }
 `, BuiltIn: false},
+	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
+# what it may see: the request is checked when it subscribes, and each event
+# goes to the request's audience (its requester, its beneficiary and its
+# current assignees) plus risk managers and IT admins. Events leave only after
+# the change commits.
+
+type Subscription {
+  """
+  The request's progress: the current snapshot at once, then one event after
+  every committed change that moves a number or a status. Errors: NOT_FOUND
+  when the viewer may not see the request.
+  """
+  requestProgress(id: ID!): RequestProgress!
+  """
+  One event after each change to a request on which the viewer has review
+  tasks; no snapshot. A reviewer whose task is reassigned away stops
+  receiving that request's events.
+  """
+  myTaskProgress: TaskProgressEvent!
+  """
+  The requests of the scope as they change; no snapshot.
+  """
+  accessRequestChanged(scope: RequestScope = VISIBLE): AccessRequest!
+}
+
+"""
+A request's status and completions at one moment.
+"""
+type RequestProgress {
+  request: AccessRequest!
+  status: AccessRequestStatus!
+  "Done review tasks over all review tasks of the request."
+  overall: Completion!
+  "The viewer's done tasks over the viewer's tasks on the request."
+  mine: Completion!
+  "Completion per reviewer with tasks, in reviewer ID order."
+  reviewers: [ReviewerCompletion!]!
+}
+
+"""
+A change to a request on which the viewer has review tasks.
+"""
+type TaskProgressEvent {
+  request: AccessRequest!
+  "The viewer's done tasks over the viewer's tasks on the request."
+  mine: Completion!
+  "Done review tasks over all review tasks of the request."
+  overall: Completion!
+}
+`, BuiltIn: false},
 	{Name: "../schema/workflow.graphql", Input: `# The access request lifecycle: submission, review, fulfilment, completion and
 # the audit trail (DESIGN §4, §6).
 
@@ -7660,6 +8162,18 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -7668,6 +8182,38 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "chain":
+		return ec.fieldContext_AuditLogProblem_chain(ctx, field)
+	case "seq":
+		return ec.fieldContext_AuditLogProblem_seq(ctx, field)
+	case "reason":
+		return ec.fieldContext_AuditLogProblem_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "valid":
+		return ec.fieldContext_AuditLogVerification_valid(ctx, field)
+	case "from":
+		return ec.fieldContext_AuditLogVerification_from(ctx, field)
+	case "to":
+		return ec.fieldContext_AuditLogVerification_to(ctx, field)
+	case "checkpoints":
+		return ec.fieldContext_AuditLogVerification_checkpoints(ctx, field)
+	case "chains":
+		return ec.fieldContext_AuditLogVerification_chains(ctx, field)
+	case "events":
+		return ec.fieldContext_AuditLogVerification_events(ctx, field)
+	case "problems":
+		return ec.fieldContext_AuditLogVerification_problems(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7694,6 +8240,16 @@ func (ec *executionContext) childFields_Completion(ctx context.Context, field gr
 		return ec.fieldContext_Completion_percent(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Completion", field.Name)
+}
+
+func (ec *executionContext) childFields_ConnectionCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_ConnectionCheck_ok(ctx, field)
+	case "message":
+		return ec.fieldContext_ConnectionCheck_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectionCheck", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedApiToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8056,6 +8612,22 @@ func (ec *executionContext) childFields_RequestItemEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type RequestItemEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RequestProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "request":
+		return ec.fieldContext_RequestProgress_request(ctx, field)
+	case "status":
+		return ec.fieldContext_RequestProgress_status(ctx, field)
+	case "overall":
+		return ec.fieldContext_RequestProgress_overall(ctx, field)
+	case "mine":
+		return ec.fieldContext_RequestProgress_mine(ctx, field)
+	case "reviewers":
+		return ec.fieldContext_RequestProgress_reviewers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RequestProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_ReviewStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -8252,6 +8824,40 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 		return ec.fieldContext_RoleEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SyncResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_SyncResult_application(ctx, field)
+	case "entitlementsCreated":
+		return ec.fieldContext_SyncResult_entitlementsCreated(ctx, field)
+	case "identitiesCreated":
+		return ec.fieldContext_SyncResult_identitiesCreated(ctx, field)
+	case "identitiesUpdated":
+		return ec.fieldContext_SyncResult_identitiesUpdated(ctx, field)
+	case "grantsCreated":
+		return ec.fieldContext_SyncResult_grantsCreated(ctx, field)
+	case "grantsEnded":
+		return ec.fieldContext_SyncResult_grantsEnded(ctx, field)
+	case "unmatchedAccounts":
+		return ec.fieldContext_SyncResult_unmatchedAccounts(ctx, field)
+	case "unmatchedLogins":
+		return ec.fieldContext_SyncResult_unmatchedLogins(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncResult", field.Name)
+}
+
+func (ec *executionContext) childFields_TaskProgressEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "request":
+		return ec.fieldContext_TaskProgressEvent_request(ctx, field)
+	case "mine":
+		return ec.fieldContext_TaskProgressEvent_mine(ctx, field)
+	case "overall":
+		return ec.fieldContext_TaskProgressEvent_overall(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TaskProgressEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8471,6 +9077,20 @@ func (ec *executionContext) field_Mutation_cancelAccessRequest_args(ctx context.
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_checkApplicationConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -8794,6 +9414,20 @@ func (ec *executionContext) field_Mutation_submitAccessRequest_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_syncApplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateApplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9093,6 +9727,60 @@ func (ec *executionContext) field_Query_applications_args(ctx context.Context, r
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*AuditLogFilter, error) {
+			return ec.unmarshalOAuditLogFilter2ᚖgatehouseᚋgraphᚐAuditLogFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) ([]*ent.AuditEventOrder, error) {
+			return ec.unmarshalOAuditEventOrder2ᚕᚖgatehouseᚋentᚐAuditEventOrderᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg5
 	return args, nil
 }
 
@@ -9590,6 +10278,28 @@ func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_verifyAuditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_verifyAuditTrail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9601,6 +10311,34 @@ func (ec *executionContext) field_Query_verifyAuditTrail_args(ctx context.Contex
 		return nil, err
 	}
 	args["requestId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_accessRequestChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (*RequestScope, error) {
+			return ec.unmarshalORequestScope2ᚖgatehouseᚋgraphᚐRequestScope(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_requestProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -12421,6 +13159,245 @@ func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _AuditLogProblem_chain(ctx context.Context, field graphql.CollectedField, obj *AuditLogProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogProblem_chain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogProblem_chain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogProblem_seq(ctx context.Context, field graphql.CollectedField, obj *AuditLogProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogProblem_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogProblem_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogProblem", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogProblem_reason(ctx context.Context, field graphql.CollectedField, obj *AuditLogProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogProblem_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogProblem_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogVerification_valid(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_valid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Valid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_valid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditLogVerification_from(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLogVerification_to(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLogVerification_checkpoints(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_checkpoints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoints, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_checkpoints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_chains(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_chains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_chains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_events(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogVerification", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogVerification_problems(ctx context.Context, field graphql.CollectedField, obj *AuditLogVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogVerification_problems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*AuditLogProblem) graphql.Marshaler {
+			return ec.marshalNAuditLogProblem2ᚕᚖgatehouseᚋgraphᚐAuditLogProblemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogVerification_problems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogVerification",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogProblem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AuditVerification_valid(ctx context.Context, field graphql.CollectedField, obj *AuditVerification) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12580,6 +13557,52 @@ func (ec *executionContext) _Completion_percent(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Completion_percent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Completion", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ConnectionCheck_ok(ctx context.Context, field graphql.CollectedField, obj *ConnectionCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionCheck_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionCheck_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionCheck", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionCheck_message(ctx context.Context, field graphql.CollectedField, obj *ConnectionCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionCheck_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionCheck_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionCheck", field, false, false, "String")
 }
 
 func (ec *executionContext) _CreatedApiToken_token(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIToken) (ret graphql.Marshaler) {
@@ -15106,6 +16129,94 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiToken(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_checkApplicationConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_checkApplicationConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CheckApplicationConnection(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ConnectionCheck) graphql.Marshaler {
+			return ec.marshalNConnectionCheck2ᚖgatehouseᚋgraphᚐConnectionCheck(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_checkApplicationConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectionCheck(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_checkApplicationConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_syncApplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncApplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncApplication(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SyncResult) graphql.Marshaler {
+			return ec.marshalNSyncResult2ᚖgatehouseᚋgraphᚐSyncResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncApplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_submitAccessRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16392,6 +17503,94 @@ func (ec *executionContext) fieldContext_Query_users(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_auditEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["filter"].(*AuditLogFilter), fc.Args["orderBy"].([]*ent.AuditEventOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditEventConnection) graphql.Marshaler {
+			return ec.marshalNAuditEventConnection2ᚖgatehouseᚋentᚐAuditEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_verifyAuditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verifyAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VerifyAuditLog(ctx, fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditLogVerification) graphql.Marshaler {
+			return ec.marshalNAuditLogVerification2ᚖgatehouseᚋgraphᚐAuditLogVerification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verifyAuditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_verifyAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17464,6 +18663,157 @@ func (ec *executionContext) _RequestItemEdge_cursor(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_RequestItemEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RequestItemEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RequestProgress_request(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestProgress_request(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Request, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestProgress_request(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestProgress_status(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.RequestStatus) graphql.Marshaler {
+			return ec.marshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestProgress", field, false, false, "AccessRequestStatus")
+}
+
+func (ec *executionContext) _RequestProgress_overall(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestProgress_overall(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overall, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestProgress_overall(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestProgress_mine(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestProgress_mine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestProgress_mine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestProgress_reviewers(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestProgress_reviewers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reviewers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ReviewerCompletion) graphql.Marshaler {
+			return ec.marshalNReviewerCompletion2ᚕᚖgatehouseᚋgraphᚐReviewerCompletionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestProgress_reviewers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewerCompletion(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ReviewStage_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
@@ -19207,6 +20557,415 @@ func (ec *executionContext) _RoleEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_RoleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RoleEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _Subscription_requestProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_requestProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RequestProgress(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RequestProgress) graphql.Marshaler {
+			return ec.marshalNRequestProgress2ᚖgatehouseᚋgraphᚐRequestProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_requestProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RequestProgress(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_requestProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_myTaskProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_myTaskProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().MyTaskProgress(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *TaskProgressEvent) graphql.Marshaler {
+			return ec.marshalNTaskProgressEvent2ᚖgatehouseᚋgraphᚐTaskProgressEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_myTaskProgress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TaskProgressEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_accessRequestChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_accessRequestChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AccessRequestChanged(ctx, fc.Args["scope"].(*RequestScope))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_accessRequestChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_accessRequestChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncResult_application(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Application) graphql.Marshaler {
+			return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncResult_entitlementsCreated(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_entitlementsCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntitlementsCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_entitlementsCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_identitiesCreated(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_identitiesCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentitiesCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_identitiesCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_identitiesUpdated(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_identitiesUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentitiesUpdated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_identitiesUpdated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_grantsCreated(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_grantsCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantsCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_grantsCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_grantsEnded(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_grantsEnded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantsEnded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_grantsEnded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_unmatchedAccounts(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_unmatchedAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedAccounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_unmatchedAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncResult_unmatchedLogins(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncResult_unmatchedLogins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmatchedLogins, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncResult_unmatchedLogins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _TaskProgressEvent_request(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskProgressEvent_request(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Request, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskProgressEvent_request(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TaskProgressEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TaskProgressEvent_mine(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskProgressEvent_mine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskProgressEvent_mine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TaskProgressEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TaskProgressEvent_overall(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TaskProgressEvent_overall(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overall, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Completion) graphql.Marshaler {
+			return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TaskProgressEvent_overall(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TaskProgressEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Completion(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -25647,6 +27406,90 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 func UnmarshalAuditEventWhereInput(ctx context.Context, raw any) (ent.AuditEventWhereInput, error) {
 	var out ent.AuditEventWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditEventWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAuditLogFilter(ctx context.Context, obj any) (AuditLogFilter, error) {
+	var it AuditLogFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to", "actions", "actor", "applicationId", "requestId", "chain"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "actions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actions = data
+		case "actor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actor"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actor = data
+		case "applicationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplicationID = data
+		case "requestId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestID = data
+		case "chain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("chain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Chain = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditLogFilter unmarshals raw into the AuditLogFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditLogFilter(ctx context.Context, raw any) (AuditLogFilter, error) {
+	var out AuditLogFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditLogFilter", raw, &out)
 	return out, err
 }
 
@@ -35860,6 +37703,112 @@ func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var auditLogProblemImplementors = []string{"AuditLogProblem"}
+
+func (ec *executionContext) _AuditLogProblem(ctx context.Context, sel ast.SelectionSet, obj *AuditLogProblem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogProblemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogProblem")
+		case "chain":
+			out.Values[i] = ec._AuditLogProblem_chain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seq":
+			out.Values[i] = ec._AuditLogProblem_seq(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AuditLogProblem_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogVerificationImplementors = []string{"AuditLogVerification"}
+
+func (ec *executionContext) _AuditLogVerification(ctx context.Context, sel ast.SelectionSet, obj *AuditLogVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogVerification")
+		case "valid":
+			out.Values[i] = ec._AuditLogVerification_valid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._AuditLogVerification_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._AuditLogVerification_to(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "checkpoints":
+			out.Values[i] = ec._AuditLogVerification_checkpoints(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chains":
+			out.Values[i] = ec._AuditLogVerification_chains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "events":
+			out.Values[i] = ec._AuditLogVerification_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problems":
+			out.Values[i] = ec._AuditLogVerification_problems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditVerificationImplementors = []string{"AuditVerification"}
 
 func (ec *executionContext) _AuditVerification(ctx context.Context, sel ast.SelectionSet, obj *AuditVerification) graphql.Marshaler {
@@ -35931,6 +37880,44 @@ func (ec *executionContext) _Completion(ctx context.Context, sel ast.SelectionSe
 			}
 		case "percent":
 			out.Values[i] = ec._Completion_percent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var connectionCheckImplementors = []string{"ConnectionCheck"}
+
+func (ec *executionContext) _ConnectionCheck(ctx context.Context, sel ast.SelectionSet, obj *ConnectionCheck) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectionCheckImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectionCheck")
+		case "ok":
+			out.Values[i] = ec._ConnectionCheck_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ConnectionCheck_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -36834,6 +38821,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "checkApplicationConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_checkApplicationConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncApplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "submitAccessRequest":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_submitAccessRequest(ctx, field)
@@ -37194,6 +39195,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_users(ctx, field)
 				})
+		case "auditEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditEvents(ctx, field)
+				})
+		case "verifyAuditLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_verifyAuditLog(ctx, field)
+				})
 		case "viewer":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -37472,6 +39485,59 @@ func (ec *executionContext) _RequestItemEdge(ctx context.Context, sel ast.Select
 			}
 		case "cursor":
 			out.Values[i] = ec._RequestItemEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var requestProgressImplementors = []string{"RequestProgress"}
+
+func (ec *executionContext) _RequestProgress(ctx context.Context, sel ast.SelectionSet, obj *RequestProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, requestProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RequestProgress")
+		case "request":
+			out.Values[i] = ec._RequestProgress_request(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._RequestProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overall":
+			out.Values[i] = ec._RequestProgress_overall(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mine":
+			out.Values[i] = ec._RequestProgress_mine(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviewers":
+			out.Values[i] = ec._RequestProgress_reviewers(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -38177,6 +40243,141 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "cursor":
 			out.Values[i] = ec._RoleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "requestProgress":
+		return ec._Subscription_requestProgress(ctx, fields[0])
+	case "myTaskProgress":
+		return ec._Subscription_myTaskProgress(ctx, fields[0])
+	case "accessRequestChanged":
+		return ec._Subscription_accessRequestChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var syncResultImplementors = []string{"SyncResult"}
+
+func (ec *executionContext) _SyncResult(ctx context.Context, sel ast.SelectionSet, obj *SyncResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncResult")
+		case "application":
+			out.Values[i] = ec._SyncResult_application(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlementsCreated":
+			out.Values[i] = ec._SyncResult_entitlementsCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identitiesCreated":
+			out.Values[i] = ec._SyncResult_identitiesCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identitiesUpdated":
+			out.Values[i] = ec._SyncResult_identitiesUpdated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grantsCreated":
+			out.Values[i] = ec._SyncResult_grantsCreated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grantsEnded":
+			out.Values[i] = ec._SyncResult_grantsEnded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedAccounts":
+			out.Values[i] = ec._SyncResult_unmatchedAccounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatchedLogins":
+			out.Values[i] = ec._SyncResult_unmatchedLogins(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var taskProgressEventImplementors = []string{"TaskProgressEvent"}
+
+func (ec *executionContext) _TaskProgressEvent(ctx context.Context, sel ast.SelectionSet, obj *TaskProgressEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, taskProgressEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TaskProgressEvent")
+		case "request":
+			out.Values[i] = ec._TaskProgressEvent_request(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mine":
+			out.Values[i] = ec._TaskProgressEvent_mine(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overall":
+			out.Values[i] = ec._TaskProgressEvent_overall(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -39014,6 +41215,19 @@ func (ec *executionContext) marshalNAuditEvent2ᚖgatehouseᚋentᚐAuditEvent(c
 	return ec._AuditEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAuditEventConnection2ᚖgatehouseᚋentᚐAuditEventConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AuditEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEventConnection!")
+		return graphql.Null
+	}
+	return ec._AuditEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAuditEventOrder2ᚖgatehouseᚋentᚐAuditEventOrder(ctx context.Context, v any) (*ent.AuditEventOrder, error) {
+	res, err := ec.unmarshalInputAuditEventOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAuditEventOrderField2ᚖgatehouseᚋentᚐAuditEventOrderField(ctx context.Context, v any) (*ent.AuditEventOrderField, error) {
 	var res = new(ent.AuditEventOrderField)
 	err := res.UnmarshalGQL(v)
@@ -39031,6 +41245,38 @@ func (ec *executionContext) marshalNAuditEventOrderField2ᚖgatehouseᚋentᚐAu
 func (ec *executionContext) unmarshalNAuditEventWhereInput2ᚖgatehouseᚋentᚐAuditEventWhereInput(ctx context.Context, v any) (*ent.AuditEventWhereInput, error) {
 	res, err := ec.unmarshalInputAuditEventWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditLogProblem2ᚕᚖgatehouseᚋgraphᚐAuditLogProblemᚄ(ctx context.Context, sel ast.SelectionSet, v []*AuditLogProblem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditLogProblem2ᚖgatehouseᚋgraphᚐAuditLogProblem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditLogProblem2ᚖgatehouseᚋgraphᚐAuditLogProblem(ctx context.Context, sel ast.SelectionSet, v *AuditLogProblem) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogProblem!")
+		return graphql.Null
+	}
+	return ec._AuditLogProblem(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditLogVerification2ᚖgatehouseᚋgraphᚐAuditLogVerification(ctx context.Context, sel ast.SelectionSet, v *AuditLogVerification) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogVerification!")
+		return graphql.Null
+	}
+	return ec._AuditLogVerification(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAuditVerification2ᚖgatehouseᚋgraphᚐAuditVerification(ctx context.Context, sel ast.SelectionSet, v *AuditVerification) graphql.Marshaler {
@@ -39061,6 +41307,14 @@ func (ec *executionContext) marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflo
 		return graphql.Null
 	}
 	return ec._Completion(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConnectionCheck2ᚖgatehouseᚋgraphᚐConnectionCheck(ctx context.Context, sel ast.SelectionSet, v *ConnectionCheck) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectionCheck!")
+		return graphql.Null
+	}
+	return ec._ConnectionCheck(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNConnectorKind2gatehouseᚋentᚋschemaᚋenumᚐConnectorKind(ctx context.Context, v any) (enum.ConnectorKind, error) {
@@ -39602,6 +41856,14 @@ func (ec *executionContext) marshalNRequestMode2gatehouseᚋentᚋschemaᚋenum�
 	return v
 }
 
+func (ec *executionContext) marshalNRequestProgress2ᚖgatehouseᚋgraphᚐRequestProgress(ctx context.Context, sel ast.SelectionSet, v *RequestProgress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RequestProgress!")
+		return graphql.Null
+	}
+	return ec._RequestProgress(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNReviewStage2ᚖgatehouseᚋentᚐReviewStage(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewStage) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReviewStage!")
@@ -39828,9 +42090,54 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNSubmitAccessRequestInput2gatehouseᚋinternalᚋworkflowᚐSubmitInput(ctx context.Context, v any) (workflow.SubmitInput, error) {
 	res, err := ec.unmarshalInputSubmitAccessRequestInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSyncResult2ᚖgatehouseᚋgraphᚐSyncResult(ctx context.Context, sel ast.SelectionSet, v *SyncResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SyncResult!")
+		return graphql.Null
+	}
+	return ec._SyncResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTaskProgressEvent2ᚖgatehouseᚋgraphᚐTaskProgressEvent(ctx context.Context, sel ast.SelectionSet, v *TaskProgressEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TaskProgressEvent!")
+		return graphql.Null
+	}
+	return ec._TaskProgressEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx context.Context, v any) (enum.TaskStatus, error) {
@@ -40514,6 +42821,23 @@ func (ec *executionContext) marshalOAuditEventEdge2ᚖgatehouseᚋentᚐAuditEve
 	return ec._AuditEventEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOAuditEventOrder2ᚕᚖgatehouseᚋentᚐAuditEventOrderᚄ(ctx context.Context, v any) ([]*ent.AuditEventOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.AuditEventOrder, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAuditEventOrder2ᚖgatehouseᚋentᚐAuditEventOrder(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOAuditEventWhereInput2ᚕᚖgatehouseᚋentᚐAuditEventWhereInputᚄ(ctx context.Context, v any) ([]*ent.AuditEventWhereInput, error) {
 	if v == nil {
 		return nil, nil
@@ -40536,6 +42860,14 @@ func (ec *executionContext) unmarshalOAuditEventWhereInput2ᚖgatehouseᚋentᚐ
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAuditEventWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAuditLogFilter2ᚖgatehouseᚋgraphᚐAuditLogFilter(ctx context.Context, v any) (*AuditLogFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAuditLogFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -29,11 +29,58 @@ type AccessRequestPreview struct {
 	Errors []*PreviewError `json:"errors"`
 }
 
+// Narrows auditEvents; every field given must match.
+type AuditLogFilter struct {
+	// Events at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Events at or before this time.
+	To *time.Time `json:"to,omitempty"`
+	// Events with one of these actions, e.g. TASK_APPROVED.
+	Actions []string `json:"actions,omitempty"`
+	// Events by this actor: a user ID, an API token ID, or system.
+	Actor *string `json:"actor,omitempty"`
+	// Events about an item of this application, and the request-wide events of requests with such an item.
+	ApplicationID *pulid.ID `json:"applicationId,omitempty"`
+	// Events of this request.
+	RequestID *pulid.ID `json:"requestId,omitempty"`
+	// Events of this chain: a request's ID or system.
+	Chain *string `json:"chain,omitempty"`
+}
+
+type AuditLogProblem struct {
+	// A request's ID, system, or checkpoints (the checkpoint sequence).
+	Chain string `json:"chain"`
+	// The first broken seq of that chain, when one can be named.
+	Seq    *int   `json:"seq,omitempty"`
+	Reason string `json:"reason"`
+}
+
+type AuditLogVerification struct {
+	Valid bool       `json:"valid"`
+	From  *time.Time `json:"from,omitempty"`
+	To    *time.Time `json:"to,omitempty"`
+	// Checkpoints found sound.
+	Checkpoints int `json:"checkpoints"`
+	// Chains verified.
+	Chains int `json:"chains"`
+	// Events of those chains found sound.
+	Events int `json:"events"`
+	// The first problem of the checkpoint sequence and of each broken chain (at most 100).
+	Problems []*AuditLogProblem `json:"problems"`
+}
+
 type AuditVerification struct {
 	Valid          bool    `json:"valid"`
 	Checked        int     `json:"checked"`
 	FirstBrokenSeq *int    `json:"firstBrokenSeq,omitempty"`
 	Reason         *string `json:"reason,omitempty"`
+}
+
+type ConnectionCheck struct {
+	// True when the application answered the health check.
+	Ok bool `json:"ok"`
+	// What was checked, or why it failed.
+	Message string `json:"message"`
 }
 
 type CreateAPITokenInput struct {
@@ -79,9 +126,47 @@ type PreviewStage struct {
 	Reviewers    []*ent.User       `json:"reviewers"`
 }
 
+// A request's status and completions at one moment.
+type RequestProgress struct {
+	Request *ent.AccessRequest `json:"request"`
+	Status  enum.RequestStatus `json:"status"`
+	// Done review tasks over all review tasks of the request.
+	Overall *rules.Completion `json:"overall"`
+	// The viewer's done tasks over the viewer's tasks on the request.
+	Mine *rules.Completion `json:"mine"`
+	// Completion per reviewer with tasks, in reviewer ID order.
+	Reviewers []*ReviewerCompletion `json:"reviewers"`
+}
+
 type ReviewerCompletion struct {
 	Reviewer   *ent.User         `json:"reviewer"`
 	Completion *rules.Completion `json:"completion"`
+}
+
+type Subscription struct {
+}
+
+type SyncResult struct {
+	Application         *ent.Application `json:"application"`
+	EntitlementsCreated int              `json:"entitlementsCreated"`
+	IdentitiesCreated   int              `json:"identitiesCreated"`
+	// Identities pointed at the account found for them (new external ID or login).
+	IdentitiesUpdated int `json:"identitiesUpdated"`
+	GrantsCreated     int `json:"grantsCreated"`
+	GrantsEnded       int `json:"grantsEnded"`
+	// Accounts that belong to no Gatehouse user: reported, never created as users.
+	UnmatchedAccounts int `json:"unmatchedAccounts"`
+	// The logins (else external IDs) of the first 100 unmatched accounts.
+	UnmatchedLogins []string `json:"unmatchedLogins"`
+}
+
+// A change to a request on which the viewer has review tasks.
+type TaskProgressEvent struct {
+	Request *ent.AccessRequest `json:"request"`
+	// The viewer's done tasks over the viewer's tasks on the request.
+	Mine *rules.Completion `json:"mine"`
+	// Done review tasks over all review tasks of the request.
+	Overall *rules.Completion `json:"overall"`
 }
 
 type Decision string

@@ -1,13 +1,17 @@
 package resolvers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -39,15 +43,28 @@ type Limits struct {
 	Complexity    int   // gqlgen query complexity
 	Depth         int   // selection depth
 	WebsocketRead int64 // one websocket message, bytes
+	// Subscriptions is the number of subscriptions one websocket connection
+	// may hold at once.
+	Subscriptions int
+	// WebsocketInit is how long a websocket may take to send
+	// connection_init (then 4408).
+	WebsocketInit time.Duration
+	// WebsocketKeepAlive is the ping interval (graphql-transport-ws; a
+	// connection without pong for two intervals is closed) and the "ka"
+	// interval (graphql-ws).
+	WebsocketKeepAlive time.Duration
 }
 
 // DefaultLimits are the limits of a production server.
 var DefaultLimits = Limits{
-	BodyBytes:     1 << 20,
-	ParserTokens:  15000,
-	Complexity:    1000,
-	Depth:         gqllimit.DefaultMax,
-	WebsocketRead: 64 << 10,
+	BodyBytes:          1 << 20,
+	ParserTokens:       15000,
+	Complexity:         1000,
+	Depth:              gqllimit.DefaultMax,
+	WebsocketRead:      64 << 10,
+	Subscriptions:      50,
+	WebsocketInit:      10 * time.Second,
+	WebsocketKeepAlive: 25 * time.Second,
 }
 
 // HandlerConfig configures the /query handler.
@@ -72,14 +89,19 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv := handler.New(cfg.Schema)
 	srv.AddTransport(transport.Websocket{
 		Implementation: wsgorilla.New(wsgorilla.Options{
-			CheckOrigin:     cfg.CheckOrigin,
-			ReadBufferSize:  1024,
-			WriteBufferSize: 1024,
+			CheckOrigin: cfg.CheckOrigin, // nil: gorilla's same-origin rule
+			// net/http keeps its 4 KiB read and write buffers for the life of
+			// a hijacked connection; gorilla uses them rather than more.
+			ReuseHTTPBuffers: true,
+			WriteTimeout:     10 * time.Second,
 		}),
-		InitFunc:         websocketInit(cfg.Auth),
-		InitTimeout:      10 * time.Second,
-		PingPongInterval: 25 * time.Second,
-		PayloadReadLimit: &cfg.Limits.WebsocketRead,
+		InitFunc:    websocketInit(cfg.Auth),
+		InitTimeout: cfg.Limits.WebsocketInit,
+		// graphql-transport-ws: ping, and close when no pong comes within two
+		// intervals; legacy graphql-ws: "ka" messages.
+		PingPongInterval:      cfg.Limits.WebsocketKeepAlive,
+		KeepAlivePingInterval: cfg.Limits.WebsocketKeepAlive,
+		PayloadReadLimit:      &cfg.Limits.WebsocketRead,
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -101,10 +123,128 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		srv.Use(ext)
 	}
 	srv.AroundOperations(readOnlyGuard)
-	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	srv.AroundOperations(subscriptionCap(cfg.Limits.Subscriptions))
+	// Loaders batch the reads of one response. Subscription events carry
+	// their numbers already; a field that needs more gets fresh loaders of
+	// its own (workflow.LoadersFrom), never ones cached by an earlier event,
+	// and the fan-out of an event to thousands of subscribers allocates none.
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
+			return next(ctx)
+		}
 		return next(workflow.WithLoaders(ctx, workflow.NewLoaders(cfg.Client)))
 	})
-	return authenticate(cfg.Auth, cfg.Log, http.MaxBytesHandler(srv, cfg.Limits.BodyBytes))
+	checkOrigin := cfg.CheckOrigin
+	if checkOrigin == nil {
+		checkOrigin = AllowOrigins(nil)
+	}
+	return refuseForeignOrigins(checkOrigin,
+		authenticate(cfg.Auth, cfg.Log, http.MaxBytesHandler(requestErrors(srv), cfg.Limits.BodyBytes)))
+}
+
+// requestErrors makes gqlgen's HTTP answers to request errors (a body that
+// is not a GraphQL request, a document that fails to parse or validate,
+// variables that fail to coerce) follow GraphQL over HTTP: no "data" entry,
+// since nothing was executed; with application/json, 200 for document
+// errors (gqlgen sends 422) and 400 for a body that is not a GraphQL request;
+// with application/graphql-response+json, 400. Other responses pass through
+// unbuffered. Websocket upgrades are not touched.
+func requestErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocketUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rw := &requestErrorWriter{ResponseWriter: w}
+		next.ServeHTTP(rw, r)
+		rw.finish()
+	})
+}
+
+// requestErrorWriter holds back a 400 or 422 response to rewrite it.
+type requestErrorWriter struct {
+	http.ResponseWriter
+	wroteHeader bool
+	held        int // the held status; 0 passes through
+	body        bytes.Buffer
+}
+
+func (w *requestErrorWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if code == http.StatusBadRequest || code == http.StatusUnprocessableEntity {
+		w.held = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *requestErrorWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.held != 0 {
+		return w.body.Write(p)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *requestErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *requestErrorWriter) finish() {
+	if w.held == 0 {
+		return
+	}
+	status := w.held
+	body := w.body.Bytes()
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(body, &res); err == nil {
+		if d, ok := res["data"]; ok && string(d) == "null" {
+			delete(res, "data")
+		}
+		graphqlResponse := strings.HasPrefix(w.Header().Get("Content-Type"), "application/graphql-response+json")
+		switch {
+		case graphqlResponse || notAGraphQLRequest(res["errors"]):
+			status = http.StatusBadRequest
+		case w.held == http.StatusUnprocessableEntity:
+			status = http.StatusOK
+		}
+		if b, err := json.Marshal(res); err == nil {
+			body = b
+		}
+	}
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(status)
+	_, _ = w.ResponseWriter.Write(body)
+}
+
+// notAGraphQLRequest reports whether gqlgen refused the request for lacking
+// a query rather than for the query's content.
+func notAGraphQLRequest(errs json.RawMessage) bool {
+	var list []struct{ Message string }
+	_ = json.Unmarshal(errs, &list)
+	for _, e := range list {
+		if e.Message == "no operation provided" {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseForeignOrigins answers 403 to websocket upgrades from an Origin that
+// checkOrigin refuses, before gqlgen logs a failed upgrade. (The gorilla
+// upgrader applies the same check.)
+func refuseForeignOrigins(checkOrigin func(*http.Request) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocketUpgrade(r) && !checkOrigin(r) {
+			http.Error(w, "websocket origin not allowed", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // readOnlyGuard refuses mutations to READ-scope API tokens before any
@@ -151,7 +291,7 @@ func websocketInit(a Authenticator) transport.WebsocketInitFunc {
 		if token == "" {
 			token = bearer(p.Authorization())
 		}
-		v, err := a.Authenticate(ctx, token)
+		v, err := onFreshStack(func() (*authz.Viewer, error) { return a.Authenticate(ctx, token) })
 		if err != nil {
 			code := 4401
 			if errcode.Of(err) != errcode.Unauthenticated {
@@ -160,7 +300,80 @@ func websocketInit(a Authenticator) transport.WebsocketInitFunc {
 			}
 			return transport.WithWebsocketCloseCode(ctx, code), nil, err
 		}
+		ctx = context.WithValue(ctx, connSubsKey{}, &connSubs{})
 		return authz.NewContext(ctx, v), nil, nil
+	}
+}
+
+// onFreshStack runs fn on a short-lived goroutine and waits for it. A
+// goroutine's stack grows to its deepest call and shrinks only slowly, so
+// deep one-off work (a database query) on a long-lived goroutine, such as a
+// websocket's read loop or a subscription's, would pin a large stack for the
+// connection's lifetime; here it is freed as soon as fn returns.
+func onFreshStack[T any](fn func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	c := make(chan result, 1)
+	go func() {
+		v, err := fn()
+		c <- result{v, err}
+	}()
+	r := <-c
+	return r.v, r.err
+}
+
+// connSubs counts the active subscriptions of one websocket connection.
+type connSubs struct {
+	mu sync.Mutex
+	n  int
+}
+
+type connSubsKey struct{}
+
+// subscriptionCap refuses a subscription when its connection already holds
+// max of them.
+func subscriptionCap(max int) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		c, ok := ctx.Value(connSubsKey{}).(*connSubs)
+		if !ok || max <= 0 || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+			return next(ctx)
+		}
+		c.mu.Lock()
+		full := c.n >= max
+		if !full {
+			c.n++
+		}
+		c.mu.Unlock()
+		if full {
+			err := gqlerror.Errorf("too many subscriptions on this connection (at most %d)", max)
+			err.Extensions = map[string]any{"code": string(errcode.InvalidInput)}
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
+		}
+		// The operation's context ends with the subscription.
+		context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			c.n--
+			c.mu.Unlock()
+		})
+		return next(ctx)
+	}
+}
+
+// AllowOrigins returns a websocket Origin check that allows requests
+// without an Origin header (non-browser clients), same-origin requests, and
+// the allowed origins (scheme://host[:port], as browsers send them);
+// gorilla answers others with 403.
+func AllowOrigins(allowed []string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || slices.Contains(allowed, origin) {
+			return true
+		}
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
 	}
 }
 
@@ -190,4 +403,8 @@ func writeError(w http.ResponseWriter, status int, code errcode.Code, err error)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
 	})
+}
+
+func isSubscription(oc *graphql.OperationContext) bool {
+	return oc.Operation != nil && oc.Operation.Operation == ast.Subscription
 }

@@ -15,6 +15,7 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/catalog"
+	"gatehouse/internal/discovery"
 	"gatehouse/internal/workflow"
 )
 
@@ -55,7 +56,21 @@ type Lifecycle interface {
 	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (audit.Verification, error)
 }
 
+// AuditLog is what the resolvers need of the whole audit log.
+type AuditLog interface {
+	Events(ctx context.Context, f audit.EventFilter) (*ent.AuditEventQuery, error)
+	Verify(ctx context.Context, from, to *time.Time) (*audit.LogVerification, error)
+}
+
+// Discovery is what the resolvers need of connector checks and discovery.
+type Discovery interface {
+	CheckConnection(ctx context.Context, id pulid.ID) (*discovery.Check, error)
+	Sync(ctx context.Context, id pulid.ID) (*discovery.Result, error)
+}
+
 var (
+	_ Discovery = (*discovery.Service)(nil)
+	_ AuditLog  = (*audit.Log)(nil)
 	_ Catalog   = (*catalog.Service)(nil)
 	_ Tokens    = (*auth.Authenticator)(nil)
 	_ Lifecycle = (*workflow.Service)(nil)
@@ -67,6 +82,12 @@ type Services struct {
 	Catalog  Catalog
 	Tokens   Tokens
 	Workflow Lifecycle
+	// Progress feeds the subscriptions; nil refuses them.
+	Progress *ProgressFeed
+	// AuditLog serves auditEvents and verifyAuditLog.
+	AuditLog AuditLog
+	// Discovery serves checkApplicationConnection and syncApplication.
+	Discovery Discovery
 }
 
 // Resolver is the resolver root.
@@ -75,11 +96,16 @@ type Resolver struct {
 	catalog  Catalog
 	tokens   Tokens
 	workflow Lifecycle
+	progress *ProgressFeed
+	auditLog AuditLog
+	// discovery serves checkApplicationConnection and syncApplication.
+	discovery Discovery
 }
 
 // NewSchema returns the executable schema over the given services.
 func NewSchema(s Services) graphql.ExecutableSchema {
 	return graph.NewExecutableSchema(graph.Config{
-		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow},
+		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow, progress: s.Progress,
+			auditLog: s.AuditLog, discovery: s.Discovery},
 	})
 }

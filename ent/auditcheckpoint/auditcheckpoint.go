@@ -61,7 +61,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "gatehouse/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// SeqValidator is a validator for the "seq" field. It is called by the builders before save.
 	SeqValidator func(int64) error

@@ -88,7 +88,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "gatehouse/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// ChainValidator is a validator for the "chain" field. It is called by the builders before save.
 	ChainValidator func(string) error

@@ -301,6 +301,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{GrantsColumns[4]},
 			},
+			{
+				Name:    "grant_source_item_id",
+				Unique:  false,
+				Columns: []*schema.Column{GrantsColumns[8]},
+			},
 		},
 	}
 	// IdentitiesColumns holds the columns for the "identities" table.

@@ -201,6 +201,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	auditcheckpointHooks := schema.AuditCheckpoint{}.Hooks()
+
+	auditcheckpoint.Hooks[1] = auditcheckpointHooks[0]
 	auditcheckpointMixinFields0 := auditcheckpointMixin[0].Fields()
 	_ = auditcheckpointMixinFields0
 	auditcheckpointFields := schema.AuditCheckpoint{}.Fields()
@@ -233,6 +236,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	auditeventHooks := schema.AuditEvent{}.Hooks()
+
+	auditevent.Hooks[1] = auditeventHooks[0]
 	auditeventMixinFields0 := auditeventMixin[0].Fields()
 	_ = auditeventMixinFields0
 	auditeventFields := schema.AuditEvent{}.Fields()

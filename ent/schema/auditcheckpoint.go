@@ -7,8 +7,10 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -37,6 +39,16 @@ func (AuditCheckpoint) Fields() []ent.Field {
 	}
 }
 
+// Indexes of AuditCheckpoint: the checkpoints of a chain (the checkpointer
+// reads each changed chain's last checkpointed head) and by time
+// (verification of a period).
+func (AuditCheckpoint) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("chain", "head_seq"),
+		index.Fields("at"),
+	}
+}
+
 // Annotations of AuditCheckpoint.
 func (AuditCheckpoint) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.RelayConnection()}
@@ -45,4 +57,10 @@ func (AuditCheckpoint) Annotations() []schema.Annotation {
 // Policy of AuditCheckpoint.
 func (AuditCheckpoint) Policy() ent.Policy {
 	return authz.AuditCheckpointPolicy()
+}
+
+// Hooks of AuditCheckpoint: the rows are append-only; updates and deletes are
+// refused (audit.ErrAppendOnly), as the database's triggers refuse them.
+func (AuditCheckpoint) Hooks() []ent.Hook {
+	return []ent.Hook{audit.AppendOnly}
 }

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/schema/index"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -66,4 +67,10 @@ func (AuditEvent) Annotations() []schema.Annotation {
 // Policy of AuditEvent.
 func (AuditEvent) Policy() ent.Policy {
 	return authz.AuditEventPolicy()
+}
+
+// Hooks of AuditEvent: the rows are append-only; updates and deletes are
+// refused (audit.ErrAppendOnly), as the database's triggers refuse them.
+func (AuditEvent) Hooks() []ent.Hook {
+	return []ent.Hook{audit.AppendOnly}
 }

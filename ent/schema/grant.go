@@ -52,6 +52,8 @@ func (Grant) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("identity_id", "entitlement_id"),
 		index.Fields("ends_at"),
+		// The grants an item made (audit reports and exports).
+		index.Fields("source_item_id"),
 	}
 }
 

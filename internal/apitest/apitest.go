@@ -33,7 +33,9 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -51,8 +53,17 @@ type Env struct {
 	Workflow *workflow.Service
 	// Statements counts the SQL statements the server's ent client sends.
 	Statements *dbtest.Counter
-	URL        string
+	// Feed computes and fans out the subscription events.
+	Feed *resolvers.ProgressFeed
+	// AuditLog checkpoints and verifies the whole audit log (the River
+	// checkpoint job runs it unless NoJobs).
+	AuditLog *audit.Log
+	// URL serves GraphQL (any path) and the reports under URL/reports/.
+	URL string
 }
+
+// WebsocketURL is the ws:// address of the GraphQL endpoint.
+func (e *Env) WebsocketURL() string { return "ws" + strings.TrimPrefix(e.URL, "http") }
 
 // Options tunes an Env.
 type Options struct {
@@ -62,6 +73,17 @@ type Options struct {
 	RetryDelay time.Duration
 	// NoJobs leaves River stopped: jobs are inserted but never worked.
 	NoJobs bool
+	// OwnPool opens a connection pool of the server's own on the database,
+	// as a second replica of the server would have.
+	OwnPool bool
+	// CheckOrigin decides websocket upgrades; nil allows requests without an
+	// Origin header and same-origin ones.
+	CheckOrigin func(*http.Request) bool
+	// Limits replaces resolvers.DefaultLimits when set.
+	Limits *resolvers.Limits
+	// CheckpointInterval is the period of the audit checkpoint job;
+	// default jobs.DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -72,8 +94,15 @@ func New(t testing.TB, db *dbtest.DB) *Env {
 // NewWith starts the API with options.
 func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	t.Helper()
+	pool := db.SQL
+	if opts.OwnPool {
+		var err error
+		pool, err = sql.Open(db.Name, db.DSN)
+		require.NoError(t, err)
+		t.Cleanup(func() { pool.Close() })
+	}
 	counter := &dbtest.Counter{}
-	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, db.SQL))))
+	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, pool))))
 	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
 	a := auth.New(client, []byte(Secret), time.Now)
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
@@ -90,11 +119,26 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = 50 * time.Millisecond
 	}
-	runner, err := jobs.New(db.SQL, riverDB, db.Dialect, jobs.Options{RetryDelay: opts.RetryDelay})
+	// The checkpointer has a client of its own: its statements are not the
+	// server's (Statements).
+	auditLog := audit.NewLog(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool))), db.Dialect)
+	runner, err := jobs.New(pool, riverDB, db.Dialect, jobs.Options{
+		RetryDelay: opts.RetryDelay, Checkpoints: auditLog, CheckpointInterval: opts.CheckpointInterval,
+	})
 	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
+	// The feed reads through a client of its own, so that its background
+	// queries stay out of Statements.
+	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN})
+	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStart()
+	require.NoError(t, feed.Start(startCtx))
+	t.Cleanup(feed.Stop)
 	wf := workflow.New(workflow.Config{
-		DB: db.SQL, Dialect: db.Dialect, Client: client,
+		DB: pool, Dialect: db.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
+		Published: feed.Published, Notify: feed.NotifyTx,
 	})
 	if !opts.NoJobs {
 		require.NoError(t, runner.Start(context.Background(), wf))
@@ -104,19 +148,29 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 			_ = runner.Stop(ctx)
 		})
 	}
+	limits := resolvers.DefaultLimits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
 	h := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema: resolvers.NewSchema(resolvers.Services{
-			Client: client, Catalog: catalog.New(client, reg, wf), Tokens: a, Workflow: wf,
+			Client: client, Catalog: catalog.New(client, reg, wf), Tokens: a, Workflow: wf, Progress: feed,
+			AuditLog:  auditLog,
+			Discovery: discovery.New(discovery.Config{DB: pool, Dialect: db.Dialect, Client: client, Connectors: reg, Now: time.Now}),
 		}),
 		Client:        client,
 		Auth:          a,
-		Log:           slog.New(slog.NewTextHandler(testLog{t}, nil)),
-		Limits:        resolvers.DefaultLimits,
+		Log:           log,
+		Limits:        limits,
 		Introspection: true,
+		CheckOrigin:   opts.CheckOrigin,
 	})
-	srv := httptest.NewServer(h)
+	mux := http.NewServeMux()
+	mux.Handle("/reports/", reports.Handler(reports.HandlerConfig{Reports: reports.New(client, time.Now), Auth: a, Log: log}))
+	mux.Handle("/", h)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, URL: srv.URL}
+	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, Feed: feed, AuditLog: auditLog, URL: srv.URL}
 }
 
 // testLog writes the handler's log (internal errors) to the test log.

@@ -55,3 +55,13 @@ const SystemChain = "system"
 
 // GenesisHash is the prev_hash of the first event of every chain.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Actions of the system chain written by discovery (syncApplication).
+const (
+	// DiscoveryImported records an entitlement, identity or grant that
+	// discovery found in an application and recorded (data.entity, data.op).
+	DiscoveryImported Action = "DISCOVERY_IMPORTED"
+	// DiscoveryAccessEnded records a grant ended because discovery no longer
+	// found its membership in the application.
+	DiscoveryAccessEnded Action = "DISCOVERY_ACCESS_ENDED"
+)

@@ -67,6 +67,26 @@ func Hash(prevHash string, canonical []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// CheckpointCanonical returns the canonical JSON of an audit checkpoint, the
+// bytes its hash covers (with its prev_hash, as for events): the object
+// {at, chain, head_hash, head_seq, seq} with sorted keys, no whitespace, and
+// at in UTC with six fractional digits. Any caller may use it; it cannot
+// fail.
+func CheckpointCanonical(seq int64, at time.Time, chain string, headSeq int64, headHash string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// Strings, integers and a sorted map always encode.
+	_ = enc.Encode(map[string]any{
+		"at":        at.UTC().Format(TimeFormat),
+		"chain":     chain,
+		"head_hash": headHash,
+		"head_seq":  headSeq,
+		"seq":       seq,
+	})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
 // canonicalOf is the canonical form of a stored event.
 func canonicalOf(e *ent.AuditEvent) ([]byte, error) {
 	return Canonical(e.Chain, e.Seq, e.At, e.Action, e.Actor, e.RequestID, e.ItemID, e.Data)

@@ -35,37 +35,72 @@ type Verification struct {
 func Verify(chain string, events []*ent.AuditEvent) Verification {
 	sorted := slices.Clone(events)
 	slices.SortStableFunc(sorted, func(a, b *ent.AuditEvent) int { return cmp.Compare(a.Seq, b.Seq) })
-	broken := func(checked int, seq int64, format string, args ...any) Verification {
-		return Verification{Checked: checked, FirstBrokenSeq: &seq, Reason: fmt.Sprintf(format, args...)}
+	v := newVerifier(chain)
+	for _, e := range sorted {
+		if !v.add(e) {
+			break
+		}
 	}
-	prev := GenesisHash
-	for i, e := range sorted {
-		want := int64(i) + 1
-		switch {
-		case e.Seq > want:
-			return broken(i, want, "seq %d missing", want)
-		case e.Seq < want && e.Seq < 1:
-			return broken(i, e.Seq, "seq %d: out of range (seqs start at 1)", e.Seq)
-		case e.Seq < want:
-			return broken(i, e.Seq, "seq %d: duplicated", e.Seq)
-		}
-		if e.Chain != chain {
-			return broken(i, e.Seq, "seq %d: belongs to chain %q, not %q", e.Seq, e.Chain, chain)
-		}
-		if e.PrevHash != prev {
-			if e.Seq == 1 {
-				return broken(i, e.Seq, "seq 1: prev_hash is not the genesis hash")
-			}
-			return broken(i, e.Seq, "seq %d: prev_hash does not match seq %d's hash", e.Seq, e.Seq-1)
-		}
-		canon, err := canonicalOf(e)
-		if err != nil {
-			return broken(i, e.Seq, "seq %d: %v", e.Seq, err)
-		}
-		if Hash(e.PrevHash, canon) != e.Hash {
-			return broken(i, e.Seq, "seq %d: hash mismatch (event data or fields changed)", e.Seq)
-		}
-		prev = e.Hash
+	return v.result()
+}
+
+// verifier checks one chain incrementally, its events given in seq order;
+// Verify and the log's verification share it.
+type verifier struct {
+	chain   string
+	prev    string // hash of the last sound event
+	checked int    // sound events so far
+	broken  *Verification
+}
+
+func newVerifier(chain string) *verifier {
+	return &verifier{chain: chain, prev: GenesisHash}
+}
+
+// add checks the next event and reports whether the chain is still sound.
+// Once broken, it ignores further events.
+func (v *verifier) add(e *ent.AuditEvent) bool {
+	if v.broken != nil {
+		return false
 	}
-	return Verification{Valid: true, Checked: len(sorted)}
+	fail := func(seq int64, format string, args ...any) bool {
+		v.broken = &Verification{Checked: v.checked, FirstBrokenSeq: &seq, Reason: fmt.Sprintf(format, args...)}
+		return false
+	}
+	want := int64(v.checked) + 1
+	switch {
+	case e.Seq > want:
+		return fail(want, "seq %d missing", want)
+	case e.Seq < want && e.Seq < 1:
+		return fail(e.Seq, "seq %d: out of range (seqs start at 1)", e.Seq)
+	case e.Seq < want:
+		return fail(e.Seq, "seq %d: duplicated", e.Seq)
+	}
+	if e.Chain != v.chain {
+		return fail(e.Seq, "seq %d: belongs to chain %q, not %q", e.Seq, e.Chain, v.chain)
+	}
+	if e.PrevHash != v.prev {
+		if e.Seq == 1 {
+			return fail(e.Seq, "seq 1: prev_hash is not the genesis hash")
+		}
+		return fail(e.Seq, "seq %d: prev_hash does not match seq %d's hash", e.Seq, e.Seq-1)
+	}
+	canon, err := canonicalOf(e)
+	if err != nil {
+		return fail(e.Seq, "seq %d: %v", e.Seq, err)
+	}
+	if Hash(e.PrevHash, canon) != e.Hash {
+		return fail(e.Seq, "seq %d: hash mismatch (event data or fields changed)", e.Seq)
+	}
+	v.prev = e.Hash
+	v.checked++
+	return true
+}
+
+// result is the verification of the events added so far.
+func (v *verifier) result() Verification {
+	if v.broken != nil {
+		return *v.broken
+	}
+	return Verification{Valid: true, Checked: v.checked}
 }

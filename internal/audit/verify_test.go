@@ -84,3 +84,41 @@ func TestVerifyInMemory(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckChainAgainstCheckpoints(t *testing.T) {
+	t.Parallel()
+	cp := func(seq, head int64, hash string) *ent.AuditCheckpoint {
+		return &ent.AuditCheckpoint{Seq: seq, Chain: audit.SystemChain, HeadSeq: head, HeadHash: hash}
+	}
+	evs := chainOf(t, audit.SystemChain, 4)
+	for _, tc := range []struct {
+		name   string
+		events []*ent.AuditEvent
+		cps    []*ent.AuditCheckpoint
+		broken int64 // 0: valid
+		reason string
+	}{
+		{"no checkpoints", evs, nil, 0, ""},
+		{"matching checkpoints, events after the last", evs, []*ent.AuditCheckpoint{cp(7, 3, evs[2].Hash), cp(2, 1, evs[0].Hash)}, 0, ""},
+		{"tail cut", evs[:2], []*ent.AuditCheckpoint{cp(2, 1, evs[0].Hash), cp(7, 4, evs[3].Hash)}, 3,
+			"seq 3 missing: checkpoint 7 recorded head seq 4, the chain ends at seq 2 (tail cut)"},
+		{"chain deleted", nil, []*ent.AuditCheckpoint{cp(5, 2, evs[1].Hash)}, 1,
+			"no events: checkpoint 5 recorded head seq 2 (chain deleted)"},
+		{"head hash differs", evs, []*ent.AuditCheckpoint{cp(5, 2, evs[2].Hash)}, 2,
+			"seq 2: hash differs from the one checkpoint 5 recorded"},
+		{"chain broken before the checkpoint check", evs[1:], []*ent.AuditCheckpoint{cp(5, 4, evs[3].Hash)}, 1, "seq 1 missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v := audit.CheckChain(audit.SystemChain, tc.events, tc.cps)
+			if tc.reason == "" {
+				require.True(t, v.Valid, v.Reason)
+				require.Equal(t, len(tc.events), v.Checked)
+				return
+			}
+			require.False(t, v.Valid)
+			require.Equal(t, tc.reason, v.Reason)
+			require.Equal(t, tc.broken, *v.FirstBrokenSeq)
+		})
+	}
+}

@@ -84,15 +84,18 @@ func firstLine(err error) string {
 // to the generated, package-level migrate.Tables.
 var tablesMu sync.Mutex
 
-// Migrate brings the database up to date: the ent schema, then River's
-// tables. It is idempotent. dialectName is dialect.SQLite or
-// dialect.Postgres.
+// Migrate brings the database up to date: the ent schema, the triggers that
+// make the audit tables append-only, then River's tables. It is idempotent.
+// dialectName is dialect.SQLite or dialect.Postgres.
 func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
 	tablesMu.Lock()
 	err := migrate.NewSchema(entsql.OpenDB(dialectName, db)).Create(ctx, migrate.WithForeignKeys(true))
 	tablesMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("migrate ent schema: %w", err)
+	}
+	if err := auditTriggers(ctx, db, dialectName); err != nil {
+		return fmt.Errorf("migrate audit triggers: %w", err)
 	}
 	if err := migrateRiver(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate river: %w", err)

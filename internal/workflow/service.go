@@ -50,6 +50,7 @@ type Service struct {
 	connectors Connectors
 	now        func() time.Time
 	published  func(requestIDs ...pulid.ID)
+	notify     func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
 }
 
 // Config holds what a Service needs.
@@ -64,6 +65,11 @@ type Config struct {
 	// Published is told, after each commit, which requests changed. It must
 	// not block.
 	Published func(requestIDs ...pulid.ID)
+	// Notify is told, inside each state change's transaction just before
+	// commit, which requests changed (on PostgreSQL: pg_notify, which is
+	// delivered only if the transaction commits). An error rolls the change
+	// back. Nil does nothing.
+	Notify func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
 }
 
 // New returns a Service.
@@ -81,6 +87,7 @@ func New(cfg Config) *Service {
 		connectors: cfg.Connectors,
 		now:        cfg.Now,
 		published:  published,
+		notify:     cfg.Notify,
 	}
 }
 
@@ -96,7 +103,8 @@ type txn struct {
 func (t *txn) touch(id pulid.ID) { t.changed = append(t.changed, id) }
 
 // inTx runs fn in a transaction whose ent client bypasses privacy (fn has
-// checked the caller), commits, and then publishes the changed requests.
+// checked the caller), notifies the changed requests inside it, commits, and
+// then publishes them.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -111,6 +119,14 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 		return err
+	}
+	if len(t.changed) > 0 && s.notify != nil {
+		if err := s.notify(ctx, sqlTx, distinct(t.changed)); err != nil {
+			if rerr := sqlTx.Rollback(); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+			return err
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)

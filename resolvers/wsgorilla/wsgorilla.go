@@ -38,14 +38,27 @@ type Options struct {
 	// write, so idle subscribers hold none. Nil means one sync.Pool shared by
 	// every connection of the Implementation.
 	WriteBufferPool websocket.BufferPool
+	// ReuseHTTPBuffers makes each connection read and write through the
+	// buffers net/http allocated for it (4 KiB each), which net/http keeps
+	// for the connection's whole life anyway, instead of allocating its own;
+	// the buffer sizes and the pool are then ignored. This is the least
+	// memory per connection.
+	ReuseHTTPBuffers bool
 	// EnableCompression negotiates permessage-deflate; it costs memory per
 	// connection and is off by default.
 	EnableCompression bool
+	// WriteTimeout bounds each message write, so that a peer that stops
+	// reading cannot hold a writer (and the connection's lock) forever; the
+	// connection fails instead. Zero means no limit.
+	WriteTimeout time.Duration
 }
 
 // Implementation is a transport.WebsocketImplementation backed by gorilla.
 // It is safe for concurrent use.
-type Implementation struct{ upgrader websocket.Upgrader }
+type Implementation struct {
+	upgrader     websocket.Upgrader
+	writeTimeout time.Duration
+}
 
 var _ transport.WebsocketImplementation = (*Implementation)(nil)
 
@@ -55,13 +68,21 @@ func New(opts Options) *Implementation {
 	if pool == nil {
 		pool = &sync.Pool{}
 	}
-	return &Implementation{upgrader: websocket.Upgrader{
+	if opts.ReuseHTTPBuffers {
+		// gorilla reuses the hijacked bufio buffers when no size and no
+		// pool is set.
+		opts.ReadBufferSize, opts.WriteBufferSize, pool = 0, 0, nil
+	}
+	u := websocket.Upgrader{
 		CheckOrigin:       opts.CheckOrigin,
 		ReadBufferSize:    opts.ReadBufferSize,
 		WriteBufferSize:   opts.WriteBufferSize,
-		WriteBufferPool:   pool,
 		EnableCompression: opts.EnableCompression,
-	}}
+	}
+	if pool != nil {
+		u.WriteBufferPool = pool
+	}
+	return &Implementation{upgrader: u, writeTimeout: opts.WriteTimeout}
 }
 
 // Accept upgrades the request, offering the subprotocols gqlgen supports. On
@@ -74,12 +95,26 @@ func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts tra
 	if err != nil {
 		return nil, fmt.Errorf("wsgorilla: upgrade: %w", err)
 	}
-	return &conn{ws}, nil
+	return &conn{Conn: ws, writeTimeout: i.writeTimeout}, nil
 }
 
 // conn adapts *websocket.Conn to transport.WebsocketConn, including the
 // optional read limiter and read deadliner interfaces.
-type conn struct{ *websocket.Conn }
+type conn struct {
+	*websocket.Conn
+	writeTimeout time.Duration
+}
+
+// WriteJSON writes one message within the write timeout. gqlgen serialises
+// writes on a connection.
+func (c *conn) WriteJSON(v any) error {
+	if c.writeTimeout > 0 {
+		if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+			return err
+		}
+	}
+	return c.Conn.WriteJSON(v)
+}
 
 var (
 	_ transport.WebsocketConn          = (*conn)(nil)

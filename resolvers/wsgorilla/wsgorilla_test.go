@@ -199,3 +199,53 @@ func TestDefaultCheckOriginIsSameOrigin(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.NoError(t, resp.Body.Close())
 }
+
+func TestReuseHTTPBuffers(t *testing.T) {
+	t.Parallel()
+	h, url := serve(t, wsgorilla.Options{ReuseHTTPBuffers: true}, nil)
+	c := dial(t, url, "graphql-transport-ws", nil)
+	send(t, c, message{Type: "connection_init"})
+	require.Equal(t, "connection_ack", read(t, c).Type)
+	// A message larger than the 4 KiB buffers crosses their boundaries.
+	query, err := json.Marshal(map[string]string{"query": "subscription { name }" + strings.Repeat(" ", 10<<10)})
+	require.NoError(t, err)
+	send(t, c, message{ID: "1", Type: "subscribe", Payload: query})
+	h.SendNextSubscriptionMessage()
+	m := read(t, c)
+	require.Equal(t, "next", m.Type)
+	require.JSONEq(t, `{"data":{"name":"test"}}`, string(m.Payload))
+}
+
+// TestWriteTimeoutFailsStuckWrites: a peer that stops reading makes writes
+// fail after the timeout instead of blocking forever.
+func TestWriteTimeoutFailsStuckWrites(t *testing.T) {
+	t.Parallel()
+	impl := wsgorilla.New(wsgorilla.Options{WriteTimeout: 200 * time.Millisecond})
+	result := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := impl.Accept(w, r, transport.WebsocketAcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			result <- err
+			return
+		}
+		defer conn.Close()
+		big := map[string]string{"payload": strings.Repeat("x", 64<<10)}
+		start := time.Now()
+		for time.Since(start) < 10*time.Second {
+			if err := conn.WriteJSON(big); err != nil {
+				result <- err
+				return
+			}
+		}
+		result <- nil
+	}))
+	t.Cleanup(srv.Close)
+	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws", nil)
+	_ = c // never read
+	select {
+	case err := <-result:
+		require.Error(t, err, "writes to a peer that does not read must fail")
+	case <-time.After(15 * time.Second):
+		t.Fatal("a write blocked past the timeout")
+	}
+}

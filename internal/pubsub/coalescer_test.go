@@ -1,0 +1,40 @@
+package pubsub_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/internal/pubsub"
+)
+
+func TestCoalescerBatchesWithoutDuplicates(t *testing.T) {
+	base := runtime.NumGoroutine()
+	var mu sync.Mutex
+	var batches [][]string
+	release := make(chan struct{})
+	c := pubsub.NewCoalescer(3, func(_ context.Context, keys []string) {
+		<-release
+		mu.Lock()
+		batches = append(batches, keys)
+		mu.Unlock()
+	})
+	c.Start(context.Background())
+	c.Add("a") // the worker takes it and waits
+	time.Sleep(20 * time.Millisecond)
+	c.Add("b", "c", "b", "d", "e", "c") // Add does not block while the worker is busy
+	close(release)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(batches) == 3
+	}, 2*time.Second, time.Millisecond)
+	require.Equal(t, [][]string{{"a"}, {"b", "c", "d"}, {"e"}}, batches)
+	c.Stop()
+	c.Stop()
+	waitGoroutines(t, base)
+}

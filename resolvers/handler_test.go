@@ -1,0 +1,70 @@
+package resolvers_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/dbtest"
+)
+
+// TestRequestErrorsFollowGraphQLOverHTTP checks the statuses and bodies the
+// graphql-http audit expects (e2e runs the audit itself): request errors
+// carry no "data" entry; with application/json, document errors are 200 and
+// a body that is not a GraphQL request is 400; with
+// application/graphql-response+json, request errors are 400.
+func TestRequestErrorsFollowGraphQLOverHTTP(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	token := env.Token(t, env.User(t, "u@example.com", enum.PlatformRoleUser))
+	const gqlJSON = "application/graphql-response+json"
+	for _, tc := range []struct {
+		name, accept, body string
+		status             int
+		data               bool
+	}{
+		{"parse failure", "application/json", `{"query":"{"}`, 200, false},
+		{"validation failure", "application/json", `{"query":"{ nope }"}`, 200, false},
+		{"variable coercion", "application/json", `{"query":"query($id: ID!) { node(id: $id) { id } }","variables":{"id":null}}`, 200, false},
+		{"no accept header", "", `{"query":"{"}`, 200, false},
+		{"missing query", "application/json", `{"qeury":"{ __typename }"}`, 400, false},
+		{"not json", "application/json", `not json`, 400, false},
+		{"parse failure", gqlJSON, `{"query":"{"}`, 400, false},
+		{"validation failure", gqlJSON, `{"query":"{ nope }"}`, 400, false},
+		{"variable coercion", gqlJSON, `{"query":"query($id: ID!) { node(id: $id) { id } }","variables":{"id":null}}`, 400, false},
+		{"success", "application/json", `{"query":"{ __typename }"}`, 200, true},
+		{"success", gqlJSON, `{"query":"{ __typename }"}`, 200, true},
+		{"field error", "application/json", `{"query":"{ node(id: \"req_01J00000000000000000000000\") { id } accessRequests(first: 9999) { totalCount } }"}`, 200, true},
+	} {
+		req, err := http.NewRequest(http.MethodPost, env.URL, strings.NewReader(tc.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.NoError(t, res.Body.Close())
+		require.Equal(t, tc.status, res.StatusCode, "%s (%s): %s", tc.name, tc.accept, raw)
+		var body map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(raw, &body), "%s", raw)
+		_, hasData := body["data"]
+		require.Equal(t, tc.data, hasData, "%s (%s): %s", tc.name, tc.accept, raw)
+		if !tc.data {
+			require.Contains(t, string(body["errors"]), "INVALID_INPUT")
+		}
+	}
+
+	// Unauthenticated requests keep their 401.
+	res := env.Do(t, "", `{ __typename }`, nil)
+	require.Equal(t, http.StatusUnauthorized, res.Status)
+}

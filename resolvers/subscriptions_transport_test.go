@@ -1,0 +1,310 @@
+package resolvers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/dbtest"
+	"gatehouse/resolvers"
+)
+
+// transportEnv is a server with short websocket timers and a small
+// subscription cap, and an allow-list of one foreign origin.
+func transportEnv(t *testing.T) (*apitest.Env, string) {
+	t.Helper()
+	limits := resolvers.DefaultLimits
+	limits.WebsocketInit = 200 * time.Millisecond
+	limits.WebsocketKeepAlive = 100 * time.Millisecond
+	limits.Subscriptions = 3
+	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{
+		Limits:      &limits,
+		CheckOrigin: resolvers.AllowOrigins([]string{"https://app.example"}),
+	})
+	u := env.User(t, "u@example.com", enum.PlatformRoleUser)
+	return env, env.Token(t, u)
+}
+
+// closeCode reads until the server closes the socket and returns the code.
+func closeCode(t *testing.T, c *websocket.Conn) int {
+	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		require.ErrorAs(t, err, &ce)
+		return ce.Code
+	}
+}
+
+func TestWebsocketAuthenticationClosesWith4401(t *testing.T) {
+	t.Parallel()
+	env, token := transportEnv(t)
+	for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+		for name, payload := range map[string]string{
+			"bad token":     `{"authorization":"Bearer not-a-token"}`,
+			"no token":      `{}`,
+			"no payload":    ``,
+			"wrong scheme":  `{"authorization":"Basic ` + token + `"}`,
+			"expired token": `{"authorization":"Bearer ` + token + `x"}`,
+		} {
+			c, _, err := dialWS(t, env.WebsocketURL(), nil, proto)
+			require.NoError(t, err)
+			m := wsMessage{Type: "connection_init"}
+			if payload != "" {
+				m.Payload = json.RawMessage(payload)
+			}
+			require.NoError(t, c.WriteJSON(m))
+			require.Equal(t, 4401, closeCode(t, c), "%s over %s", name, proto)
+		}
+	}
+	// The good token is accepted on both.
+	connectWS(t, env.WebsocketURL(), token)
+	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
+	require.NoError(t, err)
+	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	var ack wsMessage
+	require.NoError(t, c.ReadJSON(&ack))
+	require.Equal(t, "connection_ack", ack.Type)
+}
+
+func TestWebsocketInitTimeoutClosesWith4408(t *testing.T) {
+	t.Parallel()
+	env, _ := transportEnv(t)
+	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
+	require.NoError(t, err)
+	start := time.Now()
+	require.Equal(t, 4408, closeCode(t, c))
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestWebsocketOriginAllowList(t *testing.T) {
+	t.Parallel()
+	env, token := transportEnv(t)
+	for origin, allowed := range map[string]bool{
+		"":                         true, // non-browser clients send none
+		"https://app.example":      true, // GATEHOUSE_ALLOWED_ORIGINS
+		env.URL:                    true, // same origin
+		"https://evil.example":     false,
+		"https://app.example.evil": false,
+		"null":                     false,
+	} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := dialWS(t, env.WebsocketURL(), h, "graphql-transport-ws")
+		if !allowed {
+			require.ErrorIs(t, err, websocket.ErrBadHandshake, origin)
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, origin)
+			continue
+		}
+		require.NoError(t, err, origin)
+		require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+		var ack wsMessage
+		require.NoError(t, c.ReadJSON(&ack))
+		require.Equal(t, "connection_ack", ack.Type, origin)
+	}
+}
+
+func TestWebsocketSubscriptionCapPerConnection(t *testing.T) {
+	t.Parallel()
+	env, token := transportEnv(t)
+	c := connectWS(t, env.WebsocketURL(), token)
+	subs := make([]*wsSub, 3)
+	for i := range subs {
+		subs[i] = c.subscribe(subMyTaskProgress, nil)
+	}
+	waitSubscribers(t, env, 3)
+	over := c.subscribe(subMyTaskProgress, nil)
+	m := over.next(5 * time.Second)
+	require.Contains(t, []string{"next", "error"}, m.Type)
+	require.Contains(t, string(m.Payload), "too many subscriptions")
+	require.Equal(t, "complete", over.next(5*time.Second).Type)
+
+	// Ending one makes room; another connection has its own allowance.
+	subs[0].stop()
+	require.Equal(t, "complete", subs[0].next(5*time.Second).Type)
+	waitSubscribers(t, env, 2)
+	c.subscribe(subMyTaskProgress, nil)
+	other := connectWS(t, env.WebsocketURL(), token)
+	for range 3 {
+		other.subscribe(subMyTaskProgress, nil)
+	}
+	waitSubscribers(t, env, 6)
+}
+
+func TestWebsocketReadLimit(t *testing.T) {
+	t.Parallel()
+	env, token := transportEnv(t)
+	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
+	require.NoError(t, err)
+	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	var ack wsMessage
+	require.NoError(t, c.ReadJSON(&ack))
+
+	// 64 KiB is the limit: a query just under it is read (and refused by the
+	// parser's token limit or run), one over it closes the socket with 1009.
+	payload, err := json.Marshal(map[string]string{"query": "subscription { myTaskProgress { mine { done } } }" + strings.Repeat(" ", 65<<10)})
+	require.NoError(t, err)
+	require.NoError(t, c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: payload}))
+	require.Equal(t, websocket.CloseMessageTooBig, closeCode(t, c))
+}
+
+func TestWebsocketKeepAlive(t *testing.T) {
+	t.Parallel()
+	env, token := transportEnv(t)
+
+	// graphql-transport-ws: the server pings; a client that never answers is
+	// closed after two intervals.
+	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
+	require.NoError(t, err)
+	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	var pings int
+	for {
+		var m wsMessage
+		if err := c.ReadJSON(&m); err != nil {
+			break
+		}
+		if m.Type == "ping" {
+			pings++
+		}
+	}
+	require.GreaterOrEqual(t, pings, 1)
+
+	// A client that answers stays connected.
+	live := connectWS(t, env.WebsocketURL(), token) // its reader answers pings
+	s := live.subscribe(subMyTaskProgress, nil)
+	waitSubscribers(t, env, 1)
+	time.Sleep(600 * time.Millisecond)
+	require.Equal(t, 1, env.Feed.Subscribers(), "a client that pongs is kept")
+	s.quiet(0)
+
+	// graphql-ws: "ka" messages.
+	legacy, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
+	require.NoError(t, err)
+	require.NoError(t, legacy.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	require.NoError(t, legacy.SetReadDeadline(time.Now().Add(5*time.Second)))
+	kas := 0
+	for kas < 3 {
+		var m wsMessage
+		require.NoError(t, legacy.ReadJSON(&m))
+		if m.Type == "ka" {
+			kas++
+		}
+	}
+}
+
+// TestLegacyProtocolDeliversEvents subscribes over graphql-ws.
+func TestLegacyProtocolDeliversEvents(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+		r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
+		require.NoError(t, err)
+		x := manualApp(t, env, "X", admin)
+
+		c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
+		require.NoError(t, err)
+		require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + env.Token(t, m) + `"}`)}))
+		require.NoError(t, c.WriteJSON(wsMessage{ID: "1", Type: "start", Payload: json.RawMessage(`{"query":"subscription { myTaskProgress { mine { done total percent } } }"}`)}))
+		waitSubscribers(t, env, 1)
+		submit(t, env, env.Token(t, r), x)
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		for {
+			var msg wsMessage
+			require.NoError(t, c.ReadJSON(&msg))
+			if msg.Type == "data" {
+				require.Equal(t, "1", msg.ID)
+				require.JSONEq(t, `{"data":{"myTaskProgress":{"mine":{"done":0,"total":1,"percent":0}}}}`, string(msg.Payload))
+				return
+			}
+		}
+	})
+}
+
+// TestNoGoroutineLeakAfterSubscribeCycles opens and ends 1,000 subscriptions
+// over one websocket, then drops 50 connections abruptly (TCP close, no
+// close frame), and checks that the server is back to its goroutines and
+// holds no subscription. Not parallel: it counts the process's goroutines.
+func TestNoGoroutineLeakAfterSubscribeCycles(t *testing.T) {
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+	r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
+	require.NoError(t, err)
+	id := submit(t, env, env.Token(t, r), manualApp(t, env, "X", admin))
+	token := env.Token(t, r)
+
+	// Warm up (pools, caches), then count.
+	warm := connectWS(t, env.WebsocketURL(), token)
+	p := &progressStream{sub: warm.subscribe(subRequestProgress, map[string]any{"id": id})}
+	p.expect(t, "warm-up", completion{0, 1, 0}, completion{0, 0, 100})
+	p.sub.stop()
+	waitSubscribers(t, env, 0)
+	time.Sleep(100 * time.Millisecond)
+	base, _ := serverGoroutines()
+
+	c := connectWS(t, env.WebsocketURL(), token)
+	for i := range 1000 {
+		s := c.subscribe(subRequestProgress, map[string]any{"id": id})
+		if i%2 == 0 {
+			s.next(10 * time.Second) // the snapshot
+		}
+		s.stop()
+	}
+	for range 50 {
+		abrupt := connectWS(t, env.WebsocketURL(), token)
+		abrupt.subscribe(subRequestProgress, map[string]any{"id": id})
+		abrupt.subscribe(subMyTaskProgress, nil)
+		time.Sleep(2 * time.Millisecond)
+		_ = abrupt.conn.UnderlyingConn().Close()
+	}
+	require.NoError(t, c.conn.Close())
+	require.Eventually(t, func() bool { return env.Feed.Subscribers() == 0 }, 10*time.Second, 10*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, dump := serverGoroutines()
+		if n <= base {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("websocket goroutines: %d, want at most %d\n%s", n, base, dump)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serverGoroutines counts the goroutines that serve connections and
+// subscriptions (River's come and go on their own), and returns their stacks.
+func serverGoroutines() (int, string) {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	var dump strings.Builder
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, marker := range []string{"gqlgen/graphql/handler/transport", "gorilla/websocket", "gatehouse/internal/pubsub",
+			"gatehouse/resolvers.", "net/http.(*conn).serve"} {
+			if strings.Contains(g, marker) {
+				n++
+				dump.WriteString(g + "\n\n")
+				break
+			}
+		}
+	}
+	return n, dump.String()
+}
