@@ -454,7 +454,7 @@ func TestFulfilExtensionMovesEnd(t *testing.T) {
 		c := o.fulCast(t)
 		_, e := o.app(t, "Wiki", enum.FulfillmentDirectAutoApproved, nil)
 
-		first := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT3S"})
+		first := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT8S"})
 		o.fulAwait(t, c.tokB, first.Items[0].ID, "FULFILLED")
 		gs := o.fulGrants(t, c.tokB, e.ID)
 		require.Len(t, gs, 1)
