@@ -18,6 +18,7 @@ import (
 	"gatehouse/connectors"
 	"gatehouse/connectors/connectortest"
 	"gatehouse/connectors/scim"
+	"gatehouse/connectors/scim/scimtest"
 )
 
 const tokenVar = "IDP_SCIM_TOKEN"
@@ -160,7 +161,7 @@ func TestEnsureIdentityAdoptsOnConflict(t *testing.T) {
 		s.beforeCreate.Store(nil)
 		// Another writer creates the user between the connector's search
 		// and its POST.
-		res, err := users{s.store}.Create(nil, map[string]any{"userName": u.Email})
+		res, err := scimtest.Users{S: s.store}.Create(nil, map[string]any{"userName": u.Email})
 		if err != nil {
 			t.Errorf("create the racing user: %v", err)
 		}
