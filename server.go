@@ -495,6 +495,10 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		Progress: feed, AuditLog: auditLog,
 		Discovery: discovery.New(discovery.Config{DB: a.db, Dialect: a.dialect, Client: a.client, Connectors: reg, Now: time.Now}),
 	})
+	// baseCtx ends after the HTTP server has shut down; websockets, which
+	// Shutdown does not track, close with it.
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,
 		Client:        a.client,
@@ -504,6 +508,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		Introspection: cfg.introspection,
 		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
 		CheckOrigin:   resolvers.AllowOrigins(cfg.allowedOrigins),
+		Context:       baseCtx,
 	})
 
 	mux := http.NewServeMux()
@@ -529,8 +534,6 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	if sink != nil {
 		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
 	}
-	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -557,7 +560,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	cancelBase() // ends websocket subscriptions, which Shutdown does not track
+	cancelBase() // closes the websockets
 	return err
 }
 

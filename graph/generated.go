@@ -7695,9 +7695,10 @@ type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
 # what it may see: the request is checked when it subscribes, and each event
-# goes to the request's audience (its requester, its beneficiary and its
-# current assignees) plus risk managers and IT admins. Events leave only after
-# the change commits.
+# goes to the request's audience (its requester, its beneficiary, its current
+# assignees and, while an item of a MANUAL application is APPROVED and waits
+# for them, that application's owners) plus risk managers and IT admins.
+# Events leave only after the change commits.
 
 type Subscription {
   """

@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -50,9 +49,12 @@ type Limits struct {
 	// connection_init (then 4408).
 	WebsocketInit time.Duration
 	// WebsocketKeepAlive is the ping interval (graphql-transport-ws; a
-	// connection without pong for two intervals is closed) and the "ka"
-	// interval (graphql-ws).
+	// client silent for two intervals, pongs included, is closed) and the
+	// "ka" interval (graphql-ws).
 	WebsocketKeepAlive time.Duration
+	// WebsocketWrite bounds one websocket write: a client that stops
+	// reading is disconnected after it, and its subscriptions end.
+	WebsocketWrite time.Duration
 }
 
 // DefaultLimits are the limits of a production server.
@@ -65,6 +67,7 @@ var DefaultLimits = Limits{
 	Subscriptions:      50,
 	WebsocketInit:      10 * time.Second,
 	WebsocketKeepAlive: 25 * time.Second,
+	WebsocketWrite:     10 * time.Second,
 }
 
 // HandlerConfig configures the /query handler.
@@ -81,28 +84,26 @@ type HandlerConfig struct {
 	// CheckOrigin decides websocket upgrades; nil allows requests without an
 	// Origin header and same-origin ones.
 	CheckOrigin func(*http.Request) bool
+	// Context closes every websocket when it ends (server shutdown); nil
+	// never does.
+	Context context.Context
 }
 
 // NewHandler returns the GraphQL endpoint: POST, GET (queries only) and
 // websocket transports, authentication, limits and the error presenter.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	srv := handler.New(cfg.Schema)
-	srv.AddTransport(transport.Websocket{
-		Implementation: wsgorilla.New(wsgorilla.Options{
-			CheckOrigin: cfg.CheckOrigin, // nil: gorilla's same-origin rule
-			// net/http keeps its 4 KiB read and write buffers for the life of
-			// a hijacked connection; gorilla uses them rather than more.
-			ReuseHTTPBuffers: true,
-			WriteTimeout:     10 * time.Second,
-		}),
-		InitFunc:    websocketInit(cfg.Auth),
-		InitTimeout: cfg.Limits.WebsocketInit,
-		// graphql-transport-ws: ping, and close when no pong comes within two
-		// intervals; legacy graphql-ws: "ka" messages.
-		PingPongInterval:      cfg.Limits.WebsocketKeepAlive,
-		KeepAlivePingInterval: cfg.Limits.WebsocketKeepAlive,
-		PayloadReadLimit:      &cfg.Limits.WebsocketRead,
-	})
+	srv.AddTransport(wsgorilla.New(wsgorilla.Config{
+		CheckOrigin:   cfg.CheckOrigin, // nil: gorilla's same-origin rule
+		Init:          websocketInit(cfg.Auth),
+		InitTimeout:   cfg.Limits.WebsocketInit,
+		KeepAlive:     cfg.Limits.WebsocketKeepAlive,
+		ReadLimit:     cfg.Limits.WebsocketRead,
+		WriteTimeout:  cfg.Limits.WebsocketWrite,
+		MaxOperations: cfg.Limits.Subscriptions,
+		Log:           cfg.Log,
+		Context:       cfg.Context,
+	}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -117,13 +118,12 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))
+	srv.Use(&gqllimit.Complexity{Max: cfg.Limits.Complexity})
 	srv.Use(gqllimit.Depth{Max: cfg.Limits.Depth})
 	for _, ext := range cfg.Extensions {
 		srv.Use(ext)
 	}
 	srv.AroundOperations(readOnlyGuard)
-	srv.AroundOperations(subscriptionCap(cfg.Limits.Subscriptions))
 	// Loaders batch the reads of one response. Subscription events carry
 	// their numbers already; a field that needs more gets fresh loaders of
 	// its own (workflow.LoadersFrom), never ones cached by an earlier event,
@@ -285,80 +285,22 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 // websocketInit authenticates a websocket from the connection_init payload
 // {"authorization": "Bearer …"}; refused credentials close the socket with
 // 4401 (4500 when the database fails).
-func websocketInit(a Authenticator) transport.WebsocketInitFunc {
-	return func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := bearer(p.GetString("authorization"))
-		if token == "" {
-			token = bearer(p.Authorization())
-		}
-		v, err := onFreshStack(func() (*authz.Viewer, error) { return a.Authenticate(ctx, token) })
-		if err != nil {
-			code := 4401
-			if errcode.Of(err) != errcode.Unauthenticated {
-				code = 4500
-				err = errors.New("internal error")
+func websocketInit(a Authenticator) wsgorilla.InitFunc {
+	return func(ctx context.Context, p map[string]any) (context.Context, error) {
+		token := ""
+		for _, key := range []string{"authorization", "Authorization"} {
+			if s, ok := p[key].(string); ok && token == "" {
+				token = bearer(s)
 			}
-			return transport.WithWebsocketCloseCode(ctx, code), nil, err
 		}
-		ctx = context.WithValue(ctx, connSubsKey{}, &connSubs{})
-		return authz.NewContext(ctx, v), nil, nil
-	}
-}
-
-// onFreshStack runs fn on a short-lived goroutine and waits for it. A
-// goroutine's stack grows to its deepest call and shrinks only slowly, so
-// deep one-off work (a database query) on a long-lived goroutine, such as a
-// websocket's read loop or a subscription's, would pin a large stack for the
-// connection's lifetime; here it is freed as soon as fn returns.
-func onFreshStack[T any](fn func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		v, err := fn()
-		c <- result{v, err}
-	}()
-	r := <-c
-	return r.v, r.err
-}
-
-// connSubs counts the active subscriptions of one websocket connection.
-type connSubs struct {
-	mu sync.Mutex
-	n  int
-}
-
-type connSubsKey struct{}
-
-// subscriptionCap refuses a subscription when its connection already holds
-// max of them.
-func subscriptionCap(max int) graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		oc := graphql.GetOperationContext(ctx)
-		c, ok := ctx.Value(connSubsKey{}).(*connSubs)
-		if !ok || max <= 0 || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
-			return next(ctx)
+		v, err := a.Authenticate(ctx, token)
+		if err != nil {
+			if errcode.Of(err) != errcode.Unauthenticated {
+				return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseInternalError, Reason: "internal error"}
+			}
+			return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: err.Error()}
 		}
-		c.mu.Lock()
-		full := c.n >= max
-		if !full {
-			c.n++
-		}
-		c.mu.Unlock()
-		if full {
-			err := gqlerror.Errorf("too many subscriptions on this connection (at most %d)", max)
-			err.Extensions = map[string]any{"code": string(errcode.InvalidInput)}
-			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
-		}
-		// The operation's context ends with the subscription.
-		context.AfterFunc(ctx, func() {
-			c.mu.Lock()
-			c.n--
-			c.mu.Unlock()
-		})
-		return next(ctx)
+		return authz.NewContext(ctx, v), nil
 	}
 }
 

@@ -41,35 +41,30 @@ func (r *Resolver) requestProgress(ctx context.Context, id pulid.ID) (<-chan *gr
 	if err != nil {
 		return nil, err
 	}
-	// The queries run on a fresh stack (see onFreshStack): this goroutine
-	// lives as long as the subscription.
+	// Privacy filters the query: a request v may not see does not exist.
+	ok, err := r.client.AccessRequest.Query().Where(accessrequest.ID(id)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errcode.New(errcode.NotFound, "access request %s not found", id)
+	}
+	// Subscribe before reading the snapshot, so that no change falls between
+	// them; the gate holds events until the snapshot is queued and drops
+	// those computed before it. A failed snapshot ends the subscription.
 	g := &snapshotGate{}
-	var sub *pubsub.Subscription[*graph.RequestProgress]
-	snap, err := onFreshStack(func() (*progressEvent, error) {
-		// Privacy filters the query: a request v may not see does not exist.
-		ok, err := r.client.AccessRequest.Query().Where(accessrequest.ID(id)).Exist(ctx)
-		if err != nil {
-			return nil, err
+	sub := pubsub.SubscribeFunc(f.broker, ctx, topicRequestPfx+string(id), func(ev *progressEvent) (*graph.RequestProgress, bool) {
+		if !ev.visibleTo(v) || !g.pass(ev) {
+			return nil, false
 		}
-		if !ok {
-			return nil, errcode.New(errcode.NotFound, "access request %s not found", id)
-		}
-		// Subscribe before reading the snapshot, so that no change falls
-		// between them; the gate holds events until the snapshot is queued
-		// and drops those computed before it.
-		sub = pubsub.SubscribeFunc(f.broker, ctx, topicRequestPfx+string(id), func(ev *progressEvent) (*graph.RequestProgress, bool) {
-			if !ev.visibleTo(v) || !g.pass(ev) {
-				return nil, false
-			}
-			return requestProgressFor(ev, v), true
-		})
-		snap, err := f.snapshot(ctx, id)
+		return requestProgressFor(ev, v), true
+	})
+	snap, err := f.snapshot(ctx, id)
+	if err != nil {
+		sub.End()
 		if ent.IsNotFound(err) {
 			return nil, errcode.New(errcode.NotFound, "access request %s not found", id)
 		}
-		return snap, err
-	})
-	if err != nil {
 		return nil, err
 	}
 	g.open(snap, func(ev *progressEvent) { sub.Offer(requestProgressFor(ev, v)) })

@@ -298,7 +298,7 @@ func serverGoroutines() (int, string) {
 	var dump strings.Builder
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		for _, marker := range []string{"gqlgen/graphql/handler/transport", "gorilla/websocket", "gatehouse/internal/pubsub",
-			"gatehouse/resolvers.", "net/http.(*conn).serve"} {
+			"gatehouse/resolvers.", "gatehouse/resolvers/wsgorilla.", "net/http.(*conn).serve"} {
 			if strings.Contains(g, marker) {
 				n++
 				dump.WriteString(g + "\n\n")

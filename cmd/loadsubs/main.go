@@ -43,6 +43,7 @@ type config struct {
 	mix        float64
 	dialers    int
 	timeout    time.Duration
+	settle     time.Duration
 	maxP99     time.Duration
 	maxKB      float64
 	jsonOutput bool
@@ -56,6 +57,7 @@ func main() {
 	flag.Float64Var(&cfg.mix, "mix", 0.5, "share of subscribers on myTaskProgress (the rest on requestProgress)")
 	flag.IntVar(&cfg.dialers, "dialers", 64, "connections opened concurrently")
 	flag.DurationVar(&cfg.timeout, "timeout", 60*time.Second, "how long to wait for the event")
+	flag.DurationVar(&cfg.settle, "settle", 2*time.Second, "pause between the last subscriber going live and measuring memory")
 	flag.DurationVar(&cfg.maxP99, "max-p99", 0, "fail when the p99 delivery time exceeds this (0: no limit)")
 	flag.Float64Var(&cfg.maxKB, "max-kb", 0, "fail when the resident memory per subscription exceeds this many KB (0: no limit)")
 	flag.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON line too")
@@ -156,7 +158,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		}
 	}
 	res.ConnectSeconds = time.Since(start).Seconds()
-	time.Sleep(2 * time.Second) // let the server settle before measuring memory
+	time.Sleep(cfg.settle) // let the server settle before measuring memory
 	after, err := scrape(ctx, g.http, metricsURL)
 	if err != nil {
 		return nil, err

@@ -84,6 +84,9 @@ type Options struct {
 	// CheckpointInterval is the period of the audit checkpoint job;
 	// default jobs.DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
+	// FeedBuffer is the per-subscription event buffer; default
+	// pubsub.DefaultBuffer.
+	FeedBuffer int
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -130,7 +133,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	// The feed reads through a client of its own, so that its background
 	// queries stay out of Statements.
 	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN})
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer})
 	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelStart()
 	require.NoError(t, feed.Start(startCtx))

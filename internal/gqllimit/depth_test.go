@@ -183,3 +183,47 @@ func TestDepthThroughServer(t *testing.T) {
 	}, post(`{ `+nest(4)+` }`))
 	require.Equal(t, int32(1), executed.Load(), "a refused operation never runs")
 }
+
+// TestComplexityThroughServer: each field costs one plus its children, and
+// an operation over the limit is refused before it runs.
+func TestComplexityThroughServer(t *testing.T) {
+	t.Parallel()
+	var executed atomic.Int32
+	h := handler.New(&graphql.ExecutableSchemaMock{
+		SchemaFunc: func() *ast.Schema { return schema },
+		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
+			return 0, false // gqlgen's default: 1 + children
+		},
+		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
+			executed.Add(1)
+			return graphql.OneShot(&graphql.Response{Data: []byte(`{"user":null}`)})
+		},
+	})
+	h.AddTransport(transport.POST{})
+	h.Use(&gqllimit.Complexity{Max: 3})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	post := func(query string) map[string]any {
+		body, err := json.Marshal(map[string]string{"query": query})
+		require.NoError(t, err)
+		resp, err := http.Post(srv.URL, "application/json", bytes.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return out
+	}
+
+	require.Equal(t, map[string]any{"data": map[string]any{"user": nil}}, post(`{ user { manager { name } } }`))
+	require.Equal(t, int32(1), executed.Load())
+	require.Equal(t, map[string]any{
+		"data": nil,
+		"errors": []any{map[string]any{
+			"message":    "query complexity 5 exceeds the limit of 3",
+			"extensions": map[string]any{"code": "INVALID_INPUT"},
+		}},
+	}, post(`{ user { manager { name } } a: user { name } }`))
+	require.Equal(t, int32(1), executed.Load(), "a refused operation never runs")
+	require.Error(t, (&gqllimit.Complexity{}).Validate(nil))
+}

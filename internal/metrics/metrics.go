@@ -50,7 +50,7 @@ func New() *Metrics {
 		}, []string{"route", "method", "code"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "gatehouse_http_request_duration_seconds",
-			Help:    "Time to serve an HTTP request, by route and method; a websocket counts until it closes.",
+			Help:    "Time to serve an HTTP request, by route and method; a websocket upgrade counts until its handshake is done.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method"}),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -44,7 +44,11 @@ type entry[T any] struct {
 	offer func(v T) bool
 	// shut closes the subscriber's channel.
 	shut func()
-	// stop cancels the context.AfterFunc that removes the entry.
+	// dropped tells the subscriber's Waker that it is dropped; nil without
+	// one.
+	dropped func()
+	// stop cancels the context.AfterFunc that removes the entry; nil when a
+	// Waker ends the subscription instead.
 	stop func() bool
 }
 
@@ -63,9 +67,37 @@ type Subscription[U any] struct {
 	// closes.
 	C <-chan U
 
+	waker  Waker
+	end    func()
 	mu     sync.Mutex
 	ch     chan U
 	closed bool
+}
+
+// Waker lets a transport read subscription channels only when they have
+// something to give, instead of parking a goroutine on each. A transport
+// puts one in the context (WithWaker) before the resolver subscribes.
+// SubscribeFunc then calls Attached once with the function that ends the
+// subscription, which the Waker must call when its operation ends (the
+// context is not watched then: that saves a context registration per
+// subscription), and Wake after every value it queues on the channel and
+// once after the channel closes. Wake is called from publishers and must not
+// block. A value is queued before its Wake, so a reader that takes one value
+// per Wake(false), and reads on after Wake(true) until the channel is
+// drained, never blocks. Dropped is called, before Wake(true), when the
+// broker drops the subscription for not keeping up; it must not block
+// either.
+type Waker interface {
+	Attached(end func())
+	Wake(closed bool)
+	Dropped()
+}
+
+type wakerKey struct{}
+
+// WithWaker returns a context whose subscriptions report to w.
+func WithWaker(ctx context.Context, w Waker) context.Context {
+	return context.WithValue(ctx, wakerKey{}, w)
 }
 
 // Offer puts v in the subscription's buffer without blocking, as the broker
@@ -73,24 +105,39 @@ type Subscription[U any] struct {
 // Subscribers use it to queue an initial value (a snapshot) of their own.
 func (s *Subscription[U]) Offer(v U) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
+	ok := false
+	if !s.closed {
+		select {
+		case s.ch <- v:
+			ok = true
+		default:
+		}
 	}
-	select {
-	case s.ch <- v:
-		return true
-	default:
-		return false
+	s.mu.Unlock()
+	if ok && s.waker != nil {
+		s.waker.Wake(false)
 	}
+	return ok
+}
+
+// End ends the subscription before its context does and closes C.
+func (s *Subscription[U]) End() {
+	if s.end != nil {
+		s.end()
+	}
+	s.shut()
 }
 
 func (s *Subscription[U]) shut() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
+	was := s.closed
+	if !was {
 		s.closed = true
 		close(s.ch)
+	}
+	s.mu.Unlock()
+	if !was && s.waker != nil {
+		s.waker.Wake(true)
 	}
 }
 
@@ -103,10 +150,13 @@ func (b *Broker[T]) Subscribe(ctx context.Context, topic string) *Subscription[T
 // through fn, which the publisher calls: fn filters (false skips the value)
 // and maps it to what this subscriber receives. fn must be fast and must not
 // block; it is where per-subscriber authorization belongs, so that one
-// computed event serves every subscriber without a query each.
+// computed event serves every subscriber without a query each. A Waker in
+// ctx (WithWaker) is told of every value and of the end, and ends the
+// subscription itself.
 func SubscribeFunc[T, U any](b *Broker[T], ctx context.Context, topic string, fn func(T) (U, bool)) *Subscription[U] {
 	s := &Subscription[U]{ch: make(chan U, b.buffer)}
 	s.C = s.ch
+	s.waker, _ = ctx.Value(wakerKey{}).(Waker)
 	e := &entry[T]{
 		topic: topic,
 		offer: func(v T) bool {
@@ -119,8 +169,11 @@ func SubscribeFunc[T, U any](b *Broker[T], ctx context.Context, topic string, fn
 		shut: s.shut,
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed || ctx.Err() != nil {
+		b.mu.Unlock()
+		if s.waker != nil {
+			s.waker.Attached(func() {})
+		}
 		s.shut()
 		return s
 	}
@@ -130,7 +183,16 @@ func SubscribeFunc[T, U any](b *Broker[T], ctx context.Context, topic string, fn
 		b.topics[topic] = subs
 	}
 	subs[e] = struct{}{}
-	e.stop = context.AfterFunc(ctx, func() { b.remove(e) })
+	s.end = func() { b.remove(e) }
+	if s.waker != nil {
+		e.dropped = s.waker.Dropped
+	} else {
+		e.stop = context.AfterFunc(ctx, s.end)
+	}
+	b.mu.Unlock()
+	if s.waker != nil {
+		s.waker.Attached(s.End)
+	}
 	return s
 }
 
@@ -153,7 +215,9 @@ func (b *Broker[T]) removeLocked(e *entry[T]) {
 	if len(subs) == 0 {
 		delete(b.topics, e.topic)
 	}
-	e.stop()
+	if e.stop != nil {
+		e.stop()
+	}
 	e.shut()
 }
 
@@ -169,6 +233,9 @@ func (b *Broker[T]) Publish(topic string, v T) (delivered int) {
 			continue
 		}
 		b.dropped.Add(1)
+		if e.dropped != nil {
+			e.dropped()
+		}
 		b.removeLocked(e)
 	}
 	return delivered

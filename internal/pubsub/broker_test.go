@@ -169,3 +169,81 @@ func TestOfferQueuesOwnValue(t *testing.T) {
 	b.Publish("t", 1)
 	require.Equal(t, []int{-1, 1}, drain(s.C, 2))
 }
+
+// recordingWaker records what SubscribeFunc tells a Waker.
+type recordingWaker struct {
+	mu      sync.Mutex
+	ends    []func()
+	values  int
+	closed  int
+	dropped int
+}
+
+func (w *recordingWaker) Attached(end func()) { w.mu.Lock(); w.ends = append(w.ends, end); w.mu.Unlock() }
+func (w *recordingWaker) Dropped()            { w.mu.Lock(); w.dropped++; w.mu.Unlock() }
+func (w *recordingWaker) Wake(closed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if closed {
+		w.closed++
+	} else {
+		w.values++
+	}
+}
+
+func (w *recordingWaker) counts() (values, closed, dropped int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.values, w.closed, w.dropped
+}
+
+// TestWaker: a Waker hears of every queued value, then of the end; it ends
+// the subscription itself (the context is not watched), and hears of a
+// drop.
+func TestWaker(t *testing.T) {
+	t.Parallel()
+	b := pubsub.NewBroker[int](pubsub.Options{Buffer: 2})
+	w := &recordingWaker{}
+	ctx, cancel := context.WithCancel(pubsub.WithWaker(context.Background(), w))
+	s := pubsub.SubscribeFunc(b, ctx, "t", func(v int) (int, bool) { return v, v > 0 })
+	require.Len(t, w.ends, 1)
+
+	require.True(t, s.Offer(7))
+	b.Publish("t", 0) // filtered out: no value, no wake
+	b.Publish("t", 1)
+	require.Equal(t, []int{7, 1}, drain(s.C, 2))
+	values, closed, dropped := w.counts()
+	require.Equal(t, []int{2, 0, 0}, []int{values, closed, dropped})
+
+	cancel()
+	time.Sleep(20 * time.Millisecond)
+	require.Equal(t, 1, b.Subscribers("t"), "with a Waker, the context is not watched")
+	w.ends[0]()
+	_, open := <-s.C
+	require.False(t, open)
+	require.Zero(t, b.Subscribers("t"))
+	_, closed, _ = w.counts()
+	require.Equal(t, 1, closed)
+
+	// A subscriber that does not keep up is dropped, and its Waker told.
+	w2 := &recordingWaker{}
+	s2 := pubsub.SubscribeFunc(b, pubsub.WithWaker(context.Background(), w2), "t", func(v int) (int, bool) { return v, true })
+	for i := range 3 {
+		b.Publish("t", i)
+	}
+	require.Equal(t, []int{0, 1}, drain(s2.C, 2))
+	values, closed, dropped = w2.counts()
+	require.Equal(t, []int{2, 1, 1}, []int{values, closed, dropped})
+	require.Equal(t, int64(1), b.Dropped())
+
+	// Subscribing with an ended context ends at once, and says so.
+	w3 := &recordingWaker{}
+	ended, stop := context.WithCancel(pubsub.WithWaker(context.Background(), w3))
+	stop()
+	s3 := pubsub.SubscribeFunc(b, ended, "t", func(v int) (int, bool) { return v, true })
+	_, open = <-s3.C
+	require.False(t, open)
+	_, closed, _ = w3.counts()
+	require.Equal(t, 1, closed)
+	require.Len(t, w3.ends, 1)
+}

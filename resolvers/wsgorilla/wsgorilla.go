@@ -1,148 +1,263 @@
-// Package wsgorilla plugs github.com/gorilla/websocket into gqlgen's websocket
-// transport. server.go passes New(...) as transport.Websocket.Implementation;
+// Package wsgorilla serves GraphQL subscriptions over websockets for gqlgen,
+// on github.com/gorilla/websocket: the graphql-transport-ws protocol and the
+// legacy graphql-ws one. handler.go adds New(...) as a gqlgen transport;
 // nothing else in Gatehouse needs to import this package.
+//
+// It replaces gqlgen's transport.Websocket to serve many idle subscribers
+// cheaply. A connection costs one goroutine, its read loop, and no buffer
+// while it has nothing to write: init timeouts and keepalives are timers,
+// and a subscription created through internal/pubsub (which reports to the
+// connection as a pubsub.Waker) costs no goroutine at all. When a
+// subscription has a value, its connection is queued on a small pool of
+// writers, which executes the response and writes it. Operations that do not
+// go through pubsub (queries, mutations) run on a goroutine of their own
+// until they end.
 package wsgorilla
 
 import (
+	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
+	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
 )
 
-// CloseInitTimeout is the graphql-transport-ws close code for a client that
-// did not send connection_init in time.
-const CloseInitTimeout = 4408
-
-// gqlgenInitTimeoutReason is the reason gqlgen gives, with code 1002, when it
-// closes a socket that never sent connection_init (transport/websocket.go).
-const gqlgenInitTimeoutReason = "connection initialisation timeout"
-
-// Options configures an Implementation. The zero value is usable.
-type Options struct {
-	// CheckOrigin reports whether the upgrade request's Origin is allowed; a
-	// refused request gets 403. Nil allows only same-origin requests (and
-	// requests without an Origin header), as gorilla does by default.
-	CheckOrigin func(r *http.Request) bool
-	// ReadBufferSize and WriteBufferSize are the I/O buffer sizes in bytes;
-	// zero means gorilla's default of 4096.
-	ReadBufferSize, WriteBufferSize int
-	// WriteBufferPool lends write buffers to connections only while they
-	// write, so idle subscribers hold none. Nil means one sync.Pool shared by
-	// every connection of the Implementation.
-	WriteBufferPool websocket.BufferPool
-	// ReuseHTTPBuffers makes each connection read and write through the
-	// buffers net/http allocated for it (4 KiB each), which net/http keeps
-	// for the connection's whole life anyway, instead of allocating its own;
-	// the buffer sizes and the pool are then ignored. This is the least
-	// memory per connection.
-	ReuseHTTPBuffers bool
-	// EnableCompression negotiates permessage-deflate; it costs memory per
-	// connection and is off by default.
-	EnableCompression bool
-	// WriteTimeout bounds each message write, so that a peer that stops
-	// reading cannot hold a writer (and the connection's lock) forever; the
-	// connection fails instead. Zero means no limit.
-	WriteTimeout time.Duration
-}
-
-// Implementation is a transport.WebsocketImplementation backed by gorilla.
-// It is safe for concurrent use.
-type Implementation struct {
-	upgrader     websocket.Upgrader
-	writeTimeout time.Duration
-}
-
-var _ transport.WebsocketImplementation = (*Implementation)(nil)
-
-// New returns an Implementation configured by opts.
-func New(opts Options) *Implementation {
-	pool := opts.WriteBufferPool
-	if pool == nil {
-		pool = &sync.Pool{}
-	}
-	if opts.ReuseHTTPBuffers {
-		// gorilla reuses the hijacked bufio buffers when no size and no
-		// pool is set.
-		opts.ReadBufferSize, opts.WriteBufferSize, pool = 0, 0, nil
-	}
-	u := websocket.Upgrader{
-		CheckOrigin:       opts.CheckOrigin,
-		ReadBufferSize:    opts.ReadBufferSize,
-		WriteBufferSize:   opts.WriteBufferSize,
-		EnableCompression: opts.EnableCompression,
-	}
-	if pool != nil {
-		u.WriteBufferPool = pool
-	}
-	return &Implementation{upgrader: u, writeTimeout: opts.WriteTimeout}
-}
-
-// Accept upgrades the request, offering the subprotocols gqlgen supports. On
-// failure gorilla has already written the HTTP error (403 for a refused
-// Origin, 400 for a malformed handshake).
-func (i *Implementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	u := i.upgrader
-	u.Subprotocols = opts.Subprotocols
-	ws, err := u.Upgrade(w, r, opts.ResponseHeader)
-	if err != nil {
-		return nil, fmt.Errorf("wsgorilla: upgrade: %w", err)
-	}
-	return &conn{Conn: ws, writeTimeout: i.writeTimeout}, nil
-}
-
-// conn adapts *websocket.Conn to transport.WebsocketConn, including the
-// optional read limiter and read deadliner interfaces.
-type conn struct {
-	*websocket.Conn
-	writeTimeout time.Duration
-}
-
-// WriteJSON writes one message within the write timeout. gqlgen serialises
-// writes on a connection.
-func (c *conn) WriteJSON(v any) error {
-	if c.writeTimeout > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-			return err
-		}
-	}
-	return c.Conn.WriteJSON(v)
-}
-
-var (
-	_ transport.WebsocketConn          = (*conn)(nil)
-	_ transport.WebsocketReadLimiter   = (*conn)(nil)
-	_ transport.WebsocketReadDeadliner = (*conn)(nil)
+// Close codes sent by the server.
+const (
+	CloseBadRequest    = 4400 // a message that is not valid for the protocol
+	CloseUnauthorized  = 4401 // refused credentials, or an operation before connection_ack
+	CloseForbidden     = 4403 // connection_init refused without a code of its own
+	CloseInitTimeout   = 4408 // no connection_init in time
+	CloseDuplicateID   = 4409 // an operation ID already in use on the connection
+	CloseTooManyInits  = 4429 // a second connection_init
+	CloseInternalError = 4500
 )
 
-// NextReader returns the next data message. A close by the peer or by us
-// returns an error wrapping both transport.ErrWebsocketClosed and the cause.
-func (c *conn) NextReader() (int, io.Reader, error) {
-	t, r, err := c.Conn.NextReader()
-	var closeErr *websocket.CloseError
-	if errors.As(err, &closeErr) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		err = fmt.Errorf("%w: %w", transport.ErrWebsocketClosed, err)
-	}
-	return t, r, err
+// Subprotocols are the websocket subprotocols served, in order of preference.
+var Subprotocols = []string{transportWS.name, legacyWS.name}
+
+// CloseError makes an InitFunc refuse a connection with a close code.
+type CloseError struct {
+	Code   int
+	Reason string
 }
 
-// WriteClose sends a close frame. gqlgen's init timeout (1002) becomes 4408 on
-// graphql-transport-ws, as that protocol requires; other codes pass as given.
-func (c *conn) WriteClose(code int, reason string) error {
-	if code == transport.WebsocketCloseProtocolError && reason == gqlgenInitTimeoutReason &&
-		c.Subprotocol() == "graphql-transport-ws" {
-		code, reason = CloseInitTimeout, "Connection initialisation timeout"
-	}
-	if len(reason) > 123 { // a control frame payload is at most 125 bytes
-		reason = strings.ToValidUTF8(reason[:123], "")
-	}
-	msg := websocket.FormatCloseMessage(code, reason)
-	return c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+func (e *CloseError) Error() string { return e.Reason }
+
+// InitFunc accepts or refuses a connection_init payload (nil when the client
+// sent none). The context it returns is the connection's, under every
+// operation. A refusal closes the socket with the code of a *CloseError, or
+// 4403. It runs on a goroutine of its own.
+type InitFunc func(ctx context.Context, payload map[string]any) (context.Context, error)
+
+// Config configures a Transport. The zero value accepts every connection
+// with no limits.
+type Config struct {
+	// CheckOrigin reports whether the upgrade request's Origin is allowed; a
+	// refused request gets 403. Nil allows requests without an Origin and
+	// same-origin ones (gorilla's rule).
+	CheckOrigin func(r *http.Request) bool
+	Init        InitFunc
+	// InitTimeout is how long a client may take to send connection_init
+	// (then 4408); zero means no limit.
+	InitTimeout time.Duration
+	// KeepAlive is the interval of the server's ping (graphql-transport-ws;
+	// a client that sends nothing, not even a pong, for two intervals is
+	// closed) and of "ka" messages (graphql-ws). Zero sends none.
+	KeepAlive time.Duration
+	// ReadLimit bounds one message from the client in bytes (a larger one
+	// closes the socket with 1009); zero means no limit.
+	ReadLimit int64
+	// WriteTimeout bounds each write, so that a client that stops reading
+	// fails instead of holding a writer; zero means no limit.
+	WriteTimeout time.Duration
+	// MaxOperations is the number of operations one connection may run at
+	// once; zero means no limit.
+	MaxOperations int
+	// Writers is the size of the pool that executes and writes subscription
+	// events; zero means 64.
+	Writers int
+	// Log receives panics and unexpected errors; nil discards them.
+	Log *slog.Logger
+	// Context ends every connection (1001) when it ends; nil never does.
+	Context context.Context
 }
+
+// Transport is a gqlgen transport for websocket upgrades. It is safe for
+// concurrent use.
+type Transport struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+	writers  *writerPool
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	ended bool
+}
+
+var _ graphql.Transport = (*Transport)(nil)
+
+// New returns a Transport configured by cfg.
+func New(cfg Config) *Transport {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 64
+	}
+	t := &Transport{
+		cfg: cfg,
+		upgrader: websocket.Upgrader{
+			Subprotocols: Subprotocols,
+			CheckOrigin:  cfg.CheckOrigin,
+			// Client messages are few and small; a larger one is read
+			// through the buffer in pieces. Write buffers are lent by the
+			// pool only while a message is written, so an idle connection
+			// holds none.
+			ReadBufferSize:  256,
+			WriteBufferSize: 4096,
+			WriteBufferPool: &sync.Pool{},
+		},
+		writers: &writerPool{max: cfg.Writers},
+		conns:   map[*conn]struct{}{},
+	}
+	if cfg.Context != nil {
+		context.AfterFunc(cfg.Context, t.shutdown)
+	}
+	return t
+}
+
+// Supports reports whether r asks for an upgrade (as gqlgen's HTTP
+// transports refuse those); a malformed handshake gets 400.
+func (t *Transport) Supports(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != ""
+}
+
+// Do upgrades the request and serves the connection until it closes. It
+// returns once the connection is set up: the connection lives on its own
+// goroutine, not on the HTTP handler's. On a failed upgrade gorilla has
+// written the HTTP error (403 for a refused Origin, 400 for a bad
+// handshake).
+func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	ws, err := t.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	proto := transportWS
+	if ws.Subprotocol() != transportWS.name {
+		proto = legacyWS // also when none was negotiated, as gqlgen does
+	}
+	// The connection outlives the request, whose context ends when Do
+	// returns; it keeps the request's values. Its operations are ended one
+	// by one when it closes, which spares a cancellable context per
+	// connection.
+	c := &conn{
+		t:     t,
+		ws:    ws,
+		proto: proto,
+		exec:  exec,
+		ctx:   context.WithoutCancel(r.Context()),
+		ops:   map[string]*operation{},
+	}
+	if t.cfg.ReadLimit > 0 {
+		ws.SetReadLimit(t.cfg.ReadLimit)
+	}
+	if !t.add(c) {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	if t.cfg.InitTimeout > 0 {
+		c.mu.Lock()
+		c.timer = time.AfterFunc(t.cfg.InitTimeout, c.initTimedOut)
+		c.mu.Unlock()
+	}
+	go c.readLoop()
+}
+
+// Connections returns the number of open websocket connections.
+func (t *Transport) Connections() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+func (t *Transport) add(c *conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return false
+	}
+	t.conns[c] = struct{}{}
+	return true
+}
+
+func (t *Transport) remove(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, c)
+}
+
+// shutdown closes every connection with 1001; later ones are refused.
+func (t *Transport) shutdown() {
+	t.mu.Lock()
+	t.ended = true
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+}
+
+// writerPool runs the flushes of connections that have something to write
+// on at most max goroutines, started when work comes and ended when none is
+// left. A connection is queued at most once at a time.
+type writerPool struct {
+	max int
+
+	mu      sync.Mutex
+	queue   []*conn
+	running int
+}
+
+func (p *writerPool) schedule(c *conn) {
+	p.mu.Lock()
+	p.queue = append(p.queue, c)
+	start := p.running < p.max
+	if start {
+		p.running++
+	}
+	p.mu.Unlock()
+	if start {
+		go p.work()
+	}
+}
+
+func (p *writerPool) work() {
+	var buf []byte
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.queue = nil // let a burst's backing array go
+			p.running--
+			p.mu.Unlock()
+			return
+		}
+		c := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		buf = c.flush(buf[:0])
+		if cap(buf) > 64<<10 {
+			buf = nil // one large response must not stay pinned
+		}
+	}
+}
+
+// errClosed reports that the connection went away.
+var errClosed = errors.New("websocket closed")

@@ -1,40 +1,95 @@
 package wsgorilla_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/testserver"
-	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
+	"gatehouse/internal/pubsub"
 	"gatehouse/resolvers/wsgorilla"
 )
+
+var schema = gqlparser.MustLoadSchema(&ast.Source{Input: `
+	type Query { name: String! }
+	type Subscription { tick(snapshot: Boolean): String!, stream: String! }
+`})
+
+// testServer serves a schema whose tick subscription goes through a
+// pubsub broker, as Gatehouse's do (tick(snapshot: true) queues a value
+// while it is dispatched, as requestProgress queues its snapshot), and
+// whose stream subscription is a plain channel the test feeds.
+type testServer struct {
+	broker    *pubsub.Broker[string]
+	stream    chan string
+	transport *wsgorilla.Transport
+	url       string
+}
+
+func serve(t *testing.T, cfg wsgorilla.Config) *testServer {
+	t.Helper()
+	s := &testServer{broker: pubsub.NewBroker[string](pubsub.Options{Buffer: 4}), stream: make(chan string)}
+	t.Cleanup(s.broker.Close)
+	h := handler.New(&graphql.ExecutableSchemaMock{
+		SchemaFunc: func() *ast.Schema { return schema },
+		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
+			oc := graphql.GetOperationContext(ctx)
+			if oc.Operation.Operation != ast.Subscription {
+				return graphql.OneShot(&graphql.Response{Data: json.RawMessage(`{"name":"test"}`)})
+			}
+			field := oc.Operation.SelectionSet[0].(*ast.Field)
+			if field.Name == "stream" {
+				return func(ctx context.Context) *graphql.Response {
+					select {
+					case v := <-s.stream:
+						return &graphql.Response{Data: json.RawMessage(`{"stream":"` + v + `"}`)}
+					case <-ctx.Done():
+						return nil
+					}
+				}
+			}
+			sub := pubsub.SubscribeFunc(s.broker, ctx, "t", func(v string) (string, bool) { return v, true })
+			if snap, _ := field.ArgumentMap(oc.Variables)["snapshot"].(bool); snap {
+				sub.Offer("snapshot")
+			}
+			return func(ctx context.Context) *graphql.Response {
+				select {
+				case v, ok := <-sub.C:
+					if !ok {
+						return nil
+					}
+					return &graphql.Response{Data: json.RawMessage(`{"tick":"` + v + `"}`)}
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		},
+	})
+	s.transport = wsgorilla.New(cfg)
+	h.AddTransport(s.transport)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	s.url = "ws" + strings.TrimPrefix(srv.URL, "http")
+	return s
+}
 
 type message struct {
 	ID      string          `json:"id,omitempty"`
 	Type    string          `json:"type"`
 	Payload json.RawMessage `json:"payload,omitempty"`
-}
-
-// serve starts gqlgen's test schema behind transport.Websocket using the
-// gorilla implementation; configure may adjust the transport.
-func serve(t *testing.T, opts wsgorilla.Options, configure func(*transport.Websocket)) (*testserver.TestServer, string) {
-	t.Helper()
-	ws := transport.Websocket{Implementation: wsgorilla.New(opts), InitTimeout: 100 * time.Millisecond}
-	if configure != nil {
-		configure(&ws)
-	}
-	h := testserver.New()
-	h.AddTransport(ws)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return h, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
 func dial(t *testing.T, url, subprotocol string, header http.Header) *websocket.Conn {
@@ -45,13 +100,29 @@ func dial(t *testing.T, url, subprotocol string, header http.Header) *websocket.
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, subprotocol, c.Subprotocol())
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	return c
+}
+
+// connect dials and completes connection_init.
+func connect(t *testing.T, url, subprotocol string) *websocket.Conn {
+	t.Helper()
+	c := dial(t, url, subprotocol, nil)
+	send(t, c, message{Type: "connection_init"})
+	require.Equal(t, "connection_ack", read(t, c).Type)
 	return c
 }
 
 func send(t *testing.T, c *websocket.Conn, m message) {
 	t.Helper()
 	require.NoError(t, c.WriteJSON(m))
+}
+
+func subscribe(t *testing.T, c *websocket.Conn, id, query string) {
+	t.Helper()
+	payload, err := json.Marshal(map[string]string{"query": query})
+	require.NoError(t, err)
+	send(t, c, message{ID: id, Type: "subscribe", Payload: payload})
 }
 
 func read(t *testing.T, c *websocket.Conn) message {
@@ -75,177 +146,337 @@ func readClose(t *testing.T, c *websocket.Conn) *websocket.CloseError {
 	}
 }
 
-func TestTransportWSSubscription(t *testing.T) {
+func TestPubsubSubscriptions(t *testing.T) {
 	t.Parallel()
-	h, url := serve(t, wsgorilla.Options{}, nil)
-	c := dial(t, url, "graphql-transport-ws", nil)
+	s := serve(t, wsgorilla.Config{})
+	c := connect(t, s.url, "graphql-transport-ws")
 
-	send(t, c, message{Type: "connection_init"})
-	require.Equal(t, "connection_ack", read(t, c).Type)
+	// The value queued while the operation is dispatched comes first.
+	subscribe(t, c, "1", `subscription { tick(snapshot: true) }`)
+	require.Equal(t, message{ID: "1", Type: "next", Payload: json.RawMessage(`{"data":{"tick":"snapshot"}}`)}, read(t, c))
+	subscribe(t, c, "2", `subscription { tick }`)
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 2 }, 5*time.Second, 5*time.Millisecond)
 
-	send(t, c, message{ID: "1", Type: "subscribe", Payload: json.RawMessage(`{"query":"subscription { name }"}`)})
+	s.broker.Publish("t", "a")
+	got := map[string]string{}
 	for range 2 {
-		h.SendNextSubscriptionMessage()
 		m := read(t, c)
 		require.Equal(t, "next", m.Type)
-		require.Equal(t, "1", m.ID)
-		require.JSONEq(t, `{"data":{"name":"test"}}`, string(m.Payload))
+		got[m.ID] = string(m.Payload)
 	}
+	require.Equal(t, map[string]string{"1": `{"data":{"tick":"a"}}`, "2": `{"data":{"tick":"a"}}`}, got)
 
-	// The client ends the subscription; gqlgen acknowledges with complete.
+	// The client ends one: it completes and leaves the broker.
 	send(t, c, message{ID: "1", Type: "complete"})
 	require.Equal(t, message{ID: "1", Type: "complete"}, read(t, c))
+	require.Equal(t, 1, s.broker.Subscribers("t"))
 
-	// The server ends the next subscription.
-	send(t, c, message{ID: "2", Type: "subscribe", Payload: json.RawMessage(`{"query":"subscription { name }"}`)})
-	h.SendCompleteSubscriptionMessage()
+	// The server ends the other (the broker closes): it completes.
+	s.broker.Close()
 	require.Equal(t, message{ID: "2", Type: "complete"}, read(t, c))
 
-	// The connection is still usable: ping gets pong.
+	// The connection is still usable.
 	send(t, c, message{Type: "ping"})
 	require.Equal(t, "pong", read(t, c).Type)
+	subscribe(t, c, "q", `{ name }`)
+	require.Equal(t, message{ID: "q", Type: "next", Payload: json.RawMessage(`{"data":{"name":"test"}}`)}, read(t, c))
+	require.Equal(t, message{ID: "q", Type: "complete"}, read(t, c))
 }
 
-func TestInitTimeoutClosesWith4408(t *testing.T) {
+// TestOtherStreamsRunOnTheirOwnGoroutine: a subscription that does not go
+// through pubsub is served the way gqlgen does, blocking on its channel.
+func TestOtherStreamsRunOnTheirOwnGoroutine(t *testing.T) {
 	t.Parallel()
-	_, url := serve(t, wsgorilla.Options{}, nil)
-	c := dial(t, url, "graphql-transport-ws", nil)
-
-	closeErr := readClose(t, c)
-	require.Equal(t, wsgorilla.CloseInitTimeout, closeErr.Code)
-	require.Equal(t, "Connection initialisation timeout", closeErr.Text)
+	s := serve(t, wsgorilla.Config{})
+	c := connect(t, s.url, "graphql-transport-ws")
+	subscribe(t, c, "1", `subscription { stream }`)
+	for _, v := range []string{"x", "y"} {
+		s.stream <- v
+		require.Equal(t, message{ID: "1", Type: "next", Payload: json.RawMessage(`{"data":{"stream":"` + v + `"}}`)}, read(t, c))
+	}
+	send(t, c, message{ID: "1", Type: "complete"})
+	require.Equal(t, message{ID: "1", Type: "complete"}, read(t, c))
 }
 
-func TestOtherProtocolErrorsKeep1002(t *testing.T) {
-	t.Parallel()
-	_, url := serve(t, wsgorilla.Options{}, nil)
+// TestIdleSubscriptionsCostOneGoroutinePerConnection: 10 connections with 20
+// pubsub subscriptions each leave 10 goroutines in this package (the read
+// loops), and none once closed. Not parallel: it counts goroutines.
+func TestIdleSubscriptionsCostOneGoroutinePerConnection(t *testing.T) {
+	s := serve(t, wsgorilla.Config{KeepAlive: time.Minute, InitTimeout: time.Minute})
+	conns := make([]*websocket.Conn, 10)
+	for i := range conns {
+		conns[i] = connect(t, s.url, "graphql-transport-ws")
+		for j := range 20 {
+			subscribe(t, conns[i], string(rune('a'+j)), `subscription { tick(snapshot: true) }`)
+			require.Equal(t, "next", read(t, conns[i]).Type)
+		}
+	}
+	require.Equal(t, 200, s.broker.Subscribers("t"))
+	require.Eventually(t, func() bool { return goroutines() == len(conns) }, 5*time.Second, 10*time.Millisecond,
+		"goroutines in wsgorilla: %d", goroutines())
 
-	// A subscribe before connection_init is a protocol error, not a timeout.
-	c := dial(t, url, "graphql-transport-ws", nil)
-	send(t, c, message{ID: "1", Type: "subscribe", Payload: json.RawMessage(`{"query":"subscription { name }"}`)})
-	closeErr := readClose(t, c)
-	require.Equal(t, websocket.CloseProtocolError, closeErr.Code)
-	require.Equal(t, "unexpected message", closeErr.Text)
-
-	// The legacy protocol defines no 4408, so its init timeout stays 1002.
-	legacy := dial(t, url, "graphql-ws", nil)
-	closeErr = readClose(t, legacy)
-	require.Equal(t, websocket.CloseProtocolError, closeErr.Code)
-	require.Equal(t, "connection initialisation timeout", closeErr.Text)
+	s.broker.Publish("t", "v")
+	for _, c := range conns {
+		for range 20 {
+			require.Equal(t, `{"data":{"tick":"v"}}`, string(read(t, c).Payload))
+		}
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	require.Eventually(t, func() bool { return goroutines() == 0 && s.broker.Subscribers("t") == 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, 0, s.transport.Connections())
 }
 
-func TestLegacyGraphQLWS(t *testing.T) {
-	t.Parallel()
-	h, url := serve(t, wsgorilla.Options{}, nil)
-	c := dial(t, url, "graphql-ws", nil)
+func goroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "resolvers/wsgorilla.") && !strings.Contains(g, "wsgorilla_test.") {
+			n++
+		}
+	}
+	return n
+}
 
+// TestSlowConsumerIsDroppedWithoutBlockingThePublisher: a client that stops
+// reading fills its socket, then its subscription's buffer; the broker drops
+// it rather than wait, the other subscriber gets every value, and the write
+// timeout disconnects the slow client.
+func TestSlowConsumerIsDroppedWithoutBlockingThePublisher(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{WriteTimeout: 300 * time.Millisecond})
+	slow := connect(t, s.url, "graphql-transport-ws")
+	subscribe(t, slow, "1", `subscription { tick }`)
+	fast := connect(t, s.url, "graphql-transport-ws")
+	subscribe(t, fast, "1", `subscription { tick }`)
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 2 }, 5*time.Second, 5*time.Millisecond)
+
+	// The fast client reads each value before the next is published; the
+	// slow one reads nothing.
+	big := strings.Repeat("x", 256<<10)
+	var slowest time.Duration
+	for i := range 100 {
+		start := time.Now()
+		s.broker.Publish("t", big)
+		slowest = max(slowest, time.Since(start))
+		m := read(t, fast)
+		require.Equal(t, "next", m.Type, "value %d", i)
+	}
+	require.Less(t, slowest, 100*time.Millisecond, "publishing never waits for a subscriber")
+	require.Equal(t, int64(1), s.broker.Dropped())
+	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the slow client is disconnected after the write timeout")
+}
+
+func TestCloseCodes(t *testing.T) {
+	t.Parallel()
+	refuse := func(ctx context.Context, p map[string]any) (context.Context, error) {
+		switch p["token"] {
+		case "good":
+			return ctx, nil
+		case "broken":
+			return nil, errors.New("database down")
+		}
+		return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: "bad token"}
+	}
+	s := serve(t, wsgorilla.Config{Init: refuse, InitTimeout: 200 * time.Millisecond, MaxOperations: 1})
+	init := message{Type: "connection_init", Payload: json.RawMessage(`{"token":"good"}`)}
+	sub := message{ID: "1", Type: "subscribe", Payload: json.RawMessage(`{"query":"subscription { tick }"}`)}
+	for _, tt := range []struct {
+		name     string
+		proto    string
+		messages []message
+		code     int
+		reason   string
+	}{
+		{"no connection_init", "graphql-transport-ws", nil, wsgorilla.CloseInitTimeout, "Connection initialisation timeout"},
+		{"no connection_init, legacy", "graphql-ws", nil, wsgorilla.CloseInitTimeout, "Connection initialisation timeout"},
+		{"refused credentials", "graphql-transport-ws",
+			[]message{{Type: "connection_init", Payload: json.RawMessage(`{"token":"bad"}`)}}, wsgorilla.CloseUnauthorized, "bad token"},
+		{"refused credentials, legacy", "graphql-ws",
+			[]message{{Type: "connection_init"}}, wsgorilla.CloseUnauthorized, "bad token"},
+		{"an error without a code", "graphql-transport-ws",
+			[]message{{Type: "connection_init", Payload: json.RawMessage(`{"token":"broken"}`)}}, wsgorilla.CloseForbidden, "Forbidden"},
+		{"subscribe before connection_init", "graphql-transport-ws", []message{sub}, wsgorilla.CloseUnauthorized, "Unauthorized"},
+		{"two connection_init", "graphql-transport-ws", []message{init, init}, wsgorilla.CloseTooManyInits, "Too many initialisation requests"},
+		{"an ID in use", "graphql-transport-ws", []message{init, sub, sub}, wsgorilla.CloseDuplicateID, "Subscriber for 1 already exists"},
+		{"an unknown message", "graphql-transport-ws", []message{init, {Type: "hello"}}, wsgorilla.CloseBadRequest, "Invalid message received"},
+		{"a legacy message on the new protocol", "graphql-transport-ws", []message{init, {ID: "1", Type: "start"}}, wsgorilla.CloseBadRequest, "Invalid message received"},
+		{"subscribe without an ID", "graphql-transport-ws", []message{init, {Type: "subscribe"}}, wsgorilla.CloseBadRequest, "Invalid message received"},
+		{"connection_terminate", "graphql-ws", []message{init, {Type: "connection_terminate"}}, websocket.CloseNormalClosure, "terminated"},
+	} {
+		c := dial(t, s.url, tt.proto, nil)
+		for _, m := range tt.messages {
+			send(t, c, m)
+		}
+		closeErr := readClose(t, c)
+		require.Equal(t, tt.code, closeErr.Code, tt.name)
+		require.Equal(t, tt.reason, closeErr.Text, tt.name)
+	}
+
+	// Not JSON at all.
+	c := dial(t, s.url, "graphql-transport-ws", nil)
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte("{")))
+	require.Equal(t, wsgorilla.CloseBadRequest, readClose(t, c).Code)
+
+	// The legacy protocol says why before closing.
+	legacy := dial(t, s.url, "graphql-ws", nil)
+	send(t, legacy, message{Type: "connection_init", Payload: json.RawMessage(`{"token":"bad"}`)})
+	require.Equal(t, message{Type: "connection_error", Payload: json.RawMessage(`{"message":"bad token"}`)}, read(t, legacy))
+}
+
+func TestOperationErrors(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{MaxOperations: 1})
+	c := connect(t, s.url, "graphql-transport-ws")
+
+	// A document that does not validate: one error message, no complete.
+	subscribe(t, c, "bad", `subscription { nope }`)
+	m := read(t, c)
+	require.Equal(t, "error", m.Type)
+	require.Equal(t, "bad", m.ID)
+	require.Contains(t, string(m.Payload), `Cannot query field \"nope\"`)
+
+	// A payload that is not a GraphQL request.
+	send(t, c, message{ID: "3", Type: "subscribe", Payload: json.RawMessage(`[1]`)})
+	m = read(t, c)
+	require.Equal(t, message{ID: "3", Type: "error", Payload: json.RawMessage(
+		`[{"message":"the payload is not a GraphQL request","extensions":{"code":"INVALID_INPUT"}}]`)}, m)
+
+	// Over the cap: a coded error in next, then complete.
+	subscribe(t, c, "1", `subscription { tick }`)
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 1 }, 5*time.Second, 5*time.Millisecond)
+	subscribe(t, c, "2", `subscription { tick }`)
+	m = read(t, c)
+	require.Equal(t, "next", m.Type)
+	require.JSONEq(t, `{"data":null,"errors":[{"message":"too many subscriptions on this connection (at most 1)","extensions":{"code":"INVALID_INPUT"}}]}`, string(m.Payload))
+	require.Equal(t, message{ID: "2", Type: "complete"}, read(t, c))
+
+}
+
+func TestLegacyProtocol(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{KeepAlive: 50 * time.Millisecond})
+	c := dial(t, s.url, "graphql-ws", nil)
 	send(t, c, message{Type: "connection_init"})
 	require.Equal(t, "connection_ack", read(t, c).Type)
 	require.Equal(t, "ka", read(t, c).Type)
 
-	send(t, c, message{ID: "1", Type: "start", Payload: json.RawMessage(`{"query":"subscription { name }"}`)})
-	h.SendNextSubscriptionMessage()
+	send(t, c, message{ID: "1", Type: "start", Payload: json.RawMessage(`{"query":"subscription { tick(snapshot: true) }"}`)})
 	m := read(t, c)
-	require.Equal(t, "data", m.Type)
-	require.JSONEq(t, `{"data":{"name":"test"}}`, string(m.Payload))
-
+	for m.Type == "ka" {
+		m = read(t, c)
+	}
+	require.Equal(t, message{ID: "1", Type: "data", Payload: json.RawMessage(`{"data":{"tick":"snapshot"}}`)}, m)
 	send(t, c, message{ID: "1", Type: "stop"})
-	require.Equal(t, message{ID: "1", Type: "complete"}, read(t, c))
-
-	send(t, c, message{Type: "connection_terminate"})
-	require.Equal(t, websocket.CloseNormalClosure, readClose(t, c).Code)
+	for m = read(t, c); m.Type == "ka"; m = read(t, c) {
+	}
+	require.Equal(t, message{ID: "1", Type: "complete"}, m)
 }
 
-func TestReadLimitClosesConnection(t *testing.T) {
+func TestKeepAlive(t *testing.T) {
 	t.Parallel()
-	limit := int64(256)
-	_, url := serve(t, wsgorilla.Options{}, func(ws *transport.Websocket) { ws.PayloadReadLimit = &limit })
-	c := dial(t, url, "graphql-transport-ws", nil)
+	s := serve(t, wsgorilla.Config{KeepAlive: 50 * time.Millisecond})
 
-	send(t, c, message{Type: "connection_init"})
-	require.Equal(t, "connection_ack", read(t, c).Type)
+	// A client that answers pings stays.
+	live := connect(t, s.url, "graphql-transport-ws")
+	pings := make(chan struct{}, 100)
+	go func() {
+		for {
+			var m message
+			if live.ReadJSON(&m) != nil {
+				return
+			}
+			if m.Type == "ping" {
+				pings <- struct{}{}
+				_ = live.WriteJSON(message{Type: "pong"})
+			}
+		}
+	}()
+	for range 6 {
+		select {
+		case <-pings:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ping")
+		}
+	}
 
-	query, err := json.Marshal(map[string]string{"query": "subscription { name }" + strings.Repeat(" ", 1024)})
-	require.NoError(t, err)
-	send(t, c, message{ID: "1", Type: "subscribe", Payload: query})
+	// A client that sends nothing for two intervals is closed.
+	silent := connect(t, s.url, "graphql-transport-ws")
+	for {
+		_, _, err := silent.ReadMessage()
+		if err != nil {
+			var closeErr *websocket.CloseError
+			require.ErrorAs(t, err, &closeErr)
+			require.Equal(t, websocket.CloseGoingAway, closeErr.Code)
+			break
+		}
+	}
+	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestReadLimit(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{ReadLimit: 2048})
+	c := connect(t, s.url, "graphql-transport-ws")
+	// A message a little under the limit crosses the small read buffer.
+	subscribe(t, c, "1", `{ name }`+strings.Repeat(" ", 1900))
+	require.Equal(t, "next", read(t, c).Type)
+	require.Equal(t, "complete", read(t, c).Type)
+	subscribe(t, c, "2", `{ name }`+strings.Repeat(" ", 4096))
 	require.Equal(t, websocket.CloseMessageTooBig, readClose(t, c).Code)
 }
 
-func TestCheckOrigin(t *testing.T) {
+func TestOrigin(t *testing.T) {
 	t.Parallel()
-	_, url := serve(t, wsgorilla.Options{CheckOrigin: func(r *http.Request) bool {
-		return r.Header.Get("Origin") == "https://app.example"
-	}}, nil)
-
 	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-	c, resp, err := d.Dial(url, http.Header{"Origin": {"https://evil.example"}})
-	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	require.Nil(t, c)
-	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	require.NoError(t, resp.Body.Close())
-
-	ok := dial(t, url, "graphql-transport-ws", http.Header{"Origin": {"https://app.example"}})
-	send(t, ok, message{Type: "connection_init"})
-	require.Equal(t, "connection_ack", read(t, ok).Type)
-}
-
-func TestDefaultCheckOriginIsSameOrigin(t *testing.T) {
-	t.Parallel()
-	_, url := serve(t, wsgorilla.Options{}, nil)
-
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}}
-	_, resp, err := d.Dial(url, http.Header{"Origin": {"https://evil.example"}})
-	require.ErrorIs(t, err, websocket.ErrBadHandshake)
-	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	require.NoError(t, resp.Body.Close())
-}
-
-func TestReuseHTTPBuffers(t *testing.T) {
-	t.Parallel()
-	h, url := serve(t, wsgorilla.Options{ReuseHTTPBuffers: true}, nil)
-	c := dial(t, url, "graphql-transport-ws", nil)
-	send(t, c, message{Type: "connection_init"})
-	require.Equal(t, "connection_ack", read(t, c).Type)
-	// A message larger than the 4 KiB buffers crosses their boundaries.
-	query, err := json.Marshal(map[string]string{"query": "subscription { name }" + strings.Repeat(" ", 10<<10)})
-	require.NoError(t, err)
-	send(t, c, message{ID: "1", Type: "subscribe", Payload: query})
-	h.SendNextSubscriptionMessage()
-	m := read(t, c)
-	require.Equal(t, "next", m.Type)
-	require.JSONEq(t, `{"data":{"name":"test"}}`, string(m.Payload))
-}
-
-// TestWriteTimeoutFailsStuckWrites: a peer that stops reading makes writes
-// fail after the timeout instead of blocking forever.
-func TestWriteTimeoutFailsStuckWrites(t *testing.T) {
-	t.Parallel()
-	impl := wsgorilla.New(wsgorilla.Options{WriteTimeout: 200 * time.Millisecond})
-	result := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := impl.Accept(w, r, transport.WebsocketAcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			result <- err
-			return
-		}
-		defer conn.Close()
-		big := map[string]string{"payload": strings.Repeat("x", 64<<10)}
-		start := time.Now()
-		for time.Since(start) < 10*time.Second {
-			if err := conn.WriteJSON(big); err != nil {
-				result <- err
-				return
-			}
-		}
-		result <- nil
-	}))
-	t.Cleanup(srv.Close)
-	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws", nil)
-	_ = c // never read
-	select {
-	case err := <-result:
-		require.Error(t, err, "writes to a peer that does not read must fail")
-	case <-time.After(15 * time.Second):
-		t.Fatal("a write blocked past the timeout")
+	refused := func(url, origin string) {
+		_, resp, err := d.Dial(url, http.Header{"Origin": {origin}})
+		require.ErrorIs(t, err, websocket.ErrBadHandshake)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		require.NoError(t, resp.Body.Close())
 	}
+	// By default only same-origin browsers and clients without an Origin.
+	s := serve(t, wsgorilla.Config{})
+	refused(s.url, "https://evil.example")
+	dial(t, s.url, "graphql-transport-ws", nil)
+
+	allowList := serve(t, wsgorilla.Config{CheckOrigin: func(r *http.Request) bool {
+		return r.Header.Get("Origin") == "https://app.example"
+	}})
+	refused(allowList.url, "https://evil.example")
+	dial(t, allowList.url, "graphql-transport-ws", http.Header{"Origin": {"https://app.example"}})
+}
+
+// TestShutdownClosesConnections: when the transport's context ends, every
+// connection closes with 1001 and new ones are refused the same way.
+func TestShutdownClosesConnections(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := serve(t, wsgorilla.Config{Context: ctx})
+	c := connect(t, s.url, "graphql-transport-ws")
+	subscribe(t, c, "1", `subscription { tick }`)
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	require.Equal(t, websocket.CloseGoingAway, readClose(t, c).Code)
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 0 }, 5*time.Second, 5*time.Millisecond)
+	later := dial(t, s.url, "graphql-transport-ws", nil)
+	require.Equal(t, websocket.CloseGoingAway, readClose(t, later).Code)
+}
+
+// TestAbruptDisconnectEndsSubscriptions: a TCP close without a close frame
+// ends the connection's subscriptions.
+func TestAbruptDisconnectEndsSubscriptions(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{})
+	c := connect(t, s.url, "graphql-transport-ws")
+	for _, id := range []string{"1", "2", "3"} {
+		subscribe(t, c, id, `subscription { tick }`)
+	}
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, c.NetConn().(*net.TCPConn).SetLinger(0))
+	require.NoError(t, c.NetConn().Close())
+	require.Eventually(t, func() bool { return s.broker.Subscribers("t") == 0 && s.transport.Connections() == 0 }, 5*time.Second, 5*time.Millisecond)
 }

@@ -1,0 +1,403 @@
+package wsgorilla
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/internal/errcode"
+)
+
+// protocol names the messages of one subprotocol.
+type protocol struct {
+	name      string
+	subscribe string // client: start an operation
+	stop      string // client: end one
+	next      string // server: a result
+	keepAlive []byte // server: the periodic message
+	legacy    bool
+}
+
+var (
+	transportWS = &protocol{
+		name: "graphql-transport-ws", subscribe: "subscribe", stop: "complete", next: "next",
+		keepAlive: []byte(`{"type":"ping"}`),
+	}
+	legacyWS = &protocol{
+		name: "graphql-ws", subscribe: "start", stop: "stop", next: "data",
+		keepAlive: []byte(`{"type":"ka"}`), legacy: true,
+	}
+)
+
+// maxOutbox bounds the messages waiting for a writer on one connection; a
+// client that lets more pile up is closed.
+const maxOutbox = 256
+
+// message is a protocol message as read and as written outside the event
+// path.
+type message struct {
+	ID      string          `json:"id,omitempty"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// conn is one websocket connection. Its read loop is its only goroutine;
+// writes happen on the transport's writer pool (and, before connection_ack,
+// on the init goroutine), one at a time under wmu.
+type conn struct {
+	t     *Transport
+	ws    *websocket.Conn
+	proto *protocol
+	exec  graphql.GraphExecutor
+	ctx   context.Context // the connection's; operations run under opCtx
+
+	wmu sync.Mutex // serialises data writes
+
+	mu          sync.Mutex
+	initStarted bool
+	acked       bool
+	closing     bool
+	opCtx       context.Context
+	ops         map[string]*operation
+	ready       []*operation // subscriptions with values to write
+	outbox      [][]byte     // other messages to write, in order
+	scheduled   bool         // queued on, or being flushed by, the pool
+	timer       *time.Timer  // the init timeout, then the keepalive
+}
+
+func (c *conn) readLoop() {
+	defer c.end()
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.close(websocket.CloseGoingAway, "keepalive timeout")
+			}
+			return
+		}
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			continue // until the peer answers the close, or the deadline
+		}
+		c.handle(data)
+	}
+}
+
+func (c *conn) handle(data []byte) {
+	var m message
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		c.close(CloseBadRequest, "Invalid message received")
+		return
+	}
+	switch {
+	case m.Type == "connection_init":
+		c.init(m.Payload)
+	case m.Type == c.proto.subscribe:
+		c.subscribe(m.ID, m.Payload)
+	case m.Type == c.proto.stop:
+		c.mu.Lock()
+		op := c.ops[m.ID]
+		c.mu.Unlock()
+		if op != nil {
+			op.stop() // the operation completes as it ends
+		}
+	case m.Type == "ping" && !c.proto.legacy:
+		c.send([]byte(`{"type":"pong"}`))
+	case m.Type == "pong" && !c.proto.legacy:
+	case m.Type == "connection_terminate" && c.proto.legacy:
+		c.close(websocket.CloseNormalClosure, "terminated")
+		return
+	default:
+		c.close(CloseBadRequest, "Invalid message received")
+		return
+	}
+	if ka := c.t.cfg.KeepAlive; ka > 0 && !c.proto.legacy {
+		c.mu.Lock()
+		acked := c.acked
+		c.mu.Unlock()
+		if acked {
+			_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
+		}
+	}
+}
+
+// init accepts or refuses connection_init. The InitFunc (typically a
+// database query) and the answer run on a short-lived goroutine while the
+// read loop waits: a goroutine's stack keeps its deepest size for a while,
+// and the read loop lives as long as the connection.
+func (c *conn) init(payload json.RawMessage) {
+	c.mu.Lock()
+	again := c.initStarted
+	c.initStarted = true
+	c.mu.Unlock()
+	if again {
+		c.close(CloseTooManyInits, "Too many initialisation requests")
+		return
+	}
+	var p map[string]any
+	if len(payload) > 0 && !bytes.Equal(payload, []byte("null")) {
+		if err := json.Unmarshal(payload, &p); err != nil {
+			c.close(CloseBadRequest, "Invalid connection_init payload")
+			return
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, err := c.ctx, error(nil)
+		if c.t.cfg.Init != nil {
+			ctx, err = c.t.cfg.Init(c.ctx, p)
+		}
+		if err != nil {
+			code, reason := CloseForbidden, "Forbidden"
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Reason
+			}
+			if c.proto.legacy {
+				b, _ := json.Marshal(map[string]string{"message": reason})
+				c.write(mustMessage(message{Type: "connection_error", Payload: b}))
+			}
+			c.close(code, reason)
+			return
+		}
+		// Nothing else writes before the ack: no operation runs yet and the
+		// keepalive starts below.
+		c.write([]byte(`{"type":"connection_ack"}`))
+		if c.proto.legacy && c.t.cfg.KeepAlive > 0 {
+			c.write(c.proto.keepAlive)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closing {
+			return
+		}
+		c.acked, c.opCtx = true, ctx
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		if ka := c.t.cfg.KeepAlive; ka > 0 {
+			c.timer = time.AfterFunc(ka, c.keepAlive)
+			if !c.proto.legacy {
+				_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
+			}
+		}
+	}()
+	<-done
+}
+
+func (c *conn) initTimedOut() {
+	c.mu.Lock()
+	started := c.initStarted
+	c.mu.Unlock()
+	if !started {
+		c.close(CloseInitTimeout, "Connection initialisation timeout")
+	}
+}
+
+func (c *conn) keepAlive() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return
+	}
+	c.outbox = append(c.outbox, c.proto.keepAlive)
+	c.scheduleLocked()
+	c.timer.Reset(c.t.cfg.KeepAlive)
+}
+
+// subscribe starts an operation on its own goroutine; the read loop goes on
+// reading (a stop for it may follow at once).
+func (c *conn) subscribe(id string, payload json.RawMessage) {
+	received := graphql.Now()
+	c.mu.Lock()
+	if c.closing { // cancelOperations has run or will not see it
+		c.mu.Unlock()
+		return
+	}
+	acked, ctx := c.acked, c.opCtx
+	_, dup := c.ops[id]
+	full := c.t.cfg.MaxOperations > 0 && len(c.ops) >= c.t.cfg.MaxOperations
+	var op *operation
+	if acked && id != "" && !dup && !full {
+		op = newOperation(c, ctx, id)
+		c.ops[id] = op
+	}
+	c.mu.Unlock()
+	switch {
+	case !acked:
+		c.close(CloseUnauthorized, "Unauthorized")
+	case id == "":
+		c.close(CloseBadRequest, "Invalid message received")
+	case dup:
+		c.close(CloseDuplicateID, truncate("Subscriber for "+id+" already exists"))
+	case full:
+		msg := fmt.Sprintf("too many subscriptions on this connection (at most %d)", c.t.cfg.MaxOperations)
+		resp := c.exec.DispatchError(ctx, gqlerror.List{invalidInput(msg)})
+		ref := &operation{c: c, id: id, idJSON: jsonString(id)}
+		c.send(ref.appendNext(nil, resp))
+		c.send(ref.completeMessage())
+	default:
+		go op.run(payload, received)
+	}
+}
+
+// send queues a message for the writer pool.
+func (c *conn) send(b []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.outbox) >= maxOutbox {
+		c.mu.Unlock()
+		c.close(websocket.ClosePolicyViolation, "Client too slow")
+		return
+	}
+	c.outbox = append(c.outbox, b)
+	c.scheduleLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) scheduleLocked() {
+	if !c.scheduled && !c.closing {
+		c.scheduled = true
+		c.t.writers.schedule(c)
+	}
+}
+
+// flush writes what the connection has waiting, on a pool goroutine, until
+// nothing is left. buf is the worker's scratch buffer, returned for reuse.
+func (c *conn) flush(buf []byte) []byte {
+	for {
+		c.mu.Lock()
+		out, ready := c.outbox, c.ready
+		c.outbox, c.ready = nil, nil
+		for _, op := range ready {
+			op.queued = false
+		}
+		if c.closing || (len(out) == 0 && len(ready) == 0) {
+			c.scheduled = false
+			c.mu.Unlock()
+			return buf
+		}
+		c.mu.Unlock()
+		for _, b := range out {
+			if c.write(b) != nil {
+				break
+			}
+		}
+		for _, op := range ready {
+			buf = op.drain(buf)
+		}
+	}
+}
+
+// write writes one message within the write timeout; a failed write
+// closes the connection (gorilla's state is undefined after it).
+func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if wt := c.t.cfg.WriteTimeout; wt > 0 {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(wt))
+	}
+	err := c.ws.WriteMessage(websocket.TextMessage, b)
+	if err != nil {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
+		_ = c.ws.NetConn().Close() // the read loop ends the connection
+		return errClosed
+	}
+	return nil
+}
+
+// close sends a close frame and ends every operation; the read loop waits a
+// second for the client's close frame, then closes the socket.
+func (c *conn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, truncate(reason)), deadline)
+	_ = c.ws.SetReadDeadline(deadline)
+	c.cancelOperations()
+}
+
+// cancelOperations ends every operation of a closing connection; their
+// subscriptions leave the broker.
+func (c *conn) cancelOperations() {
+	c.mu.Lock()
+	ops := make([]*operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		op.stop()
+	}
+}
+
+// end runs when the read loop stops: it ends every operation (their
+// subscriptions leave the broker) and closes the socket.
+func (c *conn) end() {
+	c.mu.Lock()
+	c.closing = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.cancelOperations()
+	_ = c.ws.Close()
+	c.t.remove(c)
+}
+
+// truncate keeps a close reason within a control frame (125 bytes with the
+// code).
+func truncate(reason string) string {
+	if len(reason) > 123 {
+		reason = strings.ToValidUTF8(reason[:123], "")
+	}
+	return reason
+}
+
+// invalidInput is a GraphQL error with the INVALID_INPUT code.
+func invalidInput(msg string) *gqlerror.Error {
+	return &gqlerror.Error{
+		Message: msg, Err: errcode.New(errcode.InvalidInput, "%s", msg),
+		Extensions: map[string]any{"code": string(errcode.InvalidInput)},
+	}
+}
+
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func mustMessage(m message) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // a message of strings and raw JSON always marshals
+	}
+	return b
+}
