@@ -117,7 +117,7 @@ func requestProgressFor(ev *progressEvent, v *authz.Viewer) *graph.RequestProgre
 	mine := ev.counts.Of(v.UserID)
 	overall := ev.overall
 	return &graph.RequestProgress{
-		Request:   ev.requestCopy(),
+		Request:   ev.request,
 		Status:    ev.request.Status,
 		Overall:   &overall,
 		Mine:      &mine,
@@ -140,7 +140,7 @@ func (r *Resolver) myTaskProgress(ctx context.Context) (<-chan *graph.TaskProgre
 			return nil, false
 		}
 		mine, overall := ev.counts.Of(v.UserID), ev.overall
-		return &graph.TaskProgressEvent{Request: ev.requestCopy(), Mine: &mine, Overall: &overall}, true
+		return &graph.TaskProgressEvent{Request: ev.request, Mine: &mine, Overall: &overall}, true
 	})
 	return sub.C, nil
 }
@@ -175,7 +175,7 @@ func (r *Resolver) accessRequestChanged(ctx context.Context, scope graph.Request
 		if !keep(ev) {
 			return nil, false
 		}
-		return ev.requestCopy(), true
+		return ev.request, true
 	})
 	return sub.C, nil
 }

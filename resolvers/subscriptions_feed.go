@@ -52,7 +52,10 @@ const (
 type progressEvent struct {
 	// seq orders events and snapshots: a larger seq was computed from data
 	// read later.
-	seq       uint64
+	seq uint64
+	// request is shared by every subscriber of the event: responses only
+	// read it (its edges are not loaded, so each subscriber's fields query
+	// under its own viewer).
 	request   *ent.AccessRequest
 	counts    workflow.TaskCounts
 	overall   rules.Completion
@@ -80,13 +83,6 @@ func (e *progressEvent) visibleTo(v *authz.Viewer) bool {
 // assigned reports whether the user has counted tasks on the request.
 func (e *progressEvent) assigned(id pulid.ID) bool {
 	return e.counts.Of(id).Total > 0
-}
-
-// requestCopy returns a copy of the request for one subscriber, so that no
-// two subscribers share a mutable entity.
-func (e *progressEvent) requestCopy() *ent.AccessRequest {
-	r := *e.request
-	return &r
 }
 
 // FeedConfig configures a ProgressFeed.

@@ -145,7 +145,11 @@ var _ interface {
 	graphql.ResponseInterceptor
 } = graphqlExtension{}
 
-type executed struct{}
+// executedKey marks, in the context of an operation's responses, that
+// InterceptOperation saw the operation. (A context value rather than an
+// entry in the operation's stats, which would allocate a map for every
+// operation and keep it as long as a subscription lives.)
+type executedKey struct{}
 
 func (graphqlExtension) ExtensionName() string                   { return extensionName }
 func (graphqlExtension) Validate(graphql.ExecutableSchema) error { return nil }
@@ -155,13 +159,12 @@ func (graphqlExtension) Validate(graphql.ExecutableSchema) error { return nil }
 // the stream otherwise.
 func (e graphqlExtension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
-	opCtx.Stats.SetExtension(extensionName, executed{})
 	name, typ := e.m.operationLabels(opCtx)
 	start := opCtx.Stats.OperationStart
 	if start.IsZero() {
 		start = time.Now()
 	}
-	responses := next(ctx)
+	responses := next(context.WithValue(ctx, executedKey{}, true))
 	failed, done := false, false
 	return func(ctx context.Context) *graphql.Response {
 		resp := responses(ctx)
@@ -190,7 +193,7 @@ func (e graphqlExtension) InterceptResponse(ctx context.Context, next graphql.Re
 		return resp
 	}
 	opCtx := graphql.GetOperationContext(ctx)
-	if opCtx.Operation == nil || opCtx.Stats.GetExtension(extensionName) != nil {
+	if opCtx.Operation == nil || ctx.Value(executedKey{}) != nil {
 		return resp
 	}
 	name, typ := e.m.operationLabels(opCtx)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +69,7 @@ type conn struct {
 	acked       bool
 	closing     bool
 	opCtx       context.Context
-	ops         map[string]*operation
+	ops         []*operation // running; a few, so a slice is smaller than a map
 	ready       []*operation // subscriptions with values to write
 	outbox      [][]byte     // other messages to write, in order
 	scheduled   bool         // queued on, or being flushed by, the pool
@@ -109,7 +110,7 @@ func (c *conn) handle(data []byte) {
 		c.subscribe(m.ID, m.Payload)
 	case m.Type == c.proto.stop:
 		c.mu.Lock()
-		op := c.ops[m.ID]
+		op := c.opLocked(m.ID)
 		c.mu.Unlock()
 		if op != nil {
 			op.stop() // the operation completes as it ends
@@ -229,12 +230,12 @@ func (c *conn) subscribe(id string, payload json.RawMessage) {
 		return
 	}
 	acked, ctx := c.acked, c.opCtx
-	_, dup := c.ops[id]
+	dup := c.opLocked(id) != nil
 	full := c.t.cfg.MaxOperations > 0 && len(c.ops) >= c.t.cfg.MaxOperations
 	var op *operation
 	if acked && id != "" && !dup && !full {
 		op = newOperation(c, ctx, id)
-		c.ops[id] = op
+		c.ops = append(c.ops, op)
 	}
 	c.mu.Unlock()
 	switch {
@@ -253,6 +254,16 @@ func (c *conn) subscribe(id string, payload json.RawMessage) {
 	default:
 		go op.run(payload, received)
 	}
+}
+
+// opLocked returns the running operation with the ID, or nil.
+func (c *conn) opLocked(id string) *operation {
+	for _, op := range c.ops {
+		if op.id == id {
+			return op
+		}
+	}
+	return nil
 }
 
 // send queues a message for the writer pool.
@@ -348,10 +359,7 @@ func (c *conn) close(code int, reason string) {
 // subscriptions leave the broker.
 func (c *conn) cancelOperations() {
 	c.mu.Lock()
-	ops := make([]*operation, 0, len(c.ops))
-	for _, op := range c.ops {
-		ops = append(ops, op)
-	}
+	ops := slices.Clone(c.ops)
 	c.mu.Unlock()
 	for _, op := range ops {
 		op.stop()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -222,8 +223,8 @@ func (op *operation) end(complete bool) {
 	}
 	c := op.c
 	c.mu.Lock()
-	if c.ops[op.id] == op {
-		delete(c.ops, op.id)
+	if i := slices.Index(c.ops, op); i >= 0 {
+		c.ops = slices.Delete(c.ops, i, i+1)
 	}
 	c.mu.Unlock()
 	op.stop()
@@ -238,14 +239,15 @@ func (op *operation) completeMessage() []byte {
 
 // appendNext appends the next (graphql-ws: data) message carrying resp. A
 // response of data alone, the common case, is framed around the bytes the
-// executor produced instead of being encoded again.
+// executor produced instead of being encoded again. (The executor sets
+// Extensions to an empty map when there are none.)
 func (op *operation) appendNext(buf []byte, resp *graphql.Response) []byte {
 	buf = append(buf, `{"id":`...)
 	buf = append(buf, op.idJSON...)
 	buf = append(buf, `,"type":"`...)
 	buf = append(buf, op.c.proto.next...)
 	buf = append(buf, `","payload":`...)
-	if len(resp.Errors) == 0 && len(resp.Data) > 0 && resp.Extensions == nil &&
+	if len(resp.Errors) == 0 && len(resp.Data) > 0 && len(resp.Extensions) == 0 &&
 		resp.HasNext == nil && resp.Path == nil && resp.Label == "" {
 		buf = append(buf, `{"data":`...)
 		buf = append(buf, resp.Data...)

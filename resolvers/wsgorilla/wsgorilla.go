@@ -161,7 +161,6 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		proto: proto,
 		exec:  exec,
 		ctx:   context.WithoutCancel(r.Context()),
-		ops:   map[string]*operation{},
 	}
 	if t.cfg.ReadLimit > 0 {
 		ws.SetReadLimit(t.cfg.ReadLimit)
