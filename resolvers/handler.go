@@ -287,13 +287,11 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 // 4401 (4500 when the database fails).
 func websocketInit(a Authenticator) wsgorilla.InitFunc {
 	return func(ctx context.Context, p map[string]any) (context.Context, error) {
-		token := ""
-		for _, key := range []string{"authorization", "Authorization"} {
-			if s, ok := p[key].(string); ok && token == "" {
-				token = bearer(s)
-			}
+		header, _ := p["authorization"].(string)
+		if header == "" {
+			header, _ = p["Authorization"].(string)
 		}
-		v, err := a.Authenticate(ctx, token)
+		v, err := a.Authenticate(ctx, bearer(header))
 		if err != nil {
 			if errcode.Of(err) != errcode.Unauthenticated {
 				return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseInternalError, Reason: "internal error"}

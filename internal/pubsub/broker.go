@@ -7,7 +7,8 @@
 // Nothing here blocks a publisher: subscribers have bounded buffers, and a
 // subscriber whose buffer is full is dropped (its channel closed) rather than
 // waited for. Subscriptions end, and their channels close, when their context
-// ends. The package imports nothing of Gatehouse.
+// ends, or, for a transport that reads them through a Waker, when the Waker
+// ends them. The package imports nothing of Gatehouse.
 package pubsub
 
 import (

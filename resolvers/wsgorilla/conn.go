@@ -127,9 +127,9 @@ func (c *conn) handle(data []byte) {
 	}
 	if ka := c.t.cfg.KeepAlive; ka > 0 && !c.proto.legacy {
 		c.mu.Lock()
-		acked := c.acked
+		live := c.acked && !c.closing // closing has its own deadline
 		c.mu.Unlock()
-		if acked {
+		if live {
 			_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
 		}
 	}
@@ -175,8 +175,8 @@ func (c *conn) init(payload json.RawMessage) {
 			c.close(code, reason)
 			return
 		}
-		// Nothing else writes before the ack: no operation runs yet and the
-		// keepalive starts below.
+		// The ack precedes every operation's messages: operations start only
+		// once acked is set, after it.
 		c.write([]byte(`{"type":"connection_ack"}`))
 		if c.proto.legacy && c.t.cfg.KeepAlive > 0 {
 			c.write(c.proto.keepAlive)
