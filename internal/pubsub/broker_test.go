@@ -179,8 +179,18 @@ type recordingWaker struct {
 	dropped int
 }
 
-func (w *recordingWaker) Attached(end func()) { w.mu.Lock(); w.ends = append(w.ends, end); w.mu.Unlock() }
-func (w *recordingWaker) Dropped()            { w.mu.Lock(); w.dropped++; w.mu.Unlock() }
+func (w *recordingWaker) Attached(end func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ends = append(w.ends, end)
+}
+
+func (w *recordingWaker) Dropped() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dropped++
+}
+
 func (w *recordingWaker) Wake(closed bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
