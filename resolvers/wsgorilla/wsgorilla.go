@@ -209,7 +209,7 @@ func (t *Transport) shutdown() {
 	}
 	t.mu.Unlock()
 	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "server shutting down")
+		go c.close(websocket.CloseGoingAway, "server shutting down") // a stuck peer holds its own close for a second
 	}
 }
 
