@@ -55,9 +55,7 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -89,10 +87,10 @@ const (
 	maxIdentifier = 63
 )
 
-var (
-	envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	prefixPattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
-)
+var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
+
+// dsnEnv resolves KeyDSNEnv; dsn parses the value.
+var dsnEnv = connectors.EnvVar{Key: KeyDSNEnv, Holds: "PostgreSQL connection string", Short: "connection string", Example: "BILLING_DB_DSN"}
 
 // Kind is the POSTGRES connector kind. server.go builds it with
 // LookupEnv: os.LookupEnv; this package never reads the environment itself
@@ -165,41 +163,23 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	default:
 		return cfg, &connectors.ConfigError{Key: KeyAllowPrivilegedRoles, Message: "must be true or false"}
 	}
-	if cfg.timeout, err = parseTimeout(m[KeyTimeoutSeconds]); err != nil {
+	if cfg.timeout, err = connectors.Seconds(KeyTimeoutSeconds, m[KeyTimeoutSeconds], DefaultTimeout, minTimeoutSeconds, maxTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
 }
 
-// dsn resolves dsnEnv into a lib/pq connector. Messages never repeat the
-// value of the variable nor lib/pq's parse error (which may quote it).
+// dsn resolves dsnEnv (see connectors.EnvVar.Value) into a lib/pq connector.
+// A value lib/pq cannot parse is a *connectors.ConfigError. Messages never
+// repeat the value of the variable nor lib/pq's parse error (which may quote
+// it).
 func (k Kind) dsn(v any) (*pq.Connector, error) {
 	bad := func(msg string) (*pq.Connector, error) {
 		return nil, &connectors.ConfigError{Key: KeyDSNEnv, Message: msg}
 	}
-	const required = "required: the name of the environment variable holding the PostgreSQL connection string"
-	name, ok := v.(string)
-	switch {
-	case v == nil:
-		return bad(required)
-	case !ok:
-		return bad("must be a string: the name of the environment variable holding the PostgreSQL connection string")
-	case name == "":
-		return bad(required)
-	case !envNamePattern.MatchString(name):
-		return bad("give the name of the environment variable holding the connection string (upper-case letters, digits and _, e.g. BILLING_DB_DSN), not the connection string itself")
-	}
-	var val string
-	if k.LookupEnv != nil {
-		val, ok = k.LookupEnv(name)
-	} else {
-		ok = false
-	}
-	if !ok {
-		return bad("the environment variable named here is not set on this server")
-	}
-	if strings.TrimSpace(val) == "" {
-		return bad("the environment variable named here is empty on this server")
+	val, err := dsnEnv.Value(k.LookupEnv, v)
+	if err != nil {
+		return nil, err
 	}
 	pc, err := pq.NewConfig(val)
 	if err != nil {
@@ -227,46 +207,6 @@ func parsePrefix(v any) (string, error) {
 		return "", &connectors.ConfigError{Key: KeyRolePrefix, Message: "must not start with pg_, which PostgreSQL reserves"}
 	}
 	return s, nil
-}
-
-func parseTimeout(v any) (time.Duration, error) {
-	if v == nil {
-		return DefaultTimeout, nil
-	}
-	n, ok := wholeNumber(v)
-	if !ok || n < minTimeoutSeconds || n > maxTimeoutSeconds {
-		return 0, &connectors.ConfigError{Key: KeyTimeoutSeconds, Message: fmt.Sprintf("must be a whole number of seconds from %d to %d", minTimeoutSeconds, maxTimeoutSeconds)}
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
-// wholeNumber accepts the numbers a JSON config arrives as: float64 from
-// encoding/json, json.Number from gqlgen variables, int64 from literals.
-func wholeNumber(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case float64:
-		if n != math.Trunc(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<53 {
-			return 0, false
-		}
-		return int64(n), true
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return i, true
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		return wholeNumber(f)
-	default:
-		return 0, false
-	}
 }
 
 // RoleName returns the login role EnsureIdentity uses for email with prefix:

@@ -46,12 +46,9 @@
 package scim
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -73,7 +70,8 @@ const (
 	maxTimeoutSeconds = 60
 )
 
-var envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+// tokenEnv resolves KeyTokenEnv; token trims and checks the value.
+var tokenEnv = connectors.EnvVar{Key: KeyTokenEnv, Holds: "SCIM bearer token", Short: "token", Example: "IDP_SCIM_TOKEN"}
 
 // Kind is the SCIM connector kind. server.go builds it with
 // LookupEnv: os.LookupEnv; this package never reads the environment itself.
@@ -151,7 +149,7 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	if cfg.token, err = k.token(m[KeyTokenEnv]); err != nil {
 		return cfg, err
 	}
-	if cfg.timeout, err = parseTimeout(m[KeyTimeoutSeconds]); err != nil {
+	if cfg.timeout, err = connectors.Seconds(KeyTimeoutSeconds, m[KeyTimeoutSeconds], DefaultTimeout, minTimeoutSeconds, maxTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -190,79 +188,19 @@ func parseBaseURL(v any) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// token resolves tokenEnv. Messages never repeat the value, which may be a
-// token pasted by mistake.
+// token resolves tokenEnv (see connectors.EnvVar.Value) and returns the
+// token trimmed of surrounding white space. A token of more than one line is
+// refused with a *connectors.ConfigError: it would break the Authorization
+// header. Messages never repeat the value, which may be a token pasted by
+// mistake.
 func (k Kind) token(v any) (string, error) {
-	bad := func(msg string) (string, error) {
-		return "", &connectors.ConfigError{Key: KeyTokenEnv, Message: msg}
-	}
-	const required = "required: the name of the environment variable holding the SCIM bearer token"
-	name, ok := v.(string)
-	switch {
-	case v == nil:
-		return bad(required)
-	case !ok:
-		return bad("must be a string: the name of the environment variable holding the SCIM bearer token")
-	case name == "":
-		return bad(required)
-	case !envNamePattern.MatchString(name):
-		return bad("give the name of the environment variable holding the token (upper-case letters, digits and _, e.g. IDP_SCIM_TOKEN), not the token itself")
-	}
-	var val string
-	if k.LookupEnv != nil {
-		val, ok = k.LookupEnv(name)
-	} else {
-		ok = false
-	}
-	if !ok {
-		return bad("the environment variable named here is not set on this server")
+	val, err := tokenEnv.Value(k.LookupEnv, v)
+	if err != nil {
+		return "", err
 	}
 	val = strings.TrimSpace(val)
-	if val == "" {
-		return bad("the environment variable named here is empty on this server")
-	}
 	if strings.ContainsAny(val, "\r\n") {
-		return bad("the environment variable named here holds more than one line")
+		return "", &connectors.ConfigError{Key: KeyTokenEnv, Message: "the environment variable named here holds more than one line"}
 	}
 	return val, nil
-}
-
-func parseTimeout(v any) (time.Duration, error) {
-	if v == nil {
-		return DefaultTimeout, nil
-	}
-	n, ok := wholeNumber(v)
-	if !ok || n < minTimeoutSeconds || n > maxTimeoutSeconds {
-		return 0, &connectors.ConfigError{Key: KeyTimeoutSeconds, Message: fmt.Sprintf("must be a whole number of seconds from %d to %d", minTimeoutSeconds, maxTimeoutSeconds)}
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
-// wholeNumber accepts the numbers a JSON config arrives as: float64 from
-// encoding/json, json.Number from gqlgen variables, int64 from literals.
-func wholeNumber(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case float64:
-		if n != math.Trunc(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<53 {
-			return 0, false
-		}
-		return int64(n), true
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return i, true
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		return wholeNumber(f)
-	default:
-		return 0, false
-	}
 }

@@ -8,7 +8,8 @@
 //	                secret (^[A-Z_][A-Z0-9_]*$), never the secret itself
 //	timeoutSeconds  optional; 1..60, default 10; bounds each call
 //
-// The variable named by secretEnv must be set and non-empty both when the
+// The variable named by secretEnv must be set and non-empty (white space
+// alone counts as empty; the secret is otherwise used untrimmed) both when the
 // configuration is validated (so a typo is caught when the application is
 // saved, as INVALID_INPUT on connectorConfig.secretEnv) and when the connector
 // is opened (the secret is read then, so a rotated secret takes effect at the
@@ -40,12 +41,9 @@
 package webhook
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"time"
 
 	"gatehouse/connectors"
@@ -66,7 +64,9 @@ const (
 	maxTimeoutSeconds = 60
 )
 
-var envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+// secretEnv resolves KeySecretEnv. The secret is used as the variable holds
+// it, untrimmed.
+var secretEnv = connectors.EnvVar{Key: KeySecretEnv, Holds: "signing secret", Short: "secret", Example: "HR_WEBHOOK_SECRET"}
 
 // Kind is the WEBHOOK connector kind. server.go builds it with
 // LookupEnv: os.LookupEnv; this package never reads the environment itself.
@@ -142,10 +142,12 @@ func (k Kind) parse(m map[string]any) (config, error) {
 		return cfg, err
 	}
 	cfg.url = u
-	if cfg.secret, err = k.secret(m[KeySecretEnv]); err != nil {
+	secret, err := secretEnv.Value(k.LookupEnv, m[KeySecretEnv])
+	if err != nil {
 		return cfg, err
 	}
-	if cfg.timeout, err = parseTimeout(m[KeyTimeoutSeconds]); err != nil {
+	cfg.secret = []byte(secret)
+	if cfg.timeout, err = connectors.Seconds(KeyTimeoutSeconds, m[KeyTimeoutSeconds], DefaultTimeout, minTimeoutSeconds, maxTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
@@ -179,79 +181,4 @@ func parseURL(v any) (string, error) {
 		return bad("must not carry credentials; requests are signed with the secret named by secretEnv")
 	}
 	return u.String(), nil
-}
-
-// secret resolves secretEnv. Messages never repeat the value, which may be a
-// secret pasted by mistake.
-func (k Kind) secret(v any) ([]byte, error) {
-	bad := func(msg string) ([]byte, error) {
-		return nil, &connectors.ConfigError{Key: KeySecretEnv, Message: msg}
-	}
-	if v == nil {
-		return bad("required: the name of the environment variable holding the signing secret")
-	}
-	name, ok := v.(string)
-	if !ok {
-		return bad("must be a string: the name of the environment variable holding the signing secret")
-	}
-	if name == "" {
-		return bad("required: the name of the environment variable holding the signing secret")
-	}
-	if !envNamePattern.MatchString(name) {
-		return bad("give the name of the environment variable holding the secret (upper-case letters, digits and _, e.g. HR_WEBHOOK_SECRET), not the secret itself")
-	}
-	var val string
-	if k.LookupEnv != nil {
-		val, ok = k.LookupEnv(name)
-	} else {
-		ok = false
-	}
-	if !ok {
-		return bad("the environment variable named here is not set on this server")
-	}
-	if val == "" {
-		return bad("the environment variable named here is empty on this server")
-	}
-	return []byte(val), nil
-}
-
-func parseTimeout(v any) (time.Duration, error) {
-	if v == nil {
-		return DefaultTimeout, nil
-	}
-	n, ok := wholeNumber(v)
-	if !ok || n < minTimeoutSeconds || n > maxTimeoutSeconds {
-		return 0, &connectors.ConfigError{Key: KeyTimeoutSeconds, Message: fmt.Sprintf("must be a whole number of seconds from %d to %d", minTimeoutSeconds, maxTimeoutSeconds)}
-	}
-	return time.Duration(n) * time.Second, nil
-}
-
-// wholeNumber accepts the numbers a JSON config arrives as: float64 from
-// encoding/json, json.Number from gqlgen variables, int64 from literals.
-func wholeNumber(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case float64:
-		if n != math.Trunc(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<53 {
-			return 0, false
-		}
-		return int64(n), true
-	case json.Number:
-		i, err := n.Int64()
-		if err == nil {
-			return i, true
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		return wholeNumber(f)
-	default:
-		return 0, false
-	}
 }

@@ -105,7 +105,7 @@ func lookup(env map[string]string) func(string) (string, bool) {
 }
 
 func testKind() webhook.Kind {
-	return webhook.Kind{LookupEnv: lookup(map[string]string{secretVar: secret, "EMPTY_SECRET": ""})}
+	return webhook.Kind{LookupEnv: lookup(map[string]string{secretVar: secret, "EMPTY_SECRET": "", "BLANK_SECRET": " \n"})}
 }
 
 // open opens a connector through the registry, as the fulfilment jobs do.
@@ -484,6 +484,7 @@ func TestValidateConfig(t *testing.T) {
 		{"lower-case name", map[string]any{"url": good, "secretEnv": "hook_secret"}, "secretEnv", "name of the environment variable"},
 		{"unset variable", map[string]any{"url": good, "secretEnv": "NOT_SET_ANYWHERE"}, "secretEnv", "not set"},
 		{"empty variable", map[string]any{"url": good, "secretEnv": "EMPTY_SECRET"}, "secretEnv", "empty"},
+		{"blank variable", map[string]any{"url": good, "secretEnv": "BLANK_SECRET"}, "secretEnv", "empty"},
 		{"unknown key", map[string]any{"url": good, "secretEnv": secretVar, "headers": map[string]any{}}, "headers", "unknown key"},
 		{"timeout zero", map[string]any{"url": good, "secretEnv": secretVar, "timeoutSeconds": 0}, "timeoutSeconds", "1 to 60"},
 		{"timeout too long", map[string]any{"url": good, "secretEnv": secretVar, "timeoutSeconds": float64(61)}, "timeoutSeconds", "1 to 60"},
