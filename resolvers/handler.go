@@ -30,9 +30,12 @@ import (
 )
 
 // Authenticator turns a bearer token into a viewer; it returns an
-// UNAUTHENTICATED *errcode.Error for refused credentials.
+// UNAUTHENTICATED *errcode.Error for refused credentials. Current reports,
+// for viewers authenticated earlier, whether their credentials still hold
+// (websockets are rechecked with it).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*authz.Viewer, error)
+	Current(ctx context.Context, viewers []*authz.Viewer) ([]bool, error)
 }
 
 // Limits bounds what one request may ask of the server.
@@ -55,6 +58,10 @@ type Limits struct {
 	// WebsocketWrite bounds one websocket write: a client that stops
 	// reading is disconnected after it, and its subscriptions end.
 	WebsocketWrite time.Duration
+	// WebsocketRecheck is how often open websockets' credentials are
+	// checked again (expiry, user terminated or role changed, API token
+	// revoked); a connection whose no longer hold is closed with 4401.
+	WebsocketRecheck time.Duration
 }
 
 // DefaultLimits are the limits of a production server.
@@ -68,6 +75,7 @@ var DefaultLimits = Limits{
 	WebsocketInit:      10 * time.Second,
 	WebsocketKeepAlive: 25 * time.Second,
 	WebsocketWrite:     10 * time.Second,
+	WebsocketRecheck:   time.Minute,
 }
 
 // HandlerConfig configures the /query handler.
@@ -101,6 +109,8 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		ReadLimit:     cfg.Limits.WebsocketRead,
 		WriteTimeout:  cfg.Limits.WebsocketWrite,
 		MaxOperations: cfg.Limits.Subscriptions,
+		Recheck:       websocketRecheck(cfg.Auth),
+		RecheckEvery:  cfg.Limits.WebsocketRecheck,
 		Log:           cfg.Log,
 		Context:       cfg.Context,
 	}))
@@ -299,6 +309,18 @@ func websocketInit(a Authenticator) wsgorilla.InitFunc {
 			return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: err.Error()}
 		}
 		return authz.NewContext(ctx, v), nil
+	}
+}
+
+// websocketRecheck checks the viewers of open websockets again, all in one
+// call to Current.
+func websocketRecheck(a Authenticator) func(context.Context, []context.Context) ([]bool, error) {
+	return func(ctx context.Context, conns []context.Context) ([]bool, error) {
+		viewers := make([]*authz.Viewer, len(conns))
+		for i, c := range conns {
+			viewers[i] = authz.FromContext(c)
+		}
+		return a.Current(ctx, viewers)
 	}
 }
 

@@ -308,3 +308,50 @@ func serverGoroutines() (int, string) {
 	}
 	return n, dump.String()
 }
+
+// TestWebsocketClosedWhenCredentialsLapse: open websockets are rechecked
+// (here every 100 ms) and closed with 4401 once their credentials no longer
+// hold — a terminated user, a demoted IT admin, an expired JWT, a revoked
+// API token — on both databases; a connection whose credentials hold stays.
+func TestWebsocketClosedWhenCredentialsLapse(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		limits := resolvers.DefaultLimits
+		limits.WebsocketRecheck = 100 * time.Millisecond
+		env := apitest.NewWith(t, db, apitest.Options{Limits: &limits})
+		admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+		demoted := env.User(t, "demoted@example.com", enum.PlatformRoleITAdmin)
+		leaver := env.User(t, "leaver@example.com", enum.PlatformRoleUser)
+		stays := env.User(t, "stays@example.com", enum.PlatformRoleUser)
+		shortJWT, err := env.Auth.IssueJWT(stays.ID, 1500*time.Millisecond)
+		require.NoError(t, err)
+		revoked := createToken(t, env, env.Token(t, admin), map[string]any{"name": "ci", "scope": "READ"})
+
+		open := func(token string) *websocket.Conn {
+			c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
+			require.NoError(t, err)
+			require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+			var ack wsMessage
+			require.NoError(t, c.ReadJSON(&ack))
+			require.Equal(t, "connection_ack", ack.Type)
+			return c
+		}
+		conns := map[string]*websocket.Conn{
+			"terminated user": open(env.Token(t, leaver)),
+			"demoted admin":   open(env.Token(t, demoted)),
+			"expired JWT":     open(shortJWT),
+			"revoked token":   open(revoked.Token),
+		}
+		kept := connectWS(t, env.WebsocketURL(), env.Token(t, stays))
+		kept.subscribe(subMyTaskProgress, nil)
+
+		ctx := apitest.Sys()
+		require.NoError(t, env.Client.User.UpdateOne(leaver).SetStatus(enum.UserStatusTerminated).Exec(ctx))
+		require.NoError(t, env.Client.User.UpdateOne(demoted).SetPlatformRole(enum.PlatformRoleUser).Exec(ctx))
+		env.MustDo(t, env.Token(t, admin), `mutation($id: ID!) { revokeApiToken(id: $id) { id } }`, map[string]any{"id": revoked.APIToken.ID}, nil)
+		for name, c := range conns {
+			require.Equal(t, 4401, closeCode(t, c), name)
+		}
+		require.Equal(t, 1, env.Feed.Subscribers(), "a connection whose credentials hold stays")
+	})
+}

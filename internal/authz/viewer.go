@@ -5,6 +5,7 @@ package authz
 
 import (
 	"context"
+	"time"
 
 	"gatehouse/ent/privacy"
 	"gatehouse/ent/schema/enum"
@@ -19,6 +20,9 @@ type Viewer struct {
 	TokenID pulid.ID
 	// ReadOnly is true for READ-scope API tokens, which may not mutate.
 	ReadOnly bool
+	// ExpiresAt is when the credentials stop being valid; zero for an API
+	// token without expiry. Long-lived connections (websockets) end then.
+	ExpiresAt time.Time
 }
 
 // ReadsAll reports whether the viewer may read every row: risk managers and

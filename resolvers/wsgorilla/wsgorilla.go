@@ -81,6 +81,13 @@ type Config struct {
 	// Writers is the size of the pool that executes and writes subscription
 	// events; zero means 64.
 	Writers int
+	// Recheck, when set, is called every RecheckEvery (default one minute)
+	// with the contexts Init returned for the open connections, all at once,
+	// and reports whether each connection's credentials still hold; a
+	// connection whose do not is closed with 4401. Nothing runs while there
+	// is no connection.
+	Recheck      func(ctx context.Context, conns []context.Context) ([]bool, error)
+	RecheckEvery time.Duration
 	// Log receives panics and unexpected errors; nil discards them.
 	Log *slog.Logger
 	// Context ends every connection (1001) when it ends; nil never does.
@@ -94,9 +101,10 @@ type Transport struct {
 	upgrader websocket.Upgrader
 	writers  *writerPool
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	ended bool
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	ended   bool
+	recheck *time.Timer // running while there are connections
 }
 
 var _ graphql.Transport = (*Transport)(nil)
@@ -108,6 +116,9 @@ func New(cfg Config) *Transport {
 	}
 	if cfg.Writers <= 0 {
 		cfg.Writers = 64
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = time.Minute
 	}
 	t := &Transport{
 		cfg: cfg,
@@ -190,7 +201,53 @@ func (t *Transport) add(c *conn) bool {
 		return false
 	}
 	t.conns[c] = struct{}{}
+	if t.cfg.Recheck != nil && t.recheck == nil {
+		t.recheck = time.AfterFunc(t.cfg.RecheckEvery, t.recheckAll)
+	}
 	return true
+}
+
+// recheckAll asks Config.Recheck about every acknowledged connection and
+// closes those whose credentials no longer hold, then runs again after
+// RecheckEvery while connections remain.
+func (t *Transport) recheckAll() {
+	t.mu.Lock()
+	conns := make([]*conn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	checked, ctxs := conns[:0], make([]context.Context, 0, len(conns))
+	for _, c := range conns {
+		c.mu.Lock()
+		if c.acked && !c.closing {
+			checked = append(checked, c)
+			ctxs = append(ctxs, c.opCtx)
+		}
+		c.mu.Unlock()
+	}
+	if len(ctxs) > 0 {
+		ctx := t.cfg.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ok, err := t.cfg.Recheck(ctx, ctxs)
+		if err != nil {
+			t.cfg.Log.Error("websocket credential recheck; trying again later", "error", err)
+		}
+		for i, c := range checked {
+			if err == nil && !ok[i] {
+				go c.close(CloseUnauthorized, "Credentials no longer valid")
+			}
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.conns) == 0 || t.ended {
+		t.recheck = nil
+		return
+	}
+	t.recheck.Reset(t.cfg.RecheckEvery)
 }
 
 func (t *Transport) remove(c *conn) {
