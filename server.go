@@ -546,7 +546,9 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	url := base + "/query"
 	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.dialect)
 	if cfg.demo {
-		if err := a.logDemoTokens(ctx, log, cfg.tokenTTL); err != nil {
+		// A signal during this read cancels it; that is a shutdown, not a
+		// failure.
+		if err := a.logDemoTokens(ctx, log, cfg.tokenTTL); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}

@@ -50,10 +50,13 @@ func gatehouseBinary(t *testing.T) string {
 }
 
 // process is a running server binary whose JSON log is read line by line.
+// Lines that are not JSON (the error main prints before exiting) are kept
+// for failure messages.
 type process struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
 	done  chan error
+	other []string // read by the scanner until done is sent
 }
 
 // baseEnv is a clean environment: no DATABASE_URL or GATEHOUSE_* leaks in.
@@ -76,6 +79,8 @@ func start(t *testing.T, dir string, env []string, args ...string) *process {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
 				p.lines <- m
+			} else {
+				p.other = append(p.other, sc.Text())
 			}
 		}
 		close(p.lines)
@@ -110,7 +115,7 @@ func (p *process) stop(t *testing.T) {
 	}
 	select {
 	case err := <-p.done:
-		require.NoError(t, err, "server exit")
+		require.NoError(t, err, "server exit: %s", strings.Join(p.other, "\n"))
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not stop within 20s of SIGTERM")
 	}

@@ -97,6 +97,10 @@ type result struct {
 	HeapKBPerSub   float64 `json:"heap_kb_per_subscription"`
 	StackKBPerSub  float64 `json:"stack_kb_per_subscription"`
 	GoroutinesPer  float64 `json:"goroutines_per_subscription"`
+	// EventKBPerSub is what the server allocated from the decision until
+	// every subscriber had its event, per subscriber (garbage included).
+	EventKBPerSub  float64 `json:"event_alloc_kb_per_subscription"`
+	GCsDuringEvent float64 `json:"gcs_during_event"`
 }
 
 func (r *result) print(w io.Writer) {
@@ -105,6 +109,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "event received by  %d of %d\n", r.Received, r.Subscribers)
 	fmt.Fprintf(w, "decision (HTTP)    %.1f ms\n", r.DecisionMS)
 	fmt.Fprintf(w, "delivery after the decision was sent: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", r.P50MS, r.P99MS, r.MaxMS)
+	fmt.Fprintf(w, "server allocated   %.1f KB per subscriber for the event; %.0f garbage collections ran meanwhile\n", r.EventKBPerSub, r.GCsDuringEvent)
 	fmt.Fprintf(w, "server RSS         %.1f MB -> %.1f MB: %.1f KB per subscription (Go heap in use %.1f KB, stacks %.1f KB), %.2f goroutines per subscription\n",
 		r.RSSBeforeMB, r.RSSAfterMB, r.KBPerSub, r.HeapKBPerSub, r.StackKBPerSub, r.GoroutinesPer)
 }
@@ -183,6 +188,10 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.DecisionMS = ms(time.Since(t0))
 	waitErr := waitFor(subs, cfg.timeout, func(s *subscriber) bool { return s.got.Load() != 0 })
+	if event, err := scrape(ctx, g.http, metricsURL); err == nil {
+		res.EventKBPerSub = (event["go_memstats_alloc_bytes_total"] - after["go_memstats_alloc_bytes_total"]) / 1024 / n
+		res.GCsDuringEvent = event["go_gc_duration_seconds_count"] - after["go_gc_duration_seconds_count"]
+	}
 
 	var lat []time.Duration
 	for _, sub := range subs {
