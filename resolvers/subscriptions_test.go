@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/client"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
@@ -51,9 +52,11 @@ type liveChange struct {
 type numbers struct{ overall, mine completion }
 
 // progressStream reads requestProgress events, skipping those whose numbers
-// repeat the previous event's (fulfilment moves statuses, not numbers).
+// repeat the previous event's (fulfilment moves statuses, not numbers). It
+// reads from sub, or from gql, a subscription of gqlgen's client.
 type progressStream struct {
 	sub  *wsSub
+	gql  *client.Subscription
 	last *numbers
 	ev   liveProgress
 }
@@ -62,7 +65,11 @@ func (p *progressStream) expect(t *testing.T, step string, overall, mine complet
 	t.Helper()
 	for {
 		var ev liveProgress
-		p.sub.data(&ev)
+		if p.gql != nil {
+			require.NoError(t, p.gql.Next(&ev), "requestProgress after %s", step)
+		} else {
+			p.sub.data(&ev)
+		}
 		got := numbers{ev.RequestProgress.Overall, ev.RequestProgress.Mine}
 		p.ev = ev
 		if p.last != nil && got == *p.last {
@@ -176,6 +183,13 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 			"o2@example.com": c(0, 1, 0), "o3@example.com": c(0, 1, 0)}, reviewers)
 		progress["m@example.com"].expect(t, "subscribing", c(0, 5, 0), c(0, 2, 0))
 		progress["o3@example.com"].expect(t, "subscribing", c(0, 5, 0), c(0, 1, 0))
+		// The requester again, through gqlgen's own client (coder/websocket,
+		// no subprotocol: the legacy protocol).
+		gql := client.New(env.Handler).WebsocketWithPayload(subRequestProgress,
+			map[string]any{"authorization": "Bearer " + tok["r@example.com"]}, client.Var("id", id))
+		t.Cleanup(func() { _ = gql.Close() })
+		viaGqlgen := &progressStream{gql: gql}
+		viaGqlgen.expect(t, "subscribing", c(0, 5, 0), c(0, 0, 100))
 
 		// The outsider may not see the request: NOT_FOUND, then complete.
 		denied := ws["u@example.com"].subscribe(subRequestProgress, map[string]any{"id": id})
@@ -183,7 +197,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		require.Contains(t, []string{"next", "error"}, msg.Type)
 		require.Contains(t, string(msg.Payload), "NOT_FOUND")
 		require.Equal(t, "complete", denied.next(10*time.Second).Type)
-		waitSubscribers(t, env, 12)
+		waitSubscribers(t, env, 13)
 
 		p := o.progress(t, tok["r@example.com"], id)
 		decideAs := func(who, entitlement, d string) {
@@ -194,6 +208,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		step = "M approves X"
 		decideAs("m@example.com", "X users", "APPROVE")
 		progress["r@example.com"].expect(t, step, c(1, 5, 20), c(0, 0, 100))
+		viaGqlgen.expect(t, step, c(1, 5, 20), c(0, 0, 100))
 		progress["m@example.com"].expect(t, step, c(1, 5, 20), c(1, 2, 50))
 		progress["o3@example.com"].expect(t, step, c(1, 5, 20), c(0, 1, 0))
 		myTasks["m@example.com"].expect(t, step, id, c(1, 5, 20), c(1, 2, 50))
@@ -202,6 +217,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		step = "M approves Y"
 		decideAs("m@example.com", "Y users", "APPROVE")
 		progress["r@example.com"].expect(t, step, c(2, 5, 40), c(0, 0, 100))
+		viaGqlgen.expect(t, step, c(2, 5, 40), c(0, 0, 100))
 		progress["m@example.com"].expect(t, step, c(2, 5, 40), c(2, 2, 100))
 		myTasks["m@example.com"].expect(t, step, id, c(2, 5, 40), c(2, 2, 100))
 		myTasks["o2@example.com"].expect(t, "M approves X", id, c(1, 5, 20), c(0, 1, 0))
@@ -210,6 +226,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		step = "O2 approves Y"
 		decideAs("o2@example.com", "Y users", "APPROVE")
 		progress["r@example.com"].expect(t, step, c(4, 5, 80), c(0, 0, 100))
+		viaGqlgen.expect(t, step, c(4, 5, 80), c(0, 0, 100))
 		progress["o3@example.com"].expect(t, "M approves Y", c(2, 5, 40), c(0, 1, 0))
 		progress["o3@example.com"].expect(t, step, c(4, 5, 80), c(1, 1, 100)) // O3's task SKIPPED
 		myTasks["o2@example.com"].expect(t, step, id, c(4, 5, 80), c(1, 1, 100))
@@ -220,6 +237,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		step = "O1 denies X"
 		decideAs("o1@example.com", "X users", "DENY")
 		progress["r@example.com"].expect(t, step, c(5, 5, 100), c(0, 0, 100))
+		viaGqlgen.expect(t, step, c(5, 5, 100), c(0, 0, 100))
 		myTasks["o1@example.com"].expect(t, "M approves Y", id, c(2, 5, 40), c(0, 1, 0))
 		myTasks["o1@example.com"].expect(t, "O2 approves Y", id, c(4, 5, 80), c(0, 1, 0))
 		myTasks["o1@example.com"].expect(t, step, id, c(5, 5, 100), c(1, 1, 100))

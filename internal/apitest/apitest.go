@@ -60,6 +60,9 @@ type Env struct {
 	AuditLog *audit.Log
 	// URL serves GraphQL (any path) and the reports under URL/reports/.
 	URL string
+	// Handler is what URL serves, for clients that take a handler (gqlgen's
+	// client package).
+	Handler http.Handler
 }
 
 // WebsocketURL is the ws:// address of the GraphQL endpoint.
@@ -173,7 +176,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	mux.Handle("/", h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, Feed: feed, AuditLog: auditLog, URL: srv.URL}
+	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, Feed: feed, AuditLog: auditLog, URL: srv.URL, Handler: mux}
 }
 
 // testLog writes the handler's log (internal errors) to the test log.
