@@ -46,6 +46,7 @@ type config struct {
 	settle     time.Duration
 	maxP99     time.Duration
 	maxKB      float64
+	maxGor     float64
 	jsonOutput bool
 }
 
@@ -60,6 +61,7 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 2*time.Second, "pause between the last subscriber going live and measuring memory")
 	flag.DurationVar(&cfg.maxP99, "max-p99", 0, "fail when the p99 delivery time exceeds this (0: no limit)")
 	flag.Float64Var(&cfg.maxKB, "max-kb", 0, "fail when the resident memory per subscription exceeds this many KB (0: no limit)")
+	flag.Float64Var(&cfg.maxGor, "max-goroutines", 0, "fail when the server's goroutines per subscription exceed this (0: no limit)")
 	flag.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON line too")
 	flag.Parse()
 	if cfg.token == "" {
@@ -213,6 +215,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		return res, fmt.Errorf("p99 %.1f ms exceeds %s", res.P99MS, cfg.maxP99)
 	case cfg.maxKB > 0 && res.KBPerSub > cfg.maxKB:
 		return res, fmt.Errorf("%.1f KB per subscription exceeds %.1f KB", res.KBPerSub, cfg.maxKB)
+	case cfg.maxGor > 0 && res.GoroutinesPer > cfg.maxGor:
+		return res, fmt.Errorf("%.2f goroutines per subscription exceed %.2f", res.GoroutinesPer, cfg.maxGor)
 	}
 	return res, nil
 }
