@@ -270,6 +270,22 @@ func TestSlowConsumerIsDroppedWithoutBlockingThePublisher(t *testing.T) {
 		"the slow client is disconnected after the write timeout")
 }
 
+// TestWriteTimeoutDisconnectsAClientThatStopsReading: values from a
+// stream outside pubsub (nothing drops them) to a client that never reads
+// fill its socket; the stuck write fails after the write timeout and the
+// connection ends instead of holding a writer forever.
+func TestWriteTimeoutDisconnectsAClientThatStopsReading(t *testing.T) {
+	t.Parallel()
+	s := serve(t, wsgorilla.Config{WriteTimeout: 300 * time.Millisecond})
+	c := connect(t, s.url, "graphql-transport-ws")
+	subscribe(t, c, "1", `subscription { stream }`)
+	big := strings.Repeat("x", 256<<10)
+	for range 40 { // 10 MiB, more than the socket buffers hold
+		s.stream <- big
+	}
+	require.Eventually(t, func() bool { return s.transport.Connections() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
 func TestCloseCodes(t *testing.T) {
 	t.Parallel()
 	refuse := func(ctx context.Context, p map[string]any) (context.Context, error) {
