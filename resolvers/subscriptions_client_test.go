@@ -47,18 +47,30 @@ func dialWS(t testing.TB, url string, header http.Header, subprotocol string) (*
 	return c, resp, err
 }
 
+// initMessage is connection_init carrying token.
+func initMessage(token string) wsMessage {
+	return wsMessage{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"authorization":"Bearer %s"}`, token))}
+}
+
+// initWS sends connection_init with token on conn and waits for
+// connection_ack (either protocol).
+func initWS(t testing.TB, conn *websocket.Conn, token string) {
+	t.Helper()
+	require.NoError(t, conn.WriteJSON(initMessage(token)))
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var ack wsMessage
+	require.NoError(t, conn.ReadJSON(&ack))
+	require.Equal(t, "connection_ack", ack.Type)
+	require.NoError(t, conn.SetReadDeadline(time.Time{}))
+}
+
 // connectWS opens a graphql-transport-ws connection authenticated with
 // token and waits for connection_ack.
 func connectWS(t testing.TB, url, token string) *wsClient {
 	t.Helper()
 	conn, _, err := dialWS(t, url, nil, "graphql-transport-ws")
 	require.NoError(t, err)
-	require.NoError(t, conn.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"authorization":"Bearer %s"}`, token))}))
-	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-	var ack wsMessage
-	require.NoError(t, conn.ReadJSON(&ack))
-	require.Equal(t, "connection_ack", ack.Type)
-	require.NoError(t, conn.SetReadDeadline(time.Time{}))
+	initWS(t, conn, token)
 	c := &wsClient{t: t, conn: conn, ops: map[string]chan wsMessage{}, closed: make(chan struct{})}
 	go c.read()
 	t.Cleanup(func() { _ = conn.Close(); <-c.closed })

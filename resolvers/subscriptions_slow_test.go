@@ -47,10 +47,7 @@ func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	t.Cleanup(func() { _ = slow.Close() })
-	require.NoError(t, slow.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + env.Token(t, admin) + `"}`)}))
-	var ack wsMessage
-	require.NoError(t, slow.ReadJSON(&ack))
-	require.Equal(t, "connection_ack", ack.Type)
+	initWS(t, slow, env.Token(t, admin))
 	var fields strings.Builder
 	for i := range 10 {
 		fmt.Fprintf(&fields, " j%d: justification", i)

@@ -73,10 +73,7 @@ func TestWebsocketAuthenticationClosesWith4401(t *testing.T) {
 	connectWS(t, env.WebsocketURL(), token)
 	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
 	require.NoError(t, err)
-	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
-	var ack wsMessage
-	require.NoError(t, c.ReadJSON(&ack))
-	require.Equal(t, "connection_ack", ack.Type)
+	initWS(t, c, token)
 }
 
 func TestWebsocketInitTimeoutClosesWith4408(t *testing.T) {
@@ -111,10 +108,7 @@ func TestWebsocketOriginAllowList(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, origin)
-		require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
-		var ack wsMessage
-		require.NoError(t, c.ReadJSON(&ack))
-		require.Equal(t, "connection_ack", ack.Type, origin)
+		initWS(t, c, token)
 	}
 }
 
@@ -150,9 +144,7 @@ func TestWebsocketReadLimit(t *testing.T) {
 	env, token := transportEnv(t)
 	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
 	require.NoError(t, err)
-	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
-	var ack wsMessage
-	require.NoError(t, c.ReadJSON(&ack))
+	initWS(t, c, token)
 
 	// 64 KiB is the limit: a query just under it is read (and refused by the
 	// parser's token limit or run), one over it closes the socket with 1009.
@@ -170,7 +162,7 @@ func TestWebsocketKeepAlive(t *testing.T) {
 	// closed after two intervals.
 	c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
 	require.NoError(t, err)
-	require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	require.NoError(t, c.WriteJSON(initMessage(token)))
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
 	var pings int
 	for {
@@ -195,7 +187,7 @@ func TestWebsocketKeepAlive(t *testing.T) {
 	// graphql-ws: "ka" messages.
 	legacy, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
 	require.NoError(t, err)
-	require.NoError(t, legacy.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
+	require.NoError(t, legacy.WriteJSON(initMessage(token)))
 	require.NoError(t, legacy.SetReadDeadline(time.Now().Add(5*time.Second)))
 	kas := 0
 	for kas < 3 {
@@ -220,7 +212,7 @@ func TestLegacyProtocolDeliversEvents(t *testing.T) {
 
 		c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-ws")
 		require.NoError(t, err)
-		require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + env.Token(t, m) + `"}`)}))
+		require.NoError(t, c.WriteJSON(initMessage(env.Token(t, m))))
 		require.NoError(t, c.WriteJSON(wsMessage{ID: "1", Type: "start", Payload: json.RawMessage(`{"query":"subscription { myTaskProgress { mine { done total percent } } }"}`)}))
 		waitSubscribers(t, env, 1)
 		submit(t, env, env.Token(t, r), x)
@@ -330,10 +322,7 @@ func TestWebsocketClosedWhenCredentialsLapse(t *testing.T) {
 		open := func(token string) *websocket.Conn {
 			c, _, err := dialWS(t, env.WebsocketURL(), nil, "graphql-transport-ws")
 			require.NoError(t, err)
-			require.NoError(t, c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"authorization":"Bearer ` + token + `"}`)}))
-			var ack wsMessage
-			require.NoError(t, c.ReadJSON(&ack))
-			require.Equal(t, "connection_ack", ack.Type)
+			initWS(t, c, token)
 			return c
 		}
 		conns := map[string]*websocket.Conn{
