@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
 )
 
-// This file holds the parsing of configuration values that several connector
-// kinds share. Kinds call these from their ValidateConfig and Open; every
-// error is a *ConfigError naming the key.
+// This file holds what several connector kinds share when they open: the
+// parsing of configuration values (every error a *ConfigError naming the
+// key) and the HTTP client of kinds that speak HTTP. Kinds call these from
+// their ValidateConfig and Open.
 
 // envNamePattern is what an environment variable name given in a
 // configuration must look like.
@@ -130,4 +132,17 @@ func (e EnvVar) Value(lookup func(string) (string, bool), v any) (string, error)
 		return bad("the environment variable named here is empty on this server")
 	}
 	return val, nil
+}
+
+// NoRedirects returns a copy of base (http.DefaultClient when nil) that
+// never follows redirects: a connector talks to the URL an admin
+// configured, never to one a response points at, and its credentials must
+// not travel there. Kinds that speak HTTP call it in Open.
+func NoRedirects(base *http.Client) *http.Client {
+	if base == nil {
+		base = http.DefaultClient
+	}
+	c := *base
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }

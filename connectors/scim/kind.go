@@ -112,12 +112,6 @@ func (k Kind) OpenConnector(config map[string]any) (*Connector, error) {
 	if err != nil {
 		return nil, connectors.Permanent(fmt.Errorf("scim: open: %w", err))
 	}
-	base := k.Client
-	if base == nil {
-		base = http.DefaultClient
-	}
-	client := *base
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	now := k.Now
 	if now == nil {
 		now = time.Now
@@ -126,7 +120,7 @@ func (k Kind) OpenConnector(config map[string]any) (*Connector, error) {
 		base:    cfg.base,
 		token:   cfg.token,
 		timeout: cfg.timeout,
-		client:  &client,
+		client:  connectors.NoRedirects(k.Client),
 		now:     now,
 	}, nil
 }

@@ -107,12 +107,6 @@ func (k Kind) OpenConnector(config map[string]any) (*Connector, error) {
 	if err != nil {
 		return nil, connectors.Permanent(fmt.Errorf("webhook: open: %w", err))
 	}
-	base := k.Client
-	if base == nil {
-		base = http.DefaultClient
-	}
-	client := *base
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	now := k.Now
 	if now == nil {
 		now = time.Now
@@ -121,7 +115,7 @@ func (k Kind) OpenConnector(config map[string]any) (*Connector, error) {
 		url:     cfg.url,
 		secret:  cfg.secret,
 		timeout: cfg.timeout,
-		client:  &client,
+		client:  connectors.NoRedirects(k.Client),
 		now:     now,
 	}, nil
 }
