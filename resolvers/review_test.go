@@ -186,13 +186,11 @@ func TestReviewReviewerResolution(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env, ctx := o.env, apitest.Sys()
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
+		m, o1, r, b := o.cast(t)
 		o2 := env.User(t, "o2@example.com", enum.PlatformRoleUser)
 		eo := env.User(t, "eo@example.com", enum.PlatformRoleUser)
 		d1 := env.User(t, "d1@example.com", enum.PlatformRoleUser)
 		d2 := env.User(t, "d2@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
 		rTok := env.Token(t, r)
 
 		// Before any risk manager exists: the chains end with the IT admin.
@@ -258,7 +256,6 @@ func TestReviewReviewerResolution(t *testing.T) {
 		}
 
 		// The beneficiary is never a reviewer, even as an owner.
-		b := subPerson(t, env, "b@example.com", m, nil)
 		_, eOwnedByB := o.app(t, "OwnedByBeneficiary", enum.FulfillmentDirect, []*ent.User{b, o2}, enum.ReviewerKindApplicationOwner)
 		req = subSubmit(t, env, rTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(eOwnedByB)})
 		require.Equal(t, []string{"o2@example.com"}, req.Items[0].Stages[0].reviewers(""))
@@ -282,10 +279,7 @@ func TestReviewSelfApproval(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env, ctx := o.env, apitest.Sys()
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
-		b := subPerson(t, env, "b@example.com", m, nil)
+		m, o1, r, b := o.cast(t)
 		rTok, bTok, mTok, o1Tok := env.Token(t, r), env.Token(t, b), env.Token(t, m), env.Token(t, o1)
 		_, x := o.app(t, "X", enum.FulfillmentManual, []*ent.User{o1}, enum.ReviewerKindManager)
 		_, y := o.app(t, "Y", enum.FulfillmentManual, []*ent.User{o1}, enum.ReviewerKindManager)
@@ -600,11 +594,8 @@ func TestReviewCancel(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env := o.env
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
+		m, o1, r, b := o.cast(t)
 		stranger := env.User(t, "stranger@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
-		b := subPerson(t, env, "b@example.com", m, nil)
 		rTok, bTok, mTok, o1Tok := env.Token(t, r), env.Token(t, b), env.Token(t, m), env.Token(t, o1)
 		_, desk := o.app(t, "Desk", enum.FulfillmentManual, []*ent.User{o1}, enum.ReviewerKindManager)
 		_, net := o.app(t, "Net", enum.FulfillmentDirect, []*ent.User{o1}, enum.ReviewerKindManager, enum.ReviewerKindApplicationOwner)
@@ -681,10 +672,7 @@ func TestReviewTermination(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env := o.env
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
-		b := subPerson(t, env, "b@example.com", m, nil)
+		m, o1, r, b := o.cast(t)
 		rTok, aTok := env.Token(t, r), env.Token(t, o.admin)
 		_, a := o.app(t, "A", enum.FulfillmentManual, []*ent.User{o1}, enum.ReviewerKindManager)
 		_, w := o.app(t, "W", enum.FulfillmentManual, []*ent.User{o1}, enum.ReviewerKindApplicationOwner, enum.ReviewerKindManager)
@@ -726,10 +714,7 @@ func TestReviewLists(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env := o.env
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
-		b := subPerson(t, env, "b@example.com", m, nil)
+		m, o1, r, b := o.cast(t)
 		rTok, bTok, mTok, o1Tok := env.Token(t, r), env.Token(t, b), env.Token(t, m), env.Token(t, o1)
 		ents := map[string]*ent.Entitlement{}
 		for _, n := range []string{"A", "B", "C", "D"} {

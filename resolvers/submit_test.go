@@ -705,11 +705,8 @@ func TestSubmitPreview(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env := o.env
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		o1 := env.User(t, "o1@example.com", enum.PlatformRoleUser)
+		_, o1, r, b := o.cast(t)
 		o2 := env.User(t, "o2@example.com", enum.PlatformRoleUser)
-		r := subPerson(t, env, "r@example.com", m, nil)
-		b := subPerson(t, env, "b@example.com", m, nil)
 		rTok := env.Token(t, r)
 		alpha, aUsers := o.app(t, "Alpha", enum.FulfillmentDirect, []*ent.User{o1, o2},
 			enum.ReviewerKindManager, enum.ReviewerKindApplicationOwner)

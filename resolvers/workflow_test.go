@@ -26,6 +26,16 @@ func newOrg(t *testing.T, db *dbtest.DB) *org {
 	return &org{env: env, receiver: rcv, admin: env.User(t, "it@example.com", enum.PlatformRoleITAdmin)}
 }
 
+// cast creates the usual people of a workflow test: a manager M, an
+// application owner O1, and a requester R and a beneficiary B who both
+// report to M.
+func (o *org) cast(t *testing.T) (m, o1, r, b *ent.User) {
+	t.Helper()
+	m = o.env.User(t, "m@example.com", enum.PlatformRoleUser)
+	o1 = o.env.User(t, "o1@example.com", enum.PlatformRoleUser)
+	return m, o1, subPerson(t, o.env, "r@example.com", m, nil), subPerson(t, o.env, "b@example.com", m, nil)
+}
+
 // app creates an application with one entitlement, the given owners and
 // review stages (kinds with rule ANY).
 func (o *org) app(t *testing.T, name string, f enum.Fulfillment, owners []*ent.User, stages ...enum.ReviewerKind) (*ent.Application, *ent.Entitlement) {
