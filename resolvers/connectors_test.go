@@ -1,13 +1,11 @@
 package resolvers_test
 
 import (
-	"context"
 	"database/sql"
 	"os"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
@@ -134,29 +132,7 @@ func newCNCluster(t *testing.T) *cnCluster {
 	t.Cleanup(func() { admin.Close() })
 	tag := strings.TrimPrefix(connectortest.NewID("t"), "t_")[:8]
 	c := &cnCluster{admin: admin, acct: "gt" + tag + "_", ent: "gte" + tag + "_"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, p := range []string{c.acct, c.ent} {
-			rows, err := admin.QueryContext(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, p)
-			if err != nil {
-				t.Errorf("list test roles: %v", err)
-				return
-			}
-			var names []string
-			for rows.Next() {
-				var n string
-				_ = rows.Scan(&n)
-				names = append(names, n)
-			}
-			rows.Close()
-			for _, n := range names {
-				if _, err := admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+pq.QuoteIdentifier(n)); err != nil {
-					t.Errorf("drop test role %s: %v", n, err)
-				}
-			}
-		}
-	})
+	connectortest.DropRolesAtCleanup(t, admin, c.acct, c.ent)
 	return c
 }
 

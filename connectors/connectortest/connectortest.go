@@ -17,6 +17,7 @@ package connectortest
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/connectors"
@@ -303,4 +305,33 @@ func NewID(prefix string) string {
 
 func count(bs []bool, v bool) int {
 	return len(slices.DeleteFunc(slices.Clone(bs), func(b bool) bool { return b != v }))
+}
+
+// DropRolesAtCleanup drops, when the test ends, every PostgreSQL role of
+// the cluster behind admin whose name starts with one of the prefixes (the
+// roles a test's connector created), reporting failures as test errors.
+func DropRolesAtCleanup(t testing.TB, admin *sql.DB, prefixes ...string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, p := range prefixes {
+			rows, err := admin.QueryContext(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, p)
+			if err != nil {
+				t.Errorf("list test roles: %v", err)
+				return
+			}
+			var names []string
+			for rows.Next() {
+				var n string
+				_ = rows.Scan(&n)
+				names = append(names, n)
+			}
+			rows.Close()
+			for _, n := range names {
+				if _, err := admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+pq.QuoteIdentifier(n)); err != nil {
+					t.Errorf("drop test role %s: %v", n, err)
+				}
+			}
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -47,29 +46,7 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { admin.Close() })
 	tag := strings.TrimPrefix(connectortest.NewID("t"), "t_")[:8]
 	c := &cluster{admin: admin, url: u, prefix: "ct" + tag + "_", entPref: "cte" + tag + "_"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, p := range []string{c.prefix, c.entPref} {
-			rows, err := admin.QueryContext(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)`, p)
-			if err != nil {
-				t.Errorf("list test roles: %v", err)
-				return
-			}
-			var names []string
-			for rows.Next() {
-				var n string
-				_ = rows.Scan(&n)
-				names = append(names, n)
-			}
-			rows.Close()
-			for _, n := range names {
-				if _, err := admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+pq.QuoteIdentifier(n)); err != nil {
-					t.Errorf("drop test role %s: %v", n, err)
-				}
-			}
-		}
-	})
+	connectortest.DropRolesAtCleanup(t, admin, c.prefix, c.entPref)
 	return c
 }
 
