@@ -307,7 +307,7 @@ func (c *conn) flush(buf []byte) []byte {
 		}
 		c.mu.Unlock()
 		for _, b := range out {
-			if c.write(b) != nil {
+			if !c.write(b) {
 				break
 			}
 		}
@@ -317,9 +317,10 @@ func (c *conn) flush(buf []byte) []byte {
 	}
 }
 
-// write writes one message within the write timeout; a failed write
-// closes the connection (gorilla's state is undefined after it).
-func (c *conn) write(b []byte) error {
+// write writes one message within the write timeout and reports whether it
+// went out; a failed write closes the connection (gorilla's state is
+// undefined after it).
+func (c *conn) write(b []byte) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if wt := c.t.cfg.WriteTimeout; wt > 0 {
@@ -331,9 +332,9 @@ func (c *conn) write(b []byte) error {
 		c.closing = true
 		c.mu.Unlock()
 		_ = c.ws.NetConn().Close() // the read loop ends the connection
-		return errClosed
+		return false
 	}
-	return nil
+	return true
 }
 
 // close sends a close frame and ends every operation; the read loop waits a

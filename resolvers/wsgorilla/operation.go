@@ -186,7 +186,7 @@ func (op *operation) drain(buf []byte) []byte {
 			continue // stopped by the client: nothing more to send
 		}
 		buf = op.appendNext(buf[:0], resp)
-		if op.c.write(buf) != nil {
+		if !op.c.write(buf) {
 			return buf
 		}
 	}

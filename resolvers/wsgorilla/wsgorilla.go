@@ -16,7 +16,6 @@ package wsgorilla
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -314,6 +313,3 @@ func (p *writerPool) work() {
 		}
 	}
 }
-
-// errClosed reports that the connection went away.
-var errClosed = errors.New("websocket closed")
