@@ -52,6 +52,7 @@ import (
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
 	"gatehouse/internal/discovery"
+	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/reports"
@@ -513,7 +514,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", m.InstrumentHTTP("/query", query))
-	mux.Handle("GET /{$}", m.InstrumentHTTP("/", playground.Handler("Gatehouse", "/query")))
+	mux.Handle("GET /{$}", m.InstrumentHTTP("/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
 	mux.Handle("GET /healthz", m.InstrumentHTTP("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})))
@@ -534,12 +535,12 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	if sink != nil {
 		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-	}
+	srv := httpserver.New(httpserver.Config{
+		Handler:        mux,
+		Timeouts:       httpserver.DefaultTimeouts,
+		AllowedOrigins: cfg.allowedOrigins,
+		BaseContext:    baseCtx,
+	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -565,6 +566,14 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	cancelBase() // closes the websockets
 	return err
 }
+
+// ideContentSecurityPolicy lets the GraphiQL page at / load its scripts and
+// styles from the CDN it names (with subresource integrity) and run its
+// inline start-up script; it may call only this server and be framed by no
+// one.
+const ideContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; " +
+	"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data:; font-src https://cdn.jsdelivr.net; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 func (a *app) logDemoTokens(ctx context.Context, log *slog.Logger, ttl time.Duration) error {
 	members, err := demo.Members(ctx, a.client)

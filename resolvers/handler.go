@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -149,7 +151,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		checkOrigin = AllowOrigins(nil)
 	}
 	return refuseForeignOrigins(checkOrigin,
-		authenticate(cfg.Auth, cfg.Log, http.MaxBytesHandler(requestErrors(srv), cfg.Limits.BodyBytes)))
+		authenticate(cfg.Auth, cfg.Log, requestErrors(cfg.Limits.BodyBytes, srv)))
 }
 
 // requestErrors makes gqlgen's HTTP answers to request errors (a body that
@@ -157,23 +159,54 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 // variables that fail to coerce) follow GraphQL over HTTP: no "data" entry,
 // since nothing was executed; with application/json, 200 for document
 // errors (gqlgen sends 422) and 400 for a body that is not a GraphQL request;
-// with application/graphql-response+json, 400. Other responses pass through
+// with application/graphql-response+json, 400. A body longer than maxBody
+// bytes gets 413 and INVALID_INPUT. Other responses pass through
 // unbuffered. Websocket upgrades are not touched.
-func requestErrors(next http.Handler) http.Handler {
+func requestErrors(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWebsocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rw := &requestErrorWriter{ResponseWriter: w}
+		tooLarge := fmt.Errorf("the request body is larger than %d bytes", maxBody)
+		if r.ContentLength > maxBody {
+			writeError(w, http.StatusRequestEntityTooLarge, errcode.InvalidInput, tooLarge)
+			return
+		}
+		body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxBody)}
+		r.Body = body
+		rw := &requestErrorWriter{ResponseWriter: w, input: body}
 		next.ServeHTTP(rw, r)
+		if body.exceeded {
+			rw.ResponseWriter.Header().Del("Content-Length")
+			writeError(rw.ResponseWriter, http.StatusRequestEntityTooLarge, errcode.InvalidInput, tooLarge)
+			return
+		}
 		rw.finish()
 	})
 }
 
-// requestErrorWriter holds back a 400 or 422 response to rewrite it.
+// limitedBody records whether a request body went past its limit (bodies
+// sent without a Content-Length).
+type limitedBody struct {
+	io.ReadCloser
+	exceeded bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.exceeded = true
+	}
+	return n, err
+}
+
+// requestErrorWriter holds back a 400 or 422 response, or any response to a
+// body over the limit, to rewrite it.
 type requestErrorWriter struct {
 	http.ResponseWriter
+	input       *limitedBody
 	wroteHeader bool
 	held        int // the held status; 0 passes through
 	body        bytes.Buffer
@@ -184,7 +217,7 @@ func (w *requestErrorWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader = true
-	if code == http.StatusBadRequest || code == http.StatusUnprocessableEntity {
+	if code == http.StatusBadRequest || code == http.StatusUnprocessableEntity || w.input.exceeded {
 		w.held = code
 		return
 	}

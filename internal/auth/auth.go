@@ -7,7 +7,9 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,13 +62,46 @@ func (a *Authenticator) IssueJWT(userID pulid.ID, ttl time.Duration) (string, er
 
 var errUnauthenticated = errcode.New(errcode.Unauthenticated, "missing, invalid or expired credentials")
 
+// clockSkew is how far in the future a JWT's iat may be: clocks of the
+// servers sharing a signing key may differ by this much.
+const clockSkew = time.Minute
+
+// numericTimeClaims reports whether the exp, iat and nbf claims of a JWT, when
+// present, are JSON numbers. (jwt's NumericDate also accepts strings holding
+// a number, which RFC 7519 does not.)
+func numericTimeClaims(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct{ Exp, Iat, Nbf json.RawMessage }
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return false
+	}
+	for _, c := range []json.RawMessage{claims.Exp, claims.Iat, claims.Nbf} {
+		if c != nil && (c[0] < '0' || c[0] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // Authenticate returns the viewer of a bearer token (the part after
-// "Bearer "). Errors: UNAUTHENTICATED for anything but a valid token of an
-// ACTIVE user; other errors are the database's.
+// "Bearer "). A JWT must be signed with the server's secret (HS256), name
+// the issuer, carry numeric exp and iat claims, be unexpired and issued no
+// later than clockSkew from now. Errors: UNAUTHENTICATED for anything but a
+// valid token of an ACTIVE user; other errors are the database's.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.Viewer, error) {
 	ctx = authz.SystemContext(ctx)
 	if strings.HasPrefix(token, apiTokenPrefix) {
 		return a.authenticateAPIToken(ctx, token)
+	}
+	if !numericTimeClaims(token) {
+		return nil, errUnauthenticated
 	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.secret, nil },
@@ -75,7 +110,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(a.now),
 	)
-	if err != nil {
+	if err != nil || claims.IssuedAt == nil || claims.IssuedAt.After(a.now().Add(clockSkew)) {
 		return nil, errUnauthenticated
 	}
 	u, err := a.client.User.Get(ctx, pulid.ID(claims.Subject))
