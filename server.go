@@ -83,6 +83,9 @@ type config struct {
 	logFormat      string
 	tokenTTL       time.Duration
 	allowedOrigins []string
+	// secretsDir holds the files connector configurations may name
+	// (GATEHOUSE_SECRETS_DIR); "" means none.
+	secretsDir string
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -95,6 +98,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		jwtSecret:      getenv("GATEHOUSE_JWT_SECRET"),
 		bootstrapAdmin: strings.TrimSpace(getenv("GATEHOUSE_BOOTSTRAP_ADMIN")),
 		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
+		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		introspection:  true,
 		tokenTTL:       24 * time.Hour,
 	}
@@ -153,6 +157,11 @@ func (c *config) validate() error {
 	if c.bootstrapAdmin != "" {
 		if _, err := mail.ParseAddress(c.bootstrapAdmin); err != nil {
 			return fmt.Errorf("GATEHOUSE_BOOTSTRAP_ADMIN=%q is not an email address", c.bootstrapAdmin)
+		}
+	}
+	if c.secretsDir != "" {
+		if st, err := os.Stat(c.secretsDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("GATEHOUSE_SECRETS_DIR=%q is not a directory", c.secretsDir)
 		}
 	}
 	if c.tokenTTL <= 0 {
@@ -458,7 +467,10 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 			return err
 		}
 	}
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookupEnv}, scim.Kind{LookupEnv: lookupEnv}, postgres.Kind{LookupEnv: lookupEnv})
+	// Connectors reach only the connector-secret namespace: GATEHOUSE_SECRET_*
+	// variables and the files of GATEHOUSE_SECRETS_DIR.
+	secrets := connectors.NewSecretStore(lookupEnv, cfg.secretsDir)
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
 	auditLog := audit.NewLog(a.client, a.dialect)
 	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log, Checkpoints: auditLog})
 	if err != nil {

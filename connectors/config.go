@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 )
 
@@ -14,10 +12,6 @@ import (
 // parsing of configuration values (every error a *ConfigError naming the
 // key) and the HTTP client of kinds that speak HTTP. Kinds call these from
 // their ValidateConfig and Open.
-
-// envNamePattern is what an environment variable name given in a
-// configuration must look like.
-var envNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 // WholeNumber returns v as an int64 when v is a whole number in one of the
 // forms a JSON configuration arrives as: int, int32 or int64 (Go literals),
@@ -67,71 +61,6 @@ func Seconds(key string, v any, def time.Duration, lo, hi int64) (time.Duration,
 		return 0, &ConfigError{Key: key, Message: fmt.Sprintf("must be a whole number of seconds from %d to %d", lo, hi)}
 	}
 	return time.Duration(n) * time.Second, nil
-}
-
-// EnvVar describes a configuration key whose value is the name of an
-// environment variable holding a secret (a token, a signing secret, a
-// connection string with a password), so that the secret itself is never
-// stored in the configuration. Kinds declare one per such key and resolve it
-// with Value.
-type EnvVar struct {
-	// Key is the configuration key, e.g. "secretEnv".
-	Key string
-	// Holds says in full what the variable holds, e.g. "signing secret".
-	Holds string
-	// Short is the same said briefly, e.g. "secret".
-	Short string
-	// Example is a valid variable name to suggest, e.g. "HR_WEBHOOK_SECRET".
-	Example string
-}
-
-// Value resolves v, the value of e.Key in a configuration: v must be the
-// name of an environment variable (upper-case letters, digits and _, not
-// starting with a digit) that lookup finds set to something other than white
-// space. It returns the variable's value as lookup gives it, untrimmed; kinds
-// make their own further checks on it. A nil lookup finds no variable (kinds
-// pass their LookupEnv, which server.go sets to os.LookupEnv).
-//
-// Otherwise it returns a *ConfigError naming e.Key, with the message
-//
-//	"required: the name of the environment variable holding the <Holds>"
-//	                           when v is nil or ""
-//	"must be a string: the name of the environment variable holding the <Holds>"
-//	                           when v is not a string
-//	"give the name of the environment variable holding the <Short> (upper-case
-//	letters, digits and _, e.g. <Example>), not the <Short> itself"
-//	                           when v is not a variable name
-//	"the environment variable named here is not set on this server"
-//	"the environment variable named here is empty on this server"
-//	                           when it is empty or white space only
-//
-// Messages never contain v nor the variable's value: v may be the secret
-// itself, pasted by mistake.
-func (e EnvVar) Value(lookup func(string) (string, bool), v any) (string, error) {
-	bad := func(msg string) (string, error) {
-		return "", &ConfigError{Key: e.Key, Message: msg}
-	}
-	name, ok := v.(string)
-	switch {
-	case v == nil, ok && name == "":
-		return bad("required: the name of the environment variable holding the " + e.Holds)
-	case !ok:
-		return bad("must be a string: the name of the environment variable holding the " + e.Holds)
-	case !envNamePattern.MatchString(name):
-		return bad(fmt.Sprintf("give the name of the environment variable holding the %s (upper-case letters, digits and _, e.g. %s), not the %s itself", e.Short, e.Example, e.Short))
-	}
-	const unset = "the environment variable named here is not set on this server"
-	if lookup == nil {
-		return bad(unset)
-	}
-	val, ok := lookup(name)
-	if !ok {
-		return bad(unset)
-	}
-	if strings.TrimSpace(val) == "" {
-		return bad("the environment variable named here is empty on this server")
-	}
-	return val, nil
 }
 
 // NoRedirects returns a copy of base (http.DefaultClient when nil) that

@@ -3641,15 +3641,19 @@ type AuditLogProblem {
 `, BuiltIn: false},
 	{Name: "../schema/connectors.graphql", Input: `# Connectors: health checks and discovery of what an application really
 # holds (issue 5). Connector configurations are validated by
-# createApplication / updateApplication; their secrets are names of
-# environment variables and never appear here.
+# createApplication / updateApplication; their secrets are references into
+# the connector-secret namespace (GATEHOUSE_SECRET_* variables, files of
+# GATEHOUSE_SECRETS_DIR) and never appear here.
 
 extend type Mutation {
   """
   Runs the health check of the application's connector: whether Gatehouse
   reaches the application with its configured endpoint and credentials. A
-  failing check is ok: false with the reason, never an error; messages carry
-  no secrets. IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND.
+  failing check is ok: false with a short fixed reason ("SCIM check failed:
+  unreachable", "… authentication refused (HTTP 401)", "… unexpected status
+  500", "… timeout", "… TLS error", "… unusable configuration: <key>: …"),
+  never an error, never a secret, never text the remote end sent. IT_ADMIN
+  only. Errors: FORBIDDEN, NOT_FOUND.
   """
   checkApplicationConnection(id: ID!): ConnectionCheck!
 

@@ -179,10 +179,10 @@ func TestConnectorConfigAndHealthCheck(t *testing.T) {
 		const token, wrong, password = "idp-token-0123456789", "wrong-token-9876543210", "hunter2-secret"
 		idp := newSCIMService(t, token)
 		env := apitest.NewWith(t, db, apitest.Options{Env: map[string]string{
-			"IDP_TOKEN":   token,
-			"WRONG_TOKEN": wrong,
-			"APP_DB_DSN":  os.Getenv(dbtest.EnvPostgresURL),
-			"DOWN_DB_DSN": "postgres://postgres:" + password + "@127.0.0.1:1/test?sslmode=disable&connect_timeout=2",
+			"GATEHOUSE_SECRET_IDP_TOKEN":   token,
+			"GATEHOUSE_SECRET_WRONG_TOKEN": wrong,
+			"GATEHOUSE_SECRET_APP_DB_DSN":  os.Getenv(dbtest.EnvPostgresURL),
+			"GATEHOUSE_SECRET_DOWN_DB_DSN": "postgres://postgres:" + password + "@127.0.0.1:1/test?sslmode=disable&connect_timeout=2",
 		}})
 		admin := env.Token(t, env.User(t, "it@example.com", enum.PlatformRoleITAdmin))
 		usr := env.Token(t, env.User(t, "ann@example.com", enum.PlatformRoleUser))
@@ -195,11 +195,11 @@ func TestConnectorConfigAndHealthCheck(t *testing.T) {
 			field      string
 		}{
 			{"SCIM token given inline", "SCIM", map[string]any{"baseUrl": idp.base, "tokenEnv": token}, "connectorConfig.tokenEnv"},
-			{"SCIM unknown key", "SCIM", map[string]any{"baseUrl": idp.base, "tokenEnv": "IDP_TOKEN", "password": "x"}, "connectorConfig.password"},
-			{"SCIM token variable unset", "SCIM", map[string]any{"baseUrl": idp.base, "tokenEnv": "NOT_SET"}, "connectorConfig.tokenEnv"},
+			{"SCIM unknown key", "SCIM", map[string]any{"baseUrl": idp.base, "tokenEnv": "GATEHOUSE_SECRET_IDP_TOKEN", "password": "x"}, "connectorConfig.password"},
+			{"SCIM token variable unset", "SCIM", map[string]any{"baseUrl": idp.base, "tokenEnv": "GATEHOUSE_SECRET_NOT_SET"}, "connectorConfig.tokenEnv"},
 			{"POSTGRES DSN given inline", "POSTGRES", map[string]any{"dsnEnv": "postgres://postgres:" + password + "@db/x"}, "connectorConfig.dsnEnv"},
 			{"POSTGRES without dsnEnv", "POSTGRES", map[string]any{}, "connectorConfig.dsnEnv"},
-			{"POSTGRES bad prefix", "POSTGRES", map[string]any{"dsnEnv": "DOWN_DB_DSN", "rolePrefix": "pg_x"}, "connectorConfig.rolePrefix"},
+			{"POSTGRES bad prefix", "POSTGRES", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_DOWN_DB_DSN", "rolePrefix": "pg_x"}, "connectorConfig.rolePrefix"},
 		} {
 			res := env.Do(t, admin, cnCreateApp, map[string]any{"in": map[string]any{
 				"name": tc.name, "fulfillment": "DIRECT", "connectorKind": tc.kind, "connectorConfig": tc.config,
@@ -211,29 +211,29 @@ func TestConnectorConfigAndHealthCheck(t *testing.T) {
 		}
 
 		scimApp := cnNewApp(t, env, admin, map[string]any{"name": "IdP", "fulfillment": "DIRECT", "connectorKind": "SCIM",
-			"connectorConfig": map[string]any{"baseUrl": idp.base, "tokenEnv": "IDP_TOKEN"}})
+			"connectorConfig": map[string]any{"baseUrl": idp.base, "tokenEnv": "GATEHOUSE_SECRET_IDP_TOKEN"}})
 		c := cnCheckApp(t, env, admin, scimApp)
 		require.True(t, c.Ok, c.Message)
 
 		// A credential the service refuses: ok false with the reason.
-		env.MustDo(t, admin, `mutation($id: ID!) { updateApplication(id: $id, input: {connectorConfig: {baseUrl: "`+idp.base+`", tokenEnv: "WRONG_TOKEN"}}) { id } }`,
+		env.MustDo(t, admin, `mutation($id: ID!) { updateApplication(id: $id, input: {connectorConfig: {baseUrl: "`+idp.base+`", tokenEnv: "GATEHOUSE_SECRET_WRONG_TOKEN"}}) { id } }`,
 			map[string]any{"id": scimApp}, nil)
 		c = cnCheckApp(t, env, admin, scimApp)
 		require.False(t, c.Ok)
-		require.Contains(t, c.Message, "401")
+		require.Equal(t, "SCIM check failed: authentication refused (HTTP 401)", c.Message)
 		require.NotContains(t, c.Message, wrong)
 		require.NotContains(t, c.Message, token)
 
 		// A database that does not answer, with a password in its DSN.
 		down := cnNewApp(t, env, admin, map[string]any{"name": "Down", "fulfillment": "DIRECT", "connectorKind": "POSTGRES",
-			"connectorConfig": map[string]any{"dsnEnv": "DOWN_DB_DSN", "timeoutSeconds": 3}})
+			"connectorConfig": map[string]any{"dsnEnv": "GATEHOUSE_SECRET_DOWN_DB_DSN", "timeoutSeconds": 3}})
 		c = cnCheckApp(t, env, admin, down)
 		require.False(t, c.Ok)
 		require.NotEmpty(t, c.Message)
 		require.NotContains(t, c.Message, password)
 		if os.Getenv(dbtest.EnvPostgresURL) != "" {
 			pg := cnNewApp(t, env, admin, map[string]any{"name": "Warehouse", "fulfillment": "DIRECT", "connectorKind": "POSTGRES",
-				"connectorConfig": map[string]any{"dsnEnv": "APP_DB_DSN"}})
+				"connectorConfig": map[string]any{"dsnEnv": "GATEHOUSE_SECRET_APP_DB_DSN"}})
 			c = cnCheckApp(t, env, admin, pg)
 			require.True(t, c.Ok, c.Message)
 		}
@@ -269,7 +269,7 @@ func TestConnectorsEndToEnd(t *testing.T) {
 		cl := newCNCluster(t) // registered first: its roles are dropped after the server stops
 		const token = "idp-token-e2e-0123456789"
 		idp := newSCIMService(t, token)
-		env := apitest.NewWith(t, db, apitest.Options{Env: map[string]string{"APP_DB_DSN": db.DSN, "IDP_TOKEN": token}})
+		env := apitest.NewWith(t, db, apitest.Options{Env: map[string]string{"GATEHOUSE_SECRET_APP_DB_DSN": db.DSN, "GATEHOUSE_SECRET_IDP_TOKEN": token}})
 		o := &org{env: env, admin: env.User(t, "it@example.com", enum.PlatformRoleITAdmin)}
 		ctx := apitest.Sys()
 		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
@@ -280,9 +280,9 @@ func TestConnectorsEndToEnd(t *testing.T) {
 		tokAdmin, tokM, tokB, tokRef := env.Token(t, o.admin), env.Token(t, m), env.Token(t, b), env.Token(t, ref)
 
 		pgApp := cnNewApp(t, env, tokAdmin, map[string]any{"name": "Warehouse", "fulfillment": "DIRECT", "connectorKind": "POSTGRES",
-			"connectorConfig": map[string]any{"dsnEnv": "APP_DB_DSN", "rolePrefix": cl.acct}})
+			"connectorConfig": map[string]any{"dsnEnv": "GATEHOUSE_SECRET_APP_DB_DSN", "rolePrefix": cl.acct}})
 		scimApp := cnNewApp(t, env, tokAdmin, map[string]any{"name": "IdP", "fulfillment": "DIRECT", "connectorKind": "SCIM",
-			"connectorConfig": map[string]any{"baseUrl": idp.base, "tokenEnv": "IDP_TOKEN"}})
+			"connectorConfig": map[string]any{"baseUrl": idp.base, "tokenEnv": "GATEHOUSE_SECRET_IDP_TOKEN"}})
 		for _, app := range []string{pgApp, scimApp} {
 			c := cnCheckApp(t, env, tokAdmin, app)
 			require.True(t, c.Ok, c.Message)

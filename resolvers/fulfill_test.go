@@ -523,7 +523,7 @@ func TestFulfilExpiryAfterRestart(t *testing.T) {
 		lookup := func(k string) (string, bool) { v, ok := o.receiver.Env()[k]; return v, ok }
 		wf := workflow.New(workflow.Config{
 			DB: db.SQL, Dialect: db.Dialect, Client: client, Jobs: runner2.Client(),
-			Connectors: connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup}), Now: time.Now,
+			Connectors: connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: connectors.NewSecretStore(lookup, "")}), Now: time.Now,
 		})
 		started := time.Now()
 		require.NoError(t, runner2.Start(context.Background(), wf))

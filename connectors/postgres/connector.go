@@ -54,7 +54,7 @@ func (c *Connector) CheckHealth(ctx context.Context) error {
 			return c.fail(ctx, "check health", err)
 		}
 		if !super && !createRole {
-			return connectors.Permanent(fmt.Errorf("postgres: check health: the connecting role %q lacks CREATEROLE, so it cannot create or grant roles", user))
+			return connectors.Permanent(fmt.Errorf("postgres: check health: the connecting role %q lacks CREATEROLE, so it cannot create or grant roles: %w", user, connectors.ErrInsufficientPrivilege))
 		}
 		return nil
 	})
@@ -290,6 +290,14 @@ func (c *Connector) fail(ctx context.Context, step string, err error) error {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return connectors.Transient(fmt.Errorf("postgres: %s: no answer within %s: %w", step, c.timeout, err))
+	}
+	if pe := pq.As(err); pe != nil {
+		switch code := string(pe.Code); {
+		case strings.HasPrefix(code, "28"): // invalid authorization
+			err = fmt.Errorf("%w: %w", connectors.ErrAuthRefused, err)
+		case code == "42501": // insufficient privilege
+			err = fmt.Errorf("%w: %w", connectors.ErrInsufficientPrivilege, err)
+		}
 	}
 	err = fmt.Errorf("postgres: %s: %w", step, err)
 	if transient(err) {

@@ -4,9 +4,12 @@
 //
 // # Configuration
 //
-//	dsnEnv                required; NAME of the environment variable holding
-//	                      the connection string (postgres://… or key=value),
-//	                      never the connection string itself
+//	dsnEnv                the connection string (postgres://… or key=value),
+//	                      as the NAME of a GATEHOUSE_SECRET_* environment
+//	                      variable holding it, never the string itself
+//	dsnFile               or as the plain name of a file in the secrets
+//	                      directory; exactly one of dsnEnv and dsnFile is
+//	                      required
 //	rolePrefix            optional; prefix of the login roles Gatehouse creates,
 //	                      default "gh_"; ^[a-z][a-z0-9_]{0,19}$ and not "pg_…"
 //	allowPrivilegedRoles  optional; false by default: roles with SUPERUSER,
@@ -15,9 +18,11 @@
 //	                      as accounts nor granted
 //	timeoutSeconds        optional; 1..60, default 10; bounds each operation
 //
-// The variable named by dsnEnv must be set, non-empty and parse as a
-// connection string when the configuration is validated and when the
-// connector is opened. Messages never repeat the connection string (it may
+// The connection string is found through Kind.Secrets under the rule of
+// connectors.SecretField (only the connector-secret namespace, never the
+// server's own DATABASE_URL or settings); it must be found, non-empty and
+// parse as a connection string when the configuration is validated and when
+// the connector is opened. Messages never repeat the connection string (it may
 // hold a password). The connecting role needs CREATEROLE (CheckHealth says so
 // when it lacks it).
 //
@@ -68,6 +73,7 @@ import (
 // Configuration keys.
 const (
 	KeyDSNEnv               = "dsnEnv"
+	KeyDSNFile              = "dsnFile"
 	KeyRolePrefix           = "rolePrefix"
 	KeyAllowPrivilegedRoles = "allowPrivilegedRoles"
 	KeyTimeoutSeconds       = "timeoutSeconds"
@@ -89,15 +95,15 @@ const (
 
 var prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}$`)
 
-// dsnEnv resolves KeyDSNEnv; dsn parses the value.
-var dsnEnv = connectors.EnvVar{Key: KeyDSNEnv, Holds: "PostgreSQL connection string", Short: "connection string", Example: "BILLING_DB_DSN"}
+// dsnField resolves KeyDSNEnv or KeyDSNFile; dsn parses the value.
+var dsnField = connectors.SecretField{EnvKey: KeyDSNEnv, FileKey: KeyDSNFile, Holds: "PostgreSQL connection string", Short: "connection string", Example: "GATEHOUSE_SECRET_BILLING_DB_DSN"}
 
-// Kind is the POSTGRES connector kind. server.go builds it with
-// LookupEnv: os.LookupEnv; this package never reads the environment itself
+// Kind is the POSTGRES connector kind. server.go builds it with the server's
+// *connectors.SecretStore; this package never reads the environment itself
 // (lib/pq does read the PG* variables libpq documents, as defaults). A nil
-// LookupEnv finds no variable.
+// Secrets finds no secret.
 type Kind struct {
-	LookupEnv func(string) (string, bool)
+	Secrets connectors.Secrets
 }
 
 var _ connectors.Kind = Kind{}
@@ -146,11 +152,11 @@ type config struct {
 
 func (k Kind) parse(m map[string]any) (config, error) {
 	var cfg config
-	if err := connectors.UnknownKeys(m, KeyDSNEnv, KeyRolePrefix, KeyAllowPrivilegedRoles, KeyTimeoutSeconds); err != nil {
+	if err := connectors.UnknownKeys(m, KeyDSNEnv, KeyDSNFile, KeyRolePrefix, KeyAllowPrivilegedRoles, KeyTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	var err error
-	if cfg.pq, err = k.dsn(m[KeyDSNEnv]); err != nil {
+	if cfg.pq, err = k.dsn(m); err != nil {
 		return cfg, err
 	}
 	if cfg.prefix, err = parsePrefix(m[KeyRolePrefix]); err != nil {
@@ -169,28 +175,32 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	return cfg, nil
 }
 
-// dsn resolves dsnEnv (see connectors.EnvVar.Value) into a lib/pq connector.
-// A value lib/pq cannot parse is a *connectors.ConfigError. Messages never
-// repeat the value of the variable nor lib/pq's parse error (which may quote
+// dsn resolves dsnEnv or dsnFile (see connectors.SecretField) into a lib/pq
+// connector. A value lib/pq cannot parse is a *connectors.ConfigError.
+// Messages never repeat the value nor lib/pq's parse error (which may quote
 // it).
-func (k Kind) dsn(v any) (*pq.Connector, error) {
+func (k Kind) dsn(m map[string]any) (*pq.Connector, error) {
 	bad := func(msg string) (*pq.Connector, error) {
-		return nil, &connectors.ConfigError{Key: KeyDSNEnv, Message: msg}
+		key := KeyDSNEnv
+		if m[KeyDSNEnv] == nil {
+			key = KeyDSNFile
+		}
+		return nil, &connectors.ConfigError{Key: key, Message: msg}
 	}
-	val, err := dsnEnv.Value(k.LookupEnv, v)
+	val, err := dsnField.Resolve(k.Secrets, m)
 	if err != nil {
 		return nil, err
 	}
 	pc, err := pq.NewConfig(val)
 	if err != nil {
-		return bad("the environment variable named here does not hold a valid PostgreSQL connection string")
+		return bad("the secret named here is not a valid PostgreSQL connection string")
 	}
 	if pc.ApplicationName == "" {
 		pc.ApplicationName = "gatehouse"
 	}
 	c, err := pq.NewConnectorConfig(pc)
 	if err != nil {
-		return bad("the environment variable named here does not hold a valid PostgreSQL connection string")
+		return bad("the secret named here is not a valid PostgreSQL connection string")
 	}
 	return c, nil
 }

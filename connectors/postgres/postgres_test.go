@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ import (
 	"gatehouse/connectors/postgres"
 )
 
-const dsnVar = "APP_DB_DSN"
+const dsnVar = "GATEHOUSE_SECRET_APP_DB_DSN"
 
 // cluster is the local PostgreSQL the tests provision roles in. Roles are
 // cluster-wide, so each test works under its own random prefixes and drops
@@ -64,12 +65,12 @@ func (c *cluster) dsn(user, password string) string {
 }
 
 func (c *cluster) kind(dsn string) postgres.Kind {
-	return postgres.Kind{LookupEnv: func(k string) (string, bool) {
+	return postgres.Kind{Secrets: connectors.NewSecretStore(func(k string) (string, bool) {
 		if k == dsnVar {
 			return dsn, true
 		}
 		return "", false
-	}}
+	}, "")}
 }
 
 func (c *cluster) open(t *testing.T, dsn string, extra map[string]any) *postgres.Connector {
@@ -483,6 +484,7 @@ func TestCheckHealthNeedsCreateRole(t *testing.T) {
 	err := conn.CheckHealth(t.Context())
 	connectortest.RequirePermanent(t, conn, err)
 	require.Contains(t, err.Error(), "lacks CREATEROLE")
+	require.Equal(t, "insufficient privileges", connectors.Reason(err))
 
 	able := c.prefix + "able"
 	c.exec(t, "CREATE ROLE "+pq.QuoteIdentifier(able)+" LOGIN CREATEROLE")
@@ -503,20 +505,25 @@ func TestConnectionStringStaysSecret(t *testing.T) {
 	} {
 		connectortest.RequireTransient(t, conn, err)
 		require.NotContains(t, err.Error(), password)
+		require.Equal(t, "unreachable", connectors.Reason(err))
 	}
 }
 
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		dsnVar:    "postgres://gatehouse:s3cret@db.internal:5432/app?sslmode=require",
-		"KV_DSN":  "host=db.internal user=gatehouse dbname=app",
-		"EMPTY":   "",
-		"BAD_DSN": "postgres://gatehouse:s3cret@db.internal:notaport/app",
-		"BAD_KV":  "host=db.internal sslmode=sometimes password=s3cret",
-		"SPACE":   "   ",
+		dsnVar:                     "postgres://gatehouse:s3cret@db.internal:5432/app?sslmode=require",
+		"GATEHOUSE_SECRET_KV_DSN":  "host=db.internal user=gatehouse dbname=app",
+		"GATEHOUSE_SECRET_EMPTY":   "",
+		"GATEHOUSE_SECRET_BAD_DSN": "postgres://gatehouse:s3cret@db.internal:notaport/app",
+		"GATEHOUSE_SECRET_BAD_KV":  "host=db.internal sslmode=sometimes password=s3cret",
+		"GATEHOUSE_SECRET_SPACE":   "   ",
+		"DATABASE_URL":             "postgres://gatehouse:s3cret@db.internal:5432/gatehouse",
 	}
-	k := postgres.Kind{LookupEnv: func(n string) (string, bool) { v, ok := env[n]; return v, ok }}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.dsn"), []byte("host=db.internal user=gatehouse password=s3cret dbname=app\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.dsn"), []byte("postgres://gatehouse:s3cret@db.internal:notaport/app"), 0o600))
+	k := postgres.Kind{Secrets: connectors.NewSecretStore(func(n string) (string, bool) { v, ok := env[n]; return v, ok }, dir)}
 	tests := []struct {
 		name    string
 		config  map[string]any
@@ -524,16 +531,19 @@ func TestValidateConfig(t *testing.T) {
 		message string
 	}{
 		{"valid url", map[string]any{"dsnEnv": dsnVar}, "", ""},
-		{"valid key=value", map[string]any{"dsnEnv": "KV_DSN", "rolePrefix": "app_", "allowPrivilegedRoles": true, "timeoutSeconds": float64(30)}, "", ""},
+		{"valid file", map[string]any{"dsnFile": "app.dsn"}, "", ""},
+		{"unparsable file", map[string]any{"dsnFile": "bad.dsn"}, "dsnFile", "valid PostgreSQL connection string"},
+		{"the server's DATABASE_URL", map[string]any{"dsnEnv": "DATABASE_URL"}, "dsnEnv", "connector-secret namespace"},
+		{"valid key=value", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_KV_DSN", "rolePrefix": "app_", "allowPrivilegedRoles": true, "timeoutSeconds": float64(30)}, "", ""},
 		{"timeout json.Number", map[string]any{"dsnEnv": dsnVar, "timeoutSeconds": json.Number("5")}, "", ""},
 		{"missing dsnEnv", map[string]any{}, "dsnEnv", "required"},
 		{"dsnEnv not a string", map[string]any{"dsnEnv": 1}, "dsnEnv", "string"},
 		{"inline dsn", map[string]any{"dsnEnv": "postgres://gatehouse:s3cret@db/app"}, "dsnEnv", "not the connection string itself"},
-		{"unset", map[string]any{"dsnEnv": "NOT_SET"}, "dsnEnv", "not set"},
-		{"empty", map[string]any{"dsnEnv": "EMPTY"}, "dsnEnv", "empty"},
-		{"blank", map[string]any{"dsnEnv": "SPACE"}, "dsnEnv", "empty"},
-		{"unparsable url", map[string]any{"dsnEnv": "BAD_DSN"}, "dsnEnv", "valid PostgreSQL connection string"},
-		{"unparsable key=value", map[string]any{"dsnEnv": "BAD_KV"}, "dsnEnv", "valid PostgreSQL connection string"},
+		{"unset", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_NOT_SET"}, "dsnEnv", "not set"},
+		{"empty", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_EMPTY"}, "dsnEnv", "empty"},
+		{"blank", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_SPACE"}, "dsnEnv", "empty"},
+		{"unparsable url", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_BAD_DSN"}, "dsnEnv", "valid PostgreSQL connection string"},
+		{"unparsable key=value", map[string]any{"dsnEnv": "GATEHOUSE_SECRET_BAD_KV"}, "dsnEnv", "valid PostgreSQL connection string"},
 		{"prefix upper case", map[string]any{"dsnEnv": dsnVar, "rolePrefix": "GH_"}, "rolePrefix", "lower-case"},
 		{"prefix empty", map[string]any{"dsnEnv": dsnVar, "rolePrefix": ""}, "rolePrefix", "1 to 20"},
 		{"prefix quote", map[string]any{"dsnEnv": dsnVar, "rolePrefix": `gh"`}, "rolePrefix", "lower-case"},
@@ -573,7 +583,7 @@ func TestValidateConfig(t *testing.T) {
 			require.NotContains(t, err.Error(), "s3cret")
 		})
 	}
-	require.Error(t, postgres.Kind{}.ValidateConfig(map[string]any{"dsnEnv": dsnVar}), "a nil LookupEnv finds nothing")
+	require.Error(t, postgres.Kind{}.ValidateConfig(map[string]any{"dsnEnv": dsnVar}), "a nil Secrets finds nothing")
 }
 
 func TestRoleName(t *testing.T) {

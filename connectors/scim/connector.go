@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +38,11 @@ const (
 	maxRetryAfter   = 24 * time.Hour
 )
 
-// Error is a 3xx or 4xx answer other than 408 and 429, as a SCIM error
-// response (RFC 7644 §3.12) when the service sent one. Connector errors
-// wrap it in a *connectors.PermanentError; find it with errors.As.
+// Error is an answer with an unexpected status: a 3xx or 4xx other than
+// 408 and 429 (wrapped in a *connectors.PermanentError), or a 408, 429 or
+// 5xx (wrapped in a *connectors.TransientError); find it with errors.As.
+// ScimType and Detail come from a SCIM error response (RFC 7644 §3.12) only;
+// the text of any other body is never kept.
 type Error struct {
 	// Step is what the connector was doing, e.g. "grant".
 	Step string
@@ -46,13 +50,18 @@ type Error struct {
 	Status int
 	// ScimType is the SCIM error keyword, e.g. "uniqueness", or "".
 	ScimType string
-	// Detail is the SCIM detail, or a short excerpt of a body that is not a
-	// SCIM error.
+	// Detail is the SCIM detail of a SCIM error response, cut to 300
+	// bytes on one line, or Gatehouse's own advice.
 	Detail string
 	// SCIM reports whether the body was a SCIM error response (a 404 that is
 	// not one comes from a wrong URL, not from a missing resource).
 	SCIM bool
 }
+
+var _ connectors.HTTPStatusError = (*Error)(nil)
+
+// HTTPStatus implements connectors.HTTPStatusError.
+func (e *Error) HTTPStatus() int { return e.Status }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -134,7 +143,7 @@ func (c *Connector) CheckHealth(ctx context.Context) error {
 	}
 	var lr listResponse
 	if json.Unmarshal(body, &lr) != nil || lr.TotalResults == nil {
-		return connectors.Permanent(fmt.Errorf("scim: %s: GET /Users did not answer with a SCIM ListResponse; check baseUrl", step))
+		return connectors.Permanent(fmt.Errorf("scim: %s: GET /Users did not answer with a SCIM ListResponse; check baseUrl: %w", step, connectors.ErrUnexpectedAnswer))
 	}
 	return nil
 }
@@ -191,7 +200,7 @@ func (c *Connector) getUser(ctx context.Context, step, id string) (user, bool, e
 	}
 	var u user
 	if err := json.Unmarshal(body, &u); err != nil || u.ID == "" {
-		return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user: the answer is not a SCIM User", step))
+		return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user: the answer is not a SCIM User: %w", step, connectors.ErrUnexpectedAnswer))
 	}
 	return u, true, nil
 }
@@ -206,13 +215,13 @@ func (c *Connector) findUser(ctx context.Context, step, userName string) (user, 
 	}
 	var lr listResponse
 	if err := json.Unmarshal(body, &lr); err != nil {
-		return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user search: %w", step, err))
+		return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user search: %w", step, connectors.ErrUnexpectedAnswer))
 	}
 	var found []user
 	for _, raw := range lr.Resources {
 		var u user
 		if err := json.Unmarshal(raw, &u); err != nil {
-			return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user search: %w", step, err))
+			return user{}, false, connectors.Permanent(fmt.Errorf("scim: %s: decode user search: %w", step, connectors.ErrUnexpectedAnswer))
 		}
 		if u.ID != "" && strings.EqualFold(u.UserName, userName) {
 			found = append(found, u)
@@ -251,7 +260,7 @@ func (c *Connector) createUser(ctx context.Context, op connectors.Operation, use
 	}
 	var u user
 	if err := json.Unmarshal(resp, &u); err != nil || u.ID == "" {
-		return user{}, connectors.Permanent(fmt.Errorf("scim: %s: the answer has no user id", step))
+		return user{}, connectors.Permanent(fmt.Errorf("scim: %s: the answer has no user id: %w", step, connectors.ErrUnexpectedAnswer))
 	}
 	if u.UserName == "" {
 		u.UserName = userName
@@ -343,7 +352,7 @@ func (c *Connector) getGroup(ctx context.Context, step, id string) (group, error
 	}
 	var g group
 	if err := json.Unmarshal(body, &g); err != nil {
-		return group{}, connectors.Permanent(fmt.Errorf("scim: %s: decode group: %w", step, err))
+		return group{}, connectors.Permanent(fmt.Errorf("scim: %s: decode group: %w", step, connectors.ErrUnexpectedAnswer))
 	}
 	return g, nil
 }
@@ -408,7 +417,10 @@ func (c *Connector) do(ctx context.Context, step, method, path string, query url
 	}
 }
 
-// problem reads a SCIM error response, or keeps an excerpt of another body.
+// problem reads a SCIM error response: a JSON object with a status, a
+// scimType, a detail or schemas. The scimType is kept when it is a keyword
+// (letters only), the detail only when schemas hold SchemaError; the text of
+// any other body is never kept.
 func problem(step string, code int, body []byte) *Error {
 	e := &Error{Step: step, Status: code}
 	var se struct {
@@ -417,15 +429,22 @@ func problem(step string, code int, body []byte) *Error {
 		Detail   string   `json:"detail"`
 		Status   any      `json:"status"`
 	}
-	if json.Unmarshal(body, &se) == nil && (se.Status != nil || se.ScimType != "" || se.Detail != "" || len(se.Schemas) > 0) {
-		e.SCIM = true
-		e.ScimType = clean(se.ScimType, 40)
-		e.Detail = clean(se.Detail, maxDetail)
+	if json.Unmarshal(body, &se) != nil || (se.Status == nil && se.ScimType == "" && se.Detail == "" && len(se.Schemas) == 0) {
 		return e
 	}
-	e.Detail = clean(string(body), maxDetail)
+	e.SCIM = true
+	if scimTypePattern.MatchString(se.ScimType) {
+		e.ScimType = se.ScimType
+	}
+	if slices.Contains(se.Schemas, SchemaError) {
+		e.Detail = clean(se.Detail, maxDetail)
+	}
 	return e
 }
+
+// scimTypePattern is a SCIM error keyword (RFC 7644 §3.12: uniqueness,
+// noTarget, …).
+var scimTypePattern = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
 
 // sendError describes a failed round trip without the URL.
 func (c *Connector) sendError(ctx context.Context, step string, err error) error {

@@ -91,11 +91,11 @@ func (c *Connector) list(ctx context.Context, step, path string, extra url.Value
 		}
 		var lr listResponse
 		if err := json.Unmarshal(body, &lr); err != nil || lr.TotalResults == nil {
-			return connectors.Permanent(fmt.Errorf("scim: %s: GET %s did not answer with a SCIM ListResponse", step, path))
+			return connectors.Permanent(fmt.Errorf("scim: %s: GET %s did not answer with a SCIM ListResponse: %w", step, path, connectors.ErrUnexpectedAnswer))
 		}
 		for _, raw := range lr.Resources {
 			if err := each(raw); err != nil {
-				return connectors.Permanent(fmt.Errorf("scim: %s: decode: %w", step, err))
+				return connectors.Permanent(fmt.Errorf("scim: %s: decode: %w", step, connectors.ErrUnexpectedAnswer))
 			}
 		}
 		start += len(lr.Resources)

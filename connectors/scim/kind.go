@@ -8,11 +8,15 @@
 //	baseUrl         required; absolute http or https URL of the SCIM service
 //	                (the one under which /Users and /Groups live), without
 //	                user:password, e.g. https://idp.example.com/scim/v2
-//	tokenEnv        required; NAME of the environment variable holding the
-//	                bearer token (^[A-Z_][A-Z0-9_]*$), never the token itself
+//	tokenEnv        the bearer token, as the NAME of a GATEHOUSE_SECRET_*
+//	                environment variable holding it, never the token itself
+//	tokenFile       or as the plain name of a file in the secrets directory;
+//	                exactly one of tokenEnv and tokenFile is required
 //	timeoutSeconds  optional; 1..60, default 10; bounds each HTTP request
 //
-// The variable named by tokenEnv must be set and non-empty when the
+// The token is found through Kind.Secrets under the rule of
+// connectors.SecretField (only the connector-secret namespace, never the
+// server's own settings); it must be found and non-empty when the
 // configuration is validated and when the connector is opened (the token is
 // read then, so a rotated token takes effect at the next Open).
 //
@@ -41,8 +45,12 @@
 // Errors are prefixed "scim: ". Network errors, timeouts, 408, 429 and 5xx
 // are *connectors.TransientError (Retry-After, seconds or an HTTP date capped
 // at 24 h, is honoured on 429 and 503); 3xx and other 4xx are
-// *connectors.PermanentError wrapping an *Error that carries the status, the
-// scimType and the SCIM detail.
+// *connectors.PermanentError wrapping an *Error that carries the status, and
+// the scimType and the SCIM detail when the answer is a SCIM error response
+// (schemas holding the SCIM Error URN); the text of any other answer is never
+// kept, so whatever listens at baseUrl cannot put its words in Gatehouse's
+// messages. An answer that is not SCIM where SCIM is expected wraps
+// connectors.ErrUnexpectedAnswer.
 package scim
 
 import (
@@ -59,6 +67,7 @@ import (
 const (
 	KeyBaseURL        = "baseUrl"
 	KeyTokenEnv       = "tokenEnv"
+	KeyTokenFile      = "tokenFile"
 	KeyTimeoutSeconds = "timeoutSeconds"
 )
 
@@ -70,17 +79,18 @@ const (
 	maxTimeoutSeconds = 60
 )
 
-// tokenEnv resolves KeyTokenEnv; token trims and checks the value.
-var tokenEnv = connectors.EnvVar{Key: KeyTokenEnv, Holds: "SCIM bearer token", Short: "token", Example: "IDP_SCIM_TOKEN"}
+// tokenField resolves KeyTokenEnv or KeyTokenFile; token trims and checks
+// the value.
+var tokenField = connectors.SecretField{EnvKey: KeyTokenEnv, FileKey: KeyTokenFile, Holds: "SCIM bearer token", Short: "token", Example: "GATEHOUSE_SECRET_IDP_SCIM_TOKEN"}
 
-// Kind is the SCIM connector kind. server.go builds it with
-// LookupEnv: os.LookupEnv; this package never reads the environment itself.
-// A nil LookupEnv finds no variable, a nil Client means http.DefaultClient's
+// Kind is the SCIM connector kind. server.go builds it with the server's
+// *connectors.SecretStore; this package never reads the environment itself.
+// A nil Secrets finds no secret, a nil Client means http.DefaultClient's
 // settings (redirects are never followed), a nil Now means time.Now.
 type Kind struct {
-	LookupEnv func(string) (string, bool)
-	Client    *http.Client
-	Now       func() time.Time
+	Secrets connectors.Secrets
+	Client  *http.Client
+	Now     func() time.Time
 }
 
 var _ connectors.Kind = Kind{}
@@ -133,14 +143,14 @@ type config struct {
 
 func (k Kind) parse(m map[string]any) (config, error) {
 	var cfg config
-	if err := connectors.UnknownKeys(m, KeyBaseURL, KeyTokenEnv, KeyTimeoutSeconds); err != nil {
+	if err := connectors.UnknownKeys(m, KeyBaseURL, KeyTokenEnv, KeyTokenFile, KeyTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	var err error
 	if cfg.base, err = parseBaseURL(m[KeyBaseURL]); err != nil {
 		return cfg, err
 	}
-	if cfg.token, err = k.token(m[KeyTokenEnv]); err != nil {
+	if cfg.token, err = k.token(m); err != nil {
 		return cfg, err
 	}
 	if cfg.timeout, err = connectors.Seconds(KeyTimeoutSeconds, m[KeyTimeoutSeconds], DefaultTimeout, minTimeoutSeconds, maxTimeoutSeconds); err != nil {
@@ -174,7 +184,7 @@ func parseBaseURL(v any) (string, error) {
 		return bad(fmt.Sprintf("scheme %q is not supported; use http or https", u.Scheme))
 	}
 	if u.User != nil {
-		return bad("must not carry credentials; the bearer token comes from the variable named by tokenEnv")
+		return bad("must not carry credentials; the bearer token comes from tokenEnv or tokenFile")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return bad("must not have a query or fragment; give the base URL under which /Users and /Groups live")
@@ -182,19 +192,23 @@ func parseBaseURL(v any) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// token resolves tokenEnv (see connectors.EnvVar.Value) and returns the
-// token trimmed of surrounding white space. A token of more than one line is
-// refused with a *connectors.ConfigError: it would break the Authorization
-// header. Messages never repeat the value, which may be a token pasted by
-// mistake.
-func (k Kind) token(v any) (string, error) {
-	val, err := tokenEnv.Value(k.LookupEnv, v)
+// token resolves tokenEnv or tokenFile (see connectors.SecretField) and
+// returns the token trimmed of surrounding white space. A token of more than
+// one line, or with other control characters, is refused with a
+// *connectors.ConfigError: it would break the Authorization header. Messages
+// never repeat the value, which may be a token pasted by mistake.
+func (k Kind) token(m map[string]any) (string, error) {
+	val, err := tokenField.Resolve(k.Secrets, m)
 	if err != nil {
 		return "", err
 	}
 	val = strings.TrimSpace(val)
-	if strings.ContainsAny(val, "\r\n") {
-		return "", &connectors.ConfigError{Key: KeyTokenEnv, Message: "the environment variable named here holds more than one line"}
+	if strings.ContainsFunc(val, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		key := KeyTokenEnv
+		if m[KeyTokenEnv] == nil {
+			key = KeyTokenFile
+		}
+		return "", &connectors.ConfigError{Key: key, Message: "the secret named here holds more than one line or control characters"}
 	}
 	return val, nil
 }

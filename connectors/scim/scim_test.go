@@ -21,15 +21,15 @@ import (
 	"gatehouse/connectors/scim/scimtest"
 )
 
-const tokenVar = "IDP_SCIM_TOKEN"
+const tokenVar = "GATEHOUSE_SECRET_IDP_SCIM_TOKEN"
 
 func kind(token string) scim.Kind {
-	return scim.Kind{LookupEnv: func(k string) (string, bool) {
+	return scim.Kind{Secrets: connectors.NewSecretStore(func(k string) (string, bool) {
 		if k == tokenVar {
 			return token, true
 		}
 		return "", false
-	}}
+	}, "")}
 }
 
 // open opens a connector through the registry, as the fulfilment jobs do.
@@ -259,7 +259,10 @@ func TestRevokeOfGoneThings(t *testing.T) {
 	wrong := open(t, kind(s.token), s.srv.URL+"/not-scim", nil)
 	err := wrong.Revoke(t.Context(), connectors.Operation{Account: connectors.Account{ExternalID: keep}, Entitlement: connectors.Entitlement{ExternalID: grp}})
 	connectortest.RequirePermanent(t, wrong, err)
-	require.Contains(t, err.Error(), "status 404 Not Found: 404 page not found")
+	require.Equal(t, "scim: revoke: status 404 Not Found", err.Error(), "the text of a body that is not SCIM is never kept")
+	se, ok := errors.AsType[*scim.Error](err)
+	require.True(t, ok)
+	require.False(t, se.SCIM)
 }
 
 func TestOverloadIsTransient(t *testing.T) {
@@ -409,10 +412,13 @@ func TestDiscovery(t *testing.T) {
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()
 	const good = "https://idp.example.com/scim/v2"
-	k := scim.Kind{LookupEnv: func(n string) (string, bool) {
-		v, ok := map[string]string{tokenVar: "t0ken-s3cret", "EMPTY": "", "TWO_LINES": "a\nb"}[n]
+	k := scim.Kind{Secrets: connectors.NewSecretStore(func(n string) (string, bool) {
+		v, ok := map[string]string{
+			tokenVar: "t0ken-s3cret", "GATEHOUSE_SECRET_EMPTY": "", "GATEHOUSE_SECRET_TWO_LINES": "a\nb",
+			"GATEHOUSE_SECRET_TAB": "a\tb", "GATEHOUSE_JWT_SECRET": "t0ken-s3cret-jwt",
+		}[n]
 		return v, ok
-	}}
+	}, "")}
 	tests := []struct {
 		name    string
 		config  map[string]any
@@ -429,9 +435,14 @@ func TestValidateConfig(t *testing.T) {
 		{"query in url", map[string]any{"baseUrl": good + "?token=abc", "tokenEnv": tokenVar}, "baseUrl", "query"},
 		{"missing tokenEnv", map[string]any{"baseUrl": good}, "tokenEnv", "required"},
 		{"inline token", map[string]any{"baseUrl": good, "tokenEnv": "eyJhbGciOiJIUzI1NiJ9.e30.abc"}, "tokenEnv", "not the token itself"},
-		{"unset", map[string]any{"baseUrl": good, "tokenEnv": "NOT_SET"}, "tokenEnv", "not set"},
-		{"empty", map[string]any{"baseUrl": good, "tokenEnv": "EMPTY"}, "tokenEnv", "empty"},
-		{"two lines", map[string]any{"baseUrl": good, "tokenEnv": "TWO_LINES"}, "tokenEnv", "more than one line"},
+		{"unset", map[string]any{"baseUrl": good, "tokenEnv": "GATEHOUSE_SECRET_NOT_SET"}, "tokenEnv", "not set"},
+		{"outside the namespace", map[string]any{"baseUrl": good, "tokenEnv": "NOT_SET"}, "tokenEnv", "connector-secret namespace"},
+		{"the server's JWT secret", map[string]any{"baseUrl": good, "tokenEnv": "GATEHOUSE_JWT_SECRET"}, "tokenEnv", "connector-secret namespace"},
+		{"empty", map[string]any{"baseUrl": good, "tokenEnv": "GATEHOUSE_SECRET_EMPTY"}, "tokenEnv", "empty"},
+		{"two lines", map[string]any{"baseUrl": good, "tokenEnv": "GATEHOUSE_SECRET_TWO_LINES"}, "tokenEnv", "more than one line"},
+		{"control character", map[string]any{"baseUrl": good, "tokenEnv": "GATEHOUSE_SECRET_TAB"}, "tokenEnv", "control characters"},
+		{"tokenFile without a directory", map[string]any{"baseUrl": good, "tokenFile": "idp"}, "tokenFile", "no secrets directory"},
+		{"tokenFile a path", map[string]any{"baseUrl": good, "tokenFile": "/etc/passwd"}, "tokenFile", "plain name"},
 		{"timeout too long", map[string]any{"baseUrl": good, "tokenEnv": tokenVar, "timeoutSeconds": 61}, "timeoutSeconds", "1 to 60"},
 		{"unknown key", map[string]any{"baseUrl": good, "tokenEnv": tokenVar, "token": "t0ken-s3cret"}, "token", "unknown key"},
 	}
@@ -459,5 +470,5 @@ func TestValidateConfig(t *testing.T) {
 			require.True(t, strings.HasPrefix(err.Error(), "scim: open: "+tt.key+": "), err.Error())
 		})
 	}
-	require.Error(t, scim.Kind{}.ValidateConfig(map[string]any{"baseUrl": good, "tokenEnv": tokenVar}), "a nil LookupEnv finds nothing")
+	require.Error(t, scim.Kind{}.ValidateConfig(map[string]any{"baseUrl": good, "tokenEnv": tokenVar}), "a nil Secrets finds nothing")
 }

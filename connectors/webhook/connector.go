@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"gatehouse/connectors"
 )
@@ -28,7 +26,6 @@ const (
 
 const (
 	maxResponseBody = 64 << 10
-	maxExcerpt      = 200
 	maxRetryAfter   = 24 * time.Hour
 )
 
@@ -193,17 +190,42 @@ func (c *Connector) post(ctx context.Context, typ, key string, payload any, now 
 	case code >= 200 && code < 300, code == http.StatusConflict:
 		return code, respBody, nil
 	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
-		te := &connectors.TransientError{Err: fmt.Errorf("webhook: %s: %s%s", typ, statusText(resp), excerpt(respBody))}
+		te := &connectors.TransientError{Err: &StatusError{Step: typ, Status: code}}
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			te.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
 		}
 		return code, nil, te
 	case code >= 300 && code < 400:
-		return code, nil, connectors.Permanent(fmt.Errorf("webhook: %s: %s: redirects are not followed; configure the final URL", typ, statusText(resp)))
+		return code, nil, connectors.Permanent(&StatusError{Step: typ, Status: code, Hint: "redirects are not followed; configure the final URL"})
 	default:
-		return code, nil, connectors.Permanent(fmt.Errorf("webhook: %s: %s%s", typ, statusText(resp), excerpt(respBody)))
+		return code, nil, connectors.Permanent(&StatusError{Step: typ, Status: code})
 	}
 }
+
+// StatusError is an answer with an unexpected HTTP status. It carries no
+// text of the answer: the receiver's body never reaches Gatehouse's
+// messages.
+type StatusError struct {
+	// Step is the payload type, e.g. "grant".
+	Step string
+	// Status is the HTTP status code.
+	Status int
+	// Hint is Gatehouse's own advice, or "".
+	Hint string
+}
+
+var _ connectors.HTTPStatusError = (*StatusError)(nil)
+
+func (e *StatusError) Error() string {
+	s := "webhook: " + e.Step + ": " + statusText(e.Status)
+	if e.Hint != "" {
+		s += ": " + e.Hint
+	}
+	return s
+}
+
+// HTTPStatus implements connectors.HTTPStatusError.
+func (e *StatusError) HTTPStatus() int { return e.Status }
 
 // sendError describes a failed round trip without the URL (whose query may
 // hold a token the receiver asked for).
@@ -217,37 +239,11 @@ func (c *Connector) sendError(ctx context.Context, typ string, err error) error 
 	return fmt.Errorf("webhook: %s: %w", typ, err)
 }
 
-func statusText(resp *http.Response) string {
-	if t := http.StatusText(resp.StatusCode); t != "" {
-		return "status " + strconv.Itoa(resp.StatusCode) + " " + t
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return "status " + strconv.Itoa(code) + " " + t
 	}
-	return "status " + strconv.Itoa(resp.StatusCode)
-}
-
-// excerpt returns ": " and up to maxExcerpt bytes of body on one line, or "".
-func excerpt(body []byte) string {
-	s := strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
-	if s == "" {
-		return ""
-	}
-	cut := false
-	if len(s) > maxExcerpt {
-		s = s[:maxExcerpt]
-		for !utf8.ValidString(s) {
-			s = s[:len(s)-1]
-		}
-		cut = true
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if cut {
-		s += "…"
-	}
-	return ": " + s
+	return "status " + strconv.Itoa(code)
 }
 
 // retryAfter parses a Retry-After value: delay seconds or an HTTP date.

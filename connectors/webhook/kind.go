@@ -4,16 +4,20 @@
 // # Configuration
 //
 //	url             required; absolute http or https URL, without user:password
-//	secretEnv       required; NAME of the environment variable holding the HMAC
-//	                secret (^[A-Z_][A-Z0-9_]*$), never the secret itself
+//	secretEnv       the HMAC secret, as the NAME of a GATEHOUSE_SECRET_*
+//	                environment variable holding it, never the secret itself
+//	secretFile      or as the plain name of a file in the secrets directory;
+//	                exactly one of secretEnv and secretFile is required
 //	timeoutSeconds  optional; 1..60, default 10; bounds each call
 //
-// The variable named by secretEnv must be set and non-empty (white space
-// alone counts as empty; the secret is otherwise used untrimmed) both when the
-// configuration is validated (so a typo is caught when the application is
-// saved, as INVALID_INPUT on connectorConfig.secretEnv) and when the connector
-// is opened (the secret is read then, so a rotated secret takes effect at the
-// next Open). Only the process environment through Kind.LookupEnv is read.
+// The secret is found through Kind.Secrets under the rule of
+// connectors.SecretField: only the connector-secret namespace is reachable,
+// never the server's own settings. It must be found and non-empty (white
+// space alone counts as empty; the secret is otherwise used untrimmed) both
+// when the configuration is validated (so a typo is caught when the
+// application is saved, as INVALID_INPUT on connectorConfig.secretEnv) and
+// when the connector is opened (the secret is read then, so a rotated secret
+// takes effect at the next Open).
 //
 // # Requests
 //
@@ -34,10 +38,13 @@
 //	408, 429, 5xx       *connectors.TransientError; Retry-After (seconds or an
 //	                    HTTP date, capped at 24 h) is honoured on 429 and 503
 //	network errors      *connectors.TransientError, timeouts included
-//	3xx, other 4xx      *connectors.PermanentError; a 4xx error quotes up to
-//	                    200 bytes of the body
+//	3xx, other 4xx      *connectors.PermanentError
 //
-// Response bodies are read up to 64 KiB. Errors are prefixed "webhook: ".
+// Errors for unexpected statuses are *StatusError (which
+// connectors.Reason reads) and never quote the response body: whatever
+// answers at the configured URL, its text does not reach Gatehouse's
+// messages. Response bodies are read up to 64 KiB. Errors are prefixed
+// "webhook: ".
 package webhook
 
 import (
@@ -53,6 +60,7 @@ import (
 const (
 	KeyURL            = "url"
 	KeySecretEnv      = "secretEnv"
+	KeySecretFile     = "secretFile"
 	KeyTimeoutSeconds = "timeoutSeconds"
 )
 
@@ -64,18 +72,18 @@ const (
 	maxTimeoutSeconds = 60
 )
 
-// secretEnv resolves KeySecretEnv. The secret is used as the variable holds
-// it, untrimmed.
-var secretEnv = connectors.EnvVar{Key: KeySecretEnv, Holds: "signing secret", Short: "secret", Example: "HR_WEBHOOK_SECRET"}
+// secretField resolves KeySecretEnv or KeySecretFile. The secret is used as
+// the store gives it, untrimmed.
+var secretField = connectors.SecretField{EnvKey: KeySecretEnv, FileKey: KeySecretFile, Holds: "signing secret", Short: "secret", Example: "GATEHOUSE_SECRET_HR_WEBHOOK"}
 
-// Kind is the WEBHOOK connector kind. server.go builds it with
-// LookupEnv: os.LookupEnv; this package never reads the environment itself.
-// A nil LookupEnv finds no variable, a nil Client means http.DefaultClient's
+// Kind is the WEBHOOK connector kind. server.go builds it with the server's
+// *connectors.SecretStore; this package never reads the environment itself.
+// A nil Secrets finds no secret, a nil Client means http.DefaultClient's
 // settings (redirects are never followed), a nil Now means time.Now.
 type Kind struct {
-	LookupEnv func(string) (string, bool)
-	Client    *http.Client
-	Now       func() time.Time
+	Secrets connectors.Secrets
+	Client  *http.Client
+	Now     func() time.Time
 }
 
 var _ connectors.Kind = Kind{}
@@ -128,7 +136,7 @@ type config struct {
 
 func (k Kind) parse(m map[string]any) (config, error) {
 	var cfg config
-	if err := connectors.UnknownKeys(m, KeyURL, KeySecretEnv, KeyTimeoutSeconds); err != nil {
+	if err := connectors.UnknownKeys(m, KeyURL, KeySecretEnv, KeySecretFile, KeyTimeoutSeconds); err != nil {
 		return cfg, err
 	}
 	u, err := parseURL(m[KeyURL])
@@ -136,7 +144,7 @@ func (k Kind) parse(m map[string]any) (config, error) {
 		return cfg, err
 	}
 	cfg.url = u
-	secret, err := secretEnv.Value(k.LookupEnv, m[KeySecretEnv])
+	secret, err := secretField.Resolve(k.Secrets, m)
 	if err != nil {
 		return cfg, err
 	}
@@ -172,7 +180,7 @@ func parseURL(v any) (string, error) {
 		return bad(fmt.Sprintf("scheme %q is not supported; use http or https", u.Scheme))
 	}
 	if u.User != nil {
-		return bad("must not carry credentials; requests are signed with the secret named by secretEnv")
+		return bad("must not carry credentials; requests are signed with the secret named by secretEnv or secretFile")
 	}
 	return u.String(), nil
 }

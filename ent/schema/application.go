@@ -37,7 +37,9 @@ func (Application) Fields() []ent.Field {
 			GoType(enum.ConnectorKind("")).
 			Annotations(entgql.Type("ConnectorKind"), entgql.OrderField("CONNECTOR_KIND")),
 		// connector_config holds the connector's settings; secrets appear only
-		// as names of environment variables. It is write-only in the API.
+		// as references into the connector-secret namespace (GATEHOUSE_SECRET_*
+		// variables, files of GATEHOUSE_SECRETS_DIR). It is write-only in the
+		// API.
 		field.JSON("connector_config", map[string]any{}).
 			Optional().
 			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput, entgql.SkipOrderField)),

@@ -70,8 +70,13 @@ func (e *Env) WebsocketURL() string { return "ws" + strings.TrimPrefix(e.URL, "h
 
 // Options tunes an Env.
 type Options struct {
-	// Env is the environment connectors read (webhook secrets).
+	// Env is the environment the server's connector-secret store reads
+	// (connectors reach only its GATEHOUSE_SECRET_* variables); tests may
+	// put the server's own variables here too, to show they stay out of
+	// reach.
 	Env map[string]string
+	// SecretsDir is the connector secrets directory; "" means none.
+	SecretsDir string
 	// RetryDelay between fulfilment attempts; default 50ms.
 	RetryDelay time.Duration
 	// NoJobs leaves River stopped: jobs are inserted but never worked.
@@ -112,7 +117,8 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
 	a := auth.New(client, []byte(Secret), time.Now)
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup}, scim.Kind{LookupEnv: lookup}, postgres.Kind{LookupEnv: lookup})
+	secrets := connectors.NewSecretStore(lookup, opts.SecretsDir)
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
 
 	var riverDB *sql.DB
 	if db.Dialect == dialect.SQLite {

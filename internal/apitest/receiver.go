@@ -12,9 +12,9 @@ import (
 	"gatehouse/connectors/webhook"
 )
 
-// ReceiverSecretEnv is the environment variable that holds the receiver's
-// secret in the Env options returned by Receiver.EnvOptions.
-const ReceiverSecretEnv = "TEST_WEBHOOK_SECRET"
+// ReceiverSecretEnv is the connector-secret variable that holds the
+// receiver's secret in the environment Receiver.Env returns.
+const ReceiverSecretEnv = "GATEHOUSE_SECRET_TEST_WEBHOOK"
 
 // Receiver is a real webhook endpoint for tests: it verifies each delivery's
 // signature, records it, and can be told to fail.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"gatehouse/connectors"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
@@ -15,7 +16,11 @@ import (
 // RecordChanges makes every change to the catalog, the users and the API
 // tokens append an event to the audit's system chain, in the transaction of
 // the change. Events name the entity, the operation and the fields changed,
-// never their values (a token's hash, a connector's configuration).
+// never their values (a token's hash), with one exception: a change of an
+// application's connector kind or configuration also records data.connector
+// (see connectorData) — the kind, the configuration as
+// connectors.AuditView shows it and the secret references it makes, never a
+// secret value.
 func RecordChanges(client *ent.Client, rec *audit.Recorder, now func() time.Time) {
 	hook := func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -27,6 +32,9 @@ func RecordChanges(client *ent.Client, rec *audit.Recorder, now func() time.Time
 			fields = append(fields, m.RemovedEdges()...)
 			slices.Sort(fields)
 			data := map[string]any{"entity": m.Type(), "op": m.Op().String(), "fields": fields}
+			if c := connectorData(m); c != nil {
+				data["connector"] = c
+			}
 			if idm, ok := m.(interface{ ID() (pulid.ID, bool) }); ok {
 				if id, ok := idm.ID(); ok {
 					data["id"] = string(id)
@@ -86,4 +94,31 @@ func appendSystem(ctx context.Context, root *ent.Client, m ent.Mutation, rec *au
 func userTerminated(m ent.Mutation) bool {
 	v, ok := m.Field("status")
 	return ok && fmt.Sprint(v) == "TERMINATED"
+}
+
+// connectorData describes what an Application mutation sets of the
+// connector: {"kind": …} when it sets the kind, {"config": view,
+// "secretRefs": [...]} when it sets or clears the configuration, nil when it
+// touches neither.
+func connectorData(m ent.Mutation) map[string]any {
+	if m.Type() != ent.TypeApplication {
+		return nil
+	}
+	out := map[string]any{}
+	if k, ok := m.Field("connector_kind"); ok {
+		out["kind"] = fmt.Sprint(k)
+	}
+	cfg, set := m.Field("connector_config")
+	if set || m.FieldCleared("connector_config") {
+		config, _ := cfg.(map[string]any)
+		view, refs := connectors.AuditView(config)
+		if refs == nil {
+			refs = []string{}
+		}
+		out["config"], out["secretRefs"] = view, refs
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
+	"gatehouse/connectors"
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/application"
@@ -110,12 +111,12 @@ func TestSeedCreatesDemoOrganisation(t *testing.T) {
 			"NetSuite":            {enum.FulfillmentManual, enum.ConnectorKindManual},
 			"Production Database": {enum.FulfillmentDirect, enum.ConnectorKindWebhook},
 		}
-		kind := webhook.Kind{LookupEnv: func(k string) (string, bool) {
+		kind := webhook.Kind{Secrets: connectors.NewSecretStore(func(k string) (string, bool) {
 			if k == demo.SinkSecretEnv {
 				return "demo-secret", true
 			}
 			return "", false
-		}}
+		}, "")}
 		modes := map[enum.Fulfillment]bool{}
 		apps, err := client.Application.Query().
 			WithOwners().WithEntitlements().WithReviewStages().

@@ -38,12 +38,12 @@ func newSink(t *testing.T) (*demo.Sink, *httptest.Server) {
 func openConnector(t *testing.T, srv *httptest.Server, secret string, now time.Time) connectors.Connector {
 	t.Helper()
 	kind := webhook.Kind{
-		LookupEnv: func(k string) (string, bool) {
+		Secrets: connectors.NewSecretStore(func(k string) (string, bool) {
 			if k == demo.SinkSecretEnv {
 				return secret, true
 			}
 			return "", false
-		},
+		}, ""),
 		Client: srv.Client(),
 		Now:    func() time.Time { return now },
 	}
@@ -152,10 +152,9 @@ func TestSinkRejectsBadSignatures(t *testing.T) {
 	for _, tc := range []struct {
 		name, secret string
 		sentAt       time.Time
-		why          string
 	}{
-		{"another secret", "not-the-sink-secret", sinkNow, "signature does not match"},
-		{"signed too long ago", sinkSecret, sinkNow.Add(-webhook.DefaultTolerance - time.Minute), "outside tolerance"},
+		{"another secret", "not-the-sink-secret", sinkNow},
+		{"signed too long ago", sinkSecret, sinkNow.Add(-webhook.DefaultTolerance - time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -166,7 +165,7 @@ func TestSinkRejectsBadSignatures(t *testing.T) {
 			var pe *connectors.PermanentError
 			require.True(t, errors.As(err, &pe), "a 401 is permanent: %v", err)
 			require.ErrorContains(t, err, "401")
-			require.ErrorContains(t, err, tc.why)
+			require.Equal(t, "authentication refused (HTTP 401)", connectors.Reason(err), "the sink's own words stay out of the error")
 			require.Error(t, conn.Grant(ctx, op("itm_1", "GitHub", "usr_1", "ann@example.com")))
 			require.Empty(t, sink.Deliveries(), "unverified deliveries are not recorded")
 

@@ -31,7 +31,18 @@ func TestPointWebhooksRewritesOnlyDemoSinkURLs(t *testing.T) {
 			SetConnectorKind(enum.ConnectorKindWebhook).
 			SetConnectorConfig(map[string]any{
 				webhook.KeyURL:       "https://hr.example.com/gatehouse",
-				webhook.KeySecretEnv: "HR_WEBHOOK_SECRET",
+				webhook.KeySecretEnv: "GATEHOUSE_SECRET_HR_WEBHOOK",
+			}).
+			SaveX(sys)
+		// One seeded by an older demo, under the variable name of the time:
+		// renamed and re-pointed.
+		client.Application.Create().
+			SetName("Legacy").
+			SetFulfillment(enum.FulfillmentDirect).
+			SetConnectorKind(enum.ConnectorKindWebhook).
+			SetConnectorConfig(map[string]any{
+				webhook.KeyURL:       "http://127.0.0.1:18080" + demo.SinkPath,
+				webhook.KeySecretEnv: "GATEHOUSE_DEMO_WEBHOOK_SECRET",
 			}).
 			SaveX(sys)
 		// One pointed at the sink with another setting, which is kept.
@@ -65,6 +76,7 @@ func TestPointWebhooksRewritesOnlyDemoSinkURLs(t *testing.T) {
 			"Production Database": sink,
 			"NetSuite":            {},
 			"HR System":           own.ConnectorConfig,
+			"Legacy":              sink,
 			"Wiki": {
 				webhook.KeyURL:            target,
 				webhook.KeySecretEnv:      demo.SinkSecretEnv,

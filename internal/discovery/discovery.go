@@ -111,8 +111,12 @@ type Check struct {
 }
 
 // CheckConnection opens the application's connector and runs its health
-// check. A failing check is a Check with OK false, not an error. IT_ADMIN
-// only. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
+// check. A failing check is a Check with OK false, not an error, and its
+// message is "<KIND> check failed: " followed by connectors.Reason: a short
+// fixed reason such as "unreachable", "timeout", "TLS error" or
+// "authentication refused (HTTP 401)", never text the application (or
+// whatever listens at the configured address) sent back. IT_ADMIN only.
+// Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
 func (s *Service) CheckConnection(ctx context.Context, id pulid.ID) (*Check, error) {
 	if _, err := requireAdmin(ctx); err != nil {
 		return nil, err
@@ -124,14 +128,15 @@ func (s *Service) CheckConnection(ctx context.Context, id pulid.ID) (*Check, err
 	if app.ConnectorKind == enum.ConnectorKindManual {
 		return &Check{Message: "MANUAL applications have no connector: people fulfil their requests"}, nil
 	}
+	failed := fmt.Sprintf("%s check failed: ", app.ConnectorKind)
 	conn, err := s.connectors.Open(string(app.ConnectorKind), app.ConnectorConfig)
 	if err != nil {
-		return &Check{Message: "the connector configuration cannot be used: " + Redact(err.Error())}, nil
+		return &Check{Message: failed + connectors.Reason(err)}, nil
 	}
 	hctx, cancel := context.WithTimeout(ctx, s.healthTimeout)
 	defer cancel()
 	if err := conn.CheckHealth(hctx); err != nil {
-		return &Check{Message: Redact(err.Error())}, nil
+		return &Check{Message: failed + connectors.Reason(err)}, nil
 	}
 	return &Check{OK: true, Message: fmt.Sprintf("the %s connector reached the application", app.ConnectorKind)}, nil
 }

@@ -79,7 +79,7 @@ func (s *Service) Sync(ctx context.Context, id pulid.ID) (*Result, error) {
 	start := s.now()
 	snap, err := read(ctx, disc)
 	if err != nil {
-		return nil, errcode.New(errcode.Conflict, "discovery could not read application %q: %s; nothing was changed", app.Name, Redact(err.Error()))
+		return nil, errcode.New(errcode.Conflict, "discovery could not read application %q: %s; nothing was changed", app.Name, connectors.Reason(err))
 	}
 	res := &Result{}
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx, client *ent.Client) error {
@@ -131,7 +131,7 @@ func (s *Service) open(app *ent.Application) (Discoverer, error) {
 		if ce, ok := errors.AsType[*connectors.ConfigError](err); ok && ce.Key != "" {
 			return nil, errcode.Invalid("connectorConfig."+ce.Key, "%s", Redact(ce.Message))
 		}
-		return nil, errcode.Invalid("connectorKind", "the %s connector cannot be opened: %s", app.ConnectorKind, Redact(err.Error()))
+		return nil, errcode.Invalid("connectorKind", "the %s connector cannot be opened: %s", app.ConnectorKind, connectors.Reason(err))
 	}
 	disc, ok := conn.(Discoverer)
 	if !ok {
