@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -124,6 +125,18 @@ func (op *operation) run(payload json.RawMessage, received time.Time) {
 			op.fail(gqlerror.List{{Message: "internal error"}})
 		}
 	}()
+	if check := c.t.cfg.Check; check != nil {
+		if err := check(op.ctx); err != nil {
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				c.close(ce.Code, ce.Reason) // ends the operation with the others
+				return
+			}
+			c.t.cfg.Log.Error("websocket operation check", "error", err)
+			op.fail(gqlerror.List{{Message: "internal error"}})
+			return
+		}
+	}
 	var params graphql.RawParams
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
