@@ -35,6 +35,7 @@ import (
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -110,7 +111,13 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	counter := &dbtest.Counter{}
 	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, pool))))
 	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
-	a := auth.New(client, []byte(Secret), time.Now)
+	// Revocations cross replicas as in production: through this Env's own
+	// LISTEN connection on PostgreSQL (two Envs over one database are two
+	// replicas), in process on SQLite.
+	relay := pubsub.NewRelay(auth.RevocationChannel, db.Dialect == dialect.Postgres)
+	revocations := auth.NewRevocations(relay)
+	revocations.Record(client)
+	a := auth.New(client, []byte(Secret), time.Now, auth.WithRevocations(revocations))
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
 	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{LookupEnv: lookup}, scim.Kind{LookupEnv: lookup}, postgres.Kind{LookupEnv: lookup})
 
@@ -136,7 +143,8 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	// The feed reads through a client of its own, so that its background
 	// queries stay out of Statements.
 	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer})
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer,
+		Channels: []pubsub.Channel{relay.Channel()}})
 	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelStart()
 	require.NoError(t, feed.Start(startCtx))
@@ -170,6 +178,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		Limits:        limits,
 		Introspection: true,
 		CheckOrigin:   opts.CheckOrigin,
+		Revocations:   revocations,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/reports/", reports.Handler(reports.HandlerConfig{Reports: reports.New(client, time.Now), Auth: a, Log: log}))

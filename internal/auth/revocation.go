@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -71,17 +70,12 @@ func ParseRevocation(s string) (Revocation, bool) {
 // relay after commit. Watch receives them.
 type Revocations struct {
 	relay *pubsub.Relay
-	log   *slog.Logger
 }
 
 // NewRevocations returns revocations carried by relay, whose channel should
-// be RevocationChannel; log (nil discards) is told of notices that could not
-// be sent.
-func NewRevocations(relay *pubsub.Relay, log *slog.Logger) *Revocations {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Revocations{relay: relay, log: log}
+// be RevocationChannel.
+func NewRevocations(relay *pubsub.Relay) *Revocations {
+	return &Revocations{relay: relay}
 }
 
 // Watch calls onRevoke with every revocation, from any process, and onLoss
@@ -106,7 +100,10 @@ func (r *Revocations) Watch(onRevoke func(Revocation), onLoss func()) {
 // through client to users (status away from ACTIVE, platform role changed,
 // deleted) and API tokens (revoked, deleted, or changed otherwise than by
 // use). A write that fails publishes nothing; a notice that cannot be sent
-// inside the transaction fails the write.
+// inside the transaction fails the write. (Outside a transaction the write
+// is committed before its notice is sent; a failure to send is returned
+// all the same, and the periodic recheck of open connections finds what
+// the notice would have closed.)
 func (r *Revocations) Record(client *ent.Client) {
 	client.User.Use(func(next ent.Mutator) ent.Mutator {
 		return hook.UserFunc(func(ctx context.Context, m *ent.UserMutation) (ent.Value, error) {
@@ -178,7 +175,7 @@ func tokenRevocations(ctx context.Context, m *ent.ApiTokenMutation) ([]Revocatio
 	}
 	changed := append(m.Fields(), m.ClearedFields()...)
 	if m.Op().Is(ent.OpUpdate|ent.OpUpdateOne) && !slices.ContainsFunc(changed, func(f string) bool {
-		return f != apitoken.FieldLastUsedAt
+		return f != apitoken.FieldLastUsedAt && f != apitoken.FieldUpdatedAt
 	}) {
 		return nil, nil
 	}
@@ -200,8 +197,7 @@ func revocations(kind RevocationKind, ids []pulid.ID) []Revocation {
 // publish sends the revocations of a write that has run. Inside a
 // transaction they go with it: pg_notify in the transaction (PostgreSQL
 // delivers at commit) or the in-process relay after commit. Outside one the
-// write is committed already: they go at once, and a failure to send is
-// only logged (the periodic recheck of open connections still finds it).
+// write is committed already: they go at once.
 func (r *Revocations) publish(ctx context.Context, txOf func() (*ent.Tx, error), client *ent.Client, revs []Revocation) error {
 	notices := make([]string, len(revs))
 	for i, rv := range revs {
@@ -225,7 +221,7 @@ func (r *Revocations) publish(ctx context.Context, txOf func() (*ent.Tx, error),
 		return nil
 	}
 	if err := r.relay.SendTx(ctx, client, notices...); err != nil {
-		r.log.ErrorContext(ctx, "revocation notice not sent", "error", err, "revocations", len(notices))
+		return fmt.Errorf("revocation (the change is committed): %w", err)
 	}
 	r.relay.Committed(notices...)
 	return nil

@@ -27,12 +27,12 @@ import (
 
 // Close codes sent by the server.
 const (
-	CloseBadRequest    = 4400 // a message that is not valid for the protocol
-	CloseUnauthorized  = 4401 // refused credentials, or an operation before connection_ack
-	CloseForbidden     = 4403 // connection_init refused without a code of its own
-	CloseInitTimeout   = 4408 // no connection_init in time
-	CloseDuplicateID   = 4409 // an operation ID already in use on the connection
-	CloseTooManyInits  = 4429 // a second connection_init
+	CloseBadRequest   = 4400 // a message that is not valid for the protocol
+	CloseUnauthorized = 4401 // refused credentials, or an operation before connection_ack
+	CloseForbidden    = 4403 // connection_init refused without a code of its own
+	CloseInitTimeout  = 4408 // no connection_init in time
+	CloseDuplicateID  = 4409 // an operation ID already in use on the connection
+	CloseTooManyInits = 4429 // a second connection_init
 	// CloseTooManyConnections refuses a connection_init of a principal that
 	// holds Config.MaxPerPrincipal connections already; the reason says so.
 	// (graphql-ws clients take 4429 as final and do not retry.)
@@ -104,10 +104,11 @@ type Config struct {
 	// waiting for connection_init or its answer; an upgrade beyond it is
 	// answered 503 without upgrading. Zero means no limit.
 	MaxPending int
-	// Check, when set, runs with the connection's context before each
-	// operation: a *CloseError closes the connection with its code and the
-	// operation does not run; another error fails the operation with
-	// "internal error".
+	// Check, when set, runs before each operation is executed, once its
+	// document is parsed and validated, with the connection's context and
+	// the operation's (graphql.GetOperationContext): a *CloseError closes
+	// the connection with its code and the operation does not run; another
+	// error fails the operation with "internal error".
 	Check func(ctx context.Context) error
 	// Log receives panics and unexpected errors; nil discards them.
 	Log *slog.Logger
