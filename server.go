@@ -55,6 +55,7 @@ import (
 	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -86,6 +87,10 @@ type config struct {
 	// secretsDir holds the files connector configurations may name
 	// (GATEHOUSE_SECRETS_DIR); "" means none.
 	secretsDir string
+	// Websocket bounds: connections per user, and connections waiting for
+	// connection_init server-wide.
+	wsPerUser int
+	wsPending int
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -101,6 +106,8 @@ func envDefaults(getenv func(string) string) (config, error) {
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		introspection:  true,
 		tokenTTL:       24 * time.Hour,
+		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
+		wsPending:      resolvers.DefaultLimits.WebsocketPending,
 	}
 	var err error
 	if v := getenv("GATEHOUSE_DEMO"); v != "" {
@@ -117,6 +124,13 @@ func envDefaults(getenv func(string) string) (config, error) {
 	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
 		if c.tokenTTL, err = time.ParseDuration(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_TOKEN_TTL=%q is not a duration such as 24h", v)
+		}
+	}
+	for key, dst := range map[string]*int{"GATEHOUSE_WS_MAX_PER_USER": &c.wsPerUser, "GATEHOUSE_WS_MAX_PENDING": &c.wsPending} {
+		if v := getenv(key); v != "" {
+			if *dst, err = strconv.Atoi(v); err != nil || *dst < 0 {
+				return c, fmt.Errorf("%s=%q is not a count (0 for no limit)", key, v)
+			}
 		}
 	}
 	for _, o := range strings.Split(getenv("GATEHOUSE_ALLOWED_ORIGINS"), ",") {
@@ -272,6 +286,11 @@ type app struct {
 	auth      *auth.Authenticator
 	secret    []byte
 	lookupEnv func(string) (string, bool)
+
+	// revocations carry credential revocations to every replica over relay
+	// (the feed's LISTEN connection on PostgreSQL).
+	revocations *auth.Revocations
+	relay       *pubsub.Relay
 }
 
 // open opens and migrates the database and builds the authenticator.
@@ -306,7 +325,12 @@ func open(ctx context.Context, cfg config, lookupEnv func(string) (string, bool)
 	}
 	a.client = ent.NewClient(ent.Driver(entsql.OpenDB(a.dialect, a.db)))
 	catalog.RecordChanges(a.client, audit.NewRecorder(a.dialect), time.Now)
-	a.auth = auth.New(a.client, secret, time.Now)
+	// Every write that revokes credentials, the command line's included,
+	// tells the running replicas.
+	a.relay = pubsub.NewRelay(auth.RevocationChannel, a.dialect == dialect.Postgres)
+	a.revocations = auth.NewRevocations(a.relay)
+	a.revocations.Record(a.client)
+	a.auth = auth.New(a.client, secret, time.Now, auth.WithRevocations(a.revocations))
 	a.secret = secret
 	return a, nil
 }
@@ -480,6 +504,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	// LISTEN connection, so changes made by any replica reach its subscribers.
 	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
 		Client: a.client, Log: log, Dialect: a.dialect, DSN: cfg.databaseURL,
+		Channels: []pubsub.Channel{a.relay.Channel()},
 	})
 	if err := feed.Start(ctx); err != nil {
 		return fmt.Errorf("start subscriptions: %w", err)
@@ -512,12 +537,15 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	// Shutdown does not track, close with it.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	limits := resolvers.DefaultLimits
+	limits.WebsocketPerPrincipal, limits.WebsocketPending = cfg.wsPerUser, cfg.wsPending
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,
 		Client:        a.client,
 		Auth:          a.auth,
+		Revocations:   a.revocations,
 		Log:           log,
-		Limits:        resolvers.DefaultLimits,
+		Limits:        limits,
 		Introspection: cfg.introspection,
 		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
 		CheckOrigin:   resolvers.AllowOrigins(cfg.allowedOrigins),

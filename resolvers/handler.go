@@ -24,6 +24,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/ent"
+	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqllimit"
@@ -34,10 +35,19 @@ import (
 // Authenticator turns a bearer token into a viewer; it returns an
 // UNAUTHENTICATED *errcode.Error for refused credentials. Current reports,
 // for viewers authenticated earlier, whether their credentials still hold
-// (websockets are rechecked with it).
+// (open websockets are rechecked with it periodically); Check reports it
+// for one viewer, cheaply (from a cache that revocations invalidate), before
+// each websocket operation.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (*authz.Viewer, error)
 	Current(ctx context.Context, viewers []*authz.Viewer) ([]bool, error)
+	Check(ctx context.Context, v *authz.Viewer) (bool, error)
+}
+
+// Revocations reports credentials revoked on any replica (onRevoke), and
+// that some reports may have been lost (onLoss); *auth.Revocations is one.
+type Revocations interface {
+	Watch(onRevoke func(auth.Revocation), onLoss func())
 }
 
 // Limits bounds what one request may ask of the server.
@@ -64,6 +74,17 @@ type Limits struct {
 	// checked again (expiry, user terminated or role changed, API token
 	// revoked); a connection whose no longer hold is closed with 4401.
 	WebsocketRecheck time.Duration
+
+	// Websocket connection bounds.
+	//
+	// WebsocketPerPrincipal is how many websockets one user (all their
+	// credentials together) may hold open; one more is closed at
+	// connection_init with 4429. Zero means no limit.
+	WebsocketPerPrincipal int
+	// WebsocketPending is how many websockets, server-wide, may wait for
+	// connection_init or its answer; one more upgrade is answered 503.
+	// Zero means no limit.
+	WebsocketPending int
 }
 
 // DefaultLimits are the limits of a production server.
@@ -78,6 +99,9 @@ var DefaultLimits = Limits{
 	WebsocketKeepAlive: 25 * time.Second,
 	WebsocketWrite:     10 * time.Second,
 	WebsocketRecheck:   time.Minute,
+
+	WebsocketPerPrincipal: 20,
+	WebsocketPending:      1000,
 }
 
 // HandlerConfig configures the /query handler.
@@ -97,25 +121,41 @@ type HandlerConfig struct {
 	// Context closes every websocket when it ends (server shutdown); nil
 	// never does.
 	Context context.Context
+	// Revocations, when set, closes at once (4401) the websockets of a
+	// revoked API token, and every websocket of a user terminated or given
+	// another platform role, whichever replica made the change.
+	Revocations Revocations
 }
 
 // NewHandler returns the GraphQL endpoint: POST, GET (queries only) and
 // websocket transports, authentication, limits and the error presenter.
 func NewHandler(cfg HandlerConfig) http.Handler {
 	srv := handler.New(cfg.Schema)
-	srv.AddTransport(wsgorilla.New(wsgorilla.Config{
-		CheckOrigin:   cfg.CheckOrigin, // nil: gorilla's same-origin rule
-		Init:          websocketInit(cfg.Auth),
-		InitTimeout:   cfg.Limits.WebsocketInit,
-		KeepAlive:     cfg.Limits.WebsocketKeepAlive,
-		ReadLimit:     cfg.Limits.WebsocketRead,
-		WriteTimeout:  cfg.Limits.WebsocketWrite,
-		MaxOperations: cfg.Limits.Subscriptions,
-		Recheck:       websocketRecheck(cfg.Auth),
-		RecheckEvery:  cfg.Limits.WebsocketRecheck,
-		Log:           cfg.Log,
-		Context:       cfg.Context,
-	}))
+	ws := wsgorilla.New(wsgorilla.Config{
+		CheckOrigin:     cfg.CheckOrigin, // nil: gorilla's same-origin rule
+		Init:            websocketInit(cfg.Auth),
+		InitTimeout:     cfg.Limits.WebsocketInit,
+		KeepAlive:       cfg.Limits.WebsocketKeepAlive,
+		ReadLimit:       cfg.Limits.WebsocketRead,
+		WriteTimeout:    cfg.Limits.WebsocketWrite,
+		MaxOperations:   cfg.Limits.Subscriptions,
+		Recheck:         websocketRecheck(cfg.Auth),
+		RecheckEvery:    cfg.Limits.WebsocketRecheck,
+		Keys:            websocketKeys,
+		MaxPerPrincipal: cfg.Limits.WebsocketPerPrincipal,
+		MaxPending:      cfg.Limits.WebsocketPending,
+		Check:           websocketCheck(cfg.Auth, cfg.Log),
+		Log:             cfg.Log,
+		Context:         cfg.Context,
+	})
+	if cfg.Revocations != nil {
+		cfg.Revocations.Watch(func(r auth.Revocation) {
+			if n := ws.CloseKey(revocationKey(r), wsgorilla.CloseUnauthorized, revocationReason(r)); n > 0 {
+				cfg.Log.Info("websockets closed on revocation", "kind", r.Kind, "id", r.ID, "connections", n)
+			}
+		}, ws.Recheck)
+	}
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -357,6 +397,70 @@ func websocketRecheck(a Authenticator) func(context.Context, []context.Context) 
 	}
 }
 
+// websocketCheck re-checks a websocket's credentials before each of its
+// operations: queries and subscriptions from the authenticator's cache
+// (which revocations from any replica empty), mutations from the database,
+// so that no change is made with a credential revoked a moment ago on
+// another replica. Credentials that no longer hold close the socket with
+// 4401 and the operation does not run.
+func websocketCheck(a Authenticator, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		v := authz.FromContext(ctx)
+		var ok bool
+		var err error
+		switch {
+		case v == nil:
+		case graphql.HasOperationContext(ctx) && isMutation(graphql.GetOperationContext(ctx)):
+			var current []bool
+			if current, err = a.Current(ctx, []*authz.Viewer{v}); err == nil {
+				ok = current[0]
+			}
+		default:
+			ok, err = a.Check(ctx, v)
+		}
+		if err != nil {
+			log.ErrorContext(ctx, "websocket credential check", "error", err)
+			return err
+		}
+		if !ok {
+			return &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: "Credentials no longer valid"}
+		}
+		return nil
+	}
+}
+
+// websocketKeys files a websocket under its user (the principal, whose
+// connections Limits.WebsocketPerPrincipal counts) and its API token.
+func websocketKeys(ctx context.Context) []string {
+	v := authz.FromContext(ctx)
+	if v == nil {
+		return nil
+	}
+	keys := []string{"user:" + string(v.UserID)}
+	if v.TokenID != "" {
+		keys = append(keys, "token:"+string(v.TokenID))
+	}
+	return keys
+}
+
+// revocationKey is the websocketKeys key of what a revocation revokes.
+func revocationKey(r auth.Revocation) string {
+	if r.User() {
+		return "user:" + string(r.ID)
+	}
+	return "token:" + string(r.ID)
+}
+
+func revocationReason(r auth.Revocation) string {
+	switch r.Kind {
+	case auth.TokenRevoked:
+		return "API token revoked"
+	case auth.RoleChanged:
+		return "Platform role changed; authenticate again"
+	}
+	return "User no longer active"
+}
+
 // AllowOrigins returns a websocket Origin check that allows requests
 // without an Origin header (non-browser clients), same-origin requests, and
 // the allowed origins (scheme://host[:port], as browsers send them);
@@ -402,4 +506,8 @@ func writeError(w http.ResponseWriter, status int, code errcode.Code, err error)
 
 func isSubscription(oc *graphql.OperationContext) bool {
 	return oc.Operation != nil && oc.Operation.Operation == ast.Subscription
+}
+
+func isMutation(oc *graphql.OperationContext) bool {
+	return oc.Operation != nil && oc.Operation.Operation == ast.Mutation
 }

@@ -94,6 +94,10 @@ type FeedConfig struct {
 	DSN string
 	// Buffer is the per-subscriber buffer; zero means pubsub.DefaultBuffer.
 	Buffer int
+	// Channels are more NOTIFY channels carried by the feed's LISTEN
+	// connection, the process's only one (credential revocations); unused
+	// on SQLite.
+	Channels []pubsub.Channel
 }
 
 // ProgressFeed turns committed changes into subscription events. On SQLite
@@ -146,6 +150,7 @@ func NewProgressFeed(cfg FeedConfig) *ProgressFeed {
 			OnError: func(err error) {
 				log.Warn("subscription listener", "error", err)
 			},
+			More: cfg.Channels,
 		})
 	}
 	return f

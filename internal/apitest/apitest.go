@@ -35,6 +35,7 @@ import (
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -115,7 +116,13 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	counter := &dbtest.Counter{}
 	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, pool))))
 	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
-	a := auth.New(client, []byte(Secret), time.Now)
+	// Revocations cross replicas as in production: through this Env's own
+	// LISTEN connection on PostgreSQL (two Envs over one database are two
+	// replicas), in process on SQLite.
+	relay := pubsub.NewRelay(auth.RevocationChannel, db.Dialect == dialect.Postgres)
+	revocations := auth.NewRevocations(relay)
+	revocations.Record(client)
+	a := auth.New(client, []byte(Secret), time.Now, auth.WithRevocations(revocations))
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
 	secrets := connectors.NewSecretStore(lookup, opts.SecretsDir)
 	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
@@ -142,7 +149,8 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	// The feed reads through a client of its own, so that its background
 	// queries stay out of Statements.
 	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer})
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer,
+		Channels: []pubsub.Channel{relay.Channel()}})
 	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelStart()
 	require.NoError(t, feed.Start(startCtx))
@@ -176,6 +184,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		Limits:        limits,
 		Introspection: true,
 		CheckOrigin:   opts.CheckOrigin,
+		Revocations:   revocations,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/reports/", reports.Handler(reports.HandlerConfig{Reports: reports.New(client, time.Now), Auth: a, Log: log}))

@@ -40,12 +40,39 @@ type Authenticator struct {
 	client *ent.Client
 	secret []byte
 	now    func() time.Time
+	checks *checkCache
 }
+
+// Option configures an Authenticator.
+type Option func(*Authenticator)
+
+// WithRevocations makes Check forget what it read about a credential as
+// soon as a revocation of it arrives, from any replica, and everything when
+// revocations may have been lost.
+func WithRevocations(r *Revocations) Option {
+	return func(a *Authenticator) {
+		r.Watch(a.checks.forget, a.checks.forgetAll)
+	}
+}
+
+// WithCheckTTL sets how long Check trusts what it read about a user or a
+// token; the default is DefaultCheckTTL.
+func WithCheckTTL(ttl time.Duration) Option {
+	return func(a *Authenticator) { a.checks.ttl = ttl }
+}
+
+// DefaultCheckTTL is how long Check trusts what it read, by default: the
+// longest a missed revocation stays unseen by new websocket operations.
+const DefaultCheckTTL = 5 * time.Second
 
 // New returns an Authenticator reading users and tokens through client and
 // signing JWTs with secret. now is the clock (time.Now in production).
-func New(client *ent.Client, secret []byte, now func() time.Time) *Authenticator {
-	return &Authenticator{client: client, secret: secret, now: now}
+func New(client *ent.Client, secret []byte, now func() time.Time, opts ...Option) *Authenticator {
+	a := &Authenticator{client: client, secret: secret, now: now, checks: newCheckCache(DefaultCheckTTL)}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // IssueJWT mints a JWT for the user, valid for ttl.

@@ -2,7 +2,9 @@
 // out to the subscribers of a topic in this process, Coalescer hands keys
 // from any goroutine to one worker in batches, and Listener bridges
 // processes through PostgreSQL LISTEN/NOTIFY on one connection per process
-// (Notify sends from inside a transaction, so events leave only on commit).
+// (Notify sends from inside a transaction, so events leave only on commit),
+// and Relay carries short notices to every process, over that connection on
+// PostgreSQL or in process after commit on a single one.
 //
 // Nothing here blocks a publisher: subscribers have bounded buffers, and a
 // subscriber whose buffer is full is dropped (its channel closed) rather than

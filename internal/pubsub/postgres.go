@@ -84,6 +84,17 @@ type ListenerConfig struct {
 	// MinReconnect and MaxReconnect bound the reconnection back-off;
 	// defaults 100ms and 5s.
 	MinReconnect, MaxReconnect time.Duration
+	// More are further channels listened to on the same connection, each
+	// with its own receivers (a process keeps one LISTEN connection).
+	More []Channel
+}
+
+// Channel is one more NOTIFY channel of a Listener. OnNotify and
+// OnReconnect are as in ListenerConfig; either may be nil.
+type Channel struct {
+	Name        string
+	OnNotify    func(ids []string)
+	OnReconnect func(lostAt time.Time)
 }
 
 // Listener is one LISTEN connection of a process: it receives the
@@ -146,10 +157,12 @@ func (l *Listener) Start(ctx context.Context) error {
 		go drain(pql.Notify, l.done)
 		return fmt.Errorf("pubsub: listener: connect: %w", ctx.Err())
 	}
-	if err := pql.Listen(l.cfg.Channel); err != nil && !errors.Is(err, net.ErrClosed) {
-		_ = pql.Close()
-		go drain(pql.Notify, l.done)
-		return fmt.Errorf("pubsub: listen %s: %w", l.cfg.Channel, err)
+	for _, name := range l.channels() {
+		if err := pql.Listen(name); err != nil && !errors.Is(err, net.ErrClosed) {
+			_ = pql.Close()
+			go drain(pql.Notify, l.done)
+			return fmt.Errorf("pubsub: listen %s: %w", name, err)
+		}
 	}
 	go l.loop(pql)
 	return nil
@@ -168,6 +181,15 @@ func withApplicationName(dsn, name string) string {
 		return u.String()
 	}
 	return dsn + " application_name=" + name
+}
+
+// channels returns the names of every channel listened to.
+func (l *Listener) channels() []string {
+	names := []string{l.cfg.Channel}
+	for _, c := range l.cfg.More {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 func drain(c <-chan *pq.Notification, done chan struct{}) {
@@ -199,10 +221,23 @@ func (l *Listener) loop(pql *pq.Listener) {
 				if l.cfg.OnReconnect != nil {
 					l.cfg.OnReconnect(lostAt)
 				}
+				for _, c := range l.cfg.More {
+					if c.OnReconnect != nil {
+						c.OnReconnect(lostAt)
+					}
+				}
 				continue
 			}
-			if n.Channel == l.cfg.Channel && n.Extra != "" && l.cfg.OnNotify != nil {
+			if n.Extra == "" {
+				continue
+			}
+			if n.Channel == l.cfg.Channel && l.cfg.OnNotify != nil {
 				l.cfg.OnNotify(strings.Split(n.Extra, ","))
+			}
+			for _, c := range l.cfg.More {
+				if n.Channel == c.Name && c.OnNotify != nil {
+					c.OnNotify(strings.Split(n.Extra, ","))
+				}
 			}
 		case <-ping.C:
 			// A ping finds a dead connection that TCP has not reported yet.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -64,6 +65,10 @@ type conn struct {
 
 	wmu sync.Mutex // serialises data writes
 
+	// Under t.mu.
+	pending bool     // holds a pending slot (MaxPending)
+	keys    []string // registered under (Config.Keys)
+
 	mu          sync.Mutex
 	initStarted bool
 	acked       bool
@@ -82,8 +87,16 @@ func (c *conn) readLoop() {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
 				c.close(websocket.CloseGoingAway, "keepalive timeout")
+			case errors.Is(err, websocket.ErrReadLimit):
+				// gorilla has sent 1009. The rest of the message is still
+				// coming: closing with it unread would reset the connection
+				// and lose the close frame, so read it away first (for a
+				// second at most).
+				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = io.Copy(io.Discard, c.ws.NetConn())
 			}
 			return
 		}
@@ -125,13 +138,21 @@ func (c *conn) handle(data []byte) {
 		c.close(CloseBadRequest, "Invalid message received")
 		return
 	}
-	if ka := c.t.cfg.KeepAlive; ka > 0 && !c.proto.legacy {
-		c.mu.Lock()
-		live := c.acked && !c.closing // closing has its own deadline
-		c.mu.Unlock()
-		if live {
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
-		}
+	c.extendDeadline()
+}
+
+// extendDeadline gives an acknowledged client two keepalive intervals more
+// to send something (a message; a pong on the legacy protocol).
+func (c *conn) extendDeadline() {
+	ka := c.t.cfg.KeepAlive
+	if ka <= 0 {
+		return
+	}
+	c.mu.Lock()
+	live := c.acked && !c.closing // closing has its own deadline
+	c.mu.Unlock()
+	if live {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
 	}
 }
 
@@ -175,6 +196,19 @@ func (c *conn) init(payload json.RawMessage) {
 			c.close(code, reason)
 			return
 		}
+		var keys []string
+		if c.t.cfg.Keys != nil {
+			keys = c.t.cfg.Keys(ctx)
+		}
+		if !c.t.register(c, keys) {
+			reason := fmt.Sprintf("Too many connections for this principal (at most %d)", c.t.cfg.MaxPerPrincipal)
+			if c.proto.legacy {
+				b, _ := json.Marshal(map[string]string{"message": reason})
+				c.write(mustMessage(message{Type: "connection_error", Payload: b}))
+			}
+			c.close(CloseTooManyConnections, reason)
+			return
+		}
 		// The ack precedes every operation's messages: operations start only
 		// once acked is set, after it.
 		c.write([]byte(`{"type":"connection_ack"}`))
@@ -192,9 +226,7 @@ func (c *conn) init(payload json.RawMessage) {
 		}
 		if ka := c.t.cfg.KeepAlive; ka > 0 {
 			c.timer = time.AfterFunc(ka, c.keepAlive)
-			if !c.proto.legacy {
-				_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
-			}
+			_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
 		}
 	}()
 	<-done
@@ -210,14 +242,21 @@ func (c *conn) initTimedOut() {
 }
 
 func (c *conn) keepAlive() {
+	ka := c.t.cfg.KeepAlive
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closing {
+		c.mu.Unlock()
 		return
 	}
 	c.outbox = append(c.outbox, c.proto.keepAlive)
 	c.scheduleLocked()
-	c.timer.Reset(c.t.cfg.KeepAlive)
+	c.timer.Reset(ka)
+	c.mu.Unlock()
+	if c.proto.legacy {
+		// Answered by the client's websocket library (the pong handler set
+		// in Do); a client that does not answer is closed at its deadline.
+		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(ka))
+	}
 }
 
 // subscribe starts an operation on its own goroutine; the read loop goes on

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -144,7 +145,20 @@ func (op *operation) run(payload json.RawMessage, received time.Time) {
 		op.end(true)
 		return
 	}
-	ctx = pubsub.WithWaker(graphql.WithOperationContext(ctx, rc), op)
+	ctx = graphql.WithOperationContext(ctx, rc)
+	if check := c.t.cfg.Check; check != nil {
+		if err := check(ctx); err != nil {
+			var ce *CloseError
+			if errors.As(err, &ce) {
+				c.close(ce.Code, ce.Reason) // ends the operation with the others
+				return
+			}
+			c.t.cfg.Log.Error("websocket operation check", "error", err)
+			op.fail(gqlerror.List{{Message: "internal error"}})
+			return
+		}
+	}
+	ctx = pubsub.WithWaker(ctx, op)
 	responses, ctx := c.exec.DispatchOperation(ctx, rc)
 	if op.attached.Load() {
 		c.mu.Lock()

@@ -27,13 +27,17 @@ import (
 
 // Close codes sent by the server.
 const (
-	CloseBadRequest    = 4400 // a message that is not valid for the protocol
-	CloseUnauthorized  = 4401 // refused credentials, or an operation before connection_ack
-	CloseForbidden     = 4403 // connection_init refused without a code of its own
-	CloseInitTimeout   = 4408 // no connection_init in time
-	CloseDuplicateID   = 4409 // an operation ID already in use on the connection
-	CloseTooManyInits  = 4429 // a second connection_init
-	CloseInternalError = 4500
+	CloseBadRequest   = 4400 // a message that is not valid for the protocol
+	CloseUnauthorized = 4401 // refused credentials, or an operation before connection_ack
+	CloseForbidden    = 4403 // connection_init refused without a code of its own
+	CloseInitTimeout  = 4408 // no connection_init in time
+	CloseDuplicateID  = 4409 // an operation ID already in use on the connection
+	CloseTooManyInits = 4429 // a second connection_init
+	// CloseTooManyConnections refuses a connection_init of a principal that
+	// holds Config.MaxPerPrincipal connections already; the reason says so.
+	// (graphql-ws clients take 4429 as final and do not retry.)
+	CloseTooManyConnections = 4429
+	CloseInternalError      = 4500
 )
 
 // Subprotocols are the websocket subprotocols served, in order of preference.
@@ -87,6 +91,25 @@ type Config struct {
 	// is no connection.
 	Recheck      func(ctx context.Context, conns []context.Context) ([]bool, error)
 	RecheckEvery time.Duration
+	// Keys names, from the context Init returned, what a connection acts
+	// for: CloseKey closes the connections under a key (a user, an API
+	// token), and the first key names the principal whose connections
+	// MaxPerPrincipal counts. Nil gives connections no keys.
+	Keys func(ctx context.Context) []string
+	// MaxPerPrincipal is how many connections one principal may hold open
+	// at once; a connection_init beyond it is refused with 4429. Zero means
+	// no limit.
+	MaxPerPrincipal int
+	// MaxPending is how many connections, over the whole transport, may be
+	// waiting for connection_init or its answer; an upgrade beyond it is
+	// answered 503 without upgrading. Zero means no limit.
+	MaxPending int
+	// Check, when set, runs before each operation is executed, once its
+	// document is parsed and validated, with the connection's context and
+	// the operation's (graphql.GetOperationContext): a *CloseError closes
+	// the connection with its code and the operation does not run; another
+	// error fails the operation with "internal error".
+	Check func(ctx context.Context) error
 	// Log receives panics and unexpected errors; nil discards them.
 	Log *slog.Logger
 	// Context ends every connection (1001) when it ends; nil never does.
@@ -102,6 +125,8 @@ type Transport struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
+	keys    map[string]map[*conn]struct{} // of acknowledged connections
+	pending int                           // connections holding a pending slot
 	ended   bool
 	recheck *time.Timer // running while there are connections
 }
@@ -134,6 +159,7 @@ func New(cfg Config) *Transport {
 		},
 		writers: &writerPool{max: cfg.Writers},
 		conns:   map[*conn]struct{}{},
+		keys:    map[string]map[*conn]struct{}{},
 	}
 	if cfg.Context != nil {
 		context.AfterFunc(cfg.Context, t.shutdown)
@@ -151,10 +177,17 @@ func (t *Transport) Supports(r *http.Request) bool {
 // returns once the connection is set up: the connection lives on its own
 // goroutine, not on the HTTP handler's. On a failed upgrade gorilla has
 // written the HTTP error (403 for a refused Origin, 400 for a bad
-// handshake).
+// handshake); with MaxPending connections waiting for connection_init
+// already, the answer is 503 and nothing is upgraded.
 func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if !t.reservePending() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many websocket connections waiting for connection_init; try again", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := t.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		t.releasePending(nil)
 		return
 	}
 	proto := transportWS
@@ -166,14 +199,24 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	// by one when it closes, which spares a cancellable context per
 	// connection.
 	c := &conn{
-		t:     t,
-		ws:    ws,
-		proto: proto,
-		exec:  exec,
-		ctx:   context.WithoutCancel(r.Context()),
+		t:       t,
+		ws:      ws,
+		proto:   proto,
+		exec:    exec,
+		ctx:     context.WithoutCancel(r.Context()),
+		pending: true,
 	}
 	if t.cfg.ReadLimit > 0 {
 		ws.SetReadLimit(t.cfg.ReadLimit)
+	}
+	if proto.legacy {
+		// The legacy protocol has no message that a client must answer; its
+		// keepalive sends a websocket ping too, which clients answer by
+		// themselves, and the pong shows the client is still there.
+		ws.SetPongHandler(func(string) error {
+			c.extendDeadline()
+			return nil
+		})
 	}
 	if !t.add(c) {
 		c.close(websocket.CloseGoingAway, "server shutting down")
@@ -193,6 +236,92 @@ func (t *Transport) Connections() int {
 	return len(t.conns)
 }
 
+// Pending returns the number of connections waiting for connection_init or
+// its answer.
+func (t *Transport) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending
+}
+
+// CloseKey closes, with code and reason, every acknowledged connection that
+// Config.Keys put under key, and returns how many. It does not block.
+func (t *Transport) CloseKey(key string, code int, reason string) int {
+	t.mu.Lock()
+	conns := make([]*conn, 0, len(t.keys[key]))
+	for c := range t.keys[key] {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		go c.close(code, reason)
+	}
+	return len(conns)
+}
+
+// Recheck runs Config.Recheck over every acknowledged connection now,
+// without waiting for the next period (for instance after events that
+// would have closed some may have been lost). It does not block.
+func (t *Transport) Recheck() {
+	if t.cfg.Recheck != nil {
+		go t.recheckOnce()
+	}
+}
+
+// reservePending takes a slot for a connection waiting for
+// connection_init, or reports false when MaxPending are taken.
+func (t *Transport) reservePending() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cfg.MaxPending > 0 && t.pending >= t.cfg.MaxPending {
+		return false
+	}
+	t.pending++
+	return true
+}
+
+// releasePending gives back the pending slot of c (nil: of a connection
+// that failed to upgrade), once.
+func (t *Transport) releasePending(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c != nil {
+		if !c.pending {
+			return
+		}
+		c.pending = false
+	}
+	t.pending--
+}
+
+// register puts an accepted connection under its keys and gives back its
+// pending slot, or reports false when its principal (keys[0]) holds
+// MaxPerPrincipal connections already.
+func (t *Transport) register(c *conn, keys []string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(keys) > 0 && t.cfg.MaxPerPrincipal > 0 && len(t.keys[keys[0]]) >= t.cfg.MaxPerPrincipal {
+		return false
+	}
+	if _, open := t.conns[c]; !open {
+		return true // ended meanwhile; nothing to count
+	}
+	for _, k := range keys {
+		set := t.keys[k]
+		if set == nil {
+			set = map[*conn]struct{}{}
+			t.keys[k] = set
+		}
+		set[c] = struct{}{}
+	}
+	c.keys = keys
+	if c.pending {
+		c.pending = false
+		t.pending--
+	}
+	return true
+}
+
 func (t *Transport) add(c *conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -206,10 +335,22 @@ func (t *Transport) add(c *conn) bool {
 	return true
 }
 
-// recheckAll asks Config.Recheck about every acknowledged connection and
-// closes those whose credentials no longer hold, then runs again after
-// RecheckEvery while connections remain.
+// recheckAll runs recheckOnce, then again after RecheckEvery while
+// connections remain.
 func (t *Transport) recheckAll() {
+	t.recheckOnce()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.conns) == 0 || t.ended {
+		t.recheck = nil
+		return
+	}
+	t.recheck.Reset(t.cfg.RecheckEvery)
+}
+
+// recheckOnce asks Config.Recheck about every acknowledged connection and
+// closes those whose credentials no longer hold.
+func (t *Transport) recheckOnce() {
 	t.mu.Lock()
 	conns := make([]*conn, 0, len(t.conns))
 	for c := range t.conns {
@@ -240,19 +381,25 @@ func (t *Transport) recheckAll() {
 			}
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.conns) == 0 || t.ended {
-		t.recheck = nil
-		return
-	}
-	t.recheck.Reset(t.cfg.RecheckEvery)
 }
 
 func (t *Transport) remove(c *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.conns, c)
+	for _, k := range c.keys {
+		if set := t.keys[k]; set != nil {
+			delete(set, c)
+			if len(set) == 0 {
+				delete(t.keys, k)
+			}
+		}
+	}
+	c.keys = nil
+	if c.pending {
+		c.pending = false
+		t.pending--
+	}
 }
 
 // shutdown closes every connection with 1001; later ones are refused.
