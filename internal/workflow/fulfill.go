@@ -290,9 +290,14 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	if err != nil {
 		return nil, err
 	}
+	// The trail records the grant's end as it now is: a permanent holding
+	// stays permanent and a later end stays later (a request may ask for
+	// what is held, DESIGN §4.1), and then no new expiry job is needed.
 	data := map[string]any{"grant": string(g.ID), "entitlement": string(item.EntitlementID)}
-	if endsAt != nil {
-		data["endsAt"] = endsAt.UTC().Format(time.RFC3339)
+	if g.EndsAt != nil {
+		data["endsAt"] = g.EndsAt.UTC().Format(time.RFC3339)
+	}
+	if endsAt != nil && g.EndsAt != nil && g.EndsAt.Equal(*endsAt) {
 		if _, err := s.jobs.InsertTx(ctx, t.sql, ExpireArgs{GrantID: g.ID}, &river.InsertOpts{ScheduledAt: *endsAt}); err != nil {
 			return nil, fmt.Errorf("schedule expiry: %w", err)
 		}
