@@ -410,7 +410,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		if e == nil {
 			return nil, errcode.Invalid(field, "no entitlement %s", id)
 		}
-		if held[id] == nil {
+		if d.Precise && held[id] == nil {
 			return nil, errcode.New(errcode.NotHeld, "%s does not hold %q of %s", b.Email, e.Name, e.Edges.Application.Name)
 		}
 		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionRevoke, Entitlement: e, Application: e.Edges.Application})
