@@ -750,7 +750,7 @@ func TestSubmitPreview(t *testing.T) {
 		aHeld := subEnt(t, env, alpha, "Alpha held", false, true)
 		aSecret := subEnt(t, env, alpha, "Alpha secret", false, false)
 		_, auto := o.app(t, "Auto", enum.FulfillmentDirectAutoApproved, nil)
-		subHold(t, env, r, aHeld, nil) // r has an account in Alpha, none in Auto
+		subHold(t, env, r, aHeld, nil)                      // r has an account in Alpha, none in Auto
 		ref := subPerson(t, env, "ref@example.com", m, nil) // r's peer
 		subHold(t, env, ref, aSecret, nil)
 		subHold(t, env, ref, aUsers, nil)

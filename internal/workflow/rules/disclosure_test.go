@@ -18,7 +18,7 @@ func TestDisclosureFor(t *testing.T) {
 		// A USER asking for themself.
 		self = Reader{ReadsBeneficiary: true}
 		// A risk manager or IT admin.
-		all = Reader{ReadsAll: true, ReadsBeneficiary: true}
+		all  = Reader{ReadsAll: true, ReadsBeneficiary: true}
 		note = []string{NotePrivilegedByName}
 	)
 	tests := []struct {
