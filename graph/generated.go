@@ -95,6 +95,7 @@ type ComplexityRoot struct {
 		Excluded         func(childComplexity int) int
 		Items            func(childComplexity int) int
 		Mode             func(childComplexity int) int
+		Notes            func(childComplexity int) int
 	}
 
 	ApiToken struct {
@@ -969,6 +970,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequestPreview.Mode(childComplexity), true
+	case "AccessRequestPreview.notes":
+		if e.ComplexityRoot.AccessRequestPreview.Notes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequestPreview.Notes(childComplexity), true
 
 	case "ApiToken.createdAt":
 		if e.ComplexityRoot.ApiToken.CreatedAt == nil {
@@ -7852,8 +7859,13 @@ type AccessRequestPreview {
   items: [PreviewItem!]!
   "Entitlements the mode found but left out, with the reason."
   excluded: [ExcludedEntitlement!]!
-  "Applications where the beneficiary has no account yet: one will be created."
+  """
+  Applications where the beneficiary has no account yet: one will be created.
+  Empty when the viewer may not read the beneficiary's accounts.
+  """
   accountsToCreate: [Application!]!
+  "Fixed notes about what the mode leaves out, e.g. that privileged access is requested by name."
+  notes: [String!]!
   "True when every item would be approved at once."
   autoApproved: Boolean!
   "The errors submission would give; empty when it would succeed."
@@ -7993,6 +8005,8 @@ func (ec *executionContext) childFields_AccessRequestPreview(ctx context.Context
 		return ec.fieldContext_AccessRequestPreview_excluded(ctx, field)
 	case "accountsToCreate":
 		return ec.fieldContext_AccessRequestPreview_accountsToCreate(ctx, field)
+	case "notes":
+		return ec.fieldContext_AccessRequestPreview_notes(ctx, field)
 	case "autoApproved":
 		return ec.fieldContext_AccessRequestPreview_autoApproved(ctx, field)
 	case "errors":
@@ -11464,6 +11478,29 @@ func (ec *executionContext) fieldContext_AccessRequestPreview_accountsToCreate(_
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequestPreview_notes(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequestPreview_notes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Notes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequestPreview_notes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequestPreview", field, false, false, "String")
 }
 
 func (ec *executionContext) _AccessRequestPreview_autoApproved(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
@@ -37015,6 +37052,11 @@ func (ec *executionContext) _AccessRequestPreview(ctx context.Context, sel ast.S
 			}
 		case "accountsToCreate":
 			out.Values[i] = ec._AccessRequestPreview_accountsToCreate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notes":
+			out.Values[i] = ec._AccessRequestPreview_notes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -22,7 +22,10 @@ type AccessRequestPreview struct {
 	// Entitlements the mode found but left out, with the reason.
 	Excluded []*ExcludedEntitlement `json:"excluded"`
 	// Applications where the beneficiary has no account yet: one will be created.
+	// Empty when the viewer may not read the beneficiary's accounts.
 	AccountsToCreate []*ent.Application `json:"accountsToCreate"`
+	// Fixed notes about what the mode leaves out, e.g. that privileged access is requested by name.
+	Notes []string `json:"notes"`
 	// True when every item would be approved at once.
 	AutoApproved bool `json:"autoApproved"`
 	// The errors submission would give; empty when it would succeed.

@@ -16,6 +16,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/workflow/rules"
 )
 
 // The submission tests (DESIGN §4.1) run every mode and every validation
@@ -260,6 +261,7 @@ type subPreviewResult struct {
 		Reason      string
 	}
 	AccountsToCreate []struct{ Name string }
+	Notes            []string
 	AutoApproved     bool
 	Errors           []struct {
 		Code    string
@@ -274,6 +276,7 @@ const subPreviewQuery = `query($in: SubmitAccessRequestInput!) { previewAccessRe
     stages { level reviewerKind rule quorum reviewers { email } } }
   excluded { entitlement { name } reason }
   accountsToCreate { name }
+  notes
   autoApproved
   errors { code message field }
 } }`
@@ -409,15 +412,19 @@ func TestSubmitModes(t *testing.T) {
 		})
 
 		t.Run("LIKE_USER", func(t *testing.T) {
-			ref := subPerson(t, env, "ref@example.com", nil, nil)
+			// ref is a peer of b (same manager): r, a USER, may copy ref's
+			// access onto b.
+			ref := beneficiary("ref@example.com")
 			for _, e := range []*ent.Entitlement{w.aUsers, w.aAdmins, w.aSecret, w.aRead, w.bUsers} {
 				subHold(t, env, ref, e, nil)
 			}
 			b := beneficiary("b5@example.com")
 			subHold(t, env, b, w.aUsers, nil)
 			in := map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID, "referenceUserId": ref.ID}
+			adminTok := env.Token(t, w.o.admin)
 
-			p := subPreview(t, env, w.rTok, in)
+			// An IT admin reads every grant: the whole truth.
+			p := subPreview(t, env, adminTok, in)
 			require.Empty(t, p.Errors)
 			require.Equal(t, "LIKE_USER", p.Mode)
 			require.Equal(t, "b5@example.com", p.Beneficiary.Email)
@@ -427,8 +434,24 @@ func TestSubmitModes(t *testing.T) {
 			for _, it := range p.Items {
 				require.Equal(t, it.Entitlement.Name == "Alpha admins", it.Privileged, "privileged flag of %s", it.Entitlement.Name)
 			}
+			require.Empty(t, p.Notes)
 
-			narrowed := subPreview(t, env, w.rTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID,
+			// r, a USER, reads neither b's grants nor ref's privileged
+			// ones: b is taken to hold nothing (Alpha users is requested
+			// again; fulfilment is idempotent), Alpha admins is left out
+			// without a trace, and the fixed note says why.
+			up := subPreview(t, env, w.rTok, in)
+			require.Empty(t, up.Errors)
+			require.Equal(t, []string{"GRANT Alpha read", "GRANT Alpha users", "GRANT Beta users"}, up.items())
+			require.Equal(t, []string{"Alpha secret: not requestable"}, up.excluded())
+			require.Equal(t, []string{rules.NotePrivilegedByName}, up.Notes)
+
+			stranger := subPerson(t, env, "stranger@example.com", nil, nil)
+			res := subTry(t, env, w.rTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID, "referenceUserId": stranger.ID}, nil)
+			require.Equal(t, "INVALID_INPUT", res.Code(), "a stranger to both is no reference for a USER")
+			require.Equal(t, "referenceUserId", res.Errors[0].Extensions.Field)
+
+			narrowed := subPreview(t, env, adminTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID,
 				"referenceUserId": ref.ID, "applicationIds": []string{string(w.alpha.ID)}, "excludeEntitlementIds": subIDs(w.aRead)})
 			require.Equal(t, []string{"GRANT Alpha admins"}, narrowed.items())
 			require.Equal(t, []string{
@@ -437,16 +460,22 @@ func TestSubmitModes(t *testing.T) {
 			}, narrowed.excluded())
 
 			got := subSubmit(t, env, w.rTok, in)
-			require.Equal(t, p.items(), got.items(), "submission creates what the preview showed")
+			require.Equal(t, up.items(), got.items(), "submission creates what the preview showed")
 		})
 
 		t.Run("LIKE_ROLE", func(t *testing.T) {
 			b := beneficiary("b6@example.com")
 			subHold(t, env, b, w.aUsers, nil)
 			in := map[string]any{"action": "GRANT", "mode": "LIKE_ROLE", "beneficiaryId": b.ID, "roleId": w.ops.ID}
-			p := subPreview(t, env, w.rTok, in)
+			adminTok := env.Token(t, w.o.admin)
+			p := subPreview(t, env, adminTok, in)
 			require.Equal(t, []string{"Alpha secret: not requestable", "Alpha users: already held"}, p.excluded())
-			got := subSubmit(t, env, w.rTok, in)
+			require.Empty(t, p.Notes, "a role is catalog data: no note")
+			up := subPreview(t, env, w.rTok, in)
+			require.Equal(t, []string{"Alpha secret: not requestable"}, up.excluded(), "r may not read what b holds")
+			require.Equal(t, []string{"GRANT Alpha read", "GRANT Alpha users", "GRANT Beta ops"}, up.items())
+			require.Empty(t, up.Notes)
+			got := subSubmit(t, env, adminTok, in)
 			require.Equal(t, []string{"GRANT Alpha read", "GRANT Beta ops"}, got.items())
 		})
 
@@ -482,17 +511,23 @@ func TestSubmitModes(t *testing.T) {
 				}
 				return m
 			}
+			adminTok := env.Token(t, w.o.admin)
 			for _, tc := range []struct {
+				token     string
 				threshold any
 				want      []string
 				why       string
 			}{
-				{nil, []string{"GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"}, "default 0.5: 2 of 4 is enough"},
-				{0.5, []string{"GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"}, "2 of 4 = 0.5 is in"},
-				{0.75, []string{"GRANT Beta ops", "GRANT Beta users"}, "2 of 4 is out at 0.75, 3 of 4 in"},
-				{1.0, []string{"GRANT Beta ops"}, "nobody held by all: only the baseline bundle"},
+				{w.rTok, nil, []string{"GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"}, "default 0.5: 2 of 4 is enough"},
+				{w.rTok, 0.5, []string{"GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"}, "2 of 4 = 0.5 is in"},
+				{w.rTok, 0.75, []string{"GRANT Beta ops", "GRANT Beta users"}, "2 of 4 is out at 0.75, 3 of 4 in"},
+				{w.rTok, 1.0, []string{"GRANT Beta ops"}, "nobody held by all: only the baseline bundle"},
+				{w.rTok, 0.25, []string{"GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"},
+					"Alpha admins, 1 of 4, is privileged and held by one peer only: not for a USER"},
+				{adminTok, 0.25, []string{"GRANT Alpha admins", "GRANT Alpha read", "GRANT Beta ops", "GRANT Beta users"},
+					"an IT admin reads every grant: 1 of 4 = 0.25 is in"},
 			} {
-				p := subPreview(t, env, w.rTok, in(tc.threshold))
+				p := subPreview(t, env, tc.token, in(tc.threshold))
 				require.Empty(t, p.Errors, "threshold %v", tc.threshold)
 				require.Equal(t, tc.want, p.items(), "threshold %v: %s", tc.threshold, tc.why)
 			}
@@ -527,8 +562,9 @@ func TestSubmitValidation(t *testing.T) {
 		vault, vUsers := o.app(t, "Vault", enum.FulfillmentDirect, []*ent.User{owner})
 		require.NoError(t, env.Client.Application.UpdateOne(vault).SetMaxAccessDuration("P30D").Exec(ctx))
 		subHold(t, env, r, aHeld, nil)
-		ref := subPerson(t, env, "ref@example.com", nil, nil)
+		ref := subPerson(t, env, "ref@example.com", m, nil) // r's peer
 		subHold(t, env, ref, aHeld, nil)
+		stranger := subPerson(t, env, "stranger@example.com", nil, nil)
 		gone := subPerson(t, env, "gone@example.com", nil, nil)
 		subSetStatus(t, env, gone, enum.UserStatusTerminated)
 
@@ -564,6 +600,7 @@ func TestSubmitValidation(t *testing.T) {
 			{"open request for the same entitlement", rTok, subGrantIn(aDup, bUsers), "DUPLICATE_PENDING", "", open.ID},
 			{"open request, other requester, same beneficiary", mTok, map[string]any{"action": "GRANT", "beneficiaryId": r.ID, "entitlementIds": subIDs(aDup)}, "DUPLICATE_PENDING", "", open.ID},
 			{"LIKE_USER with nothing new", rTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "referenceUserId": ref.ID}, "NOTHING_TO_REQUEST", "", ""},
+			{"LIKE_USER from a stranger", rTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "referenceUserId": stranger.ID}, "INVALID_INPUT", "referenceUserId", "peer"},
 			{"everything narrowed away", rTok, map[string]any{"action": "GRANT", "entitlementIds": subIDs(aUsers), "applicationIds": []string{string(vault.ID)}}, "NOTHING_TO_REQUEST", "", ""},
 			{"TERMINATED beneficiary", rTok, map[string]any{"action": "GRANT", "beneficiaryId": gone.ID, "entitlementIds": subIDs(aUsers)}, "INVALID_INPUT", "beneficiaryId", ""},
 		}
@@ -705,16 +742,16 @@ func TestSubmitPreview(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
 		env := o.env
-		_, o1, r, b := o.cast(t)
+		m, o1, r, b := o.cast(t)
 		o2 := env.User(t, "o2@example.com", enum.PlatformRoleUser)
-		rTok := env.Token(t, r)
+		rTok, adminTok := env.Token(t, r), env.Token(t, o.admin)
 		alpha, aUsers := o.app(t, "Alpha", enum.FulfillmentDirect, []*ent.User{o1, o2},
 			enum.ReviewerKindManager, enum.ReviewerKindApplicationOwner)
 		aHeld := subEnt(t, env, alpha, "Alpha held", false, true)
 		aSecret := subEnt(t, env, alpha, "Alpha secret", false, false)
 		_, auto := o.app(t, "Auto", enum.FulfillmentDirectAutoApproved, nil)
-		subHold(t, env, r, aHeld, nil) // r has an account in Alpha, none in Auto
-		ref := subPerson(t, env, "ref@example.com", nil, nil)
+		subHold(t, env, r, aHeld, nil)                      // r has an account in Alpha, none in Auto
+		ref := subPerson(t, env, "ref@example.com", m, nil) // r's peer
 		subHold(t, env, ref, aSecret, nil)
 		subHold(t, env, ref, aUsers, nil)
 		before := subCounts(t, env)
@@ -750,6 +787,7 @@ func TestSubmitPreview(t *testing.T) {
 		p = subPreview(t, env, rTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "referenceUserId": ref.ID})
 		require.Equal(t, []string{"GRANT Alpha users"}, p.items())
 		require.Equal(t, []string{"Alpha secret: not requestable"}, p.excluded())
+		require.Equal(t, []string{rules.NotePrivilegedByName}, p.Notes, "the fixed note for a USER, whether or not anything was left out")
 
 		p = subPreview(t, env, rTok, subGrantIn(aHeld))
 		require.Equal(t, []string{"ALREADY_HELD"}, p.errorCodes())
@@ -757,16 +795,26 @@ func TestSubmitPreview(t *testing.T) {
 		require.Empty(t, p.Items)
 
 		// For another user, the preview names that user, also when it
-		// reports an error.
+		// reports an error. Only a viewer who reads b's grants (an IT
+		// admin here) learns b's accounts and holdings; r, a USER, gets
+		// answers that do not depend on them (internal/security tests
+		// that they are identical).
 		subHold(t, env, b, aHeld, nil)
 		before = subCounts(t, env)
-		p = subPreview(t, env, rTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aUsers)})
+		p = subPreview(t, env, adminTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aUsers, auto)})
 		require.Empty(t, p.Errors)
 		require.Equal(t, "b@example.com", p.Beneficiary.Email)
-		require.Empty(t, p.AccountsToCreate, "b has an account in Alpha")
-		p = subPreview(t, env, rTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aHeld)})
+		require.Equal(t, []struct{ Name string }{{"Auto"}}, p.AccountsToCreate, "b has an account in Alpha only")
+		p = subPreview(t, env, rTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aUsers, auto)})
+		require.Empty(t, p.Errors)
+		require.Equal(t, "b@example.com", p.Beneficiary.Email)
+		require.Empty(t, p.AccountsToCreate, "r may not read where b has accounts")
+		p = subPreview(t, env, adminTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aHeld)})
 		require.Equal(t, []string{"ALREADY_HELD"}, p.errorCodes())
 		require.Equal(t, "b@example.com", p.Beneficiary.Email, "the preview's beneficiary is the request's, not the viewer")
+		p = subPreview(t, env, rTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aHeld)})
+		require.Empty(t, p.Errors, "r may not read that b holds it: accepted, fulfilment is idempotent")
+		require.Equal(t, []string{"GRANT Alpha held"}, p.items())
 
 		require.Equal(t, before, subCounts(t, env), "previews write nothing")
 	})

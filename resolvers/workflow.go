@@ -19,7 +19,7 @@ import (
 // the GraphQL preview.
 func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *workflow.Plan, planErr error) (*graph.AccessRequestPreview, error) {
 	out := &graph.AccessRequestPreview{Action: in.Action, Mode: in.ModeOrDefault(), Items: []*graph.PreviewItem{},
-		Excluded: []*graph.ExcludedEntitlement{}, AccountsToCreate: []*ent.Application{}, Errors: []*graph.PreviewError{}}
+		Excluded: []*graph.ExcludedEntitlement{}, AccountsToCreate: []*ent.Application{}, Notes: []string{}, Errors: []*graph.PreviewError{}}
 	if planErr != nil {
 		var ce *errcode.Error
 		if !errors.As(planErr, &ce) {
@@ -43,6 +43,7 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	}
 	out.Beneficiary = plan.Beneficiary
 	out.AutoApproved = plan.AutoApproved()
+	out.Notes = append(out.Notes, plan.Notes...)
 	var userIDs []pulid.ID
 	for _, it := range plan.Items {
 		for _, st := range it.Stages {

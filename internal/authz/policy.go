@@ -185,7 +185,8 @@ func AuditCheckpointPolicy() ent.Policy {
 	}
 }
 
-// IdentityPolicy lets a USER see their own accounts.
+// IdentityPolicy lets a USER see their own accounts: the rows of the users
+// whose holdings the viewer reads (Viewer.ReadsGrantsOf).
 func IdentityPolicy() ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(v *Viewer) privacy.QueryRule {
@@ -198,7 +199,8 @@ func IdentityPolicy() ent.Policy {
 	}
 }
 
-// GrantPolicy lets a USER see the access they hold.
+// GrantPolicy lets a USER see the access they hold: the grants of the users
+// whose holdings the viewer reads (Viewer.ReadsGrantsOf).
 func GrantPolicy() ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(v *Viewer) privacy.QueryRule {

@@ -31,6 +31,16 @@ func (v *Viewer) ReadsAll() bool {
 	return v.Role == enum.PlatformRoleRiskManager || v.Role == enum.PlatformRoleITAdmin
 }
 
+// ReadsGrantsOf reports whether the viewer may read what the user holds:
+// their grants, their accounts (identities) and so their holdings in any
+// answer. A USER reads their own; risk managers and IT admins read
+// everyone's. GrantPolicy and IdentityPolicy filter rows by this same rule,
+// and the workflow's preview and submission disclose a beneficiary's
+// holdings only when it holds (DESIGN §4.1, §5).
+func (v *Viewer) ReadsGrantsOf(userID pulid.ID) bool {
+	return v.ReadsAll() || v.UserID == userID
+}
+
 // IsAdmin reports whether the viewer is an IT admin.
 func (v *Viewer) IsAdmin() bool { return v.Role == enum.PlatformRoleITAdmin }
 

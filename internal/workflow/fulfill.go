@@ -286,13 +286,18 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
+	g, ended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
 	if err != nil {
 		return nil, err
 	}
+	// The trail records the grant's end as it now is: a permanent holding
+	// stays permanent and a later end stays later (a request may ask for
+	// what is held, DESIGN §4.1), and then no new expiry job is needed.
 	data := map[string]any{"grant": string(g.ID), "entitlement": string(item.EntitlementID)}
-	if endsAt != nil {
-		data["endsAt"] = endsAt.UTC().Format(time.RFC3339)
+	if g.EndsAt != nil {
+		data["endsAt"] = g.EndsAt.UTC().Format(time.RFC3339)
+	}
+	if ended {
 		if _, err := s.jobs.InsertTx(ctx, t.sql, ExpireArgs{GrantID: g.ID}, &river.InsertOpts{ScheduledAt: *endsAt}); err != nil {
 			return nil, fmt.Errorf("schedule expiry: %w", err)
 		}
@@ -318,27 +323,33 @@ func itemEnd(item *ent.RequestItem, now time.Time) (*time.Time, error) {
 }
 
 // upsertGrant records access held: a temporary holding of the same
-// entitlement is extended (or made permanent) instead of doubled.
-func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (*ent.Grant, error) {
+// entitlement is extended (or made permanent) instead of doubled; a
+// permanent one, or one ending later, keeps its end. ended reports whether
+// the grant now ends at endsAt because of this item (a new grant or an
+// extension), so that the caller schedules its expiry.
+func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (g *ent.Grant, ended bool, err error) {
 	held, err := t.client.Grant.Query().
 		Where(grant.IdentityID(identityID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
 		First(ctx)
 	switch {
 	case ent.IsNotFound(err):
-		return t.client.Grant.Create().
+		g, err = t.client.Grant.Create().
 			SetIdentityID(identityID).SetEntitlementID(item.EntitlementID).
 			SetGrantedAt(now).SetNillableEndsAt(endsAt).SetSourceItemID(item.ID).
 			Save(ctx)
+		return g, endsAt != nil, err
 	case err != nil:
-		return nil, err
+		return nil, false, err
 	}
 	upd := held.Update().SetSourceItemID(item.ID)
 	if endsAt == nil {
 		upd.ClearEndsAt()
 	} else if held.EndsAt != nil && endsAt.After(*held.EndsAt) {
 		upd.SetEndsAt(*endsAt)
+		ended = true
 	}
-	return upd.Save(ctx)
+	g, err = upd.Save(ctx)
+	return g, ended, err
 }
 
 // Expire ends a temporary grant when it is due, for the job worker. It

@@ -17,6 +17,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/role"
@@ -56,8 +57,11 @@ func (in SubmitInput) ModeOrDefault() enum.RequestMode {
 }
 
 // Plan is what a submission would create: the items with their stages, the
-// entitlements a LIKE_* mode left out, and the applications in which an
-// account will be created.
+// entitlements a LIKE_* mode left out, the applications in which an account
+// will be created, and fixed notes for the preview. A plan tells the caller
+// only what the caller may read (rules.DisclosureFor): for a beneficiary
+// whose holdings the caller may not read, AccountsToCreate is empty and no
+// exclusion says "already held".
 type Plan struct {
 	Action           enum.RequestAction
 	Mode             enum.RequestMode
@@ -66,6 +70,7 @@ type Plan struct {
 	Items            []PlannedItem
 	Excluded         []rules.Exclusion
 	AccountsToCreate []pulid.ID
+	Notes            []string
 }
 
 // AutoApproved reports whether every item is approved at submission.
@@ -95,7 +100,11 @@ const idempotencyWindow = 24 * time.Hour
 // request and a different input is CONFLICT. Errors: UNAUTHENTICATED,
 // FORBIDDEN (READ token), INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD,
 // DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
-// written on error.
+// written on error. ALREADY_HELD and NOT_HELD are given only to callers who
+// may read the beneficiary's grants (the beneficiary, risk managers, IT
+// admins), and DUPLICATE_PENDING only for an open request the caller may
+// read; other callers' requests are accepted and fulfilment, which is
+// idempotent, settles them (DESIGN §4.1).
 func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error) {
 	v, err := viewer(ctx, true)
 	if err != nil {
@@ -129,7 +138,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 				return err
 			}
 		}
-		plan, err := s.plan(ctx, t.client, v.UserID, in, now)
+		plan, err := s.plan(ctx, t.client, v, in, now)
 		if err != nil {
 			return err
 		}
@@ -147,13 +156,14 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 }
 
 // Preview runs the planning of Submit without writing and returns the plan,
-// or the error submission would give.
+// or the error submission would give. Any authenticated viewer may call it;
+// it reveals no more than Submit (see Plan).
 func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	v, err := viewer(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	return s.plan(authz.SystemContext(ctx), s.client, v.UserID, in, s.now())
+	return s.plan(authz.SystemContext(ctx), s.client, v, in, s.now())
 }
 
 func hashInput(in SubmitInput) (string, error) {
@@ -292,8 +302,11 @@ var openItemStatuses = []enum.ItemStatus{
 	enum.ItemStatusPendingReview, enum.ItemStatusApproved, enum.ItemStatusFulfilling, enum.ItemStatusFailed,
 }
 
-// plan resolves and validates a submission. It only reads.
-func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID pulid.ID, in SubmitInput, now time.Time) (*Plan, error) {
+// plan resolves and validates a submission by the viewer v. It only reads,
+// in a system context: what it may tell v is decided by
+// rules.DisclosureFor from v's rights (authz.Viewer.ReadsGrantsOf).
+func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer, in SubmitInput, now time.Time) (*Plan, error) {
+	requesterID := v.UserID
 	mode := in.ModeOrDefault()
 	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID}
 	if err := checkShape(in, mode); err != nil {
@@ -314,9 +327,16 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 		return nil, errcode.Invalid("beneficiaryId", "%s is not an active user", b.Email)
 	}
 	p.Beneficiary = b
-	held, err := holdings(ctx, client, b.ID)
-	if err != nil {
-		return nil, err
+	d := rules.DisclosureFor(rules.Reader{ReadsAll: v.ReadsAll(), ReadsBeneficiary: v.ReadsGrantsOf(b.ID)}, mode)
+	p.Notes = d.Notes
+	// For a caller who may not read the beneficiary's grants, the plan is
+	// made as if the beneficiary held nothing: the answer is then the same
+	// whatever they hold.
+	held := map[pulid.ID]*ent.Grant{}
+	if d.Precise {
+		if held, err = holdings(ctx, client, b.ID); err != nil {
+			return nil, err
+		}
 	}
 
 	// The entitlements to grant and to revoke.
@@ -328,7 +348,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 		grants = in.EntitlementIDs
 		revokes = in.RevokeEntitlementIDs
 	default:
-		res, err := s.resolveLike(ctx, client, b, held, in, mode)
+		res, err := s.resolveLike(ctx, client, v, d, b, held, in, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +410,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 		if e == nil {
 			return nil, errcode.Invalid(field, "no entitlement %s", id)
 		}
-		if held[id] == nil {
+		if d.Precise && held[id] == nil {
 			return nil, errcode.New(errcode.NotHeld, "%s does not hold %q of %s", b.Email, e.Name, e.Edges.Application.Name)
 		}
 		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionRevoke, Entitlement: e, Application: e.Edges.Application})
@@ -398,11 +418,18 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 	if len(p.Items) == 0 {
 		return nil, errcode.New(errcode.NothingToRequest, "the request resolves to no entitlement to grant or revoke")
 	}
-	if err := checkDuplicates(ctx, client, b.ID, p.Items); err != nil {
+	visible := []predicate.AccessRequest{accessrequest.BeneficiaryID(b.ID)}
+	if !d.AllOpenRequests {
+		visible = append(visible, authz.VisibleRequest(v))
+	}
+	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
 		return nil, err
 	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
 		return nil, err
+	}
+	if !d.Precise {
+		return p, nil
 	}
 	return p, s.planAccounts(ctx, client, p)
 }
@@ -470,17 +497,23 @@ func keys(held map[pulid.ID]*ent.Grant) rules.Holding {
 	return out
 }
 
-// resolveLike loads what a LIKE_* mode works from and resolves it.
-func (s *Service) resolveLike(ctx context.Context, client *ent.Client, b *ent.User, held map[pulid.ID]*ent.Grant, in SubmitInput, mode enum.RequestMode) (rules.Resolution, error) {
+// resolveLike loads what a LIKE_* mode works from and resolves it, within
+// what d lets the viewer v learn: a LIKE_USER reference v may read or a peer
+// of the beneficiary, a job-title cohort of d.MinCohort people or more.
+func (s *Service) resolveLike(ctx context.Context, client *ent.Client, v *authz.Viewer, d rules.Disclosure, b *ent.User, held map[pulid.ID]*ent.Grant, in SubmitInput, mode enum.RequestMode) (rules.Resolution, error) {
 	li := rules.LikeInput{
 		Threshold: in.Threshold, ApplicationIDs: in.ApplicationIDs, ExcludeIDs: in.ExcludeEntitlementIDs,
-		Beneficiary: keys(held),
+		Beneficiary: keys(held), HidePrivileged: d.HidePrivileged, MinHolders: d.MinHolders,
 	}
 	var err error
 	switch mode {
 	case enum.RequestModeLikeUser:
-		if ok, err := client.User.Query().Where(user.ID(*in.ReferenceUserID)).Exist(ctx); err != nil || !ok {
-			return rules.Resolution{}, notFound(err, "referenceUserId", "user")
+		r, qerr := client.User.Get(ctx, *in.ReferenceUserID)
+		if qerr != nil {
+			return rules.Resolution{}, notFound(qerr, "referenceUserId", "user")
+		}
+		if err := rules.CheckReference(v.ReadsGrantsOf(r.ID), colleague(b), colleague(r)); err != nil {
+			return rules.Resolution{}, err
 		}
 		var ref map[pulid.ID]*ent.Grant
 		ref, err = holdings(ctx, client, *in.ReferenceUserID)
@@ -502,6 +535,9 @@ func (s *Service) resolveLike(ctx context.Context, client *ent.Client, b *ent.Us
 			li.Baseline = append(li.Baseline, e.ID)
 		}
 		li.Peers, err = peerHoldings(ctx, client, jt.ID, b.ID)
+		if err == nil {
+			err = rules.CheckCohort(d, len(li.Peers))
+		}
 	}
 	if err != nil {
 		return rules.Resolution{}, err
@@ -549,6 +585,11 @@ func peerHoldings(ctx context.Context, client *ent.Client, titleID, beneficiaryI
 	return out, nil
 }
 
+// colleague is what the disclosure rules know of u.
+func colleague(u *ent.User) rules.Colleague {
+	return rules.Colleague{ID: u.ID, ManagerID: u.ManagerID, Department: u.Department}
+}
+
 func notFound(err error, field, what string) error {
 	if err != nil && !ent.IsNotFound(err) {
 		return err
@@ -557,15 +598,16 @@ func notFound(err error, field, what string) error {
 }
 
 // checkDuplicates refuses an item for an entitlement that already has an
-// open item for the same beneficiary.
-func checkDuplicates(ctx context.Context, client *ent.Client, beneficiaryID pulid.ID, items []PlannedItem) error {
+// open item in a request matching all of requests (the beneficiary's
+// requests, narrowed to those the caller may read).
+func checkDuplicates(ctx context.Context, client *ent.Client, requests []predicate.AccessRequest, items []PlannedItem) error {
 	ids := make([]pulid.ID, len(items))
 	for i, it := range items {
 		ids[i] = it.Entitlement.ID
 	}
 	open, err := client.RequestItem.Query().
 		Where(requestitem.EntitlementIDIn(ids...), requestitem.StatusIn(openItemStatuses...),
-			requestitem.HasRequestWith(accessrequest.BeneficiaryID(beneficiaryID))).
+			requestitem.HasRequestWith(requests...)).
 		WithEntitlement().
 		First(ctx)
 	switch {

@@ -52,6 +52,16 @@ type LikeInput struct {
 	ApplicationIDs []pulid.ID
 	// ExcludeIDs deselects entitlements.
 	ExcludeIDs []pulid.ID
+	// HidePrivileged leaves out, without a trace (neither item nor
+	// exclusion), the privileged entitlements proposed by LIKE_USER's
+	// Candidates or by LIKE_JOB_TITLE's Peers (Disclosure.HidePrivileged).
+	// The baseline bundle and LIKE_ROLE's Candidates are catalog data and
+	// are not affected.
+	HidePrivileged bool
+	// MinHolders is, for LIKE_JOB_TITLE, the fewest peers who must hold an
+	// entitlement for it to be proposed, on top of the threshold
+	// (Disclosure.MinHolders); 0 for no minimum.
+	MinHolders int
 }
 
 // Reasons an entitlement proposed by a LIKE_* mode is left out.
@@ -93,7 +103,10 @@ func (r Resolution) PrivilegedIDs() []pulid.ID {
 // The proposed entitlements are: for LIKE_USER and LIKE_ROLE in.Candidates;
 // for LIKE_JOB_TITLE the entitlements held by at least Threshold × the number
 // of peers, plus the baseline bundle (with no peers, only the baseline).
-// Each proposed entitlement then becomes an item or an exclusion, the first
+// With HidePrivileged, privileged entitlements proposed by a LIKE_USER
+// reference or by peers are dropped before anything else (the baseline
+// keeps its own); with MinHolders, peers' entitlements held by fewer peers
+// are not proposed. Each proposed entitlement then becomes an item or an exclusion, the first
 // reason that applies winning: not requestable (also when missing from
 // in.Catalog), outside the selected applications, already held by the
 // beneficiary, excluded by request. An empty Items is the caller's
@@ -104,9 +117,17 @@ func (r Resolution) PrivilegedIDs() []pulid.ID {
 // ENTITLEMENTS mode is checked entitlement by entitlement by the caller).
 func ResolveLike(mode enum.RequestMode, in LikeInput) (Resolution, error) {
 	var proposed []pulid.ID
+	hide := func(ids []pulid.ID) []pulid.ID {
+		if !in.HidePrivileged {
+			return ids
+		}
+		return slices.DeleteFunc(ids, func(id pulid.ID) bool { return in.Catalog[id].Privileged })
+	}
 	switch mode {
-	case enum.RequestModeLikeUser, enum.RequestModeLikeRole:
+	case enum.RequestModeLikeRole:
 		proposed = slices.Clone(in.Candidates)
+	case enum.RequestModeLikeUser:
+		proposed = hide(slices.Clone(in.Candidates))
 	case enum.RequestModeLikeJobTitle:
 		threshold := DefaultThreshold
 		if in.Threshold != nil {
@@ -115,7 +136,7 @@ func ResolveLike(mode enum.RequestMode, in LikeInput) (Resolution, error) {
 		if math.IsNaN(threshold) || threshold <= 0 || threshold > 1 {
 			return Resolution{}, errcode.Invalid("threshold", "%v is not in (0, 1]", threshold)
 		}
-		proposed = append(slices.Clone(in.Baseline), popular(in.Peers, threshold)...)
+		proposed = append(slices.Clone(in.Baseline), hide(popular(in.Peers, threshold, in.MinHolders))...)
 	default:
 		return Resolution{}, errors.New("rules: resolve like: mode " + string(mode) + " is not a LIKE_* mode")
 	}
@@ -145,9 +166,9 @@ func ResolveLike(mode enum.RequestMode, in LikeInput) (Resolution, error) {
 	return r, nil
 }
 
-// popular returns the entitlements held by at least threshold of the peers,
-// in no particular order.
-func popular(peers []Holding, threshold float64) []pulid.ID {
+// popular returns the entitlements held by at least threshold of the peers
+// and by at least minHolders of them, in no particular order.
+func popular(peers []Holding, threshold float64, minHolders int) []pulid.ID {
 	if len(peers) == 0 {
 		return nil
 	}
@@ -166,7 +187,7 @@ func popular(peers []Holding, threshold float64) []pulid.ID {
 		// Comparing the share rather than threshold × peers: a share equal
 		// to the threshold then rounds to the same float64 as the threshold
 		// and is never lost to rounding.
-		if float64(n)/float64(len(peers)) >= threshold {
+		if float64(n)/float64(len(peers)) >= threshold && n >= minHolders {
 			out = append(out, id)
 		}
 	}
