@@ -88,7 +88,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.
 	if u.Status != enum.UserStatusActive {
 		return nil, errUnauthenticated
 	}
-	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, ExpiresAt: claims.ExpiresAt.Time}, nil
+	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, Service: u.Kind == enum.UserKindService, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) (*authz.Viewer, error) {
@@ -96,6 +96,7 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 	t, err := a.client.ApiToken.Query().
 		Where(apitoken.Hash(hashToken(token))).
 		WithOwner().
+		WithCreatedBy().
 		Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, errUnauthenticated
@@ -106,6 +107,15 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 	if t.RevokedAt != nil || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) ||
 		t.Edges.Owner.Status != enum.UserStatusActive {
 		return nil, errUnauthenticated
+	}
+	// A token dies with the person who minted it: a departed admin keeps no
+	// working service account token.
+	minter := t.OwnerID // tokens from before the minter was recorded
+	if m := t.Edges.CreatedBy; m != nil {
+		if m.Status != enum.UserStatusActive {
+			return nil, errUnauthenticated
+		}
+		minter = m.ID
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedResolution {
 		err := a.client.ApiToken.Update().
@@ -120,6 +130,8 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 		UserID:   t.OwnerID,
 		Role:     t.Edges.Owner.PlatformRole,
 		TokenID:  t.ID,
+		MintedBy: minter,
+		Service:  t.Edges.Owner.Kind == enum.UserKindService,
 		ReadOnly: t.Scope == enum.TokenScopeRead,
 	}
 	if t.ExpiresAt != nil {

@@ -62,6 +62,9 @@ type Plan struct {
 	Action           enum.RequestAction
 	Mode             enum.RequestMode
 	RequesterID      pulid.ID
+	// SubmittedByID is the person who minted the service account token
+	// the request is submitted with, when not the requester; else empty.
+	SubmittedByID    pulid.ID
 	Beneficiary      *ent.User
 	Items            []PlannedItem
 	Excluded         []rules.Exclusion
@@ -129,11 +132,11 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 				return err
 			}
 		}
-		plan, err := s.plan(ctx, t.client, v.UserID, in, now)
+		plan, err := s.plan(ctx, t.client, v.UserID, submittedBy(v), in, now)
 		if err != nil {
 			return err
 		}
-		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v.Actor())
+		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v)
 		if err != nil {
 			return err
 		}
@@ -153,7 +156,7 @@ func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.plan(authz.SystemContext(ctx), s.client, v.UserID, in, s.now())
+	return s.plan(authz.SystemContext(ctx), s.client, v.UserID, submittedBy(v), in, s.now())
 }
 
 func hashInput(in SubmitInput) (string, error) {
@@ -167,11 +170,12 @@ func hashInput(in SubmitInput) (string, error) {
 
 // create writes the request, its items, stages and tasks and their audit
 // events, and approves auto-approved items.
-func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, key *string, inputHash, actor string) (*ent.AccessRequest, error) {
-	now := s.now()
+func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, key *string, inputHash string, v *authz.Viewer) (*ent.AccessRequest, error) {
+	now, actor := s.now(), v.Actor()
 	c := t.client.AccessRequest.Create().
 		SetAction(p.Action).SetMode(p.Mode).
 		SetRequesterID(p.RequesterID).SetBeneficiaryID(p.Beneficiary.ID).
+		SetNillableSubmittedByID(nonEmpty(p.SubmittedByID)).
 		SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration).
 		SetNillableReferenceUserID(in.ReferenceUserID).SetNillableRoleID(in.RoleID).SetNillableJobTitleID(in.JobTitleID).
 		SetNillableIdempotencyKey(key).SetInputHash(inputHash).
@@ -191,11 +195,11 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		return nil, fmt.Errorf("create request: %w", err)
 	}
 	t.touch(req.ID)
-	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
+	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
 		"items": len(p.Items),
-	}}}
+	})}}
 	var autos []*ent.RequestItem
 	for _, pi := range p.Items {
 		ic := t.client.RequestItem.Create().
@@ -293,9 +297,9 @@ var openItemStatuses = []enum.ItemStatus{
 }
 
 // plan resolves and validates a submission. It only reads.
-func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID pulid.ID, in SubmitInput, now time.Time) (*Plan, error) {
+func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID, submittedBy pulid.ID, in SubmitInput, now time.Time) (*Plan, error) {
 	mode := in.ModeOrDefault()
-	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID}
+	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: submittedBy}
 	if err := checkShape(in, mode); err != nil {
 		return nil, err
 	}
@@ -312,6 +316,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, requesterID puli
 	}
 	if b.Status != enum.UserStatusActive {
 		return nil, errcode.Invalid("beneficiaryId", "%s is not an active user", b.Email)
+	}
+	if b.Kind == enum.UserKindService {
+		return nil, errcode.Invalid("beneficiaryId", "%s is a service account: service accounts submit requests for people but receive no access through them", b.Email)
 	}
 	p.Beneficiary = b
 	held, err := holdings(ctx, client, b.ID)
