@@ -7781,12 +7781,19 @@ input CreateApiTokenInput {
   scope: TokenScope!
   "When the token stops working; null for no expiry."
   expiresAt: Time
-  "The user the token acts as; IT admins only. Default: the viewer."
+  """
+  The user the token acts as. Default, and the only choice for most callers:
+  the viewer. An IT admin may name a service account (a user of kind
+  SERVICE); naming another person is FORBIDDEN, since the token would let its
+  minter act and review as them.
+  """
   ownerID: ID
 }
 
 """
 A newly created API token. The token is shown here once and never again.
+The record names its owner and the person who minted it (createdBy); every
+call made with the token is held to the self-review rules of both.
 """
 type CreatedApiToken {
   token: String!
@@ -7794,7 +7801,7 @@ type CreatedApiToken {
 }
 
 type Mutation {
-  "Creates a user. IT_ADMIN only."
+  "Creates a user: a person, or a service account (kind: SERVICE) for integrations. IT_ADMIN only."
   createUser(input: CreateUserInput!): User!
   "Updates a user; status TERMINATED stops their tokens at once. IT_ADMIN only."
   updateUser(id: ID!, input: UpdateUserInput!): User!
@@ -7809,7 +7816,12 @@ type Mutation {
   createReviewStageTemplate(input: CreateReviewStageTemplateInput!): ReviewStageTemplate!
   "Deletes a stage template and returns its ID."
   deleteReviewStageTemplate(id: ID!): ID!
-  "Creates an API token: for the viewer, or for anyone by an IT admin."
+  """
+  Creates an API token for the viewer, or, by an IT admin, for a service
+  account; records the viewer as its minter (createdBy). Service accounts'
+  tokens do not create tokens. FORBIDDEN for a READ token, a service
+  account's token, or an owner who is another person.
+  """
   createApiToken(input: CreateApiTokenInput!): CreatedApiToken!
   "Revokes an API token: its owner or an IT admin."
   revokeApiToken(id: ID!): ApiToken!
@@ -7885,11 +7897,11 @@ extend type Query {
 extend type Mutation {
   "Submits a request as the viewer. Errors: INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
-  "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN, CONFLICT."
+  "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
   "Decides several tasks at once, all or nothing."
   decideReviewTasks(ids: [ID!]!, decision: Decision!, comment: String): [ReviewTask!]!
-  "Moves a pending task to another reviewer: by its assignee or an IT admin."
+  "Moves a pending task to another reviewer: by its assignee or an IT admin, with a reason (comment, required: INVALID_INPUT naming comment when empty) recorded in the TASK_REASSIGNED audit event. The new reviewer passes the reviewer exclusions (not the requester, the beneficiary, the submitter, a service account, a TERMINATED user, an earlier reviewer of the item, nor the caller or the minter of the caller's token): INVALID_INPUT naming toUserId."
   reassignReviewTask(id: ID!, toUserId: ID!, comment: String): ReviewTask!
   "Sets (or, with userId null, clears) the viewer's delegate for reviews."
   setDelegate(userId: ID, from: Time, until: Time): User!
