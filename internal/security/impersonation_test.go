@@ -353,5 +353,18 @@ func TestImpersonationServiceAccountSubmits(t *testing.T) {
 		owners, err := env.Client.Application.QueryOwners(app).IDs(apitest.Sys())
 		require.NoError(t, err)
 		require.Equal(t, []pulid.ID{o.o.ID}, owners)
+
+		// A token dies with the person who minted it: a departed admin
+		// keeps no working service account token.
+		kate := env.User(t, "kate@example.com", enum.PlatformRoleITAdmin)
+		var byKate struct{ CreateAPIToken impMinted }
+		env.MustDo(t, env.Token(t, kate), impMint, map[string]any{"in": map[string]any{
+			"name": "kate-sync", "scope": "READ", "ownerID": svc}}, &byKate)
+		const whoAmI = `{ viewer { id } }`
+		env.MustDo(t, byKate.CreateAPIToken.Token, whoAmI, nil, nil)
+		env.MustDo(t, o.ivanJWT, `mutation($id: ID!) { updateUser(id: $id, input: {status: TERMINATED}) { id } }`,
+			map[string]any{"id": kate.ID}, nil)
+		impRequireError(t, env.Do(t, byKate.CreateAPIToken.Token, whoAmI, nil), "UNAUTHENTICATED", "", "")
+		env.MustDo(t, minted.Token, whoAmI, nil, nil)
 	})
 }

@@ -62,13 +62,14 @@ type Plan struct {
 	Action           enum.RequestAction
 	Mode             enum.RequestMode
 	RequesterID      pulid.ID
-	// SubmittedByID is the person who minted the service account token
-	// the request is submitted with, when not the requester; else empty.
-	SubmittedByID    pulid.ID
 	Beneficiary      *ent.User
 	Items            []PlannedItem
 	Excluded         []rules.Exclusion
 	AccountsToCreate []pulid.ID
+
+	// SubmittedByID is the person who minted the service account token
+	// the request is submitted with, when not the requester; else empty.
+	SubmittedByID pulid.ID
 }
 
 // AutoApproved reports whether every item is approved at submission.
