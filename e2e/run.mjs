@@ -5,9 +5,13 @@
 // organisation (SQLite; DATABASE_URL and GATEHOUSE_JWT_SECRET in the
 // environment switch it to PostgreSQL), reads the GraphQL URL and the demo
 // admin's token from its JSON log, runs `node --test test/` with
-// GATEHOUSE_URL and GATEHOUSE_ADMIN_TOKEN set, and stops the server.
-// GATEHOUSE_URL and GATEHOUSE_ADMIN_TOKEN already set: tests that server.
+// GATEHOUSE_URL, GATEHOUSE_ADMIN_TOKEN and GATEHOUSE_JWT_SECRET set (the
+// tests sign JWTs for the people they create: API tokens act only as their
+// creator or a service account), and stops the server.
+// GATEHOUSE_URL, GATEHOUSE_ADMIN_TOKEN and GATEHOUSE_JWT_SECRET already
+// set: tests that server.
 import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -31,6 +35,7 @@ async function startServer(dir) {
   console.log(`building the server into ${bin}`);
   execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
   const env = {
+    GATEHOUSE_JWT_SECRET: randomBytes(32).toString('hex'),
     ...process.env,
     GATEHOUSE_LOG_FORMAT: 'json',
     GATEHOUSE_ALLOWED_ORIGINS: 'https://app.example',
@@ -49,7 +54,7 @@ async function startServer(dir) {
       if (rec.msg === 'gatehouse listening') url = rec.graphql;
       if (rec.msg === 'demo user' && rec.role === 'IT_ADMIN' && url) {
         clearTimeout(timer);
-        resolve({ url, token: rec.token });
+        resolve({ url, token: rec.token, secret: env.GATEHOUSE_JWT_SECRET });
       }
     });
   });
@@ -57,7 +62,7 @@ async function startServer(dir) {
 }
 
 let code;
-if (process.env.GATEHOUSE_URL && process.env.GATEHOUSE_ADMIN_TOKEN) {
+if (process.env.GATEHOUSE_URL && process.env.GATEHOUSE_ADMIN_TOKEN && process.env.GATEHOUSE_JWT_SECRET) {
   code = await runTests({});
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
@@ -65,7 +70,7 @@ if (process.env.GATEHOUSE_URL && process.env.GATEHOUSE_ADMIN_TOKEN) {
   try {
     server = await startServer(dir);
     console.log(`server at ${server.url}`);
-    code = await runTests({ GATEHOUSE_URL: server.url, GATEHOUSE_ADMIN_TOKEN: server.token });
+    code = await runTests({ GATEHOUSE_URL: server.url, GATEHOUSE_ADMIN_TOKEN: server.token, GATEHOUSE_JWT_SECRET: server.secret });
   } finally {
     if (server) {
       const exited = new Promise((resolve) => server.proc.on('exit', resolve));

@@ -58,6 +58,8 @@ type AccessRequest struct {
 	RoleID *pulid.ID `json:"role_id,omitempty"`
 	// JobTitleID holds the value of the "job_title_id" field.
 	JobTitleID *pulid.ID `json:"job_title_id,omitempty"`
+	// the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester
+	SubmittedByID *pulid.ID `json:"submitted_by_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccessRequestQuery when eager-loading is set.
 	Edges        AccessRequestEdges `json:"edges"`
@@ -76,6 +78,8 @@ type AccessRequestEdges struct {
 	Role *Role `json:"role,omitempty"`
 	// JobTitle holds the value of the job_title edge.
 	JobTitle *JobTitle `json:"job_title,omitempty"`
+	// SubmittedBy holds the value of the submitted_by edge.
+	SubmittedBy *User `json:"submitted_by,omitempty"`
 	// Items holds the value of the items edge.
 	Items []*RequestItem `json:"items,omitempty"`
 	// AuditEvents holds the value of the audit_events edge.
@@ -84,9 +88,9 @@ type AccessRequestEdges struct {
 	Tasks []*ReviewTask `json:"tasks,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
-	totalCount [8]map[string]int
+	totalCount [9]map[string]int
 
 	namedItems       map[string][]*RequestItem
 	namedAuditEvents map[string][]*AuditEvent
@@ -148,10 +152,21 @@ func (e AccessRequestEdges) JobTitleOrErr() (*JobTitle, error) {
 	return nil, &NotLoadedError{edge: "job_title"}
 }
 
+// SubmittedByOrErr returns the SubmittedBy value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AccessRequestEdges) SubmittedByOrErr() (*User, error) {
+	if e.SubmittedBy != nil {
+		return e.SubmittedBy, nil
+	} else if e.loadedTypes[5] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "submitted_by"}
+}
+
 // ItemsOrErr returns the Items value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) ItemsOrErr() ([]*RequestItem, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Items, nil
 	}
 	return nil, &NotLoadedError{edge: "items"}
@@ -160,7 +175,7 @@ func (e AccessRequestEdges) ItemsOrErr() ([]*RequestItem, error) {
 // AuditEventsOrErr returns the AuditEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) AuditEventsOrErr() ([]*AuditEvent, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.AuditEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "audit_events"}
@@ -169,7 +184,7 @@ func (e AccessRequestEdges) AuditEventsOrErr() ([]*AuditEvent, error) {
 // TasksOrErr returns the Tasks value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) TasksOrErr() ([]*ReviewTask, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Tasks, nil
 	}
 	return nil, &NotLoadedError{edge: "tasks"}
@@ -180,7 +195,7 @@ func (*AccessRequest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID:
+		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID, accessrequest.FieldSubmittedByID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case accessrequest.FieldID, accessrequest.FieldRequesterID, accessrequest.FieldBeneficiaryID:
 			values[i] = new(pulid.ID)
@@ -327,6 +342,13 @@ func (_m *AccessRequest) assignValues(columns []string, values []any) error {
 				_m.JobTitleID = new(pulid.ID)
 				*_m.JobTitleID = *value.S.(*pulid.ID)
 			}
+		case accessrequest.FieldSubmittedByID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field submitted_by_id", values[i])
+			} else if value.Valid {
+				_m.SubmittedByID = new(pulid.ID)
+				*_m.SubmittedByID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -363,6 +385,11 @@ func (_m *AccessRequest) QueryRole() *RoleQuery {
 // QueryJobTitle queries the "job_title" edge of the AccessRequest entity.
 func (_m *AccessRequest) QueryJobTitle() *JobTitleQuery {
 	return NewAccessRequestClient(_m.config).QueryJobTitle(_m)
+}
+
+// QuerySubmittedBy queries the "submitted_by" edge of the AccessRequest entity.
+func (_m *AccessRequest) QuerySubmittedBy() *UserQuery {
+	return NewAccessRequestClient(_m.config).QuerySubmittedBy(_m)
 }
 
 // QueryItems queries the "items" edge of the AccessRequest entity.
@@ -470,6 +497,11 @@ func (_m *AccessRequest) String() string {
 	builder.WriteString(", ")
 	if v := _m.JobTitleID; v != nil {
 		builder.WriteString("job_title_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.SubmittedByID; v != nil {
+		builder.WriteString("submitted_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

@@ -259,6 +259,20 @@ func (_c *AccessRequestCreate) SetNillableJobTitleID(v *pulid.ID) *AccessRequest
 	return _c
 }
 
+// SetSubmittedByID sets the "submitted_by_id" field.
+func (_c *AccessRequestCreate) SetSubmittedByID(v pulid.ID) *AccessRequestCreate {
+	_c.mutation.SetSubmittedByID(v)
+	return _c
+}
+
+// SetNillableSubmittedByID sets the "submitted_by_id" field if the given value is not nil.
+func (_c *AccessRequestCreate) SetNillableSubmittedByID(v *pulid.ID) *AccessRequestCreate {
+	if v != nil {
+		_c.SetSubmittedByID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AccessRequestCreate) SetID(v pulid.ID) *AccessRequestCreate {
 	_c.mutation.SetID(v)
@@ -296,6 +310,11 @@ func (_c *AccessRequestCreate) SetRole(v *Role) *AccessRequestCreate {
 // SetJobTitle sets the "job_title" edge to the JobTitle entity.
 func (_c *AccessRequestCreate) SetJobTitle(v *JobTitle) *AccessRequestCreate {
 	return _c.SetJobTitleID(v.ID)
+}
+
+// SetSubmittedBy sets the "submitted_by" edge to the User entity.
+func (_c *AccessRequestCreate) SetSubmittedBy(v *User) *AccessRequestCreate {
+	return _c.SetSubmittedByID(v.ID)
 }
 
 // AddItemIDs adds the "items" edge to the RequestItem entity by IDs.
@@ -668,6 +687,23 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 		_node.JobTitleID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.SubmittedByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.SubmittedByTable,
+			Columns: []string{accessrequest.SubmittedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.SubmittedByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.ItemsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -871,6 +907,9 @@ func (u *AccessRequestUpsertOne) UpdateNewValues() *AccessRequestUpsertOne {
 		}
 		if _, exists := u.create.mutation.JobTitleID(); exists {
 			s.SetIgnore(accessrequest.FieldJobTitleID)
+		}
+		if _, exists := u.create.mutation.SubmittedByID(); exists {
+			s.SetIgnore(accessrequest.FieldSubmittedByID)
 		}
 	}))
 	return u
@@ -1179,6 +1218,9 @@ func (u *AccessRequestUpsertBulk) UpdateNewValues() *AccessRequestUpsertBulk {
 			}
 			if _, exists := b.mutation.JobTitleID(); exists {
 				s.SetIgnore(accessrequest.FieldJobTitleID)
+			}
+			if _, exists := b.mutation.SubmittedByID(); exists {
+				s.SetIgnore(accessrequest.FieldSubmittedByID)
 			}
 		}
 	}))

@@ -37,6 +37,7 @@ type AccessRequestQuery struct {
 	withReferenceUser    *UserQuery
 	withRole             *RoleQuery
 	withJobTitle         *JobTitleQuery
+	withSubmittedBy      *UserQuery
 	withItems            *RequestItemQuery
 	withAuditEvents      *AuditEventQuery
 	withTasks            *ReviewTaskQuery
@@ -184,6 +185,28 @@ func (_q *AccessRequestQuery) QueryJobTitle() *JobTitleQuery {
 			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, selector),
 			sqlgraph.To(jobtitle.Table, jobtitle.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.JobTitleTable, accessrequest.JobTitleColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySubmittedBy chains the current query on the "submitted_by" edge.
+func (_q *AccessRequestQuery) QuerySubmittedBy() *UserQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, selector),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.SubmittedByTable, accessrequest.SubmittedByColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -454,6 +477,7 @@ func (_q *AccessRequestQuery) Clone() *AccessRequestQuery {
 		withReferenceUser: _q.withReferenceUser.Clone(),
 		withRole:          _q.withRole.Clone(),
 		withJobTitle:      _q.withJobTitle.Clone(),
+		withSubmittedBy:   _q.withSubmittedBy.Clone(),
 		withItems:         _q.withItems.Clone(),
 		withAuditEvents:   _q.withAuditEvents.Clone(),
 		withTasks:         _q.withTasks.Clone(),
@@ -515,6 +539,17 @@ func (_q *AccessRequestQuery) WithJobTitle(opts ...func(*JobTitleQuery)) *Access
 		opt(query)
 	}
 	_q.withJobTitle = query
+	return _q
+}
+
+// WithSubmittedBy tells the query-builder to eager-load the nodes that are connected to
+// the "submitted_by" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccessRequestQuery) WithSubmittedBy(opts ...func(*UserQuery)) *AccessRequestQuery {
+	query := (&UserClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSubmittedBy = query
 	return _q
 }
 
@@ -635,12 +670,13 @@ func (_q *AccessRequestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	var (
 		nodes       = []*AccessRequest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withRequester != nil,
 			_q.withBeneficiary != nil,
 			_q.withReferenceUser != nil,
 			_q.withRole != nil,
 			_q.withJobTitle != nil,
+			_q.withSubmittedBy != nil,
 			_q.withItems != nil,
 			_q.withAuditEvents != nil,
 			_q.withTasks != nil,
@@ -694,6 +730,12 @@ func (_q *AccessRequestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	if query := _q.withJobTitle; query != nil {
 		if err := _q.loadJobTitle(ctx, query, nodes, nil,
 			func(n *AccessRequest, e *JobTitle) { n.Edges.JobTitle = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSubmittedBy; query != nil {
+		if err := _q.loadSubmittedBy(ctx, query, nodes, nil,
+			func(n *AccessRequest, e *User) { n.Edges.SubmittedBy = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -901,6 +943,38 @@ func (_q *AccessRequestQuery) loadJobTitle(ctx context.Context, query *JobTitleQ
 	}
 	return nil
 }
+func (_q *AccessRequestQuery) loadSubmittedBy(ctx context.Context, query *UserQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *User)) error {
+	ids := make([]pulid.ID, 0, len(nodes))
+	nodeids := make(map[pulid.ID][]*AccessRequest)
+	for i := range nodes {
+		if nodes[i].SubmittedByID == nil {
+			continue
+		}
+		fk := *nodes[i].SubmittedByID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(user.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "submitted_by_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *AccessRequestQuery) loadItems(ctx context.Context, query *RequestItemQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *RequestItem)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*AccessRequest)
@@ -1037,6 +1111,9 @@ func (_q *AccessRequestQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withJobTitle != nil {
 			_spec.Node.AddColumnOnce(accessrequest.FieldJobTitleID)
+		}
+		if _q.withSubmittedBy != nil {
+			_spec.Node.AddColumnOnce(accessrequest.FieldSubmittedByID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

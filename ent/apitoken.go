@@ -40,6 +40,8 @@ type ApiToken struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// OwnerID holds the value of the "owner_id" field.
 	OwnerID pulid.ID `json:"owner_id,omitempty"`
+	// the person who minted the token: its owner, or the IT admin who minted it for a service account
+	CreatedByID *pulid.ID `json:"created_by_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ApiTokenQuery when eager-loading is set.
 	Edges        ApiTokenEdges `json:"edges"`
@@ -50,11 +52,13 @@ type ApiToken struct {
 type ApiTokenEdges struct {
 	// Owner holds the value of the owner edge.
 	Owner *User `json:"owner,omitempty"`
+	// CreatedBy holds the value of the created_by edge.
+	CreatedBy *User `json:"created_by,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 }
 
 // OwnerOrErr returns the Owner value or an error if the edge
@@ -68,11 +72,24 @@ func (e ApiTokenEdges) OwnerOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "owner"}
 }
 
+// CreatedByOrErr returns the CreatedBy value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ApiTokenEdges) CreatedByOrErr() (*User, error) {
+	if e.CreatedBy != nil {
+		return e.CreatedBy, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: user.Label}
+	}
+	return nil, &NotLoadedError{edge: "created_by"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*ApiToken) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case apitoken.FieldCreatedByID:
+			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case apitoken.FieldID, apitoken.FieldOwnerID:
 			values[i] = new(pulid.ID)
 		case apitoken.FieldName, apitoken.FieldPrefix, apitoken.FieldHash, apitoken.FieldScope:
@@ -163,6 +180,13 @@ func (_m *ApiToken) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.OwnerID = *value
 			}
+		case apitoken.FieldCreatedByID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field created_by_id", values[i])
+			} else if value.Valid {
+				_m.CreatedByID = new(pulid.ID)
+				*_m.CreatedByID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -179,6 +203,11 @@ func (_m *ApiToken) Value(name string) (ent.Value, error) {
 // QueryOwner queries the "owner" edge of the ApiToken entity.
 func (_m *ApiToken) QueryOwner() *UserQuery {
 	return NewApiTokenClient(_m.config).QueryOwner(_m)
+}
+
+// QueryCreatedBy queries the "created_by" edge of the ApiToken entity.
+func (_m *ApiToken) QueryCreatedBy() *UserQuery {
+	return NewApiTokenClient(_m.config).QueryCreatedBy(_m)
 }
 
 // Update returns a builder for updating this ApiToken.
@@ -238,6 +267,11 @@ func (_m *ApiToken) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("owner_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.OwnerID))
+	builder.WriteString(", ")
+	if v := _m.CreatedByID; v != nil {
+		builder.WriteString("created_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -126,6 +126,20 @@ func (_c *ApiTokenCreate) SetOwnerID(v pulid.ID) *ApiTokenCreate {
 	return _c
 }
 
+// SetCreatedByID sets the "created_by_id" field.
+func (_c *ApiTokenCreate) SetCreatedByID(v pulid.ID) *ApiTokenCreate {
+	_c.mutation.SetCreatedByID(v)
+	return _c
+}
+
+// SetNillableCreatedByID sets the "created_by_id" field if the given value is not nil.
+func (_c *ApiTokenCreate) SetNillableCreatedByID(v *pulid.ID) *ApiTokenCreate {
+	if v != nil {
+		_c.SetCreatedByID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ApiTokenCreate) SetID(v pulid.ID) *ApiTokenCreate {
 	_c.mutation.SetID(v)
@@ -143,6 +157,11 @@ func (_c *ApiTokenCreate) SetNillableID(v *pulid.ID) *ApiTokenCreate {
 // SetOwner sets the "owner" edge to the User entity.
 func (_c *ApiTokenCreate) SetOwner(v *User) *ApiTokenCreate {
 	return _c.SetOwnerID(v.ID)
+}
+
+// SetCreatedBy sets the "created_by" edge to the User entity.
+func (_c *ApiTokenCreate) SetCreatedBy(v *User) *ApiTokenCreate {
+	return _c.SetCreatedByID(v.ID)
 }
 
 // Mutation returns the ApiTokenMutation object of the builder.
@@ -336,6 +355,23 @@ func (_c *ApiTokenCreate) createSpec() (*ApiToken, *sqlgraph.CreateSpec) {
 		_node.OwnerID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.CreatedByIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apitoken.CreatedByTable,
+			Columns: []string{apitoken.CreatedByColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.CreatedByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -482,6 +518,9 @@ func (u *ApiTokenUpsertOne) UpdateNewValues() *ApiTokenUpsertOne {
 		}
 		if _, exists := u.create.mutation.OwnerID(); exists {
 			s.SetIgnore(apitoken.FieldOwnerID)
+		}
+		if _, exists := u.create.mutation.CreatedByID(); exists {
+			s.SetIgnore(apitoken.FieldCreatedByID)
 		}
 	}))
 	return u
@@ -784,6 +823,9 @@ func (u *ApiTokenUpsertBulk) UpdateNewValues() *ApiTokenUpsertBulk {
 			}
 			if _, exists := b.mutation.OwnerID(); exists {
 				s.SetIgnore(apitoken.FieldOwnerID)
+			}
+			if _, exists := b.mutation.CreatedByID(); exists {
+				s.SetIgnore(apitoken.FieldCreatedByID)
 			}
 		}
 	}))

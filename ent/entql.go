@@ -58,6 +58,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			accessrequest.FieldReferenceUserID: {Type: field.TypeString, Column: accessrequest.FieldReferenceUserID},
 			accessrequest.FieldRoleID:          {Type: field.TypeString, Column: accessrequest.FieldRoleID},
 			accessrequest.FieldJobTitleID:      {Type: field.TypeString, Column: accessrequest.FieldJobTitleID},
+			accessrequest.FieldSubmittedByID:   {Type: field.TypeString, Column: accessrequest.FieldSubmittedByID},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -71,16 +72,17 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "ApiToken",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			apitoken.FieldCreatedAt:  {Type: field.TypeTime, Column: apitoken.FieldCreatedAt},
-			apitoken.FieldUpdatedAt:  {Type: field.TypeTime, Column: apitoken.FieldUpdatedAt},
-			apitoken.FieldName:       {Type: field.TypeString, Column: apitoken.FieldName},
-			apitoken.FieldPrefix:     {Type: field.TypeString, Column: apitoken.FieldPrefix},
-			apitoken.FieldHash:       {Type: field.TypeString, Column: apitoken.FieldHash},
-			apitoken.FieldScope:      {Type: field.TypeEnum, Column: apitoken.FieldScope},
-			apitoken.FieldExpiresAt:  {Type: field.TypeTime, Column: apitoken.FieldExpiresAt},
-			apitoken.FieldLastUsedAt: {Type: field.TypeTime, Column: apitoken.FieldLastUsedAt},
-			apitoken.FieldRevokedAt:  {Type: field.TypeTime, Column: apitoken.FieldRevokedAt},
-			apitoken.FieldOwnerID:    {Type: field.TypeString, Column: apitoken.FieldOwnerID},
+			apitoken.FieldCreatedAt:   {Type: field.TypeTime, Column: apitoken.FieldCreatedAt},
+			apitoken.FieldUpdatedAt:   {Type: field.TypeTime, Column: apitoken.FieldUpdatedAt},
+			apitoken.FieldName:        {Type: field.TypeString, Column: apitoken.FieldName},
+			apitoken.FieldPrefix:      {Type: field.TypeString, Column: apitoken.FieldPrefix},
+			apitoken.FieldHash:        {Type: field.TypeString, Column: apitoken.FieldHash},
+			apitoken.FieldScope:       {Type: field.TypeEnum, Column: apitoken.FieldScope},
+			apitoken.FieldExpiresAt:   {Type: field.TypeTime, Column: apitoken.FieldExpiresAt},
+			apitoken.FieldLastUsedAt:  {Type: field.TypeTime, Column: apitoken.FieldLastUsedAt},
+			apitoken.FieldRevokedAt:   {Type: field.TypeTime, Column: apitoken.FieldRevokedAt},
+			apitoken.FieldOwnerID:     {Type: field.TypeString, Column: apitoken.FieldOwnerID},
+			apitoken.FieldCreatedByID: {Type: field.TypeString, Column: apitoken.FieldCreatedByID},
 		},
 	}
 	graph.Nodes[2] = &sqlgraph.Node{
@@ -356,6 +358,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDepartment:    {Type: field.TypeString, Column: user.FieldDepartment},
 			user.FieldStatus:        {Type: field.TypeEnum, Column: user.FieldStatus},
 			user.FieldPlatformRole:  {Type: field.TypeEnum, Column: user.FieldPlatformRole},
+			user.FieldKind:          {Type: field.TypeEnum, Column: user.FieldKind},
 			user.FieldManagerID:     {Type: field.TypeString, Column: user.FieldManagerID},
 			user.FieldJobTitleID:    {Type: field.TypeString, Column: user.FieldJobTitleID},
 			user.FieldDelegateID:    {Type: field.TypeString, Column: user.FieldDelegateID},
@@ -424,6 +427,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"JobTitle",
 	)
 	graph.MustAddE(
+		"submitted_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.SubmittedByTable,
+			Columns: []string{accessrequest.SubmittedByColumn},
+			Bidi:    false,
+		},
+		"AccessRequest",
+		"User",
+	)
+	graph.MustAddE(
 		"items",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -466,6 +481,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Inverse: false,
 			Table:   apitoken.OwnerTable,
 			Columns: []string{apitoken.OwnerColumn},
+			Bidi:    false,
+		},
+		"ApiToken",
+		"User",
+	)
+	graph.MustAddE(
+		"created_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apitoken.CreatedByTable,
+			Columns: []string{apitoken.CreatedByColumn},
 			Bidi:    false,
 		},
 		"ApiToken",
@@ -1072,6 +1099,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"ApiToken",
 	)
 	graph.MustAddE(
+		"minted_api_tokens",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+		},
+		"User",
+		"ApiToken",
+	)
+	graph.MustAddE(
 		"designated_stage_templates",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -1222,6 +1261,11 @@ func (f *AccessRequestFilter) WhereJobTitleID(p entql.StringP) {
 	f.Where(p.Field(accessrequest.FieldJobTitleID))
 }
 
+// WhereSubmittedByID applies the entql string predicate on the submitted_by_id field.
+func (f *AccessRequestFilter) WhereSubmittedByID(p entql.StringP) {
+	f.Where(p.Field(accessrequest.FieldSubmittedByID))
+}
+
 // WhereHasRequester applies a predicate to check if query has an edge requester.
 func (f *AccessRequestFilter) WhereHasRequester() {
 	f.Where(entql.HasEdge("requester"))
@@ -1286,6 +1330,20 @@ func (f *AccessRequestFilter) WhereHasJobTitle() {
 // WhereHasJobTitleWith applies a predicate to check if query has an edge job_title with a given conditions (other predicates).
 func (f *AccessRequestFilter) WhereHasJobTitleWith(preds ...predicate.JobTitle) {
 	f.Where(entql.HasEdgeWith("job_title", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSubmittedBy applies a predicate to check if query has an edge submitted_by.
+func (f *AccessRequestFilter) WhereHasSubmittedBy() {
+	f.Where(entql.HasEdge("submitted_by"))
+}
+
+// WhereHasSubmittedByWith applies a predicate to check if query has an edge submitted_by with a given conditions (other predicates).
+func (f *AccessRequestFilter) WhereHasSubmittedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("submitted_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1424,6 +1482,11 @@ func (f *ApiTokenFilter) WhereOwnerID(p entql.StringP) {
 	f.Where(p.Field(apitoken.FieldOwnerID))
 }
 
+// WhereCreatedByID applies the entql string predicate on the created_by_id field.
+func (f *ApiTokenFilter) WhereCreatedByID(p entql.StringP) {
+	f.Where(p.Field(apitoken.FieldCreatedByID))
+}
+
 // WhereHasOwner applies a predicate to check if query has an edge owner.
 func (f *ApiTokenFilter) WhereHasOwner() {
 	f.Where(entql.HasEdge("owner"))
@@ -1432,6 +1495,20 @@ func (f *ApiTokenFilter) WhereHasOwner() {
 // WhereHasOwnerWith applies a predicate to check if query has an edge owner with a given conditions (other predicates).
 func (f *ApiTokenFilter) WhereHasOwnerWith(preds ...predicate.User) {
 	f.Where(entql.HasEdgeWith("owner", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCreatedBy applies a predicate to check if query has an edge created_by.
+func (f *ApiTokenFilter) WhereHasCreatedBy() {
+	f.Where(entql.HasEdge("created_by"))
+}
+
+// WhereHasCreatedByWith applies a predicate to check if query has an edge created_by with a given conditions (other predicates).
+func (f *ApiTokenFilter) WhereHasCreatedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("created_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -3006,6 +3083,11 @@ func (f *UserFilter) WherePlatformRole(p entql.StringP) {
 	f.Where(p.Field(user.FieldPlatformRole))
 }
 
+// WhereKind applies the entql string predicate on the kind field.
+func (f *UserFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(user.FieldKind))
+}
+
 // WhereManagerID applies the entql string predicate on the manager_id field.
 func (f *UserFilter) WhereManagerID(p entql.StringP) {
 	f.Where(p.Field(user.FieldManagerID))
@@ -3207,6 +3289,20 @@ func (f *UserFilter) WhereHasAPITokens() {
 // WhereHasAPITokensWith applies a predicate to check if query has an edge api_tokens with a given conditions (other predicates).
 func (f *UserFilter) WhereHasAPITokensWith(preds ...predicate.ApiToken) {
 	f.Where(entql.HasEdgeWith("api_tokens", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasMintedAPITokens applies a predicate to check if query has an edge minted_api_tokens.
+func (f *UserFilter) WhereHasMintedAPITokens() {
+	f.Where(entql.HasEdge("minted_api_tokens"))
+}
+
+// WhereHasMintedAPITokensWith applies a predicate to check if query has an edge minted_api_tokens with a given conditions (other predicates).
+func (f *UserFilter) WhereHasMintedAPITokensWith(preds ...predicate.ApiToken) {
+	f.Where(entql.HasEdgeWith("minted_api_tokens", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -121,6 +121,21 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				fieldSeen[accessrequest.FieldJobTitleID] = struct{}{}
 			}
 
+		case "submittedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withSubmittedBy = query
+			if _, ok := fieldSeen[accessrequest.FieldSubmittedByID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldSubmittedByID)
+				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
+			}
+
 		case "items":
 			var (
 				alias = field.Alias
@@ -239,6 +254,11 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, accessrequest.FieldJobTitleID)
 				fieldSeen[accessrequest.FieldJobTitleID] = struct{}{}
 			}
+		case "submittedByID":
+			if _, ok := fieldSeen[accessrequest.FieldSubmittedByID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldSubmittedByID)
+				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -344,6 +364,21 @@ func (_q *ApiTokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, apitoken.FieldOwnerID)
 				fieldSeen[apitoken.FieldOwnerID] = struct{}{}
 			}
+
+		case "createdBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withCreatedBy = query
+			if _, ok := fieldSeen[apitoken.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldCreatedByID)
+				fieldSeen[apitoken.FieldCreatedByID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[apitoken.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, apitoken.FieldCreatedAt)
@@ -388,6 +423,11 @@ func (_q *ApiTokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if _, ok := fieldSeen[apitoken.FieldOwnerID]; !ok {
 				selectedFields = append(selectedFields, apitoken.FieldOwnerID)
 				fieldSeen[apitoken.FieldOwnerID] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[apitoken.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldCreatedByID)
+				fieldSeen[apitoken.FieldCreatedByID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2736,6 +2776,19 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				*wq = *query
 			})
 
+		case "mintedAPITokens":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ApiTokenClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, apitokenImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedMintedAPITokens(alias, func(wq *ApiTokenQuery) {
+				*wq = *query
+			})
+
 		case "designatedStageTemplates":
 			var (
 				alias = field.Alias
@@ -2782,6 +2835,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldPlatformRole]; !ok {
 				selectedFields = append(selectedFields, user.FieldPlatformRole)
 				fieldSeen[user.FieldPlatformRole] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[user.FieldKind]; !ok {
+				selectedFields = append(selectedFields, user.FieldKind)
+				fieldSeen[user.FieldKind] = struct{}{}
 			}
 		case "managerID":
 			if _, ok := fieldSeen[user.FieldManagerID]; !ok {

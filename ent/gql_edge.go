@@ -48,6 +48,14 @@ func (_m *AccessRequest) JobTitle(ctx context.Context) (*JobTitle, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *AccessRequest) SubmittedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.SubmittedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QuerySubmittedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *AccessRequest) Items(ctx context.Context) (result []*RequestItem, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedItems(graphql.GetFieldContext(ctx).Field.Alias)
@@ -90,6 +98,14 @@ func (_m *ApiToken) Owner(ctx context.Context) (*User, error) {
 		result, err = _m.QueryOwner().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *ApiToken) CreatedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.CreatedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCreatedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Application) Owners(ctx context.Context) (result []*User, err error) {
@@ -592,6 +608,18 @@ func (_m *User) APITokens(ctx context.Context) (result []*ApiToken, err error) {
 	}
 	if IsNotLoaded(err) {
 		result, err = _m.QueryAPITokens().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *User) MintedAPITokens(ctx context.Context) (result []*ApiToken, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedMintedAPITokens(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.MintedAPITokensOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryMintedAPITokens().All(ctx)
 	}
 	return result, err
 }

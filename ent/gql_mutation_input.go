@@ -376,6 +376,7 @@ type CreateUserInput struct {
 	Department   *string
 	Status       *enum.UserStatus
 	PlatformRole *enum.PlatformRole
+	Kind         *enum.UserKind
 	ManagerID    *pulid.ID
 	JobTitleID   *pulid.ID
 }
@@ -392,6 +393,9 @@ func (i *CreateUserInput) Mutate(m *UserMutation) {
 	}
 	if v := i.PlatformRole; v != nil {
 		m.SetPlatformRole(*v)
+	}
+	if v := i.Kind; v != nil {
+		m.SetKind(*v)
 	}
 	if v := i.ManagerID; v != nil {
 		m.SetManagerID(*v)

@@ -5663,6 +5663,20 @@ var (
 			}
 		},
 	}
+	// UserOrderFieldKind orders User by kind.
+	UserOrderFieldKind = &UserOrderField{
+		Value: func(_m *User) (ent.Value, error) {
+			return _m.Kind, nil
+		},
+		column: user.FieldKind,
+		toTerm: user.ByKind,
+		toCursor: func(_m *User) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Kind,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -5683,6 +5697,8 @@ func (f UserOrderField) String() string {
 		str = "STATUS"
 	case UserOrderFieldPlatformRole.column:
 		str = "PLATFORM_ROLE"
+	case UserOrderFieldKind.column:
+		str = "KIND"
 	}
 	return str
 }
@@ -5713,6 +5729,8 @@ func (f *UserOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *UserOrderFieldStatus
 	case "PLATFORM_ROLE":
 		*f = *UserOrderFieldPlatformRole
+	case "KIND":
+		*f = *UserOrderFieldKind
 	default:
 		return fmt.Errorf("%s is not a valid UserOrderField", str)
 	}

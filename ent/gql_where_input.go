@@ -240,6 +240,23 @@ type AccessRequestWhereInput struct {
 	JobTitleIDEqualFold    *pulid.ID  `json:"jobTitleIDEqualFold,omitempty"`
 	JobTitleIDContainsFold *pulid.ID  `json:"jobTitleIDContainsFold,omitempty"`
 
+	// "submitted_by_id" field predicates.
+	SubmittedByID             *pulid.ID  `json:"submittedByID,omitempty"`
+	SubmittedByIDNEQ          *pulid.ID  `json:"submittedByIDNEQ,omitempty"`
+	SubmittedByIDIn           []pulid.ID `json:"submittedByIDIn,omitempty"`
+	SubmittedByIDNotIn        []pulid.ID `json:"submittedByIDNotIn,omitempty"`
+	SubmittedByIDGT           *pulid.ID  `json:"submittedByIDGT,omitempty"`
+	SubmittedByIDGTE          *pulid.ID  `json:"submittedByIDGTE,omitempty"`
+	SubmittedByIDLT           *pulid.ID  `json:"submittedByIDLT,omitempty"`
+	SubmittedByIDLTE          *pulid.ID  `json:"submittedByIDLTE,omitempty"`
+	SubmittedByIDContains     *pulid.ID  `json:"submittedByIDContains,omitempty"`
+	SubmittedByIDHasPrefix    *pulid.ID  `json:"submittedByIDHasPrefix,omitempty"`
+	SubmittedByIDHasSuffix    *pulid.ID  `json:"submittedByIDHasSuffix,omitempty"`
+	SubmittedByIDIsNil        bool       `json:"submittedByIDIsNil,omitempty"`
+	SubmittedByIDNotNil       bool       `json:"submittedByIDNotNil,omitempty"`
+	SubmittedByIDEqualFold    *pulid.ID  `json:"submittedByIDEqualFold,omitempty"`
+	SubmittedByIDContainsFold *pulid.ID  `json:"submittedByIDContainsFold,omitempty"`
+
 	// "requester" edge predicates.
 	HasRequester     *bool             `json:"hasRequester,omitempty"`
 	HasRequesterWith []*UserWhereInput `json:"hasRequesterWith,omitempty"`
@@ -259,6 +276,10 @@ type AccessRequestWhereInput struct {
 	// "job_title" edge predicates.
 	HasJobTitle     *bool                 `json:"hasJobTitle,omitempty"`
 	HasJobTitleWith []*JobTitleWhereInput `json:"hasJobTitleWith,omitempty"`
+
+	// "submitted_by" edge predicates.
+	HasSubmittedBy     *bool             `json:"hasSubmittedBy,omitempty"`
+	HasSubmittedByWith []*UserWhereInput `json:"hasSubmittedByWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -851,6 +872,51 @@ func (i *AccessRequestWhereInput) P() (predicate.AccessRequest, error) {
 	if i.JobTitleIDContainsFold != nil {
 		predicates = append(predicates, accessrequest.JobTitleIDContainsFold(*i.JobTitleIDContainsFold))
 	}
+	if i.SubmittedByID != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDEQ(*i.SubmittedByID))
+	}
+	if i.SubmittedByIDNEQ != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDNEQ(*i.SubmittedByIDNEQ))
+	}
+	if len(i.SubmittedByIDIn) > 0 {
+		predicates = append(predicates, accessrequest.SubmittedByIDIn(i.SubmittedByIDIn...))
+	}
+	if len(i.SubmittedByIDNotIn) > 0 {
+		predicates = append(predicates, accessrequest.SubmittedByIDNotIn(i.SubmittedByIDNotIn...))
+	}
+	if i.SubmittedByIDGT != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDGT(*i.SubmittedByIDGT))
+	}
+	if i.SubmittedByIDGTE != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDGTE(*i.SubmittedByIDGTE))
+	}
+	if i.SubmittedByIDLT != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDLT(*i.SubmittedByIDLT))
+	}
+	if i.SubmittedByIDLTE != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDLTE(*i.SubmittedByIDLTE))
+	}
+	if i.SubmittedByIDContains != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDContains(*i.SubmittedByIDContains))
+	}
+	if i.SubmittedByIDHasPrefix != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDHasPrefix(*i.SubmittedByIDHasPrefix))
+	}
+	if i.SubmittedByIDHasSuffix != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDHasSuffix(*i.SubmittedByIDHasSuffix))
+	}
+	if i.SubmittedByIDIsNil {
+		predicates = append(predicates, accessrequest.SubmittedByIDIsNil())
+	}
+	if i.SubmittedByIDNotNil {
+		predicates = append(predicates, accessrequest.SubmittedByIDNotNil())
+	}
+	if i.SubmittedByIDEqualFold != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDEqualFold(*i.SubmittedByIDEqualFold))
+	}
+	if i.SubmittedByIDContainsFold != nil {
+		predicates = append(predicates, accessrequest.SubmittedByIDContainsFold(*i.SubmittedByIDContainsFold))
+	}
 
 	if i.HasRequester != nil {
 		p := accessrequest.HasRequester()
@@ -941,6 +1007,24 @@ func (i *AccessRequestWhereInput) P() (predicate.AccessRequest, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, accessrequest.HasJobTitleWith(with...))
+	}
+	if i.HasSubmittedBy != nil {
+		p := accessrequest.HasSubmittedBy()
+		if !*i.HasSubmittedBy {
+			p = accessrequest.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasSubmittedByWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasSubmittedByWith))
+		for _, w := range i.HasSubmittedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasSubmittedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, accessrequest.HasSubmittedByWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -1076,9 +1160,30 @@ type ApiTokenWhereInput struct {
 	OwnerIDEqualFold    *pulid.ID  `json:"ownerIDEqualFold,omitempty"`
 	OwnerIDContainsFold *pulid.ID  `json:"ownerIDContainsFold,omitempty"`
 
+	// "created_by_id" field predicates.
+	CreatedByID             *pulid.ID  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *pulid.ID  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []pulid.ID `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []pulid.ID `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *pulid.ID  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *pulid.ID  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *pulid.ID  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *pulid.ID  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *pulid.ID  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *pulid.ID  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *pulid.ID  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool       `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool       `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *pulid.ID  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *pulid.ID  `json:"createdByIDContainsFold,omitempty"`
+
 	// "owner" edge predicates.
 	HasOwner     *bool             `json:"hasOwner,omitempty"`
 	HasOwnerWith []*UserWhereInput `json:"hasOwnerWith,omitempty"`
+
+	// "created_by" edge predicates.
+	HasCreatedBy     *bool             `json:"hasCreatedBy,omitempty"`
+	HasCreatedByWith []*UserWhereInput `json:"hasCreatedByWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -1443,6 +1548,51 @@ func (i *ApiTokenWhereInput) P() (predicate.ApiToken, error) {
 	if i.OwnerIDContainsFold != nil {
 		predicates = append(predicates, apitoken.OwnerIDContainsFold(*i.OwnerIDContainsFold))
 	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, apitoken.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, apitoken.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, apitoken.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, apitoken.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, apitoken.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, apitoken.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, apitoken.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, apitoken.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, apitoken.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, apitoken.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, apitoken.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, apitoken.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, apitoken.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, apitoken.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, apitoken.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
 
 	if i.HasOwner != nil {
 		p := apitoken.HasOwner()
@@ -1461,6 +1611,24 @@ func (i *ApiTokenWhereInput) P() (predicate.ApiToken, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, apitoken.HasOwnerWith(with...))
+	}
+	if i.HasCreatedBy != nil {
+		p := apitoken.HasCreatedBy()
+		if !*i.HasCreatedBy {
+			p = apitoken.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCreatedByWith) > 0 {
+		with := make([]predicate.User, 0, len(i.HasCreatedByWith))
+		for _, w := range i.HasCreatedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCreatedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, apitoken.HasCreatedByWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -7740,6 +7908,12 @@ type UserWhereInput struct {
 	PlatformRoleIn    []enum.PlatformRole `json:"platformRoleIn,omitempty"`
 	PlatformRoleNotIn []enum.PlatformRole `json:"platformRoleNotIn,omitempty"`
 
+	// "kind" field predicates.
+	Kind      *enum.UserKind  `json:"kind,omitempty"`
+	KindNEQ   *enum.UserKind  `json:"kindNEQ,omitempty"`
+	KindIn    []enum.UserKind `json:"kindIn,omitempty"`
+	KindNotIn []enum.UserKind `json:"kindNotIn,omitempty"`
+
 	// "manager_id" field predicates.
 	ManagerID             *pulid.ID  `json:"managerID,omitempty"`
 	ManagerIDNEQ          *pulid.ID  `json:"managerIDNEQ,omitempty"`
@@ -8115,6 +8289,18 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if len(i.PlatformRoleNotIn) > 0 {
 		predicates = append(predicates, user.PlatformRoleNotIn(i.PlatformRoleNotIn...))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, user.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, user.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, user.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, user.KindNotIn(i.KindNotIn...))
 	}
 	if i.ManagerID != nil {
 		predicates = append(predicates, user.ManagerIDEQ(*i.ManagerID))

@@ -88,6 +88,8 @@ type AccessRequestMutation struct {
 	clearedrole           bool
 	job_title             *pulid.ID
 	clearedjob_title      bool
+	submitted_by          *pulid.ID
+	clearedsubmitted_by   bool
 	items                 map[pulid.ID]struct{}
 	removeditems          map[pulid.ID]struct{}
 	cleareditems          bool
@@ -979,6 +981,55 @@ func (m *AccessRequestMutation) ResetJobTitleID() {
 	delete(m.clearedFields, accessrequest.FieldJobTitleID)
 }
 
+// SetSubmittedByID sets the "submitted_by_id" field.
+func (m *AccessRequestMutation) SetSubmittedByID(pu pulid.ID) {
+	m.submitted_by = &pu
+}
+
+// SubmittedByID returns the value of the "submitted_by_id" field in the mutation.
+func (m *AccessRequestMutation) SubmittedByID() (r pulid.ID, exists bool) {
+	v := m.submitted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubmittedByID returns the old "submitted_by_id" field's value of the AccessRequest entity.
+// If the AccessRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessRequestMutation) OldSubmittedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubmittedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubmittedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubmittedByID: %w", err)
+	}
+	return oldValue.SubmittedByID, nil
+}
+
+// ClearSubmittedByID clears the value of the "submitted_by_id" field.
+func (m *AccessRequestMutation) ClearSubmittedByID() {
+	m.submitted_by = nil
+	m.clearedFields[accessrequest.FieldSubmittedByID] = struct{}{}
+}
+
+// SubmittedByIDCleared returns if the "submitted_by_id" field was cleared in this mutation.
+func (m *AccessRequestMutation) SubmittedByIDCleared() bool {
+	_, ok := m.clearedFields[accessrequest.FieldSubmittedByID]
+	return ok
+}
+
+// ResetSubmittedByID resets all changes to the "submitted_by_id" field.
+func (m *AccessRequestMutation) ResetSubmittedByID() {
+	m.submitted_by = nil
+	delete(m.clearedFields, accessrequest.FieldSubmittedByID)
+}
+
 // ClearRequester clears the "requester" edge to the User entity.
 func (m *AccessRequestMutation) ClearRequester() {
 	m.clearedrequester = true
@@ -1112,6 +1163,33 @@ func (m *AccessRequestMutation) JobTitleIDs() (ids []pulid.ID) {
 func (m *AccessRequestMutation) ResetJobTitle() {
 	m.job_title = nil
 	m.clearedjob_title = false
+}
+
+// ClearSubmittedBy clears the "submitted_by" edge to the User entity.
+func (m *AccessRequestMutation) ClearSubmittedBy() {
+	m.clearedsubmitted_by = true
+	m.clearedFields[accessrequest.FieldSubmittedByID] = struct{}{}
+}
+
+// SubmittedByCleared reports if the "submitted_by" edge to the User entity was cleared.
+func (m *AccessRequestMutation) SubmittedByCleared() bool {
+	return m.SubmittedByIDCleared() || m.clearedsubmitted_by
+}
+
+// SubmittedByIDs returns the "submitted_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SubmittedByID instead. It exists only for internal usage by the builders.
+func (m *AccessRequestMutation) SubmittedByIDs() (ids []pulid.ID) {
+	if id := m.submitted_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetSubmittedBy resets all changes to the "submitted_by" edge.
+func (m *AccessRequestMutation) ResetSubmittedBy() {
+	m.submitted_by = nil
+	m.clearedsubmitted_by = false
 }
 
 // AddItemIDs adds the "items" edge to the RequestItem entity by ids.
@@ -1310,7 +1388,7 @@ func (m *AccessRequestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccessRequestMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, accessrequest.FieldCreatedAt)
 	}
@@ -1365,6 +1443,9 @@ func (m *AccessRequestMutation) Fields() []string {
 	if m.job_title != nil {
 		fields = append(fields, accessrequest.FieldJobTitleID)
 	}
+	if m.submitted_by != nil {
+		fields = append(fields, accessrequest.FieldSubmittedByID)
+	}
 	return fields
 }
 
@@ -1409,6 +1490,8 @@ func (m *AccessRequestMutation) Field(name string) (ent.Value, bool) {
 		return m.RoleID()
 	case accessrequest.FieldJobTitleID:
 		return m.JobTitleID()
+	case accessrequest.FieldSubmittedByID:
+		return m.SubmittedByID()
 	}
 	return nil, false
 }
@@ -1454,6 +1537,8 @@ func (m *AccessRequestMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldRoleID(ctx)
 	case accessrequest.FieldJobTitleID:
 		return m.OldJobTitleID(ctx)
+	case accessrequest.FieldSubmittedByID:
+		return m.OldSubmittedByID(ctx)
 	}
 	return nil, fmt.Errorf("unknown AccessRequest field %s", name)
 }
@@ -1589,6 +1674,13 @@ func (m *AccessRequestMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetJobTitleID(v)
 		return nil
+	case accessrequest.FieldSubmittedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubmittedByID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest field %s", name)
 }
@@ -1658,6 +1750,9 @@ func (m *AccessRequestMutation) ClearedFields() []string {
 	if m.FieldCleared(accessrequest.FieldJobTitleID) {
 		fields = append(fields, accessrequest.FieldJobTitleID)
 	}
+	if m.FieldCleared(accessrequest.FieldSubmittedByID) {
+		fields = append(fields, accessrequest.FieldSubmittedByID)
+	}
 	return fields
 }
 
@@ -1695,6 +1790,9 @@ func (m *AccessRequestMutation) ClearField(name string) error {
 		return nil
 	case accessrequest.FieldJobTitleID:
 		m.ClearJobTitleID()
+		return nil
+	case accessrequest.FieldSubmittedByID:
+		m.ClearSubmittedByID()
 		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest nullable field %s", name)
@@ -1758,13 +1856,16 @@ func (m *AccessRequestMutation) ResetField(name string) error {
 	case accessrequest.FieldJobTitleID:
 		m.ResetJobTitleID()
 		return nil
+	case accessrequest.FieldSubmittedByID:
+		m.ResetSubmittedByID()
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccessRequestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.requester != nil {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -1779,6 +1880,9 @@ func (m *AccessRequestMutation) AddedEdges() []string {
 	}
 	if m.job_title != nil {
 		edges = append(edges, accessrequest.EdgeJobTitle)
+	}
+	if m.submitted_by != nil {
+		edges = append(edges, accessrequest.EdgeSubmittedBy)
 	}
 	if m.items != nil {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -1816,6 +1920,10 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 		if id := m.job_title; id != nil {
 			return []ent.Value{*id}
 		}
+	case accessrequest.EdgeSubmittedBy:
+		if id := m.submitted_by; id != nil {
+			return []ent.Value{*id}
+		}
 	case accessrequest.EdgeItems:
 		ids := make([]ent.Value, 0, len(m.items))
 		for id := range m.items {
@@ -1840,7 +1948,7 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccessRequestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removeditems != nil {
 		edges = append(edges, accessrequest.EdgeItems)
 	}
@@ -1881,7 +1989,7 @@ func (m *AccessRequestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccessRequestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedrequester {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -1896,6 +2004,9 @@ func (m *AccessRequestMutation) ClearedEdges() []string {
 	}
 	if m.clearedjob_title {
 		edges = append(edges, accessrequest.EdgeJobTitle)
+	}
+	if m.clearedsubmitted_by {
+		edges = append(edges, accessrequest.EdgeSubmittedBy)
 	}
 	if m.cleareditems {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -1923,6 +2034,8 @@ func (m *AccessRequestMutation) EdgeCleared(name string) bool {
 		return m.clearedrole
 	case accessrequest.EdgeJobTitle:
 		return m.clearedjob_title
+	case accessrequest.EdgeSubmittedBy:
+		return m.clearedsubmitted_by
 	case accessrequest.EdgeItems:
 		return m.cleareditems
 	case accessrequest.EdgeAuditEvents:
@@ -1952,6 +2065,9 @@ func (m *AccessRequestMutation) ClearEdge(name string) error {
 	case accessrequest.EdgeJobTitle:
 		m.ClearJobTitle()
 		return nil
+	case accessrequest.EdgeSubmittedBy:
+		m.ClearSubmittedBy()
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest unique edge %s", name)
 }
@@ -1975,6 +2091,9 @@ func (m *AccessRequestMutation) ResetEdge(name string) error {
 	case accessrequest.EdgeJobTitle:
 		m.ResetJobTitle()
 		return nil
+	case accessrequest.EdgeSubmittedBy:
+		m.ResetSubmittedBy()
+		return nil
 	case accessrequest.EdgeItems:
 		m.ResetItems()
 		return nil
@@ -1991,24 +2110,26 @@ func (m *AccessRequestMutation) ResetEdge(name string) error {
 // ApiTokenMutation represents an operation that mutates the ApiToken nodes in the graph.
 type ApiTokenMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *pulid.ID
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	prefix        *string
-	hash          *string
-	scope         *enum.TokenScope
-	expires_at    *time.Time
-	last_used_at  *time.Time
-	revoked_at    *time.Time
-	clearedFields map[string]struct{}
-	owner         *pulid.ID
-	clearedowner  bool
-	done          bool
-	oldValue      func(context.Context) (*ApiToken, error)
-	predicates    []predicate.ApiToken
+	op                Op
+	typ               string
+	id                *pulid.ID
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	prefix            *string
+	hash              *string
+	scope             *enum.TokenScope
+	expires_at        *time.Time
+	last_used_at      *time.Time
+	revoked_at        *time.Time
+	clearedFields     map[string]struct{}
+	owner             *pulid.ID
+	clearedowner      bool
+	created_by        *pulid.ID
+	clearedcreated_by bool
+	done              bool
+	oldValue          func(context.Context) (*ApiToken, error)
+	predicates        []predicate.ApiToken
 }
 
 var _ ent.Mutation = (*ApiTokenMutation)(nil)
@@ -2514,6 +2635,55 @@ func (m *ApiTokenMutation) ResetOwnerID() {
 	m.owner = nil
 }
 
+// SetCreatedByID sets the "created_by_id" field.
+func (m *ApiTokenMutation) SetCreatedByID(pu pulid.ID) {
+	m.created_by = &pu
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *ApiTokenMutation) CreatedByID() (r pulid.ID, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the ApiToken entity.
+// If the ApiToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApiTokenMutation) OldCreatedByID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *ApiTokenMutation) ClearCreatedByID() {
+	m.created_by = nil
+	m.clearedFields[apitoken.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *ApiTokenMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[apitoken.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *ApiTokenMutation) ResetCreatedByID() {
+	m.created_by = nil
+	delete(m.clearedFields, apitoken.FieldCreatedByID)
+}
+
 // ClearOwner clears the "owner" edge to the User entity.
 func (m *ApiTokenMutation) ClearOwner() {
 	m.clearedowner = true
@@ -2539,6 +2709,33 @@ func (m *ApiTokenMutation) OwnerIDs() (ids []pulid.ID) {
 func (m *ApiTokenMutation) ResetOwner() {
 	m.owner = nil
 	m.clearedowner = false
+}
+
+// ClearCreatedBy clears the "created_by" edge to the User entity.
+func (m *ApiTokenMutation) ClearCreatedBy() {
+	m.clearedcreated_by = true
+	m.clearedFields[apitoken.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByCleared reports if the "created_by" edge to the User entity was cleared.
+func (m *ApiTokenMutation) CreatedByCleared() bool {
+	return m.CreatedByIDCleared() || m.clearedcreated_by
+}
+
+// CreatedByIDs returns the "created_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CreatedByID instead. It exists only for internal usage by the builders.
+func (m *ApiTokenMutation) CreatedByIDs() (ids []pulid.ID) {
+	if id := m.created_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCreatedBy resets all changes to the "created_by" edge.
+func (m *ApiTokenMutation) ResetCreatedBy() {
+	m.created_by = nil
+	m.clearedcreated_by = false
 }
 
 // Where appends a list predicates to the ApiTokenMutation builder.
@@ -2575,7 +2772,7 @@ func (m *ApiTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ApiTokenMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, apitoken.FieldCreatedAt)
 	}
@@ -2606,6 +2803,9 @@ func (m *ApiTokenMutation) Fields() []string {
 	if m.owner != nil {
 		fields = append(fields, apitoken.FieldOwnerID)
 	}
+	if m.created_by != nil {
+		fields = append(fields, apitoken.FieldCreatedByID)
+	}
 	return fields
 }
 
@@ -2634,6 +2834,8 @@ func (m *ApiTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.RevokedAt()
 	case apitoken.FieldOwnerID:
 		return m.OwnerID()
+	case apitoken.FieldCreatedByID:
+		return m.CreatedByID()
 	}
 	return nil, false
 }
@@ -2663,6 +2865,8 @@ func (m *ApiTokenMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldRevokedAt(ctx)
 	case apitoken.FieldOwnerID:
 		return m.OldOwnerID(ctx)
+	case apitoken.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
 	}
 	return nil, fmt.Errorf("unknown ApiToken field %s", name)
 }
@@ -2742,6 +2946,13 @@ func (m *ApiTokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetOwnerID(v)
 		return nil
+	case apitoken.FieldCreatedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ApiToken field %s", name)
 }
@@ -2781,6 +2992,9 @@ func (m *ApiTokenMutation) ClearedFields() []string {
 	if m.FieldCleared(apitoken.FieldRevokedAt) {
 		fields = append(fields, apitoken.FieldRevokedAt)
 	}
+	if m.FieldCleared(apitoken.FieldCreatedByID) {
+		fields = append(fields, apitoken.FieldCreatedByID)
+	}
 	return fields
 }
 
@@ -2803,6 +3017,9 @@ func (m *ApiTokenMutation) ClearField(name string) error {
 		return nil
 	case apitoken.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case apitoken.FieldCreatedByID:
+		m.ClearCreatedByID()
 		return nil
 	}
 	return fmt.Errorf("unknown ApiToken nullable field %s", name)
@@ -2842,15 +3059,21 @@ func (m *ApiTokenMutation) ResetField(name string) error {
 	case apitoken.FieldOwnerID:
 		m.ResetOwnerID()
 		return nil
+	case apitoken.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
 	}
 	return fmt.Errorf("unknown ApiToken field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ApiTokenMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.owner != nil {
 		edges = append(edges, apitoken.EdgeOwner)
+	}
+	if m.created_by != nil {
+		edges = append(edges, apitoken.EdgeCreatedBy)
 	}
 	return edges
 }
@@ -2863,13 +3086,17 @@ func (m *ApiTokenMutation) AddedIDs(name string) []ent.Value {
 		if id := m.owner; id != nil {
 			return []ent.Value{*id}
 		}
+	case apitoken.EdgeCreatedBy:
+		if id := m.created_by; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ApiTokenMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	return edges
 }
 
@@ -2881,9 +3108,12 @@ func (m *ApiTokenMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ApiTokenMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedowner {
 		edges = append(edges, apitoken.EdgeOwner)
+	}
+	if m.clearedcreated_by {
+		edges = append(edges, apitoken.EdgeCreatedBy)
 	}
 	return edges
 }
@@ -2894,6 +3124,8 @@ func (m *ApiTokenMutation) EdgeCleared(name string) bool {
 	switch name {
 	case apitoken.EdgeOwner:
 		return m.clearedowner
+	case apitoken.EdgeCreatedBy:
+		return m.clearedcreated_by
 	}
 	return false
 }
@@ -2905,6 +3137,9 @@ func (m *ApiTokenMutation) ClearEdge(name string) error {
 	case apitoken.EdgeOwner:
 		m.ClearOwner()
 		return nil
+	case apitoken.EdgeCreatedBy:
+		m.ClearCreatedBy()
+		return nil
 	}
 	return fmt.Errorf("unknown ApiToken unique edge %s", name)
 }
@@ -2915,6 +3150,9 @@ func (m *ApiTokenMutation) ResetEdge(name string) error {
 	switch name {
 	case apitoken.EdgeOwner:
 		m.ResetOwner()
+		return nil
+	case apitoken.EdgeCreatedBy:
+		m.ResetCreatedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown ApiToken edge %s", name)
@@ -14677,6 +14915,7 @@ type UserMutation struct {
 	department                        *string
 	status                            *enum.UserStatus
 	platform_role                     *enum.PlatformRole
+	kind                              *enum.UserKind
 	delegate_from                     *time.Time
 	delegate_until                    *time.Time
 	clearedFields                     map[string]struct{}
@@ -14716,6 +14955,9 @@ type UserMutation struct {
 	api_tokens                        map[pulid.ID]struct{}
 	removedapi_tokens                 map[pulid.ID]struct{}
 	clearedapi_tokens                 bool
+	minted_api_tokens                 map[pulid.ID]struct{}
+	removedminted_api_tokens          map[pulid.ID]struct{}
+	clearedminted_api_tokens          bool
 	designated_stage_templates        map[pulid.ID]struct{}
 	removeddesignated_stage_templates map[pulid.ID]struct{}
 	cleareddesignated_stage_templates bool
@@ -15078,6 +15320,42 @@ func (m *UserMutation) OldPlatformRole(ctx context.Context) (v enum.PlatformRole
 // ResetPlatformRole resets all changes to the "platform_role" field.
 func (m *UserMutation) ResetPlatformRole() {
 	m.platform_role = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *UserMutation) SetKind(ek enum.UserKind) {
+	m.kind = &ek
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *UserMutation) Kind() (r enum.UserKind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldKind(ctx context.Context) (v enum.UserKind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *UserMutation) ResetKind() {
+	m.kind = nil
 }
 
 // SetManagerID sets the "manager_id" field.
@@ -15946,6 +16224,60 @@ func (m *UserMutation) ResetAPITokens() {
 	m.removedapi_tokens = nil
 }
 
+// AddMintedAPITokenIDs adds the "minted_api_tokens" edge to the ApiToken entity by ids.
+func (m *UserMutation) AddMintedAPITokenIDs(ids ...pulid.ID) {
+	if m.minted_api_tokens == nil {
+		m.minted_api_tokens = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.minted_api_tokens[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMintedAPITokens clears the "minted_api_tokens" edge to the ApiToken entity.
+func (m *UserMutation) ClearMintedAPITokens() {
+	m.clearedminted_api_tokens = true
+}
+
+// MintedAPITokensCleared reports if the "minted_api_tokens" edge to the ApiToken entity was cleared.
+func (m *UserMutation) MintedAPITokensCleared() bool {
+	return m.clearedminted_api_tokens
+}
+
+// RemoveMintedAPITokenIDs removes the "minted_api_tokens" edge to the ApiToken entity by IDs.
+func (m *UserMutation) RemoveMintedAPITokenIDs(ids ...pulid.ID) {
+	if m.removedminted_api_tokens == nil {
+		m.removedminted_api_tokens = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.minted_api_tokens, ids[i])
+		m.removedminted_api_tokens[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMintedAPITokens returns the removed IDs of the "minted_api_tokens" edge to the ApiToken entity.
+func (m *UserMutation) RemovedMintedAPITokensIDs() (ids []pulid.ID) {
+	for id := range m.removedminted_api_tokens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MintedAPITokensIDs returns the "minted_api_tokens" edge IDs in the mutation.
+func (m *UserMutation) MintedAPITokensIDs() (ids []pulid.ID) {
+	for id := range m.minted_api_tokens {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMintedAPITokens resets all changes to the "minted_api_tokens" edge.
+func (m *UserMutation) ResetMintedAPITokens() {
+	m.minted_api_tokens = nil
+	m.clearedminted_api_tokens = false
+	m.removedminted_api_tokens = nil
+}
+
 // AddDesignatedStageTemplateIDs adds the "designated_stage_templates" edge to the ReviewStageTemplate entity by ids.
 func (m *UserMutation) AddDesignatedStageTemplateIDs(ids ...pulid.ID) {
 	if m.designated_stage_templates == nil {
@@ -16034,7 +16366,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -16055,6 +16387,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.platform_role != nil {
 		fields = append(fields, user.FieldPlatformRole)
+	}
+	if m.kind != nil {
+		fields = append(fields, user.FieldKind)
 	}
 	if m.manager != nil {
 		fields = append(fields, user.FieldManagerID)
@@ -16093,6 +16428,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case user.FieldPlatformRole:
 		return m.PlatformRole()
+	case user.FieldKind:
+		return m.Kind()
 	case user.FieldManagerID:
 		return m.ManagerID()
 	case user.FieldJobTitleID:
@@ -16126,6 +16463,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldStatus(ctx)
 	case user.FieldPlatformRole:
 		return m.OldPlatformRole(ctx)
+	case user.FieldKind:
+		return m.OldKind(ctx)
 	case user.FieldManagerID:
 		return m.OldManagerID(ctx)
 	case user.FieldJobTitleID:
@@ -16193,6 +16532,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPlatformRole(v)
+		return nil
+	case user.FieldKind:
+		v, ok := value.(enum.UserKind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
 		return nil
 	case user.FieldManagerID:
 		v, ok := value.(pulid.ID)
@@ -16332,6 +16678,9 @@ func (m *UserMutation) ResetField(name string) error {
 	case user.FieldPlatformRole:
 		m.ResetPlatformRole()
 		return nil
+	case user.FieldKind:
+		m.ResetKind()
+		return nil
 	case user.FieldManagerID:
 		m.ResetManagerID()
 		return nil
@@ -16353,7 +16702,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.manager != nil {
 		edges = append(edges, user.EdgeManager)
 	}
@@ -16392,6 +16741,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.api_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
+	}
+	if m.minted_api_tokens != nil {
+		edges = append(edges, user.EdgeMintedAPITokens)
 	}
 	if m.designated_stage_templates != nil {
 		edges = append(edges, user.EdgeDesignatedStageTemplates)
@@ -16475,6 +16827,12 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeMintedAPITokens:
+		ids := make([]ent.Value, 0, len(m.minted_api_tokens))
+		for id := range m.minted_api_tokens {
+			ids = append(ids, id)
+		}
+		return ids
 	case user.EdgeDesignatedStageTemplates:
 		ids := make([]ent.Value, 0, len(m.designated_stage_templates))
 		for id := range m.designated_stage_templates {
@@ -16487,7 +16845,7 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.removedreports != nil {
 		edges = append(edges, user.EdgeReports)
 	}
@@ -16517,6 +16875,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedapi_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
+	}
+	if m.removedminted_api_tokens != nil {
+		edges = append(edges, user.EdgeMintedAPITokens)
 	}
 	if m.removeddesignated_stage_templates != nil {
 		edges = append(edges, user.EdgeDesignatedStageTemplates)
@@ -16588,6 +16949,12 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeMintedAPITokens:
+		ids := make([]ent.Value, 0, len(m.removedminted_api_tokens))
+		for id := range m.removedminted_api_tokens {
+			ids = append(ids, id)
+		}
+		return ids
 	case user.EdgeDesignatedStageTemplates:
 		ids := make([]ent.Value, 0, len(m.removeddesignated_stage_templates))
 		for id := range m.removeddesignated_stage_templates {
@@ -16600,7 +16967,7 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 14)
+	edges := make([]string, 0, 15)
 	if m.clearedmanager {
 		edges = append(edges, user.EdgeManager)
 	}
@@ -16640,6 +17007,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	if m.clearedapi_tokens {
 		edges = append(edges, user.EdgeAPITokens)
 	}
+	if m.clearedminted_api_tokens {
+		edges = append(edges, user.EdgeMintedAPITokens)
+	}
 	if m.cleareddesignated_stage_templates {
 		edges = append(edges, user.EdgeDesignatedStageTemplates)
 	}
@@ -16676,6 +17046,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedreview_tasks
 	case user.EdgeAPITokens:
 		return m.clearedapi_tokens
+	case user.EdgeMintedAPITokens:
+		return m.clearedminted_api_tokens
 	case user.EdgeDesignatedStageTemplates:
 		return m.cleareddesignated_stage_templates
 	}
@@ -16741,6 +17113,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeAPITokens:
 		m.ResetAPITokens()
+		return nil
+	case user.EdgeMintedAPITokens:
+		m.ResetMintedAPITokens()
 		return nil
 	case user.EdgeDesignatedStageTemplates:
 		m.ResetDesignatedStageTemplates()

@@ -34,6 +34,8 @@ type User struct {
 	Status enum.UserStatus `json:"status,omitempty"`
 	// PlatformRole holds the value of the "platform_role" field.
 	PlatformRole enum.PlatformRole `json:"platform_role,omitempty"`
+	// HUMAN for a person; SERVICE for an integration's account, which is never a manager, owner, reviewer, delegate or beneficiary
+	Kind enum.UserKind `json:"kind,omitempty"`
 	// ManagerID holds the value of the "manager_id" field.
 	ManagerID *pulid.ID `json:"manager_id,omitempty"`
 	// JobTitleID holds the value of the "job_title_id" field.
@@ -78,13 +80,15 @@ type UserEdges struct {
 	ReviewTasks []*ReviewTask `json:"review_tasks,omitempty"`
 	// APITokens holds the value of the api_tokens edge.
 	APITokens []*ApiToken `json:"api_tokens,omitempty"`
+	// MintedAPITokens holds the value of the minted_api_tokens edge.
+	MintedAPITokens []*ApiToken `json:"minted_api_tokens,omitempty"`
 	// DesignatedStageTemplates holds the value of the designated_stage_templates edge.
 	DesignatedStageTemplates []*ReviewStageTemplate `json:"designated_stage_templates,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [14]bool
+	loadedTypes [15]bool
 	// totalCount holds the count of the edges above.
-	totalCount [14]map[string]int
+	totalCount [15]map[string]int
 
 	namedReports                  map[string][]*User
 	namedDelegators               map[string][]*User
@@ -96,6 +100,7 @@ type UserEdges struct {
 	namedBeneficiaryRequests      map[string][]*AccessRequest
 	namedReviewTasks              map[string][]*ReviewTask
 	namedAPITokens                map[string][]*ApiToken
+	namedMintedAPITokens          map[string][]*ApiToken
 	namedDesignatedStageTemplates map[string][]*ReviewStageTemplate
 }
 
@@ -222,10 +227,19 @@ func (e UserEdges) APITokensOrErr() ([]*ApiToken, error) {
 	return nil, &NotLoadedError{edge: "api_tokens"}
 }
 
+// MintedAPITokensOrErr returns the MintedAPITokens value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) MintedAPITokensOrErr() ([]*ApiToken, error) {
+	if e.loadedTypes[13] {
+		return e.MintedAPITokens, nil
+	}
+	return nil, &NotLoadedError{edge: "minted_api_tokens"}
+}
+
 // DesignatedStageTemplatesOrErr returns the DesignatedStageTemplates value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) DesignatedStageTemplatesOrErr() ([]*ReviewStageTemplate, error) {
-	if e.loadedTypes[13] {
+	if e.loadedTypes[14] {
 		return e.DesignatedStageTemplates, nil
 	}
 	return nil, &NotLoadedError{edge: "designated_stage_templates"}
@@ -240,7 +254,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case user.FieldID:
 			values[i] = new(pulid.ID)
-		case user.FieldEmail, user.FieldName, user.FieldDepartment, user.FieldStatus, user.FieldPlatformRole:
+		case user.FieldEmail, user.FieldName, user.FieldDepartment, user.FieldStatus, user.FieldPlatformRole, user.FieldKind:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDelegateFrom, user.FieldDelegateUntil:
 			values[i] = new(sql.NullTime)
@@ -306,6 +320,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field platform_role", values[i])
 			} else if value.Valid {
 				_m.PlatformRole = enum.PlatformRole(value.String)
+			}
+		case user.FieldKind:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field kind", values[i])
+			} else if value.Valid {
+				_m.Kind = enum.UserKind(value.String)
 			}
 		case user.FieldManagerID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -420,6 +440,11 @@ func (_m *User) QueryAPITokens() *ApiTokenQuery {
 	return NewUserClient(_m.config).QueryAPITokens(_m)
 }
 
+// QueryMintedAPITokens queries the "minted_api_tokens" edge of the User entity.
+func (_m *User) QueryMintedAPITokens() *ApiTokenQuery {
+	return NewUserClient(_m.config).QueryMintedAPITokens(_m)
+}
+
 // QueryDesignatedStageTemplates queries the "designated_stage_templates" edge of the User entity.
 func (_m *User) QueryDesignatedStageTemplates() *ReviewStageTemplateQuery {
 	return NewUserClient(_m.config).QueryDesignatedStageTemplates(_m)
@@ -468,6 +493,9 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("platform_role=")
 	builder.WriteString(fmt.Sprintf("%v", _m.PlatformRole))
+	builder.WriteString(", ")
+	builder.WriteString("kind=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Kind))
 	builder.WriteString(", ")
 	if v := _m.ManagerID; v != nil {
 		builder.WriteString("manager_id=")
@@ -734,6 +762,30 @@ func (_m *User) appendNamedAPITokens(name string, edges ...*ApiToken) {
 		_m.Edges.namedAPITokens[name] = []*ApiToken{}
 	} else {
 		_m.Edges.namedAPITokens[name] = append(_m.Edges.namedAPITokens[name], edges...)
+	}
+}
+
+// NamedMintedAPITokens returns the MintedAPITokens named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedMintedAPITokens(name string) ([]*ApiToken, error) {
+	if _m.Edges.namedMintedAPITokens == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedMintedAPITokens[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedMintedAPITokens(name string, edges ...*ApiToken) {
+	if _m.Edges.namedMintedAPITokens == nil {
+		_m.Edges.namedMintedAPITokens = make(map[string][]*ApiToken)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedMintedAPITokens[name] = []*ApiToken{}
+	} else {
+		_m.Edges.namedMintedAPITokens[name] = append(_m.Edges.namedMintedAPITokens[name], edges...)
 	}
 }
 

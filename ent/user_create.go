@@ -116,6 +116,20 @@ func (_c *UserCreate) SetNillablePlatformRole(v *enum.PlatformRole) *UserCreate 
 	return _c
 }
 
+// SetKind sets the "kind" field.
+func (_c *UserCreate) SetKind(v enum.UserKind) *UserCreate {
+	_c.mutation.SetKind(v)
+	return _c
+}
+
+// SetNillableKind sets the "kind" field if the given value is not nil.
+func (_c *UserCreate) SetNillableKind(v *enum.UserKind) *UserCreate {
+	if v != nil {
+		_c.SetKind(*v)
+	}
+	return _c
+}
+
 // SetManagerID sets the "manager_id" field.
 func (_c *UserCreate) SetManagerID(v pulid.ID) *UserCreate {
 	_c.mutation.SetManagerID(v)
@@ -365,6 +379,21 @@ func (_c *UserCreate) AddAPITokens(v ...*ApiToken) *UserCreate {
 	return _c.AddAPITokenIDs(ids...)
 }
 
+// AddMintedAPITokenIDs adds the "minted_api_tokens" edge to the ApiToken entity by IDs.
+func (_c *UserCreate) AddMintedAPITokenIDs(ids ...pulid.ID) *UserCreate {
+	_c.mutation.AddMintedAPITokenIDs(ids...)
+	return _c
+}
+
+// AddMintedAPITokens adds the "minted_api_tokens" edges to the ApiToken entity.
+func (_c *UserCreate) AddMintedAPITokens(v ...*ApiToken) *UserCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddMintedAPITokenIDs(ids...)
+}
+
 // AddDesignatedStageTemplateIDs adds the "designated_stage_templates" edge to the ReviewStageTemplate entity by IDs.
 func (_c *UserCreate) AddDesignatedStageTemplateIDs(ids ...pulid.ID) *UserCreate {
 	_c.mutation.AddDesignatedStageTemplateIDs(ids...)
@@ -443,6 +472,10 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultPlatformRole
 		_c.mutation.SetPlatformRole(v)
 	}
+	if _, ok := _c.mutation.Kind(); !ok {
+		v := user.DefaultKind
+		_c.mutation.SetKind(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if user.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized user.DefaultID (forgotten import ent/runtime?)")
@@ -499,6 +532,14 @@ func (_c *UserCreate) check() error {
 	if v, ok := _c.mutation.PlatformRole(); ok {
 		if err := user.PlatformRoleValidator(v); err != nil {
 			return &ValidationError{Name: "platform_role", err: fmt.Errorf(`ent: validator failed for field "User.platform_role": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Kind(); !ok {
+		return &ValidationError{Name: "kind", err: errors.New(`ent: missing required field "User.kind"`)}
+	}
+	if v, ok := _c.mutation.Kind(); ok {
+		if err := user.KindValidator(v); err != nil {
+			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "User.kind": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -569,6 +610,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PlatformRole(); ok {
 		_spec.SetField(user.FieldPlatformRole, field.TypeEnum, value)
 		_node.PlatformRole = value
+	}
+	if value, ok := _c.mutation.Kind(); ok {
+		_spec.SetField(user.FieldKind, field.TypeEnum, value)
+		_node.Kind = value
 	}
 	if value, ok := _c.mutation.DelegateFrom(); ok {
 		_spec.SetField(user.FieldDelegateFrom, field.TypeTime, value)
@@ -779,6 +824,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Inverse: true,
 			Table:   user.APITokensTable,
 			Columns: []string{user.APITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.MintedAPITokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
@@ -1038,6 +1099,9 @@ func (u *UserUpsertOne) UpdateNewValues() *UserUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(user.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.Kind(); exists {
+			s.SetIgnore(user.FieldKind)
 		}
 	}))
 	return u
@@ -1444,6 +1508,9 @@ func (u *UserUpsertBulk) UpdateNewValues() *UserUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(user.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.Kind(); exists {
+				s.SetIgnore(user.FieldKind)
 			}
 		}
 	}))

@@ -48,6 +48,7 @@ type UserQuery struct {
 	withBeneficiaryRequests           *AccessRequestQuery
 	withReviewTasks                   *ReviewTaskQuery
 	withAPITokens                     *ApiTokenQuery
+	withMintedAPITokens               *ApiTokenQuery
 	withDesignatedStageTemplates      *ReviewStageTemplateQuery
 	loadTotal                         []func(context.Context, []*User) error
 	modifiers                         []func(*sql.Selector)
@@ -61,6 +62,7 @@ type UserQuery struct {
 	withNamedBeneficiaryRequests      map[string]*AccessRequestQuery
 	withNamedReviewTasks              map[string]*ReviewTaskQuery
 	withNamedAPITokens                map[string]*ApiTokenQuery
+	withNamedMintedAPITokens          map[string]*ApiTokenQuery
 	withNamedDesignatedStageTemplates map[string]*ReviewStageTemplateQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -384,6 +386,28 @@ func (_q *UserQuery) QueryAPITokens() *ApiTokenQuery {
 	return query
 }
 
+// QueryMintedAPITokens chains the current query on the "minted_api_tokens" edge.
+func (_q *UserQuery) QueryMintedAPITokens() *ApiTokenQuery {
+	query := (&ApiTokenClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(apitoken.Table, apitoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, user.MintedAPITokensTable, user.MintedAPITokensColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryDesignatedStageTemplates chains the current query on the "designated_stage_templates" edge.
 func (_q *UserQuery) QueryDesignatedStageTemplates() *ReviewStageTemplateQuery {
 	query := (&ReviewStageTemplateClient{config: _q.config}).Query()
@@ -611,6 +635,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withBeneficiaryRequests:      _q.withBeneficiaryRequests.Clone(),
 		withReviewTasks:              _q.withReviewTasks.Clone(),
 		withAPITokens:                _q.withAPITokens.Clone(),
+		withMintedAPITokens:          _q.withMintedAPITokens.Clone(),
 		withDesignatedStageTemplates: _q.withDesignatedStageTemplates.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -761,6 +786,17 @@ func (_q *UserQuery) WithAPITokens(opts ...func(*ApiTokenQuery)) *UserQuery {
 	return _q
 }
 
+// WithMintedAPITokens tells the query-builder to eager-load the nodes that are connected to
+// the "minted_api_tokens" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithMintedAPITokens(opts ...func(*ApiTokenQuery)) *UserQuery {
+	query := (&ApiTokenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withMintedAPITokens = query
+	return _q
+}
+
 // WithDesignatedStageTemplates tells the query-builder to eager-load the nodes that are connected to
 // the "designated_stage_templates" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *UserQuery) WithDesignatedStageTemplates(opts ...func(*ReviewStageTemplateQuery)) *UserQuery {
@@ -856,7 +892,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [14]bool{
+		loadedTypes = [15]bool{
 			_q.withManager != nil,
 			_q.withReports != nil,
 			_q.withJobTitle != nil,
@@ -870,6 +906,7 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			_q.withBeneficiaryRequests != nil,
 			_q.withReviewTasks != nil,
 			_q.withAPITokens != nil,
+			_q.withMintedAPITokens != nil,
 			_q.withDesignatedStageTemplates != nil,
 		}
 	)
@@ -982,6 +1019,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withMintedAPITokens; query != nil {
+		if err := _q.loadMintedAPITokens(ctx, query, nodes,
+			func(n *User) { n.Edges.MintedAPITokens = []*ApiToken{} },
+			func(n *User, e *ApiToken) { n.Edges.MintedAPITokens = append(n.Edges.MintedAPITokens, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withDesignatedStageTemplates; query != nil {
 		if err := _q.loadDesignatedStageTemplates(ctx, query, nodes,
 			func(n *User) { n.Edges.DesignatedStageTemplates = []*ReviewStageTemplate{} },
@@ -1058,6 +1102,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAPITokens(ctx, query, nodes,
 			func(n *User) { n.appendNamedAPITokens(name) },
 			func(n *User, e *ApiToken) { n.appendNamedAPITokens(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedMintedAPITokens {
+		if err := _q.loadMintedAPITokens(ctx, query, nodes,
+			func(n *User) { n.appendNamedMintedAPITokens(name) },
+			func(n *User, e *ApiToken) { n.appendNamedMintedAPITokens(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1543,6 +1594,39 @@ func (_q *UserQuery) loadAPITokens(ctx context.Context, query *ApiTokenQuery, no
 	}
 	return nil
 }
+func (_q *UserQuery) loadMintedAPITokens(ctx context.Context, query *ApiTokenQuery, nodes []*User, init func(*User), assign func(*User, *ApiToken)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[pulid.ID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(apitoken.FieldCreatedByID)
+	}
+	query.Where(predicate.ApiToken(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.MintedAPITokensColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CreatedByID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "created_by_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "created_by_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *UserQuery) loadDesignatedStageTemplates(ctx context.Context, query *ReviewStageTemplateQuery, nodes []*User, init func(*User), assign func(*User, *ReviewStageTemplate)) error {
 	edgeIDs := make([]driver.Value, len(nodes))
 	byID := make(map[pulid.ID]*User)
@@ -1864,6 +1948,20 @@ func (_q *UserQuery) WithNamedAPITokens(name string, opts ...func(*ApiTokenQuery
 		_q.withNamedAPITokens = make(map[string]*ApiTokenQuery)
 	}
 	_q.withNamedAPITokens[name] = query
+	return _q
+}
+
+// WithNamedMintedAPITokens tells the query-builder to eager-load the nodes that are connected to the "minted_api_tokens"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedMintedAPITokens(name string, opts ...func(*ApiTokenQuery)) *UserQuery {
+	query := (&ApiTokenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedMintedAPITokens == nil {
+		_q.withNamedMintedAPITokens = make(map[string]*ApiTokenQuery)
+	}
+	_q.withNamedMintedAPITokens[name] = query
 	return _q
 }
 

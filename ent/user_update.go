@@ -380,6 +380,21 @@ func (_u *UserUpdate) AddAPITokens(v ...*ApiToken) *UserUpdate {
 	return _u.AddAPITokenIDs(ids...)
 }
 
+// AddMintedAPITokenIDs adds the "minted_api_tokens" edge to the ApiToken entity by IDs.
+func (_u *UserUpdate) AddMintedAPITokenIDs(ids ...pulid.ID) *UserUpdate {
+	_u.mutation.AddMintedAPITokenIDs(ids...)
+	return _u
+}
+
+// AddMintedAPITokens adds the "minted_api_tokens" edges to the ApiToken entity.
+func (_u *UserUpdate) AddMintedAPITokens(v ...*ApiToken) *UserUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMintedAPITokenIDs(ids...)
+}
+
 // AddDesignatedStageTemplateIDs adds the "designated_stage_templates" edge to the ReviewStageTemplate entity by IDs.
 func (_u *UserUpdate) AddDesignatedStageTemplateIDs(ids ...pulid.ID) *UserUpdate {
 	_u.mutation.AddDesignatedStageTemplateIDs(ids...)
@@ -626,6 +641,27 @@ func (_u *UserUpdate) RemoveAPITokens(v ...*ApiToken) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPITokenIDs(ids...)
+}
+
+// ClearMintedAPITokens clears all "minted_api_tokens" edges to the ApiToken entity.
+func (_u *UserUpdate) ClearMintedAPITokens() *UserUpdate {
+	_u.mutation.ClearMintedAPITokens()
+	return _u
+}
+
+// RemoveMintedAPITokenIDs removes the "minted_api_tokens" edge to ApiToken entities by IDs.
+func (_u *UserUpdate) RemoveMintedAPITokenIDs(ids ...pulid.ID) *UserUpdate {
+	_u.mutation.RemoveMintedAPITokenIDs(ids...)
+	return _u
+}
+
+// RemoveMintedAPITokens removes "minted_api_tokens" edges to ApiToken entities.
+func (_u *UserUpdate) RemoveMintedAPITokens(v ...*ApiToken) *UserUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMintedAPITokenIDs(ids...)
 }
 
 // ClearDesignatedStageTemplates clears all "designated_stage_templates" edges to the ReviewStageTemplate entity.
@@ -1300,6 +1336,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.MintedAPITokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMintedAPITokensIDs(); len(nodes) > 0 && !_u.mutation.MintedAPITokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MintedAPITokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.DesignatedStageTemplatesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -1706,6 +1787,21 @@ func (_u *UserUpdateOne) AddAPITokens(v ...*ApiToken) *UserUpdateOne {
 	return _u.AddAPITokenIDs(ids...)
 }
 
+// AddMintedAPITokenIDs adds the "minted_api_tokens" edge to the ApiToken entity by IDs.
+func (_u *UserUpdateOne) AddMintedAPITokenIDs(ids ...pulid.ID) *UserUpdateOne {
+	_u.mutation.AddMintedAPITokenIDs(ids...)
+	return _u
+}
+
+// AddMintedAPITokens adds the "minted_api_tokens" edges to the ApiToken entity.
+func (_u *UserUpdateOne) AddMintedAPITokens(v ...*ApiToken) *UserUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddMintedAPITokenIDs(ids...)
+}
+
 // AddDesignatedStageTemplateIDs adds the "designated_stage_templates" edge to the ReviewStageTemplate entity by IDs.
 func (_u *UserUpdateOne) AddDesignatedStageTemplateIDs(ids ...pulid.ID) *UserUpdateOne {
 	_u.mutation.AddDesignatedStageTemplateIDs(ids...)
@@ -1952,6 +2048,27 @@ func (_u *UserUpdateOne) RemoveAPITokens(v ...*ApiToken) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPITokenIDs(ids...)
+}
+
+// ClearMintedAPITokens clears all "minted_api_tokens" edges to the ApiToken entity.
+func (_u *UserUpdateOne) ClearMintedAPITokens() *UserUpdateOne {
+	_u.mutation.ClearMintedAPITokens()
+	return _u
+}
+
+// RemoveMintedAPITokenIDs removes the "minted_api_tokens" edge to ApiToken entities by IDs.
+func (_u *UserUpdateOne) RemoveMintedAPITokenIDs(ids ...pulid.ID) *UserUpdateOne {
+	_u.mutation.RemoveMintedAPITokenIDs(ids...)
+	return _u
+}
+
+// RemoveMintedAPITokens removes "minted_api_tokens" edges to ApiToken entities.
+func (_u *UserUpdateOne) RemoveMintedAPITokens(v ...*ApiToken) *UserUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveMintedAPITokenIDs(ids...)
 }
 
 // ClearDesignatedStageTemplates clears all "designated_stage_templates" edges to the ReviewStageTemplate entity.
@@ -2646,6 +2763,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Inverse: true,
 			Table:   user.APITokensTable,
 			Columns: []string{user.APITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.MintedAPITokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedMintedAPITokensIDs(); len(nodes) > 0 && !_u.mutation.MintedAPITokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.MintedAPITokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: true,
+			Table:   user.MintedAPITokensTable,
+			Columns: []string{user.MintedAPITokensColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apitoken.FieldID, field.TypeString),

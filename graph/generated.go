@@ -70,6 +70,8 @@ type ComplexityRoot struct {
 		RoleID              func(childComplexity int) int
 		Status              func(childComplexity int) int
 		SubmittedAt         func(childComplexity int) int
+		SubmittedBy         func(childComplexity int) int
+		SubmittedByID       func(childComplexity int) int
 		Tasks               func(childComplexity int) int
 		Threshold           func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
@@ -99,17 +101,19 @@ type ComplexityRoot struct {
 	}
 
 	ApiToken struct {
-		CreatedAt  func(childComplexity int) int
-		ExpiresAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		LastUsedAt func(childComplexity int) int
-		Name       func(childComplexity int) int
-		Owner      func(childComplexity int) int
-		OwnerID    func(childComplexity int) int
-		Prefix     func(childComplexity int) int
-		RevokedAt  func(childComplexity int) int
-		Scope      func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		CreatedByID func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastUsedAt  func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Owner       func(childComplexity int) int
+		OwnerID     func(childComplexity int) int
+		Prefix      func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
+		Scope       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
 	}
 
 	ApiTokenConnection struct {
@@ -614,8 +618,10 @@ type ComplexityRoot struct {
 		Identities               func(childComplexity int) int
 		JobTitle                 func(childComplexity int) int
 		JobTitleID               func(childComplexity int) int
+		Kind                     func(childComplexity int) int
 		Manager                  func(childComplexity int) int
 		ManagerID                func(childComplexity int) int
+		MintedAPITokens          func(childComplexity int) int
 		Name                     func(childComplexity int) int
 		OwnedApplications        func(childComplexity int) int
 		OwnedEntitlements        func(childComplexity int) int
@@ -871,6 +877,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.SubmittedAt(childComplexity), true
+	case "AccessRequest.submittedBy":
+		if e.ComplexityRoot.AccessRequest.SubmittedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.SubmittedBy(childComplexity), true
+	case "AccessRequest.submittedByID":
+		if e.ComplexityRoot.AccessRequest.SubmittedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.SubmittedByID(childComplexity), true
 	case "AccessRequest.tasks":
 		if e.ComplexityRoot.AccessRequest.Tasks == nil {
 			break
@@ -983,6 +1001,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApiToken.CreatedAt(childComplexity), true
+	case "ApiToken.createdBy":
+		if e.ComplexityRoot.ApiToken.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.CreatedBy(childComplexity), true
+	case "ApiToken.createdByID":
+		if e.ComplexityRoot.ApiToken.CreatedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiToken.CreatedByID(childComplexity), true
 	case "ApiToken.expiresAt":
 		if e.ComplexityRoot.ApiToken.ExpiresAt == nil {
 			break
@@ -3324,6 +3354,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.JobTitleID(childComplexity), true
+	case "User.kind":
+		if e.ComplexityRoot.User.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Kind(childComplexity), true
 	case "User.manager":
 		if e.ComplexityRoot.User.Manager == nil {
 			break
@@ -3336,6 +3372,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ManagerID(childComplexity), true
+	case "User.mintedAPITokens":
+		if e.ComplexityRoot.User.MintedAPITokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.MintedAPITokens(childComplexity), true
 	case "User.name":
 		if e.ComplexityRoot.User.Name == nil {
 			break
@@ -3723,11 +3765,16 @@ type AccessRequest implements Node {
   referenceUserID: ID
   roleID: ID
   jobTitleID: ID
+  """
+  the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester
+  """
+  submittedByID: ID
   requester: User!
   beneficiary: User!
   referenceUser: User
   role: Role
   jobTitle: JobTitle
+  submittedBy: User
   items: [RequestItem!]
   auditEvents: [AuditEvent!]
   tasks: [ReviewTask!]
@@ -4030,6 +4077,24 @@ input AccessRequestWhereInput {
   jobTitleIDEqualFold: ID
   jobTitleIDContainsFold: ID
   """
+  submitted_by_id field predicates
+  """
+  submittedByID: ID
+  submittedByIDNEQ: ID
+  submittedByIDIn: [ID!]
+  submittedByIDNotIn: [ID!]
+  submittedByIDGT: ID
+  submittedByIDGTE: ID
+  submittedByIDLT: ID
+  submittedByIDLTE: ID
+  submittedByIDContains: ID
+  submittedByIDHasPrefix: ID
+  submittedByIDHasSuffix: ID
+  submittedByIDIsNil: Boolean
+  submittedByIDNotNil: Boolean
+  submittedByIDEqualFold: ID
+  submittedByIDContainsFold: ID
+  """
   requester edge predicates
   """
   hasRequester: Boolean
@@ -4054,6 +4119,11 @@ input AccessRequestWhereInput {
   """
   hasJobTitle: Boolean
   hasJobTitleWith: [JobTitleWhereInput!]
+  """
+  submitted_by edge predicates
+  """
+  hasSubmittedBy: Boolean
+  hasSubmittedByWith: [UserWhereInput!]
 }
 type ApiToken implements Node {
   id: ID!
@@ -4069,7 +4139,12 @@ type ApiToken implements Node {
   lastUsedAt: Time
   revokedAt: Time
   ownerID: ID!
+  """
+  the person who minted the token: its owner, or the IT admin who minted it for a service account
+  """
+  createdByID: ID
   owner: User!
+  createdBy: User
 }
 """
 A connection to a list of items.
@@ -4258,10 +4333,33 @@ input ApiTokenWhereInput {
   ownerIDEqualFold: ID
   ownerIDContainsFold: ID
   """
+  created_by_id field predicates
+  """
+  createdByID: ID
+  createdByIDNEQ: ID
+  createdByIDIn: [ID!]
+  createdByIDNotIn: [ID!]
+  createdByIDGT: ID
+  createdByIDGTE: ID
+  createdByIDLT: ID
+  createdByIDLTE: ID
+  createdByIDContains: ID
+  createdByIDHasPrefix: ID
+  createdByIDHasSuffix: ID
+  createdByIDIsNil: Boolean
+  createdByIDNotNil: Boolean
+  createdByIDEqualFold: ID
+  createdByIDContainsFold: ID
+  """
   owner edge predicates
   """
   hasOwner: Boolean
   hasOwnerWith: [UserWhereInput!]
+  """
+  created_by edge predicates
+  """
+  hasCreatedBy: Boolean
+  hasCreatedByWith: [UserWhereInput!]
 }
 type Application implements Node {
   id: ID!
@@ -4935,6 +5033,10 @@ input CreateUserInput {
   department: String
   status: UserStatus
   platformRole: PlatformRole
+  """
+  HUMAN for a person; SERVICE for an integration's account, which is never a manager, owner, reviewer, delegate or beneficiary
+  """
+  kind: UserKind
   managerID: ID
   jobTitleID: ID
 }
@@ -7329,6 +7431,10 @@ type User implements Node {
   department: String!
   status: UserStatus!
   platformRole: PlatformRole!
+  """
+  HUMAN for a person; SERVICE for an integration's account, which is never a manager, owner, reviewer, delegate or beneficiary
+  """
+  kind: UserKind!
   managerID: ID
   jobTitleID: ID
   delegateID: ID
@@ -7347,6 +7453,7 @@ type User implements Node {
   beneficiaryRequests: [AccessRequest!]
   reviewTasks: [ReviewTask!]
   apiTokens: [ApiToken!]
+  mintedAPITokens: [ApiToken!]
   designatedStageTemplates: [ReviewStageTemplate!]
 }
 """
@@ -7380,6 +7487,13 @@ type UserEdge {
   cursor: Cursor!
 }
 """
+UserKind is enum for the field kind
+"""
+enum UserKind @goModel(model: "gatehouse/ent/schema/enum.UserKind") {
+  HUMAN
+  SERVICE
+}
+"""
 Ordering options for User connections
 """
 input UserOrder {
@@ -7403,6 +7517,7 @@ enum UserOrderField {
   DEPARTMENT
   STATUS
   PLATFORM_ROLE
+  KIND
 }
 """
 UserStatus is enum for the field status
@@ -7514,6 +7629,13 @@ input UserWhereInput {
   platformRoleNEQ: PlatformRole
   platformRoleIn: [PlatformRole!]
   platformRoleNotIn: [PlatformRole!]
+  """
+  kind field predicates
+  """
+  kind: UserKind
+  kindNEQ: UserKind
+  kindIn: [UserKind!]
+  kindNotIn: [UserKind!]
   """
   manager_id field predicates
   """
@@ -7670,12 +7792,19 @@ input CreateApiTokenInput {
   scope: TokenScope!
   "When the token stops working; null for no expiry."
   expiresAt: Time
-  "The user the token acts as; IT admins only. Default: the viewer."
+  """
+  The user the token acts as. Default, and the only choice for most callers:
+  the viewer. An IT admin may name a service account (a user of kind
+  SERVICE); naming another person is FORBIDDEN, since the token would let its
+  minter act and review as them.
+  """
   ownerID: ID
 }
 
 """
 A newly created API token. The token is shown here once and never again.
+The record names its owner and the person who minted it (createdBy); every
+call made with the token is held to the self-review rules of both.
 """
 type CreatedApiToken {
   token: String!
@@ -7683,7 +7812,7 @@ type CreatedApiToken {
 }
 
 type Mutation {
-  "Creates a user. IT_ADMIN only."
+  "Creates a user: a person, or a service account (kind: SERVICE) for integrations. IT_ADMIN only."
   createUser(input: CreateUserInput!): User!
   "Updates a user; status TERMINATED stops their tokens at once. IT_ADMIN only."
   updateUser(id: ID!, input: UpdateUserInput!): User!
@@ -7698,7 +7827,12 @@ type Mutation {
   createReviewStageTemplate(input: CreateReviewStageTemplateInput!): ReviewStageTemplate!
   "Deletes a stage template and returns its ID."
   deleteReviewStageTemplate(id: ID!): ID!
-  "Creates an API token: for the viewer, or for anyone by an IT admin."
+  """
+  Creates an API token for the viewer, or, by an IT admin, for a service
+  account; records the viewer as its minter (createdBy). Service accounts'
+  tokens do not create tokens. FORBIDDEN for a READ token, a service
+  account's token, or an owner who is another person.
+  """
   createApiToken(input: CreateApiTokenInput!): CreatedApiToken!
   "Revokes an API token: its owner or an IT admin."
   revokeApiToken(id: ID!): ApiToken!
@@ -7774,11 +7908,11 @@ extend type Query {
 extend type Mutation {
   "Submits a request as the viewer. Errors: INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
-  "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN, CONFLICT."
+  "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
   "Decides several tasks at once, all or nothing."
   decideReviewTasks(ids: [ID!]!, decision: Decision!, comment: String): [ReviewTask!]!
-  "Moves a pending task to another reviewer: by its assignee or an IT admin."
+  "Moves a pending task to another reviewer: by its assignee or an IT admin, with a reason (comment, required: INVALID_INPUT naming comment when empty) recorded in the TASK_REASSIGNED audit event. The new reviewer passes the reviewer exclusions (not the requester, the beneficiary, the submitter, a service account, a TERMINATED user, an earlier reviewer of the item, nor the caller or the minter of the caller's token): INVALID_INPUT naming toUserId."
   reassignReviewTask(id: ID!, toUserId: ID!, comment: String): ReviewTask!
   "Sets (or, with userId null, clears) the viewer's delegate for reviews."
   setDelegate(userId: ID, from: Time, until: Time): User!
@@ -7943,6 +8077,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_roleID(ctx, field)
 	case "jobTitleID":
 		return ec.fieldContext_AccessRequest_jobTitleID(ctx, field)
+	case "submittedByID":
+		return ec.fieldContext_AccessRequest_submittedByID(ctx, field)
 	case "requester":
 		return ec.fieldContext_AccessRequest_requester(ctx, field)
 	case "beneficiary":
@@ -7953,6 +8089,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_role(ctx, field)
 	case "jobTitle":
 		return ec.fieldContext_AccessRequest_jobTitle(ctx, field)
+	case "submittedBy":
+		return ec.fieldContext_AccessRequest_submittedBy(ctx, field)
 	case "items":
 		return ec.fieldContext_AccessRequest_items(ctx, field)
 	case "auditEvents":
@@ -8037,8 +8175,12 @@ func (ec *executionContext) childFields_ApiToken(ctx context.Context, field grap
 		return ec.fieldContext_ApiToken_revokedAt(ctx, field)
 	case "ownerID":
 		return ec.fieldContext_ApiToken_ownerID(ctx, field)
+	case "createdByID":
+		return ec.fieldContext_ApiToken_createdByID(ctx, field)
 	case "owner":
 		return ec.fieldContext_ApiToken_owner(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ApiToken_createdBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApiToken", field.Name)
 }
@@ -8897,6 +9039,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_status(ctx, field)
 	case "platformRole":
 		return ec.fieldContext_User_platformRole(ctx, field)
+	case "kind":
+		return ec.fieldContext_User_kind(ctx, field)
 	case "managerID":
 		return ec.fieldContext_User_managerID(ctx, field)
 	case "jobTitleID":
@@ -8933,6 +9077,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_reviewTasks(ctx, field)
 	case "apiTokens":
 		return ec.fieldContext_User_apiTokens(ctx, field)
+	case "mintedAPITokens":
+		return ec.fieldContext_User_mintedAPITokens(ctx, field)
 	case "designatedStageTemplates":
 		return ec.fieldContext_User_designatedStageTemplates(ctx, field)
 	}
@@ -10812,6 +10958,29 @@ func (ec *executionContext) fieldContext_AccessRequest_jobTitleID(_ context.Cont
 	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "ID")
 }
 
+func (ec *executionContext) _AccessRequest_submittedByID(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_submittedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_submittedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "ID")
+}
+
 func (ec *executionContext) _AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10967,6 +11136,38 @@ func (ec *executionContext) fieldContext_AccessRequest_jobTitle(_ context.Contex
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_JobTitle(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequest_submittedBy(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_submittedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_submittedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11788,6 +11989,29 @@ func (ec *executionContext) fieldContext_ApiToken_ownerID(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ApiToken", field, false, false, "ID")
 }
 
+func (ec *executionContext) _ApiToken_createdByID(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiToken_createdByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiToken_createdByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiToken", field, false, false, "ID")
+}
+
 func (ec *executionContext) _ApiToken_owner(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11808,6 +12032,38 @@ func (ec *executionContext) _ApiToken_owner(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_ApiToken_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApiToken",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ApiToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiToken_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiToken_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "ApiToken",
 		Field:      field,
@@ -21194,6 +21450,29 @@ func (ec *executionContext) fieldContext_User_platformRole(_ context.Context, fi
 	return graphql.NewScalarFieldContext("User", field, false, false, "PlatformRole")
 }
 
+func (ec *executionContext) _User_kind(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.UserKind) graphql.Marshaler {
+			return ec.marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "UserKind")
+}
+
 func (ec *executionContext) _User_managerID(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21713,6 +21992,38 @@ func (ec *executionContext) _User_apiTokens(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_User_apiTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_mintedAPITokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_mintedAPITokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MintedAPITokens(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ApiToken) graphql.Marshaler {
+			return ec.marshalOApiToken2ᚕᚖgatehouseᚋentᚐApiTokenᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_mintedAPITokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "User",
 		Field:      field,
@@ -23022,7 +23333,7 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24261,6 +24572,111 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 				return it, err
 			}
 			it.JobTitleIDContainsFold = data
+		case "submittedByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByID"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByID = data
+		case "submittedByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDNEQ = data
+		case "submittedByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDIn = data
+		case "submittedByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDNotIn = data
+		case "submittedByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDGT = data
+		case "submittedByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDGTE = data
+		case "submittedByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDLT = data
+		case "submittedByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDLTE = data
+		case "submittedByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDContains"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDContains = data
+		case "submittedByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDHasPrefix = data
+		case "submittedByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDHasSuffix = data
+		case "submittedByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDIsNil = data
+		case "submittedByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDNotNil = data
+		case "submittedByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDEqualFold = data
+		case "submittedByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("submittedByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubmittedByIDContainsFold = data
 		case "hasRequester":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRequester"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -24331,6 +24747,20 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 				return it, err
 			}
 			it.HasJobTitleWith = data
+		case "hasSubmittedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSubmittedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSubmittedBy = data
+		case "hasSubmittedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSubmittedByWith"))
+			data, err := ec.unmarshalOUserWhereInput2ᚕᚖgatehouseᚋentᚐUserWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasSubmittedByWith = data
 		}
 	}
 	return it, nil
@@ -24412,7 +24842,7 @@ func (ec *executionContext) unmarshalInputApiTokenWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "prefix", "prefixNEQ", "prefixIn", "prefixNotIn", "prefixGT", "prefixGTE", "prefixLT", "prefixLTE", "prefixContains", "prefixHasPrefix", "prefixHasSuffix", "prefixEqualFold", "prefixContainsFold", "scope", "scopeNEQ", "scopeIn", "scopeNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "ownerID", "ownerIDNEQ", "ownerIDIn", "ownerIDNotIn", "ownerIDGT", "ownerIDGTE", "ownerIDLT", "ownerIDLTE", "ownerIDContains", "ownerIDHasPrefix", "ownerIDHasSuffix", "ownerIDEqualFold", "ownerIDContainsFold", "hasOwner", "hasOwnerWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "prefix", "prefixNEQ", "prefixIn", "prefixNotIn", "prefixGT", "prefixGTE", "prefixLT", "prefixLTE", "prefixContains", "prefixHasPrefix", "prefixHasSuffix", "prefixEqualFold", "prefixContainsFold", "scope", "scopeNEQ", "scopeIn", "scopeNotIn", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "ownerID", "ownerIDNEQ", "ownerIDIn", "ownerIDNotIn", "ownerIDGT", "ownerIDGTE", "ownerIDLT", "ownerIDLTE", "ownerIDContains", "ownerIDHasPrefix", "ownerIDHasSuffix", "ownerIDEqualFold", "ownerIDContainsFold", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "hasOwner", "hasOwnerWith", "hasCreatedBy", "hasCreatedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25119,6 +25549,111 @@ func (ec *executionContext) unmarshalInputApiTokenWhereInput(ctx context.Context
 				return it, err
 			}
 			it.OwnerIDContainsFold = data
+		case "createdByID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByID"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByID = data
+		case "createdByIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNEQ = data
+		case "createdByIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIn = data
+		case "createdByIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotIn = data
+		case "createdByIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGT = data
+		case "createdByIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDGTE = data
+		case "createdByIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLT = data
+		case "createdByIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDLTE = data
+		case "createdByIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContains"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContains = data
+		case "createdByIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasPrefix = data
+		case "createdByIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDHasSuffix = data
+		case "createdByIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDIsNil = data
+		case "createdByIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDNotNil = data
+		case "createdByIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDEqualFold = data
+		case "createdByIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedByIDContainsFold = data
 		case "hasOwner":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasOwner"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -25133,6 +25668,20 @@ func (ec *executionContext) unmarshalInputApiTokenWhereInput(ctx context.Context
 				return it, err
 			}
 			it.HasOwnerWith = data
+		case "hasCreatedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCreatedBy"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCreatedBy = data
+		case "hasCreatedByWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCreatedByWith"))
+			data, err := ec.unmarshalOUserWhereInput2ᚕᚖgatehouseᚋentᚐUserWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasCreatedByWith = data
 		}
 	}
 	return it, nil
@@ -27973,7 +28522,7 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "managerID", "jobTitleID"}
+	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "kind", "managerID", "jobTitleID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28015,6 +28564,13 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.PlatformRole = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalOUserKind2ᚖgatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
 		case "managerID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managerID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -35605,7 +36161,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "department", "departmentNEQ", "departmentIn", "departmentNotIn", "departmentGT", "departmentGTE", "departmentLT", "departmentLTE", "departmentContains", "departmentHasPrefix", "departmentHasSuffix", "departmentEqualFold", "departmentContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "platformRole", "platformRoleNEQ", "platformRoleIn", "platformRoleNotIn", "managerID", "managerIDNEQ", "managerIDIn", "managerIDNotIn", "managerIDGT", "managerIDGTE", "managerIDLT", "managerIDLTE", "managerIDContains", "managerIDHasPrefix", "managerIDHasSuffix", "managerIDIsNil", "managerIDNotNil", "managerIDEqualFold", "managerIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "delegateID", "delegateIDNEQ", "delegateIDIn", "delegateIDNotIn", "delegateIDGT", "delegateIDGTE", "delegateIDLT", "delegateIDLTE", "delegateIDContains", "delegateIDHasPrefix", "delegateIDHasSuffix", "delegateIDIsNil", "delegateIDNotNil", "delegateIDEqualFold", "delegateIDContainsFold", "delegateFrom", "delegateFromNEQ", "delegateFromIn", "delegateFromNotIn", "delegateFromGT", "delegateFromGTE", "delegateFromLT", "delegateFromLTE", "delegateFromIsNil", "delegateFromNotNil", "delegateUntil", "delegateUntilNEQ", "delegateUntilIn", "delegateUntilNotIn", "delegateUntilGT", "delegateUntilGTE", "delegateUntilLT", "delegateUntilLTE", "delegateUntilIsNil", "delegateUntilNotNil", "hasManager", "hasManagerWith", "hasReports", "hasReportsWith", "hasJobTitle", "hasJobTitleWith", "hasDelegate", "hasDelegateWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "department", "departmentNEQ", "departmentIn", "departmentNotIn", "departmentGT", "departmentGTE", "departmentLT", "departmentLTE", "departmentContains", "departmentHasPrefix", "departmentHasSuffix", "departmentEqualFold", "departmentContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "platformRole", "platformRoleNEQ", "platformRoleIn", "platformRoleNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "managerID", "managerIDNEQ", "managerIDIn", "managerIDNotIn", "managerIDGT", "managerIDGTE", "managerIDLT", "managerIDLTE", "managerIDContains", "managerIDHasPrefix", "managerIDHasSuffix", "managerIDIsNil", "managerIDNotNil", "managerIDEqualFold", "managerIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "delegateID", "delegateIDNEQ", "delegateIDIn", "delegateIDNotIn", "delegateIDGT", "delegateIDGTE", "delegateIDLT", "delegateIDLTE", "delegateIDContains", "delegateIDHasPrefix", "delegateIDHasSuffix", "delegateIDIsNil", "delegateIDNotNil", "delegateIDEqualFold", "delegateIDContainsFold", "delegateFrom", "delegateFromNEQ", "delegateFromIn", "delegateFromNotIn", "delegateFromGT", "delegateFromGTE", "delegateFromLT", "delegateFromLTE", "delegateFromIsNil", "delegateFromNotNil", "delegateUntil", "delegateUntilNEQ", "delegateUntilIn", "delegateUntilNotIn", "delegateUntilGT", "delegateUntilGTE", "delegateUntilLT", "delegateUntilLTE", "delegateUntilIsNil", "delegateUntilNotNil", "hasManager", "hasManagerWith", "hasReports", "hasReportsWith", "hasJobTitle", "hasJobTitleWith", "hasDelegate", "hasDelegateWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -36130,6 +36686,34 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.PlatformRoleNotIn = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalOUserKind2ᚖgatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "kindNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNEQ"))
+			data, err := ec.unmarshalOUserKind2ᚖgatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNEQ = data
+		case "kindIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindIn"))
+			data, err := ec.unmarshalOUserKind2ᚕgatehouseᚋentᚋschemaᚋenumᚐUserKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindIn = data
+		case "kindNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kindNotIn"))
+			data, err := ec.unmarshalOUserKind2ᚕgatehouseᚋentᚋschemaᚋenumᚐUserKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KindNotIn = data
 		case "managerID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managerID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -36850,6 +37434,11 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "submittedByID":
+			out.Values[i] = ec._AccessRequest_submittedByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "requester":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -36879,6 +37468,12 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AccessRequest_jobTitle(ctx, field, obj)
+				})
+		case "submittedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessRequest_submittedBy(ctx, field, obj)
 				})
 		case "items":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -37148,11 +37743,22 @@ func (ec *executionContext) _ApiToken(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "createdByID":
+			out.Values[i] = ec._ApiToken_createdByID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "owner":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ApiToken_owner(ctx, field, obj)
+				})
+		case "createdBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ApiToken_createdBy(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -40496,6 +41102,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "kind":
+			out.Values[i] = ec._User_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "managerID":
 			out.Values[i] = ec._User_managerID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -40598,6 +41209,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_apiTokens(ctx, field, obj)
+				})
+		case "mintedAPITokens":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_mintedAPITokens(ctx, field, obj)
 				})
 		case "designatedStageTemplates":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -42276,6 +42893,16 @@ func (ec *executionContext) marshalNUserConnection2ᚖgatehouseᚋentᚐUserConn
 		return graphql.Null
 	}
 	return ec._UserConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx context.Context, v any) (enum.UserKind, error) {
+	var res enum.UserKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx context.Context, sel ast.SelectionSet, v enum.UserKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNUserOrder2ᚖgatehouseᚋentᚐUserOrder(ctx context.Context, v any) (*ent.UserOrder, error) {
@@ -44813,6 +45440,58 @@ func (ec *executionContext) marshalOUserEdge2ᚖgatehouseᚋentᚐUserEdge(ctx c
 		return graphql.Null
 	}
 	return ec._UserEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOUserKind2ᚕgatehouseᚋentᚋschemaᚋenumᚐUserKindᚄ(ctx context.Context, v any) ([]enum.UserKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]enum.UserKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOUserKind2ᚕgatehouseᚋentᚋschemaᚋenumᚐUserKindᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.UserKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOUserKind2ᚖgatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx context.Context, v any) (*enum.UserKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.UserKind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUserKind2ᚖgatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx context.Context, sel ast.SelectionSet, v *enum.UserKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOUserOrder2ᚕᚖgatehouseᚋentᚐUserOrderᚄ(ctx context.Context, v any) ([]*ent.UserOrder, error) {

@@ -91,11 +91,16 @@ type CreateAPITokenInput struct {
 	Scope enum.TokenScope `json:"scope"`
 	// When the token stops working; null for no expiry.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-	// The user the token acts as; IT admins only. Default: the viewer.
+	// The user the token acts as. Default, and the only choice for most callers:
+	// the viewer. An IT admin may name a service account (a user of kind
+	// SERVICE); naming another person is FORBIDDEN, since the token would let its
+	// minter act and review as them.
 	OwnerID *pulid.ID `json:"ownerID,omitempty"`
 }
 
 // A newly created API token. The token is shown here once and never again.
+// The record names its owner and the person who minted it (createdBy); every
+// call made with the token is held to the self-review rules of both.
 type CreatedAPIToken struct {
 	Token    string        `json:"token"`
 	APIToken *ent.ApiToken `json:"apiToken"`

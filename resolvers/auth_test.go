@@ -516,10 +516,17 @@ func TestAuthCreateAPIToken(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, bobTokens)
 
-		// An IT admin can, and the token acts as its owner.
-		forAlice := createToken(t, env, admin, map[string]any{"name": "provisioned", "scope": "READ", "ownerID": alice.ID})
-		require.Equal(t, string(alice.ID), forAlice.APIToken.Owner.ID)
-		requireViewer(t, env, forAlice.Token, alice)
+		// Nor can an IT admin: a token for another person would impersonate
+		// them (issue "Security hardening"). An IT admin creates tokens for
+		// service accounts, and the token acts as its owner.
+		res = env.Do(t, admin, createTokenMutation, map[string]any{"in": map[string]any{"name": "as-alice", "scope": "READ", "ownerID": alice.ID}})
+		require.Equal(t, "FORBIDDEN", res.Code(), "%+v", res.Errors)
+		require.Equal(t, n, countTokens(t, env))
+		svc, err := env.Client.User.Create().SetEmail("ci@svc.example").SetName("CI").SetKind(enum.UserKindService).Save(apitest.Sys())
+		require.NoError(t, err)
+		forService := createToken(t, env, admin, map[string]any{"name": "provisioned", "scope": "READ", "ownerID": svc.ID})
+		require.Equal(t, string(svc.ID), forService.APIToken.Owner.ID)
+		requireViewer(t, env, forService.Token, svc)
 
 		// A USER cannot revoke someone else's token: it does not exist for them.
 		res = env.Do(t, bobJWT, `mutation($id: ID!) { revokeApiToken(id: $id) { id } }`, map[string]any{"id": created.APIToken.ID})
@@ -533,9 +540,9 @@ func TestAuthCreateAPIToken(t *testing.T) {
 		var out struct {
 			RevokeAPIToken struct{ RevokedAt *time.Time } `json:"revokeApiToken"`
 		}
-		env.MustDo(t, admin, `mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`, map[string]any{"id": forAlice.APIToken.ID}, &out)
+		env.MustDo(t, admin, `mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`, map[string]any{"id": forService.APIToken.ID}, &out)
 		require.NotNil(t, out.RevokeAPIToken.RevokedAt)
-		requireUnauthenticated(t, env.Do(t, forAlice.Token, `{ viewer { id } }`, nil))
+		requireUnauthenticated(t, env.Do(t, forService.Token, `{ viewer { id } }`, nil))
 	})
 }
 

@@ -303,7 +303,7 @@ func TestSubscriptionReassignedReviewerStopsReceiving(t *testing.T) {
 		waitSubscribers(t, env, 3)
 
 		task := o.progress(t, rTok, id).task(t, "X users", "m@example.com")
-		env.MustDo(t, mTok, `mutation($id: ID!, $to: ID!) { reassignReviewTask(id: $id, toUserId: $to) { id } }`,
+		env.MustDo(t, mTok, `mutation($id: ID!, $to: ID!) { reassignReviewTask(id: $id, toUserId: $to, comment: "on leave") { id } }`,
 			map[string]any{"id": task, "to": m2.ID}, nil)
 		m2Tasks.expect(t, "reassignment", id, completion{0, 1, 0}, completion{0, 1, 0})
 

@@ -2,14 +2,17 @@
 // its own process against a running server (raise `ulimit -n` in both for
 // thousands of connections):
 //
-//	loadsubs -url http://127.0.0.1:8080/query -token "$ADMIN_TOKEN" -n 10000
+//	loadsubs -url http://127.0.0.1:8080/query -token "$ADMIN_TOKEN" -reviewer-token "$REVIEWER_TOKEN" -n 10000
 //
 // Every subscriber is the same user, so the server must run without its
 // per-user websocket cap (GATEHOUSE_WS_MAX_PER_USER=0).
 //
-// With an IT admin's token it creates its own reviewer, requester,
-// application and request through GraphQL (so it works on any server, demo
-// or not), opens n websocket connections (graphql-transport-ws) each holding
+// With an IT admin's token and the token of another person, the reviewer
+// (API tokens act only as their creator or a service account, so the tool
+// cannot mint one for a person it creates), it creates a beneficiary who
+// reports to the reviewer, a service account that submits for the
+// beneficiary, an application and a request through GraphQL (so it works
+// on any server, demo or not), opens n websocket connections (graphql-transport-ws) each holding
 // one subscription as the reviewer — requestProgress of the request, or
 // myTaskProgress, by -mix — waits until every subscription is live, makes
 // one decision over HTTP, and reports how long each subscriber took to
@@ -42,6 +45,7 @@ import (
 type config struct {
 	url        string
 	token      string
+	reviewer   string
 	n          int
 	mix        float64
 	dialers    int
@@ -57,6 +61,7 @@ func main() {
 	var cfg config
 	flag.StringVar(&cfg.url, "url", "http://127.0.0.1:8080/query", "GraphQL endpoint of the server")
 	flag.StringVar(&cfg.token, "token", os.Getenv("GATEHOUSE_TOKEN"), "bearer token of an IT admin (GATEHOUSE_TOKEN)")
+	flag.StringVar(&cfg.reviewer, "reviewer-token", os.Getenv("GATEHOUSE_REVIEWER_TOKEN"), "bearer token of the reviewer, a person other than the admin (GATEHOUSE_REVIEWER_TOKEN)")
 	flag.IntVar(&cfg.n, "n", 1000, "number of websocket subscribers")
 	flag.Float64Var(&cfg.mix, "mix", 0.5, "share of subscribers on myTaskProgress (the rest on requestProgress)")
 	flag.IntVar(&cfg.dialers, "dialers", 64, "connections opened concurrently")
@@ -67,8 +72,8 @@ func main() {
 	flag.Float64Var(&cfg.maxGor, "max-goroutines", 0, "fail when the server's goroutines per subscription exceed this (0: no limit)")
 	flag.BoolVar(&cfg.jsonOutput, "json", false, "print the result as one JSON line too")
 	flag.Parse()
-	if cfg.token == "" {
-		fmt.Fprintln(os.Stderr, "loadsubs: -token (or GATEHOUSE_TOKEN) of an IT admin is required")
+	if cfg.token == "" || cfg.reviewer == "" {
+		fmt.Fprintln(os.Stderr, "loadsubs: -token (or GATEHOUSE_TOKEN) of an IT admin and -reviewer-token (or GATEHOUSE_REVIEWER_TOKEN) of another person are required")
 		os.Exit(2)
 	}
 	res, err := run(context.Background(), cfg)
@@ -121,7 +126,7 @@ func (r *result) print(w io.Writer) {
 
 func run(ctx context.Context, cfg config) (*result, error) {
 	g := &graphQL{url: cfg.url, http: &http.Client{Timeout: 30 * time.Second}}
-	s, err := setup(ctx, g, cfg.token)
+	s, err := setup(ctx, g, cfg.token, cfg.reviewer)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -253,6 +258,7 @@ type scenario struct {
 	app           string
 	requesterTok  string
 	reviewerToken string
+	beneficiary   string
 	request       string
 	task          string
 	probes        *probeSet
@@ -270,35 +276,46 @@ func (p *probeSet) has(id string) bool {
 	return p.ids[id]
 }
 
-// setup creates a reviewer M, a requester R (managed by M), a MANUAL
-// application whose single review stage is the manager, and R's request
-// for two of its entitlements: M has two tasks, and one decision moves the
-// request from 0/2 to 1/2.
-func setup(ctx context.Context, g *graphQL, admin string) (*scenario, error) {
-	s := &scenario{run: strconv.FormatInt(time.Now().UnixNano(), 36), admin: admin, probes: &probeSet{ids: map[string]bool{}}}
-	user := func(key, manager string) (string, string, error) {
+// setup creates a beneficiary B managed by the reviewer M (the person of
+// reviewerTok), a service account that submits for B with a token the
+// admin mints, a MANUAL application whose single review stage is the
+// manager, and B's request for two of its entitlements: M has two tasks,
+// and one decision moves the request from 0/2 to 1/2.
+func setup(ctx context.Context, g *graphQL, admin, reviewerTok string) (*scenario, error) {
+	s := &scenario{run: strconv.FormatInt(time.Now().UnixNano(), 36), admin: admin, reviewerToken: reviewerTok, probes: &probeSet{ids: map[string]bool{}}}
+	var me, reviewer struct{ Viewer struct{ ID string } }
+	if err := g.do(ctx, admin, `{ viewer { id } }`, nil, &me); err != nil {
+		return nil, err
+	}
+	if err := g.do(ctx, reviewerTok, `{ viewer { id } }`, nil, &reviewer); err != nil {
+		return nil, err
+	}
+	if me.Viewer.ID == reviewer.Viewer.ID {
+		return nil, errors.New("the reviewer must be another person than the admin")
+	}
+	user := func(key, kind, manager string) (string, error) {
 		var u struct{ CreateUser struct{ ID string } }
-		in := map[string]any{"email": key + "." + s.run + "@loadsubs.example", "name": "loadsubs " + key}
+		in := map[string]any{"email": key + "." + s.run + "@loadsubs.example", "name": "loadsubs " + key, "kind": kind}
 		if manager != "" {
 			in["managerID"] = manager
 		}
-		if err := g.do(ctx, admin, `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`, map[string]any{"in": in}, &u); err != nil {
-			return "", "", err
-		}
-		var t struct{ CreateApiToken struct{ Token string } }
-		err := g.do(ctx, admin, `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) { token } }`,
-			map[string]any{"in": map[string]any{"name": "loadsubs", "scope": "WRITE", "ownerID": u.CreateUser.ID}}, &t)
-		return u.CreateUser.ID, t.CreateApiToken.Token, err
+		err := g.do(ctx, admin, `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`, map[string]any{"in": in}, &u)
+		return u.CreateUser.ID, err
 	}
-	m, mTok, err := user("reviewer", "")
+	b, err := user("beneficiary", "HUMAN", reviewer.Viewer.ID)
 	if err != nil {
 		return nil, err
 	}
-	_, rTok, err := user("requester", m)
+	svc, err := user("requester", "SERVICE", "")
 	if err != nil {
 		return nil, err
 	}
-	s.reviewerToken, s.requesterTok = mTok, rTok
+	var t struct{ CreateApiToken struct{ Token string } }
+	if err := g.do(ctx, admin, `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) { token } }`,
+		map[string]any{"in": map[string]any{"name": "loadsubs", "scope": "WRITE", "ownerID": svc}}, &t); err != nil {
+		return nil, err
+	}
+	s.beneficiary, s.requesterTok = b, t.CreateApiToken.Token
 	var app struct{ CreateApplication struct{ ID string } }
 	if err := g.do(ctx, admin, `mutation($in: CreateApplicationInput!) { createApplication(input: $in) { id } }`,
 		map[string]any{"in": map[string]any{"name": "loadsubs " + s.run, "fulfillment": "MANUAL", "connectorKind": "MANUAL"}}, &app); err != nil {
@@ -321,22 +338,26 @@ func setup(ctx context.Context, g *graphQL, admin string) (*scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tasks struct {
-		MyTasks struct {
-			Edges []struct {
-				Node struct {
-					ID      string
-					Request struct{ ID string }
+	var req struct {
+		Node struct {
+			Items []struct {
+				Stages []struct {
+					Tasks []struct{ ID, Status string }
 				}
 			}
 		}
 	}
-	if err := g.do(ctx, mTok, `{ myTasks(first: 10) { edges { node { id request { id } } } } }`, nil, &tasks); err != nil {
+	if err := g.do(ctx, reviewerTok, `query($id: ID!) { node(id: $id) { ... on AccessRequest { items { stages { tasks { id status } } } } } }`,
+		map[string]any{"id": s.request}, &req); err != nil {
 		return nil, err
 	}
-	for _, e := range tasks.MyTasks.Edges {
-		if e.Node.Request.ID == s.request {
-			s.task = e.Node.ID
+	for _, it := range req.Node.Items {
+		for _, st := range it.Stages {
+			for _, tk := range st.Tasks {
+				if tk.Status == "PENDING" && s.task == "" {
+					s.task = tk.ID
+				}
+			}
 		}
 	}
 	if s.task == "" {
@@ -355,7 +376,7 @@ func (s *scenario) entitlement(ctx context.Context, g *graphQL, admin, name stri
 func (s *scenario) submit(ctx context.Context, g *graphQL, entitlements ...string) (string, error) {
 	var r struct{ SubmitAccessRequest struct{ ID string } }
 	err := g.do(ctx, s.requesterTok, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
-		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": entitlements}}, &r)
+		map[string]any{"in": map[string]any{"action": "GRANT", "beneficiaryId": s.beneficiary, "entitlementIds": entitlements}}, &r)
 	return r.SubmitAccessRequest.ID, err
 }
 

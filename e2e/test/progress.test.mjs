@@ -4,7 +4,7 @@
 // nothing about the request.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { gql, wsClient, Stream, adminToken, sleep } from '../lib.mjs';
+import { gql, wsClient, Stream, adminToken, personToken, sleep } from '../lib.mjs';
 
 const run = Date.now().toString(36);
 const clients = [];
@@ -15,9 +15,7 @@ const c = (done, total, percent) => ({ done, total, percent });
 async function createUser(key, managerID) {
   const d = await gql(adminToken, `mutation($in: CreateUserInput!) { createUser(input: $in) { id email } }`,
     { in: { email: `${key}.${run}@e2e.example`, name: `${key.toUpperCase()} ${run}`, managerID } });
-  const t = await gql(adminToken, `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) { token } }`,
-    { in: { name: `e2e ${key}`, scope: 'WRITE', ownerID: d.createUser.id } });
-  return { id: d.createUser.id, email: d.createUser.email, token: t.createApiToken.token };
+  return { id: d.createUser.id, email: d.createUser.email, token: personToken(d.createUser.id) };
 }
 
 async function createApp(name, owners, stages) {

@@ -55,6 +55,8 @@ const (
 	FieldRoleID = "role_id"
 	// FieldJobTitleID holds the string denoting the job_title_id field in the database.
 	FieldJobTitleID = "job_title_id"
+	// FieldSubmittedByID holds the string denoting the submitted_by_id field in the database.
+	FieldSubmittedByID = "submitted_by_id"
 	// EdgeRequester holds the string denoting the requester edge name in mutations.
 	EdgeRequester = "requester"
 	// EdgeBeneficiary holds the string denoting the beneficiary edge name in mutations.
@@ -65,6 +67,8 @@ const (
 	EdgeRole = "role"
 	// EdgeJobTitle holds the string denoting the job_title edge name in mutations.
 	EdgeJobTitle = "job_title"
+	// EdgeSubmittedBy holds the string denoting the submitted_by edge name in mutations.
+	EdgeSubmittedBy = "submitted_by"
 	// EdgeItems holds the string denoting the items edge name in mutations.
 	EdgeItems = "items"
 	// EdgeAuditEvents holds the string denoting the audit_events edge name in mutations.
@@ -108,6 +112,13 @@ const (
 	JobTitleInverseTable = "job_titles"
 	// JobTitleColumn is the table column denoting the job_title relation/edge.
 	JobTitleColumn = "job_title_id"
+	// SubmittedByTable is the table that holds the submitted_by relation/edge.
+	SubmittedByTable = "access_requests"
+	// SubmittedByInverseTable is the table name for the User entity.
+	// It exists in this package in order to avoid circular dependency with the "user" package.
+	SubmittedByInverseTable = "users"
+	// SubmittedByColumn is the table column denoting the submitted_by relation/edge.
+	SubmittedByColumn = "submitted_by_id"
 	// ItemsTable is the table that holds the items relation/edge.
 	ItemsTable = "request_items"
 	// ItemsInverseTable is the table name for the RequestItem entity.
@@ -152,6 +163,7 @@ var Columns = []string{
 	FieldReferenceUserID,
 	FieldRoleID,
 	FieldJobTitleID,
+	FieldSubmittedByID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -326,6 +338,11 @@ func ByJobTitleID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJobTitleID, opts...).ToFunc()
 }
 
+// BySubmittedByID orders the results by the submitted_by_id field.
+func BySubmittedByID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSubmittedByID, opts...).ToFunc()
+}
+
 // ByRequesterField orders the results by requester field.
 func ByRequesterField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -358,6 +375,13 @@ func ByRoleField(field string, opts ...sql.OrderTermOption) OrderOption {
 func ByJobTitleField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newJobTitleStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// BySubmittedByField orders the results by submitted_by field.
+func BySubmittedByField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSubmittedByStep(), sql.OrderByField(field, opts...))
 	}
 }
 
@@ -435,6 +459,13 @@ func newJobTitleStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(JobTitleInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, JobTitleTable, JobTitleColumn),
+	)
+}
+func newSubmittedByStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SubmittedByInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, SubmittedByTable, SubmittedByColumn),
 	)
 }
 func newItemsStep() *sqlgraph.Step {

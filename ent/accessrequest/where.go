@@ -132,6 +132,11 @@ func JobTitleID(v pulid.ID) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldJobTitleID, v))
 }
 
+// SubmittedByID applies equality check predicate on the "submitted_by_id" field. It's identical to SubmittedByIDEQ.
+func SubmittedByID(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldSubmittedByID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldCreatedAt, v))
@@ -1152,6 +1157,86 @@ func JobTitleIDContainsFold(v pulid.ID) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldContainsFold(FieldJobTitleID, vc))
 }
 
+// SubmittedByIDEQ applies the EQ predicate on the "submitted_by_id" field.
+func SubmittedByIDEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDNEQ applies the NEQ predicate on the "submitted_by_id" field.
+func SubmittedByIDNEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNEQ(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDIn applies the In predicate on the "submitted_by_id" field.
+func SubmittedByIDIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIn(FieldSubmittedByID, vs...))
+}
+
+// SubmittedByIDNotIn applies the NotIn predicate on the "submitted_by_id" field.
+func SubmittedByIDNotIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotIn(FieldSubmittedByID, vs...))
+}
+
+// SubmittedByIDGT applies the GT predicate on the "submitted_by_id" field.
+func SubmittedByIDGT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGT(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDGTE applies the GTE predicate on the "submitted_by_id" field.
+func SubmittedByIDGTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGTE(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDLT applies the LT predicate on the "submitted_by_id" field.
+func SubmittedByIDLT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLT(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDLTE applies the LTE predicate on the "submitted_by_id" field.
+func SubmittedByIDLTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLTE(FieldSubmittedByID, v))
+}
+
+// SubmittedByIDContains applies the Contains predicate on the "submitted_by_id" field.
+func SubmittedByIDContains(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContains(FieldSubmittedByID, vc))
+}
+
+// SubmittedByIDHasPrefix applies the HasPrefix predicate on the "submitted_by_id" field.
+func SubmittedByIDHasPrefix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasPrefix(FieldSubmittedByID, vc))
+}
+
+// SubmittedByIDHasSuffix applies the HasSuffix predicate on the "submitted_by_id" field.
+func SubmittedByIDHasSuffix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasSuffix(FieldSubmittedByID, vc))
+}
+
+// SubmittedByIDIsNil applies the IsNil predicate on the "submitted_by_id" field.
+func SubmittedByIDIsNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIsNull(FieldSubmittedByID))
+}
+
+// SubmittedByIDNotNil applies the NotNil predicate on the "submitted_by_id" field.
+func SubmittedByIDNotNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotNull(FieldSubmittedByID))
+}
+
+// SubmittedByIDEqualFold applies the EqualFold predicate on the "submitted_by_id" field.
+func SubmittedByIDEqualFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldEqualFold(FieldSubmittedByID, vc))
+}
+
+// SubmittedByIDContainsFold applies the ContainsFold predicate on the "submitted_by_id" field.
+func SubmittedByIDContainsFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContainsFold(FieldSubmittedByID, vc))
+}
+
 // HasRequester applies the HasEdge predicate on the "requester" edge.
 func HasRequester() predicate.AccessRequest {
 	return predicate.AccessRequest(func(s *sql.Selector) {
@@ -1259,6 +1344,29 @@ func HasJobTitle() predicate.AccessRequest {
 func HasJobTitleWith(preds ...predicate.JobTitle) predicate.AccessRequest {
 	return predicate.AccessRequest(func(s *sql.Selector) {
 		step := newJobTitleStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSubmittedBy applies the HasEdge predicate on the "submitted_by" edge.
+func HasSubmittedBy() predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, SubmittedByTable, SubmittedByColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSubmittedByWith applies the HasEdge predicate on the "submitted_by" edge with a given conditions (other predicates).
+func HasSubmittedByWith(preds ...predicate.User) predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := newSubmittedByStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -102,6 +102,11 @@ func OwnerID(v pulid.ID) predicate.ApiToken {
 	return predicate.ApiToken(sql.FieldEQ(FieldOwnerID, v))
 }
 
+// CreatedByID applies equality check predicate on the "created_by_id" field. It's identical to CreatedByIDEQ.
+func CreatedByID(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldEQ(FieldCreatedByID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ApiToken {
 	return predicate.ApiToken(sql.FieldEQ(FieldCreatedAt, v))
@@ -627,6 +632,86 @@ func OwnerIDContainsFold(v pulid.ID) predicate.ApiToken {
 	return predicate.ApiToken(sql.FieldContainsFold(FieldOwnerID, vc))
 }
 
+// CreatedByIDEQ applies the EQ predicate on the "created_by_id" field.
+func CreatedByIDEQ(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldEQ(FieldCreatedByID, v))
+}
+
+// CreatedByIDNEQ applies the NEQ predicate on the "created_by_id" field.
+func CreatedByIDNEQ(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldNEQ(FieldCreatedByID, v))
+}
+
+// CreatedByIDIn applies the In predicate on the "created_by_id" field.
+func CreatedByIDIn(vs ...pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldIn(FieldCreatedByID, vs...))
+}
+
+// CreatedByIDNotIn applies the NotIn predicate on the "created_by_id" field.
+func CreatedByIDNotIn(vs ...pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldNotIn(FieldCreatedByID, vs...))
+}
+
+// CreatedByIDGT applies the GT predicate on the "created_by_id" field.
+func CreatedByIDGT(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldGT(FieldCreatedByID, v))
+}
+
+// CreatedByIDGTE applies the GTE predicate on the "created_by_id" field.
+func CreatedByIDGTE(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldGTE(FieldCreatedByID, v))
+}
+
+// CreatedByIDLT applies the LT predicate on the "created_by_id" field.
+func CreatedByIDLT(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldLT(FieldCreatedByID, v))
+}
+
+// CreatedByIDLTE applies the LTE predicate on the "created_by_id" field.
+func CreatedByIDLTE(v pulid.ID) predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldLTE(FieldCreatedByID, v))
+}
+
+// CreatedByIDContains applies the Contains predicate on the "created_by_id" field.
+func CreatedByIDContains(v pulid.ID) predicate.ApiToken {
+	vc := string(v)
+	return predicate.ApiToken(sql.FieldContains(FieldCreatedByID, vc))
+}
+
+// CreatedByIDHasPrefix applies the HasPrefix predicate on the "created_by_id" field.
+func CreatedByIDHasPrefix(v pulid.ID) predicate.ApiToken {
+	vc := string(v)
+	return predicate.ApiToken(sql.FieldHasPrefix(FieldCreatedByID, vc))
+}
+
+// CreatedByIDHasSuffix applies the HasSuffix predicate on the "created_by_id" field.
+func CreatedByIDHasSuffix(v pulid.ID) predicate.ApiToken {
+	vc := string(v)
+	return predicate.ApiToken(sql.FieldHasSuffix(FieldCreatedByID, vc))
+}
+
+// CreatedByIDIsNil applies the IsNil predicate on the "created_by_id" field.
+func CreatedByIDIsNil() predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldIsNull(FieldCreatedByID))
+}
+
+// CreatedByIDNotNil applies the NotNil predicate on the "created_by_id" field.
+func CreatedByIDNotNil() predicate.ApiToken {
+	return predicate.ApiToken(sql.FieldNotNull(FieldCreatedByID))
+}
+
+// CreatedByIDEqualFold applies the EqualFold predicate on the "created_by_id" field.
+func CreatedByIDEqualFold(v pulid.ID) predicate.ApiToken {
+	vc := string(v)
+	return predicate.ApiToken(sql.FieldEqualFold(FieldCreatedByID, vc))
+}
+
+// CreatedByIDContainsFold applies the ContainsFold predicate on the "created_by_id" field.
+func CreatedByIDContainsFold(v pulid.ID) predicate.ApiToken {
+	vc := string(v)
+	return predicate.ApiToken(sql.FieldContainsFold(FieldCreatedByID, vc))
+}
+
 // HasOwner applies the HasEdge predicate on the "owner" edge.
 func HasOwner() predicate.ApiToken {
 	return predicate.ApiToken(func(s *sql.Selector) {
@@ -642,6 +727,29 @@ func HasOwner() predicate.ApiToken {
 func HasOwnerWith(preds ...predicate.User) predicate.ApiToken {
 	return predicate.ApiToken(func(s *sql.Selector) {
 		step := newOwnerStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCreatedBy applies the HasEdge predicate on the "created_by" edge.
+func HasCreatedBy() predicate.ApiToken {
+	return predicate.ApiToken(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, CreatedByTable, CreatedByColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCreatedByWith applies the HasEdge predicate on the "created_by" edge with a given conditions (other predicates).
+func HasCreatedByWith(preds ...predicate.User) predicate.ApiToken {
+	return predicate.ApiToken(func(s *sql.Selector) {
+		step := newCreatedByStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -29,6 +29,7 @@ var (
 		{Name: "reference_user_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "role_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "job_title_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "submitted_by_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// AccessRequestsTable holds the schema information for the "access_requests" table.
 	AccessRequestsTable = &schema.Table{
@@ -66,6 +67,12 @@ var (
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
+			{
+				Symbol:     "access_requests_users_submitted_by",
+				Columns:    []*schema.Column{AccessRequestsColumns[19]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
 		},
 		Indexes: []*schema.Index{
 			{
@@ -98,6 +105,7 @@ var (
 		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "owner_id", Type: field.TypeString, Size: 40},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// APITokensTable holds the schema information for the "api_tokens" table.
 	APITokensTable = &schema.Table{
@@ -110,6 +118,12 @@ var (
 				Columns:    []*schema.Column{APITokensColumns[10]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "api_tokens_users_created_by",
+				Columns:    []*schema.Column{APITokensColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
 			},
 		},
 	}
@@ -587,6 +601,7 @@ var (
 		{Name: "department", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "TERMINATED"}, Default: "ACTIVE"},
 		{Name: "platform_role", Type: field.TypeEnum, Enums: []string{"USER", "RISK_MANAGER", "IT_ADMIN"}, Default: "USER"},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"HUMAN", "SERVICE"}, Default: "HUMAN"},
 		{Name: "delegate_from", Type: field.TypeTime, Nullable: true},
 		{Name: "delegate_until", Type: field.TypeTime, Nullable: true},
 		{Name: "job_title_id", Type: field.TypeString, Nullable: true, Size: 40},
@@ -601,19 +616,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_job_titles_users",
-				Columns:    []*schema.Column{UsersColumns[10]},
+				Columns:    []*schema.Column{UsersColumns[11]},
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_users_reports",
-				Columns:    []*schema.Column{UsersColumns[11]},
+				Columns:    []*schema.Column{UsersColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_users_delegators",
-				Columns:    []*schema.Column{UsersColumns[12]},
+				Columns:    []*schema.Column{UsersColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -775,7 +790,9 @@ func init() {
 	AccessRequestsTable.ForeignKeys[2].RefTable = UsersTable
 	AccessRequestsTable.ForeignKeys[3].RefTable = RolesTable
 	AccessRequestsTable.ForeignKeys[4].RefTable = JobTitlesTable
+	AccessRequestsTable.ForeignKeys[5].RefTable = UsersTable
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
+	APITokensTable.ForeignKeys[1].RefTable = UsersTable
 	AuditEventsTable.ForeignKeys[0].RefTable = AccessRequestsTable
 	AuditEventsTable.ForeignKeys[1].RefTable = RequestItemsTable
 	EntitlementsTable.ForeignKeys[0].RefTable = ApplicationsTable

@@ -34,6 +34,9 @@ func (ApiToken) Fields() []ent.Field {
 		field.Time("last_used_at").Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),
 		field.String("owner_id").GoType(pulid.ID("")).Immutable(),
+		// Null only for tokens created before the minter was recorded.
+		field.String("created_by_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
+			Comment("the person who minted the token: its owner, or the IT admin who minted it for a service account"),
 	}
 }
 
@@ -41,6 +44,7 @@ func (ApiToken) Fields() []ent.Field {
 func (ApiToken) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("owner", User.Type).Field("owner_id").Unique().Required().Immutable(),
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Immutable(),
 	}
 }
 

@@ -15,7 +15,8 @@ import (
 	"gatehouse/internal/authz"
 )
 
-// User is a person of the company: requester, beneficiary, reviewer, owner.
+// User is a person of the company (requester, beneficiary, reviewer, owner),
+// or a service account of an integration (kind SERVICE).
 type User struct {
 	ent.Schema
 }
@@ -55,6 +56,12 @@ func (User) Fields() []ent.Field {
 			GoType(enum.PlatformRole("")).
 			Default(string(enum.PlatformRoleUser)).
 			Annotations(entgql.Type("PlatformRole"), entgql.OrderField("PLATFORM_ROLE")),
+		field.Enum("kind").
+			GoType(enum.UserKind("")).
+			Default(string(enum.UserKindHuman)).
+			Immutable().
+			Comment("HUMAN for a person; SERVICE for an integration's account, which is never a manager, owner, reviewer, delegate or beneficiary").
+			Annotations(entgql.Type("UserKind"), entgql.OrderField("KIND")),
 		field.String("manager_id").GoType(pulid.ID("")).Optional().Nillable(),
 		field.String("job_title_id").GoType(pulid.ID("")).Optional().Nillable(),
 		field.String("delegate_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(noInput()),
@@ -89,6 +96,7 @@ func (User) Edges() []ent.Edge {
 		edge.From("beneficiary_requests", AccessRequest.Type).Ref("beneficiary").Annotations(readOnly()),
 		edge.From("review_tasks", ReviewTask.Type).Ref("reviewer").Annotations(readOnly()),
 		edge.From("api_tokens", ApiToken.Type).Ref("owner").Annotations(readOnly()),
+		edge.From("minted_api_tokens", ApiToken.Type).Ref("created_by").Annotations(readOnly()),
 		edge.From("designated_stage_templates", ReviewStageTemplate.Type).Ref("designated_reviewers").Annotations(readOnly()),
 	}
 }

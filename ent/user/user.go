@@ -33,6 +33,8 @@ const (
 	FieldStatus = "status"
 	// FieldPlatformRole holds the string denoting the platform_role field in the database.
 	FieldPlatformRole = "platform_role"
+	// FieldKind holds the string denoting the kind field in the database.
+	FieldKind = "kind"
 	// FieldManagerID holds the string denoting the manager_id field in the database.
 	FieldManagerID = "manager_id"
 	// FieldJobTitleID holds the string denoting the job_title_id field in the database.
@@ -69,6 +71,8 @@ const (
 	EdgeReviewTasks = "review_tasks"
 	// EdgeAPITokens holds the string denoting the api_tokens edge name in mutations.
 	EdgeAPITokens = "api_tokens"
+	// EdgeMintedAPITokens holds the string denoting the minted_api_tokens edge name in mutations.
+	EdgeMintedAPITokens = "minted_api_tokens"
 	// EdgeDesignatedStageTemplates holds the string denoting the designated_stage_templates edge name in mutations.
 	EdgeDesignatedStageTemplates = "designated_stage_templates"
 	// Table holds the table name of the user in the database.
@@ -148,6 +152,13 @@ const (
 	APITokensInverseTable = "api_tokens"
 	// APITokensColumn is the table column denoting the api_tokens relation/edge.
 	APITokensColumn = "owner_id"
+	// MintedAPITokensTable is the table that holds the minted_api_tokens relation/edge.
+	MintedAPITokensTable = "api_tokens"
+	// MintedAPITokensInverseTable is the table name for the ApiToken entity.
+	// It exists in this package in order to avoid circular dependency with the "apitoken" package.
+	MintedAPITokensInverseTable = "api_tokens"
+	// MintedAPITokensColumn is the table column denoting the minted_api_tokens relation/edge.
+	MintedAPITokensColumn = "created_by_id"
 	// DesignatedStageTemplatesTable is the table that holds the designated_stage_templates relation/edge. The primary key declared below.
 	DesignatedStageTemplatesTable = "review_stage_template_designated_reviewers"
 	// DesignatedStageTemplatesInverseTable is the table name for the ReviewStageTemplate entity.
@@ -165,6 +176,7 @@ var Columns = []string{
 	FieldDepartment,
 	FieldStatus,
 	FieldPlatformRole,
+	FieldKind,
 	FieldManagerID,
 	FieldJobTitleID,
 	FieldDelegateID,
@@ -246,6 +258,18 @@ func PlatformRoleValidator(pr enum.PlatformRole) error {
 	}
 }
 
+const DefaultKind enum.UserKind = "HUMAN"
+
+// KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
+func KindValidator(k enum.UserKind) error {
+	switch k {
+	case "HUMAN", "SERVICE":
+		return nil
+	default:
+		return fmt.Errorf("user: invalid enum value for kind field: %q", k)
+	}
+}
+
 // OrderOption defines the ordering options for the User queries.
 type OrderOption func(*sql.Selector)
 
@@ -287,6 +311,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByPlatformRole orders the results by the platform_role field.
 func ByPlatformRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPlatformRole, opts...).ToFunc()
+}
+
+// ByKind orders the results by the kind field.
+func ByKind(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldKind, opts...).ToFunc()
 }
 
 // ByManagerID orders the results by the manager_id field.
@@ -475,6 +504,20 @@ func ByAPITokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByMintedAPITokensCount orders the results by minted_api_tokens count.
+func ByMintedAPITokensCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newMintedAPITokensStep(), opts...)
+	}
+}
+
+// ByMintedAPITokens orders the results by minted_api_tokens terms.
+func ByMintedAPITokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newMintedAPITokensStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByDesignatedStageTemplatesCount orders the results by designated_stage_templates count.
 func ByDesignatedStageTemplatesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -579,6 +622,13 @@ func newAPITokensStep() *sqlgraph.Step {
 		sqlgraph.Edge(sqlgraph.O2M, true, APITokensTable, APITokensColumn),
 	)
 }
+func newMintedAPITokensStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(MintedAPITokensInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, true, MintedAPITokensTable, MintedAPITokensColumn),
+	)
+}
 func newDesignatedStageTemplatesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -599,4 +649,11 @@ var (
 	_ graphql.Marshaler = (*enum.PlatformRole)(nil)
 	// enum.PlatformRole must implement graphql.Unmarshaler.
 	_ graphql.Unmarshaler = (*enum.PlatformRole)(nil)
+)
+
+var (
+	// enum.UserKind must implement graphql.Marshaler.
+	_ graphql.Marshaler = (*enum.UserKind)(nil)
+	// enum.UserKind must implement graphql.Unmarshaler.
+	_ graphql.Unmarshaler = (*enum.UserKind)(nil)
 )

@@ -442,6 +442,36 @@ func PlatformRoleNotIn(vs ...enum.PlatformRole) predicate.User {
 	return predicate.User(sql.FieldNotIn(FieldPlatformRole, v...))
 }
 
+// KindEQ applies the EQ predicate on the "kind" field.
+func KindEQ(v enum.UserKind) predicate.User {
+	vc := v
+	return predicate.User(sql.FieldEQ(FieldKind, vc))
+}
+
+// KindNEQ applies the NEQ predicate on the "kind" field.
+func KindNEQ(v enum.UserKind) predicate.User {
+	vc := v
+	return predicate.User(sql.FieldNEQ(FieldKind, vc))
+}
+
+// KindIn applies the In predicate on the "kind" field.
+func KindIn(vs ...enum.UserKind) predicate.User {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.User(sql.FieldIn(FieldKind, v...))
+}
+
+// KindNotIn applies the NotIn predicate on the "kind" field.
+func KindNotIn(vs ...enum.UserKind) predicate.User {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.User(sql.FieldNotIn(FieldKind, v...))
+}
+
 // ManagerIDEQ applies the EQ predicate on the "manager_id" field.
 func ManagerIDEQ(v pulid.ID) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldManagerID, v))
@@ -1073,6 +1103,29 @@ func HasAPITokens() predicate.User {
 func HasAPITokensWith(preds ...predicate.ApiToken) predicate.User {
 	return predicate.User(func(s *sql.Selector) {
 		step := newAPITokensStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasMintedAPITokens applies the HasEdge predicate on the "minted_api_tokens" edge.
+func HasMintedAPITokens() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, MintedAPITokensTable, MintedAPITokensColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasMintedAPITokensWith applies the HasEdge predicate on the "minted_api_tokens" edge with a given conditions (other predicates).
+func HasMintedAPITokensWith(preds ...predicate.ApiToken) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newMintedAPITokensStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

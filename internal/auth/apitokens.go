@@ -20,15 +20,23 @@ type NewAPIToken struct {
 	Scope     enum.TokenScope
 	ExpiresAt *time.Time
 	// OwnerID is the user the token acts as; nil for the viewer. Only IT
-	// admins may name another user.
+	// admins may name another user, and only a service account.
 	OwnerID *pulid.ID
 }
 
 // CreateAPIToken creates an API token and returns it with its record; the
-// token itself is never stored and cannot be shown again. Any user may create
-// one for themselves, IT admins for anyone. Errors: UNAUTHENTICATED,
-// FORBIDDEN (a READ token, or another owner without IT_ADMIN), NOT_FOUND
-// (unknown owner), INVALID_INPUT (empty name, past expiry, inactive owner).
+// token itself is never stored and cannot be shown again. A token acts as
+// its owner, which is the person who creates it or, for integrations, a
+// service account (user kind SERVICE) for which an IT admin creates it.
+// Nobody mints a token for another person: that would let the minter act,
+// and review, as them. The minter is recorded (created_by) and carried by
+// every call made with the token, so the self-review rules apply to them.
+// Service accounts do not create tokens themselves.
+//
+// Errors: UNAUTHENTICATED; FORBIDDEN (a READ token, a service account's
+// token, another owner without IT_ADMIN, or an owner who is a person and
+// not the viewer); NOT_FOUND (unknown owner, for IT admins); INVALID_INPUT
+// (empty name, past expiry, inactive owner).
 func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (string, *ent.ApiToken, error) {
 	v := authz.FromContext(ctx)
 	if v == nil {
@@ -37,10 +45,14 @@ func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (str
 	if v.ReadOnly {
 		return "", nil, errcode.New(errcode.Forbidden, "a READ token cannot create tokens")
 	}
-	owner := v.UserID
+	if v.Service {
+		return "", nil, errcode.New(errcode.Forbidden, "a service account cannot create API tokens; an IT admin creates them")
+	}
+	creator, owner := v.UserID, v.UserID
 	if in.OwnerID != nil && *in.OwnerID != v.UserID {
 		if !v.IsAdmin() {
-			return "", nil, errcode.New(errcode.Forbidden, "only IT admins create tokens for other users")
+			return "", nil, &errcode.Error{Code: errcode.Forbidden, Field: "ownerID",
+				Message: "ownerID: a token acts as its creator; only IT admins create tokens for service accounts"}
 		}
 		owner = *in.OwnerID
 	}
@@ -58,6 +70,10 @@ func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (str
 	if err != nil {
 		return "", nil, fmt.Errorf("load owner: %w", err)
 	}
+	if owner != creator && u.Kind != enum.UserKindService {
+		return "", nil, &errcode.Error{Code: errcode.Forbidden, Field: "ownerID",
+			Message: fmt.Sprintf("ownerID: %s is a person; a token for someone else would impersonate them (create a service account for an integration)", u.Email)}
+	}
 	if u.Status != enum.UserStatusActive {
 		return "", nil, errcode.Invalid("ownerID", "the owner is not an active user")
 	}
@@ -72,6 +88,7 @@ func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (str
 			SetScope(in.Scope).
 			SetNillableExpiresAt(in.ExpiresAt).
 			SetOwnerID(owner).
+			SetCreatedByID(creator).
 			SetPrefix(token[:len(apiTokenPrefix)+6]).
 			SetHash(hashToken(token)).
 			Save(sys)

@@ -150,7 +150,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.
 	if u.Status != enum.UserStatusActive {
 		return nil, errUnauthenticated
 	}
-	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, ExpiresAt: claims.ExpiresAt.Time}, nil
+	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, Service: u.Kind == enum.UserKindService, ExpiresAt: claims.ExpiresAt.Time}, nil
 }
 
 func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) (*authz.Viewer, error) {
@@ -158,6 +158,7 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 	t, err := a.client.ApiToken.Query().
 		Where(apitoken.Hash(hashToken(token))).
 		WithOwner().
+		WithCreatedBy().
 		Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, errUnauthenticated
@@ -168,6 +169,15 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 	if t.RevokedAt != nil || (t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)) ||
 		t.Edges.Owner.Status != enum.UserStatusActive {
 		return nil, errUnauthenticated
+	}
+	// A token dies with the person who minted it: a departed admin keeps no
+	// working service account token.
+	minter := t.OwnerID // tokens from before the minter was recorded
+	if m := t.Edges.CreatedBy; m != nil {
+		if m.Status != enum.UserStatusActive {
+			return nil, errUnauthenticated
+		}
+		minter = m.ID
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUsedResolution {
 		err := a.client.ApiToken.Update().
@@ -182,6 +192,8 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 		UserID:   t.OwnerID,
 		Role:     t.Edges.Owner.PlatformRole,
 		TokenID:  t.ID,
+		MintedBy: minter,
+		Service:  t.Edges.Owner.Kind == enum.UserKindService,
 		ReadOnly: t.Scope == enum.TokenScopeRead,
 	}
 	if t.ExpiresAt != nil {

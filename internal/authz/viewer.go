@@ -18,6 +18,13 @@ type Viewer struct {
 	Role   enum.PlatformRole
 	// TokenID is set when the caller authenticated with an API token.
 	TokenID pulid.ID
+	// MintedBy is, for an API token, the person who minted it: UserID for a
+	// token of one's own, the IT admin who created it for a service account
+	// otherwise. Empty for a JWT. The rules that keep people from reviewing
+	// their own requests apply to MintedBy as they do to UserID.
+	MintedBy pulid.ID
+	// Service is true when UserID is a service account (user kind SERVICE).
+	Service bool
 	// ReadOnly is true for READ-scope API tokens, which may not mutate.
 	ReadOnly bool
 	// ExpiresAt is when the credentials stop being valid; zero for an API
@@ -43,6 +50,12 @@ func (v *Viewer) ReadsGrantsOf(userID pulid.ID) bool {
 
 // IsAdmin reports whether the viewer is an IT admin.
 func (v *Viewer) IsAdmin() bool { return v.Role == enum.PlatformRoleITAdmin }
+
+// Is reports whether id is a person acting in this call: the user the
+// credential acts as, or the person who minted its API token.
+func (v *Viewer) Is(id pulid.ID) bool {
+	return id != "" && (id == v.UserID || id == v.MintedBy)
+}
 
 // Actor names the viewer in audit events: the API token when one was used,
 // else the user.

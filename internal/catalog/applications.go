@@ -16,8 +16,8 @@ import (
 // CreateApplication adds an application. The connector kind must agree with
 // the fulfilment mode (MANUAL ⇔ MANUAL; DIRECT and DIRECT_AUTO_APPROVED need
 // an automated connector) and its configuration must be valid for the kind.
-// IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT naming the field, NOT_FOUND
-// (unknown owner).
+// IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT naming the field (a
+// service account among the owners, too), NOT_FOUND (unknown owner).
 func (s *Service) CreateApplication(ctx context.Context, in ent.CreateApplicationInput) (*ent.Application, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Application, error) {
 		if err := checkApplicationName(ctx, tx, "", &in.Name); err != nil {
@@ -26,7 +26,7 @@ func (s *Service) CreateApplication(ctx context.Context, in ent.CreateApplicatio
 		if err := s.checkConnector(in.Fulfillment, in.ConnectorKind, in.ConnectorConfig); err != nil {
 			return nil, err
 		}
-		if err := existing(ctx, "ownerIDs", "user", in.OwnerIDs, users(tx)); err != nil {
+		if err := people(ctx, tx, "ownerIDs", "an application owner", in.OwnerIDs); err != nil {
 			return nil, err
 		}
 		return tx.Application.Create().SetInput(in).Save(ctx)
@@ -61,7 +61,7 @@ func (s *Service) UpdateApplication(ctx context.Context, id pulid.ID, in ent.Upd
 		if err := s.checkConnector(fulfillment, kind, config); err != nil {
 			return nil, err
 		}
-		if err := existing(ctx, "addOwnerIDs", "user", in.AddOwnerIDs, users(tx)); err != nil {
+		if err := people(ctx, tx, "addOwnerIDs", "an application owner", in.AddOwnerIDs); err != nil {
 			return nil, err
 		}
 		return tx.Application.UpdateOneID(id).SetInput(in).Save(ctx)
@@ -108,7 +108,8 @@ func (s *Service) checkConnector(f enum.Fulfillment, kind enum.ConnectorKind, co
 
 // CreateEntitlement adds an entitlement to an application. IT_ADMIN only.
 // Errors: FORBIDDEN, INVALID_INPUT (external ID or name taken in the
-// application), NOT_FOUND (unknown application or owner).
+// application, a service account as owner), NOT_FOUND (unknown application
+// or owner).
 func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlementInput) (*ent.Entitlement, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Entitlement, error) {
 		if err := existing(ctx, "applicationID", "application", []pulid.ID{in.ApplicationID}, applications(tx)); err != nil {
@@ -159,5 +160,5 @@ func checkEntitlement(ctx context.Context, tx *ent.Tx, self, app pulid.ID, exter
 			return errcode.Invalid("name", "the application already has an entitlement named %q", *name)
 		}
 	}
-	return existing(ctx, "ownerID", "user", optional(owner), users(tx))
+	return people(ctx, tx, "ownerID", "an entitlement owner", optional(owner))
 }

@@ -44,6 +44,14 @@ func RecordChanges(client *ent.Client, rec *audit.Recorder, now func() time.Time
 			switch {
 			case m.Type() == ent.TypeApiToken && m.Op().Is(ent.OpCreate):
 				action = audit.APITokenCreated
+				if tm, ok := m.(*ent.ApiTokenMutation); ok {
+					if owner, ok := tm.OwnerID(); ok {
+						data["owner"] = string(owner)
+					}
+					if by, ok := tm.CreatedByID(); ok {
+						data["createdBy"] = string(by)
+					}
+				}
 			case m.Type() == ent.TypeApiToken && slices.Contains(m.Fields(), "revoked_at"):
 				action = audit.APITokenRevoked
 			case m.Type() == ent.TypeApiToken:

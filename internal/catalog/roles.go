@@ -12,7 +12,8 @@ import (
 )
 
 // CreateRole adds a role with its entitlements and owners. IT_ADMIN only.
-// Errors: FORBIDDEN, INVALID_INPUT (empty or taken name), NOT_FOUND.
+// Errors: FORBIDDEN, INVALID_INPUT (empty or taken name, a service account
+// as owner), NOT_FOUND.
 func (s *Service) CreateRole(ctx context.Context, in ent.CreateRoleInput) (*ent.Role, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Role, error) {
 		if err := checkRole(ctx, tx, "", &in.Name, "", in.EntitlementIDs, in.OwnerIDs); err != nil {
@@ -51,20 +52,21 @@ func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, pre
 	if err := existing(ctx, inputField(prefix, "entitlementIDs"), "entitlement", ents, entitlements(tx)); err != nil {
 		return err
 	}
-	return existing(ctx, inputField(prefix, "ownerIDs"), "user", owners, users(tx))
+	return people(ctx, tx, inputField(prefix, "ownerIDs"), "a role owner", owners)
 }
 
 // CreateReviewStageTemplate adds a stage to an application's review policy,
 // or to the global default policy when applicationID is null. DESIGNATED
 // stages name their reviewers, other kinds do not; QUORUM stages give the
-// number of approvals, other rules do not. IT_ADMIN only. Errors: FORBIDDEN,
-// INVALID_INPUT, NOT_FOUND.
+// number of approvals, other rules do not. Service accounts are never
+// designated reviewers. IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT,
+// NOT_FOUND.
 func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateReviewStageTemplateInput) (*ent.ReviewStageTemplate, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.ReviewStageTemplate, error) {
 		if err := existing(ctx, "applicationID", "application", optional(in.ApplicationID), applications(tx)); err != nil {
 			return nil, err
 		}
-		if err := existing(ctx, "designatedReviewerIDs", "user", in.DesignatedReviewerIDs, users(tx)); err != nil {
+		if err := people(ctx, tx, "designatedReviewerIDs", "a designated reviewer", in.DesignatedReviewerIDs); err != nil {
 			return nil, err
 		}
 		if err := checkStageTemplate(in); err != nil {

@@ -14,9 +14,10 @@ import (
 	"gatehouse/internal/errcode"
 )
 
-// CreateUser adds a person to the directory. IT_ADMIN only. Errors:
-// FORBIDDEN, INVALID_INPUT (bad or taken email, empty name), NOT_FOUND
-// (unknown manager or job title).
+// CreateUser adds a person to the directory, or a service account (kind
+// SERVICE) for an integration to own API tokens. IT_ADMIN only. Errors:
+// FORBIDDEN, INVALID_INPUT (bad or taken email, empty name, a service
+// account as manager), NOT_FOUND (unknown manager or job title).
 func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.User, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
 		in.Email = strings.TrimSpace(in.Email)
@@ -29,8 +30,9 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 
 // UpdateUser changes a person. Setting status TERMINATED makes their tokens
 // fail at once, reassigns their open review tasks and cancels the open
-// requests for them. IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND,
-// INVALID_INPUT (taken email, a manager loop).
+// requests for them. The kind of a user never changes. IT_ADMIN only.
+// Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (taken email, a manager loop,
+// a service account as manager).
 func (s *Service) UpdateUser(ctx context.Context, id pulid.ID, in ent.UpdateUserInput) (*ent.User, error) {
 	terminated := false
 	u, err := write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
@@ -70,7 +72,7 @@ func checkUserRefs(ctx context.Context, tx *ent.Tx, self pulid.ID, email string,
 			return errcode.Invalid("email", "a user with email %s already exists", email)
 		}
 	}
-	if err := existing(ctx, "managerID", "user", optional(manager), users(tx)); err != nil {
+	if err := people(ctx, tx, "managerID", "a manager", optional(manager)); err != nil {
 		return err
 	}
 	if err := existing(ctx, "jobTitleID", "job title", optional(title), jobTitles(tx)); err != nil {

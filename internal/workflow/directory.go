@@ -16,6 +16,7 @@ import (
 // loaded with a fixed number of queries whatever the number of items.
 type directory struct {
 	requester, beneficiary, manager pulid.ID
+	submittedBy                     pulid.ID
 	appOwners                       map[pulid.ID][]pulid.ID
 	riskManagers, itAdmins          []pulid.ID
 	people                          map[pulid.ID]rules.Person
@@ -24,7 +25,7 @@ type directory struct {
 // loadDirectory loads the candidates of every reviewer kind for the plan's
 // items, and the people (with their delegates) among them.
 func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pulid.ID, templates []*ent.ReviewStageTemplate) (*directory, error) {
-	d := &directory{requester: p.RequesterID, beneficiary: p.Beneficiary.ID, appOwners: map[pulid.ID][]pulid.ID{}}
+	d := &directory{requester: p.RequesterID, beneficiary: p.Beneficiary.ID, submittedBy: p.SubmittedByID, appOwners: map[pulid.ID][]pulid.ID{}}
 	if p.Beneficiary.ManagerID != nil {
 		d.manager = *p.Beneficiary.ManagerID
 	}
@@ -91,7 +92,7 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pu
 }
 
 func (d *directory) add(u *ent.User) {
-	p := rules.Person{ID: u.ID, Active: u.Status == enum.UserStatusActive}
+	p := rules.Person{ID: u.ID, Active: u.Status == enum.UserStatusActive, Service: u.Kind == enum.UserKindService}
 	if u.DelegateID != nil {
 		p.Delegate = &rules.Delegation{To: *u.DelegateID, From: u.DelegateFrom, Until: u.DelegateUntil}
 	}
@@ -103,6 +104,7 @@ func (d *directory) forItem(it *PlannedItem, designated map[int][]pulid.ID) rule
 	out := rules.Directory{
 		RequesterID:         d.requester,
 		BeneficiaryID:       d.beneficiary,
+		SubmittedByID:       d.submittedBy,
 		ManagerID:           d.manager,
 		ApplicationOwnerIDs: d.appOwners[it.Application.ID],
 		Designated:          designated,

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gatehouse/ent"
@@ -87,14 +88,22 @@ func (s *Service) cancelPending(ctx context.Context, t *txn, id pulid.ID, reason
 }
 
 // Reassign moves a PENDING task to another user: the old task becomes
-// REASSIGNED and the new one PENDING. The assignee or an IT admin may do it;
-// the new reviewer must be active and neither the requester, the beneficiary
-// nor anyone already assigned on the item. Errors: NOT_FOUND, FORBIDDEN,
-// CONFLICT (not PENDING), INVALID_INPUT (an excluded reviewer).
+// REASSIGNED and the new one PENDING. The assignee or an IT admin may do it,
+// giving a reason (comment), which the TASK_REASSIGNED audit event records
+// with the API token used and its minter. The new reviewer passes the
+// exclusions of reviewer resolution (rules.CheckReassignment): an active
+// person, not a service account, neither the requester, the beneficiary,
+// the request's submitter nor anyone already assigned on the item, and not
+// the caller or the minter of the caller's token. Errors: INVALID_INPUT
+// (comment empty; toUserId excluded), NOT_FOUND, FORBIDDEN, CONFLICT (not
+// PENDING).
 func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, error) {
 	v, err := viewer(ctx, true)
 	if err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(comment) == "" {
+		return nil, errcode.Invalid("comment", "a reassignment needs a reason")
 	}
 	task, err := s.client.ReviewTask.Get(ctx, taskID)
 	if err != nil {
@@ -116,9 +125,12 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 			return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", taskID, fresh.Status)
 		}
 		var events []audit.Event
-		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment)
+		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment, acting(v))
 		if err != nil {
 			return err
+		}
+		for i := range events {
+			events[i].Data = withCredential(v, events[i].Data)
 		}
 		return s.record(ctx, t, task.RequestID, v.Actor(), events...)
 	})
@@ -128,8 +140,9 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 	return s.client.ReviewTask.Get(ctx, moved.ID)
 }
 
-// reassign does the work of Reassign inside a transaction.
-func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, []audit.Event, error) {
+// reassign does the work of Reassign inside a transaction; a is who acts
+// (empty for the system).
+func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string, a rules.Acting) (*ent.ReviewTask, []audit.Event, error) {
 	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(taskID)).
 		WithStage(func(q *ent.ReviewStageQuery) { q.WithItem() }).
 		Only(ctx)
@@ -151,8 +164,13 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if err != nil {
 		return nil, nil, err
 	}
-	if to.Status != enum.UserStatusActive || excluded[toUserID] {
-		return nil, nil, errcode.Invalid("toUserId", "%s cannot review this item (inactive, the requester or beneficiary, or already a reviewer of it)", to.Email)
+	req, err := t.client.AccessRequest.Get(ctx, task.RequestID)
+	if err != nil {
+		return nil, nil, err
+	}
+	candidate := rules.Candidate{ID: to.ID, Email: to.Email, Active: to.Status == enum.UserStatusActive, Service: to.Kind == enum.UserKindService}
+	if err := rules.CheckReassignment(a, parties(req), candidate, excluded, comment); err != nil {
+		return nil, nil, err
 	}
 	if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).SetComment(comment).Exec(ctx); err != nil {
 		return nil, nil, err
@@ -173,7 +191,8 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 // SetDelegate sets the viewer's delegate for reviews between from and until
 // (open bounds when nil), or clears it when userID is nil. Tasks that become
 // PENDING while the delegation is in force go to the delegate. Errors:
-// NOT_FOUND, INVALID_INPUT (oneself, an inactive user, until before from).
+// NOT_FOUND, INVALID_INPUT (oneself, an inactive user, a service account,
+// until before from).
 func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until *time.Time) (*ent.User, error) {
 	v, err := viewer(ctx, true)
 	if err != nil {
@@ -192,6 +211,9 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 		}
 		if to.Status != enum.UserStatusActive {
 			return nil, errcode.Invalid("userId", "%s is not an active user", to.Email)
+		}
+		if to.Kind == enum.UserKindService {
+			return nil, errcode.Invalid("userId", "%s is a service account, which never reviews", to.Email)
 		}
 		if from != nil && until != nil && !until.After(*from) {
 			return nil, errcode.Invalid("until", "must be after from")
@@ -265,7 +287,7 @@ func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) 
 			if err != nil {
 				return err
 			}
-			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated")
+			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{})
 			if err != nil {
 				return err
 			}
@@ -296,7 +318,7 @@ func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.Rev
 	if err != nil {
 		return "", err
 	}
-	p := &Plan{RequesterID: req.RequesterID, Beneficiary: req.Edges.Beneficiary,
+	p := &Plan{RequesterID: req.RequesterID, SubmittedByID: parties(req).SubmittedByID, Beneficiary: req.Edges.Beneficiary,
 		Items: []PlannedItem{{Entitlement: item.Edges.Entitlement, Application: item.Edges.Application}}}
 	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, nil)
 	if err != nil {

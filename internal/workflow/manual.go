@@ -10,6 +10,7 @@ import (
 	"gatehouse/ent/application"
 	"gatehouse/ent/auditcheckpoint"
 	"gatehouse/ent/identity"
+	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -21,8 +22,9 @@ import (
 
 // ManualQueue returns the query of the items waiting for people: approved
 // items of MANUAL applications that the viewer may close — as an owner of
-// the application or an IT admin, and never on a request they made or
-// benefit from.
+// the application or an IT admin, and never on a request they made,
+// submitted or benefit from, nor one of which the minter of their API token
+// is a party.
 func (s *Service) ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error) {
 	v, err := viewer(ctx, false)
 	if err != nil {
@@ -35,8 +37,22 @@ func (s *Service) ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error
 	return s.client.RequestItem.Query().Where(
 		requestitem.StatusEQ(enum.ItemStatusApproved),
 		requestitem.HasApplicationWith(appFilter),
-		requestitem.HasRequestWith(accessrequest.RequesterIDNEQ(v.UserID), accessrequest.BeneficiaryIDNEQ(v.UserID)),
+		requestitem.HasRequestWith(notParty(v.UserID, v.MintedBy)...),
 	), nil
+}
+
+// notParty returns predicates matching the requests of which none of ids
+// is the requester, the beneficiary or the submitter; empty ids are left out.
+func notParty(ids ...pulid.ID) []predicate.AccessRequest {
+	var out []predicate.AccessRequest
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		out = append(out, accessrequest.RequesterIDNEQ(id), accessrequest.BeneficiaryIDNEQ(id),
+			accessrequest.Or(accessrequest.SubmittedByIDIsNil(), accessrequest.SubmittedByIDNEQ(id)))
+	}
+	return out
 }
 
 // CompleteManualFulfillment closes an approved item of a MANUAL application:
@@ -62,8 +78,8 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		owner = owner || o.ID == v.UserID
 	}
 	switch {
-	case req.RequesterID == v.UserID || req.BeneficiaryID == v.UserID:
-		return nil, errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot fulfil their own request")
+	case parties(req).Includes(v.UserID) || parties(req).Includes(v.MintedBy):
+		return nil, errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot fulfil their own request, with their own credentials or with a token they minted")
 	case !owner && !v.IsAdmin():
 		return nil, errcode.New(errcode.Forbidden, "only the application's owners and IT admins fulfil it")
 	case app.Fulfillment != enum.FulfillmentManual:

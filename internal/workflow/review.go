@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
@@ -14,6 +15,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -28,8 +30,12 @@ const (
 )
 
 // DecideTasks approves or denies the viewer's pending tasks, all or nothing.
-// A task the viewer cannot see is NOT_FOUND; one they can see but that is not
-// theirs is FORBIDDEN; a WAITING or already decided task is CONFLICT. Each
+// A task the viewer cannot see is NOT_FOUND; a task of a request whose
+// requester, beneficiary or submitter is the viewer or the minter of the
+// viewer's API token is FORBIDDEN (so nobody approves their own request
+// through a service account's token); one they can see but that is not
+// theirs is FORBIDDEN; a WAITING or already decided task is CONFLICT. The
+// audit events name the API token used and its minter. Each
 // affected request is locked, so a stage advances and an item is approved
 // exactly once however many reviewers decide at the same time.
 func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, comment string) ([]*ent.ReviewTask, error) {
@@ -53,12 +59,22 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 	}
 	requests := make([]pulid.ID, 0, len(visible))
 	for _, task := range visible {
-		if task.ReviewerID != v.UserID {
-			return nil, errcode.New(errcode.Forbidden, "review task %s is assigned to someone else", task.ID)
-		}
 		requests = append(requests, task.RequestID)
 	}
 	requests = distinct(requests)
+	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(requests...)).All(authz.SystemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("load requests: %w", err)
+	}
+	byID := make(map[pulid.ID]*ent.AccessRequest, len(reqs))
+	for _, r := range reqs {
+		byID[r.ID] = r
+	}
+	for _, task := range visible {
+		if err := rules.CheckDecider(acting(v), parties(byID[task.RequestID]), task.ReviewerID); err != nil {
+			return nil, errcode.New(errcode.Forbidden, "review task %s: %v", task.ID, err)
+		}
+	}
 	slices.Sort(requests)
 
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -66,7 +82,7 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 			return err
 		}
 		for _, id := range ids {
-			if err := s.decide(ctx, t, v.UserID, v.Actor(), id, d, comment); err != nil {
+			if err := s.decide(ctx, t, v, id, d, comment); err != nil {
 				return err
 			}
 		}
@@ -84,7 +100,8 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 }
 
 // decide records one decision and advances its stage and item.
-func (s *Service) decide(ctx context.Context, t *txn, userID pulid.ID, actor string, id pulid.ID, d Decision, comment string) error {
+func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.ID, d Decision, comment string) error {
+	userID, actor := v.UserID, v.Actor()
 	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(id)).WithRequest().Only(ctx)
 	if err != nil {
 		return fmt.Errorf("load task: %w", err)
@@ -92,8 +109,8 @@ func (s *Service) decide(ctx context.Context, t *txn, userID pulid.ID, actor str
 	if task.Status != enum.TaskStatusPending {
 		return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", id, task.Status)
 	}
-	if req := task.Edges.Request; req.RequesterID == userID || req.BeneficiaryID == userID {
-		return errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot review their own request")
+	if err := rules.CheckDecider(acting(v), parties(task.Edges.Request), task.ReviewerID); err != nil {
+		return err
 	}
 	status, action := enum.TaskStatusApproved, audit.TaskApproved
 	if d == Deny {
@@ -113,7 +130,7 @@ func (s *Service) decide(ctx context.Context, t *txn, userID pulid.ID, actor str
 	t.touch(task.RequestID)
 	events := []audit.Event{{
 		Action: action, RequestID: &task.RequestID, ItemID: &stage.ItemID,
-		Data: map[string]any{"task": string(id), "stage": stage.Level, "comment": comment},
+		Data: withCredential(v, map[string]any{"task": string(id), "stage": stage.Level, "comment": comment}),
 	}}
 	more, err := s.advanceStage(ctx, t, stage, actor)
 	if err != nil {
@@ -239,7 +256,7 @@ func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestIt
 		if err != nil {
 			return nil, err
 		}
-		if delegate.Status != enum.UserStatusActive {
+		if delegate.Status != enum.UserStatusActive || delegate.Kind == enum.UserKindService {
 			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
 				return nil, err
 			}
@@ -274,7 +291,8 @@ func activeDelegate(u *ent.User, now time.Time) *pulid.ID {
 }
 
 // itemExclusions returns the people who may not review an item: its
-// request's requester and beneficiary and everyone assigned to any of its
+// request's requester, beneficiary and submitter (the minter of the service
+// account token it was submitted with) and everyone assigned to any of its
 // stages so far.
 func (s *Service) itemExclusions(ctx context.Context, t *txn, item *ent.RequestItem) (map[pulid.ID]bool, error) {
 	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
@@ -289,6 +307,9 @@ func (s *Service) itemExclusions(ctx context.Context, t *txn, item *ent.RequestI
 		return nil, err
 	}
 	out := map[pulid.ID]bool{req.RequesterID: true, req.BeneficiaryID: true}
+	if req.SubmittedByID != nil {
+		out[*req.SubmittedByID] = true
+	}
 	for _, r := range reviewers {
 		out[pulid.ID(r)] = true
 	}

@@ -71,6 +71,10 @@ type Plan struct {
 	Excluded         []rules.Exclusion
 	AccountsToCreate []pulid.ID
 	Notes            []string
+
+	// SubmittedByID is the person who minted the service account token
+	// the request is submitted with, when not the requester; else empty.
+	SubmittedByID pulid.ID
 }
 
 // AutoApproved reports whether every item is approved at submission.
@@ -142,7 +146,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 		if err != nil {
 			return err
 		}
-		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v.Actor())
+		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v)
 		if err != nil {
 			return err
 		}
@@ -177,11 +181,12 @@ func hashInput(in SubmitInput) (string, error) {
 
 // create writes the request, its items, stages and tasks and their audit
 // events, and approves auto-approved items.
-func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, key *string, inputHash, actor string) (*ent.AccessRequest, error) {
-	now := s.now()
+func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, key *string, inputHash string, v *authz.Viewer) (*ent.AccessRequest, error) {
+	now, actor := s.now(), v.Actor()
 	c := t.client.AccessRequest.Create().
 		SetAction(p.Action).SetMode(p.Mode).
 		SetRequesterID(p.RequesterID).SetBeneficiaryID(p.Beneficiary.ID).
+		SetNillableSubmittedByID(nonEmpty(p.SubmittedByID)).
 		SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration).
 		SetNillableReferenceUserID(in.ReferenceUserID).SetNillableRoleID(in.RoleID).SetNillableJobTitleID(in.JobTitleID).
 		SetNillableIdempotencyKey(key).SetInputHash(inputHash).
@@ -201,11 +206,11 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		return nil, fmt.Errorf("create request: %w", err)
 	}
 	t.touch(req.ID)
-	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
+	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
 		"items": len(p.Items),
-	}}}
+	})}}
 	var autos []*ent.RequestItem
 	for _, pi := range p.Items {
 		ic := t.client.RequestItem.Create().
@@ -308,7 +313,7 @@ var openItemStatuses = []enum.ItemStatus{
 func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer, in SubmitInput, now time.Time) (*Plan, error) {
 	requesterID := v.UserID
 	mode := in.ModeOrDefault()
-	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID}
+	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: submittedBy(v)}
 	if err := checkShape(in, mode); err != nil {
 		return nil, err
 	}
@@ -325,6 +330,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if b.Status != enum.UserStatusActive {
 		return nil, errcode.Invalid("beneficiaryId", "%s is not an active user", b.Email)
+	}
+	if b.Kind == enum.UserKindService {
+		return nil, errcode.Invalid("beneficiaryId", "%s is a service account: service accounts submit requests for people but receive no access through them", b.Email)
 	}
 	p.Beneficiary = b
 	d := rules.DisclosureFor(rules.Reader{ReadsAll: v.ReadsAll(), ReadsBeneficiary: v.ReadsGrantsOf(b.ID)}, mode)

@@ -445,3 +445,30 @@ func (v TokenScope) MarshalGQL(w io.Writer) { marshal(w, v) }
 
 // UnmarshalGQL implements graphql.Unmarshaler.
 func (v *TokenScope) UnmarshalGQL(x any) error { return unmarshal(v, x, "TokenScope", AllTokenScopes) }
+
+// UserKind tells people from service accounts. A SERVICE user is a non-human
+// account an IT admin creates for an integration: it may own API tokens and
+// submit requests on behalf of people, but it is never a manager, an owner,
+// a reviewer, a delegate or the beneficiary of a request.
+type UserKind string
+
+// Values of UserKind.
+const (
+	UserKindHuman   UserKind = "HUMAN"
+	UserKindService UserKind = "SERVICE"
+)
+
+// AllUserKinds lists every UserKind.
+var AllUserKinds = []UserKind{UserKindHuman, UserKindService}
+
+// Values implements ent's EnumValues.
+func (UserKind) Values() []string { return strs(AllUserKinds) }
+
+// IsValid reports whether v is one of the values.
+func (v UserKind) IsValid() bool { return slices.Contains(AllUserKinds, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v UserKind) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler.
+func (v *UserKind) UnmarshalGQL(x any) error { return unmarshal(v, x, "UserKind", AllUserKinds) }

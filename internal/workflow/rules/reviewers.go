@@ -20,6 +20,9 @@ type Person struct {
 	ID pulid.ID
 	// Active is false for a TERMINATED user.
 	Active bool
+	// Service is true for a service account (user kind SERVICE), which is
+	// never a reviewer nor a delegate.
+	Service bool
 	// Delegate is the user's delegation, or nil.
 	Delegate *Delegation
 }
@@ -56,6 +59,10 @@ type Directory struct {
 	// when one requests for oneself. Neither may ever review the item.
 	RequesterID   pulid.ID
 	BeneficiaryID pulid.ID
+	// SubmittedByID is, for a request submitted with a service account's
+	// API token, the person who minted that token; they may not review it
+	// either. Empty otherwise.
+	SubmittedByID pulid.ID
 	// ManagerID is the beneficiary's manager (kind MANAGER).
 	ManagerID pulid.ID
 	// ApplicationOwnerIDs are the owners of the item's application (kind
@@ -102,7 +109,8 @@ var fallbacks = map[enum.ReviewerKind][]enum.ReviewerKind{
 // APPLICATION_OWNER the application owners, ENTITLEMENT_OWNER the
 // entitlement's owner, DESIGNATED the given designated users, RISK_MANAGER
 // the risk managers, ReviewerKindITAdmin the IT admins. A candidate is
-// eligible unless they are the requester, the beneficiary, inactive
+// eligible unless they are the requester, the beneficiary, the minter of the
+// token that submitted the request, a service account, inactive
 // (TERMINATED, or missing from dir.People) or in excluded (the people
 // assigned in earlier stages of the same item; ResolveStage does not modify
 // it). When a kind yields nobody eligible the next kind is tried:
@@ -126,11 +134,11 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 		return nil, "", errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
 	}
 	eligible := func(id pulid.ID) bool {
-		if id == "" || id == dir.RequesterID || id == dir.BeneficiaryID || excluded[id] {
+		if id == "" || id == dir.RequesterID || id == dir.BeneficiaryID || id == dir.SubmittedByID || excluded[id] {
 			return false
 		}
 		p, ok := dir.People[id]
-		return ok && p.Active
+		return ok && p.Active && !p.Service
 	}
 	for _, k := range chain {
 		var reviewers []pulid.ID
@@ -165,7 +173,7 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 		names[i] = string(k)
 	}
 	return nil, "", errcode.New(errcode.NoReviewer,
-		"no eligible reviewer: %s found nobody who is active and neither the requester, the beneficiary nor a reviewer of an earlier stage",
+		"no eligible reviewer: %s found nobody who is an active person and neither the requester, the beneficiary nor a reviewer of an earlier stage",
 		strings.Join(names, ", then "))
 }
 

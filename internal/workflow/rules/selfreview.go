@@ -1,0 +1,101 @@
+package rules
+
+import (
+	"strings"
+
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/errcode"
+)
+
+// Acting is who stands behind a call: the user the credential acts as and,
+// for an API token, the person who minted it (the same user for a token of
+// one's own; the IT admin who created it for a service account). Both are
+// held to the self-review rules.
+type Acting struct {
+	UserID   pulid.ID
+	MintedBy pulid.ID
+}
+
+// Is reports whether id is one of the acting people.
+func (a Acting) Is(id pulid.ID) bool {
+	return id != "" && (id == a.UserID || id == a.MintedBy)
+}
+
+// Parties are the people a request's review must be independent of: its
+// requester, its beneficiary and, when a service account's token submitted
+// it, the person who minted that token.
+type Parties struct {
+	RequesterID   pulid.ID
+	BeneficiaryID pulid.ID
+	SubmittedByID pulid.ID
+}
+
+// Includes reports whether id is one of the parties.
+func (p Parties) Includes(id pulid.ID) bool {
+	return id != "" && (id == p.RequesterID || id == p.BeneficiaryID || id == p.SubmittedByID)
+}
+
+// CheckDecider tells whether the acting people may decide a review task
+// assigned to reviewerID on a request with the given parties. Nobody decides
+// on a request they are a party to, whether as themselves or through a token
+// they minted (for a service account, or before minting for others was
+// refused); that check comes first, so its message is the one given. Then
+// only the assignee decides.
+//
+// Errors: FORBIDDEN in both cases.
+func CheckDecider(a Acting, p Parties, reviewerID pulid.ID) error {
+	if p.Includes(a.UserID) || p.Includes(a.MintedBy) {
+		return errcode.New(errcode.Forbidden,
+			"the requester and the beneficiary (and whoever minted the token a request was submitted with) cannot decide its review tasks, with their own credentials or with a token they minted")
+	}
+	if reviewerID != a.UserID {
+		return errcode.New(errcode.Forbidden, "the review task is assigned to someone else")
+	}
+	return nil
+}
+
+// Candidate is a user proposed as the new assignee of a review task.
+type Candidate struct {
+	ID    pulid.ID
+	Email string
+	// Active is false for a TERMINATED user.
+	Active bool
+	// Service is true for a service account.
+	Service bool
+}
+
+// CheckReassignment tells whether a review task may move to the candidate
+// (DESIGN §4.2, issue "Security hardening"): the reason must be given, and
+// the new assignee passes the exclusions of reviewer resolution — not a
+// party of the request, not a service account, not TERMINATED, not anyone
+// assigned in this or an earlier stage of the item (assigned) — and is not
+// one of the acting people, so that nobody hands a task to themselves
+// through a token.
+//
+// Errors: INVALID_INPUT naming comment (no reason) or toUserId (an excluded
+// assignee).
+func CheckReassignment(a Acting, p Parties, to Candidate, assigned map[pulid.ID]bool, comment string) error {
+	if strings.TrimSpace(comment) == "" {
+		return errcode.Invalid("comment", "a reassignment needs a reason")
+	}
+	var why string
+	switch {
+	case to.Service:
+		why = "a service account never reviews"
+	case !to.Active:
+		why = "not an active user"
+	case to.ID == p.RequesterID:
+		why = "the requester"
+	case to.ID == p.BeneficiaryID:
+		why = "the beneficiary"
+	case to.ID == p.SubmittedByID:
+		why = "the minter of the token the request was submitted with"
+	case assigned[to.ID]:
+		why = "already a reviewer of this item"
+	case a.Is(to.ID):
+		why = "the caller or the minter of the caller's token (nobody reassigns a task to themselves)"
+	default:
+		return nil
+	}
+	return errcode.Invalid("toUserId", "%s cannot review this item: %s", to.Email, why)
+}
