@@ -40,15 +40,15 @@ type Authenticator interface {
 
 // Limits bounds what one request may ask of the server.
 type Limits struct {
-	BodyBytes     int64 // request body, bytes
-	ParserTokens  int   // tokens in a query document
-	Complexity    int   // gqlgen query complexity
-	Depth         int   // selection depth
+	BodyBytes    int64 // request body, bytes
+	ParserTokens int   // tokens in a query document
+	Complexity   int   // gqlgen query complexity
+	Depth        int   // selection depth
 	// Document bounds the rest of a document and its variables (fields,
 	// aliases, directives, input nesting, list and string lengths, errors
 	// per response); its Tokens and Depth are taken from ParserTokens and
 	// Depth above.
-	Document gqllimit.Limits
+	Document      gqllimit.Limits
 	WebsocketRead int64 // one websocket message, bytes
 	// Subscriptions is the number of subscriptions one websocket connection
 	// may hold at once.

@@ -107,7 +107,7 @@ type Document struct {
 
 // checked is what a document that passed leaves for the variable walk.
 type checked struct {
-	inputFields int               // input object fields in the document's literals
+	inputFields int                 // input object fields in the document's literals
 	uses        map[string]argument // variable name → the argument it fills
 }
 
