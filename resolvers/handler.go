@@ -120,13 +120,14 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		Log:           cfg.Log,
 		Context:       cfg.Context,
 	}))
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	docLimits := cfg.Limits.Document
 	docLimits.Tokens, docLimits.Depth = cfg.Limits.ParserTokens, cfg.Limits.Depth
 	document := gqllimit.NewDocument(docLimits, 1000)
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	// The body is checked (document length, JSON nesting) before it is decoded.
+	srv.AddTransport(gqllimit.Body{Next: transport.POST{}, Limits: document.Limits()})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(document.Limits().Tokens)
 	srv.SetValidationRulesFn(gqllimit.ValidationRules(document.Limits().Errors))
 	srv.SetErrorPresenter(ErrorPresenter(cfg.Log))

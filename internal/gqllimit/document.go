@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"gatehouse/internal/errcode"
@@ -19,6 +20,9 @@ import (
 // expansion: a fragment spread counts what the fragment selects, however
 // many times it is spread. A zero field takes its value from DefaultLimits.
 type Limits struct {
+	// DocumentBytes is the longest document accepted, in bytes (of its
+	// JSON text, when it comes in a POST body).
+	DocumentBytes int
 	// Tokens is the most lexer tokens a document may have; the parser stops
 	// at the limit.
 	Tokens int
@@ -57,7 +61,8 @@ type Limits struct {
 // DefaultLimits are the limits of a production server; README.md says why
 // each number.
 var DefaultLimits = Limits{
-	Tokens:          5000,
+	DocumentBytes:   64 << 10,
+	Tokens:          2000,
 	SelectionFields: 100,
 	Fields:          1500,
 	Aliases:         30,
@@ -74,7 +79,7 @@ var DefaultLimits = Limits{
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
 	for _, f := range []struct{ v, def *int }{
-		{&l.Tokens, &d.Tokens}, {&l.SelectionFields, &d.SelectionFields}, {&l.Fields, &d.Fields},
+		{&l.DocumentBytes, &d.DocumentBytes}, {&l.Tokens, &d.Tokens}, {&l.SelectionFields, &d.SelectionFields}, {&l.Fields, &d.Fields},
 		{&l.Aliases, &d.Aliases}, {&l.Directives, &d.Directives}, {&l.Depth, &d.Depth},
 		{&l.InputDepth, &d.InputDepth}, {&l.InputFields, &d.InputFields}, {&l.ListLength, &d.ListLength},
 		{&l.StringLength, &d.StringLength}, {&l.Errors, &d.Errors},
@@ -131,7 +136,7 @@ func (*Document) ExtensionName() string { return "DocumentLimits" }
 // Validate refuses negative limits.
 func (d *Document) Validate(graphql.ExecutableSchema) error {
 	l := d.limits
-	for _, v := range []int{l.Tokens, l.SelectionFields, l.Fields, l.Aliases, l.Directives, l.Depth,
+	for _, v := range []int{l.DocumentBytes, l.Tokens, l.SelectionFields, l.Fields, l.Aliases, l.Directives, l.Depth,
 		l.InputDepth, l.InputFields, l.ListLength, l.StringLength, l.Errors} {
 		if v < 0 {
 			return fmt.Errorf("gqllimit: negative limit in %+v", l)
@@ -161,6 +166,14 @@ func (d *Document) check(ctx context.Context, query string) (*checked, *gqlerror
 	if c, ok := d.passed.Get(ctx, query); ok {
 		return c, nil
 	}
+	if len(query) > d.limits.DocumentBytes {
+		return nil, refuse("", "the document has %d bytes; the limit is %d", len(query), d.limits.DocumentBytes)
+	}
+	// Counting tokens first costs no syntax tree for a document the parser
+	// would give up on at the limit.
+	if err := countTokens(query, d.limits.Tokens); err != nil {
+		return nil, err
+	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, d.limits.Tokens)
 	if err != nil {
 		gqlErr, ok := err.(*gqlerror.Error)
@@ -187,4 +200,19 @@ func refuse(field, format string, args ...any) *gqlerror.Error {
 		err.Extensions["field"] = field
 	}
 	return err
+}
+
+// countTokens refuses a document with more than limit tokens. Lexer errors
+// are left to the parser, which reports them with their position.
+func countTokens(query string, limit int) *gqlerror.Error {
+	lex := lexer.New(&ast.Source{Input: query})
+	for n := 0; ; n++ {
+		tok, err := lex.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			return nil
+		}
+		if n >= limit {
+			return refuse("", "the document has more than %d tokens; the limit is %d", limit, limit)
+		}
+	}
 }

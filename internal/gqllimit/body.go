@@ -1,0 +1,142 @@
+package gqllimit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Body is a POST transport that reads a request body once, at its
+// announced length, and refuses before any JSON is decoded a body whose
+// "query" is longer than DocumentBytes or whose JSON nests deeper than
+// input objects may (a filter's variable nested thousands of levels costs a
+// map per level to decode). Other bodies go to Next (gqlgen's
+// transport.POST) unchanged; a body that cannot be read (too large, cut
+// off) goes to Next with the same read error.
+//
+// A refused body is answered with one INVALID_INPUT error: status 200 with
+// application/json, 400 with application/graphql-response+json.
+type Body struct {
+	Next   graphql.Transport
+	Limits Limits
+}
+
+var _ graphql.Transport = Body{}
+
+// Supports reports whether Next takes the request.
+func (b Body) Supports(r *http.Request) bool { return b.Next.Supports(r) }
+
+// Do checks the body and hands the request to Next.
+func (b Body) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	body, readErr := readBody(r)
+	if readErr == nil {
+		l := b.Limits.withDefaults()
+		if err := checkBody(body, l); err != nil {
+			writeRefusal(w, r, exec, err)
+			return
+		}
+	}
+	var rest io.Reader = bytes.NewReader(body)
+	if readErr != nil {
+		rest = io.MultiReader(rest, errReader{readErr})
+	}
+	r.Body = io.NopCloser(rest)
+	b.Next.Do(w, r, exec)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// readBody reads the body in one allocation when its length is announced.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	if n := r.ContentLength; n > 0 && n <= 64<<20 {
+		buf := make([]byte, n)
+		m, err := io.ReadFull(r.Body, buf)
+		if err == nil {
+			// Anything past the announced length is an error for the reader.
+			var one [1]byte
+			if k, _ := r.Body.Read(one[:]); k > 0 {
+				return buf[:m], errors.New("request body longer than its Content-Length")
+			}
+		}
+		return buf[:m], err
+	}
+	return io.ReadAll(r.Body)
+}
+
+// checkBody scans the JSON of a request body without decoding it.
+func checkBody(body []byte, l Limits) *gqlerror.Error {
+	// Objects and the lists between them: {"variables": {"w": {"and": [{…
+	maxDepth := 2*l.InputDepth + 4
+	depth := 0
+	query := false // the next string is the value of the top-level "query"
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			depth++
+			if depth > maxDepth {
+				return refuse("", "the request's JSON nests more than %d deep; input objects may nest %d deep", maxDepth, l.InputDepth)
+			}
+		case '}', ']':
+			depth--
+		case '"':
+			start := i + 1
+			for i++; i < len(body) && body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+				}
+			}
+			s := body[start:min(i, len(body))]
+			switch {
+			case query:
+				query = false
+				if len(s) > l.DocumentBytes {
+					return refuse("", "the document has %d bytes; the limit is %d", len(s), l.DocumentBytes)
+				}
+			case depth == 1 && string(s) == "query":
+				// Only a key is followed by a colon.
+				j := i + 1
+				for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+					j++
+				}
+				query = j < len(body) && body[j] == ':'
+			}
+		}
+	}
+	return nil
+}
+
+// writeRefusal answers a refused body as gqlgen answers a request error.
+func writeRefusal(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, err *gqlerror.Error) {
+	const graphqlResponse = "application/graphql-response+json"
+	contentType, status := "application/json", http.StatusOK
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		t, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
+		if t == "application/json" || t == "*/*" || t == "application/*" {
+			break
+		}
+		if t == graphqlResponse {
+			contentType, status = graphqlResponse, http.StatusBadRequest
+			break
+		}
+	}
+	res := exec.DispatchError(r.Context(), gqlerror.List{err})
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	b, mErr := json.Marshal(res)
+	if mErr != nil {
+		return
+	}
+	_, _ = w.Write(b)
+}
