@@ -85,6 +85,9 @@ func (w *walker) document() *gqlerror.Error {
 		if err := w.totals(total); err != nil {
 			return err
 		}
+		if total.depth > w.l.Depth {
+			return refuse("", "query depth %d exceeds the limit of %d", total.depth, w.l.Depth)
+		}
 	}
 	for _, f := range w.doc.Fragments {
 		if _, err := w.fragment(f.Name); err != nil {
@@ -94,7 +97,8 @@ func (w *walker) document() *gqlerror.Error {
 	return nil
 }
 
-// totals refuses counts over the document limits.
+// totals refuses counts over the document limits. Depth is checked on
+// whole operations only, since the introspection root fields do not count.
 func (w *walker) totals(c counts) *gqlerror.Error {
 	switch {
 	case c.fields > w.l.Fields:
@@ -103,8 +107,6 @@ func (w *walker) totals(c counts) *gqlerror.Error {
 		return refuse("", "the document has %s aliases once fragments are expanded; the limit is %d", count(c.aliases), w.l.Aliases)
 	case c.directives > w.l.Directives:
 		return refuse("", "the document has %s directives once fragments are expanded; the limit is %d", count(c.directives), w.l.Directives)
-	case c.depth > w.l.Depth:
-		return refuse("", "query depth %d exceeds the limit of %d", c.depth, w.l.Depth)
 	}
 	return nil
 }
