@@ -176,3 +176,19 @@ func FuzzRequest(f *testing.F) {
 		require.LessOrEqual(t, len(errs), l.Errors+1, fmt.Sprint(errs))
 	})
 }
+
+func TestParseLimits(t *testing.T) {
+	t.Parallel()
+	l, err := ParseLimits(" aliases=50, list-length = 2000 ,", DefaultLimits)
+	require.NoError(t, err)
+	want := DefaultLimits
+	want.Aliases, want.ListLength = 50, 2000
+	require.Equal(t, want, l)
+	l, err = ParseLimits("", DefaultLimits)
+	require.NoError(t, err)
+	require.Equal(t, DefaultLimits, l)
+	for _, bad := range []string{"alias=3", "aliases", "aliases=0", "aliases=x", "tokens=-5"} {
+		_, err := ParseLimits(bad, DefaultLimits)
+		require.Error(t, err, bad)
+	}
+}
