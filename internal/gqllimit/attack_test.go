@@ -95,6 +95,22 @@ func attacks(scale int) []struct{ name, body string } {
 func BenchmarkRefuse(b *testing.B) {
 	env := apitest.New(b, dbtest.NewSQLite(b))
 	token := env.Token(b, env.User(b, "u@example.com", enum.PlatformRoleUser))
+	// Baseline: a trivial query that runs, for the cost of the handler
+	// itself (authentication, JSON, response) on the machine at hand.
+	b.Run("Baseline/typename", func(b *testing.B) {
+		body := queryBody("{ __typename }")
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "/query", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			rec := httptest.NewRecorder()
+			env.Handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
 	for _, scale := range []int{1, 10, 0} {
 		for _, a := range attacks(scale) {
 			size := fmt.Sprintf("x%d", scale)
