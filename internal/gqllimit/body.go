@@ -26,6 +26,10 @@ import (
 type Body struct {
 	Next   graphql.Transport
 	Limits Limits
+	// MaxBytes is the most a body is read into a buffer of its announced
+	// length (1 MiB when zero); longer bodies are read as they come, and
+	// http.MaxBytesHandler in front of the handler bounds them.
+	MaxBytes int64
 }
 
 var _ graphql.Transport = Body{}
@@ -35,7 +39,11 @@ func (b Body) Supports(r *http.Request) bool { return b.Next.Supports(r) }
 
 // Do checks the body and hands the request to Next.
 func (b Body) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, readErr := readBody(r)
+	maxBytes := b.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 1 << 20
+	}
+	body, readErr := readBody(r, maxBytes)
 	if readErr == nil {
 		l := b.Limits.withDefaults()
 		if err := checkBody(body, l); err != nil {
@@ -55,12 +63,13 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// readBody reads the body in one allocation when its length is announced.
-func readBody(r *http.Request) ([]byte, error) {
+// readBody reads the body in one allocation when its length is announced
+// and at most maxBytes.
+func readBody(r *http.Request, maxBytes int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	if n := r.ContentLength; n > 0 && n <= 64<<20 {
+	if n := r.ContentLength; n > 0 && n <= maxBytes {
 		buf := make([]byte, n)
 		m, err := io.ReadFull(r.Body, buf)
 		if err == nil {

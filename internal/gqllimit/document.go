@@ -2,6 +2,8 @@ package gqllimit
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/maphash"
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -108,6 +110,7 @@ func (l Limits) withDefaults() Limits {
 type Document struct {
 	limits Limits
 	passed *lru.LRU[*checked]
+	seed   maphash.Seed
 }
 
 // checked is what a document that passed leaves for the variable walk.
@@ -124,7 +127,7 @@ var _ interface {
 // NewDocument returns the extension with the given limits (zero fields take
 // DefaultLimits') and a cache of the last cacheSize documents that passed.
 func NewDocument(l Limits, cacheSize int) *Document {
-	return &Document{limits: l.withDefaults(), passed: lru.New[*checked](max(cacheSize, 1))}
+	return &Document{limits: l.withDefaults(), passed: lru.New[*checked](max(cacheSize, 1)), seed: maphash.MakeSeed()}
 }
 
 // Limits returns the limits in force.
@@ -163,7 +166,10 @@ func (d *Document) Check(query string, variables map[string]any) *gqlerror.Error
 }
 
 func (d *Document) check(ctx context.Context, query string) (*checked, *gqlerror.Error) {
-	if c, ok := d.passed.Get(ctx, query); ok {
+	// The cache keeps a seeded hash of each document, not its text.
+	var key [8]byte
+	binary.LittleEndian.PutUint64(key[:], maphash.String(d.seed, query))
+	if c, ok := d.passed.Get(ctx, string(key[:])); ok {
 		return c, nil
 	}
 	if len(query) > d.limits.DocumentBytes {
@@ -188,7 +194,7 @@ func (d *Document) check(ctx context.Context, query string) (*checked, *gqlerror
 		return nil, err
 	}
 	c := &checked{inputFields: w.inputFields, uses: w.uses}
-	d.passed.Add(ctx, query, c)
+	d.passed.Add(ctx, string(key[:]), c)
 	return c, nil
 }
 
