@@ -85,7 +85,7 @@ func TestExpensiveDocumentsAreRefused(t *testing.T) {
 				"a selection set has 500 fields; the limit is 100"},
 			{"fragment fan-out", queryJSON(fanOut.String(), nil), "fields; the limit is 100"},
 			{"a filter nested 5,000 levels in the variables", queryJSON(`query($w: UserWhereInput) { users(where: $w) { totalCount } }`, map[string]any{"w": deep}),
-				"the request's JSON nests more than 24 deep; input objects may nest 10 deep"},
+				`$w (argument "where" of users): input objects nested more than 10 deep; the limit is 10`},
 			{"a filter nested 11 levels in the variables", queryJSON(`query($w: UserWhereInput) { users(where: $w) { totalCount } }`,
 				map[string]any{"w": nested(11, map[string]any{"nameContains": "a"})}),
 				`$w (argument "where" of users): input objects nested more than 10 deep; the limit is 10`},
