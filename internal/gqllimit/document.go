@@ -3,8 +3,8 @@ package gqllimit
 import (
 	"context"
 	"encoding/binary"
-	"hash/maphash"
 	"fmt"
+	"hash/maphash"
 
 	"github.com/99designs/gqlgen/graphql"
 	gqlcode "github.com/99designs/gqlgen/graphql/errcode"
