@@ -130,7 +130,7 @@ func checkBody(body []byte, l Limits) *gqlerror.Error {
 				if len(s) > l.DocumentBytes {
 					return refuse("", "the document has %d bytes; the limit is %d", len(s), l.DocumentBytes)
 				}
-			case key && depth <= 2:
+			case key && depth >= 1 && depth <= 2:
 				keys[depth] = string(s)
 				isQuery = depth == 1 && keys[1] == "query"
 			}
