@@ -118,13 +118,25 @@ func UnmarshalCursor(v any) (Cursor, error) {
 	if len(s) > maxCursor || s == "" {
 		return c, bad
 	}
-	if err := c.UnmarshalGQL(s); err != nil {
+	if err := decodeCursor(&c, s); err != nil {
 		return Cursor{}, bad
 	}
 	if !cursorString(string(c.ID)) || c.ID.Prefix() == "" || len(c.ID) > 64 || !cursorValue(c.Value, true) {
 		return Cursor{}, bad
 	}
 	return c, nil
+}
+
+// decodeCursor decodes s into c with entgql. The msgpack decoder panics on
+// some crafted input (a reflect call on an unaddressable value); that is a
+// bad cursor too.
+func decodeCursor(c *Cursor, s string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cursor decoder panicked: %v", p)
+		}
+	}()
+	return c.UnmarshalGQL(s)
 }
 
 // cursorValue reports whether v is what an order field's value decodes to:
