@@ -120,6 +120,8 @@ func TestBadInputIsInvalidInput(t *testing.T) {
 			{"time filter that is not a time", `query($w: AccessRequestWhereInput) { accessRequests(where: $w) { totalCount } }`,
 				map[string]any{"w": map[string]any{"submittedAtGT": "yesterday"}}, "submittedAtGT"},
 			{"cursor holding a NUL byte", usersAfter, map[string]any{"c": nulCursor}, "after"},
+			{"cursor that panics the msgpack decoder", usersAfter,
+				map[string]any{"c": "gqF2vn000000000000000000000000000000000000000aF2xAA000000000"}, "after"},
 			{"NUL in an application name", `mutation($in: CreateApplicationInput!) { createApplication(input: $in) { id } }`,
 				map[string]any{"in": map[string]any{"name": "Pay\x00roll", "fulfillment": "MANUAL", "connectorKind": "MANUAL"}}, "name"},
 			{"NUL in an email", `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`,
