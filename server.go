@@ -52,6 +52,7 @@ import (
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
 	"gatehouse/internal/discovery"
+	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
@@ -91,6 +92,9 @@ type config struct {
 	// connection_init server-wide.
 	wsPerUser int
 	wsPending int
+	// queryLimits overrides resolvers.DefaultLimits' document limits
+	// ("aliases=50,list-length=2000"; see gqllimit.ParseLimits).
+	queryLimits string
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -104,6 +108,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		bootstrapAdmin: strings.TrimSpace(getenv("GATEHOUSE_BOOTSTRAP_ADMIN")),
 		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
+		queryLimits:    getenv("GATEHOUSE_QUERY_LIMITS"),
 		introspection:  true,
 		tokenTTL:       24 * time.Hour,
 		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
@@ -186,7 +191,22 @@ func (c *config) validate() error {
 	default:
 		return fmt.Errorf("GATEHOUSE_LOG_FORMAT=%q must be text or json", c.logFormat)
 	}
+	if _, err := c.limits(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// limits returns the request limits: resolvers.DefaultLimits with the
+// document limits of --query-limits (GATEHOUSE_QUERY_LIMITS).
+func (c *config) limits() (resolvers.Limits, error) {
+	l := resolvers.DefaultLimits
+	doc, err := gqllimit.ParseLimits(c.queryLimits, l.Document)
+	if err != nil {
+		return l, fmt.Errorf("GATEHOUSE_QUERY_LIMITS: %w", err)
+	}
+	l.Document, l.ParserTokens, l.Depth = doc, doc.Tokens, doc.Depth
+	return l, nil
 }
 
 // run parses the command line and runs one subcommand until ctx ends.
@@ -216,6 +236,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
 	fs.DurationVar(&cfg.tokenTTL, "ttl", cfg.tokenTTL, "lifetime of minted JWTs (GATEHOUSE_TOKEN_TTL)")
+	fs.StringVar(&cfg.queryLimits, "query-limits", cfg.queryLimits, "GraphQL document limits to change, e.g. aliases=50,list-length=2000 (GATEHOUSE_QUERY_LIMITS)")
 	email := fs.String("email", "", "user email (token, user create)")
 	name := fs.String("name", "", "user name (user create)")
 	role := fs.String("role", string(enum.PlatformRoleUser), "platform role (user create)")
@@ -537,7 +558,10 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	// Shutdown does not track, close with it.
 	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	limits := resolvers.DefaultLimits
+	limits, err := cfg.limits()
+	if err != nil {
+		return err
+	}
 	limits.WebsocketPerPrincipal, limits.WebsocketPending = cfg.wsPerUser, cfg.wsPending
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,

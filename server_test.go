@@ -203,6 +203,8 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"short secret":          {baseEnv("GATEHOUSE_JWT_SECRET=short"), "at least 32"},
 		"bad boolean":           {baseEnv("GATEHOUSE_DEMO=maybe"), "GATEHOUSE_DEMO"},
 		"bad admin email":       {baseEnv("GATEHOUSE_BOOTSTRAP_ADMIN=nobody"), "GATEHOUSE_BOOTSTRAP_ADMIN"},
+		"unknown query limit":   {baseEnv("GATEHOUSE_QUERY_LIMITS=alias=3"), "unknown query limit \"alias\""},
+		"bad query limit":       {baseEnv("GATEHOUSE_QUERY_LIMITS=aliases=-1"), "not a positive integer"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

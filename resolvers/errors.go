@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/ent"
 	"gatehouse/ent/privacy"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/gqlscalar"
 )
 
 // ErrorPresenter returns the presenter that gives every error one of the
@@ -36,12 +38,25 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var (
 			ce         *errcode.Error
 			validation *ent.ValidationError
+			scalar     *gqlscalar.InputError
 		)
 		switch {
 		case errors.As(err, &ce) && ce.Field != "":
 			out.Extensions["field"] = ce.Field
 		case errors.As(err, &validation):
 			out.Extensions["field"] = graphQLName(validation.Name)
+		case errors.As(err, &scalar):
+			if field := inputField(gqlErr.Path); field != "" {
+				out.Extensions["field"] = field
+				out.Message = field + ": " + scalar.Message
+			}
+		case gqlErr.Err == nil:
+			// The limits name the field and count dropped errors.
+			for _, k := range []string{"field", "dropped"} {
+				if v, ok := gqlErr.Extensions[k]; ok {
+					out.Extensions[k] = v
+				}
+			}
 		}
 		return out
 	}
@@ -66,17 +81,40 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 		return errcode.Unauthenticated, "authentication required"
 	case errors.Is(err, privacy.Deny):
 		return errcode.Forbidden, "not allowed"
+	case errors.As(err, new(*gqlscalar.InputError)):
+		return errcode.InvalidInput, gqlErr.Message
 	}
 	if gqlErr.Err == nil {
 		// gqlgen and gqlparser built this error themselves (parse and
 		// validation failures, limits): its message is meant for clients.
+		message := gqlErr.Message
+		// gqlgen's POST transport echoes the whole body after a JSON error.
+		if strings.HasPrefix(message, undecodableBody) {
+			if i := strings.Index(message, " body:"); i >= 0 {
+				message = message[:i]
+			}
+		}
 		switch c, _ := gqlErr.Extensions["code"].(string); errcode.Code(c) {
 		case errcode.NotFound, errcode.Forbidden, errcode.Unauthenticated, errcode.InvalidInput:
-			return errcode.Code(c), gqlErr.Message
+			return errcode.Code(c), message
 		}
-		return errcode.InvalidInput, gqlErr.Message
+		return errcode.InvalidInput, message
 	}
 	return errcode.Internal, ""
+}
+
+// undecodableBody starts gqlgen's message for a body that is not JSON.
+const undecodableBody = "json request body could not be decoded"
+
+// inputField returns the last name in the path of an argument or input
+// field ("endsAt" in submitAccessRequest.input.endsAt).
+func inputField(path ast.Path) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if name, ok := path[i].(ast.PathName); ok {
+			return string(name)
+		}
+	}
+	return ""
 }
 
 // graphQLName turns an ent field name (max_access_duration, owner_id) into

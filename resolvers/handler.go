@@ -52,10 +52,15 @@ type Revocations interface {
 
 // Limits bounds what one request may ask of the server.
 type Limits struct {
-	BodyBytes     int64 // request body, bytes
-	ParserTokens  int   // tokens in a query document
-	Complexity    int   // gqlgen query complexity
-	Depth         int   // selection depth
+	BodyBytes    int64 // request body, bytes
+	ParserTokens int   // tokens in a query document
+	Complexity   int   // gqlgen query complexity
+	Depth        int   // selection depth
+	// Document bounds the rest of a document and its variables (fields,
+	// aliases, directives, input nesting, list and string lengths, errors
+	// per response); its Tokens and Depth are taken from ParserTokens and
+	// Depth above.
+	Document      gqllimit.Limits
 	WebsocketRead int64 // one websocket message, bytes
 	// Subscriptions is the number of subscriptions one websocket connection
 	// may hold at once.
@@ -90,9 +95,10 @@ type Limits struct {
 // DefaultLimits are the limits of a production server.
 var DefaultLimits = Limits{
 	BodyBytes:          1 << 20,
-	ParserTokens:       15000,
+	ParserTokens:       gqllimit.DefaultLimits.Tokens,
 	Complexity:         1000,
-	Depth:              gqllimit.DefaultMax,
+	Depth:              gqllimit.DefaultLimits.Depth,
+	Document:           gqllimit.DefaultLimits,
 	WebsocketRead:      64 << 10,
 	Subscriptions:      50,
 	WebsocketInit:      10 * time.Second,
@@ -156,11 +162,16 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		}, ws.Recheck)
 	}
 	srv.AddTransport(ws)
+	docLimits := cfg.Limits.Document
+	docLimits.Tokens, docLimits.Depth = cfg.Limits.ParserTokens, cfg.Limits.Depth
+	document := gqllimit.NewDocument(docLimits, 1000)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	// The body is checked (document length, JSON nesting) before it is decoded.
+	srv.AddTransport(gqllimit.Body{Next: transport.POST{}, Limits: document.Limits(), MaxBytes: cfg.Limits.BodyBytes})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.SetParserTokenLimit(cfg.Limits.ParserTokens)
+	srv.SetParserTokenLimit(document.Limits().Tokens)
+	srv.SetValidationRulesFn(gqllimit.ValidationRules(document.Limits().Errors))
 	srv.SetErrorPresenter(ErrorPresenter(cfg.Log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		cfg.Log.ErrorContext(ctx, "panic in resolver", "panic", p, "stack", string(debug.Stack()))
@@ -170,8 +181,10 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	// After the persisted query is filled in, before parsing and validation.
+	srv.Use(document)
+	srv.Use(gqllimit.ErrorCap{Max: document.Limits().Errors})
 	srv.Use(&gqllimit.Complexity{Max: cfg.Limits.Complexity})
-	srv.Use(gqllimit.Depth{Max: cfg.Limits.Depth})
 	for _, ext := range cfg.Extensions {
 		srv.Use(ext)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
@@ -44,10 +45,20 @@ func (u ID) Prefix() string {
 	return p
 }
 
-// UnmarshalGQL implements graphql.Unmarshaler.
+// maxGQL bounds the IDs UnmarshalGQL accepts; the IDs Gatehouse hands out
+// have fewer than 40 characters.
+const maxGQL = 64
+
+// UnmarshalGQL implements graphql.Unmarshaler. An ID is a string of at most
+// 64 bytes of valid UTF-8 without NUL bytes (PostgreSQL refuses those in
+// text); anything else is INVALID_INPUT. An ID that names nothing passes
+// here and is not found later.
 func (u *ID) UnmarshalGQL(v any) error {
 	switch v := v.(type) {
 	case string:
+		if len(v) > maxGQL || strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+			return errcode.New(errcode.InvalidInput, "an ID is at most %d characters of valid UTF-8 without NUL bytes", maxGQL)
+		}
 		*u = ID(v)
 	case ID:
 		*u = v
