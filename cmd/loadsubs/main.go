@@ -4,6 +4,9 @@
 //
 //	loadsubs -url http://127.0.0.1:8080/query -token "$ADMIN_TOKEN" -n 10000
 //
+// Every subscriber is the same user, so the server must run without its
+// per-user websocket cap (GATEHOUSE_WS_MAX_PER_USER=0).
+//
 // With an IT admin's token it creates its own reviewer, requester,
 // application and request through GraphQL (so it works on any server, demo
 // or not), opens n websocket connections (graphql-transport-ws) each holding
