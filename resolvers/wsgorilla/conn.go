@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -86,8 +87,16 @@ func (c *conn) readLoop() {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
 				c.close(websocket.CloseGoingAway, "keepalive timeout")
+			case errors.Is(err, websocket.ErrReadLimit):
+				// gorilla has sent 1009. The rest of the message is still
+				// coming: closing with it unread would reset the connection
+				// and lose the close frame, so read it away first (for a
+				// second at most).
+				_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
+				_, _ = io.Copy(io.Discard, c.ws.NetConn())
 			}
 			return
 		}
