@@ -150,7 +150,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		Keys:            websocketKeys,
 		MaxPerPrincipal: cfg.Limits.WebsocketPerPrincipal,
 		MaxPending:      cfg.Limits.WebsocketPending,
-		Check:           websocketCheck(cfg.Auth, cfg.Log),
+		Check:           websocketCheck(cfg.Auth),
 		Log:             cfg.Log,
 		Context:         cfg.Context,
 	})
@@ -415,8 +415,9 @@ func websocketRecheck(a Authenticator) func(context.Context, []context.Context) 
 // (which revocations from any replica empty), mutations from the database,
 // so that no change is made with a credential revoked a moment ago on
 // another replica. Credentials that no longer hold close the socket with
-// 4401 and the operation does not run.
-func websocketCheck(a Authenticator, log *slog.Logger) func(context.Context) error {
+// 4401 and the operation does not run; a database error fails the
+// operation (the transport logs it).
+func websocketCheck(a Authenticator) func(context.Context) error {
 	return func(ctx context.Context) error {
 		v := authz.FromContext(ctx)
 		var ok bool
@@ -432,8 +433,7 @@ func websocketCheck(a Authenticator, log *slog.Logger) func(context.Context) err
 			ok, err = a.Check(ctx, v)
 		}
 		if err != nil {
-			log.ErrorContext(ctx, "websocket credential check", "error", err)
-			return err
+			return fmt.Errorf("websocket credential check: %w", err)
 		}
 		if !ok {
 			return &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: "Credentials no longer valid"}

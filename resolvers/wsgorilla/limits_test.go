@@ -175,7 +175,7 @@ func TestCheckRunsBeforeEachOperation(t *testing.T) {
 // protocol.
 func TestLegacyKeepAliveClosesASilentClient(t *testing.T) {
 	t.Parallel()
-	s := serve(t, wsgorilla.Config{KeepAlive: 50 * time.Millisecond})
+	s := serve(t, wsgorilla.Config{KeepAlive: 250 * time.Millisecond})
 
 	live := connect(t, s.url, "graphql-ws") // gorilla answers pings while reading
 	kas := make(chan struct{}, 100)
@@ -197,7 +197,7 @@ func TestLegacyKeepAliveClosesASilentClient(t *testing.T) {
 	require.Equal(t, websocket.CloseGoingAway, closeErr.Code)
 	require.Equal(t, "keepalive timeout", closeErr.Text)
 
-	for range 6 {
+	for range 4 {
 		select {
 		case <-kas:
 		case <-time.After(5 * time.Second):
