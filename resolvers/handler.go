@@ -453,6 +453,10 @@ func websocketKeys(ctx context.Context) []string {
 	if v.TokenID != "" {
 		keys = append(keys, "token:"+string(v.TokenID))
 	}
+	if v.MintedBy != "" && v.MintedBy != v.UserID {
+		// A service account's token dies with the person who minted it.
+		keys = append(keys, "user:"+string(v.MintedBy))
+	}
 	return keys
 }
 

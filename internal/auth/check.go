@@ -20,7 +20,8 @@ const maxCheckEntries = 10000
 
 // Check reports whether the credentials of a viewer authenticated earlier
 // still hold: not expired, the user still ACTIVE with the same platform
-// role, the API token (if any) not revoked and of the same scope. It is
+// role, the API token (if any) not revoked and of the same scope, and the
+// person who minted a service account's token still ACTIVE. It is
 // cheap: what it reads of a user or a token is kept for the check TTL, or
 // until a revocation of it arrives (WithRevocations). Websockets call it
 // for every operation they start. Errors are the database's.
@@ -33,19 +34,14 @@ func (a *Authenticator) Check(ctx context.Context, v *authz.Viewer) (bool, error
 		return false, nil
 	}
 	ctx = authz.SystemContext(ctx)
-	u, err := cached(a.checks, a.checks.users, v.UserID, now, func() (userState, error) {
-		u, err := a.client.User.Query().Where(user.ID(v.UserID)).
-			Select(user.FieldStatus, user.FieldPlatformRole).Only(ctx)
-		if ent.IsNotFound(err) {
-			return userState{}, nil
-		}
-		if err != nil {
-			return userState{}, fmt.Errorf("check user: %w", err)
-		}
-		return userState{active: u.Status == enum.UserStatusActive, role: u.PlatformRole}, nil
-	})
+	u, err := a.checkUser(ctx, v.UserID, now)
 	if err != nil || !u.active || u.role != v.Role {
 		return false, err
+	}
+	if minted(v) {
+		if m, err := a.checkUser(ctx, v.MintedBy, now); err != nil || !m.active {
+			return false, err
+		}
 	}
 	if v.TokenID == "" {
 		return true, nil
@@ -62,6 +58,21 @@ func (a *Authenticator) Check(ctx context.Context, v *authz.Viewer) (bool, error
 		return tokenState{live: t.RevokedAt == nil, readOnly: t.Scope == enum.TokenScopeRead, owner: t.OwnerID}, nil
 	})
 	return err == nil && t.live && t.readOnly == v.ReadOnly && t.owner == v.UserID, err
+}
+
+// checkUser reads the user's status and role through the check cache.
+func (a *Authenticator) checkUser(ctx context.Context, id pulid.ID, now time.Time) (userState, error) {
+	return cached(a.checks, a.checks.users, id, now, func() (userState, error) {
+		u, err := a.client.User.Query().Where(user.ID(id)).
+			Select(user.FieldStatus, user.FieldPlatformRole).Only(ctx)
+		if ent.IsNotFound(err) {
+			return userState{}, nil
+		}
+		if err != nil {
+			return userState{}, fmt.Errorf("check user: %w", err)
+		}
+		return userState{active: u.Status == enum.UserStatusActive, role: u.PlatformRole}, nil
+	})
 }
 
 // checkCache keeps what Check read, per user and per token.

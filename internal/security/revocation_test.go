@@ -444,3 +444,28 @@ func BenchmarkRevocationAcrossReplicas(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/revocation")
 }
+
+// TestMinterTerminatedClosesServiceAccountWebsockets: a service account's
+// token dies with the person who minted it, on open websockets too.
+func TestMinterTerminatedClosesServiceAccountWebsockets(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		a, b := replicas(t, db, apitest.Options{NoJobs: true})
+		boss := a.Token(t, a.User(t, "boss@example.com", enum.PlatformRoleITAdmin))
+		minter := a.User(t, "minter@example.com", enum.PlatformRoleITAdmin)
+		minterJWT := a.Token(t, minter)
+		var sa struct{ CreateUser struct{ ID string } }
+		a.MustDo(t, minterJWT, `mutation($in: CreateUserInput!) { createUser(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"email": "sync@example.com", "name": "sync", "kind": "SERVICE"}}, &sa)
+		var minted struct{ CreateAPIToken struct{ Token string } }
+		a.MustDo(t, minterJWT, `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) { token } }`,
+			map[string]any{"in": map[string]any{"name": "sync", "scope": "READ", "ownerID": sa.CreateUser.ID}}, &minted)
+		s := openSocket(t, b, minted.CreateAPIToken.Token)
+		require.Empty(t, s.do(t, "1", `{ viewer { id } }`).Errors)
+
+		a.MustDo(t, boss, `mutation($id: ID!) { updateUser(id: $id, input: {status: TERMINATED}) { id } }`,
+			map[string]any{"id": minter.ID}, nil)
+		require.Equal(t, wsgorilla.CloseUnauthorized, s.closeCode(t))
+		require.Equal(t, "UNAUTHENTICATED", a.Do(t, minted.CreateAPIToken.Token, `{ viewer { id } }`, nil).Code())
+	})
+}
