@@ -216,12 +216,12 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 // bytes gets 413 and INVALID_INPUT. Other responses pass through
 // unbuffered. Websocket upgrades are not touched.
 func requestErrors(maxBody int64, next http.Handler) http.Handler {
+	tooLarge := fmt.Errorf("the request body is larger than %d bytes", maxBody)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWebsocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tooLarge := fmt.Errorf("the request body is larger than %d bytes", maxBody)
 		if r.ContentLength > maxBody {
 			writeError(w, http.StatusRequestEntityTooLarge, errcode.InvalidInput, tooLarge)
 			return
