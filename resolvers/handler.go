@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqllimit"
+	"gatehouse/internal/httpserver"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers/wsgorilla"
 )
@@ -485,11 +485,7 @@ func revocationReason(r auth.Revocation) string {
 func AllowOrigins(allowed []string) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		origin := r.Header.Get("Origin")
-		if origin == "" || slices.Contains(allowed, origin) {
-			return true
-		}
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
+		return origin == "" || slices.Contains(allowed, origin) || httpserver.SameOrigin(r)
 	}
 }
 
