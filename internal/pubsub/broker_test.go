@@ -75,12 +75,11 @@ func TestSlowSubscriberIsDroppedWithoutBlocking(t *testing.T) {
 	slow := b.Subscribe(ctx, "t")
 	fast := b.Subscribe(ctx, "t")
 
-	start := time.Now()
+	// slow never reads: a Publish that waited for it would never return.
 	for i := range 1000 {
 		b.Publish("t", i)
 		require.Equal(t, i, <-fast.C, "the fast subscriber receives everything")
 	}
-	require.Less(t, time.Since(start), 2*time.Second, "publishing must not wait for subscribers")
 	require.Equal(t, int64(1), b.Dropped())
 	require.Equal(t, 1, b.Subscribers("t"))
 
