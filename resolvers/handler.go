@@ -156,7 +156,11 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	})
 	if cfg.Revocations != nil {
 		cfg.Revocations.Watch(func(r auth.Revocation) {
-			if n := ws.CloseKey(revocationKey(r), wsgorilla.CloseUnauthorized, revocationReason(r)); n > 0 {
+			n := 0
+			for _, key := range revocationKeys(r) {
+				n += ws.CloseKey(key, wsgorilla.CloseUnauthorized, revocationReason(r))
+			}
+			if n > 0 {
 				cfg.Log.Info("websockets closed on revocation", "kind", r.Kind, "id", r.ID, "connections", n)
 			}
 		}, ws.Recheck)
@@ -453,19 +457,26 @@ func websocketKeys(ctx context.Context) []string {
 	if v.TokenID != "" {
 		keys = append(keys, "token:"+string(v.TokenID))
 	}
-	if v.MintedBy != "" && v.MintedBy != v.UserID {
+	if m := v.MintedByOther(); m != "" {
 		// A service account's token dies with the person who minted it.
-		keys = append(keys, "user:"+string(v.MintedBy))
+		// (A key of its own: the cap counts keys[0], and a role change of
+		// the minter leaves the token alone.)
+		keys = append(keys, "minter:"+string(m))
 	}
 	return keys
 }
 
-// revocationKey is the websocketKeys key of what a revocation revokes.
-func revocationKey(r auth.Revocation) string {
-	if r.User() {
-		return "user:" + string(r.ID)
+// revocationKeys are the websocketKeys keys of what a revocation revokes: a
+// token; a user's connections; and, when the user is terminated, those of
+// the service account tokens they minted.
+func revocationKeys(r auth.Revocation) []string {
+	switch {
+	case r.Kind == auth.UserTerminated:
+		return []string{"user:" + string(r.ID), "minter:" + string(r.ID)}
+	case r.User():
+		return []string{"user:" + string(r.ID)}
 	}
-	return "token:" + string(r.ID)
+	return []string{"token:" + string(r.ID)}
 }
 
 func revocationReason(r auth.Revocation) string {

@@ -220,8 +220,8 @@ func (a *Authenticator) Current(ctx context.Context, viewers []*authz.Viewer) ([
 		if v.TokenID != "" {
 			tokenIDs = append(tokenIDs, v.TokenID)
 		}
-		if minted(v) {
-			userIDs = append(userIDs, v.MintedBy)
+		if m := v.MintedByOther(); m != "" {
+			userIDs = append(userIDs, m)
 		}
 	}
 	roles := map[pulid.ID]enum.PlatformRole{} // of ACTIVE users
@@ -248,17 +248,13 @@ func (a *Authenticator) Current(ctx context.Context, viewers []*authz.Viewer) ([
 	ok := make([]bool, len(viewers))
 	for i, v := range viewers {
 		role, active := roles[v.UserID]
-		_, minterActive := roles[v.MintedBy]
-		ok[i] = active && role == v.Role && (!minted(v) || minterActive) &&
+		_, minterActive := roles[v.MintedByOther()]
+		ok[i] = active && role == v.Role && (v.MintedByOther() == "" || minterActive) &&
 			(v.ExpiresAt.IsZero() || now.Before(v.ExpiresAt)) &&
 			(v.TokenID == "" || live[v.TokenID])
 	}
 	return ok, nil
 }
-
-// minted reports whether v acts through an API token minted by someone else
-// than its owner (a service account's), which dies with its minter.
-func minted(v *authz.Viewer) bool { return v.MintedBy != "" && v.MintedBy != v.UserID }
 
 // hashToken returns the stored form of an API token.
 func hashToken(token string) string {

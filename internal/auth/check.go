@@ -38,8 +38,8 @@ func (a *Authenticator) Check(ctx context.Context, v *authz.Viewer) (bool, error
 	if err != nil || !u.active || u.role != v.Role {
 		return false, err
 	}
-	if minted(v) {
-		if m, err := a.checkUser(ctx, v.MintedBy, now); err != nil || !m.active {
+	if minter := v.MintedByOther(); minter != "" {
+		if m, err := a.checkUser(ctx, minter, now); err != nil || !m.active {
 			return false, err
 		}
 	}

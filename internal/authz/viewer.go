@@ -51,10 +51,14 @@ func (v *Viewer) ReadsGrantsOf(userID pulid.ID) bool {
 // IsAdmin reports whether the viewer is an IT admin.
 func (v *Viewer) IsAdmin() bool { return v.Role == enum.PlatformRoleITAdmin }
 
-// Is reports whether id is a person acting in this call: the user the
-// credential acts as, or the person who minted its API token.
-func (v *Viewer) Is(id pulid.ID) bool {
-	return id != "" && (id == v.UserID || id == v.MintedBy)
+// MintedByOther returns the person who minted the viewer's API token when
+// that person is not the user the token acts as (a service account's
+// token, which dies with its minter); empty otherwise.
+func (v *Viewer) MintedByOther() pulid.ID {
+	if v.MintedBy != v.UserID {
+		return v.MintedBy
+	}
+	return ""
 }
 
 // Actor names the viewer in audit events: the API token when one was used,

@@ -34,9 +34,15 @@ import (
 const wait = 30 * time.Second
 
 // replicas returns two servers over db: on PostgreSQL two replicas, on
-// SQLite one server twice.
+// SQLite one server twice. Their periodic recheck of open websockets waits
+// an hour, so that only a revocation notice (or the check before an
+// operation) can close a socket in a test.
 func replicas(t *testing.T, db *dbtest.DB, opts apitest.Options) (a, b *apitest.Env) {
 	t.Helper()
+	if opts.Limits == nil {
+		opts.Limits = limits(func(*resolvers.Limits) {})
+	}
+	opts.Limits.WebsocketRecheck = time.Hour
 	if db.Name != "postgres" {
 		env := apitest.NewWith(t, db, opts)
 		return env, env
@@ -446,11 +452,14 @@ func BenchmarkRevocationAcrossReplicas(b *testing.B) {
 }
 
 // TestMinterTerminatedClosesServiceAccountWebsockets: a service account's
-// token dies with the person who minted it, on open websockets too.
+// token dies with the person who minted it, on open websockets too; its
+// connections do not count against the minter's own cap.
 func TestMinterTerminatedClosesServiceAccountWebsockets(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
-		a, b := replicas(t, db, apitest.Options{NoJobs: true})
+		a, b := replicas(t, db, apitest.Options{NoJobs: true, Limits: limits(func(l *resolvers.Limits) {
+			l.WebsocketPerPrincipal = 1
+		})})
 		boss := a.Token(t, a.User(t, "boss@example.com", enum.PlatformRoleITAdmin))
 		minter := a.User(t, "minter@example.com", enum.PlatformRoleITAdmin)
 		minterJWT := a.Token(t, minter)
@@ -462,10 +471,13 @@ func TestMinterTerminatedClosesServiceAccountWebsockets(t *testing.T) {
 			map[string]any{"in": map[string]any{"name": "sync", "scope": "READ", "ownerID": sa.CreateUser.ID}}, &minted)
 		s := openSocket(t, b, minted.CreateAPIToken.Token)
 		require.Empty(t, s.do(t, "1", `{ viewer { id } }`).Errors)
+		own := openSocket(t, b, minterJWT)
+		require.Empty(t, own.do(t, "1", `{ viewer { id } }`).Errors, "the service account's socket is not the minter's")
 
 		a.MustDo(t, boss, `mutation($id: ID!) { updateUser(id: $id, input: {status: TERMINATED}) { id } }`,
 			map[string]any{"id": minter.ID}, nil)
 		require.Equal(t, wsgorilla.CloseUnauthorized, s.closeCode(t))
+		require.Equal(t, wsgorilla.CloseUnauthorized, own.closeCode(t))
 		require.Equal(t, "UNAUTHENTICATED", a.Do(t, minted.CreateAPIToken.Token, `{ viewer { id } }`, nil).Code())
 	})
 }

@@ -22,16 +22,6 @@ func parties(req *ent.AccessRequest) rules.Parties {
 	return p
 }
 
-// submittedBy returns the person recorded as having submitted a request
-// with the viewer's credential when that person is not the requester: the
-// minter of a service account's token. Empty otherwise.
-func submittedBy(v *authz.Viewer) pulid.ID {
-	if v.MintedBy != "" && v.MintedBy != v.UserID {
-		return v.MintedBy
-	}
-	return ""
-}
-
 // withCredential adds to an audit event's data the API token the viewer
 // used and the person who minted it, so that the trail says who stood
 // behind an integration's call. JWT callers add nothing: the actor is the

@@ -256,7 +256,7 @@ func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestIt
 		if err != nil {
 			return nil, err
 		}
-		if delegate.Status != enum.UserStatusActive || delegate.Kind == enum.UserKindService {
+		if delegate.Status != enum.UserStatusActive {
 			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
 				return nil, err
 			}

@@ -313,7 +313,7 @@ var openItemStatuses = []enum.ItemStatus{
 func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer, in SubmitInput, now time.Time) (*Plan, error) {
 	requesterID := v.UserID
 	mode := in.ModeOrDefault()
-	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: submittedBy(v)}
+	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: v.MintedByOther()}
 	if err := checkShape(in, mode); err != nil {
 		return nil, err
 	}
