@@ -572,7 +572,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		Limits:        limits,
 		Introspection: cfg.introspection,
 		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
-		CheckOrigin:   resolvers.AllowOrigins(cfg.allowedOrigins),
+		CheckOrigin:   httpserver.AllowOrigins(cfg.allowedOrigins),
 		Context:       baseCtx,
 	})
 

@@ -119,13 +119,7 @@ func isTLS(err error) bool {
 }
 
 func isNetwork(err error) bool {
-	if _, ok := errors.AsType[net.Error](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*net.OpError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[*net.DNSError](err); ok {
+	if _, ok := errors.AsType[net.Error](err); ok { // *net.OpError and *net.DNSError among them
 		return true
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)

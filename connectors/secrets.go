@@ -186,9 +186,6 @@ type SecretField struct {
 	Example string
 }
 
-// Keys returns EnvKey and FileKey, for UnknownKeys.
-func (f SecretField) Keys() []string { return []string{f.EnvKey, f.FileKey} }
-
 // Ref reads the reference config gives, without looking it up. Errors are
 // *ConfigError naming the key:
 //
@@ -267,9 +264,9 @@ func (f SecretField) Resolve(s Secrets, config map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, what := f.EnvKey, "environment variable"
+	key := f.EnvKey
 	if r.File != "" {
-		key, what = f.FileKey, "file"
+		key = f.FileKey
 	}
 	var v string
 	if s == nil {
@@ -288,7 +285,7 @@ func (f SecretField) Resolve(s Secrets, config map[string]any) (string, error) {
 		if r.File != "" {
 			return "", &ConfigError{Key: key, Message: "the file named here is empty"}
 		}
-		return "", &ConfigError{Key: key, Message: "the " + what + " named here is empty on this server"}
+		return "", &ConfigError{Key: key, Message: "the environment variable named here is empty on this server"}
 	}
 	return v, nil
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -205,7 +204,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	})
 	checkOrigin := cfg.CheckOrigin
 	if checkOrigin == nil {
-		checkOrigin = AllowOrigins(nil)
+		checkOrigin = httpserver.AllowOrigins(nil)
 	}
 	return refuseForeignOrigins(checkOrigin,
 		authenticate(cfg.Auth, cfg.Log, requestErrors(cfg.Limits.BodyBytes, srv)))
@@ -222,7 +221,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 func requestErrors(maxBody int64, next http.Handler) http.Handler {
 	tooLarge := fmt.Errorf("the request body is larger than %d bytes", maxBody)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isWebsocketUpgrade(r) {
+		if httpserver.IsWebsocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -339,7 +338,7 @@ func notAGraphQLRequest(errs json.RawMessage) bool {
 // upgrader applies the same check.)
 func refuseForeignOrigins(checkOrigin func(*http.Request) bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isWebsocketUpgrade(r) && !checkOrigin(r) {
+		if httpserver.IsWebsocketUpgrade(r) && !checkOrigin(r) {
 			http.Error(w, "websocket origin not allowed", http.StatusForbidden)
 			return
 		}
@@ -364,7 +363,7 @@ func readOnlyGuard(ctx context.Context, next graphql.OperationHandler) graphql.R
 // websocket upgrades authenticate in connection_init instead.
 func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions || isWebsocketUpgrade(r) {
+		if r.Method == http.MethodOptions || httpserver.IsWebsocketUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -489,27 +488,12 @@ func revocationReason(r auth.Revocation) string {
 	return "User no longer active"
 }
 
-// AllowOrigins returns a websocket Origin check that allows requests
-// without an Origin header (non-browser clients), same-origin requests, and
-// the allowed origins (scheme://host[:port], as browsers send them);
-// gorilla answers others with 403.
-func AllowOrigins(allowed []string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		return origin == "" || slices.Contains(allowed, origin) || httpserver.SameOrigin(r)
-	}
-}
-
 func bearer(header string) string {
 	const prefix = "bearer "
 	if len(header) > len(prefix) && strings.EqualFold(header[:len(prefix)], prefix) {
 		return strings.TrimSpace(header[len(prefix):])
 	}
 	return ""
-}
-
-func isWebsocketUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // writeError writes a GraphQL response holding one coded error.

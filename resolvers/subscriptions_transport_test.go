@@ -14,6 +14,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/httpserver"
 	"gatehouse/resolvers"
 )
 
@@ -27,7 +28,7 @@ func transportEnv(t *testing.T) (*apitest.Env, string) {
 	limits.Subscriptions = 3
 	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{
 		Limits:      &limits,
-		CheckOrigin: resolvers.AllowOrigins([]string{"https://app.example"}),
+		CheckOrigin: httpserver.AllowOrigins([]string{"https://app.example"}),
 	})
 	u := env.User(t, "u@example.com", enum.PlatformRoleUser)
 	return env, env.Token(t, u)

@@ -69,7 +69,7 @@ func bodyDeadline(d time.Duration, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isWebsocketUpgrade(r) {
+		if !IsWebsocketUpgrade(r) {
 			// Fails only for writers without deadlines (HTTP/2 over some
 			// transports, test recorders), which have their own bounds.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
@@ -116,6 +116,7 @@ const corsMaxAge = "600"
 // at all (their preflight 403), so browsers keep their pages from reading
 // the answers. Same-origin requests need no CORS and pass through.
 func CORS(allowed []string, next http.Handler) http.Handler {
+	allow := AllowOrigins(allowed)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
@@ -125,7 +126,7 @@ func CORS(allowed []string, next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if !slices.Contains(allowed, origin) {
+		if !allow(r) {
 			if preflight {
 				http.Error(w, "origin not allowed", http.StatusForbidden)
 				return
@@ -145,6 +146,17 @@ func CORS(allowed []string, next http.Handler) http.Handler {
 	})
 }
 
+// AllowOrigins returns the Origin check of CORS and websocket upgrades: it
+// allows requests without an Origin header (non-browser clients),
+// same-origin requests, and the allowed origins (scheme://host[:port], as
+// browsers send them).
+func AllowOrigins(allowed []string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		return origin == "" || slices.Contains(allowed, origin) || SameOrigin(r)
+	}
+}
+
 // SameOrigin reports whether the request's Origin header names the host it
 // was sent to.
 func SameOrigin(r *http.Request) bool {
@@ -152,6 +164,7 @@ func SameOrigin(r *http.Request) bool {
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 }
 
-func isWebsocketUpgrade(r *http.Request) bool {
+// IsWebsocketUpgrade reports whether r asks to upgrade to a websocket.
+func IsWebsocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }

@@ -107,6 +107,7 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 		require.Equal(t, allowed, res.Header.Get("Access-Control-Allow-Origin"))
 		require.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
 		require.Equal(t, "no-referrer", res.Header.Get("Referrer-Policy"))
+		require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
 		require.Contains(t, res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
 
 		res = do(http.MethodOptions, foreign, nil, preflight)

@@ -187,7 +187,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	ws, err := t.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		t.releasePending(nil)
+		t.releasePending()
 		return
 	}
 	proto := transportWS
@@ -280,17 +280,11 @@ func (t *Transport) reservePending() bool {
 	return true
 }
 
-// releasePending gives back the pending slot of c (nil: of a connection
-// that failed to upgrade), once.
-func (t *Transport) releasePending(c *conn) {
+// releasePending gives back the pending slot of a connection that failed
+// to upgrade (register and remove give back those of the others).
+func (t *Transport) releasePending() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c != nil {
-		if !c.pending {
-			return
-		}
-		c.pending = false
-	}
 	t.pending--
 }
 
