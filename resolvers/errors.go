@@ -15,7 +15,6 @@ import (
 	"gatehouse/ent/privacy"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
-	"gatehouse/internal/gqlscalar"
 )
 
 // ErrorPresenter returns the presenter that gives every error one of the
@@ -38,18 +37,17 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		var (
 			ce         *errcode.Error
 			validation *ent.ValidationError
-			scalar     *gqlscalar.InputError
 		)
 		switch {
 		case errors.As(err, &ce) && ce.Field != "":
 			out.Extensions["field"] = ce.Field
-		case errors.As(err, &validation):
-			out.Extensions["field"] = graphQLName(validation.Name)
-		case errors.As(err, &scalar):
+		case ce != nil && ce.Unparsable():
 			if field := inputField(gqlErr.Path); field != "" {
 				out.Extensions["field"] = field
-				out.Message = field + ": " + scalar.Message
+				out.Message = field + ": " + ce.Message
 			}
+		case errors.As(err, &validation):
+			out.Extensions["field"] = graphQLName(validation.Name)
 		case gqlErr.Err == nil:
 			// The limits name the field and count dropped errors.
 			for _, k := range []string{"field", "dropped"} {
@@ -81,8 +79,6 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 		return errcode.Unauthenticated, "authentication required"
 	case errors.Is(err, privacy.Deny):
 		return errcode.Forbidden, "not allowed"
-	case errors.As(err, new(*gqlscalar.InputError)):
-		return errcode.InvalidInput, gqlErr.Message
 	}
 	if gqlErr.Err == nil {
 		// gqlgen and gqlparser built this error themselves (parse and

@@ -32,6 +32,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Field   string
+	// unparsable marks an input value that does not parse (a scalar):
+	// only the error's GraphQL path, which the presenter reads, names it.
+	unparsable bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -45,6 +48,16 @@ func New(code Code, format string, args ...any) *Error {
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: InvalidInput, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
+
+// Unparsable returns the INVALID_INPUT error of an input value that does not
+// parse, such as a scalar; the message says why without naming the field,
+// which the error presenter names from the error's path.
+func Unparsable(format string, args ...any) *Error {
+	return &Error{Code: InvalidInput, Message: fmt.Sprintf(format, args...), unparsable: true}
+}
+
+// Unparsable reports whether e comes from Unparsable.
+func (e *Error) Unparsable() bool { return e.unparsable }
 
 // Of returns the code of err: the code of the first *Error in its chain, or
 // Internal.

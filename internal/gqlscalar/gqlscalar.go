@@ -1,6 +1,6 @@
 // Package gqlscalar holds the GraphQL scalars Gatehouse binds in place of
 // gqlgen's and entgql's own (gqlgen.yml): Time and Cursor. They read what
-// clients send strictly, and a value that does not parse is an *InputError,
+// clients send strictly, and a value that does not parse is an errcode.Unparsable error,
 // which the error presenter shows as INVALID_INPUT naming the argument or
 // input field (the last name in the error's path). Marshalling is
 // unchanged.
@@ -17,18 +17,11 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/errcode"
 )
 
-// InputError is a scalar value that does not parse. Message says why,
-// without the field's name, which only the caller's path knows.
-type InputError struct {
-	Message string
-}
-
-func (e *InputError) Error() string { return e.Message }
-
-func invalid(format string, args ...any) *InputError {
-	return &InputError{Message: fmt.Sprintf(format, args...)}
+func invalid(format string, args ...any) *errcode.Error {
+	return errcode.Unparsable(format, args...)
 }
 
 // shown quotes at most the first 40 characters of a client's value for a
@@ -70,7 +63,7 @@ var timeLayouts = []string{time.RFC3339Nano, time.RFC3339, time.DateTime}
 
 // UnmarshalTime reads a Time: a string in RFC 3339, e.g.
 // "2026-01-02T15:04:05Z", with a four-digit year; null and "" are the zero
-// time. Anything else is an *InputError.
+// time. Anything else is an errcode.Unparsable error.
 func UnmarshalTime(v any) (time.Time, error) {
 	switch v := v.(type) {
 	case nil:
@@ -107,7 +100,7 @@ const maxCursor = 1024
 // UnmarshalCursor reads a cursor handed out by this API: entgql's encoding
 // (msgpack in unpadded base64) of an ID and the order fields' values. A
 // value that does not decode, or decodes to something no connection hands
-// out (a malformed ID, nested values), is an *InputError.
+// out (a malformed ID, nested values), is an errcode.Unparsable error.
 func UnmarshalCursor(v any) (Cursor, error) {
 	var c Cursor
 	s, ok := v.(string)

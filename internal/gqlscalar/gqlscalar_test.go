@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqlscalar"
 )
 
@@ -34,7 +35,7 @@ func TestUnmarshalTime(t *testing.T) {
 	} {
 		got, err := gqlscalar.UnmarshalTime(tc.in)
 		if tc.want == "" {
-			var ie *gqlscalar.InputError
+			var ie *errcode.Error
 			require.True(t, errors.As(err, &ie), "%v: %v", tc.in, err)
 			require.Contains(t, ie.Message, "is not a time")
 			continue
@@ -56,13 +57,13 @@ func TestUnmarshalCursor(t *testing.T) {
 	require.Equal(t, c, got)
 	for _, bad := range []any{"", "not a cursor", "gqFp", 12, nil, string(make([]byte, 2000))} {
 		_, err := gqlscalar.UnmarshalCursor(bad)
-		var ie *gqlscalar.InputError
+		var ie *errcode.Error
 		require.True(t, errors.As(err, &ie), "%v: %v", bad, err)
 	}
 }
 
 // FuzzUnmarshalTime checks that any string is either a time that survives
-// a round trip or an *InputError, and never a panic.
+// a round trip or an errcode.Unparsable error, and never a panic.
 func FuzzUnmarshalTime(f *testing.F) {
 	for _, s := range []string{"2026-01-02T15:04:05Z", "2026-01-02T15:04:05.999999999-07:00", "2026-01-02 15:04:05",
 		"10000-01-01T00:00:00Z", "2026-13-45T00:00:00Z", "not a time", "", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59+23:59"} {
@@ -71,7 +72,7 @@ func FuzzUnmarshalTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := gqlscalar.UnmarshalTime(s)
 		if err != nil {
-			var ie *gqlscalar.InputError
+			var ie *errcode.Error
 			require.True(t, errors.As(err, &ie), "%q: %v", s, err)
 			return
 		}
@@ -89,7 +90,7 @@ func FuzzUnmarshalTime(f *testing.F) {
 }
 
 // FuzzUnmarshalCursor checks that any string is either a cursor that
-// survives a round trip or an *InputError, and never a panic.
+// survives a round trip or an errcode.Unparsable error, and never a panic.
 func FuzzUnmarshalCursor(f *testing.F) {
 	for _, c := range []gqlscalar.Cursor{
 		{ID: "usr_01J00000000000000000000000"},
@@ -107,7 +108,7 @@ func FuzzUnmarshalCursor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := gqlscalar.UnmarshalCursor(s)
 		if err != nil {
-			var ie *gqlscalar.InputError
+			var ie *errcode.Error
 			require.True(t, errors.As(err, &ie), "%q: %v", s, err)
 			return
 		}

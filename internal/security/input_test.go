@@ -103,6 +103,7 @@ func TestBadInputIsInvalidInput(t *testing.T) {
 			{"idIn past SQLite's variable limit", usersWhere, map[string]any{"w": map[string]any{"idIn": ids(32_767)}}, "idIn"},
 			{"idIn past PostgreSQL's parameter limit", usersWhere, map[string]any{"w": map[string]any{"idIn": ids(65_536)}}, "idIn"},
 			{"NUL in a node ID", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": "usr_\x00"}, "id"},
+			{"node ID over 64 characters", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": "usr_" + strings.Repeat("0", 100)}, "id"},
 			{"NUL in a node ID literal", `{ node(id: "usr_\u0000") { id } }`, nil, "id"},
 			{"NUL in a filter", usersWhere, map[string]any{"w": map[string]any{"nameContains": "a\x00b"}}, "nameContains"},
 			{"NUL in a justification", submit, grant(map[string]any{"justification": "because\x00"}), "justification"},

@@ -57,13 +57,13 @@ func (u *ID) UnmarshalGQL(v any) error {
 	switch v := v.(type) {
 	case string:
 		if len(v) > maxGQL || strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
-			return errcode.New(errcode.InvalidInput, "an ID is at most %d characters of valid UTF-8 without NUL bytes", maxGQL)
+			return errcode.Unparsable("an ID is at most %d characters of valid UTF-8 without NUL bytes", maxGQL)
 		}
 		*u = ID(v)
 	case ID:
 		*u = v
 	default:
-		return errcode.New(errcode.InvalidInput, "an ID must be a string, not %T", v)
+		return errcode.Unparsable("an ID must be a string, not %T", v)
 	}
 	return nil
 }
