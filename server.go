@@ -205,7 +205,8 @@ func (c *config) limits() (resolvers.Limits, error) {
 	if err != nil {
 		return l, fmt.Errorf("GATEHOUSE_QUERY_LIMITS: %w", err)
 	}
-	l.Document, l.ParserTokens, l.Depth = doc, doc.Tokens, doc.Depth
+	l.Document = doc
+	l.WebsocketPerPrincipal, l.WebsocketPending = c.wsPerUser, c.wsPending
 	return l, nil
 }
 
@@ -562,7 +563,6 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	limits.WebsocketPerPrincipal, limits.WebsocketPending = cfg.wsPerUser, cfg.wsPending
 	query := resolvers.NewHandler(resolvers.HandlerConfig{
 		Schema:        schema,
 		Client:        a.client,

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/internal/dbtest"
+	"gatehouse/resolvers"
 )
 
 var (
@@ -205,6 +206,10 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"bad admin email":       {baseEnv("GATEHOUSE_BOOTSTRAP_ADMIN=nobody"), "GATEHOUSE_BOOTSTRAP_ADMIN"},
 		"unknown query limit":   {baseEnv("GATEHOUSE_QUERY_LIMITS=alias=3"), "unknown query limit \"alias\""},
 		"bad query limit":       {baseEnv("GATEHOUSE_QUERY_LIMITS=aliases=-1"), "not a positive integer"},
+		"bad websocket cap":     {baseEnv("GATEHOUSE_WS_MAX_PER_USER=x"), "GATEHOUSE_WS_MAX_PER_USER"},
+		"negative pending cap":  {baseEnv("GATEHOUSE_WS_MAX_PENDING=-1"), "GATEHOUSE_WS_MAX_PENDING"},
+		"secrets dir missing":   {baseEnv("GATEHOUSE_SECRETS_DIR=/nonexistent/secrets"), "GATEHOUSE_SECRETS_DIR"},
+		"secrets dir a file":    {baseEnv("GATEHOUSE_SECRETS_DIR=/etc/passwd"), "not a directory"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -264,4 +269,30 @@ func TestFirstAdministrator(t *testing.T) {
 		require.Equal(t, "boot@corp.example", email)
 		p.stop(t)
 	})
+}
+
+// TestLimitsFromConfiguration: the GraphQL and websocket limits set in the
+// environment are the ones the handler gets; the others keep their
+// defaults.
+func TestLimitsFromConfiguration(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"GATEHOUSE_QUERY_LIMITS":    "aliases=2,depth=5,tokens=300",
+		"GATEHOUSE_WS_MAX_PER_USER": "3",
+		"GATEHOUSE_WS_MAX_PENDING":  "0",
+	}
+	cfg, err := envDefaults(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	l, err := cfg.limits()
+	require.NoError(t, err)
+	want := resolvers.DefaultLimits
+	want.Document.Aliases, want.Document.Depth, want.Document.Tokens = 2, 5, 300
+	want.WebsocketPerPrincipal, want.WebsocketPending = 3, 0
+	require.Equal(t, want, l)
+
+	cfg, err = envDefaults(func(string) string { return "" })
+	require.NoError(t, err)
+	l, err = cfg.limits()
+	require.NoError(t, err)
+	require.Equal(t, resolvers.DefaultLimits, l)
 }

@@ -51,14 +51,11 @@ type Revocations interface {
 
 // Limits bounds what one request may ask of the server.
 type Limits struct {
-	BodyBytes    int64 // request body, bytes
-	ParserTokens int   // tokens in a query document
-	Complexity   int   // gqlgen query complexity
-	Depth        int   // selection depth
-	// Document bounds the rest of a document and its variables (fields,
-	// aliases, directives, input nesting, list and string lengths, errors
-	// per response); its Tokens and Depth are taken from ParserTokens and
-	// Depth above.
+	BodyBytes  int64 // request body, bytes
+	Complexity int   // gqlgen query complexity
+	// Document bounds a document and its variables (bytes, tokens, fields,
+	// aliases, directives, depth, input nesting, list and string lengths,
+	// errors per response).
 	Document      gqllimit.Limits
 	WebsocketRead int64 // one websocket message, bytes
 	// Subscriptions is the number of subscriptions one websocket connection
@@ -94,9 +91,7 @@ type Limits struct {
 // DefaultLimits are the limits of a production server.
 var DefaultLimits = Limits{
 	BodyBytes:          1 << 20,
-	ParserTokens:       gqllimit.DefaultLimits.Tokens,
 	Complexity:         1000,
-	Depth:              gqllimit.DefaultLimits.Depth,
 	Document:           gqllimit.DefaultLimits,
 	WebsocketRead:      64 << 10,
 	Subscriptions:      50,
@@ -165,9 +160,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		}, ws.Recheck)
 	}
 	srv.AddTransport(ws)
-	docLimits := cfg.Limits.Document
-	docLimits.Tokens, docLimits.Depth = cfg.Limits.ParserTokens, cfg.Limits.Depth
-	document := gqllimit.NewDocument(docLimits, 1000)
+	document := gqllimit.NewDocument(cfg.Limits.Document, 1000)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// The body is checked (document length, JSON nesting) before it is decoded.

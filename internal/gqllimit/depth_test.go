@@ -58,51 +58,57 @@ func introspectionQuery(ofTypes int) string {
 	fragment TypeRef on __Type { ` + typeRef + ` }`
 }
 
-func check(t *testing.T, d gqllimit.Depth, query string) *gqlerror.Error {
+// depthLimit is a depth limit for the Document checks; zero is the default.
+type depthLimit struct{ Max int }
+
+func (d depthLimit) document() *gqllimit.Document {
+	return gqllimit.NewDocument(gqllimit.Limits{Depth: d.Max}, 1)
+}
+
+func check(t *testing.T, d depthLimit, query string) *gqlerror.Error {
 	t.Helper()
-	doc, errs := gqlparser.LoadQuery(schema, query)
+	_, errs := gqlparser.LoadQuery(schema, query)
 	require.Empty(t, errs, "the test query must be valid")
-	opCtx := &graphql.OperationContext{Doc: doc, Operation: doc.Operations.ForName("")}
-	return d.MutateOperationContext(context.Background(), opCtx)
+	return d.document().Check(query, nil)
 }
 
 func TestDepth(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		limit gqllimit.Depth
+		limit depthLimit
 		query string
 		want  string // the error message; empty when the operation passes
 	}{
-		{"a flat query passes", gqllimit.Depth{}, `{ users { name } }`, ""},
-		{"depth equal to the default limit passes", gqllimit.Depth{}, `{ ` + nest(12) + ` }`, ""},
-		{"one level past the default limit fails", gqllimit.Depth{}, `{ ` + nest(13) + ` }`,
+		{"a flat query passes", depthLimit{}, `{ users { name } }`, ""},
+		{"depth equal to the default limit passes", depthLimit{}, `{ ` + nest(12) + ` }`, ""},
+		{"one level past the default limit fails", depthLimit{}, `{ ` + nest(13) + ` }`,
 			"query depth 13 exceeds the limit of 12"},
-		{"the deepest branch counts, not the first", gqllimit.Depth{}, `{ users { name } ` + nest(14) + ` }`,
+		{"the deepest branch counts, not the first", depthLimit{}, `{ users { name } ` + nest(14) + ` }`,
 			"query depth 14 exceeds the limit of 12"},
-		{"a custom limit applies", gqllimit.Depth{Max: 3}, `{ user { manager { manager { name } } } }`,
+		{"a custom limit applies", depthLimit{Max: 3}, `{ user { manager { manager { name } } } }`,
 			"query depth 4 exceeds the limit of 3"},
-		{"fragment spreads are followed and add no level of their own", gqllimit.Depth{Max: 4},
+		{"fragment spreads are followed and add no level of their own", depthLimit{Max: 4},
 			`{ user { ...M } } fragment M on User { manager { ...N } } fragment N on User { manager { name } }`, ""},
-		{"nested fragment spreads count their fields", gqllimit.Depth{Max: 3},
+		{"nested fragment spreads count their fields", depthLimit{Max: 3},
 			`{ user { ...M } } fragment M on User { manager { ...N } } fragment N on User { manager { name } }`,
 			"query depth 4 exceeds the limit of 3"},
-		{"inline fragments are followed", gqllimit.Depth{Max: 2},
+		{"inline fragments are followed", depthLimit{Max: 2},
 			`{ user { ... on User { manager { ... { name } } } } }`, "query depth 3 exceeds the limit of 2"},
-		{"a fragment spread at the root is followed", gqllimit.Depth{Max: 2},
+		{"a fragment spread at the root is followed", depthLimit{Max: 2},
 			`{ ...Q } fragment Q on Query { user { manager { name } } }`, "query depth 3 exceeds the limit of 2"},
-		{"a fragment used many times is measured once and counted where it is deepest", gqllimit.Depth{Max: 3},
+		{"a fragment used many times is measured once and counted where it is deepest", depthLimit{Max: 3},
 			`{ users { ...R } user { reports { ...R } } } fragment R on User { name manager { name } }`,
 			"query depth 4 exceeds the limit of 3"},
-		{"subscriptions are measured too", gqllimit.Depth{Max: 2},
+		{"subscriptions are measured too", depthLimit{Max: 2},
 			`subscription { userChanged { manager { name } } }`, "query depth 3 exceeds the limit of 2"},
-		{"the standard introspection query (depth 15) passes", gqllimit.Depth{}, introspectionQuery(9), ""},
-		{"introspection is not measured, even under a tiny limit", gqllimit.Depth{Max: 1}, introspectionQuery(20), ""},
-		{"introspection reached through a root fragment is not measured", gqllimit.Depth{Max: 1},
+		{"the standard introspection query (depth 15) passes", depthLimit{}, introspectionQuery(9), ""},
+		{"introspection is not measured, even under a tiny limit", depthLimit{Max: 1}, introspectionQuery(20), ""},
+		{"introspection reached through a root fragment is not measured", depthLimit{Max: 1},
 			`{ ...I } fragment I on Query { __type(name: "User") { fields { type { name } } } }`, ""},
-		{"application fields beside introspection are measured", gqllimit.Depth{Max: 1},
+		{"application fields beside introspection are measured", depthLimit{Max: 1},
 			`{ __schema { types { name } } user { name } }`, "query depth 2 exceeds the limit of 1"},
-		{"__typename is an ordinary leaf field", gqllimit.Depth{Max: 2}, `{ user { __typename manager { __typename } } }`,
+		{"__typename is an ordinary leaf field", depthLimit{Max: 2}, `{ user { __typename manager { __typename } } }`,
 			"query depth 3 exceeds the limit of 2"},
 	}
 	for _, tt := range tests {
@@ -120,11 +126,11 @@ func TestDepth(t *testing.T) {
 	}
 }
 
-func TestMeasure(t *testing.T) {
+func TestIntrospectionBesideFieldsIsNotMeasured(t *testing.T) {
 	t.Parallel()
-	doc, errs := gqlparser.LoadQuery(schema, `{ `+nest(5)+` __schema { types { fields { type { ofType { ofType { name } } } } } } }`)
-	require.Empty(t, errs)
-	require.Equal(t, 5, gqllimit.Measure(doc, doc.Operations[0]))
+	query := `{ ` + nest(5) + ` __schema { types { fields { type { ofType { ofType { name } } } } } } }`
+	require.Nil(t, check(t, depthLimit{Max: 5}, query))
+	require.Equal(t, "query depth 5 exceeds the limit of 4", check(t, depthLimit{Max: 4}, query).Message)
 }
 
 // TestIntrospectionCyclesAreRefusedByValidation pins the gqlparser rule that
@@ -139,11 +145,11 @@ func TestIntrospectionCyclesAreRefusedByValidation(t *testing.T) {
 
 func TestValidateRefusesANegativeLimit(t *testing.T) {
 	t.Parallel()
-	require.Error(t, gqllimit.Depth{Max: -1}.Validate(nil))
-	require.NoError(t, gqllimit.Depth{}.Validate(nil))
+	require.Error(t, depthLimit{Max: -1}.document().Validate(nil))
+	require.NoError(t, depthLimit{}.document().Validate(nil))
 }
 
-// TestDepthThroughServer runs the extension in a gqlgen server over the
+// TestDepthThroughServer runs the document checks in a gqlgen server over the
 // test schema and checks what a client sees.
 func TestDepthThroughServer(t *testing.T) {
 	t.Parallel()
@@ -156,7 +162,7 @@ func TestDepthThroughServer(t *testing.T) {
 		},
 	})
 	h.AddTransport(transport.POST{})
-	h.Use(gqllimit.Depth{Max: 3})
+	h.Use(depthLimit{Max: 3}.document())
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 

@@ -1,3 +1,7 @@
+// Package gqllimit holds gqlgen handler extensions that refuse GraphQL
+// requests too expensive to run: document and input limits checked before
+// parsing and validation, a complexity limit before execution, and a cap on
+// the errors of a response. resolvers.NewHandler installs them.
 package gqllimit
 
 import (
@@ -69,7 +73,7 @@ var DefaultLimits = Limits{
 	Fields:          1500,
 	Aliases:         30,
 	Directives:      50,
-	Depth:           DefaultMax,
+	Depth:           12, // accessRequests.edges.node.items.stages.tasks.reviewer.manager.name is 9
 	InputDepth:      10,
 	InputFields:     500,
 	ListLength:      1000,

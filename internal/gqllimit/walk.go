@@ -20,6 +20,10 @@ type counts struct {
 	aliases    int
 	directives int
 	depth      int // levels of fields
+	// opDepth is depth as an operation's root measures it: the
+	// introspection fields __schema and __type at the top of this set add
+	// none (gqlparser bounds their nesting).
+	opDepth int
 }
 
 func (c *counts) add(o counts) {
@@ -28,6 +32,7 @@ func (c *counts) add(o counts) {
 	c.aliases = sat(c.aliases, o.aliases)
 	c.directives = sat(c.directives, o.directives)
 	c.depth = max(c.depth, o.depth)
+	c.opDepth = max(c.opDepth, o.opDepth)
 }
 
 // fragmentState is the memo of one fragment definition.
@@ -76,7 +81,7 @@ func (w *walker) document() *gqlerror.Error {
 		if err := w.directives(op.Directives, "operation"); err != nil {
 			return err
 		}
-		c, err := w.selectionSet(op.SelectionSet, true)
+		c, err := w.selectionSet(op.SelectionSet)
 		if err != nil {
 			return err
 		}
@@ -85,8 +90,8 @@ func (w *walker) document() *gqlerror.Error {
 		if err := w.totals(total); err != nil {
 			return err
 		}
-		if total.depth > w.l.Depth {
-			return refuse("", "query depth %d exceeds the limit of %d", total.depth, w.l.Depth)
+		if total.opDepth > w.l.Depth {
+			return refuse("", "query depth %d exceeds the limit of %d", total.opDepth, w.l.Depth)
 		}
 	}
 	for _, f := range w.doc.Fragments {
@@ -120,8 +125,8 @@ func count(n int) string {
 }
 
 // selectionSet returns the counts of set, refusing as soon as a limit is
-// passed. At the root of an operation, __schema and __type add no depth.
-func (w *walker) selectionSet(set ast.SelectionSet, root bool) (counts, *gqlerror.Error) {
+// passed.
+func (w *walker) selectionSet(set ast.SelectionSet) (counts, *gqlerror.Error) {
 	var c counts
 	for _, sel := range set {
 		switch s := sel.(type) {
@@ -132,24 +137,24 @@ func (w *walker) selectionSet(set ast.SelectionSet, root bool) (counts, *gqlerro
 			if err := w.directives(s.Directives, s.Name); err != nil {
 				return c, err
 			}
-			sub, err := w.selectionSet(s.SelectionSet, false)
+			sub, err := w.selectionSet(s.SelectionSet)
 			if err != nil {
 				return c, err
 			}
 			f := counts{flat: 1, fields: sat(sub.fields, 1), aliases: sub.aliases,
-				directives: sat(sub.directives, len(s.Directives)), depth: sub.depth + 1}
+				directives: sat(sub.directives, len(s.Directives)), depth: sub.depth + 1, opDepth: sub.depth + 1}
 			if s.Alias != "" && s.Alias != s.Name {
 				f.aliases = sat(f.aliases, 1)
 			}
-			if root && (s.Name == "__schema" || s.Name == "__type") {
-				f.depth = 0
+			if s.Name == "__schema" || s.Name == "__type" {
+				f.opDepth = 0
 			}
 			c.add(f)
 		case *ast.InlineFragment:
 			if err := w.directives(s.Directives, "inline fragment"); err != nil {
 				return c, err
 			}
-			sub, err := w.selectionSet(s.SelectionSet, root)
+			sub, err := w.selectionSet(s.SelectionSet)
 			if err != nil {
 				return c, err
 			}
@@ -198,7 +203,7 @@ func (w *walker) fragment(name string) (counts, *gqlerror.Error) {
 		return f.counts, nil
 	}
 	f.visiting = true
-	c, err := w.selectionSet(f.def.SelectionSet, false)
+	c, err := w.selectionSet(f.def.SelectionSet)
 	f.visiting = false
 	if err != nil {
 		return c, err
