@@ -206,11 +206,13 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 const checkBatch = 500
 
 // Current reports, for each viewer authenticated earlier, whether its
-// credentials still hold: not expired, the user still ACTIVE with the same
-// platform role, the API token (if any) not revoked and, for a service
-// account's token, its minter still ACTIVE. It reads with two
-// queries per 500 viewers, whatever their number, for servers that recheck
-// long-lived connections. Errors are the database's.
+// credentials still hold, by the rule of Check: not expired, the user still
+// ACTIVE with the same platform role, the API token (if any) not revoked and
+// of the same scope and owner, the minter of a service account's token
+// still ACTIVE. It reads with two queries per 500 viewers, whatever their
+// number, for servers that recheck long-lived connections, and for
+// mutations on websockets, which bypass Check's cache. Errors are the
+// database's.
 func (a *Authenticator) Current(ctx context.Context, viewers []*authz.Viewer) ([]bool, error) {
 	ctx = authz.SystemContext(ctx)
 	now := a.now()
@@ -235,14 +237,15 @@ func (a *Authenticator) Current(ctx context.Context, viewers []*authz.Viewer) ([
 			roles[u.ID] = u.PlatformRole
 		}
 	}
-	live := map[pulid.ID]bool{} // unrevoked tokens
+	tokens := map[pulid.ID]tokenState{}
 	for chunk := range slices.Chunk(tokenIDs, checkBatch) {
-		ids, err := a.client.ApiToken.Query().Where(apitoken.IDIn(chunk...), apitoken.RevokedAtIsNil()).IDs(ctx)
+		ts, err := a.client.ApiToken.Query().Where(apitoken.IDIn(chunk...)).
+			Select(apitoken.FieldRevokedAt, apitoken.FieldScope, apitoken.FieldOwnerID).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("recheck api tokens: %w", err)
 		}
-		for _, id := range ids {
-			live[id] = true
+		for _, t := range ts {
+			tokens[t.ID] = stateOf(t)
 		}
 	}
 	ok := make([]bool, len(viewers))
@@ -251,7 +254,7 @@ func (a *Authenticator) Current(ctx context.Context, viewers []*authz.Viewer) ([
 		_, minterActive := roles[v.MintedByOther()]
 		ok[i] = active && role == v.Role && (v.MintedByOther() == "" || minterActive) &&
 			(v.ExpiresAt.IsZero() || now.Before(v.ExpiresAt)) &&
-			(v.TokenID == "" || live[v.TokenID])
+			(v.TokenID == "" || tokens[v.TokenID].holds(v))
 	}
 	return ok, nil
 }

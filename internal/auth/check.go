@@ -55,9 +55,20 @@ func (a *Authenticator) Check(ctx context.Context, v *authz.Viewer) (bool, error
 		if err != nil {
 			return tokenState{}, fmt.Errorf("check api token: %w", err)
 		}
-		return tokenState{live: t.RevokedAt == nil, readOnly: t.Scope == enum.TokenScopeRead, owner: t.OwnerID}, nil
+		return stateOf(t), nil
 	})
-	return err == nil && t.live && t.readOnly == v.ReadOnly && t.owner == v.UserID, err
+	return err == nil && t.holds(v), err
+}
+
+// stateOf is what a check keeps of a token.
+func stateOf(t *ent.ApiToken) tokenState {
+	return tokenState{live: t.RevokedAt == nil, readOnly: t.Scope == enum.TokenScopeRead, owner: t.OwnerID}
+}
+
+// holds reports whether the token still grants what v was given: not
+// revoked, the same scope and owner.
+func (s tokenState) holds(v *authz.Viewer) bool {
+	return s.live && s.readOnly == v.ReadOnly && s.owner == v.UserID
 }
 
 // checkUser reads the user's status and role through the check cache.
