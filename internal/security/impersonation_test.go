@@ -7,6 +7,7 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/apitoken"
+	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -366,5 +367,43 @@ func TestImpersonationServiceAccountSubmits(t *testing.T) {
 			map[string]any{"id": kate.ID}, nil)
 		impRequireError(t, env.Do(t, byKate.CreateAPIToken.Token, whoAmI, nil), "UNAUTHENTICATED", "", "")
 		env.MustDo(t, minted.Token, whoAmI, nil, nil)
+	})
+}
+
+// TestImpersonationManualFulfilment: the person behind a service account's
+// submission may not close its manual fulfilment either — it leaves their
+// queue, and completing it is FORBIDDEN — while the application owner still
+// sees and closes it.
+func TestImpersonationManualFulfilment(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := impNewOrg(t, db)
+		_, minted := o.serviceAccount(t, "sync@example.com", enum.PlatformRoleUser)
+		reqID, submittedBy, task, reviewer := o.submit(t, minted.Token, o.b)
+		require.NotNil(t, submittedBy)
+		require.Equal(t, string(o.ivan.ID), *submittedBy)
+		require.Equal(t, string(o.o.ID), reviewer, "Ivan, B's manager, submitted: the owner reviews")
+		o.env.MustDo(t, o.oJWT, impDecide, map[string]any{"id": task}, nil)
+
+		item, err := o.env.Client.RequestItem.Query().Where(requestitem.RequestID(pulid.ID(reqID))).OnlyID(apitest.Sys())
+		require.NoError(t, err)
+		queue := func(token string) []string {
+			var out struct {
+				ManualFulfillments struct {
+					Edges []struct{ Node struct{ ID string } }
+				}
+			}
+			o.env.MustDo(t, token, `{ manualFulfillments(first: 50) { edges { node { id } } } }`, nil, &out)
+			var ids []string
+			for _, e := range out.ManualFulfillments.Edges {
+				ids = append(ids, e.Node.ID)
+			}
+			return ids
+		}
+		require.Contains(t, queue(o.oJWT), string(item))
+		require.NotContains(t, queue(o.ivanJWT), string(item), "the submitter behind the service account")
+		complete := `mutation($id: ID!) { completeManualFulfillment(itemId: $id, success: true) { id status } }`
+		require.Equal(t, "FORBIDDEN", o.env.Do(t, o.ivanJWT, complete, map[string]any{"id": item}).Code())
+		o.env.MustDo(t, o.oJWT, complete, map[string]any{"id": item}, nil)
 	})
 }
