@@ -133,12 +133,10 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 	if !ok {
 		return nil, "", errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
 	}
+	parties := Parties{RequesterID: dir.RequesterID, BeneficiaryID: dir.BeneficiaryID, SubmittedByID: dir.SubmittedByID}
 	eligible := func(id pulid.ID) bool {
-		if id == "" || id == dir.RequesterID || id == dir.BeneficiaryID || id == dir.SubmittedByID || excluded[id] {
-			return false
-		}
 		p, ok := dir.People[id]
-		return ok && p.Active && !p.Service
+		return ok && ineligible(id, parties, p.Active, p.Service, excluded) == ""
 	}
 	for _, k := range chain {
 		var reviewers []pulid.ID
@@ -279,4 +277,30 @@ func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]Plan
 		out = append(out, PlannedStage{Level: t.Level, Kind: kind, Rule: t.Rule, Quorum: q, Assignments: as})
 	}
 	return out, nil
+}
+
+// ineligible says why the user id may not review an item of a request with
+// the given parties, or "" when they may (DESIGN §4.2): never a service
+// account, a TERMINATED user, the requester, the beneficiary, the person
+// behind a service account's submission, or anyone assigned in an earlier
+// stage of the item (assigned). Reviewer resolution and reassignment both
+// apply it.
+func ineligible(id pulid.ID, p Parties, active, service bool, assigned map[pulid.ID]bool) string {
+	switch {
+	case id == "":
+		return "nobody"
+	case service:
+		return "a service account never reviews"
+	case !active:
+		return "not an active user"
+	case id == p.RequesterID:
+		return "the requester"
+	case id == p.BeneficiaryID:
+		return "the beneficiary"
+	case id == p.SubmittedByID:
+		return "the minter of the token the request was submitted with"
+	case assigned[id]:
+		return "already a reviewer of this item"
+	}
+	return ""
 }

@@ -78,23 +78,11 @@ func CheckReassignment(a Acting, p Parties, to Candidate, assigned map[pulid.ID]
 	if strings.TrimSpace(comment) == "" {
 		return errcode.Invalid("comment", "a reassignment needs a reason")
 	}
-	var why string
-	switch {
-	case to.Service:
-		why = "a service account never reviews"
-	case !to.Active:
-		why = "not an active user"
-	case to.ID == p.RequesterID:
-		why = "the requester"
-	case to.ID == p.BeneficiaryID:
-		why = "the beneficiary"
-	case to.ID == p.SubmittedByID:
-		why = "the minter of the token the request was submitted with"
-	case assigned[to.ID]:
-		why = "already a reviewer of this item"
-	case a.Is(to.ID):
+	why := ineligible(to.ID, p, to.Active, to.Service, assigned)
+	if why == "" && a.Is(to.ID) {
 		why = "the caller or the minter of the caller's token (nobody reassigns a task to themselves)"
-	default:
+	}
+	if why == "" {
 		return nil
 	}
 	return errcode.Invalid("toUserId", "%s cannot review this item: %s", to.Email, why)
