@@ -185,13 +185,18 @@ func AuditCheckpointPolicy() ent.Policy {
 	}
 }
 
+// readableHoldings is Viewer.ReadsGrantsOf as a row filter, for a viewer
+// who does not read everything (filtered lets those through): the accounts
+// of the users whose holdings the viewer reads, their own.
+func readableHoldings(v *Viewer) predicate.Identity { return identity.UserID(v.UserID) }
+
 // IdentityPolicy lets a USER see their own accounts: the rows of the users
 // whose holdings the viewer reads (Viewer.ReadsGrantsOf).
 func IdentityPolicy() ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(v *Viewer) privacy.QueryRule {
 			return privacy.IdentityQueryRuleFunc(func(_ context.Context, q *ent.IdentityQuery) error {
-				q.Where(identity.UserID(v.UserID))
+				q.Where(readableHoldings(v))
 				return privacy.Skip
 			})
 		}),
@@ -205,7 +210,7 @@ func GrantPolicy() ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(v *Viewer) privacy.QueryRule {
 			return privacy.GrantQueryRuleFunc(func(_ context.Context, q *ent.GrantQuery) error {
-				q.Where(grant.HasIdentityWith(identity.UserID(v.UserID)))
+				q.Where(grant.HasIdentityWith(readableHoldings(v)))
 				return privacy.Skip
 			})
 		}),

@@ -41,7 +41,8 @@ func (v *Viewer) ReadsAll() bool {
 // ReadsGrantsOf reports whether the viewer may read what the user holds:
 // their grants, their accounts (identities) and so their holdings in any
 // answer. A USER reads their own; risk managers and IT admins read
-// everyone's. GrantPolicy and IdentityPolicy filter rows by this same rule,
+// everyone's. GrantPolicy and IdentityPolicy filter rows by this same rule
+// (readableHoldings is its row form),
 // and the workflow's preview and submission disclose a beneficiary's
 // holdings only when it holds (DESIGN §4.1, §5).
 func (v *Viewer) ReadsGrantsOf(userID pulid.ID) bool {
