@@ -186,6 +186,15 @@ type SecretField struct {
 	Example string
 }
 
+// KeyGiven returns the key of config that names the secret: FileKey when it
+// is given, else EnvKey. Kinds name it in errors about the secret's value.
+func (f SecretField) KeyGiven(config map[string]any) string {
+	if v, ok := config[f.FileKey]; ok && v != nil && v != "" {
+		return f.FileKey
+	}
+	return f.EnvKey
+}
+
 // Ref reads the reference config gives, without looking it up. Errors are
 // *ConfigError naming the key:
 //

@@ -329,3 +329,14 @@ func TestAuditView(t *testing.T) {
 	require.Empty(t, view)
 	require.Empty(t, refs)
 }
+
+// TestSecretFieldKeyGiven: errors about a secret's value name the key that
+// gave it, an empty environment key notwithstanding.
+func TestSecretFieldKeyGiven(t *testing.T) {
+	t.Parallel()
+	f := connectors.SecretField{EnvKey: "tokenEnv", FileKey: "tokenFile"}
+	require.Equal(t, "tokenEnv", f.KeyGiven(map[string]any{"tokenEnv": "GATEHOUSE_SECRET_X"}))
+	require.Equal(t, "tokenFile", f.KeyGiven(map[string]any{"tokenFile": "x"}))
+	require.Equal(t, "tokenFile", f.KeyGiven(map[string]any{"tokenEnv": "", "tokenFile": "x"}))
+	require.Equal(t, "tokenEnv", f.KeyGiven(map[string]any{}))
+}

@@ -181,11 +181,7 @@ func (k Kind) parse(m map[string]any) (config, error) {
 // it).
 func (k Kind) dsn(m map[string]any) (*pq.Connector, error) {
 	bad := func(msg string) (*pq.Connector, error) {
-		key := KeyDSNEnv
-		if m[KeyDSNEnv] == nil {
-			key = KeyDSNFile
-		}
-		return nil, &connectors.ConfigError{Key: key, Message: msg}
+		return nil, &connectors.ConfigError{Key: dsnField.KeyGiven(m), Message: msg}
 	}
 	val, err := dsnField.Resolve(k.Secrets, m)
 	if err != nil {

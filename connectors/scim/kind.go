@@ -204,11 +204,7 @@ func (k Kind) token(m map[string]any) (string, error) {
 	}
 	val = strings.TrimSpace(val)
 	if strings.ContainsFunc(val, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		key := KeyTokenEnv
-		if m[KeyTokenEnv] == nil {
-			key = KeyTokenFile
-		}
-		return "", &connectors.ConfigError{Key: key, Message: "the secret named here holds more than one line or control characters"}
+		return "", &connectors.ConfigError{Key: tokenField.KeyGiven(m), Message: "the secret named here holds more than one line or control characters"}
 	}
 	return val, nil
 }
