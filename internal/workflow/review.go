@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gatehouse/ent"
-	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
@@ -62,19 +61,6 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 		requests = append(requests, task.RequestID)
 	}
 	requests = distinct(requests)
-	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(requests...)).All(authz.SystemContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("load requests: %w", err)
-	}
-	byID := make(map[pulid.ID]*ent.AccessRequest, len(reqs))
-	for _, r := range reqs {
-		byID[r.ID] = r
-	}
-	for _, task := range visible {
-		if err := rules.CheckDecider(acting(v), parties(byID[task.RequestID]), task.ReviewerID); err != nil {
-			return nil, errcode.New(errcode.Forbidden, "review task %s: %v", task.ID, err)
-		}
-	}
 	slices.Sort(requests)
 
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -106,11 +92,11 @@ func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.
 	if err != nil {
 		return fmt.Errorf("load task: %w", err)
 	}
+	if err := rules.CheckDecider(acting(v), parties(task.Edges.Request), task.ReviewerID); err != nil {
+		return errcode.New(errcode.Forbidden, "review task %s: %v", task.ID, err)
+	}
 	if task.Status != enum.TaskStatusPending {
 		return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", id, task.Status)
-	}
-	if err := rules.CheckDecider(acting(v), parties(task.Edges.Request), task.ReviewerID); err != nil {
-		return err
 	}
 	status, action := enum.TaskStatusApproved, audit.TaskApproved
 	if d == Deny {
