@@ -9,7 +9,6 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/apitoken"
-	"gatehouse/ent/hook"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
@@ -105,9 +104,27 @@ func (r *Revocations) Watch(onRevoke func(Revocation), onLoss func()) {
 // all the same, and the periodic recheck of open connections finds what
 // the notice would have closed.)
 func (r *Revocations) Record(client *ent.Client) {
-	client.User.Use(func(next ent.Mutator) ent.Mutator {
-		return hook.UserFunc(func(ctx context.Context, m *ent.UserMutation) (ent.Value, error) {
-			revs, err := userRevocations(ctx, m)
+	client.User.Use(publishing(r, userRevocations))
+	client.ApiToken.Use(publishing(r, tokenRevocations))
+}
+
+// revocable is a mutation whose revocations publishing sends.
+type revocable interface {
+	ent.Mutation
+	Tx() (*ent.Tx, error)
+	Client() *ent.Client
+}
+
+// publishing returns a hook that finds what a mutation of type M revokes,
+// runs it, and publishes the revocations when it succeeded.
+func publishing[M revocable](r *Revocations, find func(context.Context, M) ([]Revocation, error)) ent.Hook {
+	return func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, mutation ent.Mutation) (ent.Value, error) {
+			m, ok := mutation.(M)
+			if !ok {
+				return nil, fmt.Errorf("revocations: unexpected mutation type %T", mutation)
+			}
+			revs, err := find(ctx, m)
 			if err != nil {
 				return nil, err
 			}
@@ -117,20 +134,7 @@ func (r *Revocations) Record(client *ent.Client) {
 			}
 			return v, r.publish(ctx, m.Tx, m.Client(), revs)
 		})
-	})
-	client.ApiToken.Use(func(next ent.Mutator) ent.Mutator {
-		return hook.ApiTokenFunc(func(ctx context.Context, m *ent.ApiTokenMutation) (ent.Value, error) {
-			revs, err := tokenRevocations(ctx, m)
-			if err != nil {
-				return nil, err
-			}
-			v, err := next.Mutate(ctx, m)
-			if err != nil || len(revs) == 0 {
-				return v, err
-			}
-			return v, r.publish(ctx, m.Tx, m.Client(), revs)
-		})
-	})
+	}
 }
 
 // userRevocations returns what a user mutation revokes, read before it
