@@ -164,7 +164,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// The body is checked (document length, JSON nesting) before it is decoded.
-	srv.AddTransport(gqllimit.Body{Next: transport.POST{}, Limits: document.Limits(), MaxBytes: cfg.Limits.BodyBytes})
+	srv.AddTransport(gqllimit.Body{Next: transport.POST{}, Limits: document.Limits()})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(document.Limits().Tokens)
 	srv.SetValidationRulesFn(gqllimit.ValidationRules(document.Limits().Errors))

@@ -3,7 +3,6 @@ package gqllimit
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -28,10 +27,6 @@ import (
 type Body struct {
 	Next   graphql.Transport
 	Limits Limits
-	// MaxBytes is the most a body is read into a buffer of its announced
-	// length (1 MiB when zero); longer bodies are read as they come, and
-	// http.MaxBytesHandler in front of the handler bounds them.
-	MaxBytes int64
 }
 
 var _ graphql.Transport = Body{}
@@ -41,11 +36,7 @@ func (b Body) Supports(r *http.Request) bool { return b.Next.Supports(r) }
 
 // Do checks the body and hands the request to Next.
 func (b Body) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	maxBytes := b.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 1 << 20
-	}
-	body, readErr := readBody(r, maxBytes)
+	body, readErr := readBody(r)
 	if readErr == nil {
 		l := b.Limits.withDefaults()
 		if err := checkBody(body, l); err != nil {
@@ -65,25 +56,16 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// readBody reads the body in one allocation when its length is announced
-// and at most maxBytes.
-func readBody(r *http.Request, maxBytes int64) ([]byte, error) {
+// readBody reads the body, in one allocation when its length is announced.
+// The handler in front bounds the body (resolvers' requestErrors answers
+// 413 past its limit), and net/http ends it at its Content-Length.
+func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	if n := r.ContentLength; n > 0 && n <= maxBytes {
-		buf := make([]byte, n)
-		m, err := io.ReadFull(r.Body, buf)
-		if err == nil {
-			// Anything past the announced length is an error for the reader.
-			var one [1]byte
-			if k, _ := r.Body.Read(one[:]); k > 0 {
-				return buf[:m], errors.New("request body longer than its Content-Length")
-			}
-		}
-		return buf[:m], err
-	}
-	return io.ReadAll(r.Body)
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // checkBody scans the JSON of a request body without decoding it.
