@@ -211,17 +211,15 @@ func (r *Revocations) publish(ctx context.Context, txOf func() (*ent.Tx, error),
 		if err := r.relay.SendTx(ctx, tx, notices...); err != nil {
 			return fmt.Errorf("revocation: %w", err)
 		}
-		if !r.relay.Shared() {
-			tx.OnCommit(func(next ent.Committer) ent.Committer {
-				return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-					err := next.Commit(ctx, tx)
-					if err == nil {
-						r.relay.Committed(notices...)
-					}
-					return err
-				})
+		tx.OnCommit(func(next ent.Committer) ent.Committer {
+			return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+				err := next.Commit(ctx, tx)
+				if err == nil {
+					r.relay.Committed(notices...) // nothing to do on a shared relay
+				}
+				return err
 			})
-		}
+		})
 		return nil
 	}
 	if err := r.relay.SendTx(ctx, client, notices...); err != nil {

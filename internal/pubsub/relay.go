@@ -32,9 +32,6 @@ func NewRelay(name string, shared bool) *Relay {
 	return &Relay{name: name, shared: shared}
 }
 
-// Shared reports whether notices cross processes through PostgreSQL.
-func (r *Relay) Shared() bool { return r.shared }
-
 // SendTx sends the notices with pg_notify through tx when the relay is
 // shared; PostgreSQL delivers them to every process at commit, never after
 // a rollback. Otherwise it does nothing: call Committed after the commit.
