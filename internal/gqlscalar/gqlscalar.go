@@ -114,7 +114,8 @@ func UnmarshalCursor(v any) (Cursor, error) {
 	if err := decodeCursor(&c, s); err != nil {
 		return Cursor{}, bad
 	}
-	if !cursorString(string(c.ID)) || c.ID.Prefix() == "" || len(c.ID) > 64 || !cursorValue(c.Value, true) {
+	// The ID must pass pulid's own input rule, as an ID argument would.
+	if c.ID.UnmarshalGQL(string(c.ID)) != nil || c.ID.Prefix() == "" || !cursorValue(c.Value, true) {
 		return Cursor{}, bad
 	}
 	return c, nil
