@@ -175,7 +175,9 @@ func TestCheckRunsBeforeEachOperation(t *testing.T) {
 // protocol.
 func TestLegacyKeepAliveClosesASilentClient(t *testing.T) {
 	t.Parallel()
-	s := serve(t, wsgorilla.Config{KeepAlive: 250 * time.Millisecond})
+	// A second between pings leaves a live client on a loaded machine time
+	// to answer before the two-interval deadline.
+	s := serve(t, wsgorilla.Config{KeepAlive: time.Second})
 
 	live := connect(t, s.url, "graphql-ws") // gorilla answers pings while reading
 	kas := make(chan struct{}, 100)
