@@ -100,7 +100,9 @@ func dial(t *testing.T, url, subprotocol string, header http.Header) *websocket.
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, subprotocol, c.Subprotocol())
 	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+	// A safety net for a read that would never end; read renews it per
+	// message.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(readWait)))
 	return c
 }
 
@@ -125,8 +127,13 @@ func subscribe(t *testing.T, c *websocket.Conn, id, query string) {
 	send(t, c, message{ID: id, Type: "subscribe", Payload: payload})
 }
 
+// readWait bounds the wait for one message: a safety net against a hang,
+// far above what any message takes on a loaded machine.
+const readWait = 30 * time.Second
+
 func read(t *testing.T, c *websocket.Conn) message {
 	t.Helper()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(readWait)))
 	var m message
 	require.NoError(t, c.ReadJSON(&m))
 	return m
@@ -246,7 +253,9 @@ func goroutines() int {
 // timeout disconnects the slow client.
 func TestSlowConsumerIsDroppedWithoutBlockingThePublisher(t *testing.T) {
 	t.Parallel()
-	s := serve(t, wsgorilla.Config{WriteTimeout: 300 * time.Millisecond})
+	// The write timeout leaves the fast client, which reads, room to take
+	// each 256 KiB value on a loaded machine; the slow one never reads.
+	s := serve(t, wsgorilla.Config{WriteTimeout: 2 * time.Second})
 	slow := connect(t, s.url, "graphql-transport-ws")
 	subscribe(t, slow, "1", `subscription { tick }`)
 	fast := connect(t, s.url, "graphql-transport-ws")
@@ -265,7 +274,7 @@ func TestSlowConsumerIsDroppedWithoutBlockingThePublisher(t *testing.T) {
 	// instead of waiting for it (a publisher that waited would have seen
 	// it unsubscribed by the write timeout, not dropped).
 	require.Equal(t, int64(1), s.broker.Dropped())
-	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, 5*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, 30*time.Second, 10*time.Millisecond,
 		"the slow client is disconnected after the write timeout")
 }
 
