@@ -225,15 +225,26 @@ func (op *operation) fail(errs gqlerror.List) {
 	if err != nil {
 		b = []byte(`[{"message":"internal error"}]`)
 	}
-	op.c.send(mustMessage(message{ID: op.id, Type: "error", Payload: b}))
-	op.end(false)
+	// Removed first: a client that starts another operation on reading the
+	// error finds the slot free.
+	if op.remove() {
+		op.c.send(mustMessage(message{ID: op.id, Type: "error", Payload: b}))
+	}
 }
 
 // end removes the operation from its connection and, when complete is set,
 // tells the client it is over.
 func (op *operation) end(complete bool) {
+	if op.remove() && complete {
+		op.c.send(op.completeMessage())
+	}
+}
+
+// remove takes the operation off its connection and stops it, once; it
+// reports whether this call did.
+func (op *operation) remove() bool {
 	if !op.done.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	c := op.c
 	c.mu.Lock()
@@ -242,9 +253,7 @@ func (op *operation) end(complete bool) {
 	}
 	c.mu.Unlock()
 	op.stop()
-	if complete {
-		c.send(op.completeMessage())
-	}
+	return true
 }
 
 func (op *operation) completeMessage() []byte {
