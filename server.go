@@ -32,33 +32,18 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/playground"
 
-	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
-	"gatehouse/connectors/postgres"
-	"gatehouse/connectors/scim"
-	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/user"
-	"gatehouse/internal/audit"
-	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/catalog"
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
-	"gatehouse/internal/discovery"
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
-	"gatehouse/internal/jobs"
-	"gatehouse/internal/metrics"
-	"gatehouse/internal/pubsub"
-	"gatehouse/internal/reports"
-	"gatehouse/internal/workflow"
+	"gatehouse/internal/server"
 	"gatehouse/resolvers"
 )
 
@@ -257,7 +242,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		return fmt.Errorf("unknown command %q (serve, migrate, token, user create, demo)", cmd)
 	}
-	app, err := open(ctx, cfg, func(k string) (string, bool) {
+	app, err := open(ctx, cfg, log, func(k string) (string, bool) {
 		v := getenv(k)
 		return v, v != ""
 	})
@@ -275,7 +260,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "user create":
 		return app.createUser(ctx, stdout, *email, *name, enum.PlatformRole(*role))
 	case "demo":
-		if _, err := demo.Seed(ctx, app.client); err != nil {
+		if _, err := demo.Seed(ctx, app.srv.Client); err != nil {
 			return err
 		}
 		return app.printDemoTokens(ctx, stdout, cfg.tokenTTL)
@@ -298,26 +283,20 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-// app holds the opened database and the services over it.
+// app holds the opened database and the server graph over it.
 type app struct {
 	db *sql.DB
 	// riverDB is River's own single connection on SQLite; nil on PostgreSQL.
-	riverDB   *sql.DB
-	dialect   string
-	client    *ent.Client
-	auth      *auth.Authenticator
-	secret    []byte
-	lookupEnv func(string) (string, bool)
-
-	// revocations carry credential revocations to every replica over relay
-	// (the feed's LISTEN connection on PostgreSQL).
-	revocations *auth.Revocations
-	relay       *pubsub.Relay
+	riverDB *sql.DB
+	dialect string
+	secret  []byte
+	srv     *server.Server
 }
 
-// open opens and migrates the database and builds the authenticator.
-func open(ctx context.Context, cfg config, lookupEnv func(string) (string, bool)) (*app, error) {
-	a := &app{dialect: dialect.SQLite, lookupEnv: lookupEnv}
+// open opens and migrates the database and builds the server graph over it
+// (started only by serve).
+func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(string) (string, bool)) (*app, error) {
+	a := &app{dialect: dialect.SQLite}
 	var err error
 	if cfg.databaseURL != "" {
 		a.dialect = dialect.Postgres
@@ -345,20 +324,39 @@ func open(ctx context.Context, cfg config, lookupEnv func(string) (string, bool)
 			return nil, err
 		}
 	}
-	a.client = ent.NewClient(ent.Driver(entsql.OpenDB(a.dialect, a.db)))
-	catalog.RecordChanges(a.client, audit.NewRecorder(a.dialect), time.Now)
-	// Every write that revokes credentials, the command line's included,
-	// tells the running replicas.
-	a.relay = pubsub.NewRelay(auth.RevocationChannel, a.dialect == dialect.Postgres)
-	a.revocations = auth.NewRevocations(a.relay)
-	a.revocations.Record(a.client)
-	a.auth = auth.New(a.client, secret, time.Now, auth.WithRevocations(a.revocations))
 	a.secret = secret
+	if cfg.demo {
+		// The demo webhook sink's secret is in the connector-secret
+		// namespace.
+		sinkSecret := a.demoSinkSecret()
+		envLookup := lookupEnv
+		lookupEnv = func(k string) (string, bool) {
+			if v, ok := envLookup(k); ok || k != demo.SinkSecretEnv {
+				return v, ok
+			}
+			return sinkSecret, true
+		}
+	}
+	limits, err := cfg.limits()
+	if err == nil {
+		// Every write that revokes credentials, the command line's
+		// included, tells the running replicas.
+		a.srv, err = server.New(server.Config{
+			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
+			Secret: secret, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
+			Limits: limits, Introspection: cfg.introspection,
+			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
+		})
+	}
+	if err != nil {
+		a.db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
 func (a *app) close() {
-	_ = a.client.Close()
+	_ = a.srv.Client.Close()
 	if a.riverDB != nil {
 		_ = a.riverDB.Close()
 	}
@@ -399,7 +397,7 @@ func (a *app) printToken(ctx context.Context, w io.Writer, email string, ttl tim
 	if email == "" {
 		return errors.New("usage: gatehouse token --email E")
 	}
-	u, err := a.client.User.Query().Where(user.EmailEqualFold(email)).Only(authz.SystemContext(ctx))
+	u, err := a.srv.Client.User.Query().Where(user.EmailEqualFold(email)).Only(authz.SystemContext(ctx))
 	if ent.IsNotFound(err) {
 		return fmt.Errorf("no user with email %s", email)
 	}
@@ -409,7 +407,7 @@ func (a *app) printToken(ctx context.Context, w io.Writer, email string, ttl tim
 	if u.Status != enum.UserStatusActive {
 		return fmt.Errorf("user %s is %s", email, u.Status)
 	}
-	tok, err := a.auth.IssueJWT(u.ID, ttl)
+	tok, err := a.srv.Auth.IssueJWT(u.ID, ttl)
 	if err != nil {
 		return err
 	}
@@ -426,7 +424,7 @@ func (a *app) createUser(ctx context.Context, w io.Writer, email, name string, r
 	if !role.IsValid() {
 		return fmt.Errorf("--role %q must be one of %v", role, enum.AllPlatformRoles)
 	}
-	u, err := ensureUser(authz.SystemContext(ctx), a.client, email, name, role)
+	u, err := ensureUser(authz.SystemContext(ctx), a.srv.Client, email, name, role)
 	if err != nil {
 		return err
 	}
@@ -448,14 +446,14 @@ func ensureUser(ctx context.Context, client *ent.Client, email, name string, rol
 // bootstrapAdmin makes email an IT admin when the database has none.
 func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string) error {
 	ctx = authz.SystemContext(ctx)
-	exists, err := a.client.User.Query().
+	exists, err := a.srv.Client.User.Query().
 		Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
 		Exist(ctx)
 	if err != nil || exists {
 		return err
 	}
 	name, _, _ := strings.Cut(email, "@")
-	u, err := ensureUser(ctx, a.client, email, name, enum.PlatformRoleITAdmin)
+	u, err := ensureUser(ctx, a.srv.Client, email, name, enum.PlatformRoleITAdmin)
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
@@ -464,12 +462,12 @@ func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string
 }
 
 func (a *app) printDemoTokens(ctx context.Context, w io.Writer, ttl time.Duration) error {
-	members, err := demo.Members(ctx, a.client)
+	members, err := demo.Members(ctx, a.srv.Client)
 	if err != nil {
 		return err
 	}
 	for _, u := range members {
-		tok, err := a.auth.IssueJWT(u.ID, ttl)
+		tok, err := a.srv.Auth.IssueJWT(u.ID, ttl)
 		if err != nil {
 			return err
 		}
@@ -487,7 +485,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		}
 	}
 	if cfg.demo {
-		if _, err := demo.Seed(ctx, a.client); err != nil {
+		if _, err := demo.Seed(ctx, a.srv.Client); err != nil {
 			return err
 		}
 	}
@@ -498,86 +496,27 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	}
 	base := "http://" + displayAddr(ln.Addr())
 
-	lookupEnv := a.lookupEnv
 	var sink *demo.Sink
 	if cfg.demo {
-		secret := a.demoSinkSecret()
-		lookupEnv = func(k string) (string, bool) {
-			if v, ok := a.lookupEnv(k); ok || k != demo.SinkSecretEnv {
-				return v, ok
-			}
-			return secret, true
-		}
-		sink = demo.NewSink([]byte(secret), time.Now)
-		if err := demo.PointWebhooks(ctx, a.client, base); err != nil {
+		sink = demo.NewSink([]byte(a.demoSinkSecret()), a.srv.Now)
+		if err := demo.PointWebhooks(ctx, a.srv.Client, base); err != nil {
 			return err
 		}
 	}
-	// Connectors reach only the connector-secret namespace: GATEHOUSE_SECRET_*
-	// variables and the files of GATEHOUSE_SECRETS_DIR.
-	secrets := connectors.NewSecretStore(lookupEnv, cfg.secretsDir)
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
-	auditLog := audit.NewLog(a.client, a.dialect)
-	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log, Checkpoints: auditLog})
-	if err != nil {
+	if err := a.srv.Start(ctx); err != nil {
 		return err
-	}
-	// One feed per process: on PostgreSQL it holds the process's single
-	// LISTEN connection, so changes made by any replica reach its subscribers.
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
-		Client: a.client, Log: log, Dialect: a.dialect, DSN: cfg.databaseURL,
-		Channels: []pubsub.Channel{a.relay.Channel()},
-	})
-	if err := feed.Start(ctx); err != nil {
-		return fmt.Errorf("start subscriptions: %w", err)
-	}
-	defer feed.Stop()
-	wf := workflow.New(workflow.Config{
-		DB: a.db, Dialect: a.dialect, Client: a.client,
-		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
-		Published: feed.Published, Notify: feed.NotifyTx,
-	})
-	if err := runner.Start(ctx, wf); err != nil {
-		return fmt.Errorf("start jobs: %w", err)
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := runner.Stop(sctx); err != nil {
-			log.Warn("stop jobs", "error", err)
+		if err := a.srv.Stop(sctx); err != nil {
+			log.Warn("stop", "error", err)
 		}
 	}()
 
-	m := metrics.New()
-	m.RegisterDB(a.db)
-	schema := resolvers.NewSchema(resolvers.Services{
-		Client: a.client, Catalog: catalog.New(a.client, reg, wf), Tokens: a.auth, Workflow: wf,
-		Progress: feed, AuditLog: auditLog,
-		Discovery: discovery.New(discovery.Config{DB: a.db, Dialect: a.dialect, Client: a.client, Connectors: reg, Now: time.Now}),
-	})
-	// baseCtx ends after the HTTP server has shut down; websockets, which
-	// Shutdown does not track, close with it.
-	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
-	limits, err := cfg.limits()
-	if err != nil {
-		return err
-	}
-	query := resolvers.NewHandler(resolvers.HandlerConfig{
-		Schema:        schema,
-		Client:        a.client,
-		Auth:          a.auth,
-		Revocations:   a.revocations,
-		Log:           log,
-		Limits:        limits,
-		Introspection: cfg.introspection,
-		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
-		CheckOrigin:   httpserver.AllowOrigins(cfg.allowedOrigins),
-		Context:       baseCtx,
-	})
-
+	m := a.srv.Metrics
 	mux := http.NewServeMux()
-	mux.Handle("/query", m.InstrumentHTTP("/query", query))
+	mux.Handle("/", a.srv.Handler) // /query and /reports/
 	mux.Handle("GET /{$}", m.InstrumentHTTP("/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
 	mux.Handle("GET /healthz", m.InstrumentHTTP("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -593,9 +532,6 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		_, _ = io.WriteString(w, "ok\n")
 	})))
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/reports/", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
-		Reports: reports.New(a.client, time.Now), Auth: a.auth, Log: log,
-	})))
 	if sink != nil {
 		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
 	}
@@ -603,7 +539,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		Handler:        mux,
 		Timeouts:       httpserver.DefaultTimeouts,
 		AllowedOrigins: cfg.allowedOrigins,
-		BaseContext:    baseCtx,
+		BaseContext:    a.srv.BaseContext(),
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -626,9 +562,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	cancelBase() // closes the websockets
-	return err
+	return srv.Shutdown(sctx) // then the deferred Stop closes the websockets and stops the jobs
 }
 
 // ideContentSecurityPolicy lets the GraphiQL page at / load its scripts and
@@ -640,12 +574,12 @@ const ideContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline'
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 func (a *app) logDemoTokens(ctx context.Context, log *slog.Logger, ttl time.Duration) error {
-	members, err := demo.Members(ctx, a.client)
+	members, err := demo.Members(ctx, a.srv.Client)
 	if err != nil {
 		return err
 	}
 	for _, u := range members {
-		tok, err := a.auth.IssueJWT(u.ID, ttl)
+		tok, err := a.srv.Auth.IssueJWT(u.ID, ttl)
 		if err != nil {
 			return err
 		}

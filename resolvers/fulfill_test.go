@@ -9,20 +9,15 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
-	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
-	"gatehouse/internal/jobs"
 	"gatehouse/internal/workflow"
 )
 
@@ -365,18 +360,19 @@ func TestFulfilPermanentErrorFailsAtOnce(t *testing.T) {
 		require.Contains(t, item.LastError, "400")
 		require.Equal(t, "FAILED", item.Request.Status)
 
-		time.Sleep(500 * time.Millisecond) // ten retry delays
+		// Once its job is done nothing can try the item again.
+		fulAwaitJob(t, db, "fulfill_item", 0, 1, "one attempt, then done")
 		item = o.fulItem(t, c.tokB, req.Items[0].ID)
 		require.Equal(t, "FAILED", item.Status, "not retried")
 		require.Equal(t, 1, item.FulfillmentAttempts)
 		require.Empty(t, o.receiver.Deliveries(""))
-		fulAwaitJob(t, db, "fulfill_item", 0, 1, "one attempt, then done")
 	})
 }
 
-// TestFulfilTemporaryAccessExpires: a GRANT for PT2S ends 2s after
-// provisioning; when it is due the expiry job revokes it once through the
-// connector, ends the grant and marks the item EXPIRED.
+// TestFulfilTemporaryAccessExpires: a GRANT for PT10M ends ten minutes
+// after provisioning; the expiry job does nothing before, and when the
+// clock reaches the end it revokes the grant once through the connector,
+// ends it and marks the item EXPIRED.
 func TestFulfilTemporaryAccessExpires(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
@@ -384,7 +380,7 @@ func TestFulfilTemporaryAccessExpires(t *testing.T) {
 		c := o.fulCast(t)
 		_, e := o.app(t, "Wiki", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
 
-		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT2S"})
+		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT10M"})
 		o.fulApprove(t, c, req.ID, "Wiki users")
 		item := o.fulAwait(t, c.tokB, req.Items[0].ID, "FULFILLED")
 		require.NotNil(t, item.FulfilledAt)
@@ -392,11 +388,14 @@ func TestFulfilTemporaryAccessExpires(t *testing.T) {
 		require.Len(t, gs, 1)
 		g := gs[0]
 		require.NotNil(t, g.EndsAt)
-		require.WithinDuration(t, item.FulfilledAt.Add(2*time.Second), *g.EndsAt, 50*time.Millisecond,
+		require.WithinDuration(t, item.FulfilledAt.Add(10*time.Minute), *g.EndsAt, time.Millisecond,
 			"the duration counts from provisioning")
 		require.Nil(t, g.RevokedAt)
+		require.Zero(t, o.env.RunDue(t, "expire_grant"), "not due before its end")
 		require.Empty(t, o.receiver.Deliveries(webhook.TypeRevoke))
 
+		o.env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"), "due at its end")
 		item = o.fulAwait(t, c.tokB, item.ID, "EXPIRED")
 		g = o.fulGrants(t, c.tokB, e.ID)[0]
 		require.NotNil(t, g.RevokedAt, "the grant ended")
@@ -419,7 +418,7 @@ func TestFulfilRevokeRequestEndsGrant(t *testing.T) {
 		c := o.fulCast(t)
 		_, e := o.app(t, "Wiki", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
 
-		grantReq := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT3S"})
+		grantReq := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT10M"})
 		o.fulApprove(t, c, grantReq.ID, "Wiki users")
 		grantItem := o.fulAwait(t, c.tokB, grantReq.Items[0].ID, "FULFILLED")
 
@@ -437,6 +436,8 @@ func TestFulfilRevokeRequestEndsGrant(t *testing.T) {
 		require.Equal(t, 1, fulCount(o.fulTrail(t, c.tokB, revokeReq.ID), "ACCESS_REVOKED"))
 
 		// The expiry job of the ended grant comes due and does nothing.
+		o.env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"))
 		fulAwaitJob(t, db, "expire_grant", 0, 1, "the expiry job ran")
 		require.Len(t, o.receiver.Deliveries(webhook.TypeRevoke), 1, "no second revoke at expiry")
 		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, grantItem.ID).Status, "not EXPIRED: the access was revoked by request")
@@ -454,7 +455,7 @@ func TestFulfilExtensionMovesEnd(t *testing.T) {
 		c := o.fulCast(t)
 		_, e := o.app(t, "Wiki", enum.FulfillmentDirectAutoApproved, nil)
 
-		first := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT8S"})
+		first := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT10M"})
 		o.fulAwait(t, c.tokB, first.Items[0].ID, "FULFILLED")
 		gs := o.fulGrants(t, c.tokB, e.ID)
 		require.Len(t, gs, 1)
@@ -462,102 +463,62 @@ func TestFulfilExtensionMovesEnd(t *testing.T) {
 
 		second := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT1H"})
 		o.fulAwait(t, c.tokB, second.Items[0].ID, "FULFILLED")
-		require.True(t, time.Now().Before(oldEnd), "the extension landed before the old end (else the test proves nothing)")
+		require.True(t, o.env.Clock.Now().Before(oldEnd), "the extension landed before the old end (else the test proves nothing)")
 		gs = o.fulGrants(t, c.tokB, e.ID)
 		require.Len(t, gs, 1, "extended, not doubled")
 		require.Equal(t, grantID, gs[0].ID, "the same grant")
 		require.NotNil(t, gs[0].EndsAt)
-		require.WithinDuration(t, time.Now().Add(time.Hour), *gs[0].EndsAt, time.Minute, "the end moved to the second request's")
+		require.WithinDuration(t, o.env.Clock.Now().Add(time.Hour), *gs[0].EndsAt, time.Minute, "the end moved to the second request's")
 
+		o.env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"), "the old end is due, the new one is not")
 		fulAwaitJob(t, db, "expire_grant", 0, 1, "the first expiry job ran")
 		require.Len(t, fulJobs(t, db, "expire_grant"), 2, "the extension scheduled its own expiry")
 		require.Empty(t, o.receiver.Deliveries(webhook.TypeRevoke), "no revoke at the old end")
 		g := o.fulGrants(t, c.tokB, e.ID)[0]
 		require.Nil(t, g.RevokedAt)
-		require.WithinDuration(t, time.Now().Add(time.Hour), *g.EndsAt, time.Minute)
+		require.WithinDuration(t, o.env.Clock.Now().Add(50*time.Minute), *g.EndsAt, time.Minute)
 		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, first.Items[0].ID).Status)
 		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, second.Items[0].ID).Status)
 	})
 }
 
-// TestFulfilExpiryAfterRestart: the job runner stops before a grant is due
-// and a new one (a new process: its own ent client, workflow and River
-// client over the same database) starts after. The overdue expiry runs once.
+// TestFulfilExpiryAfterRestart: the server stops before a grant is due and
+// a new one (a new process: its own pool, ent client, workflow and River
+// client over the same database) starts after. The overdue expiry runs
+// once, on the new server.
 func TestFulfilExpiryAfterRestart(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
-		// The first server: the API with a runner of our own, so that it can
-		// be stopped before the end of the test.
-		o := fulOrg(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, db)
 		c := o.fulCast(t)
 		_, e := o.app(t, "Wiki", enum.FulfillmentDirectAutoApproved, nil)
-		runner1 := fulRunner(t, db)
-		require.NoError(t, runner1.Start(context.Background(), o.env.Workflow))
-		stopped := false
-		t.Cleanup(func() {
-			if !stopped {
-				_ = runner1.Stop(context.Background())
-			}
-		})
 
-		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT2S"})
+		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT10M"})
 		itemID := req.Items[0].ID
 		o.fulAwait(t, c.tokB, itemID, "FULFILLED")
 		g := o.fulGrants(t, c.tokB, e.ID)[0]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		stopAt := time.Now()
-		require.NoError(t, runner1.Stop(ctx))
-		stopped = true
-		require.True(t, time.Now().Before(*g.EndsAt), "stopped before the grant was due")
-		t.Logf("runner stopped in %s", time.Since(stopAt))
+		require.NoError(t, o.env.Server.Stop(ctx))
 
-		// Down past the due time: nothing happens.
-		time.Sleep(time.Until(g.EndsAt.Add(500 * time.Millisecond)))
+		// Down past the due time: nothing happens (its GraphQL handler
+		// still answers the reads below).
+		o.env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"))
 		require.Empty(t, o.receiver.Deliveries(webhook.TypeRevoke))
 		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, itemID).Status)
 
-		// The second server.
-		client := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
-		runner2 := fulRunner(t, db)
-		lookup := func(k string) (string, bool) { v, ok := o.receiver.Env()[k]; return v, ok }
-		wf := workflow.New(workflow.Config{
-			DB: db.SQL, Dialect: db.Dialect, Client: client, Jobs: runner2.Client(),
-			Connectors: connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: connectors.NewSecretStore(lookup, "")}), Now: time.Now,
-		})
-		started := time.Now()
-		require.NoError(t, runner2.Start(context.Background(), wf))
-		t.Cleanup(func() { _ = runner2.Stop(context.Background()) })
-
-		require.Eventually(t, func() bool {
-			it, err := client.RequestItem.Query().Where(requestitem.ID(pulid.ID(itemID))).Only(apitest.Sys())
-			return err == nil && it.Status == enum.ItemStatusExpired
-		}, fulWait, 50*time.Millisecond, "the overdue expiry ran after the restart")
-		t.Logf("overdue expiry done %s after the restart", time.Since(started))
-		time.Sleep(300 * time.Millisecond)
+		// The second server, on the same clock.
+		apitest.NewWith(t, db, apitest.Options{Env: o.receiver.Env(), Clock: o.env.Clock, OwnPool: true})
+		o.fulAwait(t, c.tokB, itemID, "EXPIRED")
+		fulAwaitJob(t, db, "expire_grant", 0, 1, "the overdue expiry ran once after the restart")
 		require.Equal(t, []string{webhook.IdempotencyKey(webhook.TypeRevoke, "expire-"+g.ID)}, fulDeliveries(o.receiver, webhook.TypeRevoke),
 			"revoked once")
 		g = o.fulGrants(t, c.tokB, e.ID)[0]
 		require.NotNil(t, g.RevokedAt)
 		require.Equal(t, 1, fulCount(o.fulTrail(t, c.tokB, req.ID), "ACCESS_EXPIRED"))
 	})
-}
-
-// fulRunner builds a job runner over db as apitest does (on SQLite River gets
-// its own one-connection pool on the same file).
-func fulRunner(t *testing.T, db *dbtest.DB) *jobs.Runner {
-	t.Helper()
-	var riverDB *sql.DB
-	if db.Dialect == dialect.SQLite {
-		var err error
-		riverDB, err = sql.Open("sqlite", db.DSN)
-		require.NoError(t, err)
-		riverDB.SetMaxOpenConns(1)
-		t.Cleanup(func() { riverDB.Close() })
-	}
-	r, err := jobs.New(db.SQL, riverDB, db.Dialect, jobs.Options{RetryDelay: 50 * time.Millisecond})
-	require.NoError(t, err)
-	return r
 }
 
 const fulManualQueue = `{ manualFulfillments(first: 20) { totalCount edges { node { id status } } } }`
@@ -603,8 +564,7 @@ func TestFulfilManual(t *testing.T) {
 		require.Empty(t, o.fulQueue(t, tokOwner), "not before approval")
 		o.fulApprove(t, c, req.ID, "Ledger users")
 		require.Equal(t, "APPROVED", o.fulItem(t, c.tokB, itemID).Status)
-		time.Sleep(200 * time.Millisecond) // no job may pick a MANUAL item up
-		require.Equal(t, "APPROVED", o.fulItem(t, c.tokB, itemID).Status, "people fulfil MANUAL applications")
+		require.Empty(t, fulJobs(t, db, "fulfill_item"), "people fulfil MANUAL applications: no job may pick the item up")
 
 		require.Equal(t, []string{itemID}, o.fulQueue(t, tokOwner), "an owner sees it")
 		require.Equal(t, []string{itemID}, o.fulQueue(t, c.tokAdmin), "an IT admin sees it")

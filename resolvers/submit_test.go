@@ -799,6 +799,7 @@ func TestSubmitPreview(t *testing.T) {
 		// admin here) learns b's accounts and holdings; r, a USER, gets
 		// answers that do not depend on them (internal/security tests
 		// that they are identical).
+		require.Equal(t, before, subCounts(t, env), "the previews for r write nothing")
 		subHold(t, env, b, aHeld, nil)
 		before = subCounts(t, env)
 		p = subPreview(t, env, adminTok, map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(aUsers, auto)})
@@ -816,7 +817,7 @@ func TestSubmitPreview(t *testing.T) {
 		require.Empty(t, p.Errors, "r may not read that b holds it: accepted, fulfilment is idempotent")
 		require.Equal(t, []string{"GRANT Alpha held"}, p.items())
 
-		require.Equal(t, before, subCounts(t, env), "previews write nothing")
+		require.Equal(t, before, subCounts(t, env), "the previews for b write nothing")
 	})
 }
 

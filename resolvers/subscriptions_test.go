@@ -185,7 +185,7 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 		progress["o3@example.com"].expect(t, "subscribing", c(0, 5, 0), c(0, 1, 0))
 		// The requester again, through gqlgen's own client (coder/websocket,
 		// no subprotocol: the legacy protocol).
-		gql := client.New(env.Handler).WebsocketWithPayload(subRequestProgress,
+		gql := client.New(env.Handler, client.Path("/query")).WebsocketWithPayload(subRequestProgress,
 			map[string]any{"authorization": "Bearer " + tok["r@example.com"]}, client.Var("id", id))
 		t.Cleanup(func() { _ = gql.Close() })
 		viaGqlgen := &progressStream{gql: gql}

@@ -17,26 +17,16 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
-	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
-	"gatehouse/connectors/postgres"
-	"gatehouse/connectors/scim"
-	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
-	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/catalog"
 	"gatehouse/internal/dbtest"
-	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
-	"gatehouse/internal/pubsub"
-	"gatehouse/internal/reports"
+	"gatehouse/internal/server"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -47,6 +37,10 @@ const Secret = "apitest-secret-0123456789abcdef0123456789"
 // Env is one test's running API.
 type Env struct {
 	DB *dbtest.DB
+	// Server is the server graph; its services are also below.
+	Server *server.Server
+	// Clock is the server's clock; Advance moves it.
+	Clock *Clock
 	// Client is the ent client of the server; use Sys() for writes that
 	// bypass privacy.
 	Client   *ent.Client
@@ -59,10 +53,13 @@ type Env struct {
 	// AuditLog checkpoints and verifies the whole audit log (the River
 	// checkpoint job runs it unless NoJobs).
 	AuditLog *audit.Log
-	// URL serves GraphQL (any path) and the reports under URL/reports/.
+	// Base is the server's address: GraphQL at Base/query, the reports
+	// under Base/reports/.
+	Base string
+	// URL serves GraphQL (Base/query).
 	URL string
-	// Handler is what URL serves, for clients that take a handler (gqlgen's
-	// client package).
+	// Handler is what Base serves, for clients that take a handler
+	// (gqlgen's client package; GraphQL at /query).
 	Handler http.Handler
 }
 
@@ -96,6 +93,9 @@ type Options struct {
 	// FeedBuffer is the per-subscription event buffer; default
 	// pubsub.DefaultBuffer.
 	FeedBuffer int
+	// Clock is the server's clock; nil means a Clock of its own. Envs that
+	// are replicas of one deployment share one.
+	Clock *Clock
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -103,7 +103,8 @@ func New(t testing.TB, db *dbtest.DB) *Env {
 	return NewWith(t, db, Options{})
 }
 
-// NewWith starts the API with options.
+// NewWith starts the API with options: the server graph production builds
+// (internal/server), over db, with the Env's clock.
 func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	t.Helper()
 	pool := db.SQL
@@ -113,20 +114,6 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		require.NoError(t, err)
 		t.Cleanup(func() { pool.Close() })
 	}
-	counter := &dbtest.Counter{}
-	client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, pool))))
-	catalog.RecordChanges(client, audit.NewRecorder(db.Dialect), time.Now)
-	// Revocations cross replicas as in production: through this Env's own
-	// LISTEN connection on PostgreSQL (two Envs over one database are two
-	// replicas), in process on SQLite.
-	relay := pubsub.NewRelay(auth.RevocationChannel, db.Dialect == dialect.Postgres)
-	revocations := auth.NewRevocations(relay)
-	revocations.Record(client)
-	a := auth.New(client, []byte(Secret), time.Now, auth.WithRevocations(revocations))
-	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
-	secrets := connectors.NewSecretStore(lookup, opts.SecretsDir)
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
-
 	var riverDB *sql.DB
 	if db.Dialect == dialect.SQLite {
 		var err error
@@ -138,60 +125,42 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	if opts.RetryDelay == 0 {
 		opts.RetryDelay = 50 * time.Millisecond
 	}
-	// The checkpointer has a client of its own: its statements are not the
-	// server's (Statements).
-	auditLog := audit.NewLog(ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool))), db.Dialect)
-	runner, err := jobs.New(pool, riverDB, db.Dialect, jobs.Options{
-		RetryDelay: opts.RetryDelay, Checkpoints: auditLog, CheckpointInterval: opts.CheckpointInterval,
-	})
-	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
-	// The feed reads through a client of its own, so that its background
-	// queries stay out of Statements.
-	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer,
-		Channels: []pubsub.Channel{relay.Channel()}})
-	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelStart()
-	require.NoError(t, feed.Start(startCtx))
-	t.Cleanup(feed.Stop)
-	wf := workflow.New(workflow.Config{
-		DB: pool, Dialect: db.Dialect, Client: client,
-		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
-		Published: feed.Published, Notify: feed.NotifyTx,
-	})
-	if !opts.NoJobs {
-		require.NoError(t, runner.Start(context.Background(), wf))
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = runner.Stop(ctx)
-		})
-	}
 	limits := resolvers.DefaultLimits
 	if opts.Limits != nil {
 		limits = *opts.Limits
 	}
-	h := resolvers.NewHandler(resolvers.HandlerConfig{
-		Schema: resolvers.NewSchema(resolvers.Services{
-			Client: client, Catalog: catalog.New(client, reg, wf), Tokens: a, Workflow: wf, Progress: feed,
-			AuditLog:  auditLog,
-			Discovery: discovery.New(discovery.Config{DB: pool, Dialect: db.Dialect, Client: client, Connectors: reg, Now: time.Now}),
-		}),
-		Client:        client,
-		Auth:          a,
-		Log:           log,
-		Limits:        limits,
-		Introspection: true,
-		CheckOrigin:   opts.CheckOrigin,
-		Revocations:   revocations,
+	clock := opts.Clock
+	if clock == nil {
+		clock = &Clock{}
+	}
+	counter := &dbtest.Counter{}
+	srv, err := server.New(server.Config{
+		DB: pool, Dialect: db.Dialect, RiverDB: riverDB, DSN: db.DSN,
+		Secret:     []byte(Secret),
+		Now:        clock.Now,
+		Log:        slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		LookupEnv:  func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok },
+		SecretsDir: opts.SecretsDir,
+		Limits:     limits, Introspection: true, CheckOrigin: opts.CheckOrigin,
+		Jobs:       jobs.Options{RetryDelay: opts.RetryDelay, CheckpointInterval: opts.CheckpointInterval},
+		NoJobs:     opts.NoJobs,
+		FeedBuffer: opts.FeedBuffer,
+		WrapDriver: counter.Wrap,
 	})
-	mux := http.NewServeMux()
-	mux.Handle("/reports/", reports.Handler(reports.HandlerConfig{Reports: reports.New(client, time.Now), Auth: a, Log: log}))
-	mux.Handle("/", h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &Env{DB: db, Client: client, Auth: a, Workflow: wf, Statements: counter, Feed: feed, AuditLog: auditLog, URL: srv.URL, Handler: mux}
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
+	})
+	hs := httptest.NewServer(srv.Handler)
+	t.Cleanup(hs.Close)
+	return &Env{
+		DB: db, Server: srv, Clock: clock, Client: srv.Client, Auth: srv.Auth, Workflow: srv.Workflow,
+		Statements: counter, Feed: srv.Feed, AuditLog: srv.AuditLog,
+		Base: hs.URL, URL: hs.URL + "/query", Handler: srv.Handler,
+	}
 }
 
 // testLog writes the handler's log (internal errors) to the test log.

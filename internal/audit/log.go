@@ -56,8 +56,20 @@ type Log struct {
 
 // NewLog returns the Log over client, a database of the given dialect
 // (dialect.Postgres or dialect.SQLite).
-func NewLog(client *ent.Client, dialect string) *Log {
-	return &Log{client: client, dialect: dialect, now: time.Now}
+func NewLog(client *ent.Client, dialect string, opts ...LogOption) *Log {
+	l := &Log{client: client, dialect: dialect, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// LogOption tunes a Log.
+type LogOption func(*Log)
+
+// WithClock makes the Log read the time from now instead of time.Now.
+func WithClock(now func() time.Time) LogOption {
+	return func(l *Log) { l.now = now }
 }
 
 // head is the last event of a chain.

@@ -134,7 +134,7 @@ func (s *scene) awaitCheckpoint(t *testing.T) time.Duration {
 // get downloads path with a bearer token ("" for none).
 func (s *scene) get(t *testing.T, token, path string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, s.env.URL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, s.env.Base+path, nil)
 	require.NoError(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -39,6 +39,17 @@ type testServer struct {
 	url       string
 }
 
+// offer sends v on ch, failing the test when nothing takes it within five
+// seconds instead of blocking until the package's timeout.
+func offer[T any](t *testing.T, ch chan<- T, v T) {
+	t.Helper()
+	select {
+	case ch <- v:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("nothing took %v", v)
+	}
+}
+
 func serve(t *testing.T, cfg wsgorilla.Config) *testServer {
 	t.Helper()
 	s := &testServer{broker: pubsub.NewBroker[string](pubsub.Options{Buffer: 4}), stream: make(chan string)}
@@ -198,7 +209,7 @@ func TestOtherStreamsRunOnTheirOwnGoroutine(t *testing.T) {
 	c := connect(t, s.url, "graphql-transport-ws")
 	subscribe(t, c, "1", `subscription { stream }`)
 	for _, v := range []string{"x", "y"} {
-		s.stream <- v
+		offer(t, s.stream, v)
 		require.Equal(t, message{ID: "1", Type: "next", Payload: json.RawMessage(`{"data":{"stream":"` + v + `"}}`)}, read(t, c))
 	}
 	send(t, c, message{ID: "1", Type: "complete"})
@@ -421,7 +432,10 @@ func TestKeepAlive(t *testing.T) {
 				return
 			}
 			if m.Type == "ping" {
-				pings <- struct{}{}
+				select { // the test reads four; later ones are not waited for
+				case pings <- struct{}{}:
+				default:
+				}
 				_ = live.WriteJSON(message{Type: "pong"})
 			}
 		}

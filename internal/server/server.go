@@ -1,0 +1,249 @@
+// Package server builds Gatehouse's server graph once: the ent client with
+// its hooks, the authenticator and credential revocations, the connector
+// registry, the job runner, the progress feed, the workflow, the audit log,
+// the GraphQL schema and handler, and the reports, all reading one clock.
+// The command (server.go) and the test harness (internal/apitest) both use
+// New, so tests run what production runs.
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/99designs/gqlgen/graphql"
+
+	"gatehouse/connectors"
+	"gatehouse/connectors/manual"
+	"gatehouse/connectors/postgres"
+	"gatehouse/connectors/scim"
+	"gatehouse/connectors/webhook"
+	"gatehouse/ent"
+	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
+	"gatehouse/internal/audit"
+	"gatehouse/internal/auth"
+	"gatehouse/internal/catalog"
+	"gatehouse/internal/discovery"
+	"gatehouse/internal/jobs"
+	"gatehouse/internal/metrics"
+	"gatehouse/internal/pubsub"
+	"gatehouse/internal/reports"
+	"gatehouse/internal/workflow"
+	"gatehouse/resolvers"
+)
+
+// Config is what the server graph is built from. The caller opens (and
+// later closes) the databases.
+type Config struct {
+	// DB is the main connection pool, of dialect Dialect (dialect.Postgres
+	// or dialect.SQLite).
+	DB      *sql.DB
+	Dialect string
+	// RiverDB is River's own pool of one connection on the same SQLite
+	// file; nil on PostgreSQL.
+	RiverDB *sql.DB
+	// DSN is where the progress feed's LISTEN connection connects on
+	// PostgreSQL; unused on SQLite.
+	DSN string
+	// Secret signs the JWTs.
+	Secret []byte
+	// Now is the clock of every service; nil means time.Now.
+	Now func() time.Time
+	// Log receives the services' logs; nil discards them.
+	Log *slog.Logger
+	// LookupEnv and SecretsDir are the connector-secret namespace: the
+	// GATEHOUSE_SECRET_* variables LookupEnv finds and the files of
+	// SecretsDir ("" for none).
+	LookupEnv  func(string) (string, bool)
+	SecretsDir string
+	// Limits bound GraphQL operations and websockets.
+	Limits        resolvers.Limits
+	Introspection bool
+	// CheckOrigin decides websocket upgrades; nil allows requests without
+	// an Origin header and same-origin ones.
+	CheckOrigin func(*http.Request) bool
+	// Jobs tunes the job runner; its Logger and Checkpoints are set here.
+	Jobs jobs.Options
+	// NoJobs inserts jobs but never works them (another process does).
+	NoJobs bool
+	// FeedBuffer is the per-subscription event buffer; zero means
+	// pubsub.DefaultBuffer.
+	FeedBuffer int
+	// WrapDriver, when set, wraps the driver of the server's ent client
+	// (tests count its statements).
+	WrapDriver func(dialect.Driver) dialect.Driver
+}
+
+// Server is the built graph. Create it with New, then Start it; Stop ends
+// it. Its fields are the services, for the command's subcommands and for
+// tests.
+type Server struct {
+	Client      *ent.Client
+	Auth        *auth.Authenticator
+	Revocations *auth.Revocations
+	Connectors  *connectors.Registry
+	Jobs        *jobs.Runner
+	Feed        *resolvers.ProgressFeed
+	Workflow    *workflow.Service
+	AuditLog    *audit.Log
+	Metrics     *metrics.Metrics
+	// Now is the clock every service reads.
+	Now func() time.Time
+	// Handler serves GraphQL at /query (POST, GET and websockets) and the
+	// audit reports under /reports/, instrumented by Metrics.
+	Handler http.Handler
+
+	noJobs bool
+	// base is the context of the websockets; Stop cancels it.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// New builds the server graph over cfg's databases. It starts nothing: the
+// command's subcommands use the services without Start.
+func New(cfg Config) (*Server, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var drv dialect.Driver = entsql.OpenDB(cfg.Dialect, cfg.DB)
+	if cfg.WrapDriver != nil {
+		drv = cfg.WrapDriver(drv)
+	}
+	client := ent.NewClient(ent.Driver(drv))
+	// Background readers and the checkpointer have a client of their own:
+	// their statements are not the server's.
+	background := ent.NewClient(ent.Driver(entsql.OpenDB(cfg.Dialect, cfg.DB)))
+
+	// Catalog changes are audited.
+	catalog.RecordChanges(client, audit.NewRecorder(cfg.Dialect), now)
+
+	// Every write that revokes credentials tells the running replicas, over
+	// the feed's LISTEN connection on PostgreSQL, in process on SQLite.
+	relay := pubsub.NewRelay(auth.RevocationChannel, cfg.Dialect == dialect.Postgres)
+	revocations := auth.NewRevocations(relay)
+	revocations.Record(client)
+	authn := auth.New(client, cfg.Secret, now, auth.WithRevocations(revocations))
+
+	// Connectors reach only the connector-secret namespace.
+	lookupEnv := cfg.LookupEnv
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	secrets := connectors.NewSecretStore(lookupEnv, cfg.SecretsDir)
+	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
+
+	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
+	jobOpts := cfg.Jobs
+	jobOpts.Logger, jobOpts.Checkpoints = log, auditLog
+	runner, err := jobs.New(cfg.DB, cfg.RiverDB, cfg.Dialect, jobOpts)
+	if err != nil {
+		return nil, fmt.Errorf("build job runner: %w", err)
+	}
+
+	// One feed per process: on PostgreSQL it holds the process's single
+	// LISTEN connection, so changes made by any replica reach its
+	// subscribers.
+	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
+		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, Buffer: cfg.FeedBuffer,
+		Channels: []pubsub.Channel{relay.Channel()},
+	})
+
+	wf := workflow.New(workflow.Config{
+		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
+		Jobs: runner.Client(), Connectors: reg, Now: now,
+		Published: feed.Published, Notify: feed.NotifyTx,
+	})
+
+	m := metrics.New()
+	m.RegisterDB(cfg.DB)
+	schema := resolvers.NewSchema(resolvers.Services{
+		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
+		Progress: feed, AuditLog: auditLog,
+		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
+	})
+	base, cancelBase := context.WithCancel(context.Background())
+	query := resolvers.NewHandler(resolvers.HandlerConfig{
+		Schema:        schema,
+		Client:        client,
+		Auth:          authn,
+		Revocations:   revocations,
+		Log:           log,
+		Limits:        cfg.Limits,
+		Introspection: cfg.Introspection,
+		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
+		CheckOrigin:   cfg.CheckOrigin,
+		Context:       base,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/query", m.InstrumentHTTP("/query", query))
+	mux.Handle("/reports/", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
+		Reports: reports.New(client, now), Auth: authn, Log: log,
+	})))
+
+	return &Server{
+		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
+		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Now: now, Handler: mux,
+		noJobs: cfg.NoJobs, base: base, cancelBase: cancelBase,
+	}, nil
+}
+
+// BaseContext is the context of the server's websockets: it ends when Stop
+// begins. Serve HTTP requests from it.
+func (s *Server) BaseContext() context.Context { return s.base }
+
+// Start starts the progress feed, then the job runner (unless NoJobs).
+// Starting twice, or after Stop, is an error.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.stopped {
+		return errors.New("server: already started")
+	}
+	if err := s.Feed.Start(ctx); err != nil {
+		return fmt.Errorf("start subscriptions: %w", err)
+	}
+	if !s.noJobs {
+		if err := s.Jobs.Start(ctx, s.Workflow); err != nil {
+			s.Feed.Stop()
+			return fmt.Errorf("start jobs: %w", err)
+		}
+	}
+	s.started = true
+	return nil
+}
+
+// Stop closes the websockets, waits for running jobs (until ctx ends) and
+// stops the feed. Stop the HTTP server first. Stopping twice, or a server
+// that never started, is harmless; the databases stay open.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelBase()
+	if !s.started || s.stopped {
+		s.stopped = true
+		return nil
+	}
+	s.stopped = true
+	err := s.Jobs.Stop(ctx)
+	s.Feed.Stop()
+	if err != nil {
+		return fmt.Errorf("stop jobs: %w", err)
+	}
+	return nil
+}
