@@ -142,7 +142,11 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		LookupEnv:  func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok },
 		SecretsDir: opts.SecretsDir,
 		Limits:     limits, Introspection: true, CheckOrigin: opts.CheckOrigin,
-		Jobs:       jobs.Options{RetryDelay: opts.RetryDelay, CheckpointInterval: opts.CheckpointInterval},
+		Jobs: jobs.Options{
+			RetryDelay: opts.RetryDelay, CheckpointInterval: opts.CheckpointInterval,
+			// River's own news (started, stopped) stays out of the test log.
+			Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		},
 		NoJobs:     opts.NoJobs,
 		FeedBuffer: opts.FeedBuffer,
 		WrapDriver: counter.Wrap,

@@ -374,7 +374,7 @@ func TestBulkExportPages(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		const n = 1234
-		seed := seedItems(t, db, n, 7)
+		seed := seedItems(t, db, n, 7, "ok")
 		var out bytes.Buffer
 		res := exportTo(t, seed, db, &out)
 		require.Equal(t, http.StatusOK, res.StatusCode)

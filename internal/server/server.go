@@ -69,7 +69,8 @@ type Config struct {
 	// CheckOrigin decides websocket upgrades; nil allows requests without
 	// an Origin header and same-origin ones.
 	CheckOrigin func(*http.Request) bool
-	// Jobs tunes the job runner; its Logger and Checkpoints are set here.
+	// Jobs tunes the job runner; its Checkpoints are the audit log's, its
+	// Logger defaults to Log.
 	Jobs jobs.Options
 	// NoJobs inserts jobs but never works them (another process does).
 	NoJobs bool
@@ -150,7 +151,10 @@ func New(cfg Config) (*Server, error) {
 
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	jobOpts := cfg.Jobs
-	jobOpts.Logger, jobOpts.Checkpoints = log, auditLog
+	jobOpts.Checkpoints = auditLog
+	if jobOpts.Logger == nil {
+		jobOpts.Logger = log
+	}
 	runner, err := jobs.New(cfg.DB, cfg.RiverDB, cfg.Dialect, jobOpts)
 	if err != nil {
 		return nil, fmt.Errorf("build job runner: %w", err)
