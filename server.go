@@ -1,6 +1,6 @@
-// Command gatehouse is the Gatehouse access request server. server.go is its
-// only composition root: it reads flags and the environment, wires the
-// services together, and starts and stops them.
+// Command gatehouse is the Gatehouse access request server. server.go reads
+// flags and the environment, opens the database, has internal/server build
+// the services (as the tests do), and starts and stops them.
 //
 //	gatehouse [serve]                     run the server (default)
 //	gatehouse migrate                     migrate the database and exit
@@ -339,8 +339,9 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 	}
 	limits, err := cfg.limits()
 	if err == nil {
-		// Every write that revokes credentials, the command line's
-		// included, tells the running replicas.
+		// The subcommands write through the server's client too, so that
+		// their changes are audited and their revocations reach the
+		// running replicas.
 		a.srv, err = server.New(server.Config{
 			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
 			Secret: secret, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
