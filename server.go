@@ -56,6 +56,7 @@ import (
 	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
@@ -524,7 +525,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	}
 	// One feed per process: on PostgreSQL it holds the process's single
 	// LISTEN connection, so changes made by any replica reach its subscribers.
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
+	feed := progress.New(progress.Config{
 		Client: a.client, Log: log, Dialect: a.dialect, DSN: cfg.databaseURL,
 		Channels: []pubsub.Channel{a.relay.Channel()},
 	})
@@ -535,7 +536,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	wf := workflow.New(workflow.Config{
 		DB: a.db, Dialect: a.dialect, Client: a.client,
 		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
-		Published: feed.Published, Notify: feed.NotifyTx,
+		Changes: feed,
 	})
 	if err := runner.Start(ctx, wf); err != nil {
 		return fmt.Errorf("start jobs: %w", err)

@@ -35,6 +35,7 @@ import (
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
@@ -55,7 +56,7 @@ type Env struct {
 	// Statements counts the SQL statements the server's ent client sends.
 	Statements *dbtest.Counter
 	// Feed computes and fans out the subscription events.
-	Feed *resolvers.ProgressFeed
+	Feed *progress.Feed
 	// AuditLog checkpoints and verifies the whole audit log (the River
 	// checkpoint job runs it unless NoJobs).
 	AuditLog *audit.Log
@@ -149,7 +150,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	// The feed reads through a client of its own, so that its background
 	// queries stay out of Statements.
 	feedClient := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, pool)))
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer,
+	feed := progress.New(progress.Config{Client: feedClient, Log: log, Dialect: db.Dialect, DSN: db.DSN, Buffer: opts.FeedBuffer,
 		Channels: []pubsub.Channel{relay.Channel()}})
 	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelStart()
@@ -158,7 +159,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	wf := workflow.New(workflow.Config{
 		DB: pool, Dialect: db.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
-		Published: feed.Published, Notify: feed.NotifyTx,
+		Changes: feed,
 	})
 	if !opts.NoJobs {
 		require.NoError(t, runner.Start(context.Background(), wf))
