@@ -28,20 +28,18 @@ const (
 	// Beneficiary: the request is for the user.
 	Beneficiary
 	// Reviewer: the user has a review task on the request, whatever its
-	// status, a REASSIGNED one included. A reviewer keeps reading what they
-	// worked on: their own task (myTasks lists it), the comment they left
-	// when passing it on and the trail that names them. Were they to lose
-	// the request when a task leaves them, rows they acted on would vanish
-	// under them; counting only their live tasks is a completion rule
-	// (TaskCounts), not a visibility one.
+	// status, a REASSIGNED one included. That is the safer meaning: a
+	// reviewer keeps reading what they worked on — their own task, which
+	// myTasks(status: ALL) lists, and the trail that records their
+	// reassignment — instead of rows they acted on vanishing under them,
+	// and every path that asks who sees a request gives one answer
+	// whatever the task's status. Leaving REASSIGNED tasks out is a
+	// completion rule (progress.TaskCounts), not a visibility one.
 	Reviewer
 	// ManualOwner: the user owns a MANUAL application on which the request
 	// has an item waiting to be fulfilled by hand (AwaitsOwner).
 	ManualOwner
 )
-
-// Relations lists every relation, in order.
-var Relations = []Relation{Requester, Beneficiary, Reviewer, ManualOwner}
 
 // relations states each relation once in its two forms: as a row filter of
 // the requests to which a user stands in it, and as a check of one request's
@@ -80,9 +78,9 @@ func Related(rel Relation, userID pulid.ID) predicate.AccessRequest {
 // which they stand in any relation. AccessRequestPolicy and the policies of
 // what hangs off a request apply it.
 func VisibleRequest(v *Viewer) predicate.AccessRequest {
-	ps := make([]predicate.AccessRequest, len(Relations))
-	for i, rel := range Relations {
-		ps[i] = Related(rel, v.UserID)
+	ps := make([]predicate.AccessRequest, len(relations))
+	for i, rel := range relations {
+		ps[i] = rel.where(v.UserID)
 	}
 	return accessrequest.Or(ps...)
 }
@@ -127,8 +125,8 @@ func (f *RequestFacts) VisibleTo(v *Viewer) bool {
 	if v.ReadsAll() {
 		return true
 	}
-	for _, rel := range Relations {
-		if f.Related(rel, v.UserID) {
+	for _, rel := range relations {
+		if rel.holds(f, v.UserID) {
 			return true
 		}
 	}
