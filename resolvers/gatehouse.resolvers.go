@@ -9,12 +9,11 @@ import (
 	"context"
 	"gatehouse/ent"
 	"gatehouse/ent/accessrequest"
-	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/workflow"
+	"gatehouse/internal/progress"
 
 	"entgo.io/contrib/entgql"
 )
@@ -107,14 +106,8 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 		return nil, err
 	}
 	q := r.client.AccessRequest.Query()
-	me := authz.FromContext(ctx).UserID
-	switch *scope {
-	case graph.RequestScopeMine:
-		q.Where(accessrequest.RequesterID(me))
-	case graph.RequestScopeForMe:
-		q.Where(accessrequest.BeneficiaryID(me))
-	case graph.RequestScopeToReview:
-		q.Where(accessrequest.HasTasksWith(reviewtask.ReviewerID(me)))
+	if rel, ok := scopeRelation(*scope); ok {
+		q.Where(authz.Related(rel, authz.FromContext(ctx).UserID))
 	}
 	if state != nil {
 		q.Where(accessrequest.StatusIn(stateStatuses(*state)...))
@@ -128,7 +121,7 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 	for i, e := range conn.Edges {
 		ids[i] = e.Node.ID
 	}
-	return conn, workflow.LoadersFrom(ctx, r.client).PrimeTaskCounts(ctx, r.client, ids)
+	return conn, progress.LoadersFrom(ctx, r.client).PrimeTaskCounts(ctx, r.client, ids)
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -27,7 +27,7 @@ import (
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
-	"gatehouse/internal/workflow"
+	"gatehouse/internal/progress"
 	"gatehouse/resolvers/wsgorilla"
 )
 
@@ -187,13 +187,13 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.AroundOperations(readOnlyGuard)
 	// Loaders batch the reads of one response. Subscription events carry
 	// their numbers already; a field that needs more gets fresh loaders of
-	// its own (workflow.LoadersFrom), never ones cached by an earlier event,
+	// its own (progress.LoadersFrom), never ones cached by an earlier event,
 	// and the fan-out of an event to thousands of subscribers allocates none.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
 			return next(ctx)
 		}
-		return next(workflow.WithLoaders(ctx, workflow.NewLoaders(cfg.Client)))
+		return next(progress.WithLoaders(ctx, progress.NewLoaders(cfg.Client)))
 	})
 	checkOrigin := cfg.CheckOrigin
 	if checkOrigin == nil {

@@ -16,6 +16,7 @@ import (
 	"gatehouse/internal/auth"
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/workflow"
 )
 
@@ -83,7 +84,7 @@ type Services struct {
 	Tokens   Tokens
 	Workflow Lifecycle
 	// Progress feeds the subscriptions; nil refuses them.
-	Progress *ProgressFeed
+	Progress *progress.Feed
 	// AuditLog serves auditEvents and verifyAuditLog.
 	AuditLog AuditLog
 	// Discovery serves checkApplicationConnection and syncApplication.
@@ -96,7 +97,7 @@ type Resolver struct {
 	catalog  Catalog
 	tokens   Tokens
 	workflow Lifecycle
-	progress *ProgressFeed
+	progress *progress.Feed
 	auditLog AuditLog
 	// discovery serves checkApplicationConnection and syncApplication.
 	discovery Discovery

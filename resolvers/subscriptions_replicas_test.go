@@ -12,7 +12,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
-	"gatehouse/resolvers"
+	progressfeed "gatehouse/internal/progress"
 )
 
 // postgresDB returns a PostgreSQL test database, skipping without one.
@@ -128,7 +128,7 @@ func TestSubscriptionsResyncAfterListenerLoss(t *testing.T) {
 
 	var killed int
 	require.NoError(t, db.SQL.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = $1`, resolvers.ListenerApplicationName).Scan(&killed))
+		WHERE datname = current_database() AND application_name = $1`, progressfeed.ListenerApplicationName).Scan(&killed))
 	require.Equal(t, 1, killed, "one listening connection per process")
 
 	pChanged.expect(t, "re-sync", completion{1, 1, 100}, completion{0, 0, 100})
@@ -146,6 +146,6 @@ func TestSubscriptionsResyncAfterListenerLoss(t *testing.T) {
 	require.Eventually(t, func() bool {
 		var n int
 		return db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-			AND application_name = $1`, resolvers.ListenerApplicationName).Scan(&n) == nil && n == 1
+			AND application_name = $1`, progressfeed.ListenerApplicationName).Scan(&n) == nil && n == 1
 	}, 10*time.Second, 20*time.Millisecond, "the listener is back")
 }

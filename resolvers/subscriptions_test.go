@@ -274,10 +274,13 @@ func TestSubscriptionsWorkedExample(t *testing.T) {
 	})
 }
 
-// TestSubscriptionReassignedReviewerStopsReceiving checks that the audience
-// is recomputed with every event: a reviewer whose task is reassigned away
-// receives nothing more about the request, and the new assignee does.
-func TestSubscriptionReassignedReviewerStopsReceiving(t *testing.T) {
+// TestSubscriptionReassignedReviewerLeavesMyTasks checks that the events
+// are recomputed for every change: a reviewer whose task is reassigned away
+// has no task of theirs on the request any more, so myTaskProgress tells
+// them nothing more about it, while the new assignee's does. They may still
+// read the request (their REASSIGNED task is on it, authz.Reviewer), so
+// their requestProgress goes on, with no task of theirs counted.
+func TestSubscriptionReassignedReviewerLeavesMyTasks(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)
@@ -306,13 +309,14 @@ func TestSubscriptionReassignedReviewerStopsReceiving(t *testing.T) {
 		env.MustDo(t, mTok, `mutation($id: ID!, $to: ID!) { reassignReviewTask(id: $id, toUserId: $to, comment: "on leave") { id } }`,
 			map[string]any{"id": task, "to": m2.ID}, nil)
 		m2Tasks.expect(t, "reassignment", id, completion{0, 1, 0}, completion{0, 1, 0})
+		mProgress.expect(t, "reassignment", completion{0, 1, 0}, completion{0, 0, 100})
 
 		newTask := o.progress(t, rTok, id).task(t, "X users", "m2@example.com")
 		env.MustDo(t, m2Tok, decide, map[string]any{"id": newTask, "d": "APPROVE"}, nil)
 		m2Tasks.expect(t, "approval", id, completion{1, 1, 100}, completion{1, 1, 100})
+		mProgress.expect(t, "approval", completion{1, 1, 100}, completion{0, 0, 100})
 
 		mTasks.sub.quiet(300 * time.Millisecond)
-		mProgress.sub.quiet(0)
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 // Completion is the resolver for the completion field.
 func (r *accessRequestResolver) Completion(ctx context.Context, obj *ent.AccessRequest) (*rules.Completion, error) {
-	counts, err := workflow.LoadersFrom(ctx, r.client).TaskCounts(ctx, obj.ID)
+	counts, err := progress.LoadersFrom(ctx, r.client).TaskCounts(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +33,7 @@ func (r *accessRequestResolver) Completion(ctx context.Context, obj *ent.AccessR
 
 // MyCompletion is the resolver for the myCompletion field.
 func (r *accessRequestResolver) MyCompletion(ctx context.Context, obj *ent.AccessRequest) (*rules.Completion, error) {
-	counts, err := workflow.LoadersFrom(ctx, r.client).TaskCounts(ctx, obj.ID)
+	counts, err := progress.LoadersFrom(ctx, r.client).TaskCounts(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func (r *accessRequestResolver) MyCompletion(ctx context.Context, obj *ent.Acces
 
 // ReviewerCompletions is the resolver for the reviewerCompletions field.
 func (r *accessRequestResolver) ReviewerCompletions(ctx context.Context, obj *ent.AccessRequest) ([]*graph.ReviewerCompletion, error) {
-	loaders := workflow.LoadersFrom(ctx, r.client)
+	loaders := progress.LoadersFrom(ctx, r.client)
 	counts, err := loaders.TaskCounts(ctx, obj.ID)
 	if err != nil {
 		return nil, err

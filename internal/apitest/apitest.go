@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/server"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -49,7 +50,7 @@ type Env struct {
 	// Statements counts the SQL statements the server's ent client sends.
 	Statements *dbtest.Counter
 	// Feed computes and fans out the subscription events.
-	Feed *resolvers.ProgressFeed
+	Feed *progress.Feed
 	// AuditLog checkpoints and verifies the whole audit log (the River
 	// checkpoint job runs it unless NoJobs).
 	AuditLog *audit.Log

@@ -6,9 +6,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"gatehouse/ent"
-	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/apitoken"
-	"gatehouse/ent/application"
 	"gatehouse/ent/auditevent"
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
@@ -17,8 +15,6 @@ import (
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewtask"
-	"gatehouse/ent/schema/enum"
-	"gatehouse/ent/user"
 )
 
 // ErrNoViewer is the privacy decision for a query or mutation without an
@@ -84,25 +80,6 @@ func filtered(filter func(v *Viewer) privacy.QueryRule) privacy.QueryPolicy {
 			return filter(FromContext(ctx)).EvalQuery(ctx, q)
 		}),
 	}
-}
-
-// VisibleRequest is the predicate of the requests a USER may see: those they
-// requested, those for them, those on which they have a review task, and
-// those with an item waiting for them to fulfil it by hand (as an owner of
-// a MANUAL application).
-func VisibleRequest(v *Viewer) predicate.AccessRequest {
-	return accessrequest.Or(
-		accessrequest.RequesterID(v.UserID),
-		accessrequest.BeneficiaryID(v.UserID),
-		accessrequest.HasTasksWith(reviewtask.ReviewerID(v.UserID)),
-		accessrequest.HasItemsWith(
-			requestitem.StatusEQ(enum.ItemStatusApproved),
-			requestitem.HasApplicationWith(
-				application.FulfillmentEQ(enum.FulfillmentManual),
-				application.HasOwnersWith(user.ID(v.UserID)),
-			),
-		),
-	)
 }
 
 // AccessRequestPolicy lets a USER see only the requests of VisibleRequest.

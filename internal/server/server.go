@@ -33,6 +33,7 @@ import (
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/workflow"
@@ -91,7 +92,7 @@ type Server struct {
 	Revocations *auth.Revocations
 	Connectors  *connectors.Registry
 	Jobs        *jobs.Runner
-	Feed        *resolvers.ProgressFeed
+	Feed        *progress.Feed
 	Workflow    *workflow.Service
 	AuditLog    *audit.Log
 	Metrics     *metrics.Metrics
@@ -163,7 +164,7 @@ func New(cfg Config) (*Server, error) {
 	// One feed per process: on PostgreSQL it holds the process's single
 	// LISTEN connection, so changes made by any replica reach its
 	// subscribers.
-	feed := resolvers.NewProgressFeed(resolvers.FeedConfig{
+	feed := progress.New(progress.Config{
 		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, Buffer: cfg.FeedBuffer,
 		Channels: []pubsub.Channel{relay.Channel()},
 	})
@@ -171,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
-		Published: feed.Published, Notify: feed.NotifyTx,
+		Changes: feed,
 	})
 
 	m := metrics.New()

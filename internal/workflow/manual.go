@@ -7,36 +7,34 @@ import (
 	"gatehouse/connectors"
 	"gatehouse/ent"
 	"gatehouse/ent/accessrequest"
-	"gatehouse/ent/application"
 	"gatehouse/ent/auditcheckpoint"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
-	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 )
 
-// ManualQueue returns the query of the items waiting for people: approved
-// items of MANUAL applications that the viewer may close — as an owner of
-// the application or an IT admin, and never on a request they made,
-// submitted or benefit from, nor one of which the minter of their API token
-// is a party.
+// ManualQueue returns the query of the items waiting for people
+// (authz.AwaitsPeople) that the viewer may close — as an owner of the
+// application (authz.AwaitsOwner, which also lets them see the request) or
+// an IT admin, and never on a request they made, submitted or benefit from,
+// nor one of which the minter of their API token is a party. Errors:
+// UNAUTHENTICATED.
 func (s *Service) ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error) {
 	v, err := viewer(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	appFilter := application.FulfillmentEQ(enum.FulfillmentManual)
+	waiting := authz.AwaitsPeople()
 	if !v.IsAdmin() {
-		appFilter = application.And(appFilter, application.HasOwnersWith(user.ID(v.UserID)))
+		waiting = authz.AwaitsOwner(v.UserID)
 	}
 	return s.client.RequestItem.Query().Where(
-		requestitem.StatusEQ(enum.ItemStatusApproved),
-		requestitem.HasApplicationWith(appFilter),
+		waiting,
 		requestitem.HasRequestWith(notParty(v.UserID, v.MintedBy)...),
 	), nil
 }

@@ -40,6 +40,17 @@ type Connectors interface {
 	Open(kind string, config map[string]any) (connectors.Connector, error)
 }
 
+// Changes is told which requests each state change touched, so that their
+// progress reaches subscribers (progress.Feed implements it).
+type Changes interface {
+	// NotifyTx is called inside the change's transaction just before
+	// commit (on PostgreSQL: pg_notify, which is delivered only if the
+	// transaction commits). An error rolls the change back.
+	NotifyTx(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
+	// Published is called after commit. It must not block.
+	Published(requestIDs ...pulid.ID)
+}
+
 // Service runs the request lifecycle.
 type Service struct {
 	db         *sql.DB
@@ -49,8 +60,7 @@ type Service struct {
 	jobs       Jobs
 	connectors Connectors
 	now        func() time.Time
-	published  func(requestIDs ...pulid.ID)
-	notify     func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
+	changes    Changes
 }
 
 // Config holds what a Service needs.
@@ -62,22 +72,13 @@ type Config struct {
 	Connectors Connectors
 	// Now is the clock; time.Now in production.
 	Now func() time.Time
-	// Published is told, after each commit, which requests changed. It must
-	// not block.
-	Published func(requestIDs ...pulid.ID)
-	// Notify is told, inside each state change's transaction just before
-	// commit, which requests changed (on PostgreSQL: pg_notify, which is
-	// delivered only if the transaction commits). An error rolls the change
-	// back. Nil does nothing.
-	Notify func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
+	// Changes is told of the requests each state change touched, in its
+	// transaction and after commit; nil tells nobody.
+	Changes Changes
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	published := cfg.Published
-	if published == nil {
-		published = func(...pulid.ID) {}
-	}
 	return &Service{
 		db:         cfg.DB,
 		dialect:    cfg.Dialect,
@@ -86,8 +87,7 @@ func New(cfg Config) *Service {
 		jobs:       cfg.Jobs,
 		connectors: cfg.Connectors,
 		now:        cfg.Now,
-		published:  published,
-		notify:     cfg.Notify,
+		changes:    cfg.Changes,
 	}
 }
 
@@ -120,8 +120,8 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 		}
 		return err
 	}
-	if len(t.changed) > 0 && s.notify != nil {
-		if err := s.notify(ctx, sqlTx, distinct(t.changed)); err != nil {
+	if len(t.changed) > 0 && s.changes != nil {
+		if err := s.changes.NotifyTx(ctx, sqlTx, distinct(t.changed)); err != nil {
 			if rerr := sqlTx.Rollback(); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 			}
@@ -131,8 +131,8 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if len(t.changed) > 0 {
-		s.published(t.changed...)
+	if len(t.changed) > 0 && s.changes != nil {
+		s.changes.Published(t.changed...)
 	}
 	return nil
 }
