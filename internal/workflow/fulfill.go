@@ -282,7 +282,7 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 		return events, nil
 	}
-	endsAt, err := itemEnd(item, now)
+	endsAt, err := rules.AccessEnd(item.EndsAt, item.Duration, now)
 	if err != nil {
 		return nil, err
 	}
@@ -303,23 +303,6 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 	}
 	return append(events, audit.Event{Action: audit.AccessGranted, RequestID: &req.ID, ItemID: &item.ID, Data: data}), nil
-}
-
-// itemEnd is when a granted item's access ends: its endsAt, or its duration
-// counted from now (provisioning); nil for permanent access.
-func itemEnd(item *ent.RequestItem, now time.Time) (*time.Time, error) {
-	if item.EndsAt != nil {
-		return item.EndsAt, nil
-	}
-	if item.Duration == nil {
-		return nil, nil
-	}
-	d, err := rules.ParseDuration(*item.Duration)
-	if err != nil {
-		return nil, err
-	}
-	end := now.Add(d)
-	return &end, nil
 }
 
 // upsertGrant records access held: a temporary holding of the same
@@ -370,7 +353,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		return err
 	}
 	now := s.now()
-	if !due(g, now) {
+	if !rules.GrantDue(g.EndsAt, g.RevokedAt, now) {
 		return nil
 	}
 	app, u := g.Edges.Identity.Edges.Application, g.Edges.Identity.Edges.User
@@ -407,7 +390,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			}
 		}
 		fresh, err := t.client.Grant.Get(ctx, grantID)
-		if err != nil || !due(fresh, s.now()) {
+		if err != nil || !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
 			return err
 		}
 		if err := fresh.Update().SetRevokedAt(now).SetRevokeReason("expired").Exec(ctx); err != nil {
@@ -442,11 +425,6 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		}
 		return s.settle(ctx, t, *requestID, systemActor)
 	})
-}
-
-// due reports whether a grant should end now.
-func due(g *ent.Grant, now time.Time) bool {
-	return g.RevokedAt == nil && g.EndsAt != nil && !now.Before(*g.EndsAt)
 }
 
 // RetryFulfillment sends a FAILED item back to fulfilment. IT admins only.
