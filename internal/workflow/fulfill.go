@@ -98,10 +98,7 @@ func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		if err != nil {
 			return err
 		}
-		if err := s.record(ctx, t, item.RequestID, systemActor, events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, item.RequestID, systemActor)
+		return s.record(ctx, t, item.RequestID, systemActor, events...)
 	})
 }
 
@@ -137,9 +134,6 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 			item.Status = enum.ItemStatusFulfilling
 			ev := audit.Event{Action: audit.FulfillmentStarted, RequestID: &item.RequestID, ItemID: &item.ID}
 			if err := s.record(ctx, t, item.RequestID, systemActor, ev); err != nil {
-				return err
-			}
-			if err := s.settle(ctx, t, item.RequestID, systemActor); err != nil {
 				return err
 			}
 		case enum.ItemStatusFulfilling:
@@ -210,10 +204,7 @@ func (s *Service) failFulfillment(ctx context.Context, f *fulfillment, cause err
 		}
 		ev := audit.Event{Action: audit.FulfillmentFailed, RequestID: &f.item.RequestID, ItemID: &f.item.ID,
 			Data: map[string]any{"error": msg, "attempts": attempt}}
-		if err := s.record(ctx, t, f.item.RequestID, systemActor, ev); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, f.item.RequestID, systemActor)
+		return s.record(ctx, t, f.item.RequestID, systemActor, ev)
 	})
 	if err != nil {
 		return err
@@ -420,10 +411,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: requestID, ItemID: &deprov.ID,
 				Data: map[string]any{"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "reason": "expiry on a MANUAL application"}})
 		}
-		if err := s.record(ctx, t, *requestID, systemActor, events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, *requestID, systemActor)
+		return s.record(ctx, t, *requestID, systemActor, events...)
 	})
 }
 
@@ -465,10 +453,7 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 			}
 		}
 		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID}
-		if err := s.record(ctx, t, item.RequestID, v.Actor(), ev); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, item.RequestID, v.Actor())
+		return s.record(ctx, t, item.RequestID, v.Actor(), ev)
 	})
 	if err != nil {
 		return nil, err

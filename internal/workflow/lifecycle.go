@@ -45,10 +45,7 @@ func (s *Service) Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.
 		if len(events) == 0 {
 			return errcode.New(errcode.Conflict, "request %s has no item pending review", id)
 		}
-		if err := s.record(ctx, t, id, v.Actor(), events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, id, v.Actor())
+		return s.record(ctx, t, id, v.Actor(), events...)
 	})
 	if err != nil {
 		return nil, err
@@ -181,7 +178,6 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if err != nil {
 		return nil, nil, err
 	}
-	t.touch(task.RequestID)
 	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: map[string]any{
 		"task": string(task.ID), "newTask": string(moved.ID), "from": string(task.ReviewerID), "to": string(toUserID), "comment": comment,
 	}}}, nil
@@ -282,11 +278,6 @@ func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) 
 				return err
 			}
 			if err := s.record(ctx, t, fresh.RequestID, actor, events...); err != nil {
-				return err
-			}
-		}
-		for _, id := range requests {
-			if err := s.settle(ctx, t, id, actor); err != nil {
 				return err
 			}
 		}

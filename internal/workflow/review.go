@@ -7,7 +7,6 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
-	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
@@ -71,11 +70,6 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 				return err
 			}
 		}
-		for _, r := range requests {
-			if err := s.settle(ctx, t, r, v.Actor()); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -112,7 +106,6 @@ func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.
 	if err != nil {
 		return fmt.Errorf("load stage: %w", err)
 	}
-	t.touch(task.RequestID)
 	events := []audit.Event{{
 		Action: action, RequestID: &task.RequestID, ItemID: &stage.ItemID,
 		Data: withCredential(v, map[string]any{"task": string(id), "stage": stage.Level, "comment": comment}),
@@ -317,48 +310,13 @@ func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem
 	return []audit.Event{{Action: action, RequestID: &item.RequestID, ItemID: &item.ID}}, nil
 }
 
-// settle derives the request's status from its items and stores it; when the
-// request becomes completed it records completed_at and REQUEST_COMPLETED.
-func (s *Service) settle(ctx context.Context, t *txn, requestID pulid.ID, actor string) error {
-	req, err := t.client.AccessRequest.Get(ctx, requestID)
-	if err != nil {
-		return err
-	}
-	statuses, err := t.client.RequestItem.Query().Where(requestitem.RequestID(requestID)).
-		Select(requestitem.FieldStatus).Strings(ctx)
-	if err != nil {
-		return err
-	}
-	items := make([]enum.ItemStatus, len(statuses))
-	for i, st := range statuses {
-		items[i] = enum.ItemStatus(st)
-	}
-	status := rules.DeriveRequestStatus(items)
-	t.touch(requestID)
-	if status == req.Status {
-		return nil
-	}
-	upd := t.client.AccessRequest.UpdateOne(req).SetStatus(status)
-	completed := rules.IsCompleted(status) && req.CompletedAt == nil
-	if completed {
-		upd.SetCompletedAt(s.now())
-	}
-	if err := upd.Exec(ctx); err != nil {
-		return fmt.Errorf("update request status: %w", err)
-	}
-	if !completed {
-		return nil
-	}
-	return s.record(ctx, t, requestID, actor, audit.Event{
-		Action: audit.RequestCompleted, RequestID: &requestID, Data: map[string]any{"status": string(status)},
-	})
-}
-
-// record appends events to the request's audit chain.
+// record appends events to the request's audit chain; the request counts
+// as changed.
 func (s *Service) record(ctx context.Context, t *txn, requestID pulid.ID, actor string, events ...audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	t.touch(requestID)
 	_, err := s.audit.Append(ctx, t.client, string(requestID), actor, s.now(), events...)
 	return err
 }

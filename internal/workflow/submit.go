@@ -204,7 +204,6 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	if err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
 	}
-	t.touch(req.ID)
 	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
@@ -242,10 +241,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		}
 		events = append(events, more...)
 	}
-	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
-		return nil, err
-	}
-	return req, s.settle(ctx, t, req.ID, actor)
+	return req, s.record(ctx, t, req.ID, actor, events...)
 }
 
 // createStages materialises all stages of an item: the first ACTIVE with
