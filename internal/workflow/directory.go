@@ -6,6 +6,7 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/application"
+	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
@@ -24,7 +25,7 @@ type directory struct {
 
 // loadDirectory loads the candidates of every reviewer kind for the plan's
 // items, and the people (with their delegates) among them.
-func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pulid.ID, templates []*ent.ReviewStageTemplate) (*directory, error) {
+func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pulid.ID, templates []rules.Template) (*directory, error) {
 	d := &directory{requester: p.RequesterID, beneficiary: p.Beneficiary.ID, submittedBy: p.SubmittedByID, appOwners: map[pulid.ID][]pulid.ID{}}
 	if p.Beneficiary.ManagerID != nil {
 		d.manager = *p.Beneficiary.ManagerID
@@ -46,9 +47,7 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pu
 		}
 	}
 	for _, t := range templates {
-		for _, u := range t.Edges.DesignatedReviewers {
-			ids = append(ids, u.ID)
-		}
+		ids = append(ids, t.Designated...)
 	}
 	staff, err := client.User.Query().
 		Where(user.PlatformRoleIn(enum.PlatformRoleRiskManager, enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
@@ -91,12 +90,39 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pu
 	return d, nil
 }
 
-func (d *directory) add(u *ent.User) {
-	p := rules.Person{ID: u.ID, Active: u.Status == enum.UserStatusActive, Service: u.Kind == enum.UserKindService}
+func (d *directory) add(u *ent.User) { d.people[u.ID] = person(u) }
+
+// person is what the reviewer rules know of u.
+func person(u *ent.User) rules.Person {
+	p := rules.Person{ID: u.ID, Email: u.Email, Active: u.Status == enum.UserStatusActive, Service: u.Kind == enum.UserKindService}
 	if u.DelegateID != nil {
 		p.Delegate = &rules.Delegation{To: *u.DelegateID, From: u.DelegateFrom, Until: u.DelegateUntil}
 	}
-	d.people[u.ID] = p
+	return p
+}
+
+// loadTemplates loads the stage templates that may apply to items of the
+// applications: their own and the global default policy (rules.ChoosePolicy
+// picks).
+func loadTemplates(ctx context.Context, client *ent.Client, appIDs ...pulid.ID) ([]rules.Template, error) {
+	ts, err := client.ReviewStageTemplate.Query().
+		Where(reviewstagetemplate.Or(reviewstagetemplate.ApplicationIDIn(appIDs...), reviewstagetemplate.ApplicationIDIsNil())).
+		WithDesignatedReviewers().
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load stage templates: %w", err)
+	}
+	out := make([]rules.Template, len(ts))
+	for i, t := range ts {
+		out[i] = rules.Template{StageTemplate: rules.StageTemplate{Level: t.Level, Kind: t.ReviewerKind, Rule: t.Rule, Quorum: t.Quorum}}
+		if t.ApplicationID != nil {
+			out[i].ApplicationID = *t.ApplicationID
+		}
+		for _, u := range t.Edges.DesignatedReviewers {
+			out[i].Designated = append(out[i].Designated, u.ID)
+		}
+	}
+	return out, nil
 }
 
 // forItem returns the rules.Directory of one item.

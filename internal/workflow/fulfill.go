@@ -98,10 +98,7 @@ func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		if err != nil {
 			return err
 		}
-		if err := s.record(ctx, t, item.RequestID, systemActor, events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, item.RequestID, systemActor)
+		return s.record(ctx, t, item.RequestID, systemActor, events...)
 	})
 }
 
@@ -137,9 +134,6 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 			item.Status = enum.ItemStatusFulfilling
 			ev := audit.Event{Action: audit.FulfillmentStarted, RequestID: &item.RequestID, ItemID: &item.ID}
 			if err := s.record(ctx, t, item.RequestID, systemActor, ev); err != nil {
-				return err
-			}
-			if err := s.settle(ctx, t, item.RequestID, systemActor); err != nil {
 				return err
 			}
 		case enum.ItemStatusFulfilling:
@@ -210,10 +204,7 @@ func (s *Service) failFulfillment(ctx context.Context, f *fulfillment, cause err
 		}
 		ev := audit.Event{Action: audit.FulfillmentFailed, RequestID: &f.item.RequestID, ItemID: &f.item.ID,
 			Data: map[string]any{"error": msg, "attempts": attempt}}
-		if err := s.record(ctx, t, f.item.RequestID, systemActor, ev); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, f.item.RequestID, systemActor)
+		return s.record(ctx, t, f.item.RequestID, systemActor, ev)
 	})
 	if err != nil {
 		return err
@@ -282,7 +273,7 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 		return events, nil
 	}
-	endsAt, err := itemEnd(item, now)
+	endsAt, err := rules.AccessEnd(item.EndsAt, item.Duration, now)
 	if err != nil {
 		return nil, err
 	}
@@ -303,23 +294,6 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 	}
 	return append(events, audit.Event{Action: audit.AccessGranted, RequestID: &req.ID, ItemID: &item.ID, Data: data}), nil
-}
-
-// itemEnd is when a granted item's access ends: its endsAt, or its duration
-// counted from now (provisioning); nil for permanent access.
-func itemEnd(item *ent.RequestItem, now time.Time) (*time.Time, error) {
-	if item.EndsAt != nil {
-		return item.EndsAt, nil
-	}
-	if item.Duration == nil {
-		return nil, nil
-	}
-	d, err := rules.ParseDuration(*item.Duration)
-	if err != nil {
-		return nil, err
-	}
-	end := now.Add(d)
-	return &end, nil
 }
 
 // upsertGrant records access held: a temporary holding of the same
@@ -370,7 +344,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		return err
 	}
 	now := s.now()
-	if !due(g, now) {
+	if !rules.GrantDue(g.EndsAt, g.RevokedAt, now) {
 		return nil
 	}
 	app, u := g.Edges.Identity.Edges.Application, g.Edges.Identity.Edges.User
@@ -407,7 +381,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			}
 		}
 		fresh, err := t.client.Grant.Get(ctx, grantID)
-		if err != nil || !due(fresh, s.now()) {
+		if err != nil || !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
 			return err
 		}
 		if err := fresh.Update().SetRevokedAt(now).SetRevokeReason("expired").Exec(ctx); err != nil {
@@ -437,16 +411,8 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: requestID, ItemID: &deprov.ID,
 				Data: map[string]any{"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "reason": "expiry on a MANUAL application"}})
 		}
-		if err := s.record(ctx, t, *requestID, systemActor, events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, *requestID, systemActor)
+		return s.record(ctx, t, *requestID, systemActor, events...)
 	})
-}
-
-// due reports whether a grant should end now.
-func due(g *ent.Grant, now time.Time) bool {
-	return g.RevokedAt == nil && g.EndsAt != nil && !now.Before(*g.EndsAt)
 }
 
 // RetryFulfillment sends a FAILED item back to fulfilment. IT admins only.
@@ -487,10 +453,7 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 			}
 		}
 		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID}
-		if err := s.record(ctx, t, item.RequestID, v.Actor(), ev); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, item.RequestID, v.Actor())
+		return s.record(ctx, t, item.RequestID, v.Actor(), ev)
 	})
 	if err != nil {
 		return nil, err

@@ -45,10 +45,7 @@ func (s *Service) Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.
 		if len(events) == 0 {
 			return errcode.New(errcode.Conflict, "request %s has no item pending review", id)
 		}
-		if err := s.record(ctx, t, id, v.Actor(), events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, id, v.Actor())
+		return s.record(ctx, t, id, v.Actor(), events...)
 	})
 	if err != nil {
 		return nil, err
@@ -153,7 +150,7 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 		return nil, nil, errcode.New(errcode.Conflict, "review task %s is %s", taskID, task.Status)
 	}
 	item := task.Edges.Stage.Edges.Item
-	excluded, err := s.itemExclusions(ctx, t, item)
+	assigned, err := s.assignedOn(ctx, t, item.ID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -168,8 +165,7 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if err != nil {
 		return nil, nil, err
 	}
-	candidate := rules.Candidate{ID: to.ID, Email: to.Email, Active: to.Status == enum.UserStatusActive, Service: to.Kind == enum.UserKindService}
-	if err := rules.CheckReassignment(a, parties(req), candidate, excluded, comment); err != nil {
+	if err := rules.CheckReassignment(a, parties(req), person(to), assigned, comment); err != nil {
 		return nil, nil, err
 	}
 	if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).SetComment(comment).Exec(ctx); err != nil {
@@ -182,7 +178,6 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if err != nil {
 		return nil, nil, err
 	}
-	t.touch(task.RequestID)
 	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: map[string]any{
 		"task": string(task.ID), "newTask": string(moved.ID), "from": string(task.ReviewerID), "to": string(toUserID), "comment": comment,
 	}}}, nil
@@ -199,24 +194,15 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 		return nil, err
 	}
 	if userID != nil {
-		if *userID == v.UserID {
-			return nil, errcode.Invalid("userId", "one cannot delegate to oneself")
-		}
 		to, err := s.client.User.Get(ctx, *userID)
 		if ent.IsNotFound(err) {
 			return nil, &errcode.Error{Code: errcode.NotFound, Field: "userId", Message: "userId: no such user"}
 		}
 		if err != nil {
+			return nil, fmt.Errorf("set delegate: load delegate: %w", err)
+		}
+		if err := rules.CheckDelegate(v.UserID, person(to), from, until); err != nil {
 			return nil, err
-		}
-		if to.Status != enum.UserStatusActive {
-			return nil, errcode.Invalid("userId", "%s is not an active user", to.Email)
-		}
-		if to.Kind == enum.UserKindService {
-			return nil, errcode.Invalid("userId", "%s is a service account, which never reviews", to.Email)
-		}
-		if from != nil && until != nil && !until.After(*from) {
-			return nil, errcode.Invalid("until", "must be after from")
 		}
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -295,43 +281,44 @@ func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) 
 				return err
 			}
 		}
-		for _, id := range requests {
-			if err := s.settle(ctx, t, id, actor); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 }
 
-// replacementReviewer resolves a new reviewer for a task whose reviewer left,
-// by the stage's kind and the fallback chain.
+// replacementReviewer resolves a new reviewer for a task whose reviewer left:
+// the stage's kind and its fallback chain, with the designated reviewers of
+// the policy that applies to the item now (rules.ChoosePolicy).
 func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.ReviewTask) (pulid.ID, error) {
 	stage, err := t.client.ReviewStage.Query().Where(reviewstage.ID(task.StageID)).
 		WithItem(func(q *ent.RequestItemQuery) { q.WithEntitlement().WithApplication() }).
 		Only(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("replace reviewer of task %s: load stage: %w", task.ID, err)
 	}
 	item := stage.Edges.Item
 	req, err := t.client.AccessRequest.Query().Where(accessrequest.ID(item.RequestID)).WithBeneficiary().Only(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("replace reviewer of task %s: load request: %w", task.ID, err)
+	}
+	templates, err := loadTemplates(ctx, t.client, item.ApplicationID)
+	if err != nil {
+		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
 	}
 	p := &Plan{RequesterID: req.RequesterID, SubmittedByID: parties(req).SubmittedByID, Beneficiary: req.Edges.Beneficiary,
 		Items: []PlannedItem{{Entitlement: item.Edges.Entitlement, Application: item.Edges.Application}}}
-	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, nil)
+	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, templates)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
 	}
-	excluded, err := s.itemExclusions(ctx, t, item)
+	assigned, err := s.assignedOn(ctx, t, item.ID)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
 	}
-	d := dir.forItem(&p.Items[0], nil)
-	assigned, _, err := rules.ResolveStage(stage.ReviewerKind, nil, d, excluded, s.now())
+	policy := rules.ChoosePolicy(item.ApplicationID, templates)
+	d := dir.forItem(&p.Items[0], policy.Designated)
+	as, _, err := rules.ResolveStage(stage.ReviewerKind, d.Designated[stage.Level], d, assigned, s.now())
 	if err != nil {
-		return "", fmt.Errorf("reassign task %s: %w", task.ID, err)
+		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
 	}
-	return assigned[0].Reviewer, nil
+	return as[0].Reviewer, nil
 }

@@ -118,10 +118,7 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 			events = append(events, audit.Event{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
 				Data: map[string]any{"error": note}})
 		}
-		if err := s.record(ctx, t, item.RequestID, v.Actor(), events...); err != nil {
-			return err
-		}
-		return s.settle(ctx, t, item.RequestID, v.Actor())
+		return s.record(ctx, t, item.RequestID, v.Actor(), events...)
 	})
 	if err != nil {
 		return nil, err

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
-	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
@@ -72,11 +70,6 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 				return err
 			}
 		}
-		for _, r := range requests {
-			if err := s.settle(ctx, t, r, v.Actor()); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -113,7 +106,6 @@ func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.
 	if err != nil {
 		return fmt.Errorf("load stage: %w", err)
 	}
-	t.touch(task.RequestID)
 	events := []audit.Event{{
 		Action: action, RequestID: &task.RequestID, ItemID: &stage.ItemID,
 		Data: withCredential(v, map[string]any{"task": string(id), "stage": stage.Level, "comment": comment}),
@@ -207,97 +199,90 @@ func (s *Service) skipTasks(ctx context.Context, t *txn, item *ent.RequestItem, 
 	return events, nil
 }
 
-// activateStage makes a waiting stage ACTIVE and its tasks PENDING. A
-// reviewer with an active delegate at this moment hands the task over: the
-// waiting task becomes REASSIGNED and the delegate gets a PENDING task on
-// behalf of the reviewer.
+// activateStage makes a waiting stage ACTIVE and its tasks PENDING, each
+// routed by rules.Route: a reviewer whose delegation is in force at this
+// moment hands the task over (the waiting task becomes REASSIGNED and the
+// delegate gets a PENDING task on behalf of the reviewer, TASK_DELEGATED);
+// otherwise the reviewer keeps it (TASK_ASSIGNED, naming the delegate passed
+// over and why when there was one).
 func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestItem, stage *ent.ReviewStage) ([]audit.Event, error) {
 	if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusActive).Exec(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("activate stage %d: %w", stage.Level, err)
 	}
 	waiting, err := t.client.ReviewTask.Query().
 		Where(reviewtask.StageID(stage.ID), reviewtask.StatusEQ(enum.TaskStatusWaiting)).
-		WithReviewer().
+		WithReviewer(func(q *ent.UserQuery) { q.WithDelegate() }).
 		All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("activate stage %d: load tasks: %w", stage.Level, err)
 	}
-	excluded, err := s.itemExclusions(ctx, t, item)
+	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("activate stage %d: load request: %w", stage.Level, err)
+	}
+	assigned, err := s.assignedOn(ctx, t, item.ID)
+	if err != nil {
+		return nil, fmt.Errorf("activate stage %d: %w", stage.Level, err)
+	}
+	people := map[pulid.ID]rules.Person{}
+	for _, task := range waiting {
+		if r := task.Edges.Reviewer; r != nil {
+			people[r.ID] = person(r)
+			if d := r.Edges.Delegate; d != nil {
+				people[d.ID] = person(d)
+			}
+		}
 	}
 	var events []audit.Event
 	now := s.now()
 	for _, task := range waiting {
-		to := activeDelegate(task.Edges.Reviewer, now)
-		if to == nil || excluded[*to] {
+		a, passedOver := rules.Route(task.ReviewerID, people, parties(req), assigned, now)
+		assigned[a.Reviewer] = true
+		if a.OnBehalfOf == nil {
 			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("activate stage %d: assign task: %w", stage.Level, err)
 			}
-			events = append(events, audit.Event{Action: audit.TaskAssigned, RequestID: &item.RequestID, ItemID: &item.ID,
-				Data: map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.Level}})
-			continue
-		}
-		delegate, err := t.client.User.Get(ctx, *to)
-		if err != nil {
-			return nil, err
-		}
-		if delegate.Status != enum.UserStatusActive {
-			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
-				return nil, err
+			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.Level}
+			if passedOver != "" {
+				data["delegate"] = string(people[task.ReviewerID].Delegate.To)
+				data["notDelegated"] = passedOver
 			}
+			events = append(events, audit.Event{Action: audit.TaskAssigned, RequestID: &item.RequestID, ItemID: &item.ID, Data: data})
 			continue
 		}
 		if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).Exec(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("activate stage %d: hand task over: %w", stage.Level, err)
 		}
 		moved, err := t.client.ReviewTask.Create().
-			SetStageID(stage.ID).SetRequestID(item.RequestID).SetReviewerID(*to).
+			SetStageID(stage.ID).SetRequestID(item.RequestID).SetReviewerID(a.Reviewer).
 			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending).
 			Save(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("activate stage %d: create delegate's task: %w", stage.Level, err)
 		}
 		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.RequestID, ItemID: &item.ID,
-			Data: map[string]any{"task": string(moved.ID), "from": string(task.ReviewerID), "to": string(*to), "stage": stage.Level}})
+			Data: map[string]any{"task": string(moved.ID), "from": string(task.ReviewerID), "to": string(a.Reviewer), "stage": stage.Level}})
 	}
 	return events, nil
 }
 
-// activeDelegate returns the user's delegate when the delegation is in force
-// at now.
-func activeDelegate(u *ent.User, now time.Time) *pulid.ID {
-	if u == nil || u.DelegateID == nil {
-		return nil
-	}
-	if (u.DelegateFrom != nil && now.Before(*u.DelegateFrom)) || (u.DelegateUntil != nil && !now.Before(*u.DelegateUntil)) {
-		return nil
-	}
-	return u.DelegateID
-}
-
-// itemExclusions returns the people who may not review an item: its
-// request's requester, beneficiary and submitter (the minter of the service
-// account token it was submitted with) and everyone assigned to any of its
-// stages so far.
-func (s *Service) itemExclusions(ctx context.Context, t *txn, item *ent.RequestItem) (map[pulid.ID]bool, error) {
-	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
+// assignedOn returns the people assigned on an item so far, who may not
+// review another of its stages (DESIGN §4.2): the reviewer of every task of
+// every stage and whoever a delegate acts for.
+func (s *Service) assignedOn(ctx context.Context, t *txn, itemID pulid.ID) (map[pulid.ID]bool, error) {
+	tasks, err := t.client.ReviewTask.Query().
+		Where(reviewtask.HasStageWith(reviewstage.ItemID(itemID))).
+		Select(reviewtask.FieldReviewerID, reviewtask.FieldOnBehalfOfID).
+		All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load reviewers of item %s: %w", itemID, err)
 	}
-	reviewers, err := t.client.ReviewTask.Query().
-		Where(reviewtask.HasStageWith(reviewstage.ItemID(item.ID))).
-		Select(reviewtask.FieldReviewerID).
-		Strings(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[pulid.ID]bool{req.RequesterID: true, req.BeneficiaryID: true}
-	if req.SubmittedByID != nil {
-		out[*req.SubmittedByID] = true
-	}
-	for _, r := range reviewers {
-		out[pulid.ID(r)] = true
+	out := make(map[pulid.ID]bool, len(tasks))
+	for _, task := range tasks {
+		out[task.ReviewerID] = true
+		if task.OnBehalfOfID != nil {
+			out[*task.OnBehalfOfID] = true
+		}
 	}
 	return out, nil
 }
@@ -325,48 +310,13 @@ func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem
 	return []audit.Event{{Action: action, RequestID: &item.RequestID, ItemID: &item.ID}}, nil
 }
 
-// settle derives the request's status from its items and stores it; when the
-// request becomes completed it records completed_at and REQUEST_COMPLETED.
-func (s *Service) settle(ctx context.Context, t *txn, requestID pulid.ID, actor string) error {
-	req, err := t.client.AccessRequest.Get(ctx, requestID)
-	if err != nil {
-		return err
-	}
-	statuses, err := t.client.RequestItem.Query().Where(requestitem.RequestID(requestID)).
-		Select(requestitem.FieldStatus).Strings(ctx)
-	if err != nil {
-		return err
-	}
-	items := make([]enum.ItemStatus, len(statuses))
-	for i, st := range statuses {
-		items[i] = enum.ItemStatus(st)
-	}
-	status := rules.DeriveRequestStatus(items)
-	t.touch(requestID)
-	if status == req.Status {
-		return nil
-	}
-	upd := t.client.AccessRequest.UpdateOne(req).SetStatus(status)
-	completed := rules.IsCompleted(status) && req.CompletedAt == nil
-	if completed {
-		upd.SetCompletedAt(s.now())
-	}
-	if err := upd.Exec(ctx); err != nil {
-		return fmt.Errorf("update request status: %w", err)
-	}
-	if !completed {
-		return nil
-	}
-	return s.record(ctx, t, requestID, actor, audit.Event{
-		Action: audit.RequestCompleted, RequestID: &requestID, Data: map[string]any{"status": string(status)},
-	})
-}
-
-// record appends events to the request's audit chain.
+// record appends events to the request's audit chain; the request counts
+// as changed.
 func (s *Service) record(ctx context.Context, t *txn, requestID pulid.ID, actor string, events ...audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	t.touch(requestID)
 	_, err := s.audit.Append(ctx, t.client, string(requestID), actor, s.now(), events...)
 	return err
 }

@@ -92,47 +92,64 @@ func New(cfg Config) *Service {
 }
 
 // txn is one state change in progress: the SQL transaction, an ent client
-// over it, and the requests it changed, to be published after commit.
+// over it, who makes the change, and what it changed — to be settled before
+// commit and published after.
 type txn struct {
-	sql     *sql.Tx
-	client  *ent.Client
-	changed []pulid.ID
+	sql    *sql.Tx
+	client *ent.Client
+	// actor names who makes the change in the events the transaction writes
+	// of itself (REQUEST_COMPLETED): the viewer, or the system for jobs.
+	actor   string
+	changed changes
 }
 
 // touch records that a request changed.
-func (t *txn) touch(id pulid.ID) { t.changed = append(t.changed, id) }
+func (t *txn) touch(id pulid.ID) { t.changed.requests[id] = true }
 
 // inTx runs fn in a transaction whose ent client bypasses privacy (fn has
-// checked the caller), notifies the changed requests inside it, commits, and
-// then publishes them.
+// checked the caller). Before commit it derives the status of every request
+// fn changed (settleChanged: whatever request items, review stages and review
+// tasks fn wrote, and whatever trails it appended to) and notifies those
+// requests inside the transaction; after commit it publishes them.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	t := &txn{
-		sql:    sqlTx,
-		client: ent.NewClient(ent.Driver(txDriver{entsql.NewDriver(s.dialect, entsql.Conn{ExecQuerier: sqlTx})})),
+		sql:     sqlTx,
+		client:  ent.NewClient(ent.Driver(txDriver{entsql.NewDriver(s.dialect, entsql.Conn{ExecQuerier: sqlTx})})),
+		actor:   systemActor,
+		changed: newChanges(),
 	}
-	if err := fn(authz.SystemContext(ctx), t); err != nil {
+	if v := authz.FromContext(ctx); v != nil {
+		t.actor = v.Actor()
+	}
+	t.client.Use(t.track)
+	rollback := func(err error) error {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
 		}
 		return err
 	}
-	if len(t.changed) > 0 && s.changes != nil {
-		if err := s.changes.NotifyTx(ctx, sqlTx, distinct(t.changed)); err != nil {
-			if rerr := sqlTx.Rollback(); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
-			}
-			return err
+	ctx = authz.SystemContext(ctx)
+	if err := fn(ctx, t); err != nil {
+		return rollback(err)
+	}
+	changed, err := s.settleChanged(ctx, t)
+	if err != nil {
+		return rollback(err)
+	}
+	if len(changed) > 0 && s.changes != nil {
+		if err := s.changes.NotifyTx(ctx, sqlTx, changed); err != nil {
+			return rollback(err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if len(t.changed) > 0 && s.changes != nil {
-		s.changes.Published(t.changed...)
+	if len(changed) > 0 && s.changes != nil {
+		s.changes.Published(changed...)
 	}
 	return nil
 }

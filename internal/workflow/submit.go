@@ -19,7 +19,6 @@ import (
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
-	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -205,7 +204,6 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	if err != nil {
 		return nil, fmt.Errorf("create request: %w", err)
 	}
-	t.touch(req.ID)
 	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
@@ -243,10 +241,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		}
 		events = append(events, more...)
 	}
-	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
-		return nil, err
-	}
-	return req, s.settle(ctx, t, req.ID, actor)
+	return req, s.record(ctx, t, req.ID, actor, events...)
 }
 
 // createStages materialises all stages of an item: the first ACTIVE with
@@ -635,10 +630,7 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	for _, it := range p.Items {
 		appIDs = append(appIDs, it.Application.ID)
 	}
-	templates, err := client.ReviewStageTemplate.Query().
-		Where(reviewstagetemplate.Or(reviewstagetemplate.ApplicationIDIn(distinct(appIDs)...), reviewstagetemplate.ApplicationIDIsNil())).
-		WithDesignatedReviewers().
-		All(ctx)
+	templates, err := loadTemplates(ctx, client, distinct(appIDs)...)
 	if err != nil {
 		return err
 	}
@@ -652,36 +644,8 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 			it.AutoApproved = true
 			continue
 		}
-		var own, global []rules.StageTemplate
-		designated := map[int][]pulid.ID{}
-		for _, tpl := range templates {
-			st := rules.StageTemplate{Level: tpl.Level, Kind: tpl.ReviewerKind, Rule: tpl.Rule, Quorum: tpl.Quorum}
-			switch {
-			case tpl.ApplicationID != nil && *tpl.ApplicationID == it.Application.ID:
-				own = append(own, st)
-			case tpl.ApplicationID == nil:
-				global = append(global, st)
-			default:
-				continue
-			}
-		}
-		use := own
-		if len(use) == 0 {
-			use = global
-		}
-		if len(use) == 0 {
-			use = rules.DefaultStageTemplates()
-		}
-		for _, tpl := range templates {
-			if (len(own) > 0 && tpl.ApplicationID != nil && *tpl.ApplicationID == it.Application.ID) ||
-				(len(own) == 0 && tpl.ApplicationID == nil) {
-				for _, u := range tpl.Edges.DesignatedReviewers {
-					designated[tpl.Level] = append(designated[tpl.Level], u.ID)
-				}
-			}
-		}
-		d := dir.forItem(it, designated)
-		it.Stages, err = rules.PlanStages(use, d, now)
+		policy := rules.ChoosePolicy(it.Application.ID, templates)
+		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {
 			return err
 		}

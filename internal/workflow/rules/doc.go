@@ -1,6 +1,7 @@
 // Package rules holds the workflow rules of DESIGN §4 as pure functions:
-// stage evaluation, request status derivation, completion arithmetic,
-// reviewer resolution, time limits and LIKE_* mode resolution.
+// stage evaluation, request status derivation, completion arithmetic, the
+// choice of review policy, reviewer resolution and eligibility, delegation,
+// time limits and access ends, and LIKE_* mode resolution.
 //
 // Nothing here reads the database, the environment or the clock: callers
 // (package workflow) load the values, pass them in together with now, and

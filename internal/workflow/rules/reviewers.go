@@ -15,9 +15,12 @@ import (
 // §4.2): the users with platform role IT_ADMIN.
 const ReviewerKindITAdmin = enum.ReviewerKindITAdmin
 
-// Person is what reviewer resolution needs to know about a user.
+// Person is what reviewer resolution, reassignment and delegation need to
+// know about a user.
 type Person struct {
 	ID pulid.ID
+	// Email names the user in error messages.
+	Email string
 	// Active is false for a TERMINATED user.
 	Active bool
 	// Service is true for a service account (user kind SERVICE), which is
@@ -134,14 +137,10 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 		return nil, "", errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
 	}
 	parties := Parties{RequesterID: dir.RequesterID, BeneficiaryID: dir.BeneficiaryID, SubmittedByID: dir.SubmittedByID}
-	eligible := func(id pulid.ID) bool {
-		p, ok := dir.People[id]
-		return ok && ineligible(id, parties, p.Active, p.Service, excluded) == ""
-	}
 	for _, k := range chain {
 		var reviewers []pulid.ID
 		for _, id := range dir.candidates(k, designated) {
-			if eligible(id) && !slices.Contains(reviewers, id) {
+			if ineligible(dir.person(id), parties, excluded) == "" && !slices.Contains(reviewers, id) {
 				reviewers = append(reviewers, id)
 			}
 		}
@@ -151,10 +150,7 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 		var out []Assignment
 		at := map[pulid.ID]int{}
 		for _, id := range reviewers {
-			a := Assignment{Reviewer: id}
-			if d := dir.People[id].Delegate; d.ActiveAt(now) && d.To != id && eligible(d.To) {
-				a = Assignment{Reviewer: d.To, OnBehalfOf: &id}
-			}
+			a, _ := Route(id, dir.People, parties, excluded, now)
 			if i, dup := at[a.Reviewer]; dup {
 				if out[i].OnBehalfOf != nil && a.OnBehalfOf == nil {
 					out[i] = a
@@ -173,6 +169,41 @@ func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, 
 	return nil, "", errcode.New(errcode.NoReviewer,
 		"no eligible reviewer: %s found nobody who is an active person and neither the requester, the beneficiary nor a reviewer of an earlier stage",
 		strings.Join(names, ", then "))
+}
+
+// person returns the user id of dir.People; a user missing from it is an
+// inactive Person.
+func (dir Directory) person(id pulid.ID) Person {
+	return personIn(dir.People, id)
+}
+
+func personIn(people map[pulid.ID]Person, id pulid.ID) Person {
+	if p, ok := people[id]; ok {
+		return p
+	}
+	return Person{ID: id}
+}
+
+// Route says who gets a review task of reviewer when it becomes PENDING
+// (DESIGN §4.2), at submission for a first stage and when a waiting stage
+// becomes active. When the reviewer's delegation is active at now and the
+// delegate may review the item by the rules of ResolveStage (with assigned
+// the people excluded as reviewers of the item), the task goes to the
+// delegate on the reviewer's behalf. Otherwise it stays with the reviewer,
+// and passedOver says why an active delegation was not followed ("" when
+// there was none to follow). Delegations are followed one step. people
+// holds the reviewer and their delegate; a delegate missing from it is
+// treated as inactive.
+func Route(reviewer pulid.ID, people map[pulid.ID]Person, p Parties, assigned map[pulid.ID]bool, now time.Time) (a Assignment, passedOver string) {
+	a = Assignment{Reviewer: reviewer}
+	d := people[reviewer].Delegate
+	if !d.ActiveAt(now) || d.To == reviewer {
+		return a, ""
+	}
+	if why := ineligible(personIn(people, d.To), p, assigned); why != "" {
+		return a, why
+	}
+	return Assignment{Reviewer: d.To, OnBehalfOf: &reviewer}, ""
 }
 
 func (dir Directory) candidates(k enum.ReviewerKind, designated []pulid.ID) []pulid.ID {
@@ -204,11 +235,59 @@ type StageTemplate struct {
 }
 
 // DefaultStageTemplates returns the built-in review policy, one MANAGER stage
-// under rule ANY. Which templates apply is the caller's choice (DESIGN
-// §4.2): the application's own, else the global default policy (templates
-// without an application), else these.
+// under rule ANY, which ChoosePolicy falls back to.
 func DefaultStageTemplates() []StageTemplate {
 	return []StageTemplate{{Level: 1, Kind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1}}
+}
+
+// Template is a stage template as stored: its stage, the application whose
+// policy it belongs to (empty for the global default policy) and the
+// designated reviewers of a DESIGNATED stage.
+type Template struct {
+	StageTemplate
+	ApplicationID pulid.ID
+	Designated    []pulid.ID
+}
+
+// Policy is the review policy of one item: its stages, and the designated
+// reviewers of its stages by level (Directory.Designated).
+type Policy struct {
+	Stages     []StageTemplate
+	Designated map[int][]pulid.ID
+}
+
+// ChoosePolicy returns the review policy of an item of the application
+// appID (DESIGN §4.2) from the stored templates: the application's own
+// templates when it has any; else the global default policy, the
+// templates without an application; else the built-in
+// DefaultStageTemplates. Templates of other applications never apply.
+// Submission plans with it and a terminated reviewer's replacement is
+// resolved with it.
+func ChoosePolicy(appID pulid.ID, templates []Template) Policy {
+	var own, global []Template
+	for _, t := range templates {
+		switch t.ApplicationID {
+		case appID:
+			own = append(own, t)
+		case "":
+			global = append(global, t)
+		}
+	}
+	use := own
+	if len(use) == 0 {
+		use = global
+	}
+	if len(use) == 0 {
+		return Policy{Stages: DefaultStageTemplates(), Designated: map[int][]pulid.ID{}}
+	}
+	p := Policy{Designated: map[int][]pulid.ID{}}
+	for _, t := range use {
+		p.Stages = append(p.Stages, t.StageTemplate)
+		if len(t.Designated) > 0 {
+			p.Designated[t.Level] = append(p.Designated[t.Level], t.Designated...)
+		}
+	}
+	return p
 }
 
 // PlannedStage is one stage to materialise for an item: its level, the
@@ -228,10 +307,9 @@ type PlannedStage struct {
 // distinct people. A QUORUM stage's quorum is clamped to its number of
 // assignments (ClampQuorum); other rules get quorum 1.
 //
-// The caller chooses the templates and must pass at least one: an item of an
-// application without templates gets the global default policy, and the
-// built-in DefaultStageTemplates when there is none; auto-approved items get
-// no stages and are not planned. Templates may come in any order.
+// The caller chooses the templates (ChoosePolicy) and must pass at least
+// one; auto-approved items get no stages and are not planned. Templates may
+// come in any order.
 //
 // Errors: NO_REVIEWER naming the stage when one resolves to nobody;
 // INVALID_INPUT for an unknown kind or rule, a level below 1 or a level given
@@ -279,28 +357,39 @@ func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]Plan
 	return out, nil
 }
 
-// ineligible says why the user id may not review an item of a request with
-// the given parties, or "" when they may (DESIGN §4.2): never a service
-// account, a TERMINATED user, the requester, the beneficiary, the person
+// ineligible says why the user may not review an item of a request with
+// the given parties, or "" when they may (DESIGN §4.2): never anyone unfit
+// to review at all (see unfit), the requester, the beneficiary, the person
 // behind a service account's submission, or anyone assigned in an earlier
-// stage of the item (assigned). Reviewer resolution and reassignment both
-// apply it.
-func ineligible(id pulid.ID, p Parties, active, service bool, assigned map[pulid.ID]bool) string {
+// stage of the item (assigned). Reviewer resolution, delegation and
+// reassignment all apply it.
+func ineligible(u Person, p Parties, assigned map[pulid.ID]bool) string {
+	if why := u.unfit(); why != "" {
+		return why
+	}
 	switch {
-	case id == "":
-		return "nobody"
-	case service:
-		return "a service account never reviews"
-	case !active:
-		return "not an active user"
-	case id == p.RequesterID:
+	case u.ID == p.RequesterID:
 		return "the requester"
-	case id == p.BeneficiaryID:
+	case u.ID == p.BeneficiaryID:
 		return "the beneficiary"
-	case id == p.SubmittedByID:
+	case u.ID == p.SubmittedByID:
 		return "the minter of the token the request was submitted with"
-	case assigned[id]:
+	case assigned[u.ID]:
 		return "already a reviewer of this item"
+	}
+	return ""
+}
+
+// unfit says why the user may review nothing at all, or "": nobody, a
+// service account, or a user who is not active (TERMINATED).
+func (u Person) unfit() string {
+	switch {
+	case u.ID == "":
+		return "nobody"
+	case u.Service:
+		return "a service account never reviews"
+	case !u.Active:
+		return "not an active user"
 	}
 	return ""
 }

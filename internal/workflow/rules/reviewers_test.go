@@ -413,3 +413,117 @@ func TestDelegationActiveAt(t *testing.T) {
 	require.False(t, none.ActiveAt(now), "no delegation is never active")
 	require.False(t, (&Delegation{}).ActiveAt(now), "a delegation to nobody is never active")
 }
+
+// TestRoute plays who gets M's task when it becomes PENDING on R's request
+// for B, O1 already a reviewer of the item.
+func TestRoute(t *testing.T) {
+	t.Parallel()
+	parties := Parties{RequesterID: uR, BeneficiaryID: uB}
+	assigned := map[pulid.ID]bool{uM: true, uO1: true}
+	tests := []struct {
+		name       string
+		edit       func(d *Directory)
+		want       Assignment
+		passedOver string
+		why        string
+	}{
+		{"no delegation", nil, Assignment{Reviewer: uM}, "",
+			"without a delegation the task stays with its reviewer, nothing passed over"},
+		{"active delegation", func(d *Directory) { delegate(d, uM, uX, at(-time.Hour), at(time.Hour)) },
+			Assignment{Reviewer: uX, OnBehalfOf: ptr(uM)}, "",
+			"the delegate gets the task on M's behalf"},
+		{"open delegation", func(d *Directory) { delegate(d, uM, uX, nil, nil) },
+			Assignment{Reviewer: uX, OnBehalfOf: ptr(uM)}, "",
+			"nil bounds are open"},
+		{"expired delegation", func(d *Directory) { delegate(d, uM, uX, at(-2*time.Hour), at(-time.Hour)) },
+			Assignment{Reviewer: uM}, "",
+			"a delegation that ended is not in force: nothing to pass over"},
+		{"future delegation", func(d *Directory) { delegate(d, uM, uX, at(time.Hour), nil) },
+			Assignment{Reviewer: uM}, "",
+			"a delegation not yet in force: nothing to pass over"},
+		{"terminated delegate", func(d *Directory) { delegate(d, uM, uT, nil, nil) },
+			Assignment{Reviewer: uM}, "not an active user",
+			"a TERMINATED delegate gets nothing; the task stays with M and says why"},
+		{"unknown delegate", func(d *Directory) { delegate(d, uM, uGho, nil, nil) },
+			Assignment{Reviewer: uM}, "not an active user",
+			"a delegate missing from People is treated as inactive"},
+		{"service account delegate", func(d *Directory) {
+			delegate(d, uM, uX, nil, nil)
+			d.People[uX] = Person{ID: uX, Active: true, Service: true}
+		}, Assignment{Reviewer: uM}, "a service account never reviews",
+			"a service account never reviews, as a delegate either"},
+		{"delegate is the requester", func(d *Directory) { delegate(d, uM, uR, nil, nil) },
+			Assignment{Reviewer: uM}, "the requester",
+			"a delegation does not let the requester review their own request"},
+		{"delegate is the beneficiary", func(d *Directory) { delegate(d, uM, uB, nil, nil) },
+			Assignment{Reviewer: uM}, "the beneficiary",
+			"nor the beneficiary"},
+		{"delegate already a reviewer", func(d *Directory) { delegate(d, uM, uO1, nil, nil) },
+			Assignment{Reviewer: uM}, "already a reviewer of this item",
+			"each stage keeps distinct people"},
+		{"delegation to oneself", func(d *Directory) { delegate(d, uM, uM, nil, nil) },
+			Assignment{Reviewer: uM}, "",
+			"a delegation to oneself changes nothing"},
+		{"chain", func(d *Directory) {
+			delegate(d, uM, uX, nil, nil)
+			delegate(d, uX, uD1, nil, nil)
+		}, Assignment{Reviewer: uX, OnBehalfOf: ptr(uM)}, "",
+			"delegations are followed one step, not along chains"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := directory()
+			if tt.edit != nil {
+				tt.edit(&d)
+			}
+			got, passedOver := Route(uM, d.People, parties, assigned, now)
+			require.Equal(t, tt.want, got, tt.why)
+			require.Equal(t, tt.passedOver, passedOver, tt.why)
+		})
+	}
+}
+
+func TestChoosePolicy(t *testing.T) {
+	t.Parallel()
+	const appA, appB pulid.ID = "app_A", "app_B"
+	tpl := func(app pulid.ID, level int, kind enum.ReviewerKind, designated ...pulid.ID) Template {
+		return Template{StageTemplate: StageTemplate{Level: level, Kind: kind, Rule: enum.StageRuleAny, Quorum: 1},
+			ApplicationID: app, Designated: designated}
+	}
+	stages := func(ts ...Template) []StageTemplate {
+		out := make([]StageTemplate, len(ts))
+		for i, t := range ts {
+			out[i] = t.StageTemplate
+		}
+		return out
+	}
+	ownMgr, ownDes := tpl(appA, 1, enum.ReviewerKindManager), tpl(appA, 2, enum.ReviewerKindDesignated, uD1, uD2)
+	otherApp := tpl(appB, 1, enum.ReviewerKindDesignated, uK)
+	globalDes, globalOwner := tpl("", 1, enum.ReviewerKindDesignated, uD2), tpl("", 2, enum.ReviewerKindApplicationOwner)
+	tests := []struct {
+		name      string
+		templates []Template
+		want      Policy
+		why       string
+	}{
+		{"own", []Template{globalDes, ownMgr, otherApp, ownDes},
+			Policy{Stages: stages(ownMgr, ownDes), Designated: map[int][]pulid.ID{2: {uD1, uD2}}},
+			"the application's own templates win over the global policy, with their designated reviewers by level"},
+		{"global", []Template{otherApp, globalDes, globalOwner},
+			Policy{Stages: stages(globalDes, globalOwner), Designated: map[int][]pulid.ID{1: {uD2}}},
+			"an application without templates gets the global default policy, designated reviewers included"},
+		{"built-in", []Template{otherApp},
+			Policy{Stages: DefaultStageTemplates(), Designated: map[int][]pulid.ID{}},
+			"no own and no global templates: one MANAGER stage; another application's templates never apply"},
+		{"nothing stored", nil,
+			Policy{Stages: DefaultStageTemplates(), Designated: map[int][]pulid.ID{}},
+			"an empty catalogue still reviews by the manager"},
+		{"own without designated", []Template{ownMgr, globalDes},
+			Policy{Stages: stages(ownMgr), Designated: map[int][]pulid.ID{}},
+			"the global policy's designated reviewers do not leak into an application's own policy"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, ChoosePolicy(appA, tt.templates), "%s: %s", tt.name, tt.why)
+	}
+}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"strings"
+	"time"
 
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/errcode"
@@ -54,17 +55,7 @@ func CheckDecider(a Acting, p Parties, reviewerID pulid.ID) error {
 	return nil
 }
 
-// Candidate is a user proposed as the new assignee of a review task.
-type Candidate struct {
-	ID    pulid.ID
-	Email string
-	// Active is false for a TERMINATED user.
-	Active bool
-	// Service is true for a service account.
-	Service bool
-}
-
-// CheckReassignment tells whether a review task may move to the candidate
+// CheckReassignment tells whether a review task may move to the user to
 // (DESIGN §4.2, issue "Security hardening"): the reason must be given, and
 // the new assignee passes the exclusions of reviewer resolution — not a
 // party of the request, not a service account, not TERMINATED, not anyone
@@ -74,11 +65,11 @@ type Candidate struct {
 //
 // Errors: INVALID_INPUT naming comment (no reason) or toUserId (an excluded
 // assignee).
-func CheckReassignment(a Acting, p Parties, to Candidate, assigned map[pulid.ID]bool, comment string) error {
+func CheckReassignment(a Acting, p Parties, to Person, assigned map[pulid.ID]bool, comment string) error {
 	if strings.TrimSpace(comment) == "" {
 		return errcode.Invalid("comment", "a reassignment needs a reason")
 	}
-	why := ineligible(to.ID, p, to.Active, to.Service, assigned)
+	why := ineligible(to, p, assigned)
 	if why == "" && a.Is(to.ID) {
 		why = "the caller or the minter of the caller's token (nobody reassigns a task to themselves)"
 	}
@@ -86,4 +77,24 @@ func CheckReassignment(a Acting, p Parties, to Candidate, assigned map[pulid.ID]
 		return nil
 	}
 	return errcode.Invalid("toUserId", "%s cannot review this item: %s", to.Email, why)
+}
+
+// CheckDelegate tells whether the user self may send their review tasks to
+// the user to between from and until (nil bounds open; DESIGN §4.2): not to
+// themselves, nor to anyone who may review nothing (a service account, a
+// user who is not active), and until after from. Whether the delegate may
+// review a given item is decided when a task is routed (Route).
+//
+// Errors: INVALID_INPUT naming userId or until.
+func CheckDelegate(self pulid.ID, to Person, from, until *time.Time) error {
+	if to.ID == self {
+		return errcode.Invalid("userId", "one cannot delegate to oneself")
+	}
+	if why := to.unfit(); why != "" {
+		return errcode.Invalid("userId", "%s cannot be a delegate: %s", to.Email, why)
+	}
+	if from != nil && until != nil && !until.After(*from) {
+		return errcode.Invalid("until", "must be after from")
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -81,12 +82,12 @@ func TestCheckReassignment(t *testing.T) {
 	byR := Parties{RequesterID: uR, BeneficiaryID: uB}
 	viaService := Parties{RequesterID: uSvc, BeneficiaryID: uB, SubmittedByID: uR}
 	assigned := map[pulid.ID]bool{uM: true, uO1: true}
-	person := func(id pulid.ID) Candidate { return Candidate{ID: id, Email: string(id), Active: true} }
+	person := func(id pulid.ID) Person { return Person{ID: id, Email: string(id), Active: true} }
 	rows := []struct {
 		name    string
 		acting  Acting
 		parties Parties
-		to      Candidate
+		to      Person
 		comment string
 		field   string // "" = allowed, else the INVALID_INPUT field
 		why     string
@@ -103,9 +104,9 @@ func TestCheckReassignment(t *testing.T) {
 			"never a reviewer: the beneficiary"},
 		{"the submitter", Acting{UserID: uA}, viaService, person(uR), "x", "toUserId",
 			"the minter of the token that submitted the request is a party"},
-		{"a service account", Acting{UserID: uA}, byR, Candidate{ID: uSvc, Email: "svc", Active: true, Service: true}, "x", "toUserId",
+		{"a service account", Acting{UserID: uA}, byR, Person{ID: uSvc, Email: "svc", Active: true, Service: true}, "x", "toUserId",
 			"service accounts never review"},
-		{"a terminated user", Acting{UserID: uA}, byR, Candidate{ID: uT, Email: "t", Active: false}, "x", "toUserId",
+		{"a terminated user", Acting{UserID: uA}, byR, Person{ID: uT, Email: "t", Active: false}, "x", "toUserId",
 			"TERMINATED users never review"},
 		{"an earlier reviewer", Acting{UserID: uA}, byR, person(uO1), "x", "toUserId",
 			"each stage has distinct people"},
@@ -191,5 +192,46 @@ func TestResolveStageServiceAccounts(t *testing.T) {
 			require.Equal(t, row.want, got, row.why)
 			require.Equal(t, row.got, kind, row.why)
 		})
+	}
+}
+
+// TestCheckDelegate plays M choosing a delegate.
+func TestCheckDelegate(t *testing.T) {
+	t.Parallel()
+	active := func(id pulid.ID) Person { return Person{ID: id, Email: string(id), Active: true} }
+	tests := []struct {
+		name        string
+		to          Person
+		from, until *time.Time
+		field       string // "" = allowed, else the INVALID_INPUT field
+		why         string
+	}{
+		{"a colleague", active(uC), nil, nil, "",
+			"any active person may stand in, for an open period"},
+		{"a bounded period", active(uC), at(time.Hour), at(2 * time.Hour), "",
+			"a period may start in the future"},
+		{"oneself", active(uM), nil, nil, "userId",
+			"a delegation to oneself means nothing"},
+		{"a terminated user", Person{ID: uT, Email: "t"}, nil, nil, "userId",
+			"a TERMINATED user reviews nothing"},
+		{"a service account", Person{ID: uSvc, Email: "svc", Active: true, Service: true}, nil, nil, "userId",
+			"service accounts never review"},
+		{"nobody", Person{}, nil, nil, "userId",
+			"a delegate must be someone"},
+		{"until before from", active(uC), at(2 * time.Hour), at(time.Hour), "until",
+			"the period ends after it starts"},
+		{"until equals from", active(uC), at(time.Hour), at(time.Hour), "until",
+			"an empty period is refused"},
+	}
+	for _, tt := range tests {
+		err := CheckDelegate(uM, tt.to, tt.from, tt.until)
+		if tt.field == "" {
+			require.NoError(t, err, "%s: %s", tt.name, tt.why)
+			continue
+		}
+		var e *errcode.Error
+		require.ErrorAs(t, err, &e, "%s: %s", tt.name, tt.why)
+		require.Equal(t, errcode.InvalidInput, e.Code, "%s: %s", tt.name, tt.why)
+		require.Equal(t, tt.field, e.Field, "%s: %s", tt.name, tt.why)
 	}
 }

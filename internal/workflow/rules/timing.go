@@ -101,3 +101,34 @@ func CheckTime(action enum.RequestAction, endsAt *time.Time, duration *string, m
 	}
 	return nil
 }
+
+// AccessEnd is when access provisioned at provisionedAt ends (DESIGN §4.1):
+// the requested endsAt when given, else the requested ISO-8601 duration
+// counted from provisioning, else nil for permanent access. The fulfilment
+// of a GRANT item records it as the grant's end.
+//
+// Errors: INVALID_INPUT (field duration) for a duration that does not parse;
+// CheckTime refused it at submission, so only a stored value changed since
+// gives it.
+func AccessEnd(endsAt *time.Time, duration *string, provisionedAt time.Time) (*time.Time, error) {
+	if endsAt != nil {
+		return endsAt, nil
+	}
+	if duration == nil {
+		return nil, nil
+	}
+	d, err := ParseDuration(*duration)
+	if err != nil {
+		return nil, err
+	}
+	end := provisionedAt.Add(d)
+	return &end, nil
+}
+
+// GrantDue reports whether a grant ending at endsAt (nil: permanent) and
+// revoked at revokedAt (nil: not revoked) is to end at now: it is not
+// revoked and its end has come. The expiry job acts only on a due grant, so
+// a job left over from before an extension does nothing.
+func GrantDue(endsAt, revokedAt *time.Time, now time.Time) bool {
+	return revokedAt == nil && endsAt != nil && !now.Before(*endsAt)
+}

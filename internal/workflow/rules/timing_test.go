@@ -131,3 +131,72 @@ func TestCheckTime(t *testing.T) {
 			"a maximum that does not parse is the application's fault, not the client's input")
 	})
 }
+
+func TestAccessEnd(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		endsAt    *time.Time
+		duration  *string
+		want      *time.Time
+		wantField string // "" = no error
+		why       string
+	}{
+		{"permanent", nil, nil, nil, "",
+			"neither endsAt nor duration: the grant has no end"},
+		{"endsAt", at(48 * time.Hour), nil, at(48 * time.Hour), "",
+			"an absolute end is kept as requested, whenever provisioning happens"},
+		{"endsAt already passed", at(-time.Hour), nil, at(-time.Hour), "",
+			"a slow approval does not move the requested end; the expiry job ends the grant at once"},
+		{"duration", nil, ptr("PT8H"), at(8 * time.Hour), "",
+			"a duration counts from provisioning, not from submission"},
+		{"duration in days", nil, ptr("P30D"), at(30 * 24 * time.Hour), "",
+			"a day is 24 hours"},
+		{"both", at(time.Hour), ptr("PT8H"), at(time.Hour), "",
+			"submission refuses both; were both stored, the absolute end wins"},
+		{"bad duration", nil, ptr("eight hours"), nil, "duration",
+			"a stored duration that does not parse is an error, not permanent access"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := AccessEnd(tt.endsAt, tt.duration, now)
+			if tt.wantField != "" {
+				var e *errcode.Error
+				require.ErrorAs(t, err, &e, tt.why)
+				require.Equal(t, errcode.InvalidInput, e.Code, tt.why)
+				require.Equal(t, tt.wantField, e.Field, tt.why)
+				return
+			}
+			require.NoError(t, err, tt.why)
+			require.Equal(t, tt.want, got, tt.why)
+		})
+	}
+}
+
+func TestGrantDue(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		endsAt    *time.Time
+		revokedAt *time.Time
+		want      bool
+		why       string
+	}{
+		{"permanent", nil, nil, false,
+			"a grant without an end never expires"},
+		{"ends later", at(time.Second), nil, false,
+			"an early job (or one left from before an extension) does nothing"},
+		{"ends now", at(0), nil, true,
+			"the end is reached at the instant it names"},
+		{"ended an hour ago", at(-time.Hour), nil, true,
+			"an expiry missed while the server was down runs when it comes back"},
+		{"already revoked", at(-time.Hour), at(-time.Minute), false,
+			"a revoked grant is not ended twice (a repeated job, or a REVOKE request first)"},
+		{"revoked permanent", nil, at(-time.Minute), false,
+			"revoked and without an end"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, GrantDue(tt.endsAt, tt.revokedAt, now), "%s: %s", tt.name, tt.why)
+	}
+}
