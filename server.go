@@ -95,6 +95,10 @@ type config struct {
 	// queryLimits overrides resolvers.DefaultLimits' document limits
 	// ("aliases=50,list-length=2000"; see gqllimit.ParseLimits).
 	queryLimits string
+	// fulfillmentTimeout bounds one attempt of a fulfilment job
+	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
+	// again twice that long after it started.
+	fulfillmentTimeout time.Duration
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -113,6 +117,8 @@ func envDefaults(getenv func(string) string) (config, error) {
 		tokenTTL:       24 * time.Hour,
 		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
 		wsPending:      resolvers.DefaultLimits.WebsocketPending,
+
+		fulfillmentTimeout: workflow.DefaultFulfillmentTimeout,
 	}
 	var err error
 	if v := getenv("GATEHOUSE_DEMO"); v != "" {
@@ -129,6 +135,11 @@ func envDefaults(getenv func(string) string) (config, error) {
 	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
 		if c.tokenTTL, err = time.ParseDuration(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_TOKEN_TTL=%q is not a duration such as 24h", v)
+		}
+	}
+	if v := getenv("GATEHOUSE_FULFILLMENT_TIMEOUT"); v != "" {
+		if c.fulfillmentTimeout, err = time.ParseDuration(v); err != nil || c.fulfillmentTimeout < time.Second {
+			return c, fmt.Errorf("GATEHOUSE_FULFILLMENT_TIMEOUT=%q is not a duration of at least 1s, such as 1m", v)
 		}
 	}
 	for key, dst := range map[string]*int{"GATEHOUSE_WS_MAX_PER_USER": &c.wsPerUser, "GATEHOUSE_WS_MAX_PENDING": &c.wsPending} {
@@ -518,7 +529,9 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	secrets := connectors.NewSecretStore(lookupEnv, cfg.secretsDir)
 	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
 	auditLog := audit.NewLog(a.client, a.dialect)
-	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log, Checkpoints: auditLog})
+	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{
+		Logger: log, Checkpoints: auditLog, FulfillmentTimeout: cfg.fulfillmentTimeout,
+	})
 	if err != nil {
 		return err
 	}
@@ -535,7 +548,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	wf := workflow.New(workflow.Config{
 		DB: a.db, Dialect: a.dialect, Client: a.client,
 		Jobs: runner.Client(), Connectors: reg, Now: time.Now,
-		Published: feed.Published, Notify: feed.NotifyTx,
+		Published: feed.Published, Notify: feed.NotifyTx, FulfillmentTimeout: cfg.fulfillmentTimeout,
 	})
 	if err := runner.Start(ctx, wf); err != nil {
 		return fmt.Errorf("start jobs: %w", err)

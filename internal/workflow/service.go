@@ -8,6 +8,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -29,10 +30,13 @@ import (
 )
 
 // Jobs enqueues background jobs in the caller's transaction, so that a job
-// exists if and only if the change that asked for it commits. A River client
-// over *sql.Tx satisfies it.
+// exists if and only if the change that asked for it commits; it also finds
+// an item's fulfilment job and cancels one that has run past its deadline. A
+// River client over *sql.Tx satisfies it.
 type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
 }
 
 // Connectors opens the connector of an application.
@@ -51,6 +55,8 @@ type Service struct {
 	now        func() time.Time
 	published  func(requestIDs ...pulid.ID)
 	notify     func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
+	// fulfillmentTimeout is the fulfilment job's deadline.
+	fulfillmentTimeout time.Duration
 }
 
 // Config holds what a Service needs.
@@ -70,6 +76,10 @@ type Config struct {
 	// delivered only if the transaction commits). An error rolls the change
 	// back. Nil does nothing.
 	Notify func(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error
+	// FulfillmentTimeout is how long one attempt of a fulfilment job may
+	// run (the job runner's timeout for it); connector calls get less.
+	// Zero means DefaultFulfillmentTimeout.
+	FulfillmentTimeout time.Duration
 }
 
 // New returns a Service.
@@ -88,6 +98,8 @@ func New(cfg Config) *Service {
 		now:        cfg.Now,
 		published:  published,
 		notify:     cfg.Notify,
+
+		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
 }
 
