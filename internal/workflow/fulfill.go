@@ -133,7 +133,7 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 // shorter than the job's, so that an attempt that gets no answer is still
 // recorded as a transient failure before the job's own deadline.
 func (s *Service) deliver(ctx context.Context, conn connectors.Connector, f *fulfillment) (acct connectors.Account, created bool, err error) {
-	limit := s.fulfillmentTimeout * 3 / 4
+	limit := s.connectorLimit()
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	acct = f.op.Account
@@ -155,6 +155,10 @@ func (s *Service) deliver(ctx context.Context, conn connectors.Connector, f *ful
 	}
 	return acct, created, err
 }
+
+// connectorLimit bounds the connector calls of one job, leaving a quarter
+// of the job's time to record their outcome.
+func (s *Service) connectorLimit() time.Duration { return s.fulfillmentTimeout * 3 / 4 }
 
 // startFulfillment moves an APPROVED item to FULFILLING and reads what the
 // connector needs; it returns nil when there is nothing to do.
@@ -443,7 +447,10 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			Account:        connectors.Account{ExternalID: g.Edges.Identity.ExternalID, Login: g.Edges.Identity.Login},
 			Entitlement:    connectors.Entitlement{ID: string(g.EntitlementID), ExternalID: g.Edges.Entitlement.ExternalID, Name: g.Edges.Entitlement.Name},
 		}
-		if err := conn.Revoke(ctx, op); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, s.connectorLimit())
+		err = conn.Revoke(cctx, op)
+		cancel()
+		if err != nil {
 			var te *connectors.TransientError
 			if errors.As(err, &te) && te.RetryAfter > 0 {
 				return river.JobSnooze(te.RetryAfter)
