@@ -7,10 +7,10 @@
 // checkpoint and sweep jobs are River periodic jobs, never part of a
 // change's transaction.
 //
-// Every job may run for the fulfilment timeout; a job still marked running
-// twice that long after it started lost its worker (a crash) and is rescued:
-// run again, or discarded after its last attempt, when the sweep fails its
-// item.
+// Every job may run for the fulfilment timeout. A job still marked running
+// twice that long after it started lost its worker (a crash) and is
+// rescued: it runs again or, after its last attempt, is discarded, and then
+// the sweep fails its item.
 package jobs
 
 import (
