@@ -43,7 +43,9 @@ import (
 	"gatehouse/internal/demo"
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
+	"gatehouse/internal/jobs"
 	"gatehouse/internal/server"
+	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
 
@@ -80,6 +82,10 @@ type config struct {
 	// queryLimits overrides resolvers.DefaultLimits' document limits
 	// ("aliases=50,list-length=2000"; see gqllimit.ParseLimits).
 	queryLimits string
+	// fulfillmentTimeout bounds one attempt of a fulfilment job
+	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
+	// again twice that long after it started.
+	fulfillmentTimeout time.Duration
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -98,6 +104,8 @@ func envDefaults(getenv func(string) string) (config, error) {
 		tokenTTL:       24 * time.Hour,
 		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
 		wsPending:      resolvers.DefaultLimits.WebsocketPending,
+
+		fulfillmentTimeout: workflow.DefaultFulfillmentTimeout,
 	}
 	var err error
 	if v := getenv("GATEHOUSE_DEMO"); v != "" {
@@ -114,6 +122,11 @@ func envDefaults(getenv func(string) string) (config, error) {
 	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
 		if c.tokenTTL, err = time.ParseDuration(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_TOKEN_TTL=%q is not a duration such as 24h", v)
+		}
+	}
+	if v := getenv("GATEHOUSE_FULFILLMENT_TIMEOUT"); v != "" {
+		if c.fulfillmentTimeout, err = time.ParseDuration(v); err != nil || c.fulfillmentTimeout < time.Second {
+			return c, fmt.Errorf("GATEHOUSE_FULFILLMENT_TIMEOUT=%q is not a duration of at least 1s, such as 1m", v)
 		}
 	}
 	for key, dst := range map[string]*int{"GATEHOUSE_WS_MAX_PER_USER": &c.wsPerUser, "GATEHOUSE_WS_MAX_PENDING": &c.wsPending} {
@@ -347,6 +360,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 			Secret: secret, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
+			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
 		})
 	}
 	if err != nil {

@@ -210,6 +210,8 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"negative pending cap":  {baseEnv("GATEHOUSE_WS_MAX_PENDING=-1"), "GATEHOUSE_WS_MAX_PENDING"},
 		"secrets dir missing":   {baseEnv("GATEHOUSE_SECRETS_DIR=/nonexistent/secrets"), "GATEHOUSE_SECRETS_DIR"},
 		"secrets dir a file":    {baseEnv("GATEHOUSE_SECRETS_DIR=/etc/passwd"), "not a directory"},
+		"bad fulfil timeout":    {baseEnv("GATEHOUSE_FULFILLMENT_TIMEOUT=soon"), "GATEHOUSE_FULFILLMENT_TIMEOUT"},
+		"tiny fulfil timeout":   {baseEnv("GATEHOUSE_FULFILLMENT_TIMEOUT=10ms"), "at least 1s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -78,6 +78,9 @@ type Options struct {
 	SecretsDir string
 	// RetryDelay between fulfilment attempts; default 50ms.
 	RetryDelay time.Duration
+	// FulfillmentTimeout bounds one attempt of a fulfilment job; default
+	// workflow.DefaultFulfillmentTimeout.
+	FulfillmentTimeout time.Duration
 	// NoJobs leaves River stopped: jobs are inserted but never worked.
 	NoJobs bool
 	// OwnPool opens a connection pool of the server's own on the database,
@@ -145,6 +148,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		Limits:     limits, Introspection: true, CheckOrigin: opts.CheckOrigin,
 		Jobs: jobs.Options{
 			RetryDelay: opts.RetryDelay, CheckpointInterval: opts.CheckpointInterval,
+			FulfillmentTimeout: opts.FulfillmentTimeout,
 			// River's own news (started, stopped) stays out of the test log.
 			Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		},

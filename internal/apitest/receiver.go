@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,21 +18,26 @@ import (
 const ReceiverSecretEnv = "GATEHOUSE_SECRET_TEST_WEBHOOK"
 
 // Receiver is a real webhook endpoint for tests: it verifies each delivery's
-// signature, records it, and can be told to fail.
+// signature, records it, and can be told to fail or to wait before it
+// answers. Like an application, it creates an account at the first
+// ensure_identity for an application and user, and answers created: false
+// after that.
 type Receiver struct {
 	URL    string
 	secret []byte
 
 	mu         sync.Mutex
 	deliveries []webhook.Payload
+	accounts   map[[2]string]bool
 	failNext   int
 	failStatus int
 	failAlways bool
+	before     func(ctx context.Context, p webhook.Payload, created bool)
 }
 
 // NewReceiver starts a receiver, stopped when the test ends.
 func NewReceiver(t testing.TB) *Receiver {
-	r := &Receiver{secret: []byte("receiver-secret-0123456789")}
+	r := &Receiver{secret: []byte("receiver-secret-0123456789"), accounts: map[[2]string]bool{}}
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL
@@ -67,6 +73,15 @@ func (r *Receiver) Recover() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failAlways, r.failNext = false, 0
+}
+
+// BeforeAnswer makes the receiver call fn with each accepted delivery (and,
+// for ensure_identity, whether it created the account) before it answers;
+// fn may block to hold the answer back, until ctx (the request's) ends.
+func (r *Receiver) BeforeAnswer(fn func(ctx context.Context, p webhook.Payload, created bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.before = fn
 }
 
 // Deliveries returns the deliveries accepted so far (failed ones are not
@@ -112,10 +127,19 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.deliveries = append(r.deliveries, p)
+	account := [2]string{p.Application, p.User.ID}
+	created := p.Type == webhook.TypeEnsureIdentity && !r.accounts[account]
+	if created {
+		r.accounts[account] = true
+	}
+	before := r.before
 	r.mu.Unlock()
+	if before != nil {
+		before(req.Context(), p, created)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if p.Type == webhook.TypeEnsureIdentity {
-		_ = json.NewEncoder(w).Encode(webhook.IdentityResult{ExternalID: "ext-" + p.User.ID, Login: p.User.Email, Created: true})
+		_ = json.NewEncoder(w).Encode(webhook.IdentityResult{ExternalID: "ext-" + p.User.ID, Login: p.User.Email, Created: created})
 		return
 	}
 	_, _ = io.WriteString(w, "{}")

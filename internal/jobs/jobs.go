@@ -1,13 +1,20 @@
 // Package jobs runs Gatehouse's durable background work on River: the
-// fulfilment of approved items, the expiry of temporary grants, and the
+// fulfilment of approved items, the expiry of temporary grants, the
+// periodic sweep of fulfilments whose job ended without an outcome, and the
 // periodic audit checkpoint. Fulfilment and expiry jobs are inserted by
 // internal/workflow in the transaction of the change that asks for them, so
 // they exist exactly when that change commits, and survive restarts. The
-// checkpoint job is a River periodic job, never part of a change's
-// transaction.
+// checkpoint and sweep jobs are River periodic jobs, never part of a
+// change's transaction.
+//
+// Every job may run for the fulfilment timeout. A job still marked running
+// twice that long after it started lost its worker (a crash) and is
+// rescued: it runs again or, after its last attempt, is discarded, and then
+// the sweep fails its item.
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -30,6 +37,7 @@ import (
 type Worker interface {
 	Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error
 	Expire(ctx context.Context, grantID pulid.ID) error
+	SweepFulfillments(ctx context.Context) (int, error)
 }
 
 // Checkpointer folds the new heads of changed audit chains into the
@@ -56,6 +64,10 @@ type Options struct {
 	// RetryDelay, when set, replaces River's exponential backoff with a
 	// fixed delay between attempts.
 	RetryDelay time.Duration
+	// FulfillmentTimeout is how long one attempt of a job may run; default
+	// workflow.DefaultFulfillmentTimeout. A job still running twice as long
+	// after it started is rescued, and the sweep runs every half of it.
+	FulfillmentTimeout time.Duration
 	// MaxWorkers bounds concurrent jobs; default 10.
 	MaxWorkers int
 	Logger     *slog.Logger
@@ -78,6 +90,8 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &fulfillWorker{r: r})
 	river.AddWorker(workers, &expireWorker{r: r})
+	river.AddWorker(workers, &sweepWorker{r: r})
+	timeout := cmp.Or(opts.FulfillmentTimeout, workflow.DefaultFulfillmentTimeout)
 	cfg := &river.Config{
 		FetchPollInterval: opts.PollInterval,
 		FetchCooldown:     10 * time.Millisecond,
@@ -85,7 +99,15 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxWorkers}},
 		Workers:           workers,
 		Logger:            opts.Logger,
-		JobTimeout:        2 * time.Minute,
+		JobTimeout:        timeout,
+		// The rescue of a job whose worker is gone waits for its deadline
+		// and as long again (River's default is an hour).
+		RescueStuckJobsAfter: 2 * timeout,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(timeout/2),
+			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "fulfillment_sweep", RunOnStart: true},
+		)},
 	}
 	if opts.Checkpoints != nil {
 		interval := opts.CheckpointInterval
@@ -93,11 +115,11 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 			interval = DefaultCheckpointInterval
 		}
 		river.AddWorker(workers, &checkpointWorker{c: opts.Checkpoints})
-		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(
 			river.PeriodicInterval(interval),
 			func() (river.JobArgs, *river.InsertOpts) { return CheckpointArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "audit_checkpoint", RunOnStart: true},
-		)}
+		))
 	}
 	if cfg.FetchPollInterval == 0 {
 		cfg.FetchPollInterval = 50 * time.Millisecond
@@ -178,6 +200,26 @@ type expireWorker struct {
 
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[workflow.ExpireArgs]) error {
 	return w.r.work().Expire(ctx, job.Args.GrantID)
+}
+
+// SweepArgs is the periodic job that fails the items whose fulfilment job
+// ended without an outcome (workflow.Service.SweepFulfillments).
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "fulfillment_sweep" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts, like CheckpointArgs.
+func (SweepArgs) InsertOpts() river.InsertOpts { return CheckpointArgs{}.InsertOpts() }
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	r *Runner
+}
+
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	_, err := w.r.work().SweepFulfillments(ctx)
+	return err
 }
 
 // CheckpointArgs is the periodic audit checkpoint job. At most one is

@@ -32,6 +32,7 @@ type fakeWorker struct {
 	failures int
 	fulfils  []call
 	expires  []call
+	sweeps   int
 }
 
 func (w *fakeWorker) Fulfill(_ context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
@@ -49,6 +50,19 @@ func (w *fakeWorker) Expire(_ context.Context, grantID pulid.ID) error {
 	defer w.mu.Unlock()
 	w.expires = append(w.expires, call{id: grantID, at: time.Now()})
 	return nil
+}
+
+func (w *fakeWorker) SweepFulfillments(context.Context) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sweeps++
+	return 0, nil
+}
+
+func (w *fakeWorker) swept() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sweeps
 }
 
 func (w *fakeWorker) calls() (fulfils, expires []call) {
@@ -205,5 +219,38 @@ func TestRunnerDiscardsAfterLastAttempt(t *testing.T) {
 		require.Len(t, f, 3)
 		require.Equal(t, 3, f[2].attempt)
 		require.Equal(t, 3, f[2].maxAtts, "the last attempt knows it is the last (Fulfill marks the item FAILED then)")
+	})
+}
+
+// TestRunnerRescuesJobOfDeadWorker: a fulfilment job left running by a
+// worker that died (a killed process) is run again once twice the
+// fulfilment timeout has passed since it started — not after River's
+// default hour — and the sweep runs when the runner starts.
+func TestRunnerRescuesJobOfDeadWorker(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := context.Background()
+		w := &fakeWorker{}
+		r := newRunner(t, db, jobs.Options{FulfillmentTimeout: 2 * time.Second, RetryDelay: 10 * time.Millisecond})
+		res, err := r.Client().Insert(ctx, workflow.FulfillArgs{ItemID: "itm_orphan"}, &river.InsertOpts{MaxAttempts: 5})
+		require.NoError(t, err)
+		// The state a SIGKILL leaves: running, first attempt, started well
+		// over twice the timeout ago (the time River's rescuer compares with).
+		q := "UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1 WHERE id = $2"
+		if db.Dialect == dialect.SQLite {
+			q = "UPDATE river_job SET state = 'running', attempt = 1, attempted_at = ? WHERE id = ?"
+		}
+		_, err = db.SQL.Exec(q, time.Now().UTC().Add(-time.Minute).Format("2006-01-02 15:04:05.000000"), res.Job.ID)
+		require.NoError(t, err)
+
+		require.NoError(t, r.Start(ctx, w))
+		t.Cleanup(func() { _ = stop(t, r) })
+		require.Eventually(t, func() bool {
+			f, _ := w.calls()
+			return len(f) == 1
+		}, 30*time.Second, 20*time.Millisecond, "the orphaned job is rescued and run again")
+		f, _ := w.calls()
+		require.Equal(t, 2, f[0].attempt, "the interrupted attempt counts")
+		require.Eventually(t, func() bool { return w.swept() > 0 }, 30*time.Second, 20*time.Millisecond, "the sweep runs on start")
 	})
 }

@@ -172,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
-		Changes: feed,
+		Changes: feed, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 	})
 
 	m := metrics.New()

@@ -8,6 +8,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"gatehouse/connectors"
 	"gatehouse/ent"
@@ -55,12 +56,45 @@ type fulfillment struct {
 
 // Fulfill runs the fulfilment of one item, for the job worker: it marks the
 // item FULFILLING, calls the connector outside any transaction (ensuring the
-// beneficiary's account first), then records the identity, the grant (with
-// its end and expiry job) or the revocation, and the statuses. A transient
-// connector error is returned for the job to retry until the last attempt;
-// a permanent one, or the last attempt, marks the item FAILED. An item that
-// is not APPROVED or FULFILLING is left alone, so a repeated job is harmless.
+// beneficiary's account first) with a deadline shorter than the job's, then
+// records the identity, the grant (with its end and expiry job) or the
+// revocation, and the statuses. A transient connector error is returned for
+// the job to retry until the last attempt; a permanent one, or the last
+// attempt, marks the item FAILED — whatever ended that attempt, so that no
+// item outlives its job in FULFILLING. A cancellation of ctx (a shutdown) is
+// not an attempt: the job is snoozed and runs again. An item that is not
+// APPROVED or FULFILLING is left alone, so a repeated job is harmless.
 func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
+	err := s.fulfill(ctx, itemID, attempt, maxAttempts)
+	var snooze *rivertype.JobSnoozeError
+	switch {
+	case err == nil, errors.As(err, &snooze):
+		return err
+	case errors.Is(ctx.Err(), context.Canceled):
+		return river.JobSnooze(interruptedSnooze)
+	case attempt < maxAttempts:
+		return err
+	}
+	// The last attempt ended before it could record its outcome; the
+	// failure is recorded under a deadline of its own.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fulfillmentTimeout/4)
+	defer cancel()
+	if _, ferr := s.markFailed(fctx, itemID, lastError(err), attempt, false); ferr != nil {
+		return errors.Join(err, fmt.Errorf("fulfil %s: record last attempt: %w", itemID, ferr))
+	}
+	return nil
+}
+
+// interruptedSnooze is how long a fulfilment interrupted by a shutdown waits
+// before it runs again (on this process's successor or another replica).
+const interruptedSnooze = time.Second
+
+// DefaultFulfillmentTimeout is how long one attempt of a fulfilment job may
+// run when the configuration does not say.
+const DefaultFulfillmentTimeout = time.Minute
+
+// fulfill is one attempt of Fulfill.
+func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
 	f, err := s.startFulfillment(ctx, itemID)
 	if err != nil || f == nil {
 		return err
@@ -69,21 +103,11 @@ func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	if err != nil {
 		return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
 	}
-	acct, created := f.op.Account, false
-	if f.item.Action == enum.RequestActionGrant {
-		if f.item.IdentityID == nil {
-			acct, created, err = conn.EnsureIdentity(ctx, f.op)
-			if err == nil {
-				f.op.Account = acct
-			}
-		}
-		if err == nil {
-			err = conn.Grant(ctx, f.op)
-		}
-	} else if f.item.IdentityID != nil {
-		err = conn.Revoke(ctx, f.op)
-	}
+	acct, created, err := s.deliver(ctx, conn, f)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("fulfil %s: %w", itemID, err)
+		}
 		return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
 	}
 	return s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -101,6 +125,37 @@ func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		return s.record(ctx, t, item.RequestID, systemActor, events...)
 	})
 }
+
+// deliver makes the connector calls of a fulfilment under a deadline
+// shorter than the job's, so that an attempt that gets no answer is still
+// recorded as a transient failure before the job's own deadline.
+func (s *Service) deliver(ctx context.Context, conn connectors.Connector, f *fulfillment) (acct connectors.Account, created bool, err error) {
+	limit := s.connectorLimit()
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	acct = f.op.Account
+	if f.item.Action == enum.RequestActionGrant {
+		if f.item.IdentityID == nil {
+			acct, created, err = conn.EnsureIdentity(cctx, f.op)
+			if err == nil {
+				f.op.Account = acct
+			}
+		}
+		if err == nil {
+			err = conn.Grant(cctx, f.op)
+		}
+	} else if f.item.IdentityID != nil {
+		err = conn.Revoke(cctx, f.op)
+	}
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil && !connectors.IsTransient(err) {
+		err = connectors.Transient(fmt.Errorf("%s: no answer within %s: %w", conn.Name(), limit, err))
+	}
+	return acct, created, err
+}
+
+// connectorLimit bounds the connector calls of one job, leaving a quarter
+// of the job's time to record their outcome.
+func (s *Service) connectorLimit() time.Duration { return s.fulfillmentTimeout * 3 / 4 }
 
 // startFulfillment moves an APPROVED item to FULFILLING and reads what the
 // connector needs; it returns nil when there is nothing to do.
@@ -178,45 +233,41 @@ func operation(item *ent.RequestItem) connectors.Operation {
 // job to retry while the error is transient and attempts remain; otherwise
 // it marks the item FAILED and returns nil (the job is done).
 func (s *Service) failFulfillment(ctx context.Context, f *fulfillment, cause error, attempt, maxAttempts int) error {
-	final := !connectors.IsTransient(cause) || attempt >= maxAttempts
-	msg := cause.Error()
-	if len(msg) > 1000 {
-		msg = msg[:1000]
+	msg := lastError(cause)
+	if !connectors.IsTransient(cause) || attempt >= maxAttempts {
+		_, err := s.markFailed(ctx, f.item.ID, msg, attempt, false)
+		return err
 	}
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, f.item.RequestID); err != nil {
 			return err
 		}
-		upd := t.client.RequestItem.UpdateOneID(f.item.ID).
+		err := t.client.RequestItem.UpdateOneID(f.item.ID).
 			Where(requestitem.StatusEQ(enum.ItemStatusFulfilling)).
-			SetFulfillmentAttempts(attempt).SetLastError(msg)
-		if final {
-			upd.SetStatus(enum.ItemStatusFailed)
-		}
-		if err := upd.Exec(ctx); err != nil {
-			if ent.IsNotFound(err) {
-				return nil
-			}
-			return err
-		}
-		if !final {
+			SetFulfillmentAttempts(attempt).SetLastError(msg).
+			Exec(ctx)
+		if ent.IsNotFound(err) {
 			return nil
 		}
-		ev := audit.Event{Action: audit.FulfillmentFailed, RequestID: &f.item.RequestID, ItemID: &f.item.ID,
-			Data: map[string]any{"error": msg, "attempts": attempt}}
-		return s.record(ctx, t, f.item.RequestID, systemActor, ev)
+		return err
 	})
 	if err != nil {
 		return err
-	}
-	if final {
-		return nil
 	}
 	var te *connectors.TransientError
 	if errors.As(cause, &te) && te.RetryAfter > 0 {
 		return river.JobSnooze(te.RetryAfter)
 	}
 	return cause
+}
+
+// lastError is an error as an item's last error.
+func lastError(err error) string {
+	msg := err.Error()
+	if len(msg) > 1000 {
+		msg = msg[:1000]
+	}
+	return msg
 }
 
 // recordAccess writes the outcome of a successful connector call: the
@@ -230,6 +281,10 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		return nil, err
 	}
 	var events []audit.Event
+	// Items of several requests may record the same account at once.
+	if err := s.lockKey(ctx, t, "identity/"+string(req.BeneficiaryID)+"/"+string(app.ID)); err != nil {
+		return nil, err
+	}
 	idn, err := t.client.Identity.Query().
 		Where(identity.UserID(req.BeneficiaryID), identity.ApplicationID(app.ID)).
 		Only(ctx)
@@ -237,20 +292,29 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	case ent.IsNotFound(err) && item.Action == enum.RequestActionRevoke:
 		// Nothing was ever provisioned: the revocation holds trivially.
 	case ent.IsNotFound(err):
-		idn, err = t.client.Identity.Create().
+		create := t.client.Identity.Create().
 			SetUserID(req.BeneficiaryID).SetApplicationID(app.ID).
-			SetExternalID(acct.ExternalID).SetLogin(acct.Login).
-			SetCreatedByRequestID(req.ID).
-			Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("record identity: %w", err)
-		}
+			SetExternalID(acct.ExternalID).SetLogin(acct.Login)
 		if created {
-			events = append(events, audit.Event{Action: audit.IdentityCreated, RequestID: &req.ID, ItemID: &item.ID,
-				Data: map[string]any{"identity": string(idn.ID), "externalId": acct.ExternalID, "login": acct.Login}})
+			create.SetCreatedByRequestID(req.ID)
+		}
+		if idn, err = create.Save(ctx); err != nil {
+			return nil, fmt.Errorf("record identity: %w", err)
 		}
 	case err != nil:
 		return nil, err
+	case created && idn.CreatedByRequestID == nil:
+		// Another item recorded the account first, but the connector made it
+		// for this one: this request created it.
+		if idn, err = idn.Update().SetCreatedByRequestID(req.ID).Save(ctx); err != nil {
+			return nil, fmt.Errorf("record identity creator: %w", err)
+		}
+	default:
+		created = false // already recorded, with its creator
+	}
+	if created {
+		events = append(events, audit.Event{Action: audit.IdentityCreated, RequestID: &req.ID, ItemID: &item.ID,
+			Data: map[string]any{"identity": string(idn.ID), "externalId": idn.ExternalID, "login": idn.Login}})
 	}
 	upd := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusFulfilled).SetFulfilledAt(now)
 	if idn != nil {
@@ -360,7 +424,10 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			Account:        connectors.Account{ExternalID: g.Edges.Identity.ExternalID, Login: g.Edges.Identity.Login},
 			Entitlement:    connectors.Entitlement{ID: string(g.EntitlementID), ExternalID: g.Edges.Entitlement.ExternalID, Name: g.Edges.Entitlement.Name},
 		}
-		if err := conn.Revoke(ctx, op); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, s.connectorLimit())
+		err = conn.Revoke(cctx, op)
+		cancel()
+		if err != nil {
 			var te *connectors.TransientError
 			if errors.As(err, &te) && te.RetryAfter > 0 {
 				return river.JobSnooze(te.RetryAfter)
@@ -415,8 +482,12 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 	})
 }
 
-// RetryFulfillment sends a FAILED item back to fulfilment. IT admins only.
-// Errors: FORBIDDEN, NOT_FOUND, CONFLICT (the item is not FAILED).
+// RetryFulfillment sends an item back to fulfilment: a FAILED item, or one
+// whose fulfilment is stuck — APPROVED or FULFILLING on a connector
+// application with no fulfilment job left to run, or with one that has run
+// past its deadline (see retryRule; that job is cancelled). IT admins only.
+// Errors: FORBIDDEN, NOT_FOUND, CONFLICT (the item is neither FAILED nor
+// stuck).
 func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.RequestItem, error) {
 	v, err := viewer(ctx, true)
 	if err != nil {
@@ -433,26 +504,41 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
 			return err
 		}
-		n, err := t.client.RequestItem.Update().
-			Where(requestitem.ID(itemID), requestitem.StatusEQ(enum.ItemStatusFailed)).
-			SetStatus(enum.ItemStatusApproved).SetFulfillmentAttempts(0).
-			Save(ctx)
+		fresh, err := t.client.RequestItem.Get(ctx, itemID)
 		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errcode.New(errcode.Conflict, "item %s is not FAILED", itemID)
+			return fmt.Errorf("retry %s: read item: %w", itemID, err)
 		}
 		app, err := t.client.Application.Get(ctx, item.ApplicationID)
 		if err != nil {
 			return err
 		}
-		if app.Fulfillment != enum.FulfillmentManual {
+		manual := app.Fulfillment == enum.FulfillmentManual
+		var job *rivertype.JobRow
+		if fresh.Status != enum.ItemStatusFailed && !manual {
+			if job, err = s.liveJob(ctx, itemID); err != nil {
+				return fmt.Errorf("retry %s: %w", itemID, err)
+			}
+		}
+		if err := retryRule(fresh, manual, job, s.now(), s.fulfillmentTimeout); err != nil {
+			return err
+		}
+		if job != nil {
+			if _, err := s.jobs.JobCancelTx(ctx, t.sql, job.ID); err != nil {
+				return fmt.Errorf("retry %s: cancel job %d: %w", itemID, job.ID, err)
+			}
+		}
+		if err := t.client.RequestItem.UpdateOneID(itemID).
+			SetStatus(enum.ItemStatusApproved).SetFulfillmentAttempts(0).
+			Exec(ctx); err != nil {
+			return err
+		}
+		if !manual {
 			if err := s.enqueueFulfillment(ctx, t, itemID); err != nil {
 				return err
 			}
 		}
-		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID}
+		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID,
+			Data: map[string]any{"status": string(fresh.Status)}}
 		return s.record(ctx, t, item.RequestID, v.Actor(), ev)
 	})
 	if err != nil {

@@ -8,6 +8,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -29,10 +30,13 @@ import (
 )
 
 // Jobs enqueues background jobs in the caller's transaction, so that a job
-// exists if and only if the change that asked for it commits. A River client
-// over *sql.Tx satisfies it.
+// exists if and only if the change that asked for it commits; it also finds
+// an item's fulfilment job and cancels one that has run past its deadline. A
+// River client over *sql.Tx satisfies it.
 type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
 }
 
 // Connectors opens the connector of an application.
@@ -61,6 +65,8 @@ type Service struct {
 	connectors Connectors
 	now        func() time.Time
 	changes    Changes
+	// fulfillmentTimeout is the fulfilment job's deadline.
+	fulfillmentTimeout time.Duration
 }
 
 // Config holds what a Service needs.
@@ -75,6 +81,10 @@ type Config struct {
 	// Changes is told of the requests each state change touched, in its
 	// transaction and after commit; nil tells nobody.
 	Changes Changes
+	// FulfillmentTimeout is how long one attempt of a fulfilment job may
+	// run (the job runner's timeout for it); connector calls get less.
+	// Zero means DefaultFulfillmentTimeout.
+	FulfillmentTimeout time.Duration
 }
 
 // New returns a Service.
@@ -88,6 +98,8 @@ func New(cfg Config) *Service {
 		connectors: cfg.Connectors,
 		now:        cfg.Now,
 		changes:    cfg.Changes,
+
+		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
 }
 
