@@ -47,7 +47,8 @@ type Env struct {
 	Client   *ent.Client
 	Auth     *auth.Authenticator
 	Workflow *workflow.Service
-	// Statements counts the SQL statements the server's ent client sends.
+	// Statements counts the SQL statements the server's ent client sends
+	// for the operations served at URL.
 	Statements *dbtest.Counter
 	// Feed computes and fans out the subscription events.
 	Feed *progress.Feed
@@ -163,7 +164,8 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		defer cancel()
 		_ = srv.Stop(ctx)
 	})
-	hs := httptest.NewServer(srv.Handler)
+	// Statements counts what the served operations send, not background jobs.
+	hs := httptest.NewServer(counter.Only(srv.Handler))
 	t.Cleanup(hs.Close)
 	return &Env{
 		DB: db, Server: srv, Clock: clock, Client: srv.Client, Auth: srv.Auth, Workflow: srv.Workflow,

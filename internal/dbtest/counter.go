@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
@@ -15,6 +16,28 @@ import (
 // use; the zero value is ready.
 type Counter struct {
 	n atomic.Int64
+	// scoped is set once Only has wrapped a handler: from then on only the
+	// statements sent for its requests count.
+	scoped atomic.Bool
+}
+
+type countedKey struct{}
+
+// Only returns h marking the context of each request it serves; once
+// called, the counter counts only the statements sent under such a context,
+// so that background work on the same client (jobs, periodic sweeps) does
+// not change what one operation is seen to cost.
+func (c *Counter) Only(h http.Handler) http.Handler {
+	c.scoped.Store(true)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), countedKey{}, true)))
+	})
+}
+
+func (c *Counter) add(ctx context.Context) {
+	if !c.scoped.Load() || ctx.Value(countedKey{}) != nil {
+		c.n.Add(1)
+	}
 }
 
 // Count returns the number of statements since the start or the last Reset.
@@ -48,12 +71,12 @@ type countingDriver struct {
 }
 
 func (d *countingDriver) Exec(ctx context.Context, query string, args, v any) error {
-	d.c.n.Add(1)
+	d.c.add(ctx)
 	return d.Driver.Exec(ctx, query, args, v)
 }
 
 func (d *countingDriver) Query(ctx context.Context, query string, args, v any) error {
-	d.c.n.Add(1)
+	d.c.add(ctx)
 	return d.Driver.Query(ctx, query, args, v)
 }
 
@@ -91,12 +114,12 @@ type countingTx struct {
 }
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
-	t.c.n.Add(1)
+	t.c.add(ctx)
 	return t.Tx.Exec(ctx, query, args, v)
 }
 
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
-	t.c.n.Add(1)
+	t.c.add(ctx)
 	return t.Tx.Query(ctx, query, args, v)
 }
 
@@ -113,7 +136,7 @@ func execContext(ctx context.Context, x any, c *Counter, query string, args []an
 	if !ok {
 		return nil, fmt.Errorf("dbtest: %T does not support ExecContext", x)
 	}
-	c.n.Add(1)
+	c.add(ctx)
 	return e.ExecContext(ctx, query, args...)
 }
 
@@ -122,6 +145,6 @@ func queryContext(ctx context.Context, x any, c *Counter, query string, args []a
 	if !ok {
 		return nil, fmt.Errorf("dbtest: %T does not support QueryContext", x)
 	}
-	c.n.Add(1)
+	c.add(ctx)
 	return q.QueryContext(ctx, query, args...)
 }
