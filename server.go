@@ -37,10 +37,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 
 	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
-	"gatehouse/connectors/postgres"
-	"gatehouse/connectors/scim"
-	"gatehouse/connectors/webhook"
+	"gatehouse/connectors/builtin"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
@@ -516,7 +513,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	// Connectors reach only the connector-secret namespace: GATEHOUSE_SECRET_*
 	// variables and the files of GATEHOUSE_SECRETS_DIR.
 	secrets := connectors.NewSecretStore(lookupEnv, cfg.secretsDir)
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
+	reg := builtin.Registry(secrets)
 	auditLog := audit.NewLog(a.client, a.dialect)
 	runner, err := jobs.New(a.db, a.riverDB, a.dialect, jobs.Options{Logger: log, Checkpoints: auditLog})
 	if err != nil {

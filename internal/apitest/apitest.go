@@ -21,10 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
-	"gatehouse/connectors/postgres"
-	"gatehouse/connectors/scim"
-	"gatehouse/connectors/webhook"
+	"gatehouse/connectors/builtin"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
@@ -125,7 +122,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	a := auth.New(client, []byte(Secret), time.Now, auth.WithRevocations(revocations))
 	lookup := func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
 	secrets := connectors.NewSecretStore(lookup, opts.SecretsDir)
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
+	reg := builtin.Registry(secrets)
 
 	var riverDB *sql.DB
 	if db.Dialect == dialect.SQLite {
