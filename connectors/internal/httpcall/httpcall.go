@@ -1,6 +1,7 @@
-// Package httpcall is the HTTP round trip the SCIM and webhook connectors
-// share: one request under the call's deadline, its answer read up to a
-// bound, and the answer's status classified as success, transient failure
+// Package httpcall is the HTTP plumbing the SCIM and webhook connectors
+// share: the check of the URL their configuration names (URLField), and the
+// round trip: one request under the call's deadline, its answer read up to
+// a bound, and the answer's status classified as success, transient failure
 // (a *connectors.TransientError, honouring Retry-After) or permanent
 // failure (a *connectors.PermanentError). Errors never carry the request's
 // URL, whose query may hold a token, nor the answer's text: each connector
