@@ -31,15 +31,13 @@ func (r Role) admits(v *Viewer) bool {
 	return true
 }
 
-// who names the viewers r admits, for messages.
+// who names the viewers r admits, for the message of a refusal (AnyRole
+// refuses nobody).
 func (r Role) who() string {
-	switch r {
-	case Auditor:
+	if r == Auditor {
 		return "risk managers and IT admins"
-	case Admin:
-		return "IT admins"
 	}
-	return "authenticated users"
+	return "IT admins"
 }
 
 // Need is what a domain operation needs of its caller.
@@ -65,7 +63,8 @@ func Require(ctx context.Context, n Need) (*Viewer, error) {
 	return v, nil
 }
 
-// check returns Require's error for the viewer v (nil when unauthenticated).
+// check returns Require's error for the viewer v, nil when the caller is
+// not authenticated.
 func (n Need) check(v *Viewer) error {
 	to := n.To
 	if to == "" {
