@@ -11,19 +11,9 @@ import (
 	"gatehouse/internal/progress"
 )
 
-// subscriptionViewer returns the viewer of a subscription; websockets
-// authenticate in connection_init, so there always is one.
-func subscriptionViewer(ctx context.Context) (*authz.Viewer, error) {
-	v := authz.FromContext(ctx)
-	if v == nil {
-		return nil, errcode.New(errcode.Unauthenticated, "authentication required")
-	}
-	return v, nil
-}
-
 // subscription returns the viewer and the feed of a subscription.
 func (r *Resolver) subscription(ctx context.Context) (*authz.Viewer, *progress.Feed, error) {
-	v, err := subscriptionViewer(ctx)
+	v, err := authz.Require(ctx, authz.Need{})
 	if err != nil {
 		return nil, nil, err
 	}

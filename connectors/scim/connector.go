@@ -1,23 +1,21 @@
 package scim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"gatehouse/connectors"
+	"gatehouse/connectors/internal/httpcall"
 )
 
 // SCIM schema and message URIs.
@@ -35,7 +33,6 @@ const MediaType = "application/scim+json"
 const (
 	maxResponseBody = 4 << 20
 	maxDetail       = 300
-	maxRetryAfter   = 24 * time.Hour
 )
 
 // Error is an answer with an unexpected status: a 3xx or 4xx other than
@@ -68,7 +65,7 @@ func (e *Error) Error() string {
 	b.WriteString("scim: ")
 	b.WriteString(e.Step)
 	b.WriteString(": ")
-	b.WriteString(statusText(e.Status))
+	b.WriteString(httpcall.StatusText(e.Status))
 	if e.ScimType != "" {
 		b.WriteString(" (" + e.ScimType + ")")
 	}
@@ -361,13 +358,18 @@ func (c *Connector) getGroup(ctx context.Context, step, id string) (group, error
 // (bounded) body of a 2xx answer; any other answer is an error (see the
 // package documentation).
 func (c *Connector) do(ctx context.Context, step, method, path string, query url.Values, payload any) (int, []byte, error) {
-	var body io.Reader
+	prefix := "scim: " + step
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.token)
+	h.Set("Accept", MediaType+", application/json")
+	h.Set("User-Agent", "Gatehouse-SCIM/1")
+	var body []byte
 	if payload != nil {
-		b, err := json.Marshal(payload)
-		if err != nil {
-			return 0, nil, connectors.Permanent(fmt.Errorf("scim: %s: encode: %w", step, err))
+		var err error
+		if body, err = httpcall.EncodeJSON(prefix, payload); err != nil {
+			return 0, nil, err
 		}
-		body = bytes.NewReader(b)
+		h.Set("Content-Type", MediaType)
 	}
 	u := c.base + path
 	if len(query) > 0 {
@@ -375,46 +377,22 @@ func (c *Connector) do(ctx context.Context, step, method, path string, query url
 		// reads as a space in a filter.
 		u += "?" + strings.ReplaceAll(query.Encode(), "+", "%20")
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	a, err := httpcall.Send(ctx, c.client, c.timeout, httpcall.Request{
+		Prefix: prefix, Method: method, URL: u, Header: h, Body: body, MaxAnswer: maxResponseBody,
+	})
 	if err != nil {
-		return 0, nil, connectors.Permanent(fmt.Errorf("scim: %s: build request: %w", step, err))
+		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", MediaType+", application/json")
-	req.Header.Set("User-Agent", "Gatehouse-SCIM/1")
-	if payload != nil {
-		req.Header.Set("Content-Type", MediaType)
-	}
-
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, nil, connectors.Transient(c.sendError(ctx, step, err))
-	}
-	defer resp.Body.Close()
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return 0, nil, connectors.Transient(c.sendError(ctx, step, fmt.Errorf("read response: %w", err)))
-	}
-
-	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300:
-		return code, respBody, nil
-	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
-		e := problem(step, code, respBody)
-		te := &connectors.TransientError{Err: e}
-		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			te.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
+	err = a.Check(c.now, func(a *httpcall.Answer) error {
+		if a.Redirect() {
+			return &Error{Step: step, Status: a.Status, Detail: "redirects are not followed; configure the final baseUrl"}
 		}
-		return code, nil, te
-	case code >= 300 && code < 400:
-		e := &Error{Step: step, Status: code, Detail: "redirects are not followed; configure the final baseUrl"}
-		return code, nil, connectors.Permanent(e)
-	default:
-		return code, nil, connectors.Permanent(problem(step, code, respBody))
+		return problem(step, a.Status, a.Body)
+	})
+	if err != nil {
+		return a.Status, nil, err
 	}
+	return a.Status, a.Body, nil
 }
 
 // problem reads a SCIM error response: a JSON object with a status, a
@@ -446,17 +424,6 @@ func problem(step string, code int, body []byte) *Error {
 // noTarget, …).
 var scimTypePattern = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
 
-// sendError describes a failed round trip without the URL.
-func (c *Connector) sendError(ctx context.Context, step string, err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		err = ue.Err
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("scim: %s: no answer within %s: %w", step, c.timeout, err)
-	}
-	return fmt.Errorf("scim: %s: %w", step, err)
-}
-
 // quote returns s as a SCIM filter string: a JSON string with '"', '\' and
 // control characters escaped (hex digits upper case, which every filter
 // grammar accepts) and invalid UTF-8 replaced.
@@ -477,13 +444,6 @@ func quote(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return "status " + strconv.Itoa(code) + " " + t
-	}
-	return "status " + strconv.Itoa(code)
 }
 
 // clean returns s on one line, cut to max bytes.
@@ -507,25 +467,4 @@ func clean(s string, max int) string {
 		s += "…"
 	}
 	return s
-}
-
-// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
 }

@@ -56,11 +56,11 @@ package scim
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"gatehouse/connectors"
+	"gatehouse/connectors/internal/httpcall"
 )
 
 // Configuration keys.
@@ -159,35 +159,20 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	return cfg, nil
 }
 
+// baseURLField is KeyBaseURL.
+var baseURLField = httpcall.URLField{
+	Key:         KeyBaseURL,
+	Required:    "the http or https URL of the SCIM service (where /Users and /Groups live)",
+	Credentials: "the bearer token comes from tokenEnv or tokenFile",
+}
+
 func parseBaseURL(v any) (string, error) {
-	bad := func(msg string) (string, error) {
-		return "", &connectors.ConfigError{Key: KeyBaseURL, Message: msg}
-	}
-	const required = "required: the http or https URL of the SCIM service (where /Users and /Groups live)"
-	s, ok := v.(string)
-	switch {
-	case v == nil:
-		return bad(required)
-	case !ok:
-		return bad("must be a string")
-	case s == "":
-		return bad(required)
-	}
-	u, err := url.Parse(s)
+	u, err := baseURLField.Parse(v)
 	if err != nil {
-		return bad("not a valid URL")
-	}
-	if !u.IsAbs() || u.Host == "" {
-		return bad("must be an absolute http or https URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return bad(fmt.Sprintf("scheme %q is not supported; use http or https", u.Scheme))
-	}
-	if u.User != nil {
-		return bad("must not carry credentials; the bearer token comes from tokenEnv or tokenFile")
+		return "", err
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return bad("must not have a query or fragment; give the base URL under which /Users and /Groups live")
+		return "", &connectors.ConfigError{Key: KeyBaseURL, Message: "must not have a query or fragment; give the base URL under which /Users and /Groups live"}
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }

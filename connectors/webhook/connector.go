@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"gatehouse/connectors"
+	"gatehouse/connectors/internal/httpcall"
 )
 
 // Payload types.
@@ -24,10 +20,7 @@ const (
 	TypePing           = "ping"
 )
 
-const (
-	maxResponseBody = 64 << 10
-	maxRetryAfter   = 24 * time.Hour
-)
+const maxResponseBody = 64 << 10
 
 // Payload is the JSON body of an operation, for receivers to decode. A ping
 // carries only Type and SentAt.
@@ -158,48 +151,36 @@ func (c *Connector) do(ctx context.Context, typ string, op connectors.Operation)
 // post sends one signed request and classifies the answer. It returns the
 // status and (bounded) body of a successful answer: 2xx or 409.
 func (c *Connector) post(ctx context.Context, typ, key string, payload any, now time.Time) (int, []byte, error) {
-	body, err := json.Marshal(payload)
+	body, err := httpcall.EncodeJSON("webhook: "+typ, payload)
 	if err != nil {
-		return 0, nil, connectors.Permanent(fmt.Errorf("webhook: %s: encode: %w", typ, err))
+		return 0, nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, connectors.Permanent(fmt.Errorf("webhook: %s: build request: %w", typ, err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Gatehouse-Webhook/1")
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Gatehouse-Webhook/1")
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		h.Set("Idempotency-Key", key)
 	}
-	req.Header.Set(SignatureHeader, Sign(c.secret, now, body))
-
-	resp, err := c.client.Do(req)
+	h.Set(SignatureHeader, Sign(c.secret, now, body))
+	a, err := httpcall.Send(ctx, c.client, c.timeout, httpcall.Request{
+		Prefix: "webhook: " + typ, Method: http.MethodPost, URL: c.url, Header: h, Body: body, MaxAnswer: maxResponseBody,
+	})
 	if err != nil {
-		return 0, nil, connectors.Transient(c.sendError(ctx, typ, err))
+		return 0, nil, err
 	}
-	defer resp.Body.Close()
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return 0, nil, connectors.Transient(c.sendError(ctx, typ, fmt.Errorf("read response: %w", err)))
+	if a.Status == http.StatusConflict {
+		return a.Status, a.Body, nil
 	}
-
-	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300, code == http.StatusConflict:
-		return code, respBody, nil
-	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
-		te := &connectors.TransientError{Err: &StatusError{Step: typ, Status: code}}
-		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			te.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.now())
+	err = a.Check(c.now, func(a *httpcall.Answer) error {
+		if a.Redirect() {
+			return &StatusError{Step: typ, Status: a.Status, Hint: "redirects are not followed; configure the final URL"}
 		}
-		return code, nil, te
-	case code >= 300 && code < 400:
-		return code, nil, connectors.Permanent(&StatusError{Step: typ, Status: code, Hint: "redirects are not followed; configure the final URL"})
-	default:
-		return code, nil, connectors.Permanent(&StatusError{Step: typ, Status: code})
+		return &StatusError{Step: typ, Status: a.Status}
+	})
+	if err != nil {
+		return a.Status, nil, err
 	}
+	return a.Status, a.Body, nil
 }
 
 // StatusError is an answer with an unexpected HTTP status. It carries no
@@ -217,7 +198,7 @@ type StatusError struct {
 var _ connectors.HTTPStatusError = (*StatusError)(nil)
 
 func (e *StatusError) Error() string {
-	s := "webhook: " + e.Step + ": " + statusText(e.Status)
+	s := "webhook: " + e.Step + ": " + httpcall.StatusText(e.Status)
 	if e.Hint != "" {
 		s += ": " + e.Hint
 	}
@@ -226,43 +207,3 @@ func (e *StatusError) Error() string {
 
 // HTTPStatus implements connectors.HTTPStatusError.
 func (e *StatusError) HTTPStatus() int { return e.Status }
-
-// sendError describes a failed round trip without the URL (whose query may
-// hold a token the receiver asked for).
-func (c *Connector) sendError(ctx context.Context, typ string, err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		err = ue.Err
-	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("webhook: %s: no answer within %s: %w", typ, c.timeout, err)
-	}
-	return fmt.Errorf("webhook: %s: %w", typ, err)
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return "status " + strconv.Itoa(code) + " " + t
-	}
-	return "status " + strconv.Itoa(code)
-}
-
-// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}

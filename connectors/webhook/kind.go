@@ -50,10 +50,10 @@ package webhook
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"gatehouse/connectors"
+	"gatehouse/connectors/internal/httpcall"
 )
 
 // Configuration keys.
@@ -139,11 +139,11 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	if err := connectors.UnknownKeys(m, KeyURL, KeySecretEnv, KeySecretFile, KeyTimeoutSeconds); err != nil {
 		return cfg, err
 	}
-	u, err := parseURL(m[KeyURL])
+	u, err := urlField.Parse(m[KeyURL])
 	if err != nil {
 		return cfg, err
 	}
-	cfg.url = u
+	cfg.url = u.String()
 	secret, err := secretField.Resolve(k.Secrets, m)
 	if err != nil {
 		return cfg, err
@@ -155,32 +155,9 @@ func (k Kind) parse(m map[string]any) (config, error) {
 	return cfg, nil
 }
 
-func parseURL(v any) (string, error) {
-	bad := func(msg string) (string, error) {
-		return "", &connectors.ConfigError{Key: KeyURL, Message: msg}
-	}
-	if v == nil {
-		return bad("required: the http or https URL to POST operations to")
-	}
-	s, ok := v.(string)
-	if !ok {
-		return bad("must be a string")
-	}
-	if s == "" {
-		return bad("required: the http or https URL to POST operations to")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return bad("not a valid URL")
-	}
-	if !u.IsAbs() || u.Host == "" {
-		return bad("must be an absolute http or https URL")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return bad(fmt.Sprintf("scheme %q is not supported; use http or https", u.Scheme))
-	}
-	if u.User != nil {
-		return bad("must not carry credentials; requests are signed with the secret named by secretEnv or secretFile")
-	}
-	return u.String(), nil
+// urlField is KeyURL.
+var urlField = httpcall.URLField{
+	Key:         KeyURL,
+	Required:    "the http or https URL to POST operations to",
+	Credentials: "requests are signed with the secret named by secretEnv or secretFile",
 }

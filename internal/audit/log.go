@@ -257,18 +257,9 @@ func (v *LogVerification) problem(chain string, seq *int64, format string, args 
 	}
 }
 
-// requireAuditor returns an error unless the viewer is a risk manager or an
-// IT admin.
-func requireAuditor(ctx context.Context) error {
-	v := authz.FromContext(ctx)
-	switch {
-	case v == nil:
-		return errcode.New(errcode.Unauthenticated, "authentication required")
-	case !v.ReadsAll():
-		return errcode.New(errcode.Forbidden, "only risk managers and IT admins read the whole audit log")
-	}
-	return nil
-}
+// readWholeLog is what reading the whole audit log needs of the viewer: a
+// risk manager or an IT admin.
+var readWholeLog = authz.Need{Role: authz.Auditor, To: "read the whole audit log"}
 
 // Verify checks the audit log of the period [from, to] (nil: unbounded) and
 // says where it is broken:
@@ -289,7 +280,7 @@ func requireAuditor(ctx context.Context) error {
 // log. Risk managers and IT admins may call it. Errors: UNAUTHENTICATED,
 // FORBIDDEN; others are database failures.
 func (l *Log) Verify(ctx context.Context, from, to *time.Time) (*LogVerification, error) {
-	if err := requireAuditor(ctx); err != nil {
+	if _, err := authz.Require(ctx, readWholeLog); err != nil {
 		return nil, err
 	}
 	ctx = authz.SystemContext(ctx)
@@ -587,7 +578,7 @@ type EventFilter struct {
 // may call it. Errors: UNAUTHENTICATED, FORBIDDEN, INVALID_INPUT (From after
 // To).
 func (l *Log) Events(ctx context.Context, f EventFilter) (*ent.AuditEventQuery, error) {
-	if err := requireAuditor(ctx); err != nil {
+	if _, err := authz.Require(ctx, readWholeLog); err != nil {
 		return nil, err
 	}
 	q := l.client.AuditEvent.Query()

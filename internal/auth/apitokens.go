@@ -38,12 +38,9 @@ type NewAPIToken struct {
 // not the viewer); NOT_FOUND (unknown owner, for IT admins); INVALID_INPUT
 // (empty name, past expiry, inactive owner).
 func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (string, *ent.ApiToken, error) {
-	v := authz.FromContext(ctx)
-	if v == nil {
-		return "", nil, errUnauthenticated
-	}
-	if v.ReadOnly {
-		return "", nil, errcode.New(errcode.Forbidden, "a READ token cannot create tokens")
+	v, err := authz.Require(ctx, authz.Need{Write: true, To: "create tokens"})
+	if err != nil {
+		return "", nil, err
 	}
 	if v.Service {
 		return "", nil, errcode.New(errcode.Forbidden, "a service account cannot create API tokens; an IT admin creates them")
@@ -104,17 +101,13 @@ func (a *Authenticator) CreateAPIToken(ctx context.Context, in NewAPIToken) (str
 // UNAUTHENTICATED, FORBIDDEN (a READ token), NOT_FOUND (no token the viewer
 // can see).
 func (a *Authenticator) RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error) {
-	v := authz.FromContext(ctx)
-	if v == nil {
-		return nil, errUnauthenticated
+	if _, err := authz.Require(ctx, authz.Need{Write: true, To: "revoke tokens"}); err != nil {
+		return nil, err
 	}
 	// The privacy policy hides other users' tokens from non-admins.
 	t, err := a.client.ApiToken.Get(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if v.ReadOnly {
-		return nil, errcode.New(errcode.Forbidden, "a READ token cannot revoke tokens")
 	}
 	if t.RevokedAt != nil {
 		return t, nil

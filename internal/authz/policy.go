@@ -35,7 +35,7 @@ func requireViewer() privacy.QueryMutationRule {
 // READ-scope token.
 func allowAdminWrite() privacy.MutationRule {
 	return privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
-		if v := FromContext(ctx); v != nil && v.IsAdmin() && !v.ReadOnly {
+		if (Need{Role: Admin, Write: true}).check(FromContext(ctx)) == nil {
 			return privacy.Allow
 		}
 		return privacy.Skip

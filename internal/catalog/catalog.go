@@ -37,26 +37,11 @@ func New(client *ent.Client, reg *connectors.Registry, t Terminator) *Service {
 	return &Service{client: client, connectors: reg, terminator: t}
 }
 
-// requireAdmin returns FORBIDDEN unless the viewer is an IT admin who may
-// write (not with a READ-scope token).
-func requireAdmin(ctx context.Context) error {
-	v := authz.FromContext(ctx)
-	switch {
-	case v == nil:
-		return errcode.New(errcode.Unauthenticated, "authentication required")
-	case !v.IsAdmin():
-		return errcode.New(errcode.Forbidden, "only IT admins may change the catalog")
-	case v.ReadOnly:
-		return errcode.New(errcode.Forbidden, "a READ token cannot change anything")
-	}
-	return nil
-}
-
 // write runs fn in a transaction after checking that the viewer is an IT
 // admin, and returns fn's result.
 func write[T any](ctx context.Context, s *Service, fn func(tx *ent.Tx) (T, error)) (T, error) {
 	var zero T
-	if err := requireAdmin(ctx); err != nil {
+	if _, err := authz.Require(ctx, authz.Need{Role: authz.Admin, Write: true, To: "change the catalog"}); err != nil {
 		return zero, err
 	}
 	tx, err := s.client.Tx(ctx)

@@ -30,7 +30,6 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/errcode"
 )
 
 // Discoverer is what a sync needs of a connector beyond connectors.Connector:
@@ -118,7 +117,7 @@ type Check struct {
 // whatever listens at the configured address) sent back. IT_ADMIN only.
 // Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND.
 func (s *Service) CheckConnection(ctx context.Context, id pulid.ID) (*Check, error) {
-	if _, err := requireAdmin(ctx); err != nil {
+	if _, err := authz.Require(ctx, manageConnectors); err != nil {
 		return nil, err
 	}
 	app, err := s.client.Application.Get(ctx, id)
@@ -141,19 +140,9 @@ func (s *Service) CheckConnection(ctx context.Context, id pulid.ID) (*Check, err
 	return &Check{OK: true, Message: fmt.Sprintf("the %s connector reached the application", app.ConnectorKind)}, nil
 }
 
-// requireAdmin returns the viewer when it is an IT admin who may write.
-func requireAdmin(ctx context.Context) (*authz.Viewer, error) {
-	v := authz.FromContext(ctx)
-	switch {
-	case v == nil:
-		return nil, errcode.New(errcode.Unauthenticated, "authentication required")
-	case !v.IsAdmin():
-		return nil, errcode.New(errcode.Forbidden, "only IT admins manage connectors")
-	case v.ReadOnly:
-		return nil, errcode.New(errcode.Forbidden, "a READ token cannot change anything")
-	}
-	return v, nil
-}
+// manageConnectors is what checking and syncing connectors need of the
+// viewer: an IT admin who may write.
+var manageConnectors = authz.Need{Role: authz.Admin, Write: true, To: "manage connectors"}
 
 // maxMessage bounds the messages of failed checks and syncs.
 const maxMessage = 500

@@ -19,6 +19,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 )
 
@@ -64,7 +65,7 @@ type Result struct {
 // configuration), CONFLICT (the application could not be read, or Gatehouse
 // changed meanwhile; nothing was written).
 func (s *Service) Sync(ctx context.Context, id pulid.ID) (*Result, error) {
-	v, err := requireAdmin(ctx)
+	v, err := authz.Require(ctx, manageConnectors)
 	if err != nil {
 		return nil, err
 	}

@@ -190,8 +190,8 @@ func New(client *ent.Client, now func() time.Time) *Service {
 // request (privacy applies: the reads use ctx). Errors: UNAUTHENTICATED,
 // NOT_FOUND (no such request, or not visible to the viewer).
 func (s *Service) Request(ctx context.Context, id pulid.ID) (*Report, error) {
-	if authz.FromContext(ctx) == nil {
-		return nil, errcode.New(errcode.Unauthenticated, "authentication required")
+	if _, err := authz.Require(ctx, authz.Need{}); err != nil {
+		return nil, err
 	}
 	req, err := s.client.AccessRequest.Query().Where(accessrequest.ID(id)).
 		WithRequester().WithBeneficiary().Only(ctx)
@@ -403,12 +403,10 @@ const exportPage = 500
 // UNAUTHENTICATED, FORBIDDEN, INVALID_INPUT; fn's errors are returned as
 // they are.
 func (s *Service) Export(ctx context.Context, f ExportFilter, fn func(*ExportRow) error) error {
-	v := authz.FromContext(ctx)
+	if _, err := authz.Require(ctx, authz.Need{Role: authz.Auditor, To: "export every request"}); err != nil {
+		return err
+	}
 	switch {
-	case v == nil:
-		return errcode.New(errcode.Unauthenticated, "authentication required")
-	case !v.ReadsAll():
-		return errcode.New(errcode.Forbidden, "only risk managers and IT admins export every request")
 	case f.Status != "" && !f.Status.IsValid():
 		return errcode.Invalid("status", "%q is not one of %v", f.Status, enum.AllRequestStatuses)
 	case f.From != nil && f.To != nil && !f.From.Before(*f.To):

@@ -21,10 +21,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"gatehouse/connectors"
-	"gatehouse/connectors/manual"
-	"gatehouse/connectors/postgres"
-	"gatehouse/connectors/scim"
-	"gatehouse/connectors/webhook"
+	"gatehouse/connectors/builtin"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/internal/audit"
@@ -148,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 		lookupEnv = func(string) (string, bool) { return "", false }
 	}
 	secrets := connectors.NewSecretStore(lookupEnv, cfg.SecretsDir)
-	reg := connectors.NewRegistry(manual.Kind{}, webhook.Kind{Secrets: secrets}, scim.Kind{Secrets: secrets}, postgres.Kind{Secrets: secrets})
+	reg := builtin.Registry(secrets)
 
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	jobOpts := cfg.Jobs

@@ -489,7 +489,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 // Errors: FORBIDDEN, NOT_FOUND, CONFLICT (the item is neither FAILED nor
 // stuck).
 func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.RequestItem, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -23,7 +24,7 @@ import (
 // cancel, while an item is PENDING_REVIEW. Errors: NOT_FOUND, FORBIDDEN,
 // CONFLICT (nothing pending).
 func (s *Service) Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.AccessRequest, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func (s *Service) cancelPending(ctx context.Context, t *txn, id pulid.ID, reason
 // (comment empty; toUserId excluded), NOT_FOUND, FORBIDDEN, CONFLICT (not
 // PENDING).
 func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comment string) (*ent.ReviewTask, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 // NOT_FOUND, INVALID_INPUT (oneself, an inactive user, a service account,
 // until before from).
 func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until *time.Time) (*ent.User, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ import (
 // nor one of which the minter of their API token is a party. Errors:
 // UNAUTHENTICATED.
 func (s *Service) ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error) {
-	v, err := viewer(ctx, false)
+	v, err := authz.Require(ctx, authz.Need{})
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func notParty(ids ...pulid.ID) []predicate.AccessRequest {
 // review action. Errors: NOT_FOUND, FORBIDDEN, CONFLICT (not waiting for
 // people).
 func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note, externalID string) (*ent.RequestItem, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,6 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/errcode"
 )
 
 // Jobs enqueues background jobs in the caller's transaction, so that a job
@@ -189,17 +188,4 @@ func (s *Service) lockRequests(ctx context.Context, t *txn, ids ...pulid.ID) err
 		return fmt.Errorf("lock requests: %w", err)
 	}
 	return nil
-}
-
-// viewer returns the authenticated viewer, or UNAUTHENTICATED; writers also
-// need a token that may write.
-func viewer(ctx context.Context, write bool) (*authz.Viewer, error) {
-	v := authz.FromContext(ctx)
-	if v == nil {
-		return nil, errcode.New(errcode.Unauthenticated, "authentication required")
-	}
-	if write && v.ReadOnly {
-		return nil, errcode.New(errcode.Forbidden, "a READ token cannot change anything")
-	}
-	return v, nil
 }

@@ -109,7 +109,7 @@ const idempotencyWindow = 24 * time.Hour
 // read; other callers' requests are accepted and fulfilment, which is
 // idempotent, settles them (DESIGN §4.1).
 func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *string) (*ent.AccessRequest, error) {
-	v, err := viewer(ctx, true)
+	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 // or the error submission would give. Any authenticated viewer may call it;
 // it reveals no more than Submit (see Plan).
 func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
-	v, err := viewer(ctx, false)
+	v, err := authz.Require(ctx, authz.Need{})
 	if err != nil {
 		return nil, err
 	}
