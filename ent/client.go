@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"reflect"
+	"time"
 
 	"gatehouse/ent/migrate"
 	"gatehouse/ent/schema/pulid"
@@ -112,6 +113,9 @@ type (
 		hooks *hooks
 		// interceptors to execute on queries.
 		inters *inters
+
+		// clock tells the time of what the schema hooks record; nil is time.Now.
+		clock func() time.Time
 	}
 	// Option function to configure the client.
 	Option func(*config)
@@ -3356,6 +3360,27 @@ type (
 		ReviewTask, Role, User []ent.Interceptor
 	}
 )
+
+// Clock sets the clock by which the schema hooks time what they record (the
+// audit events of catalog changes); without it they use time.Now.
+func Clock(now func() time.Time) Option {
+	return func(c *config) {
+		c.clock = now
+	}
+}
+
+// Now returns the time by the client's clock (see Clock).
+func (c config) Now() time.Time {
+	if c.clock != nil {
+		return c.clock()
+	}
+	return time.Now()
+}
+
+// Dialect returns the SQL dialect of the client's driver.
+func (c config) Dialect() string {
+	return c.driver.Dialect()
+}
 
 // ExecContext allows calling the underlying ExecContext method of the driver if it is supported by it.
 // See, database/sql#DB.ExecContext for more information.

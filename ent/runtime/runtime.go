@@ -91,6 +91,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	apitokenHooks := schema.ApiToken{}.Hooks()
+
+	apitoken.Hooks[1] = apitokenHooks[0]
 	apitokenMixinFields0 := apitokenMixin[0].Fields()
 	_ = apitokenMixinFields0
 	apitokenMixinFields1 := apitokenMixin[1].Fields()
@@ -141,6 +144,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	applicationHooks := schema.Application{}.Hooks()
+
+	application.Hooks[1] = applicationHooks[0]
 	applicationMixinFields0 := applicationMixin[0].Fields()
 	_ = applicationMixinFields0
 	applicationMixinFields1 := applicationMixin[1].Fields()
@@ -275,6 +281,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	entitlementHooks := schema.Entitlement{}.Hooks()
+
+	entitlement.Hooks[1] = entitlementHooks[0]
 	entitlementMixinFields0 := entitlementMixin[0].Fields()
 	_ = entitlementMixinFields0
 	entitlementMixinFields1 := entitlementMixin[1].Fields()
@@ -443,6 +452,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	jobtitleHooks := schema.JobTitle{}.Hooks()
+
+	jobtitle.Hooks[1] = jobtitleHooks[0]
 	jobtitleMixinFields0 := jobtitleMixin[0].Fields()
 	_ = jobtitleMixinFields0
 	jobtitleMixinFields1 := jobtitleMixin[1].Fields()
@@ -577,6 +589,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	reviewstagetemplateHooks := schema.ReviewStageTemplate{}.Hooks()
+
+	reviewstagetemplate.Hooks[1] = reviewstagetemplateHooks[0]
 	reviewstagetemplateMixinFields0 := reviewstagetemplateMixin[0].Fields()
 	_ = reviewstagetemplateMixinFields0
 	reviewstagetemplateMixinFields1 := reviewstagetemplateMixin[1].Fields()
@@ -671,6 +686,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	roleHooks := schema.Role{}.Hooks()
+
+	role.Hooks[1] = roleHooks[0]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
 	roleMixinFields1 := roleMixin[1].Fields()
@@ -727,6 +745,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	userHooks := schema.User{}.Hooks()
+
+	user.Hooks[1] = userHooks[0]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userMixinFields1 := userMixin[1].Fields()

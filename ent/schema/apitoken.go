@@ -9,6 +9,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -60,4 +61,10 @@ func (ApiToken) Annotations() []schema.Annotation {
 // Policy of ApiToken.
 func (ApiToken) Policy() ent.Policy {
 	return authz.ApiTokenPolicy()
+}
+
+// Hooks of ApiToken: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (ApiToken) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

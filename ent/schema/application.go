@@ -12,6 +12,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -86,4 +87,10 @@ func (Application) Annotations() []schema.Annotation {
 // Policy of Application.
 func (Application) Policy() ent.Policy {
 	return authz.CatalogPolicy()
+}
+
+// Hooks of Application: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (Application) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

@@ -10,6 +10,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -79,4 +80,10 @@ func (Entitlement) Annotations() []schema.Annotation {
 // Policy of Entitlement.
 func (Entitlement) Policy() ent.Policy {
 	return authz.CatalogPolicy()
+}
+
+// Hooks of Entitlement: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (Entitlement) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

@@ -10,6 +10,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -70,4 +71,10 @@ func (ReviewStageTemplate) Annotations() []schema.Annotation {
 // Policy of ReviewStageTemplate.
 func (ReviewStageTemplate) Policy() ent.Policy {
 	return authz.CatalogPolicy()
+}
+
+// Hooks of ReviewStageTemplate: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (ReviewStageTemplate) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -50,4 +51,10 @@ func (Role) Annotations() []schema.Annotation {
 // Policy of Role.
 func (Role) Policy() ent.Policy {
 	return authz.CatalogPolicy()
+}
+
+// Hooks of Role: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (Role) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

@@ -12,6 +12,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 )
 
@@ -114,4 +115,10 @@ func (User) Annotations() []schema.Annotation {
 // Policy of User.
 func (User) Policy() ent.Policy {
 	return authz.CatalogPolicy()
+}
+
+// Hooks of User: every change is audited on the system chain
+// (audit.SystemChanges), whichever client makes it.
+func (User) Hooks() []ent.Hook {
+	return []ent.Hook{audit.SystemChanges}
 }

@@ -1,6 +1,7 @@
 // Package database opens Gatehouse's database — PostgreSQL through lib/pq
 // when a postgres:// URL is given, else the embedded SQLite file — and
-// migrates it: the ent schema, then River's job tables.
+// migrates it: the ent schema, then River's job tables; TxClient is the ent
+// client of a state change's transaction.
 package database
 
 import (

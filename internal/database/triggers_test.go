@@ -83,7 +83,7 @@ func TestAuditTablesAreAppendOnly(t *testing.T) {
 			require.Error(t, err, q)
 			require.Contains(t, err.Error(), "append-only", q)
 		}
-		require.Equal(t, 2, count(t, db, "audit_events"))
+		require.Equal(t, 3, count(t, db, "audit_events"), "the request's two events and the user's creation (system chain)")
 		require.Equal(t, 1, count(t, db, "audit_checkpoints"))
 		require.Equal(t, 1, count(t, db, "access_requests"))
 		var action string
@@ -94,6 +94,6 @@ func TestAuditTablesAreAppendOnly(t *testing.T) {
 		require.NoError(t, database.Migrate(ctx, db.SQL, db.Dialect))
 		err = exec(db, `DELETE FROM audit_events`)
 		require.ErrorContains(t, err, "append-only")
-		require.Equal(t, 2, count(t, db, "audit_events"))
+		require.Equal(t, 3, count(t, db, "audit_events"), "the request's two events and the user's creation (system chain)")
 	})
 }

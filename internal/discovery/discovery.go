@@ -22,7 +22,6 @@ import (
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 
 	"gatehouse/connectors"
 	"gatehouse/ent"
@@ -30,6 +29,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 )
 
 // Discoverer is what a sync needs of a connector beyond connectors.Connector:
@@ -185,7 +185,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql
 	if err != nil {
 		return fmt.Errorf("discovery: begin: %w", err)
 	}
-	client := ent.NewClient(ent.Driver(txDriver{entsql.NewDriver(s.dialect, entsql.Conn{ExecQuerier: tx})}))
+	client := database.TxClient(tx, s.dialect, s.now)
 	if err := fn(authz.SystemContext(ctx), tx, client); err != nil {
 		if rerr := tx.Rollback(); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rerr))
@@ -197,12 +197,6 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql
 	}
 	return nil
 }
-
-// txDriver is an ent driver over an open *sql.Tx.
-type txDriver struct{ *entsql.Driver }
-
-// Tx implements dialect.Driver: ent's own transactions join the outer one.
-func (d txDriver) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(d), nil }
 
 // lockApplication serialises syncs of one application until tx ends (on
 // SQLite the IMMEDIATE write transaction already does).

@@ -238,7 +238,8 @@ func (s *Service) apply(ctx context.Context, client *ent.Client, app *ent.Applic
 				SetApplicationID(app.ID).SetExternalID(ne.ExternalID).SetName(ne.Name).
 				SetKind(kind).SetRequestable(true)
 		}
-		created, err := client.Entitlement.CreateBulk(builders...).Save(ctx)
+		// Recorded below as DISCOVERY_IMPORTED, with what was imported.
+		created, err := client.Entitlement.CreateBulk(builders...).Save(audit.RecordedByCaller(ctx))
 		if err != nil {
 			return nil, 0, fmt.Errorf("import entitlements: %w", err)
 		}

@@ -124,13 +124,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WrapDriver != nil {
 		drv = cfg.WrapDriver(drv)
 	}
-	client := ent.NewClient(ent.Driver(drv))
+	// The clients time the audit events of catalog changes by now (the
+	// schemas' hooks record them, whichever client writes).
+	client := ent.NewClient(ent.Driver(drv), ent.Clock(now))
 	// Background readers and the checkpointer have a client of their own:
 	// their statements are not the server's.
-	background := ent.NewClient(ent.Driver(entsql.OpenDB(cfg.Dialect, cfg.DB)))
-
-	// Catalog changes are audited.
-	catalog.RecordChanges(client, audit.NewRecorder(cfg.Dialect), now)
+	background := ent.NewClient(ent.Driver(entsql.OpenDB(cfg.Dialect, cfg.DB)), ent.Clock(now))
 
 	// Every write that revokes credentials tells the running replicas, over
 	// the feed's LISTEN connection on PostgreSQL, in process on SQLite.

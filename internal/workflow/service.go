@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -26,6 +25,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 )
 
 // Jobs enqueues background jobs in the caller's transaction, so that a job
@@ -129,7 +129,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	}
 	t := &txn{
 		sql:     sqlTx,
-		client:  ent.NewClient(ent.Driver(txDriver{entsql.NewDriver(s.dialect, entsql.Conn{ExecQuerier: sqlTx})})),
+		client:  database.TxClient(sqlTx, s.dialect, s.now),
 		actor:   systemActor,
 		changed: newChanges(),
 	}
@@ -164,13 +164,6 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	}
 	return nil
 }
-
-// txDriver is an ent driver over an open *sql.Tx. The transactions ent opens
-// itself for multi-statement writes join the outer one.
-type txDriver struct{ *entsql.Driver }
-
-// Tx implements dialect.Driver.
-func (d txDriver) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(d), nil }
 
 // lockRequests locks the request rows in ID order, so that concurrent
 // decisions on one request serialise and bulk decisions cannot deadlock. On
