@@ -61,6 +61,23 @@ func TestAuditSetDelegate(t *testing.T) {
 	})
 }
 
+// TestAuditNamesDeletedRow: deleting a stage template records which one.
+func TestAuditNamesDeletedRow(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+		st, err := env.Client.ReviewStageTemplate.Create().SetLevel(1).SetReviewerKind(enum.ReviewerKindRiskManager).Save(apitest.Sys())
+		require.NoError(t, err)
+
+		env.MustDo(t, env.Token(t, admin), catalogDeleteStage, map[string]any{"id": st.ID}, nil)
+		evs := systemEvents(t, env)
+		ev := evs[len(evs)-1]
+		require.Equal(t, string(admin.ID), ev.Actor)
+		require.Equal(t, map[string]any{"entity": "ReviewStageTemplate", "op": "OpDeleteOne", "fields": []any{}, "id": string(st.ID)}, ev.Data)
+	})
+}
+
 // auditCall is one successful call of a mutation, prepared by its case:
 // the operation, who makes it, and the chain that must record it (the
 // system chain, or "" for the trail of the request it acts on).

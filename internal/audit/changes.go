@@ -21,6 +21,8 @@ type changed interface {
 	entgo.Mutation
 	Client() *ent.Client
 	Tx() (*ent.Tx, error)
+	ID() (pulid.ID, bool)
+	IDs(ctx context.Context) ([]pulid.ID, error)
 	Now() time.Time
 	Dialect() string
 }
@@ -45,7 +47,8 @@ var (
 // application's connector kind or configuration also records
 // data.connector (see connectorData) — the kind, the configuration as
 // connectors.AuditView shows it and the secret references it makes, never
-// a secret value. An API token's creation and revocation are
+// a secret value. data.id names the row when one row is created, updated or
+// deleted. An API token's creation and revocation are
 // API_TOKEN_CREATED and API_TOKEN_REVOKED, its other changes (last use) are
 // not recorded; a user's termination is USER_TERMINATED; anything else is
 // CATALOG_CHANGED. Writes made with a context from RecordedByCaller are
@@ -56,21 +59,35 @@ func SystemChanges(next entgo.Mutator) entgo.Mutator {
 		if !ok {
 			return nil, fmt.Errorf("audit: unexpected mutation type %T", mutation)
 		}
+		if recordedByCaller(ctx) {
+			return next.Mutate(ctx, m)
+		}
+		var deleted pulid.ID
+		if m.Op().Is(entgo.OpDeleteOne) {
+			// The row is gone afterwards: name it now.
+			ids, err := m.IDs(authz.SystemContext(ctx))
+			if err != nil {
+				return nil, fmt.Errorf("audit %s: read the row to delete: %w", m.Type(), err)
+			}
+			if len(ids) == 1 {
+				deleted = ids[0]
+			}
+		}
 		v, err := next.Mutate(ctx, m)
-		if err != nil || recordedByCaller(ctx) {
+		if err != nil {
 			return v, err
 		}
-		fields := slices.Concat(m.Fields(), m.ClearedFields(), m.AddedEdges(), m.RemovedEdges(), m.ClearedEdges())
+		fields := append(m.Fields(), slices.Concat(m.ClearedFields(), m.AddedEdges(), m.RemovedEdges(), m.ClearedEdges())...)
 		slices.Sort(fields)
-		fields = slices.Compact(fields)
+		fields = slices.Compact(fields) // [] when none, never null
 		data := map[string]any{"entity": m.Type(), "op": m.Op().String(), "fields": fields}
 		if c := connectorData(m); c != nil {
 			data["connector"] = c
 		}
-		if idm, ok := m.(interface{ ID() (pulid.ID, bool) }); ok {
-			if id, ok := idm.ID(); ok {
-				data["id"] = string(id)
-			}
+		if id, ok := m.ID(); ok {
+			data["id"] = string(id)
+		} else if deleted != "" {
+			data["id"] = string(deleted)
 		}
 		action := CatalogChanged
 		switch {
