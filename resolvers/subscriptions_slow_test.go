@@ -25,13 +25,15 @@ import (
 // reading. Requests and a decision go on at full speed: the events fill the
 // socket's buffers, then the subscription's buffer of two, and the feed drops
 // the client instead of waiting. A reviewer who reads receives every event
-// meanwhile. The write timeout is out of the way (an hour), so that the drop
-// is the only way the slow client can leave, however slow the machine: the
-// rounds needed are bounded by what the kernel buffers for one socket.
+// meanwhile. The write timeout and the keepalive are out of the way (an
+// hour), so that the drop is the only way the slow client can leave, however
+// slow the machine: the rounds needed are bounded by what the kernel buffers
+// for one socket.
 func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	t.Parallel()
 	limits := resolvers.DefaultLimits
 	limits.WebsocketWrite = time.Hour
+	limits.WebsocketKeepAlive = time.Hour // a client that reads nothing answers no ping either
 	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{FeedBuffer: 2, Limits: &limits})
 	admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
 	m := env.User(t, "m@example.com", enum.PlatformRoleUser)

@@ -173,8 +173,8 @@ func TestWebsocketKeepAlive(t *testing.T) {
 	require.NoError(t, c.WriteJSON(initMessage(token)))
 	require.Equal(t, websocket.CloseGoingAway, closeCode(t, c))
 
-	// A client that answers stays connected: a third ping comes more than
-	// two intervals after its last message of its own.
+	// A client that answers stays connected: without its pongs its deadline
+	// would pass before the third ping.
 	live := connectWS(t, env.WebsocketURL(), token) // its reader answers pings
 	s := live.subscribe(subMyTaskProgress, nil)
 	waitSubscribers(t, env, 1)
