@@ -292,3 +292,25 @@ func TestFulfilStuckItemRecovery(t *testing.T) {
 		require.Equal(t, "APPROVED", o.fulItem(t, c.tokB, itemID).Status)
 	})
 }
+
+// TestFulfilRetryReadsJobsInItsTransaction: a retry looks for the item's
+// live job through its own write transaction. On SQLite the job runner has a
+// connection of its own; a read on it while the transaction holds the write
+// lock would wait for that lock whenever the runner is beginning a
+// transaction, until both fail with "database is locked". Here the runner's
+// connection is closed, so such a read fails at once: the retry must still
+// find the job to run and answer CONFLICT.
+func TestFulfilRetryReadsJobsInItsTransaction(t *testing.T) {
+	t.Parallel()
+	o := fulOrg(t, dbtest.NewSQLite(t), apitest.Options{NoJobs: true})
+	c := o.fulCast(t)
+	_, e := o.app(t, "Wiki", enum.FulfillmentDirectAutoApproved, nil)
+	req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}})
+	itemID := req.Items[0].ID
+	require.Equal(t, "APPROVED", o.fulItem(t, c.tokB, itemID).Status)
+
+	require.NoError(t, o.env.RiverDB.Close())
+	res := o.env.Do(t, c.tokAdmin, `mutation($id: ID!) { retryFulfillment(itemId: $id) { id } }`, map[string]any{"id": itemID})
+	require.Equal(t, "CONFLICT", res.Code(), "the job still to run is found in the transaction: %v", res.Errors)
+	require.Contains(t, res.Errors[0].Message, "runs again at")
+}

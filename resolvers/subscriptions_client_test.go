@@ -30,6 +30,8 @@ type wsClient struct {
 	ops    map[string]chan wsMessage
 	next   int
 	closed chan struct{}
+	// pings has a value for each server ping answered (up to its buffer).
+	pings chan struct{}
 	// closeErr is how the server closed the socket, once closed.
 	closeErr error
 }
@@ -71,7 +73,7 @@ func connectWS(t testing.TB, url, token string) *wsClient {
 	conn, _, err := dialWS(t, url, nil, "graphql-transport-ws")
 	require.NoError(t, err)
 	initWS(t, conn, token)
-	c := &wsClient{t: t, conn: conn, ops: map[string]chan wsMessage{}, closed: make(chan struct{})}
+	c := &wsClient{t: t, conn: conn, ops: map[string]chan wsMessage{}, closed: make(chan struct{}), pings: make(chan struct{}, 16)}
 	go c.read()
 	t.Cleanup(func() { _ = conn.Close(); <-c.closed })
 	return c
@@ -96,6 +98,10 @@ func (c *wsClient) read() {
 			c.mu.Lock()
 			_ = c.conn.WriteJSON(wsMessage{Type: "pong"})
 			c.mu.Unlock()
+			select {
+			case c.pings <- struct{}{}:
+			default:
+			}
 			continue
 		case "pong":
 			continue

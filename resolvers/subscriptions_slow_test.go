@@ -17,17 +17,24 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/resolvers"
 )
 
 // TestSlowConsumerDroppedWithoutBlockingDecisions: an IT admin's client
 // subscribes to every request change with a large selection and stops
-// reading. Requests and a decision go on at full speed: the events pile up
-// for the client until its subscription's buffer is full, and the feed drops
-// it instead of waiting. A reviewer who reads receives every event
-// meanwhile.
+// reading. Requests and a decision go on at full speed: the events fill the
+// socket's buffers, then the subscription's buffer of two, and the feed drops
+// the client instead of waiting. A reviewer who reads receives every event
+// meanwhile. The write timeout and the keepalive are out of the way (an
+// hour), so that the drop is the only way the slow client can leave, however
+// slow the machine: the rounds needed are bounded by what the kernel buffers
+// for one socket.
 func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	t.Parallel()
-	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{FeedBuffer: 2})
+	limits := resolvers.DefaultLimits
+	limits.WebsocketWrite = time.Hour
+	limits.WebsocketKeepAlive = time.Hour // a client that reads nothing answers no ping either
+	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{FeedBuffer: 2, Limits: &limits})
 	admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
 	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
 	r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
@@ -61,12 +68,41 @@ func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	tasks := fast.subscribe(subMyTaskProgress, nil)
 	waitSubscribers(t, env, 2)
 
+	// Once the drop is counted the slow client reads again, at once, for
+	// its close frame: the server waits a second for it to make room.
+	closed, done := make(chan error, 1), make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		tick := time.NewTicker(time.Millisecond) // the feed counts drops; it tells no one
+		defer tick.Stop()
+		for env.Feed.Dropped() == 0 {
+			select {
+			case <-tick.C:
+			case <-done:
+				return
+			}
+		}
+		_ = slow.SetReadDeadline(time.Now().Add(30 * time.Second)) // a failsafe: the close comes within a second
+		for {
+			if _, _, err := slow.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+
 	rToken, mToken := env.Token(t, r), env.Token(t, m)
 	justification := strings.Repeat("j", 4000)
-	// The slow client reads nothing until the end: a mutation that waited
-	// for it would never return.
+	// Until the drop the slow client reads nothing: a mutation that waited
+	// for it would never return. 200 events of 40 kB are more than the
+	// kernel buffers for a socket (4 MB here).
 	var last string
-	for i := 0; env.Feed.Dropped() == 0; i++ {
+	for i := 0; ; i++ {
+		n := env.Feed.Subscribers() // before Dropped: the feed counts a drop, then removes
+		if env.Feed.Dropped() > 0 {
+			break
+		}
+		require.Equal(t, 2, n, "round %d: the slow subscriber left without being dropped", i)
 		require.Less(t, i, 200, "the slow subscriber was never dropped")
 		e, err := env.Client.Entitlement.Create().SetApplicationID(x.ApplicationID).
 			SetExternalID(fmt.Sprint(i)).SetName(fmt.Sprint("X ", i)).Save(apitest.Sys())
@@ -91,18 +127,12 @@ func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	require.Equal(t, last, ev.MyTaskProgress.Request.ID)
 	require.Equal(t, completion{1, 1, 100}, ev.MyTaskProgress.Mine)
 
-	// The slow client, once it reads again, finds its connection closed
-	// with 1013 (try again later), so it reconnects rather than show stale
-	// numbers; the reader stays.
-	require.NoError(t, slow.SetReadDeadline(time.Now().Add(10*time.Second)))
-	for {
-		_, _, err := slow.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			require.ErrorAs(t, err, &ce)
-			require.Equal(t, websocket.CloseTryAgainLater, ce.Code)
-			break
-		}
-	}
-	require.Equal(t, 1, env.Feed.Subscribers())
+	// The slow client finds its connection closed with 1013 (try again
+	// later), so it reconnects rather than show stale numbers; the reader
+	// stays.
+	err = <-closed
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, websocket.CloseTryAgainLater, ce.Code)
+	waitSubscribers(t, env, 1)
 }

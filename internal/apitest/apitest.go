@@ -50,6 +50,9 @@ type Env struct {
 	// Statements counts the SQL statements the server's ent client sends
 	// for the operations served at URL.
 	Statements *dbtest.Counter
+	// RiverDB is the job runner's own one-connection pool on SQLite (nil
+	// on PostgreSQL, where River shares DB).
+	RiverDB *sql.DB
 	// Feed computes and fans out the subscription events.
 	Feed *progress.Feed
 	// AuditLog checkpoints and verifies the whole audit log (the River
@@ -169,7 +172,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	t.Cleanup(hs.Close)
 	return &Env{
 		DB: db, Server: srv, Clock: clock, Client: srv.Client, Auth: srv.Auth, Workflow: srv.Workflow,
-		Statements: counter, Feed: srv.Feed, AuditLog: srv.AuditLog,
+		Statements: counter, RiverDB: riverDB, Feed: srv.Feed, AuditLog: srv.AuditLog,
 		Base: hs.URL, URL: hs.URL + "/query", Handler: srv.Handler,
 	}
 }

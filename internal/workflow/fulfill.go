@@ -515,7 +515,7 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 		manual := app.Fulfillment == enum.FulfillmentManual
 		var job *rivertype.JobRow
 		if fresh.Status != enum.ItemStatusFailed && !manual {
-			if job, err = s.liveJob(ctx, itemID); err != nil {
+			if job, err = s.liveJob(ctx, t.sql, itemID); err != nil {
 				return fmt.Errorf("retry %s: %w", itemID, err)
 			}
 		}

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -25,14 +26,23 @@ var liveJobStates = []rivertype.JobState{
 }
 
 // liveJob returns the newest fulfilment job of the item that may still run,
-// or nil when none may.
-func (s *Service) liveJob(ctx context.Context, itemID pulid.ID) (*rivertype.JobRow, error) {
-	res, err := s.jobs.JobList(ctx, river.NewJobListParams().
+// or nil when none may. Inside a transaction pass it as tx: the job table is
+// then read through it, never on another connection, which on SQLite waits
+// for the write lock this transaction holds (until "database is locked").
+func (s *Service) liveJob(ctx context.Context, tx *sql.Tx, itemID pulid.ID) (*rivertype.JobRow, error) {
+	params := river.NewJobListParams().
 		Kinds(FulfillArgs{}.Kind()).
 		States(liveJobStates...).
 		Where("args ->> 'item_id' = @item_id", river.NamedArgs{"item_id": string(itemID)}).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).
-		First(1))
+		First(1)
+	var res *river.JobListResult
+	var err error
+	if tx != nil {
+		res, err = s.jobs.JobListTx(ctx, tx, params)
+	} else {
+		res, err = s.jobs.JobList(ctx, params)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find fulfilment job: %w", err)
 	}
@@ -93,7 +103,7 @@ func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, a
 		}
 		if unlessLive {
 			// A retry may have enqueued a job since the caller looked.
-			if job, err := s.liveJob(ctx, itemID); err != nil || job != nil {
+			if job, err := s.liveJob(ctx, t.sql, itemID); err != nil || job != nil {
 				return err
 			}
 		}
@@ -137,7 +147,7 @@ func (s *Service) SweepFulfillments(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, item := range items {
-		job, err := s.liveJob(ctx, item.ID)
+		job, err := s.liveJob(ctx, nil, item.ID)
 		if err != nil {
 			return n, fmt.Errorf("sweep fulfilments: %w", err)
 		}
