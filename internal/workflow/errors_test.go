@@ -53,13 +53,8 @@ func TestInternalFailureNamesStep(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
 		sys := apitest.Sys()
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		r := env.User(t, "r@example.com", enum.PlatformRoleUser)
-		require.NoError(t, r.Update().SetManagerID(m.ID).Exec(sys))
+		m, r, app := underReview(t, env)
 		mTok, rTok := env.Token(t, m), env.Token(t, r)
-		app, err := env.Client.Application.Create().SetName("App").
-			SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
-		require.NoError(t, err)
 		e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
 		require.NoError(t, err)
 		as := func(tok string) context.Context {
