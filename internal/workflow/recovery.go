@@ -124,10 +124,7 @@ func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, a
 		failed = true
 		return nil
 	})
-	if err != nil {
-		return false, fmt.Errorf("fail %s: %w", itemID, err)
-	}
-	return failed, nil
+	return failed && err == nil, err
 }
 
 // SweepFulfillments fails the items whose fulfilment job ended without
@@ -160,7 +157,7 @@ func (s *Service) SweepFulfillments(ctx context.Context) (int, error) {
 		}
 		failed, err := s.markFailed(ctx, item.ID, msg, 0, true)
 		if err != nil {
-			return n, fmt.Errorf("sweep fulfilments: %w", err)
+			return n, fmt.Errorf("sweep fulfilments: fail %s: %w", item.ID, err)
 		}
 		if failed {
 			n++
