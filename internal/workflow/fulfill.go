@@ -96,8 +96,11 @@ const DefaultFulfillmentTimeout = time.Minute
 // fulfill is one attempt of Fulfill.
 func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
 	f, err := s.startFulfillment(ctx, itemID)
-	if err != nil || f == nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("fulfil %s: start: %w", itemID, err)
+	}
+	if f == nil {
+		return nil
 	}
 	conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
 	if err != nil {
@@ -110,20 +113,30 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		}
 		return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
 	}
-	return s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, f.item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		item, err := t.client.RequestItem.Get(ctx, itemID)
-		if err != nil || item.Status != enum.ItemStatusFulfilling {
-			return err
+		if err != nil {
+			return fmt.Errorf("read item: %w", err)
+		}
+		if item.Status != enum.ItemStatusFulfilling {
+			return nil
 		}
 		events, err := s.recordAccess(ctx, t, item, f.app, acct, created)
 		if err != nil {
-			return err
+			return fmt.Errorf("record access: %w", err)
 		}
-		return s.record(ctx, t, item.RequestID, systemActor, events...)
+		if err := s.record(ctx, t, item.RequestID, systemActor, events...); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("fulfil %s: %w", itemID, err)
+	}
+	return nil
 }
 
 // deliver makes the connector calls of a fulfilment under a deadline
@@ -170,26 +183,26 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("read item: %w", err)
 		}
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		if item, err = t.client.RequestItem.Query().Where(requestitem.ID(itemID)).
 			WithRequest(func(q *ent.AccessRequestQuery) { q.WithBeneficiary() }).
 			WithEntitlement().WithApplication().WithIdentity().
 			Only(ctx); err != nil {
-			return err
+			return fmt.Errorf("read locked item: %w", err)
 		}
 		switch item.Status {
 		case enum.ItemStatusApproved:
 			if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusFulfilling).Exec(ctx); err != nil {
-				return err
+				return fmt.Errorf("mark item FULFILLING: %w", err)
 			}
 			item.Status = enum.ItemStatusFulfilling
 			ev := audit.Event{Action: audit.FulfillmentStarted, RequestID: &item.RequestID, ItemID: &item.ID}
 			if err := s.record(ctx, t, item.RequestID, systemActor, ev); err != nil {
-				return err
+				return fmt.Errorf("record events: %w", err)
 			}
 		case enum.ItemStatusFulfilling:
 		default:
@@ -201,7 +214,7 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 				Where(identity.UserID(item.Edges.Request.BeneficiaryID), identity.ApplicationID(item.ApplicationID)).
 				Only(ctx)
 			if err != nil && !ent.IsNotFound(err) {
-				return err
+				return fmt.Errorf("find account: %w", err)
 			}
 			if idn != nil {
 				item.Edges.Identity, item.IdentityID = idn, &idn.ID
@@ -235,30 +248,32 @@ func operation(item *ent.RequestItem) connectors.Operation {
 func (s *Service) failFulfillment(ctx context.Context, f *fulfillment, cause error, attempt, maxAttempts int) error {
 	msg := lastError(cause)
 	if !connectors.IsTransient(cause) || attempt >= maxAttempts {
-		_, err := s.markFailed(ctx, f.item.ID, msg, attempt, false)
-		return err
+		if _, err := s.markFailed(ctx, f.item.ID, msg, attempt, false); err != nil {
+			return fmt.Errorf("fulfil %s: record failure: %w", f.item.ID, err)
+		}
+		return nil
 	}
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, f.item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		err := t.client.RequestItem.UpdateOneID(f.item.ID).
 			Where(requestitem.StatusEQ(enum.ItemStatusFulfilling)).
 			SetFulfillmentAttempts(attempt).SetLastError(msg).
 			Exec(ctx)
-		if ent.IsNotFound(err) {
-			return nil
+		if err != nil && !ent.IsNotFound(err) {
+			return fmt.Errorf("update item: %w", err)
 		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("fulfil %s: record attempt %d: %w", f.item.ID, attempt, err)
 	}
 	var te *connectors.TransientError
 	if errors.As(cause, &te) && te.RetryAfter > 0 {
 		return river.JobSnooze(te.RetryAfter)
 	}
-	return cause
+	return fmt.Errorf("fulfil %s: %w", f.item.ID, cause)
 }
 
 // lastError is an error as an item's last error.
@@ -278,12 +293,12 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	now := s.now()
 	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load request: %w", err)
 	}
 	var events []audit.Event
 	// Items of several requests may record the same account at once.
 	if err := s.lockKey(ctx, t, "identity/"+string(req.BeneficiaryID)+"/"+string(app.ID)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock account: %w", err)
 	}
 	idn, err := t.client.Identity.Query().
 		Where(identity.UserID(req.BeneficiaryID), identity.ApplicationID(app.ID)).
@@ -302,7 +317,7 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 			return nil, fmt.Errorf("record identity: %w", err)
 		}
 	case err != nil:
-		return nil, err
+		return nil, fmt.Errorf("find account: %w", err)
 	case created && idn.CreatedByRequestID == nil:
 		// Another item recorded the account first, but the connector made it
 		// for this one: this request created it.
@@ -321,7 +336,7 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		upd.SetIdentityID(idn.ID)
 	}
 	if err := upd.Exec(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mark item FULFILLED: %w", err)
 	}
 	if item.Action == enum.RequestActionRevoke {
 		if idn != nil {
@@ -330,7 +345,7 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 				SetRevokedAt(now).SetRevokeReason("revoked by request " + string(req.ID)).
 				Save(ctx)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("end grants: %w", err)
 			}
 			events = append(events, audit.Event{Action: audit.AccessRevoked, RequestID: &req.ID, ItemID: &item.ID,
 				Data: map[string]any{"entitlement": string(item.EntitlementID), "grantsEnded": n}})
@@ -339,11 +354,11 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	}
 	endsAt, err := rules.AccessEnd(item.EndsAt, item.Duration, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("end of access: %w", err)
 	}
 	g, ended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("record grant: %w", err)
 	}
 	// The trail records the grant's end as it now is: a permanent holding
 	// stays permanent and a later end stays later (a request may ask for
@@ -375,9 +390,12 @@ func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, 
 			SetIdentityID(identityID).SetEntitlementID(item.EntitlementID).
 			SetGrantedAt(now).SetNillableEndsAt(endsAt).SetSourceItemID(item.ID).
 			Save(ctx)
-		return g, endsAt != nil, err
+		if err != nil {
+			return nil, false, fmt.Errorf("create: %w", err)
+		}
+		return g, endsAt != nil, nil
 	case err != nil:
-		return nil, false, err
+		return nil, false, fmt.Errorf("find held grant: %w", err)
 	}
 	upd := held.Update().SetSourceItemID(item.ID)
 	if endsAt == nil {
@@ -386,8 +404,10 @@ func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, 
 		upd.SetEndsAt(*endsAt)
 		ended = true
 	}
-	g, err = upd.Save(ctx)
-	return g, ended, err
+	if g, err = upd.Save(ctx); err != nil {
+		return nil, false, fmt.Errorf("extend: %w", err)
+	}
+	return g, ended, nil
 }
 
 // Expire ends a temporary grant when it is due, for the job worker. It
@@ -405,7 +425,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("expire %s: load grant: %w", grantID, err)
 	}
 	now := s.now()
 	if !rules.GrantDue(g.EndsAt, g.RevokedAt, now) {
@@ -415,7 +435,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 	if app.Fulfillment != enum.FulfillmentManual {
 		conn, err := s.connectors.Open(string(app.ConnectorKind), app.ConnectorConfig)
 		if err != nil {
-			return err
+			return fmt.Errorf("expire %s: open connector: %w", grantID, err)
 		}
 		op := connectors.Operation{
 			IdempotencyKey: "expire-" + string(g.ID),
@@ -432,34 +452,37 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			if errors.As(err, &te) && te.RetryAfter > 0 {
 				return river.JobSnooze(te.RetryAfter)
 			}
-			return err
+			return fmt.Errorf("expire %s: %w", grantID, err)
 		}
 	}
-	return s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var requestID *pulid.ID
 		var item *ent.RequestItem
 		if g.SourceItemID != nil {
 			if item, err = t.client.RequestItem.Get(ctx, *g.SourceItemID); err != nil {
-				return err
+				return fmt.Errorf("load source item: %w", err)
 			}
 			requestID = &item.RequestID
 			if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-				return err
+				return fmt.Errorf("lock request: %w", err)
 			}
 		}
 		fresh, err := t.client.Grant.Get(ctx, grantID)
-		if err != nil || !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
-			return err
+		if err != nil {
+			return fmt.Errorf("read grant: %w", err)
+		}
+		if !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
+			return nil
 		}
 		if err := fresh.Update().SetRevokedAt(now).SetRevokeReason("expired").Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("end grant: %w", err)
 		}
 		if item == nil {
 			return nil
 		}
 		if item.Status == enum.ItemStatusFulfilled {
 			if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusExpired).Exec(ctx); err != nil {
-				return err
+				return fmt.Errorf("mark item EXPIRED: %w", err)
 			}
 		}
 		events := []audit.Event{{Action: audit.AccessExpired, RequestID: requestID, ItemID: &item.ID,
@@ -473,13 +496,20 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 				SetDecidedAt(now).
 				Save(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("create de-provisioning item: %w", err)
 			}
 			events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: requestID, ItemID: &deprov.ID,
 				Data: map[string]any{"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "reason": "expiry on a MANUAL application"}})
 		}
-		return s.record(ctx, t, *requestID, systemActor, events...)
+		if err := s.record(ctx, t, *requestID, systemActor, events...); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("expire %s: %w", grantID, err)
+	}
+	return nil
 }
 
 // RetryFulfillment sends an item back to fulfilment: a FAILED item, or one
@@ -495,28 +525,28 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 	}
 	item, err := s.client.RequestItem.Get(ctx, itemID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("retry %s: load item: %w", itemID, err)
 	}
 	if !v.IsAdmin() {
 		return nil, errcode.New(errcode.Forbidden, "only IT admins retry fulfilment")
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		fresh, err := t.client.RequestItem.Get(ctx, itemID)
 		if err != nil {
-			return fmt.Errorf("retry %s: read item: %w", itemID, err)
+			return fmt.Errorf("read item: %w", err)
 		}
 		app, err := t.client.Application.Get(ctx, item.ApplicationID)
 		if err != nil {
-			return err
+			return fmt.Errorf("load application: %w", err)
 		}
 		manual := app.Fulfillment == enum.FulfillmentManual
 		var job *rivertype.JobRow
 		if fresh.Status != enum.ItemStatusFailed && !manual {
 			if job, err = s.liveJob(ctx, t.sql, itemID); err != nil {
-				return fmt.Errorf("retry %s: %w", itemID, err)
+				return fmt.Errorf("find fulfilment job: %w", err)
 			}
 		}
 		if err := retryRule(fresh, manual, job, s.now(), s.fulfillmentTimeout); err != nil {
@@ -524,27 +554,34 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 		}
 		if job != nil {
 			if _, err := s.jobs.JobCancelTx(ctx, t.sql, job.ID); err != nil {
-				return fmt.Errorf("retry %s: cancel job %d: %w", itemID, job.ID, err)
+				return fmt.Errorf("cancel job %d: %w", job.ID, err)
 			}
 		}
 		if err := t.client.RequestItem.UpdateOneID(itemID).
 			SetStatus(enum.ItemStatusApproved).SetFulfillmentAttempts(0).
 			Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("mark item APPROVED: %w", err)
 		}
 		if !manual {
 			if err := s.enqueueFulfillment(ctx, t, itemID); err != nil {
-				return err
+				return fmt.Errorf("enqueue fulfilment: %w", err)
 			}
 		}
 		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"status": string(fresh.Status)}}
-		return s.record(ctx, t, item.RequestID, v.Actor(), ev)
+		if err := s.record(ctx, t, item.RequestID, v.Actor(), ev); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("retry %s: %w", itemID, err)
 	}
-	return s.client.RequestItem.Get(ctx, itemID)
+	fresh, err := s.client.RequestItem.Get(ctx, itemID)
+	if err != nil {
+		return nil, fmt.Errorf("retry %s: reload item: %w", itemID, err)
+	}
+	return fresh, nil
 }
 
 // lockKey serialises work on one key within the transaction (PostgreSQL
@@ -553,8 +590,6 @@ func (s *Service) lockKey(ctx context.Context, t *txn, key string) error {
 	if s.dialect != dialect.Postgres {
 		return nil
 	}
-	if _, err := t.sql.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", key); err != nil {
-		return fmt.Errorf("lock %q: %w", key, err)
-	}
-	return nil
+	_, err := t.sql.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", key)
+	return err
 }

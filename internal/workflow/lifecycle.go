@@ -30,28 +30,34 @@ func (s *Service) Cancel(ctx context.Context, id pulid.ID, reason string) (*ent.
 	}
 	req, err := s.client.AccessRequest.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cancel %s: load request: %w", id, err)
 	}
 	if req.RequesterID != v.UserID {
 		return nil, errcode.New(errcode.Forbidden, "only the requester may cancel a request")
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, id); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		events, err := s.cancelPending(ctx, t, id, reason)
 		if err != nil {
-			return err
+			return fmt.Errorf("cancel pending items: %w", err)
 		}
 		if len(events) == 0 {
 			return errcode.New(errcode.Conflict, "request %s has no item pending review", id)
 		}
-		return s.record(ctx, t, id, v.Actor(), events...)
+		if err := s.record(ctx, t, id, v.Actor(), events...); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cancel %s: %w", id, err)
 	}
-	return s.client.AccessRequest.Get(ctx, id)
+	if req, err = s.client.AccessRequest.Get(ctx, id); err != nil {
+		return nil, fmt.Errorf("cancel %s: reload request: %w", id, err)
+	}
+	return req, nil
 }
 
 // cancelPending cancels the PENDING_REVIEW items of a request and skips
@@ -61,24 +67,27 @@ func (s *Service) cancelPending(ctx context.Context, t *txn, id pulid.ID, reason
 	items, err := t.client.RequestItem.Query().
 		Where(requestitem.RequestID(id), requestitem.StatusEQ(enum.ItemStatusPendingReview)).
 		All(ctx)
-	if err != nil || len(items) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("load pending items: %w", err)
+	}
+	if len(items) == 0 {
+		return nil, nil
 	}
 	events := []audit.Event{{Action: audit.RequestCancelled, RequestID: &id, Data: map[string]any{"reason": reason}}}
 	for _, item := range items {
 		skipped, err := s.skipTasks(ctx, t, item, reviewtask.HasStageWith(reviewstage.ItemID(item.ID)))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("item %s: skip open tasks: %w", item.ID, err)
 		}
 		events = append(events, skipped...)
 		err = t.client.ReviewStage.Update().
 			Where(reviewstage.ItemID(item.ID), reviewstage.StatusIn(enum.StageStatusActive, enum.StageStatusWaiting)).
 			SetStatus(enum.StageStatusSkipped).Exec(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("item %s: skip open stages: %w", item.ID, err)
 		}
 		if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusCancelled).SetDecidedAt(s.now()).Exec(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("item %s: mark CANCELLED: %w", item.ID, err)
 		}
 		events = append(events, audit.Event{Action: audit.ItemCancelled, RequestID: &id, ItemID: &item.ID})
 	}
@@ -105,7 +114,7 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 	}
 	task, err := s.client.ReviewTask.Get(ctx, taskID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reassign %s: load task: %w", taskID, err)
 	}
 	if task.ReviewerID != v.UserID && !v.IsAdmin() {
 		return nil, errcode.New(errcode.Forbidden, "only the assignee or an IT admin may reassign a task")
@@ -113,11 +122,11 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 	var moved *ent.ReviewTask
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, task.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		fresh, err := t.client.ReviewTask.Get(ctx, taskID)
 		if err != nil {
-			return err
+			return fmt.Errorf("read task: %w", err)
 		}
 		if fresh.Status != enum.TaskStatusPending {
 			return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", taskID, fresh.Status)
@@ -130,12 +139,18 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 		for i := range events {
 			events[i].Data = withCredential(v, events[i].Data)
 		}
-		return s.record(ctx, t, task.RequestID, v.Actor(), events...)
+		if err := s.record(ctx, t, task.RequestID, v.Actor(), events...); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reassign %s: %w", taskID, err)
 	}
-	return s.client.ReviewTask.Get(ctx, moved.ID)
+	if moved, err = s.client.ReviewTask.Get(ctx, moved.ID); err != nil {
+		return nil, fmt.Errorf("reassign %s: reload new task: %w", taskID, err)
+	}
+	return moved, nil
 }
 
 // reassign does the work of Reassign inside a transaction; a is who acts
@@ -145,7 +160,7 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 		WithStage(func(q *ent.ReviewStageQuery) { q.WithItem() }).
 		Only(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("load task: %w", err)
 	}
 	if task.Status != enum.TaskStatusPending && task.Status != enum.TaskStatusWaiting {
 		return nil, nil, errcode.New(errcode.Conflict, "review task %s is %s", taskID, task.Status)
@@ -153,31 +168,31 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	item := task.Edges.Stage.Edges.Item
 	assigned, err := s.assignedOn(ctx, t, item.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("assigned reviewers: %w", err)
 	}
 	to, err := t.client.User.Get(ctx, toUserID)
 	if ent.IsNotFound(err) {
 		return nil, nil, &errcode.Error{Code: errcode.NotFound, Field: "toUserId", Message: "toUserId: no such user"}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("load new reviewer: %w", err)
 	}
 	req, err := t.client.AccessRequest.Get(ctx, task.RequestID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("load request: %w", err)
 	}
 	if err := rules.CheckReassignment(a, parties(req), person(to), assigned, comment); err != nil {
 		return nil, nil, err
 	}
 	if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).SetComment(comment).Exec(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("mark task REASSIGNED: %w", err)
 	}
 	moved, err := t.client.ReviewTask.Create().
 		SetStageID(task.StageID).SetRequestID(task.RequestID).SetReviewerID(toUserID).
 		SetStatus(task.Status).
 		Save(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("create new task: %w", err)
 	}
 	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: map[string]any{
 		"task": string(task.ID), "newTask": string(moved.ID), "from": string(task.ReviewerID), "to": string(toUserID), "comment": comment,
@@ -200,7 +215,7 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 			return nil, &errcode.Error{Code: errcode.NotFound, Field: "userId", Message: "userId: no such user"}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("set delegate: load delegate: %w", err)
+			return nil, fmt.Errorf("set delegate: load %s: %w", *userID, err)
 		}
 		if err := rules.CheckDelegate(v.UserID, person(to), from, until); err != nil {
 			return nil, err
@@ -219,12 +234,19 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 				upd.ClearDelegateUntil()
 			}
 		}
-		return upd.Exec(ctx)
+		if err := upd.Exec(ctx); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("set delegate: %w", err)
 	}
-	return s.client.User.Get(ctx, v.UserID)
+	u, err := s.client.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("set delegate: reload user: %w", err)
+	}
+	return u, nil
 }
 
 // Terminate applies a user's termination (DESIGN §4.2): their PENDING and
@@ -232,13 +254,13 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 // the open requests for them as beneficiary are cancelled. The caller has
 // set the user TERMINATED (their tokens already fail) and is an IT admin.
 func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) error {
-	return s.inTx(ctx, func(ctx context.Context, t *txn) error {
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var requests []pulid.ID
 		open, err := t.client.ReviewTask.Query().
 			Where(reviewtask.ReviewerID(userID), reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
 			All(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("load open tasks: %w", err)
 		}
 		for _, task := range open {
 			requests = append(requests, task.RequestID)
@@ -247,43 +269,47 @@ func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) 
 			Where(accessrequest.BeneficiaryID(userID), accessrequest.StatusEQ(enum.RequestStatusPendingReview)).
 			IDs(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("load open requests: %w", err)
 		}
 		requests = distinct(append(requests, mine...))
 		if err := s.lockRequests(ctx, t, requests...); err != nil {
-			return err
+			return fmt.Errorf("lock requests: %w", err)
 		}
 		for _, id := range mine {
 			events, err := s.cancelPending(ctx, t, id, "beneficiary terminated")
 			if err != nil {
-				return err
+				return fmt.Errorf("cancel %s: %w", id, err)
 			}
 			if err := s.record(ctx, t, id, actor, events...); err != nil {
-				return err
+				return fmt.Errorf("cancel %s: record events: %w", id, err)
 			}
 		}
 		for _, task := range open {
 			fresh, err := t.client.ReviewTask.Get(ctx, task.ID)
 			if err != nil {
-				return err
+				return fmt.Errorf("reassign %s: read task: %w", task.ID, err)
 			}
 			if fresh.Status != enum.TaskStatusPending && fresh.Status != enum.TaskStatusWaiting {
 				continue // skipped by a cancellation above
 			}
 			to, err := s.replacementReviewer(ctx, t, fresh)
 			if err != nil {
-				return err
+				return fmt.Errorf("reassign %s: replacement reviewer: %w", task.ID, err)
 			}
 			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{})
 			if err != nil {
-				return err
+				return fmt.Errorf("reassign %s: %w", task.ID, err)
 			}
 			if err := s.record(ctx, t, fresh.RequestID, actor, events...); err != nil {
-				return err
+				return fmt.Errorf("reassign %s: record events: %w", task.ID, err)
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("terminate %s: %w", userID, err)
+	}
+	return nil
 }
 
 // replacementReviewer resolves a new reviewer for a task whose reviewer left:
@@ -294,32 +320,32 @@ func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.Rev
 		WithItem(func(q *ent.RequestItemQuery) { q.WithEntitlement().WithApplication() }).
 		Only(ctx)
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: load stage: %w", task.ID, err)
+		return "", fmt.Errorf("load stage: %w", err)
 	}
 	item := stage.Edges.Item
 	req, err := t.client.AccessRequest.Query().Where(accessrequest.ID(item.RequestID)).WithBeneficiary().Only(ctx)
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: load request: %w", task.ID, err)
+		return "", fmt.Errorf("load request: %w", err)
 	}
 	templates, err := loadTemplates(ctx, t.client, item.ApplicationID)
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
+		return "", fmt.Errorf("load stage templates: %w", err)
 	}
 	p := &Plan{RequesterID: req.RequesterID, SubmittedByID: parties(req).SubmittedByID, Beneficiary: req.Edges.Beneficiary,
 		Items: []PlannedItem{{Entitlement: item.Edges.Entitlement, Application: item.Edges.Application}}}
 	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, templates)
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
+		return "", fmt.Errorf("load directory: %w", err)
 	}
 	assigned, err := s.assignedOn(ctx, t, item.ID)
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
+		return "", fmt.Errorf("assigned reviewers: %w", err)
 	}
 	policy := rules.ChoosePolicy(item.ApplicationID, templates)
 	d := dir.forItem(&p.Items[0], policy.Designated)
 	as, _, err := rules.ResolveStage(stage.ReviewerKind, d.Designated[stage.Level], d, assigned, s.now())
 	if err != nil {
-		return "", fmt.Errorf("replace reviewer of task %s: %w", task.ID, err)
+		return "", fmt.Errorf("resolve stage %d: %w", stage.Level, err)
 	}
 	return as[0].Reviewer, nil
 }

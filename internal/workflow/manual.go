@@ -68,7 +68,7 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		WithRequest().WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() }).
 		Only(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("complete manual fulfilment of %s: load item: %w", itemID, err)
 	}
 	app, req := item.Edges.Application, item.Edges.Request
 	owner := false
@@ -85,17 +85,17 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		fresh, err := t.client.RequestItem.Get(ctx, itemID)
 		if err != nil {
-			return err
+			return fmt.Errorf("read item: %w", err)
 		}
 		if fresh.Status != enum.ItemStatusApproved {
 			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for fulfilment", itemID, fresh.Status)
 		}
 		if err := t.client.RequestItem.UpdateOne(fresh).SetFulfillmentNote(note).Exec(ctx); err != nil {
-			return err
+			return fmt.Errorf("record note: %w", err)
 		}
 		events := []audit.Event{{Action: audit.ManualFulfillmentCompleted, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"success": success, "note": note, "externalId": externalID}}}
@@ -103,37 +103,47 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 			hasAccount, err := t.client.Identity.Query().
 				Where(identity.UserID(req.BeneficiaryID), identity.ApplicationID(app.ID)).Exist(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("find account: %w", err)
 			}
 			more, err := s.recordAccess(ctx, t, fresh, app, connectors.Account{ExternalID: externalID}, !hasAccount)
 			if err != nil {
-				return err
+				return fmt.Errorf("record access: %w", err)
 			}
 			events = append(events, more...)
 		} else {
 			err := t.client.RequestItem.UpdateOne(fresh).SetStatus(enum.ItemStatusFailed).SetLastError(note).Exec(ctx)
 			if err != nil {
-				return err
+				return fmt.Errorf("mark item FAILED: %w", err)
 			}
 			events = append(events, audit.Event{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
 				Data: map[string]any{"error": note}})
 		}
-		return s.record(ctx, t, item.RequestID, v.Actor(), events...)
+		if err := s.record(ctx, t, item.RequestID, v.Actor(), events...); err != nil {
+			return fmt.Errorf("record events: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("complete manual fulfilment of %s: %w", itemID, err)
 	}
 	// The owner may no longer see a request whose item they closed.
-	return s.client.RequestItem.Get(authz.SystemContext(ctx), itemID)
+	if item, err = s.client.RequestItem.Get(authz.SystemContext(ctx), itemID); err != nil {
+		return nil, fmt.Errorf("complete manual fulfilment of %s: reload item: %w", itemID, err)
+	}
+	return item, nil
 }
 
 // AuditTrail returns a request's audit events in order, for whoever may see
 // the request. Errors: NOT_FOUND.
 func (s *Service) AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error) {
 	if _, err := s.client.AccessRequest.Get(ctx, requestID); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("audit trail of %s: load request: %w", requestID, err)
 	}
-	return s.audit.Trail(ctx, s.client, requestID)
+	events, err := s.audit.Trail(ctx, s.client, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail of %s: %w", requestID, err)
+	}
+	return events, nil
 }
 
 // VerifyAuditTrail recomputes the hash chain of a request's audit trail and
@@ -142,14 +152,14 @@ func (s *Service) AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.Au
 func (s *Service) VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (audit.Verification, error) {
 	events, err := s.AuditTrail(ctx, requestID)
 	if err != nil {
-		return audit.Verification{}, err
+		return audit.Verification{}, fmt.Errorf("verify: %w", err)
 	}
 	// The viewer may see the request: its checkpoints are read for them.
 	cps, err := s.client.AuditCheckpoint.Query().
 		Where(auditcheckpoint.Chain(string(requestID))).
 		All(authz.SystemContext(ctx))
 	if err != nil {
-		return audit.Verification{}, fmt.Errorf("checkpoints of %s: %w", requestID, err)
+		return audit.Verification{}, fmt.Errorf("verify audit trail of %s: load checkpoints: %w", requestID, err)
 	}
 	return audit.CheckChain(string(requestID), events, cps), nil
 }

@@ -44,7 +44,7 @@ func (s *Service) liveJob(ctx context.Context, tx *sql.Tx, itemID pulid.ID) (*ri
 		res, err = s.jobs.JobList(ctx, params)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find fulfilment job: %w", err)
+		return nil, fmt.Errorf("list jobs: %w", err)
 	}
 	if len(res.Jobs) == 0 {
 		return nil, nil
@@ -96,15 +96,19 @@ func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, a
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("fail %s: read item: %w", itemID, err)
+			return fmt.Errorf("read item: %w", err)
 		}
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return err
+			return fmt.Errorf("lock request: %w", err)
 		}
 		if unlessLive {
 			// A retry may have enqueued a job since the caller looked.
-			if job, err := s.liveJob(ctx, t.sql, itemID); err != nil || job != nil {
-				return err
+			job, err := s.liveJob(ctx, t.sql, itemID)
+			if err != nil {
+				return fmt.Errorf("find fulfilment job: %w", err)
+			}
+			if job != nil {
+				return nil
 			}
 		}
 		upd := t.client.RequestItem.Update().
@@ -116,13 +120,16 @@ func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, a
 			attempts = item.FulfillmentAttempts
 		}
 		n, err := upd.Save(ctx)
-		if err != nil || n == 0 {
-			return err
+		if err != nil {
+			return fmt.Errorf("mark item FAILED: %w", err)
+		}
+		if n == 0 {
+			return nil
 		}
 		ev := audit.Event{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"error": msg, "attempts": attempts}}
 		if err := s.record(ctx, t, item.RequestID, systemActor, ev); err != nil {
-			return err
+			return fmt.Errorf("record events: %w", err)
 		}
 		failed = true
 		return nil
@@ -149,7 +156,7 @@ func (s *Service) SweepFulfillments(ctx context.Context) (int, error) {
 	for _, item := range items {
 		job, err := s.liveJob(ctx, nil, item.ID)
 		if err != nil {
-			return n, fmt.Errorf("sweep fulfilments: %w", err)
+			return n, fmt.Errorf("sweep fulfilments: find fulfilment job of %s: %w", item.ID, err)
 		}
 		if job != nil {
 			continue
@@ -160,7 +167,7 @@ func (s *Service) SweepFulfillments(ctx context.Context) (int, error) {
 		}
 		failed, err := s.markFailed(ctx, item.ID, msg, 0, true)
 		if err != nil {
-			return n, fmt.Errorf("sweep fulfilments: %w", err)
+			return n, fmt.Errorf("sweep fulfilments: fail %s: %w", item.ID, err)
 		}
 		if failed {
 			n++

@@ -49,7 +49,7 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 	}
 	visible, err := s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load tasks: %w", err)
+		return nil, fmt.Errorf("decide: load tasks: %w", err)
 	}
 	if missing := missingIDs(ids, visible); len(missing) > 0 {
 		return nil, errcode.New(errcode.NotFound, "no review task %s", missing[0])
@@ -63,19 +63,23 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, requests...); err != nil {
-			return err
+			return fmt.Errorf("lock requests: %w", err)
 		}
 		for _, id := range ids {
 			if err := s.decide(ctx, t, v, id, d, comment); err != nil {
-				return err
+				return fmt.Errorf("task %s: %w", id, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decide: %w", err)
 	}
-	return s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
+	tasks, err := s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("decide: reload tasks: %w", err)
+	}
+	return tasks, nil
 }
 
 // decide records one decision and advances its stage and item.
@@ -112,9 +116,12 @@ func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.
 	}}
 	more, err := s.advanceStage(ctx, t, stage, actor)
 	if err != nil {
-		return err
+		return fmt.Errorf("advance stage %d: %w", stage.Level, err)
 	}
-	return s.record(ctx, t, task.RequestID, actor, append(events, more...)...)
+	if err := s.record(ctx, t, task.RequestID, actor, append(events, more...)...); err != nil {
+		return fmt.Errorf("record events: %w", err)
+	}
+	return nil
 }
 
 // advanceStage evaluates a stage after a decision: an approved stage skips
@@ -135,10 +142,10 @@ func (s *Service) advanceStage(ctx context.Context, t *txn, stage *ent.ReviewSta
 	case rules.StageApproved:
 		events, err := s.skipTasks(ctx, t, item, reviewtask.StageID(stage.ID))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("skip open tasks: %w", err)
 		}
 		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusApproved).Exec(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("mark stage APPROVED: %w", err)
 		}
 		events = append(events, audit.Event{Action: audit.StageApproved, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"stage": stage.Level}})
@@ -148,29 +155,35 @@ func (s *Service) advanceStage(ctx context.Context, t *txn, stage *ent.ReviewSta
 		switch {
 		case ent.IsNotFound(err):
 			more, err := s.approveItem(ctx, t, item, false)
-			return append(events, more...), err
+			if err != nil {
+				return nil, fmt.Errorf("approve item: %w", err)
+			}
+			return append(events, more...), nil
 		case err != nil:
-			return nil, err
+			return nil, fmt.Errorf("load next stage: %w", err)
 		}
 		more, err := s.activateStage(ctx, t, item, next)
-		return append(events, more...), err
+		if err != nil {
+			return nil, fmt.Errorf("activate stage %d: %w", next.Level, err)
+		}
+		return append(events, more...), nil
 	case rules.StageDenied:
 		events, err := s.skipTasks(ctx, t, item, reviewtask.HasStageWith(reviewstage.ItemID(item.ID)))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("skip open tasks of item: %w", err)
 		}
 		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusDenied).Exec(ctx); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("mark stage DENIED: %w", err)
 		}
 		err = t.client.ReviewStage.Update().
 			Where(reviewstage.ItemID(item.ID), reviewstage.StatusEQ(enum.StageStatusWaiting)).
 			SetStatus(enum.StageStatusSkipped).Exec(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("skip waiting stages: %w", err)
 		}
 		err = t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusDenied).SetDecidedAt(s.now()).Exec(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("mark item DENIED: %w", err)
 		}
 		return append(events,
 			audit.Event{Action: audit.StageDenied, RequestID: &item.RequestID, ItemID: &item.ID, Data: map[string]any{"stage": stage.Level}},
@@ -186,11 +199,14 @@ func (s *Service) skipTasks(ctx context.Context, t *txn, item *ent.RequestItem, 
 	open, err := t.client.ReviewTask.Query().
 		Where(where, reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
 		IDs(ctx)
-	if err != nil || len(open) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("find open tasks: %w", err)
+	}
+	if len(open) == 0 {
+		return nil, nil
 	}
 	if err := t.client.ReviewTask.Update().Where(reviewtask.IDIn(open...)).SetStatus(enum.TaskStatusSkipped).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("skip tasks: %w", err)
+		return nil, fmt.Errorf("mark tasks SKIPPED: %w", err)
 	}
 	events := make([]audit.Event, len(open))
 	for i, id := range open {
@@ -207,22 +223,22 @@ func (s *Service) skipTasks(ctx context.Context, t *txn, item *ent.RequestItem, 
 // over and why when there was one).
 func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestItem, stage *ent.ReviewStage) ([]audit.Event, error) {
 	if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusActive).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("activate stage %d: %w", stage.Level, err)
+		return nil, fmt.Errorf("mark stage ACTIVE: %w", err)
 	}
 	waiting, err := t.client.ReviewTask.Query().
 		Where(reviewtask.StageID(stage.ID), reviewtask.StatusEQ(enum.TaskStatusWaiting)).
 		WithReviewer(func(q *ent.UserQuery) { q.WithDelegate() }).
 		All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("activate stage %d: load tasks: %w", stage.Level, err)
+		return nil, fmt.Errorf("load waiting tasks: %w", err)
 	}
 	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("activate stage %d: load request: %w", stage.Level, err)
+		return nil, fmt.Errorf("load request: %w", err)
 	}
 	assigned, err := s.assignedOn(ctx, t, item.ID)
 	if err != nil {
-		return nil, fmt.Errorf("activate stage %d: %w", stage.Level, err)
+		return nil, fmt.Errorf("assigned reviewers: %w", err)
 	}
 	people := map[pulid.ID]rules.Person{}
 	for _, task := range waiting {
@@ -240,7 +256,7 @@ func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestIt
 		assigned[a.Reviewer] = true
 		if a.OnBehalfOf == nil {
 			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
-				return nil, fmt.Errorf("activate stage %d: assign task: %w", stage.Level, err)
+				return nil, fmt.Errorf("assign task %s: %w", task.ID, err)
 			}
 			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.Level}
 			if passedOver != "" {
@@ -251,14 +267,14 @@ func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestIt
 			continue
 		}
 		if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("activate stage %d: hand task over: %w", stage.Level, err)
+			return nil, fmt.Errorf("hand task %s over: %w", task.ID, err)
 		}
 		moved, err := t.client.ReviewTask.Create().
 			SetStageID(stage.ID).SetRequestID(item.RequestID).SetReviewerID(a.Reviewer).
 			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending).
 			Save(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("activate stage %d: create delegate's task: %w", stage.Level, err)
+			return nil, fmt.Errorf("create delegate's task for %s: %w", task.ID, err)
 		}
 		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"task": string(moved.ID), "from": string(task.ReviewerID), "to": string(a.Reviewer), "stage": stage.Level}})
@@ -275,7 +291,7 @@ func (s *Service) assignedOn(ctx context.Context, t *txn, itemID pulid.ID) (map[
 		Select(reviewtask.FieldReviewerID, reviewtask.FieldOnBehalfOfID).
 		All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load reviewers of item %s: %w", itemID, err)
+		return nil, fmt.Errorf("load tasks of item %s: %w", itemID, err)
 	}
 	out := make(map[pulid.ID]bool, len(tasks))
 	for _, task := range tasks {
@@ -292,7 +308,7 @@ func (s *Service) assignedOn(ctx context.Context, t *txn, itemID pulid.ID) (map[
 func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem, auto bool) ([]audit.Event, error) {
 	err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusApproved).SetDecidedAt(s.now()).Exec(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("approve item: %w", err)
+		return nil, fmt.Errorf("mark item APPROVED: %w", err)
 	}
 	action := audit.ItemApproved
 	if auto {
@@ -300,11 +316,11 @@ func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem
 	}
 	app, err := t.client.Application.Get(ctx, item.ApplicationID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load application: %w", err)
 	}
 	if app.Fulfillment != enum.FulfillmentManual {
 		if err := s.enqueueFulfillment(ctx, t, item.ID); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("enqueue fulfilment: %w", err)
 		}
 	}
 	return []audit.Event{{Action: action, RequestID: &item.RequestID, ItemID: &item.ID}}, nil

@@ -154,7 +154,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	}
 	if len(changed) > 0 && s.changes != nil {
 		if err := s.changes.NotifyTx(ctx, sqlTx, changed); err != nil {
-			return rollback(err)
+			return rollback(fmt.Errorf("notify: %w", err))
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -30,6 +30,20 @@ type submitted struct {
 	}
 }
 
+// underReview makes a requester r whose manager is m, and a MANUAL
+// application whose items m reviews.
+func underReview(t *testing.T, env *apitest.Env) (m, r *ent.User, app *ent.Application) {
+	t.Helper()
+	sys := apitest.Sys()
+	m = env.User(t, "m@example.com", enum.PlatformRoleUser)
+	r = env.User(t, "r@example.com", enum.PlatformRoleUser)
+	require.NoError(t, r.Update().SetManagerID(m.ID).Exec(sys))
+	app, err := env.Client.Application.Create().SetName("App").
+		SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
+	require.NoError(t, err)
+	return m, r, app
+}
+
 // TestStatusDerivedOnEveryChange checks that a request's status is derived
 // in the transaction that writes what it derives from, whatever code writes
 // it: each row changes a request item, a review stage or a review task
@@ -41,13 +55,8 @@ func TestStatusDerivedOnEveryChange(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
 		sys := apitest.Sys()
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		r := env.User(t, "r@example.com", enum.PlatformRoleUser)
-		require.NoError(t, r.Update().SetManagerID(m.ID).Exec(sys))
+		m, r, app := underReview(t, env)
 		rTok := env.Token(t, r)
-		app, err := env.Client.Application.Create().SetName("App").
-			SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
-		require.NoError(t, err)
 
 		// submit makes a fresh request pending review for an entitlement
 		// of its own.

@@ -118,14 +118,14 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 	}
 	inputHash, err := hashInput(in)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("submit: %w", err)
 	}
 	var id pulid.ID
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		now := s.now()
 		if idempotencyKey != nil {
 			if err := s.lockKey(ctx, t, string(v.UserID)+"/"+*idempotencyKey); err != nil {
-				return err
+				return fmt.Errorf("lock idempotency key: %w", err)
 			}
 			prev, err := t.client.AccessRequest.Query().
 				Where(accessrequest.RequesterID(v.UserID), accessrequest.IdempotencyKey(*idempotencyKey),
@@ -138,24 +138,28 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 			case err == nil:
 				return errcode.New(errcode.Conflict, "idempotency key %q was used for request %s with other input", *idempotencyKey, prev.ID)
 			case !ent.IsNotFound(err):
-				return err
+				return fmt.Errorf("find request of idempotency key: %w", err)
 			}
 		}
 		plan, err := s.plan(ctx, t.client, v, in, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("plan: %w", err)
 		}
 		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v)
 		if err != nil {
-			return err
+			return fmt.Errorf("create: %w", err)
 		}
 		id = req.ID
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("submit: %w", err)
 	}
-	return s.client.AccessRequest.Get(ctx, id)
+	req, err := s.client.AccessRequest.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("submit: reload request %s: %w", id, err)
+	}
+	return req, nil
 }
 
 // Preview runs the planning of Submit without writing and returns the plan,
@@ -166,7 +170,11 @@ func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.plan(authz.SystemContext(ctx), s.client, v, in, s.now())
+	p, err := s.plan(authz.SystemContext(ctx), s.client, v, in, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("preview: %w", err)
+	}
+	return p, nil
 }
 
 func hashInput(in SubmitInput) (string, error) {
@@ -202,7 +210,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	}
 	req, err := c.Save(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("create request: %w", err)
+		return nil, fmt.Errorf("request: %w", err)
 	}
 	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
@@ -219,7 +227,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		}
 		item, err := ic.Save(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("create item: %w", err)
+			return nil, fmt.Errorf("item: %w", err)
 		}
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &item.ID, Data: map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
@@ -230,18 +238,21 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		}
 		more, err := s.createStages(ctx, t, req.ID, item.ID, pi.Stages)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("item %s: %w", item.ID, err)
 		}
 		events = append(events, more...)
 	}
 	for _, item := range autos {
 		more, err := s.approveItem(ctx, t, item, true)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("auto-approve item %s: %w", item.ID, err)
 		}
 		events = append(events, more...)
 	}
-	return req, s.record(ctx, t, req.ID, actor, events...)
+	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
+	}
+	return req, nil
 }
 
 // createStages materialises all stages of an item: the first ACTIVE with
@@ -258,7 +269,7 @@ func (s *Service) createStages(ctx context.Context, t *txn, requestID, itemID pu
 			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
 			Save(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("create stage: %w", err)
+			return nil, fmt.Errorf("create stage %d: %w", ps.Level, err)
 		}
 		builders := make([]*ent.ReviewTaskCreate, len(ps.Assignments))
 		for j, a := range ps.Assignments {
@@ -268,7 +279,7 @@ func (s *Service) createStages(ctx context.Context, t *txn, requestID, itemID pu
 		}
 		tasks, err := t.client.ReviewTask.CreateBulk(builders...).Save(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("create tasks: %w", err)
+			return nil, fmt.Errorf("create tasks of stage %d: %w", ps.Level, err)
 		}
 		if i > 0 {
 			continue
@@ -290,10 +301,7 @@ func (s *Service) createStages(ctx context.Context, t *txn, requestID, itemID pu
 // transaction of the approval.
 func (s *Service) enqueueFulfillment(ctx context.Context, t *txn, itemID pulid.ID) error {
 	_, err := s.jobs.InsertTx(ctx, t.sql, FulfillArgs{ItemID: itemID}, &river.InsertOpts{MaxAttempts: FulfillmentAttempts})
-	if err != nil {
-		return fmt.Errorf("enqueue fulfilment: %w", err)
-	}
-	return nil
+	return err
 }
 
 // openItemStatuses are the item statuses of an open request for an
@@ -321,7 +329,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		return nil, &errcode.Error{Code: errcode.NotFound, Field: "beneficiaryId", Message: "beneficiaryId: no such user"}
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load beneficiary: %w", err)
 	}
 	if b.Status != enum.UserStatusActive {
 		return nil, errcode.Invalid("beneficiaryId", "%s is not an active user", b.Email)
@@ -338,7 +346,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	held := map[pulid.ID]*ent.Grant{}
 	if d.Precise {
 		if held, err = holdings(ctx, client, b.ID); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("holdings of beneficiary: %w", err)
 		}
 	}
 
@@ -353,7 +361,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	default:
 		res, err := s.resolveLike(ctx, client, v, d, b, held, in, mode)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("resolve %s: %w", mode, err)
 		}
 		for _, e := range res.Items {
 			grants = append(grants, e.ID)
@@ -375,7 +383,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		WithApplication().
 		All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load entitlements: %w", err)
 	}
 	byID := make(map[pulid.ID]*ent.Entitlement, len(ents))
 	for _, e := range ents {
@@ -426,15 +434,18 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		visible = append(visible, authz.VisibleRequest(v))
 	}
 	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("check duplicates: %w", err)
 	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("plan reviews: %w", err)
 	}
 	if !d.Precise {
 		return p, nil
 	}
-	return p, s.planAccounts(ctx, client, p)
+	if err := s.planAccounts(ctx, client, p); err != nil {
+		return nil, fmt.Errorf("plan accounts: %w", err)
+	}
+	return p, nil
 }
 
 // checkShape checks the combinations of action, mode and fields.
@@ -479,7 +490,7 @@ func holdings(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pul
 		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
 		All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load holdings: %w", err)
+		return nil, fmt.Errorf("load grants: %w", err)
 	}
 	out := make(map[pulid.ID]*ent.Grant, len(gs))
 	for _, g := range gs {
@@ -518,8 +529,10 @@ func (s *Service) resolveLike(ctx context.Context, client *ent.Client, v *authz.
 		if err := rules.CheckReference(v.ReadsGrantsOf(r.ID), colleague(b), colleague(r)); err != nil {
 			return rules.Resolution{}, err
 		}
-		var ref map[pulid.ID]*ent.Grant
-		ref, err = holdings(ctx, client, *in.ReferenceUserID)
+		ref, err := holdings(ctx, client, *in.ReferenceUserID)
+		if err != nil {
+			return rules.Resolution{}, fmt.Errorf("holdings of reference user: %w", err)
+		}
 		li.Candidates = keys(ref)
 	case enum.RequestModeLikeRole:
 		r, qerr := client.Role.Query().Where(role.ID(*in.RoleID)).WithEntitlements().Only(ctx)
@@ -537,13 +550,12 @@ func (s *Service) resolveLike(ctx context.Context, client *ent.Client, v *authz.
 		for _, e := range jt.Edges.BaselineEntitlements {
 			li.Baseline = append(li.Baseline, e.ID)
 		}
-		li.Peers, err = peerHoldings(ctx, client, jt.ID, b.ID)
-		if err == nil {
-			err = rules.CheckCohort(d, len(li.Peers))
+		if li.Peers, err = peerHoldings(ctx, client, jt.ID, b.ID); err != nil {
+			return rules.Resolution{}, fmt.Errorf("holdings of peers: %w", err)
 		}
-	}
-	if err != nil {
-		return rules.Resolution{}, err
+		if err := rules.CheckCohort(d, len(li.Peers)); err != nil {
+			return rules.Resolution{}, err
+		}
 	}
 	candidates := append(slices.Clone(li.Candidates), li.Baseline...)
 	for _, p := range li.Peers {
@@ -551,7 +563,7 @@ func (s *Service) resolveLike(ctx context.Context, client *ent.Client, v *authz.
 	}
 	ents, err := client.Entitlement.Query().Where(entitlement.IDIn(distinct(candidates)...)).All(ctx)
 	if err != nil {
-		return rules.Resolution{}, err
+		return rules.Resolution{}, fmt.Errorf("load candidate entitlements: %w", err)
 	}
 	li.Catalog = make(map[pulid.ID]rules.CatalogEntry, len(ents))
 	for _, e := range ents {
@@ -566,15 +578,18 @@ func peerHoldings(ctx context.Context, client *ent.Client, titleID, beneficiaryI
 	peers, err := client.User.Query().
 		Where(user.JobTitleID(titleID), user.StatusEQ(enum.UserStatusActive), user.IDNEQ(beneficiaryID)).
 		IDs(ctx)
-	if err != nil || len(peers) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("load peers: %w", err)
+	}
+	if len(peers) == 0 {
+		return nil, nil
 	}
 	gs, err := client.Grant.Query().
 		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserIDIn(peers...))).
 		WithIdentity().
 		All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load grants of peers: %w", err)
 	}
 	byUser := make(map[pulid.ID]rules.Holding, len(peers))
 	for _, g := range gs {
@@ -595,7 +610,7 @@ func colleague(u *ent.User) rules.Colleague {
 
 func notFound(err error, field, what string) error {
 	if err != nil && !ent.IsNotFound(err) {
-		return err
+		return fmt.Errorf("load %s: %w", what, err)
 	}
 	return &errcode.Error{Code: errcode.NotFound, Field: field, Message: fmt.Sprintf("%s: no such %s", field, what)}
 }
@@ -617,7 +632,7 @@ func checkDuplicates(ctx context.Context, client *ent.Client, requests []predica
 	case ent.IsNotFound(err):
 		return nil
 	case err != nil:
-		return err
+		return fmt.Errorf("find open items: %w", err)
 	}
 	return errcode.New(errcode.DuplicatePending, "%q is already requested in open request %s", open.Edges.Entitlement.Name, open.RequestID)
 }
@@ -632,11 +647,11 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	}
 	templates, err := loadTemplates(ctx, client, distinct(appIDs)...)
 	if err != nil {
-		return err
+		return fmt.Errorf("load stage templates: %w", err)
 	}
 	dir, err := loadDirectory(ctx, client, p, distinct(appIDs), templates)
 	if err != nil {
-		return err
+		return fmt.Errorf("load directory: %w", err)
 	}
 	for i := range p.Items {
 		it := &p.Items[i]
@@ -647,7 +662,7 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 		policy := rules.ChoosePolicy(it.Application.ID, templates)
 		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {
-			return err
+			return fmt.Errorf("stages of entitlement %s: %w", it.Entitlement.ID, err)
 		}
 	}
 	return nil
@@ -659,7 +674,7 @@ func (s *Service) planAccounts(ctx context.Context, client *ent.Client, p *Plan)
 	have, err := client.Identity.Query().Where(identity.UserID(p.Beneficiary.ID)).
 		Select(identity.FieldApplicationID).Strings(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("load accounts: %w", err)
 	}
 	for _, it := range p.Items {
 		id := it.Application.ID
