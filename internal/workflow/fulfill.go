@@ -175,23 +175,14 @@ func (s *Service) connectorLimit() time.Duration { return s.fulfillmentTimeout *
 func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfillment, error) {
 	var f *fulfillment
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if found, err := s.lockItemRequest(ctx, t, itemID); err != nil || !found {
+			return err
+		}
 		item, err := t.client.RequestItem.Query().Where(requestitem.ID(itemID)).
 			WithRequest(func(q *ent.AccessRequestQuery) { q.WithBeneficiary() }).
 			WithEntitlement().WithApplication().WithIdentity().
 			Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil
-		}
 		if err != nil {
-			return fmt.Errorf("read item: %w", err)
-		}
-		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return fmt.Errorf("lock request: %w", err)
-		}
-		if item, err = t.client.RequestItem.Query().Where(requestitem.ID(itemID)).
-			WithRequest(func(q *ent.AccessRequestQuery) { q.WithBeneficiary() }).
-			WithEntitlement().WithApplication().WithIdentity().
-			Only(ctx); err != nil {
 			return fmt.Errorf("read locked item: %w", err)
 		}
 		switch item.Status {

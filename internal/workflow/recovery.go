@@ -91,15 +91,12 @@ func retryRule(item *ent.RequestItem, manual bool, job *rivertype.JobRow, now ti
 func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, attempts int, unlessLive bool) (bool, error) {
 	failed := false
 	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		if found, err := s.lockItemRequest(ctx, t, itemID); err != nil || !found {
+			return err
+		}
 		item, err := t.client.RequestItem.Get(ctx, itemID)
-		if ent.IsNotFound(err) {
-			return nil
-		}
 		if err != nil {
-			return fmt.Errorf("read item: %w", err)
-		}
-		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
-			return fmt.Errorf("lock request: %w", err)
+			return fmt.Errorf("read locked item: %w", err)
 		}
 		if unlessLive {
 			// A retry may have enqueued a job since the caller looked.
@@ -174,4 +171,22 @@ func (s *Service) SweepFulfillments(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// lockItemRequest locks the request of an item, so that the item is read
+// and changed under the request's lock; it reports false when there is no
+// such item.
+func (s *Service) lockItemRequest(ctx context.Context, t *txn, itemID pulid.ID) (bool, error) {
+	requestID, err := t.client.RequestItem.Query().Where(requestitem.ID(itemID)).
+		Select(requestitem.FieldRequestID).String(ctx)
+	if ent.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read item: %w", err)
+	}
+	if err := s.lockRequests(ctx, t, pulid.ID(requestID)); err != nil {
+		return false, fmt.Errorf("lock request: %w", err)
+	}
+	return true, nil
 }
