@@ -29,7 +29,7 @@ const (
 	ledgerApps      = 3
 	ledgerEnts      = 10 // per ledger application
 	wikiEnts        = 10
-	submitEnts      = 60 // of the application the submit rounds request
+	submitEnts      = 100 // of the application the submit rounds request
 	singleItemPer50 = 7
 	wikiItemsPer2k  = 39
 )
