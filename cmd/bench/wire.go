@@ -63,12 +63,14 @@ func (w *wireRecorder) Start() {
 }
 
 // Stop ends recording and returns the statements and the number of
-// transactions committed or rolled back since Start.
+// transactions committed or rolled back since Start (nothing when it was
+// not recording).
 func (w *wireRecorder) Stop() ([]wireStatement, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.recording = false
-	return w.stmts, w.txs
+	stmts, txs := w.stmts, w.txs
+	w.recording, w.stmts, w.txs = false, nil, 0
+	return stmts, txs
 }
 
 func (w *wireRecorder) record(s *wireStatement, txEnd bool) {
