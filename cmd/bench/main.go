@@ -439,7 +439,11 @@ func (b *bench) count(ctx context.Context) (map[string]opCount, map[string]strin
 			sample = got
 		}
 		counts[op] = opCount{statements: median(ints(stmts)), transactions: median(ints(txs))}
-		line = append(line, fmt.Sprintf("%s %g (%g tx)", op, counts[op].statements, counts[op].transactions))
+		spread := ""
+		if lo, hi := slices.Min(stmts), slices.Max(stmts); lo != hi {
+			spread = fmt.Sprintf(", %d–%d", lo, hi)
+		}
+		line = append(line, fmt.Sprintf("%s %g (%g tx%s)", op, counts[op].statements, counts[op].transactions, spread))
 		if op == "nested" || op == "viewer" {
 			path := filepath.Join(b.dir, op+".sql")
 			if err := writeScript(path, sample); err != nil {
@@ -460,7 +464,7 @@ func (b *bench) count(ctx context.Context) (map[string]opCount, map[string]strin
 	if got, _ := rec.Stop(); len(got) > 0 {
 		return nil, nil, fmt.Errorf("the idle server graph sent %d statements while counting (first: %.200s)", len(got), got[0].SQL)
 	}
-	fmt.Fprintf(b.out, "statements per operation (one at a time, on the wire, BEGIN/COMMIT apart): %s\n", strings.Join(line, ", "))
+	fmt.Fprintf(b.out, "statements per operation (median of %d, one at a time, on the wire, BEGIN/COMMIT apart): %s\n", countSamples, strings.Join(line, ", "))
 	return counts, scripts, nil
 }
 
