@@ -49,6 +49,10 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 		}
 	}
 
+	if err := b.idle(ctx, gh); err != nil {
+		return err
+	}
+
 	results := map[string]map[string][]sample{} // op → target → rounds
 	record := func(op, target string, s sample) {
 		if results[op] == nil {
@@ -97,6 +101,47 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 		}
 	}
 	return b.summary(results, counts)
+}
+
+// idleWindow is how long the idle server is watched.
+const idleWindow = 5 * time.Second
+
+// idle prints what the server costs when nobody calls it: its CPU, and the
+// transactions on its database per second (pg_stat_database; every
+// statement outside a transaction is one), PostGraphile being silent.
+func (b *bench) idle(ctx context.Context, gh *process) error {
+	xacts := func() (int64, error) {
+		var n int64
+		err := b.db.QueryRowContext(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+		return n, err
+	}
+	// The statistics are flushed by each backend at most once a second
+	// and read in a snapshot per transaction: both ends are read alike.
+	cpu0, err := cpuTime(gh.pid())
+	if err != nil {
+		return err
+	}
+	x0, err := xacts()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(idleWindow):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu1, err := cpuTime(gh.pid())
+	if err != nil {
+		return err
+	}
+	x1, err := xacts()
+	if err != nil {
+		return err
+	}
+	// The harness's own two reads are one transaction each.
+	fmt.Fprintf(b.out, "idle server: %.1f%% of a core, about %.1f transactions/s on the database\n",
+		100*float64(cpu1-cpu0)/float64(idleWindow), float64(x1-x0-1)/idleWindow.Seconds())
+	return nil
 }
 
 func (b *bench) startGatehouse(ctx context.Context) (*process, error) {
