@@ -630,6 +630,9 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		a.db, err = database.OpenPostgres(ctx, cfg.databaseURL)
 	} else {
 		a.tokensPath = cfg.sqlitePath + ".tokens"
+		if abs, err := filepath.Abs(a.tokensPath); err == nil {
+			a.tokensPath = abs
+		}
 		a.db, err = database.OpenSQLite(cfg.sqlitePath)
 		if err == nil {
 			a.riverDB, err = database.OpenSQLite(cfg.sqlitePath)
@@ -779,8 +782,12 @@ func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string
 	exists, err := a.srv.Client.User.Query().
 		Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
 		Exist(ctx)
-	if err != nil || exists {
+	if err != nil {
 		return err
+	}
+	if exists {
+		log.Info("bootstrap admin not created: an IT admin exists", "email", email)
+		return nil
 	}
 	name, _, _ := strings.Cut(email, "@")
 	u, err := ensureUser(ctx, a.srv.Client, email, name, enum.PlatformRoleITAdmin)
