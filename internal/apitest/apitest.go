@@ -147,7 +147,9 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	counter := &dbtest.Counter{}
 	log := opts.Log
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(testLog{t}, nil))
+		// Warnings and errors only: a line per operation and state change
+		// would bury them.
+		log = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	srv, err := server.New(server.Config{
 		DB: pool, Dialect: db.Dialect, RiverDB: riverDB, DSN: db.DSN,
