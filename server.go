@@ -26,6 +26,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +41,7 @@ import (
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/user"
+	"gatehouse/internal/accesslog"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
@@ -62,6 +66,7 @@ func main() {
 // config is everything the server reads from flags and the environment.
 type config struct {
 	addr           string
+	addrSet        bool // by --addr or GATEHOUSE_ADDR
 	databaseURL    string
 	sqlitePath     string
 	jwtSecret      string
@@ -70,6 +75,7 @@ type config struct {
 	introspection  bool
 	bootstrapAdmin string
 	logFormat      string
+	logLevel       slog.Level
 	tokenTTL       time.Duration
 	allowedOrigins []string
 	// secretsDir holds the files connector configurations may name
@@ -92,7 +98,8 @@ type config struct {
 // config whose fields become the flags' defaults.
 func envDefaults(getenv func(string) string) (config, error) {
 	c := config{
-		addr:           envOr(getenv, "GATEHOUSE_ADDR", ":8080"),
+		addr:           getenv("GATEHOUSE_ADDR"),
+		addrSet:        getenv("GATEHOUSE_ADDR") != "",
 		databaseURL:    getenv("DATABASE_URL"),
 		sqlitePath:     envOr(getenv, "GATEHOUSE_SQLITE_PATH", "gatehouse.db"),
 		jwtSecret:      getenv("GATEHOUSE_JWT_SECRET"),
@@ -108,6 +115,11 @@ func envDefaults(getenv func(string) string) (config, error) {
 		fulfillmentTimeout: workflow.DefaultFulfillmentTimeout,
 	}
 	var err error
+	if v := getenv("GATEHOUSE_LOG_LEVEL"); v != "" {
+		if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL=%q must be debug, info, warn or error", v)
+		}
+	}
 	if v := getenv("GATEHOUSE_DEMO"); v != "" {
 		if c.demo, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_DEMO=%q is not a boolean", v)
@@ -156,6 +168,14 @@ func (c *config) validate() error {
 	if !c.demoSet {
 		c.demo = c.databaseURL == ""
 	}
+	if !c.addrSet {
+		// Demo mode prints admin tokens: it listens on this machine only
+		// unless told otherwise.
+		c.addr = ":8080"
+		if c.demo {
+			c.addr = "127.0.0.1:8080"
+		}
+	}
 	if c.databaseURL != "" {
 		u, err := url.Parse(c.databaseURL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -169,7 +189,7 @@ func (c *config) validate() error {
 		return errors.New("GATEHOUSE_JWT_SECRET must be at least 32 characters")
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		return fmt.Errorf("--addr %q is not host:port", c.addr)
+		return fmt.Errorf("listen address %q is not host:port", c.addr)
 	}
 	if c.bootstrapAdmin != "" {
 		if _, err := mail.ParseAddress(c.bootstrapAdmin); err != nil {
@@ -208,80 +228,324 @@ func (c *config) limits() (resolvers.Limits, error) {
 	return l, nil
 }
 
-// run parses the command line and runs one subcommand until ctx ends.
+// command is one subcommand: its synopsis, the flags and environment
+// variables that apply to it, and what it does.
+type command struct {
+	name     string // "serve", "user create"
+	synopsis string // flags after the name, for the usage line
+	summary  string
+	// flags registers the command's own flags on fs.
+	flags func(fs *flag.FlagSet, cfg *config, in *inputs)
+	env   []string
+	run   func(ctx context.Context, c *cli) error
+}
+
+// inputs are the flag values that are not configuration.
+type inputs struct {
+	email, name, role string
+}
+
+// cli is one run of the command line.
+type cli struct {
+	cfg    config
+	in     inputs
+	log    *slog.Logger
+	getenv func(string) string
+	stdout io.Writer
+}
+
+// databaseEnv are the variables every command that opens the database reads.
+var databaseEnv = []string{"DATABASE_URL", "GATEHOUSE_SQLITE_PATH", "GATEHOUSE_JWT_SECRET", "GATEHOUSE_LOG_FORMAT", "GATEHOUSE_LOG_LEVEL"}
+
+// envHelp describes each environment variable for the commands' usage.
+var envHelp = map[string]string{
+	"DATABASE_URL":                  "postgres:// URL of the database; unset means SQLite",
+	"GATEHOUSE_SQLITE_PATH":         "SQLite file when DATABASE_URL is unset (default gatehouse.db)",
+	"GATEHOUSE_JWT_SECRET":          "HS256 key of at least 32 characters; required with DATABASE_URL (SQLite: kept in <sqlite>.secret)",
+	"GATEHOUSE_LOG_FORMAT":          "text or json (default: text on a terminal, else json)",
+	"GATEHOUSE_LOG_LEVEL":           "debug, info, warn or error (default info)",
+	"GATEHOUSE_ADDR":                "listen address (default :8080; 127.0.0.1:8080 in demo mode)",
+	"GATEHOUSE_DEMO":                "seed the demo organisation into an empty database (default true on SQLite)",
+	"GATEHOUSE_BOOTSTRAP_ADMIN":     "email made IT admin at start when no IT admin exists",
+	"GATEHOUSE_INTROSPECTION":       "allow GraphQL introspection (default true)",
+	"GATEHOUSE_TOKEN_TTL":           "lifetime of minted JWTs (default 24h)",
+	"GATEHOUSE_QUERY_LIMITS":        "GraphQL document limits to change, e.g. aliases=50,list-length=2000",
+	"GATEHOUSE_ALLOWED_ORIGINS":     "comma-separated browser origins allowed to call /query",
+	"GATEHOUSE_SECRETS_DIR":         "directory of connector secret files",
+	"GATEHOUSE_SECRET_*":            "connector secrets named by connector configurations",
+	"GATEHOUSE_WS_MAX_PER_USER":     "websockets one user may hold open (0: no limit)",
+	"GATEHOUSE_WS_MAX_PENDING":      "websockets waiting for connection_init server-wide (0: no limit)",
+	"GATEHOUSE_FULFILLMENT_TIMEOUT": "how long one attempt of a fulfilment job may run (default 1m)",
+}
+
+func sqliteFlag(fs *flag.FlagSet, cfg *config) {
+	fs.StringVar(&cfg.sqlitePath, "sqlite", cfg.sqlitePath, "SQLite file when DATABASE_URL is unset (GATEHOUSE_SQLITE_PATH)")
+}
+
+func ttlFlag(fs *flag.FlagSet, cfg *config) {
+	fs.DurationVar(&cfg.tokenTTL, "ttl", cfg.tokenTTL, "lifetime of minted JWTs (GATEHOUSE_TOKEN_TTL)")
+}
+
+// commands are the subcommands, in the order help lists them.
+var commands = []*command{
+	{
+		name: "serve", synopsis: "[--addr A] [--sqlite F] [--demo] [--introspection] [--ttl D] [--query-limits L]",
+		summary: "run the server (the default command)",
+		flags: func(fs *flag.FlagSet, cfg *config, _ *inputs) {
+			fs.Func("addr", "listen address (GATEHOUSE_ADDR; default :8080, 127.0.0.1:8080 in demo mode)", func(v string) error {
+				cfg.addr, cfg.addrSet = v, true
+				return nil
+			})
+			sqliteFlag(fs, cfg)
+			fs.BoolFunc("demo", "seed the demo organisation into an empty database (GATEHOUSE_DEMO; default true on SQLite)", func(s string) error {
+				v, err := strconv.ParseBool(s)
+				cfg.demo, cfg.demoSet = v, true
+				return err
+			})
+			fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
+			ttlFlag(fs, cfg)
+			fs.StringVar(&cfg.queryLimits, "query-limits", cfg.queryLimits, "GraphQL document limits to change, e.g. aliases=50,list-length=2000 (GATEHOUSE_QUERY_LIMITS)")
+		},
+		env: append(slices.Clone(databaseEnv), "GATEHOUSE_ADDR", "GATEHOUSE_DEMO", "GATEHOUSE_BOOTSTRAP_ADMIN",
+			"GATEHOUSE_INTROSPECTION", "GATEHOUSE_TOKEN_TTL", "GATEHOUSE_QUERY_LIMITS", "GATEHOUSE_ALLOWED_ORIGINS",
+			"GATEHOUSE_SECRETS_DIR", "GATEHOUSE_SECRET_*", "GATEHOUSE_WS_MAX_PER_USER", "GATEHOUSE_WS_MAX_PENDING",
+			"GATEHOUSE_FULFILLMENT_TIMEOUT"),
+		run: func(ctx context.Context, c *cli) error { return c.serve(ctx) },
+	},
+	{
+		name: "migrate", synopsis: "[--sqlite F]",
+		summary: "create or update the database schema and exit",
+		flags:   func(fs *flag.FlagSet, cfg *config, _ *inputs) { sqliteFlag(fs, cfg) },
+		env:     databaseEnv,
+		run: func(ctx context.Context, c *cli) error {
+			a, err := open(ctx, c.cfg, c.log, c.lookupEnv)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			fmt.Fprintln(c.stdout, "database migrated")
+			return nil
+		},
+	},
+	{
+		name: "token", synopsis: "[--email E] [--ttl D] [--sqlite F]",
+		summary: "print a bearer token for user E; without --email, a token per demo user",
+		flags: func(fs *flag.FlagSet, cfg *config, in *inputs) {
+			fs.StringVar(&in.email, "email", "", "email of the user")
+			ttlFlag(fs, cfg)
+			sqliteFlag(fs, cfg)
+		},
+		env: append(slices.Clone(databaseEnv), "GATEHOUSE_TOKEN_TTL"),
+		run: func(ctx context.Context, c *cli) error {
+			a, err := c.openExisting(ctx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if c.in.email == "" {
+				return a.printDemoTokens(ctx, c.stdout, c.cfg.tokenTTL)
+			}
+			return a.printToken(ctx, c.stdout, c.in.email, c.cfg.tokenTTL)
+		},
+	},
+	{
+		name: "user create", synopsis: "--email E --name N [--role USER|RISK_MANAGER|IT_ADMIN] [--sqlite F]",
+		summary: "create a user, or set the name and role of an existing one",
+		flags: func(fs *flag.FlagSet, cfg *config, in *inputs) {
+			fs.StringVar(&in.email, "email", "", "email of the user")
+			fs.StringVar(&in.name, "name", "", "name of the user")
+			fs.StringVar(&in.role, "role", string(enum.PlatformRoleUser), "platform role: USER, RISK_MANAGER or IT_ADMIN")
+			sqliteFlag(fs, cfg)
+		},
+		env: databaseEnv,
+		run: func(ctx context.Context, c *cli) error {
+			if c.in.email == "" || c.in.name == "" {
+				return errors.New("usage: gatehouse user create --email E --name N --role USER|RISK_MANAGER|IT_ADMIN")
+			}
+			a, err := c.openExisting(ctx)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			return a.createUser(ctx, c.stdout, c.in.email, c.in.name, enum.PlatformRole(c.in.role))
+		},
+	},
+	{
+		name: "demo", synopsis: "[--ttl D] [--sqlite F]",
+		summary: "seed the demo organisation into an empty database and print its users' tokens",
+		flags: func(fs *flag.FlagSet, cfg *config, _ *inputs) {
+			ttlFlag(fs, cfg)
+			sqliteFlag(fs, cfg)
+		},
+		env: append(slices.Clone(databaseEnv), "GATEHOUSE_TOKEN_TTL"),
+		run: func(ctx context.Context, c *cli) error {
+			a, err := open(ctx, c.cfg, c.log, c.lookupEnv)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			org, err := demo.Seed(ctx, a.srv.Client)
+			if err != nil {
+				return err
+			}
+			if org == nil {
+				return fmt.Errorf("%s already holds users, so the demo organisation was not seeded (it goes only into an empty database)", a.where)
+			}
+			members, tokens, err := a.demoTokens(ctx, c.cfg.tokenTTL)
+			if err != nil {
+				return err
+			}
+			if err := a.writeDemoTokens(members, tokens); err != nil {
+				return err
+			}
+			formatDemoTokens(c.stdout, members, tokens)
+			return nil
+		},
+	},
+}
+
+func (c *cli) lookupEnv(k string) (string, bool) {
+	v := c.getenv(k)
+	return v, v != ""
+}
+
+// run parses the command line and runs one subcommand until ctx ends. A
+// start-up that ctx ends (Ctrl-C) returns nil: it is a shutdown, not a
+// failure.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			return help(stdout, args[1:])
+		case "version", "-version", "--version":
+			fmt.Fprintln(stdout, version())
+			return nil
+		}
+	}
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+		if name == "user" {
+			if len(args) == 0 || args[0] != "create" {
+				return errors.New("usage: gatehouse user create --email E --name N --role USER|RISK_MANAGER|IT_ADMIN")
+			}
+			name, args = "user create", args[1:]
+		}
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		return fmt.Errorf("unknown command %q; gatehouse help lists the commands", name)
+	}
 	cfg, err := envDefaults(getenv)
 	if err != nil {
 		return err
 	}
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "user" {
-		if len(args) == 0 || args[0] != "create" {
-			return errors.New("usage: gatehouse user create --email E --name N --role USER|RISK_MANAGER|IT_ADMIN")
-		}
-		cmd, args = "user create", args[1:]
-	}
-	fs := flag.NewFlagSet("gatehouse "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.addr, "addr", cfg.addr, "listen address (GATEHOUSE_ADDR)")
-	fs.StringVar(&cfg.sqlitePath, "sqlite", cfg.sqlitePath, "SQLite file when DATABASE_URL is unset (GATEHOUSE_SQLITE_PATH)")
-	fs.BoolFunc("demo", "seed the demo organisation into an empty database (GATEHOUSE_DEMO; default true on SQLite)", func(s string) error {
-		v, err := strconv.ParseBool(s)
-		cfg.demo, cfg.demoSet = v, true
-		return err
-	})
-	fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
-	fs.DurationVar(&cfg.tokenTTL, "ttl", cfg.tokenTTL, "lifetime of minted JWTs (GATEHOUSE_TOKEN_TTL)")
-	fs.StringVar(&cfg.queryLimits, "query-limits", cfg.queryLimits, "GraphQL document limits to change, e.g. aliases=50,list-length=2000 (GATEHOUSE_QUERY_LIMITS)")
-	email := fs.String("email", "", "user email (token, user create)")
-	name := fs.String("name", "", "user name (user create)")
-	role := fs.String("role", string(enum.PlatformRoleUser), "platform role (user create)")
+	c := &cli{cfg: cfg, getenv: getenv, stdout: stdout}
+	fs := flag.NewFlagSet("gatehouse "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cmd.flags(fs, &c.cfg, &c.in)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			cmd.usage(stdout, fs)
+			return nil
+		}
+		return fmt.Errorf("%w (gatehouse %s --help lists its flags)", err, cmd.name)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (gatehouse %s --help lists its flags)", fs.Arg(0), cmd.name)
 	}
-	if err := cfg.validate(); err != nil {
+	if err := c.cfg.validate(); err != nil {
 		return err
 	}
-	log := newLogger(cfg.logFormat, stderr)
-
-	switch cmd {
-	case "serve", "migrate", "token", "user create", "demo":
-	default:
-		return fmt.Errorf("unknown command %q (serve, migrate, token, user create, demo)", cmd)
-	}
-	app, err := open(ctx, cfg, log, func(k string) (string, bool) {
-		v := getenv(k)
-		return v, v != ""
-	})
-	if err != nil {
-		return err
-	}
-	defer app.close()
-
-	switch cmd {
-	case "migrate":
-		fmt.Fprintln(stdout, "database migrated")
+	c.log = newLogger(c.cfg.logFormat, c.cfg.logLevel, stderr)
+	err = cmd.run(ctx, c)
+	if err != nil && ctx.Err() != nil {
+		c.log.Info("interrupted", "command", cmd.name)
 		return nil
-	case "token":
-		return app.printToken(ctx, stdout, *email, cfg.tokenTTL)
-	case "user create":
-		return app.createUser(ctx, stdout, *email, *name, enum.PlatformRole(*role))
-	case "demo":
-		if _, err := demo.Seed(ctx, app.srv.Client); err != nil {
-			return err
-		}
-		return app.printDemoTokens(ctx, stdout, cfg.tokenTTL)
 	}
-	return app.serve(ctx, cfg, log, stdout)
+	return err
 }
 
-func newLogger(format string, w io.Writer) *slog.Logger {
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// help writes the list of commands, or one command's usage.
+func help(w io.Writer, args []string) error {
+	if len(args) > 0 {
+		name := strings.Join(args, " ")
+		cmd := lookup(name)
+		if cmd == nil {
+			return fmt.Errorf("unknown command %q; gatehouse help lists the commands", name)
+		}
+		cfg, _ := envDefaults(func(string) string { return "" })
+		fs := flag.NewFlagSet("gatehouse "+cmd.name, flag.ContinueOnError)
+		cmd.flags(fs, &cfg, &inputs{})
+		cmd.usage(w, fs)
+		return nil
+	}
+	fmt.Fprint(w, "Gatehouse is the access request server.\n\nUsage: gatehouse <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "  help [cmd]   list the commands, or show a command's flags and environment\n")
+	fmt.Fprint(w, "  version      print the build's version (also --version)\n")
+	fmt.Fprint(w, "\nWithout a command, gatehouse serves. gatehouse <command> --help shows its flags and environment.\n")
+	return nil
+}
+
+// usage writes the command's synopsis, its flags and its environment.
+func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: gatehouse %s %s\n\n%s.\n\nFlags:\n", c.name, c.synopsis, strings.ToUpper(c.summary[:1])+c.summary[1:])
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, "\nEnvironment:\n")
+	for _, k := range c.env {
+		fmt.Fprintf(w, "  %-30s %s\n", k, envHelp[k])
+	}
+}
+
+// version describes the build from its embedded build information: the
+// module version, the VCS revision and time, and the Go version.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "gatehouse (no build information)"
+	}
+	out := "gatehouse " + bi.Main.Version
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		out += " revision " + rev
+		if modified {
+			out += " (modified)"
+		}
+	}
+	if at != "" {
+		out += " committed " + at
+	}
+	return out + " " + bi.GoVersion
+}
+
+// newLogger returns the process's logger: format "" chooses text on a
+// terminal and JSON otherwise.
+func newLogger(format string, level slog.Level, w io.Writer) *slog.Logger {
 	if format == "" {
 		format = "json"
 		if f, ok := w.(*os.File); ok {
@@ -290,10 +554,11 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 			}
 		}
 	}
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 // app holds the opened database and the server graph over it.
@@ -304,17 +569,70 @@ type app struct {
 	dialect string
 	secret  []byte
 	srv     *server.Server
+	// where names the database for messages: the SQLite file or the
+	// PostgreSQL host and database, never credentials.
+	where string
+	// tokensPath is where demo tokens are written: next to the SQLite
+	// file; "" on PostgreSQL.
+	tokensPath string
+}
+
+// databaseName names the database cfg points at, for messages.
+func databaseName(cfg config) string {
+	if cfg.databaseURL != "" {
+		if u, err := url.Parse(cfg.databaseURL); err == nil {
+			return "PostgreSQL database " + strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+		}
+		return "the PostgreSQL database of DATABASE_URL"
+	}
+	if abs, err := filepath.Abs(cfg.sqlitePath); err == nil {
+		return "SQLite database " + abs
+	}
+	return "SQLite database " + cfg.sqlitePath
+}
+
+// openExisting opens the database for the commands that only read and add
+// to one (token, user create): it refuses to create a SQLite file or the
+// schema of an empty PostgreSQL database, and names the database it looked
+// in.
+func (c *cli) openExisting(ctx context.Context) (*app, error) {
+	where := databaseName(c.cfg)
+	const hint = "; start the server or run gatehouse migrate first, or point DATABASE_URL or --sqlite at the database"
+	if c.cfg.databaseURL == "" {
+		if _, err := os.Stat(c.cfg.sqlitePath); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no %s%s", where, hint)
+		}
+	} else {
+		db, err := database.OpenPostgres(ctx, c.cfg.databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		var users sql.NullString
+		err = db.QueryRowContext(ctx, "SELECT to_regclass('users')::text").Scan(&users)
+		db.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look for the schema in %s: %w", where, err)
+		}
+		if !users.Valid {
+			return nil, fmt.Errorf("%s has no Gatehouse schema%s", where, hint)
+		}
+	}
+	return open(ctx, c.cfg, c.log, c.lookupEnv)
 }
 
 // open opens and migrates the database and builds the server graph over it
 // (started only by serve).
 func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(string) (string, bool)) (*app, error) {
-	a := &app{dialect: dialect.SQLite}
+	a := &app{dialect: dialect.SQLite, where: databaseName(cfg)}
 	var err error
 	if cfg.databaseURL != "" {
 		a.dialect = dialect.Postgres
 		a.db, err = database.OpenPostgres(ctx, cfg.databaseURL)
 	} else {
+		a.tokensPath = cfg.sqlitePath + ".tokens"
+		if abs, err := filepath.Abs(a.tokensPath); err == nil {
+			a.tokensPath = abs
+		}
 		a.db, err = database.OpenSQLite(cfg.sqlitePath)
 		if err == nil {
 			a.riverDB, err = database.OpenSQLite(cfg.sqlitePath)
@@ -414,7 +732,7 @@ func (a *app) printToken(ctx context.Context, w io.Writer, email string, ttl tim
 	}
 	u, err := a.srv.Client.User.Query().Where(user.EmailEqualFold(email)).Only(authz.SystemContext(ctx))
 	if ent.IsNotFound(err) {
-		return fmt.Errorf("no user with email %s", email)
+		return fmt.Errorf("no user with email %s in %s", email, a.where)
 	}
 	if err != nil {
 		return err
@@ -464,8 +782,12 @@ func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string
 	exists, err := a.srv.Client.User.Query().
 		Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
 		Exist(ctx)
-	if err != nil || exists {
+	if err != nil {
 		return err
+	}
+	if exists {
+		log.Info("bootstrap admin not created: an IT admin exists", "email", email)
+		return nil
 	}
 	name, _, _ := strings.Cut(email, "@")
 	u, err := ensureUser(ctx, a.srv.Client, email, name, enum.PlatformRoleITAdmin)
@@ -476,40 +798,99 @@ func (a *app) bootstrapAdmin(ctx context.Context, log *slog.Logger, email string
 	return nil
 }
 
-func (a *app) printDemoTokens(ctx context.Context, w io.Writer, ttl time.Duration) error {
+// demoTokens mints a token per demo user present, IT admin first.
+func (a *app) demoTokens(ctx context.Context, ttl time.Duration) ([]*ent.User, []string, error) {
 	members, err := demo.Members(ctx, a.srv.Client)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens := make([]string, len(members))
+	for i, u := range members {
+		if tokens[i], err = a.srv.Auth.IssueJWT(u.ID, ttl); err != nil {
+			return nil, nil, err
+		}
+	}
+	return members, tokens, nil
+}
+
+// formatDemoTokens writes one line per demo user: email, role, token.
+func formatDemoTokens(w io.Writer, members []*ent.User, tokens []string) {
+	for i, u := range members {
+		fmt.Fprintf(w, "%-32s %-13s %s\n", u.Email, u.PlatformRole, tokens[i])
+	}
+}
+
+// printDemoTokens prints a fresh token per demo user.
+func (a *app) printDemoTokens(ctx context.Context, w io.Writer, ttl time.Duration) error {
+	members, tokens, err := a.demoTokens(ctx, ttl)
 	if err != nil {
 		return err
 	}
-	for _, u := range members {
-		tok, err := a.srv.Auth.IssueJWT(u.ID, ttl)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "%-32s %-13s %s\n", u.Email, u.PlatformRole, tok)
+	if len(members) == 0 {
+		return fmt.Errorf("%s holds no demo users; usage: gatehouse token --email E", a.where)
+	}
+	formatDemoTokens(w, members, tokens)
+	return nil
+}
+
+// writeDemoTokens writes the demo users' tokens to the file next to
+// the SQLite database (mode 0600), for when the start-up lines have
+// scrolled away. It does nothing on PostgreSQL.
+func (a *app) writeDemoTokens(members []*ent.User, tokens []string) error {
+	if a.tokensPath == "" || len(members) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	formatDemoTokens(&b, members, tokens)
+	if err := os.WriteFile(a.tokensPath, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write demo tokens: %w", err)
+	}
+	// WriteFile keeps the mode of a file that exists.
+	if err := os.Chmod(a.tokensPath, 0o600); err != nil {
+		return fmt.Errorf("write demo tokens: %w", err)
 	}
 	return nil
 }
 
-// serve runs the HTTP server until ctx ends, then shuts down in order: stop
-// accepting, end open requests and subscriptions, close the database.
-func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) error {
+// serve runs the HTTP server until ctx ends. It takes the listen address
+// first, so that a busy port fails before anything is migrated or seeded;
+// then opens and migrates the database, seeds the demo (before the bootstrap
+// admin, whose IT admin would otherwise make the database non-empty), and on
+// ctx's end shuts down in order: stop accepting, end open requests and
+// subscriptions, close the database.
+func (c *cli) serve(ctx context.Context) error {
+	cfg, log := c.cfg, c.log
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close()
+	if cfg.demo && !isLoopback(ln.Addr()) {
+		log.Warn("demo mode listens beyond this machine and logs admin tokens", "addr", cfg.addr)
+	}
+	base := "http://" + displayAddr(ln.Addr())
+
+	a, err := open(ctx, cfg, log, c.lookupEnv)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if cfg.demo {
+		org, err := demo.Seed(ctx, a.srv.Client)
+		if err != nil {
+			return err
+		}
+		if org == nil {
+			log.Info("demo organisation not seeded: the database already holds users", "database", a.where)
+		} else {
+			log.Info("demo organisation seeded", "database", a.where, "users", len(org.Users))
+		}
+	}
 	if cfg.bootstrapAdmin != "" {
 		if err := a.bootstrapAdmin(ctx, log, cfg.bootstrapAdmin); err != nil {
 			return err
 		}
 	}
-	if cfg.demo {
-		if _, err := demo.Seed(ctx, a.srv.Client); err != nil {
-			return err
-		}
-	}
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
-	base := "http://" + displayAddr(ln.Addr())
 
 	var sink *demo.Sink
 	if cfg.demo {
@@ -530,13 +911,17 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	}()
 
 	m := a.srv.Metrics
+	// Probes and scrapes come every few seconds: their lines are DEBUG.
+	route := func(level slog.Level, route string, h http.Handler) http.Handler {
+		return accesslog.HTTP(log, level, route, m.InstrumentHTTP(route, h))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", a.srv.Handler) // /query and /reports/
-	mux.Handle("GET /{$}", m.InstrumentHTTP("/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
-	mux.Handle("GET /healthz", m.InstrumentHTTP("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /{$}", route(slog.LevelInfo, "/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
+	mux.Handle("GET /healthz", route(slog.LevelDebug, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})))
-	mux.Handle("GET /readyz", m.InstrumentHTTP("/readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /readyz", route(slog.LevelDebug, "/readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := a.db.PingContext(pctx); err != nil {
@@ -546,9 +931,9 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})))
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", accesslog.HTTP(log, slog.LevelDebug, "/metrics", m.Handler()))
 	if sink != nil {
-		mux.Handle(demo.SinkPath, m.InstrumentHTTP(demo.SinkPath, sink))
+		mux.Handle(demo.SinkPath, route(slog.LevelInfo, demo.SinkPath, sink.Handler(a.srv.Auth)))
 	}
 	srv := httpserver.New(httpserver.Config{
 		Handler:        mux,
@@ -560,7 +945,7 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := base + "/query"
-	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.dialect)
+	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.where, "version", version())
 	if cfg.demo {
 		// A signal during this read cancels it; that is a shutdown, not a
 		// failure.
@@ -580,6 +965,16 @@ func (a *app) serve(ctx context.Context, cfg config, log *slog.Logger, stdout io
 	return srv.Shutdown(sctx) // then the deferred Stop closes the websockets and stops the jobs
 }
 
+// isLoopback reports whether addr is on a loopback interface only.
+func isLoopback(addr net.Addr) bool {
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ideContentSecurityPolicy lets the GraphiQL page at / load its scripts and
 // styles from the CDN it names (with subresource integrity) and run its
 // inline start-up script; it may call only this server and be framed by no
@@ -588,17 +983,21 @@ const ideContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline'
 	"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data:; font-src https://cdn.jsdelivr.net; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
+// logDemoTokens logs a token per demo user and writes them to the tokens
+// file next to the SQLite database, which gatehouse token also prints.
 func (a *app) logDemoTokens(ctx context.Context, log *slog.Logger, ttl time.Duration) error {
-	members, err := demo.Members(ctx, a.srv.Client)
+	members, tokens, err := a.demoTokens(ctx, ttl)
 	if err != nil {
 		return err
 	}
-	for _, u := range members {
-		tok, err := a.srv.Auth.IssueJWT(u.ID, ttl)
-		if err != nil {
-			return err
-		}
-		log.Info("demo user", "email", u.Email, "role", u.PlatformRole, "token", tok)
+	for i, u := range members {
+		log.Info("demo user", "email", u.Email, "role", u.PlatformRole, "token", tokens[i])
+	}
+	if err := a.writeDemoTokens(members, tokens); err != nil {
+		return err
+	}
+	if a.tokensPath != "" && len(members) > 0 {
+		log.Info("demo tokens written", "file", a.tokensPath, "reprint", "gatehouse token")
 	}
 	return nil
 }

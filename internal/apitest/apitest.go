@@ -104,6 +104,9 @@ type Options struct {
 	// Clock is the server's clock; nil means a Clock of its own. Envs that
 	// are replicas of one deployment share one.
 	Clock *Clock
+	// Log, when set, receives the server's log instead of the test log
+	// (tests that read the log lines).
+	Log *slog.Logger
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -142,11 +145,17 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		clock = &Clock{}
 	}
 	counter := &dbtest.Counter{}
+	log := opts.Log
+	if log == nil {
+		// Warnings and errors only: a line per operation and state change
+		// would bury them.
+		log = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	srv, err := server.New(server.Config{
 		DB: pool, Dialect: db.Dialect, RiverDB: riverDB, DSN: db.DSN,
 		Secret:     []byte(Secret),
 		Now:        clock.Now,
-		Log:        slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Log:        log,
 		LookupEnv:  func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok },
 		SecretsDir: opts.SecretsDir,
 		Limits:     limits, Introspection: true, CheckOrigin: opts.CheckOrigin,

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"gatehouse/connectors/webhook"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
 )
 
 // Bounds of the Sink.
@@ -96,7 +99,46 @@ func (s *Sink) Deliveries() []Delivery {
 	return append(out, s.deliveries[:s.next]...)
 }
 
-// ServeHTTP implements http.Handler.
+// Authenticator turns a bearer token into a viewer (nil without a token);
+// *auth.Authenticator is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (*authz.Viewer, error)
+}
+
+// Handler is the Sink as the server mounts it: POST as ServeHTTP (signed by
+// the connector), GET only for an IT admin's bearer token, since the
+// deliveries hold users' names and e-mail addresses: without a token, or
+// with one that does not authenticate, 401; with anyone else's, 403.
+func (s *Sink) Handler(a Authenticator) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			v, err := a.Authenticate(r.Context(), bearer(r.Header.Get("Authorization")))
+			switch {
+			case err != nil && errcode.Of(err) != errcode.Unauthenticated:
+				http.Error(w, "demo sink: internal error", http.StatusInternalServerError)
+				return
+			case err != nil || v == nil:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+				http.Error(w, "demo sink: an IT admin's bearer token is required", http.StatusUnauthorized)
+				return
+			case !v.IsAdmin():
+				http.Error(w, "demo sink: only IT admins may list deliveries", http.StatusForbidden)
+				return
+			}
+		}
+		s.ServeHTTP(w, r)
+	})
+}
+
+func bearer(header string) string {
+	const prefix = "bearer "
+	if len(header) > len(prefix) && strings.EqualFold(header[:len(prefix)], prefix) {
+		return strings.TrimSpace(header[len(prefix):])
+	}
+	return ""
+}
+
+// ServeHTTP implements http.Handler. It serves GET to anyone; mount Handler.
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:

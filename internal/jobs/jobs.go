@@ -82,6 +82,8 @@ const DefaultPollInterval = time.Second
 type Runner struct {
 	client  *river.Client[*sql.Tx]
 	wakeup  *wakeListener
+	log     *slog.Logger
+	poll    time.Duration
 	mu      sync.Mutex
 	worker  Worker
 	started bool
@@ -137,6 +139,10 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	r.log, r.poll = cfg.Logger, cfg.FetchPollInterval
+	// River's routine news (job counts every few seconds, maintenance
+	// runs, its start and stop) is DEBUG; its warnings and errors stay.
+	cfg.Logger = slog.New(demoted{cfg.Logger.Handler()})
 	var err error
 	switch dialectName {
 	case dialect.Postgres:
@@ -171,7 +177,38 @@ func (r *Runner) Start(ctx context.Context, w Worker) error {
 		return errors.New("jobs: already started")
 	}
 	r.worker, r.started = w, true
-	return r.client.Start(ctx)
+	if err := r.client.Start(ctx); err != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "job runner started: new jobs start when a commit announces them; scheduled jobs and retries are found by polling",
+		"poll_interval", r.poll.String())
+	return nil
+}
+
+// demoted is a slog handler for a library's logger: it writes the library's
+// INFO (and lower) records at DEBUG, and its warnings and errors as they are.
+type demoted struct{ slog.Handler }
+
+func (h demoted) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, demote(l))
+}
+
+func (h demoted) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = demote(r.Level)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h demoted) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return demoted{h.Handler.WithAttrs(attrs)}
+}
+
+func (h demoted) WithGroup(name string) slog.Handler { return demoted{h.Handler.WithGroup(name)} }
+
+func demote(l slog.Level) slog.Level {
+	if l < slog.LevelWarn {
+		return slog.LevelDebug
+	}
+	return l
 }
 
 // Stop waits for running jobs to finish (or ctx to end). Stopping a runner

@@ -15,6 +15,7 @@ import (
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/accesslog"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 )
@@ -244,6 +245,7 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 			writeError(w, http.StatusUnauthorized, errcode.Unauthenticated, errors.New("authentication required"))
 			return
 		}
+		accesslog.SetPrincipal(r.Context(), string(v.UserID))
 		next.ServeHTTP(w, r.WithContext(authz.NewContext(r.Context(), v)))
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/accesslog"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/catalog"
@@ -170,7 +171,7 @@ func New(cfg Config) (*Server, error) {
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
-		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
+		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout, Log: log,
 	})
 
 	m := metrics.New()
@@ -189,15 +190,15 @@ func New(cfg Config) (*Server, error) {
 		Log:           log,
 		Limits:        cfg.Limits,
 		Introspection: cfg.Introspection,
-		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
+		Extensions:    []graphql.HandlerExtension{m.GraphQL(), accesslog.GraphQL(log)},
 		CheckOrigin:   cfg.CheckOrigin,
 		Context:       base,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/query", m.InstrumentHTTP("/query", query))
-	mux.Handle("/reports/", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
+	mux.Handle("/query", accesslog.HTTP(log, slog.LevelInfo, "/query", m.InstrumentHTTP("/query", query)))
+	mux.Handle("/reports/", accesslog.HTTP(log, slog.LevelInfo, "/reports", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
 		Reports: reports.New(client, now), Auth: authn, Log: log,
-	})))
+	}))))
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,

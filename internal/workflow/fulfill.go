@@ -238,7 +238,9 @@ func operation(item *ent.RequestItem) connectors.Operation {
 // it marks the item FAILED and returns nil (the job is done).
 func (s *Service) failFulfillment(ctx context.Context, f *fulfillment, cause error, attempt, maxAttempts int) error {
 	msg := lastError(cause)
-	if !connectors.IsTransient(cause) || attempt >= maxAttempts {
+	final := !connectors.IsTransient(cause) || attempt >= maxAttempts
+	s.logConnectorFailure(ctx, f, cause, attempt, maxAttempts, final)
+	if final {
 		if _, err := s.markFailed(ctx, f.item.ID, msg, attempt, false); err != nil {
 			return fmt.Errorf("fulfil %s: record failure: %w", f.item.ID, err)
 		}
@@ -439,6 +441,9 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		err = conn.Revoke(cctx, op)
 		cancel()
 		if err != nil {
+			s.log.WarnContext(ctx, "connector call failed", "grant", string(g.ID), "application", string(app.ID),
+				"kind", string(app.ConnectorKind), "class", connectors.Reason(err),
+				"transient", connectors.IsTransient(err), "operation", "revoke on expiry", "error", err.Error())
 			var te *connectors.TransientError
 			if errors.As(err, &te) && te.RetryAfter > 0 {
 				return river.JobSnooze(te.RetryAfter)

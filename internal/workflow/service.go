@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -65,6 +66,7 @@ type Service struct {
 	connectors Connectors
 	now        func() time.Time
 	changes    Changes
+	log        *slog.Logger
 	// fulfillmentTimeout is the fulfilment job's deadline.
 	fulfillmentTimeout time.Duration
 }
@@ -85,6 +87,9 @@ type Config struct {
 	// run (the job runner's timeout for it); connector calls get less.
 	// Zero means DefaultFulfillmentTimeout.
 	FulfillmentTimeout time.Duration
+	// Log receives a line per committed state change and per failed
+	// connector call; nil discards them.
+	Log *slog.Logger
 }
 
 // New returns a Service.
@@ -98,6 +103,7 @@ func New(cfg Config) *Service {
 		connectors: cfg.Connectors,
 		now:        cfg.Now,
 		changes:    cfg.Changes,
+		log:        cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)),
 
 		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
@@ -113,6 +119,8 @@ type txn struct {
 	// of itself (REQUEST_COMPLETED): the viewer, or the system for jobs.
 	actor   string
 	changed changes
+	// events are the audit events written, logged after commit.
+	events []loggedEvent
 }
 
 // touch records that a request changed.
@@ -163,6 +171,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	if len(changed) > 0 && s.changes != nil {
 		s.changes.Published(changed...)
 	}
+	s.logCommitted(ctx, t.events)
 	return nil
 }
 

@@ -61,6 +61,9 @@ func (t *txn) note(ctx context.Context, m ent.Mutation) error {
 			t.touch(id)
 		}
 		into, rows = t.changed.tasks, m
+	case *ent.AuditEventMutation:
+		t.noteEvent(m)
+		return nil
 	default:
 		return nil
 	}

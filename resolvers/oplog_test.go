@@ -1,0 +1,132 @@
+package resolvers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/dbtest"
+)
+
+// logBuffer collects a server's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) text() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log lines whose msg is msg.
+func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.text()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestLogsAnOperatorReads runs a request through submission, approval and a
+// fulfilment the application refuses with 404, and reads the server's log:
+// one access line per GraphQL operation with its name, type, principal and
+// error codes, never its variables or the bearer token; one INFO line per
+// state change, from the audit events, with the IDs; and the connector
+// failure at ERROR with the item, the connector kind and the error class.
+func TestLogsAnOperatorReads(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		logs := &logBuffer{}
+		rcv := apitest.NewReceiver(t)
+		env := apitest.NewWith(t, db, apitest.Options{
+			Env: rcv.Env(),
+			Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		})
+		o := &org{env: env, receiver: rcv, admin: env.User(t, "it@example.com", enum.PlatformRoleITAdmin)}
+		c := o.fulCast(t)
+		_, e := o.app(t, "Wiki", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
+		rcv.FailNext(1, 404)
+
+		const marker = "justification-that-stays-out-of-the-log"
+		const submit = `mutation SubmitForLog($in: SubmitAccessRequestInput!) {
+		  submitAccessRequest(input: $in) { id items { id } } }`
+		var out struct {
+			SubmitAccessRequest struct {
+				ID    string
+				Items []struct{ ID string }
+			}
+		}
+		env.MustDo(t, c.tokB, submit, map[string]any{"in": map[string]any{
+			"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "justification": marker,
+		}}, &out)
+		reqID, itemID := out.SubmitAccessRequest.ID, out.SubmitAccessRequest.Items[0].ID
+		res := env.Do(t, c.tokB, `mutation RetryForLog($id: ID!) { retryFulfillment(itemId: $id) { id } }`, map[string]any{"id": itemID})
+		require.Equal(t, "FORBIDDEN", res.Code())
+		o.fulApprove(t, c, reqID, "Wiki users")
+		o.fulAwait(t, c.tokB, itemID, "FAILED")
+
+		access := map[string][]map[string]any{}
+		for _, l := range logs.lines(t, "http request") {
+			if name, ok := l["operation"].(string); ok {
+				access[name] = append(access[name], l)
+			}
+		}
+		require.Len(t, access["SubmitForLog"], 1, "one access line per operation")
+		sub := access["SubmitForLog"][0]
+		require.Equal(t, "mutation", sub["type"])
+		require.Equal(t, string(c.b.ID), sub["principal"])
+		require.Equal(t, "/query", sub["route"])
+		require.EqualValues(t, 200, sub["status"])
+		require.Contains(t, sub, "duration_ms")
+		require.NotContains(t, sub, "errors")
+		require.Len(t, access["RetryForLog"], 1)
+		require.Equal(t, []any{"FORBIDDEN"}, access["RetryForLog"][0]["errors"])
+
+		text := logs.text()
+		require.NotContains(t, text, marker, "variables never reach the log")
+		require.NotContains(t, text, c.tokB, "tokens never reach the log")
+		require.NotContains(t, text, c.tokM)
+
+		submitted := logs.lines(t, "request submitted")
+		require.Len(t, submitted, 1)
+		require.Equal(t, "INFO", submitted[0]["level"])
+		require.Equal(t, reqID, submitted[0]["request"])
+		approved := logs.lines(t, "item approved")
+		require.Len(t, approved, 1)
+		require.Equal(t, itemID, approved[0]["item"])
+		failed := logs.lines(t, "item failed")
+		require.Len(t, failed, 1)
+		require.Equal(t, "ERROR", failed[0]["level"])
+		require.Equal(t, itemID, failed[0]["item"])
+
+		calls := logs.lines(t, "connector call failed")
+		require.Len(t, calls, 1, "a 404 is permanent: one call, logged once")
+		call := calls[0]
+		require.Equal(t, "ERROR", call["level"])
+		require.Equal(t, itemID, call["item"])
+		require.Equal(t, reqID, call["request"])
+		require.Equal(t, "WEBHOOK", call["kind"])
+		require.Equal(t, "unexpected status 404", call["class"])
+		require.Equal(t, true, call["item_failed"])
+	})
+}
