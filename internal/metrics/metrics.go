@@ -34,6 +34,7 @@ type Metrics struct {
 	httpDuration      *prometheus.HistogramVec
 	operations        *prometheus.CounterVec
 	operationDuration *prometheus.HistogramVec
+	business          business
 
 	mu    sync.Mutex
 	names map[string]struct{} // operation names with a label value of their own
@@ -62,13 +63,15 @@ func New() *Metrics {
 			Help:    "Time from receiving a GraphQL operation to its last response; a subscription counts until it ends.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"operation", "type"}),
-		names: map[string]struct{}{},
+		business: newBusiness(),
+		names:    map[string]struct{}{},
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.operations, m.operationDuration,
 	)
+	m.registry.MustRegister(m.business.collectors()...)
 	return m
 }
 
@@ -163,6 +166,9 @@ func (e graphqlExtension) InterceptOperation(ctx context.Context, next graphql.O
 	start := opCtx.Stats.OperationStart
 	if start.IsZero() {
 		start = time.Now()
+	}
+	if typ == "subscription" {
+		e.m.trackSubscription(ctx, opCtx)
 	}
 	responses := next(context.WithValue(ctx, executedKey{}, true))
 	failed, done := false, false

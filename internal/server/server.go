@@ -165,14 +165,18 @@ func New(cfg Config) (*Server, error) {
 		Channels: []pubsub.Channel{relay.Channel()},
 	})
 
+	m := metrics.New()
+	m.RegisterDB(cfg.DB)
+	m.RegisterFeed(feed)
+	m.RegisterState(metrics.StateConfig{DB: cfg.DB, Dialect: cfg.Dialect, Client: background, Now: now, Log: log})
+
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: feed, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
+		Observer: m,
 	})
 
-	m := metrics.New()
-	m.RegisterDB(cfg.DB)
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
 		Progress: feed, AuditLog: auditLog,
@@ -190,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		Extensions:    []graphql.HandlerExtension{m.GraphQL()},
 		CheckOrigin:   cfg.CheckOrigin,
 		Context:       base,
+		Websockets:    m.RegisterWebsockets,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/query", m.InstrumentHTTP("/query", query))
