@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -229,6 +231,21 @@ func TestBusinessMetrics(t *testing.T) {
 		body = fresh(t, env)
 		require.Zero(t, must(t, body, "gatehouse_audit_checkpoint_lag_seconds"))
 		require.Zero(t, must(t, body, "gatehouse_state_read_errors_total"))
+
+		// The sample dashboard and the README's alerts name exposed metrics.
+		for _, doc := range []string{"../../deploy/grafana-dashboard.json", "../../README.md"} {
+			raw, err := os.ReadFile(doc)
+			require.NoError(t, err)
+			text := string(raw)
+			if _, section, ok := strings.Cut(text, "\n## Metrics and alerts\n"); ok {
+				text, _, _ = strings.Cut(section, "\n## ")
+			}
+			names := regexp.MustCompile(`gatehouse_[a-z_]+[a-z]`).FindAllString(text, -1)
+			require.NotEmpty(t, names, doc)
+			for _, name := range names {
+				require.Contains(t, body, "# TYPE "+name+" ", "%s names %s", doc, name)
+			}
+		}
 	})
 }
 
