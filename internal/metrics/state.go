@@ -193,25 +193,11 @@ func (c *stateCollector) read(ctx context.Context, now time.Time) (*state, error
 		s.requests[r.Status] = r.Count
 	}
 
-	pending := client.ReviewTask.Query().Where(reviewtask.StatusEQ(enum.TaskStatusPending))
-	n, err := pending.Clone().Count(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pending tasks: %w", err)
-	}
-	s.pendingTasks = n
-	if n > 0 {
-		// A task's last update made it PENDING (created so, or activated
-		// with its stage); a decision would have ended it.
-		oldest, err := pending.Order(reviewtask.ByUpdatedAt()).Select(reviewtask.FieldUpdatedAt).First(ctx)
-		switch {
-		case ent.IsNotFound(err): // decided meanwhile
-		case err != nil:
-			return nil, fmt.Errorf("oldest pending task: %w", err)
-		default:
-			s.oldestPending = max(0, now.Sub(oldest.UpdatedAt))
-		}
+	if err := c.readPending(ctx, now, s); err != nil {
+		return nil, err
 	}
 
+	var err error
 	if s.jobs, err = c.readJobs(ctx); err != nil {
 		return nil, err
 	}
@@ -235,6 +221,48 @@ func (c *stateCollector) read(ctx context.Context, now time.Time) (*state, error
 		s.checkpointLag = max(0, now.Sub(oldest.At))
 	}
 	return s, nil
+}
+
+// pendingQuery counts the PENDING review tasks and finds when the oldest
+// became PENDING (its last update: it was created so, or activated with its
+// stage; a decision would have ended it), in seconds since the Unix epoch,
+// in one scan of the table (PostgreSQL).
+var pendingQuery = fmt.Sprintf(`SELECT count(*), coalesce(extract(epoch FROM min(%[1]s)), 0)::float8
+FROM %[2]s WHERE %[3]s = 'PENDING'`, reviewtask.FieldUpdatedAt, reviewtask.Table, reviewtask.FieldStatus)
+
+// readPending reads the pending review tasks into s. SQLite holds times as
+// text that only the driver parses, so there ent counts them and reads the
+// oldest.
+func (c *stateCollector) readPending(ctx context.Context, now time.Time, s *state) error {
+	var oldest time.Time
+	if c.cfg.Dialect == dialect.Postgres {
+		var since float64
+		if err := c.cfg.DB.QueryRowContext(ctx, pendingQuery).Scan(&s.pendingTasks, &since); err != nil {
+			return fmt.Errorf("pending tasks: %w", err)
+		}
+		oldest = time.Unix(0, int64(since*float64(time.Second)))
+	} else {
+		pending := c.cfg.Client.ReviewTask.Query().Where(reviewtask.StatusEQ(enum.TaskStatusPending))
+		n, err := pending.Clone().Count(ctx)
+		if err != nil {
+			return fmt.Errorf("pending tasks: %w", err)
+		}
+		if s.pendingTasks = n; n == 0 {
+			return nil
+		}
+		t, err := pending.Order(reviewtask.ByUpdatedAt()).Select(reviewtask.FieldUpdatedAt).First(ctx)
+		switch {
+		case ent.IsNotFound(err): // decided meanwhile
+			return nil
+		case err != nil:
+			return fmt.Errorf("oldest pending task: %w", err)
+		}
+		oldest = t.UpdatedAt
+	}
+	if s.pendingTasks > 0 {
+		s.oldestPending = max(0, now.Sub(oldest))
+	}
+	return nil
 }
 
 // Job figures per kind and state, aged on the database's clock: the oldest
