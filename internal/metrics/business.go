@@ -27,7 +27,7 @@ func newBusiness() business {
 		}, []string{"connector_kind"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_fulfillment_failures_total",
-			Help: "Fulfilment attempts that failed, by connector kind and error class (config, auth, http_3xx, http_4xx, http_5xx, timeout, tls, protocol, network, canceled, other). Transient failures are retried; the requests_by_status FAILED gauge counts what was given up.",
+			Help: "Fulfilment attempts that failed, by connector kind and error class (config, auth, http_3xx, http_4xx, http_5xx, timeout, tls, protocol, network, canceled, other). Transient failures are retried; gatehouse_requests{status=\"FAILED\"} counts the requests given up on.",
 		}, []string{"connector_kind", "error_class"}),
 		expiries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_grant_expiries_total",
