@@ -149,3 +149,32 @@ func TestSubscriptionsResyncAfterListenerLoss(t *testing.T) {
 			AND application_name = $1`, progressfeed.ListenerApplicationName).Scan(&n) == nil && n == 1
 	}, 10*time.Second, 20*time.Millisecond, "the listener is back")
 }
+
+// TestSubscriptionsCatchUpWhenAReplicaStarts: a change that a replica
+// committed but never sent (it stopped or crashed between its commit and
+// its notifier's send) reaches the subscribers of the other replicas when a
+// replica starts: the starting one asks the others to re-read what changed
+// in the catch-up window. The change here is written behind the workflow's
+// back, so only the catch-up can deliver it.
+func TestSubscriptionsCatchUpWhenAReplicaStarts(t *testing.T) {
+	t.Parallel()
+	db := postgresDB(t)
+	a := apitest.NewWith(t, db, apitest.Options{OwnPool: true})
+	admin := a.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+	m := a.User(t, "m@example.com", enum.PlatformRoleUser)
+	r, err := a.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
+	require.NoError(t, err)
+	rTok := a.Token(t, r)
+	id := submit(t, a, rTok, manualApp(t, a, "X", admin))
+
+	p := &progressStream{sub: connectWS(t, a.WebsocketURL(), rTok).subscribe(subRequestProgress, map[string]any{"id": id})}
+	p.expect(t, "subscribing", completion{0, 1, 0}, completion{0, 0, 100})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = db.SQL.ExecContext(ctx, `UPDATE review_tasks SET status = 'APPROVED', updated_at = now() WHERE request_id = $1`, id)
+	require.NoError(t, err)
+
+	apitest.NewWith(t, db, apitest.Options{OwnPool: true})
+	p.expect(t, "a replica starting", completion{1, 1, 100}, completion{0, 0, 100})
+}

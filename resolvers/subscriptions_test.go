@@ -1,15 +1,19 @@
 package resolvers_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/stretchr/testify/require"
 
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 )
@@ -356,5 +360,96 @@ func TestSubscriptionRollbackSendsNothing(t *testing.T) {
 		raw, err := json.Marshal(p.ev)
 		require.NoError(t, err)
 		require.Contains(t, string(raw), id)
+	})
+}
+
+// TestSubscriptionsSendOnlyWhatChanged: one approval of a WEBHOOK item
+// moves the request through FULFILLING (decision, then the fulfilment
+// starting) to COMPLETED. Each subscriber receives an event only when
+// something it selected changed: requestProgress { status, numbers } gets
+// FULFILLING once and COMPLETED once; myTaskProgress { request { id }, mine,
+// overall } gets the decision once (the fulfilment moves no number);
+// accessRequestChanged { id status } gets FULFILLING once and COMPLETED
+// once; a reader that selects the items' statuses gets the fulfilment
+// starting too. The fulfilment is held at the connector until that reader
+// has seen it, so the three changes reach the feed one by one; a second
+// request, submitted last, is the next event where nothing else may come.
+func TestSubscriptionsSendOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env := o.env
+		m, _, r, _ := o.cast(t)
+		_, x := o.app(t, "X", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
+		_, y := o.app(t, "Y", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
+		rTok, mTok, aTok := env.Token(t, r), env.Token(t, m), env.Token(t, o.admin)
+		release := make(chan struct{})
+		o.receiver.BeforeAnswer(func(ctx context.Context, _ webhook.Payload, _ bool) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		})
+		rWS := connectWS(t, env.WebsocketURL(), rTok)
+		changes := rWS.subscribe(subAccessRequestChange, map[string]any{"scope": "MINE"})
+		tasks := connectWS(t, env.WebsocketURL(), mTok).subscribe(subMyTaskProgress, nil)
+		items := connectWS(t, env.WebsocketURL(), aTok).subscribe(
+			`subscription { accessRequestChanged { id status items { status } } }`, nil)
+		waitSubscribers(t, env, 3)
+		id := submit(t, env, rTok, x)
+		prog := rWS.subscribe(subRequestProgress, map[string]any{"id": id})
+		var snap liveProgress
+		prog.data(&snap)
+		require.Equal(t, "PENDING_REVIEW", snap.RequestProgress.Status)
+
+		task := o.progress(t, rTok, id).task(t, "X users", "m@example.com")
+		env.MustDo(t, mTok, decide, map[string]any{"id": task, "d": "APPROVE"}, nil)
+		for { // the reader of item statuses sees the fulfilment start
+			var ev struct {
+				AccessRequestChanged struct{ Items []struct{ Status string } }
+			}
+			items.data(&ev)
+			if ev.AccessRequestChanged.Items[0].Status == "FULFILLING" {
+				break
+			}
+		}
+		close(release)
+		require.Eventually(t, func() bool {
+			req, err := env.Client.AccessRequest.Get(apitest.Sys(), pulid.ID(id))
+			return err == nil && req.Status == enum.RequestStatusCompleted
+		}, fulWait, 10*time.Millisecond)
+		second := submit(t, env, rTok, y)
+
+		var statuses []string
+		for len(statuses) < 2 {
+			var ev liveProgress
+			prog.data(&ev)
+			statuses = append(statuses, ev.RequestProgress.Status)
+			require.Equal(t, completion{1, 1, 100}, ev.RequestProgress.Overall)
+		}
+		require.Equal(t, []string{"FULFILLING", "COMPLETED"}, statuses, "requestProgress")
+
+		var got []string
+		for {
+			var ev liveChange
+			changes.data(&ev)
+			got = append(got, ev.AccessRequestChanged.ID[:4]+" "+ev.AccessRequestChanged.Status)
+			if ev.AccessRequestChanged.ID == second {
+				break
+			}
+		}
+		require.Equal(t, []string{"req_ PENDING_REVIEW", "req_ FULFILLING", "req_ COMPLETED", "req_ PENDING_REVIEW"}, got, "accessRequestChanged")
+
+		var mine []string
+		for {
+			var ev liveTask
+			tasks.data(&ev)
+			p := ev.MyTaskProgress
+			mine = append(mine, fmt.Sprintf("%v %d/%d", p.Request.ID == second, p.Mine.Done, p.Mine.Total))
+			if p.Request.ID == second {
+				break
+			}
+		}
+		require.Equal(t, []string{"false 0/1", "false 1/1", "true 0/1"}, mine, "myTaskProgress")
 	})
 }

@@ -41,5 +41,6 @@ func (e *Env) RunDue(t testing.TB, kind string) int {
 		require.NoError(t, err)
 		n++
 	}
+	e.Server.Jobs.Wake()
 	return n
 }

@@ -58,8 +58,9 @@ type Options struct {
 	// the runner becomes River's leader.
 	Checkpoints        Checkpointer
 	CheckpointInterval time.Duration
-	// PollInterval is how often workers look for new jobs (River runs
-	// poll-only on database/sql); default 50ms.
+	// PollInterval is how often workers look for jobs that no wake-up
+	// announced (jobs scheduled for later, retries); default
+	// DefaultPollInterval. New jobs are fetched at once (Wake).
 	PollInterval time.Duration
 	// RetryDelay, when set, replaces River's exponential backoff with a
 	// fixed delay between attempts.
@@ -73,10 +74,14 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// DefaultPollInterval is how often an idle runner looks for jobs.
+const DefaultPollInterval = time.Second
+
 // Runner owns the River client. Create it, hand Client to the workflow
 // service, then Start it with that service as Worker.
 type Runner struct {
 	client  *river.Client[*sql.Tx]
+	wakeup  *wakeListener
 	mu      sync.Mutex
 	worker  Worker
 	started bool
@@ -86,7 +91,7 @@ type Runner struct {
 // connection on the same file (riverDB), as its driver recommends; jobs are
 // still inserted on the workflow's transactions of the main pool.
 func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error) {
-	r := &Runner{}
+	r := &Runner{wakeup: newWakeListener()}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &fulfillWorker{r: r})
 	river.AddWorker(workers, &expireWorker{r: r})
@@ -95,7 +100,6 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 	cfg := &river.Config{
 		FetchPollInterval: opts.PollInterval,
 		FetchCooldown:     10 * time.Millisecond,
-		PollOnly:          true,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxWorkers}},
 		Workers:           workers,
 		Logger:            opts.Logger,
@@ -122,7 +126,7 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 		))
 	}
 	if cfg.FetchPollInterval == 0 {
-		cfg.FetchPollInterval = 50 * time.Millisecond
+		cfg.FetchPollInterval = DefaultPollInterval
 	}
 	if opts.MaxWorkers == 0 {
 		cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 10}
@@ -136,12 +140,12 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 	var err error
 	switch dialectName {
 	case dialect.Postgres:
-		r.client, err = river.NewClient(riverdatabasesql.New(db), cfg)
+		r.client, err = river.NewClient(wakeDriver{riverdatabasesql.New(db), r.wakeup}, cfg)
 	case dialect.SQLite:
 		if riverDB == nil {
 			riverDB = db
 		}
-		r.client, err = river.NewClient(riversqlite.New(riverDB), cfg)
+		r.client, err = river.NewClient(wakeDriver{riversqlite.New(riverDB), r.wakeup}, cfg)
 	default:
 		return nil, fmt.Errorf("jobs: unsupported dialect %q", dialectName)
 	}
@@ -153,6 +157,11 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 
 // Client is the River client; the workflow inserts jobs with its InsertTx.
 func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
+
+// Wake makes the runner look for new jobs at once: call it after a
+// transaction that inserted jobs commits, in this process or another. It
+// never blocks; wake-ups close together are one.
+func (r *Runner) Wake() { r.wakeup.wake() }
 
 // Start starts working jobs with w. Calling it twice is an error.
 func (r *Runner) Start(ctx context.Context, w Worker) error {

@@ -136,7 +136,7 @@ func TestBusinessMetrics(t *testing.T) {
 		require.NoError(t, err)
 		subCtx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
-		_ = progress.SubscribeVisible(subCtx, env.Feed, v, func(*progress.Event) struct{} { return struct{}{} })
+		_ = progress.SubscribeVisible(subCtx, env.Feed, v, func(*progress.Event) (struct{}, bool) { return struct{}{}, true })
 
 		// Submitted: one request PENDING_REVIEW, one task waiting, events
 		// not yet checkpointed.

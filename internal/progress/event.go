@@ -59,6 +59,16 @@ func (e *Event) Related(rel authz.Relation, userID pulid.ID) bool {
 	return e.facts.Related(rel, userID)
 }
 
+// Fingerprint sums up what the event shows and to whom: the request's and
+// its items' statuses, each reviewer's task counts and the audience. Two
+// events of a request with one fingerprint show the same numbers.
+func (e *Event) Fingerprint() string { return e.print }
+
+// Resent reports whether the event is sent again on purpose, whether or not
+// anything changed (a resync after a listener loss): subscribers receive it
+// even when it repeats what they have.
+func (e *Event) Resent() bool { return e.forced }
+
 // Mine is the user's completion on the request; 0/0 (100%) without tasks.
 func (e *Event) Mine(userID pulid.ID) rules.Completion { return e.counts.Of(userID) }
 

@@ -3,9 +3,9 @@
 // completion and who may receive it (authz.RequestFacts), computed once per
 // change with a fixed number of queries and fanned out to this process's
 // subscribers. It owns the broker, the coalescing worker, the PostgreSQL
-// listener that carries changes between replicas and the resync after a
-// listener loss; the workflow tells it of changes through its commit hooks
-// (NotifyTx, Published). It also holds the task counts that completion is
+// notifier and listener that carry changes between replicas, the catch-up
+// when a process starts and the resync after a listener loss; the workflow
+// tells it of changes through its after-commit hook (Published). It also holds the task counts that completion is
 // computed from, and their per-operation dataloaders.
 package progress
 
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +47,21 @@ const (
 	topicRequestPfx  = "req:"
 	topicUserPfx     = "user:"
 	resyncKey        = "\x00resync"
+	catchUpPfx       = "\x00catchup:"
 	lastCacheEntries = 10000
 )
+
+// Payload markers: a notification names the process that sent it
+// (originPfx + its ID, first), and a process that starts asks the others to
+// catch up (catchUpPfx + the start of the window in Unix nanoseconds).
+const (
+	originPfx     = "@"
+	catchUpMarker = "!catchup:"
+)
+
+// DefaultCatchUp is how far back the other processes look for changes when
+// a process starts (Config.CatchUp).
+const DefaultCatchUp = 10 * time.Minute
 
 // Config configures a Feed.
 type Config struct {
@@ -59,6 +73,18 @@ type Config struct {
 	Dialect string
 	// DSN is where the PostgreSQL listener connects; unused on SQLite.
 	DSN string
+	// DB is the pool the notifier sends through on PostgreSQL (one
+	// pg_notify per batch of changed requests, outside the changes'
+	// transactions); unused on SQLite.
+	DB *sql.DB
+	// OnRemoteChange, when set, is called (without blocking) whenever
+	// another process tells of a change: the job runner looks for the jobs
+	// it may have inserted.
+	OnRemoteChange func()
+	// CatchUp is how far back the other processes re-read changes when
+	// this one starts, for the changes a stopped or crashed process
+	// committed but never sent; zero means DefaultCatchUp.
+	CatchUp time.Duration
 	// Buffer is the per-subscriber buffer; zero means pubsub.DefaultBuffer.
 	Buffer int
 	// Channels are more NOTIFY channels carried by the feed's LISTEN
@@ -67,14 +93,22 @@ type Config struct {
 	Channels []pubsub.Channel
 }
 
-// Feed turns committed changes into progress events. On SQLite
-// the workflow tells it after commit (Published); on PostgreSQL the workflow
-// sends the request IDs with pg_notify inside its transaction (NotifyTx) and
-// every process's single listener hands them to its feed, so that a change
-// made by any replica reaches the subscribers of all. Each process computes
-// an event once (a fixed number of queries per batch of changed requests,
-// whatever the number of subscribers) and fans it out to its local
-// subscribers through the broker. Start and Stop bracket its life.
+// Feed turns committed changes into progress events. The workflow tells it
+// after commit (Published) and its worker computes the events for this
+// process's subscribers. On PostgreSQL its notifier also sends the request
+// IDs to the other processes, batched, with one pg_notify per batch outside
+// the changes' transactions: a transaction that calls pg_notify takes
+// PostgreSQL's database-wide notify lock at commit, which would make every
+// committing change wait for the others. Every process's single listener
+// hands the IDs sent by the others to its feed, so that a change made by any
+// replica reaches the subscribers of all. What a process commits but never
+// sends (it stopped or crashed in between) is caught up when a process
+// starts: it asks the others to re-read the requests changed in the last
+// Config.CatchUp, and they send the events whose numbers, statuses or
+// audience differ from what they last sent. Each process computes an event
+// once (a fixed number of queries per batch of changed requests, whatever
+// the number of subscribers) and fans it out to its local subscribers
+// through the broker. Start and Stop bracket its life.
 type Feed struct {
 	client   *ent.Client
 	log      *slog.Logger
@@ -82,6 +116,12 @@ type Feed struct {
 	broker   *pubsub.Broker[*Event]
 	queue    *pubsub.Coalescer
 	listener *pubsub.Listener
+	db       *sql.DB
+	outbox   *pubsub.Coalescer // IDs for the other processes
+	origin   string            // this process's ID in its notifications
+	catchUp  time.Duration
+	onRemote func()
+	started  time.Time
 	seq      atomic.Uint64
 	// published counts the events published (for metrics).
 	published atomic.Uint64
@@ -105,14 +145,22 @@ func New(cfg Config) *Feed {
 		broker:   pubsub.NewBroker[*Event](pubsub.Options{Buffer: cfg.Buffer}),
 		last:     map[pulid.ID]string{},
 		force:    map[pulid.ID]bool{},
+		db:       cfg.DB,
+		origin:   string(pulid.MustNew("prc")),
+		catchUp:  cfg.CatchUp,
+		onRemote: cfg.OnRemoteChange,
+	}
+	if f.catchUp <= 0 {
+		f.catchUp = DefaultCatchUp
 	}
 	f.queue = pubsub.NewCoalescer(500, f.handle)
 	if f.postgres {
+		f.outbox = pubsub.NewCoalescer(1000, f.send)
 		f.listener = pubsub.NewListener(pubsub.ListenerConfig{
 			DSN:             cfg.DSN,
 			Channel:         NotifyChannel,
 			ApplicationName: ListenerApplicationName,
-			OnNotify:        func(ids []string) { f.queue.Add(ids...) },
+			OnNotify:        f.received,
 			OnReconnect:     f.resync,
 			OnError: func(err error) {
 				log.Warn("subscription listener", "error", err)
@@ -123,23 +171,28 @@ func New(cfg Config) *Feed {
 	return f
 }
 
-// Start runs the feed's worker and, on PostgreSQL, connects its listener.
+// Start runs the feed's worker and, on PostgreSQL, connects its listener,
+// starts its notifier and asks the other processes to catch up.
 func (f *Feed) Start(ctx context.Context) error {
+	f.started = time.Now()
 	f.queue.Start(context.WithoutCancel(ctx))
 	if f.listener != nil {
 		if err := f.listener.Start(ctx); err != nil {
 			f.queue.Stop()
 			return err
 		}
+		f.outbox.Start(context.WithoutCancel(ctx))
+		f.outbox.Add(catchUpMarker + strconv.FormatInt(f.started.Add(-f.catchUp).UnixNano(), 10))
 	}
 	return nil
 }
 
-// Stop disconnects the listener, stops the worker and ends every
-// subscription. Stopping twice is harmless.
+// Stop disconnects the listener, sends what the notifier holds, stops the
+// worker and ends every subscription. Stopping twice is harmless.
 func (f *Feed) Stop() {
 	if f.listener != nil {
 		f.listener.Stop()
+		f.outbox.Drain()
 	}
 	f.queue.Stop()
 	f.broker.Close()
@@ -155,23 +208,78 @@ func (f *Feed) Dropped() int64 { return f.broker.Dropped() }
 // subscribers (one per request change that moved a number or a status).
 func (f *Feed) EventsPublished() uint64 { return f.published.Load() }
 
-// NotifyTx is the workflow's in-transaction hook: on PostgreSQL it sends the
-// IDs with pg_notify, which PostgreSQL delivers when the transaction commits
-// (never when it rolls back). On SQLite it does nothing.
-func (f *Feed) NotifyTx(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error {
-	if !f.postgres {
-		return nil
+// NotifyTx is the workflow's in-transaction hook. It does nothing: the
+// changes leave after commit (Published), so that no transaction of a
+// state change calls pg_notify and waits at commit for PostgreSQL's notify
+// lock.
+func (f *Feed) NotifyTx(context.Context, *sql.Tx, []pulid.ID) error { return nil }
+
+// Published is the workflow's after-commit hook: it queues the changed
+// requests for this process's worker and, on PostgreSQL, for the notifier
+// that tells the other processes. It never blocks.
+func (f *Feed) Published(requestIDs ...pulid.ID) {
+	ids := idStrings(requestIDs)
+	f.queue.Add(ids...)
+	if f.outbox != nil {
+		f.outbox.Add(ids...)
 	}
-	return pubsub.Notify(ctx, tx, NotifyChannel, idStrings(requestIDs))
 }
 
-// Published is the workflow's after-commit hook: on SQLite it queues the
-// changed requests for the worker. On PostgreSQL the listener does that for
-// every replica, this one included. It never blocks.
-func (f *Feed) Published(requestIDs ...pulid.ID) {
-	if !f.postgres {
-		f.queue.Add(idStrings(requestIDs)...)
+// send is the notifier: it sends a batch of changed request IDs (and catch-up
+// requests) to the other processes, each notification headed by this
+// process's origin, with pg_notify outside any change's transaction. A
+// failed send is tried again a second later.
+func (f *Feed) send(ctx context.Context, keys []string) {
+	err := notifyFrom(ctx, f.db, originPfx+f.origin, keys)
+	if err == nil || ctx.Err() != nil {
+		return
 	}
+	f.log.Error("subscription notifier; retrying in a second", "error", err, "requests", len(keys))
+	time.AfterFunc(time.Second, func() { f.outbox.Add(keys...) })
+}
+
+// notifyFrom sends keys on NotifyChannel in as few notifications as fit
+// pubsub.MaxPayload, each starting with head.
+func notifyFrom(ctx context.Context, db pubsub.Execer, head string, keys []string) error {
+	batch, size := []string{head}, len(head)
+	flush := func() error {
+		if len(batch) == 1 {
+			return nil
+		}
+		err := pubsub.Notify(ctx, db, NotifyChannel, batch)
+		batch, size = batch[:1], len(head)
+		return err
+	}
+	for _, k := range keys {
+		if size+1+len(k) > pubsub.MaxPayload {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch, size = append(batch, k), size+1+len(k)
+	}
+	return flush()
+}
+
+// received handles a notification of NotifyChannel: the IDs another process
+// changed, or its request to catch up. This process's own notifications are
+// skipped (Published queued them already).
+func (f *Feed) received(keys []string) {
+	if len(keys) > 0 && strings.HasPrefix(keys[0], originPfx) {
+		if keys[0] == originPfx+f.origin {
+			return
+		}
+		keys = keys[1:]
+	}
+	if f.onRemote != nil {
+		f.onRemote()
+	}
+	for i, k := range keys {
+		if from, ok := strings.CutPrefix(k, catchUpMarker); ok {
+			keys[i] = catchUpPfx + from
+		}
+	}
+	f.queue.Add(keys...)
 }
 
 func idStrings(ids []pulid.ID) []string {
@@ -204,7 +312,6 @@ func (f *Feed) resyncIDs(ctx context.Context) ([]pulid.ID, error) {
 	f.mu.Lock()
 	lostAt := f.lostAt
 	f.mu.Unlock()
-	since := lostAt.Add(-clockSkew)
 	var ids []pulid.ID
 	for _, t := range f.broker.Topics() {
 		if id, ok := strings.CutPrefix(t, topicRequestPfx); ok {
@@ -214,13 +321,9 @@ func (f *Feed) resyncIDs(ctx context.Context) ([]pulid.ID, error) {
 	if lostAt.IsZero() {
 		return ids, nil
 	}
-	changed, err := f.client.AccessRequest.Query().Where(accessrequest.Or(
-		accessrequest.UpdatedAtGTE(since),
-		accessrequest.HasTasksWith(reviewtask.UpdatedAtGTE(since)),
-		accessrequest.HasItemsWith(requestitem.UpdatedAtGTE(since)),
-	)).IDs(ctx)
+	changed, err := f.changedSince(ctx, lostAt)
 	if err != nil {
-		return nil, fmt.Errorf("changed requests: %w", err)
+		return nil, err
 	}
 	f.mu.Lock()
 	if f.lostAt.Equal(lostAt) {
@@ -230,12 +333,52 @@ func (f *Feed) resyncIDs(ctx context.Context) ([]pulid.ID, error) {
 	return append(ids, changed...), nil
 }
 
+// catchUpIDs returns the requests changed since another process's catch-up
+// window began, or since this process started if later: this process's
+// subscribers saw nothing before that.
+func (f *Feed) catchUpIDs(ctx context.Context, key string) ([]pulid.ID, error) {
+	nanos, err := strconv.ParseInt(strings.TrimPrefix(key, catchUpPfx), 10, 64)
+	if err != nil {
+		return nil, nil // not ours to act on
+	}
+	since := time.Unix(0, nanos)
+	if f.started.After(since) {
+		since = f.started
+	}
+	return f.changedSince(ctx, since)
+}
+
+// changedSince returns the requests whose row, items or tasks changed since
+// t, widened by the clock skew between replicas.
+func (f *Feed) changedSince(ctx context.Context, t time.Time) ([]pulid.ID, error) {
+	since := t.Add(-clockSkew)
+	ids, err := f.client.AccessRequest.Query().Where(accessrequest.Or(
+		accessrequest.UpdatedAtGTE(since),
+		accessrequest.HasTasksWith(reviewtask.UpdatedAtGTE(since)),
+		accessrequest.HasItemsWith(requestitem.UpdatedAtGTE(since)),
+	)).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("changed requests: %w", err)
+	}
+	return ids, nil
+}
+
 // handle is the worker: it computes the batch's events with a fixed number
 // of queries and publishes those that moved a number or a status.
 func (f *Feed) handle(ctx context.Context, keys []string) {
 	ctx = authz.SystemContext(ctx)
 	ids := make([]pulid.ID, 0, len(keys))
 	for _, k := range keys {
+		if strings.HasPrefix(k, catchUpPfx) {
+			more, err := f.catchUpIDs(ctx, k)
+			if err != nil {
+				f.log.Error("subscription catch-up; retrying in a second", "error", err)
+				time.AfterFunc(time.Second, func() { f.queue.Add(k) })
+				continue
+			}
+			ids = append(ids, more...)
+			continue
+		}
 		if k != resyncKey {
 			ids = append(ids, pulid.ID(k))
 			continue

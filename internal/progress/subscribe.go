@@ -13,8 +13,9 @@ import (
 )
 
 // The subscribe functions hand each event v may receive to fn, which the
-// publisher calls: it maps the event to what the subscriber receives (false
-// skips it), must be fast and must not block. Subscriptions end, and their
+// publisher calls: it maps the event to what the subscriber receives, or
+// returns false to skip it (nothing the subscriber selected changed), must
+// be fast and must not block. Subscriptions end, and their
 // channels close, when ctx ends or the feed stops; a subscriber that does
 // not keep up is dropped.
 
@@ -22,7 +23,7 @@ import (
 // then the events computed after it, as long as v may see the request. Any
 // authenticated viewer may call it. Errors: NOT_FOUND when v may not see the
 // request (the privacy policy of ctx's viewer decides).
-func SubscribeRequest[U any](ctx context.Context, f *Feed, v *authz.Viewer, id pulid.ID, fn func(*Event) U) (<-chan U, error) {
+func SubscribeRequest[U any](ctx context.Context, f *Feed, v *authz.Viewer, id pulid.ID, fn func(*Event) (U, bool)) (<-chan U, error) {
 	ok, err := f.client.AccessRequest.Query().Where(accessrequest.ID(id)).Exist(ctx)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func SubscribeRequest[U any](ctx context.Context, f *Feed, v *authz.Viewer, id p
 			var zero U
 			return zero, false
 		}
-		return fn(ev), true
+		return fn(ev)
 	})
 	snap, err := f.snapshot(ctx, id)
 	if err != nil {
@@ -49,13 +50,17 @@ func SubscribeRequest[U any](ctx context.Context, f *Feed, v *authz.Viewer, id p
 		}
 		return nil, err
 	}
-	g.open(snap, func(ev *Event) { sub.Offer(fn(ev)) })
+	g.open(snap, func(ev *Event) {
+		if u, ok := fn(ev); ok {
+			sub.Offer(u)
+		}
+	})
 	return sub.C, nil
 }
 
 // SubscribeVisible subscribes v to the events of the requests v may see.
 // Any authenticated viewer may call it.
-func SubscribeVisible[U any](ctx context.Context, f *Feed, v *authz.Viewer, fn func(*Event) U) <-chan U {
+func SubscribeVisible[U any](ctx context.Context, f *Feed, v *authz.Viewer, fn func(*Event) (U, bool)) <-chan U {
 	topic := topicUserPfx + string(v.UserID)
 	if v.ReadsAll() {
 		topic = topicAll
@@ -66,25 +71,25 @@ func SubscribeVisible[U any](ctx context.Context, f *Feed, v *authz.Viewer, fn f
 // SubscribeRelated subscribes v to the events of the requests to which v
 // stands in relation rel (a scope of the accessRequests query). Any
 // authenticated viewer may call it.
-func SubscribeRelated[U any](ctx context.Context, f *Feed, v *authz.Viewer, rel authz.Relation, fn func(*Event) U) <-chan U {
+func SubscribeRelated[U any](ctx context.Context, f *Feed, v *authz.Viewer, rel authz.Relation, fn func(*Event) (U, bool)) <-chan U {
 	return subscribe(ctx, f, topicUserPfx+string(v.UserID), func(ev *Event) bool { return ev.Related(rel, v.UserID) }, fn)
 }
 
 // SubscribeTasks subscribes v to the events of the requests on which v has
 // counted tasks (Event.Assigned), the requests of their "My Tasks". Any
 // authenticated viewer may call it.
-func SubscribeTasks[U any](ctx context.Context, f *Feed, v *authz.Viewer, fn func(*Event) U) <-chan U {
+func SubscribeTasks[U any](ctx context.Context, f *Feed, v *authz.Viewer, fn func(*Event) (U, bool)) <-chan U {
 	return subscribe(ctx, f, topicUserPfx+string(v.UserID), func(ev *Event) bool { return ev.Assigned(v.UserID) }, fn)
 }
 
 // subscribe subscribes to the events of topic that keep lets through.
-func subscribe[U any](ctx context.Context, f *Feed, topic string, keep func(*Event) bool, fn func(*Event) U) <-chan U {
+func subscribe[U any](ctx context.Context, f *Feed, topic string, keep func(*Event) bool, fn func(*Event) (U, bool)) <-chan U {
 	return pubsub.SubscribeFunc(f.broker, ctx, topic, func(ev *Event) (U, bool) {
 		if !keep(ev) {
 			var zero U
 			return zero, false
 		}
-		return fn(ev), true
+		return fn(ev)
 	}).C
 }
 

@@ -8,7 +8,8 @@ import (
 // Coalescer collects keys from any goroutine without blocking and hands them,
 // without duplicates and in arrival order, to one worker goroutine in batches
 // of at most Max keys. A key added again before the worker takes it is
-// handled once. Start runs the worker; Stop ends it.
+// handled once. Start runs the worker; Stop ends it, Drain too once the keys
+// added before it are handled.
 type Coalescer struct {
 	max    int
 	handle func(ctx context.Context, keys []string)
@@ -18,8 +19,10 @@ type Coalescer struct {
 	queued  map[string]struct{}
 	wake    chan struct{}
 
-	stop context.CancelFunc
-	done chan struct{}
+	drain     chan struct{}
+	drainOnce sync.Once
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // NewCoalescer returns a coalescer that calls handle with batches of at most
@@ -28,7 +31,7 @@ func NewCoalescer(max int, handle func(ctx context.Context, keys []string)) *Coa
 	if max <= 0 {
 		max = 500
 	}
-	return &Coalescer{max: max, handle: handle, queued: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+	return &Coalescer{max: max, handle: handle, queued: map[string]struct{}{}, wake: make(chan struct{}, 1), drain: make(chan struct{})}
 }
 
 // Add queues keys for the worker. It never blocks.
@@ -87,10 +90,26 @@ func (c *Coalescer) Start(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-c.drain:
+				for batch := c.take(); batch != nil && ctx.Err() == nil; batch = c.take() {
+					c.handle(ctx, batch)
+				}
+				return
 			case <-c.wake:
 			}
 		}
 	}()
+}
+
+// Drain handles the keys added so far, then ends the worker like Stop.
+// Draining twice, or before Start, is harmless.
+func (c *Coalescer) Drain() {
+	if c.done == nil {
+		return
+	}
+	c.drainOnce.Do(func() { close(c.drain) })
+	<-c.done
+	c.stop()
 }
 
 // Stop ends the worker and waits for the batch in hand to finish. Keys still

@@ -38,3 +38,22 @@ func TestCoalescerBatchesWithoutDuplicates(t *testing.T) {
 	c.Stop()
 	waitGoroutines(t, base)
 }
+
+// TestCoalescerDrain: Drain hands every key added before it to the worker,
+// then ends it.
+func TestCoalescerDrain(t *testing.T) {
+	t.Parallel()
+	var got []string
+	block := make(chan struct{})
+	c := pubsub.NewCoalescer(2, func(_ context.Context, keys []string) {
+		<-block
+		got = append(got, keys...)
+	})
+	c.Start(context.Background())
+	c.Add("a", "b", "c", "d", "e")
+	close(block)
+	c.Drain()
+	require.Equal(t, []string{"a", "b", "c", "d", "e"}, got)
+	c.Drain()
+	c.Stop()
+}

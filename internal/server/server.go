@@ -24,6 +24,7 @@ import (
 	"gatehouse/connectors/builtin"
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/catalog"
@@ -161,8 +162,9 @@ func New(cfg Config) (*Server, error) {
 	// LISTEN connection, so changes made by any replica reach its
 	// subscribers.
 	feed := progress.New(progress.Config{
-		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, Buffer: cfg.FeedBuffer,
-		Channels: []pubsub.Channel{relay.Channel()},
+		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, DB: cfg.DB, Buffer: cfg.FeedBuffer,
+		Channels:       []pubsub.Channel{relay.Channel()},
+		OnRemoteChange: runner.Wake,
 	})
 
 	m := metrics.New()
@@ -173,7 +175,7 @@ func New(cfg Config) (*Server, error) {
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
-		Changes: feed, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
+		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 		Observer: m,
 	})
 
@@ -253,3 +255,22 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// committed is told of every committed state change: the feed sends its
+// progress, and the job runner looks at once for the jobs it may have
+// inserted.
+type committed struct {
+	feed *progress.Feed
+	jobs *jobs.Runner
+}
+
+func (c committed) NotifyTx(ctx context.Context, tx *sql.Tx, requestIDs []pulid.ID) error {
+	return c.feed.NotifyTx(ctx, tx, requestIDs)
+}
+
+func (c committed) Published(requestIDs ...pulid.ID) {
+	c.feed.Published(requestIDs...)
+	c.jobs.Wake()
+}
+
+var _ workflow.Changes = committed{}
