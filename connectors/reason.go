@@ -124,3 +124,62 @@ func isNetwork(err error) bool {
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
+
+// Error classes returned by Class.
+const (
+	ClassConfig   = "config"
+	ClassAuth     = "auth"
+	ClassHTTP3xx  = "http_3xx"
+	ClassHTTP4xx  = "http_4xx"
+	ClassHTTP5xx  = "http_5xx"
+	ClassTimeout  = "timeout"
+	ClassTLS      = "tls"
+	ClassProtocol = "protocol"
+	ClassNetwork  = "network"
+	ClassCanceled = "canceled"
+	ClassOther    = "other"
+)
+
+// Class returns the class of a connector failure, one of a small fixed set
+// (the Class* constants), for metric labels and log fields; it follows the
+// same order as Reason. A cancelled call (a shutdown) is ClassCanceled;
+// 401 and 403 answers and ErrAuthRefused and ErrInsufficientPrivilege are
+// ClassAuth; other HTTP statuses are classed by their hundreds. Class(nil)
+// is "".
+func Class(err error) string {
+	if err == nil {
+		return ""
+	}
+	if _, ok := errors.AsType[*ConfigError](err); ok {
+		return ClassConfig
+	}
+	if errors.Is(err, context.Canceled) {
+		return ClassCanceled
+	}
+	if se, ok := errors.AsType[HTTPStatusError](err); ok {
+		switch code := se.HTTPStatus(); {
+		case code == 401 || code == 403:
+			return ClassAuth
+		case code >= 300 && code < 400:
+			return ClassHTTP3xx
+		case code >= 400 && code < 500:
+			return ClassHTTP4xx
+		case code >= 500 && code < 600:
+			return ClassHTTP5xx
+		}
+		return ClassOther
+	}
+	switch {
+	case errors.Is(err, ErrAuthRefused), errors.Is(err, ErrInsufficientPrivilege):
+		return ClassAuth
+	case isTimeout(err):
+		return ClassTimeout
+	case isTLS(err):
+		return ClassTLS
+	case errors.Is(err, ErrUnexpectedAnswer):
+		return ClassProtocol
+	case isNetwork(err):
+		return ClassNetwork
+	}
+	return ClassOther
+}

@@ -125,6 +125,10 @@ type HandlerConfig struct {
 	// revoked API token, and every websocket of a user terminated or given
 	// another platform role, whichever replica made the change.
 	Revocations Revocations
+	// Websockets, when set, is given the functions that count the open
+	// websockets and those still waiting for connection_init (metrics read
+	// them at scrape time).
+	Websockets func(open, pending func() int)
 }
 
 // NewHandler returns the GraphQL endpoint: POST, GET (queries only) and
@@ -158,6 +162,9 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 				cfg.Log.Info("websockets closed on revocation", "kind", r.Kind, "id", r.ID, "connections", n)
 			}
 		}, ws.Recheck)
+	}
+	if cfg.Websockets != nil {
+		cfg.Websockets(ws.Connections, ws.Pending)
 	}
 	srv.AddTransport(ws)
 	document := gqllimit.NewDocument(cfg.Limits.Document, 1000)

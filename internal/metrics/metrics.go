@@ -1,7 +1,14 @@
 // Package metrics instruments Gatehouse for Prometheus: HTTP requests,
 // GraphQL operations and database pool statistics, exposed with Go runtime
-// and process metrics on a registry of its own. server.go creates one
-// Metrics with New and hands it to what it instruments.
+// and process metrics on a registry of its own, and the business figures an
+// operator alerts on. Those of the whole deployment (requests by status,
+// pending review tasks, the job queue, the audit checkpoint lag) are read
+// from the database at scrape time (RegisterState); those of one process
+// are fed by the code that does the work (fulfilment attempts and
+// expiries, as the workflow's Observer) or read from it at scrape time
+// (websockets, subscriptions, the progress feed). internal/server creates
+// one Metrics with New and hands it to what it instruments. Every label has
+// a bounded set of values: no IDs.
 package metrics
 
 import (
@@ -34,6 +41,7 @@ type Metrics struct {
 	httpDuration      *prometheus.HistogramVec
 	operations        *prometheus.CounterVec
 	operationDuration *prometheus.HistogramVec
+	business          business
 
 	mu    sync.Mutex
 	names map[string]struct{} // operation names with a label value of their own
@@ -62,13 +70,15 @@ func New() *Metrics {
 			Help:    "Time from receiving a GraphQL operation to its last response; a subscription counts until it ends.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"operation", "type"}),
-		names: map[string]struct{}{},
+		business: newBusiness(),
+		names:    map[string]struct{}{},
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.operations, m.operationDuration,
 	)
+	m.registry.MustRegister(m.business.collectors()...)
 	return m
 }
 
@@ -108,6 +118,8 @@ func (m *Metrics) RegisterDB(db *sql.DB) {
 // complexity limit) counts as an error, without a duration. Documents that
 // do not parse or validate name no operation and are not counted; the HTTP
 // metrics still see them. Anonymous operations are recorded as "anonymous".
+// It also keeps gatehouse_graphql_subscriptions, the open subscriptions by
+// field, each counted until its operation's context ends.
 func (m *Metrics) GraphQL() graphql.HandlerExtension { return graphqlExtension{m} }
 
 // operationLabels returns the operation and type label values for opCtx.
@@ -163,6 +175,9 @@ func (e graphqlExtension) InterceptOperation(ctx context.Context, next graphql.O
 	start := opCtx.Stats.OperationStart
 	if start.IsZero() {
 		start = time.Now()
+	}
+	if typ == "subscription" {
+		e.m.trackSubscription(ctx, opCtx)
 	}
 	responses := next(context.WithValue(ctx, executedKey{}, true))
 	failed, done := false, false

@@ -123,6 +123,8 @@ type Feed struct {
 	onRemote func()
 	started  time.Time
 	seq      atomic.Uint64
+	// published counts the events published (for metrics).
+	published atomic.Uint64
 
 	mu     sync.Mutex
 	last   map[pulid.ID]string // fingerprint of the last event per request
@@ -201,6 +203,10 @@ func (f *Feed) Subscribers() int { return f.broker.Total() }
 
 // Dropped returns how many subscriptions were ended for not keeping up.
 func (f *Feed) Dropped() int64 { return f.broker.Dropped() }
+
+// EventsPublished returns how many events the feed has published to its
+// subscribers (one per request change that moved a number or a status).
+func (f *Feed) EventsPublished() uint64 { return f.published.Load() }
 
 // NotifyTx is the workflow's in-transaction hook. It does nothing: the
 // changes leave after commit (Published), so that no transaction of a
@@ -431,6 +437,7 @@ func (f *Feed) handle(ctx context.Context, keys []string) {
 // publish fans one event out: to the request's subscribers, to each member
 // of its audience, and to the readers of everything.
 func (f *Feed) publish(ev *Event) {
+	f.published.Add(1)
 	f.broker.Publish(topicRequestPfx+string(ev.Request.ID), ev)
 	for _, id := range ev.audience {
 		f.broker.Publish(topicUserPfx+string(id), ev)

@@ -168,14 +168,18 @@ func New(cfg Config) (*Server, error) {
 		OnRemoteChange: runner.Wake,
 	})
 
+	m := metrics.New()
+	m.RegisterDB(cfg.DB)
+	m.RegisterFeed(feed)
+	m.RegisterState(metrics.StateConfig{DB: cfg.DB, Dialect: cfg.Dialect, Client: background, Now: now, Log: log})
+
 	wf := workflow.New(workflow.Config{
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
-		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout, Log: log,
+		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
+		Log: log, Observer: m,
 	})
 
-	m := metrics.New()
-	m.RegisterDB(cfg.DB)
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
 		Progress: feed, AuditLog: auditLog,
@@ -193,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 		Extensions:    []graphql.HandlerExtension{m.GraphQL(), accesslog.GraphQL(log)},
 		CheckOrigin:   cfg.CheckOrigin,
 		Context:       base,
+		Websockets:    m.RegisterWebsockets,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/query", accesslog.HTTP(log, slog.LevelInfo, "/query", m.InstrumentHTTP("/query", query)))

@@ -104,9 +104,11 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	}
 	conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
 	if err != nil {
+		s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
 		return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
 	}
 	acct, created, err := s.deliver(ctx, conn, f)
+	s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("fulfil %s: %w", itemID, err)
@@ -451,6 +453,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			return fmt.Errorf("expire %s: %w", grantID, err)
 		}
 	}
+	ended := false
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		var requestID *pulid.ID
 		var item *ent.RequestItem
@@ -473,6 +476,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		if err := fresh.Update().SetRevokedAt(now).SetRevokeReason("expired").Exec(ctx); err != nil {
 			return fmt.Errorf("end grant: %w", err)
 		}
+		ended = true
 		if item == nil {
 			return nil
 		}
@@ -504,6 +508,9 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 	})
 	if err != nil {
 		return fmt.Errorf("expire %s: %w", grantID, err)
+	}
+	if ended {
+		s.observer.GrantExpired(string(app.ConnectorKind))
 	}
 	return nil
 }

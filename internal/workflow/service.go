@@ -56,6 +56,24 @@ type Changes interface {
 	Published(requestIDs ...pulid.ID)
 }
 
+// Observer is told, after the fact, of each fulfilment attempt and each
+// expiry that ended a grant, for metrics (*metrics.Metrics implements it).
+// Its methods must not block.
+type Observer interface {
+	// FulfillmentAttempted reports one attempt of a fulfilment job that
+	// reached the connector stage, with the application's connector kind
+	// and the attempt's error (nil when it succeeded).
+	FulfillmentAttempted(connectorKind string, err error)
+	// GrantExpired reports a temporary grant ended by its expiry.
+	GrantExpired(connectorKind string)
+}
+
+// noObserver is the Observer of a Service configured without one.
+type noObserver struct{}
+
+func (noObserver) FulfillmentAttempted(string, error) {}
+func (noObserver) GrantExpired(string)                {}
+
 // Service runs the request lifecycle.
 type Service struct {
 	db         *sql.DB
@@ -67,6 +85,7 @@ type Service struct {
 	now        func() time.Time
 	changes    Changes
 	log        *slog.Logger
+	observer   Observer
 	// fulfillmentTimeout is the fulfilment job's deadline.
 	fulfillmentTimeout time.Duration
 }
@@ -83,6 +102,9 @@ type Config struct {
 	// Changes is told of the requests each state change touched, in its
 	// transaction and after commit; nil tells nobody.
 	Changes Changes
+	// Observer is told of fulfilment attempts and expiries; nil tells
+	// nobody.
+	Observer Observer
 	// FulfillmentTimeout is how long one attempt of a fulfilment job may
 	// run (the job runner's timeout for it); connector calls get less.
 	// Zero means DefaultFulfillmentTimeout.
@@ -104,6 +126,7 @@ func New(cfg Config) *Service {
 		now:        cfg.Now,
 		changes:    cfg.Changes,
 		log:        cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)),
+		observer:   cmp.Or[Observer](cfg.Observer, noObserver{}),
 
 		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
