@@ -126,7 +126,8 @@ func TestLogsAnOperatorReads(t *testing.T) {
 		require.Equal(t, itemID, call["item"])
 		require.Equal(t, reqID, call["request"])
 		require.Equal(t, "WEBHOOK", call["kind"])
-		require.Equal(t, "unexpected status 404", call["class"])
+		require.Equal(t, "http_4xx", call["class"])
+		require.Equal(t, "unexpected status 404", call["reason"])
 		require.Equal(t, true, call["item_failed"])
 	})
 }

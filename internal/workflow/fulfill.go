@@ -444,7 +444,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		cancel()
 		if err != nil {
 			s.log.WarnContext(ctx, "connector call failed", "grant", string(g.ID), "application", string(app.ID),
-				"kind", string(app.ConnectorKind), "class", connectors.Reason(err),
+				"kind", string(app.ConnectorKind), "class", connectors.Class(err), "reason", connectors.Reason(err),
 				"transient", connectors.IsTransient(err), "operation", "revoke on expiry", "error", err.Error())
 			var te *connectors.TransientError
 			if errors.As(err, &te) && te.RetryAfter > 0 {
