@@ -3,7 +3,8 @@
 // the services (as the tests do), and starts and stops them.
 //
 //	gatehouse [serve]                     run the server (default)
-//	gatehouse migrate                     migrate the database and exit
+//	gatehouse migrate                     migrate the database and exit (PostgreSQL:
+//	                                      apply the pending versioned migration files)
 //	gatehouse token --email E [--ttl D]   print a bearer token for user E
 //	gatehouse user create --email E --name N --role R
 //	gatehouse demo                        seed the demo organisation into an empty database
@@ -82,6 +83,11 @@ type config struct {
 	// queryLimits overrides resolvers.DefaultLimits' document limits
 	// ("aliases=50,list-length=2000"; see gqllimit.ParseLimits).
 	queryLimits string
+	// autoMigrate applies pending migrations at start
+	// (GATEHOUSE_AUTO_MIGRATE, default true); when false, a PostgreSQL
+	// database with pending migrations is refused until `gatehouse
+	// migrate` runs.
+	autoMigrate bool
 	// fulfillmentTimeout bounds one attempt of a fulfilment job
 	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
 	// again twice that long after it started.
@@ -101,6 +107,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		queryLimits:    getenv("GATEHOUSE_QUERY_LIMITS"),
 		introspection:  true,
+		autoMigrate:    true,
 		tokenTTL:       24 * time.Hour,
 		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
 		wsPending:      resolvers.DefaultLimits.WebsocketPending,
@@ -117,6 +124,11 @@ func envDefaults(getenv func(string) string) (config, error) {
 	if v := getenv("GATEHOUSE_INTROSPECTION"); v != "" {
 		if c.introspection, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_INTROSPECTION=%q is not a boolean", v)
+		}
+	}
+	if v := getenv("GATEHOUSE_AUTO_MIGRATE"); v != "" {
+		if c.autoMigrate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_AUTO_MIGRATE=%q is not a boolean", v)
 		}
 	}
 	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
@@ -233,6 +245,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.demo, cfg.demoSet = v, true
 		return err
 	})
+	fs.BoolVar(&cfg.autoMigrate, "auto-migrate", cfg.autoMigrate, "apply pending PostgreSQL migrations at start; when false, refuse to start with pending ones (GATEHOUSE_AUTO_MIGRATE)")
 	fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
 	fs.DurationVar(&cfg.tokenTTL, "ttl", cfg.tokenTTL, "lifetime of minted JWTs (GATEHOUSE_TOKEN_TTL)")
 	fs.StringVar(&cfg.queryLimits, "query-limits", cfg.queryLimits, "GraphQL document limits to change, e.g. aliases=50,list-length=2000 (GATEHOUSE_QUERY_LIMITS)")
@@ -249,6 +262,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg.logFormat, stderr)
+	if cmd == "migrate" {
+		cfg.autoMigrate = true
+	}
 
 	switch cmd {
 	case "serve", "migrate", "token", "user create", "demo":
@@ -266,7 +282,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch cmd {
 	case "migrate":
-		fmt.Fprintln(stdout, "database migrated")
+		fmt.Fprintln(stdout, app.migrated)
 		return nil
 	case "token":
 		return app.printToken(ctx, stdout, *email, cfg.tokenTTL)
@@ -304,6 +320,9 @@ type app struct {
 	dialect string
 	secret  []byte
 	srv     *server.Server
+	// migrated says what the migration at open did, for `gatehouse
+	// migrate`.
+	migrated string
 }
 
 // open opens and migrates the database and builds the server graph over it
@@ -326,7 +345,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, a.dialect); err != nil {
+	if a.migrated, err = migrateDatabase(ctx, a.db, a.dialect, cfg.autoMigrate, log); err != nil {
 		a.db.Close()
 		return nil, err
 	}
@@ -368,6 +387,51 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// migrateDatabase migrates the database (SQLite always; PostgreSQL when
+// apply is set, else it checks that no migration is pending) and says what
+// it did.
+func migrateDatabase(ctx context.Context, db *sql.DB, dialectName string, apply bool, log *slog.Logger) (string, error) {
+	if dialectName != dialect.Postgres {
+		return "database migrated", database.Migrate(ctx, db, dialectName)
+	}
+	before, err := database.PostgresStatus(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	if !apply {
+		if before.Legacy || len(before.Pending) > 0 {
+			what := pendingText(before)
+			if before.Legacy {
+				what = "made by a release before versioned migrations"
+			}
+			return "", fmt.Errorf("the database needs migrating (%s) and GATEHOUSE_AUTO_MIGRATE is false: run `gatehouse migrate` first", what)
+		}
+		// The audit triggers and River's tables are idempotent and
+		// versioned by their owners: keep them current.
+		return "", database.Migrate(ctx, db, dialectName)
+	}
+	if err := database.Migrate(ctx, db, dialectName); err != nil {
+		return "", err
+	}
+	after, err := database.PostgresStatus(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	if !before.Legacy && len(before.Pending) == 0 {
+		return fmt.Sprintf("database migrated: at version %s (nothing pending)", after.Current), nil
+	}
+	log.Info("database migrated", "version", after.Current, "applied", before.Pending, "baselined", before.Legacy)
+	return fmt.Sprintf("database migrated: at version %s (%s)", after.Current, pendingText(before)), nil
+}
+
+// pendingText says what migrating a database of status st does.
+func pendingText(st database.MigrationStatus) string {
+	if st.Legacy {
+		return "baselined a database of a release before versioned migrations"
+	}
+	return fmt.Sprintf("%d pending: %s", len(st.Pending), strings.Join(st.Pending, ", "))
 }
 
 func (a *app) close() {
