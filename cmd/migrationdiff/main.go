@@ -3,7 +3,8 @@
 // schema (ent/migrate). It replays the files on a scratch database, created
 // (named after the URL's database) and dropped on the server of --dev-url, and writes nothing when the files
 // already give the ent schema. With --check it writes nothing and fails
-// when a file would be written (CI's drift check).
+// when a file would be written (CI's drift check). With --hash it only
+// rewrites atlas.sum, after a hand-written file (a data change) was added.
 //
 //	go run ./cmd/migrationdiff --dev-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable --name add_x
 package main
@@ -32,7 +33,15 @@ func main() {
 	name := flag.String("name", "changes", "name of the new migration file (after its version)")
 	dir := flag.String("dir", "internal/database/migrations", "migration directory")
 	check := flag.Bool("check", false, "write nothing; exit 1 when the ent schema has changes without a migration file")
+	hash := flag.Bool("hash", false, "only rewrite atlas.sum for the files in --dir (after adding a hand-written file)")
 	flag.Parse()
+	if *hash {
+		if err := rehash(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "migrationdiff:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	file, text, err := run(ctx, *devURL, *dir, *name, *check)
@@ -97,6 +106,19 @@ func run(ctx context.Context, devURL, dirPath, name string, check bool) (string,
 	}
 	b, err := fs.ReadFile(dir, file)
 	return file, string(b), err
+}
+
+// rehash writes the atlas.sum of the migration directory at path.
+func rehash(path string) error {
+	dir, err := migrate.NewLocalDir(path)
+	if err != nil {
+		return err
+	}
+	sum, err := dir.Checksum()
+	if err != nil {
+		return err
+	}
+	return migrate.WriteSumFile(dir, sum)
 }
 
 // copyDir copies the migration files and atlas.sum of src into dst.

@@ -135,11 +135,34 @@ func AutoMigrate(ctx context.Context, db *sql.DB, dialectName string) error {
 	if err := autoMigrate(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate ent schema: %w", err)
 	}
+	if dialectName == dialect.SQLite {
+		if err := sqliteDataMigrations(ctx, db); err != nil {
+			return fmt.Errorf("migrate data: %w", err)
+		}
+	}
 	if err := auditTriggers(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate audit triggers: %w", err)
 	}
 	if err := migrateRiver(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate river: %w", err)
+	}
+	return nil
+}
+
+// sqliteDataFiles are the migration files that change data rather than the
+// schema, written in SQL that SQLite runs too. SQLite keeps no revisions, so
+// each must be idempotent; AutoMigrate runs them on SQLite every time.
+var sqliteDataFiles = []string{"20261204014500_item_effective_end.sql"}
+
+func sqliteDataMigrations(ctx context.Context, db *sql.DB) error {
+	for _, name := range sqliteDataFiles {
+		b, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, string(b)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 	}
 	return nil
 }

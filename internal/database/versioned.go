@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
+	atlasschema "ariga.io/atlas/sql/schema"
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
@@ -53,19 +55,6 @@ func MigrationDir() (*migrate.MemDir, error) {
 		}
 	}
 	return dir, nil
-}
-
-// migrationVersions returns the versions of the migration files, oldest first.
-func migrationVersions(dir migrate.Dir) ([]string, error) {
-	files, err := dir.Files()
-	if err != nil {
-		return nil, err
-	}
-	v := make([]string, len(files))
-	for i, f := range files {
-		v[i] = f.Version()
-	}
-	return v, nil
 }
 
 // migrationLock is the key of the session advisory lock under which a
@@ -131,11 +120,10 @@ func PostgresStatus(ctx context.Context, db *sql.DB) (MigrationStatus, error) {
 // migratePostgres migrates db under a session advisory lock (so that
 // replicas starting together migrate it once): it applies the pending
 // migration files, each in its own transaction with its revision, then the
-// audit triggers and River's migrations. A
-// legacy database (made by an earlier release's auto-migration) is first
-// brought up to the ent schema by that same auto-migration and then marked
-// as being at the last file's version (a baseline revision), since the files
-// end in the ent schema (TestMigrationFilesMatchEntSchema).
+// audit triggers and River's migrations. A legacy database (made by the
+// auto-migration of a release before versioned migrations) is brought to the
+// schema of the first file (see toBaseline), marked as being at its version
+// (a baseline revision), and then migrated by the files after it.
 func migratePostgres(ctx context.Context, db *sql.DB) error {
 	dir, err := MigrationDir()
 	if err != nil {
@@ -163,14 +151,17 @@ func migratePostgres(ctx context.Context, db *sql.DB) error {
 	var opts []migrate.ExecutorOption
 	switch {
 	case st.Legacy:
-		if err := autoMigrate(ctx, db, dialect.Postgres); err != nil {
-			return fmt.Errorf("bring the database of an earlier release up to the ent schema: %w", err)
+		files, err := dir.Files()
+		if err != nil {
+			return err
 		}
-		versions, err := migrationVersions(dir)
-		if err != nil || len(versions) == 0 {
-			return fmt.Errorf("baseline: no migration files (%v)", err)
+		if len(files) == 0 {
+			return errors.New("baseline: no migration files")
 		}
-		opts = append(opts, migrate.WithBaselineVersion(versions[len(versions)-1]))
+		if err := toBaseline(ctx, conn, files[0]); err != nil {
+			return fmt.Errorf("baseline a database of a release before versioned migrations: %w", err)
+		}
+		opts = append(opts, migrate.WithBaselineVersion(files[0].Version()))
 	case st.Current == "":
 		// A database without our tables: anything else in it (another
 		// application's tables) is not ours to refuse.
@@ -193,6 +184,104 @@ func migratePostgres(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("migrate river: %w", err)
 	}
 	return nil
+}
+
+// baselineSchema is the scratch schema in which toBaseline replays the
+// first migration file, in a transaction it rolls back.
+const baselineSchema = "gatehouse_baseline"
+
+// toBaseline gives a legacy database the schema of the first migration file
+// (the baseline: the schema the last auto-migrating release made). It
+// replays the file in a scratch schema of the same database, inside a
+// transaction it rolls back, compares that with the database's schema, and
+// adds what the database lacks (tables, columns, indexes, foreign keys — what
+// the auto-migration of an older release had not made yet). It drops
+// nothing, and refuses any other difference (a changed column type, say),
+// naming it, rather than guess.
+func toBaseline(ctx context.Context, conn *sql.Conn, baseline migrate.File) error {
+	want, err := replay(ctx, conn, baseline)
+	if err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	drv, err := postgres.Open(tx)
+	if err != nil {
+		return err
+	}
+	have, err := drv.InspectSchema(ctx, "", nil)
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	want.Name = have.Name
+	changes, err := drv.SchemaDiff(have, want)
+	if err != nil {
+		return fmt.Errorf("compare with the baseline: %w", err)
+	}
+	var add []atlasschema.Change
+	for _, c := range changes {
+		switch c := c.(type) {
+		case *atlasschema.DropTable, *atlasschema.DropObject:
+			// Another owner's (River's, the revisions') or an old one: kept.
+		case *atlasschema.AddTable:
+			add = append(add, c)
+		case *atlasschema.ModifyTable:
+			m := &atlasschema.ModifyTable{T: c.T}
+			for _, tc := range c.Changes {
+				switch tc.(type) {
+				case *atlasschema.AddColumn, *atlasschema.AddIndex, *atlasschema.AddForeignKey:
+					m.Changes = append(m.Changes, tc)
+				case *atlasschema.DropColumn, *atlasschema.DropIndex, *atlasschema.DropForeignKey:
+				default:
+					return fmt.Errorf("table %s differs from the baseline (%T); migrate it with the release before versioned migrations first", c.T.Name, tc)
+				}
+			}
+			if len(m.Changes) > 0 {
+				add = append(add, m)
+			}
+		default:
+			return fmt.Errorf("the schema differs from the baseline (%T); migrate it with the release before versioned migrations first", c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := drv.ApplyChanges(ctx, add); err != nil {
+		return fmt.Errorf("add what the baseline has: %w", err)
+	}
+	return tx.Commit()
+}
+
+// replay returns the schema that the migration file f makes, replayed in
+// the scratch schema inside a transaction that it rolls back.
+func replay(ctx context.Context, conn *sql.Conn, f migrate.File) (*atlasschema.Schema, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // always rolled back
+	stmts, err := f.Stmts()
+	if err != nil {
+		return nil, err
+	}
+	stmts = append([]string{`CREATE SCHEMA ` + baselineSchema, `SET LOCAL search_path TO ` + baselineSchema}, stmts...)
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("replay %s: %w", f.Name(), err)
+		}
+	}
+	drv, err := postgres.Open(tx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := drv.InspectSchema(ctx, baselineSchema, nil)
+	if err != nil {
+		return nil, fmt.Errorf("inspect the baseline: %w", err)
+	}
+	return s, nil
 }
 
 // applyNext applies the next pending file in a transaction of its own,
@@ -352,8 +441,13 @@ func PlanMigration(ctx context.Context, dev *sql.DB, dir migrate.Dir, name strin
 		return "", fmt.Errorf("plan migration: %w", err)
 	}
 	after, err := dir.Files()
-	if err != nil || len(after) == len(before) {
+	if err != nil {
 		return "", err
 	}
-	return after[len(after)-1].Name(), nil
+	for _, f := range after {
+		if !slices.ContainsFunc(before, func(b migrate.File) bool { return b.Name() == f.Name() }) {
+			return f.Name(), nil
+		}
+	}
+	return "", nil
 }

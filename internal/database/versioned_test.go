@@ -7,16 +7,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	atlasschema "ariga.io/atlas/sql/schema"
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 	"github.com/stretchr/testify/require"
 
+	"gatehouse/ent"
 	entmigrate "gatehouse/ent/migrate"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/database"
 	"gatehouse/internal/dbtest"
 )
@@ -108,15 +114,19 @@ func TestMigrationFilesGiveAutoMigratedSchema(t *testing.T) {
 }
 
 // TestLegacyDatabaseIsBaselined upgrades a database made by the
-// auto-migration of an earlier release, with data in it: Migrate records a
-// baseline revision at the last file, keeps the data, and then has nothing
-// pending. Migrating again changes nothing.
+// auto-migration of an earlier release — an older one, lacking a column and
+// an index of the baseline — with data in it: Migrate adds what the baseline
+// has, records a baseline revision at the first file, applies the files
+// after it (the end of duration items is filled in), and keeps the data.
+// The schema is then the one the files give a fresh database, and
+// migrating again changes nothing.
 func TestLegacyDatabaseIsBaselined(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.NewEmptyPostgres(t)
 	require.NoError(t, database.AutoMigrate(ctx, db.SQL, dialect.Postgres))
-	_, err := db.SQL.Exec(`INSERT INTO users (id, created_at, updated_at, email, name) VALUES ('usr_1', now(), now(), 'a@example.com', 'A')`)
+	itemID, grantEnd := seedUnendedItem(t, db)
+	_, err := db.SQL.Exec(`ALTER TABLE users DROP COLUMN delegate_until; DROP INDEX accessrequest_status`)
 	require.NoError(t, err)
 
 	st, err := database.PostgresStatus(ctx, db.SQL)
@@ -133,10 +143,62 @@ func TestLegacyDatabaseIsBaselined(t *testing.T) {
 	var n, baseline int
 	require.NoError(t, db.SQL.QueryRow(`SELECT count(*), count(*) FILTER (WHERE type = $1) FROM `+database.RevisionsTable,
 		int(migrate.RevisionTypeBaseline)).Scan(&n, &baseline))
-	require.Equal(t, 1, n)
+	require.Equal(t, len(mustFiles(t, mustDir(t))), n, "a baseline, then one revision per later file")
 	require.Equal(t, 1, baseline)
 	require.NoError(t, db.SQL.QueryRow(`SELECT count(*) FROM users`).Scan(&n))
 	require.Equal(t, 1, n)
+	requireItemEnd(t, db, itemID, grantEnd)
+
+	fresh := dbtest.NewEmptyPostgres(t)
+	require.NoError(t, database.Migrate(ctx, fresh.SQL, dialect.Postgres))
+	drv, err := postgres.Open(db.SQL)
+	require.NoError(t, err)
+	changes, err := drv.SchemaDiff(inspect(t, db.SQL), inspect(t, fresh.SQL))
+	require.NoError(t, err)
+	require.Empty(t, changes, "the upgraded database has the schema of a fresh one")
+}
+
+// TestSQLiteFillsItemEnds: on SQLite, whose auto-migration keeps no
+// revisions, migrating fills in the end of duration items fulfilled before
+// items kept it, as the PostgreSQL migration file does.
+func TestSQLiteFillsItemEnds(t *testing.T) {
+	t.Parallel()
+	db := dbtest.NewSQLite(t)
+	itemID, grantEnd := seedUnendedItem(t, db)
+	require.NoError(t, database.Migrate(context.Background(), db.SQL, db.Dialect))
+	requireItemEnd(t, db, itemID, grantEnd)
+}
+
+// seedUnendedItem writes what fulfilment wrote before items kept their end:
+// a FULFILLED duration item without ends_at, and its grant with one.
+func seedUnendedItem(t *testing.T, db *dbtest.DB) (pulid.ID, time.Time) {
+	t.Helper()
+	sys := authz.SystemContext(context.Background())
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	u := client.User.Create().SetEmail("u@example.com").SetName("U").SaveX(sys)
+	app := client.Application.Create().SetName("Wiki").SetFulfillment(enum.FulfillmentManual).
+		SetConnectorKind(enum.ConnectorKindManual).SaveX(sys)
+	e := client.Entitlement.Create().SetApplication(app).SetExternalID("w").SetName("Wiki users").SaveX(sys)
+	req := client.AccessRequest.Create().SetAction(enum.RequestActionGrant).SetRequester(u).SetBeneficiary(u).
+		SetDuration("PT8H").SaveX(sys)
+	fulfilled := time.Now().UTC().Truncate(time.Second)
+	item := client.RequestItem.Create().SetRequest(req).SetEntitlement(e).SetApplication(app).
+		SetAction(enum.RequestActionGrant).SetStatus(enum.ItemStatusFulfilled).SetDuration("PT8H").
+		SetFulfilledAt(fulfilled).SaveX(sys)
+	idn := client.Identity.Create().SetUser(u).SetApplication(app).SetExternalID("u").SetLogin("u").SaveX(sys)
+	end := fulfilled.Add(8 * time.Hour)
+	client.Grant.Create().SetIdentity(idn).SetEntitlement(e).SetGrantedAt(fulfilled).SetEndsAt(end).
+		SetSourceItem(item).SaveX(sys)
+	return item.ID, end
+}
+
+func requireItemEnd(t *testing.T, db *dbtest.DB, itemID pulid.ID, want time.Time) {
+	t.Helper()
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(db.Dialect, db.SQL)))
+	item, err := client.RequestItem.Get(authz.SystemContext(context.Background()), itemID)
+	require.NoError(t, err)
+	require.NotNil(t, item.EndsAt, "the item's end is filled in")
+	require.True(t, want.Equal(*item.EndsAt), "item ends %s, grant %s", item.EndsAt, want)
 }
 
 // TestConcurrentMigrationsApplyOnce starts several migrations of one fresh
