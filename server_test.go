@@ -292,14 +292,16 @@ func TestMigrateCommandOnPostgres(t *testing.T) {
 	cmd.Dir, cmd.Env = dir, append(env, "GATEHOUSE_AUTO_MIGRATE=false")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	require.Contains(t, string(out), "1 pending: ")
-	require.Contains(t, string(out), "run `gatehouse migrate` first")
-
 	st, err := database.PostgresStatus(context.Background(), db.SQL)
 	require.NoError(t, err)
-	require.Len(t, st.Pending, 1)
-	require.Equal(t, fmt.Sprintf("database migrated: at version %s (1 pending: %s)",
-		strings.SplitN(st.Pending[0], "_", 2)[0], st.Pending[0]), run1(t, dir, env, "migrate"))
+	require.NotEmpty(t, st.Pending)
+	pending := fmt.Sprintf("%d pending: %s", len(st.Pending), strings.Join(st.Pending, ", "))
+	require.Contains(t, string(out), pending)
+	require.Contains(t, string(out), "run `gatehouse migrate` first")
+
+	last := st.Pending[len(st.Pending)-1]
+	require.Equal(t, fmt.Sprintf("database migrated: at version %s (%s)", strings.SplitN(last, "_", 2)[0], pending),
+		run1(t, dir, env, "migrate"))
 	require.Contains(t, run1(t, dir, env, "migrate"), "(nothing pending)")
 
 	legacy := dbtest.NewEmptyPostgres(t)
