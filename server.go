@@ -3,7 +3,8 @@
 // the services (as the tests do), and starts and stops them.
 //
 //	gatehouse [serve]                     run the server (default)
-//	gatehouse migrate                     migrate the database and exit
+//	gatehouse migrate                     migrate the database and exit (PostgreSQL:
+//	                                      apply the pending versioned migration files)
 //	gatehouse token --email E [--ttl D]   print a bearer token for user E
 //	gatehouse user create --email E --name N --role R
 //	gatehouse demo                        seed the demo organisation into an empty database
@@ -88,6 +89,11 @@ type config struct {
 	// queryLimits overrides resolvers.DefaultLimits' document limits
 	// ("aliases=50,list-length=2000"; see gqllimit.ParseLimits).
 	queryLimits string
+	// autoMigrate applies pending migrations at start
+	// (GATEHOUSE_AUTO_MIGRATE, default true); when false, a PostgreSQL
+	// database with pending migrations is refused until `gatehouse
+	// migrate` runs.
+	autoMigrate bool
 	// fulfillmentTimeout bounds one attempt of a fulfilment job
 	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
 	// again twice that long after it started.
@@ -108,6 +114,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		queryLimits:    getenv("GATEHOUSE_QUERY_LIMITS"),
 		introspection:  true,
+		autoMigrate:    true,
 		tokenTTL:       24 * time.Hour,
 		wsPerUser:      resolvers.DefaultLimits.WebsocketPerPrincipal,
 		wsPending:      resolvers.DefaultLimits.WebsocketPending,
@@ -129,6 +136,11 @@ func envDefaults(getenv func(string) string) (config, error) {
 	if v := getenv("GATEHOUSE_INTROSPECTION"); v != "" {
 		if c.introspection, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("GATEHOUSE_INTROSPECTION=%q is not a boolean", v)
+		}
+	}
+	if v := getenv("GATEHOUSE_AUTO_MIGRATE"); v != "" {
+		if c.autoMigrate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_AUTO_MIGRATE=%q is not a boolean", v)
 		}
 	}
 	if v := getenv("GATEHOUSE_TOKEN_TTL"); v != "" {
@@ -276,6 +288,7 @@ var envHelp = map[string]string{
 	"GATEHOUSE_WS_MAX_PER_USER":     "websockets one user may hold open (0: no limit)",
 	"GATEHOUSE_WS_MAX_PENDING":      "websockets waiting for connection_init server-wide (0: no limit)",
 	"GATEHOUSE_FULFILLMENT_TIMEOUT": "how long one attempt of a fulfilment job may run (default 1m)",
+	"GATEHOUSE_AUTO_MIGRATE":        "apply pending PostgreSQL migrations at start (default true); false refuses to start with pending ones",
 }
 
 func sqliteFlag(fs *flag.FlagSet, cfg *config) {
@@ -305,8 +318,9 @@ var commands = []*command{
 			fs.BoolVar(&cfg.introspection, "introspection", cfg.introspection, "allow GraphQL introspection (GATEHOUSE_INTROSPECTION)")
 			ttlFlag(fs, cfg)
 			fs.StringVar(&cfg.queryLimits, "query-limits", cfg.queryLimits, "GraphQL document limits to change, e.g. aliases=50,list-length=2000 (GATEHOUSE_QUERY_LIMITS)")
+			fs.BoolVar(&cfg.autoMigrate, "auto-migrate", cfg.autoMigrate, "apply pending PostgreSQL migrations at start; when false, refuse to start with pending ones (GATEHOUSE_AUTO_MIGRATE)")
 		},
-		env: append(slices.Clone(databaseEnv), "GATEHOUSE_ADDR", "GATEHOUSE_DEMO", "GATEHOUSE_BOOTSTRAP_ADMIN",
+		env: append(slices.Clone(databaseEnv), "GATEHOUSE_AUTO_MIGRATE", "GATEHOUSE_ADDR", "GATEHOUSE_DEMO", "GATEHOUSE_BOOTSTRAP_ADMIN",
 			"GATEHOUSE_INTROSPECTION", "GATEHOUSE_TOKEN_TTL", "GATEHOUSE_QUERY_LIMITS", "GATEHOUSE_ALLOWED_ORIGINS",
 			"GATEHOUSE_SECRETS_DIR", "GATEHOUSE_SECRET_*", "GATEHOUSE_WS_MAX_PER_USER", "GATEHOUSE_WS_MAX_PENDING",
 			"GATEHOUSE_FULFILLMENT_TIMEOUT"),
@@ -314,16 +328,17 @@ var commands = []*command{
 	},
 	{
 		name: "migrate", synopsis: "[--sqlite F]",
-		summary: "create or update the database schema and exit",
+		summary: "create or update the database schema and exit; on PostgreSQL, apply the pending migration files and print the version",
 		flags:   func(fs *flag.FlagSet, cfg *config, _ *inputs) { sqliteFlag(fs, cfg) },
 		env:     databaseEnv,
 		run: func(ctx context.Context, c *cli) error {
+			c.cfg.autoMigrate = true
 			a, err := open(ctx, c.cfg, c.log, c.lookupEnv)
 			if err != nil {
 				return err
 			}
 			defer a.close()
-			fmt.Fprintln(c.stdout, "database migrated")
+			fmt.Fprintln(c.stdout, a.migrated)
 			return nil
 		},
 	},
@@ -575,6 +590,9 @@ type app struct {
 	// tokensPath is where demo tokens are written: next to the SQLite
 	// file; "" on PostgreSQL.
 	tokensPath string
+	// migrated says what the migration at open did, for `gatehouse
+	// migrate`.
+	migrated string
 }
 
 // databaseName names the database cfg points at, for messages.
@@ -644,7 +662,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, a.dialect); err != nil {
+	if a.migrated, err = migrateDatabase(ctx, a.db, a.dialect, cfg.autoMigrate, log); err != nil {
 		a.db.Close()
 		return nil, err
 	}
@@ -686,6 +704,51 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		return nil, err
 	}
 	return a, nil
+}
+
+// migrateDatabase migrates the database (SQLite always; PostgreSQL when
+// apply is set, else it checks that no migration is pending) and says what
+// it did.
+func migrateDatabase(ctx context.Context, db *sql.DB, dialectName string, apply bool, log *slog.Logger) (string, error) {
+	if dialectName != dialect.Postgres {
+		return "database migrated", database.Migrate(ctx, db, dialectName)
+	}
+	before, err := database.PostgresStatus(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	if !apply {
+		if before.Legacy || len(before.Pending) > 0 {
+			what := pendingText(before)
+			if before.Legacy {
+				what = "made by a release before versioned migrations"
+			}
+			return "", fmt.Errorf("the database needs migrating (%s) and GATEHOUSE_AUTO_MIGRATE is false: run `gatehouse migrate` first", what)
+		}
+		// The audit triggers and River's tables are idempotent and
+		// versioned by their owners: keep them current.
+		return "", database.Migrate(ctx, db, dialectName)
+	}
+	if err := database.Migrate(ctx, db, dialectName); err != nil {
+		return "", err
+	}
+	after, err := database.PostgresStatus(ctx, db)
+	if err != nil {
+		return "", err
+	}
+	if !before.Legacy && len(before.Pending) == 0 {
+		return fmt.Sprintf("database migrated: at version %s (nothing pending)", after.Current), nil
+	}
+	log.Info("database migrated", "version", after.Current, "applied", before.Pending, "baselined", before.Legacy)
+	return fmt.Sprintf("database migrated: at version %s (%s)", after.Current, pendingText(before)), nil
+}
+
+// pendingText says what migrating a database of status st does.
+func pendingText(st database.MigrationStatus) string {
+	if st.Legacy {
+		return "baselined a database of a release before versioned migrations"
+	}
+	return fmt.Sprintf("%d pending: %s", len(st.Pending), strings.Join(st.Pending, ", "))
 }
 
 func (a *app) close() {

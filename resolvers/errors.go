@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -12,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/ent"
+	"gatehouse/ent/migrate"
 	"gatehouse/ent/privacy"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
@@ -48,6 +50,8 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 		case errors.As(err, &validation):
 			out.Extensions["field"] = graphQLName(validation.Name)
+		case ent.IsConstraintError(err) && uniqueField(err) != "":
+			out.Extensions["field"] = uniqueField(err)
 		case gqlErr.Err == nil:
 			// The limits name the field and count dropped errors.
 			for _, k := range []string{"field", "dropped"} {
@@ -74,7 +78,12 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 	case errors.As(err, &validation):
 		return errcode.InvalidInput, fmt.Sprintf("%s: %v", graphQLName(validation.Name), validatorCause(validation))
 	case ent.IsConstraintError(err):
-		return errcode.InvalidInput, "conflicts with an existing record"
+		// The checks before a write name the field; a constraint still
+		// fails when a concurrent write took the value in between.
+		if field := uniqueField(err); field != "" {
+			return errcode.Conflict, field + ": already taken by another record"
+		}
+		return errcode.Conflict, "conflicts with an existing record"
 	case errors.Is(err, authz.ErrNoViewer):
 		return errcode.Unauthenticated, "authentication required"
 	case errors.Is(err, privacy.Deny):
@@ -97,6 +106,57 @@ func classify(err error, gqlErr *gqlerror.Error) (errcode.Code, string) {
 		return errcode.InvalidInput, message
 	}
 	return errcode.Internal, ""
+}
+
+// uniqueColumns maps the name of each unique constraint of the schema, as
+// PostgreSQL names it, to its columns: "<table>_<column>_key" for a unique
+// field, the index name for a unique index.
+var uniqueColumns = func() map[string][]string {
+	m := map[string][]string{}
+	for _, t := range migrate.Tables {
+		for _, c := range t.Columns {
+			if c.Unique {
+				m[t.Name+"_"+c.Name+"_key"] = []string{c.Name}
+			}
+		}
+		for _, i := range t.Indexes {
+			if i.Unique {
+				cols := make([]string, len(i.Columns))
+				for k, c := range i.Columns {
+					cols[k] = c.Name
+				}
+				m[i.Name] = cols
+			}
+		}
+	}
+	return m
+}()
+
+var (
+	pgUnique     = regexp.MustCompile(`violates unique constraint "([^"]+)"`)
+	sqliteUnique = regexp.MustCompile(`UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)`)
+)
+
+// uniqueField returns the GraphQL name of the field whose unique constraint
+// err violated: the column of a one-column constraint, the last column of a
+// composite one (the value unique within its parent, such as an
+// entitlement's externalID within its application). It returns "" for
+// other constraint errors (foreign keys).
+func uniqueField(err error) string {
+	var cols []string
+	msg := err.Error()
+	if m := pgUnique.FindStringSubmatch(msg); m != nil {
+		cols = uniqueColumns[m[1]]
+	} else if m := sqliteUnique.FindStringSubmatch(msg); m != nil {
+		for _, tc := range strings.Split(m[1], ", ") {
+			_, col, _ := strings.Cut(tc, ".")
+			cols = append(cols, col)
+		}
+	}
+	if len(cols) == 0 {
+		return ""
+	}
+	return graphQLName(cols[len(cols)-1])
 }
 
 // undecodableBody starts gqlgen's message for a body that is not JSON.

@@ -45,7 +45,7 @@ func TestPresenterSeesThroughWrapping(t *testing.T) {
 			errcode.NotFound, "not found", "", ""},
 		{"ent's constraint error is found through the steps",
 			fmt.Errorf("submit: create: request: %w", &ent.ConstraintError{}),
-			errcode.InvalidInput, "conflicts with an existing record", "", ""},
+			errcode.Conflict, "conflicts with an existing record", "", ""},
 		{"an uncoded error is internal: the client sees nothing of it, the log sees the steps",
 			fmt.Errorf("submit: create: item itm_1: %w", errors.New("sql: database is closed")),
 			errcode.Internal, "internal error", "", "submit: create: item itm_1: sql: database is closed"},

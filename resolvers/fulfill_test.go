@@ -574,7 +574,8 @@ func TestFulfilManual(t *testing.T) {
 		before := o.progress(t, tokR, req.ID).Node.Completion
 
 		const complete = `mutation($id: ID!, $ok: Boolean!, $note: String, $ext: String) {
-		  completeManualFulfillment(itemId: $id, success: $ok, note: $note, externalId: $ext) { id status fulfillmentNote lastError } }`
+		  completeManualFulfillment(itemId: $id, success: $ok, note: $note, externalId: $ext) {
+		    id status fulfillmentNote lastError identity { externalID } } }`
 		for who, tok := range map[string]string{"beneficiary": c.tokB, "requester": tokR} {
 			res := env.Do(t, tok, complete, map[string]any{"id": itemID, "ok": true, "ext": "acct-b"})
 			require.Equal(t, "FORBIDDEN", res.Code(), "the %s may not fulfil", who)
@@ -582,12 +583,22 @@ func TestFulfilManual(t *testing.T) {
 		require.Equal(t, "APPROVED", o.fulItem(t, c.tokB, itemID).Status)
 
 		// The owner is no reviewer: the item is visible to them only while it
-		// waits for them. The answer must still be the FULFILLED item.
+		// waits for them. The answer must still be the FULFILLED item, with
+		// the account the owner just recorded (the committed state).
 		res := env.Do(t, tokOwner, complete, map[string]any{"id": itemID, "ok": true, "note": "done by hand", "ext": "acct-b"})
 		if assert.Emptyf(t, res.Errors, "the owner completes the item: %+v", res.Errors) {
-			var done struct{ CompleteManualFulfillment struct{ ID, Status string } }
+			var done struct {
+				CompleteManualFulfillment struct {
+					ID, Status      string
+					FulfillmentNote string
+					Identity        *struct{ ExternalID string }
+				}
+			}
 			require.NoError(t, json.Unmarshal(res.Data, &done))
 			require.Equal(t, "FULFILLED", done.CompleteManualFulfillment.Status)
+			require.Equal(t, "done by hand", done.CompleteManualFulfillment.FulfillmentNote)
+			require.NotNil(t, done.CompleteManualFulfillment.Identity, "the answer shows the account just recorded")
+			require.Equal(t, "acct-b", done.CompleteManualFulfillment.Identity.ExternalID)
 		}
 
 		item := o.fulItem(t, c.tokB, itemID)

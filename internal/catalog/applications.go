@@ -17,7 +17,8 @@ import (
 // the fulfilment mode (MANUAL ⇔ MANUAL; DIRECT and DIRECT_AUTO_APPROVED need
 // an automated connector) and its configuration must be valid for the kind.
 // IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT naming the field (a
-// service account among the owners, too), NOT_FOUND (unknown owner).
+// service account among the owners, too), CONFLICT naming the field (a
+// taken name), NOT_FOUND (unknown owner).
 func (s *Service) CreateApplication(ctx context.Context, in ent.CreateApplicationInput) (*ent.Application, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Application, error) {
 		if err := checkApplicationName(ctx, tx, "", &in.Name); err != nil {
@@ -77,7 +78,7 @@ func checkApplicationName(ctx context.Context, tx *ent.Tx, self pulid.ID, name *
 		return err
 	}
 	if taken {
-		return errcode.Invalid("name", "an application named %q already exists", *name)
+		return errcode.Duplicate("name", "an application named %q already exists", *name)
 	}
 	return nil
 }
@@ -107,9 +108,9 @@ func (s *Service) checkConnector(f enum.Fulfillment, kind enum.ConnectorKind, co
 }
 
 // CreateEntitlement adds an entitlement to an application. IT_ADMIN only.
-// Errors: FORBIDDEN, INVALID_INPUT (external ID or name taken in the
-// application, a service account as owner), NOT_FOUND (unknown application
-// or owner).
+// Errors: FORBIDDEN, INVALID_INPUT (a service account as owner), CONFLICT
+// (external ID or name taken in the application), NOT_FOUND (unknown
+// application or owner).
 func (s *Service) CreateEntitlement(ctx context.Context, in ent.CreateEntitlementInput) (*ent.Entitlement, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Entitlement, error) {
 		if err := existing(ctx, "applicationID", "application", []pulid.ID{in.ApplicationID}, applications(tx)); err != nil {
@@ -146,7 +147,7 @@ func checkEntitlement(ctx context.Context, tx *ent.Tx, self, app pulid.ID, exter
 			return err
 		}
 		if taken {
-			return errcode.Invalid("externalID", "the application already has an entitlement with external ID %q", *externalID)
+			return errcode.Duplicate("externalID", "the application already has an entitlement with external ID %q", *externalID)
 		}
 	}
 	if name != nil {
@@ -157,7 +158,7 @@ func checkEntitlement(ctx context.Context, tx *ent.Tx, self, app pulid.ID, exter
 			return err
 		}
 		if taken {
-			return errcode.Invalid("name", "the application already has an entitlement named %q", *name)
+			return errcode.Duplicate("name", "the application already has an entitlement named %q", *name)
 		}
 	}
 	return people(ctx, tx, "ownerID", "an entitlement owner", optional(owner))

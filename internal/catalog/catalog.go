@@ -1,7 +1,9 @@
 // Package catalog administers what can be requested and who works here: users,
 // job titles, roles, applications, entitlements and review stage templates.
 // Every method is for IT admins; it checks the caller first (FORBIDDEN), then
-// the input (INVALID_INPUT naming the field, NOT_FOUND for unknown IDs), and
+// the input (INVALID_INPUT naming the field, CONFLICT naming the field for a
+// value another record holds where values are unique, NOT_FOUND for unknown
+// IDs), and
 // writes in one transaction, so a failed call writes nothing.
 package catalog
 

@@ -12,8 +12,8 @@ import (
 )
 
 // CreateRole adds a role with its entitlements and owners. IT_ADMIN only.
-// Errors: FORBIDDEN, INVALID_INPUT (empty or taken name, a service account
-// as owner), NOT_FOUND.
+// Errors: FORBIDDEN, INVALID_INPUT (empty name, a service account as
+// owner), CONFLICT (taken name), NOT_FOUND.
 func (s *Service) CreateRole(ctx context.Context, in ent.CreateRoleInput) (*ent.Role, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.Role, error) {
 		if err := checkRole(ctx, tx, "", &in.Name, "", in.EntitlementIDs, in.OwnerIDs); err != nil {
@@ -46,7 +46,7 @@ func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, pre
 			return err
 		}
 		if taken {
-			return errcode.Invalid("name", "a role named %q already exists", *name)
+			return errcode.Duplicate("name", "a role named %q already exists", *name)
 		}
 	}
 	if err := existing(ctx, inputField(prefix, "entitlementIDs"), "entitlement", ents, entitlements(tx)); err != nil {
@@ -60,7 +60,7 @@ func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, pre
 // stages name their reviewers, other kinds do not; QUORUM stages give the
 // number of approvals, other rules do not. Service accounts are never
 // designated reviewers. IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT,
-// NOT_FOUND.
+// CONFLICT (a level the policy has), NOT_FOUND.
 func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateReviewStageTemplateInput) (*ent.ReviewStageTemplate, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.ReviewStageTemplate, error) {
 		if err := existing(ctx, "applicationID", "application", optional(in.ApplicationID), applications(tx)); err != nil {
@@ -83,7 +83,7 @@ func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateRe
 			return nil, err
 		}
 		if taken {
-			return nil, errcode.Invalid("level", "the policy already has a stage at level %d", in.Level)
+			return nil, errcode.Duplicate("level", "the policy already has a stage at level %d", in.Level)
 		}
 		return tx.ReviewStageTemplate.Create().SetInput(in).Save(ctx)
 	})

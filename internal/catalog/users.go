@@ -16,8 +16,9 @@ import (
 
 // CreateUser adds a person to the directory, or a service account (kind
 // SERVICE) for an integration to own API tokens. IT_ADMIN only. Errors:
-// FORBIDDEN, INVALID_INPUT (bad or taken email, empty name, a service
-// account as manager), NOT_FOUND (unknown manager or job title).
+// FORBIDDEN, INVALID_INPUT (bad email, empty name, a service account as
+// manager), CONFLICT (taken email), NOT_FOUND (unknown manager or job
+// title).
 func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.User, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
 		in.Email = strings.TrimSpace(in.Email)
@@ -31,8 +32,8 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 // UpdateUser changes a person. Setting status TERMINATED makes their tokens
 // fail at once, reassigns their open review tasks and cancels the open
 // requests for them. The kind of a user never changes. IT_ADMIN only.
-// Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (taken email, a manager loop,
-// a service account as manager).
+// Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (a manager loop, a service
+// account as manager), CONFLICT (taken email).
 func (s *Service) UpdateUser(ctx context.Context, id pulid.ID, in ent.UpdateUserInput) (*ent.User, error) {
 	terminated := false
 	u, err := write(ctx, s, func(tx *ent.Tx) (*ent.User, error) {
@@ -69,7 +70,7 @@ func checkUserRefs(ctx context.Context, tx *ent.Tx, self pulid.ID, email string,
 			return err
 		}
 		if taken {
-			return errcode.Invalid("email", "a user with email %s already exists", email)
+			return errcode.Duplicate("email", "a user with email %s already exists", email)
 		}
 	}
 	if err := people(ctx, tx, "managerID", "a manager", optional(manager)); err != nil {
@@ -108,7 +109,8 @@ func checkManagerLoop(ctx context.Context, tx *ent.Tx, self, manager pulid.ID) e
 }
 
 // CreateJobTitle adds a job title with an optional baseline bundle. IT_ADMIN
-// only. Errors: FORBIDDEN, INVALID_INPUT (empty or taken name), NOT_FOUND.
+// only. Errors: FORBIDDEN, INVALID_INPUT (empty name), CONFLICT (taken
+// name), NOT_FOUND.
 func (s *Service) CreateJobTitle(ctx context.Context, in ent.CreateJobTitleInput) (*ent.JobTitle, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.JobTitle, error) {
 		if err := checkJobTitle(ctx, tx, "", &in.Name, "", in.BaselineEntitlementIDs); err != nil {
@@ -119,7 +121,8 @@ func (s *Service) CreateJobTitle(ctx context.Context, in ent.CreateJobTitleInput
 }
 
 // UpdateJobTitle renames a job title or changes its baseline bundle.
-// IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT.
+// IT_ADMIN only. Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT, CONFLICT
+// (taken name).
 func (s *Service) UpdateJobTitle(ctx context.Context, id pulid.ID, in ent.UpdateJobTitleInput) (*ent.JobTitle, error) {
 	return write(ctx, s, func(tx *ent.Tx) (*ent.JobTitle, error) {
 		if _, err := tx.JobTitle.Get(ctx, id); err != nil {
@@ -139,7 +142,7 @@ func checkJobTitle(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string,
 			return err
 		}
 		if taken {
-			return errcode.Invalid("name", "a job title named %q already exists", *name)
+			return errcode.Duplicate("name", "a job title named %q already exists", *name)
 		}
 	}
 	return existing(ctx, inputField(prefix, "baselineEntitlementIDs"), "entitlement", ents, entitlements(tx))

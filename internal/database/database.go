@@ -1,7 +1,8 @@
 // Package database opens Gatehouse's database — PostgreSQL through lib/pq
 // when a postgres:// URL is given, else the embedded SQLite file — and
-// migrates it: the ent schema, then River's job tables; TxClient is the ent
-// client of a state change's transaction.
+// migrates it: the ent schema (versioned migration files on PostgreSQL,
+// ent's auto-migration on SQLite), the audit triggers, then River's job
+// tables; TxClient is the ent client of a state change's transaction.
 package database
 
 import (
@@ -85,15 +86,59 @@ func firstLine(err error) string {
 // to the generated, package-level migrate.Tables.
 var tablesMu sync.Mutex
 
-// Migrate brings the database up to date: the ent schema, the triggers that
-// make the audit tables append-only, then River's tables. It is idempotent.
-// dialectName is dialect.SQLite or dialect.Postgres.
+// The generated names of foreign keys and indexes, which ent's migration
+// shortens in place to the dialect's limit (63 characters on PostgreSQL, 64
+// on SQLite). A process that migrates both (the tests) would otherwise
+// shorten a shortened name again and name a PostgreSQL constraint unlike
+// the migration files.
+var fkSymbols, indexNames = func() (map[*schema.ForeignKey]string, map[*schema.Index]string) {
+	fks, idx := map[*schema.ForeignKey]string{}, map[*schema.Index]string{}
+	for _, t := range migrate.Tables {
+		for _, fk := range t.ForeignKeys {
+			fks[fk] = fk.Symbol
+		}
+		for _, i := range t.Indexes {
+			idx[i] = i.Name
+		}
+	}
+	return fks, idx
+}()
+
+// resetSymbols gives the foreign keys and indexes their generated names
+// again, before an ent migration shortens them; tablesMu is held.
+func resetSymbols() {
+	for fk, s := range fkSymbols {
+		fk.Symbol = s
+	}
+	for i, n := range indexNames {
+		i.Name = n
+	}
+}
+
+// Migrate brings the database up to date: the ent schema — on PostgreSQL by
+// applying the pending versioned migration files (see migratePostgres), on
+// SQLite by ent's auto-migration — then the triggers that make the audit
+// tables append-only, then River's tables (River versions its own
+// migrations). It is idempotent. dialectName is dialect.SQLite or
+// dialect.Postgres.
 func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
-	tablesMu.Lock()
-	err := migrate.NewSchema(entsql.OpenDB(dialectName, db)).Create(ctx, migrate.WithForeignKeys(true))
-	tablesMu.Unlock()
-	if err != nil {
+	if dialectName == dialect.Postgres {
+		return migratePostgres(ctx, db)
+	}
+	return AutoMigrate(ctx, db, dialectName)
+}
+
+// AutoMigrate is the migration of releases before versioned migrations, kept
+// for SQLite and for tests that compare the two: ent's auto-migration, the
+// audit triggers and River's tables.
+func AutoMigrate(ctx context.Context, db *sql.DB, dialectName string) error {
+	if err := autoMigrate(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate ent schema: %w", err)
+	}
+	if dialectName == dialect.SQLite {
+		if err := sqliteDataMigrations(ctx, db); err != nil {
+			return fmt.Errorf("migrate data: %w", err)
+		}
 	}
 	if err := auditTriggers(ctx, db, dialectName); err != nil {
 		return fmt.Errorf("migrate audit triggers: %w", err)
@@ -102,6 +147,33 @@ func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
 		return fmt.Errorf("migrate river: %w", err)
 	}
 	return nil
+}
+
+// sqliteDataFiles are the migration files that change data rather than the
+// schema, written in SQL that SQLite runs too. SQLite keeps no revisions, so
+// each must be idempotent; AutoMigrate runs them on SQLite every time.
+var sqliteDataFiles = []string{"20261204014500_item_effective_end.sql"}
+
+func sqliteDataMigrations(ctx context.Context, db *sql.DB) error {
+	for _, name := range sqliteDataFiles {
+		b, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, string(b)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// autoMigrate is ent's auto-migration to the ent schema: it creates what is
+// missing and changes nothing it would have to drop.
+func autoMigrate(ctx context.Context, db *sql.DB, dialectName string) error {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	resetSymbols()
+	return migrate.NewSchema(entsql.OpenDB(dialectName, db)).Create(ctx, migrate.WithForeignKeys(true))
 }
 
 func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
@@ -122,13 +194,16 @@ func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
 }
 
 // SchemaFingerprint identifies the ent schema this binary migrates to:
-// tables, columns, indexes and foreign keys. Test harnesses use it to know
-// whether a migrated template database is current.
+// tables, columns, indexes and foreign keys, and the migration files.
+// Test harnesses use it to know whether a migrated template database is
+// current.
 func SchemaFingerprint() string {
 	tablesMu.Lock()
 	defer tablesMu.Unlock()
 	h := sha256.New()
 	put := func(v ...any) { fmt.Fprintln(h, v...) }
+	sum, _ := migrationFiles.ReadFile("migrations/atlas.sum")
+	put("migrations", string(sum))
 	for _, t := range migrate.Tables {
 		put("table", t.Name)
 		for _, c := range t.Columns {

@@ -8,8 +8,11 @@
 //     of a file migrated once per test process.
 //   - PostgreSQL: a template database named after the URL's database plus
 //     "_tpl" is migrated once per test process (under pg_advisory_lock, so
-//     concurrent `go test` package processes agree), then every test gets its
-//     own CREATE DATABASE … TEMPLATE clone, dropped WITH (FORCE) in t.Cleanup.
+//     concurrent `go test` package processes agree) the way production is —
+//     database.Migrate applies the versioned migration files — then every
+//     test gets its own CREATE DATABASE … TEMPLATE clone, dropped WITH
+//     (FORCE) in t.Cleanup. NewEmptyPostgres gives an empty database instead,
+//     for tests of the migrations.
 //
 // Counter counts the SQL statements an ent driver sends, for tests that bound
 // the number of queries. Migrate and OpenSQLite are also meant for the server.

@@ -41,6 +41,24 @@ var pgShared = sync.OnceValues(func() (*pgServer, error) {
 // TEST_DATABASE_URL is unset.
 func NewPostgres(t testing.TB) *DB {
 	t.Helper()
+	return newPostgres(t, func(ctx context.Context, srv *pgServer, name string) error { return srv.clone(ctx, name) })
+}
+
+// NewEmptyPostgres returns a new, empty PostgreSQL database (not migrated),
+// dropped when the test ends, for tests of the migrations themselves. It
+// skips the test when TEST_DATABASE_URL is unset.
+func NewEmptyPostgres(t testing.TB) *DB {
+	t.Helper()
+	return newPostgres(t, func(ctx context.Context, srv *pgServer, name string) error {
+		if _, err := srv.admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)+" TEMPLATE template0"); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+func newPostgres(t testing.TB, create func(ctx context.Context, srv *pgServer, name string) error) *DB {
+	t.Helper()
 	if os.Getenv(EnvPostgresURL) == "" {
 		t.Skipf("dbtest: %s is not set", EnvPostgresURL)
 	}
@@ -51,7 +69,7 @@ func NewPostgres(t testing.TB) *DB {
 	name := fmt.Sprintf("%s_%d_%d", srv.tpl, os.Getpid(), srv.seq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := srv.clone(ctx, name); err != nil {
+	if err := create(ctx, srv, name); err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {

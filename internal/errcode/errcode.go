@@ -49,6 +49,12 @@ func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: InvalidInput, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
 }
 
+// Duplicate returns the CONFLICT error of a value that another record
+// already holds where values are unique (a name, an email), naming the field.
+func Duplicate(field, format string, args ...any) *Error {
+	return &Error{Code: Conflict, Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
 // Unparsable returns the INVALID_INPUT error of an input value that does not
 // parse, such as a scalar; the message says why without naming the field,
 // which the error presenter names from the error's path.

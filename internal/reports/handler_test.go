@@ -361,6 +361,8 @@ func TestBulkExport(t *testing.T) {
 		for _, bad := range []url.Values{
 			{"status": {"NOPE"}}, {"from": {"yesterday"}}, {"application": {"usr_1"}},
 			{"from": {today}, "to": {"2000-01-01"}},
+			// Unknown and malformed application IDs.
+			{"application": {"app_01JNOSUCHAPPLICATION0000000"}}, {"application": {"app_"}}, {"application": {"app_'; --"}},
 		} {
 			res, body := s.get(t, s.tokRM, path+"?"+bad.Encode())
 			requireCode(t, res, body, http.StatusBadRequest, "INVALID_INPUT")

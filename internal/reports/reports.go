@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/application"
 	"gatehouse/ent/auditcheckpoint"
 	"gatehouse/ent/auditevent"
 	"gatehouse/ent/grant"
@@ -414,6 +415,14 @@ func (s *Service) Export(ctx context.Context, f ExportFilter, fn func(*ExportRow
 	}
 	var where []predicate.RequestItem
 	if f.ApplicationID != "" {
+		// An unknown or malformed ID is a bad parameter, not an empty export.
+		ok, err := s.client.Application.Query().Where(application.ID(f.ApplicationID)).Exist(ctx)
+		if err != nil {
+			return fmt.Errorf("reports: export: find application: %w", err)
+		}
+		if !ok {
+			return errcode.Invalid("application", "no application %q", f.ApplicationID)
+		}
 		where = append(where, requestitem.ApplicationID(f.ApplicationID))
 	}
 	var onRequest []predicate.AccessRequest

@@ -330,6 +330,15 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 	if idn != nil {
 		upd.SetIdentityID(idn.ID)
 	}
+	// A duration counts from now: the item keeps the end it gives, so that
+	// the item and the reports show when the access ends.
+	var endsAt *time.Time
+	if item.Action == enum.RequestActionGrant {
+		if endsAt, err = rules.AccessEnd(item.EndsAt, item.Duration, now); err != nil {
+			return nil, fmt.Errorf("end of access: %w", err)
+		}
+		upd.SetNillableEndsAt(endsAt)
+	}
 	if err := upd.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("mark item FULFILLED: %w", err)
 	}
@@ -346,10 +355,6 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 				Data: map[string]any{"entitlement": string(item.EntitlementID), "grantsEnded": n}})
 		}
 		return events, nil
-	}
-	endsAt, err := rules.AccessEnd(item.EndsAt, item.Duration, now)
-	if err != nil {
-		return nil, fmt.Errorf("end of access: %w", err)
 	}
 	g, ended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
 	if err != nil {

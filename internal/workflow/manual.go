@@ -126,8 +126,10 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 	if err != nil {
 		return nil, fmt.Errorf("complete manual fulfilment of %s: %w", itemID, err)
 	}
-	// The owner may no longer see a request whose item they closed.
-	if item, err = s.client.RequestItem.Get(authz.SystemContext(ctx), itemID); err != nil {
+	// The committed item, with the account just recorded: the owner may no
+	// longer see a request whose item they closed, nor the beneficiary's
+	// account, which they recorded themselves.
+	if item, err = s.client.RequestItem.Query().Where(requestitem.ID(itemID)).WithIdentity().Only(authz.SystemContext(ctx)); err != nil {
 		return nil, fmt.Errorf("complete manual fulfilment of %s: reload item: %w", itemID, err)
 	}
 	return item, nil

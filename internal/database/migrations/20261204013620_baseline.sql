@@ -1,0 +1,92 @@
+-- Create "job_titles" table
+CREATE TABLE "job_titles" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "name" character varying NOT NULL, PRIMARY KEY ("id"));
+-- Create index "job_titles_name_key" to table: "job_titles"
+CREATE UNIQUE INDEX "job_titles_name_key" ON "job_titles" ("name");
+-- Create "audit_checkpoints" table
+CREATE TABLE "audit_checkpoints" ("id" character varying NOT NULL, "seq" bigint NOT NULL, "at" timestamptz NOT NULL, "chain" character varying NOT NULL, "head_seq" bigint NOT NULL, "head_hash" character varying NOT NULL, "prev_hash" character varying NOT NULL, "hash" character varying NOT NULL, PRIMARY KEY ("id"));
+-- Create index "audit_checkpoints_seq_key" to table: "audit_checkpoints"
+CREATE UNIQUE INDEX "audit_checkpoints_seq_key" ON "audit_checkpoints" ("seq");
+-- Create index "auditcheckpoint_at" to table: "audit_checkpoints"
+CREATE INDEX "auditcheckpoint_at" ON "audit_checkpoints" ("at");
+-- Create index "auditcheckpoint_chain_head_seq" to table: "audit_checkpoints"
+CREATE INDEX "auditcheckpoint_chain_head_seq" ON "audit_checkpoints" ("chain", "head_seq");
+-- Create "roles" table
+CREATE TABLE "roles" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "name" character varying NOT NULL, "description" character varying NOT NULL DEFAULT '', PRIMARY KEY ("id"));
+-- Create index "roles_name_key" to table: "roles"
+CREATE UNIQUE INDEX "roles_name_key" ON "roles" ("name");
+-- Create "users" table
+CREATE TABLE "users" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "email" character varying NOT NULL, "name" character varying NOT NULL, "department" character varying NOT NULL DEFAULT '', "status" character varying NOT NULL DEFAULT 'ACTIVE', "platform_role" character varying NOT NULL DEFAULT 'USER', "kind" character varying NOT NULL DEFAULT 'HUMAN', "delegate_from" timestamptz NULL, "delegate_until" timestamptz NULL, "job_title_id" character varying NULL, "manager_id" character varying NULL, "delegate_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "users_job_titles_users" FOREIGN KEY ("job_title_id") REFERENCES "job_titles" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "users_users_delegators" FOREIGN KEY ("delegate_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "users_users_reports" FOREIGN KEY ("manager_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "users_email_key" to table: "users"
+CREATE UNIQUE INDEX "users_email_key" ON "users" ("email");
+-- Create "access_requests" table
+CREATE TABLE "access_requests" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "action" character varying NOT NULL, "mode" character varying NOT NULL DEFAULT 'ENTITLEMENTS', "justification" character varying NOT NULL DEFAULT '', "ends_at" timestamptz NULL, "duration" character varying NULL, "threshold" double precision NULL, "status" character varying NOT NULL DEFAULT 'PENDING_REVIEW', "idempotency_key" character varying NULL, "input_hash" character varying NOT NULL DEFAULT '', "submitted_at" timestamptz NOT NULL, "completed_at" timestamptz NULL, "requester_id" character varying NOT NULL, "beneficiary_id" character varying NOT NULL, "reference_user_id" character varying NULL, "role_id" character varying NULL, "job_title_id" character varying NULL, "submitted_by_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "access_requests_job_titles_job_title" FOREIGN KEY ("job_title_id") REFERENCES "job_titles" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "access_requests_roles_role" FOREIGN KEY ("role_id") REFERENCES "roles" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "access_requests_users_beneficiary" FOREIGN KEY ("beneficiary_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "access_requests_users_reference_user" FOREIGN KEY ("reference_user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "access_requests_users_requester" FOREIGN KEY ("requester_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "access_requests_users_submitted_by" FOREIGN KEY ("submitted_by_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "accessrequest_beneficiary_id_status" to table: "access_requests"
+CREATE INDEX "accessrequest_beneficiary_id_status" ON "access_requests" ("beneficiary_id", "status");
+-- Create index "accessrequest_requester_id_idempotency_key" to table: "access_requests"
+CREATE INDEX "accessrequest_requester_id_idempotency_key" ON "access_requests" ("requester_id", "idempotency_key");
+-- Create index "accessrequest_status" to table: "access_requests"
+CREATE INDEX "accessrequest_status" ON "access_requests" ("status");
+-- Create "api_tokens" table
+CREATE TABLE "api_tokens" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "name" character varying NOT NULL, "prefix" character varying NOT NULL, "hash" character varying NOT NULL, "scope" character varying NOT NULL, "expires_at" timestamptz NULL, "last_used_at" timestamptz NULL, "revoked_at" timestamptz NULL, "owner_id" character varying NOT NULL, "created_by_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "api_tokens_users_created_by" FOREIGN KEY ("created_by_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "api_tokens_users_owner" FOREIGN KEY ("owner_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "api_tokens_hash_key" to table: "api_tokens"
+CREATE UNIQUE INDEX "api_tokens_hash_key" ON "api_tokens" ("hash");
+-- Create "applications" table
+CREATE TABLE "applications" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "name" character varying NOT NULL, "description" character varying NOT NULL DEFAULT '', "fulfillment" character varying NOT NULL, "connector_kind" character varying NOT NULL, "connector_config" jsonb NULL, "max_access_duration" character varying NULL, PRIMARY KEY ("id"));
+-- Create index "applications_name_key" to table: "applications"
+CREATE UNIQUE INDEX "applications_name_key" ON "applications" ("name");
+-- Create "application_owners" table
+CREATE TABLE "application_owners" ("application_id" character varying NOT NULL, "user_id" character varying NOT NULL, PRIMARY KEY ("application_id", "user_id"), CONSTRAINT "application_owners_application_id" FOREIGN KEY ("application_id") REFERENCES "applications" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "application_owners_user_id" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create "entitlements" table
+CREATE TABLE "entitlements" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "external_id" character varying NOT NULL, "name" character varying NOT NULL, "description" character varying NOT NULL DEFAULT '', "kind" character varying NOT NULL DEFAULT 'GROUP', "privileged" boolean NOT NULL DEFAULT false, "requestable" boolean NOT NULL DEFAULT true, "application_id" character varying NOT NULL, "owner_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "entitlements_applications_entitlements" FOREIGN KEY ("application_id") REFERENCES "applications" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "entitlements_users_owner" FOREIGN KEY ("owner_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "entitlement_application_id_external_id" to table: "entitlements"
+CREATE UNIQUE INDEX "entitlement_application_id_external_id" ON "entitlements" ("application_id", "external_id");
+-- Create index "entitlement_application_id_name" to table: "entitlements"
+CREATE UNIQUE INDEX "entitlement_application_id_name" ON "entitlements" ("application_id", "name");
+-- Create "identities" table
+CREATE TABLE "identities" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "external_id" character varying NOT NULL DEFAULT '', "login" character varying NOT NULL DEFAULT '', "status" character varying NOT NULL DEFAULT 'ACTIVE', "application_id" character varying NOT NULL, "user_id" character varying NOT NULL, "created_by_request_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "identities_access_requests_created_by_request" FOREIGN KEY ("created_by_request_id") REFERENCES "access_requests" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "identities_applications_identities" FOREIGN KEY ("application_id") REFERENCES "applications" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "identities_users_user" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "identity_user_id_application_id" to table: "identities"
+CREATE UNIQUE INDEX "identity_user_id_application_id" ON "identities" ("user_id", "application_id");
+-- Create "request_items" table
+CREATE TABLE "request_items" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "action" character varying NOT NULL, "status" character varying NOT NULL DEFAULT 'PENDING_REVIEW', "ends_at" timestamptz NULL, "duration" character varying NULL, "fulfillment_attempts" bigint NOT NULL DEFAULT 0, "last_error" character varying NOT NULL DEFAULT '', "fulfillment_note" character varying NOT NULL DEFAULT '', "decided_at" timestamptz NULL, "fulfilled_at" timestamptz NULL, "request_id" character varying NOT NULL, "entitlement_id" character varying NOT NULL, "application_id" character varying NOT NULL, "identity_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "request_items_access_requests_items" FOREIGN KEY ("request_id") REFERENCES "access_requests" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "request_items_applications_application" FOREIGN KEY ("application_id") REFERENCES "applications" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "request_items_entitlements_entitlement" FOREIGN KEY ("entitlement_id") REFERENCES "entitlements" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "request_items_identities_identity" FOREIGN KEY ("identity_id") REFERENCES "identities" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "requestitem_entitlement_id_status" to table: "request_items"
+CREATE INDEX "requestitem_entitlement_id_status" ON "request_items" ("entitlement_id", "status");
+-- Create index "requestitem_request_id" to table: "request_items"
+CREATE INDEX "requestitem_request_id" ON "request_items" ("request_id");
+-- Create "audit_events" table
+CREATE TABLE "audit_events" ("id" character varying NOT NULL, "chain" character varying NOT NULL, "seq" bigint NOT NULL, "at" timestamptz NOT NULL, "action" character varying NOT NULL, "actor" character varying NOT NULL, "data" jsonb NULL, "prev_hash" character varying NOT NULL, "hash" character varying NOT NULL, "request_id" character varying NULL, "item_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "audit_events_access_requests_audit_events" FOREIGN KEY ("request_id") REFERENCES "access_requests" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "audit_events_request_items_audit_events" FOREIGN KEY ("item_id") REFERENCES "request_items" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "auditevent_at" to table: "audit_events"
+CREATE INDEX "auditevent_at" ON "audit_events" ("at");
+-- Create index "auditevent_chain_seq" to table: "audit_events"
+CREATE UNIQUE INDEX "auditevent_chain_seq" ON "audit_events" ("chain", "seq");
+-- Create "grants" table
+CREATE TABLE "grants" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "granted_at" timestamptz NOT NULL, "ends_at" timestamptz NULL, "revoked_at" timestamptz NULL, "revoke_reason" character varying NOT NULL DEFAULT '', "entitlement_id" character varying NOT NULL, "source_item_id" character varying NULL, "identity_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "grants_entitlements_entitlement" FOREIGN KEY ("entitlement_id") REFERENCES "entitlements" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "grants_identities_grants" FOREIGN KEY ("identity_id") REFERENCES "identities" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "grants_request_items_source_item" FOREIGN KEY ("source_item_id") REFERENCES "request_items" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "grant_ends_at" to table: "grants"
+CREATE INDEX "grant_ends_at" ON "grants" ("ends_at");
+-- Create index "grant_identity_id_entitlement_id" to table: "grants"
+CREATE INDEX "grant_identity_id_entitlement_id" ON "grants" ("identity_id", "entitlement_id");
+-- Create index "grant_source_item_id" to table: "grants"
+CREATE INDEX "grant_source_item_id" ON "grants" ("source_item_id");
+-- Create "job_title_baseline_entitlements" table
+CREATE TABLE "job_title_baseline_entitlements" ("job_title_id" character varying NOT NULL, "entitlement_id" character varying NOT NULL, PRIMARY KEY ("job_title_id", "entitlement_id"), CONSTRAINT "job_title_baseline_entitlements_entitlement_id" FOREIGN KEY ("entitlement_id") REFERENCES "entitlements" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "job_title_baseline_entitlements_job_title_id" FOREIGN KEY ("job_title_id") REFERENCES "job_titles" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create "review_stage_templates" table
+CREATE TABLE "review_stage_templates" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "level" bigint NOT NULL, "reviewer_kind" character varying NOT NULL, "rule" character varying NOT NULL DEFAULT 'ANY', "quorum" bigint NOT NULL DEFAULT 1, "application_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "review_stage_templates_applications_review_stages" FOREIGN KEY ("application_id") REFERENCES "applications" ("id") ON UPDATE NO ACTION ON DELETE SET NULL);
+-- Create index "reviewstagetemplate_application_id_level" to table: "review_stage_templates"
+CREATE UNIQUE INDEX "reviewstagetemplate_application_id_level" ON "review_stage_templates" ("application_id", "level");
+-- Create "review_stage_template_designated_reviewers" table
+CREATE TABLE "review_stage_template_designated_reviewers" ("review_stage_template_id" character varying NOT NULL, "user_id" character varying NOT NULL, PRIMARY KEY ("review_stage_template_id", "user_id"), CONSTRAINT "review_stage_template_designat_698873f3c3afc3040e3a0e694a319e05" FOREIGN KEY ("review_stage_template_id") REFERENCES "review_stage_templates" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "review_stage_template_designated_reviewers_user_id" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create "review_stages" table
+CREATE TABLE "review_stages" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "level" bigint NOT NULL, "reviewer_kind" character varying NOT NULL, "rule" character varying NOT NULL, "quorum" bigint NOT NULL DEFAULT 1, "status" character varying NOT NULL, "item_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "review_stages_request_items_stages" FOREIGN KEY ("item_id") REFERENCES "request_items" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "reviewstage_item_id_level" to table: "review_stages"
+CREATE UNIQUE INDEX "reviewstage_item_id_level" ON "review_stages" ("item_id", "level");
+-- Create "review_tasks" table
+CREATE TABLE "review_tasks" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "status" character varying NOT NULL, "comment" character varying NOT NULL DEFAULT '', "decided_at" timestamptz NULL, "stage_id" character varying NOT NULL, "request_id" character varying NOT NULL, "reviewer_id" character varying NOT NULL, "on_behalf_of_id" character varying NULL, "decided_by_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "review_tasks_access_requests_request" FOREIGN KEY ("request_id") REFERENCES "access_requests" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "review_tasks_review_stages_tasks" FOREIGN KEY ("stage_id") REFERENCES "review_stages" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "review_tasks_users_decided_by" FOREIGN KEY ("decided_by_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "review_tasks_users_on_behalf_of" FOREIGN KEY ("on_behalf_of_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "review_tasks_users_reviewer" FOREIGN KEY ("reviewer_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "reviewtask_request_id_reviewer_id_status" to table: "review_tasks"
+CREATE INDEX "reviewtask_request_id_reviewer_id_status" ON "review_tasks" ("request_id", "reviewer_id", "status");
+-- Create index "reviewtask_reviewer_id_status" to table: "review_tasks"
+CREATE INDEX "reviewtask_reviewer_id_status" ON "review_tasks" ("reviewer_id", "status");
+-- Create index "reviewtask_stage_id" to table: "review_tasks"
+CREATE INDEX "reviewtask_stage_id" ON "review_tasks" ("stage_id");
+-- Create "role_entitlements" table
+CREATE TABLE "role_entitlements" ("role_id" character varying NOT NULL, "entitlement_id" character varying NOT NULL, PRIMARY KEY ("role_id", "entitlement_id"), CONSTRAINT "role_entitlements_entitlement_id" FOREIGN KEY ("entitlement_id") REFERENCES "entitlements" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "role_entitlements_role_id" FOREIGN KEY ("role_id") REFERENCES "roles" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
+-- Create "role_owners" table
+CREATE TABLE "role_owners" ("role_id" character varying NOT NULL, "user_id" character varying NOT NULL, PRIMARY KEY ("role_id", "user_id"), CONSTRAINT "role_owners_role_id" FOREIGN KEY ("role_id") REFERENCES "roles" ("id") ON UPDATE NO ACTION ON DELETE CASCADE, CONSTRAINT "role_owners_user_id" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE);
