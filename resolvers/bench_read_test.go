@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime/metrics"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/server"
 )
 
 // nestedQuery is the read the issue "Read and write paths" measures: a page
@@ -137,9 +139,14 @@ func serve(tb testing.TB, h http.Handler, token, query string, vars map[string]a
 // -benchmem's figures, the goroutines started per operation.
 func benchOperation(b *testing.B, env *apitest.Env, token, query string, vars map[string]any, check func([]byte)) {
 	check(serve(b, env.Handler, token, query, vars))
-	sample := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	tuneGC.Do(func() {
+		if os.Getenv("BENCH_TUNE_GC") != "" {
+			server.TuneGC(func(string) string { return "" }, server.GCFloor)
+		}
+	})
+	sample := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(sample)
-	before := sample[0].Value.Uint64()
+	goroutines, cycles := sample[0].Value.Uint64(), sample[1].Value.Uint64()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -147,8 +154,13 @@ func benchOperation(b *testing.B, env *apitest.Env, token, query string, vars ma
 	}
 	b.StopTimer()
 	metrics.Read(sample)
-	b.ReportMetric(float64(sample[0].Value.Uint64()-before)/float64(b.N), "goroutines/op")
+	b.ReportMetric(float64(sample[0].Value.Uint64()-goroutines)/float64(b.N), "goroutines/op")
+	b.ReportMetric(float64(sample[1].Value.Uint64()-cycles)/float64(b.N), "gc/op")
 }
+
+// tuneGC applies the server's GC tuning (server.TuneGC) to the benchmark
+// process when BENCH_TUNE_GC is set, as main does for the server.
+var tuneGC sync.Once
 
 // BenchmarkNestedQuery executes nestedQuery for the first 50 of 60 requests
 // through the production handler.
