@@ -67,7 +67,7 @@ func NewPostgres(t testing.TB) *DB {
 		t.Fatalf("dbtest: open %s: %v", name, err)
 	}
 	db.SetMaxOpenConns(10)
-	db.SetMaxIdleConns(10) // as the server's pool: idle = open
+	db.SetMaxIdleConns(10)           // as the server's pool: idle = open
 	t.Cleanup(func() { db.Close() }) // runs before the drop
 	if err := db.PingContext(ctx); err != nil {
 		t.Fatalf("dbtest: open %s: %v", name, err)
