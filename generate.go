@@ -2,7 +2,8 @@ package main
 
 // Code generation, in order: the methods of the enumerations the ent schemas
 // use, ent (with the entgql extension, which also writes
-// schema/ent.graphql), then gqlgen.
+// schema/ent.graphql), then gqlgen with the plugin of internal/gqlgen, which
+// resolves the fields of an object one after the other.
 //go:generate go run ./ent/schema/enum/enumgen.go ./ent/schema/enum
 //go:generate go run -mod=mod ./ent/entc.go
-//go:generate go tool gqlgen generate --config gqlgen.yml
+//go:generate go run ./internal/gqlgen gqlgen.yml

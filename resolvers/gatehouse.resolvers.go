@@ -96,6 +96,9 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id pulid.ID) (*en
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
+	if v := authz.FromContext(ctx); v.User != nil {
+		return v.User, nil // read by authentication for this request
+	}
 	return r.client.User.Get(ctx, authz.FromContext(ctx).UserID)
 }
 

@@ -397,6 +397,7 @@ func websocketInit(a Authenticator) wsgorilla.InitFunc {
 			}
 			return nil, &wsgorilla.CloseError{Code: wsgorilla.CloseUnauthorized, Reason: err.Error()}
 		}
+		v.User = nil // the connection outlives what was read
 		return authz.NewContext(ctx, v), nil
 	}
 }

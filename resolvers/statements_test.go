@@ -97,3 +97,61 @@ func seedApplications(t *testing.T, env *apitest.Env, n int) {
 		require.NoError(t, err)
 	}
 }
+
+// TestNestedRequestsStatements checks the page of access requests with their
+// requester, items, entitlements, applications, stages, tasks, reviewers and
+// completion: the same number of statements for 5 and for 50 rows, at most
+// 11 (the issue "Read and write paths" measured 11), and the data complete.
+func TestNestedRequestsStatements(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		token := env.Token(t, seedRequests(t, env, 60))
+		count := func(n int) int64 {
+			env.Statements.Reset()
+			var out nestedResult
+			env.MustDo(t, token, nestedQuery, map[string]any{"n": n}, &out)
+			require.Len(t, out.AccessRequests.Edges, n)
+			require.Equal(t, 60, out.AccessRequests.TotalCount)
+			for _, e := range out.AccessRequests.Edges {
+				node := e.Node
+				require.NotEmpty(t, node.Requester.Email)
+				require.Len(t, node.Items, 2)
+				require.Equal(t, 4, node.Completion.Done, "the first stage's tasks of both items are approved")
+				require.Equal(t, 8, node.Completion.Total)
+				for _, it := range node.Items {
+					require.NotEmpty(t, it.Entitlement.Application.Name)
+					require.Len(t, it.Stages, 2)
+					for _, st := range it.Stages {
+						require.Len(t, st.Tasks, 2)
+						for _, task := range st.Tasks {
+							require.NotEmpty(t, task.Reviewer.Name)
+						}
+					}
+				}
+			}
+			return env.Statements.Count()
+		}
+		five, fifty := count(5), count(50)
+		t.Logf("SQL statements: %d for 5 rows, %d for 50 rows", five, fifty)
+		require.Equal(t, five, fifty)
+		require.LessOrEqual(t, fifty, int64(11))
+	})
+}
+
+// TestViewerStatements checks that { viewer } reads the user once: the
+// authentication's read serves the field.
+func TestViewerStatements(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		u := env.User(t, "someone@example.com", enum.PlatformRoleUser)
+		token := env.Token(t, u)
+		env.Statements.Reset()
+		var out struct{ Viewer struct{ ID, Email string } }
+		env.MustDo(t, token, `{ viewer { id email } }`, nil, &out)
+		require.Equal(t, string(u.ID), out.Viewer.ID)
+		require.Equal(t, "someone@example.com", out.Viewer.Email)
+		require.Equal(t, int64(1), env.Statements.Count())
+	})
+}

@@ -48,14 +48,15 @@ func (r *accessRequestResolver) ReviewerCompletions(ctx context.Context, obj *en
 	if err != nil {
 		return nil, err
 	}
-	out := []*graph.ReviewerCompletion{}
-	for _, id := range counts.Reviewers() {
-		u, err := loaders.User(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	ids := counts.Reviewers()
+	users, err := loaders.Users(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*graph.ReviewerCompletion, len(ids))
+	for i, id := range ids {
 		c := counts.Of(id)
-		out = append(out, &graph.ReviewerCompletion{Reviewer: u, Completion: &c})
+		out[i] = &graph.ReviewerCompletion{Reviewer: users[i], Completion: &c}
 	}
 	return out, nil
 }

@@ -120,7 +120,8 @@ func numericTimeClaims(token string) bool {
 // Authenticate returns the viewer of a bearer token (the part after
 // "Bearer "). A JWT must be signed with the server's secret (HS256), name
 // the issuer, carry numeric exp and iat claims, be unexpired and issued no
-// later than clockSkew from now. Errors: UNAUTHENTICATED for anything but a
+// later than clockSkew from now. The viewer carries the user as read
+// (Viewer.User). Errors: UNAUTHENTICATED for anything but a
 // valid token of an ACTIVE user; other errors are the database's.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.Viewer, error) {
 	ctx = authz.SystemContext(ctx)
@@ -150,7 +151,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.
 	if u.Status != enum.UserStatusActive {
 		return nil, errUnauthenticated
 	}
-	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, Service: u.Kind == enum.UserKindService, ExpiresAt: claims.ExpiresAt.Time}, nil
+	return &authz.Viewer{UserID: u.ID, Role: u.PlatformRole, Service: u.Kind == enum.UserKindService, ExpiresAt: claims.ExpiresAt.Time, User: u}, nil
 }
 
 func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) (*authz.Viewer, error) {
@@ -195,6 +196,7 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, token string) 
 		MintedBy: minter,
 		Service:  t.Edges.Owner.Kind == enum.UserKindService,
 		ReadOnly: t.Scope == enum.TokenScopeRead,
+		User:     t.Edges.Owner,
 	}
 	if t.ExpiresAt != nil {
 		v.ExpiresAt = *t.ExpiresAt

@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"gatehouse/ent"
 	"gatehouse/ent/privacy"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -30,6 +31,11 @@ type Viewer struct {
 	// ExpiresAt is when the credentials stop being valid; zero for an API
 	// token without expiry. Long-lived connections (websockets) end then.
 	ExpiresAt time.Time
+	// User is the user UserID as authentication read it, for the one
+	// request it authenticated (the viewer field answers with it rather
+	// than reading the user again); nil when the viewer outlives a request
+	// (a websocket's), whose user may change meanwhile.
+	User *ent.User
 }
 
 // ReadsAll reports whether the viewer may read every row: risk managers and

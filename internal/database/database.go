@@ -46,12 +46,17 @@ func OpenSQLite(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return db, nil
 }
+
+// PostgresConns is the size of the PostgreSQL connection pool, open and
+// idle alike.
+const PostgresConns = 20
 
 // OpenPostgres opens and pings the PostgreSQL database of a postgres:// URL.
 // Errors name the host and database but never the password.
@@ -65,8 +70,11 @@ func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(10)
+	// Idle = open: under a steady load every connection is reused rather
+	// than closed and opened again (a new PostgreSQL session costs a
+	// process fork); ConnMaxIdleTime returns them once the load goes.
+	db.SetMaxOpenConns(PostgresConns)
+	db.SetMaxIdleConns(PostgresConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -85,6 +85,7 @@ func newPostgres(t testing.TB, create func(ctx context.Context, srv *pgServer, n
 		t.Fatalf("dbtest: open %s: %v", name, err)
 	}
 	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(10)           // as the server's pool: idle = open
 	t.Cleanup(func() { db.Close() }) // runs before the drop
 	if err := db.PingContext(ctx); err != nil {
 		t.Fatalf("dbtest: open %s: %v", name, err)

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -160,6 +161,21 @@ func (l *Loaders) PrimeTaskCounts(ctx context.Context, client *ent.Client, reque
 // User returns a user, with the privacy of ctx.
 func (l *Loaders) User(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	return l.users.Load(ctx, id)
+}
+
+// Users returns users in the order of ids, with the privacy of ctx, in one
+// batch; the error is that of the first user that failed to load.
+func (l *Loaders) Users(ctx context.Context, ids []pulid.ID) ([]*ent.User, error) {
+	users, err := l.users.LoadAll(ctx, ids)
+	var errs dataloadgen.ErrorSlice
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			if e != nil {
+				return nil, e
+			}
+		}
+	}
+	return users, err
 }
 
 type loadersKey struct{}

@@ -14,7 +14,21 @@ import (
 )
 
 func marshal[T ~string](w io.Writer, v T) {
-	_, _ = io.WriteString(w, strconv.Quote(string(v)))
+	writeQuoted(w, string(v))
+}
+
+// writeQuoted writes s as a JSON string; plain ASCII (every value of every
+// enumeration) is written as it is, without building a quoted copy.
+func writeQuoted(w io.Writer, s string) {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			_, _ = io.WriteString(w, strconv.Quote(s))
+			return
+		}
+	}
+	_, _ = io.WriteString(w, `"`)
+	_, _ = io.WriteString(w, s)
+	_, _ = io.WriteString(w, `"`)
 }
 
 func unmarshal[T ~string](dst *T, v any, name string, all []T) error {

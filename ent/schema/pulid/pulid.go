@@ -70,7 +70,18 @@ func (u *ID) UnmarshalGQL(v any) error {
 
 // MarshalGQL implements graphql.Marshaler.
 func (u ID) MarshalGQL(w io.Writer) {
-	_, _ = io.WriteString(w, strconv.Quote(string(u)))
+	s := string(u)
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			_, _ = io.WriteString(w, strconv.Quote(s))
+			return
+		}
+	}
+	// Plain ASCII (every ID this package makes): written as it is, without
+	// building a quoted copy.
+	_, _ = io.WriteString(w, `"`)
+	_, _ = io.WriteString(w, s)
+	_, _ = io.WriteString(w, `"`)
 }
 
 // Scan implements sql.Scanner.

@@ -1,6 +1,7 @@
 package pulid_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -38,4 +39,23 @@ func TestUnmarshalGQLRefusesNonStrings(t *testing.T) {
 	require.Equal(t, errcode.InvalidInput, errcode.Of(id.UnmarshalGQL(12)))
 	require.Equal(t, errcode.InvalidInput, errcode.Of(id.UnmarshalGQL("usr_\x00")))
 	require.NoError(t, id.UnmarshalGQL("usr_01J00000000000000000000000"))
+}
+
+// TestMarshalGQLQuotes checks that an ID is written as a JSON string, plain
+// or escaped.
+func TestMarshalGQLQuotes(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[pulid.ID]string{
+		"usr_01J0000000000000000000000": `"usr_01J0000000000000000000000"`,
+		"":                              `""`,
+		`a"b\c`:                         `"a\"b\\c"`,
+		"é\n":                           `"é\n"`,
+	} {
+		var b strings.Builder
+		id.MarshalGQL(&b)
+		require.Equal(t, want, b.String())
+		var back string
+		require.NoError(t, json.Unmarshal([]byte(b.String()), &back))
+		require.Equal(t, string(id), back)
+	}
 }

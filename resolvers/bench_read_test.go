@@ -1,0 +1,215 @@
+package resolvers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime/metrics"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/dbtest"
+	"gatehouse/internal/server"
+)
+
+// nestedQuery is the read the issue "Read and write paths" measures: a page
+// of requests with their requester, items with entitlement and application,
+// stages with tasks and reviewers, and the overall completion.
+const nestedQuery = `query($n: Int!) {
+  accessRequests(first: $n) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id status submittedAt
+      requester { id name email }
+      items {
+        id status
+        entitlement { id name application { id name } }
+        stages { id level status tasks { id status reviewer { id name } } }
+      }
+      completion { done total percent }
+    } }
+  }
+}`
+
+// nestedResult is what nestedQuery answers, as far as the tests look.
+type nestedResult struct {
+	AccessRequests struct {
+		TotalCount int
+		Edges      []struct {
+			Node struct {
+				Requester struct{ Email string }
+				Items     []struct {
+					Entitlement struct{ Application struct{ Name string } }
+					Stages      []struct {
+						Tasks []struct{ Reviewer struct{ Name string } }
+					}
+				}
+				Completion struct{ Done, Total int }
+			}
+		}
+	}
+}
+
+// seedRequests writes n access requests (directly, bypassing the workflow)
+// each with 2 items of different applications, 2 stages per item and 2
+// tasks per stage, the first stage's tasks approved and the second's
+// pending. It returns an IT admin who reads them all.
+func seedRequests(t testing.TB, env *apitest.Env, n int) *ent.User {
+	t.Helper()
+	ctx := apitest.Sys()
+	c := env.Client
+	admin := env.User(t, "admin@example.com", enum.PlatformRoleITAdmin)
+	var users []*ent.User
+	for i := range 6 {
+		users = append(users, env.User(t, fmt.Sprintf("user%d@example.com", i), enum.PlatformRoleUser))
+	}
+	var ents []*ent.Entitlement
+	for i := range 4 {
+		app, err := c.Application.Create().SetName(fmt.Sprintf("App %d", i)).
+			SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(ctx)
+		require.NoError(t, err)
+		e, err := c.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName(fmt.Sprintf("Entitlement %d", i)).Save(ctx)
+		require.NoError(t, err)
+		ents = append(ents, e)
+	}
+	for r := range n {
+		requester := users[r%len(users)]
+		req, err := c.AccessRequest.Create().SetAction(enum.RequestActionGrant).
+			SetRequester(requester).SetBeneficiary(requester).Save(ctx)
+		require.NoError(t, err)
+		for i := range 2 {
+			e := ents[(r+i)%len(ents)]
+			item, err := c.RequestItem.Create().SetRequest(req).SetEntitlement(e).SetApplicationID(e.ApplicationID).
+				SetAction(enum.RequestActionGrant).SetStatus(enum.ItemStatusPendingReview).Save(ctx)
+			require.NoError(t, err)
+			for level := 1; level <= 2; level++ {
+				stage, task := enum.StageStatusApproved, enum.TaskStatusApproved
+				if level == 2 {
+					stage, task = enum.StageStatusActive, enum.TaskStatusPending
+				}
+				st, err := c.ReviewStage.Create().SetItem(item).SetLevel(level).SetReviewerKind(enum.ReviewerKindDesignated).
+					SetRule(enum.StageRuleAll).SetStatus(stage).Save(ctx)
+				require.NoError(t, err)
+				bulk := make([]*ent.ReviewTaskCreate, 2)
+				for k := range bulk {
+					reviewer := users[(r+level*2+k+1)%len(users)]
+					bulk[k] = c.ReviewTask.Create().SetStage(st).SetRequest(req).SetReviewer(reviewer).SetStatus(task)
+				}
+				_, err = c.ReviewTask.CreateBulk(bulk...).Save(ctx)
+				require.NoError(t, err)
+			}
+		}
+	}
+	return admin
+}
+
+// benchDB is the database of a benchmark: SQLite, or PostgreSQL when
+// TEST_DATABASE_URL is set and the benchmark runs as …/postgres.
+func benchEach(b *testing.B, fn func(b *testing.B, db *dbtest.DB)) {
+	b.Run("sqlite", func(b *testing.B) { fn(b, dbtest.NewSQLite(b)) })
+	if os.Getenv(dbtest.EnvPostgresURL) != "" {
+		b.Run("postgres", func(b *testing.B) { fn(b, dbtest.NewPostgres(b)) })
+	}
+}
+
+// serve runs one operation through the server's handler in process (no
+// network) and returns the response body.
+func serve(tb testing.TB, h http.Handler, token, query string, vars map[string]any) []byte {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, request(tb, token, query, vars))
+	require.Equal(tb, http.StatusOK, rec.Code, rec.Body.String())
+	return rec.Body.Bytes()
+}
+
+func request(tb testing.TB, token, query string, vars map[string]any) *http.Request {
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	require.NoError(tb, err)
+	req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req
+}
+
+// discard is a ResponseWriter that drops the body, as a network connection
+// takes it, so that the benchmarks count what the server allocates rather
+// than a recorder's buffer.
+type discard struct {
+	header http.Header
+	status int
+	n      int
+}
+
+func (d *discard) Header() http.Header         { return d.header }
+func (d *discard) WriteHeader(status int)      { d.status = status }
+func (d *discard) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
+
+// benchOperation runs one operation b.N times and reports, besides
+// -benchmem's figures, the goroutines started per operation.
+func benchOperation(b *testing.B, env *apitest.Env, token, query string, vars map[string]any, check func([]byte)) {
+	check(serve(b, env.Handler, token, query, vars))
+	tuneGC.Do(func() {
+		if os.Getenv("BENCH_TUNE_GC") != "" {
+			server.TuneGC(func(string) string { return "" }, server.GCFloor)
+		}
+	})
+	sample := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(sample)
+	goroutines, cycles := sample[0].Value.Uint64(), sample[1].Value.Uint64()
+	b.ReportAllocs()
+	b.ResetTimer()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	require.NoError(b, err)
+	w := &discard{header: http.Header{}}
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		clear(w.header)
+		env.Handler.ServeHTTP(w, req)
+		if w.status != 0 && w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	b.StopTimer()
+	metrics.Read(sample)
+	b.ReportMetric(float64(sample[0].Value.Uint64()-goroutines)/float64(b.N), "goroutines/op")
+	b.ReportMetric(float64(sample[1].Value.Uint64()-cycles)/float64(b.N), "gc/op")
+}
+
+// tuneGC applies the server's GC tuning (server.TuneGC) to the benchmark
+// process when BENCH_TUNE_GC is set, as main does for the server.
+var tuneGC sync.Once
+
+// BenchmarkNestedQuery executes nestedQuery for the first 50 of 60 requests
+// through the production handler.
+func BenchmarkNestedQuery(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *dbtest.DB) {
+		env := apitest.NewWith(b, db, apitest.Options{NoJobs: true})
+		token := env.Token(b, seedRequests(b, env, 60))
+		benchOperation(b, env, token, nestedQuery, map[string]any{"n": 50}, func(body []byte) {
+			var out struct{ Data nestedResult }
+			require.NoError(b, json.Unmarshal(body, &out), string(body))
+			require.Len(b, out.Data.AccessRequests.Edges, 50, string(body))
+		})
+	})
+}
+
+// BenchmarkViewer executes { viewer { email } }.
+func BenchmarkViewer(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *dbtest.DB) {
+		env := apitest.NewWith(b, db, apitest.Options{NoJobs: true})
+		token := env.Token(b, env.User(b, "someone@example.com", enum.PlatformRoleUser))
+		benchOperation(b, env, token, `{ viewer { email } }`, nil, func(body []byte) {
+			require.JSONEq(b, `{"data":{"viewer":{"email":"someone@example.com"}}}`, string(body))
+		})
+	})
+}
