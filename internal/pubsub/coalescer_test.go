@@ -16,16 +16,17 @@ func TestCoalescerBatchesWithoutDuplicates(t *testing.T) {
 	base := runtime.NumGoroutine()
 	var mu sync.Mutex
 	var batches [][]string
-	release := make(chan struct{})
+	taken, release := make(chan struct{}, 3), make(chan struct{})
 	c := pubsub.NewCoalescer(3, func(_ context.Context, keys []string) {
+		taken <- struct{}{}
 		<-release
 		mu.Lock()
 		batches = append(batches, keys)
 		mu.Unlock()
 	})
 	c.Start(context.Background())
-	c.Add("a") // the worker takes it and waits
-	time.Sleep(20 * time.Millisecond)
+	c.Add("a")
+	<-taken                             // the worker has taken it and waits
 	c.Add("b", "c", "b", "d", "e", "c") // Add does not block while the worker is busy
 	close(release)
 	require.Eventually(t, func() bool {

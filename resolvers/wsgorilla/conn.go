@@ -78,7 +78,8 @@ type conn struct {
 	ready       []*operation // subscriptions with values to write
 	outbox      [][]byte     // other messages to write, in order
 	scheduled   bool         // queued on, or being flushed by, the pool
-	timer       *time.Timer  // the init timeout, then the keepalive
+	timer       Timer        // the init timeout, then the keepalive
+	lastSeen    time.Time    // on the Clock: when the acknowledged client last sent something
 }
 
 func (c *conn) readLoop() {
@@ -138,22 +139,20 @@ func (c *conn) handle(data []byte) {
 		c.close(CloseBadRequest, "Invalid message received")
 		return
 	}
-	c.extendDeadline()
+	c.seen()
 }
 
-// extendDeadline gives an acknowledged client two keepalive intervals more
-// to send something (a message; a pong on the legacy protocol).
-func (c *conn) extendDeadline() {
-	ka := c.t.cfg.KeepAlive
-	if ka <= 0 {
+// seen notes that the client sent something (a message; a pong on the
+// legacy protocol): the keepalive closes a client that sends nothing for two
+// intervals.
+func (c *conn) seen() {
+	if c.t.cfg.KeepAlive <= 0 {
 		return
 	}
+	now := c.t.cfg.Clock.Now()
 	c.mu.Lock()
-	live := c.acked && !c.closing // closing has its own deadline
+	c.lastSeen = now
 	c.mu.Unlock()
-	if live {
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
-	}
 }
 
 // init accepts or refuses connection_init. The InitFunc (typically a
@@ -225,8 +224,8 @@ func (c *conn) init(payload json.RawMessage) {
 			c.timer.Stop()
 		}
 		if ka := c.t.cfg.KeepAlive; ka > 0 {
-			c.timer = time.AfterFunc(ka, c.keepAlive)
-			_ = c.ws.SetReadDeadline(time.Now().Add(2 * ka))
+			c.lastSeen = c.t.cfg.Clock.Now()
+			c.timer = c.t.cfg.Clock.AfterFunc(ka, c.keepAlive)
 		}
 	}()
 	<-done
@@ -241,11 +240,20 @@ func (c *conn) initTimedOut() {
 	}
 }
 
+// keepAlive runs every KeepAlive interval once the connection is
+// acknowledged: it closes a client that has sent nothing for two intervals,
+// and sends the others the protocol's keepalive.
 func (c *conn) keepAlive() {
 	ka := c.t.cfg.KeepAlive
+	now := c.t.cfg.Clock.Now()
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
+		return
+	}
+	if now.Sub(c.lastSeen) >= 2*ka {
+		c.mu.Unlock()
+		c.close(websocket.CloseGoingAway, "keepalive timeout")
 		return
 	}
 	c.outbox = append(c.outbox, c.proto.keepAlive)

@@ -114,7 +114,27 @@ type Config struct {
 	Log *slog.Logger
 	// Context ends every connection (1001) when it ends; nil never does.
 	Context context.Context
+	// Clock runs the init timeout and keepalive timers and dates what a
+	// client last sent; nil means the wall clock. Tests pass one they move.
+	Clock Clock
 }
+
+// Clock is the time a Transport's timers follow.
+type Clock interface {
+	Now() time.Time
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a timer set by a Clock; *time.Timer is one.
+type Timer interface {
+	Stop() bool
+	Reset(d time.Duration) bool
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                            { return time.Now() }
+func (wallClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // Transport is a gqlgen transport for websocket upgrades. It is safe for
 // concurrent use.
@@ -143,6 +163,9 @@ func New(cfg Config) *Transport {
 	}
 	if cfg.RecheckEvery <= 0 {
 		cfg.RecheckEvery = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = wallClock{}
 	}
 	t := &Transport{
 		cfg: cfg,
@@ -214,7 +237,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		// keepalive sends a websocket ping too, which clients answer by
 		// themselves, and the pong shows the client is still there.
 		ws.SetPongHandler(func(string) error {
-			c.extendDeadline()
+			c.seen()
 			return nil
 		})
 	}
@@ -223,7 +246,7 @@ func (t *Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	if t.cfg.InitTimeout > 0 {
 		c.mu.Lock()
-		c.timer = time.AfterFunc(t.cfg.InitTimeout, c.initTimedOut)
+		c.timer = t.cfg.Clock.AfterFunc(t.cfg.InitTimeout, c.initTimedOut)
 		c.mu.Unlock()
 	}
 	go c.readLoop()
