@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"gatehouse/ent"
-	"gatehouse/ent/application"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -24,20 +23,22 @@ type directory struct {
 }
 
 // loadDirectory loads the candidates of every reviewer kind for the plan's
-// items, and the people (with their delegates) among them.
-func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pulid.ID, templates []rules.Template) (*directory, error) {
+// items (whose applications come with their owners), and the people (with
+// their delegates) among them; it fills in the designated reviewers of the
+// templates of kind DESIGNATED.
+func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, templates []template) (*directory, error) {
 	d := &directory{requester: p.RequesterID, beneficiary: p.Beneficiary.ID, submittedBy: p.SubmittedByID, appOwners: map[pulid.ID][]pulid.ID{}}
 	if p.Beneficiary.ManagerID != nil {
 		d.manager = *p.Beneficiary.ManagerID
 	}
-	apps, err := client.Application.Query().Where(application.IDIn(appIDs...)).WithOwners().All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load application owners: %w", err)
-	}
 	ids := []pulid.ID{d.requester, d.beneficiary, d.manager}
-	for _, a := range apps {
-		for _, o := range a.Edges.Owners {
-			d.appOwners[a.ID] = append(d.appOwners[a.ID], o.ID)
+	for _, it := range p.Items {
+		if _, done := d.appOwners[it.Application.ID]; done {
+			continue
+		}
+		d.appOwners[it.Application.ID] = []pulid.ID{}
+		for _, o := range it.Application.Edges.Owners {
+			d.appOwners[it.Application.ID] = append(d.appOwners[it.Application.ID], o.ID)
 			ids = append(ids, o.ID)
 		}
 	}
@@ -46,33 +47,65 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, appIDs []pu
 			ids = append(ids, *it.Entitlement.OwnerID)
 		}
 	}
+	// The templates' designated reviewers come with the people, in the
+	// same query, when a template has designated reviewers.
+	var designated []pulid.ID
 	for _, t := range templates {
-		ids = append(ids, t.Designated...)
+		if t.Kind == enum.ReviewerKindDesignated {
+			designated = append(designated, t.ID)
+		}
 	}
-	staff, err := client.User.Query().
-		Where(user.PlatformRoleIn(enum.PlatformRoleRiskManager, enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
-		Order(user.ByEmail()).
-		All(ctx)
+	// The people named above and the risk managers and IT admins, then the
+	// delegates of them all.
+	staff := user.And(user.PlatformRoleIn(enum.PlatformRoleRiskManager, enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive))
+	q := client.User.Query().Order(user.ByEmail())
+	if len(designated) > 0 {
+		q.Where(user.Or(user.IDIn(distinct(ids)...), staff, user.HasDesignatedStageTemplatesWith(reviewstagetemplate.IDIn(designated...)))).
+			WithDesignatedStageTemplates(func(q *ent.ReviewStageTemplateQuery) {
+				q.Where(reviewstagetemplate.IDIn(designated...)).Select(reviewstagetemplate.FieldID)
+			})
+	} else {
+		q.Where(user.Or(user.IDIn(distinct(ids)...), staff))
+	}
+	people, err := q.All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load risk managers and admins: %w", err)
+		return nil, fmt.Errorf("load reviewers, risk managers and admins: %w", err)
 	}
 	d.people = make(map[pulid.ID]rules.Person)
-	for _, u := range staff {
-		if u.PlatformRole == enum.PlatformRoleRiskManager {
-			d.riskManagers = append(d.riskManagers, u.ID)
-		} else {
-			d.itAdmins = append(d.itAdmins, u.ID)
+	ids = ids[:0]
+	byTemplate := map[pulid.ID][]pulid.ID{}
+	for _, u := range people {
+		if u.Status == enum.UserStatusActive {
+			switch u.PlatformRole {
+			case enum.PlatformRoleRiskManager:
+				d.riskManagers = append(d.riskManagers, u.ID)
+			case enum.PlatformRoleITAdmin:
+				d.itAdmins = append(d.itAdmins, u.ID)
+			}
+		}
+		for _, t := range u.Edges.DesignatedStageTemplates {
+			byTemplate[t.ID] = append(byTemplate[t.ID], u.ID)
 		}
 		d.add(u)
+	}
+	for i := range templates {
+		templates[i].Designated = byTemplate[templates[i].ID]
+	}
+	for _, u := range people {
 		if u.DelegateID != nil {
-			ids = append(ids, *u.DelegateID)
+			if _, ok := d.people[*u.DelegateID]; !ok {
+				ids = append(ids, *u.DelegateID)
+			}
 		}
 	}
-	// The people named above, then their delegates.
+	if len(ids) == 0 {
+		return d, nil
+	}
+	// Delegates, and theirs.
 	for range 2 {
 		users, err := client.User.Query().Where(user.IDIn(distinct(ids)...)).All(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("load reviewers: %w", err)
+			return nil, fmt.Errorf("load delegates: %w", err)
 		}
 		ids = ids[:0]
 		for _, u := range users {
@@ -101,28 +134,40 @@ func person(u *ent.User) rules.Person {
 	return p
 }
 
+// template is a stage template with its ID, to fill in its designated
+// reviewers.
+type template struct {
+	rules.Template
+	ID pulid.ID
+}
+
 // loadTemplates loads the stage templates that may apply to items of the
 // applications: their own and the global default policy (rules.ChoosePolicy
-// picks).
-func loadTemplates(ctx context.Context, client *ent.Client, appIDs ...pulid.ID) ([]rules.Template, error) {
+// picks). loadDirectory fills in their designated reviewers.
+func loadTemplates(ctx context.Context, client *ent.Client, appIDs ...pulid.ID) ([]template, error) {
 	ts, err := client.ReviewStageTemplate.Query().
 		Where(reviewstagetemplate.Or(reviewstagetemplate.ApplicationIDIn(appIDs...), reviewstagetemplate.ApplicationIDIsNil())).
-		WithDesignatedReviewers().
 		All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load stage templates: %w", err)
 	}
-	out := make([]rules.Template, len(ts))
+	out := make([]template, len(ts))
 	for i, t := range ts {
-		out[i] = rules.Template{StageTemplate: rules.StageTemplate{Level: t.Level, Kind: t.ReviewerKind, Rule: t.Rule, Quorum: t.Quorum}}
+		out[i] = template{ID: t.ID, Template: rules.Template{StageTemplate: rules.StageTemplate{Level: t.Level, Kind: t.ReviewerKind, Rule: t.Rule, Quorum: t.Quorum}}}
 		if t.ApplicationID != nil {
 			out[i].ApplicationID = *t.ApplicationID
 		}
-		for _, u := range t.Edges.DesignatedReviewers {
-			out[i].Designated = append(out[i].Designated, u.ID)
-		}
 	}
 	return out, nil
+}
+
+// policies returns the rules' view of templates.
+func policies(templates []template) []rules.Template {
+	out := make([]rules.Template, len(templates))
+	for i, t := range templates {
+		out[i] = t.Template
+	}
+	return out
 }
 
 // forItem returns the rules.Directory of one item.

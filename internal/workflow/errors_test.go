@@ -98,7 +98,7 @@ func TestInternalFailureNamesStep(t *testing.T) {
 					_, err := env.Workflow.Submit(ctx, workflow.SubmitInput{Action: enum.RequestActionGrant, EntitlementIDs: []pulid.ID{e2.ID}}, nil)
 					return err
 				},
-				step: "submit: create: item itm_",
+				step: "submit: create: tasks: ",
 			},
 			{
 				name: "decide", op: "UPDATE", table: "review_tasks", token: mTok,

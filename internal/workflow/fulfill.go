@@ -571,9 +571,7 @@ func (s *Service) RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.R
 			return fmt.Errorf("mark item APPROVED: %w", err)
 		}
 		if !manual {
-			if err := s.enqueueFulfillment(ctx, t, itemID); err != nil {
-				return fmt.Errorf("enqueue fulfilment: %w", err)
-			}
+			s.enqueueFulfillment(t, itemID)
 		}
 		ev := audit.Event{Action: audit.FulfillmentRetried, RequestID: &item.RequestID, ItemID: &item.ID,
 			Data: map[string]any{"status": string(fresh.Status)}}

@@ -317,7 +317,9 @@ func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) 
 // the policy that applies to the item now (rules.ChoosePolicy).
 func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.ReviewTask) (pulid.ID, error) {
 	stage, err := t.client.ReviewStage.Query().Where(reviewstage.ID(task.StageID)).
-		WithItem(func(q *ent.RequestItemQuery) { q.WithEntitlement().WithApplication() }).
+		WithItem(func(q *ent.RequestItemQuery) {
+			q.WithEntitlement().WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() })
+		}).
 		Only(ctx)
 	if err != nil {
 		return "", fmt.Errorf("load stage: %w", err)
@@ -333,7 +335,7 @@ func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.Rev
 	}
 	p := &Plan{RequesterID: req.RequesterID, SubmittedByID: parties(req).SubmittedByID, Beneficiary: req.Edges.Beneficiary,
 		Items: []PlannedItem{{Entitlement: item.Edges.Entitlement, Application: item.Edges.Application}}}
-	dir, err := loadDirectory(ctx, t.client, p, []pulid.ID{item.ApplicationID}, templates)
+	dir, err := loadDirectory(ctx, t.client, p, templates)
 	if err != nil {
 		return "", fmt.Errorf("load directory: %w", err)
 	}
@@ -341,7 +343,7 @@ func (s *Service) replacementReviewer(ctx context.Context, t *txn, task *ent.Rev
 	if err != nil {
 		return "", fmt.Errorf("assigned reviewers: %w", err)
 	}
-	policy := rules.ChoosePolicy(item.ApplicationID, templates)
+	policy := rules.ChoosePolicy(item.ApplicationID, policies(templates))
 	d := dir.forItem(&p.Items[0], policy.Designated)
 	as, _, err := rules.ResolveStage(stage.ReviewerKind, d.Designated[stage.Level], d, assigned, s.now())
 	if err != nil {

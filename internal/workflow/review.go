@@ -2,11 +2,17 @@ package workflow
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
 
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
+	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
@@ -35,6 +41,11 @@ const (
 // audit events name the API token used and its minter. Each
 // affected request is locked, so a stage advances and an item is approved
 // exactly once however many reviewers decide at the same time.
+//
+// What the rules need is read under the lock with two queries whatever the
+// number of tasks (the tasks of the requests, then their items, stages, the
+// people a stage's activation routes to and the head of their audit
+// chains); the tasks returned are those the transaction wrote.
 func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, comment string) ([]*ent.ReviewTask, error) {
 	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
@@ -47,27 +58,26 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 	if len(ids) == 0 {
 		return nil, errcode.Invalid("ids", "must name at least one task")
 	}
-	visible, err := s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("decide: load tasks: %w", err)
-	}
-	if missing := missingIDs(ids, visible); len(missing) > 0 {
-		return nil, errcode.New(errcode.NotFound, "no review task %s", missing[0])
-	}
-	requests := make([]pulid.ID, 0, len(visible))
-	for _, task := range visible {
-		requests = append(requests, task.RequestID)
-	}
-	requests = distinct(requests)
-	slices.Sort(requests)
-
+	viewerCtx := ctx
+	var out []*ent.ReviewTask
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		if err := s.lockRequests(ctx, t, requests...); err != nil {
-			return fmt.Errorf("lock requests: %w", err)
+		reqs, err := s.lockVisible(viewerCtx, t, ids)
+		if err != nil {
+			return err
 		}
-		for _, id := range ids {
-			if err := s.decide(ctx, t, v, id, d, comment); err != nil {
-				return fmt.Errorf("task %s: %w", id, err)
+		rv, err := s.loadReview(ctx, t, reqs)
+		if err != nil {
+			return err
+		}
+		out = make([]*ent.ReviewTask, len(ids))
+		for i, id := range ids {
+			if out[i] = rv.tasks[id]; out[i] == nil {
+				return errcode.New(errcode.NotFound, "no review task %s", id)
+			}
+		}
+		for _, task := range out {
+			if err := s.decide(ctx, t, rv, v, task, d, comment); err != nil {
+				return fmt.Errorf("task %s: %w", task.ID, err)
 			}
 		}
 		return nil
@@ -75,122 +85,417 @@ func (s *Service) DecideTasks(ctx context.Context, ids []pulid.ID, d Decision, c
 	if err != nil {
 		return nil, fmt.Errorf("decide: %w", err)
 	}
-	tasks, err := s.client.ReviewTask.Query().Where(reviewtask.IDIn(ids...)).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("decide: reload tasks: %w", err)
+	return out, nil
+}
+
+// review is what deciding needs of the requests it works on, read under
+// their lock: the requests, all their tasks, their items with the
+// application's fulfilment and their stages in level order, and the people
+// (with their delegates) of the tasks still WAITING.
+type review struct {
+	reqs   map[pulid.ID]*ent.AccessRequest
+	tasks  map[pulid.ID]*ent.ReviewTask
+	stages map[pulid.ID]*reviewStage
+	people map[pulid.ID]rules.Person
+}
+
+type reviewItem struct {
+	id, requestID pulid.ID
+	manual        bool
+	stages        []*reviewStage // in level order
+}
+
+type reviewStage struct {
+	id     pulid.ID
+	item   *reviewItem
+	level  int
+	rule   enum.StageRule
+	quorum int
+	status enum.StageStatus
+	tasks  []*ent.ReviewTask // in ID order
+}
+
+// loadReview reads what the rules need of the locked requests reqs with two
+// statements: their tasks, then one join of their items, applications,
+// stages, the reviewers of WAITING tasks and those reviewers' delegates,
+// with the head of each request's audit chain (read under the lock, so the
+// transaction's events follow it). The requests and their item statuses
+// become known to the transaction.
+func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequest) (*review, error) {
+	rv := &review{reqs: map[pulid.ID]*ent.AccessRequest{}, tasks: map[pulid.ID]*ent.ReviewTask{},
+		stages: map[pulid.ID]*reviewStage{}, people: map[pulid.ID]rules.Person{}}
+	if len(reqs) == 0 {
+		return rv, nil
 	}
-	return tasks, nil
+	ids := make([]pulid.ID, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.ID
+		rv.reqs[r.ID] = r
+	}
+	tasks, err := t.client.ReviewTask.Query().Where(reviewtask.RequestIDIn(ids...)).Order(reviewtask.ByID()).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load tasks: %w", err)
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i] = string(id)
+		marks[i] = "?"
+	}
+	rows, err := t.client.QueryContext(ctx, s.bind(reviewQuery+"("+strings.Join(marks, ", ")+")"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("load items and stages: %w", err)
+	}
+	defer rows.Close()
+	items := map[pulid.ID]*reviewItem{}
+	statuses := map[pulid.ID]map[pulid.ID]enum.ItemStatus{}
+	for rows.Next() {
+		var (
+			itemID, requestID, itemStatus, fulfillment          string
+			stageID, stageRule, stageStatus                     sql.NullString
+			level, quorum, headSeq                              sql.NullInt64
+			userID, userEmail, userStatus, userKind, delegateID sql.NullString
+			delegateFrom, delegateUntil                         sql.NullTime
+			dID, dEmail, dStatus, dKind, headHash               sql.NullString
+		)
+		if err := rows.Scan(&itemID, &requestID, &itemStatus, &fulfillment,
+			&stageID, &level, &stageRule, &quorum, &stageStatus,
+			&userID, &userEmail, &userStatus, &userKind, &delegateID, &delegateFrom, &delegateUntil,
+			&dID, &dEmail, &dStatus, &dKind, &headSeq, &headHash); err != nil {
+			return nil, fmt.Errorf("load items and stages: %w", err)
+		}
+		req := pulid.ID(requestID)
+		if _, ok := t.heads[req]; !ok {
+			t.heads[req] = audit.Head{Seq: headSeq.Int64, Hash: headHash.String}
+		}
+		if statuses[req] == nil {
+			statuses[req] = map[pulid.ID]enum.ItemStatus{}
+		}
+		statuses[req][pulid.ID(itemID)] = enum.ItemStatus(itemStatus)
+		it := items[pulid.ID(itemID)]
+		if it == nil {
+			it = &reviewItem{id: pulid.ID(itemID), requestID: req, manual: enum.Fulfillment(fulfillment) == enum.FulfillmentManual}
+			items[it.id] = it
+		}
+		if stageID.Valid && rv.stages[pulid.ID(stageID.String)] == nil {
+			st := &reviewStage{id: pulid.ID(stageID.String), item: it, level: int(level.Int64),
+				rule: enum.StageRule(stageRule.String), quorum: int(quorum.Int64), status: enum.StageStatus(stageStatus.String)}
+			rv.stages[st.id] = st
+			it.stages = append(it.stages, st)
+		}
+		if userID.Valid {
+			p := rules.Person{ID: pulid.ID(userID.String), Email: userEmail.String,
+				Active: enum.UserStatus(userStatus.String) == enum.UserStatusActive, Service: enum.UserKind(userKind.String) == enum.UserKindService}
+			if delegateID.Valid {
+				p.Delegate = &rules.Delegation{To: pulid.ID(delegateID.String), From: timeOrNil(delegateFrom), Until: timeOrNil(delegateUntil)}
+			}
+			rv.people[p.ID] = p
+		}
+		if dID.Valid {
+			if _, ok := rv.people[pulid.ID(dID.String)]; !ok {
+				rv.people[pulid.ID(dID.String)] = rules.Person{ID: pulid.ID(dID.String), Email: dEmail.String,
+					Active: enum.UserStatus(dStatus.String) == enum.UserStatusActive, Service: enum.UserKind(dKind.String) == enum.UserKindService}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load items and stages: %w", err)
+	}
+	for _, it := range items {
+		slices.SortFunc(it.stages, func(a, b *reviewStage) int { return a.level - b.level })
+	}
+	for _, task := range tasks {
+		rv.tasks[task.ID] = task
+		if st := rv.stages[task.StageID]; st != nil {
+			st.tasks = append(st.tasks, task)
+		}
+	}
+	for _, r := range reqs {
+		if statuses[r.ID] != nil {
+			t.known.know(r, statuses[r.ID])
+		}
+	}
+	return rv, nil
+}
+
+// reviewQuery is loadReview's join, to be completed with the list of
+// request IDs.
+const reviewQuery = `SELECT i.id, i.request_id, i.status, a.fulfillment,
+  s.id, s.level, s.rule, s.quorum, s.status,
+  u.id, u.email, u.status, u.kind, u.delegate_id, u.delegate_from, u.delegate_until,
+  d.id, d.email, d.status, d.kind,
+  (SELECT e.seq FROM audit_events e WHERE e.chain = i.request_id ORDER BY e.seq DESC LIMIT 1),
+  (SELECT e.hash FROM audit_events e WHERE e.chain = i.request_id ORDER BY e.seq DESC LIMIT 1)
+FROM request_items i
+JOIN applications a ON a.id = i.application_id
+LEFT JOIN review_stages s ON s.item_id = i.id
+LEFT JOIN review_tasks k ON k.stage_id = s.id AND k.status = 'WAITING'
+LEFT JOIN users u ON u.id = k.reviewer_id
+LEFT JOIN users d ON d.id = u.delegate_id
+WHERE i.request_id IN `
+
+// bind numbers the ? placeholders of query for PostgreSQL.
+func (s *Service) bind(query string) string {
+	if s.dialect != dialect.Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func timeOrNil(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
 }
 
 // decide records one decision and advances its stage and item.
-func (s *Service) decide(ctx context.Context, t *txn, v *authz.Viewer, id pulid.ID, d Decision, comment string) error {
+func (s *Service) decide(ctx context.Context, t *txn, rv *review, v *authz.Viewer, task *ent.ReviewTask, d Decision, comment string) error {
 	userID, actor := v.UserID, v.Actor()
-	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(id)).WithRequest().Only(ctx)
-	if err != nil {
-		return fmt.Errorf("load task: %w", err)
-	}
-	if err := rules.CheckDecider(acting(v), parties(task.Edges.Request), task.ReviewerID); err != nil {
+	if err := rules.CheckDecider(acting(v), parties(rv.reqs[task.RequestID]), task.ReviewerID); err != nil {
 		return errcode.New(errcode.Forbidden, "review task %s: %v", task.ID, err)
 	}
 	if task.Status != enum.TaskStatusPending {
-		return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", id, task.Status)
+		return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", task.ID, task.Status)
 	}
 	status, action := enum.TaskStatusApproved, audit.TaskApproved
 	if d == Deny {
 		status, action = enum.TaskStatusDenied, audit.TaskDenied
 	}
 	now := s.now()
-	err = t.client.ReviewTask.UpdateOne(task).
+	err := t.client.ReviewTask.Update().Where(reviewtask.ID(task.ID)).
 		SetStatus(status).SetComment(comment).SetDecidedAt(now).SetDecidedByID(userID).
-		Exec(ctx)
+		Exec(declared(ctx, task.RequestID))
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}
-	stage, err := t.client.ReviewStage.Query().Where(reviewstage.ID(task.StageID)).WithItem().Only(ctx)
-	if err != nil {
-		return fmt.Errorf("load stage: %w", err)
+	task.Status, task.Comment, task.DecidedAt, task.DecidedByID, task.UpdatedAt = status, comment, &now, &userID, now
+	stage := rv.stages[task.StageID]
+	if stage == nil {
+		return fmt.Errorf("stage %s of the task not found", task.StageID)
 	}
 	events := []audit.Event{{
-		Action: action, RequestID: &task.RequestID, ItemID: &stage.ItemID,
-		Data: withCredential(v, map[string]any{"task": string(id), "stage": stage.Level, "comment": comment}),
+		Action: action, RequestID: &task.RequestID, ItemID: &stage.item.id,
+		Data: withCredential(v, map[string]any{"task": string(task.ID), "stage": stage.level, "comment": comment}),
 	}}
-	more, err := s.advanceStage(ctx, t, stage, actor)
+	more, err := s.advanceStage(ctx, t, rv, stage)
 	if err != nil {
-		return fmt.Errorf("advance stage %d: %w", stage.Level, err)
+		return fmt.Errorf("advance stage %d: %w", stage.level, err)
 	}
-	if err := s.record(ctx, t, task.RequestID, actor, append(events, more...)...); err != nil {
-		return fmt.Errorf("record events: %w", err)
-	}
-	return nil
+	return s.record(ctx, t, task.RequestID, actor, append(events, more...)...)
 }
 
 // advanceStage evaluates a stage after a decision: an approved stage skips
 // its other pending tasks and activates the next stage, or approves the item
 // after the last one; a denied stage skips everything left and denies the
 // item. It returns the audit events of what it changed.
-func (s *Service) advanceStage(ctx context.Context, t *txn, stage *ent.ReviewStage, actor string) ([]audit.Event, error) {
-	tasks, err := t.client.ReviewTask.Query().Where(reviewtask.StageID(stage.ID)).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load stage tasks: %w", err)
-	}
-	statuses := make([]enum.TaskStatus, len(tasks))
-	for i, task := range tasks {
+func (s *Service) advanceStage(ctx context.Context, t *txn, rv *review, stage *reviewStage) ([]audit.Event, error) {
+	statuses := make([]enum.TaskStatus, len(stage.tasks))
+	for i, task := range stage.tasks {
 		statuses[i] = task.Status
 	}
-	item := stage.Edges.Item
-	switch rules.EvaluateStage(stage.Rule, stage.Quorum, statuses) {
+	item := stage.item
+	wctx := declared(ctx, item.requestID)
+	switch rules.EvaluateStage(stage.rule, stage.quorum, statuses) {
 	case rules.StageApproved:
-		events, err := s.skipTasks(ctx, t, item, reviewtask.StageID(stage.ID))
+		events, err := s.skipOpen(ctx, t, item, stage)
 		if err != nil {
 			return nil, fmt.Errorf("skip open tasks: %w", err)
 		}
-		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusApproved).Exec(ctx); err != nil {
+		if err := s.setStages(wctx, t, enum.StageStatusApproved, stage); err != nil {
 			return nil, fmt.Errorf("mark stage APPROVED: %w", err)
 		}
-		events = append(events, audit.Event{Action: audit.StageApproved, RequestID: &item.RequestID, ItemID: &item.ID,
-			Data: map[string]any{"stage": stage.Level}})
-		next, err := t.client.ReviewStage.Query().
-			Where(reviewstage.ItemID(item.ID), reviewstage.Level(stage.Level+1)).
-			Only(ctx)
-		switch {
-		case ent.IsNotFound(err):
-			more, err := s.approveItem(ctx, t, item, false)
+		events = append(events, audit.Event{Action: audit.StageApproved, RequestID: &item.requestID, ItemID: &item.id,
+			Data: map[string]any{"stage": stage.level}})
+		var next *reviewStage
+		for _, st := range item.stages {
+			if st.level == stage.level+1 {
+				next = st
+			}
+		}
+		if next == nil {
+			more, err := s.approveItem(ctx, t, item.requestID, item.id, item.manual, false)
 			if err != nil {
 				return nil, fmt.Errorf("approve item: %w", err)
 			}
 			return append(events, more...), nil
-		case err != nil:
-			return nil, fmt.Errorf("load next stage: %w", err)
 		}
-		more, err := s.activateStage(ctx, t, item, next)
+		more, err := s.activateStage(ctx, t, rv, next)
 		if err != nil {
-			return nil, fmt.Errorf("activate stage %d: %w", next.Level, err)
+			return nil, fmt.Errorf("activate stage %d: %w", next.level, err)
 		}
 		return append(events, more...), nil
 	case rules.StageDenied:
-		events, err := s.skipTasks(ctx, t, item, reviewtask.HasStageWith(reviewstage.ItemID(item.ID)))
+		events, err := s.skipOpen(ctx, t, item, item.stages...)
 		if err != nil {
 			return nil, fmt.Errorf("skip open tasks of item: %w", err)
 		}
-		if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusDenied).Exec(ctx); err != nil {
+		if err := s.setStages(wctx, t, enum.StageStatusDenied, stage); err != nil {
 			return nil, fmt.Errorf("mark stage DENIED: %w", err)
 		}
-		err = t.client.ReviewStage.Update().
-			Where(reviewstage.ItemID(item.ID), reviewstage.StatusEQ(enum.StageStatusWaiting)).
-			SetStatus(enum.StageStatusSkipped).Exec(ctx)
-		if err != nil {
+		var waiting []*reviewStage
+		for _, st := range item.stages {
+			if st.status == enum.StageStatusWaiting {
+				waiting = append(waiting, st)
+			}
+		}
+		if err := s.setStages(wctx, t, enum.StageStatusSkipped, waiting...); err != nil {
 			return nil, fmt.Errorf("skip waiting stages: %w", err)
 		}
-		err = t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusDenied).SetDecidedAt(s.now()).Exec(ctx)
+		err = t.client.RequestItem.Update().Where(requestitem.ID(item.id)).
+			SetStatus(enum.ItemStatusDenied).SetDecidedAt(s.now()).Exec(wctx)
 		if err != nil {
 			return nil, fmt.Errorf("mark item DENIED: %w", err)
 		}
+		t.known.setItem(item.requestID, item.id, enum.ItemStatusDenied)
 		return append(events,
-			audit.Event{Action: audit.StageDenied, RequestID: &item.RequestID, ItemID: &item.ID, Data: map[string]any{"stage": stage.Level}},
-			audit.Event{Action: audit.ItemDenied, RequestID: &item.RequestID, ItemID: &item.ID},
+			audit.Event{Action: audit.StageDenied, RequestID: &item.requestID, ItemID: &item.id, Data: map[string]any{"stage": stage.level}},
+			audit.Event{Action: audit.ItemDenied, RequestID: &item.requestID, ItemID: &item.id},
 		), nil
 	}
 	return nil, nil
+}
+
+// setStages sets the status of stages with one statement.
+func (s *Service) setStages(ctx context.Context, t *txn, status enum.StageStatus, stages ...*reviewStage) error {
+	if len(stages) == 0 {
+		return nil
+	}
+	ids := make([]pulid.ID, len(stages))
+	for i, st := range stages {
+		ids[i] = st.id
+	}
+	if err := t.client.ReviewStage.Update().Where(reviewstage.IDIn(ids...)).SetStatus(status).Exec(ctx); err != nil {
+		return err
+	}
+	for _, st := range stages {
+		st.status = status
+	}
+	return nil
+}
+
+// setTasks sets the status of tasks with one statement.
+func (s *Service) setTasks(ctx context.Context, t *txn, status enum.TaskStatus, tasks []*ent.ReviewTask) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	ids := make([]pulid.ID, len(tasks))
+	for i, task := range tasks {
+		ids[i] = task.ID
+	}
+	if err := t.client.ReviewTask.Update().Where(reviewtask.IDIn(ids...)).SetStatus(status).Exec(ctx); err != nil {
+		return err
+	}
+	now := s.now()
+	for _, task := range tasks {
+		task.Status, task.UpdatedAt = status, now
+	}
+	return nil
+}
+
+// skipOpen marks the PENDING and WAITING tasks of the stages SKIPPED and
+// returns their TASK_SKIPPED events.
+func (s *Service) skipOpen(ctx context.Context, t *txn, item *reviewItem, stages ...*reviewStage) ([]audit.Event, error) {
+	var open []*ent.ReviewTask
+	for _, st := range stages {
+		for _, task := range st.tasks {
+			if task.Status == enum.TaskStatusPending || task.Status == enum.TaskStatusWaiting {
+				open = append(open, task)
+			}
+		}
+	}
+	if err := s.setTasks(declared(ctx, item.requestID), t, enum.TaskStatusSkipped, open); err != nil {
+		return nil, fmt.Errorf("mark tasks SKIPPED: %w", err)
+	}
+	events := make([]audit.Event, len(open))
+	for i, task := range open {
+		events[i] = audit.Event{Action: audit.TaskSkipped, RequestID: &item.requestID, ItemID: &item.id, Data: map[string]any{"task": string(task.ID)}}
+	}
+	return events, nil
+}
+
+// activateStage makes a waiting stage ACTIVE and its tasks PENDING, each
+// routed by rules.Route: a reviewer whose delegation is in force at this
+// moment hands the task over (the waiting task becomes REASSIGNED and the
+// delegate gets a PENDING task on behalf of the reviewer, TASK_DELEGATED);
+// otherwise the reviewer keeps it (TASK_ASSIGNED, naming the delegate passed
+// over and why when there was one).
+func (s *Service) activateStage(ctx context.Context, t *txn, rv *review, stage *reviewStage) ([]audit.Event, error) {
+	item := stage.item
+	wctx := declared(ctx, item.requestID)
+	if err := s.setStages(wctx, t, enum.StageStatusActive, stage); err != nil {
+		return nil, fmt.Errorf("mark stage ACTIVE: %w", err)
+	}
+	// The people assigned on the item so far may not review this stage
+	// (DESIGN §4.2): the reviewer of every task of every stage and whoever
+	// a delegate acts for.
+	assigned := map[pulid.ID]bool{}
+	for _, st := range item.stages {
+		for _, task := range st.tasks {
+			assigned[task.ReviewerID] = true
+			if task.OnBehalfOfID != nil {
+				assigned[*task.OnBehalfOfID] = true
+			}
+		}
+	}
+	req := rv.reqs[item.requestID]
+	var (
+		events          []audit.Event
+		pending, handed []*ent.ReviewTask
+		moved           []*ent.ReviewTaskCreate
+	)
+	now := s.now()
+	for _, task := range slices.Clone(stage.tasks) {
+		if task.Status != enum.TaskStatusWaiting {
+			continue
+		}
+		a, passedOver := rules.Route(task.ReviewerID, rv.people, parties(req), assigned, now)
+		assigned[a.Reviewer] = true
+		if a.OnBehalfOf == nil {
+			pending = append(pending, task)
+			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.level}
+			if passedOver != "" {
+				data["delegate"] = string(rv.people[task.ReviewerID].Delegate.To)
+				data["notDelegated"] = passedOver
+			}
+			events = append(events, audit.Event{Action: audit.TaskAssigned, RequestID: &item.requestID, ItemID: &item.id, Data: data})
+			continue
+		}
+		handed = append(handed, task)
+		id := reviewtask.DefaultID()
+		moved = append(moved, t.client.ReviewTask.Create().SetID(id).
+			SetStageID(stage.id).SetRequestID(item.requestID).SetReviewerID(a.Reviewer).
+			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending))
+		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.requestID, ItemID: &item.id,
+			Data: map[string]any{"task": string(id), "from": string(task.ReviewerID), "to": string(a.Reviewer), "stage": stage.level}})
+	}
+	if err := s.setTasks(wctx, t, enum.TaskStatusPending, pending); err != nil {
+		return nil, fmt.Errorf("assign tasks: %w", err)
+	}
+	if err := s.setTasks(wctx, t, enum.TaskStatusReassigned, handed); err != nil {
+		return nil, fmt.Errorf("hand tasks over: %w", err)
+	}
+	if len(moved) > 0 {
+		created, err := t.client.ReviewTask.CreateBulk(moved...).Save(wctx)
+		if err != nil {
+			return nil, fmt.Errorf("create delegates' tasks: %w", err)
+		}
+		for _, task := range created {
+			rv.tasks[task.ID] = task
+			stage.tasks = append(stage.tasks, task)
+		}
+	}
+	return events, nil
 }
 
 // skipTasks marks the PENDING and WAITING tasks matching where SKIPPED and
@@ -211,73 +516,6 @@ func (s *Service) skipTasks(ctx context.Context, t *txn, item *ent.RequestItem, 
 	events := make([]audit.Event, len(open))
 	for i, id := range open {
 		events[i] = audit.Event{Action: audit.TaskSkipped, RequestID: &item.RequestID, ItemID: &item.ID, Data: map[string]any{"task": string(id)}}
-	}
-	return events, nil
-}
-
-// activateStage makes a waiting stage ACTIVE and its tasks PENDING, each
-// routed by rules.Route: a reviewer whose delegation is in force at this
-// moment hands the task over (the waiting task becomes REASSIGNED and the
-// delegate gets a PENDING task on behalf of the reviewer, TASK_DELEGATED);
-// otherwise the reviewer keeps it (TASK_ASSIGNED, naming the delegate passed
-// over and why when there was one).
-func (s *Service) activateStage(ctx context.Context, t *txn, item *ent.RequestItem, stage *ent.ReviewStage) ([]audit.Event, error) {
-	if err := t.client.ReviewStage.UpdateOne(stage).SetStatus(enum.StageStatusActive).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("mark stage ACTIVE: %w", err)
-	}
-	waiting, err := t.client.ReviewTask.Query().
-		Where(reviewtask.StageID(stage.ID), reviewtask.StatusEQ(enum.TaskStatusWaiting)).
-		WithReviewer(func(q *ent.UserQuery) { q.WithDelegate() }).
-		All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load waiting tasks: %w", err)
-	}
-	req, err := t.client.AccessRequest.Get(ctx, item.RequestID)
-	if err != nil {
-		return nil, fmt.Errorf("load request: %w", err)
-	}
-	assigned, err := s.assignedOn(ctx, t, item.ID)
-	if err != nil {
-		return nil, fmt.Errorf("assigned reviewers: %w", err)
-	}
-	people := map[pulid.ID]rules.Person{}
-	for _, task := range waiting {
-		if r := task.Edges.Reviewer; r != nil {
-			people[r.ID] = person(r)
-			if d := r.Edges.Delegate; d != nil {
-				people[d.ID] = person(d)
-			}
-		}
-	}
-	var events []audit.Event
-	now := s.now()
-	for _, task := range waiting {
-		a, passedOver := rules.Route(task.ReviewerID, people, parties(req), assigned, now)
-		assigned[a.Reviewer] = true
-		if a.OnBehalfOf == nil {
-			if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusPending).Exec(ctx); err != nil {
-				return nil, fmt.Errorf("assign task %s: %w", task.ID, err)
-			}
-			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": stage.Level}
-			if passedOver != "" {
-				data["delegate"] = string(people[task.ReviewerID].Delegate.To)
-				data["notDelegated"] = passedOver
-			}
-			events = append(events, audit.Event{Action: audit.TaskAssigned, RequestID: &item.RequestID, ItemID: &item.ID, Data: data})
-			continue
-		}
-		if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("hand task %s over: %w", task.ID, err)
-		}
-		moved, err := t.client.ReviewTask.Create().
-			SetStageID(stage.ID).SetRequestID(item.RequestID).SetReviewerID(a.Reviewer).
-			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending).
-			Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("create delegate's task for %s: %w", task.ID, err)
-		}
-		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.RequestID, ItemID: &item.ID,
-			Data: map[string]any{"task": string(moved.ID), "from": string(task.ReviewerID), "to": string(a.Reviewer), "stage": stage.Level}})
 	}
 	return events, nil
 }
@@ -303,38 +541,24 @@ func (s *Service) assignedOn(ctx context.Context, t *txn, itemID pulid.ID) (map[
 	return out, nil
 }
 
-// approveItem approves an item and, unless its application is fulfilled by
-// people, enqueues its fulfilment in the same transaction.
-func (s *Service) approveItem(ctx context.Context, t *txn, item *ent.RequestItem, auto bool) ([]audit.Event, error) {
-	err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusApproved).SetDecidedAt(s.now()).Exec(ctx)
+// approveItem approves an item of a request and, unless its application is
+// fulfilled by people (manual), enqueues its fulfilment in the same
+// transaction.
+func (s *Service) approveItem(ctx context.Context, t *txn, requestID, itemID pulid.ID, manual, auto bool) ([]audit.Event, error) {
+	err := t.client.RequestItem.Update().Where(requestitem.ID(itemID)).
+		SetStatus(enum.ItemStatusApproved).SetDecidedAt(s.now()).Exec(declared(ctx, requestID))
 	if err != nil {
 		return nil, fmt.Errorf("mark item APPROVED: %w", err)
 	}
+	t.known.setItem(requestID, itemID, enum.ItemStatusApproved)
 	action := audit.ItemApproved
 	if auto {
 		action = audit.ItemAutoApproved
 	}
-	app, err := t.client.Application.Get(ctx, item.ApplicationID)
-	if err != nil {
-		return nil, fmt.Errorf("load application: %w", err)
+	if !manual {
+		s.enqueueFulfillment(t, itemID)
 	}
-	if app.Fulfillment != enum.FulfillmentManual {
-		if err := s.enqueueFulfillment(ctx, t, item.ID); err != nil {
-			return nil, fmt.Errorf("enqueue fulfilment: %w", err)
-		}
-	}
-	return []audit.Event{{Action: action, RequestID: &item.RequestID, ItemID: &item.ID}}, nil
-}
-
-// record appends events to the request's audit chain; the request counts
-// as changed.
-func (s *Service) record(ctx context.Context, t *txn, requestID pulid.ID, actor string, events ...audit.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	t.touch(requestID)
-	_, err := s.audit.Append(ctx, t.client, string(requestID), actor, s.now(), events...)
-	return err
+	return []audit.Event{{Action: action, RequestID: &requestID, ItemID: &itemID}}, nil
 }
 
 // distinct returns ids without repeats, in first-seen order.

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -23,6 +24,7 @@ import (
 	"gatehouse/connectors"
 	"gatehouse/ent"
 	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
@@ -35,6 +37,7 @@ import (
 // River client over *sql.Tx satisfies it.
 type Jobs interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	JobListTx(ctx context.Context, tx *sql.Tx, params *river.JobListParams) (*river.JobListResult, error)
 	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
@@ -133,8 +136,9 @@ func New(cfg Config) *Service {
 }
 
 // txn is one state change in progress: the SQL transaction, an ent client
-// over it, who makes the change, and what it changed — to be settled before
-// commit and published after.
+// over it, who makes the change, what it changed — to be settled before
+// commit and published after — and what it knows of the requests it works
+// on, its audit events and its jobs, written in one go before commit.
 type txn struct {
 	sql    *sql.Tx
 	client *ent.Client
@@ -142,8 +146,18 @@ type txn struct {
 	// of itself (REQUEST_COMPLETED): the viewer, or the system for jobs.
 	actor   string
 	changed changes
-	// events are the audit events written, logged after commit.
-	events []loggedEvent
+	// logged are the audit events written, logged after commit.
+	logged []loggedEvent
+	known  knowledge
+	// locked holds the requests whose rows the transaction locked (or
+	// created): their audit chains may be appended to without more locking.
+	locked map[pulid.ID]bool
+	// heads are the heads of audit chains read under the request's lock.
+	heads map[pulid.ID]audit.Head
+	// events are the audit events to append, by chain, in order.
+	events map[pulid.ID][]audit.Batch
+	// jobs are the jobs to insert.
+	jobs []river.InsertManyParams
 }
 
 // touch records that a request changed.
@@ -152,18 +166,27 @@ func (t *txn) touch(id pulid.ID) { t.changed.requests[id] = true }
 // inTx runs fn in a transaction whose ent client bypasses privacy (fn has
 // checked the caller). Before commit it derives the status of every request
 // fn changed (settleChanged: whatever request items, review stages and review
-// tasks fn wrote, and whatever trails it appended to) and notifies those
-// requests inside the transaction; after commit it publishes them.
+// tasks fn wrote, and whatever trails it appended to), writes the audit
+// events and jobs fn recorded, and notifies those requests inside the
+// transaction; after commit it publishes them. Entities fn read or wrote
+// through t.client stay usable after inTx returns (their lazy loads then
+// read the pool).
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	client, done := database.TxClientThen(sqlTx, s.db, s.dialect, s.now)
+	defer done()
 	t := &txn{
 		sql:     sqlTx,
-		client:  database.TxClient(sqlTx, s.dialect, s.now),
+		client:  client,
 		actor:   systemActor,
 		changed: newChanges(),
+		known:   newKnowledge(),
+		locked:  map[pulid.ID]bool{},
+		heads:   map[pulid.ID]audit.Head{},
+		events:  map[pulid.ID][]audit.Batch{},
 	}
 	if v := authz.FromContext(ctx); v != nil {
 		t.actor = v.Actor()
@@ -183,6 +206,14 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	if err != nil {
 		return rollback(err)
 	}
+	if err := s.writeEvents(ctx, t); err != nil {
+		return rollback(fmt.Errorf("record events: %w", err))
+	}
+	if len(t.jobs) > 0 {
+		if _, err := s.jobs.InsertManyTx(ctx, sqlTx, t.jobs); err != nil {
+			return rollback(fmt.Errorf("enqueue jobs: %w", err))
+		}
+	}
 	if len(changed) > 0 && s.changes != nil {
 		if err := s.changes.NotifyTx(ctx, sqlTx, changed); err != nil {
 			return rollback(fmt.Errorf("notify: %w", err))
@@ -194,7 +225,7 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	if len(changed) > 0 && s.changes != nil {
 		s.changes.Published(changed...)
 	}
-	s.logCommitted(ctx, t.events)
+	s.logCommitted(ctx, t.logged)
 	return nil
 }
 
@@ -202,16 +233,43 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 // decisions on one request serialise and bulk decisions cannot deadlock. On
 // SQLite the IMMEDIATE write transaction already serialises writers.
 func (s *Service) lockRequests(ctx context.Context, t *txn, ids ...pulid.ID) error {
-	if s.dialect != dialect.Postgres || len(ids) == 0 {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id pulid.ID) bool { return t.locked[id] })
+	if len(ids) == 0 {
 		return nil
 	}
-	_, err := t.client.AccessRequest.Query().
-		Where(accessrequest.IDIn(ids...)).
-		Order(accessrequest.ByID()).
-		ForUpdate().
-		IDs(ctx)
-	if err != nil {
-		return fmt.Errorf("lock requests: %w", err)
+	if s.dialect == dialect.Postgres {
+		_, err := t.client.AccessRequest.Query().
+			Where(accessrequest.IDIn(ids...)).
+			Order(accessrequest.ByID()).
+			ForUpdate().
+			IDs(ctx)
+		if err != nil {
+			return fmt.Errorf("lock requests: %w", err)
+		}
+	}
+	for _, id := range ids {
+		t.locked[id] = true
 	}
 	return nil
+}
+
+// lockVisible locks, in ID order, the requests of the given review tasks
+// that the viewer of viewerCtx may see (privacy filters the rows), and
+// returns them as read under the lock. On SQLite the IMMEDIATE write
+// transaction already serialises writers, and this only reads.
+func (s *Service) lockVisible(viewerCtx context.Context, t *txn, taskIDs []pulid.ID) ([]*ent.AccessRequest, error) {
+	q := t.client.AccessRequest.Query().
+		Where(accessrequest.HasTasksWith(reviewtask.IDIn(taskIDs...))).
+		Order(accessrequest.ByID())
+	if s.dialect == dialect.Postgres {
+		q.ForUpdate()
+	}
+	reqs, err := q.All(viewerCtx)
+	if err != nil {
+		return nil, fmt.Errorf("lock requests: %w", err)
+	}
+	for _, r := range reqs {
+		t.locked[r.ID] = true
+	}
+	return reqs, nil
 }

@@ -31,7 +31,7 @@ func (t *txn) noteEvent(m *ent.AuditEventMutation) {
 	e.request, _ = m.RequestID()
 	e.item, _ = m.ItemID()
 	e.data, _ = m.Data()
-	t.events = append(t.events, e)
+	t.logged = append(t.logged, e)
 }
 
 // stateMessages are the audit actions an operator follows, with the message

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewstage"
+	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -120,7 +123,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	var id pulid.ID
+	var out *ent.AccessRequest
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		now := s.now()
 		if idempotencyKey != nil {
@@ -133,7 +136,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 				Only(ctx)
 			switch {
 			case err == nil && prev.InputHash == inputHash:
-				id = prev.ID
+				out = prev
 				return nil
 			case err == nil:
 				return errcode.New(errcode.Conflict, "idempotency key %q was used for request %s with other input", *idempotencyKey, prev.ID)
@@ -145,21 +148,15 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
-		req, err := s.create(ctx, t, plan, in, idempotencyKey, inputHash, v)
-		if err != nil {
+		if out, err = s.create(ctx, t, plan, in, idempotencyKey, inputHash, v); err != nil {
 			return fmt.Errorf("create: %w", err)
 		}
-		id = req.ID
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	req, err := s.client.AccessRequest.Get(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("submit: reload request %s: %w", id, err)
-	}
-	return req, nil
+	return out, nil
 }
 
 // Preview runs the planning of Submit without writing and returns the plan,
@@ -212,40 +209,57 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
+	// The request is new: its chain is empty, and nobody else can append
+	// to it before commit.
+	t.locked[req.ID], t.heads[req.ID] = true, audit.Head{}
+	t.known.know(req, map[pulid.ID]enum.ItemStatus{})
 	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
 		"items": len(p.Items),
 	})}}
-	var autos []*ent.RequestItem
+	var (
+		items  []*ent.RequestItemCreate
+		stages []*ent.ReviewStageCreate
+		tasks  []*ent.ReviewTaskCreate
+		autos  []PlannedItem
+		autoID []pulid.ID
+	)
 	for _, pi := range p.Items {
-		ic := t.client.RequestItem.Create().
+		itemID := requestitem.DefaultID()
+		ic := t.client.RequestItem.Create().SetID(itemID).
 			SetRequestID(req.ID).SetAction(pi.Action).
 			SetEntitlementID(pi.Entitlement.ID).SetApplicationID(pi.Application.ID)
 		if pi.Action == enum.RequestActionGrant {
 			ic.SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration)
 		}
-		item, err := ic.Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("item: %w", err)
-		}
-		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &item.ID, Data: map[string]any{
+		items = append(items, ic)
+		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
 		}})
 		if pi.AutoApproved {
-			autos = append(autos, item)
+			autos, autoID = append(autos, pi), append(autoID, itemID)
 			continue
 		}
-		more, err := s.createStages(ctx, t, req.ID, item.ID, pi.Stages)
-		if err != nil {
-			return nil, fmt.Errorf("item %s: %w", item.ID, err)
-		}
-		events = append(events, more...)
+		events = append(events, s.planStages(t, req.ID, itemID, pi.Stages, &stages, &tasks)...)
 	}
-	for _, item := range autos {
-		more, err := s.approveItem(ctx, t, item, true)
+	if err := t.client.RequestItem.CreateBulk(items...).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("items: %w", err)
+	}
+	if len(stages) > 0 {
+		if err := t.client.ReviewStage.CreateBulk(stages...).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("stages: %w", err)
+		}
+	}
+	if len(tasks) > 0 {
+		if err := t.client.ReviewTask.CreateBulk(tasks...).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("tasks: %w", err)
+		}
+	}
+	for i, pi := range autos {
+		more, err := s.approveItem(ctx, t, req.ID, autoID[i], pi.Application.Fulfillment == enum.FulfillmentManual, true)
 		if err != nil {
-			return nil, fmt.Errorf("auto-approve item %s: %w", item.ID, err)
+			return nil, fmt.Errorf("auto-approve item %s: %w", autoID[i], err)
 		}
 		events = append(events, more...)
 	}
@@ -255,53 +269,46 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	return req, nil
 }
 
-// createStages materialises all stages of an item: the first ACTIVE with
-// PENDING tasks, the others WAITING with WAITING tasks.
-func (s *Service) createStages(ctx context.Context, t *txn, requestID, itemID pulid.ID, stages []rules.PlannedStage) ([]audit.Event, error) {
+// planStages adds the rows that materialise all stages of an item to
+// stages and tasks — the first stage ACTIVE with PENDING tasks, the others
+// WAITING with WAITING tasks — and returns the audit events of the first
+// stage's assignments.
+func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules.PlannedStage, stages *[]*ent.ReviewStageCreate, tasks *[]*ent.ReviewTaskCreate) []audit.Event {
 	var events []audit.Event
-	for i, ps := range stages {
+	for i, ps := range planned {
 		stageStatus, taskStatus := enum.StageStatusWaiting, enum.TaskStatusWaiting
 		if i == 0 {
 			stageStatus, taskStatus = enum.StageStatusActive, enum.TaskStatusPending
 		}
-		stage, err := t.client.ReviewStage.Create().
+		stageID := reviewstage.DefaultID()
+		*stages = append(*stages, t.client.ReviewStage.Create().SetID(stageID).
 			SetItemID(itemID).SetLevel(ps.Level).SetReviewerKind(ps.Kind).
-			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
-			Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("create stage %d: %w", ps.Level, err)
-		}
-		builders := make([]*ent.ReviewTaskCreate, len(ps.Assignments))
-		for j, a := range ps.Assignments {
-			builders[j] = t.client.ReviewTask.Create().
-				SetStageID(stage.ID).SetRequestID(requestID).SetReviewerID(a.Reviewer).
-				SetNillableOnBehalfOfID(a.OnBehalfOf).SetStatus(taskStatus)
-		}
-		tasks, err := t.client.ReviewTask.CreateBulk(builders...).Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("create tasks of stage %d: %w", ps.Level, err)
-		}
-		if i > 0 {
-			continue
-		}
-		for _, task := range tasks {
-			data := map[string]any{"task": string(task.ID), "reviewer": string(task.ReviewerID), "stage": ps.Level}
+			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus))
+		for _, a := range ps.Assignments {
+			taskID := reviewtask.DefaultID()
+			*tasks = append(*tasks, t.client.ReviewTask.Create().SetID(taskID).
+				SetStageID(stageID).SetRequestID(requestID).SetReviewerID(a.Reviewer).
+				SetNillableOnBehalfOfID(a.OnBehalfOf).SetStatus(taskStatus))
+			if i > 0 {
+				continue
+			}
+			data := map[string]any{"task": string(taskID), "reviewer": string(a.Reviewer), "stage": ps.Level}
 			action := audit.TaskAssigned
-			if task.OnBehalfOfID != nil {
+			if a.OnBehalfOf != nil {
 				action = audit.TaskDelegated
-				data["onBehalfOf"] = string(*task.OnBehalfOfID)
+				data["onBehalfOf"] = string(*a.OnBehalfOf)
 			}
 			events = append(events, audit.Event{Action: action, RequestID: &requestID, ItemID: &itemID, Data: data})
 		}
 	}
-	return events, nil
+	return events
 }
 
 // enqueueFulfillment inserts the job that fulfils an approved item, in the
-// transaction of the approval.
-func (s *Service) enqueueFulfillment(ctx context.Context, t *txn, itemID pulid.ID) error {
-	_, err := s.jobs.InsertTx(ctx, t.sql, FulfillArgs{ItemID: itemID}, &river.InsertOpts{MaxAttempts: FulfillmentAttempts})
-	return err
+// transaction of the approval (with the transaction's other jobs, before
+// commit).
+func (s *Service) enqueueFulfillment(t *txn, itemID pulid.ID) {
+	t.jobs = append(t.jobs, river.InsertManyParams{Args: FulfillArgs{ItemID: itemID}, InsertOpts: &river.InsertOpts{MaxAttempts: FulfillmentAttempts}})
 }
 
 // openItemStatuses are the item statuses of an open request for an
@@ -344,8 +351,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	// made as if the beneficiary held nothing: the answer is then the same
 	// whatever they hold.
 	held := map[pulid.ID]*ent.Grant{}
+	var accounts []pulid.ID
 	if d.Precise {
-		if held, err = holdings(ctx, client, b.ID); err != nil {
+		if held, accounts, err = s.holdingsAndAccounts(ctx, client, b.ID); err != nil {
 			return nil, fmt.Errorf("holdings of beneficiary: %w", err)
 		}
 	}
@@ -380,7 +388,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	ents, err := client.Entitlement.Query().
 		Where(entitlement.IDIn(append(slices.Clone(grants), revokes...)...)).
-		WithApplication().
+		WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() }).
 		All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load entitlements: %w", err)
@@ -442,9 +450,7 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if !d.Precise {
 		return p, nil
 	}
-	if err := s.planAccounts(ctx, client, p); err != nil {
-		return nil, fmt.Errorf("plan accounts: %w", err)
-	}
+	planAccounts(p, accounts)
 	return p, nil
 }
 
@@ -499,6 +505,44 @@ func holdings(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pul
 		}
 	}
 	return out, nil
+}
+
+// holdingsAndAccounts returns what holdings returns of the user, and the
+// applications where the user has an account, with one query.
+func (s *Service) holdingsAndAccounts(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pulid.ID]*ent.Grant, []pulid.ID, error) {
+	rows, err := client.QueryContext(ctx, s.bind(`SELECT i.application_id, g.entitlement_id, g.ends_at
+FROM identities i LEFT JOIN grants g ON g.identity_id = i.id AND g.revoked_at IS NULL
+WHERE i.user_id = ?`), string(userID))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load accounts and grants: %w", err)
+	}
+	defer rows.Close()
+	held := map[pulid.ID]*ent.Grant{}
+	var accounts []pulid.ID
+	for rows.Next() {
+		var (
+			app         string
+			entitlement sql.NullString
+			endsAt      sql.NullTime
+		)
+		if err := rows.Scan(&app, &entitlement, &endsAt); err != nil {
+			return nil, nil, fmt.Errorf("load accounts and grants: %w", err)
+		}
+		if !slices.Contains(accounts, pulid.ID(app)) {
+			accounts = append(accounts, pulid.ID(app))
+		}
+		if !entitlement.Valid {
+			continue
+		}
+		id := pulid.ID(entitlement.String)
+		if prev := held[id]; prev == nil || prev.EndsAt != nil {
+			held[id] = &ent.Grant{EntitlementID: id, EndsAt: timeOrNil(endsAt)}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load accounts and grants: %w", err)
+	}
+	return held, accounts, nil
 }
 
 // keys returns the entitlement IDs of holdings, sorted.
@@ -649,17 +693,18 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	if err != nil {
 		return fmt.Errorf("load stage templates: %w", err)
 	}
-	dir, err := loadDirectory(ctx, client, p, distinct(appIDs), templates)
+	dir, err := loadDirectory(ctx, client, p, templates)
 	if err != nil {
 		return fmt.Errorf("load directory: %w", err)
 	}
+	all := policies(templates)
 	for i := range p.Items {
 		it := &p.Items[i]
 		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved {
 			it.AutoApproved = true
 			continue
 		}
-		policy := rules.ChoosePolicy(it.Application.ID, templates)
+		policy := rules.ChoosePolicy(it.Application.ID, all)
 		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {
 			return fmt.Errorf("stages of entitlement %s: %w", it.Entitlement.ID, err)
@@ -669,18 +714,12 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 }
 
 // planAccounts lists the applications of GRANT items where the beneficiary
-// has no account yet.
-func (s *Service) planAccounts(ctx context.Context, client *ent.Client, p *Plan) error {
-	have, err := client.Identity.Query().Where(identity.UserID(p.Beneficiary.ID)).
-		Select(identity.FieldApplicationID).Strings(ctx)
-	if err != nil {
-		return fmt.Errorf("load accounts: %w", err)
-	}
+// has no account yet (accounts: the applications where they have one).
+func planAccounts(p *Plan, accounts []pulid.ID) {
 	for _, it := range p.Items {
 		id := it.Application.ID
-		if it.Action == enum.RequestActionGrant && !slices.Contains(have, string(id)) && !slices.Contains(p.AccountsToCreate, id) {
+		if it.Action == enum.RequestActionGrant && !slices.Contains(accounts, id) && !slices.Contains(p.AccountsToCreate, id) {
 			p.AccountsToCreate = append(p.AccountsToCreate, id)
 		}
 	}
-	return nil
 }
