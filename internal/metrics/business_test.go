@@ -137,6 +137,13 @@ func TestBusinessMetrics(t *testing.T) {
 		subCtx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
 		_ = progress.SubscribeVisible(subCtx, env.Feed, v, func(*progress.Event) (struct{}, bool) { return struct{}{}, true })
+		// And one that reads: events are computed and published only while
+		// someone subscribes.
+		reading := progress.SubscribeVisible(subCtx, env.Feed, v, func(*progress.Event) (struct{}, bool) { return struct{}{}, true })
+		go func() {
+			for range reading {
+			}
+		}()
 
 		// Submitted: one request PENDING_REVIEW, one task waiting, events
 		// not yet checkpointed.
@@ -213,7 +220,7 @@ func TestBusinessMetrics(t *testing.T) {
 		published := must(t, body, "gatehouse_events_published_total")
 		require.GreaterOrEqual(t, published, 3.0, "submitted, decided, fulfilled")
 		require.Equal(t, 1.0, must(t, body, "gatehouse_events_subscribers_dropped_total"), "the subscriber that never reads")
-		require.Zero(t, must(t, body, "gatehouse_events_subscribers"))
+		require.Equal(t, 1.0, must(t, body, "gatehouse_events_subscribers"), "the subscriber that reads")
 
 		// Expired: the expiry counts and its job is gone.
 		env.Clock.Advance(10 * time.Minute)

@@ -401,6 +401,18 @@ func (f *Feed) handle(ctx context.Context, keys []string) {
 	if len(ids) == 0 {
 		return
 	}
+	if f.broker.Total() == 0 {
+		// Nobody here subscribes: nothing to compute. What was last sent of
+		// these requests is forgotten, so that a subscriber arriving later
+		// gets their next change even if it looks like an older one.
+		f.mu.Lock()
+		for _, id := range ids {
+			delete(f.last, id)
+			delete(f.force, id)
+		}
+		f.mu.Unlock()
+		return
+	}
 	seq := f.seq.Add(1)
 	events, err := f.compute(ctx, ids)
 	if err != nil {
