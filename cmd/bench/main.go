@@ -453,7 +453,14 @@ func (b *bench) count(ctx context.Context) (map[string]opCount, map[string]strin
 		}
 	}
 	// Nothing else may have talked to the database meanwhile: check that an
-	// idle second records nothing.
+	// idle second records nothing, once the work a commit leaves for after
+	// its answer (the batched pg_notify that tells other replicas, not
+	// counted in the operation's statements) is done.
+	select {
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
 	rec.Start()
 	idle := time.NewTimer(time.Second)
 	select {
