@@ -334,6 +334,7 @@ func TestWebsocketClosedWhenCredentialsLapse(t *testing.T) {
 		}
 		kept := connectWS(t, env.WebsocketURL(), env.Token(t, stays))
 		kept.subscribe(subMyTaskProgress, nil)
+		waitSubscribers(t, env, 1)
 
 		// The short JWT expires on the server's clock; the others hold for
 		// an hour.
