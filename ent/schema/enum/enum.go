@@ -8,27 +8,13 @@ package enum
 import (
 	"io"
 	"slices"
-	"strconv"
 
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/jsonstr"
 )
 
 func marshal[T ~string](w io.Writer, v T) {
-	writeQuoted(w, string(v))
-}
-
-// writeQuoted writes s as a JSON string; plain ASCII (every value of every
-// enumeration) is written as it is, without building a quoted copy.
-func writeQuoted(w io.Writer, s string) {
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			_, _ = io.WriteString(w, strconv.Quote(s))
-			return
-		}
-	}
-	_, _ = io.WriteString(w, `"`)
-	_, _ = io.WriteString(w, s)
-	_, _ = io.WriteString(w, `"`)
+	jsonstr.Write(w, string(v))
 }
 
 func unmarshal[T ~string](dst *T, v any, name string, all []T) error {

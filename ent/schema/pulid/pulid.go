@@ -8,7 +8,6 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/jsonstr"
 )
 
 // ID is a prefixed ULID such as "usr_01JD3W2K6Q8N4V5T2M9X0Y7Z1A".
@@ -69,20 +69,7 @@ func (u *ID) UnmarshalGQL(v any) error {
 }
 
 // MarshalGQL implements graphql.Marshaler.
-func (u ID) MarshalGQL(w io.Writer) {
-	s := string(u)
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			_, _ = io.WriteString(w, strconv.Quote(s))
-			return
-		}
-	}
-	// Plain ASCII (every ID this package makes): written as it is, without
-	// building a quoted copy.
-	_, _ = io.WriteString(w, `"`)
-	_, _ = io.WriteString(w, s)
-	_, _ = io.WriteString(w, `"`)
-}
+func (u ID) MarshalGQL(w io.Writer) { jsonstr.Write(w, string(u)) }
 
 // Scan implements sql.Scanner.
 func (u *ID) Scan(src any) error {
