@@ -71,9 +71,3 @@ func TestCheckpointJobFollowsChanges(t *testing.T) {
 		require.Equal(t, 3, v.Checkpoints)
 	})
 }
-
-func TestDefaultCheckpointIntervalIsSeconds(t *testing.T) {
-	t.Parallel()
-	// DESIGN §4.5: within seconds of a change, at least every minute.
-	require.LessOrEqual(t, jobs.DefaultCheckpointInterval, 10*time.Second)
-}
