@@ -107,6 +107,9 @@ type Options struct {
 	// Log, when set, receives the server's log instead of the test log
 	// (tests that read the log lines).
 	Log *slog.Logger
+	// Outboxes are told of every state change's audit events in its
+	// transaction.
+	Outboxes []workflow.Outbox
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -168,6 +171,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		NoJobs:     opts.NoJobs,
 		FeedBuffer: opts.FeedBuffer,
 		WrapDriver: counter.Wrap,
+		Outboxes:   opts.Outboxes,
 	})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(context.Background()))

@@ -80,6 +80,9 @@ type Config struct {
 	// WrapDriver, when set, wraps the driver of the server's ent client
 	// (tests count its statements).
 	WrapDriver func(dialect.Driver) dialect.Driver
+	// Outboxes are told of every state change's audit events in its
+	// transaction, after the server's own (tests watch them).
+	Outboxes []workflow.Outbox
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
@@ -177,7 +180,7 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m,
+		Log: log, Observer: m, Outboxes: cfg.Outboxes,
 	})
 
 	schema := resolvers.NewSchema(resolvers.Services{

@@ -89,6 +89,7 @@ type Service struct {
 	changes    Changes
 	log        *slog.Logger
 	observer   Observer
+	outboxes   []Outbox
 	// fulfillmentTimeout is the fulfilment job's deadline.
 	fulfillmentTimeout time.Duration
 }
@@ -115,6 +116,9 @@ type Config struct {
 	// Log receives a line per committed state change and per failed
 	// connector call; nil discards them.
 	Log *slog.Logger
+	// Outboxes turn each state change's audit events into deliveries
+	// (notifications, event webhooks) inside its transaction, in order.
+	Outboxes []Outbox
 }
 
 // New returns a Service.
@@ -130,6 +134,7 @@ func New(cfg Config) *Service {
 		changes:    cfg.Changes,
 		log:        cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)),
 		observer:   cmp.Or[Observer](cfg.Observer, noObserver{}),
+		outboxes:   cfg.Outboxes,
 
 		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
@@ -146,8 +151,9 @@ type txn struct {
 	// of itself (REQUEST_COMPLETED): the viewer, or the system for jobs.
 	actor   string
 	changed changes
-	// logged are the audit events written, logged after commit.
-	logged []loggedEvent
+	// logged are the audit events written, given to the outboxes before
+	// commit and logged after.
+	logged []Event
 	known  knowledge
 	// locked holds the requests whose rows the transaction locked (or
 	// created): their audit chains may be appended to without more locking.
@@ -167,7 +173,8 @@ func (t *txn) touch(id pulid.ID) { t.changed.requests[id] = true }
 // checked the caller). Before commit it derives the status of every request
 // fn changed (settleChanged: whatever request items, review stages and review
 // tasks fn wrote, and whatever trails it appended to), writes the audit
-// events and jobs fn recorded, and notifies those requests inside the
+// events fn recorded, hands them to the outboxes, writes the jobs fn and the
+// outboxes asked for, and notifies those requests inside the
 // transaction; after commit it publishes them. Entities fn read or wrote
 // through t.client stay usable after inTx returns (their lazy loads then
 // read the pool).
@@ -208,6 +215,16 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	}
 	if err := s.writeEvents(ctx, t); err != nil {
 		return rollback(fmt.Errorf("record events: %w", err))
+	}
+	for _, o := range s.outboxes {
+		if len(t.logged) == 0 {
+			break
+		}
+		jobs, err := o.Enqueue(ctx, t.client, t.logged)
+		if err != nil {
+			return rollback(fmt.Errorf("outbox: %w", err))
+		}
+		t.jobs = append(t.jobs, jobs...)
 	}
 	if len(t.jobs) > 0 {
 		if _, err := s.jobs.InsertManyTx(ctx, sqlTx, t.jobs); err != nil {

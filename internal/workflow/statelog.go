@@ -6,31 +6,24 @@ import (
 
 	"gatehouse/connectors"
 	"gatehouse/ent"
-	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 )
 
-// loggedEvent is an audit event a transaction wrote, kept for the log line
-// written after commit.
-type loggedEvent struct {
-	action  string
-	actor   string
-	request pulid.ID
-	item    pulid.ID
-	data    map[string]any
-}
-
-// noteEvent keeps an audit event the transaction is writing.
+// noteEvent keeps an audit event the transaction is writing, for the
+// outboxes before commit and the log line after.
 func (t *txn) noteEvent(m *ent.AuditEventMutation) {
 	if !m.Op().Is(ent.OpCreate) {
 		return
 	}
-	e := loggedEvent{}
-	e.action, _ = m.Action()
-	e.actor, _ = m.Actor()
-	e.request, _ = m.RequestID()
-	e.item, _ = m.ItemID()
-	e.data, _ = m.Data()
+	var e Event
+	action, _ := m.Action()
+	e.Action = audit.Action(action)
+	e.Chain, _ = m.Chain()
+	e.Actor, _ = m.Actor()
+	e.At, _ = m.At()
+	e.Request, _ = m.RequestID()
+	e.Item, _ = m.ItemID()
+	e.Data, _ = m.Data()
 	t.logged = append(t.logged, e)
 }
 
@@ -61,30 +54,30 @@ var loggedData = []string{"task", "stage", "status", "grant", "entitlement", "id
 // logCommitted writes one line per audit event of a committed change: the
 // state changes of stateMessages at INFO (FULFILLMENT_FAILED at ERROR), the
 // rest at DEBUG. It is the one place state changes are logged.
-func (s *Service) logCommitted(ctx context.Context, events []loggedEvent) {
+func (s *Service) logCommitted(ctx context.Context, events []Event) {
 	ctx = context.WithoutCancel(ctx)
 	for _, e := range events {
-		msg, ok := stateMessages[audit.Action(e.action)]
+		msg, ok := stateMessages[e.Action]
 		level := slog.LevelInfo
 		switch {
 		case !ok:
 			msg, level = "audit event", slog.LevelDebug
-		case e.action == string(audit.FulfillmentFailed):
+		case e.Action == audit.FulfillmentFailed:
 			level = slog.LevelError
 		}
 		if !s.log.Enabled(ctx, level) {
 			continue
 		}
-		attrs := []slog.Attr{slog.String("action", e.action)}
-		if e.request != "" {
-			attrs = append(attrs, slog.String("request", string(e.request)))
+		attrs := []slog.Attr{slog.String("action", string(e.Action))}
+		if e.Request != "" {
+			attrs = append(attrs, slog.String("request", string(e.Request)))
 		}
-		if e.item != "" {
-			attrs = append(attrs, slog.String("item", string(e.item)))
+		if e.Item != "" {
+			attrs = append(attrs, slog.String("item", string(e.Item)))
 		}
-		attrs = append(attrs, slog.String("actor", e.actor))
+		attrs = append(attrs, slog.String("actor", e.Actor))
 		for _, k := range loggedData {
-			if v, ok := e.data[k]; ok {
+			if v, ok := e.Data[k]; ok {
 				attrs = append(attrs, slog.Any(k, v))
 			}
 		}
