@@ -575,6 +575,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{ReviewTasksColumns[6]},
 			},
+			{
+				Name:    "reviewtask_status_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{ReviewTasksColumns[3], ReviewTasksColumns[2]},
+			},
 		},
 	}
 	// RolesColumns holds the columns for the "roles" table.

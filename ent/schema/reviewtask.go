@@ -55,6 +55,8 @@ func (ReviewTask) Indexes() []ent.Index {
 		index.Fields("request_id", "reviewer_id", "status"),
 		index.Fields("reviewer_id", "status"),
 		index.Fields("stage_id"),
+		// The pending tasks and the oldest of them (business metrics).
+		index.Fields("status", "updated_at"),
 	}
 }
 
