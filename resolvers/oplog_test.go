@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/httpserver"
 )
 
 // logBuffer collects a server's JSON log lines.
@@ -129,5 +133,79 @@ func TestLogsAnOperatorReads(t *testing.T) {
 		require.Equal(t, "http_4xx", call["class"])
 		require.Equal(t, "unexpected status 404", call["reason"])
 		require.Equal(t, true, call["item_failed"])
+	})
+}
+
+// TestWebsocketAccessLog: over a websocket, each GraphQL operation gets one
+// "graphql operation" line of its own when it ends — its name, type,
+// principal and error codes, never its variables or the token — and the
+// upgrade request its "http request" line with the status actually sent:
+// 101 when the connection was upgraded, 403 when its origin was refused.
+func TestWebsocketAccessLog(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		logs := &logBuffer{}
+		env := apitest.NewWith(t, db, apitest.Options{
+			CheckOrigin: httpserver.AllowOrigins([]string{"https://app.example"}),
+			Log:         slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		})
+		admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+		r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
+		require.NoError(t, err)
+		token := env.Token(t, r)
+		id := submit(t, env, token, manualApp(t, env, "X", admin))
+
+		_, resp, err := dialWS(t, env.WebsocketURL(), http.Header{"Origin": {"https://evil.example"}}, "graphql-transport-ws")
+		require.ErrorIs(t, err, websocket.ErrBadHandshake)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+		c := connectWS(t, env.WebsocketURL(), token)
+		watch := c.subscribe(`subscription WatchForLog($id: ID!) { requestProgress(id: $id) { status } }`, map[string]any{"id": id})
+		watch.data(&struct{}{}) // the snapshot
+		watch.stop()
+		const missing = "req_01JZZZZZZZZZZZZZZZZSTAYSOUT" // a variable, never in the log
+		denied := c.subscribe(`subscription MissingForLog($id: ID!) { requestProgress(id: $id) { status } }`, map[string]any{"id": missing})
+		for msg := denied.next(10 * time.Second); msg.Type != "complete"; msg = denied.next(10 * time.Second) {
+		}
+		require.NoError(t, c.conn.Close())
+
+		// Both upgrade requests have their line (without an operation,
+		// unlike the submission's) once the connection is closed, and
+		// every operation line is written by then.
+		upgrades := func() []map[string]any {
+			var out []map[string]any
+			for _, l := range strings.Split(logs.text(), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "http request" && m["type"] == nil {
+					out = append(out, m)
+				}
+			}
+			return out
+		}
+		require.Eventually(t, func() bool { return len(upgrades()) == 2 }, time.Minute, 10*time.Millisecond, "the upgrade requests' lines")
+		statuses := map[float64]int{}
+		for _, l := range upgrades() {
+			require.Equal(t, "/query", l["path"])
+			statuses[l["status"].(float64)]++
+		}
+		require.Equal(t, map[float64]int{http.StatusForbidden: 1, http.StatusSwitchingProtocols: 1}, statuses)
+
+		ops := map[string][]map[string]any{}
+		for _, l := range logs.lines(t, "graphql operation") {
+			ops[l["operation"].(string)] = append(ops[l["operation"].(string)], l)
+		}
+		require.Len(t, ops, 2, "one line per operation: %v", ops)
+		require.Len(t, ops["WatchForLog"], 1)
+		require.Len(t, ops["MissingForLog"], 1)
+		for name, l := range ops {
+			require.Equal(t, "subscription", l[0]["type"], name)
+			require.Equal(t, string(r.ID), l[0]["principal"], name)
+			require.Contains(t, l[0], "duration_ms", name)
+		}
+		require.NotContains(t, ops["WatchForLog"][0], "errors")
+		require.Equal(t, []any{"NOT_FOUND"}, ops["MissingForLog"][0]["errors"])
+		require.NotContains(t, logs.text(), missing, "variables never reach the log")
+		require.NotContains(t, logs.text(), token, "tokens never reach the log")
 	})
 }

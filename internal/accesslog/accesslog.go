@@ -11,8 +11,10 @@
 package accesslog
 
 import (
+	"bufio"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -65,14 +67,7 @@ func HTTP(log *slog.Logger, level slog.Level, route string, h http.Handler) http
 		e := &entry{websocket: httpserver.IsWebsocketUpgrade(r)}
 		r = r.WithContext(context.WithValue(r.Context(), entryKey{}, e))
 		rec := &recorder{ResponseWriter: w}
-		if e.websocket {
-			// The upgrader hijacks the connection it is given; leave it
-			// the writer as it came.
-			h.ServeHTTP(w, r)
-			rec.status = http.StatusSwitchingProtocols
-		} else {
-			h.ServeHTTP(rec, r)
-		}
+		h.ServeHTTP(rec, r)
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK
@@ -126,6 +121,17 @@ func (r *recorder) Write(p []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(p)
+}
+
+// Hijack hands the connection to a websocket upgrader, which writes its
+// 101 Switching Protocols on it; an upgrade refused before (a bad origin,
+// a missing header) writes its status through WriteHeader instead.
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
 }
 
 // Flush lets streamed responses (multipart @defer) through.
