@@ -92,6 +92,9 @@ type Service struct {
 	outboxes   []Outbox
 	// fulfillmentTimeout is the fulfilment job's deadline.
 	fulfillmentTimeout time.Duration
+	// writer, on SQLite, is the turn of this process's state changes (see
+	// inTx); nil on PostgreSQL.
+	writer chan struct{}
 }
 
 // Config holds what a Service needs.
@@ -123,7 +126,7 @@ type Config struct {
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	return &Service{
+	s := &Service{
 		db:         cfg.DB,
 		dialect:    cfg.Dialect,
 		client:     cfg.Client,
@@ -138,6 +141,10 @@ func New(cfg Config) *Service {
 
 		fulfillmentTimeout: cmp.Or(cfg.FulfillmentTimeout, DefaultFulfillmentTimeout),
 	}
+	if cfg.Dialect == dialect.SQLite {
+		s.writer = make(chan struct{}, 1)
+	}
+	return s
 }
 
 // txn is one state change in progress: the SQL transaction, an ent client
@@ -178,7 +185,22 @@ func (t *txn) touch(id pulid.ID) { t.changed.requests[id] = true }
 // transaction; after commit it publishes them. Entities fn read or wrote
 // through t.client stay usable after inTx returns (their lazy loads then
 // read the pool).
+//
+// On SQLite, where one transaction writes at a time, the state changes of
+// the process take turns (first come, first served) before they take a
+// connection. Left to SQLite, waiting writers poll for the lock: under load
+// one can lose every poll until the busy timeout fails it with
+// SQLITE_BUSY, while each waiter holds one of the pool's connections that
+// the writer may need for a read outside its transaction.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
+	if s.writer != nil {
+		select {
+		case s.writer <- struct{}{}:
+			defer func() { <-s.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("begin: %w", ctx.Err())
+		}
+	}
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
