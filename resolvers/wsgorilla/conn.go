@@ -384,8 +384,10 @@ func (c *conn) write(b []byte) bool {
 	return true
 }
 
-// close sends a close frame and ends every operation; the read loop waits a
-// second for the client's close frame, then closes the socket.
+// close sends a close frame and ends every operation; the read loop waits
+// for the client's close frame, then closes the socket. Both waits take a
+// second, or the write timeout when that is longer: the close frame queues
+// behind a data write in progress, which that timeout bounds.
 func (c *conn) close(code int, reason string) {
 	c.mu.Lock()
 	if c.closing {
@@ -397,7 +399,7 @@ func (c *conn) close(code int, reason string) {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(max(time.Second, c.t.cfg.WriteTimeout))
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, truncate(reason)), deadline)
 	_ = c.ws.SetReadDeadline(deadline)
 	c.cancelOperations()
