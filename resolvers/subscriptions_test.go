@@ -111,7 +111,7 @@ func (p *taskStream) expect(t *testing.T, step, requestID string, overall, mine 
 // event is published before a subscription exists.
 func waitSubscribers(t *testing.T, env *apitest.Env, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return env.Feed.Subscribers() == n }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return env.Feed.Subscribers() == n }, time.Minute, 5*time.Millisecond,
 		"want %d subscriptions, have %d", n, env.Feed.Subscribers())
 }
 

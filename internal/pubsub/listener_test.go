@@ -80,7 +80,7 @@ func TestListenerDeliversOnCommitAndResyncsAfterTermination(t *testing.T) {
 	got, _ := rec.snapshot()
 	require.Empty(t, got, "nothing before commit")
 	require.NoError(t, tx.Commit())
-	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return len(got) == len(ids) }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return len(got) == len(ids) }, time.Minute, 5*time.Millisecond)
 	got, _ = rec.snapshot()
 	require.Equal(t, ids, got)
 
@@ -95,7 +95,7 @@ func TestListenerDeliversOnCommitAndResyncsAfterTermination(t *testing.T) {
 	require.NoError(t, db.QueryRowContext(ctx,
 		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, name).Scan(&killed))
 	require.Equal(t, 1, killed, "one listening connection per listener")
-	require.Eventually(t, func() bool { _, n := rec.snapshot(); return n == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { _, n := rec.snapshot(); return n == 1 }, time.Minute, 10*time.Millisecond)
 	rec.mu.Lock()
 	lostAt := rec.reconnects[0]
 	rec.mu.Unlock()
@@ -103,7 +103,7 @@ func TestListenerDeliversOnCommitAndResyncsAfterTermination(t *testing.T) {
 
 	_, err = db.ExecContext(ctx, `SELECT pg_notify($1, 'after')`, name)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return got[len(got)-1] == "after" }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { got, _ := rec.snapshot(); return got[len(got)-1] == "after" }, time.Minute, 5*time.Millisecond)
 	got, _ = rec.snapshot()
 	require.NotContains(t, got, "rolled-back")
 

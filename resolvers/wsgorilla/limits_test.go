@@ -76,7 +76,7 @@ func TestMaxPerPrincipal(t *testing.T) {
 
 	require.NoError(t, a1.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")))
 	readClose(t, a1)
-	require.Eventually(t, func() bool { return s.transport.Connections() == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.transport.Connections() == 2 }, time.Minute, 5*time.Millisecond)
 	_, m = connectAs(t, s.url, "graphql-transport-ws", "alice")
 	require.Equal(t, "connection_ack", m.Type)
 }
@@ -109,7 +109,7 @@ func TestMaxPending(t *testing.T) {
 
 	require.NoError(t, second.Close())
 	require.NoError(t, third.Close())
-	require.Eventually(t, func() bool { return s.transport.Pending() == 0 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.transport.Pending() == 0 }, time.Minute, 5*time.Millisecond)
 	require.Equal(t, 1, s.transport.Connections())
 }
 
@@ -127,7 +127,7 @@ func TestCloseKey(t *testing.T) {
 	require.Equal(t, wsgorilla.CloseUnauthorized, closeErr.Code)
 	require.Equal(t, "Credentials revoked", closeErr.Text)
 
-	require.Eventually(t, func() bool { return s.transport.Connections() == 2 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return s.transport.Connections() == 2 }, time.Minute, 5*time.Millisecond)
 	require.Equal(t, 1, s.transport.CloseKey("user:alice", wsgorilla.CloseUnauthorized, "Credentials revoked"))
 	require.Equal(t, wsgorilla.CloseUnauthorized, readClose(t, otherToken).Code)
 	require.Zero(t, s.transport.CloseKey("user:nobody", wsgorilla.CloseUnauthorized, ""))
@@ -209,5 +209,5 @@ func TestLegacyKeepAliveClosesASilentClient(t *testing.T) {
 			t.Fatal("no keepalive")
 		}
 	}
-	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return s.transport.Connections() == 1 }, time.Minute, 10*time.Millisecond)
 }
