@@ -54,10 +54,10 @@ var concRules = []concRule{
 // trial after trial. The stage advances exactly once, the item is approved
 // once and fulfilled by one job with one grant delivered; the only errors
 // are CONFLICTs for QUORUM deciders who came after the quorum (their tasks
-// were SKIPPED). PostgreSQL runs 32 reviewers × 50 trials per rule; SQLite
-// runs 8 × 10 (writers are serialised by IMMEDIATE transactions and River
-// works on its own connection: no "database is locked" may surface, in
-// answers or in jobs). The two rules run side by side, trials one after the
+// were SKIPPED). PostgreSQL runs 32 reviewers × 20 trials per rule; SQLite
+// runs 8 × 10 (a process's state changes take turns, IMMEDIATE transactions
+// serialise writers and River works on its own connection: no "database is
+// locked" may surface, in answers or in jobs, however loaded the machine). The two rules run side by side, trials one after the
 // other.
 func TestConcurrentDecisions(t *testing.T) {
 	t.Parallel()
@@ -65,14 +65,14 @@ func TestConcurrentDecisions(t *testing.T) {
 		o := newOrg(t, db)
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 		t.Cleanup(hc.CloseIdleConnections)
-		sizes := []concSize{{"32x50", 32, 50}}
+		sizes := []concSize{{"32x20", 32, 20}}
 		if db.Name == "sqlite" {
-			sizes = []concSize{{"8x10", 8, 10}, {"32x50", 32, 50}}
+			sizes = []concSize{{"8x10", 8, 10}, {"32x20", 32, 20}}
 		}
 		for _, size := range sizes {
 			t.Run(size.name, func(t *testing.T) {
 				if size.reviewers == 32 && db.Name == "sqlite" {
-					t.Skip("the 32-reviewer × 50-trial stress needs PostgreSQL's row locks to be meaningful and " +
+					t.Skip("the 32-reviewer × 20-trial stress needs PostgreSQL's row locks to be meaningful and " +
 						"fast; SQLite serialises every writer, and the 8 × 10 run covers it")
 				}
 				for _, rule := range concRules {
