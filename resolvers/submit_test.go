@@ -676,7 +676,7 @@ func TestSubmitExtendsTemporaryHolding(t *testing.T) {
 		rTok := env.Token(t, r)
 		require.Eventually(t, func() bool {
 			return subGet(t, env, rTok, req.ID).Items[0].Status == "FULFILLED"
-		}, 15*time.Second, 50*time.Millisecond)
+		}, time.Minute, 50*time.Millisecond)
 		held, err := env.Client.Grant.Query().Where(grant.EntitlementID(e.ID), grant.RevokedAtIsNil(),
 			grant.HasIdentityWith(identity.UserID(r.ID))).All(ctx)
 		require.NoError(t, err)
@@ -845,7 +845,7 @@ func TestSubmitAutoApproved(t *testing.T) {
 		require.Eventually(t, func() bool {
 			got := subGet(t, env, rTok, req.ID)
 			return got.Items[0].Status == "FULFILLED" && got.Status == "COMPLETED"
-		}, 15*time.Second, 50*time.Millisecond)
+		}, time.Minute, 50*time.Millisecond)
 		got := subGet(t, env, rTok, req.ID)
 		require.Equal(t, completion{0, 0, 100}, got.Completion)
 		require.Equal(t, completion{0, 0, 100}, got.MyCompletion)

@@ -147,7 +147,7 @@ func TestSubscriptionsResyncAfterListenerLoss(t *testing.T) {
 		var n int
 		return db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND application_name = $1`, progressfeed.ListenerApplicationName).Scan(&n) == nil && n == 1
-	}, 10*time.Second, 20*time.Millisecond, "the listener is back")
+	}, time.Minute, 20*time.Millisecond, "the listener is back")
 }
 
 // TestSubscriptionsCatchUpWhenAReplicaStarts: a change that a replica

@@ -60,7 +60,7 @@ func TestCheckpointJobFollowsChanges(t *testing.T) {
 				n, err := client.AuditCheckpoint.Query().
 					Where(auditcheckpoint.Chain(audit.SystemChain), auditcheckpoint.HeadSeq(int64(round))).Count(sys)
 				return err == nil && n == 1
-			}, 15*time.Second, 20*time.Millisecond, "round %d", round)
+			}, time.Minute, 20*time.Millisecond, "round %d", round)
 			t.Logf("round %d: checkpointed after %v", round, time.Since(start).Round(time.Millisecond))
 		}
 		cps := client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).AllX(sys)

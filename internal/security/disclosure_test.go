@@ -426,7 +426,7 @@ func TestDisclosureFulfilment(t *testing.T) {
 			require.Eventually(t, func() bool {
 				its := items(w.attackerTok, id)
 				return len(its) == 1 && its[0].Status == "FULFILLED"
-			}, 15*time.Second, 50*time.Millisecond)
+			}, time.Minute, 50*time.Millisecond)
 		}
 
 		// REVOKE of Vault root, which the victim does not hold (they have
