@@ -126,7 +126,7 @@ func TestLegacyDatabaseIsBaselined(t *testing.T) {
 	db := dbtest.NewEmptyPostgres(t)
 	require.NoError(t, database.AutoMigrate(ctx, db.SQL, dialect.Postgres))
 	itemID, grantEnd := seedUnendedItem(t, db)
-	_, err := db.SQL.Exec(`ALTER TABLE users DROP COLUMN delegate_until; DROP INDEX accessrequest_status`)
+	_, err := db.SQL.Exec(`ALTER TABLE users DROP COLUMN delegate_until; DROP INDEX accessrequest_status; DROP INDEX reviewtask_status_updated_at`)
 	require.NoError(t, err)
 
 	st, err := database.PostgresStatus(ctx, db.SQL)
