@@ -72,6 +72,16 @@ type Options struct {
 	// MaxWorkers bounds concurrent jobs; default 10.
 	MaxWorkers int
 	Logger     *slog.Logger
+	// Extensions add the workers and periodic jobs of other packages
+	// (notifications, webhooks, lifecycle sweeps) to the same River client.
+	Extensions []Extension
+}
+
+// Extension is another package's durable work on the runner's River
+// client. Register is called once, before the client is built: it adds its
+// workers and returns its periodic jobs (each with a unique ID).
+type Extension interface {
+	Register(workers *river.Workers) []*river.PeriodicJob
 }
 
 // DefaultPollInterval is how often an idle runner looks for jobs.
@@ -114,6 +124,9 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 			func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "fulfillment_sweep", RunOnStart: true},
 		)},
+	}
+	for _, e := range opts.Extensions {
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, e.Register(workers)...)
 	}
 	if opts.Checkpoints != nil {
 		interval := opts.CheckpointInterval
