@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/internal/database"
@@ -304,11 +303,7 @@ func TestMigrateCommandOnPostgres(t *testing.T) {
 		run1(t, dir, env, "migrate"))
 	require.Contains(t, run1(t, dir, env, "migrate"), "(nothing pending)")
 
-	legacy := dbtest.NewEmptyPostgres(t)
-	require.NoError(t, database.AutoMigrate(context.Background(), legacy.SQL, dialect.Postgres))
-	// A release before versioned migrations had no index added by a later file.
-	_, err = legacy.SQL.Exec(`DROP INDEX reviewtask_status_updated_at`)
-	require.NoError(t, err)
+	legacy := dbtest.NewLegacyPostgres(t, nil)
 	env = baseEnv("GATEHOUSE_JWT_SECRET="+strings.Repeat("k", 40), "DATABASE_URL="+legacy.DSN)
 	require.Contains(t, run1(t, dir, env, "migrate"), "(baselined a database of a release before versioned migrations)")
 	require.Contains(t, run1(t, dir, env, "migrate"), "(nothing pending)")

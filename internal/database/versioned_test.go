@@ -123,10 +123,10 @@ func TestMigrationFilesGiveAutoMigratedSchema(t *testing.T) {
 func TestLegacyDatabaseIsBaselined(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := dbtest.NewEmptyPostgres(t)
-	require.NoError(t, database.AutoMigrate(ctx, db.SQL, dialect.Postgres))
-	itemID, grantEnd := seedUnendedItem(t, db)
-	_, err := db.SQL.Exec(`ALTER TABLE users DROP COLUMN delegate_until; DROP INDEX accessrequest_status; DROP INDEX reviewtask_status_updated_at`)
+	var itemID pulid.ID
+	var grantEnd time.Time
+	db := dbtest.NewLegacyPostgres(t, func(db *dbtest.DB) { itemID, grantEnd = seedUnendedItem(t, db) })
+	_, err := db.SQL.Exec(`ALTER TABLE users DROP COLUMN delegate_until; DROP INDEX accessrequest_status`)
 	require.NoError(t, err)
 
 	st, err := database.PostgresStatus(ctx, db.SQL)

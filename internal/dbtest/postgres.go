@@ -217,3 +217,32 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// undoAfterBaseline removes from a database that the current
+// auto-migration made what the migration files after the baseline add,
+// leaving the schema of the last release before versioned migrations. A
+// new migration file that adds to the schema adds its undo here.
+const undoAfterBaseline = `
+DROP INDEX reviewtask_status_updated_at;
+`
+
+// NewLegacyPostgres returns a PostgreSQL database as the last release before
+// versioned migrations left it: made by the auto-migration, with no
+// revisions. seed, when not nil, writes its data first, through the current
+// schema. The database is dropped when the test ends; the test is skipped
+// when TEST_DATABASE_URL is unset.
+func NewLegacyPostgres(t testing.TB, seed func(db *DB)) *DB {
+	t.Helper()
+	db := NewEmptyPostgres(t)
+	ctx := context.Background()
+	if err := database.AutoMigrate(ctx, db.SQL, dialect.Postgres); err != nil {
+		t.Fatalf("auto-migrate: %v", err)
+	}
+	if seed != nil {
+		seed(db)
+	}
+	if _, err := db.SQL.ExecContext(ctx, undoAfterBaseline); err != nil {
+		t.Fatalf("undo the files after the baseline: %v", err)
+	}
+	return db
+}
