@@ -415,10 +415,18 @@ func TestGrantWaitsForTheRoleLock(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- conn.Grant(t.Context(), op) }()
+	// The grant waits on the advisory lock that the transaction holds.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		require.NoError(t, c.admin.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_locks, hashtextextended($1, 0) AS k
+			WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+			AND classid = ((k >> 32) & 4294967295)::oid AND objid = (k & 4294967295)::oid)`, postgres.LockKey(role)).Scan(&waiting))
+		return waiting
+	}, time.Minute, 5*time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("grant did not wait for the lock: %v", err)
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
 	require.False(t, c.hasRole(t, acct.Login, role))
 	require.NoError(t, tx.Commit())

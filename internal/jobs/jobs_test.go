@@ -150,7 +150,13 @@ func TestRunnerLifecycle(t *testing.T) {
 		require.NoError(t, stop(t, r), "a second Stop")
 		_, err = r.Client().Insert(ctx, workflow.ExpireArgs{GrantID: "grt_2"}, nil)
 		require.NoError(t, err)
-		time.Sleep(300 * time.Millisecond) // six poll intervals
+		// The job waits for a runner that is started: a new one works it,
+		// the stopped one never sees it.
+		w2 := &fakeWorker{}
+		r2 := newRunner(t, db, jobs.Options{})
+		require.NoError(t, r2.Start(ctx, w2))
+		t.Cleanup(func() { _ = stop(t, r2) })
+		require.Eventually(t, func() bool { _, e := w2.calls(); return len(e) == 1 }, time.Minute, 10*time.Millisecond)
 		_, e = w.calls()
 		require.Len(t, e, 1, "a stopped runner works nothing")
 	})

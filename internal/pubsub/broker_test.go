@@ -225,8 +225,9 @@ func TestWaker(t *testing.T) {
 	require.Equal(t, []int{2, 0, 0}, []int{values, closed, dropped})
 
 	cancel()
-	time.Sleep(20 * time.Millisecond)
-	require.Equal(t, 1, b.Subscribers("t"), "with a Waker, the context is not watched")
+	b.Publish("t", 3)
+	require.Equal(t, []int{3}, drain(s.C, 1), "with a Waker, the context is not watched")
+	require.Equal(t, 1, b.Subscribers("t"))
 	w.ends[0]()
 	_, open := <-s.C
 	require.False(t, open)
