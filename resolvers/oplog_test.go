@@ -137,8 +137,9 @@ func TestLogsAnOperatorReads(t *testing.T) {
 }
 
 // TestWebsocketAccessLog: over a websocket, each GraphQL operation gets one
-// "graphql operation" line of its own when it ends — its name, type,
-// principal and error codes, never its variables or the token — and the
+// "graphql operation" line of its own when it ends (stopped by the client,
+// ended by the server, or left open until the connection closes) — its name,
+// type, principal and error codes, never its variables or the token — and the
 // upgrade request its "http request" line with the status actually sent:
 // 101 when the connection was upgraded, 403 when its origin was refused.
 func TestWebsocketAccessLog(t *testing.T) {
@@ -168,11 +169,13 @@ func TestWebsocketAccessLog(t *testing.T) {
 		denied := c.subscribe(`subscription MissingForLog($id: ID!) { requestProgress(id: $id) { status } }`, map[string]any{"id": missing})
 		for msg := denied.next(10 * time.Second); msg.Type != "complete"; msg = denied.next(10 * time.Second) {
 		}
+		// Left open: the connection's close ends it.
+		left := c.subscribe(`subscription OpenAtCloseForLog($id: ID!) { requestProgress(id: $id) { status } }`, map[string]any{"id": id})
+		left.data(&struct{}{})
 		require.NoError(t, c.conn.Close())
 
 		// Both upgrade requests have their line (without an operation,
-		// unlike the submission's) once the connection is closed, and
-		// every operation line is written by then.
+		// unlike the submission's).
 		upgrades := func() []map[string]any {
 			var out []map[string]any
 			for _, l := range strings.Split(logs.text(), "\n") {
@@ -192,12 +195,15 @@ func TestWebsocketAccessLog(t *testing.T) {
 		require.Equal(t, map[float64]int{http.StatusForbidden: 1, http.StatusSwitchingProtocols: 1}, statuses)
 
 		ops := map[string][]map[string]any{}
+		require.Eventually(t, func() bool { return len(logs.lines(t, "graphql operation")) >= 3 }, time.Minute, 10*time.Millisecond,
+			"the line of the subscription the connection's close ended")
 		for _, l := range logs.lines(t, "graphql operation") {
 			ops[l["operation"].(string)] = append(ops[l["operation"].(string)], l)
 		}
-		require.Len(t, ops, 2, "one line per operation: %v", ops)
+		require.Len(t, ops, 3, "one line per operation: %v", ops)
 		require.Len(t, ops["WatchForLog"], 1)
 		require.Len(t, ops["MissingForLog"], 1)
+		require.Len(t, ops["OpenAtCloseForLog"], 1)
 		for name, l := range ops {
 			require.Equal(t, "subscription", l[0]["type"], name)
 			require.Equal(t, string(r.ID), l[0]["principal"], name)

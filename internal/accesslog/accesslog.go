@@ -7,7 +7,7 @@
 // the GraphQL handler. An operation sent over HTTP is written on its
 // request's line ("http request"); an operation sent over a websocket gets a
 // line of its own ("graphql operation") when it ends, and the websocket's
-// upgrade request its line when the connection closes.
+// upgrade request its line when the upgrade is answered.
 package accesslog
 
 import (
@@ -144,9 +144,9 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // GraphQL returns the gqlgen handler extension that records operations: on
 // their HTTP request's line, or — over a websocket — on a line of their own
-// at INFO when the operation ends (a subscription when its stream ends).
-// Operations refused before they ran (bad variables, limits) are recorded
-// with their error codes too.
+// at INFO when the operation ends (a subscription when its stream ends or
+// its websocket closes). Operations refused before they ran (bad variables,
+// limits) are recorded with their error codes too.
 func GraphQL(log *slog.Logger) graphql.HandlerExtension { return extension{log} }
 
 type extension struct{ log *slog.Logger }
@@ -164,7 +164,8 @@ type seenKey struct{}
 func (extension) ExtensionName() string                   { return "GatehouseAccessLog" }
 func (extension) Validate(graphql.ExecutableSchema) error { return nil }
 
-// InterceptOperation records the operation once its last response is out.
+// InterceptOperation records the operation once its last response is out,
+// or — for a subscription — when its context ends, whichever comes first.
 func (x extension) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	start := opCtx.Stats.OperationStart
@@ -173,10 +174,28 @@ func (x extension) InterceptOperation(ctx context.Context, next graphql.Operatio
 	}
 	name, typ := operation(opCtx)
 	responses := next(context.WithValue(ctx, seenKey{}, true))
-	var codes []string
-	done := false
+	var (
+		mu    sync.Mutex // the transport may end the context while a response is read
+		codes []string
+		done  bool
+	)
+	if typ == "subscription" {
+		// A subscription that ends because its websocket closed (the
+		// client left, a revoked credential) is not asked for its last,
+		// nil response: it is recorded when its context ends.
+		context.AfterFunc(ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				done = true
+				x.record(ctx, name, typ, codes, time.Since(start))
+			}
+		})
+	}
 	return func(ctx context.Context) *graphql.Response {
 		resp := responses(ctx)
+		mu.Lock()
+		defer mu.Unlock()
 		if done {
 			return resp
 		}
