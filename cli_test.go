@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"net"
 	"net/http"
 	"os"
@@ -77,6 +78,21 @@ func TestHelpListsCommandsAndEachCommandItsOwnFlags(t *testing.T) {
 	require.NotEqual(t, 0, code)
 	require.Contains(t, errOut, "gatehouse token --help")
 	require.Empty(t, mustReadDir(t, dir), "no command created anything")
+}
+
+// TestSynopsisNamesEveryFlag: the usage line of each command names each
+// flag the command takes.
+func TestSynopsisNamesEveryFlag(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands {
+		cfg, err := envDefaults(func(string) string { return "" })
+		require.NoError(t, err)
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.flags(fs, &cfg, &inputs{})
+		fs.VisitAll(func(f *flag.Flag) {
+			require.Contains(t, c.synopsis, "--"+f.Name, "gatehouse %s", c.name)
+		})
+	}
 }
 
 func mustReadDir(t *testing.T, dir string) []os.DirEntry {

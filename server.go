@@ -303,7 +303,7 @@ func ttlFlag(fs *flag.FlagSet, cfg *config) {
 // commands are the subcommands, in the order help lists them.
 var commands = []*command{
 	{
-		name: "serve", synopsis: "[--addr A] [--sqlite F] [--demo] [--introspection] [--ttl D] [--query-limits L]",
+		name: "serve", synopsis: "[--addr A] [--sqlite F] [--demo] [--introspection] [--ttl D] [--query-limits L] [--auto-migrate]",
 		summary: "run the server (the default command)",
 		flags: func(fs *flag.FlagSet, cfg *config, _ *inputs) {
 			fs.Func("addr", "listen address (GATEHOUSE_ADDR; default :8080, 127.0.0.1:8080 in demo mode)", func(v string) error {
