@@ -86,8 +86,9 @@ func (s *Service) logCommitted(ctx context.Context, events []Event) {
 }
 
 // logConnectorFailure writes a failed connector call: at WARN when the job
-// tries again, at ERROR when the item fails. class is connectors.Reason's
-// fixed description (e.g. "unexpected status 404", "timeout").
+// tries again, at ERROR when the item fails. class is connectors.Class's
+// error class (e.g. "http_4xx"), reason connectors.Reason's fixed
+// description (e.g. "unexpected status 404").
 func (s *Service) logConnectorFailure(ctx context.Context, f *fulfillment, cause error, attempt, maxAttempts int, final bool) {
 	level := slog.LevelWarn
 	if final {
