@@ -192,6 +192,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		srv.Use(ext)
 	}
 	srv.AroundOperations(readOnlyGuard)
+	srv.AroundOperations(subscriptionGuard)
 	// Loaders batch the reads of one response. Subscription events carry
 	// their numbers already; a field that needs more gets fresh loaders of
 	// its own (progress.LoadersFrom), never ones cached by an earlier event,
@@ -377,8 +378,24 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 			writeError(w, status, code, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(authz.NewContext(r.Context(), v)))
+		ctx := context.WithValue(authz.NewContext(r.Context(), v), oneResponseKey{}, true)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// oneResponseKey marks the context of a plain HTTP request (POST or GET),
+// which carries one response: a subscription cannot run on it.
+type oneResponseKey struct{}
+
+// subscriptionGuard refuses a subscription sent over plain HTTP with
+// INVALID_INPUT instead of holding the request open until its first event.
+func subscriptionGuard(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oneResponse, _ := ctx.Value(oneResponseKey{}).(bool); oneResponse && isSubscription(graphql.GetOperationContext(ctx)) {
+		err := gqlerror.Errorf("subscriptions run over a websocket (graphql-transport-ws) at this URL, not over HTTP POST")
+		err.Extensions = map[string]any{"code": string(errcode.InvalidInput)}
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
+	}
+	return next(ctx)
 }
 
 // websocketInit authenticates a websocket from the connection_init payload

@@ -68,3 +68,16 @@ func TestRequestErrorsFollowGraphQLOverHTTP(t *testing.T) {
 	res := env.Do(t, "", `{ __typename }`, nil)
 	require.Equal(t, http.StatusUnauthorized, res.Status)
 }
+
+// TestSubscriptionOverHTTPIsRefused: a subscription sent by POST is
+// answered at once with INVALID_INPUT (it needs the websocket), instead of
+// holding the request open until its first event.
+func TestSubscriptionOverHTTPIsRefused(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	token := env.Token(t, env.User(t, "u@example.com", enum.PlatformRoleUser))
+	const sub = `subscription { myTaskProgress { mine { percent } } }`
+	res := env.Do(t, token, sub, nil)
+	require.Equal(t, "INVALID_INPUT", res.Code(), "%+v", res.Errors)
+	require.Contains(t, res.Errors[0].Message, "websocket")
+}
