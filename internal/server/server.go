@@ -31,6 +31,7 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
@@ -83,6 +84,11 @@ type Config struct {
 	// Outboxes are told of every state change's audit events in its
 	// transaction, after the server's own (tests watch them).
 	Outboxes []workflow.Outbox
+	// Mail sends e-mail (GATEHOUSE_SMTP_URL); nil when none is configured.
+	Mail mail.Sender
+	// PublicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
+	// without a trailing slash, for links in messages; "" means none.
+	PublicURL string
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
