@@ -7,10 +7,10 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
+	"gatehouse/internal/webhooks"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -135,7 +135,15 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[pulid.ID
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
 func (r *queryResolver) WebhookEndpoints(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error) {
-	panic(fmt.Errorf("not implemented: WebhookEndpoints - webhookEndpoints"))
+	if err := webhooks.RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	first, last, err := page(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.client.WebhookEndpoint.Query().Paginate(ctx, after, first, before, last,
+		ent.WithWebhookEndpointOrder(orderBy), ent.WithWebhookEndpointFilter(where.Filter))
 }
 
 // AccessRequest returns graph.AccessRequestResolver implementation.

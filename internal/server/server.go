@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
+	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -158,8 +160,13 @@ func New(cfg Config) (*Server, error) {
 	reg := builtin.Registry(secrets)
 
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
+	m := metrics.New()
+	// Event webhooks: an outbox of every state change and the workers
+	// that deliver.
+	hooks := webhooks.New(webhooks.Config{Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), hooks)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -177,7 +184,6 @@ func New(cfg Config) (*Server, error) {
 		OnRemoteChange: runner.Wake,
 	})
 
-	m := metrics.New()
 	m.RegisterDB(cfg.DB)
 	m.RegisterFeed(feed)
 	m.RegisterState(metrics.StateConfig{DB: cfg.DB, Dialect: cfg.Dialect, Client: background, Now: now, Log: log})
@@ -186,12 +192,13 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m, Outboxes: cfg.Outboxes,
+		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{hooks}, cfg.Outboxes...),
 	})
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
 		Progress: feed, AuditLog: auditLog,
+		Webhooks:  hooks,
 		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
 	})
 	base, cancelBase := context.WithCancel(context.Background())
