@@ -106,6 +106,8 @@ type Server struct {
 	Workflow    *workflow.Service
 	AuditLog    *audit.Log
 	Metrics     *metrics.Metrics
+	// Webhooks manages and delivers the event webhooks.
+	Webhooks *webhooks.Service
 	// Now is the clock every service reads.
 	Now func() time.Time
 	// Handler serves GraphQL at /query (POST, GET and websockets) and the
@@ -223,7 +225,7 @@ func New(cfg Config) (*Server, error) {
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
-		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Now: now, Handler: mux,
+		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Webhooks: hooks, Now: now, Handler: mux,
 		noJobs: cfg.NoJobs, base: base, cancelBase: cancelBase,
 	}, nil
 }

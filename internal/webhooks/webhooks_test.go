@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
@@ -20,10 +22,12 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/webhooks"
 )
 
 // wait is how long a test waits for background deliveries.
@@ -450,5 +454,56 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		n, err := env.Client.WebhookEndpoint.Query().Where(webhookendpoint.ID(id), webhookendpoint.Enabled(true)).Count(apitest.Sys())
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
+
+		// The failure counts are bookkeeping: the system chain holds the
+		// creation, the disabling and the enabling, nothing per attempt.
+		trail, err := env.Client.AuditEvent.Query().Where(auditevent.Chain(audit.SystemChain)).All(apitest.Sys())
+		require.NoError(t, err)
+		var actions []string
+		for _, e := range trail {
+			if e.Data["id"] == string(id) {
+				actions = append(actions, e.Action)
+			}
+		}
+		require.Equal(t, []string{"CATALOG_CHANGED", "WEBHOOK_ENDPOINT_DISABLED", "CATALOG_CHANGED"}, actions)
+	})
+}
+
+// TestFanOutIsIdempotent: each change inserts one fan-out job naming its
+// events; running the fan-out twice for them writes one delivery per
+// endpoint and subscribed event and asks for the same delivery jobs, and a
+// disabled endpoint gets none.
+func TestFanOutIsIdempotent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		all, _ := o.create(t, map[string]any{"url": "https://a.example.com", "eventTypes": []string{"*"}})
+		one, _ := o.create(t, map[string]any{"url": "https://b.example.com", "eventTypes": []string{"TASK_ASSIGNED"}})
+		off, _ := o.create(t, map[string]any{"url": "https://c.example.com", "eventTypes": []string{"*"}})
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(off).SetEnabled(false).Exec(apitest.Sys()))
+
+		req := o.submit(t)
+		ctx := context.Background()
+		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds(webhooks.FanOutArgs{}.Kind()))
+		require.NoError(t, err)
+		require.Len(t, jobs.Jobs, 1, "one fan-out job for the change")
+		var args webhooks.FanOutArgs
+		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).Order(auditevent.BySeq()).IDs(apitest.Sys())
+		require.NoError(t, err)
+		require.Equal(t, events, args.Events, "the change's events, in order")
+
+		first, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		require.NoError(t, err)
+		again, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+		require.Len(t, first, len(events)+1, "every event to the first endpoint, TASK_ASSIGNED to the second")
+		for ep, want := range map[pulid.ID]int{all: len(events), one: 1, off: 0} {
+			n, err := env.Client.WebhookDelivery.Query().Where(webhookdelivery.EndpointID(ep)).Count(apitest.Sys())
+			require.NoError(t, err)
+			require.Equal(t, want, n, ep)
+		}
 	})
 }
