@@ -20,8 +20,12 @@ type business struct {
 	webhooks      *prometheus.CounterVec
 }
 
+// webhookOutcomes are the outcomes of webhook delivery attempts, exposed
+// at zero from the start.
+var webhookOutcomes = []string{"succeeded", "retrying", "failed", "cancelled"}
+
 func newBusiness() business {
-	return business{
+	b := business{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_fulfillment_attempts_total",
 			Help: "Fulfilment attempts that reached the connector stage, by connector kind.",
@@ -43,6 +47,10 @@ func newBusiness() business {
 			Help: "Event webhook delivery attempts by outcome: succeeded, retrying (failed, tried again), failed (the last attempt failed), cancelled (the endpoint was disabled).",
 		}, []string{"outcome"}),
 	}
+	for _, o := range webhookOutcomes {
+		b.webhooks.WithLabelValues(o)
+	}
+	return b
 }
 
 func (b business) collectors() []prometheus.Collector {

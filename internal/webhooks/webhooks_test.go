@@ -425,6 +425,10 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		for _, h := range rcv.all() {
 			require.True(t, h.valid, "every attempt is signed")
 		}
+		rec := httptest.NewRecorder()
+		env.Server.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		require.Contains(t, rec.Body.String(), `gatehouse_webhook_deliveries_total{outcome="failed"} 5`+"\n")
+		require.Contains(t, rec.Body.String(), `gatehouse_webhook_deliveries_total{outcome="retrying"} 35`+"\n")
 		disabled, err := env.Client.AuditEvent.Query().
 			Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).All(apitest.Sys())
 		require.NoError(t, err)
