@@ -33,3 +33,14 @@ func TestSignMatchesTheSpecificationExample(t *testing.T) {
 	got := Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", []byte(`{"test": 2432232314}`))
 	require.Equal(t, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", got)
 }
+
+// TestSlackTextLinksTheRequest: a Slack message is one readable line that
+// names the event, the request and the actor, and links the request in the
+// console when the public URL is known.
+func TestSlackTextLinksTheRequest(t *testing.T) {
+	t.Parallel()
+	p := Payload{Type: "ITEM_APPROVED", Data: map[string]any{"request": "req_1", "actor": "usr_2"}}
+	with := New(Config{PublicURL: "https://gatehouse.example"}).slackText(p)
+	require.Equal(t, "Gatehouse: item approved on request req_1 by usr_2 <https://gatehouse.example/app/requests/req_1|open>", with)
+	require.Equal(t, "Gatehouse: item approved on request req_1 by usr_2", New(Config{}).slackText(p))
+}
