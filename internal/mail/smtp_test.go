@@ -318,3 +318,27 @@ func TestNewSMTPRejectsBadSettings(t *testing.T) {
 	_, err := mail.NewSMTP("smtp://mail.example.com", "a@b.example")
 	require.NoError(t, err)
 }
+
+// TestSMTPHeadersCannotBeInjected: a subject with line breaks stays one
+// encoded header, and a recipient with a line break or a display name is
+// refused before anything is sent.
+func TestSMTPHeadersCannotBeInjected(t *testing.T) {
+	t.Parallel()
+	ms := startMailServer(t, false)
+	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.addr, "gatehouse@corp.example",
+		mail.WithTLSConfig(&tls.Config{RootCAs: ms.roots}))
+	require.NoError(t, err)
+	require.NoError(t, s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi\r\nBcc: eve@evil.example", Text: "t", HTML: "<p>h</p>"}))
+	h, _ := parts(t, ms.messages()[0].data)
+	require.Empty(t, h.Get("Bcc"))
+	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	require.NoError(t, err)
+	require.Equal(t, "Hi\r\nBcc: eve@evil.example", subject, "kept whole, encoded")
+
+	for _, to := range []string{"bob@corp.example\r\nBcc: eve@evil.example", "Bob <bob@corp.example>"} {
+		err := s.Send(context.Background(), mail.Message{To: to, Subject: "Hi", Text: "t"})
+		require.Error(t, err)
+		require.True(t, mail.IsPermanent(err))
+	}
+	require.Len(t, ms.messages(), 1)
+}
