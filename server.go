@@ -49,6 +49,7 @@ import (
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
+	gmail "gatehouse/internal/mail"
 	"gatehouse/internal/server"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -99,6 +100,13 @@ type config struct {
 	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
 	// again twice that long after it started.
 	fulfillmentTimeout time.Duration
+	// smtpURL and smtpFrom configure outgoing e-mail (GATEHOUSE_SMTP_URL,
+	// GATEHOUSE_SMTP_FROM); the URL may hold a password, never logged.
+	smtpURL  string
+	smtpFrom string
+	// publicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
+	// for links in messages; "" means none.
+	publicURL string
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -114,6 +122,9 @@ func envDefaults(getenv func(string) string) (config, error) {
 		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		queryLimits:    getenv("GATEHOUSE_QUERY_LIMITS"),
+		smtpURL:        getenv("GATEHOUSE_SMTP_URL"),
+		smtpFrom:       strings.TrimSpace(getenv("GATEHOUSE_SMTP_FROM")),
+		publicURL:      strings.TrimRight(strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")), "/"),
 		introspection:  true,
 		autoMigrate:    true,
 		tokenTTL:       24 * time.Hour,
@@ -225,7 +236,35 @@ func (c *config) validate() error {
 	if _, err := c.limits(); err != nil {
 		return err
 	}
+	if _, err := c.mailer(); err != nil {
+		return err
+	}
+	if c.publicURL != "" {
+		if u, err := url.Parse(c.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("GATEHOUSE_PUBLIC_URL=%q is not an absolute http(s) URL", c.publicURL)
+		}
+	}
 	return nil
+}
+
+// mailer is the SMTP sender of GATEHOUSE_SMTP_URL and GATEHOUSE_SMTP_FROM,
+// nil when the URL is unset. Its errors name the setting, never the URL
+// (which may hold a password).
+func (c *config) mailer() (gmail.Sender, error) {
+	if c.smtpURL == "" {
+		if c.smtpFrom != "" {
+			return nil, errors.New("GATEHOUSE_SMTP_FROM is set but GATEHOUSE_SMTP_URL is not")
+		}
+		return nil, nil
+	}
+	if c.smtpFrom == "" {
+		return nil, errors.New("GATEHOUSE_SMTP_FROM is required with GATEHOUSE_SMTP_URL (the sender address, e.g. gatehouse@corp.example)")
+	}
+	s, err := gmail.NewSMTP(c.smtpURL, c.smtpFrom)
+	if err != nil {
+		return nil, fmt.Errorf("GATEHOUSE_SMTP_URL / GATEHOUSE_SMTP_FROM: %w", err)
+	}
+	return s, nil
 }
 
 // limits returns the request limits: resolvers.DefaultLimits with the
@@ -290,6 +329,9 @@ var envHelp = map[string]string{
 	"GATEHOUSE_WS_MAX_PENDING":      "websockets waiting for connection_init server-wide (0: no limit)",
 	"GATEHOUSE_FULFILLMENT_TIMEOUT": "how long one attempt of a fulfilment job may run (default 1m)",
 	"GATEHOUSE_AUTO_MIGRATE":        "apply pending PostgreSQL migrations at start (default true); false refuses to start with pending ones",
+	"GATEHOUSE_SMTP_URL":            "outgoing mail server, smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require) or smtps://…:465",
+	"GATEHOUSE_SMTP_FROM":           "sender address of e-mail, required with GATEHOUSE_SMTP_URL",
+	"GATEHOUSE_PUBLIC_URL":          "where people reach the server (https://gatehouse.example), for links in messages",
 }
 
 func sqliteFlag(fs *flag.FlagSet, cfg *config) {
@@ -324,7 +366,7 @@ var commands = []*command{
 		env: append(slices.Clone(databaseEnv), "GATEHOUSE_AUTO_MIGRATE", "GATEHOUSE_ADDR", "GATEHOUSE_DEMO", "GATEHOUSE_BOOTSTRAP_ADMIN",
 			"GATEHOUSE_INTROSPECTION", "GATEHOUSE_TOKEN_TTL", "GATEHOUSE_QUERY_LIMITS", "GATEHOUSE_ALLOWED_ORIGINS",
 			"GATEHOUSE_SECRETS_DIR", "GATEHOUSE_SECRET_*", "GATEHOUSE_WS_MAX_PER_USER", "GATEHOUSE_WS_MAX_PENDING",
-			"GATEHOUSE_FULFILLMENT_TIMEOUT"),
+			"GATEHOUSE_FULFILLMENT_TIMEOUT", "GATEHOUSE_SMTP_URL", "GATEHOUSE_SMTP_FROM", "GATEHOUSE_PUBLIC_URL"),
 		run: func(ctx context.Context, c *cli) error { return c.serve(ctx) },
 	},
 	{
@@ -688,6 +730,10 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		}
 	}
 	limits, err := cfg.limits()
+	var mailer gmail.Sender
+	if err == nil {
+		mailer, err = cfg.mailer()
+	}
 	if err == nil {
 		// The subcommands write through the server's client too, so that
 		// their changes are audited and their revocations reach the
@@ -698,6 +744,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
+			Mail:        mailer, PublicURL: cfg.publicURL,
 		})
 	}
 	if err != nil {

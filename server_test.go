@@ -215,6 +215,10 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"secrets dir a file":    {baseEnv("GATEHOUSE_SECRETS_DIR=/etc/passwd"), "not a directory"},
 		"bad fulfil timeout":    {baseEnv("GATEHOUSE_FULFILLMENT_TIMEOUT=soon"), "GATEHOUSE_FULFILLMENT_TIMEOUT"},
 		"tiny fulfil timeout":   {baseEnv("GATEHOUSE_FULFILLMENT_TIMEOUT=10ms"), "at least 1s"},
+		"bad smtp scheme":       {baseEnv("GATEHOUSE_SMTP_URL=http://u:hunter2hunter2@mail.example", "GATEHOUSE_SMTP_FROM=g@corp.example"), "scheme \"http\" is not smtp or smtps"},
+		"smtp without from":     {baseEnv("GATEHOUSE_SMTP_URL=smtp://mail.example"), "GATEHOUSE_SMTP_FROM is required"},
+		"bad smtp from":         {baseEnv("GATEHOUSE_SMTP_URL=smtp://mail.example", "GATEHOUSE_SMTP_FROM=nobody"), "from address"},
+		"bad public url":        {baseEnv("GATEHOUSE_PUBLIC_URL=gatehouse.example"), "GATEHOUSE_PUBLIC_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -229,8 +233,31 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 			require.NotContains(t, text, "panic")
 			require.True(t, strings.HasPrefix(text, "gatehouse: "), text)
 			require.Contains(t, text, tc.want)
+			require.NotContains(t, text, "hunter2", "the SMTP password is never shown")
 		})
 	}
+}
+
+// TestMailFromConfiguration: GATEHOUSE_SMTP_URL and GATEHOUSE_SMTP_FROM
+// make the SMTP sender, which describes itself without the password; no
+// URL means no sender.
+func TestMailFromConfiguration(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"GATEHOUSE_SMTP_URL":  "smtp://mailer:hunter2@mail.corp.example:2525?starttls=require",
+		"GATEHOUSE_SMTP_FROM": "gatehouse@corp.example",
+	}
+	cfg, err := envDefaults(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	m, err := cfg.mailer()
+	require.NoError(t, err)
+	require.Equal(t, "smtp://mailer@mail.corp.example:2525", fmt.Sprint(m))
+
+	cfg, err = envDefaults(func(string) string { return "" })
+	require.NoError(t, err)
+	m, err = cfg.mailer()
+	require.NoError(t, err)
+	require.Nil(t, m)
 }
 
 // TestFirstAdministrator covers a deployment without demo data on both

@@ -21,6 +21,8 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
 	"gatehouse/ent/user"
+	"gatehouse/ent/webhookdelivery"
+	"gatehouse/ent/webhookendpoint"
 	"reflect"
 	"sync"
 
@@ -102,6 +104,8 @@ func checkColumn(t, c string) error {
 			reviewtask.Table:          reviewtask.ValidColumn,
 			role.Table:                role.ValidColumn,
 			user.Table:                user.ValidColumn,
+			webhookdelivery.Table:     webhookdelivery.ValidColumn,
+			webhookendpoint.Table:     webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

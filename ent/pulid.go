@@ -20,6 +20,8 @@ import (
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
+	"gatehouse/ent/webhookdelivery"
+	"gatehouse/ent/webhookendpoint"
 )
 
 // prefixMap maps ID prefixes to table names.
@@ -39,6 +41,8 @@ var prefixMap = map[string]string{
 	"tsk": reviewtask.Table,
 	"rol": role.Table,
 	"usr": user.Table,
+	"whd": webhookdelivery.Table,
+	"whe": webhookendpoint.Table,
 }
 
 // IDToType maps an ID to the table of its type, for node(id:) and nodes(ids:).

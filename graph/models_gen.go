@@ -106,6 +106,13 @@ type CreatedAPIToken struct {
 	APIToken *ent.ApiToken `json:"apiToken"`
 }
 
+// An endpoint with its signing secret: returned once, by createWebhookEndpoint
+// and rotateWebhookSecret; no query returns the secret.
+type CreatedWebhookEndpoint struct {
+	Secret   string               `json:"secret"`
+	Endpoint *ent.WebhookEndpoint `json:"endpoint"`
+}
+
 type ExcludedEntitlement struct {
 	Entitlement *ent.Entitlement `json:"entitlement"`
 	Reason      string           `json:"reason"`

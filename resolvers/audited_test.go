@@ -217,6 +217,35 @@ var auditCases = map[string]func(t *testing.T, s *auditScene) auditCall{
 		return auditCall{token: s.tokO, query: `mutation($id: ID!) { completeManualFulfillment(itemId: $id, success: true) { id } }`,
 			actor: s.owner.ID, vars: map[string]any{"id": item}}
 	},
+	"createWebhookEndpoint": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(`mutation($in: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $in) { secret } }`,
+			map[string]any{"in": map[string]any{"url": "https://hooks.example.com/a", "eventTypes": []string{"*"}}})
+	},
+	"updateWebhookEndpoint": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(`mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {description: "SIEM"}) { id } }`,
+			map[string]any{"id": s.webhookEndpoint(t)})
+	},
+	"deleteWebhookEndpoint": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(`mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, map[string]any{"id": s.webhookEndpoint(t)})
+	},
+	"rotateWebhookSecret": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(`mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`, map[string]any{"id": s.webhookEndpoint(t)})
+	},
+	"enableWebhookEndpoint": func(t *testing.T, s *auditScene) auditCall {
+		id := s.webhookEndpoint(t)
+		require.NoError(t, s.env.Client.WebhookEndpoint.UpdateOneID(id).SetEnabled(false).Exec(apitest.Sys()))
+		return s.adminCall(`mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`, map[string]any{"id": id})
+	},
+}
+
+// webhookEndpoint registers an event webhook endpoint, for the cases that
+// change one.
+func (s *auditScene) webhookEndpoint(t *testing.T) pulid.ID {
+	t.Helper()
+	ep, err := s.env.Client.WebhookEndpoint.Create().SetURL("https://hooks.example.com/b").
+		SetEventTypes([]string{"REQUEST_SUBMITTED"}).SetSecret("whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0").Save(apitest.Sys())
+	require.NoError(t, err)
+	return ep.ID
 }
 
 // auditExempt lists the mutations that change nothing durable, with why;

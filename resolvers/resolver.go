@@ -17,6 +17,7 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/progress"
+	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 )
 
@@ -77,6 +78,18 @@ var (
 	_ Lifecycle = (*workflow.Service)(nil)
 )
 
+// Webhooks is what the resolvers need of the event webhooks.
+type Webhooks interface {
+	Create(ctx context.Context, in webhooks.CreateInput) (*ent.WebhookEndpoint, string, error)
+	Update(ctx context.Context, id pulid.ID, in webhooks.UpdateInput) (*ent.WebhookEndpoint, error)
+	Delete(ctx context.Context, id pulid.ID) error
+	RotateSecret(ctx context.Context, id pulid.ID) (*ent.WebhookEndpoint, string, error)
+	Enable(ctx context.Context, id pulid.ID) (*ent.WebhookEndpoint, error)
+	Deliveries(ctx context.Context, endpointID pulid.ID) (*ent.WebhookDeliveryQuery, error)
+}
+
+var _ Webhooks = (*webhooks.Service)(nil)
+
 // Services are what the resolvers call.
 type Services struct {
 	Client   *ent.Client
@@ -89,6 +102,8 @@ type Services struct {
 	AuditLog AuditLog
 	// Discovery serves checkApplicationConnection and syncApplication.
 	Discovery Discovery
+	// Webhooks manages the event webhooks.
+	Webhooks Webhooks
 }
 
 // Resolver is the resolver root.
@@ -101,12 +116,13 @@ type Resolver struct {
 	auditLog AuditLog
 	// discovery serves checkApplicationConnection and syncApplication.
 	discovery Discovery
+	webhooks  Webhooks
 }
 
 // NewSchema returns the executable schema over the given services.
 func NewSchema(s Services) graphql.ExecutableSchema {
 	return graph.NewExecutableSchema(graph.Config{
 		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow, progress: s.Progress,
-			auditLog: s.AuditLog, discovery: s.Discovery},
+			auditLog: s.AuditLog, discovery: s.Discovery, webhooks: s.Webhooks},
 	})
 }

@@ -47,6 +47,10 @@ const (
 	UserTerminated  Action = "USER_TERMINATED"
 	APITokenCreated Action = "API_TOKEN_CREATED"
 	APITokenRevoked Action = "API_TOKEN_REVOKED"
+	// WebhookEndpointDisabled records an event webhook endpoint disabled
+	// after repeated failed deliveries (data.consecutiveFailures); its other
+	// changes are CATALOG_CHANGED.
+	WebhookEndpointDisabled Action = "WEBHOOK_ENDPOINT_DISABLED"
 )
 
 // SystemChain is the name of the chain of changes outside any request.

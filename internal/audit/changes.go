@@ -35,6 +35,7 @@ var (
 	_ changed = (*ent.EntitlementMutation)(nil)
 	_ changed = (*ent.ReviewStageTemplateMutation)(nil)
 	_ changed = (*ent.ApiTokenMutation)(nil)
+	_ changed = (*ent.WebhookEndpointMutation)(nil)
 )
 
 // SystemChanges is the ent hook, declared in the schemas of the catalog,
@@ -107,6 +108,13 @@ func SystemChanges(next entgo.Mutator) entgo.Mutator {
 			return v, nil // last_used_at bookkeeping
 		case m.Type() == ent.TypeUser && userTerminated(m):
 			action = UserTerminated
+		case m.Type() == ent.TypeWebhookEndpoint && webhookBookkeeping(m):
+			return v, nil // failure counts of deliveries
+		case m.Type() == ent.TypeWebhookEndpoint && fieldIs(m, "enabled", false):
+			action = WebhookEndpointDisabled
+			if n, ok := m.Field("consecutive_failures"); ok {
+				data["consecutiveFailures"] = n
+			}
 		}
 		actor := "system"
 		if viewer := authz.FromContext(ctx); viewer != nil {
@@ -153,6 +161,19 @@ func appendSystem(ctx context.Context, m changed, actor string, ev Event) error 
 		return err
 	}
 	return tx.Commit()
+}
+
+// webhookBookkeeping reports a change of an endpoint's failure count alone.
+func webhookBookkeeping(m entgo.Mutation) bool {
+	fields := m.Fields()
+	return len(fields) > 0 && !slices.ContainsFunc(fields, func(f string) bool {
+		return f != "consecutive_failures" && f != "updated_at"
+	}) && len(m.ClearedFields()) == 0
+}
+
+func fieldIs(m entgo.Mutation, name string, want any) bool {
+	v, ok := m.Field(name)
+	return ok && v == want
 }
 
 func userTerminated(m entgo.Mutation) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/entql"
 
 	"gatehouse/ent"
 	"gatehouse/ent/apitoken"
@@ -212,5 +213,25 @@ func ApiTokenPolicy() ent.Policy {
 			privacy.AlwaysAllowRule(),
 		},
 		Mutation: systemOnlyWrites(),
+	}
+}
+
+// AdminOnlyPolicy is the policy of the event webhooks' endpoints and
+// delivery log: IT admins read and change them; every other viewer reads
+// nothing (an ID reads as not found).
+func AdminOnlyPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			requireViewer(),
+			privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+				if FromContext(ctx).IsAdmin() {
+					return privacy.Allow
+				}
+				f.Where(entql.FieldNil("id")) // no row has a null ID
+				return privacy.Skip
+			}),
+			privacy.AlwaysAllowRule(),
+		},
+		Mutation: privacy.MutationPolicy{allowAdminWrite(), denyMutation()},
 	}
 }

@@ -224,6 +224,8 @@ func truncate(s string, n int) string {
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
 DROP INDEX reviewtask_status_updated_at;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_endpoints;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

@@ -17,10 +17,15 @@ type business struct {
 	failures      *prometheus.CounterVec
 	expiries      *prometheus.CounterVec
 	subscriptions *prometheus.GaugeVec
+	webhooks      *prometheus.CounterVec
 }
 
+// webhookOutcomes are the outcomes of webhook delivery attempts, exposed
+// at zero from the start.
+var webhookOutcomes = []string{"succeeded", "retrying", "failed", "cancelled"}
+
 func newBusiness() business {
-	return business{
+	b := business{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_fulfillment_attempts_total",
 			Help: "Fulfilment attempts that reached the connector stage, by connector kind.",
@@ -37,11 +42,19 @@ func newBusiness() business {
 			Name: "gatehouse_graphql_subscriptions",
 			Help: "GraphQL subscriptions open on this process, by subscription field.",
 		}, []string{"field"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_webhook_deliveries_total",
+			Help: "Event webhook delivery attempts by outcome: succeeded, retrying (failed, tried again), failed (the last attempt failed), cancelled (the endpoint was disabled).",
+		}, []string{"outcome"}),
 	}
+	for _, o := range webhookOutcomes {
+		b.webhooks.WithLabelValues(o)
+	}
+	return b
 }
 
 func (b business) collectors() []prometheus.Collector {
-	return []prometheus.Collector{b.attempts, b.failures, b.expiries, b.subscriptions}
+	return []prometheus.Collector{b.attempts, b.failures, b.expiries, b.subscriptions, b.webhooks}
 }
 
 // FulfillmentAttempted counts one fulfilment attempt of an application with
@@ -52,6 +65,12 @@ func (m *Metrics) FulfillmentAttempted(connectorKind string, err error) {
 	if err != nil {
 		m.business.failures.WithLabelValues(connectorKind, connectors.Class(err)).Inc()
 	}
+}
+
+// WebhookDelivered counts one event webhook delivery attempt by outcome
+// (a fixed set). It implements webhooks.Observer.
+func (m *Metrics) WebhookDelivered(outcome string) {
+	m.business.webhooks.WithLabelValues(outcome).Inc()
 }
 
 // GrantExpired counts a temporary grant ended by its expiry. It implements

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,10 +32,12 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
+	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -83,6 +86,11 @@ type Config struct {
 	// Outboxes are told of every state change's audit events in its
 	// transaction, after the server's own (tests watch them).
 	Outboxes []workflow.Outbox
+	// Mail sends e-mail (GATEHOUSE_SMTP_URL); nil when none is configured.
+	Mail mail.Sender
+	// PublicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
+	// without a trailing slash, for links in messages; "" means none.
+	PublicURL string
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
@@ -98,6 +106,8 @@ type Server struct {
 	Workflow    *workflow.Service
 	AuditLog    *audit.Log
 	Metrics     *metrics.Metrics
+	// Webhooks manages and delivers the event webhooks.
+	Webhooks *webhooks.Service
 	// Now is the clock every service reads.
 	Now func() time.Time
 	// Handler serves GraphQL at /query (POST, GET and websockets) and the
@@ -152,8 +162,13 @@ func New(cfg Config) (*Server, error) {
 	reg := builtin.Registry(secrets)
 
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
+	m := metrics.New()
+	// Event webhooks: an outbox of every state change and the workers
+	// that deliver.
+	hooks := webhooks.New(webhooks.Config{Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), hooks)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -171,7 +186,6 @@ func New(cfg Config) (*Server, error) {
 		OnRemoteChange: runner.Wake,
 	})
 
-	m := metrics.New()
 	m.RegisterDB(cfg.DB)
 	m.RegisterFeed(feed)
 	m.RegisterState(metrics.StateConfig{DB: cfg.DB, Dialect: cfg.Dialect, Client: background, Now: now, Log: log})
@@ -180,12 +194,13 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m, Outboxes: cfg.Outboxes,
+		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{hooks}, cfg.Outboxes...),
 	})
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
 		Progress: feed, AuditLog: auditLog,
+		Webhooks:  hooks,
 		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
 	})
 	base, cancelBase := context.WithCancel(context.Background())
@@ -210,7 +225,7 @@ func New(cfg Config) (*Server, error) {
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
-		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Now: now, Handler: mux,
+		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Webhooks: hooks, Now: now, Handler: mux,
 		noJobs: cfg.NoJobs, base: base, cancelBase: cancelBase,
 	}, nil
 }

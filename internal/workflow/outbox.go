@@ -14,6 +14,9 @@ import (
 // Event is an audit event that a state change wrote, as its outboxes and
 // its log line see it.
 type Event struct {
+	// ID is the audit event's ID: receivers of deliveries de-duplicate
+	// by it.
+	ID     pulid.ID
 	Action audit.Action
 	// Chain is the audit chain: the request's ID, or audit.SystemChain.
 	Chain string

@@ -71,6 +71,9 @@ func TestOutboxSeesEachChangeInItsTransaction(t *testing.T) {
 			require.Equal(t, string(out.SubmitAccessRequest.ID), ev.Chain, ev.Action)
 			require.Equal(t, string(r.ID), ev.Actor, ev.Action)
 			require.False(t, ev.At.IsZero(), ev.Action)
+			row, err := env.Client.AuditEvent.Get(apitest.Sys(), ev.ID)
+			require.NoError(t, err, "the event's ID is its audit row's")
+			require.Equal(t, string(ev.Action), row.Action)
 		}
 		require.Equal(t, []audit.Action{audit.RequestSubmitted, audit.ItemAdded, audit.TaskAssigned}, actions)
 		require.Equal(t, out.SubmitAccessRequest.Items[0].ID, got[1].Item)

@@ -16,6 +16,7 @@ func (t *txn) noteEvent(m *ent.AuditEventMutation) {
 		return
 	}
 	var e Event
+	e.ID, _ = m.ID()
 	action, _ := m.Action()
 	e.Action = audit.Action(action)
 	e.Chain, _ = m.Chain()

@@ -266,3 +266,37 @@ func (v UserKind) MarshalGQL(w io.Writer) { marshal(w, v) }
 
 // UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
 func (v *UserKind) UnmarshalGQL(x any) error { return unmarshal(v, x, "UserKind", AllUserKinds) }
+
+// AllWebhookKinds lists every WebhookKind, in the order of the constants.
+var AllWebhookKinds = []WebhookKind{WebhookKindStandard, WebhookKindSlack}
+
+// Values implements ent's EnumValues.
+func (WebhookKind) Values() []string { return strs(AllWebhookKinds) }
+
+// IsValid reports whether v is one of the values.
+func (v WebhookKind) IsValid() bool { return slices.Contains(AllWebhookKinds, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v WebhookKind) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *WebhookKind) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "WebhookKind", AllWebhookKinds)
+}
+
+// AllWebhookDeliveryStatuses lists every WebhookDeliveryStatus, in the order of the constants.
+var AllWebhookDeliveryStatuses = []WebhookDeliveryStatus{WebhookDeliveryPending, WebhookDeliveryRetrying, WebhookDeliverySucceeded, WebhookDeliveryFailed, WebhookDeliveryCancelled}
+
+// Values implements ent's EnumValues.
+func (WebhookDeliveryStatus) Values() []string { return strs(AllWebhookDeliveryStatuses) }
+
+// IsValid reports whether v is one of the values.
+func (v WebhookDeliveryStatus) IsValid() bool { return slices.Contains(AllWebhookDeliveryStatuses, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v WebhookDeliveryStatus) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *WebhookDeliveryStatus) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "WebhookDeliveryStatus", AllWebhookDeliveryStatuses)
+}

@@ -1,0 +1,513 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent"
+	"gatehouse/ent/auditevent"
+	"gatehouse/ent/reviewtask"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/webhookdelivery"
+	"gatehouse/ent/webhookendpoint"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/dbtest"
+	"gatehouse/internal/webhooks"
+)
+
+// wait is how long a test waits for background deliveries.
+const wait = time.Minute
+
+// hit is one request a receiver got.
+type hit struct {
+	header http.Header
+	body   []byte
+	// valid says whether its Standard Webhooks signature verified.
+	valid bool
+}
+
+// receiver is an integration's endpoint: it verifies each request's
+// signature per the Standard Webhooks specification, written here
+// independently of the server's signer, and answers status.
+type receiver struct {
+	*httptest.Server
+	secret string // set once the endpoint is created
+
+	mu     sync.Mutex
+	hits   []hit
+	status int
+	got    chan struct{}
+}
+
+func newReceiver(t *testing.T, status int) *receiver {
+	r := &receiver{status: status, got: make(chan struct{}, 1000)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		h := hit{header: req.Header.Clone(), body: body, valid: verify(r.secret, req.Header, body)}
+		r.hits = append(r.hits, h)
+		status := r.status
+		r.mu.Unlock()
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, strings.Repeat("down ", 2000)) // more than the server reads
+		r.got <- struct{}{}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// await waits for n more requests.
+func (r *receiver) await(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-r.got:
+		case <-time.After(wait):
+			t.Fatalf("receiver: %d requests, waited for %d more", len(r.all()), n)
+		}
+	}
+}
+
+func (r *receiver) all() []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]hit(nil), r.hits...)
+}
+
+// verify checks a request per the Standard Webhooks specification: the
+// signed content is "id.timestamp.body", the key is the base64 part of the
+// whsec_ secret, and one of the space-separated v1 signatures matches.
+func verify(secret string, h http.Header, body []byte) bool {
+	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
+	if secret == "" || id == "" || ts == "" || sigs == "" {
+		return false
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "." + string(body)))
+	want := mac.Sum(nil)
+	for _, s := range strings.Fields(sigs) {
+		version, sig, ok := strings.Cut(s, ",")
+		got, err := base64.StdEncoding.DecodeString(sig)
+		if ok && version == "v1" && err == nil && hmac.Equal(got, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// org is a requester, a manager who reviews and a manual application.
+type org struct {
+	env        *apitest.Env
+	admin      string // tokens
+	requester  string
+	manager    string
+	managerID  pulid.ID
+	app        *ent.Application
+	entitlemnt int
+}
+
+func newOrg(t *testing.T, env *apitest.Env) *org {
+	sys := apitest.Sys()
+	a := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
+	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+	r := env.User(t, "r@example.com", enum.PlatformRoleUser)
+	require.NoError(t, r.Update().SetManagerID(m.ID).Exec(sys))
+	app, err := env.Client.Application.Create().SetName("App").
+		SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
+	require.NoError(t, err)
+	return &org{env: env, admin: env.Token(t, a), requester: env.Token(t, r), manager: env.Token(t, m), managerID: m.ID, app: app}
+}
+
+// submit makes the requester ask for a new entitlement and returns the
+// request's ID.
+func (o *org) submit(t *testing.T) pulid.ID {
+	o.entitlemnt++
+	name := "e" + string(rune('a'+o.entitlemnt))
+	e, err := o.env.Client.Entitlement.Create().SetApplication(o.app).SetExternalID(name).SetName(name).Save(apitest.Sys())
+	require.NoError(t, err)
+	var out struct{ SubmitAccessRequest struct{ ID pulid.ID } }
+	o.env.MustDo(t, o.requester, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, &out)
+	return out.SubmitAccessRequest.ID
+}
+
+// approve makes the manager approve the request's task.
+func (o *org) approve(t *testing.T, req pulid.ID) {
+	task, err := o.env.Client.ReviewTask.Query().Where(reviewtask.RequestID(req)).Only(apitest.Sys())
+	require.NoError(t, err)
+	o.env.MustDo(t, o.manager, `mutation($id: ID!) { decideReviewTask(id: $id, decision: APPROVE) { id } }`,
+		map[string]any{"id": task.ID}, nil)
+}
+
+const createEndpoint = `mutation($in: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $in) { secret endpoint { id url eventTypes kind enabled } }
+}`
+
+type created struct {
+	CreateWebhookEndpoint struct {
+		Secret   string
+		Endpoint struct {
+			ID         pulid.ID
+			URL        string
+			EventTypes []string
+			Kind       string
+			Enabled    bool
+		}
+	}
+}
+
+func (o *org) create(t *testing.T, in map[string]any) (pulid.ID, string) {
+	var out created
+	o.env.MustDo(t, o.admin, createEndpoint, map[string]any{"in": in}, &out)
+	return out.CreateWebhookEndpoint.Endpoint.ID, out.CreateWebhookEndpoint.Secret
+}
+
+const deliveriesQuery = `query($id: ID!) { webhookDeliveries(endpointId: $id, first: 50) {
+  totalCount edges { node { id eventID eventType status attempts responseCode lastError deliveredAt } } } }`
+
+type delivery struct {
+	ID           pulid.ID
+	EventID      pulid.ID
+	EventType    string
+	Status       string
+	Attempts     int
+	ResponseCode *int
+	LastError    string
+	DeliveredAt  *time.Time
+}
+
+func (o *org) deliveries(t *testing.T, endpoint pulid.ID) []delivery {
+	var out struct {
+		WebhookDeliveries struct {
+			TotalCount int
+			Edges      []struct{ Node delivery }
+		}
+	}
+	o.env.MustDo(t, o.admin, deliveriesQuery, map[string]any{"id": endpoint}, &out)
+	var ds []delivery
+	for _, e := range out.WebhookDeliveries.Edges {
+		ds = append(ds, e.Node)
+	}
+	return ds
+}
+
+// TestWebhooksDeliverSubscribedEventsSigned: a request's life delivers to a
+// STANDARD endpoint exactly the event types it subscribed to, each signed
+// so that a Standard Webhooks verifier accepts it, with the audit event's
+// data and the delivery's ID as webhook-id; the delivery log records each;
+// a SLACK endpoint gets an unsigned {"text"} message; the secret is shown
+// once and never in a query result or the audit trail; endpoint changes
+// are audited; and a non-admin is refused.
+func TestWebhooksDeliverSubscribedEventsSigned(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		o := newOrg(t, env)
+		std := newReceiver(t, http.StatusNoContent)
+		slack := newReceiver(t, http.StatusOK)
+
+		id, secret := o.create(t, map[string]any{
+			"url": std.URL + "/hooks", "eventTypes": []string{"ITEM_APPROVED", "REQUEST_SUBMITTED"}, "description": "ticketing",
+		})
+		require.True(t, strings.HasPrefix(secret, "whsec_"), "a generated secret")
+		std.mu.Lock()
+		std.secret = secret
+		std.mu.Unlock()
+		slackID, _ := o.create(t, map[string]any{"url": slack.URL, "eventTypes": []string{"ITEM_APPROVED"}, "kind": "SLACK"})
+
+		req := o.submit(t)
+		o.approve(t, req)
+		std.await(t, 2)
+		slack.await(t, 1)
+
+		types := map[string]bool{}
+		for _, h := range std.all() {
+			require.True(t, h.valid, "signature verifies: %s", h.header.Get("webhook-signature"))
+			var p struct {
+				Type      string
+				Timestamp time.Time
+				Data      map[string]any
+			}
+			require.NoError(t, json.Unmarshal(h.body, &p))
+			types[p.Type] = true
+			require.Equal(t, string(req), p.Data["request"])
+			require.NotEmpty(t, p.Data["event"])
+			require.False(t, p.Timestamp.IsZero())
+			if p.Type == "ITEM_APPROVED" {
+				require.NotEmpty(t, p.Data["item"])
+			}
+		}
+		require.Equal(t, map[string]bool{"REQUEST_SUBMITTED": true, "ITEM_APPROVED": true}, types)
+
+		// The log holds one delivery per subscribed event: the unsubscribed
+		// ones (ITEM_ADDED, TASK_ASSIGNED, TASK_APPROVED, …) of the same
+		// changes were never delivered.
+		var log []delivery
+		require.Eventually(t, func() bool { // recorded once the answer is read
+			log = o.deliveries(t, id)
+			return len(log) == 2 && log[0].Status == "SUCCEEDED" && log[1].Status == "SUCCEEDED"
+		}, wait, 20*time.Millisecond)
+		require.Len(t, log, 2)
+		ids := map[string]bool{}
+		for _, h := range std.all() {
+			ids[h.header.Get("webhook-id")] = true
+		}
+		for _, d := range log {
+			require.Equal(t, "SUCCEEDED", d.Status, d.EventType)
+			require.Equal(t, 1, d.Attempts)
+			require.Equal(t, http.StatusNoContent, *d.ResponseCode)
+			require.NotNil(t, d.DeliveredAt)
+			require.True(t, ids[string(d.ID)], "webhook-id is the delivery's ID")
+			ev, err := env.Client.AuditEvent.Get(apitest.Sys(), d.EventID)
+			require.NoError(t, err)
+			require.Equal(t, d.EventType, ev.Action)
+		}
+
+		hit := slack.all()[0]
+		require.Empty(t, hit.header.Get("webhook-signature"), "Slack messages are not signed")
+		var msg map[string]string
+		require.NoError(t, json.Unmarshal(hit.body, &msg))
+		require.Contains(t, msg["text"], "item approved")
+		require.Contains(t, msg["text"], string(req))
+		require.Eventually(t, func() bool {
+			d := o.deliveries(t, slackID)
+			return len(d) == 1 && d[0].Status == "SUCCEEDED"
+		}, wait, 20*time.Millisecond)
+
+		// The secret never comes back.
+		key := strings.TrimPrefix(secret, "whsec_")
+		for _, q := range []string{
+			`{ webhookEndpoints { edges { node { id url description eventTypes kind enabled consecutiveFailures disabledAt createdAt updatedAt } } } }`,
+			`query($id: ID!) { node(id: $id) { id ... on WebhookEndpoint { url eventTypes } } }`,
+			deliveriesQuery,
+			`{ auditEvents(first: 100) { edges { node { action data } } } }`,
+		} {
+			res := env.Do(t, o.admin, q, map[string]any{"id": id})
+			require.Empty(t, res.Errors, q)
+			require.NotContains(t, string(res.Data), key, q)
+		}
+		var rotated struct{ RotateWebhookSecret struct{ Secret string } }
+		env.MustDo(t, o.admin, `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { id } } }`, map[string]any{"id": id}, &rotated)
+		require.True(t, strings.HasPrefix(rotated.RotateWebhookSecret.Secret, "whsec_"))
+		require.NotEqual(t, secret, rotated.RotateWebhookSecret.Secret)
+
+		// Every endpoint change is on the system chain, naming fields only.
+		changes, err := env.Client.AuditEvent.Query().
+			Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.CatalogChanged))).All(apitest.Sys())
+		require.NoError(t, err)
+		var ops []string
+		for _, c := range changes {
+			if c.Data["entity"] == "WebhookEndpoint" && c.Data["id"] == string(id) {
+				ops = append(ops, c.Data["op"].(string))
+			}
+			b, _ := json.Marshal(c.Data)
+			require.NotContains(t, string(b), key)
+		}
+		require.Equal(t, []string{"OpCreate", "OpUpdateOne"}, ops, "created, then the secret rotated")
+
+		// Only IT admins.
+		for _, q := range []string{
+			`{ webhookEndpoints { totalCount } }`,
+			`{ webhookEventTypes }`,
+		} {
+			require.Equal(t, "FORBIDDEN", env.Do(t, o.requester, q, nil).Code(), q)
+		}
+		require.Equal(t, "FORBIDDEN", env.Do(t, o.requester, deliveriesQuery, map[string]any{"id": id}).Code())
+		require.Equal(t, "FORBIDDEN", env.Do(t, o.manager, createEndpoint, map[string]any{"in": map[string]any{
+			"url": std.URL, "eventTypes": []string{"*"},
+		}}).Code())
+		require.Equal(t, "FORBIDDEN", env.Do(t, o.requester, `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, map[string]any{"id": id}).Code())
+
+		// Deleting removes the endpoint and its log.
+		env.MustDo(t, o.admin, `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`, map[string]any{"id": id}, nil)
+		require.Equal(t, "NOT_FOUND", env.Do(t, o.admin, deliveriesQuery, map[string]any{"id": id}).Code())
+	})
+}
+
+// TestWebhookEndpointValidation: a bad URL (not absolute http(s), with
+// credentials, or a link-local metadata address), an unknown event type or
+// a malformed secret is INVALID_INPUT and creates nothing; a secret given
+// is kept and used.
+func TestWebhookEndpointValidation(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		for _, in := range []map[string]any{
+			{"url": "ftp://hooks.example.com", "eventTypes": []string{"*"}},
+			{"url": "/relative", "eventTypes": []string{"*"}},
+			{"url": "https://user:pw@hooks.example.com", "eventTypes": []string{"*"}},
+			{"url": "http://169.254.169.254/latest/meta-data", "eventTypes": []string{"*"}},
+			{"url": "http://[fe80::1]/x", "eventTypes": []string{"*"}},
+			{"url": "https://hooks.example.com", "eventTypes": []string{"NOT_AN_EVENT"}},
+			{"url": "https://hooks.example.com", "eventTypes": []string{}},
+			{"url": "https://hooks.example.com", "eventTypes": []string{"*"}, "secret": "plain"},
+			{"url": "https://hooks.example.com", "eventTypes": []string{"*"}, "secret": "whsec_" + base64.StdEncoding.EncodeToString([]byte("short"))},
+		} {
+			res := env.Do(t, o.admin, createEndpoint, map[string]any{"in": in})
+			require.Equal(t, "INVALID_INPUT", res.Code(), "%v", in)
+		}
+		n, err := env.Client.WebhookEndpoint.Query().Count(apitest.Sys())
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		given := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+		id, secret := o.create(t, map[string]any{"url": "https://hooks.example.com", "eventTypes": []string{"*", "ITEM_DENIED"}, "secret": given})
+		require.Equal(t, given, secret)
+		ep, err := env.Client.WebhookEndpoint.Get(apitest.Sys(), id)
+		require.NoError(t, err)
+		require.Equal(t, given, ep.Secret)
+
+		var upd struct{ UpdateWebhookEndpoint struct{ EventTypes []string } }
+		env.MustDo(t, o.admin, `mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {eventTypes: ["TASK_ASSIGNED"]}) { eventTypes } }`,
+			map[string]any{"id": id}, &upd)
+		require.Equal(t, []string{"TASK_ASSIGNED"}, upd.UpdateWebhookEndpoint.EventTypes)
+		require.Equal(t, "INVALID_INPUT", env.Do(t, o.admin, `mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {url: "http://169.254.1.1"}) { id } }`,
+			map[string]any{"id": id}).Code())
+	})
+}
+
+// TestWebhookFailuresRetryThenDisable: a receiver that always answers 500
+// gets each delivery MaxAttempts times, the log records the attempts, the
+// code and the error of each FAILED delivery, and the fifth failed
+// delivery in a row disables the endpoint with WEBHOOK_ENDPOINT_DISABLED on
+// the system chain; an admin enables it again and deliveries resume.
+func TestWebhookFailuresRetryThenDisable(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		o := newOrg(t, env)
+		rcv := newReceiver(t, http.StatusInternalServerError)
+		id, secret := o.create(t, map[string]any{"url": rcv.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
+		rcv.mu.Lock()
+		rcv.secret = secret
+		rcv.mu.Unlock()
+
+		for range 5 {
+			o.submit(t)
+		}
+		rcv.await(t, 5*8)
+		require.Eventually(t, func() bool {
+			ep, err := env.Client.WebhookEndpoint.Get(apitest.Sys(), id)
+			return err == nil && !ep.Enabled
+		}, wait, 20*time.Millisecond, "disabled after five failed deliveries")
+		require.Len(t, rcv.all(), 5*8, "no attempt beyond the last")
+
+		log := o.deliveries(t, id)
+		require.Len(t, log, 5)
+		for _, d := range log {
+			require.Equal(t, "FAILED", d.Status)
+			require.Equal(t, 8, d.Attempts)
+			require.Equal(t, http.StatusInternalServerError, *d.ResponseCode)
+			require.Contains(t, d.LastError, "unexpected status 500")
+			require.Less(t, len(d.LastError), 300, "the answer is read and kept only in part")
+			require.Nil(t, d.DeliveredAt)
+		}
+		for _, h := range rcv.all() {
+			require.True(t, h.valid, "every attempt is signed")
+		}
+		rec := httptest.NewRecorder()
+		env.Server.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		require.Contains(t, rec.Body.String(), `gatehouse_webhook_deliveries_total{outcome="failed"} 5`+"\n")
+		require.Contains(t, rec.Body.String(), `gatehouse_webhook_deliveries_total{outcome="retrying"} 35`+"\n")
+		disabled, err := env.Client.AuditEvent.Query().
+			Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).All(apitest.Sys())
+		require.NoError(t, err)
+		require.Len(t, disabled, 1)
+		require.Equal(t, string(id), disabled[0].Data["id"])
+		require.Equal(t, "system", disabled[0].Actor)
+
+		rcv.mu.Lock()
+		rcv.status = http.StatusOK
+		rcv.mu.Unlock()
+		var en struct {
+			EnableWebhookEndpoint struct {
+				Enabled             bool
+				ConsecutiveFailures int
+			}
+		}
+		env.MustDo(t, o.admin, `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { enabled consecutiveFailures } }`, map[string]any{"id": id}, &en)
+		require.True(t, en.EnableWebhookEndpoint.Enabled)
+		require.Zero(t, en.EnableWebhookEndpoint.ConsecutiveFailures)
+		after := o.submit(t)
+		rcv.await(t, 1)
+		last := rcv.all()[len(rcv.all())-1]
+		require.Contains(t, string(last.body), string(after))
+		require.Eventually(t, func() bool {
+			return len(o.deliveries(t, id)) == 6 && o.deliveries(t, id)[0].Status == "SUCCEEDED"
+		}, wait, 20*time.Millisecond)
+		n, err := env.Client.WebhookEndpoint.Query().Where(webhookendpoint.ID(id), webhookendpoint.Enabled(true)).Count(apitest.Sys())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+
+		// The failure counts are bookkeeping: the system chain holds the
+		// creation, the disabling and the enabling, nothing per attempt.
+		trail, err := env.Client.AuditEvent.Query().Where(auditevent.Chain(audit.SystemChain)).All(apitest.Sys())
+		require.NoError(t, err)
+		var actions []string
+		for _, e := range trail {
+			if e.Data["id"] == string(id) {
+				actions = append(actions, e.Action)
+			}
+		}
+		require.Equal(t, []string{"CATALOG_CHANGED", "WEBHOOK_ENDPOINT_DISABLED", "CATALOG_CHANGED"}, actions)
+	})
+}
+
+// TestFanOutIsIdempotent: each change inserts one fan-out job naming its
+// events; running the fan-out twice for them writes one delivery per
+// endpoint and subscribed event and asks for the same delivery jobs, and a
+// disabled endpoint gets none.
+func TestFanOutIsIdempotent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		all, _ := o.create(t, map[string]any{"url": "https://a.example.com", "eventTypes": []string{"*"}})
+		one, _ := o.create(t, map[string]any{"url": "https://b.example.com", "eventTypes": []string{"TASK_ASSIGNED"}})
+		off, _ := o.create(t, map[string]any{"url": "https://c.example.com", "eventTypes": []string{"*"}})
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(off).SetEnabled(false).Exec(apitest.Sys()))
+
+		req := o.submit(t)
+		ctx := context.Background()
+		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds(webhooks.FanOutArgs{}.Kind()))
+		require.NoError(t, err)
+		require.Len(t, jobs.Jobs, 1, "one fan-out job for the change")
+		var args webhooks.FanOutArgs
+		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).Order(auditevent.BySeq()).IDs(apitest.Sys())
+		require.NoError(t, err)
+		require.Equal(t, events, args.Events, "the change's events, in order")
+
+		first, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		require.NoError(t, err)
+		again, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		require.NoError(t, err)
+		require.Equal(t, first, again)
+		require.Len(t, first, len(events)+1, "every event to the first endpoint, TASK_ASSIGNED to the second")
+		for ep, want := range map[pulid.ID]int{all: len(events), one: 1, off: 0} {
+			n, err := env.Client.WebhookDelivery.Query().Where(webhookdelivery.EndpointID(ep)).Count(apitest.Sys())
+			require.NoError(t, err)
+			require.Equal(t, want, n, ep)
+		}
+	})
+}
