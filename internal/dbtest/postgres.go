@@ -224,6 +224,7 @@ func truncate(s string, n int) string {
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
 DROP INDEX reviewtask_status_updated_at;
+ALTER TABLE request_items DROP COLUMN reason;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before
