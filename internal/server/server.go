@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,6 +84,10 @@ type Config struct {
 	// Outboxes are told of every state change's audit events in its
 	// transaction, after the server's own (tests watch them).
 	Outboxes []workflow.Outbox
+	// TerminationSweepInterval is how often TERMINATED users who still hold
+	// access or work are looked for (workflow.SweepTerminations); default
+	// workflow.DefaultTerminationSweepInterval.
+	TerminationSweepInterval time.Duration
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
@@ -154,6 +159,8 @@ func New(cfg Config) (*Server, error) {
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
+	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), leavers)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -182,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 		Log: log, Observer: m, Outboxes: cfg.Outboxes,
 	})
+	leavers.Bind(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
