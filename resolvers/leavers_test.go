@@ -1,7 +1,12 @@
 package resolvers_test
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/workflow"
 )
 
 // Leaver tests (issue 14): setting a user TERMINATED revokes every grant
@@ -164,5 +170,104 @@ func TestLeaverSweepCatchesSilentTermination(t *testing.T) {
 		require.Zero(t, n)
 		require.Len(t, lvTerminatedItems(t, o.env, c.b), 1)
 		_ = time.Second
+	})
+}
+
+// lvMetric reads one series of the server's /metrics exposition.
+func lvMetric(t *testing.T, env *apitest.Env, series string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	env.Server.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	t.Fatalf("series %s is not exposed", series)
+	return 0
+}
+
+const lvComplete = `mutation($id: ID!, $ok: Boolean!, $note: String, $ext: String) {
+  completeManualFulfillment(itemId: $id, success: $ok, note: $note, externalId: $ext) { id status fulfillmentNote } }`
+
+// TestFailedFulfilmentFallsBackToOwners: the application's endpoint answers
+// 500 to every attempt; when the attempts are spent the item is FAILED and
+// waits in the owners' manualFulfillments (not the beneficiary's nor the
+// reviewer's); every failure was logged with the item, request, connector
+// kind and error class and counted by kind and class; the owner completes
+// the item by hand, which records the grant, audited; an IT admin could
+// have retried instead.
+func TestFailedFulfilmentFallsBackToOwners(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		logs := &logBuffer{}
+		o := fulOrg(t, db, apitest.Options{RetryDelay: 10 * time.Millisecond,
+			Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		c := o.fulCast(t)
+		owner := o.env.User(t, "owner@example.com", enum.PlatformRoleUser)
+		tokOwner := o.env.Token(t, owner)
+		_, e := o.app(t, "Wiki", enum.FulfillmentDirect, []*ent.User{owner}, enum.ReviewerKindManager)
+		o.receiver.FailNext(1000, http.StatusInternalServerError)
+
+		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}})
+		require.Empty(t, o.fulQueue(t, tokOwner), "nothing waits for the owner before the connector gave up")
+		o.fulApprove(t, c, req.ID, "Wiki users")
+		itemID := req.Items[0].ID
+		item := o.fulAwait(t, c.tokB, itemID, "FAILED")
+		require.Equal(t, workflow.FulfillmentAttempts, item.FulfillmentAttempts)
+		fulAwaitJob(t, db, "fulfill_item", 0, workflow.FulfillmentAttempts, "the attempts are spent")
+
+		// Logged and counted, every attempt.
+		lines := logs.lines(t, "connector call failed")
+		require.Len(t, lines, workflow.FulfillmentAttempts)
+		for i, l := range lines {
+			level := "WARN"
+			if i == len(lines)-1 {
+				level = "ERROR"
+			}
+			require.Equal(t, level, l["level"], "line %d", i)
+			require.Equal(t, itemID, l["item"])
+			require.Equal(t, req.ID, l["request"])
+			require.Equal(t, "WEBHOOK", l["kind"])
+			require.Equal(t, "http_5xx", l["class"])
+		}
+		require.Equal(t, float64(workflow.FulfillmentAttempts),
+			lvMetric(t, o.env, `gatehouse_fulfillment_failures_total{connector_kind="WEBHOOK",error_class="http_5xx"}`))
+
+		// The owners' queue, and theirs only (with IT admins').
+		require.Equal(t, []string{itemID}, o.fulQueue(t, tokOwner))
+		require.Equal(t, []string{itemID}, o.fulQueue(t, c.tokAdmin))
+		require.Empty(t, o.fulQueue(t, c.tokB), "not the beneficiary")
+		require.Empty(t, o.fulQueue(t, c.tokM), "not the reviewer")
+		require.Equal(t, "FAILED", o.fulItem(t, tokOwner, itemID).Status, "the owner sees the item waiting for them")
+		fulRequireOrder(t, o.fulTrail(t, tokOwner, req.ID), "FULFILLMENT_FAILED", "MANUAL_FULFILLMENT_WAITING")
+
+		res := o.env.Do(t, c.tokM, lvComplete, map[string]any{"id": itemID, "ok": true})
+		require.Equal(t, "FORBIDDEN", res.Code(), "a reviewer who owns nothing may not")
+		res = o.env.Do(t, tokOwner, lvComplete, map[string]any{"id": itemID, "ok": false, "note": "still broken"})
+		require.Equal(t, "CONFLICT", res.Code(), "a failed connector item stays FAILED until completed or retried")
+
+		var out struct {
+			CompleteManualFulfillment struct{ ID, Status, FulfillmentNote string }
+		}
+		o.env.MustDo(t, tokOwner, lvComplete, map[string]any{"id": itemID, "ok": true, "note": "added by hand", "ext": "b-wiki"}, &out)
+		require.Equal(t, "FULFILLED", out.CompleteManualFulfillment.Status)
+		item = o.fulItem(t, c.tokB, itemID)
+		require.Equal(t, "FULFILLED", item.Status)
+		require.Equal(t, "COMPLETED", item.Request.Status)
+		require.Equal(t, "added by hand", item.FulfillmentNote)
+		gs := o.fulGrants(t, c.tokB, e.ID)
+		require.Len(t, gs, 1, "the grant exists")
+		require.Nil(t, gs[0].RevokedAt)
+		require.Empty(t, o.fulQueue(t, tokOwner), "closed")
+		fulRequireOrder(t, o.fulTrail(t, c.tokB, req.ID),
+			"FULFILLMENT_FAILED", "MANUAL_FULFILLMENT_WAITING", "MANUAL_FULFILLMENT_COMPLETED", "ACCESS_GRANTED", "REQUEST_COMPLETED")
+		res = o.env.Do(t, tokOwner, lvComplete, map[string]any{"id": itemID, "ok": true})
+		require.Equal(t, "NOT_FOUND", res.Code(), "the owner saw the request only while it waited for them")
+		res = o.env.Do(t, c.tokAdmin, lvComplete, map[string]any{"id": itemID, "ok": true})
+		require.Equal(t, "CONFLICT", res.Code(), "done once")
 	})
 }
