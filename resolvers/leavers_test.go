@@ -18,6 +18,7 @@ import (
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/workflow"
@@ -269,5 +270,83 @@ func TestFailedFulfilmentFallsBackToOwners(t *testing.T) {
 		require.Equal(t, "NOT_FOUND", res.Code(), "the owner saw the request only while it waited for them")
 		res = o.env.Do(t, c.tokAdmin, lvComplete, map[string]any{"id": itemID, "ok": true})
 		require.Equal(t, "CONFLICT", res.Code(), "done once")
+	})
+}
+
+// TestManualDeprovisioningWaitsForOwner: on a MANUAL application neither an
+// expiry nor a REVOKE ends a grant before people removed the access: each
+// opens a de-provisioning item in the owners' manualFulfillments, and the
+// grant is revoked only when an owner confirms it, audited. A repeated
+// expiry opens no second item.
+func TestManualDeprovisioningWaitsForOwner(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		c := o.fulCast(t)
+		owner := o.env.User(t, "owner@example.com", enum.PlatformRoleUser)
+		tokOwner := o.env.Token(t, owner)
+		app, e := o.app(t, "Ledger", enum.FulfillmentManual, []*ent.User{owner}, enum.ReviewerKindManager)
+		e2, err := o.env.Client.Entitlement.Create().SetApplication(app).SetExternalID("ledger-admins").SetName("Ledger admins").Save(apitest.Sys())
+		require.NoError(t, err)
+		type queued struct {
+			Node struct {
+				ID, Status, Action, Reason string
+				Request                    struct{ ID string }
+			}
+		}
+		itemOf := func(id string) queued {
+			var q queued
+			o.env.MustDo(t, tokOwner, `query($id: ID!) { node(id: $id) { ... on RequestItem { id status action reason request { id } } } }`,
+				map[string]any{"id": id}, &q)
+			return q
+		}
+
+		// Temporary access, provisioned by the owner.
+		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT10M"})
+		o.fulApprove(t, c, req.ID, "Ledger users")
+		o.env.MustDo(t, tokOwner, lvComplete, map[string]any{"id": req.Items[0].ID, "ok": true, "ext": "b-ledger"}, nil)
+		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, req.Items[0].ID).Status)
+
+		// It ends: the owner is asked to remove it; the grant holds meanwhile.
+		o.env.Clock.Advance(10 * time.Minute)
+		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"))
+		fulAwaitJob(t, db, "expire_grant", 0, 1, "the expiry job ran")
+		queue := o.fulQueue(t, tokOwner)
+		require.Len(t, queue, 1, "a de-provisioning item waits for the owner")
+		deprov := itemOf(queue[0])
+		require.Equal(t, "APPROVED", deprov.Node.Status)
+		require.Equal(t, "REVOKE", deprov.Node.Action)
+		require.Equal(t, "EXPIRED", deprov.Node.Reason)
+		require.Equal(t, req.ID, deprov.Node.Request.ID, "on the request that gave the access")
+		gs := o.fulGrants(t, c.tokB, e.ID)
+		require.Len(t, gs, 1)
+		require.Nil(t, gs[0].RevokedAt, "not revoked before the owner confirms")
+		require.Equal(t, "FULFILLED", o.fulItem(t, c.tokB, req.Items[0].ID).Status)
+
+		require.NoError(t, o.env.Workflow.Expire(apitest.Sys(), pulid.ID(gs[0].ID)))
+		require.Len(t, o.fulQueue(t, tokOwner), 1, "a repeated expiry opens no second item")
+
+		o.env.MustDo(t, tokOwner, lvComplete, map[string]any{"id": deprov.Node.ID, "ok": true, "note": "account removed"}, nil)
+		g := o.fulGrants(t, c.tokB, e.ID)[0]
+		require.NotNil(t, g.RevokedAt, "revoked once the owner confirmed")
+		require.Equal(t, "expired", g.RevokeReason)
+		require.Equal(t, "EXPIRED", o.fulItem(t, c.tokB, req.Items[0].ID).Status)
+		require.Empty(t, o.fulQueue(t, tokOwner))
+		trail := o.fulTrail(t, c.tokB, req.ID)
+		fulRequireOrder(t, trail, "ACCESS_GRANTED", "ACCESS_REVOKED", "ACCESS_EXPIRED")
+		require.Equal(t, 2, fulCount(trail, "MANUAL_FULFILLMENT_WAITING"), "the provisioning, then the de-provisioning")
+		require.Equal(t, 2, fulCount(trail, "MANUAL_FULFILLMENT_COMPLETED"))
+
+		// A REVOKE request waits for the owner the same way.
+		held := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e2.ID)}})
+		o.fulApprove(t, c, held.ID, "Ledger admins")
+		o.env.MustDo(t, tokOwner, lvComplete, map[string]any{"id": held.Items[0].ID, "ok": true}, nil)
+		rev := o.fulSubmit(t, c.tokB, map[string]any{"action": "REVOKE", "entitlementIds": []string{string(e2.ID)}})
+		o.fulApprove(t, c, rev.ID, "Ledger admins")
+		require.Equal(t, []string{rev.Items[0].ID}, o.fulQueue(t, tokOwner))
+		require.Nil(t, o.fulGrants(t, c.tokB, e2.ID)[0].RevokedAt, "not revoked before the owner confirms")
+		o.env.MustDo(t, tokOwner, lvComplete, map[string]any{"id": rev.Items[0].ID, "ok": true}, nil)
+		require.NotNil(t, o.fulGrants(t, c.tokB, e2.ID)[0].RevokedAt, "revoked once the owner confirmed")
+		fulRequireOrder(t, o.fulTrail(t, c.tokB, rev.ID), "ITEM_APPROVED", "MANUAL_FULFILLMENT_WAITING", "MANUAL_FULFILLMENT_COMPLETED", "ACCESS_REVOKED", "REQUEST_COMPLETED")
 	})
 }
