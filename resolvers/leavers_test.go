@@ -350,3 +350,44 @@ func TestManualDeprovisioningWaitsForOwner(t *testing.T) {
 		fulRequireOrder(t, o.fulTrail(t, c.tokB, rev.ID), "ITEM_APPROVED", "MANUAL_FULFILLMENT_WAITING", "MANUAL_FULFILLMENT_COMPLETED", "ACCESS_REVOKED", "REQUEST_COMPLETED")
 	})
 }
+
+// TestLeaverDesignatedReviewerReplaced: a leaver's task on a DESIGNATED
+// stage goes to another designated reviewer of the application's current
+// policy, not along the MANAGER chain; with none left it falls back to the
+// application's owners.
+func TestLeaverDesignatedReviewerReplaced(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		c := o.fulCast(t)
+		owner := o.env.User(t, "owner@example.com", enum.PlatformRoleUser)
+		d1 := o.env.User(t, "d1@example.com", enum.PlatformRoleUser)
+		d2 := o.env.User(t, "d2@example.com", enum.PlatformRoleUser)
+		d3 := o.env.User(t, "d3@example.com", enum.PlatformRoleUser)
+		app, e := o.app(t, "Vault", enum.FulfillmentDirect, []*ent.User{owner})
+		tpl, err := o.env.Client.ReviewStageTemplate.Create().SetApplication(app).SetLevel(1).
+			SetReviewerKind(enum.ReviewerKindDesignated).AddDesignatedReviewers(d1).Save(apitest.Sys())
+		require.NoError(t, err)
+		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}})
+		reviewers := func() map[string]string {
+			out := map[string]string{}
+			for _, tk := range o.progress(t, c.tokAdmin, req.ID).Node.Items[0].Stages[0].Tasks {
+				out[tk.Reviewer.Email] = tk.Status
+			}
+			return out
+		}
+		require.Equal(t, map[string]string{d1.Email: "PENDING"}, reviewers())
+
+		// The policy now designates d2 as well: d1's task goes to d2.
+		require.NoError(t, tpl.Update().AddDesignatedReviewers(d2).Exec(apitest.Sys()))
+		terminate(t, o.env, c.tokAdmin, d1)
+		require.Equal(t, map[string]string{d1.Email: "REASSIGNED", d2.Email: "PENDING"}, reviewers())
+
+		// No designated reviewer left who is not already assigned: the
+		// owners, never the beneficiary's manager.
+		require.NoError(t, tpl.Update().AddDesignatedReviewers(d3).Exec(apitest.Sys()))
+		subSetStatus(t, o.env, d3, enum.UserStatusTerminated)
+		terminate(t, o.env, c.tokAdmin, d2)
+		require.Equal(t, map[string]string{d1.Email: "REASSIGNED", d2.Email: "REASSIGNED", owner.Email: "PENDING"}, reviewers())
+	})
+}
