@@ -7922,7 +7922,7 @@ type TaskProgressEvent {
 extend type Query {
   "The viewer's review tasks, newest first."
   myTasks(after: Cursor, first: Int, status: TaskFilter = OPEN, where: ReviewTaskWhereInput): ReviewTaskConnection!
-  "Approved items of MANUAL applications waiting for people; visible to their application owners and IT admins."
+  "Items waiting for people: approved items of MANUAL applications (provisioning, or de-provisioning after a REVOKE, an expiry or a termination) and FAILED items of connector applications whose attempts are spent; visible to their application owners and IT admins, never on a request of which the viewer is a party."
   manualFulfillments(after: Cursor, first: Int): RequestItemConnection!
   "What submitAccessRequest would do with this input, without writing anything."
   previewAccessRequest(input: SubmitAccessRequestInput!): AccessRequestPreview!
@@ -7947,7 +7947,7 @@ extend type Mutation {
   cancelAccessRequest(id: ID!, reason: String): AccessRequest!
   "Fulfils a FAILED item again: IT admins."
   retryFulfillment(itemId: ID!): RequestItem!
-  "Closes an approved item of a MANUAL application: its owners or an IT admin, never the requester or beneficiary."
+  "Closes an item of manualFulfillments: its application's owners or an IT admin, never the requester or beneficiary (FORBIDDEN). success records the access (or its end, for a REVOKE item); failure marks an item of a MANUAL application FAILED with the note, and is CONFLICT for a FAILED item of a connector application (completed by hand or retried). CONFLICT when the item does not wait for people."
   completeManualFulfillment(itemId: ID!, success: Boolean!, note: String, externalId: String): RequestItem!
 }
 

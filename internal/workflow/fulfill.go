@@ -488,6 +488,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		err = conn.Revoke(cctx, op)
 		cancel()
 		if err != nil {
+			s.observer.ExpiryFailed(string(app.ConnectorKind), err)
 			s.log.WarnContext(ctx, "connector call failed", "grant", string(g.ID), "application", string(app.ID),
 				"kind", string(app.ConnectorKind), "class", connectors.Class(err), "reason", connectors.Reason(err),
 				"transient", connectors.IsTransient(err), "operation", "revoke on expiry", "error", err.Error())
