@@ -20,6 +20,7 @@ import (
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
 
@@ -103,6 +104,13 @@ func (s *Service) terminate(ctx context.Context, userID pulid.ID, actor string) 
 				continue // skipped by a cancellation above
 			}
 			to, err := s.replacementReviewer(ctx, t, fresh)
+			if errcode.Of(err) == errcode.NoReviewer {
+				// Nobody may take it over: it waits for an IT admin's
+				// reassignment, and the leaver's access goes all the same.
+				s.log.WarnContext(ctx, "a leaver's review task has no replacement reviewer",
+					"task", string(task.ID), "request", string(task.RequestID), "user", string(userID))
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("reassign %s: replacement reviewer: %w", task.ID, err)
 			}
