@@ -391,3 +391,38 @@ func TestLeaverDesignatedReviewerReplaced(t *testing.T) {
 		require.Equal(t, map[string]string{d1.Email: "REASSIGNED", d2.Email: "REASSIGNED", owner.Email: "PENDING"}, reviewers())
 	})
 }
+
+// TestLeaverWithoutReplacementReviewerStillLosesAccess: a leaver's task
+// that nobody may take over (the only IT admin requested it) stays for an
+// admin's reassignment; the termination succeeds and their access is
+// revoked all the same.
+func TestLeaverWithoutReplacementReviewerStillLosesAccess(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := fulOrg(t, db, apitest.Options{})
+		tokAdmin := o.env.Token(t, o.admin)
+		m := o.env.User(t, "m@example.com", enum.PlatformRoleUser) // no manager: IT admins review for them
+		b := subPerson(t, o.env, "b@example.com", m, nil)
+		tokM := o.env.Token(t, m)
+		_, e := o.app(t, "Wiki", enum.FulfillmentDirect, nil, enum.ReviewerKindManager)
+
+		held := o.fulSubmit(t, tokM, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}})
+		task := o.progress(t, tokAdmin, held.ID).Node.Items[0].Stages[0].Tasks[0]
+		require.Equal(t, o.admin.Email, task.Reviewer.Email)
+		o.env.MustDo(t, tokAdmin, decide, map[string]any{"id": task.ID, "d": "APPROVE"}, nil)
+		o.fulAwait(t, tokM, held.Items[0].ID, "FULFILLED")
+
+		forB := o.fulSubmit(t, tokAdmin, map[string]any{"action": "GRANT", "beneficiaryId": string(b.ID), "entitlementIds": []string{string(e.ID)}})
+		mTask := o.progress(t, tokAdmin, forB.ID).Node.Items[0].Stages[0].Tasks[0]
+		require.Equal(t, m.Email, mTask.Reviewer.Email)
+
+		terminate(t, o.env, tokAdmin, m)
+		tasks := o.progress(t, tokAdmin, forB.ID).Node.Items[0].Stages[0].Tasks
+		require.Len(t, tasks, 1, "nobody may take it over: the requester is the only IT admin")
+		require.Equal(t, "PENDING", tasks[0].Status)
+		items := lvTerminatedItems(t, o.env, m)
+		require.Len(t, items, 1)
+		o.fulAwait(t, tokAdmin, string(items[0].ID), "FULFILLED")
+		require.Len(t, o.receiver.Deliveries("revoke"), 1, "the leaver's access was revoked")
+	})
+}
