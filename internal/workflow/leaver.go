@@ -171,8 +171,8 @@ func (s *Service) cancelForLeaver(ctx context.Context, t *txn, id pulid.ID) ([]a
 }
 
 // revokingStatuses are the statuses of a REVOKE item that is taking a grant
-// away, or whose failure waits for people: a grant it covers gets no
-// second revocation.
+// away (by its job, or by people on a MANUAL application): a grant it
+// covers gets no second revocation.
 var revokingStatuses = []enum.ItemStatus{enum.ItemStatusApproved, enum.ItemStatusFulfilling}
 
 // revokeLeaver opens the leaver's revocation request for the grants they
