@@ -252,6 +252,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldIdentityID:          {Type: field.TypeString, Column: requestitem.FieldIdentityID},
 			requestitem.FieldAction:              {Type: field.TypeEnum, Column: requestitem.FieldAction},
 			requestitem.FieldStatus:              {Type: field.TypeEnum, Column: requestitem.FieldStatus},
+			requestitem.FieldReason:              {Type: field.TypeEnum, Column: requestitem.FieldReason},
 			requestitem.FieldEndsAt:              {Type: field.TypeTime, Column: requestitem.FieldEndsAt},
 			requestitem.FieldDuration:            {Type: field.TypeString, Column: requestitem.FieldDuration},
 			requestitem.FieldFulfillmentAttempts: {Type: field.TypeInt, Column: requestitem.FieldFulfillmentAttempts},
@@ -2502,6 +2503,11 @@ func (f *RequestItemFilter) WhereAction(p entql.StringP) {
 // WhereStatus applies the entql string predicate on the status field.
 func (f *RequestItemFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(requestitem.FieldStatus))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *RequestItemFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(requestitem.FieldReason))
 }
 
 // WhereEndsAt applies the entql time.Time predicate on the ends_at field.

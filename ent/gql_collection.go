@@ -1821,6 +1821,11 @@ func (_q *RequestItemQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, requestitem.FieldStatus)
 				fieldSeen[requestitem.FieldStatus] = struct{}{}
 			}
+		case "reason":
+			if _, ok := fieldSeen[requestitem.FieldReason]; !ok {
+				selectedFields = append(selectedFields, requestitem.FieldReason)
+				fieldSeen[requestitem.FieldReason] = struct{}{}
+			}
 		case "endsAt":
 			if _, ok := fieldSeen[requestitem.FieldEndsAt]; !ok {
 				selectedFields = append(selectedFields, requestitem.FieldEndsAt)

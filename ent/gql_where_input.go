@@ -5218,6 +5218,12 @@ type RequestItemWhereInput struct {
 	StatusIn    []enum.ItemStatus `json:"statusIn,omitempty"`
 	StatusNotIn []enum.ItemStatus `json:"statusNotIn,omitempty"`
 
+	// "reason" field predicates.
+	Reason      *enum.ItemReason  `json:"reason,omitempty"`
+	ReasonNEQ   *enum.ItemReason  `json:"reasonNEQ,omitempty"`
+	ReasonIn    []enum.ItemReason `json:"reasonIn,omitempty"`
+	ReasonNotIn []enum.ItemReason `json:"reasonNotIn,omitempty"`
+
 	// "ends_at" field predicates.
 	EndsAt       *time.Time  `json:"endsAt,omitempty"`
 	EndsAtNEQ    *time.Time  `json:"endsAtNEQ,omitempty"`
@@ -5656,6 +5662,18 @@ func (i *RequestItemWhereInput) P() (predicate.RequestItem, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, requestitem.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Reason != nil {
+		predicates = append(predicates, requestitem.ReasonEQ(*i.Reason))
+	}
+	if i.ReasonNEQ != nil {
+		predicates = append(predicates, requestitem.ReasonNEQ(*i.ReasonNEQ))
+	}
+	if len(i.ReasonIn) > 0 {
+		predicates = append(predicates, requestitem.ReasonIn(i.ReasonIn...))
+	}
+	if len(i.ReasonNotIn) > 0 {
+		predicates = append(predicates, requestitem.ReasonNotIn(i.ReasonNotIn...))
 	}
 	if i.EndsAt != nil {
 		predicates = append(predicates, requestitem.EndsAtEQ(*i.EndsAt))

@@ -9744,6 +9744,7 @@ type RequestItemMutation struct {
 	updated_at              *time.Time
 	action                  *enum.RequestAction
 	status                  *enum.ItemStatus
+	reason                  *enum.ItemReason
 	ends_at                 *time.Time
 	duration                *string
 	fulfillment_attempts    *int
@@ -10175,6 +10176,42 @@ func (m *RequestItemMutation) OldStatus(ctx context.Context) (v enum.ItemStatus,
 // ResetStatus resets all changes to the "status" field.
 func (m *RequestItemMutation) ResetStatus() {
 	m.status = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *RequestItemMutation) SetReason(er enum.ItemReason) {
+	m.reason = &er
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *RequestItemMutation) Reason() (r enum.ItemReason, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldReason(ctx context.Context) (v enum.ItemReason, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *RequestItemMutation) ResetReason() {
+	m.reason = nil
 }
 
 // SetEndsAt sets the "ends_at" field.
@@ -10751,7 +10788,7 @@ func (m *RequestItemMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestItemMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, requestitem.FieldCreatedAt)
 	}
@@ -10775,6 +10812,9 @@ func (m *RequestItemMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, requestitem.FieldStatus)
+	}
+	if m.reason != nil {
+		fields = append(fields, requestitem.FieldReason)
 	}
 	if m.ends_at != nil {
 		fields = append(fields, requestitem.FieldEndsAt)
@@ -10821,6 +10861,8 @@ func (m *RequestItemMutation) Field(name string) (ent.Value, bool) {
 		return m.Action()
 	case requestitem.FieldStatus:
 		return m.Status()
+	case requestitem.FieldReason:
+		return m.Reason()
 	case requestitem.FieldEndsAt:
 		return m.EndsAt()
 	case requestitem.FieldDuration:
@@ -10860,6 +10902,8 @@ func (m *RequestItemMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldAction(ctx)
 	case requestitem.FieldStatus:
 		return m.OldStatus(ctx)
+	case requestitem.FieldReason:
+		return m.OldReason(ctx)
 	case requestitem.FieldEndsAt:
 		return m.OldEndsAt(ctx)
 	case requestitem.FieldDuration:
@@ -10938,6 +10982,13 @@ func (m *RequestItemMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetStatus(v)
+		return nil
+	case requestitem.FieldReason:
+		v, ok := value.(enum.ItemReason)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
 		return nil
 	case requestitem.FieldEndsAt:
 		v, ok := value.(time.Time)
@@ -11108,6 +11159,9 @@ func (m *RequestItemMutation) ResetField(name string) error {
 		return nil
 	case requestitem.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case requestitem.FieldReason:
+		m.ResetReason()
 		return nil
 	case requestitem.FieldEndsAt:
 		m.ResetEndsAt()

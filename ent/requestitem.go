@@ -39,6 +39,8 @@ type RequestItem struct {
 	Action enum.RequestAction `json:"action,omitempty"`
 	// Status holds the value of the "status" field.
 	Status enum.ItemStatus `json:"status,omitempty"`
+	// why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)
+	Reason enum.ItemReason `json:"reason,omitempty"`
 	// EndsAt holds the value of the "ends_at" field.
 	EndsAt *time.Time `json:"ends_at,omitempty"`
 	// ISO-8601, counted from provisioning
@@ -156,7 +158,7 @@ func (*RequestItem) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case requestitem.FieldFulfillmentAttempts:
 			values[i] = new(sql.NullInt64)
-		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote:
+		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldReason, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote:
 			values[i] = new(sql.NullString)
 		case requestitem.FieldCreatedAt, requestitem.FieldUpdatedAt, requestitem.FieldEndsAt, requestitem.FieldDecidedAt, requestitem.FieldFulfilledAt:
 			values[i] = new(sql.NullTime)
@@ -229,6 +231,12 @@ func (_m *RequestItem) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
 			} else if value.Valid {
 				_m.Status = enum.ItemStatus(value.String)
+			}
+		case requestitem.FieldReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field reason", values[i])
+			} else if value.Valid {
+				_m.Reason = enum.ItemReason(value.String)
 			}
 		case requestitem.FieldEndsAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -367,6 +375,9 @@ func (_m *RequestItem) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("reason=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Reason))
 	builder.WriteString(", ")
 	if v := _m.EndsAt; v != nil {
 		builder.WriteString("ends_at=")

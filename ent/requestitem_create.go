@@ -111,6 +111,20 @@ func (_c *RequestItemCreate) SetNillableStatus(v *enum.ItemStatus) *RequestItemC
 	return _c
 }
 
+// SetReason sets the "reason" field.
+func (_c *RequestItemCreate) SetReason(v enum.ItemReason) *RequestItemCreate {
+	_c.mutation.SetReason(v)
+	return _c
+}
+
+// SetNillableReason sets the "reason" field if the given value is not nil.
+func (_c *RequestItemCreate) SetNillableReason(v *enum.ItemReason) *RequestItemCreate {
+	if v != nil {
+		_c.SetReason(*v)
+	}
+	return _c
+}
+
 // SetEndsAt sets the "ends_at" field.
 func (_c *RequestItemCreate) SetEndsAt(v time.Time) *RequestItemCreate {
 	_c.mutation.SetEndsAt(v)
@@ -328,6 +342,10 @@ func (_c *RequestItemCreate) defaults() error {
 		v := requestitem.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Reason(); !ok {
+		v := requestitem.DefaultReason
+		_c.mutation.SetReason(v)
+	}
 	if _, ok := _c.mutation.FulfillmentAttempts(); !ok {
 		v := requestitem.DefaultFulfillmentAttempts
 		_c.mutation.SetFulfillmentAttempts(v)
@@ -381,6 +399,14 @@ func (_c *RequestItemCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := requestitem.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "RequestItem.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Reason(); !ok {
+		return &ValidationError{Name: "reason", err: errors.New(`ent: missing required field "RequestItem.reason"`)}
+	}
+	if v, ok := _c.mutation.Reason(); ok {
+		if err := requestitem.ReasonValidator(v); err != nil {
+			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "RequestItem.reason": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.FulfillmentAttempts(); !ok {
@@ -457,6 +483,10 @@ func (_c *RequestItemCreate) createSpec() (*RequestItem, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(requestitem.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.Reason(); ok {
+		_spec.SetField(requestitem.FieldReason, field.TypeEnum, value)
+		_node.Reason = value
 	}
 	if value, ok := _c.mutation.EndsAt(); ok {
 		_spec.SetField(requestitem.FieldEndsAt, field.TypeTime, value)
@@ -825,6 +855,9 @@ func (u *RequestItemUpsertOne) UpdateNewValues() *RequestItemUpsertOne {
 		}
 		if _, exists := u.create.mutation.Action(); exists {
 			s.SetIgnore(requestitem.FieldAction)
+		}
+		if _, exists := u.create.mutation.Reason(); exists {
+			s.SetIgnore(requestitem.FieldReason)
 		}
 	}))
 	return u
@@ -1236,6 +1269,9 @@ func (u *RequestItemUpsertBulk) UpdateNewValues() *RequestItemUpsertBulk {
 			}
 			if _, exists := b.mutation.Action(); exists {
 				s.SetIgnore(requestitem.FieldAction)
+			}
+			if _, exists := b.mutation.Reason(); exists {
+				s.SetIgnore(requestitem.FieldReason)
 			}
 		}
 	}))

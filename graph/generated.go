@@ -463,6 +463,7 @@ type ComplexityRoot struct {
 		Identity            func(childComplexity int) int
 		IdentityID          func(childComplexity int) int
 		LastError           func(childComplexity int) int
+		Reason              func(childComplexity int) int
 		Request             func(childComplexity int) int
 		RequestID           func(childComplexity int) int
 		Stages              func(childComplexity int) int
@@ -2834,6 +2835,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.LastError(childComplexity), true
+	case "RequestItem.reason":
+		if e.ComplexityRoot.RequestItem.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.Reason(childComplexity), true
 	case "RequestItem.request":
 		if e.ComplexityRoot.RequestItem.Request == nil {
 			break
@@ -6111,6 +6118,14 @@ input IdentityWhereInput {
   hasCreatedByRequestWith: [AccessRequestWhereInput!]
 }
 """
+ItemReason is enum for the field reason
+"""
+enum ItemReason @goModel(model: "gatehouse/ent/schema/enum.ItemReason") {
+  REQUESTED
+  TERMINATED
+  EXPIRED
+}
+"""
 ItemStatus is enum for the field status
 """
 enum ItemStatus @goModel(model: "gatehouse/ent/schema/enum.ItemStatus") {
@@ -6649,6 +6664,10 @@ type RequestItem implements Node {
   identityID: ID
   action: RequestAction!
   status: ItemStatus!
+  """
+  why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)
+  """
+  reason: ItemReason!
   endsAt: Time
   """
   ISO-8601, counted from provisioning
@@ -6838,6 +6857,13 @@ input RequestItemWhereInput {
   statusNEQ: ItemStatus
   statusIn: [ItemStatus!]
   statusNotIn: [ItemStatus!]
+  """
+  reason field predicates
+  """
+  reason: ItemReason
+  reasonNEQ: ItemReason
+  reasonIn: [ItemReason!]
+  reasonNotIn: [ItemReason!]
   """
   ends_at field predicates
   """
@@ -8560,7 +8586,7 @@ extend type Mutation {
 extend type Query {
   "The viewer's review tasks, newest first."
   myTasks(after: Cursor, first: Int, status: TaskFilter = OPEN, where: ReviewTaskWhereInput): ReviewTaskConnection!
-  "Approved items of MANUAL applications waiting for people; visible to their application owners and IT admins."
+  "Items waiting for people: approved items of MANUAL applications (provisioning, or de-provisioning after a REVOKE, an expiry or a termination) and FAILED items of connector applications whose attempts are spent; visible to their application owners and IT admins, never on a request of which the viewer is a party."
   manualFulfillments(after: Cursor, first: Int): RequestItemConnection!
   "What submitAccessRequest would do with this input, without writing anything."
   previewAccessRequest(input: SubmitAccessRequestInput!): AccessRequestPreview!
@@ -8585,7 +8611,7 @@ extend type Mutation {
   cancelAccessRequest(id: ID!, reason: String): AccessRequest!
   "Fulfils a FAILED item again: IT admins."
   retryFulfillment(itemId: ID!): RequestItem!
-  "Closes an approved item of a MANUAL application: its owners or an IT admin, never the requester or beneficiary."
+  "Closes an item of manualFulfillments: its application's owners or an IT admin, never the requester or beneficiary (FORBIDDEN). success records the access (or its end, for a REVOKE item); failure marks an item of a MANUAL application FAILED with the note, and is CONFLICT for a FAILED item of a connector application (completed by hand or retried). CONFLICT when the item does not wait for people."
   completeManualFulfillment(itemId: ID!, success: Boolean!, note: String, externalId: String): RequestItem!
 }
 
@@ -9396,6 +9422,8 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_action(ctx, field)
 	case "status":
 		return ec.fieldContext_RequestItem_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_RequestItem_reason(ctx, field)
 	case "endsAt":
 		return ec.fieldContext_RequestItem_endsAt(ctx, field)
 	case "duration":
@@ -19791,6 +19819,29 @@ func (ec *executionContext) _RequestItem_status(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_RequestItem_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RequestItem", field, false, false, "ItemStatus")
+}
+
+func (ec *executionContext) _RequestItem_reason(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.ItemReason) graphql.Marshaler {
+			return ec.marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestItem", field, false, false, "ItemReason")
 }
 
 func (ec *executionContext) _RequestItem_endsAt(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
@@ -33808,7 +33859,7 @@ func (ec *executionContext) unmarshalInputRequestItemWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "entitlementID", "entitlementIDNEQ", "entitlementIDIn", "entitlementIDNotIn", "entitlementIDGT", "entitlementIDGTE", "entitlementIDLT", "entitlementIDLTE", "entitlementIDContains", "entitlementIDHasPrefix", "entitlementIDHasSuffix", "entitlementIDEqualFold", "entitlementIDContainsFold", "applicationID", "applicationIDNEQ", "applicationIDIn", "applicationIDNotIn", "applicationIDGT", "applicationIDGTE", "applicationIDLT", "applicationIDLTE", "applicationIDContains", "applicationIDHasPrefix", "applicationIDHasSuffix", "applicationIDEqualFold", "applicationIDContainsFold", "identityID", "identityIDNEQ", "identityIDIn", "identityIDNotIn", "identityIDGT", "identityIDGTE", "identityIDLT", "identityIDLTE", "identityIDContains", "identityIDHasPrefix", "identityIDHasSuffix", "identityIDIsNil", "identityIDNotNil", "identityIDEqualFold", "identityIDContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "fulfillmentAttempts", "fulfillmentAttemptsNEQ", "fulfillmentAttemptsIn", "fulfillmentAttemptsNotIn", "fulfillmentAttemptsGT", "fulfillmentAttemptsGTE", "fulfillmentAttemptsLT", "fulfillmentAttemptsLTE", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "fulfillmentNote", "fulfillmentNoteNEQ", "fulfillmentNoteIn", "fulfillmentNoteNotIn", "fulfillmentNoteGT", "fulfillmentNoteGTE", "fulfillmentNoteLT", "fulfillmentNoteLTE", "fulfillmentNoteContains", "fulfillmentNoteHasPrefix", "fulfillmentNoteHasSuffix", "fulfillmentNoteEqualFold", "fulfillmentNoteContainsFold", "decidedAt", "decidedAtNEQ", "decidedAtIn", "decidedAtNotIn", "decidedAtGT", "decidedAtGTE", "decidedAtLT", "decidedAtLTE", "decidedAtIsNil", "decidedAtNotNil", "fulfilledAt", "fulfilledAtNEQ", "fulfilledAtIn", "fulfilledAtNotIn", "fulfilledAtGT", "fulfilledAtGTE", "fulfilledAtLT", "fulfilledAtLTE", "fulfilledAtIsNil", "fulfilledAtNotNil", "hasRequest", "hasRequestWith", "hasEntitlement", "hasEntitlementWith", "hasApplication", "hasApplicationWith", "hasIdentity", "hasIdentityWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "entitlementID", "entitlementIDNEQ", "entitlementIDIn", "entitlementIDNotIn", "entitlementIDGT", "entitlementIDGTE", "entitlementIDLT", "entitlementIDLTE", "entitlementIDContains", "entitlementIDHasPrefix", "entitlementIDHasSuffix", "entitlementIDEqualFold", "entitlementIDContainsFold", "applicationID", "applicationIDNEQ", "applicationIDIn", "applicationIDNotIn", "applicationIDGT", "applicationIDGTE", "applicationIDLT", "applicationIDLTE", "applicationIDContains", "applicationIDHasPrefix", "applicationIDHasSuffix", "applicationIDEqualFold", "applicationIDContainsFold", "identityID", "identityIDNEQ", "identityIDIn", "identityIDNotIn", "identityIDGT", "identityIDGTE", "identityIDLT", "identityIDLTE", "identityIDContains", "identityIDHasPrefix", "identityIDHasSuffix", "identityIDIsNil", "identityIDNotNil", "identityIDEqualFold", "identityIDContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "fulfillmentAttempts", "fulfillmentAttemptsNEQ", "fulfillmentAttemptsIn", "fulfillmentAttemptsNotIn", "fulfillmentAttemptsGT", "fulfillmentAttemptsGTE", "fulfillmentAttemptsLT", "fulfillmentAttemptsLTE", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "fulfillmentNote", "fulfillmentNoteNEQ", "fulfillmentNoteIn", "fulfillmentNoteNotIn", "fulfillmentNoteGT", "fulfillmentNoteGTE", "fulfillmentNoteLT", "fulfillmentNoteLTE", "fulfillmentNoteContains", "fulfillmentNoteHasPrefix", "fulfillmentNoteHasSuffix", "fulfillmentNoteEqualFold", "fulfillmentNoteContainsFold", "decidedAt", "decidedAtNEQ", "decidedAtIn", "decidedAtNotIn", "decidedAtGT", "decidedAtGTE", "decidedAtLT", "decidedAtLTE", "decidedAtIsNil", "decidedAtNotNil", "fulfilledAt", "fulfilledAtNEQ", "fulfilledAtIn", "fulfilledAtNotIn", "fulfilledAtGT", "fulfilledAtGTE", "fulfilledAtLT", "fulfilledAtLTE", "fulfilledAtIsNil", "fulfilledAtNotNil", "hasRequest", "hasRequestWith", "hasEntitlement", "hasEntitlementWith", "hasApplication", "hasApplicationWith", "hasIdentity", "hasIdentityWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -34438,6 +34489,34 @@ func (ec *executionContext) unmarshalInputRequestItemWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOItemReason2ᚖgatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		case "reasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNEQ"))
+			data, err := ec.unmarshalOItemReason2ᚖgatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNEQ = data
+		case "reasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonIn"))
+			data, err := ec.unmarshalOItemReason2ᚕgatehouseᚋentᚋschemaᚋenumᚐItemReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonIn = data
+		case "reasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reasonNotIn"))
+			data, err := ec.unmarshalOItemReason2ᚕgatehouseᚋentᚋschemaᚋenumᚐItemReasonᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReasonNotIn = data
 		case "endsAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -42663,6 +42742,11 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reason":
+			out.Values[i] = ec._RequestItem_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "endsAt":
 			out.Values[i] = ec._RequestItem_endsAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -45301,6 +45385,16 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx context.Context, v any) (enum.ItemReason, error) {
+	var res enum.ItemReason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx context.Context, sel ast.SelectionSet, v enum.ItemReason) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNItemStatus2gatehouseᚋentᚋschemaᚋenumᚐItemStatus(ctx context.Context, v any) (enum.ItemStatus, error) {
 	var res enum.ItemStatus
 	err := res.UnmarshalGQL(v)
@@ -47356,6 +47450,58 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOItemReason2ᚕgatehouseᚋentᚋschemaᚋenumᚐItemReasonᚄ(ctx context.Context, v any) ([]enum.ItemReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]enum.ItemReason, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOItemReason2ᚕgatehouseᚋentᚋschemaᚋenumᚐItemReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.ItemReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOItemReason2ᚖgatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx context.Context, v any) (*enum.ItemReason, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.ItemReason)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOItemReason2ᚖgatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx context.Context, sel ast.SelectionSet, v *enum.ItemReason) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOItemStatus2ᚕgatehouseᚋentᚋschemaᚋenumᚐItemStatusᚄ(ctx context.Context, v any) ([]enum.ItemStatus, error) {

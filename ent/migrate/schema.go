@@ -387,6 +387,7 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"GRANT", "REVOKE"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING_REVIEW", "APPROVED", "FULFILLING", "FULFILLED", "EXPIRED", "DENIED", "CANCELLED", "FAILED"}, Default: "PENDING_REVIEW"},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"REQUESTED", "TERMINATED", "EXPIRED"}, Default: "REQUESTED"},
 		{Name: "ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "duration", Type: field.TypeString, Nullable: true},
 		{Name: "fulfillment_attempts", Type: field.TypeInt, Default: 0},
@@ -407,25 +408,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_items_access_requests_items",
-				Columns:    []*schema.Column{RequestItemsColumns[12]},
+				Columns:    []*schema.Column{RequestItemsColumns[13]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestItemsColumns[13]},
+				Columns:    []*schema.Column{RequestItemsColumns[14]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_applications_application",
-				Columns:    []*schema.Column{RequestItemsColumns[14]},
+				Columns:    []*schema.Column{RequestItemsColumns[15]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_identities_identity",
-				Columns:    []*schema.Column{RequestItemsColumns[15]},
+				Columns:    []*schema.Column{RequestItemsColumns[16]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -434,12 +435,12 @@ var (
 			{
 				Name:    "requestitem_request_id",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[12]},
+				Columns: []*schema.Column{RequestItemsColumns[13]},
 			},
 			{
 				Name:    "requestitem_entitlement_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[13], RequestItemsColumns[4]},
+				Columns: []*schema.Column{RequestItemsColumns[14], RequestItemsColumns[4]},
 			},
 		},
 	}

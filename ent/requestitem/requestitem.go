@@ -35,6 +35,8 @@ const (
 	FieldAction = "action"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldReason holds the string denoting the reason field in the database.
+	FieldReason = "reason"
 	// FieldEndsAt holds the string denoting the ends_at field in the database.
 	FieldEndsAt = "ends_at"
 	// FieldDuration holds the string denoting the duration field in the database.
@@ -118,6 +120,7 @@ var Columns = []string{
 	FieldIdentityID,
 	FieldAction,
 	FieldStatus,
+	FieldReason,
 	FieldEndsAt,
 	FieldDuration,
 	FieldFulfillmentAttempts,
@@ -185,6 +188,18 @@ func StatusValidator(s enum.ItemStatus) error {
 	}
 }
 
+const DefaultReason enum.ItemReason = "REQUESTED"
+
+// ReasonValidator is a validator for the "reason" field enum values. It is called by the builders before save.
+func ReasonValidator(r enum.ItemReason) error {
+	switch r {
+	case "REQUESTED", "TERMINATED", "EXPIRED":
+		return nil
+	default:
+		return fmt.Errorf("requestitem: invalid enum value for reason field: %q", r)
+	}
+}
+
 // OrderOption defines the ordering options for the RequestItem queries.
 type OrderOption func(*sql.Selector)
 
@@ -231,6 +246,11 @@ func ByAction(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByReason orders the results by the reason field.
+func ByReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReason, opts...).ToFunc()
 }
 
 // ByEndsAt orders the results by the ends_at field.
@@ -378,4 +398,11 @@ var (
 	_ graphql.Marshaler = (*enum.ItemStatus)(nil)
 	// enum.ItemStatus must implement graphql.Unmarshaler.
 	_ graphql.Unmarshaler = (*enum.ItemStatus)(nil)
+)
+
+var (
+	// enum.ItemReason must implement graphql.Marshaler.
+	_ graphql.Marshaler = (*enum.ItemReason)(nil)
+	// enum.ItemReason must implement graphql.Unmarshaler.
+	_ graphql.Unmarshaler = (*enum.ItemReason)(nil)
 )

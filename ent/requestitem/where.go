@@ -552,6 +552,36 @@ func StatusNotIn(vs ...enum.ItemStatus) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldNotIn(FieldStatus, v...))
 }
 
+// ReasonEQ applies the EQ predicate on the "reason" field.
+func ReasonEQ(v enum.ItemReason) predicate.RequestItem {
+	vc := v
+	return predicate.RequestItem(sql.FieldEQ(FieldReason, vc))
+}
+
+// ReasonNEQ applies the NEQ predicate on the "reason" field.
+func ReasonNEQ(v enum.ItemReason) predicate.RequestItem {
+	vc := v
+	return predicate.RequestItem(sql.FieldNEQ(FieldReason, vc))
+}
+
+// ReasonIn applies the In predicate on the "reason" field.
+func ReasonIn(vs ...enum.ItemReason) predicate.RequestItem {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.RequestItem(sql.FieldIn(FieldReason, v...))
+}
+
+// ReasonNotIn applies the NotIn predicate on the "reason" field.
+func ReasonNotIn(vs ...enum.ItemReason) predicate.RequestItem {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.RequestItem(sql.FieldNotIn(FieldReason, v...))
+}
+
 // EndsAtEQ applies the EQ predicate on the "ends_at" field.
 func EndsAtEQ(v time.Time) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldEQ(FieldEndsAt, v))

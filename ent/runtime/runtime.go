@@ -524,15 +524,15 @@ func init() {
 	// requestitem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	requestitem.UpdateDefaultUpdatedAt = requestitemDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// requestitemDescFulfillmentAttempts is the schema descriptor for fulfillment_attempts field.
-	requestitemDescFulfillmentAttempts := requestitemFields[8].Descriptor()
+	requestitemDescFulfillmentAttempts := requestitemFields[9].Descriptor()
 	// requestitem.DefaultFulfillmentAttempts holds the default value on creation for the fulfillment_attempts field.
 	requestitem.DefaultFulfillmentAttempts = requestitemDescFulfillmentAttempts.Default.(int)
 	// requestitemDescLastError is the schema descriptor for last_error field.
-	requestitemDescLastError := requestitemFields[9].Descriptor()
+	requestitemDescLastError := requestitemFields[10].Descriptor()
 	// requestitem.DefaultLastError holds the default value on creation for the last_error field.
 	requestitem.DefaultLastError = requestitemDescLastError.Default.(string)
 	// requestitemDescFulfillmentNote is the schema descriptor for fulfillment_note field.
-	requestitemDescFulfillmentNote := requestitemFields[10].Descriptor()
+	requestitemDescFulfillmentNote := requestitemFields[11].Descriptor()
 	// requestitem.DefaultFulfillmentNote holds the default value on creation for the fulfillment_note field.
 	requestitem.DefaultFulfillmentNote = requestitemDescFulfillmentNote.Default.(string)
 	// requestitemDescID is the schema descriptor for id field.

@@ -35,6 +35,12 @@ func (RequestItem) Fields() []ent.Field {
 			GoType(enum.ItemStatus("")).
 			Default(string(enum.ItemStatusPendingReview)).
 			Annotations(entgql.Type("ItemStatus"), entgql.OrderField("STATUS")),
+		field.Enum("reason").
+			GoType(enum.ItemReason("")).
+			Default(string(enum.ItemReasonRequested)).
+			Immutable().
+			Comment("why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)").
+			Annotations(entgql.Type("ItemReason")),
 		field.Time("ends_at").Optional().Nillable(),
 		field.String("duration").Optional().Nillable().Comment("ISO-8601, counted from provisioning"),
 		field.Int("fulfillment_attempts").Default(0),

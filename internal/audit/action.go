@@ -37,8 +37,14 @@ const (
 	FulfillmentFailed          Action = "FULFILLMENT_FAILED"
 	FulfillmentRetried         Action = "FULFILLMENT_RETRIED"
 	ManualFulfillmentCompleted Action = "MANUAL_FULFILLMENT_COMPLETED"
-	AccessExpired              Action = "ACCESS_EXPIRED"
-	RequestCompleted           Action = "REQUEST_COMPLETED"
+	// ManualFulfillmentWaiting records an item handed to its application's
+	// owners to carry out by hand (manualFulfillments): an approved item of
+	// a MANUAL application, a leaver's revocation or an expiry there, or an
+	// item whose connector gave up (data.reason: APPROVED, TERMINATED,
+	// EXPIRED, FAILED).
+	ManualFulfillmentWaiting Action = "MANUAL_FULFILLMENT_WAITING"
+	AccessExpired            Action = "ACCESS_EXPIRED"
+	RequestCompleted         Action = "REQUEST_COMPLETED"
 )
 
 // Actions of the system chain: changes outside any request.

@@ -86,12 +86,29 @@ func VisibleRequest(v *Viewer) predicate.AccessRequest {
 }
 
 // AwaitsPeople is the row filter of the items that wait for people: APPROVED
-// items of MANUAL applications.
+// items of MANUAL applications (provisioning or de-provisioning by hand),
+// and FAILED items of the other applications, whose connector gave up and
+// which the owners may complete by hand while an IT admin may still retry.
 func AwaitsPeople() predicate.RequestItem {
-	return requestitem.And(
-		requestitem.StatusEQ(enum.ItemStatusApproved),
-		requestitem.HasApplicationWith(application.FulfillmentEQ(enum.FulfillmentManual)),
+	return requestitem.Or(
+		requestitem.And(
+			requestitem.StatusEQ(enum.ItemStatusApproved),
+			requestitem.HasApplicationWith(application.FulfillmentEQ(enum.FulfillmentManual)),
+		),
+		requestitem.And(
+			requestitem.StatusEQ(enum.ItemStatusFailed),
+			requestitem.HasApplicationWith(application.FulfillmentNEQ(enum.FulfillmentManual)),
+		),
 	)
+}
+
+// AwaitsPeopleNow is the in-memory form of AwaitsPeople: whether an item of
+// the given status on an application fulfilled so waits for people.
+func AwaitsPeopleNow(status enum.ItemStatus, fulfillment enum.Fulfillment) bool {
+	if fulfillment == enum.FulfillmentManual {
+		return status == enum.ItemStatusApproved
+	}
+	return status == enum.ItemStatusFailed
 }
 
 // AwaitsOwner is the row filter of the items that wait for the user to

@@ -20,8 +20,8 @@ import (
 	"gatehouse/internal/errcode"
 )
 
-// Terminator applies a user's termination to the requests and reviews in
-// flight (internal/workflow).
+// Terminator applies a user's termination to the requests, reviews and
+// access in flight (internal/workflow).
 type Terminator interface {
 	Terminate(ctx context.Context, userID pulid.ID, actor string) error
 }

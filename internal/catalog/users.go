@@ -30,8 +30,10 @@ func (s *Service) CreateUser(ctx context.Context, in ent.CreateUserInput) (*ent.
 }
 
 // UpdateUser changes a person. Setting status TERMINATED makes their tokens
-// fail at once, reassigns their open review tasks and cancels the open
-// requests for them. The kind of a user never changes. IT_ADMIN only.
+// fail at once, then (Terminator) reassigns their open review tasks,
+// cancels the open requests for them and revokes every grant they hold
+// through the connectors; a periodic sweep does it if this call could not.
+// The kind of a user never changes. IT_ADMIN only.
 // Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (a manager loop, a service
 // account as manager), CONFLICT (taken email).
 func (s *Service) UpdateUser(ctx context.Context, id pulid.ID, in ent.UpdateUserInput) (*ent.User, error) {

@@ -226,6 +226,7 @@ const undoAfterBaseline = `
 DROP INDEX reviewtask_status_updated_at;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_endpoints;
+ALTER TABLE request_items DROP COLUMN reason;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

@@ -32,7 +32,7 @@ func newBusiness() business {
 		}, []string{"connector_kind"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_fulfillment_failures_total",
-			Help: "Fulfilment attempts that failed, by connector kind and error class (config, auth, http_3xx, http_4xx, http_5xx, timeout, tls, protocol, network, canceled, other). Transient failures are retried; gatehouse_requests{status=\"FAILED\"} counts the requests given up on.",
+			Help: "Connector calls that failed — fulfilment attempts and revocations at expiry — by connector kind and error class (config, auth, http_3xx, http_4xx, http_5xx, timeout, tls, protocol, network, canceled, other). Transient failures are retried; gatehouse_requests{status=\"FAILED\"} counts the requests given up on.",
 		}, []string{"connector_kind", "error_class"}),
 		expiries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_grant_expiries_total",
@@ -77,6 +77,13 @@ func (m *Metrics) WebhookDelivered(outcome string) {
 // workflow.Observer.
 func (m *Metrics) GrantExpired(connectorKind string) {
 	m.business.expiries.WithLabelValues(connectorKind).Inc()
+}
+
+// ExpiryFailed counts a failed connector call that was to end a temporary
+// grant at its expiry, under the error's class (connectors.Class). It
+// implements workflow.Observer.
+func (m *Metrics) ExpiryFailed(connectorKind string, err error) {
+	m.business.failures.WithLabelValues(connectorKind, connectors.Class(err)).Inc()
 }
 
 // RegisterWebsockets exposes the websocket transport's connection counts,

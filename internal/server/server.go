@@ -91,6 +91,10 @@ type Config struct {
 	// PublicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
 	// without a trailing slash, for links in messages; "" means none.
 	PublicURL string
+	// TerminationSweepInterval is how often TERMINATED users who still hold
+	// access or work are looked for (workflow.SweepTerminations); default
+	// workflow.DefaultTerminationSweepInterval.
+	TerminationSweepInterval time.Duration
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
@@ -168,7 +172,8 @@ func New(cfg Config) (*Server, error) {
 	hooks := webhooks.New(webhooks.Config{Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
-	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), hooks)
+	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), hooks, leavers)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -196,6 +201,7 @@ func New(cfg Config) (*Server, error) {
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{hooks}, cfg.Outboxes...),
 	})
+	leavers.Bind(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

@@ -346,13 +346,20 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		if idn != nil {
 			n, err := t.client.Grant.Update().
 				Where(grant.IdentityID(idn.ID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
-				SetRevokedAt(now).SetRevokeReason("revoked by request " + string(req.ID)).
+				SetRevokedAt(now).SetRevokeReason(revokeReason(item, req.ID)).
 				Save(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("end grants: %w", err)
 			}
 			events = append(events, audit.Event{Action: audit.AccessRevoked, RequestID: &req.ID, ItemID: &item.ID,
-				Data: map[string]any{"entitlement": string(item.EntitlementID), "grantsEnded": n}})
+				Data: map[string]any{"entitlement": string(item.EntitlementID), "grantsEnded": n, "reason": string(item.Reason)}})
+			if item.Reason == enum.ItemReasonExpired {
+				more, err := s.confirmExpiry(ctx, t, req.ID, item)
+				if err != nil {
+					return nil, fmt.Errorf("confirm expiry: %w", err)
+				}
+				events = append(events, more...)
+			}
 		}
 		return events, nil
 	}
@@ -373,6 +380,39 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 	}
 	return append(events, audit.Event{Action: audit.AccessGranted, RequestID: &req.ID, ItemID: &item.ID, Data: data}), nil
+}
+
+// confirmExpiry records a MANUAL application's expiry as done once its
+// owners confirmed the de-provisioning item: the request's items that gave
+// the access and are still FULFILLED become EXPIRED, with ACCESS_EXPIRED.
+func (s *Service) confirmExpiry(ctx context.Context, t *txn, requestID pulid.ID, deprov *ent.RequestItem) ([]audit.Event, error) {
+	sources, err := t.client.RequestItem.Query().Where(
+		requestitem.RequestID(requestID), requestitem.ActionEQ(enum.RequestActionGrant),
+		requestitem.EntitlementID(deprov.EntitlementID), requestitem.StatusEQ(enum.ItemStatusFulfilled),
+	).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load source items: %w", err)
+	}
+	var events []audit.Event
+	for _, src := range sources {
+		if err := t.client.RequestItem.UpdateOne(src).SetStatus(enum.ItemStatusExpired).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("mark item EXPIRED: %w", err)
+		}
+		events = append(events, audit.Event{Action: audit.AccessExpired, RequestID: &requestID, ItemID: &src.ID,
+			Data: map[string]any{"entitlement": string(deprov.EntitlementID), "confirmedBy": string(deprov.ID)}})
+	}
+	return events, nil
+}
+
+// revokeReason is the revoke_reason of the grants a REVOKE item ends.
+func revokeReason(item *ent.RequestItem, requestID pulid.ID) string {
+	switch item.Reason {
+	case enum.ItemReasonTerminated:
+		return "user terminated: revoked by request " + string(requestID)
+	case enum.ItemReasonExpired:
+		return "expired"
+	}
+	return "revoked by request " + string(requestID)
 }
 
 // upsertGrant records access held: a temporary holding of the same
@@ -448,6 +488,7 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		err = conn.Revoke(cctx, op)
 		cancel()
 		if err != nil {
+			s.observer.ExpiryFailed(string(app.ConnectorKind), err)
 			s.log.WarnContext(ctx, "connector call failed", "grant", string(g.ID), "application", string(app.ID),
 				"kind", string(app.ConnectorKind), "class", connectors.Class(err), "reason", connectors.Reason(err),
 				"transient", connectors.IsTransient(err), "operation", "revoke on expiry", "error", err.Error())
@@ -457,6 +498,12 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 			}
 			return fmt.Errorf("expire %s: %w", grantID, err)
 		}
+	}
+	if app.Fulfillment == enum.FulfillmentManual {
+		if err := s.inTx(ctx, func(ctx context.Context, t *txn) error { return s.openDeprovisioning(ctx, t, g) }); err != nil {
+			return fmt.Errorf("expire %s: %w", grantID, err)
+		}
+		return nil
 	}
 	ended := false
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
@@ -492,20 +539,6 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		}
 		events := []audit.Event{{Action: audit.AccessExpired, RequestID: requestID, ItemID: &item.ID,
 			Data: map[string]any{"grant": string(g.ID), "entitlement": string(g.EntitlementID)}}}
-		if app.Fulfillment == enum.FulfillmentManual {
-			// People remove the access: a de-provisioning item waits for them
-			// in manualFulfillments.
-			deprov, err := t.client.RequestItem.Create().
-				SetRequestID(item.RequestID).SetAction(enum.RequestActionRevoke).SetStatus(enum.ItemStatusApproved).
-				SetEntitlementID(g.EntitlementID).SetApplicationID(app.ID).SetIdentityID(g.IdentityID).
-				SetDecidedAt(now).
-				Save(ctx)
-			if err != nil {
-				return fmt.Errorf("create de-provisioning item: %w", err)
-			}
-			events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: requestID, ItemID: &deprov.ID,
-				Data: map[string]any{"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "reason": "expiry on a MANUAL application"}})
-		}
 		if err := s.record(ctx, t, *requestID, systemActor, events...); err != nil {
 			return fmt.Errorf("record events: %w", err)
 		}
@@ -518,6 +551,64 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 		s.observer.GrantExpired(string(app.ConnectorKind))
 	}
 	return nil
+}
+
+// openDeprovisioning hands a due grant of a MANUAL application to its owners:
+// a REVOKE item with reason EXPIRED, APPROVED, waits for them in
+// manualFulfillments — on the request that gave the grant, or on a system
+// request for the holder when no request did — and the grant stays held
+// until they confirm (CompleteManualFulfillment), which ends it as expired.
+// A grant already being de-provisioned gets no second item. g is loaded
+// with its identity and the identity's application.
+func (s *Service) openDeprovisioning(ctx context.Context, t *txn, g *ent.Grant) error {
+	if g.SourceItemID != nil {
+		if found, err := s.lockItemRequest(ctx, t, *g.SourceItemID); err != nil {
+			return err
+		} else if !found {
+			g.SourceItemID = nil
+		}
+	}
+	fresh, err := t.client.Grant.Get(ctx, g.ID)
+	if err != nil {
+		return fmt.Errorf("read grant: %w", err)
+	}
+	if !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
+		return nil
+	}
+	open, err := t.client.RequestItem.Query().Where(
+		requestitem.ActionEQ(enum.RequestActionRevoke), requestitem.StatusIn(revokingStatuses...),
+		requestitem.IdentityID(g.IdentityID), requestitem.EntitlementID(g.EntitlementID),
+	).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("find de-provisioning under way: %w", err)
+	}
+	if open {
+		return nil
+	}
+	app := g.Edges.Identity.Edges.Application
+	if g.SourceItemID == nil {
+		_, err := s.openRevocation(ctx, t, g.Edges.Identity.UserID, []*ent.Grant{g}, enum.ItemReasonExpired, "temporary access ended", systemActor)
+		return err
+	}
+	source, err := t.client.RequestItem.Get(ctx, *g.SourceItemID)
+	if err != nil {
+		return fmt.Errorf("load source item: %w", err)
+	}
+	deprov, err := t.client.RequestItem.Create().
+		SetRequestID(source.RequestID).SetAction(enum.RequestActionRevoke).SetReason(enum.ItemReasonExpired).
+		SetStatus(enum.ItemStatusApproved).
+		SetEntitlementID(g.EntitlementID).SetApplicationID(app.ID).SetIdentityID(g.IdentityID).
+		SetDecidedAt(s.now()).
+		Save(ctx)
+	if err != nil {
+		return fmt.Errorf("create de-provisioning item: %w", err)
+	}
+	return s.record(ctx, t, source.RequestID, systemActor,
+		audit.Event{Action: audit.ItemAdded, RequestID: &source.RequestID, ItemID: &deprov.ID, Data: map[string]any{
+			"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "grant": string(g.ID),
+			"reason": string(enum.ItemReasonExpired),
+		}},
+		manualWaiting(source.RequestID, deprov.ID, string(enum.ItemReasonExpired)))
 }
 
 // RetryFulfillment sends an item back to fulfilment: a FAILED item, or one

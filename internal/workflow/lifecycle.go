@@ -249,69 +249,6 @@ func (s *Service) SetDelegate(ctx context.Context, userID *pulid.ID, from, until
 	return u, nil
 }
 
-// Terminate applies a user's termination (DESIGN §4.2): their PENDING and
-// WAITING tasks are reassigned by the same resolution as at submission, and
-// the open requests for them as beneficiary are cancelled. The caller has
-// set the user TERMINATED (their tokens already fail) and is an IT admin.
-func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) error {
-	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
-		var requests []pulid.ID
-		open, err := t.client.ReviewTask.Query().
-			Where(reviewtask.ReviewerID(userID), reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
-			All(ctx)
-		if err != nil {
-			return fmt.Errorf("load open tasks: %w", err)
-		}
-		for _, task := range open {
-			requests = append(requests, task.RequestID)
-		}
-		mine, err := t.client.AccessRequest.Query().
-			Where(accessrequest.BeneficiaryID(userID), accessrequest.StatusEQ(enum.RequestStatusPendingReview)).
-			IDs(ctx)
-		if err != nil {
-			return fmt.Errorf("load open requests: %w", err)
-		}
-		requests = distinct(append(requests, mine...))
-		if err := s.lockRequests(ctx, t, requests...); err != nil {
-			return fmt.Errorf("lock requests: %w", err)
-		}
-		for _, id := range mine {
-			events, err := s.cancelPending(ctx, t, id, "beneficiary terminated")
-			if err != nil {
-				return fmt.Errorf("cancel %s: %w", id, err)
-			}
-			if err := s.record(ctx, t, id, actor, events...); err != nil {
-				return fmt.Errorf("cancel %s: record events: %w", id, err)
-			}
-		}
-		for _, task := range open {
-			fresh, err := t.client.ReviewTask.Get(ctx, task.ID)
-			if err != nil {
-				return fmt.Errorf("reassign %s: read task: %w", task.ID, err)
-			}
-			if fresh.Status != enum.TaskStatusPending && fresh.Status != enum.TaskStatusWaiting {
-				continue // skipped by a cancellation above
-			}
-			to, err := s.replacementReviewer(ctx, t, fresh)
-			if err != nil {
-				return fmt.Errorf("reassign %s: replacement reviewer: %w", task.ID, err)
-			}
-			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{})
-			if err != nil {
-				return fmt.Errorf("reassign %s: %w", task.ID, err)
-			}
-			if err := s.record(ctx, t, fresh.RequestID, actor, events...); err != nil {
-				return fmt.Errorf("reassign %s: record events: %w", task.ID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("terminate %s: %w", userID, err)
-	}
-	return nil
-}
-
 // replacementReviewer resolves a new reviewer for a task whose reviewer left:
 // the stage's kind and its fallback chain, with the designated reviewers of
 // the policy that applies to the item now (rules.ChoosePolicy).

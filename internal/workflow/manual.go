@@ -53,10 +53,14 @@ func notParty(ids ...pulid.ID) []predicate.AccessRequest {
 	return out
 }
 
-// CompleteManualFulfillment closes an approved item of a MANUAL application:
-// success records the account (with externalID when given) and the access,
-// failure marks the item FAILED with the note. Owners of the application and
-// IT admins may do it, never the requester or the beneficiary. It is not a
+// CompleteManualFulfillment closes an item that waits for people
+// (authz.AwaitsPeople): an approved item of a MANUAL application — a grant,
+// or a de-provisioning whose grant ends only now — or a FAILED item of a
+// connector application that the owners carried out by hand. Success
+// records the account (with externalID when given) and the access or its
+// end; failure marks a MANUAL item FAILED with the note (a FAILED
+// connector item stays so: CONFLICT). Owners of the application and IT
+// admins may do it, never the requester or the beneficiary. It is not a
 // review action. Errors: NOT_FOUND, FORBIDDEN, CONFLICT (not waiting for
 // people).
 func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note, externalID string) (*ent.RequestItem, error) {
@@ -80,8 +84,8 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		return nil, errcode.New(errcode.Forbidden, "the requester and the beneficiary cannot fulfil their own request, with their own credentials or with a token they minted")
 	case !owner && !v.IsAdmin():
 		return nil, errcode.New(errcode.Forbidden, "only the application's owners and IT admins fulfil it")
-	case app.Fulfillment != enum.FulfillmentManual:
-		return nil, errcode.New(errcode.Conflict, "%s is fulfilled by its connector, not by people", app.Name)
+	case app.Fulfillment != enum.FulfillmentManual && !success:
+		return nil, errcode.New(errcode.Conflict, "%s is fulfilled by its connector: a failed item stays FAILED until it is completed by hand or retried", app.Name)
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, item.RequestID); err != nil {
@@ -91,8 +95,8 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		if err != nil {
 			return fmt.Errorf("read item: %w", err)
 		}
-		if fresh.Status != enum.ItemStatusApproved {
-			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for fulfilment", itemID, fresh.Status)
+		if !authz.AwaitsPeopleNow(fresh.Status, app.Fulfillment) {
+			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for people", itemID, fresh.Status)
 		}
 		if err := t.client.RequestItem.UpdateOne(fresh).SetFulfillmentNote(note).Exec(ctx); err != nil {
 			return fmt.Errorf("record note: %w", err)

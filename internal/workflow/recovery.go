@@ -123,9 +123,17 @@ func (s *Service) markFailed(ctx context.Context, itemID pulid.ID, msg string, a
 		if n == 0 {
 			return nil
 		}
-		ev := audit.Event{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
-			Data: map[string]any{"error": msg, "attempts": attempts}}
-		if err := s.record(ctx, t, item.RequestID, systemActor, ev); err != nil {
+		events := []audit.Event{{Action: audit.FulfillmentFailed, RequestID: &item.RequestID, ItemID: &item.ID,
+			Data: map[string]any{"error": msg, "attempts": attempts}}}
+		app, err := t.client.Application.Get(ctx, item.ApplicationID)
+		if err != nil {
+			return fmt.Errorf("load application: %w", err)
+		}
+		if authz.AwaitsPeopleNow(enum.ItemStatusFailed, app.Fulfillment) {
+			// The owners complete it by hand, or an admin retries.
+			events = append(events, manualWaiting(item.RequestID, item.ID, string(enum.ItemStatusFailed)))
+		}
+		if err := s.record(ctx, t, item.RequestID, systemActor, events...); err != nil {
 			return fmt.Errorf("record events: %w", err)
 		}
 		failed = true

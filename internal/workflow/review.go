@@ -555,10 +555,14 @@ func (s *Service) approveItem(ctx context.Context, t *txn, requestID, itemID pul
 	if auto {
 		action = audit.ItemAutoApproved
 	}
-	if !manual {
+	events := []audit.Event{{Action: action, RequestID: &requestID, ItemID: &itemID}}
+	if manual {
+		// People carry it out: the owners are told (manualFulfillments).
+		events = append(events, manualWaiting(requestID, itemID, string(enum.ItemStatusApproved)))
+	} else {
 		s.enqueueFulfillment(t, itemID)
 	}
-	return []audit.Event{{Action: action, RequestID: &requestID, ItemID: &itemID}}, nil
+	return events, nil
 }
 
 // distinct returns ids without repeats, in first-seen order.

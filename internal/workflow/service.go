@@ -69,6 +69,9 @@ type Observer interface {
 	FulfillmentAttempted(connectorKind string, err error)
 	// GrantExpired reports a temporary grant ended by its expiry.
 	GrantExpired(connectorKind string)
+	// ExpiryFailed reports a failed connector call that was to end a
+	// temporary grant at its expiry (the job tries again).
+	ExpiryFailed(connectorKind string, err error)
 }
 
 // noObserver is the Observer of a Service configured without one.
@@ -76,6 +79,7 @@ type noObserver struct{}
 
 func (noObserver) FulfillmentAttempted(string, error) {}
 func (noObserver) GrantExpired(string)                {}
+func (noObserver) ExpiryFailed(string, error)         {}
 
 // Service runs the request lifecycle.
 type Service struct {

@@ -44,6 +44,7 @@ var stateMessages = map[audit.Action]string{
 	audit.ManualFulfillmentCompleted: "manual fulfilment recorded",
 	audit.FulfillmentFailed:          "item failed",
 	audit.FulfillmentRetried:         "fulfilment retried",
+	audit.ManualFulfillmentWaiting:   "item waiting for its owners",
 	audit.AccessExpired:              "access expired",
 	audit.RequestCompleted:           "request completed",
 }

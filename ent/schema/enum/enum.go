@@ -194,6 +194,17 @@ const (
 	ItemStatusFailed        ItemStatus = "FAILED"
 )
 
+// ItemReason is why an item exists: asked for by people, or opened by the
+// system when a user left or temporary access on a MANUAL application ended.
+type ItemReason string
+
+// Values of ItemReason.
+const (
+	ItemReasonRequested  ItemReason = "REQUESTED"
+	ItemReasonTerminated ItemReason = "TERMINATED"
+	ItemReasonExpired    ItemReason = "EXPIRED"
+)
+
 // TokenScope is what an API token may do.
 type TokenScope string
 

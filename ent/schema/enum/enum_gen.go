@@ -237,6 +237,21 @@ func (v ItemStatus) MarshalGQL(w io.Writer) { marshal(w, v) }
 // UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
 func (v *ItemStatus) UnmarshalGQL(x any) error { return unmarshal(v, x, "ItemStatus", AllItemStatuses) }
 
+// AllItemReasons lists every ItemReason, in the order of the constants.
+var AllItemReasons = []ItemReason{ItemReasonRequested, ItemReasonTerminated, ItemReasonExpired}
+
+// Values implements ent's EnumValues.
+func (ItemReason) Values() []string { return strs(AllItemReasons) }
+
+// IsValid reports whether v is one of the values.
+func (v ItemReason) IsValid() bool { return slices.Contains(AllItemReasons, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v ItemReason) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *ItemReason) UnmarshalGQL(x any) error { return unmarshal(v, x, "ItemReason", AllItemReasons) }
+
 // AllTokenScopes lists every TokenScope, in the order of the constants.
 var AllTokenScopes = []TokenScope{TokenScopeRead, TokenScopeWrite}
 

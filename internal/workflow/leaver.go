@@ -1,0 +1,372 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/grant"
+	"gatehouse/ent/identity"
+	"gatehouse/ent/predicate"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/reviewtask"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/user"
+	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow/rules"
+)
+
+// terminatedJustification is the justification of a leaver's revocation
+// request and the reason of the cancellations a termination makes.
+const terminatedJustification = "user terminated"
+
+// Terminate applies a user's termination (DESIGN §4.2) in one transaction:
+// the open requests for them are cancelled (their items pending review, and
+// the GRANT items approved but not yet provisioned), their PENDING and
+// WAITING review tasks are reassigned by the same resolution as at
+// submission, and every grant they still hold is revoked through its
+// connector: a system REVOKE request for them (requester and beneficiary
+// the leaver, items APPROVED with reason TERMINATED) whose items the
+// fulfilment jobs carry out, or, on a MANUAL application, the owners confirm
+// in manualFulfillments. A grant already being revoked is left to that
+// revocation, so terminating twice revokes once. actor names who set the
+// status in the audit trail. It does nothing for a user who is not
+// TERMINATED. The caller has set the status (their tokens already fail); it
+// is trusted code (the catalog, the sweep), and the work runs in a system
+// context.
+func (s *Service) Terminate(ctx context.Context, userID pulid.ID, actor string) error {
+	if _, err := s.terminate(authz.SystemContext(ctx), userID, actor); err != nil {
+		return fmt.Errorf("terminate %s: %w", userID, err)
+	}
+	return nil
+}
+
+// terminate does the work of Terminate and reports whether it changed
+// anything.
+func (s *Service) terminate(ctx context.Context, userID pulid.ID, actor string) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, func(ctx context.Context, t *txn) error {
+		// Two terminations of one user (the catalog and the sweep) run one
+		// after the other, so that the second sees the first's revocation.
+		if err := s.lockKey(ctx, t, "terminate/"+string(userID)); err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		u, err := t.client.User.Get(ctx, userID)
+		if err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		if u.Status != enum.UserStatusTerminated {
+			return nil
+		}
+		open, err := t.client.ReviewTask.Query().
+			Where(reviewtask.ReviewerID(userID), reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)).
+			All(ctx)
+		if err != nil {
+			return fmt.Errorf("load open tasks: %w", err)
+		}
+		mine, err := t.client.AccessRequest.Query().
+			Where(accessrequest.BeneficiaryID(userID), accessrequest.HasItemsWith(leaverOpenItem())).
+			IDs(ctx)
+		if err != nil {
+			return fmt.Errorf("load open requests: %w", err)
+		}
+		requests := mine
+		for _, task := range open {
+			requests = append(requests, task.RequestID)
+		}
+		if err := s.lockRequests(ctx, t, distinct(requests)...); err != nil {
+			return fmt.Errorf("lock requests: %w", err)
+		}
+		for _, id := range mine {
+			events, err := s.cancelForLeaver(ctx, t, id)
+			if err != nil {
+				return fmt.Errorf("cancel %s: %w", id, err)
+			}
+			changed = changed || len(events) > 0
+			if err := s.record(ctx, t, id, actor, events...); err != nil {
+				return fmt.Errorf("cancel %s: record events: %w", id, err)
+			}
+		}
+		for _, task := range open {
+			fresh, err := t.client.ReviewTask.Get(ctx, task.ID)
+			if err != nil {
+				return fmt.Errorf("reassign %s: read task: %w", task.ID, err)
+			}
+			if fresh.Status != enum.TaskStatusPending && fresh.Status != enum.TaskStatusWaiting {
+				continue // skipped by a cancellation above
+			}
+			to, err := s.replacementReviewer(ctx, t, fresh)
+			if errcode.Of(err) == errcode.NoReviewer {
+				// Nobody may take it over: it waits for an IT admin's
+				// reassignment, and the leaver's access goes all the same.
+				s.log.WarnContext(ctx, "a leaver's review task has no replacement reviewer",
+					"task", string(task.ID), "request", string(task.RequestID), "user", string(userID))
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("reassign %s: replacement reviewer: %w", task.ID, err)
+			}
+			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{})
+			if err != nil {
+				return fmt.Errorf("reassign %s: %w", task.ID, err)
+			}
+			changed = true
+			if err := s.record(ctx, t, fresh.RequestID, actor, events...); err != nil {
+				return fmt.Errorf("reassign %s: record events: %w", task.ID, err)
+			}
+		}
+		revoked, err := s.revokeLeaver(ctx, t, userID, actor)
+		if err != nil {
+			return fmt.Errorf("revoke access: %w", err)
+		}
+		changed = changed || revoked
+		return nil
+	})
+	return changed && err == nil, err
+}
+
+// leaverOpenItem matches the items a termination cancels: those pending
+// review, and GRANT items approved but not yet provisioned (a fulfilment
+// job leaves a CANCELLED item alone). An item already FULFILLING is left
+// to finish; the grant it records is revoked by the next sweep.
+func leaverOpenItem() predicate.RequestItem {
+	return requestitem.Or(
+		requestitem.StatusEQ(enum.ItemStatusPendingReview),
+		requestitem.And(requestitem.ActionEQ(enum.RequestActionGrant), requestitem.StatusEQ(enum.ItemStatusApproved)),
+	)
+}
+
+// cancelForLeaver cancels the open items of a request for a leaver
+// (leaverOpenItem) and returns the audit events.
+func (s *Service) cancelForLeaver(ctx context.Context, t *txn, id pulid.ID) ([]audit.Event, error) {
+	events, err := s.cancelPending(ctx, t, id, "beneficiary terminated")
+	if err != nil {
+		return nil, err
+	}
+	approved, err := t.client.RequestItem.Query().
+		Where(requestitem.RequestID(id), requestitem.ActionEQ(enum.RequestActionGrant), requestitem.StatusEQ(enum.ItemStatusApproved)).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load approved items: %w", err)
+	}
+	if len(approved) > 0 && len(events) == 0 {
+		events = append(events, audit.Event{Action: audit.RequestCancelled, RequestID: &id, Data: map[string]any{"reason": "beneficiary terminated"}})
+	}
+	for _, item := range approved {
+		if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusCancelled).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("item %s: mark CANCELLED: %w", item.ID, err)
+		}
+		events = append(events, audit.Event{Action: audit.ItemCancelled, RequestID: &id, ItemID: &item.ID,
+			Data: map[string]any{"reason": "beneficiary terminated", "status": string(item.Status)}})
+	}
+	return events, nil
+}
+
+// revokingStatuses are the statuses of a REVOKE item that is taking a grant
+// away (by its job, or by people on a MANUAL application): a grant it
+// covers gets no second revocation.
+var revokingStatuses = []enum.ItemStatus{enum.ItemStatusApproved, enum.ItemStatusFulfilling}
+
+// revokeLeaver opens the leaver's revocation request for the grants they
+// hold that no revocation covers yet, and reports whether it opened one.
+func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, actor string) (bool, error) {
+	grants, err := t.client.Grant.Query().
+		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
+		WithIdentity(func(q *ent.IdentityQuery) { q.WithApplication() }).
+		Order(ent.Asc(grant.FieldID)).
+		All(ctx)
+	if err != nil {
+		return false, fmt.Errorf("load grants: %w", err)
+	}
+	if len(grants) == 0 {
+		return false, nil
+	}
+	covered, err := t.client.RequestItem.Query().
+		Where(
+			requestitem.ActionEQ(enum.RequestActionRevoke),
+			requestitem.HasRequestWith(accessrequest.BeneficiaryID(userID)),
+			requestitem.Or(
+				requestitem.StatusIn(revokingStatuses...),
+				// A leaver's revocation that failed waits for the owners
+				// (manualFulfillments) or an admin's retry.
+				requestitem.And(requestitem.StatusEQ(enum.ItemStatusFailed), requestitem.ReasonEQ(enum.ItemReasonTerminated)),
+			),
+		).
+		Select(requestitem.FieldEntitlementID).Strings(ctx)
+	if err != nil {
+		return false, fmt.Errorf("load revocations under way: %w", err)
+	}
+	skip := make(map[pulid.ID]bool, len(covered))
+	for _, id := range covered {
+		skip[pulid.ID(id)] = true
+	}
+	var todo []*ent.Grant
+	for _, g := range grants {
+		if !skip[g.EntitlementID] {
+			skip[g.EntitlementID] = true // one item per entitlement
+			todo = append(todo, g)
+		}
+	}
+	if len(todo) == 0 {
+		return false, nil
+	}
+	if _, err := s.openRevocation(ctx, t, userID, todo, enum.ItemReasonTerminated, terminatedJustification, actor); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// openRevocation writes a system REVOKE request for the user's grants (each
+// loaded with its identity and application), its items APPROVED with the
+// reason why: on connector applications their fulfilment jobs are enqueued,
+// on MANUAL ones the owners confirm them (manualFulfillments). It returns
+// the request's ID.
+func (s *Service) openRevocation(ctx context.Context, t *txn, userID pulid.ID, grants []*ent.Grant, why enum.ItemReason, justification, actor string) (pulid.ID, error) {
+	now := s.now()
+	req, err := t.client.AccessRequest.Create().
+		SetAction(enum.RequestActionRevoke).SetMode(enum.RequestModeEntitlements).
+		SetRequesterID(userID).SetBeneficiaryID(userID).
+		SetJustification(justification).SetSubmittedAt(now).
+		Save(ctx)
+	if err != nil {
+		return "", fmt.Errorf("create request: %w", err)
+	}
+	t.locked[req.ID], t.heads[req.ID] = true, audit.Head{}
+	t.known.know(req, map[pulid.ID]enum.ItemStatus{})
+	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
+		"action": string(enum.RequestActionRevoke), "mode": string(enum.RequestModeEntitlements),
+		"requester": string(userID), "beneficiary": string(userID), "items": len(grants),
+		"reason": string(why),
+	}}}
+	items := make([]*ent.RequestItemCreate, 0, len(grants))
+	for _, g := range grants {
+		app := g.Edges.Identity.Edges.Application
+		itemID := requestitem.DefaultID()
+		items = append(items, t.client.RequestItem.Create().SetID(itemID).
+			SetRequestID(req.ID).SetAction(enum.RequestActionRevoke).SetReason(why).
+			SetStatus(enum.ItemStatusApproved).SetDecidedAt(now).
+			SetEntitlementID(g.EntitlementID).SetApplicationID(app.ID).SetIdentityID(g.IdentityID))
+		events = append(events,
+			audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+				"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "application": string(app.ID),
+				"grant": string(g.ID), "reason": string(why),
+			}},
+			audit.Event{Action: audit.ItemAutoApproved, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+				"reason": string(why),
+			}})
+		if app.Fulfillment == enum.FulfillmentManual {
+			events = append(events, manualWaiting(req.ID, itemID, string(why)))
+		} else {
+			s.enqueueFulfillment(t, itemID)
+		}
+	}
+	if err := t.client.RequestItem.CreateBulk(items...).Exec(ctx); err != nil {
+		return "", fmt.Errorf("create items: %w", err)
+	}
+	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
+		return "", fmt.Errorf("record events: %w", err)
+	}
+	return req.ID, nil
+}
+
+// manualWaiting is the audit event of an item handed to the application's
+// owners to carry out by hand (manualFulfillments): why says why.
+func manualWaiting(requestID, itemID pulid.ID, why string) audit.Event {
+	return audit.Event{Action: audit.ManualFulfillmentWaiting, RequestID: &requestID, ItemID: &itemID,
+		Data: map[string]any{"reason": why}}
+}
+
+// SweepTerminations applies the termination of every TERMINATED user who
+// still holds access, has open review tasks or open requests for them —
+// set TERMINATED by a path that did not apply it, or whose application was
+// interrupted — and returns how many it changed. It is for the job
+// runner's periodic sweep; Terminate makes a repeat harmless.
+func (s *Service) SweepTerminations(ctx context.Context) (int, error) {
+	sys := authz.SystemContext(ctx)
+	ids, err := s.client.User.Query().
+		Where(
+			user.StatusEQ(enum.UserStatusTerminated),
+			user.Or(
+				user.HasIdentitiesWith(identity.HasGrantsWith(grant.RevokedAtIsNil())),
+				user.HasReviewTasksWith(reviewtask.StatusIn(enum.TaskStatusPending, enum.TaskStatusWaiting)),
+				user.HasBeneficiaryRequestsWith(accessrequest.HasItemsWith(leaverOpenItem())),
+			),
+		).
+		IDs(sys)
+	if err != nil {
+		return 0, fmt.Errorf("sweep terminations: list users: %w", err)
+	}
+	n := 0
+	for _, id := range ids {
+		changed, err := s.terminate(sys, id, systemActor)
+		if err != nil {
+			return n, fmt.Errorf("sweep terminations: terminate %s: %w", id, err)
+		}
+		if changed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// DefaultTerminationSweepInterval is how often the termination sweep runs
+// when the configuration does not say.
+const DefaultTerminationSweepInterval = 5 * time.Minute
+
+// SweepTerminationsArgs is the periodic job that runs SweepTerminations.
+type SweepTerminationsArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepTerminationsArgs) Kind() string { return "sweep_terminations" }
+
+// TerminationSweep is the job runner's extension (jobs.Extension) that runs
+// SweepTerminations every Interval (default
+// DefaultTerminationSweepInterval) and once at start. The runner is built
+// before the service: set Service once it exists; until then the job does
+// nothing.
+type TerminationSweep struct {
+	Interval time.Duration
+	service  atomic.Pointer[Service]
+}
+
+// Bind sets the service the sweep works with.
+func (e *TerminationSweep) Bind(s *Service) { e.service.Store(s) }
+
+// Register implements jobs.Extension.
+func (e *TerminationSweep) Register(workers *river.Workers) []*river.PeriodicJob {
+	river.AddWorker(workers, &terminationSweepWorker{e: e})
+	interval := e.Interval
+	if interval <= 0 {
+		interval = DefaultTerminationSweepInterval
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return SweepTerminationsArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "termination_sweep", RunOnStart: true},
+	)}
+}
+
+type terminationSweepWorker struct {
+	river.WorkerDefaults[SweepTerminationsArgs]
+	e *TerminationSweep
+}
+
+func (w *terminationSweepWorker) Work(ctx context.Context, _ *river.Job[SweepTerminationsArgs]) error {
+	s := w.e.service.Load()
+	if s == nil {
+		return nil
+	}
+	n, err := s.SweepTerminations(ctx)
+	if n > 0 {
+		s.log.InfoContext(ctx, "terminations applied by the sweep", "users", n)
+	}
+	return err
+}
