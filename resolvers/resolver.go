@@ -89,6 +89,9 @@ type Services struct {
 	AuditLog AuditLog
 	// Discovery serves checkApplicationConnection and syncApplication.
 	Discovery Discovery
+	// Notifications serves the viewer's notifications and preferences; nil
+	// refuses them.
+	Notifications Notifications
 }
 
 // Resolver is the resolver root.
@@ -101,12 +104,13 @@ type Resolver struct {
 	auditLog AuditLog
 	// discovery serves checkApplicationConnection and syncApplication.
 	discovery Discovery
+	notify    Notifications
 }
 
 // NewSchema returns the executable schema over the given services.
 func NewSchema(s Services) graphql.ExecutableSchema {
 	return graph.NewExecutableSchema(graph.Config{
 		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow, progress: s.Progress,
-			auditLog: s.AuditLog, discovery: s.Discovery},
+			auditLog: s.AuditLog, discovery: s.Discovery, notify: s.Notifications},
 	})
 }

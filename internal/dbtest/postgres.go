@@ -224,6 +224,8 @@ func truncate(s string, n int) string {
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
 DROP INDEX reviewtask_status_updated_at;
+DROP TABLE notifications;
+DROP TABLE notification_preferences;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

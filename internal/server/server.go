@@ -31,7 +31,9 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/notify"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
@@ -83,6 +85,12 @@ type Config struct {
 	// Outboxes are told of every state change's audit events in its
 	// transaction, after the server's own (tests watch them).
 	Outboxes []workflow.Outbox
+	// Mail sends the notification e-mails; nil sends none.
+	Mail mail.Sender
+	// PublicURL is the server's address as users reach it, for the links
+	// of e-mails (GATEHOUSE_PUBLIC_URL); empty means
+	// notify.DefaultPublicURL.
+	PublicURL string
 }
 
 // Server is the built graph. Create it with New, then Start it; Stop ends
@@ -98,6 +106,8 @@ type Server struct {
 	Workflow    *workflow.Service
 	AuditLog    *audit.Log
 	Metrics     *metrics.Metrics
+	// Notifications delivers and serves notifications.
+	Notifications *notify.Service
 	// Now is the clock every service reads.
 	Now func() time.Time
 	// Handler serves GraphQL at /query (POST, GET and websockets) and the
@@ -151,9 +161,20 @@ func New(cfg Config) (*Server, error) {
 	secrets := connectors.NewSecretStore(lookupEnv, cfg.SecretsDir)
 	reg := builtin.Registry(secrets)
 
+	m := metrics.New()
+
+	// New notifications reach the subscribers of every replica, over the
+	// feed's LISTEN connection on PostgreSQL, in process on SQLite.
+	notifyRelay := pubsub.NewRelay(notify.RelayChannel, cfg.Dialect == dialect.Postgres)
+	notifications := notify.New(notify.Config{
+		DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
+		Relay: notifyRelay, Observer: m.RegisterNotifications(), Log: log, Buffer: cfg.FeedBuffer,
+	})
+
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
+	jobOpts.Extensions = append([]jobs.Extension{notifications}, jobOpts.Extensions...)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -167,11 +188,10 @@ func New(cfg Config) (*Server, error) {
 	// subscribers.
 	feed := progress.New(progress.Config{
 		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, DB: cfg.DB, Buffer: cfg.FeedBuffer,
-		Channels:       []pubsub.Channel{relay.Channel()},
+		Channels:       []pubsub.Channel{relay.Channel(), notifyRelay.Channel()},
 		OnRemoteChange: runner.Wake,
 	})
 
-	m := metrics.New()
 	m.RegisterDB(cfg.DB)
 	m.RegisterFeed(feed)
 	m.RegisterState(metrics.StateConfig{DB: cfg.DB, Dialect: cfg.Dialect, Client: background, Now: now, Log: log})
@@ -180,12 +200,12 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m, Outboxes: cfg.Outboxes,
+		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{notify.Outbox{}}, cfg.Outboxes...),
 	})
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
-		Progress: feed, AuditLog: auditLog,
+		Progress: feed, AuditLog: auditLog, Notifications: notifications,
 		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
 	})
 	base, cancelBase := context.WithCancel(context.Background())
@@ -210,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
-		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Now: now, Handler: mux,
+		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Notifications: notifications, Now: now, Handler: mux,
 		noJobs: cfg.NoJobs, base: base, cancelBase: cancelBase,
 	}, nil
 }
@@ -230,8 +250,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.Feed.Start(ctx); err != nil {
 		return fmt.Errorf("start subscriptions: %w", err)
 	}
+	s.Notifications.Start(ctx)
 	if !s.noJobs {
 		if err := s.Jobs.Start(ctx, s.Workflow); err != nil {
+			s.Notifications.Stop()
 			s.Feed.Stop()
 			return fmt.Errorf("start jobs: %w", err)
 		}
@@ -253,6 +275,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	err := s.Jobs.Stop(ctx)
+	s.Notifications.Stop()
 	s.Feed.Stop()
 	if err != nil {
 		return fmt.Errorf("stop jobs: %w", err)
