@@ -2223,7 +2223,8 @@ func (c *NotificationClient) QueryTask(_m *Notification) *ReviewTaskQuery {
 
 // Hooks returns the client hooks.
 func (c *NotificationClient) Hooks() []Hook {
-	return c.hooks.Notification
+	hooks := c.hooks.Notification
+	return append(hooks[:len(hooks):len(hooks)], notification.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.
@@ -2372,7 +2373,8 @@ func (c *NotificationPreferenceClient) QueryUser(_m *NotificationPreference) *Us
 
 // Hooks returns the client hooks.
 func (c *NotificationPreferenceClient) Hooks() []Hook {
-	return c.hooks.NotificationPreference
+	hooks := c.hooks.NotificationPreference
+	return append(hooks[:len(hooks):len(hooks)], notificationpreference.Hooks[:]...)
 }
 
 // Interceptors returns the client interceptors.

@@ -104,7 +104,9 @@ func (_c *NotificationPreferenceCreate) Mutation() *NotificationPreferenceMutati
 
 // Save creates the NotificationPreference in the database.
 func (_c *NotificationPreferenceCreate) Save(ctx context.Context) (*NotificationPreference, error) {
-	_c.defaults()
+	if err := _c.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -131,19 +133,29 @@ func (_c *NotificationPreferenceCreate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_c *NotificationPreferenceCreate) defaults() {
+func (_c *NotificationPreferenceCreate) defaults() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
+		if notificationpreference.DefaultCreatedAt == nil {
+			return fmt.Errorf("ent: uninitialized notificationpreference.DefaultCreatedAt (forgotten import ent/runtime?)")
+		}
 		v := notificationpreference.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
 	}
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
+		if notificationpreference.DefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized notificationpreference.DefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := notificationpreference.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
 	if _, ok := _c.mutation.ID(); !ok {
+		if notificationpreference.DefaultID == nil {
+			return fmt.Errorf("ent: uninitialized notificationpreference.DefaultID (forgotten import ent/runtime?)")
+		}
 		v := notificationpreference.DefaultID()
 		_c.mutation.SetID(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
@@ -366,6 +367,12 @@ func (_q *NotificationPreferenceQuery) prepareQuery(ctx context.Context) error {
 			return err
 		}
 		_q.sql = prev
+	}
+	if notificationpreference.Policy == nil {
+		return errors.New("ent: uninitialized notificationpreference.Policy (forgotten import ent/runtime?)")
+	}
+	if err := notificationpreference.Policy.EvalQuery(ctx, _q); err != nil {
+		return err
 	}
 	return nil
 }

@@ -69,7 +69,9 @@ func (_u *NotificationPreferenceUpdate) Mutation() *NotificationPreferenceMutati
 
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *NotificationPreferenceUpdate) Save(ctx context.Context) (int, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return 0, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -96,11 +98,15 @@ func (_u *NotificationPreferenceUpdate) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *NotificationPreferenceUpdate) defaults() {
+func (_u *NotificationPreferenceUpdate) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if notificationpreference.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized notificationpreference.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := notificationpreference.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -206,7 +212,9 @@ func (_u *NotificationPreferenceUpdateOne) Select(field string, fields ...string
 
 // Save executes the query and returns the updated NotificationPreference entity.
 func (_u *NotificationPreferenceUpdateOne) Save(ctx context.Context) (*NotificationPreference, error) {
-	_u.defaults()
+	if err := _u.defaults(); err != nil {
+		return nil, err
+	}
 	return withHooks(ctx, _u.sqlSave, _u.mutation, _u.hooks)
 }
 
@@ -233,11 +241,15 @@ func (_u *NotificationPreferenceUpdateOne) ExecX(ctx context.Context) {
 }
 
 // defaults sets the default values of the builder before save.
-func (_u *NotificationPreferenceUpdateOne) defaults() {
+func (_u *NotificationPreferenceUpdateOne) defaults() error {
 	if _, ok := _u.mutation.UpdatedAt(); !ok {
+		if notificationpreference.UpdateDefaultUpdatedAt == nil {
+			return fmt.Errorf("ent: uninitialized notificationpreference.UpdateDefaultUpdatedAt (forgotten import ent/runtime?)")
+		}
 		v := notificationpreference.UpdateDefaultUpdatedAt()
 		_u.mutation.SetUpdatedAt(v)
 	}
+	return nil
 }
 
 // check runs all checks and user-defined validators on the builder.

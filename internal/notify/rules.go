@@ -57,8 +57,6 @@ var Rules = []Rule{
 		Why: "an approved item of a MANUAL application waits for its owners to fulfil it"},
 	{Action: audit.ItemAutoApproved, To: []Audience{ManualOwners}, Kind: enum.NotificationKindManualFulfillmentWaiting,
 		Why: "an item approved without review on a MANUAL application waits for its owners; nobody decided, so nobody else is told"},
-	{Action: audit.ItemAdded, To: []Audience{ManualOwners}, Kind: enum.NotificationKindManualFulfillmentWaiting,
-		Why: "an item added already approved (de-provisioning on a MANUAL application) waits for the owners; items under review tell nobody"},
 	{Action: audit.ItemDenied, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestDenied,
 		Why: "reviewers denied an item: the people whose request it is learn the decision"},
 	{Action: audit.RequestCancelled, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestCancelled,
