@@ -77,3 +77,7 @@ func (s *Service) Subscribe(ctx context.Context) (<-chan *ent.Notification, erro
 	}
 	return s.live.broker.Subscribe(ctx, string(v.UserID)).C, nil
 }
+
+// Subscribers returns the number of notificationAdded subscriptions this
+// process serves.
+func (s *Service) Subscribers() int { return s.live.broker.Total() }
