@@ -99,6 +99,26 @@ type config struct {
 	// (GATEHOUSE_FULFILLMENT_TIMEOUT); a job whose process died is run
 	// again twice that long after it started.
 	fulfillmentTimeout time.Duration
+	// publicURL is the server's address as users reach it, for the links
+	// of notification e-mails (GATEHOUSE_PUBLIC_URL); empty means
+	// http://localhost:<port of the listen address> (publicBase).
+	publicURL string
+}
+
+// publicBase returns the address of the links in notification e-mails:
+// GATEHOUSE_PUBLIC_URL, else the listen address on localhost.
+func (c config) publicBase() string {
+	if c.publicURL != "" {
+		return c.publicURL
+	}
+	host, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -114,6 +134,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
 		queryLimits:    getenv("GATEHOUSE_QUERY_LIMITS"),
+		publicURL:      getenv("GATEHOUSE_PUBLIC_URL"),
 		introspection:  true,
 		autoMigrate:    true,
 		tokenTTL:       24 * time.Hour,
@@ -204,6 +225,12 @@ func (c *config) validate() error {
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return fmt.Errorf("listen address %q is not host:port", c.addr)
 	}
+	if c.publicURL != "" {
+		u, err := url.Parse(c.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("GATEHOUSE_PUBLIC_URL=%q must be an http:// or https:// URL", c.publicURL)
+		}
+	}
 	if c.bootstrapAdmin != "" {
 		if _, err := mail.ParseAddress(c.bootstrapAdmin); err != nil {
 			return fmt.Errorf("GATEHOUSE_BOOTSTRAP_ADMIN=%q is not an email address", c.bootstrapAdmin)
@@ -290,6 +317,7 @@ var envHelp = map[string]string{
 	"GATEHOUSE_WS_MAX_PENDING":      "websockets waiting for connection_init server-wide (0: no limit)",
 	"GATEHOUSE_FULFILLMENT_TIMEOUT": "how long one attempt of a fulfilment job may run (default 1m)",
 	"GATEHOUSE_AUTO_MIGRATE":        "apply pending PostgreSQL migrations at start (default true); false refuses to start with pending ones",
+	"GATEHOUSE_PUBLIC_URL":          "the server's address as users reach it, for the links of notification e-mails (default http://localhost:<listen port>)",
 }
 
 func sqliteFlag(fs *flag.FlagSet, cfg *config) {
@@ -698,6 +726,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
+			PublicURL:   cfg.publicBase(),
 		})
 	}
 	if err != nil {
