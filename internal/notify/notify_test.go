@@ -149,7 +149,27 @@ func kinds(ns []listed) []string {
 	return out
 }
 
-// mailKinds returns, per address, the subjects' count sent to it.
+// counter returns the value of a counter of the server's metrics for kind.
+func (s *scene) counter(t *testing.T, name, kind string) float64 {
+	t.Helper()
+	families, err := s.env.Server.Metrics.Registry().Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == kind {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// mails returns how many messages were sent to the address.
 func (s *scene) mails(addr string) int { return len(s.box.To(addr)) }
 
 // TestRequestLifeNotifiesItsPeople: a request approved and fulfilled, one
@@ -193,6 +213,13 @@ func TestRequestLifeNotifiesItsPeople(t *testing.T) {
 		require.Equal(t, 2, s.mails("b@example.com"))
 		require.Equal(t, 1, s.mails("o@example.com"))
 		require.Len(t, s.box.Sent(), 8, "nobody else got mail")
+		require.Equal(t, 3.0, s.counter(t, "gatehouse_notifications_created_total", "TASK_ASSIGNED"))
+		require.Equal(t, 4.0, s.counter(t, "gatehouse_notifications_created_total", "ACCESS_GRANTED")+
+			s.counter(t, "gatehouse_notifications_created_total", "REQUEST_CANCELLED")+
+			s.counter(t, "gatehouse_notifications_created_total", "MANUAL_FULFILLMENT_WAITING"), "2 grants, 1 cancellation, 1 manual")
+		require.Equal(t, 3.0, s.counter(t, "gatehouse_notification_emails_sent_total", "TASK_ASSIGNED"))
+		require.Equal(t, 2.0, s.counter(t, "gatehouse_notification_emails_sent_total", "REQUEST_DENIED"))
+		require.Zero(t, s.counter(t, "gatehouse_notification_emails_failed_total", "TASK_ASSIGNED"))
 
 		// The reviewer's notification links to the task; the e-mail says
 		// what and links to it on the public URL, in text and HTML.
