@@ -232,6 +232,8 @@ func TestRequestLifeNotifiesItsPeople(t *testing.T) {
 		require.Contains(t, msg.HTML, `<a href="https://gatehouse.example.com/app/tasks/tsk_`)
 		require.Contains(t, msg.Text, "r@example.com asked for Reader in Ledger for b@example.com")
 		ofB := s.list(t, s.tokB, false)
+		require.Equal(t, "REQUEST_CANCELLED", ofB[0].Kind, "newest first")
+		require.Equal(t, "REQUEST_APPROVED", ofB[len(ofB)-1].Kind, "oldest last")
 		for _, n := range ofB {
 			require.NotNil(t, n.Request, n.Kind)
 			require.Equal(t, "/app/requests/"+string(n.Request.ID), n.Link, n.Kind)
@@ -390,5 +392,53 @@ func TestDeliveryRunsOnce(t *testing.T) {
 		for _, m := range s.box.Sent() {
 			require.False(t, strings.Contains(m.Subject, "<no value>"), m.Subject)
 		}
+	})
+}
+
+// TestEmailFailureIsRetriedThenMarked: while the mail server refuses, a
+// delivery fails (River retries it) and leaves the e-mail PENDING; the last
+// attempt marks it FAILED and succeeds, and a later run sends nothing.
+func TestEmailFailureIsRetriedThenMarked(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		box := &apitest.Mailbox{}
+		env := apitest.NewWith(t, db, apitest.Options{Mail: box, NoJobs: true})
+		s := &scene{env: env, box: box}
+		sys := apitest.Sys()
+		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+		r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(sys)
+		require.NoError(t, err)
+		app, err := env.Client.Application.Create().SetName("Ledger").
+			SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
+		require.NoError(t, err)
+		e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
+		require.NoError(t, err)
+		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
+
+		ctx := context.Background()
+		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify").First(10))
+		require.NoError(t, err)
+		require.Len(t, jobs.Jobs, 1, "one delivery job for the change")
+		var args notify.DeliverArgs
+		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
+		key := strconv.FormatInt(jobs.Jobs[0].ID, 10)
+		status := func() enum.EmailStatus {
+			n, err := env.Client.Notification.Query().Where(notification.RecipientID(m.ID)).Only(sys)
+			require.NoError(t, err)
+			return n.EmailStatus
+		}
+
+		box.FailWith(context.DeadlineExceeded)
+		require.Error(t, env.Server.Notifications.Deliver(ctx, key, args.Events, false), "the attempt fails: River retries")
+		require.Equal(t, enum.EmailStatusPending, status())
+		require.NoError(t, env.Server.Notifications.Deliver(ctx, key, args.Events, true), "the last attempt gives up")
+		require.Equal(t, enum.EmailStatusFailed, status())
+		require.Equal(t, 2.0, s.counter(t, "gatehouse_notification_emails_failed_total", "TASK_ASSIGNED"))
+
+		box.FailWith(nil)
+		require.NoError(t, env.Server.Notifications.Deliver(ctx, key, args.Events, false))
+		require.Empty(t, box.Sent(), "a FAILED e-mail is not sent again by a re-run")
+		require.Equal(t, 1.0, s.counter(t, "gatehouse_notifications_created_total", "TASK_ASSIGNED"), "written once")
 	})
 }
