@@ -279,8 +279,9 @@ func TestPreferencesChooseTheChannels(t *testing.T) {
 		require.Equal(t, 1, s.mails("r@example.com"), "the requester keeps the defaults")
 
 		// Bad input is refused with a code.
-		res := s.env.Do(t, s.tokB, `mutation { updateNotificationPreferences(input: [{kind: NO_SUCH_KIND, email: false}]) { kind } }`, nil)
-		require.NotEmpty(t, res.Errors)
+		res := s.env.Do(t, s.tokB, `mutation($in: [NotificationPreferenceInput!]!) { updateNotificationPreferences(input: $in) { kind } }`,
+			map[string]any{"in": []map[string]any{{"kind": "NO_SUCH_KIND", "email": false}}})
+		require.Equal(t, "INVALID_INPUT", res.Code(), "an unknown kind: %+v", res.Errors)
 		res = s.env.Do(t, s.tokB, `mutation { updateNotificationPreferences(input: [{kind: TASK_ASSIGNED, email: false}, {kind: TASK_ASSIGNED, inApp: false}]) { kind } }`, nil)
 		require.Equal(t, "INVALID_INPUT", res.Code())
 		res = s.env.Do(t, s.tokB, `mutation { updateNotificationPreferences(input: []) { kind } }`, nil)
