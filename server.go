@@ -104,9 +104,26 @@ type config struct {
 	// GATEHOUSE_SMTP_FROM); the URL may hold a password, never logged.
 	smtpURL  string
 	smtpFrom string
-	// publicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
-	// for links in messages; "" means none.
+	// publicURL is the server's address as users reach it, for the links
+	// of notification e-mails (GATEHOUSE_PUBLIC_URL); empty means
+	// http://localhost:<port of the listen address> (publicBase).
 	publicURL string
+}
+
+// publicBase returns the address of the links in notification e-mails:
+// GATEHOUSE_PUBLIC_URL, else the listen address on localhost.
+func (c config) publicBase() string {
+	if c.publicURL != "" {
+		return c.publicURL
+	}
+	host, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // envDefaults reads the GATEHOUSE_* variables (and DATABASE_URL) into a
@@ -214,6 +231,12 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.addr); err != nil {
 		return fmt.Errorf("listen address %q is not host:port", c.addr)
+	}
+	if c.publicURL != "" {
+		u, err := url.Parse(c.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("GATEHOUSE_PUBLIC_URL=%q must be an http:// or https:// URL", c.publicURL)
+		}
 	}
 	if c.bootstrapAdmin != "" {
 		if _, err := mail.ParseAddress(c.bootstrapAdmin); err != nil {
@@ -331,7 +354,7 @@ var envHelp = map[string]string{
 	"GATEHOUSE_AUTO_MIGRATE":        "apply pending PostgreSQL migrations at start (default true); false refuses to start with pending ones",
 	"GATEHOUSE_SMTP_URL":            "outgoing mail server, smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require) or smtps://…:465",
 	"GATEHOUSE_SMTP_FROM":           "sender address of e-mail, required with GATEHOUSE_SMTP_URL",
-	"GATEHOUSE_PUBLIC_URL":          "where people reach the server (https://gatehouse.example), for links in messages",
+	"GATEHOUSE_PUBLIC_URL":          "the server's address as users reach it, for the links of e-mails and Slack messages (default http://localhost:<listen port>)",
 }
 
 func sqliteFlag(fs *flag.FlagSet, cfg *config) {
@@ -744,7 +767,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
-			Mail:        mailer, PublicURL: cfg.publicURL,
+			Mail:        mailer, PublicURL: cfg.publicBase(),
 		})
 	}
 	if err != nil {

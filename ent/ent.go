@@ -15,6 +15,8 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/notification"
+	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
@@ -89,23 +91,25 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			accessrequest.Table:       accessrequest.ValidColumn,
-			apitoken.Table:            apitoken.ValidColumn,
-			application.Table:         application.ValidColumn,
-			auditcheckpoint.Table:     auditcheckpoint.ValidColumn,
-			auditevent.Table:          auditevent.ValidColumn,
-			entitlement.Table:         entitlement.ValidColumn,
-			grant.Table:               grant.ValidColumn,
-			identity.Table:            identity.ValidColumn,
-			jobtitle.Table:            jobtitle.ValidColumn,
-			requestitem.Table:         requestitem.ValidColumn,
-			reviewstage.Table:         reviewstage.ValidColumn,
-			reviewstagetemplate.Table: reviewstagetemplate.ValidColumn,
-			reviewtask.Table:          reviewtask.ValidColumn,
-			role.Table:                role.ValidColumn,
-			user.Table:                user.ValidColumn,
-			webhookdelivery.Table:     webhookdelivery.ValidColumn,
-			webhookendpoint.Table:     webhookendpoint.ValidColumn,
+			accessrequest.Table:          accessrequest.ValidColumn,
+			apitoken.Table:               apitoken.ValidColumn,
+			application.Table:            application.ValidColumn,
+			auditcheckpoint.Table:        auditcheckpoint.ValidColumn,
+			auditevent.Table:             auditevent.ValidColumn,
+			entitlement.Table:            entitlement.ValidColumn,
+			grant.Table:                  grant.ValidColumn,
+			identity.Table:               identity.ValidColumn,
+			jobtitle.Table:               jobtitle.ValidColumn,
+			notification.Table:           notification.ValidColumn,
+			notificationpreference.Table: notificationpreference.ValidColumn,
+			requestitem.Table:            requestitem.ValidColumn,
+			reviewstage.Table:            reviewstage.ValidColumn,
+			reviewstagetemplate.Table:    reviewstagetemplate.ValidColumn,
+			reviewtask.Table:             reviewtask.ValidColumn,
+			role.Table:                   role.ValidColumn,
+			user.Table:                   user.ValidColumn,
+			webhookdelivery.Table:        webhookdelivery.ValidColumn,
+			webhookendpoint.Table:        webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -12,6 +12,8 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/notification"
+	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
@@ -30,7 +32,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accessrequest.Table,
@@ -235,6 +237,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   notification.Table,
+			Columns: notification.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: notification.FieldID,
+			},
+		},
+		Type: "Notification",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			notification.FieldCreatedAt:   {Type: field.TypeTime, Column: notification.FieldCreatedAt},
+			notification.FieldUpdatedAt:   {Type: field.TypeTime, Column: notification.FieldUpdatedAt},
+			notification.FieldRecipientID: {Type: field.TypeString, Column: notification.FieldRecipientID},
+			notification.FieldKind:        {Type: field.TypeEnum, Column: notification.FieldKind},
+			notification.FieldEventKey:    {Type: field.TypeString, Column: notification.FieldEventKey},
+			notification.FieldAction:      {Type: field.TypeString, Column: notification.FieldAction},
+			notification.FieldTitle:       {Type: field.TypeString, Column: notification.FieldTitle},
+			notification.FieldBody:        {Type: field.TypeString, Column: notification.FieldBody},
+			notification.FieldLink:        {Type: field.TypeString, Column: notification.FieldLink},
+			notification.FieldInApp:       {Type: field.TypeBool, Column: notification.FieldInApp},
+			notification.FieldReadAt:      {Type: field.TypeTime, Column: notification.FieldReadAt},
+			notification.FieldEmailStatus: {Type: field.TypeEnum, Column: notification.FieldEmailStatus},
+			notification.FieldEmailedAt:   {Type: field.TypeTime, Column: notification.FieldEmailedAt},
+			notification.FieldRequestID:   {Type: field.TypeString, Column: notification.FieldRequestID},
+			notification.FieldItemID:      {Type: field.TypeString, Column: notification.FieldItemID},
+			notification.FieldTaskID:      {Type: field.TypeString, Column: notification.FieldTaskID},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   notificationpreference.Table,
+			Columns: notificationpreference.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: notificationpreference.FieldID,
+			},
+		},
+		Type: "NotificationPreference",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			notificationpreference.FieldCreatedAt: {Type: field.TypeTime, Column: notificationpreference.FieldCreatedAt},
+			notificationpreference.FieldUpdatedAt: {Type: field.TypeTime, Column: notificationpreference.FieldUpdatedAt},
+			notificationpreference.FieldUserID:    {Type: field.TypeString, Column: notificationpreference.FieldUserID},
+			notificationpreference.FieldKind:      {Type: field.TypeEnum, Column: notificationpreference.FieldKind},
+			notificationpreference.FieldInApp:     {Type: field.TypeBool, Column: notificationpreference.FieldInApp},
+			notificationpreference.FieldEmail:     {Type: field.TypeBool, Column: notificationpreference.FieldEmail},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   requestitem.Table,
 			Columns: requestitem.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -262,7 +312,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldFulfilledAt:         {Type: field.TypeTime, Column: requestitem.FieldFulfilledAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstage.Table,
 			Columns: reviewstage.Columns,
@@ -283,7 +333,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstage.FieldStatus:       {Type: field.TypeEnum, Column: reviewstage.FieldStatus},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstagetemplate.Table,
 			Columns: reviewstagetemplate.Columns,
@@ -303,7 +353,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstagetemplate.FieldQuorum:        {Type: field.TypeInt, Column: reviewstagetemplate.FieldQuorum},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewtask.Table,
 			Columns: reviewtask.Columns,
@@ -326,7 +376,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewtask.FieldDecidedByID:  {Type: field.TypeString, Column: reviewtask.FieldDecidedByID},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -343,7 +393,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldDescription: {Type: field.TypeString, Column: role.FieldDescription},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -369,7 +419,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -394,7 +444,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldDeliveredAt:   {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -788,6 +838,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"JobTitle",
 		"Entitlement",
+	)
+	graph.MustAddE(
+		"recipient",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.RecipientTable,
+			Columns: []string{notification.RecipientColumn},
+			Bidi:    false,
+		},
+		"Notification",
+		"User",
+	)
+	graph.MustAddE(
+		"request",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.RequestTable,
+			Columns: []string{notification.RequestColumn},
+			Bidi:    false,
+		},
+		"Notification",
+		"AccessRequest",
+	)
+	graph.MustAddE(
+		"item",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.ItemTable,
+			Columns: []string{notification.ItemColumn},
+			Bidi:    false,
+		},
+		"Notification",
+		"RequestItem",
+	)
+	graph.MustAddE(
+		"task",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notification.TaskTable,
+			Columns: []string{notification.TaskColumn},
+			Bidi:    false,
+		},
+		"Notification",
+		"ReviewTask",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   notificationpreference.UserTable,
+			Columns: []string{notificationpreference.UserColumn},
+			Bidi:    false,
+		},
+		"NotificationPreference",
+		"User",
 	)
 	graph.MustAddE(
 		"request",
@@ -2426,6 +2536,266 @@ func (f *JobTitleFilter) WhereHasBaselineEntitlementsWith(preds ...predicate.Ent
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *NotificationQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the NotificationQuery builder.
+func (_q *NotificationQuery) Filter() *NotificationFilter {
+	return &NotificationFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *NotificationMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the NotificationMutation builder.
+func (m *NotificationMutation) Filter() *NotificationFilter {
+	return &NotificationFilter{config: m.config, predicateAdder: m}
+}
+
+// NotificationFilter provides a generic filtering capability at runtime for NotificationQuery.
+type NotificationFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *NotificationFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *NotificationFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(notification.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *NotificationFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(notification.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *NotificationFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(notification.FieldUpdatedAt))
+}
+
+// WhereRecipientID applies the entql string predicate on the recipient_id field.
+func (f *NotificationFilter) WhereRecipientID(p entql.StringP) {
+	f.Where(p.Field(notification.FieldRecipientID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *NotificationFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(notification.FieldKind))
+}
+
+// WhereEventKey applies the entql string predicate on the event_key field.
+func (f *NotificationFilter) WhereEventKey(p entql.StringP) {
+	f.Where(p.Field(notification.FieldEventKey))
+}
+
+// WhereAction applies the entql string predicate on the action field.
+func (f *NotificationFilter) WhereAction(p entql.StringP) {
+	f.Where(p.Field(notification.FieldAction))
+}
+
+// WhereTitle applies the entql string predicate on the title field.
+func (f *NotificationFilter) WhereTitle(p entql.StringP) {
+	f.Where(p.Field(notification.FieldTitle))
+}
+
+// WhereBody applies the entql string predicate on the body field.
+func (f *NotificationFilter) WhereBody(p entql.StringP) {
+	f.Where(p.Field(notification.FieldBody))
+}
+
+// WhereLink applies the entql string predicate on the link field.
+func (f *NotificationFilter) WhereLink(p entql.StringP) {
+	f.Where(p.Field(notification.FieldLink))
+}
+
+// WhereInApp applies the entql bool predicate on the in_app field.
+func (f *NotificationFilter) WhereInApp(p entql.BoolP) {
+	f.Where(p.Field(notification.FieldInApp))
+}
+
+// WhereReadAt applies the entql time.Time predicate on the read_at field.
+func (f *NotificationFilter) WhereReadAt(p entql.TimeP) {
+	f.Where(p.Field(notification.FieldReadAt))
+}
+
+// WhereEmailStatus applies the entql string predicate on the email_status field.
+func (f *NotificationFilter) WhereEmailStatus(p entql.StringP) {
+	f.Where(p.Field(notification.FieldEmailStatus))
+}
+
+// WhereEmailedAt applies the entql time.Time predicate on the emailed_at field.
+func (f *NotificationFilter) WhereEmailedAt(p entql.TimeP) {
+	f.Where(p.Field(notification.FieldEmailedAt))
+}
+
+// WhereRequestID applies the entql string predicate on the request_id field.
+func (f *NotificationFilter) WhereRequestID(p entql.StringP) {
+	f.Where(p.Field(notification.FieldRequestID))
+}
+
+// WhereItemID applies the entql string predicate on the item_id field.
+func (f *NotificationFilter) WhereItemID(p entql.StringP) {
+	f.Where(p.Field(notification.FieldItemID))
+}
+
+// WhereTaskID applies the entql string predicate on the task_id field.
+func (f *NotificationFilter) WhereTaskID(p entql.StringP) {
+	f.Where(p.Field(notification.FieldTaskID))
+}
+
+// WhereHasRecipient applies a predicate to check if query has an edge recipient.
+func (f *NotificationFilter) WhereHasRecipient() {
+	f.Where(entql.HasEdge("recipient"))
+}
+
+// WhereHasRecipientWith applies a predicate to check if query has an edge recipient with a given conditions (other predicates).
+func (f *NotificationFilter) WhereHasRecipientWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("recipient", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRequest applies a predicate to check if query has an edge request.
+func (f *NotificationFilter) WhereHasRequest() {
+	f.Where(entql.HasEdge("request"))
+}
+
+// WhereHasRequestWith applies a predicate to check if query has an edge request with a given conditions (other predicates).
+func (f *NotificationFilter) WhereHasRequestWith(preds ...predicate.AccessRequest) {
+	f.Where(entql.HasEdgeWith("request", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasItem applies a predicate to check if query has an edge item.
+func (f *NotificationFilter) WhereHasItem() {
+	f.Where(entql.HasEdge("item"))
+}
+
+// WhereHasItemWith applies a predicate to check if query has an edge item with a given conditions (other predicates).
+func (f *NotificationFilter) WhereHasItemWith(preds ...predicate.RequestItem) {
+	f.Where(entql.HasEdgeWith("item", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasTask applies a predicate to check if query has an edge task.
+func (f *NotificationFilter) WhereHasTask() {
+	f.Where(entql.HasEdge("task"))
+}
+
+// WhereHasTaskWith applies a predicate to check if query has an edge task with a given conditions (other predicates).
+func (f *NotificationFilter) WhereHasTaskWith(preds ...predicate.ReviewTask) {
+	f.Where(entql.HasEdgeWith("task", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *NotificationPreferenceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the NotificationPreferenceQuery builder.
+func (_q *NotificationPreferenceQuery) Filter() *NotificationPreferenceFilter {
+	return &NotificationPreferenceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *NotificationPreferenceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the NotificationPreferenceMutation builder.
+func (m *NotificationPreferenceMutation) Filter() *NotificationPreferenceFilter {
+	return &NotificationPreferenceFilter{config: m.config, predicateAdder: m}
+}
+
+// NotificationPreferenceFilter provides a generic filtering capability at runtime for NotificationPreferenceQuery.
+type NotificationPreferenceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *NotificationPreferenceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *NotificationPreferenceFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(notificationpreference.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *NotificationPreferenceFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(notificationpreference.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *NotificationPreferenceFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(notificationpreference.FieldUpdatedAt))
+}
+
+// WhereUserID applies the entql string predicate on the user_id field.
+func (f *NotificationPreferenceFilter) WhereUserID(p entql.StringP) {
+	f.Where(p.Field(notificationpreference.FieldUserID))
+}
+
+// WhereKind applies the entql string predicate on the kind field.
+func (f *NotificationPreferenceFilter) WhereKind(p entql.StringP) {
+	f.Where(p.Field(notificationpreference.FieldKind))
+}
+
+// WhereInApp applies the entql bool predicate on the in_app field.
+func (f *NotificationPreferenceFilter) WhereInApp(p entql.BoolP) {
+	f.Where(p.Field(notificationpreference.FieldInApp))
+}
+
+// WhereEmail applies the entql bool predicate on the email field.
+func (f *NotificationPreferenceFilter) WhereEmail(p entql.BoolP) {
+	f.Where(p.Field(notificationpreference.FieldEmail))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *NotificationPreferenceFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *NotificationPreferenceFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RequestItemQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2454,7 +2824,7 @@ type RequestItemFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RequestItemFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2658,7 +3028,7 @@ type ReviewStageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2766,7 +3136,7 @@ type ReviewStageTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2869,7 +3239,7 @@ type ReviewTaskFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewTaskFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3029,7 +3399,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3117,7 +3487,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3432,7 +3802,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3546,7 +3916,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

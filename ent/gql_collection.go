@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/notification"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
@@ -1670,6 +1671,200 @@ func newJobTitlePaginateArgs(rv map[string]any) *jobtitlePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*JobTitleWhereInput); ok {
 		args.opts = append(args.opts, WithJobTitleFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *NotificationQuery) CollectFields(ctx context.Context, satisfies ...string) (*NotificationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *NotificationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(notification.Columns))
+		selectedFields = []string{notification.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "request":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&AccessRequestClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, accessrequestImplementors)...); err != nil {
+				return err
+			}
+			_q.withRequest = query
+			if _, ok := fieldSeen[notification.FieldRequestID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldRequestID)
+				fieldSeen[notification.FieldRequestID] = struct{}{}
+			}
+
+		case "item":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RequestItemClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, requestitemImplementors)...); err != nil {
+				return err
+			}
+			_q.withItem = query
+			if _, ok := fieldSeen[notification.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldItemID)
+				fieldSeen[notification.FieldItemID] = struct{}{}
+			}
+
+		case "task":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ReviewTaskClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, reviewtaskImplementors)...); err != nil {
+				return err
+			}
+			_q.withTask = query
+			if _, ok := fieldSeen[notification.FieldTaskID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldTaskID)
+				fieldSeen[notification.FieldTaskID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[notification.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, notification.FieldCreatedAt)
+				fieldSeen[notification.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[notification.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, notification.FieldUpdatedAt)
+				fieldSeen[notification.FieldUpdatedAt] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[notification.FieldKind]; !ok {
+				selectedFields = append(selectedFields, notification.FieldKind)
+				fieldSeen[notification.FieldKind] = struct{}{}
+			}
+		case "action":
+			if _, ok := fieldSeen[notification.FieldAction]; !ok {
+				selectedFields = append(selectedFields, notification.FieldAction)
+				fieldSeen[notification.FieldAction] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[notification.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, notification.FieldTitle)
+				fieldSeen[notification.FieldTitle] = struct{}{}
+			}
+		case "body":
+			if _, ok := fieldSeen[notification.FieldBody]; !ok {
+				selectedFields = append(selectedFields, notification.FieldBody)
+				fieldSeen[notification.FieldBody] = struct{}{}
+			}
+		case "link":
+			if _, ok := fieldSeen[notification.FieldLink]; !ok {
+				selectedFields = append(selectedFields, notification.FieldLink)
+				fieldSeen[notification.FieldLink] = struct{}{}
+			}
+		case "readAt":
+			if _, ok := fieldSeen[notification.FieldReadAt]; !ok {
+				selectedFields = append(selectedFields, notification.FieldReadAt)
+				fieldSeen[notification.FieldReadAt] = struct{}{}
+			}
+		case "emailStatus":
+			if _, ok := fieldSeen[notification.FieldEmailStatus]; !ok {
+				selectedFields = append(selectedFields, notification.FieldEmailStatus)
+				fieldSeen[notification.FieldEmailStatus] = struct{}{}
+			}
+		case "emailedAt":
+			if _, ok := fieldSeen[notification.FieldEmailedAt]; !ok {
+				selectedFields = append(selectedFields, notification.FieldEmailedAt)
+				fieldSeen[notification.FieldEmailedAt] = struct{}{}
+			}
+		case "requestID":
+			if _, ok := fieldSeen[notification.FieldRequestID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldRequestID)
+				fieldSeen[notification.FieldRequestID] = struct{}{}
+			}
+		case "itemID":
+			if _, ok := fieldSeen[notification.FieldItemID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldItemID)
+				fieldSeen[notification.FieldItemID] = struct{}{}
+			}
+		case "taskID":
+			if _, ok := fieldSeen[notification.FieldTaskID]; !ok {
+				selectedFields = append(selectedFields, notification.FieldTaskID)
+				fieldSeen[notification.FieldTaskID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type notificationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []NotificationPaginateOption
+}
+
+func newNotificationPaginateArgs(rv map[string]any) *notificationPaginateArgs {
+	args := &notificationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &NotificationOrder{Field: &NotificationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithNotificationOrder(order))
+			}
+		case *NotificationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithNotificationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*NotificationWhereInput); ok {
+		args.opts = append(args.opts, WithNotificationFilter(v.Filter))
 	}
 	return args
 }

@@ -308,6 +308,30 @@ func (_m *JobTitle) BaselineEntitlements(ctx context.Context) (result []*Entitle
 	return result, err
 }
 
+func (_m *Notification) Request(ctx context.Context) (*AccessRequest, error) {
+	result, err := _m.Edges.RequestOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRequest().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Notification) Item(ctx context.Context) (*RequestItem, error) {
+	result, err := _m.Edges.ItemOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryItem().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Notification) Task(ctx context.Context) (*ReviewTask, error) {
+	result, err := _m.Edges.TaskOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTask().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *RequestItem) Request(ctx context.Context) (*AccessRequest, error) {
 	result, err := _m.Edges.RequestOrErr()
 	if IsNotLoaded(err) {

@@ -13,6 +13,8 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/notification"
+	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
@@ -35,6 +37,8 @@ var prefixMap = map[string]string{
 	"grt": grant.Table,
 	"idn": identity.Table,
 	"jbt": jobtitle.Table,
+	"ntf": notification.Table,
+	"npf": notificationpreference.Table,
 	"itm": requestitem.Table,
 	"stg": reviewstage.Table,
 	"rst": reviewstagetemplate.Table,

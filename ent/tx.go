@@ -32,6 +32,10 @@ type Tx struct {
 	Identity *IdentityClient
 	// JobTitle is the client for interacting with the JobTitle builders.
 	JobTitle *JobTitleClient
+	// Notification is the client for interacting with the Notification builders.
+	Notification *NotificationClient
+	// NotificationPreference is the client for interacting with the NotificationPreference builders.
+	NotificationPreference *NotificationPreferenceClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
@@ -188,6 +192,8 @@ func (tx *Tx) init() {
 	tx.Grant = NewGrantClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)
 	tx.JobTitle = NewJobTitleClient(tx.config)
+	tx.Notification = NewNotificationClient(tx.config)
+	tx.NotificationPreference = NewNotificationPreferenceClient(tx.config)
 	tx.RequestItem = NewRequestItemClient(tx.config)
 	tx.ReviewStage = NewReviewStageClient(tx.config)
 	tx.ReviewStageTemplate = NewReviewStageTemplateClient(tx.config)

@@ -104,6 +104,9 @@ type Services struct {
 	Discovery Discovery
 	// Webhooks manages the event webhooks.
 	Webhooks Webhooks
+	// Notifications serves the viewer's notifications and preferences; nil
+	// refuses them.
+	Notifications Notifications
 }
 
 // Resolver is the resolver root.
@@ -117,12 +120,13 @@ type Resolver struct {
 	// discovery serves checkApplicationConnection and syncApplication.
 	discovery Discovery
 	webhooks  Webhooks
+	notify    Notifications
 }
 
 // NewSchema returns the executable schema over the given services.
 func NewSchema(s Services) graphql.ExecutableSchema {
 	return graph.NewExecutableSchema(graph.Config{
 		Resolvers: &Resolver{client: s.Client, catalog: s.Catalog, tokens: s.Tokens, workflow: s.Workflow, progress: s.Progress,
-			auditLog: s.AuditLog, discovery: s.Discovery, webhooks: s.Webhooks},
+			auditLog: s.AuditLog, discovery: s.Discovery, webhooks: s.Webhooks, notify: s.Notifications},
 	})
 }

@@ -380,6 +380,106 @@ var (
 		Columns:    JobTitlesColumns,
 		PrimaryKey: []*schema.Column{JobTitlesColumns[0]},
 	}
+	// NotificationsColumns holds the columns for the "notifications" table.
+	NotificationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING"}},
+		{Name: "event_key", Type: field.TypeString},
+		{Name: "action", Type: field.TypeString},
+		{Name: "title", Type: field.TypeString},
+		{Name: "body", Type: field.TypeString},
+		{Name: "link", Type: field.TypeString},
+		{Name: "in_app", Type: field.TypeBool, Default: true},
+		{Name: "read_at", Type: field.TypeTime, Nullable: true},
+		{Name: "email_status", Type: field.TypeEnum, Enums: []string{"NONE", "PENDING", "SENT", "FAILED"}, Default: "NONE"},
+		{Name: "emailed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "recipient_id", Type: field.TypeString, Size: 40},
+		{Name: "request_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "item_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "task_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// NotificationsTable holds the schema information for the "notifications" table.
+	NotificationsTable = &schema.Table{
+		Name:       "notifications",
+		Columns:    NotificationsColumns,
+		PrimaryKey: []*schema.Column{NotificationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "notifications_users_recipient",
+				Columns:    []*schema.Column{NotificationsColumns[13]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "notifications_access_requests_request",
+				Columns:    []*schema.Column{NotificationsColumns[14]},
+				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "notifications_request_items_item",
+				Columns:    []*schema.Column{NotificationsColumns[15]},
+				RefColumns: []*schema.Column{RequestItemsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "notifications_review_tasks_task",
+				Columns:    []*schema.Column{NotificationsColumns[16]},
+				RefColumns: []*schema.Column{ReviewTasksColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notification_event_key_recipient_id",
+				Unique:  true,
+				Columns: []*schema.Column{NotificationsColumns[4], NotificationsColumns[13]},
+			},
+			{
+				Name:    "notification_recipient_id_in_app_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[13], NotificationsColumns[9], NotificationsColumns[1]},
+			},
+			{
+				Name:    "notification_recipient_id_read_at",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[13], NotificationsColumns[10]},
+			},
+		},
+	}
+	// NotificationPreferencesColumns holds the columns for the "notification_preferences" table.
+	NotificationPreferencesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING"}},
+		{Name: "in_app", Type: field.TypeBool},
+		{Name: "email", Type: field.TypeBool},
+		{Name: "user_id", Type: field.TypeString, Size: 40},
+	}
+	// NotificationPreferencesTable holds the schema information for the "notification_preferences" table.
+	NotificationPreferencesTable = &schema.Table{
+		Name:       "notification_preferences",
+		Columns:    NotificationPreferencesColumns,
+		PrimaryKey: []*schema.Column{NotificationPreferencesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "notification_preferences_users_user",
+				Columns:    []*schema.Column{NotificationPreferencesColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notificationpreference_user_id_kind",
+				Unique:  true,
+				Columns: []*schema.Column{NotificationPreferencesColumns[6], NotificationPreferencesColumns[3]},
+			},
+		},
+	}
 	// RequestItemsColumns holds the columns for the "request_items" table.
 	RequestItemsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -833,6 +933,8 @@ var (
 		GrantsTable,
 		IdentitiesTable,
 		JobTitlesTable,
+		NotificationsTable,
+		NotificationPreferencesTable,
 		RequestItemsTable,
 		ReviewStagesTable,
 		ReviewStageTemplatesTable,
@@ -868,6 +970,11 @@ func init() {
 	IdentitiesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	IdentitiesTable.ForeignKeys[1].RefTable = UsersTable
 	IdentitiesTable.ForeignKeys[2].RefTable = AccessRequestsTable
+	NotificationsTable.ForeignKeys[0].RefTable = UsersTable
+	NotificationsTable.ForeignKeys[1].RefTable = AccessRequestsTable
+	NotificationsTable.ForeignKeys[2].RefTable = RequestItemsTable
+	NotificationsTable.ForeignKeys[3].RefTable = ReviewTasksTable
+	NotificationPreferencesTable.ForeignKeys[0].RefTable = UsersTable
 	RequestItemsTable.ForeignKeys[0].RefTable = AccessRequestsTable
 	RequestItemsTable.ForeignKeys[1].RefTable = EntitlementsTable
 	RequestItemsTable.ForeignKeys[2].RefTable = ApplicationsTable

@@ -33,6 +33,12 @@ type Identity func(*sql.Selector)
 // JobTitle is the predicate function for jobtitle builders.
 type JobTitle func(*sql.Selector)
 
+// Notification is the predicate function for notification builders.
+type Notification func(*sql.Selector)
+
+// NotificationPreference is the predicate function for notificationpreference builders.
+type NotificationPreference func(*sql.Selector)
+
 // RequestItem is the predicate function for requestitem builders.
 type RequestItem func(*sql.Selector)
 

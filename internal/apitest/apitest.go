@@ -26,6 +26,7 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/jobs"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/server"
 	"gatehouse/internal/workflow"
@@ -110,6 +111,12 @@ type Options struct {
 	// Outboxes are told of every state change's audit events in its
 	// transaction.
 	Outboxes []workflow.Outbox
+	// Mail sends the notification e-mails (a Mailbox records them); nil
+	// sends none.
+	Mail mail.Sender
+	// PublicURL is the address in the e-mails' links; default
+	// notify.DefaultPublicURL.
+	PublicURL string
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -172,6 +179,8 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		FeedBuffer: opts.FeedBuffer,
 		WrapDriver: counter.Wrap,
 		Outboxes:   opts.Outboxes,
+		Mail:       opts.Mail,
+		PublicURL:  opts.PublicURL,
 	})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(context.Background()))

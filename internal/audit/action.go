@@ -75,3 +75,21 @@ const (
 	// found its membership in the application.
 	DiscoveryAccessEnded Action = "DISCOVERY_ACCESS_ENDED"
 )
+
+// Actions of the reminders, escalations and expiries of pending work and
+// temporary access (issue 14); internal/notify tells people of them.
+const (
+	// TaskReminded records a reminder sent to a pending task's assignee
+	// (data.task, data.reviewer).
+	TaskReminded Action = "TASK_REMINDED"
+	// TaskEscalated records a pending task moved or added to the next
+	// reviewer in the fallback order (data.task, data.to).
+	TaskEscalated Action = "TASK_ESCALATED"
+	// RequestExpired records a request cancelled because nobody decided it
+	// in time.
+	RequestExpired Action = "REQUEST_EXPIRED"
+	// GrantExpiring records the warning that a temporary grant ends soon.
+	GrantExpiring Action = "GRANT_EXPIRING"
+	// AccessExtended records a temporary grant whose end moved later.
+	AccessExtended Action = "ACCESS_EXTENDED"
+)

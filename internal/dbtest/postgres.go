@@ -227,6 +227,8 @@ DROP INDEX reviewtask_status_updated_at;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_endpoints;
 ALTER TABLE request_items DROP COLUMN reason;
+DROP TABLE notifications;
+DROP TABLE notification_preferences;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

@@ -34,6 +34,7 @@ import (
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/mail"
 	"gatehouse/internal/metrics"
+	"gatehouse/internal/notify"
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
@@ -89,7 +90,8 @@ type Config struct {
 	// Mail sends e-mail (GATEHOUSE_SMTP_URL); nil when none is configured.
 	Mail mail.Sender
 	// PublicURL is where people reach the server (GATEHOUSE_PUBLIC_URL),
-	// without a trailing slash, for links in messages; "" means none.
+	// without a trailing slash, for links in messages; "" means
+	// notify.DefaultPublicURL.
 	PublicURL string
 	// TerminationSweepInterval is how often TERMINATED users who still hold
 	// access or work are looked for (workflow.SweepTerminations); default
@@ -112,6 +114,8 @@ type Server struct {
 	Metrics     *metrics.Metrics
 	// Webhooks manages and delivers the event webhooks.
 	Webhooks *webhooks.Service
+	// Notifications delivers and serves notifications.
+	Notifications *notify.Service
 	// Now is the clock every service reads.
 	Now func() time.Time
 	// Handler serves GraphQL at /query (POST, GET and websockets) and the
@@ -165,15 +169,24 @@ func New(cfg Config) (*Server, error) {
 	secrets := connectors.NewSecretStore(lookupEnv, cfg.SecretsDir)
 	reg := builtin.Registry(secrets)
 
-	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	m := metrics.New()
+
+	// New notifications reach the subscribers of every replica, over the
+	// feed's LISTEN connection on PostgreSQL, in process on SQLite.
+	notifyRelay := pubsub.NewRelay(notify.RelayChannel, cfg.Dialect == dialect.Postgres)
+	notifications := notify.New(notify.Config{
+		DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
+		Relay: notifyRelay, Observer: m.RegisterNotifications(), Log: log, Buffer: cfg.FeedBuffer,
+	})
+
+	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	// Event webhooks: an outbox of every state change and the workers
 	// that deliver.
 	hooks := webhooks.New(webhooks.Config{Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
 	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}
-	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), hooks, leavers)
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -187,7 +200,7 @@ func New(cfg Config) (*Server, error) {
 	// subscribers.
 	feed := progress.New(progress.Config{
 		Client: background, Log: log, Dialect: cfg.Dialect, DSN: cfg.DSN, DB: cfg.DB, Buffer: cfg.FeedBuffer,
-		Channels:       []pubsub.Channel{relay.Channel()},
+		Channels:       []pubsub.Channel{relay.Channel(), notifyRelay.Channel()},
 		OnRemoteChange: runner.Wake,
 	})
 
@@ -199,14 +212,14 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{hooks}, cfg.Outboxes...),
+		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{notify.Outbox{}, hooks}, cfg.Outboxes...),
 	})
 	leavers.Bind(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
-		Progress: feed, AuditLog: auditLog,
-		Webhooks:  hooks,
+		Progress: feed, AuditLog: auditLog, Notifications: notifications,
+		Webhooks: hooks,
 		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
 	})
 	base, cancelBase := context.WithCancel(context.Background())
@@ -231,7 +244,7 @@ func New(cfg Config) (*Server, error) {
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
-		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Webhooks: hooks, Now: now, Handler: mux,
+		Feed: feed, Workflow: wf, AuditLog: auditLog, Metrics: m, Webhooks: hooks, Notifications: notifications, Now: now, Handler: mux,
 		noJobs: cfg.NoJobs, base: base, cancelBase: cancelBase,
 	}, nil
 }
@@ -251,8 +264,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.Feed.Start(ctx); err != nil {
 		return fmt.Errorf("start subscriptions: %w", err)
 	}
+	s.Notifications.Start(ctx)
 	if !s.noJobs {
 		if err := s.Jobs.Start(ctx, s.Workflow); err != nil {
+			s.Notifications.Stop()
 			s.Feed.Stop()
 			return fmt.Errorf("start jobs: %w", err)
 		}
@@ -274,6 +289,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	err := s.Jobs.Stop(ctx)
+	s.Notifications.Stop()
 	s.Feed.Stop()
 	if err != nil {
 		return fmt.Errorf("stop jobs: %w", err)

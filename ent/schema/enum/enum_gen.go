@@ -282,6 +282,40 @@ func (v UserKind) MarshalGQL(w io.Writer) { marshal(w, v) }
 // UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
 func (v *UserKind) UnmarshalGQL(x any) error { return unmarshal(v, x, "UserKind", AllUserKinds) }
 
+// AllNotificationKinds lists every NotificationKind, in the order of the constants.
+var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting}
+
+// Values implements ent's EnumValues.
+func (NotificationKind) Values() []string { return strs(AllNotificationKinds) }
+
+// IsValid reports whether v is one of the values.
+func (v NotificationKind) IsValid() bool { return slices.Contains(AllNotificationKinds, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v NotificationKind) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *NotificationKind) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "NotificationKind", AllNotificationKinds)
+}
+
+// AllEmailStatuses lists every EmailStatus, in the order of the constants.
+var AllEmailStatuses = []EmailStatus{EmailStatusNone, EmailStatusPending, EmailStatusSent, EmailStatusFailed}
+
+// Values implements ent's EnumValues.
+func (EmailStatus) Values() []string { return strs(AllEmailStatuses) }
+
+// IsValid reports whether v is one of the values.
+func (v EmailStatus) IsValid() bool { return slices.Contains(AllEmailStatuses, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v EmailStatus) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *EmailStatus) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "EmailStatus", AllEmailStatuses)
+}
+
 // AllWebhookKinds lists every WebhookKind, in the order of the constants.
 var AllWebhookKinds = []WebhookKind{WebhookKindStandard, WebhookKindSlack}
 

@@ -1,0 +1,12 @@
+-- Create "notification_preferences" table
+CREATE TABLE "notification_preferences" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "kind" character varying NOT NULL, "in_app" boolean NOT NULL, "email" boolean NOT NULL, "user_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "notification_preferences_users_user" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "notificationpreference_user_id_kind" to table: "notification_preferences"
+CREATE UNIQUE INDEX "notificationpreference_user_id_kind" ON "notification_preferences" ("user_id", "kind");
+-- Create "notifications" table
+CREATE TABLE "notifications" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "kind" character varying NOT NULL, "event_key" character varying NOT NULL, "action" character varying NOT NULL, "title" character varying NOT NULL, "body" character varying NOT NULL, "link" character varying NOT NULL, "in_app" boolean NOT NULL DEFAULT true, "read_at" timestamptz NULL, "email_status" character varying NOT NULL DEFAULT 'NONE', "emailed_at" timestamptz NULL, "recipient_id" character varying NOT NULL, "request_id" character varying NULL, "item_id" character varying NULL, "task_id" character varying NULL, PRIMARY KEY ("id"), CONSTRAINT "notifications_access_requests_request" FOREIGN KEY ("request_id") REFERENCES "access_requests" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "notifications_request_items_item" FOREIGN KEY ("item_id") REFERENCES "request_items" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "notifications_review_tasks_task" FOREIGN KEY ("task_id") REFERENCES "review_tasks" ("id") ON UPDATE NO ACTION ON DELETE SET NULL, CONSTRAINT "notifications_users_recipient" FOREIGN KEY ("recipient_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- Create index "notification_event_key_recipient_id" to table: "notifications"
+CREATE UNIQUE INDEX "notification_event_key_recipient_id" ON "notifications" ("event_key", "recipient_id");
+-- Create index "notification_recipient_id_in_app_created_at" to table: "notifications"
+CREATE INDEX "notification_recipient_id_in_app_created_at" ON "notifications" ("recipient_id", "in_app", "created_at");
+-- Create index "notification_recipient_id_read_at" to table: "notifications"
+CREATE INDEX "notification_recipient_id_read_at" ON "notifications" ("recipient_id", "read_at");

@@ -1,0 +1,369 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/apitoken"
+	"gatehouse/ent/notification"
+	"gatehouse/ent/requestitem"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/user"
+	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
+	"gatehouse/internal/mail"
+)
+
+// DeliverWorker works the delivery jobs (DeliverArgs).
+type DeliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	s *Service
+}
+
+// Work delivers one change's notifications.
+func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	return w.s.Deliver(ctx, strconv.FormatInt(job.ID, 10), job.Args.Events, job.Attempt >= job.MaxAttempts)
+}
+
+// Register adds the delivery worker to the job runner (jobs.Extension).
+func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
+	river.AddWorker(workers, &DeliverWorker{s: s})
+	return nil
+}
+
+// Deliver turns one change's events into notifications: it plans who is
+// told what (Plan), keeps the recipients who may see the request and have
+// a channel on for the kind, writes the notifications not written yet (one
+// per event and recipient, keyed by key, the delivering job), publishes the
+// new ones live after commit, and then sends every e-mail of these events
+// not sent yet, marking each sent. Run again with the same key it writes,
+// publishes and sends nothing twice. An e-mail that fails fails the call
+// (the job retries); on the last attempt it is marked FAILED instead.
+func (s *Service) Deliver(ctx context.Context, key string, events []Event, lastAttempt bool) error {
+	ctx = authz.SystemContext(ctx)
+	rows, err := s.plan(ctx, key, events)
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		if err := s.write(ctx, key, rows); err != nil {
+			return err
+		}
+	}
+	return s.sendPending(ctx, key, len(events), lastAttempt)
+}
+
+// eventKey names the event at index i of the job key.
+func eventKey(key string, i int) string { return key + "." + strconv.Itoa(i) }
+
+// row is one notification to write.
+type row struct {
+	Planned
+	ev    Event
+	inApp bool
+	email bool
+	title string
+	body  string
+	link  string
+}
+
+// plan reads what the rules and the texts need and returns the
+// notifications to write.
+func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, error) {
+	var reqIDs, itemIDs, tokenIDs []pulid.ID
+	for _, ev := range events {
+		reqIDs = append(reqIDs, ev.Request)
+		if ev.Item != "" {
+			itemIDs = append(itemIDs, ev.Item)
+		}
+		if strings.HasPrefix(ev.Actor, "tok_") {
+			tokenIDs = append(tokenIDs, pulid.ID(ev.Actor))
+		}
+	}
+	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(distinct(reqIDs)...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load requests: %w", err)
+	}
+	byReq := make(map[pulid.ID]*ent.AccessRequest, len(reqs))
+	for _, r := range reqs {
+		byReq[r.ID] = r
+	}
+	visibility, err := authz.LoadRequestFacts(ctx, s.client, reqs)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.client.RequestItem.Query().Where(requestitem.IDIn(distinct(itemIDs)...)).
+		WithEntitlement().
+		WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() }).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load items: %w", err)
+	}
+	byItem := make(map[pulid.ID]*ent.RequestItem, len(items))
+	for _, it := range items {
+		byItem[it.ID] = it
+	}
+	tokenOwner := map[string]pulid.ID{}
+	if len(tokenIDs) > 0 {
+		toks, err := s.client.ApiToken.Query().Where(apitoken.IDIn(distinct(tokenIDs)...)).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load tokens: %w", err)
+		}
+		for _, t := range toks {
+			tokenOwner[string(t.ID)] = t.OwnerID
+		}
+	}
+
+	facts := make([]Fact, len(events))
+	for i, ev := range events {
+		f := Fact{Event: ev}
+		if r := byReq[ev.Request]; r != nil {
+			f.Requester, f.Beneficiary = r.RequesterID, r.BeneficiaryID
+		}
+		if it := byItem[ev.Item]; it != nil && it.Status == enum.ItemStatusApproved &&
+			it.Edges.Application != nil && it.Edges.Application.Fulfillment == enum.FulfillmentManual {
+			for _, o := range it.Edges.Application.Edges.Owners {
+				f.ManualOwners = append(f.ManualOwners, o.ID)
+			}
+		}
+		switch {
+		case strings.HasPrefix(ev.Actor, "usr_"):
+			f.ActorUser = pulid.ID(ev.Actor)
+		case tokenOwner[ev.Actor] != "":
+			f.ActorUser = tokenOwner[ev.Actor]
+		}
+		facts[i] = f
+	}
+	planned := Plan(facts)
+	if len(planned) == 0 {
+		return nil, nil
+	}
+
+	var people []pulid.ID
+	for _, p := range planned {
+		people = append(people, p.Recipient)
+	}
+	for _, r := range reqs {
+		people = append(people, r.RequesterID, r.BeneficiaryID)
+	}
+	for _, f := range facts {
+		if f.ActorUser != "" {
+			people = append(people, f.ActorUser)
+		}
+	}
+	users, err := s.client.User.Query().Where(user.IDIn(distinct(people)...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load recipients: %w", err)
+	}
+	byUser := make(map[pulid.ID]*ent.User, len(users))
+	for _, u := range users {
+		byUser[u.ID] = u
+	}
+	prefs, err := s.channelsOf(ctx, s.client, recipients(planned))
+	if err != nil {
+		return nil, err
+	}
+
+	var out []row
+	for _, p := range planned {
+		u := byUser[p.Recipient]
+		ev := facts[p.Event].Event
+		rf := visibility[ev.Request]
+		if u == nil || u.Status != enum.UserStatusActive || rf == nil ||
+			!rf.VisibleTo(&authz.Viewer{UserID: u.ID, Role: u.PlatformRole}) {
+			continue
+		}
+		ch := prefs.of(u.ID, p.Kind)
+		email := ch.Email && s.mail != nil && u.Kind == enum.UserKindHuman
+		if !ch.InApp && !email {
+			continue
+		}
+		text := texts{
+			Kind: p.Kind, Event: ev, Request: byReq[ev.Request], Item: byItem[ev.Item],
+			Recipient: u, Actor: byUser[facts[p.Event].ActorUser], People: byUser,
+		}
+		title, body, err := text.render()
+		if err != nil {
+			return nil, err
+		}
+		link := "/app/requests/" + string(ev.Request)
+		if p.Task != "" {
+			link = "/app/tasks/" + string(p.Task)
+		}
+		out = append(out, row{Planned: p, ev: ev, inApp: ch.InApp, email: email, title: title, body: body, link: link})
+	}
+	return out, nil
+}
+
+// write writes the rows not written yet in one transaction and publishes
+// the new in-app ones after commit.
+func (s *Service) write(ctx context.Context, key string, rows []row) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	client := database.TxClient(tx, s.dialect, s.now)
+	created, err := s.writeTx(ctx, client, key, rows)
+	if err == nil && len(created) > 0 {
+		err = s.relay.SendTx(ctx, tx, notices(created)...)
+	}
+	if err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, n := range created {
+		s.observer.NotificationCreated(string(n.Kind))
+	}
+	s.relay.Committed(notices(created)...)
+	return nil
+}
+
+func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, rows []row) ([]*ent.Notification, error) {
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = eventKey(key, r.Event)
+	}
+	existing, err := client.Notification.Query().
+		Where(notification.EventKeyIn(distinctStrings(keys)...)).
+		Select(notification.FieldEventKey, notification.FieldRecipientID).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find written notifications: %w", err)
+	}
+	done := map[[2]string]bool{}
+	for _, n := range existing {
+		done[[2]string{n.EventKey, string(n.RecipientID)}] = true
+	}
+	var creates []*ent.NotificationCreate
+	for i, r := range rows {
+		if done[[2]string{keys[i], string(r.Recipient)}] {
+			continue
+		}
+		c := client.Notification.Create().
+			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(keys[i]).SetAction(string(r.ev.Action)).
+			SetTitle(r.title).SetBody(r.body).SetLink(r.link).SetInApp(r.inApp).
+			SetCreatedAt(s.now()).SetUpdatedAt(s.now()).
+			SetRequestID(r.ev.Request).SetNillableItemID(nonEmpty(r.ev.Item)).SetNillableTaskID(nonEmpty(r.Task))
+		if r.email {
+			c.SetEmailStatus(enum.EmailStatusPending)
+		}
+		creates = append(creates, c)
+	}
+	if len(creates) == 0 {
+		return nil, nil
+	}
+	created, err := client.Notification.CreateBulk(creates...).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("write notifications: %w", err)
+	}
+	return created, nil
+}
+
+// notices are the relay's notices of new in-app notifications:
+// "recipient/notification".
+func notices(ns []*ent.Notification) []string {
+	var out []string
+	for _, n := range ns {
+		if n.InApp {
+			out = append(out, string(n.RecipientID)+"/"+string(n.ID))
+		}
+	}
+	return out
+}
+
+// sendPending sends the e-mails of the job's notifications not sent yet,
+// one message per notification, marking each SENT once the mail server
+// took it.
+func (s *Service) sendPending(ctx context.Context, key string, events int, lastAttempt bool) error {
+	if s.mail == nil {
+		return nil
+	}
+	keys := make([]string, events)
+	for i := range keys {
+		keys[i] = eventKey(key, i)
+	}
+	pending, err := s.client.Notification.Query().
+		Where(notification.EventKeyIn(keys...), notification.EmailStatusEQ(enum.EmailStatusPending)).
+		WithRecipient().Order(notification.ByID()).All(ctx)
+	if err != nil {
+		return fmt.Errorf("find e-mails to send: %w", err)
+	}
+	var errs []error
+	for _, n := range pending {
+		if n.Edges.Recipient == nil {
+			continue
+		}
+		msg, err := s.message(n, n.Edges.Recipient)
+		if err == nil {
+			err = s.mail.Send(ctx, msg)
+		}
+		status := enum.EmailStatusSent
+		if err != nil {
+			s.observer.EmailFailed(string(n.Kind))
+			s.log.WarnContext(ctx, "notification e-mail failed", "notification", n.ID, "kind", n.Kind, "error", err, "last_attempt", lastAttempt)
+			if !lastAttempt {
+				errs = append(errs, fmt.Errorf("e-mail %s: %w", n.ID, err))
+				continue
+			}
+			status = enum.EmailStatusFailed
+		} else {
+			s.observer.EmailSent(string(n.Kind))
+		}
+		upd := s.client.Notification.Update().
+			Where(notification.ID(n.ID), notification.EmailStatusEQ(enum.EmailStatusPending)).
+			SetEmailStatus(status)
+		if status == enum.EmailStatusSent {
+			upd.SetEmailedAt(s.now())
+		}
+		if err := upd.Exec(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("mark e-mail %s %s: %w", n.ID, status, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// message renders a notification's e-mail.
+func (s *Service) message(n *ent.Notification, to *ent.User) (mail.Message, error) {
+	return renderEmail(emailData{
+		Name: to.Name, Title: n.Title, Body: n.Body, URL: s.link(n.Link),
+		Settings: s.link("/app/settings/notifications"),
+	}, to.Email)
+}
+
+func recipients(ps []Planned) []pulid.ID {
+	out := make([]pulid.ID, len(ps))
+	for i, p := range ps {
+		out[i] = p.Recipient
+	}
+	return distinct(out)
+}
+
+func distinct(ids []pulid.ID) []pulid.ID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return slices.DeleteFunc(out, func(id pulid.ID) bool { return id == "" })
+}
+
+func distinctStrings(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func nonEmpty(id pulid.ID) *pulid.ID {
+	if id == "" {
+		return nil
+	}
+	return &id
+}
