@@ -60,6 +60,8 @@ type AccessRequest struct {
 	JobTitleID *pulid.ID `json:"job_title_id,omitempty"`
 	// the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester
 	SubmittedByID *pulid.ID `json:"submitted_by_id,omitempty"`
+	// the grant whose end an extension request moves (requestExtension)
+	ExtendsGrantID *pulid.ID `json:"extends_grant_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccessRequestQuery when eager-loading is set.
 	Edges        AccessRequestEdges `json:"edges"`
@@ -195,7 +197,7 @@ func (*AccessRequest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID, accessrequest.FieldSubmittedByID:
+		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID, accessrequest.FieldSubmittedByID, accessrequest.FieldExtendsGrantID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case accessrequest.FieldID, accessrequest.FieldRequesterID, accessrequest.FieldBeneficiaryID:
 			values[i] = new(pulid.ID)
@@ -348,6 +350,13 @@ func (_m *AccessRequest) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SubmittedByID = new(pulid.ID)
 				*_m.SubmittedByID = *value.S.(*pulid.ID)
+			}
+		case accessrequest.FieldExtendsGrantID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field extends_grant_id", values[i])
+			} else if value.Valid {
+				_m.ExtendsGrantID = new(pulid.ID)
+				*_m.ExtendsGrantID = *value.S.(*pulid.ID)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -502,6 +511,11 @@ func (_m *AccessRequest) String() string {
 	builder.WriteString(", ")
 	if v := _m.SubmittedByID; v != nil {
 		builder.WriteString("submitted_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ExtendsGrantID; v != nil {
+		builder.WriteString("extends_grant_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

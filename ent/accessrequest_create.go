@@ -273,6 +273,20 @@ func (_c *AccessRequestCreate) SetNillableSubmittedByID(v *pulid.ID) *AccessRequ
 	return _c
 }
 
+// SetExtendsGrantID sets the "extends_grant_id" field.
+func (_c *AccessRequestCreate) SetExtendsGrantID(v pulid.ID) *AccessRequestCreate {
+	_c.mutation.SetExtendsGrantID(v)
+	return _c
+}
+
+// SetNillableExtendsGrantID sets the "extends_grant_id" field if the given value is not nil.
+func (_c *AccessRequestCreate) SetNillableExtendsGrantID(v *pulid.ID) *AccessRequestCreate {
+	if v != nil {
+		_c.SetExtendsGrantID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AccessRequestCreate) SetID(v pulid.ID) *AccessRequestCreate {
 	_c.mutation.SetID(v)
@@ -602,6 +616,10 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 		_spec.SetField(accessrequest.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
+	if value, ok := _c.mutation.ExtendsGrantID(); ok {
+		_spec.SetField(accessrequest.FieldExtendsGrantID, field.TypeString, value)
+		_node.ExtendsGrantID = &value
+	}
 	if nodes := _c.mutation.RequesterIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -910,6 +928,9 @@ func (u *AccessRequestUpsertOne) UpdateNewValues() *AccessRequestUpsertOne {
 		}
 		if _, exists := u.create.mutation.SubmittedByID(); exists {
 			s.SetIgnore(accessrequest.FieldSubmittedByID)
+		}
+		if _, exists := u.create.mutation.ExtendsGrantID(); exists {
+			s.SetIgnore(accessrequest.FieldExtendsGrantID)
 		}
 	}))
 	return u
@@ -1221,6 +1242,9 @@ func (u *AccessRequestUpsertBulk) UpdateNewValues() *AccessRequestUpsertBulk {
 			}
 			if _, exists := b.mutation.SubmittedByID(); exists {
 				s.SetIgnore(accessrequest.FieldSubmittedByID)
+			}
+			if _, exists := b.mutation.ExtendsGrantID(); exists {
+				s.SetIgnore(accessrequest.FieldExtendsGrantID)
 			}
 		}
 	}))

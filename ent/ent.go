@@ -15,6 +15,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
@@ -96,6 +97,7 @@ func checkColumn(t, c string) error {
 			grant.Table:               grant.ValidColumn,
 			identity.Table:            identity.ValidColumn,
 			jobtitle.Table:            jobtitle.ValidColumn,
+			lifecyclepolicy.Table:     lifecyclepolicy.ValidColumn,
 			requestitem.Table:         requestitem.ValidColumn,
 			reviewstage.Table:         reviewstage.ValidColumn,
 			reviewstagetemplate.Table: reviewstagetemplate.ValidColumn,

@@ -259,6 +259,11 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, accessrequest.FieldSubmittedByID)
 				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
 			}
+		case "extendsGrantID":
+			if _, ok := fieldSeen[accessrequest.FieldExtendsGrantID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldExtendsGrantID)
+				fieldSeen[accessrequest.FieldExtendsGrantID] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -2373,6 +2378,21 @@ func (_q *ReviewTaskQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[reviewtask.FieldDecidedByID]; !ok {
 				selectedFields = append(selectedFields, reviewtask.FieldDecidedByID)
 				fieldSeen[reviewtask.FieldDecidedByID] = struct{}{}
+			}
+		case "reminders":
+			if _, ok := fieldSeen[reviewtask.FieldReminders]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldReminders)
+				fieldSeen[reviewtask.FieldReminders] = struct{}{}
+			}
+		case "remindedAt":
+			if _, ok := fieldSeen[reviewtask.FieldRemindedAt]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldRemindedAt)
+				fieldSeen[reviewtask.FieldRemindedAt] = struct{}{}
+			}
+		case "escalations":
+			if _, ok := fieldSeen[reviewtask.FieldEscalations]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldEscalations)
+				fieldSeen[reviewtask.FieldEscalations] = struct{}{}
 			}
 		case "id":
 		case "__typename":

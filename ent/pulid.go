@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
@@ -33,6 +34,7 @@ var prefixMap = map[string]string{
 	"grt": grant.Table,
 	"idn": identity.Table,
 	"jbt": jobtitle.Table,
+	"lcp": lifecyclepolicy.Table,
 	"itm": requestitem.Table,
 	"stg": reviewstage.Table,
 	"rst": reviewstagetemplate.Table,

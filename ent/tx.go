@@ -32,6 +32,8 @@ type Tx struct {
 	Identity *IdentityClient
 	// JobTitle is the client for interacting with the JobTitle builders.
 	JobTitle *JobTitleClient
+	// LifecyclePolicy is the client for interacting with the LifecyclePolicy builders.
+	LifecyclePolicy *LifecyclePolicyClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
@@ -184,6 +186,7 @@ func (tx *Tx) init() {
 	tx.Grant = NewGrantClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)
 	tx.JobTitle = NewJobTitleClient(tx.config)
+	tx.LifecyclePolicy = NewLifecyclePolicyClient(tx.config)
 	tx.RequestItem = NewRequestItemClient(tx.config)
 	tx.ReviewStage = NewReviewStageClient(tx.config)
 	tx.ReviewStageTemplate = NewReviewStageTemplateClient(tx.config)

@@ -57,6 +57,8 @@ const (
 	FieldJobTitleID = "job_title_id"
 	// FieldSubmittedByID holds the string denoting the submitted_by_id field in the database.
 	FieldSubmittedByID = "submitted_by_id"
+	// FieldExtendsGrantID holds the string denoting the extends_grant_id field in the database.
+	FieldExtendsGrantID = "extends_grant_id"
 	// EdgeRequester holds the string denoting the requester edge name in mutations.
 	EdgeRequester = "requester"
 	// EdgeBeneficiary holds the string denoting the beneficiary edge name in mutations.
@@ -164,6 +166,7 @@ var Columns = []string{
 	FieldRoleID,
 	FieldJobTitleID,
 	FieldSubmittedByID,
+	FieldExtendsGrantID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -341,6 +344,11 @@ func ByJobTitleID(opts ...sql.OrderTermOption) OrderOption {
 // BySubmittedByID orders the results by the submitted_by_id field.
 func BySubmittedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSubmittedByID, opts...).ToFunc()
+}
+
+// ByExtendsGrantID orders the results by the extends_grant_id field.
+func ByExtendsGrantID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExtendsGrantID, opts...).ToFunc()
 }
 
 // ByRequesterField orders the results by requester field.

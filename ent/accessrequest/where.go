@@ -137,6 +137,11 @@ func SubmittedByID(v pulid.ID) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldSubmittedByID, v))
 }
 
+// ExtendsGrantID applies equality check predicate on the "extends_grant_id" field. It's identical to ExtendsGrantIDEQ.
+func ExtendsGrantID(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldExtendsGrantID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldCreatedAt, v))
@@ -1235,6 +1240,86 @@ func SubmittedByIDEqualFold(v pulid.ID) predicate.AccessRequest {
 func SubmittedByIDContainsFold(v pulid.ID) predicate.AccessRequest {
 	vc := string(v)
 	return predicate.AccessRequest(sql.FieldContainsFold(FieldSubmittedByID, vc))
+}
+
+// ExtendsGrantIDEQ applies the EQ predicate on the "extends_grant_id" field.
+func ExtendsGrantIDEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDNEQ applies the NEQ predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNEQ(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDIn applies the In predicate on the "extends_grant_id" field.
+func ExtendsGrantIDIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIn(FieldExtendsGrantID, vs...))
+}
+
+// ExtendsGrantIDNotIn applies the NotIn predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNotIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotIn(FieldExtendsGrantID, vs...))
+}
+
+// ExtendsGrantIDGT applies the GT predicate on the "extends_grant_id" field.
+func ExtendsGrantIDGT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGT(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDGTE applies the GTE predicate on the "extends_grant_id" field.
+func ExtendsGrantIDGTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGTE(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDLT applies the LT predicate on the "extends_grant_id" field.
+func ExtendsGrantIDLT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLT(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDLTE applies the LTE predicate on the "extends_grant_id" field.
+func ExtendsGrantIDLTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLTE(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDContains applies the Contains predicate on the "extends_grant_id" field.
+func ExtendsGrantIDContains(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContains(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDHasPrefix applies the HasPrefix predicate on the "extends_grant_id" field.
+func ExtendsGrantIDHasPrefix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasPrefix(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDHasSuffix applies the HasSuffix predicate on the "extends_grant_id" field.
+func ExtendsGrantIDHasSuffix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasSuffix(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDIsNil applies the IsNil predicate on the "extends_grant_id" field.
+func ExtendsGrantIDIsNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIsNull(FieldExtendsGrantID))
+}
+
+// ExtendsGrantIDNotNil applies the NotNil predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNotNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotNull(FieldExtendsGrantID))
+}
+
+// ExtendsGrantIDEqualFold applies the EqualFold predicate on the "extends_grant_id" field.
+func ExtendsGrantIDEqualFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldEqualFold(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDContainsFold applies the ContainsFold predicate on the "extends_grant_id" field.
+func ExtendsGrantIDContainsFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContainsFold(FieldExtendsGrantID, vc))
 }
 
 // HasRequester applies the HasEdge predicate on the "requester" edge.

@@ -24,6 +24,7 @@ var (
 		{Name: "input_hash", Type: field.TypeString, Default: ""},
 		{Name: "submitted_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "extends_grant_id", Type: field.TypeString, Nullable: true},
 		{Name: "requester_id", Type: field.TypeString, Size: 40},
 		{Name: "beneficiary_id", Type: field.TypeString, Size: 40},
 		{Name: "reference_user_id", Type: field.TypeString, Nullable: true, Size: 40},
@@ -39,37 +40,37 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "access_requests_users_requester",
-				Columns:    []*schema.Column{AccessRequestsColumns[14]},
-				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "access_requests_users_beneficiary",
 				Columns:    []*schema.Column{AccessRequestsColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "access_requests_users_reference_user",
+				Symbol:     "access_requests_users_beneficiary",
 				Columns:    []*schema.Column{AccessRequestsColumns[16]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "access_requests_users_reference_user",
+				Columns:    []*schema.Column{AccessRequestsColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_roles_role",
-				Columns:    []*schema.Column{AccessRequestsColumns[17]},
+				Columns:    []*schema.Column{AccessRequestsColumns[18]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_job_titles_job_title",
-				Columns:    []*schema.Column{AccessRequestsColumns[18]},
+				Columns:    []*schema.Column{AccessRequestsColumns[19]},
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_users_submitted_by",
-				Columns:    []*schema.Column{AccessRequestsColumns[19]},
+				Columns:    []*schema.Column{AccessRequestsColumns[20]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -78,12 +79,12 @@ var (
 			{
 				Name:    "accessrequest_requester_id_idempotency_key",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[14], AccessRequestsColumns[10]},
+				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[10]},
 			},
 			{
 				Name:    "accessrequest_beneficiary_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[9]},
+				Columns: []*schema.Column{AccessRequestsColumns[16], AccessRequestsColumns[9]},
 			},
 			{
 				Name:    "accessrequest_status",
@@ -275,6 +276,7 @@ var (
 		{Name: "ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoke_reason", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "end_warned_at", Type: field.TypeTime, Nullable: true},
 		{Name: "entitlement_id", Type: field.TypeString, Size: 40},
 		{Name: "source_item_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "identity_id", Type: field.TypeString, Size: 40},
@@ -287,19 +289,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "grants_entitlements_entitlement",
-				Columns:    []*schema.Column{GrantsColumns[7]},
+				Columns:    []*schema.Column{GrantsColumns[8]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "grants_request_items_source_item",
-				Columns:    []*schema.Column{GrantsColumns[8]},
+				Columns:    []*schema.Column{GrantsColumns[9]},
 				RefColumns: []*schema.Column{RequestItemsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "grants_identities_grants",
-				Columns:    []*schema.Column{GrantsColumns[9]},
+				Columns:    []*schema.Column{GrantsColumns[10]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -308,7 +310,7 @@ var (
 			{
 				Name:    "grant_identity_id_entitlement_id",
 				Unique:  false,
-				Columns: []*schema.Column{GrantsColumns[9], GrantsColumns[7]},
+				Columns: []*schema.Column{GrantsColumns[10], GrantsColumns[8]},
 			},
 			{
 				Name:    "grant_ends_at",
@@ -318,7 +320,7 @@ var (
 			{
 				Name:    "grant_source_item_id",
 				Unique:  false,
-				Columns: []*schema.Column{GrantsColumns[8]},
+				Columns: []*schema.Column{GrantsColumns[9]},
 			},
 		},
 	}
@@ -379,6 +381,40 @@ var (
 		Name:       "job_titles",
 		Columns:    JobTitlesColumns,
 		PrimaryKey: []*schema.Column{JobTitlesColumns[0]},
+	}
+	// LifecyclePoliciesColumns holds the columns for the "lifecycle_policies" table.
+	LifecyclePoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "remind_every_hours", Type: field.TypeFloat64, Nullable: true},
+		{Name: "max_reminders", Type: field.TypeInt, Nullable: true},
+		{Name: "escalate_after_hours", Type: field.TypeFloat64, Nullable: true},
+		{Name: "expire_pending_days", Type: field.TypeInt, Nullable: true},
+		{Name: "warn_before_end_days", Type: field.TypeInt, Nullable: true},
+		{Name: "extension_review", Type: field.TypeEnum, Nullable: true, Enums: []string{"FULL", "APPLICATION_OWNER"}},
+		{Name: "application_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// LifecyclePoliciesTable holds the schema information for the "lifecycle_policies" table.
+	LifecyclePoliciesTable = &schema.Table{
+		Name:       "lifecycle_policies",
+		Columns:    LifecyclePoliciesColumns,
+		PrimaryKey: []*schema.Column{LifecyclePoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lifecycle_policies_applications_application",
+				Columns:    []*schema.Column{LifecyclePoliciesColumns[9]},
+				RefColumns: []*schema.Column{ApplicationsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "lifecyclepolicy_application_id",
+				Unique:  true,
+				Columns: []*schema.Column{LifecyclePoliciesColumns[9]},
+			},
+		},
 	}
 	// RequestItemsColumns holds the columns for the "request_items" table.
 	RequestItemsColumns = []*schema.Column{
@@ -516,6 +552,9 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "PENDING", "APPROVED", "DENIED", "SKIPPED", "REASSIGNED"}},
 		{Name: "comment", Type: field.TypeString, Size: 4000, Default: ""},
 		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reminders", Type: field.TypeInt, Default: 0},
+		{Name: "reminded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "escalations", Type: field.TypeInt, Default: 0},
 		{Name: "stage_id", Type: field.TypeString, Size: 40},
 		{Name: "request_id", Type: field.TypeString, Size: 40},
 		{Name: "reviewer_id", Type: field.TypeString, Size: 40},
@@ -530,31 +569,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "review_tasks_review_stages_tasks",
-				Columns:    []*schema.Column{ReviewTasksColumns[6]},
+				Columns:    []*schema.Column{ReviewTasksColumns[9]},
 				RefColumns: []*schema.Column{ReviewStagesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_access_requests_request",
-				Columns:    []*schema.Column{ReviewTasksColumns[7]},
+				Columns:    []*schema.Column{ReviewTasksColumns[10]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_users_reviewer",
-				Columns:    []*schema.Column{ReviewTasksColumns[8]},
+				Columns:    []*schema.Column{ReviewTasksColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_users_on_behalf_of",
-				Columns:    []*schema.Column{ReviewTasksColumns[9]},
+				Columns:    []*schema.Column{ReviewTasksColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "review_tasks_users_decided_by",
-				Columns:    []*schema.Column{ReviewTasksColumns[10]},
+				Columns:    []*schema.Column{ReviewTasksColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -563,17 +602,17 @@ var (
 			{
 				Name:    "reviewtask_request_id_reviewer_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[7], ReviewTasksColumns[8], ReviewTasksColumns[3]},
+				Columns: []*schema.Column{ReviewTasksColumns[10], ReviewTasksColumns[11], ReviewTasksColumns[3]},
 			},
 			{
 				Name:    "reviewtask_reviewer_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[8], ReviewTasksColumns[3]},
+				Columns: []*schema.Column{ReviewTasksColumns[11], ReviewTasksColumns[3]},
 			},
 			{
 				Name:    "reviewtask_stage_id",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[6]},
+				Columns: []*schema.Column{ReviewTasksColumns[9]},
 			},
 			{
 				Name:    "reviewtask_status_updated_at",
@@ -775,6 +814,7 @@ var (
 		GrantsTable,
 		IdentitiesTable,
 		JobTitlesTable,
+		LifecyclePoliciesTable,
 		RequestItemsTable,
 		ReviewStagesTable,
 		ReviewStageTemplatesTable,
@@ -808,6 +848,7 @@ func init() {
 	IdentitiesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	IdentitiesTable.ForeignKeys[1].RefTable = UsersTable
 	IdentitiesTable.ForeignKeys[2].RefTable = AccessRequestsTable
+	LifecyclePoliciesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	RequestItemsTable.ForeignKeys[0].RefTable = AccessRequestsTable
 	RequestItemsTable.ForeignKeys[1].RefTable = EntitlementsTable
 	RequestItemsTable.ForeignKeys[2].RefTable = ApplicationsTable

@@ -54,6 +54,8 @@ func (AccessRequest) Fields() []ent.Field {
 		field.String("job_title_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
 		field.String("submitted_by_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
 			Comment("the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester"),
+		field.String("extends_grant_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(readOnly()).
+			Comment("the grant whose end an extension request moves (requestExtension)"),
 	}
 }
 

@@ -224,6 +224,10 @@ func truncate(s string, n int) string {
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
 DROP INDEX reviewtask_status_updated_at;
+DROP TABLE lifecycle_policies;
+ALTER TABLE review_tasks DROP COLUMN reminders, DROP COLUMN reminded_at, DROP COLUMN escalations;
+ALTER TABLE grants DROP COLUMN end_warned_at;
+ALTER TABLE access_requests DROP COLUMN extends_grant_id;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

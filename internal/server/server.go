@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,6 +73,10 @@ type Config struct {
 	// Jobs tunes the job runner; its Checkpoints are the audit log's, its
 	// Logger defaults to Log.
 	Jobs jobs.Options
+	// LifecycleSweepInterval is the period of the lifecycle sweep
+	// (reminders, escalation, pending expiry, expiry warnings); zero means
+	// workflow.DefaultLifecycleSweepInterval.
+	LifecycleSweepInterval time.Duration
 	// NoJobs inserts jobs but never works them (another process does).
 	NoJobs bool
 	// FeedBuffer is the per-subscription event buffer; zero means
@@ -154,6 +159,8 @@ func New(cfg Config) (*Server, error) {
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
+	sweep := &workflow.LifecycleJob{Interval: cfg.LifecycleSweepInterval}
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), sweep)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -182,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 		Log: log, Observer: m, Outboxes: cfg.Outboxes,
 	})
+	sweep.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

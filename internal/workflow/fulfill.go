@@ -356,9 +356,14 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 		return events, nil
 	}
-	g, ended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
+	g, ended, extended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
 	if err != nil {
 		return nil, fmt.Errorf("record grant: %w", err)
+	}
+	if extended != nil {
+		extended.RequestID, extended.ItemID = &req.ID, &item.ID
+		extended.Data["extension"] = req.ExtendsGrantID != nil
+		events = append(events, *extended)
 	}
 	// The trail records the grant's end as it now is: a permanent holding
 	// stays permanent and a later end stays later (a request may ask for
@@ -379,8 +384,11 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 // entitlement is extended (or made permanent) instead of doubled; a
 // permanent one, or one ending later, keeps its end. ended reports whether
 // the grant now ends at endsAt because of this item (a new grant or an
-// extension), so that the caller schedules its expiry.
-func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (g *ent.Grant, ended bool, err error) {
+// extension), so that the caller schedules its expiry; extended is the
+// ACCESS_EXTENDED event (without request and item) when a held grant's end
+// moved, so that an extension is visible in the trail. The expiry job of
+// the old end finds the grant not yet due and leaves it (Expire).
+func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (g *ent.Grant, ended bool, extended *audit.Event, err error) {
 	held, err := t.client.Grant.Query().
 		Where(grant.IdentityID(identityID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
 		First(ctx)
@@ -391,23 +399,35 @@ func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, 
 			SetGrantedAt(now).SetNillableEndsAt(endsAt).SetSourceItemID(item.ID).
 			Save(ctx)
 		if err != nil {
-			return nil, false, fmt.Errorf("create: %w", err)
+			return nil, false, nil, fmt.Errorf("create: %w", err)
 		}
-		return g, endsAt != nil, nil
+		return g, endsAt != nil, nil, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("find held grant: %w", err)
+		return nil, false, nil, fmt.Errorf("find held grant: %w", err)
 	}
 	upd := held.Update().SetSourceItemID(item.ID)
+	moved := false
 	if endsAt == nil {
 		upd.ClearEndsAt()
+		moved = held.EndsAt != nil
 	} else if held.EndsAt != nil && endsAt.After(*held.EndsAt) {
 		upd.SetEndsAt(*endsAt)
-		ended = true
+		ended, moved = true, true
 	}
 	if g, err = upd.Save(ctx); err != nil {
-		return nil, false, fmt.Errorf("extend: %w", err)
+		return nil, false, nil, fmt.Errorf("extend: %w", err)
 	}
-	return g, ended, nil
+	if moved {
+		var newEnd any
+		if g.EndsAt != nil {
+			newEnd = g.EndsAt.UTC().Format(time.RFC3339)
+		}
+		extended = &audit.Event{Action: audit.AccessExtended, Data: map[string]any{
+			"grant": string(g.ID), "entitlement": string(g.EntitlementID),
+			"oldEndsAt": held.EndsAt.UTC().Format(time.RFC3339), "newEndsAt": newEnd,
+		}}
+	}
+	return g, ended, extended, nil
 }
 
 // Expire ends a temporary grant when it is due, for the job worker. It
