@@ -45,6 +45,11 @@ var stateMessages = map[audit.Action]string{
 	audit.FulfillmentRetried:         "fulfilment retried",
 	audit.AccessExpired:              "access expired",
 	audit.RequestCompleted:           "request completed",
+	audit.TaskReminded:               "review task reminded",
+	audit.TaskEscalated:              "review task escalated",
+	audit.RequestExpired:             "request expired pending review",
+	audit.GrantExpiring:              "access ending soon",
+	audit.AccessExtended:             "access extended",
 }
 
 // loggedData are the keys of an event's data that its line carries: IDs,

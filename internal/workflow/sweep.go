@@ -78,12 +78,20 @@ func (l lifecycles) enabled(value func(rules.Lifecycle) float64) bool {
 // expirePending cancels the requests still PENDING_REVIEW past the
 // ExpirePendingDays of the application of one of their pending items.
 func (s *Service) expirePending(ctx context.Context, policies lifecycles) (int, error) {
-	if !policies.enabled(func(l rules.Lifecycle) float64 { return float64(l.ExpirePendingDays.Value) }) {
+	// Only requests older than the shortest setting can be due.
+	shortest := 0
+	for _, l := range append(policies.all(), policies.of(nil)) {
+		if d := l.ExpirePendingDays.Value; d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	if shortest == 0 {
 		return 0, nil
 	}
 	now := s.now()
 	reqs, err := s.client.AccessRequest.Query().
-		Where(accessrequest.StatusEQ(enum.RequestStatusPendingReview)).
+		Where(accessrequest.StatusEQ(enum.RequestStatusPendingReview),
+			accessrequest.SubmittedAtLTE(now.Add(-time.Duration(shortest)*24*time.Hour))).
 		WithItems(func(q *ent.RequestItemQuery) {
 			q.Where(requestitem.StatusEQ(enum.ItemStatusPendingReview)).Select(requestitem.FieldRequestID, requestitem.FieldApplicationID)
 		}).
@@ -180,7 +188,8 @@ func (s *Service) chaseTasks(ctx context.Context, policies lifecycles) (escalate
 				escalated++
 				continue
 			}
-			// Nobody to escalate to: the assignee is still reminded.
+			// Nobody to escalate to: the assignee is still reminded when a
+			// reminder is due (remindTask checks).
 			fallthrough
 		case rules.ReminderDue(l, pt.since, task.Reminders, task.RemindedAt, now):
 			ok, err := s.remindTask(ctx, l, pt)
