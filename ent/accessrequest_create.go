@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/grant"
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewtask"
@@ -331,6 +332,11 @@ func (_c *AccessRequestCreate) SetSubmittedBy(v *User) *AccessRequestCreate {
 	return _c.SetSubmittedByID(v.ID)
 }
 
+// SetExtendsGrant sets the "extends_grant" edge to the Grant entity.
+func (_c *AccessRequestCreate) SetExtendsGrant(v *Grant) *AccessRequestCreate {
+	return _c.SetExtendsGrantID(v.ID)
+}
+
 // AddItemIDs adds the "items" edge to the RequestItem entity by IDs.
 func (_c *AccessRequestCreate) AddItemIDs(ids ...pulid.ID) *AccessRequestCreate {
 	_c.mutation.AddItemIDs(ids...)
@@ -616,10 +622,6 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 		_spec.SetField(accessrequest.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
-	if value, ok := _c.mutation.ExtendsGrantID(); ok {
-		_spec.SetField(accessrequest.FieldExtendsGrantID, field.TypeString, value)
-		_node.ExtendsGrantID = &value
-	}
 	if nodes := _c.mutation.RequesterIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -720,6 +722,23 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.SubmittedByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ExtendsGrantIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.ExtendsGrantTable,
+			Columns: []string{accessrequest.ExtendsGrantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(grant.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ExtendsGrantID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.ItemsIDs(); len(nodes) > 0 {

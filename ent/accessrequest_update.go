@@ -280,9 +280,6 @@ func (_u *AccessRequestUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(accessrequest.FieldCompletedAt, field.TypeTime)
 	}
-	if _u.mutation.ExtendsGrantIDCleared() {
-		_spec.ClearField(accessrequest.FieldExtendsGrantID, field.TypeString)
-	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -714,9 +711,6 @@ func (_u *AccessRequestUpdateOne) sqlSave(ctx context.Context) (_node *AccessReq
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(accessrequest.FieldCompletedAt, field.TypeTime)
-	}
-	if _u.mutation.ExtendsGrantIDCleared() {
-		_spec.ClearField(accessrequest.FieldExtendsGrantID, field.TypeString)
 	}
 	if _u.mutation.ItemsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -543,6 +543,22 @@ func (c *AccessRequestClient) QuerySubmittedBy(_m *AccessRequest) *UserQuery {
 	return query
 }
 
+// QueryExtendsGrant queries the extends_grant edge of a AccessRequest.
+func (c *AccessRequestClient) QueryExtendsGrant(_m *AccessRequest) *GrantQuery {
+	query := (&GrantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, id),
+			sqlgraph.To(grant.Table, grant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.ExtendsGrantTable, accessrequest.ExtendsGrantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryItems queries the items edge of a AccessRequest.
 func (c *AccessRequestClient) QueryItems(_m *AccessRequest) *RequestItemQuery {
 	query := (&RequestItemClient{config: c.config}).Query()

@@ -467,6 +467,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 	)
 	graph.MustAddE(
+		"extends_grant",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.ExtendsGrantTable,
+			Columns: []string{accessrequest.ExtendsGrantColumn},
+			Bidi:    false,
+		},
+		"AccessRequest",
+		"Grant",
+	)
+	graph.MustAddE(
 		"items",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1389,6 +1401,20 @@ func (f *AccessRequestFilter) WhereHasSubmittedBy() {
 // WhereHasSubmittedByWith applies a predicate to check if query has an edge submitted_by with a given conditions (other predicates).
 func (f *AccessRequestFilter) WhereHasSubmittedByWith(preds ...predicate.User) {
 	f.Where(entql.HasEdgeWith("submitted_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasExtendsGrant applies a predicate to check if query has an edge extends_grant.
+func (f *AccessRequestFilter) WhereHasExtendsGrant() {
+	f.Where(entql.HasEdge("extends_grant"))
+}
+
+// WhereHasExtendsGrantWith applies a predicate to check if query has an edge extends_grant with a given conditions (other predicates).
+func (f *AccessRequestFilter) WhereHasExtendsGrantWith(preds ...predicate.Grant) {
+	f.Where(entql.HasEdgeWith("extends_grant", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -136,6 +136,21 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
 			}
 
+		case "extendsGrant":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&GrantClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, grantImplementors)...); err != nil {
+				return err
+			}
+			_q.withExtendsGrant = query
+			if _, ok := fieldSeen[accessrequest.FieldExtendsGrantID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldExtendsGrantID)
+				fieldSeen[accessrequest.FieldExtendsGrantID] = struct{}{}
+			}
+
 		case "items":
 			var (
 				alias = field.Alias

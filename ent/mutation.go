@@ -79,7 +79,6 @@ type AccessRequestMutation struct {
 	input_hash            *string
 	submitted_at          *time.Time
 	completed_at          *time.Time
-	extends_grant_id      *pulid.ID
 	clearedFields         map[string]struct{}
 	requester             *pulid.ID
 	clearedrequester      bool
@@ -93,6 +92,8 @@ type AccessRequestMutation struct {
 	clearedjob_title      bool
 	submitted_by          *pulid.ID
 	clearedsubmitted_by   bool
+	extends_grant         *pulid.ID
+	clearedextends_grant  bool
 	items                 map[pulid.ID]struct{}
 	removeditems          map[pulid.ID]struct{}
 	cleareditems          bool
@@ -1035,12 +1036,12 @@ func (m *AccessRequestMutation) ResetSubmittedByID() {
 
 // SetExtendsGrantID sets the "extends_grant_id" field.
 func (m *AccessRequestMutation) SetExtendsGrantID(pu pulid.ID) {
-	m.extends_grant_id = &pu
+	m.extends_grant = &pu
 }
 
 // ExtendsGrantID returns the value of the "extends_grant_id" field in the mutation.
 func (m *AccessRequestMutation) ExtendsGrantID() (r pulid.ID, exists bool) {
-	v := m.extends_grant_id
+	v := m.extends_grant
 	if v == nil {
 		return
 	}
@@ -1066,7 +1067,7 @@ func (m *AccessRequestMutation) OldExtendsGrantID(ctx context.Context) (v *pulid
 
 // ClearExtendsGrantID clears the value of the "extends_grant_id" field.
 func (m *AccessRequestMutation) ClearExtendsGrantID() {
-	m.extends_grant_id = nil
+	m.extends_grant = nil
 	m.clearedFields[accessrequest.FieldExtendsGrantID] = struct{}{}
 }
 
@@ -1078,7 +1079,7 @@ func (m *AccessRequestMutation) ExtendsGrantIDCleared() bool {
 
 // ResetExtendsGrantID resets all changes to the "extends_grant_id" field.
 func (m *AccessRequestMutation) ResetExtendsGrantID() {
-	m.extends_grant_id = nil
+	m.extends_grant = nil
 	delete(m.clearedFields, accessrequest.FieldExtendsGrantID)
 }
 
@@ -1242,6 +1243,33 @@ func (m *AccessRequestMutation) SubmittedByIDs() (ids []pulid.ID) {
 func (m *AccessRequestMutation) ResetSubmittedBy() {
 	m.submitted_by = nil
 	m.clearedsubmitted_by = false
+}
+
+// ClearExtendsGrant clears the "extends_grant" edge to the Grant entity.
+func (m *AccessRequestMutation) ClearExtendsGrant() {
+	m.clearedextends_grant = true
+	m.clearedFields[accessrequest.FieldExtendsGrantID] = struct{}{}
+}
+
+// ExtendsGrantCleared reports if the "extends_grant" edge to the Grant entity was cleared.
+func (m *AccessRequestMutation) ExtendsGrantCleared() bool {
+	return m.ExtendsGrantIDCleared() || m.clearedextends_grant
+}
+
+// ExtendsGrantIDs returns the "extends_grant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ExtendsGrantID instead. It exists only for internal usage by the builders.
+func (m *AccessRequestMutation) ExtendsGrantIDs() (ids []pulid.ID) {
+	if id := m.extends_grant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetExtendsGrant resets all changes to the "extends_grant" edge.
+func (m *AccessRequestMutation) ResetExtendsGrant() {
+	m.extends_grant = nil
+	m.clearedextends_grant = false
 }
 
 // AddItemIDs adds the "items" edge to the RequestItem entity by ids.
@@ -1498,7 +1526,7 @@ func (m *AccessRequestMutation) Fields() []string {
 	if m.submitted_by != nil {
 		fields = append(fields, accessrequest.FieldSubmittedByID)
 	}
-	if m.extends_grant_id != nil {
+	if m.extends_grant != nil {
 		fields = append(fields, accessrequest.FieldExtendsGrantID)
 	}
 	return fields
@@ -1940,7 +1968,7 @@ func (m *AccessRequestMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccessRequestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.requester != nil {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -1958,6 +1986,9 @@ func (m *AccessRequestMutation) AddedEdges() []string {
 	}
 	if m.submitted_by != nil {
 		edges = append(edges, accessrequest.EdgeSubmittedBy)
+	}
+	if m.extends_grant != nil {
+		edges = append(edges, accessrequest.EdgeExtendsGrant)
 	}
 	if m.items != nil {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -1999,6 +2030,10 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 		if id := m.submitted_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case accessrequest.EdgeExtendsGrant:
+		if id := m.extends_grant; id != nil {
+			return []ent.Value{*id}
+		}
 	case accessrequest.EdgeItems:
 		ids := make([]ent.Value, 0, len(m.items))
 		for id := range m.items {
@@ -2023,7 +2058,7 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccessRequestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removeditems != nil {
 		edges = append(edges, accessrequest.EdgeItems)
 	}
@@ -2064,7 +2099,7 @@ func (m *AccessRequestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccessRequestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedrequester {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -2082,6 +2117,9 @@ func (m *AccessRequestMutation) ClearedEdges() []string {
 	}
 	if m.clearedsubmitted_by {
 		edges = append(edges, accessrequest.EdgeSubmittedBy)
+	}
+	if m.clearedextends_grant {
+		edges = append(edges, accessrequest.EdgeExtendsGrant)
 	}
 	if m.cleareditems {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -2111,6 +2149,8 @@ func (m *AccessRequestMutation) EdgeCleared(name string) bool {
 		return m.clearedjob_title
 	case accessrequest.EdgeSubmittedBy:
 		return m.clearedsubmitted_by
+	case accessrequest.EdgeExtendsGrant:
+		return m.clearedextends_grant
 	case accessrequest.EdgeItems:
 		return m.cleareditems
 	case accessrequest.EdgeAuditEvents:
@@ -2143,6 +2183,9 @@ func (m *AccessRequestMutation) ClearEdge(name string) error {
 	case accessrequest.EdgeSubmittedBy:
 		m.ClearSubmittedBy()
 		return nil
+	case accessrequest.EdgeExtendsGrant:
+		m.ClearExtendsGrant()
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest unique edge %s", name)
 }
@@ -2168,6 +2211,9 @@ func (m *AccessRequestMutation) ResetEdge(name string) error {
 		return nil
 	case accessrequest.EdgeSubmittedBy:
 		m.ResetSubmittedBy()
+		return nil
+	case accessrequest.EdgeExtendsGrant:
+		m.ResetExtendsGrant()
 		return nil
 	case accessrequest.EdgeItems:
 		m.ResetItems()

@@ -56,6 +56,7 @@ type ComplexityRoot struct {
 		CreatedAt           func(childComplexity int) int
 		Duration            func(childComplexity int) int
 		EndsAt              func(childComplexity int) int
+		ExtendsGrant        func(childComplexity int) int
 		ExtendsGrantID      func(childComplexity int) int
 		ID                  func(childComplexity int) int
 		Items               func(childComplexity int) int
@@ -821,6 +822,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.EndsAt(childComplexity), true
+	case "AccessRequest.extendsGrant":
+		if e.ComplexityRoot.AccessRequest.ExtendsGrant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.ExtendsGrant(childComplexity), true
 	case "AccessRequest.extendsGrantID":
 		if e.ComplexityRoot.AccessRequest.ExtendsGrantID == nil {
 			break
@@ -3952,13 +3959,14 @@ type AccessRequest implements Node {
   """
   the grant whose end an extension request moves (requestExtension)
   """
-  extendsGrantID: String
+  extendsGrantID: ID
   requester: User!
   beneficiary: User!
   referenceUser: User
   role: Role
   jobTitle: JobTitle
   submittedBy: User
+  extendsGrant: Grant
   items: [RequestItem!]
   auditEvents: [AuditEvent!]
   tasks: [ReviewTask!]
@@ -4278,6 +4286,24 @@ input AccessRequestWhereInput {
   submittedByIDNotNil: Boolean
   submittedByIDEqualFold: ID
   submittedByIDContainsFold: ID
+  """
+  extends_grant_id field predicates
+  """
+  extendsGrantID: ID
+  extendsGrantIDNEQ: ID
+  extendsGrantIDIn: [ID!]
+  extendsGrantIDNotIn: [ID!]
+  extendsGrantIDGT: ID
+  extendsGrantIDGTE: ID
+  extendsGrantIDLT: ID
+  extendsGrantIDLTE: ID
+  extendsGrantIDContains: ID
+  extendsGrantIDHasPrefix: ID
+  extendsGrantIDHasSuffix: ID
+  extendsGrantIDIsNil: Boolean
+  extendsGrantIDNotNil: Boolean
+  extendsGrantIDEqualFold: ID
+  extendsGrantIDContainsFold: ID
   """
   requester edge predicates
   """
@@ -8357,6 +8383,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_jobTitle(ctx, field)
 	case "submittedBy":
 		return ec.fieldContext_AccessRequest_submittedBy(ctx, field)
+	case "extendsGrant":
+		return ec.fieldContext_AccessRequest_extendsGrant(ctx, field)
 	case "items":
 		return ec.fieldContext_AccessRequest_items(ctx, field)
 	case "auditEvents":
@@ -11390,14 +11418,14 @@ func (ec *executionContext) _AccessRequest_extendsGrantID(ctx context.Context, f
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-			return ec.marshalOString2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+			return ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_AccessRequest_extendsGrantID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "String")
+	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "ID")
 }
 
 func (ec *executionContext) _AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
@@ -11587,6 +11615,38 @@ func (ec *executionContext) fieldContext_AccessRequest_submittedBy(_ context.Con
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_extendsGrant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtendsGrant(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Grant) graphql.Marshaler {
+			return ec.marshalOGrant2ᚖgatehouseᚋentᚐGrant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_extendsGrant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Grant(ctx, field)
 		},
 	}
 	return fc, nil
@@ -24315,7 +24375,7 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "extendsGrantID", "extendsGrantIDNEQ", "extendsGrantIDIn", "extendsGrantIDNotIn", "extendsGrantIDGT", "extendsGrantIDGTE", "extendsGrantIDLT", "extendsGrantIDLTE", "extendsGrantIDContains", "extendsGrantIDHasPrefix", "extendsGrantIDHasSuffix", "extendsGrantIDIsNil", "extendsGrantIDNotNil", "extendsGrantIDEqualFold", "extendsGrantIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25659,6 +25719,111 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 				return it, err
 			}
 			it.SubmittedByIDContainsFold = data
+		case "extendsGrantID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantID"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantID = data
+		case "extendsGrantIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNEQ = data
+		case "extendsGrantIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDIn = data
+		case "extendsGrantIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNotIn = data
+		case "extendsGrantIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDGT = data
+		case "extendsGrantIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDGTE = data
+		case "extendsGrantIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDLT = data
+		case "extendsGrantIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDLTE = data
+		case "extendsGrantIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDContains"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDContains = data
+		case "extendsGrantIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDHasPrefix = data
+		case "extendsGrantIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDHasSuffix = data
+		case "extendsGrantIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDIsNil = data
+		case "extendsGrantIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNotNil = data
+		case "extendsGrantIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDEqualFold = data
+		case "extendsGrantIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDContainsFold = data
 		case "hasRequester":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRequester"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -38533,6 +38698,11 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "extendsGrant":
+			out.Values[i] = ec._AccessRequest_extendsGrant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "items":
 			out.Values[i] = ec._AccessRequest_items(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -46480,22 +46650,6 @@ func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
-}
-
-func (ec *executionContext) unmarshalOString2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx context.Context, v any) (*pulid.ID, error) {
-	if v == nil {
-		return nil, nil
-	}
-	var res = new(pulid.ID)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOString2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx context.Context, sel ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	return v
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/auditevent"
 	"gatehouse/ent/schema/enum"
@@ -372,11 +373,14 @@ func TestLifecycleExtension(t *testing.T) {
 		require.Equal(t, "DENIED", o.fulItem(t, c.tokB, ext.Items[0].ID).Status)
 		require.Equal(t, oldEnd, *o.fulGrants(t, c.tokB, e.ID)[0].EndsAt, "a denied extension leaves the end")
 
-		// Approved: the end moves by the duration.
+		// Approved: the end moves by the duration, with no call to the
+		// application (the access exists).
+		grantsSent := len(o.receiver.Deliveries(webhook.TypeGrant))
 		env.MustDo(t, c.tokB, lcExtend, map[string]any{"g": g.ID, "d": "PT2H", "j": "the migration runs late"}, &out)
 		ext = out.RequestExtension
 		env.MustDo(t, c.tokM, decide, map[string]any{"id": ext.Items[0].Stages[0].Tasks[0].ID, "d": "APPROVE"}, nil)
 		o.fulAwait(t, c.tokB, ext.Items[0].ID, "FULFILLED")
+		require.Len(t, o.receiver.Deliveries(webhook.TypeGrant), grantsSent, "no connector call for an extension of held access")
 		gs := o.fulGrants(t, c.tokB, e.ID)
 		require.Len(t, gs, 1, "the same grant, extended")
 		require.Equal(t, g.ID, gs[0].ID)

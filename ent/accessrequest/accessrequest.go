@@ -71,6 +71,8 @@ const (
 	EdgeJobTitle = "job_title"
 	// EdgeSubmittedBy holds the string denoting the submitted_by edge name in mutations.
 	EdgeSubmittedBy = "submitted_by"
+	// EdgeExtendsGrant holds the string denoting the extends_grant edge name in mutations.
+	EdgeExtendsGrant = "extends_grant"
 	// EdgeItems holds the string denoting the items edge name in mutations.
 	EdgeItems = "items"
 	// EdgeAuditEvents holds the string denoting the audit_events edge name in mutations.
@@ -121,6 +123,13 @@ const (
 	SubmittedByInverseTable = "users"
 	// SubmittedByColumn is the table column denoting the submitted_by relation/edge.
 	SubmittedByColumn = "submitted_by_id"
+	// ExtendsGrantTable is the table that holds the extends_grant relation/edge.
+	ExtendsGrantTable = "access_requests"
+	// ExtendsGrantInverseTable is the table name for the Grant entity.
+	// It exists in this package in order to avoid circular dependency with the "grant" package.
+	ExtendsGrantInverseTable = "grants"
+	// ExtendsGrantColumn is the table column denoting the extends_grant relation/edge.
+	ExtendsGrantColumn = "extends_grant_id"
 	// ItemsTable is the table that holds the items relation/edge.
 	ItemsTable = "request_items"
 	// ItemsInverseTable is the table name for the RequestItem entity.
@@ -393,6 +402,13 @@ func BySubmittedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByExtendsGrantField orders the results by extends_grant field.
+func ByExtendsGrantField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newExtendsGrantStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByItemsCount orders the results by items count.
 func ByItemsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -474,6 +490,13 @@ func newSubmittedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SubmittedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, SubmittedByTable, SubmittedByColumn),
+	)
+}
+func newExtendsGrantStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ExtendsGrantInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, ExtendsGrantTable, ExtendsGrantColumn),
 	)
 }
 func newItemsStep() *sqlgraph.Step {

@@ -1460,6 +1460,29 @@ func HasSubmittedByWith(preds ...predicate.User) predicate.AccessRequest {
 	})
 }
 
+// HasExtendsGrant applies the HasEdge predicate on the "extends_grant" edge.
+func HasExtendsGrant() predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ExtendsGrantTable, ExtendsGrantColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasExtendsGrantWith applies the HasEdge predicate on the "extends_grant" edge with a given conditions (other predicates).
+func HasExtendsGrantWith(preds ...predicate.Grant) predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := newExtendsGrantStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasItems applies the HasEdge predicate on the "items" edge.
 func HasItems() predicate.AccessRequest {
 	return predicate.AccessRequest(func(s *sql.Selector) {

@@ -24,13 +24,13 @@ var (
 		{Name: "input_hash", Type: field.TypeString, Default: ""},
 		{Name: "submitted_at", Type: field.TypeTime},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
-		{Name: "extends_grant_id", Type: field.TypeString, Nullable: true},
 		{Name: "requester_id", Type: field.TypeString, Size: 40},
 		{Name: "beneficiary_id", Type: field.TypeString, Size: 40},
 		{Name: "reference_user_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "role_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "job_title_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "submitted_by_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "extends_grant_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// AccessRequestsTable holds the schema information for the "access_requests" table.
 	AccessRequestsTable = &schema.Table{
@@ -40,38 +40,44 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "access_requests_users_requester",
-				Columns:    []*schema.Column{AccessRequestsColumns[15]},
+				Columns:    []*schema.Column{AccessRequestsColumns[14]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "access_requests_users_beneficiary",
-				Columns:    []*schema.Column{AccessRequestsColumns[16]},
+				Columns:    []*schema.Column{AccessRequestsColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "access_requests_users_reference_user",
-				Columns:    []*schema.Column{AccessRequestsColumns[17]},
+				Columns:    []*schema.Column{AccessRequestsColumns[16]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_roles_role",
-				Columns:    []*schema.Column{AccessRequestsColumns[18]},
+				Columns:    []*schema.Column{AccessRequestsColumns[17]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_job_titles_job_title",
-				Columns:    []*schema.Column{AccessRequestsColumns[19]},
+				Columns:    []*schema.Column{AccessRequestsColumns[18]},
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_users_submitted_by",
-				Columns:    []*schema.Column{AccessRequestsColumns[20]},
+				Columns:    []*schema.Column{AccessRequestsColumns[19]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "access_requests_grants_extends_grant",
+				Columns:    []*schema.Column{AccessRequestsColumns[20]},
+				RefColumns: []*schema.Column{GrantsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
@@ -79,12 +85,12 @@ var (
 			{
 				Name:    "accessrequest_requester_id_idempotency_key",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[10]},
+				Columns: []*schema.Column{AccessRequestsColumns[14], AccessRequestsColumns[10]},
 			},
 			{
 				Name:    "accessrequest_beneficiary_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[16], AccessRequestsColumns[9]},
+				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[9]},
 			},
 			{
 				Name:    "accessrequest_status",
@@ -836,6 +842,7 @@ func init() {
 	AccessRequestsTable.ForeignKeys[3].RefTable = RolesTable
 	AccessRequestsTable.ForeignKeys[4].RefTable = JobTitlesTable
 	AccessRequestsTable.ForeignKeys[5].RefTable = UsersTable
+	AccessRequestsTable.ForeignKeys[6].RefTable = GrantsTable
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	APITokensTable.ForeignKeys[1].RefTable = UsersTable
 	AuditEventsTable.ForeignKeys[0].RefTable = AccessRequestsTable

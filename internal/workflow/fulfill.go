@@ -52,6 +52,10 @@ type fulfillment struct {
 	item *ent.RequestItem
 	app  *ent.Application
 	op   connectors.Operation
+	// held is set for an extension of a grant still held through the
+	// item's account: the access exists, and only its end moves, so the
+	// connector is not called.
+	held bool
 }
 
 // Fulfill runs the fulfilment of one item, for the job worker: it marks the
@@ -63,7 +67,9 @@ type fulfillment struct {
 // attempt, marks the item FAILED — whatever ended that attempt, so that no
 // item outlives its job in FULFILLING. A cancellation of ctx (a shutdown) is
 // not an attempt: the job is snoozed and runs again. An item that is not
-// APPROVED or FULFILLING is left alone, so a repeated job is harmless.
+// APPROVED or FULFILLING is left alone, so a repeated job is harmless. An
+// extension of a grant still held calls no connector: the access exists and
+// only its end moves.
 func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
 	err := s.fulfill(ctx, itemID, attempt, maxAttempts)
 	var snooze *rivertype.JobSnoozeError
@@ -102,18 +108,21 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	if f == nil {
 		return nil
 	}
-	conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
-	if err != nil {
-		s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
-		return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
-	}
-	acct, created, err := s.deliver(ctx, conn, f)
-	s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("fulfil %s: %w", itemID, err)
+	acct, created := f.op.Account, false
+	if !f.held {
+		conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
+		if err != nil {
+			s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
+			return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
 		}
-		return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
+		acct, created, err = s.deliver(ctx, conn, f)
+		s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("fulfil %s: %w", itemID, err)
+			}
+			return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
+		}
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, f.item.RequestID); err != nil {
@@ -125,6 +134,17 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		}
 		if item.Status != enum.ItemStatusFulfilling {
 			return nil
+		}
+		if f.held {
+			// The extended grant may have ended since: then the access is
+			// granted again through the connector, by the next attempt.
+			held, err := extendsHeld(ctx, t.client, f.item)
+			if err != nil {
+				return err
+			}
+			if !held {
+				return errExtendedGrantEnded
+			}
 		}
 		events, err := s.recordAccess(ctx, t, item, f.app, acct, created)
 		if err != nil {
@@ -140,6 +160,10 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	}
 	return nil
 }
+
+// errExtendedGrantEnded fails an attempt that would have extended a grant
+// that ended meanwhile; the job's next attempt grants the access anew.
+var errExtendedGrantEnded = connectors.Transient(errors.New("the extended grant ended before the extension was recorded"))
 
 // deliver makes the connector calls of a fulfilment under a deadline
 // shorter than the job's, so that an attempt that gets no answer is still
@@ -214,9 +238,28 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 			}
 		}
 		f = &fulfillment{item: item, app: item.Edges.Application, op: operation(item)}
+		if f.held, err = extendsHeld(ctx, t.client, item); err != nil {
+			return err
+		}
 		return nil
 	})
 	return f, err
+}
+
+// extendsHeld reports whether a GRANT item extends a grant (its request's
+// extends_grant_id) that is still held through the item's account.
+func extendsHeld(ctx context.Context, client *ent.Client, item *ent.RequestItem) (bool, error) {
+	ext := item.Edges.Request.ExtendsGrantID
+	if item.Action != enum.RequestActionGrant || ext == nil || item.IdentityID == nil {
+		return false, nil
+	}
+	held, err := client.Grant.Query().
+		Where(grant.ID(*ext), grant.IdentityID(*item.IdentityID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
+		Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("find extended grant: %w", err)
+	}
+	return held, nil
 }
 
 // operation describes an item for its connector.
