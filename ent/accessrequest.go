@@ -5,6 +5,7 @@ package ent
 import (
 	"fmt"
 	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/grant"
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
@@ -60,6 +61,8 @@ type AccessRequest struct {
 	JobTitleID *pulid.ID `json:"job_title_id,omitempty"`
 	// the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester
 	SubmittedByID *pulid.ID `json:"submitted_by_id,omitempty"`
+	// the grant whose end an extension request moves (requestExtension)
+	ExtendsGrantID *pulid.ID `json:"extends_grant_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AccessRequestQuery when eager-loading is set.
 	Edges        AccessRequestEdges `json:"edges"`
@@ -80,6 +83,8 @@ type AccessRequestEdges struct {
 	JobTitle *JobTitle `json:"job_title,omitempty"`
 	// SubmittedBy holds the value of the submitted_by edge.
 	SubmittedBy *User `json:"submitted_by,omitempty"`
+	// ExtendsGrant holds the value of the extends_grant edge.
+	ExtendsGrant *Grant `json:"extends_grant,omitempty"`
 	// Items holds the value of the items edge.
 	Items []*RequestItem `json:"items,omitempty"`
 	// AuditEvents holds the value of the audit_events edge.
@@ -88,9 +93,9 @@ type AccessRequestEdges struct {
 	Tasks []*ReviewTask `json:"tasks,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 	// totalCount holds the count of the edges above.
-	totalCount [9]map[string]int
+	totalCount [10]map[string]int
 
 	namedItems       map[string][]*RequestItem
 	namedAuditEvents map[string][]*AuditEvent
@@ -163,10 +168,21 @@ func (e AccessRequestEdges) SubmittedByOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "submitted_by"}
 }
 
+// ExtendsGrantOrErr returns the ExtendsGrant value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e AccessRequestEdges) ExtendsGrantOrErr() (*Grant, error) {
+	if e.ExtendsGrant != nil {
+		return e.ExtendsGrant, nil
+	} else if e.loadedTypes[6] {
+		return nil, &NotFoundError{label: grant.Label}
+	}
+	return nil, &NotLoadedError{edge: "extends_grant"}
+}
+
 // ItemsOrErr returns the Items value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) ItemsOrErr() ([]*RequestItem, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Items, nil
 	}
 	return nil, &NotLoadedError{edge: "items"}
@@ -175,7 +191,7 @@ func (e AccessRequestEdges) ItemsOrErr() ([]*RequestItem, error) {
 // AuditEventsOrErr returns the AuditEvents value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) AuditEventsOrErr() ([]*AuditEvent, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.AuditEvents, nil
 	}
 	return nil, &NotLoadedError{edge: "audit_events"}
@@ -184,7 +200,7 @@ func (e AccessRequestEdges) AuditEventsOrErr() ([]*AuditEvent, error) {
 // TasksOrErr returns the Tasks value or an error if the edge
 // was not loaded in eager-loading.
 func (e AccessRequestEdges) TasksOrErr() ([]*ReviewTask, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.Tasks, nil
 	}
 	return nil, &NotLoadedError{edge: "tasks"}
@@ -195,7 +211,7 @@ func (*AccessRequest) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID, accessrequest.FieldSubmittedByID:
+		case accessrequest.FieldReferenceUserID, accessrequest.FieldRoleID, accessrequest.FieldJobTitleID, accessrequest.FieldSubmittedByID, accessrequest.FieldExtendsGrantID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case accessrequest.FieldID, accessrequest.FieldRequesterID, accessrequest.FieldBeneficiaryID:
 			values[i] = new(pulid.ID)
@@ -349,6 +365,13 @@ func (_m *AccessRequest) assignValues(columns []string, values []any) error {
 				_m.SubmittedByID = new(pulid.ID)
 				*_m.SubmittedByID = *value.S.(*pulid.ID)
 			}
+		case accessrequest.FieldExtendsGrantID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field extends_grant_id", values[i])
+			} else if value.Valid {
+				_m.ExtendsGrantID = new(pulid.ID)
+				*_m.ExtendsGrantID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -390,6 +413,11 @@ func (_m *AccessRequest) QueryJobTitle() *JobTitleQuery {
 // QuerySubmittedBy queries the "submitted_by" edge of the AccessRequest entity.
 func (_m *AccessRequest) QuerySubmittedBy() *UserQuery {
 	return NewAccessRequestClient(_m.config).QuerySubmittedBy(_m)
+}
+
+// QueryExtendsGrant queries the "extends_grant" edge of the AccessRequest entity.
+func (_m *AccessRequest) QueryExtendsGrant() *GrantQuery {
+	return NewAccessRequestClient(_m.config).QueryExtendsGrant(_m)
 }
 
 // QueryItems queries the "items" edge of the AccessRequest entity.
@@ -502,6 +530,11 @@ func (_m *AccessRequest) String() string {
 	builder.WriteString(", ")
 	if v := _m.SubmittedByID; v != nil {
 		builder.WriteString("submitted_by_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ExtendsGrantID; v != nil {
+		builder.WriteString("extends_grant_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/grant"
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewtask"
@@ -273,6 +274,20 @@ func (_c *AccessRequestCreate) SetNillableSubmittedByID(v *pulid.ID) *AccessRequ
 	return _c
 }
 
+// SetExtendsGrantID sets the "extends_grant_id" field.
+func (_c *AccessRequestCreate) SetExtendsGrantID(v pulid.ID) *AccessRequestCreate {
+	_c.mutation.SetExtendsGrantID(v)
+	return _c
+}
+
+// SetNillableExtendsGrantID sets the "extends_grant_id" field if the given value is not nil.
+func (_c *AccessRequestCreate) SetNillableExtendsGrantID(v *pulid.ID) *AccessRequestCreate {
+	if v != nil {
+		_c.SetExtendsGrantID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *AccessRequestCreate) SetID(v pulid.ID) *AccessRequestCreate {
 	_c.mutation.SetID(v)
@@ -315,6 +330,11 @@ func (_c *AccessRequestCreate) SetJobTitle(v *JobTitle) *AccessRequestCreate {
 // SetSubmittedBy sets the "submitted_by" edge to the User entity.
 func (_c *AccessRequestCreate) SetSubmittedBy(v *User) *AccessRequestCreate {
 	return _c.SetSubmittedByID(v.ID)
+}
+
+// SetExtendsGrant sets the "extends_grant" edge to the Grant entity.
+func (_c *AccessRequestCreate) SetExtendsGrant(v *Grant) *AccessRequestCreate {
+	return _c.SetExtendsGrantID(v.ID)
 }
 
 // AddItemIDs adds the "items" edge to the RequestItem entity by IDs.
@@ -704,6 +724,23 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 		_node.SubmittedByID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ExtendsGrantIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.ExtendsGrantTable,
+			Columns: []string{accessrequest.ExtendsGrantColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(grant.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ExtendsGrantID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.ItemsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -910,6 +947,9 @@ func (u *AccessRequestUpsertOne) UpdateNewValues() *AccessRequestUpsertOne {
 		}
 		if _, exists := u.create.mutation.SubmittedByID(); exists {
 			s.SetIgnore(accessrequest.FieldSubmittedByID)
+		}
+		if _, exists := u.create.mutation.ExtendsGrantID(); exists {
+			s.SetIgnore(accessrequest.FieldExtendsGrantID)
 		}
 	}))
 	return u
@@ -1221,6 +1261,9 @@ func (u *AccessRequestUpsertBulk) UpdateNewValues() *AccessRequestUpsertBulk {
 			}
 			if _, exists := b.mutation.SubmittedByID(); exists {
 				s.SetIgnore(accessrequest.FieldSubmittedByID)
+			}
+			if _, exists := b.mutation.ExtendsGrantID(); exists {
+				s.SetIgnore(accessrequest.FieldExtendsGrantID)
 			}
 		}
 	}))

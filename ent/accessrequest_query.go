@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/grant"
 	"gatehouse/ent/jobtitle"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
@@ -38,6 +39,7 @@ type AccessRequestQuery struct {
 	withRole             *RoleQuery
 	withJobTitle         *JobTitleQuery
 	withSubmittedBy      *UserQuery
+	withExtendsGrant     *GrantQuery
 	withItems            *RequestItemQuery
 	withAuditEvents      *AuditEventQuery
 	withTasks            *ReviewTaskQuery
@@ -207,6 +209,28 @@ func (_q *AccessRequestQuery) QuerySubmittedBy() *UserQuery {
 			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.SubmittedByTable, accessrequest.SubmittedByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryExtendsGrant chains the current query on the "extends_grant" edge.
+func (_q *AccessRequestQuery) QueryExtendsGrant() *GrantQuery {
+	query := (&GrantClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, selector),
+			sqlgraph.To(grant.Table, grant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.ExtendsGrantTable, accessrequest.ExtendsGrantColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -478,6 +502,7 @@ func (_q *AccessRequestQuery) Clone() *AccessRequestQuery {
 		withRole:          _q.withRole.Clone(),
 		withJobTitle:      _q.withJobTitle.Clone(),
 		withSubmittedBy:   _q.withSubmittedBy.Clone(),
+		withExtendsGrant:  _q.withExtendsGrant.Clone(),
 		withItems:         _q.withItems.Clone(),
 		withAuditEvents:   _q.withAuditEvents.Clone(),
 		withTasks:         _q.withTasks.Clone(),
@@ -550,6 +575,17 @@ func (_q *AccessRequestQuery) WithSubmittedBy(opts ...func(*UserQuery)) *AccessR
 		opt(query)
 	}
 	_q.withSubmittedBy = query
+	return _q
+}
+
+// WithExtendsGrant tells the query-builder to eager-load the nodes that are connected to
+// the "extends_grant" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *AccessRequestQuery) WithExtendsGrant(opts ...func(*GrantQuery)) *AccessRequestQuery {
+	query := (&GrantClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withExtendsGrant = query
 	return _q
 }
 
@@ -670,13 +706,14 @@ func (_q *AccessRequestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	var (
 		nodes       = []*AccessRequest{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withRequester != nil,
 			_q.withBeneficiary != nil,
 			_q.withReferenceUser != nil,
 			_q.withRole != nil,
 			_q.withJobTitle != nil,
 			_q.withSubmittedBy != nil,
+			_q.withExtendsGrant != nil,
 			_q.withItems != nil,
 			_q.withAuditEvents != nil,
 			_q.withTasks != nil,
@@ -736,6 +773,12 @@ func (_q *AccessRequestQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([
 	if query := _q.withSubmittedBy; query != nil {
 		if err := _q.loadSubmittedBy(ctx, query, nodes, nil,
 			func(n *AccessRequest, e *User) { n.Edges.SubmittedBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withExtendsGrant; query != nil {
+		if err := _q.loadExtendsGrant(ctx, query, nodes, nil,
+			func(n *AccessRequest, e *Grant) { n.Edges.ExtendsGrant = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -975,6 +1018,38 @@ func (_q *AccessRequestQuery) loadSubmittedBy(ctx context.Context, query *UserQu
 	}
 	return nil
 }
+func (_q *AccessRequestQuery) loadExtendsGrant(ctx context.Context, query *GrantQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *Grant)) error {
+	ids := make([]pulid.ID, 0, len(nodes))
+	nodeids := make(map[pulid.ID][]*AccessRequest)
+	for i := range nodes {
+		if nodes[i].ExtendsGrantID == nil {
+			continue
+		}
+		fk := *nodes[i].ExtendsGrantID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(grant.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "extends_grant_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *AccessRequestQuery) loadItems(ctx context.Context, query *RequestItemQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *RequestItem)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*AccessRequest)
@@ -1114,6 +1189,9 @@ func (_q *AccessRequestQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withSubmittedBy != nil {
 			_spec.Node.AddColumnOnce(accessrequest.FieldSubmittedByID)
+		}
+		if _q.withExtendsGrant != nil {
+			_spec.Node.AddColumnOnce(accessrequest.FieldExtendsGrantID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

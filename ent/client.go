@@ -22,6 +22,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
@@ -64,6 +65,8 @@ type Client struct {
 	Identity *IdentityClient
 	// JobTitle is the client for interacting with the JobTitle builders.
 	JobTitle *JobTitleClient
+	// LifecyclePolicy is the client for interacting with the LifecyclePolicy builders.
+	LifecyclePolicy *LifecyclePolicyClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationPreference is the client for interacting with the NotificationPreference builders.
@@ -104,6 +107,7 @@ func (c *Client) init() {
 	c.Grant = NewGrantClient(c.config)
 	c.Identity = NewIdentityClient(c.config)
 	c.JobTitle = NewJobTitleClient(c.config)
+	c.LifecyclePolicy = NewLifecyclePolicyClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationPreference = NewNotificationPreferenceClient(c.config)
 	c.RequestItem = NewRequestItemClient(c.config)
@@ -218,6 +222,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Grant:                  NewGrantClient(cfg),
 		Identity:               NewIdentityClient(cfg),
 		JobTitle:               NewJobTitleClient(cfg),
+		LifecyclePolicy:        NewLifecyclePolicyClient(cfg),
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
@@ -256,6 +261,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Grant:                  NewGrantClient(cfg),
 		Identity:               NewIdentityClient(cfg),
 		JobTitle:               NewJobTitleClient(cfg),
+		LifecyclePolicy:        NewLifecyclePolicyClient(cfg),
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
@@ -296,9 +302,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
-		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.Notification,
-		c.NotificationPreference, c.RequestItem, c.ReviewStage, c.ReviewStageTemplate,
-		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
+		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
+		c.Notification, c.NotificationPreference, c.RequestItem, c.ReviewStage,
+		c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User, c.WebhookDelivery,
+		c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -309,9 +316,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
-		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.Notification,
-		c.NotificationPreference, c.RequestItem, c.ReviewStage, c.ReviewStageTemplate,
-		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
+		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
+		c.Notification, c.NotificationPreference, c.RequestItem, c.ReviewStage,
+		c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User, c.WebhookDelivery,
+		c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -338,6 +346,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Identity.mutate(ctx, m)
 	case *JobTitleMutation:
 		return c.JobTitle.mutate(ctx, m)
+	case *LifecyclePolicyMutation:
+		return c.LifecyclePolicy.mutate(ctx, m)
 	case *NotificationMutation:
 		return c.Notification.mutate(ctx, m)
 	case *NotificationPreferenceMutation:
@@ -560,6 +570,22 @@ func (c *AccessRequestClient) QuerySubmittedBy(_m *AccessRequest) *UserQuery {
 			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, id),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.SubmittedByTable, accessrequest.SubmittedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryExtendsGrant queries the extends_grant edge of a AccessRequest.
+func (c *AccessRequestClient) QueryExtendsGrant(_m *AccessRequest) *GrantQuery {
+	query := (&GrantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(accessrequest.Table, accessrequest.FieldID, id),
+			sqlgraph.To(grant.Table, grant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, accessrequest.ExtendsGrantTable, accessrequest.ExtendsGrantColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -2062,6 +2088,156 @@ func (c *JobTitleClient) mutate(ctx context.Context, m *JobTitleMutation) (Value
 		return (&JobTitleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown JobTitle mutation op: %q", m.Op())
+	}
+}
+
+// LifecyclePolicyClient is a client for the LifecyclePolicy schema.
+type LifecyclePolicyClient struct {
+	config
+}
+
+// NewLifecyclePolicyClient returns a client for the LifecyclePolicy from the given config.
+func NewLifecyclePolicyClient(c config) *LifecyclePolicyClient {
+	return &LifecyclePolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `lifecyclepolicy.Hooks(f(g(h())))`.
+func (c *LifecyclePolicyClient) Use(hooks ...Hook) {
+	c.hooks.LifecyclePolicy = append(c.hooks.LifecyclePolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `lifecyclepolicy.Intercept(f(g(h())))`.
+func (c *LifecyclePolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LifecyclePolicy = append(c.inters.LifecyclePolicy, interceptors...)
+}
+
+// Create returns a builder for creating a LifecyclePolicy entity.
+func (c *LifecyclePolicyClient) Create() *LifecyclePolicyCreate {
+	mutation := newLifecyclePolicyMutation(c.config, OpCreate)
+	return &LifecyclePolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LifecyclePolicy entities.
+func (c *LifecyclePolicyClient) CreateBulk(builders ...*LifecyclePolicyCreate) *LifecyclePolicyCreateBulk {
+	return &LifecyclePolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LifecyclePolicyClient) MapCreateBulk(slice any, setFunc func(*LifecyclePolicyCreate, int)) *LifecyclePolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LifecyclePolicyCreateBulk{err: fmt.Errorf("calling to LifecyclePolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LifecyclePolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LifecyclePolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LifecyclePolicy.
+func (c *LifecyclePolicyClient) Update() *LifecyclePolicyUpdate {
+	mutation := newLifecyclePolicyMutation(c.config, OpUpdate)
+	return &LifecyclePolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LifecyclePolicyClient) UpdateOne(_m *LifecyclePolicy) *LifecyclePolicyUpdateOne {
+	mutation := newLifecyclePolicyMutation(c.config, OpUpdateOne, withLifecyclePolicy(_m))
+	return &LifecyclePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LifecyclePolicyClient) UpdateOneID(id pulid.ID) *LifecyclePolicyUpdateOne {
+	mutation := newLifecyclePolicyMutation(c.config, OpUpdateOne, withLifecyclePolicyID(id))
+	return &LifecyclePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LifecyclePolicy.
+func (c *LifecyclePolicyClient) Delete() *LifecyclePolicyDelete {
+	mutation := newLifecyclePolicyMutation(c.config, OpDelete)
+	return &LifecyclePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LifecyclePolicyClient) DeleteOne(_m *LifecyclePolicy) *LifecyclePolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LifecyclePolicyClient) DeleteOneID(id pulid.ID) *LifecyclePolicyDeleteOne {
+	builder := c.Delete().Where(lifecyclepolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LifecyclePolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for LifecyclePolicy.
+func (c *LifecyclePolicyClient) Query() *LifecyclePolicyQuery {
+	return &LifecyclePolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLifecyclePolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LifecyclePolicy entity by its id.
+func (c *LifecyclePolicyClient) Get(ctx context.Context, id pulid.ID) (*LifecyclePolicy, error) {
+	return c.Query().Where(lifecyclepolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LifecyclePolicyClient) GetX(ctx context.Context, id pulid.ID) *LifecyclePolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryApplication queries the application edge of a LifecyclePolicy.
+func (c *LifecyclePolicyClient) QueryApplication(_m *LifecyclePolicy) *ApplicationQuery {
+	query := (&ApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(lifecyclepolicy.Table, lifecyclepolicy.FieldID, id),
+			sqlgraph.To(application.Table, application.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, lifecyclepolicy.ApplicationTable, lifecyclepolicy.ApplicationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LifecyclePolicyClient) Hooks() []Hook {
+	hooks := c.hooks.LifecyclePolicy
+	return append(hooks[:len(hooks):len(hooks)], lifecyclepolicy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LifecyclePolicyClient) Interceptors() []Interceptor {
+	return c.inters.LifecyclePolicy
+}
+
+func (c *LifecyclePolicyClient) mutate(ctx context.Context, m *LifecyclePolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LifecyclePolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LifecyclePolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LifecyclePolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LifecyclePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LifecyclePolicy mutation op: %q", m.Op())
 	}
 }
 
@@ -4033,15 +4209,15 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 type (
 	hooks struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
-		Grant, Identity, JobTitle, Notification, NotificationPreference, RequestItem,
-		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
-		WebhookEndpoint []ent.Hook
+		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
+		NotificationPreference, RequestItem, ReviewStage, ReviewStageTemplate,
+		ReviewTask, Role, User, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
-		Grant, Identity, JobTitle, Notification, NotificationPreference, RequestItem,
-		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
-		WebhookEndpoint []ent.Interceptor
+		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
+		NotificationPreference, RequestItem, ReviewStage, ReviewStageTemplate,
+		ReviewTask, Role, User, WebhookDelivery, WebhookEndpoint []ent.Interceptor
 	}
 )
 

@@ -15,6 +15,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
@@ -100,6 +101,7 @@ func checkColumn(t, c string) error {
 			grant.Table:                  grant.ValidColumn,
 			identity.Table:               identity.ValidColumn,
 			jobtitle.Table:               jobtitle.ValidColumn,
+			lifecyclepolicy.Table:        lifecyclepolicy.ValidColumn,
 			notification.Table:           notification.ValidColumn,
 			notificationpreference.Table: notificationpreference.ValidColumn,
 			requestitem.Table:            requestitem.ValidColumn,

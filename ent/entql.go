@@ -12,6 +12,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
@@ -32,7 +33,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 20)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accessrequest.Table,
@@ -63,6 +64,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			accessrequest.FieldRoleID:          {Type: field.TypeString, Column: accessrequest.FieldRoleID},
 			accessrequest.FieldJobTitleID:      {Type: field.TypeString, Column: accessrequest.FieldJobTitleID},
 			accessrequest.FieldSubmittedByID:   {Type: field.TypeString, Column: accessrequest.FieldSubmittedByID},
+			accessrequest.FieldExtendsGrantID:  {Type: field.TypeString, Column: accessrequest.FieldExtendsGrantID},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -196,6 +198,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			grant.FieldRevokedAt:     {Type: field.TypeTime, Column: grant.FieldRevokedAt},
 			grant.FieldRevokeReason:  {Type: field.TypeString, Column: grant.FieldRevokeReason},
 			grant.FieldSourceItemID:  {Type: field.TypeString, Column: grant.FieldSourceItemID},
+			grant.FieldEndWarnedAt:   {Type: field.TypeTime, Column: grant.FieldEndWarnedAt},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
@@ -237,6 +240,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   lifecyclepolicy.Table,
+			Columns: lifecyclepolicy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: lifecyclepolicy.FieldID,
+			},
+		},
+		Type: "LifecyclePolicy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			lifecyclepolicy.FieldCreatedAt:          {Type: field.TypeTime, Column: lifecyclepolicy.FieldCreatedAt},
+			lifecyclepolicy.FieldUpdatedAt:          {Type: field.TypeTime, Column: lifecyclepolicy.FieldUpdatedAt},
+			lifecyclepolicy.FieldApplicationID:      {Type: field.TypeString, Column: lifecyclepolicy.FieldApplicationID},
+			lifecyclepolicy.FieldRemindEveryHours:   {Type: field.TypeFloat64, Column: lifecyclepolicy.FieldRemindEveryHours},
+			lifecyclepolicy.FieldMaxReminders:       {Type: field.TypeInt, Column: lifecyclepolicy.FieldMaxReminders},
+			lifecyclepolicy.FieldEscalateAfterHours: {Type: field.TypeFloat64, Column: lifecyclepolicy.FieldEscalateAfterHours},
+			lifecyclepolicy.FieldExpirePendingDays:  {Type: field.TypeInt, Column: lifecyclepolicy.FieldExpirePendingDays},
+			lifecyclepolicy.FieldWarnBeforeEndDays:  {Type: field.TypeInt, Column: lifecyclepolicy.FieldWarnBeforeEndDays},
+			lifecyclepolicy.FieldExtensionReview:    {Type: field.TypeEnum, Column: lifecyclepolicy.FieldExtensionReview},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notification.Table,
 			Columns: notification.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -264,7 +289,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notification.FieldTaskID:      {Type: field.TypeString, Column: notification.FieldTaskID},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   notificationpreference.Table,
 			Columns: notificationpreference.Columns,
@@ -283,7 +308,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			notificationpreference.FieldEmail:     {Type: field.TypeBool, Column: notificationpreference.FieldEmail},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   requestitem.Table,
 			Columns: requestitem.Columns,
@@ -312,7 +337,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldFulfilledAt:         {Type: field.TypeTime, Column: requestitem.FieldFulfilledAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstage.Table,
 			Columns: reviewstage.Columns,
@@ -333,7 +358,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstage.FieldStatus:       {Type: field.TypeEnum, Column: reviewstage.FieldStatus},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstagetemplate.Table,
 			Columns: reviewstagetemplate.Columns,
@@ -353,7 +378,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstagetemplate.FieldQuorum:        {Type: field.TypeInt, Column: reviewstagetemplate.FieldQuorum},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewtask.Table,
 			Columns: reviewtask.Columns,
@@ -374,9 +399,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewtask.FieldDecidedAt:    {Type: field.TypeTime, Column: reviewtask.FieldDecidedAt},
 			reviewtask.FieldOnBehalfOfID: {Type: field.TypeString, Column: reviewtask.FieldOnBehalfOfID},
 			reviewtask.FieldDecidedByID:  {Type: field.TypeString, Column: reviewtask.FieldDecidedByID},
+			reviewtask.FieldReminders:    {Type: field.TypeInt, Column: reviewtask.FieldReminders},
+			reviewtask.FieldRemindedAt:   {Type: field.TypeTime, Column: reviewtask.FieldRemindedAt},
+			reviewtask.FieldEscalations:  {Type: field.TypeInt, Column: reviewtask.FieldEscalations},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -393,7 +421,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldDescription: {Type: field.TypeString, Column: role.FieldDescription},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -419,7 +447,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -444,7 +472,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldDeliveredAt:   {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -538,6 +566,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"AccessRequest",
 		"User",
+	)
+	graph.MustAddE(
+		"extends_grant",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   accessrequest.ExtendsGrantTable,
+			Columns: []string{accessrequest.ExtendsGrantColumn},
+			Bidi:    false,
+		},
+		"AccessRequest",
+		"Grant",
 	)
 	graph.MustAddE(
 		"items",
@@ -838,6 +878,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"JobTitle",
 		"Entitlement",
+	)
+	graph.MustAddE(
+		"application",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   lifecyclepolicy.ApplicationTable,
+			Columns: []string{lifecyclepolicy.ApplicationColumn},
+			Bidi:    false,
+		},
+		"LifecyclePolicy",
+		"Application",
 	)
 	graph.MustAddE(
 		"recipient",
@@ -1451,6 +1503,11 @@ func (f *AccessRequestFilter) WhereSubmittedByID(p entql.StringP) {
 	f.Where(p.Field(accessrequest.FieldSubmittedByID))
 }
 
+// WhereExtendsGrantID applies the entql string predicate on the extends_grant_id field.
+func (f *AccessRequestFilter) WhereExtendsGrantID(p entql.StringP) {
+	f.Where(p.Field(accessrequest.FieldExtendsGrantID))
+}
+
 // WhereHasRequester applies a predicate to check if query has an edge requester.
 func (f *AccessRequestFilter) WhereHasRequester() {
 	f.Where(entql.HasEdge("requester"))
@@ -1529,6 +1586,20 @@ func (f *AccessRequestFilter) WhereHasSubmittedBy() {
 // WhereHasSubmittedByWith applies a predicate to check if query has an edge submitted_by with a given conditions (other predicates).
 func (f *AccessRequestFilter) WhereHasSubmittedByWith(preds ...predicate.User) {
 	f.Where(entql.HasEdgeWith("submitted_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasExtendsGrant applies a predicate to check if query has an edge extends_grant.
+func (f *AccessRequestFilter) WhereHasExtendsGrant() {
+	f.Where(entql.HasEdge("extends_grant"))
+}
+
+// WhereHasExtendsGrantWith applies a predicate to check if query has an edge extends_grant with a given conditions (other predicates).
+func (f *AccessRequestFilter) WhereHasExtendsGrantWith(preds ...predicate.Grant) {
+	f.Where(entql.HasEdgeWith("extends_grant", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -2274,6 +2345,11 @@ func (f *GrantFilter) WhereSourceItemID(p entql.StringP) {
 	f.Where(p.Field(grant.FieldSourceItemID))
 }
 
+// WhereEndWarnedAt applies the entql time.Time predicate on the end_warned_at field.
+func (f *GrantFilter) WhereEndWarnedAt(p entql.TimeP) {
+	f.Where(p.Field(grant.FieldEndWarnedAt))
+}
+
 // WhereHasIdentity applies a predicate to check if query has an edge identity.
 func (f *GrantFilter) WhereHasIdentity() {
 	f.Where(entql.HasEdge("identity"))
@@ -2536,6 +2612,105 @@ func (f *JobTitleFilter) WhereHasBaselineEntitlementsWith(preds ...predicate.Ent
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *LifecyclePolicyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the LifecyclePolicyQuery builder.
+func (_q *LifecyclePolicyQuery) Filter() *LifecyclePolicyFilter {
+	return &LifecyclePolicyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *LifecyclePolicyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the LifecyclePolicyMutation builder.
+func (m *LifecyclePolicyMutation) Filter() *LifecyclePolicyFilter {
+	return &LifecyclePolicyFilter{config: m.config, predicateAdder: m}
+}
+
+// LifecyclePolicyFilter provides a generic filtering capability at runtime for LifecyclePolicyQuery.
+type LifecyclePolicyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *LifecyclePolicyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *LifecyclePolicyFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(lifecyclepolicy.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *LifecyclePolicyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(lifecyclepolicy.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *LifecyclePolicyFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(lifecyclepolicy.FieldUpdatedAt))
+}
+
+// WhereApplicationID applies the entql string predicate on the application_id field.
+func (f *LifecyclePolicyFilter) WhereApplicationID(p entql.StringP) {
+	f.Where(p.Field(lifecyclepolicy.FieldApplicationID))
+}
+
+// WhereRemindEveryHours applies the entql float64 predicate on the remind_every_hours field.
+func (f *LifecyclePolicyFilter) WhereRemindEveryHours(p entql.Float64P) {
+	f.Where(p.Field(lifecyclepolicy.FieldRemindEveryHours))
+}
+
+// WhereMaxReminders applies the entql int predicate on the max_reminders field.
+func (f *LifecyclePolicyFilter) WhereMaxReminders(p entql.IntP) {
+	f.Where(p.Field(lifecyclepolicy.FieldMaxReminders))
+}
+
+// WhereEscalateAfterHours applies the entql float64 predicate on the escalate_after_hours field.
+func (f *LifecyclePolicyFilter) WhereEscalateAfterHours(p entql.Float64P) {
+	f.Where(p.Field(lifecyclepolicy.FieldEscalateAfterHours))
+}
+
+// WhereExpirePendingDays applies the entql int predicate on the expire_pending_days field.
+func (f *LifecyclePolicyFilter) WhereExpirePendingDays(p entql.IntP) {
+	f.Where(p.Field(lifecyclepolicy.FieldExpirePendingDays))
+}
+
+// WhereWarnBeforeEndDays applies the entql int predicate on the warn_before_end_days field.
+func (f *LifecyclePolicyFilter) WhereWarnBeforeEndDays(p entql.IntP) {
+	f.Where(p.Field(lifecyclepolicy.FieldWarnBeforeEndDays))
+}
+
+// WhereExtensionReview applies the entql string predicate on the extension_review field.
+func (f *LifecyclePolicyFilter) WhereExtensionReview(p entql.StringP) {
+	f.Where(p.Field(lifecyclepolicy.FieldExtensionReview))
+}
+
+// WhereHasApplication applies a predicate to check if query has an edge application.
+func (f *LifecyclePolicyFilter) WhereHasApplication() {
+	f.Where(entql.HasEdge("application"))
+}
+
+// WhereHasApplicationWith applies a predicate to check if query has an edge application with a given conditions (other predicates).
+func (f *LifecyclePolicyFilter) WhereHasApplicationWith(preds ...predicate.Application) {
+	f.Where(entql.HasEdgeWith("application", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *NotificationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2564,7 +2739,7 @@ type NotificationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2740,7 +2915,7 @@ type NotificationPreferenceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *NotificationPreferenceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2824,7 +2999,7 @@ type RequestItemFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RequestItemFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3028,7 +3203,7 @@ type ReviewStageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3136,7 +3311,7 @@ type ReviewStageTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3239,7 +3414,7 @@ type ReviewTaskFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewTaskFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3298,6 +3473,21 @@ func (f *ReviewTaskFilter) WhereOnBehalfOfID(p entql.StringP) {
 // WhereDecidedByID applies the entql string predicate on the decided_by_id field.
 func (f *ReviewTaskFilter) WhereDecidedByID(p entql.StringP) {
 	f.Where(p.Field(reviewtask.FieldDecidedByID))
+}
+
+// WhereReminders applies the entql int predicate on the reminders field.
+func (f *ReviewTaskFilter) WhereReminders(p entql.IntP) {
+	f.Where(p.Field(reviewtask.FieldReminders))
+}
+
+// WhereRemindedAt applies the entql time.Time predicate on the reminded_at field.
+func (f *ReviewTaskFilter) WhereRemindedAt(p entql.TimeP) {
+	f.Where(p.Field(reviewtask.FieldRemindedAt))
+}
+
+// WhereEscalations applies the entql int predicate on the escalations field.
+func (f *ReviewTaskFilter) WhereEscalations(p entql.IntP) {
+	f.Where(p.Field(reviewtask.FieldEscalations))
 }
 
 // WhereHasStage applies a predicate to check if query has an edge stage.
@@ -3399,7 +3589,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3487,7 +3677,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3802,7 +3992,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3916,7 +4106,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -139,6 +139,21 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
 			}
 
+		case "extendsGrant":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&GrantClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, grantImplementors)...); err != nil {
+				return err
+			}
+			_q.withExtendsGrant = query
+			if _, ok := fieldSeen[accessrequest.FieldExtendsGrantID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldExtendsGrantID)
+				fieldSeen[accessrequest.FieldExtendsGrantID] = struct{}{}
+			}
+
 		case "items":
 			var (
 				alias = field.Alias
@@ -261,6 +276,11 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 			if _, ok := fieldSeen[accessrequest.FieldSubmittedByID]; !ok {
 				selectedFields = append(selectedFields, accessrequest.FieldSubmittedByID)
 				fieldSeen[accessrequest.FieldSubmittedByID] = struct{}{}
+			}
+		case "extendsGrantID":
+			if _, ok := fieldSeen[accessrequest.FieldExtendsGrantID]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldExtendsGrantID)
+				fieldSeen[accessrequest.FieldExtendsGrantID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2575,6 +2595,21 @@ func (_q *ReviewTaskQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[reviewtask.FieldDecidedByID]; !ok {
 				selectedFields = append(selectedFields, reviewtask.FieldDecidedByID)
 				fieldSeen[reviewtask.FieldDecidedByID] = struct{}{}
+			}
+		case "reminders":
+			if _, ok := fieldSeen[reviewtask.FieldReminders]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldReminders)
+				fieldSeen[reviewtask.FieldReminders] = struct{}{}
+			}
+		case "remindedAt":
+			if _, ok := fieldSeen[reviewtask.FieldRemindedAt]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldRemindedAt)
+				fieldSeen[reviewtask.FieldRemindedAt] = struct{}{}
+			}
+		case "escalations":
+			if _, ok := fieldSeen[reviewtask.FieldEscalations]; !ok {
+				selectedFields = append(selectedFields, reviewtask.FieldEscalations)
+				fieldSeen[reviewtask.FieldEscalations] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -56,6 +56,14 @@ func (_m *AccessRequest) SubmittedBy(ctx context.Context) (*User, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *AccessRequest) ExtendsGrant(ctx context.Context) (*Grant, error) {
+	result, err := _m.Edges.ExtendsGrantOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryExtendsGrant().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *AccessRequest) Items(ctx context.Context) (result []*RequestItem, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedItems(graphql.GetFieldContext(ctx).Field.Alias)

@@ -259,6 +259,23 @@ type AccessRequestWhereInput struct {
 	SubmittedByIDEqualFold    *pulid.ID  `json:"submittedByIDEqualFold,omitempty"`
 	SubmittedByIDContainsFold *pulid.ID  `json:"submittedByIDContainsFold,omitempty"`
 
+	// "extends_grant_id" field predicates.
+	ExtendsGrantID             *pulid.ID  `json:"extendsGrantID,omitempty"`
+	ExtendsGrantIDNEQ          *pulid.ID  `json:"extendsGrantIDNEQ,omitempty"`
+	ExtendsGrantIDIn           []pulid.ID `json:"extendsGrantIDIn,omitempty"`
+	ExtendsGrantIDNotIn        []pulid.ID `json:"extendsGrantIDNotIn,omitempty"`
+	ExtendsGrantIDGT           *pulid.ID  `json:"extendsGrantIDGT,omitempty"`
+	ExtendsGrantIDGTE          *pulid.ID  `json:"extendsGrantIDGTE,omitempty"`
+	ExtendsGrantIDLT           *pulid.ID  `json:"extendsGrantIDLT,omitempty"`
+	ExtendsGrantIDLTE          *pulid.ID  `json:"extendsGrantIDLTE,omitempty"`
+	ExtendsGrantIDContains     *pulid.ID  `json:"extendsGrantIDContains,omitempty"`
+	ExtendsGrantIDHasPrefix    *pulid.ID  `json:"extendsGrantIDHasPrefix,omitempty"`
+	ExtendsGrantIDHasSuffix    *pulid.ID  `json:"extendsGrantIDHasSuffix,omitempty"`
+	ExtendsGrantIDIsNil        bool       `json:"extendsGrantIDIsNil,omitempty"`
+	ExtendsGrantIDNotNil       bool       `json:"extendsGrantIDNotNil,omitempty"`
+	ExtendsGrantIDEqualFold    *pulid.ID  `json:"extendsGrantIDEqualFold,omitempty"`
+	ExtendsGrantIDContainsFold *pulid.ID  `json:"extendsGrantIDContainsFold,omitempty"`
+
 	// "requester" edge predicates.
 	HasRequester     *bool             `json:"hasRequester,omitempty"`
 	HasRequesterWith []*UserWhereInput `json:"hasRequesterWith,omitempty"`
@@ -918,6 +935,51 @@ func (i *AccessRequestWhereInput) P() (predicate.AccessRequest, error) {
 	}
 	if i.SubmittedByIDContainsFold != nil {
 		predicates = append(predicates, accessrequest.SubmittedByIDContainsFold(*i.SubmittedByIDContainsFold))
+	}
+	if i.ExtendsGrantID != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDEQ(*i.ExtendsGrantID))
+	}
+	if i.ExtendsGrantIDNEQ != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDNEQ(*i.ExtendsGrantIDNEQ))
+	}
+	if len(i.ExtendsGrantIDIn) > 0 {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDIn(i.ExtendsGrantIDIn...))
+	}
+	if len(i.ExtendsGrantIDNotIn) > 0 {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDNotIn(i.ExtendsGrantIDNotIn...))
+	}
+	if i.ExtendsGrantIDGT != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDGT(*i.ExtendsGrantIDGT))
+	}
+	if i.ExtendsGrantIDGTE != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDGTE(*i.ExtendsGrantIDGTE))
+	}
+	if i.ExtendsGrantIDLT != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDLT(*i.ExtendsGrantIDLT))
+	}
+	if i.ExtendsGrantIDLTE != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDLTE(*i.ExtendsGrantIDLTE))
+	}
+	if i.ExtendsGrantIDContains != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDContains(*i.ExtendsGrantIDContains))
+	}
+	if i.ExtendsGrantIDHasPrefix != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDHasPrefix(*i.ExtendsGrantIDHasPrefix))
+	}
+	if i.ExtendsGrantIDHasSuffix != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDHasSuffix(*i.ExtendsGrantIDHasSuffix))
+	}
+	if i.ExtendsGrantIDIsNil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDIsNil())
+	}
+	if i.ExtendsGrantIDNotNil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDNotNil())
+	}
+	if i.ExtendsGrantIDEqualFold != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDEqualFold(*i.ExtendsGrantIDEqualFold))
+	}
+	if i.ExtendsGrantIDContainsFold != nil {
+		predicates = append(predicates, accessrequest.ExtendsGrantIDContainsFold(*i.ExtendsGrantIDContainsFold))
 	}
 
 	if i.HasRequester != nil {

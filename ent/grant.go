@@ -39,6 +39,8 @@ type Grant struct {
 	RevokeReason string `json:"revoke_reason,omitempty"`
 	// SourceItemID holds the value of the "source_item_id" field.
 	SourceItemID *pulid.ID `json:"source_item_id,omitempty"`
+	// the end a GRANT_EXPIRING warning was given for; a moved end is warned again
+	EndWarnedAt *time.Time `json:"end_warned_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the GrantQuery when eager-loading is set.
 	Edges        GrantEdges `json:"edges"`
@@ -104,7 +106,7 @@ func (*Grant) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case grant.FieldRevokeReason:
 			values[i] = new(sql.NullString)
-		case grant.FieldCreatedAt, grant.FieldUpdatedAt, grant.FieldGrantedAt, grant.FieldEndsAt, grant.FieldRevokedAt:
+		case grant.FieldCreatedAt, grant.FieldUpdatedAt, grant.FieldGrantedAt, grant.FieldEndsAt, grant.FieldRevokedAt, grant.FieldEndWarnedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -183,6 +185,13 @@ func (_m *Grant) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SourceItemID = new(pulid.ID)
 				*_m.SourceItemID = *value.S.(*pulid.ID)
+			}
+		case grant.FieldEndWarnedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field end_warned_at", values[i])
+			} else if value.Valid {
+				_m.EndWarnedAt = new(time.Time)
+				*_m.EndWarnedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -266,6 +275,11 @@ func (_m *Grant) String() string {
 	if v := _m.SourceItemID; v != nil {
 		builder.WriteString("source_item_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.EndWarnedAt; v != nil {
+		builder.WriteString("end_warned_at=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

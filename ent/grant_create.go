@@ -137,6 +137,20 @@ func (_c *GrantCreate) SetNillableSourceItemID(v *pulid.ID) *GrantCreate {
 	return _c
 }
 
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (_c *GrantCreate) SetEndWarnedAt(v time.Time) *GrantCreate {
+	_c.mutation.SetEndWarnedAt(v)
+	return _c
+}
+
+// SetNillableEndWarnedAt sets the "end_warned_at" field if the given value is not nil.
+func (_c *GrantCreate) SetNillableEndWarnedAt(v *time.Time) *GrantCreate {
+	if v != nil {
+		_c.SetEndWarnedAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *GrantCreate) SetID(v pulid.ID) *GrantCreate {
 	_c.mutation.SetID(v)
@@ -334,6 +348,10 @@ func (_c *GrantCreate) createSpec() (*Grant, *sqlgraph.CreateSpec) {
 		_spec.SetField(grant.FieldRevokeReason, field.TypeString, value)
 		_node.RevokeReason = value
 	}
+	if value, ok := _c.mutation.EndWarnedAt(); ok {
+		_spec.SetField(grant.FieldEndWarnedAt, field.TypeTime, value)
+		_node.EndWarnedAt = &value
+	}
 	if nodes := _c.mutation.IdentityIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -527,6 +545,24 @@ func (u *GrantUpsert) ClearSourceItemID() *GrantUpsert {
 	return u
 }
 
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (u *GrantUpsert) SetEndWarnedAt(v time.Time) *GrantUpsert {
+	u.Set(grant.FieldEndWarnedAt, v)
+	return u
+}
+
+// UpdateEndWarnedAt sets the "end_warned_at" field to the value that was provided on create.
+func (u *GrantUpsert) UpdateEndWarnedAt() *GrantUpsert {
+	u.SetExcluded(grant.FieldEndWarnedAt)
+	return u
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (u *GrantUpsert) ClearEndWarnedAt() *GrantUpsert {
+	u.SetNull(grant.FieldEndWarnedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -686,6 +722,27 @@ func (u *GrantUpsertOne) UpdateSourceItemID() *GrantUpsertOne {
 func (u *GrantUpsertOne) ClearSourceItemID() *GrantUpsertOne {
 	return u.Update(func(s *GrantUpsert) {
 		s.ClearSourceItemID()
+	})
+}
+
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (u *GrantUpsertOne) SetEndWarnedAt(v time.Time) *GrantUpsertOne {
+	return u.Update(func(s *GrantUpsert) {
+		s.SetEndWarnedAt(v)
+	})
+}
+
+// UpdateEndWarnedAt sets the "end_warned_at" field to the value that was provided on create.
+func (u *GrantUpsertOne) UpdateEndWarnedAt() *GrantUpsertOne {
+	return u.Update(func(s *GrantUpsert) {
+		s.UpdateEndWarnedAt()
+	})
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (u *GrantUpsertOne) ClearEndWarnedAt() *GrantUpsertOne {
+	return u.Update(func(s *GrantUpsert) {
+		s.ClearEndWarnedAt()
 	})
 }
 
@@ -1015,6 +1072,27 @@ func (u *GrantUpsertBulk) UpdateSourceItemID() *GrantUpsertBulk {
 func (u *GrantUpsertBulk) ClearSourceItemID() *GrantUpsertBulk {
 	return u.Update(func(s *GrantUpsert) {
 		s.ClearSourceItemID()
+	})
+}
+
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (u *GrantUpsertBulk) SetEndWarnedAt(v time.Time) *GrantUpsertBulk {
+	return u.Update(func(s *GrantUpsert) {
+		s.SetEndWarnedAt(v)
+	})
+}
+
+// UpdateEndWarnedAt sets the "end_warned_at" field to the value that was provided on create.
+func (u *GrantUpsertBulk) UpdateEndWarnedAt() *GrantUpsertBulk {
+	return u.Update(func(s *GrantUpsert) {
+		s.UpdateEndWarnedAt()
+	})
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (u *GrantUpsertBulk) ClearEndWarnedAt() *GrantUpsertBulk {
+	return u.Update(func(s *GrantUpsert) {
+		s.ClearEndWarnedAt()
 	})
 }
 

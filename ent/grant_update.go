@@ -124,6 +124,26 @@ func (_u *GrantUpdate) ClearSourceItemID() *GrantUpdate {
 	return _u
 }
 
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (_u *GrantUpdate) SetEndWarnedAt(v time.Time) *GrantUpdate {
+	_u.mutation.SetEndWarnedAt(v)
+	return _u
+}
+
+// SetNillableEndWarnedAt sets the "end_warned_at" field if the given value is not nil.
+func (_u *GrantUpdate) SetNillableEndWarnedAt(v *time.Time) *GrantUpdate {
+	if v != nil {
+		_u.SetEndWarnedAt(*v)
+	}
+	return _u
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (_u *GrantUpdate) ClearEndWarnedAt() *GrantUpdate {
+	_u.mutation.ClearEndWarnedAt()
+	return _u
+}
+
 // SetSourceItem sets the "source_item" edge to the RequestItem entity.
 func (_u *GrantUpdate) SetSourceItem(v *RequestItem) *GrantUpdate {
 	return _u.SetSourceItemID(v.ID)
@@ -230,6 +250,12 @@ func (_u *GrantUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.RevokeReason(); ok {
 		_spec.SetField(grant.FieldRevokeReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.EndWarnedAt(); ok {
+		_spec.SetField(grant.FieldEndWarnedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EndWarnedAtCleared() {
+		_spec.ClearField(grant.FieldEndWarnedAt, field.TypeTime)
 	}
 	if _u.mutation.SourceItemCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -374,6 +400,26 @@ func (_u *GrantUpdateOne) ClearSourceItemID() *GrantUpdateOne {
 	return _u
 }
 
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (_u *GrantUpdateOne) SetEndWarnedAt(v time.Time) *GrantUpdateOne {
+	_u.mutation.SetEndWarnedAt(v)
+	return _u
+}
+
+// SetNillableEndWarnedAt sets the "end_warned_at" field if the given value is not nil.
+func (_u *GrantUpdateOne) SetNillableEndWarnedAt(v *time.Time) *GrantUpdateOne {
+	if v != nil {
+		_u.SetEndWarnedAt(*v)
+	}
+	return _u
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (_u *GrantUpdateOne) ClearEndWarnedAt() *GrantUpdateOne {
+	_u.mutation.ClearEndWarnedAt()
+	return _u
+}
+
 // SetSourceItem sets the "source_item" edge to the RequestItem entity.
 func (_u *GrantUpdateOne) SetSourceItem(v *RequestItem) *GrantUpdateOne {
 	return _u.SetSourceItemID(v.ID)
@@ -510,6 +556,12 @@ func (_u *GrantUpdateOne) sqlSave(ctx context.Context) (_node *Grant, err error)
 	}
 	if value, ok := _u.mutation.RevokeReason(); ok {
 		_spec.SetField(grant.FieldRevokeReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.EndWarnedAt(); ok {
+		_spec.SetField(grant.FieldEndWarnedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EndWarnedAtCleared() {
+		_spec.ClearField(grant.FieldEndWarnedAt, field.TypeTime)
 	}
 	if _u.mutation.SourceItemCleared() {
 		edge := &sqlgraph.EdgeSpec{

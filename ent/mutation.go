@@ -15,6 +15,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
@@ -53,6 +54,7 @@ const (
 	TypeGrant                  = "Grant"
 	TypeIdentity               = "Identity"
 	TypeJobTitle               = "JobTitle"
+	TypeLifecyclePolicy        = "LifecyclePolicy"
 	TypeNotification           = "Notification"
 	TypeNotificationPreference = "NotificationPreference"
 	TypeRequestItem            = "RequestItem"
@@ -98,6 +100,8 @@ type AccessRequestMutation struct {
 	clearedjob_title      bool
 	submitted_by          *pulid.ID
 	clearedsubmitted_by   bool
+	extends_grant         *pulid.ID
+	clearedextends_grant  bool
 	items                 map[pulid.ID]struct{}
 	removeditems          map[pulid.ID]struct{}
 	cleareditems          bool
@@ -1038,6 +1042,55 @@ func (m *AccessRequestMutation) ResetSubmittedByID() {
 	delete(m.clearedFields, accessrequest.FieldSubmittedByID)
 }
 
+// SetExtendsGrantID sets the "extends_grant_id" field.
+func (m *AccessRequestMutation) SetExtendsGrantID(pu pulid.ID) {
+	m.extends_grant = &pu
+}
+
+// ExtendsGrantID returns the value of the "extends_grant_id" field in the mutation.
+func (m *AccessRequestMutation) ExtendsGrantID() (r pulid.ID, exists bool) {
+	v := m.extends_grant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExtendsGrantID returns the old "extends_grant_id" field's value of the AccessRequest entity.
+// If the AccessRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessRequestMutation) OldExtendsGrantID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExtendsGrantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExtendsGrantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExtendsGrantID: %w", err)
+	}
+	return oldValue.ExtendsGrantID, nil
+}
+
+// ClearExtendsGrantID clears the value of the "extends_grant_id" field.
+func (m *AccessRequestMutation) ClearExtendsGrantID() {
+	m.extends_grant = nil
+	m.clearedFields[accessrequest.FieldExtendsGrantID] = struct{}{}
+}
+
+// ExtendsGrantIDCleared returns if the "extends_grant_id" field was cleared in this mutation.
+func (m *AccessRequestMutation) ExtendsGrantIDCleared() bool {
+	_, ok := m.clearedFields[accessrequest.FieldExtendsGrantID]
+	return ok
+}
+
+// ResetExtendsGrantID resets all changes to the "extends_grant_id" field.
+func (m *AccessRequestMutation) ResetExtendsGrantID() {
+	m.extends_grant = nil
+	delete(m.clearedFields, accessrequest.FieldExtendsGrantID)
+}
+
 // ClearRequester clears the "requester" edge to the User entity.
 func (m *AccessRequestMutation) ClearRequester() {
 	m.clearedrequester = true
@@ -1198,6 +1251,33 @@ func (m *AccessRequestMutation) SubmittedByIDs() (ids []pulid.ID) {
 func (m *AccessRequestMutation) ResetSubmittedBy() {
 	m.submitted_by = nil
 	m.clearedsubmitted_by = false
+}
+
+// ClearExtendsGrant clears the "extends_grant" edge to the Grant entity.
+func (m *AccessRequestMutation) ClearExtendsGrant() {
+	m.clearedextends_grant = true
+	m.clearedFields[accessrequest.FieldExtendsGrantID] = struct{}{}
+}
+
+// ExtendsGrantCleared reports if the "extends_grant" edge to the Grant entity was cleared.
+func (m *AccessRequestMutation) ExtendsGrantCleared() bool {
+	return m.ExtendsGrantIDCleared() || m.clearedextends_grant
+}
+
+// ExtendsGrantIDs returns the "extends_grant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ExtendsGrantID instead. It exists only for internal usage by the builders.
+func (m *AccessRequestMutation) ExtendsGrantIDs() (ids []pulid.ID) {
+	if id := m.extends_grant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetExtendsGrant resets all changes to the "extends_grant" edge.
+func (m *AccessRequestMutation) ResetExtendsGrant() {
+	m.extends_grant = nil
+	m.clearedextends_grant = false
 }
 
 // AddItemIDs adds the "items" edge to the RequestItem entity by ids.
@@ -1396,7 +1476,7 @@ func (m *AccessRequestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccessRequestMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, accessrequest.FieldCreatedAt)
 	}
@@ -1454,6 +1534,9 @@ func (m *AccessRequestMutation) Fields() []string {
 	if m.submitted_by != nil {
 		fields = append(fields, accessrequest.FieldSubmittedByID)
 	}
+	if m.extends_grant != nil {
+		fields = append(fields, accessrequest.FieldExtendsGrantID)
+	}
 	return fields
 }
 
@@ -1500,6 +1583,8 @@ func (m *AccessRequestMutation) Field(name string) (ent.Value, bool) {
 		return m.JobTitleID()
 	case accessrequest.FieldSubmittedByID:
 		return m.SubmittedByID()
+	case accessrequest.FieldExtendsGrantID:
+		return m.ExtendsGrantID()
 	}
 	return nil, false
 }
@@ -1547,6 +1632,8 @@ func (m *AccessRequestMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldJobTitleID(ctx)
 	case accessrequest.FieldSubmittedByID:
 		return m.OldSubmittedByID(ctx)
+	case accessrequest.FieldExtendsGrantID:
+		return m.OldExtendsGrantID(ctx)
 	}
 	return nil, fmt.Errorf("unknown AccessRequest field %s", name)
 }
@@ -1689,6 +1776,13 @@ func (m *AccessRequestMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSubmittedByID(v)
 		return nil
+	case accessrequest.FieldExtendsGrantID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExtendsGrantID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest field %s", name)
 }
@@ -1761,6 +1855,9 @@ func (m *AccessRequestMutation) ClearedFields() []string {
 	if m.FieldCleared(accessrequest.FieldSubmittedByID) {
 		fields = append(fields, accessrequest.FieldSubmittedByID)
 	}
+	if m.FieldCleared(accessrequest.FieldExtendsGrantID) {
+		fields = append(fields, accessrequest.FieldExtendsGrantID)
+	}
 	return fields
 }
 
@@ -1801,6 +1898,9 @@ func (m *AccessRequestMutation) ClearField(name string) error {
 		return nil
 	case accessrequest.FieldSubmittedByID:
 		m.ClearSubmittedByID()
+		return nil
+	case accessrequest.FieldExtendsGrantID:
+		m.ClearExtendsGrantID()
 		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest nullable field %s", name)
@@ -1867,13 +1967,16 @@ func (m *AccessRequestMutation) ResetField(name string) error {
 	case accessrequest.FieldSubmittedByID:
 		m.ResetSubmittedByID()
 		return nil
+	case accessrequest.FieldExtendsGrantID:
+		m.ResetExtendsGrantID()
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AccessRequestMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.requester != nil {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -1891,6 +1994,9 @@ func (m *AccessRequestMutation) AddedEdges() []string {
 	}
 	if m.submitted_by != nil {
 		edges = append(edges, accessrequest.EdgeSubmittedBy)
+	}
+	if m.extends_grant != nil {
+		edges = append(edges, accessrequest.EdgeExtendsGrant)
 	}
 	if m.items != nil {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -1932,6 +2038,10 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 		if id := m.submitted_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case accessrequest.EdgeExtendsGrant:
+		if id := m.extends_grant; id != nil {
+			return []ent.Value{*id}
+		}
 	case accessrequest.EdgeItems:
 		ids := make([]ent.Value, 0, len(m.items))
 		for id := range m.items {
@@ -1956,7 +2066,7 @@ func (m *AccessRequestMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AccessRequestMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removeditems != nil {
 		edges = append(edges, accessrequest.EdgeItems)
 	}
@@ -1997,7 +2107,7 @@ func (m *AccessRequestMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AccessRequestMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedrequester {
 		edges = append(edges, accessrequest.EdgeRequester)
 	}
@@ -2015,6 +2125,9 @@ func (m *AccessRequestMutation) ClearedEdges() []string {
 	}
 	if m.clearedsubmitted_by {
 		edges = append(edges, accessrequest.EdgeSubmittedBy)
+	}
+	if m.clearedextends_grant {
+		edges = append(edges, accessrequest.EdgeExtendsGrant)
 	}
 	if m.cleareditems {
 		edges = append(edges, accessrequest.EdgeItems)
@@ -2044,6 +2157,8 @@ func (m *AccessRequestMutation) EdgeCleared(name string) bool {
 		return m.clearedjob_title
 	case accessrequest.EdgeSubmittedBy:
 		return m.clearedsubmitted_by
+	case accessrequest.EdgeExtendsGrant:
+		return m.clearedextends_grant
 	case accessrequest.EdgeItems:
 		return m.cleareditems
 	case accessrequest.EdgeAuditEvents:
@@ -2076,6 +2191,9 @@ func (m *AccessRequestMutation) ClearEdge(name string) error {
 	case accessrequest.EdgeSubmittedBy:
 		m.ClearSubmittedBy()
 		return nil
+	case accessrequest.EdgeExtendsGrant:
+		m.ClearExtendsGrant()
+		return nil
 	}
 	return fmt.Errorf("unknown AccessRequest unique edge %s", name)
 }
@@ -2101,6 +2219,9 @@ func (m *AccessRequestMutation) ResetEdge(name string) error {
 		return nil
 	case accessrequest.EdgeSubmittedBy:
 		m.ResetSubmittedBy()
+		return nil
+	case accessrequest.EdgeExtendsGrant:
+		m.ResetExtendsGrant()
 		return nil
 	case accessrequest.EdgeItems:
 		m.ResetItems()
@@ -7201,6 +7322,7 @@ type GrantMutation struct {
 	ends_at            *time.Time
 	revoked_at         *time.Time
 	revoke_reason      *string
+	end_warned_at      *time.Time
 	clearedFields      map[string]struct{}
 	identity           *pulid.ID
 	clearedidentity    bool
@@ -7680,6 +7802,55 @@ func (m *GrantMutation) ResetSourceItemID() {
 	delete(m.clearedFields, grant.FieldSourceItemID)
 }
 
+// SetEndWarnedAt sets the "end_warned_at" field.
+func (m *GrantMutation) SetEndWarnedAt(t time.Time) {
+	m.end_warned_at = &t
+}
+
+// EndWarnedAt returns the value of the "end_warned_at" field in the mutation.
+func (m *GrantMutation) EndWarnedAt() (r time.Time, exists bool) {
+	v := m.end_warned_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndWarnedAt returns the old "end_warned_at" field's value of the Grant entity.
+// If the Grant object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GrantMutation) OldEndWarnedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndWarnedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndWarnedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndWarnedAt: %w", err)
+	}
+	return oldValue.EndWarnedAt, nil
+}
+
+// ClearEndWarnedAt clears the value of the "end_warned_at" field.
+func (m *GrantMutation) ClearEndWarnedAt() {
+	m.end_warned_at = nil
+	m.clearedFields[grant.FieldEndWarnedAt] = struct{}{}
+}
+
+// EndWarnedAtCleared returns if the "end_warned_at" field was cleared in this mutation.
+func (m *GrantMutation) EndWarnedAtCleared() bool {
+	_, ok := m.clearedFields[grant.FieldEndWarnedAt]
+	return ok
+}
+
+// ResetEndWarnedAt resets all changes to the "end_warned_at" field.
+func (m *GrantMutation) ResetEndWarnedAt() {
+	m.end_warned_at = nil
+	delete(m.clearedFields, grant.FieldEndWarnedAt)
+}
+
 // ClearIdentity clears the "identity" edge to the Identity entity.
 func (m *GrantMutation) ClearIdentity() {
 	m.clearedidentity = true
@@ -7795,7 +7966,7 @@ func (m *GrantMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *GrantMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, grant.FieldCreatedAt)
 	}
@@ -7823,6 +7994,9 @@ func (m *GrantMutation) Fields() []string {
 	if m.source_item != nil {
 		fields = append(fields, grant.FieldSourceItemID)
 	}
+	if m.end_warned_at != nil {
+		fields = append(fields, grant.FieldEndWarnedAt)
+	}
 	return fields
 }
 
@@ -7849,6 +8023,8 @@ func (m *GrantMutation) Field(name string) (ent.Value, bool) {
 		return m.RevokeReason()
 	case grant.FieldSourceItemID:
 		return m.SourceItemID()
+	case grant.FieldEndWarnedAt:
+		return m.EndWarnedAt()
 	}
 	return nil, false
 }
@@ -7876,6 +8052,8 @@ func (m *GrantMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldRevokeReason(ctx)
 	case grant.FieldSourceItemID:
 		return m.OldSourceItemID(ctx)
+	case grant.FieldEndWarnedAt:
+		return m.OldEndWarnedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Grant field %s", name)
 }
@@ -7948,6 +8126,13 @@ func (m *GrantMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSourceItemID(v)
 		return nil
+	case grant.FieldEndWarnedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndWarnedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Grant field %s", name)
 }
@@ -7987,6 +8172,9 @@ func (m *GrantMutation) ClearedFields() []string {
 	if m.FieldCleared(grant.FieldSourceItemID) {
 		fields = append(fields, grant.FieldSourceItemID)
 	}
+	if m.FieldCleared(grant.FieldEndWarnedAt) {
+		fields = append(fields, grant.FieldEndWarnedAt)
+	}
 	return fields
 }
 
@@ -8009,6 +8197,9 @@ func (m *GrantMutation) ClearField(name string) error {
 		return nil
 	case grant.FieldSourceItemID:
 		m.ClearSourceItemID()
+		return nil
+	case grant.FieldEndWarnedAt:
+		m.ClearEndWarnedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Grant nullable field %s", name)
@@ -8044,6 +8235,9 @@ func (m *GrantMutation) ResetField(name string) error {
 		return nil
 	case grant.FieldSourceItemID:
 		m.ResetSourceItemID()
+		return nil
+	case grant.FieldEndWarnedAt:
+		m.ResetEndWarnedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Grant field %s", name)
@@ -9736,6 +9930,1133 @@ func (m *JobTitleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown JobTitle edge %s", name)
+}
+
+// LifecyclePolicyMutation represents an operation that mutates the LifecyclePolicy nodes in the graph.
+type LifecyclePolicyMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *pulid.ID
+	created_at              *time.Time
+	updated_at              *time.Time
+	remind_every_hours      *float64
+	addremind_every_hours   *float64
+	max_reminders           *int
+	addmax_reminders        *int
+	escalate_after_hours    *float64
+	addescalate_after_hours *float64
+	expire_pending_days     *int
+	addexpire_pending_days  *int
+	warn_before_end_days    *int
+	addwarn_before_end_days *int
+	extension_review        *enum.ExtensionReview
+	clearedFields           map[string]struct{}
+	application             *pulid.ID
+	clearedapplication      bool
+	done                    bool
+	oldValue                func(context.Context) (*LifecyclePolicy, error)
+	predicates              []predicate.LifecyclePolicy
+}
+
+var _ ent.Mutation = (*LifecyclePolicyMutation)(nil)
+
+// lifecyclepolicyOption allows management of the mutation configuration using functional options.
+type lifecyclepolicyOption func(*LifecyclePolicyMutation)
+
+// newLifecyclePolicyMutation creates new mutation for the LifecyclePolicy entity.
+func newLifecyclePolicyMutation(c config, op Op, opts ...lifecyclepolicyOption) *LifecyclePolicyMutation {
+	m := &LifecyclePolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLifecyclePolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLifecyclePolicyID sets the ID field of the mutation.
+func withLifecyclePolicyID(id pulid.ID) lifecyclepolicyOption {
+	return func(m *LifecyclePolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LifecyclePolicy
+		)
+		m.oldValue = func(ctx context.Context) (*LifecyclePolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LifecyclePolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLifecyclePolicy sets the old LifecyclePolicy of the mutation.
+func withLifecyclePolicy(node *LifecyclePolicy) lifecyclepolicyOption {
+	return func(m *LifecyclePolicyMutation) {
+		m.oldValue = func(context.Context) (*LifecyclePolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LifecyclePolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LifecyclePolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LifecyclePolicy entities.
+func (m *LifecyclePolicyMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LifecyclePolicyMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LifecyclePolicyMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LifecyclePolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LifecyclePolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LifecyclePolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LifecyclePolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LifecyclePolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LifecyclePolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LifecyclePolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetApplicationID sets the "application_id" field.
+func (m *LifecyclePolicyMutation) SetApplicationID(pu pulid.ID) {
+	m.application = &pu
+}
+
+// ApplicationID returns the value of the "application_id" field in the mutation.
+func (m *LifecyclePolicyMutation) ApplicationID() (r pulid.ID, exists bool) {
+	v := m.application
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplicationID returns the old "application_id" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldApplicationID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplicationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplicationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplicationID: %w", err)
+	}
+	return oldValue.ApplicationID, nil
+}
+
+// ClearApplicationID clears the value of the "application_id" field.
+func (m *LifecyclePolicyMutation) ClearApplicationID() {
+	m.application = nil
+	m.clearedFields[lifecyclepolicy.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationIDCleared returns if the "application_id" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) ApplicationIDCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldApplicationID]
+	return ok
+}
+
+// ResetApplicationID resets all changes to the "application_id" field.
+func (m *LifecyclePolicyMutation) ResetApplicationID() {
+	m.application = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldApplicationID)
+}
+
+// SetRemindEveryHours sets the "remind_every_hours" field.
+func (m *LifecyclePolicyMutation) SetRemindEveryHours(f float64) {
+	m.remind_every_hours = &f
+	m.addremind_every_hours = nil
+}
+
+// RemindEveryHours returns the value of the "remind_every_hours" field in the mutation.
+func (m *LifecyclePolicyMutation) RemindEveryHours() (r float64, exists bool) {
+	v := m.remind_every_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemindEveryHours returns the old "remind_every_hours" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldRemindEveryHours(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemindEveryHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemindEveryHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemindEveryHours: %w", err)
+	}
+	return oldValue.RemindEveryHours, nil
+}
+
+// AddRemindEveryHours adds f to the "remind_every_hours" field.
+func (m *LifecyclePolicyMutation) AddRemindEveryHours(f float64) {
+	if m.addremind_every_hours != nil {
+		*m.addremind_every_hours += f
+	} else {
+		m.addremind_every_hours = &f
+	}
+}
+
+// AddedRemindEveryHours returns the value that was added to the "remind_every_hours" field in this mutation.
+func (m *LifecyclePolicyMutation) AddedRemindEveryHours() (r float64, exists bool) {
+	v := m.addremind_every_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRemindEveryHours clears the value of the "remind_every_hours" field.
+func (m *LifecyclePolicyMutation) ClearRemindEveryHours() {
+	m.remind_every_hours = nil
+	m.addremind_every_hours = nil
+	m.clearedFields[lifecyclepolicy.FieldRemindEveryHours] = struct{}{}
+}
+
+// RemindEveryHoursCleared returns if the "remind_every_hours" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) RemindEveryHoursCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldRemindEveryHours]
+	return ok
+}
+
+// ResetRemindEveryHours resets all changes to the "remind_every_hours" field.
+func (m *LifecyclePolicyMutation) ResetRemindEveryHours() {
+	m.remind_every_hours = nil
+	m.addremind_every_hours = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldRemindEveryHours)
+}
+
+// SetMaxReminders sets the "max_reminders" field.
+func (m *LifecyclePolicyMutation) SetMaxReminders(i int) {
+	m.max_reminders = &i
+	m.addmax_reminders = nil
+}
+
+// MaxReminders returns the value of the "max_reminders" field in the mutation.
+func (m *LifecyclePolicyMutation) MaxReminders() (r int, exists bool) {
+	v := m.max_reminders
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxReminders returns the old "max_reminders" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldMaxReminders(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxReminders is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxReminders requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxReminders: %w", err)
+	}
+	return oldValue.MaxReminders, nil
+}
+
+// AddMaxReminders adds i to the "max_reminders" field.
+func (m *LifecyclePolicyMutation) AddMaxReminders(i int) {
+	if m.addmax_reminders != nil {
+		*m.addmax_reminders += i
+	} else {
+		m.addmax_reminders = &i
+	}
+}
+
+// AddedMaxReminders returns the value that was added to the "max_reminders" field in this mutation.
+func (m *LifecyclePolicyMutation) AddedMaxReminders() (r int, exists bool) {
+	v := m.addmax_reminders
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMaxReminders clears the value of the "max_reminders" field.
+func (m *LifecyclePolicyMutation) ClearMaxReminders() {
+	m.max_reminders = nil
+	m.addmax_reminders = nil
+	m.clearedFields[lifecyclepolicy.FieldMaxReminders] = struct{}{}
+}
+
+// MaxRemindersCleared returns if the "max_reminders" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) MaxRemindersCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldMaxReminders]
+	return ok
+}
+
+// ResetMaxReminders resets all changes to the "max_reminders" field.
+func (m *LifecyclePolicyMutation) ResetMaxReminders() {
+	m.max_reminders = nil
+	m.addmax_reminders = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldMaxReminders)
+}
+
+// SetEscalateAfterHours sets the "escalate_after_hours" field.
+func (m *LifecyclePolicyMutation) SetEscalateAfterHours(f float64) {
+	m.escalate_after_hours = &f
+	m.addescalate_after_hours = nil
+}
+
+// EscalateAfterHours returns the value of the "escalate_after_hours" field in the mutation.
+func (m *LifecyclePolicyMutation) EscalateAfterHours() (r float64, exists bool) {
+	v := m.escalate_after_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEscalateAfterHours returns the old "escalate_after_hours" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldEscalateAfterHours(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEscalateAfterHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEscalateAfterHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEscalateAfterHours: %w", err)
+	}
+	return oldValue.EscalateAfterHours, nil
+}
+
+// AddEscalateAfterHours adds f to the "escalate_after_hours" field.
+func (m *LifecyclePolicyMutation) AddEscalateAfterHours(f float64) {
+	if m.addescalate_after_hours != nil {
+		*m.addescalate_after_hours += f
+	} else {
+		m.addescalate_after_hours = &f
+	}
+}
+
+// AddedEscalateAfterHours returns the value that was added to the "escalate_after_hours" field in this mutation.
+func (m *LifecyclePolicyMutation) AddedEscalateAfterHours() (r float64, exists bool) {
+	v := m.addescalate_after_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearEscalateAfterHours clears the value of the "escalate_after_hours" field.
+func (m *LifecyclePolicyMutation) ClearEscalateAfterHours() {
+	m.escalate_after_hours = nil
+	m.addescalate_after_hours = nil
+	m.clearedFields[lifecyclepolicy.FieldEscalateAfterHours] = struct{}{}
+}
+
+// EscalateAfterHoursCleared returns if the "escalate_after_hours" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) EscalateAfterHoursCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldEscalateAfterHours]
+	return ok
+}
+
+// ResetEscalateAfterHours resets all changes to the "escalate_after_hours" field.
+func (m *LifecyclePolicyMutation) ResetEscalateAfterHours() {
+	m.escalate_after_hours = nil
+	m.addescalate_after_hours = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldEscalateAfterHours)
+}
+
+// SetExpirePendingDays sets the "expire_pending_days" field.
+func (m *LifecyclePolicyMutation) SetExpirePendingDays(i int) {
+	m.expire_pending_days = &i
+	m.addexpire_pending_days = nil
+}
+
+// ExpirePendingDays returns the value of the "expire_pending_days" field in the mutation.
+func (m *LifecyclePolicyMutation) ExpirePendingDays() (r int, exists bool) {
+	v := m.expire_pending_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpirePendingDays returns the old "expire_pending_days" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldExpirePendingDays(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpirePendingDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpirePendingDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpirePendingDays: %w", err)
+	}
+	return oldValue.ExpirePendingDays, nil
+}
+
+// AddExpirePendingDays adds i to the "expire_pending_days" field.
+func (m *LifecyclePolicyMutation) AddExpirePendingDays(i int) {
+	if m.addexpire_pending_days != nil {
+		*m.addexpire_pending_days += i
+	} else {
+		m.addexpire_pending_days = &i
+	}
+}
+
+// AddedExpirePendingDays returns the value that was added to the "expire_pending_days" field in this mutation.
+func (m *LifecyclePolicyMutation) AddedExpirePendingDays() (r int, exists bool) {
+	v := m.addexpire_pending_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearExpirePendingDays clears the value of the "expire_pending_days" field.
+func (m *LifecyclePolicyMutation) ClearExpirePendingDays() {
+	m.expire_pending_days = nil
+	m.addexpire_pending_days = nil
+	m.clearedFields[lifecyclepolicy.FieldExpirePendingDays] = struct{}{}
+}
+
+// ExpirePendingDaysCleared returns if the "expire_pending_days" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) ExpirePendingDaysCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldExpirePendingDays]
+	return ok
+}
+
+// ResetExpirePendingDays resets all changes to the "expire_pending_days" field.
+func (m *LifecyclePolicyMutation) ResetExpirePendingDays() {
+	m.expire_pending_days = nil
+	m.addexpire_pending_days = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldExpirePendingDays)
+}
+
+// SetWarnBeforeEndDays sets the "warn_before_end_days" field.
+func (m *LifecyclePolicyMutation) SetWarnBeforeEndDays(i int) {
+	m.warn_before_end_days = &i
+	m.addwarn_before_end_days = nil
+}
+
+// WarnBeforeEndDays returns the value of the "warn_before_end_days" field in the mutation.
+func (m *LifecyclePolicyMutation) WarnBeforeEndDays() (r int, exists bool) {
+	v := m.warn_before_end_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWarnBeforeEndDays returns the old "warn_before_end_days" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldWarnBeforeEndDays(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWarnBeforeEndDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWarnBeforeEndDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWarnBeforeEndDays: %w", err)
+	}
+	return oldValue.WarnBeforeEndDays, nil
+}
+
+// AddWarnBeforeEndDays adds i to the "warn_before_end_days" field.
+func (m *LifecyclePolicyMutation) AddWarnBeforeEndDays(i int) {
+	if m.addwarn_before_end_days != nil {
+		*m.addwarn_before_end_days += i
+	} else {
+		m.addwarn_before_end_days = &i
+	}
+}
+
+// AddedWarnBeforeEndDays returns the value that was added to the "warn_before_end_days" field in this mutation.
+func (m *LifecyclePolicyMutation) AddedWarnBeforeEndDays() (r int, exists bool) {
+	v := m.addwarn_before_end_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearWarnBeforeEndDays clears the value of the "warn_before_end_days" field.
+func (m *LifecyclePolicyMutation) ClearWarnBeforeEndDays() {
+	m.warn_before_end_days = nil
+	m.addwarn_before_end_days = nil
+	m.clearedFields[lifecyclepolicy.FieldWarnBeforeEndDays] = struct{}{}
+}
+
+// WarnBeforeEndDaysCleared returns if the "warn_before_end_days" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) WarnBeforeEndDaysCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldWarnBeforeEndDays]
+	return ok
+}
+
+// ResetWarnBeforeEndDays resets all changes to the "warn_before_end_days" field.
+func (m *LifecyclePolicyMutation) ResetWarnBeforeEndDays() {
+	m.warn_before_end_days = nil
+	m.addwarn_before_end_days = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldWarnBeforeEndDays)
+}
+
+// SetExtensionReview sets the "extension_review" field.
+func (m *LifecyclePolicyMutation) SetExtensionReview(er enum.ExtensionReview) {
+	m.extension_review = &er
+}
+
+// ExtensionReview returns the value of the "extension_review" field in the mutation.
+func (m *LifecyclePolicyMutation) ExtensionReview() (r enum.ExtensionReview, exists bool) {
+	v := m.extension_review
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExtensionReview returns the old "extension_review" field's value of the LifecyclePolicy entity.
+// If the LifecyclePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LifecyclePolicyMutation) OldExtensionReview(ctx context.Context) (v *enum.ExtensionReview, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExtensionReview is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExtensionReview requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExtensionReview: %w", err)
+	}
+	return oldValue.ExtensionReview, nil
+}
+
+// ClearExtensionReview clears the value of the "extension_review" field.
+func (m *LifecyclePolicyMutation) ClearExtensionReview() {
+	m.extension_review = nil
+	m.clearedFields[lifecyclepolicy.FieldExtensionReview] = struct{}{}
+}
+
+// ExtensionReviewCleared returns if the "extension_review" field was cleared in this mutation.
+func (m *LifecyclePolicyMutation) ExtensionReviewCleared() bool {
+	_, ok := m.clearedFields[lifecyclepolicy.FieldExtensionReview]
+	return ok
+}
+
+// ResetExtensionReview resets all changes to the "extension_review" field.
+func (m *LifecyclePolicyMutation) ResetExtensionReview() {
+	m.extension_review = nil
+	delete(m.clearedFields, lifecyclepolicy.FieldExtensionReview)
+}
+
+// ClearApplication clears the "application" edge to the Application entity.
+func (m *LifecyclePolicyMutation) ClearApplication() {
+	m.clearedapplication = true
+	m.clearedFields[lifecyclepolicy.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationCleared reports if the "application" edge to the Application entity was cleared.
+func (m *LifecyclePolicyMutation) ApplicationCleared() bool {
+	return m.ApplicationIDCleared() || m.clearedapplication
+}
+
+// ApplicationIDs returns the "application" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ApplicationID instead. It exists only for internal usage by the builders.
+func (m *LifecyclePolicyMutation) ApplicationIDs() (ids []pulid.ID) {
+	if id := m.application; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetApplication resets all changes to the "application" edge.
+func (m *LifecyclePolicyMutation) ResetApplication() {
+	m.application = nil
+	m.clearedapplication = false
+}
+
+// Where appends a list predicates to the LifecyclePolicyMutation builder.
+func (m *LifecyclePolicyMutation) Where(ps ...predicate.LifecyclePolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LifecyclePolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LifecyclePolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LifecyclePolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LifecyclePolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LifecyclePolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LifecyclePolicy).
+func (m *LifecyclePolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LifecyclePolicyMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, lifecyclepolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, lifecyclepolicy.FieldUpdatedAt)
+	}
+	if m.application != nil {
+		fields = append(fields, lifecyclepolicy.FieldApplicationID)
+	}
+	if m.remind_every_hours != nil {
+		fields = append(fields, lifecyclepolicy.FieldRemindEveryHours)
+	}
+	if m.max_reminders != nil {
+		fields = append(fields, lifecyclepolicy.FieldMaxReminders)
+	}
+	if m.escalate_after_hours != nil {
+		fields = append(fields, lifecyclepolicy.FieldEscalateAfterHours)
+	}
+	if m.expire_pending_days != nil {
+		fields = append(fields, lifecyclepolicy.FieldExpirePendingDays)
+	}
+	if m.warn_before_end_days != nil {
+		fields = append(fields, lifecyclepolicy.FieldWarnBeforeEndDays)
+	}
+	if m.extension_review != nil {
+		fields = append(fields, lifecyclepolicy.FieldExtensionReview)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LifecyclePolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case lifecyclepolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case lifecyclepolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case lifecyclepolicy.FieldApplicationID:
+		return m.ApplicationID()
+	case lifecyclepolicy.FieldRemindEveryHours:
+		return m.RemindEveryHours()
+	case lifecyclepolicy.FieldMaxReminders:
+		return m.MaxReminders()
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		return m.EscalateAfterHours()
+	case lifecyclepolicy.FieldExpirePendingDays:
+		return m.ExpirePendingDays()
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		return m.WarnBeforeEndDays()
+	case lifecyclepolicy.FieldExtensionReview:
+		return m.ExtensionReview()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LifecyclePolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case lifecyclepolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case lifecyclepolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case lifecyclepolicy.FieldApplicationID:
+		return m.OldApplicationID(ctx)
+	case lifecyclepolicy.FieldRemindEveryHours:
+		return m.OldRemindEveryHours(ctx)
+	case lifecyclepolicy.FieldMaxReminders:
+		return m.OldMaxReminders(ctx)
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		return m.OldEscalateAfterHours(ctx)
+	case lifecyclepolicy.FieldExpirePendingDays:
+		return m.OldExpirePendingDays(ctx)
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		return m.OldWarnBeforeEndDays(ctx)
+	case lifecyclepolicy.FieldExtensionReview:
+		return m.OldExtensionReview(ctx)
+	}
+	return nil, fmt.Errorf("unknown LifecyclePolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LifecyclePolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case lifecyclepolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case lifecyclepolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case lifecyclepolicy.FieldApplicationID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplicationID(v)
+		return nil
+	case lifecyclepolicy.FieldRemindEveryHours:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemindEveryHours(v)
+		return nil
+	case lifecyclepolicy.FieldMaxReminders:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxReminders(v)
+		return nil
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEscalateAfterHours(v)
+		return nil
+	case lifecyclepolicy.FieldExpirePendingDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpirePendingDays(v)
+		return nil
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWarnBeforeEndDays(v)
+		return nil
+	case lifecyclepolicy.FieldExtensionReview:
+		v, ok := value.(enum.ExtensionReview)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExtensionReview(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LifecyclePolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.addremind_every_hours != nil {
+		fields = append(fields, lifecyclepolicy.FieldRemindEveryHours)
+	}
+	if m.addmax_reminders != nil {
+		fields = append(fields, lifecyclepolicy.FieldMaxReminders)
+	}
+	if m.addescalate_after_hours != nil {
+		fields = append(fields, lifecyclepolicy.FieldEscalateAfterHours)
+	}
+	if m.addexpire_pending_days != nil {
+		fields = append(fields, lifecyclepolicy.FieldExpirePendingDays)
+	}
+	if m.addwarn_before_end_days != nil {
+		fields = append(fields, lifecyclepolicy.FieldWarnBeforeEndDays)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LifecyclePolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case lifecyclepolicy.FieldRemindEveryHours:
+		return m.AddedRemindEveryHours()
+	case lifecyclepolicy.FieldMaxReminders:
+		return m.AddedMaxReminders()
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		return m.AddedEscalateAfterHours()
+	case lifecyclepolicy.FieldExpirePendingDays:
+		return m.AddedExpirePendingDays()
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		return m.AddedWarnBeforeEndDays()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LifecyclePolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case lifecyclepolicy.FieldRemindEveryHours:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRemindEveryHours(v)
+		return nil
+	case lifecyclepolicy.FieldMaxReminders:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxReminders(v)
+		return nil
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEscalateAfterHours(v)
+		return nil
+	case lifecyclepolicy.FieldExpirePendingDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddExpirePendingDays(v)
+		return nil
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWarnBeforeEndDays(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LifecyclePolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(lifecyclepolicy.FieldApplicationID) {
+		fields = append(fields, lifecyclepolicy.FieldApplicationID)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldRemindEveryHours) {
+		fields = append(fields, lifecyclepolicy.FieldRemindEveryHours)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldMaxReminders) {
+		fields = append(fields, lifecyclepolicy.FieldMaxReminders)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldEscalateAfterHours) {
+		fields = append(fields, lifecyclepolicy.FieldEscalateAfterHours)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldExpirePendingDays) {
+		fields = append(fields, lifecyclepolicy.FieldExpirePendingDays)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldWarnBeforeEndDays) {
+		fields = append(fields, lifecyclepolicy.FieldWarnBeforeEndDays)
+	}
+	if m.FieldCleared(lifecyclepolicy.FieldExtensionReview) {
+		fields = append(fields, lifecyclepolicy.FieldExtensionReview)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LifecyclePolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LifecyclePolicyMutation) ClearField(name string) error {
+	switch name {
+	case lifecyclepolicy.FieldApplicationID:
+		m.ClearApplicationID()
+		return nil
+	case lifecyclepolicy.FieldRemindEveryHours:
+		m.ClearRemindEveryHours()
+		return nil
+	case lifecyclepolicy.FieldMaxReminders:
+		m.ClearMaxReminders()
+		return nil
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		m.ClearEscalateAfterHours()
+		return nil
+	case lifecyclepolicy.FieldExpirePendingDays:
+		m.ClearExpirePendingDays()
+		return nil
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		m.ClearWarnBeforeEndDays()
+		return nil
+	case lifecyclepolicy.FieldExtensionReview:
+		m.ClearExtensionReview()
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LifecyclePolicyMutation) ResetField(name string) error {
+	switch name {
+	case lifecyclepolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case lifecyclepolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case lifecyclepolicy.FieldApplicationID:
+		m.ResetApplicationID()
+		return nil
+	case lifecyclepolicy.FieldRemindEveryHours:
+		m.ResetRemindEveryHours()
+		return nil
+	case lifecyclepolicy.FieldMaxReminders:
+		m.ResetMaxReminders()
+		return nil
+	case lifecyclepolicy.FieldEscalateAfterHours:
+		m.ResetEscalateAfterHours()
+		return nil
+	case lifecyclepolicy.FieldExpirePendingDays:
+		m.ResetExpirePendingDays()
+		return nil
+	case lifecyclepolicy.FieldWarnBeforeEndDays:
+		m.ResetWarnBeforeEndDays()
+		return nil
+	case lifecyclepolicy.FieldExtensionReview:
+		m.ResetExtensionReview()
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LifecyclePolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.application != nil {
+		edges = append(edges, lifecyclepolicy.EdgeApplication)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LifecyclePolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case lifecyclepolicy.EdgeApplication:
+		if id := m.application; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LifecyclePolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LifecyclePolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LifecyclePolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedapplication {
+		edges = append(edges, lifecyclepolicy.EdgeApplication)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LifecyclePolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case lifecyclepolicy.EdgeApplication:
+		return m.clearedapplication
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LifecyclePolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case lifecyclepolicy.EdgeApplication:
+		m.ClearApplication()
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LifecyclePolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case lifecyclepolicy.EdgeApplication:
+		m.ResetApplication()
+		return nil
+	}
+	return fmt.Errorf("unknown LifecyclePolicy edge %s", name)
 }
 
 // NotificationMutation represents an operation that mutates the Notification nodes in the graph.
@@ -15277,6 +16598,11 @@ type ReviewTaskMutation struct {
 	status              *enum.TaskStatus
 	comment             *string
 	decided_at          *time.Time
+	reminders           *int
+	addreminders        *int
+	reminded_at         *time.Time
+	escalations         *int
+	addescalations      *int
 	clearedFields       map[string]struct{}
 	stage               *pulid.ID
 	clearedstage        bool
@@ -15796,6 +17122,167 @@ func (m *ReviewTaskMutation) ResetDecidedByID() {
 	delete(m.clearedFields, reviewtask.FieldDecidedByID)
 }
 
+// SetReminders sets the "reminders" field.
+func (m *ReviewTaskMutation) SetReminders(i int) {
+	m.reminders = &i
+	m.addreminders = nil
+}
+
+// Reminders returns the value of the "reminders" field in the mutation.
+func (m *ReviewTaskMutation) Reminders() (r int, exists bool) {
+	v := m.reminders
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReminders returns the old "reminders" field's value of the ReviewTask entity.
+// If the ReviewTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewTaskMutation) OldReminders(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReminders is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReminders requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReminders: %w", err)
+	}
+	return oldValue.Reminders, nil
+}
+
+// AddReminders adds i to the "reminders" field.
+func (m *ReviewTaskMutation) AddReminders(i int) {
+	if m.addreminders != nil {
+		*m.addreminders += i
+	} else {
+		m.addreminders = &i
+	}
+}
+
+// AddedReminders returns the value that was added to the "reminders" field in this mutation.
+func (m *ReviewTaskMutation) AddedReminders() (r int, exists bool) {
+	v := m.addreminders
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReminders resets all changes to the "reminders" field.
+func (m *ReviewTaskMutation) ResetReminders() {
+	m.reminders = nil
+	m.addreminders = nil
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (m *ReviewTaskMutation) SetRemindedAt(t time.Time) {
+	m.reminded_at = &t
+}
+
+// RemindedAt returns the value of the "reminded_at" field in the mutation.
+func (m *ReviewTaskMutation) RemindedAt() (r time.Time, exists bool) {
+	v := m.reminded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemindedAt returns the old "reminded_at" field's value of the ReviewTask entity.
+// If the ReviewTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewTaskMutation) OldRemindedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemindedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemindedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemindedAt: %w", err)
+	}
+	return oldValue.RemindedAt, nil
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (m *ReviewTaskMutation) ClearRemindedAt() {
+	m.reminded_at = nil
+	m.clearedFields[reviewtask.FieldRemindedAt] = struct{}{}
+}
+
+// RemindedAtCleared returns if the "reminded_at" field was cleared in this mutation.
+func (m *ReviewTaskMutation) RemindedAtCleared() bool {
+	_, ok := m.clearedFields[reviewtask.FieldRemindedAt]
+	return ok
+}
+
+// ResetRemindedAt resets all changes to the "reminded_at" field.
+func (m *ReviewTaskMutation) ResetRemindedAt() {
+	m.reminded_at = nil
+	delete(m.clearedFields, reviewtask.FieldRemindedAt)
+}
+
+// SetEscalations sets the "escalations" field.
+func (m *ReviewTaskMutation) SetEscalations(i int) {
+	m.escalations = &i
+	m.addescalations = nil
+}
+
+// Escalations returns the value of the "escalations" field in the mutation.
+func (m *ReviewTaskMutation) Escalations() (r int, exists bool) {
+	v := m.escalations
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEscalations returns the old "escalations" field's value of the ReviewTask entity.
+// If the ReviewTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewTaskMutation) OldEscalations(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEscalations is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEscalations requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEscalations: %w", err)
+	}
+	return oldValue.Escalations, nil
+}
+
+// AddEscalations adds i to the "escalations" field.
+func (m *ReviewTaskMutation) AddEscalations(i int) {
+	if m.addescalations != nil {
+		*m.addescalations += i
+	} else {
+		m.addescalations = &i
+	}
+}
+
+// AddedEscalations returns the value that was added to the "escalations" field in this mutation.
+func (m *ReviewTaskMutation) AddedEscalations() (r int, exists bool) {
+	v := m.addescalations
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEscalations resets all changes to the "escalations" field.
+func (m *ReviewTaskMutation) ResetEscalations() {
+	m.escalations = nil
+	m.addescalations = nil
+}
+
 // ClearStage clears the "stage" edge to the ReviewStage entity.
 func (m *ReviewTaskMutation) ClearStage() {
 	m.clearedstage = true
@@ -15965,7 +17452,7 @@ func (m *ReviewTaskMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ReviewTaskMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, reviewtask.FieldCreatedAt)
 	}
@@ -15996,6 +17483,15 @@ func (m *ReviewTaskMutation) Fields() []string {
 	if m.decided_by != nil {
 		fields = append(fields, reviewtask.FieldDecidedByID)
 	}
+	if m.reminders != nil {
+		fields = append(fields, reviewtask.FieldReminders)
+	}
+	if m.reminded_at != nil {
+		fields = append(fields, reviewtask.FieldRemindedAt)
+	}
+	if m.escalations != nil {
+		fields = append(fields, reviewtask.FieldEscalations)
+	}
 	return fields
 }
 
@@ -16024,6 +17520,12 @@ func (m *ReviewTaskMutation) Field(name string) (ent.Value, bool) {
 		return m.OnBehalfOfID()
 	case reviewtask.FieldDecidedByID:
 		return m.DecidedByID()
+	case reviewtask.FieldReminders:
+		return m.Reminders()
+	case reviewtask.FieldRemindedAt:
+		return m.RemindedAt()
+	case reviewtask.FieldEscalations:
+		return m.Escalations()
 	}
 	return nil, false
 }
@@ -16053,6 +17555,12 @@ func (m *ReviewTaskMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldOnBehalfOfID(ctx)
 	case reviewtask.FieldDecidedByID:
 		return m.OldDecidedByID(ctx)
+	case reviewtask.FieldReminders:
+		return m.OldReminders(ctx)
+	case reviewtask.FieldRemindedAt:
+		return m.OldRemindedAt(ctx)
+	case reviewtask.FieldEscalations:
+		return m.OldEscalations(ctx)
 	}
 	return nil, fmt.Errorf("unknown ReviewTask field %s", name)
 }
@@ -16132,6 +17640,27 @@ func (m *ReviewTaskMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDecidedByID(v)
 		return nil
+	case reviewtask.FieldReminders:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReminders(v)
+		return nil
+	case reviewtask.FieldRemindedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemindedAt(v)
+		return nil
+	case reviewtask.FieldEscalations:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEscalations(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ReviewTask field %s", name)
 }
@@ -16139,13 +17668,26 @@ func (m *ReviewTaskMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *ReviewTaskMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addreminders != nil {
+		fields = append(fields, reviewtask.FieldReminders)
+	}
+	if m.addescalations != nil {
+		fields = append(fields, reviewtask.FieldEscalations)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *ReviewTaskMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case reviewtask.FieldReminders:
+		return m.AddedReminders()
+	case reviewtask.FieldEscalations:
+		return m.AddedEscalations()
+	}
 	return nil, false
 }
 
@@ -16154,6 +17696,20 @@ func (m *ReviewTaskMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ReviewTaskMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case reviewtask.FieldReminders:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReminders(v)
+		return nil
+	case reviewtask.FieldEscalations:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEscalations(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ReviewTask numeric field %s", name)
 }
@@ -16170,6 +17726,9 @@ func (m *ReviewTaskMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(reviewtask.FieldDecidedByID) {
 		fields = append(fields, reviewtask.FieldDecidedByID)
+	}
+	if m.FieldCleared(reviewtask.FieldRemindedAt) {
+		fields = append(fields, reviewtask.FieldRemindedAt)
 	}
 	return fields
 }
@@ -16193,6 +17752,9 @@ func (m *ReviewTaskMutation) ClearField(name string) error {
 		return nil
 	case reviewtask.FieldDecidedByID:
 		m.ClearDecidedByID()
+		return nil
+	case reviewtask.FieldRemindedAt:
+		m.ClearRemindedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown ReviewTask nullable field %s", name)
@@ -16231,6 +17793,15 @@ func (m *ReviewTaskMutation) ResetField(name string) error {
 		return nil
 	case reviewtask.FieldDecidedByID:
 		m.ResetDecidedByID()
+		return nil
+	case reviewtask.FieldReminders:
+		m.ResetReminders()
+		return nil
+	case reviewtask.FieldRemindedAt:
+		m.ResetRemindedAt()
+		return nil
+	case reviewtask.FieldEscalations:
+		m.ResetEscalations()
 		return nil
 	}
 	return fmt.Errorf("unknown ReviewTask field %s", name)

@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
@@ -37,6 +38,7 @@ var prefixMap = map[string]string{
 	"grt": grant.Table,
 	"idn": identity.Table,
 	"jbt": jobtitle.Table,
+	"lcp": lifecyclepolicy.Table,
 	"ntf": notification.Table,
 	"npf": notificationpreference.Table,
 	"itm": requestitem.Table,

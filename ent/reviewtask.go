@@ -42,6 +42,12 @@ type ReviewTask struct {
 	OnBehalfOfID *pulid.ID `json:"on_behalf_of_id,omitempty"`
 	// DecidedByID holds the value of the "decided_by_id" field.
 	DecidedByID *pulid.ID `json:"decided_by_id,omitempty"`
+	// reminders sent to the assignee of this task
+	Reminders int `json:"reminders,omitempty"`
+	// RemindedAt holds the value of the "reminded_at" field.
+	RemindedAt *time.Time `json:"reminded_at,omitempty"`
+	// how many escalations moved the task to this assignee: 0 for a task as planned, 1 the assignee's manager, 2 the application owners, 3 the IT admins
+	Escalations int `json:"escalations,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ReviewTaskQuery when eager-loading is set.
 	Edges        ReviewTaskEdges `json:"edges"`
@@ -131,9 +137,11 @@ func (*ReviewTask) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case reviewtask.FieldID, reviewtask.FieldStageID, reviewtask.FieldRequestID, reviewtask.FieldReviewerID:
 			values[i] = new(pulid.ID)
+		case reviewtask.FieldReminders, reviewtask.FieldEscalations:
+			values[i] = new(sql.NullInt64)
 		case reviewtask.FieldStatus, reviewtask.FieldComment:
 			values[i] = new(sql.NullString)
-		case reviewtask.FieldCreatedAt, reviewtask.FieldUpdatedAt, reviewtask.FieldDecidedAt:
+		case reviewtask.FieldCreatedAt, reviewtask.FieldUpdatedAt, reviewtask.FieldDecidedAt, reviewtask.FieldRemindedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -218,6 +226,25 @@ func (_m *ReviewTask) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DecidedByID = new(pulid.ID)
 				*_m.DecidedByID = *value.S.(*pulid.ID)
+			}
+		case reviewtask.FieldReminders:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reminders", values[i])
+			} else if value.Valid {
+				_m.Reminders = int(value.Int64)
+			}
+		case reviewtask.FieldRemindedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field reminded_at", values[i])
+			} else if value.Valid {
+				_m.RemindedAt = new(time.Time)
+				*_m.RemindedAt = value.Time
+			}
+		case reviewtask.FieldEscalations:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field escalations", values[i])
+			} else if value.Valid {
+				_m.Escalations = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -315,6 +342,17 @@ func (_m *ReviewTask) String() string {
 		builder.WriteString("decided_by_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("reminders=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Reminders))
+	builder.WriteString(", ")
+	if v := _m.RemindedAt; v != nil {
+		builder.WriteString("reminded_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("escalations=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Escalations))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -136,6 +136,48 @@ func (_c *ReviewTaskCreate) SetNillableDecidedByID(v *pulid.ID) *ReviewTaskCreat
 	return _c
 }
 
+// SetReminders sets the "reminders" field.
+func (_c *ReviewTaskCreate) SetReminders(v int) *ReviewTaskCreate {
+	_c.mutation.SetReminders(v)
+	return _c
+}
+
+// SetNillableReminders sets the "reminders" field if the given value is not nil.
+func (_c *ReviewTaskCreate) SetNillableReminders(v *int) *ReviewTaskCreate {
+	if v != nil {
+		_c.SetReminders(*v)
+	}
+	return _c
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (_c *ReviewTaskCreate) SetRemindedAt(v time.Time) *ReviewTaskCreate {
+	_c.mutation.SetRemindedAt(v)
+	return _c
+}
+
+// SetNillableRemindedAt sets the "reminded_at" field if the given value is not nil.
+func (_c *ReviewTaskCreate) SetNillableRemindedAt(v *time.Time) *ReviewTaskCreate {
+	if v != nil {
+		_c.SetRemindedAt(*v)
+	}
+	return _c
+}
+
+// SetEscalations sets the "escalations" field.
+func (_c *ReviewTaskCreate) SetEscalations(v int) *ReviewTaskCreate {
+	_c.mutation.SetEscalations(v)
+	return _c
+}
+
+// SetNillableEscalations sets the "escalations" field if the given value is not nil.
+func (_c *ReviewTaskCreate) SetNillableEscalations(v *int) *ReviewTaskCreate {
+	if v != nil {
+		_c.SetEscalations(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ReviewTaskCreate) SetID(v pulid.ID) *ReviewTaskCreate {
 	_c.mutation.SetID(v)
@@ -230,6 +272,14 @@ func (_c *ReviewTaskCreate) defaults() error {
 		v := reviewtask.DefaultComment
 		_c.mutation.SetComment(v)
 	}
+	if _, ok := _c.mutation.Reminders(); !ok {
+		v := reviewtask.DefaultReminders
+		_c.mutation.SetReminders(v)
+	}
+	if _, ok := _c.mutation.Escalations(); !ok {
+		v := reviewtask.DefaultEscalations
+		_c.mutation.SetEscalations(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if reviewtask.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized reviewtask.DefaultID (forgotten import ent/runtime?)")
@@ -271,6 +321,22 @@ func (_c *ReviewTaskCreate) check() error {
 	if v, ok := _c.mutation.Comment(); ok {
 		if err := reviewtask.CommentValidator(v); err != nil {
 			return &ValidationError{Name: "comment", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.comment": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Reminders(); !ok {
+		return &ValidationError{Name: "reminders", err: errors.New(`ent: missing required field "ReviewTask.reminders"`)}
+	}
+	if v, ok := _c.mutation.Reminders(); ok {
+		if err := reviewtask.RemindersValidator(v); err != nil {
+			return &ValidationError{Name: "reminders", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.reminders": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Escalations(); !ok {
+		return &ValidationError{Name: "escalations", err: errors.New(`ent: missing required field "ReviewTask.escalations"`)}
+	}
+	if v, ok := _c.mutation.Escalations(); ok {
+		if err := reviewtask.EscalationsValidator(v); err != nil {
+			return &ValidationError{Name: "escalations", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.escalations": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -342,6 +408,18 @@ func (_c *ReviewTaskCreate) createSpec() (*ReviewTask, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.DecidedAt(); ok {
 		_spec.SetField(reviewtask.FieldDecidedAt, field.TypeTime, value)
 		_node.DecidedAt = &value
+	}
+	if value, ok := _c.mutation.Reminders(); ok {
+		_spec.SetField(reviewtask.FieldReminders, field.TypeInt, value)
+		_node.Reminders = value
+	}
+	if value, ok := _c.mutation.RemindedAt(); ok {
+		_spec.SetField(reviewtask.FieldRemindedAt, field.TypeTime, value)
+		_node.RemindedAt = &value
+	}
+	if value, ok := _c.mutation.Escalations(); ok {
+		_spec.SetField(reviewtask.FieldEscalations, field.TypeInt, value)
+		_node.Escalations = value
 	}
 	if nodes := _c.mutation.StageIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -552,6 +630,42 @@ func (u *ReviewTaskUpsert) ClearDecidedByID() *ReviewTaskUpsert {
 	return u
 }
 
+// SetReminders sets the "reminders" field.
+func (u *ReviewTaskUpsert) SetReminders(v int) *ReviewTaskUpsert {
+	u.Set(reviewtask.FieldReminders, v)
+	return u
+}
+
+// UpdateReminders sets the "reminders" field to the value that was provided on create.
+func (u *ReviewTaskUpsert) UpdateReminders() *ReviewTaskUpsert {
+	u.SetExcluded(reviewtask.FieldReminders)
+	return u
+}
+
+// AddReminders adds v to the "reminders" field.
+func (u *ReviewTaskUpsert) AddReminders(v int) *ReviewTaskUpsert {
+	u.Add(reviewtask.FieldReminders, v)
+	return u
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (u *ReviewTaskUpsert) SetRemindedAt(v time.Time) *ReviewTaskUpsert {
+	u.Set(reviewtask.FieldRemindedAt, v)
+	return u
+}
+
+// UpdateRemindedAt sets the "reminded_at" field to the value that was provided on create.
+func (u *ReviewTaskUpsert) UpdateRemindedAt() *ReviewTaskUpsert {
+	u.SetExcluded(reviewtask.FieldRemindedAt)
+	return u
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (u *ReviewTaskUpsert) ClearRemindedAt() *ReviewTaskUpsert {
+	u.SetNull(reviewtask.FieldRemindedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -583,6 +697,9 @@ func (u *ReviewTaskUpsertOne) UpdateNewValues() *ReviewTaskUpsertOne {
 		}
 		if _, exists := u.create.mutation.OnBehalfOfID(); exists {
 			s.SetIgnore(reviewtask.FieldOnBehalfOfID)
+		}
+		if _, exists := u.create.mutation.Escalations(); exists {
+			s.SetIgnore(reviewtask.FieldEscalations)
 		}
 	}))
 	return u
@@ -696,6 +813,48 @@ func (u *ReviewTaskUpsertOne) UpdateDecidedByID() *ReviewTaskUpsertOne {
 func (u *ReviewTaskUpsertOne) ClearDecidedByID() *ReviewTaskUpsertOne {
 	return u.Update(func(s *ReviewTaskUpsert) {
 		s.ClearDecidedByID()
+	})
+}
+
+// SetReminders sets the "reminders" field.
+func (u *ReviewTaskUpsertOne) SetReminders(v int) *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.SetReminders(v)
+	})
+}
+
+// AddReminders adds v to the "reminders" field.
+func (u *ReviewTaskUpsertOne) AddReminders(v int) *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.AddReminders(v)
+	})
+}
+
+// UpdateReminders sets the "reminders" field to the value that was provided on create.
+func (u *ReviewTaskUpsertOne) UpdateReminders() *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.UpdateReminders()
+	})
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (u *ReviewTaskUpsertOne) SetRemindedAt(v time.Time) *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.SetRemindedAt(v)
+	})
+}
+
+// UpdateRemindedAt sets the "reminded_at" field to the value that was provided on create.
+func (u *ReviewTaskUpsertOne) UpdateRemindedAt() *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.UpdateRemindedAt()
+	})
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (u *ReviewTaskUpsertOne) ClearRemindedAt() *ReviewTaskUpsertOne {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.ClearRemindedAt()
 	})
 }
 
@@ -897,6 +1056,9 @@ func (u *ReviewTaskUpsertBulk) UpdateNewValues() *ReviewTaskUpsertBulk {
 			if _, exists := b.mutation.OnBehalfOfID(); exists {
 				s.SetIgnore(reviewtask.FieldOnBehalfOfID)
 			}
+			if _, exists := b.mutation.Escalations(); exists {
+				s.SetIgnore(reviewtask.FieldEscalations)
+			}
 		}
 	}))
 	return u
@@ -1010,6 +1172,48 @@ func (u *ReviewTaskUpsertBulk) UpdateDecidedByID() *ReviewTaskUpsertBulk {
 func (u *ReviewTaskUpsertBulk) ClearDecidedByID() *ReviewTaskUpsertBulk {
 	return u.Update(func(s *ReviewTaskUpsert) {
 		s.ClearDecidedByID()
+	})
+}
+
+// SetReminders sets the "reminders" field.
+func (u *ReviewTaskUpsertBulk) SetReminders(v int) *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.SetReminders(v)
+	})
+}
+
+// AddReminders adds v to the "reminders" field.
+func (u *ReviewTaskUpsertBulk) AddReminders(v int) *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.AddReminders(v)
+	})
+}
+
+// UpdateReminders sets the "reminders" field to the value that was provided on create.
+func (u *ReviewTaskUpsertBulk) UpdateReminders() *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.UpdateReminders()
+	})
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (u *ReviewTaskUpsertBulk) SetRemindedAt(v time.Time) *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.SetRemindedAt(v)
+	})
+}
+
+// UpdateRemindedAt sets the "reminded_at" field to the value that was provided on create.
+func (u *ReviewTaskUpsertBulk) UpdateRemindedAt() *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.UpdateRemindedAt()
+	})
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (u *ReviewTaskUpsertBulk) ClearRemindedAt() *ReviewTaskUpsertBulk {
+	return u.Update(func(s *ReviewTaskUpsert) {
+		s.ClearRemindedAt()
 	})
 }
 

@@ -105,6 +105,47 @@ func (_u *ReviewTaskUpdate) ClearDecidedByID() *ReviewTaskUpdate {
 	return _u
 }
 
+// SetReminders sets the "reminders" field.
+func (_u *ReviewTaskUpdate) SetReminders(v int) *ReviewTaskUpdate {
+	_u.mutation.ResetReminders()
+	_u.mutation.SetReminders(v)
+	return _u
+}
+
+// SetNillableReminders sets the "reminders" field if the given value is not nil.
+func (_u *ReviewTaskUpdate) SetNillableReminders(v *int) *ReviewTaskUpdate {
+	if v != nil {
+		_u.SetReminders(*v)
+	}
+	return _u
+}
+
+// AddReminders adds value to the "reminders" field.
+func (_u *ReviewTaskUpdate) AddReminders(v int) *ReviewTaskUpdate {
+	_u.mutation.AddReminders(v)
+	return _u
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (_u *ReviewTaskUpdate) SetRemindedAt(v time.Time) *ReviewTaskUpdate {
+	_u.mutation.SetRemindedAt(v)
+	return _u
+}
+
+// SetNillableRemindedAt sets the "reminded_at" field if the given value is not nil.
+func (_u *ReviewTaskUpdate) SetNillableRemindedAt(v *time.Time) *ReviewTaskUpdate {
+	if v != nil {
+		_u.SetRemindedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (_u *ReviewTaskUpdate) ClearRemindedAt() *ReviewTaskUpdate {
+	_u.mutation.ClearRemindedAt()
+	return _u
+}
+
 // SetDecidedBy sets the "decided_by" edge to the User entity.
 func (_u *ReviewTaskUpdate) SetDecidedBy(v *User) *ReviewTaskUpdate {
 	return _u.SetDecidedByID(v.ID)
@@ -175,6 +216,11 @@ func (_u *ReviewTaskUpdate) check() error {
 			return &ValidationError{Name: "comment", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.comment": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Reminders(); ok {
+		if err := reviewtask.RemindersValidator(v); err != nil {
+			return &ValidationError{Name: "reminders", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.reminders": %w`, err)}
+		}
+	}
 	if _u.mutation.StageCleared() && len(_u.mutation.StageIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "ReviewTask.stage"`)
 	}
@@ -213,6 +259,18 @@ func (_u *ReviewTaskUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.DecidedAtCleared() {
 		_spec.ClearField(reviewtask.FieldDecidedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Reminders(); ok {
+		_spec.SetField(reviewtask.FieldReminders, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReminders(); ok {
+		_spec.AddField(reviewtask.FieldReminders, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RemindedAt(); ok {
+		_spec.SetField(reviewtask.FieldRemindedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemindedAtCleared() {
+		_spec.ClearField(reviewtask.FieldRemindedAt, field.TypeTime)
 	}
 	if _u.mutation.DecidedByCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -337,6 +395,47 @@ func (_u *ReviewTaskUpdateOne) ClearDecidedByID() *ReviewTaskUpdateOne {
 	return _u
 }
 
+// SetReminders sets the "reminders" field.
+func (_u *ReviewTaskUpdateOne) SetReminders(v int) *ReviewTaskUpdateOne {
+	_u.mutation.ResetReminders()
+	_u.mutation.SetReminders(v)
+	return _u
+}
+
+// SetNillableReminders sets the "reminders" field if the given value is not nil.
+func (_u *ReviewTaskUpdateOne) SetNillableReminders(v *int) *ReviewTaskUpdateOne {
+	if v != nil {
+		_u.SetReminders(*v)
+	}
+	return _u
+}
+
+// AddReminders adds value to the "reminders" field.
+func (_u *ReviewTaskUpdateOne) AddReminders(v int) *ReviewTaskUpdateOne {
+	_u.mutation.AddReminders(v)
+	return _u
+}
+
+// SetRemindedAt sets the "reminded_at" field.
+func (_u *ReviewTaskUpdateOne) SetRemindedAt(v time.Time) *ReviewTaskUpdateOne {
+	_u.mutation.SetRemindedAt(v)
+	return _u
+}
+
+// SetNillableRemindedAt sets the "reminded_at" field if the given value is not nil.
+func (_u *ReviewTaskUpdateOne) SetNillableRemindedAt(v *time.Time) *ReviewTaskUpdateOne {
+	if v != nil {
+		_u.SetRemindedAt(*v)
+	}
+	return _u
+}
+
+// ClearRemindedAt clears the value of the "reminded_at" field.
+func (_u *ReviewTaskUpdateOne) ClearRemindedAt() *ReviewTaskUpdateOne {
+	_u.mutation.ClearRemindedAt()
+	return _u
+}
+
 // SetDecidedBy sets the "decided_by" edge to the User entity.
 func (_u *ReviewTaskUpdateOne) SetDecidedBy(v *User) *ReviewTaskUpdateOne {
 	return _u.SetDecidedByID(v.ID)
@@ -420,6 +519,11 @@ func (_u *ReviewTaskUpdateOne) check() error {
 			return &ValidationError{Name: "comment", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.comment": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Reminders(); ok {
+		if err := reviewtask.RemindersValidator(v); err != nil {
+			return &ValidationError{Name: "reminders", err: fmt.Errorf(`ent: validator failed for field "ReviewTask.reminders": %w`, err)}
+		}
+	}
 	if _u.mutation.StageCleared() && len(_u.mutation.StageIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "ReviewTask.stage"`)
 	}
@@ -475,6 +579,18 @@ func (_u *ReviewTaskUpdateOne) sqlSave(ctx context.Context) (_node *ReviewTask, 
 	}
 	if _u.mutation.DecidedAtCleared() {
 		_spec.ClearField(reviewtask.FieldDecidedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Reminders(); ok {
+		_spec.SetField(reviewtask.FieldReminders, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReminders(); ok {
+		_spec.AddField(reviewtask.FieldReminders, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RemindedAt(); ok {
+		_spec.SetField(reviewtask.FieldRemindedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RemindedAtCleared() {
+		_spec.ClearField(reviewtask.FieldRemindedAt, field.TypeTime)
 	}
 	if _u.mutation.DecidedByCleared() {
 		edge := &sqlgraph.EdgeSpec{

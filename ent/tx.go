@@ -32,6 +32,8 @@ type Tx struct {
 	Identity *IdentityClient
 	// JobTitle is the client for interacting with the JobTitle builders.
 	JobTitle *JobTitleClient
+	// LifecyclePolicy is the client for interacting with the LifecyclePolicy builders.
+	LifecyclePolicy *LifecyclePolicyClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationPreference is the client for interacting with the NotificationPreference builders.
@@ -192,6 +194,7 @@ func (tx *Tx) init() {
 	tx.Grant = NewGrantClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)
 	tx.JobTitle = NewJobTitleClient(tx.config)
+	tx.LifecyclePolicy = NewLifecyclePolicyClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationPreference = NewNotificationPreferenceClient(tx.config)
 	tx.RequestItem = NewRequestItemClient(tx.config)

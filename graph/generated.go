@@ -38,6 +38,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	AccessRequest() AccessRequestResolver
+	EffectiveLifecyclePolicy() EffectiveLifecyclePolicyResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -57,6 +58,8 @@ type ComplexityRoot struct {
 		CreatedAt           func(childComplexity int) int
 		Duration            func(childComplexity int) int
 		EndsAt              func(childComplexity int) int
+		ExtendsGrant        func(childComplexity int) int
+		ExtendsGrantID      func(childComplexity int) int
 		ID                  func(childComplexity int) int
 		Items               func(childComplexity int) int
 		JobTitle            func(childComplexity int) int
@@ -249,6 +252,16 @@ type ComplexityRoot struct {
 		Secret   func(childComplexity int) int
 	}
 
+	EffectiveLifecyclePolicy struct {
+		Application        func(childComplexity int) int
+		EscalateAfterHours func(childComplexity int) int
+		ExpirePendingDays  func(childComplexity int) int
+		ExtensionReview    func(childComplexity int) int
+		MaxReminders       func(childComplexity int) int
+		RemindEveryHours   func(childComplexity int) int
+		WarnBeforeEndDays  func(childComplexity int) int
+	}
+
 	Entitlement struct {
 		Application   func(childComplexity int) int
 		ApplicationID func(childComplexity int) int
@@ -358,6 +371,21 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	LifecycleExtensionReview struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	LifecycleHours struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	LifecycleInt struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
 	Mutation struct {
 		CancelAccessRequest           func(childComplexity int, id pulid.ID, reason *string) int
 		CheckApplicationConnection    func(childComplexity int, id pulid.ID) int
@@ -377,10 +405,12 @@ type ComplexityRoot struct {
 		EnableWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		MarkNotificationsRead         func(childComplexity int, ids []pulid.ID, all *bool) int
 		ReassignReviewTask            func(childComplexity int, id pulid.ID, toUserID pulid.ID, comment *string) int
+		RequestExtension              func(childComplexity int, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) int
 		RetryFulfillment              func(childComplexity int, itemID pulid.ID) int
 		RevokeAPIToken                func(childComplexity int, id pulid.ID) int
 		RotateWebhookSecret           func(childComplexity int, id pulid.ID) int
 		SetDelegate                   func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
+		SetLifecyclePolicy            func(childComplexity int, applicationID *pulid.ID, input rules.LifecycleSettings) int
 		SubmitAccessRequest           func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
 		SyncApplication               func(childComplexity int, id pulid.ID) int
 		UpdateApplication             func(childComplexity int, id pulid.ID, input ent.UpdateApplicationInput) int
@@ -470,6 +500,7 @@ type ComplexityRoot struct {
 		Grants                  func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.GrantOrder, where *ent.GrantWhereInput) int
 		Identities              func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.IdentityOrder, where *ent.IdentityWhereInput) int
 		JobTitles               func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.JobTitleOrder, where *ent.JobTitleWhereInput) int
+		LifecyclePolicy         func(childComplexity int, applicationID *pulid.ID) int
 		ManualFulfillments      func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int) int
 		MyTasks                 func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, status *TaskFilter, where *ent.ReviewTaskWhereInput) int
 		Node                    func(childComplexity int, id pulid.ID) int
@@ -589,9 +620,12 @@ type ComplexityRoot struct {
 		DecidedAt    func(childComplexity int) int
 		DecidedBy    func(childComplexity int) int
 		DecidedByID  func(childComplexity int) int
+		Escalations  func(childComplexity int) int
 		ID           func(childComplexity int) int
 		OnBehalfOf   func(childComplexity int) int
 		OnBehalfOfID func(childComplexity int) int
+		RemindedAt   func(childComplexity int) int
+		Reminders    func(childComplexity int) int
 		Request      func(childComplexity int) int
 		RequestID    func(childComplexity int) int
 		Reviewer     func(childComplexity int) int
@@ -767,6 +801,9 @@ type AccessRequestResolver interface {
 	MyCompletion(ctx context.Context, obj *ent.AccessRequest) (*rules.Completion, error)
 	ReviewerCompletions(ctx context.Context, obj *ent.AccessRequest) ([]*ReviewerCompletion, error)
 }
+type EffectiveLifecyclePolicyResolver interface {
+	Application(ctx context.Context, obj *rules.Lifecycle) (*ent.Application, error)
+}
 type MutationResolver interface {
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id pulid.ID, input ent.UpdateUserInput) (*ent.User, error)
@@ -784,6 +821,8 @@ type MutationResolver interface {
 	RevokeAPIToken(ctx context.Context, id pulid.ID) (*ent.ApiToken, error)
 	CheckApplicationConnection(ctx context.Context, id pulid.ID) (*ConnectionCheck, error)
 	SyncApplication(ctx context.Context, id pulid.ID) (*SyncResult, error)
+	SetLifecyclePolicy(ctx context.Context, applicationID *pulid.ID, input rules.LifecycleSettings) (*rules.Lifecycle, error)
+	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
 	MarkNotificationsRead(ctx context.Context, ids []pulid.ID, all *bool) (int, error)
 	UpdateNotificationPreferences(ctx context.Context, input []*notify.PreferenceChange) ([]*notify.Preference, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*CreatedWebhookEndpoint, error)
@@ -817,6 +856,7 @@ type QueryResolver interface {
 	VerifyAuditLog(ctx context.Context, from *time.Time, to *time.Time) (*AuditLogVerification, error)
 	Viewer(ctx context.Context) (*ent.User, error)
 	AccessRequests(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, scope *RequestScope, state *RequestState, where *ent.AccessRequestWhereInput, orderBy []*ent.AccessRequestOrder) (*ent.AccessRequestConnection, error)
+	LifecyclePolicy(ctx context.Context, applicationID *pulid.ID) (*rules.Lifecycle, error)
 	Notifications(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, unreadOnly *bool) (*ent.NotificationConnection, error)
 	UnreadNotificationCount(ctx context.Context) (int, error)
 	NotificationPreferences(ctx context.Context) ([]*notify.Preference, error)
@@ -907,6 +947,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.EndsAt(childComplexity), true
+	case "AccessRequest.extendsGrant":
+		if e.ComplexityRoot.AccessRequest.ExtendsGrant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.ExtendsGrant(childComplexity), true
+	case "AccessRequest.extendsGrantID":
+		if e.ComplexityRoot.AccessRequest.ExtendsGrantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.ExtendsGrantID(childComplexity), true
 	case "AccessRequest.id":
 		if e.ComplexityRoot.AccessRequest.ID == nil {
 			break
@@ -1674,6 +1726,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreatedWebhookEndpoint.Secret(childComplexity), true
 
+	case "EffectiveLifecyclePolicy.application":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.Application(childComplexity), true
+	case "EffectiveLifecyclePolicy.escalateAfterHours":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.EscalateAfterHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.EscalateAfterHours(childComplexity), true
+	case "EffectiveLifecyclePolicy.expirePendingDays":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.ExpirePendingDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.ExpirePendingDays(childComplexity), true
+	case "EffectiveLifecyclePolicy.extensionReview":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.ExtensionReview == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.ExtensionReview(childComplexity), true
+	case "EffectiveLifecyclePolicy.maxReminders":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.MaxReminders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.MaxReminders(childComplexity), true
+	case "EffectiveLifecyclePolicy.remindEveryHours":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.RemindEveryHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.RemindEveryHours(childComplexity), true
+	case "EffectiveLifecyclePolicy.warnBeforeEndDays":
+		if e.ComplexityRoot.EffectiveLifecyclePolicy.WarnBeforeEndDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveLifecyclePolicy.WarnBeforeEndDays(childComplexity), true
+
 	case "Entitlement.application":
 		if e.ComplexityRoot.Entitlement.Application == nil {
 			break
@@ -2107,6 +2202,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JobTitleEdge.Node(childComplexity), true
 
+	case "LifecycleExtensionReview.source":
+		if e.ComplexityRoot.LifecycleExtensionReview.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleExtensionReview.Source(childComplexity), true
+	case "LifecycleExtensionReview.value":
+		if e.ComplexityRoot.LifecycleExtensionReview.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleExtensionReview.Value(childComplexity), true
+
+	case "LifecycleHours.source":
+		if e.ComplexityRoot.LifecycleHours.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleHours.Source(childComplexity), true
+	case "LifecycleHours.value":
+		if e.ComplexityRoot.LifecycleHours.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleHours.Value(childComplexity), true
+
+	case "LifecycleInt.source":
+		if e.ComplexityRoot.LifecycleInt.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleInt.Source(childComplexity), true
+	case "LifecycleInt.value":
+		if e.ComplexityRoot.LifecycleInt.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleInt.Value(childComplexity), true
+
 	case "Mutation.cancelAccessRequest":
 		if e.ComplexityRoot.Mutation.CancelAccessRequest == nil {
 			break
@@ -2305,6 +2439,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReassignReviewTask(childComplexity, args["id"].(pulid.ID), args["toUserId"].(pulid.ID), args["comment"].(*string)), true
+	case "Mutation.requestExtension":
+		if e.ComplexityRoot.Mutation.RequestExtension == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestExtension_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestExtension(childComplexity, args["grantId"].(pulid.ID), args["duration"].(*string), args["endsAt"].(*time.Time), args["justification"].(string)), true
 	case "Mutation.retryFulfillment":
 		if e.ComplexityRoot.Mutation.RetryFulfillment == nil {
 			break
@@ -2349,6 +2494,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetDelegate(childComplexity, args["userId"].(*pulid.ID), args["from"].(*time.Time), args["until"].(*time.Time)), true
+	case "Mutation.setLifecyclePolicy":
+		if e.ComplexityRoot.Mutation.SetLifecyclePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setLifecyclePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetLifecyclePolicy(childComplexity, args["applicationId"].(*pulid.ID), args["input"].(rules.LifecycleSettings)), true
 	case "Mutation.submitAccessRequest":
 		if e.ComplexityRoot.Mutation.SubmitAccessRequest == nil {
 			break
@@ -2821,6 +2977,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.JobTitles(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.JobTitleOrder), args["where"].(*ent.JobTitleWhereInput)), true
+	case "Query.lifecyclePolicy":
+		if e.ComplexityRoot.Query.LifecyclePolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_lifecyclePolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LifecyclePolicy(childComplexity, args["applicationId"].(*pulid.ID)), true
 	case "Query.manualFulfillments":
 		if e.ComplexityRoot.Query.ManualFulfillments == nil {
 			break
@@ -3413,6 +3580,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReviewTask.DecidedByID(childComplexity), true
+	case "ReviewTask.escalations":
+		if e.ComplexityRoot.ReviewTask.Escalations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewTask.Escalations(childComplexity), true
 	case "ReviewTask.id":
 		if e.ComplexityRoot.ReviewTask.ID == nil {
 			break
@@ -3431,6 +3604,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReviewTask.OnBehalfOfID(childComplexity), true
+	case "ReviewTask.remindedAt":
+		if e.ComplexityRoot.ReviewTask.RemindedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewTask.RemindedAt(childComplexity), true
+	case "ReviewTask.reminders":
+		if e.ComplexityRoot.ReviewTask.Reminders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewTask.Reminders(childComplexity), true
 	case "ReviewTask.request":
 		if e.ComplexityRoot.ReviewTask.Request == nil {
 			break
@@ -4150,6 +4335,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("IdentityWhereInput", ec.unmarshalInputIdentityWhereInput),
 			graphql.NewInputUnmarshaler("JobTitleOrder", ec.unmarshalInputJobTitleOrder),
 			graphql.NewInputUnmarshaler("JobTitleWhereInput", ec.unmarshalInputJobTitleWhereInput),
+			graphql.NewInputUnmarshaler("LifecyclePolicyInput", ec.unmarshalInputLifecyclePolicyInput),
 			graphql.NewInputUnmarshaler("NotificationOrder", ec.unmarshalInputNotificationOrder),
 			graphql.NewInputUnmarshaler("NotificationPreferenceInput", ec.unmarshalInputNotificationPreferenceInput),
 			graphql.NewInputUnmarshaler("NotificationWhereInput", ec.unmarshalInputNotificationWhereInput),
@@ -4420,12 +4606,17 @@ type AccessRequest implements Node {
   the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester
   """
   submittedByID: ID
+  """
+  the grant whose end an extension request moves (requestExtension)
+  """
+  extendsGrantID: ID
   requester: User!
   beneficiary: User!
   referenceUser: User
   role: Role
   jobTitle: JobTitle
   submittedBy: User
+  extendsGrant: Grant
   items: [RequestItem!]
   auditEvents: [AuditEvent!]
   tasks: [ReviewTask!]
@@ -4745,6 +4936,24 @@ input AccessRequestWhereInput {
   submittedByIDNotNil: Boolean
   submittedByIDEqualFold: ID
   submittedByIDContainsFold: ID
+  """
+  extends_grant_id field predicates
+  """
+  extendsGrantID: ID
+  extendsGrantIDNEQ: ID
+  extendsGrantIDIn: [ID!]
+  extendsGrantIDNotIn: [ID!]
+  extendsGrantIDGT: ID
+  extendsGrantIDGTE: ID
+  extendsGrantIDLT: ID
+  extendsGrantIDLTE: ID
+  extendsGrantIDContains: ID
+  extendsGrantIDHasPrefix: ID
+  extendsGrantIDHasSuffix: ID
+  extendsGrantIDIsNil: Boolean
+  extendsGrantIDNotNil: Boolean
+  extendsGrantIDEqualFold: ID
+  extendsGrantIDContainsFold: ID
   """
   requester edge predicates
   """
@@ -7756,6 +7965,15 @@ type ReviewTask implements Node {
   decidedAt: Time
   onBehalfOfID: ID
   decidedByID: ID
+  """
+  reminders sent to the assignee of this task
+  """
+  reminders: Int!
+  remindedAt: Time
+  """
+  how many escalations moved the task to this assignee: 0 for a task as planned, 1 the assignee's manager, 2 the application owners, 3 the IT admins
+  """
+  escalations: Int!
   stage: ReviewStage!
   request: AccessRequest!
   reviewer: User!
@@ -8880,6 +9098,77 @@ type Mutation {
   revokeApiToken(id: ID!): ApiToken!
 }
 `, BuiltIn: false},
+	{Name: "../schema/lifecycle.graphql", Input: `# The timing of a request's life (issue 14): reminders, escalation, expiry of
+# undecided requests, warnings before temporary access ends, and extension of
+# temporary access.
+
+extend type Query {
+  "The lifecycle policy in force for an application (or, without applicationId, the global default), each value with where it comes from. IT admins and risk managers. Errors: FORBIDDEN, NOT_FOUND (applicationId)."
+  lifecyclePolicy(applicationId: ID): EffectiveLifecyclePolicy!
+}
+
+extend type Mutation {
+  "Sets the global lifecycle policy (applicationId null) or an application's; a null field inherits (an application's from the global policy, the global policy's from the built-in default). IT admins. Audited (CATALOG_CHANGED on the system chain). Errors: FORBIDDEN, NOT_FOUND (applicationId), INVALID_INPUT naming the field (a negative number, maxReminders over 100, a number of hours or days over a year, reminders without maxReminders above zero)."
+  setLifecyclePolicy(applicationId: ID, input: LifecyclePolicyInput!): EffectiveLifecyclePolicy!
+  "Asks for a temporary grant to last longer: a GRANT request of the same entitlement with the new end, linked to the grant (AccessRequest.extendsGrantID), reviewed like any request or, when the application's policy says so, by its owners only. On approval the grant's end moves (ACCESS_EXTENDED with the old and new end); on denial it stays. The grant's holder, the requester of the request that gave it, or an IT admin. Errors: NOT_FOUND (a grant the viewer cannot see), FORBIDDEN, INVALID_INPUT (endsAt and duration both or neither, an end not after the current one, a permanent or ended grant), DUPLICATE_PENDING, NO_REVIEWER."
+  requestExtension(grantId: ID!, duration: String, endsAt: Time, justification: String!): AccessRequest!
+}
+
+"Who reviews a request that extends temporary access."
+enum ExtensionReview {
+  "The application's review policy, as for any request."
+  FULL
+  "One stage of the application's owners (any one decides)."
+  APPLICATION_OWNER
+}
+
+"Where a value of the effective lifecycle policy comes from."
+enum LifecycleSource {
+  APPLICATION
+  GLOBAL
+  BUILT_IN
+}
+
+input LifecyclePolicyInput {
+  "Remind the assignee of a pending task every this many hours; 0 turns reminders off."
+  remindEveryHours: Float
+  "At most this many reminders per task."
+  maxReminders: Int
+  "Escalate a task pending this many hours: to the assignee's manager, then the application owners, then the IT admins; 0 turns escalation off."
+  escalateAfterHours: Float
+  "Cancel a request with no decision after this many days (reason EXPIRED_PENDING); 0 turns it off."
+  expirePendingDays: Int
+  "Warn this many days before a temporary grant ends (GRANT_EXPIRING); 0 turns warnings off."
+  warnBeforeEndDays: Int
+  extensionReview: ExtensionReview
+}
+
+type LifecycleHours {
+  value: Float!
+  source: LifecycleSource!
+}
+
+type LifecycleInt {
+  value: Int!
+  source: LifecycleSource!
+}
+
+type LifecycleExtensionReview {
+  value: ExtensionReview!
+  source: LifecycleSource!
+}
+
+type EffectiveLifecyclePolicy {
+  "The application, null for the global default."
+  application: Application
+  remindEveryHours: LifecycleHours!
+  maxReminders: LifecycleInt!
+  escalateAfterHours: LifecycleHours!
+  expirePendingDays: LifecycleInt!
+  warnBeforeEndDays: LifecycleInt!
+  extensionReview: LifecycleExtensionReview!
+}
+`, BuiltIn: false},
 	{Name: "../schema/notifications.graphql", Input: `# Notifications (issue 14): what the workflow's events tell the people in
 # them, in the app and by e-mail, by kind as each user chose. A user reads
 # only their own notifications; nobody else does, IT admins included.
@@ -9223,6 +9512,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_jobTitleID(ctx, field)
 	case "submittedByID":
 		return ec.fieldContext_AccessRequest_submittedByID(ctx, field)
+	case "extendsGrantID":
+		return ec.fieldContext_AccessRequest_extendsGrantID(ctx, field)
 	case "requester":
 		return ec.fieldContext_AccessRequest_requester(ctx, field)
 	case "beneficiary":
@@ -9235,6 +9526,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_jobTitle(ctx, field)
 	case "submittedBy":
 		return ec.fieldContext_AccessRequest_submittedBy(ctx, field)
+	case "extendsGrant":
+		return ec.fieldContext_AccessRequest_extendsGrant(ctx, field)
 	case "items":
 		return ec.fieldContext_AccessRequest_items(ctx, field)
 	case "auditEvents":
@@ -9577,6 +9870,26 @@ func (ec *executionContext) childFields_CreatedWebhookEndpoint(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type CreatedWebhookEndpoint", field.Name)
 }
 
+func (ec *executionContext) childFields_EffectiveLifecyclePolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_EffectiveLifecyclePolicy_application(ctx, field)
+	case "remindEveryHours":
+		return ec.fieldContext_EffectiveLifecyclePolicy_remindEveryHours(ctx, field)
+	case "maxReminders":
+		return ec.fieldContext_EffectiveLifecyclePolicy_maxReminders(ctx, field)
+	case "escalateAfterHours":
+		return ec.fieldContext_EffectiveLifecyclePolicy_escalateAfterHours(ctx, field)
+	case "expirePendingDays":
+		return ec.fieldContext_EffectiveLifecyclePolicy_expirePendingDays(ctx, field)
+	case "warnBeforeEndDays":
+		return ec.fieldContext_EffectiveLifecyclePolicy_warnBeforeEndDays(ctx, field)
+	case "extensionReview":
+		return ec.fieldContext_EffectiveLifecyclePolicy_extensionReview(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EffectiveLifecyclePolicy", field.Name)
+}
+
 func (ec *executionContext) childFields_Entitlement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9793,6 +10106,36 @@ func (ec *executionContext) childFields_JobTitleEdge(ctx context.Context, field 
 		return ec.fieldContext_JobTitleEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobTitleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LifecycleExtensionReview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_LifecycleExtensionReview_value(ctx, field)
+	case "source":
+		return ec.fieldContext_LifecycleExtensionReview_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleExtensionReview", field.Name)
+}
+
+func (ec *executionContext) childFields_LifecycleHours(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_LifecycleHours_value(ctx, field)
+	case "source":
+		return ec.fieldContext_LifecycleHours_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleHours", field.Name)
+}
+
+func (ec *executionContext) childFields_LifecycleInt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_LifecycleInt_value(ctx, field)
+	case "source":
+		return ec.fieldContext_LifecycleInt_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleInt", field.Name)
 }
 
 func (ec *executionContext) childFields_Notification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10131,6 +10474,12 @@ func (ec *executionContext) childFields_ReviewTask(ctx context.Context, field gr
 		return ec.fieldContext_ReviewTask_onBehalfOfID(ctx, field)
 	case "decidedByID":
 		return ec.fieldContext_ReviewTask_decidedByID(ctx, field)
+	case "reminders":
+		return ec.fieldContext_ReviewTask_reminders(ctx, field)
+	case "remindedAt":
+		return ec.fieldContext_ReviewTask_remindedAt(ctx, field)
+	case "escalations":
+		return ec.fieldContext_ReviewTask_escalations(ctx, field)
 	case "stage":
 		return ec.fieldContext_ReviewTask_stage(ctx, field)
 	case "request":
@@ -10897,6 +11246,44 @@ func (ec *executionContext) field_Mutation_reassignReviewTask_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestExtension_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "grantId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["grantId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "duration",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["duration"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "endsAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["endsAt"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "justification",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["justification"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_retryFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10966,6 +11353,28 @@ func (ec *executionContext) field_Mutation_setDelegate_args(ctx context.Context,
 		return nil, err
 	}
 	args["until"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setLifecyclePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (rules.LifecycleSettings, error) {
+			return ec.unmarshalNLifecyclePolicyInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐLifecycleSettings(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -11624,6 +12033,20 @@ func (ec *executionContext) field_Query_jobTitles_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_lifecyclePolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationId"] = arg0
 	return args, nil
 }
 
@@ -12559,6 +12982,29 @@ func (ec *executionContext) fieldContext_AccessRequest_submittedByID(_ context.C
 	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "ID")
 }
 
+func (ec *executionContext) _AccessRequest_extendsGrantID(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_extendsGrantID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtendsGrantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pulid.ID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_extendsGrantID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "ID")
+}
+
 func (ec *executionContext) _AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12746,6 +13192,38 @@ func (ec *executionContext) fieldContext_AccessRequest_submittedBy(_ context.Con
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_extendsGrant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtendsGrant(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Grant) graphql.Marshaler {
+			return ec.marshalOGrant2ᚖgatehouseᚋentᚐGrant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_extendsGrant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessRequest",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Grant(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15591,6 +16069,230 @@ func (ec *executionContext) fieldContext_CreatedWebhookEndpoint_endpoint(_ conte
 	return fc, nil
 }
 
+func (ec *executionContext) _EffectiveLifecyclePolicy_application(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveLifecyclePolicy().Application(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋentᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_remindEveryHours(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_remindEveryHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemindEveryHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedHours) graphql.Marshaler {
+			return ec.marshalNLifecycleHours2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedHours(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_remindEveryHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleHours(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_maxReminders(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_maxReminders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxReminders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedInt) graphql.Marshaler {
+			return ec.marshalNLifecycleInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedInt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_maxReminders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleInt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_escalateAfterHours(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_escalateAfterHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EscalateAfterHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedHours) graphql.Marshaler {
+			return ec.marshalNLifecycleHours2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedHours(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_escalateAfterHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleHours(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_expirePendingDays(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_expirePendingDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpirePendingDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedInt) graphql.Marshaler {
+			return ec.marshalNLifecycleInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedInt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_expirePendingDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleInt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_warnBeforeEndDays(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_warnBeforeEndDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WarnBeforeEndDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedInt) graphql.Marshaler {
+			return ec.marshalNLifecycleInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedInt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_warnBeforeEndDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleInt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy_extensionReview(ctx context.Context, field graphql.CollectedField, obj *rules.Lifecycle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveLifecyclePolicy_extensionReview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtensionReview, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.SourcedReview) graphql.Marshaler {
+			return ec.marshalNLifecycleExtensionReview2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedReview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_extensionReview(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveLifecyclePolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleExtensionReview(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Entitlement_id(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17444,6 +18146,144 @@ func (ec *executionContext) fieldContext_JobTitleEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("JobTitleEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _LifecycleExtensionReview_value(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedReview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleExtensionReview_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.ExtensionReview) graphql.Marshaler {
+			return ec.marshalNExtensionReview2gatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleExtensionReview_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleExtensionReview", field, false, false, "ExtensionReview")
+}
+
+func (ec *executionContext) _LifecycleExtensionReview_source(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedReview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleExtensionReview_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.LifecycleSource) graphql.Marshaler {
+			return ec.marshalNLifecycleSource2gatehouseᚋentᚋschemaᚋenumᚐLifecycleSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleExtensionReview_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleExtensionReview", field, false, false, "LifecycleSource")
+}
+
+func (ec *executionContext) _LifecycleHours_value(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedHours) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleHours_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleHours_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleHours", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LifecycleHours_source(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedHours) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleHours_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.LifecycleSource) graphql.Marshaler {
+			return ec.marshalNLifecycleSource2gatehouseᚋentᚋschemaᚋenumᚐLifecycleSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleHours_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleHours", field, false, false, "LifecycleSource")
+}
+
+func (ec *executionContext) _LifecycleInt_value(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedInt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleInt_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleInt_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleInt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LifecycleInt_source(ctx context.Context, field graphql.CollectedField, obj *rules.SourcedInt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleInt_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.LifecycleSource) graphql.Marshaler {
+			return ec.marshalNLifecycleSource2gatehouseᚋentᚋschemaᚋenumᚐLifecycleSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleInt_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleInt", field, false, false, "LifecycleSource")
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18142,6 +18982,94 @@ func (ec *executionContext) fieldContext_Mutation_syncApplication(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_syncApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setLifecyclePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setLifecyclePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetLifecyclePolicy(ctx, fc.Args["applicationId"].(*pulid.ID), fc.Args["input"].(rules.LifecycleSettings))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Lifecycle) graphql.Marshaler {
+			return ec.marshalNEffectiveLifecyclePolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐLifecycle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setLifecyclePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveLifecyclePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setLifecyclePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestExtension(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestExtension(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestExtension(ctx, fc.Args["grantId"].(pulid.ID), fc.Args["duration"].(*string), fc.Args["endsAt"].(*time.Time), fc.Args["justification"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AccessRequest) graphql.Marshaler {
+			return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestExtension(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestExtension_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20602,6 +21530,50 @@ func (ec *executionContext) fieldContext_Query_accessRequests(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_lifecyclePolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_lifecyclePolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LifecyclePolicy(ctx, fc.Args["applicationId"].(*pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.Lifecycle) graphql.Marshaler {
+			return ec.marshalNEffectiveLifecyclePolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐLifecycle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_lifecyclePolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveLifecyclePolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_lifecyclePolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_notifications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22994,6 +23966,75 @@ func (ec *executionContext) _ReviewTask_decidedByID(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_ReviewTask_decidedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReviewTask", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReviewTask_reminders(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewTask_reminders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reminders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewTask_reminders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReviewTask_remindedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewTask_remindedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemindedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewTask_remindedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReviewTask_escalations(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewTask_escalations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Escalations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewTask_escalations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewTask", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ReviewTask_stage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
@@ -27013,7 +28054,7 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "extendsGrantID", "extendsGrantIDNEQ", "extendsGrantIDIn", "extendsGrantIDNotIn", "extendsGrantIDGT", "extendsGrantIDGTE", "extendsGrantIDLT", "extendsGrantIDLTE", "extendsGrantIDContains", "extendsGrantIDHasPrefix", "extendsGrantIDHasSuffix", "extendsGrantIDIsNil", "extendsGrantIDNotNil", "extendsGrantIDEqualFold", "extendsGrantIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28357,6 +29398,111 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 				return it, err
 			}
 			it.SubmittedByIDContainsFold = data
+		case "extendsGrantID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantID"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantID = data
+		case "extendsGrantIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNEQ = data
+		case "extendsGrantIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDIn = data
+		case "extendsGrantIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNotIn = data
+		case "extendsGrantIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDGT = data
+		case "extendsGrantIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDGTE = data
+		case "extendsGrantIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDLT = data
+		case "extendsGrantIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDLTE = data
+		case "extendsGrantIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDContains"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDContains = data
+		case "extendsGrantIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDHasPrefix = data
+		case "extendsGrantIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDHasSuffix = data
+		case "extendsGrantIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDIsNil = data
+		case "extendsGrantIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDNotNil = data
+		case "extendsGrantIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDEqualFold = data
+		case "extendsGrantIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extendsGrantIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtendsGrantIDContainsFold = data
 		case "hasRequester":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRequester"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -35277,6 +36423,83 @@ func UnmarshalJobTitleWhereInput(ctx context.Context, raw any) (ent.JobTitleWher
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputLifecyclePolicyInput(ctx context.Context, obj any) (rules.LifecycleSettings, error) {
+	var it rules.LifecycleSettings
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"remindEveryHours", "maxReminders", "escalateAfterHours", "expirePendingDays", "warnBeforeEndDays", "extensionReview"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "remindEveryHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("remindEveryHours"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemindEveryHours = data
+		case "maxReminders":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxReminders"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxReminders = data
+		case "escalateAfterHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("escalateAfterHours"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EscalateAfterHours = data
+		case "expirePendingDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expirePendingDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpirePendingDays = data
+		case "warnBeforeEndDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("warnBeforeEndDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WarnBeforeEndDays = data
+		case "extensionReview":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("extensionReview"))
+			data, err := ec.unmarshalOExtensionReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExtensionReview = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLifecyclePolicyInput unmarshals raw into the LifecyclePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLifecyclePolicyInput(ctx context.Context, raw any) (rules.LifecycleSettings, error) {
+	var out rules.LifecycleSettings
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LifecyclePolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputNotificationOrder(ctx context.Context, obj any) (ent.NotificationOrder, error) {
 	var it ent.NotificationOrder
 	if obj == nil {
@@ -41955,6 +43178,11 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "extendsGrantID":
+			out.Values[i] = ec._AccessRequest_extendsGrantID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "requester":
 			out.Values[i] = ec._AccessRequest_requester(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -41982,6 +43210,11 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 			}
 		case "submittedBy":
 			out.Values[i] = ec._AccessRequest_submittedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "extendsGrant":
+			out.Values[i] = ec._AccessRequest_extendsGrant(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -43163,6 +44396,69 @@ func (ec *executionContext) _CreatedWebhookEndpoint(ctx context.Context, sel ast
 	return out
 }
 
+var effectiveLifecyclePolicyImplementors = []string{"EffectiveLifecyclePolicy"}
+
+func (ec *executionContext) _EffectiveLifecyclePolicy(ctx context.Context, sel ast.SelectionSet, obj *rules.Lifecycle) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, effectiveLifecyclePolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EffectiveLifecyclePolicy")
+		case "application":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_application(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "remindEveryHours":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_remindEveryHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxReminders":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_maxReminders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "escalateAfterHours":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_escalateAfterHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expirePendingDays":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_expirePendingDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warnBeforeEndDays":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_warnBeforeEndDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "extensionReview":
+			out.Values[i] = ec._EffectiveLifecyclePolicy_extensionReview(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var entitlementImplementors = []string{"Entitlement", "Node"}
 
 func (ec *executionContext) _Entitlement(ctx context.Context, sel ast.SelectionSet, obj *ent.Entitlement) graphql.Marshaler {
@@ -43877,6 +45173,120 @@ func (ec *executionContext) _JobTitleEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var lifecycleExtensionReviewImplementors = []string{"LifecycleExtensionReview"}
+
+func (ec *executionContext) _LifecycleExtensionReview(ctx context.Context, sel ast.SelectionSet, obj *rules.SourcedReview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleExtensionReviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleExtensionReview")
+		case "value":
+			out.Values[i] = ec._LifecycleExtensionReview_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._LifecycleExtensionReview_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var lifecycleHoursImplementors = []string{"LifecycleHours"}
+
+func (ec *executionContext) _LifecycleHours(ctx context.Context, sel ast.SelectionSet, obj *rules.SourcedHours) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleHoursImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleHours")
+		case "value":
+			out.Values[i] = ec._LifecycleHours_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._LifecycleHours_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var lifecycleIntImplementors = []string{"LifecycleInt"}
+
+func (ec *executionContext) _LifecycleInt(ctx context.Context, sel ast.SelectionSet, obj *rules.SourcedInt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleIntImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleInt")
+		case "value":
+			out.Values[i] = ec._LifecycleInt_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._LifecycleInt_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -44004,6 +45414,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "syncApplication":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_syncApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setLifecyclePolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setLifecyclePolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestExtension":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestExtension(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -44688,6 +46112,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_accessRequests(ctx, field)
+				})
+		case "lifecyclePolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_lifecyclePolicy(ctx, field)
 				})
 		case "notifications":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -45444,6 +46874,21 @@ func (ec *executionContext) _ReviewTask(ctx context.Context, sel ast.SelectionSe
 		case "decidedByID":
 			out.Values[i] = ec._ReviewTask_decidedByID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reminders":
+			out.Values[i] = ec._ReviewTask_reminders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "remindedAt":
+			out.Values[i] = ec._ReviewTask_remindedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "escalations":
+			out.Values[i] = ec._ReviewTask_escalations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "stage":
@@ -47226,6 +48671,14 @@ func (ec *executionContext) marshalNDecision2gatehouseᚋgraphᚐDecision(ctx co
 	return v
 }
 
+func (ec *executionContext) marshalNEffectiveLifecyclePolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐLifecycle(ctx context.Context, sel ast.SelectionSet, v *rules.Lifecycle) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EffectiveLifecyclePolicy!")
+		return graphql.Null
+	}
+	return ec._EffectiveLifecyclePolicy(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEmailStatus2gatehouseᚋentᚋschemaᚋenumᚐEmailStatus(ctx context.Context, v any) (enum.EmailStatus, error) {
 	var res enum.EmailStatus
 	err := res.UnmarshalGQL(v)
@@ -47308,6 +48761,16 @@ func (ec *executionContext) marshalNExcludedEntitlement2ᚖgatehouseᚋgraphᚐE
 		return graphql.Null
 	}
 	return ec._ExcludedEntitlement(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExtensionReview2gatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx context.Context, v any) (enum.ExtensionReview, error) {
+	var res enum.ExtensionReview
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExtensionReview2gatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx context.Context, sel ast.SelectionSet, v enum.ExtensionReview) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -47549,6 +49012,33 @@ func (ec *executionContext) marshalNJobTitleOrderField2ᚖgatehouseᚋentᚐJobT
 func (ec *executionContext) unmarshalNJobTitleWhereInput2ᚖgatehouseᚋentᚐJobTitleWhereInput(ctx context.Context, v any) (*ent.JobTitleWhereInput, error) {
 	res, err := ec.unmarshalInputJobTitleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLifecycleExtensionReview2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedReview(ctx context.Context, sel ast.SelectionSet, v rules.SourcedReview) graphql.Marshaler {
+	return ec._LifecycleExtensionReview(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLifecycleHours2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedHours(ctx context.Context, sel ast.SelectionSet, v rules.SourcedHours) graphql.Marshaler {
+	return ec._LifecycleHours(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLifecycleInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐSourcedInt(ctx context.Context, sel ast.SelectionSet, v rules.SourcedInt) graphql.Marshaler {
+	return ec._LifecycleInt(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNLifecyclePolicyInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐLifecycleSettings(ctx context.Context, v any) (rules.LifecycleSettings, error) {
+	res, err := ec.unmarshalInputLifecyclePolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNLifecycleSource2gatehouseᚋentᚋschemaᚋenumᚐLifecycleSource(ctx context.Context, v any) (enum.LifecycleSource, error) {
+	var res enum.LifecycleSource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLifecycleSource2gatehouseᚋentᚋschemaᚋenumᚐLifecycleSource(ctx context.Context, sel ast.SelectionSet, v enum.LifecycleSource) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNNode2ᚕgatehouseᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v []ent.Noder) graphql.Marshaler {
@@ -49155,6 +50645,22 @@ func (ec *executionContext) unmarshalOEntitlementWhereInput2ᚖgatehouseᚋent�
 	}
 	res, err := ec.unmarshalInputEntitlementWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOExtensionReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx context.Context, v any) (*enum.ExtensionReview, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.ExtensionReview)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOExtensionReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx context.Context, sel ast.SelectionSet, v *enum.ExtensionReview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {

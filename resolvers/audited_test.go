@@ -211,6 +211,18 @@ var auditCases = map[string]func(t *testing.T, s *auditScene) auditCall{
 		return auditCall{token: s.tokAdmin, query: `mutation($id: ID!) { retryFulfillment(itemId: $id) { id } }`,
 			actor: s.admin.ID, vars: map[string]any{"id": item}}
 	},
+	"setLifecyclePolicy": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(lcSetPolicy, map[string]any{"app": s.paper.ApplicationID, "in": map[string]any{"remindEveryHours": 8}})
+	},
+	"requestExtension": func(t *testing.T, s *auditScene) auditCall {
+		s.apps++
+		_, e := s.app(t, fmt.Sprintf("App %d", s.apps), enum.FulfillmentDirectAutoApproved, nil)
+		r := s.fulSubmit(t, s.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "duration": "PT1H"})
+		s.fulAwait(t, s.tokB, r.Items[0].ID, "FULFILLED")
+		g := s.fulGrants(t, s.tokB, e.ID)[0]
+		return auditCall{token: s.tokB, query: lcExtend, actor: s.b.ID,
+			vars: map[string]any{"g": g.ID, "d": "PT1H", "j": "longer"}}
+	},
 	"completeManualFulfillment": func(t *testing.T, s *auditScene) auditCall {
 		_, item, task := s.auditRequest(t, enum.FulfillmentManual)
 		s.env.MustDo(t, s.tokM, decide, map[string]any{"id": task, "d": "APPROVE"}, nil)

@@ -469,6 +469,12 @@ func TestFulfilExtensionMovesEnd(t *testing.T) {
 		require.Equal(t, grantID, gs[0].ID, "the same grant")
 		require.NotNil(t, gs[0].EndsAt)
 		require.WithinDuration(t, o.env.Clock.Now().Add(time.Hour), *gs[0].EndsAt, time.Minute, "the end moved to the second request's")
+		extended := rvEvents(t, o.env, c.tokB, second.ID, "ACCESS_EXTENDED")
+		require.Len(t, extended, 1, "the moved end is an extension in the trail")
+		require.Equal(t, oldEnd.UTC().Format(time.RFC3339), extended[0].Data["oldEndsAt"])
+		require.Equal(t, gs[0].EndsAt.UTC().Format(time.RFC3339), extended[0].Data["newEndsAt"])
+		require.Equal(t, false, extended[0].Data["extension"], "a plain GRANT, not an extension request")
+		require.Empty(t, rvEvents(t, o.env, c.tokB, first.ID, "ACCESS_EXTENDED"), "the first grant extended nothing")
 
 		o.env.Clock.Advance(10 * time.Minute)
 		require.Equal(t, 1, o.env.RunDue(t, "expire_grant"), "the old end is due, the new one is not")

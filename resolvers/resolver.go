@@ -19,6 +19,7 @@ import (
 	"gatehouse/internal/progress"
 	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
+	"gatehouse/internal/workflow/rules"
 )
 
 // Catalog is what the resolvers need of the catalog administration service.
@@ -56,6 +57,9 @@ type Lifecycle interface {
 	ManualQueue(ctx context.Context) (*ent.RequestItemQuery, error)
 	AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error)
 	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (audit.Verification, error)
+	LifecyclePolicy(ctx context.Context, appID *pulid.ID) (*rules.Lifecycle, error)
+	SetLifecyclePolicy(ctx context.Context, appID *pulid.ID, in rules.LifecycleSettings) (*rules.Lifecycle, error)
+	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
 }
 
 // AuditLog is what the resolvers need of the whole audit log.

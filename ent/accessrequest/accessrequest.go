@@ -57,6 +57,8 @@ const (
 	FieldJobTitleID = "job_title_id"
 	// FieldSubmittedByID holds the string denoting the submitted_by_id field in the database.
 	FieldSubmittedByID = "submitted_by_id"
+	// FieldExtendsGrantID holds the string denoting the extends_grant_id field in the database.
+	FieldExtendsGrantID = "extends_grant_id"
 	// EdgeRequester holds the string denoting the requester edge name in mutations.
 	EdgeRequester = "requester"
 	// EdgeBeneficiary holds the string denoting the beneficiary edge name in mutations.
@@ -69,6 +71,8 @@ const (
 	EdgeJobTitle = "job_title"
 	// EdgeSubmittedBy holds the string denoting the submitted_by edge name in mutations.
 	EdgeSubmittedBy = "submitted_by"
+	// EdgeExtendsGrant holds the string denoting the extends_grant edge name in mutations.
+	EdgeExtendsGrant = "extends_grant"
 	// EdgeItems holds the string denoting the items edge name in mutations.
 	EdgeItems = "items"
 	// EdgeAuditEvents holds the string denoting the audit_events edge name in mutations.
@@ -119,6 +123,13 @@ const (
 	SubmittedByInverseTable = "users"
 	// SubmittedByColumn is the table column denoting the submitted_by relation/edge.
 	SubmittedByColumn = "submitted_by_id"
+	// ExtendsGrantTable is the table that holds the extends_grant relation/edge.
+	ExtendsGrantTable = "access_requests"
+	// ExtendsGrantInverseTable is the table name for the Grant entity.
+	// It exists in this package in order to avoid circular dependency with the "grant" package.
+	ExtendsGrantInverseTable = "grants"
+	// ExtendsGrantColumn is the table column denoting the extends_grant relation/edge.
+	ExtendsGrantColumn = "extends_grant_id"
 	// ItemsTable is the table that holds the items relation/edge.
 	ItemsTable = "request_items"
 	// ItemsInverseTable is the table name for the RequestItem entity.
@@ -164,6 +175,7 @@ var Columns = []string{
 	FieldRoleID,
 	FieldJobTitleID,
 	FieldSubmittedByID,
+	FieldExtendsGrantID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -343,6 +355,11 @@ func BySubmittedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSubmittedByID, opts...).ToFunc()
 }
 
+// ByExtendsGrantID orders the results by the extends_grant_id field.
+func ByExtendsGrantID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExtendsGrantID, opts...).ToFunc()
+}
+
 // ByRequesterField orders the results by requester field.
 func ByRequesterField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -382,6 +399,13 @@ func ByJobTitleField(field string, opts ...sql.OrderTermOption) OrderOption {
 func BySubmittedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newSubmittedByStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByExtendsGrantField orders the results by extends_grant field.
+func ByExtendsGrantField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newExtendsGrantStep(), sql.OrderByField(field, opts...))
 	}
 }
 
@@ -466,6 +490,13 @@ func newSubmittedByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SubmittedByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, SubmittedByTable, SubmittedByColumn),
+	)
+}
+func newExtendsGrantStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ExtendsGrantInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, ExtendsGrantTable, ExtendsGrantColumn),
 	)
 }
 func newItemsStep() *sqlgraph.Step {

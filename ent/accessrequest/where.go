@@ -137,6 +137,11 @@ func SubmittedByID(v pulid.ID) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldSubmittedByID, v))
 }
 
+// ExtendsGrantID applies equality check predicate on the "extends_grant_id" field. It's identical to ExtendsGrantIDEQ.
+func ExtendsGrantID(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldExtendsGrantID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldCreatedAt, v))
@@ -1237,6 +1242,86 @@ func SubmittedByIDContainsFold(v pulid.ID) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldContainsFold(FieldSubmittedByID, vc))
 }
 
+// ExtendsGrantIDEQ applies the EQ predicate on the "extends_grant_id" field.
+func ExtendsGrantIDEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDNEQ applies the NEQ predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNEQ(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNEQ(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDIn applies the In predicate on the "extends_grant_id" field.
+func ExtendsGrantIDIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIn(FieldExtendsGrantID, vs...))
+}
+
+// ExtendsGrantIDNotIn applies the NotIn predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNotIn(vs ...pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotIn(FieldExtendsGrantID, vs...))
+}
+
+// ExtendsGrantIDGT applies the GT predicate on the "extends_grant_id" field.
+func ExtendsGrantIDGT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGT(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDGTE applies the GTE predicate on the "extends_grant_id" field.
+func ExtendsGrantIDGTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGTE(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDLT applies the LT predicate on the "extends_grant_id" field.
+func ExtendsGrantIDLT(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLT(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDLTE applies the LTE predicate on the "extends_grant_id" field.
+func ExtendsGrantIDLTE(v pulid.ID) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLTE(FieldExtendsGrantID, v))
+}
+
+// ExtendsGrantIDContains applies the Contains predicate on the "extends_grant_id" field.
+func ExtendsGrantIDContains(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContains(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDHasPrefix applies the HasPrefix predicate on the "extends_grant_id" field.
+func ExtendsGrantIDHasPrefix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasPrefix(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDHasSuffix applies the HasSuffix predicate on the "extends_grant_id" field.
+func ExtendsGrantIDHasSuffix(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldHasSuffix(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDIsNil applies the IsNil predicate on the "extends_grant_id" field.
+func ExtendsGrantIDIsNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIsNull(FieldExtendsGrantID))
+}
+
+// ExtendsGrantIDNotNil applies the NotNil predicate on the "extends_grant_id" field.
+func ExtendsGrantIDNotNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotNull(FieldExtendsGrantID))
+}
+
+// ExtendsGrantIDEqualFold applies the EqualFold predicate on the "extends_grant_id" field.
+func ExtendsGrantIDEqualFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldEqualFold(FieldExtendsGrantID, vc))
+}
+
+// ExtendsGrantIDContainsFold applies the ContainsFold predicate on the "extends_grant_id" field.
+func ExtendsGrantIDContainsFold(v pulid.ID) predicate.AccessRequest {
+	vc := string(v)
+	return predicate.AccessRequest(sql.FieldContainsFold(FieldExtendsGrantID, vc))
+}
+
 // HasRequester applies the HasEdge predicate on the "requester" edge.
 func HasRequester() predicate.AccessRequest {
 	return predicate.AccessRequest(func(s *sql.Selector) {
@@ -1367,6 +1452,29 @@ func HasSubmittedBy() predicate.AccessRequest {
 func HasSubmittedByWith(preds ...predicate.User) predicate.AccessRequest {
 	return predicate.AccessRequest(func(s *sql.Selector) {
 		step := newSubmittedByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasExtendsGrant applies the HasEdge predicate on the "extends_grant" edge.
+func HasExtendsGrant() predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ExtendsGrantTable, ExtendsGrantColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasExtendsGrantWith applies the HasEdge predicate on the "extends_grant" edge with a given conditions (other predicates).
+func HasExtendsGrantWith(preds ...predicate.Grant) predicate.AccessRequest {
+	return predicate.AccessRequest(func(s *sql.Selector) {
+		step := newExtendsGrantStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -34,6 +34,8 @@ const (
 	FieldRevokeReason = "revoke_reason"
 	// FieldSourceItemID holds the string denoting the source_item_id field in the database.
 	FieldSourceItemID = "source_item_id"
+	// FieldEndWarnedAt holds the string denoting the end_warned_at field in the database.
+	FieldEndWarnedAt = "end_warned_at"
 	// EdgeIdentity holds the string denoting the identity edge name in mutations.
 	EdgeIdentity = "identity"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -77,6 +79,7 @@ var Columns = []string{
 	FieldRevokedAt,
 	FieldRevokeReason,
 	FieldSourceItemID,
+	FieldEndWarnedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -166,6 +169,11 @@ func ByRevokeReason(opts ...sql.OrderTermOption) OrderOption {
 // BySourceItemID orders the results by the source_item_id field.
 func BySourceItemID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSourceItemID, opts...).ToFunc()
+}
+
+// ByEndWarnedAt orders the results by the end_warned_at field.
+func ByEndWarnedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEndWarnedAt, opts...).ToFunc()
 }
 
 // ByIdentityField orders the results by identity field.

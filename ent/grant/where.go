@@ -101,6 +101,11 @@ func SourceItemID(v pulid.ID) predicate.Grant {
 	return predicate.Grant(sql.FieldEQ(FieldSourceItemID, v))
 }
 
+// EndWarnedAt applies equality check predicate on the "end_warned_at" field. It's identical to EndWarnedAtEQ.
+func EndWarnedAt(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldEQ(FieldEndWarnedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Grant {
 	return predicate.Grant(sql.FieldEQ(FieldCreatedAt, v))
@@ -604,6 +609,56 @@ func SourceItemIDEqualFold(v pulid.ID) predicate.Grant {
 func SourceItemIDContainsFold(v pulid.ID) predicate.Grant {
 	vc := string(v)
 	return predicate.Grant(sql.FieldContainsFold(FieldSourceItemID, vc))
+}
+
+// EndWarnedAtEQ applies the EQ predicate on the "end_warned_at" field.
+func EndWarnedAtEQ(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldEQ(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtNEQ applies the NEQ predicate on the "end_warned_at" field.
+func EndWarnedAtNEQ(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldNEQ(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtIn applies the In predicate on the "end_warned_at" field.
+func EndWarnedAtIn(vs ...time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldIn(FieldEndWarnedAt, vs...))
+}
+
+// EndWarnedAtNotIn applies the NotIn predicate on the "end_warned_at" field.
+func EndWarnedAtNotIn(vs ...time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldNotIn(FieldEndWarnedAt, vs...))
+}
+
+// EndWarnedAtGT applies the GT predicate on the "end_warned_at" field.
+func EndWarnedAtGT(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldGT(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtGTE applies the GTE predicate on the "end_warned_at" field.
+func EndWarnedAtGTE(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldGTE(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtLT applies the LT predicate on the "end_warned_at" field.
+func EndWarnedAtLT(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldLT(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtLTE applies the LTE predicate on the "end_warned_at" field.
+func EndWarnedAtLTE(v time.Time) predicate.Grant {
+	return predicate.Grant(sql.FieldLTE(FieldEndWarnedAt, v))
+}
+
+// EndWarnedAtIsNil applies the IsNil predicate on the "end_warned_at" field.
+func EndWarnedAtIsNil() predicate.Grant {
+	return predicate.Grant(sql.FieldIsNull(FieldEndWarnedAt))
+}
+
+// EndWarnedAtNotNil applies the NotNil predicate on the "end_warned_at" field.
+func EndWarnedAtNotNil() predicate.Grant {
+	return predicate.Grant(sql.FieldNotNull(FieldEndWarnedAt))
 }
 
 // HasIdentity applies the HasEdge predicate on the "identity" edge.

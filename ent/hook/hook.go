@@ -116,6 +116,18 @@ func (f JobTitleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.JobTitleMutation", m)
 }
 
+// The LifecyclePolicyFunc type is an adapter to allow the use of ordinary
+// function as LifecyclePolicy mutator.
+type LifecyclePolicyFunc func(context.Context, *ent.LifecyclePolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LifecyclePolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LifecyclePolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LifecyclePolicyMutation", m)
+}
+
 // The NotificationFunc type is an adapter to allow the use of ordinary
 // function as Notification mutator.
 type NotificationFunc func(context.Context, *ent.NotificationMutation) (ent.Value, error)

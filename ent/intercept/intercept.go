@@ -16,6 +16,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
@@ -330,6 +331,33 @@ func (f TraverseJobTitle) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.JobTitleQuery", q)
 }
 
+// The LifecyclePolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LifecyclePolicyFunc func(context.Context, *ent.LifecyclePolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LifecyclePolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LifecyclePolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LifecyclePolicyQuery", q)
+}
+
+// The TraverseLifecyclePolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLifecyclePolicy func(context.Context, *ent.LifecyclePolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLifecyclePolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLifecyclePolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LifecyclePolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LifecyclePolicyQuery", q)
+}
+
 // The NotificationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type NotificationFunc func(context.Context, *ent.NotificationQuery) (ent.Value, error)
 
@@ -621,6 +649,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.IdentityQuery, predicate.Identity, identity.OrderOption]{typ: ent.TypeIdentity, tq: q}, nil
 	case *ent.JobTitleQuery:
 		return &query[*ent.JobTitleQuery, predicate.JobTitle, jobtitle.OrderOption]{typ: ent.TypeJobTitle, tq: q}, nil
+	case *ent.LifecyclePolicyQuery:
+		return &query[*ent.LifecyclePolicyQuery, predicate.LifecyclePolicy, lifecyclepolicy.OrderOption]{typ: ent.TypeLifecyclePolicy, tq: q}, nil
 	case *ent.NotificationQuery:
 		return &query[*ent.NotificationQuery, predicate.Notification, notification.OrderOption]{typ: ent.TypeNotification, tq: q}, nil
 	case *ent.NotificationPreferenceQuery:

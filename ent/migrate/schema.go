@@ -30,6 +30,7 @@ var (
 		{Name: "role_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "job_title_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "submitted_by_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "extends_grant_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
 	// AccessRequestsTable holds the schema information for the "access_requests" table.
 	AccessRequestsTable = &schema.Table{
@@ -71,6 +72,12 @@ var (
 				Symbol:     "access_requests_users_submitted_by",
 				Columns:    []*schema.Column{AccessRequestsColumns[19]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "access_requests_grants_extends_grant",
+				Columns:    []*schema.Column{AccessRequestsColumns[20]},
+				RefColumns: []*schema.Column{GrantsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
@@ -275,6 +282,7 @@ var (
 		{Name: "ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoke_reason", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "end_warned_at", Type: field.TypeTime, Nullable: true},
 		{Name: "entitlement_id", Type: field.TypeString, Size: 40},
 		{Name: "source_item_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "identity_id", Type: field.TypeString, Size: 40},
@@ -287,19 +295,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "grants_entitlements_entitlement",
-				Columns:    []*schema.Column{GrantsColumns[7]},
+				Columns:    []*schema.Column{GrantsColumns[8]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "grants_request_items_source_item",
-				Columns:    []*schema.Column{GrantsColumns[8]},
+				Columns:    []*schema.Column{GrantsColumns[9]},
 				RefColumns: []*schema.Column{RequestItemsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "grants_identities_grants",
-				Columns:    []*schema.Column{GrantsColumns[9]},
+				Columns:    []*schema.Column{GrantsColumns[10]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -308,7 +316,7 @@ var (
 			{
 				Name:    "grant_identity_id_entitlement_id",
 				Unique:  false,
-				Columns: []*schema.Column{GrantsColumns[9], GrantsColumns[7]},
+				Columns: []*schema.Column{GrantsColumns[10], GrantsColumns[8]},
 			},
 			{
 				Name:    "grant_ends_at",
@@ -318,7 +326,7 @@ var (
 			{
 				Name:    "grant_source_item_id",
 				Unique:  false,
-				Columns: []*schema.Column{GrantsColumns[8]},
+				Columns: []*schema.Column{GrantsColumns[9]},
 			},
 		},
 	}
@@ -379,6 +387,40 @@ var (
 		Name:       "job_titles",
 		Columns:    JobTitlesColumns,
 		PrimaryKey: []*schema.Column{JobTitlesColumns[0]},
+	}
+	// LifecyclePoliciesColumns holds the columns for the "lifecycle_policies" table.
+	LifecyclePoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "remind_every_hours", Type: field.TypeFloat64, Nullable: true},
+		{Name: "max_reminders", Type: field.TypeInt, Nullable: true},
+		{Name: "escalate_after_hours", Type: field.TypeFloat64, Nullable: true},
+		{Name: "expire_pending_days", Type: field.TypeInt, Nullable: true},
+		{Name: "warn_before_end_days", Type: field.TypeInt, Nullable: true},
+		{Name: "extension_review", Type: field.TypeEnum, Nullable: true, Enums: []string{"FULL", "APPLICATION_OWNER"}},
+		{Name: "application_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// LifecyclePoliciesTable holds the schema information for the "lifecycle_policies" table.
+	LifecyclePoliciesTable = &schema.Table{
+		Name:       "lifecycle_policies",
+		Columns:    LifecyclePoliciesColumns,
+		PrimaryKey: []*schema.Column{LifecyclePoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lifecycle_policies_applications_application",
+				Columns:    []*schema.Column{LifecyclePoliciesColumns[9]},
+				RefColumns: []*schema.Column{ApplicationsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "lifecyclepolicy_application_id",
+				Unique:  true,
+				Columns: []*schema.Column{LifecyclePoliciesColumns[9]},
+			},
+		},
 	}
 	// NotificationsColumns holds the columns for the "notifications" table.
 	NotificationsColumns = []*schema.Column{
@@ -617,6 +659,9 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "PENDING", "APPROVED", "DENIED", "SKIPPED", "REASSIGNED"}},
 		{Name: "comment", Type: field.TypeString, Size: 4000, Default: ""},
 		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "reminders", Type: field.TypeInt, Default: 0},
+		{Name: "reminded_at", Type: field.TypeTime, Nullable: true},
+		{Name: "escalations", Type: field.TypeInt, Default: 0},
 		{Name: "stage_id", Type: field.TypeString, Size: 40},
 		{Name: "request_id", Type: field.TypeString, Size: 40},
 		{Name: "reviewer_id", Type: field.TypeString, Size: 40},
@@ -631,31 +676,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "review_tasks_review_stages_tasks",
-				Columns:    []*schema.Column{ReviewTasksColumns[6]},
+				Columns:    []*schema.Column{ReviewTasksColumns[9]},
 				RefColumns: []*schema.Column{ReviewStagesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_access_requests_request",
-				Columns:    []*schema.Column{ReviewTasksColumns[7]},
+				Columns:    []*schema.Column{ReviewTasksColumns[10]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_users_reviewer",
-				Columns:    []*schema.Column{ReviewTasksColumns[8]},
+				Columns:    []*schema.Column{ReviewTasksColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "review_tasks_users_on_behalf_of",
-				Columns:    []*schema.Column{ReviewTasksColumns[9]},
+				Columns:    []*schema.Column{ReviewTasksColumns[12]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "review_tasks_users_decided_by",
-				Columns:    []*schema.Column{ReviewTasksColumns[10]},
+				Columns:    []*schema.Column{ReviewTasksColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -664,17 +709,17 @@ var (
 			{
 				Name:    "reviewtask_request_id_reviewer_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[7], ReviewTasksColumns[8], ReviewTasksColumns[3]},
+				Columns: []*schema.Column{ReviewTasksColumns[10], ReviewTasksColumns[11], ReviewTasksColumns[3]},
 			},
 			{
 				Name:    "reviewtask_reviewer_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[8], ReviewTasksColumns[3]},
+				Columns: []*schema.Column{ReviewTasksColumns[11], ReviewTasksColumns[3]},
 			},
 			{
 				Name:    "reviewtask_stage_id",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[6]},
+				Columns: []*schema.Column{ReviewTasksColumns[9]},
 			},
 			{
 				Name:    "reviewtask_status_updated_at",
@@ -933,6 +978,7 @@ var (
 		GrantsTable,
 		IdentitiesTable,
 		JobTitlesTable,
+		LifecyclePoliciesTable,
 		NotificationsTable,
 		NotificationPreferencesTable,
 		RequestItemsTable,
@@ -958,6 +1004,7 @@ func init() {
 	AccessRequestsTable.ForeignKeys[3].RefTable = RolesTable
 	AccessRequestsTable.ForeignKeys[4].RefTable = JobTitlesTable
 	AccessRequestsTable.ForeignKeys[5].RefTable = UsersTable
+	AccessRequestsTable.ForeignKeys[6].RefTable = GrantsTable
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	APITokensTable.ForeignKeys[1].RefTable = UsersTable
 	AuditEventsTable.ForeignKeys[0].RefTable = AccessRequestsTable
@@ -970,6 +1017,7 @@ func init() {
 	IdentitiesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	IdentitiesTable.ForeignKeys[1].RefTable = UsersTable
 	IdentitiesTable.ForeignKeys[2].RefTable = AccessRequestsTable
+	LifecyclePoliciesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	NotificationsTable.ForeignKeys[0].RefTable = UsersTable
 	NotificationsTable.ForeignKeys[1].RefTable = AccessRequestsTable
 	NotificationsTable.ForeignKeys[2].RefTable = RequestItemsTable

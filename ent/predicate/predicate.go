@@ -33,6 +33,9 @@ type Identity func(*sql.Selector)
 // JobTitle is the predicate function for jobtitle builders.
 type JobTitle func(*sql.Selector)
 
+// LifecyclePolicy is the predicate function for lifecyclepolicy builders.
+type LifecyclePolicy func(*sql.Selector)
+
 // Notification is the predicate function for notification builders.
 type Notification func(*sql.Selector)
 

@@ -327,6 +327,30 @@ func (f JobTitleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutati
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.JobTitleMutation", m)
 }
 
+// The LifecyclePolicyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LifecyclePolicyQueryRuleFunc func(context.Context, *ent.LifecyclePolicyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LifecyclePolicyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LifecyclePolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LifecyclePolicyQuery", q)
+}
+
+// The LifecyclePolicyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LifecyclePolicyMutationRuleFunc func(context.Context, *ent.LifecyclePolicyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LifecyclePolicyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LifecyclePolicyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LifecyclePolicyMutation", m)
+}
+
 // The NotificationQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type NotificationQueryRuleFunc func(context.Context, *ent.NotificationQuery) error
@@ -620,6 +644,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.JobTitleQuery:
 		return q.Filter(), nil
+	case *ent.LifecyclePolicyQuery:
+		return q.Filter(), nil
 	case *ent.NotificationQuery:
 		return q.Filter(), nil
 	case *ent.NotificationPreferenceQuery:
@@ -664,6 +690,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.IdentityMutation:
 		return m.Filter(), nil
 	case *ent.JobTitleMutation:
+		return m.Filter(), nil
+	case *ent.LifecyclePolicyMutation:
 		return m.Filter(), nil
 	case *ent.NotificationMutation:
 		return m.Filter(), nil

@@ -39,6 +39,12 @@ const (
 	FieldOnBehalfOfID = "on_behalf_of_id"
 	// FieldDecidedByID holds the string denoting the decided_by_id field in the database.
 	FieldDecidedByID = "decided_by_id"
+	// FieldReminders holds the string denoting the reminders field in the database.
+	FieldReminders = "reminders"
+	// FieldRemindedAt holds the string denoting the reminded_at field in the database.
+	FieldRemindedAt = "reminded_at"
+	// FieldEscalations holds the string denoting the escalations field in the database.
+	FieldEscalations = "escalations"
 	// EdgeStage holds the string denoting the stage edge name in mutations.
 	EdgeStage = "stage"
 	// EdgeRequest holds the string denoting the request edge name in mutations.
@@ -101,6 +107,9 @@ var Columns = []string{
 	FieldDecidedAt,
 	FieldOnBehalfOfID,
 	FieldDecidedByID,
+	FieldReminders,
+	FieldRemindedAt,
+	FieldEscalations,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -131,6 +140,14 @@ var (
 	DefaultComment string
 	// CommentValidator is a validator for the "comment" field. It is called by the builders before save.
 	CommentValidator func(string) error
+	// DefaultReminders holds the default value on creation for the "reminders" field.
+	DefaultReminders int
+	// RemindersValidator is a validator for the "reminders" field. It is called by the builders before save.
+	RemindersValidator func(int) error
+	// DefaultEscalations holds the default value on creation for the "escalations" field.
+	DefaultEscalations int
+	// EscalationsValidator is a validator for the "escalations" field. It is called by the builders before save.
+	EscalationsValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() pulid.ID
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -203,6 +220,21 @@ func ByOnBehalfOfID(opts ...sql.OrderTermOption) OrderOption {
 // ByDecidedByID orders the results by the decided_by_id field.
 func ByDecidedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDecidedByID, opts...).ToFunc()
+}
+
+// ByReminders orders the results by the reminders field.
+func ByReminders(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReminders, opts...).ToFunc()
+}
+
+// ByRemindedAt orders the results by the reminded_at field.
+func ByRemindedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRemindedAt, opts...).ToFunc()
+}
+
+// ByEscalations orders the results by the escalations field.
+func ByEscalations(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEscalations, opts...).ToFunc()
 }
 
 // ByStageField orders the results by stage field.

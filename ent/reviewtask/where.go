@@ -102,6 +102,21 @@ func DecidedByID(v pulid.ID) predicate.ReviewTask {
 	return predicate.ReviewTask(sql.FieldEQ(FieldDecidedByID, v))
 }
 
+// Reminders applies equality check predicate on the "reminders" field. It's identical to RemindersEQ.
+func Reminders(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldReminders, v))
+}
+
+// RemindedAt applies equality check predicate on the "reminded_at" field. It's identical to RemindedAtEQ.
+func RemindedAt(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldRemindedAt, v))
+}
+
+// Escalations applies equality check predicate on the "escalations" field. It's identical to EscalationsEQ.
+func Escalations(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldEscalations, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ReviewTask {
 	return predicate.ReviewTask(sql.FieldEQ(FieldCreatedAt, v))
@@ -695,6 +710,136 @@ func DecidedByIDEqualFold(v pulid.ID) predicate.ReviewTask {
 func DecidedByIDContainsFold(v pulid.ID) predicate.ReviewTask {
 	vc := string(v)
 	return predicate.ReviewTask(sql.FieldContainsFold(FieldDecidedByID, vc))
+}
+
+// RemindersEQ applies the EQ predicate on the "reminders" field.
+func RemindersEQ(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldReminders, v))
+}
+
+// RemindersNEQ applies the NEQ predicate on the "reminders" field.
+func RemindersNEQ(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNEQ(FieldReminders, v))
+}
+
+// RemindersIn applies the In predicate on the "reminders" field.
+func RemindersIn(vs ...int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldIn(FieldReminders, vs...))
+}
+
+// RemindersNotIn applies the NotIn predicate on the "reminders" field.
+func RemindersNotIn(vs ...int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNotIn(FieldReminders, vs...))
+}
+
+// RemindersGT applies the GT predicate on the "reminders" field.
+func RemindersGT(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGT(FieldReminders, v))
+}
+
+// RemindersGTE applies the GTE predicate on the "reminders" field.
+func RemindersGTE(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGTE(FieldReminders, v))
+}
+
+// RemindersLT applies the LT predicate on the "reminders" field.
+func RemindersLT(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLT(FieldReminders, v))
+}
+
+// RemindersLTE applies the LTE predicate on the "reminders" field.
+func RemindersLTE(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLTE(FieldReminders, v))
+}
+
+// RemindedAtEQ applies the EQ predicate on the "reminded_at" field.
+func RemindedAtEQ(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldRemindedAt, v))
+}
+
+// RemindedAtNEQ applies the NEQ predicate on the "reminded_at" field.
+func RemindedAtNEQ(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNEQ(FieldRemindedAt, v))
+}
+
+// RemindedAtIn applies the In predicate on the "reminded_at" field.
+func RemindedAtIn(vs ...time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldIn(FieldRemindedAt, vs...))
+}
+
+// RemindedAtNotIn applies the NotIn predicate on the "reminded_at" field.
+func RemindedAtNotIn(vs ...time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNotIn(FieldRemindedAt, vs...))
+}
+
+// RemindedAtGT applies the GT predicate on the "reminded_at" field.
+func RemindedAtGT(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGT(FieldRemindedAt, v))
+}
+
+// RemindedAtGTE applies the GTE predicate on the "reminded_at" field.
+func RemindedAtGTE(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGTE(FieldRemindedAt, v))
+}
+
+// RemindedAtLT applies the LT predicate on the "reminded_at" field.
+func RemindedAtLT(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLT(FieldRemindedAt, v))
+}
+
+// RemindedAtLTE applies the LTE predicate on the "reminded_at" field.
+func RemindedAtLTE(v time.Time) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLTE(FieldRemindedAt, v))
+}
+
+// RemindedAtIsNil applies the IsNil predicate on the "reminded_at" field.
+func RemindedAtIsNil() predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldIsNull(FieldRemindedAt))
+}
+
+// RemindedAtNotNil applies the NotNil predicate on the "reminded_at" field.
+func RemindedAtNotNil() predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNotNull(FieldRemindedAt))
+}
+
+// EscalationsEQ applies the EQ predicate on the "escalations" field.
+func EscalationsEQ(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldEQ(FieldEscalations, v))
+}
+
+// EscalationsNEQ applies the NEQ predicate on the "escalations" field.
+func EscalationsNEQ(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNEQ(FieldEscalations, v))
+}
+
+// EscalationsIn applies the In predicate on the "escalations" field.
+func EscalationsIn(vs ...int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldIn(FieldEscalations, vs...))
+}
+
+// EscalationsNotIn applies the NotIn predicate on the "escalations" field.
+func EscalationsNotIn(vs ...int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldNotIn(FieldEscalations, vs...))
+}
+
+// EscalationsGT applies the GT predicate on the "escalations" field.
+func EscalationsGT(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGT(FieldEscalations, v))
+}
+
+// EscalationsGTE applies the GTE predicate on the "escalations" field.
+func EscalationsGTE(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldGTE(FieldEscalations, v))
+}
+
+// EscalationsLT applies the LT predicate on the "escalations" field.
+func EscalationsLT(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLT(FieldEscalations, v))
+}
+
+// EscalationsLTE applies the LTE predicate on the "escalations" field.
+func EscalationsLTE(v int) predicate.ReviewTask {
+	return predicate.ReviewTask(sql.FieldLTE(FieldEscalations, v))
 }
 
 // HasStage applies the HasEdge predicate on the "stage" edge.

@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/grant"
 	"gatehouse/ent/identity"
 	"gatehouse/ent/jobtitle"
+	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
@@ -499,6 +500,61 @@ func init() {
 	jobtitle.DefaultID = jobtitleDescID.Default.(func() pulid.ID)
 	// jobtitle.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	jobtitle.IDValidator = jobtitleDescID.Validators[0].(func(string) error)
+	lifecyclepolicyMixin := schema.LifecyclePolicy{}.Mixin()
+	lifecyclepolicy.Policy = privacy.NewPolicies(schema.LifecyclePolicy{})
+	lifecyclepolicy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := lifecyclepolicy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	lifecyclepolicyHooks := schema.LifecyclePolicy{}.Hooks()
+
+	lifecyclepolicy.Hooks[1] = lifecyclepolicyHooks[0]
+	lifecyclepolicyMixinFields0 := lifecyclepolicyMixin[0].Fields()
+	_ = lifecyclepolicyMixinFields0
+	lifecyclepolicyMixinFields1 := lifecyclepolicyMixin[1].Fields()
+	_ = lifecyclepolicyMixinFields1
+	lifecyclepolicyFields := schema.LifecyclePolicy{}.Fields()
+	_ = lifecyclepolicyFields
+	// lifecyclepolicyDescCreatedAt is the schema descriptor for created_at field.
+	lifecyclepolicyDescCreatedAt := lifecyclepolicyMixinFields1[0].Descriptor()
+	// lifecyclepolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	lifecyclepolicy.DefaultCreatedAt = lifecyclepolicyDescCreatedAt.Default.(func() time.Time)
+	// lifecyclepolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	lifecyclepolicyDescUpdatedAt := lifecyclepolicyMixinFields1[1].Descriptor()
+	// lifecyclepolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	lifecyclepolicy.DefaultUpdatedAt = lifecyclepolicyDescUpdatedAt.Default.(func() time.Time)
+	// lifecyclepolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	lifecyclepolicy.UpdateDefaultUpdatedAt = lifecyclepolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// lifecyclepolicyDescRemindEveryHours is the schema descriptor for remind_every_hours field.
+	lifecyclepolicyDescRemindEveryHours := lifecyclepolicyFields[1].Descriptor()
+	// lifecyclepolicy.RemindEveryHoursValidator is a validator for the "remind_every_hours" field. It is called by the builders before save.
+	lifecyclepolicy.RemindEveryHoursValidator = lifecyclepolicyDescRemindEveryHours.Validators[0].(func(float64) error)
+	// lifecyclepolicyDescMaxReminders is the schema descriptor for max_reminders field.
+	lifecyclepolicyDescMaxReminders := lifecyclepolicyFields[2].Descriptor()
+	// lifecyclepolicy.MaxRemindersValidator is a validator for the "max_reminders" field. It is called by the builders before save.
+	lifecyclepolicy.MaxRemindersValidator = lifecyclepolicyDescMaxReminders.Validators[0].(func(int) error)
+	// lifecyclepolicyDescEscalateAfterHours is the schema descriptor for escalate_after_hours field.
+	lifecyclepolicyDescEscalateAfterHours := lifecyclepolicyFields[3].Descriptor()
+	// lifecyclepolicy.EscalateAfterHoursValidator is a validator for the "escalate_after_hours" field. It is called by the builders before save.
+	lifecyclepolicy.EscalateAfterHoursValidator = lifecyclepolicyDescEscalateAfterHours.Validators[0].(func(float64) error)
+	// lifecyclepolicyDescExpirePendingDays is the schema descriptor for expire_pending_days field.
+	lifecyclepolicyDescExpirePendingDays := lifecyclepolicyFields[4].Descriptor()
+	// lifecyclepolicy.ExpirePendingDaysValidator is a validator for the "expire_pending_days" field. It is called by the builders before save.
+	lifecyclepolicy.ExpirePendingDaysValidator = lifecyclepolicyDescExpirePendingDays.Validators[0].(func(int) error)
+	// lifecyclepolicyDescWarnBeforeEndDays is the schema descriptor for warn_before_end_days field.
+	lifecyclepolicyDescWarnBeforeEndDays := lifecyclepolicyFields[5].Descriptor()
+	// lifecyclepolicy.WarnBeforeEndDaysValidator is a validator for the "warn_before_end_days" field. It is called by the builders before save.
+	lifecyclepolicy.WarnBeforeEndDaysValidator = lifecyclepolicyDescWarnBeforeEndDays.Validators[0].(func(int) error)
+	// lifecyclepolicyDescID is the schema descriptor for id field.
+	lifecyclepolicyDescID := lifecyclepolicyMixinFields0[0].Descriptor()
+	// lifecyclepolicy.DefaultID holds the default value on creation for the id field.
+	lifecyclepolicy.DefaultID = lifecyclepolicyDescID.Default.(func() pulid.ID)
+	// lifecyclepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	lifecyclepolicy.IDValidator = lifecyclepolicyDescID.Validators[0].(func(string) error)
 	notificationMixin := schema.Notification{}.Mixin()
 	notification.Policy = privacy.NewPolicies(schema.Notification{})
 	notification.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -750,6 +806,18 @@ func init() {
 	reviewtask.DefaultComment = reviewtaskDescComment.Default.(string)
 	// reviewtask.CommentValidator is a validator for the "comment" field. It is called by the builders before save.
 	reviewtask.CommentValidator = reviewtaskDescComment.Validators[0].(func(string) error)
+	// reviewtaskDescReminders is the schema descriptor for reminders field.
+	reviewtaskDescReminders := reviewtaskFields[8].Descriptor()
+	// reviewtask.DefaultReminders holds the default value on creation for the reminders field.
+	reviewtask.DefaultReminders = reviewtaskDescReminders.Default.(int)
+	// reviewtask.RemindersValidator is a validator for the "reminders" field. It is called by the builders before save.
+	reviewtask.RemindersValidator = reviewtaskDescReminders.Validators[0].(func(int) error)
+	// reviewtaskDescEscalations is the schema descriptor for escalations field.
+	reviewtaskDescEscalations := reviewtaskFields[10].Descriptor()
+	// reviewtask.DefaultEscalations holds the default value on creation for the escalations field.
+	reviewtask.DefaultEscalations = reviewtaskDescEscalations.Default.(int)
+	// reviewtask.EscalationsValidator is a validator for the "escalations" field. It is called by the builders before save.
+	reviewtask.EscalationsValidator = reviewtaskDescEscalations.Validators[0].(func(int) error)
 	// reviewtaskDescID is the schema descriptor for id field.
 	reviewtaskDescID := reviewtaskMixinFields0[0].Descriptor()
 	// reviewtask.DefaultID holds the default value on creation for the id field.

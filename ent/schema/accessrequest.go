@@ -54,6 +54,8 @@ func (AccessRequest) Fields() []ent.Field {
 		field.String("job_title_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
 		field.String("submitted_by_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
 			Comment("the person who minted the API token that submitted the request, when that is not the requester (a service account's token); excluded from its review like the requester"),
+		field.String("extends_grant_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().
+			Comment("the grant whose end an extension request moves (requestExtension)"),
 	}
 }
 
@@ -66,6 +68,7 @@ func (AccessRequest) Edges() []ent.Edge {
 		edge.To("role", Role.Type).Field("role_id").Unique().Immutable(),
 		edge.To("job_title", JobTitle.Type).Field("job_title_id").Unique().Immutable(),
 		edge.To("submitted_by", User.Type).Field("submitted_by_id").Unique().Immutable().Annotations(noInput()),
+		edge.To("extends_grant", Grant.Type).Field("extends_grant_id").Unique().Immutable().Annotations(readOnly()),
 		edge.To("items", RequestItem.Type).Annotations(readOnly()),
 		edge.To("audit_events", AuditEvent.Type).Annotations(readOnly()),
 		edge.From("tasks", ReviewTask.Type).Ref("request").Annotations(readOnly()),

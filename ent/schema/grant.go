@@ -35,6 +35,8 @@ func (Grant) Fields() []ent.Field {
 		field.Time("revoked_at").Optional().Nillable(),
 		field.String("revoke_reason").Default("").MaxLen(500),
 		field.String("source_item_id").GoType(pulid.ID("")).Optional().Nillable(),
+		field.Time("end_warned_at").Optional().Nillable().Annotations(hidden()).
+			Comment("the end a GRANT_EXPIRING warning was given for; a moved end is warned again"),
 	}
 }
 

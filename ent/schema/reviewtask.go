@@ -35,6 +35,11 @@ func (ReviewTask) Fields() []ent.Field {
 		field.Time("decided_at").Optional().Nillable().Annotations(entgql.OrderField("DECIDED_AT")),
 		field.String("on_behalf_of_id").GoType(pulid.ID("")).Optional().Nillable().Immutable(),
 		field.String("decided_by_id").GoType(pulid.ID("")).Optional().Nillable(),
+		field.Int("reminders").Default(0).Min(0).Annotations(readOnly()).
+			Comment("reminders sent to the assignee of this task"),
+		field.Time("reminded_at").Optional().Nillable().Annotations(readOnly()),
+		field.Int("escalations").Default(0).Min(0).Immutable().Annotations(readOnly()).
+			Comment("how many escalations moved the task to this assignee: 0 for a task as planned, 1 the assignee's manager, 2 the application owners, 3 the IT admins"),
 	}
 }
 

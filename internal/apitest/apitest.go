@@ -177,10 +177,13 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		},
 		NoJobs:     opts.NoJobs,
 		FeedBuffer: opts.FeedBuffer,
-		WrapDriver: counter.Wrap,
-		Outboxes:   opts.Outboxes,
-		Mail:       opts.Mail,
-		PublicURL:  opts.PublicURL,
+		// Tests run the lifecycle sweep by hand at the clock they set
+		// (Env.Workflow.SweepLifecycle); the periodic job only runs at start.
+		LifecycleSweepInterval: 24 * time.Hour,
+		WrapDriver:             counter.Wrap,
+		Outboxes:               opts.Outboxes,
+		Mail:                   opts.Mail,
+		PublicURL:              opts.PublicURL,
 	})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(context.Background()))

@@ -45,6 +45,26 @@ const (
 	ManualFulfillmentWaiting Action = "MANUAL_FULFILLMENT_WAITING"
 	AccessExpired            Action = "ACCESS_EXPIRED"
 	RequestCompleted         Action = "REQUEST_COMPLETED"
+	// TaskReminded records a reminder to the assignee of a pending task
+	// (data: task, assignee, count, max).
+	TaskReminded Action = "TASK_REMINDED"
+	// TaskEscalated records a pending task moved by escalation to its next
+	// target, like a reassignment (data: task, newTask, from, to, step,
+	// afterHours, comment).
+	TaskEscalated Action = "TASK_ESCALATED"
+	// RequestExpired records a request cancelled because it waited too long
+	// for a decision (data: reason EXPIRED_PENDING, afterDays, requester,
+	// beneficiary); REQUEST_CANCELLED and its item events follow.
+	RequestExpired Action = "REQUEST_EXPIRED"
+	// GrantExpiring warns that temporary access ends soon (data: grant,
+	// entitlement, endsAt, beneficiary, requester, warnBeforeDays), once per
+	// grant end, on the chain of the grant's source request.
+	GrantExpiring Action = "GRANT_EXPIRING"
+	// AccessExtended records a temporary grant whose end moved later or
+	// that became permanent (data: grant, entitlement, oldEndsAt, newEndsAt
+	// — null when permanent — and extension: whether an extension request
+	// asked for it).
+	AccessExtended Action = "ACCESS_EXTENDED"
 )
 
 // Actions of the system chain: changes outside any request.
@@ -74,22 +94,4 @@ const (
 	// DiscoveryAccessEnded records a grant ended because discovery no longer
 	// found its membership in the application.
 	DiscoveryAccessEnded Action = "DISCOVERY_ACCESS_ENDED"
-)
-
-// Actions of the reminders, escalations and expiries of pending work and
-// temporary access (issue 14); internal/notify tells people of them.
-const (
-	// TaskReminded records a reminder sent to a pending task's assignee
-	// (data.task, data.reviewer).
-	TaskReminded Action = "TASK_REMINDED"
-	// TaskEscalated records a pending task moved or added to the next
-	// reviewer in the fallback order (data.task, data.to).
-	TaskEscalated Action = "TASK_ESCALATED"
-	// RequestExpired records a request cancelled because nobody decided it
-	// in time.
-	RequestExpired Action = "REQUEST_EXPIRED"
-	// GrantExpiring records the warning that a temporary grant ends soon.
-	GrantExpiring Action = "GRANT_EXPIRING"
-	// AccessExtended records a temporary grant whose end moved later.
-	AccessExtended Action = "ACCESS_EXTENDED"
 )

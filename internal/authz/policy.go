@@ -235,3 +235,17 @@ func AdminOnlyPolicy() ent.Policy {
 		Mutation: privacy.MutationPolicy{allowAdminWrite(), denyMutation()},
 	}
 }
+
+// LifecyclePolicyPolicy lets risk managers and IT admins read the lifecycle
+// policies; other viewers read none. Only the workflow writes them (IT
+// admins through setLifecyclePolicy).
+func LifecyclePolicyPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: filtered(func(*Viewer) privacy.QueryRule {
+			return privacy.QueryRuleFunc(func(context.Context, ent.Query) error {
+				return privacy.Denyf("lifecycle policies are read by IT admins and risk managers")
+			})
+		}),
+		Mutation: systemOnlyWrites(),
+	}
+}

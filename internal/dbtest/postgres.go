@@ -229,6 +229,10 @@ DROP TABLE webhook_endpoints;
 ALTER TABLE request_items DROP COLUMN reason;
 DROP TABLE notifications;
 DROP TABLE notification_preferences;
+DROP TABLE lifecycle_policies;
+ALTER TABLE review_tasks DROP COLUMN reminders, DROP COLUMN reminded_at, DROP COLUMN escalations;
+ALTER TABLE grants DROP COLUMN end_warned_at;
+ALTER TABLE access_requests DROP COLUMN extends_grant_id;
 `
 
 // NewLegacyPostgres returns a PostgreSQL database as the last release before

@@ -309,7 +309,7 @@ type seeder struct {
 
 func (s *seeder) seed(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
-		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedRoles,
+		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedLifecyclePolicy, s.seedRoles,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -443,6 +443,31 @@ func (s *seeder) seedDefaultPolicy(ctx context.Context) error {
 		Save(ctx)
 	if err != nil {
 		return fmt.Errorf("create default review stage: %w", err)
+	}
+	return nil
+}
+
+// Demo lifecycle timings, short enough to watch: a pending task's reviewer
+// is reminded every three minutes (at most three times), and the task is
+// escalated after half an hour; an undecided request expires after 14
+// days, and temporary access is warned of a day before it ends.
+const (
+	demoRemindEveryHours   = 0.05
+	demoMaxReminders       = 3
+	demoEscalateAfterHours = 0.5
+	demoExpirePendingDays  = 14
+	demoWarnBeforeEndDays  = 1
+)
+
+// seedLifecyclePolicy sets the global lifecycle policy of the demo.
+func (s *seeder) seedLifecyclePolicy(ctx context.Context) error {
+	err := s.tx.LifecyclePolicy.Create().
+		SetRemindEveryHours(demoRemindEveryHours).SetMaxReminders(demoMaxReminders).
+		SetEscalateAfterHours(demoEscalateAfterHours).SetExpirePendingDays(demoExpirePendingDays).
+		SetWarnBeforeEndDays(demoWarnBeforeEndDays).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("create lifecycle policy: %w", err)
 	}
 	return nil
 }

@@ -187,6 +187,14 @@ func TestSeedCreatesDemoOrganisation(t *testing.T) {
 		require.Equal(t, enum.ReviewerKindManager, def[0].ReviewerKind)
 		require.Equal(t, enum.StageRuleAny, def[0].Rule)
 
+		// The global lifecycle policy: a reminder within minutes.
+		lp, err := client.LifecyclePolicy.Query().Only(ctx)
+		require.NoError(t, err)
+		require.Nil(t, lp.ApplicationID, "the global policy")
+		require.NotNil(t, lp.RemindEveryHours)
+		require.Greater(t, *lp.RemindEveryHours, 0.0)
+		require.LessOrEqual(t, *lp.RemindEveryHours, 0.1, "a reminder within six minutes")
+
 		// Entitlements: some privileged, at least one not requestable.
 		privileged, err := client.Entitlement.Query().Where(entitlement.Privileged(true)).Count(ctx)
 		require.NoError(t, err)
@@ -271,6 +279,7 @@ func counts(t *testing.T, client *ent.Client) map[string]int {
 		"entitlements": func() (int, error) { return client.Entitlement.Query().Count(ctx) },
 		"templates":    func() (int, error) { return client.ReviewStageTemplate.Query().Count(ctx) },
 		"roles":        func() (int, error) { return client.Role.Query().Count(ctx) },
+		"lifecycle":    func() (int, error) { return client.LifecyclePolicy.Query().Count(ctx) },
 	} {
 		n, err := count()
 		require.NoError(t, err, name)

@@ -76,6 +76,10 @@ type Config struct {
 	// Jobs tunes the job runner; its Checkpoints are the audit log's, its
 	// Logger defaults to Log.
 	Jobs jobs.Options
+	// LifecycleSweepInterval is the period of the lifecycle sweep
+	// (reminders, escalation, pending expiry, expiry warnings); zero means
+	// workflow.DefaultLifecycleSweepInterval.
+	LifecycleSweepInterval time.Duration
 	// NoJobs inserts jobs but never works them (another process does).
 	NoJobs bool
 	// FeedBuffer is the per-subscription event buffer; zero means
@@ -186,7 +190,8 @@ func New(cfg Config) (*Server, error) {
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
 	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}
-	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers)
+	sweep := &workflow.LifecycleJob{Interval: cfg.LifecycleSweepInterval}
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers, sweep)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -215,6 +220,7 @@ func New(cfg Config) (*Server, error) {
 		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{notify.Outbox{}, hooks}, cfg.Outboxes...),
 	})
 	leavers.Bind(wf)
+	sweep.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

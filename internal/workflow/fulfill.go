@@ -52,6 +52,10 @@ type fulfillment struct {
 	item *ent.RequestItem
 	app  *ent.Application
 	op   connectors.Operation
+	// held is set for an extension of a grant still held through the
+	// item's account: the access exists, and only its end moves, so the
+	// connector is not called.
+	held bool
 }
 
 // Fulfill runs the fulfilment of one item, for the job worker: it marks the
@@ -63,7 +67,9 @@ type fulfillment struct {
 // attempt, marks the item FAILED — whatever ended that attempt, so that no
 // item outlives its job in FULFILLING. A cancellation of ctx (a shutdown) is
 // not an attempt: the job is snoozed and runs again. An item that is not
-// APPROVED or FULFILLING is left alone, so a repeated job is harmless.
+// APPROVED or FULFILLING is left alone, so a repeated job is harmless. An
+// extension of a grant still held calls no connector: the access exists and
+// only its end moves.
 func (s *Service) Fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAttempts int) error {
 	err := s.fulfill(ctx, itemID, attempt, maxAttempts)
 	var snooze *rivertype.JobSnoozeError
@@ -102,18 +108,21 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	if f == nil {
 		return nil
 	}
-	conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
-	if err != nil {
-		s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
-		return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
-	}
-	acct, created, err := s.deliver(ctx, conn, f)
-	s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("fulfil %s: %w", itemID, err)
+	acct, created := f.op.Account, false
+	if !f.held {
+		conn, err := s.connectors.Open(string(f.app.ConnectorKind), f.app.ConnectorConfig)
+		if err != nil {
+			s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
+			return s.failFulfillment(ctx, f, connectors.Permanent(err), attempt, maxAttempts)
 		}
-		return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
+		acct, created, err = s.deliver(ctx, conn, f)
+		s.observer.FulfillmentAttempted(string(f.app.ConnectorKind), err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("fulfil %s: %w", itemID, err)
+			}
+			return s.failFulfillment(ctx, f, err, attempt, maxAttempts)
+		}
 	}
 	err = s.inTx(ctx, func(ctx context.Context, t *txn) error {
 		if err := s.lockRequests(ctx, t, f.item.RequestID); err != nil {
@@ -125,6 +134,17 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		}
 		if item.Status != enum.ItemStatusFulfilling {
 			return nil
+		}
+		if f.held {
+			// The extended grant may have ended since: then the access is
+			// granted again through the connector, by the next attempt.
+			held, err := extendsHeld(ctx, t.client, f.item)
+			if err != nil {
+				return err
+			}
+			if !held {
+				return errExtendedGrantEnded
+			}
 		}
 		events, err := s.recordAccess(ctx, t, item, f.app, acct, created)
 		if err != nil {
@@ -140,6 +160,10 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 	}
 	return nil
 }
+
+// errExtendedGrantEnded fails an attempt that would have extended a grant
+// that ended meanwhile; the job's next attempt grants the access anew.
+var errExtendedGrantEnded = connectors.Transient(errors.New("the extended grant ended before the extension was recorded"))
 
 // deliver makes the connector calls of a fulfilment under a deadline
 // shorter than the job's, so that an attempt that gets no answer is still
@@ -214,9 +238,28 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 			}
 		}
 		f = &fulfillment{item: item, app: item.Edges.Application, op: operation(item)}
+		if f.held, err = extendsHeld(ctx, t.client, item); err != nil {
+			return err
+		}
 		return nil
 	})
 	return f, err
+}
+
+// extendsHeld reports whether a GRANT item extends a grant (its request's
+// extends_grant_id) that is still held through the item's account.
+func extendsHeld(ctx context.Context, client *ent.Client, item *ent.RequestItem) (bool, error) {
+	ext := item.Edges.Request.ExtendsGrantID
+	if item.Action != enum.RequestActionGrant || ext == nil || item.IdentityID == nil {
+		return false, nil
+	}
+	held, err := client.Grant.Query().
+		Where(grant.ID(*ext), grant.IdentityID(*item.IdentityID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
+		Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("find extended grant: %w", err)
+	}
+	return held, nil
 }
 
 // operation describes an item for its connector.
@@ -363,9 +406,14 @@ func (s *Service) recordAccess(ctx context.Context, t *txn, item *ent.RequestIte
 		}
 		return events, nil
 	}
-	g, ended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
+	g, ended, extended, err := s.upsertGrant(ctx, t, idn.ID, item, endsAt, now)
 	if err != nil {
 		return nil, fmt.Errorf("record grant: %w", err)
+	}
+	if extended != nil {
+		extended.RequestID, extended.ItemID = &req.ID, &item.ID
+		extended.Data["extension"] = req.ExtendsGrantID != nil
+		events = append(events, *extended)
 	}
 	// The trail records the grant's end as it now is: a permanent holding
 	// stays permanent and a later end stays later (a request may ask for
@@ -419,8 +467,11 @@ func revokeReason(item *ent.RequestItem, requestID pulid.ID) string {
 // entitlement is extended (or made permanent) instead of doubled; a
 // permanent one, or one ending later, keeps its end. ended reports whether
 // the grant now ends at endsAt because of this item (a new grant or an
-// extension), so that the caller schedules its expiry.
-func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (g *ent.Grant, ended bool, err error) {
+// extension), so that the caller schedules its expiry; extended is the
+// ACCESS_EXTENDED event (without request and item) when a held grant's end
+// moved, so that an extension is visible in the trail. The expiry job of
+// the old end finds the grant not yet due and leaves it (Expire).
+func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, item *ent.RequestItem, endsAt *time.Time, now time.Time) (g *ent.Grant, ended bool, extended *audit.Event, err error) {
 	held, err := t.client.Grant.Query().
 		Where(grant.IdentityID(identityID), grant.EntitlementID(item.EntitlementID), grant.RevokedAtIsNil()).
 		First(ctx)
@@ -431,23 +482,35 @@ func (s *Service) upsertGrant(ctx context.Context, t *txn, identityID pulid.ID, 
 			SetGrantedAt(now).SetNillableEndsAt(endsAt).SetSourceItemID(item.ID).
 			Save(ctx)
 		if err != nil {
-			return nil, false, fmt.Errorf("create: %w", err)
+			return nil, false, nil, fmt.Errorf("create: %w", err)
 		}
-		return g, endsAt != nil, nil
+		return g, endsAt != nil, nil, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("find held grant: %w", err)
+		return nil, false, nil, fmt.Errorf("find held grant: %w", err)
 	}
 	upd := held.Update().SetSourceItemID(item.ID)
+	moved := false
 	if endsAt == nil {
 		upd.ClearEndsAt()
+		moved = held.EndsAt != nil
 	} else if held.EndsAt != nil && endsAt.After(*held.EndsAt) {
 		upd.SetEndsAt(*endsAt)
-		ended = true
+		ended, moved = true, true
 	}
 	if g, err = upd.Save(ctx); err != nil {
-		return nil, false, fmt.Errorf("extend: %w", err)
+		return nil, false, nil, fmt.Errorf("extend: %w", err)
 	}
-	return g, ended, nil
+	if moved {
+		var newEnd any
+		if g.EndsAt != nil {
+			newEnd = g.EndsAt.UTC().Format(time.RFC3339)
+		}
+		extended = &audit.Event{Action: audit.AccessExtended, Data: map[string]any{
+			"grant": string(g.ID), "entitlement": string(g.EntitlementID),
+			"oldEndsAt": held.EndsAt.UTC().Format(time.RFC3339), "newEndsAt": newEnd,
+		}}
+	}
+	return g, ended, extended, nil
 }
 
 // Expire ends a temporary grant when it is due, for the job worker. It

@@ -132,7 +132,7 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 			return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", taskID, fresh.Status)
 		}
 		var events []audit.Event
-		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment, acting(v))
+		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment, acting(v), nil)
 		if err != nil {
 			return err
 		}
@@ -154,8 +154,9 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 }
 
 // reassign does the work of Reassign inside a transaction; a is who acts
-// (empty for the system).
-func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string, a rules.Acting) (*ent.ReviewTask, []audit.Event, error) {
+// (empty for the system). The new task keeps the old one's escalation step,
+// or takes escalation when an escalation moves it (SweepLifecycle).
+func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string, a rules.Acting, escalation *int) (*ent.ReviewTask, []audit.Event, error) {
 	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(taskID)).
 		WithStage(func(q *ent.ReviewStageQuery) { q.WithItem() }).
 		Only(ctx)
@@ -187,9 +188,13 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if err := t.client.ReviewTask.UpdateOne(task).SetStatus(enum.TaskStatusReassigned).SetComment(comment).Exec(ctx); err != nil {
 		return nil, nil, fmt.Errorf("mark task REASSIGNED: %w", err)
 	}
+	step := task.Escalations
+	if escalation != nil {
+		step = *escalation
+	}
 	moved, err := t.client.ReviewTask.Create().
 		SetStageID(task.StageID).SetRequestID(task.RequestID).SetReviewerID(toUserID).
-		SetStatus(task.Status).
+		SetStatus(task.Status).SetEscalations(step).
 		Save(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create new task: %w", err)

@@ -47,6 +47,11 @@ var stateMessages = map[audit.Action]string{
 	audit.ManualFulfillmentWaiting:   "item waiting for its owners",
 	audit.AccessExpired:              "access expired",
 	audit.RequestCompleted:           "request completed",
+	audit.TaskReminded:               "review task reminded",
+	audit.TaskEscalated:              "review task escalated",
+	audit.RequestExpired:             "request expired pending review",
+	audit.GrantExpiring:              "access ending soon",
+	audit.AccessExtended:             "access extended",
 }
 
 // loggedData are the keys of an event's data that its line carries: IDs,

@@ -48,6 +48,9 @@ type SubmitInput struct {
 	EndsAt                *time.Time         `json:"endsAt"`
 	Duration              *string            `json:"duration"`
 	Justification         *string            `json:"justification"`
+	// ExtendsGrantID makes the request an extension of this grant
+	// (RequestExtension); the API's submission input has no such field.
+	ExtendsGrantID *pulid.ID `json:"extendsGrantId,omitempty"`
 }
 
 // ModeOrDefault is the mode, ENTITLEMENTS when none was given.
@@ -73,6 +76,10 @@ type Plan struct {
 	Excluded         []rules.Exclusion
 	AccountsToCreate []pulid.ID
 	Notes            []string
+
+	// ExtendsGrantID is the grant an extension request extends, else nil:
+	// its review follows the lifecycle policy's extension review.
+	ExtendsGrantID *pulid.ID
 
 	// SubmittedByID is the person who minted the service account token
 	// the request is submitted with, when not the requester; else empty.
@@ -194,6 +201,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration).
 		SetNillableReferenceUserID(in.ReferenceUserID).SetNillableRoleID(in.RoleID).SetNillableJobTitleID(in.JobTitleID).
 		SetNillableIdempotencyKey(key).SetInputHash(inputHash).
+		SetNillableExtendsGrantID(in.ExtendsGrantID).
 		SetSubmittedAt(now)
 	if in.Justification != nil {
 		c.SetJustification(*in.Justification)
@@ -213,11 +221,15 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 	// to it before commit.
 	t.locked[req.ID], t.heads[req.ID] = true, audit.Head{}
 	t.known.know(req, map[pulid.ID]enum.ItemStatus{})
-	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, map[string]any{
+	submitted := map[string]any{
 		"action": string(p.Action), "mode": string(p.Mode),
 		"requester": string(p.RequesterID), "beneficiary": string(p.Beneficiary.ID),
 		"items": len(p.Items),
-	})}}
+	}
+	if in.ExtendsGrantID != nil {
+		submitted["extendsGrant"] = string(*in.ExtendsGrantID)
+	}
+	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: withCredential(v, submitted)}}
 	var (
 		items  []*ent.RequestItemCreate
 		stages []*ent.ReviewStageCreate
@@ -323,7 +335,7 @@ var openItemStatuses = []enum.ItemStatus{
 func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer, in SubmitInput, now time.Time) (*Plan, error) {
 	requesterID := v.UserID
 	mode := in.ModeOrDefault()
-	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: v.MintedByOther()}
+	p := &Plan{Action: in.Action, Mode: mode, RequesterID: requesterID, SubmittedByID: v.MintedByOther(), ExtendsGrantID: in.ExtendsGrantID}
 	if err := checkShape(in, mode); err != nil {
 		return nil, err
 	}
@@ -682,8 +694,10 @@ func checkDuplicates(ctx context.Context, client *ent.Client, requests []predica
 }
 
 // planReviews resolves the stages of each item: none for applications that
-// approve automatically; else the application's templates, the global
-// default policy, or the built-in one.
+// approve automatically; for an extension whose application's lifecycle
+// policy asks for the lighter review, one stage of the application's owners
+// (ANY, with the usual fallback); else the application's templates, the
+// global default policy, or the built-in one.
 func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, now time.Time) error {
 	appIDs := make([]pulid.ID, 0, len(p.Items))
 	for _, it := range p.Items {
@@ -698,6 +712,12 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 		return fmt.Errorf("load directory: %w", err)
 	}
 	all := policies(templates)
+	var lifecycle lifecycles
+	if p.ExtendsGrantID != nil {
+		if lifecycle, err = loadLifecycles(ctx, client); err != nil {
+			return err
+		}
+	}
 	for i := range p.Items {
 		it := &p.Items[i]
 		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved {
@@ -705,6 +725,11 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 			continue
 		}
 		policy := rules.ChoosePolicy(it.Application.ID, all)
+		if p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner {
+			policy = rules.Policy{Stages: []rules.StageTemplate{
+				{Level: 1, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleAny, Quorum: 1},
+			}, Designated: map[int][]pulid.ID{}}
+		}
 		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {
 			return fmt.Errorf("stages of entitlement %s: %w", it.Entitlement.ID, err)

@@ -225,3 +225,28 @@ const (
 	UserKindHuman   UserKind = "HUMAN"
 	UserKindService UserKind = "SERVICE"
 )
+
+// ExtensionReview is who reviews a request that extends temporary access
+// (a lifecycle policy setting).
+type ExtensionReview string
+
+// Values of ExtensionReview.
+const (
+	// ExtensionReviewFull reviews an extension by the application's review
+	// policy, like any request.
+	ExtensionReviewFull ExtensionReview = "FULL"
+	// ExtensionReviewApplicationOwner reviews it in one stage of the
+	// application's owners, any one of whom decides.
+	ExtensionReviewApplicationOwner ExtensionReview = "APPLICATION_OWNER"
+)
+
+// LifecycleSource says where a value of an effective lifecycle policy comes
+// from.
+type LifecycleSource string
+
+// Values of LifecycleSource.
+const (
+	LifecycleSourceApplication LifecycleSource = "APPLICATION"
+	LifecycleSourceGlobal      LifecycleSource = "GLOBAL"
+	LifecycleSourceBuiltIn     LifecycleSource = "BUILT_IN"
+)

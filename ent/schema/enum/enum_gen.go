@@ -282,6 +282,40 @@ func (v UserKind) MarshalGQL(w io.Writer) { marshal(w, v) }
 // UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
 func (v *UserKind) UnmarshalGQL(x any) error { return unmarshal(v, x, "UserKind", AllUserKinds) }
 
+// AllExtensionReviews lists every ExtensionReview, in the order of the constants.
+var AllExtensionReviews = []ExtensionReview{ExtensionReviewFull, ExtensionReviewApplicationOwner}
+
+// Values implements ent's EnumValues.
+func (ExtensionReview) Values() []string { return strs(AllExtensionReviews) }
+
+// IsValid reports whether v is one of the values.
+func (v ExtensionReview) IsValid() bool { return slices.Contains(AllExtensionReviews, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v ExtensionReview) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *ExtensionReview) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "ExtensionReview", AllExtensionReviews)
+}
+
+// AllLifecycleSources lists every LifecycleSource, in the order of the constants.
+var AllLifecycleSources = []LifecycleSource{LifecycleSourceApplication, LifecycleSourceGlobal, LifecycleSourceBuiltIn}
+
+// Values implements ent's EnumValues.
+func (LifecycleSource) Values() []string { return strs(AllLifecycleSources) }
+
+// IsValid reports whether v is one of the values.
+func (v LifecycleSource) IsValid() bool { return slices.Contains(AllLifecycleSources, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v LifecycleSource) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *LifecycleSource) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "LifecycleSource", AllLifecycleSources)
+}
+
 // AllNotificationKinds lists every NotificationKind, in the order of the constants.
 var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting}
 
