@@ -52,8 +52,9 @@ var EventTypes = []audit.Action{
 	audit.StageApproved, audit.StageDenied, audit.ItemApproved, audit.ItemAutoApproved,
 	audit.ItemDenied, audit.ItemCancelled, audit.RequestCancelled, audit.FulfillmentStarted,
 	audit.IdentityCreated, audit.AccessGranted, audit.AccessRevoked, audit.FulfillmentFailed,
-	audit.FulfillmentRetried, audit.ManualFulfillmentCompleted, audit.AccessExpired,
-	audit.RequestCompleted,
+	audit.FulfillmentRetried, audit.ManualFulfillmentWaiting, audit.ManualFulfillmentCompleted,
+	audit.AccessExpired, audit.RequestCompleted, audit.TaskReminded, audit.TaskEscalated,
+	audit.RequestExpired, audit.GrantExpiring, audit.AccessExtended,
 }
 
 // AllEvents subscribes an endpoint to every event type.
