@@ -10,6 +10,7 @@ import (
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/audit"
@@ -248,6 +249,39 @@ func TestLifecycleEscalation(t *testing.T) {
 		require.Equal(t, completion{1, 1, 100}, overall)
 		require.Equal(t, completion{1, 1, 100}, mine("it"))
 		require.Equal(t, nobody, mine("boss"))
+	})
+}
+
+// TestLifecycleEscalationFollowsDelegate: an escalation to a person whose
+// delegation is in force goes to the delegate, on that person's behalf, as
+// a task that becomes PENDING does.
+func TestLifecycleEscalationFollowsDelegate(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env := o.env
+		boss := env.User(t, "boss@example.com", enum.PlatformRoleUser)
+		deputy := env.User(t, "deputy@example.com", enum.PlatformRoleUser)
+		m := subPerson(t, env, "m@example.com", boss, nil)
+		r := env.User(t, "r@example.com", enum.PlatformRoleUser)
+		b := subPerson(t, env, "b@example.com", m, nil)
+		app, e := o.app(t, "Wiki", enum.FulfillmentManual, nil, enum.ReviewerKindManager)
+		o.lcSet(t, app, map[string]any{"escalateAfterHours": 2})
+		env.MustDo(t, env.Token(t, boss), rvSetDelegate, map[string]any{"u": string(deputy.ID)}, nil)
+		req := o.fulSubmit(t, env.Token(t, r), map[string]any{"action": "GRANT", "beneficiaryId": string(b.ID), "entitlementIds": []string{string(e.ID)}})
+
+		env.Clock.Advance(2 * time.Hour)
+		o.lcSweep(t)
+		got := rvEvents(t, env, env.Token(t, r), req.ID, string(audit.TaskEscalated))
+		require.Len(t, got, 1)
+		require.Equal(t, string(m.ID), got[0].Data["from"])
+		require.Equal(t, string(deputy.ID), got[0].Data["to"], "the boss's delegate takes the escalated task")
+		require.Equal(t, string(boss.ID), got[0].Data["onBehalfOf"])
+		_, mine := o.lcCompletion(t, env.Token(t, deputy), req.ID)
+		require.Equal(t, completion{0, 1, 0}, mine)
+		task, err := env.Client.ReviewTask.Query().Where(reviewtask.ReviewerID(deputy.ID)).Only(apitest.Sys())
+		require.NoError(t, err)
+		require.Equal(t, boss.ID, *task.OnBehalfOfID)
 	})
 }
 

@@ -114,7 +114,7 @@ func (s *Service) terminate(ctx context.Context, userID pulid.ID, actor string) 
 			if err != nil {
 				return fmt.Errorf("reassign %s: replacement reviewer: %w", task.ID, err)
 			}
-			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{}, nil)
+			_, events, err := s.reassign(ctx, t, fresh.ID, to, "reviewer terminated", rules.Acting{}, move{})
 			if err != nil {
 				return fmt.Errorf("reassign %s: %w", task.ID, err)
 			}

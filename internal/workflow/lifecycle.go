@@ -132,7 +132,7 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 			return errcode.New(errcode.Conflict, "review task %s is %s, not PENDING", taskID, fresh.Status)
 		}
 		var events []audit.Event
-		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment, acting(v), nil)
+		moved, events, err = s.reassign(ctx, t, taskID, toUserID, comment, acting(v), move{})
 		if err != nil {
 			return err
 		}
@@ -153,10 +153,17 @@ func (s *Service) Reassign(ctx context.Context, taskID, toUserID pulid.ID, comme
 	return moved, nil
 }
 
+// move says how reassign moves a task besides its new reviewer: an
+// escalation gives the new task its step (else it keeps the old one's), and
+// a task handed to a delegate names whom the delegate acts for.
+type move struct {
+	escalation *int
+	onBehalfOf *pulid.ID
+}
+
 // reassign does the work of Reassign inside a transaction; a is who acts
-// (empty for the system). The new task keeps the old one's escalation step,
-// or takes escalation when an escalation moves it (SweepLifecycle).
-func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string, a rules.Acting, escalation *int) (*ent.ReviewTask, []audit.Event, error) {
+// (empty for the system).
+func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.ID, comment string, a rules.Acting, m move) (*ent.ReviewTask, []audit.Event, error) {
 	task, err := t.client.ReviewTask.Query().Where(reviewtask.ID(taskID)).
 		WithStage(func(q *ent.ReviewStageQuery) { q.WithItem() }).
 		Only(ctx)
@@ -189,19 +196,23 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 		return nil, nil, fmt.Errorf("mark task REASSIGNED: %w", err)
 	}
 	step := task.Escalations
-	if escalation != nil {
-		step = *escalation
+	if m.escalation != nil {
+		step = *m.escalation
 	}
 	moved, err := t.client.ReviewTask.Create().
 		SetStageID(task.StageID).SetRequestID(task.RequestID).SetReviewerID(toUserID).
-		SetStatus(task.Status).SetEscalations(step).
+		SetNillableOnBehalfOfID(m.onBehalfOf).SetStatus(task.Status).SetEscalations(step).
 		Save(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create new task: %w", err)
 	}
-	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: map[string]any{
+	data := map[string]any{
 		"task": string(task.ID), "newTask": string(moved.ID), "from": string(task.ReviewerID), "to": string(toUserID), "comment": comment,
-	}}}, nil
+	}
+	if m.onBehalfOf != nil {
+		data["onBehalfOf"] = string(*m.onBehalfOf)
+	}
+	return moved, []audit.Event{{Action: audit.TaskReassigned, RequestID: &task.RequestID, ItemID: &item.ID, Data: data}}, nil
 }
 
 // SetDelegate sets the viewer's delegate for reviews between from and until

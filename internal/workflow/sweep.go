@@ -235,9 +235,10 @@ func (s *Service) remindTask(ctx context.Context, l rules.Lifecycle, pt pendingT
 }
 
 // escalateTask moves a task still PENDING and due an escalation to the next
-// escalation target, through the reassignment path (the old task
+// escalation target (or to the delegate acting for the target, on their
+// behalf), through the reassignment path (the old task
 // REASSIGNED, a new PENDING one), and records TASK_ESCALATED (data: task,
-// newTask, from, to, step, afterHours). It reports whether it moved the
+// newTask, from, to, onBehalfOf, step, afterHours). It reports whether it moved the
 // task; not when no target is eligible.
 func (s *Service) escalateTask(ctx context.Context, l rules.Lifecycle, pt pendingTask) (bool, error) {
 	done := false
@@ -272,8 +273,15 @@ func (s *Service) escalateTask(ctx context.Context, l rules.Lifecycle, pt pendin
 		if !ok {
 			return nil
 		}
+		// The target's delegation in force takes the task, as when a stage
+		// becomes active (rules.Route).
+		if err := s.loadDelegate(ctx, t, dir.People, target.To); err != nil {
+			return err
+		}
+		routed, _ := rules.Route(target.To, dir.People, parties(req), assigned, s.now())
 		comment := fmt.Sprintf("escalated after %g hours pending", l.EscalateAfterHours.Value)
-		_, events, err := s.reassign(ctx, t, fresh.ID, target.To, comment, rules.Acting{}, &target.Step)
+		_, events, err := s.reassign(ctx, t, fresh.ID, routed.Reviewer, comment, rules.Acting{},
+			move{escalation: &target.Step, onBehalfOf: routed.OnBehalfOf})
 		if err != nil {
 			return err
 		}
@@ -326,6 +334,27 @@ func (s *Service) escalationDirectory(ctx context.Context, t *txn, appID pulid.I
 		}
 	}
 	return dir, manager, nil
+}
+
+// loadDelegate adds to people the delegate of person id, when id has one
+// and people lacks them, so that rules.Route can judge them.
+func (s *Service) loadDelegate(ctx context.Context, t *txn, people map[pulid.ID]rules.Person, id pulid.ID) error {
+	d := people[id].Delegate
+	if d == nil {
+		return nil
+	}
+	if _, ok := people[d.To]; ok {
+		return nil
+	}
+	u, err := t.client.User.Get(ctx, d.To)
+	if ent.IsNotFound(err) {
+		return nil // Route finds the unknown delegate ineligible
+	}
+	if err != nil {
+		return fmt.Errorf("load delegate: %w", err)
+	}
+	people[u.ID] = person(u)
+	return nil
 }
 
 // warnExpiring records GRANT_EXPIRING once per grant end for the temporary
