@@ -2,185 +2,19 @@ package mail_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
-	"io"
-	"math/big"
 	"mime"
-	"mime/multipart"
 	"net"
-	netmail "net/mail"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/internal/mail"
+	"gatehouse/internal/mail/mailtest"
 )
-
-// received is one message the test server accepted.
-type received struct {
-	from, to string
-	data     []byte
-	tls      bool
-	user     string
-}
-
-// mailServer is a real SMTP server (go-smtp) that offers STARTTLS with a
-// test certificate, takes AUTH PLAIN only over TLS, and records messages.
-type mailServer struct {
-	addr  string
-	roots *x509.CertPool
-
-	mu     sync.Mutex
-	got    []received
-	reject *smtp.SMTPError // the answer to DATA, when set
-}
-
-func startMailServer(t *testing.T, implicitTLS bool) *mailServer {
-	t.Helper()
-	cert, roots := testCertificate(t)
-	ms := &mailServer{roots: roots}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		_, isTLS := c.TLSConnectionState()
-		return &session{ms: ms, tls: isTLS, conn: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.ErrorLog = discardLog{}
-	var l net.Listener
-	var err error
-	if implicitTLS {
-		l, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
-	} else {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	require.NoError(t, err)
-	ms.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ms
-}
-
-func (ms *mailServer) messages() []received {
-	ms.mu.Lock()
-	defer ms.mu.Unlock()
-	return append([]received(nil), ms.got...)
-}
-
-type discardLog struct{}
-
-func (discardLog) Printf(string, ...any) {}
-func (discardLog) Println(...any)        {}
-
-type session struct {
-	ms   *mailServer
-	conn *smtp.Conn
-	tls  bool
-	user string
-	from string
-	to   string
-}
-
-func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != "mailer" || pass != "s3cret" {
-			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
-		}
-		s.user = user
-		return nil
-	}), nil
-}
-
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	s.from = from
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = to; return nil }
-
-func (s *session) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.ms.mu.Lock()
-	defer s.ms.mu.Unlock()
-	if s.ms.reject != nil {
-		return s.ms.reject
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.ms.got = append(s.ms.got, received{from: s.from, to: s.to, data: b, tls: isTLS || s.tls, user: s.user})
-	return nil
-}
-
-func (s *session) Reset()        {}
-func (s *session) Logout() error { return nil }
-
-// testCertificate is a self-signed certificate for 127.0.0.1 and the pool
-// that trusts it.
-func testCertificate(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "test mail server"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
-}
-
-// parts reads a received message: its headers and its bodies by content
-// type.
-func parts(t *testing.T, data []byte) (netmail.Header, map[string]string) {
-	t.Helper()
-	msg, err := netmail.ReadMessage(strings.NewReader(string(data)))
-	require.NoError(t, err)
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	require.NoError(t, err)
-	require.Equal(t, "multipart/alternative", mt)
-	out := map[string]string{}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart() // decodes quoted-printable
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		b, err := io.ReadAll(p)
-		require.NoError(t, err)
-		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		out[ct] = string(b)
-	}
-	return msg.Header, out
-}
 
 // TestSMTPSendsOverSTARTTLSWithAuth: a message reaches a real SMTP server
 // that offers STARTTLS, over the encrypted connection, authenticated with
@@ -188,9 +22,9 @@ func parts(t *testing.T, data []byte) (netmail.Header, map[string]string) {
 // subject (encoded) and both bodies as multipart/alternative.
 func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, false)
-	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.addr+"?starttls=require", "gatehouse@corp.example",
-		mail.WithTLSConfig(&tls.Config{RootCAs: ms.roots}),
+	ms := mailtest.Start(t, false)
+	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.Addr+"?starttls=require", "gatehouse@corp.example",
+		mail.WithTLSConfig(&tls.Config{RootCAs: ms.Roots}),
 		mail.WithClock(func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }))
 	require.NoError(t, err)
 	require.NotContains(t, s.String(), "s3cret", "the description never shows the password")
@@ -201,13 +35,13 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 		HTML: `<p>Please <a href="https://gatehouse.example/app/requests/1">review</a> the request.</p>`,
 	})
 	require.NoError(t, err)
-	got := ms.messages()
+	got := ms.Messages()
 	require.Len(t, got, 1)
-	require.True(t, got[0].tls, "STARTTLS offered by the server was used")
-	require.Equal(t, "mailer", got[0].user, "AUTH PLAIN")
-	require.Equal(t, "gatehouse@corp.example", got[0].from)
-	require.Equal(t, "ann@corp.example", got[0].to)
-	h, bodies := parts(t, got[0].data)
+	require.True(t, got[0].TLS, "STARTTLS offered by the server was used")
+	require.Equal(t, "mailer", got[0].User, "AUTH PLAIN")
+	require.Equal(t, "gatehouse@corp.example", got[0].From)
+	require.Equal(t, "ann@corp.example", got[0].To)
+	h, bodies := mailtest.Parts(t, got[0].Data)
 	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
 	require.NoError(t, err)
 	require.Equal(t, "Review needed: Café access", subject)
@@ -225,15 +59,15 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 // TestSMTPImplicitTLS: smtps:// speaks TLS from the first byte.
 func TestSMTPImplicitTLS(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, true)
-	s, err := mail.NewSMTP("smtps://mailer:s3cret@"+ms.addr, "gatehouse@corp.example",
-		mail.WithTLSConfig(&tls.Config{RootCAs: ms.roots}))
+	ms := mailtest.Start(t, true)
+	s, err := mail.NewSMTP("smtps://mailer:s3cret@"+ms.Addr, "gatehouse@corp.example",
+		mail.WithTLSConfig(&tls.Config{RootCAs: ms.Roots}))
 	require.NoError(t, err)
 	require.NoError(t, s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi", Text: "t", HTML: "<p>h</p>"}))
-	got := ms.messages()
+	got := ms.Messages()
 	require.Len(t, got, 1)
-	require.True(t, got[0].tls)
-	require.Equal(t, "bob@corp.example", got[0].to)
+	require.True(t, got[0].TLS)
+	require.Equal(t, "bob@corp.example", got[0].To)
 }
 
 // TestSMTPUntrustedCertificateFails: STARTTLS to a server whose
@@ -241,12 +75,12 @@ func TestSMTPImplicitTLS(t *testing.T) {
 // plain text.
 func TestSMTPUntrustedCertificateFails(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, false)
-	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.addr, "gatehouse@corp.example")
+	ms := mailtest.Start(t, false)
+	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.Addr, "gatehouse@corp.example")
 	require.NoError(t, err)
 	err = s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi", Text: "t"})
 	require.Error(t, err)
-	require.Empty(t, ms.messages())
+	require.Empty(t, ms.Messages())
 }
 
 // TestSMTPRejectionsArePermanentOrTransient: the server's 5xx answer is a
@@ -266,16 +100,16 @@ func TestSMTPRejectionsArePermanentOrTransient(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ms := startMailServer(t, false)
-			ms.reject = tc.reject
-			s, err := mail.NewSMTP("smtp://"+tc.user+"@"+ms.addr, "gatehouse@corp.example",
-				mail.WithTLSConfig(&tls.Config{RootCAs: ms.roots}))
+			ms := mailtest.Start(t, false)
+			ms.Reject(tc.reject)
+			s, err := mail.NewSMTP("smtp://"+tc.user+"@"+ms.Addr, "gatehouse@corp.example",
+				mail.WithTLSConfig(&tls.Config{RootCAs: ms.Roots}))
 			require.NoError(t, err)
 			err = s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi", Text: "t"})
 			require.Error(t, err)
 			require.Equal(t, tc.permanent, mail.IsPermanent(err), err.Error())
 			require.NotContains(t, err.Error(), "s3cret")
-			require.Empty(t, ms.messages())
+			require.Empty(t, ms.Messages())
 		})
 	}
 }
@@ -324,12 +158,12 @@ func TestNewSMTPRejectsBadSettings(t *testing.T) {
 // refused before anything is sent.
 func TestSMTPHeadersCannotBeInjected(t *testing.T) {
 	t.Parallel()
-	ms := startMailServer(t, false)
-	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.addr, "gatehouse@corp.example",
-		mail.WithTLSConfig(&tls.Config{RootCAs: ms.roots}))
+	ms := mailtest.Start(t, false)
+	s, err := mail.NewSMTP("smtp://mailer:s3cret@"+ms.Addr, "gatehouse@corp.example",
+		mail.WithTLSConfig(&tls.Config{RootCAs: ms.Roots}))
 	require.NoError(t, err)
 	require.NoError(t, s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi\r\nBcc: eve@evil.example", Text: "t", HTML: "<p>h</p>"}))
-	h, _ := parts(t, ms.messages()[0].data)
+	h, _ := mailtest.Parts(t, ms.Messages()[0].Data)
 	require.Empty(t, h.Get("Bcc"))
 	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
 	require.NoError(t, err)
@@ -340,5 +174,5 @@ func TestSMTPHeadersCannotBeInjected(t *testing.T) {
 		require.Error(t, err)
 		require.True(t, mail.IsPermanent(err))
 	}
-	require.Len(t, ms.messages(), 1)
+	require.Len(t, ms.Messages(), 1)
 }
