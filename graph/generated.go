@@ -6831,6 +6831,7 @@ enum NotificationKind @goModel(model: "gatehouse/ent/schema/enum.NotificationKin
   GRANT_EXPIRING
   ACCESS_EXTENDED
   MANUAL_FULFILLMENT_WAITING
+  WEBHOOK_ENDPOINT_DISABLED
 }
 """
 Ordering options for Notification connections

@@ -47,7 +47,9 @@ func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
 // new ones live after commit, and then sends every e-mail of these events
 // not sent yet, marking each sent. Run again with the same key it writes,
 // publishes and sends nothing twice. An e-mail that fails fails the call
-// (the job retries); on the last attempt it is marked FAILED instead.
+// (the job retries); on the last attempt, or when the mail server refused
+// it for good (mail.IsPermanent: retrying would not mend it), it is marked
+// FAILED instead.
 func (s *Service) Deliver(ctx context.Context, key string, events []Event, lastAttempt bool) error {
 	ctx = authz.SystemContext(ctx)
 	rows, err := s.plan(ctx, key, events)
@@ -80,7 +82,9 @@ type row struct {
 // notifications to write.
 func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, error) {
 	var reqIDs, itemIDs, tokenIDs []pulid.ID
+	admins := false
 	for _, ev := range events {
+		admins = admins || Names(ev.Action, ITAdmins)
 		reqIDs = append(reqIDs, ev.Request)
 		if ev.Item != "" {
 			itemIDs = append(itemIDs, ev.Item)
@@ -123,17 +127,31 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		}
 	}
 
+	var itAdmins []pulid.ID
+	if admins {
+		itAdmins, err = s.client.User.Query().
+			Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
+			Order(user.ByID()).IDs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load IT admins: %w", err)
+		}
+	}
+
 	facts := make([]Fact, len(events))
 	for i, ev := range events {
 		f := Fact{Event: ev}
 		if r := byReq[ev.Request]; r != nil {
 			f.Requester, f.Beneficiary = r.RequesterID, r.BeneficiaryID
 		}
-		if it := byItem[ev.Item]; it != nil && it.Status == enum.ItemStatusApproved &&
-			it.Edges.Application != nil && it.Edges.Application.Fulfillment == enum.FulfillmentManual {
+		if it := byItem[ev.Item]; it != nil && it.Edges.Application != nil {
+			// The event says the item waits for them, whatever the
+			// item's status by the time this job runs.
 			for _, o := range it.Edges.Application.Edges.Owners {
 				f.ManualOwners = append(f.ManualOwners, o.ID)
 			}
+		}
+		if Names(ev.Action, ITAdmins) {
+			f.ITAdmins = itAdmins
 		}
 		switch {
 		case strings.HasPrefix(ev.Actor, "usr_"):
@@ -177,9 +195,16 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 	for _, p := range planned {
 		u := byUser[p.Recipient]
 		ev := facts[p.Event].Event
-		rf := visibility[ev.Request]
-		if u == nil || u.Status != enum.UserStatusActive || rf == nil ||
-			!rf.VisibleTo(&authz.Viewer{UserID: u.ID, Role: u.PlatformRole}) {
+		if u == nil || u.Status != enum.UserStatusActive {
+			continue
+		}
+		viewer := &authz.Viewer{UserID: u.ID, Role: u.PlatformRole}
+		if ev.Request == "" {
+			// Outside a request only administrators are told.
+			if !viewer.IsAdmin() {
+				continue
+			}
+		} else if rf := visibility[ev.Request]; rf == nil || !rf.VisibleTo(viewer) {
 			continue
 		}
 		ch := prefs.of(u.ID, p.Kind)
@@ -196,8 +221,11 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 			return nil, err
 		}
 		link := "/app/requests/" + string(ev.Request)
-		if p.Task != "" {
+		switch {
+		case p.Task != "":
 			link = "/app/tasks/" + string(p.Task)
+		case ev.Request == "":
+			link = "/app/admin/webhooks/" + string(facts[p.Event].about())
 		}
 		out = append(out, row{Planned: p, ev: ev, inApp: ch.InApp, email: email, title: title, body: body, link: link})
 	}
@@ -253,7 +281,7 @@ func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, r
 			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(keys[i]).SetAction(string(r.ev.Action)).
 			SetTitle(r.title).SetBody(r.body).SetLink(r.link).SetInApp(r.inApp).
 			SetCreatedAt(s.now()).SetUpdatedAt(s.now()).
-			SetRequestID(r.ev.Request).SetNillableItemID(nonEmpty(r.ev.Item)).SetNillableTaskID(nonEmpty(r.Task))
+			SetNillableRequestID(nonEmpty(r.ev.Request)).SetNillableItemID(nonEmpty(r.ev.Item)).SetNillableTaskID(nonEmpty(r.Task))
 		if r.email {
 			c.SetEmailStatus(enum.EmailStatusPending)
 		}
@@ -309,9 +337,11 @@ func (s *Service) sendPending(ctx context.Context, key string, events int, lastA
 		}
 		status := enum.EmailStatusSent
 		if err != nil {
+			permanent := mail.IsPermanent(err)
 			s.observer.EmailFailed(string(n.Kind))
-			s.log.WarnContext(ctx, "notification e-mail failed", "notification", n.ID, "kind", n.Kind, "error", err, "last_attempt", lastAttempt)
-			if !lastAttempt {
+			s.log.WarnContext(ctx, "notification e-mail failed", "notification", n.ID, "kind", n.Kind, "error", err,
+				"permanent", permanent, "last_attempt", lastAttempt)
+			if !lastAttempt && !permanent {
 				errs = append(errs, fmt.Errorf("e-mail %s: %w", n.ID, err))
 				continue
 			}

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/mail"
 	"gatehouse/internal/notify"
 )
 
@@ -396,50 +398,88 @@ func TestDeliveryRunsOnce(t *testing.T) {
 	})
 }
 
-// TestEmailFailureIsRetriedThenMarked: while the mail server refuses, a
-// delivery fails (River retries it) and leaves the e-mail PENDING; the last
-// attempt marks it FAILED and succeeds, and a later run sends nothing.
+// delivery is a change's delivery job not run yet (no job runner): the
+// submission of a request whose task goes to m, who is e-mailed.
+type delivery struct {
+	*scene
+	key    string
+	events []notify.Event
+	m      *ent.User
+}
+
+func newDelivery(t *testing.T, db *dbtest.DB) *delivery {
+	t.Helper()
+	box := &apitest.Mailbox{}
+	env := apitest.NewWith(t, db, apitest.Options{Mail: box, NoJobs: true})
+	sys := apitest.Sys()
+	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+	r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(sys)
+	require.NoError(t, err)
+	app, err := env.Client.Application.Create().SetName("Ledger").
+		SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
+	require.NoError(t, err)
+	e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
+	require.NoError(t, err)
+	env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
+
+	jobs, err := env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("notify").First(10))
+	require.NoError(t, err)
+	require.Len(t, jobs.Jobs, 1, "one delivery job for the change")
+	var args notify.DeliverArgs
+	require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
+	return &delivery{scene: &scene{env: env, box: box}, key: strconv.FormatInt(jobs.Jobs[0].ID, 10), events: args.Events, m: m}
+}
+
+// run runs the job's attempt.
+func (d *delivery) run(lastAttempt bool) error {
+	return d.env.Server.Notifications.Deliver(context.Background(), d.key, d.events, lastAttempt)
+}
+
+// status is where m's e-mail stands.
+func (d *delivery) status(t *testing.T) enum.EmailStatus {
+	t.Helper()
+	n, err := d.env.Client.Notification.Query().Where(notification.RecipientID(d.m.ID)).Only(apitest.Sys())
+	require.NoError(t, err)
+	return n.EmailStatus
+}
+
+// TestEmailFailureIsRetriedThenMarked: while the mail server refuses for
+// now, a delivery fails (River retries it) and leaves the e-mail PENDING;
+// the last attempt marks it FAILED and succeeds, and a later run sends
+// nothing.
 func TestEmailFailureIsRetriedThenMarked(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
-		box := &apitest.Mailbox{}
-		env := apitest.NewWith(t, db, apitest.Options{Mail: box, NoJobs: true})
-		s := &scene{env: env, box: box}
-		sys := apitest.Sys()
-		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-		r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(sys)
-		require.NoError(t, err)
-		app, err := env.Client.Application.Create().SetName("Ledger").
-			SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
-		require.NoError(t, err)
-		e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
-		require.NoError(t, err)
-		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
-			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
+		d := newDelivery(t, db)
+		d.box.FailWith(context.DeadlineExceeded)
+		require.Error(t, d.run(false), "the attempt fails: River retries")
+		require.Equal(t, enum.EmailStatusPending, d.status(t))
+		require.NoError(t, d.run(true), "the last attempt gives up")
+		require.Equal(t, enum.EmailStatusFailed, d.status(t))
+		require.Equal(t, 2.0, d.counter(t, "gatehouse_notification_emails_failed_total", "TASK_ASSIGNED"))
 
-		ctx := context.Background()
-		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify").First(10))
-		require.NoError(t, err)
-		require.Len(t, jobs.Jobs, 1, "one delivery job for the change")
-		var args notify.DeliverArgs
-		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
-		key := strconv.FormatInt(jobs.Jobs[0].ID, 10)
-		status := func() enum.EmailStatus {
-			n, err := env.Client.Notification.Query().Where(notification.RecipientID(m.ID)).Only(sys)
-			require.NoError(t, err)
-			return n.EmailStatus
-		}
+		d.box.FailWith(nil)
+		require.NoError(t, d.run(false))
+		require.Empty(t, d.box.Sent(), "a FAILED e-mail is not sent again by a re-run")
+		require.Equal(t, 1.0, d.counter(t, "gatehouse_notifications_created_total", "TASK_ASSIGNED"), "written once")
+	})
+}
 
-		box.FailWith(context.DeadlineExceeded)
-		require.Error(t, env.Server.Notifications.Deliver(ctx, key, args.Events, false), "the attempt fails: River retries")
-		require.Equal(t, enum.EmailStatusPending, status())
-		require.NoError(t, env.Server.Notifications.Deliver(ctx, key, args.Events, true), "the last attempt gives up")
-		require.Equal(t, enum.EmailStatusFailed, status())
-		require.Equal(t, 2.0, s.counter(t, "gatehouse_notification_emails_failed_total", "TASK_ASSIGNED"))
+// TestPermanentEmailFailureIsNotRetried: an e-mail the mail server refuses
+// for good (a 5xx answer) is marked FAILED by the first attempt, which
+// succeeds: River does not retry what retrying cannot mend.
+func TestPermanentEmailFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		d := newDelivery(t, db)
+		d.box.FailWith(&mail.Error{Permanent: true, Code: 550, Err: errors.New("550 no such user")})
+		require.NoError(t, d.run(false), "no retry for a permanent refusal")
+		require.Equal(t, enum.EmailStatusFailed, d.status(t))
+		require.Equal(t, 1.0, d.counter(t, "gatehouse_notification_emails_failed_total", "TASK_ASSIGNED"))
 
-		box.FailWith(nil)
-		require.NoError(t, env.Server.Notifications.Deliver(ctx, key, args.Events, false))
-		require.Empty(t, box.Sent(), "a FAILED e-mail is not sent again by a re-run")
-		require.Equal(t, 1.0, s.counter(t, "gatehouse_notifications_created_total", "TASK_ASSIGNED"), "written once")
+		d.box.FailWith(nil)
+		require.NoError(t, d.run(false))
+		require.Empty(t, d.box.Sent(), "a FAILED e-mail is not sent again")
 	})
 }

@@ -49,8 +49,8 @@ var _ workflow.Outbox = Outbox{}
 func (Outbox) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) ([]river.InsertManyParams, error) {
 	var out []Event
 	for _, ev := range events {
-		if ev.Request == "" || !Notifies(ev.Action) {
-			continue
+		if !Notifies(ev.Action) || ev.Request == "" && !Names(ev.Action, ITAdmins) {
+			continue // outside a request only administrators are told
 		}
 		out = append(out, Event{Action: ev.Action, Actor: ev.Actor, At: ev.At, Request: ev.Request, Item: ev.Item, Data: ev.Data})
 	}

@@ -13,7 +13,8 @@ import (
 
 // TestOutboxEnqueuesOneJobPerChange: a change whose events tell someone
 // gets one delivery job carrying only those events; a change whose events
-// tell nobody, or that is outside any request, gets none. The outbox uses
+// tell nobody gets none; outside a request only the events told to the IT
+// admins (a disabled webhook endpoint) get one. The outbox uses
 // no database (a nil client), so it adds no statement to the change.
 func TestOutboxEnqueuesOneJobPerChange(t *testing.T) {
 	t.Parallel()
@@ -37,5 +38,13 @@ func TestOutboxEnqueuesOneJobPerChange(t *testing.T) {
 	require.Empty(t, jobs, "nothing to tell")
 	jobs, err = notify.Outbox{}.Enqueue(ctx, nil, []workflow.Event{{Action: audit.CatalogChanged, Chain: audit.SystemChain}})
 	require.NoError(t, err)
-	require.Empty(t, jobs, "the system chain tells nobody yet")
+	require.Empty(t, jobs, "a catalog change tells nobody")
+
+	jobs, err = notify.Outbox{}.Enqueue(ctx, nil, []workflow.Event{{
+		Action: audit.WebhookEndpointDisabled, Chain: audit.SystemChain, Actor: "system",
+		Data: map[string]any{"id": "whe_1", "consecutiveFailures": 5},
+	}})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1, "a disabled endpoint tells the IT admins, outside any request")
+	require.Equal(t, audit.WebhookEndpointDisabled, jobs[0].Args.(notify.DeliverArgs).Events[0].Action)
 }

@@ -22,13 +22,14 @@ type Channels struct {
 // chosen: in-app for every kind; e-mail too for what asks the user to act
 // or decides about their own request (tasks assigned, reminded or
 // escalated; approvals, denials and failed fulfilment; access about to
-// end; manual fulfilment waiting for them).
+// end; manual fulfilment waiting for them; an event webhook endpoint
+// disabled, for IT admins).
 func DefaultChannels(kind enum.NotificationKind) Channels {
 	switch kind {
 	case enum.NotificationKindTaskAssigned, enum.NotificationKindTaskReminded, enum.NotificationKindTaskEscalated,
 		enum.NotificationKindRequestApproved, enum.NotificationKindRequestDenied,
 		enum.NotificationKindFulfillmentFailed, enum.NotificationKindGrantExpiring,
-		enum.NotificationKindManualFulfillmentWaiting:
+		enum.NotificationKindManualFulfillmentWaiting, enum.NotificationKindWebhookEndpointDisabled:
 		return Channels{InApp: true, Email: true}
 	}
 	return Channels{InApp: true}

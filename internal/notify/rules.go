@@ -13,16 +13,22 @@ type Audience int
 
 const (
 	// Assignee is the user a task event hands the task to: the event's
-	// data.to (delegation, reassignment, escalation), else data.reviewer.
+	// data.to (delegation, reassignment, escalation), else data.assignee
+	// (reminder), else data.reviewer (assignment).
 	Assignee Audience = iota
 	// Requester is the user who asked for the event's request.
 	Requester
 	// Beneficiary is the user the event's request is for.
 	Beneficiary
-	// ManualOwners are the owners of the event item's application while
-	// the item waits for people to fulfil it by hand (a MANUAL
-	// application's approved item).
+	// ManualOwners are the owners of the event item's application, told
+	// that the item waits for them to carry it out by hand.
 	ManualOwners
+	// PreviousAssignee is the user a task event takes the task from: the
+	// event's data.from (escalation).
+	PreviousAssignee
+	// ITAdmins are the active IT admins, for an event of the system chain
+	// that an administrator has to act on.
+	ITAdmins
 )
 
 // Rule says that an event of Action tells the users of To a notification
@@ -49,14 +55,10 @@ var Rules = []Rule{
 		Why: "a task was moved to another reviewer, who now has to decide it"},
 	{Action: audit.TaskReminded, To: []Audience{Assignee}, Kind: enum.NotificationKindTaskReminded,
 		Why: "the task is still pending: its reviewer is reminded"},
-	{Action: audit.TaskEscalated, To: []Audience{Assignee}, Kind: enum.NotificationKindTaskEscalated,
-		Why: "nobody decided in time: the next reviewer in the fallback order has the task"},
+	{Action: audit.TaskEscalated, To: []Audience{Assignee, PreviousAssignee}, Kind: enum.NotificationKindTaskEscalated,
+		Why: "nobody decided in time: the next reviewer in the fallback order has the task, and the previous one learns it left them"},
 	{Action: audit.ItemApproved, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestApproved,
 		Why: "reviewers approved an item: the people whose request it is learn the decision"},
-	{Action: audit.ItemApproved, To: []Audience{ManualOwners}, Kind: enum.NotificationKindManualFulfillmentWaiting,
-		Why: "an approved item of a MANUAL application waits for its owners to fulfil it"},
-	{Action: audit.ItemAutoApproved, To: []Audience{ManualOwners}, Kind: enum.NotificationKindManualFulfillmentWaiting,
-		Why: "an item approved without review on a MANUAL application waits for its owners; nobody decided, so nobody else is told"},
 	{Action: audit.ItemDenied, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestDenied,
 		Why: "reviewers denied an item: the people whose request it is learn the decision"},
 	{Action: audit.RequestCancelled, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestCancelled,
@@ -75,6 +77,10 @@ var Rules = []Rule{
 		Why: "temporary access ends soon: time to ask for an extension"},
 	{Action: audit.AccessExtended, To: []Audience{Beneficiary, Requester}, Kind: enum.NotificationKindAccessExtended,
 		Why: "temporary access now ends later"},
+	{Action: audit.ManualFulfillmentWaiting, To: []Audience{ManualOwners}, Kind: enum.NotificationKindManualFulfillmentWaiting,
+		Why: "an item waits for its application's owners to carry it out by hand: approved on a MANUAL application, a leaver's or an expired grant's removal there, or a connector that gave up"},
+	{Action: audit.WebhookEndpointDisabled, To: []Audience{ITAdmins}, Kind: enum.NotificationKindWebhookEndpointDisabled,
+		Why: "an event webhook endpoint failed too often and was disabled: an administrator fixes and re-enables it"},
 	{Action: audit.RequestCompleted, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestCompleted, Summary: true,
 		Why: "the request reached its final status; told only to whom the same change told nothing else of it"},
 }
@@ -90,9 +96,11 @@ func Notifies(action audit.Action) bool {
 type Fact struct {
 	Event
 	Requester, Beneficiary pulid.ID
-	// ManualOwners own the event item's application while the item waits
-	// for people (empty otherwise).
+	// ManualOwners own the event item's application.
 	ManualOwners []pulid.ID
+	// ITAdmins are the active IT admins (loaded only for the events of a
+	// row that names them).
+	ITAdmins []pulid.ID
 	// ActorUser is the user who made the change (the owner of an API
 	// token); empty for the system.
 	ActorUser pulid.ID
@@ -113,7 +121,9 @@ type Planned struct {
 // the same kind of news about the same item (or request) once; a Summary
 // row tells a recipient only when the change told them nothing else about
 // the request; an event tells a recipient one thing (the first row that
-// names them). Visibility and preferences are checked by the caller.
+// names them); a change tells a recipient one piece of news about the
+// request as a whole (an expiry, not also the cancellation it causes).
+// Visibility and preferences are checked by the caller.
 func Plan(facts []Fact) []Planned {
 	type seenKey struct {
 		recipient pulid.ID
@@ -135,11 +145,10 @@ func Plan(facts []Fact) []Planned {
 					if u == "" || u == f.ActorUser {
 						continue
 					}
-					about := f.Item
-					if about == "" {
-						about = f.Request
+					k := seenKey{u, r.Kind, f.about()}
+					if f.Item == "" && f.Request != "" {
+						k.kind = "" // the request as a whole: one piece of news
 					}
-					k := seenKey{u, r.Kind, about}
 					if seen[k] || once[[2]any{i, u}] {
 						continue
 					}
@@ -171,18 +180,40 @@ func Plan(facts []Fact) []Planned {
 func (f Fact) members(a Audience) []pulid.ID {
 	switch a {
 	case Assignee:
-		if to := f.str("to"); to != "" {
-			return []pulid.ID{pulid.ID(to)}
+		for _, key := range []string{"to", "assignee", "reviewer"} {
+			if id := f.str(key); id != "" {
+				return []pulid.ID{pulid.ID(id)}
+			}
 		}
-		return []pulid.ID{pulid.ID(f.str("reviewer"))}
+	case PreviousAssignee:
+		return []pulid.ID{pulid.ID(f.str("from"))}
 	case Requester:
 		return []pulid.ID{f.Requester}
 	case Beneficiary:
 		return []pulid.ID{f.Beneficiary}
 	case ManualOwners:
 		return f.ManualOwners
+	case ITAdmins:
+		return f.ITAdmins
 	}
 	return nil
+}
+
+// about is what the event's news is about: its item, else its request,
+// else (outside a request) the row its data names.
+func (f Fact) about() pulid.ID {
+	switch {
+	case f.Item != "":
+		return f.Item
+	case f.Request != "":
+		return f.Request
+	}
+	return pulid.ID(f.str("id"))
+}
+
+// Names reports whether a row of the action tells the audience.
+func Names(action audit.Action, a Audience) bool {
+	return slices.ContainsFunc(Rules, func(r Rule) bool { return r.Action == action && slices.Contains(r.To, a) })
 }
 
 // task returns the task a task event hands over: data.newTask

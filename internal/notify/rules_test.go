@@ -28,6 +28,10 @@ func TestPlan(t *testing.T) {
 			Requester: alice, Beneficiary: bob, ActorUser: actor,
 		}
 	}
+	owned := func(f notify.Fact, owners ...pulid.ID) notify.Fact {
+		f.ManualOwners = owners
+		return f
+	}
 	type want struct {
 		event     int
 		recipient pulid.ID
@@ -133,30 +137,49 @@ func TestPlan(t *testing.T) {
 		{
 			name: "manual fulfilment waits for the owners",
 			facts: []notify.Fact{
-				func() notify.Fact {
-					f := fact(audit.ItemApproved, carol, item, nil)
-					f.ManualOwners = []pulid.ID{dave, carol}
-					return f
-				}(),
+				owned(fact(audit.ItemApproved, carol, item, nil), dave, carol),
+				owned(fact(audit.ManualFulfillmentWaiting, carol, item, map[string]any{"reason": "APPROVED"}), dave, carol),
 			},
 			want: []want{
 				{0, alice, enum.NotificationKindRequestApproved, ""},
 				{0, bob, enum.NotificationKindRequestApproved, ""},
-				{0, dave, enum.NotificationKindManualFulfillmentWaiting, ""},
+				{1, dave, enum.NotificationKindManualFulfillmentWaiting, ""},
 			},
-			why: "the owners act next; carol approved and is not told, even as an owner",
+			why: "the owners act next, told once by the waiting event, not by the approval; carol approved and is not told, even as an owner",
 		},
 		{
-			name: "an owner who is also the requester is told once per event",
+			name: "an item approved without review waits for the owners",
 			facts: []notify.Fact{
-				func() notify.Fact {
-					f := fact(audit.ItemApproved, carol, item, nil)
-					f.ManualOwners = []pulid.ID{alice}
-					return f
-				}(),
+				owned(fact(audit.ItemAutoApproved, alice, item, nil), dave),
+				owned(fact(audit.ManualFulfillmentWaiting, alice, item, map[string]any{"reason": "APPROVED"}), dave),
 			},
-			want: []want{{0, alice, enum.NotificationKindRequestApproved, ""}, {0, bob, enum.NotificationKindRequestApproved, ""}},
-			why:  "the first row naming a recipient wins: one notification per event and recipient",
+			want: []want{{1, dave, enum.NotificationKindManualFulfillmentWaiting, ""}},
+			why:  "nobody decided, so only the owners, who act next, are told",
+		},
+		{
+			name: "a connector that gave up hands the item to the owners",
+			facts: []notify.Fact{
+				owned(fact(audit.FulfillmentFailed, "system", item, map[string]any{"error": "boom"}), dave),
+				owned(fact(audit.ManualFulfillmentWaiting, "system", item, map[string]any{"reason": "FAILED"}), dave),
+			},
+			want: []want{
+				{0, alice, enum.NotificationKindFulfillmentFailed, ""},
+				{0, bob, enum.NotificationKindFulfillmentFailed, ""},
+				{1, dave, enum.NotificationKindManualFulfillmentWaiting, ""},
+			},
+			why: "the people of the request learn of the failure; the owners that it waits for them",
+		},
+		{
+			name: "an owner who is also the requester hears both pieces of news",
+			facts: []notify.Fact{
+				owned(fact(audit.ItemApproved, carol, item, nil), alice),
+				owned(fact(audit.ManualFulfillmentWaiting, carol, item, map[string]any{"reason": "APPROVED"}), alice),
+			},
+			want: []want{
+				{0, alice, enum.NotificationKindRequestApproved, ""}, {0, bob, enum.NotificationKindRequestApproved, ""},
+				{1, alice, enum.NotificationKindManualFulfillmentWaiting, ""},
+			},
+			why: "the approval and the work to do are different news",
 		},
 		{
 			name: "two items approved in one change are two pieces of news",
@@ -179,13 +202,77 @@ func TestPlan(t *testing.T) {
 			why:  "the beneficiary loses the access; the requester asked for it",
 		},
 		{
-			name: "reminders and escalations go to the assignee",
+			name: "a reminder goes to the task's assignee",
 			facts: []notify.Fact{
-				fact(audit.TaskReminded, "system", item, map[string]any{"task": "tsk_1", "reviewer": string(carol)}),
-				fact(audit.TaskEscalated, "system", item, map[string]any{"task": "tsk_4", "to": string(dave)}),
+				fact(audit.TaskReminded, "system", item, map[string]any{"task": "tsk_1", "assignee": string(carol), "count": 1, "max": 3}),
 			},
-			want: []want{{0, carol, enum.NotificationKindTaskReminded, "tsk_1"}, {1, dave, enum.NotificationKindTaskEscalated, "tsk_4"}},
-			why:  "the rows added for the reminder and escalation actions",
+			want: []want{{0, carol, enum.NotificationKindTaskReminded, "tsk_1"}},
+			why:  "the sweep writes data.assignee; nobody else is reminded",
+		},
+		{
+			name: "an escalation tells the new assignee and the previous one",
+			facts: []notify.Fact{
+				fact(audit.TaskEscalated, "system", item, map[string]any{
+					"task": "tsk_1", "newTask": "tsk_4", "from": string(carol), "to": string(dave), "step": "MANAGER",
+				}),
+			},
+			want: []want{{0, dave, enum.NotificationKindTaskEscalated, "tsk_4"}, {0, carol, enum.NotificationKindTaskEscalated, ""}},
+			why:  "the new assignee gets the new task; the previous one learns it left them (linked to the request)",
+		},
+		{
+			name: "a pending expiry tells the expiry, not also the cancellation",
+			facts: []notify.Fact{
+				fact(audit.RequestExpired, "system", "", map[string]any{"reason": "EXPIRED_PENDING", "afterDays": 7}),
+				fact(audit.RequestCancelled, "system", "", map[string]any{"reason": "EXPIRED_PENDING"}),
+				fact(audit.ItemCancelled, "system", item, nil),
+				fact(audit.TaskSkipped, "system", item, map[string]any{"task": "tsk_1"}),
+				fact(audit.RequestCompleted, "system", "", map[string]any{"status": "CANCELLED"}),
+			},
+			want: []want{{0, alice, enum.NotificationKindRequestExpired, ""}, {0, bob, enum.NotificationKindRequestExpired, ""}},
+			why:  "one change tells a recipient one piece of news about the request as a whole",
+		},
+		{
+			name: "a grant about to end warns its beneficiary and requester",
+			facts: []notify.Fact{
+				fact(audit.GrantExpiring, "system", item, map[string]any{
+					"grant": "grt_1", "endsAt": "2026-03-01T00:00:00Z", "beneficiary": string(bob), "requester": string(alice),
+				}),
+			},
+			want: []want{{0, bob, enum.NotificationKindGrantExpiring, ""}, {0, alice, enum.NotificationKindGrantExpiring, ""}},
+			why:  "on the chain of the grant's source request, whose people are its beneficiary and requester",
+		},
+		{
+			name: "an extension tells the beneficiary and the requester, not the approver",
+			facts: []notify.Fact{
+				fact(audit.ItemApproved, carol, item, nil),
+				fact(audit.AccessExtended, carol, item, map[string]any{"grant": "grt_1", "oldEndsAt": "2026-03-01T00:00:00Z", "newEndsAt": "2026-04-01T00:00:00Z"}),
+			},
+			want: []want{
+				{0, alice, enum.NotificationKindRequestApproved, ""}, {0, bob, enum.NotificationKindRequestApproved, ""},
+				{1, bob, enum.NotificationKindAccessExtended, ""}, {1, alice, enum.NotificationKindAccessExtended, ""},
+			},
+			why: "the decision and the new end are different news",
+		},
+		{
+			name: "a disabled webhook endpoint tells every IT admin",
+			facts: []notify.Fact{{
+				Event:    notify.Event{Action: audit.WebhookEndpointDisabled, Actor: "system", Data: map[string]any{"id": "whe_1", "consecutiveFailures": 5}},
+				ITAdmins: []pulid.ID{carol, dave},
+			}},
+			want: []want{{0, carol, enum.NotificationKindWebhookEndpointDisabled, ""}, {0, dave, enum.NotificationKindWebhookEndpointDisabled, ""}},
+			why:  "outside any request: the administrators fix and re-enable it",
+		},
+		{
+			name: "IT admins hear nothing of a request through the IT-admin row",
+			facts: []notify.Fact{
+				func() notify.Fact {
+					f := fact(audit.ItemApproved, carol, item, nil)
+					f.ITAdmins = []pulid.ID{dave}
+					return f
+				}(),
+			},
+			want: []want{{0, alice, enum.NotificationKindRequestApproved, ""}, {0, bob, enum.NotificationKindRequestApproved, ""}},
+			why:  "only the rows that name the audience tell it",
 		},
 		{
 			name: "an event without a rule tells nobody",
@@ -234,7 +321,7 @@ func TestDefaultChannels(t *testing.T) {
 		enum.NotificationKindTaskAssigned: true, enum.NotificationKindTaskReminded: true, enum.NotificationKindTaskEscalated: true,
 		enum.NotificationKindRequestApproved: true, enum.NotificationKindRequestDenied: true,
 		enum.NotificationKindFulfillmentFailed: true, enum.NotificationKindGrantExpiring: true,
-		enum.NotificationKindManualFulfillmentWaiting: true,
+		enum.NotificationKindManualFulfillmentWaiting: true, enum.NotificationKindWebhookEndpointDisabled: true,
 	}
 	for _, k := range enum.AllNotificationKinds {
 		require.Equal(t, email[k], notify.DefaultChannels(k).Email, k)

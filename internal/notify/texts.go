@@ -22,8 +22,9 @@ type Template struct {
 // Templates holds the texts of every kind. The templates read texts: .What
 // (the entitlement and application of the event's item, or "access"),
 // .Beneficiary, .Requester, .Actor (names), .For (" for <beneficiary>" when
-// the recipient is not the beneficiary), .Data (the event's data) and
-// .Request (its ID).
+// the recipient is not the beneficiary), .To (the name of the user data.to
+// names), .MovedAway (the recipient is data.from: the task left them),
+// .Data (the event's data) and .Request (its ID).
 var Templates = map[enum.NotificationKind]Template{
 	enum.NotificationKindTaskAssigned: {
 		Title: "Review needed: {{.What}}{{.For}}",
@@ -34,8 +35,8 @@ var Templates = map[enum.NotificationKind]Template{
 		Body:  "A review task assigned to you is still pending: {{.What}} for {{.Beneficiary}}, requested by {{.Requester}}.",
 	},
 	enum.NotificationKindTaskEscalated: {
-		Title: "Escalated to you: review {{.What}}{{.For}}",
-		Body:  "Nobody decided in time, so the review of {{.What}} for {{.Beneficiary}} now waits for you.",
+		Title: "{{if .MovedAway}}Escalated to {{.To}}{{else}}Escalated to you{{end}}: review {{.What}}{{.For}}",
+		Body:  "{{if .MovedAway}}The review of {{.What}} for {{.Beneficiary}} waited too long for your decision, so it now waits for {{.To}}; you no longer need to decide it.{{else}}Nobody decided in time, so the review of {{.What}} for {{.Beneficiary}} now waits for you.{{end}}",
 	},
 	enum.NotificationKindRequestApproved: {
 		Title: "Approved: {{.What}}{{.For}}",
@@ -79,11 +80,15 @@ var Templates = map[enum.NotificationKind]Template{
 	},
 	enum.NotificationKindAccessExtended: {
 		Title: "Access extended: {{.What}}{{.For}}",
-		Body:  "The access of {{.Beneficiary}} to {{.What}} now ends later{{with .Data.endsAt}} ({{.}}){{end}}.",
+		Body:  "The access of {{.Beneficiary}} to {{.What}} {{with .Data.newEndsAt}}now ends later ({{.}}){{else}}no longer ends{{end}}.",
 	},
 	enum.NotificationKindManualFulfillmentWaiting: {
 		Title: "To do by hand: {{.What}} for {{.Beneficiary}}",
-		Body:  "{{.What}} for {{.Beneficiary}} is approved and waits for you to carry it out in the application, then to confirm it in Gatehouse.",
+		Body:  "{{.What}} for {{.Beneficiary}} waits for you to carry it out in the application{{if eq (print .Data.reason) \"FAILED\"}} (its connector could not){{end}}, then to confirm it in Gatehouse.",
+	},
+	enum.NotificationKindWebhookEndpointDisabled: {
+		Title: "Event webhook endpoint disabled",
+		Body:  "The event webhook endpoint {{.Data.id}} failed{{with .Data.consecutiveFailures}} {{.}}{{end}} deliveries in a row and was disabled. Fix its receiver, then enable it again.",
 	},
 }
 
@@ -140,6 +145,10 @@ func (t texts) data() map[string]any {
 			d["Requester"] = "You"
 		}
 	}
+	to, _ := t.Event.Data["to"].(string)
+	d["To"] = t.name(pulid.ID(to))
+	from, _ := t.Event.Data["from"].(string)
+	d["MovedAway"] = from != "" && pulid.ID(from) == t.Recipient.ID
 	d["Data"] = t.Event.Data
 	return d
 }

@@ -317,7 +317,7 @@ func (v *LifecycleSource) UnmarshalGQL(x any) error {
 }
 
 // AllNotificationKinds lists every NotificationKind, in the order of the constants.
-var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting}
+var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting, NotificationKindWebhookEndpointDisabled}
 
 // Values implements ent's EnumValues.
 func (NotificationKind) Values() []string { return strs(AllNotificationKinds) }

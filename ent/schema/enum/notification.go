@@ -21,6 +21,7 @@ const (
 	NotificationKindGrantExpiring            NotificationKind = "GRANT_EXPIRING"
 	NotificationKindAccessExtended           NotificationKind = "ACCESS_EXTENDED"
 	NotificationKindManualFulfillmentWaiting NotificationKind = "MANUAL_FULFILLMENT_WAITING"
+	NotificationKindWebhookEndpointDisabled  NotificationKind = "WEBHOOK_ENDPOINT_DISABLED"
 )
 
 // EmailStatus is where a notification's e-mail stands.
