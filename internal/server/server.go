@@ -186,7 +186,10 @@ func New(cfg Config) (*Server, error) {
 	auditLog := audit.NewLog(background, cfg.Dialect, audit.WithClock(now))
 	// Event webhooks: an outbox of every state change and the workers
 	// that deliver.
-	hooks := webhooks.New(webhooks.Config{Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m})
+	hooks := webhooks.New(webhooks.Config{
+		Client: client, DB: cfg.DB, Dialect: cfg.Dialect, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m,
+		Outboxes: []workflow.Outbox{notify.Outbox{}},
+	})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
 	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}

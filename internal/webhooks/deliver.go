@@ -27,7 +27,9 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
+	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/workflow"
 )
@@ -266,16 +268,21 @@ func (s *Service) Deliver(ctx context.Context, id pulid.ID, attempt, maxAttempts
 }
 
 // failed counts a failed delivery of an endpoint and disables the endpoint
-// at DisableAfter in a row, with its audit event, in one transaction.
+// at DisableAfter in a row, with its audit event, in one transaction, in
+// which the outboxes are told of the disabling and their jobs inserted.
 func (s *Service) failed(ctx context.Context, endpointID pulid.ID) error {
-	tx, err := s.client.Tx(ctx)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	ep, err := tx.WebhookEndpoint.UpdateOneID(endpointID).AddConsecutiveFailures(1).Save(ctx)
+	client := database.TxClient(tx, s.dialect, s.now)
+	ep, err := client.WebhookEndpoint.UpdateOneID(endpointID).AddConsecutiveFailures(1).Save(ctx)
 	if err == nil && ep.Enabled && ep.ConsecutiveFailures >= DisableAfter {
-		err = tx.WebhookEndpoint.UpdateOneID(endpointID).
+		err = client.WebhookEndpoint.UpdateOneID(endpointID).
 			SetEnabled(false).SetDisabledAt(s.now()).SetConsecutiveFailures(ep.ConsecutiveFailures).Exec(ctx)
+		if err == nil {
+			err = s.tellDisabled(ctx, tx, client, endpointID)
+		}
 		if err == nil {
 			s.log.WarnContext(ctx, "webhook endpoint disabled after failed deliveries",
 				"endpoint", string(endpointID), "failures", ep.ConsecutiveFailures)
@@ -289,6 +296,44 @@ func (s *Service) failed(ctx context.Context, endpointID pulid.ID) error {
 		return fmt.Errorf("record webhook endpoint failure: %w", err)
 	}
 	return tx.Commit()
+}
+
+// tellDisabled hands the audit event of the endpoint's disabling, just
+// written in tx, to the outboxes and inserts their jobs in tx.
+func (s *Service) tellDisabled(ctx context.Context, tx *sql.Tx, client *ent.Client, endpointID pulid.ID) error {
+	if len(s.outboxes) == 0 {
+		return nil
+	}
+	rows, err := client.AuditEvent.Query().
+		Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).
+		Order(ent.Desc(auditevent.FieldSeq)).Limit(1).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read the disabling's audit event: %w", err)
+	}
+	if len(rows) == 0 || rows[0].Data["id"] != string(endpointID) {
+		return fmt.Errorf("no audit event of the disabling of %s", endpointID)
+	}
+	a := rows[0]
+	events := []workflow.Event{{ID: a.ID, Action: audit.Action(a.Action), Chain: a.Chain, Actor: a.Actor, At: a.At, Data: a.Data}}
+	var jobs []river.InsertManyParams
+	for _, o := range s.outboxes {
+		more, err := o.Enqueue(ctx, client, events)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		jobs = append(jobs, more...)
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	c, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("job client: %w", err)
+	}
+	if _, err := c.InsertManyTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	return nil
 }
 
 // post sends one attempt and returns the answer's status code (0 without

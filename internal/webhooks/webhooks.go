@@ -23,6 +23,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,7 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow"
 )
 
 // EventTypes are the audit actions an endpoint may subscribe to: those of
@@ -101,6 +103,17 @@ type Config struct {
 	Log *slog.Logger
 	// Observer counts the attempts; nil counts nothing.
 	Observer Observer
+	// DB and Dialect are the database of Client: an endpoint's failure
+	// count and its disabling are written in a transaction of their own on
+	// it.
+	DB      *sql.DB
+	Dialect string
+	// Outboxes are told of an endpoint's disabling (its
+	// WEBHOOK_ENDPOINT_DISABLED event) in the transaction that disables
+	// it, as a workflow change tells them of its events; the jobs they
+	// return are inserted in that transaction by the delivery job's River
+	// client.
+	Outboxes []workflow.Outbox
 	// Transport, when set, replaces the HTTP transport of deliveries
 	// (which refuses link-local addresses).
 	Transport http.RoundTripper
@@ -110,6 +123,9 @@ type Config struct {
 // workflow's Outbox and the job runner's Extension.
 type Service struct {
 	client    *ent.Client
+	db        *sql.DB
+	dialect   string
+	outboxes  []workflow.Outbox
 	now       func() time.Time
 	publicURL string
 	log       *slog.Logger
@@ -129,6 +145,9 @@ func New(cfg Config) *Service {
 	}
 	return &Service{
 		client:    cfg.Client,
+		db:        cfg.DB,
+		dialect:   cfg.Dialect,
+		outboxes:  cfg.Outboxes,
 		now:       now,
 		publicURL: cfg.PublicURL,
 		log:       cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)),

@@ -390,12 +390,16 @@ func TestWebhookEndpointValidation(t *testing.T) {
 // gets each delivery MaxAttempts times, the log records the attempts, the
 // code and the error of each FAILED delivery, and the fifth failed
 // delivery in a row disables the endpoint with WEBHOOK_ENDPOINT_DISABLED on
-// the system chain; an admin enables it again and deliveries resume.
+// the system chain, which tells every IT admin (in-app and by e-mail,
+// linked to the endpoint) and nobody else; an admin enables it again and
+// deliveries resume.
 func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
-		env := apitest.New(t, db)
+		box := &apitest.Mailbox{}
+		env := apitest.NewWith(t, db, apitest.Options{Mail: box})
 		o := newOrg(t, env)
+		admin2 := env.User(t, "it2@example.com", enum.PlatformRoleITAdmin)
 		rcv := newReceiver(t, http.StatusInternalServerError)
 		id, secret := o.create(t, map[string]any{"url": rcv.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
 		rcv.mu.Lock()
@@ -435,6 +439,35 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		require.Len(t, disabled, 1)
 		require.Equal(t, string(id), disabled[0].Data["id"])
 		require.Equal(t, "system", disabled[0].Actor)
+
+		env.AwaitJobs(t, "notify")
+		told := func(tok string) []string {
+			var out struct {
+				Notifications struct {
+					Edges []struct{ Node struct{ Kind, Link string } }
+				}
+			}
+			env.MustDo(t, tok, `{ notifications(first: 100) { edges { node { kind link } } } }`, nil, &out)
+			var got []string
+			for _, e := range out.Notifications.Edges {
+				if e.Node.Kind == "WEBHOOK_ENDPOINT_DISABLED" {
+					got = append(got, e.Node.Link)
+				}
+			}
+			return got
+		}
+		link := "/app/admin/webhooks/" + string(id)
+		require.Equal(t, []string{link}, told(o.admin), "the IT admin is told once")
+		require.Equal(t, []string{link}, told(env.Token(t, admin2)), "every IT admin is told")
+		require.Empty(t, told(o.manager), "a user is not")
+		require.Empty(t, told(o.requester))
+		for _, addr := range []string{"it@example.com", "it2@example.com"} {
+			var subjects []string
+			for _, m := range box.To(addr) {
+				subjects = append(subjects, m.Subject)
+			}
+			require.Contains(t, subjects, "[Gatehouse] Event webhook endpoint disabled", addr)
+		}
 
 		rcv.mu.Lock()
 		rcv.status = http.StatusOK
