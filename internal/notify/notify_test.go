@@ -2,8 +2,11 @@ package notify_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"mime"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +24,7 @@ import (
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/mail"
+	"gatehouse/internal/mail/mailtest"
 	"gatehouse/internal/notify"
 )
 
@@ -40,8 +44,16 @@ type scene struct {
 func newScene(t *testing.T, db *dbtest.DB) *scene {
 	t.Helper()
 	box := &apitest.Mailbox{}
-	env := apitest.NewWith(t, db, apitest.Options{Mail: box, PublicURL: "https://gatehouse.example.com/"})
-	s := &scene{env: env, box: box}
+	s := newSceneMailing(t, db, box)
+	s.box = box
+	return s
+}
+
+// newSceneMailing is the scene sending its e-mails through sender.
+func newSceneMailing(t *testing.T, db *dbtest.DB, sender mail.Sender) *scene {
+	t.Helper()
+	env := apitest.NewWith(t, db, apitest.Options{Mail: sender, PublicURL: "https://gatehouse.example.com/"})
+	s := &scene{env: env}
 	sys := apitest.Sys()
 	s.r = env.User(t, "r@example.com", enum.PlatformRoleUser)
 	s.m = env.User(t, "m@example.com", enum.PlatformRoleUser)
@@ -240,6 +252,60 @@ func TestRequestLifeNotifiesItsPeople(t *testing.T) {
 			require.NotNil(t, n.Request, n.Kind)
 			require.Equal(t, "/app/requests/"+string(n.Request.ID), n.Link, n.Kind)
 		}
+	})
+}
+
+// TestRequestLifeOverSMTP: through the real SMTP sender to a real SMTP
+// server, a request submitted, approved and fulfilled by hand e-mails its
+// reviewer, its requester and the owner who fulfils it — one message each,
+// from the configured address, with the kind's subject and a link to the
+// object on the public URL — and not the beneficiary, who turned approval
+// e-mails off, nor anyone outside the request.
+func TestRequestLifeOverSMTP(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		srv := mailtest.Start(t, false)
+		sender, err := mail.NewSMTP(srv.URL(), "gatehouse@corp.example", mail.WithTLSConfig(&tls.Config{RootCAs: srv.Roots}))
+		require.NoError(t, err)
+		s := newSceneMailing(t, db, sender)
+		s.env.MustDo(t, s.tokB, `mutation { updateNotificationPreferences(input: [{kind: REQUEST_APPROVED, email: false}]) { kind } }`, nil, nil)
+
+		req := s.submit(t, 0)
+		s.decide(t, req, "APPROVE")
+		s.fulfil(t, req)
+
+		type got struct{ to, subject, link string }
+		var mails []got
+		for _, m := range srv.Messages() {
+			require.True(t, m.TLS, "STARTTLS offered by the server was used")
+			require.Equal(t, "gatehouse@corp.example", m.From)
+			h, bodies := mailtest.Parts(t, m.Data)
+			subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+			require.NoError(t, err)
+			require.Equal(t, m.To, h.Get("To"))
+			link := regexp.MustCompile(`Open it: (\S+)`).FindStringSubmatch(bodies["text/plain"])
+			require.Len(t, link, 2, bodies["text/plain"])
+			require.Contains(t, bodies["text/html"], `href="`+link[1]+`"`, "the HTML body links to the same object")
+			mails = append(mails, got{m.To, subject, strings.Split(link[1], "_")[0]})
+		}
+		require.ElementsMatch(t, []got{
+			{"m@example.com", "[Gatehouse] Review needed: Reader in Ledger for b@example.com", "https://gatehouse.example.com/app/tasks/tsk"},
+			{"r@example.com", "[Gatehouse] Approved: Reader in Ledger for b@example.com", "https://gatehouse.example.com/app/requests/req"},
+			{"o@example.com", "[Gatehouse] To do by hand: Reader in Ledger for b@example.com", "https://gatehouse.example.com/app/requests/req"},
+		}, mails, "the beneficiary turned approval e-mails off; grants are in-app only by default")
+		require.Equal(t, []string{"ACCESS_GRANTED", "REQUEST_APPROVED"}, kinds(s.list(t, s.tokB, false)), "in-app still on for the beneficiary")
+		var sent, pending int
+		ns, err := s.env.Client.Notification.Query().All(apitest.Sys())
+		require.NoError(t, err)
+		for _, n := range ns {
+			switch n.EmailStatus {
+			case enum.EmailStatusSent:
+				sent++
+			case enum.EmailStatusPending:
+				pending++
+			}
+		}
+		require.Equal(t, []int{3, 0}, []int{sent, pending}, "each e-mail the server took is marked SENT")
 	})
 }
 

@@ -228,7 +228,7 @@ func New(cfg Config) (*Server, error) {
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,
 		Progress: feed, AuditLog: auditLog, Notifications: notifications,
-		Webhooks: hooks,
+		Webhooks:  hooks,
 		Discovery: discovery.New(discovery.Config{DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Connectors: reg, Now: now}),
 	})
 	base, cancelBase := context.WithCancel(context.Background())
