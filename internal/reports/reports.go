@@ -3,7 +3,11 @@
 // full audit timeline, ending with the verification of its hash chain — as
 // CSV, JSON or PDF, and the bulk CSV export of request items, streamed in
 // constant memory. Handler serves them under /reports/ with bearer
-// authentication; the privacy rules of ent decide who sees what.
+// authentication; the privacy rules of ent decide who sees what. A
+// request's report names people, tasks and catalog objects in its event
+// details, with the reviewer role of each task, and keeps their IDs apart;
+// its download carries a detached Ed25519 signature (Signer) whose public
+// key is served, without authentication, at KeyPath.
 package reports
 
 import (
