@@ -68,14 +68,20 @@ func taskRole(kind enum.ReviewerKind, origin audit.Action, onBehalfOf *Person) s
 	if role == "" {
 		role = strings.ToLower(strings.ReplaceAll(string(kind), "_", " "))
 	}
+	moved := ""
 	switch origin {
 	case audit.TaskEscalated:
-		role = "escalated (" + role + " stage)"
+		moved = "escalated"
 	case audit.TaskReassigned:
-		role = "reassigned (" + role + " stage)"
+		moved = "reassigned"
 	}
-	if onBehalfOf != nil {
-		role = "delegate of " + onBehalfOf.Name + " (" + role + ")"
+	switch {
+	case onBehalfOf != nil && moved != "":
+		return "delegate of " + onBehalfOf.Name + " (" + moved + ", " + role + " stage)"
+	case onBehalfOf != nil:
+		return "delegate of " + onBehalfOf.Name + " (" + role + ")"
+	case moved != "":
+		return moved + " (" + role + " stage)"
 	}
 	return role
 }

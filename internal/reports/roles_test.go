@@ -2,6 +2,7 @@ package reports_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -14,12 +15,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/reports"
 )
@@ -235,6 +240,39 @@ func TestReportNamesAndRoles(t *testing.T) {
 		for _, id := range []string{string(s.m.ID), string(s.x.ID), string(s.d.ID), s.stage1Task, s.itemID} {
 			require.Contains(t, text, id, "the ID is shown whole, never cut by a line break")
 		}
+	})
+}
+
+// TestReportStatements checks that a report's reads do not grow with its
+// events, reviewers or the people its events name: the users are loaded in
+// one query.
+func TestReportStatements(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		s := newReviewScene(t, db)
+		ctx := apitest.Sys()
+		app, err := s.env.Client.Application.Query().Only(ctx)
+		require.NoError(t, err)
+		e, err := s.env.Client.Entitlement.Create().SetApplication(app).SetExternalID("ledger-read").SetName("Read entries").Save(ctx)
+		require.NoError(t, err)
+		var sub struct{ SubmitAccessRequest struct{ ID string } }
+		s.env.MustDo(t, s.tokB, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}}}, &sub)
+
+		counter := &dbtest.Counter{}
+		client := ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, db.SQL))))
+		svc := reports.New(client, time.Now)
+		viewer := authz.NewContext(context.Background(), &authz.Viewer{UserID: s.rm.ID, Role: enum.PlatformRoleRiskManager})
+		cost := func(id string) (int64, int) {
+			counter.Reset()
+			rep, err := svc.Request(viewer, pulid.ID(id))
+			require.NoError(t, err)
+			return counter.Count(), len(rep.Events)
+		}
+		small, fewEvents := cost(sub.SubmitAccessRequest.ID)
+		large, manyEvents := cost(s.reqID)
+		require.Greater(t, manyEvents, 2*fewEvents, "the reviewed request has many more events and people")
+		require.Equal(t, small, large, "statements per report")
 	})
 }
 
