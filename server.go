@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -50,6 +51,7 @@ import (
 	"gatehouse/internal/httpserver"
 	"gatehouse/internal/jobs"
 	gmail "gatehouse/internal/mail"
+	"gatehouse/internal/reports"
 	"gatehouse/internal/server"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -108,6 +110,10 @@ type config struct {
 	// of notification e-mails (GATEHOUSE_PUBLIC_URL); empty means
 	// http://localhost:<port of the listen address> (publicBase).
 	publicURL string
+	// reportKey is GATEHOUSE_REPORT_SIGNING_KEY: the base64 of an Ed25519
+	// seed or the path of a key file; "" means <sqlite>.report-key on
+	// SQLite, a key derived from the JWT secret on PostgreSQL.
+	reportKey string
 }
 
 // publicBase returns the address of the links in notification e-mails:
@@ -135,6 +141,7 @@ func envDefaults(getenv func(string) string) (config, error) {
 		databaseURL:    getenv("DATABASE_URL"),
 		sqlitePath:     envOr(getenv, "GATEHOUSE_SQLITE_PATH", "gatehouse.db"),
 		jwtSecret:      getenv("GATEHOUSE_JWT_SECRET"),
+		reportKey:      strings.TrimSpace(getenv("GATEHOUSE_REPORT_SIGNING_KEY")),
 		bootstrapAdmin: strings.TrimSpace(getenv("GATEHOUSE_BOOTSTRAP_ADMIN")),
 		logFormat:      getenv("GATEHOUSE_LOG_FORMAT"),
 		secretsDir:     getenv("GATEHOUSE_SECRETS_DIR"),
@@ -337,6 +344,7 @@ var envHelp = map[string]string{
 	"DATABASE_URL":                  "postgres:// URL of the database; unset means SQLite",
 	"GATEHOUSE_SQLITE_PATH":         "SQLite file when DATABASE_URL is unset (default gatehouse.db)",
 	"GATEHOUSE_JWT_SECRET":          "HS256 key of at least 32 characters; required with DATABASE_URL (SQLite: kept in <sqlite>.secret)",
+	"GATEHOUSE_REPORT_SIGNING_KEY":  "Ed25519 key signing audit reports: base64 of a 32-byte seed, or a file (seed or PEM); default <sqlite>.report-key, on PostgreSQL derived from the JWT secret",
 	"GATEHOUSE_LOG_FORMAT":          "text or json (default: text on a terminal, else json)",
 	"GATEHOUSE_LOG_LEVEL":           "debug, info, warn or error (default info)",
 	"GATEHOUSE_ADDR":                "listen address (default :8080; 127.0.0.1:8080 in demo mode)",
@@ -389,7 +397,8 @@ var commands = []*command{
 		env: append(slices.Clone(databaseEnv), "GATEHOUSE_AUTO_MIGRATE", "GATEHOUSE_ADDR", "GATEHOUSE_DEMO", "GATEHOUSE_BOOTSTRAP_ADMIN",
 			"GATEHOUSE_INTROSPECTION", "GATEHOUSE_TOKEN_TTL", "GATEHOUSE_QUERY_LIMITS", "GATEHOUSE_ALLOWED_ORIGINS",
 			"GATEHOUSE_SECRETS_DIR", "GATEHOUSE_SECRET_*", "GATEHOUSE_WS_MAX_PER_USER", "GATEHOUSE_WS_MAX_PENDING",
-			"GATEHOUSE_FULFILLMENT_TIMEOUT", "GATEHOUSE_SMTP_URL", "GATEHOUSE_SMTP_FROM", "GATEHOUSE_PUBLIC_URL"),
+			"GATEHOUSE_FULFILLMENT_TIMEOUT", "GATEHOUSE_SMTP_URL", "GATEHOUSE_SMTP_FROM", "GATEHOUSE_PUBLIC_URL",
+			"GATEHOUSE_REPORT_SIGNING_KEY"),
 		run: func(ctx context.Context, c *cli) error { return c.serve(ctx) },
 	},
 	{
@@ -740,6 +749,11 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		}
 	}
 	a.secret = secret
+	reportKey, err := cfg.reportSigningKey(secret)
+	if err != nil {
+		a.db.Close()
+		return nil, err
+	}
 	if cfg.demo {
 		// The demo webhook sink's secret is in the connector-secret
 		// namespace.
@@ -763,7 +777,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		// running replicas.
 		a.srv, err = server.New(server.Config{
 			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
-			Secret: secret, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
+			Secret: secret, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
@@ -834,6 +848,21 @@ func (a *app) close() {
 func (a *app) demoSinkSecret() string {
 	sum := sha256.Sum256(append([]byte("gatehouse demo webhook sink\x00"), a.secret...))
 	return hex.EncodeToString(sum[:])
+}
+
+// reportSigningKey is the key that signs the audit reports:
+// GATEHOUSE_REPORT_SIGNING_KEY when set; else, on SQLite, the key kept in
+// <sqlite>.report-key (created on first use, mode 0600); else one derived
+// from the JWT secret, so that every replica signs with the same key.
+func (c config) reportSigningKey(jwtSecret []byte) (ed25519.PrivateKey, error) {
+	switch {
+	case c.reportKey != "":
+		return reports.ParseSigningKey(c.reportKey)
+	case c.databaseURL == "":
+		return reports.LocalSigningKey(c.sqlitePath + ".report-key")
+	}
+	seed := sha256.Sum256(append([]byte("gatehouse report signing key\x00"), jwtSecret...))
+	return ed25519.NewKeyFromSeed(seed[:]), nil
 }
 
 // localSecret reads the JWT secret kept next to the SQLite database, creating

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 
 	"gatehouse/internal/database"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/reports"
 	"gatehouse/resolvers"
 )
 
@@ -164,16 +166,30 @@ func TestServeSeedsDemoOnFreshDirectory(t *testing.T) {
 		res.Body.Close()
 		require.Equal(t, http.StatusOK, res.StatusCode, path)
 	}
+	reportKey := func() string {
+		res, err := http.Get(strings.TrimSuffix(url, "/query") + reports.KeyPath)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode, "the report key needs no token")
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Contains(t, string(b), "-----BEGIN PUBLIC KEY-----")
+		return string(b)
+	}
+	key := reportKey()
 	p.stop(t)
 	require.FileExists(t, filepath.Join(dir, "gatehouse.db"))
-	info, err := os.Stat(filepath.Join(dir, "gatehouse.db.secret"))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	for _, f := range []string{"gatehouse.db.secret", "gatehouse.db.report-key"} {
+		info, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), info.Mode().Perm(), f)
+	}
 
 	p = start(t, dir, baseEnv(), "--addr", "127.0.0.1:0")
 	url = p.waitFor(t, "gatehouse listening")["graphql"].(string)
 	email, _ = viewerEmail(t, url, token)
 	require.Equal(t, "admin@example.com", email, "a token survives a restart")
+	require.Equal(t, key, reportKey(), "the report signing key survives a restart")
 	p.stop(t)
 
 	jwt := run1(t, dir, baseEnv(), "token", "--email", "margaret.chen@example.com")
@@ -219,6 +235,7 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"smtp without from":     {baseEnv("GATEHOUSE_SMTP_URL=smtp://mail.example"), "GATEHOUSE_SMTP_FROM is required"},
 		"bad smtp from":         {baseEnv("GATEHOUSE_SMTP_URL=smtp://mail.example", "GATEHOUSE_SMTP_FROM=nobody"), "from address"},
 		"bad public url":        {baseEnv("GATEHOUSE_PUBLIC_URL=gatehouse.example"), "GATEHOUSE_PUBLIC_URL"},
+		"missing report key":    {baseEnv("GATEHOUSE_REPORT_SIGNING_KEY=/nonexistent/report.key"), "report signing key"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,8 @@ type HandlerConfig struct {
 	Reports *Service
 	Auth    Authenticator
 	Log     *slog.Logger
+	// Signer signs the reports of a request; nil sends them unsigned.
+	Signer *Signer
 }
 
 // Handler serves the reports; mount it at /reports/. Every request needs an
@@ -40,7 +43,10 @@ type HandlerConfig struct {
 //	GET /reports/access-requests/{id}/audit.csv   (text/csv)
 //	GET /reports/access-requests/{id}/audit.json  (application/json)
 //	GET /reports/access-requests/{id}/audit.pdf   (application/pdf)
-//	    the request's report, for whoever may see the request (404 otherwise)
+//	    the request's report, for whoever may see the request (404 otherwise),
+//	    with its detached Ed25519 signature over the exact body in the
+//	    header "Gatehouse-Signature: ed25519=<base64>" (SignatureHeader); the
+//	    public key is at KeyPath (Signer.KeyHandler)
 //	GET /reports/access-requests.csv?from=&to=&status=&application=
 //	    one row per item, streamed; RISK_MANAGER and IT_ADMIN (403 otherwise).
 //	    from and to bound the submission time (RFC 3339, or a date: to a date
@@ -49,7 +55,7 @@ type HandlerConfig struct {
 // Downloads are attachments (Content-Disposition) that are not cached.
 // Errors are JSON: {"errors":[{"message":…,"extensions":{"code":…}}]}.
 func Handler(cfg HandlerConfig) http.Handler {
-	h := &handler{reports: cfg.Reports, log: cfg.Log}
+	h := &handler{reports: cfg.Reports, log: cfg.Log, signer: cfg.Signer}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -62,6 +68,7 @@ func Handler(cfg HandlerConfig) http.Handler {
 type handler struct {
 	reports *Service
 	log     *slog.Logger
+	signer  *Signer
 }
 
 // formats are the renderings of a request's report by file name.
@@ -96,6 +103,9 @@ func (h *handler) request(w http.ResponseWriter, r *http.Request) {
 	}
 	name := "gatehouse-audit-" + string(id) + strings.TrimPrefix(file, "audit")
 	download(w, format.contentType, name)
+	if h.signer != nil {
+		w.Header().Set(SignatureHeader, "ed25519="+base64.StdEncoding.EncodeToString(h.signer.Sign(buf.Bytes())))
+	}
 	_, _ = buf.WriteTo(w)
 }
 

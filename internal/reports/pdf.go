@@ -19,7 +19,9 @@ const (
 
 // WritePDF writes the report as a PDF for A4 paper: a title, the request's
 // summary, a table of its items with their reviews, the audit timeline (one
-// block per event: seq, time, action, actor, item, details, prev_hash and
+// block per event: seq, time, action, then readable lines — actor, item
+// and a "key: value" line per detail, people and tasks named, the reviewer
+// role of a task event first — then the IDs they name, prev_hash and
 // hash), and the verification line. Text outside Windows-1252 is replaced,
 // as the PDF's standard fonts cannot show it.
 func WritePDF(w io.Writer, r *Report) error {
@@ -133,7 +135,7 @@ func WritePDF(w io.Writer, r *Report) error {
 	// Timeline.
 	section("Audit timeline")
 	for _, e := range r.Events {
-		lines := 4
+		lines := 4 + len(e.Details)
 		if e.Item != "" {
 			lines++
 		}
@@ -147,20 +149,29 @@ func WritePDF(w io.Writer, r *Report) error {
 		pdf.SetFont("Helvetica", "", 8)
 		actor := e.Actor
 		if e.ActorName != "" {
-			actor = e.ActorName + " (" + e.Actor + ")"
+			actor = e.ActorName
+		}
+		body := []string{"Actor: " + actor}
+		if e.Item != "" {
+			body = append(body, "Item: "+e.Item)
+		}
+		for _, d := range e.Details {
+			body = append(body, d.String())
 		}
 		pdf.SetX(pdfMargin + 12)
-		pdf.MultiCell(pdfWidth-12, 4, tr("Actor: "+actor), "", "L", false)
-		if e.Item != "" {
-			pdf.SetX(pdfMargin + 12)
-			pdf.MultiCell(pdfWidth-12, 4, tr("Item: "+e.Item), "", "L", false)
+		pdf.MultiCell(pdfWidth-12, 4, tr(strings.Join(body, "\n")), "", "L", false)
+		// The IDs apart, one "key=ID" after another, wrapping between them.
+		ids := []string{"actor=" + e.Actor}
+		if e.ItemID != nil {
+			ids = append(ids, "item="+string(*e.ItemID))
 		}
-		if len(e.Data) > 0 {
-			pdf.SetX(pdfMargin + 12)
-			pdf.MultiCell(pdfWidth-12, 4, tr("Details: "+compact(e.Data)), "", "L", false)
+		if s := idsText(e.Details, "   "); s != "" {
+			ids = append(ids, s)
 		}
 		pdf.SetFont("Courier", "", 6)
 		pdf.SetTextColor(90, 90, 90)
+		pdf.SetX(pdfMargin + 12)
+		pdf.MultiCell(pdfWidth-12, 3, tr("ids       "+strings.Join(ids, "   ")), "", "L", false)
 		pdf.SetX(pdfMargin + 12)
 		pdf.MultiCell(pdfWidth-12, 3, "prev_hash "+e.PrevHash+"\nhash      "+e.Hash, "", "L", false)
 		pdf.SetTextColor(0, 0, 0)

@@ -6,16 +6,22 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // CSVHeader is the header of a request's CSV report. Every record has these
 // columns; the first says what the record is: "request" (one, first),
 // "item" (one per item), "event" (the timeline, in seq order) and
-// "verification" (one, last). details holds JSON.
+// "verification" (one, last). actor names the actor, actor_id is its ID.
+// On an event, role is the reviewer role of the task it is about, details
+// reads "key: value; …" with people, tasks and catalog objects named, ids
+// lists the IDs those values name ("key=ID; …"), and data is the event's
+// data as recorded (JSON; the hash covers it). On the request and item
+// records, details holds JSON.
 var CSVHeader = []string{
-	"record", "request_id", "seq", "at", "actor", "action", "item_id",
-	"application", "entitlement", "status", "details", "prev_hash", "hash",
+	"record", "request_id", "seq", "at", "actor", "actor_id", "action", "item_id",
+	"application", "entitlement", "status", "role", "details", "ids", "data", "prev_hash", "hash",
 }
 
 // WriteCSV writes the report as CSV (see CSVHeader).
@@ -25,17 +31,21 @@ func WriteCSV(w io.Writer, r *Report) error {
 	rec := func(fields ...string) { _ = cw.Write(fields) } // errors stick in cw.Error
 	rec(CSVHeader...)
 	rs := r.Request
-	rec("request", id, "", rs.SubmittedAt.Format(time.RFC3339Nano), rs.Requester.String(), rs.Action, "", "", "", rs.Status,
+	rec("request", id, "", rs.SubmittedAt.Format(time.RFC3339Nano), rs.Requester.String(), string(rs.Requester.ID), rs.Action, "", "", "", rs.Status, "",
 		compact(map[string]any{
 			"mode": rs.Mode, "beneficiary": rs.Beneficiary.String(), "justification": rs.Justification,
 			"completedAt": rs.CompletedAt, "endsAt": rs.EndsAt, "duration": rs.Duration, "generatedAt": r.GeneratedAt,
-		}), "", "")
+		}), "beneficiary="+string(rs.Beneficiary.ID), "", "", "")
 	for _, it := range r.Items {
-		rec("item", id, "", stamp(it.DecidedAt), "", it.Action, string(it.ID), it.Application.Name, it.Entitlement.Name, it.Status,
+		var ids []string
+		for _, rv := range it.Reviews {
+			ids = append(ids, "task="+string(rv.TaskID)+" reviewer="+string(rv.Reviewer.ID))
+		}
+		rec("item", id, "", stamp(it.DecidedAt), "", "", it.Action, string(it.ID), it.Application.Name, it.Entitlement.Name, it.Status, "",
 			compact(map[string]any{
 				"decidedAt": it.DecidedAt, "fulfilledAt": it.FulfilledAt, "endsAt": it.EndsAt, "accessEndedAt": it.AccessEndedAt,
 				"note": it.Note, "lastError": it.LastError, "reviews": reviewsText(it.Reviews),
-			}), "", "")
+			}), strings.Join(ids, "; "), "", "", "")
 	}
 	apps := map[string][2]string{}
 	for _, it := range r.Items {
@@ -44,14 +54,18 @@ func WriteCSV(w io.Writer, r *Report) error {
 	for _, e := range r.Events {
 		actor := e.Actor
 		if e.ActorName != "" {
-			actor += " (" + e.ActorName + ")"
+			actor = e.ActorName
 		}
 		item, app := "", [2]string{}
 		if e.ItemID != nil {
 			item, app = string(*e.ItemID), apps[string(*e.ItemID)]
 		}
-		rec("event", id, strconv.FormatInt(e.Seq, 10), e.At.Format(time.RFC3339Nano), actor, e.Action, item, app[0], app[1], "",
-			compact(e.Data), e.PrevHash, e.Hash)
+		data, err := json.Marshal(e.Data)
+		if err != nil {
+			return fmt.Errorf("reports: csv: data of event %d: %w", e.Seq, err)
+		}
+		rec("event", id, strconv.FormatInt(e.Seq, 10), e.At.Format(time.RFC3339Nano), actor, e.Actor, e.Action, item, app[0], app[1], "",
+			e.Role, detailsText(e.Details, "; "), idsText(e.Details, "; "), string(data), e.PrevHash, e.Hash)
 	}
 	v := r.Verification
 	status, seq := "VALID", ""
@@ -61,7 +75,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	if v.FirstBrokenSeq != nil {
 		seq = strconv.FormatInt(*v.FirstBrokenSeq, 10)
 	}
-	rec("verification", id, seq, r.GeneratedAt.Format(time.RFC3339Nano), "", "", "", "", "", status, v.String(), "", "")
+	rec("verification", id, seq, r.GeneratedAt.Format(time.RFC3339Nano), "", "", "", "", "", "", status, "", v.String(), "", "", "", "")
 	cw.Flush()
 	return cw.Error()
 }

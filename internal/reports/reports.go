@@ -3,7 +3,11 @@
 // full audit timeline, ending with the verification of its hash chain — as
 // CSV, JSON or PDF, and the bulk CSV export of request items, streamed in
 // constant memory. Handler serves them under /reports/ with bearer
-// authentication; the privacy rules of ent decide who sees what.
+// authentication; the privacy rules of ent decide who sees what. A
+// request's report names people, tasks and catalog objects in its event
+// details, with the reviewer role of each task, and keeps their IDs apart;
+// its download carries a detached Ed25519 signature (Signer) whose public
+// key is served, without authentication, at KeyPath.
 package reports
 
 import (
@@ -26,7 +30,6 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
-	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
@@ -100,7 +103,14 @@ type Item struct {
 
 // Review is one reviewer's task on a stage of an item.
 type Review struct {
-	Level      int        `json:"level"`
+	Level  int      `json:"level"`
+	TaskID pulid.ID `json:"taskId"`
+	// Kind is the stage's reviewer kind (after fallback) and Role the
+	// capacity in which the reviewer reviews (taskRole): "manager",
+	// "application owner", "fallback (IT admin)", "escalated (… stage)",
+	// "delegate of X (…)" and so on.
+	Kind       string     `json:"kind"`
+	Role       string     `json:"role"`
 	Reviewer   Person     `json:"reviewer"`
 	OnBehalfOf *Person    `json:"onBehalfOf,omitempty"`
 	Status     string     `json:"status"`
@@ -112,6 +122,9 @@ func (r Review) String() string {
 	s := fmt.Sprintf("L%d %s %s", r.Level, r.Reviewer.Email, r.Status)
 	if r.OnBehalfOf != nil {
 		s += " for " + r.OnBehalfOf.Email
+	}
+	if r.Role != "" {
+		s += " as " + r.Role
 	}
 	if r.DecidedAt != nil {
 		s += " " + stamp(r.DecidedAt)
@@ -130,20 +143,27 @@ func reviewsText(rs []Review) string {
 	return strings.Join(parts, "; ")
 }
 
-// Event is one audit event of the request's chain.
+// Event is one audit event of the request's chain. Actor, RequestID,
+// ItemID and Data are as recorded (the hash covers them); ActorName, Item,
+// Role and Details say the same for people: names instead of IDs, each
+// Detail keeping the ID it names apart.
 type Event struct {
-	Chain     string         `json:"chain"`
-	Seq       int64          `json:"seq"`
-	At        time.Time      `json:"at"`
-	Action    string         `json:"action"`
-	Actor     string         `json:"actor"`
-	ActorName string         `json:"actorName,omitempty"`
-	RequestID *pulid.ID      `json:"requestId"`
-	ItemID    *pulid.ID      `json:"itemId"`
-	Item      string         `json:"item,omitempty"`
-	Data      map[string]any `json:"data"`
-	PrevHash  string         `json:"prevHash"`
-	Hash      string         `json:"hash"`
+	Chain     string    `json:"chain"`
+	Seq       int64     `json:"seq"`
+	At        time.Time `json:"at"`
+	Action    string    `json:"action"`
+	Actor     string    `json:"actor"`
+	ActorName string    `json:"actorName,omitempty"`
+	RequestID *pulid.ID `json:"requestId"`
+	ItemID    *pulid.ID `json:"itemId"`
+	Item      string    `json:"item,omitempty"`
+	// Role is the reviewer role of the task a task event is about (the new
+	// task of a reassignment or escalation), "" for other events.
+	Role     string         `json:"role,omitempty"`
+	Details  []Detail       `json:"details"`
+	Data     map[string]any `json:"data"`
+	PrevHash string         `json:"prevHash"`
+	Hash     string         `json:"hash"`
 }
 
 // Verification is the outcome of verifying the request's chain against its
@@ -217,7 +237,7 @@ func (s *Service) Request(ctx context.Context, id pulid.ID) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reports: checkpoints of %s: %w", id, err)
 	}
-	names, err := actorNames(sys, s.client, events)
+	users, err := referencedUsers(sys, s.client, events)
 	if err != nil {
 		return nil, fmt.Errorf("reports: actors of %s: %w", id, err)
 	}
@@ -232,21 +252,53 @@ func (s *Service) Request(ctx context.Context, id pulid.ID) (*Report, error) {
 		},
 		Items: make([]Item, len(items)),
 	}
-	labels := map[pulid.ID]string{}
-	for i, it := range items {
+	n := &namer{users: users, names: map[pulid.ID]string{}, tasks: map[pulid.ID]*Review{}}
+	for _, p := range []Person{r.Request.Requester, r.Request.Beneficiary} {
+		n.users[p.ID] = p
+	}
+	// Which tasks an escalation or a reassignment created.
+	origins := map[pulid.ID]audit.Action{}
+	for _, e := range events {
+		if a := audit.Action(e.Action); a == audit.TaskReassigned || a == audit.TaskEscalated {
+			if id, ok := e.Data["newTask"].(string); ok {
+				origins[pulid.ID(id)] = a
+			}
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		for j := range it.Reviews {
+			rv := &it.Reviews[j]
+			rv.Role = taskRole(enum.ReviewerKind(rv.Kind), origins[rv.TaskID], rv.OnBehalfOf)
+			n.tasks[rv.TaskID] = rv
+			for _, p := range []*Person{&rv.Reviewer, rv.OnBehalfOf} {
+				if p != nil {
+					n.users[p.ID] = *p
+				}
+			}
+		}
 		r.Items[i] = it.Item
-		labels[it.ID] = it.Application.Name + " / " + it.Entitlement.Name
+		n.names[it.ID] = it.Application.Name + " / " + it.Entitlement.Name
+		n.names[it.Application.ID] = it.Application.Name
+		n.names[it.Entitlement.ID] = it.Entitlement.Name
 	}
 	for _, e := range events {
 		ev := Event{
-			Chain: e.Chain, Seq: e.Seq, At: e.At.UTC(), Action: e.Action, Actor: e.Actor, ActorName: names[e.Actor],
+			Chain: e.Chain, Seq: e.Seq, At: e.At.UTC(), Action: e.Action, Actor: e.Actor,
 			RequestID: e.RequestID, ItemID: e.ItemID, Data: e.Data, PrevHash: e.PrevHash, Hash: e.Hash,
+		}
+		if p, ok := n.users[pulid.ID(e.Actor)]; ok {
+			ev.ActorName = p.String()
 		}
 		if ev.Data == nil {
 			ev.Data = map[string]any{}
 		}
 		if e.ItemID != nil {
-			ev.Item = labels[*e.ItemID]
+			ev.Item = n.names[*e.ItemID]
+		}
+		ev.Role, ev.Details = n.details(e.Action, ev.Data)
+		if ev.Details == nil {
+			ev.Details = []Detail{}
 		}
 		r.Events = append(r.Events, ev)
 	}
@@ -280,28 +332,6 @@ func stamp(t *time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
-}
-
-// actorNames names the users among the events' actors.
-func actorNames(ctx context.Context, client *ent.Client, events []*ent.AuditEvent) (map[string]string, error) {
-	var ids []pulid.ID
-	for _, e := range events {
-		if strings.HasPrefix(e.Actor, "usr_") && !slices.Contains(ids, pulid.ID(e.Actor)) {
-			ids = append(ids, pulid.ID(e.Actor))
-		}
-	}
-	names := map[string]string{}
-	if len(ids) == 0 {
-		return names, nil
-	}
-	users, err := client.User.Query().Where(user.IDIn(ids...)).All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, u := range users {
-		names[string(u.ID)] = person(u).String()
-	}
-	return names, nil
 }
 
 // loadedItem is an item of a report or export, with its request.
@@ -357,7 +387,7 @@ func loadItems(ctx context.Context, client *ent.Client, q *ent.RequestItemQuery)
 		}
 		for _, st := range r.Edges.Stages {
 			for _, t := range st.Edges.Tasks {
-				rv := Review{Level: st.Level, Reviewer: person(t.Edges.Reviewer), Status: string(t.Status),
+				rv := Review{Level: st.Level, TaskID: t.ID, Kind: string(st.ReviewerKind), Reviewer: person(t.Edges.Reviewer), Status: string(t.Status),
 					DecidedAt: utc(t.DecidedAt), Comment: t.Comment}
 				if t.Edges.OnBehalfOf != nil {
 					p := person(t.Edges.OnBehalfOf)

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -58,6 +59,10 @@ type Config struct {
 	DSN string
 	// Secret signs the JWTs.
 	Secret []byte
+	// ReportKey signs the audit reports of requests (their public key is
+	// served at reports.KeyPath); nil means a new random key, whose
+	// signatures verify only while this server runs.
+	ReportKey ed25519.PrivateKey
 	// Now is the clock of every service; nil means time.Now.
 	Now func() time.Time
 	// Log receives the services' logs; nil discards them.
@@ -247,9 +252,15 @@ func New(cfg Config) (*Server, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/query", accesslog.HTTP(log, slog.LevelInfo, "/query", m.InstrumentHTTP("/query", query)))
+	signer, err := reports.NewSigner(cfg.ReportKey)
+	if err != nil {
+		cancelBase()
+		return nil, err
+	}
 	mux.Handle("/reports/", accesslog.HTTP(log, slog.LevelInfo, "/reports", m.InstrumentHTTP("/reports", reports.Handler(reports.HandlerConfig{
-		Reports: reports.New(client, now), Auth: authn, Log: log,
+		Reports: reports.New(client, now), Auth: authn, Log: log, Signer: signer,
 	}))))
+	mux.Handle(reports.KeyPath, m.InstrumentHTTP(reports.KeyPath, signer.KeyHandler()))
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
