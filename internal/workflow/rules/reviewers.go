@@ -160,7 +160,9 @@ type resolution struct {
 // resolve walks kind's fallback chain: the first kind yielding anybody
 // eligible gives all its eligible people; while there are fewer than need
 // assignments, the next eligible people of the following kinds are added
-// one by one. NO_REVIEWER when the chain yields nobody, or fewer than need.
+// one by one. The why names the people of kind who were excluded, the kind
+// that took over when kind found nobody, and the reviewers added. NO_REVIEWER
+// when the chain yields nobody, or fewer than need.
 func resolve(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, excluded map[pulid.ID]bool, now time.Time, need int) (resolution, error) {
 	chain, ok := fallbacks[kind]
 	if !ok {
@@ -228,12 +230,23 @@ func resolve(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, exclu
 			"needs %d reviewers but %s found only %d eligible; the number is never lowered",
 			need, strings.Join(names, ", then "), len(r.assignments))
 	}
-	if len(r.fallbacks) > 0 {
+	if len(r.fallbacks) > 0 || r.kind != kind {
 		own := len(r.assignments) - len(r.fallbacks)
 		var b strings.Builder
-		fmt.Fprintf(&b, "needs %d reviewers; %s left %d eligible", need, kind, own)
+		if r.kind != kind {
+			fmt.Fprintf(&b, "needs %d reviewers; %s found nobody eligible", need, kind)
+		} else {
+			fmt.Fprintf(&b, "needs %d reviewers; %s left %d eligible", need, kind, own)
+		}
 		if len(passed) > 0 {
 			fmt.Fprintf(&b, " (excluded: %s)", strings.Join(passed, ", "))
+		}
+		if r.kind != kind {
+			fmt.Fprintf(&b, "; the stage went to %s", r.kind)
+		}
+		if len(r.fallbacks) == 0 {
+			r.why = b.String()
+			return r, nil
 		}
 		added := make([]string, len(r.fallbacks))
 		for i, f := range r.fallbacks {
@@ -402,9 +415,11 @@ type PlannedStage struct {
 	Quorum      int
 	Assignments []Assignment
 	// Fallbacks are the reviewers taken from later kinds of the fallback
-	// chain because exclusions left the stage's own kind fewer people than
-	// its rule needs, and Resolution says so in a sentence ("" when the
-	// stage's own kind sufficed).
+	// chain because exclusions left the stage's first kind yielding anybody
+	// (Kind) fewer people than its rule needs. Resolution says in a
+	// sentence who was excluded, which kind took over when the template's
+	// kind found nobody, and who was added; "" when the template's own kind
+	// sufficed.
 	Fallbacks  []Fallback
 	Resolution string
 }

@@ -661,3 +661,16 @@ func TestPlanStagesHonestQuorum(t *testing.T) {
 		})
 	}
 }
+
+func TestPlanStagesResolutionWhenTheKindFindsNobody(t *testing.T) {
+	t.Parallel()
+	dir := directory()
+	dir.Designated = map[int][]pulid.ID{1: {uR, uT}}
+	got, err := PlanStages([]StageTemplate{{Level: 1, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2}}, dir, now)
+	require.NoError(t, err)
+	require.Equal(t, enum.ReviewerKindApplicationOwner, got[0].Kind)
+	require.Equal(t, direct(uO1, uO2), got[0].Assignments, "both owners come with the kind that took over")
+	require.Empty(t, got[0].Fallbacks, "nobody was added beyond the owners")
+	require.Equal(t, "needs 2 reviewers; DESIGNATED found nobody eligible (excluded: usr_R (the requester), usr_T (not an active user)); the stage went to APPLICATION_OWNER",
+		got[0].Resolution, "the stage says why it is not the template's kind")
+}
