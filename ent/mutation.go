@@ -15261,7 +15261,7 @@ func (m *ReviewStageMutation) Resolution() (r string, exists bool) {
 // OldResolution returns the old "resolution" field's value of the ReviewStage entity.
 // If the ReviewStage object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ReviewStageMutation) OldResolution(ctx context.Context) (v string, err error) {
+func (m *ReviewStageMutation) OldResolution(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldResolution is only allowed on UpdateOne operations")
 	}

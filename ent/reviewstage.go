@@ -38,7 +38,7 @@ type ReviewStage struct {
 	// Status holds the value of the "status" field.
 	Status enum.StageStatus `json:"status,omitempty"`
 	// Why fallback reviewers were added to reach the number the stage's rule needs; empty when none were.
-	Resolution string `json:"resolution,omitempty"`
+	Resolution *string `json:"resolution,omitempty"`
 	// FallbackReviewerIds holds the value of the "fallback_reviewer_ids" field.
 	FallbackReviewerIds []pulid.ID `json:"fallback_reviewer_ids,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -170,7 +170,8 @@ func (_m *ReviewStage) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field resolution", values[i])
 			} else if value.Valid {
-				_m.Resolution = value.String
+				_m.Resolution = new(string)
+				*_m.Resolution = value.String
 			}
 		case reviewstage.FieldFallbackReviewerIds:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -250,8 +251,10 @@ func (_m *ReviewStage) String() string {
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
 	builder.WriteString(", ")
-	builder.WriteString("resolution=")
-	builder.WriteString(_m.Resolution)
+	if v := _m.Resolution; v != nil {
+		builder.WriteString("resolution=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("fallback_reviewer_ids=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FallbackReviewerIds))

@@ -338,7 +338,7 @@ func (_c *ReviewStageCreate) createSpec() (*ReviewStage, *sqlgraph.CreateSpec) {
 	}
 	if value, ok := _c.mutation.Resolution(); ok {
 		_spec.SetField(reviewstage.FieldResolution, field.TypeString, value)
-		_node.Resolution = value
+		_node.Resolution = &value
 	}
 	if value, ok := _c.mutation.FallbackReviewerIds(); ok {
 		_spec.SetField(reviewstage.FieldFallbackReviewerIds, field.TypeJSON, value)

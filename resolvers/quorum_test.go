@@ -93,7 +93,21 @@ func TestQuorumFallback(t *testing.T) {
 				Where(reviewstage.ItemID(pulid.ID(req.Items[0].ID)), reviewstage.Level(2)).Only(ctx)
 			require.NoError(t, err)
 			require.Equal(t, []pulid.ID{o1.ID}, stored.FallbackReviewerIds, "the resolution is recorded on the stage")
-			require.Equal(t, *st.Resolution, stored.Resolution)
+			require.Equal(t, st.Resolution, stored.Resolution)
+			var node struct {
+				Node struct {
+					Items []struct {
+						Stages []struct {
+							Level      int
+							Resolution *string
+						}
+					}
+				}
+			}
+			env.MustDo(t, rTok, `query($id: ID!) { node(id: $id) { ... on AccessRequest {
+			  items { stages { level resolution } } } } }`, map[string]any{"id": req.ID}, &node)
+			require.Nil(t, node.Node.Items[0].Stages[0].Resolution, "stage 1 needed no fallback")
+			require.Equal(t, st.Resolution, node.Node.Items[0].Stages[1].Resolution, "the requester sees why on the stage")
 
 			ev, err := env.Client.AuditEvent.Query().
 				Where(auditevent.RequestID(pulid.ID(req.ID)), auditevent.Action(string(audit.RequestSubmitted))).Only(ctx)

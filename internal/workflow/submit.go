@@ -303,7 +303,7 @@ func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules
 		*stages = append(*stages, t.client.ReviewStage.Create().SetID(stageID).
 			SetItemID(itemID).SetLevel(ps.Level).SetReviewerKind(ps.Kind).
 			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
-			SetResolution(ps.Resolution).SetFallbackReviewerIds(fallbackIDs(ps.Fallbacks)))
+			SetNillableResolution(nonEmpty(ps.Resolution)).SetFallbackReviewerIds(fallbackIDs(ps.Fallbacks)))
 		for _, a := range ps.Assignments {
 			taskID := reviewtask.DefaultID()
 			*tasks = append(*tasks, t.client.ReviewTask.Create().SetID(taskID).
