@@ -348,14 +348,16 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "ReviewStage",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			reviewstage.FieldCreatedAt:    {Type: field.TypeTime, Column: reviewstage.FieldCreatedAt},
-			reviewstage.FieldUpdatedAt:    {Type: field.TypeTime, Column: reviewstage.FieldUpdatedAt},
-			reviewstage.FieldItemID:       {Type: field.TypeString, Column: reviewstage.FieldItemID},
-			reviewstage.FieldLevel:        {Type: field.TypeInt, Column: reviewstage.FieldLevel},
-			reviewstage.FieldReviewerKind: {Type: field.TypeEnum, Column: reviewstage.FieldReviewerKind},
-			reviewstage.FieldRule:         {Type: field.TypeEnum, Column: reviewstage.FieldRule},
-			reviewstage.FieldQuorum:       {Type: field.TypeInt, Column: reviewstage.FieldQuorum},
-			reviewstage.FieldStatus:       {Type: field.TypeEnum, Column: reviewstage.FieldStatus},
+			reviewstage.FieldCreatedAt:           {Type: field.TypeTime, Column: reviewstage.FieldCreatedAt},
+			reviewstage.FieldUpdatedAt:           {Type: field.TypeTime, Column: reviewstage.FieldUpdatedAt},
+			reviewstage.FieldItemID:              {Type: field.TypeString, Column: reviewstage.FieldItemID},
+			reviewstage.FieldLevel:               {Type: field.TypeInt, Column: reviewstage.FieldLevel},
+			reviewstage.FieldReviewerKind:        {Type: field.TypeEnum, Column: reviewstage.FieldReviewerKind},
+			reviewstage.FieldRule:                {Type: field.TypeEnum, Column: reviewstage.FieldRule},
+			reviewstage.FieldQuorum:              {Type: field.TypeInt, Column: reviewstage.FieldQuorum},
+			reviewstage.FieldStatus:              {Type: field.TypeEnum, Column: reviewstage.FieldStatus},
+			reviewstage.FieldResolution:          {Type: field.TypeString, Column: reviewstage.FieldResolution},
+			reviewstage.FieldFallbackReviewerIds: {Type: field.TypeJSON, Column: reviewstage.FieldFallbackReviewerIds},
 		},
 	}
 	graph.Nodes[14] = &sqlgraph.Node{
@@ -3252,6 +3254,16 @@ func (f *ReviewStageFilter) WhereQuorum(p entql.IntP) {
 // WhereStatus applies the entql string predicate on the status field.
 func (f *ReviewStageFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(reviewstage.FieldStatus))
+}
+
+// WhereResolution applies the entql string predicate on the resolution field.
+func (f *ReviewStageFilter) WhereResolution(p entql.StringP) {
+	f.Where(p.Field(reviewstage.FieldResolution))
+}
+
+// WhereFallbackReviewerIds applies the entql json.RawMessage predicate on the fallback_reviewer_ids field.
+func (f *ReviewStageFilter) WhereFallbackReviewerIds(p entql.BytesP) {
+	f.Where(p.Field(reviewstage.FieldFallbackReviewerIds))
 }
 
 // WhereHasItem applies a predicate to check if query has an edge item.

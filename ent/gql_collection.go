@@ -2234,6 +2234,11 @@ func (_q *ReviewStageQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, reviewstage.FieldStatus)
 				fieldSeen[reviewstage.FieldStatus] = struct{}{}
 			}
+		case "resolution":
+			if _, ok := fieldSeen[reviewstage.FieldResolution]; !ok {
+				selectedFields = append(selectedFields, reviewstage.FieldResolution)
+				fieldSeen[reviewstage.FieldResolution] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -6340,6 +6340,23 @@ type ReviewStageWhereInput struct {
 	StatusIn    []enum.StageStatus `json:"statusIn,omitempty"`
 	StatusNotIn []enum.StageStatus `json:"statusNotIn,omitempty"`
 
+	// "resolution" field predicates.
+	Resolution             *string  `json:"resolution,omitempty"`
+	ResolutionNEQ          *string  `json:"resolutionNEQ,omitempty"`
+	ResolutionIn           []string `json:"resolutionIn,omitempty"`
+	ResolutionNotIn        []string `json:"resolutionNotIn,omitempty"`
+	ResolutionGT           *string  `json:"resolutionGT,omitempty"`
+	ResolutionGTE          *string  `json:"resolutionGTE,omitempty"`
+	ResolutionLT           *string  `json:"resolutionLT,omitempty"`
+	ResolutionLTE          *string  `json:"resolutionLTE,omitempty"`
+	ResolutionContains     *string  `json:"resolutionContains,omitempty"`
+	ResolutionHasPrefix    *string  `json:"resolutionHasPrefix,omitempty"`
+	ResolutionHasSuffix    *string  `json:"resolutionHasSuffix,omitempty"`
+	ResolutionIsNil        bool     `json:"resolutionIsNil,omitempty"`
+	ResolutionNotNil       bool     `json:"resolutionNotNil,omitempty"`
+	ResolutionEqualFold    *string  `json:"resolutionEqualFold,omitempty"`
+	ResolutionContainsFold *string  `json:"resolutionContainsFold,omitempty"`
+
 	// "item" edge predicates.
 	HasItem     *bool                    `json:"hasItem,omitempty"`
 	HasItemWith []*RequestItemWhereInput `json:"hasItemWith,omitempty"`
@@ -6610,6 +6627,51 @@ func (i *ReviewStageWhereInput) P() (predicate.ReviewStage, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, reviewstage.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Resolution != nil {
+		predicates = append(predicates, reviewstage.ResolutionEQ(*i.Resolution))
+	}
+	if i.ResolutionNEQ != nil {
+		predicates = append(predicates, reviewstage.ResolutionNEQ(*i.ResolutionNEQ))
+	}
+	if len(i.ResolutionIn) > 0 {
+		predicates = append(predicates, reviewstage.ResolutionIn(i.ResolutionIn...))
+	}
+	if len(i.ResolutionNotIn) > 0 {
+		predicates = append(predicates, reviewstage.ResolutionNotIn(i.ResolutionNotIn...))
+	}
+	if i.ResolutionGT != nil {
+		predicates = append(predicates, reviewstage.ResolutionGT(*i.ResolutionGT))
+	}
+	if i.ResolutionGTE != nil {
+		predicates = append(predicates, reviewstage.ResolutionGTE(*i.ResolutionGTE))
+	}
+	if i.ResolutionLT != nil {
+		predicates = append(predicates, reviewstage.ResolutionLT(*i.ResolutionLT))
+	}
+	if i.ResolutionLTE != nil {
+		predicates = append(predicates, reviewstage.ResolutionLTE(*i.ResolutionLTE))
+	}
+	if i.ResolutionContains != nil {
+		predicates = append(predicates, reviewstage.ResolutionContains(*i.ResolutionContains))
+	}
+	if i.ResolutionHasPrefix != nil {
+		predicates = append(predicates, reviewstage.ResolutionHasPrefix(*i.ResolutionHasPrefix))
+	}
+	if i.ResolutionHasSuffix != nil {
+		predicates = append(predicates, reviewstage.ResolutionHasSuffix(*i.ResolutionHasSuffix))
+	}
+	if i.ResolutionIsNil {
+		predicates = append(predicates, reviewstage.ResolutionIsNil())
+	}
+	if i.ResolutionNotNil {
+		predicates = append(predicates, reviewstage.ResolutionNotNil())
+	}
+	if i.ResolutionEqualFold != nil {
+		predicates = append(predicates, reviewstage.ResolutionEqualFold(*i.ResolutionEqualFold))
+	}
+	if i.ResolutionContainsFold != nil {
+		predicates = append(predicates, reviewstage.ResolutionContainsFold(*i.ResolutionContainsFold))
 	}
 
 	if i.HasItem != nil {

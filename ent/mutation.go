@@ -14786,27 +14786,30 @@ func (m *RequestItemMutation) ResetEdge(name string) error {
 // ReviewStageMutation represents an operation that mutates the ReviewStage nodes in the graph.
 type ReviewStageMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *pulid.ID
-	created_at    *time.Time
-	updated_at    *time.Time
-	level         *int
-	addlevel      *int
-	reviewer_kind *enum.ReviewerKind
-	rule          *enum.StageRule
-	quorum        *int
-	addquorum     *int
-	status        *enum.StageStatus
-	clearedFields map[string]struct{}
-	item          *pulid.ID
-	cleareditem   bool
-	tasks         map[pulid.ID]struct{}
-	removedtasks  map[pulid.ID]struct{}
-	clearedtasks  bool
-	done          bool
-	oldValue      func(context.Context) (*ReviewStage, error)
-	predicates    []predicate.ReviewStage
+	op                          Op
+	typ                         string
+	id                          *pulid.ID
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	level                       *int
+	addlevel                    *int
+	reviewer_kind               *enum.ReviewerKind
+	rule                        *enum.StageRule
+	quorum                      *int
+	addquorum                   *int
+	status                      *enum.StageStatus
+	resolution                  *string
+	fallback_reviewer_ids       *[]pulid.ID
+	appendfallback_reviewer_ids []pulid.ID
+	clearedFields               map[string]struct{}
+	item                        *pulid.ID
+	cleareditem                 bool
+	tasks                       map[pulid.ID]struct{}
+	removedtasks                map[pulid.ID]struct{}
+	clearedtasks                bool
+	done                        bool
+	oldValue                    func(context.Context) (*ReviewStage, error)
+	predicates                  []predicate.ReviewStage
 }
 
 var _ ent.Mutation = (*ReviewStageMutation)(nil)
@@ -15241,6 +15244,120 @@ func (m *ReviewStageMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetResolution sets the "resolution" field.
+func (m *ReviewStageMutation) SetResolution(s string) {
+	m.resolution = &s
+}
+
+// Resolution returns the value of the "resolution" field in the mutation.
+func (m *ReviewStageMutation) Resolution() (r string, exists bool) {
+	v := m.resolution
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolution returns the old "resolution" field's value of the ReviewStage entity.
+// If the ReviewStage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewStageMutation) OldResolution(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolution is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolution requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolution: %w", err)
+	}
+	return oldValue.Resolution, nil
+}
+
+// ClearResolution clears the value of the "resolution" field.
+func (m *ReviewStageMutation) ClearResolution() {
+	m.resolution = nil
+	m.clearedFields[reviewstage.FieldResolution] = struct{}{}
+}
+
+// ResolutionCleared returns if the "resolution" field was cleared in this mutation.
+func (m *ReviewStageMutation) ResolutionCleared() bool {
+	_, ok := m.clearedFields[reviewstage.FieldResolution]
+	return ok
+}
+
+// ResetResolution resets all changes to the "resolution" field.
+func (m *ReviewStageMutation) ResetResolution() {
+	m.resolution = nil
+	delete(m.clearedFields, reviewstage.FieldResolution)
+}
+
+// SetFallbackReviewerIds sets the "fallback_reviewer_ids" field.
+func (m *ReviewStageMutation) SetFallbackReviewerIds(pu []pulid.ID) {
+	m.fallback_reviewer_ids = &pu
+	m.appendfallback_reviewer_ids = nil
+}
+
+// FallbackReviewerIds returns the value of the "fallback_reviewer_ids" field in the mutation.
+func (m *ReviewStageMutation) FallbackReviewerIds() (r []pulid.ID, exists bool) {
+	v := m.fallback_reviewer_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFallbackReviewerIds returns the old "fallback_reviewer_ids" field's value of the ReviewStage entity.
+// If the ReviewStage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewStageMutation) OldFallbackReviewerIds(ctx context.Context) (v []pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFallbackReviewerIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFallbackReviewerIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFallbackReviewerIds: %w", err)
+	}
+	return oldValue.FallbackReviewerIds, nil
+}
+
+// AppendFallbackReviewerIds adds pu to the "fallback_reviewer_ids" field.
+func (m *ReviewStageMutation) AppendFallbackReviewerIds(pu []pulid.ID) {
+	m.appendfallback_reviewer_ids = append(m.appendfallback_reviewer_ids, pu...)
+}
+
+// AppendedFallbackReviewerIds returns the list of values that were appended to the "fallback_reviewer_ids" field in this mutation.
+func (m *ReviewStageMutation) AppendedFallbackReviewerIds() ([]pulid.ID, bool) {
+	if len(m.appendfallback_reviewer_ids) == 0 {
+		return nil, false
+	}
+	return m.appendfallback_reviewer_ids, true
+}
+
+// ClearFallbackReviewerIds clears the value of the "fallback_reviewer_ids" field.
+func (m *ReviewStageMutation) ClearFallbackReviewerIds() {
+	m.fallback_reviewer_ids = nil
+	m.appendfallback_reviewer_ids = nil
+	m.clearedFields[reviewstage.FieldFallbackReviewerIds] = struct{}{}
+}
+
+// FallbackReviewerIdsCleared returns if the "fallback_reviewer_ids" field was cleared in this mutation.
+func (m *ReviewStageMutation) FallbackReviewerIdsCleared() bool {
+	_, ok := m.clearedFields[reviewstage.FieldFallbackReviewerIds]
+	return ok
+}
+
+// ResetFallbackReviewerIds resets all changes to the "fallback_reviewer_ids" field.
+func (m *ReviewStageMutation) ResetFallbackReviewerIds() {
+	m.fallback_reviewer_ids = nil
+	m.appendfallback_reviewer_ids = nil
+	delete(m.clearedFields, reviewstage.FieldFallbackReviewerIds)
+}
+
 // ClearItem clears the "item" edge to the RequestItem entity.
 func (m *ReviewStageMutation) ClearItem() {
 	m.cleareditem = true
@@ -15356,7 +15473,7 @@ func (m *ReviewStageMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ReviewStageMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, reviewstage.FieldCreatedAt)
 	}
@@ -15380,6 +15497,12 @@ func (m *ReviewStageMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, reviewstage.FieldStatus)
+	}
+	if m.resolution != nil {
+		fields = append(fields, reviewstage.FieldResolution)
+	}
+	if m.fallback_reviewer_ids != nil {
+		fields = append(fields, reviewstage.FieldFallbackReviewerIds)
 	}
 	return fields
 }
@@ -15405,6 +15528,10 @@ func (m *ReviewStageMutation) Field(name string) (ent.Value, bool) {
 		return m.Quorum()
 	case reviewstage.FieldStatus:
 		return m.Status()
+	case reviewstage.FieldResolution:
+		return m.Resolution()
+	case reviewstage.FieldFallbackReviewerIds:
+		return m.FallbackReviewerIds()
 	}
 	return nil, false
 }
@@ -15430,6 +15557,10 @@ func (m *ReviewStageMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldQuorum(ctx)
 	case reviewstage.FieldStatus:
 		return m.OldStatus(ctx)
+	case reviewstage.FieldResolution:
+		return m.OldResolution(ctx)
+	case reviewstage.FieldFallbackReviewerIds:
+		return m.OldFallbackReviewerIds(ctx)
 	}
 	return nil, fmt.Errorf("unknown ReviewStage field %s", name)
 }
@@ -15495,6 +15626,20 @@ func (m *ReviewStageMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case reviewstage.FieldResolution:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolution(v)
+		return nil
+	case reviewstage.FieldFallbackReviewerIds:
+		v, ok := value.([]pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFallbackReviewerIds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ReviewStage field %s", name)
 }
@@ -15551,7 +15696,14 @@ func (m *ReviewStageMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ReviewStageMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(reviewstage.FieldResolution) {
+		fields = append(fields, reviewstage.FieldResolution)
+	}
+	if m.FieldCleared(reviewstage.FieldFallbackReviewerIds) {
+		fields = append(fields, reviewstage.FieldFallbackReviewerIds)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -15564,6 +15716,14 @@ func (m *ReviewStageMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ReviewStageMutation) ClearField(name string) error {
+	switch name {
+	case reviewstage.FieldResolution:
+		m.ClearResolution()
+		return nil
+	case reviewstage.FieldFallbackReviewerIds:
+		m.ClearFallbackReviewerIds()
+		return nil
+	}
 	return fmt.Errorf("unknown ReviewStage nullable field %s", name)
 }
 
@@ -15594,6 +15754,12 @@ func (m *ReviewStageMutation) ResetField(name string) error {
 		return nil
 	case reviewstage.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case reviewstage.FieldResolution:
+		m.ResetResolution()
+		return nil
+	case reviewstage.FieldFallbackReviewerIds:
+		m.ResetFallbackReviewerIds()
 		return nil
 	}
 	return fmt.Errorf("unknown ReviewStage field %s", name)

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/reviewstage"
@@ -36,6 +37,10 @@ type ReviewStage struct {
 	Quorum int `json:"quorum,omitempty"`
 	// Status holds the value of the "status" field.
 	Status enum.StageStatus `json:"status,omitempty"`
+	// Why fallback reviewers were added to reach the number the stage's rule needs; empty when none were.
+	Resolution *string `json:"resolution,omitempty"`
+	// FallbackReviewerIds holds the value of the "fallback_reviewer_ids" field.
+	FallbackReviewerIds []pulid.ID `json:"fallback_reviewer_ids,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ReviewStageQuery when eager-loading is set.
 	Edges        ReviewStageEdges `json:"edges"`
@@ -82,11 +87,13 @@ func (*ReviewStage) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case reviewstage.FieldFallbackReviewerIds:
+			values[i] = new([]byte)
 		case reviewstage.FieldID, reviewstage.FieldItemID:
 			values[i] = new(pulid.ID)
 		case reviewstage.FieldLevel, reviewstage.FieldQuorum:
 			values[i] = new(sql.NullInt64)
-		case reviewstage.FieldReviewerKind, reviewstage.FieldRule, reviewstage.FieldStatus:
+		case reviewstage.FieldReviewerKind, reviewstage.FieldRule, reviewstage.FieldStatus, reviewstage.FieldResolution:
 			values[i] = new(sql.NullString)
 		case reviewstage.FieldCreatedAt, reviewstage.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -159,6 +166,21 @@ func (_m *ReviewStage) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = enum.StageStatus(value.String)
 			}
+		case reviewstage.FieldResolution:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field resolution", values[i])
+			} else if value.Valid {
+				_m.Resolution = new(string)
+				*_m.Resolution = value.String
+			}
+		case reviewstage.FieldFallbackReviewerIds:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field fallback_reviewer_ids", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.FallbackReviewerIds); err != nil {
+					return fmt.Errorf("unmarshal field fallback_reviewer_ids: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -228,6 +250,14 @@ func (_m *ReviewStage) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.Resolution; v != nil {
+		builder.WriteString("resolution=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("fallback_reviewer_ids=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FallbackReviewerIds))
 	builder.WriteByte(')')
 	return builder.String()
 }

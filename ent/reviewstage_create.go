@@ -99,6 +99,26 @@ func (_c *ReviewStageCreate) SetStatus(v enum.StageStatus) *ReviewStageCreate {
 	return _c
 }
 
+// SetResolution sets the "resolution" field.
+func (_c *ReviewStageCreate) SetResolution(v string) *ReviewStageCreate {
+	_c.mutation.SetResolution(v)
+	return _c
+}
+
+// SetNillableResolution sets the "resolution" field if the given value is not nil.
+func (_c *ReviewStageCreate) SetNillableResolution(v *string) *ReviewStageCreate {
+	if v != nil {
+		_c.SetResolution(*v)
+	}
+	return _c
+}
+
+// SetFallbackReviewerIds sets the "fallback_reviewer_ids" field.
+func (_c *ReviewStageCreate) SetFallbackReviewerIds(v []pulid.ID) *ReviewStageCreate {
+	_c.mutation.SetFallbackReviewerIds(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ReviewStageCreate) SetID(v pulid.ID) *ReviewStageCreate {
 	_c.mutation.SetID(v)
@@ -316,6 +336,14 @@ func (_c *ReviewStageCreate) createSpec() (*ReviewStage, *sqlgraph.CreateSpec) {
 		_spec.SetField(reviewstage.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
 	}
+	if value, ok := _c.mutation.Resolution(); ok {
+		_spec.SetField(reviewstage.FieldResolution, field.TypeString, value)
+		_node.Resolution = &value
+	}
+	if value, ok := _c.mutation.FallbackReviewerIds(); ok {
+		_spec.SetField(reviewstage.FieldFallbackReviewerIds, field.TypeJSON, value)
+		_node.FallbackReviewerIds = value
+	}
 	if nodes := _c.mutation.ItemIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -459,6 +487,12 @@ func (u *ReviewStageUpsertOne) UpdateNewValues() *ReviewStageUpsertOne {
 		}
 		if _, exists := u.create.mutation.Quorum(); exists {
 			s.SetIgnore(reviewstage.FieldQuorum)
+		}
+		if _, exists := u.create.mutation.Resolution(); exists {
+			s.SetIgnore(reviewstage.FieldResolution)
+		}
+		if _, exists := u.create.mutation.FallbackReviewerIds(); exists {
+			s.SetIgnore(reviewstage.FieldFallbackReviewerIds)
 		}
 	}))
 	return u
@@ -719,6 +753,12 @@ func (u *ReviewStageUpsertBulk) UpdateNewValues() *ReviewStageUpsertBulk {
 			}
 			if _, exists := b.mutation.Quorum(); exists {
 				s.SetIgnore(reviewstage.FieldQuorum)
+			}
+			if _, exists := b.mutation.Resolution(); exists {
+				s.SetIgnore(reviewstage.FieldResolution)
+			}
+			if _, exists := b.mutation.FallbackReviewerIds(); exists {
+				s.SetIgnore(reviewstage.FieldFallbackReviewerIds)
 			}
 		}
 	}))

@@ -165,6 +165,12 @@ func (_u *ReviewStageUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(reviewstage.FieldStatus, field.TypeEnum, value)
 	}
+	if _u.mutation.ResolutionCleared() {
+		_spec.ClearField(reviewstage.FieldResolution, field.TypeString)
+	}
+	if _u.mutation.FallbackReviewerIdsCleared() {
+		_spec.ClearField(reviewstage.FieldFallbackReviewerIds, field.TypeJSON)
+	}
 	if _u.mutation.TasksCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -393,6 +399,12 @@ func (_u *ReviewStageUpdateOne) sqlSave(ctx context.Context) (_node *ReviewStage
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(reviewstage.FieldStatus, field.TypeEnum, value)
+	}
+	if _u.mutation.ResolutionCleared() {
+		_spec.ClearField(reviewstage.FieldResolution, field.TypeString)
+	}
+	if _u.mutation.FallbackReviewerIdsCleared() {
+		_spec.ClearField(reviewstage.FieldFallbackReviewerIds, field.TypeJSON)
 	}
 	if _u.mutation.TasksCleared() {
 		edge := &sqlgraph.EdgeSpec{

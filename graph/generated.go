@@ -297,6 +297,11 @@ type ComplexityRoot struct {
 		Reason      func(childComplexity int) int
 	}
 
+	FallbackReviewer struct {
+		Kind func(childComplexity int) int
+		User func(childComplexity int) int
+	}
+
 	Grant struct {
 		CreatedAt     func(childComplexity int) int
 		EndsAt        func(childComplexity int) int
@@ -483,11 +488,13 @@ type ComplexityRoot struct {
 	}
 
 	PreviewStage struct {
-		Level        func(childComplexity int) int
-		Quorum       func(childComplexity int) int
-		ReviewerKind func(childComplexity int) int
-		Reviewers    func(childComplexity int) int
-		Rule         func(childComplexity int) int
+		FallbackReviewers func(childComplexity int) int
+		Level             func(childComplexity int) int
+		Quorum            func(childComplexity int) int
+		Resolution        func(childComplexity int) int
+		ReviewerKind      func(childComplexity int) int
+		Reviewers         func(childComplexity int) int
+		Rule              func(childComplexity int) int
 	}
 
 	Query struct {
@@ -572,6 +579,7 @@ type ComplexityRoot struct {
 		ItemID       func(childComplexity int) int
 		Level        func(childComplexity int) int
 		Quorum       func(childComplexity int) int
+		Resolution   func(childComplexity int) int
 		ReviewerKind func(childComplexity int) int
 		Rule         func(childComplexity int) int
 		Status       func(childComplexity int) int
@@ -1911,6 +1919,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ExcludedEntitlement.Reason(childComplexity), true
 
+	case "FallbackReviewer.kind":
+		if e.ComplexityRoot.FallbackReviewer.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FallbackReviewer.Kind(childComplexity), true
+	case "FallbackReviewer.user":
+		if e.ComplexityRoot.FallbackReviewer.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FallbackReviewer.User(childComplexity), true
+
 	case "Grant.createdAt":
 		if e.ComplexityRoot.Grant.CreatedAt == nil {
 			break
@@ -2846,6 +2867,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PreviewItem.Stages(childComplexity), true
 
+	case "PreviewStage.fallbackReviewers":
+		if e.ComplexityRoot.PreviewStage.FallbackReviewers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.FallbackReviewers(childComplexity), true
 	case "PreviewStage.level":
 		if e.ComplexityRoot.PreviewStage.Level == nil {
 			break
@@ -2858,6 +2885,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PreviewStage.Quorum(childComplexity), true
+	case "PreviewStage.resolution":
+		if e.ComplexityRoot.PreviewStage.Resolution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewStage.Resolution(childComplexity), true
 	case "PreviewStage.reviewerKind":
 		if e.ComplexityRoot.PreviewStage.ReviewerKind == nil {
 			break
@@ -3394,6 +3427,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReviewStage.Quorum(childComplexity), true
+	case "ReviewStage.resolution":
+		if e.ComplexityRoot.ReviewStage.Resolution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewStage.Resolution(childComplexity), true
 	case "ReviewStage.reviewerKind":
 		if e.ComplexityRoot.ReviewStage.ReviewerKind == nil {
 			break
@@ -7625,6 +7664,10 @@ type ReviewStage implements Node {
   rule: StageRule!
   quorum: Int!
   status: StageStatus!
+  """
+  Why fallback reviewers were added to reach the number the stage's rule needs; empty when none were.
+  """
+  resolution: String
   item: RequestItem!
   tasks: [ReviewTask!]
 }
@@ -7948,6 +7991,24 @@ input ReviewStageWhereInput {
   statusNEQ: StageStatus
   statusIn: [StageStatus!]
   statusNotIn: [StageStatus!]
+  """
+  resolution field predicates
+  """
+  resolution: String
+  resolutionNEQ: String
+  resolutionIn: [String!]
+  resolutionNotIn: [String!]
+  resolutionGT: String
+  resolutionGTE: String
+  resolutionLT: String
+  resolutionLTE: String
+  resolutionContains: String
+  resolutionHasPrefix: String
+  resolutionHasSuffix: String
+  resolutionIsNil: Boolean
+  resolutionNotNil: Boolean
+  resolutionEqualFold: String
+  resolutionContainsFold: String
   """
   item edge predicates
   """
@@ -9212,6 +9273,25 @@ input NotificationPreferenceInput {
   email: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/quorum.graphql", Input: `"A reviewer a stage took from its fallback chain because exclusions left its own reviewer kind fewer people than its rule needs."
+type FallbackReviewer {
+  user: User!
+  "The fallback kind that named the user, e.g. APPLICATION_OWNER for a DESIGNATED stage."
+  kind: ReviewerKind!
+}
+
+extend type PreviewStage {
+  """
+  The reviewers added to reach the number the stage's rule needs (QUORUM n: n;
+  ALL: every person its kind names) when the requester, the beneficiary, an
+  earlier-stage reviewer or an inactive user was excluded. The quorum is
+  never lowered. Empty when the stage's own kind sufficed.
+  """
+  fallbackReviewers: [FallbackReviewer!]!
+  "Why fallback reviewers were added, in a sentence; null when none were."
+  resolution: String
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
 # what it may see: the request is checked when it subscribes, and each event
 # goes to the request's audience (its requester, its beneficiary, its current
@@ -9961,6 +10041,16 @@ func (ec *executionContext) childFields_ExcludedEntitlement(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type ExcludedEntitlement", field.Name)
 }
 
+func (ec *executionContext) childFields_FallbackReviewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_FallbackReviewer_user(ctx, field)
+	case "kind":
+		return ec.fieldContext_FallbackReviewer_kind(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FallbackReviewer", field.Name)
+}
+
 func (ec *executionContext) childFields_Grant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10271,6 +10361,10 @@ func (ec *executionContext) childFields_PreviewStage(ctx context.Context, field 
 		return ec.fieldContext_PreviewStage_quorum(ctx, field)
 	case "reviewers":
 		return ec.fieldContext_PreviewStage_reviewers(ctx, field)
+	case "fallbackReviewers":
+		return ec.fieldContext_PreviewStage_fallbackReviewers(ctx, field)
+	case "resolution":
+		return ec.fieldContext_PreviewStage_resolution(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PreviewStage", field.Name)
 }
@@ -10385,6 +10479,8 @@ func (ec *executionContext) childFields_ReviewStage(ctx context.Context, field g
 		return ec.fieldContext_ReviewStage_quorum(ctx, field)
 	case "status":
 		return ec.fieldContext_ReviewStage_status(ctx, field)
+	case "resolution":
+		return ec.fieldContext_ReviewStage_resolution(ctx, field)
 	case "item":
 		return ec.fieldContext_ReviewStage_item(ctx, field)
 	case "tasks":
@@ -16904,6 +17000,61 @@ func (ec *executionContext) fieldContext_ExcludedEntitlement_reason(_ context.Co
 	return graphql.NewScalarFieldContext("ExcludedEntitlement", field, false, false, "String")
 }
 
+func (ec *executionContext) _FallbackReviewer_user(ctx context.Context, field graphql.CollectedField, obj *FallbackReviewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FallbackReviewer_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FallbackReviewer_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FallbackReviewer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FallbackReviewer_kind(ctx context.Context, field graphql.CollectedField, obj *FallbackReviewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FallbackReviewer_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.ReviewerKind) graphql.Marshaler {
+			return ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FallbackReviewer_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FallbackReviewer", field, false, false, "ReviewerKind")
+}
+
 func (ec *executionContext) _Grant_id(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20839,6 +20990,61 @@ func (ec *executionContext) fieldContext_PreviewStage_reviewers(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _PreviewStage_fallbackReviewers(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_fallbackReviewers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FallbackReviewers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*FallbackReviewer) graphql.Marshaler {
+			return ec.marshalNFallbackReviewer2ᚕᚖgatehouseᚋgraphᚐFallbackReviewerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_fallbackReviewers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewStage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FallbackReviewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewStage_resolution(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewStage_resolution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewStage_resolution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewStage", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23118,6 +23324,29 @@ func (ec *executionContext) _ReviewStage_status(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_ReviewStage_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReviewStage", field, false, false, "StageStatus")
+}
+
+func (ec *executionContext) _ReviewStage_resolution(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewStage_resolution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resolution, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewStage_resolution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewStage", field, false, false, "String")
 }
 
 func (ec *executionContext) _ReviewStage_item(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
@@ -38824,7 +39053,7 @@ func (ec *executionContext) unmarshalInputReviewStageWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "level", "levelNEQ", "levelIn", "levelNotIn", "levelGT", "levelGTE", "levelLT", "levelLTE", "reviewerKind", "reviewerKindNEQ", "reviewerKindIn", "reviewerKindNotIn", "rule", "ruleNEQ", "ruleIn", "ruleNotIn", "quorum", "quorumNEQ", "quorumIn", "quorumNotIn", "quorumGT", "quorumGTE", "quorumLT", "quorumLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "hasItem", "hasItemWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "itemID", "itemIDNEQ", "itemIDIn", "itemIDNotIn", "itemIDGT", "itemIDGTE", "itemIDLT", "itemIDLTE", "itemIDContains", "itemIDHasPrefix", "itemIDHasSuffix", "itemIDEqualFold", "itemIDContainsFold", "level", "levelNEQ", "levelIn", "levelNotIn", "levelGT", "levelGTE", "levelLT", "levelLTE", "reviewerKind", "reviewerKindNEQ", "reviewerKindIn", "reviewerKindNotIn", "rule", "ruleNEQ", "ruleIn", "ruleNotIn", "quorum", "quorumNEQ", "quorumIn", "quorumNotIn", "quorumGT", "quorumGTE", "quorumLT", "quorumLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "resolution", "resolutionNEQ", "resolutionIn", "resolutionNotIn", "resolutionGT", "resolutionGTE", "resolutionLT", "resolutionLTE", "resolutionContains", "resolutionHasPrefix", "resolutionHasSuffix", "resolutionIsNil", "resolutionNotNil", "resolutionEqualFold", "resolutionContainsFold", "hasItem", "hasItemWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -39307,6 +39536,111 @@ func (ec *executionContext) unmarshalInputReviewStageWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "resolution":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolution"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resolution = data
+		case "resolutionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionNEQ = data
+		case "resolutionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionIn = data
+		case "resolutionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionNotIn = data
+		case "resolutionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionGT = data
+		case "resolutionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionGTE = data
+		case "resolutionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionLT = data
+		case "resolutionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionLTE = data
+		case "resolutionContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionContains = data
+		case "resolutionHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionHasPrefix = data
+		case "resolutionHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionHasSuffix = data
+		case "resolutionIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionIsNil = data
+		case "resolutionNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionNotNil = data
+		case "resolutionEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionEqualFold = data
+		case "resolutionContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolutionContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResolutionContainsFold = data
 		case "hasItem":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasItem"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -44687,6 +45021,44 @@ func (ec *executionContext) _ExcludedEntitlement(ctx context.Context, sel ast.Se
 	return out
 }
 
+var fallbackReviewerImplementors = []string{"FallbackReviewer"}
+
+func (ec *executionContext) _FallbackReviewer(ctx context.Context, sel ast.SelectionSet, obj *FallbackReviewer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fallbackReviewerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FallbackReviewer")
+		case "user":
+			out.Values[i] = ec._FallbackReviewer_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._FallbackReviewer_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var grantImplementors = []string{"Grant", "Node"}
 
 func (ec *executionContext) _Grant(ctx context.Context, sel ast.SelectionSet, obj *ent.Grant) graphql.Marshaler {
@@ -45982,6 +46354,16 @@ func (ec *executionContext) _PreviewStage(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "fallbackReviewers":
+			out.Values[i] = ec._PreviewStage_fallbackReviewers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolution":
+			out.Values[i] = ec._PreviewStage_resolution(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -46542,6 +46924,11 @@ func (ec *executionContext) _ReviewStage(ctx context.Context, sel ast.SelectionS
 		case "status":
 			out.Values[i] = ec._ReviewStage_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resolution":
+			out.Values[i] = ec._ReviewStage_resolution(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "item":
@@ -48772,6 +49159,30 @@ func (ec *executionContext) unmarshalNExtensionReview2gatehouseᚋentᚋschema�
 
 func (ec *executionContext) marshalNExtensionReview2gatehouseᚋentᚋschemaᚋenumᚐExtensionReview(ctx context.Context, sel ast.SelectionSet, v enum.ExtensionReview) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNFallbackReviewer2ᚕᚖgatehouseᚋgraphᚐFallbackReviewerᚄ(ctx context.Context, sel ast.SelectionSet, v []*FallbackReviewer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFallbackReviewer2ᚖgatehouseᚋgraphᚐFallbackReviewer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFallbackReviewer2ᚖgatehouseᚋgraphᚐFallbackReviewer(ctx context.Context, sel ast.SelectionSet, v *FallbackReviewer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FallbackReviewer!")
+		return graphql.Null
+	}
+	return ec._FallbackReviewer(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {

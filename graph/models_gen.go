@@ -118,6 +118,13 @@ type ExcludedEntitlement struct {
 	Reason      string           `json:"reason"`
 }
 
+// A reviewer a stage took from its fallback chain because exclusions left its own reviewer kind fewer people than its rule needs.
+type FallbackReviewer struct {
+	User *ent.User `json:"user"`
+	// The fallback kind that named the user, e.g. APPLICATION_OWNER for a DESIGNATED stage.
+	Kind enum.ReviewerKind `json:"kind"`
+}
+
 type PreviewError struct {
 	Code    string  `json:"code"`
 	Message string  `json:"message"`
@@ -139,6 +146,13 @@ type PreviewStage struct {
 	Rule         enum.StageRule    `json:"rule"`
 	Quorum       int               `json:"quorum"`
 	Reviewers    []*ent.User       `json:"reviewers"`
+	// The reviewers added to reach the number the stage's rule needs (QUORUM n: n;
+	// ALL: every person its kind names) when the requester, the beneficiary, an
+	// earlier-stage reviewer or an inactive user was excluded. The quorum is
+	// never lowered. Empty when the stage's own kind sufficed.
+	FallbackReviewers []*FallbackReviewer `json:"fallbackReviewers"`
+	// Why fallback reviewers were added, in a sentence; null when none were.
+	Resolution *string `json:"resolution,omitempty"`
 }
 
 // A request's status and completions at one moment.

@@ -129,8 +129,8 @@ func TestReviewStageRules(t *testing.T) {
 			[3]string{"DENIED", "DENIED", "SKIPPED"}, "after two denials 2 approvals cannot be reached"},
 		{"QUORUM 2 of 3 deny approve approve", enum.StageRuleQuorum, 2, []step{{0, "DENY", "PENDING_REVIEW"}, {1, "APPROVE", "PENDING_REVIEW"}, {2, "APPROVE", "APPROVED"}},
 			[3]string{"DENIED", "APPROVED", "APPROVED"}, "one denial leaves the quorum reachable"},
-		{"QUORUM 5 clamped to 3", enum.StageRuleQuorum, 5, []step{{0, "APPROVE", "PENDING_REVIEW"}, {1, "APPROVE", "PENDING_REVIEW"}, {2, "APPROVE", "APPROVED"}},
-			[3]string{"APPROVED", "APPROVED", "APPROVED"}, "a quorum above the reviewers is clamped to their number"},
+		{"QUORUM 3 of 3", enum.StageRuleQuorum, 3, []step{{0, "APPROVE", "PENDING_REVIEW"}, {1, "APPROVE", "PENDING_REVIEW"}, {2, "APPROVE", "APPROVED"}},
+			[3]string{"APPROVED", "APPROVED", "APPROVED"}, "a quorum of every reviewer needs every approval"},
 	}
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		o := newOrg(t, db)

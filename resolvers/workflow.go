@@ -50,6 +50,9 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 			for _, a := range st.Assignments {
 				userIDs = append(userIDs, a.Reviewer)
 			}
+			for _, f := range st.Fallbacks {
+				userIDs = append(userIDs, f.Reviewer)
+			}
 		}
 	}
 	users, err := r.client.User.Query().Where(user.IDIn(userIDs...)).All(ctx)
@@ -64,7 +67,16 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 		pi := &graph.PreviewItem{Action: it.Action, Entitlement: it.Entitlement, Application: it.Application,
 			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{}}
 		for _, st := range it.Stages {
-			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum}
+			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum,
+				FallbackReviewers: []*graph.FallbackReviewer{}}
+			if st.Resolution != "" {
+				ps.Resolution = &st.Resolution
+			}
+			for _, f := range st.Fallbacks {
+				if u := byID[f.Reviewer]; u != nil {
+					ps.FallbackReviewers = append(ps.FallbackReviewers, &graph.FallbackReviewer{User: u, Kind: f.Kind})
+				}
+			}
 			for _, a := range st.Assignments {
 				if u := byID[a.Reviewer]; u != nil {
 					ps.Reviewers = append(ps.Reviewers, u)

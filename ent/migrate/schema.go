@@ -596,6 +596,8 @@ var (
 		{Name: "rule", Type: field.TypeEnum, Enums: []string{"ANY", "ALL", "QUORUM"}},
 		{Name: "quorum", Type: field.TypeInt, Default: 1},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"WAITING", "ACTIVE", "APPROVED", "DENIED", "SKIPPED"}},
+		{Name: "resolution", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "fallback_reviewer_ids", Type: field.TypeJSON, Nullable: true},
 		{Name: "item_id", Type: field.TypeString, Size: 40},
 	}
 	// ReviewStagesTable holds the schema information for the "review_stages" table.
@@ -606,7 +608,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "review_stages_request_items_stages",
-				Columns:    []*schema.Column{ReviewStagesColumns[8]},
+				Columns:    []*schema.Column{ReviewStagesColumns[10]},
 				RefColumns: []*schema.Column{RequestItemsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -615,7 +617,7 @@ var (
 			{
 				Name:    "reviewstage_item_id_level",
 				Unique:  true,
-				Columns: []*schema.Column{ReviewStagesColumns[8], ReviewStagesColumns[3]},
+				Columns: []*schema.Column{ReviewStagesColumns[10], ReviewStagesColumns[3]},
 			},
 		},
 	}

@@ -35,6 +35,10 @@ const (
 	FieldQuorum = "quorum"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldResolution holds the string denoting the resolution field in the database.
+	FieldResolution = "resolution"
+	// FieldFallbackReviewerIds holds the string denoting the fallback_reviewer_ids field in the database.
+	FieldFallbackReviewerIds = "fallback_reviewer_ids"
 	// EdgeItem holds the string denoting the item edge name in mutations.
 	EdgeItem = "item"
 	// EdgeTasks holds the string denoting the tasks edge name in mutations.
@@ -68,6 +72,8 @@ var Columns = []string{
 	FieldRule,
 	FieldQuorum,
 	FieldStatus,
+	FieldResolution,
+	FieldFallbackReviewerIds,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -180,6 +186,11 @@ func ByQuorum(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByResolution orders the results by the resolution field.
+func ByResolution(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldResolution, opts...).ToFunc()
 }
 
 // ByItemField orders the results by item field.

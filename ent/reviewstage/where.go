@@ -82,6 +82,11 @@ func Quorum(v int) predicate.ReviewStage {
 	return predicate.ReviewStage(sql.FieldEQ(FieldQuorum, v))
 }
 
+// Resolution applies equality check predicate on the "resolution" field. It's identical to ResolutionEQ.
+func Resolution(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldEQ(FieldResolution, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ReviewStage {
 	return predicate.ReviewStage(sql.FieldEQ(FieldCreatedAt, v))
@@ -400,6 +405,91 @@ func StatusNotIn(vs ...enum.StageStatus) predicate.ReviewStage {
 		v[i] = vs[i]
 	}
 	return predicate.ReviewStage(sql.FieldNotIn(FieldStatus, v...))
+}
+
+// ResolutionEQ applies the EQ predicate on the "resolution" field.
+func ResolutionEQ(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldEQ(FieldResolution, v))
+}
+
+// ResolutionNEQ applies the NEQ predicate on the "resolution" field.
+func ResolutionNEQ(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldNEQ(FieldResolution, v))
+}
+
+// ResolutionIn applies the In predicate on the "resolution" field.
+func ResolutionIn(vs ...string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldIn(FieldResolution, vs...))
+}
+
+// ResolutionNotIn applies the NotIn predicate on the "resolution" field.
+func ResolutionNotIn(vs ...string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldNotIn(FieldResolution, vs...))
+}
+
+// ResolutionGT applies the GT predicate on the "resolution" field.
+func ResolutionGT(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldGT(FieldResolution, v))
+}
+
+// ResolutionGTE applies the GTE predicate on the "resolution" field.
+func ResolutionGTE(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldGTE(FieldResolution, v))
+}
+
+// ResolutionLT applies the LT predicate on the "resolution" field.
+func ResolutionLT(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldLT(FieldResolution, v))
+}
+
+// ResolutionLTE applies the LTE predicate on the "resolution" field.
+func ResolutionLTE(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldLTE(FieldResolution, v))
+}
+
+// ResolutionContains applies the Contains predicate on the "resolution" field.
+func ResolutionContains(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldContains(FieldResolution, v))
+}
+
+// ResolutionHasPrefix applies the HasPrefix predicate on the "resolution" field.
+func ResolutionHasPrefix(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldHasPrefix(FieldResolution, v))
+}
+
+// ResolutionHasSuffix applies the HasSuffix predicate on the "resolution" field.
+func ResolutionHasSuffix(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldHasSuffix(FieldResolution, v))
+}
+
+// ResolutionIsNil applies the IsNil predicate on the "resolution" field.
+func ResolutionIsNil() predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldIsNull(FieldResolution))
+}
+
+// ResolutionNotNil applies the NotNil predicate on the "resolution" field.
+func ResolutionNotNil() predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldNotNull(FieldResolution))
+}
+
+// ResolutionEqualFold applies the EqualFold predicate on the "resolution" field.
+func ResolutionEqualFold(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldEqualFold(FieldResolution, v))
+}
+
+// ResolutionContainsFold applies the ContainsFold predicate on the "resolution" field.
+func ResolutionContainsFold(v string) predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldContainsFold(FieldResolution, v))
+}
+
+// FallbackReviewerIdsIsNil applies the IsNil predicate on the "fallback_reviewer_ids" field.
+func FallbackReviewerIdsIsNil() predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldIsNull(FieldFallbackReviewerIds))
+}
+
+// FallbackReviewerIdsNotNil applies the NotNil predicate on the "fallback_reviewer_ids" field.
+func FallbackReviewerIdsNotNil() predicate.ReviewStage {
+	return predicate.ReviewStage(sql.FieldNotNull(FieldFallbackReviewerIds))
 }
 
 // HasItem applies the HasEdge predicate on the "item" edge.

@@ -32,6 +32,13 @@ func (ReviewStage) Fields() []ent.Field {
 		field.Enum("rule").GoType(enum.StageRule("")).Immutable().Annotations(entgql.Type("StageRule")),
 		field.Int("quorum").Default(1).Immutable(),
 		field.Enum("status").GoType(enum.StageStatus("")).Annotations(entgql.Type("StageStatus")),
+		// resolution says, when exclusions left the stage's own reviewer
+		// kind fewer people than its rule needs, which fallback reviewers
+		// made up the number and why (rules.PlanStages); empty otherwise.
+		field.Text("resolution").Optional().Nillable().Immutable().
+			Comment("Why fallback reviewers were added to reach the number the stage's rule needs; empty when none were."),
+		// fallback_reviewer_ids are the users that resolution added.
+		field.JSON("fallback_reviewer_ids", []pulid.ID{}).Optional().Immutable().Annotations(entgql.Skip()),
 	}
 }
 

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"gatehouse/ent"
-	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/workflow/rules"
 )
@@ -40,9 +39,10 @@ func withCredential(v *authz.Viewer, data map[string]any) map[string]any {
 	return data
 }
 
-func nonEmpty(id pulid.ID) *pulid.ID {
-	if id == "" {
+// nonEmpty returns &v, or nil for "".
+func nonEmpty[T ~string](v T) *T {
+	if v == "" {
 		return nil
 	}
-	return &id
+	return &v
 }

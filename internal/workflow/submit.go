@@ -236,6 +236,9 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		tasks  []*ent.ReviewTaskCreate
 		autos  []PlannedItem
 		autoID []pulid.ID
+		// fallbacks records, in the REQUEST_SUBMITTED event, the stages
+		// that took fallback reviewers to reach their number.
+		fallbacks []map[string]any
 	)
 	for _, pi := range p.Items {
 		itemID := requestitem.DefaultID()
@@ -254,6 +257,10 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			continue
 		}
 		events = append(events, s.planStages(t, req.ID, itemID, pi.Stages, &stages, &tasks)...)
+		fallbacks = append(fallbacks, fallbackData(itemID, pi.Stages)...)
+	}
+	if len(fallbacks) > 0 {
+		submitted["fallbacks"] = fallbacks
 	}
 	if err := t.client.RequestItem.CreateBulk(items...).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("items: %w", err)
@@ -295,7 +302,8 @@ func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules
 		stageID := reviewstage.DefaultID()
 		*stages = append(*stages, t.client.ReviewStage.Create().SetID(stageID).
 			SetItemID(itemID).SetLevel(ps.Level).SetReviewerKind(ps.Kind).
-			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus))
+			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
+			SetNillableResolution(nonEmpty(ps.Resolution)).SetFallbackReviewerIds(fallbackIDs(ps.Fallbacks)))
 		for _, a := range ps.Assignments {
 			taskID := reviewtask.DefaultID()
 			*tasks = append(*tasks, t.client.ReviewTask.Create().SetID(taskID).
@@ -314,6 +322,34 @@ func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules
 		}
 	}
 	return events
+}
+
+// fallbackIDs returns the users of fallbacks, nil for none.
+func fallbackIDs(fallbacks []rules.Fallback) []pulid.ID {
+	var ids []pulid.ID
+	for _, f := range fallbacks {
+		ids = append(ids, f.Reviewer)
+	}
+	return ids
+}
+
+// fallbackData describes, for the audit trail, each stage of the item that
+// took fallback reviewers: its level, the reviewers added with the kind
+// that named them, and the resolution.
+func fallbackData(itemID pulid.ID, planned []rules.PlannedStage) []map[string]any {
+	var out []map[string]any
+	for _, ps := range planned {
+		if len(ps.Fallbacks) == 0 {
+			continue
+		}
+		added := make([]map[string]any, len(ps.Fallbacks))
+		for i, f := range ps.Fallbacks {
+			added[i] = map[string]any{"reviewer": string(f.Reviewer), "kind": string(f.Kind)}
+		}
+		out = append(out, map[string]any{"item": string(itemID), "stage": ps.Level, "rule": string(ps.Rule),
+			"quorum": ps.Quorum, "reviewers": added, "why": ps.Resolution})
+	}
+	return out
 }
 
 // enqueueFulfillment inserts the job that fulfils an approved item, in the

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -132,43 +133,157 @@ var fallbacks = map[enum.ReviewerKind][]enum.ReviewerKind{
 // Errors: NO_REVIEWER when the whole fallback chain yields nobody;
 // INVALID_INPUT (field reviewerKind) for a kind that is not known.
 func ResolveStage(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, excluded map[pulid.ID]bool, now time.Time) ([]Assignment, enum.ReviewerKind, error) {
+	r, err := resolve(kind, designated, dir, excluded, now, 1)
+	return r.assignments, r.kind, err
+}
+
+// Fallback is a reviewer a stage took from a later kind of its fallback
+// chain to reach the number of reviewers its rule needs (see PlanStages).
+type Fallback struct {
+	// Reviewer is the user resolved (the task may go to their delegate).
+	Reviewer pulid.ID
+	// Kind is the fallback kind that named them.
+	Kind enum.ReviewerKind
+}
+
+// resolution is what resolve found: the assignments, the kind that yielded
+// the first reviewers, the reviewers taken from later kinds to reach the
+// number needed, and why the stage's own kind fell short ("" when it did
+// not).
+type resolution struct {
+	assignments []Assignment
+	kind        enum.ReviewerKind
+	fallbacks   []Fallback
+	why         string
+}
+
+// resolve walks kind's fallback chain: the first kind yielding anybody
+// eligible gives all its eligible people; while there are fewer than need
+// assignments, the next eligible people of the following kinds are added
+// one by one. The why names the people of kind who were excluded, the kind
+// that took over when kind found nobody, and the reviewers added. NO_REVIEWER
+// when the chain yields nobody, or fewer than need.
+func resolve(kind enum.ReviewerKind, designated []pulid.ID, dir Directory, excluded map[pulid.ID]bool, now time.Time, need int) (resolution, error) {
 	chain, ok := fallbacks[kind]
 	if !ok {
-		return nil, "", errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
+		return resolution{}, errcode.Invalid("reviewerKind", "%q is not a reviewer kind", kind)
 	}
 	parties := Parties{RequesterID: dir.RequesterID, BeneficiaryID: dir.BeneficiaryID, SubmittedByID: dir.SubmittedByID}
-	for _, k := range chain {
-		var reviewers []pulid.ID
-		for _, id := range dir.candidates(k, designated) {
-			if ineligible(dir.person(id), parties, excluded) == "" && !slices.Contains(reviewers, id) {
-				reviewers = append(reviewers, id)
+	var (
+		r      resolution
+		seen   = map[pulid.ID]bool{}
+		at     = map[pulid.ID]int{}
+		passed []string
+	)
+	add := func(id pulid.ID) {
+		seen[id] = true
+		a, _ := Route(id, dir.People, parties, excluded, now)
+		if i, dup := at[a.Reviewer]; dup {
+			if r.assignments[i].OnBehalfOf != nil && a.OnBehalfOf == nil {
+				r.assignments[i] = a
 			}
+			return
 		}
-		if len(reviewers) == 0 {
-			continue
+		at[a.Reviewer] = len(r.assignments)
+		r.assignments = append(r.assignments, a)
+	}
+	for _, k := range chain {
+		if r.kind != "" && len(r.assignments) >= need {
+			break
 		}
-		var out []Assignment
-		at := map[pulid.ID]int{}
-		for _, id := range reviewers {
-			a, _ := Route(id, dir.People, parties, excluded, now)
-			if i, dup := at[a.Reviewer]; dup {
-				if out[i].OnBehalfOf != nil && a.OnBehalfOf == nil {
-					out[i] = a
+		for _, id := range dir.candidates(k, designated) {
+			if seen[id] {
+				continue
+			}
+			if why := ineligible(dir.person(id), parties, excluded); why != "" {
+				if r.kind == "" && k == kind && id != "" {
+					passed = append(passed, dir.name(id)+" ("+why+")")
 				}
 				continue
 			}
-			at[a.Reviewer] = len(out)
-			out = append(out, a)
+			switch {
+			case r.kind == "" || r.kind == k:
+				add(id)
+			case len(r.assignments) < need:
+				n := len(r.assignments)
+				add(id)
+				if len(r.assignments) > n {
+					r.fallbacks = append(r.fallbacks, Fallback{Reviewer: id, Kind: k})
+				}
+			}
 		}
-		return out, k, nil
+		if r.kind == "" && len(r.assignments) > 0 {
+			r.kind = k
+		}
 	}
 	names := make([]string, len(chain))
 	for i, k := range chain {
 		names[i] = string(k)
 	}
-	return nil, "", errcode.New(errcode.NoReviewer,
-		"no eligible reviewer: %s found nobody who is an active person and neither the requester, the beneficiary nor a reviewer of an earlier stage",
-		strings.Join(names, ", then "))
+	if len(r.assignments) == 0 {
+		return resolution{}, errcode.New(errcode.NoReviewer,
+			"no eligible reviewer: %s found nobody who is an active person and neither the requester, the beneficiary nor a reviewer of an earlier stage",
+			strings.Join(names, ", then "))
+	}
+	if len(r.assignments) < need {
+		return resolution{}, errcode.New(errcode.NoReviewer,
+			"needs %d reviewers but %s found only %d eligible; the number is never lowered",
+			need, strings.Join(names, ", then "), len(r.assignments))
+	}
+	if len(r.fallbacks) > 0 || r.kind != kind {
+		own := len(r.assignments) - len(r.fallbacks)
+		var b strings.Builder
+		if r.kind != kind {
+			fmt.Fprintf(&b, "needs %d reviewers; %s found nobody eligible", need, kind)
+		} else {
+			fmt.Fprintf(&b, "needs %d reviewers; %s left %d eligible", need, kind, own)
+		}
+		if len(passed) > 0 {
+			fmt.Fprintf(&b, " (excluded: %s)", strings.Join(passed, ", "))
+		}
+		if r.kind != kind {
+			fmt.Fprintf(&b, "; the stage went to %s", r.kind)
+		}
+		if len(r.fallbacks) == 0 {
+			r.why = b.String()
+			return r, nil
+		}
+		added := make([]string, len(r.fallbacks))
+		for i, f := range r.fallbacks {
+			added[i] = dir.name(f.Reviewer) + " (" + string(f.Kind) + ")"
+		}
+		fmt.Fprintf(&b, "; added fallback %s", strings.Join(added, ", "))
+		r.why = b.String()
+	}
+	return r, nil
+}
+
+// name names a user in a message: their email when known, else their ID.
+func (dir Directory) name(id pulid.ID) string {
+	if p := dir.person(id); p.Email != "" {
+		return p.Email
+	}
+	return string(id)
+}
+
+// need is the number of reviewers a stage must have (DESIGN §4.2): its
+// quorum (at least 1) for QUORUM; for ALL, every distinct person its own
+// kind names, eligible or not, so that an exclusion is made up for by a
+// fallback reviewer rather than shrinking "all"; 1 for ANY.
+func (dir Directory) need(t StageTemplate, designated []pulid.ID) int {
+	switch t.Rule {
+	case enum.StageRuleQuorum:
+		return max(t.Quorum, 1)
+	case enum.StageRuleAll:
+		named := map[pulid.ID]bool{}
+		for _, id := range dir.candidates(t.Kind, designated) {
+			if id != "" {
+				named[id] = true
+			}
+		}
+		return max(len(named), 1)
+	}
+	return 1
 }
 
 // person returns the user id of dir.People; a user missing from it is an
@@ -299,21 +414,37 @@ type PlannedStage struct {
 	Rule        enum.StageRule
 	Quorum      int
 	Assignments []Assignment
+	// Fallbacks are the reviewers taken from later kinds of the fallback
+	// chain because exclusions left the stage's first kind yielding anybody
+	// (Kind) fewer people than its rule needs. Resolution says in a
+	// sentence who was excluded, which kind took over when the template's
+	// kind found nobody, and who was added; "" when the template's own kind
+	// sufficed.
+	Fallbacks  []Fallback
+	Resolution string
 }
 
 // PlanStages resolves all the stages of one item at submission, in level
-// order, with ResolveStage. Everyone assigned in a stage, and everyone a
-// delegate acts for, is excluded from the later stages, so each stage has
-// distinct people. A QUORUM stage's quorum is clamped to its number of
-// assignments (ClampQuorum); other rules get quorum 1.
+// order. Everyone assigned in a stage, and everyone a delegate acts for, is
+// excluded from the later stages, so each stage has distinct people.
+//
+// The quorum is never lowered: a stage needs as many reviewers as its rule
+// asks (QUORUM n: n; ALL: every person its kind names; ANY: one). When
+// exclusions (requester, beneficiary, token minter, earlier-stage
+// reviewer, inactive user) leave its own kind fewer eligible people, the
+// stage takes the next eligible people along its fallback chain (e.g.
+// DESIGNATED → APPLICATION_OWNER → RISK_MANAGER → IT_ADMIN), one by one,
+// until it has the number; they are listed in Fallbacks and explained in
+// Resolution. A QUORUM stage keeps its quorum; other rules get quorum 1.
 //
 // The caller chooses the templates (ChoosePolicy) and must pass at least
 // one; auto-approved items get no stages and are not planned. Templates may
 // come in any order.
 //
-// Errors: NO_REVIEWER naming the stage when one resolves to nobody;
-// INVALID_INPUT for an unknown kind or rule, a level below 1 or a level given
-// twice; an uncoded error for no templates.
+// Errors: NO_REVIEWER naming the stage when one resolves to nobody, or when
+// even the whole fallback chain has fewer eligible people than the stage
+// needs; INVALID_INPUT for an unknown kind or rule, a level below 1 or a
+// level given twice; an uncoded error for no templates.
 func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]PlannedStage, error) {
 	if len(templates) == 0 {
 		return nil, errors.New("rules: plan stages: no stage templates (pass the global default policy)")
@@ -334,7 +465,8 @@ func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]Plan
 	excluded := map[pulid.ID]bool{}
 	out := make([]PlannedStage, 0, len(ts))
 	for _, t := range ts {
-		as, kind, err := ResolveStage(t.Kind, dir.Designated[t.Level], dir, excluded, now)
+		designated := dir.Designated[t.Level]
+		r, err := resolve(t.Kind, designated, dir, excluded, now, dir.need(t, designated))
 		if err != nil {
 			var e *errcode.Error
 			if errors.As(err, &e) && e.Code == errcode.NoReviewer {
@@ -342,7 +474,7 @@ func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]Plan
 			}
 			return nil, err
 		}
-		for _, a := range as {
+		for _, a := range r.assignments {
 			excluded[a.Reviewer] = true
 			if a.OnBehalfOf != nil {
 				excluded[*a.OnBehalfOf] = true
@@ -350,9 +482,10 @@ func PlanStages(templates []StageTemplate, dir Directory, now time.Time) ([]Plan
 		}
 		q := 1
 		if t.Rule == enum.StageRuleQuorum {
-			q = ClampQuorum(t.Quorum, len(as))
+			q = ClampQuorum(t.Quorum, len(r.assignments))
 		}
-		out = append(out, PlannedStage{Level: t.Level, Kind: kind, Rule: t.Rule, Quorum: q, Assignments: as})
+		out = append(out, PlannedStage{Level: t.Level, Kind: r.kind, Rule: t.Rule, Quorum: q,
+			Assignments: r.assignments, Fallbacks: r.fallbacks, Resolution: r.why})
 	}
 	return out, nil
 }

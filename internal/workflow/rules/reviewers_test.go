@@ -295,18 +295,18 @@ func TestPlanStages(t *testing.T) {
 		dir.ApplicationOwnerIDs = []pulid.ID{uM, uO1, uO2}
 		dir.RiskManagerIDs = []pulid.ID{uM, uO1, uK}
 		templates := []StageTemplate{
-			{Level: 3, Kind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 1},
+			{Level: 3, Kind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAny, Quorum: 1},
 			{Level: 1, Kind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1},
-			{Level: 2, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleQuorum, Quorum: 5},
+			{Level: 2, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleQuorum, Quorum: 2},
 		}
 		got, err := PlanStages(templates, dir, now)
 		require.NoError(t, err)
 		require.Equal(t, []PlannedStage{
 			{Level: 1, Kind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1, Assignments: direct(uM)},
 			{Level: 2, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleQuorum, Quorum: 2, Assignments: direct(uO1, uO2)},
-			{Level: 3, Kind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 1, Assignments: direct(uK)},
+			{Level: 3, Kind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAny, Quorum: 1, Assignments: direct(uK)},
 		}, got, "stages come in level order whatever the input order; M reviews stage 1 only, "+
-			"O1 stage 2 only; QUORUM 5 with 2 reviewers is clamped to 2")
+			"O1 stage 2 only")
 		seen := map[pulid.ID]int{}
 		for _, ps := range got {
 			for _, id := range reviewers(ps) {
@@ -526,4 +526,151 @@ func TestChoosePolicy(t *testing.T) {
 	for _, tt := range tests {
 		require.Equal(t, tt.want, ChoosePolicy(appA, tt.templates), "%s: %s", tt.name, tt.why)
 	}
+}
+
+// TestPlanStagesHonestQuorum plays a stage whose own kind has fewer eligible
+// people than its rule needs: stage 1 is always one MANAGER stage (M), so M
+// is excluded from stage 2 as an earlier-stage reviewer.
+func TestPlanStagesHonestQuorum(t *testing.T) {
+	t.Parallel()
+	stage1 := StageTemplate{Level: 1, Kind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1}
+	tests := []struct {
+		name         string
+		stage2       StageTemplate
+		designated   []pulid.ID
+		edit         func(d *Directory)
+		want         []Assignment
+		wantQuorum   int
+		wantFallback []Fallback
+		wantWhy      []string // substrings of Resolution; nil for ""
+		wantErr      string   // substring of a NO_REVIEWER message
+		why          string
+	}{
+		{
+			name:       "QUORUM 2 with one excluded takes an owner",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uM, uD1},
+			want:       direct(uD1, uO1), wantQuorum: 2,
+			wantFallback: []Fallback{{Reviewer: uO1, Kind: enum.ReviewerKindApplicationOwner}},
+			wantWhy:      []string{"needs 2 reviewers", "DESIGNATED left 1 eligible", "usr_M (already a reviewer of this item)", "usr_O1 (APPLICATION_OWNER)"},
+			why:          "M reviewed stage 1; the stage takes the first owner and still needs 2 approvals instead of silently needing 1",
+		},
+		{
+			name:       "QUORUM 2 with enough people takes no fallback",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uD1, uD2},
+			want:       direct(uD1, uD2), wantQuorum: 2,
+			why: "nothing excluded, nothing added",
+		},
+		{
+			name:       "QUORUM 2 skips an excluded owner down the chain",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uM, uD1},
+			edit:       func(d *Directory) { d.ApplicationOwnerIDs = []pulid.ID{uB, uT} },
+			want:       direct(uD1, uK), wantQuorum: 2,
+			wantFallback: []Fallback{{Reviewer: uK, Kind: enum.ReviewerKindRiskManager}},
+			wantWhy:      []string{"usr_K (RISK_MANAGER)"},
+			why:          "the owners are the beneficiary and a terminated user, so the next eligible person is the risk manager",
+		},
+		{
+			name:       "QUORUM 3 takes one by one along the chain",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 3},
+			designated: []pulid.ID{uR, uD1},
+			edit:       func(d *Directory) { d.ApplicationOwnerIDs = []pulid.ID{uO1} },
+			want:       direct(uD1, uO1, uK), wantQuorum: 3,
+			wantFallback: []Fallback{{Reviewer: uO1, Kind: enum.ReviewerKindApplicationOwner}, {Reviewer: uK, Kind: enum.ReviewerKindRiskManager}},
+			wantWhy:      []string{"usr_R (the requester)"},
+			why:          "the requester never reviews; one owner and then the risk manager make up the number, the IT admin is not needed",
+		},
+		{
+			name:       "ALL with one excluded takes an owner",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleAll, Quorum: 1},
+			designated: []pulid.ID{uM, uD1},
+			want:       direct(uD1, uO1), wantQuorum: 1,
+			wantFallback: []Fallback{{Reviewer: uO1, Kind: enum.ReviewerKindApplicationOwner}},
+			wantWhy:      []string{"needs 2 reviewers"},
+			why:          "ALL of two named people needs two approvals; M's place goes to an owner",
+		},
+		{
+			name:       "ANY with one excluded takes nobody more",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleAny, Quorum: 1},
+			designated: []pulid.ID{uM, uD1},
+			want:       direct(uD1), wantQuorum: 1,
+			why: "ANY needs one reviewer, which D1 is",
+		},
+		{
+			name:       "only the IT admin is left to fall back to",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uM, uD1},
+			edit:       func(d *Directory) { d.ApplicationOwnerIDs, d.RiskManagerIDs = nil, nil },
+			want:       direct(uD1, uA), wantQuorum: 2,
+			wantFallback: []Fallback{{Reviewer: uA, Kind: ReviewerKindITAdmin}},
+			why:          "no owner, no risk manager: the IT-admin fallback",
+		},
+		{
+			name:       "a fallback's delegate gets the task",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uM, uD1},
+			edit:       func(d *Directory) { delegate(d, uO1, uX, nil, nil) },
+			want:       []Assignment{{Reviewer: uD1}, {Reviewer: uX, OnBehalfOf: ptr(uO1)}}, wantQuorum: 2,
+			wantFallback: []Fallback{{Reviewer: uO1, Kind: enum.ReviewerKindApplicationOwner}},
+			why:          "a fallback reviewer is routed like any other",
+		},
+		{
+			name:       "nobody to fall back to",
+			stage2:     StageTemplate{Level: 2, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2},
+			designated: []pulid.ID{uM, uD1},
+			edit:       func(d *Directory) { d.ApplicationOwnerIDs, d.RiskManagerIDs, d.ITAdminIDs = nil, nil, nil },
+			wantErr:    "stage 2 (DESIGNATED): needs 2 reviewers but DESIGNATED, then APPLICATION_OWNER, then RISK_MANAGER, then IT_ADMIN found only 1 eligible; the number is never lowered",
+			why:        "refused with NO_REVIEWER naming the stage rather than approved by one person",
+		},
+		{
+			name:    "ALL of the role with everyone excluded but one, chain too short",
+			stage2:  StageTemplate{Level: 2, Kind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 1},
+			edit:    func(d *Directory) { d.RiskManagerIDs, d.ITAdminIDs = []pulid.ID{uM, uK, uT}, nil },
+			wantErr: "needs 3 reviewers",
+			why:     "ALL of three risk managers, M excluded and T terminated, cannot be made up without an IT admin",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := directory()
+			dir.Designated = map[int][]pulid.ID{2: tt.designated}
+			if tt.edit != nil {
+				tt.edit(&dir)
+			}
+			got, err := PlanStages([]StageTemplate{stage1, tt.stage2}, dir, now)
+			if tt.wantErr != "" {
+				require.Equal(t, errcode.NoReviewer, errcode.Of(err), tt.why)
+				require.Contains(t, err.Error(), tt.wantErr, tt.why)
+				return
+			}
+			require.NoError(t, err, tt.why)
+			require.Equal(t, direct(uM), got[0].Assignments)
+			s := got[1]
+			require.Equal(t, tt.want, s.Assignments, tt.why)
+			require.Equal(t, tt.wantQuorum, s.Quorum, tt.why)
+			require.Equal(t, tt.wantFallback, s.Fallbacks, tt.why)
+			if tt.wantWhy == nil && tt.wantFallback == nil {
+				require.Empty(t, s.Resolution, tt.why)
+			}
+			for _, w := range tt.wantWhy {
+				require.Contains(t, s.Resolution, w, tt.why)
+			}
+		})
+	}
+}
+
+func TestPlanStagesResolutionWhenTheKindFindsNobody(t *testing.T) {
+	t.Parallel()
+	dir := directory()
+	dir.Designated = map[int][]pulid.ID{1: {uR, uT}}
+	got, err := PlanStages([]StageTemplate{{Level: 1, Kind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2}}, dir, now)
+	require.NoError(t, err)
+	require.Equal(t, enum.ReviewerKindApplicationOwner, got[0].Kind)
+	require.Equal(t, direct(uO1, uO2), got[0].Assignments, "both owners come with the kind that took over")
+	require.Empty(t, got[0].Fallbacks, "nobody was added beyond the owners")
+	require.Equal(t, "needs 2 reviewers; DESIGNATED found nobody eligible (excluded: usr_R (the requester), usr_T (not an active user)); the stage went to APPLICATION_OWNER",
+		got[0].Resolution, "the stage says why it is not the template's kind")
 }
