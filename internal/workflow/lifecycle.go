@@ -199,7 +199,8 @@ func (s *Service) reassign(ctx context.Context, t *txn, taskID, toUserID pulid.I
 	if m.escalation != nil {
 		step = *m.escalation
 	}
-	moved, err := t.client.ReviewTask.Create().
+	now := s.now()
+	moved, err := t.client.ReviewTask.Create().SetCreatedAt(now).SetUpdatedAt(now).
 		SetStageID(task.StageID).SetRequestID(task.RequestID).SetReviewerID(toUserID).
 		SetNillableOnBehalfOfID(m.onBehalfOf).SetStatus(task.Status).SetEscalations(step).
 		Save(ctx)

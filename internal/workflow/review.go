@@ -375,7 +375,7 @@ func (s *Service) setStages(ctx context.Context, t *txn, status enum.StageStatus
 	for i, st := range stages {
 		ids[i] = st.id
 	}
-	if err := t.client.ReviewStage.Update().Where(reviewstage.IDIn(ids...)).SetStatus(status).Exec(ctx); err != nil {
+	if err := t.client.ReviewStage.Update().Where(reviewstage.IDIn(ids...)).SetStatus(status).SetUpdatedAt(s.now()).Exec(ctx); err != nil {
 		return err
 	}
 	for _, st := range stages {
@@ -393,10 +393,10 @@ func (s *Service) setTasks(ctx context.Context, t *txn, status enum.TaskStatus, 
 	for i, task := range tasks {
 		ids[i] = task.ID
 	}
-	if err := t.client.ReviewTask.Update().Where(reviewtask.IDIn(ids...)).SetStatus(status).Exec(ctx); err != nil {
+	now := s.now()
+	if err := t.client.ReviewTask.Update().Where(reviewtask.IDIn(ids...)).SetStatus(status).SetUpdatedAt(now).Exec(ctx); err != nil {
 		return err
 	}
-	now := s.now()
 	for _, task := range tasks {
 		task.Status, task.UpdatedAt = status, now
 	}
@@ -473,7 +473,7 @@ func (s *Service) activateStage(ctx context.Context, t *txn, rv *review, stage *
 		}
 		handed = append(handed, task)
 		id := reviewtask.DefaultID()
-		moved = append(moved, t.client.ReviewTask.Create().SetID(id).
+		moved = append(moved, t.client.ReviewTask.Create().SetID(id).SetCreatedAt(now).SetUpdatedAt(now).
 			SetStageID(stage.id).SetRequestID(item.requestID).SetReviewerID(a.Reviewer).
 			SetOnBehalfOfID(task.ReviewerID).SetStatus(enum.TaskStatusPending))
 		events = append(events, audit.Event{Action: audit.TaskDelegated, RequestID: &item.requestID, ItemID: &item.id,

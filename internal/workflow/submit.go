@@ -293,6 +293,8 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 // WAITING with WAITING tasks — and returns the audit events of the first
 // stage's assignments.
 func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules.PlannedStage, stages *[]*ent.ReviewStageCreate, tasks *[]*ent.ReviewTaskCreate) []audit.Event {
+	// Times by the service's clock, which the lifecycle sweep compares.
+	now := s.now()
 	var events []audit.Event
 	for i, ps := range planned {
 		stageStatus, taskStatus := enum.StageStatusWaiting, enum.TaskStatusWaiting
@@ -300,13 +302,13 @@ func (s *Service) planStages(t *txn, requestID, itemID pulid.ID, planned []rules
 			stageStatus, taskStatus = enum.StageStatusActive, enum.TaskStatusPending
 		}
 		stageID := reviewstage.DefaultID()
-		*stages = append(*stages, t.client.ReviewStage.Create().SetID(stageID).
+		*stages = append(*stages, t.client.ReviewStage.Create().SetID(stageID).SetCreatedAt(now).SetUpdatedAt(now).
 			SetItemID(itemID).SetLevel(ps.Level).SetReviewerKind(ps.Kind).
 			SetRule(ps.Rule).SetQuorum(ps.Quorum).SetStatus(stageStatus).
 			SetNillableResolution(nonEmpty(ps.Resolution)).SetFallbackReviewerIds(fallbackIDs(ps.Fallbacks)))
 		for _, a := range ps.Assignments {
 			taskID := reviewtask.DefaultID()
-			*tasks = append(*tasks, t.client.ReviewTask.Create().SetID(taskID).
+			*tasks = append(*tasks, t.client.ReviewTask.Create().SetID(taskID).SetCreatedAt(now).SetUpdatedAt(now).
 				SetStageID(stageID).SetRequestID(requestID).SetReviewerID(a.Reviewer).
 				SetNillableOnBehalfOfID(a.OnBehalfOf).SetStatus(taskStatus))
 			if i > 0 {
