@@ -223,6 +223,7 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_endpoints;

@@ -103,6 +103,9 @@ type PlannedItem struct {
 	Application  *ent.Application
 	AutoApproved bool
 	Stages       []rules.PlannedStage
+	// DefaultDuration is the length of a GRANT item given no end that its
+	// request policy applies (rules.CheckRequest), else nil.
+	DefaultDuration *string
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -244,6 +247,9 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			SetEntitlementID(pi.Entitlement.ID).SetApplicationID(pi.Application.ID)
 		if pi.Action == enum.RequestActionGrant {
 			ic.SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration)
+			if pi.DefaultDuration != nil {
+				ic.SetDuration(*pi.DefaultDuration)
+			}
 		}
 		items = append(items, ic)
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
@@ -448,6 +454,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if len(p.Items) == 0 {
 		return nil, errcode.New(errcode.NothingToRequest, "the request resolves to no entitlement to grant or revoke")
+	}
+	if err := checkRequestPolicies(ctx, client, v, p, in, now); err != nil {
+		return nil, fmt.Errorf("request policy: %w", err)
 	}
 	visible := []predicate.AccessRequest{accessrequest.BeneficiaryID(b.ID)}
 	if !d.AllOpenRequests {
