@@ -349,7 +349,12 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if in.BeneficiaryID != nil {
 		beneficiaryID = *in.BeneficiaryID
 	}
-	b, err := client.User.Get(ctx, beneficiaryID)
+	// The viewer's own user, as authentication read it for this request,
+	// saves a query when the viewer is the beneficiary.
+	b, err := v.User, error(nil)
+	if b == nil || b.ID != beneficiaryID {
+		b, err = client.User.Get(ctx, beneficiaryID)
+	}
 	if ent.IsNotFound(err) {
 		return nil, &errcode.Error{Code: errcode.NotFound, Field: "beneficiaryId", Message: "beneficiaryId: no such user"}
 	}
