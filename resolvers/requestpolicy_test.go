@@ -171,8 +171,8 @@ func TestRequestPolicyEnforced(t *testing.T) {
 		priv, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("ledger-admin").SetName("Ledger admin").
 			SetPrivileged(true).Save(apitest.Sys())
 		require.NoError(t, err)
-		grant := func(ent *ent.Entitlement, more map[string]any) map[string]any {
-			in := map[string]any{"action": "GRANT", "entitlementIds": []string{string(ent.ID)}}
+		grant := func(x *ent.Entitlement, more map[string]any) map[string]any {
+			in := map[string]any{"action": "GRANT", "entitlementIds": []string{string(x.ID)}}
 			for k, v := range more {
 				in[k] = v
 			}

@@ -114,7 +114,9 @@ const idempotencyWindow = 24 * time.Hour
 // Submit submits a request as the viewer (DESIGN §4.1). With an
 // idempotency key, the same key and input within 24 hours return the first
 // request and a different input is CONFLICT. Errors: UNAUTHENTICATED,
-// FORBIDDEN (READ token), INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD,
+// FORBIDDEN (READ token; a request for someone else that an item's request
+// policy does not allow), INVALID_INPUT (also: what an item's request
+// policy refuses, rules.CheckRequest), NOT_FOUND, ALREADY_HELD, NOT_HELD,
 // DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
 // written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
