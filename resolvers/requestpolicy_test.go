@@ -218,11 +218,16 @@ func TestRequestPolicyEnforced(t *testing.T) {
 		refused(bTok, grant(priv, map[string]any{"justification": just, "duration": "P8D"}), "INVALID_INPUT", "duration", "over the maximum")
 		refused(bTok, grant(priv, map[string]any{"justification": just, "endsAt": env.Clock.Now().AddDate(0, 0, 8)}), "INVALID_INPUT", "endsAt",
 			"an end past the maximum")
-		_, e2 := o.app(t, "Ledger 2", enum.FulfillmentManual, nil)
+		app2, e2 := o.app(t, "Ledger 2", enum.FulfillmentManual, nil)
 		o.rpSetPolicy(t, nil, e2, map[string]any{"permanentAllowed": false})
 		refused(bTok, grant(e2, map[string]any{"justification": just}), "INVALID_INPUT", "duration", "permanent access refused")
 
-		// With a default duration, a GRANT that names no end gets it.
+		// With a default duration, a GRANT that names no end gets it, also
+		// where the application has a maximum of its own (which alone
+		// refuses permanent access).
+		_, err = app2.Update().SetMaxAccessDuration("P90D").Save(apitest.Sys())
+		require.NoError(t, err)
+		refused(bTok, grant(e2, map[string]any{"justification": just}), "INVALID_INPUT", "duration", "permanent access refused by both")
 		o.rpSetPolicy(t, nil, e2, map[string]any{"permanentAllowed": false, "defaultDuration": "P14D"})
 		var p struct {
 			PreviewAccessRequest struct {

@@ -8,6 +8,7 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
@@ -252,7 +253,9 @@ func loadRequestPolicies(ctx context.Context, client *ent.Client, appIDs, entIDs
 // checkRequestPolicies applies the request policy of each item of p to the
 // submission in (rules.CheckRequest), loading the policies with one query,
 // and records on each GRANT item given no end the default duration its
-// policy applies.
+// policy applies; that item's time is then checked against the
+// application's maximum (rules.CheckTime), which refuses a permanent GRANT
+// of an application with one.
 func checkRequestPolicies(ctx context.Context, client *ent.Client, v *authz.Viewer, p *Plan, in SubmitInput, now time.Time) error {
 	var appIDs, entIDs []pulid.ID
 	for _, it := range p.Items {
@@ -274,6 +277,13 @@ func checkRequestPolicies(ctx context.Context, client *ent.Client, v *authz.View
 		}
 		if it.DefaultDuration, err = rules.CheckRequest(policies.of(&it.Application.ID, &it.Entitlement.ID), f, now); err != nil {
 			return err
+		}
+		// A GRANT that names no end: permanent, or the default duration,
+		// within the application's maximum.
+		if it.Action == enum.RequestActionGrant && in.EndsAt == nil && in.Duration == nil {
+			if err := rules.CheckTime(it.Action, nil, it.DefaultDuration, it.Application.MaxAccessDuration, now); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

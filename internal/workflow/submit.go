@@ -439,8 +439,12 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		if g := held[id]; g != nil && g.EndsAt == nil {
 			return nil, errcode.New(errcode.AlreadyHeld, "%s already holds %q of %s permanently", b.Email, e.Name, e.Edges.Application.Name)
 		}
-		if err := rules.CheckTime(enum.RequestActionGrant, in.EndsAt, in.Duration, e.Edges.Application.MaxAccessDuration, now); err != nil {
-			return nil, err
+		// A GRANT that names no end is checked once its request policy
+		// has given it a default duration (checkRequestPolicies).
+		if in.EndsAt != nil || in.Duration != nil {
+			if err := rules.CheckTime(enum.RequestActionGrant, in.EndsAt, in.Duration, e.Edges.Application.MaxAccessDuration, now); err != nil {
+				return nil, err
+			}
 		}
 		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionGrant, Entitlement: e, Application: e.Edges.Application})
 	}
