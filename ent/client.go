@@ -26,6 +26,7 @@ import (
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -73,6 +74,8 @@ type Client struct {
 	NotificationPreference *NotificationPreferenceClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
+	// RequestPolicy is the client for interacting with the RequestPolicy builders.
+	RequestPolicy *RequestPolicyClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
 	ReviewStage *ReviewStageClient
 	// ReviewStageTemplate is the client for interacting with the ReviewStageTemplate builders.
@@ -111,6 +114,7 @@ func (c *Client) init() {
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationPreference = NewNotificationPreferenceClient(c.config)
 	c.RequestItem = NewRequestItemClient(c.config)
+	c.RequestPolicy = NewRequestPolicyClient(c.config)
 	c.ReviewStage = NewReviewStageClient(c.config)
 	c.ReviewStageTemplate = NewReviewStageTemplateClient(c.config)
 	c.ReviewTask = NewReviewTaskClient(c.config)
@@ -226,6 +230,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
+		RequestPolicy:          NewRequestPolicyClient(cfg),
 		ReviewStage:            NewReviewStageClient(cfg),
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
@@ -265,6 +270,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
+		RequestPolicy:          NewRequestPolicyClient(cfg),
 		ReviewStage:            NewReviewStageClient(cfg),
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
@@ -303,9 +309,9 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
-		c.Notification, c.NotificationPreference, c.RequestItem, c.ReviewStage,
-		c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.Notification, c.NotificationPreference, c.RequestItem, c.RequestPolicy,
+		c.ReviewStage, c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -317,9 +323,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
-		c.Notification, c.NotificationPreference, c.RequestItem, c.ReviewStage,
-		c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User, c.WebhookDelivery,
-		c.WebhookEndpoint,
+		c.Notification, c.NotificationPreference, c.RequestItem, c.RequestPolicy,
+		c.ReviewStage, c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -354,6 +360,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.NotificationPreference.mutate(ctx, m)
 	case *RequestItemMutation:
 		return c.RequestItem.mutate(ctx, m)
+	case *RequestPolicyMutation:
+		return c.RequestPolicy.mutate(ctx, m)
 	case *ReviewStageMutation:
 		return c.ReviewStage.mutate(ctx, m)
 	case *ReviewStageTemplateMutation:
@@ -2819,6 +2827,172 @@ func (c *RequestItemClient) mutate(ctx context.Context, m *RequestItemMutation) 
 	}
 }
 
+// RequestPolicyClient is a client for the RequestPolicy schema.
+type RequestPolicyClient struct {
+	config
+}
+
+// NewRequestPolicyClient returns a client for the RequestPolicy from the given config.
+func NewRequestPolicyClient(c config) *RequestPolicyClient {
+	return &RequestPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `requestpolicy.Hooks(f(g(h())))`.
+func (c *RequestPolicyClient) Use(hooks ...Hook) {
+	c.hooks.RequestPolicy = append(c.hooks.RequestPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `requestpolicy.Intercept(f(g(h())))`.
+func (c *RequestPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RequestPolicy = append(c.inters.RequestPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a RequestPolicy entity.
+func (c *RequestPolicyClient) Create() *RequestPolicyCreate {
+	mutation := newRequestPolicyMutation(c.config, OpCreate)
+	return &RequestPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RequestPolicy entities.
+func (c *RequestPolicyClient) CreateBulk(builders ...*RequestPolicyCreate) *RequestPolicyCreateBulk {
+	return &RequestPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RequestPolicyClient) MapCreateBulk(slice any, setFunc func(*RequestPolicyCreate, int)) *RequestPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RequestPolicyCreateBulk{err: fmt.Errorf("calling to RequestPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RequestPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RequestPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RequestPolicy.
+func (c *RequestPolicyClient) Update() *RequestPolicyUpdate {
+	mutation := newRequestPolicyMutation(c.config, OpUpdate)
+	return &RequestPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RequestPolicyClient) UpdateOne(_m *RequestPolicy) *RequestPolicyUpdateOne {
+	mutation := newRequestPolicyMutation(c.config, OpUpdateOne, withRequestPolicy(_m))
+	return &RequestPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RequestPolicyClient) UpdateOneID(id pulid.ID) *RequestPolicyUpdateOne {
+	mutation := newRequestPolicyMutation(c.config, OpUpdateOne, withRequestPolicyID(id))
+	return &RequestPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RequestPolicy.
+func (c *RequestPolicyClient) Delete() *RequestPolicyDelete {
+	mutation := newRequestPolicyMutation(c.config, OpDelete)
+	return &RequestPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RequestPolicyClient) DeleteOne(_m *RequestPolicy) *RequestPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RequestPolicyClient) DeleteOneID(id pulid.ID) *RequestPolicyDeleteOne {
+	builder := c.Delete().Where(requestpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RequestPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for RequestPolicy.
+func (c *RequestPolicyClient) Query() *RequestPolicyQuery {
+	return &RequestPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRequestPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RequestPolicy entity by its id.
+func (c *RequestPolicyClient) Get(ctx context.Context, id pulid.ID) (*RequestPolicy, error) {
+	return c.Query().Where(requestpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RequestPolicyClient) GetX(ctx context.Context, id pulid.ID) *RequestPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryApplication queries the application edge of a RequestPolicy.
+func (c *RequestPolicyClient) QueryApplication(_m *RequestPolicy) *ApplicationQuery {
+	query := (&ApplicationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(requestpolicy.Table, requestpolicy.FieldID, id),
+			sqlgraph.To(application.Table, application.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, requestpolicy.ApplicationTable, requestpolicy.ApplicationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEntitlement queries the entitlement edge of a RequestPolicy.
+func (c *RequestPolicyClient) QueryEntitlement(_m *RequestPolicy) *EntitlementQuery {
+	query := (&EntitlementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(requestpolicy.Table, requestpolicy.FieldID, id),
+			sqlgraph.To(entitlement.Table, entitlement.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, requestpolicy.EntitlementTable, requestpolicy.EntitlementColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RequestPolicyClient) Hooks() []Hook {
+	hooks := c.hooks.RequestPolicy
+	return append(hooks[:len(hooks):len(hooks)], requestpolicy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RequestPolicyClient) Interceptors() []Interceptor {
+	return c.inters.RequestPolicy
+}
+
+func (c *RequestPolicyClient) mutate(ctx context.Context, m *RequestPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RequestPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RequestPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RequestPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RequestPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RequestPolicy mutation op: %q", m.Op())
+	}
+}
+
 // ReviewStageClient is a client for the ReviewStage schema.
 type ReviewStageClient struct {
 	config
@@ -4210,14 +4384,16 @@ type (
 	hooks struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
-		NotificationPreference, RequestItem, ReviewStage, ReviewStageTemplate,
-		ReviewTask, Role, User, WebhookDelivery, WebhookEndpoint []ent.Hook
+		NotificationPreference, RequestItem, RequestPolicy, ReviewStage,
+		ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
+		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
-		NotificationPreference, RequestItem, ReviewStage, ReviewStageTemplate,
-		ReviewTask, Role, User, WebhookDelivery, WebhookEndpoint []ent.Interceptor
+		NotificationPreference, RequestItem, RequestPolicy, ReviewStage,
+		ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
+		WebhookEndpoint []ent.Interceptor
 	}
 )
 

@@ -19,6 +19,7 @@ import (
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -105,6 +106,7 @@ func checkColumn(t, c string) error {
 			notification.Table:           notification.ValidColumn,
 			notificationpreference.Table: notificationpreference.ValidColumn,
 			requestitem.Table:            requestitem.ValidColumn,
+			requestpolicy.Table:          requestpolicy.ValidColumn,
 			reviewstage.Table:            reviewstage.ValidColumn,
 			reviewstagetemplate.Table:    reviewstagetemplate.ValidColumn,
 			reviewtask.Table:             reviewtask.ValidColumn,

@@ -17,6 +17,7 @@ import (
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -33,7 +34,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 20)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 21)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accessrequest.Table,
@@ -339,6 +340,29 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   requestpolicy.Table,
+			Columns: requestpolicy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: requestpolicy.FieldID,
+			},
+		},
+		Type: "RequestPolicy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			requestpolicy.FieldCreatedAt:              {Type: field.TypeTime, Column: requestpolicy.FieldCreatedAt},
+			requestpolicy.FieldUpdatedAt:              {Type: field.TypeTime, Column: requestpolicy.FieldUpdatedAt},
+			requestpolicy.FieldApplicationID:          {Type: field.TypeString, Column: requestpolicy.FieldApplicationID},
+			requestpolicy.FieldEntitlementID:          {Type: field.TypeString, Column: requestpolicy.FieldEntitlementID},
+			requestpolicy.FieldJustificationRequired:  {Type: field.TypeBool, Column: requestpolicy.FieldJustificationRequired},
+			requestpolicy.FieldJustificationMinLength: {Type: field.TypeInt, Column: requestpolicy.FieldJustificationMinLength},
+			requestpolicy.FieldRequestForOthers:       {Type: field.TypeEnum, Column: requestpolicy.FieldRequestForOthers},
+			requestpolicy.FieldMaxDuration:            {Type: field.TypeString, Column: requestpolicy.FieldMaxDuration},
+			requestpolicy.FieldDefaultDuration:        {Type: field.TypeString, Column: requestpolicy.FieldDefaultDuration},
+			requestpolicy.FieldPermanentAllowed:       {Type: field.TypeBool, Column: requestpolicy.FieldPermanentAllowed},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstage.Table,
 			Columns: reviewstage.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -360,7 +384,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstage.FieldFallbackReviewerIds: {Type: field.TypeJSON, Column: reviewstage.FieldFallbackReviewerIds},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstagetemplate.Table,
 			Columns: reviewstagetemplate.Columns,
@@ -380,7 +404,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstagetemplate.FieldQuorum:        {Type: field.TypeInt, Column: reviewstagetemplate.FieldQuorum},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewtask.Table,
 			Columns: reviewtask.Columns,
@@ -406,7 +430,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewtask.FieldEscalations:  {Type: field.TypeInt, Column: reviewtask.FieldEscalations},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -423,7 +447,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldDescription: {Type: field.TypeString, Column: role.FieldDescription},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -449,7 +473,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -474,7 +498,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldDeliveredAt:   {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -1024,6 +1048,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"RequestItem",
 		"AuditEvent",
+	)
+	graph.MustAddE(
+		"application",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   requestpolicy.ApplicationTable,
+			Columns: []string{requestpolicy.ApplicationColumn},
+			Bidi:    false,
+		},
+		"RequestPolicy",
+		"Application",
+	)
+	graph.MustAddE(
+		"entitlement",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   requestpolicy.EntitlementTable,
+			Columns: []string{requestpolicy.EntitlementColumn},
+			Bidi:    false,
+		},
+		"RequestPolicy",
+		"Entitlement",
 	)
 	graph.MustAddE(
 		"item",
@@ -3177,6 +3225,124 @@ func (f *RequestItemFilter) WhereHasAuditEventsWith(preds ...predicate.AuditEven
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RequestPolicyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RequestPolicyQuery builder.
+func (_q *RequestPolicyQuery) Filter() *RequestPolicyFilter {
+	return &RequestPolicyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RequestPolicyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RequestPolicyMutation builder.
+func (m *RequestPolicyMutation) Filter() *RequestPolicyFilter {
+	return &RequestPolicyFilter{config: m.config, predicateAdder: m}
+}
+
+// RequestPolicyFilter provides a generic filtering capability at runtime for RequestPolicyQuery.
+type RequestPolicyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RequestPolicyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *RequestPolicyFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *RequestPolicyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(requestpolicy.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *RequestPolicyFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(requestpolicy.FieldUpdatedAt))
+}
+
+// WhereApplicationID applies the entql string predicate on the application_id field.
+func (f *RequestPolicyFilter) WhereApplicationID(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldApplicationID))
+}
+
+// WhereEntitlementID applies the entql string predicate on the entitlement_id field.
+func (f *RequestPolicyFilter) WhereEntitlementID(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldEntitlementID))
+}
+
+// WhereJustificationRequired applies the entql bool predicate on the justification_required field.
+func (f *RequestPolicyFilter) WhereJustificationRequired(p entql.BoolP) {
+	f.Where(p.Field(requestpolicy.FieldJustificationRequired))
+}
+
+// WhereJustificationMinLength applies the entql int predicate on the justification_min_length field.
+func (f *RequestPolicyFilter) WhereJustificationMinLength(p entql.IntP) {
+	f.Where(p.Field(requestpolicy.FieldJustificationMinLength))
+}
+
+// WhereRequestForOthers applies the entql string predicate on the request_for_others field.
+func (f *RequestPolicyFilter) WhereRequestForOthers(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldRequestForOthers))
+}
+
+// WhereMaxDuration applies the entql string predicate on the max_duration field.
+func (f *RequestPolicyFilter) WhereMaxDuration(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldMaxDuration))
+}
+
+// WhereDefaultDuration applies the entql string predicate on the default_duration field.
+func (f *RequestPolicyFilter) WhereDefaultDuration(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldDefaultDuration))
+}
+
+// WherePermanentAllowed applies the entql bool predicate on the permanent_allowed field.
+func (f *RequestPolicyFilter) WherePermanentAllowed(p entql.BoolP) {
+	f.Where(p.Field(requestpolicy.FieldPermanentAllowed))
+}
+
+// WhereHasApplication applies a predicate to check if query has an edge application.
+func (f *RequestPolicyFilter) WhereHasApplication() {
+	f.Where(entql.HasEdge("application"))
+}
+
+// WhereHasApplicationWith applies a predicate to check if query has an edge application with a given conditions (other predicates).
+func (f *RequestPolicyFilter) WhereHasApplicationWith(preds ...predicate.Application) {
+	f.Where(entql.HasEdgeWith("application", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasEntitlement applies a predicate to check if query has an edge entitlement.
+func (f *RequestPolicyFilter) WhereHasEntitlement() {
+	f.Where(entql.HasEdge("entitlement"))
+}
+
+// WhereHasEntitlementWith applies a predicate to check if query has an edge entitlement with a given conditions (other predicates).
+func (f *RequestPolicyFilter) WhereHasEntitlementWith(preds ...predicate.Entitlement) {
+	f.Where(entql.HasEdgeWith("entitlement", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ReviewStageQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3205,7 +3371,7 @@ type ReviewStageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3323,7 +3489,7 @@ type ReviewStageTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3426,7 +3592,7 @@ type ReviewTaskFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewTaskFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3601,7 +3767,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3689,7 +3855,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4004,7 +4170,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4118,7 +4284,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -20,6 +20,7 @@ import (
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -58,6 +59,7 @@ const (
 	TypeNotification           = "Notification"
 	TypeNotificationPreference = "NotificationPreference"
 	TypeRequestItem            = "RequestItem"
+	TypeRequestPolicy          = "RequestPolicy"
 	TypeReviewStage            = "ReviewStage"
 	TypeReviewStageTemplate    = "ReviewStageTemplate"
 	TypeReviewTask             = "ReviewTask"
@@ -14781,6 +14783,1116 @@ func (m *RequestItemMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem edge %s", name)
+}
+
+// RequestPolicyMutation represents an operation that mutates the RequestPolicy nodes in the graph.
+type RequestPolicyMutation struct {
+	config
+	op                          Op
+	typ                         string
+	id                          *pulid.ID
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	justification_required      *bool
+	justification_min_length    *int
+	addjustification_min_length *int
+	request_for_others          *enum.RequestForOthers
+	max_duration                *string
+	default_duration            *string
+	permanent_allowed           *bool
+	clearedFields               map[string]struct{}
+	application                 *pulid.ID
+	clearedapplication          bool
+	entitlement                 *pulid.ID
+	clearedentitlement          bool
+	done                        bool
+	oldValue                    func(context.Context) (*RequestPolicy, error)
+	predicates                  []predicate.RequestPolicy
+}
+
+var _ ent.Mutation = (*RequestPolicyMutation)(nil)
+
+// requestpolicyOption allows management of the mutation configuration using functional options.
+type requestpolicyOption func(*RequestPolicyMutation)
+
+// newRequestPolicyMutation creates new mutation for the RequestPolicy entity.
+func newRequestPolicyMutation(c config, op Op, opts ...requestpolicyOption) *RequestPolicyMutation {
+	m := &RequestPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRequestPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRequestPolicyID sets the ID field of the mutation.
+func withRequestPolicyID(id pulid.ID) requestpolicyOption {
+	return func(m *RequestPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RequestPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*RequestPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RequestPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRequestPolicy sets the old RequestPolicy of the mutation.
+func withRequestPolicy(node *RequestPolicy) requestpolicyOption {
+	return func(m *RequestPolicyMutation) {
+		m.oldValue = func(context.Context) (*RequestPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RequestPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RequestPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RequestPolicy entities.
+func (m *RequestPolicyMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RequestPolicyMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RequestPolicyMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RequestPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RequestPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RequestPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RequestPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RequestPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RequestPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RequestPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetApplicationID sets the "application_id" field.
+func (m *RequestPolicyMutation) SetApplicationID(pu pulid.ID) {
+	m.application = &pu
+}
+
+// ApplicationID returns the value of the "application_id" field in the mutation.
+func (m *RequestPolicyMutation) ApplicationID() (r pulid.ID, exists bool) {
+	v := m.application
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplicationID returns the old "application_id" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldApplicationID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplicationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplicationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplicationID: %w", err)
+	}
+	return oldValue.ApplicationID, nil
+}
+
+// ClearApplicationID clears the value of the "application_id" field.
+func (m *RequestPolicyMutation) ClearApplicationID() {
+	m.application = nil
+	m.clearedFields[requestpolicy.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationIDCleared returns if the "application_id" field was cleared in this mutation.
+func (m *RequestPolicyMutation) ApplicationIDCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldApplicationID]
+	return ok
+}
+
+// ResetApplicationID resets all changes to the "application_id" field.
+func (m *RequestPolicyMutation) ResetApplicationID() {
+	m.application = nil
+	delete(m.clearedFields, requestpolicy.FieldApplicationID)
+}
+
+// SetEntitlementID sets the "entitlement_id" field.
+func (m *RequestPolicyMutation) SetEntitlementID(pu pulid.ID) {
+	m.entitlement = &pu
+}
+
+// EntitlementID returns the value of the "entitlement_id" field in the mutation.
+func (m *RequestPolicyMutation) EntitlementID() (r pulid.ID, exists bool) {
+	v := m.entitlement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEntitlementID returns the old "entitlement_id" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldEntitlementID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEntitlementID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEntitlementID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEntitlementID: %w", err)
+	}
+	return oldValue.EntitlementID, nil
+}
+
+// ClearEntitlementID clears the value of the "entitlement_id" field.
+func (m *RequestPolicyMutation) ClearEntitlementID() {
+	m.entitlement = nil
+	m.clearedFields[requestpolicy.FieldEntitlementID] = struct{}{}
+}
+
+// EntitlementIDCleared returns if the "entitlement_id" field was cleared in this mutation.
+func (m *RequestPolicyMutation) EntitlementIDCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldEntitlementID]
+	return ok
+}
+
+// ResetEntitlementID resets all changes to the "entitlement_id" field.
+func (m *RequestPolicyMutation) ResetEntitlementID() {
+	m.entitlement = nil
+	delete(m.clearedFields, requestpolicy.FieldEntitlementID)
+}
+
+// SetJustificationRequired sets the "justification_required" field.
+func (m *RequestPolicyMutation) SetJustificationRequired(b bool) {
+	m.justification_required = &b
+}
+
+// JustificationRequired returns the value of the "justification_required" field in the mutation.
+func (m *RequestPolicyMutation) JustificationRequired() (r bool, exists bool) {
+	v := m.justification_required
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJustificationRequired returns the old "justification_required" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldJustificationRequired(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJustificationRequired is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJustificationRequired requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJustificationRequired: %w", err)
+	}
+	return oldValue.JustificationRequired, nil
+}
+
+// ClearJustificationRequired clears the value of the "justification_required" field.
+func (m *RequestPolicyMutation) ClearJustificationRequired() {
+	m.justification_required = nil
+	m.clearedFields[requestpolicy.FieldJustificationRequired] = struct{}{}
+}
+
+// JustificationRequiredCleared returns if the "justification_required" field was cleared in this mutation.
+func (m *RequestPolicyMutation) JustificationRequiredCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldJustificationRequired]
+	return ok
+}
+
+// ResetJustificationRequired resets all changes to the "justification_required" field.
+func (m *RequestPolicyMutation) ResetJustificationRequired() {
+	m.justification_required = nil
+	delete(m.clearedFields, requestpolicy.FieldJustificationRequired)
+}
+
+// SetJustificationMinLength sets the "justification_min_length" field.
+func (m *RequestPolicyMutation) SetJustificationMinLength(i int) {
+	m.justification_min_length = &i
+	m.addjustification_min_length = nil
+}
+
+// JustificationMinLength returns the value of the "justification_min_length" field in the mutation.
+func (m *RequestPolicyMutation) JustificationMinLength() (r int, exists bool) {
+	v := m.justification_min_length
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJustificationMinLength returns the old "justification_min_length" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldJustificationMinLength(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJustificationMinLength is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJustificationMinLength requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJustificationMinLength: %w", err)
+	}
+	return oldValue.JustificationMinLength, nil
+}
+
+// AddJustificationMinLength adds i to the "justification_min_length" field.
+func (m *RequestPolicyMutation) AddJustificationMinLength(i int) {
+	if m.addjustification_min_length != nil {
+		*m.addjustification_min_length += i
+	} else {
+		m.addjustification_min_length = &i
+	}
+}
+
+// AddedJustificationMinLength returns the value that was added to the "justification_min_length" field in this mutation.
+func (m *RequestPolicyMutation) AddedJustificationMinLength() (r int, exists bool) {
+	v := m.addjustification_min_length
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJustificationMinLength clears the value of the "justification_min_length" field.
+func (m *RequestPolicyMutation) ClearJustificationMinLength() {
+	m.justification_min_length = nil
+	m.addjustification_min_length = nil
+	m.clearedFields[requestpolicy.FieldJustificationMinLength] = struct{}{}
+}
+
+// JustificationMinLengthCleared returns if the "justification_min_length" field was cleared in this mutation.
+func (m *RequestPolicyMutation) JustificationMinLengthCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldJustificationMinLength]
+	return ok
+}
+
+// ResetJustificationMinLength resets all changes to the "justification_min_length" field.
+func (m *RequestPolicyMutation) ResetJustificationMinLength() {
+	m.justification_min_length = nil
+	m.addjustification_min_length = nil
+	delete(m.clearedFields, requestpolicy.FieldJustificationMinLength)
+}
+
+// SetRequestForOthers sets the "request_for_others" field.
+func (m *RequestPolicyMutation) SetRequestForOthers(efo enum.RequestForOthers) {
+	m.request_for_others = &efo
+}
+
+// RequestForOthers returns the value of the "request_for_others" field in the mutation.
+func (m *RequestPolicyMutation) RequestForOthers() (r enum.RequestForOthers, exists bool) {
+	v := m.request_for_others
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestForOthers returns the old "request_for_others" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldRequestForOthers(ctx context.Context) (v *enum.RequestForOthers, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestForOthers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestForOthers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestForOthers: %w", err)
+	}
+	return oldValue.RequestForOthers, nil
+}
+
+// ClearRequestForOthers clears the value of the "request_for_others" field.
+func (m *RequestPolicyMutation) ClearRequestForOthers() {
+	m.request_for_others = nil
+	m.clearedFields[requestpolicy.FieldRequestForOthers] = struct{}{}
+}
+
+// RequestForOthersCleared returns if the "request_for_others" field was cleared in this mutation.
+func (m *RequestPolicyMutation) RequestForOthersCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldRequestForOthers]
+	return ok
+}
+
+// ResetRequestForOthers resets all changes to the "request_for_others" field.
+func (m *RequestPolicyMutation) ResetRequestForOthers() {
+	m.request_for_others = nil
+	delete(m.clearedFields, requestpolicy.FieldRequestForOthers)
+}
+
+// SetMaxDuration sets the "max_duration" field.
+func (m *RequestPolicyMutation) SetMaxDuration(s string) {
+	m.max_duration = &s
+}
+
+// MaxDuration returns the value of the "max_duration" field in the mutation.
+func (m *RequestPolicyMutation) MaxDuration() (r string, exists bool) {
+	v := m.max_duration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxDuration returns the old "max_duration" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldMaxDuration(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxDuration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxDuration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxDuration: %w", err)
+	}
+	return oldValue.MaxDuration, nil
+}
+
+// ClearMaxDuration clears the value of the "max_duration" field.
+func (m *RequestPolicyMutation) ClearMaxDuration() {
+	m.max_duration = nil
+	m.clearedFields[requestpolicy.FieldMaxDuration] = struct{}{}
+}
+
+// MaxDurationCleared returns if the "max_duration" field was cleared in this mutation.
+func (m *RequestPolicyMutation) MaxDurationCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldMaxDuration]
+	return ok
+}
+
+// ResetMaxDuration resets all changes to the "max_duration" field.
+func (m *RequestPolicyMutation) ResetMaxDuration() {
+	m.max_duration = nil
+	delete(m.clearedFields, requestpolicy.FieldMaxDuration)
+}
+
+// SetDefaultDuration sets the "default_duration" field.
+func (m *RequestPolicyMutation) SetDefaultDuration(s string) {
+	m.default_duration = &s
+}
+
+// DefaultDuration returns the value of the "default_duration" field in the mutation.
+func (m *RequestPolicyMutation) DefaultDuration() (r string, exists bool) {
+	v := m.default_duration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultDuration returns the old "default_duration" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldDefaultDuration(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultDuration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultDuration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultDuration: %w", err)
+	}
+	return oldValue.DefaultDuration, nil
+}
+
+// ClearDefaultDuration clears the value of the "default_duration" field.
+func (m *RequestPolicyMutation) ClearDefaultDuration() {
+	m.default_duration = nil
+	m.clearedFields[requestpolicy.FieldDefaultDuration] = struct{}{}
+}
+
+// DefaultDurationCleared returns if the "default_duration" field was cleared in this mutation.
+func (m *RequestPolicyMutation) DefaultDurationCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldDefaultDuration]
+	return ok
+}
+
+// ResetDefaultDuration resets all changes to the "default_duration" field.
+func (m *RequestPolicyMutation) ResetDefaultDuration() {
+	m.default_duration = nil
+	delete(m.clearedFields, requestpolicy.FieldDefaultDuration)
+}
+
+// SetPermanentAllowed sets the "permanent_allowed" field.
+func (m *RequestPolicyMutation) SetPermanentAllowed(b bool) {
+	m.permanent_allowed = &b
+}
+
+// PermanentAllowed returns the value of the "permanent_allowed" field in the mutation.
+func (m *RequestPolicyMutation) PermanentAllowed() (r bool, exists bool) {
+	v := m.permanent_allowed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPermanentAllowed returns the old "permanent_allowed" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldPermanentAllowed(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPermanentAllowed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPermanentAllowed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPermanentAllowed: %w", err)
+	}
+	return oldValue.PermanentAllowed, nil
+}
+
+// ClearPermanentAllowed clears the value of the "permanent_allowed" field.
+func (m *RequestPolicyMutation) ClearPermanentAllowed() {
+	m.permanent_allowed = nil
+	m.clearedFields[requestpolicy.FieldPermanentAllowed] = struct{}{}
+}
+
+// PermanentAllowedCleared returns if the "permanent_allowed" field was cleared in this mutation.
+func (m *RequestPolicyMutation) PermanentAllowedCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldPermanentAllowed]
+	return ok
+}
+
+// ResetPermanentAllowed resets all changes to the "permanent_allowed" field.
+func (m *RequestPolicyMutation) ResetPermanentAllowed() {
+	m.permanent_allowed = nil
+	delete(m.clearedFields, requestpolicy.FieldPermanentAllowed)
+}
+
+// ClearApplication clears the "application" edge to the Application entity.
+func (m *RequestPolicyMutation) ClearApplication() {
+	m.clearedapplication = true
+	m.clearedFields[requestpolicy.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationCleared reports if the "application" edge to the Application entity was cleared.
+func (m *RequestPolicyMutation) ApplicationCleared() bool {
+	return m.ApplicationIDCleared() || m.clearedapplication
+}
+
+// ApplicationIDs returns the "application" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ApplicationID instead. It exists only for internal usage by the builders.
+func (m *RequestPolicyMutation) ApplicationIDs() (ids []pulid.ID) {
+	if id := m.application; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetApplication resets all changes to the "application" edge.
+func (m *RequestPolicyMutation) ResetApplication() {
+	m.application = nil
+	m.clearedapplication = false
+}
+
+// ClearEntitlement clears the "entitlement" edge to the Entitlement entity.
+func (m *RequestPolicyMutation) ClearEntitlement() {
+	m.clearedentitlement = true
+	m.clearedFields[requestpolicy.FieldEntitlementID] = struct{}{}
+}
+
+// EntitlementCleared reports if the "entitlement" edge to the Entitlement entity was cleared.
+func (m *RequestPolicyMutation) EntitlementCleared() bool {
+	return m.EntitlementIDCleared() || m.clearedentitlement
+}
+
+// EntitlementIDs returns the "entitlement" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EntitlementID instead. It exists only for internal usage by the builders.
+func (m *RequestPolicyMutation) EntitlementIDs() (ids []pulid.ID) {
+	if id := m.entitlement; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEntitlement resets all changes to the "entitlement" edge.
+func (m *RequestPolicyMutation) ResetEntitlement() {
+	m.entitlement = nil
+	m.clearedentitlement = false
+}
+
+// Where appends a list predicates to the RequestPolicyMutation builder.
+func (m *RequestPolicyMutation) Where(ps ...predicate.RequestPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RequestPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RequestPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RequestPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RequestPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RequestPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RequestPolicy).
+func (m *RequestPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RequestPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, requestpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, requestpolicy.FieldUpdatedAt)
+	}
+	if m.application != nil {
+		fields = append(fields, requestpolicy.FieldApplicationID)
+	}
+	if m.entitlement != nil {
+		fields = append(fields, requestpolicy.FieldEntitlementID)
+	}
+	if m.justification_required != nil {
+		fields = append(fields, requestpolicy.FieldJustificationRequired)
+	}
+	if m.justification_min_length != nil {
+		fields = append(fields, requestpolicy.FieldJustificationMinLength)
+	}
+	if m.request_for_others != nil {
+		fields = append(fields, requestpolicy.FieldRequestForOthers)
+	}
+	if m.max_duration != nil {
+		fields = append(fields, requestpolicy.FieldMaxDuration)
+	}
+	if m.default_duration != nil {
+		fields = append(fields, requestpolicy.FieldDefaultDuration)
+	}
+	if m.permanent_allowed != nil {
+		fields = append(fields, requestpolicy.FieldPermanentAllowed)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RequestPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case requestpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case requestpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case requestpolicy.FieldApplicationID:
+		return m.ApplicationID()
+	case requestpolicy.FieldEntitlementID:
+		return m.EntitlementID()
+	case requestpolicy.FieldJustificationRequired:
+		return m.JustificationRequired()
+	case requestpolicy.FieldJustificationMinLength:
+		return m.JustificationMinLength()
+	case requestpolicy.FieldRequestForOthers:
+		return m.RequestForOthers()
+	case requestpolicy.FieldMaxDuration:
+		return m.MaxDuration()
+	case requestpolicy.FieldDefaultDuration:
+		return m.DefaultDuration()
+	case requestpolicy.FieldPermanentAllowed:
+		return m.PermanentAllowed()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RequestPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case requestpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case requestpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case requestpolicy.FieldApplicationID:
+		return m.OldApplicationID(ctx)
+	case requestpolicy.FieldEntitlementID:
+		return m.OldEntitlementID(ctx)
+	case requestpolicy.FieldJustificationRequired:
+		return m.OldJustificationRequired(ctx)
+	case requestpolicy.FieldJustificationMinLength:
+		return m.OldJustificationMinLength(ctx)
+	case requestpolicy.FieldRequestForOthers:
+		return m.OldRequestForOthers(ctx)
+	case requestpolicy.FieldMaxDuration:
+		return m.OldMaxDuration(ctx)
+	case requestpolicy.FieldDefaultDuration:
+		return m.OldDefaultDuration(ctx)
+	case requestpolicy.FieldPermanentAllowed:
+		return m.OldPermanentAllowed(ctx)
+	}
+	return nil, fmt.Errorf("unknown RequestPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RequestPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case requestpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case requestpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case requestpolicy.FieldApplicationID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplicationID(v)
+		return nil
+	case requestpolicy.FieldEntitlementID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEntitlementID(v)
+		return nil
+	case requestpolicy.FieldJustificationRequired:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJustificationRequired(v)
+		return nil
+	case requestpolicy.FieldJustificationMinLength:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJustificationMinLength(v)
+		return nil
+	case requestpolicy.FieldRequestForOthers:
+		v, ok := value.(enum.RequestForOthers)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestForOthers(v)
+		return nil
+	case requestpolicy.FieldMaxDuration:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxDuration(v)
+		return nil
+	case requestpolicy.FieldDefaultDuration:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultDuration(v)
+		return nil
+	case requestpolicy.FieldPermanentAllowed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPermanentAllowed(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RequestPolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.addjustification_min_length != nil {
+		fields = append(fields, requestpolicy.FieldJustificationMinLength)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RequestPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case requestpolicy.FieldJustificationMinLength:
+		return m.AddedJustificationMinLength()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RequestPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case requestpolicy.FieldJustificationMinLength:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJustificationMinLength(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RequestPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(requestpolicy.FieldApplicationID) {
+		fields = append(fields, requestpolicy.FieldApplicationID)
+	}
+	if m.FieldCleared(requestpolicy.FieldEntitlementID) {
+		fields = append(fields, requestpolicy.FieldEntitlementID)
+	}
+	if m.FieldCleared(requestpolicy.FieldJustificationRequired) {
+		fields = append(fields, requestpolicy.FieldJustificationRequired)
+	}
+	if m.FieldCleared(requestpolicy.FieldJustificationMinLength) {
+		fields = append(fields, requestpolicy.FieldJustificationMinLength)
+	}
+	if m.FieldCleared(requestpolicy.FieldRequestForOthers) {
+		fields = append(fields, requestpolicy.FieldRequestForOthers)
+	}
+	if m.FieldCleared(requestpolicy.FieldMaxDuration) {
+		fields = append(fields, requestpolicy.FieldMaxDuration)
+	}
+	if m.FieldCleared(requestpolicy.FieldDefaultDuration) {
+		fields = append(fields, requestpolicy.FieldDefaultDuration)
+	}
+	if m.FieldCleared(requestpolicy.FieldPermanentAllowed) {
+		fields = append(fields, requestpolicy.FieldPermanentAllowed)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RequestPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RequestPolicyMutation) ClearField(name string) error {
+	switch name {
+	case requestpolicy.FieldApplicationID:
+		m.ClearApplicationID()
+		return nil
+	case requestpolicy.FieldEntitlementID:
+		m.ClearEntitlementID()
+		return nil
+	case requestpolicy.FieldJustificationRequired:
+		m.ClearJustificationRequired()
+		return nil
+	case requestpolicy.FieldJustificationMinLength:
+		m.ClearJustificationMinLength()
+		return nil
+	case requestpolicy.FieldRequestForOthers:
+		m.ClearRequestForOthers()
+		return nil
+	case requestpolicy.FieldMaxDuration:
+		m.ClearMaxDuration()
+		return nil
+	case requestpolicy.FieldDefaultDuration:
+		m.ClearDefaultDuration()
+		return nil
+	case requestpolicy.FieldPermanentAllowed:
+		m.ClearPermanentAllowed()
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RequestPolicyMutation) ResetField(name string) error {
+	switch name {
+	case requestpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case requestpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case requestpolicy.FieldApplicationID:
+		m.ResetApplicationID()
+		return nil
+	case requestpolicy.FieldEntitlementID:
+		m.ResetEntitlementID()
+		return nil
+	case requestpolicy.FieldJustificationRequired:
+		m.ResetJustificationRequired()
+		return nil
+	case requestpolicy.FieldJustificationMinLength:
+		m.ResetJustificationMinLength()
+		return nil
+	case requestpolicy.FieldRequestForOthers:
+		m.ResetRequestForOthers()
+		return nil
+	case requestpolicy.FieldMaxDuration:
+		m.ResetMaxDuration()
+		return nil
+	case requestpolicy.FieldDefaultDuration:
+		m.ResetDefaultDuration()
+		return nil
+	case requestpolicy.FieldPermanentAllowed:
+		m.ResetPermanentAllowed()
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RequestPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.application != nil {
+		edges = append(edges, requestpolicy.EdgeApplication)
+	}
+	if m.entitlement != nil {
+		edges = append(edges, requestpolicy.EdgeEntitlement)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RequestPolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case requestpolicy.EdgeApplication:
+		if id := m.application; id != nil {
+			return []ent.Value{*id}
+		}
+	case requestpolicy.EdgeEntitlement:
+		if id := m.entitlement; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RequestPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RequestPolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RequestPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedapplication {
+		edges = append(edges, requestpolicy.EdgeApplication)
+	}
+	if m.clearedentitlement {
+		edges = append(edges, requestpolicy.EdgeEntitlement)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RequestPolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case requestpolicy.EdgeApplication:
+		return m.clearedapplication
+	case requestpolicy.EdgeEntitlement:
+		return m.clearedentitlement
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RequestPolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case requestpolicy.EdgeApplication:
+		m.ClearApplication()
+		return nil
+	case requestpolicy.EdgeEntitlement:
+		m.ClearEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RequestPolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case requestpolicy.EdgeApplication:
+		m.ResetApplication()
+		return nil
+	case requestpolicy.EdgeEntitlement:
+		m.ResetEntitlement()
+		return nil
+	}
+	return fmt.Errorf("unknown RequestPolicy edge %s", name)
 }
 
 // ReviewStageMutation represents an operation that mutates the ReviewStage nodes in the graph.

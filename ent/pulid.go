@@ -17,6 +17,7 @@ import (
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -42,6 +43,7 @@ var prefixMap = map[string]string{
 	"ntf": notification.Table,
 	"npf": notificationpreference.Table,
 	"itm": requestitem.Table,
+	"rqp": requestpolicy.Table,
 	"stg": reviewstage.Table,
 	"rst": reviewstagetemplate.Table,
 	"tsk": reviewtask.Table,

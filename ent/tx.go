@@ -40,6 +40,8 @@ type Tx struct {
 	NotificationPreference *NotificationPreferenceClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
+	// RequestPolicy is the client for interacting with the RequestPolicy builders.
+	RequestPolicy *RequestPolicyClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
 	ReviewStage *ReviewStageClient
 	// ReviewStageTemplate is the client for interacting with the ReviewStageTemplate builders.
@@ -198,6 +200,7 @@ func (tx *Tx) init() {
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationPreference = NewNotificationPreferenceClient(tx.config)
 	tx.RequestItem = NewRequestItemClient(tx.config)
+	tx.RequestPolicy = NewRequestPolicyClient(tx.config)
 	tx.ReviewStage = NewReviewStageClient(tx.config)
 	tx.ReviewStageTemplate = NewReviewStageTemplateClient(tx.config)
 	tx.ReviewTask = NewReviewTaskClient(tx.config)

@@ -39,6 +39,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	AccessRequest() AccessRequestResolver
 	EffectiveLifecyclePolicy() EffectiveLifecyclePolicyResolver
+	EffectiveRequestPolicy() EffectiveRequestPolicyResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -262,6 +263,17 @@ type ComplexityRoot struct {
 		WarnBeforeEndDays  func(childComplexity int) int
 	}
 
+	EffectiveRequestPolicy struct {
+		Application            func(childComplexity int) int
+		DefaultDuration        func(childComplexity int) int
+		Entitlement            func(childComplexity int) int
+		JustificationMinLength func(childComplexity int) int
+		JustificationRequired  func(childComplexity int) int
+		MaxDuration            func(childComplexity int) int
+		PermanentAllowed       func(childComplexity int) int
+		RequestForOthers       func(childComplexity int) int
+	}
+
 	Entitlement struct {
 		Application   func(childComplexity int) int
 		ApplicationID func(childComplexity int) int
@@ -394,6 +406,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		CancelAccessRequest           func(childComplexity int, id pulid.ID, reason *string) int
 		CheckApplicationConnection    func(childComplexity int, id pulid.ID) int
+		ClearRequestPolicy            func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
 		CompleteManualFulfillment     func(childComplexity int, itemID pulid.ID, success bool, note *string, externalID *string) int
 		CreateAPIToken                func(childComplexity int, input CreateAPITokenInput) int
 		CreateApplication             func(childComplexity int, input ent.CreateApplicationInput) int
@@ -416,6 +429,7 @@ type ComplexityRoot struct {
 		RotateWebhookSecret           func(childComplexity int, id pulid.ID) int
 		SetDelegate                   func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
 		SetLifecyclePolicy            func(childComplexity int, applicationID *pulid.ID, input rules.LifecycleSettings) int
+		SetRequestPolicy              func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) int
 		SubmitAccessRequest           func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
 		SyncApplication               func(childComplexity int, id pulid.ID) int
 		UpdateApplication             func(childComplexity int, id pulid.ID, input ent.UpdateApplicationInput) int
@@ -472,6 +486,26 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PolicyBool struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	PolicyDuration struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	PolicyInt struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	PolicyRequestForOthers struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
 	PreviewError struct {
 		Code    func(childComplexity int) int
 		Field   func(childComplexity int) int
@@ -479,12 +513,13 @@ type ComplexityRoot struct {
 	}
 
 	PreviewItem struct {
-		Action       func(childComplexity int) int
-		Application  func(childComplexity int) int
-		AutoApproved func(childComplexity int) int
-		Entitlement  func(childComplexity int) int
-		Privileged   func(childComplexity int) int
-		Stages       func(childComplexity int) int
+		Action          func(childComplexity int) int
+		Application     func(childComplexity int) int
+		AutoApproved    func(childComplexity int) int
+		DefaultDuration func(childComplexity int) int
+		Entitlement     func(childComplexity int) int
+		Privileged      func(childComplexity int) int
+		Stages          func(childComplexity int) int
 	}
 
 	PreviewStage struct {
@@ -515,6 +550,7 @@ type ComplexityRoot struct {
 		NotificationPreferences func(childComplexity int) int
 		Notifications           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, unreadOnly *bool) int
 		PreviewAccessRequest    func(childComplexity int, input workflow.SubmitInput) int
+		RequestPolicy           func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
 		ReviewStageTemplates    func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
 		UnreadNotificationCount func(childComplexity int) int
@@ -812,6 +848,10 @@ type AccessRequestResolver interface {
 type EffectiveLifecyclePolicyResolver interface {
 	Application(ctx context.Context, obj *rules.Lifecycle) (*ent.Application, error)
 }
+type EffectiveRequestPolicyResolver interface {
+	Application(ctx context.Context, obj *rules.RequestPolicy) (*ent.Application, error)
+	Entitlement(ctx context.Context, obj *rules.RequestPolicy) (*ent.Entitlement, error)
+}
 type MutationResolver interface {
 	CreateUser(ctx context.Context, input ent.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id pulid.ID, input ent.UpdateUserInput) (*ent.User, error)
@@ -833,6 +873,8 @@ type MutationResolver interface {
 	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
 	MarkNotificationsRead(ctx context.Context, ids []pulid.ID, all *bool) (int, error)
 	UpdateNotificationPreferences(ctx context.Context, input []*notify.PreferenceChange) ([]*notify.Preference, error)
+	SetRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) (*rules.RequestPolicy, error)
+	ClearRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*CreatedWebhookEndpoint, error)
 	UpdateWebhookEndpoint(ctx context.Context, id pulid.ID, input webhooks.UpdateInput) (*ent.WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id pulid.ID) (pulid.ID, error)
@@ -868,6 +910,7 @@ type QueryResolver interface {
 	Notifications(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, unreadOnly *bool) (*ent.NotificationConnection, error)
 	UnreadNotificationCount(ctx context.Context) (int, error)
 	NotificationPreferences(ctx context.Context) ([]*notify.Preference, error)
+	RequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
 	WebhookDeliveries(ctx context.Context, endpointID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WebhookDeliveryConnection, error)
 	WebhookEventTypes(ctx context.Context) ([]string, error)
 	MyTasks(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, status *TaskFilter, where *ent.ReviewTaskWhereInput) (*ent.ReviewTaskConnection, error)
@@ -1777,6 +1820,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EffectiveLifecyclePolicy.WarnBeforeEndDays(childComplexity), true
 
+	case "EffectiveRequestPolicy.application":
+		if e.ComplexityRoot.EffectiveRequestPolicy.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.Application(childComplexity), true
+	case "EffectiveRequestPolicy.defaultDuration":
+		if e.ComplexityRoot.EffectiveRequestPolicy.DefaultDuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.DefaultDuration(childComplexity), true
+	case "EffectiveRequestPolicy.entitlement":
+		if e.ComplexityRoot.EffectiveRequestPolicy.Entitlement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.Entitlement(childComplexity), true
+	case "EffectiveRequestPolicy.justificationMinLength":
+		if e.ComplexityRoot.EffectiveRequestPolicy.JustificationMinLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.JustificationMinLength(childComplexity), true
+	case "EffectiveRequestPolicy.justificationRequired":
+		if e.ComplexityRoot.EffectiveRequestPolicy.JustificationRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.JustificationRequired(childComplexity), true
+	case "EffectiveRequestPolicy.maxDuration":
+		if e.ComplexityRoot.EffectiveRequestPolicy.MaxDuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.MaxDuration(childComplexity), true
+	case "EffectiveRequestPolicy.permanentAllowed":
+		if e.ComplexityRoot.EffectiveRequestPolicy.PermanentAllowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.PermanentAllowed(childComplexity), true
+	case "EffectiveRequestPolicy.requestForOthers":
+		if e.ComplexityRoot.EffectiveRequestPolicy.RequestForOthers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.RequestForOthers(childComplexity), true
+
 	case "Entitlement.application":
 		if e.ComplexityRoot.Entitlement.Application == nil {
 			break
@@ -2284,6 +2376,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CheckApplicationConnection(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.clearRequestPolicy":
+		if e.ComplexityRoot.Mutation.ClearRequestPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_clearRequestPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ClearRequestPolicy(childComplexity, args["applicationId"].(*pulid.ID), args["entitlementId"].(*pulid.ID)), true
 	case "Mutation.completeManualFulfillment":
 		if e.ComplexityRoot.Mutation.CompleteManualFulfillment == nil {
 			break
@@ -2526,6 +2629,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetLifecyclePolicy(childComplexity, args["applicationId"].(*pulid.ID), args["input"].(rules.LifecycleSettings)), true
+	case "Mutation.setRequestPolicy":
+		if e.ComplexityRoot.Mutation.SetRequestPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRequestPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRequestPolicy(childComplexity, args["applicationId"].(*pulid.ID), args["entitlementId"].(*pulid.ID), args["input"].(rules.RequestSettings)), true
 	case "Mutation.submitAccessRequest":
 		if e.ComplexityRoot.Mutation.SubmitAccessRequest == nil {
 			break
@@ -2811,6 +2925,58 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PolicyBool.source":
+		if e.ComplexityRoot.PolicyBool.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyBool.Source(childComplexity), true
+	case "PolicyBool.value":
+		if e.ComplexityRoot.PolicyBool.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyBool.Value(childComplexity), true
+
+	case "PolicyDuration.source":
+		if e.ComplexityRoot.PolicyDuration.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDuration.Source(childComplexity), true
+	case "PolicyDuration.value":
+		if e.ComplexityRoot.PolicyDuration.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDuration.Value(childComplexity), true
+
+	case "PolicyInt.source":
+		if e.ComplexityRoot.PolicyInt.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyInt.Source(childComplexity), true
+	case "PolicyInt.value":
+		if e.ComplexityRoot.PolicyInt.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyInt.Value(childComplexity), true
+
+	case "PolicyRequestForOthers.source":
+		if e.ComplexityRoot.PolicyRequestForOthers.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRequestForOthers.Source(childComplexity), true
+	case "PolicyRequestForOthers.value":
+		if e.ComplexityRoot.PolicyRequestForOthers.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRequestForOthers.Value(childComplexity), true
+
 	case "PreviewError.code":
 		if e.ComplexityRoot.PreviewError.Code == nil {
 			break
@@ -2848,6 +3014,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PreviewItem.AutoApproved(childComplexity), true
+	case "PreviewItem.defaultDuration":
+		if e.ComplexityRoot.PreviewItem.DefaultDuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.DefaultDuration(childComplexity), true
 	case "PreviewItem.entitlement":
 		if e.ComplexityRoot.PreviewItem.Entitlement == nil {
 			break
@@ -3093,6 +3265,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PreviewAccessRequest(childComplexity, args["input"].(workflow.SubmitInput)), true
+	case "Query.requestPolicy":
+		if e.ComplexityRoot.Query.RequestPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_requestPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RequestPolicy(childComplexity, args["applicationId"].(*pulid.ID), args["entitlementId"].(*pulid.ID)), true
 	case "Query.reviewStageTemplates":
 		if e.ComplexityRoot.Query.ReviewStageTemplates == nil {
 			break
@@ -4380,6 +4563,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NotificationWhereInput", ec.unmarshalInputNotificationWhereInput),
 			graphql.NewInputUnmarshaler("RequestItemOrder", ec.unmarshalInputRequestItemOrder),
 			graphql.NewInputUnmarshaler("RequestItemWhereInput", ec.unmarshalInputRequestItemWhereInput),
+			graphql.NewInputUnmarshaler("RequestPolicyInput", ec.unmarshalInputRequestPolicyInput),
 			graphql.NewInputUnmarshaler("ReviewStageOrder", ec.unmarshalInputReviewStageOrder),
 			graphql.NewInputUnmarshaler("ReviewStageTemplateOrder", ec.unmarshalInputReviewStageTemplateOrder),
 			graphql.NewInputUnmarshaler("ReviewStageTemplateWhereInput", ec.unmarshalInputReviewStageTemplateWhereInput),
@@ -9292,6 +9476,93 @@ extend type PreviewStage {
   resolution: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/requestpolicy.graphql", Input: `# What a request must give to be accepted (issue 15): a request policy per
+# entitlement and per application, inheriting from a global default.
+
+extend type Query {
+  "The request policy in force for an entitlement (entitlementId), an application (applicationId) or, without either, the global default, each value with where it comes from. Any authenticated viewer: it says what a request must give. Errors: NOT_FOUND (applicationId, entitlementId), INVALID_INPUT (entitlementId of another application)."
+  requestPolicy(applicationId: ID, entitlementId: ID): EffectiveRequestPolicy!
+}
+
+extend type Mutation {
+  "Sets the request policy of an entitlement (entitlementId), an application (applicationId) or, without either, the global one; a null field inherits (an entitlement's from its application's policy, an application's from the global policy, the global policy's from the built-in default). IT admins. Audited (CATALOG_CHANGED on the system chain). Errors: FORBIDDEN, NOT_FOUND (applicationId, entitlementId), INVALID_INPUT naming the field (justificationMinLength outside 0..1000, a duration that is not a positive ISO-8601 duration, defaultDuration longer than maxDuration, entitlementId of another application)."
+  setRequestPolicy(applicationId: ID, entitlementId: ID, input: RequestPolicyInput!): EffectiveRequestPolicy!
+  "Removes the request policy of an entitlement, an application or the global one, so that every value inherits. IT admins. Audited like setRequestPolicy. Errors: FORBIDDEN, NOT_FOUND, INVALID_INPUT (entitlementId of another application)."
+  clearRequestPolicy(applicationId: ID, entitlementId: ID): EffectiveRequestPolicy!
+}
+
+"Who may request access for someone else."
+enum RequestForOthers {
+  "Any active user."
+  ANYONE
+  "The beneficiary's manager (and IT admins)."
+  MANAGERS
+  "IT admins only."
+  ADMINS
+}
+
+"Where a value of the effective request policy comes from."
+enum PolicySource {
+  ENTITLEMENT
+  APPLICATION
+  GLOBAL
+  BUILT_IN
+}
+
+input RequestPolicyInput {
+  "A GRANT needs a justification. Privileged entitlements always need one, whatever this says."
+  justificationRequired: Boolean
+  "A required justification has at least this many characters (0 to 1000; at least 1 when required)."
+  justificationMinLength: Int
+  "Who may request for someone else."
+  requestForOthers: RequestForOthers
+  "The longest access that may be requested (ISO-8601, e.g. P30D): a longer duration, or an endsAt further from now, is refused."
+  maxDuration: String
+  "The length of access (ISO-8601) given to a GRANT that names no end where permanent access is not allowed (capped to maxDuration)."
+  defaultDuration: String
+  "A GRANT may name no end (permanent access). When false, a GRANT with no end gets defaultDuration, or is refused without one."
+  permanentAllowed: Boolean
+}
+
+type PolicyBool {
+  value: Boolean!
+  source: PolicySource!
+}
+
+type PolicyInt {
+  value: Int!
+  source: PolicySource!
+}
+
+type PolicyDuration {
+  "ISO-8601; null for none."
+  value: String
+  source: PolicySource!
+}
+
+type PolicyRequestForOthers {
+  value: RequestForOthers!
+  source: PolicySource!
+}
+
+type EffectiveRequestPolicy {
+  "The application, null for the global default."
+  application: Application
+  "The entitlement, null for an application's or the global policy."
+  entitlement: Entitlement
+  justificationRequired: PolicyBool!
+  justificationMinLength: PolicyInt!
+  requestForOthers: PolicyRequestForOthers!
+  maxDuration: PolicyDuration!
+  defaultDuration: PolicyDuration!
+  permanentAllowed: PolicyBool!
+}
+
+extend type PreviewItem {
+  "The length of access the request policy gives this GRANT item, which names no end, where permanent access is not allowed; null otherwise."
+  defaultDuration: String
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
 # what it may see: the request is checked when it subscribes, and each event
 # goes to the request's audience (its requester, its beneficiary, its current
@@ -9420,7 +9691,7 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Submits a request as the viewer. Errors: INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
+  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
   "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
@@ -9971,6 +10242,28 @@ func (ec *executionContext) childFields_EffectiveLifecyclePolicy(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type EffectiveLifecyclePolicy", field.Name)
 }
 
+func (ec *executionContext) childFields_EffectiveRequestPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_EffectiveRequestPolicy_application(ctx, field)
+	case "entitlement":
+		return ec.fieldContext_EffectiveRequestPolicy_entitlement(ctx, field)
+	case "justificationRequired":
+		return ec.fieldContext_EffectiveRequestPolicy_justificationRequired(ctx, field)
+	case "justificationMinLength":
+		return ec.fieldContext_EffectiveRequestPolicy_justificationMinLength(ctx, field)
+	case "requestForOthers":
+		return ec.fieldContext_EffectiveRequestPolicy_requestForOthers(ctx, field)
+	case "maxDuration":
+		return ec.fieldContext_EffectiveRequestPolicy_maxDuration(ctx, field)
+	case "defaultDuration":
+		return ec.fieldContext_EffectiveRequestPolicy_defaultDuration(ctx, field)
+	case "permanentAllowed":
+		return ec.fieldContext_EffectiveRequestPolicy_permanentAllowed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EffectiveRequestPolicy", field.Name)
+}
+
 func (ec *executionContext) childFields_Entitlement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10319,6 +10612,46 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PolicyBool(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_PolicyBool_value(ctx, field)
+	case "source":
+		return ec.fieldContext_PolicyBool_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyBool", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyDuration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_PolicyDuration_value(ctx, field)
+	case "source":
+		return ec.fieldContext_PolicyDuration_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyDuration", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyInt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_PolicyInt_value(ctx, field)
+	case "source":
+		return ec.fieldContext_PolicyInt_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyInt", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyRequestForOthers(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_PolicyRequestForOthers_value(ctx, field)
+	case "source":
+		return ec.fieldContext_PolicyRequestForOthers_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyRequestForOthers", field.Name)
+}
+
 func (ec *executionContext) childFields_PreviewError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "code":
@@ -10345,6 +10678,8 @@ func (ec *executionContext) childFields_PreviewItem(ctx context.Context, field g
 		return ec.fieldContext_PreviewItem_autoApproved(ctx, field)
 	case "stages":
 		return ec.fieldContext_PreviewItem_stages(ctx, field)
+	case "defaultDuration":
+		return ec.fieldContext_PreviewItem_defaultDuration(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PreviewItem", field.Name)
 }
@@ -11039,6 +11374,28 @@ func (ec *executionContext) field_Mutation_checkApplicationConnection_args(ctx c
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_clearRequestPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entitlementId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entitlementId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_completeManualFulfillment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11472,6 +11829,36 @@ func (ec *executionContext) field_Mutation_setLifecyclePolicy_args(ctx context.C
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setRequestPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entitlementId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entitlementId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (rules.RequestSettings, error) {
+			return ec.unmarshalNRequestPolicyInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐRequestSettings(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg2
 	return args, nil
 }
 
@@ -12292,6 +12679,28 @@ func (ec *executionContext) field_Query_previewAccessRequest_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_requestPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "applicationId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["applicationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "entitlementId",
+		func(ctx context.Context, v any) (*pulid.ID, error) {
+			return ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["entitlementId"] = arg1
 	return args, nil
 }
 
@@ -16390,6 +16799,262 @@ func (ec *executionContext) fieldContext_EffectiveLifecyclePolicy_extensionRevie
 	return fc, nil
 }
 
+func (ec *executionContext) _EffectiveRequestPolicy_application(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveRequestPolicy().Application(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋentᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_entitlement(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_entitlement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EffectiveRequestPolicy().Entitlement(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Entitlement) graphql.Marshaler {
+			return ec.marshalOEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_entitlement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Entitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_justificationRequired(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_justificationRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JustificationRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyBool) graphql.Marshaler {
+			return ec.marshalNPolicyBool2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyBool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_justificationRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyBool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_justificationMinLength(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_justificationMinLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JustificationMinLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyInt) graphql.Marshaler {
+			return ec.marshalNPolicyInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyInt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_justificationMinLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyInt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_requestForOthers(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_requestForOthers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestForOthers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyRequestForOthers) graphql.Marshaler {
+			return ec.marshalNPolicyRequestForOthers2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyRequestForOthers(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_requestForOthers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRequestForOthers(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_maxDuration(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_maxDuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxDuration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyDuration) graphql.Marshaler {
+			return ec.marshalNPolicyDuration2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyDuration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_maxDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyDuration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_defaultDuration(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_defaultDuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultDuration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyDuration) graphql.Marshaler {
+			return ec.marshalNPolicyDuration2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyDuration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_defaultDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyDuration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_permanentAllowed(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_permanentAllowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PermanentAllowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyBool) graphql.Marshaler {
+			return ec.marshalNPolicyBool2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyBool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_permanentAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyBool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Entitlement_id(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19316,6 +19981,94 @@ func (ec *executionContext) fieldContext_Mutation_updateNotificationPreferences(
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setRequestPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRequestPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRequestPolicy(ctx, fc.Args["applicationId"].(*pulid.ID), fc.Args["entitlementId"].(*pulid.ID), fc.Args["input"].(rules.RequestSettings))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.RequestPolicy) graphql.Marshaler {
+			return ec.marshalNEffectiveRequestPolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRequestPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRequestPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveRequestPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRequestPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_clearRequestPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_clearRequestPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ClearRequestPolicy(ctx, fc.Args["applicationId"].(*pulid.ID), fc.Args["entitlementId"].(*pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.RequestPolicy) graphql.Marshaler {
+			return ec.marshalNEffectiveRequestPolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRequestPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_clearRequestPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveRequestPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_clearRequestPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20632,6 +21385,190 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _PolicyBool_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyBool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyBool_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyBool_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyBool", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyBool_source(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyBool) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyBool_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+			return ec.marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyBool_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyBool", field, false, false, "PolicySource")
+}
+
+func (ec *executionContext) _PolicyDuration_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyDuration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDuration_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDuration_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDuration", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDuration_source(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyDuration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDuration_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+			return ec.marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDuration_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDuration", field, false, false, "PolicySource")
+}
+
+func (ec *executionContext) _PolicyInt_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyInt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyInt_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyInt_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyInt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyInt_source(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyInt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyInt_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+			return ec.marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyInt_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyInt", field, false, false, "PolicySource")
+}
+
+func (ec *executionContext) _PolicyRequestForOthers_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyRequestForOthers) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRequestForOthers_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.RequestForOthers) graphql.Marshaler {
+			return ec.marshalNRequestForOthers2gatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRequestForOthers_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRequestForOthers", field, false, false, "RequestForOthers")
+}
+
+func (ec *executionContext) _PolicyRequestForOthers_source(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyRequestForOthers) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRequestForOthers_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+			return ec.marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRequestForOthers_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRequestForOthers", field, false, false, "PolicySource")
+}
+
 func (ec *executionContext) _PreviewError_code(ctx context.Context, field graphql.CollectedField, obj *PreviewError) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20864,6 +21801,29 @@ func (ec *executionContext) fieldContext_PreviewItem_stages(_ context.Context, f
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PreviewItem_defaultDuration(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_defaultDuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultDuration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_defaultDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "String")
 }
 
 func (ec *executionContext) _PreviewStage_level(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
@@ -21876,6 +22836,50 @@ func (ec *executionContext) fieldContext_Query_notificationPreferences(_ context
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_NotificationPreference(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_requestPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_requestPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RequestPolicy(ctx, fc.Args["applicationId"].(*pulid.ID), fc.Args["entitlementId"].(*pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.RequestPolicy) graphql.Marshaler {
+			return ec.marshalNEffectiveRequestPolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRequestPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_requestPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EffectiveRequestPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_requestPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -38411,6 +39415,83 @@ func UnmarshalRequestItemWhereInput(ctx context.Context, raw any) (ent.RequestIt
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context, obj any) (rules.RequestSettings, error) {
+	var it rules.RequestSettings
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"justificationRequired", "justificationMinLength", "requestForOthers", "maxDuration", "defaultDuration", "permanentAllowed"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "justificationRequired":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("justificationRequired"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JustificationRequired = data
+		case "justificationMinLength":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("justificationMinLength"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JustificationMinLength = data
+		case "requestForOthers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestForOthers"))
+			data, err := ec.unmarshalORequestForOthers2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestForOthers = data
+		case "maxDuration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxDuration"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxDuration = data
+		case "defaultDuration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultDuration"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultDuration = data
+		case "permanentAllowed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permanentAllowed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PermanentAllowed = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRequestPolicyInput unmarshals raw into the RequestPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRequestPolicyInput(ctx context.Context, raw any) (rules.RequestSettings, error) {
+	var out rules.RequestSettings
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputReviewStageOrder(ctx context.Context, obj any) (ent.ReviewStageOrder, error) {
 	var it ent.ReviewStageOrder
 	if obj == nil {
@@ -44794,6 +45875,74 @@ func (ec *executionContext) _EffectiveLifecyclePolicy(ctx context.Context, sel a
 	return out
 }
 
+var effectiveRequestPolicyImplementors = []string{"EffectiveRequestPolicy"}
+
+func (ec *executionContext) _EffectiveRequestPolicy(ctx context.Context, sel ast.SelectionSet, obj *rules.RequestPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, effectiveRequestPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EffectiveRequestPolicy")
+		case "application":
+			out.Values[i] = ec._EffectiveRequestPolicy_application(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "entitlement":
+			out.Values[i] = ec._EffectiveRequestPolicy_entitlement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "justificationRequired":
+			out.Values[i] = ec._EffectiveRequestPolicy_justificationRequired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "justificationMinLength":
+			out.Values[i] = ec._EffectiveRequestPolicy_justificationMinLength(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestForOthers":
+			out.Values[i] = ec._EffectiveRequestPolicy_requestForOthers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxDuration":
+			out.Values[i] = ec._EffectiveRequestPolicy_maxDuration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultDuration":
+			out.Values[i] = ec._EffectiveRequestPolicy_defaultDuration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "permanentAllowed":
+			out.Values[i] = ec._EffectiveRequestPolicy_permanentAllowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var entitlementImplementors = []string{"Entitlement", "Node"}
 
 func (ec *executionContext) _Entitlement(ctx context.Context, sel ast.SelectionSet, obj *ent.Entitlement) graphql.Marshaler {
@@ -45819,6 +46968,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setRequestPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRequestPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clearRequestPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_clearRequestPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createWebhookEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createWebhookEndpoint(ctx, field)
@@ -46217,6 +47380,158 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var policyBoolImplementors = []string{"PolicyBool"}
+
+func (ec *executionContext) _PolicyBool(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyBool) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyBoolImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyBool")
+		case "value":
+			out.Values[i] = ec._PolicyBool_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PolicyBool_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyDurationImplementors = []string{"PolicyDuration"}
+
+func (ec *executionContext) _PolicyDuration(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyDuration) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyDurationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyDuration")
+		case "value":
+			out.Values[i] = ec._PolicyDuration_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PolicyDuration_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyIntImplementors = []string{"PolicyInt"}
+
+func (ec *executionContext) _PolicyInt(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyInt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyIntImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyInt")
+		case "value":
+			out.Values[i] = ec._PolicyInt_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PolicyInt_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyRequestForOthersImplementors = []string{"PolicyRequestForOthers"}
+
+func (ec *executionContext) _PolicyRequestForOthers(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyRequestForOthers) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyRequestForOthersImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyRequestForOthers")
+		case "value":
+			out.Values[i] = ec._PolicyRequestForOthers_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PolicyRequestForOthers_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var previewErrorImplementors = []string{"PreviewError"}
 
 func (ec *executionContext) _PreviewError(ctx context.Context, sel ast.SelectionSet, obj *PreviewError) graphql.Marshaler {
@@ -46299,6 +47614,11 @@ func (ec *executionContext) _PreviewItem(ctx context.Context, sel ast.SelectionS
 		case "stages":
 			out.Values[i] = ec._PreviewItem_stages(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultDuration":
+			out.Values[i] = ec._PreviewItem_defaultDuration(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -46519,6 +47839,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_notificationPreferences(ctx, field)
+				})
+		case "requestPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_requestPolicy(ctx, field)
 				})
 		case "webhookDeliveries":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -49067,6 +50393,14 @@ func (ec *executionContext) marshalNEffectiveLifecyclePolicy2ᚖgatehouseᚋinte
 	return ec._EffectiveLifecyclePolicy(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEffectiveRequestPolicy2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRequestPolicy(ctx context.Context, sel ast.SelectionSet, v *rules.RequestPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EffectiveRequestPolicy!")
+		return graphql.Null
+	}
+	return ec._EffectiveRequestPolicy(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNEmailStatus2gatehouseᚋentᚋschemaᚋenumᚐEmailStatus(ctx context.Context, v any) (enum.EmailStatus, error) {
 	var res enum.EmailStatus
 	err := res.UnmarshalGQL(v)
@@ -49575,6 +50909,32 @@ func (ec *executionContext) marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenum
 	return v
 }
 
+func (ec *executionContext) marshalNPolicyBool2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyBool(ctx context.Context, sel ast.SelectionSet, v rules.PolicyBool) graphql.Marshaler {
+	return ec._PolicyBool(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyDuration2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyDuration(ctx context.Context, sel ast.SelectionSet, v rules.PolicyDuration) graphql.Marshaler {
+	return ec._PolicyDuration(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyInt2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyInt(ctx context.Context, sel ast.SelectionSet, v rules.PolicyInt) graphql.Marshaler {
+	return ec._PolicyInt(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyRequestForOthers2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyRequestForOthers(ctx context.Context, sel ast.SelectionSet, v rules.PolicyRequestForOthers) graphql.Marshaler {
+	return ec._PolicyRequestForOthers(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx context.Context, v any) (enum.PolicySource, error) {
+	var res enum.PolicySource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx context.Context, sel ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPreviewError2ᚕᚖgatehouseᚋgraphᚐPreviewErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*PreviewError) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -49657,6 +51017,16 @@ func (ec *executionContext) marshalNRequestAction2gatehouseᚋentᚋschemaᚋenu
 	return v
 }
 
+func (ec *executionContext) unmarshalNRequestForOthers2gatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx context.Context, v any) (enum.RequestForOthers, error) {
+	var res enum.RequestForOthers
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRequestForOthers2gatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx context.Context, sel ast.SelectionSet, v enum.RequestForOthers) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNRequestItem2ᚖgatehouseᚋentᚐRequestItem(ctx context.Context, sel ast.SelectionSet, v *ent.RequestItem) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RequestItem!")
@@ -49700,6 +51070,11 @@ func (ec *executionContext) unmarshalNRequestMode2gatehouseᚋentᚋschemaᚋenu
 
 func (ec *executionContext) marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx context.Context, sel ast.SelectionSet, v enum.RequestMode) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNRequestPolicyInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐRequestSettings(ctx context.Context, v any) (rules.RequestSettings, error) {
+	res, err := ec.unmarshalInputRequestPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNRequestProgress2ᚖgatehouseᚋgraphᚐRequestProgress(ctx context.Context, sel ast.SelectionSet, v *RequestProgress) graphql.Marshaler {
@@ -51931,6 +53306,22 @@ func (ec *executionContext) unmarshalORequestAction2ᚖgatehouseᚋentᚋschema�
 }
 
 func (ec *executionContext) marshalORequestAction2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx context.Context, sel ast.SelectionSet, v *enum.RequestAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalORequestForOthers2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx context.Context, v any) (*enum.RequestForOthers, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.RequestForOthers)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORequestForOthers2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestForOthers(ctx context.Context, sel ast.SelectionSet, v *enum.RequestForOthers) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

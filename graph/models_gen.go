@@ -138,6 +138,8 @@ type PreviewItem struct {
 	Privileged   bool               `json:"privileged"`
 	AutoApproved bool               `json:"autoApproved"`
 	Stages       []*PreviewStage    `json:"stages"`
+	// The length of access the request policy gives this GRANT item, which names no end, where permanent access is not allowed; null otherwise.
+	DefaultDuration *string `json:"defaultDuration,omitempty"`
 }
 
 type PreviewStage struct {

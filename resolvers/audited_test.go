@@ -214,6 +214,13 @@ var auditCases = map[string]func(t *testing.T, s *auditScene) auditCall{
 	"setLifecyclePolicy": func(t *testing.T, s *auditScene) auditCall {
 		return s.adminCall(lcSetPolicy, map[string]any{"app": s.paper.ApplicationID, "in": map[string]any{"remindEveryHours": 8}})
 	},
+	"setRequestPolicy": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(rpSet, map[string]any{"app": s.paper.ApplicationID, "in": map[string]any{"justificationRequired": true}})
+	},
+	"clearRequestPolicy": func(t *testing.T, s *auditScene) auditCall {
+		s.env.MustDo(t, s.tokAdmin, rpSet, map[string]any{"app": s.paper.ApplicationID, "in": map[string]any{"justificationRequired": true}}, nil)
+		return s.adminCall(rpClear, map[string]any{"app": s.paper.ApplicationID})
+	},
 	"requestExtension": func(t *testing.T, s *auditScene) auditCall {
 		s.apps++
 		_, e := s.app(t, fmt.Sprintf("App %d", s.apps), enum.FulfillmentDirectAutoApproved, nil)

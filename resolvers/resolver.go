@@ -60,6 +60,14 @@ type Lifecycle interface {
 	LifecyclePolicy(ctx context.Context, appID *pulid.ID) (*rules.Lifecycle, error)
 	SetLifecyclePolicy(ctx context.Context, appID *pulid.ID, in rules.LifecycleSettings) (*rules.Lifecycle, error)
 	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
+	RequestPolicies
+}
+
+// RequestPolicies is what the resolvers need of the request policies.
+type RequestPolicies interface {
+	RequestPolicy(ctx context.Context, appID, entID *pulid.ID) (*rules.RequestPolicy, error)
+	SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, in rules.RequestSettings) (*rules.RequestPolicy, error)
+	ClearRequestPolicy(ctx context.Context, appID, entID *pulid.ID) (*rules.RequestPolicy, error)
 }
 
 // AuditLog is what the resolvers need of the whole audit log.

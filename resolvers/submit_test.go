@@ -420,7 +420,8 @@ func TestSubmitModes(t *testing.T) {
 			}
 			b := beneficiary("b5@example.com")
 			subHold(t, env, b, w.aUsers, nil)
-			in := map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID, "referenceUserId": ref.ID}
+			// The justification privileged access always needs.
+			in := map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID, "referenceUserId": ref.ID, "justification": "same work as ref"}
 			adminTok := env.Token(t, w.o.admin)
 
 			// An IT admin reads every grant: the whole truth.
@@ -452,7 +453,8 @@ func TestSubmitModes(t *testing.T) {
 			require.Equal(t, "referenceUserId", res.Errors[0].Extensions.Field)
 
 			narrowed := subPreview(t, env, adminTok, map[string]any{"action": "GRANT", "mode": "LIKE_USER", "beneficiaryId": b.ID,
-				"referenceUserId": ref.ID, "applicationIds": []string{string(w.alpha.ID)}, "excludeEntitlementIds": subIDs(w.aRead)})
+				"referenceUserId": ref.ID, "applicationIds": []string{string(w.alpha.ID)}, "excludeEntitlementIds": subIDs(w.aRead),
+				"justification": "same work as ref"})
 			require.Equal(t, []string{"GRANT Alpha admins"}, narrowed.items())
 			require.Equal(t, []string{
 				"Alpha read: excluded by request", "Alpha secret: not requestable",
@@ -505,7 +507,7 @@ func TestSubmitModes(t *testing.T) {
 			}
 			b := subPerson(t, env, "b7@example.com", w.m, w.engineer)
 			in := func(threshold any) map[string]any {
-				m := map[string]any{"action": "GRANT", "mode": "LIKE_JOB_TITLE", "beneficiaryId": b.ID, "jobTitleId": w.engineer.ID}
+				m := map[string]any{"action": "GRANT", "mode": "LIKE_JOB_TITLE", "beneficiaryId": b.ID, "jobTitleId": w.engineer.ID, "justification": "new engineer"}
 				if threshold != nil {
 					m["threshold"] = threshold
 				}

@@ -65,7 +65,8 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	}
 	for _, it := range plan.Items {
 		pi := &graph.PreviewItem{Action: it.Action, Entitlement: it.Entitlement, Application: it.Application,
-			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{}}
+			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{},
+			DefaultDuration: it.DefaultDuration}
 		for _, st := range it.Stages {
 			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum,
 				FallbackReviewers: []*graph.FallbackReviewer{}}

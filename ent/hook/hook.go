@@ -164,6 +164,18 @@ func (f RequestItemFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RequestItemMutation", m)
 }
 
+// The RequestPolicyFunc type is an adapter to allow the use of ordinary
+// function as RequestPolicy mutator.
+type RequestPolicyFunc func(context.Context, *ent.RequestPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RequestPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RequestPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RequestPolicyMutation", m)
+}
+
 // The ReviewStageFunc type is an adapter to allow the use of ordinary
 // function as ReviewStage mutator.
 type ReviewStageFunc func(context.Context, *ent.ReviewStageMutation) (ent.Value, error)

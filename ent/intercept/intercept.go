@@ -21,6 +21,7 @@ import (
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -439,6 +440,33 @@ func (f TraverseRequestItem) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RequestItemQuery", q)
 }
 
+// The RequestPolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RequestPolicyFunc func(context.Context, *ent.RequestPolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RequestPolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RequestPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RequestPolicyQuery", q)
+}
+
+// The TraverseRequestPolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRequestPolicy func(context.Context, *ent.RequestPolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRequestPolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRequestPolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RequestPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RequestPolicyQuery", q)
+}
+
 // The ReviewStageFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ReviewStageFunc func(context.Context, *ent.ReviewStageQuery) (ent.Value, error)
 
@@ -657,6 +685,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.NotificationPreferenceQuery, predicate.NotificationPreference, notificationpreference.OrderOption]{typ: ent.TypeNotificationPreference, tq: q}, nil
 	case *ent.RequestItemQuery:
 		return &query[*ent.RequestItemQuery, predicate.RequestItem, requestitem.OrderOption]{typ: ent.TypeRequestItem, tq: q}, nil
+	case *ent.RequestPolicyQuery:
+		return &query[*ent.RequestPolicyQuery, predicate.RequestPolicy, requestpolicy.OrderOption]{typ: ent.TypeRequestPolicy, tq: q}, nil
 	case *ent.ReviewStageQuery:
 		return &query[*ent.ReviewStageQuery, predicate.ReviewStage, reviewstage.OrderOption]{typ: ent.TypeReviewStage, tq: q}, nil
 	case *ent.ReviewStageTemplateQuery:

@@ -586,6 +586,52 @@ var (
 			},
 		},
 	}
+	// RequestPoliciesColumns holds the columns for the "request_policies" table.
+	RequestPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "justification_required", Type: field.TypeBool, Nullable: true},
+		{Name: "justification_min_length", Type: field.TypeInt, Nullable: true},
+		{Name: "request_for_others", Type: field.TypeEnum, Nullable: true, Enums: []string{"ANYONE", "MANAGERS", "ADMINS"}},
+		{Name: "max_duration", Type: field.TypeString, Nullable: true},
+		{Name: "default_duration", Type: field.TypeString, Nullable: true},
+		{Name: "permanent_allowed", Type: field.TypeBool, Nullable: true},
+		{Name: "application_id", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "entitlement_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// RequestPoliciesTable holds the schema information for the "request_policies" table.
+	RequestPoliciesTable = &schema.Table{
+		Name:       "request_policies",
+		Columns:    RequestPoliciesColumns,
+		PrimaryKey: []*schema.Column{RequestPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "request_policies_applications_application",
+				Columns:    []*schema.Column{RequestPoliciesColumns[9]},
+				RefColumns: []*schema.Column{ApplicationsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "request_policies_entitlements_entitlement",
+				Columns:    []*schema.Column{RequestPoliciesColumns[10]},
+				RefColumns: []*schema.Column{EntitlementsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "requestpolicy_application_id",
+				Unique:  true,
+				Columns: []*schema.Column{RequestPoliciesColumns[9]},
+			},
+			{
+				Name:    "requestpolicy_entitlement_id",
+				Unique:  true,
+				Columns: []*schema.Column{RequestPoliciesColumns[10]},
+			},
+		},
+	}
 	// ReviewStagesColumns holds the columns for the "review_stages" table.
 	ReviewStagesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -984,6 +1030,7 @@ var (
 		NotificationsTable,
 		NotificationPreferencesTable,
 		RequestItemsTable,
+		RequestPoliciesTable,
 		ReviewStagesTable,
 		ReviewStageTemplatesTable,
 		ReviewTasksTable,
@@ -1029,6 +1076,8 @@ func init() {
 	RequestItemsTable.ForeignKeys[1].RefTable = EntitlementsTable
 	RequestItemsTable.ForeignKeys[2].RefTable = ApplicationsTable
 	RequestItemsTable.ForeignKeys[3].RefTable = IdentitiesTable
+	RequestPoliciesTable.ForeignKeys[0].RefTable = ApplicationsTable
+	RequestPoliciesTable.ForeignKeys[1].RefTable = EntitlementsTable
 	ReviewStagesTable.ForeignKeys[0].RefTable = RequestItemsTable
 	ReviewStageTemplatesTable.ForeignKeys[0].RefTable = ApplicationsTable
 	ReviewTasksTable.ForeignKeys[0].RefTable = ReviewStagesTable

@@ -45,6 +45,9 @@ type NotificationPreference func(*sql.Selector)
 // RequestItem is the predicate function for requestitem builders.
 type RequestItem func(*sql.Selector)
 
+// RequestPolicy is the predicate function for requestpolicy builders.
+type RequestPolicy func(*sql.Selector)
+
 // ReviewStage is the predicate function for reviewstage builders.
 type ReviewStage func(*sql.Selector)
 

@@ -423,6 +423,30 @@ func (f RequestItemMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mut
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RequestItemMutation", m)
 }
 
+// The RequestPolicyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type RequestPolicyQueryRuleFunc func(context.Context, *ent.RequestPolicyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f RequestPolicyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RequestPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.RequestPolicyQuery", q)
+}
+
+// The RequestPolicyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type RequestPolicyMutationRuleFunc func(context.Context, *ent.RequestPolicyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f RequestPolicyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.RequestPolicyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RequestPolicyMutation", m)
+}
+
 // The ReviewStageQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ReviewStageQueryRuleFunc func(context.Context, *ent.ReviewStageQuery) error
@@ -652,6 +676,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RequestItemQuery:
 		return q.Filter(), nil
+	case *ent.RequestPolicyQuery:
+		return q.Filter(), nil
 	case *ent.ReviewStageQuery:
 		return q.Filter(), nil
 	case *ent.ReviewStageTemplateQuery:
@@ -698,6 +724,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.NotificationPreferenceMutation:
 		return m.Filter(), nil
 	case *ent.RequestItemMutation:
+		return m.Filter(), nil
+	case *ent.RequestPolicyMutation:
 		return m.Filter(), nil
 	case *ent.ReviewStageMutation:
 		return m.Filter(), nil

@@ -17,6 +17,7 @@ import (
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
 	"gatehouse/ent/requestitem"
+	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -675,6 +676,45 @@ func init() {
 	requestitem.DefaultID = requestitemDescID.Default.(func() pulid.ID)
 	// requestitem.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	requestitem.IDValidator = requestitemDescID.Validators[0].(func(string) error)
+	requestpolicyMixin := schema.RequestPolicy{}.Mixin()
+	requestpolicy.Policy = privacy.NewPolicies(schema.RequestPolicy{})
+	requestpolicy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := requestpolicy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	requestpolicyHooks := schema.RequestPolicy{}.Hooks()
+
+	requestpolicy.Hooks[1] = requestpolicyHooks[0]
+	requestpolicyMixinFields0 := requestpolicyMixin[0].Fields()
+	_ = requestpolicyMixinFields0
+	requestpolicyMixinFields1 := requestpolicyMixin[1].Fields()
+	_ = requestpolicyMixinFields1
+	requestpolicyFields := schema.RequestPolicy{}.Fields()
+	_ = requestpolicyFields
+	// requestpolicyDescCreatedAt is the schema descriptor for created_at field.
+	requestpolicyDescCreatedAt := requestpolicyMixinFields1[0].Descriptor()
+	// requestpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	requestpolicy.DefaultCreatedAt = requestpolicyDescCreatedAt.Default.(func() time.Time)
+	// requestpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	requestpolicyDescUpdatedAt := requestpolicyMixinFields1[1].Descriptor()
+	// requestpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	requestpolicy.DefaultUpdatedAt = requestpolicyDescUpdatedAt.Default.(func() time.Time)
+	// requestpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	requestpolicy.UpdateDefaultUpdatedAt = requestpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// requestpolicyDescJustificationMinLength is the schema descriptor for justification_min_length field.
+	requestpolicyDescJustificationMinLength := requestpolicyFields[3].Descriptor()
+	// requestpolicy.JustificationMinLengthValidator is a validator for the "justification_min_length" field. It is called by the builders before save.
+	requestpolicy.JustificationMinLengthValidator = requestpolicyDescJustificationMinLength.Validators[0].(func(int) error)
+	// requestpolicyDescID is the schema descriptor for id field.
+	requestpolicyDescID := requestpolicyMixinFields0[0].Descriptor()
+	// requestpolicy.DefaultID holds the default value on creation for the id field.
+	requestpolicy.DefaultID = requestpolicyDescID.Default.(func() pulid.ID)
+	// requestpolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	requestpolicy.IDValidator = requestpolicyDescID.Validators[0].(func(string) error)
 	reviewstageMixin := schema.ReviewStage{}.Mixin()
 	reviewstage.Policy = privacy.NewPolicies(schema.ReviewStage{})
 	reviewstage.Hooks[0] = func(next ent.Mutator) ent.Mutator {

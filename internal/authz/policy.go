@@ -239,11 +239,21 @@ func AdminOnlyPolicy() ent.Policy {
 // LifecyclePolicyPolicy lets risk managers and IT admins read the lifecycle
 // policies; other viewers read none. Only the workflow writes them (IT
 // admins through setLifecyclePolicy).
-func LifecyclePolicyPolicy() ent.Policy {
+func LifecyclePolicyPolicy() ent.Policy { return auditorsRead("lifecycle policies") }
+
+// RequestPolicyPolicy lets risk managers and IT admins read the rows of the
+// request policies; other viewers read none (the workflow shows anyone the
+// effective policy). Only the workflow writes them (IT admins through
+// setRequestPolicy and clearRequestPolicy).
+func RequestPolicyPolicy() ent.Policy { return auditorsRead("request policies") }
+
+// auditorsRead is the policy of rows that risk managers and IT admins read
+// and only the workflow writes.
+func auditorsRead(what string) ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(*Viewer) privacy.QueryRule {
 			return privacy.QueryRuleFunc(func(context.Context, ent.Query) error {
-				return privacy.Denyf("lifecycle policies are read by IT admins and risk managers")
+				return privacy.Denyf("%s are read by IT admins and risk managers", what)
 			})
 		}),
 		Mutation: systemOnlyWrites(),

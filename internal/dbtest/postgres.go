@@ -224,6 +224,7 @@ func truncate(s string, n int) string {
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
+DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_endpoints;

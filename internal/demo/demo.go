@@ -309,7 +309,7 @@ type seeder struct {
 
 func (s *seeder) seed(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
-		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedLifecyclePolicy, s.seedRoles,
+		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedLifecyclePolicy, s.seedRequestPolicies, s.seedRoles,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -468,6 +468,29 @@ func (s *seeder) seedLifecyclePolicy(ctx context.Context) error {
 		Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("create lifecycle policy: %w", err)
+	}
+	return nil
+}
+
+// seedRequestPolicies sets the demo's request policies: globally, a
+// justification of at least 10 characters where one is required (always
+// for privileged access); the production Database Administrator role asked
+// for by the beneficiary's manager or an IT admin only, for at most a week,
+// a day when the request names no end.
+func (s *seeder) seedRequestPolicies(ctx context.Context) error {
+	if err := s.tx.RequestPolicy.Create().SetJustificationMinLength(10).Exec(ctx); err != nil {
+		return fmt.Errorf("create global request policy: %w", err)
+	}
+	ids, err := s.entitlementIDs([]string{"Production Database/db_admin"})
+	if err != nil {
+		return fmt.Errorf("request policy: %w", err)
+	}
+	err = s.tx.RequestPolicy.Create().SetEntitlementID(ids[0]).
+		SetRequestForOthers(enum.RequestForOthersManagers).SetMaxDuration("P7D").
+		SetPermanentAllowed(false).SetDefaultDuration("P1D").
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("create request policy of Database Administrator: %w", err)
 	}
 	return nil
 }

@@ -103,6 +103,9 @@ type PlannedItem struct {
 	Application  *ent.Application
 	AutoApproved bool
 	Stages       []rules.PlannedStage
+	// DefaultDuration is the length of a GRANT item given no end that its
+	// request policy applies (rules.CheckRequest), else nil.
+	DefaultDuration *string
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -111,7 +114,9 @@ const idempotencyWindow = 24 * time.Hour
 // Submit submits a request as the viewer (DESIGN §4.1). With an
 // idempotency key, the same key and input within 24 hours return the first
 // request and a different input is CONFLICT. Errors: UNAUTHENTICATED,
-// FORBIDDEN (READ token), INVALID_INPUT, NOT_FOUND, ALREADY_HELD, NOT_HELD,
+// FORBIDDEN (READ token; a request for someone else that an item's request
+// policy does not allow), INVALID_INPUT (also: what an item's request
+// policy refuses, rules.CheckRequest), NOT_FOUND, ALREADY_HELD, NOT_HELD,
 // DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
 // written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
@@ -247,6 +252,9 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			SetEntitlementID(pi.Entitlement.ID).SetApplicationID(pi.Application.ID)
 		if pi.Action == enum.RequestActionGrant {
 			ic.SetNillableEndsAt(in.EndsAt).SetNillableDuration(in.Duration)
+			if pi.DefaultDuration != nil {
+				ic.SetDuration(*pi.DefaultDuration)
+			}
 		}
 		items = append(items, ic)
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
@@ -381,7 +389,12 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if in.BeneficiaryID != nil {
 		beneficiaryID = *in.BeneficiaryID
 	}
-	b, err := client.User.Get(ctx, beneficiaryID)
+	// The viewer's own user, as authentication read it for this request,
+	// saves a query when the viewer is the beneficiary.
+	b, err := v.User, error(nil)
+	if b == nil || b.ID != beneficiaryID {
+		b, err = client.User.Get(ctx, beneficiaryID)
+	}
 	if ent.IsNotFound(err) {
 		return nil, &errcode.Error{Code: errcode.NotFound, Field: "beneficiaryId", Message: "beneficiaryId: no such user"}
 	}
@@ -464,8 +477,12 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 		if g := held[id]; g != nil && g.EndsAt == nil {
 			return nil, errcode.New(errcode.AlreadyHeld, "%s already holds %q of %s permanently", b.Email, e.Name, e.Edges.Application.Name)
 		}
-		if err := rules.CheckTime(enum.RequestActionGrant, in.EndsAt, in.Duration, e.Edges.Application.MaxAccessDuration, now); err != nil {
-			return nil, err
+		// A GRANT that names no end is checked once its request policy
+		// has given it a default duration (checkRequestPolicies).
+		if in.EndsAt != nil || in.Duration != nil {
+			if err := rules.CheckTime(enum.RequestActionGrant, in.EndsAt, in.Duration, e.Edges.Application.MaxAccessDuration, now); err != nil {
+				return nil, err
+			}
 		}
 		p.Items = append(p.Items, PlannedItem{Action: enum.RequestActionGrant, Entitlement: e, Application: e.Edges.Application})
 	}
@@ -486,6 +503,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if len(p.Items) == 0 {
 		return nil, errcode.New(errcode.NothingToRequest, "the request resolves to no entitlement to grant or revoke")
+	}
+	if err := checkRequestPolicies(ctx, client, v, p, in, now); err != nil {
+		return nil, fmt.Errorf("request policy: %w", err)
 	}
 	visible := []predicate.AccessRequest{accessrequest.BeneficiaryID(b.ID)}
 	if !d.AllOpenRequests {

@@ -350,6 +350,40 @@ func (v *EmailStatus) UnmarshalGQL(x any) error {
 	return unmarshal(v, x, "EmailStatus", AllEmailStatuses)
 }
 
+// AllRequestForOtherses lists every RequestForOthers, in the order of the constants.
+var AllRequestForOtherses = []RequestForOthers{RequestForOthersAnyone, RequestForOthersManagers, RequestForOthersAdmins}
+
+// Values implements ent's EnumValues.
+func (RequestForOthers) Values() []string { return strs(AllRequestForOtherses) }
+
+// IsValid reports whether v is one of the values.
+func (v RequestForOthers) IsValid() bool { return slices.Contains(AllRequestForOtherses, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v RequestForOthers) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *RequestForOthers) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "RequestForOthers", AllRequestForOtherses)
+}
+
+// AllPolicySources lists every PolicySource, in the order of the constants.
+var AllPolicySources = []PolicySource{PolicySourceEntitlement, PolicySourceApplication, PolicySourceGlobal, PolicySourceBuiltIn}
+
+// Values implements ent's EnumValues.
+func (PolicySource) Values() []string { return strs(AllPolicySources) }
+
+// IsValid reports whether v is one of the values.
+func (v PolicySource) IsValid() bool { return slices.Contains(AllPolicySources, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v PolicySource) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *PolicySource) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "PolicySource", AllPolicySources)
+}
+
 // AllWebhookKinds lists every WebhookKind, in the order of the constants.
 var AllWebhookKinds = []WebhookKind{WebhookKindStandard, WebhookKindSlack}
 
