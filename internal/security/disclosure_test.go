@@ -351,7 +351,8 @@ func TestDisclosureLikeModes(t *testing.T) {
 
 		// An IT admin reads every grant, and gets the full resolution.
 		asAdmin := func(in map[string]any) map[string]any {
-			out := map[string]any{"beneficiaryId": w.attacker.ID}
+			// Privileged entitlements need a justification (request policy).
+			out := map[string]any{"beneficiaryId": w.attacker.ID, "justification": "the same access as the team"}
 			for k, v := range in {
 				out[k] = v
 			}
