@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 
+	"entgo.io/ent/entql"
+
 	"gatehouse/ent"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
@@ -13,28 +15,20 @@ import (
 // they are personal, and risk managers and IT admins, who read every
 // request, do not read other people's notifications. Only internal/notify
 // writes them, in a system context.
-func NotificationPolicy() ent.Policy {
-	return privacy.Policy{
-		Query: privacy.QueryPolicy{
-			requireViewer(),
-			privacy.NotificationQueryRuleFunc(func(ctx context.Context, q *ent.NotificationQuery) error {
-				q.Where(notification.RecipientID(FromContext(ctx).UserID))
-				return privacy.Skip
-			}),
-			privacy.AlwaysAllowRule(),
-		},
-		Mutation: systemOnlyWrites(),
-	}
-}
+func NotificationPolicy() ent.Policy { return ownRows(notification.FieldRecipientID) }
 
 // NotificationPreferencePolicy lets every viewer read only their own
 // notification preferences; internal/notify writes them for their owner.
-func NotificationPreferencePolicy() ent.Policy {
+func NotificationPreferencePolicy() ent.Policy { return ownRows(notificationpreference.FieldUserID) }
+
+// ownRows is the policy of personal rows: a viewer reads the rows whose
+// field holds their user ID and no others; only the system writes.
+func ownRows(field string) ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			requireViewer(),
-			privacy.NotificationPreferenceQueryRuleFunc(func(ctx context.Context, q *ent.NotificationPreferenceQuery) error {
-				q.Where(notificationpreference.UserID(FromContext(ctx).UserID))
+			privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+				f.Where(entql.FieldEQ(field, string(FromContext(ctx).UserID)))
 				return privacy.Skip
 			}),
 			privacy.AlwaysAllowRule(),

@@ -197,8 +197,8 @@ func New(cfg Config) (*Server, error) {
 	})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
-	leavers := &workflow.TerminationSweep{Interval: cfg.TerminationSweepInterval}
-	sweep := &workflow.LifecycleJob{Interval: cfg.LifecycleSweepInterval}
+	leavers := workflow.NewTerminationSweep(cfg.TerminationSweepInterval)
+	sweep := workflow.NewLifecycleJob(cfg.LifecycleSweepInterval)
 	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers, sweep)
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
@@ -227,7 +227,7 @@ func New(cfg Config) (*Server, error) {
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
 		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{notify.Outbox{}, hooks}, cfg.Outboxes...),
 	})
-	leavers.Bind(wf)
+	leavers.Attach(wf)
 	sweep.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{

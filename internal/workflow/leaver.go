@@ -1,9 +1,9 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -327,46 +327,22 @@ type SweepTerminationsArgs struct{}
 // Kind implements river.JobArgs.
 func (SweepTerminationsArgs) Kind() string { return "sweep_terminations" }
 
-// TerminationSweep is the job runner's extension (jobs.Extension) that runs
-// SweepTerminations every Interval (default
-// DefaultTerminationSweepInterval) and once at start. The runner is built
-// before the service: set Service once it exists; until then the job does
-// nothing.
-type TerminationSweep struct {
-	Interval time.Duration
-	service  atomic.Pointer[Service]
-}
+// InsertOpts implements river.JobArgsWithInsertOpts, like the lifecycle
+// sweep's.
+func (SweepTerminationsArgs) InsertOpts() river.InsertOpts { return LifecycleSweepArgs{}.InsertOpts() }
 
-// Bind sets the service the sweep works with.
-func (e *TerminationSweep) Bind(s *Service) { e.service.Store(s) }
-
-// Register implements jobs.Extension.
-func (e *TerminationSweep) Register(workers *river.Workers) []*river.PeriodicJob {
-	river.AddWorker(workers, &terminationSweepWorker{e: e})
-	interval := e.Interval
-	if interval <= 0 {
-		interval = DefaultTerminationSweepInterval
+// NewTerminationSweep returns the periodic job that runs SweepTerminations
+// every interval (zero: DefaultTerminationSweepInterval) and at start.
+func NewTerminationSweep(interval time.Duration) *SweepJob[SweepTerminationsArgs] {
+	return &SweepJob[SweepTerminationsArgs]{
+		id: "termination_sweep", interval: cmp.Or(interval, DefaultTerminationSweepInterval),
+		run: func(ctx context.Context, s *Service) error {
+			n, err := s.SweepTerminations(ctx)
+			if n > 0 {
+				s.log.InfoContext(ctx, "terminations applied by the sweep", "users", n)
+			}
+			return err
+		},
 	}
-	return []*river.PeriodicJob{river.NewPeriodicJob(
-		river.PeriodicInterval(interval),
-		func() (river.JobArgs, *river.InsertOpts) { return SweepTerminationsArgs{}, nil },
-		&river.PeriodicJobOpts{ID: "termination_sweep", RunOnStart: true},
-	)}
 }
 
-type terminationSweepWorker struct {
-	river.WorkerDefaults[SweepTerminationsArgs]
-	e *TerminationSweep
-}
-
-func (w *terminationSweepWorker) Work(ctx context.Context, _ *river.Job[SweepTerminationsArgs]) error {
-	s := w.e.service.Load()
-	if s == nil {
-		return nil
-	}
-	n, err := s.SweepTerminations(ctx)
-	if n > 0 {
-		s.log.InfoContext(ctx, "terminations applied by the sweep", "users", n)
-	}
-	return err
-}

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"sync/atomic"
 	"time"
@@ -34,44 +35,44 @@ func (LifecycleSweepArgs) InsertOpts() river.InsertOpts {
 	}
 }
 
-// LifecycleJob is the lifecycle sweep as an extension of the job runner
-// (jobs.Extension): the runner is built before the Service it feeds, so the
-// Service is attached afterwards; a sweep that runs before then does
-// nothing.
-type LifecycleJob struct {
-	// Interval is the sweep's period; zero means
-	// DefaultLifecycleSweepInterval.
-	Interval time.Duration
+// NewLifecycleJob returns the periodic job that runs SweepLifecycle every
+// interval (zero: DefaultLifecycleSweepInterval) and at start.
+func NewLifecycleJob(interval time.Duration) *SweepJob[LifecycleSweepArgs] {
+	return &SweepJob[LifecycleSweepArgs]{
+		id: "lifecycle_sweep", interval: cmp.Or(interval, DefaultLifecycleSweepInterval),
+		run: func(ctx context.Context, s *Service) error {
+			_, err := s.SweepLifecycle(ctx)
+			return err
+		},
+	}
+}
+
+// SweepJob is a periodic sweep of the Service as an extension of the job
+// runner (jobs.Extension), run every interval and once at start. The runner
+// is built before the Service it feeds, so the Service is attached
+// afterwards; a sweep that runs before then does nothing.
+type SweepJob[A river.JobArgs] struct {
+	id       string
+	interval time.Duration
+	run      func(context.Context, *Service) error
 	service  atomic.Pointer[Service]
 }
 
-// Attach gives the job the Service whose SweepLifecycle it runs.
-func (j *LifecycleJob) Attach(s *Service) { j.service.Store(s) }
+// Attach gives the job the Service it sweeps.
+func (j *SweepJob[A]) Attach(s *Service) { j.service.Store(s) }
 
 // Register adds the sweep's worker and returns its periodic job.
-func (j *LifecycleJob) Register(workers *river.Workers) []*river.PeriodicJob {
-	river.AddWorker(workers, &lifecycleWorker{j: j})
-	interval := j.Interval
-	if interval <= 0 {
-		interval = DefaultLifecycleSweepInterval
-	}
+func (j *SweepJob[A]) Register(workers *river.Workers) []*river.PeriodicJob {
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[A]) error {
+		s := j.service.Load()
+		if s == nil {
+			return nil
+		}
+		return j.run(ctx, s)
+	}))
 	return []*river.PeriodicJob{river.NewPeriodicJob(
-		river.PeriodicInterval(interval),
-		func() (river.JobArgs, *river.InsertOpts) { return LifecycleSweepArgs{}, nil },
-		&river.PeriodicJobOpts{ID: "lifecycle_sweep", RunOnStart: true},
+		river.PeriodicInterval(j.interval),
+		func() (river.JobArgs, *river.InsertOpts) { var a A; return a, nil },
+		&river.PeriodicJobOpts{ID: j.id, RunOnStart: true},
 	)}
-}
-
-type lifecycleWorker struct {
-	river.WorkerDefaults[LifecycleSweepArgs]
-	j *LifecycleJob
-}
-
-func (w *lifecycleWorker) Work(ctx context.Context, _ *river.Job[LifecycleSweepArgs]) error {
-	s := w.j.service.Load()
-	if s == nil {
-		return nil
-	}
-	_, err := s.SweepLifecycle(ctx)
-	return err
 }
