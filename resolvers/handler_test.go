@@ -81,3 +81,20 @@ func TestSubscriptionOverHTTPIsRefused(t *testing.T) {
 	require.Equal(t, "INVALID_INPUT", res.Code(), "%+v", res.Errors)
 	require.Contains(t, res.Errors[0].Message, "websocket")
 }
+
+// TestNodeOfATypeWithoutNode: an ID of a row the schema does not expose as
+// a Node (a lifecycle policy) reads as not found through node and nodes,
+// like an unknown ID, not as an internal error.
+func TestNodeOfATypeWithoutNode(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	token := env.Token(t, env.User(t, "admin@example.com", enum.PlatformRoleITAdmin))
+	p, err := env.Client.LifecyclePolicy.Create().Save(apitest.Sys())
+	require.NoError(t, err)
+
+	var node struct{ Node *struct{ ID string } }
+	env.MustDo(t, token, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": p.ID}, &node)
+	require.Nil(t, node.Node)
+	res := env.Do(t, token, `query($id: ID!) { nodes(ids: [$id]) { id } }`, map[string]any{"id": p.ID})
+	require.Equal(t, "NOT_FOUND", res.Code(), "%+v", res.Errors)
+}
