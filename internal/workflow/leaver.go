@@ -345,4 +345,3 @@ func NewTerminationSweep(interval time.Duration) *SweepJob[SweepTerminationsArgs
 		},
 	}
 }
-
