@@ -34,7 +34,7 @@ func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	limits := resolvers.DefaultLimits
 	limits.WebsocketWrite = time.Hour
 	limits.WebsocketKeepAlive = time.Hour // a client that reads nothing answers no ping either
-	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{FeedBuffer: 2, Limits: &limits})
+	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{FeedBuffer: 2, Limits: &limits, SendBuffer: 4096})
 	admin := env.User(t, "it@example.com", enum.PlatformRoleITAdmin)
 	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
 	r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(apitest.Sys())
@@ -94,8 +94,9 @@ func TestSlowConsumerDroppedWithoutBlockingDecisions(t *testing.T) {
 	rToken, mToken := env.Token(t, r), env.Token(t, m)
 	justification := strings.Repeat("j", 4000)
 	// Until the drop the slow client reads nothing: a mutation that waited
-	// for it would never return. 200 events of 40 kB are more than the
-	// kernel buffers for a socket (4 MB here).
+	// for it would never return. The kernel buffers a few events of 40 kB
+	// (4 KiB asked for at each end, which Linux doubles and rounds up);
+	// 200 are far more.
 	var last string
 	for i := 0; ; i++ {
 		n := env.Feed.Subscribers() // before Dropped: the feed counts a drop, then removes

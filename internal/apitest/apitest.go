@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -117,6 +118,10 @@ type Options struct {
 	// PublicURL is the address in the e-mails' links; default
 	// notify.DefaultPublicURL.
 	PublicURL string
+	// SendBuffer, when set, is the kernel send buffer (SO_SNDBUF) of every
+	// connection the server accepts: a test of a client that stops reading
+	// fills it in a few messages instead of megabytes.
+	SendBuffer int
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -193,7 +198,11 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 		_ = srv.Stop(ctx)
 	})
 	// Statements counts what the served operations send, not background jobs.
-	hs := httptest.NewServer(counter.Only(srv.Handler))
+	hs := httptest.NewUnstartedServer(counter.Only(srv.Handler))
+	if opts.SendBuffer > 0 {
+		hs.Listener = sendBufferListener{hs.Listener, opts.SendBuffer}
+	}
+	hs.Start()
 	t.Cleanup(hs.Close)
 	return &Env{
 		DB: db, Server: srv, Clock: clock, Client: srv.Client, Auth: srv.Auth, Workflow: srv.Workflow,
@@ -288,4 +297,24 @@ func (e *Env) MustDo(t testing.TB, token, query string, vars map[string]any, v a
 	if v != nil {
 		require.NoError(t, json.Unmarshal(res.Data, v))
 	}
+}
+
+// sendBufferListener sets the send buffer of each connection it accepts.
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		if err := tc.SetWriteBuffer(l.size); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
