@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
@@ -53,6 +52,7 @@ import (
 	gmail "gatehouse/internal/mail"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/server"
+	"gatehouse/internal/web"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -1079,8 +1079,7 @@ func (c *cli) serve(ctx context.Context) error {
 		return accesslog.HTTP(log, level, route, m.InstrumentHTTP(route, h))
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", a.srv.Handler) // /query and /reports/
-	mux.Handle("GET /{$}", route(slog.LevelInfo, "/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
+	mux.Handle("/", a.srv.Handler) // /query, /reports/, /graphiql and its assets
 	mux.Handle("GET /healthz", route(slog.LevelDebug, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})))
@@ -1108,7 +1107,7 @@ func (c *cli) serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := base + "/query"
-	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.where, "version", version())
+	log.Info("gatehouse listening", "graphql", url, "ide", base+web.Home, "database", a.where, "version", version())
 	if cfg.demo {
 		// A signal during this read cancels it; that is a shutdown, not a
 		// failure.
@@ -1137,14 +1136,6 @@ func isLoopback(addr net.Addr) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// ideContentSecurityPolicy lets the GraphiQL page at / load its scripts and
-// styles from the CDN it names (with subresource integrity) and run its
-// inline start-up script; it may call only this server and be framed by no
-// one.
-const ideContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; " +
-	"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data:; font-src https://cdn.jsdelivr.net; " +
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // logDemoTokens logs a token per demo user and writes them to the tokens
 // file next to the SQLite database, which gatehouse token also prints.
