@@ -117,6 +117,9 @@ type Options struct {
 	// PublicURL is the address in the e-mails' links; default
 	// notify.DefaultPublicURL.
 	PublicURL string
+	// OIDC makes the server accept that provider's tokens too; build it
+	// with the Env's Clock (set Clock).
+	OIDC *auth.OIDC
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -164,6 +167,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	srv, err := server.New(server.Config{
 		DB: pool, Dialect: db.Dialect, RiverDB: riverDB, DSN: db.DSN,
 		Secret:     []byte(Secret),
+		OIDC:       opts.OIDC,
 		Now:        clock.Now,
 		Log:        log,
 		LookupEnv:  func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok },
