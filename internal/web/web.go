@@ -8,6 +8,7 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,37 +46,50 @@ func Handler() http.Handler {
 	return mux
 }
 
-// page serves an HTML page under ContentSecurityPolicy.
+// page serves an HTML page under ContentSecurityPolicy, with a nonce of
+// its own for the style elements its scripts create (the page's
+// {{nonce}}).
 func page(name string) http.Handler {
 	body, err := files.ReadFile(name)
 	if err != nil {
 		panic(err)
 	}
+	before, after, ok := bytes.Cut(body, []byte("{{nonce}}"))
+	if !ok {
+		panic(name + " names no {{nonce}}")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nonce := rand.Text()
 		h := w.Header()
-		h.Set("Content-Security-Policy", ContentSecurityPolicy(r.Host))
+		h.Set("Content-Security-Policy", ContentSecurityPolicy(r.Host, nonce))
 		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-cache")
-		_, _ = w.Write(body)
+		h.Set("Cache-Control", "no-store")
+		_, _ = w.Write(slices.Concat(before, []byte(nonce), after))
 	})
 }
 
 // hostPattern is what a Host header may hold to be named in a policy.
 var hostPattern = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$`)
 
-// ContentSecurityPolicy is the policy of the pages: scripts, styles,
-// workers and connections from this origin only ('self', and the
-// websocket form of the page's host, which browsers before CSP level 3 do
-// not count as 'self'); no inline script or style element; fonts and
-// images also from data: URLs (GraphiQL's stylesheet embeds its fonts);
-// no framing, no plugins, no forms elsewhere.
-func ContentSecurityPolicy(host string) string {
+// ContentSecurityPolicy is the policy of a page served with nonce: scripts,
+// style sheets, workers and connections from this origin only ('self',
+// and the websocket form of the page's host, which browsers before CSP
+// level 3 do not count as 'self'); no inline script at all; style elements
+// only when they carry the nonce (the editor writes its theme into style
+// elements its scripts create; markup injected into the page has no
+// nonce). Style attributes are allowed (style-src-attr): the editor
+// positions its lines with them, and an attribute can neither run script
+// nor select what to leak. Fonts and images may also be data: URLs
+// (GraphiQL's stylesheet embeds its fonts). No framing, no plugins, no
+// base, forms only here.
+func ContentSecurityPolicy(host, nonce string) string {
 	connect := "'self'"
 	if hostPattern.MatchString(host) {
 		connect += " ws://" + host + " wss://" + host
 	}
-	return "default-src 'none'; script-src 'self'; style-src 'self'; worker-src 'self'; connect-src " + connect +
-		"; img-src 'self' data:; font-src 'self' data:; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	return "default-src 'none'; script-src 'self'; style-src 'self'; style-src-elem 'self' 'nonce-" + nonce + "'; " +
+		"style-src-attr 'unsafe-inline'; worker-src 'self'; connect-src " + connect + "; img-src 'self' data:; " +
+		"font-src 'self' data:; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 }
 
 // assets serves the built files, with an ETag of their content, gzipped

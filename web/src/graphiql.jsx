@@ -3,6 +3,7 @@
 // 'self'). Queries go to /query over HTTP, subscriptions over graphql-ws.
 // The Authorization header is pre-filled from the browser's session token
 // (localStorage "gatehouse.token", which the console keeps) when present.
+import './csp-nonce.js';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
@@ -30,11 +31,19 @@ function initialHeaders() {
   return token ? JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2) : undefined;
 }
 
+// /graphiql?query=… opens with that query (links to a query).
+const initialQuery = new URLSearchParams(window.location.search).get('query') ?? undefined;
+
 const wsURL = new URL('/query', window.location.href);
 wsURL.protocol = wsURL.protocol === 'https:' ? 'wss:' : 'ws:';
 
 const fetcher = createGraphiQLFetcher({ url: '/query', subscriptionUrl: wsURL.href });
 
 createRoot(document.getElementById('graphiql')).render(
-  <GraphiQL fetcher={fetcher} initialHeaders={initialHeaders()} defaultEditorToolsVisibility="headers" />,
+  <GraphiQL
+    fetcher={fetcher}
+    initialQuery={initialQuery}
+    initialHeaders={initialHeaders()}
+    defaultEditorToolsVisibility="headers"
+  />,
 );
