@@ -81,8 +81,9 @@ func serve(t *testing.T, handler http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// screenshotDir is where the browser tests save screenshots: a directory
-// that outlives the test (CI keeps it as an artifact), logged.
+// screenshot saves the page as name.png in GATEHOUSE_SCREENSHOTS (which
+// .ci/run sets and lists at the end), else in gatehouse-screenshots under
+// the temporary directory: files that outlive the test, their paths logged.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	dir := os.Getenv("GATEHOUSE_SCREENSHOTS")
@@ -110,13 +111,19 @@ func TestGraphiQLInChromium(t *testing.T) {
 	base := serve(t, env.Handler)
 
 	var mu sync.Mutex
-	var requests, problems []string
+	var requests, problems, frames []string
 	ctx := browser(t, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			requests = append(requests, ev.Request.URL)
+		case *network.EventWebSocketCreated:
+			requests = append(requests, ev.URL)
+		case *network.EventWebSocketFrameSent:
+			frames = append(frames, "sent "+string(ev.Response.PayloadData))
+		case *network.EventWebSocketFrameReceived:
+			frames = append(frames, "received "+string(ev.Response.PayloadData))
 		case *cdplog.EventEntryAdded:
 			if ev.Entry.Level == cdplog.EntryLevelError {
 				problems = append(problems, ev.Entry.Text)
@@ -143,15 +150,33 @@ func TestGraphiQLInChromium(t *testing.T) {
 	require.Equal(t, base+"/graphiql?query="+url.QueryEscape("{ viewer { email } }"), location)
 	screenshot(t, ctx, "graphiql")
 
+	// A subscription goes over graphql-ws, the header editor's
+	// Authorization in connection_init; the server's answer (here, that
+	// the request does not exist) reaches the response pane.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/graphiql?query="+url.QueryEscape(`subscription { requestProgress(id: "RQ_none") { status } }`)),
+		chromedp.WaitVisible(chromedp.CSS(`.graphiql-execute-button`)),
+		voidPoll(`document.querySelector(".graphiql-editor-tool")?.innerText.includes("Bearer")`),
+		chromedp.Click(chromedp.CSS(`.graphiql-execute-button`)),
+		voidPoll(`document.querySelector(".graphiql-response")?.innerText.includes("NOT_FOUND")`),
+	))
+	screenshot(t, ctx, "graphiql-subscription")
+
 	mu.Lock()
 	defer mu.Unlock()
 	require.NotEmpty(t, requests)
+	ws := "ws" + strings.TrimPrefix(base, "http") + "/query"
+	require.Contains(t, requests, ws, "the subscription opened a websocket to /query")
 	for _, u := range requests {
-		if strings.HasPrefix(u, "data:") || strings.HasPrefix(u, "blob:") {
+		if strings.HasPrefix(u, "data:") || strings.HasPrefix(u, "blob:") || u == ws {
 			continue
 		}
 		require.True(t, strings.HasPrefix(u, base+"/"), "the page loads only from its own server: %s", u)
 	}
+	log := strings.Join(frames, "\n")
+	require.Contains(t, log, `sent {"type":"connection_init","payload":{"Authorization":"Bearer `+token+`"}}`)
+	require.Contains(t, log, `received {"type":"connection_ack"}`)
+	require.Contains(t, log, `"type":"subscribe"`)
 	for _, p := range problems {
 		t.Log("page error:", p)
 
