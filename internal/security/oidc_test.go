@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 	"github.com/oauth2-proxy/mockoidc"
 	"github.com/stretchr/testify/require"
@@ -174,6 +175,9 @@ func TestOIDCSignIn(t *testing.T) {
 				return p.signIn(t, person("ada@example.com"))
 			}()},
 			{"a token without the user claim is refused", p.signIn(t, &mockoidc.MockUser{Subject: "x"})},
+			{"an unsigned token (alg none) naming the provider is refused", forged(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, p.m.Issuer(), p.m.ClientID)},
+			{"an HS256 token naming the provider, signed with the server's secret, is refused",
+				forged(t, jwt.SigningMethodHS256, []byte(apitest.Secret), p.m.Issuer(), p.m.ClientID)},
 		} {
 			_, code := signedIn(t, env, tc.token)
 			require.Equal(t, "UNAUTHENTICATED", code, tc.why)
@@ -205,6 +209,19 @@ func TestOIDCSignIn(t *testing.T) {
 		require.Equal(t, "UNAUTHENTICATED", code, "an expired token is refused")
 		requireWebsocketRefused(t, env, rotated, "an expired token is refused in connection_init")
 	})
+}
+
+// forged returns a token for ada@example.com from issuer to audience,
+// signed with method and key by someone other than the provider.
+func forged(t *testing.T, method jwt.SigningMethod, key any, issuer, audience string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(method, jwt.MapClaims{
+		"iss": issuer, "aud": audience, "sub": "sub-ada", "email": "ada@example.com", "email_verified": true,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}).SignedString(key)
+	require.NoError(t, err)
+	return tok
 }
 
 // TestOIDCJustInTimeAndGroups: with JIT an unknown person is created on
