@@ -101,8 +101,9 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // TestGraphiQLInChromium loads /graphiql from the real server handler in
 // headless Chromium that can reach nothing but loopback, with a session
 // token in localStorage, runs { viewer { email } } and sees the answer.
-// Every request the page makes stays on the server's origin, and the page
-// raises no Content-Security-Policy violation. The page and its scripts do
+// A subscription runs over graphql-ws. Every request the page makes stays
+// on the server's origin, and the page logs no error (a Content-Security-
+// Policy violation, a failed load, an exception). The page and its scripts do
 // not depend on the database: this runs on SQLite only.
 func TestGraphiQLInChromium(t *testing.T) {
 	t.Parallel()
@@ -177,12 +178,7 @@ func TestGraphiQLInChromium(t *testing.T) {
 	require.Contains(t, log, `sent {"type":"connection_init","payload":{"Authorization":"Bearer `+token+`"}}`)
 	require.Contains(t, log, `received {"type":"connection_ack"}`)
 	require.Contains(t, log, `"type":"subscribe"`)
-	for _, p := range problems {
-		t.Log("page error:", p)
-
-		require.NotContains(t, p, "Content Security Policy", "the page keeps to its policy")
-		require.NotContains(t, p, "Content-Security-Policy", "the page keeps to its policy")
-	}
+	require.Empty(t, problems, "the page logs no error: no policy violation, no failed load, no exception")
 }
 
 // voidEval evaluates expression for its effect.
