@@ -37,13 +37,13 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/99designs/gqlgen/graphql/playground"
 
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/user"
 	"gatehouse/internal/accesslog"
+	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/database"
 	"gatehouse/internal/demo"
@@ -53,6 +53,7 @@ import (
 	gmail "gatehouse/internal/mail"
 	"gatehouse/internal/reports"
 	"gatehouse/internal/server"
+	"gatehouse/internal/web"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
 )
@@ -110,6 +111,12 @@ type config struct {
 	// of notification e-mails (GATEHOUSE_PUBLIC_URL); empty means
 	// http://localhost:<port of the listen address> (publicBase).
 	publicURL string
+	// oidc is the single sign-on of GATEHOUSE_OIDC_*: the tokens of one
+	// OpenID Connect provider (Issuer "" for none).
+	oidc auth.OIDCConfig
+	// oidcProvider is oidc once discovered, by serve only (the other
+	// commands mint or read nothing of the provider's).
+	oidcProvider *auth.OIDC
 	// reportKey is GATEHOUSE_REPORT_SIGNING_KEY: the base64 of an Ed25519
 	// seed or the path of a key file; "" means <sqlite>.report-key on
 	// SQLite, a key derived from the JWT secret on PostgreSQL.
@@ -196,6 +203,20 @@ func envDefaults(getenv func(string) string) (config, error) {
 			}
 		}
 	}
+	c.oidc = auth.OIDCConfig{
+		Issuer:      strings.TrimSpace(getenv("GATEHOUSE_OIDC_ISSUER")),
+		Audience:    strings.TrimSpace(getenv("GATEHOUSE_OIDC_AUDIENCE")),
+		UserClaim:   strings.TrimSpace(getenv("GATEHOUSE_OIDC_USER_CLAIM")),
+		GroupsClaim: strings.TrimSpace(getenv("GATEHOUSE_OIDC_GROUPS_CLAIM")),
+	}
+	if v := getenv("GATEHOUSE_OIDC_JIT"); v != "" {
+		if c.oidc.JIT, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_OIDC_JIT=%q is not a boolean", v)
+		}
+	}
+	if c.oidc.GroupRoles, err = auth.ParseGroupRoles(getenv("GATEHOUSE_OIDC_GROUP_ROLES")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_OIDC_GROUP_ROLES: %w", err)
+	}
 	for _, o := range strings.Split(getenv("GATEHOUSE_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.allowedOrigins = append(c.allowedOrigins, o)
@@ -265,6 +286,13 @@ func (c *config) validate() error {
 	}
 	if _, err := c.limits(); err != nil {
 		return err
+	}
+	if c.oidc.Issuer != "" {
+		if err := c.oidc.Validate(); err != nil {
+			return err
+		}
+	} else if c.oidc.Audience != "" || c.oidc.UserClaim != "" || c.oidc.JIT || c.oidc.GroupsClaim != "" || len(c.oidc.GroupRoles) > 0 {
+		return errors.New("the GATEHOUSE_OIDC_* settings need GATEHOUSE_OIDC_ISSUER")
 	}
 	if _, err := c.mailer(); err != nil {
 		return err
@@ -362,6 +390,12 @@ var envHelp = map[string]string{
 	"GATEHOUSE_AUTO_MIGRATE":        "apply pending PostgreSQL migrations at start (default true); false refuses to start with pending ones",
 	"GATEHOUSE_SMTP_URL":            "outgoing mail server, smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require) or smtps://…:465",
 	"GATEHOUSE_SMTP_FROM":           "sender address of e-mail, required with GATEHOUSE_SMTP_URL",
+	"GATEHOUSE_OIDC_ISSUER":         "issuer URL of an OpenID Connect provider whose tokens sign people in (discovery at start)",
+	"GATEHOUSE_OIDC_AUDIENCE":       "client ID the provider's tokens must name (aud); required with GATEHOUSE_OIDC_ISSUER",
+	"GATEHOUSE_OIDC_USER_CLAIM":     "claim matched against users' emails (default email)",
+	"GATEHOUSE_OIDC_JIT":            "create unknown users (as USER) at their first sign-in (default false)",
+	"GATEHOUSE_OIDC_GROUPS_CLAIM":   "claim listing the user's groups, e.g. groups; with GATEHOUSE_OIDC_GROUP_ROLES",
+	"GATEHOUSE_OIDC_GROUP_ROLES":    "group=ROLE pairs, e.g. gh-admins=IT_ADMIN,gh-risk=RISK_MANAGER: each sign-in sets the role (highest match, else USER)",
 	"GATEHOUSE_PUBLIC_URL":          "the server's address as users reach it, for the links of e-mails and Slack messages (default http://localhost:<listen port>)",
 }
 
@@ -398,7 +432,8 @@ var commands = []*command{
 			"GATEHOUSE_INTROSPECTION", "GATEHOUSE_TOKEN_TTL", "GATEHOUSE_QUERY_LIMITS", "GATEHOUSE_ALLOWED_ORIGINS",
 			"GATEHOUSE_SECRETS_DIR", "GATEHOUSE_SECRET_*", "GATEHOUSE_WS_MAX_PER_USER", "GATEHOUSE_WS_MAX_PENDING",
 			"GATEHOUSE_FULFILLMENT_TIMEOUT", "GATEHOUSE_SMTP_URL", "GATEHOUSE_SMTP_FROM", "GATEHOUSE_PUBLIC_URL",
-			"GATEHOUSE_REPORT_SIGNING_KEY"),
+			"GATEHOUSE_REPORT_SIGNING_KEY", "GATEHOUSE_OIDC_ISSUER", "GATEHOUSE_OIDC_AUDIENCE", "GATEHOUSE_OIDC_USER_CLAIM",
+			"GATEHOUSE_OIDC_JIT", "GATEHOUSE_OIDC_GROUPS_CLAIM", "GATEHOUSE_OIDC_GROUP_ROLES"),
 		run: func(ctx context.Context, c *cli) error { return c.serve(ctx) },
 	},
 	{
@@ -777,7 +812,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		// running replicas.
 		a.srv, err = server.New(server.Config{
 			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
-			Secret: secret, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
+			Secret: secret, OIDC: cfg.oidcProvider, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
@@ -1033,6 +1068,15 @@ func (c *cli) serve(ctx context.Context) error {
 	}
 	base := "http://" + displayAddr(ln.Addr())
 
+	if cfg.oidc.Issuer != "" {
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cfg.oidcProvider, err = auth.NewOIDC(dctx, cfg.oidc, nil, time.Now)
+		cancel()
+		if err != nil {
+			return err
+		}
+		log.Info("OIDC sign-in", "issuer", cfg.oidc.Issuer, "audience", cfg.oidc.Audience, "jit", cfg.oidc.JIT)
+	}
 	a, err := open(ctx, cfg, log, c.lookupEnv)
 	if err != nil {
 		return err
@@ -1079,8 +1123,7 @@ func (c *cli) serve(ctx context.Context) error {
 		return accesslog.HTTP(log, level, route, m.InstrumentHTTP(route, h))
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", a.srv.Handler) // /query and /reports/
-	mux.Handle("GET /{$}", route(slog.LevelInfo, "/", httpserver.WithPolicy(ideContentSecurityPolicy, playground.Handler("Gatehouse", "/query"))))
+	mux.Handle("/", a.srv.Handler) // /query, /reports/, /graphiql and its assets
 	mux.Handle("GET /healthz", route(slog.LevelDebug, "/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})))
@@ -1108,7 +1151,7 @@ func (c *cli) serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := base + "/query"
-	log.Info("gatehouse listening", "graphql", url, "ide", strings.TrimSuffix(url, "query"), "database", a.where, "version", version())
+	log.Info("gatehouse listening", "graphql", url, "ide", base+web.Home, "database", a.where, "version", version())
 	if cfg.demo {
 		// A signal during this read cancels it; that is a shutdown, not a
 		// failure.
@@ -1137,14 +1180,6 @@ func isLoopback(addr net.Addr) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// ideContentSecurityPolicy lets the GraphiQL page at / load its scripts and
-// styles from the CDN it names (with subresource integrity) and run its
-// inline start-up script; it may call only this server and be framed by no
-// one.
-const ideContentSecurityPolicy = "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; " +
-	"style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data:; font-src https://cdn.jsdelivr.net; " +
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // logDemoTokens logs a token per demo user and writes them to the tokens
 // file next to the SQLite database, which gatehouse token also prints.

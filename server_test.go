@@ -236,6 +236,11 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		"bad smtp from":         {baseEnv("GATEHOUSE_SMTP_URL=smtp://mail.example", "GATEHOUSE_SMTP_FROM=nobody"), "from address"},
 		"bad public url":        {baseEnv("GATEHOUSE_PUBLIC_URL=gatehouse.example"), "GATEHOUSE_PUBLIC_URL"},
 		"missing report key":    {baseEnv("GATEHOUSE_REPORT_SIGNING_KEY=/nonexistent/report.key"), "report signing key"},
+		"oidc without audience": {baseEnv("GATEHOUSE_OIDC_ISSUER=https://idp.example.com"), "GATEHOUSE_OIDC_AUDIENCE"},
+		"oidc issuer not https": {baseEnv("GATEHOUSE_OIDC_ISSUER=http://idp.example.com", "GATEHOUSE_OIDC_AUDIENCE=x"), "must be https"},
+		"oidc without issuer":   {baseEnv("GATEHOUSE_OIDC_JIT=true"), "need GATEHOUSE_OIDC_ISSUER"},
+		"oidc bad group roles":  {baseEnv("GATEHOUSE_OIDC_GROUP_ROLES=admins=ROOT"), "GATEHOUSE_OIDC_GROUP_ROLES"},
+		"oidc no discovery":     {baseEnv("GATEHOUSE_OIDC_ISSUER=http://127.0.0.1:1/realms/x", "GATEHOUSE_OIDC_AUDIENCE=x"), "OpenID Connect discovery"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -122,6 +122,9 @@ type Options struct {
 	// connection the server accepts: a test of a client that stops reading
 	// fills it in a few messages instead of megabytes.
 	SendBuffer int
+	// OIDC makes the server accept that provider's tokens too; build it
+	// with the Env's Clock (set Clock).
+	OIDC *auth.OIDC
 }
 
 // New starts the API over db and stops it when the test ends.
@@ -169,6 +172,7 @@ func NewWith(t testing.TB, db *dbtest.DB, opts Options) *Env {
 	srv, err := server.New(server.Config{
 		DB: pool, Dialect: db.Dialect, RiverDB: riverDB, DSN: db.DSN,
 		Secret:     []byte(Secret),
+		OIDC:       opts.OIDC,
 		Now:        clock.Now,
 		Log:        log,
 		LookupEnv:  func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok },

@@ -1,6 +1,7 @@
 // Package auth authenticates callers: JWTs signed with the server's secret
-// (HS256) and opaque API tokens for integrations, of which only a SHA-256 hash
-// is stored. A successful authentication yields an authz.Viewer; a TERMINATED
+// (HS256), opaque API tokens for integrations, of which only a SHA-256 hash
+// is stored, and, when configured, the tokens of one OpenID Connect
+// provider (oidc.go). A successful authentication yields an authz.Viewer; a TERMINATED
 // user, a revoked or expired token, or a bad signature yields UNAUTHENTICATED.
 package auth
 
@@ -41,6 +42,7 @@ type Authenticator struct {
 	secret []byte
 	now    func() time.Time
 	checks *checkCache
+	oidc   *OIDC // nil: no single sign-on
 }
 
 // Option configures an Authenticator.
@@ -120,13 +122,18 @@ func numericTimeClaims(token string) bool {
 // Authenticate returns the viewer of a bearer token (the part after
 // "Bearer "). A JWT must be signed with the server's secret (HS256), name
 // the issuer, carry numeric exp and iat claims, be unexpired and issued no
-// later than clockSkew from now. The viewer carries the user as read
+// later than clockSkew from now. With WithOIDC, a token naming the
+// provider's issuer and not signed with HS256 is verified by the provider's
+// keys instead (authenticateOIDC). The viewer carries the user as read
 // (Viewer.User). Errors: UNAUTHENTICATED for anything but a
 // valid token of an ACTIVE user; other errors are the database's.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*authz.Viewer, error) {
 	ctx = authz.SystemContext(ctx)
 	if strings.HasPrefix(token, apiTokenPrefix) {
 		return a.authenticateAPIToken(ctx, token)
+	}
+	if a.isOIDCToken(token) {
+		return a.authenticateOIDC(ctx, token)
 	}
 	if !numericTimeClaims(token) {
 		return nil, errUnauthenticated

@@ -39,6 +39,7 @@ import (
 	"gatehouse/internal/progress"
 	"gatehouse/internal/pubsub"
 	"gatehouse/internal/reports"
+	"gatehouse/internal/web"
 	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 	"gatehouse/resolvers"
@@ -59,6 +60,9 @@ type Config struct {
 	DSN string
 	// Secret signs the JWTs.
 	Secret []byte
+	// OIDC, when set, makes the server accept the tokens of that OpenID
+	// Connect provider too (auth.NewOIDC).
+	OIDC *auth.OIDC
 	// ReportKey signs the audit reports of requests (their public key is
 	// served at reports.KeyPath); nil means a new random key, whose
 	// signatures verify only while this server runs.
@@ -127,8 +131,9 @@ type Server struct {
 	Notifications *notify.Service
 	// Now is the clock every service reads.
 	Now func() time.Time
-	// Handler serves GraphQL at /query (POST, GET and websockets) and the
-	// audit reports under /reports/, instrumented by Metrics.
+	// Handler serves GraphQL at /query (POST, GET and websockets), the
+	// audit reports under /reports/ and the browser pages (internal/web:
+	// GraphiQL at /graphiql, / redirecting to it), instrumented by Metrics.
 	Handler http.Handler
 
 	noJobs bool
@@ -168,7 +173,11 @@ func New(cfg Config) (*Server, error) {
 	relay := pubsub.NewRelay(auth.RevocationChannel, cfg.Dialect == dialect.Postgres)
 	revocations := auth.NewRevocations(relay)
 	revocations.Record(client)
-	authn := auth.New(client, cfg.Secret, now, auth.WithRevocations(revocations))
+	authOpts := []auth.Option{auth.WithRevocations(revocations)}
+	if cfg.OIDC != nil {
+		authOpts = append(authOpts, auth.WithOIDC(cfg.OIDC))
+	}
+	authn := auth.New(client, cfg.Secret, now, authOpts...)
 
 	// Connectors reach only the connector-secret namespace.
 	lookupEnv := cfg.LookupEnv
@@ -261,6 +270,11 @@ func New(cfg Config) (*Server, error) {
 		Reports: reports.New(client, now), Auth: authn, Log: log, Signer: signer,
 	}))))
 	mux.Handle(reports.KeyPath, m.InstrumentHTTP(reports.KeyPath, signer.KeyHandler()))
+	// The browser pages: GraphiQL, its assets, / redirecting to web.Home.
+	pages := web.Handler()
+	mux.Handle("GET /{$}", accesslog.HTTP(log, slog.LevelInfo, "/", m.InstrumentHTTP("/", pages)))
+	mux.Handle("GET "+web.Home, accesslog.HTTP(log, slog.LevelInfo, web.Home, m.InstrumentHTTP(web.Home, pages)))
+	mux.Handle("GET "+web.AssetsPath, accesslog.HTTP(log, slog.LevelDebug, web.AssetsPath, m.InstrumentHTTP(web.AssetsPath, pages)))
 
 	return &Server{
 		Client: client, Auth: authn, Revocations: revocations, Connectors: reg, Jobs: runner,
