@@ -8,13 +8,12 @@ package resolvers
 import (
 	"context"
 	"gatehouse/ent"
-	"gatehouse/internal/insight"
 	"gatehouse/internal/workflow/rules"
 )
 
 // PeerCoverage is the resolver for the peerCoverage field.
 func (r *requestItemResolver) PeerCoverage(ctx context.Context, obj *ent.RequestItem) ([]*rules.PeerCoverage, error) {
-	in, err := insight.LoaderFrom(ctx, r.client).Item(ctx, obj.ID)
+	in, err := r.itemInsight(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +26,7 @@ func (r *requestItemResolver) PeerCoverage(ctx context.Context, obj *ent.Request
 
 // HeldBefore is the resolver for the heldBefore field.
 func (r *requestItemResolver) HeldBefore(ctx context.Context, obj *ent.RequestItem) (*rules.PastHolding, error) {
-	in, err := insight.LoaderFrom(ctx, r.client).Item(ctx, obj.ID)
+	in, err := r.itemInsight(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +35,7 @@ func (r *requestItemResolver) HeldBefore(ctx context.Context, obj *ent.RequestIt
 
 // DaysSinceBeneficiaryStart is the resolver for the daysSinceBeneficiaryStart field.
 func (r *requestItemResolver) DaysSinceBeneficiaryStart(ctx context.Context, obj *ent.RequestItem) (*int, error) {
-	in, err := insight.LoaderFrom(ctx, r.client).Item(ctx, obj.ID)
+	in, err := r.itemInsight(ctx, obj)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -348,15 +349,21 @@ func (r *Reader) bind(query string) string {
 }
 
 // Loader batches the insight of the items of one GraphQL operation: one
-// Reader.Items call per batch, however many items ask.
+// Reader.Items call per batch, however many items ask. A batch gathers the
+// items that ask within a millisecond; PrimePage makes a whole page one
+// batch however its fields are scheduled.
 type Loader struct {
+	r *Reader
 	l *dataloadgen.Loader[pulid.ID, *Insight]
+
+	mu     sync.Mutex
+	primed map[any]bool
 }
 
 // NewLoader returns a fresh loader over client; make one per operation.
 func NewLoader(client *ent.Client) *Loader {
 	r := NewReader(client)
-	return &Loader{l: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*Insight, []error) {
+	return &Loader{r: r, primed: map[any]bool{}, l: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*Insight, []error) {
 		byID, err := r.Items(ctx, ids)
 		if err != nil {
 			return nil, []error{err}
@@ -367,6 +374,26 @@ func NewLoader(client *ent.Client) *Loader {
 		}
 		return out, nil
 	}, dataloadgen.WithWait(time.Millisecond))}
+}
+
+// PrimePage computes the insight of the items of a page (page names it,
+// ids lists its items) with one Reader.Items call, the first time the page
+// is named; later calls, concurrent ones included, wait for it and return.
+func (l *Loader) PrimePage(ctx context.Context, page any, ids func() []pulid.ID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.primed[page] {
+		return nil
+	}
+	byID, err := l.r.Items(ctx, ids())
+	if err != nil {
+		return err
+	}
+	l.primed[page] = true
+	for id, in := range byID {
+		l.l.Prime(id, in)
+	}
+	return nil
 }
 
 // Item returns the insight of an item for the viewer of ctx.
