@@ -16,8 +16,18 @@ import (
 // page it belongs to — the items loaded under the result of the outermost
 // field above it (a page of requests, of tasks, of items, one node) — so a
 // page costs two statements however its elements are scheduled.
+//
+// A subscription event carries no loader (see NewHandler): there the item's
+// insight is read alone, with two statements.
 func (r *Resolver) itemInsight(ctx context.Context, item *ent.RequestItem) (*insight.Insight, error) {
-	loader := insight.LoaderFrom(ctx, r.client)
+	loader, ok := insight.FromContext(ctx)
+	if !ok {
+		byID, err := insight.NewReader(r.client).Items(ctx, []pulid.ID{item.ID})
+		if err != nil {
+			return nil, err
+		}
+		return byID[item.ID], nil
+	}
 	if root := outermostResult(ctx); root != nil {
 		err := loader.PrimePage(ctx, root, func() []pulid.ID {
 			ids := map[pulid.ID]bool{item.ID: true}

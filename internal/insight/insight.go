@@ -408,11 +408,9 @@ func WithLoader(ctx context.Context, l *Loader) context.Context {
 	return context.WithValue(ctx, loaderKey{}, l)
 }
 
-// LoaderFrom returns the loader of ctx, or a fresh one over client when
-// there is none.
-func LoaderFrom(ctx context.Context, client *ent.Client) *Loader {
-	if l, ok := ctx.Value(loaderKey{}).(*Loader); ok {
-		return l
-	}
-	return NewLoader(client)
+// FromContext returns the loader of ctx, if it carries one (the operations
+// of the GraphQL handler do; the events of subscriptions do not).
+func FromContext(ctx context.Context) (*Loader, bool) {
+	l, ok := ctx.Value(loaderKey{}).(*Loader)
+	return l, ok
 }
