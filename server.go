@@ -496,6 +496,13 @@ var commands = []*command{
 		},
 	},
 	{
+		name: "report-key", synopsis: "[--sqlite F]",
+		summary: "print the public key (PEM) that verifies this deployment's signed audit reports, as /.well-known/gatehouse-report-key serves it",
+		flags:   func(fs *flag.FlagSet, cfg *config, _ *inputs) { sqliteFlag(fs, cfg) },
+		env:     []string{"DATABASE_URL", "GATEHOUSE_SQLITE_PATH", "GATEHOUSE_JWT_SECRET", "GATEHOUSE_REPORT_SIGNING_KEY"},
+		run:     func(_ context.Context, c *cli) error { return c.printReportKey() },
+	},
+	{
 		name: "demo", synopsis: "[--ttl D] [--sqlite F]",
 		summary: "seed the demo organisation into an empty database and print its users' tokens",
 		flags: func(fs *flag.FlagSet, cfg *config, _ *inputs) {
@@ -527,6 +534,23 @@ var commands = []*command{
 			return nil
 		},
 	},
+}
+
+// printReportKey prints the public key of the report signing key the
+// server would use with the same settings, without opening the database
+// (on SQLite the key file beside it is made if it does not exist yet, as
+// the server would make it).
+func (c *cli) printReportKey() error {
+	key, err := c.cfg.reportSigningKey([]byte(c.cfg.jwtSecret))
+	if err != nil {
+		return err
+	}
+	signer, err := reports.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(signer.PublicKeyPEM())
+	return err
 }
 
 func (c *cli) lookupEnv(k string) (string, bool) {

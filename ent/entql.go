@@ -468,6 +468,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldKind:          {Type: field.TypeEnum, Column: user.FieldKind},
 			user.FieldManagerID:     {Type: field.TypeString, Column: user.FieldManagerID},
 			user.FieldJobTitleID:    {Type: field.TypeString, Column: user.FieldJobTitleID},
+			user.FieldStartDate:     {Type: field.TypeTime, Column: user.FieldStartDate},
 			user.FieldDelegateID:    {Type: field.TypeString, Column: user.FieldDelegateID},
 			user.FieldDelegateFrom:  {Type: field.TypeTime, Column: user.FieldDelegateFrom},
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
@@ -3914,6 +3915,11 @@ func (f *UserFilter) WhereManagerID(p entql.StringP) {
 // WhereJobTitleID applies the entql string predicate on the job_title_id field.
 func (f *UserFilter) WhereJobTitleID(p entql.StringP) {
 	f.Where(p.Field(user.FieldJobTitleID))
+}
+
+// WhereStartDate applies the entql time.Time predicate on the start_date field.
+func (f *UserFilter) WhereStartDate(p entql.TimeP) {
+	f.Where(p.Field(user.FieldStartDate))
 }
 
 // WhereDelegateID applies the entql string predicate on the delegate_id field.

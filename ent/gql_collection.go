@@ -3093,6 +3093,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, user.FieldJobTitleID)
 				fieldSeen[user.FieldJobTitleID] = struct{}{}
 			}
+		case "startDate":
+			if _, ok := fieldSeen[user.FieldStartDate]; !ok {
+				selectedFields = append(selectedFields, user.FieldStartDate)
+				fieldSeen[user.FieldStartDate] = struct{}{}
+			}
 		case "delegateID":
 			if _, ok := fieldSeen[user.FieldDelegateID]; !ok {
 				selectedFields = append(selectedFields, user.FieldDelegateID)

@@ -5,6 +5,7 @@ package ent
 import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"time"
 )
 
 // CreateApplicationInput represents a mutation input for creating applications.
@@ -377,6 +378,7 @@ type CreateUserInput struct {
 	Status       *enum.UserStatus
 	PlatformRole *enum.PlatformRole
 	Kind         *enum.UserKind
+	StartDate    *time.Time
 	ManagerID    *pulid.ID
 	JobTitleID   *pulid.ID
 }
@@ -397,6 +399,9 @@ func (i *CreateUserInput) Mutate(m *UserMutation) {
 	if v := i.Kind; v != nil {
 		m.SetKind(*v)
 	}
+	if v := i.StartDate; v != nil {
+		m.SetStartDate(*v)
+	}
 	if v := i.ManagerID; v != nil {
 		m.SetManagerID(*v)
 	}
@@ -413,15 +418,17 @@ func (c *UserCreate) SetInput(i CreateUserInput) *UserCreate {
 
 // UpdateUserInput represents a mutation input for updating users.
 type UpdateUserInput struct {
-	Email         *string
-	Name          *string
-	Department    *string
-	Status        *enum.UserStatus
-	PlatformRole  *enum.PlatformRole
-	ClearManager  bool
-	ManagerID     *pulid.ID
-	ClearJobTitle bool
-	JobTitleID    *pulid.ID
+	Email          *string
+	Name           *string
+	Department     *string
+	Status         *enum.UserStatus
+	PlatformRole   *enum.PlatformRole
+	ClearStartDate bool
+	StartDate      *time.Time
+	ClearManager   bool
+	ManagerID      *pulid.ID
+	ClearJobTitle  bool
+	JobTitleID     *pulid.ID
 }
 
 // Mutate applies the UpdateUserInput on the UserMutation builder.
@@ -440,6 +447,12 @@ func (i *UpdateUserInput) Mutate(m *UserMutation) {
 	}
 	if v := i.PlatformRole; v != nil {
 		m.SetPlatformRole(*v)
+	}
+	if i.ClearStartDate {
+		m.ClearStartDate()
+	}
+	if v := i.StartDate; v != nil {
+		m.SetStartDate(*v)
 	}
 	if i.ClearManager {
 		m.ClearManager()

@@ -5994,6 +5994,20 @@ var (
 			}
 		},
 	}
+	// UserOrderFieldStartDate orders User by start_date.
+	UserOrderFieldStartDate = &UserOrderField{
+		Value: func(_m *User) (ent.Value, error) {
+			return _m.StartDate, nil
+		},
+		column: user.FieldStartDate,
+		toTerm: user.ByStartDate,
+		toCursor: func(_m *User) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.StartDate,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -6016,6 +6030,8 @@ func (f UserOrderField) String() string {
 		str = "PLATFORM_ROLE"
 	case UserOrderFieldKind.column:
 		str = "KIND"
+	case UserOrderFieldStartDate.column:
+		str = "START_DATE"
 	}
 	return str
 }
@@ -6048,6 +6064,8 @@ func (f *UserOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *UserOrderFieldPlatformRole
 	case "KIND":
 		*f = *UserOrderFieldKind
+	case "START_DATE":
+		*f = *UserOrderFieldStartDate
 	default:
 		return fmt.Errorf("%s is not a valid UserOrderField", str)
 	}

@@ -8284,6 +8284,18 @@ type UserWhereInput struct {
 	JobTitleIDEqualFold    *pulid.ID  `json:"jobTitleIDEqualFold,omitempty"`
 	JobTitleIDContainsFold *pulid.ID  `json:"jobTitleIDContainsFold,omitempty"`
 
+	// "start_date" field predicates.
+	StartDate       *time.Time  `json:"startDate,omitempty"`
+	StartDateNEQ    *time.Time  `json:"startDateNEQ,omitempty"`
+	StartDateIn     []time.Time `json:"startDateIn,omitempty"`
+	StartDateNotIn  []time.Time `json:"startDateNotIn,omitempty"`
+	StartDateGT     *time.Time  `json:"startDateGT,omitempty"`
+	StartDateGTE    *time.Time  `json:"startDateGTE,omitempty"`
+	StartDateLT     *time.Time  `json:"startDateLT,omitempty"`
+	StartDateLTE    *time.Time  `json:"startDateLTE,omitempty"`
+	StartDateIsNil  bool        `json:"startDateIsNil,omitempty"`
+	StartDateNotNil bool        `json:"startDateNotNil,omitempty"`
+
 	// "delegate_id" field predicates.
 	DelegateID             *pulid.ID  `json:"delegateID,omitempty"`
 	DelegateIDNEQ          *pulid.ID  `json:"delegateIDNEQ,omitempty"`
@@ -8727,6 +8739,36 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if i.JobTitleIDContainsFold != nil {
 		predicates = append(predicates, user.JobTitleIDContainsFold(*i.JobTitleIDContainsFold))
+	}
+	if i.StartDate != nil {
+		predicates = append(predicates, user.StartDateEQ(*i.StartDate))
+	}
+	if i.StartDateNEQ != nil {
+		predicates = append(predicates, user.StartDateNEQ(*i.StartDateNEQ))
+	}
+	if len(i.StartDateIn) > 0 {
+		predicates = append(predicates, user.StartDateIn(i.StartDateIn...))
+	}
+	if len(i.StartDateNotIn) > 0 {
+		predicates = append(predicates, user.StartDateNotIn(i.StartDateNotIn...))
+	}
+	if i.StartDateGT != nil {
+		predicates = append(predicates, user.StartDateGT(*i.StartDateGT))
+	}
+	if i.StartDateGTE != nil {
+		predicates = append(predicates, user.StartDateGTE(*i.StartDateGTE))
+	}
+	if i.StartDateLT != nil {
+		predicates = append(predicates, user.StartDateLT(*i.StartDateLT))
+	}
+	if i.StartDateLTE != nil {
+		predicates = append(predicates, user.StartDateLTE(*i.StartDateLTE))
+	}
+	if i.StartDateIsNil {
+		predicates = append(predicates, user.StartDateIsNil())
+	}
+	if i.StartDateNotNil {
+		predicates = append(predicates, user.StartDateNotNil())
 	}
 	if i.DelegateID != nil {
 		predicates = append(predicates, user.DelegateIDEQ(*i.DelegateID))

@@ -19915,6 +19915,7 @@ type UserMutation struct {
 	status                            *enum.UserStatus
 	platform_role                     *enum.PlatformRole
 	kind                              *enum.UserKind
+	start_date                        *time.Time
 	delegate_from                     *time.Time
 	delegate_until                    *time.Time
 	clearedFields                     map[string]struct{}
@@ -20453,6 +20454,55 @@ func (m *UserMutation) JobTitleIDCleared() bool {
 func (m *UserMutation) ResetJobTitleID() {
 	m.job_title = nil
 	delete(m.clearedFields, user.FieldJobTitleID)
+}
+
+// SetStartDate sets the "start_date" field.
+func (m *UserMutation) SetStartDate(t time.Time) {
+	m.start_date = &t
+}
+
+// StartDate returns the value of the "start_date" field in the mutation.
+func (m *UserMutation) StartDate() (r time.Time, exists bool) {
+	v := m.start_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartDate returns the old "start_date" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldStartDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartDate: %w", err)
+	}
+	return oldValue.StartDate, nil
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (m *UserMutation) ClearStartDate() {
+	m.start_date = nil
+	m.clearedFields[user.FieldStartDate] = struct{}{}
+}
+
+// StartDateCleared returns if the "start_date" field was cleared in this mutation.
+func (m *UserMutation) StartDateCleared() bool {
+	_, ok := m.clearedFields[user.FieldStartDate]
+	return ok
+}
+
+// ResetStartDate resets all changes to the "start_date" field.
+func (m *UserMutation) ResetStartDate() {
+	m.start_date = nil
+	delete(m.clearedFields, user.FieldStartDate)
 }
 
 // SetDelegateID sets the "delegate_id" field.
@@ -21365,7 +21415,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -21395,6 +21445,9 @@ func (m *UserMutation) Fields() []string {
 	}
 	if m.job_title != nil {
 		fields = append(fields, user.FieldJobTitleID)
+	}
+	if m.start_date != nil {
+		fields = append(fields, user.FieldStartDate)
 	}
 	if m.delegate != nil {
 		fields = append(fields, user.FieldDelegateID)
@@ -21433,6 +21486,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.ManagerID()
 	case user.FieldJobTitleID:
 		return m.JobTitleID()
+	case user.FieldStartDate:
+		return m.StartDate()
 	case user.FieldDelegateID:
 		return m.DelegateID()
 	case user.FieldDelegateFrom:
@@ -21468,6 +21523,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldManagerID(ctx)
 	case user.FieldJobTitleID:
 		return m.OldJobTitleID(ctx)
+	case user.FieldStartDate:
+		return m.OldStartDate(ctx)
 	case user.FieldDelegateID:
 		return m.OldDelegateID(ctx)
 	case user.FieldDelegateFrom:
@@ -21553,6 +21610,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetJobTitleID(v)
 		return nil
+	case user.FieldStartDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartDate(v)
+		return nil
 	case user.FieldDelegateID:
 		v, ok := value.(pulid.ID)
 		if !ok {
@@ -21610,6 +21674,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldJobTitleID) {
 		fields = append(fields, user.FieldJobTitleID)
 	}
+	if m.FieldCleared(user.FieldStartDate) {
+		fields = append(fields, user.FieldStartDate)
+	}
 	if m.FieldCleared(user.FieldDelegateID) {
 		fields = append(fields, user.FieldDelegateID)
 	}
@@ -21638,6 +21705,9 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldJobTitleID:
 		m.ClearJobTitleID()
+		return nil
+	case user.FieldStartDate:
+		m.ClearStartDate()
 		return nil
 	case user.FieldDelegateID:
 		m.ClearDelegateID()
@@ -21685,6 +21755,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldJobTitleID:
 		m.ResetJobTitleID()
+		return nil
+	case user.FieldStartDate:
+		m.ResetStartDate()
 		return nil
 	case user.FieldDelegateID:
 		m.ResetDelegateID()

@@ -40,6 +40,8 @@ type User struct {
 	ManagerID *pulid.ID `json:"manager_id,omitempty"`
 	// JobTitleID holds the value of the "job_title_id" field.
 	JobTitleID *pulid.ID `json:"job_title_id,omitempty"`
+	// the day the person started at the company, shown to reviewers as days since start; set by IT admins
+	StartDate *time.Time `json:"start_date,omitempty"`
 	// DelegateID holds the value of the "delegate_id" field.
 	DelegateID *pulid.ID `json:"delegate_id,omitempty"`
 	// DelegateFrom holds the value of the "delegate_from" field.
@@ -256,7 +258,7 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case user.FieldEmail, user.FieldName, user.FieldDepartment, user.FieldStatus, user.FieldPlatformRole, user.FieldKind:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldDelegateFrom, user.FieldDelegateUntil:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldStartDate, user.FieldDelegateFrom, user.FieldDelegateUntil:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -340,6 +342,13 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.JobTitleID = new(pulid.ID)
 				*_m.JobTitleID = *value.S.(*pulid.ID)
+			}
+		case user.FieldStartDate:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field start_date", values[i])
+			} else if value.Valid {
+				_m.StartDate = new(time.Time)
+				*_m.StartDate = value.Time
 			}
 		case user.FieldDelegateID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -505,6 +514,11 @@ func (_m *User) String() string {
 	if v := _m.JobTitleID; v != nil {
 		builder.WriteString("job_title_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.StartDate; v != nil {
+		builder.WriteString("start_date=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
 	if v := _m.DelegateID; v != nil {

@@ -158,6 +158,20 @@ func (_c *UserCreate) SetNillableJobTitleID(v *pulid.ID) *UserCreate {
 	return _c
 }
 
+// SetStartDate sets the "start_date" field.
+func (_c *UserCreate) SetStartDate(v time.Time) *UserCreate {
+	_c.mutation.SetStartDate(v)
+	return _c
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_c *UserCreate) SetNillableStartDate(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetStartDate(*v)
+	}
+	return _c
+}
+
 // SetDelegateID sets the "delegate_id" field.
 func (_c *UserCreate) SetDelegateID(v pulid.ID) *UserCreate {
 	_c.mutation.SetDelegateID(v)
@@ -615,6 +629,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldKind, field.TypeEnum, value)
 		_node.Kind = value
 	}
+	if value, ok := _c.mutation.StartDate(); ok {
+		_spec.SetField(user.FieldStartDate, field.TypeTime, value)
+		_node.StartDate = &value
+	}
 	if value, ok := _c.mutation.DelegateFrom(); ok {
 		_spec.SetField(user.FieldDelegateFrom, field.TypeTime, value)
 		_node.DelegateFrom = &value
@@ -1026,6 +1044,24 @@ func (u *UserUpsert) ClearJobTitleID() *UserUpsert {
 	return u
 }
 
+// SetStartDate sets the "start_date" field.
+func (u *UserUpsert) SetStartDate(v time.Time) *UserUpsert {
+	u.Set(user.FieldStartDate, v)
+	return u
+}
+
+// UpdateStartDate sets the "start_date" field to the value that was provided on create.
+func (u *UserUpsert) UpdateStartDate() *UserUpsert {
+	u.SetExcluded(user.FieldStartDate)
+	return u
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (u *UserUpsert) ClearStartDate() *UserUpsert {
+	u.SetNull(user.FieldStartDate)
+	return u
+}
+
 // SetDelegateID sets the "delegate_id" field.
 func (u *UserUpsert) SetDelegateID(v pulid.ID) *UserUpsert {
 	u.Set(user.FieldDelegateID, v)
@@ -1257,6 +1293,27 @@ func (u *UserUpsertOne) UpdateJobTitleID() *UserUpsertOne {
 func (u *UserUpsertOne) ClearJobTitleID() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearJobTitleID()
+	})
+}
+
+// SetStartDate sets the "start_date" field.
+func (u *UserUpsertOne) SetStartDate(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetStartDate(v)
+	})
+}
+
+// UpdateStartDate sets the "start_date" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateStartDate() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateStartDate()
+	})
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (u *UserUpsertOne) ClearStartDate() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearStartDate()
 	})
 }
 
@@ -1667,6 +1724,27 @@ func (u *UserUpsertBulk) UpdateJobTitleID() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearJobTitleID() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearJobTitleID()
+	})
+}
+
+// SetStartDate sets the "start_date" field.
+func (u *UserUpsertBulk) SetStartDate(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetStartDate(v)
+	})
+}
+
+// UpdateStartDate sets the "start_date" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateStartDate() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateStartDate()
+	})
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (u *UserUpsertBulk) ClearStartDate() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearStartDate()
 	})
 }
 

@@ -155,6 +155,26 @@ func (_u *UserUpdate) ClearJobTitleID() *UserUpdate {
 	return _u
 }
 
+// SetStartDate sets the "start_date" field.
+func (_u *UserUpdate) SetStartDate(v time.Time) *UserUpdate {
+	_u.mutation.SetStartDate(v)
+	return _u
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableStartDate(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetStartDate(*v)
+	}
+	return _u
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (_u *UserUpdate) ClearStartDate() *UserUpdate {
+	_u.mutation.ClearStartDate()
+	return _u
+}
+
 // SetDelegateID sets the "delegate_id" field.
 func (_u *UserUpdate) SetDelegateID(v pulid.ID) *UserUpdate {
 	_u.mutation.SetDelegateID(v)
@@ -786,6 +806,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.PlatformRole(); ok {
 		_spec.SetField(user.FieldPlatformRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.StartDate(); ok {
+		_spec.SetField(user.FieldStartDate, field.TypeTime, value)
+	}
+	if _u.mutation.StartDateCleared() {
+		_spec.ClearField(user.FieldStartDate, field.TypeTime)
 	}
 	if value, ok := _u.mutation.DelegateFrom(); ok {
 		_spec.SetField(user.FieldDelegateFrom, field.TypeTime, value)
@@ -1562,6 +1588,26 @@ func (_u *UserUpdateOne) ClearJobTitleID() *UserUpdateOne {
 	return _u
 }
 
+// SetStartDate sets the "start_date" field.
+func (_u *UserUpdateOne) SetStartDate(v time.Time) *UserUpdateOne {
+	_u.mutation.SetStartDate(v)
+	return _u
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableStartDate(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetStartDate(*v)
+	}
+	return _u
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (_u *UserUpdateOne) ClearStartDate() *UserUpdateOne {
+	_u.mutation.ClearStartDate()
+	return _u
+}
+
 // SetDelegateID sets the "delegate_id" field.
 func (_u *UserUpdateOne) SetDelegateID(v pulid.ID) *UserUpdateOne {
 	_u.mutation.SetDelegateID(v)
@@ -2223,6 +2269,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.PlatformRole(); ok {
 		_spec.SetField(user.FieldPlatformRole, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.StartDate(); ok {
+		_spec.SetField(user.FieldStartDate, field.TypeTime, value)
+	}
+	if _u.mutation.StartDateCleared() {
+		_spec.ClearField(user.FieldStartDate, field.TypeTime)
 	}
 	if value, ok := _u.mutation.DelegateFrom(); ok {
 		_spec.SetField(user.FieldDelegateFrom, field.TypeTime, value)

@@ -42,6 +42,7 @@ type ResolverRoot interface {
 	EffectiveRequestPolicy() EffectiveRequestPolicyResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RequestItem() RequestItemResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -486,6 +487,23 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PastHolding struct {
+		EndedAt    func(childComplexity int) int
+		GrantedAt  func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		TimesEnded func(childComplexity int) int
+	}
+
+	PeerCoverage struct {
+		Cohort  func(childComplexity int) int
+		Hidden  func(childComplexity int) int
+		Holders func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Percent func(childComplexity int) int
+		Size    func(childComplexity int) int
+		Summary func(childComplexity int) int
+	}
+
 	PolicyBool struct {
 		Source func(childComplexity int) int
 		Value  func(childComplexity int) int
@@ -564,29 +582,32 @@ type ComplexityRoot struct {
 	}
 
 	RequestItem struct {
-		Action              func(childComplexity int) int
-		Application         func(childComplexity int) int
-		ApplicationID       func(childComplexity int) int
-		AuditEvents         func(childComplexity int) int
-		CreatedAt           func(childComplexity int) int
-		DecidedAt           func(childComplexity int) int
-		Duration            func(childComplexity int) int
-		EndsAt              func(childComplexity int) int
-		Entitlement         func(childComplexity int) int
-		EntitlementID       func(childComplexity int) int
-		FulfilledAt         func(childComplexity int) int
-		FulfillmentAttempts func(childComplexity int) int
-		FulfillmentNote     func(childComplexity int) int
-		ID                  func(childComplexity int) int
-		Identity            func(childComplexity int) int
-		IdentityID          func(childComplexity int) int
-		LastError           func(childComplexity int) int
-		Reason              func(childComplexity int) int
-		Request             func(childComplexity int) int
-		RequestID           func(childComplexity int) int
-		Stages              func(childComplexity int) int
-		Status              func(childComplexity int) int
-		UpdatedAt           func(childComplexity int) int
+		Action                    func(childComplexity int) int
+		Application               func(childComplexity int) int
+		ApplicationID             func(childComplexity int) int
+		AuditEvents               func(childComplexity int) int
+		CreatedAt                 func(childComplexity int) int
+		DaysSinceBeneficiaryStart func(childComplexity int) int
+		DecidedAt                 func(childComplexity int) int
+		Duration                  func(childComplexity int) int
+		EndsAt                    func(childComplexity int) int
+		Entitlement               func(childComplexity int) int
+		EntitlementID             func(childComplexity int) int
+		FulfilledAt               func(childComplexity int) int
+		FulfillmentAttempts       func(childComplexity int) int
+		FulfillmentNote           func(childComplexity int) int
+		HeldBefore                func(childComplexity int) int
+		ID                        func(childComplexity int) int
+		Identity                  func(childComplexity int) int
+		IdentityID                func(childComplexity int) int
+		LastError                 func(childComplexity int) int
+		PeerCoverage              func(childComplexity int) int
+		Reason                    func(childComplexity int) int
+		Request                   func(childComplexity int) int
+		RequestID                 func(childComplexity int) int
+		Stages                    func(childComplexity int) int
+		Status                    func(childComplexity int) int
+		UpdatedAt                 func(childComplexity int) int
 	}
 
 	RequestItemConnection struct {
@@ -769,6 +790,7 @@ type ComplexityRoot struct {
 		Reports                  func(childComplexity int) int
 		Requests                 func(childComplexity int) int
 		ReviewTasks              func(childComplexity int) int
+		StartDate                func(childComplexity int) int
 		Status                   func(childComplexity int) int
 		UpdatedAt                func(childComplexity int) int
 	}
@@ -918,6 +940,11 @@ type QueryResolver interface {
 	PreviewAccessRequest(ctx context.Context, input workflow.SubmitInput) (*AccessRequestPreview, error)
 	AuditTrail(ctx context.Context, requestID pulid.ID) ([]*ent.AuditEvent, error)
 	VerifyAuditTrail(ctx context.Context, requestID pulid.ID) (*AuditVerification, error)
+}
+type RequestItemResolver interface {
+	PeerCoverage(ctx context.Context, obj *ent.RequestItem) ([]*rules.PeerCoverage, error)
+	HeldBefore(ctx context.Context, obj *ent.RequestItem) (*rules.PastHolding, error)
+	DaysSinceBeneficiaryStart(ctx context.Context, obj *ent.RequestItem) (*int, error)
 }
 type SubscriptionResolver interface {
 	RequestProgress(ctx context.Context, id pulid.ID) (<-chan *RequestProgress, error)
@@ -2925,6 +2952,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PastHolding.endedAt":
+		if e.ComplexityRoot.PastHolding.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PastHolding.EndedAt(childComplexity), true
+	case "PastHolding.grantedAt":
+		if e.ComplexityRoot.PastHolding.GrantedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PastHolding.GrantedAt(childComplexity), true
+	case "PastHolding.reason":
+		if e.ComplexityRoot.PastHolding.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PastHolding.Reason(childComplexity), true
+	case "PastHolding.timesEnded":
+		if e.ComplexityRoot.PastHolding.TimesEnded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PastHolding.TimesEnded(childComplexity), true
+
+	case "PeerCoverage.cohort":
+		if e.ComplexityRoot.PeerCoverage.Cohort == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Cohort(childComplexity), true
+	case "PeerCoverage.hidden":
+		if e.ComplexityRoot.PeerCoverage.Hidden == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Hidden(childComplexity), true
+	case "PeerCoverage.holders":
+		if e.ComplexityRoot.PeerCoverage.Holders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Holders(childComplexity), true
+	case "PeerCoverage.name":
+		if e.ComplexityRoot.PeerCoverage.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Name(childComplexity), true
+	case "PeerCoverage.percent":
+		if e.ComplexityRoot.PeerCoverage.Percent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Percent(childComplexity), true
+	case "PeerCoverage.size":
+		if e.ComplexityRoot.PeerCoverage.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Size(childComplexity), true
+	case "PeerCoverage.summary":
+		if e.ComplexityRoot.PeerCoverage.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PeerCoverage.Summary(childComplexity), true
+
 	case "PolicyBool.source":
 		if e.ComplexityRoot.PolicyBool.Source == nil {
 			break
@@ -3402,6 +3497,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.CreatedAt(childComplexity), true
+	case "RequestItem.daysSinceBeneficiaryStart":
+		if e.ComplexityRoot.RequestItem.DaysSinceBeneficiaryStart == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.DaysSinceBeneficiaryStart(childComplexity), true
 	case "RequestItem.decidedAt":
 		if e.ComplexityRoot.RequestItem.DecidedAt == nil {
 			break
@@ -3450,6 +3551,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.FulfillmentNote(childComplexity), true
+	case "RequestItem.heldBefore":
+		if e.ComplexityRoot.RequestItem.HeldBefore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.HeldBefore(childComplexity), true
 	case "RequestItem.id":
 		if e.ComplexityRoot.RequestItem.ID == nil {
 			break
@@ -3474,6 +3581,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.LastError(childComplexity), true
+	case "RequestItem.peerCoverage":
+		if e.ComplexityRoot.RequestItem.PeerCoverage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.PeerCoverage(childComplexity), true
 	case "RequestItem.reason":
 		if e.ComplexityRoot.RequestItem.Reason == nil {
 			break
@@ -4272,6 +4385,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.ReviewTasks(childComplexity), true
+	case "User.startDate":
+		if e.ComplexityRoot.User.StartDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.StartDate(childComplexity), true
 	case "User.status":
 		if e.ComplexityRoot.User.Status == nil {
 			break
@@ -6120,6 +6239,10 @@ input CreateUserInput {
   HUMAN for a person; SERVICE for an integration's account, which is never a manager, owner, reviewer, delegate or beneficiary
   """
   kind: UserKind
+  """
+  the day the person started at the company, shown to reviewers as days since start; set by IT admins
+  """
+  startDate: Time
   managerID: ID
   jobTitleID: ID
 }
@@ -8728,6 +8851,11 @@ input UpdateUserInput {
   department: String
   status: UserStatus
   platformRole: PlatformRole
+  """
+  the day the person started at the company, shown to reviewers as days since start; set by IT admins
+  """
+  startDate: Time
+  clearStartDate: Boolean
   managerID: ID
   clearManager: Boolean
   jobTitleID: ID
@@ -8748,6 +8876,10 @@ type User implements Node {
   kind: UserKind!
   managerID: ID
   jobTitleID: ID
+  """
+  the day the person started at the company, shown to reviewers as days since start; set by IT admins
+  """
+  startDate: Time
   delegateID: ID
   delegateFrom: Time
   delegateUntil: Time
@@ -8829,6 +8961,7 @@ enum UserOrderField {
   STATUS
   PLATFORM_ROLE
   KIND
+  START_DATE
 }
 """
 UserStatus is enum for the field status
@@ -8983,6 +9116,19 @@ input UserWhereInput {
   jobTitleIDNotNil: Boolean
   jobTitleIDEqualFold: ID
   jobTitleIDContainsFold: ID
+  """
+  start_date field predicates
+  """
+  startDate: Time
+  startDateNEQ: Time
+  startDateIn: [Time!]
+  startDateNotIn: [Time!]
+  startDateGT: Time
+  startDateGTE: Time
+  startDateLT: Time
+  startDateLTE: Time
+  startDateIsNil: Boolean
+  startDateNotNil: Boolean
   """
   delegate_id field predicates
   """
@@ -9342,6 +9488,65 @@ type Mutation {
   createApiToken(input: CreateApiTokenInput!): CreatedApiToken!
   "Revokes an API token: its owner or an IT admin."
   revokeApiToken(id: ID!): ApiToken!
+}
+`, BuiltIn: false},
+	{Name: "../schema/insight.graphql", Input: `# What a reviewer weighs beside the item itself (issue 15, item 4): how many
+# of the beneficiary's peers hold the entitlement, whether the beneficiary
+# held it before, and how long they have been with the company. The
+# entitlement's privileged flag and labels are on item.entitlement. Each
+# field is read by whoever sees the item (RequestItemPolicy), for a page of
+# items with two statements however long the page.
+
+extend type RequestItem {
+  """
+  How many of the beneficiary's peers hold the entitlement now: people with
+  the beneficiary's job title, in their department, and reporting to their
+  manager (active people; the beneficiary left out). A cohort of fewer than
+  3 peers shows no numbers (hidden). A cohort the beneficiary has no value
+  for (no job title, no department, no manager) is left out.
+  """
+  peerCoverage: [PeerCoverage!]!
+  "The beneficiary's last ended holding of the entitlement; null when they never held it, or hold it still and it never ended before."
+  heldBefore: PastHolding
+  "Whole days from the beneficiary's start date (User.startDate) to now; negative before it; null when the start date is not set."
+  daysSinceBeneficiaryStart: Int
+}
+
+"A group of the beneficiary's peers."
+enum PeerCohort {
+  "People with the beneficiary's job title."
+  JOB_TITLE
+  "People in the beneficiary's department."
+  DEPARTMENT
+  "People reporting to the beneficiary's manager."
+  MANAGER
+}
+
+"How many of one cohort of the beneficiary's peers hold the entitlement."
+type PeerCoverage {
+  cohort: PeerCohort!
+  "The job title, the department, or the manager's name."
+  name: String!
+  "True when the cohort has fewer than 3 peers: size, holders and percent are then null."
+  hidden: Boolean!
+  "Peers in the cohort; null when hidden."
+  size: Int
+  "Peers in the cohort who hold the entitlement; null when hidden."
+  holders: Int
+  "100·holders/size; null when hidden."
+  percent: Float
+  "In words, e.g. \"7 of 9 Data Analysts hold this\" or \"Fewer than 3 people in Legal: not shown\"."
+  summary: String!
+}
+
+"A holding of the entitlement that ended."
+type PastHolding {
+  grantedAt: Time!
+  endedAt: Time!
+  "Why it ended, as recorded on the grant (e.g. expired, revoked by request); may be empty."
+  reason: String!
+  "How many holdings of the entitlement by the beneficiary have ended."
+  timesEnded: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/lifecycle.graphql", Input: `# The timing of a request's life (issue 14): reminders, escalation, expiry of
@@ -10612,6 +10817,40 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PastHolding(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "grantedAt":
+		return ec.fieldContext_PastHolding_grantedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_PastHolding_endedAt(ctx, field)
+	case "reason":
+		return ec.fieldContext_PastHolding_reason(ctx, field)
+	case "timesEnded":
+		return ec.fieldContext_PastHolding_timesEnded(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PastHolding", field.Name)
+}
+
+func (ec *executionContext) childFields_PeerCoverage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cohort":
+		return ec.fieldContext_PeerCoverage_cohort(ctx, field)
+	case "name":
+		return ec.fieldContext_PeerCoverage_name(ctx, field)
+	case "hidden":
+		return ec.fieldContext_PeerCoverage_hidden(ctx, field)
+	case "size":
+		return ec.fieldContext_PeerCoverage_size(ctx, field)
+	case "holders":
+		return ec.fieldContext_PeerCoverage_holders(ctx, field)
+	case "percent":
+		return ec.fieldContext_PeerCoverage_percent(ctx, field)
+	case "summary":
+		return ec.fieldContext_PeerCoverage_summary(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PeerCoverage", field.Name)
+}
+
 func (ec *executionContext) childFields_PolicyBool(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "value":
@@ -10752,6 +10991,12 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_stages(ctx, field)
 	case "auditEvents":
 		return ec.fieldContext_RequestItem_auditEvents(ctx, field)
+	case "peerCoverage":
+		return ec.fieldContext_RequestItem_peerCoverage(ctx, field)
+	case "heldBefore":
+		return ec.fieldContext_RequestItem_heldBefore(ctx, field)
+	case "daysSinceBeneficiaryStart":
+		return ec.fieldContext_RequestItem_daysSinceBeneficiaryStart(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestItem", field.Name)
 }
@@ -11058,6 +11303,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_managerID(ctx, field)
 	case "jobTitleID":
 		return ec.fieldContext_User_jobTitleID(ctx, field)
+	case "startDate":
+		return ec.fieldContext_User_startDate(ctx, field)
 	case "delegateID":
 		return ec.fieldContext_User_delegateID(ctx, field)
 	case "delegateFrom":
@@ -21385,6 +21632,259 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _PastHolding_grantedAt(ctx context.Context, field graphql.CollectedField, obj *rules.PastHolding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PastHolding_grantedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PastHolding_grantedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PastHolding", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PastHolding_endedAt(ctx context.Context, field graphql.CollectedField, obj *rules.PastHolding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PastHolding_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PastHolding_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PastHolding", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PastHolding_reason(ctx context.Context, field graphql.CollectedField, obj *rules.PastHolding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PastHolding_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PastHolding_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PastHolding", field, false, false, "String")
+}
+
+func (ec *executionContext) _PastHolding_timesEnded(ctx context.Context, field graphql.CollectedField, obj *rules.PastHolding) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PastHolding_timesEnded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimesEnded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PastHolding_timesEnded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PastHolding", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PeerCoverage_cohort(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_cohort(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cohort, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.Cohort) graphql.Marshaler {
+			return ec.marshalNPeerCohort2gatehouseᚋinternalᚋworkflowᚋrulesᚐCohort(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_cohort(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "PeerCohort")
+}
+
+func (ec *executionContext) _PeerCoverage_name(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PeerCoverage_hidden(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_hidden(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hidden, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_hidden(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PeerCoverage_size(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PeerCoverage_holders(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_holders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_holders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PeerCoverage_percent(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_percent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Percent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_percent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PeerCoverage_summary(ctx context.Context, field graphql.CollectedField, obj *rules.PeerCoverage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PeerCoverage_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Summary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PeerCoverage_summary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PeerCoverage", field, false, false, "String")
+}
+
 func (ec *executionContext) _PolicyBool_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyBool) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23828,6 +24328,93 @@ func (ec *executionContext) fieldContext_RequestItem_auditEvents(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RequestItem_peerCoverage(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_peerCoverage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RequestItem().PeerCoverage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*rules.PeerCoverage) graphql.Marshaler {
+			return ec.marshalNPeerCoverage2ᚕᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPeerCoverageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_peerCoverage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PeerCoverage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestItem_heldBefore(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_heldBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RequestItem().HeldBefore(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.PastHolding) graphql.Marshaler {
+			return ec.marshalOPastHolding2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPastHolding(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_heldBefore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PastHolding(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestItem_daysSinceBeneficiaryStart(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_daysSinceBeneficiaryStart(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RequestItem().DaysSinceBeneficiaryStart(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_daysSinceBeneficiaryStart(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestItem", field, true, true, "Int")
 }
 
 func (ec *executionContext) _RequestItemConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItemConnection) (ret graphql.Marshaler) {
@@ -26650,6 +27237,29 @@ func (ec *executionContext) _User_jobTitleID(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_User_jobTitleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, false, false, "ID")
+}
+
+func (ec *executionContext) _User_startDate(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_startDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_startDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, false, false, "Time")
 }
 
 func (ec *executionContext) _User_delegateID(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -34582,7 +35192,7 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "kind", "managerID", "jobTitleID"}
+	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "kind", "startDate", "managerID", "jobTitleID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -34631,6 +35241,13 @@ func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.Kind = data
+		case "startDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDate"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDate = data
 		case "managerID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managerID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -42764,7 +43381,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "managerID", "clearManager", "jobTitleID", "clearJobTitle"}
+	fieldsInOrder := [...]string{"email", "name", "department", "status", "platformRole", "startDate", "clearStartDate", "managerID", "clearManager", "jobTitleID", "clearJobTitle"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -42806,6 +43423,20 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.PlatformRole = data
+		case "startDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDate"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDate = data
+		case "clearStartDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearStartDate"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearStartDate = data
 		case "managerID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managerID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -42971,7 +43602,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "department", "departmentNEQ", "departmentIn", "departmentNotIn", "departmentGT", "departmentGTE", "departmentLT", "departmentLTE", "departmentContains", "departmentHasPrefix", "departmentHasSuffix", "departmentEqualFold", "departmentContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "platformRole", "platformRoleNEQ", "platformRoleIn", "platformRoleNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "managerID", "managerIDNEQ", "managerIDIn", "managerIDNotIn", "managerIDGT", "managerIDGTE", "managerIDLT", "managerIDLTE", "managerIDContains", "managerIDHasPrefix", "managerIDHasSuffix", "managerIDIsNil", "managerIDNotNil", "managerIDEqualFold", "managerIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "delegateID", "delegateIDNEQ", "delegateIDIn", "delegateIDNotIn", "delegateIDGT", "delegateIDGTE", "delegateIDLT", "delegateIDLTE", "delegateIDContains", "delegateIDHasPrefix", "delegateIDHasSuffix", "delegateIDIsNil", "delegateIDNotNil", "delegateIDEqualFold", "delegateIDContainsFold", "delegateFrom", "delegateFromNEQ", "delegateFromIn", "delegateFromNotIn", "delegateFromGT", "delegateFromGTE", "delegateFromLT", "delegateFromLTE", "delegateFromIsNil", "delegateFromNotNil", "delegateUntil", "delegateUntilNEQ", "delegateUntilIn", "delegateUntilNotIn", "delegateUntilGT", "delegateUntilGTE", "delegateUntilLT", "delegateUntilLTE", "delegateUntilIsNil", "delegateUntilNotNil", "hasManager", "hasManagerWith", "hasReports", "hasReportsWith", "hasJobTitle", "hasJobTitleWith", "hasDelegate", "hasDelegateWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "department", "departmentNEQ", "departmentIn", "departmentNotIn", "departmentGT", "departmentGTE", "departmentLT", "departmentLTE", "departmentContains", "departmentHasPrefix", "departmentHasSuffix", "departmentEqualFold", "departmentContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "platformRole", "platformRoleNEQ", "platformRoleIn", "platformRoleNotIn", "kind", "kindNEQ", "kindIn", "kindNotIn", "managerID", "managerIDNEQ", "managerIDIn", "managerIDNotIn", "managerIDGT", "managerIDGTE", "managerIDLT", "managerIDLTE", "managerIDContains", "managerIDHasPrefix", "managerIDHasSuffix", "managerIDIsNil", "managerIDNotNil", "managerIDEqualFold", "managerIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "startDate", "startDateNEQ", "startDateIn", "startDateNotIn", "startDateGT", "startDateGTE", "startDateLT", "startDateLTE", "startDateIsNil", "startDateNotNil", "delegateID", "delegateIDNEQ", "delegateIDIn", "delegateIDNotIn", "delegateIDGT", "delegateIDGTE", "delegateIDLT", "delegateIDLTE", "delegateIDContains", "delegateIDHasPrefix", "delegateIDHasSuffix", "delegateIDIsNil", "delegateIDNotNil", "delegateIDEqualFold", "delegateIDContainsFold", "delegateFrom", "delegateFromNEQ", "delegateFromIn", "delegateFromNotIn", "delegateFromGT", "delegateFromGTE", "delegateFromLT", "delegateFromLTE", "delegateFromIsNil", "delegateFromNotNil", "delegateUntil", "delegateUntilNEQ", "delegateUntilIn", "delegateUntilNotIn", "delegateUntilGT", "delegateUntilGTE", "delegateUntilLT", "delegateUntilLTE", "delegateUntilIsNil", "delegateUntilNotNil", "hasManager", "hasManagerWith", "hasReports", "hasReportsWith", "hasJobTitle", "hasJobTitleWith", "hasDelegate", "hasDelegateWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -43734,6 +44365,76 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.JobTitleIDContainsFold = data
+		case "startDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDate"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDate = data
+		case "startDateNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateNEQ = data
+		case "startDateIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateIn = data
+		case "startDateNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateNotIn = data
+		case "startDateGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateGT = data
+		case "startDateGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateGTE = data
+		case "startDateLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateLT = data
+		case "startDateLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateLTE = data
+		case "startDateIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateIsNil = data
+		case "startDateNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDateNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDateNotNil = data
 		case "delegateID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("delegateID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -47380,6 +48081,117 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var pastHoldingImplementors = []string{"PastHolding"}
+
+func (ec *executionContext) _PastHolding(ctx context.Context, sel ast.SelectionSet, obj *rules.PastHolding) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pastHoldingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PastHolding")
+		case "grantedAt":
+			out.Values[i] = ec._PastHolding_grantedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endedAt":
+			out.Values[i] = ec._PastHolding_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PastHolding_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timesEnded":
+			out.Values[i] = ec._PastHolding_timesEnded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var peerCoverageImplementors = []string{"PeerCoverage"}
+
+func (ec *executionContext) _PeerCoverage(ctx context.Context, sel ast.SelectionSet, obj *rules.PeerCoverage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, peerCoverageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PeerCoverage")
+		case "cohort":
+			out.Values[i] = ec._PeerCoverage_cohort(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PeerCoverage_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hidden":
+			out.Values[i] = ec._PeerCoverage_hidden(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._PeerCoverage_size(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "holders":
+			out.Values[i] = ec._PeerCoverage_holders(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "percent":
+			out.Values[i] = ec._PeerCoverage_percent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "summary":
+			out.Values[i] = ec._PeerCoverage_summary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var policyBoolImplementors = []string{"PolicyBool"}
 
 func (ec *executionContext) _PolicyBool(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyBool) graphql.Marshaler {
@@ -48042,6 +48854,21 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 			}
 		case "auditEvents":
 			out.Values[i] = ec._RequestItem_auditEvents(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "peerCoverage":
+			out.Values[i] = ec._RequestItem_peerCoverage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldBefore":
+			out.Values[i] = ec._RequestItem_heldBefore(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "daysSinceBeneficiaryStart":
+			out.Values[i] = ec._RequestItem_daysSinceBeneficiaryStart(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -49110,6 +49937,11 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "jobTitleID":
 			out.Values[i] = ec._User_jobTitleID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "startDate":
+			out.Values[i] = ec._User_startDate(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -50897,6 +51729,45 @@ func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgql
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNPeerCohort2gatehouseᚋinternalᚋworkflowᚋrulesᚐCohort(ctx context.Context, v any) (rules.Cohort, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := rules.Cohort(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPeerCohort2gatehouseᚋinternalᚋworkflowᚋrulesᚐCohort(ctx context.Context, sel ast.SelectionSet, v rules.Cohort) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PeerCohort!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNPeerCoverage2ᚕᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPeerCoverageᚄ(ctx context.Context, sel ast.SelectionSet, v []*rules.PeerCoverage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPeerCoverage2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPeerCoverage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPeerCoverage2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPeerCoverage(ctx context.Context, sel ast.SelectionSet, v *rules.PeerCoverage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PeerCoverage!")
+		return graphql.Null
+	}
+	return ec._PeerCoverage(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx context.Context, v any) (enum.PlatformRole, error) {
@@ -53206,6 +54077,13 @@ func (ec *executionContext) unmarshalONotificationWhereInput2ᚖgatehouseᚋent�
 	}
 	res, err := ec.unmarshalInputNotificationWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPastHolding2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐPastHolding(ctx context.Context, sel ast.SelectionSet, v *rules.PastHolding) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PastHolding(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOPlatformRole2ᚕgatehouseᚋentᚋschemaᚋenumᚐPlatformRoleᚄ(ctx context.Context, v any) ([]enum.PlatformRole, error) {

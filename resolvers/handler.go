@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
+	"gatehouse/internal/insight"
 	"gatehouse/internal/progress"
 	"gatehouse/resolvers/wsgorilla"
 )
@@ -201,6 +202,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 		if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
 			return next(ctx)
 		}
+		ctx = insight.WithLoader(ctx, insight.NewLoader(cfg.Client))
 		return next(progress.WithLoaders(ctx, progress.NewLoaders(cfg.Client)))
 	})
 	checkOrigin := cfg.CheckOrigin

@@ -801,6 +801,7 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "TERMINATED"}, Default: "ACTIVE"},
 		{Name: "platform_role", Type: field.TypeEnum, Enums: []string{"USER", "RISK_MANAGER", "IT_ADMIN"}, Default: "USER"},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"HUMAN", "SERVICE"}, Default: "HUMAN"},
+		{Name: "start_date", Type: field.TypeTime, Nullable: true},
 		{Name: "delegate_from", Type: field.TypeTime, Nullable: true},
 		{Name: "delegate_until", Type: field.TypeTime, Nullable: true},
 		{Name: "job_title_id", Type: field.TypeString, Nullable: true, Size: 40},
@@ -815,19 +816,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_job_titles_users",
-				Columns:    []*schema.Column{UsersColumns[11]},
+				Columns:    []*schema.Column{UsersColumns[12]},
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_users_reports",
-				Columns:    []*schema.Column{UsersColumns[12]},
+				Columns:    []*schema.Column{UsersColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "users_users_delegators",
-				Columns:    []*schema.Column{UsersColumns[13]},
+				Columns:    []*schema.Column{UsersColumns[14]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},

@@ -65,6 +65,9 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Type("UserKind"), entgql.OrderField("KIND")),
 		field.String("manager_id").GoType(pulid.ID("")).Optional().Nillable(),
 		field.String("job_title_id").GoType(pulid.ID("")).Optional().Nillable(),
+		field.Time("start_date").Optional().Nillable().
+			Comment("the day the person started at the company, shown to reviewers as days since start; set by IT admins").
+			Annotations(entgql.OrderField("START_DATE")),
 		field.String("delegate_id").GoType(pulid.ID("")).Optional().Nillable().Annotations(noInput()),
 		field.Time("delegate_from").Optional().Nillable().Annotations(noInput()),
 		field.Time("delegate_until").Optional().Nillable().Annotations(noInput()),

@@ -39,6 +39,8 @@ const (
 	FieldManagerID = "manager_id"
 	// FieldJobTitleID holds the string denoting the job_title_id field in the database.
 	FieldJobTitleID = "job_title_id"
+	// FieldStartDate holds the string denoting the start_date field in the database.
+	FieldStartDate = "start_date"
 	// FieldDelegateID holds the string denoting the delegate_id field in the database.
 	FieldDelegateID = "delegate_id"
 	// FieldDelegateFrom holds the string denoting the delegate_from field in the database.
@@ -179,6 +181,7 @@ var Columns = []string{
 	FieldKind,
 	FieldManagerID,
 	FieldJobTitleID,
+	FieldStartDate,
 	FieldDelegateID,
 	FieldDelegateFrom,
 	FieldDelegateUntil,
@@ -326,6 +329,11 @@ func ByManagerID(opts ...sql.OrderTermOption) OrderOption {
 // ByJobTitleID orders the results by the job_title_id field.
 func ByJobTitleID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJobTitleID, opts...).ToFunc()
+}
+
+// ByStartDate orders the results by the start_date field.
+func ByStartDate(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStartDate, opts...).ToFunc()
 }
 
 // ByDelegateID orders the results by the delegate_id field.

@@ -92,6 +92,11 @@ func JobTitleID(v pulid.ID) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldJobTitleID, v))
 }
 
+// StartDate applies equality check predicate on the "start_date" field. It's identical to StartDateEQ.
+func StartDate(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldStartDate, v))
+}
+
 // DelegateID applies equality check predicate on the "delegate_id" field. It's identical to DelegateIDEQ.
 func DelegateID(v pulid.ID) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldDelegateID, v))
@@ -630,6 +635,56 @@ func JobTitleIDEqualFold(v pulid.ID) predicate.User {
 func JobTitleIDContainsFold(v pulid.ID) predicate.User {
 	vc := string(v)
 	return predicate.User(sql.FieldContainsFold(FieldJobTitleID, vc))
+}
+
+// StartDateEQ applies the EQ predicate on the "start_date" field.
+func StartDateEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldStartDate, v))
+}
+
+// StartDateNEQ applies the NEQ predicate on the "start_date" field.
+func StartDateNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldStartDate, v))
+}
+
+// StartDateIn applies the In predicate on the "start_date" field.
+func StartDateIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldStartDate, vs...))
+}
+
+// StartDateNotIn applies the NotIn predicate on the "start_date" field.
+func StartDateNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldStartDate, vs...))
+}
+
+// StartDateGT applies the GT predicate on the "start_date" field.
+func StartDateGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldStartDate, v))
+}
+
+// StartDateGTE applies the GTE predicate on the "start_date" field.
+func StartDateGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldStartDate, v))
+}
+
+// StartDateLT applies the LT predicate on the "start_date" field.
+func StartDateLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldStartDate, v))
+}
+
+// StartDateLTE applies the LTE predicate on the "start_date" field.
+func StartDateLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldStartDate, v))
+}
+
+// StartDateIsNil applies the IsNil predicate on the "start_date" field.
+func StartDateIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldStartDate))
+}
+
+// StartDateNotNil applies the NotNil predicate on the "start_date" field.
+func StartDateNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldStartDate))
 }
 
 // DelegateIDEQ applies the EQ predicate on the "delegate_id" field.

@@ -96,12 +96,13 @@ func AccessRequestPolicy() ent.Policy {
 	}
 }
 
-// RequestItemPolicy lets a USER see the items of the requests they see.
+// RequestItemPolicy lets a USER see the items of the requests they see
+// (VisibleItem).
 func RequestItemPolicy() ent.Policy {
 	return privacy.Policy{
 		Query: filtered(func(v *Viewer) privacy.QueryRule {
 			return privacy.RequestItemQueryRuleFunc(func(_ context.Context, q *ent.RequestItemQuery) error {
-				q.Where(requestitem.HasRequestWith(VisibleRequest(v)))
+				q.Where(VisibleItem(v))
 				return privacy.Skip
 			})
 		}),

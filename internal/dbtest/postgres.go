@@ -223,6 +223,7 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+ALTER TABLE users DROP COLUMN start_date;
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
 DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;

@@ -343,7 +343,8 @@ func (s *seeder) seedUsers(ctx context.Context) error {
 			SetName(p.name).
 			SetDepartment(p.department).
 			SetPlatformRole(p.role).
-			SetJobTitleID(s.titles[p.title].ID)
+			SetJobTitleID(s.titles[p.title].ID).
+			SetNillableStartDate(startDate(s.tx.Now(), p.email))
 		if p.manager != "" {
 			c.SetManagerID(s.users[p.manager])
 		}

@@ -343,10 +343,10 @@ func TestBulkExport(t *testing.T) {
 		require.Equal(t, "GitHub users", gh[col["entitlement"]])
 		require.Equal(t, "FULFILLED", gh[col["item_status"]])
 		require.NotEmpty(t, gh[col["fulfilled_at"]])
-		require.Regexp(t, `^L1 m@example.com APPROVED \S+ "fine"$`, gh[col["reviews"]])
+		require.Regexp(t, `^L1 m@example.com APPROVED as manager \S+ "fine"$`, gh[col["reviews"]])
 		require.Equal(t, "DENIED", jira[col["item_status"]])
 		require.Empty(t, jira[col["fulfilled_at"]])
-		require.Regexp(t, `^L1 m@example.com DENIED \S+ "not for this team, sorry"$`, jira[col["reviews"]])
+		require.Regexp(t, `^L1 m@example.com DENIED as manager \S+ "not for this team, sorry"$`, jira[col["reviews"]])
 
 		// Filters.
 		require.Len(t, rows(s.tokAdmin, url.Values{"status": {"PARTIALLY_COMPLETED"}}), 2)
@@ -387,7 +387,7 @@ func TestBulkExportPages(t *testing.T) {
 		for _, r := range recs[1:] {
 			assert.Greater(t, r[6], prev, "items in ID order, each once")
 			prev = r[6]
-			require.Regexp(t, `^L1 rev@example.com APPROVED \S+ "ok"$`, r[15])
+			require.Regexp(t, `^L1 rev@example.com APPROVED as manager \S+ "ok"$`, r[15])
 		}
 	})
 }

@@ -127,8 +127,8 @@ var ExportHeader = []string{
 }
 
 // exportRecord is the CSV record of a row (see ExportHeader). reviews lists
-// "L<level> <reviewer email> <status> [for <delegator>] [<decided at>]
-// ["comment"]" joined by "; ".
+// "L<level> <reviewer email> <status> [for <delegator>] [as <role>]
+// [<decided at>] ["comment"]" joined by "; ".
 func exportRecord(r *ExportRow, buf []string) []string {
 	return append(buf[:0],
 		string(r.RequestID), r.RequestStatus, r.SubmittedAt.Format(time.RFC3339Nano), stamp(r.CompletedAt),

@@ -257,19 +257,11 @@ func (s *Service) Request(ctx context.Context, id pulid.ID) (*Report, error) {
 		n.users[p.ID] = p
 	}
 	// Which tasks an escalation or a reassignment created.
-	origins := map[pulid.ID]audit.Action{}
-	for _, e := range events {
-		if a := audit.Action(e.Action); a == audit.TaskReassigned || a == audit.TaskEscalated {
-			if id, ok := e.Data["newTask"].(string); ok {
-				origins[pulid.ID(id)] = a
-			}
-		}
-	}
+	setRoles(items, originsOf(events))
 	for i := range items {
 		it := &items[i]
 		for j := range it.Reviews {
 			rv := &it.Reviews[j]
-			rv.Role = taskRole(enum.ReviewerKind(rv.Kind), origins[rv.TaskID], rv.OnBehalfOf)
 			n.tasks[rv.TaskID] = rv
 			for _, p := range []*Person{&rv.Reviewer, rv.OnBehalfOf} {
 				if p != nil {
@@ -338,6 +330,10 @@ func stamp(t *time.Time) string {
 type loadedItem struct {
 	Item
 	request *ent.AccessRequest
+	// fallbacks holds the tasks whose reviewer (or the reviewer a
+	// delegate holds the task for) is one of their stage's fallback
+	// reviewers.
+	fallbacks map[pulid.ID]bool
 }
 
 // loadItems runs q (items, already filtered and ordered) with what a report
@@ -385,6 +381,7 @@ func loadItems(ctx context.Context, client *ent.Client, q *ent.RequestItemQuery)
 		if e := r.Edges.Entitlement; e != nil {
 			it.Entitlement = Named{ID: e.ID, Name: e.Name}
 		}
+		var fallbacks map[pulid.ID]bool
 		for _, st := range r.Edges.Stages {
 			for _, t := range st.Edges.Tasks {
 				rv := Review{Level: st.Level, TaskID: t.ID, Kind: string(st.ReviewerKind), Reviewer: person(t.Edges.Reviewer), Status: string(t.Status),
@@ -393,11 +390,18 @@ func loadItems(ctx context.Context, client *ent.Client, q *ent.RequestItemQuery)
 					p := person(t.Edges.OnBehalfOf)
 					rv.OnBehalfOf = &p
 				}
+				if slices.Contains(st.FallbackReviewerIds, t.ReviewerID) ||
+					(t.OnBehalfOfID != nil && slices.Contains(st.FallbackReviewerIds, *t.OnBehalfOfID)) {
+					if fallbacks == nil {
+						fallbacks = map[pulid.ID]bool{}
+					}
+					fallbacks[t.ID] = true
+				}
 				it.Reviews = append(it.Reviews, rv)
 			}
 		}
 		slices.SortStableFunc(it.Reviews, func(a, b Review) int { return cmp.Compare(a.Level, b.Level) })
-		out[i] = loadedItem{Item: it, request: r.Edges.Request}
+		out[i] = loadedItem{Item: it, request: r.Edges.Request, fallbacks: fallbacks}
 	}
 	return out, nil
 }
@@ -476,6 +480,9 @@ func (s *Service) Export(ctx context.Context, f ExportFilter, fn func(*ExportRow
 		}
 		items, err := loadItems(ctx, s.client, q)
 		if err != nil {
+			return fmt.Errorf("reports: export: %w", err)
+		}
+		if err := s.exportRoles(ctx, items); err != nil {
 			return fmt.Errorf("reports: export: %w", err)
 		}
 		for i := range items {
