@@ -127,7 +127,7 @@ func TestBreakGlassProvisionedWithoutReview(t *testing.T) {
 			require.Equal(t, "Break-glass: ProdDB users in ProdDB for b@example.com", ns[0].Title)
 		}
 		require.Len(t, s.mail.To(s.r1.Email), 1, "R1 by e-mail too (the default)")
-		require.Contains(t, s.mail.To(s.r1.Email)[0].Text, "incident 4711")
+		require.Contains(t, s.mail.To(s.r1.Email)[0].Text, "b@example.com used emergency access to ProdDB users in ProdDB, provisioned at once without review for PT2H. Reason: incident 4711")
 		require.Empty(t, s.mail.To(s.r2.Email), "R2 turned e-mail off for break-glass")
 		require.Equal(t, []string{"TASK_ASSIGNED"}, notifiedKinds(notifiedOf(t, o.env, s.m)), "the manager reviews it")
 

@@ -88,7 +88,7 @@ var Templates = map[enum.NotificationKind]Template{
 	},
 	enum.NotificationKindBreakGlassInvoked: {
 		Title: "Break-glass: {{.What}}{{.For}}",
-		Body:  "{{.Requester}} used emergency access to {{.What}} for {{.Beneficiary}}, provisioned at once without review{{with .Data.endsAt}} until {{.}}{{end}}. Reason: {{.Data.reason}}. The after-the-fact review decides whether it stays; a denial revokes it at once.",
+		Body:  "{{.Beneficiary}} used emergency access to {{.What}}, provisioned at once without review{{with .Data.endsAt}} until {{.}}{{end}}{{with .Data.duration}} for {{.}}{{end}}. Reason: {{.Data.reason}}. The after-the-fact review decides whether it stays; a denial revokes it at once.",
 	},
 	enum.NotificationKindWebhookEndpointDisabled: {
 		Title: "Event webhook endpoint disabled",
