@@ -303,7 +303,9 @@ func (s *Service) decide(ctx context.Context, t *txn, rv *review, v *authz.Viewe
 // advanceStage evaluates a stage after a decision: an approved stage skips
 // its other pending tasks and activates the next stage, or approves the item
 // after the last one; a denied stage skips everything left and denies the
-// item. It returns the audit events of what it changed.
+// item. On an emergency item, provisioned at submission, the last approval
+// confirms the access and a denial revokes it instead (breakglass.go). It
+// returns the audit events of what it changed.
 func (s *Service) advanceStage(ctx context.Context, t *txn, rv *review, stage *reviewStage) ([]audit.Event, error) {
 	statuses := make([]enum.TaskStatus, len(stage.tasks))
 	for i, task := range stage.tasks {
