@@ -11,6 +11,7 @@ import (
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 )
@@ -33,10 +34,15 @@ type bgScene struct {
 	mail                *apitest.Mailbox
 }
 
-func newBGScene(t *testing.T, db *dbtest.DB) *bgScene {
+func newBGScene(t *testing.T, db *dbtest.DB, opts ...apitest.Options) *bgScene {
 	t.Helper()
 	box := &apitest.Mailbox{}
-	o := fulOrg(t, db, apitest.Options{Mail: box})
+	var opt apitest.Options
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	opt.Mail = box
+	o := fulOrg(t, db, opt)
 	s := &bgScene{o: o, mail: box}
 	s.m = o.env.User(t, "m@example.com", enum.PlatformRoleUser)
 	s.b = subPerson(t, o.env, "b@example.com", s.m, nil)
@@ -253,5 +259,54 @@ func TestBreakGlassRefused(t *testing.T) {
 			map[string]any{"e": string(s.prodAdmin.ID)})
 		require.Equal(t, "INVALID_INPUT", res.Code())
 		require.Equal(t, "breakGlassMaxDuration", res.Errors[0].Extensions.Field)
+	})
+}
+
+// TestBreakGlassDeniedBeforeProvisioning: a denial that comes before the
+// connector was called leaves nothing provisioned (the item is DENIED and
+// its job does nothing); one that comes while the job's attempt is under
+// way revokes the grant the moment the job records it. Jobs are run by
+// hand here, to place the denial between them.
+func TestBreakGlassDeniedBeforeProvisioning(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		s := newBGScene(t, db, apitest.Options{NoJobs: true})
+		o, ctx := s.o, apitest.Sys()
+		deny := func(reqID string) {
+			p := o.progress(t, s.tokM, reqID)
+			o.env.MustDo(t, s.tokM, decide, map[string]any{"id": p.task(t, p.Node.Items[0].Entitlement.Name, s.m.Email), "d": "DENY"}, nil)
+		}
+
+		// Denied before its job ran: never provisioned.
+		early := s.emergency(t, s.prodAdmin, nil)
+		require.Equal(t, "APPROVED", early.Items[0].Status)
+		deny(early.ID)
+		it := s.item(t, early.Items[0].ID)
+		require.Equal(t, "DENIED", it.Status)
+		require.Equal(t, "REVOKED", *it.EmergencyReview)
+		require.NoError(t, o.env.Workflow.Fulfill(ctx, pulid.ID(early.Items[0].ID), 1, 10))
+		require.Empty(t, o.receiver.Deliveries(webhook.TypeGrant), "the connector is never called")
+		require.Equal(t, "DENIED", s.item(t, early.Items[0].ID).Status)
+		fulRequireOrder(t, o.fulTrail(t, s.tokAdmin, early.ID), "BREAK_GLASS_INVOKED", "TASK_DENIED", "BREAK_GLASS_REVOKED", "ITEM_DENIED")
+
+		// Denied while its attempt was under way (the item FULFILLING):
+		// the grant the attempt records is revoked at once.
+		late := s.emergency(t, s.prodRead, nil)
+		require.NoError(t, o.env.Client.RequestItem.UpdateOneID(pulid.ID(late.Items[0].ID)).SetStatus(enum.ItemStatusFulfilling).Exec(ctx))
+		deny(late.ID)
+		require.Equal(t, "REVOKED", *s.item(t, late.Items[0].ID).EmergencyReview)
+		require.NoError(t, o.env.Workflow.Fulfill(ctx, pulid.ID(late.Items[0].ID), 1, 10))
+		require.Equal(t, "FULFILLED", s.item(t, late.Items[0].ID).Status)
+		require.Len(t, o.receiver.Deliveries(webhook.TypeGrant), 1)
+		revs, err := o.env.Client.RequestItem.Query().Where(requestitem.ReasonEQ(enum.ItemReasonBreakGlassDenied)).All(ctx)
+		require.NoError(t, err)
+		require.Len(t, revs, 1, "the recorded grant is revoked at once")
+		require.NoError(t, o.env.Workflow.Fulfill(ctx, revs[0].ID, 1, 10))
+		require.Len(t, o.receiver.Deliveries(webhook.TypeRevoke), 1, "through the connector")
+		gs := o.fulGrants(t, s.tokAdmin, s.prodRead.ID)
+		require.Len(t, gs, 1)
+		require.NotNil(t, gs[0].RevokedAt)
+		require.Equal(t, 2, fulCount(o.fulTrail(t, s.tokAdmin, late.ID), "BREAK_GLASS_REVOKED"),
+			"one for the denial, one naming the revocation when the grant was recorded")
 	})
 }
