@@ -33,6 +33,8 @@ type AccessRequest struct {
 	Mode enum.RequestMode `json:"mode,omitempty"`
 	// Justification holds the value of the "justification" field.
 	Justification string `json:"justification,omitempty"`
+	// set on an emergency (break-glass) request: why the access could not wait for review
+	EmergencyReason *string `json:"emergency_reason,omitempty"`
 	// EndsAt holds the value of the "ends_at" field.
 	EndsAt *time.Time `json:"ends_at,omitempty"`
 	// ISO-8601, counted from provisioning
@@ -217,7 +219,7 @@ func (*AccessRequest) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case accessrequest.FieldThreshold:
 			values[i] = new(sql.NullFloat64)
-		case accessrequest.FieldAction, accessrequest.FieldMode, accessrequest.FieldJustification, accessrequest.FieldDuration, accessrequest.FieldStatus, accessrequest.FieldIdempotencyKey, accessrequest.FieldInputHash:
+		case accessrequest.FieldAction, accessrequest.FieldMode, accessrequest.FieldJustification, accessrequest.FieldEmergencyReason, accessrequest.FieldDuration, accessrequest.FieldStatus, accessrequest.FieldIdempotencyKey, accessrequest.FieldInputHash:
 			values[i] = new(sql.NullString)
 		case accessrequest.FieldCreatedAt, accessrequest.FieldUpdatedAt, accessrequest.FieldEndsAt, accessrequest.FieldSubmittedAt, accessrequest.FieldCompletedAt:
 			values[i] = new(sql.NullTime)
@@ -271,6 +273,13 @@ func (_m *AccessRequest) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field justification", values[i])
 			} else if value.Valid {
 				_m.Justification = value.String
+			}
+		case accessrequest.FieldEmergencyReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field emergency_reason", values[i])
+			} else if value.Valid {
+				_m.EmergencyReason = new(string)
+				*_m.EmergencyReason = value.String
 			}
 		case accessrequest.FieldEndsAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -472,6 +481,11 @@ func (_m *AccessRequest) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("justification=")
 	builder.WriteString(_m.Justification)
+	builder.WriteString(", ")
+	if v := _m.EmergencyReason; v != nil {
+		builder.WriteString("emergency_reason=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	if v := _m.EndsAt; v != nil {
 		builder.WriteString("ends_at=")

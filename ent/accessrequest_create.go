@@ -94,6 +94,20 @@ func (_c *AccessRequestCreate) SetNillableJustification(v *string) *AccessReques
 	return _c
 }
 
+// SetEmergencyReason sets the "emergency_reason" field.
+func (_c *AccessRequestCreate) SetEmergencyReason(v string) *AccessRequestCreate {
+	_c.mutation.SetEmergencyReason(v)
+	return _c
+}
+
+// SetNillableEmergencyReason sets the "emergency_reason" field if the given value is not nil.
+func (_c *AccessRequestCreate) SetNillableEmergencyReason(v *string) *AccessRequestCreate {
+	if v != nil {
+		_c.SetEmergencyReason(*v)
+	}
+	return _c
+}
+
 // SetEndsAt sets the "ends_at" field.
 func (_c *AccessRequestCreate) SetEndsAt(v time.Time) *AccessRequestCreate {
 	_c.mutation.SetEndsAt(v)
@@ -498,6 +512,11 @@ func (_c *AccessRequestCreate) check() error {
 			return &ValidationError{Name: "justification", err: fmt.Errorf(`ent: validator failed for field "AccessRequest.justification": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.EmergencyReason(); ok {
+		if err := accessrequest.EmergencyReasonValidator(v); err != nil {
+			return &ValidationError{Name: "emergency_reason", err: fmt.Errorf(`ent: validator failed for field "AccessRequest.emergency_reason": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "AccessRequest.status"`)}
 	}
@@ -589,6 +608,10 @@ func (_c *AccessRequestCreate) createSpec() (*AccessRequest, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.Justification(); ok {
 		_spec.SetField(accessrequest.FieldJustification, field.TypeString, value)
 		_node.Justification = value
+	}
+	if value, ok := _c.mutation.EmergencyReason(); ok {
+		_spec.SetField(accessrequest.FieldEmergencyReason, field.TypeString, value)
+		_node.EmergencyReason = &value
 	}
 	if value, ok := _c.mutation.EndsAt(); ok {
 		_spec.SetField(accessrequest.FieldEndsAt, field.TypeTime, value)
@@ -912,6 +935,9 @@ func (u *AccessRequestUpsertOne) UpdateNewValues() *AccessRequestUpsertOne {
 		if _, exists := u.create.mutation.Justification(); exists {
 			s.SetIgnore(accessrequest.FieldJustification)
 		}
+		if _, exists := u.create.mutation.EmergencyReason(); exists {
+			s.SetIgnore(accessrequest.FieldEmergencyReason)
+		}
 		if _, exists := u.create.mutation.EndsAt(); exists {
 			s.SetIgnore(accessrequest.FieldEndsAt)
 		}
@@ -1225,6 +1251,9 @@ func (u *AccessRequestUpsertBulk) UpdateNewValues() *AccessRequestUpsertBulk {
 			}
 			if _, exists := b.mutation.Justification(); exists {
 				s.SetIgnore(accessrequest.FieldJustification)
+			}
+			if _, exists := b.mutation.EmergencyReason(); exists {
+				s.SetIgnore(accessrequest.FieldEmergencyReason)
 			}
 			if _, exists := b.mutation.EndsAt(); exists {
 				s.SetIgnore(accessrequest.FieldEndsAt)

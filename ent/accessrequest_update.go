@@ -259,6 +259,9 @@ func (_u *AccessRequestUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(accessrequest.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if _u.mutation.EmergencyReasonCleared() {
+		_spec.ClearField(accessrequest.FieldEmergencyReason, field.TypeString)
+	}
 	if _u.mutation.EndsAtCleared() {
 		_spec.ClearField(accessrequest.FieldEndsAt, field.TypeTime)
 	}
@@ -690,6 +693,9 @@ func (_u *AccessRequestUpdateOne) sqlSave(ctx context.Context) (_node *AccessReq
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(accessrequest.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if _u.mutation.EmergencyReasonCleared() {
+		_spec.ClearField(accessrequest.FieldEmergencyReason, field.TypeString)
 	}
 	if _u.mutation.EndsAtCleared() {
 		_spec.ClearField(accessrequest.FieldEndsAt, field.TypeTime)

@@ -51,6 +51,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			accessrequest.FieldAction:          {Type: field.TypeEnum, Column: accessrequest.FieldAction},
 			accessrequest.FieldMode:            {Type: field.TypeEnum, Column: accessrequest.FieldMode},
 			accessrequest.FieldJustification:   {Type: field.TypeString, Column: accessrequest.FieldJustification},
+			accessrequest.FieldEmergencyReason: {Type: field.TypeString, Column: accessrequest.FieldEmergencyReason},
 			accessrequest.FieldEndsAt:          {Type: field.TypeTime, Column: accessrequest.FieldEndsAt},
 			accessrequest.FieldDuration:        {Type: field.TypeString, Column: accessrequest.FieldDuration},
 			accessrequest.FieldThreshold:       {Type: field.TypeFloat64, Column: accessrequest.FieldThreshold},
@@ -329,6 +330,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldAction:              {Type: field.TypeEnum, Column: requestitem.FieldAction},
 			requestitem.FieldStatus:              {Type: field.TypeEnum, Column: requestitem.FieldStatus},
 			requestitem.FieldReason:              {Type: field.TypeEnum, Column: requestitem.FieldReason},
+			requestitem.FieldEmergencyReview:     {Type: field.TypeEnum, Column: requestitem.FieldEmergencyReview},
 			requestitem.FieldEndsAt:              {Type: field.TypeTime, Column: requestitem.FieldEndsAt},
 			requestitem.FieldDuration:            {Type: field.TypeString, Column: requestitem.FieldDuration},
 			requestitem.FieldFulfillmentAttempts: {Type: field.TypeInt, Column: requestitem.FieldFulfillmentAttempts},
@@ -359,6 +361,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestpolicy.FieldMaxDuration:            {Type: field.TypeString, Column: requestpolicy.FieldMaxDuration},
 			requestpolicy.FieldDefaultDuration:        {Type: field.TypeString, Column: requestpolicy.FieldDefaultDuration},
 			requestpolicy.FieldPermanentAllowed:       {Type: field.TypeBool, Column: requestpolicy.FieldPermanentAllowed},
+			requestpolicy.FieldBreakGlassAllowed:      {Type: field.TypeBool, Column: requestpolicy.FieldBreakGlassAllowed},
+			requestpolicy.FieldBreakGlassMaxDuration:  {Type: field.TypeString, Column: requestpolicy.FieldBreakGlassMaxDuration},
 		},
 	}
 	graph.Nodes[14] = &sqlgraph.Node{
@@ -1482,6 +1486,11 @@ func (f *AccessRequestFilter) WhereMode(p entql.StringP) {
 // WhereJustification applies the entql string predicate on the justification field.
 func (f *AccessRequestFilter) WhereJustification(p entql.StringP) {
 	f.Where(p.Field(accessrequest.FieldJustification))
+}
+
+// WhereEmergencyReason applies the entql string predicate on the emergency_reason field.
+func (f *AccessRequestFilter) WhereEmergencyReason(p entql.StringP) {
+	f.Where(p.Field(accessrequest.FieldEmergencyReason))
 }
 
 // WhereEndsAt applies the entql time.Time predicate on the ends_at field.
@@ -3106,6 +3115,11 @@ func (f *RequestItemFilter) WhereReason(p entql.StringP) {
 	f.Where(p.Field(requestitem.FieldReason))
 }
 
+// WhereEmergencyReview applies the entql string predicate on the emergency_review field.
+func (f *RequestItemFilter) WhereEmergencyReview(p entql.StringP) {
+	f.Where(p.Field(requestitem.FieldEmergencyReview))
+}
+
 // WhereEndsAt applies the entql time.Time predicate on the ends_at field.
 func (f *RequestItemFilter) WhereEndsAt(p entql.TimeP) {
 	f.Where(p.Field(requestitem.FieldEndsAt))
@@ -3313,6 +3327,16 @@ func (f *RequestPolicyFilter) WhereDefaultDuration(p entql.StringP) {
 // WherePermanentAllowed applies the entql bool predicate on the permanent_allowed field.
 func (f *RequestPolicyFilter) WherePermanentAllowed(p entql.BoolP) {
 	f.Where(p.Field(requestpolicy.FieldPermanentAllowed))
+}
+
+// WhereBreakGlassAllowed applies the entql bool predicate on the break_glass_allowed field.
+func (f *RequestPolicyFilter) WhereBreakGlassAllowed(p entql.BoolP) {
+	f.Where(p.Field(requestpolicy.FieldBreakGlassAllowed))
+}
+
+// WhereBreakGlassMaxDuration applies the entql string predicate on the break_glass_max_duration field.
+func (f *RequestPolicyFilter) WhereBreakGlassMaxDuration(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldBreakGlassMaxDuration))
 }
 
 // WhereHasApplication applies a predicate to check if query has an edge application.

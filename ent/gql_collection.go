@@ -217,6 +217,11 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 				selectedFields = append(selectedFields, accessrequest.FieldJustification)
 				fieldSeen[accessrequest.FieldJustification] = struct{}{}
 			}
+		case "emergencyReason":
+			if _, ok := fieldSeen[accessrequest.FieldEmergencyReason]; !ok {
+				selectedFields = append(selectedFields, accessrequest.FieldEmergencyReason)
+				fieldSeen[accessrequest.FieldEmergencyReason] = struct{}{}
+			}
 		case "endsAt":
 			if _, ok := fieldSeen[accessrequest.FieldEndsAt]; !ok {
 				selectedFields = append(selectedFields, accessrequest.FieldEndsAt)
@@ -2040,6 +2045,11 @@ func (_q *RequestItemQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if _, ok := fieldSeen[requestitem.FieldReason]; !ok {
 				selectedFields = append(selectedFields, requestitem.FieldReason)
 				fieldSeen[requestitem.FieldReason] = struct{}{}
+			}
+		case "emergencyReview":
+			if _, ok := fieldSeen[requestitem.FieldEmergencyReview]; !ok {
+				selectedFields = append(selectedFields, requestitem.FieldEmergencyReview)
+				fieldSeen[requestitem.FieldEmergencyReview] = struct{}{}
 			}
 		case "endsAt":
 			if _, ok := fieldSeen[requestitem.FieldEndsAt]; !ok {

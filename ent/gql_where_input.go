@@ -92,6 +92,23 @@ type AccessRequestWhereInput struct {
 	JustificationEqualFold    *string  `json:"justificationEqualFold,omitempty"`
 	JustificationContainsFold *string  `json:"justificationContainsFold,omitempty"`
 
+	// "emergency_reason" field predicates.
+	EmergencyReason             *string  `json:"emergencyReason,omitempty"`
+	EmergencyReasonNEQ          *string  `json:"emergencyReasonNEQ,omitempty"`
+	EmergencyReasonIn           []string `json:"emergencyReasonIn,omitempty"`
+	EmergencyReasonNotIn        []string `json:"emergencyReasonNotIn,omitempty"`
+	EmergencyReasonGT           *string  `json:"emergencyReasonGT,omitempty"`
+	EmergencyReasonGTE          *string  `json:"emergencyReasonGTE,omitempty"`
+	EmergencyReasonLT           *string  `json:"emergencyReasonLT,omitempty"`
+	EmergencyReasonLTE          *string  `json:"emergencyReasonLTE,omitempty"`
+	EmergencyReasonContains     *string  `json:"emergencyReasonContains,omitempty"`
+	EmergencyReasonHasPrefix    *string  `json:"emergencyReasonHasPrefix,omitempty"`
+	EmergencyReasonHasSuffix    *string  `json:"emergencyReasonHasSuffix,omitempty"`
+	EmergencyReasonIsNil        bool     `json:"emergencyReasonIsNil,omitempty"`
+	EmergencyReasonNotNil       bool     `json:"emergencyReasonNotNil,omitempty"`
+	EmergencyReasonEqualFold    *string  `json:"emergencyReasonEqualFold,omitempty"`
+	EmergencyReasonContainsFold *string  `json:"emergencyReasonContainsFold,omitempty"`
+
 	// "ends_at" field predicates.
 	EndsAt       *time.Time  `json:"endsAt,omitempty"`
 	EndsAtNEQ    *time.Time  `json:"endsAtNEQ,omitempty"`
@@ -506,6 +523,51 @@ func (i *AccessRequestWhereInput) P() (predicate.AccessRequest, error) {
 	}
 	if i.JustificationContainsFold != nil {
 		predicates = append(predicates, accessrequest.JustificationContainsFold(*i.JustificationContainsFold))
+	}
+	if i.EmergencyReason != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonEQ(*i.EmergencyReason))
+	}
+	if i.EmergencyReasonNEQ != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonNEQ(*i.EmergencyReasonNEQ))
+	}
+	if len(i.EmergencyReasonIn) > 0 {
+		predicates = append(predicates, accessrequest.EmergencyReasonIn(i.EmergencyReasonIn...))
+	}
+	if len(i.EmergencyReasonNotIn) > 0 {
+		predicates = append(predicates, accessrequest.EmergencyReasonNotIn(i.EmergencyReasonNotIn...))
+	}
+	if i.EmergencyReasonGT != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonGT(*i.EmergencyReasonGT))
+	}
+	if i.EmergencyReasonGTE != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonGTE(*i.EmergencyReasonGTE))
+	}
+	if i.EmergencyReasonLT != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonLT(*i.EmergencyReasonLT))
+	}
+	if i.EmergencyReasonLTE != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonLTE(*i.EmergencyReasonLTE))
+	}
+	if i.EmergencyReasonContains != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonContains(*i.EmergencyReasonContains))
+	}
+	if i.EmergencyReasonHasPrefix != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonHasPrefix(*i.EmergencyReasonHasPrefix))
+	}
+	if i.EmergencyReasonHasSuffix != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonHasSuffix(*i.EmergencyReasonHasSuffix))
+	}
+	if i.EmergencyReasonIsNil {
+		predicates = append(predicates, accessrequest.EmergencyReasonIsNil())
+	}
+	if i.EmergencyReasonNotNil {
+		predicates = append(predicates, accessrequest.EmergencyReasonNotNil())
+	}
+	if i.EmergencyReasonEqualFold != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonEqualFold(*i.EmergencyReasonEqualFold))
+	}
+	if i.EmergencyReasonContainsFold != nil {
+		predicates = append(predicates, accessrequest.EmergencyReasonContainsFold(*i.EmergencyReasonContainsFold))
 	}
 	if i.EndsAt != nil {
 		predicates = append(predicates, accessrequest.EndsAtEQ(*i.EndsAt))
@@ -5479,6 +5541,14 @@ type RequestItemWhereInput struct {
 	ReasonIn    []enum.ItemReason `json:"reasonIn,omitempty"`
 	ReasonNotIn []enum.ItemReason `json:"reasonNotIn,omitempty"`
 
+	// "emergency_review" field predicates.
+	EmergencyReview       *enum.EmergencyReview  `json:"emergencyReview,omitempty"`
+	EmergencyReviewNEQ    *enum.EmergencyReview  `json:"emergencyReviewNEQ,omitempty"`
+	EmergencyReviewIn     []enum.EmergencyReview `json:"emergencyReviewIn,omitempty"`
+	EmergencyReviewNotIn  []enum.EmergencyReview `json:"emergencyReviewNotIn,omitempty"`
+	EmergencyReviewIsNil  bool                   `json:"emergencyReviewIsNil,omitempty"`
+	EmergencyReviewNotNil bool                   `json:"emergencyReviewNotNil,omitempty"`
+
 	// "ends_at" field predicates.
 	EndsAt       *time.Time  `json:"endsAt,omitempty"`
 	EndsAtNEQ    *time.Time  `json:"endsAtNEQ,omitempty"`
@@ -5929,6 +5999,24 @@ func (i *RequestItemWhereInput) P() (predicate.RequestItem, error) {
 	}
 	if len(i.ReasonNotIn) > 0 {
 		predicates = append(predicates, requestitem.ReasonNotIn(i.ReasonNotIn...))
+	}
+	if i.EmergencyReview != nil {
+		predicates = append(predicates, requestitem.EmergencyReviewEQ(*i.EmergencyReview))
+	}
+	if i.EmergencyReviewNEQ != nil {
+		predicates = append(predicates, requestitem.EmergencyReviewNEQ(*i.EmergencyReviewNEQ))
+	}
+	if len(i.EmergencyReviewIn) > 0 {
+		predicates = append(predicates, requestitem.EmergencyReviewIn(i.EmergencyReviewIn...))
+	}
+	if len(i.EmergencyReviewNotIn) > 0 {
+		predicates = append(predicates, requestitem.EmergencyReviewNotIn(i.EmergencyReviewNotIn...))
+	}
+	if i.EmergencyReviewIsNil {
+		predicates = append(predicates, requestitem.EmergencyReviewIsNil())
+	}
+	if i.EmergencyReviewNotNil {
+		predicates = append(predicates, requestitem.EmergencyReviewNotNil())
 	}
 	if i.EndsAt != nil {
 		predicates = append(predicates, requestitem.EndsAtEQ(*i.EndsAt))

@@ -80,6 +80,7 @@ type AccessRequestMutation struct {
 	action                *enum.RequestAction
 	mode                  *enum.RequestMode
 	justification         *string
+	emergency_reason      *string
 	ends_at               *time.Time
 	duration              *string
 	threshold             *float64
@@ -400,6 +401,55 @@ func (m *AccessRequestMutation) OldJustification(ctx context.Context) (v string,
 // ResetJustification resets all changes to the "justification" field.
 func (m *AccessRequestMutation) ResetJustification() {
 	m.justification = nil
+}
+
+// SetEmergencyReason sets the "emergency_reason" field.
+func (m *AccessRequestMutation) SetEmergencyReason(s string) {
+	m.emergency_reason = &s
+}
+
+// EmergencyReason returns the value of the "emergency_reason" field in the mutation.
+func (m *AccessRequestMutation) EmergencyReason() (r string, exists bool) {
+	v := m.emergency_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmergencyReason returns the old "emergency_reason" field's value of the AccessRequest entity.
+// If the AccessRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccessRequestMutation) OldEmergencyReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmergencyReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmergencyReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmergencyReason: %w", err)
+	}
+	return oldValue.EmergencyReason, nil
+}
+
+// ClearEmergencyReason clears the value of the "emergency_reason" field.
+func (m *AccessRequestMutation) ClearEmergencyReason() {
+	m.emergency_reason = nil
+	m.clearedFields[accessrequest.FieldEmergencyReason] = struct{}{}
+}
+
+// EmergencyReasonCleared returns if the "emergency_reason" field was cleared in this mutation.
+func (m *AccessRequestMutation) EmergencyReasonCleared() bool {
+	_, ok := m.clearedFields[accessrequest.FieldEmergencyReason]
+	return ok
+}
+
+// ResetEmergencyReason resets all changes to the "emergency_reason" field.
+func (m *AccessRequestMutation) ResetEmergencyReason() {
+	m.emergency_reason = nil
+	delete(m.clearedFields, accessrequest.FieldEmergencyReason)
 }
 
 // SetEndsAt sets the "ends_at" field.
@@ -1478,7 +1528,7 @@ func (m *AccessRequestMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccessRequestMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, accessrequest.FieldCreatedAt)
 	}
@@ -1493,6 +1543,9 @@ func (m *AccessRequestMutation) Fields() []string {
 	}
 	if m.justification != nil {
 		fields = append(fields, accessrequest.FieldJustification)
+	}
+	if m.emergency_reason != nil {
+		fields = append(fields, accessrequest.FieldEmergencyReason)
 	}
 	if m.ends_at != nil {
 		fields = append(fields, accessrequest.FieldEndsAt)
@@ -1557,6 +1610,8 @@ func (m *AccessRequestMutation) Field(name string) (ent.Value, bool) {
 		return m.Mode()
 	case accessrequest.FieldJustification:
 		return m.Justification()
+	case accessrequest.FieldEmergencyReason:
+		return m.EmergencyReason()
 	case accessrequest.FieldEndsAt:
 		return m.EndsAt()
 	case accessrequest.FieldDuration:
@@ -1606,6 +1661,8 @@ func (m *AccessRequestMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldMode(ctx)
 	case accessrequest.FieldJustification:
 		return m.OldJustification(ctx)
+	case accessrequest.FieldEmergencyReason:
+		return m.OldEmergencyReason(ctx)
 	case accessrequest.FieldEndsAt:
 		return m.OldEndsAt(ctx)
 	case accessrequest.FieldDuration:
@@ -1679,6 +1736,13 @@ func (m *AccessRequestMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetJustification(v)
+		return nil
+	case accessrequest.FieldEmergencyReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmergencyReason(v)
 		return nil
 	case accessrequest.FieldEndsAt:
 		v, ok := value.(time.Time)
@@ -1830,6 +1894,9 @@ func (m *AccessRequestMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *AccessRequestMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(accessrequest.FieldEmergencyReason) {
+		fields = append(fields, accessrequest.FieldEmergencyReason)
+	}
 	if m.FieldCleared(accessrequest.FieldEndsAt) {
 		fields = append(fields, accessrequest.FieldEndsAt)
 	}
@@ -1874,6 +1941,9 @@ func (m *AccessRequestMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *AccessRequestMutation) ClearField(name string) error {
 	switch name {
+	case accessrequest.FieldEmergencyReason:
+		m.ClearEmergencyReason()
+		return nil
 	case accessrequest.FieldEndsAt:
 		m.ClearEndsAt()
 		return nil
@@ -1926,6 +1996,9 @@ func (m *AccessRequestMutation) ResetField(name string) error {
 		return nil
 	case accessrequest.FieldJustification:
 		m.ResetJustification()
+		return nil
+	case accessrequest.FieldEmergencyReason:
+		m.ResetEmergencyReason()
 		return nil
 	case accessrequest.FieldEndsAt:
 		m.ResetEndsAt()
@@ -13160,6 +13233,7 @@ type RequestItemMutation struct {
 	action                  *enum.RequestAction
 	status                  *enum.ItemStatus
 	reason                  *enum.ItemReason
+	emergency_review        *enum.EmergencyReview
 	ends_at                 *time.Time
 	duration                *string
 	fulfillment_attempts    *int
@@ -13627,6 +13701,55 @@ func (m *RequestItemMutation) OldReason(ctx context.Context) (v enum.ItemReason,
 // ResetReason resets all changes to the "reason" field.
 func (m *RequestItemMutation) ResetReason() {
 	m.reason = nil
+}
+
+// SetEmergencyReview sets the "emergency_review" field.
+func (m *RequestItemMutation) SetEmergencyReview(er enum.EmergencyReview) {
+	m.emergency_review = &er
+}
+
+// EmergencyReview returns the value of the "emergency_review" field in the mutation.
+func (m *RequestItemMutation) EmergencyReview() (r enum.EmergencyReview, exists bool) {
+	v := m.emergency_review
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmergencyReview returns the old "emergency_review" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldEmergencyReview(ctx context.Context) (v *enum.EmergencyReview, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmergencyReview is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmergencyReview requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmergencyReview: %w", err)
+	}
+	return oldValue.EmergencyReview, nil
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (m *RequestItemMutation) ClearEmergencyReview() {
+	m.emergency_review = nil
+	m.clearedFields[requestitem.FieldEmergencyReview] = struct{}{}
+}
+
+// EmergencyReviewCleared returns if the "emergency_review" field was cleared in this mutation.
+func (m *RequestItemMutation) EmergencyReviewCleared() bool {
+	_, ok := m.clearedFields[requestitem.FieldEmergencyReview]
+	return ok
+}
+
+// ResetEmergencyReview resets all changes to the "emergency_review" field.
+func (m *RequestItemMutation) ResetEmergencyReview() {
+	m.emergency_review = nil
+	delete(m.clearedFields, requestitem.FieldEmergencyReview)
 }
 
 // SetEndsAt sets the "ends_at" field.
@@ -14203,7 +14326,7 @@ func (m *RequestItemMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestItemMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, requestitem.FieldCreatedAt)
 	}
@@ -14230,6 +14353,9 @@ func (m *RequestItemMutation) Fields() []string {
 	}
 	if m.reason != nil {
 		fields = append(fields, requestitem.FieldReason)
+	}
+	if m.emergency_review != nil {
+		fields = append(fields, requestitem.FieldEmergencyReview)
 	}
 	if m.ends_at != nil {
 		fields = append(fields, requestitem.FieldEndsAt)
@@ -14278,6 +14404,8 @@ func (m *RequestItemMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case requestitem.FieldReason:
 		return m.Reason()
+	case requestitem.FieldEmergencyReview:
+		return m.EmergencyReview()
 	case requestitem.FieldEndsAt:
 		return m.EndsAt()
 	case requestitem.FieldDuration:
@@ -14319,6 +14447,8 @@ func (m *RequestItemMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldStatus(ctx)
 	case requestitem.FieldReason:
 		return m.OldReason(ctx)
+	case requestitem.FieldEmergencyReview:
+		return m.OldEmergencyReview(ctx)
 	case requestitem.FieldEndsAt:
 		return m.OldEndsAt(ctx)
 	case requestitem.FieldDuration:
@@ -14404,6 +14534,13 @@ func (m *RequestItemMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetReason(v)
+		return nil
+	case requestitem.FieldEmergencyReview:
+		v, ok := value.(enum.EmergencyReview)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmergencyReview(v)
 		return nil
 	case requestitem.FieldEndsAt:
 		v, ok := value.(time.Time)
@@ -14502,6 +14639,9 @@ func (m *RequestItemMutation) ClearedFields() []string {
 	if m.FieldCleared(requestitem.FieldIdentityID) {
 		fields = append(fields, requestitem.FieldIdentityID)
 	}
+	if m.FieldCleared(requestitem.FieldEmergencyReview) {
+		fields = append(fields, requestitem.FieldEmergencyReview)
+	}
 	if m.FieldCleared(requestitem.FieldEndsAt) {
 		fields = append(fields, requestitem.FieldEndsAt)
 	}
@@ -14530,6 +14670,9 @@ func (m *RequestItemMutation) ClearField(name string) error {
 	switch name {
 	case requestitem.FieldIdentityID:
 		m.ClearIdentityID()
+		return nil
+	case requestitem.FieldEmergencyReview:
+		m.ClearEmergencyReview()
 		return nil
 	case requestitem.FieldEndsAt:
 		m.ClearEndsAt()
@@ -14577,6 +14720,9 @@ func (m *RequestItemMutation) ResetField(name string) error {
 		return nil
 	case requestitem.FieldReason:
 		m.ResetReason()
+		return nil
+	case requestitem.FieldEmergencyReview:
+		m.ResetEmergencyReview()
 		return nil
 	case requestitem.FieldEndsAt:
 		m.ResetEndsAt()
@@ -14800,6 +14946,8 @@ type RequestPolicyMutation struct {
 	max_duration                *string
 	default_duration            *string
 	permanent_allowed           *bool
+	break_glass_allowed         *bool
+	break_glass_max_duration    *string
 	clearedFields               map[string]struct{}
 	application                 *pulid.ID
 	clearedapplication          bool
@@ -15399,6 +15547,104 @@ func (m *RequestPolicyMutation) ResetPermanentAllowed() {
 	delete(m.clearedFields, requestpolicy.FieldPermanentAllowed)
 }
 
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (m *RequestPolicyMutation) SetBreakGlassAllowed(b bool) {
+	m.break_glass_allowed = &b
+}
+
+// BreakGlassAllowed returns the value of the "break_glass_allowed" field in the mutation.
+func (m *RequestPolicyMutation) BreakGlassAllowed() (r bool, exists bool) {
+	v := m.break_glass_allowed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBreakGlassAllowed returns the old "break_glass_allowed" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldBreakGlassAllowed(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBreakGlassAllowed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBreakGlassAllowed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBreakGlassAllowed: %w", err)
+	}
+	return oldValue.BreakGlassAllowed, nil
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (m *RequestPolicyMutation) ClearBreakGlassAllowed() {
+	m.break_glass_allowed = nil
+	m.clearedFields[requestpolicy.FieldBreakGlassAllowed] = struct{}{}
+}
+
+// BreakGlassAllowedCleared returns if the "break_glass_allowed" field was cleared in this mutation.
+func (m *RequestPolicyMutation) BreakGlassAllowedCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldBreakGlassAllowed]
+	return ok
+}
+
+// ResetBreakGlassAllowed resets all changes to the "break_glass_allowed" field.
+func (m *RequestPolicyMutation) ResetBreakGlassAllowed() {
+	m.break_glass_allowed = nil
+	delete(m.clearedFields, requestpolicy.FieldBreakGlassAllowed)
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (m *RequestPolicyMutation) SetBreakGlassMaxDuration(s string) {
+	m.break_glass_max_duration = &s
+}
+
+// BreakGlassMaxDuration returns the value of the "break_glass_max_duration" field in the mutation.
+func (m *RequestPolicyMutation) BreakGlassMaxDuration() (r string, exists bool) {
+	v := m.break_glass_max_duration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBreakGlassMaxDuration returns the old "break_glass_max_duration" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldBreakGlassMaxDuration(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBreakGlassMaxDuration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBreakGlassMaxDuration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBreakGlassMaxDuration: %w", err)
+	}
+	return oldValue.BreakGlassMaxDuration, nil
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (m *RequestPolicyMutation) ClearBreakGlassMaxDuration() {
+	m.break_glass_max_duration = nil
+	m.clearedFields[requestpolicy.FieldBreakGlassMaxDuration] = struct{}{}
+}
+
+// BreakGlassMaxDurationCleared returns if the "break_glass_max_duration" field was cleared in this mutation.
+func (m *RequestPolicyMutation) BreakGlassMaxDurationCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldBreakGlassMaxDuration]
+	return ok
+}
+
+// ResetBreakGlassMaxDuration resets all changes to the "break_glass_max_duration" field.
+func (m *RequestPolicyMutation) ResetBreakGlassMaxDuration() {
+	m.break_glass_max_duration = nil
+	delete(m.clearedFields, requestpolicy.FieldBreakGlassMaxDuration)
+}
+
 // ClearApplication clears the "application" edge to the Application entity.
 func (m *RequestPolicyMutation) ClearApplication() {
 	m.clearedapplication = true
@@ -15487,7 +15733,7 @@ func (m *RequestPolicyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestPolicyMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, requestpolicy.FieldCreatedAt)
 	}
@@ -15518,6 +15764,12 @@ func (m *RequestPolicyMutation) Fields() []string {
 	if m.permanent_allowed != nil {
 		fields = append(fields, requestpolicy.FieldPermanentAllowed)
 	}
+	if m.break_glass_allowed != nil {
+		fields = append(fields, requestpolicy.FieldBreakGlassAllowed)
+	}
+	if m.break_glass_max_duration != nil {
+		fields = append(fields, requestpolicy.FieldBreakGlassMaxDuration)
+	}
 	return fields
 }
 
@@ -15546,6 +15798,10 @@ func (m *RequestPolicyMutation) Field(name string) (ent.Value, bool) {
 		return m.DefaultDuration()
 	case requestpolicy.FieldPermanentAllowed:
 		return m.PermanentAllowed()
+	case requestpolicy.FieldBreakGlassAllowed:
+		return m.BreakGlassAllowed()
+	case requestpolicy.FieldBreakGlassMaxDuration:
+		return m.BreakGlassMaxDuration()
 	}
 	return nil, false
 }
@@ -15575,6 +15831,10 @@ func (m *RequestPolicyMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldDefaultDuration(ctx)
 	case requestpolicy.FieldPermanentAllowed:
 		return m.OldPermanentAllowed(ctx)
+	case requestpolicy.FieldBreakGlassAllowed:
+		return m.OldBreakGlassAllowed(ctx)
+	case requestpolicy.FieldBreakGlassMaxDuration:
+		return m.OldBreakGlassMaxDuration(ctx)
 	}
 	return nil, fmt.Errorf("unknown RequestPolicy field %s", name)
 }
@@ -15654,6 +15914,20 @@ func (m *RequestPolicyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPermanentAllowed(v)
 		return nil
+	case requestpolicy.FieldBreakGlassAllowed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBreakGlassAllowed(v)
+		return nil
+	case requestpolicy.FieldBreakGlassMaxDuration:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBreakGlassMaxDuration(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy field %s", name)
 }
@@ -15723,6 +15997,12 @@ func (m *RequestPolicyMutation) ClearedFields() []string {
 	if m.FieldCleared(requestpolicy.FieldPermanentAllowed) {
 		fields = append(fields, requestpolicy.FieldPermanentAllowed)
 	}
+	if m.FieldCleared(requestpolicy.FieldBreakGlassAllowed) {
+		fields = append(fields, requestpolicy.FieldBreakGlassAllowed)
+	}
+	if m.FieldCleared(requestpolicy.FieldBreakGlassMaxDuration) {
+		fields = append(fields, requestpolicy.FieldBreakGlassMaxDuration)
+	}
 	return fields
 }
 
@@ -15761,6 +16041,12 @@ func (m *RequestPolicyMutation) ClearField(name string) error {
 	case requestpolicy.FieldPermanentAllowed:
 		m.ClearPermanentAllowed()
 		return nil
+	case requestpolicy.FieldBreakGlassAllowed:
+		m.ClearBreakGlassAllowed()
+		return nil
+	case requestpolicy.FieldBreakGlassMaxDuration:
+		m.ClearBreakGlassMaxDuration()
+		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy nullable field %s", name)
 }
@@ -15798,6 +16084,12 @@ func (m *RequestPolicyMutation) ResetField(name string) error {
 		return nil
 	case requestpolicy.FieldPermanentAllowed:
 		m.ResetPermanentAllowed()
+		return nil
+	case requestpolicy.FieldBreakGlassAllowed:
+		m.ResetBreakGlassAllowed()
+		return nil
+	case requestpolicy.FieldBreakGlassMaxDuration:
+		m.ResetBreakGlassMaxDuration()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy field %s", name)

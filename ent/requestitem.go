@@ -41,6 +41,8 @@ type RequestItem struct {
 	Status enum.ItemStatus `json:"status,omitempty"`
 	// why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)
 	Reason enum.ItemReason `json:"reason,omitempty"`
+	// an emergency (break-glass) item's after-the-fact review: PENDING, CONFIRMED or REVOKED; null for other items
+	EmergencyReview *enum.EmergencyReview `json:"emergency_review,omitempty"`
 	// EndsAt holds the value of the "ends_at" field.
 	EndsAt *time.Time `json:"ends_at,omitempty"`
 	// ISO-8601, counted from provisioning
@@ -158,7 +160,7 @@ func (*RequestItem) scanValues(columns []string) ([]any, error) {
 			values[i] = new(pulid.ID)
 		case requestitem.FieldFulfillmentAttempts:
 			values[i] = new(sql.NullInt64)
-		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldReason, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote:
+		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldReason, requestitem.FieldEmergencyReview, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote:
 			values[i] = new(sql.NullString)
 		case requestitem.FieldCreatedAt, requestitem.FieldUpdatedAt, requestitem.FieldEndsAt, requestitem.FieldDecidedAt, requestitem.FieldFulfilledAt:
 			values[i] = new(sql.NullTime)
@@ -237,6 +239,13 @@ func (_m *RequestItem) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field reason", values[i])
 			} else if value.Valid {
 				_m.Reason = enum.ItemReason(value.String)
+			}
+		case requestitem.FieldEmergencyReview:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field emergency_review", values[i])
+			} else if value.Valid {
+				_m.EmergencyReview = new(enum.EmergencyReview)
+				*_m.EmergencyReview = enum.EmergencyReview(value.String)
 			}
 		case requestitem.FieldEndsAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -378,6 +387,11 @@ func (_m *RequestItem) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("reason=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Reason))
+	builder.WriteString(", ")
+	if v := _m.EmergencyReview; v != nil {
+		builder.WriteString("emergency_review=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	if v := _m.EndsAt; v != nil {
 		builder.WriteString("ends_at=")

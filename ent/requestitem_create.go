@@ -125,6 +125,20 @@ func (_c *RequestItemCreate) SetNillableReason(v *enum.ItemReason) *RequestItemC
 	return _c
 }
 
+// SetEmergencyReview sets the "emergency_review" field.
+func (_c *RequestItemCreate) SetEmergencyReview(v enum.EmergencyReview) *RequestItemCreate {
+	_c.mutation.SetEmergencyReview(v)
+	return _c
+}
+
+// SetNillableEmergencyReview sets the "emergency_review" field if the given value is not nil.
+func (_c *RequestItemCreate) SetNillableEmergencyReview(v *enum.EmergencyReview) *RequestItemCreate {
+	if v != nil {
+		_c.SetEmergencyReview(*v)
+	}
+	return _c
+}
+
 // SetEndsAt sets the "ends_at" field.
 func (_c *RequestItemCreate) SetEndsAt(v time.Time) *RequestItemCreate {
 	_c.mutation.SetEndsAt(v)
@@ -409,6 +423,11 @@ func (_c *RequestItemCreate) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "RequestItem.reason": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.EmergencyReview(); ok {
+		if err := requestitem.EmergencyReviewValidator(v); err != nil {
+			return &ValidationError{Name: "emergency_review", err: fmt.Errorf(`ent: validator failed for field "RequestItem.emergency_review": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.FulfillmentAttempts(); !ok {
 		return &ValidationError{Name: "fulfillment_attempts", err: errors.New(`ent: missing required field "RequestItem.fulfillment_attempts"`)}
 	}
@@ -487,6 +506,10 @@ func (_c *RequestItemCreate) createSpec() (*RequestItem, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Reason(); ok {
 		_spec.SetField(requestitem.FieldReason, field.TypeEnum, value)
 		_node.Reason = value
+	}
+	if value, ok := _c.mutation.EmergencyReview(); ok {
+		_spec.SetField(requestitem.FieldEmergencyReview, field.TypeEnum, value)
+		_node.EmergencyReview = &value
 	}
 	if value, ok := _c.mutation.EndsAt(); ok {
 		_spec.SetField(requestitem.FieldEndsAt, field.TypeTime, value)
@@ -707,6 +730,24 @@ func (u *RequestItemUpsert) SetStatus(v enum.ItemStatus) *RequestItemUpsert {
 // UpdateStatus sets the "status" field to the value that was provided on create.
 func (u *RequestItemUpsert) UpdateStatus() *RequestItemUpsert {
 	u.SetExcluded(requestitem.FieldStatus)
+	return u
+}
+
+// SetEmergencyReview sets the "emergency_review" field.
+func (u *RequestItemUpsert) SetEmergencyReview(v enum.EmergencyReview) *RequestItemUpsert {
+	u.Set(requestitem.FieldEmergencyReview, v)
+	return u
+}
+
+// UpdateEmergencyReview sets the "emergency_review" field to the value that was provided on create.
+func (u *RequestItemUpsert) UpdateEmergencyReview() *RequestItemUpsert {
+	u.SetExcluded(requestitem.FieldEmergencyReview)
+	return u
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (u *RequestItemUpsert) ClearEmergencyReview() *RequestItemUpsert {
+	u.SetNull(requestitem.FieldEmergencyReview)
 	return u
 }
 
@@ -936,6 +977,27 @@ func (u *RequestItemUpsertOne) SetStatus(v enum.ItemStatus) *RequestItemUpsertOn
 func (u *RequestItemUpsertOne) UpdateStatus() *RequestItemUpsertOne {
 	return u.Update(func(s *RequestItemUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetEmergencyReview sets the "emergency_review" field.
+func (u *RequestItemUpsertOne) SetEmergencyReview(v enum.EmergencyReview) *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.SetEmergencyReview(v)
+	})
+}
+
+// UpdateEmergencyReview sets the "emergency_review" field to the value that was provided on create.
+func (u *RequestItemUpsertOne) UpdateEmergencyReview() *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.UpdateEmergencyReview()
+	})
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (u *RequestItemUpsertOne) ClearEmergencyReview() *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.ClearEmergencyReview()
 	})
 }
 
@@ -1351,6 +1413,27 @@ func (u *RequestItemUpsertBulk) SetStatus(v enum.ItemStatus) *RequestItemUpsertB
 func (u *RequestItemUpsertBulk) UpdateStatus() *RequestItemUpsertBulk {
 	return u.Update(func(s *RequestItemUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetEmergencyReview sets the "emergency_review" field.
+func (u *RequestItemUpsertBulk) SetEmergencyReview(v enum.EmergencyReview) *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.SetEmergencyReview(v)
+	})
+}
+
+// UpdateEmergencyReview sets the "emergency_review" field to the value that was provided on create.
+func (u *RequestItemUpsertBulk) UpdateEmergencyReview() *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.UpdateEmergencyReview()
+	})
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (u *RequestItemUpsertBulk) ClearEmergencyReview() *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.ClearEmergencyReview()
 	})
 }
 

@@ -73,6 +73,26 @@ func (_u *RequestItemUpdate) SetNillableStatus(v *enum.ItemStatus) *RequestItemU
 	return _u
 }
 
+// SetEmergencyReview sets the "emergency_review" field.
+func (_u *RequestItemUpdate) SetEmergencyReview(v enum.EmergencyReview) *RequestItemUpdate {
+	_u.mutation.SetEmergencyReview(v)
+	return _u
+}
+
+// SetNillableEmergencyReview sets the "emergency_review" field if the given value is not nil.
+func (_u *RequestItemUpdate) SetNillableEmergencyReview(v *enum.EmergencyReview) *RequestItemUpdate {
+	if v != nil {
+		_u.SetEmergencyReview(*v)
+	}
+	return _u
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (_u *RequestItemUpdate) ClearEmergencyReview() *RequestItemUpdate {
+	_u.mutation.ClearEmergencyReview()
+	return _u
+}
+
 // SetEndsAt sets the "ends_at" field.
 func (_u *RequestItemUpdate) SetEndsAt(v time.Time) *RequestItemUpdate {
 	_u.mutation.SetEndsAt(v)
@@ -339,6 +359,11 @@ func (_u *RequestItemUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "RequestItem.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.EmergencyReview(); ok {
+		if err := requestitem.EmergencyReviewValidator(v); err != nil {
+			return &ValidationError{Name: "emergency_review", err: fmt.Errorf(`ent: validator failed for field "RequestItem.emergency_review": %w`, err)}
+		}
+	}
 	if _u.mutation.RequestCleared() && len(_u.mutation.RequestIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RequestItem.request"`)
 	}
@@ -368,6 +393,12 @@ func (_u *RequestItemUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(requestitem.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.EmergencyReview(); ok {
+		_spec.SetField(requestitem.FieldEmergencyReview, field.TypeEnum, value)
+	}
+	if _u.mutation.EmergencyReviewCleared() {
+		_spec.ClearField(requestitem.FieldEmergencyReview, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.EndsAt(); ok {
 		_spec.SetField(requestitem.FieldEndsAt, field.TypeTime, value)
@@ -581,6 +612,26 @@ func (_u *RequestItemUpdateOne) SetNillableStatus(v *enum.ItemStatus) *RequestIt
 	if v != nil {
 		_u.SetStatus(*v)
 	}
+	return _u
+}
+
+// SetEmergencyReview sets the "emergency_review" field.
+func (_u *RequestItemUpdateOne) SetEmergencyReview(v enum.EmergencyReview) *RequestItemUpdateOne {
+	_u.mutation.SetEmergencyReview(v)
+	return _u
+}
+
+// SetNillableEmergencyReview sets the "emergency_review" field if the given value is not nil.
+func (_u *RequestItemUpdateOne) SetNillableEmergencyReview(v *enum.EmergencyReview) *RequestItemUpdateOne {
+	if v != nil {
+		_u.SetEmergencyReview(*v)
+	}
+	return _u
+}
+
+// ClearEmergencyReview clears the value of the "emergency_review" field.
+func (_u *RequestItemUpdateOne) ClearEmergencyReview() *RequestItemUpdateOne {
+	_u.mutation.ClearEmergencyReview()
 	return _u
 }
 
@@ -863,6 +914,11 @@ func (_u *RequestItemUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "RequestItem.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.EmergencyReview(); ok {
+		if err := requestitem.EmergencyReviewValidator(v); err != nil {
+			return &ValidationError{Name: "emergency_review", err: fmt.Errorf(`ent: validator failed for field "RequestItem.emergency_review": %w`, err)}
+		}
+	}
 	if _u.mutation.RequestCleared() && len(_u.mutation.RequestIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "RequestItem.request"`)
 	}
@@ -909,6 +965,12 @@ func (_u *RequestItemUpdateOne) sqlSave(ctx context.Context) (_node *RequestItem
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(requestitem.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.EmergencyReview(); ok {
+		_spec.SetField(requestitem.FieldEmergencyReview, field.TypeEnum, value)
+	}
+	if _u.mutation.EmergencyReviewCleared() {
+		_spec.ClearField(requestitem.FieldEmergencyReview, field.TypeEnum)
 	}
 	if value, ok := _u.mutation.EndsAt(); ok {
 		_spec.SetField(requestitem.FieldEndsAt, field.TypeTime, value)

@@ -41,6 +41,10 @@ type RequestPolicy struct {
 	DefaultDuration *string `json:"default_duration,omitempty"`
 	// PermanentAllowed holds the value of the "permanent_allowed" field.
 	PermanentAllowed *bool `json:"permanent_allowed,omitempty"`
+	// emergency (break-glass) requests are allowed
+	BreakGlassAllowed *bool `json:"break_glass_allowed,omitempty"`
+	// ISO-8601: the longest emergency access
+	BreakGlassMaxDuration *string `json:"break_glass_max_duration,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestPolicyQuery when eager-loading is set.
 	Edges        RequestPolicyEdges `json:"edges"`
@@ -91,11 +95,11 @@ func (*RequestPolicy) scanValues(columns []string) ([]any, error) {
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case requestpolicy.FieldID:
 			values[i] = new(pulid.ID)
-		case requestpolicy.FieldJustificationRequired, requestpolicy.FieldPermanentAllowed:
+		case requestpolicy.FieldJustificationRequired, requestpolicy.FieldPermanentAllowed, requestpolicy.FieldBreakGlassAllowed:
 			values[i] = new(sql.NullBool)
 		case requestpolicy.FieldJustificationMinLength:
 			values[i] = new(sql.NullInt64)
-		case requestpolicy.FieldRequestForOthers, requestpolicy.FieldMaxDuration, requestpolicy.FieldDefaultDuration:
+		case requestpolicy.FieldRequestForOthers, requestpolicy.FieldMaxDuration, requestpolicy.FieldDefaultDuration, requestpolicy.FieldBreakGlassMaxDuration:
 			values[i] = new(sql.NullString)
 		case requestpolicy.FieldCreatedAt, requestpolicy.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -188,6 +192,20 @@ func (_m *RequestPolicy) assignValues(columns []string, values []any) error {
 				_m.PermanentAllowed = new(bool)
 				*_m.PermanentAllowed = value.Bool
 			}
+		case requestpolicy.FieldBreakGlassAllowed:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field break_glass_allowed", values[i])
+			} else if value.Valid {
+				_m.BreakGlassAllowed = new(bool)
+				*_m.BreakGlassAllowed = value.Bool
+			}
+		case requestpolicy.FieldBreakGlassMaxDuration:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field break_glass_max_duration", values[i])
+			} else if value.Valid {
+				_m.BreakGlassMaxDuration = new(string)
+				*_m.BreakGlassMaxDuration = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -278,6 +296,16 @@ func (_m *RequestPolicy) String() string {
 	if v := _m.PermanentAllowed; v != nil {
 		builder.WriteString("permanent_allowed=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.BreakGlassAllowed; v != nil {
+		builder.WriteString("break_glass_allowed=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.BreakGlassMaxDuration; v != nil {
+		builder.WriteString("break_glass_max_duration=")
+		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -167,6 +167,34 @@ func (_c *RequestPolicyCreate) SetNillablePermanentAllowed(v *bool) *RequestPoli
 	return _c
 }
 
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (_c *RequestPolicyCreate) SetBreakGlassAllowed(v bool) *RequestPolicyCreate {
+	_c.mutation.SetBreakGlassAllowed(v)
+	return _c
+}
+
+// SetNillableBreakGlassAllowed sets the "break_glass_allowed" field if the given value is not nil.
+func (_c *RequestPolicyCreate) SetNillableBreakGlassAllowed(v *bool) *RequestPolicyCreate {
+	if v != nil {
+		_c.SetBreakGlassAllowed(*v)
+	}
+	return _c
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (_c *RequestPolicyCreate) SetBreakGlassMaxDuration(v string) *RequestPolicyCreate {
+	_c.mutation.SetBreakGlassMaxDuration(v)
+	return _c
+}
+
+// SetNillableBreakGlassMaxDuration sets the "break_glass_max_duration" field if the given value is not nil.
+func (_c *RequestPolicyCreate) SetNillableBreakGlassMaxDuration(v *string) *RequestPolicyCreate {
+	if v != nil {
+		_c.SetBreakGlassMaxDuration(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RequestPolicyCreate) SetID(v pulid.ID) *RequestPolicyCreate {
 	_c.mutation.SetID(v)
@@ -342,6 +370,14 @@ func (_c *RequestPolicyCreate) createSpec() (*RequestPolicy, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.PermanentAllowed(); ok {
 		_spec.SetField(requestpolicy.FieldPermanentAllowed, field.TypeBool, value)
 		_node.PermanentAllowed = &value
+	}
+	if value, ok := _c.mutation.BreakGlassAllowed(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassAllowed, field.TypeBool, value)
+		_node.BreakGlassAllowed = &value
+	}
+	if value, ok := _c.mutation.BreakGlassMaxDuration(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString, value)
+		_node.BreakGlassMaxDuration = &value
 	}
 	if nodes := _c.mutation.ApplicationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -555,6 +591,42 @@ func (u *RequestPolicyUpsert) ClearPermanentAllowed() *RequestPolicyUpsert {
 	return u
 }
 
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (u *RequestPolicyUpsert) SetBreakGlassAllowed(v bool) *RequestPolicyUpsert {
+	u.Set(requestpolicy.FieldBreakGlassAllowed, v)
+	return u
+}
+
+// UpdateBreakGlassAllowed sets the "break_glass_allowed" field to the value that was provided on create.
+func (u *RequestPolicyUpsert) UpdateBreakGlassAllowed() *RequestPolicyUpsert {
+	u.SetExcluded(requestpolicy.FieldBreakGlassAllowed)
+	return u
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (u *RequestPolicyUpsert) ClearBreakGlassAllowed() *RequestPolicyUpsert {
+	u.SetNull(requestpolicy.FieldBreakGlassAllowed)
+	return u
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsert) SetBreakGlassMaxDuration(v string) *RequestPolicyUpsert {
+	u.Set(requestpolicy.FieldBreakGlassMaxDuration, v)
+	return u
+}
+
+// UpdateBreakGlassMaxDuration sets the "break_glass_max_duration" field to the value that was provided on create.
+func (u *RequestPolicyUpsert) UpdateBreakGlassMaxDuration() *RequestPolicyUpsert {
+	u.SetExcluded(requestpolicy.FieldBreakGlassMaxDuration)
+	return u
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsert) ClearBreakGlassMaxDuration() *RequestPolicyUpsert {
+	u.SetNull(requestpolicy.FieldBreakGlassMaxDuration)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -756,6 +828,48 @@ func (u *RequestPolicyUpsertOne) UpdatePermanentAllowed() *RequestPolicyUpsertOn
 func (u *RequestPolicyUpsertOne) ClearPermanentAllowed() *RequestPolicyUpsertOne {
 	return u.Update(func(s *RequestPolicyUpsert) {
 		s.ClearPermanentAllowed()
+	})
+}
+
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (u *RequestPolicyUpsertOne) SetBreakGlassAllowed(v bool) *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetBreakGlassAllowed(v)
+	})
+}
+
+// UpdateBreakGlassAllowed sets the "break_glass_allowed" field to the value that was provided on create.
+func (u *RequestPolicyUpsertOne) UpdateBreakGlassAllowed() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateBreakGlassAllowed()
+	})
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (u *RequestPolicyUpsertOne) ClearBreakGlassAllowed() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearBreakGlassAllowed()
+	})
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsertOne) SetBreakGlassMaxDuration(v string) *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetBreakGlassMaxDuration(v)
+	})
+}
+
+// UpdateBreakGlassMaxDuration sets the "break_glass_max_duration" field to the value that was provided on create.
+func (u *RequestPolicyUpsertOne) UpdateBreakGlassMaxDuration() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateBreakGlassMaxDuration()
+	})
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsertOne) ClearBreakGlassMaxDuration() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearBreakGlassMaxDuration()
 	})
 }
 
@@ -1127,6 +1241,48 @@ func (u *RequestPolicyUpsertBulk) UpdatePermanentAllowed() *RequestPolicyUpsertB
 func (u *RequestPolicyUpsertBulk) ClearPermanentAllowed() *RequestPolicyUpsertBulk {
 	return u.Update(func(s *RequestPolicyUpsert) {
 		s.ClearPermanentAllowed()
+	})
+}
+
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (u *RequestPolicyUpsertBulk) SetBreakGlassAllowed(v bool) *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetBreakGlassAllowed(v)
+	})
+}
+
+// UpdateBreakGlassAllowed sets the "break_glass_allowed" field to the value that was provided on create.
+func (u *RequestPolicyUpsertBulk) UpdateBreakGlassAllowed() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateBreakGlassAllowed()
+	})
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (u *RequestPolicyUpsertBulk) ClearBreakGlassAllowed() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearBreakGlassAllowed()
+	})
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsertBulk) SetBreakGlassMaxDuration(v string) *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetBreakGlassMaxDuration(v)
+	})
+}
+
+// UpdateBreakGlassMaxDuration sets the "break_glass_max_duration" field to the value that was provided on create.
+func (u *RequestPolicyUpsertBulk) UpdateBreakGlassMaxDuration() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateBreakGlassMaxDuration()
+	})
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (u *RequestPolicyUpsertBulk) ClearBreakGlassMaxDuration() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearBreakGlassMaxDuration()
 	})
 }
 

@@ -162,6 +162,46 @@ func (_u *RequestPolicyUpdate) ClearPermanentAllowed() *RequestPolicyUpdate {
 	return _u
 }
 
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (_u *RequestPolicyUpdate) SetBreakGlassAllowed(v bool) *RequestPolicyUpdate {
+	_u.mutation.SetBreakGlassAllowed(v)
+	return _u
+}
+
+// SetNillableBreakGlassAllowed sets the "break_glass_allowed" field if the given value is not nil.
+func (_u *RequestPolicyUpdate) SetNillableBreakGlassAllowed(v *bool) *RequestPolicyUpdate {
+	if v != nil {
+		_u.SetBreakGlassAllowed(*v)
+	}
+	return _u
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (_u *RequestPolicyUpdate) ClearBreakGlassAllowed() *RequestPolicyUpdate {
+	_u.mutation.ClearBreakGlassAllowed()
+	return _u
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (_u *RequestPolicyUpdate) SetBreakGlassMaxDuration(v string) *RequestPolicyUpdate {
+	_u.mutation.SetBreakGlassMaxDuration(v)
+	return _u
+}
+
+// SetNillableBreakGlassMaxDuration sets the "break_glass_max_duration" field if the given value is not nil.
+func (_u *RequestPolicyUpdate) SetNillableBreakGlassMaxDuration(v *string) *RequestPolicyUpdate {
+	if v != nil {
+		_u.SetBreakGlassMaxDuration(*v)
+	}
+	return _u
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (_u *RequestPolicyUpdate) ClearBreakGlassMaxDuration() *RequestPolicyUpdate {
+	_u.mutation.ClearBreakGlassMaxDuration()
+	return _u
+}
+
 // Mutation returns the RequestPolicyMutation object of the builder.
 func (_u *RequestPolicyUpdate) Mutation() *RequestPolicyMutation {
 	return _u.mutation
@@ -277,6 +317,18 @@ func (_u *RequestPolicyUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if _u.mutation.PermanentAllowedCleared() {
 		_spec.ClearField(requestpolicy.FieldPermanentAllowed, field.TypeBool)
+	}
+	if value, ok := _u.mutation.BreakGlassAllowed(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassAllowed, field.TypeBool, value)
+	}
+	if _u.mutation.BreakGlassAllowedCleared() {
+		_spec.ClearField(requestpolicy.FieldBreakGlassAllowed, field.TypeBool)
+	}
+	if value, ok := _u.mutation.BreakGlassMaxDuration(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString, value)
+	}
+	if _u.mutation.BreakGlassMaxDurationCleared() {
+		_spec.ClearField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -431,6 +483,46 @@ func (_u *RequestPolicyUpdateOne) ClearPermanentAllowed() *RequestPolicyUpdateOn
 	return _u
 }
 
+// SetBreakGlassAllowed sets the "break_glass_allowed" field.
+func (_u *RequestPolicyUpdateOne) SetBreakGlassAllowed(v bool) *RequestPolicyUpdateOne {
+	_u.mutation.SetBreakGlassAllowed(v)
+	return _u
+}
+
+// SetNillableBreakGlassAllowed sets the "break_glass_allowed" field if the given value is not nil.
+func (_u *RequestPolicyUpdateOne) SetNillableBreakGlassAllowed(v *bool) *RequestPolicyUpdateOne {
+	if v != nil {
+		_u.SetBreakGlassAllowed(*v)
+	}
+	return _u
+}
+
+// ClearBreakGlassAllowed clears the value of the "break_glass_allowed" field.
+func (_u *RequestPolicyUpdateOne) ClearBreakGlassAllowed() *RequestPolicyUpdateOne {
+	_u.mutation.ClearBreakGlassAllowed()
+	return _u
+}
+
+// SetBreakGlassMaxDuration sets the "break_glass_max_duration" field.
+func (_u *RequestPolicyUpdateOne) SetBreakGlassMaxDuration(v string) *RequestPolicyUpdateOne {
+	_u.mutation.SetBreakGlassMaxDuration(v)
+	return _u
+}
+
+// SetNillableBreakGlassMaxDuration sets the "break_glass_max_duration" field if the given value is not nil.
+func (_u *RequestPolicyUpdateOne) SetNillableBreakGlassMaxDuration(v *string) *RequestPolicyUpdateOne {
+	if v != nil {
+		_u.SetBreakGlassMaxDuration(*v)
+	}
+	return _u
+}
+
+// ClearBreakGlassMaxDuration clears the value of the "break_glass_max_duration" field.
+func (_u *RequestPolicyUpdateOne) ClearBreakGlassMaxDuration() *RequestPolicyUpdateOne {
+	_u.mutation.ClearBreakGlassMaxDuration()
+	return _u
+}
+
 // Mutation returns the RequestPolicyMutation object of the builder.
 func (_u *RequestPolicyUpdateOne) Mutation() *RequestPolicyMutation {
 	return _u.mutation
@@ -576,6 +668,18 @@ func (_u *RequestPolicyUpdateOne) sqlSave(ctx context.Context) (_node *RequestPo
 	}
 	if _u.mutation.PermanentAllowedCleared() {
 		_spec.ClearField(requestpolicy.FieldPermanentAllowed, field.TypeBool)
+	}
+	if value, ok := _u.mutation.BreakGlassAllowed(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassAllowed, field.TypeBool, value)
+	}
+	if _u.mutation.BreakGlassAllowedCleared() {
+		_spec.ClearField(requestpolicy.FieldBreakGlassAllowed, field.TypeBool)
+	}
+	if value, ok := _u.mutation.BreakGlassMaxDuration(); ok {
+		_spec.SetField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString, value)
+	}
+	if _u.mutation.BreakGlassMaxDurationCleared() {
+		_spec.ClearField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString)
 	}
 	_node = &RequestPolicy{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -59,6 +59,7 @@ type ComplexityRoot struct {
 		Completion          func(childComplexity int) int
 		CreatedAt           func(childComplexity int) int
 		Duration            func(childComplexity int) int
+		EmergencyReason     func(childComplexity int) int
 		EndsAt              func(childComplexity int) int
 		ExtendsGrant        func(childComplexity int) int
 		ExtendsGrantID      func(childComplexity int) int
@@ -266,6 +267,8 @@ type ComplexityRoot struct {
 
 	EffectiveRequestPolicy struct {
 		Application            func(childComplexity int) int
+		BreakGlassAllowed      func(childComplexity int) int
+		BreakGlassMaxDuration  func(childComplexity int) int
 		DefaultDuration        func(childComplexity int) int
 		Entitlement            func(childComplexity int) int
 		JustificationMinLength func(childComplexity int) int
@@ -590,6 +593,7 @@ type ComplexityRoot struct {
 		DaysSinceBeneficiaryStart func(childComplexity int) int
 		DecidedAt                 func(childComplexity int) int
 		Duration                  func(childComplexity int) int
+		EmergencyReview           func(childComplexity int) int
 		EndsAt                    func(childComplexity int) int
 		Entitlement               func(childComplexity int) int
 		EntitlementID             func(childComplexity int) int
@@ -1019,6 +1023,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessRequest.Duration(childComplexity), true
+	case "AccessRequest.emergencyReason":
+		if e.ComplexityRoot.AccessRequest.EmergencyReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessRequest.EmergencyReason(childComplexity), true
 	case "AccessRequest.endsAt":
 		if e.ComplexityRoot.AccessRequest.EndsAt == nil {
 			break
@@ -1853,6 +1863,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EffectiveRequestPolicy.Application(childComplexity), true
+	case "EffectiveRequestPolicy.breakGlassAllowed":
+		if e.ComplexityRoot.EffectiveRequestPolicy.BreakGlassAllowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.BreakGlassAllowed(childComplexity), true
+	case "EffectiveRequestPolicy.breakGlassMaxDuration":
+		if e.ComplexityRoot.EffectiveRequestPolicy.BreakGlassMaxDuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.BreakGlassMaxDuration(childComplexity), true
 	case "EffectiveRequestPolicy.defaultDuration":
 		if e.ComplexityRoot.EffectiveRequestPolicy.DefaultDuration == nil {
 			break
@@ -3515,6 +3537,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.Duration(childComplexity), true
+	case "RequestItem.emergencyReview":
+		if e.ComplexityRoot.RequestItem.EmergencyReview == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.EmergencyReview(childComplexity), true
 	case "RequestItem.endsAt":
 		if e.ComplexityRoot.RequestItem.EndsAt == nil {
 			break
@@ -4867,6 +4895,29 @@ type AuditLogProblem {
   reason: String!
 }
 `, BuiltIn: false},
+	{Name: "../schema/breakglass.graphql", Input: `# Break-glass (issue 15, item 5): an emergency request, provisioned at once
+# for a short, capped time and reviewed after the fact.
+
+extend input SubmitAccessRequestInput {
+  "An emergency (break-glass) request: the access is provisioned at once, without waiting for review, for the requested time capped at the request policy's breakGlassMaxDuration (the cap when no end is given; never permanent). GRANT with mode ENTITLEMENTS, for the viewer themself, with emergencyReason; every entitlement's request policy must allow break-glass. Every risk manager is notified (BREAK_GLASS_INVOKED), and an after-the-fact review (the item's review policy plus a RISK_MANAGER stage) is opened: its approval keeps the access until its end, its denial revokes it at once. Errors: BREAK_GLASS_NOT_ALLOWED, INVALID_INPUT (emergency: a REVOKE item, another mode, another beneficiary, an extension; emergencyReason missing)."
+  emergency: Boolean! = false
+  "Why the access cannot wait for review (required with emergency; at most 4000 characters). It also serves as the justification when none is given."
+  emergencyReason: String
+}
+
+extend input RequestPolicyInput {
+  "Emergency (break-glass) requests are allowed. Default: false."
+  breakGlassAllowed: Boolean
+  "The longest emergency access (ISO-8601, at most P1D; default PT4H, and never more than maxDuration)."
+  breakGlassMaxDuration: String
+}
+
+extend type EffectiveRequestPolicy {
+  breakGlassAllowed: PolicyBool!
+  "The cap of emergency access as set (the access is also never longer than maxDuration)."
+  breakGlassMaxDuration: PolicyDuration!
+}
+`, BuiltIn: false},
 	{Name: "../schema/connectors.graphql", Input: `# Connectors: health checks and discovery of what an application really
 # holds (issue 5). Connector configurations are validated by
 # createApplication / updateApplication; their secrets are references into
@@ -4930,6 +4981,10 @@ type AccessRequest implements Node {
   action: RequestAction!
   mode: RequestMode!
   justification: String!
+  """
+  set on an emergency (break-glass) request: why the access could not wait for review
+  """
+  emergencyReason: String
   endsAt: Time
   """
   ISO-8601, counted from provisioning
@@ -5099,6 +5154,24 @@ input AccessRequestWhereInput {
   justificationHasSuffix: String
   justificationEqualFold: String
   justificationContainsFold: String
+  """
+  emergency_reason field predicates
+  """
+  emergencyReason: String
+  emergencyReasonNEQ: String
+  emergencyReasonIn: [String!]
+  emergencyReasonNotIn: [String!]
+  emergencyReasonGT: String
+  emergencyReasonGTE: String
+  emergencyReasonLT: String
+  emergencyReasonLTE: String
+  emergencyReasonContains: String
+  emergencyReasonHasPrefix: String
+  emergencyReasonHasSuffix: String
+  emergencyReasonIsNil: Boolean
+  emergencyReasonNotNil: Boolean
+  emergencyReasonEqualFold: String
+  emergencyReasonContainsFold: String
   """
   ends_at field predicates
   """
@@ -6260,6 +6333,14 @@ enum EmailStatus @goModel(model: "gatehouse/ent/schema/enum.EmailStatus") {
   SENT
   FAILED
 }
+"""
+EmergencyReview is enum for the field emergency_review
+"""
+enum EmergencyReview @goModel(model: "gatehouse/ent/schema/enum.EmergencyReview") {
+  PENDING
+  CONFIRMED
+  REVOKED
+}
 type Entitlement implements Node {
   id: ID!
   createdAt: Time!
@@ -6953,6 +7034,7 @@ enum ItemReason @goModel(model: "gatehouse/ent/schema/enum.ItemReason") {
   REQUESTED
   TERMINATED
   EXPIRED
+  BREAK_GLASS_DENIED
 }
 """
 ItemStatus is enum for the field status
@@ -7178,6 +7260,7 @@ enum NotificationKind @goModel(model: "gatehouse/ent/schema/enum.NotificationKin
   ACCESS_EXTENDED
   MANUAL_FULFILLMENT_WAITING
   WEBHOOK_ENDPOINT_DISABLED
+  BREAK_GLASS_INVOKED
 }
 """
 Ordering options for Notification connections
@@ -7635,6 +7718,10 @@ type RequestItem implements Node {
   why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)
   """
   reason: ItemReason!
+  """
+  an emergency (break-glass) item's after-the-fact review: PENDING, CONFIRMED or REVOKED; null for other items
+  """
+  emergencyReview: EmergencyReview
   endsAt: Time
   """
   ISO-8601, counted from provisioning
@@ -7831,6 +7918,15 @@ input RequestItemWhereInput {
   reasonNEQ: ItemReason
   reasonIn: [ItemReason!]
   reasonNotIn: [ItemReason!]
+  """
+  emergency_review field predicates
+  """
+  emergencyReview: EmergencyReview
+  emergencyReviewNEQ: EmergencyReview
+  emergencyReviewIn: [EmergencyReview!]
+  emergencyReviewNotIn: [EmergencyReview!]
+  emergencyReviewIsNil: Boolean
+  emergencyReviewNotNil: Boolean
   """
   ends_at field predicates
   """
@@ -10045,6 +10141,8 @@ func (ec *executionContext) childFields_AccessRequest(ctx context.Context, field
 		return ec.fieldContext_AccessRequest_mode(ctx, field)
 	case "justification":
 		return ec.fieldContext_AccessRequest_justification(ctx, field)
+	case "emergencyReason":
+		return ec.fieldContext_AccessRequest_emergencyReason(ctx, field)
 	case "endsAt":
 		return ec.fieldContext_AccessRequest_endsAt(ctx, field)
 	case "duration":
@@ -10465,6 +10563,10 @@ func (ec *executionContext) childFields_EffectiveRequestPolicy(ctx context.Conte
 		return ec.fieldContext_EffectiveRequestPolicy_defaultDuration(ctx, field)
 	case "permanentAllowed":
 		return ec.fieldContext_EffectiveRequestPolicy_permanentAllowed(ctx, field)
+	case "breakGlassAllowed":
+		return ec.fieldContext_EffectiveRequestPolicy_breakGlassAllowed(ctx, field)
+	case "breakGlassMaxDuration":
+		return ec.fieldContext_EffectiveRequestPolicy_breakGlassMaxDuration(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EffectiveRequestPolicy", field.Name)
 }
@@ -10965,6 +11067,8 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_status(ctx, field)
 	case "reason":
 		return ec.fieldContext_RequestItem_reason(ctx, field)
+	case "emergencyReview":
+		return ec.fieldContext_RequestItem_emergencyReview(ctx, field)
 	case "endsAt":
 		return ec.fieldContext_RequestItem_endsAt(ctx, field)
 	case "duration":
@@ -13456,6 +13560,29 @@ func (ec *executionContext) _AccessRequest_justification(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_AccessRequest_justification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessRequest_emergencyReason(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessRequest_emergencyReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmergencyReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessRequest_emergencyReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessRequest", field, false, false, "String")
 }
 
@@ -17297,6 +17424,70 @@ func (ec *executionContext) fieldContext_EffectiveRequestPolicy_permanentAllowed
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyBool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_breakGlassAllowed(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_breakGlassAllowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlassAllowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyBool) graphql.Marshaler {
+			return ec.marshalNPolicyBool2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyBool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_breakGlassAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyBool(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EffectiveRequestPolicy_breakGlassMaxDuration(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_breakGlassMaxDuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlassMaxDuration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyDuration) graphql.Marshaler {
+			return ec.marshalNPolicyDuration2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyDuration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_breakGlassMaxDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyDuration(ctx, field)
 		},
 	}
 	return fc, nil
@@ -23977,6 +24168,29 @@ func (ec *executionContext) fieldContext_RequestItem_reason(_ context.Context, f
 	return graphql.NewScalarFieldContext("RequestItem", field, false, false, "ItemReason")
 }
 
+func (ec *executionContext) _RequestItem_emergencyReview(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_emergencyReview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmergencyReview, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.EmergencyReview) graphql.Marshaler {
+			return ec.marshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_emergencyReview(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RequestItem", field, false, false, "EmergencyReview")
+}
+
 func (ec *executionContext) _RequestItem_endsAt(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -29898,7 +30112,7 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "extendsGrantID", "extendsGrantIDNEQ", "extendsGrantIDIn", "extendsGrantIDNotIn", "extendsGrantIDGT", "extendsGrantIDGTE", "extendsGrantIDLT", "extendsGrantIDLTE", "extendsGrantIDContains", "extendsGrantIDHasPrefix", "extendsGrantIDHasSuffix", "extendsGrantIDIsNil", "extendsGrantIDNotNil", "extendsGrantIDEqualFold", "extendsGrantIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "action", "actionNEQ", "actionIn", "actionNotIn", "mode", "modeNEQ", "modeIn", "modeNotIn", "justification", "justificationNEQ", "justificationIn", "justificationNotIn", "justificationGT", "justificationGTE", "justificationLT", "justificationLTE", "justificationContains", "justificationHasPrefix", "justificationHasSuffix", "justificationEqualFold", "justificationContainsFold", "emergencyReason", "emergencyReasonNEQ", "emergencyReasonIn", "emergencyReasonNotIn", "emergencyReasonGT", "emergencyReasonGTE", "emergencyReasonLT", "emergencyReasonLTE", "emergencyReasonContains", "emergencyReasonHasPrefix", "emergencyReasonHasSuffix", "emergencyReasonIsNil", "emergencyReasonNotNil", "emergencyReasonEqualFold", "emergencyReasonContainsFold", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "threshold", "thresholdNEQ", "thresholdIn", "thresholdNotIn", "thresholdGT", "thresholdGTE", "thresholdLT", "thresholdLTE", "thresholdIsNil", "thresholdNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "submittedAt", "submittedAtNEQ", "submittedAtIn", "submittedAtNotIn", "submittedAtGT", "submittedAtGTE", "submittedAtLT", "submittedAtLTE", "completedAt", "completedAtNEQ", "completedAtIn", "completedAtNotIn", "completedAtGT", "completedAtGTE", "completedAtLT", "completedAtLTE", "completedAtIsNil", "completedAtNotNil", "requesterID", "requesterIDNEQ", "requesterIDIn", "requesterIDNotIn", "requesterIDGT", "requesterIDGTE", "requesterIDLT", "requesterIDLTE", "requesterIDContains", "requesterIDHasPrefix", "requesterIDHasSuffix", "requesterIDEqualFold", "requesterIDContainsFold", "beneficiaryID", "beneficiaryIDNEQ", "beneficiaryIDIn", "beneficiaryIDNotIn", "beneficiaryIDGT", "beneficiaryIDGTE", "beneficiaryIDLT", "beneficiaryIDLTE", "beneficiaryIDContains", "beneficiaryIDHasPrefix", "beneficiaryIDHasSuffix", "beneficiaryIDEqualFold", "beneficiaryIDContainsFold", "referenceUserID", "referenceUserIDNEQ", "referenceUserIDIn", "referenceUserIDNotIn", "referenceUserIDGT", "referenceUserIDGTE", "referenceUserIDLT", "referenceUserIDLTE", "referenceUserIDContains", "referenceUserIDHasPrefix", "referenceUserIDHasSuffix", "referenceUserIDIsNil", "referenceUserIDNotNil", "referenceUserIDEqualFold", "referenceUserIDContainsFold", "roleID", "roleIDNEQ", "roleIDIn", "roleIDNotIn", "roleIDGT", "roleIDGTE", "roleIDLT", "roleIDLTE", "roleIDContains", "roleIDHasPrefix", "roleIDHasSuffix", "roleIDIsNil", "roleIDNotNil", "roleIDEqualFold", "roleIDContainsFold", "jobTitleID", "jobTitleIDNEQ", "jobTitleIDIn", "jobTitleIDNotIn", "jobTitleIDGT", "jobTitleIDGTE", "jobTitleIDLT", "jobTitleIDLTE", "jobTitleIDContains", "jobTitleIDHasPrefix", "jobTitleIDHasSuffix", "jobTitleIDIsNil", "jobTitleIDNotNil", "jobTitleIDEqualFold", "jobTitleIDContainsFold", "submittedByID", "submittedByIDNEQ", "submittedByIDIn", "submittedByIDNotIn", "submittedByIDGT", "submittedByIDGTE", "submittedByIDLT", "submittedByIDLTE", "submittedByIDContains", "submittedByIDHasPrefix", "submittedByIDHasSuffix", "submittedByIDIsNil", "submittedByIDNotNil", "submittedByIDEqualFold", "submittedByIDContainsFold", "extendsGrantID", "extendsGrantIDNEQ", "extendsGrantIDIn", "extendsGrantIDNotIn", "extendsGrantIDGT", "extendsGrantIDGTE", "extendsGrantIDLT", "extendsGrantIDLTE", "extendsGrantIDContains", "extendsGrantIDHasPrefix", "extendsGrantIDHasSuffix", "extendsGrantIDIsNil", "extendsGrantIDNotNil", "extendsGrantIDEqualFold", "extendsGrantIDContainsFold", "hasRequester", "hasRequesterWith", "hasBeneficiary", "hasBeneficiaryWith", "hasReferenceUser", "hasReferenceUserWith", "hasRole", "hasRoleWith", "hasJobTitle", "hasJobTitleWith", "hasSubmittedBy", "hasSubmittedByWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30241,6 +30455,111 @@ func (ec *executionContext) unmarshalInputAccessRequestWhereInput(ctx context.Co
 				return it, err
 			}
 			it.JustificationContainsFold = data
+		case "emergencyReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReason = data
+		case "emergencyReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonNEQ = data
+		case "emergencyReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonIn = data
+		case "emergencyReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonNotIn = data
+		case "emergencyReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonGT = data
+		case "emergencyReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonGTE = data
+		case "emergencyReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonLT = data
+		case "emergencyReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonLTE = data
+		case "emergencyReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonContains = data
+		case "emergencyReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonHasPrefix = data
+		case "emergencyReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonHasSuffix = data
+		case "emergencyReasonIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonIsNil = data
+		case "emergencyReasonNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonNotNil = data
+		case "emergencyReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonEqualFold = data
+		case "emergencyReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReasonContainsFold = data
 		case "endsAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -38748,7 +39067,7 @@ func (ec *executionContext) unmarshalInputRequestItemWhereInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "entitlementID", "entitlementIDNEQ", "entitlementIDIn", "entitlementIDNotIn", "entitlementIDGT", "entitlementIDGTE", "entitlementIDLT", "entitlementIDLTE", "entitlementIDContains", "entitlementIDHasPrefix", "entitlementIDHasSuffix", "entitlementIDEqualFold", "entitlementIDContainsFold", "applicationID", "applicationIDNEQ", "applicationIDIn", "applicationIDNotIn", "applicationIDGT", "applicationIDGTE", "applicationIDLT", "applicationIDLTE", "applicationIDContains", "applicationIDHasPrefix", "applicationIDHasSuffix", "applicationIDEqualFold", "applicationIDContainsFold", "identityID", "identityIDNEQ", "identityIDIn", "identityIDNotIn", "identityIDGT", "identityIDGTE", "identityIDLT", "identityIDLTE", "identityIDContains", "identityIDHasPrefix", "identityIDHasSuffix", "identityIDIsNil", "identityIDNotNil", "identityIDEqualFold", "identityIDContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "fulfillmentAttempts", "fulfillmentAttemptsNEQ", "fulfillmentAttemptsIn", "fulfillmentAttemptsNotIn", "fulfillmentAttemptsGT", "fulfillmentAttemptsGTE", "fulfillmentAttemptsLT", "fulfillmentAttemptsLTE", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "fulfillmentNote", "fulfillmentNoteNEQ", "fulfillmentNoteIn", "fulfillmentNoteNotIn", "fulfillmentNoteGT", "fulfillmentNoteGTE", "fulfillmentNoteLT", "fulfillmentNoteLTE", "fulfillmentNoteContains", "fulfillmentNoteHasPrefix", "fulfillmentNoteHasSuffix", "fulfillmentNoteEqualFold", "fulfillmentNoteContainsFold", "decidedAt", "decidedAtNEQ", "decidedAtIn", "decidedAtNotIn", "decidedAtGT", "decidedAtGTE", "decidedAtLT", "decidedAtLTE", "decidedAtIsNil", "decidedAtNotNil", "fulfilledAt", "fulfilledAtNEQ", "fulfilledAtIn", "fulfilledAtNotIn", "fulfilledAtGT", "fulfilledAtGTE", "fulfilledAtLT", "fulfilledAtLTE", "fulfilledAtIsNil", "fulfilledAtNotNil", "hasRequest", "hasRequestWith", "hasEntitlement", "hasEntitlementWith", "hasApplication", "hasApplicationWith", "hasIdentity", "hasIdentityWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "entitlementID", "entitlementIDNEQ", "entitlementIDIn", "entitlementIDNotIn", "entitlementIDGT", "entitlementIDGTE", "entitlementIDLT", "entitlementIDLTE", "entitlementIDContains", "entitlementIDHasPrefix", "entitlementIDHasSuffix", "entitlementIDEqualFold", "entitlementIDContainsFold", "applicationID", "applicationIDNEQ", "applicationIDIn", "applicationIDNotIn", "applicationIDGT", "applicationIDGTE", "applicationIDLT", "applicationIDLTE", "applicationIDContains", "applicationIDHasPrefix", "applicationIDHasSuffix", "applicationIDEqualFold", "applicationIDContainsFold", "identityID", "identityIDNEQ", "identityIDIn", "identityIDNotIn", "identityIDGT", "identityIDGTE", "identityIDLT", "identityIDLTE", "identityIDContains", "identityIDHasPrefix", "identityIDHasSuffix", "identityIDIsNil", "identityIDNotNil", "identityIDEqualFold", "identityIDContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "emergencyReview", "emergencyReviewNEQ", "emergencyReviewIn", "emergencyReviewNotIn", "emergencyReviewIsNil", "emergencyReviewNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "duration", "durationNEQ", "durationIn", "durationNotIn", "durationGT", "durationGTE", "durationLT", "durationLTE", "durationContains", "durationHasPrefix", "durationHasSuffix", "durationIsNil", "durationNotNil", "durationEqualFold", "durationContainsFold", "fulfillmentAttempts", "fulfillmentAttemptsNEQ", "fulfillmentAttemptsIn", "fulfillmentAttemptsNotIn", "fulfillmentAttemptsGT", "fulfillmentAttemptsGTE", "fulfillmentAttemptsLT", "fulfillmentAttemptsLTE", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "fulfillmentNote", "fulfillmentNoteNEQ", "fulfillmentNoteIn", "fulfillmentNoteNotIn", "fulfillmentNoteGT", "fulfillmentNoteGTE", "fulfillmentNoteLT", "fulfillmentNoteLTE", "fulfillmentNoteContains", "fulfillmentNoteHasPrefix", "fulfillmentNoteHasSuffix", "fulfillmentNoteEqualFold", "fulfillmentNoteContainsFold", "decidedAt", "decidedAtNEQ", "decidedAtIn", "decidedAtNotIn", "decidedAtGT", "decidedAtGTE", "decidedAtLT", "decidedAtLTE", "decidedAtIsNil", "decidedAtNotNil", "fulfilledAt", "fulfilledAtNEQ", "fulfilledAtIn", "fulfilledAtNotIn", "fulfilledAtGT", "fulfilledAtGTE", "fulfilledAtLT", "fulfilledAtLTE", "fulfilledAtIsNil", "fulfilledAtNotNil", "hasRequest", "hasRequestWith", "hasEntitlement", "hasEntitlementWith", "hasApplication", "hasApplicationWith", "hasIdentity", "hasIdentityWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -39406,6 +39725,48 @@ func (ec *executionContext) unmarshalInputRequestItemWhereInput(ctx context.Cont
 				return it, err
 			}
 			it.ReasonNotIn = data
+		case "emergencyReview":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReview"))
+			data, err := ec.unmarshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReview = data
+		case "emergencyReviewNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReviewNEQ"))
+			data, err := ec.unmarshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReviewNEQ = data
+		case "emergencyReviewIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReviewIn"))
+			data, err := ec.unmarshalOEmergencyReview2ᚕgatehouseᚋentᚋschemaᚋenumᚐEmergencyReviewᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReviewIn = data
+		case "emergencyReviewNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReviewNotIn"))
+			data, err := ec.unmarshalOEmergencyReview2ᚕgatehouseᚋentᚋschemaᚋenumᚐEmergencyReviewᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReviewNotIn = data
+		case "emergencyReviewIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReviewIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReviewIsNil = data
+		case "emergencyReviewNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReviewNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReviewNotNil = data
 		case "endsAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endsAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -40043,7 +40404,7 @@ func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"justificationRequired", "justificationMinLength", "requestForOthers", "maxDuration", "defaultDuration", "permanentAllowed"}
+	fieldsInOrder := [...]string{"justificationRequired", "justificationMinLength", "requestForOthers", "maxDuration", "defaultDuration", "permanentAllowed", "breakGlassAllowed", "breakGlassMaxDuration"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -40092,6 +40453,20 @@ func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.PermanentAllowed = data
+		case "breakGlassAllowed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlassAllowed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlassAllowed = data
+		case "breakGlassMaxDuration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlassMaxDuration"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlassMaxDuration = data
 		}
 	}
 	return it, nil
@@ -42890,8 +43265,11 @@ func (ec *executionContext) unmarshalInputSubmitAccessRequestInput(ctx context.C
 	if _, present := asMap["mode"]; !present {
 		asMap["mode"] = "ENTITLEMENTS"
 	}
+	if _, present := asMap["emergency"]; !present {
+		asMap["emergency"] = false
+	}
 
-	fieldsInOrder := [...]string{"action", "mode", "beneficiaryId", "entitlementIds", "referenceUserId", "roleId", "jobTitleId", "threshold", "applicationIds", "excludeEntitlementIds", "revokeEntitlementIds", "endsAt", "duration", "justification"}
+	fieldsInOrder := [...]string{"action", "mode", "beneficiaryId", "entitlementIds", "referenceUserId", "roleId", "jobTitleId", "threshold", "applicationIds", "excludeEntitlementIds", "revokeEntitlementIds", "endsAt", "duration", "justification", "emergency", "emergencyReason"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -42996,6 +43374,20 @@ func (ec *executionContext) unmarshalInputSubmitAccessRequestInput(ctx context.C
 				return it, err
 			}
 			it.Justification = data
+		case "emergency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergency"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Emergency = data
+		case "emergencyReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emergencyReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmergencyReason = data
 		}
 	}
 	return it, nil
@@ -45235,6 +45627,11 @@ func (ec *executionContext) _AccessRequest(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "emergencyReason":
+			out.Values[i] = ec._AccessRequest_emergencyReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "endsAt":
 			out.Values[i] = ec._AccessRequest_endsAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -46624,6 +47021,16 @@ func (ec *executionContext) _EffectiveRequestPolicy(ctx context.Context, sel ast
 			}
 		case "permanentAllowed":
 			out.Values[i] = ec._EffectiveRequestPolicy_permanentAllowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlassAllowed":
+			out.Values[i] = ec._EffectiveRequestPolicy_breakGlassAllowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlassMaxDuration":
+			out.Values[i] = ec._EffectiveRequestPolicy_breakGlassMaxDuration(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -48790,6 +49197,11 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 		case "reason":
 			out.Values[i] = ec._RequestItem_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emergencyReview":
+			out.Values[i] = ec._RequestItem_emergencyReview(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "endsAt":
@@ -51243,6 +51655,16 @@ func (ec *executionContext) marshalNEmailStatus2gatehouseᚋentᚋschemaᚋenum�
 	return v
 }
 
+func (ec *executionContext) unmarshalNEmergencyReview2gatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx context.Context, v any) (enum.EmergencyReview, error) {
+	var res enum.EmergencyReview
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEmergencyReview2gatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx context.Context, sel ast.SelectionSet, v enum.EmergencyReview) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx context.Context, sel ast.SelectionSet, v *ent.Entitlement) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Entitlement!")
@@ -53163,6 +53585,58 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	_ = ctx
 	res := gqlscalar.MarshalCursor(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOEmergencyReview2ᚕgatehouseᚋentᚋschemaᚋenumᚐEmergencyReviewᚄ(ctx context.Context, v any) ([]enum.EmergencyReview, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]enum.EmergencyReview, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEmergencyReview2gatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOEmergencyReview2ᚕgatehouseᚋentᚋschemaᚋenumᚐEmergencyReviewᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.EmergencyReview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEmergencyReview2gatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx context.Context, v any) (*enum.EmergencyReview, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.EmergencyReview)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx context.Context, sel ast.SelectionSet, v *enum.EmergencyReview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOEntitlement2ᚕᚖgatehouseᚋentᚐEntitlementᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Entitlement) graphql.Marshaler {

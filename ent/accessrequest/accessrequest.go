@@ -29,6 +29,8 @@ const (
 	FieldMode = "mode"
 	// FieldJustification holds the string denoting the justification field in the database.
 	FieldJustification = "justification"
+	// FieldEmergencyReason holds the string denoting the emergency_reason field in the database.
+	FieldEmergencyReason = "emergency_reason"
 	// FieldEndsAt holds the string denoting the ends_at field in the database.
 	FieldEndsAt = "ends_at"
 	// FieldDuration holds the string denoting the duration field in the database.
@@ -161,6 +163,7 @@ var Columns = []string{
 	FieldAction,
 	FieldMode,
 	FieldJustification,
+	FieldEmergencyReason,
 	FieldEndsAt,
 	FieldDuration,
 	FieldThreshold,
@@ -206,6 +209,8 @@ var (
 	DefaultJustification string
 	// JustificationValidator is a validator for the "justification" field. It is called by the builders before save.
 	JustificationValidator func(string) error
+	// EmergencyReasonValidator is a validator for the "emergency_reason" field. It is called by the builders before save.
+	EmergencyReasonValidator func(string) error
 	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	IdempotencyKeyValidator func(string) error
 	// DefaultInputHash holds the default value on creation for the "input_hash" field.
@@ -283,6 +288,11 @@ func ByMode(opts ...sql.OrderTermOption) OrderOption {
 // ByJustification orders the results by the justification field.
 func ByJustification(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldJustification, opts...).ToFunc()
+}
+
+// ByEmergencyReason orders the results by the emergency_reason field.
+func ByEmergencyReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmergencyReason, opts...).ToFunc()
 }
 
 // ByEndsAt orders the results by the ends_at field.

@@ -72,6 +72,11 @@ func Justification(v string) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldJustification, v))
 }
 
+// EmergencyReason applies equality check predicate on the "emergency_reason" field. It's identical to EmergencyReasonEQ.
+func EmergencyReason(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldEmergencyReason, v))
+}
+
 // EndsAt applies equality check predicate on the "ends_at" field. It's identical to EndsAtEQ.
 func EndsAt(v time.Time) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldEQ(FieldEndsAt, v))
@@ -345,6 +350,81 @@ func JustificationEqualFold(v string) predicate.AccessRequest {
 // JustificationContainsFold applies the ContainsFold predicate on the "justification" field.
 func JustificationContainsFold(v string) predicate.AccessRequest {
 	return predicate.AccessRequest(sql.FieldContainsFold(FieldJustification, v))
+}
+
+// EmergencyReasonEQ applies the EQ predicate on the "emergency_reason" field.
+func EmergencyReasonEQ(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEQ(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonNEQ applies the NEQ predicate on the "emergency_reason" field.
+func EmergencyReasonNEQ(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNEQ(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonIn applies the In predicate on the "emergency_reason" field.
+func EmergencyReasonIn(vs ...string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIn(FieldEmergencyReason, vs...))
+}
+
+// EmergencyReasonNotIn applies the NotIn predicate on the "emergency_reason" field.
+func EmergencyReasonNotIn(vs ...string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotIn(FieldEmergencyReason, vs...))
+}
+
+// EmergencyReasonGT applies the GT predicate on the "emergency_reason" field.
+func EmergencyReasonGT(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGT(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonGTE applies the GTE predicate on the "emergency_reason" field.
+func EmergencyReasonGTE(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldGTE(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonLT applies the LT predicate on the "emergency_reason" field.
+func EmergencyReasonLT(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLT(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonLTE applies the LTE predicate on the "emergency_reason" field.
+func EmergencyReasonLTE(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldLTE(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonContains applies the Contains predicate on the "emergency_reason" field.
+func EmergencyReasonContains(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldContains(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonHasPrefix applies the HasPrefix predicate on the "emergency_reason" field.
+func EmergencyReasonHasPrefix(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldHasPrefix(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonHasSuffix applies the HasSuffix predicate on the "emergency_reason" field.
+func EmergencyReasonHasSuffix(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldHasSuffix(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonIsNil applies the IsNil predicate on the "emergency_reason" field.
+func EmergencyReasonIsNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldIsNull(FieldEmergencyReason))
+}
+
+// EmergencyReasonNotNil applies the NotNil predicate on the "emergency_reason" field.
+func EmergencyReasonNotNil() predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldNotNull(FieldEmergencyReason))
+}
+
+// EmergencyReasonEqualFold applies the EqualFold predicate on the "emergency_reason" field.
+func EmergencyReasonEqualFold(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldEqualFold(FieldEmergencyReason, v))
+}
+
+// EmergencyReasonContainsFold applies the ContainsFold predicate on the "emergency_reason" field.
+func EmergencyReasonContainsFold(v string) predicate.AccessRequest {
+	return predicate.AccessRequest(sql.FieldContainsFold(FieldEmergencyReason, v))
 }
 
 // EndsAtEQ applies the EQ predicate on the "ends_at" field.

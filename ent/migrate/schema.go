@@ -16,6 +16,7 @@ var (
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"GRANT", "REVOKE"}},
 		{Name: "mode", Type: field.TypeEnum, Enums: []string{"ENTITLEMENTS", "LIKE_USER", "LIKE_ROLE", "LIKE_JOB_TITLE"}, Default: "ENTITLEMENTS"},
 		{Name: "justification", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "emergency_reason", Type: field.TypeString, Nullable: true, Size: 4000},
 		{Name: "ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "duration", Type: field.TypeString, Nullable: true},
 		{Name: "threshold", Type: field.TypeFloat64, Nullable: true},
@@ -40,43 +41,43 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "access_requests_users_requester",
-				Columns:    []*schema.Column{AccessRequestsColumns[14]},
-				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "access_requests_users_beneficiary",
 				Columns:    []*schema.Column{AccessRequestsColumns[15]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "access_requests_users_reference_user",
+				Symbol:     "access_requests_users_beneficiary",
 				Columns:    []*schema.Column{AccessRequestsColumns[16]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "access_requests_users_reference_user",
+				Columns:    []*schema.Column{AccessRequestsColumns[17]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_roles_role",
-				Columns:    []*schema.Column{AccessRequestsColumns[17]},
+				Columns:    []*schema.Column{AccessRequestsColumns[18]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_job_titles_job_title",
-				Columns:    []*schema.Column{AccessRequestsColumns[18]},
+				Columns:    []*schema.Column{AccessRequestsColumns[19]},
 				RefColumns: []*schema.Column{JobTitlesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_users_submitted_by",
-				Columns:    []*schema.Column{AccessRequestsColumns[19]},
+				Columns:    []*schema.Column{AccessRequestsColumns[20]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "access_requests_grants_extends_grant",
-				Columns:    []*schema.Column{AccessRequestsColumns[20]},
+				Columns:    []*schema.Column{AccessRequestsColumns[21]},
 				RefColumns: []*schema.Column{GrantsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -85,17 +86,17 @@ var (
 			{
 				Name:    "accessrequest_requester_id_idempotency_key",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[14], AccessRequestsColumns[10]},
+				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[11]},
 			},
 			{
 				Name:    "accessrequest_beneficiary_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[15], AccessRequestsColumns[9]},
+				Columns: []*schema.Column{AccessRequestsColumns[16], AccessRequestsColumns[10]},
 			},
 			{
 				Name:    "accessrequest_status",
 				Unique:  false,
-				Columns: []*schema.Column{AccessRequestsColumns[9]},
+				Columns: []*schema.Column{AccessRequestsColumns[10]},
 			},
 		},
 	}
@@ -427,7 +428,7 @@ var (
 		{Name: "id", Type: field.TypeString, Size: 40},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING", "WEBHOOK_ENDPOINT_DISABLED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING", "WEBHOOK_ENDPOINT_DISABLED", "BREAK_GLASS_INVOKED"}},
 		{Name: "event_key", Type: field.TypeString},
 		{Name: "action", Type: field.TypeString},
 		{Name: "title", Type: field.TypeString},
@@ -496,7 +497,7 @@ var (
 		{Name: "id", Type: field.TypeString, Size: 40},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING", "WEBHOOK_ENDPOINT_DISABLED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"TASK_ASSIGNED", "TASK_REMINDED", "TASK_ESCALATED", "REQUEST_APPROVED", "REQUEST_DENIED", "REQUEST_CANCELLED", "REQUEST_EXPIRED", "REQUEST_COMPLETED", "ACCESS_GRANTED", "FULFILLMENT_FAILED", "ACCESS_REVOKED", "ACCESS_EXPIRED", "GRANT_EXPIRING", "ACCESS_EXTENDED", "MANUAL_FULFILLMENT_WAITING", "WEBHOOK_ENDPOINT_DISABLED", "BREAK_GLASS_INVOKED"}},
 		{Name: "in_app", Type: field.TypeBool},
 		{Name: "email", Type: field.TypeBool},
 		{Name: "user_id", Type: field.TypeString, Size: 40},
@@ -529,7 +530,8 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "action", Type: field.TypeEnum, Enums: []string{"GRANT", "REVOKE"}},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING_REVIEW", "APPROVED", "FULFILLING", "FULFILLED", "EXPIRED", "DENIED", "CANCELLED", "FAILED"}, Default: "PENDING_REVIEW"},
-		{Name: "reason", Type: field.TypeEnum, Enums: []string{"REQUESTED", "TERMINATED", "EXPIRED"}, Default: "REQUESTED"},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"REQUESTED", "TERMINATED", "EXPIRED", "BREAK_GLASS_DENIED"}, Default: "REQUESTED"},
+		{Name: "emergency_review", Type: field.TypeEnum, Nullable: true, Enums: []string{"PENDING", "CONFIRMED", "REVOKED"}},
 		{Name: "ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "duration", Type: field.TypeString, Nullable: true},
 		{Name: "fulfillment_attempts", Type: field.TypeInt, Default: 0},
@@ -550,25 +552,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_items_access_requests_items",
-				Columns:    []*schema.Column{RequestItemsColumns[13]},
+				Columns:    []*schema.Column{RequestItemsColumns[14]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestItemsColumns[14]},
+				Columns:    []*schema.Column{RequestItemsColumns[15]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_applications_application",
-				Columns:    []*schema.Column{RequestItemsColumns[15]},
+				Columns:    []*schema.Column{RequestItemsColumns[16]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_identities_identity",
-				Columns:    []*schema.Column{RequestItemsColumns[16]},
+				Columns:    []*schema.Column{RequestItemsColumns[17]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -577,12 +579,12 @@ var (
 			{
 				Name:    "requestitem_request_id",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[13]},
+				Columns: []*schema.Column{RequestItemsColumns[14]},
 			},
 			{
 				Name:    "requestitem_entitlement_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[14], RequestItemsColumns[4]},
+				Columns: []*schema.Column{RequestItemsColumns[15], RequestItemsColumns[4]},
 			},
 		},
 	}
@@ -597,6 +599,8 @@ var (
 		{Name: "max_duration", Type: field.TypeString, Nullable: true},
 		{Name: "default_duration", Type: field.TypeString, Nullable: true},
 		{Name: "permanent_allowed", Type: field.TypeBool, Nullable: true},
+		{Name: "break_glass_allowed", Type: field.TypeBool, Nullable: true},
+		{Name: "break_glass_max_duration", Type: field.TypeString, Nullable: true},
 		{Name: "application_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "entitlement_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
@@ -608,13 +612,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_policies_applications_application",
-				Columns:    []*schema.Column{RequestPoliciesColumns[9]},
+				Columns:    []*schema.Column{RequestPoliciesColumns[11]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "request_policies_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestPoliciesColumns[10]},
+				Columns:    []*schema.Column{RequestPoliciesColumns[12]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -623,12 +627,12 @@ var (
 			{
 				Name:    "requestpolicy_application_id",
 				Unique:  true,
-				Columns: []*schema.Column{RequestPoliciesColumns[9]},
+				Columns: []*schema.Column{RequestPoliciesColumns[11]},
 			},
 			{
 				Name:    "requestpolicy_entitlement_id",
 				Unique:  true,
-				Columns: []*schema.Column{RequestPoliciesColumns[10]},
+				Columns: []*schema.Column{RequestPoliciesColumns[12]},
 			},
 		},
 	}

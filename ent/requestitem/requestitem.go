@@ -37,6 +37,8 @@ const (
 	FieldStatus = "status"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldEmergencyReview holds the string denoting the emergency_review field in the database.
+	FieldEmergencyReview = "emergency_review"
 	// FieldEndsAt holds the string denoting the ends_at field in the database.
 	FieldEndsAt = "ends_at"
 	// FieldDuration holds the string denoting the duration field in the database.
@@ -121,6 +123,7 @@ var Columns = []string{
 	FieldAction,
 	FieldStatus,
 	FieldReason,
+	FieldEmergencyReview,
 	FieldEndsAt,
 	FieldDuration,
 	FieldFulfillmentAttempts,
@@ -193,10 +196,20 @@ const DefaultReason enum.ItemReason = "REQUESTED"
 // ReasonValidator is a validator for the "reason" field enum values. It is called by the builders before save.
 func ReasonValidator(r enum.ItemReason) error {
 	switch r {
-	case "REQUESTED", "TERMINATED", "EXPIRED":
+	case "REQUESTED", "TERMINATED", "EXPIRED", "BREAK_GLASS_DENIED":
 		return nil
 	default:
 		return fmt.Errorf("requestitem: invalid enum value for reason field: %q", r)
+	}
+}
+
+// EmergencyReviewValidator is a validator for the "emergency_review" field enum values. It is called by the builders before save.
+func EmergencyReviewValidator(er enum.EmergencyReview) error {
+	switch er {
+	case "PENDING", "CONFIRMED", "REVOKED":
+		return nil
+	default:
+		return fmt.Errorf("requestitem: invalid enum value for emergency_review field: %q", er)
 	}
 }
 
@@ -251,6 +264,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByReason orders the results by the reason field.
 func ByReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReason, opts...).ToFunc()
+}
+
+// ByEmergencyReview orders the results by the emergency_review field.
+func ByEmergencyReview(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmergencyReview, opts...).ToFunc()
 }
 
 // ByEndsAt orders the results by the ends_at field.
@@ -405,4 +423,11 @@ var (
 	_ graphql.Marshaler = (*enum.ItemReason)(nil)
 	// enum.ItemReason must implement graphql.Unmarshaler.
 	_ graphql.Unmarshaler = (*enum.ItemReason)(nil)
+)
+
+var (
+	// enum.EmergencyReview must implement graphql.Marshaler.
+	_ graphql.Marshaler = (*enum.EmergencyReview)(nil)
+	// enum.EmergencyReview must implement graphql.Unmarshaler.
+	_ graphql.Unmarshaler = (*enum.EmergencyReview)(nil)
 )

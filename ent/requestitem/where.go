@@ -582,6 +582,46 @@ func ReasonNotIn(vs ...enum.ItemReason) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldNotIn(FieldReason, v...))
 }
 
+// EmergencyReviewEQ applies the EQ predicate on the "emergency_review" field.
+func EmergencyReviewEQ(v enum.EmergencyReview) predicate.RequestItem {
+	vc := v
+	return predicate.RequestItem(sql.FieldEQ(FieldEmergencyReview, vc))
+}
+
+// EmergencyReviewNEQ applies the NEQ predicate on the "emergency_review" field.
+func EmergencyReviewNEQ(v enum.EmergencyReview) predicate.RequestItem {
+	vc := v
+	return predicate.RequestItem(sql.FieldNEQ(FieldEmergencyReview, vc))
+}
+
+// EmergencyReviewIn applies the In predicate on the "emergency_review" field.
+func EmergencyReviewIn(vs ...enum.EmergencyReview) predicate.RequestItem {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.RequestItem(sql.FieldIn(FieldEmergencyReview, v...))
+}
+
+// EmergencyReviewNotIn applies the NotIn predicate on the "emergency_review" field.
+func EmergencyReviewNotIn(vs ...enum.EmergencyReview) predicate.RequestItem {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.RequestItem(sql.FieldNotIn(FieldEmergencyReview, v...))
+}
+
+// EmergencyReviewIsNil applies the IsNil predicate on the "emergency_review" field.
+func EmergencyReviewIsNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIsNull(FieldEmergencyReview))
+}
+
+// EmergencyReviewNotNil applies the NotNil predicate on the "emergency_review" field.
+func EmergencyReviewNotNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotNull(FieldEmergencyReview))
+}
+
 // EndsAtEQ applies the EQ predicate on the "ends_at" field.
 func EndsAtEQ(v time.Time) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldEQ(FieldEndsAt, v))

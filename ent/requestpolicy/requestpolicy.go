@@ -39,6 +39,10 @@ const (
 	FieldDefaultDuration = "default_duration"
 	// FieldPermanentAllowed holds the string denoting the permanent_allowed field in the database.
 	FieldPermanentAllowed = "permanent_allowed"
+	// FieldBreakGlassAllowed holds the string denoting the break_glass_allowed field in the database.
+	FieldBreakGlassAllowed = "break_glass_allowed"
+	// FieldBreakGlassMaxDuration holds the string denoting the break_glass_max_duration field in the database.
+	FieldBreakGlassMaxDuration = "break_glass_max_duration"
 	// EdgeApplication holds the string denoting the application edge name in mutations.
 	EdgeApplication = "application"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -74,6 +78,8 @@ var Columns = []string{
 	FieldMaxDuration,
 	FieldDefaultDuration,
 	FieldPermanentAllowed,
+	FieldBreakGlassAllowed,
+	FieldBreakGlassMaxDuration,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -174,6 +180,16 @@ func ByDefaultDuration(opts ...sql.OrderTermOption) OrderOption {
 // ByPermanentAllowed orders the results by the permanent_allowed field.
 func ByPermanentAllowed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPermanentAllowed, opts...).ToFunc()
+}
+
+// ByBreakGlassAllowed orders the results by the break_glass_allowed field.
+func ByBreakGlassAllowed(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBreakGlassAllowed, opts...).ToFunc()
+}
+
+// ByBreakGlassMaxDuration orders the results by the break_glass_max_duration field.
+func ByBreakGlassMaxDuration(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBreakGlassMaxDuration, opts...).ToFunc()
 }
 
 // ByApplicationField orders the results by application field.

@@ -102,6 +102,16 @@ func PermanentAllowed(v bool) predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldEQ(FieldPermanentAllowed, v))
 }
 
+// BreakGlassAllowed applies equality check predicate on the "break_glass_allowed" field. It's identical to BreakGlassAllowedEQ.
+func BreakGlassAllowed(v bool) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldBreakGlassAllowed, v))
+}
+
+// BreakGlassMaxDuration applies equality check predicate on the "break_glass_max_duration" field. It's identical to BreakGlassMaxDurationEQ.
+func BreakGlassMaxDuration(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldBreakGlassMaxDuration, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldEQ(FieldCreatedAt, v))
@@ -620,6 +630,101 @@ func PermanentAllowedIsNil() predicate.RequestPolicy {
 // PermanentAllowedNotNil applies the NotNil predicate on the "permanent_allowed" field.
 func PermanentAllowedNotNil() predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldNotNull(FieldPermanentAllowed))
+}
+
+// BreakGlassAllowedEQ applies the EQ predicate on the "break_glass_allowed" field.
+func BreakGlassAllowedEQ(v bool) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldBreakGlassAllowed, v))
+}
+
+// BreakGlassAllowedNEQ applies the NEQ predicate on the "break_glass_allowed" field.
+func BreakGlassAllowedNEQ(v bool) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNEQ(FieldBreakGlassAllowed, v))
+}
+
+// BreakGlassAllowedIsNil applies the IsNil predicate on the "break_glass_allowed" field.
+func BreakGlassAllowedIsNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldIsNull(FieldBreakGlassAllowed))
+}
+
+// BreakGlassAllowedNotNil applies the NotNil predicate on the "break_glass_allowed" field.
+func BreakGlassAllowedNotNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNotNull(FieldBreakGlassAllowed))
+}
+
+// BreakGlassMaxDurationEQ applies the EQ predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationEQ(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationNEQ applies the NEQ predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationNEQ(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNEQ(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationIn applies the In predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationIn(vs ...string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldIn(FieldBreakGlassMaxDuration, vs...))
+}
+
+// BreakGlassMaxDurationNotIn applies the NotIn predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationNotIn(vs ...string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNotIn(FieldBreakGlassMaxDuration, vs...))
+}
+
+// BreakGlassMaxDurationGT applies the GT predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationGT(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldGT(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationGTE applies the GTE predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationGTE(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldGTE(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationLT applies the LT predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationLT(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldLT(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationLTE applies the LTE predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationLTE(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldLTE(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationContains applies the Contains predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationContains(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldContains(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationHasPrefix applies the HasPrefix predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationHasPrefix(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldHasPrefix(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationHasSuffix applies the HasSuffix predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationHasSuffix(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldHasSuffix(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationIsNil applies the IsNil predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationIsNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldIsNull(FieldBreakGlassMaxDuration))
+}
+
+// BreakGlassMaxDurationNotNil applies the NotNil predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationNotNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNotNull(FieldBreakGlassMaxDuration))
+}
+
+// BreakGlassMaxDurationEqualFold applies the EqualFold predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationEqualFold(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEqualFold(FieldBreakGlassMaxDuration, v))
+}
+
+// BreakGlassMaxDurationContainsFold applies the ContainsFold predicate on the "break_glass_max_duration" field.
+func BreakGlassMaxDurationContainsFold(v string) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldContainsFold(FieldBreakGlassMaxDuration, v))
 }
 
 // HasApplication applies the HasEdge predicate on the "application" edge.

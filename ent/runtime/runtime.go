@@ -69,16 +69,20 @@ func init() {
 	accessrequest.DefaultJustification = accessrequestDescJustification.Default.(string)
 	// accessrequest.JustificationValidator is a validator for the "justification" field. It is called by the builders before save.
 	accessrequest.JustificationValidator = accessrequestDescJustification.Validators[0].(func(string) error)
+	// accessrequestDescEmergencyReason is the schema descriptor for emergency_reason field.
+	accessrequestDescEmergencyReason := accessrequestFields[3].Descriptor()
+	// accessrequest.EmergencyReasonValidator is a validator for the "emergency_reason" field. It is called by the builders before save.
+	accessrequest.EmergencyReasonValidator = accessrequestDescEmergencyReason.Validators[0].(func(string) error)
 	// accessrequestDescIdempotencyKey is the schema descriptor for idempotency_key field.
-	accessrequestDescIdempotencyKey := accessrequestFields[7].Descriptor()
+	accessrequestDescIdempotencyKey := accessrequestFields[8].Descriptor()
 	// accessrequest.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
 	accessrequest.IdempotencyKeyValidator = accessrequestDescIdempotencyKey.Validators[0].(func(string) error)
 	// accessrequestDescInputHash is the schema descriptor for input_hash field.
-	accessrequestDescInputHash := accessrequestFields[8].Descriptor()
+	accessrequestDescInputHash := accessrequestFields[9].Descriptor()
 	// accessrequest.DefaultInputHash holds the default value on creation for the input_hash field.
 	accessrequest.DefaultInputHash = accessrequestDescInputHash.Default.(string)
 	// accessrequestDescSubmittedAt is the schema descriptor for submitted_at field.
-	accessrequestDescSubmittedAt := accessrequestFields[9].Descriptor()
+	accessrequestDescSubmittedAt := accessrequestFields[10].Descriptor()
 	// accessrequest.DefaultSubmittedAt holds the default value on creation for the submitted_at field.
 	accessrequest.DefaultSubmittedAt = accessrequestDescSubmittedAt.Default.(func() time.Time)
 	// accessrequestDescID is the schema descriptor for id field.
@@ -659,15 +663,15 @@ func init() {
 	// requestitem.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	requestitem.UpdateDefaultUpdatedAt = requestitemDescUpdatedAt.UpdateDefault.(func() time.Time)
 	// requestitemDescFulfillmentAttempts is the schema descriptor for fulfillment_attempts field.
-	requestitemDescFulfillmentAttempts := requestitemFields[9].Descriptor()
+	requestitemDescFulfillmentAttempts := requestitemFields[10].Descriptor()
 	// requestitem.DefaultFulfillmentAttempts holds the default value on creation for the fulfillment_attempts field.
 	requestitem.DefaultFulfillmentAttempts = requestitemDescFulfillmentAttempts.Default.(int)
 	// requestitemDescLastError is the schema descriptor for last_error field.
-	requestitemDescLastError := requestitemFields[10].Descriptor()
+	requestitemDescLastError := requestitemFields[11].Descriptor()
 	// requestitem.DefaultLastError holds the default value on creation for the last_error field.
 	requestitem.DefaultLastError = requestitemDescLastError.Default.(string)
 	// requestitemDescFulfillmentNote is the schema descriptor for fulfillment_note field.
-	requestitemDescFulfillmentNote := requestitemFields[11].Descriptor()
+	requestitemDescFulfillmentNote := requestitemFields[12].Descriptor()
 	// requestitem.DefaultFulfillmentNote holds the default value on creation for the fulfillment_note field.
 	requestitem.DefaultFulfillmentNote = requestitemDescFulfillmentNote.Default.(string)
 	// requestitemDescID is the schema descriptor for id field.

@@ -36,6 +36,8 @@ func (AccessRequest) Fields() []ent.Field {
 			Immutable().
 			Annotations(entgql.Type("RequestMode")),
 		field.String("justification").Default("").MaxLen(4000).Immutable(),
+		field.String("emergency_reason").Optional().Nillable().MaxLen(4000).Immutable().
+			Comment("set on an emergency (break-glass) request: why the access could not wait for review"),
 		field.Time("ends_at").Optional().Nillable().Immutable(),
 		field.String("duration").Optional().Nillable().Immutable().Comment("ISO-8601, counted from provisioning"),
 		field.Float("threshold").Optional().Nillable().Immutable(),

@@ -41,6 +41,11 @@ func (RequestItem) Fields() []ent.Field {
 			Immutable().
 			Comment("why the item exists: REQUESTED by people, TERMINATED (a leaver's revocation), EXPIRED (de-provisioning on a MANUAL application)").
 			Annotations(entgql.Type("ItemReason")),
+		field.Enum("emergency_review").
+			GoType(enum.EmergencyReview("")).
+			Optional().Nillable().
+			Comment("an emergency (break-glass) item's after-the-fact review: PENDING, CONFIRMED or REVOKED; null for other items").
+			Annotations(entgql.Type("EmergencyReview")),
 		field.Time("ends_at").Optional().Nillable(),
 		field.String("duration").Optional().Nillable().Comment("ISO-8601, counted from provisioning"),
 		field.Int("fulfillment_attempts").Default(0),

@@ -43,6 +43,8 @@ func (RequestPolicy) Fields() []ent.Field {
 		field.String("max_duration").Optional().Nillable().Comment("ISO-8601"),
 		field.String("default_duration").Optional().Nillable().Comment("ISO-8601"),
 		field.Bool("permanent_allowed").Optional().Nillable(),
+		field.Bool("break_glass_allowed").Optional().Nillable().Comment("emergency (break-glass) requests are allowed"),
+		field.String("break_glass_max_duration").Optional().Nillable().Comment("ISO-8601: the longest emergency access"),
 	}
 }
 

@@ -65,6 +65,19 @@ const (
 	// — null when permanent — and extension: whether an extension request
 	// asked for it).
 	AccessExtended Action = "ACCESS_EXTENDED"
+	// BreakGlassInvoked records an emergency (break-glass) request:
+	// provisioned at once, reviewed after the fact (data: reason,
+	// beneficiary, items — each with item, entitlement, application,
+	// duration or endsAt, requested and capped).
+	BreakGlassInvoked Action = "BREAK_GLASS_INVOKED"
+	// BreakGlassConfirmed records an emergency item whose after-the-fact
+	// review approved: the access stays until its end.
+	BreakGlassConfirmed Action = "BREAK_GLASS_CONFIRMED"
+	// BreakGlassRevoked records an emergency item whose after-the-fact
+	// review denied (data: status — the item's status then — and
+	// revocationRequest, the request that revokes the access through its
+	// connector, when one was opened).
+	BreakGlassRevoked Action = "BREAK_GLASS_REVOKED"
 )
 
 // Actions of the system chain: changes outside any request.

@@ -223,6 +223,9 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+ALTER TABLE request_policies DROP COLUMN break_glass_allowed, DROP COLUMN break_glass_max_duration;
+ALTER TABLE request_items DROP COLUMN emergency_review;
+ALTER TABLE access_requests DROP COLUMN emergency_reason;
 ALTER TABLE users DROP COLUMN start_date;
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
 DROP TABLE request_policies;

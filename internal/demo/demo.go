@@ -477,7 +477,8 @@ func (s *seeder) seedLifecyclePolicy(ctx context.Context) error {
 // justification of at least 10 characters where one is required (always
 // for privileged access); the production Database Administrator role asked
 // for by the beneficiary's manager or an IT admin only, for at most a week,
-// a day when the request names no end.
+// a day when the request names no end — or, in an emergency, by break-glass
+// for at most four hours, reviewed after the fact.
 func (s *seeder) seedRequestPolicies(ctx context.Context) error {
 	if err := s.tx.RequestPolicy.Create().SetJustificationMinLength(10).Exec(ctx); err != nil {
 		return fmt.Errorf("create global request policy: %w", err)
@@ -489,6 +490,7 @@ func (s *seeder) seedRequestPolicies(ctx context.Context) error {
 	err = s.tx.RequestPolicy.Create().SetEntitlementID(ids[0]).
 		SetRequestForOthers(enum.RequestForOthersManagers).SetMaxDuration("P7D").
 		SetPermanentAllowed(false).SetDefaultDuration("P1D").
+		SetBreakGlassAllowed(true).SetBreakGlassMaxDuration("PT4H").
 		Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("create request policy of Database Administrator: %w", err)

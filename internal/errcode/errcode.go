@@ -23,7 +23,10 @@ const (
 	DuplicatePending Code = "DUPLICATE_PENDING"
 	NothingToRequest Code = "NOTHING_TO_REQUEST"
 	NoReviewer       Code = "NO_REVIEWER"
-	Internal         Code = "INTERNAL"
+	// BreakGlassNotAllowed refuses an emergency (break-glass) request for
+	// an entitlement whose request policy does not allow break-glass.
+	BreakGlassNotAllowed Code = "BREAK_GLASS_NOT_ALLOWED"
+	Internal             Code = "INTERNAL"
 )
 
 // Error is an error with a code and a message fit for the client. Field names

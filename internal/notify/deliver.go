@@ -82,9 +82,10 @@ type row struct {
 // notifications to write.
 func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, error) {
 	var reqIDs, itemIDs, tokenIDs []pulid.ID
-	admins := false
+	admins, risk := false, false
 	for _, ev := range events {
 		admins = admins || Names(ev.Action, ITAdmins)
+		risk = risk || Names(ev.Action, RiskManagers)
 		reqIDs = append(reqIDs, ev.Request)
 		if ev.Item != "" {
 			itemIDs = append(itemIDs, ev.Item)
@@ -136,6 +137,15 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 			return nil, fmt.Errorf("load IT admins: %w", err)
 		}
 	}
+	var riskManagers []pulid.ID
+	if risk {
+		riskManagers, err = s.client.User.Query().
+			Where(user.PlatformRoleEQ(enum.PlatformRoleRiskManager), user.StatusEQ(enum.UserStatusActive)).
+			Order(user.ByID()).IDs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load risk managers: %w", err)
+		}
+	}
 
 	facts := make([]Fact, len(events))
 	for i, ev := range events {
@@ -152,6 +162,9 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		}
 		if Names(ev.Action, ITAdmins) {
 			f.ITAdmins = itAdmins
+		}
+		if Names(ev.Action, RiskManagers) {
+			f.RiskManagers = riskManagers
 		}
 		switch {
 		case strings.HasPrefix(ev.Actor, "usr_"):

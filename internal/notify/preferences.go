@@ -23,13 +23,15 @@ type Channels struct {
 // or decides about their own request (tasks assigned, reminded or
 // escalated; approvals, denials and failed fulfilment; access about to
 // end; manual fulfilment waiting for them; an event webhook endpoint
-// disabled, for IT admins).
+// disabled, for IT admins; emergency access
+// provisioned without review, for risk managers).
 func DefaultChannels(kind enum.NotificationKind) Channels {
 	switch kind {
 	case enum.NotificationKindTaskAssigned, enum.NotificationKindTaskReminded, enum.NotificationKindTaskEscalated,
 		enum.NotificationKindRequestApproved, enum.NotificationKindRequestDenied,
 		enum.NotificationKindFulfillmentFailed, enum.NotificationKindGrantExpiring,
-		enum.NotificationKindManualFulfillmentWaiting, enum.NotificationKindWebhookEndpointDisabled:
+		enum.NotificationKindManualFulfillmentWaiting, enum.NotificationKindWebhookEndpointDisabled,
+		enum.NotificationKindBreakGlassInvoked:
 		return Channels{InApp: true, Email: true}
 	}
 	return Channels{InApp: true}

@@ -29,6 +29,9 @@ const (
 	// ITAdmins are the active IT admins, for an event of the system chain
 	// that an administrator has to act on.
 	ITAdmins
+	// RiskManagers are the active risk managers, told of emergency
+	// (break-glass) access that they review after the fact.
+	RiskManagers
 )
 
 // Rule says that an event of Action tells the users of To a notification
@@ -81,6 +84,8 @@ var Rules = []Rule{
 		Why: "an item waits for its application's owners to carry it out by hand: approved on a MANUAL application, a leaver's or an expired grant's removal there, or a connector that gave up"},
 	{Action: audit.WebhookEndpointDisabled, To: []Audience{ITAdmins}, Kind: enum.NotificationKindWebhookEndpointDisabled,
 		Why: "an event webhook endpoint failed too often and was disabled: an administrator fixes and re-enables it"},
+	{Action: audit.BreakGlassInvoked, To: []Audience{RiskManagers}, Kind: enum.NotificationKindBreakGlassInvoked,
+		Why: "emergency access was provisioned without review: every risk manager learns it at once, whoever reviews it after the fact"},
 	{Action: audit.RequestCompleted, To: []Audience{Requester, Beneficiary}, Kind: enum.NotificationKindRequestCompleted, Summary: true,
 		Why: "the request reached its final status; told only to whom the same change told nothing else of it"},
 }
@@ -101,6 +106,9 @@ type Fact struct {
 	// ITAdmins are the active IT admins (loaded only for the events of a
 	// row that names them).
 	ITAdmins []pulid.ID
+	// RiskManagers are the active risk managers (loaded only for the
+	// events of a row that names them).
+	RiskManagers []pulid.ID
 	// ActorUser is the user who made the change (the owner of an API
 	// token); empty for the system.
 	ActorUser pulid.ID
@@ -195,6 +203,8 @@ func (f Fact) members(a Audience) []pulid.ID {
 		return f.ManualOwners
 	case ITAdmins:
 		return f.ITAdmins
+	case RiskManagers:
+		return f.RiskManagers
 	}
 	return nil
 }

@@ -275,6 +275,32 @@ func TestPlan(t *testing.T) {
 			why:  "only the rows that name the audience tell it",
 		},
 		{
+			name: "break-glass tells every risk manager but the one who used it",
+			facts: []notify.Fact{
+				fact(audit.ItemAdded, bob, item, nil),
+				func() notify.Fact {
+					f := fact(audit.BreakGlassInvoked, bob, item, map[string]any{"reason": "outage"})
+					f.RiskManagers = []pulid.ID{bob, carol, dave}
+					return f
+				}(),
+				fact(audit.ItemAutoApproved, bob, item, nil),
+			},
+			want: []want{{1, carol, enum.NotificationKindBreakGlassInvoked, ""}, {1, dave, enum.NotificationKindBreakGlassInvoked, ""}},
+			why:  "emergency access skipped review: risk managers learn it at once; a risk manager who used it knows",
+		},
+		{
+			name: "risk managers hear nothing of other events through the risk-manager row",
+			facts: []notify.Fact{
+				func() notify.Fact {
+					f := fact(audit.ItemApproved, carol, item, nil)
+					f.RiskManagers = []pulid.ID{dave}
+					return f
+				}(),
+			},
+			want: []want{{0, alice, enum.NotificationKindRequestApproved, ""}, {0, bob, enum.NotificationKindRequestApproved, ""}},
+			why:  "only the rows that name the audience tell it",
+		},
+		{
 			name: "an event without a rule tells nobody",
 			facts: []notify.Fact{
 				fact(audit.FulfillmentStarted, "system", item, nil),
@@ -322,6 +348,7 @@ func TestDefaultChannels(t *testing.T) {
 		enum.NotificationKindRequestApproved: true, enum.NotificationKindRequestDenied: true,
 		enum.NotificationKindFulfillmentFailed: true, enum.NotificationKindGrantExpiring: true,
 		enum.NotificationKindManualFulfillmentWaiting: true, enum.NotificationKindWebhookEndpointDisabled: true,
+		enum.NotificationKindBreakGlassInvoked: true,
 	}
 	for _, k := range enum.AllNotificationKinds {
 		require.Equal(t, email[k], notify.DefaultChannels(k).Email, k)

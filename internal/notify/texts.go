@@ -86,6 +86,10 @@ var Templates = map[enum.NotificationKind]Template{
 		Title: "To do by hand: {{.What}} for {{.Beneficiary}}",
 		Body:  "{{.What}} for {{.Beneficiary}} waits for you to carry it out in the application{{if eq (print .Data.reason) \"FAILED\"}} (its connector could not){{end}}, then to confirm it in Gatehouse.",
 	},
+	enum.NotificationKindBreakGlassInvoked: {
+		Title: "Break-glass: {{.What}}{{.For}}",
+		Body:  "{{.Beneficiary}} used emergency access to {{.What}}, provisioned at once without review{{with .Data.endsAt}} until {{.}}{{end}}{{with .Data.duration}} for {{.}}{{end}}. Reason: {{.Data.reason}}. The after-the-fact review decides whether it stays; a denial revokes it at once.",
+	},
 	enum.NotificationKindWebhookEndpointDisabled: {
 		Title: "Event webhook endpoint disabled",
 		Body:  "The event webhook endpoint {{.Data.id}} failed{{with .Data.consecutiveFailures}} {{.}}{{end}} deliveries in a row and was disabled. Fix its receiver, then enable it again.",

@@ -150,6 +150,12 @@ func (s *Service) fulfill(ctx context.Context, itemID pulid.ID, attempt, maxAtte
 		if err != nil {
 			return fmt.Errorf("record access: %w", err)
 		}
+		// Emergency access denied after the fact while it was provisioned.
+		revoked, err := s.revokeDeniedBreakGlass(ctx, t, item)
+		if err != nil {
+			return err
+		}
+		events = append(events, revoked...)
 		if err := s.record(ctx, t, item.RequestID, systemActor, events...); err != nil {
 			return fmt.Errorf("record events: %w", err)
 		}

@@ -58,12 +58,14 @@ func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, 
 				SetNillableJustificationRequired(in.JustificationRequired).SetNillableJustificationMinLength(in.JustificationMinLength).
 				SetNillableRequestForOthers(in.RequestForOthers).SetNillableMaxDuration(in.MaxDuration).
 				SetNillableDefaultDuration(in.DefaultDuration).SetNillablePermanentAllowed(in.PermanentAllowed).
+				SetNillableBreakGlassAllowed(in.BreakGlassAllowed).SetNillableBreakGlassMaxDuration(in.BreakGlassMaxDuration).
 				Exec(ctx)
 		}
 		upd := row.Update().
 			SetNillableJustificationRequired(in.JustificationRequired).SetNillableJustificationMinLength(in.JustificationMinLength).
 			SetNillableRequestForOthers(in.RequestForOthers).SetNillableMaxDuration(in.MaxDuration).
-			SetNillableDefaultDuration(in.DefaultDuration).SetNillablePermanentAllowed(in.PermanentAllowed)
+			SetNillableDefaultDuration(in.DefaultDuration).SetNillablePermanentAllowed(in.PermanentAllowed).
+			SetNillableBreakGlassAllowed(in.BreakGlassAllowed).SetNillableBreakGlassMaxDuration(in.BreakGlassMaxDuration)
 		for _, c := range []struct {
 			unset bool
 			clear func() *ent.RequestPolicyUpdateOne
@@ -74,6 +76,8 @@ func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, 
 			{in.MaxDuration == nil, upd.ClearMaxDuration},
 			{in.DefaultDuration == nil, upd.ClearDefaultDuration},
 			{in.PermanentAllowed == nil, upd.ClearPermanentAllowed},
+			{in.BreakGlassAllowed == nil, upd.ClearBreakGlassAllowed},
+			{in.BreakGlassMaxDuration == nil, upd.ClearBreakGlassMaxDuration},
 		} {
 			if c.unset {
 				c.clear()
@@ -237,6 +241,7 @@ func loadRequestPolicies(ctx context.Context, client *ent.Client, appIDs, entIDs
 			JustificationRequired: row.JustificationRequired, JustificationMinLength: row.JustificationMinLength,
 			RequestForOthers: row.RequestForOthers, MaxDuration: row.MaxDuration,
 			DefaultDuration: row.DefaultDuration, PermanentAllowed: row.PermanentAllowed,
+			BreakGlassAllowed: row.BreakGlassAllowed, BreakGlassMaxDuration: row.BreakGlassMaxDuration,
 		}
 		switch {
 		case row.EntitlementID != nil:
@@ -275,12 +280,18 @@ func checkRequestPolicies(ctx context.Context, client *ent.Client, v *authz.View
 			RequesterIsManager: b.ManagerID != nil && *b.ManagerID == p.RequesterID,
 			Justification:      in.Justification, EndsAt: in.EndsAt, Duration: in.Duration,
 		}
-		if it.DefaultDuration, err = rules.CheckRequest(policies.of(&it.Application.ID, &it.Entitlement.ID), f, now); err != nil {
+		pol := policies.of(&it.Application.ID, &it.Entitlement.ID)
+		if in.Emergency {
+			if err := planBreakGlass(it, pol, &f, in, now); err != nil {
+				return err
+			}
+		}
+		if it.DefaultDuration, err = rules.CheckRequest(pol, f, now); err != nil {
 			return err
 		}
 		// A GRANT that names no end: permanent, or the default duration,
 		// within the application's maximum.
-		if it.Action == enum.RequestActionGrant && in.EndsAt == nil && in.Duration == nil {
+		if it.Action == enum.RequestActionGrant && f.EndsAt == nil && f.Duration == nil {
 			if err := rules.CheckTime(it.Action, nil, it.DefaultDuration, it.Application.MaxAccessDuration, now); err != nil {
 				return err
 			}

@@ -102,7 +102,10 @@ type review struct {
 type reviewItem struct {
 	id, requestID pulid.ID
 	manual        bool
-	stages        []*reviewStage // in level order
+	// breakGlass: an emergency item, provisioned at submission, whose
+	// stages are its after-the-fact review (breakglass.go).
+	breakGlass bool
+	stages     []*reviewStage // in level order
 }
 
 type reviewStage struct {
@@ -152,13 +155,14 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 	for rows.Next() {
 		var (
 			itemID, requestID, itemStatus, fulfillment          string
+			emergencyReview                                     sql.NullString
 			stageID, stageRule, stageStatus                     sql.NullString
 			level, quorum, headSeq                              sql.NullInt64
 			userID, userEmail, userStatus, userKind, delegateID sql.NullString
 			delegateFrom, delegateUntil                         sql.NullTime
 			dID, dEmail, dStatus, dKind, headHash               sql.NullString
 		)
-		if err := rows.Scan(&itemID, &requestID, &itemStatus, &fulfillment,
+		if err := rows.Scan(&itemID, &requestID, &itemStatus, &fulfillment, &emergencyReview,
 			&stageID, &level, &stageRule, &quorum, &stageStatus,
 			&userID, &userEmail, &userStatus, &userKind, &delegateID, &delegateFrom, &delegateUntil,
 			&dID, &dEmail, &dStatus, &dKind, &headSeq, &headHash); err != nil {
@@ -174,7 +178,8 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 		statuses[req][pulid.ID(itemID)] = enum.ItemStatus(itemStatus)
 		it := items[pulid.ID(itemID)]
 		if it == nil {
-			it = &reviewItem{id: pulid.ID(itemID), requestID: req, manual: enum.Fulfillment(fulfillment) == enum.FulfillmentManual}
+			it = &reviewItem{id: pulid.ID(itemID), requestID: req, manual: enum.Fulfillment(fulfillment) == enum.FulfillmentManual,
+				breakGlass: emergencyReview.Valid}
 			items[it.id] = it
 		}
 		if stageID.Valid && rv.stages[pulid.ID(stageID.String)] == nil {
@@ -220,7 +225,7 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 
 // reviewQuery is loadReview's join, to be completed with the list of
 // request IDs.
-const reviewQuery = `SELECT i.id, i.request_id, i.status, a.fulfillment,
+const reviewQuery = `SELECT i.id, i.request_id, i.status, a.fulfillment, i.emergency_review,
   s.id, s.level, s.rule, s.quorum, s.status,
   u.id, u.email, u.status, u.kind, u.delegate_id, u.delegate_from, u.delegate_until,
   d.id, d.email, d.status, d.kind,
@@ -298,7 +303,9 @@ func (s *Service) decide(ctx context.Context, t *txn, rv *review, v *authz.Viewe
 // advanceStage evaluates a stage after a decision: an approved stage skips
 // its other pending tasks and activates the next stage, or approves the item
 // after the last one; a denied stage skips everything left and denies the
-// item. It returns the audit events of what it changed.
+// item. On an emergency item, provisioned at submission, the last approval
+// confirms the access and a denial revokes it instead (breakglass.go). It
+// returns the audit events of what it changed.
 func (s *Service) advanceStage(ctx context.Context, t *txn, rv *review, stage *reviewStage) ([]audit.Event, error) {
 	statuses := make([]enum.TaskStatus, len(stage.tasks))
 	for i, task := range stage.tasks {
@@ -322,6 +329,13 @@ func (s *Service) advanceStage(ctx context.Context, t *txn, rv *review, stage *r
 			if st.level == stage.level+1 {
 				next = st
 			}
+		}
+		if next == nil && item.breakGlass {
+			more, err := s.confirmBreakGlass(ctx, t, item)
+			if err != nil {
+				return nil, err
+			}
+			return append(events, more...), nil
 		}
 		if next == nil {
 			more, err := s.approveItem(ctx, t, item.requestID, item.id, item.manual, false)
@@ -351,6 +365,14 @@ func (s *Service) advanceStage(ctx context.Context, t *txn, rv *review, stage *r
 		}
 		if err := s.setStages(wctx, t, enum.StageStatusSkipped, waiting...); err != nil {
 			return nil, fmt.Errorf("skip waiting stages: %w", err)
+		}
+		if item.breakGlass {
+			more, err := s.denyBreakGlass(ctx, t, item)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, audit.Event{Action: audit.StageDenied, RequestID: &item.requestID, ItemID: &item.id, Data: map[string]any{"stage": stage.level}})
+			return append(events, more...), nil
 		}
 		err = t.client.RequestItem.Update().Where(requestitem.ID(item.id)).
 			SetStatus(enum.ItemStatusDenied).SetDecidedAt(s.now()).Exec(wctx)

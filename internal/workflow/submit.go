@@ -51,6 +51,10 @@ type SubmitInput struct {
 	// ExtendsGrantID makes the request an extension of this grant
 	// (RequestExtension); the API's submission input has no such field.
 	ExtendsGrantID *pulid.ID `json:"extendsGrantId,omitempty"`
+	// Emergency makes the request a break-glass request (breakglass.go),
+	// with its EmergencyReason.
+	Emergency       bool    `json:"emergency,omitempty"`
+	EmergencyReason *string `json:"emergencyReason,omitempty"`
 }
 
 // ModeOrDefault is the mode, ENTITLEMENTS when none was given.
@@ -106,6 +110,9 @@ type PlannedItem struct {
 	// DefaultDuration is the length of a GRANT item given no end that its
 	// request policy applies (rules.CheckRequest), else nil.
 	DefaultDuration *string
+	// BreakGlass is the time an item of an emergency request is
+	// provisioned for at submission (rules.CheckBreakGlass), else nil.
+	BreakGlass *rules.BreakGlassTime
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -117,7 +124,8 @@ const idempotencyWindow = 24 * time.Hour
 // FORBIDDEN (READ token; a request for someone else that an item's request
 // policy does not allow), INVALID_INPUT (also: what an item's request
 // policy refuses, rules.CheckRequest), NOT_FOUND, ALREADY_HELD, NOT_HELD,
-// DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
+// DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT,
+// BREAK_GLASS_NOT_ALLOWED (an emergency request: breakglass.go); nothing is
 // written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
 // admins), and DUPLICATE_PENDING only for an open request the caller may
@@ -207,6 +215,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 		SetNillableReferenceUserID(in.ReferenceUserID).SetNillableRoleID(in.RoleID).SetNillableJobTitleID(in.JobTitleID).
 		SetNillableIdempotencyKey(key).SetInputHash(inputHash).
 		SetNillableExtendsGrantID(in.ExtendsGrantID).
+		SetNillableEmergencyReason(emergencyReason(in)).
 		SetSubmittedAt(now)
 	if in.Justification != nil {
 		c.SetJustification(*in.Justification)
@@ -256,10 +265,19 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 				ic.SetDuration(*pi.DefaultDuration)
 			}
 		}
+		if pi.BreakGlass != nil {
+			ic.SetNillableEndsAt(pi.BreakGlass.EndsAt).SetNillableDuration(pi.BreakGlass.Duration).
+				SetEmergencyReview(enum.EmergencyReviewPending)
+		}
 		items = append(items, ic)
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
 		}})
+		if pi.BreakGlass != nil {
+			// Provisioned at once; its stages are the after-the-fact review.
+			events = append(events, breakGlassInvoked(req.ID, itemID, pi, in))
+			autos, autoID = append(autos, pi), append(autoID, itemID)
+		}
 		if pi.AutoApproved {
 			autos, autoID = append(autos, pi), append(autoID, itemID)
 			continue
@@ -385,6 +403,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if err := checkShape(in, mode); err != nil {
 		return nil, err
 	}
+	if err := checkEmergencyShape(in, mode, requesterID); err != nil {
+		return nil, err
+	}
 	beneficiaryID := requesterID
 	if in.BeneficiaryID != nil {
 		beneficiaryID = *in.BeneficiaryID
@@ -503,6 +524,11 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if len(p.Items) == 0 {
 		return nil, errcode.New(errcode.NothingToRequest, "the request resolves to no entitlement to grant or revoke")
+	}
+	if in.Emergency {
+		if err := checkBreakGlassHeld(p, held); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkRequestPolicies(ctx, client, v, p, in, now); err != nil {
 		return nil, fmt.Errorf("request policy: %w", err)
@@ -778,11 +804,14 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	}
 	for i := range p.Items {
 		it := &p.Items[i]
-		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved {
+		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved && it.BreakGlass == nil {
 			it.AutoApproved = true
 			continue
 		}
 		policy := rules.ChoosePolicy(it.Application.ID, all)
+		if it.BreakGlass != nil {
+			policy = rules.BreakGlassReview(policy)
+		}
 		if p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner {
 			policy = rules.Policy{Stages: []rules.StageTemplate{
 				{Level: 1, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleAny, Quorum: 1},

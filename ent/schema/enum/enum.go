@@ -203,6 +203,9 @@ const (
 	ItemReasonRequested  ItemReason = "REQUESTED"
 	ItemReasonTerminated ItemReason = "TERMINATED"
 	ItemReasonExpired    ItemReason = "EXPIRED"
+	// ItemReasonBreakGlassDenied: the revocation of emergency access that
+	// its after-the-fact review denied.
+	ItemReasonBreakGlassDenied ItemReason = "BREAK_GLASS_DENIED"
 )
 
 // TokenScope is what an API token may do.

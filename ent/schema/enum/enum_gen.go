@@ -7,6 +7,23 @@ import (
 	"slices"
 )
 
+// AllEmergencyReviews lists every EmergencyReview, in the order of the constants.
+var AllEmergencyReviews = []EmergencyReview{EmergencyReviewPending, EmergencyReviewConfirmed, EmergencyReviewRevoked}
+
+// Values implements ent's EnumValues.
+func (EmergencyReview) Values() []string { return strs(AllEmergencyReviews) }
+
+// IsValid reports whether v is one of the values.
+func (v EmergencyReview) IsValid() bool { return slices.Contains(AllEmergencyReviews, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v EmergencyReview) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *EmergencyReview) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "EmergencyReview", AllEmergencyReviews)
+}
+
 // AllPlatformRoles lists every PlatformRole, in the order of the constants.
 var AllPlatformRoles = []PlatformRole{PlatformRoleUser, PlatformRoleRiskManager, PlatformRoleITAdmin}
 
@@ -238,7 +255,7 @@ func (v ItemStatus) MarshalGQL(w io.Writer) { marshal(w, v) }
 func (v *ItemStatus) UnmarshalGQL(x any) error { return unmarshal(v, x, "ItemStatus", AllItemStatuses) }
 
 // AllItemReasons lists every ItemReason, in the order of the constants.
-var AllItemReasons = []ItemReason{ItemReasonRequested, ItemReasonTerminated, ItemReasonExpired}
+var AllItemReasons = []ItemReason{ItemReasonRequested, ItemReasonTerminated, ItemReasonExpired, ItemReasonBreakGlassDenied}
 
 // Values implements ent's EnumValues.
 func (ItemReason) Values() []string { return strs(AllItemReasons) }
@@ -317,7 +334,7 @@ func (v *LifecycleSource) UnmarshalGQL(x any) error {
 }
 
 // AllNotificationKinds lists every NotificationKind, in the order of the constants.
-var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting, NotificationKindWebhookEndpointDisabled}
+var AllNotificationKinds = []NotificationKind{NotificationKindTaskAssigned, NotificationKindTaskReminded, NotificationKindTaskEscalated, NotificationKindRequestApproved, NotificationKindRequestDenied, NotificationKindRequestCancelled, NotificationKindRequestExpired, NotificationKindRequestCompleted, NotificationKindAccessGranted, NotificationKindFulfillmentFailed, NotificationKindAccessRevoked, NotificationKindAccessExpired, NotificationKindGrantExpiring, NotificationKindAccessExtended, NotificationKindManualFulfillmentWaiting, NotificationKindWebhookEndpointDisabled, NotificationKindBreakGlassInvoked}
 
 // Values implements ent's EnumValues.
 func (NotificationKind) Values() []string { return strs(AllNotificationKinds) }

@@ -22,6 +22,7 @@ const (
 	NotificationKindAccessExtended           NotificationKind = "ACCESS_EXTENDED"
 	NotificationKindManualFulfillmentWaiting NotificationKind = "MANUAL_FULFILLMENT_WAITING"
 	NotificationKindWebhookEndpointDisabled  NotificationKind = "WEBHOOK_ENDPOINT_DISABLED"
+	NotificationKindBreakGlassInvoked        NotificationKind = "BREAK_GLASS_INVOKED"
 )
 
 // EmailStatus is where a notification's e-mail stands.

@@ -32,6 +32,12 @@ type RequestSettings struct {
 	DefaultDuration *string
 	// PermanentAllowed: a GRANT may give no end.
 	PermanentAllowed *bool
+	// BreakGlassAllowed: emergency (break-glass) requests are allowed
+	// (rules.CheckBreakGlass).
+	BreakGlassAllowed *bool
+	// BreakGlassMaxDuration: the longest emergency access (ISO-8601, at
+	// most BreakGlassHardMax).
+	BreakGlassMaxDuration *string
 }
 
 // PolicyBool is a yes-or-no value of an effective request policy and where
@@ -74,6 +80,8 @@ type RequestPolicy struct {
 	MaxDuration            PolicyDuration
 	DefaultDuration        PolicyDuration
 	PermanentAllowed       PolicyBool
+	BreakGlassAllowed      PolicyBool
+	BreakGlassMaxDuration  PolicyDuration
 }
 
 // BuiltInRequestPolicy is the policy when no row sets a value: what
@@ -89,6 +97,8 @@ func BuiltInRequestPolicy() RequestPolicy {
 		MaxDuration:            PolicyDuration{nil, b},
 		DefaultDuration:        PolicyDuration{nil, b},
 		PermanentAllowed:       PolicyBool{true, b},
+		BreakGlassAllowed:      PolicyBool{false, b},
+		BreakGlassMaxDuration:  PolicyDuration{strPtr(BreakGlassDefaultMax), b},
 	}
 }
 
@@ -127,6 +137,12 @@ func EffectiveRequestPolicy(appID, entID *pulid.ID, global, app, ent *RequestSet
 		if s.PermanentAllowed != nil {
 			p.PermanentAllowed = PolicyBool{*s.PermanentAllowed, src}
 		}
+		if s.BreakGlassAllowed != nil {
+			p.BreakGlassAllowed = PolicyBool{*s.BreakGlassAllowed, src}
+		}
+		if s.BreakGlassMaxDuration != nil {
+			p.BreakGlassMaxDuration = PolicyDuration{s.BreakGlassMaxDuration, src}
+		}
 	}
 	return p
 }
@@ -138,7 +154,8 @@ const maxJustificationLength = 1000
 // each INVALID_INPUT naming the field: justificationMinLength negative or
 // over 1000; maxDuration or defaultDuration not a positive ISO-8601
 // duration; defaultDuration longer than maxDuration given with it; an
-// unknown requestForOthers.
+// unknown requestForOthers; breakGlassMaxDuration not a positive ISO-8601
+// duration or longer than BreakGlassHardMax.
 func CheckRequestSettings(s RequestSettings) error {
 	if n := s.JustificationMinLength; n != nil && (*n < 0 || *n > maxJustificationLength) {
 		return errcode.Invalid("justificationMinLength", "must be 0 to %d", maxJustificationLength)
@@ -163,7 +180,7 @@ func CheckRequestSettings(s RequestSettings) error {
 	if max, ok := lengths["maxDuration"]; ok && lengths["defaultDuration"] > max {
 		return errcode.Invalid("defaultDuration", "%s is longer than maxDuration %s", *s.DefaultDuration, *s.MaxDuration)
 	}
-	return nil
+	return checkBreakGlassSettings(s)
 }
 
 // RequestFacts is what the request policy of one item looks at.
