@@ -41,6 +41,8 @@ type RequestPolicy struct {
 	DefaultDuration *string `json:"default_duration,omitempty"`
 	// PermanentAllowed holds the value of the "permanent_allowed" field.
 	PermanentAllowed *bool `json:"permanent_allowed,omitempty"`
+	// ReviewPolicyID holds the value of the "review_policy_id" field.
+	ReviewPolicyID *pulid.ID `json:"review_policy_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestPolicyQuery when eager-loading is set.
 	Edges        RequestPolicyEdges `json:"edges"`
@@ -87,7 +89,7 @@ func (*RequestPolicy) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case requestpolicy.FieldApplicationID, requestpolicy.FieldEntitlementID:
+		case requestpolicy.FieldApplicationID, requestpolicy.FieldEntitlementID, requestpolicy.FieldReviewPolicyID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case requestpolicy.FieldID:
 			values[i] = new(pulid.ID)
@@ -188,6 +190,13 @@ func (_m *RequestPolicy) assignValues(columns []string, values []any) error {
 				_m.PermanentAllowed = new(bool)
 				*_m.PermanentAllowed = value.Bool
 			}
+		case requestpolicy.FieldReviewPolicyID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field review_policy_id", values[i])
+			} else if value.Valid {
+				_m.ReviewPolicyID = new(pulid.ID)
+				*_m.ReviewPolicyID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -277,6 +286,11 @@ func (_m *RequestPolicy) String() string {
 	builder.WriteString(", ")
 	if v := _m.PermanentAllowed; v != nil {
 		builder.WriteString("permanent_allowed=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ReviewPolicyID; v != nil {
+		builder.WriteString("review_policy_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')

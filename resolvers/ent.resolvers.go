@@ -152,7 +152,11 @@ func (r *Resolver) AccessRequest() graph.AccessRequestResolver { return &accessR
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// RequestItem returns graph.RequestItemResolver implementation.
+func (r *Resolver) RequestItem() graph.RequestItemResolver { return &requestItemResolver{r} }
+
 type (
 	accessRequestResolver struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	requestItemResolver   struct{ *Resolver }
 )

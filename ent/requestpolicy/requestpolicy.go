@@ -39,6 +39,8 @@ const (
 	FieldDefaultDuration = "default_duration"
 	// FieldPermanentAllowed holds the string denoting the permanent_allowed field in the database.
 	FieldPermanentAllowed = "permanent_allowed"
+	// FieldReviewPolicyID holds the string denoting the review_policy_id field in the database.
+	FieldReviewPolicyID = "review_policy_id"
 	// EdgeApplication holds the string denoting the application edge name in mutations.
 	EdgeApplication = "application"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -74,6 +76,7 @@ var Columns = []string{
 	FieldMaxDuration,
 	FieldDefaultDuration,
 	FieldPermanentAllowed,
+	FieldReviewPolicyID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -174,6 +177,11 @@ func ByDefaultDuration(opts ...sql.OrderTermOption) OrderOption {
 // ByPermanentAllowed orders the results by the permanent_allowed field.
 func ByPermanentAllowed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPermanentAllowed, opts...).ToFunc()
+}
+
+// ByReviewPolicyID orders the results by the review_policy_id field.
+func ByReviewPolicyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReviewPolicyID, opts...).ToFunc()
 }
 
 // ByApplicationField orders the results by application field.

@@ -43,6 +43,7 @@ func (RequestPolicy) Fields() []ent.Field {
 		field.String("max_duration").Optional().Nillable().Comment("ISO-8601"),
 		field.String("default_duration").Optional().Nillable().Comment("ISO-8601"),
 		field.Bool("permanent_allowed").Optional().Nillable(),
+		field.String("review_policy_id").GoType(pulid.ID("")).Optional().Nillable(),
 	}
 }
 

@@ -223,6 +223,11 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+DROP TABLE policy_rules;
+DROP TABLE review_policies;
+ALTER TABLE request_policies DROP COLUMN review_policy_id;
+ALTER TABLE request_items DROP COLUMN policy_rule_id, DROP COLUMN policy_rule_name, DROP COLUMN policy_rule_version;
+ALTER TABLE entitlements DROP COLUMN labels;
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
 DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;

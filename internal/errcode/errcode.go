@@ -23,7 +23,11 @@ const (
 	DuplicatePending Code = "DUPLICATE_PENDING"
 	NothingToRequest Code = "NOTHING_TO_REQUEST"
 	NoReviewer       Code = "NO_REVIEWER"
-	Internal         Code = "INTERNAL"
+	// DeniedByPolicy: a policy rule with outcome AUTO_DENY matched an
+	// item of a submission; the message names the rule and gives its
+	// message for the requester. Nothing is written.
+	DeniedByPolicy Code = "DENIED_BY_POLICY"
+	Internal       Code = "INTERNAL"
 )
 
 // Error is an error with a code and a message fit for the client. Field names

@@ -106,6 +106,15 @@ type PlannedItem struct {
 	// DefaultDuration is the length of a GRANT item given no end that its
 	// request policy applies (rules.CheckRequest), else nil.
 	DefaultDuration *string
+	// Rule is the policy rule that decides the item (matchPolicyRules),
+	// else nil; RuleReview is the review policy it names. RequestReviewID
+	// is the review policy the item's request policy names, and
+	// RequestReview that policy. ReviewPolicy is the one whose stages
+	// review the item (rules.ChooseReview), else nil.
+	Rule                     *rules.PolicyRule
+	RuleReview, RequestReview *rules.ReviewPolicy
+	RequestReviewID          *pulid.ID
+	ReviewPolicy             *rules.ReviewPolicy
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -257,9 +266,16 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			}
 		}
 		items = append(items, ic)
-		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+		added := map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
-		}})
+		}
+		if rule := setPolicyRule(ic, pi); rule != nil {
+			added["policyRule"] = rule
+		}
+		if pi.ReviewPolicy != nil {
+			added["reviewPolicy"] = string(pi.ReviewPolicy.ID)
+		}
+		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: added})
 		if pi.AutoApproved {
 			autos, autoID = append(autos, pi), append(autoID, itemID)
 			continue
@@ -514,6 +530,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
 		return nil, fmt.Errorf("check duplicates: %w", err)
 	}
+	if err := s.matchPolicyRules(ctx, client, p, in, now); err != nil {
+		return nil, fmt.Errorf("policy rules: %w", err)
+	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
 		return nil, fmt.Errorf("plan reviews: %w", err)
 	}
@@ -751,11 +770,14 @@ func checkDuplicates(ctx context.Context, client *ent.Client, requests []predica
 	return errcode.New(errcode.DuplicatePending, "%q is already requested in open request %s", open.Edges.Entitlement.Name, open.RequestID)
 }
 
-// planReviews resolves the stages of each item: none for applications that
-// approve automatically; for an extension whose application's lifecycle
-// policy asks for the lighter review, one stage of the application's owners
-// (ANY, with the usual fallback); else the application's templates, the
-// global default policy, or the built-in one.
+// planReviews resolves the stages of each item as rules.ChooseReview
+// decides: none when a policy rule or the application approves
+// automatically (an AUTO_DENY rule refuses); the stages of a policy rule's
+// review policy; for an extension whose application's lifecycle policy
+// asks for the lighter review, one stage of the application's owners (ANY,
+// with the usual fallback); the stages of the request policy's review
+// policy; else the application's templates, the global default policy, or
+// the built-in one.
 func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, now time.Time) error {
 	appIDs := make([]pulid.ID, 0, len(p.Items))
 	for _, it := range p.Items {
@@ -778,15 +800,23 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	}
 	for i := range p.Items {
 		it := &p.Items[i]
-		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved {
+		review, err := chooseReview(it, p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner)
+		if err != nil {
+			return err
+		}
+		var policy rules.Policy
+		switch review.Kind {
+		case rules.ReviewAutoApproved:
 			it.AutoApproved = true
 			continue
-		}
-		policy := rules.ChoosePolicy(it.Application.ID, all)
-		if p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner {
+		case rules.ReviewByPolicy:
+			it.ReviewPolicy, policy = review.Policy, review.Policy.Policy()
+		case rules.ReviewExtension:
 			policy = rules.Policy{Stages: []rules.StageTemplate{
 				{Level: 1, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleAny, Quorum: 1},
 			}, Designated: map[int][]pulid.ID{}}
+		default:
+			policy = rules.ChoosePolicy(it.Application.ID, all)
 		}
 		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {

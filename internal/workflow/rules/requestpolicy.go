@@ -32,6 +32,10 @@ type RequestSettings struct {
 	DefaultDuration *string
 	// PermanentAllowed: a GRANT may give no end.
 	PermanentAllowed *bool
+	// ReviewPolicyID: the review policy whose stages review the items
+	// (see ChooseReview for what takes precedence); none: the stage
+	// templates.
+	ReviewPolicyID *pulid.ID
 }
 
 // PolicyBool is a yes-or-no value of an effective request policy and where
@@ -62,6 +66,13 @@ type PolicyRequestForOthers struct {
 	Source enum.PolicySource
 }
 
+// PolicyReviewPolicy is the review policy an effective request policy
+// names (nil: none, the stage templates apply) and where it comes from.
+type PolicyReviewPolicy struct {
+	Value  *pulid.ID
+	Source enum.PolicySource
+}
+
 // RequestPolicy is the request policy in force for an entitlement, an
 // application or (both IDs nil) the global default, each value with its
 // source.
@@ -74,6 +85,7 @@ type RequestPolicy struct {
 	MaxDuration            PolicyDuration
 	DefaultDuration        PolicyDuration
 	PermanentAllowed       PolicyBool
+	ReviewPolicy           PolicyReviewPolicy
 }
 
 // BuiltInRequestPolicy is the policy when no row sets a value: what
@@ -89,6 +101,7 @@ func BuiltInRequestPolicy() RequestPolicy {
 		MaxDuration:            PolicyDuration{nil, b},
 		DefaultDuration:        PolicyDuration{nil, b},
 		PermanentAllowed:       PolicyBool{true, b},
+		ReviewPolicy:           PolicyReviewPolicy{nil, b},
 	}
 }
 
@@ -126,6 +139,9 @@ func EffectiveRequestPolicy(appID, entID *pulid.ID, global, app, ent *RequestSet
 		}
 		if s.PermanentAllowed != nil {
 			p.PermanentAllowed = PolicyBool{*s.PermanentAllowed, src}
+		}
+		if s.ReviewPolicyID != nil {
+			p.ReviewPolicy = PolicyReviewPolicy{s.ReviewPolicyID, src}
 		}
 	}
 	return p
