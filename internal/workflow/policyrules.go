@@ -534,4 +534,3 @@ func MatchedRuleOf(it *ent.RequestItem) *rules.MatchedRule {
 	}
 	return m
 }
-

@@ -111,10 +111,10 @@ type PlannedItem struct {
 	// is the review policy the item's request policy names, and
 	// RequestReview that policy. ReviewPolicy is the one whose stages
 	// review the item (rules.ChooseReview), else nil.
-	Rule                     *rules.PolicyRule
+	Rule                      *rules.PolicyRule
 	RuleReview, RequestReview *rules.ReviewPolicy
-	RequestReviewID          *pulid.ID
-	ReviewPolicy             *rules.ReviewPolicy
+	RequestReviewID           *pulid.ID
+	ReviewPolicy              *rules.ReviewPolicy
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
