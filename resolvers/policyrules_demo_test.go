@@ -38,6 +38,24 @@ func TestPolicyRulesOfDemo(t *testing.T) {
 		}
 		liam, emma := env.Token(t, person("liam.obrien@example.com")), env.Token(t, person("emma.schultz@example.com"))
 
+		// The README's listing shows the labels.
+		var list struct {
+			Entitlements struct {
+				Edges []struct {
+					Node struct {
+						Name   string
+						Labels []string
+					}
+				}
+			}
+		}
+		env.MustDo(t, liam, `{ entitlements(first: 20, where: {hasApplicationWith: {name: "NetSuite"}}) { edges { node { id name privileged labels } } } }`, nil, &list)
+		labelled := map[string][]string{}
+		for _, e := range list.Entitlements.Edges {
+			labelled[e.Node.Name] = e.Node.Labels
+		}
+		require.Equal(t, []string{"finance", "sox"}, labelled["Controller"])
+
 		p := prPreviewOf(t, env, liam, grant(entID("NetSuite", "View Financial Reports")))
 		require.Empty(t, p.Errors)
 		require.True(t, p.AutoApproved, "a Finance accountant gets the low-risk reports at once")
