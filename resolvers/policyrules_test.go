@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -368,3 +369,70 @@ func prTrail(t *testing.T, env *apitest.Env, reqID string) map[audit.Action]map[
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestPolicyRulePrecedence: a matching rule takes precedence over the
+// application's auto-approve switch; without one, the switch wins over the
+// request policy's review policy; a review policy's DESIGNATED stage
+// assigns its reviewers.
+func TestPolicyRulePrecedence(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env := o.env
+		_, _, _, b := o.cast(t)
+		bTok, aTok := env.Token(t, b), env.Token(t, o.admin)
+		auditor := env.User(t, "auditor@example.com", enum.PlatformRoleUser)
+		app, plain := o.app(t, "Wiki", enum.FulfillmentDirectAutoApproved, nil)
+		sys := apitest.Sys()
+		tagged, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("wiki-hr").SetName("HR space").
+			SetLabels([]string{"pii"}).Save(sys)
+		require.NoError(t, err)
+		grant := func(e *ent.Entitlement) map[string]any {
+			return map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}}
+		}
+
+		var created struct{ CreateReviewPolicy struct{ ID string } }
+		env.MustDo(t, aTok, prCreatePolicy, map[string]any{"in": map[string]any{"name": "Auditor", "stages": []any{
+			map[string]any{"reviewerKind": "DESIGNATED", "designatedReviewerIds": []string{string(auditor.ID)}},
+		}}}, &created)
+		designated := created.CreateReviewPolicy.ID
+		o.prRule(t, map[string]any{"name": "PII reviewed", "order": 1, "outcome": "REQUIRE_REVIEW", "reviewPolicyId": designated,
+			"conditions": map[string]any{"labels": []string{"pii"}}})
+		env.MustDo(t, aTok, `mutation($app: ID, $in: RequestPolicyInput!) { setRequestPolicy(applicationId: $app, input: $in) { justificationRequired { value } } }`,
+			map[string]any{"app": string(app.ID), "in": map[string]any{"reviewPolicyId": designated}}, nil)
+
+		p := prPreviewOf(t, env, bTok, grant(plain))
+		require.Empty(t, p.Errors)
+		require.True(t, p.Items[0].AutoApproved, "no rule matches: the application's switch wins over the request policy's review policy")
+		require.Nil(t, p.Items[0].ReviewPolicy)
+
+		p = prPreviewOf(t, env, bTok, grant(tagged))
+		require.Empty(t, p.Errors)
+		require.False(t, p.Items[0].AutoApproved, "the matching rule adds review to an auto-approving application")
+		require.Equal(t, "PII reviewed", p.Items[0].PolicyRule.Name)
+		require.Len(t, p.Items[0].Stages, 1)
+		require.Equal(t, "DESIGNATED", p.Items[0].Stages[0].ReviewerKind)
+		require.Equal(t, "auditor@example.com", p.Items[0].Stages[0].Reviewers[0].Email, "the review policy's designated reviewer")
+		req := subSubmit(t, env, bTok, grant(tagged))
+		require.Equal(t, "PENDING_REVIEW", prItemsOf(t, env, bTok, req.ID)[0].Status)
+	})
+}
+
+// prName returns a name of the audit scene not used before.
+func (s *auditScene) prName(what string) string {
+	s.apps++
+	return fmt.Sprintf("%s %d", what, s.apps)
+}
+
+// prPolicyInput is a review policy input with a new name.
+func (s *auditScene) prPolicyInput() map[string]any {
+	return map[string]any{"name": s.prName("Policy"), "stages": []any{map[string]any{"reviewerKind": "RISK_MANAGER"}}}
+}
+
+// prRuleInput is a rule with a new name that matches no item of the scene
+// (a label nothing carries), so that the other cases' requests are
+// reviewed as before.
+func (s *auditScene) prRuleInput(t *testing.T) map[string]any {
+	return map[string]any{"name": s.prName("Rule"), "order": 1, "outcome": "REQUIRE_REVIEW",
+		"reviewPolicyId": s.prReviewPolicy(t, s.prName("Policy"), "MANAGER"), "conditions": map[string]any{"labels": []string{"never-used"}}}
+}
