@@ -114,7 +114,7 @@ func (s *Service) writeReviewPolicy(ctx context.Context, id *pulid.ID, in Review
 		for _, st := range stages {
 			designated = append(designated, st.DesignatedReviewerIDs...)
 		}
-		if err := checkIDs(ctx, "stages.designatedReviewerIds", "user", designated, func(ids []pulid.ID) (int, error) {
+		if err := checkIDs("stages.designatedReviewerIds", "user", designated, func(ids []pulid.ID) (int, error) {
 			return t.client.User.Query().Where(user.IDIn(ids...)).Count(ctx)
 		}); err != nil {
 			return err
@@ -312,7 +312,7 @@ func (s *Service) writePolicyRule(ctx context.Context, id *pulid.ID, in PolicyRu
 // not exist.
 func checkRuleReferences(ctx context.Context, client *ent.Client, r rules.PolicyRule) error {
 	if r.ReviewPolicyID != nil {
-		if err := checkIDs(ctx, "reviewPolicyId", "review policy", []pulid.ID{*r.ReviewPolicyID}, func(ids []pulid.ID) (int, error) {
+		if err := checkIDs("reviewPolicyId", "review policy", []pulid.ID{*r.ReviewPolicyID}, func(ids []pulid.ID) (int, error) {
 			return client.ReviewPolicy.Query().Where(reviewpolicy.IDIn(ids...)).Count(ctx)
 		}); err != nil {
 			return err
@@ -338,7 +338,7 @@ func checkRuleReferences(ctx context.Context, client *ent.Client, r rules.Policy
 		}},
 	}
 	for _, ch := range checks {
-		if err := checkIDs(ctx, ch.field, ch.what, ch.ids, ch.count); err != nil {
+		if err := checkIDs(ch.field, ch.what, ch.ids, ch.count); err != nil {
 			return err
 		}
 	}
@@ -347,7 +347,7 @@ func checkRuleReferences(ctx context.Context, client *ent.Client, r rules.Policy
 
 // checkIDs returns NOT_FOUND naming field when count finds fewer rows
 // than the distinct ids.
-func checkIDs(_ context.Context, field, what string, ids []pulid.ID, count func([]pulid.ID) (int, error)) error {
+func checkIDs(field, what string, ids []pulid.ID, count func([]pulid.ID) (int, error)) error {
 	ids = distinct(ids)
 	if len(ids) == 0 {
 		return nil

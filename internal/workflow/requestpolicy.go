@@ -55,7 +55,7 @@ func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, 
 	}
 	return s.changeRequestPolicy(ctx, appID, entID, func(ctx context.Context, client *ent.Client, sc policyScope, row *ent.RequestPolicy) error {
 		if in.ReviewPolicyID != nil {
-			if err := checkIDs(ctx, "reviewPolicyId", "review policy", []pulid.ID{*in.ReviewPolicyID}, func(ids []pulid.ID) (int, error) {
+			if err := checkIDs("reviewPolicyId", "review policy", []pulid.ID{*in.ReviewPolicyID}, func(ids []pulid.ID) (int, error) {
 				return client.ReviewPolicy.Query().Where(reviewpolicy.IDIn(ids...)).Count(ctx)
 			}); err != nil {
 				return err
