@@ -25,8 +25,10 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -72,10 +74,14 @@ type Client struct {
 	Notification *NotificationClient
 	// NotificationPreference is the client for interacting with the NotificationPreference builders.
 	NotificationPreference *NotificationPreferenceClient
+	// PolicyRule is the client for interacting with the PolicyRule builders.
+	PolicyRule *PolicyRuleClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
 	// RequestPolicy is the client for interacting with the RequestPolicy builders.
 	RequestPolicy *RequestPolicyClient
+	// ReviewPolicy is the client for interacting with the ReviewPolicy builders.
+	ReviewPolicy *ReviewPolicyClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
 	ReviewStage *ReviewStageClient
 	// ReviewStageTemplate is the client for interacting with the ReviewStageTemplate builders.
@@ -113,8 +119,10 @@ func (c *Client) init() {
 	c.LifecyclePolicy = NewLifecyclePolicyClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationPreference = NewNotificationPreferenceClient(c.config)
+	c.PolicyRule = NewPolicyRuleClient(c.config)
 	c.RequestItem = NewRequestItemClient(c.config)
 	c.RequestPolicy = NewRequestPolicyClient(c.config)
+	c.ReviewPolicy = NewReviewPolicyClient(c.config)
 	c.ReviewStage = NewReviewStageClient(c.config)
 	c.ReviewStageTemplate = NewReviewStageTemplateClient(c.config)
 	c.ReviewTask = NewReviewTaskClient(c.config)
@@ -229,8 +237,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LifecyclePolicy:        NewLifecyclePolicyClient(cfg),
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
+		PolicyRule:             NewPolicyRuleClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
 		RequestPolicy:          NewRequestPolicyClient(cfg),
+		ReviewPolicy:           NewReviewPolicyClient(cfg),
 		ReviewStage:            NewReviewStageClient(cfg),
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
@@ -269,8 +279,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LifecyclePolicy:        NewLifecyclePolicyClient(cfg),
 		Notification:           NewNotificationClient(cfg),
 		NotificationPreference: NewNotificationPreferenceClient(cfg),
+		PolicyRule:             NewPolicyRuleClient(cfg),
 		RequestItem:            NewRequestItemClient(cfg),
 		RequestPolicy:          NewRequestPolicyClient(cfg),
+		ReviewPolicy:           NewReviewPolicyClient(cfg),
 		ReviewStage:            NewReviewStageClient(cfg),
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
@@ -309,9 +321,9 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
-		c.Notification, c.NotificationPreference, c.RequestItem, c.RequestPolicy,
-		c.ReviewStage, c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.Notification, c.NotificationPreference, c.PolicyRule, c.RequestItem,
+		c.RequestPolicy, c.ReviewPolicy, c.ReviewStage, c.ReviewStageTemplate,
+		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -323,9 +335,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AccessRequest, c.ApiToken, c.Application, c.AuditCheckpoint, c.AuditEvent,
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
-		c.Notification, c.NotificationPreference, c.RequestItem, c.RequestPolicy,
-		c.ReviewStage, c.ReviewStageTemplate, c.ReviewTask, c.Role, c.User,
-		c.WebhookDelivery, c.WebhookEndpoint,
+		c.Notification, c.NotificationPreference, c.PolicyRule, c.RequestItem,
+		c.RequestPolicy, c.ReviewPolicy, c.ReviewStage, c.ReviewStageTemplate,
+		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -358,10 +370,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Notification.mutate(ctx, m)
 	case *NotificationPreferenceMutation:
 		return c.NotificationPreference.mutate(ctx, m)
+	case *PolicyRuleMutation:
+		return c.PolicyRule.mutate(ctx, m)
 	case *RequestItemMutation:
 		return c.RequestItem.mutate(ctx, m)
 	case *RequestPolicyMutation:
 		return c.RequestPolicy.mutate(ctx, m)
+	case *ReviewPolicyMutation:
+		return c.ReviewPolicy.mutate(ctx, m)
 	case *ReviewStageMutation:
 		return c.ReviewStage.mutate(ctx, m)
 	case *ReviewStageTemplateMutation:
@@ -2597,6 +2613,156 @@ func (c *NotificationPreferenceClient) mutate(ctx context.Context, m *Notificati
 	}
 }
 
+// PolicyRuleClient is a client for the PolicyRule schema.
+type PolicyRuleClient struct {
+	config
+}
+
+// NewPolicyRuleClient returns a client for the PolicyRule from the given config.
+func NewPolicyRuleClient(c config) *PolicyRuleClient {
+	return &PolicyRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `policyrule.Hooks(f(g(h())))`.
+func (c *PolicyRuleClient) Use(hooks ...Hook) {
+	c.hooks.PolicyRule = append(c.hooks.PolicyRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `policyrule.Intercept(f(g(h())))`.
+func (c *PolicyRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PolicyRule = append(c.inters.PolicyRule, interceptors...)
+}
+
+// Create returns a builder for creating a PolicyRule entity.
+func (c *PolicyRuleClient) Create() *PolicyRuleCreate {
+	mutation := newPolicyRuleMutation(c.config, OpCreate)
+	return &PolicyRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PolicyRule entities.
+func (c *PolicyRuleClient) CreateBulk(builders ...*PolicyRuleCreate) *PolicyRuleCreateBulk {
+	return &PolicyRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PolicyRuleClient) MapCreateBulk(slice any, setFunc func(*PolicyRuleCreate, int)) *PolicyRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PolicyRuleCreateBulk{err: fmt.Errorf("calling to PolicyRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PolicyRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PolicyRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PolicyRule.
+func (c *PolicyRuleClient) Update() *PolicyRuleUpdate {
+	mutation := newPolicyRuleMutation(c.config, OpUpdate)
+	return &PolicyRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PolicyRuleClient) UpdateOne(_m *PolicyRule) *PolicyRuleUpdateOne {
+	mutation := newPolicyRuleMutation(c.config, OpUpdateOne, withPolicyRule(_m))
+	return &PolicyRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PolicyRuleClient) UpdateOneID(id pulid.ID) *PolicyRuleUpdateOne {
+	mutation := newPolicyRuleMutation(c.config, OpUpdateOne, withPolicyRuleID(id))
+	return &PolicyRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PolicyRule.
+func (c *PolicyRuleClient) Delete() *PolicyRuleDelete {
+	mutation := newPolicyRuleMutation(c.config, OpDelete)
+	return &PolicyRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PolicyRuleClient) DeleteOne(_m *PolicyRule) *PolicyRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PolicyRuleClient) DeleteOneID(id pulid.ID) *PolicyRuleDeleteOne {
+	builder := c.Delete().Where(policyrule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PolicyRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for PolicyRule.
+func (c *PolicyRuleClient) Query() *PolicyRuleQuery {
+	return &PolicyRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePolicyRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PolicyRule entity by its id.
+func (c *PolicyRuleClient) Get(ctx context.Context, id pulid.ID) (*PolicyRule, error) {
+	return c.Query().Where(policyrule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PolicyRuleClient) GetX(ctx context.Context, id pulid.ID) *PolicyRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryReviewPolicy queries the review_policy edge of a PolicyRule.
+func (c *PolicyRuleClient) QueryReviewPolicy(_m *PolicyRule) *ReviewPolicyQuery {
+	query := (&ReviewPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(policyrule.Table, policyrule.FieldID, id),
+			sqlgraph.To(reviewpolicy.Table, reviewpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, policyrule.ReviewPolicyTable, policyrule.ReviewPolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PolicyRuleClient) Hooks() []Hook {
+	hooks := c.hooks.PolicyRule
+	return append(hooks[:len(hooks):len(hooks)], policyrule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PolicyRuleClient) Interceptors() []Interceptor {
+	return c.inters.PolicyRule
+}
+
+func (c *PolicyRuleClient) mutate(ctx context.Context, m *PolicyRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PolicyRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PolicyRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PolicyRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PolicyRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PolicyRule mutation op: %q", m.Op())
+	}
+}
+
 // RequestItemClient is a client for the RequestItem schema.
 type RequestItemClient struct {
 	config
@@ -2990,6 +3156,140 @@ func (c *RequestPolicyClient) mutate(ctx context.Context, m *RequestPolicyMutati
 		return (&RequestPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown RequestPolicy mutation op: %q", m.Op())
+	}
+}
+
+// ReviewPolicyClient is a client for the ReviewPolicy schema.
+type ReviewPolicyClient struct {
+	config
+}
+
+// NewReviewPolicyClient returns a client for the ReviewPolicy from the given config.
+func NewReviewPolicyClient(c config) *ReviewPolicyClient {
+	return &ReviewPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reviewpolicy.Hooks(f(g(h())))`.
+func (c *ReviewPolicyClient) Use(hooks ...Hook) {
+	c.hooks.ReviewPolicy = append(c.hooks.ReviewPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reviewpolicy.Intercept(f(g(h())))`.
+func (c *ReviewPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReviewPolicy = append(c.inters.ReviewPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a ReviewPolicy entity.
+func (c *ReviewPolicyClient) Create() *ReviewPolicyCreate {
+	mutation := newReviewPolicyMutation(c.config, OpCreate)
+	return &ReviewPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReviewPolicy entities.
+func (c *ReviewPolicyClient) CreateBulk(builders ...*ReviewPolicyCreate) *ReviewPolicyCreateBulk {
+	return &ReviewPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReviewPolicyClient) MapCreateBulk(slice any, setFunc func(*ReviewPolicyCreate, int)) *ReviewPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReviewPolicyCreateBulk{err: fmt.Errorf("calling to ReviewPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReviewPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReviewPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReviewPolicy.
+func (c *ReviewPolicyClient) Update() *ReviewPolicyUpdate {
+	mutation := newReviewPolicyMutation(c.config, OpUpdate)
+	return &ReviewPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReviewPolicyClient) UpdateOne(_m *ReviewPolicy) *ReviewPolicyUpdateOne {
+	mutation := newReviewPolicyMutation(c.config, OpUpdateOne, withReviewPolicy(_m))
+	return &ReviewPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReviewPolicyClient) UpdateOneID(id pulid.ID) *ReviewPolicyUpdateOne {
+	mutation := newReviewPolicyMutation(c.config, OpUpdateOne, withReviewPolicyID(id))
+	return &ReviewPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReviewPolicy.
+func (c *ReviewPolicyClient) Delete() *ReviewPolicyDelete {
+	mutation := newReviewPolicyMutation(c.config, OpDelete)
+	return &ReviewPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReviewPolicyClient) DeleteOne(_m *ReviewPolicy) *ReviewPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReviewPolicyClient) DeleteOneID(id pulid.ID) *ReviewPolicyDeleteOne {
+	builder := c.Delete().Where(reviewpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReviewPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for ReviewPolicy.
+func (c *ReviewPolicyClient) Query() *ReviewPolicyQuery {
+	return &ReviewPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReviewPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReviewPolicy entity by its id.
+func (c *ReviewPolicyClient) Get(ctx context.Context, id pulid.ID) (*ReviewPolicy, error) {
+	return c.Query().Where(reviewpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReviewPolicyClient) GetX(ctx context.Context, id pulid.ID) *ReviewPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ReviewPolicyClient) Hooks() []Hook {
+	hooks := c.hooks.ReviewPolicy
+	return append(hooks[:len(hooks):len(hooks)], reviewpolicy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReviewPolicyClient) Interceptors() []Interceptor {
+	return c.inters.ReviewPolicy
+}
+
+func (c *ReviewPolicyClient) mutate(ctx context.Context, m *ReviewPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReviewPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReviewPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReviewPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReviewPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReviewPolicy mutation op: %q", m.Op())
 	}
 }
 
@@ -4384,15 +4684,15 @@ type (
 	hooks struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
-		NotificationPreference, RequestItem, RequestPolicy, ReviewStage,
-		ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
+		NotificationPreference, PolicyRule, RequestItem, RequestPolicy, ReviewPolicy,
+		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
 		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
-		NotificationPreference, RequestItem, RequestPolicy, ReviewStage,
-		ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
+		NotificationPreference, PolicyRule, RequestItem, RequestPolicy, ReviewPolicy,
+		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
 		WebhookEndpoint []ent.Interceptor
 	}
 )

@@ -18,8 +18,10 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -105,8 +107,10 @@ func checkColumn(t, c string) error {
 			lifecyclepolicy.Table:        lifecyclepolicy.ValidColumn,
 			notification.Table:           notification.ValidColumn,
 			notificationpreference.Table: notificationpreference.ValidColumn,
+			policyrule.Table:             policyrule.ValidColumn,
 			requestitem.Table:            requestitem.ValidColumn,
 			requestpolicy.Table:          requestpolicy.ValidColumn,
+			reviewpolicy.Table:           reviewpolicy.ValidColumn,
 			reviewstage.Table:            reviewstage.ValidColumn,
 			reviewstagetemplate.Table:    reviewstagetemplate.ValidColumn,
 			reviewtask.Table:             reviewtask.ValidColumn,

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"gatehouse/ent/application"
 	"gatehouse/ent/entitlement"
@@ -39,6 +40,8 @@ type Entitlement struct {
 	Privileged bool `json:"privileged,omitempty"`
 	// Requestable holds the value of the "requestable" field.
 	Requestable bool `json:"requestable,omitempty"`
+	// free labels that policy rules match
+	Labels []string `json:"labels,omitempty"`
 	// OwnerID holds the value of the "owner_id" field.
 	OwnerID *pulid.ID `json:"owner_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -126,6 +129,8 @@ func (*Entitlement) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case entitlement.FieldOwnerID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
+		case entitlement.FieldLabels:
+			values[i] = new([]byte)
 		case entitlement.FieldID, entitlement.FieldApplicationID:
 			values[i] = new(pulid.ID)
 		case entitlement.FieldPrivileged, entitlement.FieldRequestable:
@@ -208,6 +213,14 @@ func (_m *Entitlement) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field requestable", values[i])
 			} else if value.Valid {
 				_m.Requestable = value.Bool
+			}
+		case entitlement.FieldLabels:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field labels", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Labels); err != nil {
+					return fmt.Errorf("unmarshal field labels: %w", err)
+				}
 			}
 		case entitlement.FieldOwnerID:
 			if value, ok := values[i].(*sql.NullScanner); !ok {
@@ -303,6 +316,9 @@ func (_m *Entitlement) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("requestable=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Requestable))
+	builder.WriteString(", ")
+	builder.WriteString("labels=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
 	builder.WriteString(", ")
 	if v := _m.OwnerID; v != nil {
 		builder.WriteString("owner_id=")

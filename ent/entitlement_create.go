@@ -132,6 +132,12 @@ func (_c *EntitlementCreate) SetNillableRequestable(v *bool) *EntitlementCreate 
 	return _c
 }
 
+// SetLabels sets the "labels" field.
+func (_c *EntitlementCreate) SetLabels(v []string) *EntitlementCreate {
+	_c.mutation.SetLabels(v)
+	return _c
+}
+
 // SetOwnerID sets the "owner_id" field.
 func (_c *EntitlementCreate) SetOwnerID(v pulid.ID) *EntitlementCreate {
 	_c.mutation.SetOwnerID(v)
@@ -417,6 +423,10 @@ func (_c *EntitlementCreate) createSpec() (*Entitlement, *sqlgraph.CreateSpec) {
 		_spec.SetField(entitlement.FieldRequestable, field.TypeBool, value)
 		_node.Requestable = value
 	}
+	if value, ok := _c.mutation.Labels(); ok {
+		_spec.SetField(entitlement.FieldLabels, field.TypeJSON, value)
+		_node.Labels = value
+	}
 	if nodes := _c.mutation.ApplicationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -635,6 +645,24 @@ func (u *EntitlementUpsert) UpdateRequestable() *EntitlementUpsert {
 	return u
 }
 
+// SetLabels sets the "labels" field.
+func (u *EntitlementUpsert) SetLabels(v []string) *EntitlementUpsert {
+	u.Set(entitlement.FieldLabels, v)
+	return u
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *EntitlementUpsert) UpdateLabels() *EntitlementUpsert {
+	u.SetExcluded(entitlement.FieldLabels)
+	return u
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (u *EntitlementUpsert) ClearLabels() *EntitlementUpsert {
+	u.SetNull(entitlement.FieldLabels)
+	return u
+}
+
 // SetOwnerID sets the "owner_id" field.
 func (u *EntitlementUpsert) SetOwnerID(v pulid.ID) *EntitlementUpsert {
 	u.Set(entitlement.FieldOwnerID, v)
@@ -802,6 +830,27 @@ func (u *EntitlementUpsertOne) SetRequestable(v bool) *EntitlementUpsertOne {
 func (u *EntitlementUpsertOne) UpdateRequestable() *EntitlementUpsertOne {
 	return u.Update(func(s *EntitlementUpsert) {
 		s.UpdateRequestable()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *EntitlementUpsertOne) SetLabels(v []string) *EntitlementUpsertOne {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *EntitlementUpsertOne) UpdateLabels() *EntitlementUpsertOne {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (u *EntitlementUpsertOne) ClearLabels() *EntitlementUpsertOne {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.ClearLabels()
 	})
 }
 
@@ -1142,6 +1191,27 @@ func (u *EntitlementUpsertBulk) SetRequestable(v bool) *EntitlementUpsertBulk {
 func (u *EntitlementUpsertBulk) UpdateRequestable() *EntitlementUpsertBulk {
 	return u.Update(func(s *EntitlementUpsert) {
 		s.UpdateRequestable()
+	})
+}
+
+// SetLabels sets the "labels" field.
+func (u *EntitlementUpsertBulk) SetLabels(v []string) *EntitlementUpsertBulk {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.SetLabels(v)
+	})
+}
+
+// UpdateLabels sets the "labels" field to the value that was provided on create.
+func (u *EntitlementUpsertBulk) UpdateLabels() *EntitlementUpsertBulk {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.UpdateLabels()
+	})
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (u *EntitlementUpsertBulk) ClearLabels() *EntitlementUpsertBulk {
+	return u.Update(func(s *EntitlementUpsert) {
+		s.ClearLabels()
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 )
 
@@ -121,6 +122,24 @@ func (_u *EntitlementUpdate) SetNillableRequestable(v *bool) *EntitlementUpdate 
 	if v != nil {
 		_u.SetRequestable(*v)
 	}
+	return _u
+}
+
+// SetLabels sets the "labels" field.
+func (_u *EntitlementUpdate) SetLabels(v []string) *EntitlementUpdate {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *EntitlementUpdate) AppendLabels(v []string) *EntitlementUpdate {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (_u *EntitlementUpdate) ClearLabels() *EntitlementUpdate {
+	_u.mutation.ClearLabels()
 	return _u
 }
 
@@ -370,6 +389,17 @@ func (_u *EntitlementUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.Requestable(); ok {
 		_spec.SetField(entitlement.FieldRequestable, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(entitlement.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, entitlement.FieldLabels, value)
+		})
+	}
+	if _u.mutation.LabelsCleared() {
+		_spec.ClearField(entitlement.FieldLabels, field.TypeJSON)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -642,6 +672,24 @@ func (_u *EntitlementUpdateOne) SetNillableRequestable(v *bool) *EntitlementUpda
 	if v != nil {
 		_u.SetRequestable(*v)
 	}
+	return _u
+}
+
+// SetLabels sets the "labels" field.
+func (_u *EntitlementUpdateOne) SetLabels(v []string) *EntitlementUpdateOne {
+	_u.mutation.SetLabels(v)
+	return _u
+}
+
+// AppendLabels appends value to the "labels" field.
+func (_u *EntitlementUpdateOne) AppendLabels(v []string) *EntitlementUpdateOne {
+	_u.mutation.AppendLabels(v)
+	return _u
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (_u *EntitlementUpdateOne) ClearLabels() *EntitlementUpdateOne {
+	_u.mutation.ClearLabels()
 	return _u
 }
 
@@ -921,6 +969,17 @@ func (_u *EntitlementUpdateOne) sqlSave(ctx context.Context) (_node *Entitlement
 	}
 	if value, ok := _u.mutation.Requestable(); ok {
 		_spec.SetField(entitlement.FieldRequestable, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Labels(); ok {
+		_spec.SetField(entitlement.FieldLabels, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedLabels(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, entitlement.FieldLabels, value)
+		})
+	}
+	if _u.mutation.LabelsCleared() {
+		_spec.ClearField(entitlement.FieldLabels, field.TypeJSON)
 	}
 	if _u.mutation.OwnerCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -15,9 +15,11 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -34,7 +36,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 21)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 23)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accessrequest.Table,
@@ -177,6 +179,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			entitlement.FieldKind:          {Type: field.TypeEnum, Column: entitlement.FieldKind},
 			entitlement.FieldPrivileged:    {Type: field.TypeBool, Column: entitlement.FieldPrivileged},
 			entitlement.FieldRequestable:   {Type: field.TypeBool, Column: entitlement.FieldRequestable},
+			entitlement.FieldLabels:        {Type: field.TypeJSON, Column: entitlement.FieldLabels},
 			entitlement.FieldOwnerID:       {Type: field.TypeString, Column: entitlement.FieldOwnerID},
 		},
 	}
@@ -312,6 +315,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   policyrule.Table,
+			Columns: policyrule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: policyrule.FieldID,
+			},
+		},
+		Type: "PolicyRule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			policyrule.FieldCreatedAt:                  {Type: field.TypeTime, Column: policyrule.FieldCreatedAt},
+			policyrule.FieldUpdatedAt:                  {Type: field.TypeTime, Column: policyrule.FieldUpdatedAt},
+			policyrule.FieldName:                       {Type: field.TypeString, Column: policyrule.FieldName},
+			policyrule.FieldPosition:                   {Type: field.TypeInt, Column: policyrule.FieldPosition},
+			policyrule.FieldVersion:                    {Type: field.TypeInt, Column: policyrule.FieldVersion},
+			policyrule.FieldEnabled:                    {Type: field.TypeBool, Column: policyrule.FieldEnabled},
+			policyrule.FieldConditions:                 {Type: field.TypeJSON, Column: policyrule.FieldConditions},
+			policyrule.FieldOutcome:                    {Type: field.TypeEnum, Column: policyrule.FieldOutcome},
+			policyrule.FieldMessage:                    {Type: field.TypeString, Column: policyrule.FieldMessage},
+			policyrule.FieldReviewPolicyID:             {Type: field.TypeString, Column: policyrule.FieldReviewPolicyID},
+			policyrule.FieldAllowPrivilegedAutoApprove: {Type: field.TypeBool, Column: policyrule.FieldAllowPrivilegedAutoApprove},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   requestitem.Table,
 			Columns: requestitem.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -338,9 +365,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldFulfillmentNote:     {Type: field.TypeString, Column: requestitem.FieldFulfillmentNote},
 			requestitem.FieldDecidedAt:           {Type: field.TypeTime, Column: requestitem.FieldDecidedAt},
 			requestitem.FieldFulfilledAt:         {Type: field.TypeTime, Column: requestitem.FieldFulfilledAt},
+			requestitem.FieldPolicyRuleID:        {Type: field.TypeString, Column: requestitem.FieldPolicyRuleID},
+			requestitem.FieldPolicyRuleName:      {Type: field.TypeString, Column: requestitem.FieldPolicyRuleName},
+			requestitem.FieldPolicyRuleVersion:   {Type: field.TypeInt, Column: requestitem.FieldPolicyRuleVersion},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   requestpolicy.Table,
 			Columns: requestpolicy.Columns,
@@ -363,9 +393,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestpolicy.FieldPermanentAllowed:       {Type: field.TypeBool, Column: requestpolicy.FieldPermanentAllowed},
 			requestpolicy.FieldBreakGlassAllowed:      {Type: field.TypeBool, Column: requestpolicy.FieldBreakGlassAllowed},
 			requestpolicy.FieldBreakGlassMaxDuration:  {Type: field.TypeString, Column: requestpolicy.FieldBreakGlassMaxDuration},
+			requestpolicy.FieldReviewPolicyID:         {Type: field.TypeString, Column: requestpolicy.FieldReviewPolicyID},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   reviewpolicy.Table,
+			Columns: reviewpolicy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: reviewpolicy.FieldID,
+			},
+		},
+		Type: "ReviewPolicy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			reviewpolicy.FieldCreatedAt:   {Type: field.TypeTime, Column: reviewpolicy.FieldCreatedAt},
+			reviewpolicy.FieldUpdatedAt:   {Type: field.TypeTime, Column: reviewpolicy.FieldUpdatedAt},
+			reviewpolicy.FieldName:        {Type: field.TypeString, Column: reviewpolicy.FieldName},
+			reviewpolicy.FieldDescription: {Type: field.TypeString, Column: reviewpolicy.FieldDescription},
+			reviewpolicy.FieldStages:      {Type: field.TypeJSON, Column: reviewpolicy.FieldStages},
+		},
+	}
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstage.Table,
 			Columns: reviewstage.Columns,
@@ -388,7 +437,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstage.FieldFallbackReviewerIds: {Type: field.TypeJSON, Column: reviewstage.FieldFallbackReviewerIds},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewstagetemplate.Table,
 			Columns: reviewstagetemplate.Columns,
@@ -408,7 +457,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewstagetemplate.FieldQuorum:        {Type: field.TypeInt, Column: reviewstagetemplate.FieldQuorum},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   reviewtask.Table,
 			Columns: reviewtask.Columns,
@@ -434,7 +483,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			reviewtask.FieldEscalations:  {Type: field.TypeInt, Column: reviewtask.FieldEscalations},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -451,7 +500,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldDescription: {Type: field.TypeString, Column: role.FieldDescription},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -478,7 +527,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -503,7 +552,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldDeliveredAt:   {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -981,6 +1030,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"NotificationPreference",
 		"User",
+	)
+	graph.MustAddE(
+		"review_policy",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   policyrule.ReviewPolicyTable,
+			Columns: []string{policyrule.ReviewPolicyColumn},
+			Bidi:    false,
+		},
+		"PolicyRule",
+		"ReviewPolicy",
 	)
 	graph.MustAddE(
 		"request",
@@ -2245,6 +2306,11 @@ func (f *EntitlementFilter) WhereRequestable(p entql.BoolP) {
 	f.Where(p.Field(entitlement.FieldRequestable))
 }
 
+// WhereLabels applies the entql json.RawMessage predicate on the labels field.
+func (f *EntitlementFilter) WhereLabels(p entql.BytesP) {
+	f.Where(p.Field(entitlement.FieldLabels))
+}
+
 // WhereOwnerID applies the entql string predicate on the owner_id field.
 func (f *EntitlementFilter) WhereOwnerID(p entql.StringP) {
 	f.Where(p.Field(entitlement.FieldOwnerID))
@@ -3031,6 +3097,115 @@ func (f *NotificationPreferenceFilter) WhereHasUserWith(preds ...predicate.User)
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *PolicyRuleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the PolicyRuleQuery builder.
+func (_q *PolicyRuleQuery) Filter() *PolicyRuleFilter {
+	return &PolicyRuleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *PolicyRuleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the PolicyRuleMutation builder.
+func (m *PolicyRuleMutation) Filter() *PolicyRuleFilter {
+	return &PolicyRuleFilter{config: m.config, predicateAdder: m}
+}
+
+// PolicyRuleFilter provides a generic filtering capability at runtime for PolicyRuleQuery.
+type PolicyRuleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *PolicyRuleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *PolicyRuleFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(policyrule.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *PolicyRuleFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(policyrule.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *PolicyRuleFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(policyrule.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *PolicyRuleFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(policyrule.FieldName))
+}
+
+// WherePosition applies the entql int predicate on the position field.
+func (f *PolicyRuleFilter) WherePosition(p entql.IntP) {
+	f.Where(p.Field(policyrule.FieldPosition))
+}
+
+// WhereVersion applies the entql int predicate on the version field.
+func (f *PolicyRuleFilter) WhereVersion(p entql.IntP) {
+	f.Where(p.Field(policyrule.FieldVersion))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *PolicyRuleFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(policyrule.FieldEnabled))
+}
+
+// WhereConditions applies the entql json.RawMessage predicate on the conditions field.
+func (f *PolicyRuleFilter) WhereConditions(p entql.BytesP) {
+	f.Where(p.Field(policyrule.FieldConditions))
+}
+
+// WhereOutcome applies the entql string predicate on the outcome field.
+func (f *PolicyRuleFilter) WhereOutcome(p entql.StringP) {
+	f.Where(p.Field(policyrule.FieldOutcome))
+}
+
+// WhereMessage applies the entql string predicate on the message field.
+func (f *PolicyRuleFilter) WhereMessage(p entql.StringP) {
+	f.Where(p.Field(policyrule.FieldMessage))
+}
+
+// WhereReviewPolicyID applies the entql string predicate on the review_policy_id field.
+func (f *PolicyRuleFilter) WhereReviewPolicyID(p entql.StringP) {
+	f.Where(p.Field(policyrule.FieldReviewPolicyID))
+}
+
+// WhereAllowPrivilegedAutoApprove applies the entql bool predicate on the allow_privileged_auto_approve field.
+func (f *PolicyRuleFilter) WhereAllowPrivilegedAutoApprove(p entql.BoolP) {
+	f.Where(p.Field(policyrule.FieldAllowPrivilegedAutoApprove))
+}
+
+// WhereHasReviewPolicy applies a predicate to check if query has an edge review_policy.
+func (f *PolicyRuleFilter) WhereHasReviewPolicy() {
+	f.Where(entql.HasEdge("review_policy"))
+}
+
+// WhereHasReviewPolicyWith applies a predicate to check if query has an edge review_policy with a given conditions (other predicates).
+func (f *PolicyRuleFilter) WhereHasReviewPolicyWith(preds ...predicate.ReviewPolicy) {
+	f.Where(entql.HasEdgeWith("review_policy", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RequestItemQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3059,7 +3234,7 @@ type RequestItemFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RequestItemFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3153,6 +3328,21 @@ func (f *RequestItemFilter) WhereDecidedAt(p entql.TimeP) {
 // WhereFulfilledAt applies the entql time.Time predicate on the fulfilled_at field.
 func (f *RequestItemFilter) WhereFulfilledAt(p entql.TimeP) {
 	f.Where(p.Field(requestitem.FieldFulfilledAt))
+}
+
+// WherePolicyRuleID applies the entql string predicate on the policy_rule_id field.
+func (f *RequestItemFilter) WherePolicyRuleID(p entql.StringP) {
+	f.Where(p.Field(requestitem.FieldPolicyRuleID))
+}
+
+// WherePolicyRuleName applies the entql string predicate on the policy_rule_name field.
+func (f *RequestItemFilter) WherePolicyRuleName(p entql.StringP) {
+	f.Where(p.Field(requestitem.FieldPolicyRuleName))
+}
+
+// WherePolicyRuleVersion applies the entql int predicate on the policy_rule_version field.
+func (f *RequestItemFilter) WherePolicyRuleVersion(p entql.IntP) {
+	f.Where(p.Field(requestitem.FieldPolicyRuleVersion))
 }
 
 // WhereHasRequest applies a predicate to check if query has an edge request.
@@ -3268,7 +3458,7 @@ type RequestPolicyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RequestPolicyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3339,6 +3529,11 @@ func (f *RequestPolicyFilter) WhereBreakGlassMaxDuration(p entql.StringP) {
 	f.Where(p.Field(requestpolicy.FieldBreakGlassMaxDuration))
 }
 
+// WhereReviewPolicyID applies the entql string predicate on the review_policy_id field.
+func (f *RequestPolicyFilter) WhereReviewPolicyID(p entql.StringP) {
+	f.Where(p.Field(requestpolicy.FieldReviewPolicyID))
+}
+
 // WhereHasApplication applies a predicate to check if query has an edge application.
 func (f *RequestPolicyFilter) WhereHasApplication() {
 	f.Where(entql.HasEdge("application"))
@@ -3365,6 +3560,71 @@ func (f *RequestPolicyFilter) WhereHasEntitlementWith(preds ...predicate.Entitle
 			p(s)
 		}
 	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *ReviewPolicyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ReviewPolicyQuery builder.
+func (_q *ReviewPolicyQuery) Filter() *ReviewPolicyFilter {
+	return &ReviewPolicyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ReviewPolicyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ReviewPolicyMutation builder.
+func (m *ReviewPolicyMutation) Filter() *ReviewPolicyFilter {
+	return &ReviewPolicyFilter{config: m.config, predicateAdder: m}
+}
+
+// ReviewPolicyFilter provides a generic filtering capability at runtime for ReviewPolicyQuery.
+type ReviewPolicyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ReviewPolicyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *ReviewPolicyFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(reviewpolicy.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ReviewPolicyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(reviewpolicy.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ReviewPolicyFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(reviewpolicy.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ReviewPolicyFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(reviewpolicy.FieldName))
+}
+
+// WhereDescription applies the entql string predicate on the description field.
+func (f *ReviewPolicyFilter) WhereDescription(p entql.StringP) {
+	f.Where(p.Field(reviewpolicy.FieldDescription))
+}
+
+// WhereStages applies the entql json.RawMessage predicate on the stages field.
+func (f *ReviewPolicyFilter) WhereStages(p entql.BytesP) {
+	f.Where(p.Field(reviewpolicy.FieldStages))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -3396,7 +3656,7 @@ type ReviewStageFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3514,7 +3774,7 @@ type ReviewStageTemplateFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewStageTemplateFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3617,7 +3877,7 @@ type ReviewTaskFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ReviewTaskFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3792,7 +4052,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3880,7 +4140,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4200,7 +4460,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4314,7 +4574,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

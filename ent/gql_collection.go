@@ -1127,6 +1127,11 @@ func (_q *EntitlementQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, entitlement.FieldRequestable)
 				fieldSeen[entitlement.FieldRequestable] = struct{}{}
 			}
+		case "labels":
+			if _, ok := fieldSeen[entitlement.FieldLabels]; !ok {
+				selectedFields = append(selectedFields, entitlement.FieldLabels)
+				fieldSeen[entitlement.FieldLabels] = struct{}{}
+			}
 		case "ownerID":
 			if _, ok := fieldSeen[entitlement.FieldOwnerID]; !ok {
 				selectedFields = append(selectedFields, entitlement.FieldOwnerID)

@@ -116,6 +116,7 @@ type CreateEntitlementInput struct {
 	Kind          *enum.EntitlementKind
 	Privileged    *bool
 	Requestable   *bool
+	Labels        []string
 	ApplicationID pulid.ID
 	OwnerID       *pulid.ID
 }
@@ -136,6 +137,9 @@ func (i *CreateEntitlementInput) Mutate(m *EntitlementMutation) {
 	if v := i.Requestable; v != nil {
 		m.SetRequestable(*v)
 	}
+	if v := i.Labels; v != nil {
+		m.SetLabels(v)
+	}
 	m.SetApplicationID(i.ApplicationID)
 	if v := i.OwnerID; v != nil {
 		m.SetOwnerID(*v)
@@ -150,14 +154,17 @@ func (c *EntitlementCreate) SetInput(i CreateEntitlementInput) *EntitlementCreat
 
 // UpdateEntitlementInput represents a mutation input for updating entitlements.
 type UpdateEntitlementInput struct {
-	ExternalID  *string
-	Name        *string
-	Description *string
-	Kind        *enum.EntitlementKind
-	Privileged  *bool
-	Requestable *bool
-	ClearOwner  bool
-	OwnerID     *pulid.ID
+	ExternalID   *string
+	Name         *string
+	Description  *string
+	Kind         *enum.EntitlementKind
+	Privileged   *bool
+	Requestable  *bool
+	ClearLabels  bool
+	Labels       []string
+	AppendLabels []string
+	ClearOwner   bool
+	OwnerID      *pulid.ID
 }
 
 // Mutate applies the UpdateEntitlementInput on the EntitlementMutation builder.
@@ -179,6 +186,15 @@ func (i *UpdateEntitlementInput) Mutate(m *EntitlementMutation) {
 	}
 	if v := i.Requestable; v != nil {
 		m.SetRequestable(*v)
+	}
+	if i.ClearLabels {
+		m.ClearLabels()
+	}
+	if v := i.Labels; v != nil {
+		m.SetLabels(v)
+	}
+	if i.AppendLabels != nil {
+		m.AppendLabels(i.Labels)
 	}
 	if i.ClearOwner {
 		m.ClearOwner()

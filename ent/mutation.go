@@ -18,9 +18,11 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -30,6 +32,7 @@ import (
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
+	"gatehouse/internal/workflow/rules"
 	"sync"
 	"time"
 
@@ -58,8 +61,10 @@ const (
 	TypeLifecyclePolicy        = "LifecyclePolicy"
 	TypeNotification           = "Notification"
 	TypeNotificationPreference = "NotificationPreference"
+	TypePolicyRule             = "PolicyRule"
 	TypeRequestItem            = "RequestItem"
 	TypeRequestPolicy          = "RequestPolicy"
+	TypeReviewPolicy           = "ReviewPolicy"
 	TypeReviewStage            = "ReviewStage"
 	TypeReviewStageTemplate    = "ReviewStageTemplate"
 	TypeReviewTask             = "ReviewTask"
@@ -6208,6 +6213,8 @@ type EntitlementMutation struct {
 	kind               *enum.EntitlementKind
 	privileged         *bool
 	requestable        *bool
+	labels             *[]string
+	appendlabels       []string
 	clearedFields      map[string]struct{}
 	application        *pulid.ID
 	clearedapplication bool
@@ -6655,6 +6662,71 @@ func (m *EntitlementMutation) ResetRequestable() {
 	m.requestable = nil
 }
 
+// SetLabels sets the "labels" field.
+func (m *EntitlementMutation) SetLabels(s []string) {
+	m.labels = &s
+	m.appendlabels = nil
+}
+
+// Labels returns the value of the "labels" field in the mutation.
+func (m *EntitlementMutation) Labels() (r []string, exists bool) {
+	v := m.labels
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLabels returns the old "labels" field's value of the Entitlement entity.
+// If the Entitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EntitlementMutation) OldLabels(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLabels is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLabels requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLabels: %w", err)
+	}
+	return oldValue.Labels, nil
+}
+
+// AppendLabels adds s to the "labels" field.
+func (m *EntitlementMutation) AppendLabels(s []string) {
+	m.appendlabels = append(m.appendlabels, s...)
+}
+
+// AppendedLabels returns the list of values that were appended to the "labels" field in this mutation.
+func (m *EntitlementMutation) AppendedLabels() ([]string, bool) {
+	if len(m.appendlabels) == 0 {
+		return nil, false
+	}
+	return m.appendlabels, true
+}
+
+// ClearLabels clears the value of the "labels" field.
+func (m *EntitlementMutation) ClearLabels() {
+	m.labels = nil
+	m.appendlabels = nil
+	m.clearedFields[entitlement.FieldLabels] = struct{}{}
+}
+
+// LabelsCleared returns if the "labels" field was cleared in this mutation.
+func (m *EntitlementMutation) LabelsCleared() bool {
+	_, ok := m.clearedFields[entitlement.FieldLabels]
+	return ok
+}
+
+// ResetLabels resets all changes to the "labels" field.
+func (m *EntitlementMutation) ResetLabels() {
+	m.labels = nil
+	m.appendlabels = nil
+	delete(m.clearedFields, entitlement.FieldLabels)
+}
+
 // SetOwnerID sets the "owner_id" field.
 func (m *EntitlementMutation) SetOwnerID(pu pulid.ID) {
 	m.owner = &pu
@@ -6954,7 +7026,7 @@ func (m *EntitlementMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EntitlementMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, entitlement.FieldCreatedAt)
 	}
@@ -6981,6 +7053,9 @@ func (m *EntitlementMutation) Fields() []string {
 	}
 	if m.requestable != nil {
 		fields = append(fields, entitlement.FieldRequestable)
+	}
+	if m.labels != nil {
+		fields = append(fields, entitlement.FieldLabels)
 	}
 	if m.owner != nil {
 		fields = append(fields, entitlement.FieldOwnerID)
@@ -7011,6 +7086,8 @@ func (m *EntitlementMutation) Field(name string) (ent.Value, bool) {
 		return m.Privileged()
 	case entitlement.FieldRequestable:
 		return m.Requestable()
+	case entitlement.FieldLabels:
+		return m.Labels()
 	case entitlement.FieldOwnerID:
 		return m.OwnerID()
 	}
@@ -7040,6 +7117,8 @@ func (m *EntitlementMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldPrivileged(ctx)
 	case entitlement.FieldRequestable:
 		return m.OldRequestable(ctx)
+	case entitlement.FieldLabels:
+		return m.OldLabels(ctx)
 	case entitlement.FieldOwnerID:
 		return m.OldOwnerID(ctx)
 	}
@@ -7114,6 +7193,13 @@ func (m *EntitlementMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRequestable(v)
 		return nil
+	case entitlement.FieldLabels:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLabels(v)
+		return nil
 	case entitlement.FieldOwnerID:
 		v, ok := value.(pulid.ID)
 		if !ok {
@@ -7151,6 +7237,9 @@ func (m *EntitlementMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *EntitlementMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(entitlement.FieldLabels) {
+		fields = append(fields, entitlement.FieldLabels)
+	}
 	if m.FieldCleared(entitlement.FieldOwnerID) {
 		fields = append(fields, entitlement.FieldOwnerID)
 	}
@@ -7168,6 +7257,9 @@ func (m *EntitlementMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *EntitlementMutation) ClearField(name string) error {
 	switch name {
+	case entitlement.FieldLabels:
+		m.ClearLabels()
+		return nil
 	case entitlement.FieldOwnerID:
 		m.ClearOwnerID()
 		return nil
@@ -7205,6 +7297,9 @@ func (m *EntitlementMutation) ResetField(name string) error {
 		return nil
 	case entitlement.FieldRequestable:
 		m.ResetRequestable()
+		return nil
+	case entitlement.FieldLabels:
+		m.ResetLabels()
 		return nil
 	case entitlement.FieldOwnerID:
 		m.ResetOwnerID()
@@ -13222,6 +13317,1023 @@ func (m *NotificationPreferenceMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown NotificationPreference edge %s", name)
 }
 
+// PolicyRuleMutation represents an operation that mutates the PolicyRule nodes in the graph.
+type PolicyRuleMutation struct {
+	config
+	op                            Op
+	typ                           string
+	id                            *pulid.ID
+	created_at                    *time.Time
+	updated_at                    *time.Time
+	name                          *string
+	position                      *int
+	addposition                   *int
+	version                       *int
+	addversion                    *int
+	enabled                       *bool
+	conditions                    *rules.RuleConditions
+	outcome                       *enum.PolicyRuleOutcome
+	message                       *string
+	allow_privileged_auto_approve *bool
+	clearedFields                 map[string]struct{}
+	review_policy                 *pulid.ID
+	clearedreview_policy          bool
+	done                          bool
+	oldValue                      func(context.Context) (*PolicyRule, error)
+	predicates                    []predicate.PolicyRule
+}
+
+var _ ent.Mutation = (*PolicyRuleMutation)(nil)
+
+// policyruleOption allows management of the mutation configuration using functional options.
+type policyruleOption func(*PolicyRuleMutation)
+
+// newPolicyRuleMutation creates new mutation for the PolicyRule entity.
+func newPolicyRuleMutation(c config, op Op, opts ...policyruleOption) *PolicyRuleMutation {
+	m := &PolicyRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePolicyRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPolicyRuleID sets the ID field of the mutation.
+func withPolicyRuleID(id pulid.ID) policyruleOption {
+	return func(m *PolicyRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PolicyRule
+		)
+		m.oldValue = func(ctx context.Context) (*PolicyRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PolicyRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPolicyRule sets the old PolicyRule of the mutation.
+func withPolicyRule(node *PolicyRule) policyruleOption {
+	return func(m *PolicyRuleMutation) {
+		m.oldValue = func(context.Context) (*PolicyRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PolicyRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PolicyRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PolicyRule entities.
+func (m *PolicyRuleMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PolicyRuleMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PolicyRuleMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PolicyRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PolicyRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PolicyRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PolicyRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PolicyRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PolicyRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PolicyRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *PolicyRuleMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PolicyRuleMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PolicyRuleMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPosition sets the "position" field.
+func (m *PolicyRuleMutation) SetPosition(i int) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *PolicyRuleMutation) Position() (r int, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldPosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *PolicyRuleMutation) AddPosition(i int) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *PolicyRuleMutation) AddedPosition() (r int, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *PolicyRuleMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *PolicyRuleMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *PolicyRuleMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *PolicyRuleMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *PolicyRuleMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *PolicyRuleMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *PolicyRuleMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *PolicyRuleMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *PolicyRuleMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetConditions sets the "conditions" field.
+func (m *PolicyRuleMutation) SetConditions(rc rules.RuleConditions) {
+	m.conditions = &rc
+}
+
+// Conditions returns the value of the "conditions" field in the mutation.
+func (m *PolicyRuleMutation) Conditions() (r rules.RuleConditions, exists bool) {
+	v := m.conditions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConditions returns the old "conditions" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldConditions(ctx context.Context) (v rules.RuleConditions, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConditions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConditions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConditions: %w", err)
+	}
+	return oldValue.Conditions, nil
+}
+
+// ResetConditions resets all changes to the "conditions" field.
+func (m *PolicyRuleMutation) ResetConditions() {
+	m.conditions = nil
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *PolicyRuleMutation) SetOutcome(ero enum.PolicyRuleOutcome) {
+	m.outcome = &ero
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *PolicyRuleMutation) Outcome() (r enum.PolicyRuleOutcome, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldOutcome(ctx context.Context) (v enum.PolicyRuleOutcome, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *PolicyRuleMutation) ResetOutcome() {
+	m.outcome = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *PolicyRuleMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *PolicyRuleMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *PolicyRuleMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (m *PolicyRuleMutation) SetReviewPolicyID(pu pulid.ID) {
+	m.review_policy = &pu
+}
+
+// ReviewPolicyID returns the value of the "review_policy_id" field in the mutation.
+func (m *PolicyRuleMutation) ReviewPolicyID() (r pulid.ID, exists bool) {
+	v := m.review_policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReviewPolicyID returns the old "review_policy_id" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldReviewPolicyID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReviewPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReviewPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReviewPolicyID: %w", err)
+	}
+	return oldValue.ReviewPolicyID, nil
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (m *PolicyRuleMutation) ClearReviewPolicyID() {
+	m.review_policy = nil
+	m.clearedFields[policyrule.FieldReviewPolicyID] = struct{}{}
+}
+
+// ReviewPolicyIDCleared returns if the "review_policy_id" field was cleared in this mutation.
+func (m *PolicyRuleMutation) ReviewPolicyIDCleared() bool {
+	_, ok := m.clearedFields[policyrule.FieldReviewPolicyID]
+	return ok
+}
+
+// ResetReviewPolicyID resets all changes to the "review_policy_id" field.
+func (m *PolicyRuleMutation) ResetReviewPolicyID() {
+	m.review_policy = nil
+	delete(m.clearedFields, policyrule.FieldReviewPolicyID)
+}
+
+// SetAllowPrivilegedAutoApprove sets the "allow_privileged_auto_approve" field.
+func (m *PolicyRuleMutation) SetAllowPrivilegedAutoApprove(b bool) {
+	m.allow_privileged_auto_approve = &b
+}
+
+// AllowPrivilegedAutoApprove returns the value of the "allow_privileged_auto_approve" field in the mutation.
+func (m *PolicyRuleMutation) AllowPrivilegedAutoApprove() (r bool, exists bool) {
+	v := m.allow_privileged_auto_approve
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllowPrivilegedAutoApprove returns the old "allow_privileged_auto_approve" field's value of the PolicyRule entity.
+// If the PolicyRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyRuleMutation) OldAllowPrivilegedAutoApprove(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllowPrivilegedAutoApprove is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllowPrivilegedAutoApprove requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllowPrivilegedAutoApprove: %w", err)
+	}
+	return oldValue.AllowPrivilegedAutoApprove, nil
+}
+
+// ResetAllowPrivilegedAutoApprove resets all changes to the "allow_privileged_auto_approve" field.
+func (m *PolicyRuleMutation) ResetAllowPrivilegedAutoApprove() {
+	m.allow_privileged_auto_approve = nil
+}
+
+// ClearReviewPolicy clears the "review_policy" edge to the ReviewPolicy entity.
+func (m *PolicyRuleMutation) ClearReviewPolicy() {
+	m.clearedreview_policy = true
+	m.clearedFields[policyrule.FieldReviewPolicyID] = struct{}{}
+}
+
+// ReviewPolicyCleared reports if the "review_policy" edge to the ReviewPolicy entity was cleared.
+func (m *PolicyRuleMutation) ReviewPolicyCleared() bool {
+	return m.ReviewPolicyIDCleared() || m.clearedreview_policy
+}
+
+// ReviewPolicyIDs returns the "review_policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ReviewPolicyID instead. It exists only for internal usage by the builders.
+func (m *PolicyRuleMutation) ReviewPolicyIDs() (ids []pulid.ID) {
+	if id := m.review_policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetReviewPolicy resets all changes to the "review_policy" edge.
+func (m *PolicyRuleMutation) ResetReviewPolicy() {
+	m.review_policy = nil
+	m.clearedreview_policy = false
+}
+
+// Where appends a list predicates to the PolicyRuleMutation builder.
+func (m *PolicyRuleMutation) Where(ps ...predicate.PolicyRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PolicyRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PolicyRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PolicyRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PolicyRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PolicyRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PolicyRule).
+func (m *PolicyRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PolicyRuleMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, policyrule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, policyrule.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, policyrule.FieldName)
+	}
+	if m.position != nil {
+		fields = append(fields, policyrule.FieldPosition)
+	}
+	if m.version != nil {
+		fields = append(fields, policyrule.FieldVersion)
+	}
+	if m.enabled != nil {
+		fields = append(fields, policyrule.FieldEnabled)
+	}
+	if m.conditions != nil {
+		fields = append(fields, policyrule.FieldConditions)
+	}
+	if m.outcome != nil {
+		fields = append(fields, policyrule.FieldOutcome)
+	}
+	if m.message != nil {
+		fields = append(fields, policyrule.FieldMessage)
+	}
+	if m.review_policy != nil {
+		fields = append(fields, policyrule.FieldReviewPolicyID)
+	}
+	if m.allow_privileged_auto_approve != nil {
+		fields = append(fields, policyrule.FieldAllowPrivilegedAutoApprove)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PolicyRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case policyrule.FieldCreatedAt:
+		return m.CreatedAt()
+	case policyrule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case policyrule.FieldName:
+		return m.Name()
+	case policyrule.FieldPosition:
+		return m.Position()
+	case policyrule.FieldVersion:
+		return m.Version()
+	case policyrule.FieldEnabled:
+		return m.Enabled()
+	case policyrule.FieldConditions:
+		return m.Conditions()
+	case policyrule.FieldOutcome:
+		return m.Outcome()
+	case policyrule.FieldMessage:
+		return m.Message()
+	case policyrule.FieldReviewPolicyID:
+		return m.ReviewPolicyID()
+	case policyrule.FieldAllowPrivilegedAutoApprove:
+		return m.AllowPrivilegedAutoApprove()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PolicyRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case policyrule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case policyrule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case policyrule.FieldName:
+		return m.OldName(ctx)
+	case policyrule.FieldPosition:
+		return m.OldPosition(ctx)
+	case policyrule.FieldVersion:
+		return m.OldVersion(ctx)
+	case policyrule.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case policyrule.FieldConditions:
+		return m.OldConditions(ctx)
+	case policyrule.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case policyrule.FieldMessage:
+		return m.OldMessage(ctx)
+	case policyrule.FieldReviewPolicyID:
+		return m.OldReviewPolicyID(ctx)
+	case policyrule.FieldAllowPrivilegedAutoApprove:
+		return m.OldAllowPrivilegedAutoApprove(ctx)
+	}
+	return nil, fmt.Errorf("unknown PolicyRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case policyrule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case policyrule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case policyrule.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case policyrule.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case policyrule.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case policyrule.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case policyrule.FieldConditions:
+		v, ok := value.(rules.RuleConditions)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConditions(v)
+		return nil
+	case policyrule.FieldOutcome:
+		v, ok := value.(enum.PolicyRuleOutcome)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case policyrule.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case policyrule.FieldReviewPolicyID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReviewPolicyID(v)
+		return nil
+	case policyrule.FieldAllowPrivilegedAutoApprove:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllowPrivilegedAutoApprove(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PolicyRuleMutation) AddedFields() []string {
+	var fields []string
+	if m.addposition != nil {
+		fields = append(fields, policyrule.FieldPosition)
+	}
+	if m.addversion != nil {
+		fields = append(fields, policyrule.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PolicyRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case policyrule.FieldPosition:
+		return m.AddedPosition()
+	case policyrule.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case policyrule.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
+	case policyrule.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PolicyRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(policyrule.FieldReviewPolicyID) {
+		fields = append(fields, policyrule.FieldReviewPolicyID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PolicyRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PolicyRuleMutation) ClearField(name string) error {
+	switch name {
+	case policyrule.FieldReviewPolicyID:
+		m.ClearReviewPolicyID()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PolicyRuleMutation) ResetField(name string) error {
+	switch name {
+	case policyrule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case policyrule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case policyrule.FieldName:
+		m.ResetName()
+		return nil
+	case policyrule.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case policyrule.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case policyrule.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case policyrule.FieldConditions:
+		m.ResetConditions()
+		return nil
+	case policyrule.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case policyrule.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case policyrule.FieldReviewPolicyID:
+		m.ResetReviewPolicyID()
+		return nil
+	case policyrule.FieldAllowPrivilegedAutoApprove:
+		m.ResetAllowPrivilegedAutoApprove()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PolicyRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.review_policy != nil {
+		edges = append(edges, policyrule.EdgeReviewPolicy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PolicyRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case policyrule.EdgeReviewPolicy:
+		if id := m.review_policy; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PolicyRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PolicyRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PolicyRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedreview_policy {
+		edges = append(edges, policyrule.EdgeReviewPolicy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PolicyRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case policyrule.EdgeReviewPolicy:
+		return m.clearedreview_policy
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PolicyRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case policyrule.EdgeReviewPolicy:
+		m.ClearReviewPolicy()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PolicyRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case policyrule.EdgeReviewPolicy:
+		m.ResetReviewPolicy()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyRule edge %s", name)
+}
+
 // RequestItemMutation represents an operation that mutates the RequestItem nodes in the graph.
 type RequestItemMutation struct {
 	config
@@ -13242,6 +14354,10 @@ type RequestItemMutation struct {
 	fulfillment_note        *string
 	decided_at              *time.Time
 	fulfilled_at            *time.Time
+	policy_rule_id          *pulid.ID
+	policy_rule_name        *string
+	policy_rule_version     *int
+	addpolicy_rule_version  *int
 	clearedFields           map[string]struct{}
 	request                 *pulid.ID
 	clearedrequest          bool
@@ -14076,6 +15192,174 @@ func (m *RequestItemMutation) ResetFulfilledAt() {
 	delete(m.clearedFields, requestitem.FieldFulfilledAt)
 }
 
+// SetPolicyRuleID sets the "policy_rule_id" field.
+func (m *RequestItemMutation) SetPolicyRuleID(pu pulid.ID) {
+	m.policy_rule_id = &pu
+}
+
+// PolicyRuleID returns the value of the "policy_rule_id" field in the mutation.
+func (m *RequestItemMutation) PolicyRuleID() (r pulid.ID, exists bool) {
+	v := m.policy_rule_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyRuleID returns the old "policy_rule_id" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldPolicyRuleID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyRuleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyRuleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyRuleID: %w", err)
+	}
+	return oldValue.PolicyRuleID, nil
+}
+
+// ClearPolicyRuleID clears the value of the "policy_rule_id" field.
+func (m *RequestItemMutation) ClearPolicyRuleID() {
+	m.policy_rule_id = nil
+	m.clearedFields[requestitem.FieldPolicyRuleID] = struct{}{}
+}
+
+// PolicyRuleIDCleared returns if the "policy_rule_id" field was cleared in this mutation.
+func (m *RequestItemMutation) PolicyRuleIDCleared() bool {
+	_, ok := m.clearedFields[requestitem.FieldPolicyRuleID]
+	return ok
+}
+
+// ResetPolicyRuleID resets all changes to the "policy_rule_id" field.
+func (m *RequestItemMutation) ResetPolicyRuleID() {
+	m.policy_rule_id = nil
+	delete(m.clearedFields, requestitem.FieldPolicyRuleID)
+}
+
+// SetPolicyRuleName sets the "policy_rule_name" field.
+func (m *RequestItemMutation) SetPolicyRuleName(s string) {
+	m.policy_rule_name = &s
+}
+
+// PolicyRuleName returns the value of the "policy_rule_name" field in the mutation.
+func (m *RequestItemMutation) PolicyRuleName() (r string, exists bool) {
+	v := m.policy_rule_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyRuleName returns the old "policy_rule_name" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldPolicyRuleName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyRuleName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyRuleName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyRuleName: %w", err)
+	}
+	return oldValue.PolicyRuleName, nil
+}
+
+// ClearPolicyRuleName clears the value of the "policy_rule_name" field.
+func (m *RequestItemMutation) ClearPolicyRuleName() {
+	m.policy_rule_name = nil
+	m.clearedFields[requestitem.FieldPolicyRuleName] = struct{}{}
+}
+
+// PolicyRuleNameCleared returns if the "policy_rule_name" field was cleared in this mutation.
+func (m *RequestItemMutation) PolicyRuleNameCleared() bool {
+	_, ok := m.clearedFields[requestitem.FieldPolicyRuleName]
+	return ok
+}
+
+// ResetPolicyRuleName resets all changes to the "policy_rule_name" field.
+func (m *RequestItemMutation) ResetPolicyRuleName() {
+	m.policy_rule_name = nil
+	delete(m.clearedFields, requestitem.FieldPolicyRuleName)
+}
+
+// SetPolicyRuleVersion sets the "policy_rule_version" field.
+func (m *RequestItemMutation) SetPolicyRuleVersion(i int) {
+	m.policy_rule_version = &i
+	m.addpolicy_rule_version = nil
+}
+
+// PolicyRuleVersion returns the value of the "policy_rule_version" field in the mutation.
+func (m *RequestItemMutation) PolicyRuleVersion() (r int, exists bool) {
+	v := m.policy_rule_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyRuleVersion returns the old "policy_rule_version" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldPolicyRuleVersion(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyRuleVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyRuleVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyRuleVersion: %w", err)
+	}
+	return oldValue.PolicyRuleVersion, nil
+}
+
+// AddPolicyRuleVersion adds i to the "policy_rule_version" field.
+func (m *RequestItemMutation) AddPolicyRuleVersion(i int) {
+	if m.addpolicy_rule_version != nil {
+		*m.addpolicy_rule_version += i
+	} else {
+		m.addpolicy_rule_version = &i
+	}
+}
+
+// AddedPolicyRuleVersion returns the value that was added to the "policy_rule_version" field in this mutation.
+func (m *RequestItemMutation) AddedPolicyRuleVersion() (r int, exists bool) {
+	v := m.addpolicy_rule_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPolicyRuleVersion clears the value of the "policy_rule_version" field.
+func (m *RequestItemMutation) ClearPolicyRuleVersion() {
+	m.policy_rule_version = nil
+	m.addpolicy_rule_version = nil
+	m.clearedFields[requestitem.FieldPolicyRuleVersion] = struct{}{}
+}
+
+// PolicyRuleVersionCleared returns if the "policy_rule_version" field was cleared in this mutation.
+func (m *RequestItemMutation) PolicyRuleVersionCleared() bool {
+	_, ok := m.clearedFields[requestitem.FieldPolicyRuleVersion]
+	return ok
+}
+
+// ResetPolicyRuleVersion resets all changes to the "policy_rule_version" field.
+func (m *RequestItemMutation) ResetPolicyRuleVersion() {
+	m.policy_rule_version = nil
+	m.addpolicy_rule_version = nil
+	delete(m.clearedFields, requestitem.FieldPolicyRuleVersion)
+}
+
 // ClearRequest clears the "request" edge to the AccessRequest entity.
 func (m *RequestItemMutation) ClearRequest() {
 	m.clearedrequest = true
@@ -14326,7 +15610,7 @@ func (m *RequestItemMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestItemMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, requestitem.FieldCreatedAt)
 	}
@@ -14378,6 +15662,15 @@ func (m *RequestItemMutation) Fields() []string {
 	if m.fulfilled_at != nil {
 		fields = append(fields, requestitem.FieldFulfilledAt)
 	}
+	if m.policy_rule_id != nil {
+		fields = append(fields, requestitem.FieldPolicyRuleID)
+	}
+	if m.policy_rule_name != nil {
+		fields = append(fields, requestitem.FieldPolicyRuleName)
+	}
+	if m.policy_rule_version != nil {
+		fields = append(fields, requestitem.FieldPolicyRuleVersion)
+	}
 	return fields
 }
 
@@ -14420,6 +15713,12 @@ func (m *RequestItemMutation) Field(name string) (ent.Value, bool) {
 		return m.DecidedAt()
 	case requestitem.FieldFulfilledAt:
 		return m.FulfilledAt()
+	case requestitem.FieldPolicyRuleID:
+		return m.PolicyRuleID()
+	case requestitem.FieldPolicyRuleName:
+		return m.PolicyRuleName()
+	case requestitem.FieldPolicyRuleVersion:
+		return m.PolicyRuleVersion()
 	}
 	return nil, false
 }
@@ -14463,6 +15762,12 @@ func (m *RequestItemMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldDecidedAt(ctx)
 	case requestitem.FieldFulfilledAt:
 		return m.OldFulfilledAt(ctx)
+	case requestitem.FieldPolicyRuleID:
+		return m.OldPolicyRuleID(ctx)
+	case requestitem.FieldPolicyRuleName:
+		return m.OldPolicyRuleName(ctx)
+	case requestitem.FieldPolicyRuleVersion:
+		return m.OldPolicyRuleVersion(ctx)
 	}
 	return nil, fmt.Errorf("unknown RequestItem field %s", name)
 }
@@ -14591,6 +15896,27 @@ func (m *RequestItemMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFulfilledAt(v)
 		return nil
+	case requestitem.FieldPolicyRuleID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyRuleID(v)
+		return nil
+	case requestitem.FieldPolicyRuleName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyRuleName(v)
+		return nil
+	case requestitem.FieldPolicyRuleVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyRuleVersion(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RequestItem field %s", name)
 }
@@ -14602,6 +15928,9 @@ func (m *RequestItemMutation) AddedFields() []string {
 	if m.addfulfillment_attempts != nil {
 		fields = append(fields, requestitem.FieldFulfillmentAttempts)
 	}
+	if m.addpolicy_rule_version != nil {
+		fields = append(fields, requestitem.FieldPolicyRuleVersion)
+	}
 	return fields
 }
 
@@ -14612,6 +15941,8 @@ func (m *RequestItemMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case requestitem.FieldFulfillmentAttempts:
 		return m.AddedFulfillmentAttempts()
+	case requestitem.FieldPolicyRuleVersion:
+		return m.AddedPolicyRuleVersion()
 	}
 	return nil, false
 }
@@ -14627,6 +15958,13 @@ func (m *RequestItemMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddFulfillmentAttempts(v)
+		return nil
+	case requestitem.FieldPolicyRuleVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPolicyRuleVersion(v)
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem numeric field %s", name)
@@ -14653,6 +15991,15 @@ func (m *RequestItemMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(requestitem.FieldFulfilledAt) {
 		fields = append(fields, requestitem.FieldFulfilledAt)
+	}
+	if m.FieldCleared(requestitem.FieldPolicyRuleID) {
+		fields = append(fields, requestitem.FieldPolicyRuleID)
+	}
+	if m.FieldCleared(requestitem.FieldPolicyRuleName) {
+		fields = append(fields, requestitem.FieldPolicyRuleName)
+	}
+	if m.FieldCleared(requestitem.FieldPolicyRuleVersion) {
+		fields = append(fields, requestitem.FieldPolicyRuleVersion)
 	}
 	return fields
 }
@@ -14685,6 +16032,15 @@ func (m *RequestItemMutation) ClearField(name string) error {
 		return nil
 	case requestitem.FieldFulfilledAt:
 		m.ClearFulfilledAt()
+		return nil
+	case requestitem.FieldPolicyRuleID:
+		m.ClearPolicyRuleID()
+		return nil
+	case requestitem.FieldPolicyRuleName:
+		m.ClearPolicyRuleName()
+		return nil
+	case requestitem.FieldPolicyRuleVersion:
+		m.ClearPolicyRuleVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem nullable field %s", name)
@@ -14744,6 +16100,15 @@ func (m *RequestItemMutation) ResetField(name string) error {
 		return nil
 	case requestitem.FieldFulfilledAt:
 		m.ResetFulfilledAt()
+		return nil
+	case requestitem.FieldPolicyRuleID:
+		m.ResetPolicyRuleID()
+		return nil
+	case requestitem.FieldPolicyRuleName:
+		m.ResetPolicyRuleName()
+		return nil
+	case requestitem.FieldPolicyRuleVersion:
+		m.ResetPolicyRuleVersion()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem field %s", name)
@@ -14948,6 +16313,7 @@ type RequestPolicyMutation struct {
 	permanent_allowed           *bool
 	break_glass_allowed         *bool
 	break_glass_max_duration    *string
+	review_policy_id            *pulid.ID
 	clearedFields               map[string]struct{}
 	application                 *pulid.ID
 	clearedapplication          bool
@@ -15645,6 +17011,55 @@ func (m *RequestPolicyMutation) ResetBreakGlassMaxDuration() {
 	delete(m.clearedFields, requestpolicy.FieldBreakGlassMaxDuration)
 }
 
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (m *RequestPolicyMutation) SetReviewPolicyID(pu pulid.ID) {
+	m.review_policy_id = &pu
+}
+
+// ReviewPolicyID returns the value of the "review_policy_id" field in the mutation.
+func (m *RequestPolicyMutation) ReviewPolicyID() (r pulid.ID, exists bool) {
+	v := m.review_policy_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReviewPolicyID returns the old "review_policy_id" field's value of the RequestPolicy entity.
+// If the RequestPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestPolicyMutation) OldReviewPolicyID(ctx context.Context) (v *pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReviewPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReviewPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReviewPolicyID: %w", err)
+	}
+	return oldValue.ReviewPolicyID, nil
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (m *RequestPolicyMutation) ClearReviewPolicyID() {
+	m.review_policy_id = nil
+	m.clearedFields[requestpolicy.FieldReviewPolicyID] = struct{}{}
+}
+
+// ReviewPolicyIDCleared returns if the "review_policy_id" field was cleared in this mutation.
+func (m *RequestPolicyMutation) ReviewPolicyIDCleared() bool {
+	_, ok := m.clearedFields[requestpolicy.FieldReviewPolicyID]
+	return ok
+}
+
+// ResetReviewPolicyID resets all changes to the "review_policy_id" field.
+func (m *RequestPolicyMutation) ResetReviewPolicyID() {
+	m.review_policy_id = nil
+	delete(m.clearedFields, requestpolicy.FieldReviewPolicyID)
+}
+
 // ClearApplication clears the "application" edge to the Application entity.
 func (m *RequestPolicyMutation) ClearApplication() {
 	m.clearedapplication = true
@@ -15733,7 +17148,7 @@ func (m *RequestPolicyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestPolicyMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, requestpolicy.FieldCreatedAt)
 	}
@@ -15770,6 +17185,9 @@ func (m *RequestPolicyMutation) Fields() []string {
 	if m.break_glass_max_duration != nil {
 		fields = append(fields, requestpolicy.FieldBreakGlassMaxDuration)
 	}
+	if m.review_policy_id != nil {
+		fields = append(fields, requestpolicy.FieldReviewPolicyID)
+	}
 	return fields
 }
 
@@ -15802,6 +17220,8 @@ func (m *RequestPolicyMutation) Field(name string) (ent.Value, bool) {
 		return m.BreakGlassAllowed()
 	case requestpolicy.FieldBreakGlassMaxDuration:
 		return m.BreakGlassMaxDuration()
+	case requestpolicy.FieldReviewPolicyID:
+		return m.ReviewPolicyID()
 	}
 	return nil, false
 }
@@ -15835,6 +17255,8 @@ func (m *RequestPolicyMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldBreakGlassAllowed(ctx)
 	case requestpolicy.FieldBreakGlassMaxDuration:
 		return m.OldBreakGlassMaxDuration(ctx)
+	case requestpolicy.FieldReviewPolicyID:
+		return m.OldReviewPolicyID(ctx)
 	}
 	return nil, fmt.Errorf("unknown RequestPolicy field %s", name)
 }
@@ -15928,6 +17350,13 @@ func (m *RequestPolicyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetBreakGlassMaxDuration(v)
 		return nil
+	case requestpolicy.FieldReviewPolicyID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReviewPolicyID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy field %s", name)
 }
@@ -16003,6 +17432,9 @@ func (m *RequestPolicyMutation) ClearedFields() []string {
 	if m.FieldCleared(requestpolicy.FieldBreakGlassMaxDuration) {
 		fields = append(fields, requestpolicy.FieldBreakGlassMaxDuration)
 	}
+	if m.FieldCleared(requestpolicy.FieldReviewPolicyID) {
+		fields = append(fields, requestpolicy.FieldReviewPolicyID)
+	}
 	return fields
 }
 
@@ -16047,6 +17479,9 @@ func (m *RequestPolicyMutation) ClearField(name string) error {
 	case requestpolicy.FieldBreakGlassMaxDuration:
 		m.ClearBreakGlassMaxDuration()
 		return nil
+	case requestpolicy.FieldReviewPolicyID:
+		m.ClearReviewPolicyID()
+		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy nullable field %s", name)
 }
@@ -16090,6 +17525,9 @@ func (m *RequestPolicyMutation) ResetField(name string) error {
 		return nil
 	case requestpolicy.FieldBreakGlassMaxDuration:
 		m.ResetBreakGlassMaxDuration()
+		return nil
+	case requestpolicy.FieldReviewPolicyID:
+		m.ResetReviewPolicyID()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy field %s", name)
@@ -16185,6 +17623,570 @@ func (m *RequestPolicyMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown RequestPolicy edge %s", name)
+}
+
+// ReviewPolicyMutation represents an operation that mutates the ReviewPolicy nodes in the graph.
+type ReviewPolicyMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *pulid.ID
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	description   *string
+	stages        *[]rules.ReviewStageSpec
+	appendstages  []rules.ReviewStageSpec
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*ReviewPolicy, error)
+	predicates    []predicate.ReviewPolicy
+}
+
+var _ ent.Mutation = (*ReviewPolicyMutation)(nil)
+
+// reviewpolicyOption allows management of the mutation configuration using functional options.
+type reviewpolicyOption func(*ReviewPolicyMutation)
+
+// newReviewPolicyMutation creates new mutation for the ReviewPolicy entity.
+func newReviewPolicyMutation(c config, op Op, opts ...reviewpolicyOption) *ReviewPolicyMutation {
+	m := &ReviewPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReviewPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReviewPolicyID sets the ID field of the mutation.
+func withReviewPolicyID(id pulid.ID) reviewpolicyOption {
+	return func(m *ReviewPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReviewPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*ReviewPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReviewPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReviewPolicy sets the old ReviewPolicy of the mutation.
+func withReviewPolicy(node *ReviewPolicy) reviewpolicyOption {
+	return func(m *ReviewPolicyMutation) {
+		m.oldValue = func(context.Context) (*ReviewPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReviewPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReviewPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ReviewPolicy entities.
+func (m *ReviewPolicyMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReviewPolicyMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReviewPolicyMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReviewPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReviewPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReviewPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReviewPolicy entity.
+// If the ReviewPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReviewPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReviewPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReviewPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReviewPolicy entity.
+// If the ReviewPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReviewPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *ReviewPolicyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ReviewPolicyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ReviewPolicy entity.
+// If the ReviewPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewPolicyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ReviewPolicyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ReviewPolicyMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ReviewPolicyMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the ReviewPolicy entity.
+// If the ReviewPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewPolicyMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ReviewPolicyMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetStages sets the "stages" field.
+func (m *ReviewPolicyMutation) SetStages(rss []rules.ReviewStageSpec) {
+	m.stages = &rss
+	m.appendstages = nil
+}
+
+// Stages returns the value of the "stages" field in the mutation.
+func (m *ReviewPolicyMutation) Stages() (r []rules.ReviewStageSpec, exists bool) {
+	v := m.stages
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStages returns the old "stages" field's value of the ReviewPolicy entity.
+// If the ReviewPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReviewPolicyMutation) OldStages(ctx context.Context) (v []rules.ReviewStageSpec, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStages is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStages requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStages: %w", err)
+	}
+	return oldValue.Stages, nil
+}
+
+// AppendStages adds rss to the "stages" field.
+func (m *ReviewPolicyMutation) AppendStages(rss []rules.ReviewStageSpec) {
+	m.appendstages = append(m.appendstages, rss...)
+}
+
+// AppendedStages returns the list of values that were appended to the "stages" field in this mutation.
+func (m *ReviewPolicyMutation) AppendedStages() ([]rules.ReviewStageSpec, bool) {
+	if len(m.appendstages) == 0 {
+		return nil, false
+	}
+	return m.appendstages, true
+}
+
+// ResetStages resets all changes to the "stages" field.
+func (m *ReviewPolicyMutation) ResetStages() {
+	m.stages = nil
+	m.appendstages = nil
+}
+
+// Where appends a list predicates to the ReviewPolicyMutation builder.
+func (m *ReviewPolicyMutation) Where(ps ...predicate.ReviewPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReviewPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReviewPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReviewPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReviewPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReviewPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReviewPolicy).
+func (m *ReviewPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReviewPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, reviewpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, reviewpolicy.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, reviewpolicy.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, reviewpolicy.FieldDescription)
+	}
+	if m.stages != nil {
+		fields = append(fields, reviewpolicy.FieldStages)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReviewPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case reviewpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case reviewpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case reviewpolicy.FieldName:
+		return m.Name()
+	case reviewpolicy.FieldDescription:
+		return m.Description()
+	case reviewpolicy.FieldStages:
+		return m.Stages()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReviewPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case reviewpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case reviewpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case reviewpolicy.FieldName:
+		return m.OldName(ctx)
+	case reviewpolicy.FieldDescription:
+		return m.OldDescription(ctx)
+	case reviewpolicy.FieldStages:
+		return m.OldStages(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReviewPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReviewPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case reviewpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case reviewpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case reviewpolicy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case reviewpolicy.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case reviewpolicy.FieldStages:
+		v, ok := value.([]rules.ReviewStageSpec)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStages(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReviewPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReviewPolicyMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReviewPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReviewPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ReviewPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReviewPolicyMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReviewPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReviewPolicyMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ReviewPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReviewPolicyMutation) ResetField(name string) error {
+	switch name {
+	case reviewpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case reviewpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case reviewpolicy.FieldName:
+		m.ResetName()
+		return nil
+	case reviewpolicy.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case reviewpolicy.FieldStages:
+		m.ResetStages()
+		return nil
+	}
+	return fmt.Errorf("unknown ReviewPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReviewPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReviewPolicyMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReviewPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReviewPolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReviewPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReviewPolicyMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReviewPolicyMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ReviewPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReviewPolicyMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ReviewPolicy edge %s", name)
 }
 
 // ReviewStageMutation represents an operation that mutates the ReviewStage nodes in the graph.

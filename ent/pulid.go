@@ -16,8 +16,10 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -42,8 +44,10 @@ var prefixMap = map[string]string{
 	"lcp": lifecyclepolicy.Table,
 	"ntf": notification.Table,
 	"npf": notificationpreference.Table,
+	"prl": policyrule.Table,
 	"itm": requestitem.Table,
 	"rqp": requestpolicy.Table,
+	"rvp": reviewpolicy.Table,
 	"stg": reviewstage.Table,
 	"rst": reviewstagetemplate.Table,
 	"tsk": reviewtask.Table,

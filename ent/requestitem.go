@@ -57,6 +57,12 @@ type RequestItem struct {
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	// FulfilledAt holds the value of the "fulfilled_at" field.
 	FulfilledAt *time.Time `json:"fulfilled_at,omitempty"`
+	// PolicyRuleID holds the value of the "policy_rule_id" field.
+	PolicyRuleID *pulid.ID `json:"policy_rule_id,omitempty"`
+	// PolicyRuleName holds the value of the "policy_rule_name" field.
+	PolicyRuleName *string `json:"policy_rule_name,omitempty"`
+	// PolicyRuleVersion holds the value of the "policy_rule_version" field.
+	PolicyRuleVersion *int `json:"policy_rule_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestItemQuery when eager-loading is set.
 	Edges        RequestItemEdges `json:"edges"`
@@ -154,13 +160,13 @@ func (*RequestItem) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case requestitem.FieldIdentityID:
+		case requestitem.FieldIdentityID, requestitem.FieldPolicyRuleID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case requestitem.FieldID, requestitem.FieldRequestID, requestitem.FieldEntitlementID, requestitem.FieldApplicationID:
 			values[i] = new(pulid.ID)
-		case requestitem.FieldFulfillmentAttempts:
+		case requestitem.FieldFulfillmentAttempts, requestitem.FieldPolicyRuleVersion:
 			values[i] = new(sql.NullInt64)
-		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldReason, requestitem.FieldEmergencyReview, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote:
+		case requestitem.FieldAction, requestitem.FieldStatus, requestitem.FieldReason, requestitem.FieldEmergencyReview, requestitem.FieldDuration, requestitem.FieldLastError, requestitem.FieldFulfillmentNote, requestitem.FieldPolicyRuleName:
 			values[i] = new(sql.NullString)
 		case requestitem.FieldCreatedAt, requestitem.FieldUpdatedAt, requestitem.FieldEndsAt, requestitem.FieldDecidedAt, requestitem.FieldFulfilledAt:
 			values[i] = new(sql.NullTime)
@@ -293,6 +299,27 @@ func (_m *RequestItem) assignValues(columns []string, values []any) error {
 				_m.FulfilledAt = new(time.Time)
 				*_m.FulfilledAt = value.Time
 			}
+		case requestitem.FieldPolicyRuleID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field policy_rule_id", values[i])
+			} else if value.Valid {
+				_m.PolicyRuleID = new(pulid.ID)
+				*_m.PolicyRuleID = *value.S.(*pulid.ID)
+			}
+		case requestitem.FieldPolicyRuleName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field policy_rule_name", values[i])
+			} else if value.Valid {
+				_m.PolicyRuleName = new(string)
+				*_m.PolicyRuleName = value.String
+			}
+		case requestitem.FieldPolicyRuleVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field policy_rule_version", values[i])
+			} else if value.Valid {
+				_m.PolicyRuleVersion = new(int)
+				*_m.PolicyRuleVersion = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -420,6 +447,21 @@ func (_m *RequestItem) String() string {
 	if v := _m.FulfilledAt; v != nil {
 		builder.WriteString("fulfilled_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PolicyRuleID; v != nil {
+		builder.WriteString("policy_rule_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.PolicyRuleName; v != nil {
+		builder.WriteString("policy_rule_name=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.PolicyRuleVersion; v != nil {
+		builder.WriteString("policy_rule_version=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

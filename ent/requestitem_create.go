@@ -237,6 +237,48 @@ func (_c *RequestItemCreate) SetNillableFulfilledAt(v *time.Time) *RequestItemCr
 	return _c
 }
 
+// SetPolicyRuleID sets the "policy_rule_id" field.
+func (_c *RequestItemCreate) SetPolicyRuleID(v pulid.ID) *RequestItemCreate {
+	_c.mutation.SetPolicyRuleID(v)
+	return _c
+}
+
+// SetNillablePolicyRuleID sets the "policy_rule_id" field if the given value is not nil.
+func (_c *RequestItemCreate) SetNillablePolicyRuleID(v *pulid.ID) *RequestItemCreate {
+	if v != nil {
+		_c.SetPolicyRuleID(*v)
+	}
+	return _c
+}
+
+// SetPolicyRuleName sets the "policy_rule_name" field.
+func (_c *RequestItemCreate) SetPolicyRuleName(v string) *RequestItemCreate {
+	_c.mutation.SetPolicyRuleName(v)
+	return _c
+}
+
+// SetNillablePolicyRuleName sets the "policy_rule_name" field if the given value is not nil.
+func (_c *RequestItemCreate) SetNillablePolicyRuleName(v *string) *RequestItemCreate {
+	if v != nil {
+		_c.SetPolicyRuleName(*v)
+	}
+	return _c
+}
+
+// SetPolicyRuleVersion sets the "policy_rule_version" field.
+func (_c *RequestItemCreate) SetPolicyRuleVersion(v int) *RequestItemCreate {
+	_c.mutation.SetPolicyRuleVersion(v)
+	return _c
+}
+
+// SetNillablePolicyRuleVersion sets the "policy_rule_version" field if the given value is not nil.
+func (_c *RequestItemCreate) SetNillablePolicyRuleVersion(v *int) *RequestItemCreate {
+	if v != nil {
+		_c.SetPolicyRuleVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RequestItemCreate) SetID(v pulid.ID) *RequestItemCreate {
 	_c.mutation.SetID(v)
@@ -538,6 +580,18 @@ func (_c *RequestItemCreate) createSpec() (*RequestItem, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FulfilledAt(); ok {
 		_spec.SetField(requestitem.FieldFulfilledAt, field.TypeTime, value)
 		_node.FulfilledAt = &value
+	}
+	if value, ok := _c.mutation.PolicyRuleID(); ok {
+		_spec.SetField(requestitem.FieldPolicyRuleID, field.TypeString, value)
+		_node.PolicyRuleID = &value
+	}
+	if value, ok := _c.mutation.PolicyRuleName(); ok {
+		_spec.SetField(requestitem.FieldPolicyRuleName, field.TypeString, value)
+		_node.PolicyRuleName = &value
+	}
+	if value, ok := _c.mutation.PolicyRuleVersion(); ok {
+		_spec.SetField(requestitem.FieldPolicyRuleVersion, field.TypeInt, value)
+		_node.PolicyRuleVersion = &value
 	}
 	if nodes := _c.mutation.RequestIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -899,6 +953,15 @@ func (u *RequestItemUpsertOne) UpdateNewValues() *RequestItemUpsertOne {
 		}
 		if _, exists := u.create.mutation.Reason(); exists {
 			s.SetIgnore(requestitem.FieldReason)
+		}
+		if _, exists := u.create.mutation.PolicyRuleID(); exists {
+			s.SetIgnore(requestitem.FieldPolicyRuleID)
+		}
+		if _, exists := u.create.mutation.PolicyRuleName(); exists {
+			s.SetIgnore(requestitem.FieldPolicyRuleName)
+		}
+		if _, exists := u.create.mutation.PolicyRuleVersion(); exists {
+			s.SetIgnore(requestitem.FieldPolicyRuleVersion)
 		}
 	}))
 	return u
@@ -1334,6 +1397,15 @@ func (u *RequestItemUpsertBulk) UpdateNewValues() *RequestItemUpsertBulk {
 			}
 			if _, exists := b.mutation.Reason(); exists {
 				s.SetIgnore(requestitem.FieldReason)
+			}
+			if _, exists := b.mutation.PolicyRuleID(); exists {
+				s.SetIgnore(requestitem.FieldPolicyRuleID)
+			}
+			if _, exists := b.mutation.PolicyRuleName(); exists {
+				s.SetIgnore(requestitem.FieldPolicyRuleName)
+			}
+			if _, exists := b.mutation.PolicyRuleVersion(); exists {
+				s.SetIgnore(requestitem.FieldPolicyRuleVersion)
 			}
 		}
 	}))

@@ -436,6 +436,15 @@ func (_u *RequestItemUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if _u.mutation.FulfilledAtCleared() {
 		_spec.ClearField(requestitem.FieldFulfilledAt, field.TypeTime)
 	}
+	if _u.mutation.PolicyRuleIDCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleID, field.TypeString)
+	}
+	if _u.mutation.PolicyRuleNameCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleName, field.TypeString)
+	}
+	if _u.mutation.PolicyRuleVersionCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleVersion, field.TypeInt)
+	}
 	if _u.mutation.IdentityCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -1007,6 +1016,15 @@ func (_u *RequestItemUpdateOne) sqlSave(ctx context.Context) (_node *RequestItem
 	}
 	if _u.mutation.FulfilledAtCleared() {
 		_spec.ClearField(requestitem.FieldFulfilledAt, field.TypeTime)
+	}
+	if _u.mutation.PolicyRuleIDCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleID, field.TypeString)
+	}
+	if _u.mutation.PolicyRuleNameCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleName, field.TypeString)
+	}
+	if _u.mutation.PolicyRuleVersionCleared() {
+		_spec.ClearField(requestitem.FieldPolicyRuleVersion, field.TypeInt)
 	}
 	if _u.mutation.IdentityCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -45,6 +45,8 @@ type RequestPolicy struct {
 	BreakGlassAllowed *bool `json:"break_glass_allowed,omitempty"`
 	// ISO-8601: the longest emergency access
 	BreakGlassMaxDuration *string `json:"break_glass_max_duration,omitempty"`
+	// ReviewPolicyID holds the value of the "review_policy_id" field.
+	ReviewPolicyID *pulid.ID `json:"review_policy_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestPolicyQuery when eager-loading is set.
 	Edges        RequestPolicyEdges `json:"edges"`
@@ -91,7 +93,7 @@ func (*RequestPolicy) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case requestpolicy.FieldApplicationID, requestpolicy.FieldEntitlementID:
+		case requestpolicy.FieldApplicationID, requestpolicy.FieldEntitlementID, requestpolicy.FieldReviewPolicyID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
 		case requestpolicy.FieldID:
 			values[i] = new(pulid.ID)
@@ -206,6 +208,13 @@ func (_m *RequestPolicy) assignValues(columns []string, values []any) error {
 				_m.BreakGlassMaxDuration = new(string)
 				*_m.BreakGlassMaxDuration = value.String
 			}
+		case requestpolicy.FieldReviewPolicyID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field review_policy_id", values[i])
+			} else if value.Valid {
+				_m.ReviewPolicyID = new(pulid.ID)
+				*_m.ReviewPolicyID = *value.S.(*pulid.ID)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -306,6 +315,11 @@ func (_m *RequestPolicy) String() string {
 	if v := _m.BreakGlassMaxDuration; v != nil {
 		builder.WriteString("break_glass_max_duration=")
 		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ReviewPolicyID; v != nil {
+		builder.WriteString("review_policy_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -195,6 +195,20 @@ func (_c *RequestPolicyCreate) SetNillableBreakGlassMaxDuration(v *string) *Requ
 	return _c
 }
 
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (_c *RequestPolicyCreate) SetReviewPolicyID(v pulid.ID) *RequestPolicyCreate {
+	_c.mutation.SetReviewPolicyID(v)
+	return _c
+}
+
+// SetNillableReviewPolicyID sets the "review_policy_id" field if the given value is not nil.
+func (_c *RequestPolicyCreate) SetNillableReviewPolicyID(v *pulid.ID) *RequestPolicyCreate {
+	if v != nil {
+		_c.SetReviewPolicyID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RequestPolicyCreate) SetID(v pulid.ID) *RequestPolicyCreate {
 	_c.mutation.SetID(v)
@@ -378,6 +392,10 @@ func (_c *RequestPolicyCreate) createSpec() (*RequestPolicy, *sqlgraph.CreateSpe
 	if value, ok := _c.mutation.BreakGlassMaxDuration(); ok {
 		_spec.SetField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString, value)
 		_node.BreakGlassMaxDuration = &value
+	}
+	if value, ok := _c.mutation.ReviewPolicyID(); ok {
+		_spec.SetField(requestpolicy.FieldReviewPolicyID, field.TypeString, value)
+		_node.ReviewPolicyID = &value
 	}
 	if nodes := _c.mutation.ApplicationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -627,6 +645,24 @@ func (u *RequestPolicyUpsert) ClearBreakGlassMaxDuration() *RequestPolicyUpsert 
 	return u
 }
 
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (u *RequestPolicyUpsert) SetReviewPolicyID(v pulid.ID) *RequestPolicyUpsert {
+	u.Set(requestpolicy.FieldReviewPolicyID, v)
+	return u
+}
+
+// UpdateReviewPolicyID sets the "review_policy_id" field to the value that was provided on create.
+func (u *RequestPolicyUpsert) UpdateReviewPolicyID() *RequestPolicyUpsert {
+	u.SetExcluded(requestpolicy.FieldReviewPolicyID)
+	return u
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (u *RequestPolicyUpsert) ClearReviewPolicyID() *RequestPolicyUpsert {
+	u.SetNull(requestpolicy.FieldReviewPolicyID)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -870,6 +906,27 @@ func (u *RequestPolicyUpsertOne) UpdateBreakGlassMaxDuration() *RequestPolicyUps
 func (u *RequestPolicyUpsertOne) ClearBreakGlassMaxDuration() *RequestPolicyUpsertOne {
 	return u.Update(func(s *RequestPolicyUpsert) {
 		s.ClearBreakGlassMaxDuration()
+	})
+}
+
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (u *RequestPolicyUpsertOne) SetReviewPolicyID(v pulid.ID) *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetReviewPolicyID(v)
+	})
+}
+
+// UpdateReviewPolicyID sets the "review_policy_id" field to the value that was provided on create.
+func (u *RequestPolicyUpsertOne) UpdateReviewPolicyID() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateReviewPolicyID()
+	})
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (u *RequestPolicyUpsertOne) ClearReviewPolicyID() *RequestPolicyUpsertOne {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearReviewPolicyID()
 	})
 }
 
@@ -1283,6 +1340,27 @@ func (u *RequestPolicyUpsertBulk) UpdateBreakGlassMaxDuration() *RequestPolicyUp
 func (u *RequestPolicyUpsertBulk) ClearBreakGlassMaxDuration() *RequestPolicyUpsertBulk {
 	return u.Update(func(s *RequestPolicyUpsert) {
 		s.ClearBreakGlassMaxDuration()
+	})
+}
+
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (u *RequestPolicyUpsertBulk) SetReviewPolicyID(v pulid.ID) *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.SetReviewPolicyID(v)
+	})
+}
+
+// UpdateReviewPolicyID sets the "review_policy_id" field to the value that was provided on create.
+func (u *RequestPolicyUpsertBulk) UpdateReviewPolicyID() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.UpdateReviewPolicyID()
+	})
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (u *RequestPolicyUpsertBulk) ClearReviewPolicyID() *RequestPolicyUpsertBulk {
+	return u.Update(func(s *RequestPolicyUpsert) {
+		s.ClearReviewPolicyID()
 	})
 }
 

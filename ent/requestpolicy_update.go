@@ -9,6 +9,7 @@ import (
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestpolicy"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -202,6 +203,26 @@ func (_u *RequestPolicyUpdate) ClearBreakGlassMaxDuration() *RequestPolicyUpdate
 	return _u
 }
 
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (_u *RequestPolicyUpdate) SetReviewPolicyID(v pulid.ID) *RequestPolicyUpdate {
+	_u.mutation.SetReviewPolicyID(v)
+	return _u
+}
+
+// SetNillableReviewPolicyID sets the "review_policy_id" field if the given value is not nil.
+func (_u *RequestPolicyUpdate) SetNillableReviewPolicyID(v *pulid.ID) *RequestPolicyUpdate {
+	if v != nil {
+		_u.SetReviewPolicyID(*v)
+	}
+	return _u
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (_u *RequestPolicyUpdate) ClearReviewPolicyID() *RequestPolicyUpdate {
+	_u.mutation.ClearReviewPolicyID()
+	return _u
+}
+
 // Mutation returns the RequestPolicyMutation object of the builder.
 func (_u *RequestPolicyUpdate) Mutation() *RequestPolicyMutation {
 	return _u.mutation
@@ -329,6 +350,12 @@ func (_u *RequestPolicyUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if _u.mutation.BreakGlassMaxDurationCleared() {
 		_spec.ClearField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString)
+	}
+	if value, ok := _u.mutation.ReviewPolicyID(); ok {
+		_spec.SetField(requestpolicy.FieldReviewPolicyID, field.TypeString, value)
+	}
+	if _u.mutation.ReviewPolicyIDCleared() {
+		_spec.ClearField(requestpolicy.FieldReviewPolicyID, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -523,6 +550,26 @@ func (_u *RequestPolicyUpdateOne) ClearBreakGlassMaxDuration() *RequestPolicyUpd
 	return _u
 }
 
+// SetReviewPolicyID sets the "review_policy_id" field.
+func (_u *RequestPolicyUpdateOne) SetReviewPolicyID(v pulid.ID) *RequestPolicyUpdateOne {
+	_u.mutation.SetReviewPolicyID(v)
+	return _u
+}
+
+// SetNillableReviewPolicyID sets the "review_policy_id" field if the given value is not nil.
+func (_u *RequestPolicyUpdateOne) SetNillableReviewPolicyID(v *pulid.ID) *RequestPolicyUpdateOne {
+	if v != nil {
+		_u.SetReviewPolicyID(*v)
+	}
+	return _u
+}
+
+// ClearReviewPolicyID clears the value of the "review_policy_id" field.
+func (_u *RequestPolicyUpdateOne) ClearReviewPolicyID() *RequestPolicyUpdateOne {
+	_u.mutation.ClearReviewPolicyID()
+	return _u
+}
+
 // Mutation returns the RequestPolicyMutation object of the builder.
 func (_u *RequestPolicyUpdateOne) Mutation() *RequestPolicyMutation {
 	return _u.mutation
@@ -680,6 +727,12 @@ func (_u *RequestPolicyUpdateOne) sqlSave(ctx context.Context) (_node *RequestPo
 	}
 	if _u.mutation.BreakGlassMaxDurationCleared() {
 		_spec.ClearField(requestpolicy.FieldBreakGlassMaxDuration, field.TypeString)
+	}
+	if value, ok := _u.mutation.ReviewPolicyID(); ok {
+		_spec.SetField(requestpolicy.FieldReviewPolicyID, field.TypeString, value)
+	}
+	if _u.mutation.ReviewPolicyIDCleared() {
+		_spec.ClearField(requestpolicy.FieldReviewPolicyID, field.TypeString)
 	}
 	_node = &RequestPolicy{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -38,10 +38,14 @@ type Tx struct {
 	Notification *NotificationClient
 	// NotificationPreference is the client for interacting with the NotificationPreference builders.
 	NotificationPreference *NotificationPreferenceClient
+	// PolicyRule is the client for interacting with the PolicyRule builders.
+	PolicyRule *PolicyRuleClient
 	// RequestItem is the client for interacting with the RequestItem builders.
 	RequestItem *RequestItemClient
 	// RequestPolicy is the client for interacting with the RequestPolicy builders.
 	RequestPolicy *RequestPolicyClient
+	// ReviewPolicy is the client for interacting with the ReviewPolicy builders.
+	ReviewPolicy *ReviewPolicyClient
 	// ReviewStage is the client for interacting with the ReviewStage builders.
 	ReviewStage *ReviewStageClient
 	// ReviewStageTemplate is the client for interacting with the ReviewStageTemplate builders.
@@ -199,8 +203,10 @@ func (tx *Tx) init() {
 	tx.LifecyclePolicy = NewLifecyclePolicyClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationPreference = NewNotificationPreferenceClient(tx.config)
+	tx.PolicyRule = NewPolicyRuleClient(tx.config)
 	tx.RequestItem = NewRequestItemClient(tx.config)
 	tx.RequestPolicy = NewRequestPolicyClient(tx.config)
+	tx.ReviewPolicy = NewReviewPolicyClient(tx.config)
 	tx.ReviewStage = NewReviewStageClient(tx.config)
 	tx.ReviewStageTemplate = NewReviewStageTemplateClient(tx.config)
 	tx.ReviewTask = NewReviewTaskClient(tx.config)

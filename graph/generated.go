@@ -41,6 +41,8 @@ type ResolverRoot interface {
 	EffectiveLifecyclePolicy() EffectiveLifecyclePolicyResolver
 	EffectiveRequestPolicy() EffectiveRequestPolicyResolver
 	Mutation() MutationResolver
+	PolicyReviewPolicy() PolicyReviewPolicyResolver
+	PolicyRule() PolicyRuleResolver
 	Query() QueryResolver
 	RequestItem() RequestItemResolver
 	Subscription() SubscriptionResolver
@@ -276,6 +278,7 @@ type ComplexityRoot struct {
 		MaxDuration            func(childComplexity int) int
 		PermanentAllowed       func(childComplexity int) int
 		RequestForOthers       func(childComplexity int) int
+		ReviewPolicy           func(childComplexity int) int
 	}
 
 	Entitlement struct {
@@ -288,6 +291,7 @@ type ComplexityRoot struct {
 		ID            func(childComplexity int) int
 		JobTitles     func(childComplexity int) int
 		Kind          func(childComplexity int) int
+		Labels        func(childComplexity int) int
 		Name          func(childComplexity int) int
 		Owner         func(childComplexity int) int
 		OwnerID       func(childComplexity int) int
@@ -407,6 +411,13 @@ type ComplexityRoot struct {
 		Value  func(childComplexity int) int
 	}
 
+	MatchedPolicyRule struct {
+		ID      func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Outcome func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
 	Mutation struct {
 		CancelAccessRequest           func(childComplexity int, id pulid.ID, reason *string) int
 		CheckApplicationConnection    func(childComplexity int, id pulid.ID) int
@@ -416,12 +427,16 @@ type ComplexityRoot struct {
 		CreateApplication             func(childComplexity int, input ent.CreateApplicationInput) int
 		CreateEntitlement             func(childComplexity int, input ent.CreateEntitlementInput) int
 		CreateJobTitle                func(childComplexity int, input ent.CreateJobTitleInput) int
+		CreatePolicyRule              func(childComplexity int, input workflow.PolicyRuleInput) int
+		CreateReviewPolicy            func(childComplexity int, input workflow.ReviewPolicyInput) int
 		CreateReviewStageTemplate     func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
 		CreateRole                    func(childComplexity int, input ent.CreateRoleInput) int
 		CreateUser                    func(childComplexity int, input ent.CreateUserInput) int
 		CreateWebhookEndpoint         func(childComplexity int, input webhooks.CreateInput) int
 		DecideReviewTask              func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
 		DecideReviewTasks             func(childComplexity int, ids []pulid.ID, decision Decision, comment *string) int
+		DeletePolicyRule              func(childComplexity int, id pulid.ID) int
+		DeleteReviewPolicy            func(childComplexity int, id pulid.ID) int
 		DeleteReviewStageTemplate     func(childComplexity int, id pulid.ID) int
 		DeleteWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		EnableWebhookEndpoint         func(childComplexity int, id pulid.ID) int
@@ -433,6 +448,7 @@ type ComplexityRoot struct {
 		RotateWebhookSecret           func(childComplexity int, id pulid.ID) int
 		SetDelegate                   func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
 		SetLifecyclePolicy            func(childComplexity int, applicationID *pulid.ID, input rules.LifecycleSettings) int
+		SetPolicyRuleEnabled          func(childComplexity int, id pulid.ID, enabled bool) int
 		SetRequestPolicy              func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) int
 		SubmitAccessRequest           func(childComplexity int, input workflow.SubmitInput, idempotencyKey *string) int
 		SyncApplication               func(childComplexity int, id pulid.ID) int
@@ -440,6 +456,8 @@ type ComplexityRoot struct {
 		UpdateEntitlement             func(childComplexity int, id pulid.ID, input ent.UpdateEntitlementInput) int
 		UpdateJobTitle                func(childComplexity int, id pulid.ID, input ent.UpdateJobTitleInput) int
 		UpdateNotificationPreferences func(childComplexity int, input []*notify.PreferenceChange) int
+		UpdatePolicyRule              func(childComplexity int, id pulid.ID, input workflow.PolicyRuleInput) int
+		UpdateReviewPolicy            func(childComplexity int, id pulid.ID, input workflow.ReviewPolicyInput) int
 		UpdateRole                    func(childComplexity int, id pulid.ID, input ent.UpdateRoleInput) int
 		UpdateUser                    func(childComplexity int, id pulid.ID, input ent.UpdateUserInput) int
 		UpdateWebhookEndpoint         func(childComplexity int, id pulid.ID, input webhooks.UpdateInput) int
@@ -527,6 +545,40 @@ type ComplexityRoot struct {
 		Value  func(childComplexity int) int
 	}
 
+	PolicyReviewPolicy struct {
+		Source func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	PolicyRule struct {
+		AllowPrivilegedAutoApprove func(childComplexity int) int
+		Conditions                 func(childComplexity int) int
+		CreatedAt                  func(childComplexity int) int
+		Enabled                    func(childComplexity int) int
+		ID                         func(childComplexity int) int
+		Message                    func(childComplexity int) int
+		Name                       func(childComplexity int) int
+		Outcome                    func(childComplexity int) int
+		Position                   func(childComplexity int) int
+		ReviewPolicy               func(childComplexity int) int
+		UpdatedAt                  func(childComplexity int) int
+		Version                    func(childComplexity int) int
+	}
+
+	PolicyRuleConditions struct {
+		Action         func(childComplexity int) int
+		ApplicationIDs func(childComplexity int) int
+		Departments    func(childComplexity int) int
+		EntitlementIDs func(childComplexity int) int
+		JobTitleIDs    func(childComplexity int) int
+		Labels         func(childComplexity int) int
+		ManagerIDs     func(childComplexity int) int
+		MaxDuration    func(childComplexity int) int
+		Permanent      func(childComplexity int) int
+		PlatformRoles  func(childComplexity int) int
+		Privileged     func(childComplexity int) int
+	}
+
 	PreviewError struct {
 		Code    func(childComplexity int) int
 		Field   func(childComplexity int) int
@@ -539,7 +591,9 @@ type ComplexityRoot struct {
 		AutoApproved    func(childComplexity int) int
 		DefaultDuration func(childComplexity int) int
 		Entitlement     func(childComplexity int) int
+		PolicyRule      func(childComplexity int) int
 		Privileged      func(childComplexity int) int
+		ReviewPolicy    func(childComplexity int) int
 		Stages          func(childComplexity int) int
 	}
 
@@ -570,8 +624,10 @@ type ComplexityRoot struct {
 		Nodes                   func(childComplexity int, ids []pulid.ID) int
 		NotificationPreferences func(childComplexity int) int
 		Notifications           func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, unreadOnly *bool) int
+		PolicyRules             func(childComplexity int) int
 		PreviewAccessRequest    func(childComplexity int, input workflow.SubmitInput) int
 		RequestPolicy           func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
+		ReviewPolicies          func(childComplexity int) int
 		ReviewStageTemplates    func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
 		UnreadNotificationCount func(childComplexity int) int
@@ -606,6 +662,7 @@ type ComplexityRoot struct {
 		IdentityID                func(childComplexity int) int
 		LastError                 func(childComplexity int) int
 		PeerCoverage              func(childComplexity int) int
+		PolicyRule                func(childComplexity int) int
 		Reason                    func(childComplexity int) int
 		Request                   func(childComplexity int) int
 		RequestID                 func(childComplexity int) int
@@ -631,6 +688,23 @@ type ComplexityRoot struct {
 		Request   func(childComplexity int) int
 		Reviewers func(childComplexity int) int
 		Status    func(childComplexity int) int
+	}
+
+	ReviewPolicy struct {
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Stages      func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	ReviewPolicyStage struct {
+		DesignatedReviewerIDs func(childComplexity int) int
+		Level                 func(childComplexity int) int
+		Quorum                func(childComplexity int) int
+		ReviewerKind          func(childComplexity int) int
+		Rule                  func(childComplexity int) int
 	}
 
 	ReviewStage struct {
@@ -899,6 +973,13 @@ type MutationResolver interface {
 	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
 	MarkNotificationsRead(ctx context.Context, ids []pulid.ID, all *bool) (int, error)
 	UpdateNotificationPreferences(ctx context.Context, input []*notify.PreferenceChange) ([]*notify.Preference, error)
+	CreateReviewPolicy(ctx context.Context, input workflow.ReviewPolicyInput) (*ent.ReviewPolicy, error)
+	UpdateReviewPolicy(ctx context.Context, id pulid.ID, input workflow.ReviewPolicyInput) (*ent.ReviewPolicy, error)
+	DeleteReviewPolicy(ctx context.Context, id pulid.ID) (pulid.ID, error)
+	CreatePolicyRule(ctx context.Context, input workflow.PolicyRuleInput) (*ent.PolicyRule, error)
+	UpdatePolicyRule(ctx context.Context, id pulid.ID, input workflow.PolicyRuleInput) (*ent.PolicyRule, error)
+	SetPolicyRuleEnabled(ctx context.Context, id pulid.ID, enabled bool) (*ent.PolicyRule, error)
+	DeletePolicyRule(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	SetRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) (*rules.RequestPolicy, error)
 	ClearRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*CreatedWebhookEndpoint, error)
@@ -914,6 +995,12 @@ type MutationResolver interface {
 	CancelAccessRequest(ctx context.Context, id pulid.ID, reason *string) (*ent.AccessRequest, error)
 	RetryFulfillment(ctx context.Context, itemID pulid.ID) (*ent.RequestItem, error)
 	CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note *string, externalID *string) (*ent.RequestItem, error)
+}
+type PolicyReviewPolicyResolver interface {
+	Value(ctx context.Context, obj *rules.PolicyReviewPolicy) (*ent.ReviewPolicy, error)
+}
+type PolicyRuleResolver interface {
+	ReviewPolicy(ctx context.Context, obj *ent.PolicyRule) (*ent.ReviewPolicy, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id pulid.ID) (ent.Noder, error)
@@ -936,6 +1023,8 @@ type QueryResolver interface {
 	Notifications(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, unreadOnly *bool) (*ent.NotificationConnection, error)
 	UnreadNotificationCount(ctx context.Context) (int, error)
 	NotificationPreferences(ctx context.Context) ([]*notify.Preference, error)
+	ReviewPolicies(ctx context.Context) ([]*ent.ReviewPolicy, error)
+	PolicyRules(ctx context.Context) ([]*ent.PolicyRule, error)
 	RequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
 	WebhookDeliveries(ctx context.Context, endpointID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WebhookDeliveryConnection, error)
 	WebhookEventTypes(ctx context.Context) ([]string, error)
@@ -949,6 +1038,7 @@ type RequestItemResolver interface {
 	PeerCoverage(ctx context.Context, obj *ent.RequestItem) ([]*rules.PeerCoverage, error)
 	HeldBefore(ctx context.Context, obj *ent.RequestItem) (*rules.PastHolding, error)
 	DaysSinceBeneficiaryStart(ctx context.Context, obj *ent.RequestItem) (*int, error)
+	PolicyRule(ctx context.Context, obj *ent.RequestItem) (*rules.MatchedRule, error)
 }
 type SubscriptionResolver interface {
 	RequestProgress(ctx context.Context, id pulid.ID) (<-chan *RequestProgress, error)
@@ -1917,6 +2007,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EffectiveRequestPolicy.RequestForOthers(childComplexity), true
+	case "EffectiveRequestPolicy.reviewPolicy":
+		if e.ComplexityRoot.EffectiveRequestPolicy.ReviewPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRequestPolicy.ReviewPolicy(childComplexity), true
 
 	case "Entitlement.application":
 		if e.ComplexityRoot.Entitlement.Application == nil {
@@ -1972,6 +2068,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Entitlement.Kind(childComplexity), true
+	case "Entitlement.labels":
+		if e.ComplexityRoot.Entitlement.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Entitlement.Labels(childComplexity), true
 	case "Entitlement.name":
 		if e.ComplexityRoot.Entitlement.Name == nil {
 			break
@@ -2403,6 +2505,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LifecycleInt.Value(childComplexity), true
 
+	case "MatchedPolicyRule.id":
+		if e.ComplexityRoot.MatchedPolicyRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchedPolicyRule.ID(childComplexity), true
+	case "MatchedPolicyRule.name":
+		if e.ComplexityRoot.MatchedPolicyRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchedPolicyRule.Name(childComplexity), true
+	case "MatchedPolicyRule.outcome":
+		if e.ComplexityRoot.MatchedPolicyRule.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchedPolicyRule.Outcome(childComplexity), true
+	case "MatchedPolicyRule.version":
+		if e.ComplexityRoot.MatchedPolicyRule.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MatchedPolicyRule.Version(childComplexity), true
+
 	case "Mutation.cancelAccessRequest":
 		if e.ComplexityRoot.Mutation.CancelAccessRequest == nil {
 			break
@@ -2491,6 +2618,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateJobTitle(childComplexity, args["input"].(ent.CreateJobTitleInput)), true
+	case "Mutation.createPolicyRule":
+		if e.ComplexityRoot.Mutation.CreatePolicyRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createPolicyRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreatePolicyRule(childComplexity, args["input"].(workflow.PolicyRuleInput)), true
+	case "Mutation.createReviewPolicy":
+		if e.ComplexityRoot.Mutation.CreateReviewPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createReviewPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateReviewPolicy(childComplexity, args["input"].(workflow.ReviewPolicyInput)), true
 	case "Mutation.createReviewStageTemplate":
 		if e.ComplexityRoot.Mutation.CreateReviewStageTemplate == nil {
 			break
@@ -2557,6 +2706,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DecideReviewTasks(childComplexity, args["ids"].([]pulid.ID), args["decision"].(Decision), args["comment"].(*string)), true
+	case "Mutation.deletePolicyRule":
+		if e.ComplexityRoot.Mutation.DeletePolicyRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deletePolicyRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeletePolicyRule(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteReviewPolicy":
+		if e.ComplexityRoot.Mutation.DeleteReviewPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteReviewPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteReviewPolicy(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteReviewStageTemplate":
 		if e.ComplexityRoot.Mutation.DeleteReviewStageTemplate == nil {
 			break
@@ -2678,6 +2849,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetLifecyclePolicy(childComplexity, args["applicationId"].(*pulid.ID), args["input"].(rules.LifecycleSettings)), true
+	case "Mutation.setPolicyRuleEnabled":
+		if e.ComplexityRoot.Mutation.SetPolicyRuleEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPolicyRuleEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPolicyRuleEnabled(childComplexity, args["id"].(pulid.ID), args["enabled"].(bool)), true
 	case "Mutation.setRequestPolicy":
 		if e.ComplexityRoot.Mutation.SetRequestPolicy == nil {
 			break
@@ -2755,6 +2937,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateNotificationPreferences(childComplexity, args["input"].([]*notify.PreferenceChange)), true
+	case "Mutation.updatePolicyRule":
+		if e.ComplexityRoot.Mutation.UpdatePolicyRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePolicyRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePolicyRule(childComplexity, args["id"].(pulid.ID), args["input"].(workflow.PolicyRuleInput)), true
+	case "Mutation.updateReviewPolicy":
+		if e.ComplexityRoot.Mutation.UpdateReviewPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateReviewPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateReviewPolicy(childComplexity, args["id"].(pulid.ID), args["input"].(workflow.ReviewPolicyInput)), true
 	case "Mutation.updateRole":
 		if e.ComplexityRoot.Mutation.UpdateRole == nil {
 			break
@@ -3094,6 +3298,159 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PolicyRequestForOthers.Value(childComplexity), true
 
+	case "PolicyReviewPolicy.source":
+		if e.ComplexityRoot.PolicyReviewPolicy.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyReviewPolicy.Source(childComplexity), true
+	case "PolicyReviewPolicy.value":
+		if e.ComplexityRoot.PolicyReviewPolicy.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyReviewPolicy.Value(childComplexity), true
+
+	case "PolicyRule.allowPrivilegedAutoApprove":
+		if e.ComplexityRoot.PolicyRule.AllowPrivilegedAutoApprove == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.AllowPrivilegedAutoApprove(childComplexity), true
+	case "PolicyRule.conditions":
+		if e.ComplexityRoot.PolicyRule.Conditions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Conditions(childComplexity), true
+	case "PolicyRule.createdAt":
+		if e.ComplexityRoot.PolicyRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.CreatedAt(childComplexity), true
+	case "PolicyRule.enabled":
+		if e.ComplexityRoot.PolicyRule.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Enabled(childComplexity), true
+	case "PolicyRule.id":
+		if e.ComplexityRoot.PolicyRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.ID(childComplexity), true
+	case "PolicyRule.message":
+		if e.ComplexityRoot.PolicyRule.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Message(childComplexity), true
+	case "PolicyRule.name":
+		if e.ComplexityRoot.PolicyRule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Name(childComplexity), true
+	case "PolicyRule.outcome":
+		if e.ComplexityRoot.PolicyRule.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Outcome(childComplexity), true
+	case "PolicyRule.order":
+		if e.ComplexityRoot.PolicyRule.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Position(childComplexity), true
+	case "PolicyRule.reviewPolicy":
+		if e.ComplexityRoot.PolicyRule.ReviewPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.ReviewPolicy(childComplexity), true
+	case "PolicyRule.updatedAt":
+		if e.ComplexityRoot.PolicyRule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.UpdatedAt(childComplexity), true
+	case "PolicyRule.version":
+		if e.ComplexityRoot.PolicyRule.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRule.Version(childComplexity), true
+
+	case "PolicyRuleConditions.action":
+		if e.ComplexityRoot.PolicyRuleConditions.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.Action(childComplexity), true
+	case "PolicyRuleConditions.applicationIds":
+		if e.ComplexityRoot.PolicyRuleConditions.ApplicationIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.ApplicationIDs(childComplexity), true
+	case "PolicyRuleConditions.departments":
+		if e.ComplexityRoot.PolicyRuleConditions.Departments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.Departments(childComplexity), true
+	case "PolicyRuleConditions.entitlementIds":
+		if e.ComplexityRoot.PolicyRuleConditions.EntitlementIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.EntitlementIDs(childComplexity), true
+	case "PolicyRuleConditions.jobTitleIds":
+		if e.ComplexityRoot.PolicyRuleConditions.JobTitleIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.JobTitleIDs(childComplexity), true
+	case "PolicyRuleConditions.labels":
+		if e.ComplexityRoot.PolicyRuleConditions.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.Labels(childComplexity), true
+	case "PolicyRuleConditions.managerIds":
+		if e.ComplexityRoot.PolicyRuleConditions.ManagerIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.ManagerIDs(childComplexity), true
+	case "PolicyRuleConditions.maxDuration":
+		if e.ComplexityRoot.PolicyRuleConditions.MaxDuration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.MaxDuration(childComplexity), true
+	case "PolicyRuleConditions.permanent":
+		if e.ComplexityRoot.PolicyRuleConditions.Permanent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.Permanent(childComplexity), true
+	case "PolicyRuleConditions.platformRoles":
+		if e.ComplexityRoot.PolicyRuleConditions.PlatformRoles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.PlatformRoles(childComplexity), true
+	case "PolicyRuleConditions.privileged":
+		if e.ComplexityRoot.PolicyRuleConditions.Privileged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyRuleConditions.Privileged(childComplexity), true
+
 	case "PreviewError.code":
 		if e.ComplexityRoot.PreviewError.Code == nil {
 			break
@@ -3143,12 +3500,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PreviewItem.Entitlement(childComplexity), true
+	case "PreviewItem.policyRule":
+		if e.ComplexityRoot.PreviewItem.PolicyRule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.PolicyRule(childComplexity), true
 	case "PreviewItem.privileged":
 		if e.ComplexityRoot.PreviewItem.Privileged == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PreviewItem.Privileged(childComplexity), true
+	case "PreviewItem.reviewPolicy":
+		if e.ComplexityRoot.PreviewItem.ReviewPolicy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.ReviewPolicy(childComplexity), true
 	case "PreviewItem.stages":
 		if e.ComplexityRoot.PreviewItem.Stages == nil {
 			break
@@ -3371,6 +3740,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Notifications(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["unreadOnly"].(*bool)), true
+	case "Query.policyRules":
+		if e.ComplexityRoot.Query.PolicyRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PolicyRules(childComplexity), true
 	case "Query.previewAccessRequest":
 		if e.ComplexityRoot.Query.PreviewAccessRequest == nil {
 			break
@@ -3393,6 +3768,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RequestPolicy(childComplexity, args["applicationId"].(*pulid.ID), args["entitlementId"].(*pulid.ID)), true
+	case "Query.reviewPolicies":
+		if e.ComplexityRoot.Query.ReviewPolicies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ReviewPolicies(childComplexity), true
 	case "Query.reviewStageTemplates":
 		if e.ComplexityRoot.Query.ReviewStageTemplates == nil {
 			break
@@ -3615,6 +3996,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.PeerCoverage(childComplexity), true
+	case "RequestItem.policyRule":
+		if e.ComplexityRoot.RequestItem.PolicyRule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.PolicyRule(childComplexity), true
 	case "RequestItem.reason":
 		if e.ComplexityRoot.RequestItem.Reason == nil {
 			break
@@ -3714,6 +4101,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestProgress.Status(childComplexity), true
+
+	case "ReviewPolicy.createdAt":
+		if e.ComplexityRoot.ReviewPolicy.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.CreatedAt(childComplexity), true
+	case "ReviewPolicy.description":
+		if e.ComplexityRoot.ReviewPolicy.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.Description(childComplexity), true
+	case "ReviewPolicy.id":
+		if e.ComplexityRoot.ReviewPolicy.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.ID(childComplexity), true
+	case "ReviewPolicy.name":
+		if e.ComplexityRoot.ReviewPolicy.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.Name(childComplexity), true
+	case "ReviewPolicy.stages":
+		if e.ComplexityRoot.ReviewPolicy.Stages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.Stages(childComplexity), true
+	case "ReviewPolicy.updatedAt":
+		if e.ComplexityRoot.ReviewPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicy.UpdatedAt(childComplexity), true
+
+	case "ReviewPolicyStage.designatedReviewerIds":
+		if e.ComplexityRoot.ReviewPolicyStage.DesignatedReviewerIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicyStage.DesignatedReviewerIDs(childComplexity), true
+	case "ReviewPolicyStage.level":
+		if e.ComplexityRoot.ReviewPolicyStage.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicyStage.Level(childComplexity), true
+	case "ReviewPolicyStage.quorum":
+		if e.ComplexityRoot.ReviewPolicyStage.Quorum == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicyStage.Quorum(childComplexity), true
+	case "ReviewPolicyStage.reviewerKind":
+		if e.ComplexityRoot.ReviewPolicyStage.ReviewerKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicyStage.ReviewerKind(childComplexity), true
+	case "ReviewPolicyStage.rule":
+		if e.ComplexityRoot.ReviewPolicyStage.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReviewPolicyStage.Rule(childComplexity), true
 
 	case "ReviewStage.createdAt":
 		if e.ComplexityRoot.ReviewStage.CreatedAt == nil {
@@ -4708,9 +5163,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NotificationOrder", ec.unmarshalInputNotificationOrder),
 			graphql.NewInputUnmarshaler("NotificationPreferenceInput", ec.unmarshalInputNotificationPreferenceInput),
 			graphql.NewInputUnmarshaler("NotificationWhereInput", ec.unmarshalInputNotificationWhereInput),
+			graphql.NewInputUnmarshaler("PolicyRuleConditionsInput", ec.unmarshalInputPolicyRuleConditionsInput),
+			graphql.NewInputUnmarshaler("PolicyRuleInput", ec.unmarshalInputPolicyRuleInput),
 			graphql.NewInputUnmarshaler("RequestItemOrder", ec.unmarshalInputRequestItemOrder),
 			graphql.NewInputUnmarshaler("RequestItemWhereInput", ec.unmarshalInputRequestItemWhereInput),
 			graphql.NewInputUnmarshaler("RequestPolicyInput", ec.unmarshalInputRequestPolicyInput),
+			graphql.NewInputUnmarshaler("ReviewPolicyInput", ec.unmarshalInputReviewPolicyInput),
+			graphql.NewInputUnmarshaler("ReviewPolicyStageInput", ec.unmarshalInputReviewPolicyStageInput),
 			graphql.NewInputUnmarshaler("ReviewStageOrder", ec.unmarshalInputReviewStageOrder),
 			graphql.NewInputUnmarshaler("ReviewStageTemplateOrder", ec.unmarshalInputReviewStageTemplateOrder),
 			graphql.NewInputUnmarshaler("ReviewStageTemplateWhereInput", ec.unmarshalInputReviewStageTemplateWhereInput),
@@ -6265,6 +6724,10 @@ input CreateEntitlementInput {
   kind: EntitlementKind
   privileged: Boolean
   requestable: Boolean
+  """
+  free labels that policy rules match
+  """
+  labels: [String!]
   applicationID: ID!
   ownerID: ID
 }
@@ -6352,6 +6815,10 @@ type Entitlement implements Node {
   kind: EntitlementKind!
   privileged: Boolean!
   requestable: Boolean!
+  """
+  free labels that policy rules match
+  """
+  labels: [String!]
   ownerID: ID
   application: Application!
   owner: User
@@ -8910,6 +9377,12 @@ input UpdateEntitlementInput {
   kind: EntitlementKind
   privileged: Boolean
   requestable: Boolean
+  """
+  free labels that policy rules match
+  """
+  labels: [String!]
+  appendLabels: [String!]
+  clearLabels: Boolean
   ownerID: ID
   clearOwner: Boolean
 }
@@ -9758,6 +10231,191 @@ input NotificationPreferenceInput {
   email: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/policyrules.graphql", Input: `# Policy rules and review policies (issue 15, item 2): rules evaluated at
+# submission, first match by order, that approve, refuse or require a named
+# review policy; the matched rule is recorded on each item.
+
+extend type Query {
+  "The review policies, by name. Risk managers and IT admins. Errors: FORBIDDEN."
+  reviewPolicies: [ReviewPolicy!]!
+  "The policy rules in the order they are evaluated (order, then name), disabled ones included. Risk managers and IT admins. Errors: FORBIDDEN."
+  policyRules: [PolicyRule!]!
+}
+
+extend type Mutation {
+  "Creates a review policy. IT admins. Audited (CATALOG_CHANGED, entity ReviewPolicy). Errors: FORBIDDEN, INVALID_INPUT naming the field (name, stages: no stage, an unknown kind or rule, a DESIGNATED stage without reviewers, designated reviewers on another kind, a quorum above a DESIGNATED stage's reviewers), NOT_FOUND (designatedReviewerIds), CONFLICT (name taken)."
+  createReviewPolicy(input: ReviewPolicyInput!): ReviewPolicy!
+  "Replaces a review policy's name, description and stages. IT admins. Audited. Errors: as createReviewPolicy, and NOT_FOUND (id)."
+  updateReviewPolicy(id: ID!, input: ReviewPolicyInput!): ReviewPolicy!
+  "Deletes a review policy that no policy rule and no request policy names. IT admins. Audited. Errors: FORBIDDEN, NOT_FOUND (id), CONFLICT (still named, listing by whom)."
+  deleteReviewPolicy(id: ID!): ID!
+  "Creates a policy rule (version 1). IT admins. Audited (CATALOG_CHANGED, entity PolicyRule). Errors: FORBIDDEN, INVALID_INPUT naming the field (see PolicyRuleInput; an AUTO_APPROVE rule that could match privileged entitlements without allowPrivilegedAutoApprove), NOT_FOUND (reviewPolicyId, or an ID of the conditions), CONFLICT (name taken)."
+  createPolicyRule(input: PolicyRuleInput!): PolicyRule!
+  "Replaces a policy rule; its version grows by one. Items already submitted keep the version that decided them. IT admins. Audited. Errors: as createPolicyRule, and NOT_FOUND (id)."
+  updatePolicyRule(id: ID!, input: PolicyRuleInput!): PolicyRule!
+  "Enables or disables a policy rule; its version grows by one. IT admins. Audited. Errors: FORBIDDEN, NOT_FOUND (id), INVALID_INPUT (enabling an AUTO_APPROVE rule that the current checks refuse)."
+  setPolicyRuleEnabled(id: ID!, enabled: Boolean!): PolicyRule!
+  "Deletes a policy rule. Items it decided keep its ID, name and version. IT admins. Audited. Errors: FORBIDDEN, NOT_FOUND (id)."
+  deletePolicyRule(id: ID!): ID!
+}
+
+"A named, ordered set of review stages."
+type ReviewPolicy {
+  id: ID!
+  name: String!
+  description: String!
+  stages: [ReviewPolicyStage!]!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"One stage of a review policy, specified like a stage template."
+type ReviewPolicyStage {
+  level: Int!
+  reviewerKind: ReviewerKind!
+  rule: StageRule!
+  quorum: Int!
+  "The reviewers of a DESIGNATED stage."
+  designatedReviewerIds: [ID!]!
+}
+
+input ReviewPolicyInput {
+  name: String!
+  description: String
+  "The stages in order (level 1 first)."
+  stages: [ReviewPolicyStageInput!]!
+}
+
+input ReviewPolicyStageInput {
+  reviewerKind: ReviewerKind!
+  rule: StageRule = ANY
+  "For QUORUM; ANY and ALL use 1."
+  quorum: Int = 1
+  "The reviewers of a DESIGNATED stage (and only of one)."
+  designatedReviewerIds: [ID!]
+}
+
+"What a policy rule decides for an item it matches."
+enum PolicyRuleOutcome {
+  "Approved at submission with no review."
+  AUTO_APPROVE
+  "The submission is refused (DENIED_BY_POLICY) with the rule's message."
+  AUTO_DENY
+  "Reviewed with the stages of the rule's review policy."
+  REQUIRE_REVIEW
+}
+
+"A rule evaluated at submission for each item: the first enabled rule (by order, then name) whose conditions all match decides."
+type PolicyRule {
+  id: ID!
+  name: String!
+  "Evaluation order, lowest first."
+  order: Int!
+  "Grows by one on every change."
+  version: Int!
+  enabled: Boolean!
+  conditions: PolicyRuleConditions!
+  outcome: PolicyRuleOutcome!
+  "Shown to the requester of an AUTO_DENY; empty otherwise."
+  message: String!
+  "The review policy a REQUIRE_REVIEW rule applies."
+  reviewPolicy: ReviewPolicy
+  "An AUTO_APPROVE rule may match privileged entitlements."
+  allowPrivilegedAutoApprove: Boolean!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"Conditions of a policy rule: each optional (empty or null matches anything); all those given must match; a list matches one of its values."
+type PolicyRuleConditions {
+  "The beneficiary's department (compared without case)."
+  departments: [String!]!
+  "The beneficiary's job title."
+  jobTitleIds: [ID!]!
+  "The beneficiary's platform role."
+  platformRoles: [PlatformRole!]!
+  "The beneficiary's manager."
+  managerIds: [ID!]!
+  applicationIds: [ID!]!
+  entitlementIds: [ID!]!
+  "The entitlement's privileged flag."
+  privileged: Boolean
+  "The entitlement carries at least one of these labels."
+  labels: [String!]!
+  action: RequestAction
+  "true: a GRANT with no end; false: a GRANT with one. A REVOKE never matches a duration condition."
+  permanent: Boolean
+  "A temporary GRANT no longer than this (ISO-8601); a permanent GRANT never matches."
+  maxDuration: String
+}
+
+input PolicyRuleConditionsInput {
+  departments: [String!]
+  jobTitleIds: [ID!]
+  platformRoles: [PlatformRole!]
+  managerIds: [ID!]
+  applicationIds: [ID!]
+  entitlementIds: [ID!]
+  privileged: Boolean
+  labels: [String!]
+  action: RequestAction
+  permanent: Boolean
+  maxDuration: String
+}
+
+"""
+A policy rule. Checks (INVALID_INPUT naming the field): a name of 1 to 200 characters; order 0 or more;
+AUTO_DENY needs a message (and only it has one); REQUIRE_REVIEW needs reviewPolicyId (and only it has one);
+an AUTO_APPROVE rule whose privileged condition is not false needs allowPrivilegedAutoApprove: true;
+maxDuration a positive ISO-8601 duration, not with permanent: true, no duration condition with action REVOKE.
+"""
+input PolicyRuleInput {
+  name: String!
+  order: Int!
+  enabled: Boolean = true
+  conditions: PolicyRuleConditionsInput
+  outcome: PolicyRuleOutcome!
+  message: String
+  reviewPolicyId: ID
+  allowPrivilegedAutoApprove: Boolean = false
+}
+
+"The policy rule that decided an item, as it was at submission."
+type MatchedPolicyRule {
+  id: ID!
+  name: String!
+  version: Int!
+  outcome: PolicyRuleOutcome
+}
+
+extend type RequestItem {
+  "The policy rule (and its version) that decided the item at submission; null when none matched."
+  policyRule: MatchedPolicyRule
+}
+
+extend type PreviewItem {
+  "The policy rule that would decide the item; null when none matches."
+  policyRule: MatchedPolicyRule
+  "The review policy whose stages review the item (from the matched rule or the request policy); null for the stage templates or no review."
+  reviewPolicy: ReviewPolicy
+}
+
+extend input RequestPolicyInput {
+  "The review policy whose stages review the items (null inherits). A matching policy rule and the application's auto-approve switch take precedence (README, Policy rules)."
+  reviewPolicyId: ID
+}
+
+"The review policy of an effective request policy and where it comes from."
+type PolicyReviewPolicy {
+  "Null: none, the stage templates apply."
+  value: ReviewPolicy
+  source: PolicySource!
+}
+
+extend type EffectiveRequestPolicy {
+  reviewPolicy: PolicyReviewPolicy!
+}
+`, BuiltIn: false},
 	{Name: "../schema/quorum.graphql", Input: `"A reviewer a stage took from its fallback chain because exclusions left its own reviewer kind fewer people than its rule needs."
 type FallbackReviewer {
   user: User!
@@ -9992,7 +10650,7 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
+  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input), DENIED_BY_POLICY (an AUTO_DENY policy rule matched an item: the message names the rule and gives its message; schema/policyrules.graphql)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
   "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
@@ -10567,6 +11225,8 @@ func (ec *executionContext) childFields_EffectiveRequestPolicy(ctx context.Conte
 		return ec.fieldContext_EffectiveRequestPolicy_breakGlassAllowed(ctx, field)
 	case "breakGlassMaxDuration":
 		return ec.fieldContext_EffectiveRequestPolicy_breakGlassMaxDuration(ctx, field)
+	case "reviewPolicy":
+		return ec.fieldContext_EffectiveRequestPolicy_reviewPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EffectiveRequestPolicy", field.Name)
 }
@@ -10593,6 +11253,8 @@ func (ec *executionContext) childFields_Entitlement(ctx context.Context, field g
 		return ec.fieldContext_Entitlement_privileged(ctx, field)
 	case "requestable":
 		return ec.fieldContext_Entitlement_requestable(ctx, field)
+	case "labels":
+		return ec.fieldContext_Entitlement_labels(ctx, field)
 	case "ownerID":
 		return ec.fieldContext_Entitlement_ownerID(ctx, field)
 	case "application":
@@ -10829,6 +11491,20 @@ func (ec *executionContext) childFields_LifecycleInt(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type LifecycleInt", field.Name)
 }
 
+func (ec *executionContext) childFields_MatchedPolicyRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MatchedPolicyRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_MatchedPolicyRule_name(ctx, field)
+	case "version":
+		return ec.fieldContext_MatchedPolicyRule_version(ctx, field)
+	case "outcome":
+		return ec.fieldContext_MatchedPolicyRule_outcome(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MatchedPolicyRule", field.Name)
+}
+
 func (ec *executionContext) childFields_Notification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10993,6 +11669,74 @@ func (ec *executionContext) childFields_PolicyRequestForOthers(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type PolicyRequestForOthers", field.Name)
 }
 
+func (ec *executionContext) childFields_PolicyReviewPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_PolicyReviewPolicy_value(ctx, field)
+	case "source":
+		return ec.fieldContext_PolicyReviewPolicy_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyReviewPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PolicyRule_id(ctx, field)
+	case "name":
+		return ec.fieldContext_PolicyRule_name(ctx, field)
+	case "order":
+		return ec.fieldContext_PolicyRule_order(ctx, field)
+	case "version":
+		return ec.fieldContext_PolicyRule_version(ctx, field)
+	case "enabled":
+		return ec.fieldContext_PolicyRule_enabled(ctx, field)
+	case "conditions":
+		return ec.fieldContext_PolicyRule_conditions(ctx, field)
+	case "outcome":
+		return ec.fieldContext_PolicyRule_outcome(ctx, field)
+	case "message":
+		return ec.fieldContext_PolicyRule_message(ctx, field)
+	case "reviewPolicy":
+		return ec.fieldContext_PolicyRule_reviewPolicy(ctx, field)
+	case "allowPrivilegedAutoApprove":
+		return ec.fieldContext_PolicyRule_allowPrivilegedAutoApprove(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PolicyRule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_PolicyRule_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyRule", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyRuleConditions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "departments":
+		return ec.fieldContext_PolicyRuleConditions_departments(ctx, field)
+	case "jobTitleIds":
+		return ec.fieldContext_PolicyRuleConditions_jobTitleIds(ctx, field)
+	case "platformRoles":
+		return ec.fieldContext_PolicyRuleConditions_platformRoles(ctx, field)
+	case "managerIds":
+		return ec.fieldContext_PolicyRuleConditions_managerIds(ctx, field)
+	case "applicationIds":
+		return ec.fieldContext_PolicyRuleConditions_applicationIds(ctx, field)
+	case "entitlementIds":
+		return ec.fieldContext_PolicyRuleConditions_entitlementIds(ctx, field)
+	case "privileged":
+		return ec.fieldContext_PolicyRuleConditions_privileged(ctx, field)
+	case "labels":
+		return ec.fieldContext_PolicyRuleConditions_labels(ctx, field)
+	case "action":
+		return ec.fieldContext_PolicyRuleConditions_action(ctx, field)
+	case "permanent":
+		return ec.fieldContext_PolicyRuleConditions_permanent(ctx, field)
+	case "maxDuration":
+		return ec.fieldContext_PolicyRuleConditions_maxDuration(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyRuleConditions", field.Name)
+}
+
 func (ec *executionContext) childFields_PreviewError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "code":
@@ -11019,6 +11763,10 @@ func (ec *executionContext) childFields_PreviewItem(ctx context.Context, field g
 		return ec.fieldContext_PreviewItem_autoApproved(ctx, field)
 	case "stages":
 		return ec.fieldContext_PreviewItem_stages(ctx, field)
+	case "policyRule":
+		return ec.fieldContext_PreviewItem_policyRule(ctx, field)
+	case "reviewPolicy":
+		return ec.fieldContext_PreviewItem_reviewPolicy(ctx, field)
 	case "defaultDuration":
 		return ec.fieldContext_PreviewItem_defaultDuration(ctx, field)
 	}
@@ -11101,6 +11849,8 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_heldBefore(ctx, field)
 	case "daysSinceBeneficiaryStart":
 		return ec.fieldContext_RequestItem_daysSinceBeneficiaryStart(ctx, field)
+	case "policyRule":
+		return ec.fieldContext_RequestItem_policyRule(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestItem", field.Name)
 }
@@ -11141,6 +11891,40 @@ func (ec *executionContext) childFields_RequestProgress(ctx context.Context, fie
 		return ec.fieldContext_RequestProgress_reviewers(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ReviewPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReviewPolicy_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ReviewPolicy_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ReviewPolicy_description(ctx, field)
+	case "stages":
+		return ec.fieldContext_ReviewPolicy_stages(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ReviewPolicy_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ReviewPolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_ReviewPolicyStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "level":
+		return ec.fieldContext_ReviewPolicyStage_level(ctx, field)
+	case "reviewerKind":
+		return ec.fieldContext_ReviewPolicyStage_reviewerKind(ctx, field)
+	case "rule":
+		return ec.fieldContext_ReviewPolicyStage_rule(ctx, field)
+	case "quorum":
+		return ec.fieldContext_ReviewPolicyStage_quorum(ctx, field)
+	case "designatedReviewerIds":
+		return ec.fieldContext_ReviewPolicyStage_designatedReviewerIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReviewPolicyStage", field.Name)
 }
 
 func (ec *executionContext) childFields_ReviewStage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11841,6 +12625,34 @@ func (ec *executionContext) field_Mutation_createJobTitle_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createPolicyRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.PolicyRuleInput, error) {
+			return ec.unmarshalNPolicyRuleInput2gatehouseᚋinternalᚋworkflowᚐPolicyRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createReviewPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.ReviewPolicyInput, error) {
+			return ec.unmarshalNReviewPolicyInput2gatehouseᚋinternalᚋworkflowᚐReviewPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createReviewStageTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11954,6 +12766,34 @@ func (ec *executionContext) field_Mutation_decideReviewTasks_args(ctx context.Co
 		return nil, err
 	}
 	args["comment"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deletePolicyRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteReviewPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -12183,6 +13023,28 @@ func (ec *executionContext) field_Mutation_setLifecyclePolicy_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setPolicyRuleEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setRequestPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12326,6 +13188,50 @@ func (ec *executionContext) field_Mutation_updateNotificationPreferences_args(ct
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updatePolicyRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.PolicyRuleInput, error) {
+			return ec.unmarshalNPolicyRuleInput2gatehouseᚋinternalᚋworkflowᚐPolicyRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateReviewPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (workflow.ReviewPolicyInput, error) {
+			return ec.unmarshalNReviewPolicyInput2gatehouseᚋinternalᚋworkflowᚐReviewPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -17493,6 +18399,38 @@ func (ec *executionContext) fieldContext_EffectiveRequestPolicy_breakGlassMaxDur
 	return fc, nil
 }
 
+func (ec *executionContext) _EffectiveRequestPolicy_reviewPolicy(ctx context.Context, field graphql.CollectedField, obj *rules.RequestPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EffectiveRequestPolicy_reviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.PolicyReviewPolicy) graphql.Marshaler {
+			return ec.marshalNPolicyReviewPolicy2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyReviewPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EffectiveRequestPolicy_reviewPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EffectiveRequestPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyReviewPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Entitlement_id(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17721,6 +18659,29 @@ func (ec *executionContext) _Entitlement_requestable(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_Entitlement_requestable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Entitlement", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Entitlement_labels(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Entitlement_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Entitlement_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Entitlement", field, false, false, "String")
 }
 
 func (ec *executionContext) _Entitlement_ownerID(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
@@ -19539,6 +20500,98 @@ func (ec *executionContext) fieldContext_LifecycleInt_source(_ context.Context, 
 	return graphql.NewScalarFieldContext("LifecycleInt", field, false, false, "LifecycleSource")
 }
 
+func (ec *executionContext) _MatchedPolicyRule_id(ctx context.Context, field graphql.CollectedField, obj *rules.MatchedRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchedPolicyRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchedPolicyRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchedPolicyRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MatchedPolicyRule_name(ctx context.Context, field graphql.CollectedField, obj *rules.MatchedRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchedPolicyRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchedPolicyRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchedPolicyRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _MatchedPolicyRule_version(ctx context.Context, field graphql.CollectedField, obj *rules.MatchedRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchedPolicyRule_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MatchedPolicyRule_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchedPolicyRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MatchedPolicyRule_outcome(ctx context.Context, field graphql.CollectedField, obj *rules.MatchedRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MatchedPolicyRule_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.PolicyRuleOutcome) graphql.Marshaler {
+			return ec.marshalOPolicyRuleOutcome2ᚖgatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MatchedPolicyRule_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MatchedPolicyRule", field, false, false, "PolicyRuleOutcome")
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20413,6 +21466,314 @@ func (ec *executionContext) fieldContext_Mutation_updateNotificationPreferences(
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_updateNotificationPreferences_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createReviewPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createReviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateReviewPolicy(ctx, fc.Args["input"].(workflow.ReviewPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalNReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createReviewPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createReviewPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateReviewPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateReviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateReviewPolicy(ctx, fc.Args["id"].(pulid.ID), fc.Args["input"].(workflow.ReviewPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalNReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateReviewPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateReviewPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteReviewPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteReviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteReviewPolicy(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteReviewPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteReviewPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createPolicyRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createPolicyRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreatePolicyRule(ctx, fc.Args["input"].(workflow.PolicyRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PolicyRule) graphql.Marshaler {
+			return ec.marshalNPolicyRule2ᚖgatehouseᚋentᚐPolicyRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createPolicyRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createPolicyRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updatePolicyRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePolicyRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePolicyRule(ctx, fc.Args["id"].(pulid.ID), fc.Args["input"].(workflow.PolicyRuleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PolicyRule) graphql.Marshaler {
+			return ec.marshalNPolicyRule2ᚖgatehouseᚋentᚐPolicyRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePolicyRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePolicyRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPolicyRuleEnabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPolicyRuleEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPolicyRuleEnabled(ctx, fc.Args["id"].(pulid.ID), fc.Args["enabled"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PolicyRule) graphql.Marshaler {
+			return ec.marshalNPolicyRule2ᚖgatehouseᚋentᚐPolicyRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPolicyRuleEnabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPolicyRuleEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deletePolicyRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deletePolicyRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeletePolicyRule(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deletePolicyRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deletePolicyRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -22260,6 +23621,608 @@ func (ec *executionContext) fieldContext_PolicyRequestForOthers_source(_ context
 	return graphql.NewScalarFieldContext("PolicyRequestForOthers", field, false, false, "PolicySource")
 }
 
+func (ec *executionContext) _PolicyReviewPolicy_value(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyReviewPolicy_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyReviewPolicy().Value(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyReviewPolicy_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyReviewPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyReviewPolicy_source(ctx context.Context, field graphql.CollectedField, obj *rules.PolicyReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyReviewPolicy_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicySource) graphql.Marshaler {
+			return ec.marshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyReviewPolicy_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyReviewPolicy", field, false, false, "PolicySource")
+}
+
+func (ec *executionContext) _PolicyRule_id(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRule_name(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyRule_order(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_order(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_order(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyRule_version(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PolicyRule_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyRule_conditions(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_conditions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conditions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v rules.RuleConditions) graphql.Marshaler {
+			return ec.marshalNPolicyRuleConditions2gatehouseᚋinternalᚋworkflowᚋrulesᚐRuleConditions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_conditions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRuleConditions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyRule_outcome(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.PolicyRuleOutcome) graphql.Marshaler {
+			return ec.marshalNPolicyRuleOutcome2gatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "PolicyRuleOutcome")
+}
+
+func (ec *executionContext) _PolicyRule_message(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyRule_reviewPolicy(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_reviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyRule().ReviewPolicy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_reviewPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PolicyRule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PolicyRule_allowPrivilegedAutoApprove(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_allowPrivilegedAutoApprove(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowPrivilegedAutoApprove, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_allowPrivilegedAutoApprove(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyRule_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PolicyRule_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.PolicyRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRule_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRule_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_departments(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_departments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Departments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_departments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_jobTitleIds(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_jobTitleIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobTitleIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_jobTitleIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_platformRoles(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_platformRoles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlatformRoles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []enum.PlatformRole) graphql.Marshaler {
+			return ec.marshalNPlatformRole2ᚕgatehouseᚋentᚋschemaᚋenumᚐPlatformRoleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_platformRoles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "PlatformRole")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_managerIds(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_managerIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ManagerIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_managerIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_applicationIds(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_applicationIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_applicationIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_entitlementIds(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_entitlementIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntitlementIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_entitlementIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_privileged(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_privileged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Privileged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_privileged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_labels(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_action(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.RequestAction) graphql.Marshaler {
+			return ec.marshalORequestAction2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "RequestAction")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_permanent(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_permanent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permanent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_permanent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PolicyRuleConditions_maxDuration(ctx context.Context, field graphql.CollectedField, obj *rules.RuleConditions) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyRuleConditions_maxDuration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxDuration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyRuleConditions_maxDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyRuleConditions", field, false, false, "String")
+}
+
 func (ec *executionContext) _PreviewError_code(ctx context.Context, field graphql.CollectedField, obj *PreviewError) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22489,6 +24452,70 @@ func (ec *executionContext) fieldContext_PreviewItem_stages(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PreviewStage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewItem_policyRule(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_policyRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyRule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.MatchedRule) graphql.Marshaler {
+			return ec.marshalOMatchedPolicyRule2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐMatchedRule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_policyRule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchedPolicyRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PreviewItem_reviewPolicy(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_reviewPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewPolicy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_reviewPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
 		},
 	}
 	return fc, nil
@@ -23526,6 +25553,70 @@ func (ec *executionContext) fieldContext_Query_notificationPreferences(_ context
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_NotificationPreference(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_reviewPolicies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reviewPolicies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ReviewPolicies(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReviewPolicy) graphql.Marshaler {
+			return ec.marshalNReviewPolicy2ᚕᚖgatehouseᚋentᚐReviewPolicyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reviewPolicies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_policyRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_policyRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PolicyRules(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PolicyRule) graphql.Marshaler {
+			return ec.marshalNPolicyRule2ᚕᚖgatehouseᚋentᚐPolicyRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_policyRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyRule(ctx, field)
 		},
 	}
 	return fc, nil
@@ -24631,6 +26722,38 @@ func (ec *executionContext) fieldContext_RequestItem_daysSinceBeneficiaryStart(_
 	return graphql.NewScalarFieldContext("RequestItem", field, true, true, "Int")
 }
 
+func (ec *executionContext) _RequestItem_policyRule(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_policyRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RequestItem().PolicyRule(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *rules.MatchedRule) graphql.Marshaler {
+			return ec.marshalOMatchedPolicyRule2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐMatchedRule(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_policyRule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestItem",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MatchedPolicyRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RequestItemConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItemConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24922,6 +27045,268 @@ func (ec *executionContext) fieldContext_RequestProgress_reviewers(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ReviewPolicy_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicy", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReviewPolicy_name(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReviewPolicy_description(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReviewPolicy_stages(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_stages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []rules.ReviewStageSpec) graphql.Marshaler {
+			return ec.marshalNReviewPolicyStage2ᚕgatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpecᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_stages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReviewPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReviewPolicyStage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReviewPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReviewPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReviewPolicyStage_level(ctx context.Context, field graphql.CollectedField, obj *rules.ReviewStageSpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicyStage_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicyStage_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicyStage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReviewPolicyStage_reviewerKind(ctx context.Context, field graphql.CollectedField, obj *rules.ReviewStageSpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicyStage_reviewerKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReviewerKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.ReviewerKind) graphql.Marshaler {
+			return ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicyStage_reviewerKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicyStage", field, false, false, "ReviewerKind")
+}
+
+func (ec *executionContext) _ReviewPolicyStage_rule(ctx context.Context, field graphql.CollectedField, obj *rules.ReviewStageSpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicyStage_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.StageRule) graphql.Marshaler {
+			return ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicyStage_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicyStage", field, false, false, "StageRule")
+}
+
+func (ec *executionContext) _ReviewPolicyStage_quorum(ctx context.Context, field graphql.CollectedField, obj *rules.ReviewStageSpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicyStage_quorum(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quorum, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicyStage_quorum(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicyStage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReviewPolicyStage_designatedReviewerIds(ctx context.Context, field graphql.CollectedField, obj *rules.ReviewStageSpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReviewPolicyStage_designatedReviewerIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DesignatedReviewerIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReviewPolicyStage_designatedReviewerIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReviewPolicyStage", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ReviewStage_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
@@ -35231,7 +37616,7 @@ func (ec *executionContext) unmarshalInputCreateEntitlementInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"externalID", "name", "description", "kind", "privileged", "requestable", "applicationID", "ownerID"}
+	fieldsInOrder := [...]string{"externalID", "name", "description", "kind", "privileged", "requestable", "labels", "applicationID", "ownerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -35280,6 +37665,13 @@ func (ec *executionContext) unmarshalInputCreateEntitlementInput(ctx context.Con
 				return it, err
 			}
 			it.Requestable = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
 		case "applicationID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationID"))
 			data, err := ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -39003,6 +41395,216 @@ func UnmarshalNotificationWhereInput(ctx context.Context, raw any) (ent.Notifica
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPolicyRuleConditionsInput(ctx context.Context, obj any) (rules.RuleConditions, error) {
+	var it rules.RuleConditions
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"departments", "jobTitleIds", "platformRoles", "managerIds", "applicationIds", "entitlementIds", "privileged", "labels", "action", "permanent", "maxDuration"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "departments":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("departments"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Departments = data
+		case "jobTitleIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobTitleIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobTitleIDs = data
+		case "platformRoles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("platformRoles"))
+			data, err := ec.unmarshalOPlatformRole2ᚕgatehouseᚋentᚋschemaᚋenumᚐPlatformRoleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PlatformRoles = data
+		case "managerIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("managerIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ManagerIDs = data
+		case "applicationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplicationIDs = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIDs = data
+		case "privileged":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("privileged"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Privileged = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalORequestAction2ᚖgatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		case "permanent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permanent"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permanent = data
+		case "maxDuration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxDuration"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxDuration = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPolicyRuleConditionsInput unmarshals raw into the PolicyRuleConditionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPolicyRuleConditionsInput(ctx context.Context, raw any) (rules.RuleConditions, error) {
+	var out rules.RuleConditions
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PolicyRuleConditionsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPolicyRuleInput(ctx context.Context, obj any) (workflow.PolicyRuleInput, error) {
+	var it workflow.PolicyRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["enabled"]; !present {
+		asMap["enabled"] = true
+	}
+	if _, present := asMap["allowPrivilegedAutoApprove"]; !present {
+		asMap["allowPrivilegedAutoApprove"] = false
+	}
+
+	fieldsInOrder := [...]string{"name", "order", "enabled", "conditions", "outcome", "message", "reviewPolicyId", "allowPrivilegedAutoApprove"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "order":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("order"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Order = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "conditions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("conditions"))
+			data, err := ec.unmarshalOPolicyRuleConditionsInput2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRuleConditions(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Conditions = data
+		case "outcome":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("outcome"))
+			data, err := ec.unmarshalNPolicyRuleOutcome2gatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Outcome = data
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "reviewPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reviewPolicyId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReviewPolicyID = data
+		case "allowPrivilegedAutoApprove":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowPrivilegedAutoApprove"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowPrivilegedAutoApprove = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPolicyRuleInput unmarshals raw into the PolicyRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPolicyRuleInput(ctx context.Context, raw any) (workflow.PolicyRuleInput, error) {
+	var out workflow.PolicyRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PolicyRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRequestItemOrder(ctx context.Context, obj any) (ent.RequestItemOrder, error) {
 	var it ent.RequestItemOrder
 	if obj == nil {
@@ -40404,7 +43006,7 @@ func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"justificationRequired", "justificationMinLength", "requestForOthers", "maxDuration", "defaultDuration", "permanentAllowed", "breakGlassAllowed", "breakGlassMaxDuration"}
+	fieldsInOrder := [...]string{"justificationRequired", "justificationMinLength", "requestForOthers", "maxDuration", "defaultDuration", "permanentAllowed", "breakGlassAllowed", "breakGlassMaxDuration", "reviewPolicyId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -40467,6 +43069,13 @@ func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.BreakGlassMaxDuration = data
+		case "reviewPolicyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reviewPolicyId"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReviewPolicyID = data
 		}
 	}
 	return it, nil
@@ -40481,6 +43090,132 @@ func (ec *executionContext) unmarshalInputRequestPolicyInput(ctx context.Context
 func UnmarshalRequestPolicyInput(ctx context.Context, raw any) (rules.RequestSettings, error) {
 	var out rules.RequestSettings
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RequestPolicyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReviewPolicyInput(ctx context.Context, obj any) (workflow.ReviewPolicyInput, error) {
+	var it workflow.ReviewPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "stages"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "stages":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stages"))
+			data, err := ec.unmarshalNReviewPolicyStageInput2ᚕgatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpecᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Stages = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReviewPolicyInput unmarshals raw into the ReviewPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReviewPolicyInput(ctx context.Context, raw any) (workflow.ReviewPolicyInput, error) {
+	var out workflow.ReviewPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReviewPolicyInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReviewPolicyStageInput(ctx context.Context, obj any) (rules.ReviewStageSpec, error) {
+	var it rules.ReviewStageSpec
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["rule"]; !present {
+		asMap["rule"] = "ANY"
+	}
+	if _, present := asMap["quorum"]; !present {
+		asMap["quorum"] = 1
+	}
+
+	fieldsInOrder := [...]string{"reviewerKind", "rule", "quorum", "designatedReviewerIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "reviewerKind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reviewerKind"))
+			data, err := ec.unmarshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReviewerKind = data
+		case "rule":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rule"))
+			data, err := ec.unmarshalOStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rule = data
+		case "quorum":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quorum"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quorum = data
+		case "designatedReviewerIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("designatedReviewerIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DesignatedReviewerIDs = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReviewPolicyStageInput unmarshals raw into the ReviewPolicyStageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReviewPolicyStageInput(ctx context.Context, raw any) (rules.ReviewStageSpec, error) {
+	var out rules.ReviewStageSpec
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReviewPolicyStageInput", raw, &out)
 	return out, err
 }
 
@@ -43528,7 +46263,7 @@ func (ec *executionContext) unmarshalInputUpdateEntitlementInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"externalID", "name", "description", "kind", "privileged", "requestable", "ownerID", "clearOwner"}
+	fieldsInOrder := [...]string{"externalID", "name", "description", "kind", "privileged", "requestable", "labels", "appendLabels", "clearLabels", "ownerID", "clearOwner"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -43577,6 +46312,27 @@ func (ec *executionContext) unmarshalInputUpdateEntitlementInput(ctx context.Con
 				return it, err
 			}
 			it.Requestable = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "appendLabels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appendLabels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppendLabels = data
+		case "clearLabels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearLabels"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearLabels = data
 		case "ownerID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ownerID"))
 			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
@@ -47034,6 +49790,11 @@ func (ec *executionContext) _EffectiveRequestPolicy(ctx context.Context, sel ast
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reviewPolicy":
+			out.Values[i] = ec._EffectiveRequestPolicy_reviewPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -47110,6 +49871,11 @@ func (ec *executionContext) _Entitlement(ctx context.Context, sel ast.SelectionS
 		case "requestable":
 			out.Values[i] = ec._Entitlement_requestable(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._Entitlement_labels(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "ownerID":
@@ -47917,6 +50683,54 @@ func (ec *executionContext) _LifecycleInt(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var matchedPolicyRuleImplementors = []string{"MatchedPolicyRule"}
+
+func (ec *executionContext) _MatchedPolicyRule(ctx context.Context, sel ast.SelectionSet, obj *rules.MatchedRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, matchedPolicyRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MatchedPolicyRule")
+		case "id":
+			out.Values[i] = ec._MatchedPolicyRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._MatchedPolicyRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._MatchedPolicyRule_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._MatchedPolicyRule_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -48072,6 +50886,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "updateNotificationPreferences":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_updateNotificationPreferences(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createReviewPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createReviewPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateReviewPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateReviewPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteReviewPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteReviewPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createPolicyRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createPolicyRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatePolicyRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePolicyRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPolicyRuleEnabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPolicyRuleEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletePolicyRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deletePolicyRule(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -48751,6 +51614,215 @@ func (ec *executionContext) _PolicyRequestForOthers(ctx context.Context, sel ast
 	return out
 }
 
+var policyReviewPolicyImplementors = []string{"PolicyReviewPolicy"}
+
+func (ec *executionContext) _PolicyReviewPolicy(ctx context.Context, sel ast.SelectionSet, obj *rules.PolicyReviewPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyReviewPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyReviewPolicy")
+		case "value":
+			out.Values[i] = ec._PolicyReviewPolicy_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._PolicyReviewPolicy_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyRuleImplementors = []string{"PolicyRule"}
+
+func (ec *executionContext) _PolicyRule(ctx context.Context, sel ast.SelectionSet, obj *ent.PolicyRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyRule")
+		case "id":
+			out.Values[i] = ec._PolicyRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._PolicyRule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "order":
+			out.Values[i] = ec._PolicyRule_order(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._PolicyRule_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enabled":
+			out.Values[i] = ec._PolicyRule_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conditions":
+			out.Values[i] = ec._PolicyRule_conditions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._PolicyRule_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._PolicyRule_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviewPolicy":
+			out.Values[i] = ec._PolicyRule_reviewPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "allowPrivilegedAutoApprove":
+			out.Values[i] = ec._PolicyRule_allowPrivilegedAutoApprove(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._PolicyRule_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._PolicyRule_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var policyRuleConditionsImplementors = []string{"PolicyRuleConditions"}
+
+func (ec *executionContext) _PolicyRuleConditions(ctx context.Context, sel ast.SelectionSet, obj *rules.RuleConditions) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyRuleConditionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyRuleConditions")
+		case "departments":
+			out.Values[i] = ec._PolicyRuleConditions_departments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "jobTitleIds":
+			out.Values[i] = ec._PolicyRuleConditions_jobTitleIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platformRoles":
+			out.Values[i] = ec._PolicyRuleConditions_platformRoles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "managerIds":
+			out.Values[i] = ec._PolicyRuleConditions_managerIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applicationIds":
+			out.Values[i] = ec._PolicyRuleConditions_applicationIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlementIds":
+			out.Values[i] = ec._PolicyRuleConditions_entitlementIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "privileged":
+			out.Values[i] = ec._PolicyRuleConditions_privileged(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._PolicyRuleConditions_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._PolicyRuleConditions_action(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "permanent":
+			out.Values[i] = ec._PolicyRuleConditions_permanent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "maxDuration":
+			out.Values[i] = ec._PolicyRuleConditions_maxDuration(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var previewErrorImplementors = []string{"PreviewError"}
 
 func (ec *executionContext) _PreviewError(ctx context.Context, sel ast.SelectionSet, obj *PreviewError) graphql.Marshaler {
@@ -48833,6 +51905,16 @@ func (ec *executionContext) _PreviewItem(ctx context.Context, sel ast.SelectionS
 		case "stages":
 			out.Values[i] = ec._PreviewItem_stages(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policyRule":
+			out.Values[i] = ec._PreviewItem_policyRule(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reviewPolicy":
+			out.Values[i] = ec._PreviewItem_reviewPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "defaultDuration":
@@ -49059,6 +52141,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_notificationPreferences(ctx, field)
 				})
+		case "reviewPolicies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_reviewPolicies(ctx, field)
+				})
+		case "policyRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_policyRules(ctx, field)
+				})
 		case "requestPolicy":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -49284,6 +52378,11 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "policyRule":
+			out.Values[i] = ec._RequestItem_policyRule(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -49415,6 +52514,117 @@ func (ec *executionContext) _RequestProgress(ctx context.Context, sel ast.Select
 			}
 		case "reviewers":
 			out.Values[i] = ec._RequestProgress_reviewers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reviewPolicyImplementors = []string{"ReviewPolicy"}
+
+func (ec *executionContext) _ReviewPolicy(ctx context.Context, sel ast.SelectionSet, obj *ent.ReviewPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reviewPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReviewPolicy")
+		case "id":
+			out.Values[i] = ec._ReviewPolicy_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ReviewPolicy_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ReviewPolicy_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stages":
+			out.Values[i] = ec._ReviewPolicy_stages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ReviewPolicy_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ReviewPolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reviewPolicyStageImplementors = []string{"ReviewPolicyStage"}
+
+func (ec *executionContext) _ReviewPolicyStage(ctx context.Context, sel ast.SelectionSet, obj *rules.ReviewStageSpec) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reviewPolicyStageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReviewPolicyStage")
+		case "level":
+			out.Values[i] = ec._ReviewPolicyStage_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reviewerKind":
+			out.Values[i] = ec._ReviewPolicyStage_reviewerKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._ReviewPolicyStage_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quorum":
+			out.Values[i] = ec._ReviewPolicyStage_quorum(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "designatedReviewerIds":
+			out.Values[i] = ec._ReviewPolicyStage_designatedReviewerIds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -52202,6 +55412,36 @@ func (ec *executionContext) marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenum
 	return v
 }
 
+func (ec *executionContext) unmarshalNPlatformRole2ᚕgatehouseᚋentᚋschemaᚋenumᚐPlatformRoleᚄ(ctx context.Context, v any) ([]enum.PlatformRole, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]enum.PlatformRole, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNPlatformRole2ᚕgatehouseᚋentᚋschemaᚋenumᚐPlatformRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.PlatformRole) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNPolicyBool2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyBool(ctx context.Context, sel ast.SelectionSet, v rules.PolicyBool) graphql.Marshaler {
 	return ec._PolicyBool(ctx, sel, &v)
 }
@@ -52216,6 +55456,53 @@ func (ec *executionContext) marshalNPolicyInt2gatehouseᚋinternalᚋworkflowᚋ
 
 func (ec *executionContext) marshalNPolicyRequestForOthers2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyRequestForOthers(ctx context.Context, sel ast.SelectionSet, v rules.PolicyRequestForOthers) graphql.Marshaler {
 	return ec._PolicyRequestForOthers(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyReviewPolicy2gatehouseᚋinternalᚋworkflowᚋrulesᚐPolicyReviewPolicy(ctx context.Context, sel ast.SelectionSet, v rules.PolicyReviewPolicy) graphql.Marshaler {
+	return ec._PolicyReviewPolicy(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyRule2ᚕᚖgatehouseᚋentᚐPolicyRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.PolicyRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyRule2ᚖgatehouseᚋentᚐPolicyRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPolicyRule2ᚖgatehouseᚋentᚐPolicyRule(ctx context.Context, sel ast.SelectionSet, v *ent.PolicyRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PolicyRule!")
+		return graphql.Null
+	}
+	return ec._PolicyRule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPolicyRuleConditions2gatehouseᚋinternalᚋworkflowᚋrulesᚐRuleConditions(ctx context.Context, sel ast.SelectionSet, v rules.RuleConditions) graphql.Marshaler {
+	return ec._PolicyRuleConditions(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNPolicyRuleInput2gatehouseᚋinternalᚋworkflowᚐPolicyRuleInput(ctx context.Context, v any) (workflow.PolicyRuleInput, error) {
+	res, err := ec.unmarshalInputPolicyRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNPolicyRuleOutcome2gatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx context.Context, v any) (enum.PolicyRuleOutcome, error) {
+	var res enum.PolicyRuleOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPolicyRuleOutcome2gatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx context.Context, sel ast.SelectionSet, v enum.PolicyRuleOutcome) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNPolicySource2gatehouseᚋentᚋschemaᚋenumᚐPolicySource(ctx context.Context, v any) (enum.PolicySource, error) {
@@ -52376,6 +55663,74 @@ func (ec *executionContext) marshalNRequestProgress2ᚖgatehouseᚋgraphᚐReque
 		return graphql.Null
 	}
 	return ec._RequestProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReviewPolicy2ᚕᚖgatehouseᚋentᚐReviewPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReviewPolicy) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReviewPolicy!")
+		return graphql.Null
+	}
+	return ec._ReviewPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReviewPolicyInput2gatehouseᚋinternalᚋworkflowᚐReviewPolicyInput(ctx context.Context, v any) (workflow.ReviewPolicyInput, error) {
+	res, err := ec.unmarshalInputReviewPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReviewPolicyStage2gatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpec(ctx context.Context, sel ast.SelectionSet, v rules.ReviewStageSpec) graphql.Marshaler {
+	return ec._ReviewPolicyStage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReviewPolicyStage2ᚕgatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpecᚄ(ctx context.Context, sel ast.SelectionSet, v []rules.ReviewStageSpec) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReviewPolicyStage2gatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpec(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNReviewPolicyStageInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpec(ctx context.Context, v any) (rules.ReviewStageSpec, error) {
+	res, err := ec.unmarshalInputReviewPolicyStageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReviewPolicyStageInput2ᚕgatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpecᚄ(ctx context.Context, v any) ([]rules.ReviewStageSpec, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]rules.ReviewStageSpec, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReviewPolicyStageInput2gatehouseᚋinternalᚋworkflowᚋrulesᚐReviewStageSpec(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNReviewStage2ᚖgatehouseᚋentᚐReviewStage(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewStage) graphql.Marshaler {
@@ -54178,6 +57533,18 @@ func (ec *executionContext) unmarshalOIdentityWhereInput2ᚖgatehouseᚋentᚐId
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
 	if v == nil {
 		return nil, nil
@@ -54494,6 +57861,13 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) marshalOMatchedPolicyRule2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐMatchedRule(ctx context.Context, sel ast.SelectionSet, v *rules.MatchedRule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MatchedPolicyRule(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalONode2gatehouseᚋentᚐNoder(ctx context.Context, sel ast.SelectionSet, v ent.Noder) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -54606,6 +57980,30 @@ func (ec *executionContext) unmarshalOPlatformRole2ᚖgatehouseᚋentᚋschema�
 }
 
 func (ec *executionContext) marshalOPlatformRole2ᚖgatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx context.Context, sel ast.SelectionSet, v *enum.PlatformRole) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOPolicyRuleConditionsInput2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐRuleConditions(ctx context.Context, v any) (*rules.RuleConditions, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPolicyRuleConditionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOPolicyRuleOutcome2ᚖgatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx context.Context, v any) (*enum.PolicyRuleOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.PolicyRuleOutcome)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPolicyRuleOutcome2ᚖgatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx context.Context, sel ast.SelectionSet, v *enum.PolicyRuleOutcome) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -54833,6 +58231,13 @@ func (ec *executionContext) marshalORequestState2ᚖgatehouseᚋgraphᚐRequestS
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.ReviewPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReviewPolicy(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOReviewStage2ᚕᚖgatehouseᚋentᚐReviewStageᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReviewStage) graphql.Marshaler {
@@ -55203,6 +58608,16 @@ func (ec *executionContext) unmarshalORoleWhereInput2ᚖgatehouseᚋentᚐRoleWh
 	}
 	res, err := ec.unmarshalInputRoleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx context.Context, v any) (enum.StageRule, error) {
+	var res enum.StageRule
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx context.Context, sel ast.SelectionSet, v enum.StageRule) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalOStageRule2ᚕgatehouseᚋentᚋschemaᚋenumᚐStageRuleᚄ(ctx context.Context, v any) ([]enum.StageRule, error) {

@@ -138,6 +138,10 @@ type PreviewItem struct {
 	Privileged   bool               `json:"privileged"`
 	AutoApproved bool               `json:"autoApproved"`
 	Stages       []*PreviewStage    `json:"stages"`
+	// The policy rule that would decide the item; null when none matches.
+	PolicyRule *rules.MatchedRule `json:"policyRule,omitempty"`
+	// The review policy whose stages review the item (from the matched rule or the request policy); null for the stage templates or no review.
+	ReviewPolicy *ent.ReviewPolicy `json:"reviewPolicy,omitempty"`
 	// The length of access the request policy gives this GRANT item, which names no end, where permanent access is not allowed; null otherwise.
 	DefaultDuration *string `json:"defaultDuration,omitempty"`
 }

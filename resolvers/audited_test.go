@@ -221,6 +221,28 @@ var auditCases = map[string]func(t *testing.T, s *auditScene) auditCall{
 		s.env.MustDo(t, s.tokAdmin, rpSet, map[string]any{"app": s.paper.ApplicationID, "in": map[string]any{"justificationRequired": true}}, nil)
 		return s.adminCall(rpClear, map[string]any{"app": s.paper.ApplicationID})
 	},
+	"createReviewPolicy": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prCreatePolicy, map[string]any{"in": s.prPolicyInput()})
+	},
+	"updateReviewPolicy": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(`mutation($id: ID!, $in: ReviewPolicyInput!) { updateReviewPolicy(id: $id, input: $in) { id } }`,
+			map[string]any{"id": s.prReviewPolicy(t, s.prName("Policy"), "MANAGER"), "in": s.prPolicyInput()})
+	},
+	"deleteReviewPolicy": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prDeletePolicy, map[string]any{"id": s.prReviewPolicy(t, s.prName("Policy"), "MANAGER")})
+	},
+	"createPolicyRule": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prCreateRule, map[string]any{"in": s.prRuleInput(t)})
+	},
+	"updatePolicyRule": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prUpdateRule, map[string]any{"id": s.prRule(t, s.prRuleInput(t)).ID, "in": s.prRuleInput(t)})
+	},
+	"setPolicyRuleEnabled": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prEnableRule, map[string]any{"id": s.prRule(t, s.prRuleInput(t)).ID, "on": false})
+	},
+	"deletePolicyRule": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(prDeleteRule, map[string]any{"id": s.prRule(t, s.prRuleInput(t)).ID})
+	},
 	"requestExtension": func(t *testing.T, s *auditScene) auditCall {
 		s.apps++
 		_, e := s.app(t, fmt.Sprintf("App %d", s.apps), enum.FulfillmentDirectAutoApproved, nil)

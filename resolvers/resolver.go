@@ -68,6 +68,15 @@ type RequestPolicies interface {
 	RequestPolicy(ctx context.Context, appID, entID *pulid.ID) (*rules.RequestPolicy, error)
 	SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, in rules.RequestSettings) (*rules.RequestPolicy, error)
 	ClearRequestPolicy(ctx context.Context, appID, entID *pulid.ID) (*rules.RequestPolicy, error)
+	ReviewPolicies(ctx context.Context) ([]*ent.ReviewPolicy, error)
+	CreateReviewPolicy(ctx context.Context, in workflow.ReviewPolicyInput) (*ent.ReviewPolicy, error)
+	UpdateReviewPolicy(ctx context.Context, id pulid.ID, in workflow.ReviewPolicyInput) (*ent.ReviewPolicy, error)
+	DeleteReviewPolicy(ctx context.Context, id pulid.ID) (pulid.ID, error)
+	PolicyRules(ctx context.Context) ([]*ent.PolicyRule, error)
+	CreatePolicyRule(ctx context.Context, in workflow.PolicyRuleInput) (*ent.PolicyRule, error)
+	UpdatePolicyRule(ctx context.Context, id pulid.ID, in workflow.PolicyRuleInput) (*ent.PolicyRule, error)
+	SetPolicyRuleEnabled(ctx context.Context, id pulid.ID, enabled bool) (*ent.PolicyRule, error)
+	DeletePolicyRule(ctx context.Context, id pulid.ID) (pulid.ID, error)
 }
 
 // AuditLog is what the resolvers need of the whole audit log.

@@ -17,7 +17,9 @@ import (
 // request lock, the rules' reads, the rows, the audit rows, the jobs and the
 // notification).
 const (
-	maxSubmitStatements = 15
+	// 15, and one read of the enabled policy rules with the review
+	// policies they and the request policies name (loadRuleSet).
+	maxSubmitStatements = 16
 	maxDecideStatements = 12
 )
 
@@ -78,7 +80,7 @@ func (s *writeScene) decide(t *testing.T, name, token, task, d, want string) int
 }
 
 // TestWriteStatements bounds the SQL statements of submitAccessRequest with
-// one entitlement (≤ 15) and of decideReviewTask (≤ 12) on every path a
+// one entitlement (≤ 16) and of decideReviewTask (≤ 12) on every path a
 // decision takes: a stage approved with a next stage to activate, the last
 // stage approved (the item approved and its fulfilment job enqueued, or left
 // to people on a MANUAL application), and a denial that skips the later

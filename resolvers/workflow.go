@@ -13,6 +13,7 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow"
+	"gatehouse/internal/workflow/rules"
 )
 
 // preview maps a submission plan, or the error submission would give, to
@@ -66,7 +67,7 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	for _, it := range plan.Items {
 		pi := &graph.PreviewItem{Action: it.Action, Entitlement: it.Entitlement, Application: it.Application,
 			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{},
-			DefaultDuration: it.DefaultDuration}
+			DefaultDuration: it.DefaultDuration, PolicyRule: it.Rule.Matched(), ReviewPolicy: reviewPolicyRow(it.ReviewPolicy)}
 		for _, st := range it.Stages {
 			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum,
 				FallbackReviewers: []*graph.FallbackReviewer{}}
@@ -135,4 +136,13 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// reviewPolicyRow shows a review policy of a plan as the API's
+// ReviewPolicy (its stages as the plan read them).
+func reviewPolicyRow(rp *rules.ReviewPolicy) *ent.ReviewPolicy {
+	if rp == nil {
+		return nil
+	}
+	return &ent.ReviewPolicy{ID: rp.ID, Name: rp.Name, Stages: rp.Stages}
 }

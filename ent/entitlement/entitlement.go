@@ -37,6 +37,8 @@ const (
 	FieldPrivileged = "privileged"
 	// FieldRequestable holds the string denoting the requestable field in the database.
 	FieldRequestable = "requestable"
+	// FieldLabels holds the string denoting the labels field in the database.
+	FieldLabels = "labels"
 	// FieldOwnerID holds the string denoting the owner_id field in the database.
 	FieldOwnerID = "owner_id"
 	// EdgeApplication holds the string denoting the application edge name in mutations.
@@ -96,6 +98,7 @@ var Columns = []string{
 	FieldKind,
 	FieldPrivileged,
 	FieldRequestable,
+	FieldLabels,
 	FieldOwnerID,
 }
 

@@ -497,6 +497,16 @@ func RequestableNEQ(v bool) predicate.Entitlement {
 	return predicate.Entitlement(sql.FieldNEQ(FieldRequestable, v))
 }
 
+// LabelsIsNil applies the IsNil predicate on the "labels" field.
+func LabelsIsNil() predicate.Entitlement {
+	return predicate.Entitlement(sql.FieldIsNull(FieldLabels))
+}
+
+// LabelsNotNil applies the NotNil predicate on the "labels" field.
+func LabelsNotNil() predicate.Entitlement {
+	return predicate.Entitlement(sql.FieldNotNull(FieldLabels))
+}
+
 // OwnerIDEQ applies the EQ predicate on the "owner_id" field.
 func OwnerIDEQ(v pulid.ID) predicate.Entitlement {
 	return predicate.Entitlement(sql.FieldEQ(FieldOwnerID, v))

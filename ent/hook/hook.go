@@ -152,6 +152,18 @@ func (f NotificationPreferenceFunc) Mutate(ctx context.Context, m ent.Mutation) 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.NotificationPreferenceMutation", m)
 }
 
+// The PolicyRuleFunc type is an adapter to allow the use of ordinary
+// function as PolicyRule mutator.
+type PolicyRuleFunc func(context.Context, *ent.PolicyRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PolicyRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PolicyRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PolicyRuleMutation", m)
+}
+
 // The RequestItemFunc type is an adapter to allow the use of ordinary
 // function as RequestItem mutator.
 type RequestItemFunc func(context.Context, *ent.RequestItemMutation) (ent.Value, error)
@@ -174,6 +186,18 @@ func (f RequestPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RequestPolicyMutation", m)
+}
+
+// The ReviewPolicyFunc type is an adapter to allow the use of ordinary
+// function as ReviewPolicy mutator.
+type ReviewPolicyFunc func(context.Context, *ent.ReviewPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReviewPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReviewPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReviewPolicyMutation", m)
 }
 
 // The ReviewStageFunc type is an adapter to allow the use of ordinary

@@ -19,9 +19,11 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -413,6 +415,33 @@ func (f TraverseNotificationPreference) Traverse(ctx context.Context, q ent.Quer
 	return fmt.Errorf("unexpected query type %T. expect *ent.NotificationPreferenceQuery", q)
 }
 
+// The PolicyRuleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PolicyRuleFunc func(context.Context, *ent.PolicyRuleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PolicyRuleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PolicyRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PolicyRuleQuery", q)
+}
+
+// The TraversePolicyRule type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePolicyRule func(context.Context, *ent.PolicyRuleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePolicyRule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePolicyRule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PolicyRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PolicyRuleQuery", q)
+}
+
 // The RequestItemFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RequestItemFunc func(context.Context, *ent.RequestItemQuery) (ent.Value, error)
 
@@ -465,6 +494,33 @@ func (f TraverseRequestPolicy) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.RequestPolicyQuery", q)
+}
+
+// The ReviewPolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ReviewPolicyFunc func(context.Context, *ent.ReviewPolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ReviewPolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ReviewPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ReviewPolicyQuery", q)
+}
+
+// The TraverseReviewPolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseReviewPolicy func(context.Context, *ent.ReviewPolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseReviewPolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseReviewPolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReviewPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ReviewPolicyQuery", q)
 }
 
 // The ReviewStageFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -683,10 +739,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.NotificationQuery, predicate.Notification, notification.OrderOption]{typ: ent.TypeNotification, tq: q}, nil
 	case *ent.NotificationPreferenceQuery:
 		return &query[*ent.NotificationPreferenceQuery, predicate.NotificationPreference, notificationpreference.OrderOption]{typ: ent.TypeNotificationPreference, tq: q}, nil
+	case *ent.PolicyRuleQuery:
+		return &query[*ent.PolicyRuleQuery, predicate.PolicyRule, policyrule.OrderOption]{typ: ent.TypePolicyRule, tq: q}, nil
 	case *ent.RequestItemQuery:
 		return &query[*ent.RequestItemQuery, predicate.RequestItem, requestitem.OrderOption]{typ: ent.TypeRequestItem, tq: q}, nil
 	case *ent.RequestPolicyQuery:
 		return &query[*ent.RequestPolicyQuery, predicate.RequestPolicy, requestpolicy.OrderOption]{typ: ent.TypeRequestPolicy, tq: q}, nil
+	case *ent.ReviewPolicyQuery:
+		return &query[*ent.ReviewPolicyQuery, predicate.ReviewPolicy, reviewpolicy.OrderOption]{typ: ent.TypeReviewPolicy, tq: q}, nil
 	case *ent.ReviewStageQuery:
 		return &query[*ent.ReviewStageQuery, predicate.ReviewStage, reviewstage.OrderOption]{typ: ent.TypeReviewStage, tq: q}, nil
 	case *ent.ReviewStageTemplateQuery:

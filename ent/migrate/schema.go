@@ -239,6 +239,7 @@ var (
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"GROUP", "ROLE", "PERMISSION", "RESOURCE"}, Default: "GROUP"},
 		{Name: "privileged", Type: field.TypeBool, Default: false},
 		{Name: "requestable", Type: field.TypeBool, Default: true},
+		{Name: "labels", Type: field.TypeJSON, Nullable: true},
 		{Name: "application_id", Type: field.TypeString, Size: 40},
 		{Name: "owner_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
@@ -250,13 +251,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "entitlements_applications_entitlements",
-				Columns:    []*schema.Column{EntitlementsColumns[9]},
+				Columns:    []*schema.Column{EntitlementsColumns[10]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "entitlements_users_owner",
-				Columns:    []*schema.Column{EntitlementsColumns[10]},
+				Columns:    []*schema.Column{EntitlementsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -265,12 +266,12 @@ var (
 			{
 				Name:    "entitlement_application_id_external_id",
 				Unique:  true,
-				Columns: []*schema.Column{EntitlementsColumns[9], EntitlementsColumns[3]},
+				Columns: []*schema.Column{EntitlementsColumns[10], EntitlementsColumns[3]},
 			},
 			{
 				Name:    "entitlement_application_id_name",
 				Unique:  true,
-				Columns: []*schema.Column{EntitlementsColumns[9], EntitlementsColumns[4]},
+				Columns: []*schema.Column{EntitlementsColumns[10], EntitlementsColumns[4]},
 			},
 		},
 	}
@@ -523,6 +524,35 @@ var (
 			},
 		},
 	}
+	// PolicyRulesColumns holds the columns for the "policy_rules" table.
+	PolicyRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 200},
+		{Name: "position", Type: field.TypeInt},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "conditions", Type: field.TypeJSON},
+		{Name: "outcome", Type: field.TypeEnum, Enums: []string{"AUTO_APPROVE", "AUTO_DENY", "REQUIRE_REVIEW"}},
+		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "allow_privileged_auto_approve", Type: field.TypeBool, Default: false},
+		{Name: "review_policy_id", Type: field.TypeString, Nullable: true, Size: 40},
+	}
+	// PolicyRulesTable holds the schema information for the "policy_rules" table.
+	PolicyRulesTable = &schema.Table{
+		Name:       "policy_rules",
+		Columns:    PolicyRulesColumns,
+		PrimaryKey: []*schema.Column{PolicyRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "policy_rules_review_policies_review_policy",
+				Columns:    []*schema.Column{PolicyRulesColumns[11]},
+				RefColumns: []*schema.Column{ReviewPoliciesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
 	// RequestItemsColumns holds the columns for the "request_items" table.
 	RequestItemsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -539,6 +569,9 @@ var (
 		{Name: "fulfillment_note", Type: field.TypeString, Default: ""},
 		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
 		{Name: "fulfilled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "policy_rule_id", Type: field.TypeString, Nullable: true},
+		{Name: "policy_rule_name", Type: field.TypeString, Nullable: true},
+		{Name: "policy_rule_version", Type: field.TypeInt, Nullable: true},
 		{Name: "request_id", Type: field.TypeString, Size: 40},
 		{Name: "entitlement_id", Type: field.TypeString, Size: 40},
 		{Name: "application_id", Type: field.TypeString, Size: 40},
@@ -552,25 +585,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_items_access_requests_items",
-				Columns:    []*schema.Column{RequestItemsColumns[14]},
+				Columns:    []*schema.Column{RequestItemsColumns[17]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestItemsColumns[15]},
+				Columns:    []*schema.Column{RequestItemsColumns[18]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_applications_application",
-				Columns:    []*schema.Column{RequestItemsColumns[16]},
+				Columns:    []*schema.Column{RequestItemsColumns[19]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_identities_identity",
-				Columns:    []*schema.Column{RequestItemsColumns[17]},
+				Columns:    []*schema.Column{RequestItemsColumns[20]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -579,12 +612,12 @@ var (
 			{
 				Name:    "requestitem_request_id",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[14]},
+				Columns: []*schema.Column{RequestItemsColumns[17]},
 			},
 			{
 				Name:    "requestitem_entitlement_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[15], RequestItemsColumns[4]},
+				Columns: []*schema.Column{RequestItemsColumns[18], RequestItemsColumns[4]},
 			},
 		},
 	}
@@ -601,6 +634,7 @@ var (
 		{Name: "permanent_allowed", Type: field.TypeBool, Nullable: true},
 		{Name: "break_glass_allowed", Type: field.TypeBool, Nullable: true},
 		{Name: "break_glass_max_duration", Type: field.TypeString, Nullable: true},
+		{Name: "review_policy_id", Type: field.TypeString, Nullable: true},
 		{Name: "application_id", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "entitlement_id", Type: field.TypeString, Nullable: true, Size: 40},
 	}
@@ -612,13 +646,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_policies_applications_application",
-				Columns:    []*schema.Column{RequestPoliciesColumns[11]},
+				Columns:    []*schema.Column{RequestPoliciesColumns[12]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "request_policies_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestPoliciesColumns[12]},
+				Columns:    []*schema.Column{RequestPoliciesColumns[13]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -627,14 +661,29 @@ var (
 			{
 				Name:    "requestpolicy_application_id",
 				Unique:  true,
-				Columns: []*schema.Column{RequestPoliciesColumns[11]},
+				Columns: []*schema.Column{RequestPoliciesColumns[12]},
 			},
 			{
 				Name:    "requestpolicy_entitlement_id",
 				Unique:  true,
-				Columns: []*schema.Column{RequestPoliciesColumns[12]},
+				Columns: []*schema.Column{RequestPoliciesColumns[13]},
 			},
 		},
+	}
+	// ReviewPoliciesColumns holds the columns for the "review_policies" table.
+	ReviewPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 200},
+		{Name: "description", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "stages", Type: field.TypeJSON},
+	}
+	// ReviewPoliciesTable holds the schema information for the "review_policies" table.
+	ReviewPoliciesTable = &schema.Table{
+		Name:       "review_policies",
+		Columns:    ReviewPoliciesColumns,
+		PrimaryKey: []*schema.Column{ReviewPoliciesColumns[0]},
 	}
 	// ReviewStagesColumns holds the columns for the "review_stages" table.
 	ReviewStagesColumns = []*schema.Column{
@@ -1034,8 +1083,10 @@ var (
 		LifecyclePoliciesTable,
 		NotificationsTable,
 		NotificationPreferencesTable,
+		PolicyRulesTable,
 		RequestItemsTable,
 		RequestPoliciesTable,
+		ReviewPoliciesTable,
 		ReviewStagesTable,
 		ReviewStageTemplatesTable,
 		ReviewTasksTable,
@@ -1077,6 +1128,7 @@ func init() {
 	NotificationsTable.ForeignKeys[2].RefTable = RequestItemsTable
 	NotificationsTable.ForeignKeys[3].RefTable = ReviewTasksTable
 	NotificationPreferencesTable.ForeignKeys[0].RefTable = UsersTable
+	PolicyRulesTable.ForeignKeys[0].RefTable = ReviewPoliciesTable
 	RequestItemsTable.ForeignKeys[0].RefTable = AccessRequestsTable
 	RequestItemsTable.ForeignKeys[1].RefTable = EntitlementsTable
 	RequestItemsTable.ForeignKeys[2].RefTable = ApplicationsTable

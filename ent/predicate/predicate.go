@@ -42,11 +42,17 @@ type Notification func(*sql.Selector)
 // NotificationPreference is the predicate function for notificationpreference builders.
 type NotificationPreference func(*sql.Selector)
 
+// PolicyRule is the predicate function for policyrule builders.
+type PolicyRule func(*sql.Selector)
+
 // RequestItem is the predicate function for requestitem builders.
 type RequestItem func(*sql.Selector)
 
 // RequestPolicy is the predicate function for requestpolicy builders.
 type RequestPolicy func(*sql.Selector)
+
+// ReviewPolicy is the predicate function for reviewpolicy builders.
+type ReviewPolicy func(*sql.Selector)
 
 // ReviewStage is the predicate function for reviewstage builders.
 type ReviewStage func(*sql.Selector)

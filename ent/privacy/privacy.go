@@ -399,6 +399,30 @@ func (f NotificationPreferenceMutationRuleFunc) EvalMutation(ctx context.Context
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.NotificationPreferenceMutation", m)
 }
 
+// The PolicyRuleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type PolicyRuleQueryRuleFunc func(context.Context, *ent.PolicyRuleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f PolicyRuleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PolicyRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.PolicyRuleQuery", q)
+}
+
+// The PolicyRuleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type PolicyRuleMutationRuleFunc func(context.Context, *ent.PolicyRuleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f PolicyRuleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.PolicyRuleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.PolicyRuleMutation", m)
+}
+
 // The RequestItemQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type RequestItemQueryRuleFunc func(context.Context, *ent.RequestItemQuery) error
@@ -445,6 +469,30 @@ func (f RequestPolicyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 		return f(ctx, m)
 	}
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RequestPolicyMutation", m)
+}
+
+// The ReviewPolicyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ReviewPolicyQueryRuleFunc func(context.Context, *ent.ReviewPolicyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ReviewPolicyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ReviewPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ReviewPolicyQuery", q)
+}
+
+// The ReviewPolicyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ReviewPolicyMutationRuleFunc func(context.Context, *ent.ReviewPolicyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ReviewPolicyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ReviewPolicyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ReviewPolicyMutation", m)
 }
 
 // The ReviewStageQueryRuleFunc type is an adapter to allow the use of ordinary
@@ -674,9 +722,13 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.NotificationPreferenceQuery:
 		return q.Filter(), nil
+	case *ent.PolicyRuleQuery:
+		return q.Filter(), nil
 	case *ent.RequestItemQuery:
 		return q.Filter(), nil
 	case *ent.RequestPolicyQuery:
+		return q.Filter(), nil
+	case *ent.ReviewPolicyQuery:
 		return q.Filter(), nil
 	case *ent.ReviewStageQuery:
 		return q.Filter(), nil
@@ -723,9 +775,13 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.NotificationPreferenceMutation:
 		return m.Filter(), nil
+	case *ent.PolicyRuleMutation:
+		return m.Filter(), nil
 	case *ent.RequestItemMutation:
 		return m.Filter(), nil
 	case *ent.RequestPolicyMutation:
+		return m.Filter(), nil
+	case *ent.ReviewPolicyMutation:
 		return m.Filter(), nil
 	case *ent.ReviewStageMutation:
 		return m.Filter(), nil

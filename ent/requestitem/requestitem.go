@@ -53,6 +53,12 @@ const (
 	FieldDecidedAt = "decided_at"
 	// FieldFulfilledAt holds the string denoting the fulfilled_at field in the database.
 	FieldFulfilledAt = "fulfilled_at"
+	// FieldPolicyRuleID holds the string denoting the policy_rule_id field in the database.
+	FieldPolicyRuleID = "policy_rule_id"
+	// FieldPolicyRuleName holds the string denoting the policy_rule_name field in the database.
+	FieldPolicyRuleName = "policy_rule_name"
+	// FieldPolicyRuleVersion holds the string denoting the policy_rule_version field in the database.
+	FieldPolicyRuleVersion = "policy_rule_version"
 	// EdgeRequest holds the string denoting the request edge name in mutations.
 	EdgeRequest = "request"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -131,6 +137,9 @@ var Columns = []string{
 	FieldFulfillmentNote,
 	FieldDecidedAt,
 	FieldFulfilledAt,
+	FieldPolicyRuleID,
+	FieldPolicyRuleName,
+	FieldPolicyRuleVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -304,6 +313,21 @@ func ByDecidedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByFulfilledAt orders the results by the fulfilled_at field.
 func ByFulfilledAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFulfilledAt, opts...).ToFunc()
+}
+
+// ByPolicyRuleID orders the results by the policy_rule_id field.
+func ByPolicyRuleID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolicyRuleID, opts...).ToFunc()
+}
+
+// ByPolicyRuleName orders the results by the policy_rule_name field.
+func ByPolicyRuleName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolicyRuleName, opts...).ToFunc()
+}
+
+// ByPolicyRuleVersion orders the results by the policy_rule_version field.
+func ByPolicyRuleVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPolicyRuleVersion, opts...).ToFunc()
 }
 
 // ByRequestField orders the results by request field.

@@ -122,6 +122,21 @@ func FulfilledAt(v time.Time) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldEQ(FieldFulfilledAt, v))
 }
 
+// PolicyRuleID applies equality check predicate on the "policy_rule_id" field. It's identical to PolicyRuleIDEQ.
+func PolicyRuleID(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleName applies equality check predicate on the "policy_rule_name" field. It's identical to PolicyRuleNameEQ.
+func PolicyRuleName(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleVersion applies equality check predicate on the "policy_rule_version" field. It's identical to PolicyRuleVersionEQ.
+func PolicyRuleVersion(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldEQ(FieldCreatedAt, v))
@@ -1015,6 +1030,211 @@ func FulfilledAtIsNil() predicate.RequestItem {
 // FulfilledAtNotNil applies the NotNil predicate on the "fulfilled_at" field.
 func FulfilledAtNotNil() predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldNotNull(FieldFulfilledAt))
+}
+
+// PolicyRuleIDEQ applies the EQ predicate on the "policy_rule_id" field.
+func PolicyRuleIDEQ(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDNEQ applies the NEQ predicate on the "policy_rule_id" field.
+func PolicyRuleIDNEQ(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNEQ(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDIn applies the In predicate on the "policy_rule_id" field.
+func PolicyRuleIDIn(vs ...pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIn(FieldPolicyRuleID, vs...))
+}
+
+// PolicyRuleIDNotIn applies the NotIn predicate on the "policy_rule_id" field.
+func PolicyRuleIDNotIn(vs ...pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotIn(FieldPolicyRuleID, vs...))
+}
+
+// PolicyRuleIDGT applies the GT predicate on the "policy_rule_id" field.
+func PolicyRuleIDGT(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGT(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDGTE applies the GTE predicate on the "policy_rule_id" field.
+func PolicyRuleIDGTE(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGTE(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDLT applies the LT predicate on the "policy_rule_id" field.
+func PolicyRuleIDLT(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLT(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDLTE applies the LTE predicate on the "policy_rule_id" field.
+func PolicyRuleIDLTE(v pulid.ID) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLTE(FieldPolicyRuleID, v))
+}
+
+// PolicyRuleIDContains applies the Contains predicate on the "policy_rule_id" field.
+func PolicyRuleIDContains(v pulid.ID) predicate.RequestItem {
+	vc := string(v)
+	return predicate.RequestItem(sql.FieldContains(FieldPolicyRuleID, vc))
+}
+
+// PolicyRuleIDHasPrefix applies the HasPrefix predicate on the "policy_rule_id" field.
+func PolicyRuleIDHasPrefix(v pulid.ID) predicate.RequestItem {
+	vc := string(v)
+	return predicate.RequestItem(sql.FieldHasPrefix(FieldPolicyRuleID, vc))
+}
+
+// PolicyRuleIDHasSuffix applies the HasSuffix predicate on the "policy_rule_id" field.
+func PolicyRuleIDHasSuffix(v pulid.ID) predicate.RequestItem {
+	vc := string(v)
+	return predicate.RequestItem(sql.FieldHasSuffix(FieldPolicyRuleID, vc))
+}
+
+// PolicyRuleIDIsNil applies the IsNil predicate on the "policy_rule_id" field.
+func PolicyRuleIDIsNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIsNull(FieldPolicyRuleID))
+}
+
+// PolicyRuleIDNotNil applies the NotNil predicate on the "policy_rule_id" field.
+func PolicyRuleIDNotNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotNull(FieldPolicyRuleID))
+}
+
+// PolicyRuleIDEqualFold applies the EqualFold predicate on the "policy_rule_id" field.
+func PolicyRuleIDEqualFold(v pulid.ID) predicate.RequestItem {
+	vc := string(v)
+	return predicate.RequestItem(sql.FieldEqualFold(FieldPolicyRuleID, vc))
+}
+
+// PolicyRuleIDContainsFold applies the ContainsFold predicate on the "policy_rule_id" field.
+func PolicyRuleIDContainsFold(v pulid.ID) predicate.RequestItem {
+	vc := string(v)
+	return predicate.RequestItem(sql.FieldContainsFold(FieldPolicyRuleID, vc))
+}
+
+// PolicyRuleNameEQ applies the EQ predicate on the "policy_rule_name" field.
+func PolicyRuleNameEQ(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameNEQ applies the NEQ predicate on the "policy_rule_name" field.
+func PolicyRuleNameNEQ(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNEQ(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameIn applies the In predicate on the "policy_rule_name" field.
+func PolicyRuleNameIn(vs ...string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIn(FieldPolicyRuleName, vs...))
+}
+
+// PolicyRuleNameNotIn applies the NotIn predicate on the "policy_rule_name" field.
+func PolicyRuleNameNotIn(vs ...string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotIn(FieldPolicyRuleName, vs...))
+}
+
+// PolicyRuleNameGT applies the GT predicate on the "policy_rule_name" field.
+func PolicyRuleNameGT(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGT(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameGTE applies the GTE predicate on the "policy_rule_name" field.
+func PolicyRuleNameGTE(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGTE(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameLT applies the LT predicate on the "policy_rule_name" field.
+func PolicyRuleNameLT(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLT(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameLTE applies the LTE predicate on the "policy_rule_name" field.
+func PolicyRuleNameLTE(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLTE(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameContains applies the Contains predicate on the "policy_rule_name" field.
+func PolicyRuleNameContains(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldContains(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameHasPrefix applies the HasPrefix predicate on the "policy_rule_name" field.
+func PolicyRuleNameHasPrefix(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldHasPrefix(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameHasSuffix applies the HasSuffix predicate on the "policy_rule_name" field.
+func PolicyRuleNameHasSuffix(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldHasSuffix(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameIsNil applies the IsNil predicate on the "policy_rule_name" field.
+func PolicyRuleNameIsNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIsNull(FieldPolicyRuleName))
+}
+
+// PolicyRuleNameNotNil applies the NotNil predicate on the "policy_rule_name" field.
+func PolicyRuleNameNotNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotNull(FieldPolicyRuleName))
+}
+
+// PolicyRuleNameEqualFold applies the EqualFold predicate on the "policy_rule_name" field.
+func PolicyRuleNameEqualFold(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEqualFold(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleNameContainsFold applies the ContainsFold predicate on the "policy_rule_name" field.
+func PolicyRuleNameContainsFold(v string) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldContainsFold(FieldPolicyRuleName, v))
+}
+
+// PolicyRuleVersionEQ applies the EQ predicate on the "policy_rule_version" field.
+func PolicyRuleVersionEQ(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldEQ(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionNEQ applies the NEQ predicate on the "policy_rule_version" field.
+func PolicyRuleVersionNEQ(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNEQ(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionIn applies the In predicate on the "policy_rule_version" field.
+func PolicyRuleVersionIn(vs ...int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIn(FieldPolicyRuleVersion, vs...))
+}
+
+// PolicyRuleVersionNotIn applies the NotIn predicate on the "policy_rule_version" field.
+func PolicyRuleVersionNotIn(vs ...int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotIn(FieldPolicyRuleVersion, vs...))
+}
+
+// PolicyRuleVersionGT applies the GT predicate on the "policy_rule_version" field.
+func PolicyRuleVersionGT(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGT(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionGTE applies the GTE predicate on the "policy_rule_version" field.
+func PolicyRuleVersionGTE(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldGTE(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionLT applies the LT predicate on the "policy_rule_version" field.
+func PolicyRuleVersionLT(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLT(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionLTE applies the LTE predicate on the "policy_rule_version" field.
+func PolicyRuleVersionLTE(v int) predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldLTE(FieldPolicyRuleVersion, v))
+}
+
+// PolicyRuleVersionIsNil applies the IsNil predicate on the "policy_rule_version" field.
+func PolicyRuleVersionIsNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIsNull(FieldPolicyRuleVersion))
+}
+
+// PolicyRuleVersionNotNil applies the NotNil predicate on the "policy_rule_version" field.
+func PolicyRuleVersionNotNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotNull(FieldPolicyRuleVersion))
 }
 
 // HasRequest applies the HasEdge predicate on the "request" edge.

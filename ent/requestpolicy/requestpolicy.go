@@ -43,6 +43,8 @@ const (
 	FieldBreakGlassAllowed = "break_glass_allowed"
 	// FieldBreakGlassMaxDuration holds the string denoting the break_glass_max_duration field in the database.
 	FieldBreakGlassMaxDuration = "break_glass_max_duration"
+	// FieldReviewPolicyID holds the string denoting the review_policy_id field in the database.
+	FieldReviewPolicyID = "review_policy_id"
 	// EdgeApplication holds the string denoting the application edge name in mutations.
 	EdgeApplication = "application"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -80,6 +82,7 @@ var Columns = []string{
 	FieldPermanentAllowed,
 	FieldBreakGlassAllowed,
 	FieldBreakGlassMaxDuration,
+	FieldReviewPolicyID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -190,6 +193,11 @@ func ByBreakGlassAllowed(opts ...sql.OrderTermOption) OrderOption {
 // ByBreakGlassMaxDuration orders the results by the break_glass_max_duration field.
 func ByBreakGlassMaxDuration(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldBreakGlassMaxDuration, opts...).ToFunc()
+}
+
+// ByReviewPolicyID orders the results by the review_policy_id field.
+func ByReviewPolicyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReviewPolicyID, opts...).ToFunc()
 }
 
 // ByApplicationField orders the results by application field.

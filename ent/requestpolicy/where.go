@@ -112,6 +112,11 @@ func BreakGlassMaxDuration(v string) predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldEQ(FieldBreakGlassMaxDuration, v))
 }
 
+// ReviewPolicyID applies equality check predicate on the "review_policy_id" field. It's identical to ReviewPolicyIDEQ.
+func ReviewPolicyID(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldReviewPolicyID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldEQ(FieldCreatedAt, v))
@@ -725,6 +730,86 @@ func BreakGlassMaxDurationEqualFold(v string) predicate.RequestPolicy {
 // BreakGlassMaxDurationContainsFold applies the ContainsFold predicate on the "break_glass_max_duration" field.
 func BreakGlassMaxDurationContainsFold(v string) predicate.RequestPolicy {
 	return predicate.RequestPolicy(sql.FieldContainsFold(FieldBreakGlassMaxDuration, v))
+}
+
+// ReviewPolicyIDEQ applies the EQ predicate on the "review_policy_id" field.
+func ReviewPolicyIDEQ(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldEQ(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDNEQ applies the NEQ predicate on the "review_policy_id" field.
+func ReviewPolicyIDNEQ(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNEQ(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDIn applies the In predicate on the "review_policy_id" field.
+func ReviewPolicyIDIn(vs ...pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldIn(FieldReviewPolicyID, vs...))
+}
+
+// ReviewPolicyIDNotIn applies the NotIn predicate on the "review_policy_id" field.
+func ReviewPolicyIDNotIn(vs ...pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNotIn(FieldReviewPolicyID, vs...))
+}
+
+// ReviewPolicyIDGT applies the GT predicate on the "review_policy_id" field.
+func ReviewPolicyIDGT(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldGT(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDGTE applies the GTE predicate on the "review_policy_id" field.
+func ReviewPolicyIDGTE(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldGTE(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDLT applies the LT predicate on the "review_policy_id" field.
+func ReviewPolicyIDLT(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldLT(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDLTE applies the LTE predicate on the "review_policy_id" field.
+func ReviewPolicyIDLTE(v pulid.ID) predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldLTE(FieldReviewPolicyID, v))
+}
+
+// ReviewPolicyIDContains applies the Contains predicate on the "review_policy_id" field.
+func ReviewPolicyIDContains(v pulid.ID) predicate.RequestPolicy {
+	vc := string(v)
+	return predicate.RequestPolicy(sql.FieldContains(FieldReviewPolicyID, vc))
+}
+
+// ReviewPolicyIDHasPrefix applies the HasPrefix predicate on the "review_policy_id" field.
+func ReviewPolicyIDHasPrefix(v pulid.ID) predicate.RequestPolicy {
+	vc := string(v)
+	return predicate.RequestPolicy(sql.FieldHasPrefix(FieldReviewPolicyID, vc))
+}
+
+// ReviewPolicyIDHasSuffix applies the HasSuffix predicate on the "review_policy_id" field.
+func ReviewPolicyIDHasSuffix(v pulid.ID) predicate.RequestPolicy {
+	vc := string(v)
+	return predicate.RequestPolicy(sql.FieldHasSuffix(FieldReviewPolicyID, vc))
+}
+
+// ReviewPolicyIDIsNil applies the IsNil predicate on the "review_policy_id" field.
+func ReviewPolicyIDIsNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldIsNull(FieldReviewPolicyID))
+}
+
+// ReviewPolicyIDNotNil applies the NotNil predicate on the "review_policy_id" field.
+func ReviewPolicyIDNotNil() predicate.RequestPolicy {
+	return predicate.RequestPolicy(sql.FieldNotNull(FieldReviewPolicyID))
+}
+
+// ReviewPolicyIDEqualFold applies the EqualFold predicate on the "review_policy_id" field.
+func ReviewPolicyIDEqualFold(v pulid.ID) predicate.RequestPolicy {
+	vc := string(v)
+	return predicate.RequestPolicy(sql.FieldEqualFold(FieldReviewPolicyID, vc))
+}
+
+// ReviewPolicyIDContainsFold applies the ContainsFold predicate on the "review_policy_id" field.
+func ReviewPolicyIDContainsFold(v pulid.ID) predicate.RequestPolicy {
+	vc := string(v)
+	return predicate.RequestPolicy(sql.FieldContainsFold(FieldReviewPolicyID, vc))
 }
 
 // HasApplication applies the HasEdge predicate on the "application" edge.

@@ -16,8 +16,10 @@ import (
 	"gatehouse/ent/lifecyclepolicy"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/notificationpreference"
+	"gatehouse/ent/policyrule"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewstage"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
@@ -636,6 +638,83 @@ func init() {
 	notificationpreference.DefaultID = notificationpreferenceDescID.Default.(func() pulid.ID)
 	// notificationpreference.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	notificationpreference.IDValidator = notificationpreferenceDescID.Validators[0].(func(string) error)
+	policyruleMixin := schema.PolicyRule{}.Mixin()
+	policyrule.Policy = privacy.NewPolicies(schema.PolicyRule{})
+	policyrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := policyrule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	policyruleHooks := schema.PolicyRule{}.Hooks()
+
+	policyrule.Hooks[1] = policyruleHooks[0]
+	policyruleMixinFields0 := policyruleMixin[0].Fields()
+	_ = policyruleMixinFields0
+	policyruleMixinFields1 := policyruleMixin[1].Fields()
+	_ = policyruleMixinFields1
+	policyruleFields := schema.PolicyRule{}.Fields()
+	_ = policyruleFields
+	// policyruleDescCreatedAt is the schema descriptor for created_at field.
+	policyruleDescCreatedAt := policyruleMixinFields1[0].Descriptor()
+	// policyrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	policyrule.DefaultCreatedAt = policyruleDescCreatedAt.Default.(func() time.Time)
+	// policyruleDescUpdatedAt is the schema descriptor for updated_at field.
+	policyruleDescUpdatedAt := policyruleMixinFields1[1].Descriptor()
+	// policyrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	policyrule.DefaultUpdatedAt = policyruleDescUpdatedAt.Default.(func() time.Time)
+	// policyrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	policyrule.UpdateDefaultUpdatedAt = policyruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// policyruleDescName is the schema descriptor for name field.
+	policyruleDescName := policyruleFields[0].Descriptor()
+	// policyrule.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	policyrule.NameValidator = func() func(string) error {
+		validators := policyruleDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// policyruleDescPosition is the schema descriptor for position field.
+	policyruleDescPosition := policyruleFields[1].Descriptor()
+	// policyrule.PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	policyrule.PositionValidator = policyruleDescPosition.Validators[0].(func(int) error)
+	// policyruleDescVersion is the schema descriptor for version field.
+	policyruleDescVersion := policyruleFields[2].Descriptor()
+	// policyrule.DefaultVersion holds the default value on creation for the version field.
+	policyrule.DefaultVersion = policyruleDescVersion.Default.(int)
+	// policyrule.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	policyrule.VersionValidator = policyruleDescVersion.Validators[0].(func(int) error)
+	// policyruleDescEnabled is the schema descriptor for enabled field.
+	policyruleDescEnabled := policyruleFields[3].Descriptor()
+	// policyrule.DefaultEnabled holds the default value on creation for the enabled field.
+	policyrule.DefaultEnabled = policyruleDescEnabled.Default.(bool)
+	// policyruleDescMessage is the schema descriptor for message field.
+	policyruleDescMessage := policyruleFields[6].Descriptor()
+	// policyrule.DefaultMessage holds the default value on creation for the message field.
+	policyrule.DefaultMessage = policyruleDescMessage.Default.(string)
+	// policyrule.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	policyrule.MessageValidator = policyruleDescMessage.Validators[0].(func(string) error)
+	// policyruleDescAllowPrivilegedAutoApprove is the schema descriptor for allow_privileged_auto_approve field.
+	policyruleDescAllowPrivilegedAutoApprove := policyruleFields[8].Descriptor()
+	// policyrule.DefaultAllowPrivilegedAutoApprove holds the default value on creation for the allow_privileged_auto_approve field.
+	policyrule.DefaultAllowPrivilegedAutoApprove = policyruleDescAllowPrivilegedAutoApprove.Default.(bool)
+	// policyruleDescID is the schema descriptor for id field.
+	policyruleDescID := policyruleMixinFields0[0].Descriptor()
+	// policyrule.DefaultID holds the default value on creation for the id field.
+	policyrule.DefaultID = policyruleDescID.Default.(func() pulid.ID)
+	// policyrule.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	policyrule.IDValidator = policyruleDescID.Validators[0].(func(string) error)
 	requestitemMixin := schema.RequestItem{}.Mixin()
 	requestitem.Policy = privacy.NewPolicies(schema.RequestItem{})
 	requestitem.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -719,6 +798,65 @@ func init() {
 	requestpolicy.DefaultID = requestpolicyDescID.Default.(func() pulid.ID)
 	// requestpolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	requestpolicy.IDValidator = requestpolicyDescID.Validators[0].(func(string) error)
+	reviewpolicyMixin := schema.ReviewPolicy{}.Mixin()
+	reviewpolicy.Policy = privacy.NewPolicies(schema.ReviewPolicy{})
+	reviewpolicy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := reviewpolicy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	reviewpolicyHooks := schema.ReviewPolicy{}.Hooks()
+
+	reviewpolicy.Hooks[1] = reviewpolicyHooks[0]
+	reviewpolicyMixinFields0 := reviewpolicyMixin[0].Fields()
+	_ = reviewpolicyMixinFields0
+	reviewpolicyMixinFields1 := reviewpolicyMixin[1].Fields()
+	_ = reviewpolicyMixinFields1
+	reviewpolicyFields := schema.ReviewPolicy{}.Fields()
+	_ = reviewpolicyFields
+	// reviewpolicyDescCreatedAt is the schema descriptor for created_at field.
+	reviewpolicyDescCreatedAt := reviewpolicyMixinFields1[0].Descriptor()
+	// reviewpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	reviewpolicy.DefaultCreatedAt = reviewpolicyDescCreatedAt.Default.(func() time.Time)
+	// reviewpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	reviewpolicyDescUpdatedAt := reviewpolicyMixinFields1[1].Descriptor()
+	// reviewpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	reviewpolicy.DefaultUpdatedAt = reviewpolicyDescUpdatedAt.Default.(func() time.Time)
+	// reviewpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	reviewpolicy.UpdateDefaultUpdatedAt = reviewpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// reviewpolicyDescName is the schema descriptor for name field.
+	reviewpolicyDescName := reviewpolicyFields[0].Descriptor()
+	// reviewpolicy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	reviewpolicy.NameValidator = func() func(string) error {
+		validators := reviewpolicyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reviewpolicyDescDescription is the schema descriptor for description field.
+	reviewpolicyDescDescription := reviewpolicyFields[1].Descriptor()
+	// reviewpolicy.DefaultDescription holds the default value on creation for the description field.
+	reviewpolicy.DefaultDescription = reviewpolicyDescDescription.Default.(string)
+	// reviewpolicy.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	reviewpolicy.DescriptionValidator = reviewpolicyDescDescription.Validators[0].(func(string) error)
+	// reviewpolicyDescID is the schema descriptor for id field.
+	reviewpolicyDescID := reviewpolicyMixinFields0[0].Descriptor()
+	// reviewpolicy.DefaultID holds the default value on creation for the id field.
+	reviewpolicy.DefaultID = reviewpolicyDescID.Default.(func() pulid.ID)
+	// reviewpolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	reviewpolicy.IDValidator = reviewpolicyDescID.Validators[0].(func(string) error)
 	reviewstageMixin := schema.ReviewStage{}.Mixin()
 	reviewstage.Policy = privacy.NewPolicies(schema.ReviewStage{})
 	reviewstage.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -38,6 +38,7 @@ func (Entitlement) Fields() []ent.Field {
 			Annotations(entgql.Type("EntitlementKind"), entgql.OrderField("KIND")),
 		field.Bool("privileged").Default(false),
 		field.Bool("requestable").Default(true),
+		field.Strings("labels").Optional().Comment("free labels that policy rules match"),
 		field.String("owner_id").GoType(pulid.ID("")).Optional().Nillable(),
 	}
 }

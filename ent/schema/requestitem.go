@@ -53,6 +53,11 @@ func (RequestItem) Fields() []ent.Field {
 		field.String("fulfillment_note").Default(""),
 		field.Time("decided_at").Optional().Nillable(),
 		field.Time("fulfilled_at").Optional().Nillable(),
+		// The policy rule that decided the item at submission, as it was
+		// then (the rule may change or go later).
+		field.String("policy_rule_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(entgql.Skip()),
+		field.String("policy_rule_name").Optional().Nillable().Immutable().Annotations(entgql.Skip()),
+		field.Int("policy_rule_version").Optional().Nillable().Immutable().Annotations(entgql.Skip()),
 	}
 }
 

@@ -45,6 +45,7 @@ func (RequestPolicy) Fields() []ent.Field {
 		field.Bool("permanent_allowed").Optional().Nillable(),
 		field.Bool("break_glass_allowed").Optional().Nillable().Comment("emergency (break-glass) requests are allowed"),
 		field.String("break_glass_max_duration").Optional().Nillable().Comment("ISO-8601: the longest emergency access"),
+		field.String("review_policy_id").GoType(pulid.ID("")).Optional().Nillable(),
 	}
 }
 

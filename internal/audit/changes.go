@@ -36,6 +36,8 @@ var (
 	_ changed = (*ent.ReviewStageTemplateMutation)(nil)
 	_ changed = (*ent.ApiTokenMutation)(nil)
 	_ changed = (*ent.WebhookEndpointMutation)(nil)
+	_ changed = (*ent.PolicyRuleMutation)(nil)
+	_ changed = (*ent.ReviewPolicyMutation)(nil)
 )
 
 // SystemChanges is the ent hook, declared in the schemas of the catalog,

@@ -248,6 +248,11 @@ func LifecyclePolicyPolicy() ent.Policy { return auditorsRead("lifecycle policie
 // setRequestPolicy and clearRequestPolicy).
 func RequestPolicyPolicy() ent.Policy { return auditorsRead("request policies") }
 
+// PolicyRulePolicy lets risk managers and IT admins read the policy rules
+// and review policies; other viewers read none. Only the workflow writes
+// them (IT admins through the policy rule mutations).
+func PolicyRulePolicy() ent.Policy { return auditorsRead("policy rules and review policies") }
+
 // auditorsRead is the policy of rows that risk managers and IT admins read
 // and only the workflow writes.
 func auditorsRead(what string) ent.Policy {

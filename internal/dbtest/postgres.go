@@ -227,6 +227,11 @@ ALTER TABLE request_policies DROP COLUMN break_glass_allowed, DROP COLUMN break_
 ALTER TABLE request_items DROP COLUMN emergency_review;
 ALTER TABLE access_requests DROP COLUMN emergency_reason;
 ALTER TABLE users DROP COLUMN start_date;
+DROP TABLE policy_rules;
+DROP TABLE review_policies;
+ALTER TABLE request_policies DROP COLUMN review_policy_id;
+ALTER TABLE request_items DROP COLUMN policy_rule_id, DROP COLUMN policy_rule_name, DROP COLUMN policy_rule_version;
+ALTER TABLE entitlements DROP COLUMN labels;
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
 DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;

@@ -310,6 +310,7 @@ type seeder struct {
 func (s *seeder) seed(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
 		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedLifecyclePolicy, s.seedRequestPolicies, s.seedRoles,
+		s.seedPolicyRules,
 	} {
 		if err := step(ctx); err != nil {
 			return err

@@ -26,7 +26,11 @@ const (
 	// BreakGlassNotAllowed refuses an emergency (break-glass) request for
 	// an entitlement whose request policy does not allow break-glass.
 	BreakGlassNotAllowed Code = "BREAK_GLASS_NOT_ALLOWED"
-	Internal             Code = "INTERNAL"
+	// DeniedByPolicy: a policy rule with outcome AUTO_DENY matched an
+	// item of a submission; the message names the rule and gives its
+	// message for the requester. Nothing is written.
+	DeniedByPolicy Code = "DENIED_BY_POLICY"
+	Internal       Code = "INTERNAL"
 )
 
 // Error is an error with a code and a message fit for the client. Field names

@@ -46,6 +46,7 @@ func loadDirectory(ctx context.Context, client *ent.Client, p *Plan, templates [
 		if it.Entitlement.OwnerID != nil {
 			ids = append(ids, *it.Entitlement.OwnerID)
 		}
+		ids = append(ids, it.designatedReviewers()...)
 	}
 	// The templates' designated reviewers come with the people, in the
 	// same query, when a template has designated reviewers.

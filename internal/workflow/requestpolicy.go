@@ -8,6 +8,7 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestpolicy"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
@@ -43,7 +44,7 @@ func (s *Service) RequestPolicy(ctx context.Context, appID, entID *pulid.ID) (*r
 // nil value inherits. IT admins only, with a WRITE token. The change is
 // audited on the system chain (CATALOG_CHANGED, entity RequestPolicy). It
 // returns the effective policy. Errors: UNAUTHENTICATED, FORBIDDEN,
-// NOT_FOUND (applicationId, entitlementId), INVALID_INPUT naming the field
+// NOT_FOUND (applicationId, entitlementId, reviewPolicyId), INVALID_INPUT naming the field
 // (rules.CheckRequestSettings; entitlementId of another application).
 func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, in rules.RequestSettings) (*rules.RequestPolicy, error) {
 	if _, err := authz.Require(ctx, authz.Need{Role: authz.Admin, Write: true, To: "set request policies"}); err != nil {
@@ -53,19 +54,28 @@ func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, 
 		return nil, err
 	}
 	return s.changeRequestPolicy(ctx, appID, entID, func(ctx context.Context, client *ent.Client, sc policyScope, row *ent.RequestPolicy) error {
+		if in.ReviewPolicyID != nil {
+			if err := checkIDs("reviewPolicyId", "review policy", []pulid.ID{*in.ReviewPolicyID}, func(ids []pulid.ID) (int, error) {
+				return client.ReviewPolicy.Query().Where(reviewpolicy.IDIn(ids...)).Count(ctx)
+			}); err != nil {
+				return err
+			}
+		}
 		if row == nil {
 			return client.RequestPolicy.Create().SetNillableApplicationID(sc.rowApp()).SetNillableEntitlementID(sc.ent).
 				SetNillableJustificationRequired(in.JustificationRequired).SetNillableJustificationMinLength(in.JustificationMinLength).
 				SetNillableRequestForOthers(in.RequestForOthers).SetNillableMaxDuration(in.MaxDuration).
 				SetNillableDefaultDuration(in.DefaultDuration).SetNillablePermanentAllowed(in.PermanentAllowed).
 				SetNillableBreakGlassAllowed(in.BreakGlassAllowed).SetNillableBreakGlassMaxDuration(in.BreakGlassMaxDuration).
+				SetNillableReviewPolicyID(in.ReviewPolicyID).
 				Exec(ctx)
 		}
 		upd := row.Update().
 			SetNillableJustificationRequired(in.JustificationRequired).SetNillableJustificationMinLength(in.JustificationMinLength).
 			SetNillableRequestForOthers(in.RequestForOthers).SetNillableMaxDuration(in.MaxDuration).
 			SetNillableDefaultDuration(in.DefaultDuration).SetNillablePermanentAllowed(in.PermanentAllowed).
-			SetNillableBreakGlassAllowed(in.BreakGlassAllowed).SetNillableBreakGlassMaxDuration(in.BreakGlassMaxDuration)
+			SetNillableBreakGlassAllowed(in.BreakGlassAllowed).SetNillableBreakGlassMaxDuration(in.BreakGlassMaxDuration).
+			SetNillableReviewPolicyID(in.ReviewPolicyID)
 		for _, c := range []struct {
 			unset bool
 			clear func() *ent.RequestPolicyUpdateOne
@@ -78,6 +88,7 @@ func (s *Service) SetRequestPolicy(ctx context.Context, appID, entID *pulid.ID, 
 			{in.PermanentAllowed == nil, upd.ClearPermanentAllowed},
 			{in.BreakGlassAllowed == nil, upd.ClearBreakGlassAllowed},
 			{in.BreakGlassMaxDuration == nil, upd.ClearBreakGlassMaxDuration},
+			{in.ReviewPolicyID == nil, upd.ClearReviewPolicyID},
 		} {
 			if c.unset {
 				c.clear()
@@ -242,6 +253,7 @@ func loadRequestPolicies(ctx context.Context, client *ent.Client, appIDs, entIDs
 			RequestForOthers: row.RequestForOthers, MaxDuration: row.MaxDuration,
 			DefaultDuration: row.DefaultDuration, PermanentAllowed: row.PermanentAllowed,
 			BreakGlassAllowed: row.BreakGlassAllowed, BreakGlassMaxDuration: row.BreakGlassMaxDuration,
+			ReviewPolicyID: row.ReviewPolicyID,
 		}
 		switch {
 		case row.EntitlementID != nil:
@@ -280,15 +292,16 @@ func checkRequestPolicies(ctx context.Context, client *ent.Client, v *authz.View
 			RequesterIsManager: b.ManagerID != nil && *b.ManagerID == p.RequesterID,
 			Justification:      in.Justification, EndsAt: in.EndsAt, Duration: in.Duration,
 		}
-		pol := policies.of(&it.Application.ID, &it.Entitlement.ID)
+		policy := policies.of(&it.Application.ID, &it.Entitlement.ID)
 		if in.Emergency {
-			if err := planBreakGlass(it, pol, &f, in, now); err != nil {
+			if err := planBreakGlass(it, policy, &f, in, now); err != nil {
 				return err
 			}
 		}
-		if it.DefaultDuration, err = rules.CheckRequest(pol, f, now); err != nil {
+		if it.DefaultDuration, err = rules.CheckRequest(policy, f, now); err != nil {
 			return err
 		}
+		it.RequestReviewID = policy.ReviewPolicy.Value
 		// A GRANT that names no end: permanent, or the default duration,
 		// within the application's maximum.
 		if it.Action == enum.RequestActionGrant && f.EndsAt == nil && f.Duration == nil {

@@ -113,6 +113,15 @@ type PlannedItem struct {
 	// BreakGlass is the time an item of an emergency request is
 	// provisioned for at submission (rules.CheckBreakGlass), else nil.
 	BreakGlass *rules.BreakGlassTime
+	// Rule is the policy rule that decides the item (matchPolicyRules),
+	// else nil; RuleReview is the review policy it names. RequestReviewID
+	// is the review policy the item's request policy names, and
+	// RequestReview that policy. ReviewPolicy is the one whose stages
+	// review the item (rules.ChooseReview), else nil.
+	Rule                      *rules.PolicyRule
+	RuleReview, RequestReview *rules.ReviewPolicy
+	RequestReviewID           *pulid.ID
+	ReviewPolicy              *rules.ReviewPolicy
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -125,8 +134,9 @@ const idempotencyWindow = 24 * time.Hour
 // policy does not allow), INVALID_INPUT (also: what an item's request
 // policy refuses, rules.CheckRequest), NOT_FOUND, ALREADY_HELD, NOT_HELD,
 // DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT,
-// BREAK_GLASS_NOT_ALLOWED (an emergency request: breakglass.go); nothing is
-// written on error. ALREADY_HELD and NOT_HELD are given only to callers who
+// DENIED_BY_POLICY (an item an AUTO_DENY policy rule matches, with the
+// rule's message), BREAK_GLASS_NOT_ALLOWED (an emergency request:
+// breakglass.go); nothing is written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
 // admins), and DUPLICATE_PENDING only for an open request the caller may
 // read; other callers' requests are accepted and fulfilment, which is
@@ -270,9 +280,16 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 				SetEmergencyReview(enum.EmergencyReviewPending)
 		}
 		items = append(items, ic)
-		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+		added := map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
-		}})
+		}
+		if rule := setPolicyRule(ic, pi); rule != nil {
+			added["policyRule"] = rule
+		}
+		if pi.ReviewPolicy != nil {
+			added["reviewPolicy"] = string(pi.ReviewPolicy.ID)
+		}
+		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: added})
 		if pi.BreakGlass != nil {
 			// Provisioned at once; its stages are the after-the-fact review.
 			events = append(events, breakGlassInvoked(req.ID, itemID, pi, in))
@@ -540,6 +557,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
 		return nil, fmt.Errorf("check duplicates: %w", err)
 	}
+	if err := s.matchPolicyRules(ctx, client, p, in, now); err != nil {
+		return nil, fmt.Errorf("policy rules: %w", err)
+	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
 		return nil, fmt.Errorf("plan reviews: %w", err)
 	}
@@ -777,11 +797,14 @@ func checkDuplicates(ctx context.Context, client *ent.Client, requests []predica
 	return errcode.New(errcode.DuplicatePending, "%q is already requested in open request %s", open.Edges.Entitlement.Name, open.RequestID)
 }
 
-// planReviews resolves the stages of each item: none for applications that
-// approve automatically; for an extension whose application's lifecycle
-// policy asks for the lighter review, one stage of the application's owners
-// (ANY, with the usual fallback); else the application's templates, the
-// global default policy, or the built-in one.
+// planReviews resolves the stages of each item as rules.ChooseReview
+// decides: none when a policy rule or the application approves
+// automatically (an AUTO_DENY rule refuses); the stages of a policy rule's
+// review policy; for an extension whose application's lifecycle policy
+// asks for the lighter review, one stage of the application's owners (ANY,
+// with the usual fallback); the stages of the request policy's review
+// policy; else the application's templates, the global default policy, or
+// the built-in one.
 func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, now time.Time) error {
 	appIDs := make([]pulid.ID, 0, len(p.Items))
 	for _, it := range p.Items {
@@ -804,18 +827,30 @@ func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, 
 	}
 	for i := range p.Items {
 		it := &p.Items[i]
-		if it.Application.Fulfillment == enum.FulfillmentDirectAutoApproved && it.BreakGlass == nil {
-			it.AutoApproved = true
-			continue
+		review, err := chooseReview(it, p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner)
+		if err != nil {
+			return err
 		}
-		policy := rules.ChoosePolicy(it.Application.ID, all)
-		if it.BreakGlass != nil {
-			policy = rules.BreakGlassReview(policy)
-		}
-		if p.ExtendsGrantID != nil && lifecycle.of(&it.Application.ID).ExtensionReview.Value == enum.ExtensionReviewApplicationOwner {
+		var policy rules.Policy
+		switch review.Kind {
+		case rules.ReviewAutoApproved:
+			if it.BreakGlass == nil {
+				it.AutoApproved = true
+				continue
+			}
+			// An emergency item is reviewed after the fact all the same.
+			policy = rules.ChoosePolicy(it.Application.ID, all)
+		case rules.ReviewByPolicy:
+			it.ReviewPolicy, policy = review.Policy, review.Policy.Policy()
+		case rules.ReviewExtension:
 			policy = rules.Policy{Stages: []rules.StageTemplate{
 				{Level: 1, Kind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleAny, Quorum: 1},
 			}, Designated: map[int][]pulid.ID{}}
+		default:
+			policy = rules.ChoosePolicy(it.Application.ID, all)
+		}
+		if it.BreakGlass != nil {
+			policy = rules.BreakGlassReview(policy)
 		}
 		it.Stages, err = rules.PlanStages(policy.Stages, dir.forItem(it, policy.Designated), now)
 		if err != nil {

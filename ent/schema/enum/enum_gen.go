@@ -367,6 +367,23 @@ func (v *EmailStatus) UnmarshalGQL(x any) error {
 	return unmarshal(v, x, "EmailStatus", AllEmailStatuses)
 }
 
+// AllPolicyRuleOutcomes lists every PolicyRuleOutcome, in the order of the constants.
+var AllPolicyRuleOutcomes = []PolicyRuleOutcome{PolicyRuleOutcomeAutoApprove, PolicyRuleOutcomeAutoDeny, PolicyRuleOutcomeRequireReview}
+
+// Values implements ent's EnumValues.
+func (PolicyRuleOutcome) Values() []string { return strs(AllPolicyRuleOutcomes) }
+
+// IsValid reports whether v is one of the values.
+func (v PolicyRuleOutcome) IsValid() bool { return slices.Contains(AllPolicyRuleOutcomes, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v PolicyRuleOutcome) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *PolicyRuleOutcome) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "PolicyRuleOutcome", AllPolicyRuleOutcomes)
+}
+
 // AllRequestForOtherses lists every RequestForOthers, in the order of the constants.
 var AllRequestForOtherses = []RequestForOthers{RequestForOthersAnyone, RequestForOthersManagers, RequestForOthersAdmins}
 

@@ -38,6 +38,10 @@ type RequestSettings struct {
 	// BreakGlassMaxDuration: the longest emergency access (ISO-8601, at
 	// most BreakGlassHardMax).
 	BreakGlassMaxDuration *string
+	// ReviewPolicyID: the review policy whose stages review the items
+	// (see ChooseReview for what takes precedence); none: the stage
+	// templates.
+	ReviewPolicyID *pulid.ID
 }
 
 // PolicyBool is a yes-or-no value of an effective request policy and where
@@ -68,6 +72,13 @@ type PolicyRequestForOthers struct {
 	Source enum.PolicySource
 }
 
+// PolicyReviewPolicy is the review policy an effective request policy
+// names (nil: none, the stage templates apply) and where it comes from.
+type PolicyReviewPolicy struct {
+	Value  *pulid.ID
+	Source enum.PolicySource
+}
+
 // RequestPolicy is the request policy in force for an entitlement, an
 // application or (both IDs nil) the global default, each value with its
 // source.
@@ -82,6 +93,7 @@ type RequestPolicy struct {
 	PermanentAllowed       PolicyBool
 	BreakGlassAllowed      PolicyBool
 	BreakGlassMaxDuration  PolicyDuration
+	ReviewPolicy           PolicyReviewPolicy
 }
 
 // BuiltInRequestPolicy is the policy when no row sets a value: what
@@ -99,6 +111,7 @@ func BuiltInRequestPolicy() RequestPolicy {
 		PermanentAllowed:       PolicyBool{true, b},
 		BreakGlassAllowed:      PolicyBool{false, b},
 		BreakGlassMaxDuration:  PolicyDuration{strPtr(BreakGlassDefaultMax), b},
+		ReviewPolicy:           PolicyReviewPolicy{nil, b},
 	}
 }
 
@@ -142,6 +155,9 @@ func EffectiveRequestPolicy(appID, entID *pulid.ID, global, app, ent *RequestSet
 		}
 		if s.BreakGlassMaxDuration != nil {
 			p.BreakGlassMaxDuration = PolicyDuration{s.BreakGlassMaxDuration, src}
+		}
+		if s.ReviewPolicyID != nil {
+			p.ReviewPolicy = PolicyReviewPolicy{s.ReviewPolicyID, src}
 		}
 	}
 	return p
