@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/application"
@@ -55,6 +56,8 @@ type RequestItem struct {
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	// FulfilledAt holds the value of the "fulfilled_at" field.
 	FulfilledAt *time.Time `json:"fulfilled_at,omitempty"`
+	// separation-of-duties conflicts found at submission and before fulfilment
+	SodConflicts []enum.SodConflict `json:"sod_conflicts,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestItemQuery when eager-loading is set.
 	Edges        RequestItemEdges `json:"edges"`
@@ -154,6 +157,8 @@ func (*RequestItem) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case requestitem.FieldIdentityID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
+		case requestitem.FieldSodConflicts:
+			values[i] = new([]byte)
 		case requestitem.FieldID, requestitem.FieldRequestID, requestitem.FieldEntitlementID, requestitem.FieldApplicationID:
 			values[i] = new(pulid.ID)
 		case requestitem.FieldFulfillmentAttempts:
@@ -284,6 +289,14 @@ func (_m *RequestItem) assignValues(columns []string, values []any) error {
 				_m.FulfilledAt = new(time.Time)
 				*_m.FulfilledAt = value.Time
 			}
+		case requestitem.FieldSodConflicts:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field sod_conflicts", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.SodConflicts); err != nil {
+					return fmt.Errorf("unmarshal field sod_conflicts: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -407,6 +420,9 @@ func (_m *RequestItem) String() string {
 		builder.WriteString("fulfilled_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("sod_conflicts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SodConflicts))
 	builder.WriteByte(')')
 	return builder.String()
 }

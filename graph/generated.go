@@ -553,6 +553,7 @@ type ComplexityRoot struct {
 		RequestPolicy           func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
 		ReviewStageTemplates    func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
+		SodConflictSets         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) int
 		UnreadNotificationCount func(childComplexity int) int
 		Users                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) int
 		VerifyAuditLog          func(childComplexity int, from *time.Time, to *time.Time) int
@@ -713,6 +714,42 @@ type ComplexityRoot struct {
 	}
 
 	RoleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SodAcceptance struct {
+		AcceptedBy    func(childComplexity int) int
+		AcceptedByID  func(childComplexity int) int
+		ConflictSet   func(childComplexity int) int
+		ConflictSetID func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Until         func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		User          func(childComplexity int) int
+		UserID        func(childComplexity int) int
+	}
+
+	SodConflictSet struct {
+		Acceptances  func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Description  func(childComplexity int) int
+		Entitlements func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Mode         func(childComplexity int) int
+		Name         func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	SodConflictSetConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SodConflictSetEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -900,6 +937,7 @@ type QueryResolver interface {
 	JobTitles(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.JobTitleOrder, where *ent.JobTitleWhereInput) (*ent.JobTitleConnection, error)
 	ReviewStageTemplates(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) (*ent.ReviewStageTemplateConnection, error)
 	Roles(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error)
+	SodConflictSets(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) (*ent.SodConflictSetConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WebhookEndpoints(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, filter *AuditLogFilter, orderBy []*ent.AuditEventOrder) (*ent.AuditEventConnection, error)
@@ -3298,6 +3336,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.RoleOrder), args["where"].(*ent.RoleWhereInput)), true
+	case "Query.sodConflictSets":
+		if e.ComplexityRoot.Query.SodConflictSets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_sodConflictSets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SodConflictSets(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.SodConflictSetOrder), args["where"].(*ent.SodConflictSetWhereInput)), true
 	case "Query.unreadNotificationCount":
 		if e.ComplexityRoot.Query.UnreadNotificationCount == nil {
 			break
@@ -4007,6 +4056,154 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
 
+	case "SodAcceptance.acceptedBy":
+		if e.ComplexityRoot.SodAcceptance.AcceptedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.AcceptedBy(childComplexity), true
+	case "SodAcceptance.acceptedByID":
+		if e.ComplexityRoot.SodAcceptance.AcceptedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.AcceptedByID(childComplexity), true
+	case "SodAcceptance.conflictSet":
+		if e.ComplexityRoot.SodAcceptance.ConflictSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ConflictSet(childComplexity), true
+	case "SodAcceptance.conflictSetID":
+		if e.ComplexityRoot.SodAcceptance.ConflictSetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ConflictSetID(childComplexity), true
+	case "SodAcceptance.createdAt":
+		if e.ComplexityRoot.SodAcceptance.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.CreatedAt(childComplexity), true
+	case "SodAcceptance.id":
+		if e.ComplexityRoot.SodAcceptance.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ID(childComplexity), true
+	case "SodAcceptance.reason":
+		if e.ComplexityRoot.SodAcceptance.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.Reason(childComplexity), true
+	case "SodAcceptance.until":
+		if e.ComplexityRoot.SodAcceptance.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.Until(childComplexity), true
+	case "SodAcceptance.updatedAt":
+		if e.ComplexityRoot.SodAcceptance.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.UpdatedAt(childComplexity), true
+	case "SodAcceptance.user":
+		if e.ComplexityRoot.SodAcceptance.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.User(childComplexity), true
+	case "SodAcceptance.userID":
+		if e.ComplexityRoot.SodAcceptance.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.UserID(childComplexity), true
+
+	case "SodConflictSet.acceptances":
+		if e.ComplexityRoot.SodConflictSet.Acceptances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Acceptances(childComplexity), true
+	case "SodConflictSet.createdAt":
+		if e.ComplexityRoot.SodConflictSet.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.CreatedAt(childComplexity), true
+	case "SodConflictSet.description":
+		if e.ComplexityRoot.SodConflictSet.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Description(childComplexity), true
+	case "SodConflictSet.entitlements":
+		if e.ComplexityRoot.SodConflictSet.Entitlements == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Entitlements(childComplexity), true
+	case "SodConflictSet.id":
+		if e.ComplexityRoot.SodConflictSet.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.ID(childComplexity), true
+	case "SodConflictSet.mode":
+		if e.ComplexityRoot.SodConflictSet.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Mode(childComplexity), true
+	case "SodConflictSet.name":
+		if e.ComplexityRoot.SodConflictSet.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Name(childComplexity), true
+	case "SodConflictSet.updatedAt":
+		if e.ComplexityRoot.SodConflictSet.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.UpdatedAt(childComplexity), true
+
+	case "SodConflictSetConnection.edges":
+		if e.ComplexityRoot.SodConflictSetConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.Edges(childComplexity), true
+	case "SodConflictSetConnection.pageInfo":
+		if e.ComplexityRoot.SodConflictSetConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.PageInfo(childComplexity), true
+	case "SodConflictSetConnection.totalCount":
+		if e.ComplexityRoot.SodConflictSetConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.TotalCount(childComplexity), true
+
+	case "SodConflictSetEdge.cursor":
+		if e.ComplexityRoot.SodConflictSetEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetEdge.Cursor(childComplexity), true
+	case "SodConflictSetEdge.node":
+		if e.ComplexityRoot.SodConflictSetEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetEdge.Node(childComplexity), true
+
 	case "Subscription.accessRequestChanged":
 		if e.ComplexityRoot.Subscription.AccessRequestChanged == nil {
 			break
@@ -4572,6 +4769,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReviewTaskWhereInput", ec.unmarshalInputReviewTaskWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
+			graphql.NewInputUnmarshaler("SodAcceptanceOrder", ec.unmarshalInputSodAcceptanceOrder),
+			graphql.NewInputUnmarshaler("SodAcceptanceWhereInput", ec.unmarshalInputSodAcceptanceWhereInput),
+			graphql.NewInputUnmarshaler("SodConflictSetOrder", ec.unmarshalInputSodConflictSetOrder),
+			graphql.NewInputUnmarshaler("SodConflictSetWhereInput", ec.unmarshalInputSodConflictSetWhereInput),
 			graphql.NewInputUnmarshaler("SubmitAccessRequestInput", ec.unmarshalInputSubmitAccessRequestInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
 			graphql.NewInputUnmarshaler("UpdateEntitlementInput", ec.unmarshalInputUpdateEntitlementInput),
@@ -7428,6 +7629,37 @@ type Query {
     """
     where: RoleWhereInput
   ): RoleConnection!
+  sodConflictSets(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for SodConflictSets returned from the connection.
+    """
+    orderBy: SodConflictSetOrder
+
+    """
+    Filtering options for SodConflictSets returned from the connection.
+    """
+    where: SodConflictSetWhereInput
+  ): SodConflictSetConnection!
   users(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -8619,6 +8851,191 @@ input RoleWhereInput {
   """
   hasOwners: Boolean
   hasOwnersWith: [UserWhereInput!]
+}
+type SodAcceptance implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  conflictSetID: ID!
+  userID: ID!
+  acceptedByID: ID!
+  reason: String!
+  until: Time
+  conflictSet: SodConflictSet!
+  user: User!
+  acceptedBy: User!
+}
+"""
+Ordering options for SodAcceptance connections
+"""
+input SodAcceptanceOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SodAcceptances.
+  """
+  field: SodAcceptanceOrderField!
+}
+"""
+Properties by which SodAcceptance connections can be ordered.
+"""
+enum SodAcceptanceOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+SodAcceptanceWhereInput is used for filtering SodAcceptance objects.
+Input was generated by ent.
+"""
+input SodAcceptanceWhereInput {
+  not: SodAcceptanceWhereInput
+  and: [SodAcceptanceWhereInput!]
+  or: [SodAcceptanceWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+}
+type SodConflictSet implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  description: String!
+  mode: SodMode!
+  entitlements: [Entitlement!]
+  acceptances: [SodAcceptance!]
+}
+"""
+A connection to a list of items.
+"""
+type SodConflictSetConnection {
+  """
+  A list of edges.
+  """
+  edges: [SodConflictSetEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type SodConflictSetEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: SodConflictSet
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for SodConflictSet connections
+"""
+input SodConflictSetOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SodConflictSets.
+  """
+  field: SodConflictSetOrderField!
+}
+"""
+Properties by which SodConflictSet connections can be ordered.
+"""
+enum SodConflictSetOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+}
+"""
+SodConflictSetWhereInput is used for filtering SodConflictSet objects.
+Input was generated by ent.
+"""
+input SodConflictSetWhereInput {
+  not: SodConflictSetWhereInput
+  and: [SodConflictSetWhereInput!]
+  or: [SodConflictSetWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+}
+"""
+SodMode is enum for the field mode
+"""
+enum SodMode @goModel(model: "gatehouse/ent/schema/enum.SodMode") {
+  WARN
+  BLOCK
 }
 """
 StageRule is enum for the field rule
@@ -11000,6 +11417,78 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_SodAcceptance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodAcceptance_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SodAcceptance_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SodAcceptance_updatedAt(ctx, field)
+	case "conflictSetID":
+		return ec.fieldContext_SodAcceptance_conflictSetID(ctx, field)
+	case "userID":
+		return ec.fieldContext_SodAcceptance_userID(ctx, field)
+	case "acceptedByID":
+		return ec.fieldContext_SodAcceptance_acceptedByID(ctx, field)
+	case "reason":
+		return ec.fieldContext_SodAcceptance_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_SodAcceptance_until(ctx, field)
+	case "conflictSet":
+		return ec.fieldContext_SodAcceptance_conflictSet(ctx, field)
+	case "user":
+		return ec.fieldContext_SodAcceptance_user(ctx, field)
+	case "acceptedBy":
+		return ec.fieldContext_SodAcceptance_acceptedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodAcceptance", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodConflictSet_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SodConflictSet_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SodConflictSet_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_SodConflictSet_name(ctx, field)
+	case "description":
+		return ec.fieldContext_SodConflictSet_description(ctx, field)
+	case "mode":
+		return ec.fieldContext_SodConflictSet_mode(ctx, field)
+	case "entitlements":
+		return ec.fieldContext_SodConflictSet_entitlements(ctx, field)
+	case "acceptances":
+		return ec.fieldContext_SodConflictSet_acceptances(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSet", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSetConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SodConflictSetConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SodConflictSetConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SodConflictSetConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSetConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSetEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_SodConflictSetEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_SodConflictSetEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSetEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_SyncResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "application":
@@ -12804,6 +13293,60 @@ func (ec *executionContext) field_Query_roles_args(ctx context.Context, rawArgs 
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.RoleWhereInput, error) {
 			return ec.unmarshalORoleWhereInput2ᚖgatehouseᚋentᚐRoleWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_sodConflictSets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.SodConflictSetOrder, error) {
+			return ec.unmarshalOSodConflictSetOrder2ᚖgatehouseᚋentᚐSodConflictSetOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+			return ec.unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -22445,6 +22988,50 @@ func (ec *executionContext) fieldContext_Query_roles(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_sodConflictSets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_sodConflictSets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SodConflictSets(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.SodConflictSetOrder), fc.Args["where"].(*ent.SodConflictSetWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSetConnection) graphql.Marshaler {
+			return ec.marshalNSodConflictSetConnection2ᚖgatehouseᚋentᚐSodConflictSetConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_sodConflictSets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSetConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_sodConflictSets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25956,6 +26543,630 @@ func (ec *executionContext) _RoleEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_RoleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RoleEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SodAcceptance_id(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_conflictSetID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_conflictSetID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_conflictSetID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_userID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_userID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_userID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_acceptedByID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_acceptedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_acceptedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_reason(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptance_until(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_conflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSet(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_conflictSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_acceptedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_acceptedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSet_id(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodConflictSet_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflictSet_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflictSet_name(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflictSet_description(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflictSet_mode(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+			return ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "SodMode")
+}
+
+func (ec *executionContext) _SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_entitlements(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlements(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Entitlement) graphql.Marshaler {
+			return ec.marshalOEntitlement2ᚕᚖgatehouseᚋentᚐEntitlementᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_entitlements(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSet",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Entitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_acceptances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Acceptances(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SodAcceptance) graphql.Marshaler {
+			return ec.marshalOSodAcceptance2ᚕᚖgatehouseᚋentᚐSodAcceptanceᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_acceptances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSet",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptance(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SodConflictSetEdge) graphql.Marshaler {
+			return ec.marshalOSodConflictSetEdge2ᚕᚖgatehouseᚋentᚐSodConflictSetEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSetEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSetConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SodConflictSetEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSetEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _Subscription_requestProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -42259,6 +43470,560 @@ func UnmarshalRoleWhereInput(ctx context.Context, raw any) (ent.RoleWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSodAcceptanceOrder(ctx context.Context, obj any) (ent.SodAcceptanceOrder, error) {
+	var it ent.SodAcceptanceOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodAcceptanceOrder unmarshals raw into the SodAcceptanceOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodAcceptanceOrder(ctx context.Context, raw any) (ent.SodAcceptanceOrder, error) {
+	var out ent.SodAcceptanceOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodAcceptanceOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodAcceptanceWhereInput(ctx context.Context, obj any) (ent.SodAcceptanceWhereInput, error) {
+	var it ent.SodAcceptanceWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodAcceptanceWhereInput unmarshals raw into the SodAcceptanceWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodAcceptanceWhereInput(ctx context.Context, raw any) (ent.SodAcceptanceWhereInput, error) {
+	var out ent.SodAcceptanceWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodAcceptanceWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodConflictSetOrder(ctx context.Context, obj any) (ent.SodConflictSetOrder, error) {
+	var it ent.SodConflictSetOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodConflictSetOrder unmarshals raw into the SodConflictSetOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodConflictSetOrder(ctx context.Context, raw any) (ent.SodConflictSetOrder, error) {
+	var out ent.SodConflictSetOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodConflictSetOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodConflictSetWhereInput(ctx context.Context, obj any) (ent.SodConflictSetWhereInput, error) {
+	var it ent.SodConflictSetWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodConflictSetWhereInput unmarshals raw into the SodConflictSetWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodConflictSetWhereInput(ctx context.Context, raw any) (ent.SodConflictSetWhereInput, error) {
+	var out ent.SodConflictSetWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodConflictSetWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSubmitAccessRequestInput(ctx context.Context, obj any) (workflow.SubmitInput, error) {
 	var it workflow.SubmitInput
 	if obj == nil {
@@ -44405,6 +46170,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case *ent.SodConflictSet:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SodConflictSet(ctx, sel, obj)
+	case *ent.SodAcceptance:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SodAcceptance(ctx, sel, obj)
 	case *ent.Role:
 		if obj == nil {
 			return graphql.Null
@@ -47780,6 +49555,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_roles(ctx, field)
 				})
+		case "sodConflictSets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_sodConflictSets(ctx, field)
+				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -48890,6 +50671,238 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "cursor":
 			out.Values[i] = ec._RoleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodAcceptanceImplementors = []string{"SodAcceptance", "Node"}
+
+func (ec *executionContext) _SodAcceptance(ctx context.Context, sel ast.SelectionSet, obj *ent.SodAcceptance) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodAcceptanceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodAcceptance")
+		case "id":
+			out.Values[i] = ec._SodAcceptance_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SodAcceptance_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SodAcceptance_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflictSetID":
+			out.Values[i] = ec._SodAcceptance_conflictSetID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userID":
+			out.Values[i] = ec._SodAcceptance_userID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedByID":
+			out.Values[i] = ec._SodAcceptance_acceptedByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SodAcceptance_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._SodAcceptance_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "conflictSet":
+			out.Values[i] = ec._SodAcceptance_conflictSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._SodAcceptance_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedBy":
+			out.Values[i] = ec._SodAcceptance_acceptedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetImplementors = []string{"SodConflictSet", "Node"}
+
+func (ec *executionContext) _SodConflictSet(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSet")
+		case "id":
+			out.Values[i] = ec._SodConflictSet_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SodConflictSet_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SodConflictSet_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodConflictSet_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._SodConflictSet_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._SodConflictSet_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlements":
+			out.Values[i] = ec._SodConflictSet_entitlements(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "acceptances":
+			out.Values[i] = ec._SodConflictSet_acceptances(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetConnectionImplementors = []string{"SodConflictSetConnection"}
+
+func (ec *executionContext) _SodConflictSetConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSetConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSetConnection")
+		case "edges":
+			out.Values[i] = ec._SodConflictSetConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SodConflictSetConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SodConflictSetConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetEdgeImplementors = []string{"SodConflictSetEdge"}
+
+func (ec *executionContext) _SodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSetEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSetEdge")
+		case "node":
+			out.Values[i] = ec._SodConflictSetEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._SodConflictSetEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -51275,6 +53288,78 @@ func (ec *executionContext) marshalNRoleOrderField2ᚖgatehouseᚋentᚐRoleOrde
 func (ec *executionContext) unmarshalNRoleWhereInput2ᚖgatehouseᚋentᚐRoleWhereInput(ctx context.Context, v any) (*ent.RoleWhereInput, error) {
 	res, err := ec.unmarshalInputRoleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx context.Context, sel ast.SelectionSet, v *ent.SodAcceptance) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodAcceptance!")
+		return graphql.Null
+	}
+	return ec._SodAcceptance(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx context.Context, v any) (*ent.SodAcceptanceOrderField, error) {
+	var res = new(ent.SodAcceptanceOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SodAcceptanceOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodAcceptanceOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx context.Context, v any) (*ent.SodAcceptanceWhereInput, error) {
+	res, err := ec.unmarshalInputSodAcceptanceWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSet!")
+		return graphql.Null
+	}
+	return ec._SodConflictSet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSodConflictSetConnection2ᚖgatehouseᚋentᚐSodConflictSetConnection(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSetConnection!")
+		return graphql.Null
+	}
+	return ec._SodConflictSetConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx context.Context, v any) (*ent.SodConflictSetOrderField, error) {
+	var res = new(ent.SodConflictSetOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSetOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+	res, err := ec.unmarshalInputSodConflictSetWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, v any) (enum.SodMode, error) {
+	var res enum.SodMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, sel ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx context.Context, v any) (enum.StageRule, error) {
@@ -53850,6 +55935,110 @@ func (ec *executionContext) unmarshalORoleWhereInput2ᚖgatehouseᚋentᚐRoleWh
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputRoleWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodAcceptance2ᚕᚖgatehouseᚋentᚐSodAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SodAcceptance) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx context.Context, v any) ([]*ent.SodAcceptanceWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.SodAcceptanceWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx context.Context, v any) (*ent.SodAcceptanceWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodAcceptanceWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodConflictSet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSodConflictSetEdge2ᚕᚖgatehouseᚋentᚐSodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.SodConflictSetEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOSodConflictSetEdge2ᚖgatehouseᚋentᚐSodConflictSetEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOSodConflictSetEdge2ᚖgatehouseᚋentᚐSodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodConflictSetEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetOrder2ᚖgatehouseᚋentᚐSodConflictSetOrder(ctx context.Context, v any) (*ent.SodConflictSetOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodConflictSetOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx context.Context, v any) ([]*ent.SodConflictSetWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.SodConflictSetWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodConflictSetWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

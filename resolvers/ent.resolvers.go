@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
@@ -121,6 +122,11 @@ func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[pulid.ID
 	}
 	return r.client.Role.Query().Paginate(ctx, after, first, before, last,
 		ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
+}
+
+// SodConflictSets is the resolver for the sodConflictSets field.
+func (r *queryResolver) SodConflictSets(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) (*ent.SodConflictSetConnection, error) {
+	panic(fmt.Errorf("not implemented: SodConflictSets - sodConflictSets"))
 }
 
 // Users is the resolver for the users field.

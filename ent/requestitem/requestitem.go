@@ -51,6 +51,8 @@ const (
 	FieldDecidedAt = "decided_at"
 	// FieldFulfilledAt holds the string denoting the fulfilled_at field in the database.
 	FieldFulfilledAt = "fulfilled_at"
+	// FieldSodConflicts holds the string denoting the sod_conflicts field in the database.
+	FieldSodConflicts = "sod_conflicts"
 	// EdgeRequest holds the string denoting the request edge name in mutations.
 	EdgeRequest = "request"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -128,6 +130,7 @@ var Columns = []string{
 	FieldFulfillmentNote,
 	FieldDecidedAt,
 	FieldFulfilledAt,
+	FieldSodConflicts,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

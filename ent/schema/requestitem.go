@@ -48,6 +48,9 @@ func (RequestItem) Fields() []ent.Field {
 		field.String("fulfillment_note").Default(""),
 		field.Time("decided_at").Optional().Nillable(),
 		field.Time("fulfilled_at").Optional().Nillable(),
+		field.JSON("sod_conflicts", []enum.SodConflict{}).Optional().
+			Comment("separation-of-duties conflicts found at submission and before fulfilment").
+			Annotations(entgql.Skip()),
 	}
 }
 

@@ -65,6 +65,14 @@ const (
 	// — null when permanent — and extension: whether an extension request
 	// asked for it).
 	AccessExtended Action = "ACCESS_EXTENDED"
+	// SodConflictWarned records a separation-of-duties conflict of an item
+	// that does not stop it: a WARN set, or a BLOCK set accepted for the
+	// beneficiary (data: conflictSet, name, mode, entitlements, checkpoint,
+	// acceptance), at submission or, when new, before fulfilment.
+	SodConflictWarned Action = "SOD_CONFLICT_WARNED"
+	// SodConflictBlocked records an item whose fulfilment a BLOCK conflict
+	// stopped (data as SOD_CONFLICT_WARNED); FULFILLMENT_FAILED follows.
+	SodConflictBlocked Action = "SOD_CONFLICT_BLOCKED"
 )
 
 // Actions of the system chain: changes outside any request.
@@ -77,6 +85,12 @@ const (
 	// after repeated failed deliveries (data.consecutiveFailures); its other
 	// changes are CATALOG_CHANGED.
 	WebhookEndpointDisabled Action = "WEBHOOK_ENDPOINT_DISABLED"
+	// SodConflictAccepted records a risk manager's acceptance of a
+	// separation-of-duties conflict for a person (data: id, conflictSet,
+	// user, reason, until).
+	SodConflictAccepted Action = "SOD_CONFLICT_ACCEPTED"
+	// SodAcceptanceRevoked records an acceptance withdrawn (data: id).
+	SodAcceptanceRevoked Action = "SOD_ACCEPTANCE_REVOKED"
 )
 
 // SystemChain is the name of the chain of changes outside any request.

@@ -57,6 +57,7 @@ var EventTypes = []audit.Action{
 	audit.FulfillmentRetried, audit.ManualFulfillmentWaiting, audit.ManualFulfillmentCompleted,
 	audit.AccessExpired, audit.RequestCompleted, audit.TaskReminded, audit.TaskEscalated,
 	audit.RequestExpired, audit.GrantExpiring, audit.AccessExtended,
+	audit.SodConflictWarned, audit.SodConflictBlocked,
 }
 
 // AllEvents subscribes an endpoint to every event type.
