@@ -223,6 +223,10 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+DROP TABLE sod_conflict_set_entitlements;
+DROP TABLE sod_acceptances;
+DROP TABLE sod_conflict_sets;
+ALTER TABLE request_items DROP COLUMN sod_conflicts;
 ALTER TABLE review_stages DROP COLUMN resolution, DROP COLUMN fallback_reviewer_ids;
 DROP TABLE request_policies;
 DROP INDEX reviewtask_status_updated_at;
