@@ -404,6 +404,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AcceptSodConflict             func(childComplexity int, conflictSetID pulid.ID, userID pulid.ID, reason string, until *time.Time) int
 		CancelAccessRequest           func(childComplexity int, id pulid.ID, reason *string) int
 		CheckApplicationConnection    func(childComplexity int, id pulid.ID) int
 		ClearRequestPolicy            func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
@@ -414,11 +415,13 @@ type ComplexityRoot struct {
 		CreateJobTitle                func(childComplexity int, input ent.CreateJobTitleInput) int
 		CreateReviewStageTemplate     func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
 		CreateRole                    func(childComplexity int, input ent.CreateRoleInput) int
+		CreateSodConflictSet          func(childComplexity int, input CreateSodConflictSetInput) int
 		CreateUser                    func(childComplexity int, input ent.CreateUserInput) int
 		CreateWebhookEndpoint         func(childComplexity int, input webhooks.CreateInput) int
 		DecideReviewTask              func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
 		DecideReviewTasks             func(childComplexity int, ids []pulid.ID, decision Decision, comment *string) int
 		DeleteReviewStageTemplate     func(childComplexity int, id pulid.ID) int
+		DeleteSodConflictSet          func(childComplexity int, id pulid.ID) int
 		DeleteWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		EnableWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		MarkNotificationsRead         func(childComplexity int, ids []pulid.ID, all *bool) int
@@ -426,6 +429,7 @@ type ComplexityRoot struct {
 		RequestExtension              func(childComplexity int, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) int
 		RetryFulfillment              func(childComplexity int, itemID pulid.ID) int
 		RevokeAPIToken                func(childComplexity int, id pulid.ID) int
+		RevokeSodAcceptance           func(childComplexity int, id pulid.ID) int
 		RotateWebhookSecret           func(childComplexity int, id pulid.ID) int
 		SetDelegate                   func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
 		SetLifecyclePolicy            func(childComplexity int, applicationID *pulid.ID, input rules.LifecycleSettings) int
@@ -437,6 +441,7 @@ type ComplexityRoot struct {
 		UpdateJobTitle                func(childComplexity int, id pulid.ID, input ent.UpdateJobTitleInput) int
 		UpdateNotificationPreferences func(childComplexity int, input []*notify.PreferenceChange) int
 		UpdateRole                    func(childComplexity int, id pulid.ID, input ent.UpdateRoleInput) int
+		UpdateSodConflictSet          func(childComplexity int, id pulid.ID, input UpdateSodConflictSetInput) int
 		UpdateUser                    func(childComplexity int, id pulid.ID, input ent.UpdateUserInput) int
 		UpdateWebhookEndpoint         func(childComplexity int, id pulid.ID, input webhooks.UpdateInput) int
 	}
@@ -519,6 +524,7 @@ type ComplexityRoot struct {
 		DefaultDuration func(childComplexity int) int
 		Entitlement     func(childComplexity int) int
 		Privileged      func(childComplexity int) int
+		SodConflicts    func(childComplexity int) int
 		Stages          func(childComplexity int) int
 	}
 
@@ -585,6 +591,7 @@ type ComplexityRoot struct {
 		Reason              func(childComplexity int) int
 		Request             func(childComplexity int) int
 		RequestID           func(childComplexity int) int
+		SodConflicts        func(childComplexity int) int
 		Stages              func(childComplexity int) int
 		Status              func(childComplexity int) int
 		UpdatedAt           func(childComplexity int) int
@@ -732,6 +739,24 @@ type ComplexityRoot struct {
 		UserID        func(childComplexity int) int
 	}
 
+	SodAcceptanceRef struct {
+		AcceptedByID   func(childComplexity int) int
+		AcceptedByName func(childComplexity int) int
+		At             func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		Until          func(childComplexity int) int
+	}
+
+	SodConflict struct {
+		Acceptance    func(childComplexity int) int
+		Checkpoint    func(childComplexity int) int
+		ConflictSetID func(childComplexity int) int
+		Entitlements  func(childComplexity int) int
+		Mode          func(childComplexity int) int
+		Name          func(childComplexity int) int
+	}
+
 	SodConflictSet struct {
 		Acceptances  func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
@@ -752,6 +777,13 @@ type ComplexityRoot struct {
 	SodConflictSetEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SodEntitlement struct {
+		Application func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Via         func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -912,6 +944,11 @@ type MutationResolver interface {
 	UpdateNotificationPreferences(ctx context.Context, input []*notify.PreferenceChange) ([]*notify.Preference, error)
 	SetRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) (*rules.RequestPolicy, error)
 	ClearRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
+	CreateSodConflictSet(ctx context.Context, input CreateSodConflictSetInput) (*ent.SodConflictSet, error)
+	UpdateSodConflictSet(ctx context.Context, id pulid.ID, input UpdateSodConflictSetInput) (*ent.SodConflictSet, error)
+	DeleteSodConflictSet(ctx context.Context, id pulid.ID) (pulid.ID, error)
+	AcceptSodConflict(ctx context.Context, conflictSetID pulid.ID, userID pulid.ID, reason string, until *time.Time) (*ent.SodAcceptance, error)
+	RevokeSodAcceptance(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*CreatedWebhookEndpoint, error)
 	UpdateWebhookEndpoint(ctx context.Context, id pulid.ID, input webhooks.UpdateInput) (*ent.WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id pulid.ID) (pulid.ID, error)
@@ -2392,6 +2429,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LifecycleInt.Value(childComplexity), true
 
+	case "Mutation.acceptSodConflict":
+		if e.ComplexityRoot.Mutation.AcceptSodConflict == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptSodConflict_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptSodConflict(childComplexity, args["conflictSetId"].(pulid.ID), args["userId"].(pulid.ID), args["reason"].(string), args["until"].(*time.Time)), true
 	case "Mutation.cancelAccessRequest":
 		if e.ComplexityRoot.Mutation.CancelAccessRequest == nil {
 			break
@@ -2502,6 +2550,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRole(childComplexity, args["input"].(ent.CreateRoleInput)), true
+	case "Mutation.createSodConflictSet":
+		if e.ComplexityRoot.Mutation.CreateSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSodConflictSet(childComplexity, args["input"].(CreateSodConflictSetInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -2557,6 +2616,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteReviewStageTemplate(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteSodConflictSet":
+		if e.ComplexityRoot.Mutation.DeleteSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSodConflictSet(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteWebhookEndpoint":
 		if e.ComplexityRoot.Mutation.DeleteWebhookEndpoint == nil {
 			break
@@ -2634,6 +2704,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.revokeSodAcceptance":
+		if e.ComplexityRoot.Mutation.RevokeSodAcceptance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeSodAcceptance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeSodAcceptance(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.rotateWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
 			break
@@ -2755,6 +2836,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRole(childComplexity, args["id"].(pulid.ID), args["input"].(ent.UpdateRoleInput)), true
+	case "Mutation.updateSodConflictSet":
+		if e.ComplexityRoot.Mutation.UpdateSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSodConflictSet(childComplexity, args["id"].(pulid.ID), args["input"].(UpdateSodConflictSetInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -3070,6 +3162,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PreviewItem.Privileged(childComplexity), true
+	case "PreviewItem.sodConflicts":
+		if e.ComplexityRoot.PreviewItem.SodConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.SodConflicts(childComplexity), true
 	case "PreviewItem.stages":
 		if e.ComplexityRoot.PreviewItem.Stages == nil {
 			break
@@ -3541,6 +3639,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.RequestID(childComplexity), true
+	case "RequestItem.sodConflicts":
+		if e.ComplexityRoot.RequestItem.SodConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.SodConflicts(childComplexity), true
 	case "RequestItem.stages":
 		if e.ComplexityRoot.RequestItem.Stages == nil {
 			break
@@ -4123,6 +4227,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SodAcceptance.UserID(childComplexity), true
 
+	case "SodAcceptanceRef.acceptedById":
+		if e.ComplexityRoot.SodAcceptanceRef.AcceptedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.AcceptedByID(childComplexity), true
+	case "SodAcceptanceRef.acceptedByName":
+		if e.ComplexityRoot.SodAcceptanceRef.AcceptedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.AcceptedByName(childComplexity), true
+	case "SodAcceptanceRef.at":
+		if e.ComplexityRoot.SodAcceptanceRef.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.At(childComplexity), true
+	case "SodAcceptanceRef.id":
+		if e.ComplexityRoot.SodAcceptanceRef.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.ID(childComplexity), true
+	case "SodAcceptanceRef.reason":
+		if e.ComplexityRoot.SodAcceptanceRef.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.Reason(childComplexity), true
+	case "SodAcceptanceRef.until":
+		if e.ComplexityRoot.SodAcceptanceRef.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.Until(childComplexity), true
+
+	case "SodConflict.acceptance":
+		if e.ComplexityRoot.SodConflict.Acceptance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Acceptance(childComplexity), true
+	case "SodConflict.checkpoint":
+		if e.ComplexityRoot.SodConflict.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Checkpoint(childComplexity), true
+	case "SodConflict.conflictSetId":
+		if e.ComplexityRoot.SodConflict.ConflictSetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.ConflictSetID(childComplexity), true
+	case "SodConflict.entitlements":
+		if e.ComplexityRoot.SodConflict.Entitlements == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Entitlements(childComplexity), true
+	case "SodConflict.mode":
+		if e.ComplexityRoot.SodConflict.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Mode(childComplexity), true
+	case "SodConflict.name":
+		if e.ComplexityRoot.SodConflict.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Name(childComplexity), true
+
 	case "SodConflictSet.acceptances":
 		if e.ComplexityRoot.SodConflictSet.Acceptances == nil {
 			break
@@ -4203,6 +4381,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SodConflictSetEdge.Node(childComplexity), true
+
+	case "SodEntitlement.application":
+		if e.ComplexityRoot.SodEntitlement.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Application(childComplexity), true
+	case "SodEntitlement.id":
+		if e.ComplexityRoot.SodEntitlement.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.ID(childComplexity), true
+	case "SodEntitlement.name":
+		if e.ComplexityRoot.SodEntitlement.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Name(childComplexity), true
+	case "SodEntitlement.via":
+		if e.ComplexityRoot.SodEntitlement.Via == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Via(childComplexity), true
 
 	case "Subscription.accessRequestChanged":
 		if e.ComplexityRoot.Subscription.AccessRequestChanged == nil {
@@ -4744,6 +4947,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateJobTitleInput", ec.unmarshalInputCreateJobTitleInput),
 			graphql.NewInputUnmarshaler("CreateReviewStageTemplateInput", ec.unmarshalInputCreateReviewStageTemplateInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
+			graphql.NewInputUnmarshaler("CreateSodConflictSetInput", ec.unmarshalInputCreateSodConflictSetInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateWebhookEndpointInput", ec.unmarshalInputCreateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("EntitlementOrder", ec.unmarshalInputEntitlementOrder),
@@ -4778,6 +4982,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateEntitlementInput", ec.unmarshalInputUpdateEntitlementInput),
 			graphql.NewInputUnmarshaler("UpdateJobTitleInput", ec.unmarshalInputUpdateJobTitleInput),
 			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
+			graphql.NewInputUnmarshaler("UpdateSodConflictSetInput", ec.unmarshalInputUpdateSodConflictSetInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
@@ -9980,6 +10185,98 @@ extend type PreviewItem {
   defaultDuration: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/sod.graphql", Input: `# Separation of duties (issue 15): conflict sets of entitlements one person
+# must not hold together, checked at preview, at submission and right before
+# fulfilment; a risk manager may accept a conflict for a person.
+
+extend type Mutation {
+  "Creates a conflict set: entitlements, possibly of several applications, of which one person must not hold any two together. IT admins and risk managers. Audited (CATALOG_CHANGED on the system chain). Errors: FORBIDDEN, INVALID_INPUT naming the field (an empty name, fewer than 2 distinct entitlements), NOT_FOUND (entitlementIds), CONFLICT (name taken)."
+  createSodConflictSet(input: CreateSodConflictSetInput!): SodConflictSet!
+  "Changes a conflict set; a null field keeps its value, entitlementIds replaces the list. Conflicts already recorded on items keep what they recorded. IT admins and risk managers. Audited. Errors: those of createSodConflictSet and NOT_FOUND (id)."
+  updateSodConflictSet(id: ID!, input: UpdateSodConflictSetInput!): SodConflictSet!
+  "Deletes a conflict set and the acceptances of its conflicts; returns its ID. IT admins and risk managers. Audited. Errors: FORBIDDEN, NOT_FOUND."
+  deleteSodConflictSet(id: ID!): ID!
+  "Accepts, for the user userId, the conflicts of a set, with a reason and optionally until a time: the set no longer blocks that user's requests, and reviewers see the conflict as accepted, by whom and why. Accepting again replaces the earlier acceptance. A refused request is submitted again; an item whose fulfilment the set stopped is retried (retryFulfillment). Risk managers only, never for themselves. Audited (SOD_CONFLICT_ACCEPTED on the system chain, with the reason). Errors: FORBIDDEN, NOT_FOUND (conflictSetId, userId), INVALID_INPUT (reason empty, until not in the future)."
+  acceptSodConflict(conflictSetId: ID!, userId: ID!, reason: String!, until: Time): SodAcceptance!
+  "Withdraws an acceptance; returns its ID. Risk managers only. Audited (SOD_ACCEPTANCE_REVOKED). Errors: FORBIDDEN, NOT_FOUND."
+  revokeSodAcceptance(id: ID!): ID!
+}
+
+input CreateSodConflictSetInput {
+  "Unique; named in SOD_CONFLICT messages."
+  name: String!
+  description: String
+  "BLOCK refuses a request that would make the conflict (SOD_CONFLICT) unless a risk manager accepted it for the person; WARN lets it through and shows it to every reviewer of the item."
+  mode: SodMode!
+  "At least 2 distinct entitlements, of any applications."
+  entitlementIds: [ID!]!
+}
+
+input UpdateSodConflictSetInput {
+  name: String
+  description: String
+  mode: SodMode
+  entitlementIds: [ID!]
+}
+
+"Why an entitlement of a conflict counts as the person's."
+enum SodVia {
+  "An active grant."
+  HELD
+  "An open GRANT item of another request (before fulfilment: an item being fulfilled)."
+  PENDING
+  "A GRANT item of the same request (the item itself included)."
+  REQUESTED
+}
+
+"When a conflict was found."
+enum SodCheckpoint {
+  PREVIEW
+  SUBMISSION
+  FULFILLMENT
+}
+
+"A separation-of-duties conflict of an item, as it stood when it was found."
+type SodConflict {
+  conflictSetId: ID!
+  name: String!
+  mode: SodMode!
+  "The entitlements of the set the person would hold together, this item's first."
+  entitlements: [SodEntitlement!]!
+  checkpoint: SodCheckpoint!
+  "The risk manager's acceptance that lets a BLOCK conflict through; null when none ran."
+  acceptance: SodAcceptanceRef
+}
+
+type SodEntitlement {
+  id: ID!
+  name: String!
+  "The application's name."
+  application: String!
+  via: SodVia!
+}
+
+"A risk manager's acceptance of a conflict, as it stood when the conflict was found."
+type SodAcceptanceRef {
+  "The SodAcceptance."
+  id: ID!
+  acceptedById: ID!
+  acceptedByName: String!
+  reason: String!
+  until: Time
+  at: Time!
+}
+
+extend type RequestItem {
+  "The item's separation-of-duties conflicts: found at submission (WARN sets, and BLOCK sets a risk manager accepted) and right before fulfilment. Every reader of the item sees them, its reviewers included."
+  sodConflicts: [SodConflict!]!
+}
+
+extend type PreviewItem {
+  "The conflicts submission would record or refuse (a blocking one is also in errors as SOD_CONFLICT)."
+  sodConflicts: [SodConflict!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
 # what it may see: the request is checked when it subscribes, and each event
 # goes to the request's audience (its requester, its beneficiary, its current
@@ -11097,6 +11394,8 @@ func (ec *executionContext) childFields_PreviewItem(ctx context.Context, field g
 		return ec.fieldContext_PreviewItem_stages(ctx, field)
 	case "defaultDuration":
 		return ec.fieldContext_PreviewItem_defaultDuration(ctx, field)
+	case "sodConflicts":
+		return ec.fieldContext_PreviewItem_sodConflicts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PreviewItem", field.Name)
 }
@@ -11169,6 +11468,8 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_stages(ctx, field)
 	case "auditEvents":
 		return ec.fieldContext_RequestItem_auditEvents(ctx, field)
+	case "sodConflicts":
+		return ec.fieldContext_RequestItem_sodConflicts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestItem", field.Name)
 }
@@ -11445,6 +11746,42 @@ func (ec *executionContext) childFields_SodAcceptance(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type SodAcceptance", field.Name)
 }
 
+func (ec *executionContext) childFields_SodAcceptanceRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodAcceptanceRef_id(ctx, field)
+	case "acceptedById":
+		return ec.fieldContext_SodAcceptanceRef_acceptedById(ctx, field)
+	case "acceptedByName":
+		return ec.fieldContext_SodAcceptanceRef_acceptedByName(ctx, field)
+	case "reason":
+		return ec.fieldContext_SodAcceptanceRef_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_SodAcceptanceRef_until(ctx, field)
+	case "at":
+		return ec.fieldContext_SodAcceptanceRef_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodAcceptanceRef", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflict(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conflictSetId":
+		return ec.fieldContext_SodConflict_conflictSetId(ctx, field)
+	case "name":
+		return ec.fieldContext_SodConflict_name(ctx, field)
+	case "mode":
+		return ec.fieldContext_SodConflict_mode(ctx, field)
+	case "entitlements":
+		return ec.fieldContext_SodConflict_entitlements(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_SodConflict_checkpoint(ctx, field)
+	case "acceptance":
+		return ec.fieldContext_SodConflict_acceptance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflict", field.Name)
+}
+
 func (ec *executionContext) childFields_SodConflictSet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11487,6 +11824,20 @@ func (ec *executionContext) childFields_SodConflictSetEdge(ctx context.Context, 
 		return ec.fieldContext_SodConflictSetEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SodConflictSetEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SodEntitlement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodEntitlement_id(ctx, field)
+	case "name":
+		return ec.fieldContext_SodEntitlement_name(ctx, field)
+	case "application":
+		return ec.fieldContext_SodEntitlement_application(ctx, field)
+	case "via":
+		return ec.fieldContext_SodEntitlement_via(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodEntitlement", field.Name)
 }
 
 func (ec *executionContext) childFields_SyncResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11827,6 +12178,44 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_acceptSodConflict_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conflictSetId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conflictSetId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelAccessRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12007,6 +12396,20 @@ func (ec *executionContext) field_Mutation_createRole_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateSodConflictSetInput, error) {
+			return ec.unmarshalNCreateSodConflictSetInput2gatehouseᚋgraphᚐCreateSodConflictSetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12096,6 +12499,20 @@ func (ec *executionContext) field_Mutation_decideReviewTasks_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Mutation_deleteReviewStageTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -12242,6 +12659,20 @@ func (ec *executionContext) field_Mutation_retryFulfillment_args(ctx context.Con
 }
 
 func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeSodAcceptance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -12481,6 +12912,28 @@ func (ec *executionContext) field_Mutation_updateRole_args(ctx context.Context, 
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
 			return ec.unmarshalNUpdateRoleInput2gatehouseᚋentᚐUpdateRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateSodConflictSetInput, error) {
+			return ec.unmarshalNUpdateSodConflictSetInput2gatehouseᚋgraphᚐUpdateSodConflictSetInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -20612,6 +21065,226 @@ func (ec *executionContext) fieldContext_Mutation_clearRequestPolicy(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSodConflictSet(ctx, fc.Args["input"].(CreateSodConflictSetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSodConflictSet(ctx, fc.Args["id"].(pulid.ID), fc.Args["input"].(UpdateSodConflictSetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSodConflictSet(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptSodConflict(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptSodConflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptSodConflict(ctx, fc.Args["conflictSetId"].(pulid.ID), fc.Args["userId"].(pulid.ID), fc.Args["reason"].(string), fc.Args["until"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodAcceptance) graphql.Marshaler {
+			return ec.marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptSodConflict(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptSodConflict_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeSodAcceptance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeSodAcceptance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeSodAcceptance(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeSodAcceptance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeSodAcceptance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22367,6 +23040,38 @@ func (ec *executionContext) _PreviewItem_defaultDuration(ctx context.Context, fi
 }
 func (ec *executionContext) fieldContext_PreviewItem_defaultDuration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "String")
+}
+
+func (ec *executionContext) _PreviewItem_sodConflicts(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_sodConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SodConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*enum.SodConflict) graphql.Marshaler {
+			return ec.marshalNSodConflict2ᚕᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_sodConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflict(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PreviewStage_level(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
@@ -24412,6 +25117,38 @@ func (ec *executionContext) fieldContext_RequestItem_auditEvents(_ context.Conte
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestItem_sodConflicts(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_sodConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SodConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []enum.SodConflict) graphql.Marshaler {
+			return ec.marshalNSodConflict2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_sodConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflict(ctx, field)
 		},
 	}
 	return fc, nil
@@ -26825,6 +27562,300 @@ func (ec *executionContext) fieldContext_SodAcceptance_acceptedBy(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _SodAcceptanceRef_id(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_acceptedById(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_acceptedById(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_acceptedById(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_acceptedByName(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_acceptedByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_acceptedByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_reason(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_until(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_at(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflict_conflictSetId(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_conflictSetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_conflictSetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodConflict_name(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflict_mode(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+			return ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "SodMode")
+}
+
+func (ec *executionContext) _SodConflict_entitlements(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_entitlements(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlements, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []enum.SodEntitlement) graphql.Marshaler {
+			return ec.marshalNSodEntitlement2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodEntitlementᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_entitlements(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflict",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodEntitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflict_checkpoint(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodCheckpoint) graphql.Marshaler {
+			return ec.marshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "SodCheckpoint")
+}
+
+func (ec *executionContext) _SodConflict_acceptance(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_acceptance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Acceptance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.SodAcceptanceRef) graphql.Marshaler {
+			return ec.marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_acceptance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflict",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptanceRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SodConflictSet_id(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27167,6 +28198,98 @@ func (ec *executionContext) _SodConflictSetEdge_cursor(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_SodConflictSetEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SodConflictSetEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SodEntitlement_id(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodEntitlement_name(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodEntitlement_application(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodEntitlement_via(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_via(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Via, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodVia) graphql.Marshaler {
+			return ec.marshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "SodVia")
 }
 
 func (ec *executionContext) _Subscription_requestProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -35779,6 +36902,69 @@ func (ec *executionContext) unmarshalInputCreateRoleInput(ctx context.Context, o
 func UnmarshalCreateRoleInput(ctx context.Context, raw any) (ent.CreateRoleInput, error) {
 	var out ent.CreateRoleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRoleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateSodConflictSetInput(ctx context.Context, obj any) (CreateSodConflictSetInput, error) {
+	var it CreateSodConflictSetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "mode", "entitlementIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSodConflictSetInput unmarshals raw into the CreateSodConflictSetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSodConflictSetInput(ctx context.Context, raw any) (CreateSodConflictSetInput, error) {
+	var out CreateSodConflictSetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSodConflictSetInput", raw, &out)
 	return out, err
 }
 
@@ -44518,6 +45704,69 @@ func UnmarshalUpdateRoleInput(ctx context.Context, raw any) (ent.UpdateRoleInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpdateSodConflictSetInput(ctx context.Context, obj any) (UpdateSodConflictSetInput, error) {
+	var it UpdateSodConflictSetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "mode", "entitlementIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSodConflictSetInput unmarshals raw into the UpdateSodConflictSetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSodConflictSetInput(ctx context.Context, raw any) (UpdateSodConflictSetInput, error) {
+	var out UpdateSodConflictSetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSodConflictSetInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, obj any) (ent.UpdateUserInput, error) {
 	var it ent.UpdateUserInput
 	if obj == nil {
@@ -48757,6 +50006,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptSodConflict":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptSodConflict(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeSodAcceptance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeSodAcceptance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createWebhookEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createWebhookEndpoint(ctx, field)
@@ -49396,6 +50680,11 @@ func (ec *executionContext) _PreviewItem(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "sodConflicts":
+			out.Values[i] = ec._PreviewItem_sodConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -49824,6 +51113,11 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 		case "auditEvents":
 			out.Values[i] = ec._RequestItem_auditEvents(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sodConflicts":
+			out.Values[i] = ec._RequestItem_sodConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -50774,6 +52068,122 @@ func (ec *executionContext) _SodAcceptance(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var sodAcceptanceRefImplementors = []string{"SodAcceptanceRef"}
+
+func (ec *executionContext) _SodAcceptanceRef(ctx context.Context, sel ast.SelectionSet, obj *enum.SodAcceptanceRef) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodAcceptanceRefImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodAcceptanceRef")
+		case "id":
+			out.Values[i] = ec._SodAcceptanceRef_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedById":
+			out.Values[i] = ec._SodAcceptanceRef_acceptedById(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedByName":
+			out.Values[i] = ec._SodAcceptanceRef_acceptedByName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SodAcceptanceRef_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._SodAcceptanceRef_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SodAcceptanceRef_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictImplementors = []string{"SodConflict"}
+
+func (ec *executionContext) _SodConflict(ctx context.Context, sel ast.SelectionSet, obj *enum.SodConflict) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflict")
+		case "conflictSetId":
+			out.Values[i] = ec._SodConflict_conflictSetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodConflict_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._SodConflict_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlements":
+			out.Values[i] = ec._SodConflict_entitlements(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._SodConflict_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptance":
+			out.Values[i] = ec._SodConflict_acceptance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var sodConflictSetImplementors = []string{"SodConflictSet", "Node"}
 
 func (ec *executionContext) _SodConflictSet(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSet) graphql.Marshaler {
@@ -50903,6 +52313,54 @@ func (ec *executionContext) _SodConflictSetEdge(ctx context.Context, sel ast.Sel
 			}
 		case "cursor":
 			out.Values[i] = ec._SodConflictSetEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodEntitlementImplementors = []string{"SodEntitlement"}
+
+func (ec *executionContext) _SodEntitlement(ctx context.Context, sel ast.SelectionSet, obj *enum.SodEntitlement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodEntitlementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodEntitlement")
+		case "id":
+			out.Values[i] = ec._SodEntitlement_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodEntitlement_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "application":
+			out.Values[i] = ec._SodEntitlement_application(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "via":
+			out.Values[i] = ec._SodEntitlement_via(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -52348,6 +53806,11 @@ func (ec *executionContext) unmarshalNCreateRoleInput2gatehouseᚋentᚐCreateRo
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSodConflictSetInput2gatehouseᚋgraphᚐCreateSodConflictSetInput(ctx context.Context, v any) (CreateSodConflictSetInput, error) {
+	res, err := ec.unmarshalInputCreateSodConflictSetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateUserInput2gatehouseᚋentᚐCreateUserInput(ctx context.Context, v any) (ent.CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -53317,6 +54780,60 @@ func (ec *executionContext) unmarshalNSodAcceptanceWhereInput2ᚖgatehouseᚋent
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx context.Context, v any) (enum.SodCheckpoint, error) {
+	var res enum.SodCheckpoint
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx context.Context, sel ast.SelectionSet, v enum.SodCheckpoint) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSodConflict2gatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx context.Context, sel ast.SelectionSet, v enum.SodConflict) graphql.Marshaler {
+	return ec._SodConflict(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.SodConflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodConflict2gatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚕᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []*enum.SodConflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodConflict2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx context.Context, sel ast.SelectionSet, v *enum.SodConflict) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflict!")
+		return graphql.Null
+	}
+	return ec._SodConflict(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SodConflictSet!")
@@ -53352,6 +54869,26 @@ func (ec *executionContext) unmarshalNSodConflictSetWhereInput2ᚖgatehouseᚋen
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSodEntitlement2gatehouseᚋentᚋschemaᚋenumᚐSodEntitlement(ctx context.Context, sel ast.SelectionSet, v enum.SodEntitlement) graphql.Marshaler {
+	return ec._SodEntitlement(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSodEntitlement2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodEntitlementᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.SodEntitlement) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodEntitlement2gatehouseᚋentᚋschemaᚋenumᚐSodEntitlement(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, v any) (enum.SodMode, error) {
 	var res enum.SodMode
 	err := res.UnmarshalGQL(v)
@@ -53359,6 +54896,16 @@ func (ec *executionContext) unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐ
 }
 
 func (ec *executionContext) marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, sel ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx context.Context, v any) (enum.SodVia, error) {
+	var res enum.SodVia
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx context.Context, sel ast.SelectionSet, v enum.SodVia) graphql.Marshaler {
 	return v
 }
 
@@ -53507,6 +55054,11 @@ func (ec *executionContext) unmarshalNUpdateJobTitleInput2gatehouseᚋentᚐUpda
 
 func (ec *executionContext) unmarshalNUpdateRoleInput2gatehouseᚋentᚐUpdateRoleInput(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
 	res, err := ec.unmarshalInputUpdateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSodConflictSetInput2gatehouseᚋgraphᚐUpdateSodConflictSetInput(ctx context.Context, v any) (UpdateSodConflictSetInput, error) {
+	res, err := ec.unmarshalInputUpdateSodConflictSetInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -55957,6 +57509,13 @@ func (ec *executionContext) marshalOSodAcceptance2ᚕᚖgatehouseᚋentᚐSodAcc
 	return ret
 }
 
+func (ec *executionContext) marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx context.Context, sel ast.SelectionSet, v *enum.SodAcceptanceRef) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodAcceptanceRef(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx context.Context, v any) ([]*ent.SodAcceptanceWhereInput, error) {
 	if v == nil {
 		return nil, nil
@@ -56040,6 +57599,22 @@ func (ec *executionContext) unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋen
 	}
 	res, err := ec.unmarshalInputSodConflictSetWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, v any) (*enum.SodMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.SodMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, sel ast.SelectionSet, v *enum.SodMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOStageRule2ᚕgatehouseᚋentᚋschemaᚋenumᚐStageRuleᚄ(ctx context.Context, v any) ([]enum.StageRule, error) {

@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
@@ -126,7 +125,12 @@ func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[pulid.ID
 
 // SodConflictSets is the resolver for the sodConflictSets field.
 func (r *queryResolver) SodConflictSets(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) (*ent.SodConflictSetConnection, error) {
-	panic(fmt.Errorf("not implemented: SodConflictSets - sodConflictSets"))
+	first, last, err := page(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.client.SodConflictSet.Query().Paginate(ctx, after, first, before, last,
+		ent.WithSodConflictSetOrder(orderBy), ent.WithSodConflictSetFilter(where.Filter))
 }
 
 // Users is the resolver for the users field.

@@ -84,6 +84,10 @@ type Plan struct {
 	// SubmittedByID is the person who minted the service account token
 	// the request is submitted with, when not the requester; else empty.
 	SubmittedByID pulid.ID
+
+	// sodBlock is the first blocking separation-of-duties conflict
+	// (SodError), else nil.
+	sodBlock error
 }
 
 // AutoApproved reports whether every item is approved at submission.
@@ -106,6 +110,9 @@ type PlannedItem struct {
 	// DefaultDuration is the length of a GRANT item given no end that its
 	// request policy applies (rules.CheckRequest), else nil.
 	DefaultDuration *string
+	// SodConflicts are the item's separation-of-duties conflicts
+	// (checkSod).
+	SodConflicts []enum.SodConflict
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -160,6 +167,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		if err := plan.SodError(); err != nil {
+			return err
+		}
 		if out, err = s.create(ctx, t, plan, in, idempotencyKey, inputHash, v); err != nil {
 			return fmt.Errorf("create: %w", err)
 		}
@@ -182,6 +192,11 @@ func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	p, err := s.plan(authz.SystemContext(ctx), s.client, v, in, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
+	}
+	for i := range p.Items {
+		for j := range p.Items[i].SodConflicts {
+			p.Items[i].SodConflicts[j].Checkpoint = enum.SodCheckpointPreview
+		}
 	}
 	return p, nil
 }
@@ -256,10 +271,14 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 				ic.SetDuration(*pi.DefaultDuration)
 			}
 		}
+		if len(pi.SodConflicts) > 0 {
+			ic.SetSodConflicts(pi.SodConflicts)
+		}
 		items = append(items, ic)
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
 		}})
+		events = append(events, sodEvents(audit.SodConflictWarned, req.ID, itemID, pi.SodConflicts)...)
 		if pi.AutoApproved {
 			autos, autoID = append(autos, pi), append(autoID, itemID)
 			continue
@@ -513,6 +532,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
 		return nil, fmt.Errorf("check duplicates: %w", err)
+	}
+	if err := s.checkSod(ctx, client, p, d.Precise, now); err != nil {
+		return nil, fmt.Errorf("separation of duties: %w", err)
 	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
 		return nil, fmt.Errorf("plan reviews: %w", err)

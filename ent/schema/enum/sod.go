@@ -69,10 +69,10 @@ type SodEntitlement struct {
 // SodAcceptanceRef is a risk manager's acceptance of a conflict for the
 // beneficiary, as it stood when the conflict was found.
 type SodAcceptanceRef struct {
-	ID         pulid.ID   `json:"id"`
-	AcceptedBy pulid.ID   `json:"acceptedBy"`
-	ByName     string     `json:"byName"`
-	Reason     string     `json:"reason"`
-	Until      *time.Time `json:"until,omitempty"`
-	At         time.Time  `json:"at"`
+	ID             pulid.ID   `json:"id"`
+	AcceptedByID   pulid.ID   `json:"acceptedBy"`
+	AcceptedByName string     `json:"acceptedByName"`
+	Reason         string     `json:"reason"`
+	Until          *time.Time `json:"until,omitempty"`
+	At             time.Time  `json:"at"`
 }

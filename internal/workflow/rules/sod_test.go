@@ -28,7 +28,7 @@ func TestSodConflicts(t *testing.T) {
 	block := SodSet{ID: "sod_B", Name: "Vendor and payment", Mode: enum.SodModeBlock, Entitlements: []pulid.ID{eV, eP}}
 	warn := SodSet{ID: "sod_W", Name: "Three duties", Mode: enum.SodModeWarn, Entitlements: []pulid.ID{eV, eP, eX}}
 	accepted := func(s SodSet, until *time.Time) SodSet {
-		s.Acceptance = &enum.SodAcceptanceRef{ID: "soa_1", AcceptedBy: "usr_RM", Reason: "small team", Until: until}
+		s.Acceptance = &enum.SodAcceptanceRef{ID: "soa_1", AcceptedByID: "usr_RM", Reason: "small team", Until: until}
 		return s
 	}
 	type hit struct {
