@@ -17,7 +17,10 @@ import (
 // request lock, the rules' reads, the rows, the audit rows, the jobs and the
 // notification).
 const (
-	maxSubmitStatements = 15
+	// 15, plus the separation-of-duties read (the conflict sets of the
+	// requested entitlements with what the beneficiary holds and has
+	// pending, and the acceptances: one statement, issue 15).
+	maxSubmitStatements = 16
 	maxDecideStatements = 12
 )
 
