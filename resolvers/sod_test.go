@@ -326,3 +326,32 @@ func TestSodConflictCaughtBeforeFulfilment(t *testing.T) {
 		require.Equal(t, "approved by the CFO", view.SodConflicts[1].Acceptance.Reason)
 	})
 }
+
+// TestSodCheckedBeforeManualFulfilment: an owner recording a manual
+// fulfilment that would make a blocking conflict marks the item FAILED
+// with SOD_CONFLICT instead of granting it.
+func TestSodCheckedBeforeManualFulfilment(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		s := newSodScene(t, db)
+		owner := s.env.User(t, "owner@example.com", enum.PlatformRoleUser)
+		_, ledger := s.app(t, "Ledger", enum.FulfillmentManual, []*ent.User{owner}, enum.ReviewerKindManager)
+		reqL := s.fulSubmit(t, s.c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(ledger.ID)}})
+		s.hold(t)
+		s.env.MustDo(t, s.tokRisk, sodCreate, map[string]any{"in": map[string]any{"name": "Ledger and payment", "mode": "BLOCK",
+			"entitlementIds": []string{string(ledger.ID), string(s.payment.ID)}}}, nil)
+		s.fulApprove(t, s.c, reqL.ID, "Ledger users")
+
+		var out struct {
+			CompleteManualFulfillment struct{ Status, LastError string }
+		}
+		s.env.MustDo(t, s.env.Token(t, owner), `mutation($id: ID!) { completeManualFulfillment(itemId: $id, success: true) { status lastError } }`,
+			map[string]any{"id": reqL.Items[0].ID}, &out)
+		require.Equal(t, "FAILED", out.CompleteManualFulfillment.Status, "the access is not recorded")
+		require.Contains(t, out.CompleteManualFulfillment.LastError, "SOD_CONFLICT")
+		require.Empty(t, s.fulGrants(t, s.c.tokB, ledger.ID), "no grant")
+		actions := s.fulTrail(t, s.c.tokB, reqL.ID)
+		fulRequireOrder(t, actions, "ITEM_APPROVED", "SOD_CONFLICT_BLOCKED", "FULFILLMENT_FAILED")
+		require.Zero(t, fulCount(actions, "MANUAL_FULFILLMENT_COMPLETED"), "%v", actions)
+	})
+}
