@@ -10405,7 +10405,7 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input)."
+  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, SOD_CONFLICT (a separation-of-duties conflict set forbids it: schema/sod.graphql), CONFLICT (idempotency key reused with other input)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
   "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!

@@ -124,7 +124,8 @@ const idempotencyWindow = 24 * time.Hour
 // FORBIDDEN (READ token; a request for someone else that an item's request
 // policy does not allow), INVALID_INPUT (also: what an item's request
 // policy refuses, rules.CheckRequest), NOT_FOUND, ALREADY_HELD, NOT_HELD,
-// DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT; nothing is
+// DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, SOD_CONFLICT (a
+// blocking separation-of-duties conflict, checkSod), CONFLICT; nothing is
 // written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
 // admins), and DUPLICATE_PENDING only for an open request the caller may
