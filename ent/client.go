@@ -33,6 +33,8 @@ import (
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -90,6 +92,10 @@ type Client struct {
 	ReviewTask *ReviewTaskClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// SodAcceptance is the client for interacting with the SodAcceptance builders.
+	SodAcceptance *SodAcceptanceClient
+	// SodConflictSet is the client for interacting with the SodConflictSet builders.
+	SodConflictSet *SodConflictSetClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
@@ -127,6 +133,8 @@ func (c *Client) init() {
 	c.ReviewStageTemplate = NewReviewStageTemplateClient(c.config)
 	c.ReviewTask = NewReviewTaskClient(c.config)
 	c.Role = NewRoleClient(c.config)
+	c.SodAcceptance = NewSodAcceptanceClient(c.config)
+	c.SodConflictSet = NewSodConflictSetClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.WebhookDelivery = NewWebhookDeliveryClient(c.config)
 	c.WebhookEndpoint = NewWebhookEndpointClient(c.config)
@@ -245,6 +253,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
 		Role:                   NewRoleClient(cfg),
+		SodAcceptance:          NewSodAcceptanceClient(cfg),
+		SodConflictSet:         NewSodConflictSetClient(cfg),
 		User:                   NewUserClient(cfg),
 		WebhookDelivery:        NewWebhookDeliveryClient(cfg),
 		WebhookEndpoint:        NewWebhookEndpointClient(cfg),
@@ -287,6 +297,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ReviewStageTemplate:    NewReviewStageTemplateClient(cfg),
 		ReviewTask:             NewReviewTaskClient(cfg),
 		Role:                   NewRoleClient(cfg),
+		SodAcceptance:          NewSodAcceptanceClient(cfg),
+		SodConflictSet:         NewSodConflictSetClient(cfg),
 		User:                   NewUserClient(cfg),
 		WebhookDelivery:        NewWebhookDeliveryClient(cfg),
 		WebhookEndpoint:        NewWebhookEndpointClient(cfg),
@@ -323,7 +335,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
 		c.Notification, c.NotificationPreference, c.PolicyRule, c.RequestItem,
 		c.RequestPolicy, c.ReviewPolicy, c.ReviewStage, c.ReviewStageTemplate,
-		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ReviewTask, c.Role, c.SodAcceptance, c.SodConflictSet, c.User,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -337,7 +350,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.Entitlement, c.Grant, c.Identity, c.JobTitle, c.LifecyclePolicy,
 		c.Notification, c.NotificationPreference, c.PolicyRule, c.RequestItem,
 		c.RequestPolicy, c.ReviewPolicy, c.ReviewStage, c.ReviewStageTemplate,
-		c.ReviewTask, c.Role, c.User, c.WebhookDelivery, c.WebhookEndpoint,
+		c.ReviewTask, c.Role, c.SodAcceptance, c.SodConflictSet, c.User,
+		c.WebhookDelivery, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -386,6 +400,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ReviewTask.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
+	case *SodAcceptanceMutation:
+		return c.SodAcceptance.mutate(ctx, m)
+	case *SodConflictSetMutation:
+		return c.SodConflictSet.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *WebhookDeliveryMutation:
@@ -1536,6 +1554,22 @@ func (c *EntitlementClient) QueryGrants(_m *Entitlement) *GrantQuery {
 			sqlgraph.From(entitlement.Table, entitlement.FieldID, id),
 			sqlgraph.To(grant.Table, grant.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, true, entitlement.GrantsTable, entitlement.GrantsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySodConflictSets queries the sod_conflict_sets edge of a Entitlement.
+func (c *EntitlementClient) QuerySodConflictSets(_m *Entitlement) *SodConflictSetQuery {
+	query := (&SodConflictSetClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, id),
+			sqlgraph.To(sodconflictset.Table, sodconflictset.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, entitlement.SodConflictSetsTable, entitlement.SodConflictSetsPrimaryKey...),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4005,6 +4039,354 @@ func (c *RoleClient) mutate(ctx context.Context, m *RoleMutation) (Value, error)
 	}
 }
 
+// SodAcceptanceClient is a client for the SodAcceptance schema.
+type SodAcceptanceClient struct {
+	config
+}
+
+// NewSodAcceptanceClient returns a client for the SodAcceptance from the given config.
+func NewSodAcceptanceClient(c config) *SodAcceptanceClient {
+	return &SodAcceptanceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sodacceptance.Hooks(f(g(h())))`.
+func (c *SodAcceptanceClient) Use(hooks ...Hook) {
+	c.hooks.SodAcceptance = append(c.hooks.SodAcceptance, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sodacceptance.Intercept(f(g(h())))`.
+func (c *SodAcceptanceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SodAcceptance = append(c.inters.SodAcceptance, interceptors...)
+}
+
+// Create returns a builder for creating a SodAcceptance entity.
+func (c *SodAcceptanceClient) Create() *SodAcceptanceCreate {
+	mutation := newSodAcceptanceMutation(c.config, OpCreate)
+	return &SodAcceptanceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SodAcceptance entities.
+func (c *SodAcceptanceClient) CreateBulk(builders ...*SodAcceptanceCreate) *SodAcceptanceCreateBulk {
+	return &SodAcceptanceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SodAcceptanceClient) MapCreateBulk(slice any, setFunc func(*SodAcceptanceCreate, int)) *SodAcceptanceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SodAcceptanceCreateBulk{err: fmt.Errorf("calling to SodAcceptanceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SodAcceptanceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SodAcceptanceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SodAcceptance.
+func (c *SodAcceptanceClient) Update() *SodAcceptanceUpdate {
+	mutation := newSodAcceptanceMutation(c.config, OpUpdate)
+	return &SodAcceptanceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SodAcceptanceClient) UpdateOne(_m *SodAcceptance) *SodAcceptanceUpdateOne {
+	mutation := newSodAcceptanceMutation(c.config, OpUpdateOne, withSodAcceptance(_m))
+	return &SodAcceptanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SodAcceptanceClient) UpdateOneID(id pulid.ID) *SodAcceptanceUpdateOne {
+	mutation := newSodAcceptanceMutation(c.config, OpUpdateOne, withSodAcceptanceID(id))
+	return &SodAcceptanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SodAcceptance.
+func (c *SodAcceptanceClient) Delete() *SodAcceptanceDelete {
+	mutation := newSodAcceptanceMutation(c.config, OpDelete)
+	return &SodAcceptanceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SodAcceptanceClient) DeleteOne(_m *SodAcceptance) *SodAcceptanceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SodAcceptanceClient) DeleteOneID(id pulid.ID) *SodAcceptanceDeleteOne {
+	builder := c.Delete().Where(sodacceptance.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SodAcceptanceDeleteOne{builder}
+}
+
+// Query returns a query builder for SodAcceptance.
+func (c *SodAcceptanceClient) Query() *SodAcceptanceQuery {
+	return &SodAcceptanceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSodAcceptance},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SodAcceptance entity by its id.
+func (c *SodAcceptanceClient) Get(ctx context.Context, id pulid.ID) (*SodAcceptance, error) {
+	return c.Query().Where(sodacceptance.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SodAcceptanceClient) GetX(ctx context.Context, id pulid.ID) *SodAcceptance {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryConflictSet queries the conflict_set edge of a SodAcceptance.
+func (c *SodAcceptanceClient) QueryConflictSet(_m *SodAcceptance) *SodConflictSetQuery {
+	query := (&SodConflictSetClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sodacceptance.Table, sodacceptance.FieldID, id),
+			sqlgraph.To(sodconflictset.Table, sodconflictset.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, sodacceptance.ConflictSetTable, sodacceptance.ConflictSetColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUser queries the user edge of a SodAcceptance.
+func (c *SodAcceptanceClient) QueryUser(_m *SodAcceptance) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sodacceptance.Table, sodacceptance.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, sodacceptance.UserTable, sodacceptance.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAcceptedBy queries the accepted_by edge of a SodAcceptance.
+func (c *SodAcceptanceClient) QueryAcceptedBy(_m *SodAcceptance) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sodacceptance.Table, sodacceptance.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, sodacceptance.AcceptedByTable, sodacceptance.AcceptedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SodAcceptanceClient) Hooks() []Hook {
+	hooks := c.hooks.SodAcceptance
+	return append(hooks[:len(hooks):len(hooks)], sodacceptance.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SodAcceptanceClient) Interceptors() []Interceptor {
+	return c.inters.SodAcceptance
+}
+
+func (c *SodAcceptanceClient) mutate(ctx context.Context, m *SodAcceptanceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SodAcceptanceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SodAcceptanceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SodAcceptanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SodAcceptanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SodAcceptance mutation op: %q", m.Op())
+	}
+}
+
+// SodConflictSetClient is a client for the SodConflictSet schema.
+type SodConflictSetClient struct {
+	config
+}
+
+// NewSodConflictSetClient returns a client for the SodConflictSet from the given config.
+func NewSodConflictSetClient(c config) *SodConflictSetClient {
+	return &SodConflictSetClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sodconflictset.Hooks(f(g(h())))`.
+func (c *SodConflictSetClient) Use(hooks ...Hook) {
+	c.hooks.SodConflictSet = append(c.hooks.SodConflictSet, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sodconflictset.Intercept(f(g(h())))`.
+func (c *SodConflictSetClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SodConflictSet = append(c.inters.SodConflictSet, interceptors...)
+}
+
+// Create returns a builder for creating a SodConflictSet entity.
+func (c *SodConflictSetClient) Create() *SodConflictSetCreate {
+	mutation := newSodConflictSetMutation(c.config, OpCreate)
+	return &SodConflictSetCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SodConflictSet entities.
+func (c *SodConflictSetClient) CreateBulk(builders ...*SodConflictSetCreate) *SodConflictSetCreateBulk {
+	return &SodConflictSetCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SodConflictSetClient) MapCreateBulk(slice any, setFunc func(*SodConflictSetCreate, int)) *SodConflictSetCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SodConflictSetCreateBulk{err: fmt.Errorf("calling to SodConflictSetClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SodConflictSetCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SodConflictSetCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SodConflictSet.
+func (c *SodConflictSetClient) Update() *SodConflictSetUpdate {
+	mutation := newSodConflictSetMutation(c.config, OpUpdate)
+	return &SodConflictSetUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SodConflictSetClient) UpdateOne(_m *SodConflictSet) *SodConflictSetUpdateOne {
+	mutation := newSodConflictSetMutation(c.config, OpUpdateOne, withSodConflictSet(_m))
+	return &SodConflictSetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SodConflictSetClient) UpdateOneID(id pulid.ID) *SodConflictSetUpdateOne {
+	mutation := newSodConflictSetMutation(c.config, OpUpdateOne, withSodConflictSetID(id))
+	return &SodConflictSetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SodConflictSet.
+func (c *SodConflictSetClient) Delete() *SodConflictSetDelete {
+	mutation := newSodConflictSetMutation(c.config, OpDelete)
+	return &SodConflictSetDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SodConflictSetClient) DeleteOne(_m *SodConflictSet) *SodConflictSetDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SodConflictSetClient) DeleteOneID(id pulid.ID) *SodConflictSetDeleteOne {
+	builder := c.Delete().Where(sodconflictset.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SodConflictSetDeleteOne{builder}
+}
+
+// Query returns a query builder for SodConflictSet.
+func (c *SodConflictSetClient) Query() *SodConflictSetQuery {
+	return &SodConflictSetQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSodConflictSet},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SodConflictSet entity by its id.
+func (c *SodConflictSetClient) Get(ctx context.Context, id pulid.ID) (*SodConflictSet, error) {
+	return c.Query().Where(sodconflictset.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SodConflictSetClient) GetX(ctx context.Context, id pulid.ID) *SodConflictSet {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryEntitlements queries the entitlements edge of a SodConflictSet.
+func (c *SodConflictSetClient) QueryEntitlements(_m *SodConflictSet) *EntitlementQuery {
+	query := (&EntitlementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sodconflictset.Table, sodconflictset.FieldID, id),
+			sqlgraph.To(entitlement.Table, entitlement.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, sodconflictset.EntitlementsTable, sodconflictset.EntitlementsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAcceptances queries the acceptances edge of a SodConflictSet.
+func (c *SodConflictSetClient) QueryAcceptances(_m *SodConflictSet) *SodAcceptanceQuery {
+	query := (&SodAcceptanceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(sodconflictset.Table, sodconflictset.FieldID, id),
+			sqlgraph.To(sodacceptance.Table, sodacceptance.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, sodconflictset.AcceptancesTable, sodconflictset.AcceptancesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SodConflictSetClient) Hooks() []Hook {
+	hooks := c.hooks.SodConflictSet
+	return append(hooks[:len(hooks):len(hooks)], sodconflictset.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SodConflictSetClient) Interceptors() []Interceptor {
+	return c.inters.SodConflictSet
+}
+
+func (c *SodConflictSetClient) mutate(ctx context.Context, m *SodConflictSetMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SodConflictSetCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SodConflictSetUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SodConflictSetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SodConflictSetDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SodConflictSet mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -4685,15 +5067,15 @@ type (
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
 		NotificationPreference, PolicyRule, RequestItem, RequestPolicy, ReviewPolicy,
-		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
-		WebhookEndpoint []ent.Hook
+		ReviewStage, ReviewStageTemplate, ReviewTask, Role, SodAcceptance,
+		SodConflictSet, User, WebhookDelivery, WebhookEndpoint []ent.Hook
 	}
 	inters struct {
 		AccessRequest, ApiToken, Application, AuditCheckpoint, AuditEvent, Entitlement,
 		Grant, Identity, JobTitle, LifecyclePolicy, Notification,
 		NotificationPreference, PolicyRule, RequestItem, RequestPolicy, ReviewPolicy,
-		ReviewStage, ReviewStageTemplate, ReviewTask, Role, User, WebhookDelivery,
-		WebhookEndpoint []ent.Interceptor
+		ReviewStage, ReviewStageTemplate, ReviewTask, Role, SodAcceptance,
+		SodConflictSet, User, WebhookDelivery, WebhookEndpoint []ent.Interceptor
 	}
 )
 

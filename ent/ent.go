@@ -26,6 +26,8 @@ import (
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -115,6 +117,8 @@ func checkColumn(t, c string) error {
 			reviewstagetemplate.Table:    reviewstagetemplate.ValidColumn,
 			reviewtask.Table:             reviewtask.ValidColumn,
 			role.Table:                   role.ValidColumn,
+			sodacceptance.Table:          sodacceptance.ValidColumn,
+			sodconflictset.Table:         sodconflictset.ValidColumn,
 			user.Table:                   user.ValidColumn,
 			webhookdelivery.Table:        webhookdelivery.ValidColumn,
 			webhookendpoint.Table:        webhookendpoint.ValidColumn,

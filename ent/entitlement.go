@@ -62,15 +62,18 @@ type EntitlementEdges struct {
 	JobTitles []*JobTitle `json:"job_titles,omitempty"`
 	// Grants holds the value of the grants edge.
 	Grants []*Grant `json:"grants,omitempty"`
+	// SodConflictSets holds the value of the sod_conflict_sets edge.
+	SodConflictSets []*SodConflictSet `json:"sod_conflict_sets,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
 	totalCount [5]map[string]int
 
-	namedRoles     map[string][]*Role
-	namedJobTitles map[string][]*JobTitle
-	namedGrants    map[string][]*Grant
+	namedRoles           map[string][]*Role
+	namedJobTitles       map[string][]*JobTitle
+	namedGrants          map[string][]*Grant
+	namedSodConflictSets map[string][]*SodConflictSet
 }
 
 // ApplicationOrErr returns the Application value or an error if the edge
@@ -120,6 +123,15 @@ func (e EntitlementEdges) GrantsOrErr() ([]*Grant, error) {
 		return e.Grants, nil
 	}
 	return nil, &NotLoadedError{edge: "grants"}
+}
+
+// SodConflictSetsOrErr returns the SodConflictSets value or an error if the edge
+// was not loaded in eager-loading.
+func (e EntitlementEdges) SodConflictSetsOrErr() ([]*SodConflictSet, error) {
+	if e.loadedTypes[5] {
+		return e.SodConflictSets, nil
+	}
+	return nil, &NotLoadedError{edge: "sod_conflict_sets"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -267,6 +279,11 @@ func (_m *Entitlement) QueryGrants() *GrantQuery {
 	return NewEntitlementClient(_m.config).QueryGrants(_m)
 }
 
+// QuerySodConflictSets queries the "sod_conflict_sets" edge of the Entitlement entity.
+func (_m *Entitlement) QuerySodConflictSets() *SodConflictSetQuery {
+	return NewEntitlementClient(_m.config).QuerySodConflictSets(_m)
+}
+
 // Update returns a builder for updating this Entitlement.
 // Note that you need to call Entitlement.Unwrap() before calling this method if this Entitlement
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -397,6 +414,30 @@ func (_m *Entitlement) appendNamedGrants(name string, edges ...*Grant) {
 		_m.Edges.namedGrants[name] = []*Grant{}
 	} else {
 		_m.Edges.namedGrants[name] = append(_m.Edges.namedGrants[name], edges...)
+	}
+}
+
+// NamedSodConflictSets returns the SodConflictSets named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Entitlement) NamedSodConflictSets(name string) ([]*SodConflictSet, error) {
+	if _m.Edges.namedSodConflictSets == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSodConflictSets[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Entitlement) appendNamedSodConflictSets(name string, edges ...*SodConflictSet) {
+	if _m.Edges.namedSodConflictSets == nil {
+		_m.Edges.namedSodConflictSets = make(map[string][]*SodConflictSet)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSodConflictSets[name] = []*SodConflictSet{}
+	} else {
+		_m.Edges.namedSodConflictSets[name] = append(_m.Edges.namedSodConflictSets[name], edges...)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"time"
 
@@ -219,6 +220,21 @@ func (_c *EntitlementCreate) AddGrants(v ...*Grant) *EntitlementCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddGrantIDs(ids...)
+}
+
+// AddSodConflictSetIDs adds the "sod_conflict_sets" edge to the SodConflictSet entity by IDs.
+func (_c *EntitlementCreate) AddSodConflictSetIDs(ids ...pulid.ID) *EntitlementCreate {
+	_c.mutation.AddSodConflictSetIDs(ids...)
+	return _c
+}
+
+// AddSodConflictSets adds the "sod_conflict_sets" edges to the SodConflictSet entity.
+func (_c *EntitlementCreate) AddSodConflictSets(v ...*SodConflictSet) *EntitlementCreate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSodConflictSetIDs(ids...)
 }
 
 // Mutation returns the EntitlementMutation object of the builder.
@@ -502,6 +518,22 @@ func (_c *EntitlementCreate) createSpec() (*Entitlement, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(grant.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SodConflictSetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

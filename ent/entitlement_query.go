@@ -14,6 +14,7 @@ import (
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"math"
 
@@ -27,20 +28,22 @@ import (
 // EntitlementQuery is the builder for querying Entitlement entities.
 type EntitlementQuery struct {
 	config
-	ctx                *QueryContext
-	order              []entitlement.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.Entitlement
-	withApplication    *ApplicationQuery
-	withOwner          *UserQuery
-	withRoles          *RoleQuery
-	withJobTitles      *JobTitleQuery
-	withGrants         *GrantQuery
-	loadTotal          []func(context.Context, []*Entitlement) error
-	modifiers          []func(*sql.Selector)
-	withNamedRoles     map[string]*RoleQuery
-	withNamedJobTitles map[string]*JobTitleQuery
-	withNamedGrants    map[string]*GrantQuery
+	ctx                      *QueryContext
+	order                    []entitlement.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.Entitlement
+	withApplication          *ApplicationQuery
+	withOwner                *UserQuery
+	withRoles                *RoleQuery
+	withJobTitles            *JobTitleQuery
+	withGrants               *GrantQuery
+	withSodConflictSets      *SodConflictSetQuery
+	loadTotal                []func(context.Context, []*Entitlement) error
+	modifiers                []func(*sql.Selector)
+	withNamedRoles           map[string]*RoleQuery
+	withNamedJobTitles       map[string]*JobTitleQuery
+	withNamedGrants          map[string]*GrantQuery
+	withNamedSodConflictSets map[string]*SodConflictSetQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -180,6 +183,28 @@ func (_q *EntitlementQuery) QueryGrants() *GrantQuery {
 			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
 			sqlgraph.To(grant.Table, grant.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, true, entitlement.GrantsTable, entitlement.GrantsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySodConflictSets chains the current query on the "sod_conflict_sets" edge.
+func (_q *EntitlementQuery) QuerySodConflictSets() *SodConflictSetQuery {
+	query := (&SodConflictSetClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(entitlement.Table, entitlement.FieldID, selector),
+			sqlgraph.To(sodconflictset.Table, sodconflictset.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, entitlement.SodConflictSetsTable, entitlement.SodConflictSetsPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -374,16 +399,17 @@ func (_q *EntitlementQuery) Clone() *EntitlementQuery {
 		return nil
 	}
 	return &EntitlementQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]entitlement.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Entitlement{}, _q.predicates...),
-		withApplication: _q.withApplication.Clone(),
-		withOwner:       _q.withOwner.Clone(),
-		withRoles:       _q.withRoles.Clone(),
-		withJobTitles:   _q.withJobTitles.Clone(),
-		withGrants:      _q.withGrants.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]entitlement.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Entitlement{}, _q.predicates...),
+		withApplication:     _q.withApplication.Clone(),
+		withOwner:           _q.withOwner.Clone(),
+		withRoles:           _q.withRoles.Clone(),
+		withJobTitles:       _q.withJobTitles.Clone(),
+		withGrants:          _q.withGrants.Clone(),
+		withSodConflictSets: _q.withSodConflictSets.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -442,6 +468,17 @@ func (_q *EntitlementQuery) WithGrants(opts ...func(*GrantQuery)) *EntitlementQu
 		opt(query)
 	}
 	_q.withGrants = query
+	return _q
+}
+
+// WithSodConflictSets tells the query-builder to eager-load the nodes that are connected to
+// the "sod_conflict_sets" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithSodConflictSets(opts ...func(*SodConflictSetQuery)) *EntitlementQuery {
+	query := (&SodConflictSetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSodConflictSets = query
 	return _q
 }
 
@@ -529,12 +566,13 @@ func (_q *EntitlementQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*Entitlement{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withApplication != nil,
 			_q.withOwner != nil,
 			_q.withRoles != nil,
 			_q.withJobTitles != nil,
 			_q.withGrants != nil,
+			_q.withSodConflictSets != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -591,6 +629,13 @@ func (_q *EntitlementQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 			return nil, err
 		}
 	}
+	if query := _q.withSodConflictSets; query != nil {
+		if err := _q.loadSodConflictSets(ctx, query, nodes,
+			func(n *Entitlement) { n.Edges.SodConflictSets = []*SodConflictSet{} },
+			func(n *Entitlement, e *SodConflictSet) { n.Edges.SodConflictSets = append(n.Edges.SodConflictSets, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedRoles {
 		if err := _q.loadRoles(ctx, query, nodes,
 			func(n *Entitlement) { n.appendNamedRoles(name) },
@@ -609,6 +654,13 @@ func (_q *EntitlementQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 		if err := _q.loadGrants(ctx, query, nodes,
 			func(n *Entitlement) { n.appendNamedGrants(name) },
 			func(n *Entitlement, e *Grant) { n.appendNamedGrants(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSodConflictSets {
+		if err := _q.loadSodConflictSets(ctx, query, nodes,
+			func(n *Entitlement) { n.appendNamedSodConflictSets(name) },
+			func(n *Entitlement, e *SodConflictSet) { n.appendNamedSodConflictSets(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -833,6 +885,67 @@ func (_q *EntitlementQuery) loadGrants(ctx context.Context, query *GrantQuery, n
 	}
 	return nil
 }
+func (_q *EntitlementQuery) loadSodConflictSets(ctx context.Context, query *SodConflictSetQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *SodConflictSet)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[pulid.ID]*Entitlement)
+	nids := make(map[pulid.ID]map[*Entitlement]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(entitlement.SodConflictSetsTable)
+		s.Join(joinT).On(s.C(sodconflictset.FieldID), joinT.C(entitlement.SodConflictSetsPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(entitlement.SodConflictSetsPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(entitlement.SodConflictSetsPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(pulid.ID)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := *values[0].(*pulid.ID)
+				inValue := *values[1].(*pulid.ID)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Entitlement]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*SodConflictSet](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "sod_conflict_sets" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
 
 func (_q *EntitlementQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -992,6 +1105,20 @@ func (_q *EntitlementQuery) WithNamedGrants(name string, opts ...func(*GrantQuer
 		_q.withNamedGrants = make(map[string]*GrantQuery)
 	}
 	_q.withNamedGrants[name] = query
+	return _q
+}
+
+// WithNamedSodConflictSets tells the query-builder to eager-load the nodes that are connected to the "sod_conflict_sets"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *EntitlementQuery) WithNamedSodConflictSets(name string, opts ...func(*SodConflictSetQuery)) *EntitlementQuery {
+	query := (&SodConflictSetClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSodConflictSets == nil {
+		_q.withNamedSodConflictSets = make(map[string]*SodConflictSetQuery)
+	}
+	_q.withNamedSodConflictSets[name] = query
 	return _q
 }
 

@@ -13,6 +13,7 @@ import (
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"time"
 
@@ -213,6 +214,21 @@ func (_u *EntitlementUpdate) AddGrants(v ...*Grant) *EntitlementUpdate {
 	return _u.AddGrantIDs(ids...)
 }
 
+// AddSodConflictSetIDs adds the "sod_conflict_sets" edge to the SodConflictSet entity by IDs.
+func (_u *EntitlementUpdate) AddSodConflictSetIDs(ids ...pulid.ID) *EntitlementUpdate {
+	_u.mutation.AddSodConflictSetIDs(ids...)
+	return _u
+}
+
+// AddSodConflictSets adds the "sod_conflict_sets" edges to the SodConflictSet entity.
+func (_u *EntitlementUpdate) AddSodConflictSets(v ...*SodConflictSet) *EntitlementUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSodConflictSetIDs(ids...)
+}
+
 // Mutation returns the EntitlementMutation object of the builder.
 func (_u *EntitlementUpdate) Mutation() *EntitlementMutation {
 	return _u.mutation
@@ -285,6 +301,27 @@ func (_u *EntitlementUpdate) RemoveGrants(v ...*Grant) *EntitlementUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGrantIDs(ids...)
+}
+
+// ClearSodConflictSets clears all "sod_conflict_sets" edges to the SodConflictSet entity.
+func (_u *EntitlementUpdate) ClearSodConflictSets() *EntitlementUpdate {
+	_u.mutation.ClearSodConflictSets()
+	return _u
+}
+
+// RemoveSodConflictSetIDs removes the "sod_conflict_sets" edge to SodConflictSet entities by IDs.
+func (_u *EntitlementUpdate) RemoveSodConflictSetIDs(ids ...pulid.ID) *EntitlementUpdate {
+	_u.mutation.RemoveSodConflictSetIDs(ids...)
+	return _u
+}
+
+// RemoveSodConflictSets removes "sod_conflict_sets" edges to SodConflictSet entities.
+func (_u *EntitlementUpdate) RemoveSodConflictSets(v ...*SodConflictSet) *EntitlementUpdate {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSodConflictSetIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -565,6 +602,51 @@ func (_u *EntitlementUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.SodConflictSetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSodConflictSetsIDs(); len(nodes) > 0 && !_u.mutation.SodConflictSetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SodConflictSetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{entitlement.Label}
@@ -763,6 +845,21 @@ func (_u *EntitlementUpdateOne) AddGrants(v ...*Grant) *EntitlementUpdateOne {
 	return _u.AddGrantIDs(ids...)
 }
 
+// AddSodConflictSetIDs adds the "sod_conflict_sets" edge to the SodConflictSet entity by IDs.
+func (_u *EntitlementUpdateOne) AddSodConflictSetIDs(ids ...pulid.ID) *EntitlementUpdateOne {
+	_u.mutation.AddSodConflictSetIDs(ids...)
+	return _u
+}
+
+// AddSodConflictSets adds the "sod_conflict_sets" edges to the SodConflictSet entity.
+func (_u *EntitlementUpdateOne) AddSodConflictSets(v ...*SodConflictSet) *EntitlementUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSodConflictSetIDs(ids...)
+}
+
 // Mutation returns the EntitlementMutation object of the builder.
 func (_u *EntitlementUpdateOne) Mutation() *EntitlementMutation {
 	return _u.mutation
@@ -835,6 +932,27 @@ func (_u *EntitlementUpdateOne) RemoveGrants(v ...*Grant) *EntitlementUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveGrantIDs(ids...)
+}
+
+// ClearSodConflictSets clears all "sod_conflict_sets" edges to the SodConflictSet entity.
+func (_u *EntitlementUpdateOne) ClearSodConflictSets() *EntitlementUpdateOne {
+	_u.mutation.ClearSodConflictSets()
+	return _u
+}
+
+// RemoveSodConflictSetIDs removes the "sod_conflict_sets" edge to SodConflictSet entities by IDs.
+func (_u *EntitlementUpdateOne) RemoveSodConflictSetIDs(ids ...pulid.ID) *EntitlementUpdateOne {
+	_u.mutation.RemoveSodConflictSetIDs(ids...)
+	return _u
+}
+
+// RemoveSodConflictSets removes "sod_conflict_sets" edges to SodConflictSet entities.
+func (_u *EntitlementUpdateOne) RemoveSodConflictSets(v ...*SodConflictSet) *EntitlementUpdateOne {
+	ids := make([]pulid.ID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSodConflictSetIDs(ids...)
 }
 
 // Where appends a list predicates to the EntitlementUpdate builder.
@@ -1138,6 +1256,51 @@ func (_u *EntitlementUpdateOne) sqlSave(ctx context.Context) (_node *Entitlement
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(grant.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SodConflictSetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSodConflictSetsIDs(); len(nodes) > 0 && !_u.mutation.SodConflictSetsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SodConflictSetsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(sodconflictset.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

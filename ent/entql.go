@@ -24,6 +24,8 @@ import (
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -36,7 +38,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 23)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 25)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   accessrequest.Table,
@@ -368,6 +370,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			requestitem.FieldPolicyRuleID:        {Type: field.TypeString, Column: requestitem.FieldPolicyRuleID},
 			requestitem.FieldPolicyRuleName:      {Type: field.TypeString, Column: requestitem.FieldPolicyRuleName},
 			requestitem.FieldPolicyRuleVersion:   {Type: field.TypeInt, Column: requestitem.FieldPolicyRuleVersion},
+			requestitem.FieldSodConflicts:        {Type: field.TypeJSON, Column: requestitem.FieldSodConflicts},
 		},
 	}
 	graph.Nodes[14] = &sqlgraph.Node{
@@ -502,6 +505,44 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   sodacceptance.Table,
+			Columns: sodacceptance.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: sodacceptance.FieldID,
+			},
+		},
+		Type: "SodAcceptance",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			sodacceptance.FieldCreatedAt:     {Type: field.TypeTime, Column: sodacceptance.FieldCreatedAt},
+			sodacceptance.FieldUpdatedAt:     {Type: field.TypeTime, Column: sodacceptance.FieldUpdatedAt},
+			sodacceptance.FieldConflictSetID: {Type: field.TypeString, Column: sodacceptance.FieldConflictSetID},
+			sodacceptance.FieldUserID:        {Type: field.TypeString, Column: sodacceptance.FieldUserID},
+			sodacceptance.FieldAcceptedByID:  {Type: field.TypeString, Column: sodacceptance.FieldAcceptedByID},
+			sodacceptance.FieldReason:        {Type: field.TypeString, Column: sodacceptance.FieldReason},
+			sodacceptance.FieldUntil:         {Type: field.TypeTime, Column: sodacceptance.FieldUntil},
+		},
+	}
+	graph.Nodes[21] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   sodconflictset.Table,
+			Columns: sodconflictset.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: sodconflictset.FieldID,
+			},
+		},
+		Type: "SodConflictSet",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			sodconflictset.FieldCreatedAt:   {Type: field.TypeTime, Column: sodconflictset.FieldCreatedAt},
+			sodconflictset.FieldUpdatedAt:   {Type: field.TypeTime, Column: sodconflictset.FieldUpdatedAt},
+			sodconflictset.FieldName:        {Type: field.TypeString, Column: sodconflictset.FieldName},
+			sodconflictset.FieldDescription: {Type: field.TypeString, Column: sodconflictset.FieldDescription},
+			sodconflictset.FieldMode:        {Type: field.TypeEnum, Column: sodconflictset.FieldMode},
+		},
+	}
+	graph.Nodes[22] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -527,7 +568,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDelegateUntil: {Type: field.TypeTime, Column: user.FieldDelegateUntil},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookdelivery.Table,
 			Columns: webhookdelivery.Columns,
@@ -552,7 +593,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			webhookdelivery.FieldDeliveredAt:   {Type: field.TypeTime, Column: webhookdelivery.FieldDeliveredAt},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   webhookendpoint.Table,
 			Columns: webhookendpoint.Columns,
@@ -850,6 +891,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Entitlement",
 		"Grant",
+	)
+	graph.MustAddE(
+		"sod_conflict_sets",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   entitlement.SodConflictSetsTable,
+			Columns: entitlement.SodConflictSetsPrimaryKey,
+			Bidi:    false,
+		},
+		"Entitlement",
+		"SodConflictSet",
 	)
 	graph.MustAddE(
 		"identity",
@@ -1270,6 +1323,66 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Role",
 		"User",
+	)
+	graph.MustAddE(
+		"conflict_set",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   sodacceptance.ConflictSetTable,
+			Columns: []string{sodacceptance.ConflictSetColumn},
+			Bidi:    false,
+		},
+		"SodAcceptance",
+		"SodConflictSet",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   sodacceptance.UserTable,
+			Columns: []string{sodacceptance.UserColumn},
+			Bidi:    false,
+		},
+		"SodAcceptance",
+		"User",
+	)
+	graph.MustAddE(
+		"accepted_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   sodacceptance.AcceptedByTable,
+			Columns: []string{sodacceptance.AcceptedByColumn},
+			Bidi:    false,
+		},
+		"SodAcceptance",
+		"User",
+	)
+	graph.MustAddE(
+		"entitlements",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   sodconflictset.EntitlementsTable,
+			Columns: sodconflictset.EntitlementsPrimaryKey,
+			Bidi:    false,
+		},
+		"SodConflictSet",
+		"Entitlement",
+	)
+	graph.MustAddE(
+		"acceptances",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   sodconflictset.AcceptancesTable,
+			Columns: []string{sodconflictset.AcceptancesColumn},
+			Bidi:    false,
+		},
+		"SodConflictSet",
+		"SodAcceptance",
 	)
 	graph.MustAddE(
 		"manager",
@@ -2386,6 +2499,20 @@ func (f *EntitlementFilter) WhereHasGrantsWith(preds ...predicate.Grant) {
 	})))
 }
 
+// WhereHasSodConflictSets applies a predicate to check if query has an edge sod_conflict_sets.
+func (f *EntitlementFilter) WhereHasSodConflictSets() {
+	f.Where(entql.HasEdge("sod_conflict_sets"))
+}
+
+// WhereHasSodConflictSetsWith applies a predicate to check if query has an edge sod_conflict_sets with a given conditions (other predicates).
+func (f *EntitlementFilter) WhereHasSodConflictSetsWith(preds ...predicate.SodConflictSet) {
+	f.Where(entql.HasEdgeWith("sod_conflict_sets", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *GrantQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -3345,6 +3472,11 @@ func (f *RequestItemFilter) WherePolicyRuleVersion(p entql.IntP) {
 	f.Where(p.Field(requestitem.FieldPolicyRuleVersion))
 }
 
+// WhereSodConflicts applies the entql json.RawMessage predicate on the sod_conflicts field.
+func (f *RequestItemFilter) WhereSodConflicts(p entql.BytesP) {
+	f.Where(p.Field(requestitem.FieldSodConflicts))
+}
+
 // WhereHasRequest applies a predicate to check if query has an edge request.
 func (f *RequestItemFilter) WhereHasRequest() {
 	f.Where(entql.HasEdge("request"))
@@ -4112,6 +4244,216 @@ func (f *RoleFilter) WhereHasOwnersWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *SodAcceptanceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SodAcceptanceQuery builder.
+func (_q *SodAcceptanceQuery) Filter() *SodAcceptanceFilter {
+	return &SodAcceptanceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SodAcceptanceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SodAcceptanceMutation builder.
+func (m *SodAcceptanceMutation) Filter() *SodAcceptanceFilter {
+	return &SodAcceptanceFilter{config: m.config, predicateAdder: m}
+}
+
+// SodAcceptanceFilter provides a generic filtering capability at runtime for SodAcceptanceQuery.
+type SodAcceptanceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SodAcceptanceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *SodAcceptanceFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(sodacceptance.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SodAcceptanceFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(sodacceptance.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SodAcceptanceFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(sodacceptance.FieldUpdatedAt))
+}
+
+// WhereConflictSetID applies the entql string predicate on the conflict_set_id field.
+func (f *SodAcceptanceFilter) WhereConflictSetID(p entql.StringP) {
+	f.Where(p.Field(sodacceptance.FieldConflictSetID))
+}
+
+// WhereUserID applies the entql string predicate on the user_id field.
+func (f *SodAcceptanceFilter) WhereUserID(p entql.StringP) {
+	f.Where(p.Field(sodacceptance.FieldUserID))
+}
+
+// WhereAcceptedByID applies the entql string predicate on the accepted_by_id field.
+func (f *SodAcceptanceFilter) WhereAcceptedByID(p entql.StringP) {
+	f.Where(p.Field(sodacceptance.FieldAcceptedByID))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *SodAcceptanceFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(sodacceptance.FieldReason))
+}
+
+// WhereUntil applies the entql time.Time predicate on the until field.
+func (f *SodAcceptanceFilter) WhereUntil(p entql.TimeP) {
+	f.Where(p.Field(sodacceptance.FieldUntil))
+}
+
+// WhereHasConflictSet applies a predicate to check if query has an edge conflict_set.
+func (f *SodAcceptanceFilter) WhereHasConflictSet() {
+	f.Where(entql.HasEdge("conflict_set"))
+}
+
+// WhereHasConflictSetWith applies a predicate to check if query has an edge conflict_set with a given conditions (other predicates).
+func (f *SodAcceptanceFilter) WhereHasConflictSetWith(preds ...predicate.SodConflictSet) {
+	f.Where(entql.HasEdgeWith("conflict_set", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *SodAcceptanceFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *SodAcceptanceFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAcceptedBy applies a predicate to check if query has an edge accepted_by.
+func (f *SodAcceptanceFilter) WhereHasAcceptedBy() {
+	f.Where(entql.HasEdge("accepted_by"))
+}
+
+// WhereHasAcceptedByWith applies a predicate to check if query has an edge accepted_by with a given conditions (other predicates).
+func (f *SodAcceptanceFilter) WhereHasAcceptedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("accepted_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *SodConflictSetQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SodConflictSetQuery builder.
+func (_q *SodConflictSetQuery) Filter() *SodConflictSetFilter {
+	return &SodConflictSetFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SodConflictSetMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SodConflictSetMutation builder.
+func (m *SodConflictSetMutation) Filter() *SodConflictSetFilter {
+	return &SodConflictSetFilter{config: m.config, predicateAdder: m}
+}
+
+// SodConflictSetFilter provides a generic filtering capability at runtime for SodConflictSetQuery.
+type SodConflictSetFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SodConflictSetFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *SodConflictSetFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(sodconflictset.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SodConflictSetFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(sodconflictset.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SodConflictSetFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(sodconflictset.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *SodConflictSetFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(sodconflictset.FieldName))
+}
+
+// WhereDescription applies the entql string predicate on the description field.
+func (f *SodConflictSetFilter) WhereDescription(p entql.StringP) {
+	f.Where(p.Field(sodconflictset.FieldDescription))
+}
+
+// WhereMode applies the entql string predicate on the mode field.
+func (f *SodConflictSetFilter) WhereMode(p entql.StringP) {
+	f.Where(p.Field(sodconflictset.FieldMode))
+}
+
+// WhereHasEntitlements applies a predicate to check if query has an edge entitlements.
+func (f *SodConflictSetFilter) WhereHasEntitlements() {
+	f.Where(entql.HasEdge("entitlements"))
+}
+
+// WhereHasEntitlementsWith applies a predicate to check if query has an edge entitlements with a given conditions (other predicates).
+func (f *SodConflictSetFilter) WhereHasEntitlementsWith(preds ...predicate.Entitlement) {
+	f.Where(entql.HasEdgeWith("entitlements", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAcceptances applies a predicate to check if query has an edge acceptances.
+func (f *SodConflictSetFilter) WhereHasAcceptances() {
+	f.Where(entql.HasEdge("acceptances"))
+}
+
+// WhereHasAcceptancesWith applies a predicate to check if query has an edge acceptances with a given conditions (other predicates).
+func (f *SodConflictSetFilter) WhereHasAcceptancesWith(preds ...predicate.SodAcceptance) {
+	f.Where(entql.HasEdgeWith("acceptances", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -4140,7 +4482,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4460,7 +4802,7 @@ type WebhookDeliveryFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookDeliveryFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4574,7 +4916,7 @@ type WebhookEndpointFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WebhookEndpointFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

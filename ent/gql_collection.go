@@ -19,6 +19,8 @@ import (
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -2832,6 +2834,305 @@ func newRolePaginateArgs(rv map[string]any) *rolePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RoleWhereInput); ok {
 		args.opts = append(args.opts, WithRoleFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SodAcceptanceQuery) CollectFields(ctx context.Context, satisfies ...string) (*SodAcceptanceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SodAcceptanceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(sodacceptance.Columns))
+		selectedFields = []string{sodacceptance.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "conflictSet":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&SodConflictSetClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, sodconflictsetImplementors)...); err != nil {
+				return err
+			}
+			_q.withConflictSet = query
+			if _, ok := fieldSeen[sodacceptance.FieldConflictSetID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldConflictSetID)
+				fieldSeen[sodacceptance.FieldConflictSetID] = struct{}{}
+			}
+
+		case "user":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withUser = query
+			if _, ok := fieldSeen[sodacceptance.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldUserID)
+				fieldSeen[sodacceptance.FieldUserID] = struct{}{}
+			}
+
+		case "acceptedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
+				return err
+			}
+			_q.withAcceptedBy = query
+			if _, ok := fieldSeen[sodacceptance.FieldAcceptedByID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldAcceptedByID)
+				fieldSeen[sodacceptance.FieldAcceptedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[sodacceptance.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldCreatedAt)
+				fieldSeen[sodacceptance.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[sodacceptance.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldUpdatedAt)
+				fieldSeen[sodacceptance.FieldUpdatedAt] = struct{}{}
+			}
+		case "conflictSetID":
+			if _, ok := fieldSeen[sodacceptance.FieldConflictSetID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldConflictSetID)
+				fieldSeen[sodacceptance.FieldConflictSetID] = struct{}{}
+			}
+		case "userID":
+			if _, ok := fieldSeen[sodacceptance.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldUserID)
+				fieldSeen[sodacceptance.FieldUserID] = struct{}{}
+			}
+		case "acceptedByID":
+			if _, ok := fieldSeen[sodacceptance.FieldAcceptedByID]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldAcceptedByID)
+				fieldSeen[sodacceptance.FieldAcceptedByID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[sodacceptance.FieldReason]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldReason)
+				fieldSeen[sodacceptance.FieldReason] = struct{}{}
+			}
+		case "until":
+			if _, ok := fieldSeen[sodacceptance.FieldUntil]; !ok {
+				selectedFields = append(selectedFields, sodacceptance.FieldUntil)
+				fieldSeen[sodacceptance.FieldUntil] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type sodacceptancePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SodAcceptancePaginateOption
+}
+
+func newSodAcceptancePaginateArgs(rv map[string]any) *sodacceptancePaginateArgs {
+	args := &sodacceptancePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SodAcceptanceOrder{Field: &SodAcceptanceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSodAcceptanceOrder(order))
+			}
+		case *SodAcceptanceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSodAcceptanceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*SodAcceptanceWhereInput); ok {
+		args.opts = append(args.opts, WithSodAcceptanceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SodConflictSetQuery) CollectFields(ctx context.Context, satisfies ...string) (*SodConflictSetQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SodConflictSetQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(sodconflictset.Columns))
+		selectedFields = []string{sodconflictset.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "entitlements":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EntitlementClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
+				*wq = *query
+			})
+
+		case "acceptances":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&SodAcceptanceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, sodacceptanceImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedAcceptances(alias, func(wq *SodAcceptanceQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[sodconflictset.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, sodconflictset.FieldCreatedAt)
+				fieldSeen[sodconflictset.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[sodconflictset.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, sodconflictset.FieldUpdatedAt)
+				fieldSeen[sodconflictset.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[sodconflictset.FieldName]; !ok {
+				selectedFields = append(selectedFields, sodconflictset.FieldName)
+				fieldSeen[sodconflictset.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[sodconflictset.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, sodconflictset.FieldDescription)
+				fieldSeen[sodconflictset.FieldDescription] = struct{}{}
+			}
+		case "mode":
+			if _, ok := fieldSeen[sodconflictset.FieldMode]; !ok {
+				selectedFields = append(selectedFields, sodconflictset.FieldMode)
+				fieldSeen[sodconflictset.FieldMode] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type sodconflictsetPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SodConflictSetPaginateOption
+}
+
+func newSodConflictSetPaginateArgs(rv map[string]any) *sodconflictsetPaginateArgs {
+	args := &sodconflictsetPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SodConflictSetOrder{Field: &SodConflictSetOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSodConflictSetOrder(order))
+			}
+		case *SodConflictSetOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSodConflictSetOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*SodConflictSetWhereInput); ok {
+		args.opts = append(args.opts, WithSodConflictSetFilter(v.Filter))
 	}
 	return args
 }

@@ -500,6 +500,54 @@ func (_m *Role) Owners(ctx context.Context) (result []*User, err error) {
 	return result, err
 }
 
+func (_m *SodAcceptance) ConflictSet(ctx context.Context) (*SodConflictSet, error) {
+	result, err := _m.Edges.ConflictSetOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryConflictSet().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *SodAcceptance) User(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.UserOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryUser().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *SodAcceptance) AcceptedBy(ctx context.Context) (*User, error) {
+	result, err := _m.Edges.AcceptedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAcceptedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *SodConflictSet) Entitlements(ctx context.Context) (result []*Entitlement, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.EntitlementsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEntitlements().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *SodConflictSet) Acceptances(ctx context.Context) (result []*SodAcceptance, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAcceptances(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AcceptancesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAcceptances().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *User) Manager(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.ManagerOrErr()
 	if IsNotLoaded(err) {

@@ -21,6 +21,8 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -109,6 +111,16 @@ var roleImplementors = []string{"Role", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Role) IsNode() {}
+
+var sodacceptanceImplementors = []string{"SodAcceptance", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SodAcceptance) IsNode() {}
+
+var sodconflictsetImplementors = []string{"SodConflictSet", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SodConflictSet) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -374,6 +386,32 @@ func (c *Client) noder(ctx context.Context, table string, id pulid.ID) (Noder, e
 			Where(role.ID(uid))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roleImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case sodacceptance.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.SodAcceptance.Query().
+			Where(sodacceptance.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, sodacceptanceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case sodconflictset.Table:
+		var uid pulid.ID
+		if err := uid.UnmarshalGQL(id); err != nil {
+			return nil, err
+		}
+		query := c.SodConflictSet.Query().
+			Where(sodconflictset.ID(uid))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, sodconflictsetImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -718,6 +756,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []pulid.ID) ([]No
 		query := c.Role.Query().
 			Where(role.IDIn(ids...))
 		query, err := query.CollectFields(ctx, roleImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case sodacceptance.Table:
+		query := c.SodAcceptance.Query().
+			Where(sodacceptance.IDIn(ids...))
+		query, err := query.CollectFields(ctx, sodacceptanceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case sodconflictset.Table:
+		query := c.SodConflictSet.Query().
+			Where(sodconflictset.IDIn(ids...))
+		query, err := query.CollectFields(ctx, sodconflictsetImplementors...)
 		if err != nil {
 			return nil, err
 		}

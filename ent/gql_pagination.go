@@ -22,6 +22,8 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -5632,6 +5634,652 @@ func (_m *Role) ToEdge(order *RoleOrder) *RoleEdge {
 		order = DefaultRoleOrder
 	}
 	return &RoleEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SodAcceptanceEdge is the edge representation of SodAcceptance.
+type SodAcceptanceEdge struct {
+	Node   *SodAcceptance `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// SodAcceptanceConnection is the connection containing edges to SodAcceptance.
+type SodAcceptanceConnection struct {
+	Edges      []*SodAcceptanceEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *SodAcceptanceConnection) build(nodes []*SodAcceptance, pager *sodacceptancePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SodAcceptance
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SodAcceptance {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SodAcceptance {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SodAcceptanceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SodAcceptanceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SodAcceptancePaginateOption enables pagination customization.
+type SodAcceptancePaginateOption func(*sodacceptancePager) error
+
+// WithSodAcceptanceOrder configures pagination ordering.
+func WithSodAcceptanceOrder(order *SodAcceptanceOrder) SodAcceptancePaginateOption {
+	if order == nil {
+		order = DefaultSodAcceptanceOrder
+	}
+	o := *order
+	return func(pager *sodacceptancePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSodAcceptanceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSodAcceptanceFilter configures pagination filter.
+func WithSodAcceptanceFilter(filter func(*SodAcceptanceQuery) (*SodAcceptanceQuery, error)) SodAcceptancePaginateOption {
+	return func(pager *sodacceptancePager) error {
+		if filter == nil {
+			return errors.New("SodAcceptanceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type sodacceptancePager struct {
+	reverse bool
+	order   *SodAcceptanceOrder
+	filter  func(*SodAcceptanceQuery) (*SodAcceptanceQuery, error)
+}
+
+func newSodAcceptancePager(opts []SodAcceptancePaginateOption, reverse bool) (*sodacceptancePager, error) {
+	pager := &sodacceptancePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSodAcceptanceOrder
+	}
+	return pager, nil
+}
+
+func (p *sodacceptancePager) applyFilter(query *SodAcceptanceQuery) (*SodAcceptanceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *sodacceptancePager) toCursor(_m *SodAcceptance) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *sodacceptancePager) applyCursors(query *SodAcceptanceQuery, after, before *Cursor) (*SodAcceptanceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSodAcceptanceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *sodacceptancePager) applyOrder(query *SodAcceptanceQuery) *SodAcceptanceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSodAcceptanceOrder.Field {
+		query = query.Order(DefaultSodAcceptanceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *sodacceptancePager) orderExpr(query *SodAcceptanceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSodAcceptanceOrder.Field {
+			b.Comma().Ident(DefaultSodAcceptanceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SodAcceptance.
+func (_m *SodAcceptanceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SodAcceptancePaginateOption,
+) (*SodAcceptanceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSodAcceptancePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SodAcceptanceConnection{Edges: []*SodAcceptanceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SodAcceptanceOrderFieldCreatedAt orders SodAcceptance by created_at.
+	SodAcceptanceOrderFieldCreatedAt = &SodAcceptanceOrderField{
+		Value: func(_m *SodAcceptance) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: sodacceptance.FieldCreatedAt,
+		toTerm: sodacceptance.ByCreatedAt,
+		toCursor: func(_m *SodAcceptance) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// SodAcceptanceOrderFieldUpdatedAt orders SodAcceptance by updated_at.
+	SodAcceptanceOrderFieldUpdatedAt = &SodAcceptanceOrderField{
+		Value: func(_m *SodAcceptance) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: sodacceptance.FieldUpdatedAt,
+		toTerm: sodacceptance.ByUpdatedAt,
+		toCursor: func(_m *SodAcceptance) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SodAcceptanceOrderField) String() string {
+	var str string
+	switch f.column {
+	case SodAcceptanceOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case SodAcceptanceOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SodAcceptanceOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SodAcceptanceOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SodAcceptanceOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SodAcceptanceOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *SodAcceptanceOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SodAcceptanceOrderField", str)
+	}
+	return nil
+}
+
+// SodAcceptanceOrderField defines the ordering field of SodAcceptance.
+type SodAcceptanceOrderField struct {
+	// Value extracts the ordering value from the given SodAcceptance.
+	Value    func(*SodAcceptance) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) sodacceptance.OrderOption
+	toCursor func(*SodAcceptance) Cursor
+}
+
+// SodAcceptanceOrder defines the ordering of SodAcceptance.
+type SodAcceptanceOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *SodAcceptanceOrderField `json:"field"`
+}
+
+// DefaultSodAcceptanceOrder is the default ordering of SodAcceptance.
+var DefaultSodAcceptanceOrder = &SodAcceptanceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SodAcceptanceOrderField{
+		Value: func(_m *SodAcceptance) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: sodacceptance.FieldID,
+		toTerm: sodacceptance.ByID,
+		toCursor: func(_m *SodAcceptance) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SodAcceptance into SodAcceptanceEdge.
+func (_m *SodAcceptance) ToEdge(order *SodAcceptanceOrder) *SodAcceptanceEdge {
+	if order == nil {
+		order = DefaultSodAcceptanceOrder
+	}
+	return &SodAcceptanceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SodConflictSetEdge is the edge representation of SodConflictSet.
+type SodConflictSetEdge struct {
+	Node   *SodConflictSet `json:"node"`
+	Cursor Cursor          `json:"cursor"`
+}
+
+// SodConflictSetConnection is the connection containing edges to SodConflictSet.
+type SodConflictSetConnection struct {
+	Edges      []*SodConflictSetEdge `json:"edges"`
+	PageInfo   PageInfo              `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+func (c *SodConflictSetConnection) build(nodes []*SodConflictSet, pager *sodconflictsetPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SodConflictSet
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SodConflictSet {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SodConflictSet {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SodConflictSetEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SodConflictSetEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SodConflictSetPaginateOption enables pagination customization.
+type SodConflictSetPaginateOption func(*sodconflictsetPager) error
+
+// WithSodConflictSetOrder configures pagination ordering.
+func WithSodConflictSetOrder(order *SodConflictSetOrder) SodConflictSetPaginateOption {
+	if order == nil {
+		order = DefaultSodConflictSetOrder
+	}
+	o := *order
+	return func(pager *sodconflictsetPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSodConflictSetOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSodConflictSetFilter configures pagination filter.
+func WithSodConflictSetFilter(filter func(*SodConflictSetQuery) (*SodConflictSetQuery, error)) SodConflictSetPaginateOption {
+	return func(pager *sodconflictsetPager) error {
+		if filter == nil {
+			return errors.New("SodConflictSetQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type sodconflictsetPager struct {
+	reverse bool
+	order   *SodConflictSetOrder
+	filter  func(*SodConflictSetQuery) (*SodConflictSetQuery, error)
+}
+
+func newSodConflictSetPager(opts []SodConflictSetPaginateOption, reverse bool) (*sodconflictsetPager, error) {
+	pager := &sodconflictsetPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSodConflictSetOrder
+	}
+	return pager, nil
+}
+
+func (p *sodconflictsetPager) applyFilter(query *SodConflictSetQuery) (*SodConflictSetQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *sodconflictsetPager) toCursor(_m *SodConflictSet) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *sodconflictsetPager) applyCursors(query *SodConflictSetQuery, after, before *Cursor) (*SodConflictSetQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSodConflictSetOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *sodconflictsetPager) applyOrder(query *SodConflictSetQuery) *SodConflictSetQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSodConflictSetOrder.Field {
+		query = query.Order(DefaultSodConflictSetOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *sodconflictsetPager) orderExpr(query *SodConflictSetQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSodConflictSetOrder.Field {
+			b.Comma().Ident(DefaultSodConflictSetOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SodConflictSet.
+func (_m *SodConflictSetQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SodConflictSetPaginateOption,
+) (*SodConflictSetConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSodConflictSetPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SodConflictSetConnection{Edges: []*SodConflictSetEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SodConflictSetOrderFieldCreatedAt orders SodConflictSet by created_at.
+	SodConflictSetOrderFieldCreatedAt = &SodConflictSetOrderField{
+		Value: func(_m *SodConflictSet) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: sodconflictset.FieldCreatedAt,
+		toTerm: sodconflictset.ByCreatedAt,
+		toCursor: func(_m *SodConflictSet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// SodConflictSetOrderFieldUpdatedAt orders SodConflictSet by updated_at.
+	SodConflictSetOrderFieldUpdatedAt = &SodConflictSetOrderField{
+		Value: func(_m *SodConflictSet) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: sodconflictset.FieldUpdatedAt,
+		toTerm: sodconflictset.ByUpdatedAt,
+		toCursor: func(_m *SodConflictSet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// SodConflictSetOrderFieldName orders SodConflictSet by name.
+	SodConflictSetOrderFieldName = &SodConflictSetOrderField{
+		Value: func(_m *SodConflictSet) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: sodconflictset.FieldName,
+		toTerm: sodconflictset.ByName,
+		toCursor: func(_m *SodConflictSet) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SodConflictSetOrderField) String() string {
+	var str string
+	switch f.column {
+	case SodConflictSetOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case SodConflictSetOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case SodConflictSetOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SodConflictSetOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SodConflictSetOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SodConflictSetOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SodConflictSetOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *SodConflictSetOrderFieldUpdatedAt
+	case "NAME":
+		*f = *SodConflictSetOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid SodConflictSetOrderField", str)
+	}
+	return nil
+}
+
+// SodConflictSetOrderField defines the ordering field of SodConflictSet.
+type SodConflictSetOrderField struct {
+	// Value extracts the ordering value from the given SodConflictSet.
+	Value    func(*SodConflictSet) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) sodconflictset.OrderOption
+	toCursor func(*SodConflictSet) Cursor
+}
+
+// SodConflictSetOrder defines the ordering of SodConflictSet.
+type SodConflictSetOrder struct {
+	Direction OrderDirection            `json:"direction"`
+	Field     *SodConflictSetOrderField `json:"field"`
+}
+
+// DefaultSodConflictSetOrder is the default ordering of SodConflictSet.
+var DefaultSodConflictSetOrder = &SodConflictSetOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SodConflictSetOrderField{
+		Value: func(_m *SodConflictSet) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: sodconflictset.FieldID,
+		toTerm: sodconflictset.ByID,
+		toCursor: func(_m *SodConflictSet) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SodConflictSet into SodConflictSetEdge.
+func (_m *SodConflictSet) ToEdge(order *SodConflictSetOrder) *SodConflictSetEdge {
+	if order == nil {
+		order = DefaultSodConflictSetOrder
+	}
+	return &SodConflictSetEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -29,6 +29,8 @@ import (
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -69,6 +71,8 @@ const (
 	TypeReviewStageTemplate    = "ReviewStageTemplate"
 	TypeReviewTask             = "ReviewTask"
 	TypeRole                   = "Role"
+	TypeSodAcceptance          = "SodAcceptance"
+	TypeSodConflictSet         = "SodConflictSet"
 	TypeUser                   = "User"
 	TypeWebhookDelivery        = "WebhookDelivery"
 	TypeWebhookEndpoint        = "WebhookEndpoint"
@@ -6202,36 +6206,39 @@ func (m *AuditEventMutation) ResetEdge(name string) error {
 // EntitlementMutation represents an operation that mutates the Entitlement nodes in the graph.
 type EntitlementMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *pulid.ID
-	created_at         *time.Time
-	updated_at         *time.Time
-	external_id        *string
-	name               *string
-	description        *string
-	kind               *enum.EntitlementKind
-	privileged         *bool
-	requestable        *bool
-	labels             *[]string
-	appendlabels       []string
-	clearedFields      map[string]struct{}
-	application        *pulid.ID
-	clearedapplication bool
-	owner              *pulid.ID
-	clearedowner       bool
-	roles              map[pulid.ID]struct{}
-	removedroles       map[pulid.ID]struct{}
-	clearedroles       bool
-	job_titles         map[pulid.ID]struct{}
-	removedjob_titles  map[pulid.ID]struct{}
-	clearedjob_titles  bool
-	grants             map[pulid.ID]struct{}
-	removedgrants      map[pulid.ID]struct{}
-	clearedgrants      bool
-	done               bool
-	oldValue           func(context.Context) (*Entitlement, error)
-	predicates         []predicate.Entitlement
+	op                       Op
+	typ                      string
+	id                       *pulid.ID
+	created_at               *time.Time
+	updated_at               *time.Time
+	external_id              *string
+	name                     *string
+	description              *string
+	kind                     *enum.EntitlementKind
+	privileged               *bool
+	requestable              *bool
+	labels                   *[]string
+	appendlabels             []string
+	clearedFields            map[string]struct{}
+	application              *pulid.ID
+	clearedapplication       bool
+	owner                    *pulid.ID
+	clearedowner             bool
+	roles                    map[pulid.ID]struct{}
+	removedroles             map[pulid.ID]struct{}
+	clearedroles             bool
+	job_titles               map[pulid.ID]struct{}
+	removedjob_titles        map[pulid.ID]struct{}
+	clearedjob_titles        bool
+	grants                   map[pulid.ID]struct{}
+	removedgrants            map[pulid.ID]struct{}
+	clearedgrants            bool
+	sod_conflict_sets        map[pulid.ID]struct{}
+	removedsod_conflict_sets map[pulid.ID]struct{}
+	clearedsod_conflict_sets bool
+	done                     bool
+	oldValue                 func(context.Context) (*Entitlement, error)
+	predicates               []predicate.Entitlement
 }
 
 var _ ent.Mutation = (*EntitlementMutation)(nil)
@@ -6992,6 +6999,60 @@ func (m *EntitlementMutation) ResetGrants() {
 	m.removedgrants = nil
 }
 
+// AddSodConflictSetIDs adds the "sod_conflict_sets" edge to the SodConflictSet entity by ids.
+func (m *EntitlementMutation) AddSodConflictSetIDs(ids ...pulid.ID) {
+	if m.sod_conflict_sets == nil {
+		m.sod_conflict_sets = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.sod_conflict_sets[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSodConflictSets clears the "sod_conflict_sets" edge to the SodConflictSet entity.
+func (m *EntitlementMutation) ClearSodConflictSets() {
+	m.clearedsod_conflict_sets = true
+}
+
+// SodConflictSetsCleared reports if the "sod_conflict_sets" edge to the SodConflictSet entity was cleared.
+func (m *EntitlementMutation) SodConflictSetsCleared() bool {
+	return m.clearedsod_conflict_sets
+}
+
+// RemoveSodConflictSetIDs removes the "sod_conflict_sets" edge to the SodConflictSet entity by IDs.
+func (m *EntitlementMutation) RemoveSodConflictSetIDs(ids ...pulid.ID) {
+	if m.removedsod_conflict_sets == nil {
+		m.removedsod_conflict_sets = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.sod_conflict_sets, ids[i])
+		m.removedsod_conflict_sets[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSodConflictSets returns the removed IDs of the "sod_conflict_sets" edge to the SodConflictSet entity.
+func (m *EntitlementMutation) RemovedSodConflictSetsIDs() (ids []pulid.ID) {
+	for id := range m.removedsod_conflict_sets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SodConflictSetsIDs returns the "sod_conflict_sets" edge IDs in the mutation.
+func (m *EntitlementMutation) SodConflictSetsIDs() (ids []pulid.ID) {
+	for id := range m.sod_conflict_sets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSodConflictSets resets all changes to the "sod_conflict_sets" edge.
+func (m *EntitlementMutation) ResetSodConflictSets() {
+	m.sod_conflict_sets = nil
+	m.clearedsod_conflict_sets = false
+	m.removedsod_conflict_sets = nil
+}
+
 // Where appends a list predicates to the EntitlementMutation builder.
 func (m *EntitlementMutation) Where(ps ...predicate.Entitlement) {
 	m.predicates = append(m.predicates, ps...)
@@ -7310,7 +7371,7 @@ func (m *EntitlementMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *EntitlementMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.application != nil {
 		edges = append(edges, entitlement.EdgeApplication)
 	}
@@ -7325,6 +7386,9 @@ func (m *EntitlementMutation) AddedEdges() []string {
 	}
 	if m.grants != nil {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.sod_conflict_sets != nil {
+		edges = append(edges, entitlement.EdgeSodConflictSets)
 	}
 	return edges
 }
@@ -7359,13 +7423,19 @@ func (m *EntitlementMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case entitlement.EdgeSodConflictSets:
+		ids := make([]ent.Value, 0, len(m.sod_conflict_sets))
+		for id := range m.sod_conflict_sets {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *EntitlementMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedroles != nil {
 		edges = append(edges, entitlement.EdgeRoles)
 	}
@@ -7374,6 +7444,9 @@ func (m *EntitlementMutation) RemovedEdges() []string {
 	}
 	if m.removedgrants != nil {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.removedsod_conflict_sets != nil {
+		edges = append(edges, entitlement.EdgeSodConflictSets)
 	}
 	return edges
 }
@@ -7400,13 +7473,19 @@ func (m *EntitlementMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case entitlement.EdgeSodConflictSets:
+		ids := make([]ent.Value, 0, len(m.removedsod_conflict_sets))
+		for id := range m.removedsod_conflict_sets {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *EntitlementMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedapplication {
 		edges = append(edges, entitlement.EdgeApplication)
 	}
@@ -7421,6 +7500,9 @@ func (m *EntitlementMutation) ClearedEdges() []string {
 	}
 	if m.clearedgrants {
 		edges = append(edges, entitlement.EdgeGrants)
+	}
+	if m.clearedsod_conflict_sets {
+		edges = append(edges, entitlement.EdgeSodConflictSets)
 	}
 	return edges
 }
@@ -7439,6 +7521,8 @@ func (m *EntitlementMutation) EdgeCleared(name string) bool {
 		return m.clearedjob_titles
 	case entitlement.EdgeGrants:
 		return m.clearedgrants
+	case entitlement.EdgeSodConflictSets:
+		return m.clearedsod_conflict_sets
 	}
 	return false
 }
@@ -7475,6 +7559,9 @@ func (m *EntitlementMutation) ResetEdge(name string) error {
 		return nil
 	case entitlement.EdgeGrants:
 		m.ResetGrants()
+		return nil
+	case entitlement.EdgeSodConflictSets:
+		m.ResetSodConflictSets()
 		return nil
 	}
 	return fmt.Errorf("unknown Entitlement edge %s", name)
@@ -14358,6 +14445,8 @@ type RequestItemMutation struct {
 	policy_rule_name        *string
 	policy_rule_version     *int
 	addpolicy_rule_version  *int
+	sod_conflicts           *[]enum.SodConflict
+	appendsod_conflicts     []enum.SodConflict
 	clearedFields           map[string]struct{}
 	request                 *pulid.ID
 	clearedrequest          bool
@@ -15360,6 +15449,71 @@ func (m *RequestItemMutation) ResetPolicyRuleVersion() {
 	delete(m.clearedFields, requestitem.FieldPolicyRuleVersion)
 }
 
+// SetSodConflicts sets the "sod_conflicts" field.
+func (m *RequestItemMutation) SetSodConflicts(ec []enum.SodConflict) {
+	m.sod_conflicts = &ec
+	m.appendsod_conflicts = nil
+}
+
+// SodConflicts returns the value of the "sod_conflicts" field in the mutation.
+func (m *RequestItemMutation) SodConflicts() (r []enum.SodConflict, exists bool) {
+	v := m.sod_conflicts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSodConflicts returns the old "sod_conflicts" field's value of the RequestItem entity.
+// If the RequestItem object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RequestItemMutation) OldSodConflicts(ctx context.Context) (v []enum.SodConflict, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSodConflicts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSodConflicts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSodConflicts: %w", err)
+	}
+	return oldValue.SodConflicts, nil
+}
+
+// AppendSodConflicts adds ec to the "sod_conflicts" field.
+func (m *RequestItemMutation) AppendSodConflicts(ec []enum.SodConflict) {
+	m.appendsod_conflicts = append(m.appendsod_conflicts, ec...)
+}
+
+// AppendedSodConflicts returns the list of values that were appended to the "sod_conflicts" field in this mutation.
+func (m *RequestItemMutation) AppendedSodConflicts() ([]enum.SodConflict, bool) {
+	if len(m.appendsod_conflicts) == 0 {
+		return nil, false
+	}
+	return m.appendsod_conflicts, true
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (m *RequestItemMutation) ClearSodConflicts() {
+	m.sod_conflicts = nil
+	m.appendsod_conflicts = nil
+	m.clearedFields[requestitem.FieldSodConflicts] = struct{}{}
+}
+
+// SodConflictsCleared returns if the "sod_conflicts" field was cleared in this mutation.
+func (m *RequestItemMutation) SodConflictsCleared() bool {
+	_, ok := m.clearedFields[requestitem.FieldSodConflicts]
+	return ok
+}
+
+// ResetSodConflicts resets all changes to the "sod_conflicts" field.
+func (m *RequestItemMutation) ResetSodConflicts() {
+	m.sod_conflicts = nil
+	m.appendsod_conflicts = nil
+	delete(m.clearedFields, requestitem.FieldSodConflicts)
+}
+
 // ClearRequest clears the "request" edge to the AccessRequest entity.
 func (m *RequestItemMutation) ClearRequest() {
 	m.clearedrequest = true
@@ -15610,7 +15764,7 @@ func (m *RequestItemMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RequestItemMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, requestitem.FieldCreatedAt)
 	}
@@ -15671,6 +15825,9 @@ func (m *RequestItemMutation) Fields() []string {
 	if m.policy_rule_version != nil {
 		fields = append(fields, requestitem.FieldPolicyRuleVersion)
 	}
+	if m.sod_conflicts != nil {
+		fields = append(fields, requestitem.FieldSodConflicts)
+	}
 	return fields
 }
 
@@ -15719,6 +15876,8 @@ func (m *RequestItemMutation) Field(name string) (ent.Value, bool) {
 		return m.PolicyRuleName()
 	case requestitem.FieldPolicyRuleVersion:
 		return m.PolicyRuleVersion()
+	case requestitem.FieldSodConflicts:
+		return m.SodConflicts()
 	}
 	return nil, false
 }
@@ -15768,6 +15927,8 @@ func (m *RequestItemMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldPolicyRuleName(ctx)
 	case requestitem.FieldPolicyRuleVersion:
 		return m.OldPolicyRuleVersion(ctx)
+	case requestitem.FieldSodConflicts:
+		return m.OldSodConflicts(ctx)
 	}
 	return nil, fmt.Errorf("unknown RequestItem field %s", name)
 }
@@ -15917,6 +16078,13 @@ func (m *RequestItemMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPolicyRuleVersion(v)
 		return nil
+	case requestitem.FieldSodConflicts:
+		v, ok := value.([]enum.SodConflict)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSodConflicts(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RequestItem field %s", name)
 }
@@ -16001,6 +16169,9 @@ func (m *RequestItemMutation) ClearedFields() []string {
 	if m.FieldCleared(requestitem.FieldPolicyRuleVersion) {
 		fields = append(fields, requestitem.FieldPolicyRuleVersion)
 	}
+	if m.FieldCleared(requestitem.FieldSodConflicts) {
+		fields = append(fields, requestitem.FieldSodConflicts)
+	}
 	return fields
 }
 
@@ -16041,6 +16212,9 @@ func (m *RequestItemMutation) ClearField(name string) error {
 		return nil
 	case requestitem.FieldPolicyRuleVersion:
 		m.ClearPolicyRuleVersion()
+		return nil
+	case requestitem.FieldSodConflicts:
+		m.ClearSodConflicts()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem nullable field %s", name)
@@ -16109,6 +16283,9 @@ func (m *RequestItemMutation) ResetField(name string) error {
 		return nil
 	case requestitem.FieldPolicyRuleVersion:
 		m.ResetPolicyRuleVersion()
+		return nil
+	case requestitem.FieldSodConflicts:
+		m.ResetSodConflicts()
 		return nil
 	}
 	return fmt.Errorf("unknown RequestItem field %s", name)
@@ -22193,6 +22370,1554 @@ func (m *RoleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Role edge %s", name)
+}
+
+// SodAcceptanceMutation represents an operation that mutates the SodAcceptance nodes in the graph.
+type SodAcceptanceMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *pulid.ID
+	created_at          *time.Time
+	updated_at          *time.Time
+	reason              *string
+	until               *time.Time
+	clearedFields       map[string]struct{}
+	conflict_set        *pulid.ID
+	clearedconflict_set bool
+	user                *pulid.ID
+	cleareduser         bool
+	accepted_by         *pulid.ID
+	clearedaccepted_by  bool
+	done                bool
+	oldValue            func(context.Context) (*SodAcceptance, error)
+	predicates          []predicate.SodAcceptance
+}
+
+var _ ent.Mutation = (*SodAcceptanceMutation)(nil)
+
+// sodacceptanceOption allows management of the mutation configuration using functional options.
+type sodacceptanceOption func(*SodAcceptanceMutation)
+
+// newSodAcceptanceMutation creates new mutation for the SodAcceptance entity.
+func newSodAcceptanceMutation(c config, op Op, opts ...sodacceptanceOption) *SodAcceptanceMutation {
+	m := &SodAcceptanceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSodAcceptance,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSodAcceptanceID sets the ID field of the mutation.
+func withSodAcceptanceID(id pulid.ID) sodacceptanceOption {
+	return func(m *SodAcceptanceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SodAcceptance
+		)
+		m.oldValue = func(ctx context.Context) (*SodAcceptance, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SodAcceptance.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSodAcceptance sets the old SodAcceptance of the mutation.
+func withSodAcceptance(node *SodAcceptance) sodacceptanceOption {
+	return func(m *SodAcceptanceMutation) {
+		m.oldValue = func(context.Context) (*SodAcceptance, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SodAcceptanceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SodAcceptanceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SodAcceptance entities.
+func (m *SodAcceptanceMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SodAcceptanceMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SodAcceptanceMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SodAcceptance.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SodAcceptanceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SodAcceptanceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SodAcceptanceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SodAcceptanceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SodAcceptanceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SodAcceptanceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetConflictSetID sets the "conflict_set_id" field.
+func (m *SodAcceptanceMutation) SetConflictSetID(pu pulid.ID) {
+	m.conflict_set = &pu
+}
+
+// ConflictSetID returns the value of the "conflict_set_id" field in the mutation.
+func (m *SodAcceptanceMutation) ConflictSetID() (r pulid.ID, exists bool) {
+	v := m.conflict_set
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConflictSetID returns the old "conflict_set_id" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldConflictSetID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConflictSetID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConflictSetID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConflictSetID: %w", err)
+	}
+	return oldValue.ConflictSetID, nil
+}
+
+// ResetConflictSetID resets all changes to the "conflict_set_id" field.
+func (m *SodAcceptanceMutation) ResetConflictSetID() {
+	m.conflict_set = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *SodAcceptanceMutation) SetUserID(pu pulid.ID) {
+	m.user = &pu
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *SodAcceptanceMutation) UserID() (r pulid.ID, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldUserID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *SodAcceptanceMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetAcceptedByID sets the "accepted_by_id" field.
+func (m *SodAcceptanceMutation) SetAcceptedByID(pu pulid.ID) {
+	m.accepted_by = &pu
+}
+
+// AcceptedByID returns the value of the "accepted_by_id" field in the mutation.
+func (m *SodAcceptanceMutation) AcceptedByID() (r pulid.ID, exists bool) {
+	v := m.accepted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAcceptedByID returns the old "accepted_by_id" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldAcceptedByID(ctx context.Context) (v pulid.ID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAcceptedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAcceptedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAcceptedByID: %w", err)
+	}
+	return oldValue.AcceptedByID, nil
+}
+
+// ResetAcceptedByID resets all changes to the "accepted_by_id" field.
+func (m *SodAcceptanceMutation) ResetAcceptedByID() {
+	m.accepted_by = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *SodAcceptanceMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *SodAcceptanceMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *SodAcceptanceMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetUntil sets the "until" field.
+func (m *SodAcceptanceMutation) SetUntil(t time.Time) {
+	m.until = &t
+}
+
+// Until returns the value of the "until" field in the mutation.
+func (m *SodAcceptanceMutation) Until() (r time.Time, exists bool) {
+	v := m.until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUntil returns the old "until" field's value of the SodAcceptance entity.
+// If the SodAcceptance object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodAcceptanceMutation) OldUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUntil: %w", err)
+	}
+	return oldValue.Until, nil
+}
+
+// ClearUntil clears the value of the "until" field.
+func (m *SodAcceptanceMutation) ClearUntil() {
+	m.until = nil
+	m.clearedFields[sodacceptance.FieldUntil] = struct{}{}
+}
+
+// UntilCleared returns if the "until" field was cleared in this mutation.
+func (m *SodAcceptanceMutation) UntilCleared() bool {
+	_, ok := m.clearedFields[sodacceptance.FieldUntil]
+	return ok
+}
+
+// ResetUntil resets all changes to the "until" field.
+func (m *SodAcceptanceMutation) ResetUntil() {
+	m.until = nil
+	delete(m.clearedFields, sodacceptance.FieldUntil)
+}
+
+// ClearConflictSet clears the "conflict_set" edge to the SodConflictSet entity.
+func (m *SodAcceptanceMutation) ClearConflictSet() {
+	m.clearedconflict_set = true
+	m.clearedFields[sodacceptance.FieldConflictSetID] = struct{}{}
+}
+
+// ConflictSetCleared reports if the "conflict_set" edge to the SodConflictSet entity was cleared.
+func (m *SodAcceptanceMutation) ConflictSetCleared() bool {
+	return m.clearedconflict_set
+}
+
+// ConflictSetIDs returns the "conflict_set" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ConflictSetID instead. It exists only for internal usage by the builders.
+func (m *SodAcceptanceMutation) ConflictSetIDs() (ids []pulid.ID) {
+	if id := m.conflict_set; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetConflictSet resets all changes to the "conflict_set" edge.
+func (m *SodAcceptanceMutation) ResetConflictSet() {
+	m.conflict_set = nil
+	m.clearedconflict_set = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *SodAcceptanceMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[sodacceptance.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *SodAcceptanceMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *SodAcceptanceMutation) UserIDs() (ids []pulid.ID) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *SodAcceptanceMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// ClearAcceptedBy clears the "accepted_by" edge to the User entity.
+func (m *SodAcceptanceMutation) ClearAcceptedBy() {
+	m.clearedaccepted_by = true
+	m.clearedFields[sodacceptance.FieldAcceptedByID] = struct{}{}
+}
+
+// AcceptedByCleared reports if the "accepted_by" edge to the User entity was cleared.
+func (m *SodAcceptanceMutation) AcceptedByCleared() bool {
+	return m.clearedaccepted_by
+}
+
+// AcceptedByIDs returns the "accepted_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AcceptedByID instead. It exists only for internal usage by the builders.
+func (m *SodAcceptanceMutation) AcceptedByIDs() (ids []pulid.ID) {
+	if id := m.accepted_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAcceptedBy resets all changes to the "accepted_by" edge.
+func (m *SodAcceptanceMutation) ResetAcceptedBy() {
+	m.accepted_by = nil
+	m.clearedaccepted_by = false
+}
+
+// Where appends a list predicates to the SodAcceptanceMutation builder.
+func (m *SodAcceptanceMutation) Where(ps ...predicate.SodAcceptance) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SodAcceptanceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SodAcceptanceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SodAcceptance, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SodAcceptanceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SodAcceptanceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SodAcceptance).
+func (m *SodAcceptanceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SodAcceptanceMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, sodacceptance.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, sodacceptance.FieldUpdatedAt)
+	}
+	if m.conflict_set != nil {
+		fields = append(fields, sodacceptance.FieldConflictSetID)
+	}
+	if m.user != nil {
+		fields = append(fields, sodacceptance.FieldUserID)
+	}
+	if m.accepted_by != nil {
+		fields = append(fields, sodacceptance.FieldAcceptedByID)
+	}
+	if m.reason != nil {
+		fields = append(fields, sodacceptance.FieldReason)
+	}
+	if m.until != nil {
+		fields = append(fields, sodacceptance.FieldUntil)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SodAcceptanceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sodacceptance.FieldCreatedAt:
+		return m.CreatedAt()
+	case sodacceptance.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case sodacceptance.FieldConflictSetID:
+		return m.ConflictSetID()
+	case sodacceptance.FieldUserID:
+		return m.UserID()
+	case sodacceptance.FieldAcceptedByID:
+		return m.AcceptedByID()
+	case sodacceptance.FieldReason:
+		return m.Reason()
+	case sodacceptance.FieldUntil:
+		return m.Until()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SodAcceptanceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sodacceptance.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case sodacceptance.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case sodacceptance.FieldConflictSetID:
+		return m.OldConflictSetID(ctx)
+	case sodacceptance.FieldUserID:
+		return m.OldUserID(ctx)
+	case sodacceptance.FieldAcceptedByID:
+		return m.OldAcceptedByID(ctx)
+	case sodacceptance.FieldReason:
+		return m.OldReason(ctx)
+	case sodacceptance.FieldUntil:
+		return m.OldUntil(ctx)
+	}
+	return nil, fmt.Errorf("unknown SodAcceptance field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SodAcceptanceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sodacceptance.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case sodacceptance.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case sodacceptance.FieldConflictSetID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConflictSetID(v)
+		return nil
+	case sodacceptance.FieldUserID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case sodacceptance.FieldAcceptedByID:
+		v, ok := value.(pulid.ID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAcceptedByID(v)
+		return nil
+	case sodacceptance.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case sodacceptance.FieldUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUntil(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SodAcceptance field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SodAcceptanceMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SodAcceptanceMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SodAcceptanceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SodAcceptance numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SodAcceptanceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(sodacceptance.FieldUntil) {
+		fields = append(fields, sodacceptance.FieldUntil)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SodAcceptanceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SodAcceptanceMutation) ClearField(name string) error {
+	switch name {
+	case sodacceptance.FieldUntil:
+		m.ClearUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown SodAcceptance nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SodAcceptanceMutation) ResetField(name string) error {
+	switch name {
+	case sodacceptance.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case sodacceptance.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case sodacceptance.FieldConflictSetID:
+		m.ResetConflictSetID()
+		return nil
+	case sodacceptance.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case sodacceptance.FieldAcceptedByID:
+		m.ResetAcceptedByID()
+		return nil
+	case sodacceptance.FieldReason:
+		m.ResetReason()
+		return nil
+	case sodacceptance.FieldUntil:
+		m.ResetUntil()
+		return nil
+	}
+	return fmt.Errorf("unknown SodAcceptance field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SodAcceptanceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.conflict_set != nil {
+		edges = append(edges, sodacceptance.EdgeConflictSet)
+	}
+	if m.user != nil {
+		edges = append(edges, sodacceptance.EdgeUser)
+	}
+	if m.accepted_by != nil {
+		edges = append(edges, sodacceptance.EdgeAcceptedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SodAcceptanceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case sodacceptance.EdgeConflictSet:
+		if id := m.conflict_set; id != nil {
+			return []ent.Value{*id}
+		}
+	case sodacceptance.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	case sodacceptance.EdgeAcceptedBy:
+		if id := m.accepted_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SodAcceptanceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SodAcceptanceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SodAcceptanceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedconflict_set {
+		edges = append(edges, sodacceptance.EdgeConflictSet)
+	}
+	if m.cleareduser {
+		edges = append(edges, sodacceptance.EdgeUser)
+	}
+	if m.clearedaccepted_by {
+		edges = append(edges, sodacceptance.EdgeAcceptedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SodAcceptanceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case sodacceptance.EdgeConflictSet:
+		return m.clearedconflict_set
+	case sodacceptance.EdgeUser:
+		return m.cleareduser
+	case sodacceptance.EdgeAcceptedBy:
+		return m.clearedaccepted_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SodAcceptanceMutation) ClearEdge(name string) error {
+	switch name {
+	case sodacceptance.EdgeConflictSet:
+		m.ClearConflictSet()
+		return nil
+	case sodacceptance.EdgeUser:
+		m.ClearUser()
+		return nil
+	case sodacceptance.EdgeAcceptedBy:
+		m.ClearAcceptedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown SodAcceptance unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SodAcceptanceMutation) ResetEdge(name string) error {
+	switch name {
+	case sodacceptance.EdgeConflictSet:
+		m.ResetConflictSet()
+		return nil
+	case sodacceptance.EdgeUser:
+		m.ResetUser()
+		return nil
+	case sodacceptance.EdgeAcceptedBy:
+		m.ResetAcceptedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown SodAcceptance edge %s", name)
+}
+
+// SodConflictSetMutation represents an operation that mutates the SodConflictSet nodes in the graph.
+type SodConflictSetMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *pulid.ID
+	created_at          *time.Time
+	updated_at          *time.Time
+	name                *string
+	description         *string
+	mode                *enum.SodMode
+	clearedFields       map[string]struct{}
+	entitlements        map[pulid.ID]struct{}
+	removedentitlements map[pulid.ID]struct{}
+	clearedentitlements bool
+	acceptances         map[pulid.ID]struct{}
+	removedacceptances  map[pulid.ID]struct{}
+	clearedacceptances  bool
+	done                bool
+	oldValue            func(context.Context) (*SodConflictSet, error)
+	predicates          []predicate.SodConflictSet
+}
+
+var _ ent.Mutation = (*SodConflictSetMutation)(nil)
+
+// sodconflictsetOption allows management of the mutation configuration using functional options.
+type sodconflictsetOption func(*SodConflictSetMutation)
+
+// newSodConflictSetMutation creates new mutation for the SodConflictSet entity.
+func newSodConflictSetMutation(c config, op Op, opts ...sodconflictsetOption) *SodConflictSetMutation {
+	m := &SodConflictSetMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSodConflictSet,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSodConflictSetID sets the ID field of the mutation.
+func withSodConflictSetID(id pulid.ID) sodconflictsetOption {
+	return func(m *SodConflictSetMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SodConflictSet
+		)
+		m.oldValue = func(ctx context.Context) (*SodConflictSet, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SodConflictSet.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSodConflictSet sets the old SodConflictSet of the mutation.
+func withSodConflictSet(node *SodConflictSet) sodconflictsetOption {
+	return func(m *SodConflictSetMutation) {
+		m.oldValue = func(context.Context) (*SodConflictSet, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SodConflictSetMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SodConflictSetMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SodConflictSet entities.
+func (m *SodConflictSetMutation) SetID(id pulid.ID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SodConflictSetMutation) ID() (id pulid.ID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SodConflictSetMutation) IDs(ctx context.Context) ([]pulid.ID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []pulid.ID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SodConflictSet.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SodConflictSetMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SodConflictSetMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SodConflictSet entity.
+// If the SodConflictSet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodConflictSetMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SodConflictSetMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SodConflictSetMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SodConflictSetMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SodConflictSet entity.
+// If the SodConflictSet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodConflictSetMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SodConflictSetMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *SodConflictSetMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *SodConflictSetMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the SodConflictSet entity.
+// If the SodConflictSet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodConflictSetMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *SodConflictSetMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *SodConflictSetMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *SodConflictSetMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the SodConflictSet entity.
+// If the SodConflictSet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodConflictSetMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *SodConflictSetMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetMode sets the "mode" field.
+func (m *SodConflictSetMutation) SetMode(em enum.SodMode) {
+	m.mode = &em
+}
+
+// Mode returns the value of the "mode" field in the mutation.
+func (m *SodConflictSetMutation) Mode() (r enum.SodMode, exists bool) {
+	v := m.mode
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMode returns the old "mode" field's value of the SodConflictSet entity.
+// If the SodConflictSet object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SodConflictSetMutation) OldMode(ctx context.Context) (v enum.SodMode, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMode: %w", err)
+	}
+	return oldValue.Mode, nil
+}
+
+// ResetMode resets all changes to the "mode" field.
+func (m *SodConflictSetMutation) ResetMode() {
+	m.mode = nil
+}
+
+// AddEntitlementIDs adds the "entitlements" edge to the Entitlement entity by ids.
+func (m *SodConflictSetMutation) AddEntitlementIDs(ids ...pulid.ID) {
+	if m.entitlements == nil {
+		m.entitlements = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.entitlements[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEntitlements clears the "entitlements" edge to the Entitlement entity.
+func (m *SodConflictSetMutation) ClearEntitlements() {
+	m.clearedentitlements = true
+}
+
+// EntitlementsCleared reports if the "entitlements" edge to the Entitlement entity was cleared.
+func (m *SodConflictSetMutation) EntitlementsCleared() bool {
+	return m.clearedentitlements
+}
+
+// RemoveEntitlementIDs removes the "entitlements" edge to the Entitlement entity by IDs.
+func (m *SodConflictSetMutation) RemoveEntitlementIDs(ids ...pulid.ID) {
+	if m.removedentitlements == nil {
+		m.removedentitlements = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.entitlements, ids[i])
+		m.removedentitlements[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEntitlements returns the removed IDs of the "entitlements" edge to the Entitlement entity.
+func (m *SodConflictSetMutation) RemovedEntitlementsIDs() (ids []pulid.ID) {
+	for id := range m.removedentitlements {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EntitlementsIDs returns the "entitlements" edge IDs in the mutation.
+func (m *SodConflictSetMutation) EntitlementsIDs() (ids []pulid.ID) {
+	for id := range m.entitlements {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEntitlements resets all changes to the "entitlements" edge.
+func (m *SodConflictSetMutation) ResetEntitlements() {
+	m.entitlements = nil
+	m.clearedentitlements = false
+	m.removedentitlements = nil
+}
+
+// AddAcceptanceIDs adds the "acceptances" edge to the SodAcceptance entity by ids.
+func (m *SodConflictSetMutation) AddAcceptanceIDs(ids ...pulid.ID) {
+	if m.acceptances == nil {
+		m.acceptances = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		m.acceptances[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAcceptances clears the "acceptances" edge to the SodAcceptance entity.
+func (m *SodConflictSetMutation) ClearAcceptances() {
+	m.clearedacceptances = true
+}
+
+// AcceptancesCleared reports if the "acceptances" edge to the SodAcceptance entity was cleared.
+func (m *SodConflictSetMutation) AcceptancesCleared() bool {
+	return m.clearedacceptances
+}
+
+// RemoveAcceptanceIDs removes the "acceptances" edge to the SodAcceptance entity by IDs.
+func (m *SodConflictSetMutation) RemoveAcceptanceIDs(ids ...pulid.ID) {
+	if m.removedacceptances == nil {
+		m.removedacceptances = make(map[pulid.ID]struct{})
+	}
+	for i := range ids {
+		delete(m.acceptances, ids[i])
+		m.removedacceptances[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAcceptances returns the removed IDs of the "acceptances" edge to the SodAcceptance entity.
+func (m *SodConflictSetMutation) RemovedAcceptancesIDs() (ids []pulid.ID) {
+	for id := range m.removedacceptances {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AcceptancesIDs returns the "acceptances" edge IDs in the mutation.
+func (m *SodConflictSetMutation) AcceptancesIDs() (ids []pulid.ID) {
+	for id := range m.acceptances {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAcceptances resets all changes to the "acceptances" edge.
+func (m *SodConflictSetMutation) ResetAcceptances() {
+	m.acceptances = nil
+	m.clearedacceptances = false
+	m.removedacceptances = nil
+}
+
+// Where appends a list predicates to the SodConflictSetMutation builder.
+func (m *SodConflictSetMutation) Where(ps ...predicate.SodConflictSet) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SodConflictSetMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SodConflictSetMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SodConflictSet, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SodConflictSetMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SodConflictSetMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SodConflictSet).
+func (m *SodConflictSetMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SodConflictSetMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, sodconflictset.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, sodconflictset.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, sodconflictset.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, sodconflictset.FieldDescription)
+	}
+	if m.mode != nil {
+		fields = append(fields, sodconflictset.FieldMode)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SodConflictSetMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sodconflictset.FieldCreatedAt:
+		return m.CreatedAt()
+	case sodconflictset.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case sodconflictset.FieldName:
+		return m.Name()
+	case sodconflictset.FieldDescription:
+		return m.Description()
+	case sodconflictset.FieldMode:
+		return m.Mode()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SodConflictSetMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sodconflictset.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case sodconflictset.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case sodconflictset.FieldName:
+		return m.OldName(ctx)
+	case sodconflictset.FieldDescription:
+		return m.OldDescription(ctx)
+	case sodconflictset.FieldMode:
+		return m.OldMode(ctx)
+	}
+	return nil, fmt.Errorf("unknown SodConflictSet field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SodConflictSetMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sodconflictset.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case sodconflictset.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case sodconflictset.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case sodconflictset.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case sodconflictset.FieldMode:
+		v, ok := value.(enum.SodMode)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMode(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SodConflictSet field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SodConflictSetMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SodConflictSetMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SodConflictSetMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SodConflictSet numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SodConflictSetMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SodConflictSetMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SodConflictSetMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SodConflictSet nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SodConflictSetMutation) ResetField(name string) error {
+	switch name {
+	case sodconflictset.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case sodconflictset.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case sodconflictset.FieldName:
+		m.ResetName()
+		return nil
+	case sodconflictset.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case sodconflictset.FieldMode:
+		m.ResetMode()
+		return nil
+	}
+	return fmt.Errorf("unknown SodConflictSet field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SodConflictSetMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.entitlements != nil {
+		edges = append(edges, sodconflictset.EdgeEntitlements)
+	}
+	if m.acceptances != nil {
+		edges = append(edges, sodconflictset.EdgeAcceptances)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SodConflictSetMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case sodconflictset.EdgeEntitlements:
+		ids := make([]ent.Value, 0, len(m.entitlements))
+		for id := range m.entitlements {
+			ids = append(ids, id)
+		}
+		return ids
+	case sodconflictset.EdgeAcceptances:
+		ids := make([]ent.Value, 0, len(m.acceptances))
+		for id := range m.acceptances {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SodConflictSetMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedentitlements != nil {
+		edges = append(edges, sodconflictset.EdgeEntitlements)
+	}
+	if m.removedacceptances != nil {
+		edges = append(edges, sodconflictset.EdgeAcceptances)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SodConflictSetMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case sodconflictset.EdgeEntitlements:
+		ids := make([]ent.Value, 0, len(m.removedentitlements))
+		for id := range m.removedentitlements {
+			ids = append(ids, id)
+		}
+		return ids
+	case sodconflictset.EdgeAcceptances:
+		ids := make([]ent.Value, 0, len(m.removedacceptances))
+		for id := range m.removedacceptances {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SodConflictSetMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedentitlements {
+		edges = append(edges, sodconflictset.EdgeEntitlements)
+	}
+	if m.clearedacceptances {
+		edges = append(edges, sodconflictset.EdgeAcceptances)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SodConflictSetMutation) EdgeCleared(name string) bool {
+	switch name {
+	case sodconflictset.EdgeEntitlements:
+		return m.clearedentitlements
+	case sodconflictset.EdgeAcceptances:
+		return m.clearedacceptances
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SodConflictSetMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SodConflictSet unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SodConflictSetMutation) ResetEdge(name string) error {
+	switch name {
+	case sodconflictset.EdgeEntitlements:
+		m.ResetEntitlements()
+		return nil
+	case sodconflictset.EdgeAcceptances:
+		m.ResetAcceptances()
+		return nil
+	}
+	return fmt.Errorf("unknown SodConflictSet edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

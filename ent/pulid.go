@@ -25,6 +25,8 @@ import (
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -52,6 +54,8 @@ var prefixMap = map[string]string{
 	"rst": reviewstagetemplate.Table,
 	"tsk": reviewtask.Table,
 	"rol": role.Table,
+	"soa": sodacceptance.Table,
+	"sod": sodconflictset.Table,
 	"usr": user.Table,
 	"whd": webhookdelivery.Table,
 	"whe": webhookendpoint.Table,

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/application"
@@ -63,6 +64,8 @@ type RequestItem struct {
 	PolicyRuleName *string `json:"policy_rule_name,omitempty"`
 	// PolicyRuleVersion holds the value of the "policy_rule_version" field.
 	PolicyRuleVersion *int `json:"policy_rule_version,omitempty"`
+	// separation-of-duties conflicts found at submission and before fulfilment
+	SodConflicts []enum.SodConflict `json:"sod_conflicts,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RequestItemQuery when eager-loading is set.
 	Edges        RequestItemEdges `json:"edges"`
@@ -162,6 +165,8 @@ func (*RequestItem) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case requestitem.FieldIdentityID, requestitem.FieldPolicyRuleID:
 			values[i] = &sql.NullScanner{S: new(pulid.ID)}
+		case requestitem.FieldSodConflicts:
+			values[i] = new([]byte)
 		case requestitem.FieldID, requestitem.FieldRequestID, requestitem.FieldEntitlementID, requestitem.FieldApplicationID:
 			values[i] = new(pulid.ID)
 		case requestitem.FieldFulfillmentAttempts, requestitem.FieldPolicyRuleVersion:
@@ -320,6 +325,14 @@ func (_m *RequestItem) assignValues(columns []string, values []any) error {
 				_m.PolicyRuleVersion = new(int)
 				*_m.PolicyRuleVersion = int(value.Int64)
 			}
+		case requestitem.FieldSodConflicts:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field sod_conflicts", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.SodConflicts); err != nil {
+					return fmt.Errorf("unmarshal field sod_conflicts: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -463,6 +476,9 @@ func (_m *RequestItem) String() string {
 		builder.WriteString("policy_rule_version=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("sod_conflicts=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SodConflicts))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -279,6 +279,12 @@ func (_c *RequestItemCreate) SetNillablePolicyRuleVersion(v *int) *RequestItemCr
 	return _c
 }
 
+// SetSodConflicts sets the "sod_conflicts" field.
+func (_c *RequestItemCreate) SetSodConflicts(v []enum.SodConflict) *RequestItemCreate {
+	_c.mutation.SetSodConflicts(v)
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RequestItemCreate) SetID(v pulid.ID) *RequestItemCreate {
 	_c.mutation.SetID(v)
@@ -592,6 +598,10 @@ func (_c *RequestItemCreate) createSpec() (*RequestItem, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PolicyRuleVersion(); ok {
 		_spec.SetField(requestitem.FieldPolicyRuleVersion, field.TypeInt, value)
 		_node.PolicyRuleVersion = &value
+	}
+	if value, ok := _c.mutation.SodConflicts(); ok {
+		_spec.SetField(requestitem.FieldSodConflicts, field.TypeJSON, value)
+		_node.SodConflicts = value
 	}
 	if nodes := _c.mutation.RequestIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -919,6 +929,24 @@ func (u *RequestItemUpsert) ClearFulfilledAt() *RequestItemUpsert {
 	return u
 }
 
+// SetSodConflicts sets the "sod_conflicts" field.
+func (u *RequestItemUpsert) SetSodConflicts(v []enum.SodConflict) *RequestItemUpsert {
+	u.Set(requestitem.FieldSodConflicts, v)
+	return u
+}
+
+// UpdateSodConflicts sets the "sod_conflicts" field to the value that was provided on create.
+func (u *RequestItemUpsert) UpdateSodConflicts() *RequestItemUpsert {
+	u.SetExcluded(requestitem.FieldSodConflicts)
+	return u
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (u *RequestItemUpsert) ClearSodConflicts() *RequestItemUpsert {
+	u.SetNull(requestitem.FieldSodConflicts)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1194,6 +1222,27 @@ func (u *RequestItemUpsertOne) UpdateFulfilledAt() *RequestItemUpsertOne {
 func (u *RequestItemUpsertOne) ClearFulfilledAt() *RequestItemUpsertOne {
 	return u.Update(func(s *RequestItemUpsert) {
 		s.ClearFulfilledAt()
+	})
+}
+
+// SetSodConflicts sets the "sod_conflicts" field.
+func (u *RequestItemUpsertOne) SetSodConflicts(v []enum.SodConflict) *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.SetSodConflicts(v)
+	})
+}
+
+// UpdateSodConflicts sets the "sod_conflicts" field to the value that was provided on create.
+func (u *RequestItemUpsertOne) UpdateSodConflicts() *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.UpdateSodConflicts()
+	})
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (u *RequestItemUpsertOne) ClearSodConflicts() *RequestItemUpsertOne {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.ClearSodConflicts()
 	})
 }
 
@@ -1639,6 +1688,27 @@ func (u *RequestItemUpsertBulk) UpdateFulfilledAt() *RequestItemUpsertBulk {
 func (u *RequestItemUpsertBulk) ClearFulfilledAt() *RequestItemUpsertBulk {
 	return u.Update(func(s *RequestItemUpsert) {
 		s.ClearFulfilledAt()
+	})
+}
+
+// SetSodConflicts sets the "sod_conflicts" field.
+func (u *RequestItemUpsertBulk) SetSodConflicts(v []enum.SodConflict) *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.SetSodConflicts(v)
+	})
+}
+
+// UpdateSodConflicts sets the "sod_conflicts" field to the value that was provided on create.
+func (u *RequestItemUpsertBulk) UpdateSodConflicts() *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.UpdateSodConflicts()
+	})
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (u *RequestItemUpsertBulk) ClearSodConflicts() *RequestItemUpsertBulk {
+	return u.Update(func(s *RequestItemUpsert) {
+		s.ClearSodConflicts()
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 )
 
@@ -219,6 +220,24 @@ func (_u *RequestItemUpdate) SetNillableFulfilledAt(v *time.Time) *RequestItemUp
 // ClearFulfilledAt clears the value of the "fulfilled_at" field.
 func (_u *RequestItemUpdate) ClearFulfilledAt() *RequestItemUpdate {
 	_u.mutation.ClearFulfilledAt()
+	return _u
+}
+
+// SetSodConflicts sets the "sod_conflicts" field.
+func (_u *RequestItemUpdate) SetSodConflicts(v []enum.SodConflict) *RequestItemUpdate {
+	_u.mutation.SetSodConflicts(v)
+	return _u
+}
+
+// AppendSodConflicts appends value to the "sod_conflicts" field.
+func (_u *RequestItemUpdate) AppendSodConflicts(v []enum.SodConflict) *RequestItemUpdate {
+	_u.mutation.AppendSodConflicts(v)
+	return _u
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (_u *RequestItemUpdate) ClearSodConflicts() *RequestItemUpdate {
+	_u.mutation.ClearSodConflicts()
 	return _u
 }
 
@@ -444,6 +463,17 @@ func (_u *RequestItemUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if _u.mutation.PolicyRuleVersionCleared() {
 		_spec.ClearField(requestitem.FieldPolicyRuleVersion, field.TypeInt)
+	}
+	if value, ok := _u.mutation.SodConflicts(); ok {
+		_spec.SetField(requestitem.FieldSodConflicts, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSodConflicts(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, requestitem.FieldSodConflicts, value)
+		})
+	}
+	if _u.mutation.SodConflictsCleared() {
+		_spec.ClearField(requestitem.FieldSodConflicts, field.TypeJSON)
 	}
 	if _u.mutation.IdentityCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -773,6 +803,24 @@ func (_u *RequestItemUpdateOne) ClearFulfilledAt() *RequestItemUpdateOne {
 	return _u
 }
 
+// SetSodConflicts sets the "sod_conflicts" field.
+func (_u *RequestItemUpdateOne) SetSodConflicts(v []enum.SodConflict) *RequestItemUpdateOne {
+	_u.mutation.SetSodConflicts(v)
+	return _u
+}
+
+// AppendSodConflicts appends value to the "sod_conflicts" field.
+func (_u *RequestItemUpdateOne) AppendSodConflicts(v []enum.SodConflict) *RequestItemUpdateOne {
+	_u.mutation.AppendSodConflicts(v)
+	return _u
+}
+
+// ClearSodConflicts clears the value of the "sod_conflicts" field.
+func (_u *RequestItemUpdateOne) ClearSodConflicts() *RequestItemUpdateOne {
+	_u.mutation.ClearSodConflicts()
+	return _u
+}
+
 // SetIdentity sets the "identity" edge to the Identity entity.
 func (_u *RequestItemUpdateOne) SetIdentity(v *Identity) *RequestItemUpdateOne {
 	return _u.SetIdentityID(v.ID)
@@ -1025,6 +1073,17 @@ func (_u *RequestItemUpdateOne) sqlSave(ctx context.Context) (_node *RequestItem
 	}
 	if _u.mutation.PolicyRuleVersionCleared() {
 		_spec.ClearField(requestitem.FieldPolicyRuleVersion, field.TypeInt)
+	}
+	if value, ok := _u.mutation.SodConflicts(); ok {
+		_spec.SetField(requestitem.FieldSodConflicts, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSodConflicts(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, requestitem.FieldSodConflicts, value)
+		})
+	}
+	if _u.mutation.SodConflictsCleared() {
+		_spec.ClearField(requestitem.FieldSodConflicts, field.TypeJSON)
 	}
 	if _u.mutation.IdentityCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -54,6 +54,10 @@ type Tx struct {
 	ReviewTask *ReviewTaskClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// SodAcceptance is the client for interacting with the SodAcceptance builders.
+	SodAcceptance *SodAcceptanceClient
+	// SodConflictSet is the client for interacting with the SodConflictSet builders.
+	SodConflictSet *SodConflictSetClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
@@ -211,6 +215,8 @@ func (tx *Tx) init() {
 	tx.ReviewStageTemplate = NewReviewStageTemplateClient(tx.config)
 	tx.ReviewTask = NewReviewTaskClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
+	tx.SodAcceptance = NewSodAcceptanceClient(tx.config)
+	tx.SodConflictSet = NewSodConflictSetClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
 	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)

@@ -419,6 +419,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AcceptSodConflict             func(childComplexity int, conflictSetID pulid.ID, userID pulid.ID, reason string, until *time.Time) int
 		CancelAccessRequest           func(childComplexity int, id pulid.ID, reason *string) int
 		CheckApplicationConnection    func(childComplexity int, id pulid.ID) int
 		ClearRequestPolicy            func(childComplexity int, applicationID *pulid.ID, entitlementID *pulid.ID) int
@@ -431,6 +432,7 @@ type ComplexityRoot struct {
 		CreateReviewPolicy            func(childComplexity int, input workflow.ReviewPolicyInput) int
 		CreateReviewStageTemplate     func(childComplexity int, input ent.CreateReviewStageTemplateInput) int
 		CreateRole                    func(childComplexity int, input ent.CreateRoleInput) int
+		CreateSodConflictSet          func(childComplexity int, input CreateSodConflictSetInput) int
 		CreateUser                    func(childComplexity int, input ent.CreateUserInput) int
 		CreateWebhookEndpoint         func(childComplexity int, input webhooks.CreateInput) int
 		DecideReviewTask              func(childComplexity int, id pulid.ID, decision Decision, comment *string) int
@@ -438,6 +440,7 @@ type ComplexityRoot struct {
 		DeletePolicyRule              func(childComplexity int, id pulid.ID) int
 		DeleteReviewPolicy            func(childComplexity int, id pulid.ID) int
 		DeleteReviewStageTemplate     func(childComplexity int, id pulid.ID) int
+		DeleteSodConflictSet          func(childComplexity int, id pulid.ID) int
 		DeleteWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		EnableWebhookEndpoint         func(childComplexity int, id pulid.ID) int
 		MarkNotificationsRead         func(childComplexity int, ids []pulid.ID, all *bool) int
@@ -445,6 +448,7 @@ type ComplexityRoot struct {
 		RequestExtension              func(childComplexity int, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) int
 		RetryFulfillment              func(childComplexity int, itemID pulid.ID) int
 		RevokeAPIToken                func(childComplexity int, id pulid.ID) int
+		RevokeSodAcceptance           func(childComplexity int, id pulid.ID) int
 		RotateWebhookSecret           func(childComplexity int, id pulid.ID) int
 		SetDelegate                   func(childComplexity int, userID *pulid.ID, from *time.Time, until *time.Time) int
 		SetLifecyclePolicy            func(childComplexity int, applicationID *pulid.ID, input rules.LifecycleSettings) int
@@ -459,6 +463,7 @@ type ComplexityRoot struct {
 		UpdatePolicyRule              func(childComplexity int, id pulid.ID, input workflow.PolicyRuleInput) int
 		UpdateReviewPolicy            func(childComplexity int, id pulid.ID, input workflow.ReviewPolicyInput) int
 		UpdateRole                    func(childComplexity int, id pulid.ID, input ent.UpdateRoleInput) int
+		UpdateSodConflictSet          func(childComplexity int, id pulid.ID, input UpdateSodConflictSetInput) int
 		UpdateUser                    func(childComplexity int, id pulid.ID, input ent.UpdateUserInput) int
 		UpdateWebhookEndpoint         func(childComplexity int, id pulid.ID, input webhooks.UpdateInput) int
 	}
@@ -594,6 +599,7 @@ type ComplexityRoot struct {
 		PolicyRule      func(childComplexity int) int
 		Privileged      func(childComplexity int) int
 		ReviewPolicy    func(childComplexity int) int
+		SodConflicts    func(childComplexity int) int
 		Stages          func(childComplexity int) int
 	}
 
@@ -630,6 +636,7 @@ type ComplexityRoot struct {
 		ReviewPolicies          func(childComplexity int) int
 		ReviewStageTemplates    func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) int
 		Roles                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) int
+		SodConflictSets         func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) int
 		UnreadNotificationCount func(childComplexity int) int
 		Users                   func(childComplexity int, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) int
 		VerifyAuditLog          func(childComplexity int, from *time.Time, to *time.Time) int
@@ -666,6 +673,7 @@ type ComplexityRoot struct {
 		Reason                    func(childComplexity int) int
 		Request                   func(childComplexity int) int
 		RequestID                 func(childComplexity int) int
+		SodConflicts              func(childComplexity int) int
 		Stages                    func(childComplexity int) int
 		Status                    func(childComplexity int) int
 		UpdatedAt                 func(childComplexity int) int
@@ -814,6 +822,67 @@ type ComplexityRoot struct {
 	RoleEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SodAcceptance struct {
+		AcceptedBy    func(childComplexity int) int
+		AcceptedByID  func(childComplexity int) int
+		ConflictSet   func(childComplexity int) int
+		ConflictSetID func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Until         func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		User          func(childComplexity int) int
+		UserID        func(childComplexity int) int
+	}
+
+	SodAcceptanceRef struct {
+		AcceptedByID   func(childComplexity int) int
+		AcceptedByName func(childComplexity int) int
+		At             func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		Until          func(childComplexity int) int
+	}
+
+	SodConflict struct {
+		Acceptance    func(childComplexity int) int
+		Checkpoint    func(childComplexity int) int
+		ConflictSetID func(childComplexity int) int
+		Entitlements  func(childComplexity int) int
+		Mode          func(childComplexity int) int
+		Name          func(childComplexity int) int
+	}
+
+	SodConflictSet struct {
+		Acceptances  func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		Description  func(childComplexity int) int
+		Entitlements func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Mode         func(childComplexity int) int
+		Name         func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	SodConflictSetConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SodConflictSetEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SodEntitlement struct {
+		Application func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Via         func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -982,6 +1051,11 @@ type MutationResolver interface {
 	DeletePolicyRule(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	SetRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID, input rules.RequestSettings) (*rules.RequestPolicy, error)
 	ClearRequestPolicy(ctx context.Context, applicationID *pulid.ID, entitlementID *pulid.ID) (*rules.RequestPolicy, error)
+	CreateSodConflictSet(ctx context.Context, input CreateSodConflictSetInput) (*ent.SodConflictSet, error)
+	UpdateSodConflictSet(ctx context.Context, id pulid.ID, input UpdateSodConflictSetInput) (*ent.SodConflictSet, error)
+	DeleteSodConflictSet(ctx context.Context, id pulid.ID) (pulid.ID, error)
+	AcceptSodConflict(ctx context.Context, conflictSetID pulid.ID, userID pulid.ID, reason string, until *time.Time) (*ent.SodAcceptance, error)
+	RevokeSodAcceptance(ctx context.Context, id pulid.ID) (pulid.ID, error)
 	CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*CreatedWebhookEndpoint, error)
 	UpdateWebhookEndpoint(ctx context.Context, id pulid.ID, input webhooks.UpdateInput) (*ent.WebhookEndpoint, error)
 	DeleteWebhookEndpoint(ctx context.Context, id pulid.ID) (pulid.ID, error)
@@ -1013,6 +1087,7 @@ type QueryResolver interface {
 	JobTitles(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.JobTitleOrder, where *ent.JobTitleWhereInput) (*ent.JobTitleConnection, error)
 	ReviewStageTemplates(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.ReviewStageTemplateOrder, where *ent.ReviewStageTemplateWhereInput) (*ent.ReviewStageTemplateConnection, error)
 	Roles(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.RoleOrder, where *ent.RoleWhereInput) (*ent.RoleConnection, error)
+	SodConflictSets(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) (*ent.SodConflictSetConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WebhookEndpoints(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error)
 	AuditEvents(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, filter *AuditLogFilter, orderBy []*ent.AuditEventOrder) (*ent.AuditEventConnection, error)
@@ -2530,6 +2605,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MatchedPolicyRule.Version(childComplexity), true
 
+	case "Mutation.acceptSodConflict":
+		if e.ComplexityRoot.Mutation.AcceptSodConflict == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptSodConflict_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptSodConflict(childComplexity, args["conflictSetId"].(pulid.ID), args["userId"].(pulid.ID), args["reason"].(string), args["until"].(*time.Time)), true
 	case "Mutation.cancelAccessRequest":
 		if e.ComplexityRoot.Mutation.CancelAccessRequest == nil {
 			break
@@ -2662,6 +2748,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRole(childComplexity, args["input"].(ent.CreateRoleInput)), true
+	case "Mutation.createSodConflictSet":
+		if e.ComplexityRoot.Mutation.CreateSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSodConflictSet(childComplexity, args["input"].(CreateSodConflictSetInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -2739,6 +2836,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteReviewStageTemplate(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.deleteSodConflictSet":
+		if e.ComplexityRoot.Mutation.DeleteSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSodConflictSet(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.deleteWebhookEndpoint":
 		if e.ComplexityRoot.Mutation.DeleteWebhookEndpoint == nil {
 			break
@@ -2816,6 +2924,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(pulid.ID)), true
+	case "Mutation.revokeSodAcceptance":
+		if e.ComplexityRoot.Mutation.RevokeSodAcceptance == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeSodAcceptance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeSodAcceptance(childComplexity, args["id"].(pulid.ID)), true
 	case "Mutation.rotateWebhookSecret":
 		if e.ComplexityRoot.Mutation.RotateWebhookSecret == nil {
 			break
@@ -2970,6 +3089,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateRole(childComplexity, args["id"].(pulid.ID), args["input"].(ent.UpdateRoleInput)), true
+	case "Mutation.updateSodConflictSet":
+		if e.ComplexityRoot.Mutation.UpdateSodConflictSet == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSodConflictSet_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSodConflictSet(childComplexity, args["id"].(pulid.ID), args["input"].(UpdateSodConflictSetInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -3518,6 +3648,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PreviewItem.ReviewPolicy(childComplexity), true
+	case "PreviewItem.sodConflicts":
+		if e.ComplexityRoot.PreviewItem.SodConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreviewItem.SodConflicts(childComplexity), true
 	case "PreviewItem.stages":
 		if e.ComplexityRoot.PreviewItem.Stages == nil {
 			break
@@ -3796,6 +3932,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].([]*ent.RoleOrder), args["where"].(*ent.RoleWhereInput)), true
+	case "Query.sodConflictSets":
+		if e.ComplexityRoot.Query.SodConflictSets == nil {
+			break
+		}
+
+		args, err := ec.field_Query_sodConflictSets_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SodConflictSets(childComplexity, args["after"].(*entgql.Cursor[pulid.ID]), args["first"].(*int), args["before"].(*entgql.Cursor[pulid.ID]), args["last"].(*int), args["orderBy"].(*ent.SodConflictSetOrder), args["where"].(*ent.SodConflictSetWhereInput)), true
 	case "Query.unreadNotificationCount":
 		if e.ComplexityRoot.Query.UnreadNotificationCount == nil {
 			break
@@ -4020,6 +4167,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RequestItem.RequestID(childComplexity), true
+	case "RequestItem.sodConflicts":
+		if e.ComplexityRoot.RequestItem.SodConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RequestItem.SodConflicts(childComplexity), true
 	case "RequestItem.stages":
 		if e.ComplexityRoot.RequestItem.Stages == nil {
 			break
@@ -4603,6 +4756,253 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
 
+	case "SodAcceptance.acceptedBy":
+		if e.ComplexityRoot.SodAcceptance.AcceptedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.AcceptedBy(childComplexity), true
+	case "SodAcceptance.acceptedByID":
+		if e.ComplexityRoot.SodAcceptance.AcceptedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.AcceptedByID(childComplexity), true
+	case "SodAcceptance.conflictSet":
+		if e.ComplexityRoot.SodAcceptance.ConflictSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ConflictSet(childComplexity), true
+	case "SodAcceptance.conflictSetID":
+		if e.ComplexityRoot.SodAcceptance.ConflictSetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ConflictSetID(childComplexity), true
+	case "SodAcceptance.createdAt":
+		if e.ComplexityRoot.SodAcceptance.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.CreatedAt(childComplexity), true
+	case "SodAcceptance.id":
+		if e.ComplexityRoot.SodAcceptance.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.ID(childComplexity), true
+	case "SodAcceptance.reason":
+		if e.ComplexityRoot.SodAcceptance.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.Reason(childComplexity), true
+	case "SodAcceptance.until":
+		if e.ComplexityRoot.SodAcceptance.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.Until(childComplexity), true
+	case "SodAcceptance.updatedAt":
+		if e.ComplexityRoot.SodAcceptance.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.UpdatedAt(childComplexity), true
+	case "SodAcceptance.user":
+		if e.ComplexityRoot.SodAcceptance.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.User(childComplexity), true
+	case "SodAcceptance.userID":
+		if e.ComplexityRoot.SodAcceptance.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptance.UserID(childComplexity), true
+
+	case "SodAcceptanceRef.acceptedById":
+		if e.ComplexityRoot.SodAcceptanceRef.AcceptedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.AcceptedByID(childComplexity), true
+	case "SodAcceptanceRef.acceptedByName":
+		if e.ComplexityRoot.SodAcceptanceRef.AcceptedByName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.AcceptedByName(childComplexity), true
+	case "SodAcceptanceRef.at":
+		if e.ComplexityRoot.SodAcceptanceRef.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.At(childComplexity), true
+	case "SodAcceptanceRef.id":
+		if e.ComplexityRoot.SodAcceptanceRef.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.ID(childComplexity), true
+	case "SodAcceptanceRef.reason":
+		if e.ComplexityRoot.SodAcceptanceRef.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.Reason(childComplexity), true
+	case "SodAcceptanceRef.until":
+		if e.ComplexityRoot.SodAcceptanceRef.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodAcceptanceRef.Until(childComplexity), true
+
+	case "SodConflict.acceptance":
+		if e.ComplexityRoot.SodConflict.Acceptance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Acceptance(childComplexity), true
+	case "SodConflict.checkpoint":
+		if e.ComplexityRoot.SodConflict.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Checkpoint(childComplexity), true
+	case "SodConflict.conflictSetId":
+		if e.ComplexityRoot.SodConflict.ConflictSetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.ConflictSetID(childComplexity), true
+	case "SodConflict.entitlements":
+		if e.ComplexityRoot.SodConflict.Entitlements == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Entitlements(childComplexity), true
+	case "SodConflict.mode":
+		if e.ComplexityRoot.SodConflict.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Mode(childComplexity), true
+	case "SodConflict.name":
+		if e.ComplexityRoot.SodConflict.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflict.Name(childComplexity), true
+
+	case "SodConflictSet.acceptances":
+		if e.ComplexityRoot.SodConflictSet.Acceptances == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Acceptances(childComplexity), true
+	case "SodConflictSet.createdAt":
+		if e.ComplexityRoot.SodConflictSet.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.CreatedAt(childComplexity), true
+	case "SodConflictSet.description":
+		if e.ComplexityRoot.SodConflictSet.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Description(childComplexity), true
+	case "SodConflictSet.entitlements":
+		if e.ComplexityRoot.SodConflictSet.Entitlements == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Entitlements(childComplexity), true
+	case "SodConflictSet.id":
+		if e.ComplexityRoot.SodConflictSet.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.ID(childComplexity), true
+	case "SodConflictSet.mode":
+		if e.ComplexityRoot.SodConflictSet.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Mode(childComplexity), true
+	case "SodConflictSet.name":
+		if e.ComplexityRoot.SodConflictSet.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.Name(childComplexity), true
+	case "SodConflictSet.updatedAt":
+		if e.ComplexityRoot.SodConflictSet.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSet.UpdatedAt(childComplexity), true
+
+	case "SodConflictSetConnection.edges":
+		if e.ComplexityRoot.SodConflictSetConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.Edges(childComplexity), true
+	case "SodConflictSetConnection.pageInfo":
+		if e.ComplexityRoot.SodConflictSetConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.PageInfo(childComplexity), true
+	case "SodConflictSetConnection.totalCount":
+		if e.ComplexityRoot.SodConflictSetConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetConnection.TotalCount(childComplexity), true
+
+	case "SodConflictSetEdge.cursor":
+		if e.ComplexityRoot.SodConflictSetEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetEdge.Cursor(childComplexity), true
+	case "SodConflictSetEdge.node":
+		if e.ComplexityRoot.SodConflictSetEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodConflictSetEdge.Node(childComplexity), true
+
+	case "SodEntitlement.application":
+		if e.ComplexityRoot.SodEntitlement.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Application(childComplexity), true
+	case "SodEntitlement.id":
+		if e.ComplexityRoot.SodEntitlement.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.ID(childComplexity), true
+	case "SodEntitlement.name":
+		if e.ComplexityRoot.SodEntitlement.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Name(childComplexity), true
+	case "SodEntitlement.via":
+		if e.ComplexityRoot.SodEntitlement.Via == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SodEntitlement.Via(childComplexity), true
+
 	case "Subscription.accessRequestChanged":
 		if e.ComplexityRoot.Subscription.AccessRequestChanged == nil {
 			break
@@ -5149,6 +5549,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateJobTitleInput", ec.unmarshalInputCreateJobTitleInput),
 			graphql.NewInputUnmarshaler("CreateReviewStageTemplateInput", ec.unmarshalInputCreateReviewStageTemplateInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
+			graphql.NewInputUnmarshaler("CreateSodConflictSetInput", ec.unmarshalInputCreateSodConflictSetInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateWebhookEndpointInput", ec.unmarshalInputCreateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("EntitlementOrder", ec.unmarshalInputEntitlementOrder),
@@ -5178,11 +5579,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReviewTaskWhereInput", ec.unmarshalInputReviewTaskWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
+			graphql.NewInputUnmarshaler("SodAcceptanceOrder", ec.unmarshalInputSodAcceptanceOrder),
+			graphql.NewInputUnmarshaler("SodAcceptanceWhereInput", ec.unmarshalInputSodAcceptanceWhereInput),
+			graphql.NewInputUnmarshaler("SodConflictSetOrder", ec.unmarshalInputSodConflictSetOrder),
+			graphql.NewInputUnmarshaler("SodConflictSetWhereInput", ec.unmarshalInputSodConflictSetWhereInput),
 			graphql.NewInputUnmarshaler("SubmitAccessRequestInput", ec.unmarshalInputSubmitAccessRequestInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
 			graphql.NewInputUnmarshaler("UpdateEntitlementInput", ec.unmarshalInputUpdateEntitlementInput),
 			graphql.NewInputUnmarshaler("UpdateJobTitleInput", ec.unmarshalInputUpdateJobTitleInput),
 			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
+			graphql.NewInputUnmarshaler("UpdateSodConflictSetInput", ec.unmarshalInputUpdateSodConflictSetInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UpdateWebhookEndpointInput", ec.unmarshalInputUpdateWebhookEndpointInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
@@ -8101,6 +8507,37 @@ type Query {
     """
     where: RoleWhereInput
   ): RoleConnection!
+  sodConflictSets(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for SodConflictSets returned from the connection.
+    """
+    orderBy: SodConflictSetOrder
+
+    """
+    Filtering options for SodConflictSets returned from the connection.
+    """
+    where: SodConflictSetWhereInput
+  ): SodConflictSetConnection!
   users(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -9305,6 +9742,191 @@ input RoleWhereInput {
   """
   hasOwners: Boolean
   hasOwnersWith: [UserWhereInput!]
+}
+type SodAcceptance implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  conflictSetID: ID!
+  userID: ID!
+  acceptedByID: ID!
+  reason: String!
+  until: Time
+  conflictSet: SodConflictSet!
+  user: User!
+  acceptedBy: User!
+}
+"""
+Ordering options for SodAcceptance connections
+"""
+input SodAcceptanceOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SodAcceptances.
+  """
+  field: SodAcceptanceOrderField!
+}
+"""
+Properties by which SodAcceptance connections can be ordered.
+"""
+enum SodAcceptanceOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+SodAcceptanceWhereInput is used for filtering SodAcceptance objects.
+Input was generated by ent.
+"""
+input SodAcceptanceWhereInput {
+  not: SodAcceptanceWhereInput
+  and: [SodAcceptanceWhereInput!]
+  or: [SodAcceptanceWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+}
+type SodConflictSet implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  description: String!
+  mode: SodMode!
+  entitlements: [Entitlement!]
+  acceptances: [SodAcceptance!]
+}
+"""
+A connection to a list of items.
+"""
+type SodConflictSetConnection {
+  """
+  A list of edges.
+  """
+  edges: [SodConflictSetEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type SodConflictSetEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: SodConflictSet
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for SodConflictSet connections
+"""
+input SodConflictSetOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SodConflictSets.
+  """
+  field: SodConflictSetOrderField!
+}
+"""
+Properties by which SodConflictSet connections can be ordered.
+"""
+enum SodConflictSetOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+}
+"""
+SodConflictSetWhereInput is used for filtering SodConflictSet objects.
+Input was generated by ent.
+"""
+input SodConflictSetWhereInput {
+  not: SodConflictSetWhereInput
+  and: [SodConflictSetWhereInput!]
+  or: [SodConflictSetWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+}
+"""
+SodMode is enum for the field mode
+"""
+enum SodMode @goModel(model: "gatehouse/ent/schema/enum.SodMode") {
+  WARN
+  BLOCK
 }
 """
 StageRule is enum for the field rule
@@ -10522,6 +11144,98 @@ extend type PreviewItem {
   defaultDuration: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/sod.graphql", Input: `# Separation of duties (issue 15): conflict sets of entitlements one person
+# must not hold together, checked at preview, at submission and right before
+# fulfilment; a risk manager may accept a conflict for a person.
+
+extend type Mutation {
+  "Creates a conflict set: entitlements, possibly of several applications, of which one person must not hold any two together. IT admins and risk managers. Audited (CATALOG_CHANGED on the system chain). Errors: FORBIDDEN, INVALID_INPUT naming the field (an empty name, fewer than 2 distinct entitlements), NOT_FOUND (entitlementIds), CONFLICT (name taken)."
+  createSodConflictSet(input: CreateSodConflictSetInput!): SodConflictSet!
+  "Changes a conflict set; a null field keeps its value, entitlementIds replaces the list. Conflicts already recorded on items keep what they recorded. IT admins and risk managers. Audited. Errors: those of createSodConflictSet and NOT_FOUND (id)."
+  updateSodConflictSet(id: ID!, input: UpdateSodConflictSetInput!): SodConflictSet!
+  "Deletes a conflict set and the acceptances of its conflicts; returns its ID. IT admins and risk managers. Audited. Errors: FORBIDDEN, NOT_FOUND."
+  deleteSodConflictSet(id: ID!): ID!
+  "Accepts, for the user userId, the conflicts of a set, with a reason and optionally until a time: the set no longer blocks that user's requests, and reviewers see the conflict as accepted, by whom and why. Accepting again replaces the earlier acceptance. A refused request is submitted again; an item whose fulfilment the set stopped is retried (retryFulfillment). Risk managers only, never for themselves. Audited (SOD_CONFLICT_ACCEPTED on the system chain, with the reason). Errors: FORBIDDEN, NOT_FOUND (conflictSetId, userId), INVALID_INPUT (reason empty, until not in the future)."
+  acceptSodConflict(conflictSetId: ID!, userId: ID!, reason: String!, until: Time): SodAcceptance!
+  "Withdraws an acceptance; returns its ID. Risk managers only. Audited (SOD_ACCEPTANCE_REVOKED). Errors: FORBIDDEN, NOT_FOUND."
+  revokeSodAcceptance(id: ID!): ID!
+}
+
+input CreateSodConflictSetInput {
+  "Unique; named in SOD_CONFLICT messages."
+  name: String!
+  description: String
+  "BLOCK refuses a request that would make the conflict (SOD_CONFLICT) unless a risk manager accepted it for the person; WARN lets it through and shows it to every reviewer of the item."
+  mode: SodMode!
+  "At least 2 distinct entitlements, of any applications."
+  entitlementIds: [ID!]!
+}
+
+input UpdateSodConflictSetInput {
+  name: String
+  description: String
+  mode: SodMode
+  entitlementIds: [ID!]
+}
+
+"Why an entitlement of a conflict counts as the person's."
+enum SodVia {
+  "An active grant."
+  HELD
+  "An open GRANT item of another request (before fulfilment: an item being fulfilled)."
+  PENDING
+  "A GRANT item of the same request (the item itself included)."
+  REQUESTED
+}
+
+"When a conflict was found."
+enum SodCheckpoint {
+  PREVIEW
+  SUBMISSION
+  FULFILLMENT
+}
+
+"A separation-of-duties conflict of an item, as it stood when it was found."
+type SodConflict {
+  conflictSetId: ID!
+  name: String!
+  mode: SodMode!
+  "The entitlements of the set the person would hold together, this item's first."
+  entitlements: [SodEntitlement!]!
+  checkpoint: SodCheckpoint!
+  "The risk manager's acceptance that lets a BLOCK conflict through; null when none ran."
+  acceptance: SodAcceptanceRef
+}
+
+type SodEntitlement {
+  id: ID!
+  name: String!
+  "The application's name."
+  application: String!
+  via: SodVia!
+}
+
+"A risk manager's acceptance of a conflict, as it stood when the conflict was found."
+type SodAcceptanceRef {
+  "The SodAcceptance."
+  id: ID!
+  acceptedById: ID!
+  acceptedByName: String!
+  reason: String!
+  until: Time
+  at: Time!
+}
+
+extend type RequestItem {
+  "The item's separation-of-duties conflicts: found at submission (WARN sets, and BLOCK sets a risk manager accepted) and right before fulfilment. Every reader of the item sees them, its reviewers included."
+  sodConflicts: [SodConflict!]!
+}
+
+extend type PreviewItem {
+  "The conflicts submission would record or refuse (a blocking one is also in errors as SOD_CONFLICT)."
+  sodConflicts: [SodConflict!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphql", Input: `# Live progress over websockets (DESIGN §4.3, §6). A subscriber receives only
 # what it may see: the request is checked when it subscribes, and each event
 # goes to the request's audience (its requester, its beneficiary, its current
@@ -10650,7 +11364,7 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input), DENIED_BY_POLICY (an AUTO_DENY policy rule matched an item: the message names the rule and gives its message; schema/policyrules.graphql)."
+  "Submits a request as the viewer. Errors: INVALID_INPUT (also what the request policy refuses: schema/requestpolicy.graphql), FORBIDDEN (a request for someone else the request policy does not allow), NOT_FOUND, ALREADY_HELD, NOT_HELD, DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT (idempotency key reused with other input), SOD_CONFLICT (a separation-of-duties conflict set forbids it: schema/sod.graphql), DENIED_BY_POLICY (an AUTO_DENY policy rule matched an item: the message names the rule and gives its message; schema/policyrules.graphql)."
   submitAccessRequest(input: SubmitAccessRequestInput!, idempotencyKey: String): AccessRequest!
   "Approves or denies one of the viewer's pending tasks. Errors: NOT_FOUND, FORBIDDEN (not the assignee; or the viewer, or the minter of the viewer's API token, is the request's requester, beneficiary or submitter), CONFLICT."
   decideReviewTask(id: ID!, decision: Decision!, comment: String): ReviewTask!
@@ -11769,6 +12483,8 @@ func (ec *executionContext) childFields_PreviewItem(ctx context.Context, field g
 		return ec.fieldContext_PreviewItem_reviewPolicy(ctx, field)
 	case "defaultDuration":
 		return ec.fieldContext_PreviewItem_defaultDuration(ctx, field)
+	case "sodConflicts":
+		return ec.fieldContext_PreviewItem_sodConflicts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PreviewItem", field.Name)
 }
@@ -11851,6 +12567,8 @@ func (ec *executionContext) childFields_RequestItem(ctx context.Context, field g
 		return ec.fieldContext_RequestItem_daysSinceBeneficiaryStart(ctx, field)
 	case "policyRule":
 		return ec.fieldContext_RequestItem_policyRule(ctx, field)
+	case "sodConflicts":
+		return ec.fieldContext_RequestItem_sodConflicts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RequestItem", field.Name)
 }
@@ -12131,6 +12849,128 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 		return ec.fieldContext_RoleEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SodAcceptance(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodAcceptance_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SodAcceptance_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SodAcceptance_updatedAt(ctx, field)
+	case "conflictSetID":
+		return ec.fieldContext_SodAcceptance_conflictSetID(ctx, field)
+	case "userID":
+		return ec.fieldContext_SodAcceptance_userID(ctx, field)
+	case "acceptedByID":
+		return ec.fieldContext_SodAcceptance_acceptedByID(ctx, field)
+	case "reason":
+		return ec.fieldContext_SodAcceptance_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_SodAcceptance_until(ctx, field)
+	case "conflictSet":
+		return ec.fieldContext_SodAcceptance_conflictSet(ctx, field)
+	case "user":
+		return ec.fieldContext_SodAcceptance_user(ctx, field)
+	case "acceptedBy":
+		return ec.fieldContext_SodAcceptance_acceptedBy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodAcceptance", field.Name)
+}
+
+func (ec *executionContext) childFields_SodAcceptanceRef(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodAcceptanceRef_id(ctx, field)
+	case "acceptedById":
+		return ec.fieldContext_SodAcceptanceRef_acceptedById(ctx, field)
+	case "acceptedByName":
+		return ec.fieldContext_SodAcceptanceRef_acceptedByName(ctx, field)
+	case "reason":
+		return ec.fieldContext_SodAcceptanceRef_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_SodAcceptanceRef_until(ctx, field)
+	case "at":
+		return ec.fieldContext_SodAcceptanceRef_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodAcceptanceRef", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflict(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conflictSetId":
+		return ec.fieldContext_SodConflict_conflictSetId(ctx, field)
+	case "name":
+		return ec.fieldContext_SodConflict_name(ctx, field)
+	case "mode":
+		return ec.fieldContext_SodConflict_mode(ctx, field)
+	case "entitlements":
+		return ec.fieldContext_SodConflict_entitlements(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_SodConflict_checkpoint(ctx, field)
+	case "acceptance":
+		return ec.fieldContext_SodConflict_acceptance(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflict", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSet(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodConflictSet_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SodConflictSet_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SodConflictSet_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_SodConflictSet_name(ctx, field)
+	case "description":
+		return ec.fieldContext_SodConflictSet_description(ctx, field)
+	case "mode":
+		return ec.fieldContext_SodConflictSet_mode(ctx, field)
+	case "entitlements":
+		return ec.fieldContext_SodConflictSet_entitlements(ctx, field)
+	case "acceptances":
+		return ec.fieldContext_SodConflictSet_acceptances(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSet", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSetConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SodConflictSetConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SodConflictSetConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SodConflictSetConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSetConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SodConflictSetEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_SodConflictSetEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_SodConflictSetEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodConflictSetEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SodEntitlement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SodEntitlement_id(ctx, field)
+	case "name":
+		return ec.fieldContext_SodEntitlement_name(ctx, field)
+	case "application":
+		return ec.fieldContext_SodEntitlement_application(ctx, field)
+	case "via":
+		return ec.fieldContext_SodEntitlement_via(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SodEntitlement", field.Name)
 }
 
 func (ec *executionContext) childFields_SyncResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -12473,6 +13313,44 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_acceptSodConflict_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conflictSetId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conflictSetId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelAccessRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12681,6 +13559,20 @@ func (ec *executionContext) field_Mutation_createRole_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateSodConflictSetInput, error) {
+			return ec.unmarshalNCreateSodConflictSetInput2gatehouseᚋgraphᚐCreateSodConflictSetInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12798,6 +13690,20 @@ func (ec *executionContext) field_Mutation_deleteReviewPolicy_args(ctx context.C
 }
 
 func (ec *executionContext) field_Mutation_deleteReviewStageTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -12944,6 +13850,20 @@ func (ec *executionContext) field_Mutation_retryFulfillment_args(ctx context.Con
 }
 
 func (ec *executionContext) field_Mutation_revokeApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeSodAcceptance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -13249,6 +14169,28 @@ func (ec *executionContext) field_Mutation_updateRole_args(ctx context.Context, 
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
 			return ec.unmarshalNUpdateRoleInput2gatehouseᚋentᚐUpdateRoleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSodConflictSet_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (pulid.ID, error) {
+			return ec.unmarshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (UpdateSodConflictSetInput, error) {
+			return ec.unmarshalNUpdateSodConflictSetInput2gatehouseᚋgraphᚐUpdateSodConflictSetInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -14061,6 +15003,60 @@ func (ec *executionContext) field_Query_roles_args(ctx context.Context, rawArgs 
 	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
 		func(ctx context.Context, v any) (*ent.RoleWhereInput, error) {
 			return ec.unmarshalORoleWhereInput2ᚖgatehouseᚋentᚐRoleWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_sodConflictSets_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[pulid.ID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.SodConflictSetOrder, error) {
+			return ec.unmarshalOSodConflictSetOrder2ᚖgatehouseᚋentᚐSodConflictSetOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+			return ec.unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -21868,6 +22864,226 @@ func (ec *executionContext) fieldContext_Mutation_clearRequestPolicy(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSodConflictSet(ctx, fc.Args["input"].(CreateSodConflictSetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSodConflictSet(ctx, fc.Args["id"].(pulid.ID), fc.Args["input"].(UpdateSodConflictSetInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSodConflictSet(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSodConflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSodConflictSet(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSodConflictSet(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSodConflictSet_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_acceptSodConflict(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_acceptSodConflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AcceptSodConflict(ctx, fc.Args["conflictSetId"].(pulid.ID), fc.Args["userId"].(pulid.ID), fc.Args["reason"].(string), fc.Args["until"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodAcceptance) graphql.Marshaler {
+			return ec.marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_acceptSodConflict(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptance(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_acceptSodConflict_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeSodAcceptance(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeSodAcceptance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeSodAcceptance(ctx, fc.Args["id"].(pulid.ID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeSodAcceptance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeSodAcceptance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createWebhookEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24544,6 +25760,38 @@ func (ec *executionContext) fieldContext_PreviewItem_defaultDuration(_ context.C
 	return graphql.NewScalarFieldContext("PreviewItem", field, false, false, "String")
 }
 
+func (ec *executionContext) _PreviewItem_sodConflicts(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreviewItem_sodConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SodConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*enum.SodConflict) graphql.Marshaler {
+			return ec.marshalNSodConflict2ᚕᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreviewItem_sodConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PreviewItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflict(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PreviewStage_level(ctx context.Context, field graphql.CollectedField, obj *PreviewStage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25157,6 +26405,50 @@ func (ec *executionContext) fieldContext_Query_roles(ctx context.Context, field 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_roles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_sodConflictSets(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_sodConflictSets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SodConflictSets(ctx, fc.Args["after"].(*entgql.Cursor[pulid.ID]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[pulid.ID]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.SodConflictSetOrder), fc.Args["where"].(*ent.SodConflictSetWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSetConnection) graphql.Marshaler {
+			return ec.marshalNSodConflictSetConnection2ᚖgatehouseᚋentᚐSodConflictSetConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_sodConflictSets(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSetConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_sodConflictSets_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -26749,6 +28041,38 @@ func (ec *executionContext) fieldContext_RequestItem_policyRule(_ context.Contex
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_MatchedPolicyRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RequestItem_sodConflicts(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RequestItem_sodConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SodConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []enum.SodConflict) graphql.Marshaler {
+			return ec.marshalNSodConflict2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RequestItem_sodConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RequestItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflict(ctx, field)
 		},
 	}
 	return fc, nil
@@ -29142,6 +30466,1016 @@ func (ec *executionContext) _RoleEdge_cursor(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_RoleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RoleEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SodAcceptance_id(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_conflictSetID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_conflictSetID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_conflictSetID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_userID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_userID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_userID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_acceptedByID(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_acceptedByID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_acceptedByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptance_reason(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptance_until(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptance", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_conflictSet(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSet(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_conflictSet(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptance_acceptedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedBy(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.User) graphql.Marshaler {
+			return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptance_acceptedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodAcceptance",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodAcceptanceRef_id(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_acceptedById(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_acceptedById(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_acceptedById(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_acceptedByName(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_acceptedByName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedByName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_acceptedByName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_reason(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_until(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodAcceptanceRef_at(ctx context.Context, field graphql.CollectedField, obj *enum.SodAcceptanceRef) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodAcceptanceRef_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodAcceptanceRef_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodAcceptanceRef", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflict_conflictSetId(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_conflictSetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConflictSetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_conflictSetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodConflict_name(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflict_mode(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+			return ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "SodMode")
+}
+
+func (ec *executionContext) _SodConflict_entitlements(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_entitlements(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlements, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []enum.SodEntitlement) graphql.Marshaler {
+			return ec.marshalNSodEntitlement2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodEntitlementᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_entitlements(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflict",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodEntitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflict_checkpoint(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodCheckpoint) graphql.Marshaler {
+			return ec.marshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflict", field, false, false, "SodCheckpoint")
+}
+
+func (ec *executionContext) _SodConflict_acceptance(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflict_acceptance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Acceptance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *enum.SodAcceptanceRef) graphql.Marshaler {
+			return ec.marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflict_acceptance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflict",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptanceRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSet_id(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodConflictSet_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflictSet_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SodConflictSet_name(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflictSet_description(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodConflictSet_mode(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+			return ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSet", field, false, false, "SodMode")
+}
+
+func (ec *executionContext) _SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_entitlements(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entitlements(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Entitlement) graphql.Marshaler {
+			return ec.marshalOEntitlement2ᚕᚖgatehouseᚋentᚐEntitlementᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_entitlements(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSet",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Entitlement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSet_acceptances(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Acceptances(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SodAcceptance) graphql.Marshaler {
+			return ec.marshalOSodAcceptance2ᚕᚖgatehouseᚋentᚐSodAcceptanceᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSet_acceptances(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSet",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodAcceptance(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SodConflictSetEdge) graphql.Marshaler {
+			return ec.marshalOSodConflictSetEdge2ᚕᚖgatehouseᚋentᚐSodConflictSetEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSetEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSetConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SodConflictSetEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+			return ec.marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SodConflictSetEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SodConflictSet(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SodConflictSetEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodConflictSetEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[pulid.ID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodConflictSetEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodConflictSetEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SodEntitlement_id(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v pulid.ID) graphql.Marshaler {
+			return ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SodEntitlement_name(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodEntitlement_application(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "String")
+}
+
+func (ec *executionContext) _SodEntitlement_via(ctx context.Context, field graphql.CollectedField, obj *enum.SodEntitlement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SodEntitlement_via(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Via, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v enum.SodVia) graphql.Marshaler {
+			return ec.marshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SodEntitlement_via(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SodEntitlement", field, false, false, "SodVia")
 }
 
 func (ec *executionContext) _Subscription_requestProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -37892,6 +40226,69 @@ func UnmarshalCreateRoleInput(ctx context.Context, raw any) (ent.CreateRoleInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateSodConflictSetInput(ctx context.Context, obj any) (CreateSodConflictSetInput, error) {
+	var it CreateSodConflictSetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "mode", "entitlementIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalNID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSodConflictSetInput unmarshals raw into the CreateSodConflictSetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSodConflictSetInput(ctx context.Context, raw any) (CreateSodConflictSetInput, error) {
+	var out CreateSodConflictSetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSodConflictSetInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateUserInput(ctx context.Context, obj any) (ent.CreateUserInput, error) {
 	var it ent.CreateUserInput
 	if obj == nil {
@@ -45986,6 +48383,560 @@ func UnmarshalRoleWhereInput(ctx context.Context, raw any) (ent.RoleWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSodAcceptanceOrder(ctx context.Context, obj any) (ent.SodAcceptanceOrder, error) {
+	var it ent.SodAcceptanceOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodAcceptanceOrder unmarshals raw into the SodAcceptanceOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodAcceptanceOrder(ctx context.Context, raw any) (ent.SodAcceptanceOrder, error) {
+	var out ent.SodAcceptanceOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodAcceptanceOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodAcceptanceWhereInput(ctx context.Context, obj any) (ent.SodAcceptanceWhereInput, error) {
+	var it ent.SodAcceptanceWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodAcceptanceWhereInput unmarshals raw into the SodAcceptanceWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodAcceptanceWhereInput(ctx context.Context, raw any) (ent.SodAcceptanceWhereInput, error) {
+	var out ent.SodAcceptanceWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodAcceptanceWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodConflictSetOrder(ctx context.Context, obj any) (ent.SodConflictSetOrder, error) {
+	var it ent.SodConflictSetOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodConflictSetOrder unmarshals raw into the SodConflictSetOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodConflictSetOrder(ctx context.Context, raw any) (ent.SodConflictSetOrder, error) {
+	var out ent.SodConflictSetOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodConflictSetOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSodConflictSetWhereInput(ctx context.Context, obj any) (ent.SodConflictSetWhereInput, error) {
+	var it ent.SodConflictSetWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "updatedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAt = data
+		case "updatedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNEQ = data
+		case "updatedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtIn = data
+		case "updatedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtNotIn = data
+		case "updatedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGT = data
+		case "updatedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtGTE = data
+		case "updatedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLT = data
+		case "updatedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdatedAtLTE = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSodConflictSetWhereInput unmarshals raw into the SodConflictSetWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSodConflictSetWhereInput(ctx context.Context, raw any) (ent.SodConflictSetWhereInput, error) {
+	var out ent.SodConflictSetWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SodConflictSetWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSubmitAccessRequestInput(ctx context.Context, obj any) (workflow.SubmitInput, error) {
 	var it workflow.SubmitInput
 	if obj == nil {
@@ -46515,6 +49466,69 @@ func (ec *executionContext) unmarshalInputUpdateRoleInput(ctx context.Context, o
 func UnmarshalUpdateRoleInput(ctx context.Context, raw any) (ent.UpdateRoleInput, error) {
 	var out ent.UpdateRoleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateRoleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSodConflictSetInput(ctx context.Context, obj any) (UpdateSodConflictSetInput, error) {
+	var it UpdateSodConflictSetInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "mode", "entitlementIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "entitlementIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entitlementIds"))
+			data, err := ec.unmarshalOID2ᚕgatehouseᚋentᚋschemaᚋpulidᚐIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntitlementIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSodConflictSetInput unmarshals raw into the UpdateSodConflictSetInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSodConflictSetInput(ctx context.Context, raw any) (UpdateSodConflictSetInput, error) {
+	var out UpdateSodConflictSetInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSodConflictSetInput", raw, &out)
 	return out, err
 }
 
@@ -48254,6 +51268,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case *ent.SodConflictSet:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SodConflictSet(ctx, sel, obj)
+	case *ent.SodAcceptance:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SodAcceptance(ctx, sel, obj)
 	case *ent.Role:
 		if obj == nil {
 			return graphql.Null
@@ -50953,6 +53977,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSodConflictSet":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSodConflictSet(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptSodConflict":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_acceptSodConflict(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeSodAcceptance":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeSodAcceptance(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createWebhookEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createWebhookEndpoint(ctx, field)
@@ -51922,6 +54981,11 @@ func (ec *executionContext) _PreviewItem(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "sodConflicts":
+			out.Values[i] = ec._PreviewItem_sodConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -52080,6 +55144,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_roles(ctx, field)
+				})
+		case "sodConflictSets":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_sodConflictSets(ctx, field)
 				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -52381,6 +55451,11 @@ func (ec *executionContext) _RequestItem(ctx context.Context, sel ast.SelectionS
 		case "policyRule":
 			out.Values[i] = ec._RequestItem_policyRule(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sodConflicts":
+			out.Values[i] = ec._RequestItem_sodConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -53339,6 +56414,402 @@ func (ec *executionContext) _RoleEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "cursor":
 			out.Values[i] = ec._RoleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodAcceptanceImplementors = []string{"SodAcceptance", "Node"}
+
+func (ec *executionContext) _SodAcceptance(ctx context.Context, sel ast.SelectionSet, obj *ent.SodAcceptance) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodAcceptanceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodAcceptance")
+		case "id":
+			out.Values[i] = ec._SodAcceptance_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SodAcceptance_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SodAcceptance_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflictSetID":
+			out.Values[i] = ec._SodAcceptance_conflictSetID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userID":
+			out.Values[i] = ec._SodAcceptance_userID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedByID":
+			out.Values[i] = ec._SodAcceptance_acceptedByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SodAcceptance_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._SodAcceptance_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "conflictSet":
+			out.Values[i] = ec._SodAcceptance_conflictSet(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "user":
+			out.Values[i] = ec._SodAcceptance_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedBy":
+			out.Values[i] = ec._SodAcceptance_acceptedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodAcceptanceRefImplementors = []string{"SodAcceptanceRef"}
+
+func (ec *executionContext) _SodAcceptanceRef(ctx context.Context, sel ast.SelectionSet, obj *enum.SodAcceptanceRef) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodAcceptanceRefImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodAcceptanceRef")
+		case "id":
+			out.Values[i] = ec._SodAcceptanceRef_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedById":
+			out.Values[i] = ec._SodAcceptanceRef_acceptedById(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedByName":
+			out.Values[i] = ec._SodAcceptanceRef_acceptedByName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SodAcceptanceRef_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._SodAcceptanceRef_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._SodAcceptanceRef_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictImplementors = []string{"SodConflict"}
+
+func (ec *executionContext) _SodConflict(ctx context.Context, sel ast.SelectionSet, obj *enum.SodConflict) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflict")
+		case "conflictSetId":
+			out.Values[i] = ec._SodConflict_conflictSetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodConflict_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._SodConflict_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlements":
+			out.Values[i] = ec._SodConflict_entitlements(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._SodConflict_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptance":
+			out.Values[i] = ec._SodConflict_acceptance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetImplementors = []string{"SodConflictSet", "Node"}
+
+func (ec *executionContext) _SodConflictSet(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSet")
+		case "id":
+			out.Values[i] = ec._SodConflictSet_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SodConflictSet_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SodConflictSet_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodConflictSet_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._SodConflictSet_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._SodConflictSet_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entitlements":
+			out.Values[i] = ec._SodConflictSet_entitlements(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "acceptances":
+			out.Values[i] = ec._SodConflictSet_acceptances(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetConnectionImplementors = []string{"SodConflictSetConnection"}
+
+func (ec *executionContext) _SodConflictSetConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSetConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSetConnection")
+		case "edges":
+			out.Values[i] = ec._SodConflictSetConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SodConflictSetConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SodConflictSetConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodConflictSetEdgeImplementors = []string{"SodConflictSetEdge"}
+
+func (ec *executionContext) _SodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.SodConflictSetEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodConflictSetEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodConflictSetEdge")
+		case "node":
+			out.Values[i] = ec._SodConflictSetEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._SodConflictSetEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sodEntitlementImplementors = []string{"SodEntitlement"}
+
+func (ec *executionContext) _SodEntitlement(ctx context.Context, sel ast.SelectionSet, obj *enum.SodEntitlement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sodEntitlementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SodEntitlement")
+		case "id":
+			out.Values[i] = ec._SodEntitlement_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SodEntitlement_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "application":
+			out.Values[i] = ec._SodEntitlement_application(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "via":
+			out.Values[i] = ec._SodEntitlement_via(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -54789,6 +58260,11 @@ func (ec *executionContext) unmarshalNCreateRoleInput2gatehouseᚋentᚐCreateRo
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSodConflictSetInput2gatehouseᚋgraphᚐCreateSodConflictSetInput(ctx context.Context, v any) (CreateSodConflictSetInput, error) {
+	res, err := ec.unmarshalInputCreateSodConflictSetInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateUserInput2gatehouseᚋentᚐCreateUserInput(ctx context.Context, v any) (ent.CreateUserInput, error) {
 	res, err := ec.unmarshalInputCreateUserInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -55925,6 +59401,162 @@ func (ec *executionContext) unmarshalNRoleWhereInput2ᚖgatehouseᚋentᚐRoleWh
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx context.Context, sel ast.SelectionSet, v *ent.SodAcceptance) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodAcceptance!")
+		return graphql.Null
+	}
+	return ec._SodAcceptance(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx context.Context, v any) (*ent.SodAcceptanceOrderField, error) {
+	var res = new(ent.SodAcceptanceOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodAcceptanceOrderField2ᚖgatehouseᚋentᚐSodAcceptanceOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SodAcceptanceOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodAcceptanceOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx context.Context, v any) (*ent.SodAcceptanceWhereInput, error) {
+	res, err := ec.unmarshalInputSodAcceptanceWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx context.Context, v any) (enum.SodCheckpoint, error) {
+	var res enum.SodCheckpoint
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx context.Context, sel ast.SelectionSet, v enum.SodCheckpoint) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSodConflict2gatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx context.Context, sel ast.SelectionSet, v enum.SodConflict) graphql.Marshaler {
+	return ec._SodConflict(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.SodConflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodConflict2gatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚕᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []*enum.SodConflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodConflict2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSodConflict2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodConflict(ctx context.Context, sel ast.SelectionSet, v *enum.SodConflict) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflict!")
+		return graphql.Null
+	}
+	return ec._SodConflict(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSet!")
+		return graphql.Null
+	}
+	return ec._SodConflictSet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSodConflictSetConnection2ᚖgatehouseᚋentᚐSodConflictSetConnection(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSetConnection!")
+		return graphql.Null
+	}
+	return ec._SodConflictSetConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx context.Context, v any) (*ent.SodConflictSetOrderField, error) {
+	var res = new(ent.SodConflictSetOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodConflictSetOrderField2ᚖgatehouseᚋentᚐSodConflictSetOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SodConflictSetOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+	res, err := ec.unmarshalInputSodConflictSetWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodEntitlement2gatehouseᚋentᚋschemaᚋenumᚐSodEntitlement(ctx context.Context, sel ast.SelectionSet, v enum.SodEntitlement) graphql.Marshaler {
+	return ec._SodEntitlement(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSodEntitlement2ᚕgatehouseᚋentᚋschemaᚋenumᚐSodEntitlementᚄ(ctx context.Context, sel ast.SelectionSet, v []enum.SodEntitlement) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodEntitlement2gatehouseᚋentᚋschemaᚋenumᚐSodEntitlement(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, v any) (enum.SodMode, error) {
+	var res enum.SodMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, sel ast.SelectionSet, v enum.SodMode) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx context.Context, v any) (enum.SodVia, error) {
+	var res enum.SodVia
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSodVia2gatehouseᚋentᚋschemaᚋenumᚐSodVia(ctx context.Context, sel ast.SelectionSet, v enum.SodVia) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx context.Context, v any) (enum.StageRule, error) {
 	var res enum.StageRule
 	err := res.UnmarshalGQL(v)
@@ -56070,6 +59702,11 @@ func (ec *executionContext) unmarshalNUpdateJobTitleInput2gatehouseᚋentᚐUpda
 
 func (ec *executionContext) unmarshalNUpdateRoleInput2gatehouseᚋentᚐUpdateRoleInput(ctx context.Context, v any) (ent.UpdateRoleInput, error) {
 	res, err := ec.unmarshalInputUpdateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSodConflictSetInput2gatehouseᚋgraphᚐUpdateSodConflictSetInput(ctx context.Context, v any) (UpdateSodConflictSetInput, error) {
+	res, err := ec.unmarshalInputUpdateSodConflictSetInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -58608,6 +62245,133 @@ func (ec *executionContext) unmarshalORoleWhereInput2ᚖgatehouseᚋentᚐRoleWh
 	}
 	res, err := ec.unmarshalInputRoleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodAcceptance2ᚕᚖgatehouseᚋentᚐSodAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SodAcceptance) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSodAcceptance2ᚖgatehouseᚋentᚐSodAcceptance(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx context.Context, sel ast.SelectionSet, v *enum.SodAcceptanceRef) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodAcceptanceRef(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSodAcceptanceWhereInput2ᚕᚖgatehouseᚋentᚐSodAcceptanceWhereInputᚄ(ctx context.Context, v any) ([]*ent.SodAcceptanceWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.SodAcceptanceWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSodAcceptanceWhereInput2ᚖgatehouseᚋentᚐSodAcceptanceWhereInput(ctx context.Context, v any) (*ent.SodAcceptanceWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodAcceptanceWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSet) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodConflictSet(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSodConflictSetEdge2ᚕᚖgatehouseᚋentᚐSodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.SodConflictSetEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOSodConflictSetEdge2ᚖgatehouseᚋentᚐSodConflictSetEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOSodConflictSetEdge2ᚖgatehouseᚋentᚐSodConflictSetEdge(ctx context.Context, sel ast.SelectionSet, v *ent.SodConflictSetEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SodConflictSetEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetOrder2ᚖgatehouseᚋentᚐSodConflictSetOrder(ctx context.Context, v any) (*ent.SodConflictSetOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodConflictSetOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetWhereInput2ᚕᚖgatehouseᚋentᚐSodConflictSetWhereInputᚄ(ctx context.Context, v any) ([]*ent.SodConflictSetWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.SodConflictSetWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSodConflictSetWhereInput2ᚖgatehouseᚋentᚐSodConflictSetWhereInput(ctx context.Context, v any) (*ent.SodConflictSetWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSodConflictSetWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, v any) (*enum.SodMode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(enum.SodMode)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSodMode2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx context.Context, sel ast.SelectionSet, v *enum.SodMode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx context.Context, v any) (enum.StageRule, error) {

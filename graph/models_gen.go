@@ -98,6 +98,16 @@ type CreateAPITokenInput struct {
 	OwnerID *pulid.ID `json:"ownerID,omitempty"`
 }
 
+type CreateSodConflictSetInput struct {
+	// Unique; named in SOD_CONFLICT messages.
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	// BLOCK refuses a request that would make the conflict (SOD_CONFLICT) unless a risk manager accepted it for the person; WARN lets it through and shows it to every reviewer of the item.
+	Mode enum.SodMode `json:"mode"`
+	// At least 2 distinct entitlements, of any applications.
+	EntitlementIds []pulid.ID `json:"entitlementIds"`
+}
+
 // A newly created API token. The token is shown here once and never again.
 // The record names its owner and the person who minted it (createdBy); every
 // call made with the token is held to the self-review rules of both.
@@ -144,6 +154,8 @@ type PreviewItem struct {
 	ReviewPolicy *ent.ReviewPolicy `json:"reviewPolicy,omitempty"`
 	// The length of access the request policy gives this GRANT item, which names no end, where permanent access is not allowed; null otherwise.
 	DefaultDuration *string `json:"defaultDuration,omitempty"`
+	// The conflicts submission would record or refuse (a blocking one is also in errors as SOD_CONFLICT).
+	SodConflicts []*enum.SodConflict `json:"sodConflicts"`
 }
 
 type PreviewStage struct {
@@ -202,6 +214,13 @@ type TaskProgressEvent struct {
 	Mine *rules.Completion `json:"mine"`
 	// Done review tasks over all review tasks of the request.
 	Overall *rules.Completion `json:"overall"`
+}
+
+type UpdateSodConflictSetInput struct {
+	Name           *string       `json:"name,omitempty"`
+	Description    *string       `json:"description,omitempty"`
+	Mode           *enum.SodMode `json:"mode,omitempty"`
+	EntitlementIds []pulid.ID    `json:"entitlementIds,omitempty"`
 }
 
 type Decision string

@@ -277,6 +277,53 @@ var auditCases = map[string]func(t *testing.T, s *auditScene) auditCall{
 		require.NoError(t, s.env.Client.WebhookEndpoint.UpdateOneID(id).SetEnabled(false).Exec(apitest.Sys()))
 		return s.adminCall(`mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }`, map[string]any{"id": id})
 	},
+	"createSodConflictSet": func(t *testing.T, s *auditScene) auditCall {
+		a, b := s.sodEntitlements(t)
+		return s.adminCall(sodCreate, map[string]any{"in": map[string]any{"name": "Audited pair", "mode": "WARN",
+			"entitlementIds": []string{string(a), string(b)}}})
+	},
+	"updateSodConflictSet": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(sodUpdate, map[string]any{"id": s.sodSet(t), "in": map[string]any{"mode": "BLOCK"}})
+	},
+	"deleteSodConflictSet": func(t *testing.T, s *auditScene) auditCall {
+		return s.adminCall(sodDelete, map[string]any{"id": s.sodSet(t)})
+	},
+	"acceptSodConflict": func(t *testing.T, s *auditScene) auditCall {
+		risk := s.env.User(t, "risk-accept@example.com", enum.PlatformRoleRiskManager)
+		return auditCall{token: s.env.Token(t, risk), query: sodAccept, actor: risk.ID, chain: audit.SystemChain,
+			vars: map[string]any{"set": s.sodSet(t), "user": string(s.b.ID), "reason": "audited acceptance"}}
+	},
+	"revokeSodAcceptance": func(t *testing.T, s *auditScene) auditCall {
+		risk := s.env.User(t, "risk-revoke@example.com", enum.PlatformRoleRiskManager)
+		a, err := s.env.Client.SodAcceptance.Create().SetConflictSetID(s.sodSet(t)).SetUserID(s.b.ID).
+			SetAcceptedByID(risk.ID).SetReason("to revoke").Save(apitest.Sys())
+		require.NoError(t, err)
+		return auditCall{token: s.env.Token(t, risk), query: `mutation($id: ID!) { revokeSodAcceptance(id: $id) }`,
+			actor: risk.ID, chain: audit.SystemChain, vars: map[string]any{"id": string(a.ID)}}
+	},
+}
+
+// sodEntitlements makes two applications with one entitlement each, for
+// the separation-of-duties cases.
+func (s *auditScene) sodEntitlements(t *testing.T) (pulid.ID, pulid.ID) {
+	t.Helper()
+	var ids [2]pulid.ID
+	for i := range ids {
+		s.apps++
+		_, e := s.app(t, fmt.Sprintf("App %d", s.apps), enum.FulfillmentManual, nil)
+		ids[i] = e.ID
+	}
+	return ids[0], ids[1]
+}
+
+// sodSet makes a conflict set, for the cases that change one.
+func (s *auditScene) sodSet(t *testing.T) pulid.ID {
+	t.Helper()
+	a, b := s.sodEntitlements(t)
+	set, err := s.env.Client.SodConflictSet.Create().SetName(fmt.Sprintf("Set %d", s.apps)).SetMode(enum.SodModeWarn).
+		AddEntitlementIDs(a, b).Save(apitest.Sys())
+	require.NoError(t, err)
+	return set.ID
 }
 
 // webhookEndpoint registers an event webhook endpoint, for the cases that

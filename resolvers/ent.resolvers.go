@@ -123,6 +123,16 @@ func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[pulid.ID
 		ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
 }
 
+// SodConflictSets is the resolver for the sodConflictSets field.
+func (r *queryResolver) SodConflictSets(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.SodConflictSetOrder, where *ent.SodConflictSetWhereInput) (*ent.SodConflictSetConnection, error) {
+	first, last, err := page(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.client.SodConflictSet.Query().Paginate(ctx, after, first, before, last,
+		ent.WithSodConflictSetOrder(orderBy), ent.WithSodConflictSetFilter(where.Filter))
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy []*ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	first, last, err := page(first, last)

@@ -61,6 +61,17 @@ type Lifecycle interface {
 	SetLifecyclePolicy(ctx context.Context, appID *pulid.ID, in rules.LifecycleSettings) (*rules.Lifecycle, error)
 	RequestExtension(ctx context.Context, grantID pulid.ID, duration *string, endsAt *time.Time, justification string) (*ent.AccessRequest, error)
 	RequestPolicies
+	SeparationOfDuties
+}
+
+// SeparationOfDuties is what the resolvers need of the separation-of-duties
+// conflict sets and their acceptances.
+type SeparationOfDuties interface {
+	CreateSodConflictSet(ctx context.Context, in workflow.SodSetInput) (*ent.SodConflictSet, error)
+	UpdateSodConflictSet(ctx context.Context, id pulid.ID, in workflow.SodSetUpdate) (*ent.SodConflictSet, error)
+	DeleteSodConflictSet(ctx context.Context, id pulid.ID) error
+	AcceptSodConflict(ctx context.Context, setID, userID pulid.ID, reason string, until *time.Time) (*ent.SodAcceptance, error)
+	RevokeSodAcceptance(ctx context.Context, id pulid.ID) error
 }
 
 // RequestPolicies is what the resolvers need of the request policies.

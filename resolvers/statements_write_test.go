@@ -17,9 +17,12 @@ import (
 // request lock, the rules' reads, the rows, the audit rows, the jobs and the
 // notification).
 const (
-	// 15, and one read of the enabled policy rules with the review
-	// policies they and the request policies name (loadRuleSet).
-	maxSubmitStatements = 16
+	// 15, one read of the enabled policy rules with the review policies
+	// they and the request policies name (loadRuleSet), and the
+	// separation-of-duties read (the conflict sets of the requested
+	// entitlements with what the beneficiary holds and has pending, and the
+	// acceptances: one statement, issue 15).
+	maxSubmitStatements = 17
 	maxDecideStatements = 12
 )
 

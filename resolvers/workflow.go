@@ -67,7 +67,8 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	for _, it := range plan.Items {
 		pi := &graph.PreviewItem{Action: it.Action, Entitlement: it.Entitlement, Application: it.Application,
 			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{},
-			DefaultDuration: it.DefaultDuration, PolicyRule: it.Rule.Matched(), ReviewPolicy: reviewPolicyRow(it.ReviewPolicy)}
+			DefaultDuration: it.DefaultDuration, PolicyRule: it.Rule.Matched(), ReviewPolicy: reviewPolicyRow(it.ReviewPolicy),
+			SodConflicts: sodConflicts(it.SodConflicts)}
 		for _, st := range it.Stages {
 			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum,
 				FallbackReviewers: []*graph.FallbackReviewer{}}
@@ -114,6 +115,9 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 				break
 			}
 		}
+	}
+	if ce := (*errcode.Error)(nil); errors.As(plan.SodError(), &ce) {
+		out.Errors = append(out.Errors, &graph.PreviewError{Code: string(ce.Code), Message: ce.Message})
 	}
 	return out, nil
 }

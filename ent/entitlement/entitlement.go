@@ -51,6 +51,8 @@ const (
 	EdgeJobTitles = "job_titles"
 	// EdgeGrants holds the string denoting the grants edge name in mutations.
 	EdgeGrants = "grants"
+	// EdgeSodConflictSets holds the string denoting the sod_conflict_sets edge name in mutations.
+	EdgeSodConflictSets = "sod_conflict_sets"
 	// Table holds the table name of the entitlement in the database.
 	Table = "entitlements"
 	// ApplicationTable is the table that holds the application relation/edge.
@@ -84,6 +86,11 @@ const (
 	GrantsInverseTable = "grants"
 	// GrantsColumn is the table column denoting the grants relation/edge.
 	GrantsColumn = "entitlement_id"
+	// SodConflictSetsTable is the table that holds the sod_conflict_sets relation/edge. The primary key declared below.
+	SodConflictSetsTable = "sod_conflict_set_entitlements"
+	// SodConflictSetsInverseTable is the table name for the SodConflictSet entity.
+	// It exists in this package in order to avoid circular dependency with the "sodconflictset" package.
+	SodConflictSetsInverseTable = "sod_conflict_sets"
 )
 
 // Columns holds all SQL columns for entitlement fields.
@@ -109,6 +116,9 @@ var (
 	// JobTitlesPrimaryKey and JobTitlesColumn2 are the table columns denoting the
 	// primary key for the job_titles relation (M2M).
 	JobTitlesPrimaryKey = []string{"job_title_id", "entitlement_id"}
+	// SodConflictSetsPrimaryKey and SodConflictSetsColumn2 are the table columns denoting the
+	// primary key for the sod_conflict_sets relation (M2M).
+	SodConflictSetsPrimaryKey = []string{"sod_conflict_set_id", "entitlement_id"}
 )
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -278,6 +288,20 @@ func ByGrants(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newGrantsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// BySodConflictSetsCount orders the results by sod_conflict_sets count.
+func BySodConflictSetsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSodConflictSetsStep(), opts...)
+	}
+}
+
+// BySodConflictSets orders the results by sod_conflict_sets terms.
+func BySodConflictSets(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSodConflictSetsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newApplicationStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -311,6 +335,13 @@ func newGrantsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(GrantsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, true, GrantsTable, GrantsColumn),
+	)
+}
+func newSodConflictSetsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SodConflictSetsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, SodConflictSetsTable, SodConflictSetsPrimaryKey...),
 	)
 }
 

@@ -702,6 +702,29 @@ func HasGrantsWith(preds ...predicate.Grant) predicate.Entitlement {
 	})
 }
 
+// HasSodConflictSets applies the HasEdge predicate on the "sod_conflict_sets" edge.
+func HasSodConflictSets() predicate.Entitlement {
+	return predicate.Entitlement(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, SodConflictSetsTable, SodConflictSetsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSodConflictSetsWith applies the HasEdge predicate on the "sod_conflict_sets" edge with a given conditions (other predicates).
+func HasSodConflictSetsWith(preds ...predicate.SodConflictSet) predicate.Entitlement {
+	return predicate.Entitlement(func(s *sql.Selector) {
+		step := newSodConflictSetsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Entitlement) predicate.Entitlement {
 	return predicate.Entitlement(sql.AndPredicates(predicates...))

@@ -248,6 +248,30 @@ func (f RoleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoleMutation", m)
 }
 
+// The SodAcceptanceFunc type is an adapter to allow the use of ordinary
+// function as SodAcceptance mutator.
+type SodAcceptanceFunc func(context.Context, *ent.SodAcceptanceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SodAcceptanceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SodAcceptanceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SodAcceptanceMutation", m)
+}
+
+// The SodConflictSetFunc type is an adapter to allow the use of ordinary
+// function as SodConflictSet mutator.
+type SodConflictSetFunc func(context.Context, *ent.SodConflictSetMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SodConflictSetFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SodConflictSetMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SodConflictSetMutation", m)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary
 // function as User mutator.
 type UserFunc func(context.Context, *ent.UserMutation) (ent.Value, error)

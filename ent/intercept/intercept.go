@@ -28,6 +28,8 @@ import (
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/role"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -631,6 +633,60 @@ func (f TraverseRole) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoleQuery", q)
 }
 
+// The SodAcceptanceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SodAcceptanceFunc func(context.Context, *ent.SodAcceptanceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SodAcceptanceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SodAcceptanceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SodAcceptanceQuery", q)
+}
+
+// The TraverseSodAcceptance type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSodAcceptance func(context.Context, *ent.SodAcceptanceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSodAcceptance) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSodAcceptance) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SodAcceptanceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SodAcceptanceQuery", q)
+}
+
+// The SodConflictSetFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SodConflictSetFunc func(context.Context, *ent.SodConflictSetQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SodConflictSetFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SodConflictSetQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SodConflictSetQuery", q)
+}
+
+// The TraverseSodConflictSet type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSodConflictSet func(context.Context, *ent.SodConflictSetQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSodConflictSet) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSodConflictSet) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SodConflictSetQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SodConflictSetQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -755,6 +811,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ReviewTaskQuery, predicate.ReviewTask, reviewtask.OrderOption]{typ: ent.TypeReviewTask, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
+	case *ent.SodAcceptanceQuery:
+		return &query[*ent.SodAcceptanceQuery, predicate.SodAcceptance, sodacceptance.OrderOption]{typ: ent.TypeSodAcceptance, tq: q}, nil
+	case *ent.SodConflictSetQuery:
+		return &query[*ent.SodConflictSetQuery, predicate.SodConflictSet, sodconflictset.OrderOption]{typ: ent.TypeSodConflictSet, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WebhookDeliveryQuery:

@@ -572,6 +572,7 @@ var (
 		{Name: "policy_rule_id", Type: field.TypeString, Nullable: true},
 		{Name: "policy_rule_name", Type: field.TypeString, Nullable: true},
 		{Name: "policy_rule_version", Type: field.TypeInt, Nullable: true},
+		{Name: "sod_conflicts", Type: field.TypeJSON, Nullable: true},
 		{Name: "request_id", Type: field.TypeString, Size: 40},
 		{Name: "entitlement_id", Type: field.TypeString, Size: 40},
 		{Name: "application_id", Type: field.TypeString, Size: 40},
@@ -585,25 +586,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "request_items_access_requests_items",
-				Columns:    []*schema.Column{RequestItemsColumns[17]},
+				Columns:    []*schema.Column{RequestItemsColumns[18]},
 				RefColumns: []*schema.Column{AccessRequestsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_entitlements_entitlement",
-				Columns:    []*schema.Column{RequestItemsColumns[18]},
+				Columns:    []*schema.Column{RequestItemsColumns[19]},
 				RefColumns: []*schema.Column{EntitlementsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_applications_application",
-				Columns:    []*schema.Column{RequestItemsColumns[19]},
+				Columns:    []*schema.Column{RequestItemsColumns[20]},
 				RefColumns: []*schema.Column{ApplicationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "request_items_identities_identity",
-				Columns:    []*schema.Column{RequestItemsColumns[20]},
+				Columns:    []*schema.Column{RequestItemsColumns[21]},
 				RefColumns: []*schema.Column{IdentitiesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -612,12 +613,12 @@ var (
 			{
 				Name:    "requestitem_request_id",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[17]},
+				Columns: []*schema.Column{RequestItemsColumns[18]},
 			},
 			{
 				Name:    "requestitem_entitlement_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{RequestItemsColumns[18], RequestItemsColumns[4]},
+				Columns: []*schema.Column{RequestItemsColumns[19], RequestItemsColumns[4]},
 			},
 		},
 	}
@@ -842,6 +843,65 @@ var (
 		Name:       "roles",
 		Columns:    RolesColumns,
 		PrimaryKey: []*schema.Column{RolesColumns[0]},
+	}
+	// SodAcceptancesColumns holds the columns for the "sod_acceptances" table.
+	SodAcceptancesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "reason", Type: field.TypeString, Size: 2000},
+		{Name: "until", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, Size: 40},
+		{Name: "accepted_by_id", Type: field.TypeString, Size: 40},
+		{Name: "conflict_set_id", Type: field.TypeString, Size: 40},
+	}
+	// SodAcceptancesTable holds the schema information for the "sod_acceptances" table.
+	SodAcceptancesTable = &schema.Table{
+		Name:       "sod_acceptances",
+		Columns:    SodAcceptancesColumns,
+		PrimaryKey: []*schema.Column{SodAcceptancesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sod_acceptances_users_user",
+				Columns:    []*schema.Column{SodAcceptancesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "sod_acceptances_users_accepted_by",
+				Columns:    []*schema.Column{SodAcceptancesColumns[6]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "sod_acceptances_sod_conflict_sets_acceptances",
+				Columns:    []*schema.Column{SodAcceptancesColumns[7]},
+				RefColumns: []*schema.Column{SodConflictSetsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sodacceptance_conflict_set_id_user_id",
+				Unique:  true,
+				Columns: []*schema.Column{SodAcceptancesColumns[7], SodAcceptancesColumns[5]},
+			},
+		},
+	}
+	// SodConflictSetsColumns holds the columns for the "sod_conflict_sets" table.
+	SodConflictSetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 200},
+		{Name: "description", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "mode", Type: field.TypeEnum, Enums: []string{"WARN", "BLOCK"}},
+	}
+	// SodConflictSetsTable holds the schema information for the "sod_conflict_sets" table.
+	SodConflictSetsTable = &schema.Table{
+		Name:       "sod_conflict_sets",
+		Columns:    SodConflictSetsColumns,
+		PrimaryKey: []*schema.Column{SodConflictSetsColumns[0]},
 	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
@@ -1069,6 +1129,31 @@ var (
 			},
 		},
 	}
+	// SodConflictSetEntitlementsColumns holds the columns for the "sod_conflict_set_entitlements" table.
+	SodConflictSetEntitlementsColumns = []*schema.Column{
+		{Name: "sod_conflict_set_id", Type: field.TypeString, Size: 40},
+		{Name: "entitlement_id", Type: field.TypeString, Size: 40},
+	}
+	// SodConflictSetEntitlementsTable holds the schema information for the "sod_conflict_set_entitlements" table.
+	SodConflictSetEntitlementsTable = &schema.Table{
+		Name:       "sod_conflict_set_entitlements",
+		Columns:    SodConflictSetEntitlementsColumns,
+		PrimaryKey: []*schema.Column{SodConflictSetEntitlementsColumns[0], SodConflictSetEntitlementsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sod_conflict_set_entitlements_sod_conflict_set_id",
+				Columns:    []*schema.Column{SodConflictSetEntitlementsColumns[0]},
+				RefColumns: []*schema.Column{SodConflictSetsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "sod_conflict_set_entitlements_entitlement_id",
+				Columns:    []*schema.Column{SodConflictSetEntitlementsColumns[1]},
+				RefColumns: []*schema.Column{EntitlementsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccessRequestsTable,
@@ -1091,6 +1176,8 @@ var (
 		ReviewStageTemplatesTable,
 		ReviewTasksTable,
 		RolesTable,
+		SodAcceptancesTable,
+		SodConflictSetsTable,
 		UsersTable,
 		WebhookDeliveriesTable,
 		WebhookEndpointsTable,
@@ -1099,6 +1186,7 @@ var (
 		ReviewStageTemplateDesignatedReviewersTable,
 		RoleEntitlementsTable,
 		RoleOwnersTable,
+		SodConflictSetEntitlementsTable,
 	}
 )
 
@@ -1142,6 +1230,9 @@ func init() {
 	ReviewTasksTable.ForeignKeys[2].RefTable = UsersTable
 	ReviewTasksTable.ForeignKeys[3].RefTable = UsersTable
 	ReviewTasksTable.ForeignKeys[4].RefTable = UsersTable
+	SodAcceptancesTable.ForeignKeys[0].RefTable = UsersTable
+	SodAcceptancesTable.ForeignKeys[1].RefTable = UsersTable
+	SodAcceptancesTable.ForeignKeys[2].RefTable = SodConflictSetsTable
 	UsersTable.ForeignKeys[0].RefTable = JobTitlesTable
 	UsersTable.ForeignKeys[1].RefTable = UsersTable
 	UsersTable.ForeignKeys[2].RefTable = UsersTable
@@ -1156,4 +1247,6 @@ func init() {
 	RoleEntitlementsTable.ForeignKeys[1].RefTable = EntitlementsTable
 	RoleOwnersTable.ForeignKeys[0].RefTable = RolesTable
 	RoleOwnersTable.ForeignKeys[1].RefTable = UsersTable
+	SodConflictSetEntitlementsTable.ForeignKeys[0].RefTable = SodConflictSetsTable
+	SodConflictSetEntitlementsTable.ForeignKeys[1].RefTable = EntitlementsTable
 }

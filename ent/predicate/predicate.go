@@ -66,6 +66,12 @@ type ReviewTask func(*sql.Selector)
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 
+// SodAcceptance is the predicate function for sodacceptance builders.
+type SodAcceptance func(*sql.Selector)
+
+// SodConflictSet is the predicate function for sodconflictset builders.
+type SodConflictSet func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 

@@ -591,6 +591,54 @@ func (f RoleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RoleMutation", m)
 }
 
+// The SodAcceptanceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SodAcceptanceQueryRuleFunc func(context.Context, *ent.SodAcceptanceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SodAcceptanceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SodAcceptanceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SodAcceptanceQuery", q)
+}
+
+// The SodAcceptanceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SodAcceptanceMutationRuleFunc func(context.Context, *ent.SodAcceptanceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SodAcceptanceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SodAcceptanceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SodAcceptanceMutation", m)
+}
+
+// The SodConflictSetQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SodConflictSetQueryRuleFunc func(context.Context, *ent.SodConflictSetQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SodConflictSetQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SodConflictSetQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SodConflictSetQuery", q)
+}
+
+// The SodConflictSetMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SodConflictSetMutationRuleFunc func(context.Context, *ent.SodConflictSetMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SodConflictSetMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SodConflictSetMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SodConflictSetMutation", m)
+}
+
 // The UserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserQueryRuleFunc func(context.Context, *ent.UserQuery) error
@@ -738,6 +786,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
+	case *ent.SodAcceptanceQuery:
+		return q.Filter(), nil
+	case *ent.SodConflictSetQuery:
+		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
 	case *ent.WebhookDeliveryQuery:
@@ -790,6 +842,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ReviewTaskMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
+		return m.Filter(), nil
+	case *ent.SodAcceptanceMutation:
+		return m.Filter(), nil
+	case *ent.SodConflictSetMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
 		return m.Filter(), nil

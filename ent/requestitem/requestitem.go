@@ -59,6 +59,8 @@ const (
 	FieldPolicyRuleName = "policy_rule_name"
 	// FieldPolicyRuleVersion holds the string denoting the policy_rule_version field in the database.
 	FieldPolicyRuleVersion = "policy_rule_version"
+	// FieldSodConflicts holds the string denoting the sod_conflicts field in the database.
+	FieldSodConflicts = "sod_conflicts"
 	// EdgeRequest holds the string denoting the request edge name in mutations.
 	EdgeRequest = "request"
 	// EdgeEntitlement holds the string denoting the entitlement edge name in mutations.
@@ -140,6 +142,7 @@ var Columns = []string{
 	FieldPolicyRuleID,
 	FieldPolicyRuleName,
 	FieldPolicyRuleVersion,
+	FieldSodConflicts,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

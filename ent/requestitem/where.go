@@ -1237,6 +1237,16 @@ func PolicyRuleVersionNotNil() predicate.RequestItem {
 	return predicate.RequestItem(sql.FieldNotNull(FieldPolicyRuleVersion))
 }
 
+// SodConflictsIsNil applies the IsNil predicate on the "sod_conflicts" field.
+func SodConflictsIsNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldIsNull(FieldSodConflicts))
+}
+
+// SodConflictsNotNil applies the NotNil predicate on the "sod_conflicts" field.
+func SodConflictsNotNil() predicate.RequestItem {
+	return predicate.RequestItem(sql.FieldNotNull(FieldSodConflicts))
+}
+
 // HasRequest applies the HasEdge predicate on the "request" edge.
 func HasRequest() predicate.RequestItem {
 	return predicate.RequestItem(func(s *sql.Selector) {

@@ -26,6 +26,8 @@ import (
 	"gatehouse/ent/role"
 	"gatehouse/ent/schema"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/sodacceptance"
+	"gatehouse/ent/sodconflictset"
 	"gatehouse/ent/user"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
@@ -1065,6 +1067,118 @@ func init() {
 	role.DefaultID = roleDescID.Default.(func() pulid.ID)
 	// role.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	role.IDValidator = roleDescID.Validators[0].(func(string) error)
+	sodacceptanceMixin := schema.SodAcceptance{}.Mixin()
+	sodacceptance.Policy = privacy.NewPolicies(schema.SodAcceptance{})
+	sodacceptance.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := sodacceptance.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	sodacceptanceHooks := schema.SodAcceptance{}.Hooks()
+
+	sodacceptance.Hooks[1] = sodacceptanceHooks[0]
+	sodacceptanceMixinFields0 := sodacceptanceMixin[0].Fields()
+	_ = sodacceptanceMixinFields0
+	sodacceptanceMixinFields1 := sodacceptanceMixin[1].Fields()
+	_ = sodacceptanceMixinFields1
+	sodacceptanceFields := schema.SodAcceptance{}.Fields()
+	_ = sodacceptanceFields
+	// sodacceptanceDescCreatedAt is the schema descriptor for created_at field.
+	sodacceptanceDescCreatedAt := sodacceptanceMixinFields1[0].Descriptor()
+	// sodacceptance.DefaultCreatedAt holds the default value on creation for the created_at field.
+	sodacceptance.DefaultCreatedAt = sodacceptanceDescCreatedAt.Default.(func() time.Time)
+	// sodacceptanceDescUpdatedAt is the schema descriptor for updated_at field.
+	sodacceptanceDescUpdatedAt := sodacceptanceMixinFields1[1].Descriptor()
+	// sodacceptance.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	sodacceptance.DefaultUpdatedAt = sodacceptanceDescUpdatedAt.Default.(func() time.Time)
+	// sodacceptance.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	sodacceptance.UpdateDefaultUpdatedAt = sodacceptanceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sodacceptanceDescReason is the schema descriptor for reason field.
+	sodacceptanceDescReason := sodacceptanceFields[3].Descriptor()
+	// sodacceptance.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	sodacceptance.ReasonValidator = func() func(string) error {
+		validators := sodacceptanceDescReason.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reason string) error {
+			for _, fn := range fns {
+				if err := fn(reason); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sodacceptanceDescID is the schema descriptor for id field.
+	sodacceptanceDescID := sodacceptanceMixinFields0[0].Descriptor()
+	// sodacceptance.DefaultID holds the default value on creation for the id field.
+	sodacceptance.DefaultID = sodacceptanceDescID.Default.(func() pulid.ID)
+	// sodacceptance.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sodacceptance.IDValidator = sodacceptanceDescID.Validators[0].(func(string) error)
+	sodconflictsetMixin := schema.SodConflictSet{}.Mixin()
+	sodconflictset.Policy = privacy.NewPolicies(schema.SodConflictSet{})
+	sodconflictset.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := sodconflictset.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	sodconflictsetHooks := schema.SodConflictSet{}.Hooks()
+
+	sodconflictset.Hooks[1] = sodconflictsetHooks[0]
+	sodconflictsetMixinFields0 := sodconflictsetMixin[0].Fields()
+	_ = sodconflictsetMixinFields0
+	sodconflictsetMixinFields1 := sodconflictsetMixin[1].Fields()
+	_ = sodconflictsetMixinFields1
+	sodconflictsetFields := schema.SodConflictSet{}.Fields()
+	_ = sodconflictsetFields
+	// sodconflictsetDescCreatedAt is the schema descriptor for created_at field.
+	sodconflictsetDescCreatedAt := sodconflictsetMixinFields1[0].Descriptor()
+	// sodconflictset.DefaultCreatedAt holds the default value on creation for the created_at field.
+	sodconflictset.DefaultCreatedAt = sodconflictsetDescCreatedAt.Default.(func() time.Time)
+	// sodconflictsetDescUpdatedAt is the schema descriptor for updated_at field.
+	sodconflictsetDescUpdatedAt := sodconflictsetMixinFields1[1].Descriptor()
+	// sodconflictset.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	sodconflictset.DefaultUpdatedAt = sodconflictsetDescUpdatedAt.Default.(func() time.Time)
+	// sodconflictset.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	sodconflictset.UpdateDefaultUpdatedAt = sodconflictsetDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// sodconflictsetDescName is the schema descriptor for name field.
+	sodconflictsetDescName := sodconflictsetFields[0].Descriptor()
+	// sodconflictset.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	sodconflictset.NameValidator = func() func(string) error {
+		validators := sodconflictsetDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sodconflictsetDescDescription is the schema descriptor for description field.
+	sodconflictsetDescDescription := sodconflictsetFields[1].Descriptor()
+	// sodconflictset.DefaultDescription holds the default value on creation for the description field.
+	sodconflictset.DefaultDescription = sodconflictsetDescDescription.Default.(string)
+	// sodconflictset.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	sodconflictset.DescriptionValidator = sodconflictsetDescDescription.Validators[0].(func(string) error)
+	// sodconflictsetDescID is the schema descriptor for id field.
+	sodconflictsetDescID := sodconflictsetMixinFields0[0].Descriptor()
+	// sodconflictset.DefaultID holds the default value on creation for the id field.
+	sodconflictset.DefaultID = sodconflictsetDescID.Default.(func() pulid.ID)
+	// sodconflictset.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sodconflictset.IDValidator = sodconflictsetDescID.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	user.Policy = privacy.NewPolicies(schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {

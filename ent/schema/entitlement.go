@@ -57,6 +57,7 @@ func (Entitlement) Edges() []ent.Edge {
 		edge.From("roles", Role.Type).Ref("entitlements").Annotations(readOnly()),
 		edge.From("job_titles", JobTitle.Type).Ref("baseline_entitlements").Annotations(readOnly()),
 		edge.From("grants", Grant.Type).Ref("entitlement").Annotations(readOnly()),
+		edge.From("sod_conflict_sets", SodConflictSet.Type).Ref("entitlements").Annotations(hidden()),
 	}
 }
 

@@ -58,6 +58,9 @@ func (RequestItem) Fields() []ent.Field {
 		field.String("policy_rule_id").GoType(pulid.ID("")).Optional().Nillable().Immutable().Annotations(entgql.Skip()),
 		field.String("policy_rule_name").Optional().Nillable().Immutable().Annotations(entgql.Skip()),
 		field.Int("policy_rule_version").Optional().Nillable().Immutable().Annotations(entgql.Skip()),
+		field.JSON("sod_conflicts", []enum.SodConflict{}).Optional().
+			Comment("separation-of-duties conflicts found at submission and before fulfilment").
+			Annotations(entgql.Skip()),
 	}
 }
 

@@ -78,6 +78,14 @@ const (
 	// revocationRequest, the request that revokes the access through its
 	// connector, when one was opened).
 	BreakGlassRevoked Action = "BREAK_GLASS_REVOKED"
+	// SodConflictWarned records a separation-of-duties conflict of an item
+	// that does not stop it: a WARN set, or a BLOCK set accepted for the
+	// beneficiary (data: conflictSet, name, mode, entitlements, checkpoint,
+	// acceptance), at submission or, when new, before fulfilment.
+	SodConflictWarned Action = "SOD_CONFLICT_WARNED"
+	// SodConflictBlocked records an item whose fulfilment a BLOCK conflict
+	// stopped (data as SOD_CONFLICT_WARNED); FULFILLMENT_FAILED follows.
+	SodConflictBlocked Action = "SOD_CONFLICT_BLOCKED"
 )
 
 // Actions of the system chain: changes outside any request.
@@ -90,6 +98,12 @@ const (
 	// after repeated failed deliveries (data.consecutiveFailures); its other
 	// changes are CATALOG_CHANGED.
 	WebhookEndpointDisabled Action = "WEBHOOK_ENDPOINT_DISABLED"
+	// SodConflictAccepted records a risk manager's acceptance of a
+	// separation-of-duties conflict for a person (data: id, conflictSet,
+	// user, reason, until).
+	SodConflictAccepted Action = "SOD_CONFLICT_ACCEPTED"
+	// SodAcceptanceRevoked records an acceptance withdrawn (data: id).
+	SodAcceptanceRevoked Action = "SOD_ACCEPTANCE_REVOKED"
 )
 
 // SystemChain is the name of the chain of changes outside any request.

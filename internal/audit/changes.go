@@ -108,6 +108,20 @@ func SystemChanges(next entgo.Mutator) entgo.Mutator {
 			action = APITokenRevoked
 		case m.Type() == ent.TypeApiToken:
 			return v, nil // last_used_at bookkeeping
+		case m.Type() == ent.TypeSodAcceptance && m.Op().Is(entgo.OpDelete|entgo.OpDeleteOne):
+			action = SodAcceptanceRevoked
+		case m.Type() == ent.TypeSodAcceptance:
+			action = SodConflictAccepted
+			for key, f := range map[string]string{"conflictSet": "conflict_set_id", "user": "user_id", "acceptedBy": "accepted_by_id", "reason": "reason", "until": "until"} {
+				switch v, _ := m.Field(f); v := v.(type) {
+				case pulid.ID:
+					data[key] = string(v)
+				case string:
+					data[key] = v
+				case time.Time:
+					data[key] = v.UTC().Format(time.RFC3339)
+				}
+			}
 		case m.Type() == ent.TypeUser && userTerminated(m):
 			action = UserTerminated
 		case m.Type() == ent.TypeWebhookEndpoint && webhookBookkeeping(m):

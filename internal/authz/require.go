@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 
+	"gatehouse/ent/schema/enum"
+
 	"gatehouse/internal/errcode"
 )
 
@@ -18,6 +20,9 @@ const (
 	Auditor
 	// Admin admits IT admins (Viewer.IsAdmin).
 	Admin
+	// RiskManager admits risk managers only (accepting a
+	// separation-of-duties conflict is theirs, not the IT admins').
+	RiskManager
 )
 
 // admits reports whether v holds a role r admits.
@@ -27,6 +32,8 @@ func (r Role) admits(v *Viewer) bool {
 		return v.ReadsAll()
 	case Admin:
 		return v.IsAdmin()
+	case RiskManager:
+		return v.Role == enum.PlatformRoleRiskManager
 	}
 	return true
 }
@@ -34,8 +41,11 @@ func (r Role) admits(v *Viewer) bool {
 // who names the viewers r admits, for the message of a refusal (AnyRole
 // refuses nobody).
 func (r Role) who() string {
-	if r == Auditor {
+	switch r {
+	case Auditor:
 		return "risk managers and IT admins"
+	case RiskManager:
+		return "risk managers"
 	}
 	return "IT admins"
 }

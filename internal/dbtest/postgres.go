@@ -223,6 +223,10 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+DROP TABLE sod_conflict_set_entitlements;
+DROP TABLE sod_acceptances;
+DROP TABLE sod_conflict_sets;
+ALTER TABLE request_items DROP COLUMN sod_conflicts;
 ALTER TABLE request_policies DROP COLUMN break_glass_allowed, DROP COLUMN break_glass_max_duration;
 ALTER TABLE request_items DROP COLUMN emergency_review;
 ALTER TABLE access_requests DROP COLUMN emergency_reason;

@@ -241,6 +241,7 @@ func apps() []app {
 				{externalID: "role:controller", name: "Controller", description: "Approve and post entries, close periods.", kind: role, privileged: true, owner: "rachel.goldberg@example.com"},
 				{externalID: "perm:view-financial-reports", name: "View Financial Reports", description: "Read the income statement, balance sheet and cash flow.", kind: perm},
 				{externalID: "perm:approve-vendor-payments", name: "Approve Vendor Payments", description: "Release payment runs to vendors.", kind: perm, privileged: true},
+				{externalID: "perm:create-vendors", name: "Create Vendors", description: "Add vendors and edit their bank details.", kind: perm},
 				{externalID: "subsidiary:example-uk", name: "Example Ltd (UK) Subsidiary", description: "Access to the books of the UK subsidiary.", kind: res},
 			},
 		},
@@ -311,6 +312,7 @@ func (s *seeder) seed(ctx context.Context) error {
 	for _, step := range []func(context.Context) error{
 		s.seedJobTitles, s.seedUsers, s.seedApplications, s.seedBaselines, s.seedDefaultPolicy, s.seedLifecyclePolicy, s.seedRequestPolicies, s.seedRoles,
 		s.seedPolicyRules,
+		s.seedSodConflictSets,
 	} {
 		if err := step(ctx); err != nil {
 			return err
@@ -495,6 +497,23 @@ func (s *seeder) seedRequestPolicies(ctx context.Context) error {
 		Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("create request policy of Database Administrator: %w", err)
+	}
+	return nil
+}
+
+// seedSodConflictSets sets the demo's separation-of-duties rule: nobody
+// both creates vendors and approves their payments in NetSuite (BLOCK).
+func (s *seeder) seedSodConflictSets(ctx context.Context) error {
+	ids, err := s.entitlementIDs([]string{"NetSuite/perm:create-vendors", "NetSuite/perm:approve-vendor-payments"})
+	if err != nil {
+		return fmt.Errorf("conflict set: %w", err)
+	}
+	err = s.tx.SodConflictSet.Create().SetName("Vendor creation vs payment approval").
+		SetDescription("Who adds a vendor or changes its bank details must not also release its payments.").
+		SetMode(enum.SodModeBlock).AddEntitlementIDs(ids...).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("create conflict set: %w", err)
 	}
 	return nil
 }

@@ -30,7 +30,12 @@ const (
 	// item of a submission; the message names the rule and gives its
 	// message for the requester. Nothing is written.
 	DeniedByPolicy Code = "DENIED_BY_POLICY"
-	Internal       Code = "INTERNAL"
+	// SodConflict refuses a request (or stops its fulfilment) that would
+	// give a person two entitlements of a BLOCK separation-of-duties
+	// conflict set that no risk manager has accepted for them; the message
+	// names the set and the entitlements.
+	SodConflict Code = "SOD_CONFLICT"
+	Internal    Code = "INTERNAL"
 )
 
 // Error is an error with a code and a message fit for the client. Field names

@@ -58,6 +58,7 @@ var EventTypes = []audit.Action{
 	audit.AccessExpired, audit.RequestCompleted, audit.TaskReminded, audit.TaskEscalated,
 	audit.RequestExpired, audit.GrantExpiring, audit.AccessExtended,
 	audit.BreakGlassInvoked, audit.BreakGlassConfirmed, audit.BreakGlassRevoked,
+	audit.SodConflictWarned, audit.SodConflictBlocked,
 }
 
 // AllEvents subscribes an endpoint to every event type.

@@ -217,6 +217,12 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 		if err != nil {
 			return fmt.Errorf("read locked item: %w", err)
 		}
+		if item.Status == enum.ItemStatusApproved || item.Status == enum.ItemStatusFulfilling {
+			// The conflict may have been made since submission.
+			if blocked, err := s.sodBeforeFulfillment(ctx, t, item); err != nil || blocked {
+				return err
+			}
+		}
 		switch item.Status {
 		case enum.ItemStatusApproved:
 			if err := t.client.RequestItem.UpdateOne(item).SetStatus(enum.ItemStatusFulfilling).Exec(ctx); err != nil {

@@ -61,8 +61,10 @@ func notParty(ids ...pulid.ID) []predicate.AccessRequest {
 // end; failure marks a MANUAL item FAILED with the note (a FAILED
 // connector item stays so: CONFLICT). Owners of the application and IT
 // admins may do it, never the requester or the beneficiary. It is not a
-// review action. Errors: NOT_FOUND, FORBIDDEN, CONFLICT (not waiting for
-// people).
+// review action. A success that would make a blocking separation-of-duties
+// conflict (sodBeforeFulfillment) marks the item FAILED with a
+// SOD_CONFLICT last error instead, and returns it. Errors: NOT_FOUND,
+// FORBIDDEN, CONFLICT (not waiting for people).
 func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID, success bool, note, externalID string) (*ent.RequestItem, error) {
 	v, err := authz.Require(ctx, authz.Need{Write: true})
 	if err != nil {
@@ -97,6 +99,17 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		}
 		if !authz.AwaitsPeopleNow(fresh.Status, app.Fulfillment) {
 			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for people", itemID, fresh.Status)
+		}
+		if success {
+			// The conflict may have been made since submission: a block
+			// marks the item FAILED instead (sodBeforeFulfillment).
+			fresh.Edges.Request = &ent.AccessRequest{BeneficiaryID: req.BeneficiaryID}
+			if fresh.Edges.Request.Edges.Beneficiary, err = t.client.User.Get(ctx, req.BeneficiaryID); err != nil {
+				return fmt.Errorf("load beneficiary: %w", err)
+			}
+			if blocked, err := s.sodBeforeFulfillment(ctx, t, fresh); err != nil || blocked {
+				return err
+			}
 		}
 		if err := t.client.RequestItem.UpdateOne(fresh).SetFulfillmentNote(note).Exec(ctx); err != nil {
 			return fmt.Errorf("record note: %w", err)

@@ -52,6 +52,8 @@ var stateMessages = map[audit.Action]string{
 	audit.RequestExpired:             "request expired pending review",
 	audit.GrantExpiring:              "access ending soon",
 	audit.AccessExtended:             "access extended",
+	audit.SodConflictWarned:          "separation-of-duties conflict recorded",
+	audit.SodConflictBlocked:         "separation-of-duties conflict stopped fulfilment",
 }
 
 // loggedData are the keys of an event's data that its line carries: IDs,

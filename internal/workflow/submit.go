@@ -88,6 +88,10 @@ type Plan struct {
 	// SubmittedByID is the person who minted the service account token
 	// the request is submitted with, when not the requester; else empty.
 	SubmittedByID pulid.ID
+
+	// sodBlock is the first blocking separation-of-duties conflict
+	// (SodError), else nil.
+	sodBlock error
 }
 
 // AutoApproved reports whether every item is approved at submission.
@@ -122,6 +126,9 @@ type PlannedItem struct {
 	RuleReview, RequestReview *rules.ReviewPolicy
 	RequestReviewID           *pulid.ID
 	ReviewPolicy              *rules.ReviewPolicy
+	// SodConflicts are the item's separation-of-duties conflicts
+	// (checkSod).
+	SodConflicts []enum.SodConflict
 }
 
 // idempotencyWindow is how long an idempotency key returns its request.
@@ -136,7 +143,8 @@ const idempotencyWindow = 24 * time.Hour
 // DUPLICATE_PENDING, NOTHING_TO_REQUEST, NO_REVIEWER, CONFLICT,
 // DENIED_BY_POLICY (an item an AUTO_DENY policy rule matches, with the
 // rule's message), BREAK_GLASS_NOT_ALLOWED (an emergency request:
-// breakglass.go); nothing is written on error. ALREADY_HELD and NOT_HELD are given only to callers who
+// breakglass.go), SOD_CONFLICT (a blocking separation-of-duties conflict,
+// checkSod); nothing is written on error. ALREADY_HELD and NOT_HELD are given only to callers who
 // may read the beneficiary's grants (the beneficiary, risk managers, IT
 // admins), and DUPLICATE_PENDING only for an open request the caller may
 // read; other callers' requests are accepted and fulfilment, which is
@@ -178,6 +186,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput, idempotencyKey *st
 		if err != nil {
 			return fmt.Errorf("plan: %w", err)
 		}
+		if err := plan.SodError(); err != nil {
+			return err
+		}
 		if out, err = s.create(ctx, t, plan, in, idempotencyKey, inputHash, v); err != nil {
 			return fmt.Errorf("create: %w", err)
 		}
@@ -200,6 +211,11 @@ func (s *Service) Preview(ctx context.Context, in SubmitInput) (*Plan, error) {
 	p, err := s.plan(authz.SystemContext(ctx), s.client, v, in, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
+	}
+	for i := range p.Items {
+		for j := range p.Items[i].SodConflicts {
+			p.Items[i].SodConflicts[j].Checkpoint = enum.SodCheckpointPreview
+		}
 	}
 	return p, nil
 }
@@ -279,6 +295,9 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			ic.SetNillableEndsAt(pi.BreakGlass.EndsAt).SetNillableDuration(pi.BreakGlass.Duration).
 				SetEmergencyReview(enum.EmergencyReviewPending)
 		}
+		if len(pi.SodConflicts) > 0 {
+			ic.SetSodConflicts(pi.SodConflicts)
+		}
 		items = append(items, ic)
 		added := map[string]any{
 			"action": string(pi.Action), "entitlement": string(pi.Entitlement.ID), "application": string(pi.Application.ID),
@@ -290,6 +309,7 @@ func (s *Service) create(ctx context.Context, t *txn, p *Plan, in SubmitInput, k
 			added["reviewPolicy"] = string(pi.ReviewPolicy.ID)
 		}
 		events = append(events, audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: added})
+		events = append(events, sodEvents(audit.SodConflictWarned, req.ID, itemID, pi.SodConflicts)...)
 		if pi.BreakGlass != nil {
 			// Provisioned at once; its stages are the after-the-fact review.
 			events = append(events, breakGlassInvoked(req.ID, itemID, pi, in))
@@ -559,6 +579,9 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	}
 	if err := s.matchPolicyRules(ctx, client, p, in, now); err != nil {
 		return nil, fmt.Errorf("policy rules: %w", err)
+	}
+	if err := s.checkSod(ctx, client, p, d.Precise, now); err != nil {
+		return nil, fmt.Errorf("separation of duties: %w", err)
 	}
 	if err := s.planReviews(ctx, client, p, now); err != nil {
 		return nil, fmt.Errorf("plan reviews: %w", err)

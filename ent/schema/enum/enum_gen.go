@@ -418,6 +418,53 @@ func (v *PolicySource) UnmarshalGQL(x any) error {
 	return unmarshal(v, x, "PolicySource", AllPolicySources)
 }
 
+// AllSodModes lists every SodMode, in the order of the constants.
+var AllSodModes = []SodMode{SodModeWarn, SodModeBlock}
+
+// Values implements ent's EnumValues.
+func (SodMode) Values() []string { return strs(AllSodModes) }
+
+// IsValid reports whether v is one of the values.
+func (v SodMode) IsValid() bool { return slices.Contains(AllSodModes, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v SodMode) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *SodMode) UnmarshalGQL(x any) error { return unmarshal(v, x, "SodMode", AllSodModes) }
+
+// AllSodVias lists every SodVia, in the order of the constants.
+var AllSodVias = []SodVia{SodViaHeld, SodViaPending, SodViaRequested}
+
+// Values implements ent's EnumValues.
+func (SodVia) Values() []string { return strs(AllSodVias) }
+
+// IsValid reports whether v is one of the values.
+func (v SodVia) IsValid() bool { return slices.Contains(AllSodVias, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v SodVia) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *SodVia) UnmarshalGQL(x any) error { return unmarshal(v, x, "SodVia", AllSodVias) }
+
+// AllSodCheckpoints lists every SodCheckpoint, in the order of the constants.
+var AllSodCheckpoints = []SodCheckpoint{SodCheckpointPreview, SodCheckpointSubmission, SodCheckpointFulfillment}
+
+// Values implements ent's EnumValues.
+func (SodCheckpoint) Values() []string { return strs(AllSodCheckpoints) }
+
+// IsValid reports whether v is one of the values.
+func (v SodCheckpoint) IsValid() bool { return slices.Contains(AllSodCheckpoints, v) }
+
+// MarshalGQL implements graphql.Marshaler.
+func (v SodCheckpoint) MarshalGQL(w io.Writer) { marshal(w, v) }
+
+// UnmarshalGQL implements graphql.Unmarshaler; other values are INVALID_INPUT.
+func (v *SodCheckpoint) UnmarshalGQL(x any) error {
+	return unmarshal(v, x, "SodCheckpoint", AllSodCheckpoints)
+}
+
 // AllWebhookKinds lists every WebhookKind, in the order of the constants.
 var AllWebhookKinds = []WebhookKind{WebhookKindStandard, WebhookKindSlack}
 
