@@ -192,8 +192,7 @@ func New(cfg Config) (*Server, error) {
 	// Event webhooks: an outbox of every state change and the workers
 	// that deliver.
 	hooks := webhooks.New(webhooks.Config{
-		Client: client, DB: cfg.DB, Dialect: cfg.Dialect, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m,
-		Outboxes: []workflow.Outbox{notify.Outbox{}},
+		Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m,
 	})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
@@ -229,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	leavers.Attach(wf)
 	sweep.Attach(wf)
+	hooks.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

@@ -451,3 +451,78 @@ func TestFanOutIsIdempotent(t *testing.T) {
 		}
 	})
 }
+
+// TestDisablingIsAStateChange: the delivery whose failure disables its
+// endpoint records the disabling through the workflow's one write path,
+// not as a job's side work: run outside any River job, the last failed
+// attempt disables the endpoint, the system chain holds one
+// WEBHOOK_ENDPOINT_DISABLED naming it, and the same transaction queued the
+// IT admins' notification job with exactly that event. A failure on a
+// disabled endpoint counts and disables nothing twice.
+func TestDisablingIsAStateChange(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		rcv := webhookstest.Start(t, http.StatusInternalServerError)
+		id, _ := o.create(t, map[string]any{"url": rcv.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
+		sys := apitest.Sys()
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(id).SetConsecutiveFailures(webhooks.DisableAfter-1).Exec(sys))
+		o.submit(t)
+		o.submit(t)
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.Action("REQUEST_SUBMITTED")).IDs(sys)
+		require.NoError(t, err)
+		ctx := context.Background()
+		params, err := env.Server.Webhooks.FanOut(ctx, events)
+		require.NoError(t, err)
+		require.Len(t, params, 2)
+
+		last := params[0].Args.(webhooks.DeliverArgs).Delivery
+		require.NoError(t, env.Server.Webhooks.Deliver(ctx, last, webhooks.MaxAttempts, webhooks.MaxAttempts))
+		ep, err := env.Client.WebhookEndpoint.Get(sys, id)
+		require.NoError(t, err)
+		require.False(t, ep.Enabled)
+		require.Equal(t, webhooks.DisableAfter, ep.ConsecutiveFailures)
+		disabled, err := env.Client.AuditEvent.Query().
+			Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).All(sys)
+		require.NoError(t, err)
+		require.Len(t, disabled, 1)
+		require.Equal(t, string(id), disabled[0].Data["id"])
+		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify"))
+		require.NoError(t, err)
+		var told []string
+		for _, j := range jobs.Jobs {
+			var args struct {
+				Events []struct {
+					Action string
+					Data   map[string]any
+				}
+			}
+			require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
+			for _, e := range args.Events {
+				if e.Action == string(audit.WebhookEndpointDisabled) {
+					told = append(told, e.Data["id"].(string))
+				}
+			}
+		}
+		require.Equal(t, []string{string(id)}, told, "one notification job carries the disabling")
+
+		// The second delivery finds the endpoint disabled: CANCELLED, no
+		// attempt, nothing more recorded.
+		second := params[1].Args.(webhooks.DeliverArgs).Delivery
+		require.NoError(t, env.Server.Webhooks.Deliver(ctx, second, webhooks.MaxAttempts, webhooks.MaxAttempts))
+		d, err := env.Client.WebhookDelivery.Get(sys, second)
+		require.NoError(t, err)
+		require.Equal(t, enum.WebhookDeliveryCancelled, d.Status)
+		n, err := env.Client.AuditEvent.Query().Where(auditevent.Action(string(audit.WebhookEndpointDisabled))).Count(sys)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+
+		// Counted directly, a failure of a disabled endpoint disables it
+		// no second time.
+		failures, again, err := env.Workflow.RecordWebhookFailure(ctx, id, webhooks.DisableAfter)
+		require.NoError(t, err)
+		require.False(t, again)
+		require.Equal(t, webhooks.DisableAfter+1, failures)
+	})
+}
