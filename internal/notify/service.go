@@ -2,8 +2,10 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"gatehouse/ent"
 	"gatehouse/ent/notification"
@@ -59,9 +61,9 @@ func (s *Service) MarkRead(ctx context.Context, ids []pulid.ID, all bool) (int, 
 	}
 	mine := notification.And(notification.RecipientID(v.UserID), notification.InApp(true))
 	var n int
-	err = s.inTx(ctx, func(ctx context.Context, client *ent.Client) error {
+	err = s.inTx(ctx, func(ctx context.Context, _ *sql.Tx, client *ent.Client) error {
 		if !all {
-			ids = distinct(ids)
+			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 			found, err := client.Notification.Query().Where(mine, notification.IDIn(ids...)).Count(ctx)
 			if err != nil {
 				return fmt.Errorf("find notifications: %w", err)
@@ -84,14 +86,15 @@ func (s *Service) MarkRead(ctx context.Context, ids []pulid.ID, all bool) (int, 
 	return n, err
 }
 
-// inTx runs fn in a transaction with a client over it that bypasses
-// privacy (the caller has checked the viewer).
-func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, client *ent.Client) error) error {
+// inTx runs fn in a transaction, with a client over it that bypasses
+// privacy (the caller has checked the viewer): the service's one
+// transaction helper.
+func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, client *ent.Client) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(authz.SystemContext(ctx), database.TxClient(tx, s.dialect, s.now)); err != nil {
+	if err := fn(authz.SystemContext(ctx), tx, database.TxClient(tx, s.dialect, s.now)); err != nil {
 		return errors.Join(err, tx.Rollback())
 	}
 	if err := tx.Commit(); err != nil {
