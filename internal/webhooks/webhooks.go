@@ -184,6 +184,28 @@ func RequireAdmin(ctx context.Context) error {
 	return err
 }
 
+// Endpoints returns the query of every endpoint; the caller orders and
+// pages it. IT admins only. Errors: UNAUTHENTICATED, FORBIDDEN.
+func (s *Service) Endpoints(ctx context.Context) (*ent.WebhookEndpointQuery, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return s.client.WebhookEndpoint.Query(), nil
+}
+
+// Types returns the event types an endpoint may subscribe to (EventTypes),
+// in their order. IT admins only. Errors: UNAUTHENTICATED, FORBIDDEN.
+func (s *Service) Types(ctx context.Context) ([]string, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(EventTypes))
+	for i, a := range EventTypes {
+		out[i] = string(a)
+	}
+	return out, nil
+}
+
 // Create registers an endpoint and returns it with its signing secret,
 // which no later read returns. IT admins only. Errors: UNAUTHENTICATED,
 // FORBIDDEN, INVALID_INPUT naming the field (url, eventTypes, secret).
