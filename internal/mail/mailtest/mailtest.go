@@ -28,6 +28,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
+
+	"gatehouse/internal/testhold"
 )
 
 // User and Password are the credentials the server accepts; a client
@@ -59,27 +61,14 @@ type Server struct {
 	mu     sync.Mutex
 	got    []Received
 	reject *smtp.SMTPError
-	hold   *Hold
+	hold   *testhold.Hold[string]
 }
-
-// Hold is a message the server keeps waiting: it has read the whole
-// message and not answered yet.
-type Hold struct {
-	// Arrived receives the held message's recipient once it is held.
-	Arrived chan string
-	release chan struct{}
-	once    sync.Once
-}
-
-// Release lets the held message go: the server records it as accepted and
-// answers (to a sender that may be gone). Releasing twice is harmless.
-func (h *Hold) Release() { h.once.Do(func() { close(h.release) }) }
 
 // HoldNext makes the server hold the next message it receives until
 // Release; the test releases it at the latest when it ends.
-func (ms *Server) HoldNext(t *testing.T) *Hold {
-	h := &Hold{Arrived: make(chan string, 1), release: make(chan struct{})}
-	t.Cleanup(h.Release)
+// Its Arrived receives the message's recipient.
+func (ms *Server) HoldNext(t *testing.T) *testhold.Hold[string] {
+	h := testhold.New[string](t)
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	ms.hold = h
@@ -176,8 +165,7 @@ func (s *session) Data(r io.Reader) error {
 	s.ms.hold = nil
 	s.ms.mu.Unlock()
 	if h != nil {
-		h.Arrived <- s.to
-		<-h.release
+		h.Keep(s.to)
 	}
 	s.ms.mu.Lock()
 	defer s.ms.mu.Unlock()

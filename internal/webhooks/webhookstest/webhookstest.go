@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testhold"
 )
 
 // Wait is how long Await waits for requests before it fails the test.
@@ -38,21 +40,9 @@ type Receiver struct {
 	secret string
 	hits   []Hit
 	status int
-	hold   *Hold
+	hold   *testhold.Hold[Hit]
 	got    chan struct{}
 }
-
-// Hold is a request the receiver keeps waiting after it recorded it.
-type Hold struct {
-	// Arrived receives the held request once it is held.
-	Arrived chan Hit
-	release chan struct{}
-	once    sync.Once
-}
-
-// Release lets the held request be answered (to a sender that may be
-// gone). Releasing twice is harmless.
-func (h *Hold) Release() { h.once.Do(func() { close(h.release) }) }
 
 // Start starts a receiver that answers status.
 func Start(t *testing.T, status int) *Receiver {
@@ -67,8 +57,7 @@ func Start(t *testing.T, status int) *Receiver {
 		r.hold = nil
 		r.mu.Unlock()
 		if hold != nil {
-			hold.Arrived <- h
-			<-hold.release
+			hold.Keep(h)
 		}
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, strings.Repeat("down ", 2000)) // more than the server reads
@@ -95,9 +84,8 @@ func (r *Receiver) SetStatus(status int) {
 // HoldNext makes the receiver hold the next request, recorded, before it
 // answers, until Release; the test releases it at the latest when it ends.
 // Close the receiver only after releasing.
-func (r *Receiver) HoldNext(t *testing.T) *Hold {
-	h := &Hold{Arrived: make(chan Hit, 1), release: make(chan struct{})}
-	t.Cleanup(h.Release)
+func (r *Receiver) HoldNext(t *testing.T) *testhold.Hold[Hit] {
+	h := testhold.New[Hit](t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hold = h
