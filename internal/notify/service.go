@@ -11,7 +11,6 @@ import (
 	"gatehouse/ent/notification"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 )
 
@@ -86,19 +85,12 @@ func (s *Service) MarkRead(ctx context.Context, ids []pulid.ID, all bool) (int, 
 	return n, err
 }
 
-// inTx runs fn in a transaction, with a client over it that bypasses
-// privacy (the caller has checked the viewer): the service's one
-// transaction helper.
+// inTx runs fn in a transaction of the workflow's one write path
+// (Transactions), with a client over it that bypasses privacy (the caller
+// has checked the viewer).
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, client *ent.Client) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+	if s.tx == nil {
+		return errors.New("notify: no workflow attached for writes")
 	}
-	if err := fn(authz.SystemContext(ctx), tx, database.TxClient(tx, s.dialect, s.now)); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.tx.WriteTx(ctx, fn)
 }

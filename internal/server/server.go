@@ -184,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 	// feed's LISTEN connection on PostgreSQL, in process on SQLite.
 	notifyRelay := pubsub.NewRelay(notify.RelayChannel, cfg.Dialect == dialect.Postgres)
 	notifications := notify.New(notify.Config{
-		DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
+		Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
 		Relay: notifyRelay, Observer: m.RegisterNotifications(), Log: log, Buffer: cfg.FeedBuffer,
 	})
 
@@ -229,6 +229,7 @@ func New(cfg Config) (*Server, error) {
 	leavers.Attach(wf)
 	sweep.Attach(wf)
 	hooks.Attach(wf)
+	notifications.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -78,4 +79,16 @@ func (s *Service) RecordWebhookFailure(ctx context.Context, endpointID pulid.ID,
 		return 0, false, fmt.Errorf("record webhook endpoint %s failure: %w", endpointID, err)
 	}
 	return failures, disabled, nil
+}
+
+// WriteTx runs fn in a transaction of the one write path (inTx), for the
+// writes of a service that are not request state changes but take the
+// same turn and the same transaction handling: the notification service's
+// (notifications written by their delivery job, read marks, preferences).
+// fn gets the SQL transaction (for an in-transaction notice such as
+// pg_notify) and a client over it that bypasses privacy: the caller has
+// checked its viewer. It writes no audit events. Errors: fn's, and the
+// database's.
+func (s *Service) WriteTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, client *ent.Client) error) error {
+	return s.inTx(ctx, func(ctx context.Context, t *txn) error { return fn(ctx, t.sql, t.client) })
 }
