@@ -621,7 +621,9 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 // manualFulfillments — on the request that gave the grant, or on a system
 // request for the holder when no request did — and the grant stays held
 // until they confirm (CompleteManualFulfillment), which ends it as expired.
-// A grant already being de-provisioned gets no second item. g is loaded
+// The item is written as a leaver's are (addRevocations: ITEM_ADDED,
+// ITEM_AUTO_APPROVED, MANUAL_FULFILLMENT_WAITING). A grant a revocation
+// already covers (notUnderRevocation) gets no second item. g is loaded
 // with its identity and the identity's application.
 func (s *Service) openDeprovisioning(ctx context.Context, t *txn, g *ent.Grant) error {
 	if g.SourceItemID != nil {
