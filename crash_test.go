@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,11 +20,16 @@ import (
 	"gatehouse/connectors/webhook"
 	"gatehouse/ent"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/notification"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/ent/webhookdelivery"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/mail/mailtest"
+	"gatehouse/internal/webhooks"
+	"gatehouse/internal/webhooks/webhookstest"
 )
 
 // Crash tests run the built server against PostgreSQL and a webhook
@@ -130,32 +137,41 @@ func (s *crashScene) awaitGrantInFlight(t *testing.T) {
 // item IDs.
 func (s *crashScene) submit(t *testing.T, url string) []pulid.ID {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{
-		"query":     `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { items { id } } }`,
-		"variables": map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": s.entIDs}},
-	})
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
 	var out struct {
-		Data struct {
-			SubmitAccessRequest struct{ Items []struct{ ID pulid.ID } }
-		}
-		Errors []struct{ Message string }
+		SubmitAccessRequest struct{ Items []struct{ ID pulid.ID } }
 	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-	require.Empty(t, out.Errors)
+	postGraphQL(t, url, s.token, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { items { id } } }`,
+		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": s.entIDs}}, &out)
 	var ids []pulid.ID
-	for _, it := range out.Data.SubmitAccessRequest.Items {
+	for _, it := range out.SubmitAccessRequest.Items {
 		ids = append(ids, it.ID)
 	}
 	require.Len(t, ids, len(s.entIDs))
 	return ids
+}
+
+// postGraphQL sends one operation as the token's user, requires an answer
+// without errors and decodes its data into out (unless nil).
+func postGraphQL(t *testing.T, url, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var answer struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&answer))
+	require.Empty(t, answer.Errors)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(answer.Data, out))
+	}
 }
 
 // awaitFinal waits until no item is APPROVED or FULFILLING, and returns
@@ -208,10 +224,7 @@ func TestCrashKilledServerLeavesNoItemStuck(t *testing.T) {
 	p, url := s.start(t)
 	ids := s.submit(t, url)
 	s.awaitGrantInFlight(t)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	for range p.lines {
-	}
-	<-p.done
+	p.kill(t)
 	s.release()
 
 	started := time.Now()
@@ -255,5 +268,164 @@ func TestCrashShutdownsAreNotAttempts(t *testing.T) {
 	require.Zero(t, failed)
 	require.Len(t, s.receiver.Deliveries(webhook.TypeGrant), 6, "five interrupted deliveries and the one answered")
 	s.requireOneKeyPerGrant(t, ids)
+	p.stop(t)
+}
+
+// kill ends the server as a crash does (SIGKILL): its running jobs stay
+// running in the database.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	for range p.lines {
+	}
+	<-p.done
+}
+
+// arrival waits for a held delivery to reach its receiver.
+func arrival[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(crashWait):
+		t.Fatalf("no %s reached its receiver", what)
+		panic("unreachable")
+	}
+}
+
+// TestCrashBetweenCommitAndDelivery: a manager's approval commits; its
+// notification job and its event webhook delivery job start, and each
+// reaches its receiver, which holds it (the mail server has read the first
+// e-mail and not answered; the endpoint has read the POST and not
+// answered). The server is killed then, its two jobs left running. After a
+// restart River rescues them (after twice the job timeout, not an hour)
+// and they run again. Counted afterwards:
+//   - notifications: exactly one per recipient and event — the rescued job
+//     writes none a second time;
+//   - e-mails: exactly one to every recipient but the one whose message the
+//     mail server was holding: that message was accepted after the crash
+//     and never marked SENT (the documented window between the server's
+//     250 and the mark), so it is sent again, and that recipient gets
+//     exactly two; every notification's e-mail ends SENT;
+//   - webhook: the held POST and the rescued one carry the same webhook-id
+//     (the delivery's ID, so the receiver can drop the repeat), both signed
+//     validly, and the delivery log shows the delivery SUCCEEDED on its
+//     second attempt.
+func TestCrashBetweenCommitAndDelivery(t *testing.T) {
+	t.Parallel()
+	db := dbtest.NewPostgres(t)
+	client := ent.NewClient(ent.Driver(entsql.OpenDB("postgres", db.SQL)))
+	dir := t.TempDir()
+	ctx := apitest.Sys()
+
+	smtpServer := mailtest.Start(t, false)
+	certFile := filepath.Join(dir, "mail.pem")
+	require.NoError(t, os.WriteFile(certFile, smtpServer.CertPEM, 0o600))
+	receiver := webhookstest.Start(t, http.StatusNoContent)
+	secret := webhooks.NewSecret()
+	receiver.SetSecret(secret)
+	_, err := client.WebhookEndpoint.Create().SetURL(receiver.URL).SetEventTypes([]string{"ITEM_APPROVED"}).
+		SetSecret(secret).SetKind(enum.WebhookKindStandard).Save(ctx)
+	require.NoError(t, err)
+
+	person := func(email string) *ent.User {
+		u, err := client.User.Create().SetEmail(email).SetName(strings.Split(email, "@")[0]).Save(ctx)
+		require.NoError(t, err)
+		return u
+	}
+	m, o1, o2 := person("m@corp.example"), person("o1@corp.example"), person("o2@corp.example")
+	b, err := client.User.Create().SetEmail("b@corp.example").SetName("b").SetManagerID(m.ID).Save(ctx)
+	require.NoError(t, err)
+	app, err := client.Application.Create().SetName("Ledger").SetFulfillment(enum.FulfillmentManual).
+		SetConnectorKind(enum.ConnectorKindManual).AddOwners(o1, o2).Save(ctx)
+	require.NoError(t, err)
+	reader, err := client.Entitlement.Create().SetApplication(app).SetExternalID("reader").SetName("Reader").Save(ctx)
+	require.NoError(t, err)
+
+	env := baseEnv("DATABASE_URL="+db.DSN, "GATEHOUSE_JWT_SECRET="+strings.Repeat("k", 40),
+		"GATEHOUSE_FULFILLMENT_TIMEOUT=5s", "GATEHOUSE_LOG_FORMAT=json",
+		"GATEHOUSE_SMTP_URL="+smtpServer.URL()+"?starttls=require", "GATEHOUSE_SMTP_FROM=gatehouse@corp.example",
+		"SSL_CERT_FILE="+certFile)
+	tokB := run1(t, dir, env, "token", "--email", b.Email)
+	tokM := run1(t, dir, env, "token", "--email", m.Email)
+
+	p := start(t, dir, env, "--addr", "127.0.0.1:0")
+	url := p.waitFor(t, "gatehouse listening")["graphql"].(string)
+	postGraphQL(t, url, tokB, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{reader.ID}}}, nil)
+	require.Eventually(t, func() bool { return len(smtpServer.Messages()) == 1 }, crashWait, 20*time.Millisecond,
+		"the manager is told of the task by e-mail")
+
+	heldMail, heldHook := smtpServer.HoldNext(t), receiver.HoldNext(t)
+	var tasks struct {
+		MyTasks struct {
+			Edges []struct{ Node struct{ ID pulid.ID } }
+		}
+	}
+	postGraphQL(t, url, tokM, `{ myTasks { edges { node { id } } } }`, nil, &tasks)
+	require.Len(t, tasks.MyTasks.Edges, 1)
+	postGraphQL(t, url, tokM, `mutation($id: ID!) { decideReviewTask(id: $id, decision: APPROVE) { id } }`,
+		map[string]any{"id": tasks.MyTasks.Edges[0].Node.ID}, nil)
+	twice := arrival(t, heldMail.Arrived, "e-mail")
+	firstHit := arrival(t, heldHook.Arrived, "webhook delivery")
+	p.kill(t)
+
+	var running []string
+	rows, err := db.SQL.QueryContext(ctx, "SELECT kind FROM river_job WHERE state = 'running' AND kind IN ('notify', 'webhook_deliver') ORDER BY kind")
+	require.NoError(t, err)
+	for rows.Next() {
+		var kind string
+		require.NoError(t, rows.Scan(&kind))
+		running = append(running, kind)
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	require.Equal(t, []string{"notify", "webhook_deliver"}, running, "the crash leaves both jobs running")
+	heldMail.Release()
+	heldHook.Release()
+
+	p = start(t, dir, env, "--addr", "127.0.0.1:0")
+	p.waitFor(t, "gatehouse listening")
+	require.Eventually(t, func() bool {
+		pending, err := client.Notification.Query().Where(notification.EmailStatusNEQ(enum.EmailStatusSent)).Count(ctx)
+		if err != nil || pending > 0 {
+			return false
+		}
+		done, err := client.WebhookDelivery.Query().Where(webhookdelivery.StatusEQ(enum.WebhookDeliverySucceeded)).Count(ctx)
+		return err == nil && done == 1
+	}, crashWait, 100*time.Millisecond, "the rescued jobs send every e-mail and the webhook")
+
+	ns, err := client.Notification.Query().All(ctx)
+	require.NoError(t, err)
+	kinds := map[string][]string{}
+	for _, n := range ns {
+		kinds[string(n.RecipientID)] = append(kinds[string(n.RecipientID)], string(n.Kind))
+	}
+	require.Equal(t, map[string][]string{
+		string(m.ID):  {"TASK_ASSIGNED"},
+		string(b.ID):  {"REQUEST_APPROVED"},
+		string(o1.ID): {"MANUAL_FULFILLMENT_WAITING"},
+		string(o2.ID): {"MANUAL_FULFILLMENT_WAITING"},
+	}, kinds, "one notification per recipient and event, none written twice")
+
+	mails := map[string]int{}
+	for _, msg := range smtpServer.Messages() {
+		mails[msg.To]++
+	}
+	want := map[string]int{m.Email: 1, b.Email: 1, o1.Email: 1, o2.Email: 1}
+	want[twice]++
+	require.Equal(t, want, mails, "one e-mail each; the one held at the crash is sent again")
+
+	hits := receiver.Hits()
+	require.Len(t, hits, 2, "the held POST and the rescued one")
+	for _, h := range hits {
+		require.True(t, h.Valid, "signed: %s", h.Header.Get("webhook-signature"))
+		require.Equal(t, firstHit.Header.Get("webhook-id"), h.Header.Get("webhook-id"), "one webhook-id for both")
+	}
+	d, err := client.WebhookDelivery.Query().Only(ctx)
+	require.NoError(t, err)
+	require.Equal(t, string(d.ID), firstHit.Header.Get("webhook-id"))
+	require.Equal(t, enum.WebhookDeliverySucceeded, d.Status)
+	require.Equal(t, 2, d.Attempts, "the interrupted attempt counts")
 	p.stop(t)
 }

@@ -10,7 +10,6 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
-	"gatehouse/internal/webhooks"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -145,14 +144,19 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[pulid.ID
 
 // WebhookEndpoints is the resolver for the webhookEndpoints field.
 func (r *queryResolver) WebhookEndpoints(ctx context.Context, after *entgql.Cursor[pulid.ID], first *int, before *entgql.Cursor[pulid.ID], last *int, orderBy *ent.WebhookEndpointOrder, where *ent.WebhookEndpointWhereInput) (*ent.WebhookEndpointConnection, error) {
-	if err := webhooks.RequireAdmin(ctx); err != nil {
-		return nil, err
-	}
-	first, last, err := page(first, last)
+	hooks, err := r.hooks()
 	if err != nil {
 		return nil, err
 	}
-	return r.client.WebhookEndpoint.Query().Paginate(ctx, after, first, before, last,
+	q, err := hooks.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	first, last, err = page(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return q.Paginate(ctx, after, first, before, last,
 		ent.WithWebhookEndpointOrder(orderBy), ent.WithWebhookEndpointFilter(where.Filter))
 }
 

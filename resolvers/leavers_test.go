@@ -426,3 +426,62 @@ func TestLeaverWithoutReplacementReviewerStillLosesAccess(t *testing.T) {
 		require.Len(t, o.receiver.Deliveries("revoke"), 1, "the leaver's access was revoked")
 	})
 }
+
+// TestRevocationUnderWayIsPerAccountAndEntitlement: b has two accounts,
+// on two MANUAL applications, each holding one entitlement, and has asked
+// to give up the first (their own REVOKE item, APPROVED, waiting for the
+// owner, with no account named yet). The first grant, temporary, expires:
+// the expiry opens no second de-provisioning beside b's own revocation.
+// b's termination then opens one revocation, for the second account's
+// grant only; terminating again opens nothing more. Leavers and expiries
+// ask the one question "is this account's entitlement being revoked
+// already?" the same way.
+func TestRevocationUnderWayIsPerAccountAndEntitlement(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env, ctx := o.env, apitest.Sys()
+		owner := env.User(t, "owner@example.com", enum.PlatformRoleUser)
+		b := env.User(t, "b@example.com", enum.PlatformRoleUser)
+		holding := func(name string, ends *time.Time) (*ent.Entitlement, *ent.Identity, *ent.Grant) {
+			app, e := o.app(t, name, enum.FulfillmentManual, []*ent.User{owner}, enum.ReviewerKindManager)
+			idn, err := env.Client.Identity.Create().SetUserID(b.ID).SetApplicationID(app.ID).
+				SetExternalID("b").SetLogin("b").Save(ctx)
+			require.NoError(t, err)
+			g, err := env.Client.Grant.Create().SetIdentityID(idn.ID).SetEntitlementID(e.ID).SetNillableEndsAt(ends).Save(ctx)
+			require.NoError(t, err)
+			return e, idn, g
+		}
+		ended := env.Clock.Now().Add(-time.Hour)
+		eLedger, _, expired := holding("Ledger", &ended)
+		eWiki, wiki, _ := holding("Wiki", nil)
+		own, err := env.Client.AccessRequest.Create().SetAction(enum.RequestActionRevoke).SetMode(enum.RequestModeEntitlements).
+			SetRequesterID(b.ID).SetBeneficiaryID(b.ID).SetJustification("no longer needed").Save(ctx)
+		require.NoError(t, err)
+		ownItem, err := env.Client.RequestItem.Create().SetRequestID(own.ID).SetAction(enum.RequestActionRevoke).
+			SetStatus(enum.ItemStatusApproved).SetEntitlementID(eLedger.ID).SetApplicationID(expired.QueryEntitlement().OnlyX(ctx).ApplicationID).
+			Save(ctx)
+		require.NoError(t, err)
+
+		revocations := func() map[pulid.ID]enum.ItemReason { // by item
+			items, err := env.Client.RequestItem.Query().Where(requestitem.ActionEQ(enum.RequestActionRevoke)).All(ctx)
+			require.NoError(t, err)
+			out := map[pulid.ID]enum.ItemReason{}
+			for _, it := range items {
+				out[it.ID] = it.Reason
+			}
+			return out
+		}
+		require.NoError(t, env.Workflow.Expire(ctx, expired.ID))
+		require.Equal(t, map[pulid.ID]enum.ItemReason{ownItem.ID: ownItem.Reason}, revocations(),
+			"b's own revocation covers the expired grant")
+
+		terminate(t, env, env.Token(t, o.admin), b)
+		items := lvTerminatedItems(t, env, b)
+		require.Len(t, items, 1, "one revocation, for the grant nothing revokes yet")
+		require.Equal(t, eWiki.ID, items[0].EntitlementID)
+		require.Equal(t, wiki.ID, *items[0].IdentityID)
+		require.NoError(t, env.Workflow.Terminate(ctx, b.ID, "system"))
+		require.Len(t, revocations(), 2, "terminating again opens nothing more")
+	})
+}

@@ -17,30 +17,12 @@ import (
 // escalations and a leaver's revocation tell the people they concern, and
 // nobody else.
 
-type notified struct{ Kind, Title, Link string }
-
-// notifiedOf returns the user's notifications, newest first, read with a
-// token minted at the Env's clock.
-func notifiedOf(t *testing.T, env *apitest.Env, u *ent.User) []notified {
+// notifiedOf returns the user's notifications, newest first, once the
+// notification jobs are done, read with a token minted at the Env's clock.
+func notifiedOf(t *testing.T, env *apitest.Env, u *ent.User) []apitest.Notification {
 	t.Helper()
 	env.AwaitJobs(t, "notify")
-	var out struct {
-		Notifications struct{ Edges []struct{ Node notified } }
-	}
-	env.MustDo(t, env.Token(t, u), `{ notifications(first: 100) { edges { node { kind title link } } } }`, nil, &out)
-	var ns []notified
-	for _, e := range out.Notifications.Edges {
-		ns = append(ns, e.Node)
-	}
-	return ns
-}
-
-func notifiedKinds(ns []notified) []string {
-	var out []string
-	for _, n := range ns {
-		out = append(out, n.Kind)
-	}
-	return out
+	return env.Notifications(t, env.Token(t, u), false)
 }
 
 // TestNotificationsOfRemindersAndEscalation: a pending task reminds its
@@ -59,27 +41,27 @@ func TestNotificationsOfRemindersAndEscalation(t *testing.T) {
 		app, e := o.app(t, "Wiki", enum.FulfillmentManual, nil, enum.ReviewerKindManager)
 		o.lcSet(t, app, map[string]any{"remindEveryHours": 1, "maxReminders": 1, "escalateAfterHours": 2})
 		req := o.fulSubmit(t, env.Token(t, r), map[string]any{"action": "GRANT", "beneficiaryId": string(b.ID), "entitlementIds": []string{string(e.ID)}})
-		require.Equal(t, []string{"TASK_ASSIGNED"}, notifiedKinds(notifiedOf(t, env, m)))
+		require.Equal(t, []string{"TASK_ASSIGNED"}, apitest.Kinds(notifiedOf(t, env, m)))
 
 		env.Clock.Advance(61 * time.Minute)
 		o.lcSweep(t)
 		env.Clock.Advance(30 * time.Minute)
 		o.lcSweep(t)
 		ofM := notifiedOf(t, env, m)
-		require.Equal(t, []string{"TASK_REMINDED", "TASK_ASSIGNED"}, notifiedKinds(ofM), "one reminder, as the policy bounds it")
+		require.Equal(t, []string{"TASK_REMINDED", "TASK_ASSIGNED"}, apitest.Kinds(ofM), "one reminder, as the policy bounds it")
 		require.Equal(t, "Reminder: review Wiki users in Wiki for b@example.com", ofM[0].Title)
 		require.Equal(t, ofM[1].Link, ofM[0].Link, "the reminder links to the pending task")
 
 		env.Clock.Advance(30 * time.Minute)
 		o.lcSweep(t)
 		ofBoss := notifiedOf(t, env, boss)
-		require.Equal(t, []string{"TASK_ESCALATED"}, notifiedKinds(ofBoss), "the assignee's manager has the task")
+		require.Equal(t, []string{"TASK_ESCALATED"}, apitest.Kinds(ofBoss), "the assignee's manager has the task")
 		require.Equal(t, "Escalated to you: review Wiki users in Wiki for b@example.com", ofBoss[0].Title)
 		p := o.progress(t, env.Token(t, boss), req.ID)
 		require.Equal(t, "/app/tasks/"+p.task(t, "Wiki users", boss.Email), ofBoss[0].Link, "linked to the new task")
 
 		ofM = notifiedOf(t, env, m)
-		require.Equal(t, []string{"TASK_ESCALATED", "TASK_REMINDED", "TASK_ASSIGNED"}, notifiedKinds(ofM))
+		require.Equal(t, []string{"TASK_ESCALATED", "TASK_REMINDED", "TASK_ASSIGNED"}, apitest.Kinds(ofM))
 		require.Equal(t, "Escalated to boss@example.com: review Wiki users in Wiki for b@example.com", ofM[0].Title,
 			"the previous assignee learns the task left them")
 		require.Equal(t, "/app/requests/"+req.ID, ofM[0].Link)

@@ -19,37 +19,6 @@ import (
 // number its rule needs by an exclusion takes fallback reviewers, and says
 // so in the preview, on the stage and in the audit trail.
 
-const quorumPreviewQuery = `query($in: SubmitAccessRequestInput!) { previewAccessRequest(input: $in) {
-  items { stages { level reviewerKind rule quorum reviewers { email }
-    fallbackReviewers { user { email } kind } resolution } }
-  errors { code message }
-} }`
-
-type quorumPreview struct {
-	Items []struct {
-		Stages []struct {
-			Level             int
-			ReviewerKind      string
-			Rule              string
-			Quorum            int
-			Reviewers         []subUser
-			FallbackReviewers []struct {
-				User subUser
-				Kind string
-			}
-			Resolution *string
-		}
-	}
-	Errors []struct{ Code, Message string }
-}
-
-func quorumPreviewOf(t *testing.T, env *apitest.Env, token string, in map[string]any) quorumPreview {
-	t.Helper()
-	var out struct{ PreviewAccessRequest quorumPreview }
-	env.MustDo(t, token, quorumPreviewQuery, map[string]any{"in": in}, &out)
-	return out.PreviewAccessRequest
-}
-
 // TestQuorumFallback: David reviews stage 1 of every application here, so
 // he is excluded from stage 2, which names him and Tom.
 func TestQuorumFallback(t *testing.T) {
@@ -71,7 +40,7 @@ func TestQuorumFallback(t *testing.T) {
 
 		t.Run("QUORUM 2 of David and Tom takes an owner", func(t *testing.T) {
 			e := twoStages("Payments", []*ent.User{o1}, enum.StageRuleQuorum, 2)
-			p := quorumPreviewOf(t, env, rTok, subGrantIn(e))
+			p := subPreview(t, env, rTok, subGrantIn(e))
 			require.Empty(t, p.Errors)
 			st := p.Items[0].Stages[1]
 			require.Equal(t, 2, st.Quorum, "the quorum is not lowered to 1")
@@ -132,7 +101,7 @@ func TestQuorumFallback(t *testing.T) {
 
 		t.Run("ALL of David and Tom takes an owner", func(t *testing.T) {
 			e := twoStages("Vendors", []*ent.User{o2}, enum.StageRuleAll, 1)
-			p := quorumPreviewOf(t, env, rTok, subGrantIn(e))
+			p := subPreview(t, env, rTok, subGrantIn(e))
 			require.Empty(t, p.Errors)
 			st := p.Items[0].Stages[1]
 			require.Equal(t, []subUser{{"tom@example.com"}, {"o2@example.com"}}, st.Reviewers,
@@ -143,7 +112,7 @@ func TestQuorumFallback(t *testing.T) {
 
 		t.Run("a stage with enough people shows no fallback", func(t *testing.T) {
 			e := twoStages("Ledger", []*ent.User{o1}, enum.StageRuleAny, 1)
-			p := quorumPreviewOf(t, env, rTok, subGrantIn(e))
+			p := subPreview(t, env, rTok, subGrantIn(e))
 			require.Empty(t, p.Errors)
 			st := p.Items[0].Stages[1]
 			require.Equal(t, []subUser{{"tom@example.com"}}, st.Reviewers)
@@ -154,7 +123,7 @@ func TestQuorumFallback(t *testing.T) {
 		t.Run("nobody to fall back to", func(t *testing.T) {
 			// QUORUM 3: Tom and the IT admin are all the chain has left.
 			e := twoStages("Treasury", nil, enum.StageRuleQuorum, 3)
-			p := quorumPreviewOf(t, env, rTok, subGrantIn(e))
+			p := subPreview(t, env, rTok, subGrantIn(e))
 			require.Len(t, p.Errors, 1)
 			require.Equal(t, "NO_REVIEWER", p.Errors[0].Code)
 			require.Contains(t, p.Errors[0].Message, "stage 2 (DESIGNATED)")

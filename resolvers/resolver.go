@@ -17,7 +17,6 @@ import (
 	"gatehouse/internal/catalog"
 	"gatehouse/internal/discovery"
 	"gatehouse/internal/progress"
-	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
 )
@@ -110,18 +109,6 @@ var (
 	_ Lifecycle = (*workflow.Service)(nil)
 )
 
-// Webhooks is what the resolvers need of the event webhooks.
-type Webhooks interface {
-	Create(ctx context.Context, in webhooks.CreateInput) (*ent.WebhookEndpoint, string, error)
-	Update(ctx context.Context, id pulid.ID, in webhooks.UpdateInput) (*ent.WebhookEndpoint, error)
-	Delete(ctx context.Context, id pulid.ID) error
-	RotateSecret(ctx context.Context, id pulid.ID) (*ent.WebhookEndpoint, string, error)
-	Enable(ctx context.Context, id pulid.ID) (*ent.WebhookEndpoint, error)
-	Deliveries(ctx context.Context, endpointID pulid.ID) (*ent.WebhookDeliveryQuery, error)
-}
-
-var _ Webhooks = (*webhooks.Service)(nil)
-
 // Services are what the resolvers call.
 type Services struct {
 	Client   *ent.Client
@@ -134,7 +121,7 @@ type Services struct {
 	AuditLog AuditLog
 	// Discovery serves checkApplicationConnection and syncApplication.
 	Discovery Discovery
-	// Webhooks manages the event webhooks.
+	// Webhooks manages the event webhooks; nil refuses them.
 	Webhooks Webhooks
 	// Notifications serves the viewer's notifications and preferences; nil
 	// refuses them.

@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -237,11 +238,34 @@ func subTrail(t *testing.T, env *apitest.Env, token, id string) []string {
 }
 
 type subPreviewStage struct {
-	Level        int
-	ReviewerKind string
-	Rule         string
-	Quorum       int
-	Reviewers    []subUser
+	Level             int
+	ReviewerKind      string
+	Rule              string
+	Quorum            int
+	Reviewers         []subUser
+	FallbackReviewers subFallbacks
+	Resolution        *string
+}
+
+// subFallbacks are a stage's fallback reviewers: nil when there are none,
+// so that a stage without fallback compares equal to one written without.
+type subFallbacks []subFallback
+
+type subFallback struct {
+	User subUser
+	Kind string
+}
+
+func (f *subFallbacks) UnmarshalJSON(b []byte) error {
+	var all []subFallback
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	*f = nil
+	if len(all) > 0 {
+		*f = all
+	}
+	return nil
 }
 
 type subPreviewResult struct {
@@ -273,7 +297,7 @@ type subPreviewResult struct {
 const subPreviewQuery = `query($in: SubmitAccessRequestInput!) { previewAccessRequest(input: $in) {
   action mode beneficiary { email }
   items { action entitlement { name } application { name } privileged autoApproved
-    stages { level reviewerKind rule quorum reviewers { email } } }
+    stages { level reviewerKind rule quorum reviewers { email } fallbackReviewers { user { email } kind } resolution } }
   excluded { entitlement { name } reason }
   accountsToCreate { name }
   notes

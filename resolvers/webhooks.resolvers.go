@@ -17,7 +17,11 @@ import (
 
 // CreateWebhookEndpoint is the resolver for the createWebhookEndpoint field.
 func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input webhooks.CreateInput) (*graph.CreatedWebhookEndpoint, error) {
-	ep, secret, err := r.webhooks.Create(ctx, input)
+	hooks, err := r.hooks()
+	if err != nil {
+		return nil, err
+	}
+	ep, secret, err := hooks.Create(ctx, input)
 	if err != nil {
 		return nil, err
 	}
@@ -26,12 +30,20 @@ func (r *mutationResolver) CreateWebhookEndpoint(ctx context.Context, input webh
 
 // UpdateWebhookEndpoint is the resolver for the updateWebhookEndpoint field.
 func (r *mutationResolver) UpdateWebhookEndpoint(ctx context.Context, id pulid.ID, input webhooks.UpdateInput) (*ent.WebhookEndpoint, error) {
-	return r.webhooks.Update(ctx, id, input)
+	hooks, err := r.hooks()
+	if err != nil {
+		return nil, err
+	}
+	return hooks.Update(ctx, id, input)
 }
 
 // DeleteWebhookEndpoint is the resolver for the deleteWebhookEndpoint field.
 func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id pulid.ID) (pulid.ID, error) {
-	if err := r.webhooks.Delete(ctx, id); err != nil {
+	hooks, err := r.hooks()
+	if err != nil {
+		return "", err
+	}
+	if err := hooks.Delete(ctx, id); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -39,7 +51,11 @@ func (r *mutationResolver) DeleteWebhookEndpoint(ctx context.Context, id pulid.I
 
 // RotateWebhookSecret is the resolver for the rotateWebhookSecret field.
 func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id pulid.ID) (*graph.CreatedWebhookEndpoint, error) {
-	ep, secret, err := r.webhooks.RotateSecret(ctx, id)
+	hooks, err := r.hooks()
+	if err != nil {
+		return nil, err
+	}
+	ep, secret, err := hooks.RotateSecret(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -48,16 +64,24 @@ func (r *mutationResolver) RotateWebhookSecret(ctx context.Context, id pulid.ID)
 
 // EnableWebhookEndpoint is the resolver for the enableWebhookEndpoint field.
 func (r *mutationResolver) EnableWebhookEndpoint(ctx context.Context, id pulid.ID) (*ent.WebhookEndpoint, error) {
-	return r.webhooks.Enable(ctx, id)
+	hooks, err := r.hooks()
+	if err != nil {
+		return nil, err
+	}
+	return hooks.Enable(ctx, id)
 }
 
 // WebhookDeliveries is the resolver for the webhookDeliveries field.
 func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID pulid.ID, first *int, after *entgql.Cursor[pulid.ID]) (*ent.WebhookDeliveryConnection, error) {
-	first, _, err := page(first, nil)
+	hooks, err := r.hooks()
 	if err != nil {
 		return nil, err
 	}
-	q, err := r.webhooks.Deliveries(ctx, endpointID)
+	first, _, err = page(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q, err := hooks.Deliveries(ctx, endpointID)
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +92,9 @@ func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID pulid.
 
 // WebhookEventTypes is the resolver for the webhookEventTypes field.
 func (r *queryResolver) WebhookEventTypes(ctx context.Context) ([]string, error) {
-	if err := webhooks.RequireAdmin(ctx); err != nil {
+	hooks, err := r.hooks()
+	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(webhooks.EventTypes))
-	for i, a := range webhooks.EventTypes {
-		out[i] = string(a)
-	}
-	return out, nil
+	return hooks.Types(ctx)
 }

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,7 +20,6 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/database"
 	"gatehouse/internal/mail"
 )
 
@@ -94,7 +94,7 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 			tokenIDs = append(tokenIDs, pulid.ID(ev.Actor))
 		}
 	}
-	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(distinct(reqIDs)...)).All(ctx)
+	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(slices.Compact(slices.Sorted(slices.Values(reqIDs)))...)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load requests: %w", err)
 	}
@@ -106,7 +106,7 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 	if err != nil {
 		return nil, err
 	}
-	items, err := s.client.RequestItem.Query().Where(requestitem.IDIn(distinct(itemIDs)...)).
+	items, err := s.client.RequestItem.Query().Where(requestitem.IDIn(slices.Compact(slices.Sorted(slices.Values(itemIDs)))...)).
 		WithEntitlement().
 		WithApplication(func(q *ent.ApplicationQuery) { q.WithOwners() }).
 		All(ctx)
@@ -119,7 +119,7 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 	}
 	tokenOwner := map[string]pulid.ID{}
 	if len(tokenIDs) > 0 {
-		toks, err := s.client.ApiToken.Query().Where(apitoken.IDIn(distinct(tokenIDs)...)).All(ctx)
+		toks, err := s.client.ApiToken.Query().Where(apitoken.IDIn(slices.Compact(slices.Sorted(slices.Values(tokenIDs)))...)).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("load tokens: %w", err)
 		}
@@ -191,7 +191,7 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 			people = append(people, f.ActorUser)
 		}
 	}
-	users, err := s.client.User.Query().Where(user.IDIn(distinct(people)...)).All(ctx)
+	users, err := s.client.User.Query().Where(user.IDIn(slices.Compact(slices.Sorted(slices.Values(people)))...)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load recipients: %w", err)
 	}
@@ -248,20 +248,16 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 // write writes the rows not written yet in one transaction and publishes
 // the new in-app ones after commit.
 func (s *Service) write(ctx context.Context, key string, rows []row) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var created []*ent.Notification
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx, client *ent.Client) error {
+		var err error
+		if created, err = s.writeTx(ctx, client, key, rows); err != nil || len(created) == 0 {
+			return err
+		}
+		return s.relay.SendTx(ctx, tx, notices(created)...)
+	})
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	client := database.TxClient(tx, s.dialect, s.now)
-	created, err := s.writeTx(ctx, client, key, rows)
-	if err == nil && len(created) > 0 {
-		err = s.relay.SendTx(ctx, tx, notices(created)...)
-	}
-	if err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return err
 	}
 	for _, n := range created {
 		s.observer.NotificationCreated(string(n.Kind))
@@ -276,7 +272,7 @@ func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, r
 		keys[i] = eventKey(key, r.Event)
 	}
 	existing, err := client.Notification.Query().
-		Where(notification.EventKeyIn(distinctStrings(keys)...)).
+		Where(notification.EventKeyIn(slices.Compact(slices.Sorted(slices.Values(keys)))...)).
 		Select(notification.FieldEventKey, notification.FieldRecipientID).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find written notifications: %w", err)
@@ -293,8 +289,16 @@ func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, r
 		c := client.Notification.Create().
 			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(keys[i]).SetAction(string(r.ev.Action)).
 			SetTitle(r.title).SetBody(r.body).SetLink(r.link).SetInApp(r.inApp).
-			SetCreatedAt(s.now()).SetUpdatedAt(s.now()).
-			SetNillableRequestID(nonEmpty(r.ev.Request)).SetNillableItemID(nonEmpty(r.ev.Item)).SetNillableTaskID(nonEmpty(r.Task))
+			SetCreatedAt(s.now()).SetUpdatedAt(s.now())
+		if r.ev.Request != "" {
+			c.SetRequestID(r.ev.Request)
+		}
+		if r.ev.Item != "" {
+			c.SetItemID(r.ev.Item)
+		}
+		if r.Task != "" {
+			c.SetTaskID(r.Task)
+		}
 		if r.email {
 			c.SetEmailStatus(enum.EmailStatusPending)
 		}
@@ -388,25 +392,5 @@ func recipients(ps []Planned) []pulid.ID {
 	for i, p := range ps {
 		out[i] = p.Recipient
 	}
-	return distinct(out)
-}
-
-func distinct(ids []pulid.ID) []pulid.ID {
-	out := slices.Clone(ids)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	return slices.DeleteFunc(out, func(id pulid.ID) bool { return id == "" })
-}
-
-func distinctStrings(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-func nonEmpty(id pulid.ID) *pulid.ID {
-	if id == "" {
-		return nil
-	}
-	return &id
+	return slices.Compact(slices.Sorted(slices.Values(out)))
 }

@@ -14,6 +14,7 @@ package notify
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
 	"log/slog"
 	"net/url"
@@ -48,8 +49,6 @@ const RelayChannel = "gatehouse_notifications"
 
 // Config is what a Service needs.
 type Config struct {
-	DB      *sql.DB
-	Dialect string
 	// Client is the server's ent client; the service reads and writes
 	// through it in a system context after checking the caller.
 	Client *ent.Client
@@ -73,8 +72,8 @@ type Config struct {
 // Service delivers and serves notifications. Start and Stop bracket its
 // live delivery.
 type Service struct {
-	db        *sql.DB
-	dialect   string
+	// tx runs the writes (Attach).
+	tx        Transactions
 	client    *ent.Client
 	now       func() time.Time
 	mail      mail.Sender
@@ -85,10 +84,21 @@ type Service struct {
 	live      *live
 }
 
+// Transactions runs writes in the workflow's one write path;
+// *workflow.Service is one.
+type Transactions interface {
+	WriteTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, client *ent.Client) error) error
+}
+
+// Attach gives the service the workflow whose write path its writes take
+// (the workflow is built after it: the service's Outbox is one of the
+// workflow's). Call it before serving or starting the job runner.
+func (s *Service) Attach(tx Transactions) { s.tx = tx }
+
 // New returns a stopped service.
 func New(cfg Config) *Service {
 	s := &Service{
-		db: cfg.DB, dialect: cfg.Dialect, client: cfg.Client, now: cfg.Now,
+		client: cfg.Client, now: cfg.Now,
 		mail: cfg.Mail, publicURL: strings.TrimRight(cmp.Or(cfg.PublicURL, DefaultPublicURL), "/"),
 		relay:    cfg.Relay,
 		observer: cmp.Or[Observer](cfg.Observer, noObserver{}),

@@ -125,42 +125,15 @@ func (s *scene) fulfil(t *testing.T, req pulid.ID) {
 	s.env.AwaitJobs(t, "notify")
 }
 
-type listed struct {
-	ID      pulid.ID
-	Kind    string
-	Action  string
-	Title   string
-	Link    string
-	ReadAt  *string
-	Request *struct{ ID pulid.ID }
-	Task    *struct{ ID pulid.ID }
-}
-
 // list returns the viewer's notifications, newest first.
-func (s *scene) list(t *testing.T, tok string, unreadOnly bool) []listed {
+func (s *scene) list(t *testing.T, tok string, unreadOnly bool) []apitest.Notification {
 	t.Helper()
-	var out struct {
-		Notifications struct {
-			Edges []struct{ Node listed }
-		}
-	}
-	s.env.MustDo(t, tok, `query($u: Boolean) { notifications(first: 100, unreadOnly: $u) {
-		edges { node { id kind action title link readAt request { id } task { id } } } } }`,
-		map[string]any{"u": unreadOnly}, &out)
-	var ns []listed
-	for _, e := range out.Notifications.Edges {
-		ns = append(ns, e.Node)
-	}
-	return ns
+	return s.env.Notifications(t, tok, unreadOnly)
 }
 
-func kinds(ns []listed) []string {
-	var out []string
-	for _, n := range ns {
-		out = append(out, n.Kind)
-	}
-	slices.Sort(out)
-	return out
+// kinds returns the notifications' kinds, sorted.
+func kinds(ns []apitest.Notification) []string {
+	return slices.Sorted(slices.Values(apitest.Kinds(ns)))
 }
 
 // counter returns the value of a counter of the server's metrics for kind.

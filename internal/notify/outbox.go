@@ -42,7 +42,10 @@ func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAt
 // writes nothing itself: who is told is decided when the job runs.
 type Outbox struct{}
 
-var _ workflow.Outbox = Outbox{}
+var (
+	_ workflow.Outbox = Outbox{}
+	_ Transactions    = (*workflow.Service)(nil)
+)
 
 // Enqueue returns the change's delivery job, or nothing when no event
 // tells anyone.

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"gatehouse/ent"
@@ -130,7 +131,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, changes []*PreferenceCh
 		seen[c.Kind] = true
 	}
 	var out []*Preference
-	err = s.inTx(ctx, func(ctx context.Context, client *ent.Client) error {
+	err = s.inTx(ctx, func(ctx context.Context, _ *sql.Tx, client *ent.Client) error {
 		current, err := s.preferences(ctx, client, v.UserID)
 		if err != nil {
 			return err

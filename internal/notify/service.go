@@ -2,14 +2,15 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"gatehouse/ent"
 	"gatehouse/ent/notification"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 )
 
@@ -59,9 +60,9 @@ func (s *Service) MarkRead(ctx context.Context, ids []pulid.ID, all bool) (int, 
 	}
 	mine := notification.And(notification.RecipientID(v.UserID), notification.InApp(true))
 	var n int
-	err = s.inTx(ctx, func(ctx context.Context, client *ent.Client) error {
+	err = s.inTx(ctx, func(ctx context.Context, _ *sql.Tx, client *ent.Client) error {
 		if !all {
-			ids = distinct(ids)
+			ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 			found, err := client.Notification.Query().Where(mine, notification.IDIn(ids...)).Count(ctx)
 			if err != nil {
 				return fmt.Errorf("find notifications: %w", err)
@@ -84,18 +85,12 @@ func (s *Service) MarkRead(ctx context.Context, ids []pulid.ID, all bool) (int, 
 	return n, err
 }
 
-// inTx runs fn in a transaction with a client over it that bypasses
-// privacy (the caller has checked the viewer).
-func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, client *ent.Client) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+// inTx runs fn in a transaction of the workflow's one write path
+// (Transactions), with a client over it that bypasses privacy (the caller
+// has checked the viewer).
+func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, client *ent.Client) error) error {
+	if s.tx == nil {
+		return errors.New("notify: no workflow attached for writes")
 	}
-	if err := fn(authz.SystemContext(ctx), database.TxClient(tx, s.dialect, s.now)); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.tx.WriteTx(ctx, fn)
 }

@@ -193,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	// feed's LISTEN connection on PostgreSQL, in process on SQLite.
 	notifyRelay := pubsub.NewRelay(notify.RelayChannel, cfg.Dialect == dialect.Postgres)
 	notifications := notify.New(notify.Config{
-		DB: cfg.DB, Dialect: cfg.Dialect, Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
+		Client: client, Now: now, Mail: cfg.Mail, PublicURL: cfg.PublicURL,
 		Relay: notifyRelay, Observer: m.RegisterNotifications(), Log: log, Buffer: cfg.FeedBuffer,
 	})
 
@@ -201,8 +201,7 @@ func New(cfg Config) (*Server, error) {
 	// Event webhooks: an outbox of every state change and the workers
 	// that deliver.
 	hooks := webhooks.New(webhooks.Config{
-		Client: client, DB: cfg.DB, Dialect: cfg.Dialect, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m,
-		Outboxes: []workflow.Outbox{notify.Outbox{}},
+		Client: client, Now: now, PublicURL: cfg.PublicURL, Log: log, Observer: m,
 	})
 	jobOpts := cfg.Jobs
 	jobOpts.Checkpoints = auditLog
@@ -238,6 +237,8 @@ func New(cfg Config) (*Server, error) {
 	})
 	leavers.Attach(wf)
 	sweep.Attach(wf)
+	hooks.Attach(wf)
+	notifications.Attach(wf)
 
 	schema := resolvers.NewSchema(resolvers.Services{
 		Client: client, Catalog: catalog.New(client, reg, wf), Tokens: authn, Workflow: wf,

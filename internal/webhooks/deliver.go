@@ -27,9 +27,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/webhookdelivery"
 	"gatehouse/ent/webhookendpoint"
-	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/database"
 	"gatehouse/internal/jobs"
 	"gatehouse/internal/workflow"
 )
@@ -264,74 +262,22 @@ func (s *Service) Deliver(ctx context.Context, id pulid.ID, attempt, maxAttempts
 	if !final {
 		return cause
 	}
-	return s.failed(sys, ep.ID)
+	return s.failed(ctx, ep.ID)
 }
 
-// failed counts a failed delivery of an endpoint and disables the endpoint
-// at DisableAfter in a row, with its audit event, in one transaction, in
-// which the outboxes are told of the disabling and their jobs inserted.
+// failed counts a failed delivery of an endpoint; the endpoint's
+// DisableAfter-th in a row disables it (Failures).
 func (s *Service) failed(ctx context.Context, endpointID pulid.ID) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	if s.failures == nil {
+		return errors.New("record webhook endpoint failure: no workflow attached")
+	}
+	n, disabled, err := s.failures.RecordWebhookFailure(ctx, endpointID, DisableAfter)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return err
 	}
-	client := database.TxClient(tx, s.dialect, s.now)
-	ep, err := client.WebhookEndpoint.UpdateOneID(endpointID).AddConsecutiveFailures(1).Save(ctx)
-	if err == nil && ep.Enabled && ep.ConsecutiveFailures >= DisableAfter {
-		err = client.WebhookEndpoint.UpdateOneID(endpointID).
-			SetEnabled(false).SetDisabledAt(s.now()).SetConsecutiveFailures(ep.ConsecutiveFailures).Exec(ctx)
-		if err == nil {
-			err = s.tellDisabled(ctx, tx, client, endpointID)
-		}
-		if err == nil {
-			s.log.WarnContext(ctx, "webhook endpoint disabled after failed deliveries",
-				"endpoint", string(endpointID), "failures", ep.ConsecutiveFailures)
-		}
-	}
-	if ent.IsNotFound(err) {
-		err = nil // deleted meanwhile
-	}
-	if err != nil {
-		_ = tx.Rollback()
-		return fmt.Errorf("record webhook endpoint failure: %w", err)
-	}
-	return tx.Commit()
-}
-
-// tellDisabled hands the audit event of the endpoint's disabling, just
-// written in tx, to the outboxes and inserts their jobs in tx.
-func (s *Service) tellDisabled(ctx context.Context, tx *sql.Tx, client *ent.Client, endpointID pulid.ID) error {
-	if len(s.outboxes) == 0 {
-		return nil
-	}
-	rows, err := client.AuditEvent.Query().
-		Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).
-		Order(ent.Desc(auditevent.FieldSeq)).Limit(1).All(ctx)
-	if err != nil {
-		return fmt.Errorf("read the disabling's audit event: %w", err)
-	}
-	if len(rows) == 0 || rows[0].Data["id"] != string(endpointID) {
-		return fmt.Errorf("no audit event of the disabling of %s", endpointID)
-	}
-	a := rows[0]
-	events := []workflow.Event{{ID: a.ID, Action: audit.Action(a.Action), Chain: a.Chain, Actor: a.Actor, At: a.At, Data: a.Data}}
-	var jobs []river.InsertManyParams
-	for _, o := range s.outboxes {
-		more, err := o.Enqueue(ctx, client, events)
-		if err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-		jobs = append(jobs, more...)
-	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	c, err := river.ClientFromContextSafely[*sql.Tx](ctx)
-	if err != nil {
-		return fmt.Errorf("job client: %w", err)
-	}
-	if _, err := c.InsertManyTx(ctx, tx, jobs); err != nil {
-		return fmt.Errorf("insert jobs: %w", err)
+	if disabled {
+		s.log.WarnContext(ctx, "webhook endpoint disabled after failed deliveries",
+			"endpoint", string(endpointID), "failures", n)
 	}
 	return nil
 }

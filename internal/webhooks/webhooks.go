@@ -23,7 +23,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -105,29 +104,26 @@ type Config struct {
 	Log *slog.Logger
 	// Observer counts the attempts; nil counts nothing.
 	Observer Observer
-	// DB and Dialect are the database of Client: an endpoint's failure
-	// count and its disabling are written in a transaction of their own on
-	// it.
-	DB      *sql.DB
-	Dialect string
-	// Outboxes are told of an endpoint's disabling (its
-	// WEBHOOK_ENDPOINT_DISABLED event) in the transaction that disables
-	// it, as a workflow change tells them of its events; the jobs they
-	// return are inserted in that transaction by the delivery job's River
-	// client.
-	Outboxes []workflow.Outbox
 	// Transport, when set, replaces the HTTP transport of deliveries
 	// (which refuses link-local addresses).
 	Transport http.RoundTripper
 }
 
+// Failures records an endpoint's failed deliveries and disables it after
+// too many in a row, as a state change whose audit event reaches the
+// outboxes; *workflow.Service is one.
+type Failures interface {
+	RecordWebhookFailure(ctx context.Context, endpointID pulid.ID, disableAfter int) (failures int, disabled bool, err error)
+}
+
+var _ Failures = (*workflow.Service)(nil)
+
 // Service manages the endpoints and delivers the events. It is the
-// workflow's Outbox and the job runner's Extension.
+// workflow's Outbox and the job runner's Extension; Attach gives it the
+// workflow that records failed deliveries.
 type Service struct {
 	client    *ent.Client
-	db        *sql.DB
-	dialect   string
-	outboxes  []workflow.Outbox
+	failures  Failures
 	now       func() time.Time
 	publicURL string
 	log       *slog.Logger
@@ -147,9 +143,6 @@ func New(cfg Config) *Service {
 	}
 	return &Service{
 		client:    cfg.Client,
-		db:        cfg.DB,
-		dialect:   cfg.Dialect,
-		outboxes:  cfg.Outboxes,
 		now:       now,
 		publicURL: cfg.PublicURL,
 		log:       cmp.Or(cfg.Log, slog.New(slog.DiscardHandler)),
@@ -161,6 +154,11 @@ func New(cfg Config) *Service {
 		},
 	}
 }
+
+// Attach gives the service the workflow that records failed deliveries
+// (the workflow is built after it: the service is one of its outboxes).
+// Call it before the job runner starts.
+func (s *Service) Attach(f Failures) { s.failures = f }
 
 // CreateInput is a new endpoint.
 type CreateInput struct {
@@ -186,6 +184,28 @@ var admin = authz.Need{Role: authz.Admin, Write: true, To: "manage event webhook
 func RequireAdmin(ctx context.Context) error {
 	_, err := authz.Require(ctx, authz.Need{Role: authz.Admin, To: "read event webhooks"})
 	return err
+}
+
+// Endpoints returns the query of every endpoint; the caller orders and
+// pages it. IT admins only. Errors: UNAUTHENTICATED, FORBIDDEN.
+func (s *Service) Endpoints(ctx context.Context) (*ent.WebhookEndpointQuery, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return s.client.WebhookEndpoint.Query(), nil
+}
+
+// Types returns the event types an endpoint may subscribe to (EventTypes),
+// in their order. IT admins only. Errors: UNAUTHENTICATED, FORBIDDEN.
+func (s *Service) Types(ctx context.Context) ([]string, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(EventTypes))
+	for i, a := range EventTypes {
+		out[i] = string(a)
+	}
+	return out, nil
 }
 
 // Create registers an endpoint and returns it with its signing secret,

@@ -2,15 +2,11 @@ package webhooks_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,91 +24,8 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/webhooks"
+	"gatehouse/internal/webhooks/webhookstest"
 )
-
-// wait is how long a test waits for background deliveries.
-const wait = time.Minute
-
-// hit is one request a receiver got.
-type hit struct {
-	header http.Header
-	body   []byte
-	// valid says whether its Standard Webhooks signature verified.
-	valid bool
-}
-
-// receiver is an integration's endpoint: it verifies each request's
-// signature per the Standard Webhooks specification, written here
-// independently of the server's signer, and answers status.
-type receiver struct {
-	*httptest.Server
-	secret string // set once the endpoint is created
-
-	mu     sync.Mutex
-	hits   []hit
-	status int
-	got    chan struct{}
-}
-
-func newReceiver(t *testing.T, status int) *receiver {
-	r := &receiver{status: status, got: make(chan struct{}, 1000)}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		h := hit{header: req.Header.Clone(), body: body, valid: verify(r.secret, req.Header, body)}
-		r.hits = append(r.hits, h)
-		status := r.status
-		r.mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, strings.Repeat("down ", 2000)) // more than the server reads
-		r.got <- struct{}{}
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-// await waits for n more requests.
-func (r *receiver) await(t *testing.T, n int) {
-	t.Helper()
-	for range n {
-		select {
-		case <-r.got:
-		case <-time.After(wait):
-			t.Fatalf("receiver: %d requests, waited for %d more", len(r.all()), n)
-		}
-	}
-}
-
-func (r *receiver) all() []hit {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]hit(nil), r.hits...)
-}
-
-// verify checks a request per the Standard Webhooks specification: the
-// signed content is "id.timestamp.body", the key is the base64 part of the
-// whsec_ secret, and one of the space-separated v1 signatures matches.
-func verify(secret string, h http.Header, body []byte) bool {
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if secret == "" || id == "" || ts == "" || sigs == "" {
-		return false
-	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "." + string(body)))
-	want := mac.Sum(nil)
-	for _, s := range strings.Fields(sigs) {
-		version, sig, ok := strings.Cut(s, ",")
-		got, err := base64.StdEncoding.DecodeString(sig)
-		if ok && version == "v1" && err == nil && hmac.Equal(got, want) {
-			return true
-		}
-	}
-	return false
-}
 
 // org is a requester, a manager who reviews and a manual application.
 type org struct {
@@ -222,32 +135,30 @@ func TestWebhooksDeliverSubscribedEventsSigned(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
 		env := apitest.New(t, db)
 		o := newOrg(t, env)
-		std := newReceiver(t, http.StatusNoContent)
-		slack := newReceiver(t, http.StatusOK)
+		std := webhookstest.Start(t, http.StatusNoContent)
+		slack := webhookstest.Start(t, http.StatusOK)
 
 		id, secret := o.create(t, map[string]any{
 			"url": std.URL + "/hooks", "eventTypes": []string{"ITEM_APPROVED", "REQUEST_SUBMITTED"}, "description": "ticketing",
 		})
 		require.True(t, strings.HasPrefix(secret, "whsec_"), "a generated secret")
-		std.mu.Lock()
-		std.secret = secret
-		std.mu.Unlock()
+		std.SetSecret(secret)
 		slackID, _ := o.create(t, map[string]any{"url": slack.URL, "eventTypes": []string{"ITEM_APPROVED"}, "kind": "SLACK"})
 
 		req := o.submit(t)
 		o.approve(t, req)
-		std.await(t, 2)
-		slack.await(t, 1)
+		std.Await(t, 2)
+		slack.Await(t, 1)
 
 		types := map[string]bool{}
-		for _, h := range std.all() {
-			require.True(t, h.valid, "signature verifies: %s", h.header.Get("webhook-signature"))
+		for _, h := range std.Hits() {
+			require.True(t, h.Valid, "signature verifies: %s", h.Header.Get("webhook-signature"))
 			var p struct {
 				Type      string
 				Timestamp time.Time
 				Data      map[string]any
 			}
-			require.NoError(t, json.Unmarshal(h.body, &p))
+			require.NoError(t, json.Unmarshal(h.Body, &p))
 			types[p.Type] = true
 			require.Equal(t, string(req), p.Data["request"])
 			require.NotEmpty(t, p.Data["event"])
@@ -265,11 +176,11 @@ func TestWebhooksDeliverSubscribedEventsSigned(t *testing.T) {
 		require.Eventually(t, func() bool { // recorded once the answer is read
 			log = o.deliveries(t, id)
 			return len(log) == 2 && log[0].Status == "SUCCEEDED" && log[1].Status == "SUCCEEDED"
-		}, wait, 20*time.Millisecond)
+		}, webhookstest.Wait, 20*time.Millisecond)
 		require.Len(t, log, 2)
 		ids := map[string]bool{}
-		for _, h := range std.all() {
-			ids[h.header.Get("webhook-id")] = true
+		for _, h := range std.Hits() {
+			ids[h.Header.Get("webhook-id")] = true
 		}
 		for _, d := range log {
 			require.Equal(t, "SUCCEEDED", d.Status, d.EventType)
@@ -282,16 +193,16 @@ func TestWebhooksDeliverSubscribedEventsSigned(t *testing.T) {
 			require.Equal(t, d.EventType, ev.Action)
 		}
 
-		hit := slack.all()[0]
-		require.Empty(t, hit.header.Get("webhook-signature"), "Slack messages are not signed")
+		hit := slack.Hits()[0]
+		require.Empty(t, hit.Header.Get("webhook-signature"), "Slack messages are not signed")
 		var msg map[string]string
-		require.NoError(t, json.Unmarshal(hit.body, &msg))
+		require.NoError(t, json.Unmarshal(hit.Body, &msg))
 		require.Contains(t, msg["text"], "item approved")
 		require.Contains(t, msg["text"], string(req))
 		require.Eventually(t, func() bool {
 			d := o.deliveries(t, slackID)
 			return len(d) == 1 && d[0].Status == "SUCCEEDED"
-		}, wait, 20*time.Millisecond)
+		}, webhookstest.Wait, 20*time.Millisecond)
 
 		// The secret never comes back.
 		key := strings.TrimPrefix(secret, "whsec_")
@@ -400,21 +311,19 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		env := apitest.NewWith(t, db, apitest.Options{Mail: box})
 		o := newOrg(t, env)
 		admin2 := env.User(t, "it2@example.com", enum.PlatformRoleITAdmin)
-		rcv := newReceiver(t, http.StatusInternalServerError)
+		rcv := webhookstest.Start(t, http.StatusInternalServerError)
 		id, secret := o.create(t, map[string]any{"url": rcv.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
-		rcv.mu.Lock()
-		rcv.secret = secret
-		rcv.mu.Unlock()
+		rcv.SetSecret(secret)
 
 		for range 5 {
 			o.submit(t)
 		}
-		rcv.await(t, 5*8)
+		rcv.Await(t, 5*8)
 		require.Eventually(t, func() bool {
 			ep, err := env.Client.WebhookEndpoint.Get(apitest.Sys(), id)
 			return err == nil && !ep.Enabled
-		}, wait, 20*time.Millisecond, "disabled after five failed deliveries")
-		require.Len(t, rcv.all(), 5*8, "no attempt beyond the last")
+		}, webhookstest.Wait, 20*time.Millisecond, "disabled after five failed deliveries")
+		require.Len(t, rcv.Hits(), 5*8, "no attempt beyond the last")
 
 		log := o.deliveries(t, id)
 		require.Len(t, log, 5)
@@ -426,8 +335,8 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 			require.Less(t, len(d.LastError), 300, "the answer is read and kept only in part")
 			require.Nil(t, d.DeliveredAt)
 		}
-		for _, h := range rcv.all() {
-			require.True(t, h.valid, "every attempt is signed")
+		for _, h := range rcv.Hits() {
+			require.True(t, h.Valid, "every attempt is signed")
 		}
 		rec := httptest.NewRecorder()
 		env.Server.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -469,9 +378,7 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 			require.Contains(t, subjects, "[Gatehouse] Event webhook endpoint disabled", addr)
 		}
 
-		rcv.mu.Lock()
-		rcv.status = http.StatusOK
-		rcv.mu.Unlock()
+		rcv.SetStatus(http.StatusOK)
 		var en struct {
 			EnableWebhookEndpoint struct {
 				Enabled             bool
@@ -482,12 +389,12 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		require.True(t, en.EnableWebhookEndpoint.Enabled)
 		require.Zero(t, en.EnableWebhookEndpoint.ConsecutiveFailures)
 		after := o.submit(t)
-		rcv.await(t, 1)
-		last := rcv.all()[len(rcv.all())-1]
-		require.Contains(t, string(last.body), string(after))
+		rcv.Await(t, 1)
+		last := rcv.Hits()[len(rcv.Hits())-1]
+		require.Contains(t, string(last.Body), string(after))
 		require.Eventually(t, func() bool {
 			return len(o.deliveries(t, id)) == 6 && o.deliveries(t, id)[0].Status == "SUCCEEDED"
-		}, wait, 20*time.Millisecond)
+		}, webhookstest.Wait, 20*time.Millisecond)
 		n, err := env.Client.WebhookEndpoint.Query().Where(webhookendpoint.ID(id), webhookendpoint.Enabled(true)).Count(apitest.Sys())
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
@@ -542,5 +449,80 @@ func TestFanOutIsIdempotent(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, want, n, ep)
 		}
+	})
+}
+
+// TestDisablingIsAStateChange: the delivery whose failure disables its
+// endpoint records the disabling through the workflow's one write path,
+// not as a job's side work: run outside any River job, the last failed
+// attempt disables the endpoint, the system chain holds one
+// WEBHOOK_ENDPOINT_DISABLED naming it, and the same transaction queued the
+// IT admins' notification job with exactly that event. A failure on a
+// disabled endpoint counts and disables nothing twice.
+func TestDisablingIsAStateChange(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		rcv := webhookstest.Start(t, http.StatusInternalServerError)
+		id, _ := o.create(t, map[string]any{"url": rcv.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
+		sys := apitest.Sys()
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(id).SetConsecutiveFailures(webhooks.DisableAfter-1).Exec(sys))
+		o.submit(t)
+		o.submit(t)
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.Action("REQUEST_SUBMITTED")).IDs(sys)
+		require.NoError(t, err)
+		ctx := context.Background()
+		params, err := env.Server.Webhooks.FanOut(ctx, events)
+		require.NoError(t, err)
+		require.Len(t, params, 2)
+
+		last := params[0].Args.(webhooks.DeliverArgs).Delivery
+		require.NoError(t, env.Server.Webhooks.Deliver(ctx, last, webhooks.MaxAttempts, webhooks.MaxAttempts))
+		ep, err := env.Client.WebhookEndpoint.Get(sys, id)
+		require.NoError(t, err)
+		require.False(t, ep.Enabled)
+		require.Equal(t, webhooks.DisableAfter, ep.ConsecutiveFailures)
+		disabled, err := env.Client.AuditEvent.Query().
+			Where(auditevent.Chain(audit.SystemChain), auditevent.Action(string(audit.WebhookEndpointDisabled))).All(sys)
+		require.NoError(t, err)
+		require.Len(t, disabled, 1)
+		require.Equal(t, string(id), disabled[0].Data["id"])
+		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify"))
+		require.NoError(t, err)
+		var told []string
+		for _, j := range jobs.Jobs {
+			var args struct {
+				Events []struct {
+					Action string
+					Data   map[string]any
+				}
+			}
+			require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
+			for _, e := range args.Events {
+				if e.Action == string(audit.WebhookEndpointDisabled) {
+					told = append(told, e.Data["id"].(string))
+				}
+			}
+		}
+		require.Equal(t, []string{string(id)}, told, "one notification job carries the disabling")
+
+		// The second delivery finds the endpoint disabled: CANCELLED, no
+		// attempt, nothing more recorded.
+		second := params[1].Args.(webhooks.DeliverArgs).Delivery
+		require.NoError(t, env.Server.Webhooks.Deliver(ctx, second, webhooks.MaxAttempts, webhooks.MaxAttempts))
+		d, err := env.Client.WebhookDelivery.Get(sys, second)
+		require.NoError(t, err)
+		require.Equal(t, enum.WebhookDeliveryCancelled, d.Status)
+		n, err := env.Client.AuditEvent.Query().Where(auditevent.Action(string(audit.WebhookEndpointDisabled))).Count(sys)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+
+		// Counted directly, a failure of a disabled endpoint disables it
+		// no second time.
+		failures, again, err := env.Workflow.RecordWebhookFailure(ctx, id, webhooks.DisableAfter)
+		require.NoError(t, err)
+		require.False(t, again)
+		require.Equal(t, webhooks.DisableAfter+1, failures)
 	})
 }

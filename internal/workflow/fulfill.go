@@ -633,7 +633,9 @@ func (s *Service) Expire(ctx context.Context, grantID pulid.ID) error {
 // manualFulfillments — on the request that gave the grant, or on a system
 // request for the holder when no request did — and the grant stays held
 // until they confirm (CompleteManualFulfillment), which ends it as expired.
-// A grant already being de-provisioned gets no second item. g is loaded
+// The item is written as a leaver's are (addRevocations: ITEM_ADDED,
+// ITEM_AUTO_APPROVED, MANUAL_FULFILLMENT_WAITING). A grant a revocation
+// already covers (notUnderRevocation) gets no second item. g is loaded
 // with its identity and the identity's application.
 func (s *Service) openDeprovisioning(ctx context.Context, t *txn, g *ent.Grant) error {
 	if g.SourceItemID != nil {
@@ -650,40 +652,19 @@ func (s *Service) openDeprovisioning(ctx context.Context, t *txn, g *ent.Grant) 
 	if !rules.GrantDue(fresh.EndsAt, fresh.RevokedAt, s.now()) {
 		return nil
 	}
-	open, err := t.client.RequestItem.Query().Where(
-		requestitem.ActionEQ(enum.RequestActionRevoke), requestitem.StatusIn(revokingStatuses...),
-		requestitem.IdentityID(g.IdentityID), requestitem.EntitlementID(g.EntitlementID),
-	).Exist(ctx)
-	if err != nil {
-		return fmt.Errorf("find de-provisioning under way: %w", err)
+	holder := g.Edges.Identity.UserID
+	if todo, err := notUnderRevocation(ctx, t, holder, []*ent.Grant{g}); err != nil || len(todo) == 0 {
+		return err
 	}
-	if open {
-		return nil
-	}
-	app := g.Edges.Identity.Edges.Application
 	if g.SourceItemID == nil {
-		_, err := s.openRevocation(ctx, t, g.Edges.Identity.UserID, []*ent.Grant{g}, enum.ItemReasonExpired, "temporary access ended", systemActor)
+		_, err := s.openRevocation(ctx, t, holder, []*ent.Grant{g}, enum.ItemReasonExpired, "temporary access ended", systemActor)
 		return err
 	}
 	source, err := t.client.RequestItem.Get(ctx, *g.SourceItemID)
 	if err != nil {
 		return fmt.Errorf("load source item: %w", err)
 	}
-	deprov, err := t.client.RequestItem.Create().
-		SetRequestID(source.RequestID).SetAction(enum.RequestActionRevoke).SetReason(enum.ItemReasonExpired).
-		SetStatus(enum.ItemStatusApproved).
-		SetEntitlementID(g.EntitlementID).SetApplicationID(app.ID).SetIdentityID(g.IdentityID).
-		SetDecidedAt(s.now()).
-		Save(ctx)
-	if err != nil {
-		return fmt.Errorf("create de-provisioning item: %w", err)
-	}
-	return s.record(ctx, t, source.RequestID, systemActor,
-		audit.Event{Action: audit.ItemAdded, RequestID: &source.RequestID, ItemID: &deprov.ID, Data: map[string]any{
-			"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "grant": string(g.ID),
-			"reason": string(enum.ItemReasonExpired),
-		}},
-		manualWaiting(source.RequestID, deprov.ID, string(enum.ItemReasonExpired)))
+	return s.addRevocations(ctx, t, source.RequestID, []*ent.Grant{g}, enum.ItemReasonExpired, systemActor)
 }
 
 // RetryFulfillment sends an item back to fulfilment: a FAILED item, or one

@@ -175,8 +175,71 @@ func (s *Service) cancelForLeaver(ctx context.Context, t *txn, id pulid.ID) ([]a
 // covers gets no second revocation.
 var revokingStatuses = []enum.ItemStatus{enum.ItemStatusApproved, enum.ItemStatusFulfilling}
 
+// revocationKey is what one REVOKE item takes away: an entitlement on one
+// account (identity) of its application.
+type revocationKey struct{ identity, entitlement pulid.ID }
+
+// keyOf is the grant's revocation key.
+func keyOf(g *ent.Grant) revocationKey { return revocationKey{g.IdentityID, g.EntitlementID} }
+
+// notUnderRevocation returns the grants of gs, all held by holder, that no
+// revocation is taking away yet, one per account and entitlement. A grant
+// is under revocation when a REVOKE item of its account and entitlement is
+// APPROVED or FULFILLING (its job, or the owners of a MANUAL application,
+// carry it out), or is a leaver's revocation that FAILED and waits for the
+// owners (manualFulfillments) or an admin's retry. The key is the account
+// and the entitlement: a person with two accounts holding one entitlement
+// has two grants to revoke. A REVOKE item with no account yet (the holder's
+// own request, whose fulfilment finds the account) covers the entitlement
+// on each of the holder's accounts until it is carried out; a grant left
+// then is revoked by the termination sweep.
+func notUnderRevocation(ctx context.Context, t *txn, holder pulid.ID, gs []*ent.Grant) ([]*ent.Grant, error) {
+	if len(gs) == 0 {
+		return nil, nil
+	}
+	identities := make([]pulid.ID, len(gs))
+	entitlements := make([]pulid.ID, len(gs))
+	for i, g := range gs {
+		identities[i], entitlements[i] = g.IdentityID, g.EntitlementID
+	}
+	items, err := t.client.RequestItem.Query().
+		Where(
+			requestitem.ActionEQ(enum.RequestActionRevoke),
+			requestitem.EntitlementIDIn(entitlements...),
+			requestitem.Or(
+				requestitem.IdentityIDIn(identities...),
+				requestitem.And(requestitem.IdentityIDIsNil(), requestitem.HasRequestWith(accessrequest.BeneficiaryID(holder))),
+			),
+			requestitem.Or(
+				requestitem.StatusIn(revokingStatuses...),
+				requestitem.And(requestitem.StatusEQ(enum.ItemStatusFailed), requestitem.ReasonEQ(enum.ItemReasonTerminated)),
+			),
+		).
+		Select(requestitem.FieldIdentityID, requestitem.FieldEntitlementID).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load revocations under way: %w", err)
+	}
+	covered := make(map[revocationKey]bool, len(items))
+	for _, it := range items {
+		var identity pulid.ID // "": every account of the holder
+		if it.IdentityID != nil {
+			identity = *it.IdentityID
+		}
+		covered[revocationKey{identity, it.EntitlementID}] = true
+	}
+	var todo []*ent.Grant
+	for _, g := range gs {
+		if !covered[keyOf(g)] && !covered[revocationKey{"", g.EntitlementID}] {
+			covered[keyOf(g)] = true // one item per account and entitlement
+			todo = append(todo, g)
+		}
+	}
+	return todo, nil
+}
+
 // revokeLeaver opens the leaver's revocation request for the grants they
-// hold that no revocation covers yet, and reports whether it opened one.
+// hold that no revocation covers yet (notUnderRevocation), and reports
+// whether it opened one.
 func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, actor string) (bool, error) {
 	grants, err := t.client.Grant.Query().
 		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
@@ -186,37 +249,9 @@ func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, act
 	if err != nil {
 		return false, fmt.Errorf("load grants: %w", err)
 	}
-	if len(grants) == 0 {
-		return false, nil
-	}
-	covered, err := t.client.RequestItem.Query().
-		Where(
-			requestitem.ActionEQ(enum.RequestActionRevoke),
-			requestitem.HasRequestWith(accessrequest.BeneficiaryID(userID)),
-			requestitem.Or(
-				requestitem.StatusIn(revokingStatuses...),
-				// A leaver's revocation that failed waits for the owners
-				// (manualFulfillments) or an admin's retry.
-				requestitem.And(requestitem.StatusEQ(enum.ItemStatusFailed), requestitem.ReasonEQ(enum.ItemReasonTerminated)),
-			),
-		).
-		Select(requestitem.FieldEntitlementID).Strings(ctx)
-	if err != nil {
-		return false, fmt.Errorf("load revocations under way: %w", err)
-	}
-	skip := make(map[pulid.ID]bool, len(covered))
-	for _, id := range covered {
-		skip[pulid.ID(id)] = true
-	}
-	var todo []*ent.Grant
-	for _, g := range grants {
-		if !skip[g.EntitlementID] {
-			skip[g.EntitlementID] = true // one item per entitlement
-			todo = append(todo, g)
-		}
-	}
-	if len(todo) == 0 {
-		return false, nil
+	todo, err := notUnderRevocation(ctx, t, userID, grants)
+	if err != nil || len(todo) == 0 {
+		return false, err
 	}
 	if _, err := s.openRevocation(ctx, t, userID, todo, enum.ItemReasonTerminated, terminatedJustification, actor); err != nil {
 		return false, err
@@ -225,56 +260,68 @@ func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, act
 }
 
 // openRevocation writes a system REVOKE request for the user's grants (each
-// loaded with its identity and application), its items APPROVED with the
-// reason why: on connector applications their fulfilment jobs are enqueued,
-// on MANUAL ones the owners confirm them (manualFulfillments). It returns
-// the request's ID.
+// loaded with its identity and application) with their items
+// (addRevocations), and returns the request's ID.
 func (s *Service) openRevocation(ctx context.Context, t *txn, userID pulid.ID, grants []*ent.Grant, why enum.ItemReason, justification, actor string) (pulid.ID, error) {
-	now := s.now()
 	req, err := t.client.AccessRequest.Create().
 		SetAction(enum.RequestActionRevoke).SetMode(enum.RequestModeEntitlements).
 		SetRequesterID(userID).SetBeneficiaryID(userID).
-		SetJustification(justification).SetSubmittedAt(now).
+		SetJustification(justification).SetSubmittedAt(s.now()).
 		Save(ctx)
 	if err != nil {
 		return "", fmt.Errorf("create request: %w", err)
 	}
 	t.locked[req.ID], t.heads[req.ID] = true, audit.Head{}
 	t.known.know(req, map[pulid.ID]enum.ItemStatus{})
-	events := []audit.Event{{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
+	submitted := audit.Event{Action: audit.RequestSubmitted, RequestID: &req.ID, Data: map[string]any{
 		"action": string(enum.RequestActionRevoke), "mode": string(enum.RequestModeEntitlements),
 		"requester": string(userID), "beneficiary": string(userID), "items": len(grants),
 		"reason": string(why),
-	}}}
+	}}
+	if err := s.addRevocations(ctx, t, req.ID, grants, why, actor, submitted); err != nil {
+		return "", err
+	}
+	return req.ID, nil
+}
+
+// addRevocations adds to a request (locked by the caller) one REVOKE item
+// per grant (each loaded with its identity and application), APPROVED with
+// the reason why: on connector applications their fulfilment jobs are
+// enqueued, on MANUAL ones the owners confirm them (manualFulfillments). It
+// records first, then each item's ITEM_ADDED, ITEM_AUTO_APPROVED and, on a
+// MANUAL application, MANUAL_FULFILLMENT_WAITING, by actor.
+func (s *Service) addRevocations(ctx context.Context, t *txn, requestID pulid.ID, grants []*ent.Grant, why enum.ItemReason, actor string, first ...audit.Event) error {
+	now := s.now()
+	events := first
 	items := make([]*ent.RequestItemCreate, 0, len(grants))
 	for _, g := range grants {
 		app := g.Edges.Identity.Edges.Application
 		itemID := requestitem.DefaultID()
 		items = append(items, t.client.RequestItem.Create().SetID(itemID).
-			SetRequestID(req.ID).SetAction(enum.RequestActionRevoke).SetReason(why).
+			SetRequestID(requestID).SetAction(enum.RequestActionRevoke).SetReason(why).
 			SetStatus(enum.ItemStatusApproved).SetDecidedAt(now).
 			SetEntitlementID(g.EntitlementID).SetApplicationID(app.ID).SetIdentityID(g.IdentityID))
 		events = append(events,
-			audit.Event{Action: audit.ItemAdded, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+			audit.Event{Action: audit.ItemAdded, RequestID: &requestID, ItemID: &itemID, Data: map[string]any{
 				"action": string(enum.RequestActionRevoke), "entitlement": string(g.EntitlementID), "application": string(app.ID),
 				"grant": string(g.ID), "reason": string(why),
 			}},
-			audit.Event{Action: audit.ItemAutoApproved, RequestID: &req.ID, ItemID: &itemID, Data: map[string]any{
+			audit.Event{Action: audit.ItemAutoApproved, RequestID: &requestID, ItemID: &itemID, Data: map[string]any{
 				"reason": string(why),
 			}})
 		if app.Fulfillment == enum.FulfillmentManual {
-			events = append(events, manualWaiting(req.ID, itemID, string(why)))
+			events = append(events, manualWaiting(requestID, itemID, string(why)))
 		} else {
 			s.enqueueFulfillment(t, itemID)
 		}
 	}
 	if err := t.client.RequestItem.CreateBulk(items...).Exec(ctx); err != nil {
-		return "", fmt.Errorf("create items: %w", err)
+		return fmt.Errorf("create items: %w", err)
 	}
-	if err := s.record(ctx, t, req.ID, actor, events...); err != nil {
-		return "", fmt.Errorf("record events: %w", err)
+	if err := s.record(ctx, t, requestID, actor, events...); err != nil {
+		return fmt.Errorf("record events: %w", err)
 	}
-	return req.ID, nil
+	return nil
 }
 
 // manualWaiting is the audit event of an item handed to the application's

@@ -1,7 +1,8 @@
 // Package mailtest is a real SMTP server (go-smtp) for tests: it offers
 // STARTTLS with a test certificate (or speaks implicit TLS), takes AUTH
 // PLAIN only over TLS, records the messages it accepts, and answers DATA
-// with a chosen rejection when told to.
+// with a chosen rejection when told to, or holds a message back before
+// answering (a mail server slow to take it) until the test lets it go.
 package mailtest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
@@ -26,6 +28,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
+
+	"gatehouse/internal/testhold"
 )
 
 // User and Password are the credentials the server accepts; a client
@@ -50,10 +54,25 @@ type Server struct {
 	Addr string
 	// Roots trusts its certificate (mail.WithTLSConfig).
 	Roots *x509.CertPool
+	// CertPEM is its certificate in PEM, for a process that trusts the
+	// files SSL_CERT_FILE names.
+	CertPEM []byte
 
 	mu     sync.Mutex
 	got    []Received
 	reject *smtp.SMTPError
+	hold   *testhold.Hold[string]
+}
+
+// HoldNext makes the server hold the next message it receives until
+// Release; the test releases it at the latest when it ends.
+// Its Arrived receives the message's recipient.
+func (ms *Server) HoldNext(t *testing.T) *testhold.Hold[string] {
+	h := testhold.New[string](t)
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	ms.hold = h
+	return h
 }
 
 // Start starts a server closed when the test ends; implicitTLS makes it
@@ -61,7 +80,7 @@ type Server struct {
 func Start(t *testing.T, implicitTLS bool) *Server {
 	t.Helper()
 	cert, roots := certificate(t)
-	ms := &Server{Roots: roots}
+	ms := &Server{Roots: roots, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		_, isTLS := c.TLSConnectionState()
 		return &session{ms: ms, tls: isTLS, conn: c}, nil
@@ -140,6 +159,13 @@ func (s *session) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	s.ms.mu.Lock()
+	h := s.ms.hold
+	s.ms.hold = nil
+	s.ms.mu.Unlock()
+	if h != nil {
+		h.Keep(s.to)
 	}
 	s.ms.mu.Lock()
 	defer s.ms.mu.Unlock()
