@@ -129,13 +129,13 @@ func TestBreakGlassProvisionedWithoutReview(t *testing.T) {
 		// Every risk manager is told, by the channels they chose.
 		for _, u := range []*ent.User{s.r1, s.r2} {
 			ns := notifiedOf(t, o.env, u)
-			require.Equal(t, []string{"BREAK_GLASS_INVOKED"}, notifiedKinds(ns), u.Email)
+			require.Equal(t, []string{"BREAK_GLASS_INVOKED"}, apitest.Kinds(ns), u.Email)
 			require.Equal(t, "Break-glass: ProdDB users in ProdDB for b@example.com", ns[0].Title)
 		}
 		require.Len(t, s.mail.To(s.r1.Email), 1, "R1 by e-mail too (the default)")
 		require.Contains(t, s.mail.To(s.r1.Email)[0].Text, "b@example.com used emergency access to ProdDB users in ProdDB, provisioned at once without review for PT2H. Reason: incident 4711")
 		require.Empty(t, s.mail.To(s.r2.Email), "R2 turned e-mail off for break-glass")
-		require.Equal(t, []string{"TASK_ASSIGNED"}, notifiedKinds(notifiedOf(t, o.env, s.m)), "the manager reviews it")
+		require.Equal(t, []string{"TASK_ASSIGNED"}, apitest.Kinds(notifiedOf(t, o.env, s.m)), "the manager reviews it")
 
 		actions := o.fulTrail(t, s.tokAdmin, req.ID)
 		fulRequireOrder(t, actions, "REQUEST_SUBMITTED", "BREAK_GLASS_INVOKED", "ITEM_AUTO_APPROVED", "ACCESS_GRANTED")
@@ -200,7 +200,7 @@ func TestBreakGlassDenialRevokesThroughConnector(t *testing.T) {
 
 		fulRequireOrder(t, o.fulTrail(t, s.tokAdmin, req.ID), "BREAK_GLASS_INVOKED", "ACCESS_GRANTED", "TASK_DENIED", "STAGE_DENIED", "BREAK_GLASS_REVOKED")
 		fulRequireOrder(t, o.fulTrail(t, s.tokAdmin, string(revs[0].RequestID)), "REQUEST_SUBMITTED", "ITEM_AUTO_APPROVED", "ACCESS_REVOKED", "REQUEST_COMPLETED")
-		require.Contains(t, notifiedKinds(notifiedOf(t, o.env, s.b)), "ACCESS_REVOKED", "the beneficiary learns the access went")
+		require.Contains(t, apitest.Kinds(notifiedOf(t, o.env, s.b)), "ACCESS_REVOKED", "the beneficiary learns the access went")
 	})
 }
 
