@@ -41,6 +41,7 @@ import (
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/accesslog"
 	"gatehouse/internal/auth"
@@ -1141,6 +1142,13 @@ func (c *cli) serve(ctx context.Context) error {
 	if sink != nil {
 		mux.Handle(demo.SinkPath, route(slog.LevelInfo, demo.SinkPath, sink.Handler(a.srv.Auth)))
 	}
+	if cfg.demo {
+		// The console's picker of demo users; not mounted outside demo mode.
+		ttl := cfg.tokenTTL
+		mux.Handle(demo.SignInPath, route(slog.LevelInfo, demo.SignInPath, demo.SignIn(a.srv.Client, func(id pulid.ID) (string, error) {
+			return a.srv.Auth.IssueJWT(id, ttl)
+		})))
+	}
 	srv := httpserver.New(httpserver.Config{
 		Handler:        mux,
 		Timeouts:       httpserver.DefaultTimeouts,
@@ -1151,7 +1159,7 @@ func (c *cli) serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := base + "/query"
-	log.Info("gatehouse listening", "graphql", url, "ide", base+web.Home, "database", a.where, "version", version())
+	log.Info("gatehouse listening", "graphql", url, "console", base+web.AppPath, "graphiql", base+web.GraphiQLPath, "database", a.where, "version", version())
 	if cfg.demo {
 		// A signal during this read cancels it; that is a shutdown, not a
 		// failure.

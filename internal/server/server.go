@@ -270,10 +270,19 @@ func New(cfg Config) (*Server, error) {
 		Reports: reports.New(client, now), Auth: authn, Log: log, Signer: signer,
 	}))))
 	mux.Handle(reports.KeyPath, m.InstrumentHTTP(reports.KeyPath, signer.KeyHandler()))
-	// The browser pages: GraphiQL, its assets, / redirecting to web.Home.
-	pages := web.Handler()
+	// The browser pages: the console, GraphiQL, their assets, / redirecting
+	// to web.Home.
+	var pagesCfg web.Config
+	if cfg.OIDC != nil {
+		o := &web.OIDCClient{}
+		o.Issuer, o.ClientID, o.AuthURL, o.TokenURL = cfg.OIDC.Client()
+		pagesCfg.OIDC = o
+	}
+	pages := web.Handler(pagesCfg)
 	mux.Handle("GET /{$}", accesslog.HTTP(log, slog.LevelInfo, "/", m.InstrumentHTTP("/", pages)))
-	mux.Handle("GET "+web.Home, accesslog.HTTP(log, slog.LevelInfo, web.Home, m.InstrumentHTTP(web.Home, pages)))
+	for _, p := range []string{web.AppPath, web.GraphiQLPath} {
+		mux.Handle("GET "+p, accesslog.HTTP(log, slog.LevelInfo, p, m.InstrumentHTTP(p, pages)))
+	}
 	mux.Handle("GET "+web.AssetsPath, accesslog.HTTP(log, slog.LevelDebug, web.AssetsPath, m.InstrumentHTTP(web.AssetsPath, pages)))
 
 	return &Server{

@@ -43,8 +43,8 @@ func directives(policy string) map[string]string {
 // inline script and loads nothing from elsewhere.
 func TestGraphiQLPagePolicy(t *testing.T) {
 	t.Parallel()
-	h := web.Handler()
-	res := get(t, h, web.Home)
+	h := web.Handler(web.Config{})
+	res := get(t, h, web.GraphiQLPath)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 	body, err := io.ReadAll(res.Body)
@@ -64,7 +64,7 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 	nonce := regexp.MustCompile(`<meta name="csp-nonce" content="([A-Za-z0-9]+)">`).FindStringSubmatch(page)
 	require.Len(t, nonce, 2, "the page names its nonce")
 	require.Equal(t, "'self' 'nonce-"+nonce[1]+"'", csp["style-src-elem"])
-	again := directives(get(t, h, web.Home).Header.Get("Content-Security-Policy"))
+	again := directives(get(t, h, web.GraphiQLPath).Header.Get("Content-Security-Policy"))
 	require.NotEqual(t, csp["style-src-elem"], again["style-src-elem"], "a nonce per response")
 
 	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
@@ -74,7 +74,7 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 	require.NotRegexp(t, `(src|href)="(https?:)?//`, page, "nothing from another origin")
 
 	// A Host header that could break the policy is left out of it.
-	req := httptest.NewRequest(http.MethodGet, web.Home, nil)
+	req := httptest.NewRequest(http.MethodGet, web.GraphiQLPath, nil)
 	req.Host = "evil; script-src *"
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -86,7 +86,7 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 // are not found.
 func TestHomeAndAssets(t *testing.T) {
 	t.Parallel()
-	h := web.Handler()
+	h := web.Handler(web.Config{})
 	res := get(t, h, "/")
 	require.Equal(t, http.StatusFound, res.StatusCode)
 	require.Equal(t, web.Home, res.Header.Get("Location"))
