@@ -813,7 +813,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		// running replicas.
 		a.srv, err = server.New(server.Config{
 			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
-			Secret: secret, OIDC: cfg.oidcProvider, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
+			Secret: secret, OIDC: cfg.oidcProvider, DemoSignIn: cfg.demo, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},

@@ -63,6 +63,9 @@ type Config struct {
 	// OIDC, when set, makes the server accept the tokens of that OpenID
 	// Connect provider too (auth.NewOIDC).
 	OIDC *auth.OIDC
+	// DemoSignIn tells the console that the demo sign-in
+	// (demo.SignInPath) is mounted: demo mode.
+	DemoSignIn bool
 	// ReportKey signs the audit reports of requests (their public key is
 	// served at reports.KeyPath); nil means a new random key, whose
 	// signatures verify only while this server runs.
@@ -272,7 +275,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle(reports.KeyPath, m.InstrumentHTTP(reports.KeyPath, signer.KeyHandler()))
 	// The browser pages: the console, GraphiQL, their assets, / redirecting
 	// to web.Home.
-	var pagesCfg web.Config
+	pagesCfg := web.Config{DemoSignIn: cfg.DemoSignIn}
 	if cfg.OIDC != nil {
 		o := &web.OIDCClient{}
 		o.Issuer, o.ClientID, o.AuthURL, o.TokenURL = cfg.OIDC.Client()

@@ -46,6 +46,9 @@ type Config struct {
 	// OIDC, when set, is the OpenID Connect provider the console signs
 	// people in with (authorization code with PKCE, a public client).
 	OIDC *OIDCClient
+	// DemoSignIn says that the demo sign-in is mounted (demo mode): the
+	// console offers its picker of demo users.
+	DemoSignIn bool
 }
 
 // OIDCClient is the console's view of an OpenID Connect provider: the
@@ -68,8 +71,11 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET "+GraphiQLPath, page("graphiql.html", nil, ""))
 	var meta []byte
 	connect := ""
+	if cfg.DemoSignIn {
+		meta = append(meta, `<meta name="gatehouse-demo-sign-in" content="/demo/sign-in">`...)
+	}
 	if o := cfg.OIDC; o != nil {
-		meta = fmt.Appendf(nil, `<meta name="gatehouse-oidc" data-issuer="%s" data-client-id="%s" data-auth-url="%s" data-token-url="%s">`,
+		meta = fmt.Appendf(meta, `<meta name="gatehouse-oidc" data-issuer="%s" data-client-id="%s" data-auth-url="%s" data-token-url="%s">`,
 			html.EscapeString(o.Issuer), html.EscapeString(o.ClientID), html.EscapeString(o.AuthURL), html.EscapeString(o.TokenURL))
 		// The console exchanges the authorization code at the token
 		// endpoint: its origin joins connect-src.

@@ -83,14 +83,16 @@ function SignIn({ onToken, problem }) {
   const [pasted, setPasted] = useState('');
   const [error, setError] = useState(problem);
   const oidc = oidcConfig();
+  const demoPath = document.querySelector('meta[name="gatehouse-demo-sign-in"]')?.content;
   useEffect(() => {
-    fetch('/demo/sign-in')
+    if (!demoPath) return;
+    fetch(demoPath)
       .then((r) => (r.ok ? r.json() : null))
       .then(setDemo, () => setDemo(null));
   }, []);
   const pick = async (email) => {
     setError(null);
-    const r = await fetch('/demo/sign-in', {
+    const r = await fetch(demoPath, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ email }),
@@ -827,4 +829,6 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = '';
+render(<App />, root);

@@ -1,0 +1,226 @@
+package web_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"gatehouse/ent"
+	"gatehouse/ent/schema/enum"
+	"gatehouse/internal/apitest"
+	"gatehouse/internal/dbtest"
+)
+
+// TestConsoleBundleSize: the console's script stays under 200 KB gzipped.
+func TestConsoleBundleSize(t *testing.T) {
+	t.Parallel()
+	js, err := os.ReadFile("dist/console.js")
+	require.NoError(t, err)
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	require.NoError(t, err)
+	_, err = zw.Write(js)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.Less(t, gz.Len(), 200<<10, "console.js gzipped: %d bytes", gz.Len())
+}
+
+// problemLog collects what a tab logs as an error.
+type problemLog struct {
+	mu       sync.Mutex
+	problems []string
+}
+
+func (p *problemLog) listen(ev any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev := ev.(type) {
+	case *cdplog.EventEntryAdded:
+		if ev.Entry.Level == cdplog.EntryLevelError {
+			p.problems = append(p.problems, ev.Entry.Text)
+		}
+	case *runtime.EventExceptionThrown:
+		p.problems = append(p.problems, "exception: "+ev.ExceptionDetails.Text)
+	}
+}
+
+func (p *problemLog) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.problems...)
+}
+
+// signIn opens the console and signs in by pasting token.
+func signIn(t *testing.T, ctx context.Context, base, token, email string) {
+	t.Helper()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/app"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		voidEval(fmt.Sprintf(`(() => { const el = document.querySelector("#token"); el.value = %q; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, token)),
+		chromedp.Click(chromedp.CSS(`.signin form button[type=submit]`)),
+		voidPoll(fmt.Sprintf(`!!document.querySelector('[data-viewer=%q]')`, email)),
+	))
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`localStorage.getItem("gatehouse.token")`))
+	require.NoError(t, err)
+	require.Equal(t, token, stored, "the console keeps the session token where GraphiQL reads it")
+}
+
+// percent is the expression of the percentage a completion bar shows.
+func percent(sel string) string {
+	return fmt.Sprintf(`document.querySelector(%q)?.dataset.percent`, sel)
+}
+
+// TestConsoleRequestReviewedLive runs the console in headless Chromium: a
+// requester signs in, searches an entitlement, previews the request (its
+// reviewers per stage) and submits it; a reviewer in a second browser
+// context (its own storage and session) approves it from My Tasks. The
+// request has one stage whose rule is ALL of the application's two owners:
+// the requester's overall bar moves 0% → 50% → 100% without a reload,
+// while the first reviewer's own completion is 0% before the decision and
+// 100% after it (their done tasks over their tasks, DESIGN §4.3) and their
+// view of the overall number follows it to 100% when the second owner
+// approves. The audit PDF link of the request page downloads a PDF. Every
+// page is saved as a screenshot. SQLite only: the pages do not depend on
+// the database.
+func TestConsoleRequestReviewedLive(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	sys := apitest.Sys()
+	requester, err := env.Client.User.Create().SetEmail("rosa.requester@example.com").SetName("Rosa Requester").Save(sys)
+	require.NoError(t, err)
+	owners := make([]*ent.User, 2)
+	for i, name := range []string{"Olga Owner", "Omar Owner"} {
+		owners[i], err = env.Client.User.Create().SetEmail(strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@example.com").SetName(name).Save(sys)
+		require.NoError(t, err)
+	}
+	app, err := env.Client.Application.Create().SetName("Payroll").SetFulfillment(enum.FulfillmentManual).
+		SetConnectorKind(enum.ConnectorKindManual).AddOwners(owners...).Save(sys)
+	require.NoError(t, err)
+	_, err = env.Client.Entitlement.Create().SetApplication(app).SetExternalID("payroll-readers").SetName("Payroll readers").Save(sys)
+	require.NoError(t, err)
+	_, err = env.Client.ReviewStageTemplate.Create().SetApplication(app).SetLevel(1).
+		SetReviewerKind(enum.ReviewerKindApplicationOwner).SetRule(enum.StageRuleAll).Save(sys)
+	require.NoError(t, err)
+	base := serve(t, env.Handler)
+
+	var reqLog, revLog problemLog
+	rq := browser(t, reqLog.listen)
+	// The reviewer's tab: a second browser context of the same Chromium,
+	// with storage of its own.
+	rv, cancel := chromedp.NewContext(rq, chromedp.WithNewBrowserContext(), chromedp.WithListener(revLog.listen))
+	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for name, ctx := range map[string]context.Context{"requester": rq, "reviewer": rv} {
+				text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+				t.Logf("the %s's page when the test failed:\n%s", name, text)
+			}
+		}
+	})
+
+	// The requester signs in, and previews the request before submitting.
+	require.NoError(t, chromedp.Do(rq, chromedp.Navigate(base+"/app"), chromedp.WaitVisible(chromedp.CSS(`#token`))))
+	screenshot(t, rq, "console-sign-in")
+	signIn(t, rq, base, env.Token(t, requester), requester.Email)
+	screenshot(t, rq, "console-my-requests-empty")
+	require.NoError(t, chromedp.Do(rq,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/new"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#entitlement`)),
+		chromedp.SendKeys(chromedp.CSS(`#entitlement`), "payroll"),
+		chromedp.WaitVisible(chromedp.CSS(`.hits button`)),
+		chromedp.Click(chromedp.CSS(`.hits button`)),
+		chromedp.SendKeys(chromedp.CSS(`#justification`), "Quarter-end payroll checks"),
+		voidPoll(`(() => { const p = document.querySelector(".preview")?.innerText ?? "";
+			return p.includes("Payroll: Payroll readers") && p.includes("Olga Owner, Omar Owner") && p.includes("(all)"); })()`),
+		voidPoll(`!document.querySelector(".new-request button[type=submit]").disabled`),
+	))
+	screenshot(t, rq, "console-new-request")
+	require.NoError(t, chromedp.Do(rq,
+		chromedp.Click(chromedp.CSS(`.new-request button[type=submit]`)),
+		voidPoll(`location.hash.startsWith("#/requests/") && !!document.querySelector("main.request")`),
+		voidPoll(percent(`main.request .completion.overall`)+` === "0"`),
+	))
+	id, err := chromedp.Run(rq, chromedp.Evaluate[string](`document.querySelector("main.request").dataset.request`))
+	require.NoError(t, err)
+	require.NotEmpty(t, id)
+	require.NoError(t, chromedp.Do(rq,
+		voidPoll(percent(`[data-reviewer="olga.owner@example.com"] .completion`)+` === "0"`),
+		voidPoll(`document.querySelector(".timeline")?.innerText.includes("REQUEST_SUBMITTED")`),
+	))
+	screenshot(t, rq, "console-request")
+
+	// The first owner, in the second context, sees the task with both
+	// numbers at 0% and approves it.
+	signIn(t, rv, base, env.Token(t, owners[0]), owners[0].Email)
+	card := fmt.Sprintf(`[data-request=%q]`, id)
+	require.NoError(t, chromedp.Do(rv,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/tasks"]`)),
+		chromedp.WaitVisible(chromedp.CSS(card+` [data-task]`)),
+		voidPoll(percent(card+` .completion.mine`)+` === "0"`),
+		voidPoll(percent(card+` .completion.overall`)+` === "0"`),
+	))
+	screenshot(t, rv, "console-my-tasks")
+	require.NoError(t, chromedp.Do(rv,
+		chromedp.SendKeys(chromedp.CSS(card+` [data-task] input[type=text]`), "fine for the quarter"),
+		chromedp.Click(chromedp.CSS(card+` [data-task] button.approve`)),
+		voidPoll(`!document.querySelector(`+fmt.Sprintf("%q", card+` [data-task]`)+`)`),
+		voidPoll(percent(card+` .completion.mine`)+` === "100"`),
+		voidPoll(percent(card+` .completion.overall`)+` === "50"`),
+	))
+	screenshot(t, rv, "console-my-tasks-decided")
+
+	// The requester's page, never reloaded, moved to 50%; Olga's own
+	// number is 100%, Omar's still 0%.
+	require.NoError(t, chromedp.Do(rq,
+		voidPoll(percent(`main.request .completion.overall`)+` === "50"`),
+		voidPoll(percent(`[data-reviewer="olga.owner@example.com"] .completion`)+` === "100"`),
+		voidPoll(percent(`[data-reviewer="omar.owner@example.com"] .completion`)+` === "0"`),
+	))
+	screenshot(t, rq, "console-request-half")
+
+	// The second owner approves (through the API): 100% on both pages.
+	var tasks struct {
+		MyTasks struct{ Edges []struct{ Node struct{ ID string } } }
+	}
+	omar := env.Token(t, owners[1])
+	env.MustDo(t, omar, `{ myTasks { edges { node { id } } } }`, nil, &tasks)
+	require.Len(t, tasks.MyTasks.Edges, 1)
+	env.MustDo(t, omar, `mutation($id: ID!) { decideReviewTask(id: $id, decision: APPROVE) { id } }`,
+		map[string]any{"id": tasks.MyTasks.Edges[0].Node.ID}, nil)
+	require.NoError(t, chromedp.Do(rq,
+		voidPoll(percent(`main.request .completion.overall`)+` === "100"`),
+		voidPoll(percent(`[data-reviewer="omar.owner@example.com"] .completion`)+` === "100"`),
+	))
+	require.NoError(t, chromedp.Do(rv,
+		voidPoll(percent(card+` .completion.overall`)+` === "100"`),
+		voidPoll(percent(card+` .completion.mine`)+` === "100"`),
+	))
+	screenshot(t, rq, "console-request-done")
+
+	// The audit PDF link downloads a PDF.
+	head, err := chromedp.Run(rq, chromedp.Evaluate[string](`fetch(document.querySelector('a.download[data-format="pdf"]').href,
+		{headers: {Authorization: "Bearer " + localStorage.getItem("gatehouse.token")}})
+		.then(r => r.arrayBuffer()).then(b => String.fromCharCode(...new Uint8Array(b).slice(0, 5)))`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, "%PDF-", head)
+
+	// My Requests lists it at 100%.
+	require.NoError(t, chromedp.Do(rq,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/requests"]`)),
+		voidPoll(percent(`.cards `+card+` .completion.overall`)+` === "100"`),
+	))
+	screenshot(t, rq, "console-my-requests")
+
+	require.Empty(t, reqLog.all(), "the requester's page logs no error")
+	require.Empty(t, revLog.all(), "the reviewer's page logs no error")
+}
