@@ -190,7 +190,9 @@ func TestConsoleRequestReviewedLive(t *testing.T) {
 
 	// The second owner approves (through the API): 100% on both pages.
 	var tasks struct {
-		MyTasks struct{ Edges []struct{ Node struct{ ID string } } }
+		MyTasks struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	omar := env.Token(t, owners[1])
 	env.MustDo(t, omar, `{ myTasks { edges { node { id } } } }`, nil, &tasks)

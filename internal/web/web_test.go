@@ -91,7 +91,7 @@ func TestHomeAndAssets(t *testing.T) {
 	require.Equal(t, http.StatusFound, res.StatusCode)
 	require.Equal(t, web.Home, res.Header.Get("Location"))
 
-	for _, name := range []string{"graphiql.js", "graphiql.css", "editor.worker.js", "json.worker.js", "graphql.worker.js"} {
+	for _, name := range []string{"console.js", "console.css", "graphiql.js", "graphiql.css", "editor.worker.js", "json.worker.js", "graphql.worker.js"} {
 		res := get(t, h, web.AssetsPath+name, "Accept-Encoding", "gzip")
 		require.Equal(t, http.StatusOK, res.StatusCode, name)
 		require.Equal(t, "gzip", res.Header.Get("Content-Encoding"), name)
@@ -113,4 +113,43 @@ func TestHomeAndAssets(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNotFound, get(t, h, web.AssetsPath+"nothing.js").StatusCode)
 	require.Equal(t, http.StatusNotFound, get(t, h, web.AssetsPath+"..%2fweb.go").StatusCode)
+}
+
+// TestConsolePage: the console at web.AppPath runs under the same policy
+// (its scripts from this origin only, no inline script); it is told of the
+// demo sign-in and of the OpenID Connect provider only when the server has
+// them, the provider's values escaped, and then its token endpoint's origin
+// joins connect-src (the console exchanges the authorization code there).
+func TestConsolePage(t *testing.T) {
+	t.Parallel()
+	body := func(res *http.Response) string {
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	res := get(t, web.Handler(web.Config{}), web.AppPath)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	page := body(res)
+	csp := directives(res.Header.Get("Content-Security-Policy"))
+	require.Equal(t, "'self'", csp["script-src"])
+	require.Equal(t, "'self' ws://gatehouse.example:8443 wss://gatehouse.example:8443", csp["connect-src"])
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
+		require.Regexp(t, `src="/assets/console\.js"`, tag, "no inline script")
+	}
+	require.Contains(t, page, `<link rel="stylesheet" href="/assets/console.css">`)
+	require.NotContains(t, page, "gatehouse-oidc")
+	require.NotContains(t, page, "gatehouse-demo-sign-in")
+	require.NotContains(t, page, "{{")
+
+	res = get(t, web.Handler(web.Config{DemoSignIn: true, OIDC: &web.OIDCClient{
+		Issuer: "https://id.example.com/realms/corp", ClientID: `console"><script>`,
+		AuthURL: "https://id.example.com/auth", TokenURL: "https://tokens.example.com:8443/token",
+	}}), web.AppPath)
+	page = body(res)
+	require.Contains(t, page, `<meta name="gatehouse-demo-sign-in" content="/demo/sign-in">`)
+	require.Contains(t, page, `data-client-id="console&#34;&gt;&lt;script&gt;"`)
+	require.Contains(t, page, `data-auth-url="https://id.example.com/auth" data-token-url="https://tokens.example.com:8443/token"`)
+	require.Equal(t, "'self' https://tokens.example.com:8443 ws://gatehouse.example:8443 wss://gatehouse.example:8443",
+		directives(res.Header.Get("Content-Security-Policy"))["connect-src"])
+	require.Len(t, regexp.MustCompile(`<script`).FindAllString(page, -1), 1, "the escaped client ID adds no script")
 }
