@@ -22,7 +22,7 @@ function Bar({ label, c, kind = 'overall' }) {
   return (
     <div class={`completion ${kind}`} data-percent={Math.round(p)}>
       <span class="completion-label">{label}</span>
-      <div class="bar" role="progressbar" aria-label={label} aria-valuemin="0" aria-valuemax="100" aria-valuenow={Math.round(p)}>
+      <div class="bar" role="progressbar" aria-label={`${label}: completion`} aria-valuemin="0" aria-valuemax="100" aria-valuenow={Math.round(p)}>
         <span style={{ width: `${p}%` }} />
       </div>
       <span class="completion-text">
@@ -189,7 +189,7 @@ function RequestList({ state, title }) {
             <p class="meta">
               For {r.beneficiary.name} · submitted {when(r.submittedAt)}
             </p>
-            <Bar label="Overall completion" c={r.completion} />
+            <Bar label="Overall" c={r.completion} />
           </li>
         ))}
       </ul>
@@ -259,7 +259,7 @@ function RequestPage({ id }) {
         <dt>Justification</dt>
         <dd>{r.justification || '—'}</dd>
       </dl>
-      <Bar label="Overall completion" c={overall} />
+      <Bar label="Overall" c={overall} />
       <section>
         <h2>Reviewers</h2>
         {reviewers.length === 0 && <p class="empty">No review: approved at once.</p>}
