@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
@@ -17,8 +19,11 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/demo"
+	"gatehouse/internal/web"
 )
 
 // TestConsoleBundleSize: the console's script stays under 200 KB gzipped.
@@ -225,4 +230,47 @@ func TestConsoleRequestReviewedLive(t *testing.T) {
 
 	require.Empty(t, reqLog.all(), "the requester's page logs no error")
 	require.Empty(t, revLog.all(), "the reviewer's page logs no error")
+}
+
+// TestConsoleDemoPicker: where the server runs the demo (the page names
+// the demo sign-in), the console offers the demo users; picking one signs
+// in as that person, and signing out comes back to the picker. Without
+// the demo the page offers only the token field.
+func TestConsoleDemoPicker(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	_, err := demo.Seed(context.Background(), env.Client)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.Handle("/", env.Handler)
+	mux.Handle("GET "+web.AppPath, web.Handler(web.Config{DemoSignIn: true}))
+	mux.Handle(demo.SignInPath, demo.SignIn(env.Client, func(id pulid.ID) (string, error) { return env.Auth.IssueJWT(id, time.Hour) }))
+	demoBase := serve(t, mux)
+	plainBase := serve(t, env.Handler)
+	var log problemLog
+	ctx := browser(t, log.listen)
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(plainBase+web.AppPath),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+	))
+	picker, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector(".demo-users")`))
+	require.NoError(t, err)
+	require.False(t, picker, "no picker without the demo")
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(demoBase+web.AppPath),
+		chromedp.WaitVisible(chromedp.CSS(`.demo-users button[data-email="admin@example.com"]`)),
+	))
+	screenshot(t, ctx, "console-sign-in-demo")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.demo-users button[data-email="margaret.chen@example.com"]`)),
+		voidPoll(`!!document.querySelector('[data-viewer="margaret.chen@example.com"]')`),
+		chromedp.Click(chromedp.CSS(`.who button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.demo-users`)),
+	))
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.getItem("gatehouse.token") === null`))
+	require.NoError(t, err)
+	require.True(t, stored, "signing out forgets the token")
+	require.Empty(t, log.all(), "the page logs no error")
 }
