@@ -283,7 +283,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	pages := web.Handler(pagesCfg)
 	mux.Handle("GET /{$}", accesslog.HTTP(log, slog.LevelInfo, "/", m.InstrumentHTTP("/", pages)))
-	for _, p := range []string{web.AppPath, web.GraphiQLPath} {
+	for _, p := range []string{web.AppPath, web.AppPath + "/", web.GraphiQLPath} {
 		mux.Handle("GET "+p, accesslog.HTTP(log, slog.LevelInfo, p, m.InstrumentHTTP(p, pages)))
 	}
 	mux.Handle("GET "+web.AssetsPath, accesslog.HTTP(log, slog.LevelDebug, web.AssetsPath, m.InstrumentHTTP(web.AssetsPath, pages)))

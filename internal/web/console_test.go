@@ -228,6 +228,15 @@ func TestConsoleRequestReviewedLive(t *testing.T) {
 	))
 	screenshot(t, rq, "console-my-requests")
 
+	// The notifications page lists what the reviewer was told; the badge
+	// counts the unread ones.
+	require.NoError(t, chromedp.Do(rv,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/notifications"]`)),
+		voidPoll(`document.querySelector("main h1")?.innerText.startsWith("Notifications")`),
+		voidPoll(`!document.querySelector("main").innerText.includes("Loading")`),
+	))
+	screenshot(t, rv, "console-notifications")
+
 	require.Empty(t, reqLog.all(), "the requester's page logs no error")
 	require.Empty(t, revLog.all(), "the reviewer's page logs no error")
 }

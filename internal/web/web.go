@@ -83,7 +83,11 @@ func Handler(cfg Config) http.Handler {
 			connect = u.Scheme + "://" + u.Host
 		}
 	}
-	mux.Handle("GET "+AppPath, page("app.html", meta, connect))
+	app := page("app.html", meta, connect)
+	mux.Handle("GET "+AppPath, app)
+	// Links into the console (notifications name /app/requests/req_…)
+	// load the same page, which routes by the rest of the path.
+	mux.Handle("GET "+AppPath+"/{rest...}", app)
 	mux.Handle("GET "+AssetsPath+"{file}", a)
 	return mux
 }

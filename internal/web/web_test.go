@@ -140,6 +140,9 @@ func TestConsolePage(t *testing.T) {
 	require.NotContains(t, page, "gatehouse-oidc")
 	require.NotContains(t, page, "gatehouse-demo-sign-in")
 	require.NotContains(t, page, "{{")
+	deep := get(t, web.Handler(web.Config{}), web.AppPath+"/requests/req_01")
+	require.Equal(t, http.StatusOK, deep.StatusCode, "links into the console load it")
+	require.Contains(t, body(deep), `<script src="/assets/console.js" defer></script>`)
 
 	res = get(t, web.Handler(web.Config{DemoSignIn: true, OIDC: &web.OIDCClient{
 		Issuer: "https://id.example.com/realms/corp", ClientID: `console"><script>`,

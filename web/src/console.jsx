@@ -46,6 +46,10 @@ function ErrorNote({ error }) {
   );
 }
 
+function roleName(r) {
+  return { IT_ADMIN: 'IT admin', RISK_MANAGER: 'Risk manager', USER: 'User' }[r] ?? r;
+}
+
 function when(t) {
   return t ? new Date(t).toLocaleString() : '';
 }
@@ -123,7 +127,7 @@ function SignIn({ onToken, problem }) {
             {demo.map((u) => (
               <li key={u.email}>
                 <button type="button" data-email={u.email} onClick={() => pick(u.email)}>
-                  <strong>{u.name}</strong> <span>{u.email}</span> <span class="role">{u.role.replace(/_/g, ' ').toLowerCase()}</span>
+                  <strong>{u.name}</strong> <span>{u.email}</span> <span class="role">{roleName(u.role)}</span>
                 </button>
               </li>
             ))}
@@ -736,6 +740,67 @@ function NewRequest({ viewer }) {
   );
 }
 
+// ---- notifications ----------------------------------------------------------------
+
+const NOTIFICATIONS = `{ notifications(first: 50) { edges { node { id kind title body link readAt createdAt } } } }`;
+
+function Notifications({ onRead }) {
+  const [{ data, error, loading }, reload] = useQuery(NOTIFICATIONS, {}, []);
+  const [actionError, setActionError] = useState(null);
+  useSubscription('subscription { notificationAdded { id } }', {}, () => reload(), []);
+  const items = data?.notifications.edges.map((e) => e.node) ?? [];
+  const markRead = (vars) =>
+    gql('mutation($ids: [ID!], $all: Boolean) { markNotificationsRead(ids: $ids, all: $all) }', vars).then(
+      () => (reload(), onRead()),
+      setActionError,
+    );
+  return (
+    <main id="main">
+      <h1>
+        Notifications
+        {items.some((n) => !n.readAt) && (
+          <button type="button" onClick={() => markRead({ all: true })}>
+            Mark all read
+          </button>
+        )}
+      </h1>
+      <ErrorNote error={error} />
+      <ErrorNote error={actionError} />
+      {loading && <p>Loading…</p>}
+      {!loading && items.length === 0 && <p class="empty">No notifications.</p>}
+      <ul class="cards">
+        {items.map((n) => (
+          <li key={n.id} class={`card${n.readAt ? '' : ' unread'}`} data-notification={n.id}>
+            <div class="card-head">
+              {n.link ? <a href={n.link.startsWith('/app/') ? link(n.link.slice(4)) : n.link}>{n.title}</a> : <span>{n.title}</span>}
+              <time datetime={n.createdAt} class="meta">
+                {when(n.createdAt)}
+              </time>
+            </div>
+            {n.body && <p class="meta">{n.body}</p>}
+            {!n.readAt && (
+              <button type="button" onClick={() => markRead({ ids: [n.id] })}>
+                Mark read
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+    </main>
+  );
+}
+
+// useUnread is the viewer's unread notification count, live.
+function useUnread() {
+  const [count, setCount] = useState(0);
+  const refresh = useCallback(() => {
+    gql('{ unreadNotificationCount }').then((d) => setCount(d.unreadNotificationCount), () => {});
+  }, []);
+  useEffect(refresh, [refresh]);
+  useSubscription('subscription { notificationAdded { id } }', {}, refresh, []);
+  return [count, refresh];
+}
+
 // ---- the shell ----------------------------------------------------------------------
 
 function useRoute() {
@@ -757,12 +822,14 @@ const NAV = [
 
 function Shell({ viewer, signOut }) {
   const route = useRoute();
+  const [unread, refreshUnread] = useUnread();
   let page;
   const m = /^\/requests\/(.+)$/.exec(route);
   if (m) page = <RequestPage id={decodeURIComponent(m[1])} />;
   else if (route === '/completed') page = <RequestList key="completed" state="COMPLETED" title="Completed" />;
-  else if (route === '/tasks') page = <MyTasks />;
+  else if (route === '/tasks' || route.startsWith('/tasks/')) page = <MyTasks />;
   else if (route === '/new') page = <NewRequest viewer={viewer} />;
+  else if (route === '/notifications' || route.startsWith('/settings/notifications')) page = <Notifications onRead={refreshUnread} />;
   else page = <RequestList key="open" state="OPEN" title="My Requests" />;
   return (
     <>
@@ -777,6 +844,12 @@ function Shell({ viewer, signOut }) {
               {label}
             </a>
           ))}
+          <a href={link('/notifications')} aria-current={route === '/notifications' ? 'page' : undefined}>
+            Notifications{' '}
+            <span class="badge" data-unread={unread} aria-label={`${unread} unread`}>
+              {unread}
+            </span>
+          </a>
           <a href="/graphiql">GraphiQL</a>
         </nav>
         <span class="who">
@@ -827,6 +900,13 @@ function App() {
       }}
     />
   );
+}
+
+// A link into the console (/app/requests/req_…, as notifications give)
+// becomes the same page's route (#/requests/req_…).
+{
+  const rest = location.pathname.replace(/^\/app\/?/, '');
+  if (rest && !location.search.includes('code=')) history.replaceState(null, '', `/app#/${rest}`);
 }
 
 const root = document.getElementById('app');
