@@ -341,7 +341,7 @@ function RequestPage({ id }) {
 
 const TASKS = `{ myTasks(first: 200) { edges { node { id status
   stage { level reviewerKind item { entitlement { name } application { name } } }
-  request { id action justification requester { name } beneficiary { name }
+  request { id action status justification requester { name } beneficiary { name }
     completion { ${COMPLETION} } myCompletion { ${COMPLETION} } } } } } }`;
 
 const TASK_PROGRESS = `subscription { myTaskProgress { request { id status } mine { ${COMPLETION} } overall { ${COMPLETION} } } }`;
@@ -395,6 +395,24 @@ function MyTasks() {
       setBusy(false);
     }
   };
+  const [reassigning, setReassigning] = useState(null);
+  const reassign = async (id, to, comment) => {
+    setBusy(true);
+    setActionError(null);
+    try {
+      await gql(`mutation($id: ID!, $to: ID!, $c: String) { reassignReviewTask(id: $id, toUserId: $to, comment: $c) { id } }`, {
+        id,
+        to: to.id,
+        c: comment || null,
+      });
+      setReassigning(null);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
   const requests = Object.values(seen);
   const chosen = Object.keys(selected).filter((k) => selected[k]);
   return (
@@ -425,7 +443,7 @@ function MyTasks() {
                 <a href={link(`/requests/${req.id}`)}>
                   {req.requester.name} asks to {req.action === 'GRANT' ? 'grant' : 'revoke'} for {req.beneficiary.name}
                 </a>
-                {n.status && <Status s={n.status} />}
+                <Status s={n.status ?? req.status} />
               </div>
               {req.justification && <p class="meta">“{req.justification}”</p>}
               <Bar label="Your part" c={n.mine} kind="mine" />
@@ -459,13 +477,89 @@ function MyTasks() {
                   <button type="button" class="deny" disabled={busy} onClick={() => decide([t.id], 'DENY', comments[t.id])}>
                     Deny
                   </button>
+                  <button type="button" aria-expanded={reassigning === t.id} onClick={() => setReassigning(reassigning === t.id ? null : t.id)}>
+                    Reassign…
+                  </button>
+                  {reassigning === t.id && (
+                    <div class="reassign">
+                      <Search
+                        id={`reassign-${t.id}`}
+                        label="Reassign to"
+                        query={searchUsers}
+                        pick={(u) => reassign(t.id, u, comments[t.id])}
+                        render={(u) => `${u.name} · ${u.email}`}
+                      />
+                    </div>
+                  )}
                 </div>
               ))}
             </li>
           );
         })}
       </ul>
+      <Delegate />
     </main>
+  );
+}
+
+// Delegate sets or ends the viewer's delegate: who reviews in their place,
+// from and until when.
+function Delegate() {
+  const [{ data, error }, reload] = useQuery('{ viewer { id delegate { name email } delegateFrom delegateUntil } }', {}, []);
+  const [to, setTo] = useState(null);
+  const [from, setFrom] = useState('');
+  const [until, setUntil] = useState('');
+  const [actionError, setActionError] = useState(null);
+  const v = data?.viewer;
+  const set = (userId) =>
+    gql('mutation($u: ID, $f: Time, $t: Time) { setDelegate(userId: $u, from: $f, until: $t) { id } }', {
+      u: userId,
+      f: userId && from ? new Date(from).toISOString() : null,
+      t: userId && until ? new Date(until).toISOString() : null,
+    }).then(() => (setTo(null), setActionError(null), reload()), setActionError);
+  return (
+    <section class="delegate">
+      <h2>Delegate my reviews</h2>
+      <ErrorNote error={error ?? actionError} />
+      {v?.delegate ? (
+        <p>
+          {v.delegate.name} reviews in your place
+          {v.delegateFrom ? ` from ${when(v.delegateFrom)}` : ''}
+          {v.delegateUntil ? ` until ${when(v.delegateUntil)}` : ''}.{' '}
+          <button type="button" onClick={() => set(null)}>
+            Stop delegating
+          </button>
+        </p>
+      ) : (
+        <p class="empty">Nobody reviews in your place.</p>
+      )}
+      {to ? (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            set(to.id);
+          }}
+        >
+          <p>
+            Delegate to {to.name} ({to.email})
+          </p>
+          <label for="delegate-from">From (empty: now)</label>
+          <input id="delegate-from" type="datetime-local" value={from} onInput={(e) => setFrom(e.currentTarget.value)} />
+          <label for="delegate-until">Until (empty: until stopped)</label>
+          <input id="delegate-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+          <p>
+            <button type="submit" class="primary">
+              Delegate
+            </button>{' '}
+            <button type="button" onClick={() => setTo(null)}>
+              Cancel
+            </button>
+          </p>
+        </form>
+      ) : (
+        <Search id="delegate" label="Find a delegate" query={searchUsers} pick={setTo} render={(u) => `${u.name} · ${u.email}`} />
+      )}
+    </section>
   );
 }
 
@@ -528,18 +622,20 @@ function Search({ id, label, query, pick, render: show }) {
   );
 }
 
-const searchEntitlements = (q) =>
-  gql(
+function searchEntitlements(q) {
+  return gql(
     `query($q: String!) { entitlements(first: 20, where: {requestable: true, or: [{nameContainsFold: $q}, {hasApplicationWith: {nameContainsFold: $q}}]}) {
       edges { node { id name privileged application { name } } } } }`,
     { q },
   ).then((d) => d.entitlements.edges.map((e) => e.node));
+}
 
-const searchUsers = (q) =>
-  gql(
+function searchUsers(q) {
+  return gql(
     `query($q: String!) { users(first: 20, where: {or: [{nameContainsFold: $q}, {emailContainsFold: $q}]}) { edges { node { id name email } } } }`,
     { q },
   ).then((d) => d.users.edges.map((e) => e.node));
+}
 
 function NewRequest({ viewer }) {
   const [action, setAction] = useState('GRANT');
