@@ -637,8 +637,24 @@ function searchUsers(q) {
   ).then((d) => d.users.edges.map((e) => e.node));
 }
 
+function searchNamed(field, q) {
+  return gql(`query($q: String!) { ${field}(first: 20, where: {nameContainsFold: $q}) { edges { node { id name } } } }`, { q }).then((d) =>
+    d[field].edges.map((e) => e.node),
+  );
+}
+
+const MODES = [
+  ['ENTITLEMENTS', 'Entitlements I choose'],
+  ['LIKE_USER', 'Like a person'],
+  ['LIKE_ROLE', 'A role'],
+  ['LIKE_JOB_TITLE', 'Like a job title'],
+];
+
 function NewRequest({ viewer }) {
   const [action, setAction] = useState('GRANT');
+  const [mode, setMode] = useState('ENTITLEMENTS');
+  const [like, setLike] = useState(null);
+  const [threshold, setThreshold] = useState('0.5');
   const [forSomeone, setForSomeone] = useState(false);
   const [beneficiary, setBeneficiary] = useState(null);
   const [ents, setEnts] = useState([]);
@@ -650,9 +666,13 @@ function NewRequest({ viewer }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
 
+  const likeField = { LIKE_USER: 'referenceUserId', LIKE_ROLE: 'roleId', LIKE_JOB_TITLE: 'jobTitleId' }[mode];
   const input = {
     action,
-    entitlementIds: ents.map((e) => e.id),
+    mode,
+    ...(mode === 'ENTITLEMENTS' ? { entitlementIds: ents.map((e) => e.id) } : {}),
+    ...(likeField && like ? { [likeField]: like.id } : {}),
+    ...(mode === 'LIKE_JOB_TITLE' && threshold !== '' ? { threshold: Number(threshold) } : {}),
     justification,
     ...(forSomeone && beneficiary ? { beneficiaryId: beneficiary.id } : {}),
     ...(action === 'GRANT' && ending === 'duration' && duration ? { duration } : {}),
@@ -661,7 +681,7 @@ function NewRequest({ viewer }) {
   const key = useDebounced(JSON.stringify(input), 250);
   useEffect(() => {
     const v = JSON.parse(key);
-    if (!v.entitlementIds.length) {
+    if (v.mode === 'ENTITLEMENTS' ? !v.entitlementIds.length : !(v.referenceUserId || v.roleId || v.jobTitleId)) {
       setPreview(null);
       return;
     }
@@ -724,6 +744,49 @@ function NewRequest({ viewer }) {
             ))}
         </fieldset>
         <fieldset>
+          <legend>What</legend>
+          {MODES.map(([m, label]) => (
+            <label key={m} class="inline">
+              <input
+                type="radio"
+                name="mode"
+                value={m}
+                checked={mode === m}
+                onChange={() => {
+                  setMode(m);
+                  setLike(null);
+                }}
+              />{' '}
+              {label}
+            </label>
+          ))}
+          {mode !== 'ENTITLEMENTS' &&
+            (like ? (
+              <p>
+                {mode === 'LIKE_USER' ? 'What this person holds: ' : mode === 'LIKE_ROLE' ? 'The role: ' : 'What this job title commonly holds: '}
+                <strong>{like.name}</strong>{' '}
+                <button type="button" onClick={() => setLike(null)}>
+                  Change
+                </button>
+              </p>
+            ) : (
+              <Search
+                id="like"
+                label={mode === 'LIKE_USER' ? 'Find the person' : mode === 'LIKE_ROLE' ? 'Find the role' : 'Find the job title'}
+                query={mode === 'LIKE_USER' ? searchUsers : (q) => searchNamed(mode === 'LIKE_ROLE' ? 'roles' : 'jobTitles', q)}
+                pick={setLike}
+                render={(h) => (h.email ? `${h.name} · ${h.email}` : h.name)}
+              />
+            ))}
+          {mode === 'LIKE_JOB_TITLE' && (
+            <>
+              <label for="threshold">Share of peers who must hold an entitlement (0 to 1)</label>
+              <input id="threshold" type="number" min="0" max="1" step="0.05" value={threshold} onInput={(e) => setThreshold(e.currentTarget.value)} />
+            </>
+          )}
+        </fieldset>
+        {mode === 'ENTITLEMENTS' && (
+        <fieldset>
           <legend>Entitlements</legend>
           <Search
             id="entitlement"
@@ -743,6 +806,7 @@ function NewRequest({ viewer }) {
             ))}
           </ul>
         </fieldset>
+        )}
         {action === 'GRANT' && (
           <fieldset>
             <legend>Ends</legend>
