@@ -214,6 +214,24 @@ func TestConsoleRequestReviewedLive(t *testing.T) {
 	))
 	screenshot(t, rq, "console-request-done")
 
+	// Payroll is fulfilled by hand: Olga, an owner, confirms it from the
+	// fulfilment queue, and the requester's page shows the request
+	// completed.
+	require.NoError(t, chromedp.Do(rv,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/fulfilment"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-item] button.approve`)),
+	))
+	screenshot(t, rv, "console-fulfilment")
+	require.NoError(t, chromedp.Do(rv,
+		chromedp.SendKeys(chromedp.CSS(`[data-item] input[id^="ext-"]`), "PR-1042"),
+		chromedp.Click(chromedp.CSS(`[data-item] button.approve`)),
+		voidPoll(`!document.querySelector("[data-item]") && document.querySelector("main").innerText.includes("Nothing waits for you")`),
+	))
+	require.NoError(t, chromedp.Do(rq,
+		voidPoll(`document.querySelector("main.request h1 .status")?.innerText.toLowerCase() === "completed"`),
+	))
+	screenshot(t, rq, "console-request-completed")
+
 	// The audit PDF link downloads a PDF.
 	head, err := chromedp.Run(rq, chromedp.Evaluate[string](`fetch(document.querySelector('a.download[data-format="pdf"]').href,
 		{headers: {Authorization: "Bearer " + localStorage.getItem("gatehouse.token")}})
@@ -221,12 +239,16 @@ func TestConsoleRequestReviewedLive(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "%PDF-", head)
 
-	// My Requests lists it at 100%.
+	// Completed lists it at 100%; My Requests (open ones) no longer does.
 	require.NoError(t, chromedp.Do(rq,
-		chromedp.Click(chromedp.CSS(`nav a[href="#/requests"]`)),
+		chromedp.Click(chromedp.CSS(`nav a[href="#/completed"]`)),
 		voidPoll(percent(`.cards `+card+` .completion.overall`)+` === "100"`),
 	))
-	screenshot(t, rq, "console-my-requests")
+	screenshot(t, rq, "console-completed")
+	require.NoError(t, chromedp.Do(rq,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/requests"]`)),
+		voidPoll(`document.querySelector("main").innerText.includes("No requests here")`),
+	))
 
 	// The notifications page lists what the reviewer was told; the badge
 	// counts the unread ones.

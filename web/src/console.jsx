@@ -900,6 +900,77 @@ function NewRequest({ viewer }) {
   );
 }
 
+// ---- fulfilment queue ---------------------------------------------------------------
+
+const QUEUE = `{ manualFulfillments(first: 100) { edges { node { id action status reason lastError
+  entitlement { name } application { name } request { id beneficiary { name email } } } } } }`;
+
+function Fulfilment() {
+  const [{ data, error, loading }, reload] = useQuery(QUEUE, {}, []);
+  const [notes, setNotes] = useState({});
+  const [busy, setBusy] = useState(false);
+  const [actionError, setActionError] = useState(null);
+  useSubscription('subscription { accessRequestChanged(scope: VISIBLE) { id status } }', {}, () => reload(), []);
+  const items = data?.manualFulfillments.edges.map((e) => e.node) ?? [];
+  const complete = async (id, success) => {
+    setBusy(true);
+    setActionError(null);
+    try {
+      const n = notes[id] ?? {};
+      await gql('mutation($id: ID!, $ok: Boolean!, $note: String, $ext: String) { completeManualFulfillment(itemId: $id, success: $ok, note: $note, externalId: $ext) { id status } }', {
+        id,
+        ok: success,
+        note: n.note || null,
+        ext: n.ext || null,
+      });
+      reload();
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const edit = (id, k, v) => setNotes((all) => ({ ...all, [id]: { ...all[id], [k]: v } }));
+  return (
+    <main id="main">
+      <h1>Fulfilment queue</h1>
+      <p class="meta">Approved access to carry out by hand in its application, then to confirm here.</p>
+      <ErrorNote error={error} />
+      <ErrorNote error={actionError} />
+      {loading && <p>Loading…</p>}
+      {!loading && items.length === 0 && <p class="empty">Nothing waits for you.</p>}
+      <ul class="cards">
+        {items.map((it) => (
+          <li key={it.id} class="card" data-item={it.id}>
+            <div class="card-head">
+              <a href={link(`/requests/${it.request.id}`)}>
+                {it.action === 'REVOKE' ? 'Remove' : 'Give'} {it.application.name}: {it.entitlement.name} {it.action === 'REVOKE' ? 'from' : 'to'}{' '}
+                {it.request.beneficiary.name}
+              </a>
+              <Status s={it.status} />
+            </div>
+            {it.lastError && <p class="error">{it.lastError}</p>}
+            <div class="fulfil">
+              <label for={`note-${it.id}`}>Note</label>
+              <input id={`note-${it.id}`} value={notes[it.id]?.note ?? ''} onInput={(e) => edit(it.id, 'note', e.currentTarget.value)} />
+              <label for={`ext-${it.id}`}>Account or ticket ID in the application (optional)</label>
+              <input id={`ext-${it.id}`} value={notes[it.id]?.ext ?? ''} onInput={(e) => edit(it.id, 'ext', e.currentTarget.value)} />
+              <p>
+                <button type="button" class="approve" disabled={busy} onClick={() => complete(it.id, true)}>
+                  Done
+                </button>{' '}
+                <button type="button" class="deny" disabled={busy} onClick={() => complete(it.id, false)}>
+                  Could not do it
+                </button>
+              </p>
+            </div>
+          </li>
+        ))}
+      </ul>
+    </main>
+  );
+}
+
 // ---- notifications ----------------------------------------------------------------
 
 const NOTIFICATIONS = `{ notifications(first: 50) { edges { node { id kind title body link readAt createdAt } } } }`;
@@ -978,6 +1049,7 @@ const NAV = [
   ['/completed', 'Completed'],
   ['/tasks', 'My Tasks'],
   ['/new', 'New request'],
+  ['/fulfilment', 'Fulfilment'],
 ];
 
 function Shell({ viewer, signOut }) {
@@ -989,6 +1061,7 @@ function Shell({ viewer, signOut }) {
   else if (route === '/completed') page = <RequestList key="completed" state="COMPLETED" title="Completed" />;
   else if (route === '/tasks' || route.startsWith('/tasks/')) page = <MyTasks />;
   else if (route === '/new') page = <NewRequest viewer={viewer} />;
+  else if (route === '/fulfilment') page = <Fulfilment />;
   else if (route === '/notifications' || route.startsWith('/settings/notifications')) page = <Notifications onRead={refreshUnread} />;
   else page = <RequestList key="open" state="OPEN" title="My Requests" />;
   return (
