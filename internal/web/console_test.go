@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,12 +18,14 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
+	"gatehouse/internal/auth"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/demo"
 	"gatehouse/internal/web"
@@ -303,5 +308,74 @@ func TestConsoleDemoPicker(t *testing.T) {
 	stored, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`localStorage.getItem("gatehouse.token") === null`))
 	require.NoError(t, err)
 	require.True(t, stored, "signing out forgets the token")
+	require.Empty(t, log.all(), "the page logs no error")
+}
+
+// TestConsoleOIDCSignIn: with an OpenID Connect provider configured (a
+// real one in the test process, mockoidc), the console's sign-in button runs
+// the authorization code flow with PKCE as a public client: the browser
+// goes to the provider, comes back to /app with a code, exchanges it with
+// its code verifier at the token endpoint (the provider checks the
+// challenge), and the ID token signs the person in. The provider stands for
+// one that registers the console as a public client: it is told the
+// client's secret only by the test, never by the browser, and answers the
+// console's origin (CORS).
+func TestConsoleOIDCSignIn(t *testing.T) {
+	t.Parallel()
+	m, err := mockoidc.NewServer(nil)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var exchanges []url.Values
+	require.NoError(t, m.AddMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+			if r.URL.Path == mockoidc.TokenEndpoint && r.Method == http.MethodPost {
+				require.NoError(t, r.ParseForm())
+				mu.Lock()
+				exchanges = append(exchanges, maps.Clone(r.PostForm))
+				mu.Unlock()
+				if r.PostForm.Get("client_secret") == "" {
+					r.PostForm.Set("client_secret", m.ClientSecret)
+					r.Form.Set("client_secret", m.ClientSecret)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, m.Start(ln, nil))
+	t.Cleanup(func() { _ = m.Shutdown() })
+	o, err := auth.NewOIDC(context.Background(), auth.OIDCConfig{Issuer: m.Issuer(), Audience: m.ClientID}, nil, time.Now)
+	require.NoError(t, err)
+	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{OIDC: o})
+	env.User(t, "ines.oidc@example.com", enum.PlatformRoleUser)
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-ines", Email: "ines.oidc@example.com", EmailVerified: true})
+	base := serve(t, env.Handler)
+	var log problemLog
+	ctx := browser(t, log.listen)
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+web.AppPath),
+		chromedp.WaitVisible(chromedp.CSS(`.signin button.primary`)),
+		chromedp.Click(chromedp.CSS(`.signin button.primary`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-viewer="ines.oidc@example.com"]`)),
+	))
+	location, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Equal(t, base+web.AppPath, location, "the code leaves the address bar")
+	token, err := chromedp.Run(ctx, chromedp.Evaluate[string](`localStorage.getItem("gatehouse.token")`))
+	require.NoError(t, err)
+	require.Equal(t, 3, len(strings.Split(token, ".")), "the ID token is the session's token")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, exchanges, 1)
+	ex := exchanges[0]
+	require.Equal(t, "authorization_code", ex.Get("grant_type"))
+	require.Equal(t, m.ClientID, ex.Get("client_id"))
+	require.Empty(t, ex.Get("client_secret"), "a public client has no secret")
+	require.GreaterOrEqual(t, len(ex.Get("code_verifier")), 43, "PKCE: the verifier of the challenge sent to the provider")
+	require.Equal(t, base+web.AppPath, ex.Get("redirect_uri"))
 	require.Empty(t, log.all(), "the page logs no error")
 }
