@@ -205,12 +205,12 @@ function RequestList({ state, title }) {
 
 const REQUEST = `query($id: ID!) { node(id: $id) { ... on AccessRequest {
   id action mode status justification submittedAt completedAt endsAt duration
-  requester { name email } beneficiary { name email }
+  requester { id name email } beneficiary { id name email }
   completion { ${COMPLETION} } myCompletion { ${COMPLETION} }
   reviewerCompletions { reviewer { name email } completion { ${COMPLETION} } }
   items { id action status lastError fulfillmentNote entitlement { name } application { name }
     stages { id level reviewerKind rule quorum status
-      tasks { id status comment decidedAt reviewer { name email } } } } } }
+      tasks { id status comment decidedAt reviewer { id name email } } } } } }
   auditTrail(requestId: $id) { seq at action actor data } }`;
 
 const PROGRESS = `subscription($id: ID!) { requestProgress(id: $id) { status overall { ${COMPLETION} } mine { ${COMPLETION} }
@@ -235,6 +235,11 @@ function RequestPage({ id }) {
   const overall = progress?.overall ?? r.completion;
   const reviewers = progress?.reviewers ?? r.reviewerCompletions;
   const reports = `/reports/access-requests/${r.id}/audit`;
+  // The audit trail names actors by ID: the people of the request by name.
+  const names = { system: 'system' };
+  for (const u of [r.requester, r.beneficiary, ...r.items.flatMap((it) => it.stages.flatMap((s) => s.tasks.map((t) => t.reviewer)))]) {
+    names[u.id] = u.name;
+  }
   return (
     <main id="main" class="request" data-request={r.id}>
       <h1>
@@ -328,7 +333,9 @@ function RequestPage({ id }) {
         <ol class="timeline">
           {data.auditTrail.map((ev) => (
             <li key={ev.seq}>
-              <time datetime={ev.at}>{when(ev.at)}</time> <strong>{ev.action}</strong> <span class="actor">{ev.actor}</span>
+              <time datetime={ev.at}>{when(ev.at)}</time> <strong>{ev.action}</strong> <span class="actor" title={ev.actor}>
+                {names[ev.actor] ?? ev.actor}
+              </span>
             </li>
           ))}
         </ol>
