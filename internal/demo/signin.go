@@ -2,6 +2,7 @@ package demo
 
 import (
 	"encoding/json"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -29,8 +30,8 @@ type SignInUser struct {
 // POST {"email": E} answers {"token": T}, a token for demo user E minted by
 // issue (the same tokens demo mode logs at start). Anyone on this machine
 // may call it; requests from another host are refused (403), since the
-// tokens it gives include an IT admin's. An email that is not a demo
-// user's is refused (404).
+// tokens it gives include an IT admin's. A POST body must be JSON (415
+// otherwise). An email that is not a demo user's is refused (404).
 func SignIn(client *ent.Client, issue func(pulid.ID) (string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !fromLoopback(r.RemoteAddr) {
@@ -51,6 +52,12 @@ func SignIn(client *ent.Client, issue func(pulid.ID) (string, error)) http.Handl
 			}
 			writeJSON(w, out)
 		case http.MethodPost:
+			// JSON only: a page of another origin cannot send it without
+			// a preflight, which CORS refuses.
+			if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+				http.Error(w, "demo sign-in: the body must be application/json", http.StatusUnsupportedMediaType)
+				return
+			}
 			var in struct {
 				Email string `json:"email"`
 			}

@@ -37,6 +37,9 @@ func TestSignIn(t *testing.T) {
 	call := func(method, body, remote string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, demo.SignInPath, strings.NewReader(body))
 		req.RemoteAddr = remote
+		if strings.HasPrefix(body, "{") {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		return rec
@@ -52,7 +55,8 @@ func TestSignIn(t *testing.T) {
 		{"another host may not list", http.MethodGet, "", "192.0.2.7:5000", http.StatusForbidden},
 		{"another host may not sign in", http.MethodPost, `{"email": "admin@example.com"}`, "192.0.2.7:5000", http.StatusForbidden},
 		{"a user who is not a demo user", http.MethodPost, `{"email": "later@example.com"}`, "127.0.0.1:5000", http.StatusNotFound},
-		{"not JSON", http.MethodPost, `email=admin@example.com`, "127.0.0.1:5000", http.StatusBadRequest},
+		{"not JSON (a cross-origin form could send it)", http.MethodPost, `email=admin@example.com`, "127.0.0.1:5000", http.StatusUnsupportedMediaType},
+		{"malformed JSON", http.MethodPost, `{"email":`, "127.0.0.1:5000", http.StatusBadRequest},
 		{"other methods", http.MethodDelete, "", "127.0.0.1:5000", http.StatusMethodNotAllowed},
 	}
 	for _, tt := range tests {
