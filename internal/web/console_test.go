@@ -379,3 +379,56 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 	require.Equal(t, base+web.AppPath, ex.Get("redirect_uri"))
 	require.Empty(t, log.all(), "the page logs no error")
 }
+
+// TestConsoleBulkDecide: a reviewer selects tasks of two requests in My
+// Tasks and approves them at once (decideReviewTasks); both requests show
+// the reviewer's part done.
+func TestConsoleBulkDecide(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	sys := apitest.Sys()
+	requester, err := env.Client.User.Create().SetEmail("rita.requester@example.com").SetName("Rita Requester").Save(sys)
+	require.NoError(t, err)
+	owner, err := env.Client.User.Create().SetEmail("otto.owner@example.com").SetName("Otto Owner").Save(sys)
+	require.NoError(t, err)
+	app, err := env.Client.Application.Create().SetName("Ledger").SetFulfillment(enum.FulfillmentManual).
+		SetConnectorKind(enum.ConnectorKindManual).AddOwners(owner).Save(sys)
+	require.NoError(t, err)
+	_, err = env.Client.ReviewStageTemplate.Create().SetApplication(app).SetLevel(1).SetReviewerKind(enum.ReviewerKindApplicationOwner).Save(sys)
+	require.NoError(t, err)
+	token := env.Token(t, requester)
+	var ids []string
+	for _, name := range []string{"Ledger readers", "Ledger writers"} {
+		e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID(name).SetName(name).Save(sys)
+		require.NoError(t, err)
+		var sub struct{ SubmitAccessRequest struct{ ID string } }
+		env.MustDo(t, token, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}, "justification": "month-end close"}}, &sub)
+		ids = append(ids, sub.SubmitAccessRequest.ID)
+	}
+	base := serve(t, env.Handler)
+	var log problemLog
+	ctx := browser(t, log.listen)
+	signIn(t, ctx, base, env.Token(t, owner), owner.Email)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/tasks"]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-request=%q] [data-task] input[type=checkbox]`, ids[0]))),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-request=%q] [data-task] input[type=checkbox]`, ids[1]))),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-request=%q] [data-task] input[type=checkbox]`, ids[0]))),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[data-request=%q] [data-task] input[type=checkbox]`, ids[1]))),
+		chromedp.WaitVisible(chromedp.CSS(`.bulk button.approve`)),
+	))
+	screenshot(t, ctx, "console-my-tasks-bulk")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`.bulk button.approve`)),
+		voidPoll(percent(fmt.Sprintf(`[data-request=%q] .completion.mine`, ids[0]))+` === "100"`),
+		voidPoll(percent(fmt.Sprintf(`[data-request=%q] .completion.mine`, ids[1]))+` === "100"`),
+		voidPoll(`!document.querySelector("[data-task]") && !document.querySelector(".bulk")`),
+	))
+	for _, id := range ids {
+		var got struct{ Node struct{ Status string } }
+		env.MustDo(t, token, `query($id: ID!) { node(id: $id) { ... on AccessRequest { status } } }`, map[string]any{"id": id}, &got)
+		require.NotEqual(t, "PENDING_REVIEW", got.Node.Status, "approved in bulk")
+	}
+	require.Empty(t, log.all(), "the page logs no error")
+}
