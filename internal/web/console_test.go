@@ -419,6 +419,13 @@ func TestConsoleBulkDecide(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.bulk button.approve`)),
 	))
 	screenshot(t, ctx, "console-my-tasks-bulk")
+	// On a phone's width the page is one column.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+	screenshot(t, ctx, "console-my-tasks-narrow")
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+	require.NoError(t, err)
+	require.False(t, wide, "nothing wider than the screen")
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`.bulk button.approve`)),
 		voidPoll(percent(fmt.Sprintf(`[data-request=%q] .completion.mine`, ids[0]))+` === "100"`),
