@@ -64,6 +64,13 @@ func (p *problemLog) listen(ev any) {
 	}
 }
 
+// reset forgets what was logged so far.
+func (p *problemLog) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.problems = nil
+}
+
 func (p *problemLog) all() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -293,6 +300,14 @@ func TestConsoleDemoPicker(t *testing.T) {
 	picker, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector(".demo-users")`))
 	require.NoError(t, err)
 	require.False(t, picker, "no picker without the demo")
+	// A token the server refuses leads back to the sign-in, saying so.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#token`), "not-a-token"),
+		chromedp.Click(chromedp.CSS(`.signin form button[type=submit]`)),
+		voidPoll(`document.querySelector(".signin .error")?.innerText.includes("sign in again")`),
+	))
+	require.Equal(t, []string{"Failed to load resource: the server responded with a status of 401 (Unauthorized)"}, log.all())
+	log.reset()
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(demoBase+web.AppPath),

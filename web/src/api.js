@@ -43,14 +43,19 @@ export async function gql(query, variables = {}) {
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${getToken()}` },
     body: JSON.stringify({ query, variables }),
   });
-  let body;
+  let body = null;
   try {
     body = await res.json();
   } catch {
-    throw new ApiError(`the server answered ${res.status}`, res.status === 401 ? 'UNAUTHENTICATED' : undefined);
+    // not JSON: judged by the status below
   }
-  if (body.errors?.length) throw apiError(body.errors);
-  return body.data;
+  if (body?.data && !body.errors?.length) return body.data;
+  const err = body?.errors?.length
+    ? apiError(body.errors)
+    : new ApiError(`the server answered ${res.status}`, res.status === 401 ? 'UNAUTHENTICATED' : undefined);
+  // An expired or revoked token ends the session: the console signs out.
+  if (err.code === 'UNAUTHENTICATED') dispatchEvent(new CustomEvent('gatehouse:unauthenticated'));
+  throw err;
 }
 
 let socket = null;

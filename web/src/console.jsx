@@ -1114,6 +1114,15 @@ function App() {
     setTok(t);
   };
   useEffect(() => {
+    const out = () => {
+      setProblem(new Error('The session ended: sign in again.'));
+      setViewer(null);
+      use(null);
+    };
+    addEventListener('gatehouse:unauthenticated', out);
+    return () => removeEventListener('gatehouse:unauthenticated', out);
+  }, []);
+  useEffect(() => {
     finishSignIn(oidcConfig())
       .then((t) => t && use(t), setProblem)
       .finally(() => setFinishing(false));
