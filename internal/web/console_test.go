@@ -447,6 +447,21 @@ func TestConsoleBulkDecide(t *testing.T) {
 		voidPoll(percent(fmt.Sprintf(`[data-request=%q] .completion.mine`, ids[1]))+` === "100"`),
 		voidPoll(`!document.querySelector("[data-task]") && !document.querySelector(".bulk")`),
 	))
+	// New request, like a person: Otto is no peer of Rita's (same manager
+	// or department), so the live preview shows the error submission would
+	// give, and Submit stays disabled.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="#/new"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=mode][value=LIKE_USER]`)),
+		chromedp.Click(chromedp.CSS(`input[name=mode][value=LIKE_USER]`)),
+		chromedp.SendKeys(chromedp.CSS(`#like`), "rita"),
+		chromedp.WaitVisible(chromedp.CSS(`.hits button`)),
+		chromedp.Click(chromedp.CSS(`.hits button`)),
+		voidPoll(`document.querySelector(".new-request")?.innerText.includes("What this person holds: Rita Requester")`),
+		voidPoll(`document.querySelector(".preview .errors")?.innerText.includes("INVALID_INPUT, referenceUserId")`),
+		voidPoll(`document.querySelector(".new-request button[type=submit]").disabled`),
+	))
+	screenshot(t, ctx, "console-new-request-like")
 	for _, id := range ids {
 		var got struct{ Node struct{ Status string } }
 		env.MustDo(t, token, `query($id: ID!) { node(id: $id) { ... on AccessRequest { status } } }`, map[string]any{"id": id}, &got)
