@@ -397,7 +397,8 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 
 // TestConsoleBulkDecide: a reviewer selects tasks of two requests in My
 // Tasks and approves them at once (decideReviewTasks); both requests show
-// the reviewer's part done.
+// the reviewer's part done. On a phone's width the page fits the screen. A
+// request "like a person" shows the preview's error before any submission.
 func TestConsoleBulkDecide(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, dbtest.NewSQLite(t))
