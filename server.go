@@ -41,6 +41,7 @@ import (
 	"gatehouse/ent"
 	_ "gatehouse/ent/runtime" // privacy policies, hooks and defaults
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/accesslog"
 	"gatehouse/internal/auth"
@@ -836,7 +837,7 @@ func open(ctx context.Context, cfg config, log *slog.Logger, lookupEnv func(stri
 		// running replicas.
 		a.srv, err = server.New(server.Config{
 			DB: a.db, Dialect: a.dialect, RiverDB: a.riverDB, DSN: cfg.databaseURL,
-			Secret: secret, OIDC: cfg.oidcProvider, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
+			Secret: secret, OIDC: cfg.oidcProvider, DemoSignIn: cfg.demo, ReportKey: reportKey, Log: log, LookupEnv: lookupEnv, SecretsDir: cfg.secretsDir,
 			Limits: limits, Introspection: cfg.introspection,
 			CheckOrigin: httpserver.AllowOrigins(cfg.allowedOrigins),
 			Jobs:        jobs.Options{FulfillmentTimeout: cfg.fulfillmentTimeout},
@@ -1165,6 +1166,13 @@ func (c *cli) serve(ctx context.Context) error {
 	if sink != nil {
 		mux.Handle(demo.SinkPath, route(slog.LevelInfo, demo.SinkPath, sink.Handler(a.srv.Auth)))
 	}
+	if cfg.demo {
+		// The console's picker of demo users; not mounted outside demo mode.
+		ttl := cfg.tokenTTL
+		mux.Handle(demo.SignInPath, route(slog.LevelInfo, demo.SignInPath, demo.SignIn(a.srv.Client, func(id pulid.ID) (string, error) {
+			return a.srv.Auth.IssueJWT(id, ttl)
+		})))
+	}
 	srv := httpserver.New(httpserver.Config{
 		Handler:        mux,
 		Timeouts:       httpserver.DefaultTimeouts,
@@ -1175,7 +1183,7 @@ func (c *cli) serve(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := base + "/query"
-	log.Info("gatehouse listening", "graphql", url, "ide", base+web.Home, "database", a.where, "version", version())
+	log.Info("gatehouse listening", "graphql", url, "console", base+web.AppPath, "graphiql", base+web.GraphiQLPath, "database", a.where, "version", version())
 	if cfg.demo {
 		// A signal during this read cancels it; that is a shutdown, not a
 		// failure.

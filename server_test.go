@@ -22,6 +22,7 @@ import (
 
 	"gatehouse/internal/database"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/demo"
 	"gatehouse/internal/reports"
 	"gatehouse/resolvers"
 )
@@ -177,6 +178,20 @@ func TestServeSeedsDemoOnFreshDirectory(t *testing.T) {
 		return string(b)
 	}
 	key := reportKey()
+	// Demo mode mounts the console's demo sign-in; / leads to the console.
+	base := strings.TrimSuffix(url, "/query")
+	res, err := http.Post(base+demo.SignInPath, "application/json", strings.NewReader(`{"email": "margaret.chen@example.com"}`))
+	require.NoError(t, err)
+	var signedIn struct{ Token string }
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&signedIn))
+	res.Body.Close()
+	email, _ = viewerEmail(t, url, signedIn.Token)
+	require.Equal(t, "margaret.chen@example.com", email, "the demo sign-in's token signs in")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err = noRedirect.Get(base + "/")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, "/app", res.Header.Get("Location"))
 	p.stop(t)
 	require.FileExists(t, filepath.Join(dir, "gatehouse.db"))
 	for _, f := range []string{"gatehouse.db.secret", "gatehouse.db.report-key"} {
@@ -321,6 +336,15 @@ func TestFirstAdministrator(t *testing.T) {
 		token := run1(t, dir2, env2, "token", "--email", "boot@corp.example")
 		email, _ = viewerEmail(t, url, token)
 		require.Equal(t, "boot@corp.example", email)
+		// Outside demo mode there is no demo sign-in.
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			req, err := http.NewRequest(method, strings.TrimSuffix(url, "/query")+demo.SignInPath, strings.NewReader(`{"email": "boot@corp.example"}`))
+			require.NoError(t, err)
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			res.Body.Close()
+			require.Equal(t, http.StatusNotFound, res.StatusCode, "%s %s without --demo", method, demo.SignInPath)
+		}
 		p.stop(t)
 	})
 }

@@ -106,6 +106,15 @@ func loopback(host string) bool {
 type OIDC struct {
 	cfg      OIDCConfig
 	verifier *oidc.IDTokenVerifier
+	// authURL and tokenURL are the provider's endpoints (discovery).
+	authURL, tokenURL string
+}
+
+// Client returns what a browser needs to sign in with the provider as the
+// public client the server's audience names: the issuer, the client ID
+// and the authorization and token endpoints.
+func (o *OIDC) Client() (issuer, clientID, authURL, tokenURL string) {
+	return o.cfg.Issuer, o.cfg.Audience, o.authURL, o.tokenURL
 }
 
 // oidcAlgs are the signature algorithms accepted from the provider.
@@ -149,7 +158,8 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig, client *http.Client, now func(
 		// ahead of ours.
 		Now: func() time.Time { return now().Add(-clockSkew) },
 	})
-	return &OIDC{cfg: cfg, verifier: verifier}, nil
+	ep := provider.Endpoint()
+	return &OIDC{cfg: cfg, verifier: verifier, authURL: ep.AuthURL, tokenURL: ep.TokenURL}, nil
 }
 
 // WithOIDC makes Authenticate accept the tokens of o's provider besides

@@ -63,6 +63,9 @@ type Config struct {
 	// OIDC, when set, makes the server accept the tokens of that OpenID
 	// Connect provider too (auth.NewOIDC).
 	OIDC *auth.OIDC
+	// DemoSignIn tells the console that the demo sign-in
+	// (demo.SignInPath) is mounted: demo mode.
+	DemoSignIn bool
 	// ReportKey signs the audit reports of requests (their public key is
 	// served at reports.KeyPath); nil means a new random key, whose
 	// signatures verify only while this server runs.
@@ -271,10 +274,19 @@ func New(cfg Config) (*Server, error) {
 		Reports: reports.New(client, now), Auth: authn, Log: log, Signer: signer,
 	}))))
 	mux.Handle(reports.KeyPath, m.InstrumentHTTP(reports.KeyPath, signer.KeyHandler()))
-	// The browser pages: GraphiQL, its assets, / redirecting to web.Home.
-	pages := web.Handler()
+	// The browser pages: the console, GraphiQL, their assets, / redirecting
+	// to web.Home.
+	pagesCfg := web.Config{DemoSignIn: cfg.DemoSignIn}
+	if cfg.OIDC != nil {
+		o := &web.OIDCClient{}
+		o.Issuer, o.ClientID, o.AuthURL, o.TokenURL = cfg.OIDC.Client()
+		pagesCfg.OIDC = o
+	}
+	pages := web.Handler(pagesCfg)
 	mux.Handle("GET /{$}", accesslog.HTTP(log, slog.LevelInfo, "/", m.InstrumentHTTP("/", pages)))
-	mux.Handle("GET "+web.Home, accesslog.HTTP(log, slog.LevelInfo, web.Home, m.InstrumentHTTP(web.Home, pages)))
+	for _, p := range []string{web.AppPath, web.AppPath + "/", web.GraphiQLPath} {
+		mux.Handle("GET "+p, accesslog.HTTP(log, slog.LevelInfo, p, m.InstrumentHTTP(p, pages)))
+	}
 	mux.Handle("GET "+web.AssetsPath, accesslog.HTTP(log, slog.LevelDebug, web.AssetsPath, m.InstrumentHTTP(web.AssetsPath, pages)))
 
 	return &Server{

@@ -1,6 +1,6 @@
 // Package web serves Gatehouse's browser pages from files embedded in the
-// binary: GraphiQL at /graphiql, its scripts, styles and editor workers
-// under /assets/, and / redirecting to Home. The files under dist are built
+// binary: the console at /app, GraphiQL at /graphiql, their scripts, styles
+// and editor workers under /assets/, and / redirecting to Home. The files under dist are built
 // from web/ (npm run build, checked by .ci/run web); nothing is loaded from
 // another origin, and the pages run no inline script.
 package web
@@ -12,8 +12,11 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
+	"html"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -22,18 +25,42 @@ import (
 	"time"
 )
 
-// Home is where / redirects: GraphiQL until the console takes its place.
-const Home = "/graphiql"
+// Home is where / redirects: the console.
+const Home = AppPath
+
+// AppPath is the console, a single-page application over the public
+// GraphQL API; GraphiQLPath is the GraphQL IDE.
+const (
+	AppPath      = "/app"
+	GraphiQLPath = "/graphiql"
+)
 
 // AssetsPath prefixes the built files.
 const AssetsPath = "/assets/"
 
-//go:embed dist graphiql.html
+//go:embed dist graphiql.html app.html
 var files embed.FS
+
+// Config is what the console is told about the server.
+type Config struct {
+	// OIDC, when set, is the OpenID Connect provider the console signs
+	// people in with (authorization code with PKCE, a public client).
+	OIDC *OIDCClient
+	// DemoSignIn says that the demo sign-in is mounted (demo mode): the
+	// console offers its picker of demo users.
+	DemoSignIn bool
+}
+
+// OIDCClient is the console's view of an OpenID Connect provider: the
+// client ID it is registered as (the audience the server checks), and the
+// provider's endpoints from its discovery document.
+type OIDCClient struct {
+	Issuer, ClientID, AuthURL, TokenURL string
+}
 
 // Handler serves the pages, the assets and the redirect of /. Anyone may
 // load them: they hold no data, the API they call checks the credentials.
-func Handler() http.Handler {
+func Handler(cfg Config) http.Handler {
 	dist, err := fs.Sub(files, "dist")
 	if err != nil {
 		panic(err) // the embedded tree always has dist
@@ -41,19 +68,40 @@ func Handler() http.Handler {
 	a := &assets{fs: dist, files: map[string]*asset{}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", http.RedirectHandler(Home, http.StatusFound))
-	mux.Handle("GET "+Home, page("graphiql.html"))
+	mux.Handle("GET "+GraphiQLPath, page("graphiql.html", nil, ""))
+	var meta []byte
+	connect := ""
+	if cfg.DemoSignIn {
+		meta = append(meta, `<meta name="gatehouse-demo-sign-in" content="/demo/sign-in">`...)
+	}
+	if o := cfg.OIDC; o != nil {
+		meta = fmt.Appendf(meta, `<meta name="gatehouse-oidc" data-issuer="%s" data-client-id="%s" data-auth-url="%s" data-token-url="%s">`,
+			html.EscapeString(o.Issuer), html.EscapeString(o.ClientID), html.EscapeString(o.AuthURL), html.EscapeString(o.TokenURL))
+		// The console exchanges the authorization code at the token
+		// endpoint: its origin joins connect-src.
+		if u, err := url.Parse(o.TokenURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && hostPattern.MatchString(u.Host) {
+			connect = u.Scheme + "://" + u.Host
+		}
+	}
+	app := page("app.html", meta, connect)
+	mux.Handle("GET "+AppPath, app)
+	// Links into the console (notifications name /app/requests/req_…)
+	// load the same page, which routes by the rest of the path.
+	mux.Handle("GET "+AppPath+"/{rest...}", app)
 	mux.Handle("GET "+AssetsPath+"{file}", a)
 	return mux
 }
 
 // page serves an HTML page under ContentSecurityPolicy, with a nonce of
 // its own for the style elements its scripts create (the page's
-// {{nonce}}).
-func page(name string) http.Handler {
+// {{nonce}}), meta in place of {{meta}}, and connect (an origin) allowed
+// for connections besides this one.
+func page(name string, meta []byte, connect string) http.Handler {
 	body, err := files.ReadFile(name)
 	if err != nil {
 		panic(err)
 	}
+	body = bytes.Replace(body, []byte("{{meta}}"), meta, 1)
 	before, after, ok := bytes.Cut(body, []byte("{{nonce}}"))
 	if !ok {
 		panic(name + " names no {{nonce}}")
@@ -61,7 +109,11 @@ func page(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nonce := rand.Text()
 		h := w.Header()
-		h.Set("Content-Security-Policy", ContentSecurityPolicy(r.Host, nonce))
+		csp := ContentSecurityPolicy(r.Host, nonce)
+		if connect != "" {
+			csp = strings.Replace(csp, "connect-src 'self'", "connect-src 'self' "+connect, 1)
+		}
+		h.Set("Content-Security-Policy", csp)
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		_, _ = w.Write(slices.Concat(before, []byte(nonce), after))

@@ -43,8 +43,8 @@ func directives(policy string) map[string]string {
 // inline script and loads nothing from elsewhere.
 func TestGraphiQLPagePolicy(t *testing.T) {
 	t.Parallel()
-	h := web.Handler()
-	res := get(t, h, web.Home)
+	h := web.Handler(web.Config{})
+	res := get(t, h, web.GraphiQLPath)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 	body, err := io.ReadAll(res.Body)
@@ -64,7 +64,7 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 	nonce := regexp.MustCompile(`<meta name="csp-nonce" content="([A-Za-z0-9]+)">`).FindStringSubmatch(page)
 	require.Len(t, nonce, 2, "the page names its nonce")
 	require.Equal(t, "'self' 'nonce-"+nonce[1]+"'", csp["style-src-elem"])
-	again := directives(get(t, h, web.Home).Header.Get("Content-Security-Policy"))
+	again := directives(get(t, h, web.GraphiQLPath).Header.Get("Content-Security-Policy"))
 	require.NotEqual(t, csp["style-src-elem"], again["style-src-elem"], "a nonce per response")
 
 	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
@@ -74,7 +74,7 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 	require.NotRegexp(t, `(src|href)="(https?:)?//`, page, "nothing from another origin")
 
 	// A Host header that could break the policy is left out of it.
-	req := httptest.NewRequest(http.MethodGet, web.Home, nil)
+	req := httptest.NewRequest(http.MethodGet, web.GraphiQLPath, nil)
 	req.Host = "evil; script-src *"
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -86,12 +86,12 @@ func TestGraphiQLPagePolicy(t *testing.T) {
 // are not found.
 func TestHomeAndAssets(t *testing.T) {
 	t.Parallel()
-	h := web.Handler()
+	h := web.Handler(web.Config{})
 	res := get(t, h, "/")
 	require.Equal(t, http.StatusFound, res.StatusCode)
 	require.Equal(t, web.Home, res.Header.Get("Location"))
 
-	for _, name := range []string{"graphiql.js", "graphiql.css", "editor.worker.js", "json.worker.js", "graphql.worker.js"} {
+	for _, name := range []string{"console.js", "console.css", "graphiql.js", "graphiql.css", "editor.worker.js", "json.worker.js", "graphql.worker.js"} {
 		res := get(t, h, web.AssetsPath+name, "Accept-Encoding", "gzip")
 		require.Equal(t, http.StatusOK, res.StatusCode, name)
 		require.Equal(t, "gzip", res.Header.Get("Content-Encoding"), name)
@@ -113,4 +113,46 @@ func TestHomeAndAssets(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNotFound, get(t, h, web.AssetsPath+"nothing.js").StatusCode)
 	require.Equal(t, http.StatusNotFound, get(t, h, web.AssetsPath+"..%2fweb.go").StatusCode)
+}
+
+// TestConsolePage: the console at web.AppPath runs under the same policy
+// (its scripts from this origin only, no inline script); it is told of the
+// demo sign-in and of the OpenID Connect provider only when the server has
+// them, the provider's values escaped, and then its token endpoint's origin
+// joins connect-src (the console exchanges the authorization code there).
+func TestConsolePage(t *testing.T) {
+	t.Parallel()
+	body := func(res *http.Response) string {
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	res := get(t, web.Handler(web.Config{}), web.AppPath)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	page := body(res)
+	csp := directives(res.Header.Get("Content-Security-Policy"))
+	require.Equal(t, "'self'", csp["script-src"])
+	require.Equal(t, "'self' ws://gatehouse.example:8443 wss://gatehouse.example:8443", csp["connect-src"])
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(page, -1) {
+		require.Regexp(t, `src="/assets/console\.js"`, tag, "no inline script")
+	}
+	require.Contains(t, page, `<link rel="stylesheet" href="/assets/console.css">`)
+	require.NotContains(t, page, "gatehouse-oidc")
+	require.NotContains(t, page, "gatehouse-demo-sign-in")
+	require.NotContains(t, page, "{{")
+	deep := get(t, web.Handler(web.Config{}), web.AppPath+"/requests/req_01")
+	require.Equal(t, http.StatusOK, deep.StatusCode, "links into the console load it")
+	require.Contains(t, body(deep), `<script src="/assets/console.js" defer></script>`)
+
+	res = get(t, web.Handler(web.Config{DemoSignIn: true, OIDC: &web.OIDCClient{
+		Issuer: "https://id.example.com/realms/corp", ClientID: `console"><script>`,
+		AuthURL: "https://id.example.com/auth", TokenURL: "https://tokens.example.com:8443/token",
+	}}), web.AppPath)
+	page = body(res)
+	require.Contains(t, page, `<meta name="gatehouse-demo-sign-in" content="/demo/sign-in">`)
+	require.Contains(t, page, `data-client-id="console&#34;&gt;&lt;script&gt;"`)
+	require.Contains(t, page, `data-auth-url="https://id.example.com/auth" data-token-url="https://tokens.example.com:8443/token"`)
+	require.Equal(t, "'self' https://tokens.example.com:8443 ws://gatehouse.example:8443 wss://gatehouse.example:8443",
+		directives(res.Header.Get("Content-Security-Policy"))["connect-src"])
+	require.Len(t, regexp.MustCompile(`<script`).FindAllString(page, -1), 1, "the escaped client ID adds no script")
 }
