@@ -40,7 +40,7 @@ func TestQuorumPartiesExcluded(t *testing.T) {
 
 		t.Run("an owner completes the quorum", func(t *testing.T) {
 			e := quorumOf("Payroll", []*ent.User{owner})
-			p := quorumPreviewOf(t, env, rTok, forB(e))
+			p := subPreview(t, env, rTok, forB(e))
 			require.Empty(t, p.Errors)
 			st := p.Items[0].Stages[0]
 			require.Equal(t, 2, st.Quorum, "the quorum is not lowered to Tom alone")
@@ -64,7 +64,7 @@ func TestQuorumPartiesExcluded(t *testing.T) {
 
 		t.Run("no owner: the IT admin completes it", func(t *testing.T) {
 			e := quorumOf("Treasury", nil)
-			p := quorumPreviewOf(t, env, rTok, forB(e))
+			p := subPreview(t, env, rTok, forB(e))
 			require.Empty(t, p.Errors)
 			st := p.Items[0].Stages[0]
 			require.Equal(t, 2, st.Quorum)
