@@ -306,7 +306,8 @@ func arrival[T any](t *testing.T, ch <-chan T, what string) T {
 //     mail server was holding: that message was accepted after the crash
 //     and never marked SENT (the documented window between the server's
 //     250 and the mark), so it is sent again, and that recipient gets
-//     exactly two; every notification's e-mail ends SENT;
+//     exactly two, both with the notification's one Message-ID; every
+//     notification's e-mail ends SENT;
 //   - webhook: the held POST and the rescued one carry the same webhook-id
 //     (the delivery's ID, so the receiver can drop the repeat), both signed
 //     validly, and the delivery log shows the delivery SUCCEEDED on its
@@ -408,13 +409,16 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 		string(o2.ID): {"MANUAL_FULFILLMENT_WAITING"},
 	}, kinds, "one notification per recipient and event, none written twice")
 
-	mails := map[string]int{}
+	mails, ids := map[string]int{}, map[string][]string{}
 	for _, msg := range smtpServer.Messages() {
 		mails[msg.To]++
+		h, _ := mailtest.Parts(t, msg.Data)
+		ids[msg.To] = append(ids[msg.To], h.Get("Message-ID"))
 	}
 	want := map[string]int{m.Email: 1, b.Email: 1, o1.Email: 1, o2.Email: 1}
 	want[twice]++
 	require.Equal(t, want, mails, "one e-mail each; the one held at the crash is sent again")
+	require.Equal(t, ids[twice][0], ids[twice][1], "the copy carries the first one's Message-ID, so a receiver can drop it")
 
 	hits := receiver.Hits()
 	require.Len(t, hits, 2, "the held POST and the rescued one")

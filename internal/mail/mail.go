@@ -10,6 +10,11 @@ type Message struct {
 	Subject string
 	Text    string // the plain-text body
 	HTML    string // the HTML body; empty for a plain-text message
+	// ID names the message: its Message-ID is <ID@the sender's domain>, the
+	// same on every attempt, so that a receiver can drop a copy sent again
+	// after a crash. Letters, digits, '.', '_' and '-' only; empty: a
+	// random one.
+	ID string
 }
 
 // Sender delivers messages. Send returns once the next hop has accepted

@@ -186,11 +186,16 @@ func classify(stage string, err error) error {
 
 // Send delivers m to its one recipient. Its context bounds the connection
 // (dial and every read and write). The error is an *Error (see
-// IsPermanent); an invalid recipient is permanent.
+// IsPermanent); an invalid recipient or message ID is permanent.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil || to.Name != "" {
 		return &Error{Permanent: true, Err: fmt.Errorf("recipient %q is not a plain e-mail address", m.To)}
+	}
+	if strings.ContainsFunc(m.ID, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r))
+	}) {
+		return &Error{Permanent: true, Err: fmt.Errorf("message ID %q holds a character other than letters, digits, '.', '_' and '-'", m.ID)}
 	}
 	body, err := s.compose(to.Address, m)
 	if err != nil {
@@ -267,15 +272,19 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 // with an HTML body, both as multipart/alternative, each quoted-printable.
 func (s *SMTP) compose(to string, m Message) ([]byte, error) {
 	var b bytes.Buffer
-	id := make([]byte, 16)
-	_, _ = rand.Read(id)
+	id := m.ID
+	if id == "" {
+		r := make([]byte, 16)
+		_, _ = rand.Read(r)
+		id = hex.EncodeToString(r)
+	}
 	domain := s.from[strings.LastIndexByte(s.from, '@')+1:]
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
 	h("From", s.from)
 	h("To", to)
 	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	h("Date", s.now().Format(time.RFC1123Z))
-	h("Message-ID", "<"+hex.EncodeToString(id)+"@"+domain+">")
+	h("Message-ID", "<"+id+"@"+domain+">")
 	h("MIME-Version", "1.0")
 	part := func(w *bytes.Buffer, text string) error {
 		qp := quotedprintable.NewWriter(w)

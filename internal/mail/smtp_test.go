@@ -33,6 +33,7 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 		To: "ann@corp.example", Subject: "Review needed: Café access",
 		Text: "Please review the request.\nhttps://gatehouse.example/app/requests/1",
 		HTML: `<p>Please <a href="https://gatehouse.example/app/requests/1">review</a> the request.</p>`,
+		ID:   "notification.01ABC",
 	})
 	require.NoError(t, err)
 	got := ms.Messages()
@@ -48,7 +49,7 @@ func TestSMTPSendsOverSTARTTLSWithAuth(t *testing.T) {
 	require.Equal(t, "ann@corp.example", h.Get("To"))
 	require.Equal(t, "gatehouse@corp.example", h.Get("From"))
 	require.Equal(t, "1.0", h.Get("MIME-Version"))
-	require.NotEmpty(t, h.Get("Message-ID"))
+	require.Equal(t, "<notification.01ABC@corp.example>", h.Get("Message-ID"), "the message's own ID, the same on every attempt")
 	date, err := h.Date()
 	require.NoError(t, err)
 	require.True(t, date.Equal(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)))
@@ -175,4 +176,28 @@ func TestSMTPHeadersCannotBeInjected(t *testing.T) {
 		require.True(t, mail.IsPermanent(err))
 	}
 	require.Len(t, ms.Messages(), 1)
+}
+
+// TestSMTPMessageIDs: a message without an ID gets a random Message-ID; an
+// ID that could break the header is refused, permanently, before any
+// connection.
+func TestSMTPMessageIDs(t *testing.T) {
+	t.Parallel()
+	ms := mailtest.Start(t, false)
+	s, err := mail.NewSMTP(ms.URL(), "gatehouse@corp.example", mail.WithTLSConfig(&tls.Config{RootCAs: ms.Roots}))
+	require.NoError(t, err)
+	for range 2 {
+		require.NoError(t, s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi", Text: "t", HTML: "<p>h</p>"}))
+	}
+	got := ms.Messages()
+	require.Len(t, got, 2)
+	h1, _ := mailtest.Parts(t, got[0].Data)
+	h2, _ := mailtest.Parts(t, got[1].Data)
+	require.Regexp(t, `^<[0-9a-f]{32}@corp\.example>$`, h1.Get("Message-ID"))
+	require.NotEqual(t, h1.Get("Message-ID"), h2.Get("Message-ID"))
+
+	err = s.Send(context.Background(), mail.Message{To: "bob@corp.example", Subject: "Hi", Text: "t", ID: "x>\r\nBcc: eve@corp.example"})
+	require.Error(t, err)
+	require.True(t, mail.IsPermanent(err))
+	require.Len(t, ms.Messages(), 2, "nothing sent")
 }

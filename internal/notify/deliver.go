@@ -381,10 +381,13 @@ func (s *Service) sendPending(ctx context.Context, key string, events int, lastA
 
 // message renders a notification's e-mail.
 func (s *Service) message(n *ent.Notification, to *ent.User) (mail.Message, error) {
-	return renderEmail(emailData{
+	m, err := renderEmail(emailData{
 		Name: to.Name, Title: n.Title, Body: n.Body, URL: s.link(n.Link),
 		Settings: s.link("/app/settings/notifications"),
 	}, to.Email)
+	// One Message-ID per notification, whichever attempt sends it.
+	m.ID = "notification." + string(n.ID)
+	return m, err
 }
 
 func recipients(ps []Planned) []pulid.ID {
