@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/vikstrous/dataloadgen"
 
@@ -33,6 +32,7 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/workflow/rules"
 )
 
@@ -182,7 +182,7 @@ func (r *Reader) loadItems(ctx context.Context, v *authz.Viewer, ids []pulid.ID)
 	}
 	visible.SetTotal(1) // after the viewer's ID
 	sub, subArgs := visible.Query()
-	query := r.bind(itemsQuery) + "(" + sub + ")"
+	query := database.Bind(r.dialect, itemsQuery) + "(" + sub + ")"
 	rows, err := r.db.QueryContext(ctx, query, append([]any{string(v.UserID)}, subArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("load items: %w", err)
@@ -278,7 +278,7 @@ func (r *Reader) countCohorts(ctx context.Context, items []*item) (cohortCounts,
 		vals []any
 	}{{"u.job_title_id", titles}, {"u.department", departments}, {"u.manager_id", managers}} {
 		if len(c.vals) > 0 {
-			cond = append(cond, c.col+" IN ("+marks(len(c.vals))+")")
+			cond = append(cond, c.col+" IN ("+database.Placeholders(len(c.vals))+")")
 			condArgs = append(condArgs, c.vals...)
 		}
 	}
@@ -293,10 +293,10 @@ GROUP BY u.job_title_id, u.department, u.manager_id
 UNION ALL
 SELECT u.job_title_id, u.department, u.manager_id, g.entitlement_id, COUNT(DISTINCT u.id)
 FROM grants g JOIN identities i ON i.id = g.identity_id JOIN users u ON u.id = i.user_id
-WHERE g.revoked_at IS NULL AND g.entitlement_id IN (` + marks(len(ents)) + `) AND ` + member + `
+WHERE g.revoked_at IS NULL AND g.entitlement_id IN (` + database.Placeholders(len(ents)) + `) AND ` + member + `
 GROUP BY u.job_title_id, u.department, u.manager_id, g.entitlement_id`
 	args := append(append(append([]any{}, memberArgs...), ents...), memberArgs...)
-	rows, err := r.db.QueryContext(ctx, r.bind(query), args...)
+	rows, err := r.db.QueryContext(ctx, database.Bind(r.dialect, query), args...)
 	if err != nil {
 		return out, fmt.Errorf("count cohorts: %w", err)
 	}
@@ -324,28 +324,6 @@ GROUP BY u.job_title_id, u.department, u.manager_id, g.entitlement_id`
 		}
 	}
 	return out, rows.Err()
-}
-
-func marks(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-// bind numbers the ? placeholders of query for PostgreSQL.
-func (r *Reader) bind(query string) string {
-	if r.dialect != dialect.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // Loader batches the insight of the items of one GraphQL operation: one

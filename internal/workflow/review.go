@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
@@ -19,6 +17,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -145,7 +144,7 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 		args[i] = string(id)
 		marks[i] = "?"
 	}
-	rows, err := t.client.QueryContext(ctx, s.bind(reviewQuery+"("+strings.Join(marks, ", ")+")"), args...)
+	rows, err := t.client.QueryContext(ctx, database.Bind(s.dialect, reviewQuery+"("+strings.Join(marks, ", ")+")"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load items and stages: %w", err)
 	}
@@ -238,24 +237,6 @@ LEFT JOIN review_tasks k ON k.stage_id = s.id AND k.status = 'WAITING'
 LEFT JOIN users u ON u.id = k.reviewer_id
 LEFT JOIN users d ON d.id = u.delegate_id
 WHERE i.request_id IN `
-
-// bind numbers the ? placeholders of query for PostgreSQL.
-func (s *Service) bind(query string) string {
-	if s.dialect != dialect.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
 
 func timeOrNil(t sql.NullTime) *time.Time {
 	if !t.Valid {

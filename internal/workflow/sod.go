@@ -17,6 +17,7 @@ import (
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -292,7 +293,7 @@ func (s *Service) loadSod(ctx context.Context, client *ent.Client, beneficiary p
   CASE WHEN EXISTS (SELECT 1 FROM grants g JOIN identities i ON i.id = g.identity_id
     WHERE i.user_id = ? AND g.revoked_at IS NULL AND g.entitlement_id = m.entitlement_id) THEN 1 ELSE 0 END,
   CASE WHEN EXISTS (SELECT 1 FROM request_items ri JOIN access_requests r ON r.id = ri.request_id
-    WHERE r.beneficiary_id = ? AND ri.action = ? AND ri.status IN (` + placeholders(len(pendingStatuses)) + `)
+    WHERE r.beneficiary_id = ? AND ri.action = ? AND ri.status IN (` + database.Placeholders(len(pendingStatuses)) + `)
       AND ri.entitlement_id = m.entitlement_id AND ri.id <> ?) THEN 1 ELSE 0 END,
   sa.id, sa.reason, sa.until, sa.created_at, sa.accepted_by_id, u.name
 FROM sod_conflict_sets s
@@ -301,9 +302,9 @@ JOIN entitlements e ON e.id = m.entitlement_id
 JOIN applications a ON a.id = e.application_id
 LEFT JOIN sod_acceptances sa ON sa.conflict_set_id = s.id AND sa.user_id = ?
 LEFT JOIN users u ON u.id = sa.accepted_by_id
-WHERE s.id IN (SELECT sod_conflict_set_id FROM sod_conflict_set_entitlements WHERE entitlement_id IN (` + placeholders(len(requested)) + `))
+WHERE s.id IN (SELECT sod_conflict_set_id FROM sod_conflict_set_entitlements WHERE entitlement_id IN (` + database.Placeholders(len(requested)) + `))
 ORDER BY s.name, s.id, e.name, m.entitlement_id`
-	rows, err := client.QueryContext(ctx, s.bind(q), args...)
+	rows, err := client.QueryContext(ctx, database.Bind(s.dialect, q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load conflict sets: %w", err)
 	}
@@ -345,15 +346,6 @@ ORDER BY s.name, s.id, e.name, m.entitlement_id`
 		return nil, fmt.Errorf("load conflict sets: %w", err)
 	}
 	return st, nil
-}
-
-// placeholders returns n comma-separated "?" (one "NULL" for none, which
-// matches nothing in an IN list).
-func placeholders(n int) string {
-	if n == 0 {
-		return "NULL"
-	}
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // record is the conflict h as recorded on an item found at checkpoint.

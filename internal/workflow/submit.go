@@ -28,6 +28,7 @@ import (
 	"gatehouse/ent/user"
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -649,7 +650,7 @@ func holdings(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pul
 // holdingsAndAccounts returns what holdings returns of the user, and the
 // applications where the user has an account, with one query.
 func (s *Service) holdingsAndAccounts(ctx context.Context, client *ent.Client, userID pulid.ID) (map[pulid.ID]*ent.Grant, []pulid.ID, error) {
-	rows, err := client.QueryContext(ctx, s.bind(`SELECT i.application_id, g.entitlement_id, g.ends_at
+	rows, err := client.QueryContext(ctx, database.Bind(s.dialect, `SELECT i.application_id, g.entitlement_id, g.ends_at
 FROM identities i LEFT JOIN grants g ON g.identity_id = i.id AND g.revoked_at IS NULL
 WHERE i.user_id = ?`), string(userID))
 	if err != nil {
