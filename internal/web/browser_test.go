@@ -33,7 +33,7 @@ const chromiumPath = "/usr/bin/chromium"
 // browser starts a headless Chromium that can reach loopback only, and
 // returns a context driving one tab; listen gets the tab's events. Without
 // the binary the test is skipped, unless CI is set: there it fails.
-func browser(t *testing.T, listen func(ev any)) context.Context {
+func browser(t testing.TB, listen func(ev any)) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
@@ -71,7 +71,7 @@ func browser(t *testing.T, listen func(ev any)) context.Context {
 
 // serve runs handler behind the production HTTP server (security headers,
 // CORS) on a loopback port and returns its base URL.
-func serve(t *testing.T, handler http.Handler) string {
+func serve(t testing.TB, handler http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
