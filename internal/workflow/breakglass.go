@@ -170,7 +170,8 @@ func (s *Service) denyBreakGlass(ctx context.Context, t *txn, item *reviewItem) 
 
 // revokeBreakGlassGrant opens the revocation of the unrevoked grant the
 // emergency item itemID gave (openRevocation, reason BREAK_GLASS_DENIED)
-// and returns the revocation request's ID, empty when no grant is left.
+// and returns the revocation request's ID, empty when no grant is left
+// or a revocation already takes it away (a leaver's, say).
 func (s *Service) revokeBreakGlassGrant(ctx context.Context, t *txn, itemID pulid.ID) (pulid.ID, error) {
 	grants, err := t.client.Grant.Query().
 		Where(grant.SourceItemID(itemID), grant.RevokedAtIsNil()).

@@ -217,9 +217,12 @@ func (s *Service) startFulfillment(ctx context.Context, itemID pulid.ID) (*fulfi
 		if err != nil {
 			return fmt.Errorf("read locked item: %w", err)
 		}
-		if item.Status == enum.ItemStatusApproved || item.Status == enum.ItemStatusFulfilling {
-			// The conflict may have been made since submission.
-			if blocked, err := s.sodBeforeFulfillment(ctx, t, item); err != nil || blocked {
+		if item.Status == enum.ItemStatusApproved {
+			// The conflict may have been made since submission. (Not on a
+			// FULFILLING item's next attempt: an earlier one may have
+			// provisioned the access already, which failing the item would
+			// leave without a grant.)
+			if blocked, err := s.sodBeforeFulfillment(ctx, t, item, item.Edges.Request.Edges.Beneficiary); err != nil || blocked {
 				return err
 			}
 		}
@@ -653,11 +656,11 @@ func (s *Service) openDeprovisioning(ctx context.Context, t *txn, g *ent.Grant) 
 		return nil
 	}
 	holder := g.Edges.Identity.UserID
-	if todo, err := notUnderRevocation(ctx, t, holder, []*ent.Grant{g}); err != nil || len(todo) == 0 {
-		return err
-	}
 	if g.SourceItemID == nil {
 		_, err := s.openRevocation(ctx, t, holder, []*ent.Grant{g}, enum.ItemReasonExpired, "temporary access ended", systemActor)
+		return err
+	}
+	if todo, err := notUnderRevocation(ctx, t, holder, []*ent.Grant{g}); err != nil || len(todo) == 0 {
 		return err
 	}
 	source, err := t.client.RequestItem.Get(ctx, *g.SourceItemID)

@@ -238,8 +238,8 @@ func notUnderRevocation(ctx context.Context, t *txn, holder pulid.ID, gs []*ent.
 }
 
 // revokeLeaver opens the leaver's revocation request for the grants they
-// hold that no revocation covers yet (notUnderRevocation), and reports
-// whether it opened one.
+// hold that no revocation covers yet (openRevocation), and reports whether
+// it opened one.
 func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, actor string) (bool, error) {
 	grants, err := t.client.Grant.Query().
 		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
@@ -249,20 +249,19 @@ func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, act
 	if err != nil {
 		return false, fmt.Errorf("load grants: %w", err)
 	}
-	todo, err := notUnderRevocation(ctx, t, userID, grants)
-	if err != nil || len(todo) == 0 {
-		return false, err
-	}
-	if _, err := s.openRevocation(ctx, t, userID, todo, enum.ItemReasonTerminated, terminatedJustification, actor); err != nil {
-		return false, err
-	}
-	return true, nil
+	id, err := s.openRevocation(ctx, t, userID, grants, enum.ItemReasonTerminated, terminatedJustification, actor)
+	return id != "", err
 }
 
 // openRevocation writes a system REVOKE request for the user's grants (each
-// loaded with its identity and application) with their items
-// (addRevocations), and returns the request's ID.
+// loaded with its identity and application) that no revocation covers yet
+// (notUnderRevocation), with their items (addRevocations), and returns the
+// request's ID; none and "" when every grant is covered.
 func (s *Service) openRevocation(ctx context.Context, t *txn, userID pulid.ID, grants []*ent.Grant, why enum.ItemReason, justification, actor string) (pulid.ID, error) {
+	grants, err := notUnderRevocation(ctx, t, userID, grants)
+	if err != nil || len(grants) == 0 {
+		return "", err
+	}
 	req, err := t.client.AccessRequest.Create().
 		SetAction(enum.RequestActionRevoke).SetMode(enum.RequestModeEntitlements).
 		SetRequesterID(userID).SetBeneficiaryID(userID).

@@ -100,14 +100,14 @@ func (s *Service) CompleteManualFulfillment(ctx context.Context, itemID pulid.ID
 		if !authz.AwaitsPeopleNow(fresh.Status, app.Fulfillment) {
 			return errcode.New(errcode.Conflict, "item %s is %s, not waiting for people", itemID, fresh.Status)
 		}
-		if success {
+		if success && fresh.Action == enum.RequestActionGrant {
 			// The conflict may have been made since submission: a block
 			// marks the item FAILED instead (sodBeforeFulfillment).
-			fresh.Edges.Request = &ent.AccessRequest{BeneficiaryID: req.BeneficiaryID}
-			if fresh.Edges.Request.Edges.Beneficiary, err = t.client.User.Get(ctx, req.BeneficiaryID); err != nil {
+			beneficiary, err := t.client.User.Get(ctx, req.BeneficiaryID)
+			if err != nil {
 				return fmt.Errorf("load beneficiary: %w", err)
 			}
-			if blocked, err := s.sodBeforeFulfillment(ctx, t, fresh); err != nil || blocked {
+			if blocked, err := s.sodBeforeFulfillment(ctx, t, fresh, beneficiary); err != nil || blocked {
 				return err
 			}
 		}

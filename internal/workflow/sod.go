@@ -454,15 +454,15 @@ func sodData(c enum.SodConflict) map[string]any {
 // with a SOD_CONFLICT last error (SOD_CONFLICT_BLOCKED, then
 // FULFILLMENT_FAILED with code SOD_CONFLICT), and blocked is true: a risk
 // manager's acceptance and retryFulfillment (or a new request) follow.
-func (s *Service) sodBeforeFulfillment(ctx context.Context, t *txn, item *ent.RequestItem) (blocked bool, err error) {
+// beneficiary is the item's request's beneficiary.
+func (s *Service) sodBeforeFulfillment(ctx context.Context, t *txn, item *ent.RequestItem, beneficiary *ent.User) (blocked bool, err error) {
 	if item.Action != enum.RequestActionGrant {
 		return false, nil
 	}
-	beneficiary := item.Edges.Request.BeneficiaryID
-	if err := s.lockKey(ctx, t, "sod/"+string(beneficiary)); err != nil {
+	if err := s.lockKey(ctx, t, "sod/"+string(beneficiary.ID)); err != nil {
 		return false, fmt.Errorf("lock beneficiary: %w", err)
 	}
-	st, err := s.loadSod(ctx, t.client, beneficiary, []pulid.ID{item.EntitlementID}, item.ID, []enum.ItemStatus{enum.ItemStatusFulfilling})
+	st, err := s.loadSod(ctx, t.client, beneficiary.ID, []pulid.ID{item.EntitlementID}, item.ID, []enum.ItemStatus{enum.ItemStatusFulfilling})
 	if err != nil || len(st.sets) == 0 {
 		return false, err
 	}
@@ -476,7 +476,7 @@ func (s *Service) sodBeforeFulfillment(ctx context.Context, t *txn, item *ent.Re
 		c := st.record(h, enum.SodCheckpointFulfillment)
 		if h.Blocks() {
 			if block == nil {
-				block = rules.SodBlocked(h, item.Edges.Request.Edges.Beneficiary.Email, st.name)
+				block = rules.SodBlocked(h, beneficiary.Email, st.name)
 			}
 			added = append(added, c)
 			events = append(events, sodEvents(audit.SodConflictBlocked, item.RequestID, item.ID, []enum.SodConflict{c})...)
