@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -462,26 +463,15 @@ func (s *Service) matchPolicyRules(ctx context.Context, client *ent.Client, p *P
 	return nil
 }
 
-// accessLength is how long a GRANT submitted with in lasts: until endsAt,
-// for its duration, or for the default duration its request policy gives;
-// nil when permanent.
+// accessLength is how long a GRANT submitted with in lasts
+// (rules.AccessEnd from now: until endsAt, for its duration, or for the
+// default duration its request policy gives); nil when permanent.
 func accessLength(in SubmitInput, defaultDuration *string, now time.Time) (*time.Duration, error) {
-	var d time.Duration
-	switch {
-	case in.EndsAt != nil:
-		d = in.EndsAt.Sub(now)
-	case in.Duration != nil || defaultDuration != nil:
-		v := defaultDuration
-		if in.Duration != nil {
-			v = in.Duration
-		}
-		var err error
-		if d, err = rules.ParseDuration(*v); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, nil
+	end, err := rules.AccessEnd(in.EndsAt, cmp.Or(in.Duration, defaultDuration), now)
+	if err != nil || end == nil {
+		return nil, err
 	}
+	d := end.Sub(now)
 	return &d, nil
 }
 

@@ -22,8 +22,6 @@ const BreakGlassHardMax = 24 * time.Hour
 // length of a justification).
 const maxEmergencyReason = 4000
 
-func strPtr(s string) *string { return &s }
-
 // checkBreakGlassSettings validates the break-glass settings of a request
 // policy: breakGlassMaxDuration a positive ISO-8601 duration of at most
 // BreakGlassHardMax, else INVALID_INPUT (breakGlassMaxDuration).
@@ -118,7 +116,7 @@ func CheckBreakGlass(p RequestPolicy, f BreakGlassFacts, now time.Time) (BreakGl
 		return BreakGlassTime{}, errcode.New(errcode.BreakGlassNotAllowed, "the request policy of %s does not allow emergency (break-glass) access: submit a normal request", f.Item)
 	}
 	limit, iso := BreakGlassCap(p)
-	capped := BreakGlassTime{Duration: strPtr(iso), Capped: true}
+	capped := BreakGlassTime{Duration: new(iso), Capped: true}
 	switch {
 	case f.EndsAt != nil:
 		if !f.EndsAt.After(now) {

@@ -40,37 +40,26 @@ func Coverage(cohort Cohort, name string, size, holders int) PeerCoverage {
 	c := PeerCoverage{Cohort: cohort, Name: name}
 	if size < MinCohort {
 		c.Hidden = true
-		c.Summary = fmt.Sprintf("Fewer than %d %s: not shown", MinCohort, cohortPeople(cohort, name, 2))
+		c.Summary = fmt.Sprintf("Fewer than %d %s: not shown", MinCohort, cohortPeople(cohort, name))
 		return c
 	}
 	holders = min(max(holders, 0), size)
 	pct := 100 * float64(holders) / float64(size)
 	c.Size, c.Holders, c.Percent = &size, &holders, &pct
-	verb := "hold"
-	if size == 1 {
-		verb = "holds"
-	}
-	c.Summary = fmt.Sprintf("%d of %d %s %s this", holders, size, cohortPeople(cohort, name, size), verb)
+	c.Summary = fmt.Sprintf("%d of %d %s hold this", holders, size, cohortPeople(cohort, name))
 	return c
 }
 
-// cohortPeople names n people of a cohort: "Data Analysts", "people in
-// Finance", "people reporting to Dana Scott".
-func cohortPeople(cohort Cohort, name string, n int) string {
-	people := "people"
-	if n == 1 {
-		people = "person"
-	}
+// cohortPeople names people of a cohort (always two or more here):
+// "Data Analysts", "people in Finance", "people reporting to Dana Scott".
+func cohortPeople(cohort Cohort, name string) string {
 	switch cohort {
 	case CohortJobTitle:
-		if n == 1 {
-			return name
-		}
 		return Plural(name)
 	case CohortDepartment:
-		return people + " in " + name
+		return "people in " + name
 	default:
-		return people + " reporting to " + name
+		return "people reporting to " + name
 	}
 }
 

@@ -110,7 +110,7 @@ func BuiltInRequestPolicy() RequestPolicy {
 		DefaultDuration:        PolicyDuration{nil, b},
 		PermanentAllowed:       PolicyBool{true, b},
 		BreakGlassAllowed:      PolicyBool{false, b},
-		BreakGlassMaxDuration:  PolicyDuration{strPtr(BreakGlassDefaultMax), b},
+		BreakGlassMaxDuration:  PolicyDuration{new(string(BreakGlassDefaultMax)), b},
 		ReviewPolicy:           PolicyReviewPolicy{nil, b},
 	}
 }
