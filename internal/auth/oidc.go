@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -271,12 +270,9 @@ func (a *Authenticator) authenticateOIDC(ctx context.Context, token string) (*au
 // its role when role is given. Creations and role changes are catalog
 // writes, audited by the schema hooks like any other.
 func (a *Authenticator) oidcUser(ctx context.Context, email, name string, role *enum.PlatformRole) (*ent.User, error) {
-	u, err := a.client.User.Query().Where(user.EmailEqualFold(email)).Only(ctx)
+	u, err := a.userByEmail(ctx, email)
 	switch {
 	case ent.IsNotFound(err) && a.oidc.cfg.JIT:
-		if _, perr := mail.ParseAddress(email); perr != nil {
-			return nil, errUnauthenticated
-		}
 		if name == "" {
 			name = email
 		}
@@ -285,8 +281,11 @@ func (a *Authenticator) oidcUser(ctx context.Context, email, name string, role *
 			create.SetPlatformRole(*role)
 		}
 		u, err = create.Save(ctx)
-		if ent.IsConstraintError(err) { // created meanwhile by a parallel sign-in
-			u, err = a.client.User.Query().Where(user.EmailEqualFold(email)).Only(ctx)
+		switch {
+		case ent.IsValidationError(err): // not a plain e-mail address (the schema's check)
+			return nil, errUnauthenticated
+		case ent.IsConstraintError(err): // created meanwhile by a parallel sign-in
+			u, err = a.userByEmail(ctx, email)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create signed-in user: %w", err)
@@ -330,4 +329,15 @@ func jwtAlg(token string) string {
 		return ""
 	}
 	return h.Alg
+}
+
+// userByEmail reads the user whose e-mail is email: by the unique index
+// when it is spelt as stored (every sign-in of a known user), else without
+// regard to case (a scan).
+func (a *Authenticator) userByEmail(ctx context.Context, email string) (*ent.User, error) {
+	u, err := a.client.User.Query().Where(user.Email(email)).Only(ctx)
+	if ent.IsNotFound(err) {
+		u, err = a.client.User.Query().Where(user.EmailEqualFold(email)).Only(ctx)
+	}
+	return u, err
 }
