@@ -1088,7 +1088,7 @@ func (c *cli) serve(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	defer ln.Close()
-	if cfg.demo && !isLoopback(ln.Addr()) {
+	if cfg.demo && !httpserver.IsLoopback(ln.Addr().String()) {
 		log.Warn("demo mode listens beyond this machine and logs admin tokens", "addr", cfg.addr)
 	}
 	base := "http://" + displayAddr(ln.Addr())
@@ -1201,16 +1201,6 @@ func (c *cli) serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx) // then the deferred Stop closes the websockets and stops the jobs
-}
-
-// isLoopback reports whether addr is on a loopback interface only.
-func isLoopback(addr net.Addr) bool {
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // logDemoTokens logs a token per demo user and writes them to the tokens

@@ -3,12 +3,12 @@ package demo
 import (
 	"encoding/json"
 	"mime"
-	"net"
 	"net/http"
 	"strings"
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/httpserver"
 )
 
 // SignInPath is the demo sign-in, which the console's user picker calls.
@@ -29,12 +29,15 @@ type SignInUser struct {
 // SignIn serves SignInPath: GET lists the demo users (IT admin first),
 // POST {"email": E} answers {"token": T}, a token for demo user E minted by
 // issue (the same tokens demo mode logs at start). Anyone on this machine
-// may call it; requests from another host are refused (403), since the
-// tokens it gives include an IT admin's. A POST body must be JSON (415
+// may call it; requests from another host, or naming another host than
+// this machine (Host), are refused (403), since the tokens it gives include
+// an IT admin's. A POST body must be JSON (415
 // otherwise). An email that is not a demo user's is refused (404).
 func SignIn(client *ent.Client, issue func(pulid.ID) (string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !fromLoopback(r.RemoteAddr) {
+		// The Host too: a page of another site whose name was made to point
+		// at 127.0.0.1 (DNS rebinding) would otherwise be same-origin here.
+		if !httpserver.IsLoopback(r.RemoteAddr) || !httpserver.IsLoopback(r.Host) {
 			http.Error(w, "demo sign-in: only from this machine", http.StatusForbidden)
 			return
 		}
@@ -87,14 +90,4 @@ func SignIn(client *ent.Client, issue func(pulid.ID) (string, error)) http.Handl
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// fromLoopback reports whether a request's remote address is this machine.
-func fromLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

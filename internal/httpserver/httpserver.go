@@ -96,13 +96,19 @@ func Headers(next http.Handler) http.Handler {
 	})
 }
 
-// WithPolicy serves an HTML page under its own Content-Security-Policy,
-// which must keep frame-ancestors 'none'.
-func WithPolicy(policy string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Security-Policy", policy)
-		next.ServeHTTP(w, r)
-	})
+// IsLoopback reports whether hostport (host:port, or a host alone: a
+// listener's or a peer's address, or a Host header) names this machine: a
+// loopback IP, or localhost.
+func IsLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // corsMaxAge is how long a browser may cache a preflight answer, seconds.
