@@ -136,7 +136,8 @@ type Server struct {
 	Now func() time.Time
 	// Handler serves GraphQL at /query (POST, GET and websockets), the
 	// audit reports under /reports/ and the browser pages (internal/web:
-	// GraphiQL at /graphiql, / redirecting to it), instrumented by Metrics.
+	// the console at /app, GraphiQL at /graphiql, / redirecting to the
+	// console), instrumented by Metrics.
 	Handler http.Handler
 
 	noJobs bool
