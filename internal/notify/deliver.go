@@ -366,13 +366,17 @@ func (s *Service) sendPending(ctx context.Context, key string, events int, lastA
 		} else {
 			s.observer.EmailSent(string(n.Kind))
 		}
-		upd := s.client.Notification.Update().
-			Where(notification.ID(n.ID), notification.EmailStatusEQ(enum.EmailStatusPending)).
-			SetEmailStatus(status)
-		if status == enum.EmailStatusSent {
-			upd.SetEmailedAt(s.now())
-		}
-		if err := upd.Exec(ctx); err != nil {
+		// One transaction per e-mail: a crash loses the mark of one at most.
+		err = s.inTx(ctx, func(ctx context.Context, _ *sql.Tx, client *ent.Client) error {
+			upd := client.Notification.Update().
+				Where(notification.ID(n.ID), notification.EmailStatusEQ(enum.EmailStatusPending)).
+				SetEmailStatus(status)
+			if status == enum.EmailStatusSent {
+				upd.SetEmailedAt(s.now())
+			}
+			return upd.Exec(ctx)
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("mark e-mail %s %s: %w", n.ID, status, err))
 		}
 	}

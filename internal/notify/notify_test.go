@@ -431,8 +431,15 @@ func TestDeliveryRunsOnce(t *testing.T) {
 		}
 		require.Equal(t, 4, countRows(), "no row twice")
 		require.Len(t, s.box.Sent(), sent, "no e-mail twice")
+		ids, err := s.env.Client.Notification.Query().Where(notification.RequestID(req)).IDs(apitest.Sys())
+		require.NoError(t, err)
+		named := map[string]bool{}
+		for _, id := range ids {
+			named["notification."+string(id)] = true
+		}
 		for _, m := range s.box.Sent() {
 			require.False(t, strings.Contains(m.Subject, "<no value>"), m.Subject)
+			require.True(t, named[m.ID], "an e-mail is named by its notification (one Message-ID on every attempt): %q", m.ID)
 		}
 	})
 }
