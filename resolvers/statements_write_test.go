@@ -83,7 +83,7 @@ func (s *writeScene) decide(t *testing.T, name, token, task, d, want string) int
 }
 
 // TestWriteStatements bounds the SQL statements of submitAccessRequest with
-// one entitlement (≤ 16) and of decideReviewTask (≤ 12) on every path a
+// one entitlement (≤ 17) and of decideReviewTask (≤ 12) on every path a
 // decision takes: a stage approved with a next stage to activate, the last
 // stage approved (the item approved and its fulfilment job enqueued, or left
 // to people on a MANUAL application), and a denial that skips the later

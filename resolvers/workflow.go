@@ -26,11 +26,7 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 		if !errors.As(planErr, &ce) {
 			return nil, planErr
 		}
-		pe := &graph.PreviewError{Code: string(ce.Code), Message: ce.Message}
-		if ce.Field != "" {
-			pe.Field = &ce.Field
-		}
-		out.Errors = append(out.Errors, pe)
+		out.Errors = append(out.Errors, previewError(ce))
 		id := authz.FromContext(ctx).UserID
 		if in.BeneficiaryID != nil {
 			id = *in.BeneficiaryID
@@ -117,9 +113,18 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 		}
 	}
 	if ce := (*errcode.Error)(nil); errors.As(plan.SodError(), &ce) {
-		out.Errors = append(out.Errors, &graph.PreviewError{Code: string(ce.Code), Message: ce.Message})
+		out.Errors = append(out.Errors, previewError(ce))
 	}
 	return out, nil
+}
+
+// previewError is a coded error as the preview lists it.
+func previewError(ce *errcode.Error) *graph.PreviewError {
+	pe := &graph.PreviewError{Code: string(ce.Code), Message: ce.Message}
+	if ce.Field != "" {
+		pe.Field = &ce.Field
+	}
+	return pe
 }
 
 // verification maps an audit verification.
