@@ -144,7 +144,8 @@ type template struct {
 
 // loadTemplates loads the stage templates that may apply to items of the
 // applications: their own and the global default policy (rules.ChoosePolicy
-// picks). loadDirectory fills in their designated reviewers.
+// picks). loadDirectory fills in their designated reviewers. Submission
+// reads the same rows with its rule set (loadRuleSet).
 func loadTemplates(ctx context.Context, client *ent.Client, appIDs ...pulid.ID) ([]template, error) {
 	ts, err := client.ReviewStageTemplate.Query().
 		Where(reviewstagetemplate.Or(reviewstagetemplate.ApplicationIDIn(appIDs...), reviewstagetemplate.ApplicationIDIsNil())).

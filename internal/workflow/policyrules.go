@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow/rules"
 )
@@ -370,25 +372,61 @@ func ruleOf(row *ent.PolicyRule) rules.PolicyRule {
 		AllowPrivilegedAutoApprove: row.AllowPrivilegedAutoApprove}
 }
 
-// ruleSetQuery reads, in one statement, the enabled policy rules and the
-// review policies that an enabled rule or any request policy names.
-const ruleSetQuery = `SELECT 'R', r.id, r.name, r.position, r.version, r.outcome, r.message, r.allow_privileged_auto_approve, r.conditions, r.review_policy_id
+// ruleSetQuery reads, in one statement, what submission evaluates besides
+// the items themselves: the enabled policy rules ('R'); the review
+// policies that an enabled rule or any request policy names ('P'); the
+// stage templates of apps applications and the global ones ('T', with
+// the reviewer kind, level, quorum, rule and application in the columns of
+// name, position, version, outcome and review policy); and the requested
+// entitlements that a separation-of-duties conflict set lists ('S', once
+// per set). Its arguments are the application IDs, then the requested
+// entitlement IDs.
+func ruleSetQuery(apps, requested int) string {
+	return `SELECT 'R', r.id, r.name, r.position, r.version, r.outcome, r.message, r.allow_privileged_auto_approve, r.conditions, r.review_policy_id
 FROM policy_rules r WHERE r.enabled
 UNION ALL
 SELECT 'P', p.id, p.name, 0, 0, '', '', false, p.stages, NULL
 FROM review_policies p
-WHERE p.id IN (SELECT review_policy_id FROM policy_rules WHERE enabled) OR p.id IN (SELECT review_policy_id FROM request_policies)`
-
-// ruleSet is what submission evaluates: the enabled policy rules and the
-// review policies they and the request policies name.
-type ruleSet struct {
-	rules    []rules.PolicyRule
-	policies map[pulid.ID]*rules.ReviewPolicy
+WHERE p.id IN (SELECT review_policy_id FROM policy_rules WHERE enabled) OR p.id IN (SELECT review_policy_id FROM request_policies)
+UNION ALL
+SELECT 'T', t.id, t.reviewer_kind, t.level, t.quorum, t.rule, '', false, NULL, t.application_id
+FROM review_stage_templates t
+WHERE t.application_id IS NULL OR t.application_id IN (` + database.Placeholders(apps) + `)
+UNION ALL
+SELECT 'S', m.entitlement_id, '', 0, 0, '', '', false, NULL, NULL
+FROM sod_conflict_set_entitlements m
+WHERE m.entitlement_id IN (` + database.Placeholders(requested) + `)`
 }
 
-// loadRuleSet reads the rule set with one statement.
-func (s *Service) loadRuleSet(ctx context.Context, client *ent.Client) (ruleSet, error) {
-	rows, err := client.QueryContext(ctx, ruleSetQuery)
+// ruleSet is what submission evaluates: the enabled policy rules, the
+// review policies they and the request policies name, the stage templates
+// that may apply to the items (loadTemplates' rows), and the requested
+// entitlements that a conflict set lists (checkSod reads the sets only
+// when there is one).
+type ruleSet struct {
+	rules     []rules.PolicyRule
+	policies  map[pulid.ID]*rules.ReviewPolicy
+	templates []template
+	sodListed []pulid.ID
+}
+
+// loadRuleSet reads the rule set of the items of p with one statement
+// (ruleSetQuery): the rules, templates and conflict-set membership that
+// submission would otherwise read with three.
+func (s *Service) loadRuleSet(ctx context.Context, client *ent.Client, p *Plan) (ruleSet, error) {
+	var apps, requested []pulid.ID
+	for _, it := range p.Items {
+		apps = append(apps, it.Application.ID)
+		if it.Action == enum.RequestActionGrant {
+			requested = append(requested, it.Entitlement.ID)
+		}
+	}
+	apps = distinct(apps)
+	args := make([]any, 0, len(apps)+len(requested))
+	for _, id := range append(slices.Clone(apps), requested...) {
+		args = append(args, string(id))
+	}
+	rows, err := client.QueryContext(ctx, database.Bind(s.dialect, ruleSetQuery(len(apps), len(requested))), args...)
 	if err != nil {
 		return ruleSet{}, fmt.Errorf("load policy rules: %w", err)
 	}
@@ -405,7 +443,21 @@ func (s *Service) loadRuleSet(ctx context.Context, client *ent.Client) (ruleSet,
 		if err := rows.Scan(&kind, &id, &name, &position, &version, &outcome, &message, &allow, &doc, &reviewPolicy); err != nil {
 			return ruleSet{}, fmt.Errorf("load policy rules: %w", err)
 		}
-		if kind == "P" {
+		switch kind {
+		case "S":
+			if !slices.Contains(out.sodListed, pulid.ID(id)) {
+				out.sodListed = append(out.sodListed, pulid.ID(id))
+			}
+			continue
+		case "T":
+			t := template{ID: pulid.ID(id), Template: rules.Template{StageTemplate: rules.StageTemplate{
+				Level: position, Kind: enum.ReviewerKind(name), Rule: enum.StageRule(outcome), Quorum: version}}}
+			if reviewPolicy.Valid {
+				t.ApplicationID = pulid.ID(reviewPolicy.String)
+			}
+			out.templates = append(out.templates, t)
+			continue
+		case "P":
 			p := &rules.ReviewPolicy{ID: pulid.ID(id), Name: name}
 			if err := json.Unmarshal(doc, &p.Stages); err != nil {
 				return ruleSet{}, fmt.Errorf("review policy %s: stages: %w", id, err)
@@ -430,15 +482,11 @@ func (s *Service) loadRuleSet(ctx context.Context, client *ent.Client) (ruleSet,
 	return out, nil
 }
 
-// matchPolicyRules finds, for each item of p, the policy rule that decides
-// it (rules.MatchRule) and the review policies that the rule and the
-// item's request policy name, with one statement (loadRuleSet); planReviews
-// then chooses the review (rules.ChooseReview).
-func (s *Service) matchPolicyRules(ctx context.Context, client *ent.Client, p *Plan, in SubmitInput, now time.Time) error {
-	set, err := s.loadRuleSet(ctx, client)
-	if err != nil {
-		return err
-	}
+// matchPolicyRules finds, for each item of p, the policy rule of set that
+// decides it (rules.MatchRule) and the review policies that the rule and
+// the item's request policy name; planReviews then chooses the review
+// (rules.ChooseReview).
+func matchPolicyRules(p *Plan, set ruleSet, in SubmitInput, now time.Time) error {
 	b := p.Beneficiary
 	for i := range p.Items {
 		it := &p.Items[i]
@@ -448,6 +496,7 @@ func (s *Service) matchPolicyRules(ctx context.Context, client *ent.Client, p *P
 			Privileged: it.Entitlement.Privileged, Labels: it.Entitlement.Labels, Action: it.Action,
 		}
 		if it.Action == enum.RequestActionGrant {
+			var err error
 			if subject.Length, err = accessLength(in, it.DefaultDuration, now); err != nil {
 				return err
 			}

@@ -376,8 +376,13 @@ func (st *sodState) name(id pulid.ID) string {
 // grants (precise false), only the items of p are compared with each
 // other, so that neither a refusal nor a warning tells what the
 // beneficiary holds or has pending; the check before fulfilment compares
-// the rest.
-func (s *Service) checkSod(ctx context.Context, client *ent.Client, p *Plan, precise bool, now time.Time) error {
+// the rest. listed are the requested entitlements that a conflict set
+// lists (loadRuleSet): with none, no item can conflict and nothing more is
+// read.
+func (s *Service) checkSod(ctx context.Context, client *ent.Client, p *Plan, listed []pulid.ID, precise bool, now time.Time) error {
+	if len(listed) == 0 {
+		return nil
+	}
 	var requested []pulid.ID
 	for _, it := range p.Items {
 		if it.Action == enum.RequestActionGrant {

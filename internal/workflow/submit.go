@@ -578,13 +578,17 @@ func (s *Service) plan(ctx context.Context, client *ent.Client, v *authz.Viewer,
 	if err := checkDuplicates(ctx, client, visible, p.Items); err != nil {
 		return nil, fmt.Errorf("check duplicates: %w", err)
 	}
-	if err := s.matchPolicyRules(ctx, client, p, in, now); err != nil {
+	set, err := s.loadRuleSet(ctx, client, p)
+	if err != nil {
 		return nil, fmt.Errorf("policy rules: %w", err)
 	}
-	if err := s.checkSod(ctx, client, p, d.Precise, now); err != nil {
+	if err := matchPolicyRules(p, set, in, now); err != nil {
+		return nil, fmt.Errorf("policy rules: %w", err)
+	}
+	if err := s.checkSod(ctx, client, p, set.sodListed, d.Precise, now); err != nil {
 		return nil, fmt.Errorf("separation of duties: %w", err)
 	}
-	if err := s.planReviews(ctx, client, p, now); err != nil {
+	if err := s.planReviews(ctx, client, p, set.templates, now); err != nil {
 		return nil, fmt.Errorf("plan reviews: %w", err)
 	}
 	if !d.Precise {
@@ -828,16 +832,9 @@ func checkDuplicates(ctx context.Context, client *ent.Client, requests []predica
 // asks for the lighter review, one stage of the application's owners (ANY,
 // with the usual fallback); the stages of the request policy's review
 // policy; else the application's templates, the global default policy, or
-// the built-in one.
-func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, now time.Time) error {
-	appIDs := make([]pulid.ID, 0, len(p.Items))
-	for _, it := range p.Items {
-		appIDs = append(appIDs, it.Application.ID)
-	}
-	templates, err := loadTemplates(ctx, client, distinct(appIDs)...)
-	if err != nil {
-		return fmt.Errorf("load stage templates: %w", err)
-	}
+// the built-in one. templates are the stage templates of the items'
+// applications and the global ones (loadRuleSet reads them).
+func (s *Service) planReviews(ctx context.Context, client *ent.Client, p *Plan, templates []template, now time.Time) error {
 	dir, err := loadDirectory(ctx, client, p, templates)
 	if err != nil {
 		return fmt.Errorf("load directory: %w", err)
