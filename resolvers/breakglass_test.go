@@ -310,3 +310,50 @@ func TestBreakGlassDeniedBeforeProvisioning(t *testing.T) {
 			"one for the denial, one naming the revocation when the grant was recorded")
 	})
 }
+
+// TestBreakGlassLeaverRevokedOnce: a beneficiary of emergency access who is
+// terminated loses it through the leaver's revocation, one item through
+// the one revocation path; the after-the-fact denial that follows, while
+// that revocation is under way, marks the emergency review REVOKED but
+// opens no second revocation, and the connector revokes once.
+func TestBreakGlassLeaverRevokedOnce(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		s := newBGScene(t, db, apitest.Options{NoJobs: true})
+		o, ctx := s.o, apitest.Sys()
+		req := s.emergency(t, s.prodAdmin, nil)
+		require.NoError(t, o.env.Workflow.Fulfill(ctx, pulid.ID(req.Items[0].ID), 1, 10))
+		require.Equal(t, "FULFILLED", s.item(t, req.Items[0].ID).Status)
+		require.Len(t, o.receiver.Deliveries(webhook.TypeGrant), 1)
+
+		terminate(t, o.env, s.tokAdmin, s.b)
+		leaver := lvTerminatedItems(t, o.env, s.b)
+		require.Len(t, leaver, 1, "the leaver's revocation takes the emergency grant")
+		require.Equal(t, s.prodAdmin.ID, leaver[0].EntitlementID)
+
+		p := o.progress(t, s.tokM, req.ID)
+		o.env.MustDo(t, s.tokM, decide, map[string]any{"id": p.task(t, "ProdDB users", s.m.Email), "d": "DENY"}, nil)
+		require.Equal(t, "REVOKED", *s.item(t, req.Items[0].ID).EmergencyReview, "the denial is recorded")
+		denied, err := o.env.Client.RequestItem.Query().Where(
+			requestitem.ReasonEQ(enum.ItemReasonBreakGlassDenied),
+			requestitem.HasRequestWith(accessrequest.BeneficiaryID(s.b.ID)),
+		).Count(ctx)
+		require.NoError(t, err)
+		require.Zero(t, denied, "no second revocation of a grant the leaver's revocation takes away")
+		require.Len(t, lvTerminatedItems(t, o.env, s.b), 1)
+
+		require.NoError(t, o.env.Workflow.Fulfill(ctx, leaver[0].ID, 1, 10))
+		require.Len(t, o.receiver.Deliveries(webhook.TypeRevoke), 1, "the connector revokes once")
+		gs := o.fulGrants(t, s.tokAdmin, s.prodAdmin.ID)
+		require.Len(t, gs, 1)
+		require.NotNil(t, gs[0].RevokedAt)
+		require.Contains(t, gs[0].RevokeReason, "user terminated")
+		revokes, err := o.env.Client.RequestItem.Query().Where(
+			requestitem.ActionEQ(enum.RequestActionRevoke),
+			requestitem.HasRequestWith(accessrequest.BeneficiaryID(s.b.ID)),
+		).Count(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, revokes, "one revocation item in all")
+		require.Equal(t, 1, fulCount(o.fulTrail(t, s.tokAdmin, req.ID), "BREAK_GLASS_REVOKED"))
+	})
+}

@@ -99,16 +99,8 @@ const clockSkew = time.Minute
 // present, are JSON numbers. (jwt's NumericDate also accepts strings holding
 // a number, which RFC 7519 does not.)
 func numericTimeClaims(token string) bool {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return false
-	}
 	var claims struct{ Exp, Iat, Nbf json.RawMessage }
-	if err := json.Unmarshal(payload, &claims); err != nil {
+	if !decodeJWTPart(token, 1, &claims) {
 		return false
 	}
 	for _, c := range []json.RawMessage{claims.Exp, claims.Iat, claims.Nbf} {
@@ -117,6 +109,19 @@ func numericTimeClaims(token string) bool {
 		}
 	}
 	return true
+}
+
+// decodeJWTPart decodes part i (0 the header, 1 the claims) of a JWT of
+// three parts into v, unverified: the one reading of a token before its
+// signature is checked. It reports whether the token has three parts and
+// the part is base64url-encoded JSON.
+func decodeJWTPart(token string, i int, v any) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
+	return err == nil && json.Unmarshal(b, v) == nil
 }
 
 // Authenticate returns the viewer of a bearer token (the part after

@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -170,18 +168,10 @@ func WithOIDC(o *OIDC) Option {
 // unverifiedIssuer returns the iss claim of a JWT, unverified: it only
 // picks the verifier.
 func unverifiedIssuer(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
 	var claims struct {
 		Iss string `json:"iss"`
 	}
-	if json.Unmarshal(payload, &claims) != nil {
+	if !decodeJWTPart(token, 1, &claims) {
 		return ""
 	}
 	return claims.Iss
@@ -314,18 +304,10 @@ func (a *Authenticator) isOIDCToken(token string) bool {
 
 // jwtAlg returns the alg of a JWT's header, unverified.
 func jwtAlg(token string) string {
-	head, _, ok := strings.Cut(token, ".")
-	if !ok {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
 	var h struct {
 		Alg string `json:"alg"`
 	}
-	if json.Unmarshal(b, &h) != nil {
+	if !decodeJWTPart(token, 0, &h) {
 		return ""
 	}
 	return h.Alg

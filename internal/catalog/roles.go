@@ -6,9 +6,9 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/reviewstagetemplate"
 	"gatehouse/ent/role"
-	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/workflow/rules"
 )
 
 // CreateRole adds a role with its entitlements and owners. IT_ADMIN only.
@@ -58,7 +58,9 @@ func checkRole(ctx context.Context, tx *ent.Tx, self pulid.ID, name *string, pre
 // CreateReviewStageTemplate adds a stage to an application's review policy,
 // or to the global default policy when applicationID is null. DESIGNATED
 // stages name their reviewers, other kinds do not; QUORUM stages give the
-// number of approvals, other rules do not. Service accounts are never
+// number of approvals (of a DESIGNATED stage, no more than its reviewers),
+// other rules do not: the check of every review stage, rules.CheckStage.
+// Service accounts are never
 // designated reviewers. IT_ADMIN only. Errors: FORBIDDEN, INVALID_INPUT,
 // CONFLICT (a level the policy has), NOT_FOUND.
 func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateReviewStageTemplateInput) (*ent.ReviewStageTemplate, error) {
@@ -69,7 +71,7 @@ func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateRe
 		if err := people(ctx, tx, "designatedReviewerIDs", "a designated reviewer", in.DesignatedReviewerIDs); err != nil {
 			return nil, err
 		}
-		if err := checkStageTemplate(in); err != nil {
+		if err := checkStageTemplate(&in); err != nil {
 			return nil, err
 		}
 		q := tx.ReviewStageTemplate.Query().Where(reviewstagetemplate.Level(in.Level))
@@ -89,24 +91,26 @@ func (s *Service) CreateReviewStageTemplate(ctx context.Context, in ent.CreateRe
 	})
 }
 
-func checkStageTemplate(in ent.CreateReviewStageTemplateInput) error {
+// checkStageTemplate checks a stage template's level and, as every review
+// stage, its kind, rule, quorum and designated reviewers
+// (rules.CheckStage), and sets in's rule, quorum and reviewers as that
+// check returns them. Errors: INVALID_INPUT naming the field.
+func checkStageTemplate(in *ent.CreateReviewStageTemplateInput) error {
 	if in.Level < 1 {
 		return errcode.Invalid("level", "must be 1 or more")
 	}
-	designated := in.ReviewerKind == enum.ReviewerKindDesignated
-	switch {
-	case designated && len(in.DesignatedReviewerIDs) == 0:
-		return errcode.Invalid("designatedReviewerIDs", "a DESIGNATED stage needs at least one reviewer")
-	case !designated && len(in.DesignatedReviewerIDs) > 0:
-		return errcode.Invalid("designatedReviewerIDs", "only DESIGNATED stages name reviewers, not %s", in.ReviewerKind)
+	spec := rules.ReviewStageSpec{Level: in.Level, ReviewerKind: in.ReviewerKind, DesignatedReviewerIDs: in.DesignatedReviewerIDs}
+	if in.Rule != nil {
+		spec.Rule = *in.Rule
 	}
-	quorumRule := in.Rule != nil && *in.Rule == enum.StageRuleQuorum
-	switch {
-	case quorumRule && (in.Quorum == nil || *in.Quorum < 1):
-		return errcode.Invalid("quorum", "a QUORUM stage needs a quorum of 1 or more")
-	case !quorumRule && in.Quorum != nil && *in.Quorum != 1:
-		return errcode.Invalid("quorum", "only QUORUM stages take a quorum")
+	if in.Quorum != nil {
+		spec.Quorum = *in.Quorum
 	}
+	spec, err := rules.CheckStage(spec)
+	if err != nil {
+		return err
+	}
+	in.Rule, in.Quorum, in.DesignatedReviewerIDs = &spec.Rule, &spec.Quorum, spec.DesignatedReviewerIDs
 	return nil
 }
 

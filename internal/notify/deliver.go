@@ -64,6 +64,25 @@ func (s *Service) Deliver(ctx context.Context, key string, events []Event, lastA
 	return s.sendPending(ctx, key, len(events), lastAttempt)
 }
 
+// activeByRole reads, with one query (none for no roles), the active users
+// of each of roles: their IDs in ID order by platform role.
+func (s *Service) activeByRole(ctx context.Context, roles []enum.PlatformRole) (map[enum.PlatformRole][]pulid.ID, error) {
+	out := map[enum.PlatformRole][]pulid.ID{}
+	if len(roles) == 0 {
+		return out, nil
+	}
+	users, err := s.client.User.Query().
+		Where(user.PlatformRoleIn(roles...), user.StatusEQ(enum.UserStatusActive)).
+		Order(user.ByID()).Select(user.FieldID, user.FieldPlatformRole).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load users of roles %v: %w", roles, err)
+	}
+	for _, u := range users {
+		out[u.PlatformRole] = append(out[u.PlatformRole], u.ID)
+	}
+	return out, nil
+}
+
 // eventKey names the event at index i of the job key.
 func eventKey(key string, i int) string { return key + "." + strconv.Itoa(i) }
 
@@ -128,23 +147,16 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		}
 	}
 
-	var itAdmins []pulid.ID
+	var roles []enum.PlatformRole
 	if admins {
-		itAdmins, err = s.client.User.Query().
-			Where(user.PlatformRoleEQ(enum.PlatformRoleITAdmin), user.StatusEQ(enum.UserStatusActive)).
-			Order(user.ByID()).IDs(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load IT admins: %w", err)
-		}
+		roles = append(roles, enum.PlatformRoleITAdmin)
 	}
-	var riskManagers []pulid.ID
 	if risk {
-		riskManagers, err = s.client.User.Query().
-			Where(user.PlatformRoleEQ(enum.PlatformRoleRiskManager), user.StatusEQ(enum.UserStatusActive)).
-			Order(user.ByID()).IDs(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load risk managers: %w", err)
-		}
+		roles = append(roles, enum.PlatformRoleRiskManager)
+	}
+	holders, err := s.activeByRole(ctx, roles)
+	if err != nil {
+		return nil, err
 	}
 
 	facts := make([]Fact, len(events))
@@ -161,10 +173,10 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 			}
 		}
 		if Names(ev.Action, ITAdmins) {
-			f.ITAdmins = itAdmins
+			f.ITAdmins = holders[enum.PlatformRoleITAdmin]
 		}
 		if Names(ev.Action, RiskManagers) {
-			f.RiskManagers = riskManagers
+			f.RiskManagers = holders[enum.PlatformRoleRiskManager]
 		}
 		switch {
 		case strings.HasPrefix(ev.Actor, "usr_"):

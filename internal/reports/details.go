@@ -62,26 +62,31 @@ var kindRoles = map[enum.ReviewerKind]string{
 // taskRole says in which capacity a task's assignee reviews: the role of
 // the stage's reviewer kind; "escalated" or "reassigned" for a task that an
 // escalation or a reassignment created; "delegate of X" for a task held on
-// behalf of X.
-func taskRole(kind enum.ReviewerKind, origin audit.Action, onBehalfOf *Person) string {
+// behalf of X; "fallback (designated reviewer stage)" for a reviewer the
+// stage took from its fallback chain to keep its quorum (issue 15), or
+// "delegate of X (fallback, designated reviewer stage)" for a delegate
+// holding such a task. A move names a task before the fallback does.
+func taskRole(kind enum.ReviewerKind, origin audit.Action, onBehalfOf *Person, fallback bool) string {
 	role := kindRoles[kind]
 	if role == "" {
 		role = strings.ToLower(strings.ReplaceAll(string(kind), "_", " "))
 	}
-	moved := ""
-	switch origin {
-	case audit.TaskEscalated:
-		moved = "escalated"
-	case audit.TaskReassigned:
-		moved = "reassigned"
+	how := ""
+	switch {
+	case origin == audit.TaskEscalated:
+		how = "escalated"
+	case origin == audit.TaskReassigned:
+		how = "reassigned"
+	case fallback && kindRoles[kind] != "" && kind != enum.ReviewerKindITAdmin: // an IT admin stage is named a fallback already
+		how = "fallback"
 	}
 	switch {
-	case onBehalfOf != nil && moved != "":
-		return "delegate of " + onBehalfOf.Name + " (" + moved + ", " + role + " stage)"
+	case onBehalfOf != nil && how != "":
+		return "delegate of " + onBehalfOf.Name + " (" + how + ", " + role + " stage)"
 	case onBehalfOf != nil:
 		return "delegate of " + onBehalfOf.Name + " (" + role + ")"
-	case moved != "":
-		return moved + " (" + role + " stage)"
+	case how != "":
+		return how + " (" + role + " stage)"
 	}
 	return role
 }

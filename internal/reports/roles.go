@@ -44,35 +44,16 @@ func taskOrigins(ctx context.Context, client *ent.Client, requestIDs []pulid.ID)
 	return originsOf(events), nil
 }
 
-// setRoles sets the Role of every review of the items (reviewRole), the
+// setRoles sets the Role of every review of the items (taskRole), the
 // per-request report's and the bulk export's alike.
 func setRoles(items []loadedItem, origins map[pulid.ID]audit.Action) {
 	for i := range items {
 		it := &items[i]
 		for j := range it.Reviews {
 			rv := &it.Reviews[j]
-			rv.Role = reviewRole(enum.ReviewerKind(rv.Kind), origins[rv.TaskID], rv.OnBehalfOf, it.fallbacks[rv.TaskID])
+			rv.Role = taskRole(enum.ReviewerKind(rv.Kind), origins[rv.TaskID], rv.OnBehalfOf, it.fallbacks[rv.TaskID])
 		}
 	}
-}
-
-// reviewRole is taskRole, with the reviewers a stage took from its fallback
-// chain to keep its quorum (the stage's fallback reviewers, issue 15) named
-// as such: "fallback (designated reviewer stage)", or "delegate of X
-// (fallback, designated reviewer stage)" for a delegate holding their task.
-func reviewRole(kind enum.ReviewerKind, origin audit.Action, onBehalfOf *Person, fallback bool) string {
-	role := taskRole(kind, origin, onBehalfOf)
-	if !fallback || origin != "" {
-		return role
-	}
-	stage := kindRoles[kind]
-	if stage == "" {
-		return role
-	}
-	if onBehalfOf != nil {
-		return "delegate of " + onBehalfOf.Name + " (fallback, " + stage + " stage)"
-	}
-	return "fallback (" + stage + " stage)"
 }
 
 // exportRoles sets the reviewer roles of a page of the bulk export, reading

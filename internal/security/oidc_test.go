@@ -5,16 +5,16 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 	"github.com/oauth2-proxy/mockoidc"
 	"github.com/stretchr/testify/require"
 
@@ -78,7 +78,7 @@ func (p *provider) rotate(t *testing.T) {
 }
 
 // signIn runs the authorization code flow for u and returns the ID token.
-func (p *provider) signIn(t *testing.T, u *mockoidc.MockUser) string {
+func (p *provider) signIn(t *testing.T, u mockoidc.User) string {
 	t.Helper()
 	p.m.QueueUser(u)
 	const redirect = "http://127.0.0.1/callback"
@@ -109,6 +109,31 @@ func (p *provider) signIn(t *testing.T, u *mockoidc.MockUser) string {
 
 func person(email string, groups ...string) *mockoidc.MockUser {
 	return &mockoidc.MockUser{Subject: "sub-" + email, Email: email, EmailVerified: true, Groups: groups}
+}
+
+// withClaims is a provider's user whose ID token carries claims besides (or
+// instead of) those of MockUser: a name, or email_verified false, which
+// MockUser leaves out.
+type withClaims struct {
+	*mockoidc.MockUser
+	claims map[string]any
+}
+
+func (u withClaims) Claims(scope []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
+	c, err := u.MockUser.Claims(scope, base)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var m jwt.MapClaims
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	maps.Copy(m, u.claims)
+	return m, nil
 }
 
 // oidcEnv starts the API accepting p's tokens with cfg (its issuer and
@@ -283,6 +308,101 @@ func TestOIDCJustInTimeAndGroups(t *testing.T) {
 	})
 }
 
+// TestOIDCRefusalsAndNames: a token whose email claim the provider marks
+// unverified is refused, for a known user and with JIT alike; a service
+// account is never signed in by the provider, and its role is not set from
+// groups; a user JIT creates takes the display name of the token's name
+// claim, or its e-mail without one.
+func TestOIDCRefusalsAndNames(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		p := startProvider(t)
+		env := oidcEnv(t, db, p, auth.OIDCConfig{
+			JIT: true, GroupsClaim: "groups", GroupRoles: map[string]enum.PlatformRole{"gh-admins": enum.PlatformRoleITAdmin},
+		})
+		sys := apitest.Sys()
+		env.User(t, "ada@example.com", enum.PlatformRoleUser)
+		svc, err := env.Client.User.Create().SetEmail("ci@example.com").SetName("CI").SetKind(enum.UserKindService).Save(sys)
+		require.NoError(t, err)
+		unverified := func(email string) mockoidc.User {
+			return withClaims{person(email), map[string]any{"email_verified": false}}
+		}
+
+		_, code := signedIn(t, env, p.signIn(t, unverified("ada@example.com")))
+		require.Equal(t, "UNAUTHENTICATED", code, "an e-mail the provider has not verified names nobody")
+		_, code = signedIn(t, env, p.signIn(t, unverified("mallory@example.com")))
+		require.Equal(t, "UNAUTHENTICATED", code, "nor does JIT create a user for it")
+		n, err := env.Client.User.Query().Where(user.Email("mallory@example.com")).Count(sys)
+		require.NoError(t, err)
+		require.Zero(t, n)
+		_, code = signedIn(t, env, p.signIn(t, withClaims{person("ada@example.com"), map[string]any{"email_verified": true}}))
+		require.Empty(t, code, "a verified e-mail signs in")
+
+		token := p.signIn(t, person("ci@example.com", "gh-admins"))
+		_, code = signedIn(t, env, token)
+		require.Equal(t, "UNAUTHENTICATED", code, "a service account signs in with its API tokens only")
+		requireWebsocketRefused(t, env, token, "a service account's ID token is refused in connection_init")
+		svc, err = env.Client.User.Get(sys, svc.ID)
+		require.NoError(t, err)
+		require.Equal(t, enum.PlatformRoleUser, svc.PlatformRole, "the groups of a refused sign-in change no role")
+
+		_, code = signedIn(t, env, p.signIn(t, withClaims{person("nia.new@example.com"), map[string]any{"name": "  Nia New "}}))
+		require.Empty(t, code)
+		nia, err := env.Client.User.Query().Where(user.Email("nia.new@example.com")).Only(sys)
+		require.NoError(t, err)
+		require.Equal(t, "Nia New", nia.Name, "JIT takes the display name from the name claim")
+		_, code = signedIn(t, env, p.signIn(t, person("nameless@example.com")))
+		require.Empty(t, code)
+		nameless, err := env.Client.User.Query().Where(user.Email("nameless@example.com")).Only(sys)
+		require.NoError(t, err)
+		require.Equal(t, "nameless@example.com", nameless.Name, "without a name claim the e-mail is the name")
+	})
+}
+
+// TestOIDCUserClaim: with GATEHOUSE_OIDC_USER_CLAIM naming another claim,
+// that claim's value (not the email claim) finds the user, and the email
+// claim's verification no longer matters.
+func TestOIDCUserClaim(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		claim string
+		user  func(email string) *mockoidc.MockUser
+	}{
+		{"preferred_username", func(email string) *mockoidc.MockUser {
+			return &mockoidc.MockUser{Subject: "sub-1", Email: "shared@example.com", EmailVerified: true, PreferredUsername: email}
+		}},
+		{"sub", func(email string) *mockoidc.MockUser {
+			return &mockoidc.MockUser{Subject: email, Email: "shared@example.com", EmailVerified: true}
+		}},
+	} {
+		t.Run(tc.claim, func(t *testing.T) {
+			t.Parallel()
+			dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+				p := startProvider(t)
+				env := oidcEnv(t, db, p, auth.OIDCConfig{UserClaim: tc.claim})
+				env.User(t, "ada@example.com", enum.PlatformRoleUser)
+				env.User(t, "bob@example.com", enum.PlatformRoleRiskManager)
+				env.User(t, "shared@example.com", enum.PlatformRoleITAdmin)
+
+				for _, email := range []string{"ada@example.com", "bob@example.com"} {
+					v, code := signedIn(t, env, p.signIn(t, tc.user(email)))
+					require.Empty(t, code, "%s names %s", tc.claim, email)
+					require.Equal(t, email, v.Viewer.Email, "the user of the %s claim, not of the email claim", tc.claim)
+				}
+				v, code := signedIn(t, env, p.signIn(t, withClaims{tc.user("Ada@Example.com"), map[string]any{"email_verified": false}}))
+				require.Empty(t, code, "an unverified email claim does not matter when %s names the user", tc.claim)
+				require.Equal(t, "ada@example.com", v.Viewer.Email, "matched without regard to case")
+				requireWebsocketViewer(t, env, p.signIn(t, tc.user("bob@example.com")), "bob@example.com")
+
+				_, code = signedIn(t, env, p.signIn(t, tc.user("nobody@example.com")))
+				require.Equal(t, "UNAUTHENTICATED", code, "a %s naming no user, without JIT", tc.claim)
+				_, code = signedIn(t, env, p.signIn(t, &mockoidc.MockUser{Subject: "sub-2", Email: "ada@example.com", EmailVerified: true}))
+				require.Equal(t, "UNAUTHENTICATED", code, "a token whose %s names no user is refused, whatever its email", tc.claim)
+			})
+		})
+	}
+}
+
 // TestOIDCConfigErrors: bad settings fail at start with a message naming
 // the setting.
 func TestOIDCConfigErrors(t *testing.T) {
@@ -319,38 +439,18 @@ func TestOIDCConfigErrors(t *testing.T) {
 // connection_init and asks for the viewer over it.
 func requireWebsocketViewer(t *testing.T, env *apitest.Env, token, email string) {
 	t.Helper()
-	c := wsInit(t, env, token)
-	var msg struct {
-		Type    string
-		Payload json.RawMessage
-	}
-	require.NoError(t, c.ReadJSON(&msg))
-	require.Equal(t, "connection_ack", msg.Type)
-	require.NoError(t, c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": viewerEmail}}))
-	require.NoError(t, c.ReadJSON(&msg))
-	require.Equal(t, "next", msg.Type, string(msg.Payload))
-	require.Contains(t, string(msg.Payload), `"email":"`+email+`"`)
+	s := openSocket(t, env, token)
+	s.send(t, wsMessage{ID: "1", Type: "subscribe", Payload: json.RawMessage(`{"query":` + strconv.Quote(viewerEmail) + `}`)})
+	m := s.next(t)
+	require.Equal(t, "next", m.Type, string(m.Payload))
+	require.Contains(t, string(m.Payload), `"email":"`+email+`"`)
 }
 
 // requireWebsocketRefused checks that connection_init with token closes the
 // socket with 4401.
 func requireWebsocketRefused(t *testing.T, env *apitest.Env, token, why string) {
 	t.Helper()
-	c := wsInit(t, env, token)
-	_, _, err := c.ReadMessage()
-	var ce *websocket.CloseError
-	require.ErrorAs(t, err, &ce, why)
-	require.Equal(t, 4401, ce.Code, why)
-}
-
-func wsInit(t *testing.T, env *apitest.Env, token string) *websocket.Conn {
-	t.Helper()
-	d := websocket.Dialer{Subprotocols: []string{"graphql-transport-ws"}, HandshakeTimeout: 5 * time.Second}
-	c, res, err := d.Dial(strings.Replace(env.URL, "http", "ws", 1), nil)
-	require.NoError(t, err)
-	res.Body.Close()
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-	require.NoError(t, c.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{"authorization": "Bearer " + token}}))
-	return c
+	s := dialSocket(t, env, "graphql-transport-ws")
+	s.init(t, token)
+	require.Equal(t, 4401, s.closeCode(t), why)
 }

@@ -254,6 +254,82 @@ func TestWebhooksDeliverSubscribedEventsSigned(t *testing.T) {
 	})
 }
 
+// TestWebhooksDeliverBreakGlassAndSodEvents: the break-glass and
+// separation-of-duties audit actions of a request's chain are webhook event
+// types like the others: an endpoint subscribed to BREAK_GLASS_INVOKED,
+// BREAK_GLASS_REVOKED and SOD_CONFLICT_WARNED receives, signed, the
+// emergency request's invocation and its after-the-fact denial, and the
+// conflict a submission records, and none of the request events it did
+// not subscribe to.
+func TestWebhooksDeliverBreakGlassAndSodEvents(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		o := newOrg(t, env)
+		std := webhookstest.Start(t, http.StatusNoContent)
+		kinds := []string{"BREAK_GLASS_INVOKED", "BREAK_GLASS_REVOKED", "SOD_CONFLICT_WARNED"}
+		id, secret := o.create(t, map[string]any{"url": std.URL, "eventTypes": kinds})
+		std.SetSecret(secret)
+		entitlement := func(name string) pulid.ID {
+			e, err := env.Client.Entitlement.Create().SetApplication(o.app).SetExternalID(name).SetName(name).Save(apitest.Sys())
+			require.NoError(t, err)
+			return e.ID
+		}
+		submit := func(in map[string]any) pulid.ID {
+			var out struct{ SubmitAccessRequest struct{ ID pulid.ID } }
+			env.MustDo(t, o.requester, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+				map[string]any{"in": in}, &out)
+			return out.SubmitAccessRequest.ID
+		}
+
+		// An emergency request, denied after the fact by the manager.
+		env.MustDo(t, o.admin, `mutation($a: ID!) { setRequestPolicy(applicationId: $a, input: {breakGlassAllowed: true, breakGlassMaxDuration: "PT2H"}) {
+		  breakGlassAllowed { value } } }`, map[string]any{"a": string(o.app.ID)}, nil)
+		emergency := submit(map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{entitlement("prod")},
+			"emergency": true, "emergencyReason": "incident 4711"})
+		task, err := env.Client.ReviewTask.Query().
+			Where(reviewtask.RequestID(emergency), reviewtask.ReviewerID(o.managerID), reviewtask.StatusEQ(enum.TaskStatusPending)).
+			Only(apitest.Sys())
+		require.NoError(t, err)
+		env.MustDo(t, o.manager, `mutation($id: ID!) { decideReviewTask(id: $id, decision: DENY) { id } }`, map[string]any{"id": task.ID}, nil)
+
+		// A request whose two entitlements a WARN conflict set keeps apart.
+		vendor, payment := entitlement("vendor"), entitlement("payment")
+		env.MustDo(t, o.admin, `mutation($in: CreateSodConflictSetInput!) { createSodConflictSet(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"name": "Vendor and payment", "mode": "WARN", "entitlementIds": []pulid.ID{vendor, payment}}}, nil)
+		conflicting := submit(map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{vendor, payment}})
+
+		var log []delivery
+		require.Eventually(t, func() bool {
+			log = o.deliveries(t, id)
+			types := map[string]bool{}
+			for _, d := range log {
+				if d.Status != "SUCCEEDED" {
+					return false
+				}
+				types[d.EventType] = true
+			}
+			return len(types) == len(kinds)
+		}, webhookstest.Wait, 20*time.Millisecond, "every subscribed kind is delivered")
+		for _, d := range log {
+			require.Contains(t, kinds, d.EventType, "only the subscribed kinds")
+		}
+		want := map[string]pulid.ID{"BREAK_GLASS_INVOKED": emergency, "BREAK_GLASS_REVOKED": emergency, "SOD_CONFLICT_WARNED": conflicting}
+		hits := std.Hits()
+		require.Len(t, hits, len(log), "one request per delivery")
+		for _, h := range hits {
+			require.True(t, h.Valid, "signature verifies: %s", h.Header.Get("webhook-signature"))
+			var p struct {
+				Type string
+				Data map[string]any
+			}
+			require.NoError(t, json.Unmarshal(h.Body, &p))
+			require.Equal(t, string(want[p.Type]), p.Data["request"], p.Type)
+			require.NotEmpty(t, p.Data["item"], p.Type)
+		}
+	})
+}
+
 // TestWebhookEndpointValidation: a bad URL (not absolute http(s), with
 // credentials, or a link-local metadata address), an unknown event type or
 // a malformed secret is INVALID_INPUT and creates nothing; a secret given

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -51,12 +50,10 @@ func (p ReviewPolicy) Policy() Policy {
 const maxReviewStages = 20
 
 // CheckReviewPolicy validates a review policy's name and stages and
-// returns the stages numbered from 1, with quorum 1 for ANY and ALL.
-// Errors, each INVALID_INPUT naming the field: an empty name or one over
-// 200 characters; no stage or more than 20; an unknown reviewer kind or
-// rule; a QUORUM below 1; designated reviewers on a stage whose kind is not
-// DESIGNATED, or a DESIGNATED stage without any; a QUORUM of a DESIGNATED
-// stage larger than its reviewers.
+// returns the stages numbered from 1, each as CheckStage returns it.
+// Errors, each INVALID_INPUT naming the field stages (and, in the message,
+// the stage and what CheckStage refused): an empty name or one over 200
+// characters; no stage or more than 20; a stage CheckStage refuses.
 func CheckReviewPolicy(name string, stages []ReviewStageSpec) ([]ReviewStageSpec, error) {
 	if n := strings.TrimSpace(name); n == "" || len(n) > 200 {
 		return nil, errcode.Invalid("name", "a review policy needs a name of 1 to 200 characters")
@@ -66,37 +63,53 @@ func CheckReviewPolicy(name string, stages []ReviewStageSpec) ([]ReviewStageSpec
 	}
 	out := make([]ReviewStageSpec, len(stages))
 	for i, s := range stages {
-		at := fmt.Sprintf("stage %d", i+1)
-		if !s.ReviewerKind.IsValid() {
-			return nil, errcode.Invalid("stages", "%s: unknown reviewer kind %q", at, s.ReviewerKind)
+		s, err := CheckStage(s)
+		if err != nil {
+			return nil, errcode.Invalid("stages", "stage %d: %v", i+1, err)
 		}
-		if s.Rule == "" {
-			s.Rule = enum.StageRuleAny
-		}
-		if !s.Rule.IsValid() {
-			return nil, errcode.Invalid("stages", "%s: unknown rule %q", at, s.Rule)
-		}
-		designated := slices.Compact(slices.Sorted(slices.Values(s.DesignatedReviewerIDs)))
-		switch {
-		case s.ReviewerKind == enum.ReviewerKindDesignated && len(designated) == 0:
-			return nil, errcode.Invalid("stages", "%s: a DESIGNATED stage names its reviewers (designatedReviewerIds)", at)
-		case s.ReviewerKind != enum.ReviewerKindDesignated && len(designated) > 0:
-			return nil, errcode.Invalid("stages", "%s: only a DESIGNATED stage names reviewers; %s stages find theirs", at, s.ReviewerKind)
-		}
-		if s.Rule == enum.StageRuleQuorum {
-			if s.Quorum < 1 {
-				return nil, errcode.Invalid("stages", "%s: a QUORUM stage needs a quorum of at least 1", at)
-			}
-			if s.ReviewerKind == enum.ReviewerKindDesignated && s.Quorum > len(designated) {
-				return nil, errcode.Invalid("stages", "%s: quorum %d is more than its %d designated reviewers", at, s.Quorum, len(designated))
-			}
-		} else {
-			s.Quorum = 1
-		}
-		s.Level, s.DesignatedReviewerIDs = i+1, designated
+		s.Level = i + 1
 		out[i] = s
 	}
 	return out, nil
+}
+
+// CheckStage validates one review stage, of a review policy or a stage
+// template alike, and returns it with the rule ANY when none is given, the
+// quorum 1 for ANY and ALL, and the designated reviewers sorted without
+// repeats. Errors, each INVALID_INPUT naming the stage's field: an unknown
+// reviewerKind or rule; designatedReviewerIDs on a stage whose kind is not
+// DESIGNATED, or a DESIGNATED stage without any; a QUORUM stage's quorum
+// below 1, or above the number of its designated reviewers; a quorum other
+// than 1 on an ANY or ALL stage (0 counts as not given).
+func CheckStage(s ReviewStageSpec) (ReviewStageSpec, error) {
+	if !s.ReviewerKind.IsValid() {
+		return s, errcode.Invalid("reviewerKind", "unknown reviewer kind %q", s.ReviewerKind)
+	}
+	if s.Rule == "" {
+		s.Rule = enum.StageRuleAny
+	}
+	if !s.Rule.IsValid() {
+		return s, errcode.Invalid("rule", "unknown rule %q", s.Rule)
+	}
+	designated := slices.Compact(slices.Sorted(slices.Values(s.DesignatedReviewerIDs)))
+	switch {
+	case s.ReviewerKind == enum.ReviewerKindDesignated && len(designated) == 0:
+		return s, errcode.Invalid("designatedReviewerIDs", "a DESIGNATED stage names its reviewers")
+	case s.ReviewerKind != enum.ReviewerKindDesignated && len(designated) > 0:
+		return s, errcode.Invalid("designatedReviewerIDs", "only a DESIGNATED stage names reviewers; %s stages find theirs", s.ReviewerKind)
+	}
+	switch {
+	case s.Rule == enum.StageRuleQuorum && s.Quorum < 1:
+		return s, errcode.Invalid("quorum", "a QUORUM stage needs a quorum of at least 1")
+	case s.Rule == enum.StageRuleQuorum && s.ReviewerKind == enum.ReviewerKindDesignated && s.Quorum > len(designated):
+		return s, errcode.Invalid("quorum", "quorum %d is more than its %d designated reviewers", s.Quorum, len(designated))
+	case s.Rule != enum.StageRuleQuorum && s.Quorum != 0 && s.Quorum != 1:
+		return s, errcode.Invalid("quorum", "only QUORUM stages take a quorum, not %s", s.Rule)
+	case s.Rule != enum.StageRuleQuorum:
+		s.Quorum = 1
+	}
+	s.DesignatedReviewerIDs = designated
+	return s, nil
 }
 
 // RuleConditions are what a policy rule matches. Every condition is

@@ -217,8 +217,11 @@ func TestCheckReviewPolicy(t *testing.T) {
 		wantField string
 		why       string
 	}{
-		{"manager then risk manager", []ReviewStageSpec{mgr, {ReviewerKind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 5}}, "",
+		{"manager then risk manager", []ReviewStageSpec{mgr, {ReviewerKind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll}}, "",
 			"two stages; ALL gets quorum 1"},
+		{"quorum on ALL", []ReviewStageSpec{mgr, {ReviewerKind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 5}}, "stages",
+			"only a QUORUM stage takes a quorum, as a stage template"},
+		{"unknown rule", []ReviewStageSpec{{ReviewerKind: enum.ReviewerKindManager, Rule: "MOST"}}, "stages", "unknown rule"},
 		{"none", nil, "stages", "a review policy has a stage"},
 		{"unknown kind", []ReviewStageSpec{{ReviewerKind: "BOSS"}}, "stages", "unknown reviewer kind"},
 		{"designated without reviewers", []ReviewStageSpec{{ReviewerKind: enum.ReviewerKindDesignated}}, "stages", "DESIGNATED names its reviewers"},
@@ -243,6 +246,47 @@ func TestCheckReviewPolicy(t *testing.T) {
 		var ce *errcode.Error
 		require.ErrorAs(t, err, &ce, "%s: %s", tt.name, tt.why)
 		require.Equal(t, tt.wantField, ce.Field, "%s: %s", tt.name, tt.why)
+	}
+}
+
+// TestCheckStage: the one check of a review stage, a stage template's or a
+// review policy's.
+func TestCheckStage(t *testing.T) {
+	t.Parallel()
+	two := []pulid.ID{"usr_2", "usr_1", "usr_2"}
+	tests := []struct {
+		why       string
+		in        ReviewStageSpec
+		wantField string
+		want      ReviewStageSpec
+	}{
+		{"no rule is ANY, with quorum 1", ReviewStageSpec{ReviewerKind: enum.ReviewerKindManager}, "",
+			ReviewStageSpec{ReviewerKind: enum.ReviewerKindManager, Rule: enum.StageRuleAny, Quorum: 1}},
+		{"a quorum of 1 on ALL is no quorum", ReviewStageSpec{ReviewerKind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 1}, "",
+			ReviewStageSpec{ReviewerKind: enum.ReviewerKindRiskManager, Rule: enum.StageRuleAll, Quorum: 1}},
+		{"designated reviewers sorted, each once; a quorum they can reach",
+			ReviewStageSpec{ReviewerKind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2, DesignatedReviewerIDs: two}, "",
+			ReviewStageSpec{ReviewerKind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 2, DesignatedReviewerIDs: []pulid.ID{"usr_1", "usr_2"}}},
+		{"an unknown kind", ReviewStageSpec{ReviewerKind: "BOSS"}, "reviewerKind", ReviewStageSpec{}},
+		{"an unknown rule", ReviewStageSpec{ReviewerKind: enum.ReviewerKindManager, Rule: "MOST"}, "rule", ReviewStageSpec{}},
+		{"DESIGNATED names its reviewers", ReviewStageSpec{ReviewerKind: enum.ReviewerKindDesignated}, "designatedReviewerIDs", ReviewStageSpec{}},
+		{"other kinds find theirs", ReviewStageSpec{ReviewerKind: enum.ReviewerKindApplicationOwner, DesignatedReviewerIDs: two}, "designatedReviewerIDs", ReviewStageSpec{}},
+		{"a QUORUM stage without a quorum", ReviewStageSpec{ReviewerKind: enum.ReviewerKindApplicationOwner, Rule: enum.StageRuleQuorum}, "quorum", ReviewStageSpec{}},
+		{"3 of 2 designated reviewers can never be reached (repeats count once)",
+			ReviewStageSpec{ReviewerKind: enum.ReviewerKindDesignated, Rule: enum.StageRuleQuorum, Quorum: 3, DesignatedReviewerIDs: two}, "quorum", ReviewStageSpec{}},
+		{"a quorum on an ANY stage", ReviewStageSpec{ReviewerKind: enum.ReviewerKindApplicationOwner, Quorum: 3}, "quorum", ReviewStageSpec{}},
+	}
+	for _, tt := range tests {
+		got, err := CheckStage(tt.in)
+		if tt.wantField == "" {
+			require.NoError(t, err, tt.why)
+			require.Equal(t, tt.want, got, tt.why)
+			continue
+		}
+		var ce *errcode.Error
+		require.ErrorAs(t, err, &ce, tt.why)
+		require.Equal(t, errcode.InvalidInput, ce.Code, tt.why)
+		require.Equal(t, tt.wantField, ce.Field, tt.why)
 	}
 }
 
