@@ -2,8 +2,9 @@ package main
 
 // Code generation, in order: the methods of the enumerations the ent schemas
 // use, ent (with the entgql extension, which also writes
-// schema/ent.graphql), then gqlgen with the plugin of internal/gqlgen, which
-// resolves the fields of an object one after the other.
+// schema/ent.graphql), then gqlgen through internal/gqlgen, which resolves
+// the fields of an object one after the other and marshals values already
+// loaded without gqlgen's per-field and per-element work.
 //go:generate go run ./ent/schema/enum/enumgen.go ./ent/schema/enum
 //go:generate go run -mod=mod ./ent/entc.go
 //go:generate go run ./internal/gqlgen gqlgen.yml

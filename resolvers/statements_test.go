@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/user"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 )
@@ -153,5 +154,61 @@ func TestViewerStatements(t *testing.T) {
 		require.Equal(t, string(u.ID), out.Viewer.ID)
 		require.Equal(t, "someone@example.com", out.Viewer.Email)
 		require.Equal(t, int64(1), env.Statements.Count())
+	})
+}
+
+// TestMyTasksCompletionStatements checks that a list whose elements ask a
+// data loader that nothing primed still batches: myTasks with each task's
+// request and its completion, where the completion loader is asked once per
+// request. The elements of such a list are marshalled concurrently
+// (gqlexec.MarshalList), so that the loader gets their keys in a few
+// batches; marshalled one after the other, every request would cost a
+// statement of its own (18 more for 40 tasks than for 4).
+func TestMyTasksCompletionStatements(t *testing.T) {
+	t.Parallel()
+	const query = `query($n: Int!) { myTasks(first: $n) { edges { node {
+	  id status request { id completion { done total } } } } } }`
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		seedRequests(t, env, 60)
+		reviewer, err := env.Client.User.Query().Where(user.Email("user0@example.com")).Only(apitest.Sys())
+		require.NoError(t, err)
+		token := env.Token(t, reviewer)
+		count := func(n int) (stmts int64, requests int) {
+			var out struct {
+				MyTasks struct {
+					Edges []struct {
+						Node struct {
+							Status  string
+							Request struct {
+								ID         string
+								Completion struct{ Done, Total int }
+							}
+						}
+					}
+				}
+			}
+			env.Statements.Reset()
+			env.MustDo(t, token, query, map[string]any{"n": n}, &out)
+			stmts = env.Statements.Count()
+			require.Len(t, out.MyTasks.Edges, n)
+			seen := map[string]bool{}
+			for _, e := range out.MyTasks.Edges {
+				require.Equal(t, "PENDING", e.Node.Status)
+				require.Equal(t, struct{ Done, Total int }{4, 8}, e.Node.Request.Completion,
+					"the first stage's tasks of both items are approved")
+				seen[e.Node.Request.ID] = true
+			}
+			return stmts, len(seen)
+		}
+		// user0 reviews the second stage of 20 of the 60 requests, both
+		// items: 40 pending tasks.
+		four, fewRequests := count(4)
+		forty, allRequests := count(40)
+		t.Logf("SQL statements: %d for 4 tasks of %d requests, %d for 40 tasks of %d requests",
+			four, fewRequests, forty, allRequests)
+		require.Equal(t, 20, allRequests)
+		require.Less(t, forty-four, int64(allRequests-fewRequests)/2,
+			"the completions of the requests are loaded in batches, not one statement per request")
 	})
 }

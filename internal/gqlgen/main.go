@@ -1,25 +1,56 @@
 // Command gqlgen generates the GraphQL executor (graph/) from gqlgen.yml:
-// gqlgen's own generator plus one plugin, sequentialFields.
+// gqlgen's own generator, one plugin (executor) and gqlgen's templates with
+// four changes, all to what the executor does for values that are already
+// loaded.
 //
 // gqlgen runs a field in a goroutine of its own whenever the method it is
 // bound to takes a context.Context (Field.IsConcurrent), and entgql's edge
 // methods all do, although CollectFields has normally loaded the edge with
-// its parent and the method only returns it. sequentialFields resolves the
-// fields of every object type one after the other instead; only the root
-// types (Query, Subscription; Mutation already is) keep gqlgen's rule, and
-// the elements of a list are still marshalled concurrently, so data loaders
-// keep batching across the elements of a list. A field whose edge was not
-// loaded with its parent still queries, in turn with its siblings.
+// its parent and the method only returns it. The plugin resolves the fields
+// of every object type one after the other instead; only the root types
+// (Query, Subscription; Mutation already is) keep gqlgen's rule. A field
+// whose edge was not loaded with its parent still queries, in turn with its
+// siblings.
+//
+// The templates, read from the gqlgen module this repository pins (go.mod)
+// and changed in memory (see patches), then render graph/generated.go a
+// second time, over the copy gqlgen's own generator wrote:
+//
+//   - The elements of a list are marshalled one after the other
+//     (gqlexec.MarshalList) unless a field selected beneath them is resolved
+//     by a hand-written resolver (resolvers/*.resolvers.go), which may wait
+//     for a data loader that batches what the elements ask within a short
+//     wait (for example myTasks { request { completion } }): such lists keep
+//     gqlgen's goroutine per element.
+//   - An object type none of whose fields runs concurrently builds no
+//     deferred group: only a concurrent field can be deferred (@defer), so
+//     gqlgen's group, and the path it computes, were never used there.
+//   - Such an object's values are held and written by gqlexec.Object
+//     instead of gqlgen's graphql.FieldSet, whose MarshalGQL allocates a
+//     map, an iterator and a copy of each field per object.
+//   - A leaf field (scalar or enum) bound to a struct field or to a method
+//     that takes no context and returns no error, with no arguments and no
+//     directives, on a type other than a root, is marshalled straight from
+//     the value, without a field context, resolver closure or the value
+//     boxed in an interface: nothing can fail between reading it and
+//     writing it. Such a field does not pass through field middleware
+//     (handler.Server.AroundFields, none is installed), and a panic while
+//     marshalling it is reported at its parent field.
+//
+// If gqlgen's templates no longer contain the text a change replaces, the
+// command fails rather than generate without it.
 //
 // Run by go generate (see generate.go): go run ./internal/gqlgen gqlgen.yml
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 
 	"github.com/99designs/gqlgen/api"
-	"github.com/99designs/gqlgen/codegen"
 	"github.com/99designs/gqlgen/codegen/config"
 )
 
@@ -28,28 +59,60 @@ func main() {
 	if len(os.Args) > 1 {
 		path = os.Args[1]
 	}
-	cfg, err := config.LoadConfig(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gqlgen: load config:", err)
-		os.Exit(2)
-	}
-	if err := api.Generate(cfg, api.AddPlugin(sequentialFields{})); err != nil {
+	if err := run(path); err != nil {
 		fmt.Fprintln(os.Stderr, "gqlgen:", err)
 		os.Exit(3)
 	}
 }
 
-// sequentialFields turns off gqlgen's goroutine per context-taking field on
-// every object type but the roots.
-type sequentialFields struct{}
+func run(path string) error {
+	cfg, err := config.LoadConfig(path)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	// The copy gqlgen writes is replaced below; the result is built then.
+	validate := !cfg.SkipValidation
+	cfg.SkipValidation = true
+	p := &executor{}
+	if err := api.Generate(cfg, api.AddPlugin(p)); err != nil {
+		return err
+	}
+	dir, err := moduleDir("github.com/99designs/gqlgen")
+	if err != nil {
+		return err
+	}
+	if err := p.render(dir); err != nil {
+		return err
+	}
+	if !validate {
+		return nil
+	}
+	dirs := []string{cfg.Exec.Dir()}
+	if cfg.Resolver.IsDefined() {
+		dirs = append(dirs, cfg.Resolver.Dir())
+	}
+	return goBuild(dirs...)
+}
 
-func (sequentialFields) Name() string { return "sequentialFields" }
+// moduleDir returns the directory of module path as the go command
+// resolves it for this repository (the module cache).
+func moduleDir(path string) (string, error) {
+	var stderr bytes.Buffer
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", path)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w: %s", path, err, stderr.String())
+	}
+	return strings.TrimSpace(string(out)), nil
+}
 
-func (sequentialFields) GenerateCode(data *codegen.Data) error {
-	for _, o := range data.Objects {
-		if !o.Root {
-			o.DisableConcurrency = true
-		}
+// goBuild builds the packages in dirs, as gqlgen's validation does.
+func goBuild(dirs ...string) error {
+	cmd := exec.Command("go", append([]string{"build"}, dirs...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("validation failed: go build %s: %w", strings.Join(dirs, " "), err)
 	}
 	return nil
 }
