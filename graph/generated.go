@@ -10859,7 +10859,7 @@ input NotificationPreferenceInput {
 # review policy; the matched rule is recorded on each item.
 
 extend type Query {
-  "The review policies, by name. Risk managers and IT admins. Errors: FORBIDDEN."
+  "The review policies, by name. Any signed-in user: effective request policies and previews name them (the policy rules stay with risk managers and IT admins). Errors: UNAUTHENTICATED."
   reviewPolicies: [ReviewPolicy!]!
   "The policy rules in the order they are evaluated (order, then name), disabled ones included. Risk managers and IT admins. Errors: FORBIDDEN."
   policyRules: [PolicyRule!]!
@@ -11008,6 +11008,7 @@ type MatchedPolicyRule {
   id: ID!
   name: String!
   version: Int!
+  "What the rule decided: on an item, as the rule was at submission, the outcome its ITEM_ADDED audit event records (AUTO_APPROVE or REQUIRE_REVIEW: an AUTO_DENY writes no item)."
   outcome: PolicyRuleOutcome
 }
 

@@ -13,7 +13,6 @@ import (
 	"gatehouse/graph"
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
-	"gatehouse/internal/progress"
 
 	"entgo.io/contrib/entgql"
 )
@@ -117,14 +116,10 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 	}
 	conn, err := q.Paginate(ctx, after, first, before, last,
 		ent.WithAccessRequestOrder(orderBy), ent.WithAccessRequestFilter(where.Filter))
-	if err != nil || !selectsCompletion(ctx) {
-		return conn, err
+	if err != nil {
+		return nil, err
 	}
-	ids := make([]pulid.ID, len(conn.Edges))
-	for i, e := range conn.Edges {
-		ids[i] = e.Node.ID
-	}
-	return conn, progress.LoadersFrom(ctx, r.client).PrimeTaskCounts(ctx, r.client, ids)
+	return conn, r.primeRequestPage(ctx, conn)
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -194,12 +194,19 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	}
 	srv.AroundOperations(readOnlyGuard)
 	srv.AroundOperations(subscriptionGuard)
+	srv.AroundOperations(insightEvents)
 	// Loaders batch the reads of one response. Subscription events carry
 	// their numbers already; a field that needs more gets fresh loaders of
 	// its own (progress.LoadersFrom), never ones cached by an earlier event,
-	// and the fan-out of an event to thousands of subscribers allocates none.
+	// and the fan-out of an event to thousands of subscribers allocates none
+	// — except for a subscription that selects the reviewer insight of items
+	// (insightEvents), whose every event gets an insight loader of its own,
+	// so that an event's items cost two statements however many they are.
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if graphql.HasOperationContext(ctx) && isSubscription(graphql.GetOperationContext(ctx)) {
+			if ctx.Value(insightEventsKey{}) != nil {
+				ctx = insight.WithLoader(ctx, insight.NewLoader(cfg.Client))
+			}
 			return next(ctx)
 		}
 		ctx = insight.WithLoader(ctx, insight.NewLoader(cfg.Client))
@@ -396,6 +403,19 @@ func subscriptionGuard(ctx context.Context, next graphql.OperationHandler) graph
 		err := gqlerror.Errorf("subscriptions run over a websocket (graphql-transport-ws) at this URL, not over HTTP POST")
 		err.Extensions = map[string]any{"code": string(errcode.InvalidInput)}
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{err}})
+	}
+	return next(ctx)
+}
+
+type insightEventsKey struct{}
+
+// insightEvents marks a subscription that selects the reviewer insight of
+// items, once when it starts, so that each of its events gets an insight
+// loader (see NewHandler).
+func insightEvents(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	if isSubscription(oc) && selectsInsightAnywhere(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}) {
+		ctx = context.WithValue(ctx, insightEventsKey{}, true)
 	}
 	return next(ctx)
 }

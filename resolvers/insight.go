@@ -2,108 +2,114 @@ package resolvers
 
 import (
 	"context"
-	"reflect"
 
-	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/insight"
+	"gatehouse/internal/progress"
 )
 
-// itemInsight returns the reviewer insight of an item. The first insight
-// field of an operation's field computes the insight of every item of the
-// page it belongs to — the items loaded under the result of the outermost
-// field above it (a page of requests, of tasks, of items, one node) — so a
-// page costs two statements however its elements are scheduled.
-//
-// A subscription event carries no loader (see NewHandler): there the item's
-// insight is read alone, with two statements.
+// itemInsight returns the reviewer insight of an item through the
+// insight loader of the operation or subscription event
+// (insight.LoaderFrom): the pages that list items prime it with their
+// items (primeInsight), other items are batched by the loader, so a page or
+// an event costs two statements however many items it shows.
 func (r *Resolver) itemInsight(ctx context.Context, item *ent.RequestItem) (*insight.Insight, error) {
-	loader, ok := insight.FromContext(ctx)
-	if !ok {
-		byID, err := insight.NewReader(r.client).Items(ctx, []pulid.ID{item.ID})
-		if err != nil {
-			return nil, err
-		}
-		return byID[item.ID], nil
-	}
-	if root := outermostResult(ctx); root != nil {
-		err := loader.PrimePage(ctx, root, func() []pulid.ID {
-			ids := map[pulid.ID]bool{item.ID: true}
-			collectItems(reflect.ValueOf(root.Result), ids, map[uintptr]bool{})
-			out := make([]pulid.ID, 0, len(ids))
-			for id := range ids {
-				out = append(out, id)
-			}
-			return out
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return loader.Item(ctx, item.ID)
+	return insight.LoaderFrom(ctx, r.client).Item(ctx, item)
 }
 
-// outermostResult is the field context of the outermost field above ctx's
-// field that has a result.
-func outermostResult(ctx context.Context) *graphql.FieldContext {
-	if !graphql.HasOperationContext(ctx) {
+// insightFields are the fields of RequestItem that internal/insight
+// computes.
+var insightFields = map[string]bool{"peerCoverage": true, "heldBefore": true, "daysSinceBeneficiaryStart": true}
+
+// primeInsight computes the insight of a page's items with one call when
+// the field of ctx selects, along path, an item's insight fields; items
+// lists them (those loaded with the page: an edge loaded under an alias is
+// left to the loader's batches).
+func (r *Resolver) primeInsight(ctx context.Context, items func() []pulid.ID, path ...string) error {
+	if !selects(ctx, path, func(name string) bool { return insightFields[name] }) {
 		return nil
 	}
-	var root *graphql.FieldContext
-	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
-		if fc.Result != nil {
-			root = fc
-		}
-	}
-	return root
+	return insight.LoaderFrom(ctx, r.client).Prime(ctx, items())
 }
 
-var (
-	entPkg   = reflect.TypeFor[ent.RequestItem]().PkgPath()
-	itemType = reflect.TypeFor[*ent.RequestItem]()
-)
+// primeRequestPage primes the loaders of a page of requests with what it
+// selects: the task counts of its completions, the insight of its items.
+func (r *Resolver) primeRequestPage(ctx context.Context, conn *ent.AccessRequestConnection) error {
+	if selectsCompletion(ctx) {
+		ids := make([]pulid.ID, len(conn.Edges))
+		for i, e := range conn.Edges {
+			ids[i] = e.Node.ID
+		}
+		if err := progress.LoadersFrom(ctx, r.client).PrimeTaskCounts(ctx, r.client, ids); err != nil {
+			return err
+		}
+	}
+	return r.primeInsight(ctx, requestPageItems(conn), "edges", "node", "items")
+}
 
-// collectItems adds the IDs of the request items found in v, following the
-// fields of the ent types: entities and their loaded edges, named edges
-// included (entgql loads an edge under its alias, in an unexported map),
-// connections and their edges. It only reads.
-func collectItems(v reflect.Value, ids map[pulid.ID]bool, seen map[uintptr]bool) {
-	switch v.Kind() {
-	case reflect.Interface:
-		if !v.IsNil() {
-			collectItems(v.Elem(), ids, seen)
-		}
-	case reflect.Pointer:
-		if v.IsNil() || seen[v.Pointer()] {
-			return
-		}
-		seen[v.Pointer()] = true
-		if v.Type() == itemType {
-			ids[pulid.ID(v.Elem().FieldByName("ID").String())] = true
-		}
-		collectItems(v.Elem(), ids, seen)
-	case reflect.Slice:
-		for i := range v.Len() {
-			collectItems(v.Index(i), ids, seen)
-		}
-	case reflect.Map:
-		for it := v.MapRange(); it.Next(); {
-			collectItems(it.Value(), ids, seen)
-		}
-	case reflect.Struct:
-		if v.Type().PkgPath() != entPkg {
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).Name == "config" {
-				continue // the client's configuration, no data
+// requestPageItems lists the items loaded with a page of requests.
+func requestPageItems(conn *ent.AccessRequestConnection) func() []pulid.ID {
+	return func() []pulid.ID {
+		var ids []pulid.ID
+		for _, e := range conn.Edges {
+			for _, it := range e.Node.Edges.Items {
+				ids = append(ids, it.ID)
 			}
-			switch v.Field(i).Kind() {
-			case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Struct, reflect.Interface:
-				collectItems(v.Field(i), ids, seen)
+		}
+		return ids
+	}
+}
+
+// taskPageItems lists the items loaded with a page of tasks.
+func taskPageItems(conn *ent.ReviewTaskConnection) func() []pulid.ID {
+	return func() []pulid.ID {
+		var ids []pulid.ID
+		for _, e := range conn.Edges {
+			if st := e.Node.Edges.Stage; st != nil && st.Edges.Item != nil {
+				ids = append(ids, st.Edges.Item.ID)
+			}
+		}
+		return ids
+	}
+}
+
+// itemPageItems lists the items of a page of items.
+func itemPageItems(conn *ent.RequestItemConnection) func() []pulid.ID {
+	return func() []pulid.ID {
+		ids := make([]pulid.ID, len(conn.Edges))
+		for i, e := range conn.Edges {
+			ids[i] = e.Node.ID
+		}
+		return ids
+	}
+}
+
+// selectsInsightAnywhere reports whether a selection set, fragments
+// included, selects an item's insight fields at any depth: a subscription
+// that does gets an insight loader per event (see NewHandler).
+func selectsInsightAnywhere(doc *ast.QueryDocument, set ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if insightFields[s.Name] || selectsInsightAnywhere(doc, s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selectsInsightAnywhere(doc, s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if seen[s.Name] {
+				continue
+			}
+			seen[s.Name] = true
+			if f := doc.Fragments.ForName(s.Name); f != nil && selectsInsightAnywhere(doc, f.SelectionSet, seen) {
+				return true
 			}
 		}
 	}
+	return false
 }

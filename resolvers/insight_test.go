@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,8 +10,11 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/insight"
 )
 
 // The reviewer insight tests (issue 15, item 4): peer coverage on a seeded
@@ -299,5 +303,124 @@ func TestInsightStatementsDoNotGrowWithRows(t *testing.T) {
 			require.Equal(t, "JOB_TITLE", it.PeerCoverage[0].Cohort)
 			require.NotNil(t, it.DaysSinceBeneficiaryStart)
 		}
+	})
+}
+
+// TestInsightVisibilityFilter asks internal/insight itself, past the
+// GraphQL layer's privacy, for an item's insight as each kind of viewer:
+// its own filter gives peer coverage to whoever sees the item (authz's
+// VisibleItems) and past holdings to those authz.SeesPastHoldings names (a
+// reviewer: a task on the request), nothing to anyone else.
+func TestInsightVisibilityFilter(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env, ctx := o.env, apitest.Sys()
+		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+		_, e := o.app(t, "Ledger", enum.FulfillmentManual, nil)
+		b := insPerson(t, env, "b@example.com", nil, "Finance", m)
+		r := insPerson(t, env, "r@example.com", nil, "Finance", m)
+		for i := range 3 {
+			subHold(t, env, insPerson(t, env, fmt.Sprintf("peer%d@example.com", i), nil, "Finance", nil), e, nil)
+		}
+		past := subHold(t, env, b, e, nil)
+		require.NoError(t, past.Update().SetRevokedAt(env.Clock.Now().AddDate(0, 0, -5)).SetRevokeReason("expired").Exec(ctx))
+		req := subSubmit(t, env, env.Token(t, r), map[string]any{"action": "GRANT", "beneficiaryId": b.ID, "entitlementIds": subIDs(e)})
+		itemID := pulid.ID(req.Items[0].ID)
+		stranger := env.User(t, "stranger@example.com", enum.PlatformRoleUser)
+		risk := env.User(t, "risk@example.com", enum.PlatformRoleRiskManager)
+
+		reader := insight.NewReader(env.Client)
+		as := func(u *ent.User) *insight.Insight {
+			t.Helper()
+			byID, err := reader.Items(authz.NewContext(context.Background(), &authz.Viewer{UserID: u.ID, Role: u.PlatformRole}), []pulid.ID{itemID})
+			require.NoError(t, err)
+			return byID[itemID]
+		}
+		for _, tc := range []struct {
+			who        string
+			viewer     *ent.User
+			coverage   bool
+			heldBefore bool
+			why        string
+		}{
+			{"reviewer", m, true, true, "the beneficiary's manager reviews the request and decides on it"},
+			{"beneficiary", b, true, true, "the beneficiary reads their own grants"},
+			{"requester", r, true, false, "the requester sees the item but may not read the beneficiary's grants"},
+			{"risk manager", risk, true, true, "risk managers read every item and grant"},
+			{"IT admin", o.admin, true, true, "IT admins read every item and grant"},
+			{"stranger", stranger, false, false, "someone with no part in the request sees no item, so no insight"},
+		} {
+			in := as(tc.viewer)
+			require.NotNil(t, in, tc.who)
+			require.Equal(t, tc.coverage, len(in.Coverage) > 0, "%s: peer coverage: %s", tc.who, tc.why)
+			if tc.coverage {
+				require.Equal(t, "3 of 4 people in Finance hold this", in.Coverage[0].Summary, tc.who)
+			}
+			require.Equal(t, tc.heldBefore, in.HeldBefore != nil, "%s: held before: %s", tc.who, tc.why)
+		}
+		byID, err := reader.Items(context.Background(), []pulid.ID{itemID})
+		require.NoError(t, err)
+		require.Empty(t, byID[itemID].Coverage, "no viewer, no insight")
+	})
+}
+
+// TestInsightStatementsPerEvent: a subscription event that shows the
+// insight of a request's items costs the same statements for one item as
+// for four (two for the insight, not two per item).
+func TestInsightStatementsPerEvent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env := o.env
+		m := env.User(t, "m@example.com", enum.PlatformRoleUser)
+		r := insPerson(t, env, "r@example.com", nil, "Finance", m)
+		for i := range 3 {
+			insPerson(t, env, fmt.Sprintf("peer%d@example.com", i), nil, "Finance", nil)
+		}
+		var ents []*ent.Entitlement
+		for i := range 5 {
+			_, e := o.app(t, fmt.Sprintf("App %d", i), enum.FulfillmentManual, nil)
+			ents = append(ents, e)
+		}
+		rTok := env.Token(t, r)
+		sub := connectWS(t, env.WebsocketURL(), env.Token(t, o.admin)).subscribe(`subscription { accessRequestChanged {
+		  id status items { id peerCoverage { summary } heldBefore { endedAt } daysSinceBeneficiaryStart } } }`, nil)
+		waitSubscribers(t, env, 1)
+		type event struct {
+			AccessRequestChanged struct {
+				ID, Status string
+				Items      []struct{ PeerCoverage []struct{ Summary string } }
+			}
+		}
+		// next reads events until one of request id in status.
+		next := func(id, status string) event {
+			for {
+				var ev event
+				sub.data(&ev)
+				if ev.AccessRequestChanged.ID == id && ev.AccessRequestChanged.Status == status {
+					return ev
+				}
+			}
+		}
+		one := subSubmit(t, env, rTok, map[string]any{"action": "GRANT", "entitlementIds": subIDs(ents[0])})
+		four := subSubmit(t, env, rTok, map[string]any{"action": "GRANT", "entitlementIds": subIDs(ents[1:]...)})
+		next(one.ID, "PENDING_REVIEW")
+		next(four.ID, "PENDING_REVIEW")
+		rCtx := authz.NewContext(context.Background(), &authz.Viewer{UserID: r.ID, Role: enum.PlatformRoleUser})
+		cancel := func(id string, items int) int64 {
+			env.Statements.Reset()
+			_, err := env.Workflow.Cancel(rCtx, pulid.ID(id), "")
+			require.NoError(t, err)
+			ev := next(id, "CANCELLED")
+			require.Len(t, ev.AccessRequestChanged.Items, items)
+			for _, it := range ev.AccessRequestChanged.Items {
+				require.Equal(t, "0 of 3 people in Finance hold this", it.PeerCoverage[0].Summary)
+			}
+			return env.Statements.Count()
+		}
+		ofOne, ofFour := cancel(one.ID, 1), cancel(four.ID, 4)
+		t.Logf("statements of an event: %d with one item, %d with four", ofOne, ofFour)
+		require.Equal(t, ofOne, ofFour)
 	})
 }

@@ -63,3 +63,27 @@ func selectsCompletion(ctx context.Context) bool {
 	}
 	return false
 }
+
+// selects reports whether the field of ctx selects, along path (field
+// names, from the field's own selection), a field that want accepts.
+func selects(ctx context.Context, path []string, want func(name string) bool) bool {
+	if !graphql.HasOperationContext(ctx) || graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	return selectsIn(graphql.GetOperationContext(ctx), graphql.CollectFieldsCtx(ctx, nil), path, want)
+}
+
+func selectsIn(oc *graphql.OperationContext, fields []graphql.CollectedField, path []string, want func(string) bool) bool {
+	for _, f := range fields {
+		if len(path) == 0 {
+			if want(f.Name) {
+				return true
+			}
+			continue
+		}
+		if f.Name == path[0] && selectsIn(oc, graphql.CollectFields(oc, f.Selections, nil), path[1:], want) {
+			return true
+		}
+	}
+	return false
+}

@@ -10,7 +10,7 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/graph"
-	"gatehouse/internal/authz"
+	"gatehouse/internal/progress"
 	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
 )
@@ -55,9 +55,7 @@ func (r *policyReviewPolicyResolver) Value(ctx context.Context, obj *rules.Polic
 	if obj.Value == nil {
 		return nil, nil
 	}
-	// The effective request policy is anyone's to read: so is the name and
-	// the stages of the review policy it applies.
-	return r.client.ReviewPolicy.Get(authz.SystemContext(ctx), *obj.Value)
+	return progress.LoadersFrom(ctx, r.client).ReviewPolicy(ctx, *obj.Value)
 }
 
 // ReviewPolicy is the resolver for the reviewPolicy field.
@@ -80,7 +78,16 @@ func (r *queryResolver) PolicyRules(ctx context.Context) ([]*ent.PolicyRule, err
 
 // PolicyRule is the resolver for the policyRule field.
 func (r *requestItemResolver) PolicyRule(ctx context.Context, obj *ent.RequestItem) (*rules.MatchedRule, error) {
-	return workflow.MatchedRuleOf(obj), nil
+	m := workflow.MatchedRuleOf(obj)
+	if m == nil || !selects(ctx, nil, func(name string) bool { return name == "outcome" }) {
+		return m, nil
+	}
+	o, err := progress.LoadersFrom(ctx, r.client).RuleOutcome(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	m.Outcome = o
+	return m, nil
 }
 
 // PolicyReviewPolicy returns graph.PolicyReviewPolicyResolver implementation.

@@ -1,16 +1,21 @@
 package resolvers_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
 	"gatehouse/ent/auditevent"
+	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/authz"
 	"gatehouse/internal/dbtest"
 )
 
@@ -126,9 +131,9 @@ func TestPolicyRuleAdministration(t *testing.T) {
 		risk := env.User(t, "risk@example.com", enum.PlatformRoleRiskManager)
 		uTok, riskTok, aTok := env.Token(t, user), env.Token(t, risk), env.Token(t, o.admin)
 
-		// Who may: IT admins change, risk managers read, users neither.
+		// Who may: IT admins change, risk managers read rules, users read
+		// review policies only (TestReviewPoliciesReadByAnyone).
 		require.Equal(t, "FORBIDDEN", env.Do(t, uTok, prRules, nil).Code(), "a USER reads no rules")
-		require.Equal(t, "FORBIDDEN", env.Do(t, uTok, prPolicies, nil).Code(), "nor review policies")
 		deny := map[string]any{"name": "No ledger", "order": 10, "outcome": "AUTO_DENY", "message": "Ask finance."}
 		require.Equal(t, "FORBIDDEN", env.Do(t, riskTok, prCreateRule, map[string]any{"in": deny}).Code(), "a risk manager changes nothing")
 
@@ -280,8 +285,8 @@ func TestPolicyRulesAtSubmission(t *testing.T) {
 		items := prItemsOf(t, env, bTok, req.ID)
 		require.Equal(t, "APPROVED", items[0].Status, "approved at submission; a manual application then fulfils it")
 		require.Empty(t, items[0].Stages)
-		require.Equal(t, "Low risk approved", items[0].PolicyRule.Name)
-		require.Equal(t, 1, items[0].PolicyRule.Version)
+		require.Equal(t, &prMatched{ID: lowRule.ID, Name: "Low risk approved", Version: 1, Outcome: ptrTo("AUTO_APPROVE")}, items[0].PolicyRule,
+			"the item shows the rule with its outcome, as the preview did")
 		trail := prTrail(t, env, req.ID)
 		require.Contains(t, trail, audit.ItemAutoApproved)
 		added := trail[audit.ItemAdded]
@@ -313,6 +318,7 @@ func TestPolicyRulesAtSubmission(t *testing.T) {
 		require.Len(t, items[0].Stages, 2)
 		require.Equal(t, "RISK_MANAGER", items[0].Stages[1].ReviewerKind)
 		require.Equal(t, 1, items[0].PolicyRule.Version)
+		require.Equal(t, ptrTo("REQUIRE_REVIEW"), items[0].PolicyRule.Outcome)
 		require.Equal(t, mr, prTrail(t, env, req.ID)[audit.ItemAdded]["reviewPolicy"], "the trail names the review policy applied")
 
 		// The version recorded is the one in force at submission.
@@ -321,6 +327,10 @@ func TestPolicyRulesAtSubmission(t *testing.T) {
 			"outcome": "REQUIRE_REVIEW", "reviewPolicyId": mr, "conditions": map[string]any{"privileged": true, "action": "GRANT"}}}, &upd)
 		require.Equal(t, 2, upd.UpdatePolicyRule.Version)
 		require.Equal(t, 1, prItemsOf(t, env, bTok, req.ID)[0].PolicyRule.Version, "the submitted item keeps version 1")
+		env.MustDo(t, aTok, prUpdateRule, map[string]any{"id": lowRule.ID, "in": map[string]any{"name": "Low risk approved", "order": 20,
+			"outcome": "REQUIRE_REVIEW", "reviewPolicyId": mr, "conditions": map[string]any{"labels": []string{"low-risk"}, "privileged": false}}}, nil)
+		require.Equal(t, ptrTo("AUTO_APPROVE"), prItemsOf(t, env, bTok, prRequestOf(t, env, low))[0].PolicyRule.Outcome,
+			"an item keeps the outcome that decided it when the rule changes")
 		req2 := subSubmit(t, env, bTok, grant(admin2))
 		require.Equal(t, 2, prItemsOf(t, env, bTok, req2.ID)[0].PolicyRule.Version, "a new item records version 2")
 
@@ -435,4 +445,106 @@ func (s *auditScene) prPolicyInput() map[string]any {
 func (s *auditScene) prRuleInput(t *testing.T) map[string]any {
 	return map[string]any{"name": s.prName("Rule"), "order": 1, "outcome": "REQUIRE_REVIEW",
 		"reviewPolicyId": s.prReviewPolicy(t, s.prName("Policy"), "MANAGER"), "conditions": map[string]any{"labels": []string{"never-used"}}}
+}
+
+// prRequestOf returns the ID of the last request with an item of e.
+func prRequestOf(t *testing.T, env *apitest.Env, e *ent.Entitlement) string {
+	t.Helper()
+	it, err := env.Client.RequestItem.Query().Where(requestitem.EntitlementID(e.ID)).
+		Order(ent.Desc(requestitem.FieldCreatedAt)).First(apitest.Sys())
+	require.NoError(t, err)
+	return string(it.RequestID)
+}
+
+// TestReviewPoliciesReadByAnyone: any signed-in user reads the review
+// policies — their list, the one an effective request policy names and the
+// one a preview shows — as the rows they are (times included), through the
+// privacy layer, which keeps the policy rules from them; a preview reads
+// the review policies of its items once, however many items name them.
+func TestReviewPoliciesReadByAnyone(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		o := newOrg(t, db)
+		env, sys := o.env, apitest.Sys()
+		_, _, _, b := o.cast(t)
+		bTok, aTok := env.Token(t, b), env.Token(t, o.admin)
+		env.User(t, "risk@example.com", enum.PlatformRoleRiskManager)
+		app, _ := o.app(t, "Ledger", enum.FulfillmentManual, nil)
+		var privileged []string
+		for i := range 5 {
+			e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID(fmt.Sprintf("p%d", i)).
+				SetName(fmt.Sprintf("Ledger admin %d", i)).SetPrivileged(true).Save(sys)
+			require.NoError(t, err)
+			privileged = append(privileged, string(e.ID))
+		}
+		mr := o.prReviewPolicy(t, "Manager then risk manager", "MANAGER", "RISK_MANAGER")
+		o.prRule(t, map[string]any{"name": "Privileged: manager and risk", "order": 10, "outcome": "REQUIRE_REVIEW",
+			"reviewPolicyId": mr, "conditions": map[string]any{"privileged": true}})
+		risky := o.prReviewPolicy(t, "Risk only", "RISK_MANAGER")
+		env.MustDo(t, aTok, `mutation($app: ID, $in: RequestPolicyInput!) { setRequestPolicy(applicationId: $app, input: $in) { reviewPolicy { source } } }`,
+			map[string]any{"app": string(app.ID), "in": map[string]any{"reviewPolicyId": risky}}, nil)
+		row, err := env.Client.ReviewPolicy.Get(sys, pulid.ID(mr))
+		require.NoError(t, err)
+		riskyRow, err := env.Client.ReviewPolicy.Get(sys, pulid.ID(risky))
+		require.NoError(t, err)
+
+		// The privacy layer is the one rule: a USER reads review policies,
+		// not policy rules; nobody reads without signing in.
+		userCtx := authz.NewContext(context.Background(), &authz.Viewer{UserID: b.ID, Role: enum.PlatformRoleUser})
+		rps, err := env.Client.ReviewPolicy.Query().All(userCtx)
+		require.NoError(t, err)
+		require.Len(t, rps, 2)
+		_, err = env.Client.PolicyRule.Query().All(userCtx)
+		require.Error(t, err, "policy rules stay with risk managers and IT admins")
+		_, err = env.Client.ReviewPolicy.Query().All(context.Background())
+		require.Error(t, err)
+
+		type rp struct {
+			ID, Name             string
+			CreatedAt, UpdatedAt time.Time
+			Stages               []struct{ ReviewerKind string }
+		}
+		const rpFields = `id name createdAt updatedAt stages { reviewerKind }`
+		var list struct{ ReviewPolicies []rp }
+		env.MustDo(t, bTok, `{ reviewPolicies { `+rpFields+` } }`, nil, &list)
+		require.Len(t, list.ReviewPolicies, 2, "a USER lists the review policies")
+		var eff struct {
+			RequestPolicy struct{ ReviewPolicy struct{ Value *rp } }
+		}
+		env.MustDo(t, bTok, `query($app: ID) { requestPolicy(applicationId: $app) { reviewPolicy { value { `+rpFields+` } } } }`,
+			map[string]any{"app": string(app.ID)}, &eff)
+		require.Equal(t, "Risk only", eff.RequestPolicy.ReviewPolicy.Value.Name)
+		require.True(t, riskyRow.CreatedAt.Equal(eff.RequestPolicy.ReviewPolicy.Value.CreatedAt), "the row itself")
+
+		// A preview shows the review policy row: its times are the row's,
+		// not zero.
+		preview := func(n int, fields string) ([]struct{ ReviewPolicy *rp }, int64) {
+			var out struct {
+				PreviewAccessRequest struct {
+					Errors []struct{ Code string }
+					Items  []struct{ ReviewPolicy *rp }
+				}
+			}
+			env.Statements.Reset()
+			env.MustDo(t, bTok, `query($in: SubmitAccessRequestInput!) { previewAccessRequest(input: $in) {
+			  errors { code } items { entitlement { id } `+fields+` } } }`, map[string]any{"in": map[string]any{"action": "GRANT",
+				"entitlementIds": privileged[:n], "justification": "month-end close"}}, &out)
+			require.Empty(t, out.PreviewAccessRequest.Errors)
+			require.Len(t, out.PreviewAccessRequest.Items, n)
+			return out.PreviewAccessRequest.Items, env.Statements.Count()
+		}
+		items, _ := preview(5, `reviewPolicy { `+rpFields+` }`)
+		for _, it := range items {
+			require.Equal(t, mr, it.ReviewPolicy.ID)
+			require.True(t, row.CreatedAt.Equal(it.ReviewPolicy.CreatedAt), "createdAt is the row's, got %s", it.ReviewPolicy.CreatedAt)
+			require.True(t, row.UpdatedAt.Equal(it.ReviewPolicy.UpdatedAt))
+			require.Len(t, it.ReviewPolicy.Stages, 2)
+		}
+		_, with2 := preview(2, `reviewPolicy { name }`)
+		_, without2 := preview(2, ``)
+		_, with5 := preview(5, `reviewPolicy { name }`)
+		_, without5 := preview(5, ``)
+		require.Equal(t, without2+1, with2, "one statement reads the review policies of 2 items")
+		require.Equal(t, without5+1, with5, "and of 5")
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/entitlement"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/graph"
@@ -13,7 +14,6 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/workflow"
-	"gatehouse/internal/workflow/rules"
 )
 
 // preview maps a submission plan, or the error submission would give, to
@@ -56,6 +56,10 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	if err != nil {
 		return nil, err
 	}
+	policies, err := r.previewReviewPolicies(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
 	byID := make(map[pulid.ID]*ent.User, len(users))
 	for _, u := range users {
 		byID[u.ID] = u
@@ -63,7 +67,7 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 	for _, it := range plan.Items {
 		pi := &graph.PreviewItem{Action: it.Action, Entitlement: it.Entitlement, Application: it.Application,
 			Privileged: it.Entitlement.Privileged, AutoApproved: it.AutoApproved, Stages: []*graph.PreviewStage{},
-			DefaultDuration: it.DefaultDuration, PolicyRule: it.Rule.Matched(), ReviewPolicy: reviewPolicyRow(it.ReviewPolicy),
+			DefaultDuration: it.DefaultDuration, PolicyRule: it.Rule.Matched(),
 			SodConflicts: sodConflicts(it.SodConflicts)}
 		for _, st := range it.Stages {
 			ps := &graph.PreviewStage{Level: st.Level, ReviewerKind: st.Kind, Rule: st.Rule, Quorum: st.Quorum,
@@ -82,6 +86,9 @@ func (r *Resolver) preview(ctx context.Context, in workflow.SubmitInput, plan *w
 				}
 			}
 			pi.Stages = append(pi.Stages, ps)
+		}
+		if it.ReviewPolicy != nil {
+			pi.ReviewPolicy = policies[it.ReviewPolicy.ID]
 		}
 		out.Items = append(out.Items, pi)
 	}
@@ -147,11 +154,26 @@ func deref(s *string) string {
 	return *s
 }
 
-// reviewPolicyRow shows a review policy of a plan as the API's
-// ReviewPolicy (its stages as the plan read them).
-func reviewPolicyRow(rp *rules.ReviewPolicy) *ent.ReviewPolicy {
-	if rp == nil {
-		return nil
+// previewReviewPolicies reads the review policies that review the plan's
+// items, when the preview selects them: one statement however many items
+// name them, with the privacy of ctx (authz.ReviewPolicyPolicy).
+func (r *Resolver) previewReviewPolicies(ctx context.Context, plan *workflow.Plan) (map[pulid.ID]*ent.ReviewPolicy, error) {
+	var ids []pulid.ID
+	for _, it := range plan.Items {
+		if it.ReviewPolicy != nil {
+			ids = append(ids, it.ReviewPolicy.ID)
+		}
 	}
-	return &ent.ReviewPolicy{ID: rp.ID, Name: rp.Name, Stages: rp.Stages}
+	if len(ids) == 0 || !selects(ctx, []string{"items"}, func(name string) bool { return name == "reviewPolicy" }) {
+		return nil, nil
+	}
+	rows, err := r.client.ReviewPolicy.Query().Where(reviewpolicy.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[pulid.ID]*ent.ReviewPolicy, len(rows))
+	for _, rp := range rows {
+		out[rp.ID] = rp
+	}
+	return out, nil
 }

@@ -118,9 +118,13 @@ func (r *queryResolver) MyTasks(ctx context.Context, after *entgql.Cursor[pulid.
 	case graph.TaskFilterDone:
 		q.Where(reviewtask.StatusIn(enum.TaskStatusApproved, enum.TaskStatusDenied, enum.TaskStatusSkipped))
 	}
-	return q.Paginate(ctx, after, first, nil, nil,
+	conn, err := q.Paginate(ctx, after, first, nil, nil,
 		ent.WithReviewTaskOrder([]*ent.ReviewTaskOrder{{Field: ent.ReviewTaskOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}}),
 		ent.WithReviewTaskFilter(where.Filter))
+	if err != nil {
+		return nil, err
+	}
+	return conn, r.primeInsight(ctx, taskPageItems(conn), "edges", "node", "stage", "item")
 }
 
 // ManualFulfillments is the resolver for the manualFulfillments field.
@@ -133,7 +137,11 @@ func (r *queryResolver) ManualFulfillments(ctx context.Context, after *entgql.Cu
 	if err != nil {
 		return nil, err
 	}
-	return q.Paginate(ctx, after, first, nil, nil)
+	conn, err := q.Paginate(ctx, after, first, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return conn, r.primeInsight(ctx, itemPageItems(conn), "edges", "node")
 }
 
 // PreviewAccessRequest is the resolver for the previewAccessRequest field.

@@ -42,7 +42,7 @@ func (ReviewPolicy) Annotations() []schema.Annotation {
 
 // Policy of ReviewPolicy.
 func (ReviewPolicy) Policy() ent.Policy {
-	return authz.PolicyRulePolicy()
+	return authz.ReviewPolicyPolicy()
 }
 
 // Hooks of ReviewPolicy: every change is audited on the system chain

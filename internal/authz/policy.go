@@ -96,16 +96,18 @@ func AccessRequestPolicy() ent.Policy {
 	}
 }
 
-// RequestItemPolicy lets a USER see the items of the requests they see
-// (VisibleItem).
+// RequestItemPolicy lets a viewer see the items of VisibleItems: every item
+// for risk managers and IT admins, those of the requests they see for a
+// USER.
 func RequestItemPolicy() ent.Policy {
 	return privacy.Policy{
-		Query: filtered(func(v *Viewer) privacy.QueryRule {
-			return privacy.RequestItemQueryRuleFunc(func(_ context.Context, q *ent.RequestItemQuery) error {
-				q.Where(VisibleItem(v))
-				return privacy.Skip
-			})
-		}),
+		Query: privacy.QueryPolicy{
+			requireViewer(),
+			privacy.RequestItemQueryRuleFunc(func(ctx context.Context, q *ent.RequestItemQuery) error {
+				q.Where(VisibleItems(FromContext(ctx)))
+				return privacy.Allow
+			}),
+		},
 		Mutation: systemOnlyWrites(),
 	}
 }
@@ -248,10 +250,23 @@ func LifecyclePolicyPolicy() ent.Policy { return auditorsRead("lifecycle policie
 // setRequestPolicy and clearRequestPolicy).
 func RequestPolicyPolicy() ent.Policy { return auditorsRead("request policies") }
 
-// PolicyRulePolicy lets risk managers and IT admins read the policy rules
-// and review policies; other viewers read none. Only the workflow writes
-// them (IT admins through the policy rule mutations).
-func PolicyRulePolicy() ent.Policy { return auditorsRead("policy rules and review policies") }
+// PolicyRulePolicy lets risk managers and IT admins read the policy rules;
+// other viewers read none. Only the workflow writes them (IT admins through
+// the policy rule mutations).
+func PolicyRulePolicy() ent.Policy { return auditorsRead("policy rules") }
+
+// ReviewPolicyPolicy lets every authenticated viewer read the review
+// policies, their names and stages: the effective request policy, which
+// anyone reads, names one, and so does the preview of anyone's request.
+// Only the workflow writes them (IT admins through the review policy
+// mutations). This is the one rule of who reads a review policy; the
+// reviewPolicies query and the fields that show one read through it.
+func ReviewPolicyPolicy() ent.Policy {
+	return privacy.Policy{
+		Query:    privacy.QueryPolicy{requireViewer(), privacy.AlwaysAllowRule()},
+		Mutation: systemOnlyWrites(),
+	}
+}
 
 // auditorsRead is the policy of rows that risk managers and IT admins read
 // and only the workflow writes.

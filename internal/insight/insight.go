@@ -7,10 +7,11 @@
 // and the beneficiaries' grants of the items' entitlements, the other
 // counts every cohort and its holders, grouped by (entitlement, cohort).
 //
-// Whoever sees an item sees its insight (authz.VisibleItem, the row filter
-// of RequestItemPolicy, is applied to the items read here); the
+// Whoever sees an item sees its insight: the items are read through
+// authz.VisibleItems, the one row filter of RequestItemPolicy. The
 // beneficiary's past holdings are told only to those of
-// authz.SeesPastHoldings. The rules themselves (hidden small cohorts, the
+// authz.SeesPastHoldings, a reviewer being one with a task on the request
+// (authz.Related with authz.Reviewer). The rules themselves (hidden small cohorts, the
 // last ended grant, days since start) are pure functions of
 // internal/workflow/rules.
 package insight
@@ -19,6 +20,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +30,8 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"gatehouse/ent"
+	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
@@ -77,21 +81,48 @@ func (r *Reader) Items(ctx context.Context, ids []pulid.ID) (map[pulid.ID]*Insig
 	for _, id := range ids {
 		out[id] = &Insight{}
 	}
-	v := authz.FromContext(ctx)
-	if v == nil || len(ids) == 0 {
+	if len(ids) == 0 {
 		return out, nil
 	}
-	items, err := r.loadItems(ctx, v, ids)
+	return out, r.compute(ctx, requestitem.IDIn(ids...), func(it *item, in *Insight) { out[it.id] = in })
+}
+
+// Requests computes the insight of the items of the requests, by request
+// and item ID, for the viewer of ctx: the items the viewer may see, no
+// others. Two statements whatever the number of requests and items. Any
+// viewer may call it; without a viewer the answer is empty.
+func (r *Reader) Requests(ctx context.Context, requestIDs []pulid.ID) (map[pulid.ID]map[pulid.ID]*Insight, error) {
+	out := map[pulid.ID]map[pulid.ID]*Insight{}
+	if len(requestIDs) == 0 {
+		return out, nil
+	}
+	return out, r.compute(ctx, requestitem.RequestIDIn(requestIDs...), func(it *item, in *Insight) {
+		if out[it.requestID] == nil {
+			out[it.requestID] = map[pulid.ID]*Insight{}
+		}
+		out[it.requestID][it.id] = in
+	})
+}
+
+// compute computes the insight of the items that which names and the
+// viewer of ctx may see, and gives each to put.
+func (r *Reader) compute(ctx context.Context, which predicate.RequestItem, put func(*item, *Insight)) error {
+	v := authz.FromContext(ctx)
+	if v == nil {
+		return nil
+	}
+	items, err := r.loadItems(ctx, v, which)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	counts, err := r.countCohorts(ctx, items)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := r.now()
 	for _, it := range items {
-		in := out[it.id]
+		in := &Insight{}
+		put(it, in)
 		b := it.beneficiary
 		counted := b.active
 		holds := counted && it.holdsNow()
@@ -123,7 +154,7 @@ func (r *Reader) Items(ctx context.Context, ids []pulid.ID) (map[pulid.ID]*Insig
 			in.DaysSinceStart = &d
 		}
 	}
-	return out, nil
+	return nil
 }
 
 type person struct {
@@ -137,8 +168,8 @@ type person struct {
 }
 
 type item struct {
-	id, entitlementID pulid.ID
-	beneficiary       person
+	id, requestID, entitlementID pulid.ID
+	beneficiary                  person
 	// viewerReviews: the viewer has a task on the item's request.
 	viewerReviews bool
 	// grants are the beneficiary's grants of the entitlement.
@@ -152,11 +183,13 @@ func (it *item) holdsNow() bool {
 }
 
 // itemsQuery reads the items with their beneficiaries (job title, manager's
-// name), whether the viewer reviews the request, and the beneficiaries'
-// grants of the items' entitlements (one row per grant).
-const itemsQuery = `SELECT ri.id, ri.entitlement_id, u.id, u.status, u.kind, u.job_title_id, jt.name,
+// name), whether the viewer reviews the request (the first subquery, that
+// names the requests the viewer reviews), and the beneficiaries' grants of
+// the items' entitlements (one row per grant); the second subquery names
+// the items.
+const itemsQuery = `SELECT ri.id, ri.request_id, ri.entitlement_id, u.id, u.status, u.kind, u.job_title_id, jt.name,
  u.department, u.manager_id, m.name, u.start_date,
- CASE WHEN EXISTS (SELECT 1 FROM review_tasks rt WHERE rt.request_id = ar.id AND rt.reviewer_id = ?) THEN 1 ELSE 0 END,
+ CASE WHEN ar.id IN (%s) THEN 1 ELSE 0 END,
  g.granted_at, g.revoked_at, g.revoke_reason
 FROM request_items ri
 JOIN access_requests ar ON ar.id = ri.request_id
@@ -165,25 +198,24 @@ LEFT JOIN job_titles jt ON jt.id = u.job_title_id
 LEFT JOIN users m ON m.id = u.manager_id
 LEFT JOIN identities i ON i.user_id = u.id AND i.application_id = ri.application_id
 LEFT JOIN grants g ON g.identity_id = i.id AND g.entitlement_id = ri.entitlement_id
-WHERE ri.id IN `
+WHERE ri.id IN (%s)`
 
-// loadItems reads the items among ids that v may see: the subquery that
-// names them is the row filter of RequestItemPolicy (authz.VisibleItem).
-func (r *Reader) loadItems(ctx context.Context, v *authz.Viewer, ids []pulid.ID) ([]*item, error) {
+// loadItems reads the items of which that v may see. Both subqueries are
+// authz's own row filters: the items v sees (authz.VisibleItems, that of
+// RequestItemPolicy) and the requests v reviews (authz.Related).
+func (r *Reader) loadItems(ctx context.Context, v *authz.Viewer, which predicate.RequestItem) ([]*item, error) {
 	b := entsql.Dialect(r.dialect)
+	ar := entsql.Table(accessrequest.Table)
+	reviews := b.Select(ar.C(accessrequest.FieldID)).From(ar)
+	authz.Related(authz.Reviewer, v.UserID)(reviews)
+	reviewsSQL, args := reviews.Query()
 	t := entsql.Table(requestitem.Table)
-	values := make([]any, len(ids))
-	for i, id := range ids {
-		values[i] = string(id)
-	}
-	visible := b.Select(t.C(requestitem.FieldID)).From(t).Where(entsql.In(t.C(requestitem.FieldID), values...))
-	if !v.ReadsAll() {
-		authz.VisibleItem(v)(visible)
-	}
-	visible.SetTotal(1) // after the viewer's ID
-	sub, subArgs := visible.Query()
-	query := database.Bind(r.dialect, itemsQuery) + "(" + sub + ")"
-	rows, err := r.db.QueryContext(ctx, query, append([]any{string(v.UserID)}, subArgs...)...)
+	visible := b.Select(t.C(requestitem.FieldID)).From(t)
+	which(visible)
+	authz.VisibleItems(v)(visible)
+	visible.SetTotal(len(args)) // after the first subquery's
+	visibleSQL, visibleArgs := visible.Query()
+	rows, err := r.db.QueryContext(ctx, fmt.Sprintf(itemsQuery, reviewsSQL, visibleSQL), append(args, visibleArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("load items: %w", err)
 	}
@@ -192,19 +224,19 @@ func (r *Reader) loadItems(ctx context.Context, v *authz.Viewer, ids []pulid.ID)
 	var out []*item
 	for rows.Next() {
 		var (
-			id, entID, userID, status, kind                  string
+			id, reqID, entID, userID, status, kind           string
 			jobTitleID, jobTitle, managerID, manager, reason sql.NullString
 			department                                       string
 			startDate, grantedAt, revokedAt                  sql.NullTime
 			reviews                                          int
 		)
-		if err := rows.Scan(&id, &entID, &userID, &status, &kind, &jobTitleID, &jobTitle,
+		if err := rows.Scan(&id, &reqID, &entID, &userID, &status, &kind, &jobTitleID, &jobTitle,
 			&department, &managerID, &manager, &startDate, &reviews, &grantedAt, &revokedAt, &reason); err != nil {
 			return nil, fmt.Errorf("load items: %w", err)
 		}
 		it := byID[pulid.ID(id)]
 		if it == nil {
-			it = &item{id: pulid.ID(id), entitlementID: pulid.ID(entID), viewerReviews: reviews == 1,
+			it = &item{id: pulid.ID(id), requestID: pulid.ID(reqID), entitlementID: pulid.ID(entID), viewerReviews: reviews == 1,
 				beneficiary: person{
 					id:         pulid.ID(userID),
 					active:     enum.UserStatus(status) == enum.UserStatusActive && enum.UserKind(kind) == enum.UserKindHuman,
@@ -326,57 +358,74 @@ GROUP BY u.job_title_id, u.department, u.manager_id, g.entitlement_id`
 	return out, rows.Err()
 }
 
-// Loader batches the insight of the items of one GraphQL operation: one
-// Reader.Items call per batch, however many items ask. A batch gathers the
-// items that ask within a millisecond; PrimePage makes a whole page one
-// batch however its fields are scheduled.
+// Loader batches the insight of the items of one GraphQL operation or
+// subscription event, like progress.Loaders batch its completions: a page
+// whose items are known primes it with one Reader.Items call (Prime); any
+// other item is read with the other items of its request, one
+// Reader.Requests call per batch of requests, so that the items of one
+// request — a subscription event's, say — are one batch however their
+// fields are scheduled. The handler attaches one per operation and one per
+// event of a subscription that selects insight (WithLoader); a field
+// without one gets a fresh one (LoaderFrom).
 type Loader struct {
-	r *Reader
-	l *dataloadgen.Loader[pulid.ID, *Insight]
+	r        *Reader
+	requests *dataloadgen.Loader[pulid.ID, map[pulid.ID]*Insight]
 
 	mu     sync.Mutex
-	primed map[any]bool
+	primed map[pulid.ID]*Insight
 }
 
-// NewLoader returns a fresh loader over client; make one per operation.
+// NewLoader returns a fresh loader over client; make one per operation or
+// subscription event.
 func NewLoader(client *ent.Client) *Loader {
 	r := NewReader(client)
-	return &Loader{r: r, primed: map[any]bool{}, l: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*Insight, []error) {
-		byID, err := r.Items(ctx, ids)
-		if err != nil {
-			return nil, []error{err}
-		}
-		out := make([]*Insight, len(ids))
-		for i, id := range ids {
-			out[i] = byID[id]
-		}
-		return out, nil
-	}, dataloadgen.WithWait(time.Millisecond))}
+	return &Loader{r: r, primed: map[pulid.ID]*Insight{}, requests: dataloadgen.NewLoader(
+		func(ctx context.Context, requestIDs []pulid.ID) ([]map[pulid.ID]*Insight, []error) {
+			byRequest, err := r.Requests(ctx, requestIDs)
+			if err != nil {
+				return nil, []error{err}
+			}
+			out := make([]map[pulid.ID]*Insight, len(requestIDs))
+			for i, id := range requestIDs {
+				out[i] = byRequest[id]
+			}
+			return out, nil
+		}, dataloadgen.WithWait(time.Millisecond))}
 }
 
-// PrimePage computes the insight of the items of a page (page names it,
-// ids lists its items) with one Reader.Items call, the first time the page
-// is named; later calls, concurrent ones included, wait for it and return.
-func (l *Loader) PrimePage(ctx context.Context, page any, ids func() []pulid.ID) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.primed[page] {
+// Prime computes the insight of the items of a page with one Reader.Items
+// call, for the viewer of ctx, and keeps it for Item.
+func (l *Loader) Prime(ctx context.Context, ids []pulid.ID) error {
+	if len(ids) == 0 {
 		return nil
 	}
-	byID, err := l.r.Items(ctx, ids())
+	byID, err := l.r.Items(ctx, ids)
 	if err != nil {
 		return err
 	}
-	l.primed[page] = true
-	for id, in := range byID {
-		l.l.Prime(id, in)
-	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	maps.Copy(l.primed, byID)
 	return nil
 }
 
-// Item returns the insight of an item for the viewer of ctx.
-func (l *Loader) Item(ctx context.Context, id pulid.ID) (*Insight, error) {
-	return l.l.Load(ctx, id)
+// Item returns the insight of an item for the viewer of ctx: primed, or
+// read with the other items of its request.
+func (l *Loader) Item(ctx context.Context, it *ent.RequestItem) (*Insight, error) {
+	l.mu.Lock()
+	in, ok := l.primed[it.ID]
+	l.mu.Unlock()
+	if ok {
+		return in, nil
+	}
+	byItem, err := l.requests.Load(ctx, it.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	if in := byItem[it.ID]; in != nil {
+		return in, nil
+	}
+	return &Insight{}, nil
 }
 
 type loaderKey struct{}
@@ -386,9 +435,11 @@ func WithLoader(ctx context.Context, l *Loader) context.Context {
 	return context.WithValue(ctx, loaderKey{}, l)
 }
 
-// FromContext returns the loader of ctx, if it carries one (the operations
-// of the GraphQL handler do; the events of subscriptions do not).
-func FromContext(ctx context.Context) (*Loader, bool) {
-	l, ok := ctx.Value(loaderKey{}).(*Loader)
-	return l, ok
+// LoaderFrom returns the loader of ctx, or a fresh one over client when
+// there is none.
+func LoaderFrom(ctx context.Context, client *ent.Client) *Loader {
+	if l, ok := ctx.Value(loaderKey{}).(*Loader); ok {
+		return l
+	}
+	return NewLoader(client)
 }

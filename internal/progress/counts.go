@@ -10,11 +10,13 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"gatehouse/ent"
+	"gatehouse/ent/reviewpolicy"
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
 )
 
@@ -94,11 +96,14 @@ func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) 
 	return out, nil
 }
 
-// Loaders batch the reads of one GraphQL operation: task counts by request
-// and users by ID, one query per batch however many objects ask.
+// Loaders batch the reads of one GraphQL operation: task counts by request,
+// users and review policies by ID, the outcomes of the policy rules that
+// decided items by item, one query per batch however many objects ask.
 type Loaders struct {
-	tasks *dataloadgen.Loader[pulid.ID, TaskCounts]
-	users *dataloadgen.Loader[pulid.ID, *ent.User]
+	tasks          *dataloadgen.Loader[pulid.ID, TaskCounts]
+	users          *dataloadgen.Loader[pulid.ID, *ent.User]
+	reviewPolicies *dataloadgen.Loader[pulid.ID, *ent.ReviewPolicy]
+	ruleOutcomes   *dataloadgen.Loader[pulid.ID, *enum.PolicyRuleOutcome]
 }
 
 // NewLoaders returns fresh loaders; make one set per operation.
@@ -117,23 +122,46 @@ func NewLoaders(client *ent.Client) *Loaders {
 		}, dataloadgen.WithWait(time.Millisecond)),
 		users: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.User, []error) {
 			us, err := client.User.Query().Where(user.IDIn(ids...)).All(ctx)
+			return inOrder(ids, us, err, func(u *ent.User) pulid.ID { return u.ID })
+		}, dataloadgen.WithWait(time.Millisecond)),
+		reviewPolicies: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*ent.ReviewPolicy, []error) {
+			rps, err := client.ReviewPolicy.Query().Where(reviewpolicy.IDIn(ids...)).All(ctx)
+			return inOrder(ids, rps, err, func(rp *ent.ReviewPolicy) pulid.ID { return rp.ID })
+		}, dataloadgen.WithWait(time.Millisecond)),
+		ruleOutcomes: dataloadgen.NewLoader(func(ctx context.Context, ids []pulid.ID) ([]*enum.PolicyRuleOutcome, []error) {
+			byItem, err := workflow.RuleOutcomes(ctx, client, ids)
 			if err != nil {
 				return nil, []error{err}
 			}
-			byID := make(map[pulid.ID]*ent.User, len(us))
-			for _, u := range us {
-				byID[u.ID] = u
-			}
-			out := make([]*ent.User, len(ids))
-			errs := make([]error, len(ids))
+			out := make([]*enum.PolicyRuleOutcome, len(ids))
 			for i, id := range ids {
-				if out[i] = byID[id]; out[i] == nil {
-					errs[i] = &ent.NotFoundError{}
+				if o, ok := byItem[id]; ok {
+					out[i] = &o
 				}
 			}
-			return out, errs
+			return out, nil
 		}, dataloadgen.WithWait(time.Millisecond)),
 	}
+}
+
+// inOrder puts the rows a batch read in the order of ids, a not-found
+// error for each ID without one.
+func inOrder[T any](ids []pulid.ID, rows []*T, err error, id func(*T) pulid.ID) ([]*T, []error) {
+	if err != nil {
+		return nil, []error{err}
+	}
+	byID := make(map[pulid.ID]*T, len(rows))
+	for _, r := range rows {
+		byID[id(r)] = r
+	}
+	out := make([]*T, len(ids))
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		if out[i] = byID[id]; out[i] == nil {
+			errs[i] = &ent.NotFoundError{}
+		}
+	}
+	return out, errs
 }
 
 // TaskCounts returns the task counts of a request.
@@ -161,6 +189,19 @@ func (l *Loaders) PrimeTaskCounts(ctx context.Context, client *ent.Client, reque
 // User returns a user, with the privacy of ctx.
 func (l *Loaders) User(ctx context.Context, id pulid.ID) (*ent.User, error) {
 	return l.users.Load(ctx, id)
+}
+
+// ReviewPolicy returns a review policy, with the privacy of ctx
+// (authz.ReviewPolicyPolicy).
+func (l *Loaders) ReviewPolicy(ctx context.Context, id pulid.ID) (*ent.ReviewPolicy, error) {
+	return l.reviewPolicies.Load(ctx, id)
+}
+
+// RuleOutcome returns the outcome of the policy rule that decided an item
+// at submission (workflow.RuleOutcomes), nil when none did, with the
+// privacy of ctx.
+func (l *Loaders) RuleOutcome(ctx context.Context, itemID pulid.ID) (*enum.PolicyRuleOutcome, error) {
+	return l.ruleOutcomes.Load(ctx, itemID)
 }
 
 // Users returns users in the order of ids, with the privacy of ctx, in one
