@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,32 +25,50 @@ import (
 	"gatehouse/resolvers"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+// binaryName is the name the server's binary runs under in these tests.
+const binaryName = "gatehouse"
 
-// gatehouseBinary builds the server once per test process.
+// binary is the server binary the tests run: a link, named binaryName, to
+// this test binary (TestMain).
+var binary string
+
+// TestMain runs main instead of the tests when this binary is started
+// under binaryName. The tests start the server through such a link to
+// themselves: the same package compiled with the same flags (-race
+// included) that `go build` would link into a binary of its own, without
+// a second link of the whole module.
+func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == binaryName {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test binary:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "test binary:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary = filepath.Join(dir, binaryName)
+	if err := os.Symlink(exe, binary); err != nil {
+		fmt.Fprintln(os.Stderr, "test binary:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// gatehouseBinary returns the server binary to run.
 func gatehouseBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gatehouse-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "gatehouse")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	require.NoError(t, buildErr)
+	require.NotEmpty(t, binary, "TestMain links the server binary")
 	return binary
 }
 

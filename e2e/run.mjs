@@ -1,6 +1,7 @@
 // Starts a Gatehouse server of its own and runs the e2e tests against it.
 //
-// It builds the server from the checkout above (go build), runs it in a
+// It builds the server from the checkout above (go build; GATEHOUSE_BINARY
+// names one already built instead), runs it in a
 // fresh temporary directory on a free port of 127.0.0.1 with the demo
 // organisation (SQLite; DATABASE_URL and GATEHOUSE_JWT_SECRET in the
 // environment switch it to PostgreSQL), reads the GraphQL URL and the demo
@@ -31,9 +32,12 @@ function runTests(env) {
 }
 
 async function startServer(dir) {
-  const bin = join(dir, 'gatehouse');
-  console.log(`building the server into ${bin}`);
-  execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
+  let bin = process.env.GATEHOUSE_BINARY;
+  if (!bin) {
+    bin = join(dir, 'gatehouse');
+    console.log(`building the server into ${bin}`);
+    execFileSync('go', ['build', '-o', bin, '.'], { cwd: root, stdio: 'inherit' });
+  }
   const env = {
     GATEHOUSE_JWT_SECRET: randomBytes(32).toString('hex'),
     ...process.env,
