@@ -50,12 +50,15 @@ func (r *Resolver) primeRequestPage(ctx context.Context, conn *ent.AccessRequest
 	return r.primeInsight(ctx, requestPageItems(conn), "edges", "node", "items")
 }
 
-// requestPageItems lists the items loaded with a page of requests.
+// requestPageItems lists the items loaded with a page of requests: the
+// `items` field's (CollectFields loads every list edge under its response
+// name, an unaliased one under its field name).
 func requestPageItems(conn *ent.AccessRequestConnection) func() []pulid.ID {
 	return func() []pulid.ID {
 		var ids []pulid.ID
 		for _, e := range conn.Edges {
-			for _, it := range e.Node.Edges.Items {
+			items, _ := e.Node.NamedItems("items")
+			for _, it := range items {
 				ids = append(ids, it.ID)
 			}
 		}
