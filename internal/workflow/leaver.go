@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/riverqueue/river"
 
 	"gatehouse/ent"
@@ -240,12 +241,21 @@ func notUnderRevocation(ctx context.Context, t *txn, holder pulid.ID, gs []*ent.
 // revokeLeaver opens the leaver's revocation request for the grants they
 // hold that no revocation covers yet (openRevocation), and reports whether
 // it opened one.
+//
+// On PostgreSQL the grants are read FOR UPDATE: a revocation that is being
+// fulfilled ends its grant and marks its item FULFILLED in one transaction,
+// and without the lock this one could read the grant before that commit and
+// the item after it, and open a second revocation of an ended grant. On
+// SQLite the IMMEDIATE write transaction already serialises them.
 func (s *Service) revokeLeaver(ctx context.Context, t *txn, userID pulid.ID, actor string) (bool, error) {
-	grants, err := t.client.Grant.Query().
+	q := t.client.Grant.Query().
 		Where(grant.RevokedAtIsNil(), grant.HasIdentityWith(identity.UserID(userID))).
 		WithIdentity(func(q *ent.IdentityQuery) { q.WithApplication() }).
-		Order(ent.Asc(grant.FieldID)).
-		All(ctx)
+		Order(ent.Asc(grant.FieldID))
+	if s.dialect == dialect.Postgres {
+		q.ForUpdate()
+	}
+	grants, err := q.All(ctx)
 	if err != nil {
 		return false, fmt.Errorf("load grants: %w", err)
 	}
