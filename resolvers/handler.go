@@ -378,6 +378,13 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 			return
 		}
 		v, err := a.Authenticate(r.Context(), bearer(r.Header.Get("Authorization")))
+		if err != nil && r.Context().Err() != nil {
+			// The client went away (a page aborting its fetch, a closed
+			// connection): nobody reads an answer, and it is no fault of
+			// the server's.
+			log.DebugContext(r.Context(), "authenticate: request cancelled", "error", err)
+			return
+		}
 		if err != nil {
 			code, status := errcode.Unauthenticated, http.StatusUnauthorized
 			if errcode.Of(err) != errcode.Unauthenticated {
