@@ -6,6 +6,7 @@ package httpserver
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -63,19 +64,45 @@ func New(cfg Config) *http.Server {
 
 // bodyDeadline sets a read deadline for the request's body. It is the body
 // half of http.Server.ReadTimeout, which would also cut the websockets that
-// upgrade from a request.
+// upgrade from a request. The deadline is lifted once the body has been read
+// to its end, and requests without a body get none: net/http's read that
+// watches an idle connection for the client going away would hit it while a
+// slow handler runs, and cancel the context of the connection, so of that
+// request and of every later one the connection carries.
 func bodyDeadline(d time.Duration, next http.Handler) http.Handler {
 	if d <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !IsWebsocketUpgrade(r) {
-			// Fails only for writers without deadlines (HTTP/2 over some
-			// transports, test recorders), which have their own bounds.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		if IsWebsocketUpgrade(r) || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		// Fails only for writers without deadlines (HTTP/2 over some
+		// transports, test recorders), which have their own bounds.
+		if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody lifts the connection's read deadline when the body ends.
+// (A body cut short by the deadline keeps it: the connection is closed.)
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // ContentSecurityPolicy is sent with every response that does not set its
