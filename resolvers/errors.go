@@ -22,12 +22,18 @@ import (
 // ErrorPresenter returns the presenter that gives every error one of the
 // codes of DESIGN §6 in extensions.code. Errors it cannot classify are
 // logged and shown as "internal error", so no SQL or internal detail reaches
-// a client.
+// a client; at ERROR unless the request was cancelled (then at DEBUG).
 func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		code, message := classify(err, gqlErr)
 		switch {
+		case code == errcode.Internal && ctx.Err() != nil:
+			// The request was cancelled (its client went away, or the
+			// server is stopping): the failure is the cancellation's,
+			// not a fault to alert on, and nobody reads the answer.
+			log.DebugContext(ctx, "request cancelled", "error", err, "path", gqlErr.Path.String())
+			message = "internal error"
 		case code == errcode.Internal:
 			log.ErrorContext(ctx, "internal error", "error", err, "path", gqlErr.Path.String())
 			message = "internal error"

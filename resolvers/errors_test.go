@@ -65,3 +65,23 @@ func TestPresenterSeesThroughWrapping(t *testing.T) {
 		}
 	}
 }
+
+// TestPresenterCancelledRequestIsNoError: an unclassified error of a
+// request whose context was cancelled (the client went away mid-query) is
+// still INTERNAL to the client, but logged at DEBUG, not ERROR.
+func TestPresenterCancelledRequestIsNoError(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var log bytes.Buffer
+	present := resolvers.ErrorPresenter(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	got := present(ctx, fmt.Errorf("load request: %w", context.Canceled))
+	require.Equal(t, "internal error", got.Message)
+	require.Equal(t, string(errcode.Internal), got.Extensions["code"])
+	require.Contains(t, log.String(), "level=DEBUG msg=\"request cancelled\"")
+	require.NotContains(t, log.String(), "level=ERROR")
+
+	log.Reset()
+	present(context.Background(), fmt.Errorf("load request: %w", context.Canceled))
+	require.Contains(t, log.String(), "level=ERROR msg=\"internal error\"", "a live request's failure is an error")
+}
