@@ -5651,6 +5651,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
 
 		var buf bytes.Buffer
+		var resp graphql.Response
 		return func(ctx context.Context) *graphql.Response {
 			buf.Reset()
 			data := next(ctx)
@@ -5660,9 +5661,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 			data.MarshalGQL(&buf)
 
-			return &graphql.Response{
-				Data: buf.Bytes(),
-			}
+			// Reused, as buf is: the caller is done with one event's
+			// response before it asks for the next.
+			resp = graphql.Response{Data: buf.Bytes()}
+			return &resp
 		}
 
 	default:
@@ -15957,6 +15959,9 @@ func (ec *executionContext) fieldContext_AccessRequestConnection_totalCount(_ co
 }
 
 func (ec *executionContext) _AccessRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequestEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
+		return ec.marshalOAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16010,6 +16015,9 @@ func (ec *executionContext) fieldContext_AccessRequestPreview_mode(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequestPreview_beneficiary(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
+	if v := obj.Beneficiary; v != nil && ec.plainSelection_User(field.Selections) {
+		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16412,6 +16420,9 @@ func (ec *executionContext) fieldContext_ApiTokenConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _ApiTokenEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApiTokenEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_ApiToken(field.Selections) {
+		return ec.marshalOApiToken2ᚖgatehouseᚋentᚐApiToken(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16706,6 +16717,9 @@ func (ec *executionContext) fieldContext_ApplicationConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _ApplicationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApplicationEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Application(field.Selections) {
+		return ec.marshalOApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16872,6 +16886,9 @@ func (ec *executionContext) fieldContext_AuditCheckpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _AuditCheckpointEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditCheckpointEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil {
+		return ec.marshalOAuditCheckpoint2ᚖgatehouseᚋentᚐAuditCheckpoint(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17123,6 +17140,9 @@ func (ec *executionContext) fieldContext_AuditEventConnection_totalCount(_ conte
 }
 
 func (ec *executionContext) _AuditEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_AuditEvent(field.Selections) {
+		return ec.marshalOAuditEvent2ᚖgatehouseᚋentᚐAuditEvent(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17327,6 +17347,9 @@ func (ec *executionContext) fieldContext_CreatedApiToken_token(_ context.Context
 }
 
 func (ec *executionContext) _CreatedApiToken_apiToken(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIToken) (ret graphql.Marshaler) {
+	if v := obj.APIToken; v != nil && ec.plainSelection_ApiToken(field.Selections) {
+		return ec.marshalNApiToken2ᚖgatehouseᚋentᚐApiToken(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17366,6 +17389,9 @@ func (ec *executionContext) fieldContext_CreatedWebhookEndpoint_secret(_ context
 }
 
 func (ec *executionContext) _CreatedWebhookEndpoint_endpoint(ctx context.Context, field graphql.CollectedField, obj *CreatedWebhookEndpoint) (ret graphql.Marshaler) {
+	if v := obj.Endpoint; v != nil && ec.plainSelection_WebhookEndpoint(field.Selections) {
+		return ec.marshalNWebhookEndpoint2ᚖgatehouseᚋentᚐWebhookEndpoint(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18289,6 +18315,9 @@ func (ec *executionContext) fieldContext_EntitlementConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _EntitlementEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EntitlementEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Entitlement(field.Selections) {
+		return ec.marshalOEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18328,6 +18357,9 @@ func (ec *executionContext) fieldContext_EntitlementEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _ExcludedEntitlement_entitlement(ctx context.Context, field graphql.CollectedField, obj *ExcludedEntitlement) (ret graphql.Marshaler) {
+	if v := obj.Entitlement; v != nil && ec.plainSelection_Entitlement(field.Selections) {
+		return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18367,6 +18399,9 @@ func (ec *executionContext) fieldContext_ExcludedEntitlement_reason(_ context.Co
 }
 
 func (ec *executionContext) _FallbackReviewer_user(ctx context.Context, field graphql.CollectedField, obj *FallbackReviewer) (ret graphql.Marshaler) {
+	if v := obj.User; v != nil && ec.plainSelection_User(field.Selections) {
+		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18643,6 +18678,9 @@ func (ec *executionContext) fieldContext_GrantConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _GrantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.GrantEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Grant(field.Selections) {
+		return ec.marshalOGrant2ᚖgatehouseᚋentᚐGrant(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18944,6 +18982,9 @@ func (ec *executionContext) fieldContext_IdentityConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _IdentityEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IdentityEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Identity(field.Selections) {
+		return ec.marshalOIdentity2ᚖgatehouseᚋentᚐIdentity(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19146,6 +19187,9 @@ func (ec *executionContext) fieldContext_JobTitleConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _JobTitleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitleEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_JobTitle(field.Selections) {
+		return ec.marshalOJobTitle2ᚖgatehouseᚋentᚐJobTitle(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -21588,6 +21632,9 @@ func (ec *executionContext) fieldContext_NotificationConnection_totalCount(_ con
 }
 
 func (ec *executionContext) _NotificationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.NotificationEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Notification(field.Selections) {
+		return ec.marshalONotification2ᚖgatehouseᚋentᚐNotification(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -22206,6 +22253,9 @@ func (ec *executionContext) fieldContext_PreviewItem_action(_ context.Context, f
 }
 
 func (ec *executionContext) _PreviewItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	if v := obj.Entitlement; v != nil && ec.plainSelection_Entitlement(field.Selections) {
+		return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -22238,6 +22288,9 @@ func (ec *executionContext) fieldContext_PreviewItem_entitlement(_ context.Conte
 }
 
 func (ec *executionContext) _PreviewItem_application(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	if v := obj.Application; v != nil && ec.plainSelection_Application(field.Selections) {
+		return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -22316,6 +22369,9 @@ func (ec *executionContext) fieldContext_PreviewItem_stages(_ context.Context, f
 }
 
 func (ec *executionContext) _PreviewItem_policyRule(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	if v := obj.PolicyRule; v != nil {
+		return ec.marshalOMatchedPolicyRule2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐMatchedRule(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -22348,6 +22404,9 @@ func (ec *executionContext) fieldContext_PreviewItem_policyRule(_ context.Contex
 }
 
 func (ec *executionContext) _PreviewItem_reviewPolicy(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
+	if v := obj.ReviewPolicy; v != nil && ec.plainSelection_ReviewPolicy(field.Selections) {
+		return ec.marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24408,6 +24467,9 @@ func (ec *executionContext) fieldContext_RequestItemConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _RequestItemEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItemEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_RequestItem(field.Selections) {
+		return ec.marshalORequestItem2ᚖgatehouseᚋentᚐRequestItem(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24447,6 +24509,9 @@ func (ec *executionContext) fieldContext_RequestItemEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _RequestProgress_request(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	if v := obj.Request; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
+		return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24486,6 +24551,9 @@ func (ec *executionContext) fieldContext_RequestProgress_status(_ context.Contex
 }
 
 func (ec *executionContext) _RequestProgress_overall(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	if v := obj.Overall; v != nil {
+		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24518,6 +24586,9 @@ func (ec *executionContext) fieldContext_RequestProgress_overall(_ context.Conte
 }
 
 func (ec *executionContext) _RequestProgress_mine(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
+	if v := obj.Mine; v != nil {
+		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24905,6 +24976,9 @@ func (ec *executionContext) fieldContext_ReviewStageConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _ReviewStageEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_ReviewStage(field.Selections) {
+		return ec.marshalOReviewStage2ᚖgatehouseᚋentᚐReviewStage(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25135,6 +25209,9 @@ func (ec *executionContext) fieldContext_ReviewStageTemplateConnection_totalCoun
 }
 
 func (ec *executionContext) _ReviewStageTemplateEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplateEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_ReviewStageTemplate(field.Selections) {
+		return ec.marshalOReviewStageTemplate2ᚖgatehouseᚋentᚐReviewStageTemplate(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25503,6 +25580,9 @@ func (ec *executionContext) fieldContext_ReviewTaskConnection_totalCount(_ conte
 }
 
 func (ec *executionContext) _ReviewTaskEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTaskEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_ReviewTask(field.Selections) {
+		return ec.marshalOReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25542,6 +25622,9 @@ func (ec *executionContext) fieldContext_ReviewTaskEdge_cursor(_ context.Context
 }
 
 func (ec *executionContext) _ReviewerCompletion_reviewer(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
+	if v := obj.Reviewer; v != nil && ec.plainSelection_User(field.Selections) {
+		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25574,6 +25657,9 @@ func (ec *executionContext) fieldContext_ReviewerCompletion_reviewer(_ context.C
 }
 
 func (ec *executionContext) _ReviewerCompletion_completion(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
+	if v := obj.Completion; v != nil {
+		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25776,6 +25862,9 @@ func (ec *executionContext) fieldContext_RoleConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _RoleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RoleEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_Role(field.Selections) {
+		return ec.marshalORole2ᚖgatehouseᚋentᚐRole(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26069,6 +26158,9 @@ func (ec *executionContext) fieldContext_SodConflict_checkpoint(_ context.Contex
 }
 
 func (ec *executionContext) _SodConflict_acceptance(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
+	if v := obj.Acceptance; v != nil {
+		return ec.marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26278,6 +26370,9 @@ func (ec *executionContext) fieldContext_SodConflictSetConnection_totalCount(_ c
 }
 
 func (ec *executionContext) _SodConflictSetEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_SodConflictSet(field.Selections) {
+		return ec.marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26497,6 +26592,9 @@ func (ec *executionContext) fieldContext_Subscription_notificationAdded(_ contex
 }
 
 func (ec *executionContext) _SyncResult_application(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
+	if v := obj.Application; v != nil && ec.plainSelection_Application(field.Selections) {
+		return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26594,6 +26692,9 @@ func (ec *executionContext) fieldContext_SyncResult_unmatchedLogins(_ context.Co
 }
 
 func (ec *executionContext) _TaskProgressEvent_request(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	if v := obj.Request; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
+		return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26626,6 +26727,9 @@ func (ec *executionContext) fieldContext_TaskProgressEvent_request(_ context.Con
 }
 
 func (ec *executionContext) _TaskProgressEvent_mine(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	if v := obj.Mine; v != nil {
+		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26658,6 +26762,9 @@ func (ec *executionContext) fieldContext_TaskProgressEvent_mine(_ context.Contex
 }
 
 func (ec *executionContext) _TaskProgressEvent_overall(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
+	if v := obj.Overall; v != nil {
+		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27346,6 +27453,9 @@ func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_User(field.Selections) {
+		return ec.marshalOUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27572,6 +27682,9 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_WebhookDelivery(field.Selections) {
+		return ec.marshalOWebhookDelivery2ᚖgatehouseᚋentᚐWebhookDelivery(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27768,6 +27881,9 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookEndpointEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookEndpointEdge) (ret graphql.Marshaler) {
+	if v := obj.Node; v != nil && ec.plainSelection_WebhookEndpoint(field.Selections) {
+		return ec.marshalOWebhookEndpoint2ᚖgatehouseᚋentᚐWebhookEndpoint(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27979,6 +28095,9 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
+	if v := obj.Type; v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28039,6 +28158,9 @@ func (ec *executionContext) fieldContext___InputValue_description(_ context.Cont
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
+	if v := obj.Type; v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28131,6 +28253,9 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
+	if v := obj.QueryType(); v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28163,6 +28288,9 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
+	if v := obj.MutationType(); v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28195,6 +28323,9 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
+	if v := obj.SubscriptionType(); v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28471,6 +28602,9 @@ func (ec *executionContext) fieldContext___Type_inputFields(_ context.Context, f
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
+	if v := obj.OfType(); v != nil && ec.plainSelection___Type(field.Selections) {
+		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -50876,6 +51010,286 @@ func resolvedByResolver(typ, field string) bool {
 	return false
 }
 
+// plainSelection_AccessRequest reports whether sel selects only fields of
+// AccessRequest that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_AccessRequest(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, accessRequestImplementors) {
+		switch f.Name {
+		case "__typename", "action", "beneficiaryID", "completedAt", "createdAt", "duration", "emergencyReason", "endsAt", "extendsGrantID", "id", "jobTitleID", "justification", "mode", "referenceUserID", "requesterID", "roleID", "status", "submittedAt", "submittedByID", "threshold", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_ApiToken reports whether sel selects only fields of
+// ApiToken that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_ApiToken(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, apiTokenImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "createdByID", "expiresAt", "id", "lastUsedAt", "name", "ownerID", "prefix", "revokedAt", "scope", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Application reports whether sel selects only fields of
+// Application that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Application(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, applicationImplementors) {
+		switch f.Name {
+		case "__typename", "connectorKind", "createdAt", "description", "fulfillment", "id", "maxAccessDuration", "name", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_AuditEvent reports whether sel selects only fields of
+// AuditEvent that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_AuditEvent(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors) {
+		switch f.Name {
+		case "__typename", "action", "actor", "at", "chain", "data", "hash", "id", "itemID", "prevHash", "requestID", "seq":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Entitlement reports whether sel selects only fields of
+// Entitlement that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Entitlement(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, entitlementImplementors) {
+		switch f.Name {
+		case "__typename", "applicationID", "createdAt", "description", "externalID", "id", "kind", "labels", "name", "ownerID", "privileged", "requestable", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Grant reports whether sel selects only fields of
+// Grant that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Grant(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, grantImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "endsAt", "entitlementID", "grantedAt", "id", "identityID", "revokeReason", "revokedAt", "sourceItemID", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Identity reports whether sel selects only fields of
+// Identity that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Identity(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, identityImplementors) {
+		switch f.Name {
+		case "__typename", "applicationID", "createdAt", "createdByRequestID", "externalID", "id", "login", "status", "updatedAt", "userID":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_JobTitle reports whether sel selects only fields of
+// JobTitle that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_JobTitle(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, jobTitleImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "id", "name", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Notification reports whether sel selects only fields of
+// Notification that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Notification(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, notificationImplementors) {
+		switch f.Name {
+		case "__typename", "action", "body", "createdAt", "emailStatus", "emailedAt", "id", "itemID", "kind", "link", "readAt", "requestID", "taskID", "title", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_RequestItem reports whether sel selects only fields of
+// RequestItem that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_RequestItem(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, requestItemImplementors) {
+		switch f.Name {
+		case "__typename", "action", "applicationID", "createdAt", "decidedAt", "duration", "emergencyReview", "endsAt", "entitlementID", "fulfilledAt", "fulfillmentAttempts", "fulfillmentNote", "id", "identityID", "lastError", "reason", "requestID", "status", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_ReviewPolicy reports whether sel selects only fields of
+// ReviewPolicy that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_ReviewPolicy(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewPolicyImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "description", "id", "name", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_ReviewStage reports whether sel selects only fields of
+// ReviewStage that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_ReviewStage(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewStageImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "id", "itemID", "level", "quorum", "resolution", "reviewerKind", "rule", "status", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_ReviewStageTemplate reports whether sel selects only fields of
+// ReviewStageTemplate that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_ReviewStageTemplate(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewStageTemplateImplementors) {
+		switch f.Name {
+		case "__typename", "applicationID", "createdAt", "id", "level", "quorum", "reviewerKind", "rule", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_ReviewTask reports whether sel selects only fields of
+// ReviewTask that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_ReviewTask(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewTaskImplementors) {
+		switch f.Name {
+		case "__typename", "comment", "createdAt", "decidedAt", "decidedByID", "escalations", "id", "onBehalfOfID", "remindedAt", "reminders", "requestID", "reviewerID", "stageID", "status", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_Role reports whether sel selects only fields of
+// Role that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_Role(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, roleImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "description", "id", "name", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_SodConflictSet reports whether sel selects only fields of
+// SodConflictSet that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_SodConflictSet(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, sodConflictSetImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "description", "id", "mode", "name", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_User reports whether sel selects only fields of
+// User that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_User(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, userImplementors) {
+		switch f.Name {
+		case "__typename", "createdAt", "delegateFrom", "delegateID", "delegateUntil", "department", "email", "id", "jobTitleID", "kind", "managerID", "name", "platformRole", "startDate", "status", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_WebhookDelivery reports whether sel selects only fields of
+// WebhookDelivery that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_WebhookDelivery(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors) {
+		switch f.Name {
+		case "__typename", "attempts", "createdAt", "deliveredAt", "endpointID", "eventID", "eventType", "id", "lastAttemptAt", "lastError", "responseCode", "status", "updatedAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection_WebhookEndpoint reports whether sel selects only fields of
+// WebhookEndpoint that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection_WebhookEndpoint(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, webhookEndpointImplementors) {
+		switch f.Name {
+		case "__typename", "consecutiveFailures", "createdAt", "description", "disabledAt", "enabled", "id", "kind", "updatedAt", "url":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainSelection___Type reports whether sel selects only fields of
+// __Type that are marshalled straight from the value, so that the
+// object can be marshalled without a field context of its own.
+func (ec *executionContext) plainSelection___Type(sel ast.SelectionSet) bool {
+	for _, f := range graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors) {
+		switch f.Name {
+		case "__typename", "description", "isOneOf", "kind", "name", "specifiedByURL":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // endregion ************************** resolvers.gotpl ***************************
 
 // region    ***************************** type.gotpl *****************************
@@ -51572,13 +51986,13 @@ func (ec *executionContext) unmarshalNIdentityWhereInput2ᚖgatehouseᚋentᚐId
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
-	res, err := graphql.UnmarshalInt(v)
+	res, err := gqlexec.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalInt(v)
+	res := gqlexec.MarshalInt(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
@@ -54130,14 +54544,14 @@ func (ec *executionContext) unmarshalOIdentityWhereInput2ᚖgatehouseᚋentᚐId
 }
 
 func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
-	res, err := graphql.UnmarshalInt(v)
+	res, err := gqlexec.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalInt(v)
+	res := gqlexec.MarshalInt(v)
 	return res
 }
 
@@ -54215,7 +54629,7 @@ func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*i
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalInt(v)
+	res, err := gqlexec.UnmarshalInt(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -54225,7 +54639,7 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalInt(*v)
+	res := gqlexec.MarshalInt(*v)
 	return res
 }
 

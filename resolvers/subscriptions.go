@@ -2,8 +2,9 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"encoding/binary"
+	"hash/maphash"
+	"math"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -14,6 +15,7 @@ import (
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
 	"gatehouse/internal/progress"
+	"gatehouse/internal/workflow/rules"
 )
 
 // subscription returns the viewer and the feed of a subscription.
@@ -54,12 +56,19 @@ func (r *Resolver) requestProgress(ctx context.Context, id pulid.ID) (<-chan *gr
 		if !sent.changed(ev) {
 			return nil, false
 		}
-		mine, overall := ev.Mine(v.UserID), ev.Overall
-		reviewers := make([]*graph.ReviewerCompletion, len(ev.Reviewers))
-		for i, rc := range ev.Reviewers {
-			reviewers[i] = &graph.ReviewerCompletion{Reviewer: rc.Reviewer, Completion: &rc.Completion}
+		// The event's own numbers are shared by every subscriber (they only
+		// read them); the viewer's are its own. Reviewers are built only when
+		// selected.
+		mine := ev.Mine(v.UserID)
+		var reviewers []*graph.ReviewerCompletion
+		if sent.sel.fields["reviewers"] {
+			reviewers = make([]*graph.ReviewerCompletion, len(ev.Reviewers))
+			for i := range ev.Reviewers {
+				rc := &ev.Reviewers[i]
+				reviewers[i] = &graph.ReviewerCompletion{Reviewer: rc.Reviewer, Completion: &rc.Completion}
+			}
 		}
-		return &graph.RequestProgress{Request: ev.Request, Status: ev.Request.Status, Overall: &overall, Mine: &mine, Reviewers: reviewers}, true
+		return &graph.RequestProgress{Request: ev.Request, Status: ev.Request.Status, Overall: &ev.Overall, Mine: &mine, Reviewers: reviewers}, true
 	})
 }
 
@@ -74,8 +83,8 @@ func (r *Resolver) myTaskProgress(ctx context.Context) (<-chan *graph.TaskProgre
 		if !sent.changed(ev) {
 			return nil, false
 		}
-		mine, overall := ev.Mine(v.UserID), ev.Overall
-		return &graph.TaskProgressEvent{Request: ev.Request, Mine: &mine, Overall: &overall}, true
+		mine := ev.Mine(v.UserID)
+		return &graph.TaskProgressEvent{Request: ev.Request, Mine: &mine, Overall: &ev.Overall}, true
 	}), nil
 }
 
@@ -97,13 +106,14 @@ func (r *Resolver) accessRequestChanged(ctx context.Context, scope graph.Request
 // far as it selected it, so that an event that changes nothing the
 // subscriber selected is not sent (a fulfilment moves an item's status, not
 // a completion). Events re-sent on purpose (progress.Event.Resent) go out
-// anyway.
+// anyway. What was sent is remembered as a 64-bit hash (eventSelection.key),
+// which costs no allocation per event.
 type sentEvents struct {
 	sel    eventSelection
 	viewer *authz.Viewer
 
 	mu   sync.Mutex
-	last map[pulid.ID]string
+	last map[pulid.ID]uint64
 }
 
 // sentEventsMax bounds the requests one subscription remembers; past it the
@@ -111,7 +121,7 @@ type sentEvents struct {
 const sentEventsMax = 1000
 
 func newSentEvents(ctx context.Context, v *authz.Viewer) *sentEvents {
-	return &sentEvents{sel: selectionOf(ctx), viewer: v, last: map[pulid.ID]string{}}
+	return &sentEvents{sel: selectionOf(ctx), viewer: v, last: map[pulid.ID]uint64{}}
 }
 
 // changed reports whether ev shows the subscriber something it has not
@@ -179,32 +189,52 @@ func selectionOf(ctx context.Context) eventSelection {
 	return sel
 }
 
-// key sums up what the subscriber sees of ev.
-func (s eventSelection) key(ev *progress.Event, viewer pulid.ID) string {
-	var b strings.Builder
+// keySeed seeds the hashes of eventSelection.key; they are compared only
+// within this process.
+var keySeed = maphash.MakeSeed()
+
+// key sums up what the subscriber sees of ev, as a hash of the selected
+// parts (each followed by a separator, so that parts cannot run into each
+// other).
+func (s eventSelection) key(ev *progress.Event, viewer pulid.ID) uint64 {
+	var h maphash.Hash
+	h.SetSeed(keySeed)
 	if s.fields["status"] {
-		b.WriteString(string(ev.Request.Status))
+		h.WriteString(string(ev.Request.Status))
 	}
-	b.WriteByte('|')
+	h.WriteByte('|')
 	if s.fields["overall"] {
-		fmt.Fprint(&b, ev.Overall)
+		writeCompletion(&h, ev.Overall)
 	}
-	b.WriteByte('|')
+	h.WriteByte('|')
 	if s.fields["mine"] {
-		fmt.Fprint(&b, ev.Mine(viewer))
+		writeCompletion(&h, ev.Mine(viewer))
 	}
-	b.WriteByte('|')
+	h.WriteByte('|')
 	if s.fields["reviewers"] {
-		for _, rc := range ev.Reviewers {
-			fmt.Fprintf(&b, "%s:%v;", rc.Reviewer.ID, rc.Completion)
+		for i := range ev.Reviewers {
+			h.WriteString(string(ev.Reviewers[i].Reviewer.ID))
+			h.WriteByte(':')
+			writeCompletion(&h, ev.Reviewers[i].Completion)
 		}
 	}
-	b.WriteByte('|')
+	h.WriteByte('|')
 	switch s.request {
 	case requestStatus:
-		b.WriteString(string(ev.Request.Status))
+		h.WriteString(string(ev.Request.Status))
 	case requestAny:
-		fmt.Fprintf(&b, "%s|%d", ev.Fingerprint(), ev.Request.UpdatedAt.UnixNano())
+		h.WriteString(ev.Fingerprint())
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(ev.Request.UpdatedAt.UnixNano()))
+		h.Write(b[:])
 	}
-	return b.String()
+	return h.Sum64()
+}
+
+func writeCompletion(h *maphash.Hash, c rules.Completion) {
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(c.Done))
+	binary.LittleEndian.PutUint64(b[8:], uint64(c.Total))
+	binary.LittleEndian.PutUint64(b[16:], math.Float64bits(c.Percent))
+	h.Write(b[:])
 }

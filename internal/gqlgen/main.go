@@ -1,6 +1,6 @@
 // Command gqlgen generates the GraphQL executor (graph/) from gqlgen.yml:
 // gqlgen's own generator, one plugin (executor) and gqlgen's templates with
-// four changes, all to what the executor does for values that are already
+// six changes, all to what the executor does for values that are already
 // loaded.
 //
 // gqlgen runs a field in a goroutine of its own whenever the method it is
@@ -36,6 +36,17 @@
 //     writing it. Such a field does not pass through field middleware
 //     (handler.Server.AroundFields, none is installed), and a panic while
 //     marshalling it is reported at its parent field.
+//   - Likewise a field bound so whose value is a non-nil pointer to an
+//     object type of plain leaves only (Completion, say): the object is
+//     marshalled straight from the value, without a field context, a
+//     context value or closures; nothing beneath it reads a field context.
+//     A nil value takes gqlgen's path, which reports a non-null field's
+//     null at its own path. The same holds for a pointer to an object type
+//     some of whose fields are plain leaves when the query selects only
+//     those (request { id }), checked on the collected fields. A
+//     subscription event carries two or three such objects per subscriber.
+//   - A subscription's handler reuses its response for each event, as it
+//     reuses the buffer the data is written to.
 //
 // If gqlgen's templates no longer contain the text a change replaces, the
 // command fails rather than generate without it.
