@@ -5700,7 +5700,8 @@ extend type Query {
   """
   Audit events of every chain (requests and system), filtered; newest first
   unless orderBy says otherwise. RISK_MANAGER and IT_ADMIN; others get
-  FORBIDDEN. Errors: INVALID_INPUT (from after to).
+  FORBIDDEN. Errors: INVALID_INPUT (from after to). totalCount is capped
+  at 1,000 ("1,000 or more"), as on accessRequests.
   """
   auditEvents(
     after: Cursor
@@ -10596,6 +10597,10 @@ extend type Query {
 
   """
   Access requests the viewer may see, narrowed by scope and state.
+  totalCount is capped: it counts the matching requests up to 1,000, and
+  1000 means "1,000 or more" (an exact count would read every visible
+  request, so a page would cost more the more requests exist). It is
+  counted only when selected; pageInfo never needs it.
   """
   accessRequests(
     after: Cursor
@@ -11355,7 +11360,10 @@ extend type Mutation {
 # the audit trail (DESIGN §4, §6).
 
 extend type Query {
-  "The viewer's review tasks, newest first."
+  """
+  The viewer's review tasks, newest first. totalCount is capped at 1,000
+  ("1,000 or more"), as on accessRequests.
+  """
   myTasks(after: Cursor, first: Int, status: TaskFilter = OPEN, where: ReviewTaskWhereInput): ReviewTaskConnection!
   "Items waiting for people: approved items of MANUAL applications (provisioning, or de-provisioning after a REVOKE, an expiry or a termination) and FAILED items of connector applications whose attempts are spent; visible to their application owners and IT admins, never on a request of which the viewer is a party."
   manualFulfillments(after: Cursor, first: Int): RequestItemConnection!

@@ -25,7 +25,18 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[pu
 	if err != nil {
 		return nil, err
 	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithAuditEventOrder(auditEventOrder(orderBy)))
+	pctx, total := pageOnly(ctx)
+	counted := q.Clone()
+	conn, err := q.Paginate(pctx, after, first, before, last, ent.WithAuditEventOrder(auditEventOrder(orderBy)))
+	if err != nil || !total {
+		return conn, err
+	}
+	if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
+		return counted.Limit(n).IDs(ctx)
+	}); err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // VerifyAuditLog is the resolver for the verifyAuditLog field.

@@ -114,10 +114,23 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 	if state != nil {
 		q.Where(accessrequest.StatusIn(stateStatuses(*state)...))
 	}
-	conn, err := q.Paginate(ctx, after, first, before, last,
+	pctx, total := pageOnly(ctx)
+	counted := q.Clone()
+	conn, err := q.Paginate(pctx, after, first, before, last,
 		ent.WithAccessRequestOrder(orderBy), ent.WithAccessRequestFilter(where.Filter))
 	if err != nil {
 		return nil, err
+	}
+	if total {
+		if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
+			cq, err := where.Filter(counted)
+			if err != nil {
+				return nil, err
+			}
+			return cq.Limit(n).IDs(ctx)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return conn, r.primeRequestPage(ctx, conn)
 }

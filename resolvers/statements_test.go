@@ -212,3 +212,50 @@ func TestMyTasksCompletionStatements(t *testing.T) {
 			"the completions of the requests are loaded in batches, not one statement per request")
 	})
 }
+
+// TestPageCountsOnlyForTotalCount checks that a page of requests whose query
+// selects pageInfo but not totalCount sends no count (its cost must not
+// grow with the number of visible requests): one statement fewer than with
+// totalCount, and hasNextPage and the cursor still right.
+func TestPageCountsOnlyForTotalCount(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		token := env.Token(t, seedRequests(t, env, 12))
+		type page struct {
+			AccessRequests struct {
+				TotalCount int
+				PageInfo   struct {
+					HasNextPage bool
+					EndCursor   string
+				}
+				Edges []struct{ Node struct{ ID string } }
+			}
+		}
+		const fields = `pageInfo { hasNextPage endCursor } edges { node { id } }`
+		do := func(extra string, vars map[string]any) (page, int64) {
+			env.Statements.Reset()
+			var out page
+			env.MustDo(t, token, `query($n: Int!, $after: Cursor) { accessRequests(first: $n, after: $after) { `+extra+fields+` } }`, vars, &out)
+			return out, env.Statements.Count()
+		}
+		first, without := do("", map[string]any{"n": 5})
+		require.Len(t, first.AccessRequests.Edges, 5)
+		require.True(t, first.AccessRequests.PageInfo.HasNextPage)
+		require.Zero(t, first.AccessRequests.TotalCount, "not selected")
+
+		counted, with := do("totalCount ", map[string]any{"n": 5})
+		require.Equal(t, 12, counted.AccessRequests.TotalCount)
+		require.Equal(t, first.AccessRequests.Edges, counted.AccessRequests.Edges)
+		require.Equal(t, without+1, with, "totalCount costs one statement, pageInfo none")
+
+		rest, _ := do("", map[string]any{"n": 10, "after": first.AccessRequests.PageInfo.EndCursor})
+		require.Len(t, rest.AccessRequests.Edges, 7)
+		require.False(t, rest.AccessRequests.PageInfo.HasNextPage)
+		seen := map[string]bool{}
+		for _, e := range append(first.AccessRequests.Edges, rest.AccessRequests.Edges...) {
+			require.False(t, seen[e.Node.ID], "%s on both pages", e.Node.ID)
+			seen[e.Node.ID] = true
+		}
+	})
+}

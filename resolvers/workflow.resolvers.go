@@ -118,11 +118,24 @@ func (r *queryResolver) MyTasks(ctx context.Context, after *entgql.Cursor[pulid.
 	case graph.TaskFilterDone:
 		q.Where(reviewtask.StatusIn(enum.TaskStatusApproved, enum.TaskStatusDenied, enum.TaskStatusSkipped))
 	}
-	conn, err := q.Paginate(ctx, after, first, nil, nil,
+	pctx, total := pageOnly(ctx)
+	counted := q.Clone()
+	conn, err := q.Paginate(pctx, after, first, nil, nil,
 		ent.WithReviewTaskOrder([]*ent.ReviewTaskOrder{{Field: ent.ReviewTaskOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}}),
 		ent.WithReviewTaskFilter(where.Filter))
 	if err != nil {
 		return nil, err
+	}
+	if total {
+		if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
+			cq, err := where.Filter(counted)
+			if err != nil {
+				return nil, err
+			}
+			return cq.Limit(n).IDs(ctx)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return conn, r.primeInsight(ctx, taskPageItems(conn), "edges", "node", "stage", "item")
 }

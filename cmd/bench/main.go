@@ -27,6 +27,11 @@
 //
 // At the end it prints the medians over rounds and the ratios, as a
 // Markdown table. It exits 1 when an operation failed or did nothing.
+//
+// -scale N multiplies the seeded requests with plain SQL copies (scale.go:
+// 200,000 requests from -requests 2000 -scale 100 in about 90 s); -reuse
+// keeps the data set an earlier run left instead of wiping and seeding, so
+// that runs on two databases (1× and 100×) can alternate.
 package main
 
 import (
@@ -75,6 +80,8 @@ type config struct {
 	server   string
 	keepDir  bool
 	drop     bool
+	scale    int
+	reuse    bool
 }
 
 func main() {
@@ -93,6 +100,8 @@ func main() {
 	flag.StringVar(&cfg.server, "server", "", "gatehouse binary to run (default: go build of this module)")
 	flag.BoolVar(&cfg.keepDir, "keep", false, "keep the working directory (server logs, pgbench scripts)")
 	flag.BoolVar(&cfg.drop, "drop", false, "drop the database at the end")
+	flag.IntVar(&cfg.scale, "scale", 1, "multiply the seeded requests (with their items, stages, tasks and audit chains) by this factor with plain SQL copies (at most 254)")
+	flag.BoolVar(&cfg.reuse, "reuse", false, "keep the data set an earlier run left in -db instead of wiping and seeding it (for the reads: earlier writes are not undone)")
 	flag.Parse()
 	for _, o := range strings.Split(ops, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -266,6 +275,16 @@ func (b *bench) prepare(ctx context.Context) error {
 	if b.db, err = database.OpenPostgres(ctx, b.cfg.dsn); err != nil {
 		return err
 	}
+	if b.cfg.reuse {
+		if b.srv, err = b.newServer(b.db, b.cfg.dsn); err != nil {
+			return err
+		}
+		if b.ds, err = loadDataSet(ctx, b.db); err != nil {
+			return err
+		}
+		fmt.Fprintf(b.out, "data set: %d requests, %d items, %d review tasks (kept from an earlier run)\n", b.ds.requests, b.ds.items, b.ds.tasks)
+		return nil
+	}
 	if _, err := b.db.ExecContext(ctx, `DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public`); err != nil {
 		return fmt.Errorf("reset schema: %w", err)
 	}
@@ -277,6 +296,18 @@ func (b *bench) prepare(ctx context.Context) error {
 	}
 	if b.ds, err = seed(ctx, b.srv, b.db, b.cfg.requests); err != nil {
 		return err
+	}
+	if b.cfg.scale > 1 {
+		start := time.Now()
+		if err := scaleUp(ctx, b.db, b.cfg.scale); err != nil {
+			return err
+		}
+		row := b.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_requests), (SELECT count(*) FROM request_items), (SELECT count(*) FROM review_tasks), (SELECT count(*) FROM audit_events)`)
+		var audit int
+		if err := row.Scan(&b.ds.requests, &b.ds.items, &b.ds.tasks, &audit); err != nil {
+			return err
+		}
+		fmt.Fprintf(b.out, "scaled ×%d with SQL copies in %.1f s (%d audit events)\n", b.cfg.scale, time.Since(start).Seconds(), audit)
 	}
 	if _, err := b.db.ExecContext(ctx, "ANALYZE"); err != nil {
 		return err

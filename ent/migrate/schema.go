@@ -98,6 +98,26 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{AccessRequestsColumns[10]},
 			},
+			{
+				Name:    "accessrequest_submitted_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccessRequestsColumns[13], AccessRequestsColumns[0]},
+			},
+			{
+				Name:    "accessrequest_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccessRequestsColumns[1], AccessRequestsColumns[0]},
+			},
+			{
+				Name:    "accessrequest_updated_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccessRequestsColumns[2], AccessRequestsColumns[0]},
+			},
+			{
+				Name:    "accessrequest_completed_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccessRequestsColumns[14], AccessRequestsColumns[0]},
+			},
 		},
 	}
 	// APITokensColumns holds the columns for the "api_tokens" table.
@@ -814,9 +834,9 @@ var (
 				Columns: []*schema.Column{ReviewTasksColumns[10], ReviewTasksColumns[11], ReviewTasksColumns[3]},
 			},
 			{
-				Name:    "reviewtask_reviewer_id_status",
+				Name:    "reviewtask_reviewer_id_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ReviewTasksColumns[11], ReviewTasksColumns[3]},
+				Columns: []*schema.Column{ReviewTasksColumns[11], ReviewTasksColumns[3], ReviewTasksColumns[1], ReviewTasksColumns[0]},
 			},
 			{
 				Name:    "reviewtask_stage_id",

@@ -83,6 +83,13 @@ func (AccessRequest) Indexes() []ent.Index {
 		index.Fields("requester_id", "idempotency_key"),
 		index.Fields("beneficiary_id", "status"),
 		index.Fields("status"),
+		// The list's orders (AccessRequestOrderField) with the ID that
+		// breaks ties and makes the keyset cursor: a page is a range of
+		// the index, not a sort of every visible request.
+		index.Fields("submitted_at", "id"),
+		index.Fields("created_at", "id"),
+		index.Fields("updated_at", "id"),
+		index.Fields("completed_at", "id"),
 	}
 }
 

@@ -58,7 +58,9 @@ func (ReviewTask) Edges() []ent.Edge {
 func (ReviewTask) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("request_id", "reviewer_id", "status"),
-		index.Fields("reviewer_id", "status"),
+		// A reviewer's tasks in a state, newest first (myTasks): the open
+		// page is a range of the index however many tasks are done.
+		index.Fields("reviewer_id", "status", "created_at", "id"),
 		index.Fields("stage_id"),
 		// The pending tasks and the oldest of them (business metrics).
 		index.Fields("status", "updated_at"),

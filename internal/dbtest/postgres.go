@@ -223,6 +223,9 @@ func truncate(s string, n int) string {
 // leaving the schema of the last release before versioned migrations. A
 // new migration file that adds to the schema adds its undo here.
 const undoAfterBaseline = `
+DROP INDEX accessrequest_submitted_at_id, accessrequest_created_at_id, accessrequest_updated_at_id, accessrequest_completed_at_id;
+DROP INDEX reviewtask_reviewer_id_status_created_at_id;
+CREATE INDEX reviewtask_reviewer_id_status ON review_tasks (reviewer_id, status);
 DROP TABLE sod_conflict_set_entitlements;
 DROP TABLE sod_acceptances;
 DROP TABLE sod_conflict_sets;

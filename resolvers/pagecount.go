@@ -1,0 +1,73 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"gatehouse/ent/schema/pulid"
+)
+
+// totalCountCap bounds the totalCount of the connections over tables that
+// grow with use (requests, tasks, audit events): counting every visible
+// row costs a scan of all of them, so a page would cost more the more data
+// there is. The count reads at most totalCountCap+1 IDs in the page's
+// filter; a totalCount equal to the cap means "this many or more".
+const totalCountCap = 1000
+
+// pageOnly prepares a connection resolver's call of entgql's Paginate: it
+// returns a context whose field selects only the connection's edges, so
+// that Paginate does not count the rows (it counts all of them whenever
+// pageInfo or totalCount is selected with a page size; pageInfo comes from
+// the extra row the page loads anyway), and whether the query selects
+// totalCount, which the caller then sets with cappedCount. When pageInfo is
+// selected without edges the context is returned as it is (Paginate counts
+// to tell whether there is a next page).
+func pageOnly(ctx context.Context) (context.Context, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !graphql.HasOperationContext(ctx) {
+		return ctx, false
+	}
+	fields := graphql.CollectFields(graphql.GetOperationContext(ctx), fc.Field.Selections, nil)
+	var (
+		keep                 ast.SelectionSet
+		total, info, hasEdge bool
+	)
+	for _, f := range fields {
+		switch f.Name {
+		case "totalCount":
+			total = true
+		case "pageInfo":
+			info = true
+		default:
+			hasEdge = hasEdge || f.Name == "edges"
+			keep = append(keep, &ast.Field{
+				Alias: f.Alias, Name: f.Name, Arguments: f.Arguments, Directives: f.Directives,
+				SelectionSet: f.Selections, Position: f.Position,
+				Definition: f.Definition, ObjectDefinition: f.ObjectDefinition,
+			})
+		}
+	}
+	if info && !hasEdge {
+		return ctx, false
+	}
+	if !total && !info {
+		return ctx, false
+	}
+	field := *fc.Field.Field
+	field.SelectionSet = keep
+	narrowed := *fc
+	narrowed.Field = graphql.CollectedField{Field: &field, Selections: keep}
+	return graphql.WithFieldContext(ctx, &narrowed), total
+}
+
+// cappedCount returns the number of rows ids finds when asked for at most
+// totalCountCap+1, capped at totalCountCap.
+func cappedCount(ctx context.Context, ids func(context.Context, int) ([]pulid.ID, error)) (int, error) {
+	got, err := ids(ctx, totalCountCap+1)
+	if err != nil {
+		return 0, err
+	}
+	return min(len(got), totalCountCap), nil
+}
