@@ -375,14 +375,10 @@ func plainBinding(f *codegen.Field) bool {
 	return true
 }
 
+// plainLeaf reports whether a field is a plain binding (plainBinding) to a
+// scalar or enum that is marshalled straight from the value.
 func plainLeaf(f *codegen.Field) bool {
-	switch {
-	case f.IsResolver, f.IsBatch(), f.Stream, f.MethodHasContext, f.HasHaser, f.VOkFunc,
-		len(f.Args) > 0, len(f.Directives) > 0, f.IsMap():
-		return false
-	case f.IsMethod() && !f.NoErr:
-		return false
-	case !f.IsMethod() && !f.IsVariable():
+	if !plainBinding(f) {
 		return false
 	}
 	t := f.TypeReference
