@@ -31,9 +31,7 @@ func (r *queryResolver) AuditEvents(ctx context.Context, after *entgql.Cursor[pu
 	if err != nil || !total {
 		return conn, err
 	}
-	if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
-		return counted.Limit(n).IDs(ctx)
-	}); err != nil {
+	if conn.TotalCount, err = cappedCount(ctx, counted, nil); err != nil {
 		return nil, err
 	}
 	return conn, nil

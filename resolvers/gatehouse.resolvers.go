@@ -122,13 +122,7 @@ func (r *queryResolver) AccessRequests(ctx context.Context, after *entgql.Cursor
 		return nil, err
 	}
 	if total {
-		if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
-			cq, err := where.Filter(counted)
-			if err != nil {
-				return nil, err
-			}
-			return cq.Limit(n).IDs(ctx)
-		}); err != nil {
+		if conn.TotalCount, err = cappedCount(ctx, counted, where.Filter); err != nil {
 			return nil, err
 		}
 	}

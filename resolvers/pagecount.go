@@ -62,10 +62,24 @@ func pageOnly(ctx context.Context) (context.Context, bool) {
 	return graphql.WithFieldContext(ctx, &narrowed), total
 }
 
-// cappedCount returns the number of rows ids finds when asked for at most
-// totalCountCap+1, capped at totalCountCap.
-func cappedCount(ctx context.Context, ids func(context.Context, int) ([]pulid.ID, error)) (int, error) {
-	got, err := ids(ctx, totalCountCap+1)
+// idQuery is an ent query whose matching IDs can be read, up to a limit.
+type idQuery[Q any] interface {
+	Limit(int) Q
+	IDs(context.Context) ([]pulid.ID, error)
+}
+
+// cappedCount counts the rows of q, narrowed by filter (a where input's
+// Filter; nil for none), reading at most totalCountCap+1 IDs, and returns
+// the count capped at totalCountCap. q must be a clone taken before
+// Paginate, which changes its query.
+func cappedCount[Q idQuery[Q]](ctx context.Context, q Q, filter func(Q) (Q, error)) (int, error) {
+	if filter != nil {
+		var err error
+		if q, err = filter(q); err != nil {
+			return 0, err
+		}
+	}
+	got, err := q.Limit(totalCountCap + 1).IDs(ctx)
 	if err != nil {
 		return 0, err
 	}

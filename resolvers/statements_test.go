@@ -249,6 +249,14 @@ func TestPageCountsOnlyForTotalCount(t *testing.T) {
 		require.Equal(t, first.AccessRequests.Edges, counted.AccessRequests.Edges)
 		require.Equal(t, without+1, with, "totalCount costs one statement, pageInfo none")
 
+		// The count is of the rows the where input narrows to.
+		var narrowed page
+		ids := []string{first.AccessRequests.Edges[0].Node.ID, first.AccessRequests.Edges[3].Node.ID, first.AccessRequests.Edges[4].Node.ID}
+		env.MustDo(t, token, `query($ids: [ID!]) { accessRequests(first: 1, where: {idIn: $ids}) { totalCount `+fields+` } }`,
+			map[string]any{"ids": ids}, &narrowed)
+		require.Equal(t, 3, narrowed.AccessRequests.TotalCount)
+		require.Len(t, narrowed.AccessRequests.Edges, 1)
+
 		rest, _ := do("", map[string]any{"n": 10, "after": first.AccessRequests.PageInfo.EndCursor})
 		require.Len(t, rest.AccessRequests.Edges, 7)
 		require.False(t, rest.AccessRequests.PageInfo.HasNextPage)

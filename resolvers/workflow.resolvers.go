@@ -127,13 +127,7 @@ func (r *queryResolver) MyTasks(ctx context.Context, after *entgql.Cursor[pulid.
 		return nil, err
 	}
 	if total {
-		if conn.TotalCount, err = cappedCount(ctx, func(ctx context.Context, n int) ([]pulid.ID, error) {
-			cq, err := where.Filter(counted)
-			if err != nil {
-				return nil, err
-			}
-			return cq.Limit(n).IDs(ctx)
-		}); err != nil {
+		if conn.TotalCount, err = cappedCount(ctx, counted, where.Filter); err != nil {
 			return nil, err
 		}
 	}
