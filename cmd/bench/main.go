@@ -302,9 +302,8 @@ func (b *bench) prepare(ctx context.Context) error {
 		if err := scaleUp(ctx, b.db, b.cfg.scale); err != nil {
 			return err
 		}
-		row := b.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_requests), (SELECT count(*) FROM request_items), (SELECT count(*) FROM review_tasks), (SELECT count(*) FROM audit_events)`)
-		var audit int
-		if err := row.Scan(&b.ds.requests, &b.ds.items, &b.ds.tasks, &audit); err != nil {
+		audit, err := b.ds.count(ctx, b.db)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "scaled ×%d with SQL copies in %.1f s (%d audit events)\n", b.cfg.scale, time.Since(start).Seconds(), audit)

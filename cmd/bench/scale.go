@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/lib/pq"
 
@@ -162,41 +161,40 @@ func loadDataSet(ctx context.Context, db *sql.DB) (*dataSet, error) {
 		return nil, fmt.Errorf("reuse: no seeded data set: %w", err)
 	}
 	ds.auditor = &ent.User{ID: pulid.ID(auditor)}
-	rows, err := db.QueryContext(ctx, `SELECT id FROM users WHERE email LIKE 'member-%@bench.example' ORDER BY email`)
+	ids, err := queryIDs(ctx, db, `SELECT id FROM users WHERE email LIKE 'member-%@bench.example' ORDER BY email`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reuse: members: %w", err)
 	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ds.members = append(ds.members, &ent.User{ID: pulid.ID(id)})
+	for _, id := range ids {
+		ds.members = append(ds.members, &ent.User{ID: id})
 	}
-	rows.Close()
 	if len(ds.members) != members {
 		return nil, fmt.Errorf("reuse: %d members, want %d", len(ds.members), members)
 	}
-	rows, err = db.QueryContext(ctx, `SELECT e.id FROM entitlements e JOIN applications a ON a.id = e.application_id
-		WHERE a.name = 'tickets' ORDER BY e.external_id`)
+	if ds.submit, err = queryIDs(ctx, db, `SELECT e.id FROM entitlements e JOIN applications a ON a.id = e.application_id
+		WHERE a.name = 'tickets' ORDER BY e.external_id`); err != nil {
+		return nil, fmt.Errorf("reuse: entitlements: %w", err)
+	}
+	if _, err := ds.count(ctx, db); err != nil {
+		return nil, fmt.Errorf("reuse: %w", err)
+	}
+	return ds, nil
+}
+
+// queryIDs returns the IDs query selects, in its order.
+func queryIDs(ctx context.Context, db *sql.DB, query string) ([]pulid.ID, error) {
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
+	var out []pulid.ID
 	for rows.Next() {
-		var id string
+		var id pulid.ID
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		ds.submit = append(ds.submit, pulid.ID(id))
+		out = append(out, id)
 	}
-	rows.Close()
-	start := time.Now()
-	row := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_requests), (SELECT count(*) FROM request_items), (SELECT count(*) FROM review_tasks)`)
-	if err := row.Scan(&ds.requests, &ds.items, &ds.tasks); err != nil {
-		return nil, fmt.Errorf("reuse: count: %w", err)
-	}
-	ds.took = time.Since(start)
-	return ds, nil
+	return out, rows.Err()
 }

@@ -212,11 +212,21 @@ func seed(ctx context.Context, srv *server.Server, db *sql.DB, n int) (*dataSet,
 		return nil, first
 	}
 	ds.took = time.Since(start)
-	row := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_requests), (SELECT count(*) FROM request_items), (SELECT count(*) FROM review_tasks)`)
-	if err := row.Scan(&ds.requests, &ds.items, &ds.tasks); err != nil {
-		return nil, fmt.Errorf("seed: count: %w", err)
+	if _, err := ds.count(ctx, db); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
 	}
 	return ds, nil
+}
+
+// count sets the data set's row counts from the database, and returns its
+// audit events.
+func (ds *dataSet) count(ctx context.Context, db *sql.DB) (auditEvents int, err error) {
+	row := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_requests), (SELECT count(*) FROM request_items),
+		(SELECT count(*) FROM review_tasks), (SELECT count(*) FROM audit_events)`)
+	if err := row.Scan(&ds.requests, &ds.items, &ds.tasks, &auditEvents); err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	return auditEvents, nil
 }
 
 // nextSubmission returns a member and an entitlement of the submit
