@@ -378,18 +378,18 @@ func authenticate(a Authenticator, log *slog.Logger, next http.Handler) http.Han
 			return
 		}
 		v, err := a.Authenticate(r.Context(), bearer(r.Header.Get("Authorization")))
-		if err != nil && r.Context().Err() != nil {
-			// The client went away (a page aborting its fetch, a closed
-			// connection): nobody reads an answer, and it is no fault of
-			// the server's.
-			log.DebugContext(r.Context(), "authenticate: request cancelled", "error", err)
-			return
-		}
 		if err != nil {
 			code, status := errcode.Unauthenticated, http.StatusUnauthorized
 			if errcode.Of(err) != errcode.Unauthenticated {
-				log.ErrorContext(r.Context(), "authenticate", "error", err)
 				code, status = errcode.Internal, http.StatusInternalServerError
+				// A cancelled request (its client went away, or the
+				// server is stopping) failed for that: no fault to
+				// alert on. It is answered all the same.
+				level := slog.LevelError
+				if r.Context().Err() != nil {
+					level = slog.LevelDebug
+				}
+				log.Log(r.Context(), level, "authenticate", "error", err)
 			}
 			writeError(w, status, code, err)
 			return
