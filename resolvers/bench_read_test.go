@@ -116,10 +116,25 @@ func seedRequests(t testing.TB, env *apitest.Env, n int) *ent.User {
 // benchDB is the database of a benchmark: SQLite, or PostgreSQL when
 // TEST_DATABASE_URL is set and the benchmark runs as …/postgres.
 func benchEach(b *testing.B, fn func(b *testing.B, db *dbtest.DB)) {
-	b.Run("sqlite", func(b *testing.B) { fn(b, dbtest.NewSQLite(b)) })
-	if os.Getenv(dbtest.EnvPostgresURL) != "" {
-		b.Run("postgres", func(b *testing.B) { fn(b, dbtest.NewPostgres(b)) })
+	for _, open := range inTurn() {
+		b.Run(open.name, func(b *testing.B) { fn(b, open.db(b)) })
 	}
+}
+
+// inTurn lists the databases that the measuring tests and benchmarks run
+// on one after the other (not in parallel, so that the process's figures
+// are one database's): SQLite, and PostgreSQL when TEST_DATABASE_URL is set.
+func inTurn() []namedDB {
+	dbs := []namedDB{{"sqlite", dbtest.NewSQLite}}
+	if os.Getenv(dbtest.EnvPostgresURL) != "" {
+		dbs = append(dbs, namedDB{"postgres", dbtest.NewPostgres})
+	}
+	return dbs
+}
+
+type namedDB struct {
+	name string
+	db   func(testing.TB) *dbtest.DB
 }
 
 // serve runs one operation through the server's handler in process (no
@@ -225,14 +240,9 @@ func BenchmarkViewer(b *testing.B) {
 // 5.3 MB). It is not parallel, and runs each database in turn: the figures
 // are the process's.
 func TestNestedQueryExecutionCost(t *testing.T) {
-	dbs := []func(testing.TB) *dbtest.DB{dbtest.NewSQLite}
-	if os.Getenv(dbtest.EnvPostgresURL) != "" {
-		dbs = append(dbs, dbtest.NewPostgres)
-	}
-	for _, open := range dbs {
-		db := open(t)
-		t.Run(db.Name, func(t *testing.T) {
-			env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+	for _, open := range inTurn() {
+		t.Run(open.name, func(t *testing.T) {
+			env := apitest.NewWith(t, open.db(t), apitest.Options{NoJobs: true})
 			token := env.Token(t, seedRequests(t, env, 60))
 			vars := map[string]any{"n": 50}
 			var out struct{ Data nestedResult }

@@ -84,15 +84,10 @@ func benchFanOut(b *testing.B, db *dbtest.DB, kind string, n int) {
 func TestSubscriptionEventAllocation(t *testing.T) {
 	const bound = 68
 	const n, events = 100, 5
-	dbs := []func(testing.TB) *dbtest.DB{dbtest.NewSQLite}
-	if os.Getenv(dbtest.EnvPostgresURL) != "" {
-		dbs = append(dbs, dbtest.NewPostgres)
-	}
-	for _, open := range dbs {
+	for _, open := range inTurn() {
 		for _, kind := range []string{"requestProgress", "myTaskProgress"} {
-			db := open(t)
-			t.Run(db.Name+"/"+kind, func(t *testing.T) {
-				f := newFanOut(t, db, kind, n)
+			t.Run(open.name+"/"+kind, func(t *testing.T) {
+				f := newFanOut(t, open.db(t), kind, n)
 				sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/allocs:objects"}}
 				metrics.Read(sample)
 				bytes0, objects0 := sample[0].Value.Uint64(), sample[1].Value.Uint64()
