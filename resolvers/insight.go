@@ -38,7 +38,10 @@ func (r *Resolver) primeInsight(ctx context.Context, items func() []pulid.ID, pa
 // primeRequestPage primes the loaders of a page of requests with what it
 // selects: the task counts of its completions, the insight of its items.
 func (r *Resolver) primeRequestPage(ctx context.Context, conn *ent.AccessRequestConnection) error {
-	if selectsCompletion(ctx) {
+	completion := func(name string) bool {
+		return name == "completion" || name == "myCompletion" || name == "reviewerCompletions"
+	}
+	if selects(ctx, []string{"edges", "node"}, completion) {
 		ids := make([]pulid.ID, len(conn.Edges))
 		for i, e := range conn.Edges {
 			ids[i] = e.Node.ID

@@ -41,29 +41,6 @@ func stateStatuses(s graph.RequestState) []enum.RequestStatus {
 	return enum.CompletedRequestStatuses
 }
 
-// selectsCompletion reports whether a connection of access requests selects
-// completion fields on its nodes.
-func selectsCompletion(ctx context.Context) bool {
-	oc := graphql.GetOperationContext(ctx)
-	for _, edges := range graphql.CollectFieldsCtx(ctx, nil) {
-		if edges.Name != "edges" {
-			continue
-		}
-		for _, node := range graphql.CollectFields(oc, edges.Selections, nil) {
-			if node.Name != "node" {
-				continue
-			}
-			for _, f := range graphql.CollectFields(oc, node.Selections, nil) {
-				switch f.Name {
-				case "completion", "myCompletion", "reviewerCompletions":
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // selects reports whether the field of ctx selects, along path (field
 // names, from the field's own selection), a field that want accepts.
 func selects(ctx context.Context, path []string, want func(name string) bool) bool {
