@@ -18,8 +18,8 @@ import (
 // announced length, and refuses before any JSON is decoded a body whose
 // "query" is longer than DocumentBytes or whose JSON nests deeper than
 // input objects may (a filter's variable nested thousands of levels costs a
-// map per level to decode). Other bodies go to Next (gqlgen's
-// transport.POST) unchanged; a body that cannot be read (too large, cut
+// map per level to decode). Other bodies go to Next (a POST transport such
+// as gqlhttp.POST) unchanged; a body that cannot be read (too large, cut
 // off) goes to Next with the same read error.
 //
 // A refused body is answered with one INVALID_INPUT error: status 200 with
