@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
-	_ "github.com/lib/pq" // registers driver "postgres"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -58,6 +59,27 @@ func OpenSQLite(path string) (*sql.DB, error) {
 // idle alike.
 const PostgresConns = 20
 
+// PostgresConnector connects to the PostgreSQL database of a lib/pq DSN or
+// URL with connections that prepare each statement with parameters once
+// (prepared.go).
+func PostgresConnector(dsn string) (driver.Connector, error) {
+	c, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return preparing{Connector: c, size: PreparedPerConn}, nil
+}
+
+// PostgresDB returns a pool of PostgresConnector's connections. It
+// connects to nothing yet.
+func PostgresDB(dsn string) (*sql.DB, error) {
+	c, err := PostgresConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
+}
+
 // OpenPostgres opens and pings the PostgreSQL database of a postgres:// URL.
 // Errors name the host and database but never the password.
 func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
@@ -66,7 +88,7 @@ func OpenPostgres(ctx context.Context, rawURL string) (*sql.DB, error) {
 		return nil, errors.New("DATABASE_URL must be a postgres://user@host:port/database URL")
 	}
 	where := u.Host + u.Path
-	db, err := sql.Open("postgres", rawURL)
+	db, err := PostgresDB(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"entgo.io/ent/dialect"
+
+	"gatehouse/internal/database"
 )
 
 // StatementLog counts and lists every statement sent on the pool of a DB
@@ -60,7 +64,12 @@ func (l *StatementLog) add(ctx context.Context, query string) {
 func Counted(t testing.TB, db *DB, l *StatementLog) *DB {
 	t.Helper()
 	var c driver.Connector = dsnConnector{drv: db.SQL.Driver(), dsn: db.DSN}
-	if dc, ok := db.SQL.Driver().(driver.DriverContext); ok {
+	if db.Dialect == dialect.Postgres {
+		var err error
+		if c, err = database.PostgresConnector(db.DSN); err != nil {
+			t.Fatalf("dbtest: open connector: %v", err)
+		}
+	} else if dc, ok := db.SQL.Driver().(driver.DriverContext); ok {
 		var err error
 		if c, err = dc.OpenConnector(db.DSN); err != nil {
 			t.Fatalf("dbtest: open connector: %v", err)

@@ -80,7 +80,7 @@ func newPostgres(t testing.TB, create func(ctx context.Context, srv *pgServer, n
 		}
 	})
 	dsn := withDatabase(srv.url, name)
-	db, err := sql.Open("postgres", dsn)
+	db, err := database.PostgresDB(dsn)
 	if err != nil {
 		t.Fatalf("dbtest: open %s: %v", name, err)
 	}
