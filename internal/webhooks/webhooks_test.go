@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
@@ -525,6 +526,41 @@ func TestFanOutIsIdempotent(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, want, n, ep)
 		}
+	})
+}
+
+// TestFanOutWithoutEndpointReadsOnlyEndpoints: on a server with no
+// enabled endpoint (none, or only a disabled one) the fan-out of a change
+// reads the enabled endpoints, one statement, and neither the events nor
+// the deliveries; it writes nothing and asks for no delivery job. Once an
+// endpoint is enabled, the same events are delivered to it.
+func TestFanOutWithoutEndpointReadsOnlyEndpoints(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.NewWith(t, db, apitest.Options{NoJobs: true})
+		o := newOrg(t, env)
+		off, _ := o.create(t, map[string]any{"url": "https://a.example.com", "eventTypes": []string{"*"}})
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(off).SetEnabled(false).Exec(apitest.Sys()))
+		req := o.submit(t)
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).IDs(apitest.Sys())
+		require.NoError(t, err)
+		require.NotEmpty(t, events)
+
+		counter := &dbtest.Counter{}
+		hooks := webhooks.New(webhooks.Config{Client: ent.NewClient(ent.Driver(counter.Wrap(entsql.OpenDB(db.Dialect, db.SQL))))})
+		ctx := context.Background()
+		jobs, err := hooks.FanOut(ctx, events)
+		require.NoError(t, err)
+		require.Empty(t, jobs)
+		require.EqualValues(t, 1, counter.Count(), "the enabled endpoints only")
+		n, err := env.Client.WebhookDelivery.Query().Count(apitest.Sys())
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		require.NoError(t, env.Client.WebhookEndpoint.UpdateOneID(off).SetEnabled(true).Exec(apitest.Sys()))
+		jobs, err = hooks.FanOut(ctx, events)
+		require.NoError(t, err)
+		require.Len(t, jobs, len(events), "every event once the endpoint is enabled")
 	})
 }
 
