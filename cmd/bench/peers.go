@@ -144,8 +144,9 @@ func (r pgbenchResult) percentile(p float64) time.Duration {
 var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
 // runPgbench replays script (one transaction = one operation's statements)
-// with conc clients for d, in the extended protocol as lib/pq speaks it,
-// and reads the per-transaction log for the latencies.
+// with conc clients for d, each statement prepared once per connection as
+// the server's pool does (database.PostgresConnector), and reads the
+// per-transaction log for the latencies.
 func runPgbench(ctx context.Context, dir, dsn, script string, conc int, d time.Duration) (pgbenchResult, error) {
 	var res pgbenchResult
 	logDir, err := os.MkdirTemp(dir, "pgbench-")
@@ -154,7 +155,7 @@ func runPgbench(ctx context.Context, dir, dsn, script string, conc int, d time.D
 	}
 	defer os.RemoveAll(logDir)
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-M", "extended", "-c", strconv.Itoa(conc),
+	cmd := exec.CommandContext(ctx, "pgbench", "-n", "-M", "prepared", "-c", strconv.Itoa(conc),
 		"-j", "2", "-T", strconv.Itoa(secs), "-f", script, "-l", "--log-prefix", filepath.Join(logDir, "tx"), dsn)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
