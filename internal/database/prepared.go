@@ -82,9 +82,6 @@ type preparedConn struct {
 // prepared returns the connection's statement for query, preparing it the
 // first time.
 func (c *preparedConn) prepared(ctx context.Context, query string) (pqStmt, error) {
-	if c.open {
-		return nil, errInProgress
-	}
 	if st, ok := c.stmts.Get(query); ok {
 		return st.(pqStmt), nil
 	}
@@ -97,6 +94,9 @@ func (c *preparedConn) prepared(ctx context.Context, query string) (pqStmt, erro
 }
 
 func (c *preparedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.open {
+		return nil, errInProgress
+	}
 	if len(args) == 0 {
 		return c.pqConn.QueryContext(ctx, query, args)
 	}
@@ -114,6 +114,9 @@ func (c *preparedConn) QueryContext(ctx context.Context, query string, args []dr
 }
 
 func (c *preparedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.open {
+		return nil, errInProgress
+	}
 	if len(args) == 0 {
 		return c.pqConn.ExecContext(ctx, query, args)
 	}

@@ -92,6 +92,8 @@ func TestPreparedWhileRowsOpen(t *testing.T) {
 	var n int
 	err = tx.QueryRowContext(ctx, `SELECT $1::int`, 7).Scan(&n)
 	require.ErrorContains(t, err, "already a query being executed")
+	_, err = tx.ExecContext(ctx, `SELECT 1`)
+	require.ErrorContains(t, err, "already a query being executed", "nor one without parameters")
 	require.NoError(t, rows.Close())
 	require.NoError(t, tx.QueryRowContext(ctx, `SELECT $1::int`, 7).Scan(&n))
 	require.Equal(t, 7, n)
