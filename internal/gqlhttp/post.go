@@ -112,8 +112,8 @@ var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 const internalError = `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}],"data":null}`
 
 // Write writes res as encoding/json writes a graphql.Response, but with its
-// data as it is (the executor wrote it as JSON), and sets Content-Length
-// unless a body has been written already. A response whose errors or
+// data as it is (the executor wrote it as JSON), and with a Content-Length
+// when the status has not been written yet. A response whose errors or
 // extensions cannot be marshalled (an extension value that is not JSON) is
 // answered 500 with one INTERNAL error, where gqlgen's transport panics.
 func Write(w http.ResponseWriter, res *graphql.Response) {
