@@ -173,7 +173,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	// The body is checked (document length, JSON nesting) before it is decoded.
-	srv.AddTransport(gqllimit.Body{Next: gqlhttp.POST{}, Limits: document.Limits()})
+	srv.AddTransport(gqlhttp.POST{Check: document.Limits().CheckBody})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(document.Limits().Tokens)
 	srv.SetValidationRulesFn(gqllimit.ValidationRules(document.Limits().Errors))

@@ -69,6 +69,32 @@ func TestRequestErrorsFollowGraphQLOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, res.Status)
 }
 
+// TestBodyCheckedBeforeDecoding: the POST transport hands the body to the
+// document limits before decoding it, so a request whose JSON nests
+// thousands of levels is refused by that check (its own message), 200 with
+// application/json and 400 with application/graphql-response+json.
+func TestBodyCheckedBeforeDecoding(t *testing.T) {
+	t.Parallel()
+	env := apitest.New(t, dbtest.NewSQLite(t))
+	token := env.Token(t, env.User(t, "u@example.com", enum.PlatformRoleUser))
+	body := `{"query":"{ __typename }","extensions":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`
+	for accept, status := range map[string]int{"application/json": 200, "application/graphql-response+json": 400} {
+		req, err := http.NewRequest(http.MethodPost, env.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.NoError(t, res.Body.Close())
+		require.Equal(t, status, res.StatusCode, "%s: %s", accept, raw)
+		require.Contains(t, string(raw), "the request's JSON nests more than", accept)
+		require.Contains(t, string(raw), "INVALID_INPUT", accept)
+	}
+}
+
 // TestSubscriptionOverHTTPIsRefused: a subscription sent by POST is
 // answered at once with INVALID_INPUT (it needs the websocket), instead of
 // holding the request open until its first event.

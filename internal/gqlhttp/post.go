@@ -1,5 +1,7 @@
 // Package gqlhttp is the POST transport of the GraphQL endpoint: gqlgen's
-// transport.POST, but writing a response's data as the executor wrote it.
+// transport.POST, but reading the body once, showing it to a check before
+// it is decoded (the document limits), and writing a response's data as
+// the executor wrote it.
 //
 // gqlgen's transport json.Marshals the whole response; its data is already
 // JSON (a json.RawMessage), which encoding/json validates and compacts byte
@@ -35,7 +37,12 @@ const (
 // 422 (application/json) or 400 (application/graphql-response+json) for a
 // document that fails to parse or validate, 400 for a body that is not
 // JSON.
-type POST struct{}
+type POST struct {
+	// Check, when set, sees the body before it is decoded; a body it
+	// refuses is answered with its error: status 200 with
+	// application/json, 400 with application/graphql-response+json.
+	Check func(body []byte) *gqlerror.Error
+}
 
 var _ graphql.Transport = POST{}
 
@@ -49,15 +56,24 @@ func (POST) Supports(r *http.Request) bool {
 }
 
 // Do reads the request, runs it and writes its response.
-func (POST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (p POST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	ctx := r.Context()
 	contentType := responseType(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", contentType)
 	start := graphql.Now()
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		Write(w, exec.DispatchError(ctx, gqlerror.List{gqlerror.Errorf("could not read request body: %+v", err)}))
 		return
+	}
+	if p.Check != nil {
+		if err := p.Check(body); err != nil {
+			if contentType == graphqlResponse {
+				w.WriteHeader(http.StatusBadRequest)
+			}
+			Write(w, exec.DispatchError(ctx, gqlerror.List{err}))
+			return
+		}
 	}
 	params := &graphql.RawParams{}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -83,6 +99,15 @@ func (POST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	}
 	responses, ctx := exec.DispatchOperation(ctx, oc)
 	Write(w, responses(ctx))
+}
+
+// readBody reads the body, in one allocation when its length is announced.
+// The handler in front bounds the body (resolvers' requestErrors answers
+// 413 past its limit), and net/http ends it at its Content-Length.
+func readBody(r *http.Request) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // responseType is the content type of the answer to a request with the

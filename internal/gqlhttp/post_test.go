@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -154,4 +155,48 @@ func TestPOSTAnswersAsGqlgen(t *testing.T) {
 	} {
 		require.Equal(t, ask(theirs.URL, c.accept, c.contentType, c.body), ask(ours.URL, c.accept, c.contentType, c.body), c.name)
 	}
+}
+
+// TestPOSTCheck: a body that Check refuses is answered with its error
+// (200, or 400 with application/graphql-response+json) and never decoded or
+// run; Check sees the body as sent.
+func TestPOSTCheck(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	srv := server(t, gqlhttp.POST{Check: func(body []byte) *gqlerror.Error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, string(body))
+		if strings.Contains(string(body), "refuse") {
+			return &gqlerror.Error{Message: "refused", Extensions: map[string]any{"code": "INVALID_INPUT"}}
+		}
+		return nil
+	}})
+	post := func(accept, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var b bytes.Buffer
+		_, err = b.ReadFrom(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, b.String()
+	}
+	status, body := post("application/json", `{"query":"{ user { name } }","refuse":1}`)
+	require.Equal(t, http.StatusOK, status)
+	require.JSONEq(t, `{"errors":[{"message":"refused","extensions":{"code":"INVALID_INPUT"}}],"data":null}`, body)
+	status, _ = post("application/graphql-response+json", `{"query":"{ user { name } }","refuse":1}`)
+	require.Equal(t, http.StatusBadRequest, status)
+	status, body = post("application/json", `{"query":"{ user { name } }"}`)
+	require.Equal(t, http.StatusOK, status)
+	require.JSONEq(t, `{"data":{"user":{"name":"Ada"}}}`, body)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{`{"query":"{ user { name } }","refuse":1}`, `{"query":"{ user { name } }","refuse":1}`, `{"query":"{ user { name } }"}`}, seen)
 }

@@ -1,71 +1,20 @@
 package gqllimit
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"mime"
-	"net/http"
-	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// Body is a POST transport that reads a request body once, at its
-// announced length, and refuses before any JSON is decoded a body whose
+// CheckBody refuses, before any JSON is decoded, a request body whose
 // "query" is longer than DocumentBytes or whose JSON nests deeper than
 // input objects may (a filter's variable nested thousands of levels costs a
-// map per level to decode). Other bodies go to Next (a POST transport such
-// as gqlhttp.POST) unchanged; a body that cannot be read (too large, cut
-// off) goes to Next with the same read error.
-//
-// A refused body is answered with one INVALID_INPUT error: status 200 with
-// application/json, 400 with application/graphql-response+json.
-type Body struct {
-	Next   graphql.Transport
-	Limits Limits
-}
-
-var _ graphql.Transport = Body{}
-
-// Supports reports whether Next takes the request.
-func (b Body) Supports(r *http.Request) bool { return b.Next.Supports(r) }
-
-// Do checks the body and hands the request to Next.
-func (b Body) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, readErr := readBody(r)
-	if readErr == nil {
-		l := b.Limits.withDefaults()
-		if err := checkBody(body, l); err != nil {
-			writeRefusal(w, r, exec, err)
-			return
-		}
-	}
-	var rest io.Reader = bytes.NewReader(body)
-	if readErr != nil {
-		rest = io.MultiReader(rest, errReader{readErr})
-	}
-	r.Body = io.NopCloser(rest)
-	b.Next.Do(w, r, exec)
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// readBody reads the body, in one allocation when its length is announced.
-// The handler in front bounds the body (resolvers' requestErrors answers
-// 413 past its limit), and net/http ends it at its Content-Length.
-func readBody(r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
-	_, err := buf.ReadFrom(r.Body)
-	return buf.Bytes(), err
+// map per level to decode), with one INVALID_INPUT error. The POST
+// transport (gqlhttp.POST) calls it on the body it has read.
+func (l Limits) CheckBody(body []byte) *gqlerror.Error {
+	return checkBody(body, l.withDefaults())
 }
 
 // checkBody scans the JSON of a request body without decoding it.
@@ -137,28 +86,4 @@ func refuseDeepBody(body, rawQuery []byte, variable string, l Limits) *gqlerror.
 		}
 	}
 	return refuseAt(inputPath{"$" + variable}, arg, "input objects nested more than %d deep; the limit is %d", l.InputDepth, l.InputDepth)
-}
-
-// writeRefusal answers a refused body as gqlgen answers a request error.
-func writeRefusal(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, err *gqlerror.Error) {
-	const graphqlResponse = "application/graphql-response+json"
-	contentType, status := "application/json", http.StatusOK
-	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
-		t, _, _ := mime.ParseMediaType(strings.TrimSpace(a))
-		if t == "application/json" || t == "*/*" || t == "application/*" {
-			break
-		}
-		if t == graphqlResponse {
-			contentType, status = graphqlResponse, http.StatusBadRequest
-			break
-		}
-	}
-	res := exec.DispatchError(r.Context(), gqlerror.List{err})
-	w.Header().Set("Content-Type", contentType)
-	w.WriteHeader(status)
-	b, mErr := json.Marshal(res)
-	if mErr != nil {
-		return
-	}
-	_, _ = w.Write(b)
 }
