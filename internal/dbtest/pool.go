@@ -63,17 +63,9 @@ func (l *StatementLog) add(ctx context.Context, query string) {
 // statements l logs (see StatementLog), closed when the test ends.
 func Counted(t testing.TB, db *DB, l *StatementLog) *DB {
 	t.Helper()
-	var c driver.Connector = dsnConnector{drv: db.SQL.Driver(), dsn: db.DSN}
-	if db.Dialect == dialect.Postgres {
-		var err error
-		if c, err = database.PostgresConnector(db.DSN); err != nil {
-			t.Fatalf("dbtest: open connector: %v", err)
-		}
-	} else if dc, ok := db.SQL.Driver().(driver.DriverContext); ok {
-		var err error
-		if c, err = dc.OpenConnector(db.DSN); err != nil {
-			t.Fatalf("dbtest: open connector: %v", err)
-		}
+	c, err := connector(db)
+	if err != nil {
+		t.Fatalf("dbtest: open connector: %v", err)
 	}
 	pool := sql.OpenDB(&logConnector{Connector: c, l: l})
 	pool.SetMaxOpenConns(db.SQL.Stats().MaxOpenConnections)
@@ -82,6 +74,18 @@ func Counted(t testing.TB, db *DB, l *StatementLog) *DB {
 	out := *db
 	out.SQL = pool
 	return &out
+}
+
+// connector connects to db's database as its pool does: on PostgreSQL with
+// the server's connector (statements prepared once per connection).
+func connector(db *DB) (driver.Connector, error) {
+	if db.Dialect == dialect.Postgres {
+		return database.PostgresConnector(db.DSN)
+	}
+	if dc, ok := db.SQL.Driver().(driver.DriverContext); ok {
+		return dc.OpenConnector(db.DSN)
+	}
+	return dsnConnector{drv: db.SQL.Driver(), dsn: db.DSN}, nil
 }
 
 // dsnConnector opens connections of a driver that has no connector.
