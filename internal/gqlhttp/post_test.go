@@ -1,9 +1,9 @@
 package gqlhttp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -108,6 +108,24 @@ func server(t *testing.T, tr graphql.Transport) *httptest.Server {
 	return srv
 }
 
+// post sends body to url with the given Accept (none when empty) and
+// Content-Type, and returns the response and its body.
+func post(t *testing.T, url, accept, contentType, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentType)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, string(raw)
+}
+
 // TestPOSTAnswersAsGqlgen: every kind of request gets the status, content
 // type and body that gqlgen's transport.POST gives it.
 func TestPOSTAnswersAsGqlgen(t *testing.T) {
@@ -119,21 +137,10 @@ func TestPOSTAnswersAsGqlgen(t *testing.T) {
 		body        any // decoded JSON, or the text when it is not JSON
 	}
 	ask := func(url, accept, contentType, body string) answer {
-		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", contentType)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		var b bytes.Buffer
-		_, err = b.ReadFrom(res.Body)
-		require.NoError(t, err)
+		res, raw := post(t, url, accept, contentType, body)
 		a := answer{status: res.StatusCode, contentType: res.Header.Get("Content-Type")}
-		if json.Unmarshal(b.Bytes(), &a.body) != nil {
-			a.body = b.String()
+		if json.Unmarshal([]byte(raw), &a.body) != nil {
+			a.body = raw
 		}
 		return a
 	}
@@ -175,26 +182,13 @@ func TestPOSTCheck(t *testing.T) {
 		}
 		return nil
 	}})
-	post := func(accept, body string) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", accept)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		var b bytes.Buffer
-		_, err = b.ReadFrom(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, b.String()
-	}
-	status, body := post("application/json", `{"query":"{ user { name } }","refuse":1}`)
-	require.Equal(t, http.StatusOK, status)
+	res, body := post(t, srv.URL, "application/json", "application/json", `{"query":"{ user { name } }","refuse":1}`)
+	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.JSONEq(t, `{"errors":[{"message":"refused","extensions":{"code":"INVALID_INPUT"}}],"data":null}`, body)
-	status, _ = post("application/graphql-response+json", `{"query":"{ user { name } }","refuse":1}`)
-	require.Equal(t, http.StatusBadRequest, status)
-	status, body = post("application/json", `{"query":"{ user { name } }"}`)
-	require.Equal(t, http.StatusOK, status)
+	res, _ = post(t, srv.URL, "application/graphql-response+json", "application/json", `{"query":"{ user { name } }","refuse":1}`)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	res, body = post(t, srv.URL, "application/json", "application/json", `{"query":"{ user { name } }"}`)
+	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.JSONEq(t, `{"data":{"user":{"name":"Ada"}}}`, body)
 	mu.Lock()
 	defer mu.Unlock()
