@@ -103,6 +103,23 @@ var patches = []patch{
 	},
 	{
 		file: "internal!.gotpl",
+		old: "\t\t\tvar buf bytes.Buffer\n" +
+			"\t\t\tdata.MarshalGQL(&buf)\n" +
+			"\t\t\tresponse.Data = buf.Bytes()\n",
+		new: "\t\t\tresponse.Data = gqlexec.Marshal(data)\n",
+	},
+	{
+		file: "internal!.gotpl",
+		old: "\t\t\tvar buf bytes.Buffer\n" +
+			"\t\t\tdata.MarshalGQL(&buf)\n" +
+			"\n" +
+			"\t\t\treturn &graphql.Response{\n" +
+			"\t\t\t\tData:       buf.Bytes(),\n" +
+			"\t\t\t}\n",
+		new: "\t\t\treturn &graphql.Response{Data: gqlexec.Marshal(data)}\n",
+	},
+	{
+		file: "internal!.gotpl",
 		old: "\t\tvar buf bytes.Buffer\n" +
 			"\t\treturn func(ctx context.Context) *graphql.Response {\n" +
 			"\t\t\tbuf.Reset()\n" +

@@ -1,6 +1,6 @@
 // Command gqlgen generates the GraphQL executor (graph/) from gqlgen.yml:
 // gqlgen's own generator, one plugin (executor) and gqlgen's templates with
-// six changes, all to what the executor does for values that are already
+// seven changes, all to what the executor does for values that are already
 // loaded.
 //
 // gqlgen runs a field in a goroutine of its own whenever the method it is
@@ -47,6 +47,10 @@
 //     subscription event carries two or three such objects per subscriber.
 //   - A subscription's handler reuses its response for each event, as it
 //     reuses the buffer the data is written to.
+//   - A query's or mutation's data is written into a buffer from a pool
+//     (gqlexec.Marshal) that the POST transport gives back once it has
+//     written the response (gqlhttp), instead of a new buffer grown by
+//     doubling for each response.
 //
 // If gqlgen's templates no longer contain the text a change replaces, the
 // command fails rather than generate without it.

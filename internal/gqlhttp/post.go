@@ -24,6 +24,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/internal/gqlexec"
 )
 
 const (
@@ -98,7 +100,10 @@ func (p POST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, oc)
-	Write(w, responses(ctx))
+	res := responses(ctx)
+	Write(w, res)
+	// Written, the data is referred to by nothing else.
+	gqlexec.Release(res.Data)
 }
 
 // readBody reads the body, in one allocation when its length is announced.

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"gatehouse/internal/gqlexec"
 	"gatehouse/internal/gqlhttp"
 )
 
@@ -193,4 +194,40 @@ func TestPOSTCheck(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []string{`{"query":"{ user { name } }","refuse":1}`, `{"query":"{ user { name } }","refuse":1}`, `{"query":"{ user { name } }"}`}, seen)
+}
+
+// TestPOSTReleasesData: once a response is written, the buffer of its data
+// goes back to gqlexec's pool for the next response's data.
+func TestPOSTReleasesData(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[*byte]bool{}
+	reused := false
+	h := handler.New(&graphql.ExecutableSchemaMock{
+		SchemaFunc: func() *ast.Schema { return schema },
+		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
+			return 0, false
+		},
+		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
+			data := gqlexec.Marshal(graphql.WriterFunc(func(w io.Writer) {
+				_, _ = io.WriteString(w, `{"user":{"name":"`+strings.Repeat("a", 4000)+`"}}`)
+			}))
+			mu.Lock()
+			reused = reused || seen[&data[0]]
+			seen[&data[0]] = true
+			mu.Unlock()
+			return graphql.OneShot(&graphql.Response{Data: data})
+		},
+	})
+	h.AddTransport(gqlhttp.POST{})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	// The pool may drop what it is given, so a reuse is looked for over a
+	// few requests.
+	for i := 0; i < 20 && !reused; i++ {
+		res, body := post(t, srv.URL, "", "application/json", `{"query":"{ user { name } }"}`)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, `{"data":{"user":{"name":"`+strings.Repeat("a", 4000)+`"}}}`, body)
+	}
+	require.True(t, reused, "no response's data buffer was reused")
 }
