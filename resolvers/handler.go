@@ -25,6 +25,7 @@ import (
 	"gatehouse/internal/auth"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/gqlexec"
 	"gatehouse/internal/gqlhttp"
 	"gatehouse/internal/gqllimit"
 	"gatehouse/internal/httpserver"
@@ -211,6 +212,7 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 			return next(ctx)
 		}
 		ctx = insight.WithLoader(ctx, insight.NewLoader(cfg.Client))
+		ctx = gqlexec.WithLoaded(ctx)
 		return next(progress.WithLoaders(ctx, progress.NewLoaders(cfg.Client)))
 	})
 	checkOrigin := cfg.CheckOrigin

@@ -3,6 +3,8 @@ package gqlexec
 import (
 	"bytes"
 	"context"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -31,47 +33,66 @@ func selection(withCompletion bool) ast.SelectionSet {
 
 func waits(typ, field string) bool { return typ == "AccessRequest" && field == "completion" }
 
+// goroutine returns the calling goroutine's number, as runtime.Stack names it.
+func goroutine() string {
+	buf := make([]byte, 64)
+	return strings.Fields(string(buf[:runtime.Stack(buf, false)]))[1]
+}
+
+// inTurn marshals a list of 4 elements selected with sel and reports
+// whether every element was marshalled in the calling goroutine. It checks
+// that every element gets its index and its place either way.
+func inTurn(t *testing.T, ctx context.Context, sel ast.SelectionSet) bool {
+	t.Helper()
+	caller := goroutine()
+	var mu sync.Mutex
+	all := true
+	ret := MarshalList(ctx, sel, waits, 4, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		require.Equal(t, i, *graphql.GetFieldContext(ctx).Index)
+		mu.Lock()
+		all = all && goroutine() == caller
+		mu.Unlock()
+		return graphql.MarshalInt(i)
+	})
+	var buf bytes.Buffer
+	ret.MarshalGQL(&buf)
+	require.Equal(t, "[0,1,2,3]", buf.String())
+	return all
+}
+
 // TestMarshalList checks which lists are marshalled in the calling
-// goroutine and that every element gets its index either way.
+// goroutine.
 func TestMarshalList(t *testing.T) {
 	t.Parallel()
 	ctx := graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Object: "Query"})
-	for _, tc := range []struct {
-		name       string
-		completion bool
-		concurrent bool
-	}{
-		{"values already loaded: in turn", false, false},
-		{"a resolver field beneath, in a fragment: concurrently", true, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			const n = 4
-			// Concurrent elements all reach the barrier; elements in turn
-			// run in order, each finding the previous one done.
-			var barrier sync.WaitGroup
-			barrier.Add(n)
-			var mu sync.Mutex
-			var order []int
-			ret := MarshalList(ctx, selection(tc.completion), waits, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-				require.Equal(t, i, *graphql.GetFieldContext(ctx).Index)
-				mu.Lock()
-				order = append(order, i)
-				mu.Unlock()
-				barrier.Done()
-				if tc.concurrent {
-					barrier.Wait() // would never return if the elements ran in turn
-				}
-				return graphql.MarshalInt(i)
-			})
-			var buf bytes.Buffer
-			ret.MarshalGQL(&buf)
-			require.Equal(t, "[0,1,2,3]", buf.String())
-			if !tc.concurrent {
-				require.Equal(t, []int{0, 1, 2, 3}, order)
-			}
-		})
-	}
+	require.True(t, inTurn(t, ctx, selection(false)), "values already loaded: in turn")
+	require.False(t, inTurn(t, ctx, selection(true)), "a resolver field beneath, in a fragment: concurrently")
+}
+
+// TestMarshalListLoaded: a list whose resolver, or that of the object
+// holding it, declared the waiting fields loaded is marshalled in turn,
+// unless it selects a waiting field the declaration leaves out.
+func TestMarshalListLoaded(t *testing.T) {
+	t.Parallel()
+	// resolver is the field whose resolver declares; list, a list field of
+	// the object it returns (a connection's edges).
+	request := WithLoaded(context.Background())
+	resolver := graphql.WithFieldContext(request, &graphql.FieldContext{Object: "Query"})
+	list := graphql.WithFieldContext(resolver, &graphql.FieldContext{Object: "Connection"})
+	deeper := graphql.WithFieldContext(list, &graphql.FieldContext{Object: "Edge"})
+
+	require.False(t, inTurn(t, list, selection(true)), "nothing declared yet")
+	Loaded(resolver, "AccessRequest", "myCompletion")
+	require.False(t, inTurn(t, list, selection(true)), "another field declared")
+	Loaded(resolver, "AccessRequest", "completion", "myCompletion")
+	require.True(t, inTurn(t, list, selection(true)), "declared by the resolver of the object holding the list")
+	require.True(t, inTurn(t, resolver, selection(true)), "declared by the list's own resolver")
+	require.False(t, inTurn(t, deeper, selection(true)), "a list further down")
+	nested := ast.SelectionSet{&ast.Field{Name: "task", Alias: "task", ObjectDefinition: &ast.Definition{Name: "Holder"},
+		SelectionSet: selection(true)}}
+	require.False(t, inTurn(t, list, nested), "the field declared, but on objects further down")
+	require.False(t, inTurn(t, graphql.WithFieldContext(context.Background(), &graphql.FieldContext{Object: "Query"}), selection(true)),
+		"a request not prepared by WithLoaded")
 }
 
 // TestMarshalListPanic: a panic in an element makes it null and reports an
