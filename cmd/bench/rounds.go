@@ -52,6 +52,11 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 	if err := b.idle(ctx, gh); err != nil {
 		return err
 	}
+	done0, _, err := b.jobQueue(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
 
 	results := map[string]map[string][]sample{} // op → target → rounds
 	record := func(op, target string, s sample) {
@@ -100,7 +105,26 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 			}
 		}
 	}
+	done, waiting, err := b.jobQueue(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.out, "background jobs: %d completed during the rounds (%.1f/s), %d waiting at the end\n",
+		done-done0, float64(done-done0)/time.Since(start).Seconds(), waiting)
 	return b.summary(results, counts)
+}
+
+// jobQueue counts the server's background jobs (River's table) completed
+// and still waiting to run. Each write leaves its notification and webhook
+// jobs: a write rate the job runner does not keep up with shows as jobs
+// waiting at the end.
+func (b *bench) jobQueue(ctx context.Context) (done, waiting int64, err error) {
+	err = b.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE state = 'completed'),
+		count(*) FILTER (WHERE state IN ('available', 'scheduled', 'retryable', 'pending')) FROM river_job`).Scan(&done, &waiting)
+	if err != nil {
+		err = fmt.Errorf("count background jobs: %w", err)
+	}
+	return done, waiting, err
 }
 
 // idleWindow is how long the idle server is watched.
