@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,45 +21,50 @@ import (
 	"gatehouse/internal/workflow/rules"
 )
 
-// TaskCounts is the number of review tasks of one request by reviewer and
-// status: everything completion needs, from one grouped query.
-type TaskCounts map[pulid.ID]map[enum.TaskStatus]int
+// TaskCount is the number of one reviewer's tasks of one status.
+type TaskCount struct {
+	Reviewer pulid.ID
+	Status   enum.TaskStatus
+	N        int
+}
+
+// TaskCounts are the numbers of review tasks of one request by reviewer and
+// status, in reviewer then status order: everything completion needs, from
+// one grouped query.
+type TaskCounts []TaskCount
 
 // Overall is the request's completion: done tasks over all tasks,
 // REASSIGNED tasks left out (DESIGN §4.3).
 func (c TaskCounts) Overall() rules.Completion {
-	done, total := 0, 0
-	for _, byStatus := range c {
-		d, t := tally(byStatus)
-		done, total = done+d, total+t
-	}
-	return rules.NewCompletion(done, total)
+	return rules.NewCompletion(tally(c, func(TaskCount) bool { return true }))
 }
 
 // Of is one reviewer's completion on the request; 0/0 (100%) without tasks.
 func (c TaskCounts) Of(reviewer pulid.ID) rules.Completion {
-	return rules.NewCompletion(tally(c[reviewer]))
+	return rules.NewCompletion(tally(c, func(tc TaskCount) bool { return tc.Reviewer == reviewer }))
 }
 
 // Reviewers lists the reviewers with counted tasks, in ID order.
 func (c TaskCounts) Reviewers() []pulid.ID {
-	out := make([]pulid.ID, 0, len(c))
-	for id, byStatus := range c {
-		if _, total := tally(byStatus); total > 0 {
-			out = append(out, id)
+	var out []pulid.ID
+	for _, tc := range c {
+		if rules.Counts(tc.Status) && tc.N > 0 && (len(out) == 0 || out[len(out)-1] != tc.Reviewer) {
+			out = append(out, tc.Reviewer)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 
-func tally(byStatus map[enum.TaskStatus]int) (done, total int) {
-	for s, n := range byStatus {
-		if rules.Counts(s) {
-			total += n
+func tally(c TaskCounts, of func(TaskCount) bool) (done, total int) {
+	for _, tc := range c {
+		if !of(tc) {
+			continue
 		}
-		if rules.IsDone(s) {
-			done += n
+		if rules.Counts(tc.Status) {
+			total += tc.N
+		}
+		if rules.IsDone(tc.Status) {
+			done += tc.N
 		}
 	}
 	return done, total
@@ -83,15 +89,12 @@ func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) 
 	}
 	out := make(map[pulid.ID]TaskCounts, len(requestIDs))
 	for _, r := range rows {
-		c := out[r.RequestID]
-		if c == nil {
-			c = TaskCounts{}
-			out[r.RequestID] = c
-		}
-		if c[r.ReviewerID] == nil {
-			c[r.ReviewerID] = map[enum.TaskStatus]int{}
-		}
-		c[r.ReviewerID][r.Status] += r.Count
+		out[r.RequestID] = append(out[r.RequestID], TaskCount{Reviewer: r.ReviewerID, Status: r.Status, N: r.Count})
+	}
+	for _, c := range out {
+		slices.SortFunc(c, func(a, b TaskCount) int {
+			return cmp.Or(cmp.Compare(a.Reviewer, b.Reviewer), cmp.Compare(a.Status, b.Status))
+		})
 	}
 	return out, nil
 }

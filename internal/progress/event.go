@@ -157,12 +157,13 @@ func (f *Feed) compute(ctx context.Context, ids []pulid.ID) (map[pulid.ID]*Event
 			if u := users[rid]; u != nil {
 				ev.Reviewers = append(ev.Reviewers, ReviewerCompletion{Reviewer: u, Completion: c.Of(rid)})
 			}
-			statuses := make([]string, 0, len(c[rid]))
-			for s, n := range c[rid] {
-				statuses = append(statuses, fmt.Sprintf("%s=%d", s, n))
+			fmt.Fprintf(&p, "%s:", rid)
+			for _, tc := range c {
+				if tc.Reviewer == rid {
+					fmt.Fprintf(&p, "%s=%d,", tc.Status, tc.N)
+				}
 			}
-			slices.Sort(statuses)
-			fmt.Fprintf(&p, "%s:%s;", rid, strings.Join(statuses, ","))
+			p.WriteByte(';')
 		}
 		ip := itemPrint[r.ID]
 		slices.Sort(ip)
