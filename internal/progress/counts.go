@@ -3,11 +3,13 @@ package progress
 import (
 	"cmp"
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/vikstrous/dataloadgen"
 
 	"gatehouse/ent"
@@ -16,7 +18,6 @@ import (
 	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/ent/user"
-	"gatehouse/internal/authz"
 	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
 )
@@ -71,25 +72,40 @@ func tally(c TaskCounts, of func(TaskCount) bool) (done, total int) {
 }
 
 // CountTasks counts the tasks of the requests with one grouped query. The
-// caller has checked that the viewer may see the requests.
+// caller has checked that the viewer may see the requests. The rows are
+// scanned by hand: ent's grouped Scan fills a slice by reflection, which a
+// page of 50 requests paid for with ~50 KB.
 func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) (map[pulid.ID]TaskCounts, error) {
-	var rows []struct {
-		RequestID  pulid.ID        `json:"request_id"`
-		ReviewerID pulid.ID        `json:"reviewer_id"`
-		Status     enum.TaskStatus `json:"status"`
-		Count      int             `json:"count"`
+	out := make(map[pulid.ID]TaskCounts, len(requestIDs))
+	if len(requestIDs) == 0 {
+		return out, nil
 	}
-	err := client.ReviewTask.Query().
-		Where(reviewtask.RequestIDIn(requestIDs...)).
-		GroupBy(reviewtask.FieldRequestID, reviewtask.FieldReviewerID, reviewtask.FieldStatus).
-		Aggregate(ent.Count()).
-		Scan(authz.SystemContext(ctx), &rows)
+	t := entsql.Table(reviewtask.Table)
+	ids := make([]driver.Value, len(requestIDs))
+	for i, id := range requestIDs {
+		ids[i] = string(id)
+	}
+	query, args := entsql.Dialect(client.Dialect()).
+		Select(t.C(reviewtask.FieldRequestID), t.C(reviewtask.FieldReviewerID), t.C(reviewtask.FieldStatus), entsql.Count("*")).
+		From(t).
+		Where(entsql.InValues(t.C(reviewtask.FieldRequestID), ids...)).
+		GroupBy(t.C(reviewtask.FieldRequestID), t.C(reviewtask.FieldReviewerID), t.C(reviewtask.FieldStatus)).
+		Query()
+	rows, err := client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count tasks: %w", err)
 	}
-	out := make(map[pulid.ID]TaskCounts, len(requestIDs))
-	for _, r := range rows {
-		out[r.RequestID] = append(out[r.RequestID], TaskCount{Reviewer: r.ReviewerID, Status: r.Status, N: r.Count})
+	defer rows.Close()
+	for rows.Next() {
+		var request pulid.ID
+		var tc TaskCount
+		if err := rows.Scan(&request, &tc.Reviewer, &tc.Status, &tc.N); err != nil {
+			return nil, fmt.Errorf("count tasks: %w", err)
+		}
+		out[request] = append(out[request], tc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count tasks: %w", err)
 	}
 	for _, c := range out {
 		slices.SortFunc(c, func(a, b TaskCount) int {
