@@ -93,14 +93,18 @@ func TestWriteCopiesNoData(t *testing.T) {
 
 var schema = gqlparser.MustLoadSchema(&ast.Source{Input: `type Query { user: User } type User { name: String }`})
 
-func server(t *testing.T, tr graphql.Transport) *httptest.Server {
+// ada is what the test servers answer unless a test says otherwise.
+func ada() []byte { return []byte(`{"user":{"name":"Ada"}}`) }
+
+// server serves tr over schema, every operation answered with data().
+func server(t *testing.T, tr graphql.Transport, data func() []byte) *httptest.Server {
 	h := handler.New(&graphql.ExecutableSchemaMock{
 		SchemaFunc: func() *ast.Schema { return schema },
 		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
 			return 0, false
 		},
 		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
-			return graphql.OneShot(&graphql.Response{Data: []byte(`{"user":{"name":"Ada"}}`)})
+			return graphql.OneShot(&graphql.Response{Data: data()})
 		},
 	})
 	h.AddTransport(tr)
@@ -131,7 +135,7 @@ func post(t *testing.T, url, accept, contentType, body string) (*http.Response, 
 // type and body that gqlgen's transport.POST gives it.
 func TestPOSTAnswersAsGqlgen(t *testing.T) {
 	t.Parallel()
-	ours, theirs := server(t, gqlhttp.POST{}), server(t, transport.POST{})
+	ours, theirs := server(t, gqlhttp.POST{}, ada), server(t, transport.POST{}, ada)
 	type answer struct {
 		status      int
 		contentType string
@@ -182,7 +186,7 @@ func TestPOSTCheck(t *testing.T) {
 			return &gqlerror.Error{Message: "refused", Extensions: map[string]any{"code": "INVALID_INPUT"}}
 		}
 		return nil
-	}})
+	}}, ada)
 	res, body := post(t, srv.URL, "application/json", "application/json", `{"query":"{ user { name } }","refuse":1}`)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.JSONEq(t, `{"errors":[{"message":"refused","extensions":{"code":"INVALID_INPUT"}}],"data":null}`, body)
@@ -202,32 +206,24 @@ func TestPOSTReleasesData(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[*byte]bool{}
 	reused := false
-	h := handler.New(&graphql.ExecutableSchemaMock{
-		SchemaFunc: func() *ast.Schema { return schema },
-		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
-			return 0, false
-		},
-		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
-			data := gqlexec.Marshal(graphql.WriterFunc(func(w io.Writer) {
-				_, _ = io.WriteString(w, `{"user":{"name":"`+strings.Repeat("a", 4000)+`"}}`)
-			}))
-			mu.Lock()
-			reused = reused || seen[&data[0]]
-			seen[&data[0]] = true
-			mu.Unlock()
-			return graphql.OneShot(&graphql.Response{Data: data})
-		},
+	name := strings.Repeat("a", 4000)
+	srv := server(t, gqlhttp.POST{}, func() []byte {
+		data := gqlexec.Marshal(graphql.WriterFunc(func(w io.Writer) {
+			_, _ = io.WriteString(w, `{"user":{"name":"`+name+`"}}`)
+		}))
+		mu.Lock()
+		defer mu.Unlock()
+		reused = reused || seen[&data[0]]
+		seen[&data[0]] = true
+		return data
 	})
-	h.AddTransport(gqlhttp.POST{})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
 
 	// The pool may drop what it is given, so a reuse is looked for over a
 	// few requests.
 	for i := 0; i < 20 && !reused; i++ {
 		res, body := post(t, srv.URL, "", "application/json", `{"query":"{ user { name } }"}`)
 		require.Equal(t, http.StatusOK, res.StatusCode)
-		require.Equal(t, `{"data":{"user":{"name":"`+strings.Repeat("a", 4000)+`"}}}`, body)
+		require.Equal(t, `{"data":{"user":{"name":"`+name+`"}}}`, body)
 	}
 	require.True(t, reused, "no response's data buffer was reused")
 }
