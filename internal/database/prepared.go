@@ -79,9 +79,16 @@ type preparedConn struct {
 	open  bool // rows of a prepared statement are open
 }
 
-// prepared returns the connection's statement for query, preparing it the
-// first time.
-func (c *preparedConn) prepared(ctx context.Context, query string) (pqStmt, error) {
+// statement returns the connection's prepared statement for query,
+// preparing it the first time, or nil for a statement without arguments,
+// which goes by lib/pq's simple protocol.
+func (c *preparedConn) statement(ctx context.Context, query string, args []driver.NamedValue) (pqStmt, error) {
+	if c.open {
+		return nil, errInProgress
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
 	if st, ok := c.stmts.Get(query); ok {
 		return st.(pqStmt), nil
 	}
@@ -94,15 +101,12 @@ func (c *preparedConn) prepared(ctx context.Context, query string) (pqStmt, erro
 }
 
 func (c *preparedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if c.open {
-		return nil, errInProgress
-	}
-	if len(args) == 0 {
-		return c.pqConn.QueryContext(ctx, query, args)
-	}
-	st, err := c.prepared(ctx, query)
-	if err != nil {
+	st, err := c.statement(ctx, query, args)
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return c.pqConn.QueryContext(ctx, query, args)
 	}
 	rows, err := st.QueryContext(ctx, args)
 	if err != nil {
@@ -114,15 +118,12 @@ func (c *preparedConn) QueryContext(ctx context.Context, query string, args []dr
 }
 
 func (c *preparedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if c.open {
-		return nil, errInProgress
-	}
-	if len(args) == 0 {
-		return c.pqConn.ExecContext(ctx, query, args)
-	}
-	st, err := c.prepared(ctx, query)
-	if err != nil {
+	st, err := c.statement(ctx, query, args)
+	switch {
+	case err != nil:
 		return nil, err
+	case st == nil:
+		return c.pqConn.ExecContext(ctx, query, args)
 	}
 	res, err := st.ExecContext(ctx, args)
 	if err != nil {
