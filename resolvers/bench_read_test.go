@@ -274,3 +274,38 @@ func TestNestedQueryExecutionCost(t *testing.T) {
 		})
 	}
 }
+
+// writes is a ResponseWriter that keeps where each write's bytes lie.
+type writes struct {
+	discard
+	at []*byte
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.at = append(w.at, &p[0])
+	return w.discard.Write(p)
+}
+
+// TestResponseDataReused: the handler writes a query's data from a
+// buffer that an earlier response gave back (gqlexec.Marshal and Release,
+// wired by the generated executor and the POST transport), not from a new
+// one per response. The pool may drop a buffer, so a reuse is looked for
+// over several requests.
+func TestResponseDataReused(t *testing.T) {
+	t.Parallel()
+	env := apitest.NewWith(t, dbtest.NewSQLite(t), apitest.Options{NoJobs: true})
+	token := env.Token(t, env.User(t, "u@example.com", enum.PlatformRoleUser))
+	seen := map[*byte]bool{}
+	for range 20 {
+		w := &writes{discard: discard{header: http.Header{}}}
+		env.Handler.ServeHTTP(w, request(t, token, `{ viewer { email } }`, nil))
+		require.Contains(t, []int{0, http.StatusOK}, w.status)
+		require.Len(t, w.at, 3, "what goes before the data, the data, what goes after")
+		data := w.at[1]
+		if seen[data] {
+			return
+		}
+		seen[data] = true
+	}
+	t.Fatal("no response's data was written from a reused buffer")
+}
