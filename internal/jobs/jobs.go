@@ -84,6 +84,16 @@ type Extension interface {
 	Register(workers *river.Workers) []*river.PeriodicJob
 }
 
+// GroupedQueue is the queue of the jobs whose workers run through a Group
+// (notifications, webhook fan-outs). A job waiting for its group's run
+// holds a worker slot but no connection, so the queue has GroupedWorkers
+// slots, apart from the default queue's MaxWorkers: when jobs pile up, one
+// run works up to that many of them.
+const (
+	GroupedQueue   = "grouped"
+	GroupedWorkers = 100
+)
+
 // DefaultPollInterval is how often an idle runner looks for jobs.
 const DefaultPollInterval = time.Second
 
@@ -103,7 +113,7 @@ type Runner struct {
 // connection on the same file (riverDB), as its driver recommends; jobs are
 // still inserted on the workflow's transactions of the main pool.
 func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error) {
-	r := &Runner{wakeup: newWakeListener()}
+	r := &Runner{wakeup: newWakeListener(river.QueueDefault, GroupedQueue)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &fulfillWorker{r: r})
 	river.AddWorker(workers, &expireWorker{r: r})
@@ -112,10 +122,13 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 	cfg := &river.Config{
 		FetchPollInterval: opts.PollInterval,
 		FetchCooldown:     10 * time.Millisecond,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.MaxWorkers}},
-		Workers:           workers,
-		Logger:            opts.Logger,
-		JobTimeout:        timeout,
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: opts.MaxWorkers},
+			GroupedQueue:       {MaxWorkers: GroupedWorkers},
+		},
+		Workers:    workers,
+		Logger:     opts.Logger,
+		JobTimeout: timeout,
 		// The rescue of a job whose worker is gone waits for its deadline
 		// and as long again (River's default is an hour).
 		RescueStuckJobsAfter: 2 * timeout,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 )
 
@@ -42,12 +41,25 @@ type quietTx struct{ riverdriver.ExecutorTx }
 func (quietTx) NotifyMany(context.Context, *riverdriver.NotifyManyParams) error { return nil }
 
 // wakeListener is River's listener: every wake-up is an insert
-// notification for the default queue, which makes River's producer fetch
-// jobs at once (at most once per fetch cooldown). Wake-ups while one is
-// pending are one.
-type wakeListener struct{ c chan struct{} }
+// notification for each queue, which makes the queue's producer fetch jobs
+// at once (at most once per fetch cooldown). Wake-ups while one is pending
+// are one.
+type wakeListener struct {
+	c chan struct{}
+	// payloads are the queues' notifications; next is how many of them
+	// the current wake-up has announced (all when none is under way).
+	payloads []string
+	next     int
+}
 
-func newWakeListener() *wakeListener { return &wakeListener{c: make(chan struct{}, 1)} }
+func newWakeListener(queues ...string) *wakeListener {
+	l := &wakeListener{c: make(chan struct{}, 1)}
+	for _, q := range queues {
+		l.payloads = append(l.payloads, `{"queue":"`+q+`"}`)
+	}
+	l.next = len(l.payloads)
+	return l
+}
 
 func (l *wakeListener) wake() {
 	select {
@@ -56,15 +68,19 @@ func (l *wakeListener) wake() {
 	}
 }
 
-var insertPayload = `{"queue":"` + river.QueueDefault + `"}`
-
+// WaitForNotification is called by River's notifier alone, one call at a
+// time.
 func (l *wakeListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-l.c:
-		return &riverdriver.Notification{Topic: "river_insert", Payload: insertPayload}, nil
+	if l.next == len(l.payloads) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.c:
+			l.next = 0
+		}
 	}
+	l.next++
+	return &riverdriver.Notification{Topic: "river_insert", Payload: l.payloads[l.next-1]}, nil
 }
 
 func (l *wakeListener) Close(context.Context) error            { return nil }

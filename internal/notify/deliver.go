@@ -40,6 +40,15 @@ func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
 	return nil
 }
 
+// delivery is one attempt of a delivery job.
+type delivery struct {
+	key         string
+	events      []Event
+	lastAttempt bool
+	// pending are its notifications whose e-mail is not sent yet (prepare).
+	pending []*ent.Notification
+}
+
 // Deliver turns one change's events into notifications: it plans who is
 // told what (Plan), keeps the recipients who may see the request and have
 // a channel on for the kind, writes the notifications not written yet (one
@@ -50,18 +59,32 @@ func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
 // (the job retries); on the last attempt, or when the mail server refused
 // it for good (mail.IsPermanent: retrying would not mend it), it is marked
 // FAILED instead.
+//
+// The delivery jobs worked at the same time share their reads and their
+// transaction (jobs.Group: one prepare for all of them), each still planned
+// as its own change; each sends its own e-mails.
 func (s *Service) Deliver(ctx context.Context, key string, events []Event, lastAttempt bool) error {
+	d := &delivery{key: key, events: events, lastAttempt: lastAttempt}
+	if err := s.deliveries.Do(ctx, d); err != nil {
+		return err
+	}
+	return s.send(ctx, d)
+}
+
+// prepare plans and writes the deliveries' notifications and finds each
+// one's e-mails not sent yet.
+func (s *Service) prepare(ctx context.Context, ds []*delivery) error {
 	ctx = authz.SystemContext(ctx)
-	rows, err := s.plan(ctx, key, events)
+	rows, err := s.plan(ctx, ds)
 	if err != nil {
 		return err
 	}
 	if len(rows) > 0 {
-		if err := s.write(ctx, key, rows); err != nil {
+		if err := s.write(ctx, rows); err != nil {
 			return err
 		}
 	}
-	return s.sendPending(ctx, key, len(events), lastAttempt)
+	return s.findPending(ctx, ds)
 }
 
 // activeByRole reads, with one query (none for no roles), the active users
@@ -89,7 +112,10 @@ func eventKey(key string, i int) string { return key + "." + strconv.Itoa(i) }
 // row is one notification to write.
 type row struct {
 	Planned
+	// key is the event's key (eventKey).
+	key   string
 	ev    Event
+	fact  *Fact
 	inApp bool
 	email bool
 	title string
@@ -97,20 +123,23 @@ type row struct {
 	link  string
 }
 
-// plan reads what the rules and the texts need and returns the
-// notifications to write.
-func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, error) {
+// plan reads, once for all the deliveries, what the rules and the texts
+// need, and returns the notifications to write: Plan applies to each
+// delivery's events as one change.
+func (s *Service) plan(ctx context.Context, ds []*delivery) ([]row, error) {
 	var reqIDs, itemIDs, tokenIDs []pulid.ID
 	admins, risk := false, false
-	for _, ev := range events {
-		admins = admins || Names(ev.Action, ITAdmins)
-		risk = risk || Names(ev.Action, RiskManagers)
-		reqIDs = append(reqIDs, ev.Request)
-		if ev.Item != "" {
-			itemIDs = append(itemIDs, ev.Item)
-		}
-		if strings.HasPrefix(ev.Actor, "tok_") {
-			tokenIDs = append(tokenIDs, pulid.ID(ev.Actor))
+	for _, d := range ds {
+		for _, ev := range d.events {
+			admins = admins || Names(ev.Action, ITAdmins)
+			risk = risk || Names(ev.Action, RiskManagers)
+			reqIDs = append(reqIDs, ev.Request)
+			if ev.Item != "" {
+				itemIDs = append(itemIDs, ev.Item)
+			}
+			if strings.HasPrefix(ev.Actor, "tok_") {
+				tokenIDs = append(tokenIDs, pulid.ID(ev.Actor))
+			}
 		}
 	}
 	reqs, err := s.client.AccessRequest.Query().Where(accessrequest.IDIn(slices.Compact(slices.Sorted(slices.Values(reqIDs)))...)).All(ctx)
@@ -159,49 +188,53 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		return nil, err
 	}
 
-	facts := make([]Fact, len(events))
-	for i, ev := range events {
-		f := Fact{Event: ev}
-		if r := byReq[ev.Request]; r != nil {
-			f.Requester, f.Beneficiary = r.RequesterID, r.BeneficiaryID
-		}
-		if it := byItem[ev.Item]; it != nil && it.Edges.Application != nil {
-			// The event says the item waits for them, whatever the
-			// item's status by the time this job runs.
-			for _, o := range it.Edges.Application.Edges.Owners {
-				f.ManualOwners = append(f.ManualOwners, o.ID)
+	var planned []row
+	var actors []pulid.ID
+	for _, d := range ds {
+		facts := make([]Fact, len(d.events))
+		for i, ev := range d.events {
+			f := Fact{Event: ev}
+			if r := byReq[ev.Request]; r != nil {
+				f.Requester, f.Beneficiary = r.RequesterID, r.BeneficiaryID
 			}
+			if it := byItem[ev.Item]; it != nil && it.Edges.Application != nil {
+				// The event says the item waits for them, whatever the
+				// item's status by the time this job runs.
+				for _, o := range it.Edges.Application.Edges.Owners {
+					f.ManualOwners = append(f.ManualOwners, o.ID)
+				}
+			}
+			if Names(ev.Action, ITAdmins) {
+				f.ITAdmins = holders[enum.PlatformRoleITAdmin]
+			}
+			if Names(ev.Action, RiskManagers) {
+				f.RiskManagers = holders[enum.PlatformRoleRiskManager]
+			}
+			switch {
+			case strings.HasPrefix(ev.Actor, "usr_"):
+				f.ActorUser = pulid.ID(ev.Actor)
+			case tokenOwner[ev.Actor] != "":
+				f.ActorUser = tokenOwner[ev.Actor]
+			}
+			if f.ActorUser != "" {
+				actors = append(actors, f.ActorUser)
+			}
+			facts[i] = f
 		}
-		if Names(ev.Action, ITAdmins) {
-			f.ITAdmins = holders[enum.PlatformRoleITAdmin]
+		for _, p := range Plan(facts) {
+			planned = append(planned, row{Planned: p, key: eventKey(d.key, p.Event), ev: d.events[p.Event], fact: &facts[p.Event]})
 		}
-		if Names(ev.Action, RiskManagers) {
-			f.RiskManagers = holders[enum.PlatformRoleRiskManager]
-		}
-		switch {
-		case strings.HasPrefix(ev.Actor, "usr_"):
-			f.ActorUser = pulid.ID(ev.Actor)
-		case tokenOwner[ev.Actor] != "":
-			f.ActorUser = tokenOwner[ev.Actor]
-		}
-		facts[i] = f
 	}
-	planned := Plan(facts)
 	if len(planned) == 0 {
 		return nil, nil
 	}
 
-	var people []pulid.ID
+	people := actors
 	for _, p := range planned {
 		people = append(people, p.Recipient)
 	}
 	for _, r := range reqs {
 		people = append(people, r.RequesterID, r.BeneficiaryID)
-	}
-	for _, f := range facts {
-		if f.ActorUser != "" {
-			people = append(people, f.ActorUser)
-		}
 	}
 	users, err := s.client.User.Query().Where(user.IDIn(slices.Compact(slices.Sorted(slices.Values(people)))...)).All(ctx)
 	if err != nil {
@@ -216,10 +249,9 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		return nil, err
 	}
 
-	var out []row
-	for _, p := range planned {
-		u := byUser[p.Recipient]
-		ev := facts[p.Event].Event
+	out := planned[:0]
+	for _, r := range planned {
+		u, ev := byUser[r.Recipient], r.ev
 		if u == nil || u.Status != enum.UserStatusActive {
 			continue
 		}
@@ -232,38 +264,37 @@ func (s *Service) plan(ctx context.Context, key string, events []Event) ([]row, 
 		} else if rf := visibility[ev.Request]; rf == nil || !rf.VisibleTo(viewer) {
 			continue
 		}
-		ch := prefs.of(u.ID, p.Kind)
-		email := ch.Email && s.mail != nil && u.Kind == enum.UserKindHuman
-		if !ch.InApp && !email {
+		ch := prefs.of(u.ID, r.Kind)
+		r.email = ch.Email && s.mail != nil && u.Kind == enum.UserKindHuman
+		if r.inApp = ch.InApp; !r.inApp && !r.email {
 			continue
 		}
 		text := texts{
-			Kind: p.Kind, Event: ev, Request: byReq[ev.Request], Item: byItem[ev.Item],
-			Recipient: u, Actor: byUser[facts[p.Event].ActorUser], People: byUser,
+			Kind: r.Kind, Event: ev, Request: byReq[ev.Request], Item: byItem[ev.Item],
+			Recipient: u, Actor: byUser[r.fact.ActorUser], People: byUser,
 		}
-		title, body, err := text.render()
-		if err != nil {
+		if r.title, r.body, err = text.render(); err != nil {
 			return nil, err
 		}
-		link := "/app/requests/" + string(ev.Request)
+		r.link = "/app/requests/" + string(ev.Request)
 		switch {
-		case p.Task != "":
-			link = "/app/tasks/" + string(p.Task)
+		case r.Task != "":
+			r.link = "/app/tasks/" + string(r.Task)
 		case ev.Request == "":
-			link = "/app/admin/webhooks/" + string(facts[p.Event].about())
+			r.link = "/app/admin/webhooks/" + string(r.fact.about())
 		}
-		out = append(out, row{Planned: p, ev: ev, inApp: ch.InApp, email: email, title: title, body: body, link: link})
+		out = append(out, r)
 	}
 	return out, nil
 }
 
 // write writes the rows not written yet in one transaction and publishes
 // the new in-app ones after commit.
-func (s *Service) write(ctx context.Context, key string, rows []row) error {
+func (s *Service) write(ctx context.Context, rows []row) error {
 	var created []*ent.Notification
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx, client *ent.Client) error {
 		var err error
-		if created, err = s.writeTx(ctx, client, key, rows); err != nil || len(created) == 0 {
+		if created, err = s.writeTx(ctx, client, rows); err != nil || len(created) == 0 {
 			return err
 		}
 		return s.relay.SendTx(ctx, tx, notices(created)...)
@@ -278,10 +309,10 @@ func (s *Service) write(ctx context.Context, key string, rows []row) error {
 	return nil
 }
 
-func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, rows []row) ([]*ent.Notification, error) {
+func (s *Service) writeTx(ctx context.Context, client *ent.Client, rows []row) ([]*ent.Notification, error) {
 	keys := make([]string, len(rows))
 	for i, r := range rows {
-		keys[i] = eventKey(key, r.Event)
+		keys[i] = r.key
 	}
 	existing, err := client.Notification.Query().
 		Where(notification.EventKeyIn(slices.Compact(slices.Sorted(slices.Values(keys)))...)).
@@ -294,12 +325,12 @@ func (s *Service) writeTx(ctx context.Context, client *ent.Client, key string, r
 		done[[2]string{n.EventKey, string(n.RecipientID)}] = true
 	}
 	var creates []*ent.NotificationCreate
-	for i, r := range rows {
-		if done[[2]string{keys[i], string(r.Recipient)}] {
+	for _, r := range rows {
+		if done[[2]string{r.key, string(r.Recipient)}] {
 			continue
 		}
 		c := client.Notification.Create().
-			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(keys[i]).SetAction(string(r.ev.Action)).
+			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(r.key).SetAction(string(r.ev.Action)).
 			SetTitle(r.title).SetBody(r.body).SetLink(r.link).SetInApp(r.inApp).
 			SetCreatedAt(s.now()).SetUpdatedAt(s.now())
 		if r.ev.Request != "" {
@@ -338,16 +369,20 @@ func notices(ns []*ent.Notification) []string {
 	return out
 }
 
-// sendPending sends the e-mails of the job's notifications not sent yet,
-// one message per notification, marking each SENT once the mail server
-// took it.
-func (s *Service) sendPending(ctx context.Context, key string, events int, lastAttempt bool) error {
+// findPending sets each delivery's notifications whose e-mail is not sent
+// yet, with their recipients, in one query (none without a mail server).
+func (s *Service) findPending(ctx context.Context, ds []*delivery) error {
 	if s.mail == nil {
 		return nil
 	}
-	keys := make([]string, events)
-	for i := range keys {
-		keys[i] = eventKey(key, i)
+	var keys []string
+	of := map[string]*delivery{}
+	for _, d := range ds {
+		for i := range d.events {
+			k := eventKey(d.key, i)
+			keys = append(keys, k)
+			of[k] = d
+		}
 	}
 	pending, err := s.client.Notification.Query().
 		Where(notification.EventKeyIn(keys...), notification.EmailStatusEQ(enum.EmailStatusPending)).
@@ -355,11 +390,21 @@ func (s *Service) sendPending(ctx context.Context, key string, events int, lastA
 	if err != nil {
 		return fmt.Errorf("find e-mails to send: %w", err)
 	}
-	var errs []error
 	for _, n := range pending {
-		if n.Edges.Recipient == nil {
-			continue
+		if d := of[n.EventKey]; d != nil && n.Edges.Recipient != nil {
+			d.pending = append(d.pending, n)
 		}
+	}
+	return nil
+}
+
+// send sends the delivery's e-mails not sent yet (findPending), one
+// message per notification, marking each SENT once the mail server took
+// it.
+func (s *Service) send(ctx context.Context, d *delivery) error {
+	ctx, lastAttempt := authz.SystemContext(ctx), d.lastAttempt
+	var errs []error
+	for _, n := range d.pending {
 		msg, err := s.message(n, n.Edges.Recipient)
 		if err == nil {
 			err = s.mail.Send(ctx, msg)
@@ -406,10 +451,10 @@ func (s *Service) message(n *ent.Notification, to *ent.User) (mail.Message, erro
 	return m, err
 }
 
-func recipients(ps []Planned) []pulid.ID {
-	out := make([]pulid.ID, len(ps))
-	for i, p := range ps {
-		out[i] = p.Recipient
+func recipients(rows []row) []pulid.ID {
+	out := make([]pulid.ID, len(rows))
+	for i, r := range rows {
+		out[i] = r.Recipient
 	}
 	return slices.Compact(slices.Sorted(slices.Values(out)))
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"gatehouse/ent"
+	"gatehouse/internal/jobs"
 	"gatehouse/internal/mail"
 	"gatehouse/internal/pubsub"
 )
@@ -82,6 +83,8 @@ type Service struct {
 	observer  Observer
 	log       *slog.Logger
 	live      *live
+	// deliveries runs the delivery jobs worked at the same time together.
+	deliveries jobs.Group[*delivery]
 }
 
 // Transactions runs writes in the workflow's one write path;
@@ -111,6 +114,7 @@ func New(cfg Config) *Service {
 		s.relay = pubsub.NewRelay(RelayChannel, false)
 	}
 	s.live = newLive(s, cfg.Buffer)
+	s.deliveries.Run = s.prepare
 	return s
 }
 

@@ -455,26 +455,42 @@ type delivery struct {
 
 func newDelivery(t *testing.T, db *dbtest.DB) *delivery {
 	t.Helper()
+	return newDeliveries(t, db, 1)[0]
+}
+
+// newDeliveries returns n changes' delivery jobs on one server: each the
+// submission, by its own requester, of a request whose task goes to that
+// requester's manager.
+func newDeliveries(t *testing.T, db *dbtest.DB, n int) []*delivery {
+	t.Helper()
 	box := &apitest.Mailbox{}
 	env := apitest.NewWith(t, db, apitest.Options{Mail: box, NoJobs: true})
 	sys := apitest.Sys()
-	m := env.User(t, "m@example.com", enum.PlatformRoleUser)
-	r, err := env.Client.User.Create().SetEmail("r@example.com").SetName("R").SetManager(m).Save(sys)
-	require.NoError(t, err)
 	app, err := env.Client.Application.Create().SetName("Ledger").
 		SetFulfillment(enum.FulfillmentManual).SetConnectorKind(enum.ConnectorKindManual).Save(sys)
 	require.NoError(t, err)
 	e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
 	require.NoError(t, err)
-	env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
-		map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
-
-	jobs, err := env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("notify").First(10))
-	require.NoError(t, err)
-	require.Len(t, jobs.Jobs, 1, "one delivery job for the change")
-	var args notify.DeliverArgs
-	require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
-	return &delivery{scene: &scene{env: env, box: box}, key: strconv.FormatInt(jobs.Jobs[0].ID, 10), events: args.Events, m: m}
+	out := make([]*delivery, n)
+	for i := range out {
+		suffix := ""
+		if i > 0 {
+			suffix = strconv.Itoa(i + 1)
+		}
+		m := env.User(t, "m"+suffix+"@example.com", enum.PlatformRoleUser)
+		r, err := env.Client.User.Create().SetEmail("r" + suffix + "@example.com").SetName("R").SetManager(m).Save(sys)
+		require.NoError(t, err)
+		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
+		jobs, err := env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("notify").First(10))
+		require.NoError(t, err)
+		require.Len(t, jobs.Jobs, i+1, "one delivery job for the change")
+		j := jobs.Jobs[i]
+		var args notify.DeliverArgs
+		require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
+		out[i] = &delivery{scene: &scene{env: env, box: box}, key: strconv.FormatInt(j.ID, 10), events: args.Events, m: m}
+	}
+	return out
 }
 
 // run runs the job's attempt.
@@ -509,6 +525,52 @@ func TestEmailFailureIsRetriedThenMarked(t *testing.T) {
 		require.NoError(t, d.run(false))
 		require.Empty(t, d.box.Sent(), "a FAILED e-mail is not sent again by a re-run")
 		require.Equal(t, 1.0, d.counter(t, "gatehouse_notifications_created_total", "TASK_ASSIGNED"), "written once")
+	})
+}
+
+// TestDeliveriesRunTogether: delivery jobs worked at the same time are
+// delivered in one run (shared reads, one transaction), and each still
+// stands alone: it is planned as its own change (the same events under two
+// jobs' keys tell m twice, as two changes would), and its e-mails are its
+// own (an e-mail that fails fails only the job it belongs to). Run again
+// together, nothing is written or sent twice.
+func TestDeliveriesRunTogether(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ds := newDeliveries(t, db, 2)
+		d1, d2 := ds[0], ds[1]
+		ctx := context.Background()
+		// The second manager reads tasks in the app only.
+		require.NoError(t, d1.env.Client.NotificationPreference.Create().SetUserID(d2.m.ID).
+			SetKind(enum.NotificationKindTaskAssigned).SetInApp(true).SetEmail(false).Exec(apitest.Sys()))
+		count := func(m *ent.User) int {
+			n, err := d1.env.Client.Notification.Query().Where(notification.RecipientID(m.ID)).Count(apitest.Sys())
+			require.NoError(t, err)
+			return n
+		}
+		keys, events := []string{d1.key, d2.key}, [][]notify.Event{d1.events, d2.events}
+
+		d1.box.FailWith(context.DeadlineExceeded)
+		errs := d1.env.Server.Notifications.DeliverTogether(ctx, keys, events)
+		require.Error(t, errs[0], "m's e-mail failed: the first job is retried")
+		require.NoError(t, errs[1], "the second job sends no e-mail: done")
+		require.Equal(t, 1, count(d1.m))
+		require.Equal(t, 1, count(d2.m))
+		require.Equal(t, enum.EmailStatusPending, d1.status(t))
+
+		d1.box.FailWith(nil)
+		for _, err := range d1.env.Server.Notifications.DeliverTogether(ctx, keys, events) {
+			require.NoError(t, err)
+		}
+		require.Equal(t, 1, count(d1.m), "no row twice")
+		require.Equal(t, 1, count(d2.m))
+		require.Equal(t, enum.EmailStatusSent, d1.status(t))
+		require.Len(t, d1.box.Sent(), 1, "m is e-mailed once, m2 not at all")
+
+		errs = d1.env.Server.Notifications.DeliverTogether(ctx, []string{"x", "y"}, [][]notify.Event{d1.events, d1.events})
+		require.Equal(t, []error{nil, nil}, errs)
+		require.Equal(t, 3, count(d1.m), "each job is its own change: m told once per job")
+		require.Len(t, d1.box.Sent(), 3)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"gatehouse/ent"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/audit"
+	"gatehouse/internal/jobs"
 	"gatehouse/internal/workflow"
 )
 
@@ -32,8 +33,11 @@ type DeliverArgs struct {
 // Kind names the job.
 func (DeliverArgs) Kind() string { return "notify" }
 
-// InsertOpts: the job retries as River does, up to 10 attempts.
-func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+// InsertOpts: the job retries as River does, up to 10 attempts, and is
+// worked in the queue of grouped jobs (Service.Deliver).
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, Queue: jobs.GroupedQueue}
+}
 
 // Outbox is the workflow outbox of notifications: for a change whose
 // events tell anyone (Notifies), it returns one delivery job carrying

@@ -47,6 +47,10 @@ type FanOutArgs struct {
 // Kind implements river.JobArgs.
 func (FanOutArgs) Kind() string { return "webhook_fanout" }
 
+// InsertOpts implements river.JobArgsWithInsertOpts: the job is worked in
+// the queue of grouped jobs (fanOutWorker).
+func (FanOutArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.GroupedQueue} }
+
 // DeliverArgs is the job that posts one delivery.
 type DeliverArgs struct {
 	Delivery pulid.ID `json:"delivery"`
@@ -90,8 +94,16 @@ type fanOutWorker struct {
 	s *Service
 }
 
+// Work fans out the job's events with those of the fan-out jobs worked at
+// the same time (jobs.Group): one FanOut for all of them.
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
-	params, err := w.s.FanOut(ctx, job.Args.Events)
+	return w.s.fanOuts.Do(ctx, job.Args.Events)
+}
+
+// fanOutJobs fans out the events of several fan-out jobs and inserts the
+// jobs of their deliveries, outside any transaction: FanOut is idempotent.
+func (s *Service) fanOutJobs(ctx context.Context, events [][]pulid.ID) error {
+	params, err := s.FanOut(ctx, slices.Concat(events...))
 	if err != nil || len(params) == 0 {
 		return err
 	}

@@ -41,6 +41,7 @@ import (
 	"gatehouse/internal/audit"
 	"gatehouse/internal/authz"
 	"gatehouse/internal/errcode"
+	"gatehouse/internal/jobs"
 	"gatehouse/internal/workflow"
 )
 
@@ -129,6 +130,8 @@ type Service struct {
 	log       *slog.Logger
 	observer  Observer
 	http      *http.Client
+	// fanOuts runs the fan-out jobs worked at the same time together.
+	fanOuts jobs.Group[[]pulid.ID]
 }
 
 // New returns a Service.
@@ -141,7 +144,7 @@ func New(cfg Config) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{
+	s := &Service{
 		client:    cfg.Client,
 		now:       now,
 		publicURL: cfg.PublicURL,
@@ -153,6 +156,8 @@ func New(cfg Config) *Service {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	s.fanOuts.Run = s.fanOutJobs
+	return s
 }
 
 // Attach gives the service the workflow that records failed deliveries
