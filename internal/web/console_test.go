@@ -60,7 +60,11 @@ func (p *problemLog) listen(ev any) {
 			p.problems = append(p.problems, ev.Entry.Text)
 		}
 	case *runtime.EventExceptionThrown:
-		p.problems = append(p.problems, "exception: "+ev.ExceptionDetails.Text)
+		text := "exception: " + ev.ExceptionDetails.Text
+		if e := ev.ExceptionDetails.Exception; e != nil {
+			text += " " + e.Description // the error and its stack
+		}
+		p.problems = append(p.problems, text)
 	}
 }
 
