@@ -24,6 +24,11 @@
 //     Gatehouse's statements, one after the other, so that the machine's
 //     load hits all alike. Server CPU per request is read from
 //     /proc/<pid>/stat, Gatehouse's allocations from its /metrics.
+//     Before the rounds the server works, with nobody calling it, the
+//     background jobs the seed left, and then its idle cost is measured;
+//     after them it works those the rounds left. Both print how many jobs,
+//     how fast and the server CPU per job: what the jobs of a write cost
+//     apart from the write, and whether the runner keeps up.
 //
 // At the end it prints the medians over rounds and the ratios, as a
 // Markdown table. It exits 1 when an operation failed or did nothing.

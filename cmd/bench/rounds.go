@@ -49,6 +49,9 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 		}
 	}
 
+	if err := b.drain(ctx, gh, "left by the seed"); err != nil {
+		return err
+	}
 	if err := b.idle(ctx, gh); err != nil {
 		return err
 	}
@@ -111,7 +114,65 @@ func (b *bench) rounds(ctx context.Context, counts map[string]opCount, scripts m
 	}
 	fmt.Fprintf(b.out, "background jobs: %d completed during the rounds (%.1f/s), %d waiting at the end\n",
 		done-done0, float64(done-done0)/time.Since(start).Seconds(), waiting)
+	if err := b.drain(ctx, gh, "left by the rounds"); err != nil {
+		return err
+	}
 	return b.summary(results, counts)
+}
+
+// drainLimit bounds how long drain waits.
+const drainLimit = 5 * time.Minute
+
+// drain waits, with nobody calling the server, until it has worked every
+// background job ready to run (available or running), and prints how many
+// it worked, how fast, and its CPU per job: what the jobs each write
+// leaves cost, and whether the runner keeps up with a write rate. It
+// prints nothing when no job is ready.
+func (b *bench) drain(ctx context.Context, gh *process, what string) error {
+	ready := func() (n int64, err error) {
+		err = b.db.QueryRowContext(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running')`).Scan(&n)
+		return n, err
+	}
+	n, err := ready()
+	if err != nil || n == 0 {
+		return err
+	}
+	done0, _, err := b.jobQueue(ctx)
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpuTime(gh.pid())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for n > 0 && time.Since(start) < drainLimit {
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if n, err = ready(); err != nil {
+			return err
+		}
+	}
+	took := time.Since(start)
+	cpu1, err := cpuTime(gh.pid())
+	if err != nil {
+		return err
+	}
+	done, _, err := b.jobQueue(ctx)
+	if err != nil {
+		return err
+	}
+	worked := done - done0
+	fmt.Fprintf(b.out, "background jobs %s: %d worked in %.1f s with nobody calling (%.1f/s, %.2f ms of server CPU each)",
+		what, worked, took.Seconds(), float64(worked)/took.Seconds(), float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(worked, 1)))
+	if n > 0 {
+		fmt.Fprintf(b.out, ", %d still ready after %s", n, drainLimit)
+	}
+	fmt.Fprintln(b.out)
+	return nil
 }
 
 // jobQueue counts the server's background jobs (River's table) completed
