@@ -165,9 +165,13 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, requestitemImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedItems(alias, func(wq *RequestItemQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withItems = query
+			} else {
+				_q.WithNamedItems(alias, func(wq *RequestItemQuery) {
+					*wq = *query
+				})
+			}
 
 		case "auditEvents":
 			var (
@@ -178,9 +182,13 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, auditeventImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedAuditEvents(alias, func(wq *AuditEventQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withAuditEvents = query
+			} else {
+				_q.WithNamedAuditEvents(alias, func(wq *AuditEventQuery) {
+					*wq = *query
+				})
+			}
 
 		case "tasks":
 			var (
@@ -191,9 +199,13 @@ func (_q *AccessRequestQuery) collectField(ctx context.Context, oneNode bool, op
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewtaskImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedTasks(alias, func(wq *ReviewTaskQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withTasks = query
+			} else {
+				_q.WithNamedTasks(alias, func(wq *ReviewTaskQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[accessrequest.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, accessrequest.FieldCreatedAt)
@@ -559,9 +571,13 @@ func (_q *ApplicationQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedOwners(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withOwners = query
+			} else {
+				_q.WithNamedOwners(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 
 		case "entitlements":
 			var (
@@ -572,9 +588,13 @@ func (_q *ApplicationQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withEntitlements = query
+			} else {
+				_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
+					*wq = *query
+				})
+			}
 
 		case "reviewStages":
 			var (
@@ -585,9 +605,13 @@ func (_q *ApplicationQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewstagetemplateImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedReviewStages(alias, func(wq *ReviewStageTemplateQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withReviewStages = query
+			} else {
+				_q.WithNamedReviewStages(alias, func(wq *ReviewStageTemplateQuery) {
+					*wq = *query
+				})
+			}
 
 		case "identities":
 			var (
@@ -598,9 +622,13 @@ func (_q *ApplicationQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, identityImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedIdentities(alias, func(wq *IdentityQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withIdentities = query
+			} else {
+				_q.WithNamedIdentities(alias, func(wq *IdentityQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[application.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, application.FieldCreatedAt)
@@ -1055,9 +1083,13 @@ func (_q *EntitlementQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedRoles(alias, func(wq *RoleQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withRoles = query
+			} else {
+				_q.WithNamedRoles(alias, func(wq *RoleQuery) {
+					*wq = *query
+				})
+			}
 
 		case "jobTitles":
 			var (
@@ -1068,9 +1100,13 @@ func (_q *EntitlementQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, jobtitleImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedJobTitles(alias, func(wq *JobTitleQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withJobTitles = query
+			} else {
+				_q.WithNamedJobTitles(alias, func(wq *JobTitleQuery) {
+					*wq = *query
+				})
+			}
 
 		case "grants":
 			var (
@@ -1081,9 +1117,13 @@ func (_q *EntitlementQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, grantImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedGrants(alias, func(wq *GrantQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withGrants = query
+			} else {
+				_q.WithNamedGrants(alias, func(wq *GrantQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[entitlement.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, entitlement.FieldCreatedAt)
@@ -1464,9 +1504,13 @@ func (_q *IdentityQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, grantImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedGrants(alias, func(wq *GrantQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withGrants = query
+			} else {
+				_q.WithNamedGrants(alias, func(wq *GrantQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[identity.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, identity.FieldCreatedAt)
@@ -1607,9 +1651,13 @@ func (_q *JobTitleQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedUsers(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withUsers = query
+			} else {
+				_q.WithNamedUsers(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 
 		case "baselineEntitlements":
 			var (
@@ -1620,9 +1668,13 @@ func (_q *JobTitleQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedBaselineEntitlements(alias, func(wq *EntitlementQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withBaselineEntitlements = query
+			} else {
+				_q.WithNamedBaselineEntitlements(alias, func(wq *EntitlementQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[jobtitle.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, jobtitle.FieldCreatedAt)
@@ -1992,9 +2044,13 @@ func (_q *RequestItemQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewstageImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedStages(alias, func(wq *ReviewStageQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withStages = query
+			} else {
+				_q.WithNamedStages(alias, func(wq *ReviewStageQuery) {
+					*wq = *query
+				})
+			}
 
 		case "auditEvents":
 			var (
@@ -2005,9 +2061,13 @@ func (_q *RequestItemQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, auditeventImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedAuditEvents(alias, func(wq *AuditEventQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withAuditEvents = query
+			} else {
+				_q.WithNamedAuditEvents(alias, func(wq *AuditEventQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[requestitem.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, requestitem.FieldCreatedAt)
@@ -2208,9 +2268,13 @@ func (_q *ReviewStageQuery) collectField(ctx context.Context, oneNode bool, opCt
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewtaskImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedTasks(alias, func(wq *ReviewTaskQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withTasks = query
+			} else {
+				_q.WithNamedTasks(alias, func(wq *ReviewTaskQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[reviewstage.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, reviewstage.FieldCreatedAt)
@@ -2365,9 +2429,13 @@ func (_q *ReviewStageTemplateQuery) collectField(ctx context.Context, oneNode bo
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedDesignatedReviewers(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withDesignatedReviewers = query
+			} else {
+				_q.WithNamedDesignatedReviewers(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[reviewstagetemplate.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, reviewstagetemplate.FieldCreatedAt)
@@ -2733,9 +2801,13 @@ func (_q *RoleQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withEntitlements = query
+			} else {
+				_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
+					*wq = *query
+				})
+			}
 
 		case "owners":
 			var (
@@ -2746,9 +2818,13 @@ func (_q *RoleQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedOwners(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withOwners = query
+			} else {
+				_q.WithNamedOwners(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[role.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, role.FieldCreatedAt)
@@ -3033,9 +3109,13 @@ func (_q *SodConflictSetQuery) collectField(ctx context.Context, oneNode bool, o
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withEntitlements = query
+			} else {
+				_q.WithNamedEntitlements(alias, func(wq *EntitlementQuery) {
+					*wq = *query
+				})
+			}
 
 		case "acceptances":
 			var (
@@ -3046,9 +3126,13 @@ func (_q *SodConflictSetQuery) collectField(ctx context.Context, oneNode bool, o
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, sodacceptanceImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedAcceptances(alias, func(wq *SodAcceptanceQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withAcceptances = query
+			} else {
+				_q.WithNamedAcceptances(alias, func(wq *SodAcceptanceQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[sodconflictset.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, sodconflictset.FieldCreatedAt)
@@ -3183,9 +3267,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedReports(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withReports = query
+			} else {
+				_q.WithNamedReports(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 
 		case "jobTitle":
 			var (
@@ -3226,9 +3314,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, userImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedDelegators(alias, func(wq *UserQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withDelegators = query
+			} else {
+				_q.WithNamedDelegators(alias, func(wq *UserQuery) {
+					*wq = *query
+				})
+			}
 
 		case "ownedApplications":
 			var (
@@ -3239,9 +3331,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, applicationImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedOwnedApplications(alias, func(wq *ApplicationQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withOwnedApplications = query
+			} else {
+				_q.WithNamedOwnedApplications(alias, func(wq *ApplicationQuery) {
+					*wq = *query
+				})
+			}
 
 		case "ownedRoles":
 			var (
@@ -3252,9 +3348,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedOwnedRoles(alias, func(wq *RoleQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withOwnedRoles = query
+			} else {
+				_q.WithNamedOwnedRoles(alias, func(wq *RoleQuery) {
+					*wq = *query
+				})
+			}
 
 		case "ownedEntitlements":
 			var (
@@ -3265,9 +3365,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, entitlementImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedOwnedEntitlements(alias, func(wq *EntitlementQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withOwnedEntitlements = query
+			} else {
+				_q.WithNamedOwnedEntitlements(alias, func(wq *EntitlementQuery) {
+					*wq = *query
+				})
+			}
 
 		case "identities":
 			var (
@@ -3278,9 +3382,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, identityImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedIdentities(alias, func(wq *IdentityQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withIdentities = query
+			} else {
+				_q.WithNamedIdentities(alias, func(wq *IdentityQuery) {
+					*wq = *query
+				})
+			}
 
 		case "requests":
 			var (
@@ -3291,9 +3399,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, accessrequestImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedRequests(alias, func(wq *AccessRequestQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withRequests = query
+			} else {
+				_q.WithNamedRequests(alias, func(wq *AccessRequestQuery) {
+					*wq = *query
+				})
+			}
 
 		case "beneficiaryRequests":
 			var (
@@ -3304,9 +3416,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, accessrequestImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedBeneficiaryRequests(alias, func(wq *AccessRequestQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withBeneficiaryRequests = query
+			} else {
+				_q.WithNamedBeneficiaryRequests(alias, func(wq *AccessRequestQuery) {
+					*wq = *query
+				})
+			}
 
 		case "reviewTasks":
 			var (
@@ -3317,9 +3433,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewtaskImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedReviewTasks(alias, func(wq *ReviewTaskQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withReviewTasks = query
+			} else {
+				_q.WithNamedReviewTasks(alias, func(wq *ReviewTaskQuery) {
+					*wq = *query
+				})
+			}
 
 		case "apiTokens":
 			var (
@@ -3330,9 +3450,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, apitokenImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedAPITokens(alias, func(wq *ApiTokenQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withAPITokens = query
+			} else {
+				_q.WithNamedAPITokens(alias, func(wq *ApiTokenQuery) {
+					*wq = *query
+				})
+			}
 
 		case "mintedAPITokens":
 			var (
@@ -3343,9 +3467,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, apitokenImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedMintedAPITokens(alias, func(wq *ApiTokenQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withMintedAPITokens = query
+			} else {
+				_q.WithNamedMintedAPITokens(alias, func(wq *ApiTokenQuery) {
+					*wq = *query
+				})
+			}
 
 		case "designatedStageTemplates":
 			var (
@@ -3356,9 +3484,13 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, reviewstagetemplateImplementors)...); err != nil {
 				return err
 			}
-			_q.WithNamedDesignatedStageTemplates(alias, func(wq *ReviewStageTemplateQuery) {
-				*wq = *query
-			})
+			if alias == field.Name {
+				_q.withDesignatedStageTemplates = query
+			} else {
+				_q.WithNamedDesignatedStageTemplates(alias, func(wq *ReviewStageTemplateQuery) {
+					*wq = *query
+				})
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[user.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, user.FieldCreatedAt)

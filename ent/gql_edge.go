@@ -65,7 +65,7 @@ func (_m *AccessRequest) ExtendsGrant(ctx context.Context) (*Grant, error) {
 }
 
 func (_m *AccessRequest) Items(ctx context.Context) (result []*RequestItem, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedItems(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.ItemsOrErr()
@@ -77,7 +77,7 @@ func (_m *AccessRequest) Items(ctx context.Context) (result []*RequestItem, err 
 }
 
 func (_m *AccessRequest) AuditEvents(ctx context.Context) (result []*AuditEvent, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedAuditEvents(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.AuditEventsOrErr()
@@ -89,7 +89,7 @@ func (_m *AccessRequest) AuditEvents(ctx context.Context) (result []*AuditEvent,
 }
 
 func (_m *AccessRequest) Tasks(ctx context.Context) (result []*ReviewTask, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedTasks(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.TasksOrErr()
@@ -117,7 +117,7 @@ func (_m *ApiToken) CreatedBy(ctx context.Context) (*User, error) {
 }
 
 func (_m *Application) Owners(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedOwners(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.OwnersOrErr()
@@ -129,7 +129,7 @@ func (_m *Application) Owners(ctx context.Context) (result []*User, err error) {
 }
 
 func (_m *Application) Entitlements(ctx context.Context) (result []*Entitlement, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.EntitlementsOrErr()
@@ -141,7 +141,7 @@ func (_m *Application) Entitlements(ctx context.Context) (result []*Entitlement,
 }
 
 func (_m *Application) ReviewStages(ctx context.Context) (result []*ReviewStageTemplate, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedReviewStages(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.ReviewStagesOrErr()
@@ -153,7 +153,7 @@ func (_m *Application) ReviewStages(ctx context.Context) (result []*ReviewStageT
 }
 
 func (_m *Application) Identities(ctx context.Context) (result []*Identity, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedIdentities(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.IdentitiesOrErr()
@@ -197,7 +197,7 @@ func (_m *Entitlement) Owner(ctx context.Context) (*User, error) {
 }
 
 func (_m *Entitlement) Roles(ctx context.Context) (result []*Role, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedRoles(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.RolesOrErr()
@@ -209,7 +209,7 @@ func (_m *Entitlement) Roles(ctx context.Context) (result []*Role, err error) {
 }
 
 func (_m *Entitlement) JobTitles(ctx context.Context) (result []*JobTitle, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedJobTitles(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.JobTitlesOrErr()
@@ -221,7 +221,7 @@ func (_m *Entitlement) JobTitles(ctx context.Context) (result []*JobTitle, err e
 }
 
 func (_m *Entitlement) Grants(ctx context.Context) (result []*Grant, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedGrants(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.GrantsOrErr()
@@ -281,7 +281,7 @@ func (_m *Identity) CreatedByRequest(ctx context.Context) (*AccessRequest, error
 }
 
 func (_m *Identity) Grants(ctx context.Context) (result []*Grant, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedGrants(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.GrantsOrErr()
@@ -293,7 +293,7 @@ func (_m *Identity) Grants(ctx context.Context) (result []*Grant, err error) {
 }
 
 func (_m *JobTitle) Users(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedUsers(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.UsersOrErr()
@@ -305,7 +305,7 @@ func (_m *JobTitle) Users(ctx context.Context) (result []*User, err error) {
 }
 
 func (_m *JobTitle) BaselineEntitlements(ctx context.Context) (result []*Entitlement, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedBaselineEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.BaselineEntitlementsOrErr()
@@ -373,7 +373,7 @@ func (_m *RequestItem) Identity(ctx context.Context) (*Identity, error) {
 }
 
 func (_m *RequestItem) Stages(ctx context.Context) (result []*ReviewStage, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedStages(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.StagesOrErr()
@@ -385,7 +385,7 @@ func (_m *RequestItem) Stages(ctx context.Context) (result []*ReviewStage, err e
 }
 
 func (_m *RequestItem) AuditEvents(ctx context.Context) (result []*AuditEvent, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedAuditEvents(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.AuditEventsOrErr()
@@ -405,7 +405,7 @@ func (_m *ReviewStage) Item(ctx context.Context) (*RequestItem, error) {
 }
 
 func (_m *ReviewStage) Tasks(ctx context.Context) (result []*ReviewTask, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedTasks(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.TasksOrErr()
@@ -425,7 +425,7 @@ func (_m *ReviewStageTemplate) Application(ctx context.Context) (*Application, e
 }
 
 func (_m *ReviewStageTemplate) DesignatedReviewers(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedDesignatedReviewers(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.DesignatedReviewersOrErr()
@@ -477,7 +477,7 @@ func (_m *ReviewTask) DecidedBy(ctx context.Context) (*User, error) {
 }
 
 func (_m *Role) Entitlements(ctx context.Context) (result []*Entitlement, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.EntitlementsOrErr()
@@ -489,7 +489,7 @@ func (_m *Role) Entitlements(ctx context.Context) (result []*Entitlement, err er
 }
 
 func (_m *Role) Owners(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedOwners(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.OwnersOrErr()
@@ -525,7 +525,7 @@ func (_m *SodAcceptance) AcceptedBy(ctx context.Context) (*User, error) {
 }
 
 func (_m *SodConflictSet) Entitlements(ctx context.Context) (result []*Entitlement, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.EntitlementsOrErr()
@@ -537,7 +537,7 @@ func (_m *SodConflictSet) Entitlements(ctx context.Context) (result []*Entitleme
 }
 
 func (_m *SodConflictSet) Acceptances(ctx context.Context) (result []*SodAcceptance, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedAcceptances(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.AcceptancesOrErr()
@@ -557,7 +557,7 @@ func (_m *User) Manager(ctx context.Context) (*User, error) {
 }
 
 func (_m *User) Reports(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedReports(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.ReportsOrErr()
@@ -585,7 +585,7 @@ func (_m *User) Delegate(ctx context.Context) (*User, error) {
 }
 
 func (_m *User) Delegators(ctx context.Context) (result []*User, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedDelegators(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.DelegatorsOrErr()
@@ -597,7 +597,7 @@ func (_m *User) Delegators(ctx context.Context) (result []*User, err error) {
 }
 
 func (_m *User) OwnedApplications(ctx context.Context) (result []*Application, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedOwnedApplications(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.OwnedApplicationsOrErr()
@@ -609,7 +609,7 @@ func (_m *User) OwnedApplications(ctx context.Context) (result []*Application, e
 }
 
 func (_m *User) OwnedRoles(ctx context.Context) (result []*Role, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedOwnedRoles(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.OwnedRolesOrErr()
@@ -621,7 +621,7 @@ func (_m *User) OwnedRoles(ctx context.Context) (result []*Role, err error) {
 }
 
 func (_m *User) OwnedEntitlements(ctx context.Context) (result []*Entitlement, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedOwnedEntitlements(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.OwnedEntitlementsOrErr()
@@ -633,7 +633,7 @@ func (_m *User) OwnedEntitlements(ctx context.Context) (result []*Entitlement, e
 }
 
 func (_m *User) Identities(ctx context.Context) (result []*Identity, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedIdentities(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.IdentitiesOrErr()
@@ -645,7 +645,7 @@ func (_m *User) Identities(ctx context.Context) (result []*Identity, err error) 
 }
 
 func (_m *User) Requests(ctx context.Context) (result []*AccessRequest, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedRequests(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.RequestsOrErr()
@@ -657,7 +657,7 @@ func (_m *User) Requests(ctx context.Context) (result []*AccessRequest, err erro
 }
 
 func (_m *User) BeneficiaryRequests(ctx context.Context) (result []*AccessRequest, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedBeneficiaryRequests(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.BeneficiaryRequestsOrErr()
@@ -669,7 +669,7 @@ func (_m *User) BeneficiaryRequests(ctx context.Context) (result []*AccessReques
 }
 
 func (_m *User) ReviewTasks(ctx context.Context) (result []*ReviewTask, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedReviewTasks(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.ReviewTasksOrErr()
@@ -681,7 +681,7 @@ func (_m *User) ReviewTasks(ctx context.Context) (result []*ReviewTask, err erro
 }
 
 func (_m *User) APITokens(ctx context.Context) (result []*ApiToken, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedAPITokens(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.APITokensOrErr()
@@ -693,7 +693,7 @@ func (_m *User) APITokens(ctx context.Context) (result []*ApiToken, err error) {
 }
 
 func (_m *User) MintedAPITokens(ctx context.Context) (result []*ApiToken, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedMintedAPITokens(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.MintedAPITokensOrErr()
@@ -705,7 +705,7 @@ func (_m *User) MintedAPITokens(ctx context.Context) (result []*ApiToken, err er
 }
 
 func (_m *User) DesignatedStageTemplates(ctx context.Context) (result []*ReviewStageTemplate, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != fc.Field.Name {
 		result, err = _m.NamedDesignatedStageTemplates(graphql.GetFieldContext(ctx).Field.Alias)
 	} else {
 		result, err = _m.Edges.DesignatedStageTemplatesOrErr()

@@ -58,14 +58,13 @@ func (r *Resolver) primeRequestPage(ctx context.Context, conn *ent.AccessRequest
 }
 
 // requestPageItems lists the items loaded with a page of requests: the
-// `items` field's (CollectFields loads every list edge under its response
-// name, an unaliased one under its field name).
+// unaliased `items` field's (CollectFields loads an unaliased list edge
+// into the edge's field, an aliased one under its alias; see ent/entc.go).
 func requestPageItems(conn *ent.AccessRequestConnection) func() []pulid.ID {
 	return func() []pulid.ID {
 		var ids []pulid.ID
 		for _, e := range conn.Edges {
-			items, _ := e.Node.NamedItems("items")
-			for _, it := range items {
+			for _, it := range e.Node.Edges.Items {
 				ids = append(ids, it.ID)
 			}
 		}
