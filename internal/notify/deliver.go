@@ -112,9 +112,9 @@ func eventKey(key string, i int) string { return key + "." + strconv.Itoa(i) }
 // row is one notification to write.
 type row struct {
 	Planned
-	// key is the event's key (eventKey).
+	// key is the event's key (eventKey); fact is the event and the
+	// rules' facts about it.
 	key   string
-	ev    Event
 	fact  *Fact
 	inApp bool
 	email bool
@@ -222,7 +222,7 @@ func (s *Service) plan(ctx context.Context, ds []*delivery) ([]row, error) {
 			facts[i] = f
 		}
 		for _, p := range Plan(facts) {
-			planned = append(planned, row{Planned: p, key: eventKey(d.key, p.Event), ev: d.events[p.Event], fact: &facts[p.Event]})
+			planned = append(planned, row{Planned: p, key: eventKey(d.key, p.Event), fact: &facts[p.Event]})
 		}
 	}
 	if len(planned) == 0 {
@@ -251,7 +251,7 @@ func (s *Service) plan(ctx context.Context, ds []*delivery) ([]row, error) {
 
 	out := planned[:0]
 	for _, r := range planned {
-		u, ev := byUser[r.Recipient], r.ev
+		u, ev := byUser[r.Recipient], r.fact.Event
 		if u == nil || u.Status != enum.UserStatusActive {
 			continue
 		}
@@ -330,14 +330,14 @@ func (s *Service) writeTx(ctx context.Context, client *ent.Client, rows []row) (
 			continue
 		}
 		c := client.Notification.Create().
-			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(r.key).SetAction(string(r.ev.Action)).
+			SetRecipientID(r.Recipient).SetKind(r.Kind).SetEventKey(r.key).SetAction(string(r.fact.Action)).
 			SetTitle(r.title).SetBody(r.body).SetLink(r.link).SetInApp(r.inApp).
 			SetCreatedAt(s.now()).SetUpdatedAt(s.now())
-		if r.ev.Request != "" {
-			c.SetRequestID(r.ev.Request)
+		if r.fact.Request != "" {
+			c.SetRequestID(r.fact.Request)
 		}
-		if r.ev.Item != "" {
-			c.SetItemID(r.ev.Item)
+		if r.fact.Item != "" {
+			c.SetItemID(r.fact.Item)
 		}
 		if r.Task != "" {
 			c.SetTaskID(r.Task)
