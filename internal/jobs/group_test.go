@@ -43,11 +43,7 @@ func newGroupScene(max int, held bool) *groupScene {
 	return s
 }
 
-func (s *groupScene) waiting() int {
-	s.g.mu.Lock()
-	defer s.g.mu.Unlock()
-	return len(s.g.waiting)
-}
+func (s *groupScene) waiting() int { return s.g.Waiting() }
 
 // start calls Do for each argument in its own goroutine, one after the
 // other once the previous one waits, and returns the calls' errors.

@@ -260,3 +260,76 @@ func TestRunnerRescuesJobOfDeadWorker(t *testing.T) {
 		require.Eventually(t, func() bool { return w.swept() > 0 }, 30*time.Second, 20*time.Millisecond, "the sweep runs on start")
 	})
 }
+
+// groupedArgs is a job of the grouped queue whose worker goes through a
+// Group.
+type groupedArgs struct {
+	N int `json:"n"`
+}
+
+func (groupedArgs) Kind() string { return "grouped_test" }
+
+func (groupedArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.GroupedQueue} }
+
+type groupedWorker struct {
+	river.WorkerDefaults[groupedArgs]
+	g *jobs.Group[int]
+}
+
+func (w *groupedWorker) Work(ctx context.Context, job *river.Job[groupedArgs]) error {
+	return w.g.Do(ctx, job.Args.N)
+}
+
+type groupedExtension struct{ g *jobs.Group[int] }
+
+func (e groupedExtension) Register(workers *river.Workers) []*river.PeriodicJob {
+	river.AddWorker(workers, &groupedWorker{g: e.g})
+	return nil
+}
+
+// TestGroupedQueueWorksJobsInOneRun: 50 jobs of the grouped queue waiting
+// when the runner starts are all worked at once (the queue has more slots
+// than the default queue's 10): while the first runs alone, the other 49
+// wait for its run and then run together.
+func TestGroupedQueueWorksJobsInOneRun(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := context.Background()
+		var (
+			mu   sync.Mutex
+			runs []int
+		)
+		release := make(chan struct{})
+		g := &jobs.Group[int]{Run: func(_ context.Context, args []int) error {
+			mu.Lock()
+			first := len(runs) == 0
+			runs = append(runs, len(args))
+			mu.Unlock()
+			if first {
+				<-release
+			}
+			return nil
+		}}
+		r := newRunner(t, db, jobs.Options{Extensions: []jobs.Extension{groupedExtension{g: g}}})
+		params := make([]river.InsertManyParams, 50)
+		for i := range params {
+			params[i] = river.InsertManyParams{Args: groupedArgs{N: i}}
+		}
+		_, err := r.Client().InsertMany(ctx, params)
+		require.NoError(t, err)
+		require.NoError(t, r.Start(ctx, &fakeWorker{}))
+		t.Cleanup(func() { _ = stop(t, r) })
+
+		require.Eventually(t, func() bool { return g.Waiting() == 49 }, time.Minute, 10*time.Millisecond,
+			"49 jobs wait for the first one's run")
+		close(release)
+		require.Eventually(t, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(runs) == 2
+		}, time.Minute, 10*time.Millisecond)
+		mu.Lock()
+		require.Equal(t, []int{1, 49}, runs)
+		mu.Unlock()
+	})
+}

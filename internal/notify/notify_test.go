@@ -486,6 +486,7 @@ func newDeliveries(t *testing.T, db *dbtest.DB, n int) []*delivery {
 		require.NoError(t, err)
 		require.Len(t, jobs.Jobs, i+1, "one delivery job for the change")
 		j := jobs.Jobs[i]
+		require.Equal(t, "grouped", j.Queue, "worked with the deliveries of other changes")
 		var args notify.DeliverArgs
 		require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
 		out[i] = &delivery{scene: &scene{env: env, box: box}, key: strconv.FormatInt(j.ID, 10), events: args.Events, m: m}

@@ -509,6 +509,7 @@ func TestFanOutIsIdempotent(t *testing.T) {
 		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds(webhooks.FanOutArgs{}.Kind()))
 		require.NoError(t, err)
 		require.Len(t, jobs.Jobs, 1, "one fan-out job for the change")
+		require.Equal(t, "grouped", jobs.Jobs[0].Queue, "worked with the fan-outs of other changes")
 		var args webhooks.FanOutArgs
 		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
 		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).Order(auditevent.BySeq()).IDs(apitest.Sys())
