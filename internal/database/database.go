@@ -206,6 +206,17 @@ func autoMigrate(ctx context.Context, db *sql.DB, dialectName string) error {
 	return migrate.NewSchema(entsql.OpenDB(dialectName, db)).Create(ctx, migrate.WithForeignKeys(true))
 }
 
+// DroppedRiverIndexes are River's GIN indexes of every job's arguments and
+// metadata. Nothing here searches jobs by them (the one query by an argument,
+// a fulfilment job by item, reads `args ->> 'item_id'`, which a GIN index
+// of jsonb does not serve), yet PostgreSQL updates them on each job's
+// insert and on each of its state changes (fetched, completed), with one
+// entry per key and value of the arguments: about half the WAL a decision's
+// jobs write. migrateRiver drops them on PostgreSQL after River's
+// migrations (no later River migration touches them; SQLite never had
+// them), and the job runner leaves them out of River's periodic reindexing.
+var DroppedRiverIndexes = []string{"river_job_args_index", "river_job_metadata_index"}
+
 func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
 	if dialectName == dialect.SQLite {
 		m, err := rivermigrate.New(riversqlite.New(db), nil)
@@ -219,7 +230,10 @@ func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, "DROP INDEX IF EXISTS "+strings.Join(DroppedRiverIndexes, ", "))
 	return err
 }
 

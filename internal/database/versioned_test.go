@@ -113,6 +113,23 @@ func TestMigrationFilesGiveAutoMigratedSchema(t *testing.T) {
 	require.Equal(t, lastVersion(t), st.Current)
 }
 
+// TestRiverJobArgumentsNotIndexed checks that migrating PostgreSQL leaves
+// River's job table without the GIN indexes of arguments and metadata (its
+// other indexes stay), and that migrating again, as every start does, is no
+// error once they are gone.
+func TestRiverJobArgumentsNotIndexed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.NewEmptyPostgres(t)
+	require.NoError(t, database.Migrate(ctx, db.SQL, dialect.Postgres))
+	require.NoError(t, database.Migrate(ctx, db.SQL, dialect.Postgres))
+	var gin, all int
+	require.NoError(t, db.SQL.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE indexdef LIKE '%USING gin%'), count(*)
+		FROM pg_indexes WHERE tablename = 'river_job'`).Scan(&gin, &all))
+	require.Zero(t, gin)
+	require.Equal(t, 5, all, "the primary key, kind, fetching, finalized and unique indexes")
+}
+
 // TestLegacyDatabaseIsBaselined upgrades a database made by the
 // auto-migration of an earlier release — an older one, lacking a column and
 // an index of the baseline — with data in it: Migrate adds what the baseline

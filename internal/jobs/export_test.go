@@ -6,3 +6,6 @@ func (g *Group[T]) Waiting() int {
 	defer g.mu.Unlock()
 	return len(g.waiting)
 }
+
+// Reindexed is the runner's list of indexes River rebuilds.
+var Reindexed = reindexed

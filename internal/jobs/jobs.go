@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"gatehouse/ent/schema/pulid"
+	"gatehouse/internal/database"
 	"gatehouse/internal/workflow"
 )
 
@@ -97,6 +99,14 @@ const (
 // DefaultPollInterval is how often an idle runner looks for jobs.
 const DefaultPollInterval = time.Second
 
+// reindexed are the job table's indexes River rebuilds periodically: its
+// default list without those the migration drops.
+func reindexed() []string {
+	return slices.DeleteFunc(river.ReindexerIndexNamesDefault(), func(name string) bool {
+		return slices.Contains(database.DroppedRiverIndexes, name)
+	})
+}
+
 // Runner owns the River client. Create it, hand Client to the workflow
 // service, then Start it with that service as Worker.
 type Runner struct {
@@ -126,9 +136,10 @@ func New(db, riverDB *sql.DB, dialectName string, opts Options) (*Runner, error)
 			river.QueueDefault: {MaxWorkers: opts.MaxWorkers},
 			GroupedQueue:       {MaxWorkers: GroupedWorkers},
 		},
-		Workers:    workers,
-		Logger:     opts.Logger,
-		JobTimeout: timeout,
+		Workers:             workers,
+		Logger:              opts.Logger,
+		JobTimeout:          timeout,
+		ReindexerIndexNames: reindexed(),
 		// The rescue of a job whose worker is gone waits for its deadline
 		// and as long again (River's default is an hour).
 		RescueStuckJobsAfter: 2 * timeout,

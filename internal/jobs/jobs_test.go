@@ -333,3 +333,22 @@ func TestGroupedQueueWorksJobsInOneRun(t *testing.T) {
 		mu.Unlock()
 	})
 }
+
+// TestReindexedIndexesExist checks that River's periodic reindexing names
+// only indexes a migrated PostgreSQL database has (it warns at every run of
+// each one missing) and still covers the job table's other indexes.
+func TestReindexedIndexesExist(t *testing.T) {
+	t.Parallel()
+	db := dbtest.NewPostgres(t)
+	rows, err := db.SQL.Query(`SELECT indexname FROM pg_indexes WHERE tablename = 'river_job'`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var have []string
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		have = append(have, name)
+	}
+	require.NoError(t, rows.Err())
+	require.ElementsMatch(t, have, jobs.Reindexed())
+}
