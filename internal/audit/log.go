@@ -26,10 +26,13 @@ import (
 const CheckpointChain = "checkpoints"
 
 const (
-	// lookback is how far back an incremental checkpoint run looks for
-	// changed chains: far more than any transaction that appends events
-	// lasts between taking its time and committing.
-	lookback = 10 * time.Minute
+	// lookback is how far before the start of the previous run an
+	// incremental checkpoint run looks for changed chains: far more than a
+	// transaction that appends events lasts between taking its time and
+	// committing (milliseconds: side effects run after commit), and than
+	// the clocks of replicas differ. Events it misses, of a longer
+	// transaction or a clock further behind, wait for the next full sweep.
+	lookback = time.Minute
 	// fullSweepEvery is how often a run looks at every chain instead (and
 	// the first run of each process does), so that events the incremental
 	// runs missed (written while no checkpointer ran) are folded too.
@@ -52,6 +55,7 @@ type Log struct {
 
 	mu       sync.Mutex // serialises checkpoint runs of this process
 	lastFull time.Time
+	lastRun  time.Time // start of the last run that succeeded
 }
 
 // NewLog returns the Log over client, a database of the given dialect
@@ -85,9 +89,13 @@ type head struct {
 // head seq and head hash, and is linked to the previous checkpoint like
 // events are: hash = Hash(prev_hash, CheckpointCanonical(…)).
 //
-// A run looks at the chains with events of the last ten minutes, and at
-// every chain on the first run of the process and hourly after. Concurrent
-// runs serialise (an advisory lock on PostgreSQL, the write lock on SQLite).
+// A run looks at the chains with events since a minute before the start of
+// the previous run (lookback), so that its cost grows with what changed
+// since, not with the rate of changes over a fixed period; and at every
+// chain on the first run of the process and hourly after. The heads are
+// read before the lock and only their checkpoints again under it.
+// Concurrent runs serialise (an advisory lock on PostgreSQL, the write lock
+// on SQLite).
 // It runs in the system context: the River job calls it, never a viewer.
 // Errors are database failures.
 func (l *Log) Checkpoint(ctx context.Context) (int, error) {
@@ -98,7 +106,7 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	full := l.lastFull.IsZero() || now.Sub(l.lastFull) >= fullSweepEvery
 	q := l.client.AuditEvent.Query()
 	if !full {
-		q.Where(auditevent.AtGTE(now.Add(-lookback)))
+		q.Where(auditevent.AtGTE(l.lastRun.Add(-lookback)))
 	}
 	chains, err := q.Unique(true).Select(auditevent.FieldChain).Strings(sctx)
 	if err != nil {
@@ -111,22 +119,22 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	}
 	n := 0
 	if len(heads) > 0 {
-		chains = chains[:0]
-		for _, h := range heads {
-			chains = append(chains, h.Chain)
-		}
-		if n, err = l.fold(sctx, now, chains); err != nil {
+		if n, err = l.fold(sctx, now, heads); err != nil {
 			return 0, err
 		}
 	}
 	if full {
 		l.lastFull = now
 	}
+	l.lastRun = now
 	return n, nil
 }
 
-// fold writes the checkpoints of chains' pending heads in a transaction.
-func (l *Log) fold(ctx context.Context, at time.Time, chains []string) (int, error) {
+// fold writes the checkpoints of heads in a transaction, but for those whose
+// chain another run checkpointed as far meanwhile. A head is never older
+// than its chain's checkpoint: an event appended since it was read waits
+// for the next run.
+func (l *Log) fold(ctx context.Context, at time.Time, heads []head) (int, error) {
 	tx, err := l.client.Tx(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("audit: checkpoint: begin: %w", err)
@@ -138,7 +146,7 @@ func (l *Log) fold(ctx context.Context, at time.Time, chains []string) (int, err
 				return 0, fmt.Errorf("lock: %w", err)
 			}
 		}
-		heads, err := pendingHeads(ctx, c, chains)
+		heads, err := unfolded(ctx, c, heads)
 		if err != nil || len(heads) == 0 {
 			return 0, err
 		}
@@ -177,12 +185,53 @@ func (l *Log) fold(ctx context.Context, at time.Time, chains []string) (int, err
 	return n, nil
 }
 
+// checkpointed returns the head seq of the last checkpoint of each of chains
+// that has one.
+func checkpointed(ctx context.Context, c *ent.Client, chains []string) (map[string]int64, error) {
+	var done []struct {
+		Chain string `json:"chain"`
+		Max   int64  `json:"max"`
+	}
+	err := c.AuditCheckpoint.Query().Where(auditcheckpoint.ChainIn(chains...)).
+		GroupBy(auditcheckpoint.FieldChain).Aggregate(ent.Max(auditcheckpoint.FieldHeadSeq)).Scan(ctx, &done)
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoint: checkpointed heads: %w", err)
+	}
+	folded := make(map[string]int64, len(done))
+	for _, d := range done {
+		folded[d.Chain] = d.Max
+	}
+	return folded, nil
+}
+
+// unfolded returns those of heads (sorted by chain) past their chain's last
+// checkpoint.
+func unfolded(ctx context.Context, c *ent.Client, heads []head) ([]head, error) {
+	var out []head
+	for part := range slices.Chunk(heads, chunk) {
+		chains := make([]string, len(part))
+		for i, h := range part {
+			chains[i] = h.Chain
+		}
+		folded, err := checkpointed(ctx, c, chains)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range part {
+			if h.Seq > folded[h.Chain] {
+				out = append(out, h)
+			}
+		}
+	}
+	return out, nil
+}
+
 // pendingHeads returns, sorted by chain, the heads of those chains that
 // moved past their last checkpoint.
 func pendingHeads(ctx context.Context, c *ent.Client, chains []string) ([]head, error) {
 	var out []head
 	for part := range slices.Chunk(chains, chunk) {
-		var tops, done []struct {
+		var tops []struct {
 			Chain string `json:"chain"`
 			Max   int64  `json:"max"`
 		}
@@ -191,14 +240,9 @@ func pendingHeads(ctx context.Context, c *ent.Client, chains []string) ([]head, 
 		if err != nil {
 			return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
 		}
-		err = c.AuditCheckpoint.Query().Where(auditcheckpoint.ChainIn(part...)).
-			GroupBy(auditcheckpoint.FieldChain).Aggregate(ent.Max(auditcheckpoint.FieldHeadSeq)).Scan(ctx, &done)
+		folded, err := checkpointed(ctx, c, part)
 		if err != nil {
-			return nil, fmt.Errorf("audit: checkpoint: checkpointed heads: %w", err)
-		}
-		folded := make(map[string]int64, len(done))
-		for _, d := range done {
-			folded[d.Chain] = d.Max
+			return nil, err
 		}
 		var preds []predicate.AuditEvent
 		for _, t := range tops {

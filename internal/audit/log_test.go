@@ -277,6 +277,59 @@ func TestCheckpointFoldsOnlyNewHeads(t *testing.T) {
 	})
 }
 
+// TestCheckpointLooksSinceThePreviousRun checks which chains an
+// incremental run folds: those with events since a minute before the
+// previous run started, however long ago the previous ones were. An event
+// taken earlier than that (a transaction that long, or a replica's clock
+// that far behind) waits for the hourly full sweep, which folds it.
+func TestCheckpointLooksSinceThePreviousRun(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := context.Background()
+		f := newLogFixture(t, db)
+		rec := audit.NewRecorder(db.Dialect)
+		// Later than the fixture's events by more than the lookback.
+		clock := time.Now().UTC().Truncate(time.Microsecond).Add(10 * time.Minute)
+		lg := audit.NewLog(f.client, db.Dialect, audit.WithClock(func() time.Time { return clock }))
+		run := func() []string {
+			t.Helper()
+			before := f.client.AuditCheckpoint.Query().CountX(authz.SystemContext(ctx))
+			n, err := lg.Checkpoint(ctx)
+			require.NoError(t, err)
+			var chains []string
+			for _, c := range f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(before).AllX(authz.SystemContext(ctx)) {
+				chains = append(chains, c.Chain)
+			}
+			require.Len(t, chains, n)
+			return chains
+		}
+		event := func(chain string, at time.Time) {
+			t.Helper()
+			_, err := appendTx(ctx, f.client, rec, chain, "system", at, audit.Event{Action: audit.CatalogChanged})
+			require.NoError(t, err)
+		}
+		require.Empty(t, run(), "the first run sweeps every chain: the fixture folded them all")
+
+		clock = clock.Add(5 * time.Second)
+		event(f.a, clock.Add(-time.Second))
+		require.Equal(t, []string{f.a}, run())
+		previous := clock
+
+		clock = clock.Add(5 * time.Second)
+		event(f.a, clock.Add(-time.Second))
+		event(f.b, previous.Add(-59*time.Second))
+		event(audit.SystemChain, previous.Add(-2*time.Minute))
+		require.ElementsMatch(t, []string{f.a, f.b}, run(), "the system chain's event is older than a minute before the previous run")
+
+		clock = clock.Add(5 * time.Second)
+		require.Empty(t, run())
+		clock = clock.Add(time.Hour)
+		require.Equal(t, []string{audit.SystemChain}, run(), "the hourly full sweep")
+		v := f.verify(t)
+		require.True(t, v.Valid, "%+v", v.Problems)
+	})
+}
+
 // TestConcurrentCheckpointsStayLinked runs checkpointers of two "processes"
 // while events are appended: the sequence stays gapless and linked.
 func TestConcurrentCheckpointsStayLinked(t *testing.T) {
