@@ -130,10 +130,10 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// fold writes the checkpoints of heads in a transaction, but for those whose
-// chain another run checkpointed as far meanwhile. A head is never older
-// than its chain's checkpoint: an event appended since it was read waits
-// for the next run.
+// fold writes the checkpoints of heads in a transaction, leaving out those
+// whose chain another run checkpointed as far meanwhile (read again under
+// the lock). An event appended after its head was read waits for the next
+// run.
 func (l *Log) fold(ctx context.Context, at time.Time, heads []head) (int, error) {
 	tx, err := l.client.Tx(ctx)
 	if err != nil {

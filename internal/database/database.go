@@ -233,8 +233,14 @@ func migrateRiver(ctx context.Context, db *sql.DB, dialectName string) error {
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, "DROP INDEX IF EXISTS "+strings.Join(DroppedRiverIndexes, ", "))
-	return err
+	// CONCURRENTLY, one index a statement: replicas already running go on
+	// inserting and working jobs meanwhile.
+	for _, name := range DroppedRiverIndexes {
+		if _, err := db.ExecContext(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+			return fmt.Errorf("drop %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // SchemaFingerprint identifies the ent schema this binary migrates to:
