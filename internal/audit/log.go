@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,10 +16,10 @@ import (
 	"gatehouse/ent/accessrequest"
 	"gatehouse/ent/auditcheckpoint"
 	"gatehouse/ent/auditevent"
-	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/authz"
+	"gatehouse/internal/database"
 	"gatehouse/internal/errcode"
 )
 
@@ -113,7 +114,7 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("audit: checkpoint: changed chains: %w", err)
 	}
 	// Look without the write lock first: most runs find nothing to do.
-	heads, err := pendingHeads(sctx, l.client, chains)
+	heads, err := pendingHeads(sctx, l.client, l.dialect, chains)
 	if err != nil {
 		return 0, err
 	}
@@ -227,44 +228,59 @@ func unfolded(ctx context.Context, c *ent.Client, heads []head) ([]head, error) 
 }
 
 // pendingHeads returns, sorted by chain, the heads of those chains that
-// moved past their last checkpoint.
-func pendingHeads(ctx context.Context, c *ent.Client, chains []string) ([]head, error) {
+// moved past their last checkpoint. It sends one statement per chunk of
+// chains, which finds each chain's head and last checkpoint through their
+// indexes (chain, seq) and (chain, head_seq): on PostgreSQL by one index
+// probe each, so that the cost follows the chains changed, not how long
+// their histories are.
+func pendingHeads(ctx context.Context, c *ent.Client, dialectName string, chains []string) ([]head, error) {
 	var out []head
 	for part := range slices.Chunk(chains, chunk) {
-		var tops []struct {
-			Chain string `json:"chain"`
-			Max   int64  `json:"max"`
+		args := make([]any, len(part))
+		for i, chain := range part {
+			args[i] = chain
 		}
-		err := c.AuditEvent.Query().Where(auditevent.ChainIn(part...)).
-			GroupBy(auditevent.FieldChain).Aggregate(ent.Max(auditevent.FieldSeq)).Scan(ctx, &tops)
+		query := headsQuerySQLite + "(?" + strings.Repeat(", ?", len(part)-1) + ") GROUP BY e.chain"
+		if dialectName == dialect.Postgres {
+			query = database.Bind(dialectName, headsQueryPostgres+"(VALUES (?)"+strings.Repeat(", (?)", len(part)-1)+")"+headsQueryPostgresJoin)
+		}
+		rows, err := c.QueryContext(ctx, query, args...)
 		if err != nil {
 			return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
 		}
-		folded, err := checkpointed(ctx, c, part)
-		if err != nil {
-			return nil, err
-		}
-		var preds []predicate.AuditEvent
-		for _, t := range tops {
-			if t.Max > folded[t.Chain] {
-				preds = append(preds, auditevent.And(auditevent.Chain(t.Chain), auditevent.Seq(t.Max)))
+		for rows.Next() {
+			var h head
+			var folded int64
+			if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash, &folded); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
+			}
+			if h.Seq > folded {
+				out = append(out, h)
 			}
 		}
-		if len(preds) == 0 {
-			continue
-		}
-		rows, err := c.AuditEvent.Query().Where(auditevent.Or(preds...)).
-			Select(auditevent.FieldChain, auditevent.FieldSeq, auditevent.FieldHash).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("audit: checkpoint: head hashes: %w", err)
-		}
-		for _, r := range rows {
-			out = append(out, head{Chain: r.Chain, Seq: r.Seq, Hash: r.Hash})
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
 		}
 	}
 	slices.SortFunc(out, func(a, b head) int { return cmp.Compare(a.Chain, b.Chain) })
 	return out, nil
 }
+
+// The queries of pendingHeads, to be completed with the chains. Each row is
+// a chain with events: its head's seq and hash, and the head seq of its
+// last checkpoint (0 without one). On SQLite the bare column e.hash is the
+// one of the row holding MAX(e.seq).
+const (
+	headsQueryPostgres     = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM `
+	headsQueryPostgresJoin = ` AS c(chain)
+CROSS JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e
+LEFT JOIN LATERAL (SELECT head_seq FROM audit_checkpoints WHERE chain = c.chain ORDER BY head_seq DESC LIMIT 1) k ON true`
+	headsQuerySQLite = `SELECT e.chain, MAX(e.seq), e.hash,
+  COALESCE((SELECT MAX(k.head_seq) FROM audit_checkpoints k WHERE k.chain = e.chain), 0)
+FROM audit_events e WHERE e.chain IN `
+)
 
 // Problem is a place where the audit log is broken.
 type Problem struct {

@@ -330,6 +330,55 @@ func TestCheckpointLooksSinceThePreviousRun(t *testing.T) {
 	})
 }
 
+// TestCheckpointManyChains folds more chains than one statement reads
+// (chunks of 200): every chain's checkpoint holds its head's seq and hash,
+// and a later run folds only the chain that moved.
+func TestCheckpointManyChains(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := context.Background()
+		f := newLogFixture(t, db)
+		rec := audit.NewRecorder(db.Dialect)
+		sctx := authz.SystemContext(ctx)
+		u := f.client.User.Query().FirstX(sctx) // a new user would move the system chain too
+		builders := make([]*ent.AccessRequestCreate, 250)
+		for i := range builders {
+			builders[i] = f.client.AccessRequest.Create().SetAction(enum.RequestActionGrant).SetRequester(u).SetBeneficiary(u)
+		}
+		reqs := f.client.AccessRequest.CreateBulk(builders...).SaveX(sctx)
+		heads := map[string]*ent.AuditEvent{}
+		for i, r := range reqs {
+			chain := string(r.ID)
+			events := make([]audit.Event, 1+i%3)
+			for j := range events {
+				events[j] = audit.Event{Action: audit.CatalogChanged}
+			}
+			rows, err := appendTx(ctx, f.client, rec, chain, "system", time.Now(), events...)
+			require.NoError(t, err)
+			heads[chain] = rows[len(rows)-1]
+		}
+		n, err := f.log.Checkpoint(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 250, n)
+		cps := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(3).AllX(sctx)
+		require.Len(t, cps, 250, "after the fixture's 3")
+		for _, c := range cps {
+			require.Equal(t, heads[c.Chain].Seq, c.HeadSeq, c.Chain)
+			require.Equal(t, heads[c.Chain].Hash, c.HeadHash, c.Chain)
+		}
+
+		moved := string(reqs[201].ID)
+		_, err = appendTx(ctx, f.client, rec, moved, "system", time.Now(), audit.Event{Action: audit.CatalogChanged})
+		require.NoError(t, err)
+		n, err = f.log.Checkpoint(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		last := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(253).OnlyX(sctx)
+		require.Equal(t, moved, last.Chain)
+		require.Equal(t, heads[moved].Seq+1, last.HeadSeq)
+	})
+}
+
 // TestConcurrentCheckpointsStayLinked runs checkpointers of two "processes"
 // while events are appended: the sequence stays gapless and linked.
 func TestConcurrentCheckpointsStayLinked(t *testing.T) {
