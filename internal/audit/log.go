@@ -228,58 +228,65 @@ func unfolded(ctx context.Context, c *ent.Client, heads []head) ([]head, error) 
 }
 
 // pendingHeads returns, sorted by chain, the heads of those chains that
-// moved past their last checkpoint. It sends one statement per chunk of
-// chains, which finds each chain's head and last checkpoint through their
-// indexes (chain, seq) and (chain, head_seq): on PostgreSQL by one index
-// probe each, so that the cost follows the chains changed, not how long
-// their histories are.
+// moved past their last checkpoint, with one statement per chunk of chains
+// (headsOf).
 func pendingHeads(ctx context.Context, c *ent.Client, dialectName string, chains []string) ([]head, error) {
 	var out []head
 	for part := range slices.Chunk(chains, chunk) {
-		args := make([]any, len(part))
-		for i, chain := range part {
-			args[i] = chain
-		}
-		query := headsQuerySQLite + "(?" + strings.Repeat(", ?", len(part)-1) + ") GROUP BY e.chain"
-		if dialectName == dialect.Postgres {
-			query = database.Bind(dialectName, headsQueryPostgres+"(VALUES (?)"+strings.Repeat(", (?)", len(part)-1)+")"+headsQueryPostgresJoin)
-		}
-		rows, err := c.QueryContext(ctx, query, args...)
+		heads, err := headsOf(ctx, c, dialectName, part)
 		if err != nil {
 			return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
 		}
-		for rows.Next() {
-			var h head
-			var folded int64
-			if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash, &folded); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
-			}
-			if h.Seq > folded {
-				out = append(out, h)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("audit: checkpoint: chain heads: %w", err)
-		}
+		out = append(out, heads...)
 	}
 	slices.SortFunc(out, func(a, b head) int { return cmp.Compare(a.Chain, b.Chain) })
 	return out, nil
 }
 
-// The queries of pendingHeads, to be completed with the chains. Each row is
-// a chain with events: its head's seq and hash, and the head seq of its
-// last checkpoint (0 without one). On SQLite the bare column e.hash is the
-// one of the row holding MAX(e.seq).
+// headsOf returns the heads of those of chains that moved past their last
+// checkpoint. Its statement finds each chain's head and last checkpoint
+// through their indexes, (chain, seq) and (chain, head_seq): on PostgreSQL
+// by one index probe each, so that the cost follows the chains, not how
+// long their histories are.
+func headsOf(ctx context.Context, c *ent.Client, dialectName string, chains []string) ([]head, error) {
+	args := make([]any, len(chains))
+	for i, chain := range chains {
+		args[i] = chain
+	}
+	query := fmt.Sprintf(headsSQLite, "?"+strings.Repeat(", ?", len(chains)-1))
+	if dialectName == dialect.Postgres {
+		query = database.Bind(dialectName, fmt.Sprintf(headsPostgres, "(?)"+strings.Repeat(", (?)", len(chains)-1)))
+	}
+	rows, err := c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []head
+	for rows.Next() {
+		var h head
+		var folded int64
+		if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash, &folded); err != nil {
+			return nil, err
+		}
+		if h.Seq > folded {
+			out = append(out, h)
+		}
+	}
+	return out, rows.Err()
+}
+
+// The statements of headsOf, to be completed with the chains' placeholders.
+// Each row is a chain with events: its head's seq and hash, and the head
+// seq of its last checkpoint (0 without one). On SQLite the bare column
+// e.hash is the one of the row holding MAX(e.seq).
 const (
-	headsQueryPostgres     = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM `
-	headsQueryPostgresJoin = ` AS c(chain)
+	headsPostgres = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM (VALUES %s) AS c(chain)
 CROSS JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e
 LEFT JOIN LATERAL (SELECT head_seq FROM audit_checkpoints WHERE chain = c.chain ORDER BY head_seq DESC LIMIT 1) k ON true`
-	headsQuerySQLite = `SELECT e.chain, MAX(e.seq), e.hash,
+	headsSQLite = `SELECT e.chain, MAX(e.seq), e.hash,
   COALESCE((SELECT MAX(k.head_seq) FROM audit_checkpoints k WHERE k.chain = e.chain), 0)
-FROM audit_events e WHERE e.chain IN `
+FROM audit_events e WHERE e.chain IN (%s) GROUP BY e.chain`
 )
 
 // Problem is a place where the audit log is broken.
