@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -253,10 +252,11 @@ func headsOf(ctx context.Context, c *ent.Client, dialectName string, chains []st
 	for i, chain := range chains {
 		args[i] = chain
 	}
-	query := fmt.Sprintf(headsSQLite, "?"+strings.Repeat(", ?", len(chains)-1))
+	query := headsSQLite
 	if dialectName == dialect.Postgres {
-		query = database.Bind(dialectName, fmt.Sprintf(headsPostgres, "(?)"+strings.Repeat(", (?)", len(chains)-1)))
+		query = headsPostgres
 	}
+	query = database.Bind(dialectName, fmt.Sprintf(query, database.Placeholders(len(chains))))
 	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func headsOf(ctx context.Context, c *ent.Client, dialectName string, chains []st
 // seq of its last checkpoint (0 without one). On SQLite the bare column
 // e.hash is the one of the row holding MAX(e.seq).
 const (
-	headsPostgres = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM (VALUES %s) AS c(chain)
+	headsPostgres = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM unnest(ARRAY[%s]::text[]) AS c(chain)
 CROSS JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e
 LEFT JOIN LATERAL (SELECT head_seq FROM audit_checkpoints WHERE chain = c.chain ORDER BY head_seq DESC LIMIT 1) k ON true`
 	headsSQLite = `SELECT e.chain, MAX(e.seq), e.hash,
