@@ -93,7 +93,7 @@ type head struct {
 // the previous run (lookback), so that its cost grows with what changed
 // since, not with the rate of changes over a fixed period; and at every
 // chain on the first run of the process and hourly after. The heads are
-// read before the lock and only their checkpoints again under it.
+// read before the lock, and those that moved again under it.
 // Concurrent runs serialise (an advisory lock on PostgreSQL, the write lock
 // on SQLite).
 // It runs in the system context: the River job calls it, never a viewer.
@@ -119,7 +119,11 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	}
 	n := 0
 	if len(heads) > 0 {
-		if n, err = l.fold(sctx, now, heads); err != nil {
+		chains = chains[:0]
+		for _, h := range heads {
+			chains = append(chains, h.Chain)
+		}
+		if n, err = l.fold(sctx, now, chains); err != nil {
 			return 0, err
 		}
 	}
@@ -130,11 +134,9 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// fold writes the checkpoints of heads in a transaction, leaving out those
-// whose chain another run checkpointed as far meanwhile (read again under
-// the lock). An event appended after its head was read waits for the next
-// run.
-func (l *Log) fold(ctx context.Context, at time.Time, heads []head) (int, error) {
+// fold writes the checkpoints of chains' pending heads, read again under
+// the lock, in a transaction.
+func (l *Log) fold(ctx context.Context, at time.Time, chains []string) (int, error) {
 	tx, err := l.client.Tx(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("audit: checkpoint: begin: %w", err)
@@ -146,7 +148,7 @@ func (l *Log) fold(ctx context.Context, at time.Time, heads []head) (int, error)
 				return 0, fmt.Errorf("lock: %w", err)
 			}
 		}
-		heads, err := unfolded(ctx, c, heads)
+		heads, err := pendingHeads(ctx, c, l.dialect, chains)
 		if err != nil || len(heads) == 0 {
 			return 0, err
 		}
@@ -183,47 +185,6 @@ func (l *Log) fold(ctx context.Context, at time.Time, heads []head) (int, error)
 		return 0, fmt.Errorf("audit: checkpoint: commit: %w", err)
 	}
 	return n, nil
-}
-
-// checkpointed returns the head seq of the last checkpoint of each of chains
-// that has one.
-func checkpointed(ctx context.Context, c *ent.Client, chains []string) (map[string]int64, error) {
-	var done []struct {
-		Chain string `json:"chain"`
-		Max   int64  `json:"max"`
-	}
-	err := c.AuditCheckpoint.Query().Where(auditcheckpoint.ChainIn(chains...)).
-		GroupBy(auditcheckpoint.FieldChain).Aggregate(ent.Max(auditcheckpoint.FieldHeadSeq)).Scan(ctx, &done)
-	if err != nil {
-		return nil, fmt.Errorf("audit: checkpoint: checkpointed heads: %w", err)
-	}
-	folded := make(map[string]int64, len(done))
-	for _, d := range done {
-		folded[d.Chain] = d.Max
-	}
-	return folded, nil
-}
-
-// unfolded returns those of heads (sorted by chain) past their chain's last
-// checkpoint.
-func unfolded(ctx context.Context, c *ent.Client, heads []head) ([]head, error) {
-	var out []head
-	for part := range slices.Chunk(heads, chunk) {
-		chains := make([]string, len(part))
-		for i, h := range part {
-			chains[i] = h.Chain
-		}
-		folded, err := checkpointed(ctx, c, chains)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range part {
-			if h.Seq > folded[h.Chain] {
-				out = append(out, h)
-			}
-		}
-	}
-	return out, nil
 }
 
 // pendingHeads returns, sorted by chain, the heads of those chains that
