@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
@@ -332,6 +333,7 @@ func TestCheckpointLooksSinceThePreviousRun(t *testing.T) {
 
 // TestCheckpointManyChains folds more chains than one statement reads
 // (chunks of 200): every chain's checkpoint holds its head's seq and hash,
+// read with one statement per chunk before the lock and one again under it,
 // and a later run folds only the chain that moved.
 func TestCheckpointManyChains(t *testing.T) {
 	t.Parallel()
@@ -357,9 +359,19 @@ func TestCheckpointManyChains(t *testing.T) {
 			require.NoError(t, err)
 			heads[chain] = rows[len(rows)-1]
 		}
-		n, err := f.log.Checkpoint(ctx)
+		stmts := &dbtest.StatementLog{}
+		lg := audit.NewLog(newClient(t, dbtest.Counted(t, db, stmts)), db.Dialect)
+		n, err := lg.Checkpoint(dbtest.Counting(ctx))
 		require.NoError(t, err)
 		require.Equal(t, 250, n)
+		// The changed chains; their heads, 2 chunks of the 253 chains (the
+		// fixture's too), then of the 250 again under the lock; the last
+		// checkpoint; 2 inserts; on PostgreSQL the advisory lock.
+		want := 1 + 2 + 2 + 1 + 2
+		if db.Dialect == dialect.Postgres {
+			want++
+		}
+		require.Len(t, stmts.Statements(), want, "%q", stmts.Statements())
 		cps := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(3).AllX(sctx)
 		require.Len(t, cps, 250, "after the fixture's 3")
 		for _, c := range cps {

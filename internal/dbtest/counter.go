@@ -30,8 +30,15 @@ type countedKey struct{}
 func (c *Counter) Only(h http.Handler) http.Handler {
 	c.scoped.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), countedKey{}, true)))
+		h.ServeHTTP(w, r.WithContext(Counting(r.Context())))
 	})
+}
+
+// Counting returns ctx marked as the context of a served request: the
+// statements sent under it count (Counter.Only, StatementLog), for work a
+// test calls directly rather than through a handler.
+func Counting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, countedKey{}, true)
 }
 
 func (c *Counter) add(ctx context.Context) {
