@@ -294,8 +294,9 @@ func arrival[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // TestCrashBetweenCommitAndDelivery: a manager's approval commits; its
-// notification job and its event webhook delivery job start, and each
-// reaches its receiver, which holds it (the mail server has read the first
+// outbox job (notifications and webhook fan-out side by side: the held
+// e-mail does not hold up the fan-out) and its event webhook delivery job
+// start, and each reaches its receiver, which holds it (the mail server has read the first
 // e-mail and not answered; the endpoint has read the POST and not
 // answered). The server is killed then, its two jobs left running. After a
 // restart River rescues them (after twice the job timeout, not an hour)
@@ -372,7 +373,7 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 	p.kill(t)
 
 	var running []string
-	rows, err := db.SQL.QueryContext(ctx, "SELECT kind FROM river_job WHERE state = 'running' AND kind IN ('notify', 'webhook_deliver') ORDER BY kind")
+	rows, err := db.SQL.QueryContext(ctx, "SELECT kind FROM river_job WHERE state = 'running' AND kind IN ('outbox', 'webhook_deliver') ORDER BY kind")
 	require.NoError(t, err)
 	for rows.Next() {
 		var kind string
@@ -381,7 +382,7 @@ func TestCrashBetweenCommitAndDelivery(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.NoError(t, rows.Close())
-	require.Equal(t, []string{"notify", "webhook_deliver"}, running, "the crash leaves both jobs running")
+	require.Equal(t, []string{"outbox", "webhook_deliver"}, running, "the crash leaves both jobs running")
 	heldMail.Release()
 	heldHook.Release()
 

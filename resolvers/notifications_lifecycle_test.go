@@ -21,7 +21,7 @@ import (
 // notification jobs are done, read with a token minted at the Env's clock.
 func notifiedOf(t *testing.T, env *apitest.Env, u *ent.User) []apitest.Notification {
 	t.Helper()
-	env.AwaitJobs(t, "notify")
+	env.AwaitJobs(t, "outbox")
 	return env.Notifications(t, env.Token(t, u), false)
 }
 
@@ -103,7 +103,7 @@ func TestNotificationsOfLeaverTellNobodyTerminated(t *testing.T) {
 				o.fulAwait(t, c.tokAdmin, string(it.ID), "FULFILLED")
 			}
 		}
-		o.env.AwaitJobs(t, "notify")
+		o.env.AwaitJobs(t, "outbox")
 
 		n, err := o.env.Client.Notification.Query().Where(notification.RecipientID(c.b.ID)).Count(apitest.Sys())
 		require.NoError(t, err)

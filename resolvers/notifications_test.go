@@ -67,7 +67,7 @@ func TestNotificationAddedLive(t *testing.T) {
 		require.Len(t, list.Notifications.Edges, 1)
 		require.Equal(t, got.NotificationAdded.ID, list.Notifications.Edges[0].Node.ID, "the live one is the listed one")
 
-		env.AwaitJobs(t, "notify")
+		env.AwaitJobs(t, "outbox")
 		onR.quiet(200 * time.Millisecond)
 		onX.quiet(0)
 	})

@@ -2,7 +2,9 @@ package apitest
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -10,8 +12,10 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"gatehouse/internal/mail"
+	"gatehouse/internal/workflow"
 )
 
 // Mailbox is a mail.Sender that records the messages it is given, for
@@ -78,4 +82,26 @@ func (e *Env) AwaitJobs(t testing.TB, kind string) {
 	}, time.Minute, 20*time.Millisecond) {
 		t.Fatalf("jobs of %s still open: %d", kind, len(left))
 	}
+}
+
+// OutboxParts returns, in job order, the key (workflow.OutboxJob.Key) and
+// the part for outbox of every outbox job in one of states (any state when
+// none) that has one.
+func (e *Env) OutboxParts(t testing.TB, outbox string, states ...rivertype.JobState) (keys []string, parts []json.RawMessage) {
+	t.Helper()
+	params := river.NewJobListParams().Kinds(workflow.OutboxArgs{}.Kind()).First(10_000)
+	if len(states) > 0 {
+		params = params.States(states...)
+	}
+	res, err := e.Server.Jobs.Client().JobList(context.Background(), params)
+	require.NoError(t, err)
+	for _, j := range res.Jobs {
+		var args workflow.OutboxArgs
+		require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
+		if part, ok := args.Parts[outbox]; ok {
+			keys = append(keys, strconv.FormatInt(j.ID, 10))
+			parts = append(parts, part)
+		}
+	}
+	return keys, parts
 }

@@ -87,12 +87,12 @@ type Extension interface {
 }
 
 // GroupedQueue is the queue of the jobs whose workers run through a Group
-// (notifications, webhook fan-outs). A job waiting for its group's run
-// holds a worker slot but no connection, so the queue has GroupedWorkers
-// slots, apart from the default queue's MaxWorkers: when jobs pile up, one
-// run works up to that many of them.
+// (the workflow's outbox jobs: notifications, webhook fan-outs). A job
+// waiting for its group's run holds a worker slot but no connection, so
+// the queue has GroupedWorkers slots, apart from the default queue's
+// MaxWorkers: when jobs pile up, one run works up to that many of them.
 const (
-	GroupedQueue   = "grouped"
+	GroupedQueue   = workflow.GroupedQueue
 	GroupedWorkers = 100
 )
 

@@ -23,7 +23,8 @@ import (
 	"gatehouse/internal/mail"
 )
 
-// DeliverWorker works the delivery jobs (DeliverArgs).
+// DeliverWorker works the delivery jobs that earlier versions inserted
+// (DeliverArgs).
 type DeliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
 	s *Service
@@ -34,7 +35,8 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	return w.s.Deliver(ctx, strconv.FormatInt(job.ID, 10), job.Args.Events, job.Attempt >= job.MaxAttempts)
 }
 
-// Register adds the delivery worker to the job runner (jobs.Extension).
+// Register adds the worker of earlier versions' delivery jobs to the job
+// runner (jobs.Extension).
 func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
 	river.AddWorker(workers, &DeliverWorker{s: s})
 	return nil

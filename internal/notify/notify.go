@@ -1,9 +1,9 @@
 // Package notify tells the people in an access request what happened to it
 // (issue 14): one table of rules (Rules, applied by the pure Plan) turns the
-// workflow's events into notifications for the right people; an outbox
-// (Outbox) hands each change's events to one River job inside the change's
-// transaction; the job (DeliverWorker) writes the notifications once per
-// event and recipient, publishes them live to the recipient's
+// workflow's events into notifications for the right people; the service
+// is an outbox of the workflow (Enqueue): each change's events go into its
+// one outbox job inside the change's transaction, and that job (Work)
+// writes the notifications once per event and recipient, publishes them live to the recipient's
 // notificationAdded subscriptions on every replica, and sends each
 // recipient's e-mail once, marking it sent. A recipient is told only of
 // requests they may see (authz.RequestFacts) and on the channels they
@@ -94,8 +94,8 @@ type Transactions interface {
 }
 
 // Attach gives the service the workflow whose write path its writes take
-// (the workflow is built after it: the service's Outbox is one of the
-// workflow's). Call it before serving or starting the job runner.
+// (the workflow is built after it: the service is one of the
+// workflow's outboxes). Call it before serving or starting the job runner.
 func (s *Service) Attach(tx Transactions) { s.tx = tx }
 
 // New returns a stopped service.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
@@ -84,7 +83,7 @@ func (s *scene) submit(t *testing.T, i int) pulid.ID {
 	}
 	s.env.MustDo(t, s.tokR, `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
 		map[string]any{"in": map[string]any{"action": "GRANT", "beneficiaryId": s.b.ID, "entitlementIds": []pulid.ID{s.ents[i].ID}}}, &out)
-	s.env.AwaitJobs(t, "notify")
+	s.env.AwaitJobs(t, "outbox")
 	return out.SubmitAccessRequest.ID
 }
 
@@ -106,7 +105,7 @@ func (s *scene) decide(t *testing.T, req pulid.ID, decision string) {
 		if e.Node.Request.ID == req {
 			s.env.MustDo(t, s.tokM, `mutation($id: ID!, $d: Decision!) { decideReviewTask(id: $id, decision: $d) { id } }`,
 				map[string]any{"id": e.Node.ID, "d": decision}, nil)
-			s.env.AwaitJobs(t, "notify")
+			s.env.AwaitJobs(t, "outbox")
 			return
 		}
 	}
@@ -122,7 +121,7 @@ func (s *scene) fulfil(t *testing.T, req pulid.ID) {
 	s.env.MustDo(t, s.tokA, `query($id: ID!) { node(id: $id) { ... on AccessRequest { items { id } } } }`, map[string]any{"id": req}, &q)
 	s.env.MustDo(t, s.tokO, `mutation($id: ID!) { completeManualFulfillment(itemId: $id, success: true) { id } }`,
 		map[string]any{"id": q.Node.Items[0].ID}, nil)
-	s.env.AwaitJobs(t, "notify")
+	s.env.AwaitJobs(t, "outbox")
 }
 
 // list returns the viewer's notifications, newest first.
@@ -182,7 +181,7 @@ func TestRequestLifeNotifiesItsPeople(t *testing.T) {
 		cancelled := s.submit(t, 2)
 		s.env.MustDo(t, s.tokR, `mutation($id: ID!) { cancelAccessRequest(id: $id, reason: "not needed") { id } }`,
 			map[string]any{"id": cancelled}, nil)
-		s.env.AwaitJobs(t, "notify")
+		s.env.AwaitJobs(t, "outbox")
 
 		require.Equal(t, []string{"TASK_ASSIGNED", "TASK_ASSIGNED", "TASK_ASSIGNED"}, kinds(s.list(t, s.tokM, false)))
 		require.Equal(t, []string{"ACCESS_GRANTED", "REQUEST_APPROVED", "REQUEST_DENIED"}, kinds(s.list(t, s.tokR, false)),
@@ -409,7 +408,7 @@ func TestDeliveryRunsOnce(t *testing.T) {
 		// The rows are written before the e-mails fail the attempt.
 		require.Eventually(t, func() bool { return countRows() == 4 }, time.Minute, 20*time.Millisecond)
 		s.box.FailWith(nil)
-		s.env.AwaitJobs(t, "notify")
+		s.env.AwaitJobs(t, "outbox")
 		require.Equal(t, 4, countRows(), "task, approval to r and b, manual work to o")
 		require.Equal(t, 1, s.mails("r@example.com"))
 		require.Equal(t, 1, s.mails("b@example.com"))
@@ -419,15 +418,13 @@ func TestDeliveryRunsOnce(t *testing.T) {
 		// between the job's work and its completion. The submission's
 		// ITEM_ADDED now names an item waiting for its owner: it still
 		// tells nobody, as when it ran first.
-		res, err := s.env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify").
-			States(rivertype.JobStateCompleted).First(100))
-		require.NoError(t, err)
-		require.NotEmpty(t, res.Jobs)
+		keys, parts := s.env.OutboxParts(t, "notify", rivertype.JobStateCompleted)
+		require.NotEmpty(t, keys)
 		sent := len(s.box.Sent())
-		for _, j := range res.Jobs {
-			var args notify.DeliverArgs
-			require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
-			require.NoError(t, s.env.Server.Notifications.Deliver(ctx, strconv.FormatInt(j.ID, 10), args.Events, false))
+		for i, part := range parts {
+			var events []notify.Event
+			require.NoError(t, json.Unmarshal(part, &events))
+			require.NoError(t, s.env.Server.Notifications.Deliver(ctx, keys[i], events, false))
 		}
 		require.Equal(t, 4, countRows(), "no row twice")
 		require.Len(t, s.box.Sent(), sent, "no e-mail twice")
@@ -482,14 +479,11 @@ func newDeliveries(t *testing.T, db *dbtest.DB, n int) []*delivery {
 		require.NoError(t, err)
 		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
 			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
-		jobs, err := env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("notify").First(10))
-		require.NoError(t, err)
-		require.Len(t, jobs.Jobs, i+1, "one delivery job for the change")
-		j := jobs.Jobs[i]
-		require.Equal(t, "grouped", j.Queue, "worked with the deliveries of other changes")
-		var args notify.DeliverArgs
-		require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
-		out[i] = &delivery{scene: &scene{env: env, box: box}, key: strconv.FormatInt(j.ID, 10), events: args.Events, m: m}
+		keys, parts := env.OutboxParts(t, "notify")
+		require.Len(t, keys, i+1, "one delivery job for the change")
+		var events []notify.Event
+		require.NoError(t, json.Unmarshal(parts[i], &events))
+		out[i] = &delivery{scene: &scene{env: env, box: box}, key: keys[i], events: events, m: m}
 	}
 	return out
 }

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -24,8 +26,10 @@ type Event struct {
 	Data    map[string]any `json:"data,omitempty"`
 }
 
-// DeliverArgs is the job that turns one change's events into
-// notifications (DeliverWorker).
+// DeliverArgs is the job, inserted by earlier versions, that turned one
+// change's events into notifications (DeliverWorker): a change now hands
+// them to its outbox job (Service.Enqueue). Jobs of this kind still
+// waiting are worked as before.
 type DeliverArgs struct {
 	Events []Event `json:"events"`
 }
@@ -39,21 +43,20 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 10, Queue: jobs.GroupedQueue}
 }
 
-// Outbox is the workflow outbox of notifications: for a change whose
-// events tell anyone (Notifies), it returns one delivery job carrying
-// them, inserted with the change's own jobs in its transaction, so the
-// notifications exist if and only if the change commits. It reads and
-// writes nothing itself: who is told is decided when the job runs.
-type Outbox struct{}
-
 var (
-	_ workflow.Outbox = Outbox{}
+	_ workflow.Outbox = (*Service)(nil)
 	_ Transactions    = (*workflow.Service)(nil)
 )
 
-// Enqueue returns the change's delivery job, or nothing when no event
-// tells anyone.
-func (Outbox) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) ([]river.InsertManyParams, error) {
+// Name implements workflow.Outbox.
+func (*Service) Name() string { return "notify" }
+
+// Enqueue implements workflow.Outbox: a change's part of its outbox job is
+// its events that tell anyone (Notifies), none when no event does. It
+// reads and writes nothing itself: who is told is decided when the job
+// runs (Work), so the notifications exist if and only if the change
+// commits.
+func (*Service) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) (any, error) {
 	var out []Event
 	for _, ev := range events {
 		if !Notifies(ev.Action) || ev.Request == "" && !Names(ev.Action, ITAdmins) {
@@ -64,5 +67,15 @@ func (Outbox) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event)
 	if len(out) == 0 {
 		return nil, nil
 	}
-	return []river.InsertManyParams{{Args: DeliverArgs{Events: out}}}, nil
+	return out, nil
+}
+
+// Work implements workflow.Outbox: it delivers the change's notifications
+// (Deliver, keyed by the job).
+func (s *Service) Work(ctx context.Context, job workflow.OutboxJob, part json.RawMessage) error {
+	var events []Event
+	if err := json.Unmarshal(part, &events); err != nil {
+		return fmt.Errorf("decode notify part: %w", err)
+	}
+	return s.Deliver(ctx, job.Key, events, job.LastAttempt)
 }

@@ -211,7 +211,8 @@ func New(cfg Config) (*Server, error) {
 	jobOpts.Checkpoints = auditLog
 	leavers := workflow.NewTerminationSweep(cfg.TerminationSweepInterval)
 	sweep := workflow.NewLifecycleJob(cfg.LifecycleSweepInterval)
-	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers, sweep)
+	outboxes := append([]workflow.Outbox{notifications, hooks}, cfg.Outboxes...)
+	jobOpts.Extensions = append(slices.Clone(jobOpts.Extensions), notifications, hooks, leavers, sweep, workflow.Outboxes(outboxes))
 	if jobOpts.Logger == nil {
 		jobOpts.Logger = log
 	}
@@ -237,7 +238,7 @@ func New(cfg Config) (*Server, error) {
 		DB: cfg.DB, Dialect: cfg.Dialect, Client: client,
 		Jobs: runner.Client(), Connectors: reg, Now: now,
 		Changes: committed{feed, runner}, FulfillmentTimeout: cfg.Jobs.FulfillmentTimeout,
-		Log: log, Observer: m, Outboxes: append([]workflow.Outbox{notify.Outbox{}, hooks}, cfg.Outboxes...),
+		Log: log, Observer: m, Outboxes: outboxes,
 	})
 	leavers.Attach(wf)
 	sweep.Attach(wf)

@@ -37,8 +37,10 @@ var (
 	_ jobs.Extension  = (*Service)(nil)
 )
 
-// FanOutArgs is the job that turns one state change's events into
-// deliveries.
+// FanOutArgs is the job, inserted by earlier versions, that turned one
+// state change's events into deliveries: a change now hands them to its
+// outbox job (Enqueue). Jobs of this kind still waiting are worked as
+// before.
 type FanOutArgs struct {
 	// Events are the audit events' IDs, in the order written.
 	Events []pulid.ID `json:"events"`
@@ -66,10 +68,13 @@ func (DeliverArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// Enqueue implements workflow.Outbox: one fan-out job for the change's
-// events of a subscribable type, none when it wrote none. It sends no
-// statement of its own: the job is inserted with the change's jobs.
-func (s *Service) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) ([]river.InsertManyParams, error) {
+// Name implements workflow.Outbox.
+func (*Service) Name() string { return "webhooks" }
+
+// Enqueue implements workflow.Outbox: a change's part of its outbox job is
+// the IDs of its events of a subscribable type, none when it wrote none.
+// It sends no statement of its own.
+func (*Service) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) (any, error) {
 	var ids []pulid.ID
 	for _, e := range events {
 		if e.ID != "" && slices.Contains(EventTypes, e.Action) {
@@ -79,10 +84,22 @@ func (s *Service) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Ev
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	return []river.InsertManyParams{{Args: FanOutArgs{Events: ids}}}, nil
+	return ids, nil
 }
 
-// Register implements jobs.Extension: the fan-out and delivery workers.
+// Work implements workflow.Outbox: it fans out the change's events with
+// those of the other outbox jobs worked at the same time (jobs.Group: one
+// FanOut for all of them).
+func (s *Service) Work(ctx context.Context, _ workflow.OutboxJob, part json.RawMessage) error {
+	var ids []pulid.ID
+	if err := json.Unmarshal(part, &ids); err != nil {
+		return fmt.Errorf("decode webhooks part: %w", err)
+	}
+	return s.fanOuts.Do(ctx, ids)
+}
+
+// Register implements jobs.Extension: the delivery worker, and the worker
+// of earlier versions' fan-out jobs.
 func (s *Service) Register(workers *river.Workers) []*river.PeriodicJob {
 	river.AddWorker(workers, &fanOutWorker{s: s})
 	river.AddWorker(workers, &deliverWorker{s: s})
@@ -94,8 +111,7 @@ type fanOutWorker struct {
 	s *Service
 }
 
-// Work fans out the job's events with those of the fan-out jobs worked at
-// the same time (jobs.Group): one FanOut for all of them.
+// Work fans out the job's events as Work does.
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
 	return w.s.fanOuts.Do(ctx, job.Args.Events)
 }

@@ -13,9 +13,10 @@
 // until an IT admin enables it again.
 //
 // The path of an event: the workflow's transaction hands its audit events
-// to the Outbox, which returns one fan-out job (inserted with the change's
-// own jobs, so it exists if and only if the change commits); the fan-out
-// job writes the deliveries of the enabled, subscribed endpoints and one
+// to the Service as one of its outboxes, which puts their IDs in the
+// change's outbox job (inserted with the change's own jobs, so it exists
+// if and only if the change commits); when the job runs, the fan-out
+// writes the deliveries of the enabled, subscribed endpoints and one
 // delivery job each, and is idempotent when it runs again.
 package webhooks
 
@@ -120,7 +121,7 @@ type Failures interface {
 var _ Failures = (*workflow.Service)(nil)
 
 // Service manages the endpoints and delivers the events. It is the
-// workflow's Outbox and the job runner's Extension; Attach gives it the
+// workflow's outboxes and the job runner's Extension; Attach gives it the
 // workflow that records failed deliveries.
 type Service struct {
 	client    *ent.Client
@@ -130,7 +131,8 @@ type Service struct {
 	log       *slog.Logger
 	observer  Observer
 	http      *http.Client
-	// fanOuts runs the fan-out jobs worked at the same time together.
+	// fanOuts runs the fan-outs of the jobs worked at the same time
+	// together.
 	fanOuts jobs.Group[[]pulid.ID]
 }
 

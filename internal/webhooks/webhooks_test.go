@@ -11,7 +11,6 @@ import (
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
-	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
@@ -426,7 +425,7 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 		require.Equal(t, string(id), disabled[0].Data["id"])
 		require.Equal(t, "system", disabled[0].Actor)
 
-		env.AwaitJobs(t, "notify")
+		env.AwaitJobs(t, "outbox")
 		told := func(tok string) []string {
 			var out struct {
 				Notifications struct {
@@ -506,19 +505,17 @@ func TestFanOutIsIdempotent(t *testing.T) {
 
 		req := o.submit(t)
 		ctx := context.Background()
-		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds(webhooks.FanOutArgs{}.Kind()))
-		require.NoError(t, err)
-		require.Len(t, jobs.Jobs, 1, "one fan-out job for the change")
-		require.Equal(t, "grouped", jobs.Jobs[0].Queue, "worked with the fan-outs of other changes")
-		var args webhooks.FanOutArgs
-		require.NoError(t, json.Unmarshal(jobs.Jobs[0].EncodedArgs, &args))
+		_, parts := env.OutboxParts(t, "webhooks")
+		require.Len(t, parts, 1, "the change's outbox job has a fan-out part")
+		var ids []pulid.ID
+		require.NoError(t, json.Unmarshal(parts[0], &ids))
 		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).Order(auditevent.BySeq()).IDs(apitest.Sys())
 		require.NoError(t, err)
-		require.Equal(t, events, args.Events, "the change's events, in order")
+		require.Equal(t, events, ids, "the change's events, in order")
 
-		first, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		first, err := env.Server.Webhooks.FanOut(ctx, ids)
 		require.NoError(t, err)
-		again, err := env.Server.Webhooks.FanOut(ctx, args.Events)
+		again, err := env.Server.Webhooks.FanOut(ctx, ids)
 		require.NoError(t, err)
 		require.Equal(t, first, again)
 		require.Len(t, first, len(events)+1, "every event to the first endpoint, TASK_ASSIGNED to the second")
@@ -601,18 +598,15 @@ func TestDisablingIsAStateChange(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, disabled, 1)
 		require.Equal(t, string(id), disabled[0].Data["id"])
-		jobs, err := env.Server.Jobs.Client().JobList(ctx, river.NewJobListParams().Kinds("notify"))
-		require.NoError(t, err)
+		_, parts := env.OutboxParts(t, "notify")
 		var told []string
-		for _, j := range jobs.Jobs {
-			var args struct {
-				Events []struct {
-					Action string
-					Data   map[string]any
-				}
+		for _, part := range parts {
+			var events []struct {
+				Action string
+				Data   map[string]any
 			}
-			require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
-			for _, e := range args.Events {
+			require.NoError(t, json.Unmarshal(part, &events))
+			for _, e := range events {
 				if e.Action == string(audit.WebhookEndpointDisabled) {
 					told = append(told, e.Data["id"].(string))
 				}
@@ -637,5 +631,29 @@ func TestDisablingIsAStateChange(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, again)
 		require.Equal(t, webhooks.DisableAfter+1, failures)
+	})
+}
+
+// TestEarlierFanOutJobsAreWorked: a fan-out job of the kind earlier
+// versions inserted (webhook_fanout), still waiting when the server is
+// upgraded, is worked as before: its events reach the endpoints.
+func TestEarlierFanOutJobsAreWorked(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		env := apitest.New(t, db)
+		o := newOrg(t, env)
+		req := o.submit(t)
+		env.AwaitJobs(t, "outbox")
+		receiver := webhookstest.Start(t, http.StatusNoContent)
+		o.create(t, map[string]any{"url": receiver.URL, "eventTypes": []string{"REQUEST_SUBMITTED"}})
+		events, err := env.Client.AuditEvent.Query().Where(auditevent.RequestID(req)).IDs(apitest.Sys())
+		require.NoError(t, err)
+
+		_, err = env.Server.Jobs.Client().Insert(context.Background(), webhooks.FanOutArgs{Events: events}, nil)
+		require.NoError(t, err)
+		receiver.Await(t, 1)
+		var p struct{ Type string }
+		require.NoError(t, json.Unmarshal(receiver.Hits()[0].Body, &p))
+		require.Equal(t, "REQUEST_SUBMITTED", p.Type)
 	})
 }

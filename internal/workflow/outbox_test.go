@@ -2,15 +2,21 @@ package workflow_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
 	"gatehouse/ent/accessrequest"
+	"gatehouse/ent/schema/enum"
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/audit"
@@ -26,7 +32,9 @@ type recordingOutbox struct {
 	fail   bool
 }
 
-func (o *recordingOutbox) Enqueue(ctx context.Context, client *ent.Client, events []workflow.Event) ([]river.InsertManyParams, error) {
+func (*recordingOutbox) Name() string { return "recording" }
+
+func (o *recordingOutbox) Enqueue(ctx context.Context, client *ent.Client, events []workflow.Event) (any, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.events = append(o.events, events)
@@ -35,6 +43,8 @@ func (o *recordingOutbox) Enqueue(ctx context.Context, client *ent.Client, event
 	}
 	return nil, nil
 }
+
+func (*recordingOutbox) Work(context.Context, workflow.OutboxJob, json.RawMessage) error { return nil }
 
 // TestOutboxSeesEachChangeInItsTransaction: a state change hands its audit
 // events, in order and with their request, item, actor and data, to the
@@ -90,5 +100,100 @@ func TestOutboxSeesEachChangeInItsTransaction(t *testing.T) {
 		n, err := env.Client.AccessRequest.Query().Where(accessrequest.RequesterID(r.ID)).Count(sys)
 		require.NoError(t, err)
 		require.Equal(t, 1, n, "the refused change left nothing behind")
+	})
+}
+
+// partOutbox puts the request ID of a change's first event in its part
+// and records each Work call. Work sends on ran, then waits to receive on
+// wait, and its first failFirst calls fail.
+type partOutbox struct {
+	name      string
+	wait      <-chan struct{}
+	ran       chan<- struct{}
+	failFirst int
+
+	mu    sync.Mutex
+	calls []workflow.OutboxJob
+	parts []string
+}
+
+func (o *partOutbox) Name() string { return o.name }
+
+func (o *partOutbox) Enqueue(_ context.Context, _ *ent.Client, events []workflow.Event) (any, error) {
+	if events[0].Request == "" {
+		return nil, nil
+	}
+	return events[0].Request, nil
+}
+
+func (o *partOutbox) Work(ctx context.Context, job workflow.OutboxJob, part json.RawMessage) error {
+	o.ran <- struct{}{}
+	select {
+	case <-o.wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, job)
+	o.parts = append(o.parts, string(part))
+	if len(o.calls) <= o.failFirst {
+		return errors.New("not now")
+	}
+	return nil
+}
+
+func (o *partOutbox) recorded() ([]workflow.OutboxJob, []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.calls, o.parts
+}
+
+// TestOneOutboxJobPerChange: a change inserts one outbox job, in the
+// queue of grouped jobs, holding the part of each outbox that has one
+// (the notifications', the webhooks' and two of the test's); a change
+// that concerns no outbox inserts none. The job's parts run side by side
+// (each of the test's waits for the other's run), and when one fails the job runs again
+// whole, with the same key, until every part succeeds.
+func TestOneOutboxJobPerChange(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
+		ranFirst, ranSecond := make(chan struct{}, 2), make(chan struct{}, 2)
+		first := &partOutbox{name: "first", ran: ranFirst, wait: ranSecond, failFirst: 1}
+		second := &partOutbox{name: "second", ran: ranSecond, wait: ranFirst}
+		env := apitest.NewWith(t, db, apitest.Options{Outboxes: []workflow.Outbox{first, second}})
+		sys := apitest.Sys()
+		_, r, app := underReview(t, env)
+		e, err := env.Client.Entitlement.Create().SetApplication(app).SetExternalID("e").SetName("E").Save(sys)
+		require.NoError(t, err)
+		var out struct{ SubmitAccessRequest struct{ ID pulid.ID } }
+		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, &out)
+		env.AwaitJobs(t, "outbox")
+
+		res, err := env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("outbox"))
+		require.NoError(t, err)
+		require.Len(t, res.Jobs, 1, "one job for the change")
+		job := res.Jobs[0]
+		require.Equal(t, rivertype.JobStateCompleted, job.State)
+		require.Equal(t, "grouped", job.Queue)
+		require.Equal(t, workflow.OutboxAttempts, job.MaxAttempts)
+		require.Equal(t, 2, job.Attempt, "the first part failed once")
+		var args workflow.OutboxArgs
+		require.NoError(t, json.Unmarshal(job.EncodedArgs, &args))
+		require.ElementsMatch(t, []string{"notify", "webhooks", "first", "second"}, slices.Collect(maps.Keys(args.Parts)))
+
+		key := strconv.FormatInt(job.ID, 10)
+		for _, box := range []*partOutbox{first, second} {
+			calls, parts := box.recorded()
+			require.Equal(t, []workflow.OutboxJob{{Key: key}, {Key: key}}, calls, box.name)
+			require.Equal(t, []string{`"` + string(out.SubmitAccessRequest.ID) + `"`, `"` + string(out.SubmitAccessRequest.ID) + `"`}, parts, box.name)
+		}
+
+		admin := env.User(t, "a@example.com", enum.PlatformRoleITAdmin)
+		env.MustDo(t, env.Token(t, admin), `mutation { createApplication(input: {name: "Payroll", fulfillment: MANUAL, connectorKind: MANUAL}) { id } }`, nil, nil)
+		res, err = env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("outbox"))
+		require.NoError(t, err)
+		require.Len(t, res.Jobs, 1, "a catalog change concerns no outbox: no job")
 	})
 }

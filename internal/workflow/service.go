@@ -124,7 +124,8 @@ type Config struct {
 	// connector call; nil discards them.
 	Log *slog.Logger
 	// Outboxes turn each state change's audit events into deliveries
-	// (notifications, event webhooks) inside its transaction, in order.
+	// (notifications, event webhooks) inside its transaction, as one job;
+	// the job runner works it with the same outboxes (Outboxes).
 	Outboxes []Outbox
 }
 
@@ -184,8 +185,8 @@ func (t *txn) touch(id pulid.ID) { t.changed.requests[id] = true }
 // checked the caller). Before commit it derives the status of every request
 // fn changed (settleChanged: whatever request items, review stages and review
 // tasks fn wrote, and whatever trails it appended to), writes the audit
-// events fn recorded, hands them to the outboxes, writes the jobs fn and the
-// outboxes asked for, and notifies those requests inside the
+// events fn recorded, hands them to the outboxes, writes the jobs fn asked
+// for and the outboxes' one job, and notifies those requests inside the
 // transaction; after commit it publishes them. Entities fn read or wrote
 // through t.client stay usable after inTx returns (their lazy loads then
 // read the pool).
@@ -242,15 +243,14 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context, t *txn)
 	if err := s.writeEvents(ctx, t); err != nil {
 		return rollback(fmt.Errorf("record events: %w", err))
 	}
-	for _, o := range s.outboxes {
-		if len(t.logged) == 0 {
-			break
-		}
-		jobs, err := o.Enqueue(ctx, t.client, t.logged)
+	if len(t.logged) > 0 {
+		job, err := s.outboxJob(ctx, t)
 		if err != nil {
-			return rollback(fmt.Errorf("outbox: %w", err))
+			return rollback(err)
 		}
-		t.jobs = append(t.jobs, jobs...)
+		if job != nil {
+			t.jobs = append(t.jobs, *job)
+		}
 	}
 	if len(t.jobs) > 0 {
 		if _, err := s.jobs.InsertManyTx(ctx, sqlTx, t.jobs); err != nil {
