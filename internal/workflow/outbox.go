@@ -149,17 +149,20 @@ func (w *outboxWorker) Work(ctx context.Context, job *river.Job[OutboxArgs]) err
 		mu   sync.Mutex
 		errs []error
 	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
 	for name, part := range job.Args.Parts {
 		box, ok := w.outboxes[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("outbox job: no outbox %q", name))
+			fail(fmt.Errorf("no outbox %q", name))
 			continue
 		}
 		wg.Go(func() {
 			if err := box.Work(ctx, j, part); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("outbox %s: %w", name, err))
-				mu.Unlock()
+				fail(fmt.Errorf("outbox %s: %w", name, err))
 			}
 		})
 	}

@@ -7,8 +7,10 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -195,5 +197,14 @@ func TestOneOutboxJobPerChange(t *testing.T) {
 		res, err = env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("outbox"))
 		require.NoError(t, err)
 		require.Len(t, res.Jobs, 1, "a catalog change concerns no outbox: no job")
+
+		// A part of an outbox this server does not have fails the job.
+		ins, err := env.Server.Jobs.Client().Insert(context.Background(),
+			workflow.OutboxArgs{Parts: map[string]json.RawMessage{"elsewhere": json.RawMessage(`1`)}}, nil)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			j, err := env.Server.Jobs.Client().JobGet(context.Background(), ins.Job.ID)
+			return err == nil && len(j.Errors) > 0 && strings.Contains(j.Errors[0].Error, `no outbox "elsewhere"`)
+		}, time.Minute, 20*time.Millisecond)
 	})
 }
