@@ -480,7 +480,7 @@ func newDeliveries(t *testing.T, db *dbtest.DB, n int) []*delivery {
 		env.MustDo(t, env.Token(t, r), `mutation($in: SubmitAccessRequestInput!) { submitAccessRequest(input: $in) { id } }`,
 			map[string]any{"in": map[string]any{"action": "GRANT", "entitlementIds": []pulid.ID{e.ID}}}, nil)
 		keys, parts := env.OutboxParts(t, "notify")
-		require.Len(t, keys, i+1, "one delivery job for the change")
+		require.Len(t, keys, i+1, "one outbox job with notifications for the change")
 		var events []notify.Event
 		require.NoError(t, json.Unmarshal(parts[i], &events))
 		out[i] = &delivery{scene: &scene{env: env, box: box}, key: keys[i], events: events, m: m}

@@ -116,8 +116,9 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 	return w.s.fanOuts.Do(ctx, job.Args.Events)
 }
 
-// fanOutJobs fans out the events of several fan-out jobs and inserts the
-// jobs of their deliveries, outside any transaction: FanOut is idempotent.
+// fanOutJobs fans out the events of the jobs worked at the same time and
+// inserts the jobs of their deliveries, outside any transaction: FanOut is
+// idempotent.
 func (s *Service) fanOutJobs(ctx context.Context, events [][]pulid.ID) error {
 	params, err := s.FanOut(ctx, slices.Concat(events...))
 	if err != nil || len(params) == 0 {

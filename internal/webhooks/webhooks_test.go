@@ -489,10 +489,10 @@ func TestWebhookFailuresRetryThenDisable(t *testing.T) {
 	})
 }
 
-// TestFanOutIsIdempotent: each change inserts one fan-out job naming its
-// events; running the fan-out twice for them writes one delivery per
-// endpoint and subscribed event and asks for the same delivery jobs, and a
-// disabled endpoint gets none.
+// TestFanOutIsIdempotent: each change's outbox job has a fan-out part
+// naming its events; running the fan-out twice for them writes one
+// delivery per endpoint and subscribed event and asks for the same
+// delivery jobs, and a disabled endpoint gets none.
 func TestFanOutIsIdempotent(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
