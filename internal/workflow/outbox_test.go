@@ -155,8 +155,10 @@ func (o *partOutbox) recorded() ([]workflow.OutboxJob, []string) {
 // queue of grouped jobs, holding the part of each outbox that has one
 // (the notifications', the webhooks' and two of the test's); a change
 // that concerns no outbox inserts none. The job's parts run side by side
-// (each of the test's waits for the other's run), and when one fails the job runs again
-// whole, with the same key, until every part succeeds.
+// (each of the test's waits for the other's run), and when one fails the
+// job runs again whole, with the same key, until every part succeeds; only
+// the job's last attempt is told it is the last. A part of an unknown
+// outbox fails the job.
 func TestOneOutboxJobPerChange(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
@@ -197,6 +199,17 @@ func TestOneOutboxJobPerChange(t *testing.T) {
 		res, err = env.Server.Jobs.Client().JobList(context.Background(), river.NewJobListParams().Kinds("outbox"))
 		require.NoError(t, err)
 		require.Len(t, res.Jobs, 1, "a catalog change concerns no outbox: no job")
+
+		// A job's last attempt says so to every part.
+		last, err := env.Server.Jobs.Client().Insert(context.Background(),
+			workflow.OutboxArgs{Parts: map[string]json.RawMessage{"first": json.RawMessage(`"x"`), "second": json.RawMessage(`"x"`)}},
+			&river.InsertOpts{MaxAttempts: 1, Queue: workflow.GroupedQueue})
+		require.NoError(t, err)
+		env.AwaitJobs(t, "outbox")
+		for _, box := range []*partOutbox{first, second} {
+			calls, _ := box.recorded()
+			require.Equal(t, workflow.OutboxJob{Key: strconv.FormatInt(last.Job.ID, 10), LastAttempt: true}, calls[len(calls)-1], box.name)
+		}
 
 		// A part of an outbox this server does not have fails the job.
 		ins, err := env.Server.Jobs.Client().Insert(context.Background(),
