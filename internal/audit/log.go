@@ -92,8 +92,11 @@ type head struct {
 // A run looks at the chains with events since a minute before the start of
 // the previous run (lookback), so that its cost grows with what changed
 // since, not with the rate of changes over a fixed period; and at every
-// chain on the first run of the process and hourly after. The heads are
-// read before the lock, and those that moved again under it.
+// chain on the first run of the process and hourly after. The heads of the
+// chains it looks at are read under the lock (another run may have folded
+// them meanwhile), once: most chains an incremental run finds have moved.
+// A full sweep first reads them without the lock and takes it only for
+// those that moved; a run that finds no chain takes no lock.
 // Concurrent runs serialise (an advisory lock on PostgreSQL, the write lock
 // on SQLite).
 // It runs in the system context: the River job calls it, never a viewer.
@@ -112,17 +115,20 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("audit: checkpoint: changed chains: %w", err)
 	}
-	// Look without the write lock first: most runs find nothing to do.
-	heads, err := pendingHeads(sctx, l.client, l.dialect, chains)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	if len(heads) > 0 {
+	if full && len(chains) > 0 {
+		// Most chains have not moved since the last sweep: find those that
+		// did without holding the lock, which on SQLite stops every writer.
+		heads, err := pendingHeads(sctx, l.client, l.dialect, chains)
+		if err != nil {
+			return 0, err
+		}
 		chains = chains[:0]
 		for _, h := range heads {
 			chains = append(chains, h.Chain)
 		}
+	}
+	n := 0
+	if len(chains) > 0 {
 		if n, err = l.fold(sctx, now, chains); err != nil {
 			return 0, err
 		}
@@ -134,8 +140,8 @@ func (l *Log) Checkpoint(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// fold writes the checkpoints of chains' pending heads, read again under
-// the lock, in a transaction.
+// fold writes the checkpoints of chains' pending heads, read under the
+// lock, in a transaction.
 func (l *Log) fold(ctx context.Context, at time.Time, chains []string) (int, error) {
 	tx, err := l.client.Tx(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/ent"
@@ -333,8 +334,9 @@ func TestCheckpointLooksSinceThePreviousRun(t *testing.T) {
 
 // TestCheckpointManyChains folds more chains than one statement reads
 // (chunks of 200): every chain's checkpoint holds its head's seq and hash,
-// read with one statement per chunk before the lock and one again under it,
-// and a later run folds only the chain that moved.
+// read with one statement per chunk; a full sweep reads them before the
+// lock and those that moved again under it, an incremental run only under
+// it; and a later run folds only the chain that moved.
 func TestCheckpointManyChains(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *dbtest.DB) {
@@ -361,35 +363,49 @@ func TestCheckpointManyChains(t *testing.T) {
 		}
 		stmts := &dbtest.StatementLog{}
 		lg := audit.NewLog(newClient(t, dbtest.Counted(t, db, stmts)), db.Dialect)
-		n, err := lg.Checkpoint(dbtest.Counting(ctx))
-		require.NoError(t, err)
-		require.Equal(t, 250, n)
-		// The changed chains; their heads, 2 chunks of the 253 chains (the
-		// fixture's too), then of the 250 again under the lock; the last
-		// checkpoint; 2 inserts; on PostgreSQL the advisory lock.
-		want := 1 + 2 + 2 + 1 + 2
-		if db.Dialect == dialect.Postgres {
-			want++
+		// A run's statements: the changed chains; their heads by chunks of
+		// 200 (before the lock on a full sweep, then under it); the last
+		// checkpoint; an insert per chunk; on PostgreSQL the advisory lock.
+		checkpoint := func(reads, inserts int) {
+			t.Helper()
+			stmts.Reset()
+			n, err := lg.Checkpoint(dbtest.Counting(ctx))
+			require.NoError(t, err)
+			require.Equal(t, 250, n)
+			want := 1 + reads + 1 + inserts
+			if db.Dialect == dialect.Postgres {
+				want++
+			}
+			var sent []string
+			for _, q := range stmts.Statements() {
+				sent = append(sent, q[:min(len(q), 80)])
+			}
+			require.Len(t, sent, want, "%q", sent)
+			cps := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq(entsql.OrderDesc())).Limit(250).AllX(sctx)
+			for _, c := range cps {
+				require.Equal(t, heads[c.Chain].Seq, c.HeadSeq, c.Chain)
+				require.Equal(t, heads[c.Chain].Hash, c.HeadHash, c.Chain)
+			}
 		}
-		var sent []string
-		for _, q := range stmts.Statements() {
-			sent = append(sent, q[:min(len(q), 80)])
+		// The first run of a process sweeps all 253 chains (the fixture's
+		// too), 2 chunks, then the 250 that moved, 2 again.
+		checkpoint(2+2, 2)
+		require.Equal(t, 253, f.client.AuditCheckpoint.Query().CountX(sctx), "the fixture's 3 and 250")
+
+		for _, r := range reqs {
+			rows, err := appendTx(ctx, f.client, rec, string(r.ID), "system", time.Now(), audit.Event{Action: audit.CatalogChanged})
+			require.NoError(t, err)
+			heads[string(r.ID)] = rows[0]
 		}
-		require.Len(t, sent, want, "%q", sent)
-		cps := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(3).AllX(sctx)
-		require.Len(t, cps, 250, "after the fixture's 3")
-		for _, c := range cps {
-			require.Equal(t, heads[c.Chain].Seq, c.HeadSeq, c.Chain)
-			require.Equal(t, heads[c.Chain].Hash, c.HeadHash, c.Chain)
-		}
+		checkpoint(2, 2) // incremental: 250 chains, read once
 
 		moved := string(reqs[201].ID)
-		_, err = appendTx(ctx, f.client, rec, moved, "system", time.Now(), audit.Event{Action: audit.CatalogChanged})
+		_, err := appendTx(ctx, f.client, rec, moved, "system", time.Now(), audit.Event{Action: audit.CatalogChanged})
 		require.NoError(t, err)
-		n, err = f.log.Checkpoint(ctx)
+		n, err := f.log.Checkpoint(ctx)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
-		last := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(253).OnlyX(sctx)
+		last := f.client.AuditCheckpoint.Query().Order(auditcheckpoint.BySeq()).Offset(503).OnlyX(sctx)
 		require.Equal(t, moved, last.Chain)
 		require.Equal(t, heads[moved].Seq+1, last.HeadSeq)
 	})
