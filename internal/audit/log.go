@@ -210,21 +210,18 @@ func pendingHeads(ctx context.Context, c *ent.Client, dialectName string, chains
 }
 
 // headsOf returns the heads of those of chains that moved past their last
-// checkpoint. Its statement finds each chain's head and last checkpoint
-// through their indexes, (chain, seq) and (chain, head_seq): on PostgreSQL
-// by one index probe each, so that the cost follows the chains, not how
-// long their histories are.
+// checkpoint. Its statement finds each chain's head (HeadsQuery) and last
+// checkpoint through their indexes, (chain, seq) and (chain, head_seq), so
+// that the cost follows the chains, not how long their histories are.
 func headsOf(ctx context.Context, c *ent.Client, dialectName string, chains []string) ([]head, error) {
 	args := make([]any, len(chains))
 	for i, chain := range chains {
 		args[i] = chain
 	}
-	query := headsSQLite
-	if dialectName == dialect.Postgres {
-		query = headsPostgres
-	}
-	query = database.Bind(dialectName, fmt.Sprintf(query, database.Placeholders(len(chains))))
-	rows, err := c.QueryContext(ctx, query, args...)
+	query := `SELECT h.chain, h.seq, h.hash,
+  COALESCE((SELECT MAX(k.head_seq) FROM audit_checkpoints k WHERE k.chain = h.chain), 0)
+FROM (` + HeadsQuery(dialectName, len(chains)) + `) h`
+	rows, err := c.QueryContext(ctx, database.Bind(dialectName, query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -243,18 +240,20 @@ func headsOf(ctx context.Context, c *ent.Client, dialectName string, chains []st
 	return out, rows.Err()
 }
 
-// The statements of headsOf, to be completed with the chains' placeholders.
-// Each row is a chain with events: its head's seq and hash, and the head
-// seq of its last checkpoint (0 without one). On SQLite the bare column
-// e.hash is the one of the row holding MAX(e.seq).
-const (
-	headsPostgres = `SELECT c.chain, e.seq, e.hash, COALESCE(k.head_seq, 0) FROM unnest(ARRAY[%s]::text[]) AS c(chain)
-CROSS JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e
-LEFT JOIN LATERAL (SELECT head_seq FROM audit_checkpoints WHERE chain = c.chain ORDER BY head_seq DESC LIMIT 1) k ON true`
-	headsSQLite = `SELECT e.chain, MAX(e.seq), e.hash,
-  COALESCE((SELECT MAX(k.head_seq) FROM audit_checkpoints k WHERE k.chain = e.chain), 0)
-FROM audit_events e WHERE e.chain IN (%s) GROUP BY e.chain`
-)
+// HeadsQuery returns a statement, with n placeholders (?) for n chains,
+// whose rows are the heads of those of the chains that have events: chain,
+// seq, hash. It reads each chain's head through the (chain, seq) index:
+// on PostgreSQL by one backward probe, on SQLite by grouping the chain's
+// events (the bare column hash is then the one of the row holding
+// MAX(seq)). Callers embed it (a subquery or a CTE) to read heads with the
+// rest of what they need in one statement.
+func HeadsQuery(dialectName string, n int) string {
+	if dialectName == dialect.Postgres {
+		return `SELECT c.chain, e.seq, e.hash FROM unnest(ARRAY[` + database.Placeholders(n) + `]::text[]) AS c(chain)
+CROSS JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e`
+	}
+	return `SELECT chain, MAX(seq) AS seq, hash FROM audit_events WHERE chain IN (` + database.Placeholders(n) + `) GROUP BY chain`
+}
 
 // Problem is a place where the audit log is broken.
 type Problem struct {

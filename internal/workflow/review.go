@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"gatehouse/ent"
 	"gatehouse/ent/predicate"
 	"gatehouse/ent/requestitem"
@@ -139,15 +137,11 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 	if err != nil {
 		return nil, fmt.Errorf("load tasks: %w", err)
 	}
-	args := make([]any, len(ids))
+	args := make([]any, 2*len(ids)) // the heads', then the items'
 	for i, id := range ids {
-		args[i] = string(id)
+		args[i], args[len(ids)+i] = string(id), string(id)
 	}
-	query := reviewSQLite
-	if s.dialect == dialect.Postgres {
-		query = reviewPostgres
-	}
-	query = database.Bind(s.dialect, fmt.Sprintf(query, database.Placeholders(len(ids))))
+	query := database.Bind(s.dialect, fmt.Sprintf(reviewQuery, audit.HeadsQuery(s.dialect, len(ids)), database.Placeholders(len(ids))))
 	rows, err := t.client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load items and stages: %w", err)
@@ -226,33 +220,24 @@ func (s *Service) loadReview(ctx context.Context, t *txn, reqs []*ent.AccessRequ
 	return rv, nil
 }
 
-// loadReview's join, to be completed with the requests' placeholders: each
-// row is an item with one of its stages and, when the stage has WAITING
-// tasks, one of their reviewers and that reviewer's delegate, and the head
-// of the item's request's audit chain. On PostgreSQL the head is read once
-// per request (one backward index probe) rather than twice per row; SQLite
-// has no LATERAL and reads it per row.
-const (
-	reviewColumns = `SELECT i.id, i.request_id, i.status, a.fulfillment, i.emergency_review,
+// reviewQuery is loadReview's join, to be completed with the requests'
+// heads statement (audit.HeadsQuery) and their placeholders: each row is an
+// item with one of its stages and, when the stage has WAITING tasks, one of
+// their reviewers and that reviewer's delegate, and the head of the item's
+// request's audit chain, read once per request.
+const reviewQuery = `WITH h AS MATERIALIZED (%s)
+SELECT i.id, i.request_id, i.status, a.fulfillment, i.emergency_review,
   s.id, s.level, s.rule, s.quorum, s.status,
   u.id, u.email, u.status, u.kind, u.delegate_id, u.delegate_from, u.delegate_until,
-  d.id, d.email, d.status, d.kind, `
-	reviewJoins = `
+  d.id, d.email, d.status, d.kind, h.seq, h.hash
+FROM request_items i
+LEFT JOIN h ON h.chain = i.request_id
 JOIN applications a ON a.id = i.application_id
 LEFT JOIN review_stages s ON s.item_id = i.id
 LEFT JOIN review_tasks k ON k.stage_id = s.id AND k.status = 'WAITING'
 LEFT JOIN users u ON u.id = k.reviewer_id
-LEFT JOIN users d ON d.id = u.delegate_id`
-	reviewPostgres = `WITH h AS MATERIALIZED (SELECT r.id, e.seq, e.hash FROM unnest(ARRAY[%s]::text[]) AS r(id)
-  LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = r.id ORDER BY seq DESC LIMIT 1) e ON true)
-` + reviewColumns + `h.seq, h.hash
-FROM h JOIN request_items i ON i.request_id = h.id` + reviewJoins
-	reviewSQLite = reviewColumns + `
-  (SELECT e.seq FROM audit_events e WHERE e.chain = i.request_id ORDER BY e.seq DESC LIMIT 1),
-  (SELECT e.hash FROM audit_events e WHERE e.chain = i.request_id ORDER BY e.seq DESC LIMIT 1)
-FROM request_items i` + reviewJoins + `
+LEFT JOIN users d ON d.id = u.delegate_id
 WHERE i.request_id IN (%s)`
-)
 
 func timeOrNil(t sql.NullTime) *time.Time {
 	if !t.Valid {
