@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"gatehouse/connectors/postgres"
@@ -156,6 +159,14 @@ func TestLeaverSweepCatchesSilentTermination(t *testing.T) {
 		req := o.fulSubmit(t, c.tokB, map[string]any{"action": "GRANT", "entitlementIds": []string{string(e.ID)}})
 		o.fulApprove(t, c, req.ID, "Wiki users")
 		o.fulAwait(t, c.tokB, req.Items[0].ID, "FULFILLED")
+		// The periodic sweep runs once when the job runner starts; on a slow
+		// machine that run could come after the termination below and apply
+		// it first. Wait for it: the next is DefaultTerminationSweepInterval away.
+		require.Eventually(t, func() bool {
+			res, err := o.env.Server.Jobs.Client().JobList(context.Background(),
+				river.NewJobListParams().Kinds(workflow.SweepTerminationsArgs{}.Kind()).States(rivertype.JobStateCompleted))
+			return err == nil && len(res.Jobs) > 0
+		}, time.Minute, 20*time.Millisecond, "the start-up termination sweep")
 
 		subSetStatus(t, o.env, c.b, enum.UserStatusTerminated)
 		require.Empty(t, lvTerminatedItems(t, o.env, c.b), "the direct write applied nothing")
