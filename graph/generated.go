@@ -16,6 +16,7 @@ import (
 	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
 	"gatehouse/internal/workflow/rules"
+	"io"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -5667,6 +5668,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	// collected keeps the fields collected for objects written
+	// straight from loaded values (direct_<Type>, write_<Type>).
+	collected gqlexec.Collected
 }
 
 func newExecutionContext(
@@ -15330,6 +15334,3903 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 
 // endregion ***************************** args.gotpl *****************************
 
+// region    **************************** direct.gotpl ****************************
+
+// direct_AccessRequest_requester returns the requester edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.RequesterOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_beneficiary returns the beneficiary edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_beneficiary(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.BeneficiaryOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_referenceUser returns the referenceUser edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_referenceUser(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.ReferenceUserOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_role returns the role edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Role); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_role(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.RoleOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+	if !ec.direct_Role(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Role(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_jobTitle returns the jobTitle edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_JobTitle); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.JobTitleOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+	if !ec.direct_JobTitle(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_JobTitle(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_submittedBy returns the submittedBy edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_submittedBy(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.SubmittedByOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_extendsGrant returns the extendsGrant edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Grant); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	v, err := obj.Edges.ExtendsGrantOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+	if !ec.direct_Grant(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Grant(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_items returns the items edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_RequestItem); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_items(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.ItemsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_RequestItem(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_RequestItem(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_auditEvents returns the auditEvents edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AuditEvent); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.AuditEventsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_AuditEvent(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AuditEvent(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest_tasks returns the tasks edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AccessRequest_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.TasksOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewTask(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
+}
+
+// direct_AccessRequest reports whether the fields of AccessRequest collected
+// in fields can be written straight from obj (write_AccessRequest): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField, obj *ent.AccessRequest) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "action":
+		case "mode":
+		case "justification":
+		case "emergencyReason":
+		case "endsAt":
+		case "duration":
+		case "threshold":
+		case "status":
+		case "submittedAt":
+			if gqlscalar.MarshalTime(obj.SubmittedAt) == graphql.Null {
+				return false
+			}
+		case "completedAt":
+		case "requesterID":
+		case "beneficiaryID":
+		case "referenceUserID":
+		case "roleID":
+		case "jobTitleID":
+		case "submittedByID":
+		case "extendsGrantID":
+		case "requester":
+			v, err := obj.Edges.RequesterOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "beneficiary":
+			v, err := obj.Edges.BeneficiaryOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "referenceUser":
+			v, err := obj.Edges.ReferenceUserOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "role":
+			v, err := obj.Edges.RoleOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_Role(ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v) {
+				return false
+			}
+		case "jobTitle":
+			v, err := obj.Edges.JobTitleOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_JobTitle(ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v) {
+				return false
+			}
+		case "submittedBy":
+			v, err := obj.Edges.SubmittedByOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "extendsGrant":
+			v, err := obj.Edges.ExtendsGrantOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_Grant(ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v) {
+				return false
+			}
+		case "items":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.ItemsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_RequestItem(sub, e) {
+					return false
+				}
+			}
+		case "auditEvents":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.AuditEventsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_AuditEvent(sub, e) {
+					return false
+				}
+			}
+		case "tasks":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.TasksOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewTask(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_AccessRequest writes obj's fields collected in fields, which
+// direct_AccessRequest accepted, as a JSON object.
+func (ec *executionContext) write_AccessRequest(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.AccessRequest) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("AccessRequest").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "action":
+			ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+		case "mode":
+			ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+		case "justification":
+			ec.marshalNString2string(ctx, field.Selections, obj.Justification).MarshalGQL(w)
+		case "emergencyReason":
+			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EmergencyReason).MarshalGQL(w)
+		case "endsAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+		case "duration":
+			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
+		case "threshold":
+			ec.marshalOFloat2ᚖfloat64(ctx, field.Selections, obj.Threshold).MarshalGQL(w)
+		case "status":
+			ec.marshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "submittedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.SubmittedAt).MarshalGQL(w)
+		case "completedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CompletedAt).MarshalGQL(w)
+		case "requesterID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequesterID).MarshalGQL(w)
+		case "beneficiaryID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.BeneficiaryID).MarshalGQL(w)
+		case "referenceUserID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReferenceUserID).MarshalGQL(w)
+		case "roleID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RoleID).MarshalGQL(w)
+		case "jobTitleID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
+		case "submittedByID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SubmittedByID).MarshalGQL(w)
+		case "extendsGrantID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ExtendsGrantID).MarshalGQL(w)
+		case "requester":
+			v, _ := obj.Edges.RequesterOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "beneficiary":
+			v, _ := obj.Edges.BeneficiaryOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "referenceUser":
+			v, _ := obj.Edges.ReferenceUserOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "role":
+			v, _ := obj.Edges.RoleOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+		case "jobTitle":
+			v, _ := obj.Edges.JobTitleOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+		case "submittedBy":
+			v, _ := obj.Edges.SubmittedByOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "extendsGrant":
+			v, _ := obj.Edges.ExtendsGrantOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+		case "items":
+			v, _ := obj.Edges.ItemsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		case "auditEvents":
+			v, _ := obj.Edges.AuditEventsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+		case "tasks":
+			v, _ := obj.Edges.TasksOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_AccessRequest writes the objects of v, which direct_AccessRequest
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_AccessRequest(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.AccessRequest) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_AccessRequest(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_ApiToken_owner returns the owner edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ApiToken_owner(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) graphql.Marshaler {
+	v, err := obj.Edges.OwnerOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_ApiToken_createdBy returns the createdBy edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ApiToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) graphql.Marshaler {
+	v, err := obj.Edges.CreatedByOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_ApiToken reports whether the fields of ApiToken collected
+// in fields can be written straight from obj (write_ApiToken): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_ApiToken(fields []graphql.CollectedField, obj *ent.ApiToken) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "name":
+		case "prefix":
+		case "scope":
+		case "expiresAt":
+		case "lastUsedAt":
+		case "revokedAt":
+		case "ownerID":
+		case "createdByID":
+		case "owner":
+			v, err := obj.Edges.OwnerOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "createdBy":
+			v, err := obj.Edges.CreatedByOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_ApiToken writes obj's fields collected in fields, which
+// direct_ApiToken accepted, as a JSON object.
+func (ec *executionContext) write_ApiToken(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ApiToken) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("ApiToken").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "prefix":
+			ec.marshalNString2string(ctx, field.Selections, obj.Prefix).MarshalGQL(w)
+		case "scope":
+			ec.marshalNTokenScope2gatehouseᚋentᚋschemaᚋenumᚐTokenScope(ctx, field.Selections, obj.Scope).MarshalGQL(w)
+		case "expiresAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt).MarshalGQL(w)
+		case "lastUsedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt).MarshalGQL(w)
+		case "revokedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
+		case "ownerID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
+		case "createdByID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByID).MarshalGQL(w)
+		case "owner":
+			v, _ := obj.Edges.OwnerOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "createdBy":
+			v, _ := obj.Edges.CreatedByOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_ApiToken writes the objects of v, which direct_ApiToken
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_ApiToken(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.ApiToken) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_ApiToken(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Application_owners returns the owners edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Application_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.OwnersOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_Application_entitlements returns the entitlements edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Application_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.EntitlementsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Entitlement(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_Application_reviewStages returns the reviewStages edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewStageTemplate); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Application_reviewStages(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.ReviewStagesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewStageTemplate(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStageTemplate(ctx, w, fields, v) })
+}
+
+// direct_Application_identities returns the identities edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Identity); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Application_identities(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.IdentitiesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Identity(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Identity(ctx, w, fields, v) })
+}
+
+// direct_Application reports whether the fields of Application collected
+// in fields can be written straight from obj (write_Application): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_Application(fields []graphql.CollectedField, obj *ent.Application) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "name":
+		case "description":
+		case "fulfillment":
+		case "connectorKind":
+		case "maxAccessDuration":
+		case "owners":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.OwnersOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		case "entitlements":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.EntitlementsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Entitlement(sub, e) {
+					return false
+				}
+			}
+		case "reviewStages":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.ReviewStagesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewStageTemplate(sub, e) {
+					return false
+				}
+			}
+		case "identities":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.IdentitiesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Identity(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_Application writes obj's fields collected in fields, which
+// direct_Application accepted, as a JSON object.
+func (ec *executionContext) write_Application(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Application) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("Application").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "description":
+			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "fulfillment":
+			ec.marshalNFulfillment2gatehouseᚋentᚋschemaᚋenumᚐFulfillment(ctx, field.Selections, obj.Fulfillment).MarshalGQL(w)
+		case "connectorKind":
+			ec.marshalNConnectorKind2gatehouseᚋentᚋschemaᚋenumᚐConnectorKind(ctx, field.Selections, obj.ConnectorKind).MarshalGQL(w)
+		case "maxAccessDuration":
+			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.MaxAccessDuration).MarshalGQL(w)
+		case "owners":
+			v, _ := obj.Edges.OwnersOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "entitlements":
+			v, _ := obj.Edges.EntitlementsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "reviewStages":
+			v, _ := obj.Edges.ReviewStagesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+		case "identities":
+			v, _ := obj.Edges.IdentitiesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_Application writes the objects of v, which direct_Application
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_Application(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.Application) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_Application(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_AuditEvent_request returns the request edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AuditEvent_request(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) graphql.Marshaler {
+	v, err := obj.Edges.RequestOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if !ec.direct_AccessRequest(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_AuditEvent_item returns the item edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_RequestItem); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_AuditEvent_item(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) graphql.Marshaler {
+	v, err := obj.Edges.ItemOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+	if !ec.direct_RequestItem(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+}
+
+// direct_AuditEvent reports whether the fields of AuditEvent collected
+// in fields can be written straight from obj (write_AuditEvent): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_AuditEvent(fields []graphql.CollectedField, obj *ent.AuditEvent) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "chain":
+		case "seq":
+			if graphql.MarshalInt64(obj.Seq) == graphql.Null {
+				return false
+			}
+		case "at":
+			if gqlscalar.MarshalTime(obj.At) == graphql.Null {
+				return false
+			}
+		case "action":
+		case "actor":
+		case "data":
+		case "prevHash":
+		case "hash":
+		case "requestID":
+		case "itemID":
+		case "request":
+			v, err := obj.Edges.RequestOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+				return false
+			}
+		case "item":
+			v, err := obj.Edges.ItemOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_AuditEvent writes obj's fields collected in fields, which
+// direct_AuditEvent accepted, as a JSON object.
+func (ec *executionContext) write_AuditEvent(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.AuditEvent) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("AuditEvent").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "chain":
+			ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
+		case "seq":
+			ec.marshalNInt2int64(ctx, field.Selections, obj.Seq).MarshalGQL(w)
+		case "at":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
+		case "action":
+			ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
+		case "actor":
+			ec.marshalNString2string(ctx, field.Selections, obj.Actor).MarshalGQL(w)
+		case "data":
+			ec.marshalOMap2map(ctx, field.Selections, obj.Data).MarshalGQL(w)
+		case "prevHash":
+			ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
+		case "hash":
+			ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
+		case "requestID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+		case "itemID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
+		case "request":
+			v, _ := obj.Edges.RequestOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "item":
+			v, _ := obj.Edges.ItemOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_AuditEvent writes the objects of v, which direct_AuditEvent
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_AuditEvent(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.AuditEvent) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_AuditEvent(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Entitlement_application returns the application edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Application); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Entitlement_application(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	v, err := obj.Edges.ApplicationOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+	if !ec.direct_Application(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
+}
+
+// direct_Entitlement_owner returns the owner edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Entitlement_owner(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	v, err := obj.Edges.OwnerOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_Entitlement_roles returns the roles edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Role); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Entitlement_roles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.RolesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Role(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Role(ctx, w, fields, v) })
+}
+
+// direct_Entitlement_jobTitles returns the jobTitles edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_JobTitle); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Entitlement_jobTitles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.JobTitlesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_JobTitle(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_JobTitle(ctx, w, fields, v) })
+}
+
+// direct_Entitlement_grants returns the grants edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Grant); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Entitlement_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.GrantsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Grant(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Grant(ctx, w, fields, v) })
+}
+
+// direct_Entitlement reports whether the fields of Entitlement collected
+// in fields can be written straight from obj (write_Entitlement): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, obj *ent.Entitlement) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "applicationID":
+		case "externalID":
+		case "name":
+		case "description":
+		case "kind":
+		case "privileged":
+		case "requestable":
+		case "labels":
+		case "ownerID":
+		case "application":
+			v, err := obj.Edges.ApplicationOrErr()
+			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+				return false
+			}
+		case "owner":
+			v, err := obj.Edges.OwnerOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "roles":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.RolesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Role(sub, e) {
+					return false
+				}
+			}
+		case "jobTitles":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.JobTitlesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_JobTitle(sub, e) {
+					return false
+				}
+			}
+		case "grants":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.GrantsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Grant(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_Entitlement writes obj's fields collected in fields, which
+// direct_Entitlement accepted, as a JSON object.
+func (ec *executionContext) write_Entitlement(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Entitlement) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("Entitlement").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "applicationID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+		case "externalID":
+			ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "description":
+			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "kind":
+			ec.marshalNEntitlementKind2gatehouseᚋentᚋschemaᚋenumᚐEntitlementKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+		case "privileged":
+			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Privileged).MarshalGQL(w)
+		case "requestable":
+			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Requestable).MarshalGQL(w)
+		case "labels":
+			ec.marshalOString2ᚕstringᚄ(ctx, field.Selections, obj.Labels).MarshalGQL(w)
+		case "ownerID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
+		case "application":
+			v, _ := obj.Edges.ApplicationOrErr()
+			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+		case "owner":
+			v, _ := obj.Edges.OwnerOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "roles":
+			v, _ := obj.Edges.RolesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+		case "jobTitles":
+			v, _ := obj.Edges.JobTitlesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+		case "grants":
+			v, _ := obj.Edges.GrantsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_Entitlement writes the objects of v, which direct_Entitlement
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_Entitlement(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.Entitlement) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_Entitlement(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Grant_identity returns the identity edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Identity); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Grant_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
+	v, err := obj.Edges.IdentityOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+	if !ec.direct_Identity(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Identity(ctx, w, fields, v) })
+}
+
+// direct_Grant_entitlement returns the entitlement edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Grant_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
+	v, err := obj.Edges.EntitlementOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if !ec.direct_Entitlement(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_Grant_sourceItem returns the sourceItem edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_RequestItem); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Grant_sourceItem(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
+	v, err := obj.Edges.SourceItemOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+	if !ec.direct_RequestItem(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+}
+
+// direct_Grant reports whether the fields of Grant collected
+// in fields can be written straight from obj (write_Grant): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_Grant(fields []graphql.CollectedField, obj *ent.Grant) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "identityID":
+		case "entitlementID":
+		case "grantedAt":
+			if gqlscalar.MarshalTime(obj.GrantedAt) == graphql.Null {
+				return false
+			}
+		case "endsAt":
+		case "revokedAt":
+		case "revokeReason":
+		case "sourceItemID":
+		case "identity":
+			v, err := obj.Edges.IdentityOrErr()
+			if err != nil || !ec.direct_Identity(ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v) {
+				return false
+			}
+		case "entitlement":
+			v, err := obj.Edges.EntitlementOrErr()
+			if err != nil || !ec.direct_Entitlement(ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v) {
+				return false
+			}
+		case "sourceItem":
+			v, err := obj.Edges.SourceItemOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_Grant writes obj's fields collected in fields, which
+// direct_Grant accepted, as a JSON object.
+func (ec *executionContext) write_Grant(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Grant) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("Grant").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "identityID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
+		case "entitlementID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
+		case "grantedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.GrantedAt).MarshalGQL(w)
+		case "endsAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+		case "revokedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
+		case "revokeReason":
+			ec.marshalNString2string(ctx, field.Selections, obj.RevokeReason).MarshalGQL(w)
+		case "sourceItemID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SourceItemID).MarshalGQL(w)
+		case "identity":
+			v, _ := obj.Edges.IdentityOrErr()
+			ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+		case "entitlement":
+			v, _ := obj.Edges.EntitlementOrErr()
+			ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "sourceItem":
+			v, _ := obj.Edges.SourceItemOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_Grant writes the objects of v, which direct_Grant
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_Grant(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.Grant) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_Grant(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Identity_user returns the user edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Identity_user(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
+	v, err := obj.Edges.UserOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_Identity_application returns the application edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Application); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Identity_application(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
+	v, err := obj.Edges.ApplicationOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+	if !ec.direct_Application(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
+}
+
+// direct_Identity_createdByRequest returns the createdByRequest edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Identity_createdByRequest(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
+	v, err := obj.Edges.CreatedByRequestOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if !ec.direct_AccessRequest(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_Identity_grants returns the grants edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Grant); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Identity_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.GrantsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Grant(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Grant(ctx, w, fields, v) })
+}
+
+// direct_Identity reports whether the fields of Identity collected
+// in fields can be written straight from obj (write_Identity): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj *ent.Identity) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "userID":
+		case "applicationID":
+		case "externalID":
+		case "login":
+		case "status":
+		case "createdByRequestID":
+		case "user":
+			v, err := obj.Edges.UserOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "application":
+			v, err := obj.Edges.ApplicationOrErr()
+			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+				return false
+			}
+		case "createdByRequest":
+			v, err := obj.Edges.CreatedByRequestOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+				return false
+			}
+		case "grants":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.GrantsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Grant(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_Identity writes obj's fields collected in fields, which
+// direct_Identity accepted, as a JSON object.
+func (ec *executionContext) write_Identity(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Identity) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("Identity").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "userID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
+		case "applicationID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+		case "externalID":
+			ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+		case "login":
+			ec.marshalNString2string(ctx, field.Selections, obj.Login).MarshalGQL(w)
+		case "status":
+			ec.marshalNIdentityStatus2gatehouseᚋentᚋschemaᚋenumᚐIdentityStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "createdByRequestID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByRequestID).MarshalGQL(w)
+		case "user":
+			v, _ := obj.Edges.UserOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "application":
+			v, _ := obj.Edges.ApplicationOrErr()
+			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+		case "createdByRequest":
+			v, _ := obj.Edges.CreatedByRequestOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "grants":
+			v, _ := obj.Edges.GrantsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_Identity writes the objects of v, which direct_Identity
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_Identity(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.Identity) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_Identity(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_JobTitle_users returns the users edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_JobTitle_users(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.UsersOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_JobTitle_baselineEntitlements returns the baselineEntitlements edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_JobTitle_baselineEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.BaselineEntitlementsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Entitlement(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_JobTitle reports whether the fields of JobTitle collected
+// in fields can be written straight from obj (write_JobTitle): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_JobTitle(fields []graphql.CollectedField, obj *ent.JobTitle) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "name":
+		case "users":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.UsersOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		case "baselineEntitlements":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.BaselineEntitlementsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Entitlement(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_JobTitle writes obj's fields collected in fields, which
+// direct_JobTitle accepted, as a JSON object.
+func (ec *executionContext) write_JobTitle(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.JobTitle) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("JobTitle").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "users":
+			v, _ := obj.Edges.UsersOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "baselineEntitlements":
+			v, _ := obj.Edges.BaselineEntitlementsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_JobTitle writes the objects of v, which direct_JobTitle
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_JobTitle(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.JobTitle) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_JobTitle(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Notification_request returns the request edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Notification_request(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
+	v, err := obj.Edges.RequestOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if !ec.direct_AccessRequest(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_Notification_item returns the item edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_RequestItem); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Notification_item(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
+	v, err := obj.Edges.ItemOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+	if !ec.direct_RequestItem(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+}
+
+// direct_Notification_task returns the task edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Notification_task(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
+	v, err := obj.Edges.TaskOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+	if !ec.direct_ReviewTask(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_ReviewTask(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_request returns the request edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_request(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	v, err := obj.Edges.RequestOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if !ec.direct_AccessRequest(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_entitlement returns the entitlement edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	v, err := obj.Edges.EntitlementOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if !ec.direct_Entitlement(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_application returns the application edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Application); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_application(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	v, err := obj.Edges.ApplicationOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+	if !ec.direct_Application(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_identity returns the identity edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Identity); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_identity(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	v, err := obj.Edges.IdentityOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+	if !ec.direct_Identity(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Identity(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_stages returns the stages edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewStage); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_stages(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.StagesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewStage(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStage(ctx, w, fields, v) })
+}
+
+// direct_RequestItem_auditEvents returns the auditEvents edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AuditEvent); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_RequestItem_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.AuditEventsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_AuditEvent(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AuditEvent(ctx, w, fields, v) })
+}
+
+// direct_RequestItem reports whether the fields of RequestItem collected
+// in fields can be written straight from obj (write_RequestItem): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, obj *ent.RequestItem) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "requestID":
+		case "entitlementID":
+		case "applicationID":
+		case "identityID":
+		case "action":
+		case "status":
+		case "reason":
+		case "emergencyReview":
+		case "endsAt":
+		case "duration":
+		case "fulfillmentAttempts":
+		case "lastError":
+		case "fulfillmentNote":
+		case "decidedAt":
+		case "fulfilledAt":
+		case "request":
+			v, err := obj.Edges.RequestOrErr()
+			if err != nil || !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+				return false
+			}
+		case "entitlement":
+			v, err := obj.Edges.EntitlementOrErr()
+			if err != nil || !ec.direct_Entitlement(ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v) {
+				return false
+			}
+		case "application":
+			v, err := obj.Edges.ApplicationOrErr()
+			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+				return false
+			}
+		case "identity":
+			v, err := obj.Edges.IdentityOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_Identity(ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v) {
+				return false
+			}
+		case "stages":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.StagesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewStage(sub, e) {
+					return false
+				}
+			}
+		case "auditEvents":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.AuditEventsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_AuditEvent(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_RequestItem writes obj's fields collected in fields, which
+// direct_RequestItem accepted, as a JSON object.
+func (ec *executionContext) write_RequestItem(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.RequestItem) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("RequestItem").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "requestID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+		case "entitlementID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
+		case "applicationID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+		case "identityID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
+		case "action":
+			ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+		case "status":
+			ec.marshalNItemStatus2gatehouseᚋentᚋschemaᚋenumᚐItemStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "reason":
+			ec.marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+		case "emergencyReview":
+			ec.marshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, field.Selections, obj.EmergencyReview).MarshalGQL(w)
+		case "endsAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+		case "duration":
+			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
+		case "fulfillmentAttempts":
+			ec.marshalNInt2int(ctx, field.Selections, obj.FulfillmentAttempts).MarshalGQL(w)
+		case "lastError":
+			ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
+		case "fulfillmentNote":
+			ec.marshalNString2string(ctx, field.Selections, obj.FulfillmentNote).MarshalGQL(w)
+		case "decidedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
+		case "fulfilledAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.FulfilledAt).MarshalGQL(w)
+		case "request":
+			v, _ := obj.Edges.RequestOrErr()
+			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "entitlement":
+			v, _ := obj.Edges.EntitlementOrErr()
+			ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "application":
+			v, _ := obj.Edges.ApplicationOrErr()
+			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+		case "identity":
+			v, _ := obj.Edges.IdentityOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+		case "stages":
+			v, _ := obj.Edges.StagesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
+		case "auditEvents":
+			v, _ := obj.Edges.AuditEventsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_RequestItem writes the objects of v, which direct_RequestItem
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_RequestItem(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.RequestItem) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_RequestItem(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_ReviewStage_item returns the item edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_RequestItem); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewStage_item(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) graphql.Marshaler {
+	v, err := obj.Edges.ItemOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+	if !ec.direct_RequestItem(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+}
+
+// direct_ReviewStage_tasks returns the tasks edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewStage_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.TasksOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewTask(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
+}
+
+// direct_ReviewStage reports whether the fields of ReviewStage collected
+// in fields can be written straight from obj (write_ReviewStage): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_ReviewStage(fields []graphql.CollectedField, obj *ent.ReviewStage) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "itemID":
+		case "level":
+		case "reviewerKind":
+		case "rule":
+		case "quorum":
+		case "status":
+		case "resolution":
+		case "item":
+			v, err := obj.Edges.ItemOrErr()
+			if err != nil || !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+				return false
+			}
+		case "tasks":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.TasksOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewTask(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_ReviewStage writes obj's fields collected in fields, which
+// direct_ReviewStage accepted, as a JSON object.
+func (ec *executionContext) write_ReviewStage(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewStage) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("ReviewStage").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "itemID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
+		case "level":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
+		case "reviewerKind":
+			ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
+		case "rule":
+			ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
+		case "quorum":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
+		case "status":
+			ec.marshalNStageStatus2gatehouseᚋentᚋschemaᚋenumᚐStageStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "resolution":
+			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Resolution).MarshalGQL(w)
+		case "item":
+			v, _ := obj.Edges.ItemOrErr()
+			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		case "tasks":
+			v, _ := obj.Edges.TasksOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_ReviewStage writes the objects of v, which direct_ReviewStage
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_ReviewStage(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.ReviewStage) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_ReviewStage(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_ReviewStageTemplate_application returns the application edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Application); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewStageTemplate_application(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) graphql.Marshaler {
+	v, err := obj.Edges.ApplicationOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+	if !ec.direct_Application(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
+}
+
+// direct_ReviewStageTemplate_designatedReviewers returns the designatedReviewers edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewStageTemplate_designatedReviewers(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.DesignatedReviewersOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_ReviewStageTemplate reports whether the fields of ReviewStageTemplate collected
+// in fields can be written straight from obj (write_ReviewStageTemplate): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_ReviewStageTemplate(fields []graphql.CollectedField, obj *ent.ReviewStageTemplate) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "applicationID":
+		case "level":
+		case "reviewerKind":
+		case "rule":
+		case "quorum":
+		case "application":
+			v, err := obj.Edges.ApplicationOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+				return false
+			}
+		case "designatedReviewers":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.DesignatedReviewersOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_ReviewStageTemplate writes obj's fields collected in fields, which
+// direct_ReviewStageTemplate accepted, as a JSON object.
+func (ec *executionContext) write_ReviewStageTemplate(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewStageTemplate) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("ReviewStageTemplate").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "applicationID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+		case "level":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
+		case "reviewerKind":
+			ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
+		case "rule":
+			ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
+		case "quorum":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
+		case "application":
+			v, _ := obj.Edges.ApplicationOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+		case "designatedReviewers":
+			v, _ := obj.Edges.DesignatedReviewersOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_ReviewStageTemplate writes the objects of v, which direct_ReviewStageTemplate
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_ReviewStageTemplate(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.ReviewStageTemplate) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_ReviewStageTemplate(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_ReviewTask_stage returns the stage edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewStage); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewTask_stage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	v, err := obj.Edges.StageOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
+	if !ec.direct_ReviewStage(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_ReviewStage(ctx, w, fields, v) })
+}
+
+// direct_ReviewTask_request returns the request edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewTask_request(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	v, err := obj.Edges.RequestOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if !ec.direct_AccessRequest(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_ReviewTask_reviewer returns the reviewer edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewTask_reviewer(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	v, err := obj.Edges.ReviewerOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_ReviewTask_onBehalfOf returns the onBehalfOf edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewTask_onBehalfOf(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	v, err := obj.Edges.OnBehalfOfOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_ReviewTask_decidedBy returns the decidedBy edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_ReviewTask_decidedBy(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	v, err := obj.Edges.DecidedByOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_ReviewTask reports whether the fields of ReviewTask collected
+// in fields can be written straight from obj (write_ReviewTask): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, obj *ent.ReviewTask) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "stageID":
+		case "requestID":
+		case "reviewerID":
+		case "status":
+		case "comment":
+		case "decidedAt":
+		case "onBehalfOfID":
+		case "decidedByID":
+		case "reminders":
+		case "remindedAt":
+		case "escalations":
+		case "stage":
+			v, err := obj.Edges.StageOrErr()
+			if err != nil || !ec.direct_ReviewStage(ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v) {
+				return false
+			}
+		case "request":
+			v, err := obj.Edges.RequestOrErr()
+			if err != nil || !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+				return false
+			}
+		case "reviewer":
+			v, err := obj.Edges.ReviewerOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "onBehalfOf":
+			v, err := obj.Edges.OnBehalfOfOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "decidedBy":
+			v, err := obj.Edges.DecidedByOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_ReviewTask writes obj's fields collected in fields, which
+// direct_ReviewTask accepted, as a JSON object.
+func (ec *executionContext) write_ReviewTask(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewTask) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("ReviewTask").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "stageID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.StageID).MarshalGQL(w)
+		case "requestID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+		case "reviewerID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReviewerID).MarshalGQL(w)
+		case "status":
+			ec.marshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "comment":
+			ec.marshalNString2string(ctx, field.Selections, obj.Comment).MarshalGQL(w)
+		case "decidedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
+		case "onBehalfOfID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OnBehalfOfID).MarshalGQL(w)
+		case "decidedByID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DecidedByID).MarshalGQL(w)
+		case "reminders":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Reminders).MarshalGQL(w)
+		case "remindedAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RemindedAt).MarshalGQL(w)
+		case "escalations":
+			ec.marshalNInt2int(ctx, field.Selections, obj.Escalations).MarshalGQL(w)
+		case "stage":
+			v, _ := obj.Edges.StageOrErr()
+			ec.write_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
+		case "request":
+			v, _ := obj.Edges.RequestOrErr()
+			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "reviewer":
+			v, _ := obj.Edges.ReviewerOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "onBehalfOf":
+			v, _ := obj.Edges.OnBehalfOfOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "decidedBy":
+			v, _ := obj.Edges.DecidedByOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_ReviewTask writes the objects of v, which direct_ReviewTask
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_ReviewTask(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.ReviewTask) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_ReviewTask(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_Role_entitlements returns the entitlements edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Role_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Role) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.EntitlementsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Entitlement(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_Role_owners returns the owners edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_Role_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Role) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.OwnersOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_Role reports whether the fields of Role collected
+// in fields can be written straight from obj (write_Role): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_Role(fields []graphql.CollectedField, obj *ent.Role) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "name":
+		case "description":
+		case "entitlements":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.EntitlementsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Entitlement(sub, e) {
+					return false
+				}
+			}
+		case "owners":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.OwnersOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_Role writes obj's fields collected in fields, which
+// direct_Role accepted, as a JSON object.
+func (ec *executionContext) write_Role(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Role) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("Role").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "description":
+			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "entitlements":
+			v, _ := obj.Edges.EntitlementsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "owners":
+			v, _ := obj.Edges.OwnersOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_Role writes the objects of v, which direct_Role
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_Role(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.Role) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_Role(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_SodAcceptance_conflictSet returns the conflictSet edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_SodConflictSet); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
+	v, err := obj.Edges.ConflictSetOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors)
+	if !ec.direct_SodConflictSet(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_SodConflictSet(ctx, w, fields, v) })
+}
+
+// direct_SodAcceptance_user returns the user edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
+	v, err := obj.Edges.UserOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_SodAcceptance_acceptedBy returns the acceptedBy edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
+	v, err := obj.Edges.AcceptedByOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_SodAcceptance reports whether the fields of SodAcceptance collected
+// in fields can be written straight from obj (write_SodAcceptance): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_SodAcceptance(fields []graphql.CollectedField, obj *ent.SodAcceptance) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "conflictSetID":
+		case "userID":
+		case "acceptedByID":
+		case "reason":
+		case "until":
+		case "conflictSet":
+			v, err := obj.Edges.ConflictSetOrErr()
+			if err != nil || !ec.direct_SodConflictSet(ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v) {
+				return false
+			}
+		case "user":
+			v, err := obj.Edges.UserOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "acceptedBy":
+			v, err := obj.Edges.AcceptedByOrErr()
+			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_SodAcceptance writes obj's fields collected in fields, which
+// direct_SodAcceptance accepted, as a JSON object.
+func (ec *executionContext) write_SodAcceptance(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.SodAcceptance) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("SodAcceptance").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "conflictSetID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ConflictSetID).MarshalGQL(w)
+		case "userID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
+		case "acceptedByID":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
+		case "reason":
+			ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+		case "until":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
+		case "conflictSet":
+			v, _ := obj.Edges.ConflictSetOrErr()
+			ec.write_SodConflictSet(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v)
+		case "user":
+			v, _ := obj.Edges.UserOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "acceptedBy":
+			v, _ := obj.Edges.AcceptedByOrErr()
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_SodAcceptance writes the objects of v, which direct_SodAcceptance
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_SodAcceptance(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.SodAcceptance) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_SodAcceptance(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_SodConflictSet_entitlements returns the entitlements edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.EntitlementsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Entitlement(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_SodConflictSet_acceptances returns the acceptances edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_SodAcceptance); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.AcceptancesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_SodAcceptance(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_SodAcceptance(ctx, w, fields, v) })
+}
+
+// direct_SodConflictSet reports whether the fields of SodConflictSet collected
+// in fields can be written straight from obj (write_SodConflictSet): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_SodConflictSet(fields []graphql.CollectedField, obj *ent.SodConflictSet) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "name":
+		case "description":
+		case "mode":
+		case "entitlements":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.EntitlementsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Entitlement(sub, e) {
+					return false
+				}
+			}
+		case "acceptances":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.AcceptancesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_SodAcceptance(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_SodConflictSet writes obj's fields collected in fields, which
+// direct_SodConflictSet accepted, as a JSON object.
+func (ec *executionContext) write_SodConflictSet(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.SodConflictSet) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("SodConflictSet").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "description":
+			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "mode":
+			ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+		case "entitlements":
+			v, _ := obj.Edges.EntitlementsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "acceptances":
+			v, _ := obj.Edges.AcceptancesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_SodAcceptance(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_User_manager returns the manager edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_manager(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	v, err := obj.Edges.ManagerOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_User_reports returns the reports edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_reports(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.ReportsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_User_jobTitle returns the jobTitle edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_JobTitle); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	v, err := obj.Edges.JobTitleOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+	if !ec.direct_JobTitle(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_JobTitle(ctx, w, fields, v) })
+}
+
+// direct_User_delegate returns the delegate edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_delegate(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	v, err := obj.Edges.DelegateOrErr()
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return graphql.Null
+		}
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if !ec.direct_User(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+}
+
+// direct_User_delegators returns the delegators edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_User); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_delegators(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.DelegatorsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_User(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// direct_User_ownedApplications returns the ownedApplications edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Application); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_ownedApplications(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.OwnedApplicationsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Application(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Application(ctx, w, fields, v) })
+}
+
+// direct_User_ownedRoles returns the ownedRoles edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Role); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_ownedRoles(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.OwnedRolesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Role(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Role(ctx, w, fields, v) })
+}
+
+// direct_User_ownedEntitlements returns the ownedEntitlements edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Entitlement); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_ownedEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.OwnedEntitlementsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Entitlement(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// direct_User_identities returns the identities edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_Identity); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.IdentitiesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_Identity(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Identity(ctx, w, fields, v) })
+}
+
+// direct_User_requests returns the requests edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_requests(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.RequestsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_AccessRequest(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_User_beneficiaryRequests returns the beneficiaryRequests edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_beneficiaryRequests(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.BeneficiaryRequestsOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_AccessRequest(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AccessRequest(ctx, w, fields, v) })
+}
+
+// direct_User_reviewTasks returns the reviewTasks edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_reviewTasks(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.ReviewTasksOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewTask(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
+}
+
+// direct_User_apiTokens returns the apiTokens edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ApiToken); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_apiTokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.APITokensOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ApiToken(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ApiToken(ctx, w, fields, v) })
+}
+
+// direct_User_mintedAPITokens returns the mintedAPITokens edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ApiToken); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_mintedAPITokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.MintedAPITokensOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ApiToken(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ApiToken(ctx, w, fields, v) })
+}
+
+// direct_User_designatedStageTemplates returns the designatedStageTemplates edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_ReviewStageTemplate); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_User_designatedStageTemplates(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if field.Alias != field.Name {
+		return nil
+	}
+	v, err := obj.Edges.DesignatedStageTemplatesOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
+	if v == nil {
+		return nil
+	}
+	for _, e := range v {
+		if e == nil || !ec.direct_ReviewStageTemplate(fields, e) {
+			return nil
+		}
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStageTemplate(ctx, w, fields, v) })
+}
+
+// direct_User reports whether the fields of User collected
+// in fields can be written straight from obj (write_User): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *ent.User) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "email":
+		case "name":
+		case "department":
+		case "status":
+		case "platformRole":
+		case "kind":
+		case "managerID":
+		case "jobTitleID":
+		case "startDate":
+		case "delegateID":
+		case "delegateFrom":
+		case "delegateUntil":
+		case "manager":
+			v, err := obj.Edges.ManagerOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "reports":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.ReportsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		case "jobTitle":
+			v, err := obj.Edges.JobTitleOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_JobTitle(ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v) {
+				return false
+			}
+		case "delegate":
+			v, err := obj.Edges.DelegateOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+				return false
+			}
+		case "delegators":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.DelegatorsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_User(sub, e) {
+					return false
+				}
+			}
+		case "ownedApplications":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.OwnedApplicationsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Application(sub, e) {
+					return false
+				}
+			}
+		case "ownedRoles":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.OwnedRolesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Role(sub, e) {
+					return false
+				}
+			}
+		case "ownedEntitlements":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.OwnedEntitlementsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Entitlement(sub, e) {
+					return false
+				}
+			}
+		case "identities":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.IdentitiesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_Identity(sub, e) {
+					return false
+				}
+			}
+		case "requests":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.RequestsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_AccessRequest(sub, e) {
+					return false
+				}
+			}
+		case "beneficiaryRequests":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.BeneficiaryRequestsOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_AccessRequest(sub, e) {
+					return false
+				}
+			}
+		case "reviewTasks":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.ReviewTasksOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewTask(sub, e) {
+					return false
+				}
+			}
+		case "apiTokens":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.APITokensOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ApiToken(sub, e) {
+					return false
+				}
+			}
+		case "mintedAPITokens":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.MintedAPITokensOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ApiToken(sub, e) {
+					return false
+				}
+			}
+		case "designatedStageTemplates":
+			if field.Alias != field.Name {
+				return false
+			}
+			v, err := obj.Edges.DesignatedStageTemplatesOrErr()
+			if err != nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
+			for _, e := range v {
+				if e == nil || !ec.direct_ReviewStageTemplate(sub, e) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_User writes obj's fields collected in fields, which
+// direct_User accepted, as a JSON object.
+func (ec *executionContext) write_User(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.User) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("User").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "email":
+			ec.marshalNString2string(ctx, field.Selections, obj.Email).MarshalGQL(w)
+		case "name":
+			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		case "department":
+			ec.marshalNString2string(ctx, field.Selections, obj.Department).MarshalGQL(w)
+		case "status":
+			ec.marshalNUserStatus2gatehouseᚋentᚋschemaᚋenumᚐUserStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+		case "platformRole":
+			ec.marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx, field.Selections, obj.PlatformRole).MarshalGQL(w)
+		case "kind":
+			ec.marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+		case "managerID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ManagerID).MarshalGQL(w)
+		case "jobTitleID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
+		case "startDate":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.StartDate).MarshalGQL(w)
+		case "delegateID":
+			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DelegateID).MarshalGQL(w)
+		case "delegateFrom":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateFrom).MarshalGQL(w)
+		case "delegateUntil":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateUntil).MarshalGQL(w)
+		case "manager":
+			v, _ := obj.Edges.ManagerOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "reports":
+			v, _ := obj.Edges.ReportsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "jobTitle":
+			v, _ := obj.Edges.JobTitleOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+		case "delegate":
+			v, _ := obj.Edges.DelegateOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "delegators":
+			v, _ := obj.Edges.DelegatorsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		case "ownedApplications":
+			v, _ := obj.Edges.OwnedApplicationsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+		case "ownedRoles":
+			v, _ := obj.Edges.OwnedRolesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+		case "ownedEntitlements":
+			v, _ := obj.Edges.OwnedEntitlementsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		case "identities":
+			v, _ := obj.Edges.IdentitiesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+		case "requests":
+			v, _ := obj.Edges.RequestsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "beneficiaryRequests":
+			v, _ := obj.Edges.BeneficiaryRequestsOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+		case "reviewTasks":
+			v, _ := obj.Edges.ReviewTasksOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+		case "apiTokens":
+			v, _ := obj.Edges.APITokensOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+		case "mintedAPITokens":
+			v, _ := obj.Edges.MintedAPITokensOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+		case "designatedStageTemplates":
+			v, _ := obj.Edges.DesignatedStageTemplatesOrErr()
+			if v == nil {
+				graphql.Null.MarshalGQL(w)
+				continue
+			}
+			ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// writeList_User writes the objects of v, which direct_User
+// accepted, as a JSON array.
+func (ec *executionContext) writeList_User(ctx context.Context, w io.Writer, fields []graphql.CollectedField, v []*ent.User) {
+	_, _ = io.WriteString(w, "[")
+	for i, e := range v {
+		if i > 0 {
+			_, _ = io.WriteString(w, ",")
+		}
+		ec.write_User(ctx, w, fields, e)
+	}
+	_, _ = io.WriteString(w, "]")
+}
+
+// direct_WebhookDelivery_endpoint returns the endpoint edge of obj
+// written straight from the loaded value when the selection allows it
+// (direct_WebhookEndpoint); nil when gqlgen's path must resolve the field.
+func (ec *executionContext) direct_WebhookDelivery_endpoint(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) graphql.Marshaler {
+	v, err := obj.Edges.EndpointOrErr()
+	if err != nil {
+		return nil
+	}
+	fields := ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors)
+	if !ec.direct_WebhookEndpoint(fields, v) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.write_WebhookEndpoint(ctx, w, fields, v) })
+}
+
+// direct_WebhookEndpoint reports whether the fields of WebhookEndpoint collected
+// in fields can be written straight from obj (write_WebhookEndpoint): each is
+// a leaf marshalled from the value, or an ent edge loaded with obj whose own
+// selection can be so written, and none that is non-null is null.
+func (ec *executionContext) direct_WebhookEndpoint(fields []graphql.CollectedField, obj *ent.WebhookEndpoint) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "url":
+		case "description":
+		case "kind":
+		case "enabled":
+		case "consecutiveFailures":
+		case "disabledAt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// write_WebhookEndpoint writes obj's fields collected in fields, which
+// direct_WebhookEndpoint accepted, as a JSON object.
+func (ec *executionContext) write_WebhookEndpoint(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.WebhookEndpoint) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if !gqlexec.WriteKey(w, fields, i) {
+			continue
+		}
+		switch field.Name {
+		case "__typename":
+			graphql.MarshalString("WebhookEndpoint").MarshalGQL(w)
+		case "id":
+			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+		case "createdAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+		case "updatedAt":
+			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+		case "url":
+			ec.marshalNString2string(ctx, field.Selections, obj.URL).MarshalGQL(w)
+		case "description":
+			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "kind":
+			ec.marshalNWebhookKind2gatehouseᚋentᚋschemaᚋenumᚐWebhookKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+		case "enabled":
+			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled).MarshalGQL(w)
+		case "consecutiveFailures":
+			ec.marshalNInt2int(ctx, field.Selections, obj.ConsecutiveFailures).MarshalGQL(w)
+		case "disabledAt":
+			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt).MarshalGQL(w)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// endregion **************************** direct.gotpl ****************************
+
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessRequest_id(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
@@ -15473,6 +19374,9 @@ func (ec *executionContext) fieldContext_AccessRequest_extendsGrantID(_ context.
 }
 
 func (ec *executionContext) _AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_requester(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15505,6 +19409,9 @@ func (ec *executionContext) fieldContext_AccessRequest_requester(_ context.Conte
 }
 
 func (ec *executionContext) _AccessRequest_beneficiary(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_beneficiary(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15537,6 +19444,9 @@ func (ec *executionContext) fieldContext_AccessRequest_beneficiary(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_referenceUser(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_referenceUser(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15569,6 +19479,9 @@ func (ec *executionContext) fieldContext_AccessRequest_referenceUser(_ context.C
 }
 
 func (ec *executionContext) _AccessRequest_role(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_role(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15601,6 +19514,9 @@ func (ec *executionContext) fieldContext_AccessRequest_role(_ context.Context, f
 }
 
 func (ec *executionContext) _AccessRequest_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_jobTitle(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15633,6 +19549,9 @@ func (ec *executionContext) fieldContext_AccessRequest_jobTitle(_ context.Contex
 }
 
 func (ec *executionContext) _AccessRequest_submittedBy(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_submittedBy(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15665,6 +19584,9 @@ func (ec *executionContext) fieldContext_AccessRequest_submittedBy(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_extendsGrant(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15697,6 +19619,9 @@ func (ec *executionContext) fieldContext_AccessRequest_extendsGrant(_ context.Co
 }
 
 func (ec *executionContext) _AccessRequest_items(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_items(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15729,6 +19654,9 @@ func (ec *executionContext) fieldContext_AccessRequest_items(_ context.Context, 
 }
 
 func (ec *executionContext) _AccessRequest_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_auditEvents(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -15761,6 +19689,9 @@ func (ec *executionContext) fieldContext_AccessRequest_auditEvents(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
+	if m := ec.direct_AccessRequest_tasks(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16286,6 +20217,9 @@ func (ec *executionContext) fieldContext_ApiToken_createdByID(_ context.Context,
 }
 
 func (ec *executionContext) _ApiToken_owner(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
+	if m := ec.direct_ApiToken_owner(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16318,6 +20252,9 @@ func (ec *executionContext) fieldContext_ApiToken_owner(_ context.Context, field
 }
 
 func (ec *executionContext) _ApiToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
+	if m := ec.direct_ApiToken_createdBy(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16519,6 +20456,9 @@ func (ec *executionContext) fieldContext_Application_maxAccessDuration(_ context
 }
 
 func (ec *executionContext) _Application_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
+	if m := ec.direct_Application_owners(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16551,6 +20491,9 @@ func (ec *executionContext) fieldContext_Application_owners(_ context.Context, f
 }
 
 func (ec *executionContext) _Application_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
+	if m := ec.direct_Application_entitlements(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16583,6 +20526,9 @@ func (ec *executionContext) fieldContext_Application_entitlements(_ context.Cont
 }
 
 func (ec *executionContext) _Application_reviewStages(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
+	if m := ec.direct_Application_reviewStages(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -16615,6 +20561,9 @@ func (ec *executionContext) fieldContext_Application_reviewStages(_ context.Cont
 }
 
 func (ec *executionContext) _Application_identities(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
+	if m := ec.direct_Application_identities(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17006,6 +20955,9 @@ func (ec *executionContext) fieldContext_AuditEvent_itemID(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEvent_request(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
+	if m := ec.direct_AuditEvent_request(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -17038,6 +20990,9 @@ func (ec *executionContext) fieldContext_AuditEvent_request(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEvent_item(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
+	if m := ec.direct_AuditEvent_item(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18085,6 +22040,9 @@ func (ec *executionContext) fieldContext_Entitlement_ownerID(_ context.Context, 
 }
 
 func (ec *executionContext) _Entitlement_application(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	if m := ec.direct_Entitlement_application(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18117,6 +22075,9 @@ func (ec *executionContext) fieldContext_Entitlement_application(_ context.Conte
 }
 
 func (ec *executionContext) _Entitlement_owner(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	if m := ec.direct_Entitlement_owner(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18149,6 +22110,9 @@ func (ec *executionContext) fieldContext_Entitlement_owner(_ context.Context, fi
 }
 
 func (ec *executionContext) _Entitlement_roles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	if m := ec.direct_Entitlement_roles(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18181,6 +22145,9 @@ func (ec *executionContext) fieldContext_Entitlement_roles(_ context.Context, fi
 }
 
 func (ec *executionContext) _Entitlement_jobTitles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	if m := ec.direct_Entitlement_jobTitles(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18213,6 +22180,9 @@ func (ec *executionContext) fieldContext_Entitlement_jobTitles(_ context.Context
 }
 
 func (ec *executionContext) _Entitlement_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
+	if m := ec.direct_Entitlement_grants(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18512,6 +22482,9 @@ func (ec *executionContext) fieldContext_Grant_sourceItemID(_ context.Context, f
 }
 
 func (ec *executionContext) _Grant_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
+	if m := ec.direct_Grant_identity(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18544,6 +22517,9 @@ func (ec *executionContext) fieldContext_Grant_identity(_ context.Context, field
 }
 
 func (ec *executionContext) _Grant_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
+	if m := ec.direct_Grant_entitlement(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18576,6 +22552,9 @@ func (ec *executionContext) fieldContext_Grant_entitlement(_ context.Context, fi
 }
 
 func (ec *executionContext) _Grant_sourceItem(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
+	if m := ec.direct_Grant_sourceItem(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18784,6 +22763,9 @@ func (ec *executionContext) fieldContext_Identity_createdByRequestID(_ context.C
 }
 
 func (ec *executionContext) _Identity_user(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	if m := ec.direct_Identity_user(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18816,6 +22798,9 @@ func (ec *executionContext) fieldContext_Identity_user(_ context.Context, field 
 }
 
 func (ec *executionContext) _Identity_application(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	if m := ec.direct_Identity_application(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18848,6 +22833,9 @@ func (ec *executionContext) fieldContext_Identity_application(_ context.Context,
 }
 
 func (ec *executionContext) _Identity_createdByRequest(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	if m := ec.direct_Identity_createdByRequest(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18880,6 +22868,9 @@ func (ec *executionContext) fieldContext_Identity_createdByRequest(_ context.Con
 }
 
 func (ec *executionContext) _Identity_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
+	if m := ec.direct_Identity_grants(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19053,6 +23044,9 @@ func (ec *executionContext) fieldContext_JobTitle_name(_ context.Context, field 
 }
 
 func (ec *executionContext) _JobTitle_users(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) (ret graphql.Marshaler) {
+	if m := ec.direct_JobTitle_users(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19085,6 +23079,9 @@ func (ec *executionContext) fieldContext_JobTitle_users(_ context.Context, field
 }
 
 func (ec *executionContext) _JobTitle_baselineEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) (ret graphql.Marshaler) {
+	if m := ec.direct_JobTitle_baselineEntitlements(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -21466,6 +25463,9 @@ func (ec *executionContext) fieldContext_Notification_taskID(_ context.Context, 
 }
 
 func (ec *executionContext) _Notification_request(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
+	if m := ec.direct_Notification_request(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -21498,6 +25498,9 @@ func (ec *executionContext) fieldContext_Notification_request(_ context.Context,
 }
 
 func (ec *executionContext) _Notification_item(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
+	if m := ec.direct_Notification_item(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -21530,6 +25533,9 @@ func (ec *executionContext) fieldContext_Notification_item(_ context.Context, fi
 }
 
 func (ec *executionContext) _Notification_task(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
+	if m := ec.direct_Notification_task(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24054,6 +28060,9 @@ func (ec *executionContext) fieldContext_RequestItem_fulfilledAt(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_request(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_request(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24086,6 +28095,9 @@ func (ec *executionContext) fieldContext_RequestItem_request(_ context.Context, 
 }
 
 func (ec *executionContext) _RequestItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_entitlement(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24118,6 +28130,9 @@ func (ec *executionContext) fieldContext_RequestItem_entitlement(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_application(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_application(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24150,6 +28165,9 @@ func (ec *executionContext) fieldContext_RequestItem_application(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_identity(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_identity(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24182,6 +28200,9 @@ func (ec *executionContext) fieldContext_RequestItem_identity(_ context.Context,
 }
 
 func (ec *executionContext) _RequestItem_stages(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_stages(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24214,6 +28235,9 @@ func (ec *executionContext) fieldContext_RequestItem_stages(_ context.Context, f
 }
 
 func (ec *executionContext) _RequestItem_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
+	if m := ec.direct_RequestItem_auditEvents(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24842,6 +28866,9 @@ func (ec *executionContext) fieldContext_ReviewStage_resolution(_ context.Contex
 }
 
 func (ec *executionContext) _ReviewStage_item(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewStage_item(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24874,6 +28901,9 @@ func (ec *executionContext) fieldContext_ReviewStage_item(_ context.Context, fie
 }
 
 func (ec *executionContext) _ReviewStage_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewStage_tasks(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25075,6 +29105,9 @@ func (ec *executionContext) fieldContext_ReviewStageTemplate_quorum(_ context.Co
 }
 
 func (ec *executionContext) _ReviewStageTemplate_application(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewStageTemplate_application(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25107,6 +29140,9 @@ func (ec *executionContext) fieldContext_ReviewStageTemplate_application(_ conte
 }
 
 func (ec *executionContext) _ReviewStageTemplate_designatedReviewers(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewStageTemplate_designatedReviewers(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25350,6 +29386,9 @@ func (ec *executionContext) fieldContext_ReviewTask_escalations(_ context.Contex
 }
 
 func (ec *executionContext) _ReviewTask_stage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewTask_stage(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25382,6 +29421,9 @@ func (ec *executionContext) fieldContext_ReviewTask_stage(_ context.Context, fie
 }
 
 func (ec *executionContext) _ReviewTask_request(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewTask_request(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25414,6 +29456,9 @@ func (ec *executionContext) fieldContext_ReviewTask_request(_ context.Context, f
 }
 
 func (ec *executionContext) _ReviewTask_reviewer(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewTask_reviewer(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25446,6 +29491,9 @@ func (ec *executionContext) fieldContext_ReviewTask_reviewer(_ context.Context, 
 }
 
 func (ec *executionContext) _ReviewTask_onBehalfOf(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewTask_onBehalfOf(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25478,6 +29526,9 @@ func (ec *executionContext) fieldContext_ReviewTask_onBehalfOf(_ context.Context
 }
 
 func (ec *executionContext) _ReviewTask_decidedBy(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
+	if m := ec.direct_ReviewTask_decidedBy(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25728,6 +29779,9 @@ func (ec *executionContext) fieldContext_Role_description(_ context.Context, fie
 }
 
 func (ec *executionContext) _Role_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
+	if m := ec.direct_Role_entitlements(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25760,6 +29814,9 @@ func (ec *executionContext) fieldContext_Role_entitlements(_ context.Context, fi
 }
 
 func (ec *executionContext) _Role_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
+	if m := ec.direct_Role_owners(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25961,6 +30018,9 @@ func (ec *executionContext) fieldContext_SodAcceptance_until(_ context.Context, 
 }
 
 func (ec *executionContext) _SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	if m := ec.direct_SodAcceptance_conflictSet(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -25993,6 +30053,9 @@ func (ec *executionContext) fieldContext_SodAcceptance_conflictSet(_ context.Con
 }
 
 func (ec *executionContext) _SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	if m := ec.direct_SodAcceptance_user(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26025,6 +30088,9 @@ func (ec *executionContext) fieldContext_SodAcceptance_user(_ context.Context, f
 }
 
 func (ec *executionContext) _SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
+	if m := ec.direct_SodAcceptance_acceptedBy(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26236,6 +30302,9 @@ func (ec *executionContext) fieldContext_SodConflictSet_mode(_ context.Context, 
 }
 
 func (ec *executionContext) _SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	if m := ec.direct_SodConflictSet_entitlements(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26268,6 +30337,9 @@ func (ec *executionContext) fieldContext_SodConflictSet_entitlements(_ context.C
 }
 
 func (ec *executionContext) _SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
+	if m := ec.direct_SodConflictSet_acceptances(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26903,6 +30975,9 @@ func (ec *executionContext) fieldContext_User_delegateUntil(_ context.Context, f
 }
 
 func (ec *executionContext) _User_manager(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_manager(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26935,6 +31010,9 @@ func (ec *executionContext) fieldContext_User_manager(_ context.Context, field g
 }
 
 func (ec *executionContext) _User_reports(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_reports(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26967,6 +31045,9 @@ func (ec *executionContext) fieldContext_User_reports(_ context.Context, field g
 }
 
 func (ec *executionContext) _User_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_jobTitle(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -26999,6 +31080,9 @@ func (ec *executionContext) fieldContext_User_jobTitle(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_delegate(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_delegate(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27031,6 +31115,9 @@ func (ec *executionContext) fieldContext_User_delegate(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_delegators(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_delegators(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27063,6 +31150,9 @@ func (ec *executionContext) fieldContext_User_delegators(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_ownedApplications(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_ownedApplications(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27095,6 +31185,9 @@ func (ec *executionContext) fieldContext_User_ownedApplications(_ context.Contex
 }
 
 func (ec *executionContext) _User_ownedRoles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_ownedRoles(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27127,6 +31220,9 @@ func (ec *executionContext) fieldContext_User_ownedRoles(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_ownedEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_ownedEntitlements(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27159,6 +31255,9 @@ func (ec *executionContext) fieldContext_User_ownedEntitlements(_ context.Contex
 }
 
 func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_identities(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27191,6 +31290,9 @@ func (ec *executionContext) fieldContext_User_identities(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_requests(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_requests(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27223,6 +31325,9 @@ func (ec *executionContext) fieldContext_User_requests(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_beneficiaryRequests(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_beneficiaryRequests(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27255,6 +31360,9 @@ func (ec *executionContext) fieldContext_User_beneficiaryRequests(_ context.Cont
 }
 
 func (ec *executionContext) _User_reviewTasks(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_reviewTasks(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27287,6 +31395,9 @@ func (ec *executionContext) fieldContext_User_reviewTasks(_ context.Context, fie
 }
 
 func (ec *executionContext) _User_apiTokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_apiTokens(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27319,6 +31430,9 @@ func (ec *executionContext) fieldContext_User_apiTokens(_ context.Context, field
 }
 
 func (ec *executionContext) _User_mintedAPITokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_mintedAPITokens(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27351,6 +31465,9 @@ func (ec *executionContext) fieldContext_User_mintedAPITokens(_ context.Context,
 }
 
 func (ec *executionContext) _User_designatedStageTemplates(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	if m := ec.direct_User_designatedStageTemplates(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -27580,6 +31697,9 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_endpoint(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
+	if m := ec.direct_WebhookDelivery_endpoint(ctx, field, obj); m != nil {
+		return m
+	}
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,

@@ -234,12 +234,16 @@ func BenchmarkViewer(b *testing.B) {
 // requests costs the server beyond its statements: goroutines started,
 // allocations and bytes allocated per request, averaged over five. Today it
 // starts none (the page's completions are primed, so its edges are
-// marshalled in turn: gqlexec.Loaded) and allocates about 38,000 times and
-// 2.1–2.5 MB on either database, with or without the race detector. The
-// bounds fail on edges marshalled concurrently again (a goroutine per edge:
-// 50) and on a return to an executor that starts a goroutine per list
-// element and field (750 goroutines, 94,838 allocations, 5.3 MB). It is not
-// parallel, and runs each database in turn: the figures are the process's.
+// marshalled in turn: gqlexec.Loaded) and allocates about 23,000 times and
+// 1.1–1.4 MB on either database, with or without the race detector (items,
+// stages, tasks and their reviewers are written straight from the loaded
+// values: the executor's write_<Type>). The bounds fail on a return to a
+// field context, closures and an object of values per field of those
+// (34,900 allocations, 1.78 MB), on edges marshalled concurrently again (a
+// goroutine per edge: 50) and on an executor that starts a goroutine per
+// list element and field (750 goroutines, 94,838 allocations, 5.3 MB). It
+// is not parallel, and runs each database in turn: the figures are the
+// process's.
 func TestNestedQueryExecutionCost(t *testing.T) {
 	for _, open := range inTurn() {
 		t.Run(open.name, func(t *testing.T) {
@@ -269,8 +273,8 @@ func TestNestedQueryExecutionCost(t *testing.T) {
 			perBytes := (after.TotalAlloc - before.TotalAlloc) / runs
 			t.Logf("per request: %d goroutines, %d allocations, %d bytes", perGoroutines, perAllocs, perBytes)
 			require.LessOrEqual(t, perGoroutines, uint64(10), "goroutines started per request")
-			require.LessOrEqual(t, perAllocs, uint64(50_000), "allocations per request")
-			require.LessOrEqual(t, perBytes, uint64(3_300_000), "bytes allocated per request")
+			require.LessOrEqual(t, perAllocs, uint64(30_000), "allocations per request")
+			require.LessOrEqual(t, perBytes, uint64(1_700_000), "bytes allocated per request")
 		})
 	}
 }

@@ -101,3 +101,22 @@ func written(fields []graphql.CollectedField, alias string) bool {
 	}
 	return false
 }
+
+// WriteKey writes the separator and the response name of fields[i] of an
+// object written straight from a loaded value (the executor's write_<Type>
+// functions), unless an earlier field has the same response name: then it
+// writes nothing and returns false, and the field is not written (as
+// MarshalGQL does).
+func WriteKey(w io.Writer, fields []graphql.CollectedField, i int) bool {
+	alias := fields[i].Alias
+	if written(fields[:i], alias) {
+		return false
+	}
+	if i > 0 {
+		_, _ = w.Write(comma)
+	}
+	_, _ = w.Write(quote)
+	_, _ = io.WriteString(w, alias)
+	_, _ = w.Write(quoteColon)
+	return true
+}

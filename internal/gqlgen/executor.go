@@ -94,12 +94,24 @@ var patches = []patch{
 			"\t\tif v := {{ $field.GoReceiverName }}.{{ $field.GoFieldName }}{{ if $field.IsMethod }}(){{ end }}; v != nil {\n" +
 			"\t\t\treturn {{$.ECDot}}{{ $field.TypeReference.MarshalFunc }}(ctx, {{$.ECArg}}field.Selections, v)\n" +
 			"\t\t}\n" +
+			"\t{{- else if directEdge $field }}\n" +
+			"\t\tif m := {{$.ECDot}}direct_{{ $object.Name }}_{{ $field.Name }}(ctx, field, obj); m != nil {\n" +
+			"\t\t\treturn m\n" +
+			"\t\t}\n" +
 			"\t{{- else if plainWhenSelected $field }}\n" +
 			"\t\tif v := {{ $field.GoReceiverName }}.{{ $field.GoFieldName }}{{ if $field.IsMethod }}(){{ end }}; v != nil && {{$.ECDot}}plainSelection_{{ $field.TypeReference.Definition.Name }}(field.Selections) {\n" +
 			"\t\t\treturn {{$.ECDot}}{{ $field.TypeReference.MarshalFunc }}(ctx, {{$.ECArg}}field.Selections, v)\n" +
 			"\t\t}\n" +
 			"\t{{- end }}\n" +
 			"\t\treturn graphql.{{ $field.ResolveFieldFunc }}(\n",
+	},
+	{
+		file: "internal!.gotpl",
+		old:  "\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n}\n",
+		new: "\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n" +
+			"\t// collected keeps the fields collected for objects written\n" +
+			"\t// straight from loaded values (direct_<Type>, write_<Type>).\n" +
+			"\tcollected gqlexec.Collected\n}\n",
 	},
 	{
 		file: "internal!.gotpl",
@@ -207,6 +219,11 @@ func (p *executor) render(gqlgenDir string) error {
 	}
 	leaves := plainLeaves(p.data)
 	objects, selected := plainObjects(p.data, leaves)
+	direct, edges := directTypes(p.data, leaves)
+	directByName := map[string]*directType{}
+	for _, t := range direct {
+		directByName[t.Name] = t
+	}
 	return templates.Render(templates.Options{
 		PackageName:     cfg.Exec.Package,
 		Filename:        cfg.Exec.Filename,
@@ -222,8 +239,11 @@ func (p *executor) render(gqlgenDir string) error {
 			"plainWhenSelected": func(f *codegen.Field) bool {
 				return selected[f] != nil
 			},
-			"plainSelections": func() []typeFields { return plainSelections(selected, leaves) },
-			"resolverFields":  func() []typeFields { return resolverFields(p.data) },
+			"plainSelections":   func() []typeFields { return plainSelections(selected, leaves) },
+			"directEdge":        func(f *codegen.Field) bool { return edges[f] },
+			"directTypes":       func() []*directType { return direct },
+			"directTypesByName": func() map[string]*directType { return directByName },
+			"resolverFields":    func() []typeFields { return resolverFields(p.data) },
 		},
 	})
 }

@@ -1,6 +1,6 @@
 // Command gqlgen generates the GraphQL executor (graph/) from gqlgen.yml:
 // gqlgen's own generator, one plugin (executor) and gqlgen's templates with
-// seven changes, all to what the executor does for values that are already
+// eight changes, all to what the executor does for values that are already
 // loaded.
 //
 // gqlgen runs a field in a goroutine of its own whenever the method it is
@@ -45,6 +45,18 @@
 //     some of whose fields are plain leaves when the query selects only
 //     those (request { id }), checked on the collected fields. A
 //     subscription event carries two or three such objects per subscriber.
+//   - An object beneath an ent edge that was loaded with its parent is
+//     written straight from the loaded values, with everything beneath it,
+//     when the query selects only such fields there: plain leaves, and
+//     edges bound to the method entgql generated (gql_edge.go) whose
+//     value is loaded (Edges.<X>OrErr) and whose own selection is written
+//     so (templates/direct.gotpl). The edge's field function checks the
+//     whole subtree first (direct_<Type>: every edge loaded, no non-null
+//     field null, a list edge selected under its own name) and returns one
+//     writer for it (write_<Type>) instead of a field context, a context
+//     value, closures and an object of values per field and per element.
+//     What it writes is what gqlgen's path writes; a subtree that does not
+//     pass takes gqlgen's path, whose edge fields try again beneath it.
 //   - A subscription's handler reuses its response for each event, as it
 //     reuses the buffer the data is written to.
 //   - A query's or mutation's data is written into a buffer from a pool
