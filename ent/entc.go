@@ -33,7 +33,8 @@ func main() {
 	}
 	templates := append(gql,
 		gen.MustParse(gen.NewTemplate("pulid").ParseFiles("./ent/schema/pulid/template/pulid.tmpl")),
-		gen.MustParse(gen.NewTemplate("clock").ParseFiles("./ent/template/clock.tmpl")))
+		gen.MustParse(gen.NewTemplate("clock").ParseFiles("./ent/template/clock.tmpl")),
+		gen.MustParse(gen.NewTemplate("scanonce").ParseFiles("./ent/template/scanonce.tmpl")))
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:    "./ent",
 		Package:   "gatehouse/ent",
