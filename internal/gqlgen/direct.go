@@ -32,8 +32,9 @@ type directField struct {
 	// List: the edge is a list of objects, read as obj.Edges.<X>OrErr()
 	// returns it; else a single object.
 	List bool
-	// Target is the edge's object type.
-	Target string
+	// Target is the edge's object type, TargetVar its implementors
+	// variable.
+	Target, TargetVar string
 	// NotFound is the package whose IsNotFound tells a nullable single
 	// edge that was loaded and found nothing.
 	NotFound string
@@ -86,6 +87,7 @@ func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directT
 			if df == nil || byName[df.Target] == nil {
 				continue
 			}
+			df.TargetVar = byName[df.Target].Var
 			byName[df.Target].Target = true
 			if df.List {
 				byName[df.Target].List = true

@@ -220,10 +220,6 @@ func (p *executor) render(gqlgenDir string) error {
 	leaves := plainLeaves(p.data)
 	objects, selected := plainObjects(p.data, leaves)
 	direct, edges := directTypes(p.data, leaves)
-	directByName := map[string]*directType{}
-	for _, t := range direct {
-		directByName[t.Name] = t
-	}
 	return templates.Render(templates.Options{
 		PackageName:     cfg.Exec.Package,
 		Filename:        cfg.Exec.Filename,
@@ -239,11 +235,10 @@ func (p *executor) render(gqlgenDir string) error {
 			"plainWhenSelected": func(f *codegen.Field) bool {
 				return selected[f] != nil
 			},
-			"plainSelections":   func() []typeFields { return plainSelections(selected, leaves) },
-			"directEdge":        func(f *codegen.Field) bool { return edges[f] },
-			"directTypes":       func() []*directType { return direct },
-			"directTypesByName": func() map[string]*directType { return directByName },
-			"resolverFields":    func() []typeFields { return resolverFields(p.data) },
+			"plainSelections": func() []typeFields { return plainSelections(selected, leaves) },
+			"directEdge":      func(f *codegen.Field) bool { return edges[f] },
+			"directTypes":     func() []*directType { return direct },
+			"resolverFields":  func() []typeFields { return resolverFields(p.data) },
 		},
 	})
 }
