@@ -12,8 +12,8 @@ import (
 )
 
 // directType is an object type written straight from a loaded value when
-// the query selects only its Fields (and __typename) beneath an edge field
-// (directEdges): the check direct_<Name> and the writer write_<Name> of
+// the query selects only its Fields (and __typename) beneath an ent edge
+// (directTypes): the check direct_<Name> and the writer write_<Name> of
 // templates/direct.gotpl.
 type directType struct {
 	*codegen.Object
