@@ -2,6 +2,8 @@ package gqlexec
 
 import (
 	"bytes"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -67,13 +69,20 @@ func TestWriteKey(t *testing.T) {
 		{Field: &ast.Field{Alias: "id"}}, {Field: &ast.Field{Alias: "a"}},
 		{Field: &ast.Field{Alias: "id"}}, {Field: &ast.Field{Alias: "b"}},
 	}
-	var buf bytes.Buffer
-	buf.WriteString("{")
-	for i := range fields {
-		if WriteKey(&buf, fields, i) {
-			buf.WriteString("1")
+	var buf bytes.Buffer      // written to directly
+	var other strings.Builder // through io.Writer
+	for _, w := range []interface {
+		io.Writer
+		WriteString(string) (int, error)
+		String() string
+	}{&buf, &other} {
+		_, _ = w.WriteString("{")
+		for i := range fields {
+			if WriteKey(w, fields, i) {
+				_, _ = w.WriteString("1")
+			}
 		}
+		_, _ = w.WriteString("}")
+		require.Equal(t, `{"id":1,"a":1,"b":1}`, w.String())
 	}
-	buf.WriteString("}")
-	require.Equal(t, `{"id":1,"a":1,"b":1}`, buf.String())
 }

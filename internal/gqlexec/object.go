@@ -1,6 +1,7 @@
 package gqlexec
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -111,6 +112,16 @@ func WriteKey(w io.Writer, fields []graphql.CollectedField, i int) bool {
 	alias := fields[i].Alias
 	if written(fields[:i], alias) {
 		return false
+	}
+	if b, ok := w.(*bytes.Buffer); ok {
+		// A response's data is written into one (Marshal).
+		if i > 0 {
+			_ = b.WriteByte(',')
+		}
+		_ = b.WriteByte('"')
+		_, _ = b.WriteString(alias)
+		_, _ = b.Write(quoteColon)
+		return true
 	}
 	if i > 0 {
 		_, _ = w.Write(comma)

@@ -3,6 +3,7 @@
 package jsonstr
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -14,12 +15,29 @@ import (
 // strings.
 func Write(w io.Writer, s string) {
 	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+		if !plain[s[i]] {
 			graphql.MarshalString(s).MarshalGQL(w)
 			return
 		}
+	}
+	if b, ok := w.(*bytes.Buffer); ok {
+		// A response's data is written into one (gqlexec.Marshal).
+		b.Grow(len(s) + 2)
+		_ = b.WriteByte('"')
+		_, _ = b.WriteString(s)
+		_ = b.WriteByte('"')
+		return
 	}
 	_, _ = io.WriteString(w, `"`)
 	_, _ = io.WriteString(w, s)
 	_, _ = io.WriteString(w, `"`)
 }
+
+// plain tells the bytes written as they are: printable ASCII but the quote
+// and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()

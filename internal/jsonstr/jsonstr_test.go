@@ -1,6 +1,7 @@
 package jsonstr_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -15,6 +16,9 @@ func TestWriteIsValidJSON(t *testing.T) {
 	for _, s := range []string{"", "req_01ABC", "APPROVE", `quo"te`, `back\slash`, "tab\tnew\nline", "\x01\x7f", "naïve ☃", "bad\xffutf8"} {
 		var b strings.Builder
 		jsonstr.Write(&b, s)
+		var buf bytes.Buffer // written to directly
+		jsonstr.Write(&buf, s)
+		require.Equal(t, b.String(), buf.String())
 		var got string
 		require.NoError(t, json.Unmarshal([]byte(b.String()), &got), "%q wrote %s", s, b.String())
 		if strings.ToValidUTF8(s, "\uFFFD") == s {
