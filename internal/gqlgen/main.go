@@ -57,6 +57,8 @@
 //     value, closures and an object of values per field and per element.
 //     What it writes is what gqlgen's path writes; a subtree that does not
 //     pass takes gqlgen's path, whose edge fields try again beneath it.
+//     Field middleware (none is installed) does not see the fields of such
+//     a subtree, as it does not see plain leaves.
 //   - A subscription's handler reuses its response for each event, as it
 //     reuses the buffer the data is written to.
 //   - A query's or mutation's data is written into a buffer from a pool
