@@ -15336,199 +15336,11 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 
 // region    **************************** direct.gotpl ****************************
 
-// direct_AccessRequest_requester returns the requester edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.RequesterOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_beneficiary returns the beneficiary edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_beneficiary(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.BeneficiaryOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_referenceUser returns the referenceUser edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_referenceUser(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.ReferenceUserOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_role returns the role edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Role); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_role(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.RoleOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
-	if !ec.direct_Role(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Role(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_jobTitle returns the jobTitle edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_JobTitle); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.JobTitleOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
-	if !ec.direct_JobTitle(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_JobTitle(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_submittedBy returns the submittedBy edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_submittedBy(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.SubmittedByOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_extendsGrant returns the extendsGrant edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Grant); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	v, err := obj.Edges.ExtendsGrantOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
-	if !ec.direct_Grant(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Grant(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_items returns the items edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_RequestItem); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_items(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.ItemsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_RequestItem(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_RequestItem(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_auditEvents returns the auditEvents edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AuditEvent); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.AuditEventsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_AuditEvent(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AuditEvent(ctx, w, fields, v) })
-}
-
-// direct_AccessRequest_tasks returns the tasks edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AccessRequest_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.TasksOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewTask(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
-}
-
 // direct_AccessRequest reports whether the fields of AccessRequest collected
-// in fields can be written straight from obj (write_AccessRequest): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_AccessRequest):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField, obj *ent.AccessRequest) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -15564,12 +15376,26 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 		case "extendsGrantID":
 		case "requester":
 			v, err := obj.Edges.RequesterOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "beneficiary":
 			v, err := obj.Edges.BeneficiaryOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "referenceUser":
@@ -15577,7 +15403,11 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "role":
@@ -15585,7 +15415,11 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_Role(ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+			if !ec.direct_Role(sub, v) {
 				return false
 			}
 		case "jobTitle":
@@ -15593,7 +15427,11 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_JobTitle(ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+			if !ec.direct_JobTitle(sub, v) {
 				return false
 			}
 		case "submittedBy":
@@ -15601,7 +15439,11 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "extendsGrant":
@@ -15609,7 +15451,11 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_Grant(ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+			if !ec.direct_Grant(sub, v) {
 				return false
 			}
 		case "items":
@@ -15619,6 +15465,9 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			v, err := obj.Edges.ItemsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
 			for _, e := range v {
@@ -15634,6 +15483,9 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_AuditEvent(sub, e) {
@@ -15648,6 +15500,9 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_ReviewTask(sub, e) {
@@ -15661,119 +15516,134 @@ func (ec *executionContext) direct_AccessRequest(fields []graphql.CollectedField
 	return true
 }
 
+// writeField_AccessRequest writes the value of obj's field, which
+// direct_AccessRequest accepted.
+func (ec *executionContext) writeField_AccessRequest(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AccessRequest) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AccessRequest").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "action":
+		ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "mode":
+		ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+	case "justification":
+		ec.marshalNString2string(ctx, field.Selections, obj.Justification).MarshalGQL(w)
+	case "emergencyReason":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EmergencyReason).MarshalGQL(w)
+	case "endsAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+	case "duration":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
+	case "threshold":
+		ec.marshalOFloat2ᚖfloat64(ctx, field.Selections, obj.Threshold).MarshalGQL(w)
+	case "status":
+		ec.marshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "submittedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.SubmittedAt).MarshalGQL(w)
+	case "completedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CompletedAt).MarshalGQL(w)
+	case "requesterID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequesterID).MarshalGQL(w)
+	case "beneficiaryID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.BeneficiaryID).MarshalGQL(w)
+	case "referenceUserID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReferenceUserID).MarshalGQL(w)
+	case "roleID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RoleID).MarshalGQL(w)
+	case "jobTitleID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
+	case "submittedByID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SubmittedByID).MarshalGQL(w)
+	case "extendsGrantID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ExtendsGrantID).MarshalGQL(w)
+	case "requester":
+		v, _ := obj.Edges.RequesterOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "beneficiary":
+		v, _ := obj.Edges.BeneficiaryOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "referenceUser":
+		v, _ := obj.Edges.ReferenceUserOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "role":
+		v, _ := obj.Edges.RoleOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+	case "jobTitle":
+		v, _ := obj.Edges.JobTitleOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+	case "submittedBy":
+		v, _ := obj.Edges.SubmittedByOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "extendsGrant":
+		v, _ := obj.Edges.ExtendsGrantOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+	case "items":
+		v, _ := obj.Edges.ItemsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	case "auditEvents":
+		v, _ := obj.Edges.AuditEventsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+	case "tasks":
+		v, _ := obj.Edges.TasksOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+	}
+}
+
+// directField_AccessRequest returns obj's field, one holding objects, written
+// straight from the value when direct_AccessRequest accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AccessRequest(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) graphql.Marshaler {
+	if !ec.direct_AccessRequest([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AccessRequest(ctx, w, field, obj) })
+}
+
 // write_AccessRequest writes obj's fields collected in fields, which
 // direct_AccessRequest accepted, as a JSON object.
 func (ec *executionContext) write_AccessRequest(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.AccessRequest) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("AccessRequest").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "action":
-			ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
-		case "mode":
-			ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
-		case "justification":
-			ec.marshalNString2string(ctx, field.Selections, obj.Justification).MarshalGQL(w)
-		case "emergencyReason":
-			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EmergencyReason).MarshalGQL(w)
-		case "endsAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
-		case "duration":
-			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
-		case "threshold":
-			ec.marshalOFloat2ᚖfloat64(ctx, field.Selections, obj.Threshold).MarshalGQL(w)
-		case "status":
-			ec.marshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "submittedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.SubmittedAt).MarshalGQL(w)
-		case "completedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.CompletedAt).MarshalGQL(w)
-		case "requesterID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequesterID).MarshalGQL(w)
-		case "beneficiaryID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.BeneficiaryID).MarshalGQL(w)
-		case "referenceUserID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReferenceUserID).MarshalGQL(w)
-		case "roleID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RoleID).MarshalGQL(w)
-		case "jobTitleID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
-		case "submittedByID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SubmittedByID).MarshalGQL(w)
-		case "extendsGrantID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ExtendsGrantID).MarshalGQL(w)
-		case "requester":
-			v, _ := obj.Edges.RequesterOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "beneficiary":
-			v, _ := obj.Edges.BeneficiaryOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "referenceUser":
-			v, _ := obj.Edges.ReferenceUserOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "role":
-			v, _ := obj.Edges.RoleOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
-		case "jobTitle":
-			v, _ := obj.Edges.JobTitleOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
-		case "submittedBy":
-			v, _ := obj.Edges.SubmittedByOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "extendsGrant":
-			v, _ := obj.Edges.ExtendsGrantOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
-		case "items":
-			v, _ := obj.Edges.ItemsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
-		case "auditEvents":
-			v, _ := obj.Edges.AuditEventsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
-		case "tasks":
-			v, _ := obj.Edges.TasksOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_AccessRequest(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -15792,43 +15662,124 @@ func (ec *executionContext) writeList_AccessRequest(ctx context.Context, w io.Wr
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_ApiToken_owner returns the owner edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ApiToken_owner(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) graphql.Marshaler {
-	v, err := obj.Edges.OwnerOrErr()
-	if err != nil {
-		return nil
+// direct_AccessRequestEdge reports whether the fields of AccessRequestEdge collected
+// in fields can be written straight from obj (writeField_AccessRequestEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_AccessRequestEdge(fields []graphql.CollectedField, obj *ent.AccessRequestEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_ApiToken_createdBy returns the createdBy edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ApiToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) graphql.Marshaler {
-	v, err := obj.Edges.CreatedByOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// writeField_AccessRequestEdge writes the value of obj's field, which
+// direct_AccessRequestEdge accepted.
+func (ec *executionContext) writeField_AccessRequestEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AccessRequestEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AccessRequestEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_AccessRequestEdge returns obj's field, one holding objects, written
+// straight from the value when direct_AccessRequestEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AccessRequestEdge(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequestEdge) graphql.Marshaler {
+	if !ec.direct_AccessRequestEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AccessRequestEdge(ctx, w, field, obj) })
+}
+
+// direct_AccessRequestPreview reports whether the fields of AccessRequestPreview collected
+// in fields can be written straight from obj (writeField_AccessRequestPreview):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_AccessRequestPreview(fields []graphql.CollectedField, obj *AccessRequestPreview) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "action":
+		case "mode":
+		case "beneficiary":
+			v := obj.Beneficiary
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
+				return false
+			}
+		case "autoApproved":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_AccessRequestPreview writes the value of obj's field, which
+// direct_AccessRequestPreview accepted.
+func (ec *executionContext) writeField_AccessRequestPreview(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *AccessRequestPreview) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AccessRequestPreview").MarshalGQL(w)
+	case "action":
+		ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "mode":
+		ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+	case "beneficiary":
+		v := obj.Beneficiary
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "autoApproved":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.AutoApproved).MarshalGQL(w)
+	}
+}
+
+// directField_AccessRequestPreview returns obj's field, one holding objects, written
+// straight from the value when direct_AccessRequestPreview accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AccessRequestPreview(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) graphql.Marshaler {
+	if !ec.direct_AccessRequestPreview([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AccessRequestPreview(ctx, w, field, obj) })
 }
 
 // direct_ApiToken reports whether the fields of ApiToken collected
-// in fields can be written straight from obj (write_ApiToken): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_ApiToken):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_ApiToken(fields []graphql.CollectedField, obj *ent.ApiToken) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -15852,7 +15803,14 @@ func (ec *executionContext) direct_ApiToken(fields []graphql.CollectedField, obj
 		case "createdByID":
 		case "owner":
 			v, err := obj.Edges.OwnerOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "createdBy":
@@ -15860,7 +15818,11 @@ func (ec *executionContext) direct_ApiToken(fields []graphql.CollectedField, obj
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		default:
@@ -15870,49 +15832,64 @@ func (ec *executionContext) direct_ApiToken(fields []graphql.CollectedField, obj
 	return true
 }
 
+// writeField_ApiToken writes the value of obj's field, which
+// direct_ApiToken accepted.
+func (ec *executionContext) writeField_ApiToken(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ApiToken) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ApiToken").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "prefix":
+		ec.marshalNString2string(ctx, field.Selections, obj.Prefix).MarshalGQL(w)
+	case "scope":
+		ec.marshalNTokenScope2gatehouseᚋentᚋschemaᚋenumᚐTokenScope(ctx, field.Selections, obj.Scope).MarshalGQL(w)
+	case "expiresAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt).MarshalGQL(w)
+	case "lastUsedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt).MarshalGQL(w)
+	case "revokedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
+	case "ownerID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
+	case "createdByID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByID).MarshalGQL(w)
+	case "owner":
+		v, _ := obj.Edges.OwnerOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "createdBy":
+		v, _ := obj.Edges.CreatedByOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	}
+}
+
+// directField_ApiToken returns obj's field, one holding objects, written
+// straight from the value when direct_ApiToken accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ApiToken(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) graphql.Marshaler {
+	if !ec.direct_ApiToken([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ApiToken(ctx, w, field, obj) })
+}
+
 // write_ApiToken writes obj's fields collected in fields, which
 // direct_ApiToken accepted, as a JSON object.
 func (ec *executionContext) write_ApiToken(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ApiToken) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("ApiToken").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "prefix":
-			ec.marshalNString2string(ctx, field.Selections, obj.Prefix).MarshalGQL(w)
-		case "scope":
-			ec.marshalNTokenScope2gatehouseᚋentᚋschemaᚋenumᚐTokenScope(ctx, field.Selections, obj.Scope).MarshalGQL(w)
-		case "expiresAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ExpiresAt).MarshalGQL(w)
-		case "lastUsedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastUsedAt).MarshalGQL(w)
-		case "revokedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
-		case "ownerID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
-		case "createdByID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByID).MarshalGQL(w)
-		case "owner":
-			v, _ := obj.Edges.OwnerOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "createdBy":
-			v, _ := obj.Edges.CreatedByOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_ApiToken(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -15931,102 +15908,68 @@ func (ec *executionContext) writeList_ApiToken(ctx context.Context, w io.Writer,
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Application_owners returns the owners edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Application_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.OwnersOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
+// direct_ApiTokenEdge reports whether the fields of ApiTokenEdge collected
+// in fields can be written straight from obj (writeField_ApiTokenEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ApiTokenEdge(fields []graphql.CollectedField, obj *ent.ApiTokenEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+			if !ec.direct_ApiToken(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_Application_entitlements returns the entitlements edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Application_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.EntitlementsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Entitlement(fields, e) {
-			return nil
+// writeField_ApiTokenEdge writes the value of obj's field, which
+// direct_ApiTokenEdge accepted.
+func (ec *executionContext) writeField_ApiTokenEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ApiTokenEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ApiTokenEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
 }
 
-// direct_Application_reviewStages returns the reviewStages edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewStageTemplate); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Application_reviewStages(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
-	if field.Alias != field.Name {
+// directField_ApiTokenEdge returns obj's field, one holding objects, written
+// straight from the value when direct_ApiTokenEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ApiTokenEdge(ctx context.Context, field graphql.CollectedField, obj *ent.ApiTokenEdge) graphql.Marshaler {
+	if !ec.direct_ApiTokenEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.ReviewStagesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewStageTemplate(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStageTemplate(ctx, w, fields, v) })
-}
-
-// direct_Application_identities returns the identities edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Identity); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Application_identities(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.IdentitiesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Identity(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Identity(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ApiTokenEdge(ctx, w, field, obj) })
 }
 
 // direct_Application reports whether the fields of Application collected
-// in fields can be written straight from obj (write_Application): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_Application):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_Application(fields []graphql.CollectedField, obj *ent.Application) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -16053,6 +15996,9 @@ func (ec *executionContext) direct_Application(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_User(sub, e) {
@@ -16066,6 +16012,9 @@ func (ec *executionContext) direct_Application(fields []graphql.CollectedField, 
 			v, err := obj.Edges.EntitlementsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
 			for _, e := range v {
@@ -16081,6 +16030,9 @@ func (ec *executionContext) direct_Application(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_ReviewStageTemplate(sub, e) {
@@ -16095,6 +16047,9 @@ func (ec *executionContext) direct_Application(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Identity(sub, e) {
@@ -16108,61 +16063,76 @@ func (ec *executionContext) direct_Application(fields []graphql.CollectedField, 
 	return true
 }
 
+// writeField_Application writes the value of obj's field, which
+// direct_Application accepted.
+func (ec *executionContext) writeField_Application(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Application) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Application").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "fulfillment":
+		ec.marshalNFulfillment2gatehouseᚋentᚋschemaᚋenumᚐFulfillment(ctx, field.Selections, obj.Fulfillment).MarshalGQL(w)
+	case "connectorKind":
+		ec.marshalNConnectorKind2gatehouseᚋentᚋschemaᚋenumᚐConnectorKind(ctx, field.Selections, obj.ConnectorKind).MarshalGQL(w)
+	case "maxAccessDuration":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.MaxAccessDuration).MarshalGQL(w)
+	case "owners":
+		v, _ := obj.Edges.OwnersOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "entitlements":
+		v, _ := obj.Edges.EntitlementsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "reviewStages":
+		v, _ := obj.Edges.ReviewStagesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+	case "identities":
+		v, _ := obj.Edges.IdentitiesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+	}
+}
+
+// directField_Application returns obj's field, one holding objects, written
+// straight from the value when direct_Application accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Application(ctx context.Context, field graphql.CollectedField, obj *ent.Application) graphql.Marshaler {
+	if !ec.direct_Application([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Application(ctx, w, field, obj) })
+}
+
 // write_Application writes obj's fields collected in fields, which
 // direct_Application accepted, as a JSON object.
 func (ec *executionContext) write_Application(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Application) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("Application").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "description":
-			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
-		case "fulfillment":
-			ec.marshalNFulfillment2gatehouseᚋentᚋschemaᚋenumᚐFulfillment(ctx, field.Selections, obj.Fulfillment).MarshalGQL(w)
-		case "connectorKind":
-			ec.marshalNConnectorKind2gatehouseᚋentᚋschemaᚋenumᚐConnectorKind(ctx, field.Selections, obj.ConnectorKind).MarshalGQL(w)
-		case "maxAccessDuration":
-			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.MaxAccessDuration).MarshalGQL(w)
-		case "owners":
-			v, _ := obj.Edges.OwnersOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "entitlements":
-			v, _ := obj.Edges.EntitlementsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "reviewStages":
-			v, _ := obj.Edges.ReviewStagesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
-		case "identities":
-			v, _ := obj.Edges.IdentitiesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Application(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -16181,46 +16151,195 @@ func (ec *executionContext) writeList_Application(ctx context.Context, w io.Writ
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_AuditEvent_request returns the request edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AuditEvent_request(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) graphql.Marshaler {
-	v, err := obj.Edges.RequestOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_ApplicationEdge reports whether the fields of ApplicationEdge collected
+// in fields can be written straight from obj (writeField_ApplicationEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ApplicationEdge(fields []graphql.CollectedField, obj *ent.ApplicationEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
-		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if !ec.direct_AccessRequest(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
+	return true
 }
 
-// direct_AuditEvent_item returns the item edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_RequestItem); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_AuditEvent_item(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) graphql.Marshaler {
-	v, err := obj.Edges.ItemOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// writeField_ApplicationEdge writes the value of obj's field, which
+// direct_ApplicationEdge accepted.
+func (ec *executionContext) writeField_ApplicationEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ApplicationEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ApplicationEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_ApplicationEdge returns obj's field, one holding objects, written
+// straight from the value when direct_ApplicationEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ApplicationEdge(ctx context.Context, field graphql.CollectedField, obj *ent.ApplicationEdge) graphql.Marshaler {
+	if !ec.direct_ApplicationEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
-	if !ec.direct_RequestItem(fields, v) {
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ApplicationEdge(ctx, w, field, obj) })
+}
+
+// direct_AuditCheckpoint reports whether the fields of AuditCheckpoint collected
+// in fields can be written straight from obj (writeField_AuditCheckpoint):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_AuditCheckpoint(fields []graphql.CollectedField, obj *ent.AuditCheckpoint) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "seq":
+			if graphql.MarshalInt64(obj.Seq) == graphql.Null {
+				return false
+			}
+		case "at":
+			if gqlscalar.MarshalTime(obj.At) == graphql.Null {
+				return false
+			}
+		case "chain":
+		case "headSeq":
+			if graphql.MarshalInt64(obj.HeadSeq) == graphql.Null {
+				return false
+			}
+		case "headHash":
+		case "prevHash":
+		case "hash":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_AuditCheckpoint writes the value of obj's field, which
+// direct_AuditCheckpoint accepted.
+func (ec *executionContext) writeField_AuditCheckpoint(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AuditCheckpoint) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AuditCheckpoint").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "seq":
+		ec.marshalNInt2int64(ctx, field.Selections, obj.Seq).MarshalGQL(w)
+	case "at":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
+	case "chain":
+		ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
+	case "headSeq":
+		ec.marshalNInt2int64(ctx, field.Selections, obj.HeadSeq).MarshalGQL(w)
+	case "headHash":
+		ec.marshalNString2string(ctx, field.Selections, obj.HeadHash).MarshalGQL(w)
+	case "prevHash":
+		ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
+	case "hash":
+		ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
+	}
+}
+
+// write_AuditCheckpoint writes obj's fields collected in fields, which
+// direct_AuditCheckpoint accepted, as a JSON object.
+func (ec *executionContext) write_AuditCheckpoint(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.AuditCheckpoint) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_AuditCheckpoint(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_AuditCheckpointEdge reports whether the fields of AuditCheckpointEdge collected
+// in fields can be written straight from obj (writeField_AuditCheckpointEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_AuditCheckpointEdge(fields []graphql.CollectedField, obj *ent.AuditCheckpointEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditCheckpointImplementors)
+			if !ec.direct_AuditCheckpoint(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_AuditCheckpointEdge writes the value of obj's field, which
+// direct_AuditCheckpointEdge accepted.
+func (ec *executionContext) writeField_AuditCheckpointEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AuditCheckpointEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AuditCheckpointEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_AuditCheckpoint(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditCheckpointImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_AuditCheckpointEdge returns obj's field, one holding objects, written
+// straight from the value when direct_AuditCheckpointEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AuditCheckpointEdge(ctx context.Context, field graphql.CollectedField, obj *ent.AuditCheckpointEdge) graphql.Marshaler {
+	if !ec.direct_AuditCheckpointEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AuditCheckpointEdge(ctx, w, field, obj) })
 }
 
 // direct_AuditEvent reports whether the fields of AuditEvent collected
-// in fields can be written straight from obj (write_AuditEvent): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_AuditEvent):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_AuditEvent(fields []graphql.CollectedField, obj *ent.AuditEvent) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -16247,7 +16366,11 @@ func (ec *executionContext) direct_AuditEvent(fields []graphql.CollectedField, o
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
 				return false
 			}
 		case "item":
@@ -16255,7 +16378,11 @@ func (ec *executionContext) direct_AuditEvent(fields []graphql.CollectedField, o
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			if !ec.direct_RequestItem(sub, v) {
 				return false
 			}
 		default:
@@ -16265,53 +16392,68 @@ func (ec *executionContext) direct_AuditEvent(fields []graphql.CollectedField, o
 	return true
 }
 
+// writeField_AuditEvent writes the value of obj's field, which
+// direct_AuditEvent accepted.
+func (ec *executionContext) writeField_AuditEvent(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AuditEvent) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AuditEvent").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "chain":
+		ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
+	case "seq":
+		ec.marshalNInt2int64(ctx, field.Selections, obj.Seq).MarshalGQL(w)
+	case "at":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
+	case "action":
+		ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "actor":
+		ec.marshalNString2string(ctx, field.Selections, obj.Actor).MarshalGQL(w)
+	case "data":
+		ec.marshalOMap2map(ctx, field.Selections, obj.Data).MarshalGQL(w)
+	case "prevHash":
+		ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
+	case "hash":
+		ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
+	case "requestID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+	case "itemID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
+	case "request":
+		v, _ := obj.Edges.RequestOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "item":
+		v, _ := obj.Edges.ItemOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	}
+}
+
+// directField_AuditEvent returns obj's field, one holding objects, written
+// straight from the value when direct_AuditEvent accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AuditEvent(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) graphql.Marshaler {
+	if !ec.direct_AuditEvent([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AuditEvent(ctx, w, field, obj) })
+}
+
 // write_AuditEvent writes obj's fields collected in fields, which
 // direct_AuditEvent accepted, as a JSON object.
 func (ec *executionContext) write_AuditEvent(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.AuditEvent) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("AuditEvent").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "chain":
-			ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
-		case "seq":
-			ec.marshalNInt2int64(ctx, field.Selections, obj.Seq).MarshalGQL(w)
-		case "at":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
-		case "action":
-			ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
-		case "actor":
-			ec.marshalNString2string(ctx, field.Selections, obj.Actor).MarshalGQL(w)
-		case "data":
-			ec.marshalOMap2map(ctx, field.Selections, obj.Data).MarshalGQL(w)
-		case "prevHash":
-			ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
-		case "hash":
-			ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
-		case "requestID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
-		case "itemID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
-		case "request":
-			v, _ := obj.Edges.RequestOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "item":
-			v, _ := obj.Edges.ItemOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_AuditEvent(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -16330,112 +16472,214 @@ func (ec *executionContext) writeList_AuditEvent(ctx context.Context, w io.Write
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Entitlement_application returns the application edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Application); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Entitlement_application(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
-	v, err := obj.Edges.ApplicationOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
-	if !ec.direct_Application(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
-}
-
-// direct_Entitlement_owner returns the owner edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Entitlement_owner(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
-	v, err := obj.Edges.OwnerOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_Entitlement_roles returns the roles edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Role); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Entitlement_roles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.RolesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Role(fields, e) {
-			return nil
+// direct_AuditEventEdge reports whether the fields of AuditEventEdge collected
+// in fields can be written straight from obj (writeField_AuditEventEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_AuditEventEdge(fields []graphql.CollectedField, obj *ent.AuditEventEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
+			if !ec.direct_AuditEvent(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Role(ctx, w, fields, v) })
+	return true
 }
 
-// direct_Entitlement_jobTitles returns the jobTitles edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_JobTitle); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Entitlement_jobTitles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.JobTitlesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_JobTitle(fields, e) {
-			return nil
+// writeField_AuditEventEdge writes the value of obj's field, which
+// direct_AuditEventEdge accepted.
+func (ec *executionContext) writeField_AuditEventEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.AuditEventEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("AuditEventEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_JobTitle(ctx, w, fields, v) })
 }
 
-// direct_Entitlement_grants returns the grants edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Grant); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Entitlement_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
-	if field.Alias != field.Name {
+// directField_AuditEventEdge returns obj's field, one holding objects, written
+// straight from the value when direct_AuditEventEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_AuditEventEdge(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventEdge) graphql.Marshaler {
+	if !ec.direct_AuditEventEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.GrantsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Grant(fields, e) {
-			return nil
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_AuditEventEdge(ctx, w, field, obj) })
+}
+
+// direct_Completion reports whether the fields of Completion collected
+// in fields can be written straight from obj (writeField_Completion):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_Completion(fields []graphql.CollectedField, obj *rules.Completion) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "done":
+		case "total":
+		case "percent":
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Grant(ctx, w, fields, v) })
+	return true
+}
+
+// writeField_Completion writes the value of obj's field, which
+// direct_Completion accepted.
+func (ec *executionContext) writeField_Completion(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *rules.Completion) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Completion").MarshalGQL(w)
+	case "done":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Done).MarshalGQL(w)
+	case "total":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Total).MarshalGQL(w)
+	case "percent":
+		ec.marshalNFloat2float64(ctx, field.Selections, obj.Percent).MarshalGQL(w)
+	}
+}
+
+// write_Completion writes obj's fields collected in fields, which
+// direct_Completion accepted, as a JSON object.
+func (ec *executionContext) write_Completion(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *rules.Completion) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Completion(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_CreatedApiToken reports whether the fields of CreatedApiToken collected
+// in fields can be written straight from obj (writeField_CreatedApiToken):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_CreatedApiToken(fields []graphql.CollectedField, obj *CreatedAPIToken) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "token":
+		case "apiToken":
+			v := obj.APIToken
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
+			if !ec.direct_ApiToken(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_CreatedApiToken writes the value of obj's field, which
+// direct_CreatedApiToken accepted.
+func (ec *executionContext) writeField_CreatedApiToken(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *CreatedAPIToken) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("CreatedApiToken").MarshalGQL(w)
+	case "token":
+		ec.marshalNString2string(ctx, field.Selections, obj.Token).MarshalGQL(w)
+	case "apiToken":
+		v := obj.APIToken
+		ec.write_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+	}
+}
+
+// directField_CreatedApiToken returns obj's field, one holding objects, written
+// straight from the value when direct_CreatedApiToken accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_CreatedApiToken(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIToken) graphql.Marshaler {
+	if !ec.direct_CreatedApiToken([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_CreatedApiToken(ctx, w, field, obj) })
+}
+
+// direct_CreatedWebhookEndpoint reports whether the fields of CreatedWebhookEndpoint collected
+// in fields can be written straight from obj (writeField_CreatedWebhookEndpoint):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_CreatedWebhookEndpoint(fields []graphql.CollectedField, obj *CreatedWebhookEndpoint) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "secret":
+		case "endpoint":
+			v := obj.Endpoint
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors)
+			if !ec.direct_WebhookEndpoint(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_CreatedWebhookEndpoint writes the value of obj's field, which
+// direct_CreatedWebhookEndpoint accepted.
+func (ec *executionContext) writeField_CreatedWebhookEndpoint(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *CreatedWebhookEndpoint) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("CreatedWebhookEndpoint").MarshalGQL(w)
+	case "secret":
+		ec.marshalNString2string(ctx, field.Selections, obj.Secret).MarshalGQL(w)
+	case "endpoint":
+		v := obj.Endpoint
+		ec.write_WebhookEndpoint(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors), v)
+	}
+}
+
+// directField_CreatedWebhookEndpoint returns obj's field, one holding objects, written
+// straight from the value when direct_CreatedWebhookEndpoint accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_CreatedWebhookEndpoint(ctx context.Context, field graphql.CollectedField, obj *CreatedWebhookEndpoint) graphql.Marshaler {
+	if !ec.direct_CreatedWebhookEndpoint([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_CreatedWebhookEndpoint(ctx, w, field, obj) })
 }
 
 // direct_Entitlement reports whether the fields of Entitlement collected
-// in fields can be written straight from obj (write_Entitlement): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_Entitlement):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, obj *ent.Entitlement) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -16460,7 +16704,14 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 		case "ownerID":
 		case "application":
 			v, err := obj.Edges.ApplicationOrErr()
-			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
 				return false
 			}
 		case "owner":
@@ -16468,7 +16719,11 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "roles":
@@ -16478,6 +16733,9 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 			v, err := obj.Edges.RolesOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
 			for _, e := range v {
@@ -16493,6 +16751,9 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_JobTitle(sub, e) {
@@ -16507,6 +16768,9 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Grant(sub, e) {
@@ -16520,72 +16784,87 @@ func (ec *executionContext) direct_Entitlement(fields []graphql.CollectedField, 
 	return true
 }
 
+// writeField_Entitlement writes the value of obj's field, which
+// direct_Entitlement accepted.
+func (ec *executionContext) writeField_Entitlement(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Entitlement) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Entitlement").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "applicationID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+	case "externalID":
+		ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "kind":
+		ec.marshalNEntitlementKind2gatehouseᚋentᚋschemaᚋenumᚐEntitlementKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+	case "privileged":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.Privileged).MarshalGQL(w)
+	case "requestable":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.Requestable).MarshalGQL(w)
+	case "labels":
+		ec.marshalOString2ᚕstringᚄ(ctx, field.Selections, obj.Labels).MarshalGQL(w)
+	case "ownerID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
+	case "application":
+		v, _ := obj.Edges.ApplicationOrErr()
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "owner":
+		v, _ := obj.Edges.OwnerOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "roles":
+		v, _ := obj.Edges.RolesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+	case "jobTitles":
+		v, _ := obj.Edges.JobTitlesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+	case "grants":
+		v, _ := obj.Edges.GrantsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+	}
+}
+
+// directField_Entitlement returns obj's field, one holding objects, written
+// straight from the value when direct_Entitlement accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) graphql.Marshaler {
+	if !ec.direct_Entitlement([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Entitlement(ctx, w, field, obj) })
+}
+
 // write_Entitlement writes obj's fields collected in fields, which
 // direct_Entitlement accepted, as a JSON object.
 func (ec *executionContext) write_Entitlement(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Entitlement) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("Entitlement").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "applicationID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
-		case "externalID":
-			ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "description":
-			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
-		case "kind":
-			ec.marshalNEntitlementKind2gatehouseᚋentᚋschemaᚋenumᚐEntitlementKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
-		case "privileged":
-			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Privileged).MarshalGQL(w)
-		case "requestable":
-			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Requestable).MarshalGQL(w)
-		case "labels":
-			ec.marshalOString2ᚕstringᚄ(ctx, field.Selections, obj.Labels).MarshalGQL(w)
-		case "ownerID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OwnerID).MarshalGQL(w)
-		case "application":
-			v, _ := obj.Edges.ApplicationOrErr()
-			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
-		case "owner":
-			v, _ := obj.Edges.OwnerOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "roles":
-			v, _ := obj.Edges.RolesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
-		case "jobTitles":
-			v, _ := obj.Edges.JobTitlesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
-		case "grants":
-			v, _ := obj.Edges.GrantsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Entitlement(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -16604,58 +16883,168 @@ func (ec *executionContext) writeList_Entitlement(ctx context.Context, w io.Writ
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Grant_identity returns the identity edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Identity); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Grant_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
-	v, err := obj.Edges.IdentityOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
-	if !ec.direct_Identity(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Identity(ctx, w, fields, v) })
-}
-
-// direct_Grant_entitlement returns the entitlement edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Grant_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
-	v, err := obj.Edges.EntitlementOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if !ec.direct_Entitlement(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Entitlement(ctx, w, fields, v) })
-}
-
-// direct_Grant_sourceItem returns the sourceItem edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_RequestItem); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Grant_sourceItem(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
-	v, err := obj.Edges.SourceItemOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_EntitlementEdge reports whether the fields of EntitlementEdge collected
+// in fields can be written straight from obj (writeField_EntitlementEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_EntitlementEdge(fields []graphql.CollectedField, obj *ent.EntitlementEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			if !ec.direct_Entitlement(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
+	}
+	return true
+}
+
+// writeField_EntitlementEdge writes the value of obj's field, which
+// direct_EntitlementEdge accepted.
+func (ec *executionContext) writeField_EntitlementEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.EntitlementEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("EntitlementEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_EntitlementEdge returns obj's field, one holding objects, written
+// straight from the value when direct_EntitlementEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_EntitlementEdge(ctx context.Context, field graphql.CollectedField, obj *ent.EntitlementEdge) graphql.Marshaler {
+	if !ec.direct_EntitlementEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
-	if !ec.direct_RequestItem(fields, v) {
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_EntitlementEdge(ctx, w, field, obj) })
+}
+
+// direct_ExcludedEntitlement reports whether the fields of ExcludedEntitlement collected
+// in fields can be written straight from obj (writeField_ExcludedEntitlement):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ExcludedEntitlement(fields []graphql.CollectedField, obj *ExcludedEntitlement) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "entitlement":
+			v := obj.Entitlement
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			if !ec.direct_Entitlement(sub, v) {
+				return false
+			}
+		case "reason":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_ExcludedEntitlement writes the value of obj's field, which
+// direct_ExcludedEntitlement accepted.
+func (ec *executionContext) writeField_ExcludedEntitlement(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ExcludedEntitlement) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ExcludedEntitlement").MarshalGQL(w)
+	case "entitlement":
+		v := obj.Entitlement
+		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "reason":
+		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+	}
+}
+
+// directField_ExcludedEntitlement returns obj's field, one holding objects, written
+// straight from the value when direct_ExcludedEntitlement accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ExcludedEntitlement(ctx context.Context, field graphql.CollectedField, obj *ExcludedEntitlement) graphql.Marshaler {
+	if !ec.direct_ExcludedEntitlement([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ExcludedEntitlement(ctx, w, field, obj) })
+}
+
+// direct_FallbackReviewer reports whether the fields of FallbackReviewer collected
+// in fields can be written straight from obj (writeField_FallbackReviewer):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_FallbackReviewer(fields []graphql.CollectedField, obj *FallbackReviewer) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "user":
+			v := obj.User
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
+				return false
+			}
+		case "kind":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_FallbackReviewer writes the value of obj's field, which
+// direct_FallbackReviewer accepted.
+func (ec *executionContext) writeField_FallbackReviewer(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *FallbackReviewer) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("FallbackReviewer").MarshalGQL(w)
+	case "user":
+		v := obj.User
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "kind":
+		ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+	}
+}
+
+// directField_FallbackReviewer returns obj's field, one holding objects, written
+// straight from the value when direct_FallbackReviewer accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_FallbackReviewer(ctx context.Context, field graphql.CollectedField, obj *FallbackReviewer) graphql.Marshaler {
+	if !ec.direct_FallbackReviewer([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_FallbackReviewer(ctx, w, field, obj) })
 }
 
 // direct_Grant reports whether the fields of Grant collected
-// in fields can be written straight from obj (write_Grant): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_Grant):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_Grant(fields []graphql.CollectedField, obj *ent.Grant) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -16681,12 +17070,26 @@ func (ec *executionContext) direct_Grant(fields []graphql.CollectedField, obj *e
 		case "sourceItemID":
 		case "identity":
 			v, err := obj.Edges.IdentityOrErr()
-			if err != nil || !ec.direct_Identity(ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+			if !ec.direct_Identity(sub, v) {
 				return false
 			}
 		case "entitlement":
 			v, err := obj.Edges.EntitlementOrErr()
-			if err != nil || !ec.direct_Entitlement(ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			if !ec.direct_Entitlement(sub, v) {
 				return false
 			}
 		case "sourceItem":
@@ -16694,7 +17097,11 @@ func (ec *executionContext) direct_Grant(fields []graphql.CollectedField, obj *e
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			if !ec.direct_RequestItem(sub, v) {
 				return false
 			}
 		default:
@@ -16704,50 +17111,65 @@ func (ec *executionContext) direct_Grant(fields []graphql.CollectedField, obj *e
 	return true
 }
 
+// writeField_Grant writes the value of obj's field, which
+// direct_Grant accepted.
+func (ec *executionContext) writeField_Grant(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Grant) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Grant").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "identityID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
+	case "entitlementID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
+	case "grantedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.GrantedAt).MarshalGQL(w)
+	case "endsAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+	case "revokedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
+	case "revokeReason":
+		ec.marshalNString2string(ctx, field.Selections, obj.RevokeReason).MarshalGQL(w)
+	case "sourceItemID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SourceItemID).MarshalGQL(w)
+	case "identity":
+		v, _ := obj.Edges.IdentityOrErr()
+		ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+	case "entitlement":
+		v, _ := obj.Edges.EntitlementOrErr()
+		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "sourceItem":
+		v, _ := obj.Edges.SourceItemOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	}
+}
+
+// directField_Grant returns obj's field, one holding objects, written
+// straight from the value when direct_Grant accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Grant(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) graphql.Marshaler {
+	if !ec.direct_Grant([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Grant(ctx, w, field, obj) })
+}
+
 // write_Grant writes obj's fields collected in fields, which
 // direct_Grant accepted, as a JSON object.
 func (ec *executionContext) write_Grant(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Grant) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("Grant").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "identityID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
-		case "entitlementID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
-		case "grantedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.GrantedAt).MarshalGQL(w)
-		case "endsAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
-		case "revokedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
-		case "revokeReason":
-			ec.marshalNString2string(ctx, field.Selections, obj.RevokeReason).MarshalGQL(w)
-		case "sourceItemID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SourceItemID).MarshalGQL(w)
-		case "identity":
-			v, _ := obj.Edges.IdentityOrErr()
-			ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
-		case "entitlement":
-			v, _ := obj.Edges.EntitlementOrErr()
-			ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "sourceItem":
-			v, _ := obj.Edges.SourceItemOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Grant(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -16766,81 +17188,68 @@ func (ec *executionContext) writeList_Grant(ctx context.Context, w io.Writer, fi
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Identity_user returns the user edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Identity_user(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
-	v, err := obj.Edges.UserOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_Identity_application returns the application edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Application); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Identity_application(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
-	v, err := obj.Edges.ApplicationOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
-	if !ec.direct_Application(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
-}
-
-// direct_Identity_createdByRequest returns the createdByRequest edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Identity_createdByRequest(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
-	v, err := obj.Edges.CreatedByRequestOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if !ec.direct_AccessRequest(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_Identity_grants returns the grants edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Grant); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Identity_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.GrantsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Grant(fields, e) {
-			return nil
+// direct_GrantEdge reports whether the fields of GrantEdge collected
+// in fields can be written straight from obj (writeField_GrantEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_GrantEdge(fields []graphql.CollectedField, obj *ent.GrantEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
+			if !ec.direct_Grant(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Grant(ctx, w, fields, v) })
+	return true
+}
+
+// writeField_GrantEdge writes the value of obj's field, which
+// direct_GrantEdge accepted.
+func (ec *executionContext) writeField_GrantEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.GrantEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("GrantEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_GrantEdge returns obj's field, one holding objects, written
+// straight from the value when direct_GrantEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_GrantEdge(ctx context.Context, field graphql.CollectedField, obj *ent.GrantEdge) graphql.Marshaler {
+	if !ec.direct_GrantEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_GrantEdge(ctx, w, field, obj) })
 }
 
 // direct_Identity reports whether the fields of Identity collected
-// in fields can be written straight from obj (write_Identity): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_Identity):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj *ent.Identity) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -16862,12 +17271,26 @@ func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj
 		case "createdByRequestID":
 		case "user":
 			v, err := obj.Edges.UserOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "application":
 			v, err := obj.Edges.ApplicationOrErr()
-			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
 				return false
 			}
 		case "createdByRequest":
@@ -16875,7 +17298,11 @@ func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
 				return false
 			}
 		case "grants":
@@ -16885,6 +17312,9 @@ func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj
 			v, err := obj.Edges.GrantsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors)
 			for _, e := range v {
@@ -16899,55 +17329,70 @@ func (ec *executionContext) direct_Identity(fields []graphql.CollectedField, obj
 	return true
 }
 
+// writeField_Identity writes the value of obj's field, which
+// direct_Identity accepted.
+func (ec *executionContext) writeField_Identity(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Identity) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Identity").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "userID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
+	case "applicationID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+	case "externalID":
+		ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+	case "login":
+		ec.marshalNString2string(ctx, field.Selections, obj.Login).MarshalGQL(w)
+	case "status":
+		ec.marshalNIdentityStatus2gatehouseᚋentᚋschemaᚋenumᚐIdentityStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "createdByRequestID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByRequestID).MarshalGQL(w)
+	case "user":
+		v, _ := obj.Edges.UserOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "application":
+		v, _ := obj.Edges.ApplicationOrErr()
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "createdByRequest":
+		v, _ := obj.Edges.CreatedByRequestOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "grants":
+		v, _ := obj.Edges.GrantsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+	}
+}
+
+// directField_Identity returns obj's field, one holding objects, written
+// straight from the value when direct_Identity accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Identity(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) graphql.Marshaler {
+	if !ec.direct_Identity([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Identity(ctx, w, field, obj) })
+}
+
 // write_Identity writes obj's fields collected in fields, which
 // direct_Identity accepted, as a JSON object.
 func (ec *executionContext) write_Identity(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Identity) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("Identity").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "userID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
-		case "applicationID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
-		case "externalID":
-			ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
-		case "login":
-			ec.marshalNString2string(ctx, field.Selections, obj.Login).MarshalGQL(w)
-		case "status":
-			ec.marshalNIdentityStatus2gatehouseᚋentᚋschemaᚋenumᚐIdentityStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "createdByRequestID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.CreatedByRequestID).MarshalGQL(w)
-		case "user":
-			v, _ := obj.Edges.UserOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "application":
-			v, _ := obj.Edges.ApplicationOrErr()
-			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
-		case "createdByRequest":
-			v, _ := obj.Edges.CreatedByRequestOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "grants":
-			v, _ := obj.Edges.GrantsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Grant(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, grantImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Identity(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -16966,56 +17411,68 @@ func (ec *executionContext) writeList_Identity(ctx context.Context, w io.Writer,
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_JobTitle_users returns the users edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_JobTitle_users(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.UsersOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
+// direct_IdentityEdge reports whether the fields of IdentityEdge collected
+// in fields can be written straight from obj (writeField_IdentityEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_IdentityEdge(fields []graphql.CollectedField, obj *ent.IdentityEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+			if !ec.direct_Identity(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_JobTitle_baselineEntitlements returns the baselineEntitlements edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_JobTitle_baselineEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.BaselineEntitlementsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Entitlement(fields, e) {
-			return nil
+// writeField_IdentityEdge writes the value of obj's field, which
+// direct_IdentityEdge accepted.
+func (ec *executionContext) writeField_IdentityEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.IdentityEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("IdentityEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+}
+
+// directField_IdentityEdge returns obj's field, one holding objects, written
+// straight from the value when direct_IdentityEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_IdentityEdge(ctx context.Context, field graphql.CollectedField, obj *ent.IdentityEdge) graphql.Marshaler {
+	if !ec.direct_IdentityEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_IdentityEdge(ctx, w, field, obj) })
 }
 
 // direct_JobTitle reports whether the fields of JobTitle collected
-// in fields can be written straight from obj (write_JobTitle): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_JobTitle):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_JobTitle(fields []graphql.CollectedField, obj *ent.JobTitle) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -17038,6 +17495,9 @@ func (ec *executionContext) direct_JobTitle(fields []graphql.CollectedField, obj
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_User(sub, e) {
@@ -17052,6 +17512,9 @@ func (ec *executionContext) direct_JobTitle(fields []graphql.CollectedField, obj
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Entitlement(sub, e) {
@@ -17065,39 +17528,54 @@ func (ec *executionContext) direct_JobTitle(fields []graphql.CollectedField, obj
 	return true
 }
 
+// writeField_JobTitle writes the value of obj's field, which
+// direct_JobTitle accepted.
+func (ec *executionContext) writeField_JobTitle(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.JobTitle) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("JobTitle").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "users":
+		v, _ := obj.Edges.UsersOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "baselineEntitlements":
+		v, _ := obj.Edges.BaselineEntitlementsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	}
+}
+
+// directField_JobTitle returns obj's field, one holding objects, written
+// straight from the value when direct_JobTitle accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_JobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) graphql.Marshaler {
+	if !ec.direct_JobTitle([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_JobTitle(ctx, w, field, obj) })
+}
+
 // write_JobTitle writes obj's fields collected in fields, which
 // direct_JobTitle accepted, as a JSON object.
 func (ec *executionContext) write_JobTitle(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.JobTitle) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("JobTitle").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "users":
-			v, _ := obj.Edges.UsersOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "baselineEntitlements":
-			v, _ := obj.Edges.BaselineEntitlementsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_JobTitle(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -17116,173 +17594,429 @@ func (ec *executionContext) writeList_JobTitle(ctx context.Context, w io.Writer,
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Notification_request returns the request edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Notification_request(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
-	v, err := obj.Edges.RequestOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if !ec.direct_AccessRequest(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_Notification_item returns the item edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_RequestItem); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Notification_item(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
-	v, err := obj.Edges.ItemOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
-	if !ec.direct_RequestItem(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
-}
-
-// direct_Notification_task returns the task edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Notification_task(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
-	v, err := obj.Edges.TaskOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
-	if !ec.direct_ReviewTask(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_ReviewTask(ctx, w, fields, v) })
-}
-
-// direct_RequestItem_request returns the request edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_request(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	v, err := obj.Edges.RequestOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if !ec.direct_AccessRequest(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_RequestItem_entitlement returns the entitlement edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	v, err := obj.Edges.EntitlementOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if !ec.direct_Entitlement(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Entitlement(ctx, w, fields, v) })
-}
-
-// direct_RequestItem_application returns the application edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Application); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_application(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	v, err := obj.Edges.ApplicationOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
-	if !ec.direct_Application(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
-}
-
-// direct_RequestItem_identity returns the identity edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Identity); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_identity(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	v, err := obj.Edges.IdentityOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
-	if !ec.direct_Identity(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Identity(ctx, w, fields, v) })
-}
-
-// direct_RequestItem_stages returns the stages edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewStage); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_stages(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.StagesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewStage(fields, e) {
-			return nil
+// direct_JobTitleEdge reports whether the fields of JobTitleEdge collected
+// in fields can be written straight from obj (writeField_JobTitleEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_JobTitleEdge(fields []graphql.CollectedField, obj *ent.JobTitleEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+			if !ec.direct_JobTitle(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStage(ctx, w, fields, v) })
+	return true
 }
 
-// direct_RequestItem_auditEvents returns the auditEvents edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AuditEvent); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_RequestItem_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
-	if field.Alias != field.Name {
+// writeField_JobTitleEdge writes the value of obj's field, which
+// direct_JobTitleEdge accepted.
+func (ec *executionContext) writeField_JobTitleEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.JobTitleEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("JobTitleEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_JobTitleEdge returns obj's field, one holding objects, written
+// straight from the value when direct_JobTitleEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_JobTitleEdge(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitleEdge) graphql.Marshaler {
+	if !ec.direct_JobTitleEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.AuditEventsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_AuditEvent(fields, e) {
-			return nil
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_JobTitleEdge(ctx, w, field, obj) })
+}
+
+// direct_MatchedPolicyRule reports whether the fields of MatchedPolicyRule collected
+// in fields can be written straight from obj (writeField_MatchedPolicyRule):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_MatchedPolicyRule(fields []graphql.CollectedField, obj *rules.MatchedRule) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "name":
+		case "version":
+		case "outcome":
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AuditEvent(ctx, w, fields, v) })
+	return true
+}
+
+// writeField_MatchedPolicyRule writes the value of obj's field, which
+// direct_MatchedPolicyRule accepted.
+func (ec *executionContext) writeField_MatchedPolicyRule(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *rules.MatchedRule) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("MatchedPolicyRule").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "version":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Version).MarshalGQL(w)
+	case "outcome":
+		ec.marshalOPolicyRuleOutcome2ᚖgatehouseᚋentᚋschemaᚋenumᚐPolicyRuleOutcome(ctx, field.Selections, obj.Outcome).MarshalGQL(w)
+	}
+}
+
+// write_MatchedPolicyRule writes obj's fields collected in fields, which
+// direct_MatchedPolicyRule accepted, as a JSON object.
+func (ec *executionContext) write_MatchedPolicyRule(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *rules.MatchedRule) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_MatchedPolicyRule(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_Notification reports whether the fields of Notification collected
+// in fields can be written straight from obj (writeField_Notification):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_Notification(fields []graphql.CollectedField, obj *ent.Notification) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "kind":
+		case "action":
+		case "title":
+		case "body":
+		case "link":
+		case "readAt":
+		case "emailStatus":
+		case "emailedAt":
+		case "requestID":
+		case "itemID":
+		case "taskID":
+		case "request":
+			v, err := obj.Edges.RequestOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
+				return false
+			}
+		case "item":
+			v, err := obj.Edges.ItemOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			if !ec.direct_RequestItem(sub, v) {
+				return false
+			}
+		case "task":
+			v, err := obj.Edges.TaskOrErr()
+			if err != nil && !ent.IsNotFound(err) {
+				return false
+			}
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+			if !ec.direct_ReviewTask(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_Notification writes the value of obj's field, which
+// direct_Notification accepted.
+func (ec *executionContext) writeField_Notification(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Notification) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Notification").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "kind":
+		ec.marshalNNotificationKind2gatehouseᚋentᚋschemaᚋenumᚐNotificationKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+	case "action":
+		ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "title":
+		ec.marshalNString2string(ctx, field.Selections, obj.Title).MarshalGQL(w)
+	case "body":
+		ec.marshalNString2string(ctx, field.Selections, obj.Body).MarshalGQL(w)
+	case "link":
+		ec.marshalNString2string(ctx, field.Selections, obj.Link).MarshalGQL(w)
+	case "readAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ReadAt).MarshalGQL(w)
+	case "emailStatus":
+		ec.marshalNEmailStatus2gatehouseᚋentᚋschemaᚋenumᚐEmailStatus(ctx, field.Selections, obj.EmailStatus).MarshalGQL(w)
+	case "emailedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EmailedAt).MarshalGQL(w)
+	case "requestID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+	case "itemID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
+	case "taskID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.TaskID).MarshalGQL(w)
+	case "request":
+		v, _ := obj.Edges.RequestOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "item":
+		v, _ := obj.Edges.ItemOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	case "task":
+		v, _ := obj.Edges.TaskOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+	}
+}
+
+// directField_Notification returns obj's field, one holding objects, written
+// straight from the value when direct_Notification accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Notification(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) graphql.Marshaler {
+	if !ec.direct_Notification([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Notification(ctx, w, field, obj) })
+}
+
+// write_Notification writes obj's fields collected in fields, which
+// direct_Notification accepted, as a JSON object.
+func (ec *executionContext) write_Notification(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Notification) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Notification(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_NotificationEdge reports whether the fields of NotificationEdge collected
+// in fields can be written straight from obj (writeField_NotificationEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_NotificationEdge(fields []graphql.CollectedField, obj *ent.NotificationEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, notificationImplementors)
+			if !ec.direct_Notification(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_NotificationEdge writes the value of obj's field, which
+// direct_NotificationEdge accepted.
+func (ec *executionContext) writeField_NotificationEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.NotificationEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("NotificationEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Notification(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, notificationImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_NotificationEdge returns obj's field, one holding objects, written
+// straight from the value when direct_NotificationEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_NotificationEdge(ctx context.Context, field graphql.CollectedField, obj *ent.NotificationEdge) graphql.Marshaler {
+	if !ec.direct_NotificationEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_NotificationEdge(ctx, w, field, obj) })
+}
+
+// direct_PreviewItem reports whether the fields of PreviewItem collected
+// in fields can be written straight from obj (writeField_PreviewItem):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_PreviewItem(fields []graphql.CollectedField, obj *PreviewItem) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "action":
+		case "entitlement":
+			v := obj.Entitlement
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			if !ec.direct_Entitlement(sub, v) {
+				return false
+			}
+		case "application":
+			v := obj.Application
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
+				return false
+			}
+		case "privileged":
+		case "autoApproved":
+		case "policyRule":
+			v := obj.PolicyRule
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, matchedPolicyRuleImplementors)
+			if !ec.direct_MatchedPolicyRule(sub, v) {
+				return false
+			}
+		case "reviewPolicy":
+			v := obj.ReviewPolicy
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewPolicyImplementors)
+			if !ec.direct_ReviewPolicy(sub, v) {
+				return false
+			}
+		case "defaultDuration":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_PreviewItem writes the value of obj's field, which
+// direct_PreviewItem accepted.
+func (ec *executionContext) writeField_PreviewItem(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *PreviewItem) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("PreviewItem").MarshalGQL(w)
+	case "action":
+		ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "entitlement":
+		v := obj.Entitlement
+		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "application":
+		v := obj.Application
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "privileged":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.Privileged).MarshalGQL(w)
+	case "autoApproved":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.AutoApproved).MarshalGQL(w)
+	case "policyRule":
+		v := obj.PolicyRule
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_MatchedPolicyRule(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, matchedPolicyRuleImplementors), v)
+	case "reviewPolicy":
+		v := obj.ReviewPolicy
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_ReviewPolicy(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewPolicyImplementors), v)
+	case "defaultDuration":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultDuration).MarshalGQL(w)
+	}
+}
+
+// directField_PreviewItem returns obj's field, one holding objects, written
+// straight from the value when direct_PreviewItem accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_PreviewItem(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) graphql.Marshaler {
+	if !ec.direct_PreviewItem([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_PreviewItem(ctx, w, field, obj) })
 }
 
 // direct_RequestItem reports whether the fields of RequestItem collected
-// in fields can be written straight from obj (write_RequestItem): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_RequestItem):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, obj *ent.RequestItem) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -17313,17 +18047,38 @@ func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, 
 		case "fulfilledAt":
 		case "request":
 			v, err := obj.Edges.RequestOrErr()
-			if err != nil || !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
 				return false
 			}
 		case "entitlement":
 			v, err := obj.Edges.EntitlementOrErr()
-			if err != nil || !ec.direct_Entitlement(ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
+			if !ec.direct_Entitlement(sub, v) {
 				return false
 			}
 		case "application":
 			v, err := obj.Edges.ApplicationOrErr()
-			if err != nil || !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
 				return false
 			}
 		case "identity":
@@ -17331,7 +18086,11 @@ func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, 
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_Identity(ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
+			if !ec.direct_Identity(sub, v) {
 				return false
 			}
 		case "stages":
@@ -17341,6 +18100,9 @@ func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, 
 			v, err := obj.Edges.StagesOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
 			for _, e := range v {
@@ -17356,6 +18118,9 @@ func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, 
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_AuditEvent(sub, e) {
@@ -17369,83 +18134,98 @@ func (ec *executionContext) direct_RequestItem(fields []graphql.CollectedField, 
 	return true
 }
 
+// writeField_RequestItem writes the value of obj's field, which
+// direct_RequestItem accepted.
+func (ec *executionContext) writeField_RequestItem(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.RequestItem) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("RequestItem").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "requestID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+	case "entitlementID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
+	case "applicationID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+	case "identityID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
+	case "action":
+		ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
+	case "status":
+		ec.marshalNItemStatus2gatehouseᚋentᚋschemaᚋenumᚐItemStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "reason":
+		ec.marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+	case "emergencyReview":
+		ec.marshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, field.Selections, obj.EmergencyReview).MarshalGQL(w)
+	case "endsAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
+	case "duration":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
+	case "fulfillmentAttempts":
+		ec.marshalNInt2int(ctx, field.Selections, obj.FulfillmentAttempts).MarshalGQL(w)
+	case "lastError":
+		ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
+	case "fulfillmentNote":
+		ec.marshalNString2string(ctx, field.Selections, obj.FulfillmentNote).MarshalGQL(w)
+	case "decidedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
+	case "fulfilledAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.FulfilledAt).MarshalGQL(w)
+	case "request":
+		v, _ := obj.Edges.RequestOrErr()
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "entitlement":
+		v, _ := obj.Edges.EntitlementOrErr()
+		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "application":
+		v, _ := obj.Edges.ApplicationOrErr()
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "identity":
+		v, _ := obj.Edges.IdentityOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+	case "stages":
+		v, _ := obj.Edges.StagesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
+	case "auditEvents":
+		v, _ := obj.Edges.AuditEventsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+	}
+}
+
+// directField_RequestItem returns obj's field, one holding objects, written
+// straight from the value when direct_RequestItem accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_RequestItem(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) graphql.Marshaler {
+	if !ec.direct_RequestItem([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_RequestItem(ctx, w, field, obj) })
+}
+
 // write_RequestItem writes obj's fields collected in fields, which
 // direct_RequestItem accepted, as a JSON object.
 func (ec *executionContext) write_RequestItem(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.RequestItem) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("RequestItem").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "requestID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
-		case "entitlementID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EntitlementID).MarshalGQL(w)
-		case "applicationID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
-		case "identityID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.IdentityID).MarshalGQL(w)
-		case "action":
-			ec.marshalNRequestAction2gatehouseᚋentᚋschemaᚋenumᚐRequestAction(ctx, field.Selections, obj.Action).MarshalGQL(w)
-		case "status":
-			ec.marshalNItemStatus2gatehouseᚋentᚋschemaᚋenumᚐItemStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "reason":
-			ec.marshalNItemReason2gatehouseᚋentᚋschemaᚋenumᚐItemReason(ctx, field.Selections, obj.Reason).MarshalGQL(w)
-		case "emergencyReview":
-			ec.marshalOEmergencyReview2ᚖgatehouseᚋentᚋschemaᚋenumᚐEmergencyReview(ctx, field.Selections, obj.EmergencyReview).MarshalGQL(w)
-		case "endsAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.EndsAt).MarshalGQL(w)
-		case "duration":
-			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Duration).MarshalGQL(w)
-		case "fulfillmentAttempts":
-			ec.marshalNInt2int(ctx, field.Selections, obj.FulfillmentAttempts).MarshalGQL(w)
-		case "lastError":
-			ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
-		case "fulfillmentNote":
-			ec.marshalNString2string(ctx, field.Selections, obj.FulfillmentNote).MarshalGQL(w)
-		case "decidedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
-		case "fulfilledAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.FulfilledAt).MarshalGQL(w)
-		case "request":
-			v, _ := obj.Edges.RequestOrErr()
-			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "entitlement":
-			v, _ := obj.Edges.EntitlementOrErr()
-			ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "application":
-			v, _ := obj.Edges.ApplicationOrErr()
-			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
-		case "identity":
-			v, _ := obj.Edges.IdentityOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
-		case "stages":
-			v, _ := obj.Edges.StagesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
-		case "auditEvents":
-			v, _ := obj.Edges.AuditEventsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_AuditEvent(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, auditEventImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_RequestItem(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -17464,48 +18244,200 @@ func (ec *executionContext) writeList_RequestItem(ctx context.Context, w io.Writ
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_ReviewStage_item returns the item edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_RequestItem); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewStage_item(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) graphql.Marshaler {
-	v, err := obj.Edges.ItemOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
-	if !ec.direct_RequestItem(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_RequestItem(ctx, w, fields, v) })
-}
-
-// direct_ReviewStage_tasks returns the tasks edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewStage_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.TasksOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewTask(fields, e) {
-			return nil
+// direct_RequestItemEdge reports whether the fields of RequestItemEdge collected
+// in fields can be written straight from obj (writeField_RequestItemEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_RequestItemEdge(fields []graphql.CollectedField, obj *ent.RequestItemEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			if !ec.direct_RequestItem(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
+	return true
+}
+
+// writeField_RequestItemEdge writes the value of obj's field, which
+// direct_RequestItemEdge accepted.
+func (ec *executionContext) writeField_RequestItemEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.RequestItemEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("RequestItemEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_RequestItemEdge returns obj's field, one holding objects, written
+// straight from the value when direct_RequestItemEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_RequestItemEdge(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItemEdge) graphql.Marshaler {
+	if !ec.direct_RequestItemEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_RequestItemEdge(ctx, w, field, obj) })
+}
+
+// direct_RequestProgress reports whether the fields of RequestProgress collected
+// in fields can be written straight from obj (writeField_RequestProgress):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_RequestProgress(fields []graphql.CollectedField, obj *RequestProgress) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "request":
+			v := obj.Request
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
+				return false
+			}
+		case "status":
+		case "overall":
+			v := obj.Overall
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors)
+			if !ec.direct_Completion(sub, v) {
+				return false
+			}
+		case "mine":
+			v := obj.Mine
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors)
+			if !ec.direct_Completion(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_RequestProgress writes the value of obj's field, which
+// direct_RequestProgress accepted.
+func (ec *executionContext) writeField_RequestProgress(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *RequestProgress) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("RequestProgress").MarshalGQL(w)
+	case "request":
+		v := obj.Request
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "status":
+		ec.marshalNAccessRequestStatus2gatehouseᚋentᚋschemaᚋenumᚐRequestStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "overall":
+		v := obj.Overall
+		ec.write_Completion(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors), v)
+	case "mine":
+		v := obj.Mine
+		ec.write_Completion(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors), v)
+	}
+}
+
+// directField_RequestProgress returns obj's field, one holding objects, written
+// straight from the value when direct_RequestProgress accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_RequestProgress(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) graphql.Marshaler {
+	if !ec.direct_RequestProgress([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_RequestProgress(ctx, w, field, obj) })
+}
+
+// direct_ReviewPolicy reports whether the fields of ReviewPolicy collected
+// in fields can be written straight from obj (writeField_ReviewPolicy):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ReviewPolicy(fields []graphql.CollectedField, obj *ent.ReviewPolicy) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "name":
+		case "description":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_ReviewPolicy writes the value of obj's field, which
+// direct_ReviewPolicy accepted.
+func (ec *executionContext) writeField_ReviewPolicy(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewPolicy) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewPolicy").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	}
+}
+
+// write_ReviewPolicy writes obj's fields collected in fields, which
+// direct_ReviewPolicy accepted, as a JSON object.
+func (ec *executionContext) write_ReviewPolicy(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewPolicy) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_ReviewPolicy(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
 }
 
 // direct_ReviewStage reports whether the fields of ReviewStage collected
-// in fields can be written straight from obj (write_ReviewStage): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_ReviewStage):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_ReviewStage(fields []graphql.CollectedField, obj *ent.ReviewStage) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -17528,7 +18460,14 @@ func (ec *executionContext) direct_ReviewStage(fields []graphql.CollectedField, 
 		case "resolution":
 		case "item":
 			v, err := obj.Edges.ItemOrErr()
-			if err != nil || !ec.direct_RequestItem(ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors)
+			if !ec.direct_RequestItem(sub, v) {
 				return false
 			}
 		case "tasks":
@@ -17538,6 +18477,9 @@ func (ec *executionContext) direct_ReviewStage(fields []graphql.CollectedField, 
 			v, err := obj.Edges.TasksOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
 			for _, e := range v {
@@ -17552,47 +18494,62 @@ func (ec *executionContext) direct_ReviewStage(fields []graphql.CollectedField, 
 	return true
 }
 
+// writeField_ReviewStage writes the value of obj's field, which
+// direct_ReviewStage accepted.
+func (ec *executionContext) writeField_ReviewStage(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewStage) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewStage").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "itemID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
+	case "level":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
+	case "reviewerKind":
+		ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
+	case "rule":
+		ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
+	case "quorum":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
+	case "status":
+		ec.marshalNStageStatus2gatehouseᚋentᚋschemaᚋenumᚐStageStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "resolution":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Resolution).MarshalGQL(w)
+	case "item":
+		v, _ := obj.Edges.ItemOrErr()
+		ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
+	case "tasks":
+		v, _ := obj.Edges.TasksOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+	}
+}
+
+// directField_ReviewStage returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewStage accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewStage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) graphql.Marshaler {
+	if !ec.direct_ReviewStage([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewStage(ctx, w, field, obj) })
+}
+
 // write_ReviewStage writes obj's fields collected in fields, which
 // direct_ReviewStage accepted, as a JSON object.
 func (ec *executionContext) write_ReviewStage(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewStage) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("ReviewStage").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "itemID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ItemID).MarshalGQL(w)
-		case "level":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
-		case "reviewerKind":
-			ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
-		case "rule":
-			ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
-		case "quorum":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
-		case "status":
-			ec.marshalNStageStatus2gatehouseᚋentᚋschemaᚋenumᚐStageStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "resolution":
-			ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Resolution).MarshalGQL(w)
-		case "item":
-			v, _ := obj.Edges.ItemOrErr()
-			ec.write_RequestItem(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, requestItemImplementors), v)
-		case "tasks":
-			v, _ := obj.Edges.TasksOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_ReviewStage(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -17611,51 +18568,68 @@ func (ec *executionContext) writeList_ReviewStage(ctx context.Context, w io.Writ
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_ReviewStageTemplate_application returns the application edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Application); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewStageTemplate_application(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) graphql.Marshaler {
-	v, err := obj.Edges.ApplicationOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_ReviewStageEdge reports whether the fields of ReviewStageEdge collected
+// in fields can be written straight from obj (writeField_ReviewStageEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ReviewStageEdge(fields []graphql.CollectedField, obj *ent.ReviewStageEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
+			if !ec.direct_ReviewStage(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
-		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
-	if !ec.direct_Application(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_Application(ctx, w, fields, v) })
+	return true
 }
 
-// direct_ReviewStageTemplate_designatedReviewers returns the designatedReviewers edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewStageTemplate_designatedReviewers(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.DesignatedReviewersOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
+// writeField_ReviewStageEdge writes the value of obj's field, which
+// direct_ReviewStageEdge accepted.
+func (ec *executionContext) writeField_ReviewStageEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewStageEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewStageEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+}
+
+// directField_ReviewStageEdge returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewStageEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewStageEdge(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageEdge) graphql.Marshaler {
+	if !ec.direct_ReviewStageEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewStageEdge(ctx, w, field, obj) })
 }
 
 // direct_ReviewStageTemplate reports whether the fields of ReviewStageTemplate collected
-// in fields can be written straight from obj (write_ReviewStageTemplate): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_ReviewStageTemplate):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_ReviewStageTemplate(fields []graphql.CollectedField, obj *ent.ReviewStageTemplate) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -17679,7 +18653,11 @@ func (ec *executionContext) direct_ReviewStageTemplate(fields []graphql.Collecte
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_Application(ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
 				return false
 			}
 		case "designatedReviewers":
@@ -17689,6 +18667,9 @@ func (ec *executionContext) direct_ReviewStageTemplate(fields []graphql.Collecte
 			v, err := obj.Edges.DesignatedReviewersOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
@@ -17703,47 +18684,62 @@ func (ec *executionContext) direct_ReviewStageTemplate(fields []graphql.Collecte
 	return true
 }
 
+// writeField_ReviewStageTemplate writes the value of obj's field, which
+// direct_ReviewStageTemplate accepted.
+func (ec *executionContext) writeField_ReviewStageTemplate(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewStageTemplate) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewStageTemplate").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "applicationID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
+	case "level":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
+	case "reviewerKind":
+		ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
+	case "rule":
+		ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
+	case "quorum":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
+	case "application":
+		v, _ := obj.Edges.ApplicationOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "designatedReviewers":
+		v, _ := obj.Edges.DesignatedReviewersOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	}
+}
+
+// directField_ReviewStageTemplate returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewStageTemplate accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewStageTemplate(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) graphql.Marshaler {
+	if !ec.direct_ReviewStageTemplate([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewStageTemplate(ctx, w, field, obj) })
+}
+
 // write_ReviewStageTemplate writes obj's fields collected in fields, which
 // direct_ReviewStageTemplate accepted, as a JSON object.
 func (ec *executionContext) write_ReviewStageTemplate(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewStageTemplate) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("ReviewStageTemplate").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "applicationID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
-		case "level":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Level).MarshalGQL(w)
-		case "reviewerKind":
-			ec.marshalNReviewerKind2gatehouseᚋentᚋschemaᚋenumᚐReviewerKind(ctx, field.Selections, obj.ReviewerKind).MarshalGQL(w)
-		case "rule":
-			ec.marshalNStageRule2gatehouseᚋentᚋschemaᚋenumᚐStageRule(ctx, field.Selections, obj.Rule).MarshalGQL(w)
-		case "quorum":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Quorum).MarshalGQL(w)
-		case "application":
-			v, _ := obj.Edges.ApplicationOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
-		case "designatedReviewers":
-			v, _ := obj.Edges.DesignatedReviewersOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_ReviewStageTemplate(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -17762,91 +18758,68 @@ func (ec *executionContext) writeList_ReviewStageTemplate(ctx context.Context, w
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_ReviewTask_stage returns the stage edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewStage); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewTask_stage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
-	v, err := obj.Edges.StageOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
-	if !ec.direct_ReviewStage(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_ReviewStage(ctx, w, fields, v) })
-}
-
-// direct_ReviewTask_request returns the request edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewTask_request(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
-	v, err := obj.Edges.RequestOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if !ec.direct_AccessRequest(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_ReviewTask_reviewer returns the reviewer edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewTask_reviewer(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
-	v, err := obj.Edges.ReviewerOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
-}
-
-// direct_ReviewTask_onBehalfOf returns the onBehalfOf edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewTask_onBehalfOf(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
-	v, err := obj.Edges.OnBehalfOfOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_ReviewStageTemplateEdge reports whether the fields of ReviewStageTemplateEdge collected
+// in fields can be written straight from obj (writeField_ReviewStageTemplateEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ReviewStageTemplateEdge(fields []graphql.CollectedField, obj *ent.ReviewStageTemplateEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
+			if !ec.direct_ReviewStageTemplate(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
-		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_ReviewTask_decidedBy returns the decidedBy edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_ReviewTask_decidedBy(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
-	v, err := obj.Edges.DecidedByOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// writeField_ReviewStageTemplateEdge writes the value of obj's field, which
+// direct_ReviewStageTemplateEdge accepted.
+func (ec *executionContext) writeField_ReviewStageTemplateEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewStageTemplateEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewStageTemplateEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_ReviewStageTemplateEdge returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewStageTemplateEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewStageTemplateEdge(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplateEdge) graphql.Marshaler {
+	if !ec.direct_ReviewStageTemplateEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewStageTemplateEdge(ctx, w, field, obj) })
 }
 
 // direct_ReviewTask reports whether the fields of ReviewTask collected
-// in fields can be written straight from obj (write_ReviewTask): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_ReviewTask):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, obj *ent.ReviewTask) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -17873,17 +18846,38 @@ func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, o
 		case "escalations":
 		case "stage":
 			v, err := obj.Edges.StageOrErr()
-			if err != nil || !ec.direct_ReviewStage(ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors)
+			if !ec.direct_ReviewStage(sub, v) {
 				return false
 			}
 		case "request":
 			v, err := obj.Edges.RequestOrErr()
-			if err != nil || !ec.direct_AccessRequest(ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
 				return false
 			}
 		case "reviewer":
 			v, err := obj.Edges.ReviewerOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "onBehalfOf":
@@ -17891,7 +18885,11 @@ func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, o
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "decidedBy":
@@ -17899,7 +18897,11 @@ func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, o
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		default:
@@ -17909,68 +18911,83 @@ func (ec *executionContext) direct_ReviewTask(fields []graphql.CollectedField, o
 	return true
 }
 
+// writeField_ReviewTask writes the value of obj's field, which
+// direct_ReviewTask accepted.
+func (ec *executionContext) writeField_ReviewTask(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewTask) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewTask").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "stageID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.StageID).MarshalGQL(w)
+	case "requestID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
+	case "reviewerID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReviewerID).MarshalGQL(w)
+	case "status":
+		ec.marshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "comment":
+		ec.marshalNString2string(ctx, field.Selections, obj.Comment).MarshalGQL(w)
+	case "decidedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
+	case "onBehalfOfID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OnBehalfOfID).MarshalGQL(w)
+	case "decidedByID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DecidedByID).MarshalGQL(w)
+	case "reminders":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Reminders).MarshalGQL(w)
+	case "remindedAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RemindedAt).MarshalGQL(w)
+	case "escalations":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Escalations).MarshalGQL(w)
+	case "stage":
+		v, _ := obj.Edges.StageOrErr()
+		ec.write_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
+	case "request":
+		v, _ := obj.Edges.RequestOrErr()
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "reviewer":
+		v, _ := obj.Edges.ReviewerOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "onBehalfOf":
+		v, _ := obj.Edges.OnBehalfOfOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "decidedBy":
+		v, _ := obj.Edges.DecidedByOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	}
+}
+
+// directField_ReviewTask returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewTask accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewTask(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) graphql.Marshaler {
+	if !ec.direct_ReviewTask([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewTask(ctx, w, field, obj) })
+}
+
 // write_ReviewTask writes obj's fields collected in fields, which
 // direct_ReviewTask accepted, as a JSON object.
 func (ec *executionContext) write_ReviewTask(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.ReviewTask) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("ReviewTask").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "stageID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.StageID).MarshalGQL(w)
-		case "requestID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
-		case "reviewerID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ReviewerID).MarshalGQL(w)
-		case "status":
-			ec.marshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "comment":
-			ec.marshalNString2string(ctx, field.Selections, obj.Comment).MarshalGQL(w)
-		case "decidedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
-		case "onBehalfOfID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.OnBehalfOfID).MarshalGQL(w)
-		case "decidedByID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DecidedByID).MarshalGQL(w)
-		case "reminders":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Reminders).MarshalGQL(w)
-		case "remindedAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RemindedAt).MarshalGQL(w)
-		case "escalations":
-			ec.marshalNInt2int(ctx, field.Selections, obj.Escalations).MarshalGQL(w)
-		case "stage":
-			v, _ := obj.Edges.StageOrErr()
-			ec.write_ReviewStage(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageImplementors), v)
-		case "request":
-			v, _ := obj.Edges.RequestOrErr()
-			ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "reviewer":
-			v, _ := obj.Edges.ReviewerOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "onBehalfOf":
-			v, _ := obj.Edges.OnBehalfOfOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "decidedBy":
-			v, _ := obj.Edges.DecidedByOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_ReviewTask(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -17989,56 +19006,127 @@ func (ec *executionContext) writeList_ReviewTask(ctx context.Context, w io.Write
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_Role_entitlements returns the entitlements edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Role_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Role) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.EntitlementsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Entitlement(fields, e) {
-			return nil
+// direct_ReviewTaskEdge reports whether the fields of ReviewTaskEdge collected
+// in fields can be written straight from obj (writeField_ReviewTaskEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ReviewTaskEdge(fields []graphql.CollectedField, obj *ent.ReviewTaskEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
+			if !ec.direct_ReviewTask(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+	return true
 }
 
-// direct_Role_owners returns the owners edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_Role_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Role) graphql.Marshaler {
-	if field.Alias != field.Name {
+// writeField_ReviewTaskEdge writes the value of obj's field, which
+// direct_ReviewTaskEdge accepted.
+func (ec *executionContext) writeField_ReviewTaskEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.ReviewTaskEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewTaskEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_ReviewTaskEdge returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewTaskEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewTaskEdge(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTaskEdge) graphql.Marshaler {
+	if !ec.direct_ReviewTaskEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.OwnersOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewTaskEdge(ctx, w, field, obj) })
+}
+
+// direct_ReviewerCompletion reports whether the fields of ReviewerCompletion collected
+// in fields can be written straight from obj (writeField_ReviewerCompletion):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_ReviewerCompletion(fields []graphql.CollectedField, obj *ReviewerCompletion) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "reviewer":
+			v := obj.Reviewer
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
+				return false
+			}
+		case "completion":
+			v := obj.Completion
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors)
+			if !ec.direct_Completion(sub, v) {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
+	return true
+}
+
+// writeField_ReviewerCompletion writes the value of obj's field, which
+// direct_ReviewerCompletion accepted.
+func (ec *executionContext) writeField_ReviewerCompletion(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ReviewerCompletion) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("ReviewerCompletion").MarshalGQL(w)
+	case "reviewer":
+		v := obj.Reviewer
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "completion":
+		v := obj.Completion
+		ec.write_Completion(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors), v)
+	}
+}
+
+// directField_ReviewerCompletion returns obj's field, one holding objects, written
+// straight from the value when direct_ReviewerCompletion accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_ReviewerCompletion(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) graphql.Marshaler {
+	if !ec.direct_ReviewerCompletion([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_ReviewerCompletion(ctx, w, field, obj) })
 }
 
 // direct_Role reports whether the fields of Role collected
-// in fields can be written straight from obj (write_Role): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_Role):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_Role(fields []graphql.CollectedField, obj *ent.Role) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -18062,6 +19150,9 @@ func (ec *executionContext) direct_Role(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Entitlement(sub, e) {
@@ -18076,6 +19167,9 @@ func (ec *executionContext) direct_Role(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_User(sub, e) {
@@ -18089,41 +19183,56 @@ func (ec *executionContext) direct_Role(fields []graphql.CollectedField, obj *en
 	return true
 }
 
+// writeField_Role writes the value of obj's field, which
+// direct_Role accepted.
+func (ec *executionContext) writeField_Role(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.Role) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("Role").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "entitlements":
+		v, _ := obj.Edges.EntitlementsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "owners":
+		v, _ := obj.Edges.OwnersOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	}
+}
+
+// directField_Role returns obj's field, one holding objects, written
+// straight from the value when direct_Role accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_Role(ctx context.Context, field graphql.CollectedField, obj *ent.Role) graphql.Marshaler {
+	if !ec.direct_Role([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_Role(ctx, w, field, obj) })
+}
+
 // write_Role writes obj's fields collected in fields, which
 // direct_Role accepted, as a JSON object.
 func (ec *executionContext) write_Role(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.Role) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("Role").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "description":
-			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
-		case "entitlements":
-			v, _ := obj.Edges.EntitlementsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "owners":
-			v, _ := obj.Edges.OwnersOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_Role(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -18142,55 +19251,68 @@ func (ec *executionContext) writeList_Role(ctx context.Context, w io.Writer, fie
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_SodAcceptance_conflictSet returns the conflictSet edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_SodConflictSet); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
-	v, err := obj.Edges.ConflictSetOrErr()
-	if err != nil {
-		return nil
+// direct_RoleEdge reports whether the fields of RoleEdge collected
+// in fields can be written straight from obj (writeField_RoleEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_RoleEdge(fields []graphql.CollectedField, obj *ent.RoleEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
+			if !ec.direct_Role(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors)
-	if !ec.direct_SodConflictSet(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_SodConflictSet(ctx, w, fields, v) })
+	return true
 }
 
-// direct_SodAcceptance_user returns the user edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
-	v, err := obj.Edges.UserOrErr()
-	if err != nil {
-		return nil
+// writeField_RoleEdge writes the value of obj's field, which
+// direct_RoleEdge accepted.
+func (ec *executionContext) writeField_RoleEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.RoleEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("RoleEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
 }
 
-// direct_SodAcceptance_acceptedBy returns the acceptedBy edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
-	v, err := obj.Edges.AcceptedByOrErr()
-	if err != nil {
+// directField_RoleEdge returns obj's field, one holding objects, written
+// straight from the value when direct_RoleEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_RoleEdge(ctx context.Context, field graphql.CollectedField, obj *ent.RoleEdge) graphql.Marshaler {
+	if !ec.direct_RoleEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_RoleEdge(ctx, w, field, obj) })
 }
 
 // direct_SodAcceptance reports whether the fields of SodAcceptance collected
-// in fields can be written straight from obj (write_SodAcceptance): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_SodAcceptance):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_SodAcceptance(fields []graphql.CollectedField, obj *ent.SodAcceptance) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -18211,17 +19333,38 @@ func (ec *executionContext) direct_SodAcceptance(fields []graphql.CollectedField
 		case "until":
 		case "conflictSet":
 			v, err := obj.Edges.ConflictSetOrErr()
-			if err != nil || !ec.direct_SodConflictSet(ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors)
+			if !ec.direct_SodConflictSet(sub, v) {
 				return false
 			}
 		case "user":
 			v, err := obj.Edges.UserOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "acceptedBy":
 			v, err := obj.Edges.AcceptedByOrErr()
-			if err != nil || !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		default:
@@ -18231,42 +19374,57 @@ func (ec *executionContext) direct_SodAcceptance(fields []graphql.CollectedField
 	return true
 }
 
+// writeField_SodAcceptance writes the value of obj's field, which
+// direct_SodAcceptance accepted.
+func (ec *executionContext) writeField_SodAcceptance(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.SodAcceptance) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SodAcceptance").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "conflictSetID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ConflictSetID).MarshalGQL(w)
+	case "userID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
+	case "acceptedByID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
+	case "reason":
+		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+	case "until":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
+	case "conflictSet":
+		v, _ := obj.Edges.ConflictSetOrErr()
+		ec.write_SodConflictSet(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v)
+	case "user":
+		v, _ := obj.Edges.UserOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "acceptedBy":
+		v, _ := obj.Edges.AcceptedByOrErr()
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	}
+}
+
+// directField_SodAcceptance returns obj's field, one holding objects, written
+// straight from the value when direct_SodAcceptance accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_SodAcceptance(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) graphql.Marshaler {
+	if !ec.direct_SodAcceptance([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_SodAcceptance(ctx, w, field, obj) })
+}
+
 // write_SodAcceptance writes obj's fields collected in fields, which
 // direct_SodAcceptance accepted, as a JSON object.
 func (ec *executionContext) write_SodAcceptance(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.SodAcceptance) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("SodAcceptance").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "conflictSetID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ConflictSetID).MarshalGQL(w)
-		case "userID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.UserID).MarshalGQL(w)
-		case "acceptedByID":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
-		case "reason":
-			ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
-		case "until":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
-		case "conflictSet":
-			v, _ := obj.Edges.ConflictSetOrErr()
-			ec.write_SodConflictSet(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v)
-		case "user":
-			v, _ := obj.Edges.UserOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "acceptedBy":
-			v, _ := obj.Edges.AcceptedByOrErr()
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_SodAcceptance(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -18285,56 +19443,132 @@ func (ec *executionContext) writeList_SodAcceptance(ctx context.Context, w io.Wr
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_SodConflictSet_entitlements returns the entitlements edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.EntitlementsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Entitlement(fields, e) {
-			return nil
+// direct_SodAcceptanceRef reports whether the fields of SodAcceptanceRef collected
+// in fields can be written straight from obj (writeField_SodAcceptanceRef):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_SodAcceptanceRef(fields []graphql.CollectedField, obj *enum.SodAcceptanceRef) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "acceptedById":
+		case "acceptedByName":
+		case "reason":
+		case "until":
+		case "at":
+			if gqlscalar.MarshalTime(obj.At) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
+	return true
 }
 
-// direct_SodConflictSet_acceptances returns the acceptances edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_SodAcceptance); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
+// writeField_SodAcceptanceRef writes the value of obj's field, which
+// direct_SodAcceptanceRef accepted.
+func (ec *executionContext) writeField_SodAcceptanceRef(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *enum.SodAcceptanceRef) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SodAcceptanceRef").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "acceptedById":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
+	case "acceptedByName":
+		ec.marshalNString2string(ctx, field.Selections, obj.AcceptedByName).MarshalGQL(w)
+	case "reason":
+		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+	case "until":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
+	case "at":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
 	}
-	v, err := obj.Edges.AcceptancesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_SodAcceptance(fields, e) {
-			return nil
+}
+
+// write_SodAcceptanceRef writes obj's fields collected in fields, which
+// direct_SodAcceptanceRef accepted, as a JSON object.
+func (ec *executionContext) write_SodAcceptanceRef(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *enum.SodAcceptanceRef) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_SodAcceptanceRef(ctx, w, field, obj)
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_SodAcceptance(ctx, w, fields, v) })
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_SodConflict reports whether the fields of SodConflict collected
+// in fields can be written straight from obj (writeField_SodConflict):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_SodConflict(fields []graphql.CollectedField, obj *enum.SodConflict) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "conflictSetId":
+		case "name":
+		case "mode":
+		case "checkpoint":
+		case "acceptance":
+			v := obj.Acceptance
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceRefImplementors)
+			if !ec.direct_SodAcceptanceRef(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_SodConflict writes the value of obj's field, which
+// direct_SodConflict accepted.
+func (ec *executionContext) writeField_SodConflict(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *enum.SodConflict) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SodConflict").MarshalGQL(w)
+	case "conflictSetId":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ConflictSetID).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "mode":
+		ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+	case "checkpoint":
+		ec.marshalNSodCheckpoint2gatehouseᚋentᚋschemaᚋenumᚐSodCheckpoint(ctx, field.Selections, obj.Checkpoint).MarshalGQL(w)
+	case "acceptance":
+		v := obj.Acceptance
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_SodAcceptanceRef(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceRefImplementors), v)
+	}
+}
+
+// directField_SodConflict returns obj's field, one holding objects, written
+// straight from the value when direct_SodConflict accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_SodConflict(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) graphql.Marshaler {
+	if !ec.direct_SodConflict([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_SodConflict(ctx, w, field, obj) })
 }
 
 // direct_SodConflictSet reports whether the fields of SodConflictSet collected
-// in fields can be written straight from obj (write_SodConflictSet): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_SodConflictSet):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_SodConflictSet(fields []graphql.CollectedField, obj *ent.SodConflictSet) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -18359,6 +19593,9 @@ func (ec *executionContext) direct_SodConflictSet(fields []graphql.CollectedFiel
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Entitlement(sub, e) {
@@ -18373,6 +19610,9 @@ func (ec *executionContext) direct_SodConflictSet(fields []graphql.CollectedFiel
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_SodAcceptance(sub, e) {
@@ -18386,382 +19626,261 @@ func (ec *executionContext) direct_SodConflictSet(fields []graphql.CollectedFiel
 	return true
 }
 
+// writeField_SodConflictSet writes the value of obj's field, which
+// direct_SodConflictSet accepted.
+func (ec *executionContext) writeField_SodConflictSet(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.SodConflictSet) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SodConflictSet").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "mode":
+		ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
+	case "entitlements":
+		v, _ := obj.Edges.EntitlementsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "acceptances":
+		v, _ := obj.Edges.AcceptancesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_SodAcceptance(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors), v)
+	}
+}
+
+// directField_SodConflictSet returns obj's field, one holding objects, written
+// straight from the value when direct_SodConflictSet accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_SodConflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) graphql.Marshaler {
+	if !ec.direct_SodConflictSet([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_SodConflictSet(ctx, w, field, obj) })
+}
+
 // write_SodConflictSet writes obj's fields collected in fields, which
 // direct_SodConflictSet accepted, as a JSON object.
 func (ec *executionContext) write_SodConflictSet(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.SodConflictSet) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("SodConflictSet").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "description":
-			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
-		case "mode":
-			ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
-		case "entitlements":
-			v, _ := obj.Edges.EntitlementsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "acceptances":
-			v, _ := obj.Edges.AcceptancesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_SodAcceptance(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodAcceptanceImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_SodConflictSet(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
 }
 
-// direct_User_manager returns the manager edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_manager(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	v, err := obj.Edges.ManagerOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_SodConflictSetEdge reports whether the fields of SodConflictSetEdge collected
+// in fields can be written straight from obj (writeField_SodConflictSetEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_SodConflictSetEdge(fields []graphql.CollectedField, obj *ent.SodConflictSetEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors)
+			if !ec.direct_SodConflictSet(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
 		}
-		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_User_reports returns the reports edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_reports(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.ReportsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
+// writeField_SodConflictSetEdge writes the value of obj's field, which
+// direct_SodConflictSetEdge accepted.
+func (ec *executionContext) writeField_SodConflictSetEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.SodConflictSetEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SodConflictSetEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
 		}
+		ec.write_SodConflictSet(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, sodConflictSetImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
 }
 
-// direct_User_jobTitle returns the jobTitle edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_JobTitle); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	v, err := obj.Edges.JobTitleOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
-		}
+// directField_SodConflictSetEdge returns obj's field, one holding objects, written
+// straight from the value when direct_SodConflictSetEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_SodConflictSetEdge(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) graphql.Marshaler {
+	if !ec.direct_SodConflictSetEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
-	if !ec.direct_JobTitle(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_JobTitle(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_SodConflictSetEdge(ctx, w, field, obj) })
 }
 
-// direct_User_delegate returns the delegate edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_delegate(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	v, err := obj.Edges.DelegateOrErr()
-	if err != nil {
-		if ent.IsNotFound(err) {
-			return graphql.Null
+// direct_SyncResult reports whether the fields of SyncResult collected
+// in fields can be written straight from obj (writeField_SyncResult):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_SyncResult(fields []graphql.CollectedField, obj *SyncResult) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "application":
+			v := obj.Application
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
+			if !ec.direct_Application(sub, v) {
+				return false
+			}
+		case "entitlementsCreated":
+		case "identitiesCreated":
+		case "identitiesUpdated":
+		case "grantsCreated":
+		case "grantsEnded":
+		case "unmatchedAccounts":
+		default:
+			return false
 		}
-		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if !ec.direct_User(fields, v) {
-		return nil
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_User(ctx, w, fields, v) })
+	return true
 }
 
-// direct_User_delegators returns the delegators edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_User); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_delegators(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
+// writeField_SyncResult writes the value of obj's field, which
+// direct_SyncResult accepted.
+func (ec *executionContext) writeField_SyncResult(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *SyncResult) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("SyncResult").MarshalGQL(w)
+	case "application":
+		v := obj.Application
+		ec.write_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "entitlementsCreated":
+		ec.marshalNInt2int(ctx, field.Selections, obj.EntitlementsCreated).MarshalGQL(w)
+	case "identitiesCreated":
+		ec.marshalNInt2int(ctx, field.Selections, obj.IdentitiesCreated).MarshalGQL(w)
+	case "identitiesUpdated":
+		ec.marshalNInt2int(ctx, field.Selections, obj.IdentitiesUpdated).MarshalGQL(w)
+	case "grantsCreated":
+		ec.marshalNInt2int(ctx, field.Selections, obj.GrantsCreated).MarshalGQL(w)
+	case "grantsEnded":
+		ec.marshalNInt2int(ctx, field.Selections, obj.GrantsEnded).MarshalGQL(w)
+	case "unmatchedAccounts":
+		ec.marshalNInt2int(ctx, field.Selections, obj.UnmatchedAccounts).MarshalGQL(w)
 	}
-	v, err := obj.Edges.DelegatorsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_User(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_User(ctx, w, fields, v) })
 }
 
-// direct_User_ownedApplications returns the ownedApplications edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Application); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_ownedApplications(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
+// directField_SyncResult returns obj's field, one holding objects, written
+// straight from the value when direct_SyncResult accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_SyncResult(ctx context.Context, field graphql.CollectedField, obj *SyncResult) graphql.Marshaler {
+	if !ec.direct_SyncResult([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.OwnedApplicationsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Application(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Application(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_SyncResult(ctx, w, field, obj) })
 }
 
-// direct_User_ownedRoles returns the ownedRoles edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Role); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_ownedRoles(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.OwnedRolesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Role(fields, e) {
-			return nil
+// direct_TaskProgressEvent reports whether the fields of TaskProgressEvent collected
+// in fields can be written straight from obj (writeField_TaskProgressEvent):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_TaskProgressEvent(fields []graphql.CollectedField, obj *TaskProgressEvent) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "request":
+			v := obj.Request
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
+			if !ec.direct_AccessRequest(sub, v) {
+				return false
+			}
+		case "mine":
+			v := obj.Mine
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors)
+			if !ec.direct_Completion(sub, v) {
+				return false
+			}
+		case "overall":
+			v := obj.Overall
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors)
+			if !ec.direct_Completion(sub, v) {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Role(ctx, w, fields, v) })
+	return true
 }
 
-// direct_User_ownedEntitlements returns the ownedEntitlements edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Entitlement); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_ownedEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
+// writeField_TaskProgressEvent writes the value of obj's field, which
+// direct_TaskProgressEvent accepted.
+func (ec *executionContext) writeField_TaskProgressEvent(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *TaskProgressEvent) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("TaskProgressEvent").MarshalGQL(w)
+	case "request":
+		v := obj.Request
+		ec.write_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "mine":
+		v := obj.Mine
+		ec.write_Completion(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors), v)
+	case "overall":
+		v := obj.Overall
+		ec.write_Completion(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, completionImplementors), v)
 	}
-	v, err := obj.Edges.OwnedEntitlementsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Entitlement(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Entitlement(ctx, w, fields, v) })
 }
 
-// direct_User_identities returns the identities edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_Identity); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
+// directField_TaskProgressEvent returns obj's field, one holding objects, written
+// straight from the value when direct_TaskProgressEvent accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_TaskProgressEvent(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) graphql.Marshaler {
+	if !ec.direct_TaskProgressEvent([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	v, err := obj.Edges.IdentitiesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_Identity(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_Identity(ctx, w, fields, v) })
-}
-
-// direct_User_requests returns the requests edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_requests(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.RequestsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_AccessRequest(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_User_beneficiaryRequests returns the beneficiaryRequests edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_AccessRequest); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_beneficiaryRequests(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.BeneficiaryRequestsOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_AccessRequest(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_AccessRequest(ctx, w, fields, v) })
-}
-
-// direct_User_reviewTasks returns the reviewTasks edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewTask); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_reviewTasks(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.ReviewTasksOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewTask(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewTask(ctx, w, fields, v) })
-}
-
-// direct_User_apiTokens returns the apiTokens edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ApiToken); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_apiTokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.APITokensOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ApiToken(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ApiToken(ctx, w, fields, v) })
-}
-
-// direct_User_mintedAPITokens returns the mintedAPITokens edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ApiToken); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_mintedAPITokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.MintedAPITokensOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ApiToken(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ApiToken(ctx, w, fields, v) })
-}
-
-// direct_User_designatedStageTemplates returns the designatedStageTemplates edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_ReviewStageTemplate); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_User_designatedStageTemplates(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
-	if field.Alias != field.Name {
-		return nil
-	}
-	v, err := obj.Edges.DesignatedStageTemplatesOrErr()
-	if err != nil {
-		return nil
-	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
-	if v == nil {
-		return nil
-	}
-	for _, e := range v {
-		if e == nil || !ec.direct_ReviewStageTemplate(fields, e) {
-			return nil
-		}
-	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.writeList_ReviewStageTemplate(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_TaskProgressEvent(ctx, w, field, obj) })
 }
 
 // direct_User reports whether the fields of User collected
-// in fields can be written straight from obj (write_User): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_User):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *ent.User) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -18792,7 +19911,11 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "reports":
@@ -18802,6 +19925,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.ReportsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
@@ -18814,7 +19940,11 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_JobTitle(ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors)
+			if !ec.direct_JobTitle(sub, v) {
 				return false
 			}
 		case "delegate":
@@ -18822,7 +19952,11 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil && !ent.IsNotFound(err) {
 				return false
 			}
-			if v != nil && !ec.direct_User(ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v) {
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
 				return false
 			}
 		case "delegators":
@@ -18832,6 +19966,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.DelegatorsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
 			for _, e := range v {
@@ -18847,6 +19984,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Application(sub, e) {
@@ -18860,6 +20000,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.OwnedRolesOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors)
 			for _, e := range v {
@@ -18875,6 +20018,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_Entitlement(sub, e) {
@@ -18888,6 +20034,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.IdentitiesOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors)
 			for _, e := range v {
@@ -18903,6 +20052,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_AccessRequest(sub, e) {
@@ -18916,6 +20068,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.BeneficiaryRequestsOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors)
 			for _, e := range v {
@@ -18931,6 +20086,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_ReviewTask(sub, e) {
@@ -18944,6 +20102,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			v, err := obj.Edges.APITokensOrErr()
 			if err != nil {
 				return false
+			}
+			if v == nil {
+				continue
 			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
 			for _, e := range v {
@@ -18959,6 +20120,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_ApiToken(sub, e) {
@@ -18973,6 +20137,9 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 			if err != nil {
 				return false
 			}
+			if v == nil {
+				continue
+			}
 			sub := ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors)
 			for _, e := range v {
 				if e == nil || !ec.direct_ReviewStageTemplate(sub, e) {
@@ -18986,152 +20153,167 @@ func (ec *executionContext) direct_User(fields []graphql.CollectedField, obj *en
 	return true
 }
 
+// writeField_User writes the value of obj's field, which
+// direct_User accepted.
+func (ec *executionContext) writeField_User(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.User) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("User").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "email":
+		ec.marshalNString2string(ctx, field.Selections, obj.Email).MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "department":
+		ec.marshalNString2string(ctx, field.Selections, obj.Department).MarshalGQL(w)
+	case "status":
+		ec.marshalNUserStatus2gatehouseᚋentᚋschemaᚋenumᚐUserStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "platformRole":
+		ec.marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx, field.Selections, obj.PlatformRole).MarshalGQL(w)
+	case "kind":
+		ec.marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+	case "managerID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ManagerID).MarshalGQL(w)
+	case "jobTitleID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
+	case "startDate":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.StartDate).MarshalGQL(w)
+	case "delegateID":
+		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DelegateID).MarshalGQL(w)
+	case "delegateFrom":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateFrom).MarshalGQL(w)
+	case "delegateUntil":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateUntil).MarshalGQL(w)
+	case "manager":
+		v, _ := obj.Edges.ManagerOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "reports":
+		v, _ := obj.Edges.ReportsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "jobTitle":
+		v, _ := obj.Edges.JobTitleOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
+	case "delegate":
+		v, _ := obj.Edges.DelegateOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "delegators":
+		v, _ := obj.Edges.DelegatorsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "ownedApplications":
+		v, _ := obj.Edges.OwnedApplicationsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
+	case "ownedRoles":
+		v, _ := obj.Edges.OwnedRolesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
+	case "ownedEntitlements":
+		v, _ := obj.Edges.OwnedEntitlementsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
+	case "identities":
+		v, _ := obj.Edges.IdentitiesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
+	case "requests":
+		v, _ := obj.Edges.RequestsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "beneficiaryRequests":
+		v, _ := obj.Edges.BeneficiaryRequestsOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
+	case "reviewTasks":
+		v, _ := obj.Edges.ReviewTasksOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
+	case "apiTokens":
+		v, _ := obj.Edges.APITokensOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+	case "mintedAPITokens":
+		v, _ := obj.Edges.MintedAPITokensOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
+	case "designatedStageTemplates":
+		v, _ := obj.Edges.DesignatedStageTemplatesOrErr()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+	}
+}
+
+// directField_User returns obj's field, one holding objects, written
+// straight from the value when direct_User accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_User(ctx context.Context, field graphql.CollectedField, obj *ent.User) graphql.Marshaler {
+	if !ec.direct_User([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_User(ctx, w, field, obj) })
+}
+
 // write_User writes obj's fields collected in fields, which
 // direct_User accepted, as a JSON object.
 func (ec *executionContext) write_User(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.User) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
-		}
-		switch field.Name {
-		case "__typename":
-			graphql.MarshalString("User").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "email":
-			ec.marshalNString2string(ctx, field.Selections, obj.Email).MarshalGQL(w)
-		case "name":
-			ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
-		case "department":
-			ec.marshalNString2string(ctx, field.Selections, obj.Department).MarshalGQL(w)
-		case "status":
-			ec.marshalNUserStatus2gatehouseᚋentᚋschemaᚋenumᚐUserStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
-		case "platformRole":
-			ec.marshalNPlatformRole2gatehouseᚋentᚋschemaᚋenumᚐPlatformRole(ctx, field.Selections, obj.PlatformRole).MarshalGQL(w)
-		case "kind":
-			ec.marshalNUserKind2gatehouseᚋentᚋschemaᚋenumᚐUserKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
-		case "managerID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ManagerID).MarshalGQL(w)
-		case "jobTitleID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.JobTitleID).MarshalGQL(w)
-		case "startDate":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.StartDate).MarshalGQL(w)
-		case "delegateID":
-			ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.DelegateID).MarshalGQL(w)
-		case "delegateFrom":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateFrom).MarshalGQL(w)
-		case "delegateUntil":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DelegateUntil).MarshalGQL(w)
-		case "manager":
-			v, _ := obj.Edges.ManagerOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "reports":
-			v, _ := obj.Edges.ReportsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "jobTitle":
-			v, _ := obj.Edges.JobTitleOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_JobTitle(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, jobTitleImplementors), v)
-		case "delegate":
-			v, _ := obj.Edges.DelegateOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "delegators":
-			v, _ := obj.Edges.DelegatorsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
-		case "ownedApplications":
-			v, _ := obj.Edges.OwnedApplicationsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Application(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, applicationImplementors), v)
-		case "ownedRoles":
-			v, _ := obj.Edges.OwnedRolesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Role(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, roleImplementors), v)
-		case "ownedEntitlements":
-			v, _ := obj.Edges.OwnedEntitlementsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
-		case "identities":
-			v, _ := obj.Edges.IdentitiesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_Identity(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, identityImplementors), v)
-		case "requests":
-			v, _ := obj.Edges.RequestsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "beneficiaryRequests":
-			v, _ := obj.Edges.BeneficiaryRequestsOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_AccessRequest(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, accessRequestImplementors), v)
-		case "reviewTasks":
-			v, _ := obj.Edges.ReviewTasksOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewTask(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewTaskImplementors), v)
-		case "apiTokens":
-			v, _ := obj.Edges.APITokensOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
-		case "mintedAPITokens":
-			v, _ := obj.Edges.MintedAPITokensOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
-		case "designatedStageTemplates":
-			v, _ := obj.Edges.DesignatedStageTemplatesOrErr()
-			if v == nil {
-				graphql.Null.MarshalGQL(w)
-				continue
-			}
-			ec.writeList_ReviewStageTemplate(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, reviewStageTemplateImplementors), v)
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_User(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -19150,25 +20332,229 @@ func (ec *executionContext) writeList_User(ctx context.Context, w io.Writer, fie
 	_, _ = io.WriteString(w, "]")
 }
 
-// direct_WebhookDelivery_endpoint returns the endpoint edge of obj
-// written straight from the loaded value when the selection allows it
-// (direct_WebhookEndpoint); nil when gqlgen's path must resolve the field.
-func (ec *executionContext) direct_WebhookDelivery_endpoint(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) graphql.Marshaler {
-	v, err := obj.Edges.EndpointOrErr()
-	if err != nil {
+// direct_UserEdge reports whether the fields of UserEdge collected
+// in fields can be written straight from obj (writeField_UserEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_UserEdge(fields []graphql.CollectedField, obj *ent.UserEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors)
+			if !ec.direct_User(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_UserEdge writes the value of obj's field, which
+// direct_UserEdge accepted.
+func (ec *executionContext) writeField_UserEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.UserEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("UserEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_User(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, userImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_UserEdge returns obj's field, one holding objects, written
+// straight from the value when direct_UserEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_UserEdge(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) graphql.Marshaler {
+	if !ec.direct_UserEdge([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	fields := ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors)
-	if !ec.direct_WebhookEndpoint(fields, v) {
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_UserEdge(ctx, w, field, obj) })
+}
+
+// direct_WebhookDelivery reports whether the fields of WebhookDelivery collected
+// in fields can be written straight from obj (writeField_WebhookDelivery):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_WebhookDelivery(fields []graphql.CollectedField, obj *ent.WebhookDelivery) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "id":
+		case "createdAt":
+			if gqlscalar.MarshalTime(obj.CreatedAt) == graphql.Null {
+				return false
+			}
+		case "updatedAt":
+			if gqlscalar.MarshalTime(obj.UpdatedAt) == graphql.Null {
+				return false
+			}
+		case "endpointID":
+		case "eventID":
+		case "eventType":
+		case "status":
+		case "attempts":
+		case "responseCode":
+		case "lastError":
+		case "lastAttemptAt":
+		case "deliveredAt":
+		case "endpoint":
+			v, err := obj.Edges.EndpointOrErr()
+			if err != nil {
+				return false
+			}
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors)
+			if !ec.direct_WebhookEndpoint(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_WebhookDelivery writes the value of obj's field, which
+// direct_WebhookDelivery accepted.
+func (ec *executionContext) writeField_WebhookDelivery(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.WebhookDelivery) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("WebhookDelivery").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "endpointID":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EndpointID).MarshalGQL(w)
+	case "eventID":
+		ec.marshalNString2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EventID).MarshalGQL(w)
+	case "eventType":
+		ec.marshalNString2string(ctx, field.Selections, obj.EventType).MarshalGQL(w)
+	case "status":
+		ec.marshalNWebhookDeliveryStatus2gatehouseᚋentᚋschemaᚋenumᚐWebhookDeliveryStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
+	case "attempts":
+		ec.marshalNInt2int(ctx, field.Selections, obj.Attempts).MarshalGQL(w)
+	case "responseCode":
+		ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ResponseCode).MarshalGQL(w)
+	case "lastError":
+		ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
+	case "lastAttemptAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastAttemptAt).MarshalGQL(w)
+	case "deliveredAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DeliveredAt).MarshalGQL(w)
+	case "endpoint":
+		v, _ := obj.Edges.EndpointOrErr()
+		ec.write_WebhookEndpoint(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors), v)
+	}
+}
+
+// directField_WebhookDelivery returns obj's field, one holding objects, written
+// straight from the value when direct_WebhookDelivery accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_WebhookDelivery(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) graphql.Marshaler {
+	if !ec.direct_WebhookDelivery([]graphql.CollectedField{field}, obj) {
 		return nil
 	}
-	return graphql.WriterFunc(func(w io.Writer) { ec.write_WebhookEndpoint(ctx, w, fields, v) })
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_WebhookDelivery(ctx, w, field, obj) })
+}
+
+// write_WebhookDelivery writes obj's fields collected in fields, which
+// direct_WebhookDelivery accepted, as a JSON object.
+func (ec *executionContext) write_WebhookDelivery(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.WebhookDelivery) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_WebhookDelivery(ctx, w, field, obj)
+		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_WebhookDeliveryEdge reports whether the fields of WebhookDeliveryEdge collected
+// in fields can be written straight from obj (writeField_WebhookDeliveryEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_WebhookDeliveryEdge(fields []graphql.CollectedField, obj *ent.WebhookDeliveryEdge) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, webhookDeliveryImplementors)
+			if !ec.direct_WebhookDelivery(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_WebhookDeliveryEdge writes the value of obj's field, which
+// direct_WebhookDeliveryEdge accepted.
+func (ec *executionContext) writeField_WebhookDeliveryEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("WebhookDeliveryEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_WebhookDelivery(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, webhookDeliveryImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_WebhookDeliveryEdge returns obj's field, one holding objects, written
+// straight from the value when direct_WebhookDeliveryEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_WebhookDeliveryEdge(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) graphql.Marshaler {
+	if !ec.direct_WebhookDeliveryEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_WebhookDeliveryEdge(ctx, w, field, obj) })
 }
 
 // direct_WebhookEndpoint reports whether the fields of WebhookEndpoint collected
-// in fields can be written straight from obj (write_WebhookEndpoint): each is
-// a leaf marshalled from the value, or an ent edge loaded with obj whose own
-// selection can be so written, and none that is non-null is null.
+// in fields can be written straight from obj (writeField_WebhookEndpoint):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
 func (ec *executionContext) direct_WebhookEndpoint(fields []graphql.CollectedField, obj *ent.WebhookEndpoint) bool {
 	for _, field := range fields {
 		switch field.Name {
@@ -19195,35 +20581,378 @@ func (ec *executionContext) direct_WebhookEndpoint(fields []graphql.CollectedFie
 	return true
 }
 
+// writeField_WebhookEndpoint writes the value of obj's field, which
+// direct_WebhookEndpoint accepted.
+func (ec *executionContext) writeField_WebhookEndpoint(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.WebhookEndpoint) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("WebhookEndpoint").MarshalGQL(w)
+	case "id":
+		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
+	case "createdAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
+	case "updatedAt":
+		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
+	case "url":
+		ec.marshalNString2string(ctx, field.Selections, obj.URL).MarshalGQL(w)
+	case "description":
+		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+	case "kind":
+		ec.marshalNWebhookKind2gatehouseᚋentᚋschemaᚋenumᚐWebhookKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
+	case "enabled":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled).MarshalGQL(w)
+	case "consecutiveFailures":
+		ec.marshalNInt2int(ctx, field.Selections, obj.ConsecutiveFailures).MarshalGQL(w)
+	case "disabledAt":
+		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt).MarshalGQL(w)
+	}
+}
+
 // write_WebhookEndpoint writes obj's fields collected in fields, which
 // direct_WebhookEndpoint accepted, as a JSON object.
 func (ec *executionContext) write_WebhookEndpoint(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *ent.WebhookEndpoint) {
 	_, _ = io.WriteString(w, "{")
 	for i, field := range fields {
-		if !gqlexec.WriteKey(w, fields, i) {
-			continue
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField_WebhookEndpoint(ctx, w, field, obj)
 		}
+	}
+	_, _ = io.WriteString(w, "}")
+}
+
+// direct_WebhookEndpointEdge reports whether the fields of WebhookEndpointEdge collected
+// in fields can be written straight from obj (writeField_WebhookEndpointEdge):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct_WebhookEndpointEdge(fields []graphql.CollectedField, obj *ent.WebhookEndpointEdge) bool {
+	for _, field := range fields {
 		switch field.Name {
 		case "__typename":
-			graphql.MarshalString("WebhookEndpoint").MarshalGQL(w)
-		case "id":
-			ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
-		case "createdAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
-		case "updatedAt":
-			ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
-		case "url":
-			ec.marshalNString2string(ctx, field.Selections, obj.URL).MarshalGQL(w)
+		case "node":
+			v := obj.Node
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors)
+			if !ec.direct_WebhookEndpoint(sub, v) {
+				return false
+			}
+		case "cursor":
+			if gqlscalar.MarshalCursor(obj.Cursor) == graphql.Null {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField_WebhookEndpointEdge writes the value of obj's field, which
+// direct_WebhookEndpointEdge accepted.
+func (ec *executionContext) writeField_WebhookEndpointEdge(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *ent.WebhookEndpointEdge) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("WebhookEndpointEdge").MarshalGQL(w)
+	case "node":
+		v := obj.Node
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write_WebhookEndpoint(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors), v)
+	case "cursor":
+		ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, field.Selections, obj.Cursor).MarshalGQL(w)
+	}
+}
+
+// directField_WebhookEndpointEdge returns obj's field, one holding objects, written
+// straight from the value when direct_WebhookEndpointEdge accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField_WebhookEndpointEdge(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookEndpointEdge) graphql.Marshaler {
+	if !ec.direct_WebhookEndpointEdge([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField_WebhookEndpointEdge(ctx, w, field, obj) })
+}
+
+// direct___Field reports whether the fields of __Field collected
+// in fields can be written straight from obj (writeField___Field):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct___Field(fields []graphql.CollectedField, obj *introspection.Field) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "name":
 		case "description":
-			ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		case "type":
+			v := obj.Type
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		case "isDeprecated":
+		case "deprecationReason":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField___Field writes the value of obj's field, which
+// direct___Field accepted.
+func (ec *executionContext) writeField___Field(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *introspection.Field) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("__Field").MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
+	case "type":
+		v := obj.Type
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	case "isDeprecated":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsDeprecated()).MarshalGQL(w)
+	case "deprecationReason":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DeprecationReason()).MarshalGQL(w)
+	}
+}
+
+// directField___Field returns obj's field, one holding objects, written
+// straight from the value when direct___Field accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField___Field(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) graphql.Marshaler {
+	if !ec.direct___Field([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField___Field(ctx, w, field, obj) })
+}
+
+// direct___InputValue reports whether the fields of __InputValue collected
+// in fields can be written straight from obj (writeField___InputValue):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct___InputValue(fields []graphql.CollectedField, obj *introspection.InputValue) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "name":
+		case "description":
+		case "type":
+			v := obj.Type
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		case "defaultValue":
+		case "isDeprecated":
+		case "deprecationReason":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField___InputValue writes the value of obj's field, which
+// direct___InputValue accepted.
+func (ec *executionContext) writeField___InputValue(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *introspection.InputValue) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("__InputValue").MarshalGQL(w)
+	case "name":
+		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+	case "description":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
+	case "type":
+		v := obj.Type
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	case "defaultValue":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DefaultValue).MarshalGQL(w)
+	case "isDeprecated":
+		ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsDeprecated()).MarshalGQL(w)
+	case "deprecationReason":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.DeprecationReason()).MarshalGQL(w)
+	}
+}
+
+// directField___InputValue returns obj's field, one holding objects, written
+// straight from the value when direct___InputValue accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField___InputValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) graphql.Marshaler {
+	if !ec.direct___InputValue([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField___InputValue(ctx, w, field, obj) })
+}
+
+// direct___Schema reports whether the fields of __Schema collected
+// in fields can be written straight from obj (writeField___Schema):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct___Schema(fields []graphql.CollectedField, obj *introspection.Schema) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
+		case "description":
+		case "queryType":
+			v := obj.QueryType()
+			if v == nil {
+				return false
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		case "mutationType":
+			v := obj.MutationType()
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		case "subscriptionType":
+			v := obj.SubscriptionType()
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField___Schema writes the value of obj's field, which
+// direct___Schema accepted.
+func (ec *executionContext) writeField___Schema(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *introspection.Schema) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("__Schema").MarshalGQL(w)
+	case "description":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
+	case "queryType":
+		v := obj.QueryType()
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	case "mutationType":
+		v := obj.MutationType()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	case "subscriptionType":
+		v := obj.SubscriptionType()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	}
+}
+
+// directField___Schema returns obj's field, one holding objects, written
+// straight from the value when direct___Schema accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField___Schema(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) graphql.Marshaler {
+	if !ec.direct___Schema([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField___Schema(ctx, w, field, obj) })
+}
+
+// direct___Type reports whether the fields of __Type collected
+// in fields can be written straight from obj (writeField___Type):
+// each is a leaf marshalled from the value, or holds objects (a loaded ent
+// edge, a plain pointer) whose own selection can be so written, and none
+// that is non-null is null.
+func (ec *executionContext) direct___Type(fields []graphql.CollectedField, obj *introspection.Type) bool {
+	for _, field := range fields {
+		switch field.Name {
+		case "__typename":
 		case "kind":
-			ec.marshalNWebhookKind2gatehouseᚋentᚋschemaᚋenumᚐWebhookKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
-		case "enabled":
-			ec.marshalNBoolean2bool(ctx, field.Selections, obj.Enabled).MarshalGQL(w)
-		case "consecutiveFailures":
-			ec.marshalNInt2int(ctx, field.Selections, obj.ConsecutiveFailures).MarshalGQL(w)
-		case "disabledAt":
-			ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DisabledAt).MarshalGQL(w)
+		case "name":
+		case "description":
+		case "specifiedByURL":
+		case "ofType":
+			v := obj.OfType()
+			if v == nil {
+				continue
+			}
+			sub := ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors)
+			if !ec.direct___Type(sub, v) {
+				return false
+			}
+		case "isOneOf":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// writeField___Type writes the value of obj's field, which
+// direct___Type accepted.
+func (ec *executionContext) writeField___Type(ctx context.Context, w io.Writer, field graphql.CollectedField, obj *introspection.Type) {
+	switch field.Name {
+	case "__typename":
+		graphql.MarshalString("__Type").MarshalGQL(w)
+	case "kind":
+		ec.marshalN__TypeKind2string(ctx, field.Selections, obj.Kind()).MarshalGQL(w)
+	case "name":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Name()).MarshalGQL(w)
+	case "description":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
+	case "specifiedByURL":
+		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.SpecifiedByURL()).MarshalGQL(w)
+	case "ofType":
+		v := obj.OfType()
+		if v == nil {
+			graphql.Null.MarshalGQL(w)
+			return
+		}
+		ec.write___Type(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, __TypeImplementors), v)
+	case "isOneOf":
+		ec.marshalOBoolean2bool(ctx, field.Selections, obj.IsOneOf()).MarshalGQL(w)
+	}
+}
+
+// directField___Type returns obj's field, one holding objects, written
+// straight from the value when direct___Type accepts it; nil when
+// gqlgen's path must resolve it.
+func (ec *executionContext) directField___Type(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) graphql.Marshaler {
+	if !ec.direct___Type([]graphql.CollectedField{field}, obj) {
+		return nil
+	}
+	return graphql.WriterFunc(func(w io.Writer) { ec.writeField___Type(ctx, w, field, obj) })
+}
+
+// write___Type writes obj's fields collected in fields, which
+// direct___Type accepted, as a JSON object.
+func (ec *executionContext) write___Type(ctx context.Context, w io.Writer, fields []graphql.CollectedField, obj *introspection.Type) {
+	_, _ = io.WriteString(w, "{")
+	for i, field := range fields {
+		if gqlexec.WriteKey(w, fields, i) {
+			ec.writeField___Type(ctx, w, field, obj)
 		}
 	}
 	_, _ = io.WriteString(w, "}")
@@ -19374,7 +21103,7 @@ func (ec *executionContext) fieldContext_AccessRequest_extendsGrantID(_ context.
 }
 
 func (ec *executionContext) _AccessRequest_requester(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_requester(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19409,7 +21138,7 @@ func (ec *executionContext) fieldContext_AccessRequest_requester(_ context.Conte
 }
 
 func (ec *executionContext) _AccessRequest_beneficiary(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_beneficiary(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19444,7 +21173,7 @@ func (ec *executionContext) fieldContext_AccessRequest_beneficiary(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_referenceUser(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_referenceUser(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19479,7 +21208,7 @@ func (ec *executionContext) fieldContext_AccessRequest_referenceUser(_ context.C
 }
 
 func (ec *executionContext) _AccessRequest_role(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_role(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19514,7 +21243,7 @@ func (ec *executionContext) fieldContext_AccessRequest_role(_ context.Context, f
 }
 
 func (ec *executionContext) _AccessRequest_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_jobTitle(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19549,7 +21278,7 @@ func (ec *executionContext) fieldContext_AccessRequest_jobTitle(_ context.Contex
 }
 
 func (ec *executionContext) _AccessRequest_submittedBy(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_submittedBy(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19584,7 +21313,7 @@ func (ec *executionContext) fieldContext_AccessRequest_submittedBy(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_extendsGrant(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_extendsGrant(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19619,7 +21348,7 @@ func (ec *executionContext) fieldContext_AccessRequest_extendsGrant(_ context.Co
 }
 
 func (ec *executionContext) _AccessRequest_items(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_items(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19654,7 +21383,7 @@ func (ec *executionContext) fieldContext_AccessRequest_items(_ context.Context, 
 }
 
 func (ec *executionContext) _AccessRequest_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_auditEvents(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19689,7 +21418,7 @@ func (ec *executionContext) fieldContext_AccessRequest_auditEvents(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequest_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequest) (ret graphql.Marshaler) {
-	if m := ec.direct_AccessRequest_tasks(ctx, field, obj); m != nil {
+	if m := ec.directField_AccessRequest(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -19891,8 +21620,8 @@ func (ec *executionContext) fieldContext_AccessRequestConnection_totalCount(_ co
 }
 
 func (ec *executionContext) _AccessRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AccessRequestEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
-		return ec.marshalOAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	if m := ec.directField_AccessRequestEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -19947,8 +21676,8 @@ func (ec *executionContext) fieldContext_AccessRequestPreview_mode(_ context.Con
 }
 
 func (ec *executionContext) _AccessRequestPreview_beneficiary(ctx context.Context, field graphql.CollectedField, obj *AccessRequestPreview) (ret graphql.Marshaler) {
-	if v := obj.Beneficiary; v != nil && ec.plainSelection_User(field.Selections) {
-		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	if m := ec.directField_AccessRequestPreview(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -20217,7 +21946,7 @@ func (ec *executionContext) fieldContext_ApiToken_createdByID(_ context.Context,
 }
 
 func (ec *executionContext) _ApiToken_owner(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
-	if m := ec.direct_ApiToken_owner(ctx, field, obj); m != nil {
+	if m := ec.directField_ApiToken(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20252,7 +21981,7 @@ func (ec *executionContext) fieldContext_ApiToken_owner(_ context.Context, field
 }
 
 func (ec *executionContext) _ApiToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.ApiToken) (ret graphql.Marshaler) {
-	if m := ec.direct_ApiToken_createdBy(ctx, field, obj); m != nil {
+	if m := ec.directField_ApiToken(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20358,8 +22087,8 @@ func (ec *executionContext) fieldContext_ApiTokenConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _ApiTokenEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApiTokenEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_ApiToken(field.Selections) {
-		return ec.marshalOApiToken2ᚖgatehouseᚋentᚐApiToken(ctx, field.Selections, v)
+	if m := ec.directField_ApiTokenEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -20456,7 +22185,7 @@ func (ec *executionContext) fieldContext_Application_maxAccessDuration(_ context
 }
 
 func (ec *executionContext) _Application_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
-	if m := ec.direct_Application_owners(ctx, field, obj); m != nil {
+	if m := ec.directField_Application(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20491,7 +22220,7 @@ func (ec *executionContext) fieldContext_Application_owners(_ context.Context, f
 }
 
 func (ec *executionContext) _Application_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
-	if m := ec.direct_Application_entitlements(ctx, field, obj); m != nil {
+	if m := ec.directField_Application(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20526,7 +22255,7 @@ func (ec *executionContext) fieldContext_Application_entitlements(_ context.Cont
 }
 
 func (ec *executionContext) _Application_reviewStages(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
-	if m := ec.direct_Application_reviewStages(ctx, field, obj); m != nil {
+	if m := ec.directField_Application(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20561,7 +22290,7 @@ func (ec *executionContext) fieldContext_Application_reviewStages(_ context.Cont
 }
 
 func (ec *executionContext) _Application_identities(ctx context.Context, field graphql.CollectedField, obj *ent.Application) (ret graphql.Marshaler) {
-	if m := ec.direct_Application_identities(ctx, field, obj); m != nil {
+	if m := ec.directField_Application(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20667,8 +22396,8 @@ func (ec *executionContext) fieldContext_ApplicationConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _ApplicationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ApplicationEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Application(field.Selections) {
-		return ec.marshalOApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	if m := ec.directField_ApplicationEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -20836,8 +22565,8 @@ func (ec *executionContext) fieldContext_AuditCheckpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _AuditCheckpointEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditCheckpointEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil {
-		return ec.marshalOAuditCheckpoint2ᚖgatehouseᚋentᚐAuditCheckpoint(ctx, field.Selections, v)
+	if m := ec.directField_AuditCheckpointEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -20955,7 +22684,7 @@ func (ec *executionContext) fieldContext_AuditEvent_itemID(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEvent_request(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
-	if m := ec.direct_AuditEvent_request(ctx, field, obj); m != nil {
+	if m := ec.directField_AuditEvent(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -20990,7 +22719,7 @@ func (ec *executionContext) fieldContext_AuditEvent_request(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEvent_item(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
-	if m := ec.direct_AuditEvent_item(ctx, field, obj); m != nil {
+	if m := ec.directField_AuditEvent(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -21096,8 +22825,8 @@ func (ec *executionContext) fieldContext_AuditEventConnection_totalCount(_ conte
 }
 
 func (ec *executionContext) _AuditEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEventEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_AuditEvent(field.Selections) {
-		return ec.marshalOAuditEvent2ᚖgatehouseᚋentᚐAuditEvent(ctx, field.Selections, v)
+	if m := ec.directField_AuditEventEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -21303,8 +23032,8 @@ func (ec *executionContext) fieldContext_CreatedApiToken_token(_ context.Context
 }
 
 func (ec *executionContext) _CreatedApiToken_apiToken(ctx context.Context, field graphql.CollectedField, obj *CreatedAPIToken) (ret graphql.Marshaler) {
-	if v := obj.APIToken; v != nil && ec.plainSelection_ApiToken(field.Selections) {
-		return ec.marshalNApiToken2ᚖgatehouseᚋentᚐApiToken(ctx, field.Selections, v)
+	if m := ec.directField_CreatedApiToken(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -21345,8 +23074,8 @@ func (ec *executionContext) fieldContext_CreatedWebhookEndpoint_secret(_ context
 }
 
 func (ec *executionContext) _CreatedWebhookEndpoint_endpoint(ctx context.Context, field graphql.CollectedField, obj *CreatedWebhookEndpoint) (ret graphql.Marshaler) {
-	if v := obj.Endpoint; v != nil && ec.plainSelection_WebhookEndpoint(field.Selections) {
-		return ec.marshalNWebhookEndpoint2ᚖgatehouseᚋentᚐWebhookEndpoint(ctx, field.Selections, v)
+	if m := ec.directField_CreatedWebhookEndpoint(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -22040,7 +23769,7 @@ func (ec *executionContext) fieldContext_Entitlement_ownerID(_ context.Context, 
 }
 
 func (ec *executionContext) _Entitlement_application(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
-	if m := ec.direct_Entitlement_application(ctx, field, obj); m != nil {
+	if m := ec.directField_Entitlement(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22075,7 +23804,7 @@ func (ec *executionContext) fieldContext_Entitlement_application(_ context.Conte
 }
 
 func (ec *executionContext) _Entitlement_owner(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
-	if m := ec.direct_Entitlement_owner(ctx, field, obj); m != nil {
+	if m := ec.directField_Entitlement(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22110,7 +23839,7 @@ func (ec *executionContext) fieldContext_Entitlement_owner(_ context.Context, fi
 }
 
 func (ec *executionContext) _Entitlement_roles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
-	if m := ec.direct_Entitlement_roles(ctx, field, obj); m != nil {
+	if m := ec.directField_Entitlement(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22145,7 +23874,7 @@ func (ec *executionContext) fieldContext_Entitlement_roles(_ context.Context, fi
 }
 
 func (ec *executionContext) _Entitlement_jobTitles(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
-	if m := ec.direct_Entitlement_jobTitles(ctx, field, obj); m != nil {
+	if m := ec.directField_Entitlement(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22180,7 +23909,7 @@ func (ec *executionContext) fieldContext_Entitlement_jobTitles(_ context.Context
 }
 
 func (ec *executionContext) _Entitlement_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Entitlement) (ret graphql.Marshaler) {
-	if m := ec.direct_Entitlement_grants(ctx, field, obj); m != nil {
+	if m := ec.directField_Entitlement(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22286,8 +24015,8 @@ func (ec *executionContext) fieldContext_EntitlementConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _EntitlementEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.EntitlementEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Entitlement(field.Selections) {
-		return ec.marshalOEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	if m := ec.directField_EntitlementEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -22328,8 +24057,8 @@ func (ec *executionContext) fieldContext_EntitlementEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _ExcludedEntitlement_entitlement(ctx context.Context, field graphql.CollectedField, obj *ExcludedEntitlement) (ret graphql.Marshaler) {
-	if v := obj.Entitlement; v != nil && ec.plainSelection_Entitlement(field.Selections) {
-		return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	if m := ec.directField_ExcludedEntitlement(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -22370,8 +24099,8 @@ func (ec *executionContext) fieldContext_ExcludedEntitlement_reason(_ context.Co
 }
 
 func (ec *executionContext) _FallbackReviewer_user(ctx context.Context, field graphql.CollectedField, obj *FallbackReviewer) (ret graphql.Marshaler) {
-	if v := obj.User; v != nil && ec.plainSelection_User(field.Selections) {
-		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	if m := ec.directField_FallbackReviewer(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -22482,7 +24211,7 @@ func (ec *executionContext) fieldContext_Grant_sourceItemID(_ context.Context, f
 }
 
 func (ec *executionContext) _Grant_identity(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
-	if m := ec.direct_Grant_identity(ctx, field, obj); m != nil {
+	if m := ec.directField_Grant(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22517,7 +24246,7 @@ func (ec *executionContext) fieldContext_Grant_identity(_ context.Context, field
 }
 
 func (ec *executionContext) _Grant_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
-	if m := ec.direct_Grant_entitlement(ctx, field, obj); m != nil {
+	if m := ec.directField_Grant(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22552,7 +24281,7 @@ func (ec *executionContext) fieldContext_Grant_entitlement(_ context.Context, fi
 }
 
 func (ec *executionContext) _Grant_sourceItem(ctx context.Context, field graphql.CollectedField, obj *ent.Grant) (ret graphql.Marshaler) {
-	if m := ec.direct_Grant_sourceItem(ctx, field, obj); m != nil {
+	if m := ec.directField_Grant(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22658,8 +24387,8 @@ func (ec *executionContext) fieldContext_GrantConnection_totalCount(_ context.Co
 }
 
 func (ec *executionContext) _GrantEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.GrantEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Grant(field.Selections) {
-		return ec.marshalOGrant2ᚖgatehouseᚋentᚐGrant(ctx, field.Selections, v)
+	if m := ec.directField_GrantEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -22763,7 +24492,7 @@ func (ec *executionContext) fieldContext_Identity_createdByRequestID(_ context.C
 }
 
 func (ec *executionContext) _Identity_user(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
-	if m := ec.direct_Identity_user(ctx, field, obj); m != nil {
+	if m := ec.directField_Identity(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22798,7 +24527,7 @@ func (ec *executionContext) fieldContext_Identity_user(_ context.Context, field 
 }
 
 func (ec *executionContext) _Identity_application(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
-	if m := ec.direct_Identity_application(ctx, field, obj); m != nil {
+	if m := ec.directField_Identity(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22833,7 +24562,7 @@ func (ec *executionContext) fieldContext_Identity_application(_ context.Context,
 }
 
 func (ec *executionContext) _Identity_createdByRequest(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
-	if m := ec.direct_Identity_createdByRequest(ctx, field, obj); m != nil {
+	if m := ec.directField_Identity(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22868,7 +24597,7 @@ func (ec *executionContext) fieldContext_Identity_createdByRequest(_ context.Con
 }
 
 func (ec *executionContext) _Identity_grants(ctx context.Context, field graphql.CollectedField, obj *ent.Identity) (ret graphql.Marshaler) {
-	if m := ec.direct_Identity_grants(ctx, field, obj); m != nil {
+	if m := ec.directField_Identity(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -22974,8 +24703,8 @@ func (ec *executionContext) fieldContext_IdentityConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _IdentityEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.IdentityEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Identity(field.Selections) {
-		return ec.marshalOIdentity2ᚖgatehouseᚋentᚐIdentity(ctx, field.Selections, v)
+	if m := ec.directField_IdentityEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -23044,7 +24773,7 @@ func (ec *executionContext) fieldContext_JobTitle_name(_ context.Context, field 
 }
 
 func (ec *executionContext) _JobTitle_users(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) (ret graphql.Marshaler) {
-	if m := ec.direct_JobTitle_users(ctx, field, obj); m != nil {
+	if m := ec.directField_JobTitle(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -23079,7 +24808,7 @@ func (ec *executionContext) fieldContext_JobTitle_users(_ context.Context, field
 }
 
 func (ec *executionContext) _JobTitle_baselineEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitle) (ret graphql.Marshaler) {
-	if m := ec.direct_JobTitle_baselineEntitlements(ctx, field, obj); m != nil {
+	if m := ec.directField_JobTitle(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -23185,8 +24914,8 @@ func (ec *executionContext) fieldContext_JobTitleConnection_totalCount(_ context
 }
 
 func (ec *executionContext) _JobTitleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.JobTitleEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_JobTitle(field.Selections) {
-		return ec.marshalOJobTitle2ᚖgatehouseᚋentᚐJobTitle(ctx, field.Selections, v)
+	if m := ec.directField_JobTitleEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -25463,7 +27192,7 @@ func (ec *executionContext) fieldContext_Notification_taskID(_ context.Context, 
 }
 
 func (ec *executionContext) _Notification_request(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
-	if m := ec.direct_Notification_request(ctx, field, obj); m != nil {
+	if m := ec.directField_Notification(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -25498,7 +27227,7 @@ func (ec *executionContext) fieldContext_Notification_request(_ context.Context,
 }
 
 func (ec *executionContext) _Notification_item(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
-	if m := ec.direct_Notification_item(ctx, field, obj); m != nil {
+	if m := ec.directField_Notification(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -25533,7 +27262,7 @@ func (ec *executionContext) fieldContext_Notification_item(_ context.Context, fi
 }
 
 func (ec *executionContext) _Notification_task(ctx context.Context, field graphql.CollectedField, obj *ent.Notification) (ret graphql.Marshaler) {
-	if m := ec.direct_Notification_task(ctx, field, obj); m != nil {
+	if m := ec.directField_Notification(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -25639,8 +27368,8 @@ func (ec *executionContext) fieldContext_NotificationConnection_totalCount(_ con
 }
 
 func (ec *executionContext) _NotificationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.NotificationEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Notification(field.Selections) {
-		return ec.marshalONotification2ᚖgatehouseᚋentᚐNotification(ctx, field.Selections, v)
+	if m := ec.directField_NotificationEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -26260,8 +27989,8 @@ func (ec *executionContext) fieldContext_PreviewItem_action(_ context.Context, f
 }
 
 func (ec *executionContext) _PreviewItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
-	if v := obj.Entitlement; v != nil && ec.plainSelection_Entitlement(field.Selections) {
-		return ec.marshalNEntitlement2ᚖgatehouseᚋentᚐEntitlement(ctx, field.Selections, v)
+	if m := ec.directField_PreviewItem(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -26295,8 +28024,8 @@ func (ec *executionContext) fieldContext_PreviewItem_entitlement(_ context.Conte
 }
 
 func (ec *executionContext) _PreviewItem_application(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
-	if v := obj.Application; v != nil && ec.plainSelection_Application(field.Selections) {
-		return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	if m := ec.directField_PreviewItem(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -26376,8 +28105,8 @@ func (ec *executionContext) fieldContext_PreviewItem_stages(_ context.Context, f
 }
 
 func (ec *executionContext) _PreviewItem_policyRule(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
-	if v := obj.PolicyRule; v != nil {
-		return ec.marshalOMatchedPolicyRule2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐMatchedRule(ctx, field.Selections, v)
+	if m := ec.directField_PreviewItem(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -26411,8 +28140,8 @@ func (ec *executionContext) fieldContext_PreviewItem_policyRule(_ context.Contex
 }
 
 func (ec *executionContext) _PreviewItem_reviewPolicy(ctx context.Context, field graphql.CollectedField, obj *PreviewItem) (ret graphql.Marshaler) {
-	if v := obj.ReviewPolicy; v != nil && ec.plainSelection_ReviewPolicy(field.Selections) {
-		return ec.marshalOReviewPolicy2ᚖgatehouseᚋentᚐReviewPolicy(ctx, field.Selections, v)
+	if m := ec.directField_PreviewItem(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -28060,7 +29789,7 @@ func (ec *executionContext) fieldContext_RequestItem_fulfilledAt(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_request(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_request(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28095,7 +29824,7 @@ func (ec *executionContext) fieldContext_RequestItem_request(_ context.Context, 
 }
 
 func (ec *executionContext) _RequestItem_entitlement(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_entitlement(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28130,7 +29859,7 @@ func (ec *executionContext) fieldContext_RequestItem_entitlement(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_application(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_application(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28165,7 +29894,7 @@ func (ec *executionContext) fieldContext_RequestItem_application(_ context.Conte
 }
 
 func (ec *executionContext) _RequestItem_identity(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_identity(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28200,7 +29929,7 @@ func (ec *executionContext) fieldContext_RequestItem_identity(_ context.Context,
 }
 
 func (ec *executionContext) _RequestItem_stages(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_stages(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28235,7 +29964,7 @@ func (ec *executionContext) fieldContext_RequestItem_stages(_ context.Context, f
 }
 
 func (ec *executionContext) _RequestItem_auditEvents(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItem) (ret graphql.Marshaler) {
-	if m := ec.direct_RequestItem_auditEvents(ctx, field, obj); m != nil {
+	if m := ec.directField_RequestItem(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28492,8 +30221,8 @@ func (ec *executionContext) fieldContext_RequestItemConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _RequestItemEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RequestItemEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_RequestItem(field.Selections) {
-		return ec.marshalORequestItem2ᚖgatehouseᚋentᚐRequestItem(ctx, field.Selections, v)
+	if m := ec.directField_RequestItemEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -28534,8 +30263,8 @@ func (ec *executionContext) fieldContext_RequestItemEdge_cursor(_ context.Contex
 }
 
 func (ec *executionContext) _RequestProgress_request(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
-	if v := obj.Request; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
-		return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	if m := ec.directField_RequestProgress(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -28576,8 +30305,8 @@ func (ec *executionContext) fieldContext_RequestProgress_status(_ context.Contex
 }
 
 func (ec *executionContext) _RequestProgress_overall(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
-	if v := obj.Overall; v != nil {
-		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	if m := ec.directField_RequestProgress(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -28611,8 +30340,8 @@ func (ec *executionContext) fieldContext_RequestProgress_overall(_ context.Conte
 }
 
 func (ec *executionContext) _RequestProgress_mine(ctx context.Context, field graphql.CollectedField, obj *RequestProgress) (ret graphql.Marshaler) {
-	if v := obj.Mine; v != nil {
-		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	if m := ec.directField_RequestProgress(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -28866,7 +30595,7 @@ func (ec *executionContext) fieldContext_ReviewStage_resolution(_ context.Contex
 }
 
 func (ec *executionContext) _ReviewStage_item(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewStage_item(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewStage(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -28901,7 +30630,7 @@ func (ec *executionContext) fieldContext_ReviewStage_item(_ context.Context, fie
 }
 
 func (ec *executionContext) _ReviewStage_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStage) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewStage_tasks(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewStage(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29007,8 +30736,8 @@ func (ec *executionContext) fieldContext_ReviewStageConnection_totalCount(_ cont
 }
 
 func (ec *executionContext) _ReviewStageEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_ReviewStage(field.Selections) {
-		return ec.marshalOReviewStage2ᚖgatehouseᚋentᚐReviewStage(ctx, field.Selections, v)
+	if m := ec.directField_ReviewStageEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -29105,7 +30834,7 @@ func (ec *executionContext) fieldContext_ReviewStageTemplate_quorum(_ context.Co
 }
 
 func (ec *executionContext) _ReviewStageTemplate_application(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewStageTemplate_application(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewStageTemplate(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29140,7 +30869,7 @@ func (ec *executionContext) fieldContext_ReviewStageTemplate_application(_ conte
 }
 
 func (ec *executionContext) _ReviewStageTemplate_designatedReviewers(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplate) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewStageTemplate_designatedReviewers(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewStageTemplate(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29246,8 +30975,8 @@ func (ec *executionContext) fieldContext_ReviewStageTemplateConnection_totalCoun
 }
 
 func (ec *executionContext) _ReviewStageTemplateEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewStageTemplateEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_ReviewStageTemplate(field.Selections) {
-		return ec.marshalOReviewStageTemplate2ᚖgatehouseᚋentᚐReviewStageTemplate(ctx, field.Selections, v)
+	if m := ec.directField_ReviewStageTemplateEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -29386,7 +31115,7 @@ func (ec *executionContext) fieldContext_ReviewTask_escalations(_ context.Contex
 }
 
 func (ec *executionContext) _ReviewTask_stage(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewTask_stage(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewTask(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29421,7 +31150,7 @@ func (ec *executionContext) fieldContext_ReviewTask_stage(_ context.Context, fie
 }
 
 func (ec *executionContext) _ReviewTask_request(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewTask_request(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewTask(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29456,7 +31185,7 @@ func (ec *executionContext) fieldContext_ReviewTask_request(_ context.Context, f
 }
 
 func (ec *executionContext) _ReviewTask_reviewer(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewTask_reviewer(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewTask(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29491,7 +31220,7 @@ func (ec *executionContext) fieldContext_ReviewTask_reviewer(_ context.Context, 
 }
 
 func (ec *executionContext) _ReviewTask_onBehalfOf(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewTask_onBehalfOf(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewTask(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29526,7 +31255,7 @@ func (ec *executionContext) fieldContext_ReviewTask_onBehalfOf(_ context.Context
 }
 
 func (ec *executionContext) _ReviewTask_decidedBy(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTask) (ret graphql.Marshaler) {
-	if m := ec.direct_ReviewTask_decidedBy(ctx, field, obj); m != nil {
+	if m := ec.directField_ReviewTask(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29632,8 +31361,8 @@ func (ec *executionContext) fieldContext_ReviewTaskConnection_totalCount(_ conte
 }
 
 func (ec *executionContext) _ReviewTaskEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ReviewTaskEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_ReviewTask(field.Selections) {
-		return ec.marshalOReviewTask2ᚖgatehouseᚋentᚐReviewTask(ctx, field.Selections, v)
+	if m := ec.directField_ReviewTaskEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -29674,8 +31403,8 @@ func (ec *executionContext) fieldContext_ReviewTaskEdge_cursor(_ context.Context
 }
 
 func (ec *executionContext) _ReviewerCompletion_reviewer(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
-	if v := obj.Reviewer; v != nil && ec.plainSelection_User(field.Selections) {
-		return ec.marshalNUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	if m := ec.directField_ReviewerCompletion(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -29709,8 +31438,8 @@ func (ec *executionContext) fieldContext_ReviewerCompletion_reviewer(_ context.C
 }
 
 func (ec *executionContext) _ReviewerCompletion_completion(ctx context.Context, field graphql.CollectedField, obj *ReviewerCompletion) (ret graphql.Marshaler) {
-	if v := obj.Completion; v != nil {
-		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	if m := ec.directField_ReviewerCompletion(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -29779,7 +31508,7 @@ func (ec *executionContext) fieldContext_Role_description(_ context.Context, fie
 }
 
 func (ec *executionContext) _Role_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
-	if m := ec.direct_Role_entitlements(ctx, field, obj); m != nil {
+	if m := ec.directField_Role(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29814,7 +31543,7 @@ func (ec *executionContext) fieldContext_Role_entitlements(_ context.Context, fi
 }
 
 func (ec *executionContext) _Role_owners(ctx context.Context, field graphql.CollectedField, obj *ent.Role) (ret graphql.Marshaler) {
-	if m := ec.direct_Role_owners(ctx, field, obj); m != nil {
+	if m := ec.directField_Role(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -29920,8 +31649,8 @@ func (ec *executionContext) fieldContext_RoleConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _RoleEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.RoleEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_Role(field.Selections) {
-		return ec.marshalORole2ᚖgatehouseᚋentᚐRole(ctx, field.Selections, v)
+	if m := ec.directField_RoleEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30018,7 +31747,7 @@ func (ec *executionContext) fieldContext_SodAcceptance_until(_ context.Context, 
 }
 
 func (ec *executionContext) _SodAcceptance_conflictSet(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
-	if m := ec.direct_SodAcceptance_conflictSet(ctx, field, obj); m != nil {
+	if m := ec.directField_SodAcceptance(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -30053,7 +31782,7 @@ func (ec *executionContext) fieldContext_SodAcceptance_conflictSet(_ context.Con
 }
 
 func (ec *executionContext) _SodAcceptance_user(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
-	if m := ec.direct_SodAcceptance_user(ctx, field, obj); m != nil {
+	if m := ec.directField_SodAcceptance(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -30088,7 +31817,7 @@ func (ec *executionContext) fieldContext_SodAcceptance_user(_ context.Context, f
 }
 
 func (ec *executionContext) _SodAcceptance_acceptedBy(ctx context.Context, field graphql.CollectedField, obj *ent.SodAcceptance) (ret graphql.Marshaler) {
-	if m := ec.direct_SodAcceptance_acceptedBy(ctx, field, obj); m != nil {
+	if m := ec.directField_SodAcceptance(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -30225,8 +31954,8 @@ func (ec *executionContext) fieldContext_SodConflict_checkpoint(_ context.Contex
 }
 
 func (ec *executionContext) _SodConflict_acceptance(ctx context.Context, field graphql.CollectedField, obj *enum.SodConflict) (ret graphql.Marshaler) {
-	if v := obj.Acceptance; v != nil {
-		return ec.marshalOSodAcceptanceRef2ᚖgatehouseᚋentᚋschemaᚋenumᚐSodAcceptanceRef(ctx, field.Selections, v)
+	if m := ec.directField_SodConflict(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30302,7 +32031,7 @@ func (ec *executionContext) fieldContext_SodConflictSet_mode(_ context.Context, 
 }
 
 func (ec *executionContext) _SodConflictSet_entitlements(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
-	if m := ec.direct_SodConflictSet_entitlements(ctx, field, obj); m != nil {
+	if m := ec.directField_SodConflictSet(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -30337,7 +32066,7 @@ func (ec *executionContext) fieldContext_SodConflictSet_entitlements(_ context.C
 }
 
 func (ec *executionContext) _SodConflictSet_acceptances(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSet) (ret graphql.Marshaler) {
-	if m := ec.direct_SodConflictSet_acceptances(ctx, field, obj); m != nil {
+	if m := ec.directField_SodConflictSet(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -30443,8 +32172,8 @@ func (ec *executionContext) fieldContext_SodConflictSetConnection_totalCount(_ c
 }
 
 func (ec *executionContext) _SodConflictSetEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.SodConflictSetEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_SodConflictSet(field.Selections) {
-		return ec.marshalOSodConflictSet2ᚖgatehouseᚋentᚐSodConflictSet(ctx, field.Selections, v)
+	if m := ec.directField_SodConflictSetEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30665,8 +32394,8 @@ func (ec *executionContext) fieldContext_Subscription_notificationAdded(_ contex
 }
 
 func (ec *executionContext) _SyncResult_application(ctx context.Context, field graphql.CollectedField, obj *SyncResult) (ret graphql.Marshaler) {
-	if v := obj.Application; v != nil && ec.plainSelection_Application(field.Selections) {
-		return ec.marshalNApplication2ᚖgatehouseᚋentᚐApplication(ctx, field.Selections, v)
+	if m := ec.directField_SyncResult(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30765,8 +32494,8 @@ func (ec *executionContext) fieldContext_SyncResult_unmatchedLogins(_ context.Co
 }
 
 func (ec *executionContext) _TaskProgressEvent_request(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
-	if v := obj.Request; v != nil && ec.plainSelection_AccessRequest(field.Selections) {
-		return ec.marshalNAccessRequest2ᚖgatehouseᚋentᚐAccessRequest(ctx, field.Selections, v)
+	if m := ec.directField_TaskProgressEvent(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30800,8 +32529,8 @@ func (ec *executionContext) fieldContext_TaskProgressEvent_request(_ context.Con
 }
 
 func (ec *executionContext) _TaskProgressEvent_mine(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
-	if v := obj.Mine; v != nil {
-		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	if m := ec.directField_TaskProgressEvent(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30835,8 +32564,8 @@ func (ec *executionContext) fieldContext_TaskProgressEvent_mine(_ context.Contex
 }
 
 func (ec *executionContext) _TaskProgressEvent_overall(ctx context.Context, field graphql.CollectedField, obj *TaskProgressEvent) (ret graphql.Marshaler) {
-	if v := obj.Overall; v != nil {
-		return ec.marshalNCompletion2ᚖgatehouseᚋinternalᚋworkflowᚋrulesᚐCompletion(ctx, field.Selections, v)
+	if m := ec.directField_TaskProgressEvent(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -30975,7 +32704,7 @@ func (ec *executionContext) fieldContext_User_delegateUntil(_ context.Context, f
 }
 
 func (ec *executionContext) _User_manager(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_manager(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31010,7 +32739,7 @@ func (ec *executionContext) fieldContext_User_manager(_ context.Context, field g
 }
 
 func (ec *executionContext) _User_reports(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_reports(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31045,7 +32774,7 @@ func (ec *executionContext) fieldContext_User_reports(_ context.Context, field g
 }
 
 func (ec *executionContext) _User_jobTitle(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_jobTitle(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31080,7 +32809,7 @@ func (ec *executionContext) fieldContext_User_jobTitle(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_delegate(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_delegate(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31115,7 +32844,7 @@ func (ec *executionContext) fieldContext_User_delegate(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_delegators(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_delegators(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31150,7 +32879,7 @@ func (ec *executionContext) fieldContext_User_delegators(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_ownedApplications(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_ownedApplications(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31185,7 +32914,7 @@ func (ec *executionContext) fieldContext_User_ownedApplications(_ context.Contex
 }
 
 func (ec *executionContext) _User_ownedRoles(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_ownedRoles(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31220,7 +32949,7 @@ func (ec *executionContext) fieldContext_User_ownedRoles(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_ownedEntitlements(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_ownedEntitlements(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31255,7 +32984,7 @@ func (ec *executionContext) fieldContext_User_ownedEntitlements(_ context.Contex
 }
 
 func (ec *executionContext) _User_identities(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_identities(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31290,7 +33019,7 @@ func (ec *executionContext) fieldContext_User_identities(_ context.Context, fiel
 }
 
 func (ec *executionContext) _User_requests(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_requests(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31325,7 +33054,7 @@ func (ec *executionContext) fieldContext_User_requests(_ context.Context, field 
 }
 
 func (ec *executionContext) _User_beneficiaryRequests(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_beneficiaryRequests(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31360,7 +33089,7 @@ func (ec *executionContext) fieldContext_User_beneficiaryRequests(_ context.Cont
 }
 
 func (ec *executionContext) _User_reviewTasks(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_reviewTasks(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31395,7 +33124,7 @@ func (ec *executionContext) fieldContext_User_reviewTasks(_ context.Context, fie
 }
 
 func (ec *executionContext) _User_apiTokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_apiTokens(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31430,7 +33159,7 @@ func (ec *executionContext) fieldContext_User_apiTokens(_ context.Context, field
 }
 
 func (ec *executionContext) _User_mintedAPITokens(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_mintedAPITokens(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31465,7 +33194,7 @@ func (ec *executionContext) fieldContext_User_mintedAPITokens(_ context.Context,
 }
 
 func (ec *executionContext) _User_designatedStageTemplates(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	if m := ec.direct_User_designatedStageTemplates(ctx, field, obj); m != nil {
+	if m := ec.directField_User(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31571,8 +33300,8 @@ func (ec *executionContext) fieldContext_UserConnection_totalCount(_ context.Con
 }
 
 func (ec *executionContext) _UserEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.UserEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_User(field.Selections) {
-		return ec.marshalOUser2ᚖgatehouseᚋentᚐUser(ctx, field.Selections, v)
+	if m := ec.directField_UserEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -31697,7 +33426,7 @@ func (ec *executionContext) fieldContext_WebhookDelivery_deliveredAt(_ context.C
 }
 
 func (ec *executionContext) _WebhookDelivery_endpoint(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
-	if m := ec.direct_WebhookDelivery_endpoint(ctx, field, obj); m != nil {
+	if m := ec.directField_WebhookDelivery(ctx, field, obj); m != nil {
 		return m
 	}
 	return graphql.ResolveField(
@@ -31803,8 +33532,8 @@ func (ec *executionContext) fieldContext_WebhookDeliveryConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookDeliveryEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDeliveryEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_WebhookDelivery(field.Selections) {
-		return ec.marshalOWebhookDelivery2ᚖgatehouseᚋentᚐWebhookDelivery(ctx, field.Selections, v)
+	if m := ec.directField_WebhookDeliveryEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32002,8 +33731,8 @@ func (ec *executionContext) fieldContext_WebhookEndpointConnection_totalCount(_ 
 }
 
 func (ec *executionContext) _WebhookEndpointEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookEndpointEdge) (ret graphql.Marshaler) {
-	if v := obj.Node; v != nil && ec.plainSelection_WebhookEndpoint(field.Selections) {
-		return ec.marshalOWebhookEndpoint2ᚖgatehouseᚋentᚐWebhookEndpoint(ctx, field.Selections, v)
+	if m := ec.directField_WebhookEndpointEdge(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32216,8 +33945,8 @@ func (ec *executionContext) fieldContext___Field_args(ctx context.Context, field
 }
 
 func (ec *executionContext) ___Field_type(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	if v := obj.Type; v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___Field(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32279,8 +34008,8 @@ func (ec *executionContext) fieldContext___InputValue_description(_ context.Cont
 }
 
 func (ec *executionContext) ___InputValue_type(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	if v := obj.Type; v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___InputValue(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32374,8 +34103,8 @@ func (ec *executionContext) fieldContext___Schema_types(_ context.Context, field
 }
 
 func (ec *executionContext) ___Schema_queryType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	if v := obj.QueryType(); v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalN__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___Schema(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32409,8 +34138,8 @@ func (ec *executionContext) fieldContext___Schema_queryType(_ context.Context, f
 }
 
 func (ec *executionContext) ___Schema_mutationType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	if v := obj.MutationType(); v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___Schema(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32444,8 +34173,8 @@ func (ec *executionContext) fieldContext___Schema_mutationType(_ context.Context
 }
 
 func (ec *executionContext) ___Schema_subscriptionType(ctx context.Context, field graphql.CollectedField, obj *introspection.Schema) (ret graphql.Marshaler) {
-	if v := obj.SubscriptionType(); v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___Schema(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -32723,8 +34452,8 @@ func (ec *executionContext) fieldContext___Type_inputFields(_ context.Context, f
 }
 
 func (ec *executionContext) ___Type_ofType(ctx context.Context, field graphql.CollectedField, obj *introspection.Type) (ret graphql.Marshaler) {
-	if v := obj.OfType(); v != nil && ec.plainSelection___Type(field.Selections) {
-		return ec.marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, field.Selections, v)
+	if m := ec.directField___Type(ctx, field, obj); m != nil {
+		return m
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -55129,286 +56858,6 @@ func resolvedByResolver(typ, field string) bool {
 		}
 	}
 	return false
-}
-
-// plainSelection_AccessRequest reports whether sel selects only fields of
-// AccessRequest that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_AccessRequest(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, accessRequestImplementors) {
-		switch f.Name {
-		case "__typename", "action", "beneficiaryID", "completedAt", "createdAt", "duration", "emergencyReason", "endsAt", "extendsGrantID", "id", "jobTitleID", "justification", "mode", "referenceUserID", "requesterID", "roleID", "status", "submittedAt", "submittedByID", "threshold", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_ApiToken reports whether sel selects only fields of
-// ApiToken that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_ApiToken(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, apiTokenImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "createdByID", "expiresAt", "id", "lastUsedAt", "name", "ownerID", "prefix", "revokedAt", "scope", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Application reports whether sel selects only fields of
-// Application that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Application(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, applicationImplementors) {
-		switch f.Name {
-		case "__typename", "connectorKind", "createdAt", "description", "fulfillment", "id", "maxAccessDuration", "name", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_AuditEvent reports whether sel selects only fields of
-// AuditEvent that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_AuditEvent(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors) {
-		switch f.Name {
-		case "__typename", "action", "actor", "at", "chain", "data", "hash", "id", "itemID", "prevHash", "requestID", "seq":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Entitlement reports whether sel selects only fields of
-// Entitlement that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Entitlement(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, entitlementImplementors) {
-		switch f.Name {
-		case "__typename", "applicationID", "createdAt", "description", "externalID", "id", "kind", "labels", "name", "ownerID", "privileged", "requestable", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Grant reports whether sel selects only fields of
-// Grant that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Grant(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, grantImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "endsAt", "entitlementID", "grantedAt", "id", "identityID", "revokeReason", "revokedAt", "sourceItemID", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Identity reports whether sel selects only fields of
-// Identity that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Identity(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, identityImplementors) {
-		switch f.Name {
-		case "__typename", "applicationID", "createdAt", "createdByRequestID", "externalID", "id", "login", "status", "updatedAt", "userID":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_JobTitle reports whether sel selects only fields of
-// JobTitle that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_JobTitle(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, jobTitleImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "id", "name", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Notification reports whether sel selects only fields of
-// Notification that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Notification(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, notificationImplementors) {
-		switch f.Name {
-		case "__typename", "action", "body", "createdAt", "emailStatus", "emailedAt", "id", "itemID", "kind", "link", "readAt", "requestID", "taskID", "title", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_RequestItem reports whether sel selects only fields of
-// RequestItem that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_RequestItem(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, requestItemImplementors) {
-		switch f.Name {
-		case "__typename", "action", "applicationID", "createdAt", "decidedAt", "duration", "emergencyReview", "endsAt", "entitlementID", "fulfilledAt", "fulfillmentAttempts", "fulfillmentNote", "id", "identityID", "lastError", "reason", "requestID", "status", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_ReviewPolicy reports whether sel selects only fields of
-// ReviewPolicy that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_ReviewPolicy(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewPolicyImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "description", "id", "name", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_ReviewStage reports whether sel selects only fields of
-// ReviewStage that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_ReviewStage(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewStageImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "id", "itemID", "level", "quorum", "resolution", "reviewerKind", "rule", "status", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_ReviewStageTemplate reports whether sel selects only fields of
-// ReviewStageTemplate that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_ReviewStageTemplate(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewStageTemplateImplementors) {
-		switch f.Name {
-		case "__typename", "applicationID", "createdAt", "id", "level", "quorum", "reviewerKind", "rule", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_ReviewTask reports whether sel selects only fields of
-// ReviewTask that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_ReviewTask(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, reviewTaskImplementors) {
-		switch f.Name {
-		case "__typename", "comment", "createdAt", "decidedAt", "decidedByID", "escalations", "id", "onBehalfOfID", "remindedAt", "reminders", "requestID", "reviewerID", "stageID", "status", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_Role reports whether sel selects only fields of
-// Role that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_Role(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, roleImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "description", "id", "name", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_SodConflictSet reports whether sel selects only fields of
-// SodConflictSet that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_SodConflictSet(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, sodConflictSetImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "description", "id", "mode", "name", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_User reports whether sel selects only fields of
-// User that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_User(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, userImplementors) {
-		switch f.Name {
-		case "__typename", "createdAt", "delegateFrom", "delegateID", "delegateUntil", "department", "email", "id", "jobTitleID", "kind", "managerID", "name", "platformRole", "startDate", "status", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_WebhookDelivery reports whether sel selects only fields of
-// WebhookDelivery that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_WebhookDelivery(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, webhookDeliveryImplementors) {
-		switch f.Name {
-		case "__typename", "attempts", "createdAt", "deliveredAt", "endpointID", "eventID", "eventType", "id", "lastAttemptAt", "lastError", "responseCode", "status", "updatedAt":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection_WebhookEndpoint reports whether sel selects only fields of
-// WebhookEndpoint that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection_WebhookEndpoint(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, webhookEndpointImplementors) {
-		switch f.Name {
-		case "__typename", "consecutiveFailures", "createdAt", "description", "disabledAt", "enabled", "id", "kind", "updatedAt", "url":
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainSelection___Type reports whether sel selects only fields of
-// __Type that are marshalled straight from the value, so that the
-// object can be marshalled without a field context of its own.
-func (ec *executionContext) plainSelection___Type(sel ast.SelectionSet) bool {
-	for _, f := range graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors) {
-		switch f.Name {
-		case "__typename", "description", "isOneOf", "kind", "name", "specifiedByURL":
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // endregion ************************** resolvers.gotpl ***************************

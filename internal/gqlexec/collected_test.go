@@ -69,20 +69,18 @@ func TestWriteKey(t *testing.T) {
 		{Field: &ast.Field{Alias: "id"}}, {Field: &ast.Field{Alias: "a"}},
 		{Field: &ast.Field{Alias: "id"}}, {Field: &ast.Field{Alias: "b"}},
 	}
-	var buf bytes.Buffer      // written to directly
-	var other strings.Builder // through io.Writer
+	// A response's buffer, and another writer.
 	for _, w := range []interface {
 		io.Writer
-		WriteString(string) (int, error)
 		String() string
-	}{&buf, &other} {
-		_, _ = w.WriteString("{")
+	}{new(bytes.Buffer), new(strings.Builder)} {
+		_, _ = io.WriteString(w, "{")
 		for i := range fields {
 			if WriteKey(w, fields, i) {
-				_, _ = w.WriteString("1")
+				_, _ = io.WriteString(w, "1")
 			}
 		}
-		_, _ = w.WriteString("}")
+		_, _ = io.WriteString(w, "}")
 		require.Equal(t, `{"id":1,"a":1,"b":1}`, w.String())
 	}
 }

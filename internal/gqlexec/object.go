@@ -62,36 +62,16 @@ func NewObject(fields []graphql.CollectedField) *Object {
 	return &Object{fields: fields, Values: make([]graphql.Marshaler, n)}
 }
 
-var (
-	openBrace  = []byte{'{'}
-	closeBrace = []byte{'}'}
-	comma      = []byte{','}
-	quote      = []byte{'"'}
-	quoteColon = []byte{'"', ':'}
-)
-
 // MarshalGQL writes the object; a response name that occurs twice is
 // written once, with the first value, as gqlgen does.
 func (o *Object) MarshalGQL(w io.Writer) {
-	_, _ = w.Write(openBrace)
-	first := true
+	_, _ = io.WriteString(w, "{")
 	for i := range o.fields {
-		alias := o.fields[i].Alias
-		if written(o.fields[:i], alias) {
-			continue
+		if WriteKey(w, o.fields, i) {
+			o.Values[i].MarshalGQL(w)
 		}
-		if !first {
-			_, _ = w.Write(comma)
-		}
-		first = false
-		// A response name is a GraphQL name ([_A-Za-z][_0-9A-Za-z]*): no
-		// character needs escaping in JSON.
-		_, _ = w.Write(quote)
-		_, _ = io.WriteString(w, alias)
-		_, _ = w.Write(quoteColon)
-		o.Values[i].MarshalGQL(w)
 	}
-	_, _ = w.Write(closeBrace)
+	_, _ = io.WriteString(w, "}")
 }
 
 func written(fields []graphql.CollectedField, alias string) bool {
@@ -104,30 +84,28 @@ func written(fields []graphql.CollectedField, alias string) bool {
 }
 
 // WriteKey writes the separator and the response name of fields[i] of an
-// object written straight from a loaded value (the executor's write_<Type>
-// functions), unless an earlier field has the same response name: then it
-// writes nothing and returns false, and the field is not written (as
-// MarshalGQL does).
+// object (Object, and the objects the executor writes straight from loaded
+// values, write_<Type>), unless an earlier field has the same response
+// name: then it writes nothing and returns false, and the field is not
+// written, as gqlgen does.
 func WriteKey(w io.Writer, fields []graphql.CollectedField, i int) bool {
 	alias := fields[i].Alias
 	if written(fields[:i], alias) {
 		return false
 	}
-	if b, ok := w.(*bytes.Buffer); ok {
-		// A response's data is written into one (Marshal).
-		if i > 0 {
-			_ = b.WriteByte(',')
-		}
-		_ = b.WriteByte('"')
-		_, _ = b.WriteString(alias)
-		_, _ = b.Write(quoteColon)
-		return true
+	b, ok := w.(*bytes.Buffer)
+	if !ok {
+		// Not a response's data (Marshal writes into a *bytes.Buffer).
+		b = new(bytes.Buffer)
+		defer func() { _, _ = w.Write(b.Bytes()) }()
 	}
 	if i > 0 {
-		_, _ = w.Write(comma)
+		_ = b.WriteByte(',')
 	}
-	_, _ = w.Write(quote)
-	_, _ = io.WriteString(w, alias)
-	_, _ = w.Write(quoteColon)
+	// A response name is a GraphQL name ([_A-Za-z][_0-9A-Za-z]*): no
+	// character needs escaping in JSON.
+	_ = b.WriteByte('"')
+	_, _ = b.WriteString(alias)
+	_, _ = b.WriteString(`":`)
 	return true
 }

@@ -11,29 +11,35 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
-// directType is an object type written straight from a loaded value when
-// the query selects only its Fields (and __typename) beneath an ent edge
-// (directTypes): the check direct_<Name> and the writer write_<Name> of
-// templates/direct.gotpl.
+// directType is an object type whose objects are written straight from
+// their values (templates/direct.gotpl) when the query selects only its
+// Fields, and __typename: direct_<Name> checks an object's selected fields,
+// writeField_<Name> writes one field's value; write_<Name> writes a whole
+// object for the fields pointing to it, directField_<Name> is where the
+// functions of its own non-leaf fields start.
 type directType struct {
 	*codegen.Object
 	Var    string // the implementors variable
 	Fields []*directField
-	// Target: some edge points to it, so direct_<Name> and write_<Name>
-	// are needed; List: some list edge does, so writeList_<Name> is too.
+	// Target: some field points to it, so write_<Name> is needed; List:
+	// some list edge does, so writeList_<Name> is too.
 	Target, List bool
+	// Objects: some of its fields hold objects (Edge or Object), whose
+	// functions try directField_<Name> first.
+	Objects bool
 }
 
-// directField is a field of a directType: a plain leaf (Edge false), or an
-// ent edge read from the object's Edges (Edge true).
+// directField is a field of a directType: a plain leaf, an ent edge read
+// from the object's Edges (Edge), or a plain binding to a pointer to an
+// object (Object: a struct field or a method without context or error).
 type directField struct {
 	*codegen.Field
-	Edge bool
+	Edge, Object bool
 	// List: the edge is a list of objects, read as obj.Edges.<X>OrErr()
 	// returns it; else a single object.
 	List bool
-	// Target is the edge's object type, TargetVar its implementors
-	// variable.
+	// Target is the object type an Edge or Object field holds, TargetVar
+	// its implementors variable.
 	Target, TargetVar string
 	// NotFound is the package whose IsNotFound tells a nullable single
 	// edge that was loaded and found nothing.
@@ -49,19 +55,22 @@ var neverNull = map[string]bool{
 	"github.com/99designs/gqlgen/graphql.MarshalString":  true,
 	"github.com/99designs/gqlgen/graphql.MarshalID":      true,
 	"github.com/99designs/gqlgen/graphql.MarshalBoolean": true,
-	"gatehouse/internal/gqlexec.MarshalInt":              true,
+	// Writes an error, at marshalling, for an infinite or NaN float.
+	"github.com/99designs/gqlgen/graphql.MarshalFloatContext": true,
+	"gatehouse/internal/gqlexec.MarshalInt":                   true,
 }
 
-// directTypes returns the object types written directly beneath their ent
-// edges, and those edges (the fields whose function tries direct_<Object>_<field>
-// first): fields of non-root types bound to an edge method that entgql
-// generated (in gql_edge.go of the model's package), with no arguments,
-// directives or resolver, whose object type is also the model's
-// Edges.<X>OrErr() result. None when a directive applies to every field.
+// directTypes returns the object types written straight from their values
+// and the fields holding objects whose functions try that first: fields
+// of non-root types with no arguments, directives or resolver, bound to an
+// edge method that entgql generated (in gql_edge.go of the model's
+// package) whose object type is also the model's Edges.<X>OrErr() result,
+// or bound plainly (plainBinding) to a pointer to an object type. None
+// when a directive applies to every field.
 func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directType, map[*codegen.Field]bool) {
-	edges := map[*codegen.Field]bool{}
+	fields := map[*codegen.Field]bool{}
 	if len(data.AllDirectives.LocationDirectives(string(ast.LocationField))) > 0 {
-		return nil, edges
+		return nil, fields
 	}
 	byName := map[string]*directType{}
 	for _, o := range data.Objects {
@@ -73,27 +82,36 @@ func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directT
 		for _, f := range t.Object.Fields {
 			if leaves[f] {
 				df := &directField{Field: f}
-				if f.TypeReference.GQL.NonNull && !f.TypeReference.IsMarshaler {
-					m := f.TypeReference.Marshaler
-					if m == nil || f.TypeReference.IsContext || f.TypeReference.CastType != nil {
+				if t := f.TypeReference; t.GQL.NonNull && !t.IsMarshaler {
+					// Checked with the marshaller itself, unless it never
+					// returns null.
+					if t.Marshaler == nil {
 						continue
 					}
-					df.NullCheck = !neverNull[m.Pkg().Path()+"."+m.Name()]
+					if !neverNull[t.Marshaler.Pkg().Path()+"."+t.Marshaler.Name()] {
+						if t.IsContext || t.CastType != nil {
+							continue
+						}
+						df.NullCheck = true
+					}
 				}
 				t.Fields = append(t.Fields, df)
 				continue
 			}
 			df := entEdge(data, f)
+			if df == nil {
+				df = plainObject(f)
+			}
 			if df == nil || byName[df.Target] == nil {
 				continue
 			}
-			df.TargetVar = byName[df.Target].Var
-			byName[df.Target].Target = true
-			if df.List {
-				byName[df.Target].List = true
-			}
+			target := byName[df.Target]
+			df.TargetVar = target.Var
+			target.Target = true
+			target.List = target.List || df.List
+			t.Objects = true
 			t.Fields = append(t.Fields, df)
-			edges[f] = true
+			fields[f] = true
 		}
 	}
 	var out []*directType
@@ -101,7 +119,17 @@ func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directT
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b *directType) int { return strings.Compare(a.Name, b.Name) })
-	return out, edges
+	return out, fields
+}
+
+// plainObject returns f as an Object field of a directType, or nil when f
+// is not bound plainly to a pointer to an object type.
+func plainObject(f *codegen.Field) *directField {
+	t := f.TypeReference
+	if !plainBinding(f) || t == nil || t.Definition == nil || t.Definition.Kind != ast.Object || !t.IsPtr() || t.IsSlice() {
+		return nil
+	}
+	return &directField{Field: f, Object: true, Target: t.Definition.Name}
 }
 
 // entEdge returns f as an edge of a directType, or nil when f is not bound

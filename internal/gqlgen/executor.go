@@ -90,17 +90,9 @@ var patches = []patch{
 		new: "\t{{- else if plainLeaf $field }}\n" +
 			"\t\treturn {{$.ECDot}}{{ $field.TypeReference.MarshalFunc }}(ctx, {{$.ECArg}}field.Selections, {{ $field.GoReceiverName }}.{{ $field.GoFieldName }}{{ if $field.IsMethod }}(){{ end }})\n" +
 			"\t{{- else}}\n" +
-			"\t{{- if plainObject $field }}\n" +
-			"\t\tif v := {{ $field.GoReceiverName }}.{{ $field.GoFieldName }}{{ if $field.IsMethod }}(){{ end }}; v != nil {\n" +
-			"\t\t\treturn {{$.ECDot}}{{ $field.TypeReference.MarshalFunc }}(ctx, {{$.ECArg}}field.Selections, v)\n" +
-			"\t\t}\n" +
-			"\t{{- else if directEdge $field }}\n" +
-			"\t\tif m := {{$.ECDot}}direct_{{ $object.Name }}_{{ $field.Name }}(ctx, field, obj); m != nil {\n" +
+			"\t{{- if directField $field }}\n" +
+			"\t\tif m := {{$.ECDot}}directField_{{ $object.Name }}(ctx, field, obj); m != nil {\n" +
 			"\t\t\treturn m\n" +
-			"\t\t}\n" +
-			"\t{{- else if plainWhenSelected $field }}\n" +
-			"\t\tif v := {{ $field.GoReceiverName }}.{{ $field.GoFieldName }}{{ if $field.IsMethod }}(){{ end }}; v != nil && {{$.ECDot}}plainSelection_{{ $field.TypeReference.Definition.Name }}(field.Selections) {\n" +
-			"\t\t\treturn {{$.ECDot}}{{ $field.TypeReference.MarshalFunc }}(ctx, {{$.ECArg}}field.Selections, v)\n" +
 			"\t\t}\n" +
 			"\t{{- end }}\n" +
 			"\t\treturn graphql.{{ $field.ResolveFieldFunc }}(\n",
@@ -218,8 +210,7 @@ func (p *executor) render(gqlgenDir string) error {
 		return err
 	}
 	leaves := plainLeaves(p.data)
-	objects, selected := plainObjects(p.data, leaves)
-	direct, edges := directTypes(p.data, leaves)
+	direct, fields := directTypes(p.data, leaves)
 	return templates.Render(templates.Options{
 		PackageName:     cfg.Exec.Package,
 		Filename:        cfg.Exec.Filename,
@@ -230,15 +221,10 @@ func (p *executor) render(gqlgenDir string) error {
 		TemplateFS:      fsys,
 		PruneOptions:    cfg.GetPruneOptions(),
 		Funcs: template.FuncMap{
-			"plainLeaf":   func(f *codegen.Field) bool { return leaves[f] },
-			"plainObject": func(f *codegen.Field) bool { return objects[f] },
-			"plainWhenSelected": func(f *codegen.Field) bool {
-				return selected[f] != nil
-			},
-			"plainSelections": func() []typeFields { return plainSelections(selected, leaves) },
-			"directEdge":      func(f *codegen.Field) bool { return edges[f] },
-			"directTypes":     func() []*directType { return direct },
-			"resolverFields":  func() []typeFields { return resolverFields(p.data) },
+			"plainLeaf":      func(f *codegen.Field) bool { return leaves[f] },
+			"directField":    func(f *codegen.Field) bool { return fields[f] },
+			"directTypes":    func() []*directType { return direct },
+			"resolverFields": func() []typeFields { return resolverFields(p.data) },
 		},
 	})
 }
@@ -246,7 +232,6 @@ func (p *executor) render(gqlgenDir string) error {
 // typeFields names fields of one type.
 type typeFields struct {
 	Type   string
-	Var    string
 	Fields []string
 }
 
@@ -314,80 +299,6 @@ func plainLeaves(data *codegen.Data) map[*codegen.Field]bool {
 			}
 		}
 	}
-	return out
-}
-
-// plainObjects returns the fields whose non-nil value is marshalled
-// straight from the value (see the command's documentation): fields of
-// non-root types bound to a struct field or to a method without context and
-// error, with no arguments, directives or batch resolver, whose type is a
-// pointer to an object type every field of which is a plain leaf (objects),
-// or of which some fields are plain leaves (selected: marshalled so when
-// the query selects only those, plainSelection_<Type>). Nothing beneath
-// such a field reads a field context. A nil value takes gqlgen's path,
-// which reports a non-null field's null at its own path.
-func plainObjects(data *codegen.Data, leaves map[*codegen.Field]bool) (objects map[*codegen.Field]bool, selected map[*codegen.Field]*codegen.Object) {
-	objects, selected = map[*codegen.Field]bool{}, map[*codegen.Field]*codegen.Object{}
-	if len(data.AllDirectives.LocationDirectives(string(ast.LocationField))) > 0 {
-		return objects, selected
-	}
-	byName := map[string]*codegen.Object{}
-	for _, o := range data.Objects {
-		byName[o.Name] = o
-	}
-	for _, o := range data.Objects {
-		if o.Root || o.Stream {
-			continue
-		}
-		for _, f := range o.Fields {
-			t := f.TypeReference
-			if !plainBinding(f) || t == nil || t.Definition == nil || t.Definition.Kind != ast.Object ||
-				!t.IsPtr() || t.IsSlice() {
-				continue
-			}
-			target := byName[t.Definition.Name]
-			if target == nil || target.Root || target.Stream || len(target.Fields) == 0 {
-				continue
-			}
-			all, some := true, false
-			for _, tf := range target.Fields {
-				if leaves[tf] {
-					some = true
-				} else {
-					all = false
-				}
-			}
-			switch {
-			case all:
-				objects[f] = true
-			case some:
-				selected[f] = target
-			}
-		}
-	}
-	return objects, selected
-}
-
-// plainSelections lists, per object type that a field of selected points
-// to, its plain leaves, sorted; Var names its implementors variable.
-func plainSelections(selected map[*codegen.Field]*codegen.Object, leaves map[*codegen.Field]bool) []typeFields {
-	seen := map[string]bool{}
-	var out []typeFields
-	for _, o := range selected {
-		if seen[o.Name] {
-			continue
-		}
-		seen[o.Name] = true
-		tf := typeFields{Type: o.Name, Var: templates.LcFirst(o.Name) + "Implementors"}
-		for _, f := range o.Fields {
-			if leaves[f] {
-				tf.Fields = append(tf.Fields, f.Name)
-			}
-		}
-		slices.Sort(tf.Fields)
-		out = append(out, tf)
-	}
-	slices.SortFunc(out, func(a, b typeFields) int { return strings.Compare(a.Type, b.Type) })
 	return out
 }
 

@@ -1,6 +1,6 @@
 // Command gqlgen generates the GraphQL executor (graph/) from gqlgen.yml:
 // gqlgen's own generator, one plugin (executor) and gqlgen's templates with
-// eight changes, all to what the executor does for values that are already
+// seven changes, all to what the executor does for values that are already
 // loaded.
 //
 // gqlgen runs a field in a goroutine of its own whenever the method it is
@@ -36,29 +36,22 @@
 //     writing it. Such a field does not pass through field middleware
 //     (handler.Server.AroundFields, none is installed), and a panic while
 //     marshalling it is reported at its parent field.
-//   - Likewise a field bound so whose value is a non-nil pointer to an
-//     object type of plain leaves only (Completion, say): the object is
-//     marshalled straight from the value, without a field context, a
-//     context value or closures; nothing beneath it reads a field context.
-//     A nil value takes gqlgen's path, which reports a non-null field's
-//     null at its own path. The same holds for a pointer to an object type
-//     some of whose fields are plain leaves when the query selects only
-//     those (request { id }), checked on the collected fields. A
-//     subscription event carries two or three such objects per subscriber.
-//   - An object beneath an ent edge that was loaded with its parent is
-//     written straight from the loaded values, with everything beneath it,
-//     when the query selects only such fields there: plain leaves, and
-//     edges bound to the method entgql generated (gql_edge.go) whose
-//     value is loaded (Edges.<X>OrErr) and whose own selection is written
-//     so (templates/direct.gotpl). The edge's field function checks the
-//     whole subtree first (direct_<Type>: every edge loaded, no non-null
-//     field null, a list edge selected under its own name) and returns one
-//     writer for it (write_<Type>) instead of a field context, a context
-//     value, closures and an object of values per field and per element.
-//     What it writes is what gqlgen's path writes; a subtree that does not
-//     pass takes gqlgen's path, whose edge fields try again beneath it.
-//     Field middleware (none is installed) does not see the fields of such
-//     a subtree, as it does not see plain leaves.
+//   - An object held by a field of such a type (an ent edge bound to the
+//     method entgql generated, gql_edge.go, whose value was loaded with its
+//     parent, Edges.<X>OrErr; or a plain pointer, Completion say) is
+//     written straight from the value, with everything beneath it, when the
+//     query selects only such fields there: plain leaves and fields holding
+//     objects so written (templates/direct.gotpl). The field's function
+//     checks the whole subtree first (direct_<Type>: every edge loaded, no
+//     non-null field null, a list edge selected under its own name) and
+//     returns one writer for it (writeField_<Type>) instead of a field
+//     context, a context value, closures and an object of values per field
+//     and per element. What it writes is what gqlgen's path writes; a
+//     subtree that does not pass takes gqlgen's path, whose fields try
+//     again beneath it. Field middleware (none is installed) does not see
+//     the fields of such a subtree, as it does not see plain leaves. A page
+//     of requests writes its items, stages, tasks and reviewers so; a
+//     subscription event its two or three plain objects.
 //   - A subscription's handler reuses its response for each event, as it
 //     reuses the buffer the data is written to.
 //   - A query's or mutation's data is written into a buffer from a pool

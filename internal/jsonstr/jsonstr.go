@@ -20,17 +20,17 @@ func Write(w io.Writer, s string) {
 			return
 		}
 	}
-	if b, ok := w.(*bytes.Buffer); ok {
-		// A response's data is written into one (gqlexec.Marshal).
-		b.Grow(len(s) + 2)
-		_ = b.WriteByte('"')
-		_, _ = b.WriteString(s)
-		_ = b.WriteByte('"')
-		return
+	b, ok := w.(*bytes.Buffer)
+	if !ok {
+		// Not a response's data (gqlexec.Marshal writes into a
+		// *bytes.Buffer).
+		b = new(bytes.Buffer)
+		defer func() { _, _ = w.Write(b.Bytes()) }()
 	}
-	_, _ = io.WriteString(w, `"`)
-	_, _ = io.WriteString(w, s)
-	_, _ = io.WriteString(w, `"`)
+	b.Grow(len(s) + 2)
+	_ = b.WriteByte('"')
+	_, _ = b.WriteString(s)
+	_ = b.WriteByte('"')
 }
 
 // plain tells the bytes written as they are: printable ASCII but the quote

@@ -16,7 +16,7 @@ func TestWriteIsValidJSON(t *testing.T) {
 	for _, s := range []string{"", "req_01ABC", "APPROVE", `quo"te`, `back\slash`, "tab\tnew\nline", "\x01\x7f", "naïve ☃", "bad\xffutf8"} {
 		var b strings.Builder
 		jsonstr.Write(&b, s)
-		var buf bytes.Buffer // written to directly
+		var buf bytes.Buffer // a response's buffer
 		jsonstr.Write(&buf, s)
 		require.Equal(t, b.String(), buf.String())
 		var got string
