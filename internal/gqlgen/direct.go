@@ -81,21 +81,9 @@ func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directT
 	for _, t := range byName {
 		for _, f := range t.Object.Fields {
 			if leaves[f] {
-				df := &directField{Field: f}
-				if t := f.TypeReference; t.GQL.NonNull && !t.IsMarshaler {
-					// Checked with the marshaller itself, unless it never
-					// returns null.
-					if t.Marshaler == nil {
-						continue
-					}
-					if !neverNull[t.Marshaler.Pkg().Path()+"."+t.Marshaler.Name()] {
-						if t.IsContext || t.CastType != nil {
-							continue
-						}
-						df.NullCheck = true
-					}
+				if df := directLeaf(f); df != nil {
+					t.Fields = append(t.Fields, df)
 				}
-				t.Fields = append(t.Fields, df)
 				continue
 			}
 			df := entEdge(data, f)
@@ -120,6 +108,28 @@ func directTypes(data *codegen.Data, leaves map[*codegen.Field]bool) ([]*directT
 	}
 	slices.SortFunc(out, func(a, b *directType) int { return strings.Compare(a.Name, b.Name) })
 	return out, fields
+}
+
+// directLeaf returns the plain leaf f as a field of a directType, or nil
+// when a non-null f's marshaller may return null and cannot be asked first
+// (it takes a context, or the value is cast for it).
+func directLeaf(f *codegen.Field) *directField {
+	df := &directField{Field: f}
+	ref := f.TypeReference
+	if !ref.GQL.NonNull || ref.IsMarshaler {
+		return df
+	}
+	m := ref.Marshaler
+	switch {
+	case m == nil:
+		return nil
+	case neverNull[m.Pkg().Path()+"."+m.Name()]:
+		return df
+	case ref.IsContext, ref.CastType != nil:
+		return nil
+	}
+	df.NullCheck = true
+	return df
 }
 
 // plainObject returns f as an Object field of a directType, or nil when f
