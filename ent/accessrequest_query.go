@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/accessrequest"
@@ -846,7 +845,9 @@ func (_q *AccessRequestQuery) loadRequester(ctx context.Context, query *UserQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -875,7 +876,9 @@ func (_q *AccessRequestQuery) loadBeneficiary(ctx context.Context, query *UserQu
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -907,7 +910,9 @@ func (_q *AccessRequestQuery) loadReferenceUser(ctx context.Context, query *User
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -939,7 +944,9 @@ func (_q *AccessRequestQuery) loadRole(ctx context.Context, query *RoleQuery, no
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(role.IDIn(ids...))
+	query.Where(predicate.Role(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(role.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -971,7 +978,9 @@ func (_q *AccessRequestQuery) loadJobTitle(ctx context.Context, query *JobTitleQ
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(jobtitle.IDIn(ids...))
+	query.Where(predicate.JobTitle(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(jobtitle.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1003,7 +1012,9 @@ func (_q *AccessRequestQuery) loadSubmittedBy(ctx context.Context, query *UserQu
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1035,7 +1046,9 @@ func (_q *AccessRequestQuery) loadExtendsGrant(ctx context.Context, query *Grant
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(grant.IDIn(ids...))
+	query.Where(predicate.Grant(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(grant.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1052,7 +1065,7 @@ func (_q *AccessRequestQuery) loadExtendsGrant(ctx context.Context, query *Grant
 	return nil
 }
 func (_q *AccessRequestQuery) loadItems(ctx context.Context, query *RequestItemQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *RequestItem)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*AccessRequest)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1065,7 +1078,7 @@ func (_q *AccessRequestQuery) loadItems(ctx context.Context, query *RequestItemQ
 		query.ctx.AppendFieldOnce(requestitem.FieldRequestID)
 	}
 	query.Where(predicate.RequestItem(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(accessrequest.ItemsColumn), fks...))
+		s.Where(OneOf(s, s.C(accessrequest.ItemsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1082,7 +1095,7 @@ func (_q *AccessRequestQuery) loadItems(ctx context.Context, query *RequestItemQ
 	return nil
 }
 func (_q *AccessRequestQuery) loadAuditEvents(ctx context.Context, query *AuditEventQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *AuditEvent)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*AccessRequest)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1095,7 +1108,7 @@ func (_q *AccessRequestQuery) loadAuditEvents(ctx context.Context, query *AuditE
 		query.ctx.AppendFieldOnce(auditevent.FieldRequestID)
 	}
 	query.Where(predicate.AuditEvent(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(accessrequest.AuditEventsColumn), fks...))
+		s.Where(OneOf(s, s.C(accessrequest.AuditEventsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1115,7 +1128,7 @@ func (_q *AccessRequestQuery) loadAuditEvents(ctx context.Context, query *AuditE
 	return nil
 }
 func (_q *AccessRequestQuery) loadTasks(ctx context.Context, query *ReviewTaskQuery, nodes []*AccessRequest, init func(*AccessRequest), assign func(*AccessRequest, *ReviewTask)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*AccessRequest)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1128,7 +1141,7 @@ func (_q *AccessRequestQuery) loadTasks(ctx context.Context, query *ReviewTaskQu
 		query.ctx.AppendFieldOnce(reviewtask.FieldRequestID)
 	}
 	query.Where(predicate.ReviewTask(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(accessrequest.TasksColumn), fks...))
+		s.Where(OneOf(s, s.C(accessrequest.TasksColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

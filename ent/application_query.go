@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/application"
@@ -588,7 +587,7 @@ func (_q *ApplicationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 }
 
 func (_q *ApplicationQuery) loadOwners(ctx context.Context, query *UserQuery, nodes []*Application, init func(*Application), assign func(*Application, *User)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Application)
 	nids := make(map[pulid.ID]map[*Application]struct{})
 	for i, node := range nodes {
@@ -601,7 +600,7 @@ func (_q *ApplicationQuery) loadOwners(ctx context.Context, query *UserQuery, no
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(application.OwnersTable)
 		s.Join(joinT).On(s.C(user.FieldID), joinT.C(application.OwnersPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(application.OwnersPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(application.OwnersPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(application.OwnersPrimaryKey[0]))
 		s.AppendSelect(columns...)
@@ -649,7 +648,7 @@ func (_q *ApplicationQuery) loadOwners(ctx context.Context, query *UserQuery, no
 	return nil
 }
 func (_q *ApplicationQuery) loadEntitlements(ctx context.Context, query *EntitlementQuery, nodes []*Application, init func(*Application), assign func(*Application, *Entitlement)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*Application)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -662,7 +661,7 @@ func (_q *ApplicationQuery) loadEntitlements(ctx context.Context, query *Entitle
 		query.ctx.AppendFieldOnce(entitlement.FieldApplicationID)
 	}
 	query.Where(predicate.Entitlement(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(application.EntitlementsColumn), fks...))
+		s.Where(OneOf(s, s.C(application.EntitlementsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -679,7 +678,7 @@ func (_q *ApplicationQuery) loadEntitlements(ctx context.Context, query *Entitle
 	return nil
 }
 func (_q *ApplicationQuery) loadReviewStages(ctx context.Context, query *ReviewStageTemplateQuery, nodes []*Application, init func(*Application), assign func(*Application, *ReviewStageTemplate)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*Application)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -692,7 +691,7 @@ func (_q *ApplicationQuery) loadReviewStages(ctx context.Context, query *ReviewS
 		query.ctx.AppendFieldOnce(reviewstagetemplate.FieldApplicationID)
 	}
 	query.Where(predicate.ReviewStageTemplate(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(application.ReviewStagesColumn), fks...))
+		s.Where(OneOf(s, s.C(application.ReviewStagesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -712,7 +711,7 @@ func (_q *ApplicationQuery) loadReviewStages(ctx context.Context, query *ReviewS
 	return nil
 }
 func (_q *ApplicationQuery) loadIdentities(ctx context.Context, query *IdentityQuery, nodes []*Application, init func(*Application), assign func(*Application, *Identity)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*Application)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -725,7 +724,7 @@ func (_q *ApplicationQuery) loadIdentities(ctx context.Context, query *IdentityQ
 		query.ctx.AppendFieldOnce(identity.FieldApplicationID)
 	}
 	query.Where(predicate.Identity(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(application.IdentitiesColumn), fks...))
+		s.Where(OneOf(s, s.C(application.IdentitiesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

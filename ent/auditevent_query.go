@@ -480,7 +480,9 @@ func (_q *AuditEventQuery) loadRequest(ctx context.Context, query *AccessRequest
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(accessrequest.IDIn(ids...))
+	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(accessrequest.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -512,7 +514,9 @@ func (_q *AuditEventQuery) loadItem(ctx context.Context, query *RequestItemQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(requestitem.IDIn(ids...))
+	query.Where(predicate.RequestItem(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(requestitem.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

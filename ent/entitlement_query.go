@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/application"
@@ -686,7 +685,9 @@ func (_q *EntitlementQuery) loadApplication(ctx context.Context, query *Applicat
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(application.IDIn(ids...))
+	query.Where(predicate.Application(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(application.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -718,7 +719,9 @@ func (_q *EntitlementQuery) loadOwner(ctx context.Context, query *UserQuery, nod
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -735,7 +738,7 @@ func (_q *EntitlementQuery) loadOwner(ctx context.Context, query *UserQuery, nod
 	return nil
 }
 func (_q *EntitlementQuery) loadRoles(ctx context.Context, query *RoleQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *Role)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Entitlement)
 	nids := make(map[pulid.ID]map[*Entitlement]struct{})
 	for i, node := range nodes {
@@ -748,7 +751,7 @@ func (_q *EntitlementQuery) loadRoles(ctx context.Context, query *RoleQuery, nod
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(entitlement.RolesTable)
 		s.Join(joinT).On(s.C(role.FieldID), joinT.C(entitlement.RolesPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(entitlement.RolesPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(entitlement.RolesPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(entitlement.RolesPrimaryKey[1]))
 		s.AppendSelect(columns...)
@@ -796,7 +799,7 @@ func (_q *EntitlementQuery) loadRoles(ctx context.Context, query *RoleQuery, nod
 	return nil
 }
 func (_q *EntitlementQuery) loadJobTitles(ctx context.Context, query *JobTitleQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *JobTitle)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Entitlement)
 	nids := make(map[pulid.ID]map[*Entitlement]struct{})
 	for i, node := range nodes {
@@ -809,7 +812,7 @@ func (_q *EntitlementQuery) loadJobTitles(ctx context.Context, query *JobTitleQu
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(entitlement.JobTitlesTable)
 		s.Join(joinT).On(s.C(jobtitle.FieldID), joinT.C(entitlement.JobTitlesPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(entitlement.JobTitlesPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(entitlement.JobTitlesPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(entitlement.JobTitlesPrimaryKey[1]))
 		s.AppendSelect(columns...)
@@ -857,7 +860,7 @@ func (_q *EntitlementQuery) loadJobTitles(ctx context.Context, query *JobTitleQu
 	return nil
 }
 func (_q *EntitlementQuery) loadGrants(ctx context.Context, query *GrantQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *Grant)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*Entitlement)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -870,7 +873,7 @@ func (_q *EntitlementQuery) loadGrants(ctx context.Context, query *GrantQuery, n
 		query.ctx.AppendFieldOnce(grant.FieldEntitlementID)
 	}
 	query.Where(predicate.Grant(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(entitlement.GrantsColumn), fks...))
+		s.Where(OneOf(s, s.C(entitlement.GrantsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -887,7 +890,7 @@ func (_q *EntitlementQuery) loadGrants(ctx context.Context, query *GrantQuery, n
 	return nil
 }
 func (_q *EntitlementQuery) loadSodConflictSets(ctx context.Context, query *SodConflictSetQuery, nodes []*Entitlement, init func(*Entitlement), assign func(*Entitlement, *SodConflictSet)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Entitlement)
 	nids := make(map[pulid.ID]map[*Entitlement]struct{})
 	for i, node := range nodes {
@@ -900,7 +903,7 @@ func (_q *EntitlementQuery) loadSodConflictSets(ctx context.Context, query *SodC
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(entitlement.SodConflictSetsTable)
 		s.Join(joinT).On(s.C(sodconflictset.FieldID), joinT.C(entitlement.SodConflictSetsPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(entitlement.SodConflictSetsPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(entitlement.SodConflictSetsPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(entitlement.SodConflictSetsPrimaryKey[1]))
 		s.AppendSelect(columns...)

@@ -520,7 +520,9 @@ func (_q *GrantQuery) loadIdentity(ctx context.Context, query *IdentityQuery, no
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(identity.IDIn(ids...))
+	query.Where(predicate.Identity(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(identity.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -549,7 +551,9 @@ func (_q *GrantQuery) loadEntitlement(ctx context.Context, query *EntitlementQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(entitlement.IDIn(ids...))
+	query.Where(predicate.Entitlement(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(entitlement.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -581,7 +585,9 @@ func (_q *GrantQuery) loadSourceItem(ctx context.Context, query *RequestItemQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(requestitem.IDIn(ids...))
+	query.Where(predicate.RequestItem(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(requestitem.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/accessrequest"
@@ -573,7 +572,9 @@ func (_q *IdentityQuery) loadUser(ctx context.Context, query *UserQuery, nodes [
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -602,7 +603,9 @@ func (_q *IdentityQuery) loadApplication(ctx context.Context, query *Application
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(application.IDIn(ids...))
+	query.Where(predicate.Application(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(application.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -634,7 +637,9 @@ func (_q *IdentityQuery) loadCreatedByRequest(ctx context.Context, query *Access
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(accessrequest.IDIn(ids...))
+	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(accessrequest.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -651,7 +656,7 @@ func (_q *IdentityQuery) loadCreatedByRequest(ctx context.Context, query *Access
 	return nil
 }
 func (_q *IdentityQuery) loadGrants(ctx context.Context, query *GrantQuery, nodes []*Identity, init func(*Identity), assign func(*Identity, *Grant)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*Identity)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -664,7 +669,7 @@ func (_q *IdentityQuery) loadGrants(ctx context.Context, query *GrantQuery, node
 		query.ctx.AppendFieldOnce(grant.FieldIdentityID)
 	}
 	query.Where(predicate.Grant(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(identity.GrantsColumn), fks...))
+		s.Where(OneOf(s, s.C(identity.GrantsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

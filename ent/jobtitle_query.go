@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/entitlement"
@@ -486,7 +485,7 @@ func (_q *JobTitleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Job
 }
 
 func (_q *JobTitleQuery) loadUsers(ctx context.Context, query *UserQuery, nodes []*JobTitle, init func(*JobTitle), assign func(*JobTitle, *User)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*JobTitle)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -499,7 +498,7 @@ func (_q *JobTitleQuery) loadUsers(ctx context.Context, query *UserQuery, nodes 
 		query.ctx.AppendFieldOnce(user.FieldJobTitleID)
 	}
 	query.Where(predicate.User(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(jobtitle.UsersColumn), fks...))
+		s.Where(OneOf(s, s.C(jobtitle.UsersColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -519,7 +518,7 @@ func (_q *JobTitleQuery) loadUsers(ctx context.Context, query *UserQuery, nodes 
 	return nil
 }
 func (_q *JobTitleQuery) loadBaselineEntitlements(ctx context.Context, query *EntitlementQuery, nodes []*JobTitle, init func(*JobTitle), assign func(*JobTitle, *Entitlement)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*JobTitle)
 	nids := make(map[pulid.ID]map[*JobTitle]struct{})
 	for i, node := range nodes {
@@ -532,7 +531,7 @@ func (_q *JobTitleQuery) loadBaselineEntitlements(ctx context.Context, query *En
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(jobtitle.BaselineEntitlementsTable)
 		s.Join(joinT).On(s.C(entitlement.FieldID), joinT.C(jobtitle.BaselineEntitlementsPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(jobtitle.BaselineEntitlementsPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(jobtitle.BaselineEntitlementsPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(jobtitle.BaselineEntitlementsPrimaryKey[0]))
 		s.AppendSelect(columns...)

@@ -563,7 +563,9 @@ func (_q *NotificationQuery) loadRecipient(ctx context.Context, query *UserQuery
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -595,7 +597,9 @@ func (_q *NotificationQuery) loadRequest(ctx context.Context, query *AccessReque
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(accessrequest.IDIn(ids...))
+	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(accessrequest.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -627,7 +631,9 @@ func (_q *NotificationQuery) loadItem(ctx context.Context, query *RequestItemQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(requestitem.IDIn(ids...))
+	query.Where(predicate.RequestItem(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(requestitem.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -659,7 +665,9 @@ func (_q *NotificationQuery) loadTask(ctx context.Context, query *ReviewTaskQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(reviewtask.IDIn(ids...))
+	query.Where(predicate.ReviewTask(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(reviewtask.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

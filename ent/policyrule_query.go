@@ -437,7 +437,9 @@ func (_q *PolicyRuleQuery) loadReviewPolicy(ctx context.Context, query *ReviewPo
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(reviewpolicy.IDIn(ids...))
+	query.Where(predicate.ReviewPolicy(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(reviewpolicy.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/accessrequest"
@@ -668,7 +667,9 @@ func (_q *RequestItemQuery) loadRequest(ctx context.Context, query *AccessReques
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(accessrequest.IDIn(ids...))
+	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(accessrequest.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -697,7 +698,9 @@ func (_q *RequestItemQuery) loadEntitlement(ctx context.Context, query *Entitlem
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(entitlement.IDIn(ids...))
+	query.Where(predicate.Entitlement(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(entitlement.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -726,7 +729,9 @@ func (_q *RequestItemQuery) loadApplication(ctx context.Context, query *Applicat
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(application.IDIn(ids...))
+	query.Where(predicate.Application(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(application.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -758,7 +763,9 @@ func (_q *RequestItemQuery) loadIdentity(ctx context.Context, query *IdentityQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(identity.IDIn(ids...))
+	query.Where(predicate.Identity(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(identity.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -775,7 +782,7 @@ func (_q *RequestItemQuery) loadIdentity(ctx context.Context, query *IdentityQue
 	return nil
 }
 func (_q *RequestItemQuery) loadStages(ctx context.Context, query *ReviewStageQuery, nodes []*RequestItem, init func(*RequestItem), assign func(*RequestItem, *ReviewStage)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*RequestItem)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -788,7 +795,7 @@ func (_q *RequestItemQuery) loadStages(ctx context.Context, query *ReviewStageQu
 		query.ctx.AppendFieldOnce(reviewstage.FieldItemID)
 	}
 	query.Where(predicate.ReviewStage(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(requestitem.StagesColumn), fks...))
+		s.Where(OneOf(s, s.C(requestitem.StagesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -805,7 +812,7 @@ func (_q *RequestItemQuery) loadStages(ctx context.Context, query *ReviewStageQu
 	return nil
 }
 func (_q *RequestItemQuery) loadAuditEvents(ctx context.Context, query *AuditEventQuery, nodes []*RequestItem, init func(*RequestItem), assign func(*RequestItem, *AuditEvent)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*RequestItem)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -818,7 +825,7 @@ func (_q *RequestItemQuery) loadAuditEvents(ctx context.Context, query *AuditEve
 		query.ctx.AppendFieldOnce(auditevent.FieldItemID)
 	}
 	query.Where(predicate.AuditEvent(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(requestitem.AuditEventsColumn), fks...))
+		s.Where(OneOf(s, s.C(requestitem.AuditEventsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

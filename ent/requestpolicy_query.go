@@ -480,7 +480,9 @@ func (_q *RequestPolicyQuery) loadApplication(ctx context.Context, query *Applic
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(application.IDIn(ids...))
+	query.Where(predicate.Application(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(application.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -512,7 +514,9 @@ func (_q *RequestPolicyQuery) loadEntitlement(ctx context.Context, query *Entitl
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(entitlement.IDIn(ids...))
+	query.Where(predicate.Entitlement(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(entitlement.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/predicate"
@@ -487,7 +486,9 @@ func (_q *ReviewStageQuery) loadItem(ctx context.Context, query *RequestItemQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(requestitem.IDIn(ids...))
+	query.Where(predicate.RequestItem(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(requestitem.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -504,7 +505,7 @@ func (_q *ReviewStageQuery) loadItem(ctx context.Context, query *RequestItemQuer
 	return nil
 }
 func (_q *ReviewStageQuery) loadTasks(ctx context.Context, query *ReviewTaskQuery, nodes []*ReviewStage, init func(*ReviewStage), assign func(*ReviewStage, *ReviewTask)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*ReviewStage)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -517,7 +518,7 @@ func (_q *ReviewStageQuery) loadTasks(ctx context.Context, query *ReviewTaskQuer
 		query.ctx.AppendFieldOnce(reviewtask.FieldStageID)
 	}
 	query.Where(predicate.ReviewTask(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(reviewstage.TasksColumn), fks...))
+		s.Where(OneOf(s, s.C(reviewstage.TasksColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

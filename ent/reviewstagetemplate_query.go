@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/application"
@@ -492,7 +491,9 @@ func (_q *ReviewStageTemplateQuery) loadApplication(ctx context.Context, query *
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(application.IDIn(ids...))
+	query.Where(predicate.Application(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(application.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -509,7 +510,7 @@ func (_q *ReviewStageTemplateQuery) loadApplication(ctx context.Context, query *
 	return nil
 }
 func (_q *ReviewStageTemplateQuery) loadDesignatedReviewers(ctx context.Context, query *UserQuery, nodes []*ReviewStageTemplate, init func(*ReviewStageTemplate), assign func(*ReviewStageTemplate, *User)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*ReviewStageTemplate)
 	nids := make(map[pulid.ID]map[*ReviewStageTemplate]struct{})
 	for i, node := range nodes {
@@ -522,7 +523,7 @@ func (_q *ReviewStageTemplateQuery) loadDesignatedReviewers(ctx context.Context,
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(reviewstagetemplate.DesignatedReviewersTable)
 		s.Join(joinT).On(s.C(user.FieldID), joinT.C(reviewstagetemplate.DesignatedReviewersPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(reviewstagetemplate.DesignatedReviewersPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(reviewstagetemplate.DesignatedReviewersPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(reviewstagetemplate.DesignatedReviewersPrimaryKey[0]))
 		s.AppendSelect(columns...)

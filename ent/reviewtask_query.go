@@ -604,7 +604,9 @@ func (_q *ReviewTaskQuery) loadStage(ctx context.Context, query *ReviewStageQuer
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(reviewstage.IDIn(ids...))
+	query.Where(predicate.ReviewStage(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(reviewstage.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -633,7 +635,9 @@ func (_q *ReviewTaskQuery) loadRequest(ctx context.Context, query *AccessRequest
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(accessrequest.IDIn(ids...))
+	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(accessrequest.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -662,7 +666,9 @@ func (_q *ReviewTaskQuery) loadReviewer(ctx context.Context, query *UserQuery, n
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -694,7 +700,9 @@ func (_q *ReviewTaskQuery) loadOnBehalfOf(ctx context.Context, query *UserQuery,
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -726,7 +734,9 @@ func (_q *ReviewTaskQuery) loadDecidedBy(ctx context.Context, query *UserQuery, 
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/entitlement"
@@ -484,7 +483,7 @@ func (_q *RoleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Role, e
 }
 
 func (_q *RoleQuery) loadEntitlements(ctx context.Context, query *EntitlementQuery, nodes []*Role, init func(*Role), assign func(*Role, *Entitlement)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Role)
 	nids := make(map[pulid.ID]map[*Role]struct{})
 	for i, node := range nodes {
@@ -497,7 +496,7 @@ func (_q *RoleQuery) loadEntitlements(ctx context.Context, query *EntitlementQue
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(role.EntitlementsTable)
 		s.Join(joinT).On(s.C(entitlement.FieldID), joinT.C(role.EntitlementsPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(role.EntitlementsPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(role.EntitlementsPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(role.EntitlementsPrimaryKey[0]))
 		s.AppendSelect(columns...)
@@ -545,7 +544,7 @@ func (_q *RoleQuery) loadEntitlements(ctx context.Context, query *EntitlementQue
 	return nil
 }
 func (_q *RoleQuery) loadOwners(ctx context.Context, query *UserQuery, nodes []*Role, init func(*Role), assign func(*Role, *User)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*Role)
 	nids := make(map[pulid.ID]map[*Role]struct{})
 	for i, node := range nodes {
@@ -558,7 +557,7 @@ func (_q *RoleQuery) loadOwners(ctx context.Context, query *UserQuery, nodes []*
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(role.OwnersTable)
 		s.Join(joinT).On(s.C(user.FieldID), joinT.C(role.OwnersPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(role.OwnersPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(role.OwnersPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(role.OwnersPrimaryKey[0]))
 		s.AppendSelect(columns...)

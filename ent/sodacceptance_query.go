@@ -519,7 +519,9 @@ func (_q *SodAcceptanceQuery) loadConflictSet(ctx context.Context, query *SodCon
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(sodconflictset.IDIn(ids...))
+	query.Where(predicate.SodConflictSet(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(sodconflictset.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -548,7 +550,9 @@ func (_q *SodAcceptanceQuery) loadUser(ctx context.Context, query *UserQuery, no
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -577,7 +581,9 @@ func (_q *SodAcceptanceQuery) loadAcceptedBy(ctx context.Context, query *UserQue
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/entitlement"
@@ -484,7 +483,7 @@ func (_q *SodConflictSetQuery) sqlAll(ctx context.Context, hooks ...queryHook) (
 }
 
 func (_q *SodConflictSetQuery) loadEntitlements(ctx context.Context, query *EntitlementQuery, nodes []*SodConflictSet, init func(*SodConflictSet), assign func(*SodConflictSet, *Entitlement)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*SodConflictSet)
 	nids := make(map[pulid.ID]map[*SodConflictSet]struct{})
 	for i, node := range nodes {
@@ -497,7 +496,7 @@ func (_q *SodConflictSetQuery) loadEntitlements(ctx context.Context, query *Enti
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(sodconflictset.EntitlementsTable)
 		s.Join(joinT).On(s.C(entitlement.FieldID), joinT.C(sodconflictset.EntitlementsPrimaryKey[1]))
-		s.Where(sql.InValues(joinT.C(sodconflictset.EntitlementsPrimaryKey[0]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(sodconflictset.EntitlementsPrimaryKey[0]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(sodconflictset.EntitlementsPrimaryKey[0]))
 		s.AppendSelect(columns...)
@@ -545,7 +544,7 @@ func (_q *SodConflictSetQuery) loadEntitlements(ctx context.Context, query *Enti
 	return nil
 }
 func (_q *SodConflictSetQuery) loadAcceptances(ctx context.Context, query *SodAcceptanceQuery, nodes []*SodConflictSet, init func(*SodConflictSet), assign func(*SodConflictSet, *SodAcceptance)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*SodConflictSet)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -558,7 +557,7 @@ func (_q *SodConflictSetQuery) loadAcceptances(ctx context.Context, query *SodAc
 		query.ctx.AppendFieldOnce(sodacceptance.FieldConflictSetID)
 	}
 	query.Where(predicate.SodAcceptance(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(sodconflictset.AcceptancesColumn), fks...))
+		s.Where(OneOf(s, s.C(sodconflictset.AcceptancesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

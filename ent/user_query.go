@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/accessrequest"
@@ -1144,7 +1143,9 @@ func (_q *UserQuery) loadManager(ctx context.Context, query *UserQuery, nodes []
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1161,7 +1162,7 @@ func (_q *UserQuery) loadManager(ctx context.Context, query *UserQuery, nodes []
 	return nil
 }
 func (_q *UserQuery) loadReports(ctx context.Context, query *UserQuery, nodes []*User, init func(*User), assign func(*User, *User)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1174,7 +1175,7 @@ func (_q *UserQuery) loadReports(ctx context.Context, query *UserQuery, nodes []
 		query.ctx.AppendFieldOnce(user.FieldManagerID)
 	}
 	query.Where(predicate.User(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.ReportsColumn), fks...))
+		s.Where(OneOf(s, s.C(user.ReportsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1209,7 +1210,9 @@ func (_q *UserQuery) loadJobTitle(ctx context.Context, query *JobTitleQuery, nod
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(jobtitle.IDIn(ids...))
+	query.Where(predicate.JobTitle(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(jobtitle.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1241,7 +1244,9 @@ func (_q *UserQuery) loadDelegate(ctx context.Context, query *UserQuery, nodes [
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(user.IDIn(ids...))
+	query.Where(predicate.User(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(user.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
@@ -1258,7 +1263,7 @@ func (_q *UserQuery) loadDelegate(ctx context.Context, query *UserQuery, nodes [
 	return nil
 }
 func (_q *UserQuery) loadDelegators(ctx context.Context, query *UserQuery, nodes []*User, init func(*User), assign func(*User, *User)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1271,7 +1276,7 @@ func (_q *UserQuery) loadDelegators(ctx context.Context, query *UserQuery, nodes
 		query.ctx.AppendFieldOnce(user.FieldDelegateID)
 	}
 	query.Where(predicate.User(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.DelegatorsColumn), fks...))
+		s.Where(OneOf(s, s.C(user.DelegatorsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1291,7 +1296,7 @@ func (_q *UserQuery) loadDelegators(ctx context.Context, query *UserQuery, nodes
 	return nil
 }
 func (_q *UserQuery) loadOwnedApplications(ctx context.Context, query *ApplicationQuery, nodes []*User, init func(*User), assign func(*User, *Application)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*User)
 	nids := make(map[pulid.ID]map[*User]struct{})
 	for i, node := range nodes {
@@ -1304,7 +1309,7 @@ func (_q *UserQuery) loadOwnedApplications(ctx context.Context, query *Applicati
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(user.OwnedApplicationsTable)
 		s.Join(joinT).On(s.C(application.FieldID), joinT.C(user.OwnedApplicationsPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(user.OwnedApplicationsPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(user.OwnedApplicationsPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(user.OwnedApplicationsPrimaryKey[1]))
 		s.AppendSelect(columns...)
@@ -1352,7 +1357,7 @@ func (_q *UserQuery) loadOwnedApplications(ctx context.Context, query *Applicati
 	return nil
 }
 func (_q *UserQuery) loadOwnedRoles(ctx context.Context, query *RoleQuery, nodes []*User, init func(*User), assign func(*User, *Role)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*User)
 	nids := make(map[pulid.ID]map[*User]struct{})
 	for i, node := range nodes {
@@ -1365,7 +1370,7 @@ func (_q *UserQuery) loadOwnedRoles(ctx context.Context, query *RoleQuery, nodes
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(user.OwnedRolesTable)
 		s.Join(joinT).On(s.C(role.FieldID), joinT.C(user.OwnedRolesPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(user.OwnedRolesPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(user.OwnedRolesPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(user.OwnedRolesPrimaryKey[1]))
 		s.AppendSelect(columns...)
@@ -1413,7 +1418,7 @@ func (_q *UserQuery) loadOwnedRoles(ctx context.Context, query *RoleQuery, nodes
 	return nil
 }
 func (_q *UserQuery) loadOwnedEntitlements(ctx context.Context, query *EntitlementQuery, nodes []*User, init func(*User), assign func(*User, *Entitlement)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1426,7 +1431,7 @@ func (_q *UserQuery) loadOwnedEntitlements(ctx context.Context, query *Entitleme
 		query.ctx.AppendFieldOnce(entitlement.FieldOwnerID)
 	}
 	query.Where(predicate.Entitlement(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.OwnedEntitlementsColumn), fks...))
+		s.Where(OneOf(s, s.C(user.OwnedEntitlementsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1446,7 +1451,7 @@ func (_q *UserQuery) loadOwnedEntitlements(ctx context.Context, query *Entitleme
 	return nil
 }
 func (_q *UserQuery) loadIdentities(ctx context.Context, query *IdentityQuery, nodes []*User, init func(*User), assign func(*User, *Identity)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1459,7 +1464,7 @@ func (_q *UserQuery) loadIdentities(ctx context.Context, query *IdentityQuery, n
 		query.ctx.AppendFieldOnce(identity.FieldUserID)
 	}
 	query.Where(predicate.Identity(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.IdentitiesColumn), fks...))
+		s.Where(OneOf(s, s.C(user.IdentitiesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1476,7 +1481,7 @@ func (_q *UserQuery) loadIdentities(ctx context.Context, query *IdentityQuery, n
 	return nil
 }
 func (_q *UserQuery) loadRequests(ctx context.Context, query *AccessRequestQuery, nodes []*User, init func(*User), assign func(*User, *AccessRequest)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1489,7 +1494,7 @@ func (_q *UserQuery) loadRequests(ctx context.Context, query *AccessRequestQuery
 		query.ctx.AppendFieldOnce(accessrequest.FieldRequesterID)
 	}
 	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.RequestsColumn), fks...))
+		s.Where(OneOf(s, s.C(user.RequestsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1506,7 +1511,7 @@ func (_q *UserQuery) loadRequests(ctx context.Context, query *AccessRequestQuery
 	return nil
 }
 func (_q *UserQuery) loadBeneficiaryRequests(ctx context.Context, query *AccessRequestQuery, nodes []*User, init func(*User), assign func(*User, *AccessRequest)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1519,7 +1524,7 @@ func (_q *UserQuery) loadBeneficiaryRequests(ctx context.Context, query *AccessR
 		query.ctx.AppendFieldOnce(accessrequest.FieldBeneficiaryID)
 	}
 	query.Where(predicate.AccessRequest(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.BeneficiaryRequestsColumn), fks...))
+		s.Where(OneOf(s, s.C(user.BeneficiaryRequestsColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1536,7 +1541,7 @@ func (_q *UserQuery) loadBeneficiaryRequests(ctx context.Context, query *AccessR
 	return nil
 }
 func (_q *UserQuery) loadReviewTasks(ctx context.Context, query *ReviewTaskQuery, nodes []*User, init func(*User), assign func(*User, *ReviewTask)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1549,7 +1554,7 @@ func (_q *UserQuery) loadReviewTasks(ctx context.Context, query *ReviewTaskQuery
 		query.ctx.AppendFieldOnce(reviewtask.FieldReviewerID)
 	}
 	query.Where(predicate.ReviewTask(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.ReviewTasksColumn), fks...))
+		s.Where(OneOf(s, s.C(user.ReviewTasksColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1566,7 +1571,7 @@ func (_q *UserQuery) loadReviewTasks(ctx context.Context, query *ReviewTaskQuery
 	return nil
 }
 func (_q *UserQuery) loadAPITokens(ctx context.Context, query *ApiTokenQuery, nodes []*User, init func(*User), assign func(*User, *ApiToken)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1579,7 +1584,7 @@ func (_q *UserQuery) loadAPITokens(ctx context.Context, query *ApiTokenQuery, no
 		query.ctx.AppendFieldOnce(apitoken.FieldOwnerID)
 	}
 	query.Where(predicate.ApiToken(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.APITokensColumn), fks...))
+		s.Where(OneOf(s, s.C(user.APITokensColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1596,7 +1601,7 @@ func (_q *UserQuery) loadAPITokens(ctx context.Context, query *ApiTokenQuery, no
 	return nil
 }
 func (_q *UserQuery) loadMintedAPITokens(ctx context.Context, query *ApiTokenQuery, nodes []*User, init func(*User), assign func(*User, *ApiToken)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*User)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -1609,7 +1614,7 @@ func (_q *UserQuery) loadMintedAPITokens(ctx context.Context, query *ApiTokenQue
 		query.ctx.AppendFieldOnce(apitoken.FieldCreatedByID)
 	}
 	query.Where(predicate.ApiToken(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(user.MintedAPITokensColumn), fks...))
+		s.Where(OneOf(s, s.C(user.MintedAPITokensColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -1629,7 +1634,7 @@ func (_q *UserQuery) loadMintedAPITokens(ctx context.Context, query *ApiTokenQue
 	return nil
 }
 func (_q *UserQuery) loadDesignatedStageTemplates(ctx context.Context, query *ReviewStageTemplateQuery, nodes []*User, init func(*User), assign func(*User, *ReviewStageTemplate)) error {
-	edgeIDs := make([]driver.Value, len(nodes))
+	edgeIDs := make([]pulid.ID, len(nodes))
 	byID := make(map[pulid.ID]*User)
 	nids := make(map[pulid.ID]map[*User]struct{})
 	for i, node := range nodes {
@@ -1642,7 +1647,7 @@ func (_q *UserQuery) loadDesignatedStageTemplates(ctx context.Context, query *Re
 	query.Where(func(s *sql.Selector) {
 		joinT := sql.Table(user.DesignatedStageTemplatesTable)
 		s.Join(joinT).On(s.C(reviewstagetemplate.FieldID), joinT.C(user.DesignatedStageTemplatesPrimaryKey[0]))
-		s.Where(sql.InValues(joinT.C(user.DesignatedStageTemplatesPrimaryKey[1]), edgeIDs...))
+		s.Where(OneOf(s, joinT.C(user.DesignatedStageTemplatesPrimaryKey[1]), edgeIDs))
 		columns := s.SelectedColumns()
 		s.Select(joinT.C(user.DesignatedStageTemplatesPrimaryKey[1]))
 		s.AppendSelect(columns...)

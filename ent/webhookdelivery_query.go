@@ -434,7 +434,9 @@ func (_q *WebhookDeliveryQuery) loadEndpoint(ctx context.Context, query *Webhook
 	if len(ids) == 0 {
 		return nil
 	}
-	query.Where(webhookendpoint.IDIn(ids...))
+	query.Where(predicate.WebhookEndpoint(func(s *sql.Selector) {
+		s.Where(OneOf(s, s.C(webhookendpoint.FieldID), ids))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err

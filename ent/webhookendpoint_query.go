@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"gatehouse/ent/predicate"
@@ -432,7 +431,7 @@ func (_q *WebhookEndpointQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 }
 
 func (_q *WebhookEndpointQuery) loadDeliveries(ctx context.Context, query *WebhookDeliveryQuery, nodes []*WebhookEndpoint, init func(*WebhookEndpoint), assign func(*WebhookEndpoint, *WebhookDelivery)) error {
-	fks := make([]driver.Value, 0, len(nodes))
+	fks := make([]pulid.ID, 0, len(nodes))
 	nodeids := make(map[pulid.ID]*WebhookEndpoint)
 	for i := range nodes {
 		fks = append(fks, nodes[i].ID)
@@ -445,7 +444,7 @@ func (_q *WebhookEndpointQuery) loadDeliveries(ctx context.Context, query *Webho
 		query.ctx.AppendFieldOnce(webhookdelivery.FieldEndpointID)
 	}
 	query.Where(predicate.WebhookDelivery(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(webhookendpoint.DeliveriesColumn), fks...))
+		s.Where(OneOf(s, s.C(webhookendpoint.DeliveriesColumn), fks))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

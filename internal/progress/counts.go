@@ -3,7 +3,6 @@ package progress
 import (
 	"cmp"
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,14 +80,10 @@ func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) 
 		return out, nil
 	}
 	t := entsql.Table(reviewtask.Table)
-	ids := make([]driver.Value, len(requestIDs))
-	for i, id := range requestIDs {
-		ids[i] = string(id)
-	}
-	query, args := entsql.Dialect(client.Dialect()).
+	s := entsql.Dialect(client.Dialect()).
 		Select(t.C(reviewtask.FieldRequestID), t.C(reviewtask.FieldReviewerID), t.C(reviewtask.FieldStatus), entsql.Count("*")).
-		From(t).
-		Where(entsql.InValues(t.C(reviewtask.FieldRequestID), ids...)).
+		From(t)
+	query, args := s.Where(ent.OneOf(s, t.C(reviewtask.FieldRequestID), requestIDs)).
 		GroupBy(t.C(reviewtask.FieldRequestID), t.C(reviewtask.FieldReviewerID), t.C(reviewtask.FieldStatus)).
 		Query()
 	rows, err := client.QueryContext(ctx, query, args...)
@@ -96,9 +91,9 @@ func CountTasks(ctx context.Context, client *ent.Client, requestIDs []pulid.ID) 
 		return nil, fmt.Errorf("count tasks: %w", err)
 	}
 	defer rows.Close()
+	var request pulid.ID
+	var tc TaskCount
 	for rows.Next() {
-		var request pulid.ID
-		var tc TaskCount
 		if err := rows.Scan(&request, &tc.Reviewer, &tc.Status, &tc.N); err != nil {
 			return nil, fmt.Errorf("count tasks: %w", err)
 		}
