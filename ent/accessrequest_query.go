@@ -1267,6 +1267,26 @@ func (_q *AccessRequestQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	return selector
 }
 
+// CountUpTo counts the nodes of the query, as Count does (the privacy
+// policy and the interceptors apply), but stops at n: it returns n when there
+// are n or more, whatever their number, reading at most n of them.
+func (_q *AccessRequestQuery) CountUpTo(ctx context.Context, n int) (int, error) {
+	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryCount)
+	if err := _q.prepareQuery(ctx); err != nil {
+		return 0, err
+	}
+	if limit := _q.ctx.Limit; limit != nil {
+		n = min(n, *limit)
+	}
+	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		query, ok := q.(*AccessRequestQuery)
+		if !ok {
+			return nil, fmt.Errorf("unexpected query type %T", q)
+		}
+		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), accessrequest.FieldID, n)
+	}), _q.inters)
+}
+
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being
 // updated, deleted or "selected ... for update" by other sessions, until the transaction is
 // either committed or rolled-back.

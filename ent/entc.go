@@ -38,7 +38,8 @@ func main() {
 	templates := append(gql, query,
 		gen.MustParse(gen.NewTemplate("pulid").ParseFiles("./ent/schema/pulid/template/pulid.tmpl")),
 		gen.MustParse(gen.NewTemplate("clock").ParseFiles("./ent/template/clock.tmpl")),
-		gen.MustParse(gen.NewTemplate("scanonce").ParseFiles("./ent/template/scanonce.tmpl")))
+		gen.MustParse(gen.NewTemplate("scanonce").ParseFiles("./ent/template/scanonce.tmpl")),
+		gen.MustParse(gen.NewTemplate("countupto").ParseFiles("./ent/template/countupto.tmpl")))
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:    "./ent",
 		Package:   "gatehouse/ent",

@@ -5,15 +5,14 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
-
-	"gatehouse/ent/schema/pulid"
 )
 
 // totalCountCap bounds the totalCount of the connections over tables that
 // grow with use (requests, tasks, audit events): counting every visible
 // row costs a scan of all of them, so a page would cost more the more data
-// there is. The count reads at most totalCountCap+1 IDs in the page's
-// filter; a totalCount equal to the cap means "this many or more".
+// there is. The count stops at totalCountCap+1 rows in the page's filter
+// (CountUpTo: one statement, one row back); a totalCount equal to the cap
+// means "this many or more".
 const totalCountCap = 1000
 
 // pageOnly prepares a connection resolver's call of entgql's Paginate: it
@@ -62,26 +61,25 @@ func pageOnly(ctx context.Context) (context.Context, bool) {
 	return graphql.WithFieldContext(ctx, &narrowed), total
 }
 
-// idQuery is an ent query whose matching IDs can be read, up to a limit.
-type idQuery[Q any] interface {
-	Limit(int) Q
-	IDs(context.Context) ([]pulid.ID, error)
+// countingQuery is an ent query that counts its rows up to a bound.
+type countingQuery interface {
+	CountUpTo(context.Context, int) (int, error)
 }
 
 // cappedCount counts the rows of q, narrowed by filter (a where input's
-// Filter; nil for none), reading at most totalCountCap+1 IDs, and returns
-// the count capped at totalCountCap. q must be a clone taken before
-// Paginate, which changes its query.
-func cappedCount[Q idQuery[Q]](ctx context.Context, q Q, filter func(Q) (Q, error)) (int, error) {
+// Filter; nil for none), up to totalCountCap+1, and returns the count capped
+// at totalCountCap. q must be a clone taken before Paginate, which changes
+// its query.
+func cappedCount[Q countingQuery](ctx context.Context, q Q, filter func(Q) (Q, error)) (int, error) {
 	if filter != nil {
 		var err error
 		if q, err = filter(q); err != nil {
 			return 0, err
 		}
 	}
-	got, err := q.Limit(totalCountCap + 1).IDs(ctx)
+	n, err := q.CountUpTo(ctx, totalCountCap+1)
 	if err != nil {
 		return 0, err
 	}
-	return min(len(got), totalCountCap), nil
+	return min(n, totalCountCap), nil
 }

@@ -6,25 +6,22 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"gatehouse/ent/schema/pulid"
 )
 
-// fakeRows is a query of n rows that records the limit it is asked for.
+// fakeRows is a query of n rows that records the bound it is counted up to.
 type fakeRows struct {
 	n, limit int
 	filtered bool
 }
 
-func (q *fakeRows) Limit(n int) *fakeRows { q.limit = n; return q }
-
-func (q *fakeRows) IDs(context.Context) ([]pulid.ID, error) {
-	return make([]pulid.ID, min(q.n, q.limit)), nil
+func (q *fakeRows) CountUpTo(_ context.Context, n int) (int, error) {
+	q.limit = n
+	return min(q.n, n), nil
 }
 
-// TestCappedCount: totalCount reads at most totalCountCap+1 IDs of the
-// filtered query and reports at most totalCountCap; a filter's error is
-// returned.
+// TestCappedCount: totalCount counts the filtered query up to
+// totalCountCap+1 rows and reports at most totalCountCap; a filter's error
+// is returned.
 func TestCappedCount(t *testing.T) {
 	t.Parallel()
 	filter := func(q *fakeRows) (*fakeRows, error) { q.filtered = true; return q, nil }
