@@ -1278,13 +1278,11 @@ func (_q *AccessRequestQuery) CountUpTo(ctx context.Context, n int) (int, error)
 	if limit := _q.ctx.Limit; limit != nil {
 		n = min(n, *limit)
 	}
-	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
-		query, ok := q.(*AccessRequestQuery)
-		if !ok {
-			return nil, fmt.Errorf("unexpected query type %T", q)
-		}
-		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), accessrequest.FieldID, n)
-	}), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCountUpTo[*AccessRequestQuery](n), _q.inters)
+}
+
+func (_q *AccessRequestQuery) sqlCountUpTo(ctx context.Context, n int) (int, error) {
+	return countUpTo(ctx, _q.driver, _q.sqlQuery(ctx), accessrequest.FieldID, n)
 }
 
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being

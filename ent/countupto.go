@@ -2,6 +2,7 @@ package ent
 
 import (
 	"context"
+	"fmt"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
@@ -12,7 +13,8 @@ import (
 // SELECT COUNT(*) FROM (SELECT id … LIMIT n): a count bounded by the page's
 // cap costs the same however many rows match, and no row travels to be
 // counted. The generated CountUpTo methods (ent/template/countupto.tmpl)
-// call it.
+// call it through querierCountUpTo, as Count calls sqlCount through
+// querierCount.
 func countUpTo(ctx context.Context, drv dialect.Driver, s *sql.Selector, id string, n int) (int, error) {
 	s.Select(s.C(id)).ClearOrder().Limit(n)
 	query, args := sql.Dialect(drv.Dialect()).Select(sql.Count("*")).From(s.As("counted")).Query()
@@ -22,4 +24,18 @@ func countUpTo(ctx context.Context, drv dialect.Driver, s *sql.Selector, id stri
 	}
 	defer rows.Close()
 	return sql.ScanInt(rows)
+}
+
+// querierCountUpTo is querierCount for CountUpTo: the query that the
+// interceptors pass on, counted up to n.
+func querierCountUpTo[Q interface {
+	sqlCountUpTo(context.Context, int) (int, error)
+}](n int) Querier {
+	return QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		query, ok := q.(Q)
+		if !ok {
+			return nil, fmt.Errorf("unexpected query type %T", q)
+		}
+		return query.sqlCountUpTo(ctx, n)
+	})
 }

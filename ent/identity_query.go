@@ -794,13 +794,11 @@ func (_q *IdentityQuery) CountUpTo(ctx context.Context, n int) (int, error) {
 	if limit := _q.ctx.Limit; limit != nil {
 		n = min(n, *limit)
 	}
-	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
-		query, ok := q.(*IdentityQuery)
-		if !ok {
-			return nil, fmt.Errorf("unexpected query type %T", q)
-		}
-		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), identity.FieldID, n)
-	}), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCountUpTo[*IdentityQuery](n), _q.inters)
+}
+
+func (_q *IdentityQuery) sqlCountUpTo(ctx context.Context, n int) (int, error) {
+	return countUpTo(ctx, _q.driver, _q.sqlQuery(ctx), identity.FieldID, n)
 }
 
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being

@@ -678,13 +678,11 @@ func (_q *JobTitleQuery) CountUpTo(ctx context.Context, n int) (int, error) {
 	if limit := _q.ctx.Limit; limit != nil {
 		n = min(n, *limit)
 	}
-	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
-		query, ok := q.(*JobTitleQuery)
-		if !ok {
-			return nil, fmt.Errorf("unexpected query type %T", q)
-		}
-		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), jobtitle.FieldID, n)
-	}), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCountUpTo[*JobTitleQuery](n), _q.inters)
+}
+
+func (_q *JobTitleQuery) sqlCountUpTo(ctx context.Context, n int) (int, error) {
+	return countUpTo(ctx, _q.driver, _q.sqlQuery(ctx), jobtitle.FieldID, n)
 }
 
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being

@@ -704,13 +704,11 @@ func (_q *RoleQuery) CountUpTo(ctx context.Context, n int) (int, error) {
 	if limit := _q.ctx.Limit; limit != nil {
 		n = min(n, *limit)
 	}
-	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
-		query, ok := q.(*RoleQuery)
-		if !ok {
-			return nil, fmt.Errorf("unexpected query type %T", q)
-		}
-		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), role.FieldID, n)
-	}), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCountUpTo[*RoleQuery](n), _q.inters)
+}
+
+func (_q *RoleQuery) sqlCountUpTo(ctx context.Context, n int) (int, error) {
+	return countUpTo(ctx, _q.driver, _q.sqlQuery(ctx), role.FieldID, n)
 }
 
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being

@@ -555,13 +555,11 @@ func (_q *WebhookDeliveryQuery) CountUpTo(ctx context.Context, n int) (int, erro
 	if limit := _q.ctx.Limit; limit != nil {
 		n = min(n, *limit)
 	}
-	return withInterceptors[int](ctx, _q, QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
-		query, ok := q.(*WebhookDeliveryQuery)
-		if !ok {
-			return nil, fmt.Errorf("unexpected query type %T", q)
-		}
-		return countUpTo(ctx, query.driver, query.sqlQuery(ctx), webhookdelivery.FieldID, n)
-	}), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCountUpTo[*WebhookDeliveryQuery](n), _q.inters)
+}
+
+func (_q *WebhookDeliveryQuery) sqlCountUpTo(ctx context.Context, n int) (int, error) {
+	return countUpTo(ctx, _q.driver, _q.sqlQuery(ctx), webhookdelivery.FieldID, n)
 }
 
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being

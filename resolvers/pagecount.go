@@ -10,7 +10,7 @@ import (
 // totalCountCap bounds the totalCount of the connections over tables that
 // grow with use (requests, tasks, audit events): counting every visible
 // row costs a scan of all of them, so a page would cost more the more data
-// there is. The count stops at totalCountCap+1 rows in the page's filter
+// there is. The count stops at totalCountCap rows in the page's filter
 // (CountUpTo: one statement, one row back); a totalCount equal to the cap
 // means "this many or more".
 const totalCountCap = 1000
@@ -67,9 +67,8 @@ type countingQuery interface {
 }
 
 // cappedCount counts the rows of q, narrowed by filter (a where input's
-// Filter; nil for none), up to totalCountCap+1, and returns the count capped
-// at totalCountCap. q must be a clone taken before Paginate, which changes
-// its query.
+// Filter; nil for none), up to totalCountCap. q must be a clone taken before
+// Paginate, which changes its query.
 func cappedCount[Q countingQuery](ctx context.Context, q Q, filter func(Q) (Q, error)) (int, error) {
 	if filter != nil {
 		var err error
@@ -77,9 +76,5 @@ func cappedCount[Q countingQuery](ctx context.Context, q Q, filter func(Q) (Q, e
 			return 0, err
 		}
 	}
-	n, err := q.CountUpTo(ctx, totalCountCap+1)
-	if err != nil {
-		return 0, err
-	}
-	return min(n, totalCountCap), nil
+	return q.CountUpTo(ctx, totalCountCap)
 }

@@ -19,9 +19,8 @@ func (q *fakeRows) CountUpTo(_ context.Context, n int) (int, error) {
 	return min(q.n, n), nil
 }
 
-// TestCappedCount: totalCount counts the filtered query up to
-// totalCountCap+1 rows and reports at most totalCountCap; a filter's error
-// is returned.
+// TestCappedCount: totalCount counts the filtered query up to totalCountCap
+// rows; a filter's error is returned.
 func TestCappedCount(t *testing.T) {
 	t.Parallel()
 	filter := func(q *fakeRows) (*fakeRows, error) { q.filtered = true; return q, nil }
@@ -30,7 +29,7 @@ func TestCappedCount(t *testing.T) {
 		got, err := cappedCount(context.Background(), q, filter)
 		require.NoError(t, err)
 		require.Equal(t, tc.want, got, "%d rows", tc.rows)
-		require.Equal(t, totalCountCap+1, q.limit)
+		require.Equal(t, totalCountCap, q.limit)
 		require.True(t, q.filtered)
 	}
 	q := &fakeRows{n: 3}
