@@ -117,6 +117,10 @@ func (c *conn) handle(data []byte) {
 		c.close(CloseBadRequest, "Invalid message received")
 		return
 	}
+	// Seen when it arrives, before it is handled: connection_init's
+	// handling starts the keepalive from the acknowledgement, and a later
+	// note of the same message would move the client's silence past it.
+	c.seen()
 	switch {
 	case m.Type == "connection_init":
 		c.init(m.Payload)
@@ -134,12 +138,9 @@ func (c *conn) handle(data []byte) {
 	case m.Type == "pong" && !c.proto.legacy:
 	case m.Type == "connection_terminate" && c.proto.legacy:
 		c.close(websocket.CloseNormalClosure, "terminated")
-		return
 	default:
 		c.close(CloseBadRequest, "Invalid message received")
-		return
 	}
-	c.seen()
 }
 
 // seen notes that the client sent something (a message; a pong on the
