@@ -76,11 +76,20 @@ func Related(rel Relation, userID pulid.ID) predicate.AccessRequest {
 
 // VisibleRequest is the row filter of the requests a USER may see: those to
 // which they stand in any relation. AccessRequestPolicy and the policies of
-// what hangs off a request apply it.
+// what hangs off a request apply it. Its SQL is built once per dialect
+// (sqlOnce).
 func VisibleRequest(v *Viewer) predicate.AccessRequest {
+	return visibleRequests.where(v.UserID)
+}
+
+var visibleRequests = sqlOnce{build: related}
+
+// related is VisibleRequest as ent builds it: the relations' row filters
+// ORed.
+func related(userID pulid.ID) predicate.AccessRequest {
 	ps := make([]predicate.AccessRequest, len(relations))
 	for i, rel := range relations {
-		ps[i] = rel.where(v.UserID)
+		ps[i] = rel.where(userID)
 	}
 	return accessrequest.Or(ps...)
 }
