@@ -16,8 +16,8 @@ import (
 // the filter's constants as arguments. ent's builder writes a filter anew
 // for every statement, each nested EXISTS into a string of its own that is
 // copied into its parent's: VisibleRequest's four relations, applied to
-// every read of a USER and to the lock of every decision, cost some 20 KB
-// and a tenth of a decision's CPU each time.
+// every read of a USER and to the lock of every decision, cost a decision
+// some 30 KB of its 170 and a tenth of its CPU (BENCHMARKS.md).
 //
 // The text is the one ent writes for build (sqlOnce's tests compare the
 // statements), so the filter stays defined once, by build; a selector whose
