@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/ent"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/user"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/server"
@@ -215,6 +216,24 @@ func BenchmarkNestedQuery(b *testing.B) {
 			var out struct{ Data nestedResult }
 			require.NoError(b, json.Unmarshal(body, &out), string(body))
 			require.Len(b, out.Data.AccessRequests.Edges, 50, string(body))
+		})
+	})
+}
+
+// BenchmarkNestedQueryAsReviewer executes nestedQuery as a USER, who sees
+// the requests they stand to (authz.VisibleRequest) and whose every
+// statement carries that filter: user0 of seedRequests asked for 10 of the
+// 60 requests and has tasks on 30 more.
+func BenchmarkNestedQueryAsReviewer(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *dbtest.DB) {
+		env := apitest.NewWith(b, db, apitest.Options{NoJobs: true})
+		seedRequests(b, env, 60)
+		reviewer, err := env.Client.User.Query().Where(user.Email("user0@example.com")).Only(apitest.Sys())
+		require.NoError(b, err)
+		benchOperation(b, env, env.Token(b, reviewer), nestedQuery, map[string]any{"n": 50}, func(body []byte) {
+			var out struct{ Data nestedResult }
+			require.NoError(b, json.Unmarshal(body, &out), string(body))
+			require.Len(b, out.Data.AccessRequests.Edges, 40, string(body))
 		})
 	})
 }
