@@ -12,6 +12,7 @@ import (
 	"gatehouse/ent/schema/pulid"
 	"gatehouse/internal/gqlexec"
 	"gatehouse/internal/gqlscalar"
+	"gatehouse/internal/jsonstr"
 	"gatehouse/internal/notify"
 	"gatehouse/internal/webhooks"
 	"gatehouse/internal/workflow"
@@ -15533,7 +15534,7 @@ func (ec *executionContext) writeField_AccessRequest(ctx context.Context, w io.W
 	case "mode":
 		ec.marshalNRequestMode2gatehouseᚋentᚋschemaᚋenumᚐRequestMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
 	case "justification":
-		ec.marshalNString2string(ctx, field.Selections, obj.Justification).MarshalGQL(w)
+		jsonstr.Write(w, obj.Justification)
 	case "emergencyReason":
 		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.EmergencyReason).MarshalGQL(w)
 	case "endsAt":
@@ -15845,9 +15846,9 @@ func (ec *executionContext) writeField_ApiToken(ctx context.Context, w io.Writer
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "prefix":
-		ec.marshalNString2string(ctx, field.Selections, obj.Prefix).MarshalGQL(w)
+		jsonstr.Write(w, obj.Prefix)
 	case "scope":
 		ec.marshalNTokenScope2gatehouseᚋentᚋschemaᚋenumᚐTokenScope(ctx, field.Selections, obj.Scope).MarshalGQL(w)
 	case "expiresAt":
@@ -16076,9 +16077,9 @@ func (ec *executionContext) writeField_Application(ctx context.Context, w io.Wri
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "fulfillment":
 		ec.marshalNFulfillment2gatehouseᚋentᚋschemaᚋenumᚐFulfillment(ctx, field.Selections, obj.Fulfillment).MarshalGQL(w)
 	case "connectorKind":
@@ -16254,15 +16255,15 @@ func (ec *executionContext) writeField_AuditCheckpoint(ctx context.Context, w io
 	case "at":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
 	case "chain":
-		ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
+		jsonstr.Write(w, obj.Chain)
 	case "headSeq":
 		ec.marshalNInt2int64(ctx, field.Selections, obj.HeadSeq).MarshalGQL(w)
 	case "headHash":
-		ec.marshalNString2string(ctx, field.Selections, obj.HeadHash).MarshalGQL(w)
+		jsonstr.Write(w, obj.HeadHash)
 	case "prevHash":
-		ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
+		jsonstr.Write(w, obj.PrevHash)
 	case "hash":
-		ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
+		jsonstr.Write(w, obj.Hash)
 	}
 }
 
@@ -16401,21 +16402,21 @@ func (ec *executionContext) writeField_AuditEvent(ctx context.Context, w io.Writ
 	case "id":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
 	case "chain":
-		ec.marshalNString2string(ctx, field.Selections, obj.Chain).MarshalGQL(w)
+		jsonstr.Write(w, obj.Chain)
 	case "seq":
 		ec.marshalNInt2int64(ctx, field.Selections, obj.Seq).MarshalGQL(w)
 	case "at":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.At).MarshalGQL(w)
 	case "action":
-		ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
+		jsonstr.Write(w, obj.Action)
 	case "actor":
-		ec.marshalNString2string(ctx, field.Selections, obj.Actor).MarshalGQL(w)
+		jsonstr.Write(w, obj.Actor)
 	case "data":
 		ec.marshalOMap2map(ctx, field.Selections, obj.Data).MarshalGQL(w)
 	case "prevHash":
-		ec.marshalNString2string(ctx, field.Selections, obj.PrevHash).MarshalGQL(w)
+		jsonstr.Write(w, obj.PrevHash)
 	case "hash":
-		ec.marshalNString2string(ctx, field.Selections, obj.Hash).MarshalGQL(w)
+		jsonstr.Write(w, obj.Hash)
 	case "requestID":
 		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.RequestID).MarshalGQL(w)
 	case "itemID":
@@ -16608,7 +16609,7 @@ func (ec *executionContext) writeField_CreatedApiToken(ctx context.Context, w io
 	case "__typename":
 		graphql.MarshalString("CreatedApiToken").MarshalGQL(w)
 	case "token":
-		ec.marshalNString2string(ctx, field.Selections, obj.Token).MarshalGQL(w)
+		jsonstr.Write(w, obj.Token)
 	case "apiToken":
 		v := obj.APIToken
 		ec.write_ApiToken(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, apiTokenImplementors), v)
@@ -16658,7 +16659,7 @@ func (ec *executionContext) writeField_CreatedWebhookEndpoint(ctx context.Contex
 	case "__typename":
 		graphql.MarshalString("CreatedWebhookEndpoint").MarshalGQL(w)
 	case "secret":
-		ec.marshalNString2string(ctx, field.Selections, obj.Secret).MarshalGQL(w)
+		jsonstr.Write(w, obj.Secret)
 	case "endpoint":
 		v := obj.Endpoint
 		ec.write_WebhookEndpoint(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, webhookEndpointImplementors), v)
@@ -16799,11 +16800,11 @@ func (ec *executionContext) writeField_Entitlement(ctx context.Context, w io.Wri
 	case "applicationID":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
 	case "externalID":
-		ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+		jsonstr.Write(w, obj.ExternalID)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "kind":
 		ec.marshalNEntitlementKind2gatehouseᚋentᚋschemaᚋenumᚐEntitlementKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
 	case "privileged":
@@ -16976,7 +16977,7 @@ func (ec *executionContext) writeField_ExcludedEntitlement(ctx context.Context, 
 		v := obj.Entitlement
 		ec.write_Entitlement(ctx, w, ec.collected.Fields(ec.OperationContext, field.Selections, entitlementImplementors), v)
 	case "reason":
-		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+		jsonstr.Write(w, obj.Reason)
 	}
 }
 
@@ -17134,7 +17135,7 @@ func (ec *executionContext) writeField_Grant(ctx context.Context, w io.Writer, f
 	case "revokedAt":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.RevokedAt).MarshalGQL(w)
 	case "revokeReason":
-		ec.marshalNString2string(ctx, field.Selections, obj.RevokeReason).MarshalGQL(w)
+		jsonstr.Write(w, obj.RevokeReason)
 	case "sourceItemID":
 		ec.marshalOID2ᚖgatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.SourceItemID).MarshalGQL(w)
 	case "identity":
@@ -17346,9 +17347,9 @@ func (ec *executionContext) writeField_Identity(ctx context.Context, w io.Writer
 	case "applicationID":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ApplicationID).MarshalGQL(w)
 	case "externalID":
-		ec.marshalNString2string(ctx, field.Selections, obj.ExternalID).MarshalGQL(w)
+		jsonstr.Write(w, obj.ExternalID)
 	case "login":
-		ec.marshalNString2string(ctx, field.Selections, obj.Login).MarshalGQL(w)
+		jsonstr.Write(w, obj.Login)
 	case "status":
 		ec.marshalNIdentityStatus2gatehouseᚋentᚋschemaᚋenumᚐIdentityStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
 	case "createdByRequestID":
@@ -17541,7 +17542,7 @@ func (ec *executionContext) writeField_JobTitle(ctx context.Context, w io.Writer
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "users":
 		v, _ := obj.Edges.UsersOrErr()
 		if v == nil {
@@ -17680,7 +17681,7 @@ func (ec *executionContext) writeField_MatchedPolicyRule(ctx context.Context, w 
 	case "id":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "version":
 		ec.marshalNInt2int(ctx, field.Selections, obj.Version).MarshalGQL(w)
 	case "outcome":
@@ -17787,13 +17788,13 @@ func (ec *executionContext) writeField_Notification(ctx context.Context, w io.Wr
 	case "kind":
 		ec.marshalNNotificationKind2gatehouseᚋentᚋschemaᚋenumᚐNotificationKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
 	case "action":
-		ec.marshalNString2string(ctx, field.Selections, obj.Action).MarshalGQL(w)
+		jsonstr.Write(w, obj.Action)
 	case "title":
-		ec.marshalNString2string(ctx, field.Selections, obj.Title).MarshalGQL(w)
+		jsonstr.Write(w, obj.Title)
 	case "body":
-		ec.marshalNString2string(ctx, field.Selections, obj.Body).MarshalGQL(w)
+		jsonstr.Write(w, obj.Body)
 	case "link":
-		ec.marshalNString2string(ctx, field.Selections, obj.Link).MarshalGQL(w)
+		jsonstr.Write(w, obj.Link)
 	case "readAt":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.ReadAt).MarshalGQL(w)
 	case "emailStatus":
@@ -18169,9 +18170,9 @@ func (ec *executionContext) writeField_RequestItem(ctx context.Context, w io.Wri
 	case "fulfillmentAttempts":
 		ec.marshalNInt2int(ctx, field.Selections, obj.FulfillmentAttempts).MarshalGQL(w)
 	case "lastError":
-		ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
+		jsonstr.Write(w, obj.LastError)
 	case "fulfillmentNote":
-		ec.marshalNString2string(ctx, field.Selections, obj.FulfillmentNote).MarshalGQL(w)
+		jsonstr.Write(w, obj.FulfillmentNote)
 	case "decidedAt":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
 	case "fulfilledAt":
@@ -18411,9 +18412,9 @@ func (ec *executionContext) writeField_ReviewPolicy(ctx context.Context, w io.Wr
 	case "id":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ID).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "createdAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt).MarshalGQL(w)
 	case "updatedAt":
@@ -18932,7 +18933,7 @@ func (ec *executionContext) writeField_ReviewTask(ctx context.Context, w io.Writ
 	case "status":
 		ec.marshalNTaskStatus2gatehouseᚋentᚋschemaᚋenumᚐTaskStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
 	case "comment":
-		ec.marshalNString2string(ctx, field.Selections, obj.Comment).MarshalGQL(w)
+		jsonstr.Write(w, obj.Comment)
 	case "decidedAt":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.DecidedAt).MarshalGQL(w)
 	case "onBehalfOfID":
@@ -19196,9 +19197,9 @@ func (ec *executionContext) writeField_Role(ctx context.Context, w io.Writer, fi
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "entitlements":
 		v, _ := obj.Edges.EntitlementsOrErr()
 		if v == nil {
@@ -19393,7 +19394,7 @@ func (ec *executionContext) writeField_SodAcceptance(ctx context.Context, w io.W
 	case "acceptedByID":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
 	case "reason":
-		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+		jsonstr.Write(w, obj.Reason)
 	case "until":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
 	case "conflictSet":
@@ -19479,9 +19480,9 @@ func (ec *executionContext) writeField_SodAcceptanceRef(ctx context.Context, w i
 	case "acceptedById":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.AcceptedByID).MarshalGQL(w)
 	case "acceptedByName":
-		ec.marshalNString2string(ctx, field.Selections, obj.AcceptedByName).MarshalGQL(w)
+		jsonstr.Write(w, obj.AcceptedByName)
 	case "reason":
-		ec.marshalNString2string(ctx, field.Selections, obj.Reason).MarshalGQL(w)
+		jsonstr.Write(w, obj.Reason)
 	case "until":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.Until).MarshalGQL(w)
 	case "at":
@@ -19539,7 +19540,7 @@ func (ec *executionContext) writeField_SodConflict(ctx context.Context, w io.Wri
 	case "conflictSetId":
 		ec.marshalNID2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.ConflictSetID).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "mode":
 		ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
 	case "checkpoint":
@@ -19639,9 +19640,9 @@ func (ec *executionContext) writeField_SodConflictSet(ctx context.Context, w io.
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "mode":
 		ec.marshalNSodMode2gatehouseᚋentᚋschemaᚋenumᚐSodMode(ctx, field.Selections, obj.Mode).MarshalGQL(w)
 	case "entitlements":
@@ -20166,11 +20167,11 @@ func (ec *executionContext) writeField_User(ctx context.Context, w io.Writer, fi
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "email":
-		ec.marshalNString2string(ctx, field.Selections, obj.Email).MarshalGQL(w)
+		jsonstr.Write(w, obj.Email)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "department":
-		ec.marshalNString2string(ctx, field.Selections, obj.Department).MarshalGQL(w)
+		jsonstr.Write(w, obj.Department)
 	case "status":
 		ec.marshalNUserStatus2gatehouseᚋentᚋschemaᚋenumᚐUserStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
 	case "platformRole":
@@ -20452,7 +20453,7 @@ func (ec *executionContext) writeField_WebhookDelivery(ctx context.Context, w io
 	case "eventID":
 		ec.marshalNString2gatehouseᚋentᚋschemaᚋpulidᚐID(ctx, field.Selections, obj.EventID).MarshalGQL(w)
 	case "eventType":
-		ec.marshalNString2string(ctx, field.Selections, obj.EventType).MarshalGQL(w)
+		jsonstr.Write(w, obj.EventType)
 	case "status":
 		ec.marshalNWebhookDeliveryStatus2gatehouseᚋentᚋschemaᚋenumᚐWebhookDeliveryStatus(ctx, field.Selections, obj.Status).MarshalGQL(w)
 	case "attempts":
@@ -20460,7 +20461,7 @@ func (ec *executionContext) writeField_WebhookDelivery(ctx context.Context, w io
 	case "responseCode":
 		ec.marshalOInt2ᚖint(ctx, field.Selections, obj.ResponseCode).MarshalGQL(w)
 	case "lastError":
-		ec.marshalNString2string(ctx, field.Selections, obj.LastError).MarshalGQL(w)
+		jsonstr.Write(w, obj.LastError)
 	case "lastAttemptAt":
 		ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastAttemptAt).MarshalGQL(w)
 	case "deliveredAt":
@@ -20594,9 +20595,9 @@ func (ec *executionContext) writeField_WebhookEndpoint(ctx context.Context, w io
 	case "updatedAt":
 		ec.marshalNTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt).MarshalGQL(w)
 	case "url":
-		ec.marshalNString2string(ctx, field.Selections, obj.URL).MarshalGQL(w)
+		jsonstr.Write(w, obj.URL)
 	case "description":
-		ec.marshalNString2string(ctx, field.Selections, obj.Description).MarshalGQL(w)
+		jsonstr.Write(w, obj.Description)
 	case "kind":
 		ec.marshalNWebhookKind2gatehouseᚋentᚋschemaᚋenumᚐWebhookKind(ctx, field.Selections, obj.Kind).MarshalGQL(w)
 	case "enabled":
@@ -20713,7 +20714,7 @@ func (ec *executionContext) writeField___Field(ctx context.Context, w io.Writer,
 	case "__typename":
 		graphql.MarshalString("__Field").MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
 		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
 	case "type":
@@ -20773,7 +20774,7 @@ func (ec *executionContext) writeField___InputValue(ctx context.Context, w io.Wr
 	case "__typename":
 		graphql.MarshalString("__InputValue").MarshalGQL(w)
 	case "name":
-		ec.marshalNString2string(ctx, field.Selections, obj.Name).MarshalGQL(w)
+		jsonstr.Write(w, obj.Name)
 	case "description":
 		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Description()).MarshalGQL(w)
 	case "type":
@@ -20917,7 +20918,7 @@ func (ec *executionContext) writeField___Type(ctx context.Context, w io.Writer, 
 	case "__typename":
 		graphql.MarshalString("__Type").MarshalGQL(w)
 	case "kind":
-		ec.marshalN__TypeKind2string(ctx, field.Selections, obj.Kind()).MarshalGQL(w)
+		jsonstr.Write(w, obj.Kind())
 	case "name":
 		ec.marshalOString2ᚖstring(ctx, field.Selections, obj.Name()).MarshalGQL(w)
 	case "description":

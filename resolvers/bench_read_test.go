@@ -253,7 +253,7 @@ func BenchmarkViewer(b *testing.B) {
 // requests costs the server beyond its statements: goroutines started,
 // allocations and bytes allocated per request, averaged over five. Today it
 // starts none (the page's completions are primed, so its edges are
-// marshalled in turn: gqlexec.Loaded) and allocates about 14,000 times and
+// marshalled in turn: gqlexec.Loaded) and allocates about 13,000 times and
 // 0.87–1.2 MB on either database, with or without the race detector (items,
 // stages, tasks and their reviewers are written straight from the loaded
 // values: the executor's write_<Type>). The bounds fail on a return to a

@@ -8,6 +8,7 @@ import (
 
 	"gatehouse/ent/reviewtask"
 	"gatehouse/ent/schema/enum"
+	"gatehouse/ent/user"
 	"gatehouse/internal/apitest"
 	"gatehouse/internal/dbtest"
 )
@@ -52,6 +53,11 @@ func TestDirectWrite(t *testing.T) {
 			decided, err := env.Client.ReviewTask.Query().Where(reviewtask.StatusEQ(enum.TaskStatusApproved)).First(apitest.Sys())
 			require.NoError(t, err)
 			require.NoError(t, decided.Update().SetDecidedByID(admin.ID).Exec(apitest.Sys()))
+			// Names a JSON string must escape, written by jsonstr.Write on
+			// the direct path and by graphql.MarshalString on gqlgen's.
+			const reviewerName, entitlementName = `Zed "Z" O\Neil <b>`, "Ledger \u2028 \"admin\" \\ ✓\n\t"
+			require.NoError(t, env.Client.User.Update().Where(user.IDNEQ(admin.ID)).SetName(reviewerName).Exec(apitest.Sys()))
+			require.NoError(t, env.Client.Entitlement.Update().SetName(entitlementName).Exec(apitest.Sys()))
 
 			for _, vars := range []map[string]any{{"skip": false, "inc": true}, {"skip": true, "inc": false}} {
 				var out struct {
@@ -79,7 +85,7 @@ func TestDirectWrite(t *testing.T) {
 						require.Contains(t, item, "status")
 						entitlement := item["entitlement"].(map[string]any)
 						require.NotEmpty(t, entitlement["id"], "fragment and field merged")
-						require.NotEmpty(t, entitlement["name"])
+						require.Equal(t, entitlementName, entitlement["name"])
 						require.Equal(t, "Application", entitlement["app"].(map[string]any)["__typename"])
 
 						stages := item["stages"].([]any)
@@ -105,7 +111,7 @@ func TestDirectWrite(t *testing.T) {
 								_, email := who["email"]
 								require.Equal(t, vars["inc"].(bool), email, "@include")
 								require.Equal(t, e.Node.ID, task["requestID"])
-								require.NotEmpty(t, who["name"])
+								require.Equal(t, reviewerName, who["name"])
 								if task["id"] == string(decided.ID) {
 									decidedBy++
 									require.Equal(t, map[string]any{"name": admin.Name}, task["decidedBy"])

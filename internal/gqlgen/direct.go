@@ -47,6 +47,10 @@ type directField struct {
 	// NullCheck: a non-null leaf whose marshaller may return null (a zero
 	// time, say), checked before the object is written directly.
 	NullCheck bool
+	// GoString: a non-null String leaf of Go type string, written with
+	// jsonstr.Write instead of through graphql.MarshalString's closure (an
+	// allocation per value).
+	GoString bool
 }
 
 // neverNull are the marshallers of the bound scalars that never return
@@ -124,6 +128,8 @@ func directLeaf(f *codegen.Field) *directField {
 	case m == nil:
 		return nil
 	case neverNull[m.Pkg().Path()+"."+m.Name()]:
+		df.GoString = m.Pkg().Path()+"."+m.Name() == "github.com/99designs/gqlgen/graphql.MarshalString" &&
+			ref.CastType == nil && types.Identical(ref.GO, types.Typ[types.String])
 		return df
 	case ref.IsContext, ref.CastType != nil:
 		return nil
