@@ -2,8 +2,10 @@ package authz
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"gatehouse/ent/accessrequest"
@@ -25,7 +27,7 @@ import (
 // whose text cannot be taken apart, gets build's predicate as before.
 type sqlOnce struct {
 	build   func(userID pulid.ID) predicate.AccessRequest
-	dialect sync.Map // dialect → *sqlText, or errUncompiled
+	dialect sync.Map // dialect name → *sqlText, nil when compile could not take it apart
 }
 
 // sqlText is a filter's WHERE text cut at its arguments: chunks[i] comes
@@ -33,26 +35,18 @@ type sqlOnce struct {
 type sqlText struct {
 	id     string // the requests' id column as the text names it
 	chunks []string
-	args   []any // userSlot where the user's ID goes
+	args   []any // placeholder where the user's ID goes
 }
 
-// userSlot marks the argument that is the user's ID; placeholder is the ID
-// the text is built with, one no user has (IDs never hold a NUL byte).
-type userSlotT struct{}
-
-var (
-	userSlot    = userSlotT{}
-	placeholder = pulid.ID("\x00user")
-)
-
-// uncompiled is stored for a dialect whose text could not be taken apart.
-var uncompiled = &sqlText{}
+// placeholder is the user's ID the text is built with, one no user has (IDs
+// never hold a NUL byte).
+const placeholder = pulid.ID("\x00user")
 
 // where returns the filter for userID.
 func (o *sqlOnce) where(userID pulid.ID) predicate.AccessRequest {
 	return func(s *sql.Selector) {
 		t := o.text(s.Dialect())
-		if t == uncompiled || s.C(accessrequest.FieldID) != t.id {
+		if t == nil || s.C(accessrequest.FieldID) != t.id {
 			o.build(userID)(s)
 			return
 		}
@@ -60,68 +54,55 @@ func (o *sqlOnce) where(userID pulid.ID) predicate.AccessRequest {
 	}
 }
 
-// text returns the filter's text in dialect, building it the first time.
-func (o *sqlOnce) text(dialect string) *sqlText {
-	if t, ok := o.dialect.Load(dialect); ok {
+// text returns the filter's text in the named dialect, building it the
+// first time.
+func (o *sqlOnce) text(name string) *sqlText {
+	if t, ok := o.dialect.Load(name); ok {
 		return t.(*sqlText)
 	}
-	t := compile(dialect, o.build(placeholder))
-	o.dialect.Store(dialect, t)
+	t := compile(name, o.build(placeholder))
+	o.dialect.Store(name, t)
 	return t
 }
 
 // compile builds filter on a selector of access_requests and cuts its text
-// at the arguments: PostgreSQL's $n (taking the n-th argument, each once) or
-// the other dialects' ? (in order). It returns uncompiled when the text has
-// a placeholder sign that is not an argument or an argument not in the text.
-func compile(dialect string, filter predicate.AccessRequest) *sqlText {
-	s := sql.Dialect(dialect).Select(accessrequest.FieldID).From(sql.Table(accessrequest.Table))
+// at the arguments, which ent writes in order: PostgreSQL's $1, $2, … or the
+// other dialects' ?. It returns nil when the text has a placeholder sign
+// that is not the next argument, or fewer arguments than ent passes.
+func compile(name string, filter predicate.AccessRequest) *sqlText {
+	s := sql.Dialect(name).Select(accessrequest.FieldID).From(sql.Table(accessrequest.Table))
 	filter(s)
 	p := s.P()
 	if p == nil {
-		return uncompiled
+		return nil
 	}
-	p.SetDialect(dialect)
+	p.SetDialect(name)
 	query, args := p.Query()
-	t := &sqlText{id: s.C(accessrequest.FieldID), args: make([]any, 0, len(args))}
-	used := make([]bool, len(args))
-	start := 0
-	for i := 0; i < len(query); i++ {
-		var n int
-		switch {
-		case dialect == "postgres" && query[i] == '$':
-			j := i + 1
-			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
-				j++
-			}
-			k, err := strconv.Atoi(query[i+1 : j])
-			if err != nil || k < 1 || k > len(args) || used[k-1] {
-				return uncompiled
-			}
-			n = k - 1
-			t.chunks = append(t.chunks, query[start:i])
-			start, i = j, j-1
-		case dialect != "postgres" && query[i] == '?':
-			n = len(t.args)
-			if n >= len(args) {
-				return uncompiled
-			}
-			t.chunks = append(t.chunks, query[start:i])
-			start = i + 1
-		default:
-			continue
-		}
-		used[n] = true
-		a := args[n]
-		if id, ok := a.(pulid.ID); ok && id == placeholder {
-			a = userSlot
-		}
-		t.args = append(t.args, a)
+	t := &sqlText{id: s.C(accessrequest.FieldID), args: args}
+	sign := byte('?')
+	if name == dialect.Postgres {
+		sign = '$'
 	}
-	if len(t.args) != len(args) {
-		return uncompiled
+	for {
+		i := strings.IndexByte(query, sign)
+		if i < 0 {
+			break
+		}
+		end := i + 1
+		if sign == '$' {
+			n := strconv.Itoa(len(t.chunks) + 1)
+			end += len(n)
+			if !strings.HasPrefix(query[i+1:], n) || end < len(query) && '0' <= query[end] && query[end] <= '9' {
+				return nil
+			}
+		}
+		t.chunks = append(t.chunks, query[:i])
+		query = query[end:]
 	}
-	t.chunks = append(t.chunks, query[start:])
+	if len(t.chunks) != len(args) {
+		return nil
+	}
+	t.chunks = append(t.chunks, query)
 	return t
 }
 
@@ -131,7 +112,7 @@ func (t *sqlText) write(b *sql.Builder, userID pulid.ID) {
 	b.WriteByte('(')
 	for i, a := range t.args {
 		b.WriteString(t.chunks[i])
-		if a == userSlot {
+		if a == any(placeholder) {
 			a = userID
 		}
 		b.Arg(a)

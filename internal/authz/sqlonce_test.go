@@ -63,7 +63,7 @@ func TestVisibleRequestWritesEntsText(t *testing.T) {
 					s.Where(sql.P(func(b *sql.Builder) { b.Wrap(func(b *sql.Builder) { b.Join(alone.P()) }) }))
 				})
 				got := statementShapes(name, o.where(user))
-				require.NotSame(t, uncompiled, o.text(name))
+				require.NotNil(t, o.text(name))
 				for shape, w := range want {
 					wq, wargs := w.Query()
 					gq, gargs := got[shape].Query()
@@ -84,7 +84,7 @@ func TestCompileRefusesWhatItCannotTakeApart(t *testing.T) {
 		return func(s *sql.Selector) { s.Where(sql.ExprP(`"access_requests"."status" <> '$1?'`)) }
 	}
 	for _, name := range []string{dialect.Postgres, dialect.SQLite} {
-		require.Same(t, uncompiled, compile(name, odd(placeholder)), name)
+		require.Nil(t, compile(name, odd(placeholder)), name)
 		s := sql.Dialect(name).Select().From(sql.Dialect(name).Table(accessrequest.Table))
 		(&sqlOnce{build: odd}).where("usr_1")(s)
 		q, args := s.Query()
@@ -92,7 +92,7 @@ func TestCompileRefusesWhatItCannotTakeApart(t *testing.T) {
 		require.Empty(t, args, name)
 	}
 	none := func(pulid.ID) predicate.AccessRequest { return func(*sql.Selector) {} }
-	require.Same(t, uncompiled, compile(dialect.Postgres, none(placeholder)))
+	require.Nil(t, compile(dialect.Postgres, none(placeholder)))
 }
 
 // BenchmarkVisibleRequestStatement builds the decision's lock statement

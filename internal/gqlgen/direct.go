@@ -124,11 +124,12 @@ func directLeaf(f *codegen.Field) *directField {
 		return df
 	}
 	m := ref.Marshaler
-	switch {
-	case m == nil:
+	if m == nil {
 		return nil
-	case neverNull[m.Pkg().Path()+"."+m.Name()]:
-		df.GoString = m.Pkg().Path()+"."+m.Name() == "github.com/99designs/gqlgen/graphql.MarshalString" &&
+	}
+	switch name := m.Pkg().Path() + "." + m.Name(); {
+	case neverNull[name]:
+		df.GoString = name == "github.com/99designs/gqlgen/graphql.MarshalString" &&
 			ref.CastType == nil && types.Identical(ref.GO, types.Typ[types.String])
 		return df
 	case ref.IsContext, ref.CastType != nil:
